@@ -1,0 +1,27 @@
+# One venv, created from pyproject.toml; every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test unit dev demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Whole suite: unit, emulator, integration and end-to-end tests.
+test: install
+	$(PY) -m pytest
+
+## Fast tests only (no network, no processes).
+unit: install
+	$(PY) -m pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .local test-artifacts

@@ -1,0 +1,1 @@
+"""The local stack: moto server, the Stripe emulator and the three services as processes."""

@@ -1,0 +1,1 @@
+"""A stateful, in-memory Stripe API emulator for offline development and tests."""
