@@ -1,0 +1,106 @@
+"""The one definition of the system's DynamoDB tables and SQS queues.
+
+The local stack provisions from these definitions, the adapters use their key names, and the
+infrastructure tests hold the Terraform definitions to them, so the three can never drift apart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index (projection ALL)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table, billed on demand, with string keys."""
+
+    logical_name: str  # the name the Settings default uses, e.g. "billing"
+    partition_key: str
+    sort_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+    def key_attributes(self) -> list[str]:
+        """Every attribute that appears in a key of the table or one of its indexes."""
+        names = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            names += [index.partition_key, index.sort_key]
+        return sorted({n for n in names if n})
+
+    def create_table_kwargs(self, physical_name: str) -> dict:
+        """Arguments for boto3's DynamoDB ``create_table``."""
+        kwargs: dict = {
+            "TableName": physical_name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": "S"} for name in self.key_attributes()
+            ],
+            "KeySchema": _key_schema(self.partition_key, self.sort_key),
+        }
+        if self.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": _key_schema(index.partition_key, index.sort_key),
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in self.indexes
+            ]
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A standard SQS queue with its dead-letter queue."""
+
+    logical_name: str
+    visibility_timeout_seconds: int
+    max_receive_count: int  # receives before SQS moves a message to the DLQ
+    dlq_retention_seconds: int = 14 * 24 * 3600
+    message_retention_seconds: int = 4 * 24 * 3600
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.logical_name}-dlq"
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict]:
+    schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return schema
+
+
+# One item per account and invoice; invoiceId is deterministic per account and period
+# (inv_2024-11_<userId>), which is what lets a rerun find the invoice it already started.
+BILLING = Table(
+    logical_name="billing",
+    partition_key="userId",
+    sort_key="invoiceId",
+    indexes=(Index("byStripeInvoiceId", "stripeInvoiceId"),),
+)
+
+# One item per account: Stripe customer, default payment method and its display fields.
+PAYMENT_METHODS = Table(
+    logical_name="payment-methods",
+    partition_key="userId",
+    indexes=(Index("byStripeCustomerId", "stripeCustomerId"),),
+)
+
+# Processed Stripe event ids (deduplication) and run / lease records; old items expire by TTL.
+EVENTS = Table(logical_name="events", partition_key="pk", ttl_attribute="expiresAt")
+
+TABLES: tuple[Table, ...] = (BILLING, PAYMENT_METHODS, EVENTS)
+
+# An invoice job makes a handful of Stripe calls; five minutes covers rate-limit back-off.
+BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=300, max_receive_count=5)
+STRIPE_EVENTS = Queue(logical_name="stripe-events", visibility_timeout_seconds=60, max_receive_count=5)
+
+QUEUES: tuple[Queue, ...] = (BILLING_JOBS, STRIPE_EVENTS)
