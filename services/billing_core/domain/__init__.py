@@ -1,0 +1,1 @@
+"""The billing domain: pure types and rules, no I/O."""

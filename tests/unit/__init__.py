@@ -1,0 +1,1 @@
+"""Unit tests: no I/O, in-memory fakes only."""
