@@ -1,0 +1,330 @@
+"""Invoice planning: from one period's cost report to each account's invoice amounts and lines.
+
+Pure and fast: no I/O. The billing run fetches the costs once, calls ``BillingPolicy.check_can_convert``
+before it starts, then ``plan_invoices`` for every account.
+
+Money rules, in this order:
+1. Each service's raw cost (Cost Explorer's USD, unrounded) is converted with the FX rate and the
+   markup, still unrounded. Credits and refunds arrive as negative service amounts.
+2. The converted amounts of one account are summed; credits reduce the sum.
+3. The sum is clamped at 0 (an invoice line is never negative; unused credit is not carried over)
+   and rounded half-up to cents, once: that is the AWS line.
+4. The AWS line is allocated over the services with a positive converted amount, in proportion to
+   those amounts (largest remainder), so the breakdown sums exactly to the AWS line. Credits are thus
+   netted in proportionally and never appear as breakdown entries; services whose share is 0.00
+   (zero-cost ones such as "Tax" 0, or ones smaller than a cent) are left out.
+5. Total = base fee line + AWS line, exactly.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Context, Decimal, localcontext
+
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.errors import ConfigurationError, CostReportMismatch, InvalidAmount
+from billing_core.domain.money import (
+    ZERO,
+    allocate,
+    from_minor_units,
+    is_whole_cents,
+    normalize_currency,
+    parse_amount,
+    to_cents,
+    to_minor_units,
+)
+
+DEFAULT_BASE_FEE = Decimal("20.00")
+DEFAULT_CURRENCY = "EUR"
+LANGUAGES = ("de", "en")
+
+_MONTH_ABBREVIATIONS = {
+    "de": ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+_BASE_FEE_DESCRIPTION = {"de": "Monatliche Grundgebühr", "en": "Monthly base fee"}
+_AWS_DESCRIPTION = {"de": "AWS Infrastruktur ({month} {year})", "en": "AWS infrastructure ({month} {year})"}
+
+# Conversion and summing must not round before the one rounding at the line: 60 significant digits
+# hold any product of a cost (< 10**15, Cost Explorer gives ~10 decimals), a rate and a markup exactly.
+_UNROUNDED = Context(prec=60)
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class FxRate:
+    """A rate from the cost currency (Cost Explorer's USD) into the invoice currency, and its origin."""
+
+    rate: Decimal  # invoice currency units per cost currency unit, e.g. 0.92 EUR per USD
+    source: str  # e.g. "ECB reference rate"
+    as_of: date
+
+    def __post_init__(self) -> None:
+        rate = _parse_config_amount(self.rate, "FX rate")
+        if rate <= 0:
+            raise ConfigurationError(f"FX rate must be greater than 0, got {rate}")
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigurationError("FX rate needs a source (where the rate comes from)")
+        if not isinstance(self.as_of, date):
+            raise ConfigurationError(f"FX rate needs the date it applies to, got {self.as_of!r}")
+        object.__setattr__(self, "rate", rate)
+
+
+@dataclass(frozen=True)
+class BillingPolicy:
+    """How every account is billed unless the account overrides it."""
+
+    base_fee: Decimal = DEFAULT_BASE_FEE
+    currency: str = DEFAULT_CURRENCY
+    fx: FxRate | None = None
+    markup_percent: Decimal = Decimal(0)
+    language: str = "de"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_fee", _fee(self.base_fee, "base fee"))
+        object.__setattr__(self, "currency", _currency(self.currency))
+        markup = _parse_config_amount(self.markup_percent, "markup percent")
+        if markup < 0:
+            raise ConfigurationError(f"markup percent must not be negative, got {markup}")
+        object.__setattr__(self, "markup_percent", markup)
+        language = self.language.strip().lower() if isinstance(self.language, str) else self.language
+        if language not in LANGUAGES:
+            raise ConfigurationError(f"language must be one of {LANGUAGES}, got {self.language!r}")
+        object.__setattr__(self, "language", language)
+        if self.fx is not None and not isinstance(self.fx, FxRate):
+            raise ConfigurationError(f"fx must be an FxRate or None, got {type(self.fx).__name__}")
+
+    def check_can_convert(self, cost_currency: str) -> None:
+        """Refuse (``ConfigurationError``) costs in a currency this policy has no FX rate for.
+
+        The billing run calls this before it starts, so a missing rate stops the run instead of
+        billing USD amounts as EUR.
+        """
+        if _currency(cost_currency) != self.currency and self.fx is None:
+            raise ConfigurationError(
+                f"costs are in {_currency(cost_currency)} but invoices are in {self.currency} and no FX rate "
+                "is configured; set the FX rate, its source and its date"
+            )
+
+    def applied_fx(self, cost_currency: str) -> FxRate | None:
+        """The FX rate that converts ``cost_currency`` into the invoice currency (None: same currency)."""
+        self.check_can_convert(cost_currency)
+        return None if _currency(cost_currency) == self.currency else self.fx
+
+
+@dataclass(frozen=True)
+class Account:
+    """One billed customer account as planning sees it."""
+
+    user_id: str
+    # None bills the whole payer account; otherwise the linked account id or cost-allocation tag value
+    # whose costs this account caused (the cost report must be grouped accordingly).
+    cost_scope: str | None = None
+    base_fee_override: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user_id, str) or not self.user_id.strip() or self.user_id != self.user_id.strip():
+            raise ConfigurationError(f"account user id must be a non-blank string, got {self.user_id!r}")
+        if self.cost_scope is not None and (not isinstance(self.cost_scope, str) or not self.cost_scope):
+            # An empty scope would bill the untagged costs; None is how "whole payer" is said.
+            raise ConfigurationError(f"account {self.user_id}: cost scope must be None or non-empty")
+        if self.base_fee_override is not None:
+            override = _fee(self.base_fee_override, f"base fee override of account {self.user_id}")
+            object.__setattr__(self, "base_fee_override", override)
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One line of the Stripe invoice."""
+
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoicePlan:
+    """The amounts and texts of one account's invoice for one period, ready to send to Stripe."""
+
+    user_id: str
+    invoice_id: str
+    period: Period
+    currency: str
+    base_fee: Decimal
+    aws_costs: Decimal
+    breakdown: dict[str, Decimal]  # service -> amount; sums exactly to aws_costs; largest first
+    total: Decimal
+    fx_rate: Decimal | None
+    fx_source: str | None
+    fx_date: date | None
+    markup_percent: Decimal
+    costs_estimated: bool
+    base_fee_description: str
+    aws_description: str
+    cost_scope: str | None = None
+
+    @property
+    def lines(self) -> tuple[InvoiceLine, InvoiceLine]:
+        """The two invoice lines, base fee first; the AWS line is present even when it is 0.00."""
+        return (
+            InvoiceLine(self.base_fee_description, self.base_fee),
+            InvoiceLine(self.aws_description, self.aws_costs),
+        )
+
+    @property
+    def total_minor_units(self) -> int:
+        """The total in Stripe's integer minor units."""
+        return to_minor_units(self.total, self.currency)
+
+
+def invoice_id_for(period: Period, user_id: str) -> str:
+    """The deterministic invoice id of an account and period, ``inv_<YYYY-MM>_<userId>``."""
+    return f"inv_{period.label}_{user_id}"
+
+
+def line_descriptions(period: Period, language: str) -> tuple[str, str]:
+    """The base fee and AWS line texts in ``language`` ("de" or "en")."""
+    if language not in LANGUAGES:
+        raise ConfigurationError(f"language must be one of {LANGUAGES}, got {language!r}")
+    month = _MONTH_ABBREVIATIONS[language][period.month - 1]
+    return _BASE_FEE_DESCRIPTION[language], _AWS_DESCRIPTION[language].format(month=month, year=period.year)
+
+
+def plan_invoice(period: Period, costs: CostReport, account: Account, policy: BillingPolicy) -> InvoicePlan:
+    """Plan one account's invoice for ``period`` from the period's cost report."""
+    _check_report(period, costs, [account])
+    with localcontext(_UNROUNDED):
+        terms = _Terms.of(period, costs, policy)
+        return _plan(period, costs, account, terms, costs.for_scope(account.cost_scope))
+
+
+def plan_invoices(
+    period: Period, costs: CostReport, accounts: Iterable[Account], policy: BillingPolicy
+) -> list[InvoicePlan]:
+    """Plan every account's invoice for ``period`` from the one cost report fetched for it."""
+    accounts = list(accounts)
+    _check_report(period, costs, accounts)
+    seen: set[str] = set()
+    for account in accounts:
+        if account.user_id in seen:
+            raise ConfigurationError(f"account {account.user_id} appears twice; it would be billed twice")
+        seen.add(account.user_id)
+    # Index the lines by scope once: scanning the report per account is quadratic at 10,000 accounts.
+    by_scope: dict[str | None, list[CostLine]] = {}
+    for line in costs.lines:
+        by_scope.setdefault(line.scope, []).append(line)
+    with localcontext(_UNROUNDED):
+        terms = _Terms.of(period, costs, policy)
+        return [
+            _plan(
+                period,
+                costs,
+                account,
+                terms,
+                costs.lines if account.cost_scope is None else by_scope.get(account.cost_scope, ()),
+            )
+            for account in accounts
+        ]
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What is the same for every account of one run: conversion factor, FX and texts."""
+
+    policy: BillingPolicy
+    fx: FxRate | None
+    factor: Decimal  # FX rate times (1 + markup), unrounded
+    base_fee_description: str
+    aws_description: str
+
+    @classmethod
+    def of(cls, period: Period, costs: CostReport, policy: BillingPolicy) -> "_Terms":
+        """The terms for billing ``period`` from ``costs`` under ``policy`` (refuses a missing FX rate)."""
+        fx = policy.applied_fx(costs.currency)
+        factor = (fx.rate if fx else Decimal(1)) * (1 + policy.markup_percent / _HUNDRED)
+        return cls(policy, fx, factor, *line_descriptions(period, policy.language))
+
+
+def _plan(
+    period: Period, costs: CostReport, account: Account, terms: _Terms, lines: Sequence[CostLine]
+) -> InvoicePlan:
+    policy, fx, factor = terms.policy, terms.fx, terms.factor
+    raw_by_service: dict[str, Decimal] = {}
+    for line in lines:
+        amount = line.amount
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            raise InvalidAmount(f"cost of {line.service!r} must be a finite Decimal, got {amount!r}")
+        raw_by_service[line.service] = raw_by_service.get(line.service, ZERO) + amount
+    converted = {service: raw * factor for service, raw in raw_by_service.items()}
+
+    aws_costs = to_cents(max(sum(converted.values(), ZERO), ZERO))
+    breakdown = _breakdown(aws_costs, converted, policy.currency)
+
+    base_fee = policy.base_fee if account.base_fee_override is None else account.base_fee_override
+    return InvoicePlan(
+        user_id=account.user_id,
+        invoice_id=invoice_id_for(period, account.user_id),
+        period=period,
+        currency=policy.currency,
+        base_fee=base_fee,
+        aws_costs=aws_costs,
+        breakdown=breakdown,
+        total=base_fee + aws_costs,
+        fx_rate=fx.rate if fx else None,
+        fx_source=fx.source if fx else None,
+        fx_date=fx.as_of if fx else None,
+        markup_percent=policy.markup_percent,
+        costs_estimated=costs.estimated,
+        base_fee_description=terms.base_fee_description,
+        aws_description=terms.aws_description,
+        cost_scope=account.cost_scope,
+    )
+
+
+def _breakdown(aws_costs: Decimal, converted: Mapping[str, Decimal], currency: str) -> dict[str, Decimal]:
+    """Allocate the rounded AWS line over the services that cost something, largest first."""
+    if aws_costs.is_zero():
+        return {}
+    positive = {service: amount for service, amount in converted.items() if amount > 0}
+    cents = allocate(to_minor_units(aws_costs, currency), positive)
+    ordered = sorted(((c, s) for s, c in cents.items() if c > 0), key=lambda item: (-item[0], item[1]))
+    return {service: from_minor_units(c, currency) for c, service in ordered}
+
+
+def _check_report(period: Period, costs: CostReport, accounts: Sequence[Account]) -> None:
+    if (costs.start, costs.end) != (period.start, period.end):
+        raise CostReportMismatch(
+            f"cost report covers {costs.start}..{costs.end} but the period billed is {period.label} "
+            f"({period.start}..{period.end})"
+        )
+    if costs.grouped_by == "SERVICE":
+        scoped = [account.user_id for account in accounts if account.cost_scope is not None]
+        if scoped:
+            # A report grouped by service only has no scopes: these accounts would be billed 0 AWS costs.
+            raise CostReportMismatch(
+                f"cost report is grouped by SERVICE only but {len(scoped)} account(s) have a cost scope "
+                f"(first: {scoped[0]}); fetch it grouped by LINKED_ACCOUNT or TAG"
+            )
+
+
+def _fee(value: Decimal | str | int, what: str) -> Decimal:
+    amount = _parse_config_amount(value, what)
+    if amount < 0:
+        raise ConfigurationError(f"{what} must not be negative, got {amount}")
+    if not is_whole_cents(amount):
+        raise ConfigurationError(f"{what} must be whole cents, got {amount}")
+    return to_cents(amount)
+
+
+def _parse_config_amount(value: Decimal | str | int, what: str) -> Decimal:
+    try:
+        return parse_amount(value)
+    except InvalidAmount as error:
+        raise ConfigurationError(f"{what}: {error}") from error
+
+
+def _currency(code: str) -> str:
+    try:
+        return normalize_currency(code)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error
