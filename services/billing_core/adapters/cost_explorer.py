@@ -1,0 +1,180 @@
+"""Cost Explorer adapter: one grouped ``GetCostAndUsage`` query per billing run.
+
+The query for a given range and grouping is always built the same way (the local stack seeds moto's
+canned answers per exact request). Pages are followed through ``NextPageToken``; throttling is
+retried with capped exponential back-off and full jitter, a bounded number of times.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from billing_core.domain.costs import CostLine, CostReport
+from billing_core.errors import CostSourceError, CostSourceThrottled
+from billing_core.ports import CostSource
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_ce import CostExplorerClient
+else:
+    CostExplorerClient = Any
+
+log = logging.getLogger(__name__)
+
+THROTTLING_CODES = frozenset(
+    {"LimitExceededException", "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+_FORECAST_METRICS = {
+    "UnblendedCost": "UNBLENDED_COST",
+    "BlendedCost": "BLENDED_COST",
+    "AmortizedCost": "AMORTIZED_COST",
+    "NetUnblendedCost": "NET_UNBLENDED_COST",
+    "NetAmortizedCost": "NET_AMORTIZED_COST",
+}
+
+
+def group_by_definitions(group_by: str) -> list[dict[str, str]]:
+    """Cost Explorer ``GroupBy`` for ``SERVICE``, ``LINKED_ACCOUNT`` or ``TAG:<key>`` (scope first)."""
+    service = {"Type": "DIMENSION", "Key": "SERVICE"}
+    if group_by == "SERVICE":
+        return [service]
+    if group_by == "LINKED_ACCOUNT":
+        return [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, service]
+    if group_by.startswith("TAG:") and len(group_by) > 4:
+        return [{"Type": "TAG", "Key": group_by[4:]}, service]
+    raise ValueError(f"group_by must be SERVICE, LINKED_ACCOUNT or TAG:<key>, got {group_by!r}")
+
+
+class CostExplorerCostSource(CostSource):
+    """``CostSource`` over a boto3 Cost Explorer client; ``requests_made`` counts every API call."""
+
+    def __init__(
+        self,
+        client: CostExplorerClient,
+        *,
+        metric: str = "UnblendedCost",
+        max_attempts: int = 6,
+        base_delay_seconds: float = 1.0,
+        max_delay_seconds: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self.metric = metric
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay_seconds
+        self._max_delay = max_delay_seconds
+        self._sleep = sleep
+        self._jitter = jitter
+        self.requests_made = 0
+
+    def query(self, start: date, end: date, group_by: str = "SERVICE") -> dict[str, Any]:
+        """The first page's ``GetCostAndUsage`` arguments (deterministic for the same inputs)."""
+        return {
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+            "Granularity": "MONTHLY",
+            "Metrics": [self.metric],
+            "GroupBy": group_by_definitions(group_by),
+        }
+
+    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
+        """Every page of the grouped query, summed per (scope, service) across the months returned."""
+        request = self.query(start, end, group_by)
+        scoped = group_by != "SERVICE"
+        totals: dict[tuple[str | None, str], Decimal] = {}
+        units: set[str] = set()
+        estimated = False
+        token: str | None = None
+        while True:
+            page = self._call("get_cost_and_usage", {**request, "NextPageToken": token} if token else request)
+            for result in page.get("ResultsByTime", []):
+                estimated = estimated or bool(result.get("Estimated", False))
+                for group in result.get("Groups", []):
+                    scope, service = self._scope_and_service(group.get("Keys", []), scoped)
+                    amount, unit = self._amount(group)
+                    units.add(unit)
+                    totals[(scope, service)] = totals.get((scope, service), Decimal(0)) + amount
+            token = page.get("NextPageToken")
+            if not token:
+                break
+        if len(units) > 1:
+            raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(units)}")
+        lines = tuple(
+            CostLine(service=service, amount=amount, scope=scope)
+            for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+        )
+        return CostReport(
+            start=start,
+            end=end,
+            currency=units.pop() if units else "USD",
+            estimated=estimated,
+            lines=lines,
+            grouped_by=group_by,
+        )
+
+    def forecast(self, start: date, end: date) -> Decimal | None:
+        """``GetCostForecast`` total, or ``None`` if the API refuses or is not implemented (moto)."""
+        try:
+            response = self._call(
+                "get_cost_forecast",
+                {
+                    "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+                    "Metric": _FORECAST_METRICS.get(self.metric, "UNBLENDED_COST"),
+                    "Granularity": "MONTHLY",
+                },
+            )
+            return Decimal(str(response["Total"]["Amount"]))
+        except (CostSourceError, ClientError, NotImplementedError, KeyError, InvalidOperation) as error:
+            log.info("no cost forecast available", extra={"reason": type(error).__name__})
+            return None
+
+    def _scope_and_service(self, keys: list[str], scoped: bool) -> tuple[str | None, str]:
+        if not scoped:
+            if len(keys) != 1:
+                raise CostSourceError(f"expected one group key, got {len(keys)}")
+            return None, keys[0]
+        if len(keys) != 2:
+            raise CostSourceError(f"expected two group keys, got {len(keys)}")
+        scope, service = keys
+        # Tag groups come back as "<key>$<value>"; an empty value is the untagged remainder.
+        if "$" in scope:
+            scope = scope.split("$", 1)[1]
+        return scope, service
+
+    @staticmethod
+    def _amount(group: dict[str, Any]) -> tuple[Decimal, str]:
+        metrics = group.get("Metrics", {})
+        if len(metrics) != 1:
+            raise CostSourceError("expected exactly one metric per group")
+        (value,) = metrics.values()
+        try:
+            return Decimal(str(value["Amount"])), str(value.get("Unit", "USD"))
+        except (KeyError, InvalidOperation):
+            raise CostSourceError("Cost Explorer amount is not a decimal number") from None
+
+    def _call(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(1, self._max_attempts + 1):
+            self.requests_made += 1
+            try:
+                return getattr(self._client, operation)(**kwargs)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in THROTTLING_CODES:
+                    raise CostSourceError(f"Cost Explorer {code or 'error'} on {operation}") from error
+                if attempt == self._max_attempts:
+                    raise CostSourceThrottled(
+                        f"Cost Explorer still throttling after {attempt} attempts"
+                    ) from error
+                delay = self._jitter() * min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+                log.warning(
+                    "Cost Explorer throttled; backing off",
+                    extra={"operation": operation, "attempt": attempt, "delaySeconds": round(delay, 3)},
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover

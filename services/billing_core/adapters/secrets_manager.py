@@ -1,0 +1,120 @@
+"""Stripe secrets from AWS Secrets Manager, cached and refreshed so a rotation needs no restart.
+
+The secret's value is JSON: ``{"secret_key": "sk_...", "publishable_key": "pk_...",
+"webhook_secrets": ["whsec_current", "whsec_previous"]}``. Listing the previous webhook secret
+lets signatures made just before a rotation still verify. No value ever reaches a log, an error
+message or a ``repr``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from billing_core.errors import SecretsUnavailable
+from billing_core.ports import SecretsProvider, StripeSecrets
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+else:
+    SecretsManagerClient = Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SecretsManagerSecretsProvider", "StripeSecrets", "parse_stripe_secrets"]
+
+
+def parse_stripe_secrets(secret_string: str, secret_id: str = "the secret") -> StripeSecrets:
+    """Validate and parse the secret's JSON; errors name fields, never values."""
+    try:
+        data = json.loads(secret_string)
+    except (TypeError, ValueError):
+        raise SecretsUnavailable(f"{secret_id} is not JSON") from None
+    if not isinstance(data, dict):
+        raise SecretsUnavailable(f"{secret_id} is not a JSON object")
+    for required in ("secret_key", "publishable_key"):
+        if not isinstance(data.get(required), str) or not data[required]:
+            raise SecretsUnavailable(f"{secret_id} has no {required}")
+    webhook = data.get("webhook_secrets", data.get("webhook_secret", []))
+    if isinstance(webhook, str):
+        webhook = [webhook]
+    if not isinstance(webhook, list) or not all(isinstance(s, str) for s in webhook):
+        raise SecretsUnavailable(f"{secret_id} webhook_secrets must be a list of strings")
+    return StripeSecrets(
+        secret_key=data["secret_key"],
+        publishable_key=data["publishable_key"],
+        webhook_secrets=tuple(s for s in webhook if s),
+    )
+
+
+class SecretsManagerSecretsProvider(SecretsProvider):
+    """Reads the Stripe secret from Secrets Manager at most once per ``refresh_seconds``.
+
+    If a scheduled re-read fails, the last good value keeps being served (a Secrets Manager blip
+    must not take billing down) and the read is retried after ``retry_seconds``.
+    """
+
+    def __init__(
+        self,
+        client: SecretsManagerClient,
+        secret_id: str,
+        *,
+        refresh_seconds: float = 300,
+        retry_seconds: float = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._secret_id = secret_id
+        self._refresh_seconds = refresh_seconds
+        self._retry_seconds = min(retry_seconds, refresh_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: StripeSecrets | None = None
+        self._next_read_at = float("-inf")
+        self.reads = 0
+
+    def __repr__(self) -> str:
+        return f"SecretsManagerSecretsProvider(secret_id={self._secret_id!r}, <values hidden>)"
+
+    def get(self) -> StripeSecrets:
+        """The cached secrets, re-read when the cache is older than ``refresh_seconds``."""
+        with self._lock:
+            if self._cached is not None and self._clock() < self._next_read_at:
+                return self._cached
+            return self._read_locked(force=False)
+
+    def refresh(self) -> StripeSecrets:
+        """Re-read now; raises ``SecretsUnavailable`` if the read fails (the cache is kept)."""
+        with self._lock:
+            return self._read_locked(force=True)
+
+    def _read_locked(self, *, force: bool) -> StripeSecrets:
+        try:
+            self.reads += 1
+            response = self._client.get_secret_value(SecretId=self._secret_id)
+            secrets = parse_stripe_secrets(response.get("SecretString"), self._secret_id)
+        except (ClientError, BotoCoreError, SecretsUnavailable) as error:
+            reason = error if isinstance(error, SecretsUnavailable) else SecretsUnavailable(
+                f"cannot read {self._secret_id}: {_error_code(error)}"
+            )
+            if self._cached is None or force:
+                raise reason from None
+            log.warning("serving cached Stripe secrets; re-read failed", extra={"reason": str(reason)})
+            self._next_read_at = self._clock() + self._retry_seconds
+            return self._cached
+        if self._cached is not None and secrets.secret_key != self._cached.secret_key:
+            log.info("Stripe secret key rotated", extra={"secretId": self._secret_id})
+        self._cached = secrets
+        self._next_read_at = self._clock() + self._refresh_seconds
+        return secrets
+
+
+def _error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code", "ClientError")
+    return type(error).__name__

@@ -1,0 +1,254 @@
+"""Stripe adapter: the ``PaymentGateway`` over the official SDK's ``StripeClient``.
+
+The API key comes from the ``SecretsProvider`` on every call; when it changes (rotation) a new
+client is built. A rejected key triggers one forced re-read of the secret and one retry, which is
+safe because every write carries its idempotency key. Stripe errors leave this module only as
+``billing_core.errors`` types, and objects leave it as plain dicts.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import stripe
+
+from billing_core.errors import (
+    IdempotencyKeyReused,
+    PaymentActionRequired,
+    PaymentDeclined,
+    PaymentGatewayError,
+    StripeAuthenticationFailed,
+    StripeObjectNotFound,
+    StripeRateLimited,
+    StripeRequestRejected,
+    StripeUnavailable,
+)
+from billing_core.ports import PaymentGateway, SecretsProvider, StripeObject
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ClientFactory = Callable[..., stripe.StripeClient]
+
+_LIST_PAGE_SIZE = 100
+
+
+def translate_stripe_error(error: stripe.StripeError) -> PaymentGatewayError:
+    """The project's error type for a Stripe SDK error."""
+    message = error.user_message or type(error).__name__
+    code = error.code or (getattr(error.error, "code", None) if error.error else None)
+    request_id = error.request_id
+    if isinstance(error, stripe.CardError):
+        decline_code = getattr(error.error, "decline_code", None) if error.error else None
+        kind = PaymentActionRequired if code == "authentication_required" else PaymentDeclined
+        return kind(message, code=code, decline_code=decline_code, request_id=request_id)
+    if isinstance(error, stripe.RateLimitError):
+        return StripeRateLimited(message, code=code, request_id=request_id)
+    if isinstance(error, stripe.IdempotencyError):
+        return IdempotencyKeyReused(message, code=code, request_id=request_id)
+    if isinstance(error, stripe.InvalidRequestError):
+        if code == "resource_missing" or error.http_status == 404:
+            return StripeObjectNotFound(message, code=code, request_id=request_id)
+        return StripeRequestRejected(message, code=code, param=error.param, request_id=request_id)
+    if isinstance(error, (stripe.AuthenticationError, stripe.PermissionError)):
+        return StripeAuthenticationFailed(message, code=code, request_id=request_id)
+    if isinstance(error, stripe.APIConnectionError):
+        return StripeUnavailable(message, code=code, request_id=request_id)
+    if isinstance(error, stripe.APIError) and (error.http_status is None or error.http_status >= 500):
+        return StripeUnavailable(message, code=code, request_id=request_id)
+    return PaymentGatewayError(message, code=code, request_id=request_id)
+
+
+def _plain(obj: Any) -> StripeObject:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _strings(metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (metadata or {}).items()}
+
+
+def _idempotent(key: str) -> dict[str, str]:
+    if not key:
+        raise ValueError("every Stripe write needs an idempotency key")
+    return {"idempotency_key": key}
+
+
+class StripePaymentGateway(PaymentGateway):
+    """``PaymentGateway`` over ``stripe.StripeClient`` (real Stripe, or the emulator at ``api_base``)."""
+
+    def __init__(
+        self,
+        secrets: SecretsProvider,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        client_factory: ClientFactory = stripe.StripeClient,
+        http_client: Any = None,
+    ) -> None:
+        self._secrets = secrets
+        self._api_base = api_base
+        self._max_network_retries = max_network_retries
+        self._client_factory = client_factory
+        self._http_client = http_client
+        self._lock = threading.Lock()
+        self._client: stripe.StripeClient | None = None
+        self._client_key: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StripePaymentGateway(api_base={self._api_base!r})"
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _client_for(self, api_key: str) -> stripe.StripeClient:
+        with self._lock:
+            if self._client is None or self._client_key != api_key:
+                kwargs: dict[str, Any] = {"max_network_retries": self._max_network_retries}
+                if self._api_base:
+                    kwargs["base_addresses"] = {"api": self._api_base}
+                if self._http_client is not None:
+                    kwargs["http_client"] = self._http_client
+                self._client = self._client_factory(api_key, **kwargs)
+                self._client_key = api_key
+            return self._client
+
+    def _call(self, operation: Callable[[stripe.StripeClient], T]) -> T:
+        api_key = self._secrets.get().secret_key
+        try:
+            return operation(self._client_for(api_key))
+        except stripe.AuthenticationError as error:
+            # The key may have been rotated since it was cached: re-read once, retry once.
+            fresh_key = self._secrets.refresh().secret_key
+            if fresh_key == api_key:
+                raise translate_stripe_error(error) from None
+            log.info("Stripe key rejected; retrying with the rotated key")
+            try:
+                return operation(self._client_for(fresh_key))
+            except stripe.StripeError as retry_error:
+                raise translate_stripe_error(retry_error) from None
+        except stripe.StripeError as error:
+            raise translate_stripe_error(error) from None
+
+    # --- customers and payment methods ------------------------------------------------------------
+
+    def create_customer(self, *, user_id, idempotency_key, email=None, name=None) -> StripeObject:
+        """``POST /v1/customers`` with ``metadata.userId``."""
+        params: dict[str, Any] = {"metadata": {"userId": user_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        return self._call(
+            lambda c: _plain(c.v1.customers.create(params=params, options=_idempotent(idempotency_key)))
+        )
+
+    def retrieve_customer(self, customer_id: str) -> StripeObject:
+        """``GET /v1/customers/{id}``."""
+        return self._call(lambda c: _plain(c.v1.customers.retrieve(customer_id)))
+
+    def create_setup_intent(
+        self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
+    ) -> StripeObject:
+        """``POST /v1/setup_intents`` for off-session use."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "payment_method_types": list(payment_method_types),
+            "usage": "off_session",
+        }
+        if metadata:
+            params["metadata"] = _strings(metadata)
+        return self._call(
+            lambda c: _plain(c.v1.setup_intents.create(params=params, options=_idempotent(idempotency_key)))
+        )
+
+    def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeObject:
+        """``POST /v1/customers/{id}`` setting ``invoice_settings.default_payment_method``."""
+        params = {"invoice_settings": {"default_payment_method": payment_method_id}}
+        return self._call(
+            lambda c: _plain(
+                c.v1.customers.update(customer_id, params=params, options=_idempotent(idempotency_key))
+            )
+        )
+
+    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+        """``GET /v1/payment_methods/{id}``."""
+        return self._call(lambda c: _plain(c.v1.payment_methods.retrieve(payment_method_id)))
+
+    # --- invoices ---------------------------------------------------------------------------------
+
+    def create_draft_invoice(
+        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=True
+    ) -> StripeObject:
+        """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "currency": currency,
+            "collection_method": "charge_automatically",
+            "auto_advance": auto_advance,
+            "metadata": _strings(metadata),
+        }
+        if description:
+            params["description"] = description
+        return self._call(
+            lambda c: _plain(c.v1.invoices.create(params=params, options=_idempotent(idempotency_key)))
+        )
+
+    def add_invoice_line(
+        self, *, invoice_id, customer_id, amount, currency, description, idempotency_key, metadata=None
+    ) -> StripeObject:
+        """``POST /v1/invoiceitems`` attached to the draft ``invoice_id``."""
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise TypeError("amount must be an int of minor units (cents)")
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "invoice": invoice_id,
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "metadata": _strings(metadata),
+        }
+        return self._call(
+            lambda c: _plain(c.v1.invoice_items.create(params=params, options=_idempotent(idempotency_key)))
+        )
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """``POST /v1/invoices/{id}/finalize``."""
+        return self._call(
+            lambda c: _plain(c.v1.invoices.finalize_invoice(invoice_id, options=_idempotent(idempotency_key)))
+        )
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """``POST /v1/invoices/{id}/pay`` off-session."""
+        return self._call(
+            lambda c: _plain(
+                c.v1.invoices.pay(invoice_id, params={"off_session": True}, options=_idempotent(idempotency_key))
+            )
+        )
+
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """``POST /v1/invoices/{id}/void``."""
+        return self._call(
+            lambda c: _plain(c.v1.invoices.void_invoice(invoice_id, options=_idempotent(idempotency_key)))
+        )
+
+    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+        """``GET /v1/invoices/{id}``."""
+        return self._call(lambda c: _plain(c.v1.invoices.retrieve(invoice_id)))
+
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+        """``GET /v1/invoices?customer=`` following every page."""
+        params: dict[str, Any] = {"customer": customer_id, "limit": _LIST_PAGE_SIZE}
+        if status:
+            params["status"] = status
+        return self._call(
+            lambda c: [_plain(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()]
+        )
+
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+        """``GET /v1/events?created[gt]=`` following every page (read eagerly, errors translated)."""
+        params: dict[str, Any] = {"created": {"gt": int(created_after)}, "limit": _LIST_PAGE_SIZE}
+        if types:
+            params["types"] = list(types)
+        events = self._call(lambda c: [_plain(e) for e in c.v1.events.list(params=params).auto_paging_iter()])
+        return iter(events)

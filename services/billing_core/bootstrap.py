@@ -1,0 +1,195 @@
+"""The composition root: builds each process's real adapters from ``Settings``.
+
+Entry points call ``bootstrap_api``, ``bootstrap_webhook_receiver`` or ``bootstrap_worker`` once at
+startup and hand the result to their handlers. Tests pass ready boto3 clients (or a session) and a
+Stripe client factory to reach the local stack, or build the same dataclasses from ``tests/fakes``.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from billing_core.adapters.cost_explorer import CostExplorerCostSource
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventLedger, DynamoInvoiceRepository
+from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
+from billing_core.adapters.sqs import SqsMessageQueue
+from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
+from billing_core.ports import (
+    AccountRepository,
+    CostSource,
+    EventLedger,
+    InvoiceRepository,
+    MessageQueue,
+    PaymentGateway,
+    SecretsProvider,
+)
+from billing_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "billing-api"
+WEBHOOK_RECEIVER = "webhook-receiver"
+WORKER = "scheduler-worker"
+
+# Settings each process cannot start without (beyond those with defaults).
+REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
+    API: ("cognito_user_pool_id", "cognito_client_id"),
+    WEBHOOK_RECEIVER: ("stripe_events_queue_url",),
+    WORKER: ("billing_jobs_queue_url", "stripe_events_queue_url"),
+}
+
+# Standard retry mode backs off on throttling and 5xx inside botocore; timeouts keep a hung
+# endpoint from holding a request thread or an SQS message forever.
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass
+class ApiServices:
+    """What billing-api needs: the account's invoices and payment method, costs, Stripe."""
+
+    settings: Settings
+    invoices: InvoiceRepository
+    accounts: AccountRepository
+    costs: CostSource
+    payments: PaymentGateway
+    secrets: SecretsProvider
+    billing_jobs: MessageQueue | None  # the admin's "run now"; None when not configured
+
+
+@dataclass
+class WebhookReceiverServices:
+    """What webhook-receiver needs: the webhook secrets and the queue it hands events to."""
+
+    settings: Settings
+    secrets: SecretsProvider
+    stripe_events: MessageQueue
+
+
+@dataclass
+class WorkerServices:
+    """What scheduler-worker needs: everything the billing run and the event consumer touch."""
+
+    settings: Settings
+    invoices: InvoiceRepository
+    accounts: AccountRepository
+    ledger: EventLedger
+    costs: CostSource
+    payments: PaymentGateway
+    secrets: SecretsProvider
+    billing_jobs: MessageQueue
+    stripe_events: MessageQueue
+
+
+class _Clients:
+    """Creates each boto3 client once, unless the caller handed one in."""
+
+    def __init__(self, settings: Settings, session: boto3.Session | None, clients: Mapping[str, Any] | None) -> None:
+        self._settings = settings
+        self._session = session or boto3.Session(region_name=settings.aws_region)
+        self._clients = dict(clients or {})
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(
+                service, region_name=self._settings.aws_region, config=_AWS_CONFIG
+            )
+        return self._clients[service]
+
+
+def _secrets(settings: Settings, clients: _Clients, secrets: SecretsProvider | None) -> SecretsProvider:
+    return secrets or SecretsManagerSecretsProvider(
+        clients("secretsmanager"), settings.stripe_secret_id, refresh_seconds=settings.secrets_refresh_seconds
+    )
+
+
+def _payments(settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None) -> PaymentGateway:
+    kwargs: dict[str, Any] = {}
+    if stripe_client_factory is not None:
+        kwargs["client_factory"] = stripe_client_factory
+    return StripePaymentGateway(
+        secrets,
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+        **kwargs,
+    )
+
+
+def bootstrap_api(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+    stripe_client_factory: ClientFactory | None = None,
+) -> ApiServices:
+    """Wire billing-api. ``clients`` maps boto3 service names (``dynamodb``, ``sqs``, ``ce``,
+    ``secretsmanager``) to ready clients; anything not given is created from ``session``."""
+    settings.require(*REQUIRED_SETTINGS[API], process=API)
+    make = _Clients(settings, session, clients)
+    secrets = _secrets(settings, make, secrets)
+    return ApiServices(
+        settings=settings,
+        invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
+        accounts=DynamoAccountRepository(make("dynamodb"), settings.payment_methods_table),
+        costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
+        payments=_payments(settings, secrets, stripe_client_factory),
+        secrets=secrets,
+        billing_jobs=SqsMessageQueue(make("sqs"), settings.billing_jobs_queue_url)
+        if settings.billing_jobs_queue_url
+        else None,
+    )
+
+
+def bootstrap_webhook_receiver(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+) -> WebhookReceiverServices:
+    """Wire webhook-receiver: only the secrets and the ``stripe-events`` queue."""
+    settings.require(*REQUIRED_SETTINGS[WEBHOOK_RECEIVER], process=WEBHOOK_RECEIVER)
+    make = _Clients(settings, session, clients)
+    return WebhookReceiverServices(
+        settings=settings,
+        secrets=_secrets(settings, make, secrets),
+        stripe_events=SqsMessageQueue(make("sqs"), settings.stripe_events_queue_url),
+    )
+
+
+def bootstrap_worker(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+    stripe_client_factory: ClientFactory | None = None,
+) -> WorkerServices:
+    """Wire scheduler-worker: tables, both queues, Cost Explorer and Stripe."""
+    settings.require(*REQUIRED_SETTINGS[WORKER], process=WORKER)
+    make = _Clients(settings, session, clients)
+    secrets = _secrets(settings, make, secrets)
+    return WorkerServices(
+        settings=settings,
+        invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
+        accounts=DynamoAccountRepository(make("dynamodb"), settings.payment_methods_table),
+        ledger=DynamoEventLedger(make("dynamodb"), settings.events_table),
+        costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
+        payments=_payments(settings, secrets, stripe_client_factory),
+        secrets=secrets,
+        billing_jobs=SqsMessageQueue(make("sqs"), settings.billing_jobs_queue_url),
+        stripe_events=SqsMessageQueue(make("sqs"), settings.stripe_events_queue_url),
+    )
+
+
+def bootstrap(settings: Settings, role: str, **overrides: Any) -> ApiServices | WebhookReceiverServices | WorkerServices:
+    """Wire the process named ``role`` (``billing-api``, ``webhook-receiver`` or ``scheduler-worker``)."""
+    builders = {API: bootstrap_api, WEBHOOK_RECEIVER: bootstrap_webhook_receiver, WORKER: bootstrap_worker}
+    if role not in builders:
+        raise ValueError(f"unknown process role {role!r}; expected one of {sorted(builders)}")
+    return builders[role](settings, **overrides)

@@ -1,0 +1,124 @@
+"""The project's error types: adapters translate library errors into these, use cases raise them.
+
+Entry points map them to HTTP status codes (or to "retry the message") in one place each.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class BillingError(Exception):
+    """Base of every error the billing system raises on purpose."""
+
+
+class SettingsError(BillingError):
+    """The process environment is missing or has an invalid setting (a startup error)."""
+
+
+# --- storage -------------------------------------------------------------------------------------
+
+
+class NotFound(BillingError):
+    """The thing asked for does not exist (a DynamoDB item, a Stripe object)."""
+
+
+class ConditionFailed(BillingError):
+    """A conditional write was refused because the stored item did not meet the condition.
+
+    ``current`` is the stored item as it was when the write was refused (when known), so the
+    caller can decide whether the refusal means "someone else already did it" or "conflict".
+    """
+
+    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class StorageUnavailable(BillingError):
+    """DynamoDB or SQS could not be reached or refused the request for a transient reason."""
+
+
+class InvalidCursor(BillingError):
+    """A pagination cursor was not one this system issued."""
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+class SecretsUnavailable(BillingError):
+    """The Stripe secrets could not be read or are malformed (the message never holds a value)."""
+
+
+# --- Cost Explorer -------------------------------------------------------------------------------
+
+
+class CostSourceError(BillingError):
+    """Cost Explorer refused the query or answered something this system cannot read."""
+
+
+class CostSourceThrottled(CostSourceError):
+    """Cost Explorer kept throttling after the bounded number of attempts."""
+
+
+# --- Stripe --------------------------------------------------------------------------------------
+
+
+class PaymentGatewayError(BillingError):
+    """Base of every Stripe failure; ``code`` is Stripe's error code when there is one."""
+
+    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+class PaymentDeclined(PaymentGatewayError):
+    """The payment method was declined (card declined, insufficient funds, ...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        decline_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, request_id=request_id)
+        self.decline_code = decline_code
+
+
+class PaymentActionRequired(PaymentDeclined):
+    """The customer must authenticate the payment (SCA / 3-D Secure) before it can succeed."""
+
+
+class StripeUnavailable(PaymentGatewayError):
+    """Stripe could not be reached or answered 5xx; safe to retry with the same idempotency key."""
+
+
+class StripeRateLimited(StripeUnavailable):
+    """Stripe answered 429; retry later with the same idempotency key."""
+
+
+class StripeAuthenticationFailed(PaymentGatewayError):
+    """Stripe rejected the API key (even after re-reading it from Secrets Manager)."""
+
+
+class StripeRequestRejected(PaymentGatewayError):
+    """Stripe rejected the request as invalid; retrying the same request will not help."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, param: str | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, code=code, request_id=request_id)
+        self.param = param
+
+
+class IdempotencyKeyReused(StripeRequestRejected):
+    """An idempotency key was sent again with different parameters: a bug in key derivation."""
+
+
+class StripeObjectNotFound(NotFound, PaymentGatewayError):
+    """Stripe has no object with that id."""
+
+    def __init__(self, message: str, *, code: str | None = "resource_missing", request_id: str | None = None) -> None:
+        PaymentGatewayError.__init__(self, message, code=code, request_id=request_id)

@@ -1,0 +1,250 @@
+"""One ``Settings`` object built from environment variables, with local defaults where safe.
+
+Adding a setting is one field below: name the variable, the default and the parser. Variables that
+only some processes need default to ``None`` and are demanded with ``Settings.require`` by the
+process that uses them, so a missing one fails at startup with a message naming the variable.
+Secrets are never settings: they come from Secrets Manager (see ``billing_core.adapters.secrets_manager``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from billing_core.errors import SettingsError
+
+__all__ = ["Settings", "SettingsError", "setting"]
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+
+
+def setting(
+    env: str,
+    default: Any = None,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    doc: str = "",
+    fallback: tuple[str, ...] = (),
+    shown_default: str | None = None,
+) -> Any:
+    """Declare a ``Settings`` field read from environment variable ``env`` (then ``fallback``)."""
+    return field(
+        default=default,
+        metadata={
+            "env": env, "parse": parse or _text, "doc": doc, "fallback": fallback, "shown_default": shown_default
+        },
+    )
+
+
+# --- parsers: each raises ValueError with a message that does not repeat the value ---------------
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _decimal(raw: str) -> Decimal:
+    """Money and rates: parsed as Decimal from the text, never through float."""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("must be a decimal number such as 20.00") from None
+    if not value.is_finite():
+        raise ValueError("must be a finite decimal number")
+    return value
+
+
+def _url(raw: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", raw):
+        raise ValueError("must be an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _region(raw: str) -> str:
+    if not _REGION.match(raw):
+        raise ValueError("must be an AWS region such as eu-central-1")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _currency(raw: str) -> str:
+    currency = raw.lower()
+    if not _CURRENCY.match(currency):
+        raise ValueError("must be a three-letter ISO currency code such as eur")
+    return currency
+
+
+def _name(raw: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_.\-/:]+$", raw):
+        raise ValueError("must be a name of letters, digits and _.-/:")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every configurable value of the three processes, read once at startup."""
+
+    aws_region: str = setting(
+        "AWS_REGION", "eu-central-1", parse=_region, fallback=("AWS_DEFAULT_REGION",),
+        doc="AWS region of every AWS client (falls back to `AWS_DEFAULT_REGION`).",
+    )
+    aws_endpoint_url: str | None = setting(
+        "AWS_ENDPOINT_URL", None, parse=_url,
+        doc="Endpoint of the local AWS (moto); boto3 reads it itself, kept here for display.",
+    )
+    billing_table: str = setting("BILLING_TABLE", "billing", parse=_name, doc="DynamoDB table of invoices.")
+    payment_methods_table: str = setting(
+        "PAYMENT_METHODS_TABLE", "payment-methods", parse=_name,
+        doc="DynamoDB table of accounts (Stripe customer, payment method, cost scope).",
+    )
+    events_table: str = setting(
+        "EVENTS_TABLE", "events", parse=_name, doc="DynamoDB table of processed events, runs and leases."
+    )
+    billing_jobs_queue_url: str | None = setting(
+        "BILLING_JOBS_QUEUE_URL", None, parse=_url,
+        doc="SQS queue of per-account invoice jobs. Required by scheduler-worker.",
+    )
+    stripe_events_queue_url: str | None = setting(
+        "STRIPE_EVENTS_QUEUE_URL", None, parse=_url,
+        doc="SQS queue of verified Stripe events. Required by webhook-receiver and scheduler-worker.",
+    )
+    stripe_secret_id: str = setting(
+        "STRIPE_SECRET_ID", "billing/stripe", parse=_name,
+        doc='Secrets Manager secret: JSON {"secret_key", "publishable_key", "webhook_secrets": [...]}.',
+    )
+    stripe_api_base: str | None = setting(
+        "STRIPE_API_BASE", None, parse=_url, doc="Stripe API base URL; unset means real Stripe."
+    )
+    stripe_max_network_retries: int = setting(
+        "STRIPE_MAX_NETWORK_RETRIES", 2, parse=_non_negative_int,
+        doc="Retries the Stripe SDK makes on network errors and 409/429/5xx (same idempotency key).",
+    )
+    secrets_refresh_seconds: int = setting(
+        "SECRETS_REFRESH_SECONDS", 300, parse=_positive_int,
+        doc="How long the Stripe secrets are cached before Secrets Manager is read again.",
+    )
+    cognito_user_pool_id: str | None = setting(
+        "COGNITO_USER_POOL_ID", None, parse=_name, doc="Cognito user pool of the admins. Required by billing-api."
+    )
+    cognito_client_id: str | None = setting(
+        "COGNITO_CLIENT_ID", None, parse=_name, doc="Cognito app client id (token audience). Required by billing-api."
+    )
+    cognito_jwks_url: str | None = setting(
+        "COGNITO_JWKS_URL", None, parse=_url, shown_default="derived",
+        doc="JWKS URL; default `<issuer>/.well-known/jwks.json`. The local stack overrides it.",
+    )
+    cognito_issuer: str | None = setting(
+        "COGNITO_ISSUER", None, parse=_url, shown_default="derived",
+        doc="Expected token issuer; default `https://cognito-idp.<region>.amazonaws.com/<pool id>`.",
+    )
+    admin_group: str = setting("ADMIN_GROUP", "admin", parse=_name, doc="Cognito group whose members may sign in.")
+    log_level: str = setting("LOG_LEVEL", "INFO", parse=_log_level, doc="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    billing_currency: str = setting(
+        "BILLING_CURRENCY", "eur", parse=_currency, doc="Currency of the invoices (ISO code, lower case)."
+    )
+    cost_explorer_metric: str = setting(
+        "COST_EXPLORER_METRIC", "UnblendedCost", parse=_name,
+        doc="Cost Explorer metric billed to customers (UnblendedCost, AmortizedCost, ...).",
+    )
+
+    def __post_init__(self) -> None:
+        # The Cognito URLs follow from region and pool unless the local stack overrides them.
+        if self.cognito_user_pool_id:
+            issuer = f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+            if self.cognito_issuer is None:
+                object.__setattr__(self, "cognito_issuer", issuer)
+            if self.cognito_jwks_url is None:
+                object.__setattr__(self, "cognito_jwks_url", f"{issuer}/.well-known/jwks.json")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require: Iterable[str] = ()) -> "Settings":
+        """Read every setting from ``environ`` (default ``os.environ``); all problems in one error."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in dataclasses.fields(cls):
+            meta = spec.metadata
+            for name in (meta["env"], *meta["fallback"]):
+                raw = environ.get(name)
+                if raw is not None and raw.strip() != "":
+                    break
+            else:
+                continue  # unset or empty: keep the default
+            try:
+                values[spec.name] = meta["parse"](raw.strip())
+            except ValueError as error:
+                problems.append(f"{name} {error}")
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        settings = cls(**values)
+        settings.require(*require)
+        return settings
+
+    def require(self, *attributes: str, process: str | None = None) -> "Settings":
+        """Raise ``SettingsError`` naming the variables of ``attributes`` that are not set."""
+        missing = [self.env_name(name) for name in attributes if getattr(self, name) in (None, "")]
+        if missing:
+            who = f" by {process}" if process else ""
+            raise SettingsError(f"required{who} but not set: {', '.join(missing)}")
+        return self
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        """A copy with some values replaced (tests, and the local stack's launcher)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def env_name(cls, attribute: str) -> str:
+        """The environment variable that sets ``attribute``."""
+        for spec in dataclasses.fields(cls):
+            if spec.name == attribute:
+                return spec.metadata["env"]
+        raise AttributeError(f"no setting named {attribute!r}")
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting, as the README table lists them."""
+        rows = []
+        for spec in dataclasses.fields(cls):
+            default = spec.metadata["shown_default"] or ("unset" if spec.default is None else str(spec.default))
+            rows.append((spec.metadata["env"], default, spec.metadata["doc"]))
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        """Every setting by variable name, for a startup log line (settings never hold secrets)."""
+        return {spec.metadata["env"]: _plain(getattr(self, spec.name)) for spec in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value

@@ -1,0 +1,657 @@
+"""Tiny in-memory implementations of the ports, for fast unit tests of use cases.
+
+They keep the behaviour that use cases depend on: conditional writes refuse like DynamoDB does,
+stored numbers come back as ``Decimal``, floats are refused, queue messages reappear until deleted,
+and the payment gateway replays a repeated idempotency key instead of doing the work twice.
+``tests/unit/test_fakes.py`` holds them to that.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from billing_core.adapters.sqs import encode_body
+from billing_core.domain.costs import CostLine, CostReport
+from billing_core.errors import (
+    ConditionFailed,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    NotFound,
+    PaymentActionRequired,
+    PaymentDeclined,
+    StripeObjectNotFound,
+    StripeRequestRejected,
+)
+from billing_core.ports import (
+    AccountRepository,
+    CostSource,
+    EventLedger,
+    FieldIs,
+    InvoiceRepository,
+    Item,
+    MessageQueue,
+    Page,
+    PaymentGateway,
+    ReceivedMessage,
+    SecretsProvider,
+    StripeObject,
+    StripeSecrets,
+)
+
+
+def _stored(value: Any) -> Any:
+    """What DynamoDB would give back for ``value``: numbers as Decimal, floats refused."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, Mapping):
+        return {str(k): _stored(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stored(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return {_stored(v) for v in value}
+    raise TypeError(f"unsupported type {type(value).__name__}")
+
+
+def _apply_update(
+    items: dict[Any, Item], key: Any, fields: Mapping[str, Any], conditions: Sequence[FieldIs],
+    remove: Sequence[str], key_names: set[str],
+) -> Item:
+    if key_names & (set(fields) | set(remove)):
+        raise ValueError("key attributes cannot be updated")
+    if not fields and not remove:
+        raise ValueError("nothing to update")
+    current = items.get(key)
+    if current is None:
+        raise NotFound("no item with that key")
+    if not all(c.holds_for(current) for c in conditions):
+        raise ConditionFailed("condition failed", current=copy.deepcopy(current))
+    updated = {**current, **_stored(dict(fields))}
+    for name in remove:
+        updated.pop(name, None)
+    items[key] = updated
+    return copy.deepcopy(updated)
+
+
+class FakeInvoiceRepository(InvoiceRepository):
+    """Invoices in a dict keyed by (userId, invoiceId)."""
+
+    def __init__(self, items: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+        for item in items:
+            self.create_if_absent(item)
+
+    def get(self, user_id: str, invoice_id: str) -> Item | None:
+        """The stored invoice, or ``None``."""
+        item = self.items.get((user_id, invoice_id))
+        return copy.deepcopy(item) if item else None
+
+    def create_if_absent(self, item: Mapping[str, Any]) -> bool:
+        """Store unless the keys exist."""
+        key = (item["userId"], item["invoiceId"])
+        if key in self.items:
+            return False
+        self.items[key] = _stored(dict(item))
+        return True
+
+    def update(self, user_id, invoice_id, fields, *, conditions=(), remove=()) -> Item:
+        """Conditional update, like the DynamoDB adapter."""
+        return _apply_update(self.items, (user_id, invoice_id), fields, conditions, remove, {"userId", "invoiceId"})
+
+    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Item | None:
+        """Linear search standing in for the GSI."""
+        for item in self.items.values():
+            if item.get("stripeInvoiceId") == stripe_invoice_id:
+                return copy.deepcopy(item)
+        return None
+
+    def list_for_user(self, user_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
+        """Newest first by invoiceId, with an opaque cursor."""
+        ids = sorted((k[1] for k in self.items if k[0] == user_id), reverse=True)
+        if cursor:
+            try:
+                after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            except ValueError:
+                raise InvalidCursor("not a cursor this system issued") from None
+            if not isinstance(after, dict) or after.get("userId") != user_id:
+                raise InvalidCursor("not a cursor this system issued")
+            ids = [i for i in ids if i < after["invoiceId"]]
+        page = ids[:limit]
+        next_cursor = None
+        if len(ids) > limit:
+            next_cursor = base64.urlsafe_b64encode(
+                json.dumps({"userId": user_id, "invoiceId": page[-1]}).encode()
+            ).decode()
+        return Page([copy.deepcopy(self.items[(user_id, i)]) for i in page], next_cursor)
+
+
+class FakeAccountRepository(AccountRepository):
+    """Accounts in a dict keyed by userId."""
+
+    def __init__(self, items: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.items: dict[str, Item] = {}
+        for item in items:
+            self.put(item)
+
+    def get(self, user_id: str) -> Item | None:
+        """The stored account, or ``None``."""
+        item = self.items.get(user_id)
+        return copy.deepcopy(item) if item else None
+
+    def put(self, item: Mapping[str, Any]) -> None:
+        """Create or replace."""
+        self.items[item["userId"]] = _stored(dict(item))
+
+    def list_accounts(self, *, page_size: int = 100) -> Iterator[Item]:
+        """Every account, in key order."""
+        for user_id in sorted(self.items):
+            yield copy.deepcopy(self.items[user_id])
+
+    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Item | None:
+        """Linear search standing in for the GSI."""
+        for item in self.items.values():
+            if item.get("stripeCustomerId") == stripe_customer_id:
+                return copy.deepcopy(item)
+        return None
+
+    def set_stripe_customer_id_if_absent(self, user_id, stripe_customer_id, fields=None) -> bool:
+        """First writer wins; creates the account item if needed."""
+        current = self.items.get(user_id, {"userId": user_id})
+        if "stripeCustomerId" in current:
+            return False
+        self.items[user_id] = {**current, **_stored({"stripeCustomerId": stripe_customer_id, **(fields or {})})}
+        return True
+
+    def update(self, user_id, fields, *, conditions=(), remove=()) -> Item:
+        """Conditional update, like the DynamoDB adapter."""
+        return _apply_update(self.items, user_id, fields, conditions, remove, {"userId"})
+
+
+class FakeEventLedger(EventLedger):
+    """Event ids, leases and records in dicts; ``clock`` returns epoch seconds."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        self.clock = clock
+        self.events: dict[str, int] = {}  # event id -> expiresAt
+        self.leases: dict[str, tuple[str, int]] = {}  # name -> (owner, expiresAt)
+        self.records: dict[str, tuple[Item, int | None]] = {}
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def record_once(self, event_id: str, ttl_seconds: int) -> bool:
+        """``False`` if already recorded (expired records still count, as TTL deletion lags)."""
+        if event_id in self.events:
+            return False
+        self.events[event_id] = self._now() + ttl_seconds
+        return True
+
+    def forget(self, event_id: str) -> None:
+        """Drop the event record."""
+        self.events.pop(event_id, None)
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
+        """Free, expired or ours: take it."""
+        held = self.leases.get(name)
+        if held and held[0] != owner and held[1] >= self._now():
+            return False
+        self.leases[name] = (owner, self._now() + ttl_seconds)
+        return True
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Only the owner releases."""
+        held = self.leases.get(name)
+        if not held or held[0] != owner:
+            return False
+        del self.leases[name]
+        return True
+
+    def put_record(self, key, fields, *, ttl_seconds=None, only_if_absent=False) -> bool:
+        """Store; with ``only_if_absent`` an unexpired record wins."""
+        if {"pk", "expiresAt"} & set(fields):
+            raise ValueError("pk and expiresAt are managed by the ledger")
+        if only_if_absent and self.get_record(key) is not None:
+            return False
+        expires_at = self._now() + ttl_seconds if ttl_seconds is not None else None
+        self.records[key] = (_stored(dict(fields)), expires_at)
+        return True
+
+    def get_record(self, key: str) -> Item | None:
+        """The record, unless absent or expired."""
+        stored = self.records.get(key)
+        if stored is None or (stored[1] is not None and stored[1] < self._now()):
+            return None
+        return copy.deepcopy(stored[0])
+
+
+@dataclass
+class _QueuedMessage:
+    message_id: str
+    body: str
+    attributes: dict[str, str]
+    receive_count: int = 0
+    invisible_until: float = float("-inf")
+    receipt_handle: str | None = None
+
+
+class FakeQueue(MessageQueue):
+    """A queue with visibility timeouts, receive counts and a dead-letter queue after ``max_receive_count``.
+
+    Time is ``clock()`` seconds; tests move it forward instead of sleeping.
+    """
+
+    def __init__(
+        self, *, max_receive_count: int = 5, visibility_timeout: int = 30, clock: Callable[[], float] = lambda: 0.0
+    ) -> None:
+        self.max_receive_count = max_receive_count
+        self.visibility_timeout = visibility_timeout
+        self.clock = clock
+        self.messages: list[_QueuedMessage] = []
+        self.dead_letters: list[_QueuedMessage] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def sent_bodies(self) -> list[Any]:
+        """Bodies of every message still in the queue (JSON-decoded where possible)."""
+        result = []
+        for message in self.messages:
+            try:
+                result.append(json.loads(message.body, parse_float=Decimal))
+            except ValueError:
+                result.append(message.body)
+        return result
+
+    def send(self, body, attributes=None, *, group_id=None, dedupe_id=None, delay_seconds=0) -> str:
+        """Append a message (visible after ``delay_seconds``)."""
+        message_id = f"msg-{next(self._ids)}"
+        self.messages.append(
+            _QueuedMessage(
+                message_id, encode_body(body), dict(attributes or {}),
+                invisible_until=self.clock() + delay_seconds if delay_seconds else float("-inf"),
+            )
+        )
+        return message_id
+
+    def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None) -> list[ReceivedMessage]:
+        """Visible messages; one received ``max_receive_count`` times already moves to the DLQ instead."""
+        now = self.clock()
+        received: list[ReceivedMessage] = []
+        for message in list(self.messages):
+            if len(received) >= max(1, min(max_messages, 10)) or message.invisible_until > now:
+                continue
+            if message.receive_count >= self.max_receive_count:
+                self.messages.remove(message)
+                self.dead_letters.append(message)
+                continue
+            message.receive_count += 1
+            message.invisible_until = now + (
+                self.visibility_timeout if visibility_timeout is None else visibility_timeout
+            )
+            message.receipt_handle = f"{message.message_id}#{message.receive_count}"
+            received.append(
+                ReceivedMessage(
+                    message.message_id, message.body, message.receipt_handle, message.receive_count,
+                    dict(message.attributes),
+                )
+            )
+        return received
+
+    def _by_receipt(self, receipt_handle: str) -> _QueuedMessage | None:
+        return next((m for m in self.messages if m.receipt_handle == receipt_handle), None)
+
+    def delete(self, receipt_handle: str) -> None:
+        """Remove the message (a stale receipt handle is ignored, as SQS does)."""
+        message = self._by_receipt(receipt_handle)
+        if message:
+            self.messages.remove(message)
+
+    def change_visibility(self, receipt_handle: str, timeout_seconds: int) -> None:
+        """Hide the message for ``timeout_seconds`` from now."""
+        message = self._by_receipt(receipt_handle)
+        if message:
+            message.invisible_until = self.clock() + timeout_seconds
+
+    def approximate_depth(self) -> int:
+        """Messages not yet deleted."""
+        return len(self.messages)
+
+    def dead_letter_depth(self) -> int:
+        """Messages moved to the dead-letter queue."""
+        return len(self.dead_letters)
+
+
+class FakeCostSource(CostSource):
+    """Answers every query with the given lines; records each query."""
+
+    def __init__(
+        self, lines: Sequence[CostLine] = (), *, estimated: bool = False, currency: str = "USD",
+        forecast_total: Decimal | None = None,
+    ) -> None:
+        self.lines = tuple(lines)
+        self.estimated = estimated
+        self.currency = currency
+        self.forecast_total = forecast_total
+        self.queries: list[tuple[date, date, str]] = []
+        self.requests_made = 0
+
+    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
+        """The configured lines (only scoped ones when grouped by scope)."""
+        self.requests_made += 1
+        self.queries.append((start, end, group_by))
+        scoped = group_by != "SERVICE"
+        lines = tuple(l for l in self.lines if (l.scope is not None) == scoped)
+        return CostReport(start, end, self.currency, self.estimated, lines, grouped_by=group_by)
+
+    def forecast(self, start: date, end: date) -> Decimal | None:
+        """The configured forecast (``None`` by default, like moto)."""
+        return self.forecast_total
+
+
+class FakeSecretsProvider(SecretsProvider):
+    """Fixed secrets; ``rotate()`` stages new ones that ``refresh()`` (not ``get()``) picks up."""
+
+    def __init__(
+        self,
+        secret_key: str = "sk_test_fake",
+        publishable_key: str = "pk_test_fake",
+        webhook_secrets: Sequence[str] = ("whsec_fake",),
+    ) -> None:
+        self.current = StripeSecrets(secret_key, publishable_key, tuple(webhook_secrets))
+        self._staged: StripeSecrets | None = None
+        self.refreshes = 0
+
+    def rotate(self, **changes: Any) -> None:
+        """Stage rotated values, as if Secrets Manager changed while the cache is still fresh."""
+        values = {
+            "secret_key": self.current.secret_key,
+            "publishable_key": self.current.publishable_key,
+            "webhook_secrets": self.current.webhook_secrets,
+            **changes,
+        }
+        values["webhook_secrets"] = tuple(values["webhook_secrets"])
+        self._staged = StripeSecrets(**values)
+
+    def get(self) -> StripeSecrets:
+        """The cached secrets."""
+        return self.current
+
+    def refresh(self) -> StripeSecrets:
+        """Pick up staged secrets."""
+        self.refreshes += 1
+        if self._staged is not None:
+            self.current, self._staged = self._staged, None
+        return self.current
+
+
+# Stripe's test payment methods, as the emulator knows them.
+TEST_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
+    "pm_card_visa": {"type": "card", "card": {"brand": "visa", "last4": "4242"}},
+    "pm_card_mastercard": {"type": "card", "card": {"brand": "mastercard", "last4": "4444"}},
+    "pm_card_chargeCustomerFail": {"type": "card", "card": {"brand": "visa", "last4": "0341"}},
+    "pm_card_authenticationRequired": {"type": "card", "card": {"brand": "visa", "last4": "3184"}},
+    "pm_sepa_debit": {"type": "sepa_debit", "sepa_debit": {"last4": "3000", "country": "DE"}},
+}
+
+
+@dataclass
+class GatewayCall:
+    """One call made to the fake gateway."""
+
+    method: str
+    kwargs: dict[str, Any]
+    idempotency_key: str | None = None
+    replayed: bool = False
+
+
+@dataclass
+class FakePaymentGateway(PaymentGateway):
+    """A small stateful Stripe: customers, setup intents, invoices with lines; honours idempotency keys.
+
+    Queue a failure for the next call of a method with ``fail_next("pay_invoice", error)``.
+    """
+
+    customers: dict[str, StripeObject] = field(default_factory=dict)
+    invoices: dict[str, StripeObject] = field(default_factory=dict)
+    setup_intents: dict[str, StripeObject] = field(default_factory=dict)
+    calls: list[GatewayCall] = field(default_factory=list)
+    clock: Callable[[], int] = lambda: 1_700_000_000
+    events: list[StripeObject] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._replies: dict[str, tuple[str, dict[str, Any], Any]] = {}
+        self._failures: dict[str, list[Exception]] = {}
+        self._invoice_numbers = itertools.count(1)
+
+    # --- test controls ---
+
+    def fail_next(self, method: str, error: Exception) -> None:
+        """Make the next call of ``method`` raise ``error`` (before any effect, like a network failure)."""
+        self._failures.setdefault(method, []).append(error)
+
+    def calls_to(self, method: str, *, replayed: bool | None = None) -> list[GatewayCall]:
+        """Calls of ``method`` (optionally only replays or only first executions)."""
+        return [c for c in self.calls if c.method == method and (replayed is None or c.replayed == replayed)]
+
+    # --- plumbing ---
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_fake{next(self._ids):06d}"
+
+    def _read(self, method: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]) -> StripeObject:
+        self.calls.append(GatewayCall(method, kwargs))
+        self._maybe_fail(method)
+        return copy.deepcopy(action())
+
+    def _write(self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]) -> StripeObject:
+        if not idempotency_key:
+            raise ValueError("every Stripe write needs an idempotency key")
+        self._maybe_fail(method)
+        replay = self._replies.get(idempotency_key)
+        if replay is not None:
+            replay_method, replay_kwargs, reply = replay
+            if (replay_method, replay_kwargs) != (method, kwargs):
+                raise IdempotencyKeyReused(
+                    "Keys for idempotent requests can only be used with the same parameters",
+                    code="idempotency_key_in_use",
+                )
+            self.calls.append(GatewayCall(method, kwargs, idempotency_key, replayed=True))
+            if isinstance(reply, Exception):
+                raise reply
+            return copy.deepcopy(reply)
+        self.calls.append(GatewayCall(method, kwargs, idempotency_key))
+        try:
+            reply = action()
+        except PaymentDeclined as declined:
+            # Stripe stores a decline under the key: the same key replays the same decline.
+            self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), declined)
+            raise
+        self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), copy.deepcopy(reply))
+        return copy.deepcopy(reply)
+
+    def _maybe_fail(self, method: str) -> None:
+        queued = self._failures.get(method)
+        if queued:
+            raise queued.pop(0)
+
+    def _customer(self, customer_id: str) -> StripeObject:
+        if customer_id not in self.customers:
+            raise StripeObjectNotFound(f"No such customer: '{customer_id}'")
+        return self.customers[customer_id]
+
+    def _invoice(self, invoice_id: str) -> StripeObject:
+        if invoice_id not in self.invoices:
+            raise StripeObjectNotFound(f"No such invoice: '{invoice_id}'")
+        return self.invoices[invoice_id]
+
+    def _emit(self, event_type: str, obj: StripeObject) -> None:
+        self.events.append(
+            {"id": self._new_id("evt"), "object": "event", "type": event_type, "created": self.clock(),
+             "data": {"object": copy.deepcopy(obj)}}
+        )
+
+    # --- the port ---
+
+    def create_customer(self, *, user_id, idempotency_key, email=None, name=None) -> StripeObject:
+        """A customer with ``metadata.userId``."""
+        def action() -> StripeObject:
+            customer = {
+                "id": self._new_id("cus"), "object": "customer", "email": email, "name": name,
+                "metadata": {"userId": user_id}, "invoice_settings": {"default_payment_method": None},
+                "created": self.clock(),
+            }
+            self.customers[customer["id"]] = customer
+            return customer
+        return self._write("create_customer", idempotency_key, {"user_id": user_id, "email": email, "name": name}, action)
+
+    def retrieve_customer(self, customer_id: str) -> StripeObject:
+        """The customer."""
+        return self._read("retrieve_customer", {"customer_id": customer_id}, lambda: self._customer(customer_id))
+
+    def create_setup_intent(self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None) -> StripeObject:
+        """A SetupIntent awaiting a payment method."""
+        def action() -> StripeObject:
+            self._customer(customer_id)
+            intent_id = self._new_id("seti")
+            intent = {
+                "id": intent_id, "object": "setup_intent", "customer": customer_id,
+                "client_secret": f"{intent_id}_secret_fake", "status": "requires_payment_method",
+                "usage": "off_session", "payment_method_types": list(payment_method_types),
+                "metadata": dict(metadata or {}),
+            }
+            self.setup_intents[intent_id] = intent
+            return intent
+        kwargs = {"customer_id": customer_id, "payment_method_types": list(payment_method_types), "metadata": dict(metadata or {})}
+        return self._write("create_setup_intent", idempotency_key, kwargs, action)
+
+    def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeObject:
+        """Set ``invoice_settings.default_payment_method``."""
+        def action() -> StripeObject:
+            customer = self._customer(customer_id)
+            if payment_method_id not in TEST_PAYMENT_METHODS:
+                raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
+            customer["invoice_settings"]["default_payment_method"] = payment_method_id
+            return customer
+        kwargs = {"customer_id": customer_id, "payment_method_id": payment_method_id}
+        return self._write("set_default_payment_method", idempotency_key, kwargs, action)
+
+    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+        """One of Stripe's test payment methods."""
+        def action() -> StripeObject:
+            if payment_method_id not in TEST_PAYMENT_METHODS:
+                raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
+            return {"id": payment_method_id, "object": "payment_method", **TEST_PAYMENT_METHODS[payment_method_id]}
+        return self._read("retrieve_payment_method", {"payment_method_id": payment_method_id}, action)
+
+    def create_draft_invoice(self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=True) -> StripeObject:
+        """A draft invoice with no lines."""
+        def action() -> StripeObject:
+            self._customer(customer_id)
+            invoice = {
+                "id": self._new_id("in"), "object": "invoice", "customer": customer_id, "currency": currency,
+                "status": "draft", "collection_method": "charge_automatically", "auto_advance": auto_advance,
+                "description": description, "metadata": {k: str(v) for k, v in (metadata or {}).items()},
+                "lines": {"object": "list", "data": []}, "amount_due": 0, "total": 0, "number": None,
+                "hosted_invoice_url": None, "invoice_pdf": None, "created": self.clock(),
+            }
+            self.invoices[invoice["id"]] = invoice
+            return invoice
+        kwargs = {"customer_id": customer_id, "currency": currency, "description": description,
+                  "metadata": dict(metadata or {}), "auto_advance": auto_advance}
+        return self._write("create_draft_invoice", idempotency_key, kwargs, action)
+
+    def add_invoice_line(self, *, invoice_id, customer_id, amount, currency, description, idempotency_key, metadata=None) -> StripeObject:
+        """An invoice item on a draft."""
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise TypeError("amount must be an int of minor units (cents)")
+
+        def action() -> StripeObject:
+            invoice = self._invoice(invoice_id)
+            if invoice["status"] != "draft":
+                raise StripeRequestRejected("You can only add invoice items to draft invoices.", code="invoice_not_editable")
+            item = {
+                "id": self._new_id("ii"), "object": "invoiceitem", "invoice": invoice_id, "customer": customer_id,
+                "amount": amount, "currency": currency, "description": description,
+                "metadata": {k: str(v) for k, v in (metadata or {}).items()},
+            }
+            invoice["lines"]["data"].append({"id": self._new_id("il"), "object": "line_item", **{
+                k: item[k] for k in ("amount", "currency", "description", "metadata")}})
+            invoice["total"] = invoice["amount_due"] = sum(l["amount"] for l in invoice["lines"]["data"])
+            return item
+        kwargs = {"invoice_id": invoice_id, "customer_id": customer_id, "amount": amount, "currency": currency,
+                  "description": description, "metadata": dict(metadata or {})}
+        return self._write("add_invoice_line", idempotency_key, kwargs, action)
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """Draft -> open, with a number and hosted URLs."""
+        def action() -> StripeObject:
+            invoice = self._invoice(invoice_id)
+            if invoice["status"] != "draft":
+                raise StripeRequestRejected("This invoice is already finalized.", code="invoice_not_editable")
+            number = next(self._invoice_numbers)
+            invoice.update(status="open", number=f"FAKE-{number:04d}",
+                           hosted_invoice_url=f"https://invoice.stripe.test/{invoice_id}",
+                           invoice_pdf=f"https://invoice.stripe.test/{invoice_id}/pdf")
+            self._emit("invoice.finalized", invoice)
+            return invoice
+        return self._write("finalize_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """Charge the default payment method; Stripe's failing test cards fail here, too."""
+        def action() -> StripeObject:
+            invoice = self._invoice(invoice_id)
+            if invoice["status"] == "paid":
+                raise StripeRequestRejected("Invoice is already paid", code="invoice_already_paid")
+            if invoice["status"] != "open":
+                raise StripeRequestRejected("Invoice is not open", code="invoice_not_open")
+            method = self._customer(invoice["customer"])["invoice_settings"]["default_payment_method"]
+            if method is None:
+                raise StripeRequestRejected("The customer has no default payment method", code="invoice_no_payment_method_types")
+            if method == "pm_card_chargeCustomerFail":
+                self._emit("invoice.payment_failed", invoice)
+                raise PaymentDeclined("Your card was declined.", code="card_declined", decline_code="generic_decline")
+            if method == "pm_card_authenticationRequired":
+                self._emit("invoice.payment_action_required", invoice)
+                raise PaymentActionRequired("Authentication required.", code="authentication_required")
+            invoice.update(status="paid", amount_paid=invoice["amount_due"])
+            self._emit("invoice.paid", invoice)
+            return invoice
+        return self._write("pay_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """Open -> void."""
+        def action() -> StripeObject:
+            invoice = self._invoice(invoice_id)
+            if invoice["status"] != "open":
+                raise StripeRequestRejected("Only open invoices can be voided", code="invoice_not_open")
+            invoice["status"] = "void"
+            return invoice
+        return self._write("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+
+    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+        """The invoice."""
+        return self._read("retrieve_invoice", {"invoice_id": invoice_id}, lambda: self._invoice(invoice_id))
+
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+        """The customer's invoices, newest first."""
+        def action() -> list[StripeObject]:
+            found = [i for i in self.invoices.values() if i["customer"] == customer_id
+                     and (status is None or i["status"] == status)]
+            return list(reversed(found))
+        return self._read("list_invoices", {"customer_id": customer_id, "status": status}, action)  # type: ignore[return-value]
+
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+        """Events emitted by invoice transitions, created after ``created_after``."""
+        def action() -> list[StripeObject]:
+            return [e for e in self.events if e["created"] > created_after and (not types or e["type"] in types)]
+        return iter(self._read("list_events", {"created_after": created_after, "types": list(types)}, action))  # type: ignore[arg-type]

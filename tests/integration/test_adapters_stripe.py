@@ -1,0 +1,214 @@
+"""The Stripe adapter through the official SDK against the Stripe emulator over real HTTP.
+
+The module's ``stripe_api_base`` fixture serves its own emulator on a free port; on the shared local
+stack the same tests run by returning ``stack.info["stripe_api_base"]`` (and the stack's key) instead.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import stripe
+
+from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.errors import (
+    IdempotencyKeyReused,
+    PaymentDeclined,
+    StripeAuthenticationFailed,
+    StripeObjectNotFound,
+    StripeRequestRejected,
+)
+from tests.fakes import FakeSecretsProvider
+
+stripe_emulator = pytest.importorskip("stripe_emulator")
+
+SECRET_KEY = "sk_test_adapters"
+
+
+@pytest.fixture(scope="module")
+def stripe_api_base():
+    config = stripe_emulator.EmulatorConfig(secret_key=SECRET_KEY, log_requests=False)
+    with stripe_emulator.EmulatorServer(config) as server:
+        yield server.url
+
+
+@pytest.fixture
+def secrets():
+    return FakeSecretsProvider(secret_key=SECRET_KEY)
+
+
+@pytest.fixture
+def gateway(stripe_api_base, secrets):
+    return StripePaymentGateway(secrets, api_base=stripe_api_base, max_network_retries=0)
+
+
+@pytest.fixture
+def user_id():
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
+def key(*parts: str) -> str:
+    return ":".join(parts)
+
+
+def customer_with_card(gateway, stripe_api_base, user_id, payment_method="pm_card_visa"):
+    """A customer whose default payment method is ``payment_method``, saved as the admin page does."""
+    customer = gateway.create_customer(user_id=user_id, email=f"{user_id}@example.com", idempotency_key=key("cus", user_id))
+    intent = gateway.create_setup_intent(customer_id=customer["id"], idempotency_key=key("seti", user_id))
+    # The browser's part (Stripe.js confirmSetup), done with the SDK directly.
+    client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": stripe_api_base})
+    confirmed = client.v1.setup_intents.confirm(intent["id"], params={"payment_method": payment_method})
+    assert confirmed.status == "succeeded"
+    gateway.set_default_payment_method(
+        customer_id=customer["id"], payment_method_id=confirmed.payment_method, idempotency_key=key("pm", user_id)
+    )
+    return customer, confirmed.payment_method
+
+
+def draft_with_lines(gateway, customer, user_id, *, auto_advance=False):
+    draft = gateway.create_draft_invoice(
+        customer_id=customer["id"], currency="eur", description="AWS Kosten 2024-11",
+        metadata={"userId": user_id, "period": "2024-11"}, auto_advance=auto_advance,
+        idempotency_key=key(user_id, "2024-11", "draft"),
+    )
+    for name, amount in (("Monatliche Grundgebühr", 2000), ("AWS Infrastruktur (Nov 2024)", 1774)):
+        gateway.add_invoice_line(
+            invoice_id=draft["id"], customer_id=customer["id"], amount=amount, currency="eur",
+            description=name, idempotency_key=key(user_id, "2024-11", "line", name),
+        )
+    return draft
+
+
+def test_a_setup_intent_offers_card_and_sepa_debit_for_off_session_use(gateway, user_id):
+    customer = gateway.create_customer(user_id=user_id, idempotency_key=key("cus", user_id))
+
+    intent = gateway.create_setup_intent(customer_id=customer["id"], idempotency_key=key("seti", user_id))
+
+    assert customer["metadata"] == {"userId": user_id}
+    assert intent["customer"] == customer["id"]
+    assert sorted(intent["payment_method_types"]) == ["card", "sepa_debit"]
+    assert intent["usage"] == "off_session"
+    assert intent["client_secret"].startswith(intent["id"])
+
+
+def test_the_saved_card_becomes_the_default_and_its_display_fields_are_readable(gateway, stripe_api_base, user_id):
+    customer, payment_method_id = customer_with_card(gateway, stripe_api_base, user_id)
+
+    stored = gateway.retrieve_customer(customer["id"])
+    method = gateway.retrieve_payment_method(payment_method_id)
+
+    assert stored["invoice_settings"]["default_payment_method"] == payment_method_id
+    assert method["type"] == "card"
+    assert (method["card"]["brand"], method["card"]["last4"]) == ("visa", "4242")
+
+
+def test_an_invoice_of_base_fee_and_aws_costs_is_finalized_and_paid(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id)
+    draft = draft_with_lines(gateway, customer, user_id)
+
+    opened = gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
+    paid = gateway.pay_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "pay"))
+
+    assert draft["collection_method"] == "charge_automatically"
+    assert opened["status"] == "open" and opened["number"]
+    assert paid["status"] == "paid"
+    assert paid["amount_paid"] == 3774 and paid["currency"] == "eur"
+    assert [line["amount"] for line in paid["lines"]["data"]] and sum(
+        line["amount"] for line in paid["lines"]["data"]
+    ) == 3774
+
+
+def test_a_finalized_invoice_with_auto_advance_is_charged_by_stripe_itself(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id)
+    draft = draft_with_lines(gateway, customer, user_id, auto_advance=True)
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
+
+    deadline = time.monotonic() + 10
+    while (status := gateway.retrieve_invoice(draft["id"])["status"]) != "paid" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert status == "paid"
+
+
+def test_a_rerun_finds_the_invoice_it_already_created_by_metadata(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id)
+    draft = draft_with_lines(gateway, customer, user_id)
+
+    found = [i for i in gateway.list_invoices(customer["id"]) if i["metadata"].get("period") == "2024-11"]
+
+    assert [i["id"] for i in found] == [draft["id"]]
+
+
+def test_a_repeated_idempotency_key_returns_the_first_result(gateway, user_id):
+    first = gateway.create_customer(user_id=user_id, idempotency_key=key("cus", user_id))
+    again = gateway.create_customer(user_id=user_id, idempotency_key=key("cus", user_id))
+
+    assert again["id"] == first["id"]
+
+
+def test_an_idempotency_key_reused_with_other_parameters_is_refused(gateway, user_id):
+    gateway.create_customer(user_id=user_id, idempotency_key=key("cus", user_id))
+
+    with pytest.raises(IdempotencyKeyReused):
+        gateway.create_customer(user_id=user_id + "-other", idempotency_key=key("cus", user_id))
+
+
+def test_a_declined_card_is_payment_declined(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id, "pm_card_chargeCustomerFail")
+    draft = draft_with_lines(gateway, customer, user_id)
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
+
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.pay_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "pay"))
+
+    assert declined.value.code == "card_declined"
+    assert gateway.retrieve_invoice(draft["id"])["status"] == "open"
+
+
+def test_lines_cannot_be_added_after_finalizing(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id)
+    draft = draft_with_lines(gateway, customer, user_id)
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
+
+    with pytest.raises(StripeRequestRejected):
+        gateway.add_invoice_line(
+            invoice_id=draft["id"], customer_id=customer["id"], amount=1, currency="eur",
+            description="late", idempotency_key=key(user_id, "late"),
+        )
+
+
+def test_an_unknown_invoice_is_not_found(gateway):
+    with pytest.raises(StripeObjectNotFound):
+        gateway.retrieve_invoice("in_doesnotexist")
+
+
+def test_events_since_a_time_include_the_invoice_payment(gateway, stripe_api_base, user_id):
+    since = int(time.time()) - 1
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id)
+    draft = draft_with_lines(gateway, customer, user_id)
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
+    gateway.pay_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "pay"))
+
+    events = list(gateway.list_events(created_after=since, types=["invoice.paid"]))
+
+    assert draft["id"] in {e["data"]["object"]["id"] for e in events}
+    assert {e["type"] for e in events} == {"invoice.paid"}
+
+
+def test_a_rotated_key_is_picked_up_after_the_old_one_is_rejected(stripe_api_base, user_id):
+    secrets = FakeSecretsProvider(secret_key="sk_test_revoked")
+    secrets.rotate(secret_key=SECRET_KEY)
+    gateway = StripePaymentGateway(secrets, api_base=stripe_api_base, max_network_retries=0)
+
+    customer = gateway.create_customer(user_id=user_id, idempotency_key=key("cus", user_id))
+
+    assert customer["metadata"] == {"userId": user_id}
+    assert secrets.refreshes == 1
+
+
+def test_a_wrong_key_that_did_not_rotate_is_an_authentication_failure(stripe_api_base):
+    gateway = StripePaymentGateway(FakeSecretsProvider(secret_key="sk_test_wrong"), api_base=stripe_api_base, max_network_retries=0)
+
+    with pytest.raises(StripeAuthenticationFailed):
+        gateway.retrieve_invoice("in_x")

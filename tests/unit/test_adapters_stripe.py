@@ -1,0 +1,276 @@
+"""Stripe adapter, through the official SDK over a scripted HTTP client: requests, keys, errors."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import stripe
+from stripe._http_client import HTTPClient
+
+from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.errors import (
+    IdempotencyKeyReused,
+    PaymentActionRequired,
+    PaymentDeclined,
+    StripeAuthenticationFailed,
+    StripeObjectNotFound,
+    StripeRateLimited,
+    StripeRequestRejected,
+    StripeUnavailable,
+)
+from tests.fakes import FakeSecretsProvider
+
+API_BASE = "http://127.0.0.1:9"  # never contacted: the scripted client answers
+
+
+class ScriptedStripeHttp(HTTPClient):
+    """Answers each request with the next scripted (status, body) and records what was sent."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.responses: list[tuple[int, dict] | Exception] = []
+        self.requests: list[dict] = []
+
+    def answer(self, status: int, body: dict) -> None:
+        self.responses.append((status, body))
+
+    def fail(self, error: Exception) -> None:
+        self.responses.append(error)
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        parts = urlsplit(url)
+        self.requests.append(
+            {
+                "method": method.upper(),
+                "url": f"{parts.scheme}://{parts.netloc}",
+                "path": parts.path,
+                "query": dict(parse_qsl(parts.query)),
+                "headers": dict(headers or {}),
+                "form": dict(parse_qsl(post_data.decode() if isinstance(post_data, bytes) else post_data or "")),
+            }
+        )
+        response = self.responses.pop(0)
+        if isinstance(response, Exception):
+            raise response
+        status, body = response
+        return json.dumps(body), status, {"request-id": "req_scripted"}
+
+    def close(self):
+        pass
+
+
+def error_body(type_: str, code: str | None = None, **extra) -> dict:
+    return {"error": {"type": type_, "code": code, "message": f"{type_} {code}", **extra}}
+
+
+@pytest.fixture
+def http():
+    return ScriptedStripeHttp()
+
+
+@pytest.fixture
+def secrets():
+    return FakeSecretsProvider(secret_key="sk_test_current")
+
+
+@pytest.fixture
+def gateway(http, secrets):
+    return StripePaymentGateway(secrets, api_base=API_BASE, max_network_retries=0, http_client=http)
+
+
+def test_create_customer_posts_user_id_metadata_with_the_idempotency_key(gateway, http):
+    http.answer(200, {"id": "cus_1", "object": "customer", "metadata": {"userId": "user-1"}})
+
+    customer = gateway.create_customer(user_id="user-1", email="a@example.com", idempotency_key="customer:user-1")
+
+    (sent,) = http.requests
+    assert (sent["method"], sent["url"], sent["path"]) == ("POST", API_BASE, "/v1/customers")
+    assert sent["form"] == {"metadata[userId]": "user-1", "email": "a@example.com"}
+    assert sent["headers"]["Idempotency-Key"] == "customer:user-1"
+    assert sent["headers"]["Authorization"] == "Bearer sk_test_current"
+    assert customer == {"id": "cus_1", "object": "customer", "metadata": {"userId": "user-1"}}
+    assert type(customer) is dict
+
+
+def test_setup_intent_is_for_card_and_sepa_debit_off_session(gateway, http):
+    http.answer(200, {"id": "seti_1", "object": "setup_intent", "client_secret": "seti_1_secret_x"})
+
+    gateway.create_setup_intent(customer_id="cus_1", idempotency_key="setup:user-1:1")
+
+    form = http.requests[0]["form"]
+    assert http.requests[0]["path"] == "/v1/setup_intents"
+    assert form == {
+        "customer": "cus_1",
+        "payment_method_types[0]": "card",
+        "payment_method_types[1]": "sepa_debit",
+        "usage": "off_session",
+    }
+
+
+def test_draft_invoice_and_its_line_are_charged_automatically_in_minor_units(gateway, http):
+    http.answer(200, {"id": "in_1", "object": "invoice", "status": "draft"})
+    http.answer(200, {"id": "ii_1", "object": "invoiceitem", "amount": 2000})
+
+    gateway.create_draft_invoice(
+        customer_id="cus_1", currency="eur", description="AWS 2024-11",
+        metadata={"userId": "user-1", "period": "2024-11"}, idempotency_key="inv:user-1:2024-11:draft",
+    )
+    gateway.add_invoice_line(
+        invoice_id="in_1", customer_id="cus_1", amount=2000, currency="eur",
+        description="Monatliche Grundgebühr", metadata={"kind": "base_fee"},
+        idempotency_key="inv:user-1:2024-11:line:base",
+    )
+
+    draft, line = http.requests
+    assert draft["path"] == "/v1/invoices"
+    assert draft["form"] == {
+        "customer": "cus_1", "currency": "eur", "collection_method": "charge_automatically",
+        "auto_advance": "true", "description": "AWS 2024-11",
+        "metadata[userId]": "user-1", "metadata[period]": "2024-11",
+    }
+    assert line["path"] == "/v1/invoiceitems"
+    assert line["form"] == {
+        "customer": "cus_1", "invoice": "in_1", "amount": "2000", "currency": "eur",
+        "description": "Monatliche Grundgebühr", "metadata[kind]": "base_fee",
+    }
+    assert [r["headers"]["Idempotency-Key"] for r in http.requests] == [
+        "inv:user-1:2024-11:draft", "inv:user-1:2024-11:line:base",
+    ]
+
+
+def test_finalize_pay_and_default_payment_method_hit_their_endpoints(gateway, http):
+    for body in ({"id": "in_1", "status": "open"}, {"id": "in_1", "status": "paid"}, {"id": "cus_1"}):
+        http.answer(200, body)
+
+    gateway.finalize_invoice("in_1", idempotency_key="k1")
+    paid = gateway.pay_invoice("in_1", idempotency_key="k2")
+    gateway.set_default_payment_method(customer_id="cus_1", payment_method_id="pm_card_visa", idempotency_key="k3")
+
+    assert [(r["path"], r["form"]) for r in http.requests] == [
+        ("/v1/invoices/in_1/finalize", {}),
+        ("/v1/invoices/in_1/pay", {"off_session": "true"}),
+        ("/v1/customers/cus_1", {"invoice_settings[default_payment_method]": "pm_card_visa"}),
+    ]
+    assert paid["status"] == "paid"
+
+
+def test_a_write_without_an_idempotency_key_is_refused_before_any_request(gateway, http):
+    with pytest.raises(ValueError, match="idempotency key"):
+        gateway.finalize_invoice("in_1", idempotency_key="")
+    assert http.requests == []
+
+
+def test_an_amount_that_is_not_integer_cents_is_refused(gateway, http):
+    with pytest.raises(TypeError, match="minor units"):
+        gateway.add_invoice_line(
+            invoice_id="in_1", customer_id="cus_1", amount=Decimal("20.00"), currency="eur",
+            description="x", idempotency_key="k",
+        )
+    assert http.requests == []
+
+
+def test_list_invoices_follows_every_page(gateway, http):
+    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": True, "data": [{"id": "in_3", "object": "invoice"}]})
+    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": False, "data": [{"id": "in_2", "object": "invoice"}]})
+
+    invoices = gateway.list_invoices("cus_1", status="open")
+
+    assert [i["id"] for i in invoices] == ["in_3", "in_2"]
+    assert http.requests[0]["query"] == {"customer": "cus_1", "limit": "100", "status": "open"}
+    assert http.requests[1]["query"]["starting_after"] == "in_3"
+
+
+def test_list_events_asks_for_events_after_a_time(gateway, http):
+    http.answer(200, {"object": "list", "url": "/v1/events", "has_more": False, "data": [{"id": "evt_1", "object": "event"}]})
+
+    events = list(gateway.list_events(created_after=1_700_000_000, types=["invoice.paid"]))
+
+    assert [e["id"] for e in events] == ["evt_1"]
+    assert http.requests[0]["query"] == {"created[gt]": "1700000000", "limit": "100", "types[0]": "invoice.paid"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (402, error_body("card_error", "card_declined", decline_code="insufficient_funds"), PaymentDeclined),
+        (402, error_body("card_error", "authentication_required"), PaymentActionRequired),
+        (429, error_body("invalid_request_error", "rate_limit"), StripeRateLimited),
+        (500, error_body("api_error"), StripeUnavailable),
+        (404, error_body("invalid_request_error", "resource_missing", param="id"), StripeObjectNotFound),
+        (400, error_body("invalid_request_error", "parameter_invalid_integer", param="amount"), StripeRequestRejected),
+        (400, error_body("idempotency_error"), IdempotencyKeyReused),
+    ],
+)
+def test_stripe_errors_become_the_projects_error_types(gateway, http, status, body, expected):
+    http.answer(status, body)
+
+    with pytest.raises(expected) as error:
+        gateway.pay_invoice("in_1", idempotency_key="k")
+
+    assert type(error.value) is expected
+    assert error.value.code == body["error"]["code"]
+
+
+def test_a_decline_carries_stripes_decline_code(gateway, http):
+    http.answer(402, error_body("card_error", "card_declined", decline_code="insufficient_funds"))
+
+    with pytest.raises(PaymentDeclined) as error:
+        gateway.pay_invoice("in_1", idempotency_key="k")
+
+    assert error.value.decline_code == "insufficient_funds"
+    assert error.value.request_id == "req_scripted"
+
+
+def test_an_unreachable_stripe_is_stripe_unavailable(gateway, http):
+    http.fail(stripe.APIConnectionError("connection refused"))
+
+    with pytest.raises(StripeUnavailable):
+        gateway.retrieve_invoice("in_1")
+
+
+def test_a_rejected_key_is_reread_and_the_call_retried_with_the_rotated_key(gateway, http, secrets):
+    secrets.rotate(secret_key="sk_test_rotated")
+    http.answer(401, error_body("invalid_request_error", "api_key_expired"))
+    http.answer(200, {"id": "in_1", "status": "open"})
+
+    invoice = gateway.finalize_invoice("in_1", idempotency_key="k")
+
+    assert invoice["status"] == "open"
+    assert [r["headers"]["Authorization"] for r in http.requests] == ["Bearer sk_test_current", "Bearer sk_test_rotated"]
+    assert [r["headers"]["Idempotency-Key"] for r in http.requests] == ["k", "k"]
+    assert secrets.refreshes == 1
+
+
+def test_a_rejected_key_that_did_not_rotate_is_an_authentication_failure(gateway, http, secrets):
+    http.answer(401, error_body("invalid_request_error", "api_key_expired"))
+
+    with pytest.raises(StripeAuthenticationFailed):
+        gateway.retrieve_invoice("in_1")
+
+    assert len(http.requests) == 1
+    assert secrets.refreshes == 1
+
+
+def test_a_key_rotated_in_the_cache_gets_a_new_client(gateway, http, secrets):
+    http.answer(200, {"id": "in_1"})
+    http.answer(200, {"id": "in_1"})
+
+    gateway.retrieve_invoice("in_1")
+    secrets.rotate(secret_key="sk_test_next")
+    secrets.refresh()
+    gateway.retrieve_invoice("in_1")
+
+    assert [r["headers"]["Authorization"] for r in http.requests] == ["Bearer sk_test_current", "Bearer sk_test_next"]
+
+
+def test_without_an_api_base_the_real_stripe_api_is_addressed(http, secrets):
+    gateway = StripePaymentGateway(secrets, max_network_retries=0, http_client=http)
+    http.answer(200, {"id": "in_1"})
+
+    gateway.retrieve_invoice("in_1")
+
+    assert http.requests[0]["url"] == "https://api.stripe.com"

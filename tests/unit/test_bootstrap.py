@@ -1,0 +1,105 @@
+"""Composition roots: each process gets the ports it needs, and refuses to start without its settings."""
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from billing_core.adapters.cost_explorer import CostExplorerCostSource
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventLedger, DynamoInvoiceRepository
+from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
+from billing_core.adapters.sqs import SqsMessageQueue
+from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.bootstrap import bootstrap, bootstrap_api, bootstrap_webhook_receiver, bootstrap_worker
+from billing_core.settings import Settings, SettingsError
+from tests.fakes import FakeSecretsProvider
+
+JOBS = "http://127.0.0.1:1/000000000000/billing-jobs"
+EVENTS = "http://127.0.0.1:1/000000000000/stripe-events"
+
+
+@pytest.fixture
+def session():
+    # Credentials are never used: nothing here makes a request.
+    return boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-central-1")
+
+
+def test_the_webhook_receiver_gets_only_the_secrets_and_the_stripe_events_queue(session):
+    services = bootstrap_webhook_receiver(Settings.from_env({"STRIPE_EVENTS_QUEUE_URL": EVENTS}), session=session)
+
+    assert isinstance(services.secrets, SecretsManagerSecretsProvider)
+    assert isinstance(services.stripe_events, SqsMessageQueue) and services.stripe_events.queue_url == EVENTS
+    assert set(vars(services)) == {"settings", "secrets", "stripe_events"}
+
+
+def test_the_worker_gets_every_adapter_on_the_configured_resources(session):
+    settings = Settings.from_env(
+        {"BILLING_JOBS_QUEUE_URL": JOBS, "STRIPE_EVENTS_QUEUE_URL": EVENTS, "BILLING_TABLE": "billing-x"}
+    )
+
+    services = bootstrap_worker(settings, session=session)
+
+    assert isinstance(services.invoices, DynamoInvoiceRepository) and services.invoices._table == "billing-x"
+    assert isinstance(services.accounts, DynamoAccountRepository)
+    assert isinstance(services.ledger, DynamoEventLedger)
+    assert isinstance(services.costs, CostExplorerCostSource)
+    assert isinstance(services.payments, StripePaymentGateway)
+    assert (services.billing_jobs.queue_url, services.stripe_events.queue_url) == (JOBS, EVENTS)
+
+
+def test_the_api_gets_repositories_costs_and_stripe_and_the_jobs_queue_only_if_configured(session):
+    base = {"COGNITO_USER_POOL_ID": "eu-central-1_pool", "COGNITO_CLIENT_ID": "client"}
+
+    without_queue = bootstrap_api(Settings.from_env(base), session=session)
+    with_queue = bootstrap_api(Settings.from_env({**base, "BILLING_JOBS_QUEUE_URL": JOBS}), session=session)
+
+    assert without_queue.billing_jobs is None
+    assert with_queue.billing_jobs.queue_url == JOBS
+    assert isinstance(with_queue.payments, StripePaymentGateway)
+
+
+@pytest.mark.parametrize(
+    ("role", "environ", "missing"),
+    [
+        ("webhook-receiver", {}, "STRIPE_EVENTS_QUEUE_URL"),
+        ("scheduler-worker", {"STRIPE_EVENTS_QUEUE_URL": EVENTS}, "BILLING_JOBS_QUEUE_URL"),
+        ("scheduler-worker", {"BILLING_JOBS_QUEUE_URL": JOBS}, "STRIPE_EVENTS_QUEUE_URL"),
+        ("billing-api", {"COGNITO_CLIENT_ID": "client"}, "COGNITO_USER_POOL_ID"),
+        ("billing-api", {"COGNITO_USER_POOL_ID": "pool"}, "COGNITO_CLIENT_ID"),
+    ],
+)
+def test_a_process_without_its_required_settings_does_not_start(session, role, environ, missing):
+    with pytest.raises(SettingsError, match=f"{role}.*{missing}"):
+        bootstrap(Settings.from_env(environ), role, session=session)
+
+
+def test_injected_clients_and_secrets_are_used_as_given(session):
+    sqs = session.client("sqs", region_name="eu-central-1")
+    secrets = FakeSecretsProvider()
+
+    services = bootstrap_webhook_receiver(
+        Settings.from_env({"STRIPE_EVENTS_QUEUE_URL": EVENTS}), clients={"sqs": sqs}, secrets=secrets
+    )
+
+    assert services.secrets is secrets
+    assert services.stripe_events._client is sqs
+
+
+def test_the_stripe_client_is_built_from_the_secret_key_and_the_configured_base(session):
+    built = []
+
+    def factory(api_key, **kwargs):
+        built.append((api_key, kwargs))
+        return object()
+
+    settings = Settings.from_env(
+        {"BILLING_JOBS_QUEUE_URL": JOBS, "STRIPE_EVENTS_QUEUE_URL": EVENTS, "STRIPE_API_BASE": "http://127.0.0.1:12111"}
+    )
+    services = bootstrap_worker(settings, session=session, secrets=FakeSecretsProvider("sk_test_k"), stripe_client_factory=factory)
+    services.payments._client_for(services.secrets.get().secret_key)
+
+    assert built == [("sk_test_k", {"max_network_retries": 2, "base_addresses": {"api": "http://127.0.0.1:12111"}})]
+
+
+def test_an_unknown_role_is_refused():
+    with pytest.raises(ValueError, match="unknown process role"):
+        bootstrap(Settings.from_env({}), "cron")

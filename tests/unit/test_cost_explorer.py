@@ -1,0 +1,300 @@
+"""Cost Explorer adapter: one grouped query, every page, Decimal amounts, Estimated, back-off."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from billing_core.adapters.cost_explorer import CostExplorerCostSource
+from billing_core.domain.costs import CostLine, Period
+from billing_core.errors import CostSourceError, CostSourceThrottled
+
+SEED = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
+NOVEMBER = Period(2024, 11)
+
+
+def seed_response() -> dict:
+    return json.loads(SEED.read_text())
+
+
+def expected_query(group_by: list[dict], token: str | None = None) -> dict:
+    query = {
+        "TimePeriod": {"Start": "2024-11-01", "End": "2024-12-01"},
+        "Granularity": "MONTHLY",
+        "Metrics": ["UnblendedCost"],
+        "GroupBy": group_by,
+    }
+    if token:
+        query["NextPageToken"] = token
+    return query
+
+
+BY_SERVICE = [{"Type": "DIMENSION", "Key": "SERVICE"}]
+
+
+def group(keys: list[str], amount: str) -> dict:
+    return {"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
+
+
+def result(groups: list[dict], *, estimated: bool = False, start="2024-11-01", end="2024-12-01") -> dict:
+    return {"TimePeriod": {"Start": start, "End": end}, "Total": {}, "Groups": groups, "Estimated": estimated}
+
+
+@pytest.fixture
+def client():
+    return boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleep():
+    return RecordingSleep()
+
+
+def source_for(client, sleep, **kwargs) -> CostExplorerCostSource:
+    return CostExplorerCostSource(client, sleep=sleep, jitter=lambda: 1.0, **kwargs)
+
+
+def test_seed_month_is_read_with_one_request_as_decimal_amounts_per_service(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        report = source.costs(NOVEMBER.start, NOVEMBER.end)
+        stub.assert_no_pending_responses()
+
+    amounts = {line.service: line.amount for line in report.lines}
+    assert amounts == {
+        "AWS Lambda": Decimal("5.2312345678"),
+        "Amazon Simple Storage Service": Decimal("2.1487654321"),
+        "Amazon CloudFront": Decimal("8.4700000001"),
+        "Amazon DynamoDB": Decimal("1.8899999999"),
+        "Tax": Decimal("0"),
+    }
+    assert all(isinstance(a, Decimal) for a in amounts.values())
+    assert all(line.scope is None for line in report.lines)
+    assert (report.start, report.end, report.currency, report.estimated, report.grouped_by) == (
+        date(2024, 11, 1), date(2024, 12, 1), "USD", False, "SERVICE",
+    )
+    assert source.requests_made == 1
+
+
+def test_seed_services_rounded_half_up_to_cents_sum_to_17_74(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        report = source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    cents = Decimal("0.01")
+    assert sum(line.amount.quantize(cents, ROUND_HALF_UP) for line in report.lines) == Decimal("17.74")
+
+
+def test_every_page_is_followed_through_next_page_token(client, sleep):
+    groups = seed_response()["ResultsByTime"][0]["Groups"]
+    first_page = {"ResultsByTime": [result(groups[:2])], "NextPageToken": "page-2", "DimensionValueAttributes": []}
+    second_page = {"ResultsByTime": [result(groups[2:])], "DimensionValueAttributes": []}
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", first_page, expected_query(BY_SERVICE))
+        stub.add_response("get_cost_and_usage", second_page, expected_query(BY_SERVICE, token="page-2"))
+        report = source.costs(NOVEMBER.start, NOVEMBER.end)
+        stub.assert_no_pending_responses()
+
+    assert {(line.service, line.amount) for line in report.lines} == {
+        (g["Keys"][0], Decimal(g["Metrics"]["UnblendedCost"]["Amount"])) for g in groups
+    }
+    assert source.requests_made == 2
+
+
+def test_amounts_of_several_months_in_the_range_are_summed_per_service(client, sleep):
+    response = {
+        "ResultsByTime": [
+            result([group(["AWS Lambda"], "1.10")], start="2024-10-01", end="2024-11-01"),
+            result([group(["AWS Lambda"], "2.25")], estimated=True),
+        ]
+    }
+    query = expected_query(BY_SERVICE)
+    query["TimePeriod"]["Start"] = "2024-10-01"
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", response, query)
+        report = source.costs(date(2024, 10, 1), NOVEMBER.end)
+
+    assert report.lines == (CostLine("AWS Lambda", Decimal("3.35")),)
+    assert report.estimated is True
+
+
+def test_the_estimated_flag_is_kept(client, sleep):
+    estimated = seed_response()
+    estimated["ResultsByTime"][0]["Estimated"] = True
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", estimated, expected_query(BY_SERVICE))
+        assert source.costs(NOVEMBER.start, NOVEMBER.end).estimated is True
+
+
+def test_linked_accounts_group_by_account_then_service(client, sleep):
+    response = {
+        "GroupDefinitions": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
+        "ResultsByTime": [
+            result([
+                group(["111111111111", "AWS Lambda"], "5.2312345678"),
+                group(["111111111111", "Amazon CloudFront"], "8.47"),
+                group(["222222222222", "AWS Lambda"], "0.50"),
+            ])
+        ],
+    }
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_cost_and_usage",
+            response,
+            expected_query([{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "SERVICE"}]),
+        )
+        report = source.costs(NOVEMBER.start, NOVEMBER.end, group_by="LINKED_ACCOUNT")
+
+    assert report.grouped_by == "LINKED_ACCOUNT"
+    assert report.for_scope("111111111111") == (
+        CostLine("AWS Lambda", Decimal("5.2312345678"), "111111111111"),
+        CostLine("Amazon CloudFront", Decimal("8.47"), "111111111111"),
+    )
+    assert report.for_scope("222222222222") == (CostLine("AWS Lambda", Decimal("0.50"), "222222222222"),)
+    assert source.requests_made == 1
+
+
+def test_tag_groups_strip_the_key_prefix_and_keep_untagged_costs_as_empty_scope(client, sleep):
+    response = {
+        "ResultsByTime": [
+            result([
+                group(["customer$acme", "AWS Lambda"], "4.00"),
+                group(["customer$globex", "AWS Lambda"], "1.00"),
+                group(["customer$", "Amazon S3"], "0.75"),
+            ])
+        ]
+    }
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_cost_and_usage",
+            response,
+            expected_query([{"Type": "TAG", "Key": "customer"}, {"Type": "DIMENSION", "Key": "SERVICE"}]),
+        )
+        report = source.costs(NOVEMBER.start, NOVEMBER.end, group_by="TAG:customer")
+
+    assert report.for_scope("acme") == (CostLine("AWS Lambda", Decimal("4.00"), "acme"),)
+    assert report.for_scope("globex") == (CostLine("AWS Lambda", Decimal("1.00"), "globex"),)
+    assert report.for_scope("") == (CostLine("Amazon S3", Decimal("0.75"), ""),)
+
+
+def test_the_query_is_the_same_for_the_same_inputs(client, sleep):
+    source = source_for(client, sleep)
+    assert source.query(NOVEMBER.start, NOVEMBER.end, "TAG:customer") == source.query(
+        NOVEMBER.start, NOVEMBER.end, "TAG:customer"
+    )
+    assert json.dumps(source.query(NOVEMBER.start, NOVEMBER.end)) == json.dumps(expected_query(BY_SERVICE))
+
+
+def test_an_unknown_grouping_is_refused_before_any_request(client, sleep):
+    source = source_for(client, sleep)
+    with pytest.raises(ValueError, match="group_by"):
+        source.costs(NOVEMBER.start, NOVEMBER.end, group_by="REGION")
+    assert source.requests_made == 0
+
+
+def test_throttling_is_retried_with_growing_backoff(client, sleep):
+    source = source_for(client, sleep, base_delay_seconds=1.0, max_delay_seconds=20.0)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_and_usage", "LimitExceededException", http_status_code=400)
+        stub.add_client_error("get_cost_and_usage", "ThrottlingException", http_status_code=400)
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        report = source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert len(report.lines) == 5
+    assert sleep.delays == [1.0, 2.0]  # jitter fixed at its maximum
+    assert source.requests_made == 3
+
+
+def test_backoff_uses_full_jitter_below_a_cap(client):
+    delays = []
+    source = CostExplorerCostSource(
+        client, sleep=delays.append, jitter=lambda: 0.5, max_attempts=7, base_delay_seconds=1.0, max_delay_seconds=10.0
+    )
+    with Stubber(client) as stub:
+        for _ in range(6):
+            stub.add_client_error("get_cost_and_usage", "LimitExceededException", http_status_code=400)
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_throttling_that_never_stops_gives_up_after_the_bounded_attempts(client, sleep):
+    source = source_for(client, sleep, max_attempts=3)
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("get_cost_and_usage", "LimitExceededException", http_status_code=400)
+        with pytest.raises(CostSourceThrottled):
+            source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert len(sleep.delays) == 2
+    assert source.requests_made == 3
+
+
+def test_other_errors_are_not_retried(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_and_usage", "DataUnavailableException", http_status_code=400)
+        with pytest.raises(CostSourceError, match="DataUnavailableException"):
+            source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert sleep.delays == []
+
+
+def test_a_non_numeric_amount_is_an_error_not_a_guess(client, sleep):
+    broken = copy.deepcopy(seed_response())
+    broken["ResultsByTime"][0]["Groups"][0]["Metrics"]["UnblendedCost"]["Amount"] = "n/a"
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", broken, expected_query(BY_SERVICE))
+        with pytest.raises(CostSourceError):
+            source.costs(NOVEMBER.start, NOVEMBER.end)
+
+
+def test_the_configured_metric_is_queried_and_read(client, sleep):
+    response = {"ResultsByTime": [result([{"Keys": ["AWS Lambda"], "Metrics": {"AmortizedCost": {"Amount": "1.5", "Unit": "USD"}}}])]}
+    query = expected_query(BY_SERVICE)
+    query["Metrics"] = ["AmortizedCost"]
+    source = source_for(client, sleep, metric="AmortizedCost")
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", response, query)
+        assert source.costs(NOVEMBER.start, NOVEMBER.end).lines == (CostLine("AWS Lambda", Decimal("1.5")),)
+
+
+def test_forecast_is_a_decimal_when_available(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_cost_forecast",
+            {"Total": {"Amount": "21.3456", "Unit": "USD"}, "ForecastResultsByTime": []},
+            {"TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"}, "Metric": "UNBLENDED_COST", "Granularity": "MONTHLY"},
+        )
+        assert source.forecast(date(2024, 11, 15), NOVEMBER.end) == Decimal("21.3456")
+
+
+def test_no_forecast_when_the_api_is_unavailable(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_forecast", "NotImplemented", http_status_code=501)
+        assert source.forecast(date(2024, 11, 15), NOVEMBER.end) is None
