@@ -23,5 +23,9 @@ test: install
 unit: install
 	$(PY) -m pytest tests/unit
 
+## The whole system on 127.0.0.1 (moto, Stripe emulator, services) until Ctrl-C; see .local/stack.json.
+dev: install
+	$(PY) -m local_stack
+
 clean:
 	rm -rf $(VENV) .local test-artifacts

@@ -1,1 +1,1 @@
-"""scheduler_worker."""
+"""scheduler-worker: the monthly trigger and the SQS consumers (``python -m scheduler_worker``)."""

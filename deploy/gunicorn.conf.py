@@ -1,0 +1,65 @@
+"""Gunicorn settings for billing-api and webhook-receiver, in the images and in the local stack.
+
+Everything that differs between environments comes from the environment:
+``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``WEB_CONCURRENCY`` (worker processes, default 2),
+``GUNICORN_THREADS`` (threads per worker, default 4), ``GUNICORN_TIMEOUT`` (seconds, default 30).
+"""
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+
+# Threads, because a request mostly waits on DynamoDB, Secrets Manager or Stripe.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+# Longer than the load balancer's idle timeout would be wrong; shorter wastes handshakes.
+keepalive = 5
+
+# Bounded request lines and headers: the webhook path is unauthenticated.
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+
+# Heartbeat files in shared memory: a disk-backed /tmp can stall workers (gunicorn's own advice).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# The control socket defaults to one path per user, so two gunicorns on one host would collide;
+# containers are managed by their orchestrator, not by gunicornc.
+control_socket_disable = True
+
+# Logs go to stdout/stderr (the container runtime collects them) as JSON lines, through the same
+# formatter and secret filter as the application's own logs. Access lines are JSON by their format:
+# the path only, never the query string or a header, which could carry tokens.
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+access_log_format = (
+    '{"time": "%(t)s", "logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", '
+    '"path": "%(U)s", "status": "%(s)s", "bytes": "%(B)s", "duration_ms": "%(M)s", '
+    '"request_id": "%({x-request-id}i)s", "user_agent": "%(a)s"}'
+)
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "billing_core.logging.JsonFormatter"},
+        "access": {"format": "%(message)s"},
+    },
+    "filters": {"secrets": {"()": "billing_core.logging.SecretFilter"}},
+    "handlers": {
+        "error_console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["secrets"],
+                          "stream": "ext://sys.stderr"},
+        "access_console": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["secrets"],
+                           "stream": "ext://sys.stdout"},
+    },
+    # The application adds its own JSON handler to the root logger (billing_core.logging.configure).
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access_console"], "propagate": False},
+    },
+}
+
+# The load balancer terminates TLS; its X-Forwarded-* headers are trusted only from the addresses
+# named here (set to the VPC's range in the images).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

@@ -1,0 +1,85 @@
+"""Seed the local Cost Explorer (moto) with the seed month and a month-to-date.
+
+Moto answers ``GetCostAndUsage`` from a queue of canned results: the first request with a given
+exact body takes the next queued result, and moto answers that same body with it from then on; any
+other body takes the next one (or gets an empty answer). So each result is queued and then at once
+claimed with the exact query the system makes, through the system's own Cost Explorer adapter:
+
+    queue(previous month) -> adapter.costs(previous month)    # moto binds it to that query
+    queue(month-to-date)  -> adapter.costs(month-to-date)     # and this one to that query
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from billing_core.domain.costs import CostReport, Period
+
+# A copy of ../shared/aws/ce_get_cost_and_usage_by_service.json, the seed example month (17.74 USD
+# across four services), kept in the package so a clone without ../shared still starts.
+SEED_FILE = Path(__file__).with_name("seed_cost_and_usage.json")
+GROUP_BY = "SERVICE"
+
+
+@dataclass(frozen=True)
+class SeededCosts:
+    """What the local Cost Explorer now answers for the two ranges the system asks about."""
+
+    previous_month: CostReport
+    month_to_date: CostReport
+
+
+def month_to_date(today: date) -> tuple[date, date]:
+    """Start of this month to ``today`` (exclusive); on the 1st, the 1st alone (an empty range is invalid)."""
+    start = today.replace(day=1)
+    return start, max(today, start + timedelta(days=1))
+
+
+def seed_cost_explorer(aws_endpoint: str, cost_explorer: Any, today: date, seed_file: Path = SEED_FILE) -> SeededCosts:
+    """Make the previous month answer with the seed month and this month with a prorated estimate."""
+    from billing_core.adapters.cost_explorer import CostExplorerCostSource
+
+    seed = json.loads(seed_file.read_text())
+    source = CostExplorerCostSource(cost_explorer)
+    previous = Period.previous(today)
+    mtd_start, mtd_end = month_to_date(today)
+    this_month = Period.containing(today)
+    share = Decimal((mtd_end - mtd_start).days) / Decimal(this_month.days)
+
+    _queue_result(aws_endpoint, _for_range(seed, previous.start, previous.end))
+    previous_report = source.costs(previous.start, previous.end, group_by=GROUP_BY)
+    _queue_result(aws_endpoint, _prorated(_for_range(seed, mtd_start, mtd_end), share))
+    mtd_report = source.costs(mtd_start, mtd_end, group_by=GROUP_BY)
+    return SeededCosts(previous_month=previous_report, month_to_date=mtd_report)
+
+
+def _queue_result(aws_endpoint: str, result: dict) -> None:
+    response = requests.post(
+        f"{aws_endpoint}/moto-api/static/ce/cost-and-usage-results", json={"results": [result]}, timeout=10
+    )
+    response.raise_for_status()
+
+
+def _for_range(seed: dict, start: date, end: date) -> dict:
+    """The seed response with its single period moved to ``start``..``end``."""
+    result = copy.deepcopy(seed)
+    (period,) = result["ResultsByTime"]
+    period["TimePeriod"] = {"Start": start.isoformat(), "End": end.isoformat()}
+    return result
+
+
+def _prorated(result: dict, share: Decimal) -> dict:
+    """Every amount times ``share``, marked as an estimate (Cost Explorer's month-to-date looks so)."""
+    for period in result["ResultsByTime"]:
+        period["Estimated"] = True
+        for group in period["Groups"]:
+            for metric in group["Metrics"].values():
+                metric["Amount"] = str((Decimal(metric["Amount"]) * share).quantize(Decimal("1E-10")))
+    return result

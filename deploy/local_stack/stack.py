@@ -1,0 +1,384 @@
+"""Start the whole system on 127.0.0.1: moto, the Stripe emulator, provisioning, the three services.
+
+``start_stack()`` is the one code path behind both ``make dev`` and the tests' ``stack`` fixture.
+Order, and why:
+
+    ports free? ── no ──> PortInUse, nothing started
+    moto + emulator start together (independent)
+    moto up ──> tables, queues, Cognito pool and users
+    emulator up ──> keys known; webhook endpoint registered ──> whsec_...
+    both ──> Stripe secret in Secrets Manager (the services read it at start) ──> Cost Explorer seeded
+    billing-api, webhook-receiver, scheduler-worker start together ──> all healthy
+    .local/stack.json written last, so a reader never sees a stack that is not up yet
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+import stripe
+
+from local_stack.cost_seed import SeededCosts, seed_cost_explorer
+from local_stack.errors import StackError
+from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_ports, stop_together
+from local_stack.provision import (
+    ADMIN_GROUP,
+    SECRET_ID,
+    UserLogin,
+    create_cognito_pool,
+    create_queues,
+    create_tables,
+    random_key,
+    rotate_webhook_secret,
+    store_stripe_secret,
+)
+
+DEFAULT_REGION = "eu-central-1"
+GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+WEBHOOK_PATH = "/billing/webhook"
+# Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.
+AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Variables that could point a child at a real AWS account or another endpoint.
+_INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
+                            "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE")
+# Tests reset the stack between tests by purging queues; real SQS allows one purge a minute.
+# Nothing in the system purges, so relaxing this hides no behaviour the code relies on.
+MOTO_SETTINGS = {"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
+READY_TIMEOUT_SECONDS = 60.0
+WORKER_READY_MESSAGE = '"worker ready"'
+BACKENDS = ("moto", "stripe-emulator")
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """The four ports the stack listens on, all on 127.0.0.1."""
+
+    moto: int = 4566
+    emulator: int = 12111
+    api: int = 8000
+    webhook: int = 8001
+
+    @classmethod
+    def free(cls) -> "StackPorts":
+        """Four ports that are free right now (tests, and stacks running side by side)."""
+        return cls(*free_ports(4))
+
+    def by_name(self) -> dict[str, int]:
+        """Port per component, for messages."""
+        return {"moto": self.moto, "stripe-emulator": self.emulator, "billing-api": self.api,
+                "webhook-receiver": self.webhook}
+
+
+@dataclass
+class Stack:
+    """A running local stack: what ``stack.json`` says, plus what only tests may know."""
+
+    info: dict[str, Any]  # exactly the contents of .local/stack.json
+    admin: UserLogin
+    non_admin: UserLogin  # signs in fine, but is not in the admin group
+    stripe_secret_key: str
+    seeded_costs: SeededCosts
+    root: Path
+    processes: dict[str, ChildProcess] = field(repr=False)
+    startup_seconds: float = 0.0
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def stack_file(self) -> Path:
+        """Where ``info`` is written: ``<root>/.local/stack.json``."""
+        return self.root / ".local" / "stack.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        """The directory with one log file per child process."""
+        return self.root / ".local" / "logs"
+
+    def log_path(self, name: str) -> Path:
+        """The log file of child ``name`` (moto, stripe-emulator, billing-api, ...)."""
+        return self.processes[name].log_path
+
+    def pids(self) -> list[int]:
+        """Every live pid the stack started, including gunicorn's workers."""
+        return sorted(pid for process in self.processes.values() for pid in process.group_pids())
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for ``service`` on the stack's moto, with the local fake credentials."""
+        return aws_session(self.info["region"]).client(service, endpoint_url=self.info["aws_endpoint"])
+
+    def stripe_client(self) -> stripe.StripeClient:
+        """The official Stripe SDK pointed at the stack's emulator."""
+        return stripe.StripeClient(
+            self.stripe_secret_key, base_addresses={"api": self.info["stripe_api_base"]}, max_network_retries=0
+        )
+
+    def reset(self) -> None:
+        """Empty queues, tables and the Stripe emulator; users, seeded costs and keys stay."""
+        self.reset_aws()
+        self.reset_stripe()
+
+    def reset_aws(self) -> None:
+        """Empty every queue (and its dead-letter queue) and every table."""
+        sqs = self.aws_client("sqs")
+        for url in self.info["queues"].values():
+            for queue_url in (url, url + "-dlq"):
+                sqs.purge_queue(QueueUrl=queue_url)
+        dynamodb = self.aws_client("dynamodb")
+        for table in self.info["tables"].values():
+            _empty_table(dynamodb, table)
+
+    def reset_stripe(self) -> None:
+        """Forget every Stripe object, then register the webhook endpoint again.
+
+        The emulator's reset drops the webhook endpoint too, and a new endpoint gets a new signing
+        secret, so the secret is rotated the way a real one is: the new one first in Secrets
+        Manager, the previous one kept, so services that still cache the old list verify again
+        after their next refresh. ``info`` and stack.json follow.
+        """
+        requests.post(f"{self.info['stripe_api_base']}/_emulator/reset", timeout=10).raise_for_status()
+        new_secret = register_webhook_endpoint(
+            self.stripe_secret_key, self.info["stripe_api_base"], self.info["webhook_url"]
+        )
+        rotate_webhook_secret(self.aws_client("secretsmanager"), new_secret)
+        self.info["stripe_webhook_secret"] = new_secret
+        _write_json_atomically(self.stack_file, self.info)
+
+    def stop(self) -> None:
+        """Stop every process the stack started (services first, then moto and the emulator); remove stack.json."""
+        if self._stopped:
+            return
+        self._stopped = True
+        _stop_all(self.processes)
+        self.stack_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def aws_session(region: str) -> boto3.session.Session:
+    """A boto3 session with the local fake credentials (never the developer's real ones)."""
+    return boto3.session.Session(
+        aws_access_key_id=AWS_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+
+
+def start_stack(
+    ports: StackPorts | None = None,
+    root: Path | str | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    today: date | None = None,
+    ready_timeout: float = READY_TIMEOUT_SECONDS,
+) -> Stack:
+    """Start moto, the Stripe emulator and the three services, provision them and write stack.json.
+
+    ``root`` is where ``.local/`` goes (default: the current directory). Raises ``PortInUse``
+    before starting anything if a port is taken, and ``StackError`` (after stopping whatever it
+    had started) if a part fails to come up. Children are tied to the calling thread's life
+    (they get SIGTERM if it dies), so call this from the main thread or another long-lived one.
+    """
+    began = time.monotonic()
+    ports = ports or StackPorts()
+    root = Path(root or Path.cwd()).resolve()
+    today = today or datetime.now(timezone.utc).date()
+    local_dir = root / ".local"
+    logs_dir = local_dir / "logs"
+    ensure_ports_free(ports.by_name())
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    (local_dir / "stack.json").unlink(missing_ok=True)
+
+    aws_endpoint = f"http://{HOST}:{ports.moto}"
+    stripe_api_base = f"http://{HOST}:{ports.emulator}"
+    api_url = f"http://{HOST}:{ports.api}"
+    webhook_url = f"http://{HOST}:{ports.webhook}{WEBHOOK_PATH}"
+    secret_key, publishable_key = random_key("sk_test_"), random_key("pk_test_")
+    base_env = _child_environment(region, aws_endpoint)
+
+    processes: dict[str, ChildProcess] = {}
+
+    def launch(name: str, argv: list[str], env: dict[str, str]) -> ChildProcess:
+        log_path = logs_dir / f"{name}.log"
+        log_path.write_bytes(b"")  # each start begins a fresh log, so readers see only this run
+        process = ChildProcess(name, argv, env, log_path)
+        processes[name] = process
+        process.start()
+        return process
+
+    try:
+        moto = launch("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(ports.moto)],
+                      {**base_env, **MOTO_SETTINGS})
+        emulator = launch(
+            "stripe-emulator",
+            [sys.executable, "-m", "stripe_emulator", "--host", HOST, "--port", str(ports.emulator),
+             "--secret-key", secret_key, "--publishable-key", publishable_key],
+            base_env,
+        )
+        moto.wait_until_ready(lambda: _answers(f"{aws_endpoint}/moto-api/data.json"), ready_timeout)
+        session = aws_session(region)
+        tables = create_tables(session.client("dynamodb", endpoint_url=aws_endpoint))
+        queues = create_queues(session.client("sqs", endpoint_url=aws_endpoint))
+        pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=aws_endpoint))
+
+        emulator.wait_until_ready(lambda: _answers(f"{stripe_api_base}/healthz"), ready_timeout)
+        webhook_secret = register_webhook_endpoint(secret_key, stripe_api_base, webhook_url)
+        store_stripe_secret(
+            session.client("secretsmanager", endpoint_url=aws_endpoint),
+            secret_key=secret_key, publishable_key=publishable_key, webhook_secret=webhook_secret,
+        )
+        seeded = seed_cost_explorer(aws_endpoint, session.client("ce", endpoint_url=aws_endpoint), today)
+
+        info = {
+            "aws_endpoint": aws_endpoint,
+            "region": region,
+            "stripe_api_base": stripe_api_base,
+            "stripe_webhook_secret": webhook_secret,
+            "stripe_publishable_key": publishable_key,
+            "api_url": api_url,
+            "webhook_url": webhook_url,
+            "cognito": {
+                "user_pool_id": pool.user_pool_id,
+                "client_id": pool.client_id,
+                "jwks_url": f"{aws_endpoint}/{pool.user_pool_id}/.well-known/jwks.json",
+                # moto signs tokens with the issuer real Cognito uses, whatever its own address is.
+                "issuer": f"https://cognito-idp.{region}.amazonaws.com/{pool.user_pool_id}",
+            },
+            "admin": {"username": pool.admin.username, "password": pool.admin.password},
+            "tables": {
+                "billing": tables["billing"],
+                "payment_methods": tables["payment-methods"],
+                "events": tables["events"],
+            },
+            "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
+        }
+        service_env = {**base_env, **_service_settings(info)}
+        api = launch("billing-api", _gunicorn("billing_api:create_app()", "billing-api"),
+                     {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.api}"})
+        receiver = launch("webhook-receiver", _gunicorn("webhook_receiver:create_app()", "webhook-receiver"),
+                          {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.webhook}"})
+        worker = launch("scheduler-worker", [sys.executable, "-m", "scheduler_worker"], service_env)
+        api.wait_until_ready(lambda: _answers(f"{api_url}/healthz"), ready_timeout)
+        receiver.wait_until_ready(lambda: _answers(f"http://{HOST}:{ports.webhook}/healthz"), ready_timeout)
+        worker.wait_until_ready(lambda: WORKER_READY_MESSAGE in _read(worker.log_path), ready_timeout)
+
+        _write_json_atomically(local_dir / "stack.json", info)
+    except BaseException as error:
+        # Whatever failed (or a Ctrl-C during start-up), leave nothing running.
+        _stop_all(processes)
+        if isinstance(error, Exception) and not isinstance(error, StackError):
+            raise StackError(f"provisioning failed: {type(error).__name__}: {error}") from error
+        raise
+
+    return Stack(
+        info=info,
+        admin=pool.admin,
+        non_admin=pool.non_admin,
+        stripe_secret_key=secret_key,
+        seeded_costs=seeded,
+        root=root,
+        processes=processes,
+        startup_seconds=time.monotonic() - began,
+    )
+
+
+def register_webhook_endpoint(secret_key: str, stripe_api_base: str, webhook_url: str) -> str:
+    """Register ``webhook_url`` for every event type with the emulator; returns its signing secret."""
+    client = stripe.StripeClient(secret_key, base_addresses={"api": stripe_api_base}, max_network_retries=2)
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": webhook_url, "enabled_events": ["*"], "description": "local stack webhook-receiver"},
+        options={"idempotency_key": f"local-stack-webhook-endpoint-{uuid.uuid4()}"},
+    )
+    if not endpoint.secret:
+        raise StackError("the Stripe emulator registered the webhook endpoint but returned no signing secret")
+    return endpoint.secret
+
+
+def _child_environment(region: str, aws_endpoint: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _INHERITED_AWS_VARIABLES}
+    env.update(AWS_TEST_CREDENTIALS)
+    env.update(
+        AWS_REGION=region,
+        AWS_DEFAULT_REGION=region,
+        AWS_ENDPOINT_URL=aws_endpoint,
+        PYTHONUNBUFFERED="1",
+        # Local traffic must never go through a proxy a developer has configured.
+        NO_PROXY=",".join(filter(None, [env.get("NO_PROXY"), HOST, "localhost"])),
+    )
+    return env
+
+
+def _service_settings(info: dict[str, Any]) -> dict[str, str]:
+    """The environment variables ``billing_core.settings.Settings`` reads, for the stack's resources."""
+    return {
+        "BILLING_TABLE": info["tables"]["billing"],
+        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
+        "EVENTS_TABLE": info["tables"]["events"],
+        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
+        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
+        "STRIPE_SECRET_ID": SECRET_ID,
+        "STRIPE_API_BASE": info["stripe_api_base"],
+        "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
+        "COGNITO_CLIENT_ID": info["cognito"]["client_id"],
+        "COGNITO_JWKS_URL": info["cognito"]["jwks_url"],
+        "COGNITO_ISSUER": info["cognito"]["issuer"],
+        "ADMIN_GROUP": ADMIN_GROUP,
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+
+
+def _gunicorn(app: str, name: str) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "--name", name, app]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _write_json_atomically(path: Path, content: dict) -> None:
+    # Readers poll for this file; they must never see half of it. It holds a password: owner only.
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(json.dumps(content, indent=2) + "\n")
+    partial.replace(path)
+
+
+def _stop_all(processes: dict[str, ChildProcess]) -> None:
+    # Services first, so nothing they still do hits a backend that is already gone.
+    services = [p for name, p in processes.items() if name not in BACKENDS]
+    stop_together(services)
+    stop_together([p for name, p in processes.items() if name in BACKENDS])
+
+
+def _empty_table(dynamodb: Any, table: str) -> None:
+    key_names = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
+    placeholders = {f"#key{i}": name for i, name in enumerate(key_names)}
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression=", ".join(placeholders), ExpressionAttributeNames=placeholders
+    )
+    for page in pages:
+        for item in page["Items"]:
+            dynamodb.delete_item(TableName=table, Key={name: item[name] for name in key_names})

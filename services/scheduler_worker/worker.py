@@ -1,0 +1,73 @@
+"""The scheduler-worker process: its composition root and its life cycle (start, run, stop on SIGTERM)."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from billing_core import logging as billing_logging
+from billing_core.bootstrap import WorkerServices, bootstrap_worker
+from billing_core.ports import ReceivedMessage
+from billing_core.settings import Settings
+from scheduler_worker.consumer import RECEIVE_WAIT_SECONDS, MessageHandler, QueueConsumer
+
+log = logging.getLogger("scheduler_worker")
+
+
+def log_message(queue_name: str) -> MessageHandler:
+    """A handler that only logs what arrived (later issues put the billing and event logic here)."""
+
+    def handle(message: ReceivedMessage) -> None:
+        # Identifiers and the kind of message only: bodies carry customer data.
+        log.info(
+            "message received",
+            extra={
+                "queue": queue_name,
+                "messageId": message.message_id,
+                "receiveCount": message.receive_count,
+                "messageType": _message_type(message.body),
+                "bodyBytes": len(message.body.encode()),
+            },
+        )
+
+    return handle
+
+
+def _message_type(body: str) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def main(settings: Settings | None = None, services: WorkerServices | None = None) -> int:
+    """Run the consumers until SIGTERM or SIGINT; returns the exit code."""
+    if settings is None:
+        settings = Settings.from_env()
+        billing_logging.configure(settings.log_level)
+    if services is None:
+        services = bootstrap_worker(settings)
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    consumers = [
+        QueueConsumer("billing-jobs", services.billing_jobs, log_message("billing-jobs"), stopping),
+        QueueConsumer("stripe-events", services.stripe_events, log_message("stripe-events"), stopping),
+    ]
+    for consumer in consumers:
+        consumer.start()
+    log.info("worker ready", extra={"queues": [consumer.name for consumer in consumers]})
+    stopping.wait()
+    for consumer in consumers:
+        consumer.join(timeout=RECEIVE_WAIT_SECONDS + 10)
+    log.info("worker stopped")
+    return 0
