@@ -1,0 +1,464 @@
+"""The WSGI app: Stripe's ``/v1`` routes, auth, idempotency, rate limit and faults, plus control endpoints."""
+from __future__ import annotations
+
+import collections
+import html
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from stripe_emulator.config import EmulatorConfig
+from stripe_emulator.errors import (
+    ApiError, AuthenticationError, IdempotencyError, InvalidRequestError, RateLimitError, StripeError,
+)
+from stripe_emulator.objects import API_VERSION
+from stripe_emulator.params import SCHEMAS, decode_form, validate
+from stripe_emulator.store import RequestContext, Store
+from stripe_emulator.webhooks import TaskScheduler, WebhookDispatcher
+
+request_log = logging.getLogger("stripe_emulator.requests")
+
+Handler = Callable[[Store, dict[str, Any], RequestContext, dict[str, str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One Stripe API operation."""
+
+    method: str
+    path: str
+    schema: str
+    handler: Handler
+    publishable: bool = False  # reachable with the publishable key (as Stripe.js does)
+
+    @property
+    def label(self) -> str:
+        """The route as counted by ``/_emulator/requests``, e.g. ``POST /v1/invoices/{id}/pay``."""
+        return f"{self.method} {self.path.replace('<id>', '{id}')}"
+
+
+def _confirm(store: Store, p: dict[str, Any], ctx: RequestContext, a: dict[str, str]) -> dict[str, Any]:
+    return store.confirm_setup_intent(a["id"], p, ctx, client_secret_required=a.get("_publishable") == "1")
+
+
+def _retrieve_setup_intent(store: Store, p: dict[str, Any], ctx: RequestContext, a: dict[str, str]) -> dict[str, Any]:
+    secret = p.get("client_secret")
+    if a.get("_publishable") == "1" and secret is None:
+        secret = ""
+    return store.retrieve_setup_intent(a["id"], secret)
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/v1/customers", "customer.create", lambda s, p, c, a: s.create_customer(p, c)),
+    Route("GET", "/v1/customers", "customer.list", lambda s, p, c, a: s.list_customers(p)),
+    Route("GET", "/v1/customers/<id>", "retrieve", lambda s, p, c, a: s.retrieve_customer(a["id"])),
+    Route("POST", "/v1/customers/<id>", "customer.update", lambda s, p, c, a: s.update_customer(a["id"], p, c)),
+    Route("DELETE", "/v1/customers/<id>", "delete", lambda s, p, c, a: s.delete_customer(a["id"], c)),
+    Route("GET", "/v1/customers/<id>/payment_methods", "customer.payment_methods",
+          lambda s, p, c, a: s.list_payment_methods(p, a["id"])),
+    Route("POST", "/v1/setup_intents", "setup_intent.create", lambda s, p, c, a: s.create_setup_intent(p, c)),
+    Route("GET", "/v1/setup_intents", "setup_intent.list", lambda s, p, c, a: s.list_setup_intents(p)),
+    Route("GET", "/v1/setup_intents/<id>", "setup_intent.retrieve", _retrieve_setup_intent, publishable=True),
+    Route("POST", "/v1/setup_intents/<id>", "setup_intent.update",
+          lambda s, p, c, a: s.update_setup_intent(a["id"], p, c)),
+    Route("POST", "/v1/setup_intents/<id>/confirm", "setup_intent.confirm", _confirm, publishable=True),
+    Route("POST", "/v1/setup_intents/<id>/cancel", "setup_intent.cancel",
+          lambda s, p, c, a: s.cancel_setup_intent(a["id"], p, c)),
+    Route("GET", "/v1/setup_attempts/<id>", "retrieve", lambda s, p, c, a: s.retrieve("setup_attempt", a["id"])),
+    Route("GET", "/v1/mandates/<id>", "retrieve", lambda s, p, c, a: s.retrieve("mandate", a["id"])),
+    Route("POST", "/v1/payment_methods", "payment_method.create",
+          lambda s, p, c, a: s.create_payment_method(p), publishable=True),
+    Route("GET", "/v1/payment_methods", "payment_method.list", lambda s, p, c, a: s.list_payment_methods(p)),
+    Route("GET", "/v1/payment_methods/<id>", "retrieve", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
+    Route("POST", "/v1/payment_methods/<id>/attach", "payment_method.attach",
+          lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)),
+    Route("POST", "/v1/payment_methods/<id>/detach", "payment_method.detach",
+          lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
+    Route("POST", "/v1/invoiceitems", "invoiceitem.create", lambda s, p, c, a: s.create_invoiceitem(p, c)),
+    Route("GET", "/v1/invoiceitems", "invoiceitem.list", lambda s, p, c, a: s.list_invoiceitems(p)),
+    Route("GET", "/v1/invoiceitems/<id>", "retrieve", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
+    Route("POST", "/v1/invoiceitems/<id>", "invoiceitem.update",
+          lambda s, p, c, a: s.update_invoiceitem(a["id"], p, c)),
+    Route("DELETE", "/v1/invoiceitems/<id>", "delete", lambda s, p, c, a: s.delete_invoiceitem(a["id"], c)),
+    Route("POST", "/v1/invoices", "invoice.create", lambda s, p, c, a: s.create_invoice(p, c)),
+    Route("GET", "/v1/invoices", "invoice.list", lambda s, p, c, a: s.list_invoices(p)),
+    Route("GET", "/v1/invoices/<id>", "retrieve", lambda s, p, c, a: s.retrieve("invoice", a["id"])),
+    Route("POST", "/v1/invoices/<id>", "invoice.update", lambda s, p, c, a: s.update_invoice(a["id"], p, c)),
+    Route("DELETE", "/v1/invoices/<id>", "delete", lambda s, p, c, a: s.delete_invoice(a["id"], c)),
+    Route("GET", "/v1/invoices/<id>/lines", "invoice.lines", lambda s, p, c, a: s.list_invoice_lines(a["id"], p)),
+    Route("POST", "/v1/invoices/<id>/add_lines", "invoice.add_lines", lambda s, p, c, a: s.add_lines(a["id"], p, c)),
+    Route("POST", "/v1/invoices/<id>/finalize", "invoice.finalize",
+          lambda s, p, c, a: s.finalize_invoice(a["id"], p, c)),
+    Route("POST", "/v1/invoices/<id>/pay", "invoice.pay", lambda s, p, c, a: s.pay_invoice(a["id"], p, c)),
+    Route("POST", "/v1/invoices/<id>/void", "invoice.void", lambda s, p, c, a: s.void_invoice(a["id"], c)),
+    Route("POST", "/v1/invoices/<id>/mark_uncollectible", "invoice.mark_uncollectible",
+          lambda s, p, c, a: s.mark_uncollectible(a["id"], c)),
+    Route("GET", "/v1/events", "event.list", lambda s, p, c, a: s.list_events(p)),
+    Route("GET", "/v1/events/<id>", "retrieve", lambda s, p, c, a: s.retrieve("event", a["id"])),
+    Route("POST", "/v1/webhook_endpoints", "webhook_endpoint.create",
+          lambda s, p, c, a: s.create_webhook_endpoint(p)),
+    Route("GET", "/v1/webhook_endpoints", "webhook_endpoint.list",
+          lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints")),
+    Route("GET", "/v1/webhook_endpoints/<id>", "retrieve",
+          lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
+    Route("POST", "/v1/webhook_endpoints/<id>", "webhook_endpoint.update",
+          lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
+    Route("DELETE", "/v1/webhook_endpoints/<id>", "delete", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
+]
+
+
+@dataclass
+class _Saved:
+    fingerprint: str
+    status: int
+    body: bytes
+    request_id: str
+    saved_at: float
+
+
+class IdempotencyCache:
+    """Responses of idempotent POSTs, scoped by API key; one lock per key serializes concurrent reuse."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: dict[tuple[str, str], _Saved] = {}
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def key_lock(self, scope: tuple[str, str]) -> threading.Lock:
+        """The lock that serializes requests carrying this key."""
+        with self._lock:
+            return self._key_locks.setdefault(scope, threading.Lock())
+
+    def get(self, scope: tuple[str, str], ttl: float) -> _Saved | None:
+        """The saved response for a key, unless it has expired."""
+        with self._lock:
+            saved = self._saved.get(scope)
+            if saved and time.time() - saved.saved_at > ttl:
+                del self._saved[scope]
+                return None
+            return saved
+
+    def put(self, scope: tuple[str, str], saved: _Saved) -> None:
+        """Remember the response for a key."""
+        with self._lock:
+            self._saved[scope] = saved
+
+    def clear(self) -> None:
+        """Forget every key."""
+        with self._lock:
+            self._saved.clear()
+            self._key_locks.clear()
+
+
+class EmulatorApp:
+    """The emulator as a WSGI callable; owns the store, the webhook dispatcher and the background workers."""
+
+    def __init__(self, config: EmulatorConfig | None = None):
+        self.config = config or EmulatorConfig()
+        self._rng = random.Random(self.config.seed)
+        self._rng_lock = threading.Lock()
+        self.scheduler = TaskScheduler(self.config.webhook_workers)
+        self.dispatcher = WebhookDispatcher(self.config, self.scheduler, self._rng, self._rng_lock,
+                                            on_settled=lambda event_id: self.store.webhook_settled(event_id))
+        self.store = Store(self.config, self.scheduler, self.dispatcher.publish)
+        self.idempotency = IdempotencyCache()
+        self._stats_lock = threading.Lock()
+        self._window: collections.deque[float] = collections.deque()
+        self._reset_counters()
+        self._routes = {f"{r.method} {r.path}": r for r in ROUTES}
+        self._map = Map([Rule(r.path, methods=[r.method], endpoint=f"{r.method} {r.path}") for r in ROUTES])
+
+    def close(self) -> None:
+        """Stop the background workers (webhook delivery, automatic charges)."""
+        self.scheduler.stop()
+
+    def reset(self) -> None:
+        """Forget all state, deliveries, counters and idempotency keys; keep the config."""
+        self.scheduler.clear()
+        self.dispatcher.reset()
+        self.store.reset()
+        self.idempotency.clear()
+        with self._rng_lock:
+            self._rng.seed(self.config.seed)
+        with self._stats_lock:
+            self._window.clear()
+            self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._requests: collections.Counter[str] = collections.Counter()
+        self._replays: collections.Counter[str] = collections.Counter()
+        self._rejected: collections.Counter[str] = collections.Counter()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        started = time.perf_counter()
+        request_id = "req_" + secrets.token_hex(7)
+        response, route_label, replayed = self._dispatch(request, request_id)
+        response.headers["Request-Id"] = request_id
+        if self.config.log_requests and request_log.isEnabledFor(logging.INFO):
+            request_log.info(json.dumps({
+                "ts": round(time.time(), 3), "request_id": request_id, "method": request.method,
+                "path": request.path, "route": route_label, "status": response.status_code,
+                "idempotent_replayed": replayed, "ms": round((time.perf_counter() - started) * 1000, 2),
+            }))
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request, request_id: str) -> tuple[Response, str | None, bool]:
+        path = request.path
+        if path == "/healthz":
+            return _json(200, {"status": "ok"}), None, False
+        if path.startswith("/_emulator/"):
+            return self._control(request), None, False
+        if path.startswith("/invoice/"):
+            return self._hosted_invoice(request), None, False
+        try:
+            adapter = self._map.bind_to_environ(request.environ)
+            endpoint, args = adapter.match()
+        except (NotFound, MethodNotAllowed):
+            error = InvalidRequestError(
+                f"Unrecognized request URL ({request.method}: {path}). Please see https://stripe.com/docs or "
+                "we can help at https://support.stripe.com/.")
+            error.status = 404
+            return _json(404, error.body()), None, False
+        route = self._routes[endpoint]
+        try:
+            return self._api_call(request, request_id, route, args)
+        except StripeError as exc:
+            return _json(exc.status, exc.body()), route.label, False
+        except Exception:  # a bug in the emulator still answers the way Stripe answers a 500
+            request_log.exception("unhandled error in %s", route.label)
+            return _json(500, ApiError("An unexpected error occurred in the emulator.").body()), route.label, False
+
+    def _api_call(self, request: Request, request_id: str, route: Route,
+                  args: dict[str, str]) -> tuple[Response, str, bool]:
+        with self._stats_lock:
+            self._requests[route.label] += 1
+            self._admit()
+        params = self._params(request)
+        api_key = self._authenticate(request, params, route, args)
+        expand = params.get("expand") if isinstance(params.get("expand"), list) else None
+        ctx = RequestContext(request_id, request.headers.get("Idempotency-Key"),
+                             self.config.public_url or request.host_url)
+
+        def execute() -> tuple[int, bytes]:
+            try:
+                validated = validate(params, SCHEMAS[route.schema])
+                result = route.handler(self.store, validated, ctx, args)
+                return 200, _dump(self.store.render(result, expand))
+            except StripeError as exc:
+                if not exc.replayable:
+                    raise
+                return exc.status, _dump(exc.body())
+
+        key = ctx.idempotency_key
+        if route.method != "POST" or not key:
+            status, body = execute()
+            return _raw(status, body), route.label, False
+        scope = (api_key, key)
+        fingerprint = json.dumps([route.method, request.path, params], sort_keys=True)
+        with self.idempotency.key_lock(scope):
+            saved = self.idempotency.get(scope, self.config.idempotency_ttl)
+            if saved is not None:
+                if saved.fingerprint != fingerprint:
+                    raise IdempotencyError(
+                        "Keys for idempotent requests can only be used with the same parameters they were first "
+                        f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                        "request.")
+                with self._stats_lock:
+                    self._replays[route.label] += 1
+                response = _raw(saved.status, saved.body)
+                response.headers["Idempotent-Replayed"] = "true"
+                response.headers["Original-Request"] = saved.request_id
+                response.headers["Idempotency-Key"] = key
+                return response, route.label, True
+            status, body = execute()
+            self.idempotency.put(scope, _Saved(fingerprint, status, body, request_id, time.time()))
+        response = _raw(status, body)
+        response.headers["Idempotency-Key"] = key
+        response.headers["Original-Request"] = request_id
+        return response, route.label, False
+
+    def _admit(self) -> None:
+        """Rate limit (sliding one-second window) and injected faults; call with the stats lock held."""
+        now = time.monotonic()
+        limit = self.config.rate_limit
+        if limit:
+            while self._window and now - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) >= limit:
+                self._rejected["rate_limited"] += 1
+                raise RateLimitError()
+            self._window.append(now)
+        fault = False
+        if self.config.fault_next_n > 0:
+            self.config.fault_next_n -= 1
+            fault = True
+        elif self.config.fault_rate:
+            with self._rng_lock:
+                fault = self._rng.random() < self.config.fault_rate
+        if fault:
+            self._rejected["faults"] += 1
+            raise ApiError()
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, Any]:
+        pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        if request.method == "POST":
+            content_type = request.mimetype
+            if content_type not in ("", "application/x-www-form-urlencoded"):
+                raise InvalidRequestError(
+                    f"Invalid request: unsupported Content-Type {content_type}. If error persists and you need "
+                    "assistance, please contact support@stripe.com.")
+            pairs += parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
+        return decode_form(pairs)
+
+    def _authenticate(self, request: Request, params: dict[str, Any], route: Route, args: dict[str, str]) -> str:
+        key = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            key = header[len("Bearer "):].strip()
+        elif request.authorization and request.authorization.type == "basic":
+            key = request.authorization.username
+        body_key = params.pop("key", None)  # Stripe.js sends the publishable key as a parameter
+        key = key or body_key
+        if not key:
+            raise AuthenticationError(
+                "You did not provide an API key. You need to provide your API key in the Authorization header, "
+                "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api"
+                "#authentication for details, or we can help at https://support.stripe.com/.")
+        if secrets.compare_digest(key, self.config.secret_key):
+            return key
+        if secrets.compare_digest(key, self.config.publishable_key):
+            if route.publishable:
+                args["_publishable"] = "1"
+                return key
+            raise AuthenticationError(
+                "This API call cannot be made with a publishable API key. Please use a secret API key. You can "
+                "find a list of your API keys at https://dashboard.stripe.com/account/apikeys.")
+        masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "****"
+        raise AuthenticationError(f"Invalid API Key provided: {masked}")
+
+    # --- control endpoints (no Stripe auth; local use only) ---------------------------------------
+
+    def _control(self, request: Request) -> Response:
+        name = request.path[len("/_emulator/"):].strip("/")
+        method = request.method
+        try:
+            if name == "reset" and method == "POST":
+                self.reset()
+                return _json(200, {"reset": True})
+            if name == "config" and method == "GET":
+                return _json(200, self.config.to_dict())
+            if name == "config" and method == "POST":
+                changes = request.get_json(force=True, silent=True)
+                if not isinstance(changes, dict):
+                    raise InvalidRequestError("Send the settings to change as a JSON object.")
+                self.config.update(changes)
+                if "seed" in changes:
+                    with self._rng_lock:
+                        self._rng.seed(self.config.seed)
+                return _json(200, self.config.to_dict())
+            if name == "deliveries" and method == "GET":
+                deliveries = self.dispatcher.attempts()
+                for field in ("event_id", "event_type", "endpoint_id"):
+                    if request.args.get(field):
+                        deliveries = [d for d in deliveries if d[field] == request.args[field]]
+                return _json(200, {"deliveries": deliveries})
+            if name == "requests" and method == "GET":
+                with self._stats_lock:
+                    return _json(200, {"requests": dict(self._requests), "idempotent_replays": dict(self._replays),
+                                       "rejected": dict(self._rejected), "total": sum(self._requests.values())})
+            if name == "objects" and method == "GET":
+                return _json(200, self.store.counts())
+        except StripeError as exc:
+            return _json(exc.status, exc.body())
+        return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
+                                     "message": f"Unknown control endpoint: {method} {request.path}"}})
+
+    def _hosted_invoice(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        invoice_id = parts[1] if len(parts) > 1 else ""
+        try:
+            invoice = self.store.render(self.store.retrieve("invoice", invoice_id))
+        except StripeError as exc:
+            return _json(exc.status, exc.body())
+        if invoice["status"] == "draft":
+            return _json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                         "param": None, "message": "Draft invoices have no hosted page."}})
+        if len(parts) == 3 and parts[2] == "pdf":
+            return Response(_invoice_pdf(invoice), mimetype="application/pdf")
+        if len(parts) != 2:
+            return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
+                                         "message": "Not found."}})
+        rows = "".join(
+            f"<tr><td>{html.escape(line['description'] or '')}</td><td>{_money(line['amount'], line['currency'])}"
+            "</td></tr>" for line in invoice["lines"]["data"])
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>Invoice {html.escape(invoice['number'] or '')}"
+            f"</title></head><body><h1>Invoice {html.escape(invoice['number'] or '')}</h1>"
+            f"<p>Status: <strong>{invoice['status']}</strong></p><table>{rows}</table>"
+            f"<p>Total: {_money(invoice['total'], invoice['currency'])}</p>"
+            f"<p>Amount due: {_money(invoice['amount_remaining'], invoice['currency'])}</p></body></html>")
+        return Response(page, mimetype="text/html")
+
+
+def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:
+    """The emulator as a WSGI app (call ``close()`` to stop its background workers)."""
+    return EmulatorApp(config)
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, indent=2).encode()
+
+
+def _raw(status: int, body: bytes) -> Response:
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Stripe-Version"] = API_VERSION
+    return response
+
+
+def _json(status: int, value: Any) -> Response:
+    return _raw(status, _dump(value))
+
+
+def _money(amount: int, currency: str) -> str:
+    exponent = 0 if currency.lower() in ("jpy", "krw", "vnd", "clp", "isk", "ugx") else 2
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 10 ** exponent) if exponent else (abs(amount), 0)
+    return f"{sign}{whole}.{cents:02d} {currency.upper()}" if exponent else f"{sign}{whole} {currency.upper()}"
+
+
+def _invoice_pdf(invoice: dict[str, Any]) -> bytes:
+    """A minimal valid one-page PDF naming the invoice number, status and total."""
+    text = f"Invoice {invoice['number']}  status {invoice['status']}  total {_money(invoice['total'], invoice['currency'])}"
+    text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

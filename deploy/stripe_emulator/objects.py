@@ -1,0 +1,386 @@
+"""Builders for Stripe API objects in the current API shape, plus Stripe's test cards and IBANs.
+
+Every builder returns a dict with every key that Stripe's own example object of the same type
+carries (held to it by the contract test); values are filled truthfully, null where they do not apply.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_emulator.errors import CardError, ParameterError
+
+API_VERSION = "2026-10-28.endive"
+_ALPHABET = string.ascii_letters + string.digits
+
+PREFIX_TYPES = {
+    "cus": "customer", "pm": "payment_method", "seti": "setup_intent", "setatt": "setup_attempt",
+    "in": "invoice", "ii": "invoiceitem", "il": "line_item", "evt": "event", "we": "webhook_endpoint",
+    "mandate": "mandate",
+}
+
+
+def new_id(prefix: str) -> str:
+    """A fresh Stripe-style id such as ``cus_4QFJOjw2pOmAGJ``."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def type_of_id(object_id: str) -> str | None:
+    """The object type an id's prefix names, or None."""
+    return PREFIX_TYPES.get(object_id.split("_", 1)[0]) if "_" in object_id else None
+
+
+def empty_address() -> dict[str, Any]:
+    """An address with every field null."""
+    return {k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")}
+
+
+def list_object(url: str, data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """Stripe's list envelope."""
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+# --- test cards and bank accounts -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TestInstrument:
+    """What a test card or IBAN does: at setup/attach, and when charged off-session."""
+
+    setup: str = "succeeds"  # "succeeds" | "declines"
+    charge: str = "succeeds"  # "succeeds" | "declines" | "requires_action" | "processing_then_succeeds" | "processing_then_fails"
+    decline_code: str = "generic_decline"
+
+
+CARD_BEHAVIOUR = {
+    "4000000000000341": TestInstrument(charge="declines"),
+    "4000002760003184": TestInstrument(charge="requires_action"),
+    "4000000000000002": TestInstrument(setup="declines", charge="declines"),
+    "4000000000009995": TestInstrument(setup="declines", charge="declines", decline_code="insufficient_funds"),
+}
+IBAN_BEHAVIOUR = {
+    "DE89370400440532013000": TestInstrument(charge="processing_then_succeeds"),
+    "DE62370400440532013001": TestInstrument(charge="processing_then_fails", decline_code="insufficient_funds"),
+}
+# Stripe's test PaymentMethod ids; each use creates a fresh PaymentMethod, as Stripe does.
+TEST_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
+    "pm_card_visa": {"type": "card", "card": {"number": "4242424242424242"}},
+    "pm_card_mastercard": {"type": "card", "card": {"number": "5555555555554444"}},
+    "pm_card_amex": {"type": "card", "card": {"number": "378282246310005"}},
+    "pm_card_chargeCustomerFail": {"type": "card", "card": {"number": "4000000000000341"}},
+    "pm_card_authenticationRequired": {"type": "card", "card": {"number": "4000002760003184"}},
+    "pm_card_chargeDeclined": {"type": "card", "card": {"number": "4000000000000002"}},
+    "pm_card_visa_chargeDeclined": {"type": "card", "card": {"number": "4000000000000002"}},
+    "pm_card_chargeDeclinedInsufficientFunds": {"type": "card", "card": {"number": "4000000000009995"}},
+    "pm_sepaDebit": {"type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"}},
+    "pm_sepaDebit_fail": {"type": "sepa_debit", "sepa_debit": {"iban": "DE62370400440532013001"}},
+}
+
+
+def behaviour_of(payment_method: dict[str, Any], secret: str) -> TestInstrument:
+    """How a payment method behaves, given the full number / IBAN it was created from."""
+    if payment_method["type"] == "sepa_debit":
+        return IBAN_BEHAVIOUR.get(secret, TestInstrument(charge="processing_then_succeeds"))
+    return CARD_BEHAVIOUR.get(secret, TestInstrument())
+
+
+def _luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in number]
+    for i in range(len(digits) - 2, -1, -2):
+        digits[i] = digits[i] * 2 - 9 if digits[i] * 2 > 9 else digits[i] * 2
+    return sum(digits) % 10 == 0
+
+
+def _card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in ("34", "37"):
+        return "amex"
+    if 51 <= int(number[:2]) <= 55 or 2221 <= int(number[:4]) <= 2720:
+        return "mastercard"
+    if number.startswith(("6011", "65")):
+        return "discover"
+    return "unknown"
+
+
+def _iban_ok(iban: str) -> bool:
+    if not (15 <= len(iban) <= 34) or not iban[:2].isalpha() or not iban[2:4].isdigit():
+        return False
+    rearranged = iban[4:] + iban[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, Any], str]:
+    """A PaymentMethod from raw card details or an IBAN, and that number / IBAN (never rendered)."""
+    pm_type = data.get("type")
+    if pm_type not in ("card", "sepa_debit"):
+        raise ParameterError("Missing required param: type.", code="parameter_missing", param="type")
+    pm_id = new_id("pm")
+    billing = data.get("billing_details") or {}
+    obj: dict[str, Any] = {
+        "id": pm_id, "object": "payment_method", "allow_redisplay": data.get("allow_redisplay") or "unspecified",
+        "billing_details": {
+            "address": {**empty_address(), **(billing.get("address") or {})},
+            "email": billing.get("email"), "name": billing.get("name"), "phone": billing.get("phone"),
+            "tax_id": billing.get("tax_id"),
+        },
+        "created": created, "customer": None, "customer_account": None, "livemode": False,
+        "metadata": dict(data.get("metadata") or {}), "type": pm_type,
+    }
+    if pm_type == "card":
+        card = data.get("card") or {}
+        number = (card.get("number") or "").replace(" ", "")
+        if card.get("token"):
+            raise ParameterError("Card tokens are not supported by the emulator; send card[number].",
+                                 code="parameter_invalid_string", param="card[token]")
+        if not number:
+            raise ParameterError("Missing required param: card[number].", code="parameter_missing", param="card[number]")
+        if not number.isdigit() or not 12 <= len(number) <= 19 or not _luhn_ok(number):
+            raise CardError("Your card number is incorrect.", code="incorrect_number", param="number")
+        exp_month = card.get("exp_month", 12)
+        exp_year = card.get("exp_year", 2034)
+        if not 1 <= exp_month <= 12:
+            raise CardError("Your card's expiration month is invalid.", code="invalid_expiry_month", param="exp_month")
+        if exp_year < 100:
+            exp_year += 2000
+        if exp_year < 2025:
+            raise CardError("Your card's expiration year is invalid.", code="invalid_expiry_year", param="exp_year")
+        brand = _card_brand(number)
+        obj["card"] = {
+            "brand": brand,
+            "checks": {"address_line1_check": None, "address_postal_code_check": None,
+                       "cvc_check": "pass" if card.get("cvc") else None},
+            "country": "US", "display_brand": brand, "exp_month": exp_month, "exp_year": exp_year,
+            "fingerprint": _fingerprint(number), "funding": "credit", "generated_from": None,
+            "last4": number[-4:], "networks": {"available": [brand], "preferred": None},
+            "regulated_status": "unregulated", "three_d_secure_usage": {"supported": True}, "wallet": None,
+        }
+        secret = number
+    else:
+        iban = ((data.get("sepa_debit") or {}).get("iban") or "").replace(" ", "").upper()
+        if not iban:
+            raise ParameterError("Missing required param: sepa_debit[iban].", code="parameter_missing",
+                                 param="sepa_debit[iban]")
+        if not _iban_ok(iban):
+            raise ParameterError("The IBAN you provided appears to be invalid.", code="invalid_bank_account_iban",
+                                 param="sepa_debit[iban]")
+        obj["sepa_debit"] = {
+            "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:8], "branch_code": None,
+            "country": iban[:2], "fingerprint": _fingerprint(iban),
+            "generated_from": {"charge": None, "setup_attempt": None}, "last4": iban[-4:],
+        }
+        secret = iban
+    return obj, secret
+
+
+def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> dict[str, Any]:
+    """A Customer with defaults for every field."""
+    settings = params.get("invoice_settings") or {}
+    return {
+        "id": customer_id, "object": "customer",
+        "address": {**empty_address(), **(params.get("address") or {})} if params.get("address") else None,
+        "balance": 0, "created": created, "currency": None, "default_source": None, "delinquent": False,
+        "description": params.get("description"), "discount": None, "email": params.get("email"),
+        "invoice_prefix": params.get("invoice_prefix") or secrets.token_hex(4).upper(),
+        "invoice_settings": {
+            "custom_fields": settings.get("custom_fields"), "default_payment_method": None,
+            "footer": settings.get("footer"), "rendering_options": None,
+        },
+        "livemode": False, "metadata": dict(params.get("metadata") or {}), "name": params.get("name"),
+        "next_invoice_sequence": 1, "phone": params.get("phone"),
+        "preferred_locales": list(params.get("preferred_locales") or []), "shipping": None,
+        "tax_exempt": params.get("tax_exempt") or "none", "test_clock": None,
+    }
+
+
+def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
+    """A SetupIntent in ``requires_payment_method``."""
+    seti_id = new_id("seti")
+    types = params.get("payment_method_types")
+    automatic = params.get("automatic_payment_methods")
+    if types is None:
+        automatic = {"allow_redirects": "always", "enabled": True, **(automatic or {})}
+        types = ["card", "sepa_debit"]
+    return {
+        "id": seti_id, "object": "setup_intent", "application": None,
+        "automatic_payment_methods": automatic, "cancellation_reason": None,
+        "client_secret": f"{seti_id}_secret_" + "".join(secrets.choice(_ALPHABET) for _ in range(32)),
+        "created": created, "customer": params.get("customer"), "customer_account": None,
+        "description": params.get("description"), "excluded_payment_method_types": None,
+        "flow_directions": None, "last_setup_error": None, "latest_attempt": None, "livemode": False,
+        "mandate": None, "metadata": dict(params.get("metadata") or {}), "next_action": None,
+        "on_behalf_of": None, "payment_method": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {
+            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+        } if "card" in types else {},
+        "payment_method_types": list(types), "single_use_mandate": None,
+        "status": "requires_payment_method", "usage": params.get("usage") or "off_session",
+    }
+
+
+def build_setup_attempt(setup_intent: dict[str, Any], payment_method: dict[str, Any], created: int,
+                        error: dict[str, Any] | None) -> dict[str, Any]:
+    """The SetupAttempt recording one confirmation of a SetupIntent."""
+    details: dict[str, Any] = {"type": payment_method["type"]}
+    if payment_method["type"] == "card":
+        card = payment_method["card"]
+        details["card"] = {
+            "brand": card["brand"], "checks": card["checks"], "country": card["country"],
+            "exp_month": card["exp_month"], "exp_year": card["exp_year"], "fingerprint": card["fingerprint"],
+            "funding": card["funding"], "last4": card["last4"], "network": card["brand"],
+            "three_d_secure": None, "wallet": None,
+        }
+    else:
+        details["sepa_debit"] = {}
+    return {
+        "id": new_id("setatt"), "object": "setup_attempt", "application": None, "created": created,
+        "customer": setup_intent["customer"], "customer_account": None, "flow_directions": None,
+        "livemode": False, "on_behalf_of": None, "payment_method": payment_method["id"],
+        "payment_method_details": details, "setup_error": error, "setup_intent": setup_intent["id"],
+        "status": "failed" if error else "succeeded", "usage": setup_intent["usage"],
+    }
+
+
+def build_mandate(payment_method: dict[str, Any], acceptance: dict[str, Any] | None, created: int) -> dict[str, Any]:
+    """A multi-use SEPA debit mandate."""
+    acceptance = acceptance or {}
+    online = acceptance.get("online") or {"ip_address": "127.0.0.1", "user_agent": "stripe-emulator"}
+    return {
+        "id": new_id("mandate"), "object": "mandate",
+        "customer_acceptance": {"accepted_at": acceptance.get("accepted_at") or created, "online": online,
+                                "type": acceptance.get("type") or "online"},
+        "livemode": False, "multi_use": {}, "payment_method": payment_method["id"],
+        "payment_method_details": {"sepa_debit": {"reference": secrets.token_hex(8).upper(), "url": ""},
+                                   "type": "sepa_debit"},
+        "status": "active", "type": "multi_use",
+    }
+
+
+def build_invoice(created: int, customer: dict[str, Any], params: dict[str, Any], account: dict[str, str],
+                  currency: str) -> dict[str, Any]:
+    """A draft one-off Invoice for a customer."""
+    invoice_id = new_id("in")
+    send_invoice = params.get("collection_method") == "send_invoice"
+    due_date = params.get("due_date")
+    if send_invoice and due_date is None:
+        due_date = created + 86400 * (params.get("days_until_due") or 30)
+    return {
+        "id": invoice_id, "object": "invoice", "account_country": account["country"],
+        "account_name": account["name"], "account_tax_ids": None, "amount_due": 0, "amount_overpaid": 0,
+        "amount_paid": 0, "amount_remaining": 0, "amount_shipping": 0, "application": None,
+        "attempt_count": 0, "attempted": False, "auto_advance": bool(params.get("auto_advance", False)),
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None,
+                          "status": None},
+        "automatically_finalizes_at": None, "billing_reason": "manual",
+        "collection_method": params.get("collection_method") or "charge_automatically",
+        "created": created, "currency": currency, "custom_fields": None, "customer": customer["id"],
+        "customer_account": None, "customer_address": customer["address"],
+        "customer_email": customer["email"], "customer_name": customer["name"],
+        "customer_phone": customer["phone"], "customer_shipping": customer["shipping"],
+        "customer_tax_exempt": customer["tax_exempt"], "customer_tax_ids": [],
+        "default_payment_method": params.get("default_payment_method"), "default_source": None,
+        "default_tax_rates": [], "description": params.get("description"), "discounts": [],
+        "due_date": due_date, "effective_at": None, "ending_balance": None,
+        "footer": params.get("footer"), "from_invoice": None, "hosted_invoice_url": None,
+        "invoice_pdf": None, "issuer": {"type": "self"}, "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": list_object(f"/v1/invoices/{invoice_id}/lines", [], False),
+        "livemode": False, "metadata": dict(params.get("metadata") or {}), "next_payment_attempt": None,
+        "number": None, "on_behalf_of": None, "parent": None,
+        "payment_settings": {"default_mandate": None, "payment_method_options": None,
+                             "payment_method_types": None},
+        "period_end": created, "period_start": created, "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0, "receipt_number": None,
+        "rendering": {"amount_tax_display": None, "pdf": {"page_size": "auto"}, "template": None,
+                      "template_version": None},
+        "shipping_cost": None, "shipping_details": None, "starting_balance": 0,
+        "statement_descriptor": params.get("statement_descriptor"), "status": "draft",
+        "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None,
+                               "voided_at": None},
+        "subscription": None, "subtotal": 0, "subtotal_excluding_tax": 0, "test_clock": None,
+        "total": 0, "total_discount_amounts": [], "total_excluding_tax": 0,
+        "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": None,
+    }
+
+
+def build_invoiceitem(created: int, customer_id: str, currency: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A one-off InvoiceItem (optionally on an invoice)."""
+    quantity = params.get("quantity") or 1
+    amount = params.get("amount")
+    if amount is None and params.get("unit_amount_decimal") is not None:
+        amount = int(round(float(params["unit_amount_decimal"]) * quantity))  # integer minor units
+    period = params.get("period") or {"start": created, "end": created}
+    return {
+        "id": new_id("ii"), "object": "invoiceitem", "amount": amount, "currency": currency,
+        "customer": customer_id, "customer_account": None, "date": created,
+        "description": params.get("description"), "discountable": params.get("discountable", True),
+        "discounts": [], "invoice": params.get("invoice"), "livemode": False,
+        "metadata": dict(params.get("metadata") or {}), "net_amount": amount, "parent": None,
+        "period": {"start": period.get("start", created), "end": period.get("end", created)},
+        "pricing": None, "proration": False, "quantity": quantity, "quantity_decimal": str(quantity),
+        "tax_rates": [], "test_clock": None,
+    }
+
+
+def build_line_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The invoice line that shows an invoice item on its invoice."""
+    return {
+        "id": new_id("il"), "object": "line_item", "amount": item["amount"], "currency": item["currency"],
+        "description": item["description"], "discount_amounts": [], "discountable": item["discountable"],
+        "discounts": [], "invoice": item["invoice"], "livemode": False, "metadata": dict(item["metadata"]),
+        "parent": {
+            "invoice_item_details": {"invoice_item": item["id"], "proration": False,
+                                     "proration_details": {"credited_items": None}, "subscription": None},
+            "subscription_item_details": None, "type": "invoice_item_details",
+        },
+        "period": dict(item["period"]), "pretax_credit_amounts": [], "pricing": None,
+        "quantity": item["quantity"], "quantity_decimal": item["quantity_decimal"],
+        "subscription": None, "subtotal": item["amount"], "taxes": [],
+    }
+
+
+def build_webhook_endpoint(created: int, params: dict[str, Any]) -> dict[str, Any]:
+    """A WebhookEndpoint (its ``secret`` is shown once, on create)."""
+    return {
+        "id": new_id("we"), "object": "webhook_endpoint", "api_version": params.get("api_version"),
+        "application": None, "created": created, "description": params.get("description"),
+        "enabled_events": list(params["enabled_events"]), "livemode": False,
+        "metadata": dict(params.get("metadata") or {}), "status": "enabled", "url": params["url"],
+    }
+
+
+def build_event(event_type: str, obj: dict[str, Any], created: int, request: dict[str, Any],
+                previous: dict[str, Any] | None, pending_webhooks: int) -> dict[str, Any]:
+    """An Event carrying a snapshot of the object (and what changed)."""
+    data: dict[str, Any] = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    return {
+        "id": new_id("evt"), "object": "event", "api_version": API_VERSION, "context": None,
+        "created": created, "data": data, "livemode": False, "pending_webhooks": pending_webhooks,
+        "request": request, "type": event_type,
+    }
+
+
+def previous_attributes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's ``previous_attributes``: the old values of what changed, nested for sub-objects."""
+    changed: dict[str, Any] = {}
+    for key in set(old) | set(new):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict) and key not in ("metadata", "lines"):
+            changed[key] = previous_attributes(before, after)
+        else:
+            changed[key] = before
+    return changed

@@ -1,0 +1,106 @@
+"""Test helpers for the emulator: a webhook receiver that verifies signatures, and polling."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable
+
+import requests
+import stripe
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until predicate returns something truthy; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class WebhookReceiver:
+    """An HTTP endpoint that accepts only events verified by ``stripe.Webhook.construct_event``."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.events: list[Any] = []  # verified stripe.Event objects, in arrival order
+        self.rejected = 0
+        self.planned_statuses: list[int] = []  # answered (instead of 200) to the next requests
+        self.requests_seen = 0
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Where the emulator should post events."""
+        return f"http://127.0.0.1:{self._server.server_port}/webhook"
+
+    def start(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self, secret: str = "") -> None:
+        with self._lock:
+            self.secret = secret
+            self.events.clear()
+            self.rejected = 0
+            self.planned_statuses.clear()
+            self.requests_seen = 0
+
+    def of_type(self, event_type: str) -> list[Any]:
+        with self._lock:
+            return [e for e in self.events if e.type == event_type]
+
+    def types(self) -> list[str]:
+        with self._lock:
+            return [e.type for e in self.events]
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        payload = request.get_data(as_text=True)
+        with self._lock:
+            self.requests_seen += 1
+            if self.planned_statuses:
+                return Response("planned failure", status=self.planned_statuses.pop(0))(environ, start_response)
+            try:
+                event = stripe.Webhook.construct_event(payload, request.headers.get("Stripe-Signature"), self.secret)
+            except (stripe.SignatureVerificationError, ValueError):
+                self.rejected += 1
+                return Response("bad signature", status=400)(environ, start_response)
+            self.events.append(event)
+        return Response(json.dumps({"received": True}), mimetype="application/json")(environ, start_response)
+
+
+class Control:
+    """The emulator's private control API."""
+
+    def __init__(self, base_url: str):
+        self.base = base_url + "/_emulator"
+
+    def reset(self) -> None:
+        requests.post(f"{self.base}/reset", timeout=5).raise_for_status()
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        response = requests.post(f"{self.base}/config", json=changes, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def deliveries(self, **filters: str) -> list[dict[str, Any]]:
+        return requests.get(f"{self.base}/deliveries", params=filters, timeout=5).json()["deliveries"]
+
+    def requests(self) -> dict[str, Any]:
+        return requests.get(f"{self.base}/requests", timeout=5).json()
+
+    def objects(self) -> dict[str, int]:
+        return requests.get(f"{self.base}/objects", timeout=5).json()
