@@ -27,5 +27,9 @@ unit: install
 dev: install
 	$(PY) -m local_stack
 
+## Benchmarks (not part of make test): tests/bench/bench_*.py, figures printed at the end.
+bench: install
+	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s
+
 clean:
 	rm -rf $(VENV) .local test-artifacts
