@@ -32,6 +32,7 @@ from billing_core.errors import (
 from billing_core.ports import (
     AccountRepository,
     CostSource,
+    EventClaim,
     EventLedger,
     FieldIs,
     InvoiceRepository,
@@ -183,6 +184,7 @@ class FakeEventLedger(EventLedger):
     def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
         self.clock = clock
         self.events: dict[str, int] = {}  # event id -> expiresAt
+        self.claims: dict[str, dict[str, Any]] = {}  # event id -> state, leaseUntil, applications
         self.leases: dict[str, tuple[str, int]] = {}  # name -> (owner, expiresAt)
         self.records: dict[str, tuple[Item, int | None]] = {}
 
@@ -199,6 +201,38 @@ class FakeEventLedger(EventLedger):
     def forget(self, event_id: str) -> None:
         """Drop the event record."""
         self.events.pop(event_id, None)
+        self.claims.pop(event_id, None)
+
+    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Claim unless done or under a live lease (an id recorded by ``record_once`` counts as done)."""
+        claim = self.claims.get(event_id)
+        if event_id in self.events and claim is None:
+            return EventClaim.DONE
+        if claim is not None:
+            if claim["state"] == "done":
+                return EventClaim.DONE
+            if claim["leaseUntil"] >= self._now():
+                return EventClaim.IN_PROGRESS
+        self.claims[event_id] = {
+            "state": "processing", "leaseUntil": self._now() + lease_seconds,
+            "applications": (claim or {}).get("applications", 0),
+        }
+        return EventClaim.CLAIMED
+
+    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
+        """Mark done and count one application."""
+        claim = self.claims.setdefault(event_id, {"applications": 0})
+        claim.update(state="done", leaseUntil=None, applications=claim.get("applications", 0) + 1)
+        self.events[event_id] = self._now() + retention_seconds
+
+    def release_event(self, event_id: str) -> None:
+        """Drop a processing claim."""
+        if self.claims.get(event_id, {}).get("state") == "processing":
+            del self.claims[event_id]
+
+    def event_applications(self, event_id: str) -> int:
+        """Applications counted by ``complete_event``."""
+        return self.claims.get(event_id, {}).get("applications", 0)
 
     def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
         """Free, expired or ours: take it."""

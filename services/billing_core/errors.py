@@ -122,3 +122,18 @@ class StripeObjectNotFound(NotFound, PaymentGatewayError):
 
     def __init__(self, message: str, *, code: str | None = "resource_missing", request_id: str | None = None) -> None:
         PaymentGatewayError.__init__(self, message, code=code, request_id=request_id)
+
+
+class UpdateConflict(BillingError):
+    """A conditional write kept losing to concurrent writers; the work is retried later as a whole."""
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+class InvalidWebhookSignature(BillingError):
+    """A webhook whose ``Stripe-Signature`` is missing, malformed, wrong or outside the time tolerance."""
+
+
+class InvalidStripeEvent(BillingError):
+    """A payload that is not a Stripe event (not JSON, no id or type); it will never become one."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from billing_core.domain.costs import CostReport
@@ -143,8 +144,32 @@ class AccountRepository(abc.ABC):
         """
 
 
+class EventClaim(StrEnum):
+    """What ``EventLedger.claim_event`` found: the caller's turn, already done, or someone else's turn."""
+
+    CLAIMED = "claimed"  # this caller applies the event, then calls ``complete_event``
+    DONE = "done"  # applied before: acknowledge the delivery
+    IN_PROGRESS = "in_progress"  # another worker holds a live claim: let the delivery come back later
+
+
 class EventLedger(abc.ABC):
     """The ``events`` table: processed Stripe event ids, leases and run records, all expiring by TTL."""
+
+    @abc.abstractmethod
+    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Claim ``event_id`` for processing unless it is done or another claim on it is still live."""
+
+    @abc.abstractmethod
+    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
+        """Mark a claimed event done (kept ``retention_seconds``) and count one application of it."""
+
+    @abc.abstractmethod
+    def release_event(self, event_id: str) -> None:
+        """Drop an unfinished claim (the attempt failed), so a redelivery may claim it at once."""
+
+    @abc.abstractmethod
+    def event_applications(self, event_id: str) -> int:
+        """How many times ``event_id`` was applied (0 if never; more than 1 would be a bug)."""
 
     @abc.abstractmethod
     def record_once(self, event_id: str, ttl_seconds: int) -> bool:

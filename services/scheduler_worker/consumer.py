@@ -12,6 +12,20 @@ from billing_core.ports import MessageQueue, ReceivedMessage
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[ReceivedMessage], None]
+RetryDelay = Callable[[int], int]  # receive count -> seconds until the failed message is shown again
+
+
+class RedeliverLater(Exception):
+    """Raised by a handler that cannot handle a message yet: keep it and show it again after ``seconds``."""
+
+    def __init__(self, seconds: int, reason: str = "") -> None:
+        super().__init__(reason or f"redeliver in {seconds} s")
+        self.seconds = seconds
+
+
+def exponential_backoff(receive_count: int, *, cap_seconds: int = 60) -> int:
+    """1, 2, 4, 8 ... seconds (at most ``cap_seconds``): a failing message reaches the DLQ in seconds, not minutes."""
+    return min(cap_seconds, 2 ** max(0, receive_count - 1))
 
 # Long-poll length: also the longest a stop request waits for a consumer to notice it.
 RECEIVE_WAIT_SECONDS = 2
@@ -26,11 +40,16 @@ class QueueConsumer:
     moves it to the dead-letter queue. Handlers must therefore be idempotent.
     """
 
-    def __init__(self, name: str, queue: MessageQueue, handle: MessageHandler, stopping: threading.Event) -> None:
+    def __init__(
+        self, name: str, queue: MessageQueue, handle: MessageHandler, stopping: threading.Event,
+        *, retry_delay: RetryDelay | None = None,
+    ) -> None:
         self.name = name
         self._queue = queue
         self._handle = handle
         self._stopping = stopping
+        # None: a failed message waits out the queue's visibility timeout.
+        self._retry_delay = retry_delay
         self._thread = threading.Thread(target=self._run, name=f"consumer-{name}", daemon=True)
 
     def start(self) -> None:
@@ -56,14 +75,28 @@ class QueueConsumer:
         with correlation(message.message_id):
             try:
                 self._handle(message)
+            except RedeliverLater as later:
+                log.info("message left for redelivery", extra={"queue": self.name, "messageId": message.message_id,
+                                                               "reason": str(later), "retryInSeconds": later.seconds})
+                self._show_again(message, later.seconds)
+                return
             except Exception:
                 log.exception(
                     "message handling failed; it will be redelivered",
                     extra={"queue": self.name, "messageId": message.message_id, "receiveCount": message.receive_count},
                 )
+                if self._retry_delay is not None:
+                    self._show_again(message, self._retry_delay(message.receive_count))
                 return
             try:
                 self._queue.delete(message.receipt_handle)
             except StorageUnavailable:
                 # Handled but not deleted: it comes back, and the idempotent handler skips it.
                 log.exception("could not delete a handled message", extra={"queue": self.name})
+
+    def _show_again(self, message: ReceivedMessage, seconds: int) -> None:
+        try:
+            self._queue.change_visibility(message.receipt_handle, seconds)
+        except StorageUnavailable:
+            # The visibility timeout still brings it back, only later.
+            log.warning("could not reschedule a message", extra={"queue": self.name, "messageId": message.message_id})

@@ -1,19 +1,89 @@
-"""The webhook-receiver Flask app factory: the process's composition root."""
+"""The webhook-receiver Flask app factory: the process's composition root.
+
+``POST /billing/webhook`` verifies Stripe's signature and enqueues the event; errors map to status
+codes in one place (``_errors``): bad signature or payload 400, body over 1 MiB 413, wrong method
+405, queue or secrets unavailable 503 (Stripe retries), everything else 500.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WebhookReceiverServices, bootstrap_webhook_receiver
+from billing_core.errors import InvalidStripeEvent, InvalidWebhookSignature, SecretsUnavailable, StorageUnavailable
 from billing_core.settings import Settings
+from billing_core.use_cases.receive_webhook import WebhookIntake
+
+log = logging.getLogger("webhook_receiver")
+
+WEBHOOK_PATH = "/billing/webhook"
+MAX_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_SECONDS = "5"
 
 health = Blueprint("health", __name__)
+webhook = Blueprint("webhook", __name__)
 
 
 @health.get("/healthz")
 def healthz() -> Response:
     """Liveness for the load balancer and the local stack: the process serves requests."""
     return jsonify(status="ok")
+
+
+@webhook.post(WEBHOOK_PATH)
+def receive_stripe_webhook() -> Response:
+    """Verify the signature on the raw body, enqueue the event, answer 200 once SQS has it."""
+    intake: WebhookIntake = current_app.extensions["webhook_intake"]
+    receipt = intake.accept(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+    log.info(
+        "stripe webhook accepted" if receipt.enqueued else "stripe webhook of an unused type acknowledged",
+        extra={"eventId": receipt.event_id, "eventType": receipt.event_type, "enqueued": receipt.enqueued},
+    )
+    return jsonify(received=True, enqueued=receipt.enqueued)
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _errors(app: Flask) -> None:
+    """Every error type of the request path, mapped to its status code (and no detail that helps an attacker)."""
+
+    @app.errorhandler(InvalidWebhookSignature)
+    def bad_signature(error: InvalidWebhookSignature) -> Response:
+        log.warning("stripe webhook rejected", extra={"reason": str(error)})
+        return _error(400, "invalid signature")
+
+    @app.errorhandler(InvalidStripeEvent)
+    def bad_event(error: InvalidStripeEvent) -> Response:
+        log.warning("stripe webhook rejected", extra={"reason": str(error)})
+        return _error(400, "invalid payload")
+
+    @app.errorhandler(StorageUnavailable)
+    @app.errorhandler(SecretsUnavailable)
+    def unavailable(error: Exception) -> Response:
+        # Not acknowledged: Stripe retries, and the event reaches the queue once it is back.
+        log.error("stripe webhook not accepted; dependency unavailable", extra={"reason": str(error)})
+        response = _error(503, "temporarily unavailable")
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        response = _error(error.code or 500, (error.name or "error").lower())
+        if error.code == 405:
+            response.headers["Allow"] = "POST"
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("stripe webhook failed unexpectedly")
+        return _error(500, "internal error")
 
 
 def create_app(settings: Settings | None = None, services: WebhookReceiverServices | None = None) -> Flask:
@@ -25,6 +95,11 @@ def create_app(settings: Settings | None = None, services: WebhookReceiverServic
         services = bootstrap_webhook_receiver(settings)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    # Werkzeug refuses a longer body with 413 before the view reads it (also for chunked bodies).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["billing"] = services
+    app.extensions["webhook_intake"] = WebhookIntake(services.secrets, services.stripe_events)
     app.register_blueprint(health)
+    app.register_blueprint(webhook)
+    _errors(app)
     return app

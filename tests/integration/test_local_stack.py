@@ -163,34 +163,30 @@ def test_webhook_receiver_health_endpoint_answers_ok(stack):
     assert response.json() == {"status": "ok"}
 
 
-def test_worker_logs_and_deletes_a_message_sent_to_each_queue(clean_stack):
+def test_worker_handles_and_deletes_a_stripe_event_sent_to_its_queue(clean_stack):
+    # The billing-jobs consumer is covered by the billing run's own tests.
     sqs = clean_stack.aws_client("sqs")
-    sent = {}
-    for name, url in clean_stack.info["queues"].items():
-        body = json.dumps({"type": "stack.test", "id": str(uuid.uuid4())})
-        sent[name] = (url, sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"])
-
+    url = clean_stack.info["queues"]["stripe_events"]
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    body = json.dumps({"id": event_id, "object": "event", "type": "invoice.paid", "created": int(time.time()),
+                       "data": {"object": {"id": "in_unknown", "object": "invoice", "metadata": {}}}})
+    sqs.send_message(QueueUrl=url, MessageBody=body)
     log_path = clean_stack.log_path("scheduler-worker")
 
-    def logged_lines():
+    def handled_line():
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
-        ids = {line.get("messageId"): line for line in lines if line.get("message") == "message received"}
-        return ids if all(message_id in ids for _, message_id in sent.values()) else None
+        return next((line for line in lines
+                     if line.get("message") == "stripe event handled" and line.get("eventId") == event_id), None)
 
-    received = _wait_for(logged_lines, 20, "the worker to log both messages")
-    for name, (url, message_id) in sent.items():
-        assert received[message_id]["queue"] == name.replace("_", "-")
-        assert received[message_id]["messageType"] == "stack.test"
+    line = _wait_for(handled_line, 20, "the worker to log the event")
+    assert (line["eventType"], line["outcome"]) == ("invoice.paid", "unknown")
 
-    def queues_empty():
-        return all(
-            sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            )["Attributes"] == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
-            for url, _ in sent.values()
-        )
+    def queue_empty():
+        return sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"] == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
-    _wait_for(queues_empty, 20, "the worker to delete both messages")
+    _wait_for(queue_empty, 20, "the worker to delete the message")
 
 
 # --- Cognito ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from billing_core import resources
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound, StorageUnavailable
-from billing_core.ports import AccountRepository, EventLedger, FieldIs, InvoiceRepository, Item, Page
+from billing_core.ports import AccountRepository, EventClaim, EventLedger, FieldIs, InvoiceRepository, Item, Page
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -323,6 +323,83 @@ class DynamoEventLedger(_DynamoTable, EventLedger):
         return self._put_if_absent(
             {"pk": EVENT_PREFIX + event_id, "kind": "event", "recordedAt": now, "expiresAt": now + ttl_seconds}
         )
+
+    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Conditional write: claim if there is no record, or only a processing claim whose lease ran out.
+
+        Two workers may hold deliveries of one event at once (SQS at-least-once, Stripe duplicates):
+
+            worker A: claim evt_1 -> CLAIMED (processing, leaseUntil = t+60); applies it
+            worker B: claim evt_1 -> IN_PROGRESS; leaves its copy on the queue (comes back later)
+            worker A: complete evt_1 (done, applications = 1); deletes its copy
+            worker B: claim evt_1 again -> DONE; deletes its copy without applying
+
+        If A dies between claim and complete, its lease runs out and B's next claim succeeds; the
+        lease is checked in the condition because TTL deletion lags by up to days.
+        """
+        now = self._now()
+        key = self._key(EVENT_PREFIX + event_id)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #kind = :kind, #state = :processing, #lease = :lease, #claimed = :now, "
+                "#exp = :exp",
+                ConditionExpression="attribute_not_exists(#pk) OR (#state = :processing AND #lease < :now)",
+                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#lease": "leaseUntil",
+                                          "#claimed": "claimedAt", "#exp": "expiresAt"},
+                ExpressionAttributeValues={
+                    ":kind": {"S": "event"}, ":processing": {"S": "processing"},
+                    ":lease": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)},
+                    ":exp": {"N": str(now + retention_seconds)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error
+            stored = error.response.get("Item")
+            current = from_attribute_values(stored) if stored else self._get(key)
+            if current is None:  # released between our write and our read: let the delivery retry
+                return EventClaim.IN_PROGRESS
+            # Items written by ``record_once`` have no state and mean "processed".
+            return EventClaim.IN_PROGRESS if current.get("state") == "processing" else EventClaim.DONE
+        return EventClaim.CLAIMED
+
+    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
+        """Set ``state = done`` and add one to ``applications`` (a second application would show as 2)."""
+        now = self._now()
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(EVENT_PREFIX + event_id),
+                UpdateExpression="SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
+                ExpressionAttributeNames={"#state": "state", "#done": "doneAt", "#exp": "expiresAt",
+                                          "#lease": "leaseUntil", "#apps": "applications"},
+                ExpressionAttributeValues={":done": {"S": "done"}, ":now": {"N": str(now)},
+                                           ":exp": {"N": str(now + retention_seconds)}, ":one": {"N": "1"}},
+            )
+        except ClientError as error:
+            raise _unavailable(error, self._table) from error
+
+    def release_event(self, event_id: str) -> None:
+        """Delete the record only while it is a processing claim (never a done one)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(EVENT_PREFIX + event_id),
+                ConditionExpression="#state = :processing",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":processing": {"S": "processing"}},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error
+
+    def event_applications(self, event_id: str) -> int:
+        """The ``applications`` counter of the event's record."""
+        item = self._get(self._key(EVENT_PREFIX + event_id))
+        return int(item.get("applications", 0)) if item else 0
 
     def forget(self, event_id: str) -> None:
         """Delete the event record."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from billing_core.errors import StorageUnavailable
 from billing_core.ports import MessageQueue, ReceivedMessage
@@ -47,6 +47,9 @@ class SqsMessageQueue(MessageQueue):
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "Unknown")
             raise StorageUnavailable(f"SQS {code} on {operation}") from error
+        except BotoCoreError as error:
+            # Unreachable endpoint, connection reset, timeout: as transient as a 5xx.
+            raise StorageUnavailable(f"SQS unreachable on {operation}: {type(error).__name__}") from error
 
     def send(self, body, attributes=None, *, group_id=None, dedupe_id=None, delay_seconds=0) -> str:
         """Send one message; attributes travel as SQS string message attributes."""

@@ -1,0 +1,124 @@
+"""Take a webhook from Stripe: verify its signature on the raw body, then hand it to the queue.
+
+No record is read or written here and Stripe is not called: the request path only verifies and
+enqueues, so Stripe gets its 2xx fast, and a 2xx always means the event is safely in SQS.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import stripe
+
+from billing_core.errors import InvalidStripeEvent, InvalidWebhookSignature
+from billing_core.ports import MessageQueue, SecretsProvider
+from billing_core.use_cases.apply_event import HANDLED_EVENT_TYPES
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+# A signature no cached secret verifies may mean the secret was just rotated: re-read it, but at most
+# this often, so a flood of forged requests cannot turn into a flood of Secrets Manager reads.
+SECRETS_REREAD_MIN_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    """An accepted webhook: which event it carried and whether it was queued (unused types are not)."""
+
+    event_id: str
+    event_type: str
+    enqueued: bool
+
+
+class WebhookIntake:
+    """Verifies Stripe webhooks against the current (and, during a rotation, the previous) secrets and enqueues them."""
+
+    def __init__(
+        self,
+        secrets: SecretsProvider,
+        queue: MessageQueue,
+        *,
+        tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._secrets = secrets
+        self._queue = queue
+        self._tolerance = tolerance_seconds
+        self._clock = clock
+        self._monotonic = monotonic
+        self._reread_lock = threading.Lock()
+        self._last_reread = float("-inf")
+
+    def accept(self, payload: bytes, signature_header: str | None) -> WebhookReceipt:
+        """Verify and enqueue; raises ``InvalidWebhookSignature``, ``InvalidStripeEvent`` or ``StorageUnavailable``."""
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidStripeEvent("the body is not UTF-8") from None
+        event = self._verified_event(text, signature_header)
+        event_id, event_type = getattr(event, "id", None), getattr(event, "type", None)
+        if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
+            raise InvalidStripeEvent("the event has no id or type")
+        if event_type not in HANDLED_EVENT_TYPES:
+            return WebhookReceipt(event_id, event_type, enqueued=False)
+        # The raw body goes on the queue: it is exactly what Stripe signed.
+        self._queue.send(text, {"eventId": event_id, "eventType": event_type})
+        return WebhookReceipt(event_id, event_type, enqueued=True)
+
+    def _verified_event(self, payload: str, header: str | None) -> stripe.Event:
+        if not header:
+            raise InvalidWebhookSignature("no Stripe-Signature header")
+        self._check_timestamp(header)
+        tried: set[str] = set()
+        event = self._verify_with(payload, header, self._secrets.get().webhook_secrets, tried)
+        if event is None and self._may_reread():
+            event = self._verify_with(payload, header, self._secrets.refresh().webhook_secrets, tried)
+        if event is None:
+            raise InvalidWebhookSignature("no webhook secret verifies the signature")
+        return event
+
+    def _verify_with(self, payload: str, header: str, secrets: tuple[str, ...], tried: set[str]) -> stripe.Event | None:
+        for secret in secrets:
+            if secret in tried:
+                continue
+            tried.add(secret)
+            try:
+                return stripe.Webhook.construct_event(payload, header, secret, tolerance=self._tolerance)
+            except stripe.SignatureVerificationError:
+                continue
+            except ValueError:  # signed, but not JSON
+                raise InvalidStripeEvent("the body is not JSON") from None
+        return None
+
+    def _check_timestamp(self, header: str) -> None:
+        # The SDK rejects old timestamps only; a timestamp far in the future is just as much a replay risk.
+        stamps = [part.split("=", 1)[1] for part in header.split(",") if part.startswith("t=")]
+        try:
+            timestamp = int(stamps[0])
+        except (IndexError, ValueError):
+            raise InvalidWebhookSignature("the Stripe-Signature header has no timestamp") from None
+        if abs(self._clock() - timestamp) > self._tolerance:
+            raise InvalidWebhookSignature("the signature timestamp is outside the tolerance")
+
+    def _may_reread(self) -> bool:
+        with self._reread_lock:
+            now = self._monotonic()
+            if now - self._last_reread < SECRETS_REREAD_MIN_SECONDS:
+                return False
+            self._last_reread = now
+            return True
+
+
+def parse_event_body(body: str) -> dict:
+    """A queued event body as a dict; ``InvalidStripeEvent`` if it is not a JSON object."""
+    try:
+        event = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        raise InvalidStripeEvent("the message body is not JSON") from None
+    if not isinstance(event, dict):
+        raise InvalidStripeEvent("the message body is not a JSON object")
+    return event

@@ -1,0 +1,64 @@
+"""The ``stripe-events`` consumer: each verified webhook event from the queue, applied once.
+
+The rules live in ``billing_core.use_cases.apply_event``; this is only the entry point that turns a
+queue message into an event and an outcome into "delete the message" or "show it again later".
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from billing_core.bootstrap import WorkerServices
+from billing_core.logging import correlation
+from billing_core.ports import MessageQueue, ReceivedMessage
+from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
+from billing_core.use_cases.receive_webhook import parse_event_body
+from scheduler_worker.consumer import QueueConsumer, RedeliverLater, RetryDelay, exponential_backoff
+
+log = logging.getLogger(__name__)
+
+# Consumer threads per worker process: applying an event mostly waits on DynamoDB and Stripe.
+STRIPE_EVENT_CONSUMERS = 4
+# Another worker holds a live claim on the event: look again after this long. Five receives span more
+# than the claim's lease, so a copy reaches the DLQ only if the claim holder keeps failing too.
+IN_PROGRESS_RETRY_SECONDS = 15
+
+
+def event_ports(services: WorkerServices) -> EventPorts:
+    """The collaborators ``process_event`` needs, from the worker's wiring."""
+    return EventPorts(
+        invoices=services.invoices, accounts=services.accounts, payments=services.payments, ledger=services.ledger
+    )
+
+
+class StripeEventHandler:
+    """Handles one ``stripe-events`` message; raising leaves the message for redelivery (and, in the end, the DLQ)."""
+
+    def __init__(self, ports: EventPorts) -> None:
+        self._ports = ports
+
+    def __call__(self, message: ReceivedMessage) -> None:
+        """Apply the event in ``message``; returns normally when the message may be deleted."""
+        # A body that is not a Stripe event raises InvalidStripeEvent on every receive: it ends in the DLQ.
+        event = parse_event_body(message.body)
+        event_id, event_type = event_identity(event)
+        with correlation(event_id):
+            outcome = process_event(event, self._ports)
+            log.info(
+                "stripe event handled",
+                extra={"eventId": event_id, "eventType": event_type, "outcome": outcome.value,
+                       "receiveCount": message.receive_count},
+            )
+        if outcome is EventOutcome.IN_PROGRESS:
+            raise RedeliverLater(IN_PROGRESS_RETRY_SECONDS, "another worker is applying this event")
+
+
+def stripe_event_consumers(
+    queue: MessageQueue, ports: EventPorts, stopping: threading.Event, *, count: int = STRIPE_EVENT_CONSUMERS
+) -> list[QueueConsumer]:
+    """``count`` consumers of the ``stripe-events`` queue; a failed message comes back after a short backoff."""
+    handler = StripeEventHandler(ports)
+    return [
+        QueueConsumer("stripe-events", queue, handler, stopping, retry_delay=exponential_backoff)
+        for _ in range(count)
+    ]

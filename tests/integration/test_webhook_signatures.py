@@ -1,0 +1,174 @@
+"""The webhook receiver over HTTP, with the real Secrets Manager and SQS of the local stack.
+
+The receiver runs in this process (its own secret and queue, so each case can be checked on the
+queue); the request path is the production one: ``create_app`` with ``bootstrap_webhook_receiver``.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from billing_core.bootstrap import bootstrap_webhook_receiver
+from stripe_emulator import sign_payload
+from tests.integration.stripe_events_support import (
+    WsgiServer,
+    aws_client,
+    create_queue_pair,
+    receiver_sqs_client,
+    stack_settings,
+    store_webhook_secret,
+)
+from webhook_receiver import create_app
+
+CURRENT = "whsec_current_" + uuid.uuid4().hex
+PREVIOUS = "whsec_previous_" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def receiver(stack):
+    """A webhook receiver whose secret lists CURRENT then PREVIOUS (mid-rotation), and its queue."""
+    queue_url = create_queue_pair(stack, f"webhook-signatures-{uuid.uuid4().hex[:8]}")
+    settings = stack_settings(stack, STRIPE_EVENTS_QUEUE_URL=queue_url,
+                              STRIPE_SECRET_ID=store_webhook_secret(stack, [CURRENT, PREVIOUS]))
+    services = bootstrap_webhook_receiver(
+        settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}
+    )
+    with WsgiServer(create_app(settings, services)) as server:
+        server.webhook_url = server.base_url + "/billing/webhook"
+        server.queue_url = queue_url
+        server.sqs = aws_client(stack, "sqs")
+        yield server
+
+
+def stripe_event(event_type: str = "invoice.paid") -> tuple[str, str]:
+    """A Stripe-shaped event as Stripe serialises it; returns (event id, raw body)."""
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    body = json.dumps({"id": event_id, "object": "event", "type": event_type, "created": int(time.time()),
+                       "data": {"object": {"id": "in_x", "object": "invoice", "metadata": {}}}}, indent=2)
+    return event_id, body
+
+
+def post(receiver, body: str | bytes, signature: str | None) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["Stripe-Signature"] = signature
+    return requests.post(receiver.webhook_url, data=body if isinstance(body, bytes) else body.encode(),
+                         headers=headers, timeout=10)
+
+
+def queued(receiver) -> dict[str, dict]:
+    """Every message now on the receiver's queue, by event id attribute (read and left visible again)."""
+    sqs = receiver.sqs
+    found = {}
+    while True:
+        batch = sqs.receive_message(QueueUrl=receiver.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                    VisibilityTimeout=30, MessageAttributeNames=["All"]).get("Messages", [])
+        if not batch:
+            return found
+        for message in batch:
+            attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+            found[attributes.get("eventId", "")] = {"body": message["Body"], "attributes": attributes}
+            sqs.delete_message(QueueUrl=receiver.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# --- accepted --------------------------------------------------------------------------------------
+
+
+def test_valid_signature_is_accepted_and_the_raw_event_is_queued_with_its_id_and_type(receiver):
+    event_id, body = stripe_event()
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 200
+    message = queued(receiver)[event_id]
+    assert message["body"] == body
+    assert message["attributes"] == {"eventId": event_id, "eventType": "invoice.paid"}
+
+
+def test_signature_with_the_previous_secret_is_accepted_during_rotation(receiver):
+    event_id, body = stripe_event()
+
+    assert post(receiver, body, sign_payload(body, PREVIOUS, int(time.time()))).status_code == 200
+    assert event_id in queued(receiver)
+
+
+def test_several_v1_signatures_of_which_one_is_valid_are_accepted(receiver):
+    event_id, body = stripe_event()
+    now = int(time.time())
+    valid = sign_payload(body, CURRENT, now).split(",v1=")[1]
+    header = f"t={now},v1={'0' * 64},v1={valid},v1={'f' * 64}"
+
+    assert post(receiver, body, header).status_code == 200
+    assert event_id in queued(receiver)
+
+
+def test_event_type_the_system_does_not_use_is_acknowledged_and_not_queued(receiver):
+    event_id, body = stripe_event("customer.created")
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "enqueued": False}
+    assert event_id not in queued(receiver)
+
+
+# --- rejected: 400 and nothing queued -------------------------------------------------------------
+
+
+def _tampered(body: str) -> str:
+    return body.replace('"invoice.paid"', '"invoice.voided"')
+
+
+@pytest.mark.parametrize(
+    "case, make_header, make_body",
+    [
+        ("tampered body", lambda body, now: sign_payload(body, CURRENT, now), _tampered),
+        ("wrong secret", lambda body, now: sign_payload(body, "whsec_someone_else", now), None),
+        ("timestamp 301 s old", lambda body, now: sign_payload(body, CURRENT, now - 301), None),
+        ("timestamp 301 s in the future", lambda body, now: sign_payload(body, CURRENT, now + 301), None),
+        ("missing header", lambda body, now: None, None),
+        ("empty header", lambda body, now: "", None),
+        ("header garbage", lambda body, now: "garbage", None),
+        ("timestamp not a number", lambda body, now: "t=yesterday,v1=" + "a" * 64, None),
+        ("no v1 signature", lambda body, now: sign_payload(body, CURRENT, now).replace("v1=", "v0="), None),
+        ("signature without timestamp", lambda body, now: sign_payload(body, CURRENT, now).split(",", 1)[1], None),
+    ],
+)
+def test_bad_signature_is_rejected_with_400_and_nothing_is_queued(receiver, case, make_header, make_body):
+    event_id, body = stripe_event()
+    header = make_header(body, int(time.time()))
+    sent = make_body(body) if make_body else body
+
+    response = post(receiver, sent, header)
+
+    assert response.status_code == 400, case
+    assert response.json() == {"error": "invalid signature"}
+    assert event_id not in queued(receiver)
+
+
+def test_signed_body_that_is_not_json_is_rejected_with_400(receiver):
+    body = "not json at all"
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 400
+
+
+def test_body_over_one_mebibyte_is_refused_with_413(receiver):
+    body = json.dumps({"id": "evt_big", "type": "invoice.paid", "padding": "x" * (1024 * 1024)})
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_wrong_method_is_refused_with_405(receiver, method):
+    response = requests.request(method, receiver.webhook_url, timeout=10)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"

@@ -1,0 +1,356 @@
+"""Applying Stripe events to the records, with in-memory fakes: exactly once, forward only, any order."""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing_core.errors import InvalidStripeEvent
+from billing_core.ports import EventClaim
+from billing_core.use_cases.apply_event import (
+    CLAIM_LEASE_SECONDS,
+    EventOutcome,
+    EventPorts,
+    apply_event,
+    process_event,
+)
+from tests.fakes import FakeAccountRepository, FakeEventLedger, FakeInvoiceRepository, FakePaymentGateway
+
+T0 = 1_700_000_000
+_ids = itertools.count(1)
+
+
+def invoice_object(status: str, *, attempt_count: int = 0, next_attempt: int | None = None, paid_at: int | None = None,
+                   number: str | None = "ABC-0001", stripe_id: str = "in_1", user_id: str = "user-1",
+                   invoice_id: str = "inv_2024-11_user-1") -> dict[str, Any]:
+    """A Stripe invoice as events carry it (the fields the rules read)."""
+    return {
+        "id": stripe_id, "object": "invoice", "status": status, "customer": "cus_1",
+        "number": number, "attempt_count": attempt_count, "next_payment_attempt": next_attempt,
+        "hosted_invoice_url": f"https://invoice.example/{stripe_id}" if number else None,
+        "invoice_pdf": f"https://invoice.example/{stripe_id}/pdf" if number else None,
+        "status_transitions": {"paid_at": paid_at, "finalized_at": T0 if number else None},
+        "metadata": {"userId": user_id, "invoiceId": invoice_id},
+    }
+
+
+def event(event_type: str, obj: dict[str, Any], created: int = T0, previous: dict | None = None) -> dict[str, Any]:
+    """A Stripe event envelope."""
+    data: dict[str, Any] = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    return {"id": f"evt_{next(_ids)}", "object": "event", "type": event_type, "created": created, "data": data}
+
+
+def billing_record(status: str = "draft", **extra: Any) -> dict[str, Any]:
+    """The billing run's record of the invoice, before any webhook."""
+    return {"userId": "user-1", "invoiceId": "inv_2024-11_user-1", "stripeInvoiceId": "in_1", "status": status,
+            "amount": 3774, "currency": "eur", **extra}
+
+
+def make_ports(*records: dict[str, Any], accounts: tuple[dict[str, Any], ...] = ()) -> EventPorts:
+    gateway = FakePaymentGateway()
+    gateway.customers["cus_1"] = {"id": "cus_1", "object": "customer", "email": "old@example.com",
+                                  "invoice_settings": {"default_payment_method": None}, "metadata": {"userId": "user-1"}}
+    return EventPorts(
+        invoices=FakeInvoiceRepository(records), accounts=FakeAccountRepository(accounts), payments=gateway,
+        ledger=FakeEventLedger(clock=lambda: T0 + 10), clock=lambda: T0 + 10,
+    )
+
+
+def stored(ports: EventPorts) -> dict[str, Any]:
+    return ports.invoices.get("user-1", "inv_2024-11_user-1")
+
+
+def comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without the wall-clock time of the write."""
+    return {k: v for k, v in record.items() if k != "updatedAt"}
+
+
+# --- invoice lifecycle --------------------------------------------------------------------------
+
+
+def test_paid_event_sets_status_paid_at_number_and_links():
+    ports = make_ports(billing_record("open"))
+    paid = event("invoice.paid", invoice_object("paid", attempt_count=1, paid_at=T0 + 5), created=T0 + 5)
+
+    assert process_event(paid, ports) is EventOutcome.APPLIED
+
+    record = stored(ports)
+    assert record["status"] == "paid"
+    assert record["paidAt"] == (T0 + 5) * 1000
+    assert record["number"] == "ABC-0001"
+    assert record["hostedInvoiceUrl"] == "https://invoice.example/in_1"
+    assert record["invoicePdf"] == "https://invoice.example/in_1/pdf"
+    assert record["attemptCount"] == 1
+    assert record["lastEventAt"] == (T0 + 5) * 1000
+    assert "nextPaymentAttempt" not in record
+
+
+def test_late_payment_failed_after_paid_changes_nothing():
+    ports = make_ports(billing_record("open"))
+    process_event(event("invoice.paid", invoice_object("paid", attempt_count=1, paid_at=T0 + 5), T0 + 5), ports)
+    before = stored(ports)
+
+    late = event("invoice.payment_failed", invoice_object("open", attempt_count=1, next_attempt=T0 + 86400), T0 + 1)
+    assert process_event(late, ports) is EventOutcome.UNCHANGED
+
+    assert stored(ports) == before
+
+
+def test_payment_failed_records_attempt_and_next_attempt_then_a_later_attempt_replaces_it():
+    ports = make_ports(billing_record("open"))
+    first = event("invoice.payment_failed", invoice_object("open", attempt_count=1, next_attempt=T0 + 100), T0 + 1)
+    second = event("invoice.payment_failed", invoice_object("open", attempt_count=2, next_attempt=T0 + 200), T0 + 2)
+
+    process_event(second, ports)
+    assert process_event(first, ports) is EventOutcome.UNCHANGED
+
+    record = stored(ports)
+    assert (record["status"], record["attemptCount"], record["nextPaymentAttempt"]) == ("payment_failed", 2, (T0 + 200) * 1000)
+
+
+def test_record_is_found_by_stripe_invoice_id_when_metadata_is_missing():
+    ports = make_ports(billing_record("open"))
+    obj = invoice_object("void", number="ABC-0001")
+    obj["metadata"] = {}
+
+    assert process_event(event("invoice.voided", obj), ports) is EventOutcome.APPLIED
+    assert stored(ports)["status"] == "void"
+
+
+def test_event_for_an_unknown_invoice_is_acknowledged_and_marked_done():
+    ports = make_ports()
+    unknown = event("invoice.paid", invoice_object("paid", stripe_id="in_other", user_id="nobody", invoice_id="x"))
+
+    assert process_event(unknown, ports) is EventOutcome.UNKNOWN
+    assert ports.ledger.event_applications(unknown["id"]) == 1
+
+
+def test_record_billed_by_another_stripe_invoice_is_left_alone():
+    ports = make_ports(billing_record("open", stripeInvoiceId="in_replacement"))
+
+    outcome = process_event(event("invoice.paid", invoice_object("paid", stripe_id="in_1", paid_at=T0)), ports)
+
+    assert outcome is EventOutcome.UNKNOWN
+    assert stored(ports)["status"] == "open"
+
+
+def test_billing_run_status_further_along_than_the_event_is_kept():
+    # The run recorded "paid" from Stripe's pay response (no order key); a late finalized event must not reopen it.
+    ports = make_ports(billing_record("paid"))
+
+    assert process_event(event("invoice.finalized", invoice_object("open")), ports) is EventOutcome.UNCHANGED
+    assert stored(ports)["status"] == "paid"
+
+
+# --- exactly once --------------------------------------------------------------------------------
+
+
+def test_second_delivery_of_an_event_is_a_duplicate_and_applied_once():
+    ports = make_ports(billing_record("draft"))
+    finalized = event("invoice.finalized", invoice_object("open"))
+
+    assert process_event(finalized, ports) is EventOutcome.APPLIED
+    assert process_event(dict(finalized), ports) is EventOutcome.DUPLICATE
+    assert ports.ledger.event_applications(finalized["id"]) == 1
+
+
+def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_runs_out():
+    now = [T0]
+    ports = make_ports(billing_record("draft"))
+    ports.ledger = FakeEventLedger(clock=lambda: now[0])
+    finalized = event("invoice.finalized", invoice_object("open"))
+    assert ports.ledger.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99) is EventClaim.CLAIMED
+
+    assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
+    assert stored(ports)["status"] == "draft"
+
+    now[0] += CLAIM_LEASE_SECONDS + 1  # the other worker died holding the claim
+    assert process_event(finalized, ports) is EventOutcome.APPLIED
+    assert ports.ledger.event_applications(finalized["id"]) == 1
+
+
+def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
+    ports = make_ports(accounts=({"userId": "user-1", "stripeCustomerId": "cus_1"},))
+    intent = {"id": "seti_1", "object": "setup_intent", "customer": "cus_1", "payment_method": "pm_card_visa",
+              "metadata": {}}
+    succeeded = event("setup_intent.succeeded", intent)
+    ports.payments.fail_next("set_default_payment_method", RuntimeError("network"))
+
+    with pytest.raises(RuntimeError):
+        process_event(succeeded, ports)
+    assert process_event(succeeded, ports) is EventOutcome.APPLIED
+    assert ports.ledger.event_applications(succeeded["id"]) == 1
+
+
+@pytest.mark.parametrize("body", [[], {"id": "evt_1"}, {"id": "evt_1", "type": "invoice.paid"},
+                                  {"id": "", "type": "invoice.paid", "data": {"object": {}}}])
+def test_payload_that_is_not_a_stripe_event_is_rejected(body):
+    with pytest.raises(InvalidStripeEvent):
+        process_event(body, make_ports())
+
+
+def test_unused_event_type_is_ignored_without_a_claim():
+    ports = make_ports()
+    created = event("customer.created", {"id": "cus_1", "object": "customer"})
+
+    assert process_event(created, ports) is EventOutcome.IGNORED
+    assert ports.ledger.claims == {}
+
+
+# --- any order, any duplicates ------------------------------------------------------------------
+
+# One invoice's life: finalized, two failed attempts (the second needing authentication), then paid.
+LIFE = [
+    event("invoice.finalized", invoice_object("open", next_attempt=T0 + 10), T0),
+    event("invoice.payment_failed", invoice_object("open", attempt_count=1, next_attempt=T0 + 100), T0 + 10),
+    event("invoice.payment_action_required", invoice_object("open", attempt_count=2), T0 + 100),
+    event("invoice.payment_failed", invoice_object("open", attempt_count=2, next_attempt=T0 + 300), T0 + 100),
+    event("invoice.paid", invoice_object("paid", attempt_count=3, paid_at=T0 + 300), T0 + 300),
+]
+
+
+def _final_record(sequence: list[dict[str, Any]], *, deduplicate: bool) -> dict[str, Any]:
+    ports = make_ports(billing_record("draft"))
+    for delivered in sequence:
+        (process_event if deduplicate else apply_event)(delivered, ports)
+    return comparable(stored(ports))
+
+
+IN_ORDER = _final_record(LIFE, deduplicate=True)
+
+deliveries = st.lists(st.sampled_from(range(len(LIFE))), min_size=len(LIFE), max_size=3 * len(LIFE)).filter(
+    lambda picks: set(picks) == set(range(len(LIFE)))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(deliveries)
+def test_any_permutation_with_duplicates_ends_in_the_same_record(picks):
+    sequence = [LIFE[i] for i in picks]
+
+    assert _final_record(sequence, deduplicate=True) == IN_ORDER
+    # The forward-only rule alone (no ledger) gives the same answer: duplicates are harmless either way.
+    assert _final_record(sequence, deduplicate=False) == IN_ORDER
+
+
+def test_the_record_in_order_is_the_paid_one():
+    assert IN_ORDER["status"] == "paid" and IN_ORDER["attemptCount"] == 3 and IN_ORDER["paidAt"] == (T0 + 300) * 1000
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(range(4)))
+def test_retrying_events_without_paid_end_in_the_latest_attempt(order):
+    sequence = [LIFE[i] for i in order]
+
+    record = _final_record(sequence, deduplicate=True)
+
+    # Attempt 2 reported both "failed" and "needs authentication": the customer must act, so that wins.
+    assert (record["status"], record["attemptCount"]) == ("action_required", 2)
+    assert record == _final_record(LIFE[:4], deduplicate=True)
+
+
+# --- payment methods and customers -----------------------------------------------------------------
+
+
+def account(**extra: Any) -> dict[str, Any]:
+    return {"userId": "user-1", "stripeCustomerId": "cus_1", "email": "old@example.com", **extra}
+
+
+def setup_intent(pm: str = "pm_card_visa", intent_id: str = "seti_1") -> dict[str, Any]:
+    return {"id": intent_id, "object": "setup_intent", "customer": "cus_1", "payment_method": pm,
+            "metadata": {"userId": "user-1"}, "status": "succeeded"}
+
+
+def test_setup_intent_succeeded_makes_it_the_default_in_stripe_and_stores_display_fields():
+    ports = make_ports(accounts=(account(),))
+
+    assert process_event(event("setup_intent.succeeded", setup_intent()), ports) is EventOutcome.APPLIED
+
+    stored_account = ports.accounts.get("user-1")
+    assert {k: stored_account[k] for k in ("paymentMethod", "defaultPaymentMethod", "paymentMethodType", "brand", "last4")} == {
+        "paymentMethod": "pm_card_visa", "defaultPaymentMethod": "pm_card_visa", "paymentMethodType": "card",
+        "brand": "visa", "last4": "4242"}
+    assert ports.payments.customers["cus_1"]["invoice_settings"]["default_payment_method"] == "pm_card_visa"
+    [call] = ports.payments.calls_to("set_default_payment_method")
+    assert call.idempotency_key == "default-payment-method:seti_1"
+
+
+def test_sepa_payment_method_replaces_card_display_fields():
+    ports = make_ports(accounts=(account(),))
+    process_event(event("setup_intent.succeeded", setup_intent(), T0), ports)
+
+    process_event(event("setup_intent.succeeded", setup_intent("pm_sepa_debit", "seti_2"), T0 + 5), ports)
+
+    stored_account = ports.accounts.get("user-1")
+    assert (stored_account["paymentMethodType"], stored_account["last4"]) == ("sepa_debit", "3000")
+    assert "brand" not in stored_account
+
+
+def test_older_setup_intent_arriving_late_does_not_replace_the_newer_default():
+    ports = make_ports(accounts=(account(),))
+    process_event(event("setup_intent.succeeded", setup_intent("pm_card_mastercard", "seti_2"), T0 + 5), ports)
+
+    late = event("setup_intent.succeeded", setup_intent("pm_card_visa", "seti_1"), T0)
+    assert process_event(late, ports) is EventOutcome.UNCHANGED
+    assert ports.accounts.get("user-1")["paymentMethod"] == "pm_card_mastercard"
+
+
+def test_setup_failure_is_recorded_with_codes_only():
+    ports = make_ports(accounts=(account(),))
+    intent = dict(setup_intent(), status="requires_payment_method",
+                  last_setup_error={"code": "card_declined", "decline_code": "generic_decline",
+                                    "message": "Your card was declined."})
+
+    assert process_event(event("setup_intent.setup_failed", intent), ports) is EventOutcome.APPLIED
+    assert ports.accounts.get("user-1")["lastSetupError"] == {
+        "setupIntentId": "seti_1", "code": "card_declined", "declineCode": "generic_decline"}
+
+
+def test_detaching_the_default_payment_method_clears_it():
+    ports = make_ports(accounts=(account(),))
+    process_event(event("setup_intent.succeeded", setup_intent(), T0), ports)
+
+    detached = event("payment_method.detached", {"id": "pm_card_visa", "object": "payment_method", "customer": None},
+                     T0 + 5, previous={"customer": "cus_1"})
+    assert process_event(detached, ports) is EventOutcome.APPLIED
+
+    stored_account = ports.accounts.get("user-1")
+    assert not {"paymentMethod", "defaultPaymentMethod", "brand", "last4"} & set(stored_account)
+
+
+def test_detaching_another_payment_method_keeps_the_default():
+    ports = make_ports(accounts=(account(),))
+    process_event(event("setup_intent.succeeded", setup_intent(), T0), ports)
+
+    detached = event("payment_method.detached", {"id": "pm_other", "object": "payment_method", "customer": None},
+                     T0 + 5, previous={"customer": "cus_1"})
+    assert process_event(detached, ports) is EventOutcome.UNCHANGED
+    assert ports.accounts.get("user-1")["defaultPaymentMethod"] == "pm_card_visa"
+
+
+def test_customer_updated_syncs_email_and_default_payment_method():
+    ports = make_ports(accounts=(account(),))
+    customer = {"id": "cus_1", "object": "customer", "email": "new@example.com", "metadata": {"userId": "user-1"},
+                "invoice_settings": {"default_payment_method": "pm_card_mastercard"}}
+
+    assert process_event(event("customer.updated", customer), ports) is EventOutcome.APPLIED
+
+    stored_account = ports.accounts.get("user-1")
+    assert stored_account["email"] == "new@example.com"
+    assert (stored_account["defaultPaymentMethod"], stored_account["brand"], stored_account["last4"]) == (
+        "pm_card_mastercard", "mastercard", "4444")
+
+
+def test_events_of_an_unknown_customer_are_acknowledged():
+    ports = make_ports()
+    customer = {"id": "cus_unknown", "object": "customer", "email": "x@example.com", "metadata": {},
+                "invoice_settings": {"default_payment_method": None}}
+
+    assert process_event(event("customer.updated", customer), ports) is EventOutcome.UNKNOWN
+    assert process_event(event("setup_intent.succeeded", dict(setup_intent(), customer="cus_unknown")), ports) is EventOutcome.UNKNOWN
+    assert ports.payments.calls_to("set_default_payment_method") == []
