@@ -46,6 +46,9 @@ REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
 # Standard retry mode backs off on throttling and 5xx inside botocore; timeouts keep a hung
 # endpoint from holding a request thread or an SQS message forever.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+# The webhook receiver answers Stripe within its delivery timeout: an unreachable SQS must turn into a
+# quick 503 (Stripe retries the delivery) rather than a request that hangs through long back-offs.
+WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ApiServices:
     payments: PaymentGateway
     secrets: SecretsProvider
     billing_jobs: MessageQueue | None  # the admin's "run now"; None when not configured
+    ledger: EventLedger | None = None  # the cost preview's cache; None: every page view asks Cost Explorer
 
 
 @dataclass
@@ -88,15 +92,19 @@ class WorkerServices:
 class _Clients:
     """Creates each boto3 client once, unless the caller handed one in."""
 
-    def __init__(self, settings: Settings, session: boto3.Session | None, clients: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, settings: Settings, session: boto3.Session | None, clients: Mapping[str, Any] | None,
+        config: Config = _AWS_CONFIG,
+    ) -> None:
         self._settings = settings
         self._session = session or boto3.Session(region_name=settings.aws_region)
         self._clients = dict(clients or {})
+        self._config = config
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = self._session.client(
-                service, region_name=self._settings.aws_region, config=_AWS_CONFIG
+                service, region_name=self._settings.aws_region, config=self._config
             )
         return self._clients[service]
 
@@ -142,6 +150,7 @@ def bootstrap_api(
         billing_jobs=SqsMessageQueue(make("sqs"), settings.billing_jobs_queue_url)
         if settings.billing_jobs_queue_url
         else None,
+        ledger=DynamoEventLedger(make("dynamodb"), settings.events_table),
     )
 
 
@@ -154,7 +163,7 @@ def bootstrap_webhook_receiver(
 ) -> WebhookReceiverServices:
     """Wire webhook-receiver: only the secrets and the ``stripe-events`` queue."""
     settings.require(*REQUIRED_SETTINGS[WEBHOOK_RECEIVER], process=WEBHOOK_RECEIVER)
-    make = _Clients(settings, session, clients)
+    make = _Clients(settings, session, clients, WEBHOOK_RECEIVER_AWS_CONFIG)
     return WebhookReceiverServices(
         settings=settings,
         secrets=_secrets(settings, make, secrets),

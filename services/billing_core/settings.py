@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -106,9 +107,77 @@ def _currency(raw: str) -> str:
     return currency
 
 
+def _positive_number(raw: str) -> Decimal:
+    value = _decimal(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _non_negative_decimal(raw: str) -> Decimal:
+    value = _decimal(raw)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _iso_date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("must be a date such as 2024-11-30") from None
+
+
+def _language(raw: str) -> str:
+    language = raw.lower()
+    if language not in ("de", "en"):
+        raise ValueError("must be de or en")
+    return language
+
+
+def _cron(raw: str) -> str:
+    if len(raw.split()) != 5:
+        raise ValueError("must be a five-field cron expression such as 0 0 1 * *")
+    return raw
+
+
+def _cost_group_by(raw: str) -> str:
+    if raw in ("SERVICE", "LINKED_ACCOUNT") or (raw.startswith("TAG:") and len(raw) > 4):
+        return raw
+    raise ValueError("must be SERVICE, LINKED_ACCOUNT or TAG:<key>")
+
+
+def _token_use(raw: str) -> str:
+    if raw not in ("access", "id"):
+        raise ValueError("must be access or id")
+    return raw
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?", origin):
+            raise ValueError("must be comma-separated origins such as https://admin.example.com")
+    return origins
+
+
 def _name(raw: str) -> str:
     if not re.match(r"^[A-Za-z0-9_.\-/:]+$", raw):
         raise ValueError("must be a name of letters, digits and _.-/:")
+    return raw
+
+
+def _auth_mode(raw: str) -> str:
+    mode = raw.lower()
+    if mode not in ("hosted-ui", "local"):
+        raise ValueError("must be hosted-ui or local")
+    return mode
+
+
+def _script_url(raw: str) -> str:
+    """A URL kept exactly as written (Stripe.js paths end in a slash that matters)."""
+    if not re.match(r"^https?://[^\s/]+/\S*$", raw):
+        raise ValueError("must be an http(s) URL with a path")
     return raw
 
 
@@ -170,6 +239,22 @@ class Settings:
         doc="Expected token issuer; default `https://cognito-idp.<region>.amazonaws.com/<pool id>`.",
     )
     admin_group: str = setting("ADMIN_GROUP", "admin", parse=_name, doc="Cognito group whose members may sign in.")
+    cognito_token_use: str = setting(
+        "COGNITO_TOKEN_USE", "access", parse=_token_use,
+        doc="Which Cognito token billing-api accepts: `access` (checked by client_id) or `id` (checked by aud).",
+    )
+    account_claim: str = setting(
+        "ACCOUNT_CLAIM", "sub", parse=_name,
+        doc="Token claim whose value is the admin's account (`userId` in the tables).",
+    )
+    cors_allowed_origins: tuple[str, ...] = setting(
+        "CORS_ALLOWED_ORIGINS", (), parse=_origins, shown_default="empty",
+        doc="Comma-separated origins (https://admin.example.com) that may call billing-api from a browser.",
+    )
+    cost_preview_ttl_seconds: int = setting(
+        "COST_PREVIEW_TTL_SECONDS", 21600, parse=_positive_int,
+        doc="How long billing-api reuses one Cost Explorer answer for the current month's preview.",
+    )
     log_level: str = setting("LOG_LEVEL", "INFO", parse=_log_level, doc="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     billing_currency: str = setting(
         "BILLING_CURRENCY", "eur", parse=_currency, doc="Currency of the invoices (ISO code, lower case)."
@@ -177,6 +262,53 @@ class Settings:
     cost_explorer_metric: str = setting(
         "COST_EXPLORER_METRIC", "UnblendedCost", parse=_name,
         doc="Cost Explorer metric billed to customers (UnblendedCost, AmortizedCost, ...).",
+    )
+    base_fee: Decimal = setting(
+        "BASE_FEE", Decimal("20.00"), parse=_non_negative_decimal,
+        doc="Monthly base fee per account, in the invoice currency (an account's baseFeeOverride wins).",
+    )
+    fx_rate: Decimal | None = setting(
+        "FX_RATE", None, parse=_positive_number,
+        doc="Invoice-currency units per USD for the AWS costs; unset and costs in USD: the run refuses to start.",
+    )
+    fx_source: str | None = setting("FX_SOURCE", None, doc="Where FX_RATE comes from (stored on every invoice).")
+    fx_date: date | None = setting("FX_DATE", None, parse=_iso_date, doc="The date FX_RATE applies to (YYYY-MM-DD).")
+    markup_percent: Decimal = setting(
+        "MARKUP_PERCENT", Decimal("0"), parse=_non_negative_decimal, doc="Markup on AWS costs, in percent."
+    )
+    invoice_language: str = setting(
+        "INVOICE_LANGUAGE", "de", parse=_language, doc="Language of the invoice lines: de or en."
+    )
+    billing_cron: str = setting(
+        "BILLING_CRON", "0 0 1 * *", parse=_cron,
+        doc="When scheduler-worker starts the billing run for the previous month (cron, UTC).",
+    )
+    stripe_max_requests_per_second: Decimal = setting(
+        "STRIPE_MAX_REQUESTS_PER_SECOND", Decimal("80"), parse=_positive_number,
+        doc="Stripe requests per second one worker process makes at most, across its threads (Stripe allows 100).",
+    )
+    cost_group_by: str = setting(
+        "COST_GROUP_BY", "SERVICE", parse=_cost_group_by,
+        doc="Cost Explorer grouping: SERVICE (whole payer account), LINKED_ACCOUNT or TAG:<key> (per-account scopes).",
+    )
+    worker_threads: int = setting(
+        "WORKER_THREADS", 4, parse=_positive_int, doc="Threads of scheduler-worker that process invoice jobs."
+    )
+
+    auth_mode: str = setting(
+        "AUTH_MODE", "hosted-ui", parse=_auth_mode,
+        doc="How the admin page signs in: hosted-ui (Cognito Hosted UI, code + PKCE) or local (password form).",
+    )
+    cognito_domain: str | None = setting(
+        "COGNITO_DOMAIN", None, parse=_url,
+        doc="Base URL of the Cognito Hosted UI (https://<prefix>.auth.<region>.amazoncognito.com or custom).",
+    )
+    stripe_js_url: str = setting(
+        "STRIPE_JS_URL", "https://js.stripe.com/v3/", parse=_script_url,
+        doc="Where the admin page loads Stripe.js from; the local stack uses the emulator's stand-in.",
+    )
+    page_language: str = setting(
+        "PAGE_LANGUAGE", "de", parse=_language, doc="Default language of the admin page: de or en."
     )
 
     def __post_init__(self) -> None:
@@ -247,4 +379,6 @@ class Settings:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
     return str(value) if isinstance(value, Decimal) else value

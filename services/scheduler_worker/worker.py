@@ -9,7 +9,11 @@ from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.ports import ReceivedMessage
 from billing_core.settings import Settings
+from scheduler_worker.billing_jobs import billing_job_consumers
 from scheduler_worker.consumer import RECEIVE_WAIT_SECONDS, MessageHandler, QueueConsumer
+from scheduler_worker.dead_letters import DeadLetterMonitor
+from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
+from scheduler_worker.schedule import billing_scheduler
 
 log = logging.getLogger("scheduler_worker")
 
@@ -60,13 +64,20 @@ def main(settings: Settings | None = None, services: WorkerServices | None = Non
     signal.signal(signal.SIGINT, request_stop)
 
     consumers = [
-        QueueConsumer("billing-jobs", services.billing_jobs, log_message("billing-jobs"), stopping),
-        QueueConsumer("stripe-events", services.stripe_events, log_message("stripe-events"), stopping),
+        *billing_job_consumers(services, stopping),
+        *stripe_event_consumers(services.stripe_events, event_ports(services), stopping),
     ]
+    dead_letters = DeadLetterMonitor(
+        {"billing-jobs": services.billing_jobs, "stripe-events": services.stripe_events}, stopping
+    )
+    dead_letters.start()
     for consumer in consumers:
         consumer.start()
+    scheduler = billing_scheduler(services)
+    scheduler.start()
     log.info("worker ready", extra={"queues": [consumer.name for consumer in consumers]})
     stopping.wait()
+    scheduler.shutdown(wait=False)
     for consumer in consumers:
         consumer.join(timeout=RECEIVE_WAIT_SECONDS + 10)
     log.info("worker stopped")

@@ -1,0 +1,237 @@
+"""The billing run: fetch the period's costs once, plan every account's invoice, enqueue one job each.
+
+Started by the monthly cron (every scheduler-worker replica fires it) or by ``billing run``. Only one
+run of a period enqueues at a time, because the run holds the lease ``billing-run#<period>``:
+
+    replica A: acquire lease billing-run#2024-11 -> granted; costs; enqueue 1,000 jobs; record; release
+    replica B: acquire lease billing-run#2024-11 -> refused (A holds it) -> LeaseHeld, nothing enqueued
+    replica B (later, cron): run record says "enqueued" -> AlreadyBilled, nothing enqueued
+
+A rerun from the CLI (``only_once=False``) enqueues the jobs again: each job finds its claimed record
+and finishes or skips it, so a rerun completes a crashed run without a second invoice.
+The run never calls Stripe; the jobs do (``billing_core.use_cases.invoice_job``).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from billing_core.domain.costs import Period
+from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, InvoicePlan, plan_invoices
+from billing_core.errors import BillingError, SettingsError
+from billing_core.ports import AccountRepository, CostSource, EventLedger, Item, MessageQueue
+from billing_core.settings import Settings
+from billing_core.use_cases.invoice_job import plan_to_message
+
+log = logging.getLogger(__name__)
+
+# Long enough to read the accounts, query Cost Explorer and enqueue 10,000 messages; a crashed run's
+# lease expires after it and the next trigger may start again.
+LEASE_SECONDS = 15 * 60
+RUN_RECORD_DAYS = 400
+
+
+class BillingRunRefused(BillingError):
+    """The run did not start; the message says why."""
+
+
+class LeaseHeld(BillingRunRefused):
+    """Another run of the same period holds the lease right now."""
+
+
+class AlreadyBilled(BillingRunRefused):
+    """A run of this period already enqueued its jobs (the cron does not bill a month twice)."""
+
+
+@dataclass(frozen=True)
+class SkippedAccount:
+    """An account the run could not plan (its settings are invalid); it gets no invoice until fixed."""
+
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BillingRunResult:
+    """What a run planned (and, unless a dry run, enqueued)."""
+
+    run_id: str
+    period: Period
+    plans: list[InvoicePlan]
+    skipped: list[SkippedAccount] = field(default_factory=list)
+    cost_requests: int = 0  # Cost Explorer requests this run made (pages of the one query)
+    enqueued: int = 0
+    dry_run: bool = False
+
+
+def lease_name(period: Period) -> str:
+    """The lease that lets one run of ``period`` enqueue at a time."""
+    return f"billing-run#{period.label}"
+
+
+def run_record_key(period: Period) -> str:
+    """Where the period's run record lives in the events table."""
+    return f"run#billing#{period.label}"
+
+
+def policy_from_settings(settings: Settings) -> BillingPolicy:
+    """The billing policy the settings describe (base fee, currency, FX rate, markup, language)."""
+    fx = None
+    if settings.fx_rate is not None:
+        if not settings.fx_source or settings.fx_date is None:
+            raise SettingsError("FX_RATE is set but FX_SOURCE or FX_DATE is not: say where the rate comes from")
+        fx = FxRate(settings.fx_rate, settings.fx_source, settings.fx_date)
+    try:
+        return BillingPolicy(
+            base_fee=settings.base_fee,
+            currency=settings.billing_currency,
+            fx=fx,
+            markup_percent=settings.markup_percent,
+            language=settings.invoice_language,
+        )
+    except ConfigurationError as error:
+        raise SettingsError(f"invalid billing settings: {error}") from error
+
+
+def account_from_item(item: Mapping[str, Any]) -> Account:
+    """The planning view of a ``payment-methods`` item (``costScope`` None bills the whole payer account)."""
+    return Account(
+        user_id=item["userId"],
+        cost_scope=item.get("costScope") or None,
+        base_fee_override=item.get("baseFeeOverride"),
+    )
+
+
+class BillingRun:
+    """Plans and enqueues a period's invoices; collaborators are the ports it needs, nothing else."""
+
+    def __init__(
+        self,
+        *,
+        accounts: AccountRepository,
+        costs: CostSource,
+        ledger: EventLedger,
+        billing_jobs: MessageQueue,
+        policy: BillingPolicy,
+        group_by: str = "SERVICE",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._accounts = accounts
+        self._costs = costs
+        self._ledger = ledger
+        self._jobs = billing_jobs
+        self._policy = policy
+        self._group_by = group_by
+        self._clock = clock
+
+    def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
+        """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing."""
+        accounts, skipped = self._accounts_to_bill(only_account)
+        before = self._costs.requests_made
+        report = self._costs.costs(period.start, period.end, self._group_by)
+        cost_requests = self._costs.requests_made - before
+        # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
+        self._policy.check_can_convert(report.currency)
+        plans = plan_invoices(period, report, accounts, self._policy)
+        return BillingRunResult(
+            run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True
+        )
+
+    def start(
+        self,
+        period: Period,
+        *,
+        owner: str,
+        trigger: str,
+        only_account: str | None = None,
+        only_once: bool = False,
+    ) -> BillingRunResult:
+        """Take the period's lease, plan, enqueue one job per account and record the run.
+
+        ``only_once`` (the cron) refuses a period whose run already enqueued; the CLI reruns it.
+        Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate) without
+        enqueuing anything.
+        """
+        name = lease_name(period)
+        if only_once and self._already_enqueued(period):
+            raise AlreadyBilled(f"the billing run for {period.label} already enqueued its invoices")
+        if not self._ledger.acquire_lease(name, owner, LEASE_SECONDS):
+            raise LeaseHeld(f"another billing run for {period.label} is in progress")
+        try:
+            # Checked again under the lease: the replica that held it a moment ago may just have finished.
+            if only_once and self._already_enqueued(period):
+                raise AlreadyBilled(f"the billing run for {period.label} already enqueued its invoices")
+            run_id = f"run_{period.label}_{uuid.uuid4().hex[:12]}"
+            planned = self.plan(period, only_account=only_account)
+            started_at = self._now_ms()
+            # A one-account run is a correction, not the period's run: it leaves the run record alone.
+            whole_period = only_account is None
+            if whole_period:
+                self._record(period, run_id, "enqueuing", trigger, planned, 0, started_at)
+            for plan in planned.plans:
+                self._jobs.send(plan_to_message(plan, run_id), {"runId": run_id, "invoiceId": plan.invoice_id})
+            if whole_period:
+                self._record(period, run_id, "enqueued", trigger, planned, len(planned.plans), started_at)
+            log.info(
+                "billing run enqueued",
+                extra={"runId": run_id, "period": period.label, "jobs": len(planned.plans),
+                       "skipped": len(planned.skipped), "costRequests": planned.cost_requests, "trigger": trigger},
+            )
+            return BillingRunResult(
+                run_id=run_id, period=period, plans=planned.plans, skipped=planned.skipped,
+                cost_requests=planned.cost_requests, enqueued=len(planned.plans),
+            )
+        finally:
+            self._ledger.release_lease(name, owner)
+
+    def run_record(self, period: Period) -> Item | None:
+        """The period's run record (status, counts, times), or ``None`` if it never ran."""
+        return self._ledger.get_record(run_record_key(period))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _already_enqueued(self, period: Period) -> bool:
+        record = self.run_record(period)
+        return record is not None and record.get("status") == "enqueued"
+
+    def _accounts_to_bill(self, only_account: str | None) -> tuple[list[Account], list[SkippedAccount]]:
+        items: Iterable[Item]
+        if only_account is not None:
+            item = self._accounts.get(only_account)
+            if item is None:
+                raise BillingRunRefused(f"no account {only_account}")
+            items = [item]
+        else:
+            items = self._accounts.list_accounts()
+        accounts, skipped = [], []
+        for item in items:
+            try:
+                accounts.append(account_from_item(item))
+            except ConfigurationError as error:
+                # One misconfigured account must not stop everyone else's invoice.
+                log.error("account skipped", extra={"userId": item.get("userId"), "reason": str(error)})
+                skipped.append(SkippedAccount(str(item.get("userId")), str(error)))
+        return accounts, skipped
+
+    def _record(
+        self, period: Period, run_id: str, status: str, trigger: str, planned: BillingRunResult, enqueued: int,
+        started_at: int,
+    ) -> None:
+        self._ledger.put_record(
+            run_record_key(period),
+            {
+                "kind": "billing-run", "runId": run_id, "period": period.label, "status": status,
+                "trigger": trigger, "accounts": len(planned.plans), "skipped": len(planned.skipped),
+                "enqueued": enqueued, "costRequests": planned.cost_requests,
+                "startedAt": started_at, "updatedAt": self._now_ms(),
+            },
+            ttl_seconds=RUN_RECORD_DAYS * 24 * 3600,
+        )
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)

@@ -1,0 +1,392 @@
+"""The invoice job: one account's invoice for one period, from a claimed record to a finalized Stripe invoice.
+
+Steps, each resumable (the ``billing`` record stores progress after every one):
+
+    claim           conditional put of the record (status pending, amounts from the plan)
+    customer        the account's Stripe customer (created once if the account has none)
+    create-invoice  Stripe draft with metadata userId / invoiceId / period -> record.stripeInvoiceId
+    line-base-fee   invoice item on the draft                               -> record.linesAdded
+    line-aws        invoice item on the draft                               -> record.linesAdded, status draft
+    finalize        Stripe finalizes; it charges the default payment method -> status open, number, URLs
+
+Every Stripe write carries the idempotency key ``<invoiceId>:<step>``. A crash between "Stripe did it"
+and "the record says so" is resumed by sending the same request with the same key, which Stripe
+answers with the first result:
+
+    worker A: create draft (key inv_2024-11_u1:create-invoice) -> in_1 ... crashes before saving
+    worker B: record has no stripeInvoiceId -> create draft, same key -> Stripe replays in_1
+    worker B: saves in_1, adds the lines, finalizes: one invoice
+
+Stripe keeps idempotency keys for 24 hours. Once the record is older than that, a key may have
+expired, so before repeating a step the job asks Stripe what already exists instead: the customer's
+invoices matched by ``metadata.invoiceId``, the draft's lines matched by ``metadata.line``, and the
+invoice's status before finalizing.
+
+Once claimed, the record's amounts are the invoice: a rerun after the costs changed bills what was
+claimed first, so two attempts can never disagree about the lines of one invoice.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from billing_core.domain.costs import Period
+from billing_core.domain.invoice_plan import InvoicePlan
+from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
+from billing_core.domain.money import to_minor_units
+from billing_core.errors import BillingError, ConditionFailed, StripeRequestRejected
+from billing_core.ports import (
+    AccountRepository,
+    FieldIs,
+    InvoiceRepository,
+    Item,
+    PaymentGateway,
+    StripeObject,
+)
+
+log = logging.getLogger(__name__)
+
+STEPS = ("claim", "customer", "create-invoice", "line-base-fee", "line-aws", "finalize")
+LINE_STEPS = {"base-fee": "line-base-fee", "aws": "line-aws"}
+
+# Stripe forgets idempotency keys after 24 hours; an hour of margin covers clock skew and slow steps.
+IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
+
+MESSAGE_TYPE = "invoice-job"
+
+StepObserver = Callable[[str, str], None]
+"""Called as ``observe(step, phase)``: phase ``"stripe"`` right after the Stripe call (before the
+record is saved) and ``"saved"`` after the record holds the step. Production passes none; tests pass
+one that raises to simulate a crash at that exact point."""
+
+
+class AccountNotFound(BillingError):
+    """The job's account has no item in the ``payment-methods`` table (deleted after the run planned it)."""
+
+
+class InvoiceMessageInvalid(BillingError):
+    """A ``billing-jobs`` message that does not describe an invoice job; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class InvoiceJobResult:
+    """Where one account's invoice stands after the job ran."""
+
+    user_id: str
+    invoice_id: str
+    status: str
+    stripe_invoice_id: str | None
+    total: Decimal
+    currency: str
+    payment_method_missing: bool
+    already_done: bool  # the record was complete before this run: nothing was sent to Stripe
+
+
+def _no_observer(step: str, phase: str) -> None:
+    return None
+
+
+class InvoiceJob:
+    """Creates (or resumes) one account's Stripe invoice for a period; safe to run any number of times."""
+
+    def __init__(
+        self,
+        *,
+        invoices: InvoiceRepository,
+        accounts: AccountRepository,
+        payments: PaymentGateway,
+        clock: Callable[[], float] = time.time,
+        observe: StepObserver | None = None,
+        idempotency_window_seconds: int = IDEMPOTENCY_WINDOW_SECONDS,
+    ) -> None:
+        self._invoices = invoices
+        self._accounts = accounts
+        self._payments = payments
+        self._clock = clock
+        self._observe = observe or _no_observer
+        self._window_ms = idempotency_window_seconds * 1000
+
+    def run(self, plan: InvoicePlan, *, run_id: str | None = None) -> InvoiceJobResult:
+        """Take the invoice of ``plan`` as far as it goes: finalized in Stripe, progress on the record."""
+        record = self._claim(plan, run_id)
+        if record.get("finalizedAt"):
+            return _result(record, already_done=True)
+        account = self._accounts.get(plan.user_id)
+        if account is None:
+            raise AccountNotFound(f"account {plan.user_id} has no item in the accounts table")
+        record = self._customer(record, account)
+        record = self._draft(record)
+        for kind in LINE_STEPS:
+            record = self._line(record, kind)
+        record = self._finalize(record, account)
+        log.info(
+            "invoice finalized",
+            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+                   "status": record["status"], "paymentMethodMissing": record["paymentMethodMissing"]},
+        )
+        return _result(record, already_done=False)
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def _claim(self, plan: InvoicePlan, run_id: str | None) -> Item:
+        if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id)):
+            self._observe("claim", "saved")
+            log.info("invoice claimed", extra={"invoiceId": plan.invoice_id, "userId": plan.user_id})
+        record = self._invoices.get(plan.user_id, plan.invoice_id)
+        if record is None:  # pragma: no cover - a put that succeeded cannot vanish
+            raise BillingError(f"invoice record {plan.invoice_id} disappeared after the claim")
+        return record
+
+    def _customer(self, record: Item, account: Item) -> Item:
+        if record.get("stripeCustomerId"):
+            return record
+        customer_id = account.get("stripeCustomerId")
+        if not customer_id:
+            customer = self._payments.create_customer(
+                user_id=record["userId"], email=account.get("email"),
+                idempotency_key=_key(record, "customer"),
+            )
+            self._observe("customer", "stripe")
+            customer_id = customer["id"]
+            if not self._accounts.set_stripe_customer_id_if_absent(record["userId"], customer_id):
+                # Someone (the admin saving a card) recorded a customer first: bill that one.
+                customer_id = self._accounts.get(record["userId"])["stripeCustomerId"]
+        record = self._save(record, {"stripeCustomerId": customer_id})
+        self._observe("customer", "saved")
+        return record
+
+    def _draft(self, record: Item) -> Item:
+        if record.get("stripeInvoiceId"):
+            return record
+        existing = self._existing_draft(record) if self._keys_may_have_expired(record) else None
+        draft = existing or self._payments.create_draft_invoice(
+            customer_id=record["stripeCustomerId"],
+            currency=record["currency"].lower(),
+            metadata=invoice_metadata(record),
+            auto_advance=True,
+            idempotency_key=_key(record, "create-invoice"),
+        )
+        self._observe("create-invoice", "stripe")
+        try:
+            record = self._save(
+                record, {"stripeInvoiceId": draft["id"]},
+                conditions=[FieldIs.one_of("stripeInvoiceId", draft["id"], or_absent=True)],
+            )
+        except ConditionFailed as conflict:
+            # Two workers on one job get the same draft from the same key; anything else is a bug.
+            raise BillingError(
+                f"{record['invoiceId']} already refers to Stripe invoice "
+                f"{(conflict.current or {}).get('stripeInvoiceId')}, not {draft['id']}"
+            ) from None
+        self._observe("create-invoice", "saved")
+        return record
+
+    def _line(self, record: Item, kind: str) -> Item:
+        step = LINE_STEPS[kind]
+        if kind in record.get("linesAdded", []):
+            return record
+        if not (self._keys_may_have_expired(record) and self._line_exists(record, kind)):
+            amount = record["baseFee"] if kind == "base-fee" else record["awsCosts"]
+            self._payments.add_invoice_line(
+                invoice_id=record["stripeInvoiceId"],
+                customer_id=record["stripeCustomerId"],
+                amount=to_minor_units(amount, record["currency"]),
+                currency=record["currency"].lower(),
+                description=record["lineDescriptions"][kind],
+                metadata={"invoiceId": record["invoiceId"], "line": kind},
+                idempotency_key=_key(record, step),
+            )
+            self._observe(step, "stripe")
+        lines = sorted({*record.get("linesAdded", []), kind})
+        record = self._save(record, {"linesAdded": lines})
+        if set(LINE_STEPS) <= set(lines):
+            record = self._advance(record, InvoiceStatus.DRAFT, {})
+        self._observe(step, "saved")
+        return record
+
+    def _finalize(self, record: Item, account: Item) -> Item:
+        invoice: StripeObject | None = None
+        if self._keys_may_have_expired(record) or record["status"] not in (InvoiceStatus.PENDING, InvoiceStatus.DRAFT):
+            # A webhook (invoice.finalized) or an earlier attempt may have finalized it already.
+            current = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+            invoice = None if current.get("status") == "draft" else current
+        if invoice is None:
+            try:
+                invoice = self._payments.finalize_invoice(
+                    record["stripeInvoiceId"], idempotency_key=_key(record, "finalize")
+                )
+            except StripeRequestRejected:
+                # Already finalized under an expired key (or by hand): take it as it is now.
+                invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+                if invoice.get("status") == "draft":
+                    raise
+            self._observe("finalize", "stripe")
+        fields = {
+            "number": invoice.get("number"),
+            "hostedInvoiceUrl": invoice.get("hosted_invoice_url"),
+            "invoicePdf": invoice.get("invoice_pdf"),
+            # Stripe still finalizes and tries to charge; the record says why it will not be paid.
+            "paymentMethodMissing": not has_payment_method(account),
+            "finalizedAt": self._now_ms(),
+        }
+        record = self._advance(record, InvoiceStatus.OPEN, {k: v for k, v in fields.items() if v is not None})
+        self._observe("finalize", "saved")
+        return record
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _keys_may_have_expired(self, record: Item) -> bool:
+        return self._now_ms() - int(record["createdAt"]) >= self._window_ms
+
+    def _existing_draft(self, record: Item) -> StripeObject | None:
+        for invoice in self._payments.list_invoices(record["stripeCustomerId"]):
+            if (invoice.get("metadata") or {}).get("invoiceId") == record["invoiceId"] and invoice.get("status") != "void":
+                log.info("found the Stripe invoice of an earlier attempt", extra={"invoiceId": record["invoiceId"]})
+                return invoice
+        return None
+
+    def _line_exists(self, record: Item, kind: str) -> bool:
+        invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+        lines = (invoice.get("lines") or {}).get("data", [])
+        return any((line.get("metadata") or {}).get("line") == kind for line in lines)
+
+    def _save(self, record: Item, fields: Mapping[str, Any], conditions=()) -> Item:
+        return self._invoices.update(
+            record["userId"], record["invoiceId"], {**fields, "updatedAt": self._now_ms()}, conditions=conditions
+        )
+
+    def _advance(self, record: Item, status: InvoiceStatus, fields: Mapping[str, Any]) -> Item:
+        """Set ``status`` unless the record is already further along (a webhook got there first)."""
+        try:
+            return self._save(
+                record, {**fields, "status": status.value},
+                conditions=[FieldIs.one_of("status", *sorted(allowed_predecessors(status)))],
+            )
+        except ConditionFailed:
+            if not fields:
+                return self._invoices.get(record["userId"], record["invoiceId"]) or record
+            return self._save(record, fields)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Item:
+    """The ``billing`` item a claim writes: status pending, the plan's amounts, no Stripe ids yet."""
+    record: Item = {
+        "userId": plan.user_id,
+        "invoiceId": plan.invoice_id,
+        "status": InvoiceStatus.PENDING.value,
+        "period": {"label": plan.period.label, "start": plan.period.start.isoformat(),
+                   "end": plan.period.end.isoformat()},
+        "currency": plan.currency,
+        "amount": plan.total,
+        "baseFee": plan.base_fee,
+        "awsCosts": plan.aws_costs,
+        "awsBreakdown": dict(plan.breakdown),
+        "lineDescriptions": {"base-fee": plan.base_fee_description, "aws": plan.aws_description},
+        "costsEstimated": plan.costs_estimated,
+        "markupPercent": plan.markup_percent,
+        "linesAdded": [],
+        "createdAt": now_ms,
+        "updatedAt": now_ms,
+    }
+    if plan.fx_rate is not None:
+        record.update(fxRate=plan.fx_rate, fxSource=plan.fx_source, fxDate=plan.fx_date.isoformat())
+    if plan.cost_scope is not None:
+        record["costScope"] = plan.cost_scope
+    if run_id:
+        record["runId"] = run_id
+    return record
+
+
+def invoice_metadata(record: Mapping[str, Any]) -> dict[str, str]:
+    """The Stripe invoice's metadata: what links it back to the account, the record and the period."""
+    return {"userId": record["userId"], "invoiceId": record["invoiceId"], "period": record["period"]["label"]}
+
+
+def has_payment_method(account: Mapping[str, Any]) -> bool:
+    """Whether the account has a default payment method Stripe can charge."""
+    return bool(account.get("defaultPaymentMethod") or account.get("paymentMethod"))
+
+
+def _key(record: Mapping[str, Any], step: str) -> str:
+    return f"{record['invoiceId']}:{step}"
+
+
+def _result(record: Item, *, already_done: bool) -> InvoiceJobResult:
+    return InvoiceJobResult(
+        user_id=record["userId"],
+        invoice_id=record["invoiceId"],
+        status=record["status"],
+        stripe_invoice_id=record.get("stripeInvoiceId"),
+        total=record["amount"],
+        currency=record["currency"],
+        payment_method_missing=bool(record.get("paymentMethodMissing", False)),
+        already_done=already_done,
+    )
+
+
+# --- the billing-jobs message ----------------------------------------------------------------------
+
+
+def plan_to_message(plan: InvoicePlan, run_id: str) -> dict[str, Any]:
+    """The ``billing-jobs`` message for one plan: everything the job needs, money as strings."""
+    return {
+        "type": MESSAGE_TYPE,
+        "runId": run_id,
+        "plan": {
+            "userId": plan.user_id,
+            "invoiceId": plan.invoice_id,
+            "period": plan.period.label,
+            "currency": plan.currency,
+            "baseFee": str(plan.base_fee),
+            "awsCosts": str(plan.aws_costs),
+            "breakdown": {service: str(amount) for service, amount in plan.breakdown.items()},
+            "total": str(plan.total),
+            "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
+            "fxSource": plan.fx_source,
+            "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
+            "markupPercent": str(plan.markup_percent),
+            "costsEstimated": plan.costs_estimated,
+            "baseFeeDescription": plan.base_fee_description,
+            "awsDescription": plan.aws_description,
+            "costScope": plan.cost_scope,
+        },
+    }
+
+
+def plan_from_message(body: Mapping[str, Any]) -> tuple[InvoicePlan, str | None]:
+    """The plan and run id of a ``billing-jobs`` message; ``InvoiceMessageInvalid`` if it is not one."""
+    if not isinstance(body, Mapping) or body.get("type") != MESSAGE_TYPE or not isinstance(body.get("plan"), Mapping):
+        raise InvoiceMessageInvalid("not an invoice-job message")
+    p = body["plan"]
+    try:
+        plan = InvoicePlan(
+            user_id=p["userId"],
+            invoice_id=p["invoiceId"],
+            period=Period.parse(p["period"]),
+            currency=p["currency"],
+            base_fee=Decimal(str(p["baseFee"])),
+            aws_costs=Decimal(str(p["awsCosts"])),
+            breakdown={service: Decimal(str(amount)) for service, amount in p["breakdown"].items()},
+            total=Decimal(str(p["total"])),
+            fx_rate=None if p.get("fxRate") is None else Decimal(str(p["fxRate"])),
+            fx_source=p.get("fxSource"),
+            fx_date=None if p.get("fxDate") is None else date.fromisoformat(p["fxDate"]),
+            markup_percent=Decimal(str(p["markupPercent"])),
+            costs_estimated=bool(p["costsEstimated"]),
+            base_fee_description=p["baseFeeDescription"],
+            aws_description=p["awsDescription"],
+            cost_scope=p.get("costScope"),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise InvoiceMessageInvalid(f"invoice-job message is malformed: {type(error).__name__}") from None
+    if plan.base_fee + plan.aws_costs != plan.total:
+        raise InvoiceMessageInvalid(f"invoice-job message for {plan.invoice_id} does not add up")
+    return plan, body.get("runId")

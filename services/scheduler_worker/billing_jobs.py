@@ -1,0 +1,57 @@
+"""The ``billing-jobs`` consumer: each message is one account's invoice job for one period."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
+from billing_core.bootstrap import WorkerServices
+from billing_core.logging import correlation
+from billing_core.ports import PaymentGateway, ReceivedMessage
+from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
+from scheduler_worker.consumer import MessageHandler, QueueConsumer
+
+log = logging.getLogger(__name__)
+
+
+def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
+    """The worker's Stripe gateway behind one token bucket shared by all its threads."""
+    bucket = TokenBucket(services.settings.stripe_max_requests_per_second)
+    return RateLimitedPaymentGateway(services.payments, bucket)
+
+
+def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
+    """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
+    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments)
+
+
+def billing_job_handler(job: InvoiceJob) -> MessageHandler:
+    """Handle one ``billing-jobs`` message: run (or resume) its invoice job.
+
+    Any failure raises, so the message comes back after its visibility timeout and, after
+    maxReceiveCount attempts, lands in the dead-letter queue; the job resumes where it stopped.
+    """
+
+    def handle(message: ReceivedMessage) -> None:
+        plan, run_id = plan_from_message(message.json())
+        with correlation(plan.invoice_id):
+            result = job.run(plan, run_id=run_id)
+            log.info(
+                "invoice job done",
+                extra={"invoiceId": result.invoice_id, "status": result.status, "alreadyDone": result.already_done,
+                       "runId": run_id},
+            )
+
+    return handle
+
+
+def billing_job_consumers(
+    services: WorkerServices, stopping: threading.Event, payments: PaymentGateway | None = None
+) -> list[QueueConsumer]:
+    """``WORKER_THREADS`` consumers of ``billing-jobs`` sharing one rate-limited Stripe gateway."""
+    job = invoice_job_for(services, payments or rate_limited_payments(services))
+    handler = billing_job_handler(job)
+    return [
+        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping)
+        for number in range(1, services.settings.worker_threads + 1)
+    ]

@@ -1,0 +1,155 @@
+"""``billing run --period YYYY-MM [--account ID] [--dry-run] [--no-wait]``: start a billing run by hand.
+
+The run enqueues one job per account for the scheduler-worker replicas (exactly what the monthly cron
+does) and then, unless ``--no-wait``, follows the billing records until every invoice is finalized,
+with a progress bar on stderr and a summary table on stdout. ``--dry-run`` prints the plan and
+writes nothing: no lease, no record, no message, no Stripe call.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from billing_core.bootstrap import WorkerServices
+from billing_core.domain.costs import Period
+from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.invoice_plan import InvoicePlan
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.errors import BillingError
+from billing_core.ports import InvoiceRepository, Item
+from scheduler_worker.schedule import billing_run_for, replica_owner
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_REFUSED = 3
+EXIT_TIMEOUT = 4
+
+POLL_SECONDS = 0.5
+BAR_WIDTH = 30
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand to the ``billing`` command line."""
+    parser = subcommands.add_parser("run", help="bill a period: one invoice per account", description=__doc__)
+    parser.add_argument("--period", required=True, type=_period, help="the month to bill, YYYY-MM")
+    parser.add_argument("--account", help="bill only this account (userId)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    parser.add_argument("--no-wait", action="store_true", help="enqueue the jobs and exit")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the invoices (default 600)")
+    parser.set_defaults(handler=run_command)
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def run_command(
+    args: argparse.Namespace,
+    services: WorkerServices,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Carry out ``billing run``; returns the exit code."""
+    run = billing_run_for(services)
+    try:
+        if args.dry_run:
+            planned = run.plan(args.period, only_account=args.account)
+            print_plan(planned.plans, out)
+            for skipped in planned.skipped:
+                print(f"skipped {skipped.user_id}: {skipped.reason}", file=err)
+            print(f"dry run: {len(planned.plans)} invoice(s) planned, nothing written", file=err)
+            return EXIT_OK
+        result = run.start(args.period, owner=replica_owner(), trigger="cli", only_account=args.account)
+    except (BillingError, BillingDomainError) as error:
+        print(f"billing run {args.period.label} refused: {error}", file=err)
+        return EXIT_REFUSED
+    for skipped in result.skipped:
+        print(f"skipped {skipped.user_id}: {skipped.reason}", file=err)
+    print(f"billing run {result.run_id}: {result.enqueued} job(s) enqueued", file=err)
+    if args.no_wait:
+        return EXIT_OK
+    records = wait_for_invoices(services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock)
+    print_summary(result.plans, records, out)
+    finished = all(_is_finalized(records.get(plan.invoice_id)) for plan in result.plans)
+    return EXIT_OK if finished else EXIT_TIMEOUT
+
+
+def wait_for_invoices(
+    invoices: InvoiceRepository,
+    plans: Sequence[InvoicePlan],
+    err: TextIO,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Item]:
+    """Poll the records until every planned invoice is finalized (or ``timeout``); progress on ``err``."""
+    deadline = clock() + timeout
+    records: dict[str, Item] = {}
+    pending = list(plans)
+    while True:
+        still_pending = []
+        for plan in pending:
+            record = invoices.get(plan.user_id, plan.invoice_id)
+            if record is not None:
+                records[plan.invoice_id] = record
+            if not _is_finalized(record):
+                still_pending.append(plan)
+        pending = still_pending
+        _progress(len(plans) - len(pending), len(plans), err)
+        if not pending or clock() >= deadline:
+            break
+        sleep(POLL_SECONDS)
+    print(file=err)
+    if pending:
+        print(f"timed out: {len(pending)} invoice(s) not finalized yet; the workers keep going", file=err)
+    return records
+
+
+def _is_finalized(record: Item | None) -> bool:
+    return record is not None and record.get("status") not in (None, InvoiceStatus.PENDING, InvoiceStatus.DRAFT)
+
+
+def _progress(done: int, total: int, err: TextIO) -> None:
+    filled = BAR_WIDTH if total == 0 else BAR_WIDTH * done // total
+    err.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} invoices finalized")
+    err.flush()
+
+
+def print_plan(plans: Sequence[InvoicePlan], out: TextIO) -> None:
+    """The dry run's table: each account's lines and total, then the AWS breakdown."""
+    rows = [("account", "invoice", "base fee", "AWS", "total", "currency", "breakdown")]
+    for plan in plans:
+        breakdown = ", ".join(f"{service} {amount}" for service, amount in plan.breakdown.items()) or "-"
+        rows.append((plan.user_id, plan.invoice_id, str(plan.base_fee), str(plan.aws_costs), str(plan.total),
+                     plan.currency, breakdown))
+    _table(rows, out)
+
+
+def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Item], out: TextIO) -> None:
+    """The run's table: account, status, total (and whether a payment method is missing)."""
+    rows = [("account", "invoice", "status", "total", "currency", "note")]
+    for plan in plans:
+        record = records.get(plan.invoice_id) or {}
+        note = "no payment method" if record.get("paymentMethodMissing") else ""
+        rows.append((plan.user_id, plan.invoice_id, str(record.get("status", "not started")),
+                     str(record.get("amount", plan.total)), plan.currency, note))
+    _table(rows, out)
+
+
+def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+        if number == 0:
+            out.write("  ".join("-" * width for width in widths) + "\n")
+    out.flush()

@@ -1,0 +1,72 @@
+"""The monthly trigger: an APScheduler cron (``BILLING_CRON``, UTC) that starts the previous month's run.
+
+Every replica runs this scheduler; the run's lease and run record make sure only one of them
+enqueues (see ``billing_core.use_cases.billing_run``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from billing_core.bootstrap import WorkerServices
+from billing_core.domain.costs import Period
+from billing_core.domain.errors import BillingDomainError
+from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, BillingRunResult, policy_from_settings
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "monthly-billing-run"
+# A replica that was down at 00:00 still fires within the hour; the run record stops a second run.
+MISFIRE_GRACE_SECONDS = 3600
+
+
+def replica_owner() -> str:
+    """A lease owner id unique to this process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def billing_run_for(services: WorkerServices) -> BillingRun:
+    """The billing run wired to the worker's services and settings."""
+    return BillingRun(
+        accounts=services.accounts,
+        costs=services.costs,
+        ledger=services.ledger,
+        billing_jobs=services.billing_jobs,
+        policy=policy_from_settings(services.settings),
+        group_by=services.settings.cost_group_by,
+    )
+
+
+def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None) -> BillingRunResult | None:
+    """What the cron fires: bill the month before ``now``, once; ``None`` if another replica did or does."""
+    period = Period.previous(now or datetime.now(timezone.utc))
+    try:
+        return run.start(period, owner=owner, trigger="cron", only_once=True)
+    except BillingRunRefused as refused:
+        log.info("billing run not started", extra={"period": period.label, "reason": str(refused)})
+    except BillingDomainError as error:
+        # A missing FX rate, a mismatched cost report: nothing was enqueued; fix and run `billing run`.
+        log.error("billing run refused", extra={"period": period.label, "reason": str(error)})
+    return None
+
+
+def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> BackgroundScheduler:
+    """A (not yet started) scheduler that fires the billing run on ``BILLING_CRON`` in UTC."""
+    run = billing_run_for(services)
+    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler.add_job(
+        trigger_billing_run,
+        CronTrigger.from_crontab(services.settings.billing_cron, timezone=timezone.utc),
+        args=[run, owner or replica_owner()],
+        id=JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_SECONDS,
+    )
+    return scheduler

@@ -1,0 +1,232 @@
+"""Benchmarks of the monthly billing run (``make bench``; not part of ``make test``).
+
+1. Stripe request rate: a run over 1,000 accounts against a Stripe emulator process that answers
+   429 above 100 requests/s; the jobs run on ``WORKER_THREADS`` threads behind the worker's shared
+   token bucket. Figure: achieved (admitted) request rate / the emulator's limit; goal >= 0.9.
+2. Cost Explorer requests of a run: the run's query goes through the real Cost Explorer adapter to a
+   stub answering in 3 pages; figure: requests for 10 and for 1,000 accounts; goal: the page count.
+3. The project's own CPU time per invoice (``time.process_time``): run + jobs with in-memory fakes
+   over 10,000 accounts.
+
+Each prints one JSON line.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import requests
+import stripe
+
+from billing_core.adapters.cost_explorer import CostExplorerCostSource
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
+from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.domain.costs import Period
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.ports import InvoiceRepository
+from billing_core.use_cases.billing_run import BillingRun
+from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
+from tests.fakes import (
+    FakeAccountRepository,
+    FakeEventLedger,
+    FakeInvoiceRepository,
+    FakePaymentGateway,
+    FakeQueue,
+    FakeSecretsProvider,
+)
+
+PERIOD = Period(2024, 11)
+POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "bench", date(2024, 11, 30)))
+SECRET_KEY = "sk_test_bench"
+EMULATOR_LIMIT = 100
+CLIENT_RATE = 95  # STRIPE_MAX_REQUESTS_PER_SECOND for the run: a little under the limit
+WORKER_THREADS = 8
+SEED = {"AWS Lambda": "5.2312345678", "Amazon Simple Storage Service": "2.1487654321",
+        "Amazon CloudFront": "8.4700000001", "Amazon DynamoDB": "1.8899999999", "Tax": "0"}
+
+
+class PagedCostExplorer:
+    """A boto3 Cost Explorer stand-in that answers the seed month in ``pages`` pages and counts calls."""
+
+    def __init__(self, pages: int = 3) -> None:
+        self.pages = pages
+        self.calls = 0
+
+    def get_cost_and_usage(self, **kwargs):
+        self.calls += 1
+        page = int(kwargs.get("NextPageToken", "0"))
+        services = list(SEED.items())[page::self.pages]
+        result = {"ResultsByTime": [{
+            "TimePeriod": kwargs["TimePeriod"], "Estimated": False, "Total": {},
+            "Groups": [{"Keys": [s], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}} for s, a in services],
+        }]}
+        if page + 1 < self.pages:
+            result["NextPageToken"] = str(page + 1)
+        return result
+
+
+class LockedInvoices(FakeInvoiceRepository):
+    """The in-memory billing table, safe for the worker threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def create_if_absent(self, item):
+        with self._lock:
+            return super().create_if_absent(item)
+
+    def update(self, *args, **kwargs):
+        with self._lock:
+            return super().update(*args, **kwargs)
+
+    def get(self, *args):
+        with self._lock:
+            return super().get(*args)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_emulator() -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--secret-key", SECRET_KEY, "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return process, url
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    process.terminate()
+    raise SystemExit("emulator did not become healthy")
+
+
+def _jobs(run: BillingRun, queue: FakeQueue, accounts: int) -> list:
+    run.start(PERIOD, owner="bench", trigger="bench")
+    messages = queue.receive(max_messages=10)
+    bodies = []
+    while messages:
+        bodies += [m.json() for m in messages]
+        for m in messages:
+            queue.delete(m.receipt_handle)
+        messages = queue.receive(max_messages=10)
+    assert len(bodies) == accounts
+    return [plan_from_message(body) for body in bodies]
+
+
+def measure_stripe_rate(accounts: int = 1000) -> dict:
+    """The 1,000-account run against an emulator limited to 100 requests/s."""
+    process, url = _start_emulator()
+    try:
+        client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": url}, max_network_retries=0)
+        repo = FakeAccountRepository()
+        for n in range(accounts):
+            customer = client.v1.customers.create(params={
+                "email": f"a{n}@example.com", "payment_method": "pm_card_visa",
+                "invoice_settings": {"default_payment_method": "pm_card_visa"},
+            })
+            repo.put({"userId": f"acct-{n:05d}", "stripeCustomerId": customer.id, "defaultPaymentMethod": "pm"})
+        cost_explorer = PagedCostExplorer(pages=3)
+        queue = FakeQueue()
+        run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
+                         billing_jobs=queue, policy=POLICY)
+        plans = _jobs(run, queue, accounts)
+
+        requests.post(f"{url}/_emulator/config", json={"rate_limit": EMULATOR_LIMIT, "log_requests": False},
+                      timeout=5).raise_for_status()
+        before = requests.get(f"{url}/_emulator/requests", timeout=5).json()
+        gateway = RateLimitedPaymentGateway(
+            StripePaymentGateway(FakeSecretsProvider(secret_key=SECRET_KEY), api_base=url, max_network_retries=0),
+            TokenBucket(CLIENT_RATE),
+        )
+        job = InvoiceJob(invoices=LockedInvoices(), accounts=repo, payments=gateway)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(WORKER_THREADS) as pool:
+            results = list(pool.map(lambda p: job.run(p[0], run_id=p[1]), plans))
+        elapsed = time.perf_counter() - started
+        after = requests.get(f"{url}/_emulator/requests", timeout=5).json()
+        objects = requests.get(f"{url}/_emulator/objects", timeout=5).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    rejected = after["rejected"].get("rate_limited", 0) - before["rejected"].get("rate_limited", 0)
+    admitted = after["total"] - before["total"] - rejected
+    achieved = admitted / elapsed
+    assert all(r.status == "open" for r in results) and objects["invoice"] == accounts
+    return {
+        "benchmark": "billing_run_stripe_rate", "accounts": accounts, "emulator_limit_per_s": EMULATOR_LIMIT,
+        "client_rate_per_s": CLIENT_RATE, "worker_threads": WORKER_THREADS, "stripe_requests": admitted,
+        "rate_limited_429": rejected, "seconds": round(elapsed, 2), "achieved_per_s": round(achieved, 1),
+        "achieved_over_limit": round(achieved / EMULATOR_LIMIT, 3),
+        "cost_explorer_requests": cost_explorer.calls, "cost_explorer_pages": cost_explorer.pages,
+    }
+
+
+def measure_cost_explorer_requests(accounts: int) -> int:
+    """Cost Explorer requests one run makes for ``accounts`` accounts (3 pages of results)."""
+    cost_explorer = PagedCostExplorer(pages=3)
+    queue = FakeQueue()
+    repo = FakeAccountRepository([{"userId": f"acct-{n:05d}"} for n in range(accounts)])
+    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
+                     billing_jobs=queue, policy=POLICY)
+    run.start(PERIOD, owner="bench", trigger="bench")
+    assert len(queue.messages) == accounts
+    return cost_explorer.calls
+
+
+def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
+    """Process CPU time of run + jobs per invoice, everything in memory."""
+    stripe_fake = FakePaymentGateway()
+    repo = FakeAccountRepository()
+    for n in range(accounts):
+        customer = stripe_fake.create_customer(user_id=f"acct-{n:05d}", idempotency_key=f"setup:{n}")
+        repo.put({"userId": f"acct-{n:05d}", "stripeCustomerId": customer["id"], "defaultPaymentMethod": "pm"})
+    invoices: InvoiceRepository = FakeInvoiceRepository()
+    queue = FakeQueue()
+    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer()), ledger=FakeEventLedger(),
+                     billing_jobs=queue, policy=POLICY)
+    job = InvoiceJob(invoices=invoices, accounts=repo, payments=stripe_fake)
+    started = time.process_time()
+    for plan, run_id in _jobs(run, queue, accounts):
+        job.run(plan, run_id=run_id)
+    cpu = time.process_time() - started
+    return {"benchmark": "billing_cpu_per_invoice", "accounts": accounts,
+            "cpu_ms_per_invoice": round(cpu * 1000 / accounts, 3), "cpu_seconds": round(cpu, 2)}
+
+
+def test_stripe_request_rate_of_a_1000_account_run() -> None:
+    """`make bench`: achieved Stripe rate over the emulator's 100/s limit (and CE requests of that run)."""
+    result = measure_stripe_rate()
+    print(json.dumps(result))
+    assert result["achieved_over_limit"] > 0
+
+
+def test_cost_explorer_requests_do_not_depend_on_the_number_of_accounts() -> None:
+    """`make bench`: CE requests for 10 and for 1,000 accounts."""
+    small, large = measure_cost_explorer_requests(10), measure_cost_explorer_requests(1000)
+    print(json.dumps({"benchmark": "billing_run_cost_explorer_requests", "pages": 3,
+                      "requests_10_accounts": small, "requests_1000_accounts": large}))
+    assert small == large == 3
+
+
+def test_cpu_milliseconds_per_invoice_with_fakes() -> None:
+    """`make bench`: the project's CPU time per invoice over 10,000 accounts."""
+    result = measure_cpu_per_invoice()
+    print(json.dumps(result))
+    assert result["cpu_ms_per_invoice"] > 0

@@ -1,0 +1,182 @@
+"""The invoice job and the run against the local stack (moto DynamoDB/SQS, the Stripe emulator, the SDK).
+
+Jobs run in this process, so a crash can be injected at an exact point; the stack's own worker is
+not involved (nothing here enqueues, except the scheduler-replica test, whose jobs it processes).
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+import requests
+
+from billing_core.domain.costs import Period
+from billing_core.domain.invoice_plan import Account, plan_invoice
+from billing_core.use_cases.billing_run import policy_from_settings, run_record_key
+from billing_core.use_cases.invoice_job import STEPS, InvoiceJob
+from local_stack.demo import worker_services
+from scheduler_worker.schedule import billing_run_for, trigger_billing_run
+
+
+class Crash(Exception):
+    """Stands in for the worker process dying at a chosen point."""
+
+
+def crash_at(step: str, phase: str):
+    def observe(seen_step: str, seen_phase: str) -> None:
+        if (seen_step, seen_phase) == (step, phase):
+            raise Crash(f"{step}/{phase}")
+    return observe
+
+
+def stripe_objects(stack) -> dict[str, int]:
+    """Live objects per type in the stack's Stripe emulator."""
+    response = requests.get(f"{stack.info['stripe_api_base']}/_emulator/objects", timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def new_account(stack, services, *, card: str | None = "pm_card_visa", customer: bool = True) -> str:
+    """An account item (and, unless ``customer=False``, its Stripe customer with ``card`` as default)."""
+    user_id = f"user-{uuid.uuid4().hex[:10]}"
+    item = {"userId": user_id, "email": f"{user_id}@example.com"}
+    if customer:
+        client = stack.stripe_client()
+        created = client.v1.customers.create(params={"email": item["email"], "metadata": {"userId": user_id}})
+        item["stripeCustomerId"] = created.id
+        if card:
+            method = client.v1.payment_methods.attach(card, params={"customer": created.id})
+            client.v1.customers.update(created.id, params={"invoice_settings": {"default_payment_method": method.id}})
+            item["defaultPaymentMethod"] = method.id
+    services.accounts.put(item)
+    return user_id
+
+
+def seed_period(stack) -> Period:
+    """The month the local Cost Explorer answers with the seed example."""
+    return Period.containing(stack.seeded_costs.previous_month.start)
+
+
+def seed_plan(stack, services, user_id):
+    period = seed_period(stack)
+    return plan_invoice(period, stack.seeded_costs.previous_month, Account(user_id), policy_from_settings(services.settings))
+
+
+@pytest.fixture
+def services(clean_stack):
+    return worker_services(clean_stack)
+
+
+def job(services, observe=None) -> InvoiceJob:
+    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=services.payments, observe=observe)
+
+
+def lines_of(services, stripe_invoice_id):
+    invoice = services.payments.retrieve_invoice(stripe_invoice_id)
+    return [(line["description"], line["amount"]) for line in invoice["lines"]["data"]]
+
+
+
+
+def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_stack, services):
+    user_id = new_account(clean_stack, services)
+    plan = seed_plan(clean_stack, services, user_id)
+
+    result = job(services).run(plan)
+
+    invoice = services.payments.retrieve_invoice(result.stripe_invoice_id)
+    assert invoice["status"] in ("open", "paid")  # Stripe charges right after finalizing
+    assert invoice["total"] == 3774 and invoice["currency"] == "eur"
+    assert invoice["metadata"] == {"userId": user_id, "invoiceId": plan.invoice_id, "period": plan.period.label}
+    assert lines_of(services, result.stripe_invoice_id) == [
+        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
+    ]
+    record = services.invoices.get(user_id, plan.invoice_id)
+    assert record["amount"] == Decimal("37.74") and record["fxSource"] == "local-stack"
+    assert record["awsBreakdown"]["Amazon CloudFront"] == Decimal("8.47")
+    assert services.invoices.find_by_stripe_invoice_id(result.stripe_invoice_id)["invoiceId"] == plan.invoice_id
+
+
+CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")]
+
+
+@pytest.mark.parametrize(("step", "phase"), CRASH_POINTS)
+def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_lines(clean_stack, services, step, phase):
+    user_id = new_account(clean_stack, services, customer=step != "customer")
+    plan = seed_plan(clean_stack, services, user_id)
+    with pytest.raises(Crash):
+        job(services, observe=crash_at(step, phase)).run(plan)
+
+    result = job(services).run(plan)
+
+    assert stripe_objects(clean_stack)["invoice"] == 1
+    assert stripe_objects(clean_stack)["invoiceitem"] == 2
+    assert lines_of(services, result.stripe_invoice_id) == [
+        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
+    ]
+    assert services.invoices.get(user_id, plan.invoice_id).get("finalizedAt")
+
+
+def test_crash_before_the_customer_was_recorded_then_rerun_makes_one_customer(clean_stack, services):
+    user_id = new_account(clean_stack, services, customer=False)
+    plan = seed_plan(clean_stack, services, user_id)
+    with pytest.raises(Crash):
+        job(services, observe=crash_at("customer", "stripe")).run(plan)
+
+    job(services).run(plan)
+
+    assert stripe_objects(clean_stack)["customer"] == 1
+    assert services.accounts.get(user_id)["stripeCustomerId"]
+
+
+def test_two_workers_on_the_same_job_create_one_invoice(clean_stack, services):
+    user_id = new_account(clean_stack, services)
+    plan = seed_plan(clean_stack, services, user_id)
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def worker() -> None:
+        own = worker_services(clean_stack)  # separate clients, as two replicas would have
+        start.wait()
+        try:
+            results.append(job(own).run(plan))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert {r.stripe_invoice_id for r in results} == {results[0].stripe_invoice_id}
+    assert stripe_objects(clean_stack)["invoice"] == 1 and stripe_objects(clean_stack)["invoiceitem"] == 2
+
+
+def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, services):
+    for _ in range(3):
+        new_account(clean_stack, services)
+    first_of_next_month = datetime.combine(seed_period(clean_stack).end, datetime.min.time(), timezone.utc)
+    start = threading.Barrier(2)
+    results = []
+
+    def replica(owner: str) -> None:
+        run = billing_run_for(worker_services(clean_stack))
+        start.wait()
+        results.append(trigger_billing_run(run, owner, first_of_next_month))
+
+    threads = [threading.Thread(target=replica, args=(f"replica-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    started = [r for r in results if r is not None]
+    assert len(results) == 2 and len(started) == 1
+    assert started[0].enqueued == 3
+    record = services.ledger.get_record(run_record_key(seed_period(clean_stack)))
+    assert record["status"] == "enqueued" and record["runId"] == started[0].run_id

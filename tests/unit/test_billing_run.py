@@ -1,0 +1,170 @@
+"""The billing run with in-memory fakes: one cost query, one job per account, one run per period."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.errors import SettingsError
+from billing_core.settings import Settings
+from billing_core.use_cases.billing_run import (
+    AlreadyBilled,
+    BillingRun,
+    LeaseHeld,
+    lease_name,
+    policy_from_settings,
+)
+from billing_core.use_cases.invoice_job import plan_from_message
+from scheduler_worker.schedule import trigger_billing_run
+from tests.fakes import FakeAccountRepository, FakeCostSource, FakeEventLedger, FakeQueue
+
+PERIOD = Period(2024, 11)
+POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
+SEED_LINES = (
+    CostLine("AWS Lambda", Decimal("5.23")),
+    CostLine("Amazon Simple Storage Service", Decimal("2.15")),
+    CostLine("Amazon CloudFront", Decimal("8.47")),
+    CostLine("Amazon DynamoDB", Decimal("1.89")),
+)
+
+
+def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=()):
+    repo = FakeAccountRepository([{"userId": user_id} for user_id in accounts] + list(items))
+    costs = FakeCostSource(lines)
+    ledger = FakeEventLedger()
+    queue = FakeQueue()
+    run = BillingRun(accounts=repo, costs=costs, ledger=ledger, billing_jobs=queue, policy=policy)
+    return run, costs, ledger, queue
+
+
+def test_run_queries_costs_once_and_enqueues_one_job_per_account():
+    run, costs, ledger, queue = make_run([f"u{i}" for i in range(50)])
+
+    result = run.start(PERIOD, owner="a", trigger="test")
+
+    assert costs.requests_made == 1 and result.cost_requests == 1
+    plans = [plan_from_message(body)[0] for body in queue.sent_bodies]
+    assert sorted(p.user_id for p in plans) == sorted(f"u{i}" for i in range(50))
+    assert {p.total for p in plans} == {Decimal("37.74")}
+    assert run.run_record(PERIOD)["status"] == "enqueued" and run.run_record(PERIOD)["enqueued"] == 50
+    assert ledger.leases == {}  # released
+
+
+def test_run_refuses_to_start_when_costs_are_usd_and_no_fx_rate_is_configured():
+    run, _, ledger, queue = make_run(policy=BillingPolicy())
+
+    with pytest.raises(ConfigurationError, match="no FX rate"):
+        run.start(PERIOD, owner="a", trigger="test")
+
+    assert queue.messages == [] and run.run_record(PERIOD) is None and ledger.leases == {}
+
+
+def test_a_second_trigger_while_the_lease_is_held_enqueues_nothing():
+    run, _, ledger, queue = make_run()
+    ledger.acquire_lease(lease_name(PERIOD), "replica-a", 60)
+
+    with pytest.raises(LeaseHeld):
+        run.start(PERIOD, owner="replica-b", trigger="cron", only_once=True)
+
+    assert queue.messages == []
+
+
+def test_the_cron_does_not_bill_a_period_whose_run_already_enqueued():
+    run, _, _, queue = make_run()
+    run.start(PERIOD, owner="replica-a", trigger="cron", only_once=True)
+
+    with pytest.raises(AlreadyBilled):
+        run.start(PERIOD, owner="replica-b", trigger="cron", only_once=True)
+
+    assert len(queue.messages) == 1
+
+
+def test_a_rerun_from_the_cli_enqueues_again_so_a_crashed_run_completes():
+    run, _, _, queue = make_run(["u1", "u2"])
+    run.start(PERIOD, owner="a", trigger="cron", only_once=True)
+
+    run.start(PERIOD, owner="b", trigger="cli")
+
+    assert len(queue.messages) == 4  # the jobs themselves make the second pair a no-op
+
+
+def test_a_dry_run_plans_every_account_and_writes_nothing():
+    run, costs, ledger, queue = make_run(["u1", "u2"])
+
+    result = run.plan(PERIOD)
+
+    assert [p.total for p in result.plans] == [Decimal("37.74"), Decimal("37.74")]
+    assert queue.messages == [] and ledger.records == {} and ledger.leases == {}
+
+
+def test_one_account_run_bills_only_that_account_and_leaves_the_run_record_alone():
+    run, _, _, queue = make_run(["u1", "u2"])
+
+    run.start(PERIOD, owner="a", trigger="cli", only_account="u2")
+
+    assert [b["plan"]["userId"] for b in queue.sent_bodies] == ["u2"]
+    assert run.run_record(PERIOD) is None
+
+
+def test_a_misconfigured_account_is_skipped_and_the_others_are_billed():
+    run, _, _, queue = make_run(["u1"], items=[{"userId": "broken", "baseFeeOverride": Decimal("-5")}])
+
+    result = run.start(PERIOD, owner="a", trigger="test")
+
+    assert [s.user_id for s in result.skipped] == ["broken"]
+    assert [b["plan"]["userId"] for b in queue.sent_bodies] == ["u1"]
+
+
+def test_credits_reduce_the_aws_line_and_never_show_in_the_breakdown():
+    run, _, _, queue = make_run(lines=SEED_LINES + (CostLine("Credit", Decimal("-7.74")),))
+
+    run.start(PERIOD, owner="a", trigger="test")
+
+    (body,) = queue.sent_bodies
+    assert body["plan"]["awsCosts"] == "10.00" and body["plan"]["total"] == "30.00"
+    assert "Credit" not in body["plan"]["breakdown"]
+    assert sum(Decimal(v) for v in body["plan"]["breakdown"].values()) == Decimal("10.00")
+
+
+def test_the_cron_trigger_bills_the_previous_month_once():
+    run, costs, _, queue = make_run()
+    first_of_december = datetime(2024, 12, 1, 0, 0, tzinfo=timezone.utc)
+
+    first = trigger_billing_run(run, "replica-a", first_of_december)
+    second = trigger_billing_run(run, "replica-b", first_of_december)
+
+    assert first is not None and first.period == PERIOD
+    assert second is None
+    assert costs.queries == [(date(2024, 11, 1), date(2024, 12, 1), "SERVICE")]
+    assert len(queue.messages) == 1
+
+
+def test_policy_comes_from_the_settings():
+    settings = Settings.from_env(
+        {"FX_RATE": "0.92", "FX_SOURCE": "ECB", "FX_DATE": "2024-11-29", "BASE_FEE": "25.00",
+         "MARKUP_PERCENT": "10", "INVOICE_LANGUAGE": "en"}
+    )
+
+    policy = policy_from_settings(settings)
+
+    assert policy.fx == FxRate(Decimal("0.92"), "ECB", date(2024, 11, 29))
+    assert (policy.base_fee, policy.markup_percent, policy.language, policy.currency) == (
+        Decimal("25.00"), Decimal("10"), "en", "EUR",
+    )
+
+
+def test_an_fx_rate_without_its_source_is_a_settings_error():
+    with pytest.raises(SettingsError, match="FX_SOURCE"):
+        policy_from_settings(Settings.from_env({"FX_RATE": "0.92"}))
+
+
+def test_billing_settings_have_the_documented_defaults():
+    settings = Settings.from_env({})
+
+    assert settings.base_fee == Decimal("20.00") and settings.fx_rate is None
+    assert settings.billing_cron == "0 0 1 * *" and settings.invoice_language == "de"
+    assert settings.stripe_max_requests_per_second == Decimal("80") and settings.cost_group_by == "SERVICE"

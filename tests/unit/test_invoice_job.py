@@ -1,0 +1,251 @@
+"""The invoice job with in-memory fakes: one invoice per account and period, whatever happens in between."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, plan_invoice
+from billing_core.ports import FieldIs
+from billing_core.use_cases.invoice_job import (
+    STEPS,
+    AccountNotFound,
+    InvoiceJob,
+    InvoiceMessageInvalid,
+    plan_from_message,
+    plan_to_message,
+)
+from tests.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
+
+PERIOD = Period(2024, 11)
+SEED_LINES = (
+    CostLine("AWS Lambda", Decimal("5.23")),
+    CostLine("Amazon Simple Storage Service", Decimal("2.15")),
+    CostLine("Amazon CloudFront", Decimal("8.47")),
+    CostLine("Amazon DynamoDB", Decimal("1.89")),
+)
+POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
+
+
+class Crash(Exception):
+    """Stands in for the worker process dying at a chosen point."""
+
+
+def crash_at(step: str, phase: str):
+    def observe(seen_step: str, seen_phase: str) -> None:
+        if (seen_step, seen_phase) == (step, phase):
+            raise Crash(f"{step}/{phase}")
+    return observe
+
+
+def report(lines=SEED_LINES) -> CostReport:
+    return CostReport(PERIOD.start, PERIOD.end, "USD", False, tuple(lines))
+
+
+def seed_plan(user_id="u1", lines=SEED_LINES):
+    return plan_invoice(PERIOD, report(lines), Account(user_id), POLICY)
+
+
+class World:
+    """Fakes for one test: a Stripe, the two tables and a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_733_011_200.0  # 2024-12-01 00:00 UTC
+        self.stripe = FakePaymentGateway()
+        self.invoices = FakeInvoiceRepository()
+        self.accounts = FakeAccountRepository()
+
+    def account(self, user_id="u1", *, payment_method: str | None = "pm_card_visa", customer=True) -> dict:
+        item = {"userId": user_id, "email": f"{user_id}@example.com"}
+        if customer:
+            cus = self.stripe.create_customer(user_id=user_id, idempotency_key=f"setup:{user_id}")
+            item["stripeCustomerId"] = cus["id"]
+            if payment_method:
+                self.stripe.set_default_payment_method(
+                    customer_id=cus["id"], payment_method_id=payment_method, idempotency_key=f"pm:{user_id}"
+                )
+                item["defaultPaymentMethod"] = payment_method
+        self.accounts.put(item)
+        return item
+
+    def job(self, observe=None) -> InvoiceJob:
+        return InvoiceJob(
+            invoices=self.invoices, accounts=self.accounts, payments=self.stripe, clock=lambda: self.now,
+            observe=observe,
+        )
+
+    def stripe_writes(self) -> list:
+        return [c for c in self.stripe.calls if c.idempotency_key and not c.idempotency_key.startswith(("setup:", "pm:"))]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(world):
+    world.account()
+
+    result = world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert invoice["status"] == "open"
+    assert invoice["metadata"] == {"userId": "u1", "invoiceId": "inv_2024-11_u1", "period": "2024-11"}
+    assert [(l["description"], l["amount"]) for l in invoice["lines"]["data"]] == [
+        ("Monatliche Grundgebühr", 2000), ("AWS Infrastruktur (Nov 2024)", 1774),
+    ]
+    assert invoice["total"] == 3774
+    record = world.invoices.get("u1", "inv_2024-11_u1")
+    assert record["status"] == "open" and result.status == "open"
+    assert (record["amount"], record["baseFee"], record["awsCosts"]) == (Decimal("37.74"), Decimal("20"), Decimal("17.74"))
+    assert record["awsBreakdown"] == {
+        "Amazon CloudFront": Decimal("8.47"), "AWS Lambda": Decimal("5.23"),
+        "Amazon Simple Storage Service": Decimal("2.15"), "Amazon DynamoDB": Decimal("1.89"),
+    }
+    assert record["stripeInvoiceId"] == invoice["id"] and record["number"] == invoice["number"]
+    assert record["fxRate"] == Decimal("1.0") and record["fxSource"] == "test"
+    assert record["period"] == {"label": "2024-11", "start": "2024-11-01", "end": "2024-12-01"}
+    assert record["paymentMethodMissing"] is False
+
+
+def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(world):
+    world.account(customer=False)
+
+    world.job().run(seed_plan())
+
+    assert [c.idempotency_key for c in world.stripe_writes()] == [
+        "inv_2024-11_u1:customer", "inv_2024-11_u1:create-invoice", "inv_2024-11_u1:line-base-fee",
+        "inv_2024-11_u1:line-aws", "inv_2024-11_u1:finalize",
+    ]
+
+
+def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_more(world):
+    world.account()
+    world.job().run(seed_plan())
+    calls_after_first = len(world.stripe.calls)
+
+    second = world.job().run(seed_plan())
+
+    assert second.already_done and second.status == "open"
+    assert len(world.stripe.invoices) == 1
+    assert len(world.stripe.calls) == calls_after_first
+
+
+CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")]
+
+
+@pytest.mark.parametrize(("step", "phase"), CRASH_POINTS)
+def test_crash_at_any_point_then_rerun_ends_with_exactly_one_invoice_with_the_right_lines(world, step, phase):
+    world.account(customer=False)
+    with pytest.raises(Crash):
+        world.job(observe=crash_at(step, phase)).run(seed_plan())
+
+    world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+    assert invoice["status"] == "open"
+    assert len(world.stripe.customers) == 1
+    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "open"
+
+
+@pytest.mark.parametrize(("step", "phase"), [(s, p) for s, p in CRASH_POINTS if s not in ("claim", "customer")])
+def test_crash_then_rerun_after_the_idempotency_keys_expired_finds_what_stripe_already_has(world, step, phase):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at(step, phase)).run(seed_plan())
+    world.now += 25 * 3600
+    world.stripe._replies.clear()  # Stripe forgot every key after 24 hours
+
+    world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+    assert invoice["status"] == "open"
+
+
+def test_an_account_without_a_payment_method_still_gets_a_finalized_invoice_marked_as_missing_one(world):
+    world.account(payment_method=None)
+
+    result = world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert invoice["status"] == "open"
+    assert result.payment_method_missing
+    assert world.invoices.get("u1", "inv_2024-11_u1")["paymentMethodMissing"] is True
+
+
+def test_an_account_without_a_stripe_customer_gets_one_recorded_on_the_account(world):
+    world.account(customer=False)
+
+    world.job().run(seed_plan())
+
+    (customer,) = world.stripe.customers.values()
+    assert customer["metadata"] == {"userId": "u1"}
+    assert world.accounts.get("u1")["stripeCustomerId"] == customer["id"]
+
+
+def test_a_status_a_webhook_already_advanced_is_never_set_back(world):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("finalize", "stripe")).run(seed_plan())
+    # invoice.finalized and invoice.paid were applied before the job saved its own progress.
+    world.invoices.update("u1", "inv_2024-11_u1", {"status": "paid"}, conditions=[FieldIs.one_of("status", "draft")])
+
+    world.job().run(seed_plan())
+
+    record = world.invoices.get("u1", "inv_2024-11_u1")
+    assert record["status"] == "paid"
+    assert record["number"] == next(iter(world.stripe.invoices.values()))["number"]
+
+
+def test_zero_aws_costs_still_bill_the_base_fee_with_an_aws_line_of_zero(world):
+    world.account()
+
+    world.job().run(seed_plan(lines=()))
+
+    (invoice,) = world.stripe.invoices.values()
+    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 0]
+    assert world.invoices.get("u1", "inv_2024-11_u1")["awsBreakdown"] == {}
+
+
+def test_the_claimed_amounts_win_over_a_later_plan_with_other_costs(world):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("claim", "saved")).run(seed_plan())
+
+    world.job().run(seed_plan(lines=(CostLine("AWS Lambda", Decimal("99")),)))
+
+    (invoice,) = world.stripe.invoices.values()
+    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+
+
+def test_an_account_deleted_after_planning_is_an_error_the_queue_retries(world):
+    with pytest.raises(AccountNotFound):
+        world.job().run(seed_plan())
+    assert world.stripe.invoices == {}
+
+
+def test_the_job_message_carries_the_plan_exactly_with_money_as_text():
+    plan = seed_plan()
+
+    message = plan_to_message(plan, "run_1")
+
+    assert message["plan"]["total"] == "37.74" and message["plan"]["breakdown"]["AWS Lambda"] == "5.23"
+    assert plan_from_message(message) == (plan, "run_1")
+
+
+@pytest.mark.parametrize("body", [{}, {"type": "other"}, {"type": "invoice-job", "plan": {"userId": "u1"}}])
+def test_a_message_that_is_not_an_invoice_job_is_refused(body):
+    with pytest.raises(InvoiceMessageInvalid):
+        plan_from_message(body)
+
+
+def test_a_message_whose_lines_do_not_add_up_is_refused():
+    message = plan_to_message(seed_plan(), "run_1")
+    message["plan"]["total"] = "40.00"
+
+    with pytest.raises(InvoiceMessageInvalid):
+        plan_from_message(message)

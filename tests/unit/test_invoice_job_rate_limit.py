@@ -1,0 +1,95 @@
+"""The Stripe rate limiter: a token bucket shared by threads, 429s retried with the same idempotency key."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
+from billing_core.errors import StripeRateLimited
+from tests.fakes import FakePaymentGateway
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_bucket_paces_requests_to_the_configured_rate():
+    clock = ManualClock()
+    bucket = TokenBucket(10, clock=clock, sleep=clock.sleep)
+
+    for _ in range(21):
+        bucket.acquire()
+
+    assert clock.now == pytest.approx(2.0)  # the first is free, then one every 0.1 s
+
+
+def test_bucket_reservations_from_many_threads_never_exceed_the_rate():
+    clock = ManualClock()
+    bucket = TokenBucket(50, capacity=1, clock=clock, sleep=lambda s: None)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            wait = bucket.reserve()
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # 200 requests reserved at t=0: the last may go at 199/50 s, and no two share a slot.
+    assert sorted(waits)[-1] == pytest.approx(199 / 50)
+    assert len({round(w, 9) for w in waits}) == 200
+
+
+def test_a_429_is_retried_with_the_same_idempotency_key_and_creates_one_object():
+    stripe = FakePaymentGateway()
+    clock = ManualClock()
+    gateway = RateLimitedPaymentGateway(
+        stripe, TokenBucket(100, clock=clock, sleep=clock.sleep), sleep=clock.sleep, jitter=lambda: 0.5
+    )
+    stripe.fail_next("create_customer", StripeRateLimited("Too many requests"))
+    stripe.fail_next("create_customer", StripeRateLimited("Too many requests"))
+
+    customer = gateway.create_customer(user_id="u1", idempotency_key="k1")
+
+    assert len(stripe.customers) == 1 and customer["id"] in stripe.customers
+    assert gateway.rate_limited == 2
+    assert clock.slept[-2:] == [pytest.approx(0.1), pytest.approx(0.2)]  # jittered, doubling
+
+
+def test_rate_limiting_that_never_ends_surfaces_after_the_last_attempt():
+    stripe = FakePaymentGateway()
+    gateway = RateLimitedPaymentGateway(stripe, TokenBucket(1000), max_attempts=3, sleep=lambda s: None)
+    for _ in range(3):
+        stripe.fail_next("retrieve_customer", StripeRateLimited("Too many requests"))
+
+    with pytest.raises(StripeRateLimited):
+        gateway.retrieve_customer("cus_1")
+
+
+def test_default_burst_keeps_every_one_second_window_within_five_percent_of_the_rate():
+    clock = ManualClock()
+    bucket = TokenBucket(80, clock=clock, sleep=clock.sleep)
+    clock.now = 10.0  # idle for a while: the bucket is full
+    sent = []
+    for _ in range(400):
+        bucket.acquire()
+        sent.append(clock.now)
+
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 84
