@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 description of billing-api, served at ``/openapi.json``.
+
+Kept by hand next to the views; ``tests/integration/test_api_schema.py`` runs schemathesis against
+the running API with it, so a response that does not match fails the build.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from billing_api.web import MAX_BODY_BYTES
+from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_CURSOR_LENGTH, MAX_PAGE_SIZE
+
+_MONEY = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+\.[0-9]{2}$",
+    "description": 'A decimal amount with two places, e.g. "37.74"; never a JSON number.',
+}
+_NULLABLE_MONEY = {**_MONEY, "type": ["string", "null"]}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_EPOCH_MS = {"type": ["integer", "null"], "description": "Epoch milliseconds."}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_AUTH_ERRORS = {
+    "401": _error("No token, or a token that is invalid, expired or not for this pool and client."),
+    "403": _error("A valid token of a user who is not in the admin group."),
+    "503": _error("A dependency (JWKS, DynamoDB) is temporarily unavailable."),
+    "default": _error("Any other error, in the same shape."),
+}
+
+_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "billing-api",
+        "version": "1.0.0",
+        "description": (
+            "The admin's Billing tab: invoices, payment method, current month's costs. Every route except "
+            "/healthz and /openapi.json needs a Cognito access token of a member of the admin group; each "
+            "admin sees only their own account. Money is a string with two decimals next to an ISO currency."
+        ),
+    },
+    "components": {
+        "securitySchemes": {"cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "additionalProperties": False,
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "additionalProperties": False,
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            },
+            "Period": {
+                "type": "object",
+                "required": ["start", "end"],
+                "properties": {
+                    "start": {**_NULLABLE_TEXT, "description": "First day (inclusive), YYYY-MM-DD."},
+                    "end": {**_NULLABLE_TEXT, "description": "First day of the next month (exclusive)."},
+                },
+            },
+            "Breakdown": {
+                "type": "object",
+                "description": "AWS service -> amount; sums exactly to awsCosts.",
+                "additionalProperties": _MONEY,
+            },
+            "Invoice": {
+                "type": "object",
+                "required": [
+                    "invoiceId", "period", "status", "currency", "amount", "baseFee", "awsCosts", "awsBreakdown",
+                    "costsEstimated", "number", "hostedInvoiceUrl", "invoicePdf", "createdAt", "paidAt",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "invoiceId": {"type": "string", "description": "inv_<YYYY-MM>_<userId>"},
+                    "period": {"oneOf": [_ref("Period"), {"type": "null"}]},
+                    "status": {
+                        **_NULLABLE_TEXT,
+                        "description": "pending, draft, open, paid, payment_failed, action_required, "
+                        "uncollectible or void.",
+                    },
+                    "currency": {**_NULLABLE_TEXT, "description": "ISO 4217, upper case."},
+                    "amount": _NULLABLE_MONEY,
+                    "baseFee": _NULLABLE_MONEY,
+                    "awsCosts": _NULLABLE_MONEY,
+                    "awsBreakdown": _ref("Breakdown"),
+                    "costsEstimated": {"type": "boolean"},
+                    "number": _NULLABLE_TEXT,
+                    "hostedInvoiceUrl": _NULLABLE_TEXT,
+                    "invoicePdf": _NULLABLE_TEXT,
+                    "createdAt": _EPOCH_MS,
+                    "paidAt": _EPOCH_MS,
+                },
+            },
+            "PaymentMethod": {
+                "type": "object",
+                "required": ["status", "type", "brand", "last4"],
+                "additionalProperties": False,
+                "properties": {
+                    "status": {"type": "string", "enum": ["none", "active"]},
+                    "type": {**_NULLABLE_TEXT, "description": "card or sepa_debit."},
+                    "brand": _NULLABLE_TEXT,
+                    "last4": {"type": ["string", "null"], "maxLength": 4},
+                },
+            },
+            "CurrentCosts": {
+                "type": "object",
+                "description": "The month so far, priced like the invoice (base fee + converted AWS costs).",
+                "required": [
+                    "period", "asOf", "asOfIso", "currency", "baseFee", "awsCosts", "awsBreakdown", "amount",
+                    "costsEstimated", "forecastAmount", "forecastAwsCosts", "forecastMethod", "fxRate",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "period": _ref("Period"),
+                    "asOf": {"type": "integer", "description": "When Cost Explorer was asked (epoch ms)."},
+                    "asOfIso": {"type": "string", "description": "asOf as ISO 8601 UTC."},
+                    "currency": {"type": "string"},
+                    "baseFee": _MONEY,
+                    "awsCosts": _MONEY,
+                    "awsBreakdown": _ref("Breakdown"),
+                    "amount": _MONEY,
+                    "costsEstimated": {"type": "boolean"},
+                    "forecastAmount": {**_MONEY, "description": "Projected invoice total at the month's end."},
+                    "forecastAwsCosts": _MONEY,
+                    "forecastMethod": {"type": "string", "enum": ["cost_explorer", "linear"]},
+                    "fxRate": {"type": ["string", "null"], "description": "Invoice currency per USD, if converted."},
+                },
+            },
+            "Billing": {
+                "type": "object",
+                "required": ["accountId", "invoices", "nextCursor", "paymentMethod", "currentCosts"],
+                "additionalProperties": False,
+                "properties": {
+                    "accountId": {"type": "string"},
+                    "invoices": {"type": "array", "items": _ref("Invoice"), "maxItems": MAX_PAGE_SIZE},
+                    "nextCursor": {
+                        "type": ["string", "null"],
+                        "description": "Pass as `cursor` for the next page; null on the last page.",
+                    },
+                    "paymentMethod": _ref("PaymentMethod"),
+                    "currentCosts": {
+                        "oneOf": [_ref("CurrentCosts"), {"type": "null"}],
+                        "description": "null while no preview can be had (Cost Explorer unavailable).",
+                    },
+                },
+            },
+            "SetupIntent": {
+                "type": "object",
+                "required": ["clientSecret", "publishableKey"],
+                "additionalProperties": False,
+                "properties": {"clientSecret": {"type": "string"}, "publishableKey": {"type": "string"}},
+            },
+        },
+    },
+    "security": [{"cognito": []}],
+    "paths": {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness.",
+                "security": [],
+                "responses": {
+                    "200": _json(
+                        "The process serves requests.",
+                        {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+                    ),
+                    "default": _error("Any error."),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "security": [],
+                "responses": {"200": _json("OpenAPI 3.1.", {"type": "object"}), "default": _error("Any error.")},
+            }
+        },
+        "/billing": {
+            "get": {
+                "operationId": "getBilling",
+                "summary": "Invoices (newest first), payment method status and the current month's costs.",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+                                   "default": DEFAULT_PAGE_SIZE},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "description": "The nextCursor of the previous page (opaque).",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
+                    },
+                ],
+                "responses": {
+                    "200": _json("The caller's billing overview.", _ref("Billing")),
+                    "400": _error(
+                        "limit out of range, an unknown query parameter, or a cursor this API did not issue "
+                        "for this account."
+                    ),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/billing/invoices/{invoiceId}": {
+            "get": {
+                "operationId": "getInvoice",
+                "summary": "One of the caller's invoices with breakdown, number and Stripe links.",
+                "parameters": [
+                    {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("The invoice.", _ref("Invoice")),
+                    "400": _error("An unknown query parameter."),
+                    "404": _error("No such invoice in the caller's account (another account's is a 404 too)."),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/billing/setup-intent": {
+            "post": {
+                "operationId": "createSetupIntent",
+                "summary": "Get-or-create the account's Stripe customer and a SetupIntent (card, SEPA debit).",
+                "description": f"No request body is needed; a body larger than {MAX_BODY_BYTES} bytes is a 413.",
+                "responses": {
+                    "200": _json("Mount Stripe's Payment Element with these.", _ref("SetupIntent")),
+                    "400": _error("An unknown query parameter."),
+                    "413": _error("Request body too large."),
+                    "502": _error("Stripe refused or failed the request."),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the OpenAPI document (callers may not change the original)."""
+    return copy.deepcopy(_DOCUMENT)

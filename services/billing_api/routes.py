@@ -1,0 +1,135 @@
+"""The billing endpoints: each reads the caller's identity, calls one use case and renders JSON."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from billing_api import representation
+from billing_api.auth import TokenVerifier
+from billing_api.openapi import openapi_document
+from billing_api.web import InvalidParameter, identity, public, request_id
+from billing_core.bootstrap import ApiServices
+from billing_core.domain.errors import BillingDomainError
+from billing_core.use_cases import billing_overview, payment_setup
+from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
+from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable, account_from_item
+
+log = logging.getLogger(__name__)
+
+# Invoice ids are ``inv_<YYYY-MM>_<userId>``; anything else cannot exist, and an overlong key would
+# be a DynamoDB validation error rather than "not found".
+_INVOICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
+
+api = Blueprint("api", __name__)
+
+# Query parameters each endpoint understands; any other is a 400, so a typo (``limt=5``) is
+# reported instead of silently ignored. Public endpoints are left lenient (probes add their own).
+QUERY_PARAMETERS = {"api.billing": frozenset({"limit", "cursor"}), "api.invoice": frozenset(),
+                    "api.setup_intent": frozenset()}
+
+
+@dataclass
+class ApiComponents:
+    """What the views need, built once by the app factory."""
+
+    services: ApiServices
+    verifier: TokenVerifier
+    cost_preview: CostPreviewService | None  # None: the billing policy cannot price costs (no FX rate)
+
+
+def components() -> ApiComponents:
+    """The current app's components."""
+    return current_app.extensions["billing_api"]
+
+
+@api.before_request
+def _known_query_parameters_only() -> None:
+    allowed = QUERY_PARAMETERS.get(request.endpoint or "")
+    if allowed is not None and not set(request.args) <= allowed:
+        raise InvalidParameter("unknown query parameter")
+
+
+@api.get("/healthz")
+@public
+def healthz() -> Response:
+    """Liveness for the load balancer and the local stack: the process serves requests."""
+    return jsonify(status="ok")
+
+
+@api.get("/openapi.json")
+@public
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_document())
+
+
+@api.get("/billing")
+def billing() -> Response:
+    """The caller's invoices (newest first, paged), payment method status and current costs."""
+    limit = _limit(request.args.getlist("limit"))
+    cursors = request.args.getlist("cursor")
+    if len(cursors) > 1:
+        raise InvalidParameter("cursor given more than once")
+    parts = components()
+    account_id = identity().account_id
+    page = billing_overview.list_invoices(
+        parts.services.invoices, account_id, limit=limit, cursor=cursors[0] if cursors else None
+    )
+    method = billing_overview.payment_method_status(parts.services.accounts, account_id)
+    return jsonify(
+        accountId=account_id,
+        invoices=[representation.invoice(item) for item in page.items],
+        nextCursor=page.next_cursor,
+        paymentMethod=representation.payment_method(method),
+        currentCosts=_current_costs(parts, account_id),
+    )
+
+
+@api.get("/billing/invoices/<invoice_id>")
+def invoice(invoice_id: str) -> Response:
+    """One of the caller's invoices with its breakdown and Stripe links."""
+    if not _INVOICE_ID.match(invoice_id):
+        raise InvoiceNotFound("not an invoice id")
+    item = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
+    return jsonify(representation.invoice(item))
+
+
+@api.post("/billing/setup-intent")
+def setup_intent() -> Response:
+    """A SetupIntent for saving a card or SEPA debit mandate on the caller's one Stripe customer."""
+    services = components().services
+    caller = identity()
+    setup = payment_setup.start_payment_setup(
+        caller.account_id,
+        request_key=request_id(),
+        accounts=services.accounts,
+        payments=services.payments,
+        secrets=services.secrets,
+        email=caller.email,
+    )
+    log.info("setup intent created", extra={"userId": caller.account_id, "setupIntentId": setup.setup_intent_id})
+    return jsonify(representation.setup_intent(setup))
+
+
+def _limit(values: list[str]) -> int:
+    if not values:
+        return DEFAULT_PAGE_SIZE
+    if len(values) > 1 or not _LIMIT.match(values[0]) or not 1 <= int(values[0]) <= MAX_PAGE_SIZE:
+        raise InvalidParameter(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(values[0])
+
+
+def _current_costs(parts: ApiComponents, account_id: str) -> dict | None:
+    # The page is still useful without the preview, so its failure is logged, not raised.
+    if parts.cost_preview is None:
+        return None
+    try:
+        account = account_from_item(parts.services.accounts.get(account_id), account_id)
+        return representation.current_costs(parts.cost_preview.preview(account))
+    except (CostPreviewUnavailable, BillingDomainError) as error:
+        log.warning("cost preview unavailable", extra={"userId": account_id, "reason": str(error)})
+        return None

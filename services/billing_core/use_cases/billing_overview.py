@@ -1,0 +1,78 @@
+"""What an admin sees of their own account: invoices (newest first) and the payment method status."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from billing_core.errors import InvalidCursor, NotFound
+from billing_core.ports import AccountRepository, InvoiceRepository, Item, Page
+
+DEFAULT_PAGE_SIZE = 12
+MAX_PAGE_SIZE = 100
+MAX_CURSOR_LENGTH = 1024
+
+# Payment method status as the Billing tab shows it.
+NO_PAYMENT_METHOD = "none"  # no Stripe customer yet, or one without a saved method
+PAYMENT_METHOD_ACTIVE = "active"  # a default payment method the monthly invoice is charged to
+
+
+class InvoiceNotFound(NotFound):
+    """The account has no invoice with that id (another account's invoice is reported the same way)."""
+
+
+@dataclass(frozen=True)
+class PaymentMethodStatus:
+    """The account's default payment method as far as it may be shown (never a full number)."""
+
+    status: str
+    type: str | None = None  # "card" or "sepa_debit"
+    brand: str | None = None  # card brand, e.g. "visa"
+    last4: str | None = None  # card or IBAN last four
+    has_customer: bool = False
+
+
+def list_invoices(
+    invoices: InvoiceRepository, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+) -> Page:
+    """One page of the account's invoices, newest period first; the cursor only reads this account."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    if cursor is not None and (not cursor or len(cursor) > MAX_CURSOR_LENGTH):
+        raise InvalidCursor("not a cursor this system issued")
+    return invoices.list_for_user(account_id, limit=limit, cursor=cursor)
+
+
+def get_invoice(invoices: InvoiceRepository, account_id: str, invoice_id: str) -> Item:
+    """The account's invoice ``invoice_id``; ``InvoiceNotFound`` if it is not this account's."""
+    # The key includes the account, so another account's invoice id simply is not found here.
+    item = invoices.get(account_id, invoice_id)
+    if item is None:
+        raise InvoiceNotFound("no such invoice")
+    return item
+
+
+def payment_method_status(accounts: AccountRepository, account_id: str) -> PaymentMethodStatus:
+    """Whether the account has a default payment method, with its display fields."""
+    account = accounts.get(account_id)
+    if account is None:
+        return PaymentMethodStatus(NO_PAYMENT_METHOD)
+    method = account.get("defaultPaymentMethod") or account.get("paymentMethod")
+    if not method:
+        return PaymentMethodStatus(NO_PAYMENT_METHOD, has_customer=bool(account.get("stripeCustomerId")))
+    return PaymentMethodStatus(
+        PAYMENT_METHOD_ACTIVE,
+        type=_text(account.get("paymentMethodType")),
+        brand=_text(account.get("brand")),
+        last4=_last4(account.get("last4")),
+        has_customer=bool(account.get("stripeCustomerId")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _last4(value: Any) -> str | None:
+    # Only ever four characters leave this module, whatever was stored.
+    text = _text(value)
+    return text[-4:] if text else None

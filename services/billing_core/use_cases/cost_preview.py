@@ -1,0 +1,273 @@
+"""The current month's cost preview: month-to-date AWS costs priced as the invoice would price them.
+
+Each Cost Explorer request costs 0.01 USD, so page views must never multiply them. The raw
+month-to-date report (every scope, unconverted) is cached in the ``events`` table per grouping and
+month for ``ttl_seconds``; each page view converts it for its own account, which is pure and cheap.
+When the cache is empty, one request refills it and the others wait for that refill:
+
+    view A: no cache -> takes the fill lease -> Cost Explorer -> stores the report -> releases
+    view B: no cache -> lease taken -> polls the cache until A has stored it (or gives up: unavailable)
+    view C (later, within the TTL): cache hit, no Cost Explorer request
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.invoice_plan import Account, BillingPolicy, InvoicePlan, plan_invoice
+from billing_core.errors import BillingError
+from billing_core.ports import CostSource, EventLedger, Item
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 6 * 3600
+FILL_LEASE_SECONDS = 60
+DEFAULT_WAIT_SECONDS = 10.0
+POLL_INTERVAL_SECONDS = 0.1
+
+FORECAST_COST_EXPLORER = "cost_explorer"
+FORECAST_LINEAR = "linear"
+_FORECAST_SERVICE = "forecast"
+
+
+class CostPreviewUnavailable(BillingError):
+    """No preview can be given right now (Cost Explorer failed, or a refill by another request is slow)."""
+
+
+@dataclass(frozen=True)
+class CostPreview:
+    """The month so far, priced like the invoice, and where the month is heading."""
+
+    period: Period
+    as_of: datetime  # when Cost Explorer was asked
+    current: InvoicePlan  # base fee + month-to-date AWS costs, converted and rounded like the invoice
+    forecast: InvoicePlan  # base fee + AWS costs projected to the month's end
+    forecast_method: str  # "cost_explorer" or "linear"
+    estimated: bool  # Cost Explorer marks unfinished months as estimated
+
+
+@dataclass(frozen=True)
+class _CachedCosts:
+    """The month-to-date report as cached: raw amounts of every scope, and the raw forecast."""
+
+    report: CostReport
+    as_of: datetime
+    forecast_total: Decimal  # raw (Cost Explorer currency) AWS total to the month's end
+    forecast_method: str
+
+    def to_record(self) -> dict[str, Any]:
+        lines = []
+        for line in self.report.lines:
+            entry: dict[str, Any] = {"service": line.service, "amount": line.amount}
+            if line.scope is not None:
+                entry["scope"] = line.scope
+            lines.append(entry)
+        return {
+            "kind": "cost-preview",
+            "start": self.report.start.isoformat(),
+            "end": self.report.end.isoformat(),
+            "currency": self.report.currency,
+            "estimated": self.report.estimated,
+            "groupedBy": self.report.grouped_by,
+            "lines": lines,
+            "asOf": int(self.as_of.timestamp() * 1000),
+            "forecastTotal": self.forecast_total,
+            "forecastMethod": self.forecast_method,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "_CachedCosts":
+        report = CostReport(
+            start=date.fromisoformat(record["start"]),
+            end=date.fromisoformat(record["end"]),
+            currency=record["currency"],
+            estimated=bool(record["estimated"]),
+            lines=tuple(
+                CostLine(service=l["service"], amount=Decimal(l["amount"]), scope=l.get("scope"))
+                for l in record["lines"]
+            ),
+            grouped_by=record["groupedBy"],
+        )
+        return cls(
+            report=report,
+            as_of=datetime.fromtimestamp(int(record["asOf"]) / 1000, timezone.utc),
+            forecast_total=Decimal(record["forecastTotal"]),
+            forecast_method=record["forecastMethod"],
+        )
+
+
+def month_to_date(today: date) -> tuple[date, date]:
+    """Start of the month to ``today`` (exclusive); on the 1st, the 1st itself (Cost Explorer needs a range)."""
+    start = today.replace(day=1)
+    return start, max(today, start + timedelta(days=1))
+
+
+def linear_projection(month_to_date_total: Decimal, days_elapsed: int, days_in_month: int) -> Decimal:
+    """The month's total if the rest of it costs what the elapsed days cost on average."""
+    if days_elapsed <= 0:
+        raise ValueError("at least one day must have elapsed")
+    return month_to_date_total / days_elapsed * days_in_month
+
+
+def account_from_item(item: Mapping[str, Any] | None, user_id: str) -> Account:
+    """The planning ``Account`` for an item of the ``payment-methods`` table (or a new account)."""
+    item = item or {}
+    scope = item.get("costScope")
+    if isinstance(scope, Mapping):  # {"type": "linked_account" | "tag", "value": ...}
+        scope = scope.get("value")
+    override = item.get("baseFeeOverride")
+    return Account(
+        user_id=user_id,
+        cost_scope=scope if isinstance(scope, str) and scope else None,
+        base_fee_override=override if isinstance(override, Decimal) else None,
+    )
+
+
+class CostPreviewService:
+    """Month-to-date preview per account from one cached Cost Explorer report per grouping and month."""
+
+    def __init__(
+        self,
+        costs: CostSource,
+        cache: EventLedger | None,
+        policy: BillingPolicy,
+        *,
+        group_by: str = "SERVICE",
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._costs = costs
+        self._cache = cache
+        self._policy = policy
+        self._group_by = group_by
+        self._ttl = ttl_seconds
+        self._wait = wait_seconds
+        self._now = now
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def preview(self, account: Account) -> CostPreview:
+        """The account's current-month preview; ``CostPreviewUnavailable`` if none can be had now."""
+        today = self._now().astimezone(timezone.utc).date()
+        period = Period.containing(today)
+        cached = self._cached_costs(period, today)
+        report = cached.report
+        if account.cost_scope is not None and report.grouped_by == "SERVICE":
+            raise CostPreviewUnavailable("account has a cost scope but costs are grouped by SERVICE only")
+        lines = report.for_scope(account.cost_scope)
+        try:
+            current = self._plan(period, report, lines, account)
+            forecast_lines = self._forecast_lines(cached, lines, account)
+            forecast = self._plan(period, report, forecast_lines, account)
+        except BillingDomainError as error:  # e.g. no FX rate configured for Cost Explorer's USD
+            raise CostPreviewUnavailable(f"costs cannot be priced: {type(error).__name__}") from error
+        return CostPreview(
+            period=period,
+            as_of=cached.as_of,
+            current=current,
+            forecast=forecast,
+            forecast_method=cached.forecast_method,
+            estimated=report.estimated,
+        )
+
+    def cache_key(self, period: Period) -> str:
+        """Where the month's report is cached in the ``events`` table."""
+        return f"preview#{self._group_by}#{period.label}"
+
+    # --- cache ------------------------------------------------------------------------------------
+
+    def _cached_costs(self, period: Period, today: date) -> _CachedCosts:
+        key = self.cache_key(period)
+        if self._cache is None:
+            return self._fetch(period, today)
+        record = self._read(key)
+        if record is not None:
+            return record
+        owner = uuid.uuid4().hex
+        if self._cache.acquire_lease(key, owner, FILL_LEASE_SECONDS):
+            try:
+                record = self._read(key)  # filled between our read and our lease
+                if record is None:
+                    record = self._fetch(period, today)
+                    self._cache.put_record(key, record.to_record(), ttl_seconds=self._ttl)
+                return record
+            finally:
+                self._cache.release_lease(key, owner)
+        deadline = self._monotonic() + self._wait
+        while self._monotonic() < deadline:
+            self._sleep(POLL_INTERVAL_SECONDS)
+            record = self._read(key)
+            if record is not None:
+                return record
+        raise CostPreviewUnavailable("another request is fetching the costs; try again shortly")
+
+    def _read(self, key: str) -> _CachedCosts | None:
+        record = self._cache.get_record(key) if self._cache else None
+        if record is None:
+            return None
+        try:
+            return _CachedCosts.from_record(record)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            log.warning("ignoring an unreadable cost preview cache record", extra={"cacheKey": key})
+            return None
+
+    def _fetch(self, period: Period, today: date) -> _CachedCosts:
+        start, end = month_to_date(today)
+        as_of = self._now().astimezone(timezone.utc)
+        try:
+            report = self._costs.costs(start, end, group_by=self._group_by)
+        except BillingError as error:
+            raise CostPreviewUnavailable(f"Cost Explorer failed: {type(error).__name__}") from error
+        total = sum((line.amount for line in report.lines), Decimal(0))
+        remaining = self._costs.forecast(end, period.end) if end < period.end else Decimal(0)
+        if remaining is not None:
+            forecast_total, method = total + remaining, FORECAST_COST_EXPLORER
+        else:
+            forecast_total = linear_projection(total, (end - start).days, period.days)
+            method = FORECAST_LINEAR
+        log.info(
+            "cost preview fetched from Cost Explorer",
+            extra={"period": period.label, "groupBy": self._group_by, "forecastMethod": method},
+        )
+        return _CachedCosts(report=report, as_of=as_of, forecast_total=forecast_total, forecast_method=method)
+
+    # --- pricing ----------------------------------------------------------------------------------
+
+    def _forecast_lines(
+        self, cached: _CachedCosts, lines: tuple[CostLine, ...], account: Account
+    ) -> tuple[CostLine, ...]:
+        # The forecast is one total for the whole report; a scoped account's share of it is its
+        # share of the month so far.
+        if account.cost_scope is None:
+            share = Decimal(1)
+        else:
+            report_total = sum((line.amount for line in cached.report.lines), Decimal(0))
+            account_total = sum((line.amount for line in lines), Decimal(0))
+            share = account_total / report_total if report_total else Decimal(0)
+        return (CostLine(service=_FORECAST_SERVICE, amount=cached.forecast_total * share),)
+
+    def _plan(
+        self, period: Period, report: CostReport, lines: tuple[CostLine, ...], account: Account
+    ) -> InvoicePlan:
+        # ``lines`` are already the account's; planning sees them as the whole month of an unscoped
+        # account (it checks that the report covers the billed month and matches the scope).
+        month = CostReport(
+            start=period.start,
+            end=period.end,
+            currency=report.currency,
+            estimated=report.estimated,
+            lines=tuple(CostLine(line.service, line.amount) for line in lines),
+        )
+        unscoped = Account(account.user_id, base_fee_override=account.base_fee_override)
+        return plan_invoice(period, month, unscoped, self._policy)

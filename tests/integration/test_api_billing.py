@@ -1,0 +1,154 @@
+"""The running billing-api on the local stack: account isolation, paging, one Stripe customer, preview cost.
+
+Everything goes through real HTTP: gunicorn with the stack's moto (DynamoDB, Cognito) and the
+Stripe emulator, except the preview count, which serves the same app from a thread so the test can
+read the Cost Explorer adapter's request counter.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from billing_api import create_app
+from billing_core.adapters.dynamodb import DynamoInvoiceRepository
+from billing_core.bootstrap import bootstrap_api
+from billing_core.settings import Settings
+from local_stack.stack import _service_settings
+from tests.api_support import bearer, invoice_item, periods, sign_in
+
+OTHER_ACCOUNT = "another-account-sub"
+
+
+@pytest.fixture
+def admin(clean_stack):
+    """The admin's access token and account id, on an emptied stack."""
+    token = sign_in(clean_stack, clean_stack.admin.username, clean_stack.admin.password)["AccessToken"]
+    return bearer(token), clean_stack.admin.sub
+
+
+def seed_invoices(stack, user_id: str, labels: list[str], **fields) -> None:
+    invoices = DynamoInvoiceRepository(stack.aws_client("dynamodb"), stack.info["tables"]["billing"])
+    for label in labels:
+        invoices.create_if_absent(invoice_item(user_id, label, **fields))
+
+
+def test_an_admin_sees_their_own_invoices_and_never_another_accounts(clean_stack, admin):
+    headers, account = admin
+    seed_invoices(clean_stack, account, ["2026-02", "2026-03"])
+    seed_invoices(clean_stack, OTHER_ACCOUNT, ["2026-01", "2026-03"], amount=Decimal("999.99"))
+    api = clean_stack.info["api_url"]
+
+    listed = requests.get(f"{api}/billing", headers=headers, timeout=10).json()
+    own = requests.get(f"{api}/billing/invoices/inv_2026-03_{account}", headers=headers, timeout=10)
+    other = requests.get(f"{api}/billing/invoices/inv_2026-03_{OTHER_ACCOUNT}", headers=headers, timeout=10)
+
+    assert [i["invoiceId"] for i in listed["invoices"]] == [f"inv_2026-03_{account}", f"inv_2026-02_{account}"]
+    assert own.status_code == 200 and own.json()["amount"] == "37.74"
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+    assert "999.99" not in other.text
+
+
+def test_paging_through_sixty_invoices_returns_each_once_newest_first(clean_stack, admin):
+    headers, account = admin
+    labels = periods(60)
+    seed_invoices(clean_stack, account, labels)
+    api = clean_stack.info["api_url"]
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 25, **({"cursor": cursor} if cursor else {})}
+        body = requests.get(f"{api}/billing", headers=headers, params=params, timeout=10).json()
+        seen += [i["invoiceId"] for i in body["invoices"]]
+        cursor, pages = body["nextCursor"], pages + 1
+        if not cursor:
+            break
+
+    assert seen == [f"inv_{label}_{account}" for label in reversed(labels)]
+    assert pages == 3
+
+
+def test_a_forged_cursor_naming_another_account_is_a_400(clean_stack, admin):
+    import base64
+    import json
+
+    headers, _ = admin
+    seed_invoices(clean_stack, OTHER_ACCOUNT, ["2026-01", "2026-02", "2026-03"])
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"invoiceId": f"inv_2026-03_{OTHER_ACCOUNT}", "userId": OTHER_ACCOUNT}).encode()
+    ).decode().rstrip("=")
+
+    response = requests.get(f"{clean_stack.info['api_url']}/billing", headers=headers,
+                            params={"cursor": forged}, timeout=10)
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_twenty_concurrent_setup_intent_calls_make_one_stripe_customer(clean_stack, admin):
+    headers, account = admin
+    url = f"{clean_stack.info['api_url']}/billing/setup-intent"
+    start = threading.Barrier(20, timeout=10)
+
+    def click(_: int) -> requests.Response:
+        start.wait()
+        return requests.post(url, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(click, range(20)))
+
+    objects = requests.get(f"{clean_stack.info['stripe_api_base']}/_emulator/objects", timeout=10).json()
+    stored = clean_stack.aws_client("dynamodb").get_item(
+        TableName=clean_stack.info["tables"]["payment_methods"], Key={"userId": {"S": account}}
+    )["Item"]
+    assert [r.status_code for r in responses] == [200] * 20
+    assert all(r.json()["clientSecret"].startswith("seti_") for r in responses)
+    assert {r.json()["publishableKey"] for r in responses} == {clean_stack.info["stripe_publishable_key"]}
+    assert objects["customer"] == 1
+    customer = clean_stack.stripe_client().v1.customers.retrieve(stored["stripeCustomerId"]["S"])
+    assert customer.metadata["userId"] == account
+    intent = clean_stack.stripe_client().v1.setup_intents.retrieve(responses[0].json()["clientSecret"].split("_secret_")[0])
+    assert sorted(intent.payment_method_types) == ["card", "sepa_debit"] and intent.usage == "off_session"
+
+
+@pytest.fixture
+def in_process_api(clean_stack):
+    """The API app on a real HTTP server in this process, on the stack's AWS and Stripe (port 0)."""
+    environment = {**_service_settings(clean_stack.info), "AWS_ENDPOINT_URL": clean_stack.info["aws_endpoint"],
+                   "AWS_REGION": clean_stack.info["region"]}
+    settings = Settings.from_env(environment)
+    clients = {service: clean_stack.aws_client(service) for service in ("dynamodb", "ce", "secretsmanager", "sqs")}
+    services = bootstrap_api(settings, clients=clients)
+    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", services
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def test_a_hundred_page_views_make_one_cost_explorer_request(clean_stack, admin, in_process_api):
+    headers, _ = admin
+    url, services = in_process_api
+
+    def view(_: int) -> dict:
+        return requests.get(f"{url}/billing", headers=headers, timeout=30).json()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        pages = list(pool.map(view, range(100)))
+
+    costs = [page["currentCosts"] for page in pages]
+    seeded = clean_stack.seeded_costs.month_to_date
+    assert all(c is not None for c in costs) and len({c["asOf"] for c in costs}) == 1
+    # One GetCostAndUsage; moto has no GetCostForecast, so one forecast attempt and a linear projection.
+    assert services.costs.requests_made == 2
+    assert costs[0]["forecastMethod"] == "linear"
+    assert costs[0]["costsEstimated"] is seeded.estimated is True
+    assert Decimal(costs[0]["awsCosts"]) == sum((line.amount for line in seeded.lines), Decimal(0)).quantize(
+        Decimal("0.01"))  # FX 1.0 on the local stack
+    assert Decimal(costs[0]["amount"]) == Decimal(costs[0]["baseFee"]) + Decimal(costs[0]["awsCosts"])
