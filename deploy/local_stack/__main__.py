@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from local_stack.errors import PortInUse, StackError
-from local_stack.stack import DEFAULT_REGION, Stack, StackPorts, start_stack
+from local_stack.stack import ADMIN_PAGE_PATH, DEFAULT_REGION, Stack, StackPorts, start_stack
 
 EXIT_PORT_IN_USE = 2
 EXIT_FAILED = 1
@@ -91,6 +91,7 @@ def _print_ready(stack: Stack) -> None:
     info = stack.info
     lines = [
         f"local stack: ready in {stack.startup_seconds:.1f} s",
+        f"  admin page        {info['api_url']}{ADMIN_PAGE_PATH}",
         f"  billing-api       {info['api_url']}",
         f"  webhook-receiver  {info['webhook_url']}",
         f"  Stripe emulator   {info['stripe_api_base']}",

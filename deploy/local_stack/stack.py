@@ -45,6 +45,8 @@ from local_stack.provision import (
 DEFAULT_REGION = "eu-central-1"
 GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 WEBHOOK_PATH = "/billing/webhook"
+STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in here
+ADMIN_PAGE_PATH = "/admin/billing"
 # Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.
 AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Variables that could point a child at a real AWS account or another endpoint.
@@ -56,6 +58,7 @@ MOTO_SETTINGS = {"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
 READY_TIMEOUT_SECONDS = 60.0
 WORKER_READY_MESSAGE = '"worker ready"'
 BACKENDS = ("moto", "stripe-emulator")
+LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
 
 
 @dataclass(frozen=True)
@@ -334,7 +337,13 @@ def _service_settings(info: dict[str, Any]) -> dict[str, str]:
         "COGNITO_JWKS_URL": info["cognito"]["jwks_url"],
         "COGNITO_ISSUER": info["cognito"]["issuer"],
         "ADMIN_GROUP": ADMIN_GROUP,
+        # The admin page: password sign-in against moto's Cognito, Stripe.js from the emulator's stand-in.
+        "AUTH_MODE": "local",
+        "STRIPE_JS_URL": f"{info['stripe_api_base']}{STRIPE_JS_PATH}",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Cost Explorer answers in USD; 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
+        **LOCAL_FX_SETTINGS,
+        "FX_DATE": datetime.now(timezone.utc).date().isoformat(),
     }
 
 

@@ -17,6 +17,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from stripe_emulator import stripejs
 from stripe_emulator.config import EmulatorConfig
 from stripe_emulator.errors import (
     ApiError, AuthenticationError, IdempotencyError, InvalidRequestError, RateLimitError, StripeError,
@@ -205,6 +206,7 @@ class EmulatorApp:
         request_id = "req_" + secrets.token_hex(7)
         response, route_label, replayed = self._dispatch(request, request_id)
         response.headers["Request-Id"] = request_id
+        stripejs.allow_cross_origin(request, response)
         if self.config.log_requests and request_log.isEnabledFor(logging.INFO):
             request_log.info(json.dumps({
                 "ts": round(time.time(), 3), "request_id": request_id, "method": request.method,
@@ -221,6 +223,8 @@ class EmulatorApp:
             return self._control(request), None, False
         if path.startswith("/invoice/"):
             return self._hosted_invoice(request), None, False
+        if stripejs.is_stripe_js_path(path):
+            return stripejs.stripe_js_response(self.config.public_url or request.host_url), None, False
         try:
             adapter = self._map.bind_to_environ(request.environ)
             endpoint, args = adapter.match()

@@ -1,30 +1,78 @@
 """The billing-api Flask app factory: the process's composition root."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify
+import logging
 
+from flask import Flask
+
+from billing_api import page, web
+from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
+from billing_api.routes import ApiComponents, api
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import ApiServices, bootstrap_api
+from billing_core.bootstrap import API, REQUIRED_SETTINGS, ApiServices, bootstrap_api
+from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.settings import Settings
+from billing_core.use_cases.billing_run import policy_from_settings
+from billing_core.use_cases.cost_preview import CostPreviewService
 
-health = Blueprint("health", __name__)
-
-
-@health.get("/healthz")
-def healthz() -> Response:
-    """Liveness for the load balancer and the local stack: the process serves requests."""
-    return jsonify(status="ok")
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, services: ApiServices | None = None) -> Flask:
-    """Build the app from ``settings`` (default: the environment) and wired ``services`` (default: bootstrap)."""
+def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVerifier:
+    """The verifier for the configured pool, app client and admin group."""
+    settings.require(*REQUIRED_SETTINGS[API], process=API)
+    return TokenVerifier(
+        jwks or JwksCache(fetch_jwks_over_http(settings.cognito_jwks_url)),
+        issuer=settings.cognito_issuer,
+        client_id=settings.cognito_client_id,
+        admin_group=settings.admin_group,
+        token_use=settings.cognito_token_use,
+        account_claim=settings.account_claim,
+    )
+
+
+def cost_preview(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
+    """The current-month preview over the services' Cost Explorer and cache."""
+    settings = services.settings
+    return CostPreviewService(
+        services.costs,
+        services.ledger,
+        policy,
+        group_by=settings.cost_group_by,
+        ttl_seconds=settings.cost_preview_ttl_seconds,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: ApiServices | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    preview: CostPreviewService | None = None,
+) -> Flask:
+    """Build the app from ``settings`` (default: the environment) and wired ``services`` (default: bootstrap).
+
+    ``verifier`` and ``preview`` replace the ones built from the settings (tests).
+    """
     if settings is None:
         settings = Settings.from_env()
         billing_logging.configure(settings.log_level)
     if services is None:
         services = bootstrap_api(settings)
+    verifier = verifier or token_verifier(settings)
+    if preview is None:
+        policy = policy_from_settings(settings)
+        if policy.fx is None and policy.currency != "USD":
+            # Cost Explorer answers in USD: without a rate the preview would price USD as EUR.
+            log.warning("no FX_RATE configured: the cost preview is off", extra={"currency": policy.currency})
+        else:
+            preview = cost_preview(services, policy)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    app.json.sort_keys = False
     app.extensions["billing"] = services
-    app.register_blueprint(health)
+    app.extensions["billing_api"] = ApiComponents(services=services, verifier=verifier, cost_preview=preview)
+    web.install(app, verifier, settings.cors_allowed_origins)
+    app.register_blueprint(api)
+    app.register_blueprint(page.admin_page)
     return app

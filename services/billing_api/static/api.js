@@ -1,0 +1,36 @@
+// The billing API as the page uses it: every call carries the admin's bearer token.
+
+/** An API answer other than 2xx; `status` 401 means sign in again, 403 means no access. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A client for the API at `apiBase` ("" is this origin), with the token from `token()`. */
+export function billingApi(apiBase, token) {
+  async function call(method, path) {
+    let response;
+    try {
+      response = await fetch(apiBase + path, {
+        method,
+        headers: {Authorization: `Bearer ${token()}`, Accept: 'application/json'},
+        cache: 'no-store',
+      });
+    } catch (error) {
+      throw new ApiError(0, 'network', 'network error');
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, body.error?.code, body.error?.message);
+    return body;
+  }
+
+  return {
+    /** Invoices (newest first, one page), payment method and current costs. */
+    billing: (cursor) => call('GET', '/billing' + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : '')),
+    /** A SetupIntent for the Payment Element: {clientSecret, publishableKey}. */
+    createSetupIntent: () => call('POST', '/billing/setup-intent'),
+  };
+}

@@ -1,0 +1,556 @@
+// The Billing tab: sign-in, payment method (Stripe Payment Element), current costs, invoice
+// history and the AWS services breakdown. Plain DOM; every text goes in through textContent.
+
+import {ApiError, billingApi} from './api.js';
+import {
+  SignInError, clearSession, completeHostedSignIn, currentSession, buildLogoutUrl, signInWithPassword,
+  startHostedSignIn,
+} from './auth.js';
+import {
+  currentLanguage, formatDateTime, formatMoney, formatPeriod, setLanguage, statusLabel, statusTone, t,
+  translateDocument,
+} from './i18n.js';
+
+const LANGUAGE_KEY = 'billing.language';
+const CONFIRM_POLL_MS = 1000;
+const CONFIRM_TIMEOUT_MS = 60_000;
+const CURRENT = 'current';
+const BRANDS = {visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover',
+  diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay', cartes_bancaires: 'Cartes Bancaires'};
+
+const config = JSON.parse(document.getElementById('page-config').textContent);
+const pageUrl = window.location.origin + window.location.pathname;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  session: null,
+  data: null, // the last GET /billing answer, with every page of invoices loaded so far
+  breakdown: null, // CURRENT or an invoiceId
+  payment: null, // {stripe, elements, element} while the Payment Element is open
+  polling: null,
+};
+
+const api = billingApi(config.apiBase, () => state.session?.accessToken ?? '');
+
+/** Create an element with attributes and children (strings become text nodes). */
+function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === 'className') element.className = value;
+    else if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      element.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return element;
+}
+
+function show(id, visible = true) {
+  $(id).hidden = !visible;
+}
+
+function setPageStatus(text, tone = '') {
+  const status = $('page-status');
+  status.textContent = text || '';
+  status.className = `notice ${tone}`.trim();
+  status.hidden = !text;
+}
+
+function showOnly(...ids) {
+  for (const id of ['sign-in', 'no-access', 'load-error', 'billing']) show(id, ids.includes(id));
+}
+
+// --- sign-in ----------------------------------------------------------------------------------
+
+function showSignIn(message = '') {
+  state.session = null;
+  state.data = null;
+  showOnly('sign-in');
+  show('sign-out', false);
+  show('signed-in-as', false);
+  const local = config.authMode === 'local';
+  show('sign-in-form', local);
+  show('hosted-sign-in', !local);
+  const error = $('sign-in-error');
+  error.textContent = message;
+  error.hidden = !message;
+  setPageStatus('');
+  if (local) $('username').focus();
+}
+
+function signedIn(session) {
+  state.session = session;
+  $('signed-in-as').textContent = t('signedInAs', {name: session.username});
+  show('signed-in-as', Boolean(session.username));
+  show('sign-out', true);
+}
+
+async function onPasswordSignIn(event) {
+  event.preventDefault();
+  const button = event.submitter || $('sign-in-form').querySelector('button');
+  const username = $('username').value.trim();
+  const password = $('password').value;
+  if (!username || !password) {
+    showSignIn(t('wrongPassword'));
+    return;
+  }
+  button.disabled = true;
+  setPageStatus(t('signingIn'));
+  try {
+    const session = await signInWithPassword(config.cognito, username, password);
+    $('password').value = '';
+    signedIn(session);
+    await loadBilling();
+  } catch (error) {
+    showSignIn(t(error instanceof SignInError ? error.code : 'signInFailed'));
+    $('password').select();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onHostedSignIn() {
+  if (!config.cognito.domain) {
+    showSignIn(t('signInNotConfigured'));
+    return;
+  }
+  setPageStatus(t('signInRedirecting'));
+  await startHostedSignIn(config.cognito, pageUrl);
+}
+
+function signOut() {
+  stopPolling();
+  closePaymentForm();
+  clearSession();
+  if (config.authMode === 'hosted-ui' && config.cognito.domain) {
+    window.location.assign(buildLogoutUrl(config.cognito, pageUrl));
+    return;
+  }
+  $('username').value = '';
+  showSignIn();
+}
+
+// --- loading ----------------------------------------------------------------------------------
+
+function handleApiError(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    clearSession();
+    showSignIn(t('sessionExpired'));
+  } else if (error instanceof ApiError && error.status === 403) {
+    showOnly('no-access');
+    setPageStatus('');
+  } else {
+    showOnly('load-error');
+    setPageStatus('');
+  }
+}
+
+async function loadBilling() {
+  showOnly('billing');
+  $('billing').setAttribute('aria-busy', 'true');
+  if (!state.data) renderLoading();
+  setPageStatus(t('loading'));
+  try {
+    const data = await api.billing();
+    state.data = data;
+    const known = state.breakdown === CURRENT
+      ? Boolean(data.currentCosts)
+      : data.invoices.some((invoice) => invoice.invoiceId === state.breakdown);
+    if (!known) state.breakdown = data.invoices[0]?.invoiceId ?? (data.currentCosts ? CURRENT : null);
+    render();
+    setPageStatus('');
+  } catch (error) {
+    handleApiError(error);
+  } finally {
+    $('billing').setAttribute('aria-busy', 'false');
+  }
+}
+
+async function loadMoreInvoices() {
+  const button = $('load-more');
+  button.disabled = true;
+  try {
+    const page = await api.billing(state.data.nextCursor);
+    state.data.invoices.push(...page.invoices);
+    state.data.nextCursor = page.nextCursor;
+    render();
+  } catch (error) {
+    handleApiError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderLoading() {
+  for (const id of ['payment-method-status', 'current-costs-body', 'invoices-body', 'breakdown-body']) {
+    $(id).replaceChildren(el('p', {className: 'placeholder'}, t('loading')));
+  }
+}
+
+function render() {
+  if (!state.data) return;
+  renderPaymentMethod();
+  renderCurrentCosts();
+  renderInvoices();
+  renderBreakdownChoices();
+  renderBreakdown();
+}
+
+// --- payment method ---------------------------------------------------------------------------
+
+function paymentMethodLabel(method) {
+  if (method.type === 'sepa_debit') return `${t('sepaDebit')} •••• ${method.last4 ?? ''}`.trim();
+  const brand = BRANDS[method.brand] ?? (method.brand ? method.brand[0].toUpperCase() + method.brand.slice(1) : t('card'));
+  return `${brand} •••• ${method.last4 ?? ''}`.trim();
+}
+
+function renderPaymentMethod() {
+  const method = state.data.paymentMethod ?? {status: 'none'};
+  const box = $('payment-method-status');
+  if (method.status === 'active') {
+    box.replaceChildren(
+      el('p', {className: 'state ok'}, el('span', {className: 'dot', 'aria-hidden': 'true'}), t('paymentMethodStored')),
+      el('p', {className: 'payment-method-label'}, paymentMethodLabel(method)),
+    );
+  } else {
+    box.replaceChildren(
+      el('p', {className: 'state none'}, el('span', {className: 'dot', 'aria-hidden': 'true'}), t('noPaymentMethod')),
+      el('p', {className: 'muted'}, t('noPaymentMethodHint')),
+    );
+  }
+}
+
+let stripeScript = null;
+
+/** Load Stripe.js once (from js.stripe.com, or the emulator's stand-in on the local stack). */
+function loadStripeJs() {
+  if (window.Stripe) return Promise.resolve(window.Stripe);
+  stripeScript ??= new Promise((resolve, reject) => {
+    const script = el('script', {src: config.stripeJsUrl});
+    script.addEventListener('load', () => (window.Stripe ? resolve(window.Stripe) : reject(new Error('no Stripe'))));
+    script.addEventListener('error', () => {
+      stripeScript = null;
+      script.remove();
+      reject(new Error('Stripe.js failed to load'));
+    });
+    document.head.append(script);
+  });
+  return stripeScript;
+}
+
+function showPaymentError(message) {
+  $('payment-error').textContent = message || '';
+  show('payment-error', Boolean(message));
+}
+
+async function openPaymentForm() {
+  const button = $('add-payment-method');
+  button.disabled = true;
+  show('payment-success', false);
+  showPaymentError('');
+  try {
+    const setup = await api.createSetupIntent();
+    let Stripe;
+    try {
+      Stripe = await loadStripeJs();
+    } catch (error) {
+      showPaymentError(t('stripeUnavailable'));
+      return;
+    }
+    const stripe = Stripe(setup.publishableKey);
+    const elements = stripe.elements({clientSecret: setup.clientSecret, locale: currentLanguage()});
+    const element = elements.create('payment');
+    element.on('ready', () => element.focus());
+    element.mount('#payment-element');
+    state.payment = {stripe, elements, element};
+    show('payment-form', true);
+    show('add-payment-method', false);
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) handleApiError(error);
+    else showPaymentError(t('setupFailed'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function closePaymentForm() {
+  state.payment?.element.unmount();
+  state.payment = null;
+  showPaymentError('');
+  show('payment-form', false);
+  show('add-payment-method', true);
+}
+
+async function onSavePaymentMethod(event) {
+  event.preventDefault();
+  if (!state.payment) return;
+  const save = $('save-payment-method');
+  save.disabled = true;
+  save.textContent = t('saving');
+  showPaymentError('');
+  try {
+    const {stripe, elements} = state.payment;
+    const result = await stripe.confirmSetup({elements, redirect: 'if_required', confirmParams: {return_url: pageUrl}});
+    if (result.error) {
+      showPaymentError(result.error.message || t('setupFailed'));
+      return;
+    }
+    const before = state.data.paymentMethod;
+    closePaymentForm();
+    paymentMethodAdded(before);
+  } finally {
+    save.disabled = false;
+    save.textContent = t('save');
+  }
+}
+
+function paymentMethodAdded(before) {
+  const notice = $('payment-success');
+  notice.replaceChildren(el('strong', {}, t('paymentMethodAdded')), ' ',
+    el('span', {id: 'payment-confirming'}, t('waitingForConfirmation')));
+  show('payment-success', true);
+  waitForWebhook(before);
+}
+
+/** Poll until the `setup_intent.succeeded` webhook has made the new method the default. */
+function waitForWebhook(before) {
+  stopPolling();
+  const deadline = Date.now() + CONFIRM_TIMEOUT_MS;
+  const changed = (method) => method?.status === 'active' && (before?.status !== 'active'
+    || method.last4 !== before.last4 || method.brand !== before.brand || method.type !== before.type);
+  const poll = async () => {
+    try {
+      const data = await api.billing();
+      if (changed(data.paymentMethod)) {
+        state.data.paymentMethod = data.paymentMethod;
+        state.polling = null;
+        renderPaymentMethod();
+        $('payment-confirming')?.remove();
+        return;
+      }
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+        handleApiError(error);
+        return;
+      }
+    }
+    if (Date.now() > deadline) {
+      state.polling = null;
+      const waiting = $('payment-confirming');
+      if (waiting) waiting.textContent = t('confirmationSlow');
+      return;
+    }
+    state.polling = setTimeout(poll, CONFIRM_POLL_MS);
+  };
+  state.polling = setTimeout(poll, CONFIRM_POLL_MS);
+}
+
+function stopPolling() {
+  if (state.polling) clearTimeout(state.polling);
+  state.polling = null;
+}
+
+// --- current costs ----------------------------------------------------------------------------
+
+function figure(label, value, className = '') {
+  return el('div', {className: `figure ${className}`.trim()}, el('dt', {}, label), el('dd', {}, value));
+}
+
+function renderCurrentCosts() {
+  const costs = state.data.currentCosts;
+  const body = $('current-costs-body');
+  if (!costs) {
+    body.replaceChildren(el('p', {className: 'empty'}, t('noCurrentCosts')));
+    return;
+  }
+  body.replaceChildren(
+    el('dl', {className: 'figures'},
+      figure(t('monthToDate'), formatMoney(costs.amount, costs.currency), 'primary'),
+      figure(t('forecast'), formatMoney(costs.forecastAmount, costs.currency)),
+      figure(t('awsCosts'), formatMoney(costs.awsCosts, costs.currency)),
+      figure(t('baseFee'), formatMoney(costs.baseFee, costs.currency))),
+    el('p', {className: 'muted as-of'},
+      t('asOf', {time: formatDateTime(costs.asOf)}),
+      costs.costsEstimated ? el('span', {className: 'badge estimated', title: t('estimatedHint')}, t('estimated')) : null),
+  );
+}
+
+// --- invoice history --------------------------------------------------------------------------
+
+function statusBadge(status) {
+  return el('span', {className: `badge ${statusTone(status)}`}, statusLabel(status));
+}
+
+function invoiceRow(invoice) {
+  const number = invoice.number ?? '–';
+  const period = formatPeriod(invoice.period);
+  const links = [];
+  if (invoice.hostedInvoiceUrl) {
+    links.push(el('a', {href: invoice.hostedInvoiceUrl, target: '_blank', rel: 'noopener noreferrer',
+      'aria-label': t('viewInvoiceLabel', {number})}, t('viewInvoice')));
+  }
+  if (invoice.invoicePdf) {
+    links.push(el('a', {href: invoice.invoicePdf, target: '_blank', rel: 'noopener noreferrer',
+      'aria-label': t('pdfLabel', {number})}, t('pdf')));
+  }
+  const selected = state.breakdown === invoice.invoiceId;
+  return el('tr', {'data-invoice-id': invoice.invoiceId, className: selected ? 'selected' : null},
+    el('td', {'data-label': t('period')}, period),
+    el('td', {'data-label': t('number')}, number),
+    el('td', {'data-label': t('amount'), className: 'amount'}, formatMoney(invoice.amount, invoice.currency)),
+    el('td', {'data-label': t('status')}, statusBadge(invoice.status)),
+    el('td', {'data-label': t('documents')}, links.length ? el('span', {className: 'links'}, links) : '–'),
+    el('td', {'data-label': t('breakdown')},
+      el('button', {type: 'button', className: 'link-button', 'aria-pressed': String(selected),
+        'aria-label': t('showBreakdown', {period}), onclick: () => selectBreakdown(invoice.invoiceId)},
+      t('breakdown'))),
+  );
+}
+
+function renderInvoices() {
+  const {invoices, nextCursor} = state.data;
+  const body = $('invoices-body');
+  if (!invoices.length) {
+    body.replaceChildren(el('p', {className: 'empty'}, t('noInvoices')));
+  } else {
+    const head = el('tr', {}, ['period', 'number', 'amount', 'status', 'documents', 'breakdown'].map(
+      (key) => el('th', {scope: 'col', className: key === 'amount' ? 'amount' : null}, t(key))));
+    body.replaceChildren(el('table', {className: 'invoices'},
+      el('caption', {className: 'visually-hidden'}, t('invoiceHistory')),
+      el('thead', {}, head),
+      el('tbody', {}, invoices.map(invoiceRow))));
+  }
+  show('load-more', Boolean(nextCursor));
+}
+
+// --- AWS services breakdown -------------------------------------------------------------------
+
+function selectBreakdown(choice) {
+  state.breakdown = choice;
+  renderInvoices();
+  renderBreakdownChoices();
+  renderBreakdown();
+  $('breakdown').scrollIntoView({block: 'nearest'});
+}
+
+function renderBreakdownChoices() {
+  const select = $('breakdown-select');
+  const options = [];
+  if (state.data.currentCosts) options.push(el('option', {value: CURRENT}, t('currentMonth')));
+  for (const invoice of state.data.invoices) {
+    options.push(el('option', {value: invoice.invoiceId},
+      t('invoiceOption', {period: formatPeriod(invoice.period), number: invoice.number ?? statusLabel(invoice.status)})));
+  }
+  select.replaceChildren(...options);
+  select.disabled = !options.length;
+  if (state.breakdown) select.value = state.breakdown;
+}
+
+function breakdownSource() {
+  if (state.breakdown === CURRENT) {
+    const costs = state.data.currentCosts;
+    return costs && {title: t('currentMonth'), breakdown: costs.awsBreakdown, total: costs.awsCosts,
+      currency: costs.currency, estimated: costs.costsEstimated};
+  }
+  const invoice = state.data.invoices.find((item) => item.invoiceId === state.breakdown);
+  return invoice && {title: formatPeriod(invoice.period), breakdown: invoice.awsBreakdown, total: invoice.awsCosts,
+    currency: invoice.currency, estimated: invoice.costsEstimated};
+}
+
+function renderBreakdown() {
+  const body = $('breakdown-body');
+  const source = breakdownSource();
+  const entries = Object.entries(source?.breakdown ?? {})
+    .filter(([, amount]) => amount !== null)
+    .sort((a, b) => Number(b[1]) - Number(a[1]) || a[0].localeCompare(b[0]));
+  if (!source || !entries.length) {
+    body.replaceChildren(el('p', {className: 'empty'}, t('noBreakdown')));
+    return;
+  }
+  // Bar lengths are geometry, not money: a float ratio is fine here; every amount shown is the API's string.
+  const largest = Math.max(...entries.map(([, amount]) => Math.abs(Number(amount))), 0) || 1;
+  const rows = entries.map(([service, amount], index) => {
+    const bar = el('span', {className: `bar-fill tone-${index % 6}`});
+    bar.style.width = `${Math.max(1, (Math.abs(Number(amount)) / largest) * 100).toFixed(1)}%`;
+    return el('li', {className: 'bar-row'},
+      el('span', {className: 'service'}, service),
+      el('span', {className: 'value'}, formatMoney(amount, source.currency)),
+      el('span', {className: 'bar', 'aria-hidden': 'true'}, bar));
+  });
+  body.replaceChildren(
+    el('figure', {className: 'chart'},
+      el('figcaption', {className: 'visually-hidden'}, t('chartLabel', {period: source.title})),
+      el('ol', {className: 'bars', 'aria-label': t('chartLabel', {period: source.title})}, rows)),
+    el('p', {className: 'bar-total'}, el('span', {}, t('total')), el('strong', {}, formatMoney(source.total, source.currency)),
+      source.estimated ? el('span', {className: 'badge estimated', title: t('estimatedHint')}, t('estimated')) : null),
+  );
+}
+
+// --- start ------------------------------------------------------------------------------------
+
+function applyLanguage(code) {
+  setLanguage(code);
+  $('language').value = currentLanguage();
+  translateDocument();
+  if (state.session) signedIn(state.session);
+  render();
+}
+
+function redirectedBackFromStripe() {
+  // Stripe redirects here after flows that need it (e.g. bank authentication) with these parameters.
+  const params = new URLSearchParams(window.location.search);
+  if (!params.get('setup_intent')) return false;
+  window.history.replaceState(null, '', pageUrl);
+  return params.get('redirect_status') === 'succeeded';
+}
+
+async function start() {
+  let language = config.language;
+  try {
+    language = localStorage.getItem(LANGUAGE_KEY) || language;
+  } catch (error) {
+    // Storage may be off; the configured default applies.
+  }
+  applyLanguage(language);
+  $('language').addEventListener('change', (event) => {
+    try {
+      localStorage.setItem(LANGUAGE_KEY, event.target.value);
+    } catch (error) {
+      // Not remembered, still applied.
+    }
+    applyLanguage(event.target.value);
+  });
+  $('sign-in-form').addEventListener('submit', onPasswordSignIn);
+  $('hosted-sign-in-button').addEventListener('click', onHostedSignIn);
+  $('sign-out').addEventListener('click', signOut);
+  $('retry').addEventListener('click', loadBilling);
+  $('load-more').addEventListener('click', loadMoreInvoices);
+  $('add-payment-method').addEventListener('click', openPaymentForm);
+  $('cancel-payment-method').addEventListener('click', closePaymentForm);
+  $('payment-form').addEventListener('submit', onSavePaymentMethod);
+  $('breakdown-select').addEventListener('change', (event) => selectBreakdown(event.target.value));
+
+  if (config.authMode === 'hosted-ui') {
+    try {
+      await completeHostedSignIn(config.cognito, pageUrl);
+    } catch (error) {
+      showSignIn(t('signInFailed'));
+      return;
+    }
+  }
+  const returnedFromStripe = redirectedBackFromStripe();
+  const session = currentSession();
+  if (!session) {
+    showSignIn();
+    return;
+  }
+  signedIn(session);
+  await loadBilling();
+  if (returnedFromStripe && state.data) paymentMethodAdded(null);
+}
+
+start();

@@ -1,0 +1,221 @@
+// Texts of the Billing page in German (default) and English, and locale-aware formatting.
+
+const TEXTS = {
+  de: {
+    title: 'Abrechnung',
+    skipToContent: 'Zum Inhalt springen',
+    language: 'Sprache',
+    signIn: 'Anmelden',
+    signInHeading: 'Anmeldung',
+    signInIntro: 'Melden Sie sich mit Ihrem Administrator-Konto an.',
+    signInHostedIntro: 'Sie werden zur Anmeldeseite weitergeleitet.',
+    signInRedirecting: 'Weiterleitung zur Anmeldung …',
+    username: 'Benutzername',
+    password: 'Passwort',
+    signOut: 'Abmelden',
+    signedInAs: 'Angemeldet als {name}',
+    signingIn: 'Anmeldung läuft …',
+    wrongPassword: 'Benutzername oder Passwort ist falsch.',
+    signInFailed: 'Die Anmeldung ist fehlgeschlagen. Bitte versuchen Sie es erneut.',
+    signInNotConfigured: 'Die Anmeldung ist nicht konfiguriert (COGNITO_DOMAIN fehlt).',
+    challengeUnsupported: 'Für dieses Konto ist ein weiterer Anmeldeschritt nötig, den diese Seite nicht unterstützt.',
+    sessionExpired: 'Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.',
+    noAccessHeading: 'Kein Zugriff',
+    noAccess: 'Ihr Konto hat keinen Zugriff auf die Abrechnung. Nur Administratoren können diese Seite nutzen.',
+    loading: 'Wird geladen …',
+    loadFailed: 'Die Abrechnungsdaten konnten nicht geladen werden.',
+    retry: 'Erneut versuchen',
+    paymentMethod: 'Zahlungsmethode',
+    paymentMethodStored: 'Zahlungsmethode hinterlegt',
+    noPaymentMethod: 'Keine Zahlungsmethode hinterlegt',
+    noPaymentMethodHint: 'Ohne Zahlungsmethode können Rechnungen nicht automatisch bezahlt werden.',
+    addPaymentMethod: 'Zahlungsmethode hinzufügen',
+    save: 'Speichern',
+    cancel: 'Abbrechen',
+    saving: 'Wird gespeichert …',
+    paymentMethodAdded: 'Zahlungsmethode erfolgreich hinzugefügt!',
+    waitingForConfirmation: 'Warte auf Bestätigung durch Stripe …',
+    confirmationSlow: 'Die Bestätigung dauert länger als üblich; die Anzeige aktualisiert sich beim nächsten Laden.',
+    setupFailed: 'Die Zahlungsmethode konnte nicht vorbereitet werden. Bitte versuchen Sie es erneut.',
+    stripeUnavailable: 'Stripe.js konnte nicht geladen werden.',
+    sepaDebit: 'SEPA-Lastschrift',
+    card: 'Karte',
+    currentCosts: 'Aktuelle Kosten (Vorschau)',
+    monthToDate: 'Bisher in diesem Monat',
+    forecast: 'Prognose Monatsende',
+    awsCosts: 'AWS-Kosten',
+    baseFee: 'Grundgebühr',
+    asOf: 'Stand: {time}',
+    estimated: 'geschätzt',
+    estimatedHint: 'AWS hat die Kosten dieses Zeitraums noch nicht abgeschlossen.',
+    noCurrentCosts: 'Für den laufenden Monat ist keine Vorschau verfügbar.',
+    invoiceHistory: 'Rechnungshistorie',
+    period: 'Zeitraum',
+    number: 'Rechnungsnummer',
+    amount: 'Betrag',
+    status: 'Status',
+    documents: 'Rechnung',
+    breakdown: 'Aufschlüsselung',
+    showBreakdown: 'Aufschlüsselung für {period} anzeigen',
+    viewInvoice: 'Ansehen',
+    viewInvoiceLabel: 'Rechnung {number} ansehen',
+    pdf: 'PDF',
+    pdfLabel: 'Rechnung {number} als PDF',
+    noInvoices: 'Noch keine Rechnungen.',
+    loadMore: 'Ältere Rechnungen laden',
+    awsBreakdown: 'AWS Services Breakdown',
+    breakdownFor: 'Zeitraum',
+    currentMonth: 'Aktueller Monat (Vorschau)',
+    invoiceOption: '{period} – {number}',
+    noBreakdown: 'Keine AWS-Kosten in diesem Zeitraum.',
+    chartLabel: 'AWS-Kosten nach Service: {period}',
+    service: 'Service',
+    total: 'Summe AWS',
+    statuses: {
+      paid: 'Bezahlt', open: 'Offen', pending: 'Offen', draft: 'Offen', payment_failed: 'Fehlgeschlagen',
+      uncollectible: 'Fehlgeschlagen', action_required: 'Aktion erforderlich', void: 'Storniert',
+    },
+  },
+  en: {
+    title: 'Billing',
+    skipToContent: 'Skip to content',
+    language: 'Language',
+    signIn: 'Sign in',
+    signInHeading: 'Sign in',
+    signInIntro: 'Sign in with your administrator account.',
+    signInHostedIntro: 'You will be taken to the sign-in page.',
+    signInRedirecting: 'Taking you to sign-in …',
+    username: 'Username',
+    password: 'Password',
+    signOut: 'Sign out',
+    signedInAs: 'Signed in as {name}',
+    signingIn: 'Signing in …',
+    wrongPassword: 'Incorrect username or password.',
+    signInFailed: 'Sign-in failed. Please try again.',
+    signInNotConfigured: 'Sign-in is not configured (COGNITO_DOMAIN is missing).',
+    challengeUnsupported: 'This account needs another sign-in step that this page does not support.',
+    sessionExpired: 'Your session has expired. Please sign in again.',
+    noAccessHeading: 'No access',
+    noAccess: 'Your account has no access to billing. Only administrators can use this page.',
+    loading: 'Loading …',
+    loadFailed: 'The billing data could not be loaded.',
+    retry: 'Try again',
+    paymentMethod: 'Payment method',
+    paymentMethodStored: 'Payment method on file',
+    noPaymentMethod: 'No payment method on file',
+    noPaymentMethodHint: 'Without a payment method, invoices cannot be paid automatically.',
+    addPaymentMethod: 'Add payment method',
+    save: 'Save',
+    cancel: 'Cancel',
+    saving: 'Saving …',
+    paymentMethodAdded: 'Payment method added successfully!',
+    waitingForConfirmation: 'Waiting for Stripe to confirm …',
+    confirmationSlow: 'Confirmation is taking longer than usual; the page will show it on the next load.',
+    setupFailed: 'The payment method could not be prepared. Please try again.',
+    stripeUnavailable: 'Stripe.js could not be loaded.',
+    sepaDebit: 'SEPA Direct Debit',
+    card: 'Card',
+    currentCosts: 'Current costs (preview)',
+    monthToDate: 'Month to date',
+    forecast: 'Forecast for the month',
+    awsCosts: 'AWS costs',
+    baseFee: 'Base fee',
+    asOf: 'As of {time}',
+    estimated: 'estimated',
+    estimatedHint: 'AWS has not finalised the costs of this period yet.',
+    noCurrentCosts: 'No preview is available for the current month.',
+    invoiceHistory: 'Invoice history',
+    period: 'Period',
+    number: 'Invoice number',
+    amount: 'Amount',
+    status: 'Status',
+    documents: 'Invoice',
+    breakdown: 'Breakdown',
+    showBreakdown: 'Show the breakdown for {period}',
+    viewInvoice: 'View',
+    viewInvoiceLabel: 'View invoice {number}',
+    pdf: 'PDF',
+    pdfLabel: 'Invoice {number} as PDF',
+    noInvoices: 'No invoices yet.',
+    loadMore: 'Load older invoices',
+    awsBreakdown: 'AWS services breakdown',
+    breakdownFor: 'Period',
+    currentMonth: 'Current month (preview)',
+    invoiceOption: '{period} – {number}',
+    noBreakdown: 'No AWS costs in this period.',
+    chartLabel: 'AWS costs by service: {period}',
+    service: 'Service',
+    total: 'AWS total',
+    statuses: {
+      paid: 'Paid', open: 'Open', pending: 'Open', draft: 'Open', payment_failed: 'Failed',
+      uncollectible: 'Failed', action_required: 'Action required', void: 'Void',
+    },
+  },
+};
+
+const LOCALES = {de: 'de-DE', en: 'en-GB'};
+export const LANGUAGES = Object.keys(TEXTS);
+let language = 'de';
+
+/** Switch the language of every text and format that follows. */
+export function setLanguage(code) {
+  language = TEXTS[code] ? code : 'de';
+  document.documentElement.lang = language;
+  return language;
+}
+
+/** The current language code ("de" or "en"). */
+export function currentLanguage() {
+  return language;
+}
+
+/** The text for `key`, with `{name}` placeholders filled from `params`. */
+export function t(key, params = {}) {
+  const text = TEXTS[language][key] ?? TEXTS.de[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
+}
+
+/** The badge text for an invoice status (unknown statuses are shown as they are). */
+export function statusLabel(status) {
+  return TEXTS[language].statuses[status] ?? status ?? '';
+}
+
+/** How an invoice status looks: paid, open, failed, action or void. */
+export function statusTone(status) {
+  return {
+    paid: 'paid', open: 'open', pending: 'open', draft: 'open', payment_failed: 'failed',
+    uncollectible: 'failed', action_required: 'action', void: 'void',
+  }[status] ?? 'open';
+}
+
+/**
+ * An amount from the API ("37.74", a decimal string) in the locale's format ("37,74 €").
+ * The string goes to Intl as it is, so the decimal value is never a binary float.
+ */
+export function formatMoney(amount, currency) {
+  if (amount === null || amount === undefined || !currency) return '–';
+  return new Intl.NumberFormat(LOCALES[language], {style: 'currency', currency}).format(String(amount));
+}
+
+/** A billing period ({start: "2024-11-01", ...}) as its month: "November 2024". */
+export function formatPeriod(period) {
+  if (!period || !period.start) return '–';
+  const [year, month] = period.start.split('-').map(Number);
+  const date = new Date(Date.UTC(year, month - 1, 1));
+  return new Intl.DateTimeFormat(LOCALES[language], {month: 'long', year: 'numeric', timeZone: 'UTC'}).format(date);
+}
+
+/** An epoch-millisecond time as local date and time. */
+export function formatDateTime(epochMs) {
+  if (epochMs === null || epochMs === undefined) return '–';
+  return new Intl.DateTimeFormat(LOCALES[language], {dateStyle: 'medium', timeStyle: 'short'}).format(
+    new Date(epochMs));
+}
+
+/** Replace the text of every element with a `data-i18n` key. */
+export function translateDocument(root = document) {
+  root.querySelectorAll('[data-i18n]').forEach((element) => {
+    element.textContent = t(element.dataset.i18n);
+  });
+  document.title = t('title');
+}
