@@ -15,7 +15,8 @@ from billing_core.bootstrap import ApiServices
 from billing_core.domain.errors import BillingDomainError
 from billing_core.use_cases import billing_overview, payment_setup
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
-from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable, account_from_item
+from billing_core.use_cases.accounts import account_from_item
+from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
 from billing_core.use_cases.receive_webhook import parse_event_body
-from scheduler_worker.consumer import QueueConsumer, RedeliverLater, RetryDelay, exponential_backoff
+from scheduler_worker.consumer import QueueConsumer, RedeliverLater, exponential_backoff
 
 log = logging.getLogger(__name__)
 

@@ -1,49 +1,20 @@
 """The scheduler-worker process: its composition root and its life cycle (start, run, stop on SIGTERM)."""
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
+
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
-from billing_core.ports import ReceivedMessage
 from billing_core.settings import Settings
 from scheduler_worker.billing_jobs import billing_job_consumers
-from scheduler_worker.consumer import RECEIVE_WAIT_SECONDS, MessageHandler, QueueConsumer
+from scheduler_worker.consumer import RECEIVE_WAIT_SECONDS
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
 from scheduler_worker.schedule import billing_scheduler
 
 log = logging.getLogger("scheduler_worker")
-
-
-def log_message(queue_name: str) -> MessageHandler:
-    """A handler that only logs what arrived (later issues put the billing and event logic here)."""
-
-    def handle(message: ReceivedMessage) -> None:
-        # Identifiers and the kind of message only: bodies carry customer data.
-        log.info(
-            "message received",
-            extra={
-                "queue": queue_name,
-                "messageId": message.message_id,
-                "receiveCount": message.receive_count,
-                "messageType": _message_type(message.body),
-                "bodyBytes": len(message.body.encode()),
-            },
-        )
-
-    return handle
-
-
-def _message_type(body: str) -> str | None:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    kind = parsed.get("type") if isinstance(parsed, dict) else None
-    return kind if isinstance(kind, str) else None
 
 
 def main(settings: Settings | None = None, services: WorkerServices | None = None) -> int:

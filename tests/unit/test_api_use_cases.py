@@ -14,10 +14,10 @@ from billing_core.use_cases.cost_preview import (
     FORECAST_LINEAR,
     CostPreviewService,
     CostPreviewUnavailable,
-    account_from_item,
     linear_projection,
     month_to_date,
 )
+from billing_core.use_cases.accounts import account_from_item
 from billing_core.use_cases.payment_setup import ensure_customer, start_payment_setup
 from tests.fakes import FakeAccountRepository, FakeCostSource, FakeEventLedger, FakePaymentGateway, FakeSecretsProvider
 

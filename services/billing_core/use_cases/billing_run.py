@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
@@ -26,6 +25,7 @@ from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, Inv
 from billing_core.errors import BillingError, SettingsError
 from billing_core.ports import AccountRepository, CostSource, EventLedger, Item, MessageQueue
 from billing_core.settings import Settings
+from billing_core.use_cases.accounts import account_from_item
 from billing_core.use_cases.invoice_job import plan_to_message
 
 log = logging.getLogger(__name__)
@@ -96,15 +96,6 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         )
     except ConfigurationError as error:
         raise SettingsError(f"invalid billing settings: {error}") from error
-
-
-def account_from_item(item: Mapping[str, Any]) -> Account:
-    """The planning view of a ``payment-methods`` item (``costScope`` None bills the whole payer account)."""
-    return Account(
-        user_id=item["userId"],
-        cost_scope=item.get("costScope") or None,
-        base_fee_override=item.get("baseFeeOverride"),
-    )
 
 
 class BillingRun:

@@ -24,7 +24,7 @@ from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.invoice_plan import Account, BillingPolicy, InvoicePlan, plan_invoice
 from billing_core.errors import BillingError
-from billing_core.ports import CostSource, EventLedger, Item
+from billing_core.ports import CostSource, EventLedger
 
 log = logging.getLogger(__name__)
 
@@ -115,20 +115,6 @@ def linear_projection(month_to_date_total: Decimal, days_elapsed: int, days_in_m
     if days_elapsed <= 0:
         raise ValueError("at least one day must have elapsed")
     return month_to_date_total / days_elapsed * days_in_month
-
-
-def account_from_item(item: Mapping[str, Any] | None, user_id: str) -> Account:
-    """The planning ``Account`` for an item of the ``payment-methods`` table (or a new account)."""
-    item = item or {}
-    scope = item.get("costScope")
-    if isinstance(scope, Mapping):  # {"type": "linked_account" | "tag", "value": ...}
-        scope = scope.get("value")
-    override = item.get("baseFeeOverride")
-    return Account(
-        user_id=user_id,
-        cost_scope=scope if isinstance(scope, str) and scope else None,
-        base_fee_override=override if isinstance(override, Decimal) else None,
-    )
 
 
 class CostPreviewService:
