@@ -21,10 +21,8 @@ from typing import Any, TextIO
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
-from billing_core.settings import Settings
 from billing_core.use_cases.invoice_job import has_payment_method
-from local_stack.provision import SECRET_ID
-from local_stack.stack import LOCAL_FX_SETTINGS, Stack, StackPorts, start_stack
+from local_stack.stack import Stack, StackPorts, start_stack
 
 DEMO_CARD = "pm_card_visa"
 WEBHOOK_WAIT_SECONDS = 30.0
@@ -35,29 +33,10 @@ class DemoFailed(Exception):
     """A step of the demo did not come out as it should; the message says which."""
 
 
-def stack_settings(stack: Stack, **overrides: Any) -> Settings:
-    """The settings a scheduler-worker on ``stack`` runs with (FX 1.0, the stack's tables and queues)."""
-    info = stack.info
-    environment = {
-        "AWS_REGION": info["region"],
-        "AWS_ENDPOINT_URL": info["aws_endpoint"],
-        "BILLING_TABLE": info["tables"]["billing"],
-        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
-        "EVENTS_TABLE": info["tables"]["events"],
-        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
-        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
-        "STRIPE_SECRET_ID": SECRET_ID,
-        "STRIPE_API_BASE": info["stripe_api_base"],
-        **LOCAL_FX_SETTINGS,
-        "FX_DATE": datetime.now(timezone.utc).date().isoformat(),
-    }
-    return Settings.from_env(environment).with_overrides(**overrides)
-
-
 def worker_services(stack: Stack, **overrides: Any) -> WorkerServices:
     """What scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests)."""
     clients = {name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager")}
-    return bootstrap_worker(stack_settings(stack, **overrides), clients=clients)
+    return bootstrap_worker(stack.settings().with_overrides(**overrides), clients=clients)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, poll: float = POLL_SECONDS) -> Any:

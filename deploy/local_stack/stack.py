@@ -27,6 +27,7 @@ import boto3
 import requests
 import stripe
 
+from billing_core.settings import Settings
 from local_stack.cost_seed import SeededCosts, seed_cost_explorer
 from local_stack.errors import StackError
 from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_ports, stop_together
@@ -116,6 +117,15 @@ class Stack:
     def aws_client(self, service: str) -> Any:
         """A boto3 client for ``service`` on the stack's moto, with the local fake credentials."""
         return aws_session(self.info["region"]).client(service, endpoint_url=self.info["aws_endpoint"])
+
+    def settings(self, **environment: str) -> Settings:
+        """The ``Settings`` the stack's services run with; ``environment`` overrides variables by name."""
+        return Settings.from_env({
+            "AWS_REGION": self.info["region"],
+            "AWS_ENDPOINT_URL": self.info["aws_endpoint"],
+            **service_environment(self.info),
+            **environment,
+        })
 
     def stripe_client(self) -> stripe.StripeClient:
         """The official Stripe SDK pointed at the stack's emulator."""
@@ -266,7 +276,7 @@ def start_stack(
             },
             "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
         }
-        service_env = {**base_env, **_service_settings(info)}
+        service_env = {**base_env, **service_environment(info)}
         api = launch("billing-api", _gunicorn("billing_api:create_app()", "billing-api"),
                      {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.api}"})
         receiver = launch("webhook-receiver", _gunicorn("webhook_receiver:create_app()", "webhook-receiver"),
@@ -322,7 +332,7 @@ def _child_environment(region: str, aws_endpoint: str) -> dict[str, str]:
     return env
 
 
-def _service_settings(info: dict[str, Any]) -> dict[str, str]:
+def service_environment(info: dict[str, Any]) -> dict[str, str]:
     """The environment variables ``billing_core.settings.Settings`` reads, for the stack's resources."""
     return {
         "BILLING_TABLE": info["tables"]["billing"],

@@ -182,13 +182,13 @@ def test_events_applied_per_second_by_one_worker(stack):
     from billing_core.adapters.dynamodb import DynamoInvoiceRepository
     from billing_core.adapters.sqs import SqsMessageQueue
     from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
+    from local_stack.demo import worker_services
     from tests.integration.stripe_events_support import (
         aws_client,
         billing_record,
         create_queue_pair,
         wait_for,
-        worker_services,
-    )
+        )
 
     events_total = 300
     services = worker_services(stack)

@@ -16,10 +16,7 @@ from botocore.config import Config
 from werkzeug.serving import make_server
 
 from billing_core import resources
-from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG, WorkerServices, bootstrap_worker
-from billing_core.settings import Settings
-
-AWS_SERVICES = ("dynamodb", "sqs", "secretsmanager", "ce")
+from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -34,23 +31,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
-def stack_settings(stack, **overrides: str) -> Settings:
-    """The settings the stack's services run with (plus ``overrides``), as environment variables."""
-    info = stack.info
-    env = {
-        "AWS_REGION": info["region"],
-        "BILLING_TABLE": info["tables"]["billing"],
-        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
-        "EVENTS_TABLE": info["tables"]["events"],
-        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
-        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
-        "STRIPE_API_BASE": info["stripe_api_base"],
-        "STRIPE_MAX_NETWORK_RETRIES": "2",
-        **overrides,
-    }
-    return Settings.from_env(env)
-
-
 def aws_client(stack, service: str, *, endpoint: str | None = None, config: Config | None = None) -> Any:
     """A boto3 client on the stack's moto (or on ``endpoint``, e.g. a proxy in front of it)."""
     from local_stack.stack import aws_session
@@ -58,12 +38,6 @@ def aws_client(stack, service: str, *, endpoint: str | None = None, config: Conf
     return aws_session(stack.info["region"]).client(
         service, endpoint_url=endpoint or stack.info["aws_endpoint"], config=config
     )
-
-
-def worker_services(stack, **overrides: str) -> WorkerServices:
-    """The scheduler-worker's wiring against the stack, built in this process."""
-    settings = stack_settings(stack, **overrides)
-    return bootstrap_worker(settings, clients={name: aws_client(stack, name) for name in AWS_SERVICES})
 
 
 def create_queue_pair(stack, name: str, definition: resources.Queue = resources.STRIPE_EVENTS) -> str:

@@ -14,12 +14,12 @@ from billing_core.adapters.sqs import SqsMessageQueue
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import StripeEventHandler, event_ports
+from local_stack.demo import worker_services
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,
     create_queue_pair,
     wait_for,
-    worker_services,
 )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from scheduler_worker.cli import main
+from local_stack.demo import worker_services
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,
@@ -16,7 +17,6 @@ from tests.integration.stripe_events_support import (
     draft_invoice,
     stack_endpoint_disabled,
     wait_for,
-    worker_services,
 )
 
 INVOICES = 5

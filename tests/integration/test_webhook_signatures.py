@@ -19,7 +19,6 @@ from tests.integration.stripe_events_support import (
     aws_client,
     create_queue_pair,
     receiver_sqs_client,
-    stack_settings,
     store_webhook_secret,
 )
 from webhook_receiver import create_app
@@ -32,7 +31,7 @@ PREVIOUS = "whsec_previous_" + uuid.uuid4().hex
 def receiver(stack):
     """A webhook receiver whose secret lists CURRENT then PREVIOUS (mid-rotation), and its queue."""
     queue_url = create_queue_pair(stack, f"webhook-signatures-{uuid.uuid4().hex[:8]}")
-    settings = stack_settings(stack, STRIPE_EVENTS_QUEUE_URL=queue_url,
+    settings = stack.settings(STRIPE_EVENTS_QUEUE_URL=queue_url,
                               STRIPE_SECRET_ID=store_webhook_secret(stack, [CURRENT, PREVIOUS]))
     services = bootstrap_webhook_receiver(
         settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}

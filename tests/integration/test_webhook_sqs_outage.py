@@ -16,7 +16,6 @@ from tests.integration.stripe_events_support import (
     draft_invoice,
     receiver_sqs_client,
     stack_endpoint_disabled,
-    stack_settings,
     store_webhook_secret,
     wait_for,
 )
@@ -40,7 +39,7 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
             params={"url": "http://placeholder.invalid/", "enabled_events": ["invoice.finalized", "invoice.paid"]},
         )
         # This receiver sends to the stack's stripe-events queue through the proxy; the stack's worker applies.
-        settings = stack_settings(stack, STRIPE_SECRET_ID=store_webhook_secret(stack, [endpoint.secret]))
+        settings = stack.settings(STRIPE_SECRET_ID=store_webhook_secret(stack, [endpoint.secret]))
         services = bootstrap_webhook_receiver(settings, clients={
             "sqs": receiver_sqs_client(stack, endpoint=proxy.url),
             "secretsmanager": aws_client(stack, "secretsmanager"),
