@@ -1,6 +1,7 @@
 """The ``billing-jobs`` consumer: each message is one account's invoice job for one period."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -9,9 +10,14 @@ from billing_core.bootstrap import WorkerServices
 from billing_core.logging import correlation
 from billing_core.ports import PaymentGateway, ReceivedMessage
 from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
-from scheduler_worker.consumer import MessageHandler, QueueConsumer
+from scheduler_worker.consumer import MessageHandler, QueueConsumer, exponential_backoff
 
 log = logging.getLogger(__name__)
+
+# A failed job (Stripe or DynamoDB unavailable) comes back after 15, 30, 60, 120 s, then goes to the
+# dead-letter queue: long enough to ride out a short outage, short enough that a broken message
+# does not wait maxReceiveCount x the 300 s visibility timeout. The job resumes where it stopped.
+JOB_RETRY_DELAY = functools.partial(exponential_backoff, base_seconds=15, cap_seconds=300)
 
 
 def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
@@ -28,7 +34,7 @@ def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> Invoi
 def billing_job_handler(job: InvoiceJob) -> MessageHandler:
     """Handle one ``billing-jobs`` message: run (or resume) its invoice job.
 
-    Any failure raises, so the message comes back after its visibility timeout and, after
+    Any failure raises, so the message comes back after ``JOB_RETRY_DELAY`` and, after
     maxReceiveCount attempts, lands in the dead-letter queue; the job resumes where it stopped.
     """
 
@@ -52,6 +58,6 @@ def billing_job_consumers(
     job = invoice_job_for(services, payments or rate_limited_payments(services))
     handler = billing_job_handler(job)
     return [
-        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping)
+        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping, retry_delay=JOB_RETRY_DELAY)
         for number in range(1, services.settings.worker_threads + 1)
     ]

@@ -23,9 +23,10 @@ class RedeliverLater(Exception):
         self.seconds = seconds
 
 
-def exponential_backoff(receive_count: int, *, cap_seconds: int = 60) -> int:
-    """1, 2, 4, 8 ... seconds (at most ``cap_seconds``): a failing message reaches the DLQ in seconds, not minutes."""
-    return min(cap_seconds, 2 ** max(0, receive_count - 1))
+def exponential_backoff(receive_count: int, *, base_seconds: int = 1, cap_seconds: int = 60) -> int:
+    """``base_seconds`` doubled per receive (1, 2, 4, 8 ... by default), at most ``cap_seconds``."""
+    return min(cap_seconds, base_seconds * 2 ** max(0, receive_count - 1))
+
 
 # Long-poll length: also the longest a stop request waits for a consumer to notice it.
 RECEIVE_WAIT_SECONDS = 2
