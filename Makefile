@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test unit dev demo bench clean
+.PHONY: infra infra-tools
+.PHONY: browser-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +17,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Whole suite: unit, emulator, integration and end-to-end tests.
-test: install
+## Whole suite: unit, emulator, integration, end-to-end and infrastructure tests.
+test: install infra-tools browser-tools
 	$(PY) -m pytest
 
 ## Fast tests only (no network, no processes).
@@ -27,9 +29,42 @@ unit: install
 dev: install
 	$(PY) -m local_stack
 
+## The monthly billing end to end on the local stack: saves a card, bills last month, prints the paid invoice.
+demo: install
+	$(PY) -m local_stack.demo
+
 ## Benchmarks (not part of make test): tests/bench/bench_*.py, figures printed at the end.
 bench: install
 	$(PY) -m pytest tests/bench -o python_files='bench_*.py' -s
 
+## Linters the infrastructure tests call, each pinned, in venvs of their own (checkov pins an old boto3).
+TOOLS_VENV := .venv-tools
+CHECKOV_VENV := .venv-checkov
+
+$(TOOLS_VENV)/.installed: tests/infra/requirements-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r $<
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tests/infra/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r $<
+	touch $@
+
+infra-tools: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed
+
+## Offline infrastructure checks: terraform fmt/validate/apply (against moto), checkov, hadolint, compose config.
+infra: install infra-tools
+	$(PY) -m pytest tests/infra
+
+## Debian's Chromium for the browser tests (tests/browser); Playwright drives it, nothing downloads a browser.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+browser-tools: $(CHROMIUM)
+
 clean:
-	rm -rf $(VENV) .local test-artifacts
+	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV)

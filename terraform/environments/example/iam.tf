@@ -1,0 +1,83 @@
+# One least-privilege policy per service.
+
+locals {
+  table_and_index_arns = { for name, arn in module.data.table_arns : name => [arn, "${arn}/index/*"] }
+  item_actions = [
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
+  ]
+  # Transactions check the same item permissions; these two only name the API.
+  transaction_actions = ["dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"]
+}
+
+data "aws_iam_policy_document" "read_stripe_secret" {
+  statement {
+    sid       = "ReadStripeSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [module.data.stripe_secret_arn]
+  }
+  statement {
+    sid       = "DecryptDataKey"
+    actions   = ["kms:Decrypt"]
+    resources = [module.data.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "read_costs" {
+  statement {
+    #checkov:skip=CKV_AWS_356:Cost Explorer has no resource-level permissions; "*" is the only resource it accepts.
+    sid       = "ReadCostExplorer"
+    actions   = ["ce:GetCostAndUsage"]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "billing_api" {
+  source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
+  statement {
+    sid       = "OwnTables"
+    actions   = concat(local.item_actions, local.transaction_actions)
+    resources = concat(local.table_and_index_arns["billing"], local.table_and_index_arns["payment-methods"])
+  }
+  statement {
+    sid       = "TableKeys"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.data.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "webhook_receiver" {
+  source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json]
+  statement {
+    sid       = "EnqueueStripeEvents"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    resources = [module.data.queue_arns["stripe-events"]]
+  }
+  statement {
+    sid       = "EncryptMessages"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [module.data.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "scheduler_worker" {
+  source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
+  statement {
+    sid       = "AllTables"
+    actions   = concat(local.item_actions, local.transaction_actions)
+    resources = flatten(values(local.table_and_index_arns))
+  }
+  statement {
+    sid = "BothQueues"
+    actions = [
+      "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = values(module.data.queue_arns)
+  }
+  statement {
+    sid       = "DataKeys"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.data.kms_key_arn]
+  }
+}

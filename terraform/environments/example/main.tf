@@ -1,0 +1,199 @@
+# The whole system in one AWS account and region: network, load balancer, the data plane, Cognito,
+# and the three services on Fargate. See ../../README.md ("Deploy to AWS").
+
+locals {
+  name_prefix = "${var.environment}-"
+  services    = ["billing-api", "webhook-receiver", "scheduler-worker"]
+}
+
+data "aws_caller_identity" "current" {}
+
+module "network" {
+  source = "../../modules/network"
+
+  name_prefix         = local.name_prefix
+  availability_zones  = var.availability_zones
+  flow_log_bucket_arn = aws_s3_bucket.logs.arn
+}
+
+module "data" {
+  source = "../../modules/data"
+
+  name_prefix = local.name_prefix
+  alarm_email = var.alarm_email
+}
+
+module "cognito" {
+  source = "../../modules/cognito"
+
+  name_prefix   = local.name_prefix
+  domain_prefix = var.cognito_domain_prefix
+  callback_urls = ["https://${var.public_host_name}/billing"]
+  logout_urls   = ["https://${var.public_host_name}/"]
+}
+
+module "alb" {
+  source = "../../modules/alb"
+
+  name_prefix       = local.name_prefix
+  vpc_id            = module.network.vpc_id
+  vpc_cidr_block    = module.network.vpc_cidr_block
+  subnet_ids        = module.network.public_subnet_ids
+  certificate_arn   = var.certificate_arn
+  access_log_bucket = aws_s3_bucket.logs.id
+
+  depends_on = [aws_s3_bucket_policy.logs]
+}
+
+resource "aws_ecs_cluster" "this" {
+  #checkov:skip=CKV_AWS_65:Container Insights bills per metric (several USD/month at idle); the default ECS service metrics and the DLQ alarms cover this system.
+  name = "${local.name_prefix}billing"
+  setting {
+    name  = "containerInsights"
+    value = "disabled"
+  }
+}
+
+resource "aws_ecr_repository" "service" {
+  for_each             = toset(local.services)
+  name                 = "${local.name_prefix}${each.key}"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = module.data.kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "service" {
+  for_each   = aws_ecr_repository.service
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the last 20 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 20 }
+      action       = { type = "expire" }
+    }]
+  })
+}
+
+locals {
+  # Settings of billing_core.settings.Settings that differ from their defaults (never secrets).
+  common_environment = {
+    AWS_REGION            = var.region
+    BILLING_TABLE         = module.data.table_names["billing"]
+    PAYMENT_METHODS_TABLE = module.data.table_names["payment-methods"]
+    EVENTS_TABLE          = module.data.table_names["events"]
+    STRIPE_SECRET_ID      = module.data.stripe_secret_name
+    BILLING_CURRENCY      = var.billing_currency
+    LOG_LEVEL             = "INFO"
+  }
+  web_environment = {
+    # gunicorn trusts X-Forwarded-* only from the load balancer, which is inside the VPC.
+    FORWARDED_ALLOW_IPS = module.network.vpc_cidr_block
+    WEB_CONCURRENCY     = "2"
+  }
+  http_health_check = ["python", "/app/deploy/healthcheck.py"]
+  images            = { for name, repository in aws_ecr_repository.service : name => "${repository.repository_url}:${var.image_tag}" }
+}
+
+module "billing_api" {
+  source = "../../modules/ecs_service"
+
+  name                  = "billing-api"
+  name_prefix           = local.name_prefix
+  cluster_arn           = aws_ecs_cluster.this.arn
+  image                 = local.images["billing-api"]
+  container_port        = 8000
+  target_group_arn      = module.alb.api_target_group_arn
+  alb_security_group_id = module.alb.security_group_id
+  vpc_id                = module.network.vpc_id
+  subnet_ids            = module.network.private_subnet_ids
+  log_kms_key_arn       = module.data.kms_key_arn
+  task_policy_json      = data.aws_iam_policy_document.billing_api.json
+  health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8000/healthz"])
+  environment = merge(local.common_environment, local.web_environment, {
+    GUNICORN_BIND        = "0.0.0.0:8000"
+    COGNITO_USER_POOL_ID = module.cognito.user_pool_id
+    COGNITO_CLIENT_ID    = module.cognito.client_id
+    ADMIN_GROUP          = module.cognito.admin_group
+  })
+}
+
+module "webhook_receiver" {
+  source = "../../modules/ecs_service"
+
+  name                  = "webhook-receiver"
+  name_prefix           = local.name_prefix
+  cluster_arn           = aws_ecs_cluster.this.arn
+  image                 = local.images["webhook-receiver"]
+  container_port        = 8001
+  target_group_arn      = module.alb.webhook_target_group_arn
+  alb_security_group_id = module.alb.security_group_id
+  vpc_id                = module.network.vpc_id
+  subnet_ids            = module.network.private_subnet_ids
+  log_kms_key_arn       = module.data.kms_key_arn
+  task_policy_json      = data.aws_iam_policy_document.webhook_receiver.json
+  health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8001/healthz"])
+  environment = merge(local.common_environment, local.web_environment, {
+    GUNICORN_BIND           = "0.0.0.0:8001"
+    STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
+  })
+}
+
+module "scheduler_worker" {
+  source = "../../modules/ecs_service"
+
+  name                 = "scheduler-worker"
+  name_prefix          = local.name_prefix
+  cluster_arn          = aws_ecs_cluster.this.arn
+  image                = local.images["scheduler-worker"]
+  vpc_id               = module.network.vpc_id
+  subnet_ids           = module.network.private_subnet_ids
+  log_kms_key_arn      = module.data.kms_key_arn
+  task_policy_json     = data.aws_iam_policy_document.scheduler_worker.json
+  health_check_command = ["python", "/app/deploy/healthcheck.py", "--heartbeat", "/tmp/scheduler-worker.heartbeat", "--max-age", "120"]
+  environment = merge(local.common_environment, {
+    BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
+    STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
+    WORKER_HEARTBEAT_FILE   = "/tmp/scheduler-worker.heartbeat"
+  })
+}
+
+# --- worker autoscaling on queue depth ------------------------------------------------------------
+
+resource "aws_appautoscaling_target" "worker" {
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${module.scheduler_worker.service_name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = 1
+  max_capacity       = var.worker_max_count
+}
+
+# About 50 waiting invoice jobs per worker task; a monthly run of many accounts scales out, then back in.
+resource "aws_appautoscaling_policy" "worker_queue_depth" {
+  name               = "${local.name_prefix}scheduler-worker-queue-depth"
+  service_namespace  = aws_appautoscaling_target.worker.service_namespace
+  resource_id        = aws_appautoscaling_target.worker.resource_id
+  scalable_dimension = aws_appautoscaling_target.worker.scalable_dimension
+  policy_type        = "TargetTrackingScaling"
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = 50
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    customized_metric_specification {
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      namespace   = "AWS/SQS"
+      statistic   = "Average"
+      dimensions {
+        name  = "QueueName"
+        value = module.data.queue_names["billing-jobs"]
+      }
+    }
+  }
+}

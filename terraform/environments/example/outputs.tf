@@ -1,0 +1,54 @@
+output "load_balancer_dns_name" {
+  description = "Point public_host_name here (CNAME, or a Route 53 alias with load_balancer_zone_id)."
+  value       = module.alb.dns_name
+}
+
+output "load_balancer_zone_id" {
+  description = "Hosted zone of the load balancer."
+  value       = module.alb.zone_id
+}
+
+output "webhook_url" {
+  description = "Register this endpoint in the Stripe dashboard."
+  value       = "https://${var.public_host_name}/billing/webhook"
+}
+
+output "stripe_secret_name" {
+  description = "Put the Stripe keys into this secret (README, \"Set the secret\")."
+  value       = module.data.stripe_secret_name
+}
+
+output "user_pool_id" {
+  description = "The admins' Cognito user pool."
+  value       = module.cognito.user_pool_id
+}
+
+output "client_id" {
+  description = "The Billing page's app client."
+  value       = module.cognito.client_id
+}
+
+output "hosted_ui_url" {
+  description = "Cognito hosted UI."
+  value       = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
+}
+
+output "ecr_repository_urls" {
+  description = "Push the three images here, tagged with image_tag."
+  value       = { for name, repository in aws_ecr_repository.service : name => repository.repository_url }
+}
+
+output "cluster_name" {
+  description = "The ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "table_names" {
+  description = "Logical table name to physical name."
+  value       = module.data.table_names
+}
+
+output "queue_urls" {
+  description = "Logical queue name to queue URL."
+  value       = module.data.queue_urls
+}

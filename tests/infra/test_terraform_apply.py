@@ -1,0 +1,198 @@
+"""Terraform's data plane, applied to a local AWS (moto), is exactly what the code and the local stack use.
+
+The environments/local-data root (modules data + cognito) is applied against a moto server; the
+tables, queues, secret and user pool it created are then described through boto3 and held to
+``billing_core.resources`` (the definition the code uses) and to what ``local_stack.provision``
+(the local stack) creates in the same moto.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from billing_core import resources
+from local_stack import provision
+from tests.infra.conftest import Terraform
+
+REGION = "eu-central-1"
+PREFIX = "tf-"
+
+
+@pytest.fixture(scope="module")
+def aws_endpoint() -> Iterator[str]:
+    """A moto server of this module's own, on a free port."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # In-process moto servers share one state; start from, and leave, an empty account.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    try:
+        yield endpoint
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def applied(terraform: Terraform, aws_endpoint: str) -> dict[str, Any]:
+    """``terraform apply`` of local-data against moto; returns its outputs."""
+    variables = ["-var", f"aws_endpoint={aws_endpoint}", "-var", f"region={REGION}", "-var", f"name_prefix={PREFIX}"]
+    terraform.run("local-data", "apply", "-auto-approve", "-input=false", "-no-color", *variables)
+    outputs = json.loads(terraform.run("local-data", "output", "-json").stdout)
+    return {name: output["value"] for name, output in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def aws(aws_endpoint: str):
+    """boto3 clients on the moto server."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return lambda service: session.client(service, endpoint_url=aws_endpoint)
+
+
+@pytest.fixture(scope="module")
+def local_stack_names(aws) -> dict[str, dict[str, str]]:
+    """What the local stack's provisioning creates, in the same moto (its names carry no prefix)."""
+    return {"tables": provision.create_tables(aws("dynamodb")), "queues": provision.create_queues(aws("sqs"))}
+
+
+def _table_shape(dynamodb, name: str) -> dict[str, Any]:
+    """The parts of a table the code depends on, in a comparable form."""
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    return {
+        "keys": table["KeySchema"],
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]),
+        "indexes": sorted(
+            (index["IndexName"], json.dumps(index["KeySchema"]), index["Projection"]["ProjectionType"])
+            for index in table.get("GlobalSecondaryIndexes", [])
+        ),
+        "billing_mode": table["BillingModeSummary"]["BillingMode"],
+        "ttl": ttl.get("AttributeName") if ttl["TimeToLiveStatus"] == "ENABLED" else None,
+    }
+
+
+def _expected_table_shape(table: resources.Table) -> dict[str, Any]:
+    kwargs = table.create_table_kwargs("unused")
+    return {
+        "keys": kwargs["KeySchema"],
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in kwargs["AttributeDefinitions"]),
+        "indexes": sorted(
+            (index["IndexName"], json.dumps(index["KeySchema"]), index["Projection"]["ProjectionType"])
+            for index in kwargs.get("GlobalSecondaryIndexes", [])
+        ),
+        "billing_mode": "PAY_PER_REQUEST",
+        "ttl": table.ttl_attribute,
+    }
+
+
+def _queue_shape(sqs, url: str) -> dict[str, Any]:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    dlq_name = redrive["deadLetterTargetArn"].rsplit(":", 1)[1]
+    dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+    dlq_attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    return {
+        "visibility_timeout_seconds": int(attributes["VisibilityTimeout"]),
+        "message_retention_seconds": int(attributes["MessageRetentionPeriod"]),
+        "max_receive_count": int(redrive["maxReceiveCount"]),
+        "dlq_name": dlq_name,
+        "dlq_retention_seconds": int(dlq_attributes["MessageRetentionPeriod"]),
+    }
+
+
+def _expected_queue_shape(queue: resources.Queue, prefix: str) -> dict[str, Any]:
+    return {
+        "visibility_timeout_seconds": queue.visibility_timeout_seconds,
+        "message_retention_seconds": queue.message_retention_seconds,
+        "max_receive_count": queue.max_receive_count,
+        "dlq_name": prefix + queue.dlq_name,
+        "dlq_retention_seconds": queue.dlq_retention_seconds,
+    }
+
+
+def test_terraform_creates_every_table_the_code_defines_and_no_other(applied) -> None:
+    assert set(applied["table_names"]) == {table.logical_name for table in resources.TABLES}
+    assert applied["table_names"] == {table.logical_name: PREFIX + table.logical_name for table in resources.TABLES}
+
+
+@pytest.mark.parametrize("table", resources.TABLES, ids=lambda table: table.logical_name)
+def test_table_keys_indexes_and_ttl_match_the_code(applied, aws, table: resources.Table) -> None:
+    assert _table_shape(aws("dynamodb"), applied["table_names"][table.logical_name]) == _expected_table_shape(table)
+
+
+@pytest.mark.parametrize("table", resources.TABLES, ids=lambda table: table.logical_name)
+def test_table_matches_the_local_stack_table(applied, aws, local_stack_names, table: resources.Table) -> None:
+    dynamodb = aws("dynamodb")
+    from_terraform = _table_shape(dynamodb, applied["table_names"][table.logical_name])
+    assert from_terraform == _table_shape(dynamodb, local_stack_names["tables"][table.logical_name])
+
+
+@pytest.mark.parametrize("table", resources.TABLES, ids=lambda table: table.logical_name)
+def test_table_has_point_in_time_recovery_and_customer_managed_encryption(applied, aws, table) -> None:
+    dynamodb = aws("dynamodb")
+    name = applied["table_names"][table.logical_name]
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    sse = dynamodb.describe_table(TableName=name)["Table"]["SSEDescription"]
+    assert sse["SSEType"] == "KMS" and sse["KMSMasterKeyArn"].startswith("arn:aws:kms:")
+
+
+def test_terraform_creates_every_queue_the_code_defines(applied) -> None:
+    assert set(applied["queue_urls"]) == {queue.logical_name for queue in resources.QUEUES}
+
+
+@pytest.mark.parametrize("queue", resources.QUEUES, ids=lambda queue: queue.logical_name)
+def test_queue_timeouts_and_redrive_match_the_code(applied, aws, queue: resources.Queue) -> None:
+    assert _queue_shape(aws("sqs"), applied["queue_urls"][queue.logical_name]) == _expected_queue_shape(queue, PREFIX)
+
+
+@pytest.mark.parametrize("queue", resources.QUEUES, ids=lambda queue: queue.logical_name)
+def test_queue_matches_the_local_stack_queue(applied, aws, local_stack_names, queue: resources.Queue) -> None:
+    sqs = aws("sqs")
+    from_terraform = _queue_shape(sqs, applied["queue_urls"][queue.logical_name])
+    from_local_stack = _queue_shape(sqs, local_stack_names["queues"][queue.logical_name])
+    from_terraform["dlq_name"] = from_terraform["dlq_name"].removeprefix(PREFIX)
+    assert from_terraform == from_local_stack
+
+
+@pytest.mark.parametrize("queue", resources.QUEUES, ids=lambda queue: queue.logical_name)
+def test_queue_and_its_dead_letter_queue_are_encrypted_and_alarmed(applied, aws, queue: resources.Queue) -> None:
+    sqs = aws("sqs")
+    for url in (applied["queue_urls"][queue.logical_name], applied["dead_letter_queue_urls"][queue.logical_name]):
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes.get("KmsMasterKeyId", "").startswith("arn:aws:kms:"), url
+    alarms = aws("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]
+    dlq_name = PREFIX + queue.dlq_name
+    (alarm,) = [a for a in alarms if {"Name": "QueueName", "Value": dlq_name} in a["Dimensions"]]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"]
+
+
+def test_stripe_secret_exists_encrypted_and_without_a_value_from_terraform(applied, aws) -> None:
+    secrets = aws("secretsmanager")
+    secret = secrets.describe_secret(SecretId=applied["stripe_secret_name"])
+    assert secret["KmsKeyId"].startswith("arn:aws:kms:")
+    # The values are put outside Terraform, so its state never holds a Stripe key.
+    assert not secret.get("VersionIdsToStages")
+
+
+def test_cognito_pool_has_the_admin_group_and_a_browser_client(applied, aws) -> None:
+    cognito = aws("cognito-idp")
+    pool_id = applied["user_pool_id"]
+    groups = {group["GroupName"] for group in cognito.list_groups(UserPoolId=pool_id)["Groups"]}
+    assert applied["admin_group"] == provision.ADMIN_GROUP
+    assert provision.ADMIN_GROUP in groups
+    client = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=applied["client_id"])["UserPoolClient"]
+    assert "ClientSecret" not in client
+    assert client["AllowedOAuthFlows"] == ["code"]
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["Domain"] == f"{PREFIX}billing-admins"
