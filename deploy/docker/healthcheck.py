@@ -2,7 +2,7 @@
 
 ``python healthcheck.py http://127.0.0.1:8000/healthz`` is healthy when the URL answers 200.
 ``python healthcheck.py --heartbeat PATH --max-age SECONDS`` is healthy when the file at PATH was
-touched within SECONDS (the scheduler-worker touches it on every pass of its consumer loop).
+touched within SECONDS (the scheduler-worker touches it every 30 s while its consumers and scheduler run).
 Exit code 0 means healthy, 1 unhealthy, as Docker and ECS expect.
 """
 from __future__ import annotations

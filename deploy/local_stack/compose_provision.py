@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -36,7 +36,7 @@ from local_stack.provision import (
     create_tables,
     store_stripe_secret,
 )
-from local_stack.stack import register_webhook_endpoint
+from local_stack.stack import LOCAL_FX_SETTINGS, LOCAL_QUEUE_SETTINGS, STRIPE_JS_PATH, register_webhook_endpoint
 
 READY_TIMEOUT_SECONDS = 120.0
 
@@ -50,6 +50,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default=env.get("AWS_REGION", "eu-central-1"))
     parser.add_argument("--stripe-mode", choices=("emulator", "test"), default=env.get("STRIPE_MODE", "emulator"))
     parser.add_argument("--stripe-api-base", default=env.get("STRIPE_API_BASE", "http://stripe-emulator:12111"))
+    parser.add_argument("--stripe-public-url", default=env.get("STRIPE_PUBLIC_URL", "http://localhost:12111"),
+                        help="the emulator as the browser reaches it (its --public-url in docker-compose.yml)")
+    parser.add_argument("--aws-public-url", default=env.get("AWS_PUBLIC_URL", "http://localhost:4566"),
+                        help="moto as the browser reaches it, for the admin page's password sign-in")
     parser.add_argument("--webhook-url",
                         default=env.get("WEBHOOK_URL", "http://webhook-receiver:8001/billing/webhook"))
     parser.add_argument("--env-file", type=Path, default=Path(env.get("SERVICES_ENV_FILE", "/run/billing/stack.env")))
@@ -72,8 +76,14 @@ def stripe_keys(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[s
 
 
 def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str], queues: Mapping[str, str],
-                     user_pool_id: str, client_id: str, stripe_api_base: str | None) -> dict[str, str]:
-    """The environment of the three services (the variables ``billing_core.settings`` reads)."""
+                     user_pool_id: str, client_id: str, stripe_api_base: str | None,
+                     stripe_js_url: str | None = None, aws_public_url: str | None = None,
+                     today: date | None = None) -> dict[str, str]:
+    """The environment of the three services (the variables ``billing_core.settings`` reads).
+
+    ``stripe_api_base`` and ``stripe_js_url`` are the emulator's (as the services, and as the
+    browser, reach it); ``None`` means real Stripe and its Stripe.js.
+    """
     settings = {
         "AWS_REGION": region,
         "AWS_ENDPOINT_URL": aws_endpoint,
@@ -89,10 +99,26 @@ def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str
         # moto signs tokens with the issuer real Cognito uses, whatever its own address is.
         "COGNITO_ISSUER": f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}",
         "ADMIN_GROUP": ADMIN_GROUP,
+        # Password sign-in against moto's Cognito: there is no Hosted UI locally.
+        "AUTH_MODE": "local",
+        **LOCAL_QUEUE_SETTINGS,
+        # Cost Explorer answers in USD; the local rate 1.0 bills the seeded USD costs as EUR one to one.
+        **LOCAL_FX_SETTINGS,
+        "FX_DATE": (today or datetime.now(timezone.utc).date()).isoformat(),
     }
     if stripe_api_base:
         settings["STRIPE_API_BASE"] = stripe_api_base
+    if stripe_js_url:
+        settings["STRIPE_JS_URL"] = stripe_js_url
+    if aws_public_url:
+        # The browser cannot resolve the compose network's moto:5000.
+        settings["COGNITO_SIGNIN_ENDPOINT"] = aws_public_url
     return settings
+
+
+def emulator_stripe_js_url(public_url: str) -> str:
+    """Where the browser loads the emulator's Stripe.js stand-in."""
+    return public_url.rstrip("/") + STRIPE_JS_PATH
 
 
 def write_env_file(path: Path, settings: Mapping[str, str]) -> None:
@@ -136,12 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             session.client("secretsmanager", endpoint_url=args.aws_endpoint),
             secret_key=secret_key, publishable_key=publishable_key, webhook_secret=webhook_secret,
         )
-        seed_cost_explorer(args.aws_endpoint, session.client("ce", endpoint_url=args.aws_endpoint),
-                           datetime.now(timezone.utc).date())
+        today = datetime.now(timezone.utc).date()
+        seed_cost_explorer(args.aws_endpoint, session.client("ce", endpoint_url=args.aws_endpoint), today)
+        emulated = args.stripe_mode == "emulator"
         write_env_file(args.env_file, service_settings(
             region=args.region, aws_endpoint=args.aws_endpoint, tables=tables, queues=queues,
             user_pool_id=pool.user_pool_id, client_id=pool.client_id,
-            stripe_api_base=args.stripe_api_base if args.stripe_mode == "emulator" else None,
+            stripe_api_base=args.stripe_api_base if emulated else None,
+            stripe_js_url=emulator_stripe_js_url(args.stripe_public_url) if emulated else None,
+            aws_public_url=args.aws_public_url, today=today,
         ))
     except StackError as error:
         print(f"provision: {error}", file=sys.stderr, flush=True)

@@ -60,6 +60,8 @@ READY_TIMEOUT_SECONDS = 60.0
 WORKER_READY_MESSAGE = '"worker ready"'
 BACKENDS = ("moto", "stripe-emulator")
 LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
+# Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s.
+LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2"}
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ def service_environment(info: dict[str, Any]) -> dict[str, str]:
         "AUTH_MODE": "local",
         "STRIPE_JS_URL": f"{info['stripe_api_base']}{STRIPE_JS_PATH}",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        **LOCAL_QUEUE_SETTINGS,
         # Cost Explorer answers in USD; 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
         **LOCAL_FX_SETTINGS,
         "FX_DATE": datetime.now(timezone.utc).date().isoformat(),

@@ -47,7 +47,9 @@ def admin_home() -> Response:
 
 
 def cognito_idp_endpoint(settings: Settings) -> str:
-    """Where the password sign-in calls ``InitiateAuth``: the local AWS endpoint, else regional Cognito."""
+    """Where the browser's password sign-in calls ``InitiateAuth``: as configured, the local AWS, else regional Cognito."""
+    if settings.cognito_signin_endpoint:
+        return settings.cognito_signin_endpoint.rstrip("/") + "/"
     if settings.aws_endpoint_url:
         return settings.aws_endpoint_url.rstrip("/") + "/"
     return f"https://cognito-idp.{settings.aws_region}.amazonaws.com/"

@@ -174,6 +174,19 @@ def _auth_mode(raw: str) -> str:
     return mode
 
 
+def _receive_wait(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 20:
+        raise ValueError("must be at most 20 (the longest SQS long poll)")
+    return value
+
+
+def _absolute_path(raw: str) -> str:
+    if not raw.startswith("/") or "\0" in raw:
+        raise ValueError("must be an absolute file path such as /tmp/scheduler-worker.heartbeat")
+    return raw
+
+
 def _script_url(raw: str) -> str:
     """A URL kept exactly as written (Stripe.js paths end in a slash that matters)."""
     if not re.match(r"^https?://[^\s/]+/\S*$", raw):
@@ -294,6 +307,14 @@ class Settings:
     worker_threads: int = setting(
         "WORKER_THREADS", 4, parse=_positive_int, doc="Threads of scheduler-worker that process invoice jobs."
     )
+    queue_wait_seconds: int = setting(
+        "QUEUE_WAIT_SECONDS", 20, parse=_receive_wait,
+        doc="SQS long poll of every consumer (1..20 s); also about how long scheduler-worker takes to stop.",
+    )
+    worker_heartbeat_file: str | None = setting(
+        "WORKER_HEARTBEAT_FILE", None, parse=_absolute_path,
+        doc="File scheduler-worker touches every 30 s while its consumers and scheduler live; unset: none.",
+    )
 
     auth_mode: str = setting(
         "AUTH_MODE", "hosted-ui", parse=_auth_mode,
@@ -302,6 +323,11 @@ class Settings:
     cognito_domain: str | None = setting(
         "COGNITO_DOMAIN", None, parse=_url,
         doc="Base URL of the Cognito Hosted UI (https://<prefix>.auth.<region>.amazoncognito.com or custom).",
+    )
+    cognito_signin_endpoint: str | None = setting(
+        "COGNITO_SIGNIN_ENDPOINT", None, parse=_url,
+        doc="Cognito endpoint the browser calls for password sign-in (AUTH_MODE=local); default: "
+            "`AWS_ENDPOINT_URL` when set, else the regional Cognito endpoint.",
     )
     stripe_js_url: str = setting(
         "STRIPE_JS_URL", "https://js.stripe.com/v3/", parse=_script_url,

@@ -54,10 +54,15 @@ def billing_job_handler(job: InvoiceJob) -> MessageHandler:
 def billing_job_consumers(
     services: WorkerServices, stopping: threading.Event, payments: PaymentGateway | None = None
 ) -> list[QueueConsumer]:
-    """``WORKER_THREADS`` consumers of ``billing-jobs`` sharing one rate-limited Stripe gateway."""
+    """``WORKER_THREADS`` consumers of ``billing-jobs`` sharing one rate-limited Stripe gateway.
+
+    Each long-polls for ``QUEUE_WAIT_SECONDS``.
+    """
+    settings = services.settings
     job = invoice_job_for(services, payments or rate_limited_payments(services))
     handler = billing_job_handler(job)
     return [
-        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping, retry_delay=JOB_RETRY_DELAY)
-        for number in range(1, services.settings.worker_threads + 1)
+        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping, retry_delay=JOB_RETRY_DELAY,
+                      wait_seconds=settings.queue_wait_seconds)
+        for number in range(1, settings.worker_threads + 1)
     ]

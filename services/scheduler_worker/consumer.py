@@ -28,8 +28,9 @@ def exponential_backoff(receive_count: int, *, base_seconds: int = 1, cap_second
     return min(cap_seconds, base_seconds * 2 ** max(0, receive_count - 1))
 
 
-# Long-poll length: also the longest a stop request waits for a consumer to notice it.
-RECEIVE_WAIT_SECONDS = 2
+# The longest long poll SQS allows, and the cheapest: an idle consumer makes 3 requests a minute.
+# A consumer notices a stop request only when its receive returns, so a stop takes up to this long.
+MAX_RECEIVE_WAIT_SECONDS = 20
 RETRY_AFTER_QUEUE_ERROR_SECONDS = 5
 
 
@@ -43,9 +44,12 @@ class QueueConsumer:
 
     def __init__(
         self, name: str, queue: MessageQueue, handle: MessageHandler, stopping: threading.Event,
-        *, retry_delay: RetryDelay | None = None,
+        *, retry_delay: RetryDelay | None = None, wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
     ) -> None:
+        if not 1 <= wait_seconds <= MAX_RECEIVE_WAIT_SECONDS:
+            raise ValueError(f"wait_seconds must be 1..{MAX_RECEIVE_WAIT_SECONDS}")
         self.name = name
+        self.wait_seconds = wait_seconds
         self._queue = queue
         self._handle = handle
         self._stopping = stopping
@@ -61,10 +65,21 @@ class QueueConsumer:
         """Wait for the consumer to finish the batch in hand after ``stopping`` was set."""
         self._thread.join(timeout)
 
+    def is_alive(self) -> bool:
+        """Whether the consumer thread still runs (an unexpected error ends it)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
+        try:
+            self._consume()
+        except Exception:
+            # The thread ends here; the worker's heartbeat stops, so the health check replaces the task.
+            log.exception("consumer stopped by an unexpected error", extra={"queue": self.name})
+
+    def _consume(self) -> None:
         while not self._stopping.is_set():
             try:
-                messages = self._queue.receive(max_messages=10, wait_seconds=RECEIVE_WAIT_SECONDS)
+                messages = self._queue.receive(max_messages=10, wait_seconds=self.wait_seconds)
             except StorageUnavailable:
                 log.exception("queue unavailable; retrying", extra={"queue": self.name})
                 self._stopping.wait(RETRY_AFTER_QUEUE_ERROR_SECONDS)

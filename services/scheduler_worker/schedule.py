@@ -70,3 +70,10 @@ def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> 
         misfire_grace_time=MISFIRE_GRACE_SECONDS,
     )
     return scheduler
+
+
+def scheduler_is_alive(scheduler: BackgroundScheduler) -> bool:
+    """Whether the scheduler is started and its thread still runs."""
+    # APScheduler has no public check of its thread; ``running`` alone stays true after the thread died.
+    thread = getattr(scheduler, "_thread", None)
+    return scheduler.running and thread is not None and thread.is_alive()

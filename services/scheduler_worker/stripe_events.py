@@ -13,7 +13,7 @@ from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
 from billing_core.use_cases.receive_webhook import parse_event_body
-from scheduler_worker.consumer import QueueConsumer, RedeliverLater, exponential_backoff
+from scheduler_worker.consumer import MAX_RECEIVE_WAIT_SECONDS, QueueConsumer, RedeliverLater, exponential_backoff
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,16 @@ class StripeEventHandler:
 
 
 def stripe_event_consumers(
-    queue: MessageQueue, ports: EventPorts, stopping: threading.Event, *, count: int = STRIPE_EVENT_CONSUMERS
+    queue: MessageQueue, ports: EventPorts, stopping: threading.Event, *, count: int = STRIPE_EVENT_CONSUMERS,
+    wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
 ) -> list[QueueConsumer]:
-    """``count`` consumers of the ``stripe-events`` queue; a failed message comes back after a short backoff."""
+    """``count`` consumers of the ``stripe-events`` queue, each long-polling ``wait_seconds`` (``QUEUE_WAIT_SECONDS``).
+
+    A failed message comes back after a short backoff.
+    """
     handler = StripeEventHandler(ports)
     return [
-        QueueConsumer("stripe-events", queue, handler, stopping, retry_delay=exponential_backoff)
-        for _ in range(count)
+        QueueConsumer(f"stripe-events-{number}", queue, handler, stopping, retry_delay=exponential_backoff,
+                      wait_seconds=wait_seconds)
+        for number in range(1, count + 1)
     ]

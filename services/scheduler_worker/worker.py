@@ -4,17 +4,44 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Sequence
+
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.settings import Settings
 from scheduler_worker.billing_jobs import billing_job_consumers
-from scheduler_worker.consumer import RECEIVE_WAIT_SECONDS
+from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
+from scheduler_worker.heartbeat import Heartbeat
+from scheduler_worker.schedule import billing_scheduler, scheduler_is_alive
 from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
-from scheduler_worker.schedule import billing_scheduler
 
 log = logging.getLogger("scheduler_worker")
+
+# After a stop request a consumer first waits out its receive in flight (QUEUE_WAIT_SECONDS), then
+# handles the batch that receive returned; this is the time allowed for that batch.
+STOP_GRACE_SECONDS = 10
+
+
+def worker_consumers(services: WorkerServices, stopping: threading.Event) -> list[QueueConsumer]:
+    """Every consumer of the worker: ``billing-jobs`` and ``stripe-events``, long-polling ``QUEUE_WAIT_SECONDS``."""
+    return [
+        *billing_job_consumers(services, stopping),
+        *stripe_event_consumers(services.stripe_events, event_ports(services), stopping,
+                                wait_seconds=services.settings.queue_wait_seconds),
+    ]
+
+
+def worker_heartbeat(
+    settings: Settings, consumers: Sequence[QueueConsumer], scheduler: BackgroundScheduler, **options: object
+) -> Heartbeat:
+    """The heartbeat on ``WORKER_HEARTBEAT_FILE``, alive while every consumer thread and the scheduler are."""
+    parts = {consumer.name: consumer.is_alive for consumer in consumers}
+    parts["scheduler"] = lambda: scheduler_is_alive(scheduler)
+    return Heartbeat(settings.worker_heartbeat_file, parts, **options)
 
 
 def main(settings: Settings | None = None, services: WorkerServices | None = None) -> int:
@@ -34,10 +61,7 @@ def main(settings: Settings | None = None, services: WorkerServices | None = Non
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    consumers = [
-        *billing_job_consumers(services, stopping),
-        *stripe_event_consumers(services.stripe_events, event_ports(services), stopping),
-    ]
+    consumers = worker_consumers(services, stopping)
     dead_letters = DeadLetterMonitor(
         {"billing-jobs": services.billing_jobs, "stripe-events": services.stripe_events}, stopping
     )
@@ -46,10 +70,19 @@ def main(settings: Settings | None = None, services: WorkerServices | None = Non
         consumer.start()
     scheduler = billing_scheduler(services)
     scheduler.start()
-    log.info("worker ready", extra={"queues": [consumer.name for consumer in consumers]})
-    stopping.wait()
+    heartbeat = worker_heartbeat(settings, consumers, scheduler)
+    log.info("worker ready", extra={"queues": [consumer.name for consumer in consumers],
+                                    "queueWaitSeconds": settings.queue_wait_seconds})
+    heartbeat.run_until(stopping)
     scheduler.shutdown(wait=False)
+    # One deadline for all: the consumers wind down side by side, not one after another.
+    deadline = time.monotonic() + settings.queue_wait_seconds + STOP_GRACE_SECONDS
     for consumer in consumers:
-        consumer.join(timeout=RECEIVE_WAIT_SECONDS + 10)
+        consumer.join(timeout=max(0.0, deadline - time.monotonic()))
+    heartbeat.remove()
+    still_running = [consumer.name for consumer in consumers if consumer.is_alive()]
+    if still_running:
+        # Their unfinished messages were not deleted: SQS shows them again after the visibility timeout.
+        log.warning("worker stopping before every consumer finished its batch", extra={"consumers": still_running})
     log.info("worker stopped")
     return 0

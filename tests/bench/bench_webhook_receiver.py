@@ -208,7 +208,8 @@ def test_events_applied_per_second_by_one_worker(stack):
         keys.append((user_id, invoice_id))
 
     stopping = threading.Event()
-    consumers = stripe_event_consumers(queue, event_ports(services), stopping)
+    consumers = stripe_event_consumers(queue, event_ports(services), stopping,
+                                       wait_seconds=services.settings.queue_wait_seconds)
     started = time.perf_counter()
     for consumer in consumers:
         consumer.start()

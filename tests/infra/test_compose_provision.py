@@ -3,15 +3,22 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
 import pytest
 import requests
+import yaml
 from moto.server import ThreadedMotoServer
 
 from billing_core.settings import Settings
+from billing_core.use_cases.billing_run import policy_from_settings
 from local_stack import compose_provision
+from tests.infra.conftest import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
 
 
 @pytest.fixture
@@ -55,6 +62,9 @@ def test_stripe_test_mode_provisions_aws_and_writes_settings_every_service_accep
     settings = Settings.from_env(environ, require=(
         "billing_jobs_queue_url", "stripe_events_queue_url", "cognito_user_pool_id", "cognito_client_id"))
     assert settings.stripe_api_base is None  # real Stripe test mode
+    assert settings.stripe_js_url == "https://js.stripe.com/v3/"  # test-mode keys need the real Stripe.js
+    assert (settings.auth_mode, settings.queue_wait_seconds) == ("local", 2)
+    assert policy_from_settings(settings).fx is not None  # the worker bills the seeded USD costs
     session = boto3.session.Session(region_name="eu-central-1")
     sqs = session.client("sqs", endpoint_url=aws_endpoint)
     assert sqs.get_queue_attributes(QueueUrl=settings.billing_jobs_queue_url, AttributeNames=["QueueArn"])
@@ -76,3 +86,27 @@ def test_stripe_test_mode_refuses_a_live_key(tmp_path: Path, monkeypatch: pytest
     assert exit_code == 1
     assert "test-mode key" in capsys.readouterr().err
     assert not (tmp_path / "stack.env").exists()
+
+
+def test_emulator_mode_settings_load_stripe_js_from_the_emulator_as_the_browser_reaches_it() -> None:
+    args = compose_provision.parse_args([])
+    settings = Settings.from_env(compose_provision.service_settings(
+        region="eu-central-1", aws_endpoint="http://moto:5000",
+        tables={"billing": "billing", "payment-methods": "payment-methods", "events": "events"},
+        queues={"billing-jobs": "http://moto:5000/000000000000/billing-jobs",
+                "stripe-events": "http://moto:5000/000000000000/stripe-events"},
+        user_pool_id="eu-central-1_pool", client_id="client", stripe_api_base=args.stripe_api_base,
+        stripe_js_url=compose_provision.emulator_stripe_js_url(args.stripe_public_url),
+        aws_public_url=args.aws_public_url, today=date(2024, 12, 1),
+    ))
+
+    # The browser reaches the emulator at its --public-url (published port); the services reach it by name.
+    command = yaml.safe_load(COMPOSE.read_text())["services"]["stripe-emulator"]["command"]
+    public_url = command[command.index("--public-url") + 1]
+    assert settings.stripe_js_url == f"{public_url}/v3/"
+    assert settings.stripe_api_base == "http://stripe-emulator:12111"
+    # Password sign-in goes from the browser to moto's published port, not the compose-network name.
+    moto_ports = yaml.safe_load(COMPOSE.read_text())["services"]["moto"]["ports"]
+    assert any(port.split(":")[1] == settings.cognito_signin_endpoint.rsplit(":", 1)[1] for port in moto_ports)
+    assert (settings.auth_mode, settings.queue_wait_seconds) == ("local", 2)
+    assert (settings.fx_rate, settings.fx_source, settings.fx_date) == (Decimal("1.0"), "local-stack", date(2024, 12, 1))

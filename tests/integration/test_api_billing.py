@@ -17,8 +17,6 @@ from werkzeug.serving import make_server
 from billing_api import create_app
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_api
-from billing_core.settings import Settings
-from local_stack.stack import _service_settings
 from tests.api_support import bearer, invoice_item, periods, sign_in
 
 OTHER_ACCOUNT = "another-account-sub"
@@ -117,9 +115,7 @@ def test_twenty_concurrent_setup_intent_calls_make_one_stripe_customer(clean_sta
 @pytest.fixture
 def in_process_api(clean_stack):
     """The API app on a real HTTP server in this process, on the stack's AWS and Stripe (port 0)."""
-    environment = {**_service_settings(clean_stack.info), "AWS_ENDPOINT_URL": clean_stack.info["aws_endpoint"],
-                   "AWS_REGION": clean_stack.info["region"]}
-    settings = Settings.from_env(environment)
+    settings = clean_stack.settings()
     clients = {service: clean_stack.aws_client(service) for service in ("dynamodb", "ce", "secretsmanager", "sqs")}
     services = bootstrap_api(settings, clients=clients)
     server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)

@@ -36,7 +36,7 @@ def consumer(stack, poison_queue):
     stopping = threading.Event()
     services = worker_services(stack)
     consumer = QueueConsumer("stripe-events", poison_queue, StripeEventHandler(event_ports(services)), stopping,
-                             retry_delay=lambda receive_count: 0)
+                             retry_delay=lambda receive_count: 0, wait_seconds=services.settings.queue_wait_seconds)
     consumer.start()
     yield services
     stopping.set()

@@ -115,6 +115,15 @@ def test_local_csp_names_the_emulator_and_moto_instead():
     assert policy["connect-src"] == ["'self'", "http://127.0.0.1:12111", "http://127.0.0.1:4566"]
 
 
+def test_a_browser_facing_sign_in_endpoint_replaces_the_services_aws_endpoint():
+    environment = {**LOCAL, "AWS_ENDPOINT_URL": "http://moto:5000", "COGNITO_SIGNIN_ENDPOINT": "http://localhost:4566"}
+    response = client_for(environment).get("/admin/billing")
+
+    assert page_config(response.get_data(as_text=True))["cognito"]["idpEndpoint"] == "http://localhost:4566/"
+    assert "http://localhost:4566" in csp(response)["connect-src"]
+    assert "http://moto:5000" not in csp(response)["connect-src"]
+
+
 @pytest.mark.parametrize("asset", ["billing.js", "auth.js", "api.js", "i18n.js", "billing.css"])
 def test_the_page_assets_are_served_without_a_token(asset):
     response = client_for(LOCAL).get(f"/admin/static/{asset}")

@@ -1,11 +1,24 @@
-"""The queue consumer: delete after success, show a failed message again after its retry delay."""
+"""The queue consumer: delete after success, show a failed message again after its retry delay, long-poll as set."""
 from __future__ import annotations
 
 import threading
 
+import pytest
+
+from billing_core.bootstrap import WorkerServices
+from billing_core.settings import Settings
 from scheduler_worker.billing_jobs import JOB_RETRY_DELAY
 from scheduler_worker.consumer import QueueConsumer, exponential_backoff
-from tests.fakes import FakeQueue
+from scheduler_worker.worker import worker_consumers
+from tests.fakes import (
+    FakeAccountRepository,
+    FakeCostSource,
+    FakeEventLedger,
+    FakeInvoiceRepository,
+    FakePaymentGateway,
+    FakeQueue,
+    FakeSecretsProvider,
+)
 
 
 def _consume_one_batch(queue: FakeQueue, handle, **kwargs) -> None:
@@ -62,3 +75,57 @@ def test_without_a_retry_delay_a_failed_message_waits_out_the_visibility_timeout
 def test_job_retry_delays_double_from_15_seconds_and_stay_under_the_visibility_timeout():
     assert [JOB_RETRY_DELAY(count) for count in range(1, 7)] == [15, 30, 60, 120, 240, 300]
     assert [exponential_backoff(count) for count in range(1, 5)] == [1, 2, 4, 8]
+
+
+class RecordingQueue(FakeQueue):
+    """Records the long-poll length of every receive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[int] = []
+
+    def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None):
+        self.waits.append(wait_seconds)
+        return super().receive(max_messages=max_messages, wait_seconds=wait_seconds,
+                               visibility_timeout=visibility_timeout)
+
+
+def _worker_services(environ: dict[str, str]) -> WorkerServices:
+    return WorkerServices(
+        settings=Settings.from_env(environ), invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
+        ledger=FakeEventLedger(), costs=FakeCostSource(), payments=FakePaymentGateway(),
+        secrets=FakeSecretsProvider(), billing_jobs=RecordingQueue(), stripe_events=RecordingQueue(),
+    )
+
+
+def test_a_consumer_long_polls_for_its_wait_seconds():
+    queue = RecordingQueue()
+    queue.send({"job": 1})
+
+    _consume_one_batch(queue, lambda message: None, wait_seconds=7)
+
+    assert queue.waits and set(queue.waits) == {7}
+
+
+@pytest.mark.parametrize("wait_seconds", [0, 21])
+def test_a_wait_sqs_does_not_allow_is_refused(wait_seconds):
+    with pytest.raises(ValueError, match="wait_seconds"):
+        QueueConsumer("test", FakeQueue(), lambda message: None, threading.Event(), wait_seconds=wait_seconds)
+
+
+def test_every_worker_consumer_long_polls_for_queue_wait_seconds():
+    services = _worker_services({"QUEUE_WAIT_SECONDS": "5", "WORKER_THREADS": "3"})
+
+    consumers = worker_consumers(services, threading.Event())
+
+    assert [consumer.name for consumer in consumers] == [
+        "billing-jobs-1", "billing-jobs-2", "billing-jobs-3",
+        "stripe-events-1", "stripe-events-2", "stripe-events-3", "stripe-events-4",
+    ]
+    assert {consumer.wait_seconds for consumer in consumers} == {5}
+
+
+def test_the_worker_consumers_poll_20_seconds_unless_told_otherwise():
+    consumers = worker_consumers(_worker_services({}), threading.Event())
+
+    assert {consumer.wait_seconds for consumer in consumers} == {20}

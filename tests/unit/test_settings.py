@@ -49,6 +49,14 @@ def test_values_are_read_from_the_environment_and_normalised():
     assert settings.billing_currency == "eur"
 
 
+def test_consumers_long_poll_20_seconds_and_write_no_heartbeat_unless_told():
+    settings = Settings.from_env({})
+    assert (settings.queue_wait_seconds, settings.worker_heartbeat_file) == (20, None)
+
+    told = Settings.from_env({"QUEUE_WAIT_SECONDS": "2", "WORKER_HEARTBEAT_FILE": "/tmp/scheduler-worker.heartbeat"})
+    assert (told.queue_wait_seconds, told.worker_heartbeat_file) == (2, "/tmp/scheduler-worker.heartbeat")
+
+
 def test_region_falls_back_to_aws_default_region():
     assert Settings.from_env({"AWS_DEFAULT_REGION": "eu-west-1"}).aws_region == "eu-west-1"
     assert Settings.from_env({"AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "us-west-2"}).aws_region == "us-west-2"
@@ -86,6 +94,9 @@ def test_cognito_urls_are_derived_from_region_and_pool_unless_overridden():
         ("STRIPE_API_BASE", "127.0.0.1:12111"),
         ("BILLING_JOBS_QUEUE_URL", "billing-jobs"),
         ("BILLING_TABLE", "billing table"),
+        ("QUEUE_WAIT_SECONDS", "0"),
+        ("QUEUE_WAIT_SECONDS", "21"),
+        ("WORKER_HEARTBEAT_FILE", "tmp/scheduler-worker.heartbeat"),
     ],
 )
 def test_an_invalid_value_is_a_settings_error_naming_the_variable(variable, value):

@@ -35,9 +35,10 @@ data "aws_iam_policy_document" "read_costs" {
 data "aws_iam_policy_document" "billing_api" {
   source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
   statement {
-    sid       = "OwnTables"
-    actions   = concat(local.item_actions, local.transaction_actions)
-    resources = concat(local.table_and_index_arns["billing"], local.table_and_index_arns["payment-methods"])
+    sid     = "OwnTables"
+    actions = concat(local.item_actions, local.transaction_actions)
+    # events: the cost preview caches its Cost Explorer answer there, filled under a lease.
+    resources = flatten([for table in ["billing", "payment-methods", "events"] : local.table_and_index_arns[table]])
   }
   statement {
     sid       = "TableKeys"

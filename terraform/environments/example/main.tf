@@ -4,6 +4,11 @@
 locals {
   name_prefix = "${var.environment}-"
   services    = ["billing-api", "webhook-receiver", "scheduler-worker"]
+  # The admin page (served by billing-api); the Hosted UI sends the admin back here after sign-in and sign-out.
+  admin_page_url = "https://${var.public_host_name}/admin/billing"
+  hosted_ui_url  = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
+  # The worker touches this file while it is healthy; its container health check reads the file's age.
+  worker_heartbeat_file = "/tmp/scheduler-worker.heartbeat"
 }
 
 data "aws_caller_identity" "current" {}
@@ -28,8 +33,8 @@ module "cognito" {
 
   name_prefix   = local.name_prefix
   domain_prefix = var.cognito_domain_prefix
-  callback_urls = ["https://${var.public_host_name}/billing"]
-  logout_urls   = ["https://${var.public_host_name}/"]
+  callback_urls = [local.admin_page_url]
+  logout_urls   = [local.admin_page_url]
 }
 
 module "alb" {
@@ -81,7 +86,8 @@ resource "aws_ecr_lifecycle_policy" "service" {
 }
 
 locals {
-  # Settings of billing_core.settings.Settings that differ from their defaults (never secrets).
+  # Settings of billing_core.settings.Settings per service (never secrets). A setting not set here runs
+  # with its default; tests/infra/test_deployed_settings.py names every such setting and why its default is right.
   common_environment = {
     AWS_REGION            = var.region
     BILLING_TABLE         = module.data.table_names["billing"]
@@ -91,10 +97,43 @@ locals {
     BILLING_CURRENCY      = var.billing_currency
     LOG_LEVEL             = "INFO"
   }
+  # How costs are priced: the worker's invoices and billing-api's cost preview must agree.
+  pricing_environment = {
+    BASE_FEE         = var.base_fee
+    MARKUP_PERCENT   = var.markup_percent
+    FX_RATE          = var.fx_rate
+    FX_SOURCE        = var.fx_source
+    FX_DATE          = var.fx_date
+    INVOICE_LANGUAGE = var.invoice_language
+    COST_GROUP_BY    = var.cost_group_by
+  }
   web_environment = {
     # gunicorn trusts X-Forwarded-* only from the load balancer, which is inside the VPC.
     FORWARDED_ALLOW_IPS = module.network.vpc_cidr_block
     WEB_CONCURRENCY     = "2"
+  }
+  service_environment = {
+    "billing-api" = merge(local.common_environment, local.pricing_environment, local.web_environment, {
+      GUNICORN_BIND        = "0.0.0.0:8000"
+      COGNITO_USER_POOL_ID = module.cognito.user_pool_id
+      COGNITO_CLIENT_ID    = module.cognito.client_id
+      ADMIN_GROUP          = module.cognito.admin_group
+      AUTH_MODE            = "hosted-ui"
+      COGNITO_DOMAIN       = local.hosted_ui_url
+      PAGE_LANGUAGE        = var.page_language
+    })
+    "webhook-receiver" = merge(local.common_environment, local.web_environment, {
+      GUNICORN_BIND           = "0.0.0.0:8001"
+      STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
+    })
+    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, {
+      BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
+      STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
+      BILLING_CRON            = var.billing_cron
+      # The limit is per task and Stripe's per account: split the budget over the most tasks autoscaling runs.
+      STRIPE_MAX_REQUESTS_PER_SECOND = tostring(max(1, floor(var.stripe_max_requests_per_second / var.worker_max_count)))
+      WORKER_HEARTBEAT_FILE          = local.worker_heartbeat_file
+    })
   }
   http_health_check = ["python", "/app/deploy/healthcheck.py"]
   images            = { for name, repository in aws_ecr_repository.service : name => "${repository.repository_url}:${var.image_tag}" }
@@ -115,12 +154,7 @@ module "billing_api" {
   log_kms_key_arn       = module.data.kms_key_arn
   task_policy_json      = data.aws_iam_policy_document.billing_api.json
   health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8000/healthz"])
-  environment = merge(local.common_environment, local.web_environment, {
-    GUNICORN_BIND        = "0.0.0.0:8000"
-    COGNITO_USER_POOL_ID = module.cognito.user_pool_id
-    COGNITO_CLIENT_ID    = module.cognito.client_id
-    ADMIN_GROUP          = module.cognito.admin_group
-  })
+  environment           = local.service_environment["billing-api"]
 }
 
 module "webhook_receiver" {
@@ -138,10 +172,7 @@ module "webhook_receiver" {
   log_kms_key_arn       = module.data.kms_key_arn
   task_policy_json      = data.aws_iam_policy_document.webhook_receiver.json
   health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8001/healthz"])
-  environment = merge(local.common_environment, local.web_environment, {
-    GUNICORN_BIND           = "0.0.0.0:8001"
-    STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
-  })
+  environment           = local.service_environment["webhook-receiver"]
 }
 
 module "scheduler_worker" {
@@ -155,12 +186,8 @@ module "scheduler_worker" {
   subnet_ids           = module.network.private_subnet_ids
   log_kms_key_arn      = module.data.kms_key_arn
   task_policy_json     = data.aws_iam_policy_document.scheduler_worker.json
-  health_check_command = ["python", "/app/deploy/healthcheck.py", "--heartbeat", "/tmp/scheduler-worker.heartbeat", "--max-age", "120"]
-  environment = merge(local.common_environment, {
-    BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
-    STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
-    WORKER_HEARTBEAT_FILE   = "/tmp/scheduler-worker.heartbeat"
-  })
+  health_check_command = ["python", "/app/deploy/healthcheck.py", "--heartbeat", local.worker_heartbeat_file, "--max-age", "120"]
+  environment          = local.service_environment["scheduler-worker"]
 }
 
 # --- worker autoscaling on queue depth ------------------------------------------------------------

@@ -30,7 +30,7 @@ output "client_id" {
 
 output "hosted_ui_url" {
   description = "Cognito hosted UI."
-  value       = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
+  value       = local.hosted_ui_url
 }
 
 output "ecr_repository_urls" {

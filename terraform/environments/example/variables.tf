@@ -52,4 +52,111 @@ variable "billing_currency" {
   description = "Invoice currency (the services' BILLING_CURRENCY)."
   type        = string
   default     = "eur"
+  validation {
+    condition     = can(regex("^[A-Za-z]{3}$", var.billing_currency))
+    error_message = "billing_currency must be a three-letter ISO currency code such as eur."
+  }
+}
+
+# --- pricing: the worker's invoices and billing-api's cost preview -----------------------------------
+
+variable "fx_rate" {
+  description = "Invoice-currency units per USD (FX_RATE). Cost Explorer answers in USD: without a rate the worker refuses to bill. Stored on every invoice."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.fx_rate)) && try(tonumber(var.fx_rate) > 0, false)
+    error_message = "fx_rate must be a decimal number greater than 0, such as 0.9215."
+  }
+}
+
+variable "fx_source" {
+  description = "Where fx_rate comes from, e.g. \"ECB reference rate\" (FX_SOURCE; stored on every invoice)."
+  type        = string
+  validation {
+    condition     = length(trimspace(var.fx_source)) > 0
+    error_message = "fx_source must say where fx_rate comes from."
+  }
+}
+
+variable "fx_date" {
+  description = "The date fx_rate applies to, YYYY-MM-DD (FX_DATE; stored on every invoice)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.fx_date)) && can(formatdate("YYYY-MM-DD", "${var.fx_date}T00:00:00Z"))
+    error_message = "fx_date must be a date such as 2024-11-29."
+  }
+}
+
+variable "base_fee" {
+  description = "Monthly base fee per account in the invoice currency (BASE_FEE); an account's baseFeeOverride wins."
+  type        = string
+  default     = "20.00"
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]{1,2})?$", var.base_fee))
+    error_message = "base_fee must be an amount such as 20.00 (at most two decimals, not negative)."
+  }
+}
+
+variable "markup_percent" {
+  description = "Markup on the AWS costs in percent (MARKUP_PERCENT)."
+  type        = string
+  default     = "0"
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.markup_percent))
+    error_message = "markup_percent must be a decimal number that is not negative, such as 10 or 7.5."
+  }
+}
+
+variable "cost_group_by" {
+  description = "Cost Explorer grouping (COST_GROUP_BY): SERVICE (the whole payer account), LINKED_ACCOUNT or TAG:<key> (per-account cost scopes)."
+  type        = string
+  default     = "SERVICE"
+  validation {
+    condition     = can(regex("^(SERVICE|LINKED_ACCOUNT|TAG:.+)$", var.cost_group_by))
+    error_message = "cost_group_by must be SERVICE, LINKED_ACCOUNT or TAG:<key>."
+  }
+}
+
+variable "invoice_language" {
+  description = "Language of the invoice lines (INVOICE_LANGUAGE): de or en."
+  type        = string
+  default     = "de"
+  validation {
+    condition     = contains(["de", "en"], var.invoice_language)
+    error_message = "invoice_language must be de or en."
+  }
+}
+
+# --- scheduler-worker -------------------------------------------------------------------------------
+
+variable "billing_cron" {
+  description = "When the worker starts the billing run for the previous month (BILLING_CRON; five-field cron, UTC)."
+  type        = string
+  default     = "0 0 1 * *"
+  validation {
+    condition     = length(regexall("\\S+", var.billing_cron)) == 5
+    error_message = "billing_cron must be a five-field cron expression such as \"0 0 1 * *\"."
+  }
+}
+
+variable "stripe_max_requests_per_second" {
+  description = "Stripe requests per second all worker tasks together make at most for invoice jobs; each task gets its share of worker_max_count (Stripe allows 100 in live mode)."
+  type        = number
+  default     = 80
+  validation {
+    condition     = var.stripe_max_requests_per_second > 0 && var.stripe_max_requests_per_second <= 100
+    error_message = "stripe_max_requests_per_second must be greater than 0 and at most Stripe's 100."
+  }
+}
+
+# --- billing-api ------------------------------------------------------------------------------------
+
+variable "page_language" {
+  description = "Default language of the admin page (PAGE_LANGUAGE): de or en."
+  type        = string
+  default     = "de"
+  validation {
+    condition     = contains(["de", "en"], var.page_language)
+    error_message = "page_language must be de or en."
+  }
 }

@@ -1,0 +1,159 @@
+"""The example Terraform environment sets every setting the code declares, or the setting's default is right.
+
+Terraform itself evaluates the services' environments (``terraform console`` on the example root, with
+``terraform.tfvars.example``), so what is checked is what a deployment would get. A setting added to
+``billing_core.settings.Settings`` fails here until it is set for the services in
+``terraform/environments/example/main.tf`` or listed below with the reason its default is right.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from billing_core.bootstrap import REQUIRED_SETTINGS
+from billing_core.settings import Settings
+from scheduler_worker.worker import STOP_GRACE_SECONDS
+from tests.infra.conftest import REPO, TERRAFORM_DIR, Terraform
+
+EXAMPLE = TERRAFORM_DIR / "environments" / "example"
+SERVICES = ("billing-api", "webhook-receiver", "scheduler-worker")
+# ECS sends SIGKILL this long after SIGTERM unless the task definition sets stopTimeout (ours does not).
+ECS_STOP_TIMEOUT_SECONDS = 30
+
+# Settings no service sets in production, each with why its default is the right production value.
+DEFAULT_IS_RIGHT_IN_PRODUCTION = {
+    "AWS_ENDPOINT_URL": "unset means the real AWS endpoints; only the local stacks point it at moto.",
+    "STRIPE_API_BASE": "unset means the real Stripe API.",
+    "STRIPE_MAX_NETWORK_RETRIES": "two SDK retries (same idempotency key) ride out a blip; the queues retry after that.",
+    "SECRETS_REFRESH_SECONDS": "five minutes bounds how long a rotated key takes to arrive, at a few reads an hour.",
+    "COGNITO_JWKS_URL": "derived from region and pool: the JWKS of the real Cognito pool.",
+    "COGNITO_ISSUER": "derived from region and pool: the issuer the real Cognito pool signs with.",
+    "COGNITO_TOKEN_USE": "the admin page sends the Cognito access token, which names the app client.",
+    "ACCOUNT_CLAIM": "sub is the admin's stable Cognito user id, in every access token.",
+    "CORS_ALLOWED_ORIGINS": "billing-api serves the admin page itself, so its calls are same-origin.",
+    "COST_PREVIEW_TTL_SECONDS": "six hours: Cost Explorer refreshes a few times a day and bills every request.",
+    "COST_EXPLORER_METRIC": "UnblendedCost is what AWS bills the payer account.",
+    "WORKER_THREADS": "four I/O-bound job threads suit a 0.25 vCPU task; more throughput comes from more tasks.",
+    "QUEUE_WAIT_SECONDS": "20 s, the longest long poll, is the cheapest at idle and lets a stop fit ECS's stop timeout.",
+    "STRIPE_JS_URL": "Stripe requires Stripe.js to be loaded from js.stripe.com.",
+    "COGNITO_SIGNIN_ENDPOINT": "production signs in through the Hosted UI; the password form is local only.",
+}
+
+
+def _declared_settings() -> set[str]:
+    return {variable for variable, _, _ in Settings.documentation()}
+
+
+def _server_variables() -> set[str]:
+    """Variables gunicorn's configuration reads (set for the web services, not settings of the app)."""
+    return set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', (REPO / "deploy" / "gunicorn.conf.py").read_text()))
+
+
+def _console_values(console_output: str) -> tuple[dict[str, set[str]], dict[str, dict[str, str]]]:
+    """(service -> every variable name, service -> variable -> value) from the console's answer.
+
+    The names come through ``jsonencode`` and are exact. The values are read from the printed map
+    and cover only what Terraform knows before apply (the rest, resource ids, print as
+    ``(known after apply)``).
+    """
+    names: dict[str, set[str]] = {}
+    values: dict[str, dict[str, str]] = {}
+    block = None
+    for line in console_output.splitlines():
+        if match := re.fullmatch(r'\s*"names" = (".*")', line):
+            names = {service: set(found) for service, found in json.loads(json.loads(match.group(1))).items()}
+        elif match := re.fullmatch(r'\s*"([a-z-]+)" = \{', line):
+            block = match.group(1)
+        elif (match := re.fullmatch(r'\s*"([A-Z0-9_]+)" = (".*")', line)) and block:
+            values.setdefault(block, {})[match.group(1)] = json.loads(match.group(2))
+    return names, values
+
+
+@pytest.fixture(scope="module")
+def deployed(terraform: Terraform) -> dict[str, Any]:
+    """The services' environments as Terraform evaluates them: every variable name, and the values known before apply."""
+    # The console answers only the last expression it reads from a pipe: ask for both in one.
+    expression = ("{names = jsonencode({for name, environment in local.service_environment : name => keys(environment)}),"
+                  " environments = local.service_environment}")
+    result = subprocess.run(
+        [str(terraform.tools.terraform), "console", "-var-file=terraform.tfvars.example", "-no-color"],
+        cwd=terraform.root / "environments" / "example", env=terraform.env, input=expression + "\n",
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    names, values = _console_values(result.stdout)
+    assert names and values, result.stdout
+    return {"names": names, "values": values}
+
+
+def test_every_setting_is_set_for_a_service_or_its_default_is_right_in_production(deployed):
+    set_somewhere = set().union(*deployed["names"].values())
+
+    neither = _declared_settings() - set_somewhere - set(DEFAULT_IS_RIGHT_IN_PRODUCTION)
+
+    assert neither == set(), (
+        "set these for the services in terraform/environments/example/main.tf, or add each to "
+        "DEFAULT_IS_RIGHT_IN_PRODUCTION with the reason its default is right"
+    )
+
+
+def test_the_default_is_right_list_names_only_settings_that_exist_and_are_not_set(deployed):
+    set_somewhere = set().union(*deployed["names"].values())
+    listed = set(DEFAULT_IS_RIGHT_IN_PRODUCTION)
+
+    assert listed - _declared_settings() == set()
+    assert listed & set_somewhere == set()
+    assert all(len(reason) > 20 for reason in DEFAULT_IS_RIGHT_IN_PRODUCTION.values())
+
+
+def test_every_variable_terraform_sets_is_a_setting_or_read_by_gunicorn(deployed):
+    for service, names in deployed["names"].items():
+        assert names - _declared_settings() - _server_variables() == set(), service
+
+
+def test_the_three_services_get_an_environment_and_their_required_settings(deployed):
+    assert set(deployed["names"]) == set(SERVICES)
+    for service in SERVICES:
+        required = {Settings.env_name(attribute) for attribute in REQUIRED_SETTINGS[service]}
+        assert required <= deployed["names"][service], service
+
+
+def test_the_values_terraform_knows_before_apply_are_valid_settings(deployed):
+    for service in SERVICES:
+        known = {name: value for name, value in deployed["values"][service].items() if name in _declared_settings()}
+        assert known, service
+        Settings.from_env(known)  # raises SettingsError naming any variable with an invalid value
+
+
+def test_billing_api_and_the_worker_price_costs_alike(deployed):
+    pricing = {"BASE_FEE", "MARKUP_PERCENT", "FX_RATE", "FX_SOURCE", "FX_DATE", "INVOICE_LANGUAGE", "COST_GROUP_BY",
+               "BILLING_CURRENCY"}
+    api, worker = (deployed["values"][service] for service in ("billing-api", "scheduler-worker"))
+
+    assert {name: api[name] for name in pricing} == {name: worker[name] for name in pricing}
+
+
+def test_the_admin_page_signs_in_through_the_hosted_ui_of_the_cognito_module(deployed):
+    assert deployed["values"]["billing-api"]["AUTH_MODE"] == "hosted-ui"
+    assert "COGNITO_DOMAIN" in deployed["names"]["billing-api"]
+    main = (EXAMPLE / "main.tf").read_text()
+    assert re.search(r'COGNITO_DOMAIN\s*=\s*local\.hosted_ui_url', main)
+    assert re.search(r'hosted_ui_url\s*=\s*"https://\$\{module\.cognito\.hosted_ui_domain\}\.auth\.', main)
+
+
+def test_the_worker_heartbeat_file_is_the_one_its_health_checks_read(deployed):
+    heartbeat_file = deployed["values"]["scheduler-worker"]["WORKER_HEARTBEAT_FILE"]
+    worker_stage = (REPO / "deploy" / "Dockerfile").read_text().split("AS scheduler-worker", 1)[1].split("FROM ", 1)[0]
+    main = (EXAMPLE / "main.tf").read_text()
+
+    assert f'"--heartbeat", "{heartbeat_file}"' in worker_stage
+    assert re.search(rf'worker_heartbeat_file\s*=\s*"{re.escape(heartbeat_file)}"', main)
+    assert re.search(r'"--heartbeat", local\.worker_heartbeat_file', main)
+
+
+def test_the_worker_stops_before_ecs_kills_it():
+    assert Settings.from_env({}).queue_wait_seconds + STOP_GRACE_SECONDS <= ECS_STOP_TIMEOUT_SECONDS
