@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import requests
 import stripe
-from werkzeug.serving import make_server
+from tests.servers import WsgiServer
 from werkzeug.wrappers import Request, Response
 
 
@@ -34,21 +34,19 @@ class WebhookReceiver:
         self.planned_statuses: list[int] = []  # answered (instead of 200) to the next requests
         self.requests_seen = 0
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = WsgiServer(self._app)
 
     @property
     def url(self) -> str:
         """Where the emulator should post events."""
-        return f"http://127.0.0.1:{self._server.server_port}/webhook"
+        return f"{self._server.base_url}/webhook"
 
     def start(self) -> "WebhookReceiver":
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def reset(self, secret: str = "") -> None:
         with self._lock:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
+from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
@@ -98,3 +101,19 @@ def run(argv: Sequence[str], *, cwd: Path = REPO, env: dict[str, str] | None = N
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(argv)} exited {result.returncode}\n{result.stdout}\n{result.stderr}", pytrace=False)
     return result
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free port, yielding its endpoint; empty at start and reset at the end."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # In-process moto servers share one state; start from, and leave, an empty account.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    try:
+        yield endpoint
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()

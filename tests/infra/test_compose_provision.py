@@ -9,14 +9,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 import yaml
-from moto.server import ThreadedMotoServer
 
 from billing_core.settings import Settings
 from billing_core.use_cases.billing_run import policy_from_settings
 from local_stack import compose_provision
-from tests.infra.conftest import REPO
+from tests.infra.conftest import REPO, moto_server
 
 COMPOSE = REPO / "docker-compose.yml"
 
@@ -24,17 +22,8 @@ COMPOSE = REPO / "docker-compose.yml"
 @pytest.fixture
 def aws_endpoint() -> Iterator[str]:
     """A moto server of this test's own, on a free port."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # In-process moto servers share one state; start from, and leave, an empty account.
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    try:
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 def _sourced(env_file: Path) -> dict[str, str]:

@@ -13,12 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from billing_core import resources
 from local_stack import provision
-from tests.infra.conftest import Terraform
+from tests.infra.conftest import Terraform, moto_server
 
 REGION = "eu-central-1"
 PREFIX = "tf-"
@@ -27,17 +25,8 @@ PREFIX = "tf-"
 @pytest.fixture(scope="module")
 def aws_endpoint() -> Iterator[str]:
     """A moto server of this module's own, on a free port."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # In-process moto servers share one state; start from, and leave, an empty account.
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    try:
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import Any
 import requests
 import stripe
 from botocore.config import Config
-from werkzeug.serving import make_server
 
 from billing_core import resources
 from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG
@@ -70,27 +69,6 @@ def store_webhook_secret(stack, webhook_secrets: list[str]) -> str:
 def receiver_sqs_client(stack, endpoint: str | None = None) -> Any:
     """An SQS client configured as the webhook receiver's own (fast failure)."""
     return aws_client(stack, "sqs", endpoint=endpoint, config=WEBHOOK_RECEIVER_AWS_CONFIG)
-
-
-class WsgiServer:
-    """A WSGI app served on 127.0.0.1 on a free port from a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> "WsgiServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class SwitchableProxy:

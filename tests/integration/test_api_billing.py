@@ -12,12 +12,12 @@ from decimal import Decimal
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from billing_api import create_app
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_api
 from tests.api_support import bearer, invoice_item, periods, sign_in
+from tests.servers import WsgiServer
 
 OTHER_ACCOUNT = "another-account-sub"
 
@@ -118,14 +118,8 @@ def in_process_api(clean_stack):
     settings = clean_stack.settings()
     clients = {service: clean_stack.aws_client(service) for service in ("dynamodb", "ce", "secretsmanager", "sqs")}
     services = bootstrap_api(settings, clients=clients)
-    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", services
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with WsgiServer(create_app(settings, services)) as server:
+        yield server.base_url, services
 
 
 def test_a_hundred_page_views_make_one_cost_explorer_request(clean_stack, admin, in_process_api):

@@ -14,8 +14,8 @@ import requests
 
 from billing_core.bootstrap import bootstrap_webhook_receiver
 from stripe_emulator import sign_payload
+from tests.servers import WsgiServer
 from tests.integration.stripe_events_support import (
-    WsgiServer,
     aws_client,
     create_queue_pair,
     receiver_sqs_client,

@@ -5,9 +5,9 @@ import uuid
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_webhook_receiver
+from tests.servers import WsgiServer
 from tests.integration.stripe_events_support import (
     SwitchableProxy,
-    WsgiServer,
     account_item,
     aws_client,
     billing_record,
