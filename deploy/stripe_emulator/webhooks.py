@@ -106,6 +106,7 @@ class _Delivery:
     endpoint: Endpoint
     copy: int
     generation: int
+    planned_delay: float = 0.0  # seconds between publishing and the first attempt (delay + reorder knobs)
     attempt: int = 0
 
 
@@ -136,7 +137,7 @@ class WebhookDispatcher:
                 delays = [config.delivery_delay + (self._rng.uniform(0, config.reorder_window)
                                                    if config.reorder_window else 0.0) for _ in range(copies)]
             for copy, delay in enumerate(delays):
-                delivery = _Delivery(event["id"], event["type"], payload, endpoint, copy, self._generation)
+                delivery = _Delivery(event["id"], event["type"], payload, endpoint, copy, self._generation, delay)
                 self._scheduler.call_later(delay, lambda d=delivery: self._attempt(d))
 
     def attempts(self) -> list[dict[str, Any]]:
@@ -181,7 +182,8 @@ class WebhookDispatcher:
         record = {
             "event_id": delivery.event_id, "event_type": delivery.event_type,
             "endpoint_id": delivery.endpoint.id, "endpoint_url": delivery.endpoint.url,
-            "attempt": delivery.attempt, "copy": delivery.copy, "status_code": status, "error": error,
+            "attempt": delivery.attempt, "copy": delivery.copy, "planned_delay": delivery.planned_delay,
+            "status_code": status, "error": error,
             "delivered": delivered, "started_at": started, "finished_at": time.time(),
             "next_retry_in": retry_in,
         }
