@@ -587,7 +587,7 @@ class FakePaymentGateway(PaymentGateway):
             return {"id": payment_method_id, "object": "payment_method", **TEST_PAYMENT_METHODS[payment_method_id]}
         return self._read("retrieve_payment_method", {"payment_method_id": payment_method_id}, action)
 
-    def create_draft_invoice(self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=True) -> StripeObject:
+    def create_draft_invoice(self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False) -> StripeObject:
         """A draft invoice with no lines."""
         def action() -> StripeObject:
             self._customer(customer_id)
@@ -626,8 +626,8 @@ class FakePaymentGateway(PaymentGateway):
                   "description": description, "metadata": dict(metadata or {})}
         return self._write("add_invoice_line", idempotency_key, kwargs, action)
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
-        """Draft -> open, with a number and hosted URLs."""
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
+        """Draft -> open, with a number and hosted URLs (and ``auto_advance`` set when given)."""
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
@@ -636,9 +636,12 @@ class FakePaymentGateway(PaymentGateway):
             invoice.update(status="open", number=f"FAKE-{number:04d}",
                            hosted_invoice_url=f"https://invoice.stripe.test/{invoice_id}",
                            invoice_pdf=f"https://invoice.stripe.test/{invoice_id}/pdf")
+            if auto_advance is not None:
+                invoice["auto_advance"] = auto_advance
             self._emit("invoice.finalized", invoice)
             return invoice
-        return self._write("finalize_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        kwargs = {"invoice_id": invoice_id, "auto_advance": auto_advance}
+        return self._write("finalize_invoice", idempotency_key, kwargs, action)
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
         """Charge the default payment method; Stripe's failing test cards fail here, too."""

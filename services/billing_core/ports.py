@@ -357,9 +357,13 @@ class PaymentGateway(abc.ABC):
         idempotency_key: str,
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        auto_advance: bool = True,
+        auto_advance: bool = False,
     ) -> StripeObject:
-        """A draft invoice collected automatically from the customer's default payment method."""
+        """A draft invoice collected automatically from the customer's default payment method.
+
+        Keep ``auto_advance`` off while lines are still being added: Stripe finalizes and charges an
+        auto-advancing draft about an hour after its creation, whatever lines it has by then.
+        """
 
     @abc.abstractmethod
     def add_invoice_line(
@@ -376,8 +380,14 @@ class PaymentGateway(abc.ABC):
         """Add a line of ``amount`` minor units to a draft invoice; returns the invoice item."""
 
     @abc.abstractmethod
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
-        """Finalize a draft (it gets a number and becomes ``open``)."""
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
+    ) -> StripeObject:
+        """Finalize a draft (it gets a number and becomes ``open``).
+
+        ``auto_advance=True`` lets Stripe collect it automatically from then on; ``None`` leaves the
+        invoice's setting as it is.
+        """
 
     @abc.abstractmethod
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:

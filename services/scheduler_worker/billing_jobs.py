@@ -1,7 +1,6 @@
 """The ``billing-jobs`` consumer: each message is one account's invoice job for one period."""
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 
@@ -10,14 +9,12 @@ from billing_core.bootstrap import WorkerServices
 from billing_core.logging import correlation
 from billing_core.ports import PaymentGateway, ReceivedMessage
 from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
-from scheduler_worker.consumer import MessageHandler, QueueConsumer, exponential_backoff
+from scheduler_worker.consumer import FAILED_MESSAGE_RETRY_DELAY, MessageHandler, QueueConsumer
 
 log = logging.getLogger(__name__)
 
-# A failed job (Stripe or DynamoDB unavailable) comes back after 15, 30, 60, 120 s, then goes to the
-# dead-letter queue: long enough to ride out a short outage, short enough that a broken message
-# does not wait maxReceiveCount x the 300 s visibility timeout. The job resumes where it stopped.
-JOB_RETRY_DELAY = functools.partial(exponential_backoff, base_seconds=15, cap_seconds=300)
+# A failed job comes back after 15, 30, 60, 120 s (then the DLQ) and resumes where it stopped.
+JOB_RETRY_DELAY = FAILED_MESSAGE_RETRY_DELAY
 
 
 def rate_limited_payments(services: WorkerServices) -> PaymentGateway:

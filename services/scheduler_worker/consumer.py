@@ -1,6 +1,7 @@
 """A queue consumer: receive, handle, delete; a message whose handling fails comes back later."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -27,6 +28,11 @@ def exponential_backoff(receive_count: int, *, base_seconds: int = 1, cap_second
     """``base_seconds`` doubled per receive (1, 2, 4, 8 ... by default), at most ``cap_seconds``."""
     return min(cap_seconds, base_seconds * 2 ** max(0, receive_count - 1))
 
+
+# A failed message (Stripe or DynamoDB unavailable) comes back after 15, 30, 60, 120 s, then goes to the
+# dead-letter queue (maxReceiveCount 5): long enough to ride out a short outage, short enough that a
+# broken message does not wait maxReceiveCount x the visibility timeout. Both worker queues use it.
+FAILED_MESSAGE_RETRY_DELAY: RetryDelay = functools.partial(exponential_backoff, base_seconds=15, cap_seconds=300)
 
 # The longest long poll SQS allows, and the cheapest: an idle consumer makes 3 requests a minute.
 # A consumer notices a stop request only when its receive returns, so a stop takes up to this long.

@@ -10,10 +10,16 @@ import threading
 
 from billing_core.bootstrap import WorkerServices
 from billing_core.logging import correlation
-from billing_core.ports import MessageQueue, ReceivedMessage
+from billing_core.ports import MessageQueue, PaymentGateway, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
 from billing_core.use_cases.receive_webhook import parse_event_body
-from scheduler_worker.consumer import MAX_RECEIVE_WAIT_SECONDS, QueueConsumer, RedeliverLater, exponential_backoff
+from scheduler_worker.consumer import (
+    FAILED_MESSAGE_RETRY_DELAY,
+    MAX_RECEIVE_WAIT_SECONDS,
+    QueueConsumer,
+    RedeliverLater,
+    RetryDelay,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +30,11 @@ STRIPE_EVENT_CONSUMERS = 4
 IN_PROGRESS_RETRY_SECONDS = 15
 
 
-def event_ports(services: WorkerServices) -> EventPorts:
-    """The collaborators ``process_event`` needs, from the worker's wiring."""
+def event_ports(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:
+    """The collaborators ``process_event`` needs, from the worker's wiring (``payments``: the rate-limited one)."""
     return EventPorts(
-        invoices=services.invoices, accounts=services.accounts, payments=services.payments, ledger=services.ledger
+        invoices=services.invoices, accounts=services.accounts, payments=payments or services.payments,
+        ledger=services.ledger,
     )
 
 
@@ -55,15 +62,16 @@ class StripeEventHandler:
 
 def stripe_event_consumers(
     queue: MessageQueue, ports: EventPorts, stopping: threading.Event, *, count: int = STRIPE_EVENT_CONSUMERS,
-    wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
+    wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS, retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY,
 ) -> list[QueueConsumer]:
     """``count`` consumers of the ``stripe-events`` queue, each long-polling ``wait_seconds`` (``QUEUE_WAIT_SECONDS``).
 
-    A failed message comes back after a short backoff.
+    A failed message comes back after ``retry_delay`` (15, 30, 60, 120 s), so an outage of a few
+    seconds does not dead-letter events Stripe was already told we received.
     """
     handler = StripeEventHandler(ports)
     return [
-        QueueConsumer(f"stripe-events-{number}", queue, handler, stopping, retry_delay=exponential_backoff,
+        QueueConsumer(f"stripe-events-{number}", queue, handler, stopping, retry_delay=retry_delay,
                       wait_seconds=wait_seconds)
         for number in range(1, count + 1)
     ]

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.settings import Settings
-from scheduler_worker.billing_jobs import billing_job_consumers
+from scheduler_worker.billing_jobs import billing_job_consumers, rate_limited_payments
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.heartbeat import Heartbeat
@@ -27,10 +27,15 @@ STOP_GRACE_SECONDS = 10
 
 
 def worker_consumers(services: WorkerServices, stopping: threading.Event) -> list[QueueConsumer]:
-    """Every consumer of the worker: ``billing-jobs`` and ``stripe-events``, long-polling ``QUEUE_WAIT_SECONDS``."""
+    """Every consumer of the worker: ``billing-jobs`` and ``stripe-events``, long-polling ``QUEUE_WAIT_SECONDS``.
+
+    All of them call Stripe through one token bucket, so the process stays under
+    ``STRIPE_MAX_REQUESTS_PER_SECOND`` however the work is split between the queues.
+    """
+    payments = rate_limited_payments(services)
     return [
-        *billing_job_consumers(services, stopping),
-        *stripe_event_consumers(services.stripe_events, event_ports(services), stopping,
+        *billing_job_consumers(services, stopping, payments),
+        *stripe_event_consumers(services.stripe_events, event_ports(services, payments), stopping,
                                 wait_seconds=services.settings.queue_wait_seconds),
     ]
 

@@ -48,24 +48,37 @@ SECRET_KEY = "sk_test_bench"
 EMULATOR_LIMIT = 100
 CLIENT_RATE = 95  # STRIPE_MAX_REQUESTS_PER_SECOND for the run: a little under the limit
 WORKER_THREADS = 8
+GROUP_BY = "LINKED_ACCOUNT"  # several accounts need their own costs: each is one linked account
 SEED = {"AWS Lambda": "5.2312345678", "Amazon Simple Storage Service": "2.1487654321",
         "Amazon CloudFront": "8.4700000001", "Amazon DynamoDB": "1.8899999999", "Tax": "0"}
 
 
-class PagedCostExplorer:
-    """A boto3 Cost Explorer stand-in that answers the seed month in ``pages`` pages and counts calls."""
+def linked_account(n: int) -> str:
+    """The linked AWS account (and ``costScope``) of bench account ``n``."""
+    return f"{n:012d}"
 
-    def __init__(self, pages: int = 3) -> None:
+
+def bench_accounts(accounts: int) -> list[dict]:
+    """Account items ``acct-<n>``, each scoped to its own linked account."""
+    return [{"userId": f"acct-{n:05d}", "costScope": linked_account(n)} for n in range(accounts)]
+
+
+class PagedCostExplorer:
+    """A boto3 Cost Explorer stand-in: the seed month for each of ``accounts`` linked accounts
+    (grouped by LINKED_ACCOUNT and SERVICE) in ``pages`` pages; counts calls."""
+
+    def __init__(self, accounts: int, pages: int = 3) -> None:
+        self.groups = [(linked_account(n), service, amount) for n in range(accounts) for service, amount in SEED.items()]
         self.pages = pages
         self.calls = 0
 
     def get_cost_and_usage(self, **kwargs):
         self.calls += 1
         page = int(kwargs.get("NextPageToken", "0"))
-        services = list(SEED.items())[page::self.pages]
         result = {"ResultsByTime": [{
             "TimePeriod": kwargs["TimePeriod"], "Estimated": False, "Total": {},
-            "Groups": [{"Keys": [s], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}} for s, a in services],
+            "Groups": [{"Keys": [scope, s], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}
+                       for scope, s, a in self.groups[page::self.pages]],
         }]}
         if page + 1 < self.pages:
             result["NextPageToken"] = str(page + 1)
@@ -136,16 +149,16 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
     try:
         client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": url}, max_network_retries=0)
         repo = FakeAccountRepository()
-        for n in range(accounts):
+        for item in bench_accounts(accounts):
             customer = client.v1.customers.create(params={
-                "email": f"a{n}@example.com", "payment_method": "pm_card_visa",
+                "email": f"{item['userId']}@example.com", "payment_method": "pm_card_visa",
                 "invoice_settings": {"default_payment_method": "pm_card_visa"},
             })
-            repo.put({"userId": f"acct-{n:05d}", "stripeCustomerId": customer.id, "defaultPaymentMethod": "pm"})
-        cost_explorer = PagedCostExplorer(pages=3)
+            repo.put({**item, "stripeCustomerId": customer.id, "defaultPaymentMethod": "pm"})
+        cost_explorer = PagedCostExplorer(accounts, pages=3)
         queue = FakeQueue()
         run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
-                         billing_jobs=queue, policy=POLICY)
+                         billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
         plans = _jobs(run, queue, accounts)
 
         requests.post(f"{url}/_emulator/config", json={"rate_limit": EMULATOR_LIMIT, "log_requests": False},
@@ -180,11 +193,11 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
 
 def measure_cost_explorer_requests(accounts: int) -> int:
     """Cost Explorer requests one run makes for ``accounts`` accounts (3 pages of results)."""
-    cost_explorer = PagedCostExplorer(pages=3)
+    cost_explorer = PagedCostExplorer(accounts, pages=3)
     queue = FakeQueue()
-    repo = FakeAccountRepository([{"userId": f"acct-{n:05d}"} for n in range(accounts)])
+    repo = FakeAccountRepository(bench_accounts(accounts))
     run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
-                     billing_jobs=queue, policy=POLICY)
+                     billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
     run.start(PERIOD, owner="bench", trigger="bench")
     assert len(queue.messages) == accounts
     return cost_explorer.calls
@@ -194,13 +207,13 @@ def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
     """Process CPU time of run + jobs per invoice, everything in memory."""
     stripe_fake = FakePaymentGateway()
     repo = FakeAccountRepository()
-    for n in range(accounts):
-        customer = stripe_fake.create_customer(user_id=f"acct-{n:05d}", idempotency_key=f"setup:{n}")
-        repo.put({"userId": f"acct-{n:05d}", "stripeCustomerId": customer["id"], "defaultPaymentMethod": "pm"})
+    for item in bench_accounts(accounts):
+        customer = stripe_fake.create_customer(user_id=item["userId"], idempotency_key=f"setup:{item['userId']}")
+        repo.put({**item, "stripeCustomerId": customer["id"], "defaultPaymentMethod": "pm"})
     invoices: InvoiceRepository = FakeInvoiceRepository()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer()), ledger=FakeEventLedger(),
-                     billing_jobs=queue, policy=POLICY)
+    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer(accounts)), ledger=FakeEventLedger(),
+                     billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
     job = InvoiceJob(invoices=invoices, accounts=repo, payments=stripe_fake)
     started = time.process_time()
     for plan, run_id in _jobs(run, queue, accounts):

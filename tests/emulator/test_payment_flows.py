@@ -50,6 +50,18 @@ def test_full_flow_pays_the_invoice_and_delivers_signed_invoice_paid(client, rec
     wait_for(lambda: expected <= set(receiver.types()))
 
 
+def test_a_draft_kept_from_auto_advancing_is_charged_once_finalized_with_auto_advance(client, customer_with_card):
+    draft = client.v1.invoices.create(params={"customer": customer_with_card.id, "currency": "eur",
+                                              "auto_advance": False})
+    client.v1.invoices.add_lines(draft.id, params={"lines": [{"amount": 3774, "description": "AWS"}]})
+
+    finalized = client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": True})
+
+    assert finalized.status == "open" and finalized.auto_advance is True
+    paid = wait_for(lambda: (invoice := client.v1.invoices.retrieve(draft.id)).status == "paid" and invoice)
+    assert paid.amount_paid == 3774 and paid.attempt_count == 1
+
+
 def test_customer_updated_event_carries_previous_attributes(client, receiver):
     customer = make_customer(client, "pm_card_visa")
     updated = wait_for(lambda: [e for e in receiver.of_type("customer.updated")])

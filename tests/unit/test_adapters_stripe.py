@@ -129,7 +129,7 @@ def test_draft_invoice_and_its_line_are_charged_automatically_in_minor_units(gat
     assert draft["path"] == "/v1/invoices"
     assert draft["form"] == {
         "customer": "cus_1", "currency": "eur", "collection_method": "charge_automatically",
-        "auto_advance": "true", "description": "AWS 2024-11",
+        "auto_advance": "false", "description": "AWS 2024-11",
         "metadata[userId]": "user-1", "metadata[period]": "2024-11",
     }
     assert line["path"] == "/v1/invoiceitems"
@@ -156,6 +156,16 @@ def test_finalize_pay_and_default_payment_method_hit_their_endpoints(gateway, ht
         ("/v1/customers/cus_1", {"invoice_settings[default_payment_method]": "pm_card_visa"}),
     ]
     assert paid["status"] == "paid"
+
+
+def test_finalize_can_turn_on_auto_advance_of_a_draft_created_without_it(gateway, http):
+    http.answer(200, {"id": "in_1", "status": "open", "auto_advance": True})
+
+    gateway.finalize_invoice("in_1", idempotency_key="k1", auto_advance=True)
+
+    assert [(r["path"], r["form"]) for r in http.requests] == [
+        ("/v1/invoices/in_1/finalize", {"auto_advance": "true"}),
+    ]
 
 
 def test_a_write_without_an_idempotency_key_is_refused_before_any_request(gateway, http):

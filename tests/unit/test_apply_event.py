@@ -139,6 +139,42 @@ def test_record_billed_by_another_stripe_invoice_is_left_alone():
     assert stored(ports)["status"] == "open"
 
 
+def test_invoice_of_another_customer_carrying_our_metadata_leaves_the_record_unchanged():
+    record = billing_record("pending", stripeCustomerId="cus_1")
+    del record["stripeInvoiceId"]  # the job has not recorded its draft yet
+    ports = make_ports(record)
+    before = stored(ports)
+    foreign = invoice_object("paid", stripe_id="in_foreign", paid_at=T0)
+    foreign["customer"] = "cus_other"
+
+    outcome = process_event(event("invoice.paid", foreign), ports)
+
+    assert outcome is EventOutcome.UNKNOWN
+    assert stored(ports) == before
+
+
+class JobRecordsItsDraftFirst(FakeInvoiceRepository):
+    """The invoice job saves its own draft's id just before the event's write arrives."""
+
+    def update(self, user_id, invoice_id, fields, *, conditions=(), remove=()):
+        if not getattr(self, "raced", False):
+            self.raced = True
+            super().update(user_id, invoice_id, {"stripeInvoiceId": "in_1"})
+        return super().update(user_id, invoice_id, fields, conditions=conditions, remove=remove)
+
+
+def test_an_event_never_overwrites_the_stripe_invoice_id_the_job_recorded_meanwhile():
+    record = billing_record("pending", stripeCustomerId="cus_1")
+    del record["stripeInvoiceId"]
+    ports = make_ports()
+    ports.invoices = JobRecordsItsDraftFirst([record])
+
+    outcome = process_event(event("invoice.finalized", invoice_object("open", stripe_id="in_2")), ports)
+
+    assert outcome is EventOutcome.UNKNOWN
+    assert (stored(ports)["stripeInvoiceId"], stored(ports)["status"]) == ("in_1", "pending")
+
+
 def test_billing_run_status_further_along_than_the_event_is_kept():
     # The run recorded "paid" from Stripe's pay response (no order key); a late finalized event must not reopen it.
     ports = make_ports(billing_record("paid"))

@@ -32,12 +32,24 @@ SEED_LINES = (
 )
 
 
-def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=()):
-    repo = FakeAccountRepository([{"userId": user_id} for user_id in accounts] + list(items))
-    costs = FakeCostSource(lines)
+def linked_account_of(user_id: str) -> str:
+    return f"acct-{user_id}"
+
+
+def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), group_by="LINKED_ACCOUNT"):
+    """A run over ``accounts``; grouped by linked account, each has its own and ``lines`` as its costs."""
+    if group_by == "SERVICE":
+        repo = FakeAccountRepository([{"userId": user_id} for user_id in accounts] + list(items))
+        costs = FakeCostSource(lines)
+    else:
+        repo = FakeAccountRepository(
+            [{"userId": user_id, "costScope": linked_account_of(user_id)} for user_id in accounts] + list(items)
+        )
+        costs = FakeCostSource([CostLine(line.service, line.amount, linked_account_of(user_id))
+                                for user_id in accounts for line in lines])
     ledger = FakeEventLedger()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=costs, ledger=ledger, billing_jobs=queue, policy=policy)
+    run = BillingRun(accounts=repo, costs=costs, ledger=ledger, billing_jobs=queue, policy=policy, group_by=group_by)
     return run, costs, ledger, queue
 
 
@@ -119,6 +131,46 @@ def test_a_misconfigured_account_is_skipped_and_the_others_are_billed():
     assert [b["plan"]["userId"] for b in queue.sent_bodies] == ["u1"]
 
 
+def test_an_account_without_cost_scope_is_skipped_instead_of_billed_every_accounts_costs():
+    run, _, _, queue = make_run(["u1", "u2"], items=[{"userId": "new-admin"}])
+
+    result = run.start(PERIOD, owner="a", trigger="test")
+
+    (skipped,) = result.skipped
+    assert skipped.user_id == "new-admin" and "costScope" in skipped.reason
+    assert sorted((b["plan"]["userId"], b["plan"]["total"]) for b in queue.sent_bodies) == [
+        ("u1", "37.74"), ("u2", "37.74"),
+    ]
+
+
+def test_grouped_by_service_the_only_account_is_billed_the_whole_payer_account():
+    run, _, _, queue = make_run(["u1"], group_by="SERVICE")
+
+    run.start(PERIOD, owner="a", trigger="test")
+
+    (body,) = queue.sent_bodies
+    assert body["plan"]["userId"] == "u1" and body["plan"]["total"] == "37.74"
+
+
+def test_grouped_by_service_several_accounts_refuse_the_run_naming_them():
+    run, costs, ledger, queue = make_run(["u1", "u2"], group_by="SERVICE")
+
+    with pytest.raises(ConfigurationError, match="u1, u2"):
+        run.start(PERIOD, owner="a", trigger="test")
+
+    assert queue.messages == [] and costs.requests_made == 0
+    assert run.run_record(PERIOD) is None and ledger.leases == {}
+
+
+def test_grouped_by_service_a_one_account_run_is_refused_while_other_accounts_exist():
+    run, _, _, queue = make_run(["u1", "u2"], group_by="SERVICE")
+
+    with pytest.raises(ConfigurationError, match="u1, u2"):
+        run.start(PERIOD, owner="a", trigger="cli", only_account="u2")
+
+    assert queue.messages == []
+
+
 def test_credits_reduce_the_aws_line_and_never_show_in_the_breakdown():
     run, _, _, queue = make_run(lines=SEED_LINES + (CostLine("Credit", Decimal("-7.74")),))
 
@@ -139,7 +191,7 @@ def test_the_cron_trigger_bills_the_previous_month_once():
 
     assert first is not None and first.period == PERIOD
     assert second is None
-    assert costs.queries == [(date(2024, 11, 1), date(2024, 12, 1), "SERVICE")]
+    assert costs.queries == [(date(2024, 11, 1), date(2024, 12, 1), "LINKED_ACCOUNT")]
     assert len(queue.messages) == 1
 
 

@@ -14,6 +14,8 @@ from billing_core.use_cases.invoice_job import (
     AccountNotFound,
     InvoiceJob,
     InvoiceMessageInvalid,
+    InvoiceNoLongerDraft,
+    InvoiceTotalMismatch,
     plan_from_message,
     plan_to_message,
 )
@@ -119,6 +121,50 @@ def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(wor
         "inv_2024-11_u1:customer", "inv_2024-11_u1:create-invoice", "inv_2024-11_u1:line-base-fee",
         "inv_2024-11_u1:line-aws", "inv_2024-11_u1:finalize",
     ]
+
+
+def test_the_draft_does_not_auto_advance_until_the_job_finalizes_it_with_auto_advance(world):
+    world.account()
+
+    world.job().run(seed_plan())
+
+    (create,) = world.stripe.calls_to("create_draft_invoice")
+    (finalize,) = world.stripe.calls_to("finalize_invoice")
+    assert create.kwargs["auto_advance"] is False
+    assert finalize.kwargs["auto_advance"] is True
+    assert next(iter(world.stripe.invoices.values()))["auto_advance"] is True
+
+
+def test_a_draft_whose_total_differs_from_the_record_is_not_finalized(world):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("line-aws", "saved")).run(seed_plan())
+    (draft,) = world.stripe.invoices.values()
+    world.stripe.add_invoice_line(  # someone added a line to our draft by hand
+        invoice_id=draft["id"], customer_id=draft["customer"], amount=500, currency="eur",
+        description="extra", idempotency_key="by-hand",
+    )
+
+    with pytest.raises(InvoiceTotalMismatch, match="4274"):
+        world.job().run(seed_plan())
+
+    assert world.stripe.calls_to("finalize_invoice") == []
+    assert world.stripe.invoices[draft["id"]]["status"] == "draft"
+    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "draft"
+
+
+def test_a_draft_stripe_finalized_before_all_lines_were_added_stops_the_job_without_adding_lines(world):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("line-base-fee", "saved")).run(seed_plan())
+    (draft,) = world.stripe.invoices.values()
+    draft["status"] = "open"  # Stripe auto-advanced it with the base fee only
+
+    with pytest.raises(InvoiceNoLongerDraft, match="aws"):
+        world.job().run(seed_plan())
+
+    assert len(world.stripe.calls_to("add_invoice_line")) == 1
+    assert world.invoices.get("u1", "inv_2024-11_u1")["linesAdded"] == ["base-fee"]
 
 
 def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_more(world):

@@ -1,14 +1,24 @@
 """The queue consumer: delete after success, show a failed message again after its retry delay, long-poll as set."""
 from __future__ import annotations
 
+import json
 import threading
+import time
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from billing_core.bootstrap import WorkerServices
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, plan_invoice
 from billing_core.settings import Settings
+from billing_core.use_cases.apply_event import EventPorts
+from billing_core.use_cases.invoice_job import plan_to_message
+from scheduler_worker import worker
 from scheduler_worker.billing_jobs import JOB_RETRY_DELAY
 from scheduler_worker.consumer import QueueConsumer, exponential_backoff
+from scheduler_worker.stripe_events import stripe_event_consumers
 from scheduler_worker.worker import worker_consumers
 from tests.fakes import (
     FakeAccountRepository,
@@ -19,6 +29,16 @@ from tests.fakes import (
     FakeQueue,
     FakeSecretsProvider,
 )
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds passed; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _consume_one_batch(queue: FakeQueue, handle, **kwargs) -> None:
@@ -129,3 +149,58 @@ def test_the_worker_consumers_poll_20_seconds_unless_told_otherwise():
     consumers = worker_consumers(_worker_services({}), threading.Event())
 
     assert {consumer.wait_seconds for consumer in consumers} == {20}
+
+
+def test_a_failed_stripe_event_comes_back_after_15_seconds_like_a_failed_job():
+    now = [0.0]
+    queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
+    queue.send("not a stripe event")  # fails on every receive, like an event during an outage
+    ports = EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
+                       payments=FakePaymentGateway(), ledger=FakeEventLedger())
+    stopping = threading.Event()
+    (consumer,) = stripe_event_consumers(queue, ports, stopping, count=1, wait_seconds=1)
+    consumer.start()
+    try:
+        rescheduled = wait_until(lambda: 0 <= queue.messages[0].invisible_until < 300)
+    finally:
+        stopping.set()
+        consumer.join(timeout=10)
+
+    assert rescheduled
+    now[0] = 14.0
+    assert queue.receive() == []
+    now[0] = 15.0
+    assert [message.receive_count for message in queue.receive()] == [2]
+
+
+def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(monkeypatch):
+    services = _worker_services({"WORKER_THREADS": "1"})
+    shared = FakePaymentGateway()  # stands in for the one rate-limited gateway of the process
+    built = []
+    monkeypatch.setattr(worker, "rate_limited_payments", lambda s: built.append(s) or shared)
+    customer = shared.create_customer(user_id="u1", idempotency_key="setup:u1")
+    services.accounts.put({"userId": "u1", "stripeCustomerId": customer["id"]})
+    period = Period(2024, 11)
+    report = CostReport(period.start, period.end, "USD", False, (CostLine("AWS Lambda", Decimal("5.23")),))
+    policy = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
+    services.billing_jobs.send(plan_to_message(plan_invoice(period, report, Account("u1"), policy), "run_1"))
+    services.stripe_events.send(json.dumps({
+        "id": "evt_1", "object": "event", "type": "setup_intent.succeeded", "created": 1_733_000_000,
+        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer["id"],
+                            "payment_method": "pm_card_visa", "status": "succeeded", "metadata": {}}},
+    }))
+    stopping = threading.Event()
+    consumers = worker_consumers(services, stopping)
+    for consumer in consumers:
+        consumer.start()
+    try:
+        both_called = wait_until(
+            lambda: shared.calls_to("finalize_invoice") and shared.calls_to("set_default_payment_method"))
+    finally:
+        stopping.set()
+        for consumer in consumers:
+            consumer.join(timeout=10)
+
+    assert both_called
+    assert built == [services]
+    assert services.payments.calls == []

@@ -136,9 +136,11 @@ class RateLimitedPaymentGateway(PaymentGateway):
         """See ``PaymentGateway.add_invoice_line``."""
         return self._call(lambda: self._inner.add_invoice_line(**kwargs))
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
         """See ``PaymentGateway.finalize_invoice``."""
-        return self._call(lambda: self._inner.finalize_invoice(invoice_id, idempotency_key=idempotency_key))
+        return self._call(
+            lambda: self._inner.finalize_invoice(invoice_id, idempotency_key=idempotency_key, auto_advance=auto_advance)
+        )
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
         """See ``PaymentGateway.pay_invoice``."""

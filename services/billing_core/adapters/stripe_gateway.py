@@ -178,7 +178,7 @@ class StripePaymentGateway(PaymentGateway):
     # --- invoices ---------------------------------------------------------------------------------
 
     def create_draft_invoice(
-        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=True
+        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False
     ) -> StripeObject:
         """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
         params: dict[str, Any] = {
@@ -212,10 +212,13 @@ class StripePaymentGateway(PaymentGateway):
             lambda c: _plain(c.v1.invoice_items.create(params=params, options=_idempotent(idempotency_key)))
         )
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
-        """``POST /v1/invoices/{id}/finalize``."""
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
+        """``POST /v1/invoices/{id}/finalize`` (with ``auto_advance`` when given)."""
+        params: dict[str, Any] = {} if auto_advance is None else {"auto_advance": auto_advance}
         return self._call(
-            lambda c: _plain(c.v1.invoices.finalize_invoice(invoice_id, options=_idempotent(idempotency_key)))
+            lambda c: _plain(
+                c.v1.invoices.finalize_invoice(invoice_id, params=params, options=_idempotent(idempotency_key))
+            )
         )
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:

@@ -189,6 +189,8 @@ def record_invoice_state(
         log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.get("id")})
         return EventOutcome.UNKNOWN
     for _ in range(_WRITE_ATTEMPTS):
+        if not _is_billed_by(record, invoice):
+            return EventOutcome.UNKNOWN
         stored_key = stored_order_key(record)
         if progress.order_key <= stored_key:
             return EventOutcome.UNCHANGED
@@ -198,6 +200,8 @@ def record_invoice_state(
             FieldIs.one_of("statusOrder", record["statusOrder"])
             if "statusOrder" in record
             else FieldIs.absent("statusOrder"),
+            # The job may record its own draft meanwhile: never overwrite it with another invoice's id.
+            FieldIs.one_of("stripeInvoiceId", invoice["id"], or_absent=True),
         ]
         try:
             ports.invoices.update(record["userId"], record["invoiceId"], fields, conditions=conditions, remove=remove)
@@ -223,20 +227,33 @@ def stored_order_key(record: Mapping[str, Any]) -> str:
 
 
 def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> Item | None:
-    """The record a Stripe invoice belongs to: by its metadata (userId, invoiceId), else by its Stripe id."""
+    """The record a Stripe invoice belongs to: by its metadata (userId, invoiceId), else by its Stripe id.
+
+    Metadata alone is not proof: the invoice must be the record's (or the record has none yet) and be
+    addressed to the record's Stripe customer.
+    """
     metadata = invoice.get("metadata") or {}
     user_id, invoice_id = metadata.get("userId"), metadata.get("invoiceId")
     record = invoices.get(user_id, invoice_id) if user_id and invoice_id else None
     if record is None and invoice.get("id"):
         record = invoices.find_by_stripe_invoice_id(invoice["id"])
-    if record is not None and record.get("stripeInvoiceId") not in (None, invoice.get("id")):
-        # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
-        log.warning(
-            "stripe invoice names a record billed by another invoice; ignored",
-            extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.get("invoiceId")},
-        )
+    if record is None or not _is_billed_by(record, invoice):
         return None
     return record
+
+
+def _is_billed_by(record: Mapping[str, Any], invoice: StripeObject) -> bool:
+    """Whether ``invoice`` may be the record's Stripe invoice; logs why not when it may not."""
+    if record.get("stripeInvoiceId") not in (None, invoice.get("id")):
+        # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
+        reason = "stripe invoice names a record billed by another invoice; ignored"
+    elif record.get("stripeCustomerId") and _id(invoice.get("customer")) != record["stripeCustomerId"]:
+        # Metadata can be copied onto any invoice; only the record's own customer is billed through it.
+        reason = "stripe invoice of another customer names a record; ignored"
+    else:
+        return True
+    log.warning(reason, extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.get("invoiceId")})
+    return False
 
 
 def _invoice_fields(

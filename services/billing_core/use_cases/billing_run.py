@@ -121,8 +121,13 @@ class BillingRun:
         self._clock = clock
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
-        """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing."""
+        """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
+
+        Raises ``ConfigurationError`` when costs are grouped by SERVICE and more than one account exists.
+        """
         accounts, skipped = self._accounts_to_bill(only_account)
+        accounts, unscoped = self._with_cost_scope(accounts, skipped, only_account)
+        skipped = skipped + unscoped
         before = self._costs.requests_made
         report = self._costs.costs(period.start, period.end, self._group_by)
         cost_requests = self._costs.requests_made - before
@@ -145,8 +150,8 @@ class BillingRun:
         """Take the period's lease, plan, enqueue one job per account and record the run.
 
         ``only_once`` (the cron) refuses a period whose run already enqueued; the CLI reruns it.
-        Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate) without
-        enqueuing anything.
+        Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate, several
+        accounts under SERVICE grouping) without enqueuing anything.
         """
         name = lease_name(period)
         if only_once and self._already_enqueued(period):
@@ -208,6 +213,38 @@ class BillingRun:
                 log.error("account skipped", extra={"userId": item.get("userId"), "reason": str(error)})
                 skipped.append(SkippedAccount(str(item.get("userId")), str(error)))
         return accounts, skipped
+
+    def _with_cost_scope(
+        self, accounts: list[Account], skipped: list[SkippedAccount], only_account: str | None
+    ) -> tuple[list[Account], list[SkippedAccount]]:
+        """The accounts whose costs can be told apart under the run's grouping, and those skipped.
+
+        Grouped by SERVICE, the report holds the whole payer account's costs and cannot be split, so it
+        may bill one account only. Grouped by linked account or tag, an account without a ``costScope``
+        would be billed every account's costs.
+        """
+        if self._group_by == "SERVICE":
+            # A one-account run must not bill the whole payer to one account of several either.
+            user_ids = ([a.user_id for a in accounts] + [s.user_id for s in skipped] if only_account is None
+                        else [str(item.get("userId")) for item in self._accounts.list_accounts()])
+            if len(user_ids) > 1:
+                shown = ", ".join(sorted(user_ids)[:10]) + (" ..." if len(user_ids) > 10 else "")
+                raise ConfigurationError(
+                    f"costs are grouped by SERVICE (the whole payer account) but {len(user_ids)} accounts exist "
+                    f"({shown}); the payer's costs cannot be split between them: set COST_GROUP_BY to "
+                    "LINKED_ACCOUNT or TAG:<key> and each account's costScope"
+                )
+            return accounts, []
+        scoped, unscoped = [], []
+        for account in accounts:
+            if account.cost_scope is not None:
+                scoped.append(account)
+                continue
+            reason = (f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
+                      "payer account's costs; set the account's costScope")
+            log.error("account skipped", extra={"userId": account.user_id, "reason": reason})
+            unscoped.append(SkippedAccount(account.user_id, reason))
+        return scoped, unscoped
 
     def _record(
         self, period: Period, run_id: str, status: str, trigger: str, planned: BillingRunResult, enqueued: int,

@@ -9,6 +9,12 @@ Steps, each resumable (the ``billing`` record stores progress after every one):
     line-aws        invoice item on the draft                               -> record.linesAdded, status draft
     finalize        Stripe finalizes; it charges the default payment method -> status open, number, URLs
 
+The draft is created with ``auto_advance`` off and finalized with it on. Stripe finalizes and charges
+an auto-advancing draft about an hour after its creation, so a job that stopped between two lines
+would otherwise be charged for part of the invoice. As a backstop, the job refuses to finalize a
+draft whose total is not the record's amount, and stops if the draft stopped being one before all
+its lines were added.
+
 Every Stripe write carries the idempotency key ``<invoiceId>:<step>``. A crash between "Stripe did it"
 and "the record says so" is resumed by sending the same request with the same key, which Stripe
 answers with the first result:
@@ -73,6 +79,14 @@ class InvoiceMessageInvalid(BillingError):
     """A ``billing-jobs`` message that does not describe an invoice job; retrying will not help."""
 
 
+class InvoiceNoLongerDraft(BillingError):
+    """The Stripe invoice left the draft state (finalized, voided) before all its lines were added."""
+
+
+class InvoiceTotalMismatch(BillingError):
+    """The Stripe invoice's total is not the record's amount; it is not finalized (or recorded) as is."""
+
+
 @dataclass(frozen=True)
 class InvoiceJobResult:
     """Where one account's invoice stands after the job ran."""
@@ -121,8 +135,7 @@ class InvoiceJob:
             raise AccountNotFound(f"account {plan.user_id} has no item in the accounts table")
         record = self._customer(record, account)
         record = self._draft(record)
-        for kind in LINE_STEPS:
-            record = self._line(record, kind)
+        record = self._lines(record)
         record = self._finalize(record, account)
         log.info(
             "invoice finalized",
@@ -168,7 +181,7 @@ class InvoiceJob:
             customer_id=record["stripeCustomerId"],
             currency=record["currency"].lower(),
             metadata=invoice_metadata(record),
-            auto_advance=True,
+            auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),
         )
         self._observe("create-invoice", "stripe")
@@ -186,11 +199,28 @@ class InvoiceJob:
         self._observe("create-invoice", "saved")
         return record
 
-    def _line(self, record: Item, kind: str) -> Item:
-        step = LINE_STEPS[kind]
-        if kind in record.get("linesAdded", []):
+    def _lines(self, record: Item) -> Item:
+        missing = [kind for kind in LINE_STEPS if kind not in record.get("linesAdded", [])]
+        if not missing:
             return record
-        if not (self._keys_may_have_expired(record) and self._line_exists(record, kind)):
+        draft = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+        if draft.get("status") != "draft":
+            log.error(
+                "Stripe invoice is no longer a draft but lines are missing",
+                extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+                       "stripeStatus": draft.get("status"), "missingLines": missing},
+            )
+            raise InvoiceNoLongerDraft(
+                f"Stripe invoice {record['stripeInvoiceId']} of {record['invoiceId']} is {draft.get('status')}, "
+                f"lines {', '.join(missing)} were never added"
+            )
+        for kind in missing:
+            record = self._line(record, kind, draft)
+        return record
+
+    def _line(self, record: Item, kind: str, draft: StripeObject) -> Item:
+        step = LINE_STEPS[kind]
+        if not (self._keys_may_have_expired(record) and _has_line(draft, kind)):
             amount = record["baseFee"] if kind == "base-fee" else record["awsCosts"]
             self._payments.add_invoice_line(
                 invoice_id=record["stripeInvoiceId"],
@@ -210,15 +240,14 @@ class InvoiceJob:
         return record
 
     def _finalize(self, record: Item, account: Item) -> Item:
-        invoice: StripeObject | None = None
-        if self._keys_may_have_expired(record) or record["status"] not in (InvoiceStatus.PENDING, InvoiceStatus.DRAFT):
-            # A webhook (invoice.finalized) or an earlier attempt may have finalized it already.
-            current = self._payments.retrieve_invoice(record["stripeInvoiceId"])
-            invoice = None if current.get("status") == "draft" else current
-        if invoice is None:
+        # The current invoice: its total is checked, and an earlier attempt or a webhook
+        # (invoice.finalized) may have finalized it already.
+        invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+        self._require_total(record, invoice)
+        if invoice.get("status") == "draft":
             try:
                 invoice = self._payments.finalize_invoice(
-                    record["stripeInvoiceId"], idempotency_key=_key(record, "finalize")
+                    record["stripeInvoiceId"], idempotency_key=_key(record, "finalize"), auto_advance=True
                 )
             except StripeRequestRejected:
                 # Already finalized under an expired key (or by hand): take it as it is now.
@@ -250,10 +279,21 @@ class InvoiceJob:
                 return invoice
         return None
 
-    def _line_exists(self, record: Item, kind: str) -> bool:
-        invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
-        lines = (invoice.get("lines") or {}).get("data", [])
-        return any((line.get("metadata") or {}).get("line") == kind for line in lines)
+    def _require_total(self, record: Item, invoice: StripeObject) -> None:
+        """Raise ``InvoiceTotalMismatch`` unless the Stripe invoice bills exactly the record's amount."""
+        expected = to_minor_units(record["amount"], record["currency"])
+        if invoice.get("total") == expected:
+            return
+        log.error(
+            "Stripe invoice total differs from the record; not finalizing",
+            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": invoice.get("id"),
+                   "stripeStatus": invoice.get("status"), "stripeTotal": invoice.get("total"),
+                   "expectedTotal": expected},
+        )
+        raise InvoiceTotalMismatch(
+            f"Stripe invoice {invoice.get('id')} of {record['invoiceId']} totals {invoice.get('total')}, "
+            f"the record {expected} (minor units)"
+        )
 
     def _save(self, record: Item, fields: Mapping[str, Any], conditions=()) -> Item:
         return self._invoices.update(
@@ -313,6 +353,11 @@ def invoice_metadata(record: Mapping[str, Any]) -> dict[str, str]:
 def has_payment_method(account: Mapping[str, Any]) -> bool:
     """Whether the account has a default payment method Stripe can charge."""
     return bool(account.get("defaultPaymentMethod") or account.get("paymentMethod"))
+
+
+def _has_line(invoice: StripeObject, kind: str) -> bool:
+    lines = (invoice.get("lines") or {}).get("data", [])
+    return any((line.get("metadata") or {}).get("line") == kind for line in lines)
 
 
 def _key(record: Mapping[str, Any], step: str) -> str:
