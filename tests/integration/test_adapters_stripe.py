@@ -19,9 +19,9 @@ from billing_core.errors import (
     StripeObjectNotFound,
     StripeRequestRejected,
 )
+import stripe_emulator
 from tests.fakes import FakeSecretsProvider
 
-stripe_emulator = pytest.importorskip("stripe_emulator")
 
 SECRET_KEY = "sk_test_adapters"
 

@@ -126,6 +126,15 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
     assert preview.forecast.aws_costs == Decimal("22.14")  # 10 / 14 * 31
 
 
+def test_an_unscoped_account_never_sees_the_other_scopes_costs(clock):
+    lines = [CostLine("AWS Lambda", Decimal("10"), scope="111"), CostLine("AWS Lambda", Decimal("30"), scope="222")]
+    service = CostPreviewService(FakeCostSource(lines), FakeEventLedger(clock=clock.seconds),
+                                 BillingPolicy(currency="USD"), group_by="LINKED_ACCOUNT", now=clock)
+
+    with pytest.raises(CostPreviewUnavailable, match="no cost scope"):
+        service.preview(account_from_item({}, "new-admin"))
+
+
 def test_cost_explorer_failure_makes_the_preview_unavailable_and_is_not_cached(clock):
     from billing_core.errors import CostSourceThrottled
 

@@ -80,6 +80,7 @@ def test_rate_limiting_that_never_ends_surfaces_after_the_last_attempt():
 
     with pytest.raises(StripeRateLimited):
         gateway.retrieve_customer("cus_1")
+    assert len(stripe.calls_to("retrieve_customer")) == 3  # every attempt was made before giving up
 
 
 def test_default_burst_keeps_every_one_second_window_within_five_percent_of_the_rate():

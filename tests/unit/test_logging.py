@@ -90,6 +90,7 @@ def test_exceptions_are_logged_redacted(lines):
 
 
 def test_configure_twice_keeps_one_handler():
+    level_before = logging.getLogger().level
     first = billing_logging.configure("INFO", stream=io.StringIO())
     second = billing_logging.configure("DEBUG", stream=io.StringIO())
     try:
@@ -98,3 +99,4 @@ def test_configure_twice_keeps_one_handler():
         assert root.level == logging.DEBUG
     finally:
         logging.getLogger().removeHandler(second)
+        logging.getLogger().setLevel(level_before)

@@ -63,7 +63,9 @@ def test_region_falls_back_to_aws_default_region():
 
 
 def test_an_empty_variable_counts_as_unset():
-    assert Settings.from_env({"SECRETS_REFRESH_SECONDS": "", "BILLING_TABLE": "  "}).secrets_refresh_seconds == 300
+    settings = Settings.from_env({"SECRETS_REFRESH_SECONDS": "", "BILLING_TABLE": "  "})
+    assert settings.secrets_refresh_seconds == 300
+    assert settings.billing_table == "billing"
 
 
 def test_cognito_urls_are_derived_from_region_and_pool_unless_overridden():

@@ -151,6 +151,9 @@ class CostPreviewService:
         report = cached.report
         if account.cost_scope is not None and report.grouped_by == "SERVICE":
             raise CostPreviewUnavailable("account has a cost scope but costs are grouped by SERVICE only")
+        if account.cost_scope is None and report.grouped_by != "SERVICE":
+            # Without a scope the account would see every customer's costs, as the run would bill them.
+            raise CostPreviewUnavailable(f"account has no cost scope but costs are grouped by {report.grouped_by}")
         lines = report.for_scope(account.cost_scope)
         try:
             current = self._plan(period, report, lines, account)
