@@ -5,6 +5,8 @@ schemathesis leaves the document's own path (/openapi.json) out of its operation
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import requests
 import schemathesis
@@ -25,12 +27,18 @@ def _request_line_length(base_url: str, case) -> int:
 
 
 @pytest.fixture(scope="module")
-def admin_headers(stack) -> dict[str, str]:
+def admin_headers(stack) -> Iterator[dict[str, str]]:
     # Some invoices so the listing and the cursor are exercised with real items.
-    invoices = DynamoInvoiceRepository(stack.aws_client("dynamodb"), stack.info["tables"]["billing"])
-    for label in periods(15):
-        invoices.create_if_absent(invoice_item(stack.admin.sub, label))
-    return bearer(sign_in(stack, stack.admin.username, stack.admin.password)["AccessToken"])
+    dynamodb = stack.aws_client("dynamodb")
+    invoices = DynamoInvoiceRepository(dynamodb, stack.info["tables"]["billing"])
+    items = [invoice_item(stack.admin.sub, label) for label in periods(15)]
+    for item in items:
+        invoices.create_if_absent(item)
+    yield bearer(sign_in(stack, stack.admin.username, stack.admin.password)["AccessToken"])
+    # The stack is shared by the session: leave its billing table as this module found it.
+    for item in items:
+        dynamodb.delete_item(TableName=stack.info["tables"]["billing"],
+                             Key={"userId": {"S": item["userId"]}, "invoiceId": {"S": item["invoiceId"]}})
 
 
 def test_the_api_keeps_its_openapi_document(stack, admin_headers):

@@ -26,8 +26,11 @@ from tests.integration.stripe_events_support import (
 @pytest.fixture
 def poison_queue(stack):
     """A fresh queue shaped like stripe-events (maxReceiveCount 5) and its DLQ."""
+    sqs = aws_client(stack, "sqs")
     url = create_queue_pair(stack, f"stripe-events-poison-{uuid.uuid4().hex[:8]}")
-    return SqsMessageQueue(aws_client(stack, "sqs"), url)
+    yield SqsMessageQueue(sqs, url)
+    for queue_url in (url, url + "-dlq"):
+        sqs.delete_queue(QueueUrl=queue_url)
 
 
 @pytest.fixture
@@ -60,14 +63,16 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
     # A known customer whose set-up payment method Stripe has never heard of: every attempt raises.
     user_id = f"user-{uuid.uuid4().hex[:8]}"
     customer_id = f"cus_{uuid.uuid4().hex[:14]}"
-    DynamoAccountRepository(aws_client(stack, "dynamodb"), stack.info["tables"]["payment_methods"]).put(
-        account_item(user_id, customer_id)
-    )
+    dynamodb = aws_client(stack, "dynamodb")
+    DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"]).put(account_item(user_id, customer_id))
     body = _stripe_event("setup_intent.succeeded", {"id": f"seti_{uuid.uuid4().hex[:14]}", "object": "setup_intent",
                                                     "customer": customer_id, "payment_method": "pm_does_not_exist"})
     poison_queue.send(body)
-
-    wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the failing event in the DLQ")
+    try:
+        wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the failing event in the DLQ")
+    finally:
+        # The stack is shared by the session: a stray account would join later billing runs.
+        dynamodb.delete_item(TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": user_id}})
     event_id = json.loads(body)["id"]
     # Every failed attempt released its claim: nothing is stuck "processing", nothing counted as applied.
     assert consumer.ledger.event_applications(event_id) == 0
