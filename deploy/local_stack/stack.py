@@ -59,6 +59,10 @@ MOTO_SETTINGS = {"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
 READY_TIMEOUT_SECONDS = 60.0
 WORKER_READY_MESSAGE = '"worker ready"'
 BACKENDS = ("moto", "stripe-emulator")
+# Stripe retries a failed delivery for three days; the emulator's compressed schedule (up to 8 s
+# apart) with 16 attempts keeps retrying for about 80 s, so a receiver that briefly rejects
+# signatures while the webhook secret rotates (the stack's reset) loses nothing.
+EMULATOR_WEBHOOK_MAX_ATTEMPTS = 16
 LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
 # Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s.
 LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2"}
@@ -238,7 +242,8 @@ def start_stack(
         emulator = launch(
             "stripe-emulator",
             [sys.executable, "-m", "stripe_emulator", "--host", HOST, "--port", str(ports.emulator),
-             "--secret-key", secret_key, "--publishable-key", publishable_key],
+             "--secret-key", secret_key, "--publishable-key", publishable_key,
+             "--webhook-max-attempts", str(EMULATOR_WEBHOOK_MAX_ATTEMPTS)],
             base_env,
         )
         moto.wait_until_ready(lambda: _answers(f"{aws_endpoint}/moto-api/data.json"), ready_timeout)
