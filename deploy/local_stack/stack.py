@@ -237,7 +237,7 @@ def start_stack(
         return process
 
     try:
-        moto = launch("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(ports.moto)],
+        moto = launch("moto", [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(ports.moto)],
                       {**base_env, **MOTO_SETTINGS})
         emulator = launch(
             "stripe-emulator",

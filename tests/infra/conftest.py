@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
+from local_stack.moto_server import BackgroundMotoServer
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
@@ -106,10 +106,8 @@ def run(argv: Sequence[str], *, cwd: Path = REPO, env: dict[str, str] | None = N
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on a free port, yielding its endpoint; empty at start and reset at the end."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = BackgroundMotoServer().start()
+    endpoint = server.endpoint
     # In-process moto servers share one state; start from, and leave, an empty account.
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
     try:

@@ -8,7 +8,6 @@ shared ``stack`` fixture by replacing the fixture alone.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from billing_core.bootstrap import bootstrap_webhook_receiver, bootstrap_worker
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
 from billing_core.ports import FieldIs
 from billing_core.settings import Settings
+from local_stack.moto_server import BackgroundMotoServer
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
 REGION = "eu-central-1"
@@ -48,12 +48,6 @@ class LocalAws:
             aws_secret_access_key="testing",
             config=Config(retries={"mode": "standard", "max_attempts": 2}),
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _create_queue(aws: LocalAws, queue: resources.Queue, suffix: str) -> str:
@@ -86,12 +80,8 @@ def _provision(aws: LocalAws, suffix: str) -> None:
 
 @pytest.fixture(scope="module")
 def aws():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    local = LocalAws({"aws_endpoint": f"http://{host}:{port}", "region": REGION, "tables": {}, "queues": {}})
+    server = BackgroundMotoServer().start()
+    local = LocalAws({"aws_endpoint": server.endpoint, "region": REGION, "tables": {}, "queues": {}})
     try:
         _provision(local, uuid.uuid4().hex[:8])
         yield local
