@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from billing_core.errors import (
     NotFound,
     PaymentActionRequired,
     PaymentDeclined,
+    StripeFailedAfterExecution,
     StripeObjectNotFound,
     StripeRequestRejected,
 )
@@ -383,7 +385,7 @@ class FakeCostSource(CostSource):
         self.requests_made += 1
         self.queries.append((start, end, group_by))
         scoped = group_by != "SERVICE"
-        lines = tuple(l for l in self.lines if (l.scope is not None) == scoped)
+        lines = tuple(line for line in self.lines if (line.scope is not None) == scoped)
         return CostReport(start, end, self.currency, self.estimated, lines, grouped_by=group_by)
 
     def forecast(self, start: date, end: date) -> Decimal | None:
@@ -465,6 +467,8 @@ class FakePaymentGateway(PaymentGateway):
         self._ids = itertools.count(1)
         self._replies: dict[str, tuple[str, dict[str, Any], Any]] = {}
         self._failures: dict[str, list[Exception]] = {}
+        self._fail_after: set[str] = set()
+        self._finalization_failures: list[str] = []
         self._invoice_numbers = itertools.count(1)
 
     # --- test controls ---
@@ -506,12 +510,26 @@ class FakePaymentGateway(PaymentGateway):
         self.calls.append(GatewayCall(method, kwargs, idempotency_key))
         try:
             reply = action()
-        except PaymentDeclined as declined:
-            # Stripe stores a decline under the key: the same key replays the same decline.
-            self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), declined)
+        except (PaymentDeclined, StripeRequestRejected) as refused:
+            # Stripe stores the result of a request that began executing, errors included: the same
+            # key replays the same decline or refusal.
+            self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), refused)
             raise
+        if method in self._fail_after:
+            self._fail_after.discard(method)
+            failed = StripeFailedAfterExecution("An error occurred while processing your request.")
+            self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), failed)
+            raise failed
         self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), copy.deepcopy(reply))
         return copy.deepcopy(reply)
+
+    def fail_after_execution_next(self, method: str) -> None:
+        """The next call of ``method`` takes effect, then answers a 500 that its key keeps replaying."""
+        self._fail_after.add(method)
+
+    def fail_finalization_next(self, reason: str = "The invoice could not be finalized.") -> None:
+        """The next finalization fails as Stripe's does (``invoice.finalization_failed``; still a draft)."""
+        self._finalization_failures.append(reason)
 
     def _maybe_fail(self, method: str) -> None:
         queued = self._failures.get(method)
@@ -560,7 +578,8 @@ class FakePaymentGateway(PaymentGateway):
             intent = {
                 "id": intent_id, "object": "setup_intent", "customer": customer_id,
                 "client_secret": f"{intent_id}_secret_fake", "status": "requires_payment_method",
-                "usage": "off_session", "payment_method_types": list(payment_method_types),
+                "usage": "off_session", "allowed_payment_method_types": list(payment_method_types),
+                "payment_method_types": list(payment_method_types),
                 "metadata": dict(metadata or {}),
             }
             self.setup_intents[intent_id] = intent
@@ -604,34 +623,38 @@ class FakePaymentGateway(PaymentGateway):
                   "metadata": dict(metadata or {}), "auto_advance": auto_advance}
         return self._write("create_draft_invoice", idempotency_key, kwargs, action)
 
-    def add_invoice_line(self, *, invoice_id, customer_id, amount, currency, description, idempotency_key, metadata=None) -> StripeObject:
-        """An invoice item on a draft."""
-        if not isinstance(amount, int) or isinstance(amount, bool):
-            raise TypeError("amount must be an int of minor units (cents)")
+    def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeObject:
+        """Invoice items on a draft, in one request; answers the invoice with its new total."""
+        if not lines:
+            raise ValueError("add_invoice_lines needs at least one line")
 
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
-                raise StripeRequestRejected("You can only add invoice items to draft invoices.", code="invoice_not_editable")
-            item = {
-                "id": self._new_id("ii"), "object": "invoiceitem", "invoice": invoice_id, "customer": customer_id,
-                "amount": amount, "currency": currency, "description": description,
-                "metadata": {k: str(v) for k, v in (metadata or {}).items()},
-            }
-            invoice["lines"]["data"].append({"id": self._new_id("il"), "object": "line_item", **{
-                k: item[k] for k in ("amount", "currency", "description", "metadata")}})
-            invoice["total"] = invoice["amount_due"] = sum(l["amount"] for l in invoice["lines"]["data"])
-            return item
-        kwargs = {"invoice_id": invoice_id, "customer_id": customer_id, "amount": amount, "currency": currency,
-                  "description": description, "metadata": dict(metadata or {})}
-        return self._write("add_invoice_line", idempotency_key, kwargs, action)
+                raise StripeRequestRejected("You can only add lines to a draft invoice.", code="invoice_not_editable")
+            for line in lines:
+                period = ({"start": line.period_start, "end": line.period_end}
+                          if line.period_start is not None else None)
+                invoice["lines"]["data"].append({
+                    "id": self._new_id("il"), "object": "line_item", "amount": line.amount,
+                    "currency": invoice["currency"], "description": line.description,
+                    "metadata": {k: str(v) for k, v in line.metadata.items()}, "period": period})
+            invoice["total"] = invoice["amount_due"] = sum(item["amount"] for item in invoice["lines"]["data"])
+            return invoice
+        kwargs = {"invoice_id": invoice_id, "lines": [dataclasses.asdict(line) for line in lines]}
+        return self._write("add_invoice_lines", idempotency_key, kwargs, action)
 
     def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
         """Draft -> open, with a number and hosted URLs (and ``auto_advance`` set when given)."""
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
-                raise StripeRequestRejected("This invoice is already finalized.", code="invoice_not_editable")
+                raise StripeRequestRejected("This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+            if self._finalization_failures:
+                reason = self._finalization_failures.pop(0)
+                invoice["last_finalization_error"] = {"type": "invalid_request_error", "message": reason}
+                self._emit("invoice.finalization_failed", invoice)
+                raise StripeRequestRejected(reason)
             number = next(self._invoice_numbers)
             invoice.update(status="open", number=f"FAKE-{number:04d}",
                            hosted_invoice_url=f"https://invoice.stripe.test/{invoice_id}",
@@ -648,18 +671,20 @@ class FakePaymentGateway(PaymentGateway):
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] == "paid":
-                raise StripeRequestRejected("Invoice is already paid", code="invoice_already_paid")
+                raise StripeRequestRejected("Invoice is already paid.")
             if invoice["status"] != "open":
-                raise StripeRequestRejected("Invoice is not open", code="invoice_not_open")
+                raise StripeRequestRejected("You can only pay an open invoice.")
             method = self._customer(invoice["customer"])["invoice_settings"]["default_payment_method"]
             if method is None:
-                raise StripeRequestRejected("The customer has no default payment method", code="invoice_no_payment_method_types")
+                raise StripeRequestRejected("This customer has no attached payment source or default payment method.")
             if method == "pm_card_chargeCustomerFail":
                 self._emit("invoice.payment_failed", invoice)
                 raise PaymentDeclined("Your card was declined.", code="card_declined", decline_code="generic_decline")
             if method == "pm_card_authenticationRequired":
                 self._emit("invoice.payment_action_required", invoice)
-                raise PaymentActionRequired("Authentication required.", code="authentication_required")
+                # What Stripe answers when paying an invoice needs 3-D Secure.
+                raise PaymentActionRequired("This payment requires additional user action.",
+                                            code="invoice_payment_intent_requires_action")
             invoice.update(status="paid", amount_paid=invoice["amount_due"])
             self._emit("invoice.paid", invoice)
             return invoice
@@ -670,7 +695,7 @@ class FakePaymentGateway(PaymentGateway):
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "open":
-                raise StripeRequestRejected("Only open invoices can be voided", code="invoice_not_open")
+                raise StripeRequestRejected("You can only void an open invoice.")
             invoice["status"] = "void"
             return invoice
         return self._write("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from stripe_emulator.app import create_app
 from stripe_emulator.config import EmulatorConfig
@@ -50,6 +50,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit", type=float, default=0.0, help="API requests per second (0 = unlimited)")
     parser.add_argument("--fault-next-n", type=int, default=0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--fault-after-execution-next-n", type=int, default=0,
+                        help="the next N requests execute, then answer 500 with Stripe-Should-Retry: false")
+    parser.add_argument("--finalization-failures-next-n", type=int, default=0,
+                        help="the next N finalizations fail (invoice.finalization_failed)")
+    parser.add_argument("--no-check-contract", dest="check_contract", action="store_false",
+                        help="do not check answers and events against the pinned SDK's declarations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idempotency-ttl", type=float, default=defaults.idempotency_ttl)
     parser.add_argument("--quiet", action="store_true", help="no request log")

@@ -6,24 +6,33 @@ import html
 import json
 import logging
 import random
+import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from stripe_emulator import stripejs
+from stripe_emulator import contract, stripejs
 from stripe_emulator.config import EmulatorConfig
+from stripe_emulator.contract import API_VERSION
 from stripe_emulator.errors import (
-    ApiError, AuthenticationError, IdempotencyError, InvalidRequestError, RateLimitError, StripeError,
+    ApiError,
+    AuthenticationError,
+    ContractViolation,
+    IdempotencyError,
+    InvalidRequestError,
+    ParameterError,
+    RateLimitError,
+    StripeError,
 )
-from stripe_emulator.objects import API_VERSION
-from stripe_emulator.params import SCHEMAS, decode_form, validate
+from stripe_emulator.params import decode_form
 from stripe_emulator.store import RequestContext, Store
 from stripe_emulator.webhooks import TaskScheduler, WebhookDispatcher
 
@@ -34,18 +43,31 @@ Handler = Callable[[Store, dict[str, Any], RequestContext, dict[str, str]], dict
 
 @dataclass(frozen=True)
 class Route:
-    """One Stripe API operation."""
+    """One Stripe API operation, by the method and path template the SDK declares for it."""
 
     method: str
-    path: str
-    schema: str
+    path: str  # the SDK's template, e.g. /v1/invoices/{invoice}/pay
     handler: Handler
     publishable: bool = False  # reachable with the publishable key (as Stripe.js does)
 
     @property
     def label(self) -> str:
         """The route as counted by ``/_emulator/requests``, e.g. ``POST /v1/invoices/{id}/pay``."""
-        return f"{self.method} {self.path.replace('<id>', '{id}')}"
+        return f"{self.method} {re.sub(r'{[a-z_]+}', '{id}', self.path)}"
+
+    @property
+    def rule(self) -> str:
+        """The path as a werkzeug rule."""
+        return re.sub(r"{([a-z_]+)}", r"<\1>", self.path)
+
+    @property
+    def operation(self) -> contract.Operation:
+        """The SDK's declaration of this operation (``KeyError`` if Stripe has no such route)."""
+        return contract.operation(self.method, self.path)
+
+
+# Parameters Stripe.js sends with the publishable key; the server-side SDK does not declare them.
+STRIPE_JS_PARAMS: dict[str, Any] = {"client_secret": str}
 
 
 def _confirm(store: Store, p: dict[str, Any], ctx: RequestContext, a: dict[str, str]) -> dict[str, Any]:
@@ -60,61 +82,50 @@ def _retrieve_setup_intent(store: Store, p: dict[str, Any], ctx: RequestContext,
 
 
 ROUTES: list[Route] = [
-    Route("POST", "/v1/customers", "customer.create", lambda s, p, c, a: s.create_customer(p, c)),
-    Route("GET", "/v1/customers", "customer.list", lambda s, p, c, a: s.list_customers(p)),
-    Route("GET", "/v1/customers/<id>", "retrieve", lambda s, p, c, a: s.retrieve_customer(a["id"])),
-    Route("POST", "/v1/customers/<id>", "customer.update", lambda s, p, c, a: s.update_customer(a["id"], p, c)),
-    Route("DELETE", "/v1/customers/<id>", "delete", lambda s, p, c, a: s.delete_customer(a["id"], c)),
-    Route("GET", "/v1/customers/<id>/payment_methods", "customer.payment_methods",
-          lambda s, p, c, a: s.list_payment_methods(p, a["id"])),
-    Route("POST", "/v1/setup_intents", "setup_intent.create", lambda s, p, c, a: s.create_setup_intent(p, c)),
-    Route("GET", "/v1/setup_intents", "setup_intent.list", lambda s, p, c, a: s.list_setup_intents(p)),
-    Route("GET", "/v1/setup_intents/<id>", "setup_intent.retrieve", _retrieve_setup_intent, publishable=True),
-    Route("POST", "/v1/setup_intents/<id>", "setup_intent.update",
-          lambda s, p, c, a: s.update_setup_intent(a["id"], p, c)),
-    Route("POST", "/v1/setup_intents/<id>/confirm", "setup_intent.confirm", _confirm, publishable=True),
-    Route("POST", "/v1/setup_intents/<id>/cancel", "setup_intent.cancel",
-          lambda s, p, c, a: s.cancel_setup_intent(a["id"], p, c)),
-    Route("GET", "/v1/setup_attempts/<id>", "retrieve", lambda s, p, c, a: s.retrieve("setup_attempt", a["id"])),
-    Route("GET", "/v1/mandates/<id>", "retrieve", lambda s, p, c, a: s.retrieve("mandate", a["id"])),
-    Route("POST", "/v1/payment_methods", "payment_method.create",
-          lambda s, p, c, a: s.create_payment_method(p), publishable=True),
-    Route("GET", "/v1/payment_methods", "payment_method.list", lambda s, p, c, a: s.list_payment_methods(p)),
-    Route("GET", "/v1/payment_methods/<id>", "retrieve", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
-    Route("POST", "/v1/payment_methods/<id>/attach", "payment_method.attach",
+    Route("POST", "/v1/customers", lambda s, p, c, a: s.create_customer(p, c)),
+    Route("GET", "/v1/customers", lambda s, p, c, a: s.list_customers(p)),
+    Route("GET", "/v1/customers/{customer}", lambda s, p, c, a: s.retrieve_customer(a["id"])),
+    Route("POST", "/v1/customers/{customer}", lambda s, p, c, a: s.update_customer(a["id"], p, c)),
+    Route("DELETE", "/v1/customers/{customer}", lambda s, p, c, a: s.delete_customer(a["id"], c)),
+    Route("GET", "/v1/customers/{customer}/payment_methods", lambda s, p, c, a: s.list_payment_methods(p, a["id"])),
+    Route("POST", "/v1/setup_intents", lambda s, p, c, a: s.create_setup_intent(p, c)),
+    Route("GET", "/v1/setup_intents", lambda s, p, c, a: s.list_setup_intents(p)),
+    Route("GET", "/v1/setup_intents/{intent}", _retrieve_setup_intent, publishable=True),
+    Route("POST", "/v1/setup_intents/{intent}", lambda s, p, c, a: s.update_setup_intent(a["id"], p, c)),
+    Route("POST", "/v1/setup_intents/{intent}/confirm", _confirm, publishable=True),
+    Route("POST", "/v1/setup_intents/{intent}/cancel", lambda s, p, c, a: s.cancel_setup_intent(a["id"], p, c)),
+    Route("GET", "/v1/setup_attempts", lambda s, p, c, a: s.list_setup_attempts(p)),
+    Route("GET", "/v1/mandates/{mandate}", lambda s, p, c, a: s.retrieve("mandate", a["id"])),
+    Route("POST", "/v1/payment_methods", lambda s, p, c, a: s.create_payment_method(p), publishable=True),
+    Route("GET", "/v1/payment_methods", lambda s, p, c, a: s.list_payment_methods(p)),
+    Route("GET", "/v1/payment_methods/{payment_method}", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
+    Route("POST", "/v1/payment_methods/{payment_method}/attach",
           lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)),
-    Route("POST", "/v1/payment_methods/<id>/detach", "payment_method.detach",
-          lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
-    Route("POST", "/v1/invoiceitems", "invoiceitem.create", lambda s, p, c, a: s.create_invoiceitem(p, c)),
-    Route("GET", "/v1/invoiceitems", "invoiceitem.list", lambda s, p, c, a: s.list_invoiceitems(p)),
-    Route("GET", "/v1/invoiceitems/<id>", "retrieve", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
-    Route("POST", "/v1/invoiceitems/<id>", "invoiceitem.update",
-          lambda s, p, c, a: s.update_invoiceitem(a["id"], p, c)),
-    Route("DELETE", "/v1/invoiceitems/<id>", "delete", lambda s, p, c, a: s.delete_invoiceitem(a["id"], c)),
-    Route("POST", "/v1/invoices", "invoice.create", lambda s, p, c, a: s.create_invoice(p, c)),
-    Route("GET", "/v1/invoices", "invoice.list", lambda s, p, c, a: s.list_invoices(p)),
-    Route("GET", "/v1/invoices/<id>", "retrieve", lambda s, p, c, a: s.retrieve("invoice", a["id"])),
-    Route("POST", "/v1/invoices/<id>", "invoice.update", lambda s, p, c, a: s.update_invoice(a["id"], p, c)),
-    Route("DELETE", "/v1/invoices/<id>", "delete", lambda s, p, c, a: s.delete_invoice(a["id"], c)),
-    Route("GET", "/v1/invoices/<id>/lines", "invoice.lines", lambda s, p, c, a: s.list_invoice_lines(a["id"], p)),
-    Route("POST", "/v1/invoices/<id>/add_lines", "invoice.add_lines", lambda s, p, c, a: s.add_lines(a["id"], p, c)),
-    Route("POST", "/v1/invoices/<id>/finalize", "invoice.finalize",
-          lambda s, p, c, a: s.finalize_invoice(a["id"], p, c)),
-    Route("POST", "/v1/invoices/<id>/pay", "invoice.pay", lambda s, p, c, a: s.pay_invoice(a["id"], p, c)),
-    Route("POST", "/v1/invoices/<id>/void", "invoice.void", lambda s, p, c, a: s.void_invoice(a["id"], c)),
-    Route("POST", "/v1/invoices/<id>/mark_uncollectible", "invoice.mark_uncollectible",
-          lambda s, p, c, a: s.mark_uncollectible(a["id"], c)),
-    Route("GET", "/v1/events", "event.list", lambda s, p, c, a: s.list_events(p)),
-    Route("GET", "/v1/events/<id>", "retrieve", lambda s, p, c, a: s.retrieve("event", a["id"])),
-    Route("POST", "/v1/webhook_endpoints", "webhook_endpoint.create",
-          lambda s, p, c, a: s.create_webhook_endpoint(p)),
-    Route("GET", "/v1/webhook_endpoints", "webhook_endpoint.list",
+    Route("POST", "/v1/payment_methods/{payment_method}/detach", lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
+    Route("POST", "/v1/invoiceitems", lambda s, p, c, a: s.create_invoiceitem(p, c)),
+    Route("GET", "/v1/invoiceitems", lambda s, p, c, a: s.list_invoiceitems(p)),
+    Route("GET", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
+    Route("POST", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.update_invoiceitem(a["id"], p, c)),
+    Route("DELETE", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.delete_invoiceitem(a["id"], c)),
+    Route("POST", "/v1/invoices", lambda s, p, c, a: s.create_invoice(p, c)),
+    Route("GET", "/v1/invoices", lambda s, p, c, a: s.list_invoices(p)),
+    Route("GET", "/v1/invoices/{invoice}", lambda s, p, c, a: s.retrieve("invoice", a["id"])),
+    Route("POST", "/v1/invoices/{invoice}", lambda s, p, c, a: s.update_invoice(a["id"], p, c)),
+    Route("DELETE", "/v1/invoices/{invoice}", lambda s, p, c, a: s.delete_invoice(a["id"], c)),
+    Route("GET", "/v1/invoices/{invoice}/lines", lambda s, p, c, a: s.list_invoice_lines(a["id"], p)),
+    Route("POST", "/v1/invoices/{invoice}/add_lines", lambda s, p, c, a: s.add_lines(a["id"], p, c)),
+    Route("POST", "/v1/invoices/{invoice}/finalize", lambda s, p, c, a: s.finalize_invoice(a["id"], p, c)),
+    Route("POST", "/v1/invoices/{invoice}/pay", lambda s, p, c, a: s.pay_invoice(a["id"], p, c)),
+    Route("POST", "/v1/invoices/{invoice}/void", lambda s, p, c, a: s.void_invoice(a["id"], c)),
+    Route("POST", "/v1/invoices/{invoice}/mark_uncollectible", lambda s, p, c, a: s.mark_uncollectible(a["id"], c)),
+    Route("GET", "/v1/events", lambda s, p, c, a: s.list_events(p)),
+    Route("GET", "/v1/events/{id}", lambda s, p, c, a: s.retrieve("event", a["id"])),
+    Route("POST", "/v1/webhook_endpoints", lambda s, p, c, a: s.create_webhook_endpoint(p)),
+    Route("GET", "/v1/webhook_endpoints",
           lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints")),
-    Route("GET", "/v1/webhook_endpoints/<id>", "retrieve",
-          lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
-    Route("POST", "/v1/webhook_endpoints/<id>", "webhook_endpoint.update",
-          lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
-    Route("DELETE", "/v1/webhook_endpoints/<id>", "delete", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
+    Route("GET", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
+    Route("POST", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
+    Route("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
 ]
 
 
@@ -125,6 +136,7 @@ class _Saved:
     body: bytes
     request_id: str
     saved_at: float
+    headers: dict[str, str]
 
 
 class IdempotencyCache:
@@ -176,8 +188,10 @@ class EmulatorApp:
         self._stats_lock = threading.Lock()
         self._window: collections.deque[float] = collections.deque()
         self._reset_counters()
+        # Every route must be an operation the pinned SDK declares: a route Stripe does not have fails here.
+        self._operations = {f"{r.method} {r.path}": r.operation for r in ROUTES}
         self._routes = {f"{r.method} {r.path}": r for r in ROUTES}
-        self._map = Map([Rule(r.path, methods=[r.method], endpoint=f"{r.method} {r.path}") for r in ROUTES])
+        self._map = Map([Rule(r.rule, methods=[r.method], endpoint=f"{r.method} {r.path}") for r in ROUTES])
 
     def close(self) -> None:
         """Stop the background workers (webhook delivery, automatic charges)."""
@@ -235,13 +249,15 @@ class EmulatorApp:
             error.status = 404
             return _json(404, error.body()), None, False
         route = self._routes[endpoint]
+        if len(args) == 1:
+            args["id"] = next(iter(args.values()))
         try:
             return self._api_call(request, request_id, route, args)
         except StripeError as exc:
-            return _json(exc.status, exc.body()), route.label, False
+            return _error_response(exc), route.label, False
         except Exception:  # a bug in the emulator still answers the way Stripe answers a 500
             request_log.exception("unhandled error in %s", route.label)
-            return _json(500, ApiError("An unexpected error occurred in the emulator.").body()), route.label, False
+            return _error_response(ApiError("An unexpected error occurred in the emulator.")), route.label, False
 
     def _api_call(self, request: Request, request_id: str, route: Route,
                   args: dict[str, str]) -> tuple[Response, str, bool]:
@@ -250,24 +266,38 @@ class EmulatorApp:
             self._admit()
         params = self._params(request)
         api_key = self._authenticate(request, params, route, args)
-        expand = params.get("expand") if isinstance(params.get("expand"), list) else None
-        ctx = RequestContext(request_id, request.headers.get("Idempotency-Key"),
-                             self.config.public_url or request.host_url)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and len(key) > contract.MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ParameterError(
+                f"Idempotency-Key must be at most {contract.MAX_IDEMPOTENCY_KEY_LENGTH} characters long.",
+                param="Idempotency-Key")
+        operation = self._operations[f"{route.method} {route.path}"]
+        validated = contract.check_params(params, operation.params,
+                                          extra=STRIPE_JS_PARAMS if args.get("_publishable") == "1" else None)
+        expand = validated.get("expand")
+        ctx = RequestContext(request_id, key, self.config.public_url or request.host_url)
 
-        def execute() -> tuple[int, bytes]:
+        def execute() -> tuple[int, bytes, dict[str, str]]:
             try:
-                validated = validate(params, SCHEMAS[route.schema])
-                result = route.handler(self.store, validated, ctx, args)
-                return 200, _dump(self.store.render(result, expand))
+                with self.store.atomic():  # a background charge must not slip between the change and its answer
+                    result = route.handler(self.store, validated, ctx, args)
+                    rendered = self.store.render(result, expand)
             except StripeError as exc:
                 if not exc.replayable:
                     raise
-                return exc.status, _dump(exc.body())
+                return exc.status, _dump(self._checked_error(exc.body())), {}
+            if self.config.check_contract:
+                self._require_declared_shape(rendered, operation, route)
+            if self._fault_after_execution():
+                # Stripe saves a 500 that happened after execution began under the key and tells the
+                # client not to retry it: the request may have taken effect.
+                body = ApiError("An error occurred while processing your request (injected after execution).")
+                return 500, _dump(body.body()), {"Stripe-Should-Retry": "false"}
+            return 200, _dump(rendered), {}
 
-        key = ctx.idempotency_key
         if route.method != "POST" or not key:
-            status, body = execute()
-            return _raw(status, body), route.label, False
+            status, body, headers = execute()
+            return _raw(status, body, headers), route.label, False
         scope = (api_key, key)
         fingerprint = json.dumps([route.method, request.path, params], sort_keys=True)
         with self.idempotency.key_lock(scope):
@@ -277,20 +307,46 @@ class EmulatorApp:
                     raise IdempotencyError(
                         "Keys for idempotent requests can only be used with the same parameters they were first "
                         f"used with. Try using a key other than '{key}' if you meant to execute a different "
-                        "request.")
+                        "request.", code="idempotency_key_in_use")
                 with self._stats_lock:
                     self._replays[route.label] += 1
-                response = _raw(saved.status, saved.body)
+                response = _raw(saved.status, saved.body, saved.headers)
                 response.headers["Idempotent-Replayed"] = "true"
                 response.headers["Original-Request"] = saved.request_id
                 response.headers["Idempotency-Key"] = key
                 return response, route.label, True
-            status, body = execute()
-            self.idempotency.put(scope, _Saved(fingerprint, status, body, request_id, time.time()))
-        response = _raw(status, body)
+            status, body, headers = execute()
+            self.idempotency.put(scope, _Saved(fingerprint, status, body, request_id, time.time(), headers))
+        response = _raw(status, body, headers)
         response.headers["Idempotency-Key"] = key
         response.headers["Original-Request"] = request_id
         return response, route.label, False
+
+    def _require_declared_shape(self, rendered: dict[str, Any], operation: contract.Operation, route: Route) -> None:
+        if rendered.get("deleted") is True:  # Stripe answers a DELETE with a stub
+            problems = [] if set(rendered) == {"id", "object", "deleted"} else [f"deleted stub: {sorted(rendered)}"]
+        elif operation.returns is not None:
+            problems = contract.shape_violations(rendered, operation.returns, rendered.get("object", "object"))
+        else:
+            problems = contract.object_violations(rendered)
+        if problems:
+            request_log.error("emulated answer departs from the SDK", extra={"route": route.label})
+            raise ContractViolation(route.label, problems)
+
+    def _checked_error(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.config.check_contract:
+            problems = contract.error_violations(body)
+            if problems:
+                raise ContractViolation("error body", problems)
+        return body
+
+    def _fault_after_execution(self) -> bool:
+        with self._stats_lock:
+            if self.config.fault_after_execution_next_n > 0:
+                self.config.fault_after_execution_next_n -= 1
+                self._rejected["faults_after_execution"] += 1
+                return True
+        return False
 
     def _admit(self) -> None:
         """Rate limit (sliding one-second window) and injected faults; call with the stats lock held."""
@@ -301,7 +357,7 @@ class EmulatorApp:
                 self._window.popleft()
             if len(self._window) >= limit:
                 self._rejected["rate_limited"] += 1
-                raise RateLimitError()
+                raise RateLimitError("global-rate")
             self._window.append(now)
         fault = False
         if self.config.fault_next_n > 0:
@@ -385,7 +441,7 @@ class EmulatorApp:
             if name == "objects" and method == "GET":
                 return _json(200, self.store.counts())
         except StripeError as exc:
-            return _json(exc.status, exc.body())
+            return _error_response(exc)
         return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
                                      "message": f"Unknown control endpoint: {method} {request.path}"}})
 
@@ -395,7 +451,7 @@ class EmulatorApp:
         try:
             invoice = self.store.render(self.store.retrieve("invoice", invoice_id))
         except StripeError as exc:
-            return _json(exc.status, exc.body())
+            return _error_response(exc)
         if invoice["status"] == "draft":
             return _json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                          "param": None, "message": "Draft invoices have no hosted page."}})
@@ -425,14 +481,20 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, indent=2).encode()
 
 
-def _raw(status: int, body: bytes) -> Response:
+def _raw(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     response = Response(body, status=status, mimetype="application/json")
     response.headers["Stripe-Version"] = API_VERSION
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
     return response
 
 
 def _json(status: int, value: Any) -> Response:
     return _raw(status, _dump(value))
+
+
+def _error_response(error: StripeError) -> Response:
+    return _raw(error.status, _dump(error.body()), error.headers())
 
 
 def _money(amount: int, currency: str) -> str:

@@ -26,7 +26,9 @@ class EmulatorConfig:
     webhook_timeout: float = 2.0
     webhook_workers: int = 4
 
-    auto_charge_delay: float = 0.0
+    # Stripe collects an auto-advancing invoice asynchronously after finalization, never in the answer
+    # to the finalize request; a client must wait for invoice.paid.
+    auto_charge_delay: float = 2.0
     sepa_settle_delay: float = 0.5
     # Seconds between automatic payment retries of a failed invoice (Stripe: days).
     payment_retry_interval: float = 3 * 24 * 3600.0
@@ -40,6 +42,13 @@ class EmulatorConfig:
     rate_limit: float = 0.0  # API requests per second over a sliding 1 s window; 0 = unlimited
     fault_next_n: int = 0  # the next N API requests answer 500
     fault_rate: float = 0.0  # fraction of API requests that answer 500
+    # The next N API requests execute, then answer 500 with Stripe-Should-Retry: false (saved under
+    # their idempotency key, as Stripe saves a 500 that happened after execution began).
+    fault_after_execution_next_n: int = 0
+    # The next N finalizations fail (invoice.finalization_failed; the invoice stays a draft).
+    finalization_failures_next_n: int = 0
+    # Check every answer and event against the pinned SDK's declarations (500 on a violation).
+    check_contract: bool = True
     seed: int = 0
     idempotency_ttl: float = 24 * 3600.0
     log_requests: bool = True

@@ -21,12 +21,19 @@ class StripeError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        """Stripe's JSON error body."""
-        error = {"type": self.error_type, "code": self.code, "message": self.message, "param": self.param}
+        """Stripe's JSON error body: only the fields that apply (Stripe sends no null ``code``/``param``)."""
+        error: dict[str, Any] = {"type": self.error_type, "message": self.message}
         if self.code:
+            error["code"] = self.code
             error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
-        error.update(self.extra)
+        if self.param:
+            error["param"] = self.param
+        error.update({k: v for k, v in self.extra.items() if v is not None})
         return {"error": error}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers that go with this error."""
+        return {}
 
 
 class InvalidRequestError(StripeError):
@@ -70,16 +77,21 @@ class IdempotencyError(StripeError):
 
 
 class RateLimitError(StripeError):
-    """Too many requests in the last second (429)."""
+    """Too many requests in the last second (429), naming the limiter in ``Stripe-Rate-Limited-Reason``."""
 
     status = 429
     replayable = False
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str = "global-rate") -> None:
         super().__init__(
             "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
             code="rate_limit",
         )
+        self.reason = reason
+
+    def headers(self) -> dict[str, str]:
+        """The limiter that refused the request."""
+        return {"Stripe-Rate-Limited-Reason": self.reason}
 
 
 class ApiError(StripeError):
@@ -91,3 +103,12 @@ class ApiError(StripeError):
 
     def __init__(self, message: str = "An unknown error occurred (injected fault).") -> None:
         super().__init__(message)
+
+
+class ContractViolation(ApiError):
+    """The emulator was about to answer with something the pinned SDK does not declare (a bug here)."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        super().__init__(f"Emulator contract violation in {where}: {shown}")
+        self.problems = problems

@@ -11,9 +11,9 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_emulator.contract import API_VERSION
 from stripe_emulator.errors import CardError, ParameterError
 
-API_VERSION = "2026-10-28.endive"
 _ALPHABET = string.ascii_letters + string.digits
 
 PREFIX_TYPES = {
@@ -134,14 +134,14 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
             "tax_id": billing.get("tax_id"),
         },
         "created": created, "customer": None, "customer_account": None, "livemode": False,
-        "metadata": dict(data.get("metadata") or {}), "type": pm_type,
+        "metadata": dict(data.get("metadata") or {}), "radar_options": None, "type": pm_type,
     }
     if pm_type == "card":
         card = data.get("card") or {}
         number = (card.get("number") or "").replace(" ", "")
         if card.get("token"):
             raise ParameterError("Card tokens are not supported by the emulator; send card[number].",
-                                 code="parameter_invalid_string", param="card[token]")
+                                 param="card[token]")
         if not number:
             raise ParameterError("Missing required param: card[number].", code="parameter_missing", param="card[number]")
         if not number.isdigit() or not 12 <= len(number) <= 19 or not _luhn_ok(number):
@@ -159,9 +159,9 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
             "brand": brand,
             "checks": {"address_line1_check": None, "address_postal_code_check": None,
                        "cvc_check": "pass" if card.get("cvc") else None},
-            "country": "US", "display_brand": brand, "exp_month": exp_month, "exp_year": exp_year,
-            "fingerprint": _fingerprint(number), "funding": "credit", "generated_from": None,
-            "last4": number[-4:], "networks": {"available": [brand], "preferred": None},
+            "country": "US", "description": None, "display_brand": brand, "exp_month": exp_month,
+            "exp_year": exp_year, "fingerprint": _fingerprint(number), "funding": "credit", "generated_from": None,
+            "iin": None, "issuer": None, "last4": number[-4:], "networks": {"available": [brand], "preferred": None},
             "regulated_status": "unregulated", "three_d_secure_usage": {"supported": True}, "wallet": None,
         }
         secret = number
@@ -171,7 +171,7 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
             raise ParameterError("Missing required param: sepa_debit[iban].", code="parameter_missing",
                                  param="sepa_debit[iban]")
         if not _iban_ok(iban):
-            raise ParameterError("The IBAN you provided appears to be invalid.", code="invalid_bank_account_iban",
+            raise ParameterError("The IBAN you provided appears to be invalid.", code="payment_method_invalid_parameter",
                                  param="sepa_debit[iban]")
         obj["sepa_debit"] = {
             "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:8], "branch_code": None,
@@ -188,8 +188,10 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
     return {
         "id": customer_id, "object": "customer",
         "address": {**empty_address(), **(params.get("address") or {})} if params.get("address") else None,
-        "balance": 0, "created": created, "currency": None, "default_source": None, "delinquent": False,
+        "balance": 0, "business_name": None, "created": created, "currency": None, "customer_account": None,
+        "default_source": None, "delinquent": False,
         "description": params.get("description"), "discount": None, "email": params.get("email"),
+        "individual_name": None,
         "invoice_prefix": params.get("invoice_prefix") or secrets.token_hex(4).upper(),
         "invoice_settings": {
             "custom_fields": settings.get("custom_fields"), "default_payment_method": None,
@@ -203,27 +205,34 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
 
 
 def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
-    """A SetupIntent in ``requires_payment_method``."""
+    """A SetupIntent in ``requires_payment_method``.
+
+    Without ``allowed_payment_method_types`` Stripe offers the account's enabled methods (here card
+    and SEPA debit) through automatic payment methods.
+    """
     seti_id = new_id("seti")
-    types = params.get("payment_method_types")
+    allowed = params.get("allowed_payment_method_types")
     automatic = params.get("automatic_payment_methods")
-    if types is None:
+    if allowed is None:
         automatic = {"allow_redirects": "always", "enabled": True, **(automatic or {})}
-        types = ["card", "sepa_debit"]
+    types = [t for t in (allowed or ["card", "sepa_debit"]) if t not in (params.get("excluded_payment_method_types") or [])]
     return {
-        "id": seti_id, "object": "setup_intent", "application": None,
+        "id": seti_id, "object": "setup_intent", "allowed_payment_method_types": list(allowed) if allowed else None,
+        "application": None, "attach_to_self": params.get("attach_to_self"),
         "automatic_payment_methods": automatic, "cancellation_reason": None,
         "client_secret": f"{seti_id}_secret_" + "".join(secrets.choice(_ALPHABET) for _ in range(32)),
         "created": created, "customer": params.get("customer"), "customer_account": None,
-        "description": params.get("description"), "excluded_payment_method_types": None,
+        "description": params.get("description"),
+        "excluded_payment_method_types": params.get("excluded_payment_method_types"),
         "flow_directions": None, "last_setup_error": None, "latest_attempt": None, "livemode": False,
-        "mandate": None, "metadata": dict(params.get("metadata") or {}), "next_action": None,
-        "on_behalf_of": None, "payment_method": None,
+        "managed_payments": None, "mandate": None, "metadata": dict(params.get("metadata") or {}),
+        "next_action": None, "on_behalf_of": None, "payment_method": None,
         "payment_method_configuration_details": None,
         "payment_method_options": {
-            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic",
+                     "setup_credential_usage": None}
         } if "card" in types else {},
-        "payment_method_types": list(types), "single_use_mandate": None,
+        "payment_method_types": types, "single_use_mandate": None,
         "status": "requires_payment_method", "usage": params.get("usage") or "off_session",
     }
 
@@ -235,15 +244,16 @@ def build_setup_attempt(setup_intent: dict[str, Any], payment_method: dict[str, 
     if payment_method["type"] == "card":
         card = payment_method["card"]
         details["card"] = {
-            "brand": card["brand"], "checks": card["checks"], "country": card["country"],
+            "brand": card["brand"], "checks": card["checks"], "country": card["country"], "description": None,
             "exp_month": card["exp_month"], "exp_year": card["exp_year"], "fingerprint": card["fingerprint"],
-            "funding": card["funding"], "last4": card["last4"], "network": card["brand"],
-            "three_d_secure": None, "wallet": None,
+            "funding": card["funding"], "iin": None, "issuer": None, "last4": card["last4"], "moto": None,
+            "network": card["brand"], "three_d_secure": None, "wallet": None,
         }
     else:
         details["sepa_debit"] = {}
     return {
-        "id": new_id("setatt"), "object": "setup_attempt", "application": None, "created": created,
+        "id": new_id("setatt"), "object": "setup_attempt", "application": None, "attach_to_self": None,
+        "created": created,
         "customer": setup_intent["customer"], "customer_account": None, "flow_directions": None,
         "livemode": False, "on_behalf_of": None, "payment_method": payment_method["id"],
         "payment_method_details": details, "setup_error": error, "setup_intent": setup_intent["id"],
@@ -259,7 +269,8 @@ def build_mandate(payment_method: dict[str, Any], acceptance: dict[str, Any] | N
         "id": new_id("mandate"), "object": "mandate",
         "customer_acceptance": {"accepted_at": acceptance.get("accepted_at") or created, "online": online,
                                 "type": acceptance.get("type") or "online"},
-        "livemode": False, "multi_use": {}, "payment_method": payment_method["id"],
+        "livemode": False, "multi_use": {"amount": None, "currency": None}, "on_behalf_of": None,
+        "payment_method": payment_method["id"],
         "payment_method_details": {"sepa_debit": {"reference": secrets.token_hex(8).upper(), "url": ""},
                                    "type": "sepa_debit"},
         "status": "active", "type": "multi_use",
@@ -277,7 +288,7 @@ def build_invoice(created: int, customer: dict[str, Any], params: dict[str, Any]
     return {
         "id": invoice_id, "object": "invoice", "account_country": account["country"],
         "account_name": account["name"], "account_tax_ids": None, "amount_due": 0, "amount_overpaid": 0,
-        "amount_paid": 0, "amount_remaining": 0, "amount_shipping": 0, "application": None,
+        "amount_paid": 0, "amount_paid_off_stripe": 0, "amount_remaining": 0, "amount_shipping": 0, "application": None,
         "attempt_count": 0, "attempted": False, "auto_advance": bool(params.get("auto_advance", False)),
         "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None,
                           "status": None},
@@ -307,7 +318,7 @@ def build_invoice(created: int, customer: dict[str, Any], params: dict[str, Any]
         "statement_descriptor": params.get("statement_descriptor"), "status": "draft",
         "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None,
                                "voided_at": None},
-        "subscription": None, "subtotal": 0, "subtotal_excluding_tax": 0, "test_clock": None,
+        "subtotal": 0, "subtotal_excluding_tax": 0, "test_clock": None,
         "total": 0, "total_discount_amounts": [], "total_excluding_tax": 0,
         "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": None,
     }
@@ -324,7 +335,8 @@ def build_invoiceitem(created: int, customer_id: str, currency: str, params: dic
         "id": new_id("ii"), "object": "invoiceitem", "amount": amount, "currency": currency,
         "customer": customer_id, "customer_account": None, "date": created,
         "description": params.get("description"), "discountable": params.get("discountable", True),
-        "discounts": [], "invoice": params.get("invoice"), "livemode": False,
+        "discounts": [], "frozen_fields": None, "invoice": params.get("invoice"), "invoicing_rules": None,
+        "livemode": False,
         "metadata": dict(params.get("metadata") or {}), "net_amount": amount, "parent": None,
         "period": {"start": period.get("start", created), "end": period.get("end", created)},
         "pricing": None, "proration": False, "quantity": quantity, "quantity_decimal": str(quantity),
@@ -366,7 +378,7 @@ def build_event(event_type: str, obj: dict[str, Any], created: int, request: dic
     if previous is not None:
         data["previous_attributes"] = previous
     return {
-        "id": new_id("evt"), "object": "event", "api_version": API_VERSION, "context": None,
+        "id": new_id("evt"), "object": "event", "api_version": API_VERSION,
         "created": created, "data": data, "livemode": False, "pending_webhooks": pending_webhooks,
         "request": request, "type": event_type,
     }

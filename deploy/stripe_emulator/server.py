@@ -46,7 +46,7 @@ class EmulatorServer:
             raise RuntimeError("EmulatorServer is not started")
         return f"http://{self._host}:{self._server.server_port}"
 
-    def start(self) -> "EmulatorServer":
+    def start(self) -> EmulatorServer:
         """Start serving; returns self."""
         if self._server is not None:
             return self
@@ -69,7 +69,7 @@ class EmulatorServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -11,12 +11,20 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from stripe_emulator import contract
 from stripe_emulator import objects as build
 from stripe_emulator.config import EmulatorConfig
-from stripe_emulator.errors import CardError, InvalidRequestError, ParameterError, ResourceMissingError
+from stripe_emulator.errors import (
+    CardError,
+    ContractViolation,
+    InvalidRequestError,
+    ParameterError,
+    ResourceMissingError,
+)
 from stripe_emulator.params import require
 from stripe_emulator.webhooks import Endpoint, TaskScheduler, event_matches
 
@@ -85,6 +93,10 @@ class Store:
 
     # --- control ----------------------------------------------------------------------------------
 
+    def atomic(self) -> threading.RLock:
+        """The store's lock, for a caller that must see one consistent state across several calls."""
+        return self._lock
+
     def reset(self) -> None:
         """Forget every object and event; scheduled charges and settlements are dropped."""
         with self._lock:
@@ -127,9 +139,15 @@ class Store:
             for we in self._objects["webhook_endpoint"].values()
             if we["status"] == "enabled" and event_matches(we["enabled_events"], event_type)
         ]
+        if event_type not in contract.event_types():
+            raise ContractViolation("event", [f"{event_type}: Stripe has no such event type"])
         request = {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key}
         event = build.build_event(event_type, self._render_plain(obj), self._now(), request, previous,
                                   len(endpoints))
+        if self._config.check_contract:
+            problems = contract.object_violations(event)
+            if problems:
+                raise ContractViolation(f"{event_type} event", problems)
         self._add(event)
         if endpoints:
             self._publish(copy.deepcopy(event), endpoints)
@@ -186,10 +204,7 @@ class Store:
 
     def _page(self, items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict[str, Any]:
         """Stripe list paging: newest first, ``limit``, ``starting_after`` / ``ending_before``, ``created``."""
-        limit = params.get("limit", 10)
-        if not 1 <= limit <= 100:
-            raise ParameterError("Invalid limit: must be between 1 and 100", code="parameter_invalid_integer",
-                                 param="limit")
+        limit = _limit(params)
         created = params.get("created")
         if created:
             items = [o for o in items if _in_range(_created(o), created)]
@@ -413,12 +428,13 @@ class Store:
                 raise InvalidRequestError(
                     f"You cannot update this SetupIntent because it has a status of {intent['status']}.",
                     code="setup_intent_unexpected_state")
-            before = copy.deepcopy(intent)
             for field in ("description", "payment_method_options"):
                 if field in params:
                     intent[field] = params[field]
-            if "payment_method_types" in params:
-                intent["payment_method_types"] = list(params["payment_method_types"] or [])
+            if "allowed_payment_method_types" in params:
+                allowed = list(params["allowed_payment_method_types"] or [])
+                intent["allowed_payment_method_types"] = allowed or None
+                intent["payment_method_types"] = allowed or ["card", "sepa_debit"]
             if params.get("customer"):
                 intent["customer"] = self._get("customer", params["customer"], "customer")["id"]
             if "metadata" in params:
@@ -426,10 +442,7 @@ class Store:
             if params.get("payment_method"):
                 intent["payment_method"] = self._resolve_payment_method(params["payment_method"], "payment_method")["id"]
                 intent["status"] = "requires_confirmation"
-            previous = build.previous_attributes(before, intent)
-            if previous:
-                self._emit("setup_intent.updated", intent, ctx, previous)
-            return intent
+            return intent  # Stripe has no setup_intent.updated event
 
     def confirm_setup_intent(self, intent_id: str, params: dict[str, Any], ctx: RequestContext,
                              client_secret_required: bool = False) -> dict[str, Any]:
@@ -505,6 +518,13 @@ class Store:
                      and (not params.get("payment_method") or i["payment_method"] == params["payment_method"])]
             return self._page(items, params, "/v1/setup_intents")
 
+    def list_setup_attempts(self, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /v1/setup_attempts?setup_intent=: the attempts to confirm one SetupIntent."""
+        with self._lock:
+            self._get("setup_intent", params["setup_intent"], "setup_intent")
+            items = [a for a in self._objects["setup_attempt"].values() if a["setup_intent"] == params["setup_intent"]]
+            return self._page(items, params, "/v1/setup_attempts")
+
     def retrieve(self, kind: str, object_id: str) -> dict[str, Any]:
         """Any stored object by type and id."""
         with self._lock:
@@ -556,7 +576,6 @@ class Store:
             invoice = self._objects["invoice"].get(item["invoice"] or "")
             if invoice:
                 self._require_editable(invoice)
-            before = copy.deepcopy(item)
             for field in ("description", "discountable", "period"):
                 if field in params:
                     item[field] = params[field]
@@ -569,10 +588,7 @@ class Store:
                 item["amount"] = item["net_amount"] = int(round(float(params["unit_amount_decimal"]) * item["quantity"]))
             if "metadata" in params:
                 item["metadata"] = _merge_metadata(item["metadata"], params["metadata"])
-            previous = build.previous_attributes(before, item)
-            if previous:
-                self._emit("invoiceitem.updated", item, ctx, previous)
-            if invoice:
+            if invoice:  # Stripe has no invoiceitem.updated event; the invoice's update is the signal
                 for line in invoice["lines"]["data"]:
                     if line["parent"]["invoice_item_details"]["invoice_item"] == item_id:
                         line.update(amount=item["amount"], subtotal=item["amount"], description=item["description"],
@@ -716,8 +732,10 @@ class Store:
             invoice = self._get("invoice", invoice_id)
             if invoice["status"] != "draft":
                 raise InvalidRequestError(
-                    "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
-                    code="invoice_unexpected_state")
+                    "This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+            if self._config.finalization_failures_next_n > 0:
+                self._config.finalization_failures_next_n -= 1
+                self._fail_finalization(invoice, ctx)
             before = copy.deepcopy(invoice)
             customer = self._get("customer", invoice["customer"], "customer")
             now = self._now()
@@ -746,20 +764,26 @@ class Store:
                 self._schedule_charge(invoice_id, self._config.auto_charge_delay)
             return invoice
 
+    def _fail_finalization(self, invoice: dict[str, Any], ctx: RequestContext) -> None:
+        """Stripe could not finalize: the invoice stays a draft, says why, and the request fails."""
+        message = "The invoice could not be finalized (injected finalization failure)."
+        before = copy.deepcopy(invoice)
+        invoice["last_finalization_error"] = {"message": message, "type": "invalid_request_error"}
+        self._emit("invoice.finalization_failed", invoice, ctx, build.previous_attributes(before, invoice))
+        raise InvalidRequestError(message)
+
     def pay_invoice(self, invoice_id: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/invoices/{id}/pay: one synchronous attempt; a decline answers 402."""
         with self._lock:
             invoice = self._get("invoice", invoice_id)
             status = invoice["status"]
             if status == "paid":
-                raise InvalidRequestError("Invoice is already paid.", code="invoice_unexpected_state")
+                raise InvalidRequestError("Invoice is already paid.")
             if status not in ("open", "uncollectible"):
                 raise InvalidRequestError(
-                    f"You can only pay an invoice with status open or uncollectible; this invoice is {status}.",
-                    code="invoice_unexpected_state")
+                    f"You can only pay an invoice with status open or uncollectible; this invoice is {status}.")
             if invoice_id in self._processing:
-                raise InvalidRequestError("This invoice's payment is already processing.",
-                                          code="invoice_unexpected_state")
+                raise InvalidRequestError("This invoice's payment is already processing.")
             pm = None
             if params.get("payment_method"):
                 customer = self._get("customer", invoice["customer"], "customer")
@@ -777,10 +801,9 @@ class Store:
             if invoice["status"] not in ("open", "uncollectible"):
                 raise InvalidRequestError(
                     f"You can only void an invoice with status open or uncollectible; this invoice is "
-                    f"{invoice['status']}.", code="invoice_unexpected_state")
+                    f"{invoice['status']}.")
             if invoice_id in self._processing:
-                raise InvalidRequestError("This invoice can't be voided while its payment is processing.",
-                                          code="invoice_unexpected_state")
+                raise InvalidRequestError("This invoice can't be voided while its payment is processing.")
             before = copy.deepcopy(invoice)
             invoice.update(status="void", next_payment_attempt=None)
             invoice["status_transitions"]["voided_at"] = self._now()
@@ -794,8 +817,7 @@ class Store:
             invoice = self._get("invoice", invoice_id)
             if invoice["status"] != "open":
                 raise InvalidRequestError(
-                    f"You can only mark an open invoice as uncollectible; this invoice is {invoice['status']}.",
-                    code="invoice_unexpected_state")
+                    f"You can only mark an open invoice as uncollectible; this invoice is {invoice['status']}.")
             before = copy.deepcopy(invoice)
             invoice.update(status="uncollectible", next_payment_attempt=None)
             invoice["status_transitions"]["marked_uncollectible_at"] = self._now()
@@ -818,7 +840,7 @@ class Store:
         """GET /v1/invoices/{id}/lines, in the order the lines were added."""
         with self._lock:
             lines = self._get("invoice", invoice_id)["lines"]["data"]
-            limit = params.get("limit", 10)
+            limit = _limit(params)
             start = 0
             if params.get("starting_after"):
                 ids = [line["id"] for line in lines]
@@ -946,6 +968,9 @@ class Store:
     def list_events(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET /v1/events, filtered by ``type`` (``*`` wildcards), ``types[]`` and ``created``."""
         with self._lock:
+            if len(params.get("types") or []) > contract.MAX_EVENT_TYPES_FILTER:
+                raise ParameterError(f"Invalid types: at most {contract.MAX_EVENT_TYPES_FILTER} event types can be "
+                                     "given.", param="types")
             types = params.get("types") or ([params["type"]] if params.get("type") else None)
             if params.get("type") and params.get("types"):
                 raise ParameterError("You may only specify one of these parameters: type, types.", param="types")
@@ -958,7 +983,6 @@ class Store:
     def create_webhook_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/webhook_endpoints; the answer (only this one) carries the ``whsec_`` secret."""
         require(params, "url", "enabled_events")
-        _check_enabled_events(params["enabled_events"])
         with self._lock:
             endpoint = self._add(build.build_webhook_endpoint(self._now(), params))
             secret = "whsec_" + secrets.token_hex(24)
@@ -970,8 +994,7 @@ class Store:
         with self._lock:
             endpoint = self._get("webhook_endpoint", endpoint_id)
             if params.get("enabled_events"):
-                _check_enabled_events(params["enabled_events"])
-                endpoint["enabled_events"] = list(params["enabled_events"])
+                        endpoint["enabled_events"] = list(params["enabled_events"])
             for field in ("url", "description"):
                 if field in params:
                     endpoint[field] = params[field]
@@ -1002,6 +1025,15 @@ _KIND_NAMES = {
 }
 _TOTAL_FIELDS = ("subtotal", "subtotal_excluding_tax", "total", "total_excluding_tax", "amount_due",
                  "amount_remaining")
+
+
+def _limit(params: dict[str, Any]) -> int:
+    limit = params.get("limit", 10)
+    low, high = contract.LIST_LIMIT_RANGE
+    if not low <= limit <= high:
+        raise ParameterError(f"Invalid limit: must be between {low} and {high}", code="parameter_invalid_integer",
+                             param="limit")
+    return int(limit)
 
 
 def _created(obj: dict[str, Any]) -> int:
@@ -1046,10 +1078,3 @@ def _check_client_secret(intent: dict[str, Any], client_secret: str) -> None:
         raise InvalidRequestError(
             "The client_secret provided does not match the client_secret associated with the SetupIntent.",
             code="setup_intent_invalid_parameter", param="client_secret")
-
-
-def _check_enabled_events(enabled_events: list[str]) -> None:
-    for i, name in enumerate(enabled_events):
-        if name != "*" and not all(part and (part.replace("_", "").isalnum() or part == "*")
-                                   for part in name.split(".")):
-            raise InvalidRequestError(f"Invalid event type: {name}", param=f"enabled_events[{i}]")

@@ -12,8 +12,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from stripe_emulator.config import EmulatorConfig
 
@@ -28,13 +29,8 @@ def sign_payload(payload: str, secret: str, timestamp: int) -> str:
 
 
 def event_matches(enabled_events: list[str], event_type: str) -> bool:
-    """Whether an endpoint subscribed to an event type (``*`` = all, ``invoice.*`` = a family)."""
-    for pattern in enabled_events:
-        if pattern == "*" or pattern == event_type:
-            return True
-        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-            return True
-    return False
+    """Whether an endpoint subscribed to an event type (``*`` = all; Stripe has no other wildcard)."""
+    return "*" in enabled_events or event_type in enabled_events
 
 
 class TaskScheduler:

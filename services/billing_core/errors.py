@@ -99,6 +99,14 @@ class StripeRateLimited(StripeUnavailable):
     """Stripe answered 429; retry later with the same idempotency key."""
 
 
+class StripeFailedAfterExecution(StripeUnavailable):
+    """Stripe answered 500 after the request began executing (``Stripe-Should-Retry: false``).
+
+    The request may have taken effect, and Stripe replays this same 500 for its idempotency key for
+    24 hours: retrying with that key cannot help. Look at what exists, then use a fresh key.
+    """
+
+
 class StripeAuthenticationFailed(PaymentGatewayError):
     """Stripe rejected the API key (even after re-reading it from Secrets Manager)."""
 

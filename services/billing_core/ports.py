@@ -41,12 +41,12 @@ class FieldIs:
     or_absent: bool = False
 
     @classmethod
-    def one_of(cls, name: str, *values: Any, or_absent: bool = False) -> "FieldIs":
+    def one_of(cls, name: str, *values: Any, or_absent: bool = False) -> FieldIs:
         """``name`` holds one of ``values`` (or, with ``or_absent``, does not exist)."""
         return cls(name, tuple(values), or_absent)
 
     @classmethod
-    def absent(cls, name: str) -> "FieldIs":
+    def absent(cls, name: str) -> FieldIs:
         """``name`` does not exist on the item."""
         return cls(name, (), True)
 
@@ -310,6 +310,27 @@ class SecretsProvider(abc.ABC):
 # --- Stripe --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One line of a Stripe invoice: ``amount`` in minor units (cents), its service period if any.
+
+    ``metadata`` identifies the line (``{"line": "aws"}``), so a resumed job can tell which lines a
+    draft already has.
+    """
+
+    amount: int
+    description: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    period_start: int | None = None  # epoch seconds, inclusive
+    period_end: int | None = None  # epoch seconds, inclusive
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise TypeError("amount must be an int of minor units (cents)")
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError("a line's period needs both start and end")
+
+
 class PaymentGateway(abc.ABC):
     """The Stripe calls the system makes. Every write takes an ``idempotency_key``.
 
@@ -366,18 +387,10 @@ class PaymentGateway(abc.ABC):
         """
 
     @abc.abstractmethod
-    def add_invoice_line(
-        self,
-        *,
-        invoice_id: str,
-        customer_id: str,
-        amount: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
+    def add_invoice_lines(
+        self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
     ) -> StripeObject:
-        """Add a line of ``amount`` minor units to a draft invoice; returns the invoice item."""
+        """Add ``lines`` to a draft invoice in one request; returns the invoice with its new totals."""
 
     @abc.abstractmethod
     def finalize_invoice(

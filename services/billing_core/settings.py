@@ -296,9 +296,10 @@ class Settings:
         "BILLING_CRON", "0 0 1 * *", parse=_cron,
         doc="When scheduler-worker starts the billing run for the previous month (cron, UTC).",
     )
-    stripe_max_requests_per_second: Decimal = setting(
-        "STRIPE_MAX_REQUESTS_PER_SECOND", Decimal("80"), parse=_positive_number,
-        doc="Stripe requests per second one worker process makes at most, across its threads (Stripe allows 100).",
+    stripe_max_requests_per_second: Decimal | None = setting(
+        "STRIPE_MAX_REQUESTS_PER_SECOND", None, parse=_positive_number, shown_default="20 test / 80 live",
+        doc="Stripe requests per second one worker process makes at most, across its threads. Unset: 20 with a "
+            "test-mode key (Stripe allows 25), 80 with a live key (Stripe allows 100).",
     )
     cost_group_by: str = setting(
         "COST_GROUP_BY", "SERVICE", parse=_cost_group_by,
@@ -347,7 +348,7 @@ class Settings:
                 object.__setattr__(self, "cognito_jwks_url", f"{issuer}/.well-known/jwks.json")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, require: Iterable[str] = ()) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require: Iterable[str] = ()) -> Settings:
         """Read every setting from ``environ`` (default ``os.environ``); all problems in one error."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -370,7 +371,7 @@ class Settings:
         settings.require(*require)
         return settings
 
-    def require(self, *attributes: str, process: str | None = None) -> "Settings":
+    def require(self, *attributes: str, process: str | None = None) -> Settings:
         """Raise ``SettingsError`` naming the variables of ``attributes`` that are not set."""
         missing = [self.env_name(name) for name in attributes if getattr(self, name) in (None, "")]
         if missing:
@@ -378,7 +379,7 @@ class Settings:
             raise SettingsError(f"required{who} but not set: {', '.join(missing)}")
         return self
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some values replaced (tests, and the local stack's launcher)."""
         return dataclasses.replace(self, **changes)
 

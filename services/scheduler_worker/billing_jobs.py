@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.bootstrap import WorkerServices
 from billing_core.logging import correlation
 from billing_core.ports import PaymentGateway, ReceivedMessage
@@ -19,8 +19,10 @@ JOB_RETRY_DELAY = FAILED_MESSAGE_RETRY_DELAY
 
 def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
     """The worker's Stripe gateway behind one token bucket shared by all its threads."""
-    bucket = TokenBucket(services.settings.stripe_max_requests_per_second)
-    return RateLimitedPaymentGateway(services.payments, bucket)
+    budget, reason = request_budget(services.settings.stripe_max_requests_per_second,
+                                    services.secrets.get().secret_key)
+    log.info("Stripe request budget", extra={"requestsPerSecond": str(budget), "from": reason})
+    return RateLimitedPaymentGateway(services.payments, TokenBucket(budget))
 
 
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:

@@ -9,7 +9,7 @@ def setup_intent(stack, types):
     """A SetupIntent for a new customer, created with the secret key as billing-api does."""
     client = stack.stripe_client()
     customer = client.v1.customers.create(params={"email": "admin@example.com"})
-    return client.v1.setup_intents.create(params={"customer": customer.id, "payment_method_types": types})
+    return client.v1.setup_intents.create(params={"customer": customer.id, "allowed_payment_method_types": types})
 
 
 def mount_payment_element(page, stack, client_secret, locale="de"):

@@ -1,7 +1,7 @@
 """Fixtures: one emulator server and one verifying webhook receiver per session, reset before each test."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import stripe
@@ -16,7 +16,10 @@ BASELINE = {
     "webhook_retry_schedule": [0.05, 0.1, 0.2, 0.4],
     "webhook_max_attempts": 5,
     "webhook_timeout": 1.0,
-    "auto_charge_delay": 0.0,
+    "auto_charge_delay": 0.1,
+    "fault_after_execution_next_n": 0,
+    "finalization_failures_next_n": 0,
+    "check_contract": True,
     "sepa_settle_delay": 0.2,
     "payment_retry_interval": 3 * 24 * 3600.0,
     "duplicate_deliveries": 0,
@@ -75,7 +78,7 @@ def customer_with_card(client: stripe.StripeClient):
 def make_customer(client: stripe.StripeClient, test_payment_method: str, types: list[str] | None = None):
     customer = client.v1.customers.create(params={"email": "admin@example.com", "name": "Example GmbH"})
     intent = client.v1.setup_intents.create(
-        params={"customer": customer.id, "payment_method_types": types or ["card", "sepa_debit"]})
+        params={"customer": customer.id, "allowed_payment_method_types": types or ["card", "sepa_debit"]})
     intent = client.v1.setup_intents.confirm(intent.id, params={"payment_method": test_payment_method})
     return client.v1.customers.update(
         customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}})

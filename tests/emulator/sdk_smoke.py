@@ -62,7 +62,7 @@ def _wait_for_event(inbox: _Inbox, event_type: str, object_id: str, timeout: flo
 
 def _customer_with(client: stripe.StripeClient, test_payment_method: str, email: str) -> stripe.Customer:
     customer = client.v1.customers.create(params={"email": email})
-    intent = client.v1.setup_intents.create(params={"customer": customer.id, "payment_method_types": ["card"]})
+    intent = client.v1.setup_intents.create(params={"customer": customer.id, "allowed_payment_method_types": ["card"]})
     intent = client.v1.setup_intents.confirm(intent.id, params={"payment_method": test_payment_method})
     assert intent.status == "succeeded", intent.status
     return client.v1.customers.update(

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 import stripe
-from tests.servers import WsgiServer
 from werkzeug.wrappers import Request, Response
+
+from tests.servers import WsgiServer
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
@@ -41,7 +43,7 @@ class WebhookReceiver:
         """Where the emulator should post events."""
         return f"{self._server.base_url}/webhook"
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         self._server.start()
         return self
 

@@ -151,7 +151,7 @@ def test_failing_sepa_iban_fails_after_processing(client, receiver):
         "type": "sepa_debit", "sepa_debit": {"iban": "DE62370400440532013001"},
         "billing_details": {"name": "Max Mustermann", "email": "sepa@example.com"}})
     intent = client.v1.setup_intents.create(params={
-        "customer": customer.id, "payment_method_types": ["sepa_debit"], "payment_method": method.id,
+        "customer": customer.id, "allowed_payment_method_types": ["sepa_debit"], "payment_method": method.id,
         "confirm": True, "mandate_data": {"customer_acceptance": {"type": "online", "online": {
             "ip_address": "127.0.0.1", "user_agent": "test"}}}})
     assert intent.status == "succeeded" and intent.mandate.startswith("mandate_")
@@ -165,7 +165,7 @@ def test_failing_sepa_iban_fails_after_processing(client, receiver):
 
 def test_card_declined_at_setup_fails_the_setup_intent(client, receiver):
     customer = client.v1.customers.create(params={"email": "declined@example.com"})
-    intent = client.v1.setup_intents.create(params={"customer": customer.id, "payment_method_types": ["card"]})
+    intent = client.v1.setup_intents.create(params={"customer": customer.id, "allowed_payment_method_types": ["card"]})
     method = client.v1.payment_methods.create(params={
         "type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "cvc": "123"}})
 

@@ -210,11 +210,14 @@ def test_stripe_js_style_confirm_with_publishable_key_and_client_secret(emulator
     wrong = requests.post(confirm_url, data={"key": PUBLISHABLE_KEY, "client_secret": "seti_x_secret_y",
                                              "payment_method": "pm_card_visa"}, timeout=5)
     assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "client_secret"
+    # As Stripe.js does: the card becomes a PaymentMethod with the publishable key, then confirms the intent.
+    created = requests.post(f"{emulator.url}/v1/payment_methods", data={
+        "key": PUBLISHABLE_KEY, "type": "card", "card[number]": "5555555555554444", "card[exp_month]": "4",
+        "card[exp_year]": "2032", "billing_details[name]": "Jenny"}, timeout=5)
+    assert created.status_code == 200, created.text
     response = requests.post(confirm_url, data={
-        "key": PUBLISHABLE_KEY, "client_secret": intent.client_secret,
-        "payment_method_data[type]": "card", "payment_method_data[card][number]": "5555555555554444",
-        "payment_method_data[card][exp_month]": "4", "payment_method_data[card][exp_year]": "2032",
-        "payment_method_data[billing_details][name]": "Jenny"}, timeout=5)
+        "key": PUBLISHABLE_KEY, "client_secret": intent.client_secret, "payment_method": created.json()["id"]},
+        timeout=5)
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
     fetched = requests.get(f"{emulator.url}/v1/setup_intents/{intent.id}",
                            params={"client_secret": intent.client_secret},

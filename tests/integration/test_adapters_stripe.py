@@ -11,17 +11,18 @@ import uuid
 import pytest
 import stripe
 
+import stripe_emulator
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
 from billing_core.errors import (
     IdempotencyKeyReused,
+    PaymentActionRequired,
     PaymentDeclined,
     StripeAuthenticationFailed,
     StripeObjectNotFound,
     StripeRequestRejected,
 )
-import stripe_emulator
+from billing_core.ports import InvoiceLine
 from tests.fakes import FakeSecretsProvider
-
 
 SECRET_KEY = "sk_test_adapters"
 
@@ -72,11 +73,13 @@ def draft_with_lines(gateway, customer, user_id, *, auto_advance=False):
         metadata={"userId": user_id, "period": "2024-11"}, auto_advance=auto_advance,
         idempotency_key=key(user_id, "2024-11", "draft"),
     )
-    for name, amount in (("Monatliche Grundgebühr", 2000), ("AWS Infrastruktur (Nov 2024)", 1774)):
-        gateway.add_invoice_line(
-            invoice_id=draft["id"], customer_id=customer["id"], amount=amount, currency="eur",
-            description=name, idempotency_key=key(user_id, "2024-11", "line", name),
-        )
+    with_lines = gateway.add_invoice_lines(
+        invoice_id=draft["id"],
+        lines=[InvoiceLine(2000, "Monatliche Grundgebühr", {"line": "base-fee"}, 1730419200, 1733011199),
+               InvoiceLine(1774, "AWS Infrastruktur (Nov 2024)", {"line": "aws"}, 1730419200, 1733011199)],
+        idempotency_key=key(user_id, "2024-11", "add-lines"),
+    )
+    assert with_lines["total"] == 3774 and with_lines["status"] == "draft"
     return draft
 
 
@@ -171,11 +174,36 @@ def test_lines_cannot_be_added_after_finalizing(gateway, stripe_api_base, user_i
     draft = draft_with_lines(gateway, customer, user_id)
     gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"))
 
-    with pytest.raises(StripeRequestRejected):
-        gateway.add_invoice_line(
-            invoice_id=draft["id"], customer_id=customer["id"], amount=1, currency="eur",
-            description="late", idempotency_key=key(user_id, "late"),
-        )
+    with pytest.raises(StripeRequestRejected) as rejected:
+        gateway.add_invoice_lines(invoice_id=draft["id"], lines=[InvoiceLine(1, "late")],
+                                  idempotency_key=key(user_id, "late"))
+    assert rejected.value.code == "invoice_not_editable"
+
+
+def test_paying_an_invoice_that_needs_3d_secure_is_payment_action_required(gateway, stripe_api_base, user_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, user_id, "pm_card_authenticationRequired")
+    draft = draft_with_lines(gateway, customer, user_id)
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "finalize"), auto_advance=False)
+
+    with pytest.raises(PaymentActionRequired) as raised:
+        gateway.pay_invoice(draft["id"], idempotency_key=key(user_id, "2024-11", "pay"))
+
+    assert raised.value.code == "invoice_payment_intent_requires_action"
+
+
+def test_every_gateway_request_passes_the_emulators_sdk_contract(gateway, stripe_api_base, user_id):
+    """The emulator validates each request against the pinned SDK's params: all of these succeed."""
+    customer, payment_method = customer_with_card(gateway, stripe_api_base, user_id)
+    gateway.retrieve_customer(customer["id"])
+    gateway.retrieve_payment_method(payment_method)
+    draft = draft_with_lines(gateway, customer, user_id)
+    assert [i["id"] for i in gateway.list_invoices(customer["id"], status="draft")] == [draft["id"]]
+    gateway.finalize_invoice(draft["id"], idempotency_key=key(user_id, "f"), auto_advance=False)
+    gateway.void_invoice(draft["id"], idempotency_key=key(user_id, "v"))
+    other = draft_with_lines(gateway, customer, f"{user_id}-2")
+    gateway.finalize_invoice(other["id"], idempotency_key=key(user_id, "f2"), auto_advance=False)
+    assert gateway.pay_invoice(other["id"], idempotency_key=key(user_id, "p2"))["status"] == "paid"
+    assert list(gateway.list_events(created_after=0, types=["invoice.paid", "invoice.voided"]))
 
 
 def test_an_unknown_invoice_is_not_found(gateway):

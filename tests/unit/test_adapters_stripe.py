@@ -15,11 +15,13 @@ from billing_core.errors import (
     PaymentActionRequired,
     PaymentDeclined,
     StripeAuthenticationFailed,
+    StripeFailedAfterExecution,
     StripeObjectNotFound,
     StripeRateLimited,
     StripeRequestRejected,
     StripeUnavailable,
 )
+from billing_core.ports import InvoiceLine
 from tests.fakes import FakeSecretsProvider
 
 API_BASE = "http://127.0.0.1:9"  # never contacted: the scripted client answers
@@ -32,11 +34,11 @@ class ScriptedStripeHttp(HTTPClient):
 
     def __init__(self) -> None:
         super().__init__()
-        self.responses: list[tuple[int, dict] | Exception] = []
+        self.responses: list[tuple[int, dict, dict] | Exception] = []
         self.requests: list[dict] = []
 
-    def answer(self, status: int, body: dict) -> None:
-        self.responses.append((status, body))
+    def answer(self, status: int, body: dict, headers: dict | None = None) -> None:
+        self.responses.append((status, body, headers or {}))
 
     def fail(self, error: Exception) -> None:
         self.responses.append(error)
@@ -56,8 +58,8 @@ class ScriptedStripeHttp(HTTPClient):
         response = self.responses.pop(0)
         if isinstance(response, Exception):
             raise response
-        status, body = response
-        return json.dumps(body), status, {"request-id": "req_scripted"}
+        status, body, headers = response
+        return json.dumps(body), status, {"request-id": "req_scripted", **headers}
 
     def close(self):
         pass
@@ -105,41 +107,49 @@ def test_setup_intent_is_for_card_and_sepa_debit_off_session(gateway, http):
     assert http.requests[0]["path"] == "/v1/setup_intents"
     assert form == {
         "customer": "cus_1",
-        "payment_method_types[0]": "card",
-        "payment_method_types[1]": "sepa_debit",
+        "allowed_payment_method_types[0]": "card",
+        "allowed_payment_method_types[1]": "sepa_debit",
         "usage": "off_session",
     }
 
 
-def test_draft_invoice_and_its_line_are_charged_automatically_in_minor_units(gateway, http):
+def test_draft_invoice_and_both_lines_in_one_add_lines_request_in_minor_units(gateway, http):
     http.answer(200, {"id": "in_1", "object": "invoice", "status": "draft"})
-    http.answer(200, {"id": "ii_1", "object": "invoiceitem", "amount": 2000})
+    http.answer(200, {"id": "in_1", "object": "invoice", "status": "draft", "total": 3774})
 
     gateway.create_draft_invoice(
         customer_id="cus_1", currency="eur", description="AWS 2024-11",
         metadata={"userId": "user-1", "period": "2024-11"}, idempotency_key="inv:user-1:2024-11:draft",
     )
-    gateway.add_invoice_line(
-        invoice_id="in_1", customer_id="cus_1", amount=2000, currency="eur",
-        description="Monatliche Grundgebühr", metadata={"kind": "base_fee"},
-        idempotency_key="inv:user-1:2024-11:line:base",
+    invoice = gateway.add_invoice_lines(
+        invoice_id="in_1",
+        lines=[
+            InvoiceLine(amount=2000, description="Monatliche Grundgebühr", metadata={"line": "base-fee"},
+                        period_start=1730419200, period_end=1733011199),
+            InvoiceLine(amount=1774, description="AWS Infrastruktur (Nov 2024)", metadata={"line": "aws"}),
+        ],
+        idempotency_key="inv:user-1:2024-11:add-lines",
     )
 
-    draft, line = http.requests
+    draft, lines = http.requests
     assert draft["path"] == "/v1/invoices"
     assert draft["form"] == {
         "customer": "cus_1", "currency": "eur", "collection_method": "charge_automatically",
         "auto_advance": "false", "description": "AWS 2024-11",
         "metadata[userId]": "user-1", "metadata[period]": "2024-11",
     }
-    assert line["path"] == "/v1/invoiceitems"
-    assert line["form"] == {
-        "customer": "cus_1", "invoice": "in_1", "amount": "2000", "currency": "eur",
-        "description": "Monatliche Grundgebühr", "metadata[kind]": "base_fee",
+    assert lines["path"] == "/v1/invoices/in_1/add_lines"
+    assert lines["form"] == {
+        "lines[0][amount]": "2000", "lines[0][description]": "Monatliche Grundgebühr",
+        "lines[0][metadata][line]": "base-fee",
+        "lines[0][period][start]": "1730419200", "lines[0][period][end]": "1733011199",
+        "lines[1][amount]": "1774", "lines[1][description]": "AWS Infrastruktur (Nov 2024)",
+        "lines[1][metadata][line]": "aws",
     }
     assert [r["headers"]["Idempotency-Key"] for r in http.requests] == [
-        "inv:user-1:2024-11:draft", "inv:user-1:2024-11:line:base",
+        "inv:user-1:2024-11:draft", "inv:user-1:2024-11:add-lines",
     ]
+    assert invoice["total"] == 3774
 
 
 def test_finalize_pay_and_default_payment_method_hit_their_endpoints(gateway, http):
@@ -176,10 +186,9 @@ def test_a_write_without_an_idempotency_key_is_refused_before_any_request(gatewa
 
 def test_an_amount_that_is_not_integer_cents_is_refused(gateway, http):
     with pytest.raises(TypeError, match="minor units"):
-        gateway.add_invoice_line(
-            invoice_id="in_1", customer_id="cus_1", amount=Decimal("20.00"), currency="eur",
-            description="x", idempotency_key="k",
-        )
+        InvoiceLine(amount=Decimal("20.00"), description="x")  # type: ignore[arg-type]  # deliberately wrong
+    with pytest.raises(ValueError, match="at least one line"):
+        gateway.add_invoice_lines(invoice_id="in_1", lines=[], idempotency_key="k")
     assert http.requests == []
 
 
@@ -208,6 +217,8 @@ def test_list_events_asks_for_events_after_a_time(gateway, http):
     [
         (402, error_body("card_error", "card_declined", decline_code="insufficient_funds"), PaymentDeclined),
         (402, error_body("card_error", "authentication_required"), PaymentActionRequired),
+        (402, error_body("card_error", "invoice_payment_intent_requires_action"), PaymentActionRequired),
+        (400, error_body("invalid_request_error", "invoice_payment_intent_requires_action"), PaymentActionRequired),
         (429, error_body("invalid_request_error", "rate_limit"), StripeRateLimited),
         (500, error_body("api_error"), StripeUnavailable),
         (404, error_body("invalid_request_error", "resource_missing", param="id"), StripeObjectNotFound),
@@ -223,6 +234,16 @@ def test_stripe_errors_become_the_projects_error_types(gateway, http, status, bo
 
     assert type(error.value) is expected
     assert error.value.code == body["error"]["code"]
+
+
+def test_a_500_after_execution_began_is_not_retried_and_says_the_key_is_spent(http, secrets):
+    gateway = StripePaymentGateway(secrets, api_base=API_BASE, max_network_retries=2, http_client=http)
+    http.answer(500, error_body("api_error"), {"stripe-should-retry": "false"})  # as requests reads it
+
+    with pytest.raises(StripeFailedAfterExecution):
+        gateway.finalize_invoice("in_1", idempotency_key="k")
+
+    assert len(http.requests) == 1  # the SDK honours Stripe-Should-Retry: false
 
 
 def test_a_decline_carries_stripes_decline_code(gateway, http):

@@ -73,6 +73,18 @@ def comparable(record: dict[str, Any]) -> dict[str, Any]:
 # --- invoice lifecycle --------------------------------------------------------------------------
 
 
+def test_a_finalization_failure_is_recorded_with_stripes_reason_and_cleared_by_the_finalization():
+    ports = make_ports(billing_record("pending"))
+    failed = invoice_object("draft", number=None)
+    failed["last_finalization_error"] = {"type": "invalid_request_error", "message": "Tax location missing."}
+
+    assert process_event(event("invoice.finalization_failed", failed), ports) is EventOutcome.APPLIED
+    assert (stored(ports)["status"], stored(ports)["finalizationError"]) == ("draft", "Tax location missing.")
+
+    process_event(event("invoice.finalized", invoice_object("open"), created=T0 + 60), ports)
+    assert stored(ports)["status"] == "open" and "finalizationError" not in stored(ports)
+
+
 def test_paid_event_sets_status_paid_at_number_and_links():
     ports = make_ports(billing_record("open"))
     paid = event("invoice.paid", invoice_object("paid", attempt_count=1, paid_at=T0 + 5), created=T0 + 5)

@@ -219,4 +219,4 @@ def test_billing_settings_have_the_documented_defaults():
 
     assert settings.base_fee == Decimal("20.00") and settings.fx_rate is None
     assert settings.billing_cron == "0 0 1 * *" and settings.invoice_language == "de"
-    assert settings.stripe_max_requests_per_second == Decimal("80") and settings.cost_group_by == "SERVICE"
+    assert settings.stripe_max_requests_per_second is None and settings.cost_group_by == "SERVICE"

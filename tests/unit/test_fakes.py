@@ -17,7 +17,7 @@ from billing_core.errors import (
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import FieldIs
+from billing_core.ports import FieldIs, InvoiceLine
 from tests.fakes import (
     FakeAccountRepository,
     FakeCostSource,
@@ -216,8 +216,8 @@ def _open_invoice(gateway, payment_method="pm_card_visa"):
     customer = gateway.create_customer(user_id="user-1", idempotency_key="c")
     gateway.set_default_payment_method(customer_id=customer["id"], payment_method_id=payment_method, idempotency_key="pm")
     draft = gateway.create_draft_invoice(customer_id=customer["id"], currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
-    gateway.add_invoice_line(invoice_id=draft["id"], customer_id=customer["id"], amount=2000, currency="eur", description="Grundgebühr", idempotency_key="l1")
-    gateway.add_invoice_line(invoice_id=draft["id"], customer_id=customer["id"], amount=1774, currency="eur", description="AWS", idempotency_key="l2")
+    gateway.add_invoice_lines(invoice_id=draft["id"], lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")],
+                              idempotency_key="l")
     return gateway.finalize_invoice(draft["id"], idempotency_key="f")
 
 
@@ -234,7 +234,7 @@ def test_fake_gateway_takes_an_invoice_from_draft_to_paid(gateway):
 def test_fake_gateway_refuses_lines_on_a_finalized_invoice(gateway):
     opened = _open_invoice(gateway)
     with pytest.raises(StripeRequestRejected):
-        gateway.add_invoice_line(invoice_id=opened["id"], customer_id=opened["customer"], amount=1, currency="eur", description="late", idempotency_key="l3")
+        gateway.add_invoice_lines(invoice_id=opened["id"], lines=[InvoiceLine(1, "late")], idempotency_key="l3")
 
 
 def test_fake_gateway_declines_stripes_failing_test_cards_and_replays_the_decline(gateway):
@@ -251,8 +251,9 @@ def test_fake_gateway_declines_stripes_failing_test_cards_and_replays_the_declin
 
 def test_fake_gateway_asks_for_authentication_on_the_sca_test_card(gateway):
     opened = _open_invoice(gateway, "pm_card_authenticationRequired")
-    with pytest.raises(PaymentActionRequired):
+    with pytest.raises(PaymentActionRequired) as raised:
         gateway.pay_invoice(opened["id"], idempotency_key="p")
+    assert raised.value.code == "invoice_payment_intent_requires_action"  # what Stripe answers, as the real adapter maps it
 
 
 def test_fake_gateway_fails_the_next_call_when_told_and_then_recovers(gateway):
@@ -268,4 +269,4 @@ def test_fake_gateway_fails_the_next_call_when_told_and_then_recovers(gateway):
 
 def test_fake_gateway_amounts_must_be_integer_cents(gateway):
     with pytest.raises(TypeError):
-        gateway.add_invoice_line(invoice_id="in_x", customer_id="cus_x", amount=Decimal("20.00"), currency="eur", description="x", idempotency_key="k")
+        gateway.add_invoice_lines(invoice_id="in_x", lines=[InvoiceLine(Decimal("20.00"), "x")], idempotency_key="k")

@@ -8,10 +8,12 @@ import pytest
 
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, plan_invoice
-from billing_core.ports import FieldIs
+from billing_core.errors import StripeFailedAfterExecution
+from billing_core.ports import FieldIs, InvoiceLine
 from billing_core.use_cases.invoice_job import (
     STEPS,
     AccountNotFound,
+    InvoiceFinalizationFailed,
     InvoiceJob,
     InvoiceMessageInvalid,
     InvoiceNoLongerDraft,
@@ -95,7 +97,7 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
     (invoice,) = world.stripe.invoices.values()
     assert invoice["status"] == "open"
     assert invoice["metadata"] == {"userId": "u1", "invoiceId": "inv_2024-11_u1", "period": "2024-11"}
-    assert [(l["description"], l["amount"]) for l in invoice["lines"]["data"]] == [
+    assert [(line["description"], line["amount"]) for line in invoice["lines"]["data"]] == [
         ("Monatliche Grundgebühr", 2000), ("AWS Infrastruktur (Nov 2024)", 1774),
     ]
     assert invoice["total"] == 3774
@@ -118,9 +120,29 @@ def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(wor
     world.job().run(seed_plan())
 
     assert [c.idempotency_key for c in world.stripe_writes()] == [
-        "inv_2024-11_u1:customer", "inv_2024-11_u1:create-invoice", "inv_2024-11_u1:line-base-fee",
-        "inv_2024-11_u1:line-aws", "inv_2024-11_u1:finalize",
+        "inv_2024-11_u1:customer", "inv_2024-11_u1:create-invoice", "inv_2024-11_u1:add-lines",
+        "inv_2024-11_u1:finalize",
     ]
+
+
+def test_an_invoice_of_an_account_with_a_customer_costs_three_stripe_requests(world):
+    world.account()
+    before = len(world.stripe.calls)
+
+    world.job().run(seed_plan())
+
+    assert [c.method for c in world.stripe.calls[before:]] == [
+        "create_draft_invoice", "add_invoice_lines", "finalize_invoice"]
+
+
+def test_every_line_carries_the_billed_month_as_its_service_period(world):
+    world.account()
+
+    world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    # 2024-11-01 00:00:00 to 2024-11-30 23:59:59 UTC, inclusive as Stripe counts it
+    assert [line["period"] for line in invoice["lines"]["data"]] == [{"start": 1730419200, "end": 1733011199}] * 2
 
 
 def test_the_draft_does_not_auto_advance_until_the_job_finalizes_it_with_auto_advance(world):
@@ -138,11 +160,10 @@ def test_the_draft_does_not_auto_advance_until_the_job_finalizes_it_with_auto_ad
 def test_a_draft_whose_total_differs_from_the_record_is_not_finalized(world):
     world.account()
     with pytest.raises(Crash):
-        world.job(observe=crash_at("line-aws", "saved")).run(seed_plan())
+        world.job(observe=crash_at("add-lines", "saved")).run(seed_plan())
     (draft,) = world.stripe.invoices.values()
-    world.stripe.add_invoice_line(  # someone added a line to our draft by hand
-        invoice_id=draft["id"], customer_id=draft["customer"], amount=500, currency="eur",
-        description="extra", idempotency_key="by-hand",
+    world.stripe.add_invoice_lines(  # someone added a line to our draft by hand
+        invoice_id=draft["id"], lines=[InvoiceLine(amount=500, description="extra")], idempotency_key="by-hand",
     )
 
     with pytest.raises(InvoiceTotalMismatch, match="4274"):
@@ -153,18 +174,33 @@ def test_a_draft_whose_total_differs_from_the_record_is_not_finalized(world):
     assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "draft"
 
 
-def test_a_draft_stripe_finalized_before_all_lines_were_added_stops_the_job_without_adding_lines(world):
+def test_a_draft_stripe_finalized_before_the_lines_were_added_stops_the_job_without_adding_lines(world):
     world.account()
     with pytest.raises(Crash):
-        world.job(observe=crash_at("line-base-fee", "saved")).run(seed_plan())
+        world.job(observe=crash_at("create-invoice", "saved")).run(seed_plan())
     (draft,) = world.stripe.invoices.values()
-    draft["status"] = "open"  # Stripe auto-advanced it with the base fee only
+    draft["status"] = "open"  # finalized by hand (or auto-advanced) with no lines
 
-    with pytest.raises(InvoiceNoLongerDraft, match="aws"):
+    with pytest.raises(InvoiceNoLongerDraft, match="base-fee, aws"):
         world.job().run(seed_plan())
 
-    assert len(world.stripe.calls_to("add_invoice_line")) == 1
-    assert world.invoices.get("u1", "inv_2024-11_u1")["linesAdded"] == ["base-fee"]
+    assert draft["lines"]["data"] == []
+    assert world.invoices.get("u1", "inv_2024-11_u1")["linesAdded"] == []
+
+
+def test_a_worker_that_finds_the_draft_finalized_by_another_worker_reports_no_missing_lines(world):
+    world.account()
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("create-invoice", "saved")).run(seed_plan())
+    stale = world.invoices.get("u1", "inv_2024-11_u1")
+    world.job().run(seed_plan())  # another worker finished the job meanwhile
+    world.stripe._replies.clear()  # and no replay answers for it (say its keys moved on)
+
+    # The slow worker resumes from what it read before: Stripe refuses lines on the open invoice,
+    # and the worker reads the record again instead of reporting lines as missing.
+    record, answer = world.job()._lines(stale)
+
+    assert answer is None and record["linesAdded"] == ["aws", "base-fee"]
 
 
 def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_more(world):
@@ -191,7 +227,7 @@ def test_crash_at_any_point_then_rerun_ends_with_exactly_one_invoice_with_the_ri
     world.job().run(seed_plan())
 
     (invoice,) = world.stripe.invoices.values()
-    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
     assert invoice["status"] == "open"
     assert len(world.stripe.customers) == 1
     assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "open"
@@ -208,7 +244,7 @@ def test_crash_then_rerun_after_the_idempotency_keys_expired_finds_what_stripe_a
     world.job().run(seed_plan())
 
     (invoice,) = world.stripe.invoices.values()
-    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
     assert invoice["status"] == "open"
 
 
@@ -253,7 +289,7 @@ def test_zero_aws_costs_still_bill_the_base_fee_with_an_aws_line_of_zero(world):
     world.job().run(seed_plan(lines=()))
 
     (invoice,) = world.stripe.invoices.values()
-    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 0]
+    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 0]
     assert world.invoices.get("u1", "inv_2024-11_u1")["awsBreakdown"] == {}
 
 
@@ -265,7 +301,7 @@ def test_the_claimed_amounts_win_over_a_later_plan_with_other_costs(world):
     world.job().run(seed_plan(lines=(CostLine("AWS Lambda", Decimal("99")),)))
 
     (invoice,) = world.stripe.invoices.values()
-    assert [l["amount"] for l in invoice["lines"]["data"]] == [2000, 1774]
+    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
 
 
 def test_an_account_deleted_after_planning_is_an_error_the_queue_retries(world):
@@ -295,3 +331,46 @@ def test_a_message_whose_lines_do_not_add_up_is_refused():
 
     with pytest.raises(InvoiceMessageInvalid):
         plan_from_message(message)
+
+
+@pytest.mark.parametrize("method", ["create_draft_invoice", "add_invoice_lines", "finalize_invoice"])
+def test_a_500_after_stripe_executed_a_step_is_resumed_with_fresh_keys_and_one_invoice(world, method):
+    world.account()
+    world.stripe.fail_after_execution_next(method)
+
+    with pytest.raises(StripeFailedAfterExecution):
+        world.job().run(seed_plan())
+    assert world.invoices.get("u1", "inv_2024-11_u1")["keyGeneration"] == 1
+    before = len(world.stripe.calls)
+
+    world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
+    assert invoice["status"] == "open"
+    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "open"
+    # The rerun looked at Stripe instead of trusting the spent key; what it still had to send went
+    # under generation-1 keys (a finalize that took effect needs nothing more).
+    assert [c.idempotency_key for c in world.stripe.calls[before:] if c.idempotency_key] == {
+        "create_draft_invoice": ["inv_2024-11_u1:add-lines:1", "inv_2024-11_u1:finalize:1"],
+        "add_invoice_lines": ["inv_2024-11_u1:finalize:1"],
+        "finalize_invoice": [],
+    }[method]
+
+
+def test_a_failed_finalization_is_recorded_and_retried_with_a_fresh_key(world):
+    world.account()
+    world.stripe.fail_finalization_next("Tax location could not be determined.")
+
+    with pytest.raises(InvoiceFinalizationFailed, match="Tax location"):
+        world.job().run(seed_plan())
+    record = world.invoices.get("u1", "inv_2024-11_u1")
+    assert (record["status"], record["finalizationError"], record["keyGeneration"]) == (
+        "draft", "Tax location could not be determined.", 1)
+
+    world.job().run(seed_plan())
+
+    (invoice,) = world.stripe.invoices.values()
+    assert invoice["status"] == "open"
+    assert [c.idempotency_key for c in world.stripe.calls_to("finalize_invoice")] == [
+        "inv_2024-11_u1:finalize", "inv_2024-11_u1:finalize:1"]

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 
 import pytest
 
-from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.errors import StripeRateLimited
-from tests.fakes import FakePaymentGateway
+from tests.fakes import FakePaymentGateway, FakeSecretsProvider
 
 
 class ManualClock:
@@ -94,3 +95,28 @@ def test_default_burst_keeps_every_one_second_window_within_five_percent_of_the_
 
     busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert busiest <= 84
+
+
+@pytest.mark.parametrize(("configured", "key", "expected"), [
+    (None, "sk_test_abc", (Decimal("20"), "test-mode key")),
+    (None, "rk_test_abc", (Decimal("20"), "test-mode key")),
+    (None, "sk_live_abc", (Decimal("80"), "live-mode key")),
+    (None, "rk_live_abc", (Decimal("80"), "live-mode key")),
+    (Decimal("7"), "sk_test_abc", (Decimal("7"), "STRIPE_MAX_REQUESTS_PER_SECOND")),
+])
+def test_the_request_budget_follows_the_keys_mode_unless_set(configured, key, expected):
+    assert request_budget(configured, key) == expected
+
+
+def test_the_worker_logs_which_budget_it_chose(caplog):
+    from billing_core.settings import Settings
+    from scheduler_worker.billing_jobs import rate_limited_payments
+
+    services = type("Services", (), {"settings": Settings.from_env({}), "payments": FakePaymentGateway(),
+                                     "secrets": FakeSecretsProvider(secret_key="sk_test_x")})()
+    with caplog.at_level("INFO"):
+        gateway = rate_limited_payments(services)
+
+    assert repr(gateway).endswith(", 20.0/s)")
+    (record,) = [r for r in caplog.records if r.getMessage() == "Stripe request budget"]
+    assert (record.requestsPerSecond, getattr(record, "from")) == ("20", "test-mode key")

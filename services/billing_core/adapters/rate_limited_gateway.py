@@ -11,16 +11,31 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TypeVar
 
 from billing_core.errors import StripeRateLimited
-from billing_core.ports import PaymentGateway, StripeObject
+from billing_core.ports import InvoiceLine, PaymentGateway, StripeObject
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+# Stripe's global limits are 25 requests/s in test mode and 100 in live mode; the budget leaves room
+# for billing-api and the event consumer on the same account.
+TEST_MODE_BUDGET = Decimal("20")
+LIVE_MODE_BUDGET = Decimal("80")
+
+
+def request_budget(configured: Decimal | None, secret_key: str) -> tuple[Decimal, str]:
+    """Requests per second for this process, and why: the setting, else what the key's mode allows."""
+    if configured is not None:
+        return configured, "STRIPE_MAX_REQUESTS_PER_SECOND"
+    if secret_key.startswith(("sk_test_", "rk_test_")):
+        return TEST_MODE_BUDGET, "test-mode key"
+    return LIVE_MODE_BUDGET, "live-mode key"
 
 
 class TokenBucket:
@@ -108,35 +123,66 @@ class RateLimitedPaymentGateway(PaymentGateway):
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def create_customer(self, **kwargs) -> StripeObject:
+    def create_customer(
+        self, *, user_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+    ) -> StripeObject:
         """See ``PaymentGateway.create_customer``."""
-        return self._call(lambda: self._inner.create_customer(**kwargs))
+        return self._call(lambda: self._inner.create_customer(
+            user_id=user_id, idempotency_key=idempotency_key, email=email, name=name))
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:
         """See ``PaymentGateway.retrieve_customer``."""
         return self._call(lambda: self._inner.retrieve_customer(customer_id))
 
-    def create_setup_intent(self, **kwargs) -> StripeObject:
+    def create_setup_intent(
+        self,
+        *,
+        customer_id: str,
+        idempotency_key: str,
+        payment_method_types: Sequence[str] = ("card", "sepa_debit"),
+        metadata: Mapping[str, str] | None = None,
+    ) -> StripeObject:
         """See ``PaymentGateway.create_setup_intent``."""
-        return self._call(lambda: self._inner.create_setup_intent(**kwargs))
+        return self._call(lambda: self._inner.create_setup_intent(
+            customer_id=customer_id, idempotency_key=idempotency_key,
+            payment_method_types=payment_method_types, metadata=metadata))
 
-    def set_default_payment_method(self, **kwargs) -> StripeObject:
+    def set_default_payment_method(
+        self, *, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> StripeObject:
         """See ``PaymentGateway.set_default_payment_method``."""
-        return self._call(lambda: self._inner.set_default_payment_method(**kwargs))
+        return self._call(lambda: self._inner.set_default_payment_method(
+            customer_id=customer_id, payment_method_id=payment_method_id, idempotency_key=idempotency_key))
 
     def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
         """See ``PaymentGateway.retrieve_payment_method``."""
         return self._call(lambda: self._inner.retrieve_payment_method(payment_method_id))
 
-    def create_draft_invoice(self, **kwargs) -> StripeObject:
+    def create_draft_invoice(
+        self,
+        *,
+        customer_id: str,
+        currency: str,
+        idempotency_key: str,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        auto_advance: bool = False,
+    ) -> StripeObject:
         """See ``PaymentGateway.create_draft_invoice``."""
-        return self._call(lambda: self._inner.create_draft_invoice(**kwargs))
+        return self._call(lambda: self._inner.create_draft_invoice(
+            customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
+            description=description, metadata=metadata, auto_advance=auto_advance))
 
-    def add_invoice_line(self, **kwargs) -> StripeObject:
-        """See ``PaymentGateway.add_invoice_line``."""
-        return self._call(lambda: self._inner.add_invoice_line(**kwargs))
+    def add_invoice_lines(
+        self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
+    ) -> StripeObject:
+        """See ``PaymentGateway.add_invoice_lines``."""
+        return self._call(lambda: self._inner.add_invoice_lines(
+            invoice_id=invoice_id, lines=lines, idempotency_key=idempotency_key))
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
+    ) -> StripeObject:
         """See ``PaymentGateway.finalize_invoice``."""
         return self._call(
             lambda: self._inner.finalize_invoice(invoice_id, idempotency_key=idempotency_key, auto_advance=auto_advance)

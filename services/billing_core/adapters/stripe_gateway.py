@@ -1,4 +1,7 @@
-"""Stripe adapter: the ``PaymentGateway`` over the official SDK's ``StripeClient``.
+"""Stripe adapter: the ``PaymentGateway`` over the official SDK's typed ``StripeClient``.
+
+Every request is built as the SDK's generated params ``TypedDict`` for the pinned API version, so
+mypy (strict for this module) refuses a parameter that version does not have.
 
 The API key comes from the ``SecretsProvider`` on every call; when it changes (rotation) a new
 client is built. A rejected key triggers one forced re-read of the secret and one retry, which is
@@ -10,9 +13,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import stripe
+from stripe.params import (
+    CustomerCreateParams,
+    CustomerUpdateParams,
+    EventListParams,
+    InvoiceAddLinesParams,
+    InvoiceAddLinesParamsLine,
+    InvoiceCreateParams,
+    InvoiceFinalizeInvoiceParams,
+    InvoiceListParams,
+    InvoicePayParams,
+    SetupIntentCreateParams,
+)
 
 from billing_core.errors import (
     IdempotencyKeyReused,
@@ -20,12 +35,13 @@ from billing_core.errors import (
     PaymentDeclined,
     PaymentGatewayError,
     StripeAuthenticationFailed,
+    StripeFailedAfterExecution,
     StripeObjectNotFound,
     StripeRateLimited,
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import PaymentGateway, SecretsProvider, StripeObject
+from billing_core.ports import InvoiceLine, PaymentGateway, SecretsProvider, StripeObject
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +49,13 @@ T = TypeVar("T")
 ClientFactory = Callable[..., stripe.StripeClient]
 
 _LIST_PAGE_SIZE = 100
+# Stripe's codes for "the customer must authenticate": a card error while charging off-session, and
+# the invoice error when paying an invoice needs 3-D Secure.
+_ACTION_REQUIRED_CODES = frozenset({"authentication_required", "invoice_payment_intent_requires_action"})
+
+
+class _Dictable(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def translate_stripe_error(error: stripe.StripeError) -> PaymentGatewayError:
@@ -40,10 +63,11 @@ def translate_stripe_error(error: stripe.StripeError) -> PaymentGatewayError:
     message = error.user_message or type(error).__name__
     code = error.code or (getattr(error.error, "code", None) if error.error else None)
     request_id = error.request_id
+    if code in _ACTION_REQUIRED_CODES:
+        return PaymentActionRequired(message, code=code, request_id=request_id)
     if isinstance(error, stripe.CardError):
         decline_code = getattr(error.error, "decline_code", None) if error.error else None
-        kind = PaymentActionRequired if code == "authentication_required" else PaymentDeclined
-        return kind(message, code=code, decline_code=decline_code, request_id=request_id)
+        return PaymentDeclined(message, code=code, decline_code=decline_code, request_id=request_id)
     if isinstance(error, stripe.RateLimitError):
         return StripeRateLimited(message, code=code, request_id=request_id)
     if isinstance(error, stripe.IdempotencyError):
@@ -57,22 +81,43 @@ def translate_stripe_error(error: stripe.StripeError) -> PaymentGatewayError:
     if isinstance(error, stripe.APIConnectionError):
         return StripeUnavailable(message, code=code, request_id=request_id)
     if isinstance(error, stripe.APIError) and (error.http_status is None or error.http_status >= 500):
+        if _header(error, "stripe-should-retry") == "false":
+            return StripeFailedAfterExecution(message, code=code, request_id=request_id)
         return StripeUnavailable(message, code=code, request_id=request_id)
     return PaymentGatewayError(message, code=code, request_id=request_id)
 
 
-def _plain(obj: Any) -> StripeObject:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+def _header(error: stripe.StripeError, name: str) -> str | None:
+    headers = error.headers or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _plain(obj: _Dictable) -> StripeObject:
+    return obj.to_dict()
 
 
 def _strings(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (metadata or {}).items()}
 
 
-def _idempotent(key: str) -> dict[str, str]:
+def _idempotent(key: str) -> stripe.RequestOptions:
     if not key:
         raise ValueError("every Stripe write needs an idempotency key")
     return {"idempotency_key": key}
+
+
+def _line_params(line: InvoiceLine) -> InvoiceAddLinesParamsLine:
+    params: InvoiceAddLinesParamsLine = {
+        "amount": line.amount,
+        "description": line.description,
+        "metadata": _strings(line.metadata),
+    }
+    if line.period_start is not None and line.period_end is not None:
+        params["period"] = {"start": line.period_start, "end": line.period_end}
+    return params
 
 
 class StripePaymentGateway(PaymentGateway):
@@ -85,7 +130,7 @@ class StripePaymentGateway(PaymentGateway):
         api_base: str | None = None,
         max_network_retries: int = 2,
         client_factory: ClientFactory = stripe.StripeClient,
-        http_client: Any = None,
+        http_client: stripe.HTTPClient | None = None,
     ) -> None:
         self._secrets = secrets
         self._api_base = api_base
@@ -132,44 +177,48 @@ class StripePaymentGateway(PaymentGateway):
 
     # --- customers and payment methods ------------------------------------------------------------
 
-    def create_customer(self, *, user_id, idempotency_key, email=None, name=None) -> StripeObject:
+    def create_customer(
+        self, *, user_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+    ) -> StripeObject:
         """``POST /v1/customers`` with ``metadata.userId``."""
-        params: dict[str, Any] = {"metadata": {"userId": user_id}}
+        params: CustomerCreateParams = {"metadata": {"userId": user_id}}
         if email:
             params["email"] = email
         if name:
             params["name"] = name
-        return self._call(
-            lambda c: _plain(c.v1.customers.create(params=params, options=_idempotent(idempotency_key)))
-        )
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.customers.create(params=params, options=options)))
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:
         """``GET /v1/customers/{id}``."""
         return self._call(lambda c: _plain(c.v1.customers.retrieve(customer_id)))
 
     def create_setup_intent(
-        self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
+        self,
+        *,
+        customer_id: str,
+        idempotency_key: str,
+        payment_method_types: Sequence[str] = ("card", "sepa_debit"),
+        metadata: Mapping[str, str] | None = None,
     ) -> StripeObject:
-        """``POST /v1/setup_intents`` for off-session use."""
-        params: dict[str, Any] = {
+        """``POST /v1/setup_intents`` for off-session use, offering only ``payment_method_types``."""
+        params: SetupIntentCreateParams = {
             "customer": customer_id,
-            "payment_method_types": list(payment_method_types),
+            "allowed_payment_method_types": list(payment_method_types),
             "usage": "off_session",
         }
         if metadata:
             params["metadata"] = _strings(metadata)
-        return self._call(
-            lambda c: _plain(c.v1.setup_intents.create(params=params, options=_idempotent(idempotency_key)))
-        )
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.setup_intents.create(params=params, options=options)))
 
-    def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeObject:
+    def set_default_payment_method(
+        self, *, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> StripeObject:
         """``POST /v1/customers/{id}`` setting ``invoice_settings.default_payment_method``."""
-        params = {"invoice_settings": {"default_payment_method": payment_method_id}}
-        return self._call(
-            lambda c: _plain(
-                c.v1.customers.update(customer_id, params=params, options=_idempotent(idempotency_key))
-            )
-        )
+        params: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": payment_method_id}}
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.customers.update(customer_id, params=params, options=options)))
 
     def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
         """``GET /v1/payment_methods/{id}``."""
@@ -178,10 +227,17 @@ class StripePaymentGateway(PaymentGateway):
     # --- invoices ---------------------------------------------------------------------------------
 
     def create_draft_invoice(
-        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False
+        self,
+        *,
+        customer_id: str,
+        currency: str,
+        idempotency_key: str,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        auto_advance: bool = False,
     ) -> StripeObject:
         """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
-        params: dict[str, Any] = {
+        params: InvoiceCreateParams = {
             "customer": customer_id,
             "currency": currency,
             "collection_method": "charge_automatically",
@@ -190,50 +246,39 @@ class StripePaymentGateway(PaymentGateway):
         }
         if description:
             params["description"] = description
-        return self._call(
-            lambda c: _plain(c.v1.invoices.create(params=params, options=_idempotent(idempotency_key)))
-        )
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.invoices.create(params=params, options=options)))
 
-    def add_invoice_line(
-        self, *, invoice_id, customer_id, amount, currency, description, idempotency_key, metadata=None
+    def add_invoice_lines(
+        self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
     ) -> StripeObject:
-        """``POST /v1/invoiceitems`` attached to the draft ``invoice_id``."""
-        if not isinstance(amount, int) or isinstance(amount, bool):
-            raise TypeError("amount must be an int of minor units (cents)")
-        params: dict[str, Any] = {
-            "customer": customer_id,
-            "invoice": invoice_id,
-            "amount": amount,
-            "currency": currency,
-            "description": description,
-            "metadata": _strings(metadata),
-        }
-        return self._call(
-            lambda c: _plain(c.v1.invoice_items.create(params=params, options=_idempotent(idempotency_key)))
-        )
+        """``POST /v1/invoices/{id}/add_lines``: every line in one request; answers the invoice."""
+        if not lines:
+            raise ValueError("add_invoice_lines needs at least one line")
+        params: InvoiceAddLinesParams = {"lines": [_line_params(line) for line in lines]}
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.invoices.add_lines(invoice_id, params=params, options=options)))
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
+    ) -> StripeObject:
         """``POST /v1/invoices/{id}/finalize`` (with ``auto_advance`` when given)."""
-        params: dict[str, Any] = {} if auto_advance is None else {"auto_advance": auto_advance}
+        params: InvoiceFinalizeInvoiceParams = {} if auto_advance is None else {"auto_advance": auto_advance}
+        options = _idempotent(idempotency_key)
         return self._call(
-            lambda c: _plain(
-                c.v1.invoices.finalize_invoice(invoice_id, params=params, options=_idempotent(idempotency_key))
-            )
+            lambda c: _plain(c.v1.invoices.finalize_invoice(invoice_id, params=params, options=options))
         )
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
         """``POST /v1/invoices/{id}/pay`` off-session."""
-        return self._call(
-            lambda c: _plain(
-                c.v1.invoices.pay(invoice_id, params={"off_session": True}, options=_idempotent(idempotency_key))
-            )
-        )
+        params: InvoicePayParams = {"off_session": True}
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.invoices.pay(invoice_id, params=params, options=options)))
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
         """``POST /v1/invoices/{id}/void``."""
-        return self._call(
-            lambda c: _plain(c.v1.invoices.void_invoice(invoice_id, options=_idempotent(idempotency_key)))
-        )
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _plain(c.v1.invoices.void_invoice(invoice_id, options=options)))
 
     def retrieve_invoice(self, invoice_id: str) -> StripeObject:
         """``GET /v1/invoices/{id}``."""
@@ -241,16 +286,14 @@ class StripePaymentGateway(PaymentGateway):
 
     def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
         """``GET /v1/invoices?customer=`` following every page."""
-        params: dict[str, Any] = {"customer": customer_id, "limit": _LIST_PAGE_SIZE}
+        params: InvoiceListParams = {"customer": customer_id, "limit": _LIST_PAGE_SIZE}
         if status:
             params["status"] = status
-        return self._call(
-            lambda c: [_plain(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()]
-        )
+        return self._call(lambda c: [_plain(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()])
 
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
         """``GET /v1/events?created[gt]=`` following every page (read eagerly, errors translated)."""
-        params: dict[str, Any] = {"created": {"gt": int(created_after)}, "limit": _LIST_PAGE_SIZE}
+        params: EventListParams = {"created": {"gt": int(created_after)}, "limit": _LIST_PAGE_SIZE}
         if types:
             params["types"] = list(types)
         events = self._call(lambda c: [_plain(e) for e in c.v1.events.list(params=params).auto_paging_iter()])

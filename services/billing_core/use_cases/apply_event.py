@@ -137,6 +137,10 @@ def apply_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
     if event_type in INVOICE_EVENT_TYPES:
         progress = progress_for_event(event_type, created, _int(obj.get("attempt_count")))
         assert progress is not None  # every invoice event type maps to a status
+        if event_type == "invoice.finalization_failed":
+            log.error("Stripe could not finalize an invoice",
+                      extra={"eventId": event_id, "stripeInvoiceId": obj.get("id"),
+                             "reason": (obj.get("last_finalization_error") or {}).get("message")})
         outcome = record_invoice_state(obj, progress, created * 1000, ports)
     elif event_type == "setup_intent.succeeded":
         outcome = _setup_intent_succeeded(obj, created * 1000, ports)
@@ -266,6 +270,8 @@ def _invoice_fields(
         "invoicePdf": invoice.get("invoice_pdf"),
         "nextPaymentAttempt": _ms(invoice.get("next_payment_attempt")),
         "paidAt": _ms(transitions.get("paid_at")) if progress.status is InvoiceStatus.PAID else None,
+        # Why Stripe could not finalize (invoice.finalization_failed); gone once it finalized.
+        "finalizationError": (invoice.get("last_finalization_error") or {}).get("message"),
     }
     fields: dict[str, Any] = {
         "status": progress.status.value,

@@ -5,15 +5,18 @@ Steps, each resumable (the ``billing`` record stores progress after every one):
     claim           conditional put of the record (status pending, amounts from the plan)
     customer        the account's Stripe customer (created once if the account has none)
     create-invoice  Stripe draft with metadata userId / invoiceId / period -> record.stripeInvoiceId
-    line-base-fee   invoice item on the draft                               -> record.linesAdded
-    line-aws        invoice item on the draft                               -> record.linesAdded, status draft
+    add-lines       both lines in one add_lines request; its answer's total -> record.linesAdded,
+                    record.stripeTotal, status draft
     finalize        Stripe finalizes; it charges the default payment method -> status open, number, URLs
 
+Three Stripe requests per invoice (create, add lines, finalize) when the account already has its
+customer: the total to check before finalizing comes from the add_lines answer, not from a read.
+
 The draft is created with ``auto_advance`` off and finalized with it on. Stripe finalizes and charges
-an auto-advancing draft about an hour after its creation, so a job that stopped between two lines
-would otherwise be charged for part of the invoice. As a backstop, the job refuses to finalize a
-draft whose total is not the record's amount, and stops if the draft stopped being one before all
-its lines were added.
+an auto-advancing draft about an hour after its creation, so a job that stopped before its lines
+were in would otherwise be charged for part of the invoice. As a backstop, the job refuses to
+finalize a draft whose total is not the record's amount, and stops if the draft stopped being one
+before its lines were added.
 
 Every Stripe write carries the idempotency key ``<invoiceId>:<step>``. A crash between "Stripe did it"
 and "the record says so" is resumed by sending the same request with the same key, which Stripe
@@ -23,10 +26,14 @@ answers with the first result:
     worker B: record has no stripeInvoiceId -> create draft, same key -> Stripe replays in_1
     worker B: saves in_1, adds the lines, finalizes: one invoice
 
-Stripe keeps idempotency keys for 24 hours. Once the record is older than that, a key may have
-expired, so before repeating a step the job asks Stripe what already exists instead: the customer's
-invoices matched by ``metadata.invoiceId``, the draft's lines matched by ``metadata.line``, and the
-invoice's status before finalizing.
+Two situations make a key unusable, and then the job asks Stripe what exists before each step (the
+customer's invoices matched by ``metadata.invoiceId``, the draft's lines by ``metadata.line``, the
+invoice's status before finalizing) instead of trusting a replay:
+
+- the record is older than Stripe's 24-hour key window, so a key may have expired;
+- Stripe answered a step with a 500 after it began executing, or refused to finalize: it keeps
+  answering that key with the same failure. The record's ``keyGeneration`` goes up by one and the
+  job's retry uses keys ``<invoiceId>:<step>:<generation>``.
 
 Once claimed, the record's amounts are the invoice: a rerun after the costs changed bills what was
 claimed first, so two attempts can never disagree about the lines of one invoice.
@@ -35,9 +42,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
@@ -45,10 +53,11 @@ from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
 from billing_core.domain.money import to_minor_units
-from billing_core.errors import BillingError, ConditionFailed, StripeRequestRejected
+from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
 from billing_core.ports import (
     AccountRepository,
     FieldIs,
+    InvoiceLine,
     InvoiceRepository,
     Item,
     PaymentGateway,
@@ -57,8 +66,8 @@ from billing_core.ports import (
 
 log = logging.getLogger(__name__)
 
-STEPS = ("claim", "customer", "create-invoice", "line-base-fee", "line-aws", "finalize")
-LINE_STEPS = {"base-fee": "line-base-fee", "aws": "line-aws"}
+STEPS = ("claim", "customer", "create-invoice", "add-lines", "finalize")
+LINE_KINDS = ("base-fee", "aws")
 
 # Stripe forgets idempotency keys after 24 hours; an hour of margin covers clock skew and slow steps.
 IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
@@ -72,7 +81,7 @@ one that raises to simulate a crash at that exact point."""
 
 
 class AccountNotFound(BillingError):
-    """The job's account has no item in the ``payment-methods`` table (deleted after the run planned it)."""
+    """The job's account has no item in the accounts table (deleted after the run planned it)."""
 
 
 class InvoiceMessageInvalid(BillingError):
@@ -85,6 +94,10 @@ class InvoiceNoLongerDraft(BillingError):
 
 class InvoiceTotalMismatch(BillingError):
     """The Stripe invoice's total is not the record's amount; it is not finalized (or recorded) as is."""
+
+
+class InvoiceFinalizationFailed(BillingError):
+    """Stripe refused to finalize the draft (``invoice.finalization_failed``); the job retries it."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +146,15 @@ class InvoiceJob:
         account = self._accounts.get(plan.user_id)
         if account is None:
             raise AccountNotFound(f"account {plan.user_id} has no item in the accounts table")
-        record = self._customer(record, account)
-        record = self._draft(record)
-        record = self._lines(record)
-        record = self._finalize(record, account)
+        try:
+            record = self._customer(record, account)
+            record = self._draft(record)
+            record, answer = self._lines(record)
+            record = self._finalize(record, account, answer)
+        except StripeFailedAfterExecution:
+            # Stripe replays this 500 for the key: the retry looks at what exists and uses fresh keys.
+            self._next_key_generation(record)
+            raise
         log.info(
             "invoice finalized",
             extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
@@ -168,7 +186,7 @@ class InvoiceJob:
             customer_id = customer["id"]
             if not self._accounts.set_stripe_customer_id_if_absent(record["userId"], customer_id):
                 # Someone (the admin saving a card) recorded a customer first: bill that one.
-                customer_id = self._accounts.get(record["userId"])["stripeCustomerId"]
+                customer_id = (self._accounts.get(record["userId"]) or {})["stripeCustomerId"]
         record = self._save(record, {"stripeCustomerId": customer_id})
         self._observe("customer", "saved")
         return record
@@ -176,7 +194,7 @@ class InvoiceJob:
     def _draft(self, record: Item) -> Item:
         if record.get("stripeInvoiceId"):
             return record
-        existing = self._existing_draft(record) if self._keys_may_have_expired(record) else None
+        existing = self._existing_draft(record) if self._must_check_stripe(record) else None
         draft = existing or self._payments.create_draft_invoice(
             customer_id=record["stripeCustomerId"],
             currency=record["currency"].lower(),
@@ -199,61 +217,62 @@ class InvoiceJob:
         self._observe("create-invoice", "saved")
         return record
 
-    def _lines(self, record: Item) -> Item:
-        missing = [kind for kind in LINE_STEPS if kind not in record.get("linesAdded", [])]
-        if not missing:
-            return record
-        draft = self._payments.retrieve_invoice(record["stripeInvoiceId"])
-        if draft.get("status") != "draft":
-            log.error(
-                "Stripe invoice is no longer a draft but lines are missing",
-                extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
-                       "stripeStatus": draft.get("status"), "missingLines": missing},
-            )
-            raise InvoiceNoLongerDraft(
-                f"Stripe invoice {record['stripeInvoiceId']} of {record['invoiceId']} is {draft.get('status')}, "
-                f"lines {', '.join(missing)} were never added"
-            )
-        for kind in missing:
-            record = self._line(record, kind, draft)
-        return record
-
-    def _line(self, record: Item, kind: str, draft: StripeObject) -> Item:
-        step = LINE_STEPS[kind]
-        if not (self._keys_may_have_expired(record) and _has_line(draft, kind)):
-            amount = record["baseFee"] if kind == "base-fee" else record["awsCosts"]
-            self._payments.add_invoice_line(
-                invoice_id=record["stripeInvoiceId"],
-                customer_id=record["stripeCustomerId"],
-                amount=to_minor_units(amount, record["currency"]),
-                currency=record["currency"].lower(),
-                description=record["lineDescriptions"][kind],
-                metadata={"invoiceId": record["invoiceId"], "line": kind},
-                idempotency_key=_key(record, step),
-            )
-            self._observe(step, "stripe")
-        lines = sorted({*record.get("linesAdded", []), kind})
-        record = self._save(record, {"linesAdded": lines})
-        if set(LINE_STEPS) <= set(lines):
-            record = self._advance(record, InvoiceStatus.DRAFT, {})
-        self._observe(step, "saved")
-        return record
-
-    def _finalize(self, record: Item, account: Item) -> Item:
-        # The current invoice: its total is checked, and an earlier attempt or a webhook
-        # (invoice.finalized) may have finalized it already.
-        invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
-        self._require_total(record, invoice)
-        if invoice.get("status") == "draft":
+    def _lines(self, record: Item) -> tuple[Item, StripeObject | None]:
+        """Add the lines; also returns Stripe's invoice as this run saw it (``None`` if lines were in)."""
+        if set(LINE_KINDS) <= set(record.get("linesAdded", [])):
+            return record, None
+        lines = invoice_lines(record)
+        invoice: StripeObject | None = None
+        if self._must_check_stripe(record):
+            invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+            if invoice.get("status") != "draft":
+                return self._no_longer_draft(record, invoice), None
+            present = _line_kinds(invoice)
+            lines = [line for line in lines if line.metadata.get("line") not in present]
+        if lines:
             try:
-                invoice = self._payments.finalize_invoice(
-                    record["stripeInvoiceId"], idempotency_key=_key(record, "finalize"), auto_advance=True
+                invoice = self._payments.add_invoice_lines(
+                    invoice_id=record["stripeInvoiceId"], lines=lines, idempotency_key=_key(record, "add-lines")
                 )
             except StripeRequestRejected:
-                # Already finalized under an expired key (or by hand): take it as it is now.
-                invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
-                if invoice.get("status") == "draft":
-                    raise
+                current = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+                if current.get("status") != "draft":
+                    return self._no_longer_draft(record, current), None
+                raise
+            self._observe("add-lines", "stripe")
+        assert invoice is not None
+        record = self._save(record, {"linesAdded": sorted(LINE_KINDS), "stripeTotal": invoice.get("total")})
+        record = self._advance(record, InvoiceStatus.DRAFT, {})
+        self._observe("add-lines", "saved")
+        return record, invoice
+
+    def _no_longer_draft(self, record: Item, invoice: StripeObject) -> Item:
+        # Another worker may have finished the job meanwhile (this one was slow or frozen): trust the
+        # record it wrote before reporting anything.
+        fresh = self._invoices.get(record["userId"], record["invoiceId"]) or record
+        if set(LINE_KINDS) <= set(fresh.get("linesAdded", [])):
+            return fresh
+        missing = [kind for kind in LINE_KINDS if kind not in _line_kinds(invoice)]
+        log.error(
+            "Stripe invoice is no longer a draft but lines are missing",
+            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+                   "stripeStatus": invoice.get("status"), "missingLines": missing},
+        )
+        raise InvoiceNoLongerDraft(
+            f"Stripe invoice {record['stripeInvoiceId']} of {record['invoiceId']} is {invoice.get('status')}, "
+            f"lines {', '.join(missing)} were never added"
+        )
+
+    def _finalize(self, record: Item, account: Item, answer: StripeObject | None) -> Item:
+        """Finalize after checking Stripe's total: from this run's add_lines answer, else from a read.
+
+        A job that resumes (its lines were added by an earlier attempt) reads the invoice first: the
+        draft may have changed since, or an earlier attempt or a webhook may have finalized it.
+        """
+        invoice = answer if answer is not None else self._payments.retrieve_invoice(record["stripeInvoiceId"])
+        self._require_total(record, invoice.get("total"), invoice)
+        if invoice.get("status") == "draft":
+            invoice = self._finalize_in_stripe(record)
             self._observe("finalize", "stripe")
         fields = {
             "number": invoice.get("number"),
@@ -267,10 +286,43 @@ class InvoiceJob:
         self._observe("finalize", "saved")
         return record
 
+    def _finalize_in_stripe(self, record: Item) -> StripeObject:
+        try:
+            return self._payments.finalize_invoice(
+                record["stripeInvoiceId"], idempotency_key=_key(record, "finalize"), auto_advance=True
+            )
+        except StripeRequestRejected as rejected:
+            # Finalized already (under an expired key, or by hand)? Then take it as it is now.
+            invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+            if invoice.get("status") != "draft":
+                return invoice
+            # Stripe refused to finalize (invoice.finalization_failed) and keeps that answer for the key.
+            error = invoice.get("last_finalization_error") or {}
+            reason = error.get("message") or str(rejected)
+            self._save(record, {"finalizationError": reason})
+            self._next_key_generation(record)
+            log.error("Stripe could not finalize the invoice; the job will retry it",
+                      extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+                             "reason": reason})
+            raise InvoiceFinalizationFailed(
+                f"Stripe could not finalize {record['stripeInvoiceId']} of {record['invoiceId']}: {reason}"
+            ) from None
+
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _keys_may_have_expired(self, record: Item) -> bool:
-        return self._now_ms() - int(record["createdAt"]) >= self._window_ms
+    def _must_check_stripe(self, record: Item) -> bool:
+        """Whether a replay under the step's key may be missing, so Stripe's state must be read first."""
+        expired = self._now_ms() - int(record["createdAt"]) >= self._window_ms
+        return expired or int(record.get("keyGeneration", 0)) > 0
+
+    def _next_key_generation(self, record: Item) -> None:
+        current = self._invoices.get(record["userId"], record["invoiceId"]) or record
+        generation = int(current.get("keyGeneration", 0))
+        try:
+            self._save(current, {"keyGeneration": generation + 1},
+                       conditions=[FieldIs.one_of("keyGeneration", generation, or_absent=generation == 0)])
+        except ConditionFailed:
+            pass  # another attempt moved it on already: its keys are fresh too
 
     def _existing_draft(self, record: Item) -> StripeObject | None:
         for invoice in self._payments.list_invoices(record["stripeCustomerId"]):
@@ -279,23 +331,22 @@ class InvoiceJob:
                 return invoice
         return None
 
-    def _require_total(self, record: Item, invoice: StripeObject) -> None:
-        """Raise ``InvoiceTotalMismatch`` unless the Stripe invoice bills exactly the record's amount."""
+    def _require_total(self, record: Item, total: Any, invoice: StripeObject | None) -> None:
+        """Raise ``InvoiceTotalMismatch`` unless Stripe's invoice total is exactly the record's amount."""
         expected = to_minor_units(record["amount"], record["currency"])
-        if invoice.get("total") == expected:
+        if total == expected:
             return
         log.error(
             "Stripe invoice total differs from the record; not finalizing",
-            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": invoice.get("id"),
-                   "stripeStatus": invoice.get("status"), "stripeTotal": invoice.get("total"),
-                   "expectedTotal": expected},
+            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record.get("stripeInvoiceId"),
+                   "stripeStatus": (invoice or {}).get("status"), "stripeTotal": total, "expectedTotal": expected},
         )
         raise InvoiceTotalMismatch(
-            f"Stripe invoice {invoice.get('id')} of {record['invoiceId']} totals {invoice.get('total')}, "
+            f"Stripe invoice {record.get('stripeInvoiceId')} of {record['invoiceId']} totals {total}, "
             f"the record {expected} (minor units)"
         )
 
-    def _save(self, record: Item, fields: Mapping[str, Any], conditions=()) -> Item:
+    def _save(self, record: Item, fields: Mapping[str, Any], conditions: Sequence[FieldIs] = ()) -> Item:
         return self._invoices.update(
             record["userId"], record["invoiceId"], {**fields, "updatedAt": self._now_ms()}, conditions=conditions
         )
@@ -314,6 +365,27 @@ class InvoiceJob:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+def invoice_lines(record: Mapping[str, Any]) -> list[InvoiceLine]:
+    """The record's Stripe lines, base fee first, each with the billed month as its service period."""
+    period = Period.parse(record["period"]["label"])
+    start, end = _epoch(period.start), _epoch(period.end) - 1  # Stripe's period end is inclusive
+    amounts = {"base-fee": record["baseFee"], "aws": record["awsCosts"]}
+    return [
+        InvoiceLine(
+            amount=to_minor_units(amounts[kind], record["currency"]),
+            description=record["lineDescriptions"][kind],
+            metadata={"invoiceId": record["invoiceId"], "line": kind},
+            period_start=start,
+            period_end=end,
+        )
+        for kind in LINE_KINDS
+    ]
+
+
+def _epoch(day: date) -> int:
+    return int(datetime.combine(day, day_time.min, tzinfo=UTC).timestamp())
 
 
 def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Item:
@@ -337,7 +409,9 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Ite
         "updatedAt": now_ms,
     }
     if plan.fx_rate is not None:
-        record.update(fxRate=plan.fx_rate, fxSource=plan.fx_source, fxDate=plan.fx_date.isoformat())
+        record.update(fxRate=plan.fx_rate, fxSource=plan.fx_source)
+        if plan.fx_date is not None:
+            record["fxDate"] = plan.fx_date.isoformat()
     if plan.cost_scope is not None:
         record["costScope"] = plan.cost_scope
     if run_id:
@@ -355,13 +429,14 @@ def has_payment_method(account: Mapping[str, Any]) -> bool:
     return bool(account.get("defaultPaymentMethod") or account.get("paymentMethod"))
 
 
-def _has_line(invoice: StripeObject, kind: str) -> bool:
+def _line_kinds(invoice: StripeObject) -> set[str]:
     lines = (invoice.get("lines") or {}).get("data", [])
-    return any((line.get("metadata") or {}).get("line") == kind for line in lines)
+    return {str((line.get("metadata") or {}).get("line")) for line in lines}
 
 
 def _key(record: Mapping[str, Any], step: str) -> str:
-    return f"{record['invoiceId']}:{step}"
+    generation = int(record.get("keyGeneration", 0))
+    return f"{record['invoiceId']}:{step}" if generation == 0 else f"{record['invoiceId']}:{step}:{generation}"
 
 
 def _result(record: Item, *, already_done: bool) -> InvoiceJobResult:

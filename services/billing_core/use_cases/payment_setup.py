@@ -50,25 +50,26 @@ def ensure_customer(
     """The account's Stripe customer id, creating the customer (once) if the account has none."""
     account = accounts.get(account_id)
     if account and account.get("stripeCustomerId"):
-        return account["stripeCustomerId"]
+        return str(account["stripeCustomerId"])
     customer = payments.create_customer(
         user_id=account_id, idempotency_key=customer_idempotency_key(account_id), email=email
     )
     fields: dict[str, object] = {"updatedAt": int(clock() * 1000)}
     if email:
         fields["email"] = email
-    if accounts.set_stripe_customer_id_if_absent(account_id, customer["id"], fields):
-        log.info("Stripe customer recorded", extra={"userId": account_id, "stripeCustomerId": customer["id"]})
-        return customer["id"]
+    created_id = str(customer["id"])
+    if accounts.set_stripe_customer_id_if_absent(account_id, created_id, fields):
+        log.info("Stripe customer recorded", extra={"userId": account_id, "stripeCustomerId": created_id})
+        return created_id
     stored = accounts.get(account_id) or {}
-    winner = stored.get("stripeCustomerId")
+    winner = str(stored.get("stripeCustomerId") or "")
     if not winner:
         raise RuntimeError("conditional write refused but the account has no Stripe customer")
-    if winner != customer["id"]:
+    if winner != created_id:
         # Only possible after the idempotency key expired: the other customer stays unused.
         log.warning(
             "a second Stripe customer was created and is not used",
-            extra={"userId": account_id, "stripeCustomerId": winner, "unusedCustomerId": customer["id"]},
+            extra={"userId": account_id, "stripeCustomerId": winner, "unusedCustomerId": created_id},
         )
     return winner
 
