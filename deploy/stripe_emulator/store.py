@@ -743,7 +743,7 @@ class Store:
                 invoice["auto_advance"] = bool(params["auto_advance"])
             base_url = (self._config.public_url or ctx.base_url).rstrip("/")
             invoice.update(
-                status="open", effective_at=now, ending_balance=0,
+                status="open", effective_at=now, ending_balance=0, last_finalization_error=None,
                 number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
                 hosted_invoice_url=f"{base_url}/invoice/{invoice_id}",
                 invoice_pdf=f"{base_url}/invoice/{invoice_id}/pdf",
