@@ -491,7 +491,9 @@ class FakePaymentGateway(PaymentGateway):
         self._maybe_fail(method)
         return copy.deepcopy(action())
 
-    def _write(self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]) -> StripeObject:
+    def _write(
+        self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]
+    ) -> StripeObject:
         if not idempotency_key:
             raise ValueError("every Stripe write needs an idempotency key")
         self._maybe_fail(method)
@@ -564,13 +566,16 @@ class FakePaymentGateway(PaymentGateway):
             }
             self.customers[customer["id"]] = customer
             return customer
-        return self._write("create_customer", idempotency_key, {"user_id": user_id, "email": email, "name": name}, action)
+        kwargs = {"user_id": user_id, "email": email, "name": name}
+        return self._write("create_customer", idempotency_key, kwargs, action)
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:
         """The customer."""
         return self._read("retrieve_customer", {"customer_id": customer_id}, lambda: self._customer(customer_id))
 
-    def create_setup_intent(self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None) -> StripeObject:
+    def create_setup_intent(
+        self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
+    ) -> StripeObject:
         """A SetupIntent awaiting a payment method."""
         def action() -> StripeObject:
             self._customer(customer_id)
@@ -584,7 +589,8 @@ class FakePaymentGateway(PaymentGateway):
             }
             self.setup_intents[intent_id] = intent
             return intent
-        kwargs = {"customer_id": customer_id, "payment_method_types": list(payment_method_types), "metadata": dict(metadata or {})}
+        kwargs = {"customer_id": customer_id, "payment_method_types": list(payment_method_types),
+                  "metadata": dict(metadata or {})}
         return self._write("create_setup_intent", idempotency_key, kwargs, action)
 
     def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeObject:
@@ -606,7 +612,9 @@ class FakePaymentGateway(PaymentGateway):
             return {"id": payment_method_id, "object": "payment_method", **TEST_PAYMENT_METHODS[payment_method_id]}
         return self._read("retrieve_payment_method", {"payment_method_id": payment_method_id}, action)
 
-    def create_draft_invoice(self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False) -> StripeObject:
+    def create_draft_invoice(
+        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False
+    ) -> StripeObject:
         """A draft invoice with no lines."""
         def action() -> StripeObject:
             self._customer(customer_id)
@@ -644,12 +652,15 @@ class FakePaymentGateway(PaymentGateway):
         kwargs = {"invoice_id": invoice_id, "lines": [dataclasses.asdict(line) for line in lines]}
         return self._write("add_invoice_lines", idempotency_key, kwargs, action)
 
-    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None) -> StripeObject:
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
+    ) -> StripeObject:
         """Draft -> open, with a number and hosted URLs (and ``auto_advance`` set when given)."""
         def action() -> StripeObject:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
-                raise StripeRequestRejected("This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+                raise StripeRequestRejected(
+                    "This invoice is already finalized, you can't re-finalize a non-draft invoice.")
             if self._finalization_failures:
                 reason = self._finalization_failures.pop(0)
                 invoice["last_finalization_error"] = {"type": "invalid_request_error", "message": reason}

@@ -101,7 +101,8 @@ ROUTES: list[Route] = [
     Route("GET", "/v1/payment_methods/{payment_method}", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
     Route("POST", "/v1/payment_methods/{payment_method}/attach",
           lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)),
-    Route("POST", "/v1/payment_methods/{payment_method}/detach", lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
+    Route("POST", "/v1/payment_methods/{payment_method}/detach",
+          lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
     Route("POST", "/v1/invoiceitems", lambda s, p, c, a: s.create_invoiceitem(p, c)),
     Route("GET", "/v1/invoiceitems", lambda s, p, c, a: s.list_invoiceitems(p)),
     Route("GET", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
@@ -123,7 +124,8 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/webhook_endpoints", lambda s, p, c, a: s.create_webhook_endpoint(p)),
     Route("GET", "/v1/webhook_endpoints",
           lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints")),
-    Route("GET", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
+    Route("GET", "/v1/webhook_endpoints/{webhook_endpoint}",
+          lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
     Route("POST", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
     Route("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
 ]
@@ -506,7 +508,8 @@ def _money(amount: int, currency: str) -> str:
 
 def _invoice_pdf(invoice: dict[str, Any]) -> bytes:
     """A minimal valid one-page PDF naming the invoice number, status and total."""
-    text = f"Invoice {invoice['number']}  status {invoice['status']}  total {_money(invoice['total'], invoice['currency'])}"
+    total = _money(invoice["total"], invoice["currency"])
+    text = f"Invoice {invoice['number']}  status {invoice['status']}  total {total}"
     text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
     stream = f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
     objects = [

@@ -253,7 +253,9 @@ def resource_classes() -> dict[str, type]:
 # --- request parameters ----------------------------------------------------------------------------
 
 
-def check_params(params: dict[str, Any], declared: type | None, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def check_params(
+    params: dict[str, Any], declared: type | None, *, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate form-decoded ``params`` against the operation's params TypedDict, as Stripe does.
 
     Returns the values coerced to Python types (int, bool, Decimal; ``None`` for an emptied field).
@@ -458,7 +460,9 @@ def _shape(value: Any, tp: Any, path: str, scope: str, problems: list[str]) -> N
 
 def _accepts_object(tp: Any) -> bool:
     origin = typing.get_origin(tp) or tp
-    return isinstance(origin, type) and (issubclass(origin, (StripeObject, dict)) or _is_typed_dict(origin)) or tp is Any
+    if tp is Any:
+        return True
+    return isinstance(origin, type) and (issubclass(origin, (StripeObject, dict)) or _is_typed_dict(origin))
 
 
 def _scalar_ok(value: Any, tp: Any) -> bool:

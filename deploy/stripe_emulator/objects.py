@@ -50,7 +50,8 @@ class TestInstrument:
     """What a test card or IBAN does: at setup/attach, and when charged off-session."""
 
     setup: str = "succeeds"  # "succeeds" | "declines"
-    charge: str = "succeeds"  # "succeeds" | "declines" | "requires_action" | "processing_then_succeeds" | "processing_then_fails"
+    # "succeeds" | "declines" | "requires_action" | "processing_then_succeeds" | "processing_then_fails"
+    charge: str = "succeeds"
     decline_code: str = "generic_decline"
 
 
@@ -143,7 +144,8 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
             raise ParameterError("Card tokens are not supported by the emulator; send card[number].",
                                  param="card[token]")
         if not number:
-            raise ParameterError("Missing required param: card[number].", code="parameter_missing", param="card[number]")
+            raise ParameterError("Missing required param: card[number].", code="parameter_missing",
+                                 param="card[number]")
         if not number.isdigit() or not 12 <= len(number) <= 19 or not _luhn_ok(number):
             raise CardError("Your card number is incorrect.", code="incorrect_number", param="number")
         exp_month = card.get("exp_month", 12)
@@ -171,7 +173,8 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
             raise ParameterError("Missing required param: sepa_debit[iban].", code="parameter_missing",
                                  param="sepa_debit[iban]")
         if not _iban_ok(iban):
-            raise ParameterError("The IBAN you provided appears to be invalid.", code="payment_method_invalid_parameter",
+            raise ParameterError("The IBAN you provided appears to be invalid.",
+                                 code="payment_method_invalid_parameter",
                                  param="sepa_debit[iban]")
         obj["sepa_debit"] = {
             "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:8], "branch_code": None,
@@ -215,7 +218,8 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
     automatic = params.get("automatic_payment_methods")
     if allowed is None:
         automatic = {"allow_redirects": "always", "enabled": True, **(automatic or {})}
-    types = [t for t in (allowed or ["card", "sepa_debit"]) if t not in (params.get("excluded_payment_method_types") or [])]
+    excluded = params.get("excluded_payment_method_types") or []
+    types = [t for t in (allowed or ["card", "sepa_debit"]) if t not in excluded]
     return {
         "id": seti_id, "object": "setup_intent", "allowed_payment_method_types": list(allowed) if allowed else None,
         "application": None, "attach_to_self": params.get("attach_to_self"),

@@ -440,7 +440,8 @@ class Store:
             if "metadata" in params:
                 intent["metadata"] = _merge_metadata(intent["metadata"], params["metadata"])
             if params.get("payment_method"):
-                intent["payment_method"] = self._resolve_payment_method(params["payment_method"], "payment_method")["id"]
+                method = self._resolve_payment_method(params["payment_method"], "payment_method")
+                intent["payment_method"] = method["id"]
                 intent["status"] = "requires_confirmation"
             return intent  # Stripe has no setup_intent.updated event
 
@@ -585,7 +586,8 @@ class Store:
             if "amount" in params:
                 item["amount"] = item["net_amount"] = params["amount"]
             elif "unit_amount_decimal" in params:
-                item["amount"] = item["net_amount"] = int(round(float(params["unit_amount_decimal"]) * item["quantity"]))
+                amount = int(round(float(params["unit_amount_decimal"]) * item["quantity"]))
+                item["amount"] = item["net_amount"] = amount
             if "metadata" in params:
                 item["metadata"] = _merge_metadata(item["metadata"], params["metadata"])
             if invoice:  # Stripe has no invoiceitem.updated event; the invoice's update is the signal

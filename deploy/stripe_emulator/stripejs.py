@@ -42,7 +42,8 @@ _SCRIPT = r"""/* Stripe.js stand-in served by the local Stripe emulator. Not Str
     'padding:0;display:flex;gap:.5rem;flex-wrap:wrap}.emu-stripe-element label{display:grid;gap:.2rem;' +
     'font-size:.9rem}.emu-stripe-element input[type=text],.emu-stripe-element input[type=email]{font:inherit;' +
     'padding:.55rem .6rem;border:1px solid #9aa4b2;border-radius:6px;min-width:0}.emu-stripe-row{display:grid;' +
-    'grid-template-columns:1fr 1fr;gap:.6rem}.emu-stripe-element .emu-stripe-tab{display:flex;align-items:center;gap:.35rem;' +
+    'grid-template-columns:1fr 1fr;gap:.6rem}.emu-stripe-element .emu-stripe-tab{display:flex;' +
+    'align-items:center;gap:.35rem;' +
     'border:1px solid #9aa4b2;border-radius:6px;padding:.4rem .7rem}.emu-stripe-mandate{font-size:.8rem;' +
     'color:#4a5568;margin:0}.emu-stripe-visually-hidden{position:absolute;width:1px;height:1px;' +
     'overflow:hidden;clip:rect(0 0 0 0)}';

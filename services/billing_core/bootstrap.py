@@ -7,7 +7,7 @@ Stripe client factory to reach the local stack, or build the same dataclasses fr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventL
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
+from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
     CostSource,
@@ -115,7 +116,9 @@ def _secrets(settings: Settings, clients: _Clients, secrets: SecretsProvider | N
     )
 
 
-def _payments(settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None) -> PaymentGateway:
+def _payments(
+    settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None
+) -> PaymentGateway:
     kwargs: dict[str, Any] = {}
     if stripe_client_factory is not None:
         kwargs["client_factory"] = stripe_client_factory
@@ -147,7 +150,7 @@ def bootstrap_api(
         costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
-        billing_jobs=SqsMessageQueue(make("sqs"), settings.billing_jobs_queue_url)
+        billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url))
         if settings.billing_jobs_queue_url
         else None,
         ledger=DynamoEventLedger(make("dynamodb"), settings.events_table),
@@ -167,7 +170,7 @@ def bootstrap_webhook_receiver(
     return WebhookReceiverServices(
         settings=settings,
         secrets=_secrets(settings, make, secrets),
-        stripe_events=SqsMessageQueue(make("sqs"), settings.stripe_events_queue_url),
+        stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),
     )
 
 
@@ -191,14 +194,25 @@ def bootstrap_worker(
         costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
-        billing_jobs=SqsMessageQueue(make("sqs"), settings.billing_jobs_queue_url),
-        stripe_events=SqsMessageQueue(make("sqs"), settings.stripe_events_queue_url),
+        billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url)),
+        stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),
     )
 
 
-def bootstrap(settings: Settings, role: str, **overrides: Any) -> ApiServices | WebhookReceiverServices | WorkerServices:
+def bootstrap(
+    settings: Settings, role: str, **overrides: Any
+) -> ApiServices | WebhookReceiverServices | WorkerServices:
     """Wire the process named ``role`` (``billing-api``, ``webhook-receiver`` or ``scheduler-worker``)."""
-    builders = {API: bootstrap_api, WEBHOOK_RECEIVER: bootstrap_webhook_receiver, WORKER: bootstrap_worker}
+    builders: dict[str, Callable[..., ApiServices | WebhookReceiverServices | WorkerServices]] = {
+        API: bootstrap_api, WEBHOOK_RECEIVER: bootstrap_webhook_receiver, WORKER: bootstrap_worker,
+    }
     if role not in builders:
         raise ValueError(f"unknown process role {role!r}; expected one of {sorted(builders)}")
     return builders[role](settings, **overrides)
+
+
+def _required(value: str | None) -> str:
+    """A setting ``Settings.require`` has already checked is present."""
+    if value is None:  # pragma: no cover - require() refused to start without it
+        raise SettingsError("a required setting is missing")
+    return value

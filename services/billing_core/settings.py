@@ -388,7 +388,7 @@ class Settings:
         """The environment variable that sets ``attribute``."""
         for spec in dataclasses.fields(cls):
             if spec.name == attribute:
-                return spec.metadata["env"]
+                return str(spec.metadata["env"])
         raise AttributeError(f"no setting named {attribute!r}")
 
     @classmethod

@@ -70,7 +70,8 @@ class PagedCostExplorer:
     (grouped by LINKED_ACCOUNT and SERVICE) in ``pages`` pages; counts calls."""
 
     def __init__(self, accounts: int, pages: int = 3) -> None:
-        self.groups = [(linked_account(n), service, amount) for n in range(accounts) for service, amount in SEED.items()]
+        self.groups = [(linked_account(n), service, amount)
+                       for n in range(accounts) for service, amount in SEED.items()]
         self.pages = pages
         self.calls = 0
 

@@ -55,7 +55,8 @@ def key(*parts: str) -> str:
 
 def customer_with_card(gateway, stripe_api_base, user_id, payment_method="pm_card_visa"):
     """A customer whose default payment method is ``payment_method``, saved as the admin page does."""
-    customer = gateway.create_customer(user_id=user_id, email=f"{user_id}@example.com", idempotency_key=key("cus", user_id))
+    customer = gateway.create_customer(
+        user_id=user_id, email=f"{user_id}@example.com", idempotency_key=key("cus", user_id))
     intent = gateway.create_setup_intent(customer_id=customer["id"], idempotency_key=key("seti", user_id))
     # The browser's part (Stripe.js confirmSetup), done with the SDK directly.
     client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": stripe_api_base})
@@ -236,7 +237,8 @@ def test_a_rotated_key_is_picked_up_after_the_old_one_is_rejected(stripe_api_bas
 
 
 def test_a_wrong_key_that_did_not_rotate_is_an_authentication_failure(stripe_api_base):
-    gateway = StripePaymentGateway(FakeSecretsProvider(secret_key="sk_test_wrong"), api_base=stripe_api_base, max_network_retries=0)
+    gateway = StripePaymentGateway(
+        FakeSecretsProvider(secret_key="sk_test_wrong"), api_base=stripe_api_base, max_network_retries=0)
 
     with pytest.raises(StripeAuthenticationFailed):
         gateway.retrieve_invoice("in_x")

@@ -12,8 +12,14 @@ import requests
 
 from billing_core.errors import StripeFailedAfterExecution
 from billing_core.use_cases.invoice_job import InvoiceFinalizationFailed
+from local_stack.demo import worker_services
 from tests.integration.stripe_events_support import wait_for
-from tests.integration.test_billing_run_resume import job, lines_of, new_account, seed_plan, services  # noqa: F401
+from tests.integration.test_billing_run_resume import job, lines_of, new_account, seed_plan
+
+
+@pytest.fixture
+def services(clean_stack):
+    return worker_services(clean_stack)
 
 
 def _knobs(stack, **values) -> None:

@@ -193,8 +193,10 @@ def test_an_amount_that_is_not_integer_cents_is_refused(gateway, http):
 
 
 def test_list_invoices_follows_every_page(gateway, http):
-    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": True, "data": [{"id": "in_3", "object": "invoice"}]})
-    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": False, "data": [{"id": "in_2", "object": "invoice"}]})
+    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": True,
+                      "data": [{"id": "in_3", "object": "invoice"}]})
+    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": False,
+                      "data": [{"id": "in_2", "object": "invoice"}]})
 
     invoices = gateway.list_invoices("cus_1", status="open")
 
@@ -204,7 +206,8 @@ def test_list_invoices_follows_every_page(gateway, http):
 
 
 def test_list_events_asks_for_events_after_a_time(gateway, http):
-    http.answer(200, {"object": "list", "url": "/v1/events", "has_more": False, "data": [{"id": "evt_1", "object": "event"}]})
+    http.answer(200, {"object": "list", "url": "/v1/events", "has_more": False,
+                      "data": [{"id": "evt_1", "object": "event"}]})
 
     events = list(gateway.list_events(created_after=1_700_000_000, types=["invoice.paid"]))
 
@@ -271,7 +274,8 @@ def test_a_rejected_key_is_reread_and_the_call_retried_with_the_rotated_key(gate
     invoice = gateway.finalize_invoice("in_1", idempotency_key="k")
 
     assert invoice["status"] == "open"
-    assert [r["headers"]["Authorization"] for r in http.requests] == ["Bearer sk_test_current", "Bearer sk_test_rotated"]
+    sent_keys = [r["headers"]["Authorization"] for r in http.requests]
+    assert sent_keys == ["Bearer sk_test_current", "Bearer sk_test_rotated"]
     assert [r["headers"]["Idempotency-Key"] for r in http.requests] == ["k", "k"]
     assert secrets.refreshes == 1
 

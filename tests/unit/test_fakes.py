@@ -30,7 +30,8 @@ from tests.fakes import (
 
 
 def invoice(user_id="user-1", period="2024-11", **fields):
-    return {"userId": user_id, "invoiceId": f"inv_{period}_{user_id}", "status": "pending", "amount": Decimal("37.74"), **fields}
+    return {"userId": user_id, "invoiceId": f"inv_{period}_{user_id}", "status": "pending",
+            "amount": Decimal("37.74"), **fields}
 
 
 # --- repositories --------------------------------------------------------------------------------
@@ -55,7 +56,8 @@ def test_fake_invoice_update_honours_conditions_and_reports_the_current_item():
     invoices = FakeInvoiceRepository([invoice(status="paid")])
 
     with pytest.raises(ConditionFailed) as refused:
-        invoices.update("user-1", "inv_2024-11_user-1", {"status": "open"}, conditions=[FieldIs.one_of("status", "draft")])
+        invoices.update("user-1", "inv_2024-11_user-1", {"status": "open"},
+                        conditions=[FieldIs.one_of("status", "draft")])
     with pytest.raises(NotFound):
         invoices.update("user-1", "inv_2099-01_user-1", {"status": "open"})
 
@@ -72,7 +74,8 @@ def test_fake_invoice_returned_items_are_copies():
 
 
 def test_fake_invoices_list_newest_first_with_a_cursor():
-    invoices = FakeInvoiceRepository([invoice(period=p) for p in ("2024-09", "2024-11", "2024-10")] + [invoice("other")])
+    invoices = FakeInvoiceRepository(
+        [invoice(period=p) for p in ("2024-09", "2024-11", "2024-10")] + [invoice("other")])
 
     first = invoices.list_for_user("user-1", limit=2)
     second = invoices.list_for_user("user-1", limit=2, cursor=first.next_cursor)
@@ -214,10 +217,12 @@ def test_fake_gateway_requires_idempotency_keys_on_writes(gateway):
 
 def _open_invoice(gateway, payment_method="pm_card_visa"):
     customer = gateway.create_customer(user_id="user-1", idempotency_key="c")
-    gateway.set_default_payment_method(customer_id=customer["id"], payment_method_id=payment_method, idempotency_key="pm")
-    draft = gateway.create_draft_invoice(customer_id=customer["id"], currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
-    gateway.add_invoice_lines(invoice_id=draft["id"], lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")],
-                              idempotency_key="l")
+    gateway.set_default_payment_method(
+        customer_id=customer["id"], payment_method_id=payment_method, idempotency_key="pm")
+    draft = gateway.create_draft_invoice(
+        customer_id=customer["id"], currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
+    gateway.add_invoice_lines(
+        invoice_id=draft["id"], lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")], idempotency_key="l")
     return gateway.finalize_invoice(draft["id"], idempotency_key="f")
 
 
@@ -253,7 +258,8 @@ def test_fake_gateway_asks_for_authentication_on_the_sca_test_card(gateway):
     opened = _open_invoice(gateway, "pm_card_authenticationRequired")
     with pytest.raises(PaymentActionRequired) as raised:
         gateway.pay_invoice(opened["id"], idempotency_key="p")
-    assert raised.value.code == "invoice_payment_intent_requires_action"  # what Stripe answers, as the real adapter maps it
+    # What Stripe answers, and what the real adapter maps to PaymentActionRequired.
+    assert raised.value.code == "invoice_payment_intent_requires_action"
 
 
 def test_fake_gateway_fails_the_next_call_when_told_and_then_recovers(gateway):

@@ -81,7 +81,8 @@ class World:
         )
 
     def stripe_writes(self) -> list:
-        return [c for c in self.stripe.calls if c.idempotency_key and not c.idempotency_key.startswith(("setup:", "pm:"))]
+        return [c for c in self.stripe.calls
+                if c.idempotency_key and not c.idempotency_key.startswith(("setup:", "pm:"))]
 
 
 @pytest.fixture
@@ -103,7 +104,8 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
     assert invoice["total"] == 3774
     record = world.invoices.get("u1", "inv_2024-11_u1")
     assert record["status"] == "open" and result.status == "open"
-    assert (record["amount"], record["baseFee"], record["awsCosts"]) == (Decimal("37.74"), Decimal("20"), Decimal("17.74"))
+    amounts = (record["amount"], record["baseFee"], record["awsCosts"])
+    assert amounts == (Decimal("37.74"), Decimal("20"), Decimal("17.74"))
     assert record["awsBreakdown"] == {
         "Amazon CloudFront": Decimal("8.47"), "AWS Lambda": Decimal("5.23"),
         "Amazon Simple Storage Service": Decimal("2.15"), "Amazon DynamoDB": Decimal("1.89"),
@@ -215,7 +217,8 @@ def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_mor
     assert len(world.stripe.calls) == calls_after_first
 
 
-CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")]
+CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved")
+                if (step, phase) != ("claim", "stripe")]
 
 
 @pytest.mark.parametrize(("step", "phase"), CRASH_POINTS)

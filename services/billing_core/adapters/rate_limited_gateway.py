@@ -119,7 +119,8 @@ class RateLimitedPaymentGateway(PaymentGateway):
                 if attempt == self._max_attempts:
                     raise
                 delay = self._jitter() * min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
-                log.warning("Stripe rate limit hit; backing off", extra={"attempt": attempt, "delaySeconds": round(delay, 3)})
+                log.warning("Stripe rate limit hit; backing off",
+                            extra={"attempt": attempt, "delaySeconds": round(delay, 3)})
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

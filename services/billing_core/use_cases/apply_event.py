@@ -293,7 +293,7 @@ def _setup_intent_succeeded(intent: StripeObject, event_ms: int, ports: EventPor
     payment_method_id = _id(intent.get("payment_method"))
     customer_id = _id(intent.get("customer"))
     account = find_account(customer_id, intent.get("metadata"), ports.accounts)
-    if account is None or not payment_method_id:
+    if account is None or not payment_method_id or not customer_id:
         log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.get("id")})
         return EventOutcome.UNKNOWN
     if _int(account.get("paymentMethodChangedAt")) > event_ms:
@@ -370,7 +370,8 @@ def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) 
                 fields["email"] = customer["email"]
             if fields:
                 fields["customerSyncedAt"] = event_ms
-        if _int(current.get("paymentMethodChangedAt")) <= event_ms and default_id != current.get("defaultPaymentMethod"):
+        newer = _int(current.get("paymentMethodChangedAt")) <= event_ms
+        if newer and default_id != current.get("defaultPaymentMethod"):
             if default_id is None:
                 remove = list(PAYMENT_METHOD_FIELDS)
                 fields["paymentMethodChangedAt"] = event_ms
@@ -386,7 +387,9 @@ def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) 
     return _write_account(account, ports, change, guard="updatedAt")
 
 
-def _store_payment_method(account: Item, payment_method: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
+def _store_payment_method(
+    account: Item, payment_method: StripeObject, event_ms: int, ports: EventPorts
+) -> EventOutcome:
     display, absent = payment_method_fields(payment_method)
 
     def change(current: Item) -> tuple[dict[str, Any], list[str]] | None:
@@ -415,7 +418,9 @@ def payment_method_fields(payment_method: StripeObject) -> tuple[dict[str, Any],
     return fields, [name for name in ("brand", "last4") if name not in fields]
 
 
-def find_account(customer_id: str | None, metadata: Mapping[str, Any] | None, accounts: AccountRepository) -> Item | None:
+def find_account(
+    customer_id: str | None, metadata: Mapping[str, Any] | None, accounts: AccountRepository
+) -> Item | None:
     """The account of a Stripe customer: through the customer index, else the ``userId`` in the metadata."""
     if not customer_id:
         return None

@@ -326,7 +326,8 @@ class InvoiceJob:
 
     def _existing_draft(self, record: Item) -> StripeObject | None:
         for invoice in self._payments.list_invoices(record["stripeCustomerId"]):
-            if (invoice.get("metadata") or {}).get("invoiceId") == record["invoiceId"] and invoice.get("status") != "void":
+            ours = (invoice.get("metadata") or {}).get("invoiceId") == record["invoiceId"]
+            if ours and invoice.get("status") != "void":
                 log.info("found the Stripe invoice of an earlier attempt", extra={"invoiceId": record["invoiceId"]})
                 return invoice
         return None
