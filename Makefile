@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit dev demo bench clean
+.PHONY: install test lint unit dev demo bench clean
 .PHONY: infra infra-tools
 .PHONY: browser-tools
 
@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Whole suite: unit, emulator, integration, end-to-end and infrastructure tests.
-test: install infra-tools browser-tools
+## Whole suite: lint and type check, then unit, emulator, integration, end-to-end and infrastructure tests.
+test: lint infra-tools browser-tools
 	$(PY) -m pytest
+
+## ruff over all Python, mypy over services/ (strict for the Stripe code paths; see pyproject.toml).
+lint: install
+	$(PY) -m ruff check services deploy tests
+	$(PY) -m mypy
 
 ## Fast tests only (no network, no processes).
 unit: install

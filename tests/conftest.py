@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The running local stack for the whole session; ``stack.info`` is its stack.json."""
     from local_stack import PortInUse, StackPorts, start_stack
 
@@ -46,7 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:
 
 
 @pytest.fixture
-def clean_stack(stack: "Stack") -> "Stack":
+def clean_stack(stack: Stack) -> Stack:
     """The session's stack with empty queues, tables and Stripe emulator (see ``Stack.reset``)."""
     stack.reset()
     return stack

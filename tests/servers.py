@@ -19,7 +19,7 @@ class WsgiServer:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self._server.server_port}"
 
-    def start(self) -> "WsgiServer":
+    def start(self) -> WsgiServer:
         """Start serving."""
         self._thread.start()
         return self
@@ -30,7 +30,7 @@ class WsgiServer:
         self._server.server_close()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "WsgiServer":
+    def __enter__(self) -> WsgiServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

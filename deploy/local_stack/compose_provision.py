@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import boto3
@@ -104,7 +104,7 @@ def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str
         **LOCAL_QUEUE_SETTINGS,
         # Cost Explorer answers in USD; the local rate 1.0 bills the seeded USD costs as EUR one to one.
         **LOCAL_FX_SETTINGS,
-        "FX_DATE": (today or datetime.now(timezone.utc).date()).isoformat(),
+        "FX_DATE": (today or datetime.now(UTC).date()).isoformat(),
     }
     if stripe_api_base:
         settings["STRIPE_API_BASE"] = stripe_api_base
@@ -156,13 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         queues = create_queues(session.client("sqs", endpoint_url=args.aws_endpoint))
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=args.aws_endpoint))
         if webhook_secret is None:
-            wait_until(lambda: _answers(f"{args.stripe_api_base}/healthz"), f"the Stripe emulator at {args.stripe_api_base}")
+            wait_until(
+                lambda: _answers(f"{args.stripe_api_base}/healthz"),
+                f"the Stripe emulator at {args.stripe_api_base}",
+            )
             webhook_secret = register_webhook_endpoint(secret_key, args.stripe_api_base, args.webhook_url)
         store_stripe_secret(
             session.client("secretsmanager", endpoint_url=args.aws_endpoint),
             secret_key=secret_key, publishable_key=publishable_key, webhook_secret=webhook_secret,
         )
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         seed_cost_explorer(args.aws_endpoint, session.client("ce", endpoint_url=args.aws_endpoint), today)
         emulated = args.stripe_mode == "emulator"
         write_env_file(args.env_file, service_settings(

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -114,7 +114,7 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
 
     services = worker_services(stack)
     user_id = save_demo_card(stack, services, err)
-    period = Period.previous(datetime.now(timezone.utc))
+    period = Period.previous(datetime.now(UTC))
     code = cli.main(["run", "--period", period.label, "--timeout", "60"], services=services, out=err, err=err)
     if code != 0:
         raise DemoFailed(f"billing run exited with {code}")

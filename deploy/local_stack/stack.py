@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ class StackPorts:
     webhook: int = 8001
 
     @classmethod
-    def free(cls) -> "StackPorts":
+    def free(cls) -> StackPorts:
         """Four ports that are free right now (tests, and stacks running side by side)."""
         return cls(*free_ports(4))
 
@@ -178,7 +178,7 @@ class Stack:
         _stop_all(self.processes)
         self.stack_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -212,7 +212,7 @@ def start_stack(
     began = time.monotonic()
     ports = ports or StackPorts()
     root = Path(root or Path.cwd()).resolve()
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     local_dir = root / ".local"
     logs_dir = local_dir / "logs"
     ensure_ports_free(ports.by_name())
@@ -361,7 +361,7 @@ def service_environment(info: dict[str, Any]) -> dict[str, str]:
         **LOCAL_QUEUE_SETTINGS,
         # Cost Explorer answers in USD; 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
         **LOCAL_FX_SETTINGS,
-        "FX_DATE": datetime.now(timezone.utc).date().isoformat(),
+        "FX_DATE": datetime.now(UTC).date().isoformat(),
     }
 
 

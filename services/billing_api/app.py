@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from billing_api import page, web
 from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
@@ -22,9 +23,9 @@ def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVe
     """The verifier for the configured pool, app client and admin group."""
     settings.require(*REQUIRED_SETTINGS[API], process=API)
     return TokenVerifier(
-        jwks or JwksCache(fetch_jwks_over_http(settings.cognito_jwks_url)),
-        issuer=settings.cognito_issuer,
-        client_id=settings.cognito_client_id,
+        jwks or JwksCache(fetch_jwks_over_http(settings.required("cognito_jwks_url", process=API))),
+        issuer=settings.required("cognito_issuer", process=API),
+        client_id=settings.required("cognito_client_id", process=API),
         admin_group=settings.admin_group,
         token_use=settings.cognito_token_use,
         account_claim=settings.account_claim,
@@ -69,7 +70,8 @@ def create_app(
             preview = cost_preview(services, policy)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # answers keep the field order the representation chose
     app.extensions["billing"] = services
     app.extensions["billing_api"] = ApiComponents(services=services, verifier=verifier, cost_preview=preview)
     web.install(app, verifier, settings.cors_allowed_origins)

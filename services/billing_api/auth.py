@@ -69,7 +69,8 @@ def fetch_jwks_over_http(url: str, *, timeout_seconds: float = 5.0) -> Callable[
         try:
             response = requests.get(url, timeout=timeout_seconds)
             response.raise_for_status()
-            return response.json()
+            keys: Mapping[str, Any] = response.json()
+            return keys
         except (requests.RequestException, ValueError) as error:
             raise JwksUnavailable(f"JWKS fetch failed: {type(error).__name__}") from None
 
@@ -234,6 +235,8 @@ class TokenVerifier:
         for value in (exp, iat, nbf):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise InvalidToken("time claim is not a number")
+        if exp is None or iat is None:
+            raise InvalidToken("token has no exp or iat claim")
         if exp <= now - self._leeway:
             raise InvalidToken("token expired")
         if nbf is not None and nbf > now + self._leeway:

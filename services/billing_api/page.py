@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from billing_api.web import public
 from billing_core.settings import Settings
@@ -41,13 +42,16 @@ def billing_page() -> Response:
 
 @admin_page.get("/admin/")
 @public
-def admin_home() -> Response:
+def admin_home() -> WerkzeugResponse:
     """The admin area has one page so far."""
     return redirect(url_for("admin_page.billing_page"))
 
 
 def cognito_idp_endpoint(settings: Settings) -> str:
-    """Where the browser's password sign-in calls ``InitiateAuth``: as configured, the local AWS, else regional Cognito."""
+    """Where the browser's password sign-in calls ``InitiateAuth``.
+
+    As configured, else the local AWS endpoint, else the regional Cognito endpoint.
+    """
     if settings.cognito_signin_endpoint:
         return settings.cognito_signin_endpoint.rstrip("/") + "/"
     if settings.aws_endpoint_url:

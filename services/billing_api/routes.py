@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -14,8 +15,8 @@ from billing_api.web import InvalidParameter, identity, public, request_id
 from billing_core.bootstrap import ApiServices
 from billing_core.domain.errors import BillingDomainError
 from billing_core.use_cases import billing_overview, payment_setup
-from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.accounts import account_from_item
+from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class ApiComponents:
 
 def components() -> ApiComponents:
     """The current app's components."""
-    return current_app.extensions["billing_api"]
+    parts: ApiComponents = current_app.extensions["billing_api"]
+    return parts
 
 
 @api.before_request
@@ -124,7 +126,7 @@ def _limit(values: list[str]) -> int:
     return int(values[0])
 
 
-def _current_costs(parts: ApiComponents, account_id: str) -> dict | None:
+def _current_costs(parts: ApiComponents, account_id: str) -> dict[str, Any] | None:
     # The page is still useful without the preview, so its failure is logged, not raised.
     if parts.cost_preview is None:
         return None

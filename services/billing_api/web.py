@@ -88,12 +88,14 @@ def public(view: View) -> View:
 
 def identity() -> Identity:
     """The verified caller of the current request."""
-    return g.identity
+    caller: Identity = g.identity
+    return caller
 
 
 def request_id() -> str:
     """The current request's id (the caller's ``X-Request-Id`` if well-formed, else a new one)."""
-    return g.request_id
+    current: str = g.request_id
+    return current
 
 
 def error_response(status: int, code: str, message: str) -> Response:

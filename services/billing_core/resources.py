@@ -6,6 +6,7 @@ infrastructure tests hold the Terraform definitions to them, so the three can ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class Table:
             names += [index.partition_key, index.sort_key]
         return sorted({n for n in names if n})
 
-    def create_table_kwargs(self, physical_name: str) -> dict:
+    def create_table_kwargs(self, physical_name: str) -> dict[str, Any]:
         """Arguments for boto3's DynamoDB ``create_table``."""
-        kwargs: dict = {
+        kwargs: dict[str, Any] = {
             "TableName": physical_name,
             "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [
@@ -71,7 +72,7 @@ class Queue:
         return f"{self.logical_name}-dlq"
 
 
-def _key_schema(partition_key: str, sort_key: str | None) -> list[dict]:
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
     schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
     if sort_key:
         schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})

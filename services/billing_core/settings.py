@@ -379,6 +379,14 @@ class Settings:
             raise SettingsError(f"required{who} but not set: {', '.join(missing)}")
         return self
 
+    def required(self, attribute: str, *, process: str | None = None) -> str:
+        """The text setting ``attribute``; ``SettingsError`` naming its variable if it is not set."""
+        self.require(attribute, process=process)
+        value = getattr(self, attribute)
+        if not isinstance(value, str):
+            raise SettingsError(f"{self.env_name(attribute)} is not a text setting")
+        return value
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some values replaced (tests, and the local stack's launcher)."""
         return dataclasses.replace(self, **changes)

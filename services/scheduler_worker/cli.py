@@ -42,7 +42,8 @@ def main(
         except SettingsError as error:
             print(f"billing: {error}", file=err)
             return EXIT_USAGE
-    return args.handler(args, services, out, err)
+    exit_code: int = args.handler(args, services, out, err)
+    return exit_code
 
 
 if __name__ == "__main__":

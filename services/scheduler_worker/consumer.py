@@ -26,7 +26,8 @@ class RedeliverLater(Exception):
 
 def exponential_backoff(receive_count: int, *, base_seconds: int = 1, cap_seconds: int = 60) -> int:
     """``base_seconds`` doubled per receive (1, 2, 4, 8 ... by default), at most ``cap_seconds``."""
-    return min(cap_seconds, base_seconds * 2 ** max(0, receive_count - 1))
+    factor: int = 2 ** max(0, receive_count - 1)  # int ** int is typed Any: the exponent is never negative
+    return min(cap_seconds, base_seconds * factor)
 
 
 # A failed message (Stripe or DynamoDB unavailable) comes back after 15, 30, 60, 120 s, then goes to the

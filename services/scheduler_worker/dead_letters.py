@@ -21,7 +21,11 @@ class DeadLetterMonitor:
     """
 
     def __init__(
-        self, queues: Mapping[str, MessageQueue], stopping: threading.Event, *, interval_seconds: float = DLQ_CHECK_SECONDS
+        self,
+        queues: Mapping[str, MessageQueue],
+        stopping: threading.Event,
+        *,
+        interval_seconds: float = DLQ_CHECK_SECONDS,
     ) -> None:
         self._queues = dict(queues)
         self._stopping = stopping

@@ -20,7 +20,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``reconcile`` subcommand to the ``billing`` command line."""
     parser = subcommands.add_parser(
         "reconcile", help="repair records from Stripe's events and invoices", description=__doc__

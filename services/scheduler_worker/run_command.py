@@ -31,7 +31,7 @@ POLL_SECONDS = 0.5
 BAR_WIDTH = 30
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand to the ``billing`` command line."""
     parser = subcommands.add_parser("run", help="bill a period: one invoice per account", description=__doc__)
     parser.add_argument("--period", required=True, type=_period, help="the month to bill, YYYY-MM")
@@ -149,7 +149,7 @@ def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Item], out: T
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for number, row in enumerate(rows):
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() + "\n")
         if number == 0:
             out.write("  ".join("-" * width for width in widths) + "\n")
     out.flush()

@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -45,7 +45,7 @@ def billing_run_for(services: WorkerServices) -> BillingRun:
 
 def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None) -> BillingRunResult | None:
     """What the cron fires: bill the month before ``now``, once; ``None`` if another replica did or does."""
-    period = Period.previous(now or datetime.now(timezone.utc))
+    period = Period.previous(now or datetime.now(UTC))
     try:
         return run.start(period, owner=owner, trigger="cron", only_once=True)
     except BillingRunRefused as refused:
@@ -59,10 +59,10 @@ def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None
 def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> BackgroundScheduler:
     """A (not yet started) scheduler that fires the billing run on ``BILLING_CRON`` in UTC."""
     run = billing_run_for(services)
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         trigger_billing_run,
-        CronTrigger.from_crontab(services.settings.billing_cron, timezone=timezone.utc),
+        CronTrigger.from_crontab(services.settings.billing_cron, timezone=UTC),
         args=[run, owner or replica_owner()],
         id=JOB_ID,
         coalesce=True,

@@ -5,7 +5,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -41,12 +41,16 @@ def worker_consumers(services: WorkerServices, stopping: threading.Event) -> lis
 
 
 def worker_heartbeat(
-    settings: Settings, consumers: Sequence[QueueConsumer], scheduler: BackgroundScheduler, **options: object
+    settings: Settings,
+    consumers: Sequence[QueueConsumer],
+    scheduler: BackgroundScheduler,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Heartbeat:
     """The heartbeat on ``WORKER_HEARTBEAT_FILE``, alive while every consumer thread and the scheduler are."""
     parts = {consumer.name: consumer.is_alive for consumer in consumers}
     parts["scheduler"] = lambda: scheduler_is_alive(scheduler)
-    return Heartbeat(settings.worker_heartbeat_file, parts, **options)
+    return Heartbeat(settings.worker_heartbeat_file, parts, clock=clock)
 
 
 def main(settings: Settings | None = None, services: WorkerServices | None = None) -> int:

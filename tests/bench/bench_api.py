@@ -29,7 +29,8 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(_percentile(samples, 0.50) * 1000, 2), "p95_ms": round(_percentile(samples, 0.95) * 1000, 2),
+    return {"p50_ms": round(_percentile(samples, 0.50) * 1000, 2),
+            "p95_ms": round(_percentile(samples, 0.95) * 1000, 2),
             "mean_ms": round(statistics.fmean(samples) * 1000, 2)}
 
 

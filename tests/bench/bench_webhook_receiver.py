@@ -110,7 +110,10 @@ def _signed_request() -> tuple[bytes, dict[str, str]]:
                             "amount_due": 3774, "currency": "eur", "metadata": {"userId": "u", "invoiceId": "i"},
                             "lines": {"object": "list", "data": [], "has_more": False}}},
     }, indent=2)
-    return body.encode(), {"Content-Type": "application/json", "Stripe-Signature": sign_payload(body, SECRET, int(time.time()))}
+    return body.encode(), {
+        "Content-Type": "application/json",
+        "Stripe-Signature": sign_payload(body, SECRET, int(time.time())),
+    }
 
 
 def _throughput(url: str, requests_total: int) -> float:
@@ -181,14 +184,14 @@ def test_webhook_receiver_p99_latency_at_100_requests_per_second():
 def test_events_applied_per_second_by_one_worker(stack):
     from billing_core.adapters.dynamodb import DynamoInvoiceRepository
     from billing_core.adapters.sqs import SqsMessageQueue
-    from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
     from local_stack.demo import worker_services
+    from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
     from tests.integration.stripe_events_support import (
         aws_client,
         billing_record,
         create_queue_pair,
         wait_for,
-        )
+    )
 
     events_total = 300
     services = worker_services(stack)
@@ -200,7 +203,8 @@ def test_events_applied_per_second_by_one_worker(stack):
         user_id, invoice_id, stripe_id = f"bench-{run}-{n}", f"inv_2024-11_bench-{run}-{n}", f"in_bench_{run}_{n}"
         invoices.create_if_absent(billing_record(user_id, invoice_id, stripe_id, status="open"))
         queue.send(json.dumps({
-            "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": "invoice.paid", "created": int(time.time()),
+            "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": "invoice.paid",
+            "created": int(time.time()),
             "data": {"object": {"id": stripe_id, "object": "invoice", "status": "paid", "number": f"B-{n:04d}",
                                 "attempt_count": 1, "status_transitions": {"paid_at": int(time.time())},
                                 "metadata": {"userId": user_id, "invoiceId": invoice_id}}},
@@ -223,6 +227,7 @@ def test_events_applied_per_second_by_one_worker(stack):
         for consumer in consumers:
             consumer.join(timeout=10)
     applied = sum(1 for u, i in keys if invoices.get(u, i)["status"] == "paid")
-    print(json.dumps({"benchmark": "events_applied_per_second", "events": events_total, "consumer_threads": len(consumers),
-                      "seconds": round(elapsed, 2), "per_second": round(events_total / elapsed, 1)}))
+    print(json.dumps({"benchmark": "events_applied_per_second", "events": events_total,
+                      "consumer_threads": len(consumers), "seconds": round(elapsed, 2),
+                      "per_second": round(events_total / elapsed, 1)}))
     assert applied == events_total

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from billing_core.domain.costs import Period
 
@@ -24,7 +24,7 @@ class BillingPage:
         """Where billing-api serves the page."""
         return self.stack.info["api_url"] + PAGE_PATH
 
-    def open(self) -> "BillingPage":
+    def open(self) -> BillingPage:
         """Load the page."""
         self.page.goto(self.url)
         return self
@@ -58,7 +58,7 @@ class BillingPage:
         from local_stack.demo import worker_services
         from scheduler_worker.cli import main as billing_cli
 
-        period = Period.previous(datetime.now(timezone.utc))
+        period = Period.previous(datetime.now(UTC))
         out, err = io.StringIO(), io.StringIO()
         code = billing_cli(["run", "--period", period.label, "--timeout", "60"],
                            services=worker_services(self.stack), out=out, err=err)

@@ -47,7 +47,10 @@ def jobs_drained(stack) -> bool:
         QueueUrl=stack.info["queues"]["billing_jobs"],
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    return (
+        attributes["ApproximateNumberOfMessages"] == "0"
+        and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    )
 
 
 def queue_cost_explorer_result(stack, period: Period, amounts: dict[str, str]) -> None:
@@ -77,7 +80,8 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     assert code == 0, err
     assert "37.74" in out and user_id in out
     record = record_with(services, user_id, period, status_is("paid"))
-    assert (record["baseFee"], record["awsCosts"], record["amount"]) == (Decimal("20"), Decimal("17.74"), Decimal("37.74"))
+    assert (record["baseFee"], record["awsCosts"], record["amount"]) == (
+        Decimal("20"), Decimal("17.74"), Decimal("37.74"))
     invoice = services.payments.retrieve_invoice(record["stripeInvoiceId"])
     assert invoice["status"] == "paid" and invoice["amount_paid"] == 3774
 

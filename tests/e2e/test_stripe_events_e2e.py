@@ -1,5 +1,6 @@
 """End to end: 200 invoices paid in the Stripe emulator, every webhook delivered twice and out of order,
-through the stack's webhook-receiver (gunicorn) and scheduler-worker; every record ends right, no event applied twice."""
+through the stack's webhook-receiver (gunicorn) and scheduler-worker; every record ends right,
+no event applied twice."""
 from __future__ import annotations
 
 import uuid

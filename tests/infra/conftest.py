@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from local_stack.moto_server import BackgroundMotoServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +62,9 @@ class Terraform:
     root: Path  # the copy of terraform/
     env: dict[str, str]
 
-    def run(self, environment: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(
+        self, environment: str, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
         """``terraform <args>`` in environments/<environment> of the copy."""
         return run([str(self.tools.terraform), *args], cwd=self.root / "environments" / environment,
                    env=self.env, check=check, timeout=timeout)
@@ -77,7 +80,9 @@ def terraform(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Terrafo
     """Terraform on a copy of terraform/ (so runs leave nothing in the checkout), initialised per root once."""
     work = tmp_path_factory.mktemp("terraform")
     root = work / "terraform"
-    shutil.copytree(TERRAFORM_DIR, root, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl"))
+    shutil.copytree(
+        TERRAFORM_DIR, root, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl")
+    )
     cli_config = work / "terraformrc"
     cli_config.write_text("")  # an empty CLI configuration, so no user setting interferes
     env = {

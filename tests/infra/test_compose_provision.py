@@ -98,4 +98,5 @@ def test_emulator_mode_settings_load_stripe_js_from_the_emulator_as_the_browser_
     moto_ports = yaml.safe_load(COMPOSE.read_text())["services"]["moto"]["ports"]
     assert any(port.split(":")[1] == settings.cognito_signin_endpoint.rsplit(":", 1)[1] for port in moto_ports)
     assert (settings.auth_mode, settings.queue_wait_seconds) == ("local", 2)
-    assert (settings.fx_rate, settings.fx_source, settings.fx_date) == (Decimal("1.0"), "local-stack", date(2024, 12, 1))
+    assert (settings.fx_rate, settings.fx_source, settings.fx_date) == (
+        Decimal("1.0"), "local-stack", date(2024, 12, 1))

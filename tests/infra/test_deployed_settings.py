@@ -28,7 +28,9 @@ ECS_STOP_TIMEOUT_SECONDS = 30
 DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "AWS_ENDPOINT_URL": "unset means the real AWS endpoints; only the local stacks point it at moto.",
     "STRIPE_API_BASE": "unset means the real Stripe API.",
-    "STRIPE_MAX_NETWORK_RETRIES": "two SDK retries (same idempotency key) ride out a blip; the queues retry after that.",
+    "STRIPE_MAX_NETWORK_RETRIES": (
+        "two SDK retries (same idempotency key) ride out a blip; the queues retry after that."
+    ),
     "SECRETS_REFRESH_SECONDS": "five minutes bounds how long a rotated key takes to arrive, at a few reads an hour.",
     "COGNITO_JWKS_URL": "derived from region and pool: the JWKS of the real Cognito pool.",
     "COGNITO_ISSUER": "derived from region and pool: the issuer the real Cognito pool signs with.",
@@ -38,7 +40,9 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "COST_PREVIEW_TTL_SECONDS": "six hours: Cost Explorer refreshes a few times a day and bills every request.",
     "COST_EXPLORER_METRIC": "UnblendedCost is what AWS bills the payer account.",
     "WORKER_THREADS": "four I/O-bound job threads suit a 0.25 vCPU task; more throughput comes from more tasks.",
-    "QUEUE_WAIT_SECONDS": "20 s, the longest long poll, is the cheapest at idle and lets a stop fit ECS's stop timeout.",
+    "QUEUE_WAIT_SECONDS": (
+        "20 s, the longest long poll, is the cheapest at idle and lets a stop fit ECS's stop timeout."
+    ),
     "STRIPE_JS_URL": "Stripe requires Stripe.js to be loaded from js.stripe.com.",
     "COGNITO_SIGNIN_ENDPOINT": "production signs in through the Hosted UI; the password form is local only.",
 }
@@ -75,9 +79,11 @@ def _console_values(console_output: str) -> tuple[dict[str, set[str]], dict[str,
 
 @pytest.fixture(scope="module")
 def deployed(terraform: Terraform) -> dict[str, Any]:
-    """The services' environments as Terraform evaluates them: every variable name, and the values known before apply."""
+    """The services' environments as Terraform evaluates them: every variable name,
+    and the values known before apply."""
     # The console answers only the last expression it reads from a pipe: ask for both in one.
-    expression = ("{names = jsonencode({for name, environment in local.service_environment : name => keys(environment)}),"
+    expression = ("{names = jsonencode({for name, environment in local.service_environment"
+                  " : name => keys(environment)}),"
                   " environments = local.service_environment}")
     result = subprocess.run(
         [str(terraform.tools.terraform), "console", "-var-file=terraform.tfvars.example", "-no-color"],

@@ -155,7 +155,9 @@ def test_update_with_a_status_guard_refuses_to_move_status_backward(invoices, us
                     conditions=[FieldIs.one_of("status", "pending", "draft", "open")])
 
     with pytest.raises(ConditionFailed) as refused:
-        invoices.update(user_id, invoice_id, {"status": "open"}, conditions=[FieldIs.one_of("status", "pending", "draft")])
+        invoices.update(
+            user_id, invoice_id, {"status": "open"}, conditions=[FieldIs.one_of("status", "pending", "draft")]
+        )
 
     assert refused.value.current["status"] == "paid"
     assert invoices.get(user_id, invoice_id)["status"] == "paid"
@@ -172,7 +174,9 @@ def test_update_returns_the_new_item_and_removes_fields(invoices, user_id):
 
     assert updated["stripeInvoiceId"] == "in_1" and "lastError" not in updated
     with pytest.raises(ConditionFailed):
-        invoices.update(user_id, invoice_id, {"stripeInvoiceId": "in_2"}, conditions=[FieldIs.absent("stripeInvoiceId")])
+        invoices.update(
+            user_id, invoice_id, {"stripeInvoiceId": "in_2"}, conditions=[FieldIs.absent("stripeInvoiceId")]
+        )
 
 
 def test_updating_a_missing_invoice_is_not_found_and_creates_nothing(invoices, user_id):

@@ -108,7 +108,8 @@ def test_twenty_concurrent_setup_intent_calls_make_one_stripe_customer(clean_sta
     assert objects["customer"] == 1
     customer = clean_stack.stripe_client().v1.customers.retrieve(stored["stripeCustomerId"]["S"])
     assert customer.metadata["userId"] == account
-    intent = clean_stack.stripe_client().v1.setup_intents.retrieve(responses[0].json()["clientSecret"].split("_secret_")[0])
+    setup_intent_id = responses[0].json()["clientSecret"].split("_secret_")[0]
+    intent = clean_stack.stripe_client().v1.setup_intents.retrieve(setup_intent_id)
     assert sorted(intent.payment_method_types) == ["card", "sepa_debit"] and intent.usage == "off_session"
 
 

@@ -10,13 +10,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from hypothesis import HealthCheck, assume, given, settings
 
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
 from tests.api_support import bearer, invoice_item, periods, sign_in
-
 
 GUNICORN_REQUEST_LINE_LIMIT = 4094 - len("GET  HTTP/1.1")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -63,7 +63,9 @@ def seed_period(stack) -> Period:
 
 def seed_plan(stack, services, user_id):
     period = seed_period(stack)
-    return plan_invoice(period, stack.seeded_costs.previous_month, Account(user_id), policy_from_settings(services.settings))
+    return plan_invoice(
+        period, stack.seeded_costs.previous_month, Account(user_id), policy_from_settings(services.settings)
+    )
 
 
 @pytest.fixture
@@ -72,7 +74,9 @@ def services(clean_stack):
 
 
 def job(services, observe=None) -> InvoiceJob:
-    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=services.payments, observe=observe)
+    return InvoiceJob(
+        invoices=services.invoices, accounts=services.accounts, payments=services.payments, observe=observe
+    )
 
 
 def lines_of(services, stripe_invoice_id):
@@ -101,11 +105,15 @@ def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_
     assert services.invoices.find_by_stripe_invoice_id(result.stripe_invoice_id)["invoiceId"] == plan.invoice_id
 
 
-CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")]
+CRASH_POINTS = [
+    (step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")
+]
 
 
 @pytest.mark.parametrize(("step", "phase"), CRASH_POINTS)
-def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_lines(clean_stack, services, step, phase):
+def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_lines(
+    clean_stack, services, step, phase
+):
     user_id = new_account(clean_stack, services, customer=step != "customer")
     plan = seed_plan(clean_stack, services, user_id)
     with pytest.raises(Crash):
@@ -160,7 +168,7 @@ def test_two_workers_on_the_same_job_create_one_invoice(clean_stack, services):
 
 def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, services):
     user_id = new_account(clean_stack, services)  # the stack groups costs by SERVICE: one account bills the whole payer
-    first_of_next_month = datetime.combine(seed_period(clean_stack).end, datetime.min.time(), timezone.utc)
+    first_of_next_month = datetime.combine(seed_period(clean_stack).end, datetime.min.time(), UTC)
     start = threading.Barrier(2)
     results = []
 

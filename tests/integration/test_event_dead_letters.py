@@ -1,4 +1,5 @@
-"""Poison messages on stripe-events: after a bounded number of receives they land in the DLQ, and the depth is logged."""
+"""Poison messages on stripe-events: after a bounded number of receives they land in the DLQ,
+and the depth is logged."""
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ import pytest
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.sqs import SqsMessageQueue
+from local_stack.demo import worker_services
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import StripeEventHandler, event_ports
-from local_stack.demo import worker_services
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,

@@ -1,14 +1,15 @@
-"""``billing reconcile --since DATE``: records whose webhooks never arrived are repaired, and a rerun changes nothing."""
+"""``billing reconcile --since DATE``: records whose webhooks never arrived are repaired,
+and a rerun changes nothing."""
 from __future__ import annotations
 
 import io
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
-from scheduler_worker.cli import main
 from local_stack.demo import worker_services
+from scheduler_worker.cli import main
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,
@@ -41,7 +42,7 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
         wait_for(lambda: all(client.v1.invoices.retrieve(k[2]).status == "paid" for k in keys), timeout=20,
                  what="Stripe to charge every invoice")
     assert {invoices.get(u, i)["status"] for u, i, _ in keys} == {"draft"}
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     services = worker_services(stack)
 
     out = io.StringIO()
@@ -50,7 +51,7 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
     summary = json.loads(out.getvalue())
     assert summary["repaired"] >= INVOICES
     repaired = {k: invoices.get(k[0], k[1]) for k in keys}
-    for (user_id, invoice_id, stripe_id), record in repaired.items():
+    for (user_id, _invoice_id, stripe_id), record in repaired.items():
         paid = client.v1.invoices.retrieve(stripe_id)
         assert record["status"] == "paid"
         assert record["number"] == paid.number

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -36,7 +36,9 @@ DESIGN_FIELDS = {
     "tables": {"billing", "payment_methods", "events"},
     "queues": {"billing_jobs", "stripe_events"},
 }
-SHARED_SEED_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
+SHARED_SEED_FILE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
+)
 CENT = Decimal("0.01")
 
 
@@ -245,7 +247,9 @@ def test_token_signed_by_another_key_does_not_verify_against_jwks_url(stack):
     claims = _verified_id_token(stack, genuine)
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     # Same claims and key id as the genuine token, signed by a key that is not the pool's.
-    forged = jwt.encode(claims, other_key, algorithm="RS256", headers={"kid": jwt.get_unverified_header(genuine)["kid"]})
+    forged = jwt.encode(
+        claims, other_key, algorithm="RS256", headers={"kid": jwt.get_unverified_header(genuine)["kid"]}
+    )
 
     with pytest.raises(jwt.InvalidSignatureError):
         _verified_id_token(stack, forged)
@@ -264,7 +268,7 @@ def test_non_admin_user_signs_in_but_is_not_in_admin_group(stack):
 
 
 def test_cost_explorer_returns_the_seed_month_as_previous_month_summing_to_17_74(stack):
-    previous = Period.previous(datetime.now(timezone.utc))
+    previous = Period.previous(datetime.now(UTC))
     source = CostExplorerCostSource(stack.aws_client("ce"))
 
     report = source.costs(previous.start, previous.end, group_by="SERVICE")
@@ -280,7 +284,7 @@ def test_cost_explorer_returns_the_seed_month_as_previous_month_summing_to_17_74
 
 
 def test_cost_explorer_returns_an_estimated_month_to_date_prorated_from_the_seed_month(stack):
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     start, end = month_to_date(today)
     share = Decimal((end - start).days) / Decimal(Period.containing(today).days)
     seed_month = {line.service: line.amount for line in stack.seeded_costs.previous_month.lines}

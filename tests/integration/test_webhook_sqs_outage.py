@@ -5,7 +5,6 @@ import uuid
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_webhook_receiver
-from tests.servers import WsgiServer
 from tests.integration.stripe_events_support import (
     SwitchableProxy,
     account_item,
@@ -19,6 +18,7 @@ from tests.integration.stripe_events_support import (
     store_webhook_secret,
     wait_for,
 )
+from tests.servers import WsgiServer
 from webhook_receiver import create_app
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 import sys
 import time
+from pathlib import Path
 
 from local_stack.stack import AWS_TEST_CREDENTIALS, service_environment
 
@@ -33,7 +33,8 @@ def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigte
     heartbeat_file = tmp_path / "scheduler-worker.heartbeat"
     log_path = tmp_path / "scheduler-worker.log"
     with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "scheduler_worker"], env=_worker_environment(stack, heartbeat_file),
+        worker = subprocess.Popen([sys.executable, "-m", "scheduler_worker"],
+                                  env=_worker_environment(stack, heartbeat_file),
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -41,8 +42,10 @@ def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigte
             time.sleep(0.1)
         assert heartbeat_file.exists(), log_path.read_text()
         # The container's own health check accepts it.
-        health = subprocess.run([sys.executable, str(HEALTHCHECK), "--heartbeat", str(heartbeat_file), "--max-age", "120"],
-                                capture_output=True, text=True, timeout=30)
+        health = subprocess.run(
+            [sys.executable, str(HEALTHCHECK), "--heartbeat", str(heartbeat_file), "--max-age", "120"],
+            capture_output=True, text=True, timeout=30,
+        )
         assert health.returncode == 0, health.stdout + health.stderr
 
         worker.send_signal(signal.SIGTERM)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,7 +26,7 @@ from tests.fakes import (
 )
 
 ALICE, BOB = "alice-sub", "bob-sub"
-NOW = datetime(2026, 5, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
 SEED_COSTS = [
     CostLine("AWS Lambda", Decimal("5.23")), CostLine("Amazon Simple Storage Service", Decimal("2.15")),
     CostLine("Amazon CloudFront", Decimal("8.47")), CostLine("Amazon DynamoDB", Decimal("1.89")),
@@ -50,7 +50,8 @@ def ports():
         + [invoice_item(ALICE, "2026-01"), invoice_item(BOB, "2025-11", amount=Decimal("99.00"))]
     )
     return ApiServices(
-        settings=None, invoices=invoices, accounts=FakeAccountRepository(), costs=FakeCostSource(SEED_COSTS, estimated=True),
+        settings=None, invoices=invoices, accounts=FakeAccountRepository(),
+        costs=FakeCostSource(SEED_COSTS, estimated=True),
         payments=FakePaymentGateway(), secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
         billing_jobs=None, ledger=FakeEventLedger(clock=lambda: NOW.timestamp()),
     )
@@ -94,7 +95,8 @@ def test_billing_lists_the_callers_invoices_newest_first_with_money_as_strings(c
     assert [i["invoiceId"] for i in body["invoices"][:3]] == [
         f"inv_2026-01_{ALICE}", f"inv_2025-12_{ALICE}", f"inv_2025-11_{ALICE}"]
     first = body["invoices"][0]
-    assert (first["amount"], first["baseFee"], first["awsCosts"], first["currency"]) == ("37.74", "20.00", "17.74", "EUR")
+    assert (first["amount"], first["baseFee"], first["awsCosts"], first["currency"]) == (
+        "37.74", "20.00", "17.74", "EUR")
     assert first["awsBreakdown"]["Amazon CloudFront"] == "8.47"
     assert first["period"] == {"start": "2026-01-01", "end": "2026-02-01"}
     assert (first["status"], first["paidAt"], first["number"]) == ("paid", 1_730_422_800_000, "INV-2026-01")
@@ -122,7 +124,8 @@ def test_the_default_page_is_twelve_invoices(client, tokens):
 
 @pytest.mark.parametrize("query", [
     {"limit": "0"}, {"limit": "101"}, {"limit": "-1"}, {"limit": "ten"}, {"limit": "1.5"}, {"limit": ""},
-    {"limit": "9" * 40}, {"limt": "5"}, {"limit": ["5", "6"]}, {"cursor": "%%%"}, {"cursor": "bm90LWpzb24"}, {"cursor": "x" * 2000}, {"cursor": ""},
+    {"limit": "9" * 40}, {"limt": "5"}, {"limit": ["5", "6"]},
+    {"cursor": "%%%"}, {"cursor": "bm90LWpzb24"}, {"cursor": "x" * 2000}, {"cursor": ""},
 ])
 def test_bad_query_parameters_are_400s_never_500s(client, tokens, query):
     assert_error_shape(client.get("/billing", query_string=query, headers=auth(tokens)), 400,

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from billing_core.domain.costs import CostLine, Period
 from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate
+from billing_core.use_cases.accounts import account_from_item
 from billing_core.use_cases.cost_preview import (
     FORECAST_COST_EXPLORER,
     FORECAST_LINEAR,
@@ -17,11 +18,10 @@ from billing_core.use_cases.cost_preview import (
     linear_projection,
     month_to_date,
 )
-from billing_core.use_cases.accounts import account_from_item
 from billing_core.use_cases.payment_setup import ensure_customer, start_payment_setup
 from tests.fakes import FakeAccountRepository, FakeCostSource, FakeEventLedger, FakePaymentGateway, FakeSecretsProvider
 
-NOW = datetime(2026, 5, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
 MAY = Period(2026, 5)
 USD_TO_EUR = FxRate(Decimal("0.92"), "ECB reference rate", date(2026, 5, 14))
 COSTS = [CostLine("AWS Lambda", Decimal("5.23")), CostLine("Amazon CloudFront", Decimal("8.47"))]

@@ -54,7 +54,8 @@ def billing_record(status: str = "draft", **extra: Any) -> dict[str, Any]:
 def make_ports(*records: dict[str, Any], accounts: tuple[dict[str, Any], ...] = ()) -> EventPorts:
     gateway = FakePaymentGateway()
     gateway.customers["cus_1"] = {"id": "cus_1", "object": "customer", "email": "old@example.com",
-                                  "invoice_settings": {"default_payment_method": None}, "metadata": {"userId": "user-1"}}
+                                  "invoice_settings": {"default_payment_method": None},
+                                  "metadata": {"userId": "user-1"}}
     return EventPorts(
         invoices=FakeInvoiceRepository(records), accounts=FakeAccountRepository(accounts), payments=gateway,
         ledger=FakeEventLedger(clock=lambda: T0 + 10), clock=lambda: T0 + 10,
@@ -122,7 +123,8 @@ def test_payment_failed_records_attempt_and_next_attempt_then_a_later_attempt_re
     assert process_event(first, ports) is EventOutcome.UNCHANGED
 
     record = stored(ports)
-    assert (record["status"], record["attemptCount"], record["nextPaymentAttempt"]) == ("payment_failed", 2, (T0 + 200) * 1000)
+    assert (record["status"], record["attemptCount"], record["nextPaymentAttempt"]) == (
+        "payment_failed", 2, (T0 + 200) * 1000)
 
 
 def test_record_is_found_by_stripe_invoice_id_when_metadata_is_missing():
@@ -212,7 +214,8 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
     ports = make_ports(billing_record("draft"))
     ports.ledger = FakeEventLedger(clock=lambda: now[0])
     finalized = event("invoice.finalized", invoice_object("open"))
-    assert ports.ledger.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99) is EventClaim.CLAIMED
+    claim = ports.ledger.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
+    assert claim is EventClaim.CLAIMED
 
     assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
     assert stored(ports)["status"] == "draft"
@@ -320,7 +323,8 @@ def test_setup_intent_succeeded_makes_it_the_default_in_stripe_and_stores_displa
     assert process_event(event("setup_intent.succeeded", setup_intent()), ports) is EventOutcome.APPLIED
 
     stored_account = ports.accounts.get("user-1")
-    assert {k: stored_account[k] for k in ("paymentMethod", "defaultPaymentMethod", "paymentMethodType", "brand", "last4")} == {
+    account_fields = ("paymentMethod", "defaultPaymentMethod", "paymentMethodType", "brand", "last4")
+    assert {k: stored_account[k] for k in account_fields} == {
         "paymentMethod": "pm_card_visa", "defaultPaymentMethod": "pm_card_visa", "paymentMethodType": "card",
         "brand": "visa", "last4": "4242"}
     assert ports.payments.customers["cus_1"]["invoice_settings"]["default_payment_method"] == "pm_card_visa"
@@ -400,5 +404,6 @@ def test_events_of_an_unknown_customer_are_acknowledged():
                 "invoice_settings": {"default_payment_method": None}}
 
     assert process_event(event("customer.updated", customer), ports) is EventOutcome.UNKNOWN
-    assert process_event(event("setup_intent.succeeded", dict(setup_intent(), customer="cus_unknown")), ports) is EventOutcome.UNKNOWN
+    unknown_customer_intent = dict(setup_intent(), customer="cus_unknown")
+    assert process_event(event("setup_intent.succeeded", unknown_customer_intent), ports) is EventOutcome.UNKNOWN
     assert ports.payments.calls_to("set_default_payment_method") == []

@@ -1,7 +1,7 @@
 """The billing run with in-memory fakes: one cost query, one job per account, one run per period."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -184,7 +184,7 @@ def test_credits_reduce_the_aws_line_and_never_show_in_the_breakdown():
 
 def test_the_cron_trigger_bills_the_previous_month_once():
     run, costs, _, queue = make_run()
-    first_of_december = datetime(2024, 12, 1, 0, 0, tzinfo=timezone.utc)
+    first_of_december = datetime(2024, 12, 1, 0, 0, tzinfo=UTC)
 
     first = trigger_billing_run(run, "replica-a", first_of_december)
     second = trigger_billing_run(run, "replica-b", first_of_december)

@@ -94,7 +94,9 @@ def test_the_stripe_client_is_built_from_the_secret_key_and_the_configured_base(
     settings = Settings.from_env(
         {"BILLING_JOBS_QUEUE_URL": JOBS, "STRIPE_EVENTS_QUEUE_URL": EVENTS, "STRIPE_API_BASE": "http://127.0.0.1:12111"}
     )
-    services = bootstrap_worker(settings, session=session, secrets=FakeSecretsProvider("sk_test_k"), stripe_client_factory=factory)
+    services = bootstrap_worker(
+        settings, session=session, secrets=FakeSecretsProvider("sk_test_k"), stripe_client_factory=factory
+    )
     services.payments._client_for(services.secrets.get().secret_key)
 
     assert built == [("sk_test_k", {"max_network_retries": 2, "base_addresses": {"api": "http://127.0.0.1:12111"}})]

@@ -273,7 +273,8 @@ def test_a_non_numeric_amount_is_an_error_not_a_guess(client, sleep):
 
 
 def test_the_configured_metric_is_queried_and_read(client, sleep):
-    response = {"ResultsByTime": [result([{"Keys": ["AWS Lambda"], "Metrics": {"AmortizedCost": {"Amount": "1.5", "Unit": "USD"}}}])]}
+    amortized_group = {"Keys": ["AWS Lambda"], "Metrics": {"AmortizedCost": {"Amount": "1.5", "Unit": "USD"}}}
+    response = {"ResultsByTime": [result([amortized_group])]}
     query = expected_query(BY_SERVICE)
     query["Metrics"] = ["AmortizedCost"]
     source = source_for(client, sleep, metric="AmortizedCost")
@@ -288,7 +289,8 @@ def test_forecast_is_a_decimal_when_available(client, sleep):
         stub.add_response(
             "get_cost_forecast",
             {"Total": {"Amount": "21.3456", "Unit": "USD"}, "ForecastResultsByTime": []},
-            {"TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"}, "Metric": "UNBLENDED_COST", "Granularity": "MONTHLY"},
+            {"TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"}, "Metric": "UNBLENDED_COST",
+             "Granularity": "MONTHLY"},
         )
         assert source.forecast(date(2024, 11, 15), NOVEMBER.end) == Decimal("21.3456")
 

@@ -19,7 +19,9 @@ def lines():
 
 
 def test_each_record_is_one_json_line_with_extra_fields(lines):
-    logging.getLogger("billing.test").info("invoice created", extra={"invoiceId": "inv_2024-11_u1", "amountCents": 3774})
+    logging.getLogger("billing.test").info(
+        "invoice created", extra={"invoiceId": "inv_2024-11_u1", "amountCents": 3774}
+    )
 
     (line,) = lines()
     assert line["message"] == "invoice created"
@@ -37,7 +39,7 @@ def test_the_correlation_id_is_on_every_line_inside_its_block(lines):
         log.info("second")
     log.info("outside")
 
-    assert [l["correlationId"] for l in lines()] == ["run-2024-11", "evt_1", "run-2024-11", None]
+    assert [line["correlationId"] for line in lines()] == ["run-2024-11", "evt_1", "run-2024-11", None]
 
 
 @pytest.mark.parametrize(

@@ -162,7 +162,8 @@ class CostExplorerCostSource(CostSource):
         for attempt in range(1, self._max_attempts + 1):
             self.requests_made += 1
             try:
-                return getattr(self._client, operation)(**kwargs)
+                response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+                return response
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code not in THROTTLING_CODES:

@@ -40,7 +40,8 @@ def from_attribute_values(item: Mapping[str, Any]) -> Item:
 
 
 def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    code: str | None = error.response.get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
 
 
 def _unavailable(error: ClientError, table: str) -> StorageUnavailable:
@@ -96,7 +97,7 @@ class _DynamoTable:
 
     def _key(self, *values: str) -> dict[str, Any]:
         names = [self.definition.partition_key, self.definition.sort_key]
-        return {name: {"S": value} for name, value in zip([n for n in names if n], values)}
+        return {name: {"S": value} for name, value in zip([n for n in names if n], values, strict=False)}
 
     def _get(self, key: dict[str, Any]) -> Item | None:
         try:
@@ -216,7 +217,15 @@ class DynamoInvoiceRepository(_DynamoTable, InvoiceRepository):
         """Conditional put on the item's keys; ``False`` if an invoice with those keys exists."""
         return self._put_if_absent(item)
 
-    def update(self, user_id, invoice_id, fields, *, conditions=(), remove=()) -> Item:
+    def update(
+        self,
+        user_id: str,
+        invoice_id: str,
+        fields: Mapping[str, Any],
+        *,
+        conditions: Sequence[FieldIs] = (),
+        remove: Sequence[str] = (),
+    ) -> Item:
         """Conditional update of an existing invoice; see ``InvoiceRepository.update``."""
         return self._update(self._key(user_id, invoice_id), fields, conditions, remove)
 
@@ -295,7 +304,14 @@ class DynamoAccountRepository(_DynamoTable, AccountRepository):
             return False
         return True
 
-    def update(self, user_id, fields, *, conditions=(), remove=()) -> Item:
+    def update(
+        self,
+        user_id: str,
+        fields: Mapping[str, Any],
+        *,
+        conditions: Sequence[FieldIs] = (),
+        remove: Sequence[str] = (),
+    ) -> Item:
         """Conditional update of an existing account; see ``AccountRepository.update``."""
         return self._update(self._key(user_id), fields, conditions, remove)
 

@@ -116,5 +116,6 @@ class SecretsManagerSecretsProvider(SecretsProvider):
 
 def _error_code(error: Exception) -> str:
     if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code", "ClientError")
+        code: str = error.response.get("Error", {}).get("Code", "ClientError")
+        return code
     return type(error).__name__

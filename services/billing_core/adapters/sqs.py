@@ -43,7 +43,8 @@ class SqsMessageQueue(MessageQueue):
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return getattr(self._client, operation)(**kwargs)
+            response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+            return response
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "Unknown")
             raise StorageUnavailable(f"SQS {code} on {operation}") from error
@@ -51,7 +52,15 @@ class SqsMessageQueue(MessageQueue):
             # Unreachable endpoint, connection reset, timeout: as transient as a 5xx.
             raise StorageUnavailable(f"SQS unreachable on {operation}: {type(error).__name__}") from error
 
-    def send(self, body, attributes=None, *, group_id=None, dedupe_id=None, delay_seconds=0) -> str:
+    def send(
+        self,
+        body: Mapping[str, Any] | str,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        group_id: str | None = None,
+        dedupe_id: str | None = None,
+        delay_seconds: int = 0,
+    ) -> str:
         """Send one message; attributes travel as SQS string message attributes."""
         kwargs: dict[str, Any] = {"QueueUrl": self.queue_url, "MessageBody": encode_body(body)}
         if attributes:
@@ -64,9 +73,12 @@ class SqsMessageQueue(MessageQueue):
             kwargs["MessageDeduplicationId"] = dedupe_id
         if delay_seconds:
             kwargs["DelaySeconds"] = delay_seconds
-        return self._call("send_message", **kwargs)["MessageId"]
+        message_id: str = self._call("send_message", **kwargs)["MessageId"]
+        return message_id
 
-    def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None) -> list[ReceivedMessage]:
+    def receive(
+        self, *, max_messages: int = 10, wait_seconds: int = 0, visibility_timeout: int | None = None
+    ) -> list[ReceivedMessage]:
         """Long-poll for up to ``max_messages`` (SQS caps it at 10)."""
         kwargs: dict[str, Any] = {
             "QueueUrl": self.queue_url,

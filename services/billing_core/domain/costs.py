@@ -4,7 +4,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 _PERIOD_LABEL = re.compile(r"^(\d{4})-(\d{2})$")
@@ -22,7 +22,7 @@ class Period:
             raise ValueError(f"not a billing period: {self.year}-{self.month}")
 
     @classmethod
-    def parse(cls, label: str) -> "Period":
+    def parse(cls, label: str) -> Period:
         """Parse ``YYYY-MM``; anything else is a ``ValueError``."""
         match = _PERIOD_LABEL.match(label or "")
         if not match:
@@ -30,19 +30,19 @@ class Period:
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod
-    def containing(cls, moment: datetime | date) -> "Period":
+    def containing(cls, moment: datetime | date) -> Period:
         """The month that contains ``moment`` (naive datetimes are taken as UTC)."""
         if isinstance(moment, datetime) and moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc)
+            moment = moment.astimezone(UTC)
         return cls(moment.year, moment.month)
 
     @classmethod
-    def previous(cls, now: datetime) -> "Period":
+    def previous(cls, now: datetime) -> Period:
         """The calendar month before the one containing ``now`` (the default billing period)."""
         current = cls.containing(now)
         return current.shifted(-1)
 
-    def shifted(self, months: int) -> "Period":
+    def shifted(self, months: int) -> Period:
         index = self.year * 12 + (self.month - 1) + months
         return Period(index // 12, index % 12 + 1)
 

@@ -238,7 +238,7 @@ class _Terms:
     aws_description: str
 
     @classmethod
-    def of(cls, period: Period, costs: CostReport, policy: BillingPolicy) -> "_Terms":
+    def of(cls, period: Period, costs: CostReport, policy: BillingPolicy) -> _Terms:
         """The terms for billing ``period`` from ``costs`` under ``policy`` (refuses a missing FX rate)."""
         fx = policy.applied_fx(costs.currency)
         factor = (fx.rate if fx else Decimal(1)) * (1 + policy.markup_percent / _HUNDRED)

@@ -137,7 +137,7 @@ class InvoiceProgress:
             attempt = created = preference = 0
         return f"{stage}-{attempt:0{_ATTEMPT_DIGITS}d}-{preference}-{created:0{_CREATED_DIGITS}d}"
 
-    def supersedes(self, other: "InvoiceProgress") -> bool:
+    def supersedes(self, other: InvoiceProgress) -> bool:
         """Whether this state is further along than ``other`` (and so should replace it)."""
         return self.order_key > other.order_key
 

@@ -113,7 +113,7 @@ def allocate(total_cents: int, weights: Mapping[str, Decimal | int]) -> dict[str
         raise InvalidAmount(f"cannot allocate {total_cents} cents over weights that are all zero")
     shares: dict[str, int] = {}
     remainders: list[tuple[int, str]] = []
-    for name, weight in zip(names, scaled):
+    for name, weight in zip(names, scaled, strict=True):
         share, remainder = divmod(total_cents * weight, weight_sum)
         shares[name] = share
         remainders.append((-remainder, name))
@@ -145,6 +145,7 @@ def _common_integers(weights: Iterable[Decimal | int]) -> list[int]:
         if weight < 0:
             raise InvalidAmount(f"allocation weights must not be negative, got {weight}")
         _sign, digits, exponent = weight.as_tuple()
+        assert isinstance(exponent, int)  # _checked refused NaN and infinity, the only non-int exponents
         coefficient = 0
         for digit in digits:
             coefficient = coefficient * 10 + digit

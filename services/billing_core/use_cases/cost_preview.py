@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -84,21 +84,21 @@ class _CachedCosts:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "_CachedCosts":
+    def from_record(cls, record: Mapping[str, Any]) -> _CachedCosts:
         report = CostReport(
             start=date.fromisoformat(record["start"]),
             end=date.fromisoformat(record["end"]),
             currency=record["currency"],
             estimated=bool(record["estimated"]),
             lines=tuple(
-                CostLine(service=l["service"], amount=Decimal(l["amount"]), scope=l.get("scope"))
-                for l in record["lines"]
+                CostLine(service=line["service"], amount=Decimal(line["amount"]), scope=line.get("scope"))
+                for line in record["lines"]
             ),
             grouped_by=record["groupedBy"],
         )
         return cls(
             report=report,
-            as_of=datetime.fromtimestamp(int(record["asOf"]) / 1000, timezone.utc),
+            as_of=datetime.fromtimestamp(int(record["asOf"]) / 1000, UTC),
             forecast_total=Decimal(record["forecastTotal"]),
             forecast_method=record["forecastMethod"],
         )
@@ -129,7 +129,7 @@ class CostPreviewService:
         group_by: str = "SERVICE",
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -145,7 +145,7 @@ class CostPreviewService:
 
     def preview(self, account: Account) -> CostPreview:
         """The account's current-month preview; ``CostPreviewUnavailable`` if none can be had now."""
-        today = self._now().astimezone(timezone.utc).date()
+        today = self._now().astimezone(UTC).date()
         period = Period.containing(today)
         cached = self._cached_costs(period, today)
         report = cached.report
@@ -213,7 +213,7 @@ class CostPreviewService:
 
     def _fetch(self, period: Period, today: date) -> _CachedCosts:
         start, end = month_to_date(today)
-        as_of = self._now().astimezone(timezone.utc)
+        as_of = self._now().astimezone(UTC)
         try:
             report = self._costs.costs(start, end, group_by=self._group_by)
         except BillingError as error:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import stripe
 
@@ -87,7 +88,8 @@ class WebhookIntake:
                 continue
             tried.add(secret)
             try:
-                return stripe.Webhook.construct_event(payload, header, secret, tolerance=self._tolerance)
+                event: stripe.Event = stripe.Webhook.construct_event(payload, header, secret, tolerance=self._tolerance)
+                return event
             except stripe.SignatureVerificationError:
                 continue
             except ValueError:  # signed, but not JSON
@@ -113,7 +115,7 @@ class WebhookIntake:
             return True
 
 
-def parse_event_body(body: str) -> dict:
+def parse_event_body(body: str) -> dict[str, Any]:
     """A queued event body as a dict; ``InvalidStripeEvent`` if it is not a JSON object."""
     try:
         event = json.loads(body, parse_float=Decimal)

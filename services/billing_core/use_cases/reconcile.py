@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from billing_core.use_cases.apply_event import (
     HANDLED_EVENT_TYPES,
@@ -47,7 +47,7 @@ class ReconcileReport:
 
 def reconcile(since: date, ports: EventPorts) -> ReconcileReport:
     """Apply every Stripe event and invoice created since ``since`` (UTC midnight) to the records."""
-    start = int(datetime.combine(since, time.min, tzinfo=timezone.utc).timestamp())
+    start = int(datetime.combine(since, time.min, tzinfo=UTC).timestamp())
     report = ReconcileReport(since)
     events = ports.payments.list_events(created_after=start - 1, types=sorted(HANDLED_EVENT_TYPES))
     # Oldest first, as Stripe created them: the ordering guards then see the history in its own order.

@@ -29,6 +29,7 @@ SEED_COSTS = (
     ("Tax", "0"),
 )
 PARITY = FxRate(Decimal("1.0"), "fixed test rate", date(2024, 11, 29))
+DEFAULT_ACCOUNT = Account("user-1")
 
 
 def report(costs=SEED_COSTS, *, period=NOV_2024, currency="USD", estimated=False, grouped_by="SERVICE"):
@@ -36,7 +37,7 @@ def report(costs=SEED_COSTS, *, period=NOV_2024, currency="USD", estimated=False
     return CostReport(period.start, period.end, currency, estimated, lines, grouped_by)
 
 
-def plan(costs=SEED_COSTS, account=Account("user-1"), **policy):
+def plan(costs=SEED_COSTS, account=DEFAULT_ACCOUNT, **policy):
     policy.setdefault("fx", PARITY)
     return plan_invoice(NOV_2024, report(costs), account, BillingPolicy(**policy))
 

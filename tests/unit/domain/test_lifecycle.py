@@ -16,9 +16,10 @@ from billing_core.domain.lifecycle import (
 
 S = InvoiceStatus
 T0 = 1_732_406_400  # 2024-11-24T00:00:00Z
+PENDING_START = InvoiceProgress(S.PENDING)
 
 
-def fold(events, start=InvoiceProgress(S.PENDING)):
+def fold(events, start=PENDING_START):
     state = start
     for event_type, created, attempt in events:
         state = advance(state, event_type, created, attempt)
