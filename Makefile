@@ -23,7 +23,7 @@ test: lint infra-tools browser-tools
 
 ## ruff over all Python, mypy over services/ (strict for the Stripe code paths; see pyproject.toml).
 lint: install
-	$(PY) -m ruff check services deploy tests
+	$(PY) -m ruff check services devtools deploy tests
 	$(PY) -m mypy
 
 ## Fast tests only (no network, no processes).

@@ -1,6 +1,6 @@
 """The worker's liveness file: touched while every part of the worker lives, so its age tells a health check.
 
-The container health check (``deploy/docker/healthcheck.py --heartbeat PATH --max-age 120``) fails
+The container health check (``deploy/healthcheck.py --heartbeat PATH --max-age 120``) fails
 once the file is older than its limit. The worker's threads can die on their own (an unexpected error
 ends a consumer thread while the process runs on), so the file is touched only while every watched
 part is alive: a dead consumer or scheduler stops the heartbeat, and the orchestrator replaces the task.

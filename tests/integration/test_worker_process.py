@@ -26,7 +26,7 @@ def _worker_environment(stack, heartbeat_file) -> dict[str, str]:
     }
 
 
-HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "healthcheck.py"
+HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
 
 
 def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigterm(stack, tmp_path):

@@ -44,7 +44,7 @@ from local_stack.provision import (
 )
 
 DEFAULT_REGION = "eu-central-1"
-GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
 WEBHOOK_PATH = "/billing/webhook"
 STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in here
 ADMIN_PAGE_PATH = "/admin/billing"
