@@ -1,0 +1,95 @@
+"""Customers, with their default payment method for invoices."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stripe_emulator import objects as build
+from stripe_emulator.errors import InvalidRequestError
+from stripe_emulator.store.core import RequestContext, merge_metadata
+from stripe_emulator.store.payment_methods import PaymentMethods
+
+
+class Customers(PaymentMethods):
+    """``/v1/customers``."""
+
+    def create_customer(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """POST /v1/customers."""
+        with self._lock:
+            customer = self._add(build.build_customer(build.new_id("cus"), self._now(), params))
+            self._emit("customer.created", customer, ctx)
+            attached_from = params.get("payment_method")
+            attached = None
+            if attached_from:
+                attached = self._attach(self._resolve_payment_method(attached_from, "payment_method"),
+                                        customer, ctx)
+            default = (params.get("invoice_settings") or {}).get("default_payment_method")
+            if default:
+                previous_customer = copy.deepcopy(customer)
+                pm_id = attached["id"] if attached and default == attached_from else default
+                customer["invoice_settings"]["default_payment_method"] = self._owned_payment_method(customer, pm_id)
+                self._emit("customer.updated", customer, ctx,
+                           build.previous_attributes(previous_customer, customer))
+            return customer
+
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        """GET /v1/customers/{id}: deleted customers answer with their deleted stub, as Stripe does."""
+        with self._lock:
+            if customer_id in self._deleted:
+                return self._deleted[customer_id]
+            return self._get("customer", customer_id)
+
+    def update_customer(self, customer_id: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """POST /v1/customers/{id}."""
+        with self._lock:
+            customer = self._get("customer", customer_id)
+            before = copy.deepcopy(customer)
+            for field in ("email", "name", "description", "phone", "invoice_prefix", "tax_exempt"):
+                if field in params:
+                    customer[field] = params[field] if field != "tax_exempt" else (params[field] or "none")
+            if "address" in params:
+                customer["address"] = ({**build.empty_address(), **params["address"]}
+                                       if params["address"] else None)
+            if "preferred_locales" in params:
+                customer["preferred_locales"] = list(params["preferred_locales"] or [])
+            if "metadata" in params:
+                customer["metadata"] = merge_metadata(customer["metadata"], params["metadata"])
+            settings = params.get("invoice_settings") or {}
+            if "default_payment_method" in settings:
+                pm_id = settings["default_payment_method"]
+                customer["invoice_settings"]["default_payment_method"] = (
+                    self._owned_payment_method(customer, pm_id) if pm_id else None)
+            for field in ("footer", "custom_fields"):
+                if field in settings:
+                    customer["invoice_settings"][field] = settings[field]
+            self._emit_changes("customer.updated", customer, before, ctx)
+            return customer
+
+    def delete_customer(self, customer_id: str, ctx: RequestContext) -> dict[str, Any]:
+        """DELETE /v1/customers/{id}."""
+        with self._lock:
+            customer = self._get("customer", customer_id)
+            del self._objects["customer"][customer_id]
+            for pm in self._objects["payment_method"].values():
+                if pm["customer"] == customer_id:
+                    pm["customer"] = None
+            stub = {"id": customer_id, "object": "customer", "deleted": True}
+            self._deleted[customer_id] = stub
+            self._emit("customer.deleted", customer, ctx)
+            return stub
+
+    def list_customers(self, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /v1/customers."""
+        with self._lock:
+            items = [c for c in self._objects["customer"].values()
+                     if not params.get("email") or c["email"] == params["email"]]
+            return self._page(items, params, "/v1/customers")
+
+    def _owned_payment_method(self, customer: dict[str, Any], pm_id: str) -> str:
+        pm = self._objects["payment_method"].get(pm_id)
+        if pm is None or pm["customer"] != customer["id"]:
+            raise InvalidRequestError(
+                f"No such PaymentMethod: '{pm_id}'; the payment method must be attached to customer "
+                f"{customer['id']} before it can be its default.",
+                code="resource_missing", param="invoice_settings[default_payment_method]")
+        return pm_id
