@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import collections
-import html
 import json
 import logging
 import random
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,147 +29,14 @@ from stripe_emulator.errors import (
     RateLimitError,
     StripeError,
 )
+from stripe_emulator.hosted_invoice import invoice_page, invoice_pdf
+from stripe_emulator.idempotency import IdempotencyCache, SavedResponse
 from stripe_emulator.params import decode_form
+from stripe_emulator.routes import ROUTES, STRIPE_JS_PARAMS, Route
 from stripe_emulator.store import RequestContext, Store
 from stripe_emulator.webhooks import TaskScheduler, WebhookDispatcher
 
 request_log = logging.getLogger("stripe_emulator.requests")
-
-Handler = Callable[[Store, dict[str, Any], RequestContext, dict[str, str]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One Stripe API operation, by the method and path template the SDK declares for it."""
-
-    method: str
-    path: str  # the SDK's template, e.g. /v1/invoices/{invoice}/pay
-    handler: Handler
-    publishable: bool = False  # reachable with the publishable key (as Stripe.js does)
-
-    @property
-    def label(self) -> str:
-        """The route as counted by ``/_emulator/requests``, e.g. ``POST /v1/invoices/{id}/pay``."""
-        return f"{self.method} {re.sub(r'{[a-z_]+}', '{id}', self.path)}"
-
-    @property
-    def rule(self) -> str:
-        """The path as a werkzeug rule."""
-        return re.sub(r"{([a-z_]+)}", r"<\1>", self.path)
-
-    @property
-    def operation(self) -> contract.Operation:
-        """The SDK's declaration of this operation (``KeyError`` if Stripe has no such route)."""
-        return contract.operation(self.method, self.path)
-
-
-# Parameters Stripe.js sends with the publishable key; the server-side SDK does not declare them.
-STRIPE_JS_PARAMS: dict[str, Any] = {"client_secret": str}
-
-
-def _confirm(store: Store, p: dict[str, Any], ctx: RequestContext, a: dict[str, str]) -> dict[str, Any]:
-    return store.confirm_setup_intent(a["id"], p, ctx, client_secret_required=a.get("_publishable") == "1")
-
-
-def _retrieve_setup_intent(store: Store, p: dict[str, Any], ctx: RequestContext, a: dict[str, str]) -> dict[str, Any]:
-    secret = p.get("client_secret")
-    if a.get("_publishable") == "1" and secret is None:
-        secret = ""
-    return store.retrieve_setup_intent(a["id"], secret)
-
-
-ROUTES: list[Route] = [
-    Route("POST", "/v1/customers", lambda s, p, c, a: s.create_customer(p, c)),
-    Route("GET", "/v1/customers", lambda s, p, c, a: s.list_customers(p)),
-    Route("GET", "/v1/customers/{customer}", lambda s, p, c, a: s.retrieve_customer(a["id"])),
-    Route("POST", "/v1/customers/{customer}", lambda s, p, c, a: s.update_customer(a["id"], p, c)),
-    Route("DELETE", "/v1/customers/{customer}", lambda s, p, c, a: s.delete_customer(a["id"], c)),
-    Route("GET", "/v1/customers/{customer}/payment_methods", lambda s, p, c, a: s.list_payment_methods(p, a["id"])),
-    Route("POST", "/v1/setup_intents", lambda s, p, c, a: s.create_setup_intent(p, c)),
-    Route("GET", "/v1/setup_intents", lambda s, p, c, a: s.list_setup_intents(p)),
-    Route("GET", "/v1/setup_intents/{intent}", _retrieve_setup_intent, publishable=True),
-    Route("POST", "/v1/setup_intents/{intent}", lambda s, p, c, a: s.update_setup_intent(a["id"], p, c)),
-    Route("POST", "/v1/setup_intents/{intent}/confirm", _confirm, publishable=True),
-    Route("POST", "/v1/setup_intents/{intent}/cancel", lambda s, p, c, a: s.cancel_setup_intent(a["id"], p, c)),
-    Route("GET", "/v1/setup_attempts", lambda s, p, c, a: s.list_setup_attempts(p)),
-    Route("GET", "/v1/mandates/{mandate}", lambda s, p, c, a: s.retrieve("mandate", a["id"])),
-    Route("POST", "/v1/payment_methods", lambda s, p, c, a: s.create_payment_method(p), publishable=True),
-    Route("GET", "/v1/payment_methods", lambda s, p, c, a: s.list_payment_methods(p)),
-    Route("GET", "/v1/payment_methods/{payment_method}", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
-    Route("POST", "/v1/payment_methods/{payment_method}/attach",
-          lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)),
-    Route("POST", "/v1/payment_methods/{payment_method}/detach",
-          lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
-    Route("POST", "/v1/invoiceitems", lambda s, p, c, a: s.create_invoiceitem(p, c)),
-    Route("GET", "/v1/invoiceitems", lambda s, p, c, a: s.list_invoiceitems(p)),
-    Route("GET", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
-    Route("POST", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.update_invoiceitem(a["id"], p, c)),
-    Route("DELETE", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.delete_invoiceitem(a["id"], c)),
-    Route("POST", "/v1/invoices", lambda s, p, c, a: s.create_invoice(p, c)),
-    Route("GET", "/v1/invoices", lambda s, p, c, a: s.list_invoices(p)),
-    Route("GET", "/v1/invoices/{invoice}", lambda s, p, c, a: s.retrieve("invoice", a["id"])),
-    Route("POST", "/v1/invoices/{invoice}", lambda s, p, c, a: s.update_invoice(a["id"], p, c)),
-    Route("DELETE", "/v1/invoices/{invoice}", lambda s, p, c, a: s.delete_invoice(a["id"], c)),
-    Route("GET", "/v1/invoices/{invoice}/lines", lambda s, p, c, a: s.list_invoice_lines(a["id"], p)),
-    Route("POST", "/v1/invoices/{invoice}/add_lines", lambda s, p, c, a: s.add_lines(a["id"], p, c)),
-    Route("POST", "/v1/invoices/{invoice}/finalize", lambda s, p, c, a: s.finalize_invoice(a["id"], p, c)),
-    Route("POST", "/v1/invoices/{invoice}/pay", lambda s, p, c, a: s.pay_invoice(a["id"], p, c)),
-    Route("POST", "/v1/invoices/{invoice}/void", lambda s, p, c, a: s.void_invoice(a["id"], c)),
-    Route("POST", "/v1/invoices/{invoice}/mark_uncollectible", lambda s, p, c, a: s.mark_uncollectible(a["id"], c)),
-    Route("GET", "/v1/events", lambda s, p, c, a: s.list_events(p)),
-    Route("GET", "/v1/events/{id}", lambda s, p, c, a: s.retrieve("event", a["id"])),
-    Route("POST", "/v1/webhook_endpoints", lambda s, p, c, a: s.create_webhook_endpoint(p)),
-    Route("GET", "/v1/webhook_endpoints",
-          lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints")),
-    Route("GET", "/v1/webhook_endpoints/{webhook_endpoint}",
-          lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
-    Route("POST", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
-    Route("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
-]
-
-
-@dataclass
-class _Saved:
-    fingerprint: str
-    status: int
-    body: bytes
-    request_id: str
-    saved_at: float
-    headers: dict[str, str]
-
-
-class IdempotencyCache:
-    """Responses of idempotent POSTs, scoped by API key; one lock per key serializes concurrent reuse."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._saved: dict[tuple[str, str], _Saved] = {}
-        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
-
-    def key_lock(self, scope: tuple[str, str]) -> threading.Lock:
-        """The lock that serializes requests carrying this key."""
-        with self._lock:
-            return self._key_locks.setdefault(scope, threading.Lock())
-
-    def get(self, scope: tuple[str, str], ttl: float) -> _Saved | None:
-        """The saved response for a key, unless it has expired."""
-        with self._lock:
-            saved = self._saved.get(scope)
-            if saved and time.time() - saved.saved_at > ttl:
-                del self._saved[scope]
-                return None
-            return saved
-
-    def put(self, scope: tuple[str, str], saved: _Saved) -> None:
-        """Remember the response for a key."""
-        with self._lock:
-            self._saved[scope] = saved
-
-    def clear(self) -> None:
-        """Forget every key."""
-        with self._lock:
-            self._saved.clear()
-            self._key_locks.clear()
 
 
 class EmulatorApp:
@@ -318,7 +182,7 @@ class EmulatorApp:
                 response.headers["Idempotency-Key"] = key
                 return response, route.label, True
             status, body, headers = execute()
-            self.idempotency.put(scope, _Saved(fingerprint, status, body, request_id, time.time(), headers))
+            self.idempotency.put(scope, SavedResponse(fingerprint, status, body, request_id, time.time(), headers))
         response = _raw(status, body, headers)
         response.headers["Idempotency-Key"] = key
         response.headers["Original-Request"] = request_id
@@ -458,20 +322,11 @@ class EmulatorApp:
             return _json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                          "param": None, "message": "Draft invoices have no hosted page."}})
         if len(parts) == 3 and parts[2] == "pdf":
-            return Response(_invoice_pdf(invoice), mimetype="application/pdf")
+            return Response(invoice_pdf(invoice), mimetype="application/pdf")
         if len(parts) != 2:
             return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
                                          "message": "Not found."}})
-        rows = "".join(
-            f"<tr><td>{html.escape(line['description'] or '')}</td><td>{_money(line['amount'], line['currency'])}"
-            "</td></tr>" for line in invoice["lines"]["data"])
-        page = (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>Invoice {html.escape(invoice['number'] or '')}"
-            f"</title></head><body><h1>Invoice {html.escape(invoice['number'] or '')}</h1>"
-            f"<p>Status: <strong>{invoice['status']}</strong></p><table>{rows}</table>"
-            f"<p>Total: {_money(invoice['total'], invoice['currency'])}</p>"
-            f"<p>Amount due: {_money(invoice['amount_remaining'], invoice['currency'])}</p></body></html>")
-        return Response(page, mimetype="text/html")
+        return Response(invoice_page(invoice), mimetype="text/html")
 
 
 def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:
@@ -497,37 +352,3 @@ def _json(status: int, value: Any) -> Response:
 
 def _error_response(error: StripeError) -> Response:
     return _raw(error.status, _dump(error.body()), error.headers())
-
-
-def _money(amount: int, currency: str) -> str:
-    exponent = 0 if currency.lower() in ("jpy", "krw", "vnd", "clp", "isk", "ugx") else 2
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 10 ** exponent) if exponent else (abs(amount), 0)
-    return f"{sign}{whole}.{cents:02d} {currency.upper()}" if exponent else f"{sign}{whole} {currency.upper()}"
-
-
-def _invoice_pdf(invoice: dict[str, Any]) -> bytes:
-    """A minimal valid one-page PDF naming the invoice number, status and total."""
-    total = _money(invoice["total"], invoice["currency"])
-    text = f"Invoice {invoice['number']}  status {invoice['status']}  total {total}"
-    text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    stream = f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
