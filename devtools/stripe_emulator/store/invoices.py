@@ -5,6 +5,7 @@ import copy
 import math
 from typing import Any
 
+from stripe_emulator import instruments
 from stripe_emulator import objects as build
 from stripe_emulator.errors import InvalidRequestError, ResourceMissingError
 from stripe_emulator.params import require
@@ -178,7 +179,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if params.get("payment_method"):
                 customer = self._get("customer", invoice["customer"], "customer")
                 pm = self._resolve_payment_method(params["payment_method"], "payment_method")
-                if pm["customer"] is None and params["payment_method"] in build.TEST_PAYMENT_METHODS:
+                if pm["customer"] is None and params["payment_method"] in instruments.TEST_PAYMENT_METHODS:
                     self._attach(pm, customer, ctx)
                 self._require_owned(customer, pm["id"], "payment_method")
             self._attempt_payment(invoice, ctx, pm, synchronous=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_emulator import objects as build
+from stripe_emulator import instruments
 from stripe_emulator.errors import CardError, InvalidRequestError
 from stripe_emulator.params import require
 from stripe_emulator.store.core import DECLINED, RequestContext, StoreCore
@@ -18,14 +18,14 @@ class PaymentMethods(StoreCore):
             return self._new_payment_method(params)
 
     def _new_payment_method(self, data: dict[str, Any]) -> dict[str, Any]:
-        pm, secret = build.build_payment_method(data, self._now())
+        pm, secret = instruments.build_payment_method(data, self._now())
         self._instrument_secrets[pm["id"]] = secret
         return self._add(pm)
 
     def _resolve_payment_method(self, pm_id: str, param: str) -> dict[str, Any]:
         """An existing PaymentMethod, or a fresh one for a test id such as ``pm_card_visa``."""
-        if pm_id in build.TEST_PAYMENT_METHODS:
-            return self._new_payment_method(build.TEST_PAYMENT_METHODS[pm_id])
+        if pm_id in instruments.TEST_PAYMENT_METHODS:
+            return self._new_payment_method(instruments.TEST_PAYMENT_METHODS[pm_id])
         return self._get("payment_method", pm_id, param)
 
     def retrieve_payment_method(self, pm_id: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ class PaymentMethods(StoreCore):
         if pm["customer"] is not None:
             raise InvalidRequestError("The payment method you provided has already been attached to a customer.",
                                       param="payment_method")
-        behaviour = build.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
+        behaviour = instruments.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
         if behaviour.setup == "declines":
             raise CardError(DECLINED, code="card_declined", decline_code=behaviour.decline_code)
         pm["customer"] = customer["id"]

@@ -5,6 +5,7 @@ import copy
 import math
 from typing import Any
 
+from stripe_emulator import instruments
 from stripe_emulator import objects as build
 from stripe_emulator.errors import CardError, InvalidRequestError
 from stripe_emulator.store.core import BACKGROUND, DECLINED, RequestContext, StoreCore
@@ -56,7 +57,7 @@ class Payments(StoreCore):
         if pm is None:
             self._payment_failed(invoice, before, ctx)
             return
-        behaviour = build.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
+        behaviour = instruments.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
         if behaviour.charge == "succeeds":
             self._mark_paid(invoice, ctx, before)
         elif behaviour.charge == "declines":

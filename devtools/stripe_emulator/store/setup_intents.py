@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from stripe_emulator import instruments
 from stripe_emulator import objects as build
 from stripe_emulator.errors import CardError, InvalidRequestError, ParameterError
 from stripe_emulator.store.core import DECLINED, RequestContext, merge_metadata
@@ -99,7 +100,7 @@ class SetupIntents(PaymentMethods):
             raise InvalidRequestError(
                 f"The PaymentMethod provided ({pm['type']}) is not allowed for this SetupIntent. Allowed "
                 f"types: {', '.join(intent['payment_method_types'])}.", param="payment_method")
-        behaviour = build.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
+        behaviour = instruments.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
         now = self._now()
         if behaviour.setup == "declines":
             error = {"code": "card_declined", "decline_code": behaviour.decline_code, "message": DECLINED,
