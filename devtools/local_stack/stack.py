@@ -23,17 +23,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 import stripe
 
 from billing_core.settings import Settings
 from local_stack.cost_seed import SeededCosts, seed_cost_explorer
+from local_stack.environment import aws_session, child_environment, service_environment
 from local_stack.errors import StackError
 from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_ports, stop_together
 from local_stack.provision import (
-    ADMIN_GROUP,
-    SECRET_ID,
     UserLogin,
     create_cognito_pool,
     create_queues,
@@ -46,13 +44,7 @@ from local_stack.provision import (
 DEFAULT_REGION = "eu-central-1"
 GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
 WEBHOOK_PATH = "/billing/webhook"
-STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in here
 ADMIN_PAGE_PATH = "/admin/billing"
-# Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.
-AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# Variables that could point a child at a real AWS account or another endpoint.
-_INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
-                            "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE")
 # Tests reset the stack between tests by purging queues; real SQS allows one purge a minute.
 # Nothing in the system purges, so relaxing this hides no behaviour the code relies on.
 MOTO_SETTINGS = {"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
@@ -63,9 +55,6 @@ BACKENDS = ("moto", "stripe-emulator")
 # apart) with 16 attempts keeps retrying for about 80 s, so a receiver that briefly rejects
 # signatures while the webhook secret rotates (the stack's reset) loses nothing.
 EMULATOR_WEBHOOK_MAX_ATTEMPTS = 16
-LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
-# Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s.
-LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2"}
 
 
 @dataclass(frozen=True)
@@ -185,15 +174,6 @@ class Stack:
         self.stop()
 
 
-def aws_session(region: str) -> boto3.session.Session:
-    """A boto3 session with the local fake credentials (never the developer's real ones)."""
-    return boto3.session.Session(
-        aws_access_key_id=AWS_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=region,
-    )
-
-
 def start_stack(
     ports: StackPorts | None = None,
     root: Path | str | None = None,
@@ -224,7 +204,7 @@ def start_stack(
     api_url = f"http://{HOST}:{ports.api}"
     webhook_url = f"http://{HOST}:{ports.webhook}{WEBHOOK_PATH}"
     secret_key, publishable_key = random_key("sk_test_"), random_key("pk_test_")
-    base_env = _child_environment(region, aws_endpoint)
+    base_env = child_environment(region, aws_endpoint)
 
     processes: dict[str, ChildProcess] = {}
 
@@ -323,46 +303,6 @@ def register_webhook_endpoint(secret_key: str, stripe_api_base: str, webhook_url
     if not endpoint.secret:
         raise StackError("the Stripe emulator registered the webhook endpoint but returned no signing secret")
     return endpoint.secret
-
-
-def _child_environment(region: str, aws_endpoint: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _INHERITED_AWS_VARIABLES}
-    env.update(AWS_TEST_CREDENTIALS)
-    env.update(
-        AWS_REGION=region,
-        AWS_DEFAULT_REGION=region,
-        AWS_ENDPOINT_URL=aws_endpoint,
-        PYTHONUNBUFFERED="1",
-        # Local traffic must never go through a proxy a developer has configured.
-        NO_PROXY=",".join(filter(None, [env.get("NO_PROXY"), HOST, "localhost"])),
-    )
-    return env
-
-
-def service_environment(info: dict[str, Any]) -> dict[str, str]:
-    """The environment variables ``billing_core.settings.Settings`` reads, for the stack's resources."""
-    return {
-        "BILLING_TABLE": info["tables"]["billing"],
-        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
-        "EVENTS_TABLE": info["tables"]["events"],
-        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
-        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
-        "STRIPE_SECRET_ID": SECRET_ID,
-        "STRIPE_API_BASE": info["stripe_api_base"],
-        "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
-        "COGNITO_CLIENT_ID": info["cognito"]["client_id"],
-        "COGNITO_JWKS_URL": info["cognito"]["jwks_url"],
-        "COGNITO_ISSUER": info["cognito"]["issuer"],
-        "ADMIN_GROUP": ADMIN_GROUP,
-        # The admin page: password sign-in against moto's Cognito, Stripe.js from the emulator's stand-in.
-        "AUTH_MODE": "local",
-        "STRIPE_JS_URL": f"{info['stripe_api_base']}{STRIPE_JS_PATH}",
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        **LOCAL_QUEUE_SETTINGS,
-        # Cost Explorer answers in USD; 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
-        **LOCAL_FX_SETTINGS,
-        "FX_DATE": datetime.now(UTC).date().isoformat(),
-    }
 
 
 def _gunicorn(app: str, name: str) -> list[str]:

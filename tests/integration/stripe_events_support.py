@@ -32,7 +32,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 def aws_client(stack, service: str, *, endpoint: str | None = None, config: Config | None = None) -> Any:
     """A boto3 client on the stack's moto (or on ``endpoint``, e.g. a proxy in front of it)."""
-    from local_stack.stack import aws_session
+    from local_stack.environment import aws_session
 
     return aws_session(stack.info["region"]).client(
         service, endpoint_url=endpoint or stack.info["aws_endpoint"], config=config

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from local_stack.stack import AWS_TEST_CREDENTIALS, service_environment
+from local_stack.environment import AWS_TEST_CREDENTIALS, service_environment
 
 STARTUP_TIMEOUT_SECONDS = 60
 
