@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +26,9 @@ ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}"
 CLIENT_ID = "test-client-id"
 ADMIN_GROUP = "admin"
 REMOVE = object()  # pass as a claim value to leave the claim out
+
+if TYPE_CHECKING:
+    from billing_core.domain.records import Invoice
 
 
 def new_rsa_key() -> rsa.RSAPrivateKey:
@@ -142,23 +145,18 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def invoice_item(user_id: str, period: str, **fields: Any) -> dict[str, Any]:
-    """An invoice as the billing run stores it (the seed's 37.74 EUR example unless overridden)."""
-    from decimal import Decimal
-
+def invoice_item(account_id: str, period: str, **fields: Any) -> Invoice:
+    """A paid invoice as the billing run stores it (the seed's 37.74 EUR example unless overridden)."""
     from billing_core.domain.costs import Period
+    from billing_core.domain.lifecycle import InvoiceStatus
+    from tests.support.records import an_invoice
 
-    month = Period.parse(period)
-    return {
-        "userId": user_id, "invoiceId": f"inv_{period}_{user_id}", "stripeInvoiceId": f"in_{period}_{user_id}",
-        "amount": Decimal("37.74"), "baseFee": Decimal("20.00"), "awsCosts": Decimal("17.74"),
-        "awsBreakdown": {"Amazon CloudFront": Decimal("8.47"), "AWS Lambda": Decimal("5.23"),
-                         "Amazon Simple Storage Service": Decimal("2.15"), "Amazon DynamoDB": Decimal("1.89")},
-        "period": {"start": month.start.isoformat(), "end": month.end.isoformat()},
-        "status": "paid", "currency": "eur", "createdAt": 1_730_419_200_000, "paidAt": 1_730_422_800_000,
-        "number": f"INV-{period}", "hostedInvoiceUrl": f"https://invoice.stripe.test/{period}",
-        "invoicePdf": f"https://invoice.stripe.test/{period}/pdf", "costsEstimated": False, **fields,
-    }
+    return an_invoice(
+        account_id=account_id, period=Period.parse(period), stripe_invoice_id=f"in_{period}_{account_id}",
+        status=InvoiceStatus.PAID, created_at=1_730_419_200_000, paid_at=1_730_422_800_000,
+        number=f"INV-{period}", hosted_invoice_url=f"https://invoice.stripe.test/{period}",
+        invoice_pdf=f"https://invoice.stripe.test/{period}/pdf", **fields,
+    )
 
 
 def periods(count: int, last: str = "2026-04") -> list[str]:

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
-from billing_core.use_cases.invoice_job import has_payment_method
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Invoice, SavedPaymentMethod
 from local_stack.stack import Stack, StackPorts, start_stack
 
 DEMO_CARD = "pm_card_visa"
@@ -52,59 +53,68 @@ def wait_for(condition: Callable[[], Any], timeout: float, poll: float = POLL_SE
 def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card: str = DEMO_CARD) -> str:
     """Give the demo admin an account, a Stripe customer and a default card; returns the userId."""
     admin = stack.admin
-    user_id = admin.sub
+    account_id = admin.sub
     customer = services.payments.create_customer(
-        user_id=user_id, email=admin.email, idempotency_key=f"customer:{user_id}"
+        account_id=account_id, email=admin.email, idempotency_key=f"customer:{account_id}"
     )
     now_ms = int(time.time() * 1000)
     services.accounts.set_stripe_customer_id_if_absent(
-        user_id, customer["id"], {"email": admin.email, "createdAt": now_ms, "updatedAt": now_ms}
+        account_id, customer["id"], {"email": admin.email, "created_at": now_ms, "updated_at": now_ms}
     )
-    customer_id = services.accounts.get(user_id)["stripeCustomerId"]
+    account = services.accounts.get(account_id)
+    if account is None or account.stripe_customer_id is None:  # pragma: no cover - just recorded
+        raise DemoFailed("the demo account has no Stripe customer")
+    customer_id = account.stripe_customer_id
     intent = services.payments.create_setup_intent(
-        customer_id=customer_id, idempotency_key=f"setup-intent:{user_id}:demo", metadata={"userId": user_id}
+        customer_id=customer_id, idempotency_key=f"setup-intent:{account_id}:demo", metadata={"userId": account_id}
     )
     # The browser's part (Stripe.js confirmSetup), done with the official SDK.
     confirmed = stack.stripe_client().v1.setup_intents.confirm(intent["id"], params={"payment_method": card})
     if confirmed.status != "succeeded":
         raise DemoFailed(f"the SetupIntent ended {confirmed.status}, not succeeded")
     print(f"card saved: SetupIntent {confirmed.id} succeeded", file=err)
-    if wait_for(lambda: has_payment_method(services.accounts.get(user_id) or {}), WEBHOOK_WAIT_SECONDS):
+    if wait_for(lambda: _has_payment_method(services, account_id), WEBHOOK_WAIT_SECONDS):
         print("setup_intent.succeeded applied: the card is the account's default payment method", file=err)
-        return user_id
+        return account_id
     # Without the webhook consumer the account would never learn about the card; say so, then do its job.
     print("note: setup_intent.succeeded was not applied in time; setting the default payment method directly",
           file=err)
+    payment_method_id = str(confirmed.payment_method)
     services.payments.set_default_payment_method(
-        customer_id=customer_id, payment_method_id=confirmed.payment_method,
-        idempotency_key=f"default-payment-method:{user_id}:{confirmed.payment_method}",
+        customer_id=customer_id, payment_method_id=payment_method_id,
+        idempotency_key=f"default-payment-method:{account_id}:{payment_method_id}",
     )
-    services.accounts.update(user_id, {"defaultPaymentMethod": confirmed.payment_method,
-                                       "updatedAt": int(time.time() * 1000)})
-    return user_id
+    method = SavedPaymentMethod(payment_method_id, "card")
+    services.accounts.update(account_id, {"payment_method": method, "updated_at": int(time.time() * 1000)})
+    return account_id
 
 
-def format_invoice(record: dict[str, Any]) -> str:
-    """The billing record as the demo prints it: lines, breakdown, total and status."""
-    currency = record["currency"]
-    descriptions = record.get("lineDescriptions", {})
+def _has_payment_method(services: WorkerServices, account_id: str) -> bool:
+    account = services.accounts.get(account_id)
+    return account is not None and account.has_payment_method
+
+
+def format_invoice(record: Invoice) -> str:
+    """The invoice as the demo prints it: lines, breakdown, total and status."""
+    currency = record.currency
+    descriptions = record.line_descriptions
     width = 44
     lines = [
-        f"Invoice {record['invoiceId']}  (Stripe {record.get('stripeInvoiceId')}, number {record.get('number')})",
-        f"period {record['period']['label']}",
-        f"  {'base fee  ' + descriptions.get('base-fee', ''):<{width}} {record['baseFee']:>8.2f} {currency}",
-        f"  {'AWS       ' + descriptions.get('aws', ''):<{width}} {record['awsCosts']:>8.2f} {currency}",
+        f"Invoice {record.invoice_id}  (Stripe {record.stripe_invoice_id}, number {record.number})",
+        f"period {record.period.label}",
+        f"  {'base fee  ' + descriptions.base_fee:<{width}} {record.base_fee:>8.2f} {currency}",
+        f"  {'AWS       ' + descriptions.aws:<{width}} {record.aws_costs:>8.2f} {currency}",
     ]
-    # DynamoDB keeps no order inside a map: largest first, as the plan made it.
-    breakdown = sorted(record.get("awsBreakdown", {}).items(), key=lambda item: (-item[1], item[0]))
+    # The stored breakdown keeps no order: largest first, as the plan made it.
+    breakdown = sorted(record.aws_breakdown.items(), key=lambda item: (-item[1], item[0]))
     for service, amount in breakdown:
         lines.append(f"      {service:<{width - 4}} {amount:>8.2f}")
     lines += [
-        f"  {'total':<{width}} {record['amount']:>8.2f} {currency}",
-        f"status {record['status']}",
+        f"  {'total':<{width}} {record.amount:>8.2f} {currency}",
+        f"status {record.status.value}",
     ]
-    if record.get("hostedInvoiceUrl"):
-        lines.append(f"hosted invoice {record['hostedInvoiceUrl']}")
+    if record.hosted_invoice_url:
+        lines.append(f"hosted invoice {record.hosted_invoice_url}")
     return "\n".join(lines)
 
 
@@ -113,31 +123,32 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     from scheduler_worker import cli
 
     services = worker_services(stack)
-    user_id = save_demo_card(stack, services, err)
+    account_id = save_demo_card(stack, services, err)
     period = Period.previous(datetime.now(UTC))
     code = cli.main(["run", "--period", period.label, "--timeout", "60"], services=services, out=err, err=err)
     if code != 0:
         raise DemoFailed(f"billing run exited with {code}")
-    invoice_id = invoice_id_for(period, user_id)
+    invoice_id = invoice_id_for(period, account_id)
     record = wait_for(
-        lambda: _record_if_paid(services, user_id, invoice_id), paid_timeout
+        lambda: _record_if_paid(services, account_id, invoice_id), paid_timeout
     )
     if record is None:
-        current = services.invoices.get(user_id, invoice_id) or {}
+        current = services.invoices.get(account_id, invoice_id)
         stripe_status = None
-        if current.get("stripeInvoiceId"):
-            stripe_status = services.payments.retrieve_invoice(current["stripeInvoiceId"]).get("status")
+        if current is not None and current.stripe_invoice_id:
+            stripe_status = services.payments.retrieve_invoice(current.stripe_invoice_id).get("status")
+        recorded = current.status.value if current is not None else None
         raise DemoFailed(
-            f"invoice.paid was not applied within {paid_timeout:.0f} s: the record says {current.get('status')}, "
+            f"invoice.paid was not applied within {paid_timeout:.0f} s: the record says {recorded}, "
             f"Stripe says {stripe_status}"
         )
     print(format_invoice(record), file=out)
     return 0
 
 
-def _record_if_paid(services: WorkerServices, user_id: str, invoice_id: str) -> dict[str, Any] | None:
-    record = services.invoices.get(user_id, invoice_id)
-    return record if record and record.get("status") == "paid" else None
+def _record_if_paid(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
+    record = services.invoices.get(account_id, invoice_id)
+    return record if record is not None and record.status is InvoiceStatus.PAID else None
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

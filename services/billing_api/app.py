@@ -10,10 +10,15 @@ from billing_api import page, web
 from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
 from billing_api.routes import ApiComponents, api
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import API, REQUIRED_SETTINGS, ApiServices, bootstrap_api
-from billing_core.domain.invoice_plan import BillingPolicy
+from billing_core.bootstrap import (
+    API,
+    REQUIRED_SETTINGS,
+    ApiServices,
+    bootstrap_api,
+    cost_preview_for,
+    policy_from_settings,
+)
 from billing_core.settings import Settings
-from billing_core.use_cases.billing_run import policy_from_settings
 from billing_core.use_cases.cost_preview import CostPreviewService
 
 log = logging.getLogger(__name__)
@@ -29,18 +34,6 @@ def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVe
         admin_group=settings.admin_group,
         token_use=settings.cognito_token_use,
         account_claim=settings.account_claim,
-    )
-
-
-def cost_preview(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
-    """The current-month preview over the services' Cost Explorer and cache."""
-    settings = services.settings
-    return CostPreviewService(
-        services.costs,
-        services.ledger,
-        policy,
-        group_by=settings.cost_group_by,
-        ttl_seconds=settings.cost_preview_ttl_seconds,
     )
 
 
@@ -67,7 +60,7 @@ def create_app(
             # Cost Explorer answers in USD: without a rate the preview would price USD as EUR.
             log.warning("no FX_RATE configured: the cost preview is off", extra={"currency": policy.currency})
         else:
-            preview = cost_preview(services, policy)
+            preview = cost_preview_for(services, policy)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     if isinstance(app.json, DefaultJSONProvider):

@@ -1,18 +1,17 @@
-"""The API's JSON shapes, built from stored items and use-case results.
+"""The API's JSON shapes, built from domain records and use-case results.
 
 Money is a string with exactly two decimals ("37.74") next to an upper-case ISO ``currency``
 ("EUR"): JSON numbers are binary floats in most clients, and money must never be one. Times are
-epoch milliseconds (as stored), except ``asOf`` which is also given as ISO 8601 for display.
-Field names are the ``billing`` table's.
+epoch milliseconds, except ``asOf`` which is also given as ISO 8601 for display. The field names
+are the API's own (clients depend on them), whatever the storage calls the same things.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from billing_core.domain.money import CENT
-from billing_core.ports import Item
+from billing_core.domain.records import Invoice
 from billing_core.use_cases.billing_overview import PaymentMethodStatus
 from billing_core.use_cases.cost_preview import CostPreview
 from billing_core.use_cases.payment_setup import PaymentSetup
@@ -33,27 +32,23 @@ def currency(value: Any) -> str | None:
     return value.upper() if isinstance(value, str) and value else None
 
 
-def invoice(item: Item) -> dict[str, Any]:
-    """One invoice of the ``billing`` table as the API shows it."""
-    breakdown = item.get("awsBreakdown")
-    period = item.get("period")
+def invoice(record: Invoice) -> dict[str, Any]:
+    """One invoice as the API shows it."""
     return {
-        "invoiceId": item["invoiceId"],
-        "period": _period(period) if isinstance(period, Mapping) else None,
-        "status": _text(item.get("status")),
-        "currency": currency(item.get("currency")),
-        "amount": money(item.get("amount")),
-        "baseFee": money(item.get("baseFee")),
-        "awsCosts": money(item.get("awsCosts")),
-        "awsBreakdown": {
-            str(service): money(amount) or "0.00" for service, amount in breakdown.items()
-        } if isinstance(breakdown, Mapping) else {},
-        "costsEstimated": bool(item.get("costsEstimated", False)),
-        "number": _text(item.get("number")),
-        "hostedInvoiceUrl": _text(item.get("hostedInvoiceUrl")),
-        "invoicePdf": _text(item.get("invoicePdf")),
-        "createdAt": _epoch_ms(item.get("createdAt")),
-        "paidAt": _epoch_ms(item.get("paidAt")),
+        "invoiceId": record.invoice_id,
+        "period": {"start": record.period.start.isoformat(), "end": record.period.end.isoformat()},
+        "status": record.status.value,
+        "currency": currency(record.currency),
+        "amount": money(record.amount),
+        "baseFee": money(record.base_fee),
+        "awsCosts": money(record.aws_costs),
+        "awsBreakdown": {service: money(amount) or "0.00" for service, amount in record.aws_breakdown.items()},
+        "costsEstimated": record.costs_estimated,
+        "number": record.number or None,
+        "hostedInvoiceUrl": record.hosted_invoice_url or None,
+        "invoicePdf": record.invoice_pdf or None,
+        "createdAt": record.created_at,
+        "paidAt": record.paid_at,
     }
 
 
@@ -90,17 +85,3 @@ def setup_intent(setup: PaymentSetup) -> dict[str, Any]:
 def error(code: str, message: str) -> dict[str, Any]:
     """The one error shape of the API."""
     return {"error": {"code": code, "message": message}}
-
-
-def _period(period: Mapping[str, Any]) -> dict[str, str | None]:
-    return {"start": _text(period.get("start")), "end": _text(period.get("end"))}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _epoch_ms(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        return None
-    return int(value)

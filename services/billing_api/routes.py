@@ -14,8 +14,9 @@ from billing_api.openapi import openapi_document
 from billing_api.web import InvalidParameter, identity, public, request_id
 from billing_core.bootstrap import ApiServices
 from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.records import Account
+from billing_core.errors import InvalidStoredRecord
 from billing_core.use_cases import billing_overview, payment_setup
-from billing_core.use_cases.accounts import account_from_item
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
 
@@ -97,8 +98,8 @@ def invoice(invoice_id: str) -> Response:
     """One of the caller's invoices with its breakdown and Stripe links."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
-    item = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
-    return jsonify(representation.invoice(item))
+    found = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
+    return jsonify(representation.invoice(found))
 
 
 @api.post("/billing/setup-intent")
@@ -131,8 +132,9 @@ def _current_costs(parts: ApiComponents, account_id: str) -> dict[str, Any] | No
     if parts.cost_preview is None:
         return None
     try:
-        account = account_from_item(parts.services.accounts.get(account_id), account_id)
+        # An account without a record yet (no card saved) is previewed like a new one: whole payer, base fee.
+        account = parts.services.accounts.get(account_id) or Account(account_id)
         return representation.current_costs(parts.cost_preview.preview(account))
-    except (CostPreviewUnavailable, BillingDomainError) as error:
+    except (CostPreviewUnavailable, BillingDomainError, InvalidStoredRecord) as error:
         log.warning("cost preview unavailable", extra={"userId": account_id, "reason": str(error)})
         return None

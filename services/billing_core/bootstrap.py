@@ -1,8 +1,10 @@
-"""The composition root: builds each process's real adapters from ``Settings``.
+"""The composition root: builds each process's real adapters and its use cases from ``Settings``.
 
 Entry points call ``bootstrap_api``, ``bootstrap_webhook_receiver`` or ``bootstrap_worker`` once at
-startup and hand the result to their handlers. Tests pass ready boto3 clients (or a session) and a
-Stripe client factory to reach the local stack, or build the same dataclasses from ``tests/fakes``.
+startup, then the use-case builders below (``billing_run_for``, ``invoice_job_for``, ``event_ports_for``,
+``cost_preview_for``), and hand the results to their handlers. Nothing else wires a use case. Tests
+pass ready boto3 clients (or a session) and a Stripe client factory to reach the local stack, or build
+the same dataclasses from ``tests/support/fakes``.
 """
 from __future__ import annotations
 
@@ -15,21 +17,36 @@ import boto3
 from botocore.config import Config
 
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
-from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventLedger, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb_events import (
+    DynamoLeases,
+    DynamoPreviewCache,
+    DynamoProcessedEvents,
+    DynamoRunRecords,
+)
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
+from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
     CostSource,
-    EventLedger,
     InvoiceRepository,
+    Leases,
     MessageQueue,
     PaymentGateway,
+    PreviewCache,
+    ProcessedEvents,
+    RunRecords,
     SecretsProvider,
 )
 from billing_core.settings import Settings
+from billing_core.use_cases.apply_event import EventPorts
+from billing_core.use_cases.billing_run import BillingRun
+from billing_core.use_cases.cost_preview import CostPreviewService
+from billing_core.use_cases.invoice_job import InvoiceJob
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +80,8 @@ class ApiServices:
     payments: PaymentGateway
     secrets: SecretsProvider
     billing_jobs: MessageQueue | None  # the admin's "run now"; None when not configured
-    ledger: EventLedger | None = None  # the cost preview's cache; None: every page view asks Cost Explorer
+    preview_cache: PreviewCache | None = None  # None: every page view asks Cost Explorer
+    leases: Leases | None = None  # who refills the preview cache
 
 
 @dataclass
@@ -82,7 +100,9 @@ class WorkerServices:
     settings: Settings
     invoices: InvoiceRepository
     accounts: AccountRepository
-    ledger: EventLedger
+    events: ProcessedEvents
+    leases: Leases
+    runs: RunRecords
     costs: CostSource
     payments: PaymentGateway
     secrets: SecretsProvider
@@ -146,14 +166,15 @@ def bootstrap_api(
     return ApiServices(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
-        accounts=DynamoAccountRepository(make("dynamodb"), settings.payment_methods_table),
+        accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
         costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url))
         if settings.billing_jobs_queue_url
         else None,
-        ledger=DynamoEventLedger(make("dynamodb"), settings.events_table),
+        preview_cache=DynamoPreviewCache(make("dynamodb"), settings.events_table),
+        leases=DynamoLeases(make("dynamodb"), settings.events_table),
     )
 
 
@@ -189,8 +210,10 @@ def bootstrap_worker(
     return WorkerServices(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
-        accounts=DynamoAccountRepository(make("dynamodb"), settings.payment_methods_table),
-        ledger=DynamoEventLedger(make("dynamodb"), settings.events_table),
+        accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
+        events=DynamoProcessedEvents(make("dynamodb"), settings.events_table),
+        leases=DynamoLeases(make("dynamodb"), settings.events_table),
+        runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
@@ -209,6 +232,67 @@ def bootstrap(
     if role not in builders:
         raise ValueError(f"unknown process role {role!r}; expected one of {sorted(builders)}")
     return builders[role](settings, **overrides)
+
+
+# --- use cases ---------------------------------------------------------------------------------------
+
+
+def policy_from_settings(settings: Settings) -> BillingPolicy:
+    """The billing policy the settings describe (base fee, currency, FX rate, markup, language)."""
+    fx = None
+    if settings.fx_rate is not None:
+        if not settings.fx_source or settings.fx_date is None:
+            raise SettingsError("FX_RATE is set but FX_SOURCE or FX_DATE is not: say where the rate comes from")
+        fx = FxRate(settings.fx_rate, settings.fx_source, settings.fx_date)
+    try:
+        return BillingPolicy(
+            base_fee=settings.base_fee,
+            currency=settings.billing_currency,
+            fx=fx,
+            markup_percent=settings.markup_percent,
+            language=settings.invoice_language,
+        )
+    except ConfigurationError as error:
+        raise SettingsError(f"invalid billing settings: {error}") from error
+
+
+def billing_run_for(services: WorkerServices) -> BillingRun:
+    """The billing run wired to the worker's ports and settings."""
+    return BillingRun(
+        accounts=services.accounts,
+        costs=services.costs,
+        leases=services.leases,
+        runs=services.runs,
+        billing_jobs=services.billing_jobs,
+        policy=policy_from_settings(services.settings),
+        group_by=services.settings.cost_group_by,
+    )
+
+
+def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
+    """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
+    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments)
+
+
+def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:
+    """What applying Stripe events needs, from the worker's wiring (``payments``: the rate-limited one)."""
+    return EventPorts(
+        invoices=services.invoices, accounts=services.accounts, payments=payments or services.payments,
+        events=services.events,
+    )
+
+
+def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
+    """The current-month preview over the API's Cost Explorer and cache."""
+    settings = services.settings
+    return CostPreviewService(
+        services.costs,
+        services.preview_cache,
+        policy,
+        leases=services.leases,
+        group_by=settings.cost_group_by,
+        ttl_seconds=settings.cost_preview_ttl_seconds,
+    )
 
 
 def _required(value: str | None) -> str:

@@ -25,13 +25,28 @@ class NotFound(BillingError):
 class ConditionFailed(BillingError):
     """A conditional write was refused because the stored item did not meet the condition.
 
-    ``current`` is the stored item as it was when the write was refused (when known), so the
-    caller can decide whether the refusal means "someone else already did it" or "conflict".
+    ``current`` is the stored record (an ``Invoice`` or ``Account``) as it was when the write was
+    refused (when known), so the caller can decide whether the refusal means "someone else already
+    did it" or "conflict".
     """
 
-    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, current: Any = None) -> None:
         super().__init__(message)
         self.current = current
+
+
+class InvalidStoredRecord(BillingError):
+    """A stored item cannot be read as the record it should be (a wrong type, a malformed value).
+
+    ``table`` and ``key`` name the item, ``field`` the attribute that is wrong; the message says how.
+    """
+
+    def __init__(self, table: str, key: str, field: str, problem: str) -> None:
+        super().__init__(f"{table} item {key}: {field} {problem}")
+        self.table = table
+        self.key = key
+        self.field = field
+        self.problem = problem
 
 
 class StorageUnavailable(BillingError):

@@ -88,8 +88,9 @@ BILLING = Table(
     indexes=(Index("byStripeInvoiceId", "stripeInvoiceId"),),
 )
 
-# One item per account: Stripe customer, default payment method and its display fields.
-PAYMENT_METHODS = Table(
+# The accounts table: one item per account (Stripe customer, cost scope, default payment method and its
+# display fields). It keeps the name it was deployed with, "payment-methods".
+ACCOUNTS = Table(
     logical_name="payment-methods",
     partition_key="userId",
     indexes=(Index("byStripeCustomerId", "stripeCustomerId"),),
@@ -98,7 +99,7 @@ PAYMENT_METHODS = Table(
 # Processed Stripe event ids (deduplication) and run / lease records; old items expire by TTL.
 EVENTS = Table(logical_name="events", partition_key="pk", ttl_attribute="expiresAt")
 
-TABLES: tuple[Table, ...] = (BILLING, PAYMENT_METHODS, EVENTS)
+TABLES: tuple[Table, ...] = (BILLING, ACCOUNTS, EVENTS)
 
 # An invoice job makes a handful of Stripe calls; five minutes covers rate-limit back-off.
 BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=300, max_receive_count=5)

@@ -207,9 +207,9 @@ class Settings:
         doc="Endpoint of the local AWS (moto); boto3 reads it itself, kept here for display.",
     )
     billing_table: str = setting("BILLING_TABLE", "billing", parse=_name, doc="DynamoDB table of invoices.")
-    payment_methods_table: str = setting(
+    accounts_table: str = setting(
         "PAYMENT_METHODS_TABLE", "payment-methods", parse=_name,
-        doc="DynamoDB table of accounts (Stripe customer, payment method, cost scope).",
+        doc="The accounts table (Stripe customer, payment method, cost scope); deployed as payment-methods.",
     )
     events_table: str = setting(
         "EVENTS_TABLE", "events", parse=_name, doc="DynamoDB table of processed events, runs and leases."

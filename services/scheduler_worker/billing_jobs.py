@@ -5,10 +5,11 @@ import logging
 import threading
 
 from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
-from billing_core.bootstrap import WorkerServices
+from billing_core.bootstrap import WorkerServices, invoice_job_for
 from billing_core.logging import correlation
 from billing_core.ports import PaymentGateway, ReceivedMessage
-from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
+from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.invoice_messages import plan_from_message
 from scheduler_worker.consumer import FAILED_MESSAGE_RETRY_DELAY, MessageHandler, QueueConsumer
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,6 @@ def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
     return RateLimitedPaymentGateway(services.payments, TokenBucket(budget))
 
 
-def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
-    """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
-    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments)
-
-
 def billing_job_handler(job: InvoiceJob) -> MessageHandler:
     """Handle one ``billing-jobs`` message: run (or resume) its invoice job.
 
@@ -38,7 +34,7 @@ def billing_job_handler(job: InvoiceJob) -> MessageHandler:
     """
 
     def handle(message: ReceivedMessage) -> None:
-        plan, run_id = plan_from_message(message.json())
+        plan, run_id = plan_from_message(message.body)
         with correlation(plan.invoice_id):
             result = job.run(plan, run_id=run_id)
             log.info(

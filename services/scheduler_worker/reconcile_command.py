@@ -11,10 +11,9 @@ import json
 from datetime import date
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices
+from billing_core.bootstrap import WorkerServices, event_ports_for
 from billing_core.errors import BillingError
 from billing_core.use_cases.reconcile import reconcile
-from scheduler_worker.stripe_events import event_ports
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -32,7 +31,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run_reconcile(args: argparse.Namespace, services: WorkerServices, out: TextIO, err: TextIO) -> int:
     """Reconcile and print the summary; exit 1 if Stripe or AWS failed part-way (rerun: it is idempotent)."""
     try:
-        report = reconcile(args.since, event_ports(services))
+        report = reconcile(args.since, event_ports_for(services))
     except BillingError as error:
         print(f"billing reconcile: {type(error).__name__}: {error}", file=err)
         return EXIT_FAILED

@@ -13,14 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices
+from billing_core.bootstrap import WorkerServices, billing_run_for
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError
-from billing_core.ports import InvoiceRepository, Item
-from scheduler_worker.schedule import billing_run_for, replica_owner
+from billing_core.ports import InvoiceRepository
+from scheduler_worker.schedule import replica_owner
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,7 +66,7 @@ def run_command(
             planned = run.plan(args.period, only_account=args.account)
             print_plan(planned.plans, out)
             for skipped in planned.skipped:
-                print(f"skipped {skipped.user_id}: {skipped.reason}", file=err)
+                print(f"skipped {skipped.account_id}: {skipped.reason}", file=err)
             print(f"dry run: {len(planned.plans)} invoice(s) planned, nothing written", file=err)
             return EXIT_OK
         result = run.start(args.period, owner=replica_owner(), trigger="cli", only_account=args.account)
@@ -73,7 +74,7 @@ def run_command(
         print(f"billing run {args.period.label} refused: {error}", file=err)
         return EXIT_REFUSED
     for skipped in result.skipped:
-        print(f"skipped {skipped.user_id}: {skipped.reason}", file=err)
+        print(f"skipped {skipped.account_id}: {skipped.reason}", file=err)
     print(f"billing run {result.run_id}: {result.enqueued} job(s) enqueued", file=err)
     if args.no_wait:
         return EXIT_OK
@@ -91,15 +92,15 @@ def wait_for_invoices(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> dict[str, Item]:
+) -> dict[str, Invoice]:
     """Poll the records until every planned invoice is finalized (or ``timeout``); progress on ``err``."""
     deadline = clock() + timeout
-    records: dict[str, Item] = {}
+    records: dict[str, Invoice] = {}
     pending = list(plans)
     while True:
         still_pending = []
         for plan in pending:
-            record = invoices.get(plan.user_id, plan.invoice_id)
+            record = invoices.get(plan.account_id, plan.invoice_id)
             if record is not None:
                 records[plan.invoice_id] = record
             if not _is_finalized(record):
@@ -115,8 +116,8 @@ def wait_for_invoices(
     return records
 
 
-def _is_finalized(record: Item | None) -> bool:
-    return record is not None and record.get("status") not in (None, InvoiceStatus.PENDING, InvoiceStatus.DRAFT)
+def _is_finalized(record: Invoice | None) -> bool:
+    return record is not None and record.status not in (InvoiceStatus.PENDING, InvoiceStatus.DRAFT)
 
 
 def _progress(done: int, total: int, err: TextIO) -> None:
@@ -130,19 +131,20 @@ def print_plan(plans: Sequence[InvoicePlan], out: TextIO) -> None:
     rows = [("account", "invoice", "base fee", "AWS", "total", "currency", "breakdown")]
     for plan in plans:
         breakdown = ", ".join(f"{service} {amount}" for service, amount in plan.breakdown.items()) or "-"
-        rows.append((plan.user_id, plan.invoice_id, str(plan.base_fee), str(plan.aws_costs), str(plan.total),
+        rows.append((plan.account_id, plan.invoice_id, str(plan.base_fee), str(plan.aws_costs), str(plan.total),
                      plan.currency, breakdown))
     _table(rows, out)
 
 
-def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Item], out: TextIO) -> None:
+def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Invoice], out: TextIO) -> None:
     """The run's table: account, status, total (and whether a payment method is missing)."""
     rows = [("account", "invoice", "status", "total", "currency", "note")]
     for plan in plans:
-        record = records.get(plan.invoice_id) or {}
-        note = "no payment method" if record.get("paymentMethodMissing") else ""
-        rows.append((plan.user_id, plan.invoice_id, str(record.get("status", "not started")),
-                     str(record.get("amount", plan.total)), plan.currency, note))
+        record = records.get(plan.invoice_id)
+        note = "no payment method" if record is not None and record.payment_method_missing else ""
+        status = record.status.value if record is not None else "not started"
+        amount = record.amount if record is not None else plan.total
+        rows.append((plan.account_id, plan.invoice_id, status, str(amount), plan.currency, note))
     _table(rows, out)
 
 

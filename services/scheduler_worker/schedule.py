@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from billing_core.bootstrap import WorkerServices
+from billing_core.bootstrap import WorkerServices, billing_run_for
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
-from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, BillingRunResult, policy_from_settings
+from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, BillingRunResult
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +29,6 @@ MISFIRE_GRACE_SECONDS = 3600
 def replica_owner() -> str:
     """A lease owner id unique to this process."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def billing_run_for(services: WorkerServices) -> BillingRun:
-    """The billing run wired to the worker's services and settings."""
-    return BillingRun(
-        accounts=services.accounts,
-        costs=services.costs,
-        ledger=services.ledger,
-        billing_jobs=services.billing_jobs,
-        policy=policy_from_settings(services.settings),
-        group_by=services.settings.cost_group_by,
-    )
 
 
 def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None) -> BillingRunResult | None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from billing_core.bootstrap import WorkerServices
 from billing_core.logging import correlation
-from billing_core.ports import MessageQueue, PaymentGateway, ReceivedMessage
+from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
 from billing_core.use_cases.receive_webhook import parse_event_body
 from scheduler_worker.consumer import (
@@ -28,14 +27,6 @@ STRIPE_EVENT_CONSUMERS = 4
 # Another worker holds a live claim on the event: look again after this long. Five receives span more
 # than the claim's lease, so a copy reaches the DLQ only if the claim holder keeps failing too.
 IN_PROGRESS_RETRY_SECONDS = 15
-
-
-def event_ports(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:
-    """The collaborators ``process_event`` needs, from the worker's wiring (``payments``: the rate-limited one)."""
-    return EventPorts(
-        invoices=services.invoices, accounts=services.accounts, payments=payments or services.payments,
-        ledger=services.ledger,
-    )
 
 
 class StripeEventHandler:

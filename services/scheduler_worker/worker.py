@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import WorkerServices, bootstrap_worker
+from billing_core.bootstrap import WorkerServices, bootstrap_worker, event_ports_for
 from billing_core.settings import Settings
 from scheduler_worker.billing_jobs import billing_job_consumers, rate_limited_payments
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.heartbeat import Heartbeat
 from scheduler_worker.schedule import billing_scheduler, scheduler_is_alive
-from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
+from scheduler_worker.stripe_events import stripe_event_consumers
 
 log = logging.getLogger("scheduler_worker")
 
@@ -35,7 +35,7 @@ def worker_consumers(services: WorkerServices, stopping: threading.Event) -> lis
     payments = rate_limited_payments(services)
     return [
         *billing_job_consumers(services, stopping, payments),
-        *stripe_event_consumers(services.stripe_events, event_ports(services, payments), stopping,
+        *stripe_event_consumers(services.stripe_events, event_ports_for(services, payments), stopping,
                                 wait_seconds=services.settings.queue_wait_seconds),
     ]
 

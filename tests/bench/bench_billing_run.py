@@ -13,6 +13,7 @@ Each prints one JSON line.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -31,18 +32,22 @@ from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.ports import InvoiceRepository
 from billing_core.use_cases.billing_run import BillingRun
-from billing_core.use_cases.invoice_job import InvoiceJob, plan_from_message
-from tests.fakes import (
+from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.invoice_messages import plan_from_message
+from tests.support.fakes import (
     FakeAccountRepository,
-    FakeEventLedger,
     FakeInvoiceRepository,
+    FakeLeases,
     FakePaymentGateway,
     FakeQueue,
+    FakeRunRecords,
     FakeSecretsProvider,
 )
 
+CARD = SavedPaymentMethod("pm_card_visa", "card", "visa", "4242")
 PERIOD = Period(2024, 11)
 POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "bench", date(2024, 11, 30)))
 SECRET_KEY = "sk_test_bench"
@@ -60,9 +65,9 @@ def linked_account(n: int) -> str:
     return f"{n:012d}"
 
 
-def bench_accounts(accounts: int) -> list[dict]:
-    """Account items ``acct-<n>``, each scoped to its own linked account."""
-    return [{"userId": f"acct-{n:05d}", "costScope": linked_account(n)} for n in range(accounts)]
+def bench_accounts(accounts: int) -> list[Account]:
+    """Accounts ``acct-<n>``, each scoped to its own linked account."""
+    return [Account(f"acct-{n:05d}", cost_scope=linked_account(n)) for n in range(accounts)]
 
 
 class PagedCostExplorer:
@@ -138,7 +143,7 @@ def _jobs(run: BillingRun, queue: FakeQueue, accounts: int) -> list:
     messages = queue.receive(max_messages=10)
     bodies = []
     while messages:
-        bodies += [m.json() for m in messages]
+        bodies += [m.body for m in messages]
         for m in messages:
             queue.delete(m.receipt_handle)
         messages = queue.receive(max_messages=10)
@@ -152,15 +157,16 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
     try:
         client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": url}, max_network_retries=0)
         repo = FakeAccountRepository()
-        for item in bench_accounts(accounts):
+        for account in bench_accounts(accounts):
             customer = client.v1.customers.create(params={
-                "email": f"{item['userId']}@example.com", "payment_method": "pm_card_visa",
+                "email": f"{account.account_id}@example.com", "payment_method": "pm_card_visa",
                 "invoice_settings": {"default_payment_method": "pm_card_visa"},
             })
-            repo.put({**item, "stripeCustomerId": customer.id, "defaultPaymentMethod": "pm"})
+            repo.put(dataclasses.replace(account, stripe_customer_id=customer.id, payment_method=CARD))
         cost_explorer = PagedCostExplorer(accounts, pages=3)
         queue = FakeQueue()
-        run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
+        run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer),
+                         leases=FakeLeases(), runs=FakeRunRecords(),
                          billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
         plans = _jobs(run, queue, accounts)
 
@@ -202,7 +208,8 @@ def measure_cost_explorer_requests(accounts: int) -> int:
     cost_explorer = PagedCostExplorer(accounts, pages=3)
     queue = FakeQueue()
     repo = FakeAccountRepository(bench_accounts(accounts))
-    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer), ledger=FakeEventLedger(),
+    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer),
+                     leases=FakeLeases(), runs=FakeRunRecords(),
                      billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
     run.start(PERIOD, owner="bench", trigger="bench")
     assert len(queue.messages) == accounts
@@ -213,12 +220,14 @@ def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
     """Process CPU time of run + jobs per invoice, everything in memory."""
     stripe_fake = FakePaymentGateway()
     repo = FakeAccountRepository()
-    for item in bench_accounts(accounts):
-        customer = stripe_fake.create_customer(user_id=item["userId"], idempotency_key=f"setup:{item['userId']}")
-        repo.put({**item, "stripeCustomerId": customer["id"], "defaultPaymentMethod": "pm"})
+    for account in bench_accounts(accounts):
+        customer = stripe_fake.create_customer(account_id=account.account_id,
+                                               idempotency_key=f"setup:{account.account_id}")
+        repo.put(dataclasses.replace(account, stripe_customer_id=customer["id"], payment_method=CARD))
     invoices: InvoiceRepository = FakeInvoiceRepository()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer(accounts)), ledger=FakeEventLedger(),
+    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer(accounts)),
+                     leases=FakeLeases(), runs=FakeRunRecords(),
                      billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
     job = InvoiceJob(invoices=invoices, accounts=repo, payments=stripe_fake)
     started = time.process_time()

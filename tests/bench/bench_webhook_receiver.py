@@ -41,7 +41,7 @@ def receiver_app() -> Flask:
     from billing_core import logging as billing_logging
     from billing_core.bootstrap import WebhookReceiverServices
     from billing_core.settings import Settings
-    from tests.fakes import FakeQueue, FakeSecretsProvider
+    from tests.support.fakes import FakeQueue, FakeSecretsProvider
     from webhook_receiver import create_app
 
     settings = Settings.from_env({"STRIPE_EVENTS_QUEUE_URL": "http://in-memory.invalid/stripe-events"})
@@ -184,8 +184,9 @@ def test_webhook_receiver_p99_latency_at_100_requests_per_second():
 def test_events_applied_per_second_by_one_worker(stack):
     from billing_core.adapters.dynamodb import DynamoInvoiceRepository
     from billing_core.adapters.sqs import SqsMessageQueue
+    from billing_core.bootstrap import event_ports_for
     from local_stack.demo import worker_services
-    from scheduler_worker.stripe_events import event_ports, stripe_event_consumers
+    from scheduler_worker.stripe_events import stripe_event_consumers
     from tests.integration.stripe_events_support import (
         aws_client,
         billing_record,
@@ -200,33 +201,33 @@ def test_events_applied_per_second_by_one_worker(stack):
     run = uuid.uuid4().hex[:6]
     keys = []
     for n in range(events_total):
-        user_id, invoice_id, stripe_id = f"bench-{run}-{n}", f"inv_2024-11_bench-{run}-{n}", f"in_bench_{run}_{n}"
-        invoices.create_if_absent(billing_record(user_id, invoice_id, stripe_id, status="open"))
+        account_id, invoice_id, stripe_id = f"bench-{run}-{n}", f"inv_2024-11_bench-{run}-{n}", f"in_bench_{run}_{n}"
+        invoices.create_if_absent(billing_record(account_id, invoice_id, stripe_id, status="open"))
         queue.send(json.dumps({
             "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": "invoice.paid",
             "created": int(time.time()),
             "data": {"object": {"id": stripe_id, "object": "invoice", "status": "paid", "number": f"B-{n:04d}",
                                 "attempt_count": 1, "status_transitions": {"paid_at": int(time.time())},
-                                "metadata": {"userId": user_id, "invoiceId": invoice_id}}},
+                                "metadata": {"userId": account_id, "invoiceId": invoice_id}}},
         }))
-        keys.append((user_id, invoice_id))
+        keys.append((account_id, invoice_id))
 
     stopping = threading.Event()
-    consumers = stripe_event_consumers(queue, event_ports(services), stopping,
+    consumers = stripe_event_consumers(queue, event_ports_for(services), stopping,
                                        wait_seconds=services.settings.queue_wait_seconds)
     started = time.perf_counter()
     for consumer in consumers:
         consumer.start()
     try:
         wait_for(lambda: queue.approximate_depth() == 0 and all(
-            invoices.get(u, i)["status"] == "paid" for u, i in keys[-10:]), timeout=300, what="all events applied",
+            invoices.get(u, i).status == "paid" for u, i in keys[-10:]), timeout=300, what="all events applied",
             interval=0.05)
         elapsed = time.perf_counter() - started
     finally:
         stopping.set()
         for consumer in consumers:
             consumer.join(timeout=10)
-    applied = sum(1 for u, i in keys if invoices.get(u, i)["status"] == "paid")
+    applied = sum(1 for u, i in keys if invoices.get(u, i).status == "paid")
     print(json.dumps({"benchmark": "events_applied_per_second", "events": events_total,
                       "consumer_threads": len(consumers), "seconds": round(elapsed, 2),
                       "per_second": round(events_total / elapsed, 1)}))

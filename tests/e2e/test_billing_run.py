@@ -29,17 +29,17 @@ def billing_run(services, period: Period, *extra: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def record_with(services, user_id, period, predicate):
+def record_with(services, account_id, period, predicate):
     def check():
-        record = services.invoices.get(user_id, invoice_id_for(period, user_id))
+        record = services.invoices.get(account_id, invoice_id_for(period, account_id))
         return record if record and predicate(record) else None
     record = wait_for(check, SETTLE_SECONDS)
-    assert record is not None, services.invoices.get(user_id, invoice_id_for(period, user_id))
+    assert record is not None, services.invoices.get(account_id, invoice_id_for(period, account_id))
     return record
 
 
 def status_is(status):
-    return lambda record: record.get("status") == status
+    return lambda record: record.status == status
 
 
 def jobs_drained(stack) -> bool:
@@ -72,17 +72,17 @@ def queue_cost_explorer_result(stack, period: Period, amounts: dict[str, str]) -
 
 
 def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, services):
-    user_id = new_account(clean_stack, services)
+    account_id = new_account(clean_stack, services)
     period = seed_period(clean_stack)
 
     code, out, err = billing_run(services, period)
 
     assert code == 0, err
-    assert "37.74" in out and user_id in out
-    record = record_with(services, user_id, period, status_is("paid"))
-    assert (record["baseFee"], record["awsCosts"], record["amount"]) == (
+    assert "37.74" in out and account_id in out
+    record = record_with(services, account_id, period, status_is("paid"))
+    assert (record.base_fee, record.aws_costs, record.amount) == (
         Decimal("20"), Decimal("17.74"), Decimal("37.74"))
-    invoice = services.payments.retrieve_invoice(record["stripeInvoiceId"])
+    invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
     assert invoice["status"] == "paid" and invoice["amount_paid"] == 3774
 
 
@@ -103,50 +103,50 @@ def test_rerun_for_same_period_creates_no_new_stripe_object(clean_stack, service
 
 
 def test_a_declining_card_ends_in_payment_failed(clean_stack, services):
-    user_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
+    account_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
     period = seed_period(clean_stack)
 
     assert billing_run(services, period)[0] == 0
 
-    record_with(services, user_id, period, status_is("payment_failed"))
+    record_with(services, account_id, period, status_is("payment_failed"))
 
 
 def test_a_card_that_needs_authentication_ends_in_action_required(clean_stack, services):
-    user_id = new_account(clean_stack, services, card="pm_card_authenticationRequired")
+    account_id = new_account(clean_stack, services, card="pm_card_authenticationRequired")
     period = seed_period(clean_stack)
 
     assert billing_run(services, period)[0] == 0
 
-    record_with(services, user_id, period, status_is("action_required"))
+    record_with(services, account_id, period, status_is("action_required"))
 
 
 def test_an_account_without_a_payment_method_gets_a_finalized_invoice_marked_as_missing_one(clean_stack, services):
-    user_id = new_account(clean_stack, services, card=None)
+    account_id = new_account(clean_stack, services, card=None)
     period = seed_period(clean_stack)
 
     code, out, _ = billing_run(services, period)
 
     assert code == 0 and "no payment method" in out
-    record = record_with(services, user_id, period, lambda r: r.get("finalizedAt"))
-    assert record["paymentMethodMissing"] is True
-    assert services.payments.retrieve_invoice(record["stripeInvoiceId"])["status"] == "open"
+    record = record_with(services, account_id, period, lambda r: r.finalized_at)
+    assert record.payment_method_missing is True
+    assert services.payments.retrieve_invoice(record.stripe_invoice_id)["status"] == "open"
 
 
 def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, services):
-    user_id = new_account(clean_stack, services)
+    account_id = new_account(clean_stack, services)
     period = Period(2023, 1)
     queue_cost_explorer_result(clean_stack, period, {"Tax": "0"})
 
     assert billing_run(services, period)[0] == 0
 
-    record = record_with(services, user_id, period, status_is("paid"))
-    assert (record["awsCosts"], record["amount"], record["awsBreakdown"]) == (Decimal("0"), Decimal("20"), {})
-    lines = services.payments.retrieve_invoice(record["stripeInvoiceId"])["lines"]["data"]
+    record = record_with(services, account_id, period, status_is("paid"))
+    assert (record.aws_costs, record.amount, record.aws_breakdown) == (Decimal("0"), Decimal("20"), {})
+    lines = services.payments.retrieve_invoice(record.stripe_invoice_id)["lines"]["data"]
     assert [line["amount"] for line in lines] == [2000, 0]
 
 
 def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services):
-    user_id = new_account(clean_stack, services)
+    account_id = new_account(clean_stack, services)
     period = Period(2023, 2)
     queue_cost_explorer_result(clean_stack, period, {
         "AWS Lambda": "5.23", "Amazon CloudFront": "8.47", "Amazon DynamoDB": "1.89",
@@ -155,21 +155,21 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
 
     assert billing_run(services, period)[0] == 0
 
-    record = record_with(services, user_id, period, status_is("paid"))
-    assert (record["awsCosts"], record["amount"]) == (Decimal("10"), Decimal("30"))
-    assert "Credit" not in record["awsBreakdown"] and sum(record["awsBreakdown"].values()) == Decimal("10")
-    assert services.payments.retrieve_invoice(record["stripeInvoiceId"])["amount_paid"] == 3000
+    record = record_with(services, account_id, period, status_is("paid"))
+    assert (record.aws_costs, record.amount) == (Decimal("10"), Decimal("30"))
+    assert "Credit" not in record.aws_breakdown and sum(record.aws_breakdown.values()) == Decimal("10")
+    assert services.payments.retrieve_invoice(record.stripe_invoice_id)["amount_paid"] == 3000
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(clean_stack, services):
-    user_id = new_account(clean_stack, services)
+    account_id = new_account(clean_stack, services)
     period = seed_period(clean_stack)
     before = stripe_objects(clean_stack)
 
     code, out, err = billing_run(services, period, "--dry-run")
 
     assert code == 0 and "nothing written" in err
-    assert user_id in out and "17.74" in out and "37.74" in out and "Amazon CloudFront 8.47" in out
-    assert services.invoices.get(user_id, invoice_id_for(period, user_id)) is None
-    assert services.ledger.get_record(f"run#billing#{period.label}") is None
+    assert account_id in out and "17.74" in out and "37.74" in out and "Amazon CloudFront 8.47" in out
+    assert services.invoices.get(account_id, invoice_id_for(period, account_id)) is None
+    assert services.runs.get(period) is None
     assert stripe_objects(clean_stack) == before

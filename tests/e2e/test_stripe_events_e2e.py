@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventLedger, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,
@@ -28,18 +29,18 @@ def test_duplicated_and_reordered_webhooks_for_200_invoices_end_in_correct_recor
     dynamodb = aws_client(stack, "dynamodb")
     invoices = DynamoInvoiceRepository(dynamodb, stack.info["tables"]["billing"])
     accounts = DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"])
-    ledger = DynamoEventLedger(dynamodb, stack.info["tables"]["events"])
+    ledger = DynamoProcessedEvents(dynamodb, stack.info["tables"]["events"])
     run = uuid.uuid4().hex[:6]
 
     def bill(n: int) -> tuple[str, str, str]:
-        user_id = f"user-{run}-{n:03d}"
-        invoice_id = f"inv_2024-11_{user_id}"
-        customer = customer_with_card(client, user_id)
-        accounts.put(account_item(user_id, customer.id))
-        draft = draft_invoice(client, customer.id, user_id, invoice_id)
-        invoices.create_if_absent(billing_record(user_id, invoice_id, draft.id))
+        account_id = f"user-{run}-{n:03d}"
+        invoice_id = f"inv_2024-11_{account_id}"
+        customer = customer_with_card(client, account_id)
+        accounts.put(account_item(account_id, customer.id))
+        draft = draft_invoice(client, customer.id, account_id, invoice_id)
+        invoices.create_if_absent(billing_record(account_id, invoice_id, draft.id))
         client.v1.invoices.finalize_invoice(draft.id)  # charges pm_card_visa: finalized, then paid
-        return user_id, invoice_id, draft.id
+        return account_id, invoice_id, draft.id
 
     # The endpoint gets the invoice events only, as a production endpoint subscribes to what it uses.
     subscribed = stack_endpoint_subscribed_to(stack, list(INVOICE_EVENTS))
@@ -48,17 +49,17 @@ def test_duplicated_and_reordered_webhooks_for_200_invoices_end_in_correct_recor
             keys = list(pool.map(bill, range(INVOICES)))
 
         def all_paid() -> bool:
-            return all((invoices.get(u, i) or {}).get("status") == "paid" for u, i, _ in keys)
+            return all(getattr(invoices.get(u, i), "status", None) == "paid" for u, i, _ in keys)
 
         wait_for(all_paid, timeout=180, what=f"{INVOICES} records to reach paid", interval=1.0)
 
     stripe_invoices = {i.id: i for i in client.v1.invoices.list(params={"limit": 100}).auto_paging_iter()}
-    for user_id, invoice_id, stripe_id in keys:
-        record, paid = invoices.get(user_id, invoice_id), stripe_invoices[stripe_id]
-        assert (record["status"], record["number"], record["hostedInvoiceUrl"], record["invoicePdf"]) == (
+    for account_id, invoice_id, stripe_id in keys:
+        record, paid = invoices.get(account_id, invoice_id), stripe_invoices[stripe_id]
+        assert (record.status, record.number, record.hosted_invoice_url, record.invoice_pdf) == (
             "paid", paid.number, paid.hosted_invoice_url, paid.invoice_pdf), invoice_id
-        assert record["paidAt"] == paid.status_transitions.paid_at * 1000
-        assert record["attemptCount"] == 1 and "nextPaymentAttempt" not in record
+        assert record.paid_at == paid.status_transitions.paid_at * 1000
+        assert record.attempt_count == 1 and record.next_payment_attempt is None
 
     events = list(client.v1.events.list(params={"types": list(INVOICE_EVENTS), "limit": 100}).auto_paging_iter())
     assert len(events) == INVOICES * len(INVOICE_EVENTS)

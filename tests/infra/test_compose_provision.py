@@ -11,8 +11,8 @@ import boto3
 import pytest
 import yaml
 
+from billing_core.bootstrap import policy_from_settings
 from billing_core.settings import Settings
-from billing_core.use_cases.billing_run import policy_from_settings
 from local_stack import compose_provision
 from tests.infra.conftest import REPO, moto_server
 

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import stripe
@@ -16,6 +16,9 @@ from botocore.config import Config
 
 from billing_core import resources
 from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG
+
+if TYPE_CHECKING:
+    from billing_core.domain.records import Account, Invoice
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -176,10 +179,10 @@ def _key() -> dict[str, str]:
     return {"idempotency_key": uuid.uuid4().hex}
 
 
-def customer_with_card(client: stripe.StripeClient, user_id: str, payment_method: str = "pm_card_visa") -> Any:
-    """A Stripe customer of ``user_id`` whose default payment method is one of Stripe's test cards."""
+def customer_with_card(client: stripe.StripeClient, account_id: str, payment_method: str = "pm_card_visa") -> Any:
+    """A Stripe customer of ``account_id`` whose default payment method is one of Stripe's test cards."""
     customer = client.v1.customers.create(
-        params={"email": f"{user_id}@example.com", "metadata": {"userId": user_id}}, options=_key()
+        params={"email": f"{account_id}@example.com", "metadata": {"userId": account_id}}, options=_key()
     )
     attached = client.v1.payment_methods.attach(payment_method, params={"customer": customer.id}, options=_key())
     return client.v1.customers.update(
@@ -187,11 +190,11 @@ def customer_with_card(client: stripe.StripeClient, user_id: str, payment_method
     )
 
 
-def draft_invoice(client: stripe.StripeClient, customer_id: str, user_id: str, invoice_id: str) -> Any:
+def draft_invoice(client: stripe.StripeClient, customer_id: str, account_id: str, invoice_id: str) -> Any:
     """A two-line EUR draft (20.00 + 17.74) carrying the record's keys in its metadata."""
     invoice = client.v1.invoices.create(
         params={"customer": customer_id, "currency": "eur", "collection_method": "charge_automatically",
-                "auto_advance": True, "metadata": {"userId": user_id, "invoiceId": invoice_id}},
+                "auto_advance": True, "metadata": {"userId": account_id, "invoiceId": invoice_id}},
         options=_key(),
     )
     client.v1.invoices.add_lines(
@@ -203,15 +206,21 @@ def draft_invoice(client: stripe.StripeClient, customer_id: str, user_id: str, i
     return invoice
 
 
-def billing_record(user_id: str, invoice_id: str, stripe_invoice_id: str, status: str = "draft") -> dict[str, Any]:
+def billing_record(account_id: str, invoice_id: str, stripe_invoice_id: str, status: str = "draft") -> Invoice:
     """The billing run's record of an invoice whose Stripe draft exists."""
-    from decimal import Decimal
+    from billing_core.domain.costs import Period
+    from billing_core.domain.lifecycle import InvoiceStatus
+    from tests.support.records import an_invoice
 
-    return {"userId": user_id, "invoiceId": invoice_id, "stripeInvoiceId": stripe_invoice_id, "status": status,
-            "amount": Decimal("37.74"), "currency": "eur", "createdAt": int(time.time() * 1000)}
+    now_ms = int(time.time() * 1000)
+    return an_invoice(account_id=account_id, invoice_id=invoice_id, period=Period.parse(invoice_id.split("_")[1]),
+                      stripe_invoice_id=stripe_invoice_id, status=InvoiceStatus(status), created_at=now_ms,
+                      updated_at=now_ms)
 
 
-def account_item(user_id: str, customer_id: str) -> dict[str, Any]:
-    """The account of ``user_id`` in payment-methods, linked to its Stripe customer."""
-    return {"userId": user_id, "stripeCustomerId": customer_id, "email": f"{user_id}@example.com",
-            "createdAt": int(time.time() * 1000)}
+def account_item(account_id: str, customer_id: str) -> Account:
+    """The account of ``account_id``, linked to its Stripe customer."""
+    from billing_core.domain.records import Account
+
+    return Account(account_id, stripe_customer_id=customer_id, email=f"{account_id}@example.com",
+                   created_at=int(time.time() * 1000))

@@ -29,10 +29,10 @@ def admin(clean_stack):
     return bearer(token), clean_stack.admin.sub
 
 
-def seed_invoices(stack, user_id: str, labels: list[str], **fields) -> None:
+def seed_invoices(stack, account_id: str, labels: list[str], **fields) -> None:
     invoices = DynamoInvoiceRepository(stack.aws_client("dynamodb"), stack.info["tables"]["billing"])
     for label in labels:
-        invoices.create_if_absent(invoice_item(user_id, label, **fields))
+        invoices.create_if_absent(invoice_item(account_id, label, **fields))
 
 
 def test_an_admin_sees_their_own_invoices_and_never_another_accounts(clean_stack, admin):

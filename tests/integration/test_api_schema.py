@@ -37,7 +37,7 @@ def admin_headers(stack) -> Iterator[dict[str, str]]:
     # The stack is shared by the session: leave its billing table as this module found it.
     for item in items:
         dynamodb.delete_item(TableName=stack.info["tables"]["billing"],
-                             Key={"userId": {"S": item["userId"]}, "invoiceId": {"S": item["invoiceId"]}})
+                             Key={"userId": {"S": item.account_id}, "invoiceId": {"S": item.invoice_id}})
 
 
 def test_the_api_keeps_its_openapi_document(stack, admin_headers):

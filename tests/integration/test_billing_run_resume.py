@@ -5,6 +5,7 @@ not involved (nothing here enqueues, except the scheduler-replica test, whose jo
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -13,9 +14,10 @@ from decimal import Decimal
 import pytest
 import requests
 
+from billing_core.bootstrap import policy_from_settings
 from billing_core.domain.costs import Period
-from billing_core.domain.invoice_plan import Account, invoice_id_for, plan_invoice
-from billing_core.use_cases.billing_run import policy_from_settings, run_record_key
+from billing_core.domain.invoice_plan import invoice_id_for, plan_invoice
+from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.use_cases.invoice_job import STEPS, InvoiceJob
 from local_stack.demo import worker_services
 from scheduler_worker.schedule import billing_run_for, trigger_billing_run
@@ -42,18 +44,18 @@ def stripe_objects(stack) -> dict[str, int]:
 
 def new_account(stack, services, *, card: str | None = "pm_card_visa", customer: bool = True) -> str:
     """An account item (and, unless ``customer=False``, its Stripe customer with ``card`` as default)."""
-    user_id = f"user-{uuid.uuid4().hex[:10]}"
-    item = {"userId": user_id, "email": f"{user_id}@example.com"}
+    account_id = f"user-{uuid.uuid4().hex[:10]}"
+    account = Account(account_id, email=f"{account_id}@example.com")
     if customer:
         client = stack.stripe_client()
-        created = client.v1.customers.create(params={"email": item["email"], "metadata": {"userId": user_id}})
-        item["stripeCustomerId"] = created.id
+        created = client.v1.customers.create(params={"email": account.email, "metadata": {"userId": account_id}})
+        account = dataclasses.replace(account, stripe_customer_id=created.id)
         if card:
             method = client.v1.payment_methods.attach(card, params={"customer": created.id})
             client.v1.customers.update(created.id, params={"invoice_settings": {"default_payment_method": method.id}})
-            item["defaultPaymentMethod"] = method.id
-    services.accounts.put(item)
-    return user_id
+            account = dataclasses.replace(account, payment_method=SavedPaymentMethod(method.id, "card"))
+    services.accounts.put(account)
+    return account_id
 
 
 def seed_period(stack) -> Period:
@@ -61,10 +63,10 @@ def seed_period(stack) -> Period:
     return Period.containing(stack.seeded_costs.previous_month.start)
 
 
-def seed_plan(stack, services, user_id):
+def seed_plan(stack, services, account_id):
     period = seed_period(stack)
     return plan_invoice(
-        period, stack.seeded_costs.previous_month, Account(user_id), policy_from_settings(services.settings)
+        period, stack.seeded_costs.previous_month, Account(account_id), policy_from_settings(services.settings)
     )
 
 
@@ -87,22 +89,22 @@ def lines_of(services, stripe_invoice_id):
 
 
 def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_stack, services):
-    user_id = new_account(clean_stack, services)
-    plan = seed_plan(clean_stack, services, user_id)
+    account_id = new_account(clean_stack, services)
+    plan = seed_plan(clean_stack, services, account_id)
 
     result = job(services).run(plan)
 
     invoice = services.payments.retrieve_invoice(result.stripe_invoice_id)
     assert invoice["status"] in ("open", "paid")  # Stripe charges right after finalizing
     assert invoice["total"] == 3774 and invoice["currency"] == "eur"
-    assert invoice["metadata"] == {"userId": user_id, "invoiceId": plan.invoice_id, "period": plan.period.label}
+    assert invoice["metadata"] == {"userId": account_id, "invoiceId": plan.invoice_id, "period": plan.period.label}
     assert lines_of(services, result.stripe_invoice_id) == [
         ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
     ]
-    record = services.invoices.get(user_id, plan.invoice_id)
-    assert record["amount"] == Decimal("37.74") and record["fxSource"] == "local-stack"
-    assert record["awsBreakdown"]["Amazon CloudFront"] == Decimal("8.47")
-    assert services.invoices.find_by_stripe_invoice_id(result.stripe_invoice_id)["invoiceId"] == plan.invoice_id
+    record = services.invoices.get(account_id, plan.invoice_id)
+    assert record.amount == Decimal("37.74") and record.fx_source == "local-stack"
+    assert record.aws_breakdown["Amazon CloudFront"] == Decimal("8.47")
+    assert services.invoices.find_by_stripe_invoice_id(result.stripe_invoice_id).invoice_id == plan.invoice_id
 
 
 CRASH_POINTS = [
@@ -114,8 +116,8 @@ CRASH_POINTS = [
 def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_lines(
     clean_stack, services, step, phase
 ):
-    user_id = new_account(clean_stack, services, customer=step != "customer")
-    plan = seed_plan(clean_stack, services, user_id)
+    account_id = new_account(clean_stack, services, customer=step != "customer")
+    plan = seed_plan(clean_stack, services, account_id)
     with pytest.raises(Crash):
         job(services, observe=crash_at(step, phase)).run(plan)
 
@@ -126,24 +128,24 @@ def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_l
     assert lines_of(services, result.stripe_invoice_id) == [
         ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
     ]
-    assert services.invoices.get(user_id, plan.invoice_id).get("finalizedAt")
+    assert services.invoices.get(account_id, plan.invoice_id).finalized_at
 
 
 def test_crash_before_the_customer_was_recorded_then_rerun_makes_one_customer(clean_stack, services):
-    user_id = new_account(clean_stack, services, customer=False)
-    plan = seed_plan(clean_stack, services, user_id)
+    account_id = new_account(clean_stack, services, customer=False)
+    plan = seed_plan(clean_stack, services, account_id)
     with pytest.raises(Crash):
         job(services, observe=crash_at("customer", "stripe")).run(plan)
 
     job(services).run(plan)
 
     assert stripe_objects(clean_stack)["customer"] == 1
-    assert services.accounts.get(user_id)["stripeCustomerId"]
+    assert services.accounts.get(account_id).stripe_customer_id
 
 
 def test_two_workers_on_the_same_job_create_one_invoice(clean_stack, services):
-    user_id = new_account(clean_stack, services)
-    plan = seed_plan(clean_stack, services, user_id)
+    account_id = new_account(clean_stack, services)
+    plan = seed_plan(clean_stack, services, account_id)
     start = threading.Barrier(2)
     results, errors = [], []
 
@@ -167,7 +169,8 @@ def test_two_workers_on_the_same_job_create_one_invoice(clean_stack, services):
 
 
 def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, services):
-    user_id = new_account(clean_stack, services)  # the stack groups costs by SERVICE: one account bills the whole payer
+    # The stack groups costs by SERVICE: one account bills the whole payer.
+    account_id = new_account(clean_stack, services)
     first_of_next_month = datetime.combine(seed_period(clean_stack).end, datetime.min.time(), UTC)
     start = threading.Barrier(2)
     results = []
@@ -186,9 +189,9 @@ def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, servi
     started = [r for r in results if r is not None]
     assert len(results) == 2 and len(started) == 1
     assert started[0].enqueued == 1
-    record = services.ledger.get_record(run_record_key(seed_period(clean_stack)))
-    assert record["status"] == "enqueued" and record["runId"] == started[0].run_id
+    record = services.runs.get(seed_period(clean_stack))
+    assert record.status == "enqueued" and record.run_id == started[0].run_id
     # The stack's worker bills the enqueued job; let it finish so no work spills into the next test.
-    invoice_id = invoice_id_for(seed_period(clean_stack), user_id)
-    assert wait_for(lambda: (services.invoices.get(user_id, invoice_id) or {}).get("finalizedAt"),
+    invoice_id = invoice_id_for(seed_period(clean_stack), account_id)
+    assert wait_for(lambda: getattr(services.invoices.get(account_id, invoice_id), "finalized_at", None),
                     timeout=60, what="the enqueued invoice job to finish")

@@ -12,10 +12,11 @@ import pytest
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.sqs import SqsMessageQueue
+from billing_core.bootstrap import event_ports_for
 from local_stack.demo import worker_services
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
-from scheduler_worker.stripe_events import StripeEventHandler, event_ports
+from scheduler_worker.stripe_events import StripeEventHandler
 from tests.integration.stripe_events_support import (
     account_item,
     aws_client,
@@ -39,7 +40,7 @@ def consumer(stack, poison_queue):
     """The worker's stripe-events handler consuming the poison queue, retrying a failure immediately."""
     stopping = threading.Event()
     services = worker_services(stack)
-    consumer = QueueConsumer("stripe-events", poison_queue, StripeEventHandler(event_ports(services)), stopping,
+    consumer = QueueConsumer("stripe-events", poison_queue, StripeEventHandler(event_ports_for(services)), stopping,
                              retry_delay=lambda receive_count: 0, wait_seconds=services.settings.queue_wait_seconds)
     consumer.start()
     yield services
@@ -62,10 +63,11 @@ def test_body_that_is_not_a_stripe_event_lands_in_the_dlq_after_five_receives(po
 
 def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_queue, consumer):
     # A known customer whose set-up payment method Stripe has never heard of: every attempt raises.
-    user_id = f"user-{uuid.uuid4().hex[:8]}"
+    account_id = f"user-{uuid.uuid4().hex[:8]}"
     customer_id = f"cus_{uuid.uuid4().hex[:14]}"
     dynamodb = aws_client(stack, "dynamodb")
-    DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"]).put(account_item(user_id, customer_id))
+    accounts = DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"])
+    accounts.put(account_item(account_id, customer_id))
     body = _stripe_event("setup_intent.succeeded", {"id": f"seti_{uuid.uuid4().hex[:14]}", "object": "setup_intent",
                                                     "customer": customer_id, "payment_method": "pm_does_not_exist"})
     poison_queue.send(body)
@@ -73,10 +75,10 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
         wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the failing event in the DLQ")
     finally:
         # The stack is shared by the session: a stray account would join later billing runs.
-        dynamodb.delete_item(TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": user_id}})
+        dynamodb.delete_item(TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": account_id}})
     event_id = json.loads(body)["id"]
     # Every failed attempt released its claim: nothing is stuck "processing", nothing counted as applied.
-    assert consumer.ledger.event_applications(event_id) == 0
+    assert consumer.events.event_applications(event_id) == 0
     stored = aws_client(stack, "dynamodb").get_item(TableName=stack.info["tables"]["events"],
                                                      Key={"pk": {"S": f"event#{event_id}"}}).get("Item")
     assert stored is None

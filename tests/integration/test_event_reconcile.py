@@ -31,17 +31,17 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
     keys = []
     with stack_endpoint_disabled(stack):  # Stripe's events for these invoices are never delivered
         for n in range(INVOICES):
-            user_id = f"user-{n}-{uuid.uuid4().hex[:6]}"
-            invoice_id = f"inv_2024-11_{user_id}"
-            customer = customer_with_card(client, user_id)
-            accounts.put(account_item(user_id, customer.id))
-            draft = draft_invoice(client, customer.id, user_id, invoice_id)
-            invoices.create_if_absent(billing_record(user_id, invoice_id, draft.id))
+            account_id = f"user-{n}-{uuid.uuid4().hex[:6]}"
+            invoice_id = f"inv_2024-11_{account_id}"
+            customer = customer_with_card(client, account_id)
+            accounts.put(account_item(account_id, customer.id))
+            draft = draft_invoice(client, customer.id, account_id, invoice_id)
+            invoices.create_if_absent(billing_record(account_id, invoice_id, draft.id))
             client.v1.invoices.finalize_invoice(draft.id)
-            keys.append((user_id, invoice_id, draft.id))
+            keys.append((account_id, invoice_id, draft.id))
         wait_for(lambda: all(client.v1.invoices.retrieve(k[2]).status == "paid" for k in keys), timeout=20,
                  what="Stripe to charge every invoice")
-    assert {invoices.get(u, i)["status"] for u, i, _ in keys} == {"draft"}
+    assert {invoices.get(u, i).status for u, i, _ in keys} == {"draft"}
     today = datetime.now(UTC).date().isoformat()
     services = worker_services(stack)
 
@@ -51,13 +51,13 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
     summary = json.loads(out.getvalue())
     assert summary["repaired"] >= INVOICES
     repaired = {k: invoices.get(k[0], k[1]) for k in keys}
-    for (user_id, _invoice_id, stripe_id), record in repaired.items():
+    for (account_id, _invoice_id, stripe_id), record in repaired.items():
         paid = client.v1.invoices.retrieve(stripe_id)
-        assert record["status"] == "paid"
-        assert record["number"] == paid.number
-        assert record["paidAt"] == paid.status_transitions.paid_at * 1000
-        assert record["invoicePdf"] == paid.invoice_pdf
-        assert accounts.get(user_id)["defaultPaymentMethod"] == client.v1.customers.retrieve(
+        assert record.status == "paid"
+        assert record.number == paid.number
+        assert record.paid_at == paid.status_transitions.paid_at * 1000
+        assert record.invoice_pdf == paid.invoice_pdf
+        assert accounts.get(account_id).payment_method.id == client.v1.customers.retrieve(
             paid.customer).invoice_settings.default_payment_method
 
     again = io.StringIO()

@@ -36,8 +36,8 @@ def _requests(stack) -> dict[str, int]:
                                    "POST /v1/invoices/{id}/finalize"])
 def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_lines(clean_stack, services, route):
     stack = clean_stack
-    user_id = new_account(stack, services)
-    plan = seed_plan(stack, services, user_id)
+    account_id = new_account(stack, services)
+    plan = seed_plan(stack, services, account_id)
     steps_before = {"POST /v1/invoices": 0, "POST /v1/invoices/{id}/add_lines": 1,
                     "POST /v1/invoices/{id}/finalize": 2}[route]
     worker = job(services)
@@ -53,12 +53,12 @@ def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_li
 
     with pytest.raises(StripeFailedAfterExecution):
         worker.run(plan)
-    assert services.invoices.get(user_id, plan.invoice_id)["keyGeneration"] == 1
+    assert services.invoices.get(account_id, plan.invoice_id).key_generation == 1
 
     result = job(services).run(plan)
 
     assert result.status in ("open", "paid")
-    customer = services.accounts.get(user_id)["stripeCustomerId"]
+    customer = services.accounts.get(account_id).stripe_customer_id
     invoices = [i for i in services.payments.list_invoices(customer) if i["status"] != "void"]
     assert len(invoices) == 1
     assert lines_of(services, invoices[0]["id"]) == [(plan.base_fee_description, 2000), (plan.aws_description, 1774)]
@@ -66,28 +66,28 @@ def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_li
 
 def test_a_refused_finalization_is_recorded_and_the_retry_finalizes(clean_stack, services):
     stack = clean_stack
-    user_id = new_account(stack, services)
-    plan = seed_plan(stack, services, user_id)
+    account_id = new_account(stack, services)
+    plan = seed_plan(stack, services, account_id)
     _knobs(stack, finalization_failures_next_n=1)
 
     with pytest.raises(InvoiceFinalizationFailed):
         job(services).run(plan)
-    record = services.invoices.get(user_id, plan.invoice_id)
-    assert record["status"] == "draft" and "could not be finalized" in record["finalizationError"]
+    record = services.invoices.get(account_id, plan.invoice_id)
+    assert record.status == "draft" and "could not be finalized" in record.finalization_error
 
     result = job(services).run(plan)
 
     assert result.status in ("open", "paid")
     # The stack's worker applies invoice.paid; the finalization error is gone once it finalized.
-    paid = wait_for(lambda: (r := services.invoices.get(user_id, plan.invoice_id))["status"] == "paid" and r,
+    paid = wait_for(lambda: (r := services.invoices.get(account_id, plan.invoice_id)).status == "paid" and r,
                     timeout=60, what="the invoice to be paid")
-    assert "finalizationError" not in paid
+    assert paid.finalization_error is None
 
 
 def test_a_normal_invoice_costs_three_stripe_requests_on_the_stack(clean_stack, services):
     stack = clean_stack
-    user_id = new_account(stack, services)
-    plan = seed_plan(stack, services, user_id)
+    account_id = new_account(stack, services)
+    plan = seed_plan(stack, services, account_id)
     before = _requests(stack)
 
     job(services).run(plan)

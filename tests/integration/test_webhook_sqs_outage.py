@@ -26,12 +26,13 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
     stack, client = clean_stack, clean_stack.stripe_client()
     dynamodb = aws_client(stack, "dynamodb")
     invoices = DynamoInvoiceRepository(dynamodb, stack.info["tables"]["billing"])
-    user_id = f"user-{uuid.uuid4().hex[:8]}"
-    invoice_id = f"inv_2024-11_{user_id}"
-    customer = customer_with_card(client, user_id)
-    DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"]).put(account_item(user_id, customer.id))
-    draft = draft_invoice(client, customer.id, user_id, invoice_id)
-    invoices.create_if_absent(billing_record(user_id, invoice_id, draft.id))
+    account_id = f"user-{uuid.uuid4().hex[:8]}"
+    invoice_id = f"inv_2024-11_{account_id}"
+    customer = customer_with_card(client, account_id)
+    accounts = DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"])
+    accounts.put(account_item(account_id, customer.id))
+    draft = draft_invoice(client, customer.id, account_id, invoice_id)
+    invoices.create_if_absent(billing_record(account_id, invoice_id, draft.id))
 
     proxy = SwitchableProxy(stack.info["aws_endpoint"])
     with stack_endpoint_disabled(stack):
@@ -54,11 +55,11 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
                     lambda: [d for d in deliveries(stack, event_type="invoice.paid") if d["status_code"] == 503],
                     timeout=20, what="a delivery refused with 503 while SQS is down",
                 )
-                assert invoices.get(user_id, invoice_id)["status"] == "draft"
+                assert invoices.get(account_id, invoice_id).status == "draft"
                 proxy.up = True
 
                 record = wait_for(
-                    lambda: (r := invoices.get(user_id, invoice_id)) and r["status"] == "paid" and r,
+                    lambda: (r := invoices.get(account_id, invoice_id)) and r.status == "paid" and r,
                     timeout=30, what="the paid invoice applied after SQS returned",
                 )
         finally:
@@ -66,9 +67,9 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
             client.v1.webhook_endpoints.delete(endpoint.id)
 
     paid = client.v1.invoices.retrieve(draft.id)
-    assert record["number"] == paid.number
-    assert record["paidAt"] == paid.status_transitions.paid_at * 1000
-    assert record["hostedInvoiceUrl"] == paid.hosted_invoice_url
+    assert record.number == paid.number
+    assert record.paid_at == paid.status_transitions.paid_at * 1000
+    assert record.hosted_invoice_url == paid.hosted_invoice_url
     attempts = deliveries(stack, event_type="invoice.paid")
     assert refused[0]["attempt"] == 1
     assert [a["status_code"] for a in attempts][-1] == 200

@@ -22,7 +22,7 @@ from billing_core.errors import (
     StripeUnavailable,
 )
 from billing_core.ports import InvoiceLine
-from tests.fakes import FakeSecretsProvider
+from tests.support.fakes import FakeSecretsProvider
 
 API_BASE = "http://127.0.0.1:9"  # never contacted: the scripted client answers
 
@@ -87,7 +87,7 @@ def gateway(http, secrets):
 def test_create_customer_posts_user_id_metadata_with_the_idempotency_key(gateway, http):
     http.answer(200, {"id": "cus_1", "object": "customer", "metadata": {"userId": "user-1"}})
 
-    customer = gateway.create_customer(user_id="user-1", email="a@example.com", idempotency_key="customer:user-1")
+    customer = gateway.create_customer(account_id="user-1", email="a@example.com", idempotency_key="customer:user-1")
 
     (sent,) = http.requests
     assert (sent["method"], sent["url"], sent["path"]) == ("POST", API_BASE, "/v1/customers")

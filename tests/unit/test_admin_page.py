@@ -12,7 +12,7 @@ from billing_core.bootstrap import ApiServices
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
 from tests.api_support import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID
-from tests.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway, FakeSecretsProvider
+from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway, FakeSecretsProvider
 
 LOCAL = {
     "AUTH_MODE": "local",
@@ -30,7 +30,7 @@ def client_for(environment: dict[str, str]):
     services = ApiServices(
         settings=settings, invoices=FakeInvoiceRepository([]), accounts=FakeAccountRepository(), costs=None,
         payments=FakePaymentGateway(), secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
-        billing_jobs=None, ledger=None,
+        billing_jobs=None,
     )
     verifier = TokenVerifier(JwksCache(lambda: {"keys": []}), issuer=ISSUER, client_id=CLIENT_ID,
                              admin_group=ADMIN_GROUP)

@@ -13,15 +13,17 @@ from billing_api.openapi import openapi_document
 from billing_core.bootstrap import ApiServices
 from billing_core.domain.costs import CostLine
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.settings import Settings
 from billing_core.use_cases.cost_preview import CostPreviewService
 from tests.api_support import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID, TokenFactory, invoice_item, new_rsa_key
-from tests.fakes import (
+from tests.support.fakes import (
     FakeAccountRepository,
     FakeCostSource,
-    FakeEventLedger,
     FakeInvoiceRepository,
+    FakeLeases,
     FakePaymentGateway,
+    FakePreviewCache,
     FakeSecretsProvider,
 )
 
@@ -53,7 +55,8 @@ def ports():
         settings=None, invoices=invoices, accounts=FakeAccountRepository(),
         costs=FakeCostSource(SEED_COSTS, estimated=True),
         payments=FakePaymentGateway(), secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
-        billing_jobs=None, ledger=FakeEventLedger(clock=lambda: NOW.timestamp()),
+        billing_jobs=None, preview_cache=FakePreviewCache(clock=lambda: NOW.timestamp()),
+        leases=FakeLeases(clock=lambda: NOW.timestamp()),
     )
 
 
@@ -66,7 +69,7 @@ def make_app(tokens, ports, **environment):
         JwksCache(tokens.jwks), issuer=ISSUER, client_id=CLIENT_ID, admin_group=ADMIN_GROUP,
     )
     policy = BillingPolicy(fx=FxRate(Decimal("1"), "parity for tests", NOW.date()))
-    preview = CostPreviewService(ports.costs, ports.ledger, policy, now=lambda: NOW)
+    preview = CostPreviewService(ports.costs, ports.preview_cache, policy, leases=ports.leases, now=lambda: NOW)
     return create_app(settings, ports, verifier=verifier, preview=preview)
 
 
@@ -157,8 +160,8 @@ def test_each_admin_sees_only_their_own_invoices(client, tokens):
 
 def test_the_payment_method_is_none_until_one_is_saved_then_its_display_fields(client, tokens, ports):
     before = client.get("/billing", headers=auth(tokens)).get_json()["paymentMethod"]
-    ports.accounts.put({"userId": ALICE, "stripeCustomerId": "cus_1", "defaultPaymentMethod": "pm_1",
-                        "paymentMethodType": "card", "brand": "visa", "last4": "4242"})
+    ports.accounts.put(Account(ALICE, stripe_customer_id="cus_1",
+                               payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242")))
     after = client.get("/billing", headers=auth(tokens)).get_json()["paymentMethod"]
 
     assert before == {"status": "none", "type": None, "brand": None, "last4": None}
@@ -215,7 +218,7 @@ def test_setup_intent_returns_client_secret_and_publishable_key_on_one_customer(
     assert len(ports.payments.customers) == 1
     intents = list(ports.payments.setup_intents.values())
     assert intents[0]["payment_method_types"] == ["card", "sepa_debit"] and intents[0]["usage"] == "off_session"
-    assert ports.accounts.get(ALICE)["stripeCustomerId"] == next(iter(ports.payments.customers))
+    assert ports.accounts.get(ALICE).stripe_customer_id == next(iter(ports.payments.customers))
 
 
 def test_every_stripe_write_of_the_setup_carries_an_idempotency_key(client, tokens, ports):
@@ -287,7 +290,7 @@ def test_an_unexpected_error_is_a_500_that_says_nothing_about_it(client, tokens,
     def broken(*args, **kwargs):
         raise RuntimeError("table billing-prod has a problem at 10.0.0.5")
 
-    ports.invoices.list_for_user = broken
+    ports.invoices.list_for_account = broken
     response = client.get("/billing", headers=auth(tokens))
 
     assert_error_shape(response, 500, "internal_error")

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.costs import CostLine, Period
-from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate
-from billing_core.use_cases.accounts import account_from_item
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.domain.records import Account
 from billing_core.use_cases.cost_preview import (
     FORECAST_COST_EXPLORER,
     FORECAST_LINEAR,
@@ -19,7 +19,14 @@ from billing_core.use_cases.cost_preview import (
     month_to_date,
 )
 from billing_core.use_cases.payment_setup import ensure_customer, start_payment_setup
-from tests.fakes import FakeAccountRepository, FakeCostSource, FakeEventLedger, FakePaymentGateway, FakeSecretsProvider
+from tests.support.fakes import (
+    FakeAccountRepository,
+    FakeCostSource,
+    FakeLeases,
+    FakePaymentGateway,
+    FakePreviewCache,
+    FakeSecretsProvider,
+)
 
 NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
 MAY = Period(2026, 5)
@@ -43,13 +50,17 @@ def clock():
     return Clock(NOW)
 
 
+class FakeEventsTable(FakePreviewCache, FakeLeases):
+    """The preview's cache and its refill leases, in the one events table as in production."""
+
+
 def preview_service(costs, ledger, clock, **kwargs) -> CostPreviewService:
-    return CostPreviewService(costs, ledger, BillingPolicy(fx=USD_TO_EUR), now=clock, **kwargs)
+    return CostPreviewService(costs, ledger, BillingPolicy(fx=USD_TO_EUR), leases=ledger, now=clock, **kwargs)
 
 
 def test_a_hundred_page_views_make_one_cost_explorer_request(clock):
     costs = FakeCostSource(COSTS)
-    service = preview_service(costs, FakeEventLedger(clock=clock.seconds), clock)
+    service = preview_service(costs, FakeEventsTable(clock=clock.seconds), clock)
 
     previews = [service.preview(Account("u")) for _ in range(100)]
 
@@ -59,7 +70,7 @@ def test_a_hundred_page_views_make_one_cost_explorer_request(clock):
 
 def test_the_cache_expires_after_its_ttl_and_then_costs_are_asked_again(clock):
     costs = FakeCostSource(COSTS)
-    service = preview_service(costs, FakeEventLedger(clock=clock.seconds), clock, ttl_seconds=3600)
+    service = preview_service(costs, FakeEventsTable(clock=clock.seconds), clock, ttl_seconds=3600)
 
     service.preview(Account("u"))
     clock.now += timedelta(minutes=59)
@@ -73,7 +84,7 @@ def test_the_cache_expires_after_its_ttl_and_then_costs_are_asked_again(clock):
 
 def test_accounts_share_the_cached_report_but_each_gets_its_own_base_fee(clock):
     costs = FakeCostSource(COSTS)
-    service = preview_service(costs, FakeEventLedger(clock=clock.seconds), clock)
+    service = preview_service(costs, FakeEventsTable(clock=clock.seconds), clock)
 
     standard = service.preview(Account("a"))
     discounted = service.preview(Account("b", base_fee_override=Decimal("10.00")))
@@ -84,7 +95,7 @@ def test_accounts_share_the_cached_report_but_each_gets_its_own_base_fee(clock):
 
 
 def test_the_preview_converts_like_the_invoice_and_keeps_the_estimated_flag(clock):
-    service = preview_service(FakeCostSource(COSTS, estimated=True), FakeEventLedger(clock=clock.seconds), clock)
+    service = preview_service(FakeCostSource(COSTS, estimated=True), FakeEventsTable(clock=clock.seconds), clock)
 
     preview = service.preview(Account("u"))
 
@@ -95,14 +106,14 @@ def test_the_preview_converts_like_the_invoice_and_keeps_the_estimated_flag(cloc
 
 def test_the_forecast_is_cost_explorers_when_it_has_one(clock):
     costs = FakeCostSource(COSTS, forecast_total=Decimal("16.30"))  # the rest of the month, USD
-    preview = preview_service(costs, FakeEventLedger(clock=clock.seconds), clock).preview(Account("u"))
+    preview = preview_service(costs, FakeEventsTable(clock=clock.seconds), clock).preview(Account("u"))
 
     assert preview.forecast_method == FORECAST_COST_EXPLORER
     assert preview.forecast.aws_costs == Decimal("27.60")  # (13.70 + 16.30) * 0.92
 
 
 def test_without_a_cost_explorer_forecast_the_month_is_projected_linearly(clock):
-    preview = preview_service(FakeCostSource(COSTS), FakeEventLedger(clock=clock.seconds), clock).preview(Account("u"))
+    preview = preview_service(FakeCostSource(COSTS), FakeEventsTable(clock=clock.seconds), clock).preview(Account("u"))
 
     assert preview.forecast_method == FORECAST_LINEAR
     assert preview.forecast.aws_costs == Decimal("27.91")  # 13.70 / 14 days * 31 days * 0.92 = 27.909
@@ -117,10 +128,11 @@ def test_linear_projection_and_the_month_to_date_range():
 def test_a_scoped_account_is_priced_from_its_own_lines(clock):
     lines = [CostLine("AWS Lambda", Decimal("10"), scope="111"), CostLine("AWS Lambda", Decimal("30"), scope="222")]
     costs = FakeCostSource(lines)
-    service = CostPreviewService(costs, FakeEventLedger(clock=clock.seconds), BillingPolicy(currency="USD"),
+    ledger = FakeEventsTable(clock=clock.seconds)
+    service = CostPreviewService(costs, ledger, BillingPolicy(currency="USD"), leases=ledger,
                                  group_by="LINKED_ACCOUNT", now=clock)
 
-    preview = service.preview(account_from_item({"costScope": "111"}, "u"))
+    preview = service.preview(Account("u", cost_scope="111"))
 
     assert preview.current.aws_costs == Decimal("10.00")
     assert preview.forecast.aws_costs == Decimal("22.14")  # 10 / 14 * 31
@@ -128,18 +140,19 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
 
 def test_an_unscoped_account_never_sees_the_other_scopes_costs(clock):
     lines = [CostLine("AWS Lambda", Decimal("10"), scope="111"), CostLine("AWS Lambda", Decimal("30"), scope="222")]
-    service = CostPreviewService(FakeCostSource(lines), FakeEventLedger(clock=clock.seconds),
-                                 BillingPolicy(currency="USD"), group_by="LINKED_ACCOUNT", now=clock)
+    ledger = FakeEventsTable(clock=clock.seconds)
+    service = CostPreviewService(FakeCostSource(lines), ledger, BillingPolicy(currency="USD"), leases=ledger,
+                                 group_by="LINKED_ACCOUNT", now=clock)
 
     with pytest.raises(CostPreviewUnavailable, match="no cost scope"):
-        service.preview(account_from_item({}, "new-admin"))
+        service.preview(Account("new-admin"))
 
 
 def test_cost_explorer_failure_makes_the_preview_unavailable_and_is_not_cached(clock):
     from billing_core.errors import CostSourceThrottled
 
     costs = FakeCostSource(COSTS)
-    ledger = FakeEventLedger(clock=clock.seconds)
+    ledger = FakeEventsTable(clock=clock.seconds)
     service = preview_service(costs, ledger, clock)
     original = costs.costs
 
@@ -156,7 +169,7 @@ def test_cost_explorer_failure_makes_the_preview_unavailable_and_is_not_cached(c
 
 def test_while_another_request_fills_the_cache_a_view_waits_for_it_instead_of_asking_again(clock):
     costs = FakeCostSource(COSTS)
-    ledger = FakeEventLedger(clock=clock.seconds)
+    ledger = FakeEventsTable(clock=clock.seconds)
     filler = preview_service(costs, ledger, clock)
     key = filler.cache_key(MAY)
     ledger.acquire_lease(key, "other-request", 60)
@@ -177,7 +190,7 @@ def test_while_another_request_fills_the_cache_a_view_waits_for_it_instead_of_as
 
 def test_a_view_gives_up_waiting_for_a_stuck_fill_without_asking_cost_explorer(clock):
     costs = FakeCostSource(COSTS)
-    ledger = FakeEventLedger(clock=clock.seconds)
+    ledger = FakeEventsTable(clock=clock.seconds)
     ticks = iter(range(1000))
     service = preview_service(costs, ledger, clock, sleep=lambda s: None, monotonic=lambda: next(ticks), wait_seconds=5)
     ledger.acquire_lease(service.cache_key(MAY),
@@ -210,9 +223,9 @@ def test_racing_requests_that_both_saw_no_customer_end_up_with_one():
     both_read = threading.Barrier(2, timeout=5)
     real_get = accounts.get
 
-    def get_then_wait(user_id):
-        item = real_get(user_id)
-        if item is None or "stripeCustomerId" not in item:
+    def get_then_wait(account_id):
+        item = real_get(account_id)
+        if item is None or item.stripe_customer_id is None:
             both_read.wait()  # both requests have seen "no customer" before either creates one
         return item
 
@@ -231,16 +244,16 @@ def test_racing_requests_that_both_saw_no_customer_end_up_with_one():
     assert len(results) == 2 and results[0] == results[1]
     assert len(payments.customers) == 1
     assert len(payments.calls_to("create_customer", replayed=True)) == 1
-    assert real_get("u1")["stripeCustomerId"] == results[0]
+    assert real_get("u1").stripe_customer_id == results[0]
 
 
 def test_a_customer_recorded_by_someone_else_first_wins_over_ours():
     accounts, payments = FakeAccountRepository(), FakePaymentGateway()
     real_set = accounts.set_stripe_customer_id_if_absent
 
-    def someone_else_first(user_id, customer_id, fields=None):
-        real_set(user_id, "cus_recorded_first")
-        return real_set(user_id, customer_id, fields)
+    def someone_else_first(account_id, customer_id, fields=None):
+        real_set(account_id, "cus_recorded_first")
+        return real_set(account_id, customer_id, fields)
 
     accounts.set_stripe_customer_id_if_absent = someone_else_first
 

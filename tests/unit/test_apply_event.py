@@ -1,6 +1,7 @@
 """Applying Stripe events to the records, with in-memory fakes: exactly once, forward only, any order."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing_core.domain.records import Account, Invoice, SavedPaymentMethod, SetupFailure
 from billing_core.errors import InvalidStripeEvent
 from billing_core.ports import EventClaim
 from billing_core.use_cases.apply_event import (
@@ -17,14 +19,15 @@ from billing_core.use_cases.apply_event import (
     apply_event,
     process_event,
 )
-from tests.fakes import FakeAccountRepository, FakeEventLedger, FakeInvoiceRepository, FakePaymentGateway
+from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway, FakeProcessedEvents
+from tests.support.records import an_invoice
 
 T0 = 1_700_000_000
 _ids = itertools.count(1)
 
 
 def invoice_object(status: str, *, attempt_count: int = 0, next_attempt: int | None = None, paid_at: int | None = None,
-                   number: str | None = "ABC-0001", stripe_id: str = "in_1", user_id: str = "user-1",
+                   number: str | None = "ABC-0001", stripe_id: str = "in_1", account_id: str = "user-1",
                    invoice_id: str = "inv_2024-11_user-1") -> dict[str, Any]:
     """A Stripe invoice as events carry it (the fields the rules read)."""
     return {
@@ -33,7 +36,7 @@ def invoice_object(status: str, *, attempt_count: int = 0, next_attempt: int | N
         "hosted_invoice_url": f"https://invoice.example/{stripe_id}" if number else None,
         "invoice_pdf": f"https://invoice.example/{stripe_id}/pdf" if number else None,
         "status_transitions": {"paid_at": paid_at, "finalized_at": T0 if number else None},
-        "metadata": {"userId": user_id, "invoiceId": invoice_id},
+        "metadata": {"userId": account_id, "invoiceId": invoice_id},
     }
 
 
@@ -45,30 +48,31 @@ def event(event_type: str, obj: dict[str, Any], created: int = T0, previous: dic
     return {"id": f"evt_{next(_ids)}", "object": "event", "type": event_type, "created": created, "data": data}
 
 
-def billing_record(status: str = "draft", **extra: Any) -> dict[str, Any]:
+def billing_record(status: str = "draft", **extra: Any) -> Invoice:
     """The billing run's record of the invoice, before any webhook."""
-    return {"userId": "user-1", "invoiceId": "inv_2024-11_user-1", "stripeInvoiceId": "in_1", "status": status,
-            "amount": 3774, "currency": "eur", **extra}
+    return an_invoice(status=status, **{"stripe_invoice_id": "in_1", **extra})
 
 
-def make_ports(*records: dict[str, Any], accounts: tuple[dict[str, Any], ...] = ()) -> EventPorts:
+def make_ports(*records: Invoice, accounts: tuple[Account, ...] = ()) -> EventPorts:
     gateway = FakePaymentGateway()
     gateway.customers["cus_1"] = {"id": "cus_1", "object": "customer", "email": "old@example.com",
                                   "invoice_settings": {"default_payment_method": None},
                                   "metadata": {"userId": "user-1"}}
     return EventPorts(
         invoices=FakeInvoiceRepository(records), accounts=FakeAccountRepository(accounts), payments=gateway,
-        ledger=FakeEventLedger(clock=lambda: T0 + 10), clock=lambda: T0 + 10,
+        events=FakeProcessedEvents(clock=lambda: T0 + 10), clock=lambda: T0 + 10,
     )
 
 
-def stored(ports: EventPorts) -> dict[str, Any]:
-    return ports.invoices.get("user-1", "inv_2024-11_user-1")
+def stored(ports: EventPorts) -> Invoice:
+    record = ports.invoices.get("user-1", "inv_2024-11_user-1")
+    assert record is not None
+    return record
 
 
-def comparable(record: dict[str, Any]) -> dict[str, Any]:
+def comparable(record: Invoice) -> Invoice:
     """A record without the wall-clock time of the write."""
-    return {k: v for k, v in record.items() if k != "updatedAt"}
+    return dataclasses.replace(record, updated_at=0)
 
 
 # --- invoice lifecycle --------------------------------------------------------------------------
@@ -80,10 +84,10 @@ def test_a_finalization_failure_is_recorded_with_stripes_reason_and_cleared_by_t
     failed["last_finalization_error"] = {"type": "invalid_request_error", "message": "Tax location missing."}
 
     assert process_event(event("invoice.finalization_failed", failed), ports) is EventOutcome.APPLIED
-    assert (stored(ports)["status"], stored(ports)["finalizationError"]) == ("draft", "Tax location missing.")
+    assert (stored(ports).status, stored(ports).finalization_error) == ("draft", "Tax location missing.")
 
     process_event(event("invoice.finalized", invoice_object("open"), created=T0 + 60), ports)
-    assert stored(ports)["status"] == "open" and "finalizationError" not in stored(ports)
+    assert stored(ports).status == "open" and stored(ports).finalization_error is None
 
 
 def test_paid_event_sets_status_paid_at_number_and_links():
@@ -93,14 +97,14 @@ def test_paid_event_sets_status_paid_at_number_and_links():
     assert process_event(paid, ports) is EventOutcome.APPLIED
 
     record = stored(ports)
-    assert record["status"] == "paid"
-    assert record["paidAt"] == (T0 + 5) * 1000
-    assert record["number"] == "ABC-0001"
-    assert record["hostedInvoiceUrl"] == "https://invoice.example/in_1"
-    assert record["invoicePdf"] == "https://invoice.example/in_1/pdf"
-    assert record["attemptCount"] == 1
-    assert record["lastEventAt"] == (T0 + 5) * 1000
-    assert "nextPaymentAttempt" not in record
+    assert record.status == "paid"
+    assert record.paid_at == (T0 + 5) * 1000
+    assert record.number == "ABC-0001"
+    assert record.hosted_invoice_url == "https://invoice.example/in_1"
+    assert record.invoice_pdf == "https://invoice.example/in_1/pdf"
+    assert record.attempt_count == 1
+    assert record.last_event_at == (T0 + 5) * 1000
+    assert record.next_payment_attempt is None
 
 
 def test_late_payment_failed_after_paid_changes_nothing():
@@ -123,7 +127,7 @@ def test_payment_failed_records_attempt_and_next_attempt_then_a_later_attempt_re
     assert process_event(first, ports) is EventOutcome.UNCHANGED
 
     record = stored(ports)
-    assert (record["status"], record["attemptCount"], record["nextPaymentAttempt"]) == (
+    assert (record.status, record.attempt_count, record.next_payment_attempt) == (
         "payment_failed", 2, (T0 + 200) * 1000)
 
 
@@ -133,29 +137,29 @@ def test_record_is_found_by_stripe_invoice_id_when_metadata_is_missing():
     obj["metadata"] = {}
 
     assert process_event(event("invoice.voided", obj), ports) is EventOutcome.APPLIED
-    assert stored(ports)["status"] == "void"
+    assert stored(ports).status == "void"
 
 
 def test_event_for_an_unknown_invoice_is_acknowledged_and_marked_done():
     ports = make_ports()
-    unknown = event("invoice.paid", invoice_object("paid", stripe_id="in_other", user_id="nobody", invoice_id="x"))
+    unknown = event("invoice.paid", invoice_object("paid", stripe_id="in_other", account_id="nobody", invoice_id="x"))
 
     assert process_event(unknown, ports) is EventOutcome.UNKNOWN
-    assert ports.ledger.event_applications(unknown["id"]) == 1
+    assert ports.events.event_applications(unknown["id"]) == 1
 
 
 def test_record_billed_by_another_stripe_invoice_is_left_alone():
-    ports = make_ports(billing_record("open", stripeInvoiceId="in_replacement"))
+    ports = make_ports(billing_record("open", stripe_invoice_id="in_replacement"))
 
     outcome = process_event(event("invoice.paid", invoice_object("paid", stripe_id="in_1", paid_at=T0)), ports)
 
     assert outcome is EventOutcome.UNKNOWN
-    assert stored(ports)["status"] == "open"
+    assert stored(ports).status == "open"
 
 
 def test_invoice_of_another_customer_carrying_our_metadata_leaves_the_record_unchanged():
-    record = billing_record("pending", stripeCustomerId="cus_1")
-    del record["stripeInvoiceId"]  # the job has not recorded its draft yet
+    # The job has not recorded its draft yet.
+    record = billing_record("pending", stripe_customer_id="cus_1", stripe_invoice_id=None)
     ports = make_ports(record)
     before = stored(ports)
     foreign = invoice_object("paid", stripe_id="in_foreign", paid_at=T0)
@@ -170,23 +174,22 @@ def test_invoice_of_another_customer_carrying_our_metadata_leaves_the_record_unc
 class JobRecordsItsDraftFirst(FakeInvoiceRepository):
     """The invoice job saves its own draft's id just before the event's write arrives."""
 
-    def update(self, user_id, invoice_id, fields, *, conditions=(), remove=()):
+    def update(self, account_id, invoice_id, changes, *, conditions=()):
         if not getattr(self, "raced", False):
             self.raced = True
-            super().update(user_id, invoice_id, {"stripeInvoiceId": "in_1"})
-        return super().update(user_id, invoice_id, fields, conditions=conditions, remove=remove)
+            super().update(account_id, invoice_id, {"stripe_invoice_id": "in_1"})
+        return super().update(account_id, invoice_id, changes, conditions=conditions)
 
 
 def test_an_event_never_overwrites_the_stripe_invoice_id_the_job_recorded_meanwhile():
-    record = billing_record("pending", stripeCustomerId="cus_1")
-    del record["stripeInvoiceId"]
+    record = billing_record("pending", stripe_customer_id="cus_1", stripe_invoice_id=None)
     ports = make_ports()
     ports.invoices = JobRecordsItsDraftFirst([record])
 
     outcome = process_event(event("invoice.finalized", invoice_object("open", stripe_id="in_2")), ports)
 
     assert outcome is EventOutcome.UNKNOWN
-    assert (stored(ports)["stripeInvoiceId"], stored(ports)["status"]) == ("in_1", "pending")
+    assert (stored(ports).stripe_invoice_id, stored(ports).status) == ("in_1", "pending")
 
 
 def test_billing_run_status_further_along_than_the_event_is_kept():
@@ -194,7 +197,7 @@ def test_billing_run_status_further_along_than_the_event_is_kept():
     ports = make_ports(billing_record("paid"))
 
     assert process_event(event("invoice.finalized", invoice_object("open")), ports) is EventOutcome.UNCHANGED
-    assert stored(ports)["status"] == "paid"
+    assert stored(ports).status == "paid"
 
 
 # --- exactly once --------------------------------------------------------------------------------
@@ -206,27 +209,27 @@ def test_second_delivery_of_an_event_is_a_duplicate_and_applied_once():
 
     assert process_event(finalized, ports) is EventOutcome.APPLIED
     assert process_event(dict(finalized), ports) is EventOutcome.DUPLICATE
-    assert ports.ledger.event_applications(finalized["id"]) == 1
+    assert ports.events.event_applications(finalized["id"]) == 1
 
 
 def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_runs_out():
     now = [T0]
     ports = make_ports(billing_record("draft"))
-    ports.ledger = FakeEventLedger(clock=lambda: now[0])
+    ports.events = FakeProcessedEvents(clock=lambda: now[0])
     finalized = event("invoice.finalized", invoice_object("open"))
-    claim = ports.ledger.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
+    claim = ports.events.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
     assert claim is EventClaim.CLAIMED
 
     assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
-    assert stored(ports)["status"] == "draft"
+    assert stored(ports).status == "draft"
 
     now[0] += CLAIM_LEASE_SECONDS + 1  # the other worker died holding the claim
     assert process_event(finalized, ports) is EventOutcome.APPLIED
-    assert ports.ledger.event_applications(finalized["id"]) == 1
+    assert ports.events.event_applications(finalized["id"]) == 1
 
 
 def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
-    ports = make_ports(accounts=({"userId": "user-1", "stripeCustomerId": "cus_1"},))
+    ports = make_ports(accounts=(Account("user-1", stripe_customer_id="cus_1"),))
     intent = {"id": "seti_1", "object": "setup_intent", "customer": "cus_1", "payment_method": "pm_card_visa",
               "metadata": {}}
     succeeded = event("setup_intent.succeeded", intent)
@@ -235,7 +238,7 @@ def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
     with pytest.raises(RuntimeError):
         process_event(succeeded, ports)
     assert process_event(succeeded, ports) is EventOutcome.APPLIED
-    assert ports.ledger.event_applications(succeeded["id"]) == 1
+    assert ports.events.event_applications(succeeded["id"]) == 1
 
 
 @pytest.mark.parametrize("body", [[], {"id": "evt_1"}, {"id": "evt_1", "type": "invoice.paid"},
@@ -250,7 +253,7 @@ def test_unused_event_type_is_ignored_without_a_claim():
     created = event("customer.created", {"id": "cus_1", "object": "customer"})
 
     assert process_event(created, ports) is EventOutcome.IGNORED
-    assert ports.ledger.claims == {}
+    assert ports.events.claims == {}
 
 
 # --- any order, any duplicates ------------------------------------------------------------------
@@ -265,7 +268,7 @@ LIFE = [
 ]
 
 
-def _final_record(sequence: list[dict[str, Any]], *, deduplicate: bool) -> dict[str, Any]:
+def _final_record(sequence: list[dict[str, Any]], *, deduplicate: bool) -> Invoice:
     ports = make_ports(billing_record("draft"))
     for delivered in sequence:
         (process_event if deduplicate else apply_event)(delivered, ports)
@@ -290,7 +293,7 @@ def test_any_permutation_with_duplicates_ends_in_the_same_record(picks):
 
 
 def test_the_record_in_order_is_the_paid_one():
-    assert IN_ORDER["status"] == "paid" and IN_ORDER["attemptCount"] == 3 and IN_ORDER["paidAt"] == (T0 + 300) * 1000
+    assert IN_ORDER.status == "paid" and IN_ORDER.attempt_count == 3 and IN_ORDER.paid_at == (T0 + 300) * 1000
 
 
 @settings(max_examples=100, deadline=None)
@@ -301,15 +304,15 @@ def test_retrying_events_without_paid_end_in_the_latest_attempt(order):
     record = _final_record(sequence, deduplicate=True)
 
     # Attempt 2 reported both "failed" and "needs authentication": the customer must act, so that wins.
-    assert (record["status"], record["attemptCount"]) == ("action_required", 2)
+    assert (record.status, record.attempt_count) == ("action_required", 2)
     assert record == _final_record(LIFE[:4], deduplicate=True)
 
 
 # --- payment methods and customers -----------------------------------------------------------------
 
 
-def account(**extra: Any) -> dict[str, Any]:
-    return {"userId": "user-1", "stripeCustomerId": "cus_1", "email": "old@example.com", **extra}
+def account(**extra: Any) -> Account:
+    return Account("user-1", stripe_customer_id="cus_1", email="old@example.com", **extra)
 
 
 def setup_intent(pm: str = "pm_card_visa", intent_id: str = "seti_1") -> dict[str, Any]:
@@ -323,10 +326,7 @@ def test_setup_intent_succeeded_makes_it_the_default_in_stripe_and_stores_displa
     assert process_event(event("setup_intent.succeeded", setup_intent()), ports) is EventOutcome.APPLIED
 
     stored_account = ports.accounts.get("user-1")
-    account_fields = ("paymentMethod", "defaultPaymentMethod", "paymentMethodType", "brand", "last4")
-    assert {k: stored_account[k] for k in account_fields} == {
-        "paymentMethod": "pm_card_visa", "defaultPaymentMethod": "pm_card_visa", "paymentMethodType": "card",
-        "brand": "visa", "last4": "4242"}
+    assert stored_account.payment_method == SavedPaymentMethod("pm_card_visa", "card", "visa", "4242")
     assert ports.payments.customers["cus_1"]["invoice_settings"]["default_payment_method"] == "pm_card_visa"
     [call] = ports.payments.calls_to("set_default_payment_method")
     assert call.idempotency_key == "default-payment-method:seti_1"
@@ -339,8 +339,8 @@ def test_sepa_payment_method_replaces_card_display_fields():
     process_event(event("setup_intent.succeeded", setup_intent("pm_sepa_debit", "seti_2"), T0 + 5), ports)
 
     stored_account = ports.accounts.get("user-1")
-    assert (stored_account["paymentMethodType"], stored_account["last4"]) == ("sepa_debit", "3000")
-    assert "brand" not in stored_account
+    assert (stored_account.payment_method.type, stored_account.payment_method.last4) == ("sepa_debit", "3000")
+    assert stored_account.payment_method.brand is None
 
 
 def test_older_setup_intent_arriving_late_does_not_replace_the_newer_default():
@@ -349,7 +349,7 @@ def test_older_setup_intent_arriving_late_does_not_replace_the_newer_default():
 
     late = event("setup_intent.succeeded", setup_intent("pm_card_visa", "seti_1"), T0)
     assert process_event(late, ports) is EventOutcome.UNCHANGED
-    assert ports.accounts.get("user-1")["paymentMethod"] == "pm_card_mastercard"
+    assert ports.accounts.get("user-1").payment_method.id == "pm_card_mastercard"
 
 
 def test_setup_failure_is_recorded_with_codes_only():
@@ -359,8 +359,8 @@ def test_setup_failure_is_recorded_with_codes_only():
                                     "message": "Your card was declined."})
 
     assert process_event(event("setup_intent.setup_failed", intent), ports) is EventOutcome.APPLIED
-    assert ports.accounts.get("user-1")["lastSetupError"] == {
-        "setupIntentId": "seti_1", "code": "card_declined", "declineCode": "generic_decline"}
+    assert ports.accounts.get("user-1").last_setup_error == SetupFailure(
+        "seti_1", "card_declined", "generic_decline")
 
 
 def test_detaching_the_default_payment_method_clears_it():
@@ -372,7 +372,7 @@ def test_detaching_the_default_payment_method_clears_it():
     assert process_event(detached, ports) is EventOutcome.APPLIED
 
     stored_account = ports.accounts.get("user-1")
-    assert not {"paymentMethod", "defaultPaymentMethod", "brand", "last4"} & set(stored_account)
+    assert stored_account.payment_method is None
 
 
 def test_detaching_another_payment_method_keeps_the_default():
@@ -382,7 +382,7 @@ def test_detaching_another_payment_method_keeps_the_default():
     detached = event("payment_method.detached", {"id": "pm_other", "object": "payment_method", "customer": None},
                      T0 + 5, previous={"customer": "cus_1"})
     assert process_event(detached, ports) is EventOutcome.UNCHANGED
-    assert ports.accounts.get("user-1")["defaultPaymentMethod"] == "pm_card_visa"
+    assert ports.accounts.get("user-1").payment_method.id == "pm_card_visa"
 
 
 def test_customer_updated_syncs_email_and_default_payment_method():
@@ -393,9 +393,9 @@ def test_customer_updated_syncs_email_and_default_payment_method():
     assert process_event(event("customer.updated", customer), ports) is EventOutcome.APPLIED
 
     stored_account = ports.accounts.get("user-1")
-    assert stored_account["email"] == "new@example.com"
-    assert (stored_account["defaultPaymentMethod"], stored_account["brand"], stored_account["last4"]) == (
-        "pm_card_mastercard", "mastercard", "4444")
+    assert stored_account.email == "new@example.com"
+    method = stored_account.payment_method
+    assert (method.id, method.brand, method.last4) == ("pm_card_mastercard", "mastercard", "4444")
 
 
 def test_events_of_an_unknown_customer_are_acknowledged():

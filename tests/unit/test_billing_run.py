@@ -6,21 +6,18 @@ from decimal import Decimal
 
 import pytest
 
+from billing_core.bootstrap import policy_from_settings
 from billing_core.domain.costs import CostLine, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.domain.records import RunStatus
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
-from billing_core.use_cases.billing_run import (
-    AlreadyBilled,
-    BillingRun,
-    LeaseHeld,
-    lease_name,
-    policy_from_settings,
-)
-from billing_core.use_cases.invoice_job import plan_from_message
+from billing_core.use_cases.billing_run import AlreadyBilled, BillingRun, LeaseHeld, lease_name
+from billing_core.use_cases.invoice_messages import plan_from_message
 from scheduler_worker.schedule import trigger_billing_run
-from tests.fakes import FakeAccountRepository, FakeCostSource, FakeEventLedger, FakeQueue
+from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeLeases, FakeQueue, FakeRunRecords
+from tests.support.records import stored_accounts
 
 PERIOD = Period(2024, 11)
 POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
@@ -32,25 +29,34 @@ SEED_LINES = (
 )
 
 
-def linked_account_of(user_id: str) -> str:
-    return f"acct-{user_id}"
+def linked_account_of(account_id: str) -> str:
+    return f"acct-{account_id}"
 
 
 def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), group_by="LINKED_ACCOUNT"):
     """A run over ``accounts``; grouped by linked account, each has its own and ``lines`` as its costs."""
     if group_by == "SERVICE":
-        repo = FakeAccountRepository([{"userId": user_id} for user_id in accounts] + list(items))
+        items = [{"userId": account_id} for account_id in accounts] + list(items)
+        repo = FakeAccountRepository(*stored_accounts(items))
         costs = FakeCostSource(lines)
     else:
-        repo = FakeAccountRepository(
-            [{"userId": user_id, "costScope": linked_account_of(user_id)} for user_id in accounts] + list(items)
-        )
-        costs = FakeCostSource([CostLine(line.service, line.amount, linked_account_of(user_id))
-                                for user_id in accounts for line in lines])
-    ledger = FakeEventLedger()
+        items = [{"userId": a, "costScope": linked_account_of(a)} for a in accounts] + list(items)
+        repo = FakeAccountRepository(*stored_accounts(items))
+        costs = FakeCostSource([CostLine(line.service, line.amount, linked_account_of(account_id))
+                                for account_id in accounts for line in lines])
+    ledger = Ledger()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=costs, ledger=ledger, billing_jobs=queue, policy=policy, group_by=group_by)
+    run = BillingRun(accounts=repo, costs=costs, leases=ledger, runs=ledger.runs, billing_jobs=queue, policy=policy,
+                     group_by=group_by)
     return run, costs, ledger, queue
+
+
+class Ledger(FakeLeases):
+    """The run's leases, with its run records beside them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = FakeRunRecords()
 
 
 def test_run_queries_costs_once_and_enqueues_one_job_per_account():
@@ -59,10 +65,10 @@ def test_run_queries_costs_once_and_enqueues_one_job_per_account():
     result = run.start(PERIOD, owner="a", trigger="test")
 
     assert costs.requests_made == 1 and result.cost_requests == 1
-    plans = [plan_from_message(body)[0] for body in queue.sent_bodies]
-    assert sorted(p.user_id for p in plans) == sorted(f"u{i}" for i in range(50))
+    plans = [plan_from_message(message.body)[0] for message in queue.messages]
+    assert sorted(p.account_id for p in plans) == sorted(f"u{i}" for i in range(50))
     assert {p.total for p in plans} == {Decimal("37.74")}
-    assert run.run_record(PERIOD)["status"] == "enqueued" and run.run_record(PERIOD)["enqueued"] == 50
+    assert run.run_record(PERIOD).status is RunStatus.ENQUEUED and run.run_record(PERIOD).enqueued == 50
     assert ledger.leases == {}  # released
 
 
@@ -110,7 +116,7 @@ def test_a_dry_run_plans_every_account_and_writes_nothing():
     result = run.plan(PERIOD)
 
     assert [p.total for p in result.plans] == [Decimal("37.74"), Decimal("37.74")]
-    assert queue.messages == [] and ledger.records == {} and ledger.leases == {}
+    assert queue.messages == [] and ledger.runs.records == {} and ledger.leases == {}
 
 
 def test_one_account_run_bills_only_that_account_and_leaves_the_run_record_alone():
@@ -127,7 +133,7 @@ def test_a_misconfigured_account_is_skipped_and_the_others_are_billed():
 
     result = run.start(PERIOD, owner="a", trigger="test")
 
-    assert [s.user_id for s in result.skipped] == ["broken"]
+    assert [s.account_id for s in result.skipped] == ["broken"]
     assert [b["plan"]["userId"] for b in queue.sent_bodies] == ["u1"]
 
 
@@ -137,7 +143,7 @@ def test_an_account_without_cost_scope_is_skipped_instead_of_billed_every_accoun
     result = run.start(PERIOD, owner="a", trigger="test")
 
     (skipped,) = result.skipped
-    assert skipped.user_id == "new-admin" and "costScope" in skipped.reason
+    assert skipped.account_id == "new-admin" and "costScope" in skipped.reason
     assert sorted((b["plan"]["userId"], b["plan"]["total"]) for b in queue.sent_bodies) == [
         ("u1", "37.74"), ("u2", "37.74"),
     ]

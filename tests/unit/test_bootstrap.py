@@ -5,13 +5,14 @@ import boto3
 import pytest
 
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
-from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoEventLedger, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
 from billing_core.bootstrap import bootstrap, bootstrap_api, bootstrap_webhook_receiver, bootstrap_worker
 from billing_core.settings import Settings, SettingsError
-from tests.fakes import FakeSecretsProvider
+from tests.support.fakes import FakeSecretsProvider
 
 JOBS = "http://127.0.0.1:1/000000000000/billing-jobs"
 EVENTS = "http://127.0.0.1:1/000000000000/stripe-events"
@@ -40,7 +41,7 @@ def test_the_worker_gets_every_adapter_on_the_configured_resources(session):
 
     assert isinstance(services.invoices, DynamoInvoiceRepository) and services.invoices._table == "billing-x"
     assert isinstance(services.accounts, DynamoAccountRepository)
-    assert isinstance(services.ledger, DynamoEventLedger)
+    assert isinstance(services.events, DynamoProcessedEvents)
     assert isinstance(services.costs, CostExplorerCostSource)
     assert isinstance(services.payments, StripePaymentGateway)
     assert (services.billing_jobs.queue_url, services.stripe_events.queue_url) == (JOBS, EVENTS)

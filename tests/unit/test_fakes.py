@@ -1,4 +1,8 @@
-"""The in-memory fakes behave like the real adapters where use cases depend on it."""
+"""The in-memory fakes behave like the real adapters where use cases depend on it.
+
+The storage and queue fakes are held to the contract tests they share with their adapters
+(``tests/contracts``); these are the fakes of Cost Explorer, the secrets and Stripe.
+"""
 from __future__ import annotations
 
 from datetime import date
@@ -8,160 +12,18 @@ import pytest
 
 from billing_core.domain.costs import CostLine
 from billing_core.errors import (
-    ConditionFailed,
     IdempotencyKeyReused,
-    InvalidCursor,
-    NotFound,
     PaymentActionRequired,
     PaymentDeclined,
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import FieldIs, InvoiceLine
-from tests.fakes import (
-    FakeAccountRepository,
+from billing_core.ports import InvoiceLine
+from tests.support.fakes import (
     FakeCostSource,
-    FakeEventLedger,
-    FakeInvoiceRepository,
     FakePaymentGateway,
-    FakeQueue,
     FakeSecretsProvider,
 )
-
-
-def invoice(user_id="user-1", period="2024-11", **fields):
-    return {"userId": user_id, "invoiceId": f"inv_{period}_{user_id}", "status": "pending",
-            "amount": Decimal("37.74"), **fields}
-
-
-# --- repositories --------------------------------------------------------------------------------
-
-
-def test_fake_invoices_create_only_once_and_return_numbers_as_decimal():
-    invoices = FakeInvoiceRepository()
-
-    assert invoices.create_if_absent(invoice(createdAt=1732924800000)) is True
-    assert invoices.create_if_absent(invoice(amount=Decimal("1"))) is False
-    stored = invoices.get("user-1", "inv_2024-11_user-1")
-    assert stored["amount"] == Decimal("37.74")
-    assert stored["createdAt"] == Decimal(1732924800000) and isinstance(stored["createdAt"], Decimal)
-
-
-def test_fake_invoices_refuse_floats_like_dynamodb():
-    with pytest.raises(TypeError):
-        FakeInvoiceRepository().create_if_absent(invoice(amount=37.74))
-
-
-def test_fake_invoice_update_honours_conditions_and_reports_the_current_item():
-    invoices = FakeInvoiceRepository([invoice(status="paid")])
-
-    with pytest.raises(ConditionFailed) as refused:
-        invoices.update("user-1", "inv_2024-11_user-1", {"status": "open"},
-                        conditions=[FieldIs.one_of("status", "draft")])
-    with pytest.raises(NotFound):
-        invoices.update("user-1", "inv_2099-01_user-1", {"status": "open"})
-
-    assert refused.value.current["status"] == "paid"
-    assert invoices.get("user-1", "inv_2024-11_user-1")["status"] == "paid"
-
-
-def test_fake_invoice_returned_items_are_copies():
-    invoices = FakeInvoiceRepository([invoice(awsBreakdown={"AWS Lambda": Decimal("5.23")})])
-
-    invoices.get("user-1", "inv_2024-11_user-1")["awsBreakdown"]["AWS Lambda"] = Decimal("0")
-
-    assert invoices.get("user-1", "inv_2024-11_user-1")["awsBreakdown"]["AWS Lambda"] == Decimal("5.23")
-
-
-def test_fake_invoices_list_newest_first_with_a_cursor():
-    invoices = FakeInvoiceRepository(
-        [invoice(period=p) for p in ("2024-09", "2024-11", "2024-10")] + [invoice("other")])
-
-    first = invoices.list_for_user("user-1", limit=2)
-    second = invoices.list_for_user("user-1", limit=2, cursor=first.next_cursor)
-
-    assert [i["invoiceId"] for i in first.items + second.items] == [
-        "inv_2024-11_user-1", "inv_2024-10_user-1", "inv_2024-09_user-1",
-    ]
-    assert second.next_cursor is None
-    with pytest.raises(InvalidCursor):
-        invoices.list_for_user("other", cursor=first.next_cursor)
-
-
-def test_fake_invoices_are_found_by_stripe_invoice_id():
-    invoices = FakeInvoiceRepository([invoice(stripeInvoiceId="in_1")])
-    assert invoices.find_by_stripe_invoice_id("in_1")["userId"] == "user-1"
-    assert invoices.find_by_stripe_invoice_id("in_2") is None
-
-
-def test_fake_accounts_record_only_the_first_stripe_customer():
-    accounts = FakeAccountRepository()
-
-    assert accounts.set_stripe_customer_id_if_absent("user-1", "cus_1", {"email": "a@example.com"}) is True
-    assert accounts.set_stripe_customer_id_if_absent("user-1", "cus_2") is False
-    assert accounts.get("user-1") == {"userId": "user-1", "stripeCustomerId": "cus_1", "email": "a@example.com"}
-    assert accounts.find_by_stripe_customer_id("cus_1")["userId"] == "user-1"
-    assert [a["userId"] for a in accounts.list_accounts()] == ["user-1"]
-    with pytest.raises(NotFound):
-        accounts.update("user-2", {"brand": "visa"})
-
-
-# --- ledger and queue ----------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_fake_ledger_records_events_once_and_leases_expire():
-    clock = Clock(1_700_000_000)
-    ledger = FakeEventLedger(clock)
-
-    assert ledger.record_once("evt_1", 60) and not ledger.record_once("evt_1", 60)
-    assert ledger.acquire_lease("run", "a", 60) and not ledger.acquire_lease("run", "b", 60)
-    clock.now += 61
-    assert ledger.acquire_lease("run", "b", 60)
-    assert not ledger.release_lease("run", "a") and ledger.release_lease("run", "b")
-    assert ledger.put_record("run#1", {"n": 1}, ttl_seconds=10, only_if_absent=True)
-    assert not ledger.put_record("run#1", {"n": 2}, only_if_absent=True)
-    assert ledger.get_record("run#1") == {"n": Decimal(1)}
-    clock.now += 11
-    assert ledger.get_record("run#1") is None
-
-
-def test_fake_queue_redelivers_until_deleted_and_dead_letters_after_max_receives():
-    clock = Clock()
-    queue = FakeQueue(max_receive_count=2, visibility_timeout=30, clock=clock)
-    queue.send({"userId": "user-1", "fee": Decimal("20.00")}, {"runId": "r1"})
-
-    (first,) = queue.receive()
-    assert queue.receive() == []  # invisible while being handled
-    clock.now += 30
-    (second,) = queue.receive()
-    clock.now += 30
-
-    assert first.json() == {"fee": "20.00", "userId": "user-1"} and first.attributes == {"runId": "r1"}
-    assert (first.receive_count, second.receive_count) == (1, 2)
-    assert queue.receive() == []
-    assert (queue.approximate_depth(), queue.dead_letter_depth()) == (0, 1)
-
-
-def test_fake_queue_delete_and_change_visibility():
-    queue = FakeQueue()
-    queue.send("a")
-    (message,) = queue.receive()
-    queue.change_visibility(message.receipt_handle, 0)
-    (again,) = queue.receive()
-
-    queue.delete(again.receipt_handle)
-
-    assert again.receive_count == 2
-    assert queue.approximate_depth() == 0
-
 
 # --- cost source and secrets ---------------------------------------------------------------------
 
@@ -195,8 +57,8 @@ def gateway():
 
 
 def test_fake_gateway_replays_a_repeated_idempotency_key_instead_of_creating_twice(gateway):
-    first = gateway.create_customer(user_id="user-1", idempotency_key="customer:user-1")
-    again = gateway.create_customer(user_id="user-1", idempotency_key="customer:user-1")
+    first = gateway.create_customer(account_id="user-1", idempotency_key="customer:user-1")
+    again = gateway.create_customer(account_id="user-1", idempotency_key="customer:user-1")
 
     assert first == again
     assert len(gateway.customers) == 1
@@ -204,19 +66,19 @@ def test_fake_gateway_replays_a_repeated_idempotency_key_instead_of_creating_twi
 
 
 def test_fake_gateway_refuses_a_key_reused_with_other_parameters(gateway):
-    gateway.create_customer(user_id="user-1", idempotency_key="k")
+    gateway.create_customer(account_id="user-1", idempotency_key="k")
 
     with pytest.raises(IdempotencyKeyReused):
-        gateway.create_customer(user_id="user-2", idempotency_key="k")
+        gateway.create_customer(account_id="user-2", idempotency_key="k")
 
 
 def test_fake_gateway_requires_idempotency_keys_on_writes(gateway):
     with pytest.raises(ValueError):
-        gateway.create_customer(user_id="user-1", idempotency_key="")
+        gateway.create_customer(account_id="user-1", idempotency_key="")
 
 
 def _open_invoice(gateway, payment_method="pm_card_visa"):
-    customer = gateway.create_customer(user_id="user-1", idempotency_key="c")
+    customer = gateway.create_customer(account_id="user-1", idempotency_key="c")
     gateway.set_default_payment_method(
         customer_id=customer["id"], payment_method_id=payment_method, idempotency_key="pm")
     draft = gateway.create_draft_invoice(
@@ -266,8 +128,8 @@ def test_fake_gateway_fails_the_next_call_when_told_and_then_recovers(gateway):
     gateway.fail_next("create_customer", StripeUnavailable("down"))
 
     with pytest.raises(StripeUnavailable):
-        gateway.create_customer(user_id="user-1", idempotency_key="c")
-    customer = gateway.create_customer(user_id="user-1", idempotency_key="c")
+        gateway.create_customer(account_id="user-1", idempotency_key="c")
+    customer = gateway.create_customer(account_id="user-1", idempotency_key="c")
 
     assert customer["metadata"] == {"userId": "user-1"}
     assert len(gateway.customers) == 1

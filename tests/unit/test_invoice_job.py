@@ -1,13 +1,16 @@
 """The invoice job with in-memory fakes: one invoice per account and period, whatever happens in between."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from billing_core.domain.costs import CostLine, CostReport, Period
-from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, plan_invoice
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
+from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.errors import StripeFailedAfterExecution
 from billing_core.ports import FieldIs, InvoiceLine
 from billing_core.use_cases.invoice_job import (
@@ -15,13 +18,11 @@ from billing_core.use_cases.invoice_job import (
     AccountNotFound,
     InvoiceFinalizationFailed,
     InvoiceJob,
-    InvoiceMessageInvalid,
     InvoiceNoLongerDraft,
     InvoiceTotalMismatch,
-    plan_from_message,
-    plan_to_message,
 )
-from tests.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
+from billing_core.use_cases.invoice_messages import InvoiceMessageInvalid, plan_from_message, plan_to_message
+from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
 
 PERIOD = Period(2024, 11)
 SEED_LINES = (
@@ -48,8 +49,8 @@ def report(lines=SEED_LINES) -> CostReport:
     return CostReport(PERIOD.start, PERIOD.end, "USD", False, tuple(lines))
 
 
-def seed_plan(user_id="u1", lines=SEED_LINES):
-    return plan_invoice(PERIOD, report(lines), Account(user_id), POLICY)
+def seed_plan(account_id="u1", lines=SEED_LINES):
+    return plan_invoice(PERIOD, report(lines), Account(account_id), POLICY)
 
 
 class World:
@@ -61,18 +62,18 @@ class World:
         self.invoices = FakeInvoiceRepository()
         self.accounts = FakeAccountRepository()
 
-    def account(self, user_id="u1", *, payment_method: str | None = "pm_card_visa", customer=True) -> dict:
-        item = {"userId": user_id, "email": f"{user_id}@example.com"}
+    def account(self, account_id="u1", *, payment_method: str | None = "pm_card_visa", customer=True) -> Account:
+        account = Account(account_id, email=f"{account_id}@example.com")
         if customer:
-            cus = self.stripe.create_customer(user_id=user_id, idempotency_key=f"setup:{user_id}")
-            item["stripeCustomerId"] = cus["id"]
+            cus = self.stripe.create_customer(account_id=account_id, idempotency_key=f"setup:{account_id}")
+            account = dataclasses.replace(account, stripe_customer_id=cus["id"])
             if payment_method:
                 self.stripe.set_default_payment_method(
-                    customer_id=cus["id"], payment_method_id=payment_method, idempotency_key=f"pm:{user_id}"
+                    customer_id=cus["id"], payment_method_id=payment_method, idempotency_key=f"pm:{account_id}"
                 )
-                item["defaultPaymentMethod"] = payment_method
-        self.accounts.put(item)
-        return item
+                account = dataclasses.replace(account, payment_method=SavedPaymentMethod(payment_method, "card"))
+        self.accounts.put(account)
+        return account
 
     def job(self, observe=None) -> InvoiceJob:
         return InvoiceJob(
@@ -103,17 +104,17 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
     ]
     assert invoice["total"] == 3774
     record = world.invoices.get("u1", "inv_2024-11_u1")
-    assert record["status"] == "open" and result.status == "open"
-    amounts = (record["amount"], record["baseFee"], record["awsCosts"])
+    assert record.status == "open" and result.status == "open"
+    amounts = (record.amount, record.base_fee, record.aws_costs)
     assert amounts == (Decimal("37.74"), Decimal("20"), Decimal("17.74"))
-    assert record["awsBreakdown"] == {
+    assert record.aws_breakdown == {
         "Amazon CloudFront": Decimal("8.47"), "AWS Lambda": Decimal("5.23"),
         "Amazon Simple Storage Service": Decimal("2.15"), "Amazon DynamoDB": Decimal("1.89"),
     }
-    assert record["stripeInvoiceId"] == invoice["id"] and record["number"] == invoice["number"]
-    assert record["fxRate"] == Decimal("1.0") and record["fxSource"] == "test"
-    assert record["period"] == {"label": "2024-11", "start": "2024-11-01", "end": "2024-12-01"}
-    assert record["paymentMethodMissing"] is False
+    assert record.stripe_invoice_id == invoice["id"] and record.number == invoice["number"]
+    assert record.fx_rate == Decimal("1.0") and record.fx_source == "test"
+    assert record.period == Period(2024, 11) and record.period.end == date(2024, 12, 1)
+    assert record.payment_method_missing is False
 
 
 def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(world):
@@ -173,7 +174,7 @@ def test_a_draft_whose_total_differs_from_the_record_is_not_finalized(world):
 
     assert world.stripe.calls_to("finalize_invoice") == []
     assert world.stripe.invoices[draft["id"]]["status"] == "draft"
-    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "draft"
+    assert world.invoices.get("u1", "inv_2024-11_u1").status == "draft"
 
 
 def test_a_draft_stripe_finalized_before_the_lines_were_added_stops_the_job_without_adding_lines(world):
@@ -187,7 +188,7 @@ def test_a_draft_stripe_finalized_before_the_lines_were_added_stops_the_job_with
         world.job().run(seed_plan())
 
     assert draft["lines"]["data"] == []
-    assert world.invoices.get("u1", "inv_2024-11_u1")["linesAdded"] == []
+    assert world.invoices.get("u1", "inv_2024-11_u1").lines_added == frozenset()
 
 
 def test_a_worker_that_finds_the_draft_finalized_by_another_worker_reports_no_missing_lines(world):
@@ -202,7 +203,7 @@ def test_a_worker_that_finds_the_draft_finalized_by_another_worker_reports_no_mi
     # and the worker reads the record again instead of reporting lines as missing.
     record, answer = world.job()._lines(stale)
 
-    assert answer is None and record["linesAdded"] == ["aws", "base-fee"]
+    assert answer is None and record.lines_added == {"aws", "base-fee"}
 
 
 def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_more(world):
@@ -233,7 +234,7 @@ def test_crash_at_any_point_then_rerun_ends_with_exactly_one_invoice_with_the_ri
     assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
     assert invoice["status"] == "open"
     assert len(world.stripe.customers) == 1
-    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "open"
+    assert world.invoices.get("u1", "inv_2024-11_u1").status == "open"
 
 
 @pytest.mark.parametrize(("step", "phase"), [(s, p) for s, p in CRASH_POINTS if s not in ("claim", "customer")])
@@ -259,7 +260,7 @@ def test_an_account_without_a_payment_method_still_gets_a_finalized_invoice_mark
     (invoice,) = world.stripe.invoices.values()
     assert invoice["status"] == "open"
     assert result.payment_method_missing
-    assert world.invoices.get("u1", "inv_2024-11_u1")["paymentMethodMissing"] is True
+    assert world.invoices.get("u1", "inv_2024-11_u1").payment_method_missing is True
 
 
 def test_an_account_without_a_stripe_customer_gets_one_recorded_on_the_account(world):
@@ -269,7 +270,7 @@ def test_an_account_without_a_stripe_customer_gets_one_recorded_on_the_account(w
 
     (customer,) = world.stripe.customers.values()
     assert customer["metadata"] == {"userId": "u1"}
-    assert world.accounts.get("u1")["stripeCustomerId"] == customer["id"]
+    assert world.accounts.get("u1").stripe_customer_id == customer["id"]
 
 
 def test_a_status_a_webhook_already_advanced_is_never_set_back(world):
@@ -282,8 +283,8 @@ def test_a_status_a_webhook_already_advanced_is_never_set_back(world):
     world.job().run(seed_plan())
 
     record = world.invoices.get("u1", "inv_2024-11_u1")
-    assert record["status"] == "paid"
-    assert record["number"] == next(iter(world.stripe.invoices.values()))["number"]
+    assert record.status == "paid"
+    assert record.number == next(iter(world.stripe.invoices.values()))["number"]
 
 
 def test_zero_aws_costs_still_bill_the_base_fee_with_an_aws_line_of_zero(world):
@@ -293,7 +294,7 @@ def test_zero_aws_costs_still_bill_the_base_fee_with_an_aws_line_of_zero(world):
 
     (invoice,) = world.stripe.invoices.values()
     assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 0]
-    assert world.invoices.get("u1", "inv_2024-11_u1")["awsBreakdown"] == {}
+    assert world.invoices.get("u1", "inv_2024-11_u1").aws_breakdown == {}
 
 
 def test_the_claimed_amounts_win_over_a_later_plan_with_other_costs(world):
@@ -318,22 +319,23 @@ def test_the_job_message_carries_the_plan_exactly_with_money_as_text():
 
     message = plan_to_message(plan, "run_1")
 
-    assert message["plan"]["total"] == "37.74" and message["plan"]["breakdown"]["AWS Lambda"] == "5.23"
+    body = json.loads(message)
+    assert body["plan"]["total"] == "37.74" and body["plan"]["breakdown"]["AWS Lambda"] == "5.23"
     assert plan_from_message(message) == (plan, "run_1")
 
 
 @pytest.mark.parametrize("body", [{}, {"type": "other"}, {"type": "invoice-job", "plan": {"userId": "u1"}}])
 def test_a_message_that_is_not_an_invoice_job_is_refused(body):
     with pytest.raises(InvoiceMessageInvalid):
-        plan_from_message(body)
+        plan_from_message(json.dumps(body))
 
 
 def test_a_message_whose_lines_do_not_add_up_is_refused():
-    message = plan_to_message(seed_plan(), "run_1")
+    message = json.loads(plan_to_message(seed_plan(), "run_1"))
     message["plan"]["total"] = "40.00"
 
     with pytest.raises(InvoiceMessageInvalid):
-        plan_from_message(message)
+        plan_from_message(json.dumps(message))
 
 
 @pytest.mark.parametrize("method", ["create_draft_invoice", "add_invoice_lines", "finalize_invoice"])
@@ -343,7 +345,7 @@ def test_a_500_after_stripe_executed_a_step_is_resumed_with_fresh_keys_and_one_i
 
     with pytest.raises(StripeFailedAfterExecution):
         world.job().run(seed_plan())
-    assert world.invoices.get("u1", "inv_2024-11_u1")["keyGeneration"] == 1
+    assert world.invoices.get("u1", "inv_2024-11_u1").key_generation == 1
     before = len(world.stripe.calls)
 
     world.job().run(seed_plan())
@@ -351,7 +353,7 @@ def test_a_500_after_stripe_executed_a_step_is_resumed_with_fresh_keys_and_one_i
     (invoice,) = world.stripe.invoices.values()
     assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 1774]
     assert invoice["status"] == "open"
-    assert world.invoices.get("u1", "inv_2024-11_u1")["status"] == "open"
+    assert world.invoices.get("u1", "inv_2024-11_u1").status == "open"
     # The rerun looked at Stripe instead of trusting the spent key; what it still had to send went
     # under generation-1 keys (a finalize that took effect needs nothing more).
     assert [c.idempotency_key for c in world.stripe.calls[before:] if c.idempotency_key] == {
@@ -368,7 +370,7 @@ def test_a_failed_finalization_is_recorded_and_retried_with_a_fresh_key(world):
     with pytest.raises(InvoiceFinalizationFailed, match="Tax location"):
         world.job().run(seed_plan())
     record = world.invoices.get("u1", "inv_2024-11_u1")
-    assert (record["status"], record["finalizationError"], record["keyGeneration"]) == (
+    assert (record.status, record.finalization_error, record.key_generation) == (
         "draft", "Tax location could not be determined.", 1)
 
     world.job().run(seed_plan())

@@ -8,7 +8,7 @@ import pytest
 
 from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.errors import StripeRateLimited
-from tests.fakes import FakePaymentGateway, FakeSecretsProvider
+from tests.support.fakes import FakePaymentGateway, FakeSecretsProvider
 
 
 class ManualClock:
@@ -66,7 +66,7 @@ def test_a_429_is_retried_with_the_same_idempotency_key_and_creates_one_object()
     stripe.fail_next("create_customer", StripeRateLimited("Too many requests"))
     stripe.fail_next("create_customer", StripeRateLimited("Too many requests"))
 
-    customer = gateway.create_customer(user_id="u1", idempotency_key="k1")
+    customer = gateway.create_customer(account_id="u1", idempotency_key="k1")
 
     assert len(stripe.customers) == 1 and customer["id"] in stripe.customers
     assert gateway.rate_limited == 2

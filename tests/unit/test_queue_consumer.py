@@ -11,22 +11,25 @@ import pytest
 
 from billing_core.bootstrap import WorkerServices
 from billing_core.domain.costs import CostLine, CostReport, Period
-from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, plan_invoice
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
+from billing_core.domain.records import Account
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
-from billing_core.use_cases.invoice_job import plan_to_message
+from billing_core.use_cases.invoice_messages import plan_to_message
 from scheduler_worker import worker
 from scheduler_worker.billing_jobs import JOB_RETRY_DELAY
 from scheduler_worker.consumer import QueueConsumer, exponential_backoff
 from scheduler_worker.stripe_events import stripe_event_consumers
 from scheduler_worker.worker import worker_consumers
-from tests.fakes import (
+from tests.support.fakes import (
     FakeAccountRepository,
     FakeCostSource,
-    FakeEventLedger,
     FakeInvoiceRepository,
+    FakeLeases,
     FakePaymentGateway,
+    FakeProcessedEvents,
     FakeQueue,
+    FakeRunRecords,
     FakeSecretsProvider,
 )
 
@@ -57,7 +60,7 @@ def _consume_one_batch(queue: FakeQueue, handle, **kwargs) -> None:
 
 def test_a_handled_message_is_deleted():
     queue = FakeQueue()
-    queue.send({"job": 1})
+    queue.send('{"job": 1}')
     _consume_one_batch(queue, lambda message: None)
     assert queue.approximate_depth() == 0
 
@@ -65,7 +68,7 @@ def test_a_handled_message_is_deleted():
 def test_a_failed_billing_job_comes_back_after_the_job_retry_delay_not_the_visibility_timeout():
     now = [0.0]
     queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
-    queue.send({"job": 1})
+    queue.send('{"job": 1}')
 
     def fail(message):
         raise RuntimeError("Stripe unavailable")
@@ -80,7 +83,7 @@ def test_a_failed_billing_job_comes_back_after_the_job_retry_delay_not_the_visib
 def test_without_a_retry_delay_a_failed_message_waits_out_the_visibility_timeout():
     now = [0.0]
     queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
-    queue.send({"job": 1})
+    queue.send('{"job": 1}')
 
     def fail(message):
         raise RuntimeError("boom")
@@ -113,14 +116,15 @@ class RecordingQueue(FakeQueue):
 def _worker_services(environ: dict[str, str]) -> WorkerServices:
     return WorkerServices(
         settings=Settings.from_env(environ), invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
-        ledger=FakeEventLedger(), costs=FakeCostSource(), payments=FakePaymentGateway(),
+        events=FakeProcessedEvents(), leases=FakeLeases(), runs=FakeRunRecords(), costs=FakeCostSource(),
+        payments=FakePaymentGateway(),
         secrets=FakeSecretsProvider(), billing_jobs=RecordingQueue(), stripe_events=RecordingQueue(),
     )
 
 
 def test_a_consumer_long_polls_for_its_wait_seconds():
     queue = RecordingQueue()
-    queue.send({"job": 1})
+    queue.send('{"job": 1}')
 
     _consume_one_batch(queue, lambda message: None, wait_seconds=7)
 
@@ -156,7 +160,7 @@ def test_a_failed_stripe_event_comes_back_after_15_seconds_like_a_failed_job():
     queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
     queue.send("not a stripe event")  # fails on every receive, like an event during an outage
     ports = EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
-                       payments=FakePaymentGateway(), ledger=FakeEventLedger())
+                       payments=FakePaymentGateway(), events=FakeProcessedEvents())
     stopping = threading.Event()
     (consumer,) = stripe_event_consumers(queue, ports, stopping, count=1, wait_seconds=1)
     consumer.start()
@@ -178,8 +182,8 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
     shared = FakePaymentGateway()  # stands in for the one rate-limited gateway of the process
     built = []
     monkeypatch.setattr(worker, "rate_limited_payments", lambda s: built.append(s) or shared)
-    customer = shared.create_customer(user_id="u1", idempotency_key="setup:u1")
-    services.accounts.put({"userId": "u1", "stripeCustomerId": customer["id"]})
+    customer = shared.create_customer(account_id="u1", idempotency_key="setup:u1")
+    services.accounts.put(Account("u1", stripe_customer_id=customer["id"]))
     period = Period(2024, 11)
     report = CostReport(period.start, period.end, "USD", False, (CostLine("AWS Lambda", Decimal("5.23")),))
     policy = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))

@@ -15,7 +15,7 @@ def test_empty_environment_gives_the_documented_local_defaults():
     settings = Settings.from_env({})
 
     assert settings.aws_region == "eu-central-1"
-    assert (settings.billing_table, settings.payment_methods_table, settings.events_table) == (
+    assert (settings.billing_table, settings.accounts_table, settings.events_table) == (
         "billing", "payment-methods", "events",
     )
     assert settings.stripe_secret_id == "billing/stripe"

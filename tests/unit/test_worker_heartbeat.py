@@ -14,7 +14,7 @@ from billing_core.settings import Settings
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.heartbeat import Heartbeat
 from scheduler_worker.worker import worker_heartbeat
-from tests.fakes import FakeQueue
+from tests.support.fakes import FakeQueue
 
 T0 = 1_700_000_000.0
 

@@ -1,29 +1,44 @@
-"""DynamoDB adapters for the ``billing``, ``payment-methods`` and ``events`` tables.
+"""DynamoDB adapters for the invoices (``billing``) and accounts (``payment-methods``) tables.
 
-They take a low-level boto3 DynamoDB client. Items go in and out as plain dicts; numbers come back
-as ``Decimal`` (as boto3 returns them), and a ``float`` is refused on the way in, so money can never
-pass through binary floating point.
+They take a low-level boto3 DynamoDB client and speak records (``Invoice``, ``Account``); the items
+behind them are ``dynamodb_items``'s business. Numbers come back as ``Decimal`` (as boto3 returns
+them), and a ``float`` is refused on the way in, so money never passes through binary floating point.
+The events table's adapters are in ``dynamodb_events``.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from billing_core import resources
-from billing_core.errors import ConditionFailed, InvalidCursor, NotFound, StorageUnavailable
-from billing_core.ports import AccountRepository, EventClaim, EventLedger, FieldIs, InvoiceRepository, Item, Page
+from billing_core.adapters.dynamodb_items import (
+    ACCOUNT_CODECS,
+    INVOICE_CODECS,
+    Item,
+    account_from_item,
+    account_item,
+    changes_to_update,
+    guard_attribute,
+    invoice_from_item,
+    invoice_item,
+)
+from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges
+from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound, StorageUnavailable
+from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, Page
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
+
+log = logging.getLogger(__name__)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -66,15 +81,15 @@ class _Expression:
         self.values[placeholder] = _serializer.serialize(value)
         return placeholder
 
-    def guard(self, condition: FieldIs) -> str:
-        name = self.name(condition.name)
+    def guard(self, attribute: str, values: Sequence[Any], or_absent: bool) -> str:
+        name = self.name(attribute)
         parts = []
-        if condition.values:
-            parts.append(f"{name} IN ({', '.join(self.value(v) for v in condition.values)})")
-        if condition.or_absent:
+        if values:
+            parts.append(f"{name} IN ({', '.join(self.value(v) for v in values)})")
+        if or_absent:
             parts.append(f"attribute_not_exists({name})")
         if not parts:
-            raise ValueError(f"condition on {condition.name} accepts nothing")
+            raise ValueError(f"condition on {attribute} accepts nothing")
         return "(" + " OR ".join(parts) + ")"
 
     def kwargs(self) -> dict[str, Any]:
@@ -90,6 +105,7 @@ class _DynamoTable:
     """Shared plumbing: conditional update with NotFound / ConditionFailed translation."""
 
     definition: resources.Table
+    codecs: Mapping[str, Any] = {}
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -107,15 +123,20 @@ class _DynamoTable:
         item = response.get("Item")
         return from_attribute_values(item) if item else None
 
+    def _record(self, item: Item) -> Any:
+        """The record an item of this table holds (``InvalidStoredRecord`` if it holds none)."""
+        raise NotImplementedError
+
     def _update(
         self,
         key: dict[str, Any],
-        fields: Mapping[str, Any],
+        changes: Mapping[str, Any],
         conditions: Sequence[FieldIs],
-        remove: Sequence[str],
         *,
         must_exist: bool = True,
     ) -> Item:
+        """Apply a record's ``changes`` if ``conditions`` hold; returns the item as stored after it."""
+        fields, remove = changes_to_update(changes, self.codecs)
         key_names = set(key)
         if key_names & (set(fields) | set(remove)):
             raise ValueError("key attributes cannot be updated")
@@ -129,7 +150,9 @@ class _DynamoTable:
             )
         if remove:
             clauses.append("REMOVE " + ", ".join(expression.name(k) for k in remove))
-        guards = [expression.guard(c) for c in conditions]
+        guards = [
+            expression.guard(*guard_attribute(c.name, c.values, self.codecs), c.or_absent) for c in conditions
+        ]
         if must_exist:
             guards.insert(0, f"attribute_exists({expression.name(self.definition.partition_key)})")
         kwargs: dict[str, Any] = {
@@ -151,7 +174,7 @@ class _DynamoTable:
             current = from_attribute_values(stored) if stored else self._get(key)
             if current is None:
                 raise NotFound(f"no item in {self._table} with that key") from None
-            raise ConditionFailed(f"condition failed on {self._table}", current=current) from None
+            raise ConditionFailed(f"condition failed on {self._table}", current=self._record(current)) from None
         return from_attribute_values(response["Attributes"])
 
     def _put_if_absent(self, item: Mapping[str, Any]) -> bool:
@@ -169,6 +192,7 @@ class _DynamoTable:
         return True
 
     def _query_index(self, index: resources.Index, value: str) -> Item | None:
+        """The first item whose index attribute is ``value``, or ``None``."""
         try:
             response = self._client.query(
                 TableName=self._table,
@@ -188,7 +212,7 @@ def _encode_cursor(last_key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, expected_keys: set[str], user_id: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, expected_keys: set[str], account_id: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -198,80 +222,85 @@ def _decode_cursor(cursor: str, expected_keys: set[str], user_id: str) -> dict[s
         not isinstance(plain, dict)
         or set(plain) != expected_keys
         or not all(isinstance(v, str) for v in plain.values())
-        or plain.get("userId") != user_id
+        or plain.get("userId") != account_id
     ):
         raise InvalidCursor("not a cursor this system issued")
     return to_attribute_values(plain)
 
 
 class DynamoInvoiceRepository(_DynamoTable, InvoiceRepository):
-    """Invoices in the ``billing`` table."""
+    """Invoices in the invoices (``billing``) table."""
 
     definition = resources.BILLING
+    codecs = INVOICE_CODECS
 
-    def get(self, user_id: str, invoice_id: str) -> Item | None:
-        """The invoice item, or ``None``."""
-        return self._get(self._key(user_id, invoice_id))
+    def _record(self, item: Item) -> Invoice:
+        return invoice_from_item(item, self._table)
 
-    def create_if_absent(self, item: Mapping[str, Any]) -> bool:
-        """Conditional put on the item's keys; ``False`` if an invoice with those keys exists."""
-        return self._put_if_absent(item)
+    def get(self, account_id: str, invoice_id: str) -> Invoice | None:
+        """The invoice, or ``None``."""
+        item = self._get(self._key(account_id, invoice_id))
+        return None if item is None else self._record(item)
+
+    def create_if_absent(self, invoice: Invoice) -> bool:
+        """Conditional put on the invoice's keys; ``False`` if an invoice with those keys exists."""
+        return self._put_if_absent(invoice_item(invoice))
 
     def update(
-        self,
-        user_id: str,
-        invoice_id: str,
-        fields: Mapping[str, Any],
-        *,
-        conditions: Sequence[FieldIs] = (),
-        remove: Sequence[str] = (),
-    ) -> Item:
+        self, account_id: str, invoice_id: str, changes: InvoiceChanges, *, conditions: Sequence[FieldIs] = ()
+    ) -> Invoice:
         """Conditional update of an existing invoice; see ``InvoiceRepository.update``."""
-        return self._update(self._key(user_id, invoice_id), fields, conditions, remove)
+        return self._record(self._update(self._key(account_id, invoice_id), changes, conditions))
 
-    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Item | None:
+    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Invoice | None:
         """Look the invoice up through the ``byStripeInvoiceId`` index."""
-        return self._query_index(self.definition.indexes[0], stripe_invoice_id)
+        item = self._query_index(self.definition.indexes[0], stripe_invoice_id)
+        return None if item is None else self._record(item)
 
-    def list_for_user(self, user_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
-        """Newest first: ``invoiceId`` embeds the period (``inv_2024-11_<userId>``), so it sorts by time."""
+    def list_for_account(self, account_id: str, *, limit: int = 20, cursor: str | None = None) -> Page[Invoice]:
+        """Newest first: ``invoiceId`` embeds the period (``inv_2024-11_<account>``), so it sorts by time."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#u = :u",
             "ExpressionAttributeNames": {"#u": self.definition.partition_key},
-            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ExpressionAttributeValues": {":u": {"S": account_id}},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, {"userId", "invoiceId"}, user_id)
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, {"userId", "invoiceId"}, account_id)
         try:
             response = self._client.query(**kwargs)
         except ClientError as error:
             raise _unavailable(error, self._table) from error
-        items = [from_attribute_values(i) for i in response.get("Items", [])]
+        invoices = [self._record(from_attribute_values(i)) for i in response.get("Items", [])]
         last_key = response.get("LastEvaluatedKey")
-        return Page(items, _encode_cursor(last_key) if last_key else None)
+        return Page(invoices, _encode_cursor(last_key) if last_key else None)
 
 
 class DynamoAccountRepository(_DynamoTable, AccountRepository):
-    """Accounts in the ``payment-methods`` table."""
+    """Accounts in the accounts table (deployed as ``payment-methods``)."""
 
-    definition = resources.PAYMENT_METHODS
+    definition = resources.ACCOUNTS
+    codecs = ACCOUNT_CODECS
 
-    def get(self, user_id: str) -> Item | None:
-        """The account item, or ``None``."""
-        return self._get(self._key(user_id))
+    def _record(self, item: Item) -> Account:
+        return account_from_item(item, self._table)
 
-    def put(self, item: Mapping[str, Any]) -> None:
+    def get(self, account_id: str) -> Account | None:
+        """The account, or ``None``."""
+        item = self._get(self._key(account_id))
+        return None if item is None else self._record(item)
+
+    def put(self, account: Account) -> None:
         """Unconditional put (provisioning and seeding)."""
         try:
-            self._client.put_item(TableName=self._table, Item=to_attribute_values(item))
+            self._client.put_item(TableName=self._table, Item=to_attribute_values(account_item(account)))
         except ClientError as error:
             raise _unavailable(error, self._table) from error
 
-    def list_accounts(self, *, page_size: int = 100) -> Iterator[Item]:
-        """Scan the table page by page, following ``LastEvaluatedKey``."""
+    def list_accounts(self, *, page_size: int = 100) -> Iterator[Account | InvalidStoredRecord]:
+        """Scan the table page by page, following ``LastEvaluatedKey``; invalid items come as their error."""
         kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size, "ConsistentRead": True}
         while True:
             try:
@@ -279,225 +308,35 @@ class DynamoAccountRepository(_DynamoTable, AccountRepository):
             except ClientError as error:
                 raise _unavailable(error, self._table) from error
             for item in response.get("Items", []):
-                yield from_attribute_values(item)
+                try:
+                    yield self._record(from_attribute_values(item))
+                except InvalidStoredRecord as invalid:
+                    log.error("invalid account item", extra={"table": self._table, "reason": str(invalid)})
+                    yield invalid
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Item | None:
+    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Account | None:
         """Look the account up through the ``byStripeCustomerId`` index."""
-        return self._query_index(self.definition.indexes[0], stripe_customer_id)
+        item = self._query_index(self.definition.indexes[0], stripe_customer_id)
+        return None if item is None else self._record(item)
 
     def set_stripe_customer_id_if_absent(
-        self, user_id: str, stripe_customer_id: str, fields: Mapping[str, Any] | None = None
+        self, account_id: str, stripe_customer_id: str, changes: AccountChanges | None = None
     ) -> bool:
         """Conditional on ``attribute_not_exists(stripeCustomerId)``: two racing requests, one winner."""
         try:
             self._update(
-                self._key(user_id),
-                {"stripeCustomerId": stripe_customer_id, **(fields or {})},
-                [FieldIs.absent("stripeCustomerId")],
-                (),
+                self._key(account_id),
+                {**(changes or {}), "stripe_customer_id": stripe_customer_id},
+                [FieldIs.absent("stripe_customer_id")],
                 must_exist=False,
             )
         except ConditionFailed:
             return False
         return True
 
-    def update(
-        self,
-        user_id: str,
-        fields: Mapping[str, Any],
-        *,
-        conditions: Sequence[FieldIs] = (),
-        remove: Sequence[str] = (),
-    ) -> Item:
+    def update(self, account_id: str, changes: AccountChanges, *, conditions: Sequence[FieldIs] = ()) -> Account:
         """Conditional update of an existing account; see ``AccountRepository.update``."""
-        return self._update(self._key(user_id), fields, conditions, remove)
-
-
-# Key prefixes keep the kinds of record in the one ``events`` table apart.
-EVENT_PREFIX = "event#"
-LEASE_PREFIX = "lease#"
-
-
-class DynamoEventLedger(_DynamoTable, EventLedger):
-    """Processed events, leases and run records in the ``events`` table (TTL attribute ``expiresAt``)."""
-
-    definition = resources.EVENTS
-
-    def __init__(self, client: DynamoDBClient, table_name: str, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, table_name)
-        self._clock = clock
-
-    def _now(self) -> int:
-        return int(self._clock())
-
-    def record_once(self, event_id: str, ttl_seconds: int) -> bool:
-        """Conditional put ``attribute_not_exists(pk)``: of two deliveries of one event, one wins."""
-        now = self._now()
-        return self._put_if_absent(
-            {"pk": EVENT_PREFIX + event_id, "kind": "event", "recordedAt": now, "expiresAt": now + ttl_seconds}
-        )
-
-    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
-        """Conditional write: claim if there is no record, or only a processing claim whose lease ran out.
-
-        Two workers may hold deliveries of one event at once (SQS at-least-once, Stripe duplicates):
-
-            worker A: claim evt_1 -> CLAIMED (processing, leaseUntil = t+60); applies it
-            worker B: claim evt_1 -> IN_PROGRESS; leaves its copy on the queue (comes back later)
-            worker A: complete evt_1 (done, applications = 1); deletes its copy
-            worker B: claim evt_1 again -> DONE; deletes its copy without applying
-
-        If A dies between claim and complete, its lease runs out and B's next claim succeeds; the
-        lease is checked in the condition because TTL deletion lags by up to days.
-        """
-        now = self._now()
-        key = self._key(EVENT_PREFIX + event_id)
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="SET #kind = :kind, #state = :processing, #lease = :lease, #claimed = :now, "
-                "#exp = :exp",
-                ConditionExpression="attribute_not_exists(#pk) OR (#state = :processing AND #lease < :now)",
-                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#lease": "leaseUntil",
-                                          "#claimed": "claimedAt", "#exp": "expiresAt"},
-                ExpressionAttributeValues={
-                    ":kind": {"S": "event"}, ":processing": {"S": "processing"},
-                    ":lease": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)},
-                    ":exp": {"N": str(now + retention_seconds)},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise _unavailable(error, self._table) from error
-            stored = error.response.get("Item")
-            current = from_attribute_values(stored) if stored else self._get(key)
-            if current is None:  # released between our write and our read: let the delivery retry
-                return EventClaim.IN_PROGRESS
-            # Items written by ``record_once`` have no state and mean "processed".
-            return EventClaim.IN_PROGRESS if current.get("state") == "processing" else EventClaim.DONE
-        return EventClaim.CLAIMED
-
-    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
-        """Set ``state = done`` and add one to ``applications`` (a second application would show as 2)."""
-        now = self._now()
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(EVENT_PREFIX + event_id),
-                UpdateExpression="SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
-                ExpressionAttributeNames={"#state": "state", "#done": "doneAt", "#exp": "expiresAt",
-                                          "#lease": "leaseUntil", "#apps": "applications"},
-                ExpressionAttributeValues={":done": {"S": "done"}, ":now": {"N": str(now)},
-                                           ":exp": {"N": str(now + retention_seconds)}, ":one": {"N": "1"}},
-            )
-        except ClientError as error:
-            raise _unavailable(error, self._table) from error
-
-    def release_event(self, event_id: str) -> None:
-        """Delete the record only while it is a processing claim (never a done one)."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=self._key(EVENT_PREFIX + event_id),
-                ConditionExpression="#state = :processing",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":processing": {"S": "processing"}},
-            )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise _unavailable(error, self._table) from error
-
-    def event_applications(self, event_id: str) -> int:
-        """The ``applications`` counter of the event's record."""
-        item = self._get(self._key(EVENT_PREFIX + event_id))
-        return int(item.get("applications", 0)) if item else 0
-
-    def forget(self, event_id: str) -> None:
-        """Delete the event record."""
-        try:
-            self._client.delete_item(TableName=self._table, Key=self._key(EVENT_PREFIX + event_id))
-        except ClientError as error:
-            raise _unavailable(error, self._table) from error
-
-    def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
-        """Take the lease if it is free, expired or already ours.
-
-        DynamoDB deletes expired items lazily (up to days later), so expiry is checked here in the
-        condition rather than trusted to TTL:
-
-            worker A: acquire (expiresAt = t+60)  ... crashes
-            worker B: acquire at t+30 -> refused (A's lease unexpired)
-            worker B: acquire at t+61 -> granted (expiresAt < now), A's item is overwritten
-        """
-        now = self._now()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=to_attribute_values(
-                    {"pk": LEASE_PREFIX + name, "kind": "lease", "owner": owner, "acquiredAt": now,
-                     "expiresAt": now + ttl_seconds}
-                ),
-                ConditionExpression="attribute_not_exists(#pk) OR #exp < :now OR #owner = :owner",
-                ExpressionAttributeNames={"#pk": "pk", "#exp": "expiresAt", "#owner": "owner"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":owner": {"S": owner}},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise _unavailable(error, self._table) from error
-        return True
-
-    def release_lease(self, name: str, owner: str) -> bool:
-        """Delete the lease only if ``owner`` still holds it (never someone else's)."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=self._key(LEASE_PREFIX + name),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise _unavailable(error, self._table) from error
-        return True
-
-    def put_record(
-        self, key: str, fields: Mapping[str, Any], *, ttl_seconds: int | None = None, only_if_absent: bool = False
-    ) -> bool:
-        """Put a record; with ``only_if_absent`` an unexpired existing record wins."""
-        if {"pk", "expiresAt"} & set(fields):
-            raise ValueError("pk and expiresAt are managed by the ledger")
-        now = self._now()
-        item = {**fields, "pk": key}
-        if ttl_seconds is not None:
-            item["expiresAt"] = now + ttl_seconds
-        kwargs: dict[str, Any] = {"TableName": self._table, "Item": to_attribute_values(item)}
-        if only_if_absent:
-            kwargs["ConditionExpression"] = "attribute_not_exists(#pk) OR #exp < :now"
-            kwargs["ExpressionAttributeNames"] = {"#pk": "pk", "#exp": "expiresAt"}
-            kwargs["ExpressionAttributeValues"] = {":now": {"N": str(now)}}
-        try:
-            self._client.put_item(**kwargs)
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise _unavailable(error, self._table) from error
-        return True
-
-    def get_record(self, key: str) -> Item | None:
-        """The record's fields, or ``None`` if absent or expired (TTL deletion lags)."""
-        item = self._get(self._key(key))
-        if item is None:
-            return None
-        expires_at = item.pop("expiresAt", None)
-        if expires_at is not None and expires_at < self._now():
-            return None
-        item.pop("pk", None)
-        return item
+        return self._record(self._update(self._key(account_id), changes, conditions))

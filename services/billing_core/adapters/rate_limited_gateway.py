@@ -125,11 +125,11 @@ class RateLimitedPaymentGateway(PaymentGateway):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def create_customer(
-        self, *, user_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
     ) -> StripeObject:
         """See ``PaymentGateway.create_customer``."""
         return self._call(lambda: self._inner.create_customer(
-            user_id=user_id, idempotency_key=idempotency_key, email=email, name=name))
+            account_id=account_id, idempotency_key=idempotency_key, email=email, name=name))
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:
         """See ``PaymentGateway.retrieve_customer``."""

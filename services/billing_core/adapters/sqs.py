@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,19 +14,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_sqs import SQSClient
 else:
     SQSClient = Any
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)  # money crosses the queue as text, never as a float
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def encode_body(body: Mapping[str, Any] | str) -> str:
-    """The message body as sent: strings verbatim, dicts as compact sorted JSON."""
-    if isinstance(body, str):
-        return body
-    return json.dumps(body, default=_json_default, sort_keys=True, separators=(",", ":"))
 
 
 class SqsMessageQueue(MessageQueue):
@@ -54,7 +40,7 @@ class SqsMessageQueue(MessageQueue):
 
     def send(
         self,
-        body: Mapping[str, Any] | str,
+        body: str,
         attributes: Mapping[str, str] | None = None,
         *,
         group_id: str | None = None,
@@ -62,7 +48,9 @@ class SqsMessageQueue(MessageQueue):
         delay_seconds: int = 0,
     ) -> str:
         """Send one message; attributes travel as SQS string message attributes."""
-        kwargs: dict[str, Any] = {"QueueUrl": self.queue_url, "MessageBody": encode_body(body)}
+        if not isinstance(body, str):
+            raise TypeError("a message body is text (the sender encodes it)")
+        kwargs: dict[str, Any] = {"QueueUrl": self.queue_url, "MessageBody": body}
         if attributes:
             kwargs["MessageAttributes"] = {
                 key: {"DataType": "String", "StringValue": str(value)} for key, value in attributes.items()

@@ -178,10 +178,10 @@ class StripePaymentGateway(PaymentGateway):
     # --- customers and payment methods ------------------------------------------------------------
 
     def create_customer(
-        self, *, user_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
     ) -> StripeObject:
         """``POST /v1/customers`` with ``metadata.userId``."""
-        params: CustomerCreateParams = {"metadata": {"userId": user_id}}
+        params: CustomerCreateParams = {"metadata": {"userId": account_id}}
         if email:
             params["email"] = email
         if name:

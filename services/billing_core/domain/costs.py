@@ -100,3 +100,13 @@ class CostReport:
         if scope is None:
             return self.lines
         return tuple(line for line in self.lines if line.scope == scope)
+
+
+@dataclass(frozen=True)
+class CostSnapshot:
+    """A month-to-date cost report as the preview caches it: raw amounts of every scope and the forecast."""
+
+    report: CostReport
+    as_of: datetime  # when Cost Explorer was asked (UTC)
+    forecast_total: Decimal  # raw (cost currency) AWS total to the month's end
+    forecast_method: str  # "cost_explorer" or "linear"

@@ -28,12 +28,12 @@ from billing_core.domain.money import (
     ZERO,
     allocate,
     from_minor_units,
-    is_whole_cents,
     normalize_currency,
     parse_amount,
     to_cents,
     to_minor_units,
 )
+from billing_core.domain.records import Account, valid_base_fee
 
 DEFAULT_BASE_FEE = Decimal("20.00")
 DEFAULT_CURRENCY = "EUR"
@@ -82,7 +82,7 @@ class BillingPolicy:
     language: str = "de"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_fee", _fee(self.base_fee, "base fee"))
+        object.__setattr__(self, "base_fee", valid_base_fee(self.base_fee, "base fee"))
         object.__setattr__(self, "currency", _currency(self.currency))
         markup = _parse_config_amount(self.markup_percent, "markup percent")
         if markup < 0:
@@ -114,27 +114,6 @@ class BillingPolicy:
 
 
 @dataclass(frozen=True)
-class Account:
-    """One billed customer account as planning sees it."""
-
-    user_id: str
-    # None bills the whole payer account; otherwise the linked account id or cost-allocation tag value
-    # whose costs this account caused (the cost report must be grouped accordingly).
-    cost_scope: str | None = None
-    base_fee_override: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.user_id, str) or not self.user_id.strip() or self.user_id != self.user_id.strip():
-            raise ConfigurationError(f"account user id must be a non-blank string, got {self.user_id!r}")
-        if self.cost_scope is not None and (not isinstance(self.cost_scope, str) or not self.cost_scope):
-            # An empty scope would bill the untagged costs; None is how "whole payer" is said.
-            raise ConfigurationError(f"account {self.user_id}: cost scope must be None or non-empty")
-        if self.base_fee_override is not None:
-            override = _fee(self.base_fee_override, f"base fee override of account {self.user_id}")
-            object.__setattr__(self, "base_fee_override", override)
-
-
-@dataclass(frozen=True)
 class InvoiceLine:
     """One line of the Stripe invoice."""
 
@@ -146,7 +125,7 @@ class InvoiceLine:
 class InvoicePlan:
     """The amounts and texts of one account's invoice for one period, ready to send to Stripe."""
 
-    user_id: str
+    account_id: str
     invoice_id: str
     period: Period
     currency: str
@@ -177,9 +156,9 @@ class InvoicePlan:
         return to_minor_units(self.total, self.currency)
 
 
-def invoice_id_for(period: Period, user_id: str) -> str:
+def invoice_id_for(period: Period, account_id: str) -> str:
     """The deterministic invoice id of an account and period, ``inv_<YYYY-MM>_<userId>``."""
-    return f"inv_{period.label}_{user_id}"
+    return f"inv_{period.label}_{account_id}"
 
 
 def line_descriptions(period: Period, language: str) -> tuple[str, str]:
@@ -206,9 +185,9 @@ def plan_invoices(
     _check_report(period, costs, accounts)
     seen: set[str] = set()
     for account in accounts:
-        if account.user_id in seen:
-            raise ConfigurationError(f"account {account.user_id} appears twice; it would be billed twice")
-        seen.add(account.user_id)
+        if account.account_id in seen:
+            raise ConfigurationError(f"account {account.account_id} appears twice; it would be billed twice")
+        seen.add(account.account_id)
     # Index the lines by scope once: scanning the report per account is quadratic at 10,000 accounts.
     by_scope: dict[str | None, list[CostLine]] = {}
     for line in costs.lines:
@@ -262,8 +241,8 @@ def _plan(
 
     base_fee = policy.base_fee if account.base_fee_override is None else account.base_fee_override
     return InvoicePlan(
-        user_id=account.user_id,
-        invoice_id=invoice_id_for(period, account.user_id),
+        account_id=account.account_id,
+        invoice_id=invoice_id_for(period, account.account_id),
         period=period,
         currency=policy.currency,
         base_fee=base_fee,
@@ -298,22 +277,13 @@ def _check_report(period: Period, costs: CostReport, accounts: Sequence[Account]
             f"({period.start}..{period.end})"
         )
     if costs.grouped_by == "SERVICE":
-        scoped = [account.user_id for account in accounts if account.cost_scope is not None]
+        scoped = [account.account_id for account in accounts if account.cost_scope is not None]
         if scoped:
             # A report grouped by service only has no scopes: these accounts would be billed 0 AWS costs.
             raise CostReportMismatch(
                 f"cost report is grouped by SERVICE only but {len(scoped)} account(s) have a cost scope "
                 f"(first: {scoped[0]}); fetch it grouped by LINKED_ACCOUNT or TAG"
             )
-
-
-def _fee(value: Decimal | str | int, what: str) -> Decimal:
-    amount = _parse_config_amount(value, what)
-    if amount < 0:
-        raise ConfigurationError(f"{what} must not be negative, got {amount}")
-    if not is_whole_cents(amount):
-        raise ConfigurationError(f"{what} must be whole cents, got {amount}")
-    return to_cents(amount)
 
 
 def _parse_config_amount(value: Decimal | str | int, what: str) -> Decimal:

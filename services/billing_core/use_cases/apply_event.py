@@ -4,7 +4,7 @@ Stripe delivers each event at least once, in no guaranteed order, for up to thre
 keep the records true anyway:
 
 - **Exactly once per event id.** ``process_event`` claims the event id in the ledger before it
-  applies the event and marks it done after (see ``EventLedger.claim_event`` for the race).
+  applies the event and marks it done after (see ``ProcessedEvents.claim_event`` for the race).
 - **Forward only.** An invoice record takes the state an event implies only if that state is further
   along than the stored one (``domain.lifecycle``). The write is conditional on the status being one
   of the new status's allowed predecessors *and* on the stored order key being the one read, so two
@@ -30,15 +30,22 @@ from billing_core.domain.lifecycle import (
     allowed_predecessors,
     progress_for_event,
 )
+from billing_core.domain.records import (
+    Account,
+    AccountChanges,
+    Invoice,
+    InvoiceChanges,
+    SavedPaymentMethod,
+    SetupFailure,
+)
 from billing_core.errors import ConditionFailed, InvalidStripeEvent, NotFound, UpdateConflict
 from billing_core.ports import (
     AccountRepository,
     EventClaim,
-    EventLedger,
     FieldIs,
     InvoiceRepository,
-    Item,
     PaymentGateway,
+    ProcessedEvents,
     StripeObject,
 )
 
@@ -58,9 +65,6 @@ CLAIM_LEASE_SECONDS = 60
 DONE_RETENTION_SECONDS = 7 * 24 * 3600
 _WRITE_ATTEMPTS = 5
 
-# Display fields of the default payment method on the account item (never a full number or IBAN).
-PAYMENT_METHOD_FIELDS = ("paymentMethod", "defaultPaymentMethod", "paymentMethodType", "brand", "last4")
-
 
 class EventOutcome(StrEnum):
     """What handling one event did."""
@@ -75,12 +79,12 @@ class EventOutcome(StrEnum):
 
 @dataclass
 class EventPorts:
-    """What applying events needs: the two record tables, the event ledger and Stripe."""
+    """What applying events needs: the two record tables, the processed events and Stripe."""
 
     invoices: InvoiceRepository
     accounts: AccountRepository
     payments: PaymentGateway
-    ledger: EventLedger
+    events: ProcessedEvents
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -96,7 +100,7 @@ def process_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
     event_id, event_type = event_identity(event)
     if event_type not in HANDLED_EVENT_TYPES:
         return EventOutcome.IGNORED
-    claim = ports.ledger.claim_event(
+    claim = ports.events.claim_event(
         event_id, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=DONE_RETENTION_SECONDS
     )
     if claim is EventClaim.DONE:
@@ -107,9 +111,9 @@ def process_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
         outcome = apply_event(event, ports)
     except BaseException:
         # Free the claim so the redelivery can try at once instead of waiting for the lease.
-        ports.ledger.release_event(event_id)
+        ports.events.release_event(event_id)
         raise
-    ports.ledger.complete_event(event_id, retention_seconds=DONE_RETENTION_SECONDS)
+    ports.events.complete_event(event_id, retention_seconds=DONE_RETENTION_SECONDS)
     return outcome
 
 
@@ -198,17 +202,17 @@ def record_invoice_state(
         stored_key = stored_order_key(record)
         if progress.order_key <= stored_key:
             return EventOutcome.UNCHANGED
-        fields, remove = _invoice_fields(invoice, progress, observed_at_ms, ports.now_ms())
+        changes = _invoice_changes(invoice, progress, observed_at_ms, ports.now_ms())
         conditions = [
             FieldIs.one_of("status", *sorted(allowed_predecessors(progress.status))),
-            FieldIs.one_of("statusOrder", record["statusOrder"])
-            if "statusOrder" in record
-            else FieldIs.absent("statusOrder"),
+            FieldIs.one_of("status_order", record.status_order)
+            if record.status_order is not None
+            else FieldIs.absent("status_order"),
             # The job may record its own draft meanwhile: never overwrite it with another invoice's id.
-            FieldIs.one_of("stripeInvoiceId", invoice["id"], or_absent=True),
+            FieldIs.one_of("stripe_invoice_id", invoice["id"], or_absent=True),
         ]
         try:
-            ports.invoices.update(record["userId"], record["invoiceId"], fields, conditions=conditions, remove=remove)
+            ports.invoices.update(record.account_id, record.invoice_id, changes, conditions=conditions)
         except ConditionFailed as refused:
             # Someone else wrote first (another worker, or the billing run): decide again on their result.
             if refused.current is None:
@@ -218,27 +222,27 @@ def record_invoice_state(
         except NotFound:
             return EventOutcome.UNKNOWN
         return EventOutcome.APPLIED
-    raise UpdateConflict(f"invoice record {record['invoiceId']} kept changing while an event was applied")
+    raise UpdateConflict(f"invoice record {record.invoice_id} kept changing while an event was applied")
 
 
-def stored_order_key(record: Mapping[str, Any]) -> str:
+def stored_order_key(record: Invoice) -> str:
     """How far along a record is: its stored order key, or the key of its status if that is further.
 
     The billing run advances ``status`` without an order key (it knows no attempts), so both count.
     """
-    from_status = InvoiceProgress(InvoiceStatus(record["status"])).order_key
-    return max(str(record.get("statusOrder") or ""), from_status)
+    from_status = InvoiceProgress(record.status).order_key
+    return max(record.status_order or "", from_status)
 
 
-def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> Item | None:
+def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> Invoice | None:
     """The record a Stripe invoice belongs to: by its metadata (userId, invoiceId), else by its Stripe id.
 
     Metadata alone is not proof: the invoice must be the record's (or the record has none yet) and be
     addressed to the record's Stripe customer.
     """
     metadata = invoice.get("metadata") or {}
-    user_id, invoice_id = metadata.get("userId"), metadata.get("invoiceId")
-    record = invoices.get(user_id, invoice_id) if user_id and invoice_id else None
+    account_id, invoice_id = metadata.get("userId"), metadata.get("invoiceId")
+    record = invoices.get(str(account_id), str(invoice_id)) if account_id and invoice_id else None
     if record is None and invoice.get("id"):
         record = invoices.find_by_stripe_invoice_id(invoice["id"])
     if record is None or not _is_billed_by(record, invoice):
@@ -246,43 +250,40 @@ def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> I
     return record
 
 
-def _is_billed_by(record: Mapping[str, Any], invoice: StripeObject) -> bool:
+def _is_billed_by(record: Invoice, invoice: StripeObject) -> bool:
     """Whether ``invoice`` may be the record's Stripe invoice; logs why not when it may not."""
-    if record.get("stripeInvoiceId") not in (None, invoice.get("id")):
+    if record.stripe_invoice_id not in (None, invoice.get("id")):
         # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
         reason = "stripe invoice names a record billed by another invoice; ignored"
-    elif record.get("stripeCustomerId") and _id(invoice.get("customer")) != record["stripeCustomerId"]:
+    elif record.stripe_customer_id and _id(invoice.get("customer")) != record.stripe_customer_id:
         # Metadata can be copied onto any invoice; only the record's own customer is billed through it.
         reason = "stripe invoice of another customer names a record; ignored"
     else:
         return True
-    log.warning(reason, extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.get("invoiceId")})
+    log.warning(reason, extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.invoice_id})
     return False
 
 
-def _invoice_fields(
+def _invoice_changes(
     invoice: StripeObject, progress: InvoiceProgress, observed_at_ms: int, now_ms: int
-) -> tuple[dict[str, Any], list[str]]:
+) -> InvoiceChanges:
+    """Every field an applied state writes: the same set each time, ``None`` removing what Stripe no longer says."""
     transitions = invoice.get("status_transitions") or {}
-    optional = {
-        "number": invoice.get("number"),
-        "hostedInvoiceUrl": invoice.get("hosted_invoice_url"),
-        "invoicePdf": invoice.get("invoice_pdf"),
-        "nextPaymentAttempt": _ms(invoice.get("next_payment_attempt")),
-        "paidAt": _ms(transitions.get("paid_at")) if progress.status is InvoiceStatus.PAID else None,
+    return {
+        "status": progress.status,
+        "status_order": progress.order_key,
+        "stripe_invoice_id": str(invoice["id"]),
+        "attempt_count": _int(invoice.get("attempt_count")),
+        "last_event_at": observed_at_ms,
+        "updated_at": now_ms,
+        "number": _str(invoice.get("number")),
+        "hosted_invoice_url": _str(invoice.get("hosted_invoice_url")),
+        "invoice_pdf": _str(invoice.get("invoice_pdf")),
+        "next_payment_attempt": _ms(invoice.get("next_payment_attempt")),
+        "paid_at": _ms(transitions.get("paid_at")) if progress.status is InvoiceStatus.PAID else None,
         # Why Stripe could not finalize (invoice.finalization_failed); gone once it finalized.
-        "finalizationError": (invoice.get("last_finalization_error") or {}).get("message"),
+        "finalization_error": _str((invoice.get("last_finalization_error") or {}).get("message")),
     }
-    fields: dict[str, Any] = {
-        "status": progress.status.value,
-        "statusOrder": progress.order_key,
-        "stripeInvoiceId": invoice["id"],
-        "attemptCount": _int(invoice.get("attempt_count")),
-        "lastEventAt": observed_at_ms,
-        "updatedAt": now_ms,
-    }
-    fields.update({name: value for name, value in optional.items() if value is not None})
-    return fields, [name for name, value in optional.items() if value is None]
 
 
 # --- accounts: payment methods and customer data ------------------------------------------------------
@@ -296,7 +297,7 @@ def _setup_intent_succeeded(intent: StripeObject, event_ms: int, ports: EventPor
     if account is None or not payment_method_id or not customer_id:
         log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.get("id")})
         return EventOutcome.UNKNOWN
-    if _int(account.get("paymentMethodChangedAt")) > event_ms:
+    if (account.payment_method_changed_at or 0) > event_ms:
         return EventOutcome.UNCHANGED  # a later payment method change is already recorded
     ports.payments.set_default_payment_method(
         customer_id=customer_id,
@@ -304,7 +305,7 @@ def _setup_intent_succeeded(intent: StripeObject, event_ms: int, ports: EventPor
         idempotency_key=f"default-payment-method:{intent['id']}",
     )
     payment_method = ports.payments.retrieve_payment_method(payment_method_id)
-    return _store_payment_method(account, payment_method, event_ms, ports)
+    return _store_payment_method(account, saved_payment_method(payment_method), event_ms, ports)
 
 
 def _setup_intent_failed(intent: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
@@ -313,18 +314,19 @@ def _setup_intent_failed(intent: StripeObject, event_ms: int, ports: EventPorts)
     if account is None:
         log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.get("id")})
         return EventOutcome.UNKNOWN
-    if _int(account.get("setupFailedAt")) >= event_ms:
+    if (account.setup_failed_at or 0) >= event_ms:
         return EventOutcome.UNCHANGED
     error = intent.get("last_setup_error") or {}
-    failure = {"setupIntentId": intent["id"], "code": error.get("code") or "unknown"}
-    if error.get("decline_code"):
-        failure["declineCode"] = error["decline_code"]
+    failure = SetupFailure(
+        setup_intent_id=str(intent["id"]), code=_str(error.get("code")) or "unknown",
+        decline_code=_str(error.get("decline_code")),
+    )
     return _write_account(
         account, ports,
-        lambda current: None if _int(current.get("setupFailedAt")) >= event_ms else (
-            {"lastSetupError": failure, "setupFailedAt": event_ms, "updatedAt": ports.now_ms()}, []
-        ),
-        guard="setupFailedAt",
+        lambda current: None if (current.setup_failed_at or 0) >= event_ms else {
+            "last_setup_error": failure, "setup_failed_at": event_ms, "updated_at": ports.now_ms()
+        },
+        guard="setup_failed_at",
     )
 
 
@@ -338,13 +340,13 @@ def _payment_method_detached(
                  extra={"paymentMethodId": payment_method.get("id")})
         return EventOutcome.UNKNOWN
 
-    def change(current: Item) -> tuple[dict[str, Any], list[str]] | None:
-        if current.get("defaultPaymentMethod") != payment_method["id"]:
+    def change(current: Account) -> AccountChanges | None:
+        if current.payment_method is None or current.payment_method.id != payment_method["id"]:
             return None
-        changed_at = max(event_ms, _int(current.get("paymentMethodChangedAt")))
-        return {"paymentMethodChangedAt": changed_at, "updatedAt": ports.now_ms()}, list(PAYMENT_METHOD_FIELDS)
+        changed_at = max(event_ms, current.payment_method_changed_at or 0)
+        return {"payment_method": None, "payment_method_changed_at": changed_at, "updated_at": ports.now_ms()}
 
-    return _write_account(account, ports, change, guard="defaultPaymentMethod")
+    return _write_account(account, ports, change, guard="payment_method")
 
 
 def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
@@ -357,103 +359,92 @@ def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) 
     payment_method = None
     if (
         default_id
-        and default_id != account.get("defaultPaymentMethod")
-        and _int(account.get("paymentMethodChangedAt")) <= event_ms
+        and default_id != _default_id(account)
+        and (account.payment_method_changed_at or 0) <= event_ms
     ):
         payment_method = ports.payments.retrieve_payment_method(default_id)
 
-    def change(current: Item) -> tuple[dict[str, Any], list[str]] | None:
-        fields: dict[str, Any] = {}
-        remove: list[str] = []
-        if _int(current.get("customerSyncedAt")) <= event_ms:
-            if customer.get("email") and customer["email"] != current.get("email"):
-                fields["email"] = customer["email"]
-            if fields:
-                fields["customerSyncedAt"] = event_ms
-        newer = _int(current.get("paymentMethodChangedAt")) <= event_ms
-        if newer and default_id != current.get("defaultPaymentMethod"):
+    def change(current: Account) -> AccountChanges | None:
+        changes: AccountChanges = {}
+        if (current.customer_synced_at or 0) <= event_ms:
+            email = _str(customer.get("email"))
+            if email and email != current.email:
+                changes["email"] = email
+                changes["customer_synced_at"] = event_ms
+        newer = (current.payment_method_changed_at or 0) <= event_ms
+        if newer and default_id != _default_id(current):
             if default_id is None:
-                remove = list(PAYMENT_METHOD_FIELDS)
-                fields["paymentMethodChangedAt"] = event_ms
+                changes["payment_method"] = None
+                changes["payment_method_changed_at"] = event_ms
             elif payment_method is not None and payment_method.get("id") == default_id:
-                display, absent = payment_method_fields(payment_method)
-                fields.update(display, paymentMethodChangedAt=event_ms)
-                remove = absent
-        if not fields and not remove:
+                changes["payment_method"] = saved_payment_method(payment_method)
+                changes["payment_method_changed_at"] = event_ms
+        if not changes:
             return None
-        fields["updatedAt"] = ports.now_ms()
-        return fields, remove
+        changes["updated_at"] = ports.now_ms()
+        return changes
 
-    return _write_account(account, ports, change, guard="updatedAt")
+    return _write_account(account, ports, change, guard="updated_at")
 
 
 def _store_payment_method(
-    account: Item, payment_method: StripeObject, event_ms: int, ports: EventPorts
+    account: Account, method: SavedPaymentMethod, event_ms: int, ports: EventPorts
 ) -> EventOutcome:
-    display, absent = payment_method_fields(payment_method)
-
-    def change(current: Item) -> tuple[dict[str, Any], list[str]] | None:
-        if _int(current.get("paymentMethodChangedAt")) > event_ms:
+    def change(current: Account) -> AccountChanges | None:
+        if (current.payment_method_changed_at or 0) > event_ms or current.payment_method == method:
             return None
-        if all(current.get(k) == v for k, v in display.items()) and not any(k in current for k in absent):
-            return None
-        return {**display, "paymentMethodChangedAt": event_ms, "updatedAt": ports.now_ms()}, absent
+        return {"payment_method": method, "payment_method_changed_at": event_ms, "updated_at": ports.now_ms()}
 
-    return _write_account(account, ports, change, guard="paymentMethodChangedAt")
+    return _write_account(account, ports, change, guard="payment_method_changed_at")
 
 
-def payment_method_fields(payment_method: StripeObject) -> tuple[dict[str, Any], list[str]]:
-    """The account attributes describing a payment method, and the display attributes it does not have."""
+def saved_payment_method(payment_method: StripeObject) -> SavedPaymentMethod:
+    """The display fields of a Stripe payment method (brand and last four only, never more)."""
     kind = payment_method.get("type")
-    details = payment_method.get(kind) or {} if isinstance(kind, str) else {}
-    fields = {
-        "paymentMethod": payment_method["id"],
-        "defaultPaymentMethod": payment_method["id"],
-        "paymentMethodType": kind or "unknown",
-    }
-    if details.get("brand"):
-        fields["brand"] = details["brand"]
-    if details.get("last4"):
-        fields["last4"] = details["last4"]
-    return fields, [name for name in ("brand", "last4") if name not in fields]
+    details = (payment_method.get(kind) or {}) if isinstance(kind, str) else {}
+    return SavedPaymentMethod(
+        id=str(payment_method["id"]),
+        type=kind if isinstance(kind, str) and kind else "unknown",
+        brand=_str(details.get("brand")),
+        last4=_str(details.get("last4")),
+    )
 
 
 def find_account(
     customer_id: str | None, metadata: Mapping[str, Any] | None, accounts: AccountRepository
-) -> Item | None:
+) -> Account | None:
     """The account of a Stripe customer: through the customer index, else the ``userId`` in the metadata."""
     if not customer_id:
         return None
     account = accounts.find_by_stripe_customer_id(customer_id)
     if account is None and metadata and metadata.get("userId"):
         candidate = accounts.get(str(metadata["userId"]))
-        if candidate is not None and candidate.get("stripeCustomerId") == customer_id:
+        if candidate is not None and candidate.stripe_customer_id == customer_id:
             account = candidate
     return account
 
 
+def _default_id(account: Account) -> str | None:
+    return account.payment_method.id if account.payment_method else None
+
+
 def _write_account(
-    account: Item,
+    account: Account,
     ports: EventPorts,
-    change: Callable[[Item], tuple[dict[str, Any], list[str]] | None],
+    change: Callable[[Account], AccountChanges | None],
     *,
     guard: str,
 ) -> EventOutcome:
-    """Compare-and-set on the account: the write holds only if ``guard`` is still what was read."""
+    """Compare-and-set on the account: the write holds only if the field ``guard`` is still what was read."""
     current = account
     for _ in range(_WRITE_ATTEMPTS):
-        update = change(current)
-        if update is None:
+        changes = change(current)
+        if not changes:
             return EventOutcome.UNCHANGED
-        fields, remove = update
-        remove = [name for name in remove if name in current and name not in fields]
-        condition = (
-            FieldIs.one_of(guard, current[guard]) if guard in current else FieldIs.absent(guard)
-        )
-        if not fields and not remove:
-            return EventOutcome.UNCHANGED
+        value = getattr(current, guard)
+        condition = FieldIs.one_of(guard, value) if value is not None else FieldIs.absent(guard)
         try:
-            ports.accounts.update(current["userId"], fields, conditions=[condition], remove=remove)
+            ports.accounts.update(current.account_id, changes, conditions=[condition])
         except ConditionFailed as refused:
             if refused.current is None:
                 return EventOutcome.UNKNOWN
@@ -462,7 +453,7 @@ def _write_account(
         except NotFound:
             return EventOutcome.UNKNOWN
         return EventOutcome.APPLIED
-    raise UpdateConflict(f"account {account['userId']} kept changing while an event was applied")
+    raise UpdateConflict(f"account {account.account_id} kept changing while an event was applied")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -472,6 +463,10 @@ def _id(value: Any) -> str | None:
     """A Stripe reference as an id, whether it came as an id or as an expanded object."""
     if isinstance(value, Mapping):
         value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from billing_core.domain.records import Invoice
 from billing_core.errors import InvalidCursor, NotFound
-from billing_core.ports import AccountRepository, InvoiceRepository, Item, Page
+from billing_core.ports import AccountRepository, InvoiceRepository, Page
 
 DEFAULT_PAGE_SIZE = 12
 MAX_PAGE_SIZE = 100
@@ -33,22 +33,22 @@ class PaymentMethodStatus:
 
 def list_invoices(
     invoices: InvoiceRepository, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
-) -> Page:
+) -> Page[Invoice]:
     """One page of the account's invoices, newest period first; the cursor only reads this account."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
     if cursor is not None and (not cursor or len(cursor) > MAX_CURSOR_LENGTH):
         raise InvalidCursor("not a cursor this system issued")
-    return invoices.list_for_user(account_id, limit=limit, cursor=cursor)
+    return invoices.list_for_account(account_id, limit=limit, cursor=cursor)
 
 
-def get_invoice(invoices: InvoiceRepository, account_id: str, invoice_id: str) -> Item:
+def get_invoice(invoices: InvoiceRepository, account_id: str, invoice_id: str) -> Invoice:
     """The account's invoice ``invoice_id``; ``InvoiceNotFound`` if it is not this account's."""
     # The key includes the account, so another account's invoice id simply is not found here.
-    item = invoices.get(account_id, invoice_id)
-    if item is None:
+    invoice = invoices.get(account_id, invoice_id)
+    if invoice is None:
         raise InvoiceNotFound("no such invoice")
-    return item
+    return invoice
 
 
 def payment_method_status(accounts: AccountRepository, account_id: str) -> PaymentMethodStatus:
@@ -56,23 +56,15 @@ def payment_method_status(accounts: AccountRepository, account_id: str) -> Payme
     account = accounts.get(account_id)
     if account is None:
         return PaymentMethodStatus(NO_PAYMENT_METHOD)
-    method = account.get("defaultPaymentMethod") or account.get("paymentMethod")
-    if not method:
-        return PaymentMethodStatus(NO_PAYMENT_METHOD, has_customer=bool(account.get("stripeCustomerId")))
+    method = account.payment_method
+    has_customer = account.stripe_customer_id is not None
+    if method is None:
+        return PaymentMethodStatus(NO_PAYMENT_METHOD, has_customer=has_customer)
     return PaymentMethodStatus(
         PAYMENT_METHOD_ACTIVE,
-        type=_text(account.get("paymentMethodType")),
-        brand=_text(account.get("brand")),
-        last4=_last4(account.get("last4")),
-        has_customer=bool(account.get("stripeCustomerId")),
+        type=method.type or None,
+        brand=method.brand or None,
+        # Only ever four characters leave this module, whatever was stored.
+        last4=method.last4[-4:] if method.last4 else None,
+        has_customer=has_customer,
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _last4(value: Any) -> str | None:
-    # Only ever four characters leave this module, whatever was stored.
-    text = _text(value)
-    return text[-4:] if text else None

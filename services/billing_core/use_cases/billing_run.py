@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
-from billing_core.domain.invoice_plan import Account, BillingPolicy, FxRate, InvoicePlan, plan_invoices
-from billing_core.errors import BillingError, SettingsError
-from billing_core.ports import AccountRepository, CostSource, EventLedger, Item, MessageQueue
-from billing_core.settings import Settings
-from billing_core.use_cases.accounts import account_from_item
-from billing_core.use_cases.invoice_job import plan_to_message
+from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
+from billing_core.domain.records import Account, BillingRunRecord, RunStatus
+from billing_core.errors import BillingError, InvalidStoredRecord
+from billing_core.ports import AccountRepository, CostSource, Leases, MessageQueue, RunRecords
+from billing_core.use_cases.invoice_messages import plan_to_message
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class AlreadyBilled(BillingRunRefused):
 class SkippedAccount:
     """An account the run could not plan (its settings are invalid); it gets no invoice until fixed."""
 
-    user_id: str
+    account_id: str
     reason: str
 
 
@@ -74,30 +73,6 @@ def lease_name(period: Period) -> str:
     return f"billing-run#{period.label}"
 
 
-def run_record_key(period: Period) -> str:
-    """Where the period's run record lives in the events table."""
-    return f"run#billing#{period.label}"
-
-
-def policy_from_settings(settings: Settings) -> BillingPolicy:
-    """The billing policy the settings describe (base fee, currency, FX rate, markup, language)."""
-    fx = None
-    if settings.fx_rate is not None:
-        if not settings.fx_source or settings.fx_date is None:
-            raise SettingsError("FX_RATE is set but FX_SOURCE or FX_DATE is not: say where the rate comes from")
-        fx = FxRate(settings.fx_rate, settings.fx_source, settings.fx_date)
-    try:
-        return BillingPolicy(
-            base_fee=settings.base_fee,
-            currency=settings.billing_currency,
-            fx=fx,
-            markup_percent=settings.markup_percent,
-            language=settings.invoice_language,
-        )
-    except ConfigurationError as error:
-        raise SettingsError(f"invalid billing settings: {error}") from error
-
-
 class BillingRun:
     """Plans and enqueues a period's invoices; collaborators are the ports it needs, nothing else."""
 
@@ -106,7 +81,8 @@ class BillingRun:
         *,
         accounts: AccountRepository,
         costs: CostSource,
-        ledger: EventLedger,
+        leases: Leases,
+        runs: RunRecords,
         billing_jobs: MessageQueue,
         policy: BillingPolicy,
         group_by: str = "SERVICE",
@@ -114,7 +90,8 @@ class BillingRun:
     ) -> None:
         self._accounts = accounts
         self._costs = costs
-        self._ledger = ledger
+        self._leases = leases
+        self._runs = runs
         self._jobs = billing_jobs
         self._policy = policy
         self._group_by = group_by
@@ -156,7 +133,7 @@ class BillingRun:
         name = lease_name(period)
         if only_once and self._already_enqueued(period):
             raise AlreadyBilled(f"the billing run for {period.label} already enqueued its invoices")
-        if not self._ledger.acquire_lease(name, owner, LEASE_SECONDS):
+        if not self._leases.acquire_lease(name, owner, LEASE_SECONDS):
             raise LeaseHeld(f"another billing run for {period.label} is in progress")
         try:
             # Checked again under the lease: the replica that held it a moment ago may just have finished.
@@ -168,11 +145,11 @@ class BillingRun:
             # A one-account run is a correction, not the period's run: it leaves the run record alone.
             whole_period = only_account is None
             if whole_period:
-                self._record(period, run_id, "enqueuing", trigger, planned, 0, started_at)
+                self._record(period, run_id, RunStatus.ENQUEUING, trigger, planned, 0, started_at)
             for plan in planned.plans:
                 self._jobs.send(plan_to_message(plan, run_id), {"runId": run_id, "invoiceId": plan.invoice_id})
             if whole_period:
-                self._record(period, run_id, "enqueued", trigger, planned, len(planned.plans), started_at)
+                self._record(period, run_id, RunStatus.ENQUEUED, trigger, planned, len(planned.plans), started_at)
             log.info(
                 "billing run enqueued",
                 extra={"runId": run_id, "period": period.label, "jobs": len(planned.plans),
@@ -183,35 +160,39 @@ class BillingRun:
                 cost_requests=planned.cost_requests, enqueued=len(planned.plans),
             )
         finally:
-            self._ledger.release_lease(name, owner)
+            self._leases.release_lease(name, owner)
 
-    def run_record(self, period: Period) -> Item | None:
+    def run_record(self, period: Period) -> BillingRunRecord | None:
         """The period's run record (status, counts, times), or ``None`` if it never ran."""
-        return self._ledger.get_record(run_record_key(period))
+        return self._runs.get(period)
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _already_enqueued(self, period: Period) -> bool:
         record = self.run_record(period)
-        return record is not None and record.get("status") == "enqueued"
+        return record is not None and record.status is RunStatus.ENQUEUED
 
     def _accounts_to_bill(self, only_account: str | None) -> tuple[list[Account], list[SkippedAccount]]:
-        items: Iterable[Item]
+        entries: Iterable[Account | InvalidStoredRecord]
         if only_account is not None:
-            item = self._accounts.get(only_account)
-            if item is None:
-                raise BillingRunRefused(f"no account {only_account}")
-            items = [item]
-        else:
-            items = self._accounts.list_accounts()
-        accounts, skipped = [], []
-        for item in items:
             try:
-                accounts.append(account_from_item(item))
-            except ConfigurationError as error:
+                account = self._accounts.get(only_account)
+            except InvalidStoredRecord as invalid:
+                raise BillingRunRefused(f"account {only_account} cannot be billed: {invalid}") from None
+            if account is None:
+                raise BillingRunRefused(f"no account {only_account}")
+            entries = [account]
+        else:
+            entries = self._accounts.list_accounts()
+        accounts, skipped = [], []
+        for entry in entries:
+            if isinstance(entry, InvalidStoredRecord):
                 # One misconfigured account must not stop everyone else's invoice.
-                log.error("account skipped", extra={"userId": item.get("userId"), "reason": str(error)})
-                skipped.append(SkippedAccount(str(item.get("userId")), str(error)))
+                account_id = entry.key.removeprefix("userId=")
+                log.error("account skipped", extra={"userId": account_id, "reason": str(entry)})
+                skipped.append(SkippedAccount(account_id, str(entry)))
+            else:
+                accounts.append(entry)
         return accounts, skipped
 
     def _with_cost_scope(
@@ -225,12 +206,12 @@ class BillingRun:
         """
         if self._group_by == "SERVICE":
             # A one-account run must not bill the whole payer to one account of several either.
-            user_ids = ([a.user_id for a in accounts] + [s.user_id for s in skipped] if only_account is None
-                        else [str(item.get("userId")) for item in self._accounts.list_accounts()])
-            if len(user_ids) > 1:
-                shown = ", ".join(sorted(user_ids)[:10]) + (" ..." if len(user_ids) > 10 else "")
+            account_ids = ([a.account_id for a in accounts] + [s.account_id for s in skipped] if only_account is None
+                           else [_account_id(entry) for entry in self._accounts.list_accounts()])
+            if len(account_ids) > 1:
+                shown = ", ".join(sorted(account_ids)[:10]) + (" ..." if len(account_ids) > 10 else "")
                 raise ConfigurationError(
-                    f"costs are grouped by SERVICE (the whole payer account) but {len(user_ids)} accounts exist "
+                    f"costs are grouped by SERVICE (the whole payer account) but {len(account_ids)} accounts exist "
                     f"({shown}); the payer's costs cannot be split between them: set COST_GROUP_BY to "
                     "LINKED_ACCOUNT or TAG:<key> and each account's costScope"
                 )
@@ -242,24 +223,26 @@ class BillingRun:
                 continue
             reason = (f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
                       "payer account's costs; set the account's costScope")
-            log.error("account skipped", extra={"userId": account.user_id, "reason": reason})
-            unscoped.append(SkippedAccount(account.user_id, reason))
+            log.error("account skipped", extra={"userId": account.account_id, "reason": reason})
+            unscoped.append(SkippedAccount(account.account_id, reason))
         return scoped, unscoped
 
     def _record(
-        self, period: Period, run_id: str, status: str, trigger: str, planned: BillingRunResult, enqueued: int,
-        started_at: int,
+        self, period: Period, run_id: str, status: RunStatus, trigger: str, planned: BillingRunResult,
+        enqueued: int, started_at: int,
     ) -> None:
-        self._ledger.put_record(
-            run_record_key(period),
-            {
-                "kind": "billing-run", "runId": run_id, "period": period.label, "status": status,
-                "trigger": trigger, "accounts": len(planned.plans), "skipped": len(planned.skipped),
-                "enqueued": enqueued, "costRequests": planned.cost_requests,
-                "startedAt": started_at, "updatedAt": self._now_ms(),
-            },
+        self._runs.put(
+            BillingRunRecord(
+                period=period, run_id=run_id, status=status, trigger=trigger, accounts=len(planned.plans),
+                skipped=len(planned.skipped), enqueued=enqueued, cost_requests=planned.cost_requests,
+                started_at=started_at, updated_at=self._now_ms(),
+            ),
             ttl_seconds=RUN_RECORD_DAYS * 24 * 3600,
         )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+def _account_id(entry: Account | InvalidStoredRecord) -> str:
+    return entry.key.removeprefix("userId=") if isinstance(entry, InvalidStoredRecord) else entry.account_id

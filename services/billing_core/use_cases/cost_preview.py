@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import BillingDomainError
-from billing_core.domain.invoice_plan import Account, BillingPolicy, InvoicePlan, plan_invoice
+from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoice
+from billing_core.domain.records import Account
 from billing_core.errors import BillingError
-from billing_core.ports import CostSource, EventLedger
+from billing_core.ports import CostSource, Leases, PreviewCache
 
 log = logging.getLogger(__name__)
 
@@ -54,56 +54,6 @@ class CostPreview:
     estimated: bool  # Cost Explorer marks unfinished months as estimated
 
 
-@dataclass(frozen=True)
-class _CachedCosts:
-    """The month-to-date report as cached: raw amounts of every scope, and the raw forecast."""
-
-    report: CostReport
-    as_of: datetime
-    forecast_total: Decimal  # raw (Cost Explorer currency) AWS total to the month's end
-    forecast_method: str
-
-    def to_record(self) -> dict[str, Any]:
-        lines = []
-        for line in self.report.lines:
-            entry: dict[str, Any] = {"service": line.service, "amount": line.amount}
-            if line.scope is not None:
-                entry["scope"] = line.scope
-            lines.append(entry)
-        return {
-            "kind": "cost-preview",
-            "start": self.report.start.isoformat(),
-            "end": self.report.end.isoformat(),
-            "currency": self.report.currency,
-            "estimated": self.report.estimated,
-            "groupedBy": self.report.grouped_by,
-            "lines": lines,
-            "asOf": int(self.as_of.timestamp() * 1000),
-            "forecastTotal": self.forecast_total,
-            "forecastMethod": self.forecast_method,
-        }
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> _CachedCosts:
-        report = CostReport(
-            start=date.fromisoformat(record["start"]),
-            end=date.fromisoformat(record["end"]),
-            currency=record["currency"],
-            estimated=bool(record["estimated"]),
-            lines=tuple(
-                CostLine(service=line["service"], amount=Decimal(line["amount"]), scope=line.get("scope"))
-                for line in record["lines"]
-            ),
-            grouped_by=record["groupedBy"],
-        )
-        return cls(
-            report=report,
-            as_of=datetime.fromtimestamp(int(record["asOf"]) / 1000, UTC),
-            forecast_total=Decimal(record["forecastTotal"]),
-            forecast_method=record["forecastMethod"],
-        )
-
-
 def month_to_date(today: date) -> tuple[date, date]:
     """Start of the month to ``today`` (exclusive); on the 1st, the 1st itself (Cost Explorer needs a range)."""
     start = today.replace(day=1)
@@ -123,9 +73,10 @@ class CostPreviewService:
     def __init__(
         self,
         costs: CostSource,
-        cache: EventLedger | None,
+        cache: PreviewCache | None,
         policy: BillingPolicy,
         *,
+        leases: Leases | None = None,
         group_by: str = "SERVICE",
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
@@ -134,7 +85,10 @@ class CostPreviewService:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._costs = costs
+        if cache is not None and leases is None:
+            raise ValueError("a preview cache needs leases, so one request refills it while the others wait")
         self._cache = cache
+        self._leases = leases
         self._policy = policy
         self._group_by = group_by
         self._ttl = ttl_seconds
@@ -176,23 +130,23 @@ class CostPreviewService:
 
     # --- cache ------------------------------------------------------------------------------------
 
-    def _cached_costs(self, period: Period, today: date) -> _CachedCosts:
+    def _cached_costs(self, period: Period, today: date) -> CostSnapshot:
         key = self.cache_key(period)
-        if self._cache is None:
+        if self._cache is None or self._leases is None:
             return self._fetch(period, today)
         record = self._read(key)
         if record is not None:
             return record
         owner = uuid.uuid4().hex
-        if self._cache.acquire_lease(key, owner, FILL_LEASE_SECONDS):
+        if self._leases.acquire_lease(key, owner, FILL_LEASE_SECONDS):
             try:
                 record = self._read(key)  # filled between our read and our lease
                 if record is None:
                     record = self._fetch(period, today)
-                    self._cache.put_record(key, record.to_record(), ttl_seconds=self._ttl)
+                    self._cache.put(key, record, ttl_seconds=self._ttl)
                 return record
             finally:
-                self._cache.release_lease(key, owner)
+                self._leases.release_lease(key, owner)
         deadline = self._monotonic() + self._wait
         while self._monotonic() < deadline:
             self._sleep(POLL_INTERVAL_SECONDS)
@@ -201,17 +155,10 @@ class CostPreviewService:
                 return record
         raise CostPreviewUnavailable("another request is fetching the costs; try again shortly")
 
-    def _read(self, key: str) -> _CachedCosts | None:
-        record = self._cache.get_record(key) if self._cache else None
-        if record is None:
-            return None
-        try:
-            return _CachedCosts.from_record(record)
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            log.warning("ignoring an unreadable cost preview cache record", extra={"cacheKey": key})
-            return None
+    def _read(self, key: str) -> CostSnapshot | None:
+        return self._cache.get(key) if self._cache else None
 
-    def _fetch(self, period: Period, today: date) -> _CachedCosts:
+    def _fetch(self, period: Period, today: date) -> CostSnapshot:
         start, end = month_to_date(today)
         as_of = self._now().astimezone(UTC)
         try:
@@ -229,12 +176,12 @@ class CostPreviewService:
             "cost preview fetched from Cost Explorer",
             extra={"period": period.label, "groupBy": self._group_by, "forecastMethod": method},
         )
-        return _CachedCosts(report=report, as_of=as_of, forecast_total=forecast_total, forecast_method=method)
+        return CostSnapshot(report=report, as_of=as_of, forecast_total=forecast_total, forecast_method=method)
 
     # --- pricing ----------------------------------------------------------------------------------
 
     def _forecast_lines(
-        self, cached: _CachedCosts, lines: tuple[CostLine, ...], account: Account
+        self, cached: CostSnapshot, lines: tuple[CostLine, ...], account: Account
     ) -> tuple[CostLine, ...]:
         # The forecast is one total for the whole report; a scoped account's share of it is its
         # share of the month so far.
@@ -258,5 +205,5 @@ class CostPreviewService:
             estimated=report.estimated,
             lines=tuple(CostLine(line.service, line.amount) for line in lines),
         )
-        unscoped = Account(account.user_id, base_fee_override=account.base_fee_override)
+        unscoped = Account(account.account_id, base_fee_override=account.base_fee_override)
         return plan_invoice(period, month, unscoped, self._policy)

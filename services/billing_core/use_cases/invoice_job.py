@@ -42,37 +42,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
-from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
 from billing_core.domain.money import to_minor_units
+from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges, LineDescriptions
 from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
-from billing_core.ports import (
-    AccountRepository,
-    FieldIs,
-    InvoiceLine,
-    InvoiceRepository,
-    Item,
-    PaymentGateway,
-    StripeObject,
-)
+from billing_core.ports import AccountRepository, FieldIs, InvoiceLine, InvoiceRepository, PaymentGateway, StripeObject
 
 log = logging.getLogger(__name__)
 
 STEPS = ("claim", "customer", "create-invoice", "add-lines", "finalize")
-LINE_KINDS = ("base-fee", "aws")
 
 # Stripe forgets idempotency keys after 24 hours; an hour of margin covers clock skew and slow steps.
 IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
-
-MESSAGE_TYPE = "invoice-job"
 
 StepObserver = Callable[[str, str], None]
 """Called as ``observe(step, phase)``: phase ``"stripe"`` right after the Stripe call (before the
@@ -82,10 +71,6 @@ one that raises to simulate a crash at that exact point."""
 
 class AccountNotFound(BillingError):
     """The job's account has no item in the accounts table (deleted after the run planned it)."""
-
-
-class InvoiceMessageInvalid(BillingError):
-    """A ``billing-jobs`` message that does not describe an invoice job; retrying will not help."""
 
 
 class InvoiceNoLongerDraft(BillingError):
@@ -104,7 +89,7 @@ class InvoiceFinalizationFailed(BillingError):
 class InvoiceJobResult:
     """Where one account's invoice stands after the job ran."""
 
-    user_id: str
+    account_id: str
     invoice_id: str
     status: str
     stripe_invoice_id: str | None
@@ -141,11 +126,11 @@ class InvoiceJob:
     def run(self, plan: InvoicePlan, *, run_id: str | None = None) -> InvoiceJobResult:
         """Take the invoice of ``plan`` as far as it goes: finalized in Stripe, progress on the record."""
         record = self._claim(plan, run_id)
-        if record.get("finalizedAt"):
+        if record.finalized_at:
             return _result(record, already_done=True)
-        account = self._accounts.get(plan.user_id)
+        account = self._accounts.get(plan.account_id)
         if account is None:
-            raise AccountNotFound(f"account {plan.user_id} has no item in the accounts table")
+            raise AccountNotFound(f"account {plan.account_id} has no item in the accounts table")
         try:
             record = self._customer(record, account)
             record = self._draft(record)
@@ -157,47 +142,51 @@ class InvoiceJob:
             raise
         log.info(
             "invoice finalized",
-            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
-                   "status": record["status"], "paymentMethodMissing": record["paymentMethodMissing"]},
+            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
+                   "status": record.status.value, "paymentMethodMissing": record.payment_method_missing},
         )
         return _result(record, already_done=False)
 
     # --- steps -----------------------------------------------------------------------------------
 
-    def _claim(self, plan: InvoicePlan, run_id: str | None) -> Item:
+    def _claim(self, plan: InvoicePlan, run_id: str | None) -> Invoice:
         if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id)):
             self._observe("claim", "saved")
-            log.info("invoice claimed", extra={"invoiceId": plan.invoice_id, "userId": plan.user_id})
-        record = self._invoices.get(plan.user_id, plan.invoice_id)
+            log.info("invoice claimed", extra={"invoiceId": plan.invoice_id, "userId": plan.account_id})
+        record = self._invoices.get(plan.account_id, plan.invoice_id)
         if record is None:  # pragma: no cover - a put that succeeded cannot vanish
             raise BillingError(f"invoice record {plan.invoice_id} disappeared after the claim")
         return record
 
-    def _customer(self, record: Item, account: Item) -> Item:
-        if record.get("stripeCustomerId"):
+    def _customer(self, record: Invoice, account: Account) -> Invoice:
+        if record.stripe_customer_id:
             return record
-        customer_id = account.get("stripeCustomerId")
+        customer_id = account.stripe_customer_id
         if not customer_id:
             customer = self._payments.create_customer(
-                user_id=record["userId"], email=account.get("email"),
+                account_id=record.account_id, email=account.email,
                 idempotency_key=_key(record, "customer"),
             )
             self._observe("customer", "stripe")
-            customer_id = customer["id"]
-            if not self._accounts.set_stripe_customer_id_if_absent(record["userId"], customer_id):
+            customer_id = str(customer["id"])
+            if not self._accounts.set_stripe_customer_id_if_absent(record.account_id, customer_id):
                 # Someone (the admin saving a card) recorded a customer first: bill that one.
-                customer_id = (self._accounts.get(record["userId"]) or {})["stripeCustomerId"]
-        record = self._save(record, {"stripeCustomerId": customer_id})
+                winner = self._accounts.get(record.account_id)
+                if winner is None or winner.stripe_customer_id is None:  # pragma: no cover - it just won
+                    raise BillingError(f"account {record.account_id} lost its Stripe customer")
+                customer_id = winner.stripe_customer_id
+        record = self._save(record, {"stripe_customer_id": customer_id})
         self._observe("customer", "saved")
         return record
 
-    def _draft(self, record: Item) -> Item:
-        if record.get("stripeInvoiceId"):
+    def _draft(self, record: Invoice) -> Invoice:
+        if record.stripe_invoice_id:
             return record
-        existing = self._existing_draft(record) if self._must_check_stripe(record) else None
+        customer_id = _required(record.stripe_customer_id, record, "Stripe customer")
+        existing = self._existing_draft(record, customer_id) if self._must_check_stripe(record) else None
         draft = existing or self._payments.create_draft_invoice(
-            customer_id=record["stripeCustomerId"],
-            currency=record["currency"].lower(),
+            customer_id=customer_id,
+            currency=record.currency.lower(),
             metadata=invoice_metadata(record),
             auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),
@@ -205,26 +194,27 @@ class InvoiceJob:
         self._observe("create-invoice", "stripe")
         try:
             record = self._save(
-                record, {"stripeInvoiceId": draft["id"]},
-                conditions=[FieldIs.one_of("stripeInvoiceId", draft["id"], or_absent=True)],
+                record, {"stripe_invoice_id": draft["id"]},
+                conditions=[FieldIs.one_of("stripe_invoice_id", draft["id"], or_absent=True)],
             )
         except ConditionFailed as conflict:
             # Two workers on one job get the same draft from the same key; anything else is a bug.
+            current = conflict.current.stripe_invoice_id if isinstance(conflict.current, Invoice) else None
             raise BillingError(
-                f"{record['invoiceId']} already refers to Stripe invoice "
-                f"{(conflict.current or {}).get('stripeInvoiceId')}, not {draft['id']}"
+                f"{record.invoice_id} already refers to Stripe invoice {current}, not {draft['id']}"
             ) from None
         self._observe("create-invoice", "saved")
         return record
 
-    def _lines(self, record: Item) -> tuple[Item, StripeObject | None]:
+    def _lines(self, record: Invoice) -> tuple[Invoice, StripeObject | None]:
         """Add the lines; also returns Stripe's invoice as this run saw it (``None`` if lines were in)."""
-        if set(LINE_KINDS) <= set(record.get("linesAdded", [])):
+        if record.all_lines_added:
             return record, None
+        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         lines = invoice_lines(record)
         invoice: StripeObject | None = None
         if self._must_check_stripe(record):
-            invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+            invoice = self._payments.retrieve_invoice(stripe_invoice_id)
             if invoice.get("status") != "draft":
                 return self._no_longer_draft(record, invoice), None
             present = _line_kinds(invoice)
@@ -232,152 +222,160 @@ class InvoiceJob:
         if lines:
             try:
                 invoice = self._payments.add_invoice_lines(
-                    invoice_id=record["stripeInvoiceId"], lines=lines, idempotency_key=_key(record, "add-lines")
+                    invoice_id=stripe_invoice_id, lines=lines, idempotency_key=_key(record, "add-lines")
                 )
             except StripeRequestRejected:
-                current = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+                current = self._payments.retrieve_invoice(stripe_invoice_id)
                 if current.get("status") != "draft":
                     return self._no_longer_draft(record, current), None
                 raise
             self._observe("add-lines", "stripe")
         assert invoice is not None
-        record = self._save(record, {"linesAdded": sorted(LINE_KINDS), "stripeTotal": invoice.get("total")})
+        total = invoice.get("total")
+        record = self._save(record, {"lines_added": frozenset(LINE_KINDS),
+                                     "stripe_total": total if isinstance(total, int) else None})
         record = self._advance(record, InvoiceStatus.DRAFT, {})
         self._observe("add-lines", "saved")
         return record, invoice
 
-    def _no_longer_draft(self, record: Item, invoice: StripeObject) -> Item:
+    def _no_longer_draft(self, record: Invoice, invoice: StripeObject) -> Invoice:
         # Another worker may have finished the job meanwhile (this one was slow or frozen): trust the
         # record it wrote before reporting anything.
-        fresh = self._invoices.get(record["userId"], record["invoiceId"]) or record
-        if set(LINE_KINDS) <= set(fresh.get("linesAdded", [])):
+        fresh = self._invoices.get(record.account_id, record.invoice_id) or record
+        if fresh.all_lines_added:
             return fresh
         missing = [kind for kind in LINE_KINDS if kind not in _line_kinds(invoice)]
         log.error(
             "Stripe invoice is no longer a draft but lines are missing",
-            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
                    "stripeStatus": invoice.get("status"), "missingLines": missing},
         )
         raise InvoiceNoLongerDraft(
-            f"Stripe invoice {record['stripeInvoiceId']} of {record['invoiceId']} is {invoice.get('status')}, "
+            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} is {invoice.get('status')}, "
             f"lines {', '.join(missing)} were never added"
         )
 
-    def _finalize(self, record: Item, account: Item, answer: StripeObject | None) -> Item:
+    def _finalize(self, record: Invoice, account: Account, answer: StripeObject | None) -> Invoice:
         """Finalize after checking Stripe's total: from this run's add_lines answer, else from a read.
 
         A job that resumes (its lines were added by an earlier attempt) reads the invoice first: the
         draft may have changed since, or an earlier attempt or a webhook may have finalized it.
         """
-        invoice = answer if answer is not None else self._payments.retrieve_invoice(record["stripeInvoiceId"])
+        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
+        invoice = answer if answer is not None else self._payments.retrieve_invoice(stripe_invoice_id)
         self._require_total(record, invoice.get("total"), invoice)
         if invoice.get("status") == "draft":
             invoice = self._finalize_in_stripe(record)
             self._observe("finalize", "stripe")
-        fields = {
-            "number": invoice.get("number"),
-            "hostedInvoiceUrl": invoice.get("hosted_invoice_url"),
-            "invoicePdf": invoice.get("invoice_pdf"),
+        changes: InvoiceChanges = {
             # Stripe still finalizes and tries to charge; the record says why it will not be paid.
-            "paymentMethodMissing": not has_payment_method(account),
-            "finalizedAt": self._now_ms(),
+            "payment_method_missing": not account.has_payment_method,
+            "finalized_at": self._now_ms(),
         }
-        record = self._advance(record, InvoiceStatus.OPEN, {k: v for k, v in fields.items() if v is not None})
+        # What Stripe did not say stays as recorded (a webhook may have said it first).
+        number, hosted, pdf = invoice.get("number"), invoice.get("hosted_invoice_url"), invoice.get("invoice_pdf")
+        if isinstance(number, str):
+            changes["number"] = number
+        if isinstance(hosted, str):
+            changes["hosted_invoice_url"] = hosted
+        if isinstance(pdf, str):
+            changes["invoice_pdf"] = pdf
+        record = self._advance(record, InvoiceStatus.OPEN, changes)
         self._observe("finalize", "saved")
         return record
 
-    def _finalize_in_stripe(self, record: Item) -> StripeObject:
+    def _finalize_in_stripe(self, record: Invoice) -> StripeObject:
+        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         try:
             return self._payments.finalize_invoice(
-                record["stripeInvoiceId"], idempotency_key=_key(record, "finalize"), auto_advance=True
+                stripe_invoice_id, idempotency_key=_key(record, "finalize"), auto_advance=True
             )
         except StripeRequestRejected as rejected:
             # Finalized already (under an expired key, or by hand)? Then take it as it is now.
-            invoice = self._payments.retrieve_invoice(record["stripeInvoiceId"])
+            invoice = self._payments.retrieve_invoice(stripe_invoice_id)
             if invoice.get("status") != "draft":
                 return invoice
             # Stripe refused to finalize (invoice.finalization_failed) and keeps that answer for the key.
             error = invoice.get("last_finalization_error") or {}
-            reason = error.get("message") or str(rejected)
-            self._save(record, {"finalizationError": reason})
+            reason = str(error.get("message") or rejected)
+            self._save(record, {"finalization_error": reason})
             self._next_key_generation(record)
             log.error("Stripe could not finalize the invoice; the job will retry it",
-                      extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record["stripeInvoiceId"],
+                      extra={"invoiceId": record.invoice_id, "stripeInvoiceId": stripe_invoice_id,
                              "reason": reason})
             raise InvoiceFinalizationFailed(
-                f"Stripe could not finalize {record['stripeInvoiceId']} of {record['invoiceId']}: {reason}"
+                f"Stripe could not finalize {stripe_invoice_id} of {record.invoice_id}: {reason}"
             ) from None
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _must_check_stripe(self, record: Item) -> bool:
+    def _must_check_stripe(self, record: Invoice) -> bool:
         """Whether a replay under the step's key may be missing, so Stripe's state must be read first."""
-        expired = self._now_ms() - int(record["createdAt"]) >= self._window_ms
-        return expired or int(record.get("keyGeneration", 0)) > 0
+        expired = self._now_ms() - record.created_at >= self._window_ms
+        return expired or record.key_generation > 0
 
-    def _next_key_generation(self, record: Item) -> None:
-        current = self._invoices.get(record["userId"], record["invoiceId"]) or record
-        generation = int(current.get("keyGeneration", 0))
+    def _next_key_generation(self, record: Invoice) -> None:
+        current = self._invoices.get(record.account_id, record.invoice_id) or record
+        generation = current.key_generation
         try:
-            self._save(current, {"keyGeneration": generation + 1},
-                       conditions=[FieldIs.one_of("keyGeneration", generation, or_absent=generation == 0)])
+            self._save(current, {"key_generation": generation + 1},
+                       conditions=[FieldIs.one_of("key_generation", generation, or_absent=generation == 0)])
         except ConditionFailed:
             pass  # another attempt moved it on already: its keys are fresh too
 
-    def _existing_draft(self, record: Item) -> StripeObject | None:
-        for invoice in self._payments.list_invoices(record["stripeCustomerId"]):
-            ours = (invoice.get("metadata") or {}).get("invoiceId") == record["invoiceId"]
+    def _existing_draft(self, record: Invoice, customer_id: str) -> StripeObject | None:
+        for invoice in self._payments.list_invoices(customer_id):
+            ours = (invoice.get("metadata") or {}).get("invoiceId") == record.invoice_id
             if ours and invoice.get("status") != "void":
-                log.info("found the Stripe invoice of an earlier attempt", extra={"invoiceId": record["invoiceId"]})
+                log.info("found the Stripe invoice of an earlier attempt", extra={"invoiceId": record.invoice_id})
                 return invoice
         return None
 
-    def _require_total(self, record: Item, total: Any, invoice: StripeObject | None) -> None:
+    def _require_total(self, record: Invoice, total: Any, invoice: StripeObject | None) -> None:
         """Raise ``InvoiceTotalMismatch`` unless Stripe's invoice total is exactly the record's amount."""
-        expected = to_minor_units(record["amount"], record["currency"])
+        expected = to_minor_units(record.amount, record.currency)
         if total == expected:
             return
         log.error(
             "Stripe invoice total differs from the record; not finalizing",
-            extra={"invoiceId": record["invoiceId"], "stripeInvoiceId": record.get("stripeInvoiceId"),
+            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
                    "stripeStatus": (invoice or {}).get("status"), "stripeTotal": total, "expectedTotal": expected},
         )
         raise InvoiceTotalMismatch(
-            f"Stripe invoice {record.get('stripeInvoiceId')} of {record['invoiceId']} totals {total}, "
+            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} totals {total}, "
             f"the record {expected} (minor units)"
         )
 
-    def _save(self, record: Item, fields: Mapping[str, Any], conditions: Sequence[FieldIs] = ()) -> Item:
+    def _save(self, record: Invoice, changes: InvoiceChanges, conditions: Sequence[FieldIs] = ()) -> Invoice:
         return self._invoices.update(
-            record["userId"], record["invoiceId"], {**fields, "updatedAt": self._now_ms()}, conditions=conditions
+            record.account_id, record.invoice_id, {**changes, "updated_at": self._now_ms()}, conditions=conditions
         )
 
-    def _advance(self, record: Item, status: InvoiceStatus, fields: Mapping[str, Any]) -> Item:
+    def _advance(self, record: Invoice, status: InvoiceStatus, changes: InvoiceChanges) -> Invoice:
         """Set ``status`` unless the record is already further along (a webhook got there first)."""
         try:
             return self._save(
-                record, {**fields, "status": status.value},
+                record, {**changes, "status": status},
                 conditions=[FieldIs.one_of("status", *sorted(allowed_predecessors(status)))],
             )
         except ConditionFailed:
-            if not fields:
-                return self._invoices.get(record["userId"], record["invoiceId"]) or record
-            return self._save(record, fields)
+            if not changes:
+                return self._invoices.get(record.account_id, record.invoice_id) or record
+            return self._save(record, changes)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
 
-def invoice_lines(record: Mapping[str, Any]) -> list[InvoiceLine]:
+def invoice_lines(record: Invoice) -> list[InvoiceLine]:
     """The record's Stripe lines, base fee first, each with the billed month as its service period."""
-    period = Period.parse(record["period"]["label"])
-    start, end = _epoch(period.start), _epoch(period.end) - 1  # Stripe's period end is inclusive
-    amounts = {"base-fee": record["baseFee"], "aws": record["awsCosts"]}
+    start, end = _epoch(record.period.start), _epoch(record.period.end) - 1  # Stripe's period end is inclusive
+    amounts = {"base-fee": record.base_fee, "aws": record.aws_costs}
     return [
         InvoiceLine(
-            amount=to_minor_units(amounts[kind], record["currency"]),
-            description=record["lineDescriptions"][kind],
-            metadata={"invoiceId": record["invoiceId"], "line": kind},
+            amount=to_minor_units(amounts[kind], record.currency),
+            description=record.line_descriptions.of(kind),
+            metadata={"invoiceId": record.invoice_id, "line": kind},
             period_start=start,
             period_end=end,
         )
@@ -389,45 +387,34 @@ def _epoch(day: date) -> int:
     return int(datetime.combine(day, day_time.min, tzinfo=UTC).timestamp())
 
 
-def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Item:
-    """The ``billing`` item a claim writes: status pending, the plan's amounts, no Stripe ids yet."""
-    record: Item = {
-        "userId": plan.user_id,
-        "invoiceId": plan.invoice_id,
-        "status": InvoiceStatus.PENDING.value,
-        "period": {"label": plan.period.label, "start": plan.period.start.isoformat(),
-                   "end": plan.period.end.isoformat()},
-        "currency": plan.currency,
-        "amount": plan.total,
-        "baseFee": plan.base_fee,
-        "awsCosts": plan.aws_costs,
-        "awsBreakdown": dict(plan.breakdown),
-        "lineDescriptions": {"base-fee": plan.base_fee_description, "aws": plan.aws_description},
-        "costsEstimated": plan.costs_estimated,
-        "markupPercent": plan.markup_percent,
-        "linesAdded": [],
-        "createdAt": now_ms,
-        "updatedAt": now_ms,
-    }
-    if plan.fx_rate is not None:
-        record.update(fxRate=plan.fx_rate, fxSource=plan.fx_source)
-        if plan.fx_date is not None:
-            record["fxDate"] = plan.fx_date.isoformat()
-    if plan.cost_scope is not None:
-        record["costScope"] = plan.cost_scope
-    if run_id:
-        record["runId"] = run_id
-    return record
+def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Invoice:
+    """The invoice a claim writes: status pending, the plan's amounts, no Stripe ids yet."""
+    return Invoice(
+        account_id=plan.account_id,
+        invoice_id=plan.invoice_id,
+        status=InvoiceStatus.PENDING,
+        period=plan.period,
+        currency=plan.currency,
+        amount=plan.total,
+        base_fee=plan.base_fee,
+        aws_costs=plan.aws_costs,
+        aws_breakdown=dict(plan.breakdown),
+        line_descriptions=LineDescriptions(base_fee=plan.base_fee_description, aws=plan.aws_description),
+        costs_estimated=plan.costs_estimated,
+        markup_percent=plan.markup_percent,
+        created_at=now_ms,
+        updated_at=now_ms,
+        fx_rate=plan.fx_rate,
+        fx_source=plan.fx_source if plan.fx_rate is not None else None,
+        fx_date=plan.fx_date if plan.fx_rate is not None else None,
+        cost_scope=plan.cost_scope,
+        run_id=run_id or None,
+    )
 
 
-def invoice_metadata(record: Mapping[str, Any]) -> dict[str, str]:
+def invoice_metadata(record: Invoice) -> dict[str, str]:
     """The Stripe invoice's metadata: what links it back to the account, the record and the period."""
-    return {"userId": record["userId"], "invoiceId": record["invoiceId"], "period": record["period"]["label"]}
-
-
-def has_payment_method(account: Mapping[str, Any]) -> bool:
-    """Whether the account has a default payment method Stripe can charge."""
-    return bool(account.get("defaultPaymentMethod") or account.get("paymentMethod"))
+    return {"userId": record.account_id, "invoiceId": record.invoice_id, "period": record.period.label}
 
 
 def _line_kinds(invoice: StripeObject) -> set[str]:
@@ -435,79 +422,26 @@ def _line_kinds(invoice: StripeObject) -> set[str]:
     return {str((line.get("metadata") or {}).get("line")) for line in lines}
 
 
-def _key(record: Mapping[str, Any], step: str) -> str:
-    generation = int(record.get("keyGeneration", 0))
-    return f"{record['invoiceId']}:{step}" if generation == 0 else f"{record['invoiceId']}:{step}:{generation}"
+def _key(record: Invoice, step: str) -> str:
+    generation = record.key_generation
+    return f"{record.invoice_id}:{step}" if generation == 0 else f"{record.invoice_id}:{step}:{generation}"
 
 
-def _result(record: Item, *, already_done: bool) -> InvoiceJobResult:
+def _required(value: str | None, record: Invoice, what: str) -> str:
+    """A Stripe id an earlier step recorded (a record without it is corrupt, not resumable)."""
+    if not value:
+        raise BillingError(f"invoice record {record.invoice_id} has no {what} at a step that needs one")
+    return value
+
+
+def _result(record: Invoice, *, already_done: bool) -> InvoiceJobResult:
     return InvoiceJobResult(
-        user_id=record["userId"],
-        invoice_id=record["invoiceId"],
-        status=record["status"],
-        stripe_invoice_id=record.get("stripeInvoiceId"),
-        total=record["amount"],
-        currency=record["currency"],
-        payment_method_missing=bool(record.get("paymentMethodMissing", False)),
+        account_id=record.account_id,
+        invoice_id=record.invoice_id,
+        status=record.status.value,
+        stripe_invoice_id=record.stripe_invoice_id,
+        total=record.amount,
+        currency=record.currency,
+        payment_method_missing=record.payment_method_missing,
         already_done=already_done,
     )
-
-
-# --- the billing-jobs message ----------------------------------------------------------------------
-
-
-def plan_to_message(plan: InvoicePlan, run_id: str) -> dict[str, Any]:
-    """The ``billing-jobs`` message for one plan: everything the job needs, money as strings."""
-    return {
-        "type": MESSAGE_TYPE,
-        "runId": run_id,
-        "plan": {
-            "userId": plan.user_id,
-            "invoiceId": plan.invoice_id,
-            "period": plan.period.label,
-            "currency": plan.currency,
-            "baseFee": str(plan.base_fee),
-            "awsCosts": str(plan.aws_costs),
-            "breakdown": {service: str(amount) for service, amount in plan.breakdown.items()},
-            "total": str(plan.total),
-            "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
-            "fxSource": plan.fx_source,
-            "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
-            "markupPercent": str(plan.markup_percent),
-            "costsEstimated": plan.costs_estimated,
-            "baseFeeDescription": plan.base_fee_description,
-            "awsDescription": plan.aws_description,
-            "costScope": plan.cost_scope,
-        },
-    }
-
-
-def plan_from_message(body: Mapping[str, Any]) -> tuple[InvoicePlan, str | None]:
-    """The plan and run id of a ``billing-jobs`` message; ``InvoiceMessageInvalid`` if it is not one."""
-    if not isinstance(body, Mapping) or body.get("type") != MESSAGE_TYPE or not isinstance(body.get("plan"), Mapping):
-        raise InvoiceMessageInvalid("not an invoice-job message")
-    p = body["plan"]
-    try:
-        plan = InvoicePlan(
-            user_id=p["userId"],
-            invoice_id=p["invoiceId"],
-            period=Period.parse(p["period"]),
-            currency=p["currency"],
-            base_fee=Decimal(str(p["baseFee"])),
-            aws_costs=Decimal(str(p["awsCosts"])),
-            breakdown={service: Decimal(str(amount)) for service, amount in p["breakdown"].items()},
-            total=Decimal(str(p["total"])),
-            fx_rate=None if p.get("fxRate") is None else Decimal(str(p["fxRate"])),
-            fx_source=p.get("fxSource"),
-            fx_date=None if p.get("fxDate") is None else date.fromisoformat(p["fxDate"]),
-            markup_percent=Decimal(str(p["markupPercent"])),
-            costs_estimated=bool(p["costsEstimated"]),
-            base_fee_description=p["baseFeeDescription"],
-            aws_description=p["awsDescription"],
-            cost_scope=p.get("costScope"),
-        )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-        raise InvoiceMessageInvalid(f"invoice-job message is malformed: {type(error).__name__}") from None
-    if plan.base_fee + plan.aws_costs != plan.total:
-        raise InvoiceMessageInvalid(f"invoice-job message for {plan.invoice_id} does not add up")
-    return plan, body.get("runId")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from billing_core.domain.records import AccountChanges
 from billing_core.ports import AccountRepository, PaymentGateway, SecretsProvider
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,20 @@ def ensure_customer(
 ) -> str:
     """The account's Stripe customer id, creating the customer (once) if the account has none."""
     account = accounts.get(account_id)
-    if account and account.get("stripeCustomerId"):
-        return str(account["stripeCustomerId"])
+    if account and account.stripe_customer_id:
+        return account.stripe_customer_id
     customer = payments.create_customer(
-        user_id=account_id, idempotency_key=customer_idempotency_key(account_id), email=email
+        account_id=account_id, idempotency_key=customer_idempotency_key(account_id), email=email
     )
-    fields: dict[str, object] = {"updatedAt": int(clock() * 1000)}
+    changes: AccountChanges = {"updated_at": int(clock() * 1000)}
     if email:
-        fields["email"] = email
+        changes["email"] = email
     created_id = str(customer["id"])
-    if accounts.set_stripe_customer_id_if_absent(account_id, created_id, fields):
+    if accounts.set_stripe_customer_id_if_absent(account_id, created_id, changes):
         log.info("Stripe customer recorded", extra={"userId": account_id, "stripeCustomerId": created_id})
         return created_id
-    stored = accounts.get(account_id) or {}
-    winner = str(stored.get("stripeCustomerId") or "")
+    stored = accounts.get(account_id)
+    winner = stored.stripe_customer_id if stored else None
     if not winner:
         raise RuntimeError("conditional write refused but the account has no Stripe customer")
     if winner != created_id:

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from billing_core.errors import InvalidStoredRecord
 from billing_core.use_cases.apply_event import (
     HANDLED_EVENT_TYPES,
     EventOutcome,
@@ -54,7 +55,10 @@ def reconcile(since: date, ports: EventPorts) -> ReconcileReport:
     for event in sorted(events, key=lambda e: (int(e.get("created") or 0), str(e.get("id")))):
         report.events[process_event(event, ports).value] += 1
     for account in ports.accounts.list_accounts():
-        customer_id = account.get("stripeCustomerId")
+        if isinstance(account, InvalidStoredRecord):
+            report.invoices["invalid_account"] += 1  # logged by the repository; its invoices wait for a fix
+            continue
+        customer_id = account.stripe_customer_id
         if not customer_id:
             continue
         for invoice in ports.payments.list_invoices(customer_id):

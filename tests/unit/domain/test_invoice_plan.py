@@ -223,7 +223,7 @@ def test_plan_invoices_plans_every_account_by_its_cost_scope():
     )
     accounts = [Account("a", cost_scope="111"), Account("b", cost_scope="222"), Account("c"), Account("d", "333")]
 
-    plans = {p.user_id: p for p in plan_invoices(NOV_2024, costs, accounts, BillingPolicy(fx=PARITY))}
+    plans = {p.account_id: p for p in plan_invoices(NOV_2024, costs, accounts, BillingPolicy(fx=PARITY))}
 
     assert plans["a"].breakdown == {"Amazon S3": Decimal("2.00"), "AWS Lambda": Decimal("1.00")}
     assert plans["b"].aws_costs == Decimal("4.00")

@@ -1,5 +1,8 @@
 """Tiny in-memory implementations of the ports, for fast unit tests of use cases.
 
+The storage fakes live in ``storage_fakes`` and are re-exported here, so a test imports every fake
+from one place.
+
 They keep the behaviour that use cases depend on: conditional writes refuse like DynamoDB does,
 stored numbers come back as ``Decimal``, floats are refused, queue messages reappear until deleted,
 and the payment gateway replays a repeated idempotency key instead of doing the work twice.
@@ -7,24 +10,19 @@ and the payment gateway replays a repeated idempotency key instead of doing the 
 """
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing_core.adapters.sqs import encode_body
 from billing_core.domain.costs import CostLine, CostReport
 from billing_core.errors import (
-    ConditionFailed,
     IdempotencyKeyReused,
-    InvalidCursor,
-    NotFound,
     PaymentActionRequired,
     PaymentDeclined,
     StripeFailedAfterExecution,
@@ -32,242 +30,22 @@ from billing_core.errors import (
     StripeRequestRejected,
 )
 from billing_core.ports import (
-    AccountRepository,
     CostSource,
-    EventClaim,
-    EventLedger,
-    FieldIs,
-    InvoiceRepository,
-    Item,
     MessageQueue,
-    Page,
     PaymentGateway,
     ReceivedMessage,
     SecretsProvider,
     StripeObject,
     StripeSecrets,
 )
-
-
-def _stored(value: Any) -> Any:
-    """What DynamoDB would give back for ``value``: numbers as Decimal, floats refused."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        raise TypeError("Float types are not supported. Use Decimal types instead.")
-    if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if isinstance(value, Mapping):
-        return {str(k): _stored(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stored(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return {_stored(v) for v in value}
-    raise TypeError(f"unsupported type {type(value).__name__}")
-
-
-def _apply_update(
-    items: dict[Any, Item], key: Any, fields: Mapping[str, Any], conditions: Sequence[FieldIs],
-    remove: Sequence[str], key_names: set[str],
-) -> Item:
-    if key_names & (set(fields) | set(remove)):
-        raise ValueError("key attributes cannot be updated")
-    if not fields and not remove:
-        raise ValueError("nothing to update")
-    current = items.get(key)
-    if current is None:
-        raise NotFound("no item with that key")
-    if not all(c.holds_for(current) for c in conditions):
-        raise ConditionFailed("condition failed", current=copy.deepcopy(current))
-    updated = {**current, **_stored(dict(fields))}
-    for name in remove:
-        updated.pop(name, None)
-    items[key] = updated
-    return copy.deepcopy(updated)
-
-
-class FakeInvoiceRepository(InvoiceRepository):
-    """Invoices in a dict keyed by (userId, invoiceId)."""
-
-    def __init__(self, items: Sequence[Mapping[str, Any]] = ()) -> None:
-        self.items: dict[tuple[str, str], Item] = {}
-        for item in items:
-            self.create_if_absent(item)
-
-    def get(self, user_id: str, invoice_id: str) -> Item | None:
-        """The stored invoice, or ``None``."""
-        item = self.items.get((user_id, invoice_id))
-        return copy.deepcopy(item) if item else None
-
-    def create_if_absent(self, item: Mapping[str, Any]) -> bool:
-        """Store unless the keys exist."""
-        key = (item["userId"], item["invoiceId"])
-        if key in self.items:
-            return False
-        self.items[key] = _stored(dict(item))
-        return True
-
-    def update(self, user_id, invoice_id, fields, *, conditions=(), remove=()) -> Item:
-        """Conditional update, like the DynamoDB adapter."""
-        return _apply_update(self.items, (user_id, invoice_id), fields, conditions, remove, {"userId", "invoiceId"})
-
-    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Item | None:
-        """Linear search standing in for the GSI."""
-        for item in self.items.values():
-            if item.get("stripeInvoiceId") == stripe_invoice_id:
-                return copy.deepcopy(item)
-        return None
-
-    def list_for_user(self, user_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
-        """Newest first by invoiceId, with an opaque cursor."""
-        ids = sorted((k[1] for k in self.items if k[0] == user_id), reverse=True)
-        if cursor:
-            try:
-                after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            except ValueError:
-                raise InvalidCursor("not a cursor this system issued") from None
-            if not isinstance(after, dict) or after.get("userId") != user_id:
-                raise InvalidCursor("not a cursor this system issued")
-            ids = [i for i in ids if i < after["invoiceId"]]
-        page = ids[:limit]
-        next_cursor = None
-        if len(ids) > limit:
-            next_cursor = base64.urlsafe_b64encode(
-                json.dumps({"userId": user_id, "invoiceId": page[-1]}).encode()
-            ).decode()
-        return Page([copy.deepcopy(self.items[(user_id, i)]) for i in page], next_cursor)
-
-
-class FakeAccountRepository(AccountRepository):
-    """Accounts in a dict keyed by userId."""
-
-    def __init__(self, items: Sequence[Mapping[str, Any]] = ()) -> None:
-        self.items: dict[str, Item] = {}
-        for item in items:
-            self.put(item)
-
-    def get(self, user_id: str) -> Item | None:
-        """The stored account, or ``None``."""
-        item = self.items.get(user_id)
-        return copy.deepcopy(item) if item else None
-
-    def put(self, item: Mapping[str, Any]) -> None:
-        """Create or replace."""
-        self.items[item["userId"]] = _stored(dict(item))
-
-    def list_accounts(self, *, page_size: int = 100) -> Iterator[Item]:
-        """Every account, in key order."""
-        for user_id in sorted(self.items):
-            yield copy.deepcopy(self.items[user_id])
-
-    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Item | None:
-        """Linear search standing in for the GSI."""
-        for item in self.items.values():
-            if item.get("stripeCustomerId") == stripe_customer_id:
-                return copy.deepcopy(item)
-        return None
-
-    def set_stripe_customer_id_if_absent(self, user_id, stripe_customer_id, fields=None) -> bool:
-        """First writer wins; creates the account item if needed."""
-        current = self.items.get(user_id, {"userId": user_id})
-        if "stripeCustomerId" in current:
-            return False
-        self.items[user_id] = {**current, **_stored({"stripeCustomerId": stripe_customer_id, **(fields or {})})}
-        return True
-
-    def update(self, user_id, fields, *, conditions=(), remove=()) -> Item:
-        """Conditional update, like the DynamoDB adapter."""
-        return _apply_update(self.items, user_id, fields, conditions, remove, {"userId"})
-
-
-class FakeEventLedger(EventLedger):
-    """Event ids, leases and records in dicts; ``clock`` returns epoch seconds."""
-
-    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
-        self.clock = clock
-        self.events: dict[str, int] = {}  # event id -> expiresAt
-        self.claims: dict[str, dict[str, Any]] = {}  # event id -> state, leaseUntil, applications
-        self.leases: dict[str, tuple[str, int]] = {}  # name -> (owner, expiresAt)
-        self.records: dict[str, tuple[Item, int | None]] = {}
-
-    def _now(self) -> int:
-        return int(self.clock())
-
-    def record_once(self, event_id: str, ttl_seconds: int) -> bool:
-        """``False`` if already recorded (expired records still count, as TTL deletion lags)."""
-        if event_id in self.events:
-            return False
-        self.events[event_id] = self._now() + ttl_seconds
-        return True
-
-    def forget(self, event_id: str) -> None:
-        """Drop the event record."""
-        self.events.pop(event_id, None)
-        self.claims.pop(event_id, None)
-
-    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
-        """Claim unless done or under a live lease (an id recorded by ``record_once`` counts as done)."""
-        claim = self.claims.get(event_id)
-        if event_id in self.events and claim is None:
-            return EventClaim.DONE
-        if claim is not None:
-            if claim["state"] == "done":
-                return EventClaim.DONE
-            if claim["leaseUntil"] >= self._now():
-                return EventClaim.IN_PROGRESS
-        self.claims[event_id] = {
-            "state": "processing", "leaseUntil": self._now() + lease_seconds,
-            "applications": (claim or {}).get("applications", 0),
-        }
-        return EventClaim.CLAIMED
-
-    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
-        """Mark done and count one application."""
-        claim = self.claims.setdefault(event_id, {"applications": 0})
-        claim.update(state="done", leaseUntil=None, applications=claim.get("applications", 0) + 1)
-        self.events[event_id] = self._now() + retention_seconds
-
-    def release_event(self, event_id: str) -> None:
-        """Drop a processing claim."""
-        if self.claims.get(event_id, {}).get("state") == "processing":
-            del self.claims[event_id]
-
-    def event_applications(self, event_id: str) -> int:
-        """Applications counted by ``complete_event``."""
-        return self.claims.get(event_id, {}).get("applications", 0)
-
-    def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
-        """Free, expired or ours: take it."""
-        held = self.leases.get(name)
-        if held and held[0] != owner and held[1] >= self._now():
-            return False
-        self.leases[name] = (owner, self._now() + ttl_seconds)
-        return True
-
-    def release_lease(self, name: str, owner: str) -> bool:
-        """Only the owner releases."""
-        held = self.leases.get(name)
-        if not held or held[0] != owner:
-            return False
-        del self.leases[name]
-        return True
-
-    def put_record(self, key, fields, *, ttl_seconds=None, only_if_absent=False) -> bool:
-        """Store; with ``only_if_absent`` an unexpired record wins."""
-        if {"pk", "expiresAt"} & set(fields):
-            raise ValueError("pk and expiresAt are managed by the ledger")
-        if only_if_absent and self.get_record(key) is not None:
-            return False
-        expires_at = self._now() + ttl_seconds if ttl_seconds is not None else None
-        self.records[key] = (_stored(dict(fields)), expires_at)
-        return True
-
-    def get_record(self, key: str) -> Item | None:
-        """The record, unless absent or expired."""
-        stored = self.records.get(key)
-        if stored is None or (stored[1] is not None and stored[1] < self._now()):
-            return None
-        return copy.deepcopy(stored[0])
+from tests.support.storage_fakes import (  # noqa: F401 - one import place for every fake
+    FakeAccountRepository,
+    FakeInvoiceRepository,
+    FakeLeases,
+    FakePreviewCache,
+    FakeProcessedEvents,
+    FakeRunRecords,
+)
 
 
 @dataclass
@@ -309,10 +87,12 @@ class FakeQueue(MessageQueue):
 
     def send(self, body, attributes=None, *, group_id=None, dedupe_id=None, delay_seconds=0) -> str:
         """Append a message (visible after ``delay_seconds``)."""
+        if not isinstance(body, str):
+            raise TypeError("a message body is text")
         message_id = f"msg-{next(self._ids)}"
         self.messages.append(
             _QueuedMessage(
-                message_id, encode_body(body), dict(attributes or {}),
+                message_id, body, dict(attributes or {}),
                 invisible_until=self.clock() + delay_seconds if delay_seconds else float("-inf"),
             )
         )
@@ -556,17 +336,17 @@ class FakePaymentGateway(PaymentGateway):
 
     # --- the port ---
 
-    def create_customer(self, *, user_id, idempotency_key, email=None, name=None) -> StripeObject:
+    def create_customer(self, *, account_id, idempotency_key, email=None, name=None) -> StripeObject:
         """A customer with ``metadata.userId``."""
         def action() -> StripeObject:
             customer = {
                 "id": self._new_id("cus"), "object": "customer", "email": email, "name": name,
-                "metadata": {"userId": user_id}, "invoice_settings": {"default_payment_method": None},
+                "metadata": {"userId": account_id}, "invoice_settings": {"default_payment_method": None},
                 "created": self.clock(),
             }
             self.customers[customer["id"]] = customer
             return customer
-        kwargs = {"user_id": user_id, "email": email, "name": name}
+        kwargs = {"account_id": account_id, "email": email, "name": name}
         return self._write("create_customer", idempotency_key, kwargs, action)
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:

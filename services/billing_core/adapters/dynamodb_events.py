@@ -1,0 +1,236 @@
+"""DynamoDB adapters for the events table: processed Stripe events, leases, run records, the preview cache.
+
+One table (deployed as ``events``, TTL attribute ``expiresAt``) holds the four kinds of item, kept
+apart by key prefix; each adapter implements one port and touches only its own prefix.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from billing_core import resources
+from billing_core.adapters.dynamodb import (
+    _DynamoTable,
+    _is_condition_failure,
+    _unavailable,
+    from_attribute_values,
+    to_attribute_values,
+)
+from billing_core.adapters.dynamodb_items import (
+    Item,
+    run_record_from_item,
+    run_record_item,
+    snapshot_from_item,
+    snapshot_item,
+)
+from billing_core.domain.costs import CostSnapshot, Period
+from billing_core.domain.records import BillingRunRecord
+from billing_core.errors import InvalidStoredRecord
+from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_dynamodb import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+log = logging.getLogger(__name__)
+
+# Key prefixes keep the kinds of record in the one events table apart.
+EVENT_PREFIX = "event#"
+LEASE_PREFIX = "lease#"
+RUN_PREFIX = "run#billing#"
+
+
+class _EventsTable(_DynamoTable):
+    """The events table with a clock (epoch seconds) for leases and expiry."""
+
+    definition = resources.EVENTS
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(client, table_name)
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _put_expiring(self, key: str, fields: Item, ttl_seconds: int) -> None:
+        item = {**fields, "pk": key, "expiresAt": self._now() + ttl_seconds}
+        try:
+            self._client.put_item(TableName=self._table, Item=to_attribute_values(item))
+        except ClientError as error:
+            raise _unavailable(error, self._table) from error
+
+    def _get_unexpired(self, key: str) -> Item | None:
+        """The item under ``key``, or ``None`` if absent or expired (TTL deletion lags by up to days)."""
+        item = self._get(self._key(key))
+        if item is None:
+            return None
+        expires_at = item.get("expiresAt")
+        if expires_at is not None and expires_at < self._now():
+            return None
+        return item
+
+
+class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
+    """Claims and done markers of Stripe events (``event#<id>``)."""
+
+    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Conditional write: claim if there is no record, or only a processing claim whose lease ran out.
+
+        Two workers may hold deliveries of one event at once (SQS at-least-once, Stripe duplicates):
+
+            worker A: claim evt_1 -> CLAIMED (processing, leaseUntil = t+60); applies it
+            worker B: claim evt_1 -> IN_PROGRESS; leaves its copy on the queue (comes back later)
+            worker A: complete evt_1 (done, applications = 1); deletes its copy
+            worker B: claim evt_1 again -> DONE; deletes its copy without applying
+
+        If A dies between claim and complete, its lease runs out and B's next claim succeeds; the
+        lease is checked in the condition because TTL deletion lags by up to days.
+        """
+        now = self._now()
+        key = self._key(EVENT_PREFIX + event_id)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #kind = :kind, #state = :processing, #lease = :lease, #claimed = :now, "
+                "#exp = :exp",
+                ConditionExpression="attribute_not_exists(#pk) OR (#state = :processing AND #lease < :now)",
+                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#lease": "leaseUntil",
+                                          "#claimed": "claimedAt", "#exp": "expiresAt"},
+                ExpressionAttributeValues={
+                    ":kind": {"S": "event"}, ":processing": {"S": "processing"},
+                    ":lease": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)},
+                    ":exp": {"N": str(now + retention_seconds)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error
+            stored = error.response.get("Item")
+            current = from_attribute_values(stored) if stored else self._get(key)
+            if current is None:  # released between our write and our read: let the delivery retry
+                return EventClaim.IN_PROGRESS
+            # Items without a state (written by earlier versions) mean "processed".
+            return EventClaim.IN_PROGRESS if current.get("state") == "processing" else EventClaim.DONE
+        return EventClaim.CLAIMED
+
+    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
+        """Set ``state = done`` and add one to ``applications`` (a second application would show as 2)."""
+        now = self._now()
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(EVENT_PREFIX + event_id),
+                UpdateExpression="SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
+                ExpressionAttributeNames={"#state": "state", "#done": "doneAt", "#exp": "expiresAt",
+                                          "#lease": "leaseUntil", "#apps": "applications"},
+                ExpressionAttributeValues={":done": {"S": "done"}, ":now": {"N": str(now)},
+                                           ":exp": {"N": str(now + retention_seconds)}, ":one": {"N": "1"}},
+            )
+        except ClientError as error:
+            raise _unavailable(error, self._table) from error
+
+    def release_event(self, event_id: str) -> None:
+        """Delete the record only while it is a processing claim (never a done one)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(EVENT_PREFIX + event_id),
+                ConditionExpression="#state = :processing",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":processing": {"S": "processing"}},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error
+
+    def event_applications(self, event_id: str) -> int:
+        """The ``applications`` counter of the event's record."""
+        item = self._get(self._key(EVENT_PREFIX + event_id))
+        return int(item.get("applications", 0)) if item else 0
+
+
+class DynamoLeases(_EventsTable, Leases):
+    """Named leases (``lease#<name>``) whose expiry is checked in the write's condition."""
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
+        """Take the lease if it is free, expired or already ours.
+
+        DynamoDB deletes expired items lazily (up to days later), so expiry is checked here in the
+        condition rather than trusted to TTL:
+
+            worker A: acquire (expiresAt = t+60)  ... crashes
+            worker B: acquire at t+30 -> refused (A's lease unexpired)
+            worker B: acquire at t+61 -> granted (expiresAt < now), A's item is overwritten
+        """
+        now = self._now()
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attribute_values(
+                    {"pk": LEASE_PREFIX + name, "kind": "lease", "owner": owner, "acquiredAt": now,
+                     "expiresAt": now + ttl_seconds}
+                ),
+                ConditionExpression="attribute_not_exists(#pk) OR #exp < :now OR #owner = :owner",
+                ExpressionAttributeNames={"#pk": "pk", "#exp": "expiresAt", "#owner": "owner"},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise _unavailable(error, self._table) from error
+        return True
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Delete the lease only if ``owner`` still holds it (never someone else's)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(LEASE_PREFIX + name),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise _unavailable(error, self._table) from error
+        return True
+
+
+class DynamoRunRecords(_EventsTable, RunRecords):
+    """Each period's billing run record (``run#billing#<period>``)."""
+
+    def put(self, record: BillingRunRecord, *, ttl_seconds: int) -> None:
+        """Store (or replace) the period's run record."""
+        self._put_expiring(RUN_PREFIX + record.period.label, run_record_item(record), ttl_seconds)
+
+    def get(self, period: Period) -> BillingRunRecord | None:
+        """The period's run record, or ``None``."""
+        item = self._get_unexpired(RUN_PREFIX + period.label)
+        return None if item is None else run_record_from_item(item, self._table)
+
+
+class DynamoPreviewCache(_EventsTable, PreviewCache):
+    """Cached month-to-date cost reports (``preview#<grouping>#<period>``, the key the caller gives)."""
+
+    def put(self, key: str, snapshot: CostSnapshot, *, ttl_seconds: int) -> None:
+        """Cache ``snapshot`` under ``key``."""
+        self._put_expiring(key, snapshot_item(snapshot), ttl_seconds)
+
+    def get(self, key: str) -> CostSnapshot | None:
+        """The cached snapshot; an unreadable one counts as absent (the preview refills it)."""
+        item = self._get_unexpired(key)
+        if item is None:
+            return None
+        try:
+            return snapshot_from_item(item, self._table)
+        except InvalidStoredRecord as invalid:
+            log.warning("ignoring an unreadable cost preview cache record", extra={"reason": str(invalid)})
+            return None

@@ -1,0 +1,410 @@
+"""How records are stored: ``Invoice``, ``Account``, ``BillingRunRecord`` and ``CostSnapshot`` as DynamoDB items.
+
+The one place that knows attribute names. Each record field has a codec: the attributes it is stored
+in, how a value becomes them and how they are read back. Reading checks every type: a base fee
+stored as the string "25.00", a cost scope stored as a map, a status no one knows, all raise
+``InvalidStoredRecord`` naming the table, the item and the attribute. Items keep the attribute names
+deployed tables already hold (``userId``, ``stripeInvoiceId``, ``awsBreakdown`` ...).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import (
+    Account,
+    BillingRunRecord,
+    Invoice,
+    LineDescriptions,
+    RunStatus,
+    SavedPaymentMethod,
+    SetupFailure,
+)
+from billing_core.errors import InvalidStoredRecord
+
+Item = dict[str, Any]
+
+
+class _Bad(Exception):
+    """A stored value is not what its field needs; the message says how (caught and named below)."""
+
+
+# --- value codecs: plain item values (as boto3's TypeDeserializer gives them) <-> domain values ---------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"is a {type(value).__name__}, expected a string")
+    return value
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+        raise _Bad(f"is a {type(value).__name__}, expected a number")
+    amount = Decimal(value)
+    if not amount.is_finite():
+        raise _Bad("is not a finite number")
+    return amount
+
+
+def _integer(value: Any) -> int:
+    number = _decimal(value)
+    if number != number.to_integral_value():
+        raise _Bad(f"is {number}, expected a whole number")
+    return int(number)
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"is a {type(value).__name__}, expected true or false")
+    return value
+
+
+def _status(value: Any) -> InvoiceStatus:
+    try:
+        return InvoiceStatus(_text(value))
+    except ValueError:
+        raise _Bad(f"is {value!r}, not an invoice status") from None
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Bad(f"is a {type(value).__name__}, expected a map")
+    return value
+
+
+def _period(value: Any) -> Period:
+    try:
+        return Period.parse(_text(_map(value).get("label")))
+    except ValueError as error:
+        raise _Bad(str(error)) from None
+
+
+def _breakdown(value: Any) -> dict[str, Decimal]:
+    return {str(service): _decimal(amount) for service, amount in _map(value).items()}
+
+
+def _line_kinds(value: Any) -> frozenset[str]:
+    if not isinstance(value, (list, set, frozenset, tuple)):
+        raise _Bad(f"is a {type(value).__name__}, expected a list of line kinds")
+    return frozenset(_text(kind) for kind in value)
+
+
+def _descriptions(value: Any) -> LineDescriptions:
+    texts = _map(value)
+    return LineDescriptions(base_fee=_text(texts.get("base-fee")), aws=_text(texts.get("aws")))
+
+
+def _iso_date(value: Any) -> date:
+    try:
+        return date.fromisoformat(_text(value))
+    except ValueError:
+        raise _Bad(f"is {value!r}, expected a date YYYY-MM-DD") from None
+
+
+def _scope(value: Any) -> str | None:
+    # Absent or empty means "the whole payer account", as the accounts table has always said it.
+    return _text(value) or None
+
+
+def _setup_failure(value: Any) -> SetupFailure:
+    failure = _map(value)
+    decline = failure.get("declineCode")
+    return SetupFailure(
+        setup_intent_id=_text(failure.get("setupIntentId")),
+        code=_text(failure.get("code")),
+        decline_code=None if decline is None else _text(decline),
+    )
+
+
+def _setup_failure_item(failure: SetupFailure) -> dict[str, str]:
+    item = {"setupIntentId": failure.setup_intent_id, "code": failure.code}
+    if failure.decline_code:
+        item["declineCode"] = failure.decline_code
+    return item
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How one record field is stored: in which attributes, written how, read how."""
+
+    attributes: tuple[str, ...]
+    write: Callable[[Any], dict[str, Any]]  # value -> attributes to set (the others are removed)
+    read: Callable[[Item], Any]  # item -> value; ``_ABSENT`` when none of the attributes is there
+    guard_value: Callable[[Any], Any] = _same  # value -> what a condition on the first attribute compares
+
+
+_ABSENT = object()
+
+
+def _simple(attribute: str, read: Callable[[Any], Any], write: Callable[[Any], Any] = _same) -> _Codec:
+    return _Codec(
+        attributes=(attribute,),
+        write=lambda value: {} if value is None else {attribute: write(value)},
+        read=lambda item: _ABSENT if item.get(attribute) is None else read(item[attribute]),
+        guard_value=write,
+    )
+
+
+def _read_payment_method(item: Item) -> SavedPaymentMethod | object:
+    method_id = item.get("defaultPaymentMethod") or item.get("paymentMethod")
+    if method_id is None:
+        return _ABSENT
+    brand, last4 = item.get("brand"), item.get("last4")
+    return SavedPaymentMethod(
+        id=_text(method_id),
+        type=_text(item.get("paymentMethodType") or "unknown"),
+        brand=None if brand is None else _text(brand),
+        last4=None if last4 is None else _text(last4)[-4:],
+    )
+
+
+def _write_payment_method(method: SavedPaymentMethod | None) -> dict[str, Any]:
+    if method is None:
+        return {}
+    # ``paymentMethod`` is the older name of the same id; both are kept for readers of either.
+    item = {"defaultPaymentMethod": method.id, "paymentMethod": method.id, "paymentMethodType": method.type}
+    if method.brand:
+        item["brand"] = method.brand
+    if method.last4:
+        item["last4"] = method.last4
+    return item
+
+
+_PAYMENT_METHOD = _Codec(
+    attributes=("defaultPaymentMethod", "paymentMethod", "paymentMethodType", "brand", "last4"),
+    write=_write_payment_method,
+    read=_read_payment_method,
+    guard_value=lambda method: method.id,
+)
+
+ACCOUNT_CODECS: dict[str, _Codec] = {
+    "account_id": _simple("userId", _text),
+    "cost_scope": _simple("costScope", _scope),
+    "base_fee_override": _simple("baseFeeOverride", _decimal),
+    "stripe_customer_id": _simple("stripeCustomerId", _text),
+    "email": _simple("email", _text),
+    "payment_method": _PAYMENT_METHOD,
+    "payment_method_changed_at": _simple("paymentMethodChangedAt", _integer),
+    "last_setup_error": _simple("lastSetupError", _setup_failure, _setup_failure_item),
+    "setup_failed_at": _simple("setupFailedAt", _integer),
+    "customer_synced_at": _simple("customerSyncedAt", _integer),
+    "created_at": _simple("createdAt", _integer),
+    "updated_at": _simple("updatedAt", _integer),
+}
+
+INVOICE_CODECS: dict[str, _Codec] = {
+    "account_id": _simple("userId", _text),
+    "invoice_id": _simple("invoiceId", _text),
+    "status": _simple("status", _status, lambda status: InvoiceStatus(status).value),
+    "period": _simple("period", _period, lambda period: {
+        "label": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}),
+    "currency": _simple("currency", _text),
+    "amount": _simple("amount", _decimal),
+    "base_fee": _simple("baseFee", _decimal),
+    "aws_costs": _simple("awsCosts", _decimal),
+    "aws_breakdown": _simple("awsBreakdown", _breakdown, dict),
+    "line_descriptions": _simple("lineDescriptions", _descriptions, lambda texts: {
+        "base-fee": texts.base_fee, "aws": texts.aws}),
+    "created_at": _simple("createdAt", _integer),
+    "updated_at": _simple("updatedAt", _integer),
+    "costs_estimated": _simple("costsEstimated", _boolean),
+    "markup_percent": _simple("markupPercent", _decimal),
+    "fx_rate": _simple("fxRate", _decimal),
+    "fx_source": _simple("fxSource", _text),
+    "fx_date": _simple("fxDate", _iso_date, lambda day: day.isoformat()),
+    "cost_scope": _simple("costScope", _text),
+    "run_id": _simple("runId", _text),
+    "lines_added": _simple("linesAdded", _line_kinds, sorted),
+    "stripe_customer_id": _simple("stripeCustomerId", _text),
+    "stripe_invoice_id": _simple("stripeInvoiceId", _text),
+    "stripe_total": _simple("stripeTotal", _integer),
+    "number": _simple("number", _text),
+    "hosted_invoice_url": _simple("hostedInvoiceUrl", _text),
+    "invoice_pdf": _simple("invoicePdf", _text),
+    "payment_method_missing": _simple("paymentMethodMissing", _boolean),
+    "finalized_at": _simple("finalizedAt", _integer),
+    "finalization_error": _simple("finalizationError", _text),
+    "key_generation": _simple("keyGeneration", _integer),
+    "status_order": _simple("statusOrder", _text),
+    "attempt_count": _simple("attemptCount", _integer),
+    "last_event_at": _simple("lastEventAt", _integer),
+    "next_payment_attempt": _simple("nextPaymentAttempt", _integer),
+    "paid_at": _simple("paidAt", _integer),
+}
+
+
+def _check_codecs(record_type: type, codecs: Mapping[str, _Codec]) -> None:
+    missing = {f.name for f in fields(record_type)} ^ set(codecs)
+    if missing:  # pragma: no cover - caught by the first test that imports this module
+        raise TypeError(f"{record_type.__name__} fields without a codec (or codecs without a field): {missing}")
+
+
+_check_codecs(Account, ACCOUNT_CODECS)
+_check_codecs(Invoice, INVOICE_CODECS)
+
+
+# --- records <-> items -----------------------------------------------------------------------------
+
+
+def _record_item(record: object, codecs: Mapping[str, _Codec]) -> Item:
+    item: Item = {}
+    for name, codec in codecs.items():
+        item.update(codec.write(getattr(record, name)))
+    return item
+
+
+def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_type: type, table: str,
+                 key: str) -> Any:
+    values: dict[str, Any] = {}
+    for name, codec in codecs.items():
+        try:
+            value = codec.read(dict(item))
+        except _Bad as bad:
+            raise InvalidStoredRecord(table, key, codec.attributes[0], str(bad)) from None
+        if value is not _ABSENT:
+            values[name] = value
+    required = [f.name for f in fields(record_type) if f.default is MISSING and f.default_factory is MISSING]
+    for name in required:
+        if name not in values:
+            raise InvalidStoredRecord(table, key, codecs[name].attributes[0], "is missing")
+    try:
+        return record_type(**values)
+    except (ConfigurationError, ValueError, TypeError) as error:
+        raise InvalidStoredRecord(table, key, "item", str(error)) from None
+
+
+def account_item(account: Account) -> Item:
+    """The accounts-table item of ``account``."""
+    return _record_item(account, ACCOUNT_CODECS)
+
+
+def account_from_item(item: Mapping[str, Any], table: str) -> Account:
+    """The ``Account`` an accounts-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    result: Account = _item_record(item, ACCOUNT_CODECS, Account, table, f"userId={item.get('userId')}")
+    return result
+
+
+def invoice_item(invoice: Invoice) -> Item:
+    """The invoices-table item of ``invoice``."""
+    return _record_item(invoice, INVOICE_CODECS)
+
+
+def invoice_from_item(item: Mapping[str, Any], table: str) -> Invoice:
+    """The ``Invoice`` an invoices-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    key = f"userId={item.get('userId')} invoiceId={item.get('invoiceId')}"
+    result: Invoice = _item_record(item, INVOICE_CODECS, Invoice, table, key)
+    return result
+
+
+def changes_to_update(
+    changes: Mapping[str, Any], codecs: Mapping[str, _Codec]
+) -> tuple[dict[str, Any], list[str]]:
+    """The attributes a changes mapping sets and the ones it removes."""
+    set_fields: dict[str, Any] = {}
+    remove: list[str] = []
+    for name, value in changes.items():
+        codec = codecs[name]
+        written = codec.write(value)
+        set_fields.update(written)
+        remove.extend(attribute for attribute in codec.attributes if attribute not in written)
+    return set_fields, remove
+
+
+def guard_attribute(name: str, values: tuple[object, ...], codecs: Mapping[str, _Codec]) -> tuple[str, list[Any]]:
+    """The attribute a guard on field ``name`` checks and the stored values it accepts."""
+    codec = codecs[name]
+    return codec.attributes[0], [codec.guard_value(value) for value in values]
+
+
+# --- events table: run records and cost snapshots ------------------------------------------------------
+
+
+def run_record_item(record: BillingRunRecord) -> Item:
+    """A billing run record as an events-table item (without its key and expiry)."""
+    return {
+        "kind": "billing-run", "runId": record.run_id, "period": record.period.label,
+        "status": record.status.value, "trigger": record.trigger, "accounts": record.accounts,
+        "skipped": record.skipped, "enqueued": record.enqueued, "costRequests": record.cost_requests,
+        "startedAt": record.started_at, "updatedAt": record.updated_at,
+    }
+
+
+def run_record_from_item(item: Mapping[str, Any], table: str) -> BillingRunRecord:
+    """The run record an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    key = f"pk={item.get('pk')}"
+    attribute = "item"
+    try:
+        attribute = "period"
+        period = Period.parse(_text(item.get("period")))
+        attribute = "status"
+        status = RunStatus(_text(item.get("status")))
+        counts = {}
+        for attribute in ("accounts", "skipped", "enqueued", "costRequests", "startedAt", "updatedAt"):
+            counts[attribute] = _integer(item.get(attribute, 0))
+        attribute = "runId"
+        run_id = _text(item.get("runId"))
+        attribute = "trigger"
+        trigger = _text(item.get("trigger"))
+    except (_Bad, ValueError) as bad:
+        raise InvalidStoredRecord(table, key, attribute, str(bad)) from None
+    return BillingRunRecord(
+        period=period, run_id=run_id, status=status, trigger=trigger, accounts=counts["accounts"],
+        skipped=counts["skipped"], enqueued=counts["enqueued"], cost_requests=counts["costRequests"],
+        started_at=counts["startedAt"], updated_at=counts["updatedAt"],
+    )
+
+
+def snapshot_item(snapshot: CostSnapshot) -> Item:
+    """A cached month-to-date report as an events-table item (without its key and expiry)."""
+    lines = []
+    for line in snapshot.report.lines:
+        entry: dict[str, Any] = {"service": line.service, "amount": line.amount}
+        if line.scope is not None:
+            entry["scope"] = line.scope
+        lines.append(entry)
+    report = snapshot.report
+    return {
+        "kind": "cost-preview", "start": report.start.isoformat(), "end": report.end.isoformat(),
+        "currency": report.currency, "estimated": report.estimated, "groupedBy": report.grouped_by,
+        "lines": lines, "asOf": int(snapshot.as_of.timestamp() * 1000),
+        "forecastTotal": snapshot.forecast_total, "forecastMethod": snapshot.forecast_method,
+    }
+
+
+def snapshot_from_item(item: Mapping[str, Any], table: str) -> CostSnapshot:
+    """The snapshot an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    try:
+        lines = item["lines"]
+        if not isinstance(lines, list):
+            raise _Bad("lines is not a list")
+        report = CostReport(
+            start=_iso_date(item["start"]),
+            end=_iso_date(item["end"]),
+            currency=_text(item["currency"]),
+            estimated=_boolean(item["estimated"]),
+            lines=tuple(
+                CostLine(service=_text(line["service"]), amount=_decimal(line["amount"]),
+                         scope=None if line.get("scope") is None else _text(line["scope"]))
+                for line in lines
+            ),
+            grouped_by=_text(item["groupedBy"]),
+        )
+        return CostSnapshot(
+            report=report,
+            as_of=datetime.fromtimestamp(_integer(item["asOf"]) / 1000, UTC),
+            forecast_total=_decimal(item["forecastTotal"]),
+            forecast_method=_text(item["forecastMethod"]),
+        )
+    except (_Bad, KeyError, TypeError, ValueError, AttributeError) as bad:
+        raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None

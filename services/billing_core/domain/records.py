@@ -1,0 +1,228 @@
+"""The records the system keeps: an ``Account``, its ``Invoice`` of a period, a period's ``BillingRunRecord``.
+
+Repositories return and accept these; only the storage adapter knows how they are stored. Money is
+``Decimal``, statuses are enums, times are epoch milliseconds. A partial update is said as an
+``InvoiceChanges`` / ``AccountChanges`` mapping of field names to new values, ``None`` meaning "remove".
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import TypedDict
+
+from billing_core.domain.costs import Period
+from billing_core.domain.errors import ConfigurationError, InvalidAmount
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.money import is_whole_cents, parse_amount, to_cents
+
+# The two lines of every invoice, in the order they appear on it.
+LINE_KINDS = ("base-fee", "aws")
+
+
+# --- accounts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupFailure:
+    """Why the last attempt to save a payment method failed (Stripe's codes only, never a message)."""
+
+    setup_intent_id: str
+    code: str
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedPaymentMethod:
+    """The account's default payment method as far as it may be shown (never a full number or IBAN)."""
+
+    id: str
+    type: str  # "card", "sepa_debit", ... or "unknown"
+    brand: str | None = None  # card brand, e.g. "visa"
+    last4: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """One billed customer account: its Stripe customer, what it is billed, how it pays."""
+
+    account_id: str
+    # None bills the whole payer account; otherwise the linked account id or cost-allocation tag value
+    # whose costs this account caused (the cost report must be grouped accordingly).
+    cost_scope: str | None = None
+    base_fee_override: Decimal | None = None
+    stripe_customer_id: str | None = None
+    email: str | None = None
+    payment_method: SavedPaymentMethod | None = None
+    payment_method_changed_at: int | None = None  # event time of the last change, epoch ms
+    last_setup_error: SetupFailure | None = None
+    setup_failed_at: int | None = None
+    customer_synced_at: int | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.account_id, str) or not self.account_id.strip() \
+                or self.account_id != self.account_id.strip():
+            raise ConfigurationError(f"account id must be a non-blank string, got {self.account_id!r}")
+        if self.cost_scope is not None and (not isinstance(self.cost_scope, str) or not self.cost_scope):
+            # An empty scope would bill the untagged costs; None is how "whole payer" is said.
+            raise ConfigurationError(f"account {self.account_id}: cost scope must be None or a non-empty string")
+        if self.base_fee_override is not None:
+            what = f"base fee override of account {self.account_id}"
+            object.__setattr__(self, "base_fee_override", valid_base_fee(self.base_fee_override, what))
+
+    @property
+    def has_payment_method(self) -> bool:
+        """Whether the account has a default payment method Stripe can charge."""
+        return self.payment_method is not None
+
+
+class AccountChanges(TypedDict, total=False):
+    """A partial update of an ``Account``: the fields named get the values given (``None`` removes)."""
+
+    stripe_customer_id: str | None
+    email: str | None
+    cost_scope: str | None
+    base_fee_override: Decimal | None
+    payment_method: SavedPaymentMethod | None
+    payment_method_changed_at: int | None
+    last_setup_error: SetupFailure | None
+    setup_failed_at: int | None
+    customer_synced_at: int | None
+    created_at: int | None
+    updated_at: int | None
+
+
+def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:
+    """A base fee: a non-negative amount in whole cents (``ConfigurationError`` otherwise)."""
+    try:
+        amount = parse_amount(value)
+    except InvalidAmount as error:
+        raise ConfigurationError(f"{what}: {error}") from error
+    if amount < 0:
+        raise ConfigurationError(f"{what} must not be negative, got {amount}")
+    if not is_whole_cents(amount):
+        raise ConfigurationError(f"{what} must be whole cents, got {amount}")
+    return to_cents(amount)
+
+
+# --- invoices ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineDescriptions:
+    """The texts of the invoice's two lines, in the invoice's language."""
+
+    base_fee: str
+    aws: str
+
+    def of(self, kind: str) -> str:
+        """The description of the line ``kind`` (one of ``LINE_KINDS``)."""
+        return {"base-fee": self.base_fee, "aws": self.aws}[kind]
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """One account's invoice of one period: the amounts claimed, then its progress through Stripe.
+
+    Once claimed, the amounts are the invoice: a rerun bills what was claimed first.
+    """
+
+    account_id: str
+    invoice_id: str
+    status: InvoiceStatus
+    period: Period
+    currency: str
+    amount: Decimal
+    base_fee: Decimal
+    aws_costs: Decimal
+    aws_breakdown: Mapping[str, Decimal]
+    line_descriptions: LineDescriptions
+    created_at: int
+    updated_at: int
+    costs_estimated: bool = False
+    markup_percent: Decimal = Decimal(0)
+    fx_rate: Decimal | None = None
+    fx_source: str | None = None
+    fx_date: date | None = None
+    cost_scope: str | None = None
+    run_id: str | None = None
+    lines_added: frozenset[str] = field(default_factory=frozenset)
+    # Stripe's side, filled in as the job and the events move the invoice along.
+    stripe_customer_id: str | None = None
+    stripe_invoice_id: str | None = None
+    stripe_total: int | None = None  # minor units, as Stripe reported it after the lines were added
+    number: str | None = None
+    hosted_invoice_url: str | None = None
+    invoice_pdf: str | None = None
+    payment_method_missing: bool = False
+    finalized_at: int | None = None
+    finalization_error: str | None = None
+    key_generation: int = 0  # bumped when Stripe keeps replaying a failure for a step's key
+    status_order: str | None = None  # how far along the events took it (``domain.lifecycle``)
+    attempt_count: int = 0
+    last_event_at: int | None = None
+    next_payment_attempt: int | None = None
+    paid_at: int | None = None
+
+    @property
+    def all_lines_added(self) -> bool:
+        """Whether both lines are on the Stripe draft."""
+        return set(LINE_KINDS) <= self.lines_added
+
+
+class InvoiceChanges(TypedDict, total=False):
+    """A partial update of an ``Invoice``: the fields named get the values given (``None`` removes)."""
+
+    status: InvoiceStatus
+    lines_added: frozenset[str]
+    stripe_customer_id: str | None
+    stripe_invoice_id: str | None
+    stripe_total: int | None
+    number: str | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    payment_method_missing: bool
+    finalized_at: int | None
+    finalization_error: str | None
+    key_generation: int
+    status_order: str | None
+    attempt_count: int
+    last_event_at: int | None
+    next_payment_attempt: int | None
+    paid_at: int | None
+    updated_at: int
+
+
+# --- billing runs ------------------------------------------------------------------------------------
+
+
+class RunStatus(StrEnum):
+    """How far a period's billing run got."""
+
+    ENQUEUING = "enqueuing"  # planned; jobs are being sent
+    ENQUEUED = "enqueued"  # every planned job is on the queue
+
+
+@dataclass(frozen=True)
+class BillingRunRecord:
+    """What the run of a period did: its id, state, counts and times (epoch ms)."""
+
+    period: Period
+    run_id: str
+    status: RunStatus
+    trigger: str
+    accounts: int
+    skipped: int
+    enqueued: int
+    cost_requests: int
+    started_at: int
+    updated_at: int
+
+
+def field_names(record_type: type) -> frozenset[str]:
+    """The field names of a record dataclass (what a changes mapping and a guard may name)."""
+    return frozenset(f.name for f in fields(record_type))

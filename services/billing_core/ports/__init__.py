@@ -1,0 +1,29 @@
+"""The ports: what use cases need from storage, queues, Cost Explorer, Secrets Manager and Stripe.
+
+Use cases depend on these abstract classes and on domain types only. ``billing_core.adapters``
+implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implements them in memory.
+"""
+from billing_core.ports.infrastructure import CostSource, MessageQueue, ReceivedMessage, SecretsProvider, StripeSecrets
+from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+from billing_core.ports.storage import AccountRepository, FieldIs, InvoiceRepository, Page
+from billing_core.ports.stripe import InvoiceLine, PaymentGateway, StripeObject
+
+__all__ = [
+    "AccountRepository",
+    "CostSource",
+    "EventClaim",
+    "FieldIs",
+    "InvoiceLine",
+    "InvoiceRepository",
+    "Leases",
+    "MessageQueue",
+    "Page",
+    "PaymentGateway",
+    "PreviewCache",
+    "ProcessedEvents",
+    "ReceivedMessage",
+    "RunRecords",
+    "SecretsProvider",
+    "StripeObject",
+    "StripeSecrets",
+]

@@ -1,0 +1,116 @@
+"""Ports to AWS infrastructure: message queues, Cost Explorer and the Stripe secrets in Secrets Manager."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from billing_core.domain.costs import CostReport
+
+# --- queues --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message taken from a queue; delete it with ``receipt_handle`` once it is handled."""
+
+    message_id: str
+    body: str
+    receipt_handle: str
+    receive_count: int = 1
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class MessageQueue(abc.ABC):
+    """An SQS queue with a dead-letter queue behind it."""
+
+    @abc.abstractmethod
+    def send(
+        self,
+        body: str,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        group_id: str | None = None,
+        dedupe_id: str | None = None,
+        delay_seconds: int = 0,
+    ) -> str:
+        """Enqueue ``body`` (the message text, JSON for every queue of this system); returns the message id."""
+
+    @abc.abstractmethod
+    def receive(
+        self, *, max_messages: int = 10, wait_seconds: int = 0, visibility_timeout: int | None = None
+    ) -> list[ReceivedMessage]:
+        """Take up to ``max_messages``, waiting at most ``wait_seconds`` for the first one."""
+
+    @abc.abstractmethod
+    def delete(self, receipt_handle: str) -> None:
+        """Acknowledge a handled message."""
+
+    @abc.abstractmethod
+    def change_visibility(self, receipt_handle: str, timeout_seconds: int) -> None:
+        """Hide a message for ``timeout_seconds`` more (0 makes it visible again now)."""
+
+    @abc.abstractmethod
+    def approximate_depth(self) -> int:
+        """Messages waiting in the queue (approximate, as SQS reports it)."""
+
+    @abc.abstractmethod
+    def dead_letter_depth(self) -> int:
+        """Messages waiting in this queue's dead-letter queue."""
+
+
+# --- Cost Explorer -------------------------------------------------------------------------------
+
+
+class CostSource(abc.ABC):
+    """AWS costs for a time range, from one grouped query.
+
+    ``group_by`` is ``SERVICE``, ``LINKED_ACCOUNT`` or ``TAG:<key>``; the last two are always
+    combined with SERVICE and give each line a ``scope`` (account id or tag value; ``""`` = untagged).
+    """
+
+    requests_made: int = 0
+
+    @abc.abstractmethod
+    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
+        """Costs from ``start`` (inclusive) to ``end`` (exclusive), grouped as asked."""
+
+    @abc.abstractmethod
+    def forecast(self, start: date, end: date) -> Decimal | None:
+        """Forecast total for the range, or ``None`` when no forecast is available."""
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StripeSecrets:
+    """The Stripe API keys and the webhook signing secrets (current first, then previous ones)."""
+
+    secret_key: str = field(repr=False)
+    publishable_key: str = field(repr=False)
+    webhook_secrets: tuple[str, ...] = field(repr=False, default=())
+
+    def __repr__(self) -> str:
+        return f"StripeSecrets(<{len(self.webhook_secrets)} webhook secrets, values hidden>)"
+
+    __str__ = __repr__
+
+
+class SecretsProvider(abc.ABC):
+    """Stripe secrets, cached and refreshed so a rotation is picked up without a restart."""
+
+    @abc.abstractmethod
+    def get(self) -> StripeSecrets:
+        """The current secrets (from cache while it is fresh)."""
+
+    @abc.abstractmethod
+    def refresh(self) -> StripeSecrets:
+        """Re-read the secrets now (e.g. when no cached webhook secret verifies a signature)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<values hidden>)"
+
+

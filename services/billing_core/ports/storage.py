@@ -1,0 +1,124 @@
+"""Storage ports: the accounts and invoices tables, as repositories of domain records.
+
+Repositories return and accept ``Account`` and ``Invoice`` (``billing_core.domain.records``); how a
+record is stored is the adapter's business alone. A stored item that cannot be read as a record is
+an ``InvalidStoredRecord`` naming the item, never a silently wrong value.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges
+from billing_core.errors import InvalidStoredRecord
+
+RecordT = TypeVar("RecordT")
+
+
+@dataclass(frozen=True)
+class FieldIs:
+    """Guard for a conditional write: the record's field ``name`` holds one of ``values``.
+
+    ``name`` is a field of the record type (``status``, ``stripe_invoice_id``); ``or_absent`` also
+    accepts a record where the field is not set (``None``). ``FieldIs.absent("x")`` means "x is not set".
+    """
+
+    name: str
+    values: tuple[object, ...] = ()
+    or_absent: bool = False
+
+    @classmethod
+    def one_of(cls, name: str, *values: object, or_absent: bool = False) -> FieldIs:
+        """``name`` holds one of ``values`` (or, with ``or_absent``, is not set)."""
+        return cls(name, tuple(values), or_absent)
+
+    @classmethod
+    def absent(cls, name: str) -> FieldIs:
+        """``name`` is not set on the record."""
+        return cls(name, (), True)
+
+    def holds_for(self, record: object) -> bool:
+        """Whether ``record`` meets this guard (the in-memory twin of the storage condition)."""
+        value = getattr(record, self.name)
+        if value is None:
+            return self.or_absent
+        return value in self.values
+
+
+@dataclass(frozen=True)
+class Page(Generic[RecordT]):
+    """One page of a listing and the opaque cursor of the next page (``None`` on the last one)."""
+
+    items: list[RecordT]
+    next_cursor: str | None = None
+
+
+class InvoiceRepository(abc.ABC):
+    """Invoices in the invoices (``billing``) table: one per account and invoice id."""
+
+    @abc.abstractmethod
+    def get(self, account_id: str, invoice_id: str) -> Invoice | None:
+        """The invoice, or ``None``."""
+
+    @abc.abstractmethod
+    def create_if_absent(self, invoice: Invoice) -> bool:
+        """Store a new invoice; ``False`` (and nothing written) if one already exists for its keys."""
+
+    @abc.abstractmethod
+    def update(
+        self, account_id: str, invoice_id: str, changes: InvoiceChanges, *, conditions: Sequence[FieldIs] = ()
+    ) -> Invoice:
+        """Apply ``changes`` to an existing invoice if every condition holds; returns the updated invoice.
+
+        Raises ``NotFound`` if there is no such invoice and ``ConditionFailed`` (with the stored
+        invoice as ``current``) if a condition does not hold.
+        """
+
+    @abc.abstractmethod
+    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Invoice | None:
+        """The invoice billed through the given Stripe invoice, or ``None``."""
+
+    @abc.abstractmethod
+    def list_for_account(self, account_id: str, *, limit: int = 20, cursor: str | None = None) -> Page[Invoice]:
+        """An account's invoices, newest period first, ``limit`` per page."""
+
+
+class AccountRepository(abc.ABC):
+    """Accounts in the accounts table (deployed as ``payment-methods``): one per account id."""
+
+    @abc.abstractmethod
+    def get(self, account_id: str) -> Account | None:
+        """The account, or ``None``."""
+
+    @abc.abstractmethod
+    def put(self, account: Account) -> None:
+        """Create or replace an account (provisioning and seeding)."""
+
+    @abc.abstractmethod
+    def list_accounts(self, *, page_size: int = 100) -> Iterator[Account | InvalidStoredRecord]:
+        """Every account, read page by page; an item that is not a valid account comes as its error.
+
+        The billing run skips (and reports) an invalid account instead of stopping for everyone.
+        """
+
+    @abc.abstractmethod
+    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Account | None:
+        """The account of the given Stripe customer, or ``None``."""
+
+    @abc.abstractmethod
+    def set_stripe_customer_id_if_absent(
+        self, account_id: str, stripe_customer_id: str, changes: AccountChanges | None = None
+    ) -> bool:
+        """Record the account's Stripe customer unless it already has one (creates the account if needed).
+
+        ``False`` means another request recorded a customer first; read the account to get it.
+        """
+
+    @abc.abstractmethod
+    def update(self, account_id: str, changes: AccountChanges, *, conditions: Sequence[FieldIs] = ()) -> Account:
+        """Apply ``changes`` to an existing account if every condition holds; returns the new account.
+
+        Raises ``NotFound`` or ``ConditionFailed`` like ``InvoiceRepository.update``.
+        """

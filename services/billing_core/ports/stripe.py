@@ -1,0 +1,125 @@
+"""The Stripe port: the calls the use cases make to collect money, and the shapes they exchange."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+StripeObject = dict[str, Any]
+
+
+# --- Stripe --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One line of a Stripe invoice: ``amount`` in minor units (cents), its service period if any.
+
+    ``metadata`` identifies the line (``{"line": "aws"}``), so a resumed job can tell which lines a
+    draft already has.
+    """
+
+    amount: int
+    description: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    period_start: int | None = None  # epoch seconds, inclusive
+    period_end: int | None = None  # epoch seconds, inclusive
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise TypeError("amount must be an int of minor units (cents)")
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError("a line's period needs both start and end")
+
+
+class PaymentGateway(abc.ABC):
+    """The Stripe calls the system makes. Every write takes an ``idempotency_key``.
+
+    Failures are ``billing_core.errors.PaymentGatewayError`` subclasses; amounts are integer minor
+    units (cents), as Stripe counts them.
+    """
+
+    @abc.abstractmethod
+    def create_customer(
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+    ) -> StripeObject:
+        """Create the account's Stripe customer (``metadata.userId`` links it back)."""
+
+    @abc.abstractmethod
+    def retrieve_customer(self, customer_id: str) -> StripeObject:
+        """The customer (raises ``StripeObjectNotFound`` if Stripe has none with that id)."""
+
+    @abc.abstractmethod
+    def create_setup_intent(
+        self,
+        *,
+        customer_id: str,
+        idempotency_key: str,
+        payment_method_types: Sequence[str] = ("card", "sepa_debit"),
+        metadata: Mapping[str, str] | None = None,
+    ) -> StripeObject:
+        """A SetupIntent for saving a payment method for off-session charges."""
+
+    @abc.abstractmethod
+    def set_default_payment_method(
+        self, *, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> StripeObject:
+        """Make the payment method the customer's default for invoices; returns the customer."""
+
+    @abc.abstractmethod
+    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+        """The payment method (type, card brand/last4 or SEPA last4)."""
+
+    @abc.abstractmethod
+    def create_draft_invoice(
+        self,
+        *,
+        customer_id: str,
+        currency: str,
+        idempotency_key: str,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        auto_advance: bool = False,
+    ) -> StripeObject:
+        """A draft invoice collected automatically from the customer's default payment method.
+
+        Keep ``auto_advance`` off while lines are still being added: Stripe finalizes and charges an
+        auto-advancing draft about an hour after its creation, whatever lines it has by then.
+        """
+
+    @abc.abstractmethod
+    def add_invoice_lines(
+        self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
+    ) -> StripeObject:
+        """Add ``lines`` to a draft invoice in one request; returns the invoice with its new totals."""
+
+    @abc.abstractmethod
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
+    ) -> StripeObject:
+        """Finalize a draft (it gets a number and becomes ``open``).
+
+        ``auto_advance=True`` lets Stripe collect it automatically from then on; ``None`` leaves the
+        invoice's setting as it is.
+        """
+
+    @abc.abstractmethod
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """Charge an open invoice now, off-session; declines raise ``PaymentDeclined``."""
+
+    @abc.abstractmethod
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+        """Void a finalized invoice."""
+
+    @abc.abstractmethod
+    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+        """The invoice."""
+
+    @abc.abstractmethod
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+        """Every invoice of the customer, newest first (used to find one by metadata before creating)."""
+
+    @abc.abstractmethod
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+        """Events created after the epoch second ``created_after`` (to catch up on missed webhooks)."""

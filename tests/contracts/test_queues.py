@@ -1,0 +1,45 @@
+"""The message queue's contract, kept by the in-memory fake and the SQS adapter alike."""
+from __future__ import annotations
+
+import pytest
+
+
+def test_a_message_is_received_with_its_attributes_until_deleted(jobs_queue):
+    queue = jobs_queue.queue
+    queue.send('{"invoiceId":"inv_2024-11_u1"}', {"runId": "run-1"})
+
+    (message,) = queue.receive(max_messages=10, wait_seconds=1)
+
+    assert (message.body, message.attributes, message.receive_count) == (
+        '{"invoiceId":"inv_2024-11_u1"}', {"runId": "run-1"}, 1)
+    queue.delete(message.receipt_handle)
+    assert queue.receive(wait_seconds=0) == []
+
+
+def test_a_message_made_visible_again_is_received_again_with_a_higher_count(jobs_queue):
+    queue = jobs_queue.queue
+    queue.send("plain text")
+    (first,) = queue.receive(wait_seconds=1)
+    assert queue.receive(wait_seconds=0) == []  # invisible while being handled
+    queue.change_visibility(first.receipt_handle, 0)
+
+    (second,) = queue.receive(wait_seconds=1)
+
+    assert second.body == "plain text" and second.receive_count == 2
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(jobs_queue):
+    queue = jobs_queue.queue
+    queue.send('{"id":"poison"}')
+    assert queue.dead_letter_depth() == 0
+
+    for _ in range(jobs_queue.max_receive_count):
+        (message,) = queue.receive(wait_seconds=1, visibility_timeout=0)
+    assert queue.receive(wait_seconds=0) == []
+
+    assert (queue.approximate_depth(), queue.dead_letter_depth()) == (0, 1)
+
+
+def test_a_body_that_is_not_text_is_refused(jobs_queue):
+    with pytest.raises((TypeError, ValueError)):
+        jobs_queue.queue.send({"id": "not text"})

@@ -1,0 +1,241 @@
+"""The storage ports' contract, kept by the in-memory fakes and the DynamoDB adapters alike."""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Account, BillingRunRecord, RunStatus, SavedPaymentMethod
+from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
+from billing_core.ports import EventClaim, FieldIs
+from tests.support.records import an_invoice
+
+
+@pytest.fixture
+def account_id() -> str:
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
+# --- invoices ------------------------------------------------------------------------------------
+
+
+def test_rerun_for_same_period_creates_no_second_invoice(invoices, account_id):
+    assert invoices.create_if_absent(an_invoice(account_id=account_id)) is True
+    assert invoices.create_if_absent(an_invoice(account_id=account_id, amount=Decimal("99.99"))) is False
+
+    stored = invoices.get(account_id, f"inv_2024-11_{account_id}")
+    assert stored == an_invoice(account_id=account_id)
+    assert stored.amount == Decimal("37.74") and stored.aws_breakdown["AWS Lambda"] == Decimal("5.23")
+
+
+def test_money_as_a_float_is_refused_and_nothing_is_stored(invoices, account_id):
+    with pytest.raises(TypeError):
+        invoices.create_if_absent(an_invoice(account_id=account_id, amount=37.74))
+    assert invoices.get(account_id, f"inv_2024-11_{account_id}") is None
+
+
+def test_update_with_a_status_guard_refuses_to_move_status_backward(invoices, account_id):
+    invoice_id = f"inv_2024-11_{account_id}"
+    invoices.create_if_absent(an_invoice(account_id=account_id))
+    invoices.update(account_id, invoice_id, {"status": InvoiceStatus.PAID, "paid_at": 1_733_000_000_000},
+                    conditions=[FieldIs.one_of("status", "pending", "draft", "open")])
+
+    with pytest.raises(ConditionFailed) as refused:
+        invoices.update(account_id, invoice_id, {"status": InvoiceStatus.OPEN},
+                        conditions=[FieldIs.one_of("status", "pending", "draft")])
+
+    assert refused.value.current.status is InvoiceStatus.PAID
+    assert invoices.get(account_id, invoice_id).status is InvoiceStatus.PAID
+
+
+def test_update_returns_the_new_invoice_and_none_removes_a_field(invoices, account_id):
+    invoice_id = f"inv_2024-11_{account_id}"
+    invoices.create_if_absent(an_invoice(account_id=account_id, finalization_error="timeout"))
+
+    updated = invoices.update(account_id, invoice_id, {"stripe_invoice_id": "in_1", "finalization_error": None},
+                              conditions=[FieldIs.absent("stripe_invoice_id")])
+
+    assert updated.stripe_invoice_id == "in_1" and updated.finalization_error is None
+    assert invoices.get(account_id, invoice_id) == updated
+    with pytest.raises(ConditionFailed):
+        invoices.update(account_id, invoice_id, {"stripe_invoice_id": "in_2"},
+                        conditions=[FieldIs.absent("stripe_invoice_id")])
+
+
+def test_a_key_generation_guard_accepts_an_invoice_that_never_had_one(invoices, account_id):
+    invoice_id = f"inv_2024-11_{account_id}"
+    invoices.create_if_absent(an_invoice(account_id=account_id))
+
+    bumped = invoices.update(account_id, invoice_id, {"key_generation": 1},
+                             conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)])
+
+    assert bumped.key_generation == 1
+    with pytest.raises(ConditionFailed):
+        invoices.update(account_id, invoice_id, {"key_generation": 1},
+                        conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)])
+
+
+def test_updating_a_missing_invoice_is_not_found_and_creates_nothing(invoices, account_id):
+    with pytest.raises(NotFound):
+        invoices.update(account_id, "inv_2024-11_nobody", {"status": InvoiceStatus.PAID})
+    assert invoices.get(account_id, "inv_2024-11_nobody") is None
+
+
+def test_key_fields_cannot_be_updated(invoices, account_id):
+    invoices.create_if_absent(an_invoice(account_id=account_id))
+    with pytest.raises((ValueError, KeyError)):
+        invoices.update(account_id, f"inv_2024-11_{account_id}", {"invoice_id": "other"})
+
+
+def test_an_invoice_is_found_by_its_stripe_invoice_id(invoices, account_id):
+    stripe_id = f"in_{uuid.uuid4().hex[:10]}"
+    invoices.create_if_absent(an_invoice(account_id=account_id, stripe_invoice_id=stripe_id))
+
+    assert invoices.find_by_stripe_invoice_id(stripe_id).account_id == account_id
+    assert invoices.find_by_stripe_invoice_id("in_unknown") is None
+
+
+def test_invoices_are_listed_newest_first_page_by_page(invoices, account_id):
+    periods = ["2024-09", "2024-11", "2024-10", "2025-01", "2024-12"]
+    for period in periods:
+        invoices.create_if_absent(an_invoice(account_id=account_id, period=Period.parse(period)))
+    invoices.create_if_absent(an_invoice(account_id="someone-else"))
+
+    first = invoices.list_for_account(account_id, limit=2)
+    second = invoices.list_for_account(account_id, limit=2, cursor=first.next_cursor)
+    third = invoices.list_for_account(account_id, limit=2, cursor=second.next_cursor)
+
+    listed = [invoice.invoice_id for page in (first, second, third) for invoice in page.items]
+    assert listed == [f"inv_{p}_{account_id}" for p in sorted(periods, reverse=True)]
+    assert third.next_cursor is None or invoices.list_for_account(account_id, cursor=third.next_cursor).items == []
+
+
+def test_a_forged_or_foreign_cursor_is_refused(invoices, account_id):
+    for period in ("2024-10", "2024-11"):
+        invoices.create_if_absent(an_invoice(account_id=account_id, period=Period.parse(period)))
+    cursor = invoices.list_for_account(account_id, limit=1).next_cursor
+
+    with pytest.raises(InvalidCursor):
+        invoices.list_for_account("someone-else", cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        invoices.list_for_account(account_id, cursor="not-a-cursor!")
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def test_concurrent_setup_requests_record_exactly_one_stripe_customer(accounts, account_id):
+    results: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def claim(n: int) -> None:
+        barrier.wait(timeout=5)
+        results.append(accounts.set_stripe_customer_id_if_absent(account_id, f"cus_{n}", {"email": "a@example.com"}))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert sorted(results) == [False] * 5 + [True]
+    stored = accounts.get(account_id)
+    assert accounts.find_by_stripe_customer_id(stored.stripe_customer_id).account_id == account_id
+    assert stored == Account(account_id, stripe_customer_id=stored.stripe_customer_id, email="a@example.com")
+
+
+def test_every_account_is_listed_across_pages(accounts):
+    for n in range(5):
+        accounts.put(Account(f"user-{n}", cost_scope=f"11111111111{n}", base_fee_override=Decimal("15.00")))
+
+    listed = list(accounts.list_accounts(page_size=2))
+
+    assert sorted(a.account_id for a in listed) == [f"user-{n}" for n in range(5)]
+    assert all(a.base_fee_override == Decimal("15.00") for a in listed)
+
+
+def test_account_update_sets_the_payment_method_only_on_an_existing_account(accounts, account_id):
+    method = SavedPaymentMethod("pm_1", "card", "visa", "4242")
+    with pytest.raises(NotFound):
+        accounts.update(account_id, {"payment_method": method})
+    accounts.set_stripe_customer_id_if_absent(account_id, "cus_x")
+
+    updated = accounts.update(account_id, {"payment_method": method, "payment_method_changed_at": 5},
+                              conditions=[FieldIs.absent("payment_method")])
+
+    assert (updated.stripe_customer_id, updated.payment_method) == ("cus_x", method)
+    with pytest.raises(ConditionFailed) as refused:
+        accounts.update(account_id, {"payment_method": None}, conditions=[FieldIs.absent("payment_method")])
+    assert refused.value.current == updated
+    cleared = accounts.update(account_id, {"payment_method": None},
+                              conditions=[FieldIs.one_of("payment_method", method)])
+    assert cleared.payment_method is None and accounts.get(account_id) == cleared
+
+
+# --- events table --------------------------------------------------------------------------------
+
+
+def test_an_event_is_claimed_once_applied_once_and_then_done(processed_events, clock):
+    event_id = f"evt_{uuid.uuid4().hex[:10]}"
+
+    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.IN_PROGRESS
+    processed_events.complete_event(event_id, retention_seconds=600)
+
+    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.DONE
+    assert processed_events.event_applications(event_id) == 1
+    assert processed_events.event_applications("evt_never") == 0
+
+
+def test_a_released_or_expired_claim_can_be_claimed_again(processed_events, clock):
+    released, crashed = f"evt_{uuid.uuid4().hex[:10]}", f"evt_{uuid.uuid4().hex[:10]}"
+    processed_events.claim_event(released, lease_seconds=60, retention_seconds=600)
+    processed_events.claim_event(crashed, lease_seconds=60, retention_seconds=600)
+
+    processed_events.release_event(released)
+    assert processed_events.claim_event(released, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    clock.now += 61
+    assert processed_events.claim_event(crashed, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+
+
+def test_a_lease_is_exclusive_until_it_expires(leases, clock):
+    name = f"billing-run-{uuid.uuid4().hex[:6]}"
+
+    assert leases.acquire_lease(name, "worker-a", ttl_seconds=60) is True
+    assert leases.acquire_lease(name, "worker-b", ttl_seconds=60) is False
+    assert leases.acquire_lease(name, "worker-a", ttl_seconds=60) is True  # renewal
+    clock.now += 61
+    assert leases.acquire_lease(name, "worker-b", ttl_seconds=60) is True
+    assert leases.release_lease(name, "worker-a") is False  # no longer a's
+    assert leases.release_lease(name, "worker-b") is True
+    assert leases.acquire_lease(name, "worker-c", ttl_seconds=60) is True
+
+
+def test_a_run_record_comes_back_as_stored_until_it_expires(run_records, clock):
+    record = BillingRunRecord(
+        period=Period(2024, 11), run_id="run_1", status=RunStatus.ENQUEUED, trigger="cron", accounts=3, skipped=1,
+        enqueued=3, cost_requests=1, started_at=1, updated_at=2,
+    )
+    run_records.put(record, ttl_seconds=100)
+
+    assert run_records.get(Period(2024, 11)) == record
+    assert run_records.get(Period(2024, 10)) is None
+    clock.now += 101
+    assert run_records.get(Period(2024, 11)) is None
+
+
+def test_a_cost_snapshot_comes_back_as_stored_until_it_expires(preview_cache, clock):
+    report = CostReport(date(2026, 5, 1), date(2026, 5, 15), "USD", True,
+                        (CostLine("AWS Lambda", Decimal("5.2345678901")), CostLine("AWS Lambda", Decimal("1"), "111")),
+                        grouped_by="LINKED_ACCOUNT")
+    snapshot = CostSnapshot(report, datetime(2026, 5, 15, 12, tzinfo=UTC), Decimal("14.5"), "linear")
+    preview_cache.put("preview#LINKED_ACCOUNT#2026-05", snapshot, ttl_seconds=60)
+
+    assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") == snapshot
+    clock.now += 61
+    assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") is None

@@ -1,0 +1,56 @@
+"""Builders of domain records for tests: a valid invoice or account, with any field overridden."""
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from billing_core.adapters.dynamodb_items import account_from_item
+from billing_core.domain.costs import Period
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Account, Invoice, LineDescriptions
+from billing_core.errors import InvalidStoredRecord
+
+SEED_BREAKDOWN = {
+    "Amazon CloudFront": Decimal("8.47"),
+    "AWS Lambda": Decimal("5.23"),
+    "Amazon Simple Storage Service": Decimal("2.15"),
+    "Amazon DynamoDB": Decimal("1.89"),
+}
+
+
+def an_invoice(**overrides: Any) -> Invoice:
+    """The seed invoice (20.00 base fee + 17.74 AWS = 37.74 EUR, November 2024), pending, with overrides."""
+    account_id = overrides.pop("account_id", "user-1")
+    period = overrides.pop("period", Period(2024, 11))
+    invoice = Invoice(
+        account_id=account_id,
+        invoice_id=overrides.pop("invoice_id", f"inv_{period.label}_{account_id}"),
+        status=InvoiceStatus.PENDING,
+        period=period,
+        currency="EUR",
+        amount=Decimal("37.74"),
+        base_fee=Decimal("20.00"),
+        aws_costs=Decimal("17.74"),
+        aws_breakdown=dict(SEED_BREAKDOWN),
+        line_descriptions=LineDescriptions("Monatliche Grundgebühr", "AWS Infrastruktur (Nov 2024)"),
+        created_at=1_700_000_000_000,
+        updated_at=1_700_000_000_000,
+    )
+    return dataclasses.replace(invoice, **overrides)
+
+
+def an_account(account_id: str = "user-1", **overrides: Any) -> Account:
+    """An account with any fields given."""
+    return Account(account_id, **overrides)
+
+
+def stored_accounts(items: list[dict[str, Any]]) -> tuple[list[Account], list[InvalidStoredRecord]]:
+    """Accounts-table items as the repository reads them: the valid accounts and the errors of the others."""
+    accounts, invalid = [], []
+    for item in items:
+        try:
+            accounts.append(account_from_item(item, "payment-methods"))
+        except InvalidStoredRecord as error:
+            invalid.append(error)
+    return accounts, invalid

@@ -1,0 +1,279 @@
+"""In-memory twins of the storage ports: the accounts and invoices tables and the four events-table ports.
+
+Held to the same contract tests as the DynamoDB adapters (``tests/contracts``): conditional writes
+refuse like DynamoDB does, floats are refused, and every record is stored the way the adapter stores
+it (through its item codecs), so a value the table would not hold back is refused here too.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from billing_core.adapters.dynamodb_items import account_from_item, account_item, invoice_from_item, invoice_item
+from billing_core.domain.costs import CostSnapshot, Period
+from billing_core.domain.records import (
+    Account,
+    AccountChanges,
+    BillingRunRecord,
+    Invoice,
+    InvoiceChanges,
+    field_names,
+)
+from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound
+from billing_core.ports import (
+    AccountRepository,
+    EventClaim,
+    FieldIs,
+    InvoiceRepository,
+    Leases,
+    Page,
+    PreviewCache,
+    ProcessedEvents,
+    RunRecords,
+)
+
+RecordT = TypeVar("RecordT", Invoice, Account)
+_KEY_FIELDS = {Invoice: {"account_id", "invoice_id"}, Account: {"account_id"}}
+
+
+def _refuse_floats(changes: Mapping[str, Any]) -> None:
+    for name, value in changes.items():
+        if isinstance(value, float):
+            raise TypeError(f"{name}: Float types are not supported. Use Decimal types instead.")
+
+
+def _changed(current: RecordT, changes: Mapping[str, Any], conditions: Sequence[FieldIs]) -> RecordT:
+    names = set(changes)
+    if names - field_names(type(current)):
+        raise ValueError(f"not fields of {type(current).__name__}: {sorted(names - field_names(type(current)))}")
+    if names & _KEY_FIELDS[type(current)]:
+        raise ValueError("key attributes cannot be updated")
+    if not changes:
+        raise ValueError("nothing to update")
+    _refuse_floats(changes)
+    if not all(condition.holds_for(current) for condition in conditions):
+        raise ConditionFailed("condition failed", current=current)
+    return _as_stored(dataclasses.replace(current, **changes))
+
+
+def _as_stored(record: RecordT) -> RecordT:
+    """The record as it comes back from the table (a status given as text comes back as the enum)."""
+    _refuse_floats(dataclasses.asdict(record))
+    if isinstance(record, Invoice):
+        return invoice_from_item(invoice_item(record), "billing")
+    return account_from_item(account_item(record), "payment-methods")
+
+
+class FakeInvoiceRepository(InvoiceRepository):
+    """Invoices in a dict keyed by (account id, invoice id)."""
+
+    def __init__(self, invoices: Sequence[Invoice] = ()) -> None:
+        self.records: dict[tuple[str, str], Invoice] = {}
+        for invoice in invoices:
+            self.create_if_absent(invoice)
+
+    def get(self, account_id: str, invoice_id: str) -> Invoice | None:
+        """The stored invoice, or ``None``."""
+        return self.records.get((account_id, invoice_id))
+
+    def create_if_absent(self, invoice: Invoice) -> bool:
+        """Store unless the keys exist."""
+        key = (invoice.account_id, invoice.invoice_id)
+        if key in self.records:
+            return False
+        self.records[key] = _as_stored(invoice)
+        return True
+
+    def update(
+        self, account_id: str, invoice_id: str, changes: InvoiceChanges, *, conditions: Sequence[FieldIs] = ()
+    ) -> Invoice:
+        """Conditional update, like the DynamoDB adapter."""
+        current = self.records.get((account_id, invoice_id))
+        if current is None:
+            raise NotFound("no invoice with that key")
+        self.records[(account_id, invoice_id)] = updated = _changed(current, changes, conditions)
+        return updated
+
+    def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Invoice | None:
+        """Linear search standing in for the index."""
+        return next((i for i in self.records.values() if i.stripe_invoice_id == stripe_invoice_id), None)
+
+    def list_for_account(self, account_id: str, *, limit: int = 20, cursor: str | None = None) -> Page[Invoice]:
+        """Newest first by invoice id, with an opaque cursor."""
+        ids = sorted((k[1] for k in self.records if k[0] == account_id), reverse=True)
+        if cursor:
+            try:
+                after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            except ValueError:
+                raise InvalidCursor("not a cursor this system issued") from None
+            if not isinstance(after, dict) or after.get("userId") != account_id:
+                raise InvalidCursor("not a cursor this system issued")
+            ids = [i for i in ids if i < after["invoiceId"]]
+        page = ids[:limit]
+        next_cursor = None
+        if len(ids) > limit:
+            next_cursor = base64.urlsafe_b64encode(
+                json.dumps({"userId": account_id, "invoiceId": page[-1]}).encode()
+            ).decode()
+        return Page([self.records[(account_id, i)] for i in page], next_cursor)
+
+
+class FakeAccountRepository(AccountRepository):
+    """Accounts in a dict keyed by account id; ``invalid`` stands for items that are no valid account."""
+
+    def __init__(self, accounts: Sequence[Account] = (), invalid: Sequence[InvalidStoredRecord] = ()) -> None:
+        self.records: dict[str, Account] = {}
+        self.invalid = list(invalid)
+        for account in accounts:
+            self.put(account)
+
+    def get(self, account_id: str) -> Account | None:
+        """The stored account, or ``None`` (an invalid one raises its error)."""
+        for invalid in self.invalid:
+            if invalid.key == f"userId={account_id}":
+                raise invalid
+        return self.records.get(account_id)
+
+    def put(self, account: Account) -> None:
+        """Create or replace."""
+        self.records[account.account_id] = _as_stored(account)
+
+    def list_accounts(self, *, page_size: int = 100) -> Iterator[Account | InvalidStoredRecord]:
+        """Every account in key order, then the invalid ones."""
+        for account_id in sorted(self.records):
+            yield self.records[account_id]
+        yield from self.invalid
+
+    def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Account | None:
+        """Linear search standing in for the index."""
+        return next((a for a in self.records.values() if a.stripe_customer_id == stripe_customer_id), None)
+
+    def set_stripe_customer_id_if_absent(
+        self, account_id: str, stripe_customer_id: str, changes: AccountChanges | None = None
+    ) -> bool:
+        """First writer wins; creates the account if needed."""
+        current = self.records.get(account_id) or Account(account_id)
+        if current.stripe_customer_id is not None:
+            return False
+        self.records[account_id] = _as_stored(dataclasses.replace(
+            current, **(changes or {}), stripe_customer_id=stripe_customer_id
+        ))
+        return True
+
+    def update(self, account_id: str, changes: AccountChanges, *, conditions: Sequence[FieldIs] = ()) -> Account:
+        """Conditional update, like the DynamoDB adapter."""
+        current = self.records.get(account_id)
+        if current is None:
+            raise NotFound("no account with that key")
+        self.records[account_id] = updated = _changed(current, changes, conditions)
+        return updated
+
+
+class _Clocked:
+    """Epoch seconds from ``clock``, as the events table's adapters count them."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        self.clock = clock
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+
+class FakeProcessedEvents(_Clocked, ProcessedEvents):
+    """Event claims in a dict: state, lease end and the number of applications."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        super().__init__(clock)
+        self.claims: dict[str, dict[str, Any]] = {}
+
+    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Claim unless done or under a live lease."""
+        claim = self.claims.get(event_id)
+        if claim is not None:
+            if claim["state"] == "done":
+                return EventClaim.DONE
+            if claim["leaseUntil"] >= self._now():
+                return EventClaim.IN_PROGRESS
+        self.claims[event_id] = {
+            "state": "processing", "leaseUntil": self._now() + lease_seconds,
+            "applications": (claim or {}).get("applications", 0),
+        }
+        return EventClaim.CLAIMED
+
+    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
+        """Mark done and count one application."""
+        claim = self.claims.setdefault(event_id, {"applications": 0})
+        claim.update(state="done", leaseUntil=None, applications=claim.get("applications", 0) + 1)
+
+    def release_event(self, event_id: str) -> None:
+        """Drop a processing claim."""
+        if self.claims.get(event_id, {}).get("state") == "processing":
+            del self.claims[event_id]
+
+    def event_applications(self, event_id: str) -> int:
+        """Applications counted by ``complete_event``."""
+        return int(self.claims.get(event_id, {}).get("applications", 0))
+
+
+class FakeLeases(_Clocked, Leases):
+    """Leases in a dict: name -> (owner, expires at)."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        super().__init__(clock)
+        self.leases: dict[str, tuple[str, int]] = {}
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: int) -> bool:
+        """Free, expired or ours: take it."""
+        held = self.leases.get(name)
+        if held and held[0] != owner and held[1] >= self._now():
+            return False
+        self.leases[name] = (owner, self._now() + ttl_seconds)
+        return True
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Only the owner releases."""
+        held = self.leases.get(name)
+        if not held or held[0] != owner:
+            return False
+        del self.leases[name]
+        return True
+
+
+class FakeRunRecords(_Clocked, RunRecords):
+    """Run records in a dict: period -> (record, expires at)."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        super().__init__(clock)
+        self.records: dict[Period, tuple[BillingRunRecord, int]] = {}
+
+    def put(self, record: BillingRunRecord, *, ttl_seconds: int) -> None:
+        """Store or replace."""
+        self.records[record.period] = (record, self._now() + ttl_seconds)
+
+    def get(self, period: Period) -> BillingRunRecord | None:
+        """The record, unless absent or expired."""
+        stored = self.records.get(period)
+        return None if stored is None or stored[1] < self._now() else stored[0]
+
+
+class FakePreviewCache(_Clocked, PreviewCache):
+    """Cost snapshots in a dict: key -> (snapshot, expires at)."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        super().__init__(clock)
+        self.snapshots: dict[str, tuple[CostSnapshot, int]] = {}
+
+    def put(self, key: str, snapshot: CostSnapshot, *, ttl_seconds: int) -> None:
+        """Store or replace."""
+        if not isinstance(snapshot.forecast_total, Decimal):
+            raise TypeError("forecast_total must be a Decimal")
+        self.snapshots[key] = (snapshot, self._now() + ttl_seconds)
+
+    def get(self, key: str) -> CostSnapshot | None:
+        """The snapshot, unless absent or expired."""
+        stored = self.snapshots.get(key)
+        return None if stored is None or stored[1] < self._now() else stored[0]
