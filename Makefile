@@ -21,10 +21,12 @@ install: $(STAMP)
 test: lint infra-tools browser-tools
 	$(PY) -m pytest
 
-## ruff over all Python, mypy over services/ (strict for the Stripe code paths; see pyproject.toml).
+## ruff over all Python, mypy over services/ (strict for the Stripe code paths), the import contracts
+## (the dependency rule; see pyproject.toml).
 lint: install
 	$(PY) -m ruff check services devtools deploy tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 ## Fast tests only (no network, no processes).
 unit: install

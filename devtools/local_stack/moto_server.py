@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -48,13 +48,13 @@ def moto_app() -> WsgiApp:
     return AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
 
 
-class BackgroundMotoServer:
-    """The same server on a thread of this process (for tests); ``port=0`` picks a free port."""
+class BackgroundServer:
+    """A WSGI app served from a thread of this process (for tests); ``port=0`` picks a free port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, moto_app(), threaded=True,
-                                                   request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "wsgi",
+                 request_handler: Any = None) -> None:
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=request_handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property
     def endpoint(self) -> str:
@@ -62,7 +62,7 @@ class BackgroundMotoServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> BackgroundMotoServer:
+    def start(self) -> Self:
         """Serve in the background; returns self."""
         self._thread.start()
         return self
@@ -72,6 +72,13 @@ class BackgroundMotoServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+class BackgroundMotoServer(BackgroundServer):
+    """The moto server on a thread of this process (for tests)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(moto_app(), host, port, name="moto", request_handler=MotoRequestHandler)
 
 
 def main(argv: list[str] | None = None) -> None:

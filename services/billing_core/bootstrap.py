@@ -27,6 +27,7 @@ from billing_core.adapters.dynamodb_events import (
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
+from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.errors import SettingsError
@@ -47,6 +48,7 @@ from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.receive_webhook import WebhookIntake
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +295,11 @@ def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPrevie
         group_by=settings.cost_group_by,
         ttl_seconds=settings.cost_preview_ttl_seconds,
     )
+
+
+def webhook_intake_for(services: WebhookReceiverServices) -> WebhookIntake:
+    """What the webhook endpoint does with a delivery: verify its signature with Stripe's scheme, enqueue it."""
+    return WebhookIntake(services.secrets, services.stripe_events, StripeWebhookSignatures())
 
 
 def _required(value: str | None) -> str:

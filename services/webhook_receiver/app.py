@@ -12,10 +12,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import WebhookReceiverServices, bootstrap_webhook_receiver
+from billing_core.bootstrap import WebhookReceiverServices, bootstrap_webhook_receiver, webhook_intake_for
 from billing_core.errors import InvalidStripeEvent, InvalidWebhookSignature, SecretsUnavailable, StorageUnavailable
 from billing_core.settings import Settings
-from billing_core.use_cases.receive_webhook import WebhookIntake
+from billing_core.use_cases.receive_webhook import WebhookIntake  # noqa: F401 - the intake the endpoint uses
 
 log = logging.getLogger("webhook_receiver")
 
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, services: WebhookReceiverServic
     # Werkzeug refuses a longer body with 413 before the view reads it (also for chunked bodies).
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["billing"] = services
-    app.extensions["webhook_intake"] = WebhookIntake(services.secrets, services.stripe_events)
+    app.extensions["webhook_intake"] = webhook_intake_for(services)
     app.register_blueprint(health)
     app.register_blueprint(webhook)
     _errors(app)

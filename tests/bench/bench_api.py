@@ -16,7 +16,7 @@ import time
 import requests
 
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
-from tests.api_support import bearer, invoice_item, periods, sign_in
+from tests.support.api import bearer, invoice_item, periods, sign_in
 
 INVOICES = 60
 ROUNDS = 100

@@ -187,7 +187,7 @@ def test_events_applied_per_second_by_one_worker(stack):
     from billing_core.bootstrap import event_ports_for
     from local_stack.demo import worker_services
     from scheduler_worker.stripe_events import stripe_event_consumers
-    from tests.integration.stripe_events_support import (
+    from tests.support.stripe_events import (
         aws_client,
         billing_record,
         create_queue_pair,

@@ -50,20 +50,11 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def invoices(request):
+def _repository(request, fake, real, table):
     if request.param == "memory":
-        return FakeInvoiceRepository()
+        return fake()
     aws = request.getfixturevalue("aws")
-    return DynamoInvoiceRepository(aws.client("dynamodb"), aws.create_table(resources.BILLING))
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def accounts(request):
-    if request.param == "memory":
-        return FakeAccountRepository()
-    aws = request.getfixturevalue("aws")
-    return DynamoAccountRepository(aws.client("dynamodb"), aws.create_table(resources.ACCOUNTS))
+    return real(aws.client("dynamodb"), aws.create_table(table))
 
 
 def _events_port(request, clock, fake, real):
@@ -73,22 +64,35 @@ def _events_port(request, clock, fake, real):
     return real(aws.client("dynamodb"), aws.create_table(resources.EVENTS), clock=clock)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+BOTH = ["memory", "dynamodb"]
+
+
+@pytest.fixture(params=BOTH)
+def invoices(request):
+    return _repository(request, FakeInvoiceRepository, DynamoInvoiceRepository, resources.BILLING)
+
+
+@pytest.fixture(params=BOTH)
+def accounts(request):
+    return _repository(request, FakeAccountRepository, DynamoAccountRepository, resources.ACCOUNTS)
+
+
+@pytest.fixture(params=BOTH)
 def processed_events(request, clock):
     return _events_port(request, clock, FakeProcessedEvents, DynamoProcessedEvents)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=BOTH)
 def leases(request, clock):
     return _events_port(request, clock, FakeLeases, DynamoLeases)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=BOTH)
 def run_records(request, clock):
     return _events_port(request, clock, FakeRunRecords, DynamoRunRecords)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=BOTH)
 def preview_cache(request, clock):
     return _events_port(request, clock, FakePreviewCache, DynamoPreviewCache)
 

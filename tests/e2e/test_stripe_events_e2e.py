@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
-from tests.integration.stripe_events_support import (
+from tests.support.stripe_events import (
     account_item,
     aws_client,
     billing_record,

@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from stripe_emulator import EmulatorConfig, EmulatorServer
-from tests.emulator.support import Control, WebhookReceiver
+from tests.support.emulator import Control, WebhookReceiver
 
 SECRET_KEY = "sk_test_emulator_suite"
 PUBLISHABLE_KEY = "pk_test_emulator_suite"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.emulator.support import wait_for
+from tests.support.emulator import wait_for
 
 SMOKE_SCRIPT = Path(__file__).with_name("sdk_smoke.py")
 

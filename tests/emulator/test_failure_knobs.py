@@ -6,7 +6,7 @@ import requests
 import stripe
 
 from tests.emulator.conftest import SECRET_KEY, make_customer
-from tests.emulator.support import wait_for
+from tests.support.emulator import wait_for
 
 HEADERS = {"Authorization": f"Bearer {SECRET_KEY}"}
 

@@ -6,7 +6,7 @@ import requests
 import stripe
 
 from tests.emulator.conftest import make_customer, open_invoice
-from tests.emulator.support import wait_for
+from tests.support.emulator import wait_for
 
 
 def test_full_flow_pays_the_invoice_and_delivers_signed_invoice_paid(client, receiver, control):

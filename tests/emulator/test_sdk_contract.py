@@ -17,7 +17,7 @@ import stripe
 from stripe_emulator import contract
 from stripe_emulator.app import ROUTES
 from tests.emulator.conftest import SECRET_KEY, make_customer, open_invoice
-from tests.emulator.support import wait_for
+from tests.support.emulator import wait_for
 
 
 def _raw(obj: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from stripe_emulator import sign_payload
-from tests.emulator.support import wait_for
+from tests.support.emulator import wait_for
 
 
 def test_signature_is_stripes_scheme():

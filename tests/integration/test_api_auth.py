@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 
 from local_stack.provision import random_password
-from tests.api_support import (
+from tests.support.api import (
     TokenFactory,
     bearer,
     hmac_token,

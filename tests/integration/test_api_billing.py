@@ -16,8 +16,8 @@ import requests
 from billing_api import create_app
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_api
-from tests.api_support import bearer, invoice_item, periods, sign_in
-from tests.servers import WsgiServer
+from tests.support.api import bearer, invoice_item, periods, sign_in
+from tests.support.servers import WsgiServer
 
 OTHER_ACCOUNT = "another-account-sub"
 

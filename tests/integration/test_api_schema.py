@@ -15,7 +15,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
-from tests.api_support import bearer, invoice_item, periods, sign_in
+from tests.support.api import bearer, invoice_item, periods, sign_in
 
 GUNICORN_REQUEST_LINE_LIMIT = 4094 - len("GET  HTTP/1.1")
 

@@ -21,7 +21,7 @@ from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.use_cases.invoice_job import STEPS, InvoiceJob
 from local_stack.demo import worker_services
 from scheduler_worker.schedule import billing_run_for, trigger_billing_run
-from tests.integration.stripe_events_support import wait_for
+from tests.support.stripe_events import wait_for
 
 
 class Crash(Exception):

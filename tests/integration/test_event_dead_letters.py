@@ -17,7 +17,7 @@ from local_stack.demo import worker_services
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import StripeEventHandler
-from tests.integration.stripe_events_support import (
+from tests.support.stripe_events import (
     account_item,
     aws_client,
     create_queue_pair,

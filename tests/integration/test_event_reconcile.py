@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from local_stack.demo import worker_services
 from scheduler_worker.cli import main
-from tests.integration.stripe_events_support import (
+from tests.support.stripe_events import (
     account_item,
     aws_client,
     billing_record,

@@ -13,8 +13,8 @@ import requests
 from billing_core.errors import StripeFailedAfterExecution
 from billing_core.use_cases.invoice_job import InvoiceFinalizationFailed
 from local_stack.demo import worker_services
-from tests.integration.stripe_events_support import wait_for
 from tests.integration.test_billing_run_resume import job, lines_of, new_account, seed_plan
+from tests.support.stripe_events import wait_for
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import requests
 
 from billing_core.bootstrap import bootstrap_webhook_receiver
 from stripe_emulator import sign_payload
-from tests.integration.stripe_events_support import (
+from tests.support.servers import WsgiServer
+from tests.support.stripe_events import (
     aws_client,
     create_queue_pair,
     receiver_sqs_client,
     store_webhook_secret,
 )
-from tests.servers import WsgiServer
 from webhook_receiver import create_app
 
 CURRENT = "whsec_current_" + uuid.uuid4().hex

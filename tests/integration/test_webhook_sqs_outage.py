@@ -5,7 +5,8 @@ import uuid
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_webhook_receiver
-from tests.integration.stripe_events_support import (
+from tests.support.servers import WsgiServer
+from tests.support.stripe_events import (
     SwitchableProxy,
     account_item,
     aws_client,
@@ -18,7 +19,6 @@ from tests.integration.stripe_events_support import (
     store_webhook_secret,
     wait_for,
 )
-from tests.servers import WsgiServer
 from webhook_receiver import create_app
 
 

@@ -1,0 +1,1 @@
+"""What tests share: fakes of every port, record builders, servers, and helpers for the stack and the emulator."""

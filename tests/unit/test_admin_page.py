@@ -11,7 +11,7 @@ from billing_api.auth import JwksCache, TokenVerifier
 from billing_core.bootstrap import ApiServices
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
-from tests.api_support import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID
+from tests.support.api import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID
 from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway, FakeSecretsProvider
 
 LOCAL = {

@@ -5,7 +5,7 @@ import jwt
 import pytest
 
 from billing_api.auth import InvalidToken, JwksCache, JwksUnavailable, NotAnAdmin, TokenVerifier, bearer_token
-from tests.api_support import (
+from tests.support.api import (
     ADMIN_GROUP,
     CLIENT_ID,
     ISSUER,

@@ -16,7 +16,7 @@ from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.settings import Settings
 from billing_core.use_cases.cost_preview import CostPreviewService
-from tests.api_support import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID, TokenFactory, invoice_item, new_rsa_key
+from tests.support.api import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID, TokenFactory, invoice_item, new_rsa_key
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeCostSource,

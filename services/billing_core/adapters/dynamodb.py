@@ -38,6 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
 else:
     DynamoDBClient = Any
 
+__all__ = [
+    "DynamoAccountRepository", "DynamoDBClient", "DynamoInvoiceRepository", "from_attribute_values",
+    "to_attribute_values",
+]
+
 log = logging.getLogger(__name__)
 
 _serializer = TypeSerializer()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from billing_core import resources
 from billing_core.adapters.dynamodb import (
+    DynamoDBClient,
     _DynamoTable,
     _is_condition_failure,
     _unavailable,
@@ -31,11 +31,6 @@ from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mypy_boto3_dynamodb import DynamoDBClient
-else:
-    DynamoDBClient = Any
 
 log = logging.getLogger(__name__)
 

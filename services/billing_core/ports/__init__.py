@@ -6,7 +6,7 @@ implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implement
 from billing_core.ports.infrastructure import CostSource, MessageQueue, ReceivedMessage, SecretsProvider, StripeSecrets
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
 from billing_core.ports.storage import AccountRepository, FieldIs, InvoiceRepository, Page
-from billing_core.ports.stripe import InvoiceLine, PaymentGateway, StripeObject
+from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, StripeObject, WebhookSignatures
 
 __all__ = [
     "AccountRepository",
@@ -24,6 +24,8 @@ __all__ = [
     "ReceivedMessage",
     "RunRecords",
     "SecretsProvider",
+    "SignedEvent",
     "StripeObject",
     "StripeSecrets",
+    "WebhookSignatures",
 ]

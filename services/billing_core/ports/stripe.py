@@ -33,6 +33,23 @@ class InvoiceLine:
             raise ValueError("a line's period needs both start and end")
 
 
+@dataclass(frozen=True)
+class SignedEvent:
+    """The identity of an event whose webhook signature verified."""
+
+    event_id: str
+    event_type: str
+
+
+class WebhookSignatures(abc.ABC):
+    """Stripe's webhook signature scheme: does ``secret`` sign this payload under this header?"""
+
+    @abc.abstractmethod
+    def verify(self, payload: str, header: str, secret: str, *, tolerance_seconds: int) -> SignedEvent:
+        """The signed event's id and type; ``InvalidWebhookSignature`` if ``secret`` did not sign it,
+        ``InvalidStripeEvent`` if it did but the payload is no event."""
+
+
 class PaymentGateway(abc.ABC):
     """The Stripe calls the system makes. Every write takes an ``idempotency_key``.
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,19 +10,8 @@ import requests
 import stripe
 from werkzeug.wrappers import Request, Response
 
-from tests.servers import WsgiServer
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until predicate returns something truthy; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+from tests.support.servers import WsgiServer
+from tests.support.waiting import wait_for  # noqa: F401 - re-exported for the tests using this module
 
 
 class WebhookReceiver:

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -19,18 +19,7 @@ from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG
 
 if TYPE_CHECKING:
     from billing_core.domain.records import Account, Invoice
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+from tests.support.waiting import wait_for  # noqa: F401 - re-exported for the tests using this module
 
 
 def aws_client(stack, service: str, *, endpoint: str | None = None, config: Config | None = None) -> Any:
