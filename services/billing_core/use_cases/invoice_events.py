@@ -1,0 +1,172 @@
+"""Invoice lifecycle events: each moves the invoice's record forward, never back (``domain.lifecycle``).
+
+The write is conditional on the status being one of the new status's allowed predecessors *and* on
+the stored order key being the one read, so two workers racing cannot move a record backward; the
+loser re-reads and usually finds it has nothing left to do. Each applied state writes the same set of
+attributes (set or removed), so the final record depends only on the furthest-along event.
+"""
+from __future__ import annotations
+
+import logging
+
+from billing_core.domain.lifecycle import (
+    EVENT_STATUS,
+    InvoiceProgress,
+    InvoiceStatus,
+    allowed_predecessors,
+    progress_for_event,
+)
+from billing_core.domain.records import Invoice, InvoiceChanges
+from billing_core.errors import ConditionFailed, NotFound, UpdateConflict
+from billing_core.ports import FieldIs, InvoiceRepository, StripeObject
+from billing_core.use_cases.event_support import (
+    WRITE_ATTEMPTS,
+    DeliveredEvent,
+    EventHandler,
+    EventOutcome,
+    EventPorts,
+    epoch_ms,
+    integer,
+    stripe_id,
+    text,
+)
+
+log = logging.getLogger(__name__)
+
+
+def invoice_event(event: DeliveredEvent, ports: EventPorts) -> EventOutcome:
+    """Any invoice lifecycle event: the state it implies, if further along than the record's."""
+    invoice = event.object
+    progress = progress_for_event(event.type, event.created, integer(invoice.get("attempt_count")))
+    assert progress is not None  # every invoice event type maps to a status
+    if event.type == "invoice.finalization_failed":
+        log.error("Stripe could not finalize an invoice",
+                  extra={"eventId": event.id, "stripeInvoiceId": invoice.get("id"),
+                         "reason": (invoice.get("last_finalization_error") or {}).get("message")})
+    return record_invoice_state(invoice, progress, event.created_ms, ports)
+
+
+INVOICE_HANDLERS: dict[str, EventHandler] = {event_type: invoice_event for event_type in EVENT_STATUS}
+
+
+# Stripe's invoice status -> ours, for records repaired from an invoice object rather than an event.
+# An open invoice may be retrying; the snapshot cannot say which attempt failed how, so it says "open"
+# and the forward-only rule keeps a more precise retrying status already recorded.
+_SNAPSHOT_STATUS = {
+    "draft": InvoiceStatus.DRAFT,
+    "open": InvoiceStatus.OPEN,
+    "paid": InvoiceStatus.PAID,
+    "uncollectible": InvoiceStatus.UNCOLLECTIBLE,
+    "void": InvoiceStatus.VOID,
+}
+_SNAPSHOT_TIME = {"paid": "paid_at", "void": "voided_at", "uncollectible": "marked_uncollectible_at",
+                  "open": "finalized_at"}
+
+
+def record_invoice_snapshot(invoice: StripeObject, ports: EventPorts) -> EventOutcome:
+    """Bring the invoice's record up to the state of a Stripe invoice object (reconciliation)."""
+    status = _SNAPSHOT_STATUS.get(invoice.get("status") or "")
+    if status is None:
+        return EventOutcome.IGNORED
+    transitions = invoice.get("status_transitions") or {}
+    observed = integer(transitions.get(_SNAPSHOT_TIME.get(invoice["status"], ""))) or integer(invoice.get("created"))
+    progress = InvoiceProgress(status, attempt_count=integer(invoice.get("attempt_count")), event_created=observed)
+    return record_invoice_state(invoice, progress, observed * 1000, ports)
+
+
+def record_invoice_state(
+    invoice: StripeObject, progress: InvoiceProgress, observed_at_ms: int, ports: EventPorts
+) -> EventOutcome:
+    """Move the invoice's record to ``progress`` if that is further along than what is stored."""
+    record = find_invoice_record(invoice, ports.invoices)
+    if record is None:
+        log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.get("id")})
+        return EventOutcome.UNKNOWN
+    for _ in range(WRITE_ATTEMPTS):
+        if not _is_billed_by(record, invoice):
+            return EventOutcome.UNKNOWN
+        stored_key = stored_order_key(record)
+        if progress.order_key <= stored_key:
+            return EventOutcome.UNCHANGED
+        changes = _invoice_changes(invoice, progress, observed_at_ms, ports.now_ms())
+        conditions = [
+            FieldIs.one_of("status", *sorted(allowed_predecessors(progress.status))),
+            FieldIs.one_of("status_order", record.status_order)
+            if record.status_order is not None
+            else FieldIs.absent("status_order"),
+            # The job may record its own draft meanwhile: never overwrite it with another invoice's id.
+            FieldIs.one_of("stripe_invoice_id", invoice["id"], or_absent=True),
+        ]
+        try:
+            ports.invoices.update(record.account_id, record.invoice_id, changes, conditions=conditions)
+        except ConditionFailed as refused:
+            # Someone else wrote first (another worker, or the billing run): decide again on their result.
+            if refused.current is None:
+                return EventOutcome.UNKNOWN
+            record = refused.current
+            continue
+        except NotFound:
+            return EventOutcome.UNKNOWN
+        return EventOutcome.APPLIED
+    raise UpdateConflict(f"invoice record {record.invoice_id} kept changing while an event was applied")
+
+
+def stored_order_key(record: Invoice) -> str:
+    """How far along a record is: its stored order key, or the key of its status if that is further.
+
+    The billing run advances ``status`` without an order key (it knows no attempts), so both count.
+    """
+    from_status = InvoiceProgress(record.status).order_key
+    return max(record.status_order or "", from_status)
+
+
+def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> Invoice | None:
+    """The record a Stripe invoice belongs to: by its metadata (userId, invoiceId), else by its Stripe id.
+
+    Metadata alone is not proof: the invoice must be the record's (or the record has none yet) and be
+    addressed to the record's Stripe customer.
+    """
+    metadata = invoice.get("metadata") or {}
+    account_id, invoice_id = metadata.get("userId"), metadata.get("invoiceId")
+    record = invoices.get(str(account_id), str(invoice_id)) if account_id and invoice_id else None
+    if record is None and invoice.get("id"):
+        record = invoices.find_by_stripe_invoice_id(invoice["id"])
+    if record is None or not _is_billed_by(record, invoice):
+        return None
+    return record
+
+
+def _is_billed_by(record: Invoice, invoice: StripeObject) -> bool:
+    """Whether ``invoice`` may be the record's Stripe invoice; logs why not when it may not."""
+    if record.stripe_invoice_id not in (None, invoice.get("id")):
+        # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
+        reason = "stripe invoice names a record billed by another invoice; ignored"
+    elif record.stripe_customer_id and stripe_id(invoice.get("customer")) != record.stripe_customer_id:
+        # Metadata can be copied onto any invoice; only the record's own customer is billed through it.
+        reason = "stripe invoice of another customer names a record; ignored"
+    else:
+        return True
+    log.warning(reason, extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.invoice_id})
+    return False
+
+
+def _invoice_changes(
+    invoice: StripeObject, progress: InvoiceProgress, observed_at_ms: int, now_ms: int
+) -> InvoiceChanges:
+    """Every field an applied state writes: the same set each time, ``None`` removing what Stripe no longer says."""
+    transitions = invoice.get("status_transitions") or {}
+    return {
+        "status": progress.status,
+        "status_order": progress.order_key,
+        "stripe_invoice_id": str(invoice["id"]),
+        "attempt_count": integer(invoice.get("attempt_count")),
+        "last_event_at": observed_at_ms,
+        "updated_at": now_ms,
+        "number": text(invoice.get("number")),
+        "hosted_invoice_url": text(invoice.get("hosted_invoice_url")),
+        "invoice_pdf": text(invoice.get("invoice_pdf")),
+        "next_payment_attempt": epoch_ms(invoice.get("next_payment_attempt")),
+        "paid_at": epoch_ms(transitions.get("paid_at")) if progress.status is InvoiceStatus.PAID else None,
+        # Why Stripe could not finalize (invoice.finalization_failed); gone once it finalized.
+        "finalization_error": text((invoice.get("last_finalization_error") or {}).get("message")),
+    }
