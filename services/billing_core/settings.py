@@ -4,6 +4,9 @@ Adding a setting is one field below: name the variable, the default and the pars
 only some processes need default to ``None`` and are demanded with ``Settings.require`` by the
 process that uses them, so a missing one fails at startup with a message naming the variable.
 Secrets are never settings: they come from Secrets Manager (see ``billing_core.adapters.secrets_manager``).
+
+Longer than most modules on purpose: it is the one table of every setting (the settings README is
+checked against it), and splitting it would scatter that table.
 """
 from __future__ import annotations
 

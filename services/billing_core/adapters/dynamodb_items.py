@@ -4,7 +4,8 @@ The one place that knows attribute names. Each record field has a codec: the att
 in, how a value becomes them and how they are read back. Reading checks every type: a base fee
 stored as the string "25.00", a cost scope stored as a map, a status no one knows, all raise
 ``InvalidStoredRecord`` naming the table, the item and the attribute. Items keep the attribute names
-deployed tables already hold (``userId``, ``stripeInvoiceId``, ``awsBreakdown`` ...).
+deployed tables already hold (``userId``, ``stripeInvoiceId``, ``awsBreakdown`` ...). It is a little
+over the usual module size because the attribute names must stay in this one place.
 """
 from __future__ import annotations
 
