@@ -165,10 +165,6 @@ class FakePaymentGateway(PaymentGateway):
         kwargs = {"account_id": account_id, "email": email, "name": name}
         return self._write("create_customer", idempotency_key, kwargs, action)
 
-    def retrieve_customer(self, customer_id: str) -> StripeObject:
-        """The customer."""
-        return self._read("retrieve_customer", {"customer_id": customer_id}, lambda: self._customer(customer_id))
-
     def create_setup_intent(
         self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
     ) -> StripeObject:

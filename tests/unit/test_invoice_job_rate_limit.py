@@ -77,11 +77,11 @@ def test_rate_limiting_that_never_ends_surfaces_after_the_last_attempt():
     stripe = FakePaymentGateway()
     gateway = RateLimitedPaymentGateway(stripe, TokenBucket(1000), max_attempts=3, sleep=lambda s: None)
     for _ in range(3):
-        stripe.fail_next("retrieve_customer", StripeRateLimited("Too many requests"))
+        stripe.fail_next("retrieve_invoice", StripeRateLimited("Too many requests"))
 
     with pytest.raises(StripeRateLimited):
-        gateway.retrieve_customer("cus_1")
-    assert len(stripe.calls_to("retrieve_customer")) == 3  # every attempt was made before giving up
+        gateway.retrieve_invoice("in_1")
+    assert len(stripe.calls_to("retrieve_invoice")) == 3  # every attempt was made before giving up
 
 
 def test_default_burst_keeps_every_one_second_window_within_five_percent_of_the_rate():

@@ -131,10 +131,6 @@ class RateLimitedPaymentGateway(PaymentGateway):
         return self._call(lambda: self._inner.create_customer(
             account_id=account_id, idempotency_key=idempotency_key, email=email, name=name))
 
-    def retrieve_customer(self, customer_id: str) -> StripeObject:
-        """See ``PaymentGateway.retrieve_customer``."""
-        return self._call(lambda: self._inner.retrieve_customer(customer_id))
-
     def create_setup_intent(
         self,
         *,

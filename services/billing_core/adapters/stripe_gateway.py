@@ -189,10 +189,6 @@ class StripePaymentGateway(PaymentGateway):
         options = _idempotent(idempotency_key)
         return self._call(lambda c: _plain(c.v1.customers.create(params=params, options=options)))
 
-    def retrieve_customer(self, customer_id: str) -> StripeObject:
-        """``GET /v1/customers/{id}``."""
-        return self._call(lambda c: _plain(c.v1.customers.retrieve(customer_id)))
-
     def create_setup_intent(
         self,
         *,

@@ -64,10 +64,6 @@ class PaymentGateway(abc.ABC):
         """Create the account's Stripe customer (``metadata.userId`` links it back)."""
 
     @abc.abstractmethod
-    def retrieve_customer(self, customer_id: str) -> StripeObject:
-        """The customer (raises ``StripeObjectNotFound`` if Stripe has none with that id)."""
-
-    @abc.abstractmethod
     def create_setup_intent(
         self,
         *,
