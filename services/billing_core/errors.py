@@ -39,12 +39,14 @@ class InvalidStoredRecord(BillingError):
     """A stored item cannot be read as the record it should be (a wrong type, a malformed value).
 
     ``table`` and ``key`` name the item, ``field`` the attribute that is wrong; the message says how.
+    ``record_id`` is the id of the record the item should hold (account or invoice id), when it has one.
     """
 
-    def __init__(self, table: str, key: str, field: str, problem: str) -> None:
+    def __init__(self, table: str, key: str, field: str, problem: str, *, record_id: str | None = None) -> None:
         super().__init__(f"{table} item {key}: {field} {problem}")
         self.table = table
         self.key = key
+        self.record_id = record_id
         self.field = field
         self.problem = problem
 

@@ -62,7 +62,6 @@ def _changed(current: RecordT, changes: Mapping[str, Any], conditions: Sequence[
 
 def _as_stored(record: RecordT) -> RecordT:
     """The record as it comes back from the table (a status given as text comes back as the enum)."""
-    _refuse_floats(dataclasses.asdict(record))
     if isinstance(record, Invoice):
         return invoice_from_item(invoice_item(record), "billing")
     return account_from_item(account_item(record), "payment-methods")
@@ -85,6 +84,7 @@ class FakeInvoiceRepository(InvoiceRepository):
         key = (invoice.account_id, invoice.invoice_id)
         if key in self.records:
             return False
+        _refuse_floats(dataclasses.asdict(invoice))
         self.records[key] = _as_stored(invoice)
         return True
 
@@ -134,12 +134,13 @@ class FakeAccountRepository(AccountRepository):
     def get(self, account_id: str) -> Account | None:
         """The stored account, or ``None`` (an invalid one raises its error)."""
         for invalid in self.invalid:
-            if invalid.key == f"userId={account_id}":
+            if invalid.record_id == account_id:
                 raise invalid
         return self.records.get(account_id)
 
     def put(self, account: Account) -> None:
         """Create or replace."""
+        _refuse_floats(dataclasses.asdict(account))
         self.records[account.account_id] = _as_stored(account)
 
     def list_accounts(self, *, page_size: int = 100) -> Iterator[Account | InvalidStoredRecord]:
@@ -156,6 +157,7 @@ class FakeAccountRepository(AccountRepository):
         self, account_id: str, stripe_customer_id: str, changes: AccountChanges | None = None
     ) -> bool:
         """First writer wins; creates the account if needed."""
+        _refuse_floats(changes or {})
         current = self.records.get(account_id) or Account(account_id)
         if current.stripe_customer_id is not None:
             return False

@@ -45,7 +45,7 @@ def test_an_invalid_account_item_is_an_error_naming_the_item_and_attribute(item,
     with pytest.raises(InvalidStoredRecord) as raised:
         account_from_item(item, TABLE)
     assert raised.value.table == TABLE and raised.value.field == attribute
-    assert raised.value.key == f"userId={item.get('userId')}"
+    assert raised.value.key == f"userId={item.get('userId')}" and raised.value.record_id == item.get("userId")
 
 
 def test_an_account_comes_back_from_its_item_as_it_was():

@@ -9,6 +9,7 @@ over the usual module size because the attribute names must stay in this one pla
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, date, datetime
@@ -267,22 +268,25 @@ def _record_item(record: object, codecs: Mapping[str, _Codec]) -> Item:
 
 def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_type: type, table: str,
                  key: str) -> Any:
+    record_id = item.get("userId") if record_type is Account else item.get("invoiceId")
+    invalid = functools.partial(InvalidStoredRecord, table, key,
+                                record_id=record_id if isinstance(record_id, str) else None)
     values: dict[str, Any] = {}
     for name, codec in codecs.items():
         try:
             value = codec.read(dict(item))
         except _Bad as bad:
-            raise InvalidStoredRecord(table, key, codec.attributes[0], str(bad)) from None
+            raise invalid(codec.attributes[0], str(bad)) from None
         if value is not _ABSENT:
             values[name] = value
     required = [f.name for f in fields(record_type) if f.default is MISSING and f.default_factory is MISSING]
     for name in required:
         if name not in values:
-            raise InvalidStoredRecord(table, key, codecs[name].attributes[0], "is missing")
+            raise invalid(codecs[name].attributes[0], "is missing")
     try:
         return record_type(**values)
     except (ConfigurationError, ValueError, TypeError) as error:
-        raise InvalidStoredRecord(table, key, "item", str(error)) from None
+        raise invalid("item", str(error)) from None
 
 
 def account_item(account: Account) -> Item:

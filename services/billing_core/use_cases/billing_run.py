@@ -188,7 +188,7 @@ class BillingRun:
         for entry in entries:
             if isinstance(entry, InvalidStoredRecord):
                 # One misconfigured account must not stop everyone else's invoice.
-                account_id = entry.key.removeprefix("userId=")
+                account_id = str(entry.record_id)
                 log.error("account skipped", extra={"userId": account_id, "reason": str(entry)})
                 skipped.append(SkippedAccount(account_id, str(entry)))
             else:
@@ -245,4 +245,4 @@ class BillingRun:
 
 
 def _account_id(entry: Account | InvalidStoredRecord) -> str:
-    return entry.key.removeprefix("userId=") if isinstance(entry, InvalidStoredRecord) else entry.account_id
+    return str(entry.record_id) if isinstance(entry, InvalidStoredRecord) else entry.account_id
