@@ -347,26 +347,24 @@ def run_record_item(record: BillingRunRecord) -> Item:
 
 def run_record_from_item(item: Mapping[str, Any], table: str) -> BillingRunRecord:
     """The run record an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
-    key = f"pk={item.get('pk')}"
-    attribute = "item"
-    try:
-        attribute = "period"
-        period = Period.parse(_text(item.get("period")))
-        attribute = "status"
-        status = RunStatus(_text(item.get("status")))
-        counts = {}
-        for attribute in ("accounts", "skipped", "enqueued", "costRequests", "startedAt", "updatedAt"):
-            counts[attribute] = _integer(item.get(attribute, 0))
-        attribute = "runId"
-        run_id = _text(item.get("runId"))
-        attribute = "trigger"
-        trigger = _text(item.get("trigger"))
-    except (_Bad, ValueError) as bad:
-        raise InvalidStoredRecord(table, key, attribute, str(bad)) from None
+
+    def read(attribute: str, parse: Callable[[Any], Any], default: Any = None) -> Any:
+        try:
+            return parse(item.get(attribute, default))
+        except (_Bad, ValueError) as bad:
+            raise InvalidStoredRecord(table, f"pk={item.get('pk')}", attribute, str(bad)) from None
+
     return BillingRunRecord(
-        period=period, run_id=run_id, status=status, trigger=trigger, accounts=counts["accounts"],
-        skipped=counts["skipped"], enqueued=counts["enqueued"], cost_requests=counts["costRequests"],
-        started_at=counts["startedAt"], updated_at=counts["updatedAt"],
+        period=read("period", lambda label: Period.parse(_text(label))),
+        run_id=read("runId", _text),
+        status=read("status", lambda status: RunStatus(_text(status))),
+        trigger=read("trigger", _text),
+        accounts=read("accounts", _integer, 0),
+        skipped=read("skipped", _integer, 0),
+        enqueued=read("enqueued", _integer, 0),
+        cost_requests=read("costRequests", _integer, 0),
+        started_at=read("startedAt", _integer, 0),
+        updated_at=read("updatedAt", _integer, 0),
     )
 
 
