@@ -59,7 +59,7 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
     )
     now_ms = int(time.time() * 1000)
     services.accounts.set_stripe_customer_id_if_absent(
-        account_id, customer["id"], {"email": admin.email, "created_at": now_ms, "updated_at": now_ms}
+        account_id, customer.id, {"email": admin.email, "created_at": now_ms, "updated_at": now_ms}
     )
     account = services.accounts.get(account_id)
     if account is None or account.stripe_customer_id is None:  # pragma: no cover - just recorded
@@ -69,7 +69,7 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
         customer_id=customer_id, idempotency_key=f"setup-intent:{account_id}:demo", metadata={"userId": account_id}
     )
     # The browser's part (Stripe.js confirmSetup), done with the official SDK.
-    confirmed = stack.stripe_client().v1.setup_intents.confirm(intent["id"], params={"payment_method": card})
+    confirmed = stack.stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method": card})
     if confirmed.status != "succeeded":
         raise DemoFailed(f"the SetupIntent ended {confirmed.status}, not succeeded")
     print(f"card saved: SetupIntent {confirmed.id} succeeded", file=err)
@@ -136,7 +136,7 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
         current = services.invoices.get(account_id, invoice_id)
         stripe_status = None
         if current is not None and current.stripe_invoice_id:
-            stripe_status = services.payments.retrieve_invoice(current.stripe_invoice_id).get("status")
+            stripe_status = services.payments.retrieve_invoice(current.stripe_invoice_id).status
         recorded = current.status.value if current is not None else None
         raise DemoFailed(
             f"invoice.paid was not applied within {paid_timeout:.0f} s: the record says {recorded}, "

@@ -160,5 +160,9 @@ class InvalidWebhookSignature(BillingError):
     """A webhook whose ``Stripe-Signature`` is missing, malformed, wrong or outside the time tolerance."""
 
 
-class InvalidStripeEvent(BillingError):
+class InvalidStripeObject(BillingError):
+    """A Stripe object without a field every object of its kind has (its id, its type): it is not one."""
+
+
+class InvalidStripeEvent(InvalidStripeObject):
     """A payload that is not a Stripe event (not JSON, no id or type); it will never become one."""

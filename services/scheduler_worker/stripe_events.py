@@ -10,7 +10,7 @@ import threading
 
 from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
-from billing_core.use_cases.apply_event import EventOutcome, EventPorts, event_identity, process_event
+from billing_core.use_cases.apply_event import EventOutcome, EventPorts, process_event
 from billing_core.use_cases.receive_webhook import parse_event_body
 from scheduler_worker.consumer import (
     FAILED_MESSAGE_RETRY_DELAY,
@@ -39,12 +39,11 @@ class StripeEventHandler:
         """Apply the event in ``message``; returns normally when the message may be deleted."""
         # A body that is not a Stripe event raises InvalidStripeEvent on every receive: it ends in the DLQ.
         event = parse_event_body(message.body)
-        event_id, event_type = event_identity(event)
-        with correlation(event_id):
+        with correlation(event.id):
             outcome = process_event(event, self._ports)
             log.info(
                 "stripe event handled",
-                extra={"eventId": event_id, "eventType": event_type, "outcome": outcome.value,
+                extra={"eventId": event.id, "eventType": event.type, "outcome": outcome.value,
                        "receiveCount": message.receive_count},
             )
         if outcome is EventOutcome.IN_PROGRESS:

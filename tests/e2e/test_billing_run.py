@@ -83,7 +83,7 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     assert (record.base_fee, record.aws_costs, record.amount) == (
         Decimal("20"), Decimal("17.74"), Decimal("37.74"))
     invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
-    assert invoice["status"] == "paid" and invoice["amount_paid"] == 3774
+    assert invoice.status == "paid" and invoice.amount_paid == 3774
 
 
 def test_rerun_for_same_period_creates_no_new_stripe_object(clean_stack, services):
@@ -129,7 +129,7 @@ def test_an_account_without_a_payment_method_gets_a_finalized_invoice_marked_as_
     assert code == 0 and "no payment method" in out
     record = record_with(services, account_id, period, lambda r: r.finalized_at)
     assert record.payment_method_missing is True
-    assert services.payments.retrieve_invoice(record.stripe_invoice_id)["status"] == "open"
+    assert services.payments.retrieve_invoice(record.stripe_invoice_id).status == "open"
 
 
 def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, services):
@@ -141,8 +141,8 @@ def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, service
 
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.aws_costs, record.amount, record.aws_breakdown) == (Decimal("0"), Decimal("20"), {})
-    lines = services.payments.retrieve_invoice(record.stripe_invoice_id)["lines"]["data"]
-    assert [line["amount"] for line in lines] == [2000, 0]
+    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
+    assert [line.amount for line in lines] == [2000, 0]
 
 
 def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services):
@@ -158,7 +158,7 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.aws_costs, record.amount) == (Decimal("10"), Decimal("30"))
     assert "Credit" not in record.aws_breakdown and sum(record.aws_breakdown.values()) == Decimal("10")
-    assert services.payments.retrieve_invoice(record.stripe_invoice_id)["amount_paid"] == 3000
+    assert services.payments.retrieve_invoice(record.stripe_invoice_id).amount_paid == 3000
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(clean_stack, services):

@@ -59,9 +59,9 @@ def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_li
 
     assert result.status in ("open", "paid")
     customer = services.accounts.get(account_id).stripe_customer_id
-    invoices = [i for i in services.payments.list_invoices(customer) if i["status"] != "void"]
+    invoices = [i for i in services.payments.list_invoices(customer) if i.status != "void"]
     assert len(invoices) == 1
-    assert lines_of(services, invoices[0]["id"]) == [(plan.base_fee_description, 2000), (plan.aws_description, 1774)]
+    assert lines_of(clean_stack, invoices[0].id) == [(plan.base_fee_description, 2000), (plan.aws_description, 1774)]
 
 
 def test_a_refused_finalization_is_recorded_and_the_retry_finalizes(clean_stack, services):

@@ -22,8 +22,16 @@ from billing_core.errors import (
 )
 from billing_core.ports import (
     PaymentGateway,
-    StripeObject,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripeSetupIntent,
 )
+
+# The fake keeps Stripe's objects as Stripe's JSON and answers through the port's typed readers,
+# exactly as the real adapter reads the SDK's answers.
+StripeJson = dict[str, Any]
 
 # Stripe's test payment methods, as the emulator knows them.
 TEST_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
@@ -52,12 +60,12 @@ class FakePaymentGateway(PaymentGateway):
     Queue a failure for the next call of a method with ``fail_next("pay_invoice", error)``.
     """
 
-    customers: dict[str, StripeObject] = field(default_factory=dict)
-    invoices: dict[str, StripeObject] = field(default_factory=dict)
-    setup_intents: dict[str, StripeObject] = field(default_factory=dict)
+    customers: dict[str, StripeJson] = field(default_factory=dict)
+    invoices: dict[str, StripeJson] = field(default_factory=dict)
+    setup_intents: dict[str, StripeJson] = field(default_factory=dict)
     calls: list[GatewayCall] = field(default_factory=list)
     clock: Callable[[], int] = lambda: 1_700_000_000
-    events: list[StripeObject] = field(default_factory=list)
+    events: list[StripeJson] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -82,14 +90,14 @@ class FakePaymentGateway(PaymentGateway):
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
 
-    def _read(self, method: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]) -> StripeObject:
+    def _read(self, method: str, kwargs: dict[str, Any], action: Callable[[], StripeJson]) -> StripeJson:
         self.calls.append(GatewayCall(method, kwargs))
         self._maybe_fail(method)
         return copy.deepcopy(action())
 
     def _write(
-        self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeObject]
-    ) -> StripeObject:
+        self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeJson]
+    ) -> StripeJson:
         if not idempotency_key:
             raise ValueError("every Stripe write needs an idempotency key")
         self._maybe_fail(method)
@@ -134,17 +142,17 @@ class FakePaymentGateway(PaymentGateway):
         if queued:
             raise queued.pop(0)
 
-    def _customer(self, customer_id: str) -> StripeObject:
+    def _customer(self, customer_id: str) -> StripeJson:
         if customer_id not in self.customers:
             raise StripeObjectNotFound(f"No such customer: '{customer_id}'")
         return self.customers[customer_id]
 
-    def _invoice(self, invoice_id: str) -> StripeObject:
+    def _invoice(self, invoice_id: str) -> StripeJson:
         if invoice_id not in self.invoices:
             raise StripeObjectNotFound(f"No such invoice: '{invoice_id}'")
         return self.invoices[invoice_id]
 
-    def _emit(self, event_type: str, obj: StripeObject) -> None:
+    def _emit(self, event_type: str, obj: StripeJson) -> None:
         self.events.append(
             {"id": self._new_id("evt"), "object": "event", "type": event_type, "created": self.clock(),
              "data": {"object": copy.deepcopy(obj)}}
@@ -152,9 +160,9 @@ class FakePaymentGateway(PaymentGateway):
 
     # --- the port ---
 
-    def create_customer(self, *, account_id, idempotency_key, email=None, name=None) -> StripeObject:
+    def create_customer(self, *, account_id, idempotency_key, email=None, name=None) -> StripeCustomer:
         """A customer with ``metadata.userId``."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             customer = {
                 "id": self._new_id("cus"), "object": "customer", "email": email, "name": name,
                 "metadata": {"userId": account_id}, "invoice_settings": {"default_payment_method": None},
@@ -163,13 +171,13 @@ class FakePaymentGateway(PaymentGateway):
             self.customers[customer["id"]] = customer
             return customer
         kwargs = {"account_id": account_id, "email": email, "name": name}
-        return self._write("create_customer", idempotency_key, kwargs, action)
+        return StripeCustomer.from_json(self._write("create_customer", idempotency_key, kwargs, action))
 
     def create_setup_intent(
         self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
-    ) -> StripeObject:
+    ) -> StripeSetupIntent:
         """A SetupIntent awaiting a payment method."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             self._customer(customer_id)
             intent_id = self._new_id("seti")
             intent = {
@@ -183,32 +191,34 @@ class FakePaymentGateway(PaymentGateway):
             return intent
         kwargs = {"customer_id": customer_id, "payment_method_types": list(payment_method_types),
                   "metadata": dict(metadata or {})}
-        return self._write("create_setup_intent", idempotency_key, kwargs, action)
+        return StripeSetupIntent.from_json(self._write("create_setup_intent", idempotency_key, kwargs, action))
 
-    def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeObject:
+    def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeCustomer:
         """Set ``invoice_settings.default_payment_method``."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             customer = self._customer(customer_id)
             if payment_method_id not in TEST_PAYMENT_METHODS:
                 raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
             customer["invoice_settings"]["default_payment_method"] = payment_method_id
             return customer
         kwargs = {"customer_id": customer_id, "payment_method_id": payment_method_id}
-        return self._write("set_default_payment_method", idempotency_key, kwargs, action)
+        answer = self._write("set_default_payment_method", idempotency_key, kwargs, action)
+        return StripeCustomer.from_json(answer)
 
-    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+    def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
         """One of Stripe's test payment methods."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             if payment_method_id not in TEST_PAYMENT_METHODS:
                 raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
             return {"id": payment_method_id, "object": "payment_method", **TEST_PAYMENT_METHODS[payment_method_id]}
-        return self._read("retrieve_payment_method", {"payment_method_id": payment_method_id}, action)
+        arguments = {"payment_method_id": payment_method_id}
+        return StripePaymentMethod.from_json(self._read("retrieve_payment_method", arguments, action))
 
     def create_draft_invoice(
         self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """A draft invoice with no lines."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             self._customer(customer_id)
             invoice = {
                 "id": self._new_id("in"), "object": "invoice", "customer": customer_id, "currency": currency,
@@ -221,14 +231,14 @@ class FakePaymentGateway(PaymentGateway):
             return invoice
         kwargs = {"customer_id": customer_id, "currency": currency, "description": description,
                   "metadata": dict(metadata or {}), "auto_advance": auto_advance}
-        return self._write("create_draft_invoice", idempotency_key, kwargs, action)
+        return StripeInvoice.from_json(self._write("create_draft_invoice", idempotency_key, kwargs, action))
 
-    def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeObject:
+    def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeInvoice:
         """Invoice items on a draft, in one request; answers the invoice with its new total."""
         if not lines:
             raise ValueError("add_invoice_lines needs at least one line")
 
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
                 raise StripeRequestRejected("You can only add lines to a draft invoice.", code="invoice_not_editable")
@@ -242,13 +252,13 @@ class FakePaymentGateway(PaymentGateway):
             invoice["total"] = invoice["amount_due"] = sum(item["amount"] for item in invoice["lines"]["data"])
             return invoice
         kwargs = {"invoice_id": invoice_id, "lines": [dataclasses.asdict(line) for line in lines]}
-        return self._write("add_invoice_lines", idempotency_key, kwargs, action)
+        return StripeInvoice.from_json(self._write("add_invoice_lines", idempotency_key, kwargs, action))
 
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """Draft -> open, with a number and hosted URLs (and ``auto_advance`` set when given)."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
                 raise StripeRequestRejected(
@@ -267,11 +277,11 @@ class FakePaymentGateway(PaymentGateway):
             self._emit("invoice.finalized", invoice)
             return invoice
         kwargs = {"invoice_id": invoice_id, "auto_advance": auto_advance}
-        return self._write("finalize_invoice", idempotency_key, kwargs, action)
+        return StripeInvoice.from_json(self._write("finalize_invoice", idempotency_key, kwargs, action))
 
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """Charge the default payment method; Stripe's failing test cards fail here, too."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
             if invoice["status"] == "paid":
                 raise StripeRequestRejected("Invoice is already paid.")
@@ -291,32 +301,34 @@ class FakePaymentGateway(PaymentGateway):
             invoice.update(status="paid", amount_paid=invoice["amount_due"])
             self._emit("invoice.paid", invoice)
             return invoice
-        return self._write("pay_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        answer = self._write("pay_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        return StripeInvoice.from_json(answer)
 
-    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """Open -> void."""
-        def action() -> StripeObject:
+        def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "open":
                 raise StripeRequestRejected("You can only void an open invoice.")
             invoice["status"] = "void"
             return invoice
-        return self._write("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        answer = self._write("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        return StripeInvoice.from_json(answer)
 
-    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoice:
         """The invoice."""
-        return self._read("retrieve_invoice", {"invoice_id": invoice_id}, lambda: self._invoice(invoice_id))
+        answer = self._read("retrieve_invoice", {"invoice_id": invoice_id}, lambda: self._invoice(invoice_id))
+        return StripeInvoice.from_json(answer)
 
-    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """The customer's invoices, newest first."""
-        def action() -> list[StripeObject]:
-            found = [i for i in self.invoices.values() if i["customer"] == customer_id
-                     and (status is None or i["status"] == status)]
-            return list(reversed(found))
-        return self._read("list_invoices", {"customer_id": customer_id, "status": status}, action)  # type: ignore[return-value]
+        found = [i for i in self.invoices.values() if i["customer"] == customer_id
+                 and (status is None or i["status"] == status)]
+        self._read("list_invoices", {"customer_id": customer_id, "status": status}, lambda: {})
+        return [StripeInvoice.from_json(copy.deepcopy(invoice)) for invoice in reversed(found)]
 
-    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """Events emitted by invoice transitions, created after ``created_after``."""
-        def action() -> list[StripeObject]:
-            return [e for e in self.events if e["created"] > created_after and (not types or e["type"] in types)]
-        return iter(self._read("list_events", {"created_after": created_after, "types": list(types)}, action))  # type: ignore[arg-type]
+        self._read("list_events", {"created_after": created_after, "types": list(types)}, lambda: {})
+        return iter([StripeEvent.from_json(copy.deepcopy(e)) for e in self.events
+                     if e["created"] > created_after and (not types or e["type"] in types)])

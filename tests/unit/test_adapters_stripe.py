@@ -21,7 +21,7 @@ from billing_core.errors import (
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import InvoiceLine
+from billing_core.ports import InvoiceLine, StripeCustomer
 from tests.support.fakes import FakeSecretsProvider
 
 API_BASE = "http://127.0.0.1:9"  # never contacted: the scripted client answers
@@ -94,8 +94,7 @@ def test_create_customer_posts_user_id_metadata_with_the_idempotency_key(gateway
     assert sent["form"] == {"metadata[userId]": "user-1", "email": "a@example.com"}
     assert sent["headers"]["Idempotency-Key"] == "customer:user-1"
     assert sent["headers"]["Authorization"] == "Bearer sk_test_current"
-    assert customer == {"id": "cus_1", "object": "customer", "metadata": {"userId": "user-1"}}
-    assert type(customer) is dict
+    assert customer == StripeCustomer(id="cus_1", metadata={"userId": "user-1"})
 
 
 def test_setup_intent_is_for_card_and_sepa_debit_off_session(gateway, http):
@@ -149,7 +148,7 @@ def test_draft_invoice_and_both_lines_in_one_add_lines_request_in_minor_units(ga
     assert [r["headers"]["Idempotency-Key"] for r in http.requests] == [
         "inv:user-1:2024-11:draft", "inv:user-1:2024-11:add-lines",
     ]
-    assert invoice["total"] == 3774
+    assert invoice.total == 3774
 
 
 def test_finalize_pay_and_default_payment_method_hit_their_endpoints(gateway, http):
@@ -165,7 +164,7 @@ def test_finalize_pay_and_default_payment_method_hit_their_endpoints(gateway, ht
         ("/v1/invoices/in_1/pay", {"off_session": "true"}),
         ("/v1/customers/cus_1", {"invoice_settings[default_payment_method]": "pm_card_visa"}),
     ]
-    assert paid["status"] == "paid"
+    assert paid.status == "paid"
 
 
 def test_finalize_can_turn_on_auto_advance_of_a_draft_created_without_it(gateway, http):
@@ -200,18 +199,19 @@ def test_list_invoices_follows_every_page(gateway, http):
 
     invoices = gateway.list_invoices("cus_1", status="open")
 
-    assert [i["id"] for i in invoices] == ["in_3", "in_2"]
+    assert [i.id for i in invoices] == ["in_3", "in_2"]
     assert http.requests[0]["query"] == {"customer": "cus_1", "limit": "100", "status": "open"}
     assert http.requests[1]["query"]["starting_after"] == "in_3"
 
 
 def test_list_events_asks_for_events_after_a_time(gateway, http):
     http.answer(200, {"object": "list", "url": "/v1/events", "has_more": False,
-                      "data": [{"id": "evt_1", "object": "event"}]})
+                      "data": [{"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1_700_000_001,
+                                "data": {"object": {"id": "in_1", "object": "invoice", "status": "paid"}}}]})
 
     events = list(gateway.list_events(created_after=1_700_000_000, types=["invoice.paid"]))
 
-    assert [e["id"] for e in events] == ["evt_1"]
+    assert [e.id for e in events] == ["evt_1"]
     assert http.requests[0]["query"] == {"created[gt]": "1700000000", "limit": "100", "types[0]": "invoice.paid"}
 
 
@@ -273,7 +273,7 @@ def test_a_rejected_key_is_reread_and_the_call_retried_with_the_rotated_key(gate
 
     invoice = gateway.finalize_invoice("in_1", idempotency_key="k")
 
-    assert invoice["status"] == "open"
+    assert invoice.status == "open"
     sent_keys = [r["headers"]["Authorization"] for r in http.requests]
     assert sent_keys == ["Bearer sk_test_current", "Bearer sk_test_rotated"]
     assert [r["headers"]["Idempotency-Key"] for r in http.requests] == ["k", "k"]

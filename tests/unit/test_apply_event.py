@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from billing_core.domain.records import Account, Invoice, SavedPaymentMethod, SetupFailure
 from billing_core.errors import InvalidStripeEvent
-from billing_core.ports import EventClaim
+from billing_core.ports import EventClaim, StripeEvent
 from billing_core.use_cases.apply_event import (
     CLAIM_LEASE_SECONDS,
     EventOutcome,
@@ -40,12 +40,14 @@ def invoice_object(status: str, *, attempt_count: int = 0, next_attempt: int | N
     }
 
 
-def event(event_type: str, obj: dict[str, Any], created: int = T0, previous: dict | None = None) -> dict[str, Any]:
-    """A Stripe event envelope."""
+def event(event_type: str, obj: dict[str, Any], created: int = T0, previous: dict | None = None) -> StripeEvent:
+    """A Stripe event, read from its JSON envelope as the consumer reads a queued webhook."""
     data: dict[str, Any] = {"object": obj}
     if previous is not None:
         data["previous_attributes"] = previous
-    return {"id": f"evt_{next(_ids)}", "object": "event", "type": event_type, "created": created, "data": data}
+    return StripeEvent.from_json(
+        {"id": f"evt_{next(_ids)}", "object": "event", "type": event_type, "created": created, "data": data}
+    )
 
 
 def billing_record(status: str = "draft", **extra: Any) -> Invoice:
@@ -145,7 +147,7 @@ def test_event_for_an_unknown_invoice_is_acknowledged_and_marked_done():
     unknown = event("invoice.paid", invoice_object("paid", stripe_id="in_other", account_id="nobody", invoice_id="x"))
 
     assert process_event(unknown, ports) is EventOutcome.UNKNOWN
-    assert ports.events.event_applications(unknown["id"]) == 1
+    assert ports.events.event_applications(unknown.id) == 1
 
 
 def test_record_billed_by_another_stripe_invoice_is_left_alone():
@@ -208,8 +210,8 @@ def test_second_delivery_of_an_event_is_a_duplicate_and_applied_once():
     finalized = event("invoice.finalized", invoice_object("open"))
 
     assert process_event(finalized, ports) is EventOutcome.APPLIED
-    assert process_event(dict(finalized), ports) is EventOutcome.DUPLICATE
-    assert ports.events.event_applications(finalized["id"]) == 1
+    assert process_event(dataclasses.replace(finalized), ports) is EventOutcome.DUPLICATE
+    assert ports.events.event_applications(finalized.id) == 1
 
 
 def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_runs_out():
@@ -217,7 +219,7 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
     ports = make_ports(billing_record("draft"))
     ports.events = FakeProcessedEvents(clock=lambda: now[0])
     finalized = event("invoice.finalized", invoice_object("open"))
-    claim = ports.events.claim_event(finalized["id"], lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
+    claim = ports.events.claim_event(finalized.id, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
     assert claim is EventClaim.CLAIMED
 
     assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
@@ -225,7 +227,7 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
 
     now[0] += CLAIM_LEASE_SECONDS + 1  # the other worker died holding the claim
     assert process_event(finalized, ports) is EventOutcome.APPLIED
-    assert ports.events.event_applications(finalized["id"]) == 1
+    assert ports.events.event_applications(finalized.id) == 1
 
 
 def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
@@ -238,14 +240,25 @@ def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
     with pytest.raises(RuntimeError):
         process_event(succeeded, ports)
     assert process_event(succeeded, ports) is EventOutcome.APPLIED
-    assert ports.events.event_applications(succeeded["id"]) == 1
+    assert ports.events.event_applications(succeeded.id) == 1
 
 
 @pytest.mark.parametrize("body", [[], {"id": "evt_1"}, {"id": "evt_1", "type": "invoice.paid"},
-                                  {"id": "", "type": "invoice.paid", "data": {"object": {}}}])
+                                  {"id": "", "type": "invoice.paid", "data": {"object": {}}},
+                                  {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"object": "invoice"}}}])
 def test_payload_that_is_not_a_stripe_event_is_rejected(body):
     with pytest.raises(InvalidStripeEvent):
-        process_event(body, make_ports())
+        StripeEvent.from_json(body)
+
+
+def test_event_whose_object_is_not_what_its_type_says_is_rejected_and_not_marked_done():
+    ports = make_ports(billing_record("draft"))
+    paid = event("invoice.paid", {"id": "cus_1", "object": "customer"})
+
+    with pytest.raises(InvalidStripeEvent, match="StripeInvoice"):
+        process_event(paid, ports)
+    assert ports.events.event_applications(paid.id) == 0
+    assert stored(ports).status == "draft"
 
 
 def test_unused_event_type_is_ignored_without_a_claim():
@@ -268,7 +281,7 @@ LIFE = [
 ]
 
 
-def _final_record(sequence: list[dict[str, Any]], *, deduplicate: bool) -> Invoice:
+def _final_record(sequence: list[StripeEvent], *, deduplicate: bool) -> Invoice:
     ports = make_ports(billing_record("draft"))
     for delivered in sequence:
         (process_event if deduplicate else apply_event)(delivered, ports)

@@ -80,46 +80,46 @@ def test_fake_gateway_requires_idempotency_keys_on_writes(gateway):
 def _open_invoice(gateway, payment_method="pm_card_visa"):
     customer = gateway.create_customer(account_id="user-1", idempotency_key="c")
     gateway.set_default_payment_method(
-        customer_id=customer["id"], payment_method_id=payment_method, idempotency_key="pm")
+        customer_id=customer.id, payment_method_id=payment_method, idempotency_key="pm")
     draft = gateway.create_draft_invoice(
-        customer_id=customer["id"], currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
+        customer_id=customer.id, currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
     gateway.add_invoice_lines(
-        invoice_id=draft["id"], lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")], idempotency_key="l")
-    return gateway.finalize_invoice(draft["id"], idempotency_key="f")
+        invoice_id=draft.id, lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")], idempotency_key="l")
+    return gateway.finalize_invoice(draft.id, idempotency_key="f")
 
 
 def test_fake_gateway_takes_an_invoice_from_draft_to_paid(gateway):
     opened = _open_invoice(gateway)
-    paid = gateway.pay_invoice(opened["id"], idempotency_key="p")
+    paid = gateway.pay_invoice(opened.id, idempotency_key="p")
 
-    assert opened["status"] == "open" and opened["number"]
-    assert paid["status"] == "paid" and paid["amount_due"] == 3774
-    assert [e["type"] for e in gateway.list_events(created_after=0)] == ["invoice.finalized", "invoice.paid"]
-    assert gateway.list_invoices(opened["customer"])[0]["metadata"] == {"period": "2024-11"}
+    assert opened.status == "open" and opened.number
+    assert paid.status == "paid" and paid.amount_due == 3774
+    assert [e.type for e in gateway.list_events(created_after=0)] == ["invoice.finalized", "invoice.paid"]
+    assert gateway.list_invoices(opened.customer_id)[0].metadata == {"period": "2024-11"}
 
 
 def test_fake_gateway_refuses_lines_on_a_finalized_invoice(gateway):
     opened = _open_invoice(gateway)
     with pytest.raises(StripeRequestRejected):
-        gateway.add_invoice_lines(invoice_id=opened["id"], lines=[InvoiceLine(1, "late")], idempotency_key="l3")
+        gateway.add_invoice_lines(invoice_id=opened.id, lines=[InvoiceLine(1, "late")], idempotency_key="l3")
 
 
 def test_fake_gateway_declines_stripes_failing_test_cards_and_replays_the_decline(gateway):
     opened = _open_invoice(gateway, "pm_card_chargeCustomerFail")
 
     with pytest.raises(PaymentDeclined):
-        gateway.pay_invoice(opened["id"], idempotency_key="p")
+        gateway.pay_invoice(opened.id, idempotency_key="p")
     with pytest.raises(PaymentDeclined):
-        gateway.pay_invoice(opened["id"], idempotency_key="p")
+        gateway.pay_invoice(opened.id, idempotency_key="p")
 
     assert len(gateway.calls_to("pay_invoice", replayed=True)) == 1
-    assert gateway.retrieve_invoice(opened["id"])["status"] == "open"
+    assert gateway.retrieve_invoice(opened.id).status == "open"
 
 
 def test_fake_gateway_asks_for_authentication_on_the_sca_test_card(gateway):
     opened = _open_invoice(gateway, "pm_card_authenticationRequired")
     with pytest.raises(PaymentActionRequired) as raised:
-        gateway.pay_invoice(opened["id"], idempotency_key="p")
+        gateway.pay_invoice(opened.id, idempotency_key="p")
     # What Stripe answers, and what the real adapter maps to PaymentActionRequired.
     assert raised.value.code == "invoice_payment_intent_requires_action"
 
@@ -131,7 +131,7 @@ def test_fake_gateway_fails_the_next_call_when_told_and_then_recovers(gateway):
         gateway.create_customer(account_id="user-1", idempotency_key="c")
     customer = gateway.create_customer(account_id="user-1", idempotency_key="c")
 
-    assert customer["metadata"] == {"userId": "user-1"}
+    assert customer.metadata == {"userId": "user-1"}
     assert len(gateway.customers) == 1
 
 

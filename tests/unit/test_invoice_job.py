@@ -66,10 +66,10 @@ class World:
         account = Account(account_id, email=f"{account_id}@example.com")
         if customer:
             cus = self.stripe.create_customer(account_id=account_id, idempotency_key=f"setup:{account_id}")
-            account = dataclasses.replace(account, stripe_customer_id=cus["id"])
+            account = dataclasses.replace(account, stripe_customer_id=cus.id)
             if payment_method:
                 self.stripe.set_default_payment_method(
-                    customer_id=cus["id"], payment_method_id=payment_method, idempotency_key=f"pm:{account_id}"
+                    customer_id=cus.id, payment_method_id=payment_method, idempotency_key=f"pm:{account_id}"
                 )
                 account = dataclasses.replace(account, payment_method=SavedPaymentMethod(payment_method, "card"))
         self.accounts.put(account)

@@ -68,7 +68,7 @@ def test_a_429_is_retried_with_the_same_idempotency_key_and_creates_one_object()
 
     customer = gateway.create_customer(account_id="u1", idempotency_key="k1")
 
-    assert len(stripe.customers) == 1 and customer["id"] in stripe.customers
+    assert len(stripe.customers) == 1 and customer.id in stripe.customers
     assert gateway.rate_limited == 2
     assert clock.slept[-2:] == [pytest.approx(0.1), pytest.approx(0.2)]  # jittered, doubling
 

@@ -183,14 +183,14 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
     built = []
     monkeypatch.setattr(worker, "rate_limited_payments", lambda s: built.append(s) or shared)
     customer = shared.create_customer(account_id="u1", idempotency_key="setup:u1")
-    services.accounts.put(Account("u1", stripe_customer_id=customer["id"]))
+    services.accounts.put(Account("u1", stripe_customer_id=customer.id))
     period = Period(2024, 11)
     report = CostReport(period.start, period.end, "USD", False, (CostLine("AWS Lambda", Decimal("5.23")),))
     policy = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
     services.billing_jobs.send(plan_to_message(plan_invoice(period, report, Account("u1"), policy), "run_1"))
     services.stripe_events.send(json.dumps({
         "id": "evt_1", "object": "event", "type": "setup_intent.succeeded", "created": 1_733_000_000,
-        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer["id"],
+        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer.id,
                             "payment_method": "pm_card_visa", "status": "succeeded", "metadata": {}}},
     }))
     stopping = threading.Event()

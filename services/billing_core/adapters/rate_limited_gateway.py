@@ -16,7 +16,15 @@ from decimal import Decimal
 from typing import TypeVar
 
 from billing_core.errors import StripeRateLimited
-from billing_core.ports import InvoiceLine, PaymentGateway, StripeObject
+from billing_core.ports import (
+    InvoiceLine,
+    PaymentGateway,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripeSetupIntent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +134,7 @@ class RateLimitedPaymentGateway(PaymentGateway):
 
     def create_customer(
         self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """See ``PaymentGateway.create_customer``."""
         return self._call(lambda: self._inner.create_customer(
             account_id=account_id, idempotency_key=idempotency_key, email=email, name=name))
@@ -138,7 +146,7 @@ class RateLimitedPaymentGateway(PaymentGateway):
         idempotency_key: str,
         payment_method_types: Sequence[str] = ("card", "sepa_debit"),
         metadata: Mapping[str, str] | None = None,
-    ) -> StripeObject:
+    ) -> StripeSetupIntent:
         """See ``PaymentGateway.create_setup_intent``."""
         return self._call(lambda: self._inner.create_setup_intent(
             customer_id=customer_id, idempotency_key=idempotency_key,
@@ -146,12 +154,12 @@ class RateLimitedPaymentGateway(PaymentGateway):
 
     def set_default_payment_method(
         self, *, customer_id: str, payment_method_id: str, idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """See ``PaymentGateway.set_default_payment_method``."""
         return self._call(lambda: self._inner.set_default_payment_method(
             customer_id=customer_id, payment_method_id=payment_method_id, idempotency_key=idempotency_key))
 
-    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+    def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
         """See ``PaymentGateway.retrieve_payment_method``."""
         return self._call(lambda: self._inner.retrieve_payment_method(payment_method_id))
 
@@ -164,7 +172,7 @@ class RateLimitedPaymentGateway(PaymentGateway):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """See ``PaymentGateway.create_draft_invoice``."""
         return self._call(lambda: self._inner.create_draft_invoice(
             customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
@@ -172,35 +180,35 @@ class RateLimitedPaymentGateway(PaymentGateway):
 
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """See ``PaymentGateway.add_invoice_lines``."""
         return self._call(lambda: self._inner.add_invoice_lines(
             invoice_id=invoice_id, lines=lines, idempotency_key=idempotency_key))
 
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """See ``PaymentGateway.finalize_invoice``."""
         return self._call(
             lambda: self._inner.finalize_invoice(invoice_id, idempotency_key=idempotency_key, auto_advance=auto_advance)
         )
 
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """See ``PaymentGateway.pay_invoice``."""
         return self._call(lambda: self._inner.pay_invoice(invoice_id, idempotency_key=idempotency_key))
 
-    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """See ``PaymentGateway.void_invoice``."""
         return self._call(lambda: self._inner.void_invoice(invoice_id, idempotency_key=idempotency_key))
 
-    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoice:
         """See ``PaymentGateway.retrieve_invoice``."""
         return self._call(lambda: self._inner.retrieve_invoice(invoice_id))
 
-    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """See ``PaymentGateway.list_invoices`` (one token per call, whatever its page count)."""
         return self._call(lambda: self._inner.list_invoices(customer_id, status=status))
 
-    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """See ``PaymentGateway.list_events``."""
         return self._call(lambda: self._inner.list_events(created_after=created_after, types=types))

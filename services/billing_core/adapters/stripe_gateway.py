@@ -6,7 +6,7 @@ mypy (strict for this module) refuses a parameter that version does not have.
 The API key comes from the ``SecretsProvider`` on every call; when it changes (rotation) a new
 client is built. A rejected key triggers one forced re-read of the secret and one retry, which is
 safe because every write carries its idempotency key. Stripe errors leave this module only as
-``billing_core.errors`` types, and objects leave it as plain dicts.
+``billing_core.errors`` types, and objects leave it as the port's typed objects (``stripe_objects``).
 """
 from __future__ import annotations
 
@@ -41,7 +41,16 @@ from billing_core.errors import (
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import InvoiceLine, PaymentGateway, SecretsProvider, StripeObject
+from billing_core.ports import (
+    InvoiceLine,
+    PaymentGateway,
+    SecretsProvider,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripeSetupIntent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +104,24 @@ def _header(error: stripe.StripeError, name: str) -> str | None:
     return None
 
 
-def _plain(obj: _Dictable) -> StripeObject:
-    return obj.to_dict()
+def _customer(obj: _Dictable) -> StripeCustomer:
+    return StripeCustomer.from_json(obj.to_dict())
+
+
+def _setup_intent(obj: _Dictable) -> StripeSetupIntent:
+    return StripeSetupIntent.from_json(obj.to_dict())
+
+
+def _payment_method(obj: _Dictable) -> StripePaymentMethod:
+    return StripePaymentMethod.from_json(obj.to_dict())
+
+
+def _invoice(obj: _Dictable) -> StripeInvoice:
+    return StripeInvoice.from_json(obj.to_dict())
+
+
+def _event(obj: _Dictable) -> StripeEvent:
+    return StripeEvent.from_json(obj.to_dict())
 
 
 def _strings(metadata: Mapping[str, Any] | None) -> dict[str, str]:
@@ -179,7 +204,7 @@ class StripePaymentGateway(PaymentGateway):
 
     def create_customer(
         self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """``POST /v1/customers`` with ``metadata.userId``."""
         params: CustomerCreateParams = {"metadata": {"userId": account_id}}
         if email:
@@ -187,7 +212,7 @@ class StripePaymentGateway(PaymentGateway):
         if name:
             params["name"] = name
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.customers.create(params=params, options=options)))
+        return self._call(lambda c: _customer(c.v1.customers.create(params=params, options=options)))
 
     def create_setup_intent(
         self,
@@ -196,7 +221,7 @@ class StripePaymentGateway(PaymentGateway):
         idempotency_key: str,
         payment_method_types: Sequence[str] = ("card", "sepa_debit"),
         metadata: Mapping[str, str] | None = None,
-    ) -> StripeObject:
+    ) -> StripeSetupIntent:
         """``POST /v1/setup_intents`` for off-session use, offering only ``payment_method_types``."""
         params: SetupIntentCreateParams = {
             "customer": customer_id,
@@ -206,19 +231,19 @@ class StripePaymentGateway(PaymentGateway):
         if metadata:
             params["metadata"] = _strings(metadata)
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.setup_intents.create(params=params, options=options)))
+        return self._call(lambda c: _setup_intent(c.v1.setup_intents.create(params=params, options=options)))
 
     def set_default_payment_method(
         self, *, customer_id: str, payment_method_id: str, idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """``POST /v1/customers/{id}`` setting ``invoice_settings.default_payment_method``."""
         params: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": payment_method_id}}
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.customers.update(customer_id, params=params, options=options)))
+        return self._call(lambda c: _customer(c.v1.customers.update(customer_id, params=params, options=options)))
 
-    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+    def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
         """``GET /v1/payment_methods/{id}``."""
-        return self._call(lambda c: _plain(c.v1.payment_methods.retrieve(payment_method_id)))
+        return self._call(lambda c: _payment_method(c.v1.payment_methods.retrieve(payment_method_id)))
 
     # --- invoices ---------------------------------------------------------------------------------
 
@@ -231,7 +256,7 @@ class StripePaymentGateway(PaymentGateway):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
         params: InvoiceCreateParams = {
             "customer": customer_id,
@@ -243,54 +268,54 @@ class StripePaymentGateway(PaymentGateway):
         if description:
             params["description"] = description
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.invoices.create(params=params, options=options)))
+        return self._call(lambda c: _invoice(c.v1.invoices.create(params=params, options=options)))
 
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """``POST /v1/invoices/{id}/add_lines``: every line in one request; answers the invoice."""
         if not lines:
             raise ValueError("add_invoice_lines needs at least one line")
         params: InvoiceAddLinesParams = {"lines": [_line_params(line) for line in lines]}
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.invoices.add_lines(invoice_id, params=params, options=options)))
+        return self._call(lambda c: _invoice(c.v1.invoices.add_lines(invoice_id, params=params, options=options)))
 
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """``POST /v1/invoices/{id}/finalize`` (with ``auto_advance`` when given)."""
         params: InvoiceFinalizeInvoiceParams = {} if auto_advance is None else {"auto_advance": auto_advance}
         options = _idempotent(idempotency_key)
         return self._call(
-            lambda c: _plain(c.v1.invoices.finalize_invoice(invoice_id, params=params, options=options))
+            lambda c: _invoice(c.v1.invoices.finalize_invoice(invoice_id, params=params, options=options))
         )
 
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """``POST /v1/invoices/{id}/pay`` off-session."""
         params: InvoicePayParams = {"off_session": True}
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.invoices.pay(invoice_id, params=params, options=options)))
+        return self._call(lambda c: _invoice(c.v1.invoices.pay(invoice_id, params=params, options=options)))
 
-    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """``POST /v1/invoices/{id}/void``."""
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _plain(c.v1.invoices.void_invoice(invoice_id, options=options)))
+        return self._call(lambda c: _invoice(c.v1.invoices.void_invoice(invoice_id, options=options)))
 
-    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoice:
         """``GET /v1/invoices/{id}``."""
-        return self._call(lambda c: _plain(c.v1.invoices.retrieve(invoice_id)))
+        return self._call(lambda c: _invoice(c.v1.invoices.retrieve(invoice_id)))
 
-    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """``GET /v1/invoices?customer=`` following every page."""
         params: InvoiceListParams = {"customer": customer_id, "limit": _LIST_PAGE_SIZE}
         if status:
             params["status"] = status
-        return self._call(lambda c: [_plain(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()])
+        return self._call(lambda c: [_invoice(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()])
 
-    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """``GET /v1/events?created[gt]=`` following every page (read eagerly, errors translated)."""
         params: EventListParams = {"created": {"gt": int(created_after)}, "limit": _LIST_PAGE_SIZE}
         if types:
             params["types"] = list(types)
-        events = self._call(lambda c: [_plain(e) for e in c.v1.events.list(params=params).auto_paging_iter()])
+        events = self._call(lambda c: [_event(e) for e in c.v1.events.list(params=params).auto_paging_iter()])
         return iter(events)

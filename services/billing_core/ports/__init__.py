@@ -6,17 +6,30 @@ implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implement
 from billing_core.ports.infrastructure import CostSource, MessageQueue, ReceivedMessage, SecretsProvider, StripeSecrets
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
 from billing_core.ports.storage import AccountRepository, FieldIs, InvoiceRepository, Page
-from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, StripeObject, WebhookSignatures
+from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, WebhookSignatures
+from billing_core.ports.stripe_objects import (
+    EventObject,
+    OtherStripeObject,
+    SetupError,
+    StatusTransitions,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripeSetupIntent,
+)
 
 __all__ = [
     "AccountRepository",
     "CostSource",
+    "EventObject",
     "EventClaim",
     "FieldIs",
     "InvoiceLine",
     "InvoiceRepository",
     "Leases",
     "MessageQueue",
+    "OtherStripeObject",
     "Page",
     "PaymentGateway",
     "PreviewCache",
@@ -24,8 +37,14 @@ __all__ = [
     "ReceivedMessage",
     "RunRecords",
     "SecretsProvider",
+    "SetupError",
     "SignedEvent",
-    "StripeObject",
+    "StatusTransitions",
+    "StripeCustomer",
+    "StripeEvent",
+    "StripeInvoice",
+    "StripePaymentMethod",
+    "StripeSetupIntent",
     "StripeSecrets",
     "WebhookSignatures",
 ]

@@ -1,13 +1,17 @@
-"""The Stripe port: the calls the use cases make to collect money, and the shapes they exchange."""
+"""The Stripe port: the calls the use cases make to collect money (objects typed in ``stripe_objects``)."""
 from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-StripeObject = dict[str, Any]
-
+from billing_core.ports.stripe_objects import (
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripeSetupIntent,
+)
 
 # --- Stripe --------------------------------------------------------------------------------------
 
@@ -60,7 +64,7 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def create_customer(
         self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """Create the account's Stripe customer (``metadata.userId`` links it back)."""
 
     @abc.abstractmethod
@@ -71,17 +75,17 @@ class PaymentGateway(abc.ABC):
         idempotency_key: str,
         payment_method_types: Sequence[str] = ("card", "sepa_debit"),
         metadata: Mapping[str, str] | None = None,
-    ) -> StripeObject:
+    ) -> StripeSetupIntent:
         """A SetupIntent for saving a payment method for off-session charges."""
 
     @abc.abstractmethod
     def set_default_payment_method(
         self, *, customer_id: str, payment_method_id: str, idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeCustomer:
         """Make the payment method the customer's default for invoices; returns the customer."""
 
     @abc.abstractmethod
-    def retrieve_payment_method(self, payment_method_id: str) -> StripeObject:
+    def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
         """The payment method (type, card brand/last4 or SEPA last4)."""
 
     @abc.abstractmethod
@@ -94,7 +98,7 @@ class PaymentGateway(abc.ABC):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """A draft invoice collected automatically from the customer's default payment method.
 
         Keep ``auto_advance`` off while lines are still being added: Stripe finalizes and charges an
@@ -104,13 +108,13 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """Add ``lines`` to a draft invoice in one request; returns the invoice with its new totals."""
 
     @abc.abstractmethod
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
-    ) -> StripeObject:
+    ) -> StripeInvoice:
         """Finalize a draft (it gets a number and becomes ``open``).
 
         ``auto_advance=True`` lets Stripe collect it automatically from then on; ``None`` leaves the
@@ -118,21 +122,21 @@ class PaymentGateway(abc.ABC):
         """
 
     @abc.abstractmethod
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """Charge an open invoice now, off-session; declines raise ``PaymentDeclined``."""
 
     @abc.abstractmethod
-    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeObject:
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """Void a finalized invoice."""
 
     @abc.abstractmethod
-    def retrieve_invoice(self, invoice_id: str) -> StripeObject:
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoice:
         """The invoice."""
 
     @abc.abstractmethod
-    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeObject]:
+    def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """Every invoice of the customer, newest first (used to find one by metadata before creating)."""
 
     @abc.abstractmethod
-    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeObject]:
+    def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """Events created after the epoch second ``created_after`` (to catch up on missed webhooks)."""

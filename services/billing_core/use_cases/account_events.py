@@ -7,54 +7,52 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from billing_core.domain.records import Account, AccountChanges, SavedPaymentMethod, SetupFailure
 from billing_core.errors import ConditionFailed, NotFound, UpdateConflict
-from billing_core.ports import AccountRepository, FieldIs, StripeObject
-from billing_core.use_cases.event_support import (
-    WRITE_ATTEMPTS,
-    EventHandler,
-    EventOutcome,
-    EventPorts,
-    stripe_id,
-    text,
+from billing_core.ports import (
+    AccountRepository,
+    FieldIs,
+    StripeCustomer,
+    StripeEvent,
+    StripePaymentMethod,
+    StripeSetupIntent,
 )
+from billing_core.use_cases.event_support import WRITE_ATTEMPTS, EventHandler, EventOutcome, EventPorts, object_of
 
 log = logging.getLogger(__name__)
 
 
-def _setup_intent_succeeded(intent: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
+def _setup_intent_succeeded(intent: StripeSetupIntent, event_ms: int, ports: EventPorts) -> EventOutcome:
     """Make the set-up payment method the customer's default in Stripe, then store it with its display fields."""
-    payment_method_id = stripe_id(intent.get("payment_method"))
-    customer_id = stripe_id(intent.get("customer"))
-    account = find_account(customer_id, intent.get("metadata"), ports.accounts)
+    payment_method_id, customer_id = intent.payment_method_id, intent.customer_id
+    account = find_account(customer_id, intent.metadata, ports.accounts)
     if account is None or not payment_method_id or not customer_id:
-        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.get("id")})
+        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.id})
         return EventOutcome.UNKNOWN
     if (account.payment_method_changed_at or 0) > event_ms:
         return EventOutcome.UNCHANGED  # a later payment method change is already recorded
     ports.payments.set_default_payment_method(
         customer_id=customer_id,
         payment_method_id=payment_method_id,
-        idempotency_key=f"default-payment-method:{intent['id']}",
+        idempotency_key=f"default-payment-method:{intent.id}",
     )
     payment_method = ports.payments.retrieve_payment_method(payment_method_id)
     return _store_payment_method(account, saved_payment_method(payment_method), event_ms, ports)
 
 
-def _setup_intent_failed(intent: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
+def _setup_intent_failed(intent: StripeSetupIntent, event_ms: int, ports: EventPorts) -> EventOutcome:
     """Record why setting up a payment method failed (codes only: messages may echo customer input)."""
-    account = find_account(stripe_id(intent.get("customer")), intent.get("metadata"), ports.accounts)
+    account = find_account(intent.customer_id, intent.metadata, ports.accounts)
     if account is None:
-        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.get("id")})
+        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.id})
         return EventOutcome.UNKNOWN
     if (account.setup_failed_at or 0) >= event_ms:
         return EventOutcome.UNCHANGED
-    error = intent.get("last_setup_error") or {}
+    error = intent.last_setup_error
     failure = SetupFailure(
-        setup_intent_id=str(intent["id"]), code=text(error.get("code")) or "unknown",
-        decline_code=text(error.get("decline_code")),
+        setup_intent_id=intent.id, code=(error.code if error else None) or "unknown",
+        decline_code=error.decline_code if error else None,
     )
     return _write_account(
         account, ports,
@@ -66,17 +64,17 @@ def _setup_intent_failed(intent: StripeObject, event_ms: int, ports: EventPorts)
 
 
 def _payment_method_detached(
-    payment_method: StripeObject, previous_customer: Any, event_ms: int, ports: EventPorts
+    payment_method: StripePaymentMethod, previous_customer_id: str | None, event_ms: int, ports: EventPorts
 ) -> EventOutcome:
     """Forget the account's default payment method if it is the one detached."""
-    account = find_account(stripe_id(previous_customer), None, ports.accounts)
+    account = find_account(previous_customer_id, None, ports.accounts)
     if account is None:
         log.info("payment method of an unknown customer detached; acknowledged",
-                 extra={"paymentMethodId": payment_method.get("id")})
+                 extra={"paymentMethodId": payment_method.id})
         return EventOutcome.UNKNOWN
 
     def change(current: Account) -> AccountChanges | None:
-        if current.payment_method is None or current.payment_method.id != payment_method["id"]:
+        if current.payment_method is None or current.payment_method.id != payment_method.id:
             return None
         changed_at = max(event_ms, current.payment_method_changed_at or 0)
         return {"payment_method": None, "payment_method_changed_at": changed_at, "updated_at": ports.now_ms()}
@@ -84,13 +82,13 @@ def _payment_method_detached(
     return _write_account(account, ports, change, guard="payment_method")
 
 
-def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) -> EventOutcome:
+def _customer_updated(customer: StripeCustomer, event_ms: int, ports: EventPorts) -> EventOutcome:
     """Sync the customer's email and default payment method onto the account."""
-    account = find_account(customer.get("id"), customer.get("metadata"), ports.accounts)
+    account = find_account(customer.id, customer.metadata, ports.accounts)
     if account is None:
-        log.info("unknown customer updated; acknowledged", extra={"stripeCustomerId": customer.get("id")})
+        log.info("unknown customer updated; acknowledged", extra={"stripeCustomerId": customer.id})
         return EventOutcome.UNKNOWN
-    default_id = stripe_id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    default_id = customer.default_payment_method_id
     payment_method = None
     if (
         default_id
@@ -102,7 +100,7 @@ def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) 
     def change(current: Account) -> AccountChanges | None:
         changes: AccountChanges = {}
         if (current.customer_synced_at or 0) <= event_ms:
-            email = text(customer.get("email"))
+            email = customer.email
             if email and email != current.email:
                 changes["email"] = email
                 changes["customer_synced_at"] = event_ms
@@ -111,7 +109,7 @@ def _customer_updated(customer: StripeObject, event_ms: int, ports: EventPorts) 
             if default_id is None:
                 changes["payment_method"] = None
                 changes["payment_method_changed_at"] = event_ms
-            elif payment_method is not None and payment_method.get("id") == default_id:
+            elif payment_method is not None and payment_method.id == default_id:
                 changes["payment_method"] = saved_payment_method(payment_method)
                 changes["payment_method_changed_at"] = event_ms
         if not changes:
@@ -133,27 +131,22 @@ def _store_payment_method(
     return _write_account(account, ports, change, guard="payment_method_changed_at")
 
 
-def saved_payment_method(payment_method: StripeObject) -> SavedPaymentMethod:
+def saved_payment_method(payment_method: StripePaymentMethod) -> SavedPaymentMethod:
     """The display fields of a Stripe payment method (brand and last four only, never more)."""
-    kind = payment_method.get("type")
-    details = (payment_method.get(kind) or {}) if isinstance(kind, str) else {}
     return SavedPaymentMethod(
-        id=str(payment_method["id"]),
-        type=kind if isinstance(kind, str) and kind else "unknown",
-        brand=text(details.get("brand")),
-        last4=text(details.get("last4")),
+        id=payment_method.id, type=payment_method.type, brand=payment_method.brand, last4=payment_method.last4
     )
 
 
 def find_account(
-    customer_id: str | None, metadata: Mapping[str, Any] | None, accounts: AccountRepository
+    customer_id: str | None, metadata: Mapping[str, str] | None, accounts: AccountRepository
 ) -> Account | None:
     """The account of a Stripe customer: through the customer index, else the ``userId`` in the metadata."""
     if not customer_id:
         return None
     account = accounts.find_by_stripe_customer_id(customer_id)
     if account is None and metadata and metadata.get("userId"):
-        candidate = accounts.get(str(metadata["userId"]))
+        candidate = accounts.get(metadata["userId"])
         if candidate is not None and candidate.stripe_customer_id == customer_id:
             account = candidate
     return account
@@ -191,10 +184,26 @@ def _write_account(
     raise UpdateConflict(f"account {account.account_id} kept changing while an event was applied")
 
 
+def _on_setup_intent_succeeded(event: StripeEvent, ports: EventPorts) -> EventOutcome:
+    return _setup_intent_succeeded(object_of(event, StripeSetupIntent), event.created_ms, ports)
+
+
+def _on_setup_intent_failed(event: StripeEvent, ports: EventPorts) -> EventOutcome:
+    return _setup_intent_failed(object_of(event, StripeSetupIntent), event.created_ms, ports)
+
+
+def _on_payment_method_detached(event: StripeEvent, ports: EventPorts) -> EventOutcome:
+    payment_method = object_of(event, StripePaymentMethod)
+    return _payment_method_detached(payment_method, event.previous_customer_id, event.created_ms, ports)
+
+
+def _on_customer_updated(event: StripeEvent, ports: EventPorts) -> EventOutcome:
+    return _customer_updated(object_of(event, StripeCustomer), event.created_ms, ports)
+
+
 ACCOUNT_HANDLERS: dict[str, EventHandler] = {
-    "setup_intent.succeeded": lambda event, ports: _setup_intent_succeeded(event.object, event.created_ms, ports),
-    "setup_intent.setup_failed": lambda event, ports: _setup_intent_failed(event.object, event.created_ms, ports),
-    "payment_method.detached": lambda event, ports: _payment_method_detached(
-        event.object, event.previous_attributes.get("customer"), event.created_ms, ports),
-    "customer.updated": lambda event, ports: _customer_updated(event.object, event.created_ms, ports),
+    "setup_intent.succeeded": _on_setup_intent_succeeded,
+    "setup_intent.setup_failed": _on_setup_intent_failed,
+    "payment_method.detached": _on_payment_method_detached,
+    "customer.updated": _on_customer_updated,
 }

@@ -19,16 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
-from billing_core.errors import InvalidStripeEvent
-from billing_core.ports import EventClaim
+from billing_core.ports import EventClaim, StripeEvent
 from billing_core.use_cases.account_events import ACCOUNT_HANDLERS
-from billing_core.use_cases.event_support import DeliveredEvent, EventHandler, EventOutcome, EventPorts, integer
+from billing_core.use_cases.event_support import EventHandler, EventOutcome, EventPorts
 from billing_core.use_cases.invoice_events import INVOICE_HANDLERS, record_invoice_snapshot
 
-__all__ = ["EventOutcome", "EventPorts", "HANDLED_EVENT_TYPES", "HANDLERS", "apply_event", "event_identity",
-           "process_event", "record_invoice_snapshot"]
+__all__ = ["EventOutcome", "EventPorts", "HANDLED_EVENT_TYPES", "HANDLERS", "apply_event", "process_event",
+           "record_invoice_snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +46,10 @@ DONE_RETENTION_SECONDS = 7 * 24 * 3600
 # --- entry: exactly once ---------------------------------------------------------------------------
 
 
-def process_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
+def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     """Apply a delivered event once per event id: claim it, apply it, mark it done."""
-    event_id, event_type = event_identity(event)
-    if event_type not in HANDLED_EVENT_TYPES:
+    event_id = event.id
+    if event.type not in HANDLED_EVENT_TYPES:
         return EventOutcome.IGNORED
     claim = ports.events.claim_event(
         event_id, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=DONE_RETENTION_SECONDS
@@ -70,32 +68,14 @@ def process_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
     return outcome
 
 
-def event_identity(event: Any) -> tuple[str, str]:
-    """The event's id and type; ``InvalidStripeEvent`` if it is not shaped like a Stripe event."""
-    if not isinstance(event, Mapping):
-        raise InvalidStripeEvent("the payload is not a JSON object")
-    event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
-        raise InvalidStripeEvent("the payload has no event id or type")
-    data = event.get("data")
-    if not isinstance(data, Mapping) or not isinstance(data.get("object"), Mapping):
-        raise InvalidStripeEvent("the payload has no data.object")
-    return event_id, event_type
-
-
 # --- the rules -------------------------------------------------------------------------------------
 
 
-def apply_event(event: Mapping[str, Any], ports: EventPorts) -> EventOutcome:
+def apply_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     """Apply one event's rule to the records (no deduplication: every rule here tolerates repeats)."""
-    event_id, event_type = event_identity(event)
-    handler = HANDLERS.get(event_type)
+    handler = HANDLERS.get(event.type)
     if handler is None:
         return EventOutcome.IGNORED
-    data = event["data"]
-    previous = data.get("previous_attributes")
-    delivered = DeliveredEvent(event_id, event_type, integer(event.get("created")), dict(data["object"]),
-                               previous if isinstance(previous, Mapping) else {})
-    outcome = handler(delivered, ports)
-    log.info("stripe event applied", extra={"eventId": event_id, "eventType": event_type, "outcome": outcome.value})
+    outcome = handler(event, ports)
+    log.info("stripe event applied", extra={"eventId": event.id, "eventType": event.type, "outcome": outcome.value})
     return outcome

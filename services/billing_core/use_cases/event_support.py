@@ -1,32 +1,26 @@
-"""What every Stripe event handler shares: the event as delivered, the ports, the outcome, reading helpers."""
+"""What every Stripe event handler shares: the ports, the outcome, the object of the event."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
-from billing_core.ports import AccountRepository, InvoiceRepository, PaymentGateway, ProcessedEvents, StripeObject
+from billing_core.errors import InvalidStripeEvent
+from billing_core.ports import (
+    AccountRepository,
+    EventObject,
+    InvoiceRepository,
+    PaymentGateway,
+    ProcessedEvents,
+    StripeEvent,
+)
+
+ObjectT = TypeVar("ObjectT", bound=EventObject)
 
 # Conditional writes retried this often when another writer keeps winning, then UpdateConflict.
 WRITE_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class DeliveredEvent:
-    """A Stripe event as a handler sees it: its identity, time, object and previous attributes."""
-
-    id: str
-    type: str
-    created: int  # epoch seconds
-    object: StripeObject
-    previous_attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def created_ms(self) -> int:
-        """``created`` in epoch milliseconds, as records store times."""
-        return self.created * 1000
 
 
 class EventOutcome(StrEnum):
@@ -55,30 +49,17 @@ class EventPorts:
         return int(self.clock() * 1000)
 
 
-EventHandler = Callable[[DeliveredEvent, EventPorts], EventOutcome]
+EventHandler = Callable[[StripeEvent, EventPorts], EventOutcome]
 """Applies one event type's rule to the records; tolerates repeats and any order."""
 
 
-def stripe_id(value: Any) -> str | None:
-    """A Stripe reference as an id, whether it came as an id or as an expanded object."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
+def object_of(event: StripeEvent, kind: type[ObjectT]) -> ObjectT:
+    """The event's object, which its type says is a ``kind``; ``InvalidStripeEvent`` if it is not."""
+    if not isinstance(event.object, kind):
+        raise InvalidStripeEvent(f"event {event.id} of type {event.type} does not carry a {kind.__name__}")
+    return event.object
 
 
-def text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def integer(value: Any) -> int:
-    if value is None or isinstance(value, bool):
-        return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def epoch_ms(epoch_seconds: Any) -> int | None:
-    seconds = integer(epoch_seconds)
-    return seconds * 1000 if seconds else None
+def epoch_ms(epoch_seconds: int | None) -> int | None:
+    """Stripe's epoch seconds as the epoch milliseconds records store (``None`` and 0 stay unset)."""
+    return epoch_seconds * 1000 if epoch_seconds else None

@@ -18,31 +18,27 @@ from billing_core.domain.lifecycle import (
 )
 from billing_core.domain.records import Invoice, InvoiceChanges
 from billing_core.errors import ConditionFailed, NotFound, UpdateConflict
-from billing_core.ports import FieldIs, InvoiceRepository, StripeObject
+from billing_core.ports import FieldIs, InvoiceRepository, StripeEvent, StripeInvoice
 from billing_core.use_cases.event_support import (
     WRITE_ATTEMPTS,
-    DeliveredEvent,
     EventHandler,
     EventOutcome,
     EventPorts,
     epoch_ms,
-    integer,
-    stripe_id,
-    text,
+    object_of,
 )
 
 log = logging.getLogger(__name__)
 
 
-def invoice_event(event: DeliveredEvent, ports: EventPorts) -> EventOutcome:
+def invoice_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     """Any invoice lifecycle event: the state it implies, if further along than the record's."""
-    invoice = event.object
-    progress = progress_for_event(event.type, event.created, integer(invoice.get("attempt_count")))
+    invoice = object_of(event, StripeInvoice)
+    progress = progress_for_event(event.type, event.created, invoice.attempt_count)
     assert progress is not None  # every invoice event type maps to a status
     if event.type == "invoice.finalization_failed":
         log.error("Stripe could not finalize an invoice",
-                  extra={"eventId": event.id, "stripeInvoiceId": invoice.get("id"),
-                         "reason": (invoice.get("last_finalization_error") or {}).get("message")})
+                  extra={"eventId": event.id, "stripeInvoiceId": invoice.id, "reason": invoice.finalization_error})
     return record_invoice_state(invoice, progress, event.created_ms, ports)
 
 
@@ -59,28 +55,36 @@ _SNAPSHOT_STATUS = {
     "uncollectible": InvoiceStatus.UNCOLLECTIBLE,
     "void": InvoiceStatus.VOID,
 }
-_SNAPSHOT_TIME = {"paid": "paid_at", "void": "voided_at", "uncollectible": "marked_uncollectible_at",
-                  "open": "finalized_at"}
 
 
-def record_invoice_snapshot(invoice: StripeObject, ports: EventPorts) -> EventOutcome:
+def _entered_status_at(invoice: StripeInvoice) -> int | None:
+    """When the invoice entered its current status (epoch seconds), as far as Stripe says."""
+    transitions = invoice.status_transitions
+    return {
+        "paid": transitions.paid_at,
+        "void": transitions.voided_at,
+        "uncollectible": transitions.marked_uncollectible_at,
+        "open": transitions.finalized_at,
+    }.get(invoice.status or "")
+
+
+def record_invoice_snapshot(invoice: StripeInvoice, ports: EventPorts) -> EventOutcome:
     """Bring the invoice's record up to the state of a Stripe invoice object (reconciliation)."""
-    status = _SNAPSHOT_STATUS.get(invoice.get("status") or "")
+    status = _SNAPSHOT_STATUS.get(invoice.status or "")
     if status is None:
         return EventOutcome.IGNORED
-    transitions = invoice.get("status_transitions") or {}
-    observed = integer(transitions.get(_SNAPSHOT_TIME.get(invoice["status"], ""))) or integer(invoice.get("created"))
-    progress = InvoiceProgress(status, attempt_count=integer(invoice.get("attempt_count")), event_created=observed)
+    observed = _entered_status_at(invoice) or invoice.created
+    progress = InvoiceProgress(status, attempt_count=invoice.attempt_count, event_created=observed)
     return record_invoice_state(invoice, progress, observed * 1000, ports)
 
 
 def record_invoice_state(
-    invoice: StripeObject, progress: InvoiceProgress, observed_at_ms: int, ports: EventPorts
+    invoice: StripeInvoice, progress: InvoiceProgress, observed_at_ms: int, ports: EventPorts
 ) -> EventOutcome:
     """Move the invoice's record to ``progress`` if that is further along than what is stored."""
     record = find_invoice_record(invoice, ports.invoices)
     if record is None:
-        log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.get("id")})
+        log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.id})
         return EventOutcome.UNKNOWN
     for _ in range(WRITE_ATTEMPTS):
         if not _is_billed_by(record, invoice):
@@ -95,7 +99,7 @@ def record_invoice_state(
             if record.status_order is not None
             else FieldIs.absent("status_order"),
             # The job may record its own draft meanwhile: never overwrite it with another invoice's id.
-            FieldIs.one_of("stripe_invoice_id", invoice["id"], or_absent=True),
+            FieldIs.one_of("stripe_invoice_id", invoice.id, or_absent=True),
         ]
         try:
             ports.invoices.update(record.account_id, record.invoice_id, changes, conditions=conditions)
@@ -120,53 +124,52 @@ def stored_order_key(record: Invoice) -> str:
     return max(record.status_order or "", from_status)
 
 
-def find_invoice_record(invoice: StripeObject, invoices: InvoiceRepository) -> Invoice | None:
+def find_invoice_record(invoice: StripeInvoice, invoices: InvoiceRepository) -> Invoice | None:
     """The record a Stripe invoice belongs to: by its metadata (userId, invoiceId), else by its Stripe id.
 
     Metadata alone is not proof: the invoice must be the record's (or the record has none yet) and be
     addressed to the record's Stripe customer.
     """
-    metadata = invoice.get("metadata") or {}
-    account_id, invoice_id = metadata.get("userId"), metadata.get("invoiceId")
-    record = invoices.get(str(account_id), str(invoice_id)) if account_id and invoice_id else None
-    if record is None and invoice.get("id"):
-        record = invoices.find_by_stripe_invoice_id(invoice["id"])
+    account_id, invoice_id = invoice.metadata.get("userId"), invoice.metadata.get("invoiceId")
+    record = invoices.get(account_id, invoice_id) if account_id and invoice_id else None
+    if record is None:
+        record = invoices.find_by_stripe_invoice_id(invoice.id)
     if record is None or not _is_billed_by(record, invoice):
         return None
     return record
 
 
-def _is_billed_by(record: Invoice, invoice: StripeObject) -> bool:
+def _is_billed_by(record: Invoice, invoice: StripeInvoice) -> bool:
     """Whether ``invoice`` may be the record's Stripe invoice; logs why not when it may not."""
-    if record.stripe_invoice_id not in (None, invoice.get("id")):
+    if record.stripe_invoice_id not in (None, invoice.id):
         # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
         reason = "stripe invoice names a record billed by another invoice; ignored"
-    elif record.stripe_customer_id and stripe_id(invoice.get("customer")) != record.stripe_customer_id:
+    elif record.stripe_customer_id and invoice.customer_id != record.stripe_customer_id:
         # Metadata can be copied onto any invoice; only the record's own customer is billed through it.
         reason = "stripe invoice of another customer names a record; ignored"
     else:
         return True
-    log.warning(reason, extra={"stripeInvoiceId": invoice.get("id"), "invoiceId": record.invoice_id})
+    log.warning(reason, extra={"stripeInvoiceId": invoice.id, "invoiceId": record.invoice_id})
     return False
 
 
 def _invoice_changes(
-    invoice: StripeObject, progress: InvoiceProgress, observed_at_ms: int, now_ms: int
+    invoice: StripeInvoice, progress: InvoiceProgress, observed_at_ms: int, now_ms: int
 ) -> InvoiceChanges:
     """Every field an applied state writes: the same set each time, ``None`` removing what Stripe no longer says."""
-    transitions = invoice.get("status_transitions") or {}
+    paid_at = invoice.status_transitions.paid_at
     return {
         "status": progress.status,
         "status_order": progress.order_key,
-        "stripe_invoice_id": str(invoice["id"]),
-        "attempt_count": integer(invoice.get("attempt_count")),
+        "stripe_invoice_id": invoice.id,
+        "attempt_count": invoice.attempt_count,
         "last_event_at": observed_at_ms,
         "updated_at": now_ms,
-        "number": text(invoice.get("number")),
-        "hosted_invoice_url": text(invoice.get("hosted_invoice_url")),
-        "invoice_pdf": text(invoice.get("invoice_pdf")),
-        "next_payment_attempt": epoch_ms(invoice.get("next_payment_attempt")),
-        "paid_at": epoch_ms(transitions.get("paid_at")) if progress.status is InvoiceStatus.PAID else None,
+        "number": invoice.number,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "invoice_pdf": invoice.invoice_pdf,
+        "next_payment_attempt": epoch_ms(invoice.next_payment_attempt),
+        "paid_at": epoch_ms(paid_at) if progress.status is InvoiceStatus.PAID else None,
         # Why Stripe could not finalize (invoice.finalization_failed); gone once it finalized.
-        "finalization_error": text((invoice.get("last_finalization_error") or {}).get("message")),
+        "finalization_error": invoice.finalization_error,
     }

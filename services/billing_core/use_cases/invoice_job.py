@@ -45,14 +45,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
 from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges
 from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
-from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, PaymentGateway, StripeObject
+from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, PaymentGateway, StripeInvoice
 from billing_core.use_cases.invoice_records import invoice_lines, invoice_metadata, new_record
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,7 @@ class InvoiceJob:
                 idempotency_key=_key(record, "customer"),
             )
             self._observe("customer", "stripe")
-            customer_id = str(customer["id"])
+            customer_id = customer.id
             if not self._accounts.set_stripe_customer_id_if_absent(record.account_id, customer_id):
                 # Someone (the admin saving a card) recorded a customer first: bill that one.
                 winner = self._accounts.get(record.account_id)
@@ -193,31 +192,30 @@ class InvoiceJob:
         self._observe("create-invoice", "stripe")
         try:
             record = self._save(
-                record, {"stripe_invoice_id": draft["id"]},
-                conditions=[FieldIs.one_of("stripe_invoice_id", draft["id"], or_absent=True)],
+                record, {"stripe_invoice_id": draft.id},
+                conditions=[FieldIs.one_of("stripe_invoice_id", draft.id, or_absent=True)],
             )
         except ConditionFailed as conflict:
             # Two workers on one job get the same draft from the same key; anything else is a bug.
             current = conflict.current.stripe_invoice_id if isinstance(conflict.current, Invoice) else None
             raise BillingError(
-                f"{record.invoice_id} already refers to Stripe invoice {current}, not {draft['id']}"
+                f"{record.invoice_id} already refers to Stripe invoice {current}, not {draft.id}"
             ) from None
         self._observe("create-invoice", "saved")
         return record
 
-    def _lines(self, record: Invoice) -> tuple[Invoice, StripeObject | None]:
+    def _lines(self, record: Invoice) -> tuple[Invoice, StripeInvoice | None]:
         """Add the lines; also returns Stripe's invoice as this run saw it (``None`` if lines were in)."""
         if record.all_lines_added:
             return record, None
         stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         lines = invoice_lines(record)
-        invoice: StripeObject | None = None
+        invoice: StripeInvoice | None = None
         if self._must_check_stripe(record):
             invoice = self._payments.retrieve_invoice(stripe_invoice_id)
-            if invoice.get("status") != "draft":
+            if invoice.status != "draft":
                 return self._no_longer_draft(record, invoice), None
-            present = _line_kinds(invoice)
-            lines = [line for line in lines if line.metadata.get("line") not in present]
+            lines = [line for line in lines if line.metadata.get("line") not in invoice.line_kinds]
         if lines:
             try:
                 invoice = self._payments.add_invoice_lines(
@@ -225,36 +223,34 @@ class InvoiceJob:
                 )
             except StripeRequestRejected:
                 current = self._payments.retrieve_invoice(stripe_invoice_id)
-                if current.get("status") != "draft":
+                if current.status != "draft":
                     return self._no_longer_draft(record, current), None
                 raise
             self._observe("add-lines", "stripe")
         assert invoice is not None
-        total = invoice.get("total")
-        record = self._save(record, {"lines_added": frozenset(LINE_KINDS),
-                                     "stripe_total": total if isinstance(total, int) else None})
+        record = self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total})
         record = self._advance(record, InvoiceStatus.DRAFT, {})
         self._observe("add-lines", "saved")
         return record, invoice
 
-    def _no_longer_draft(self, record: Invoice, invoice: StripeObject) -> Invoice:
+    def _no_longer_draft(self, record: Invoice, invoice: StripeInvoice) -> Invoice:
         # Another worker may have finished the job meanwhile (this one was slow or frozen): trust the
         # record it wrote before reporting anything.
         fresh = self._invoices.get(record.account_id, record.invoice_id) or record
         if fresh.all_lines_added:
             return fresh
-        missing = [kind for kind in LINE_KINDS if kind not in _line_kinds(invoice)]
+        missing = [kind for kind in LINE_KINDS if kind not in invoice.line_kinds]
         log.error(
             "Stripe invoice is no longer a draft but lines are missing",
             extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "stripeStatus": invoice.get("status"), "missingLines": missing},
+                   "stripeStatus": invoice.status, "missingLines": missing},
         )
         raise InvoiceNoLongerDraft(
-            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} is {invoice.get('status')}, "
+            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} is {invoice.status}, "
             f"lines {', '.join(missing)} were never added"
         )
 
-    def _finalize(self, record: Invoice, account: Account, answer: StripeObject | None) -> Invoice:
+    def _finalize(self, record: Invoice, account: Account, answer: StripeInvoice | None) -> Invoice:
         """Finalize after checking Stripe's total: from this run's add_lines answer, else from a read.
 
         A job that resumes (its lines were added by an earlier attempt) reads the invoice first: the
@@ -262,8 +258,8 @@ class InvoiceJob:
         """
         stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         invoice = answer if answer is not None else self._payments.retrieve_invoice(stripe_invoice_id)
-        self._require_total(record, invoice.get("total"), invoice)
-        if invoice.get("status") == "draft":
+        self._require_total(record, invoice)
+        if invoice.status == "draft":
             invoice = self._finalize_in_stripe(record)
             self._observe("finalize", "stripe")
         changes: InvoiceChanges = {
@@ -272,18 +268,17 @@ class InvoiceJob:
             "finalized_at": self._now_ms(),
         }
         # What Stripe did not say stays as recorded (a webhook may have said it first).
-        number, hosted, pdf = invoice.get("number"), invoice.get("hosted_invoice_url"), invoice.get("invoice_pdf")
-        if isinstance(number, str):
-            changes["number"] = number
-        if isinstance(hosted, str):
-            changes["hosted_invoice_url"] = hosted
-        if isinstance(pdf, str):
-            changes["invoice_pdf"] = pdf
+        if invoice.number:
+            changes["number"] = invoice.number
+        if invoice.hosted_invoice_url:
+            changes["hosted_invoice_url"] = invoice.hosted_invoice_url
+        if invoice.invoice_pdf:
+            changes["invoice_pdf"] = invoice.invoice_pdf
         record = self._advance(record, InvoiceStatus.OPEN, changes)
         self._observe("finalize", "saved")
         return record
 
-    def _finalize_in_stripe(self, record: Invoice) -> StripeObject:
+    def _finalize_in_stripe(self, record: Invoice) -> StripeInvoice:
         stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         try:
             return self._payments.finalize_invoice(
@@ -292,11 +287,10 @@ class InvoiceJob:
         except StripeRequestRejected as rejected:
             # Finalized already (under an expired key, or by hand)? Then take it as it is now.
             invoice = self._payments.retrieve_invoice(stripe_invoice_id)
-            if invoice.get("status") != "draft":
+            if invoice.status != "draft":
                 return invoice
             # Stripe refused to finalize (invoice.finalization_failed) and keeps that answer for the key.
-            error = invoice.get("last_finalization_error") or {}
-            reason = str(error.get("message") or rejected)
+            reason = invoice.finalization_error or str(rejected)
             self._save(record, {"finalization_error": reason})
             self._next_key_generation(record)
             log.error("Stripe could not finalize the invoice; the job will retry it",
@@ -322,23 +316,24 @@ class InvoiceJob:
         except ConditionFailed:
             pass  # another attempt moved it on already: its keys are fresh too
 
-    def _existing_draft(self, record: Invoice, customer_id: str) -> StripeObject | None:
+    def _existing_draft(self, record: Invoice, customer_id: str) -> StripeInvoice | None:
         for invoice in self._payments.list_invoices(customer_id):
-            ours = (invoice.get("metadata") or {}).get("invoiceId") == record.invoice_id
-            if ours and invoice.get("status") != "void":
+            ours = invoice.metadata.get("invoiceId") == record.invoice_id
+            if ours and invoice.status != "void":
                 log.info("found the Stripe invoice of an earlier attempt", extra={"invoiceId": record.invoice_id})
                 return invoice
         return None
 
-    def _require_total(self, record: Invoice, total: Any, invoice: StripeObject | None) -> None:
+    def _require_total(self, record: Invoice, invoice: StripeInvoice) -> None:
         """Raise ``InvoiceTotalMismatch`` unless Stripe's invoice total is exactly the record's amount."""
         expected = to_minor_units(record.amount, record.currency)
+        total = invoice.total
         if total == expected:
             return
         log.error(
             "Stripe invoice total differs from the record; not finalizing",
             extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "stripeStatus": (invoice or {}).get("status"), "stripeTotal": total, "expectedTotal": expected},
+                   "stripeStatus": invoice.status, "stripeTotal": total, "expectedTotal": expected},
         )
         raise InvoiceTotalMismatch(
             f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} totals {total}, "
@@ -364,11 +359,6 @@ class InvoiceJob:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-def _line_kinds(invoice: StripeObject) -> set[str]:
-    lines = (invoice.get("lines") or {}).get("data", [])
-    return {str((line.get("metadata") or {}).get("line")) for line in lines}
 
 
 def _key(record: Invoice, step: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from billing_core.domain.records import AccountChanges
+from billing_core.errors import InvalidStripeObject
 from billing_core.ports import AccountRepository, PaymentGateway, SecretsProvider
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def ensure_customer(
     changes: AccountChanges = {"updated_at": int(clock() * 1000)}
     if email:
         changes["email"] = email
-    created_id = str(customer["id"])
+    created_id = customer.id
     if accounts.set_stripe_customer_id_if_absent(account_id, created_id, changes):
         log.info("Stripe customer recorded", extra={"userId": account_id, "stripeCustomerId": created_id})
         return created_id
@@ -97,9 +98,11 @@ def start_payment_setup(
         payment_method_types=PAYMENT_METHOD_TYPES,
         metadata={"userId": account_id},
     )
+    if intent.client_secret is None:
+        raise InvalidStripeObject(f"SetupIntent {intent.id} came without its client secret")
     return PaymentSetup(
-        client_secret=intent["client_secret"],
+        client_secret=intent.client_secret,
         publishable_key=secrets.get().publishable_key,
         customer_id=customer_id,
-        setup_intent_id=intent["id"],
+        setup_intent_id=intent.id,
     )

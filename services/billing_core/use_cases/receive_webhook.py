@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from billing_core.errors import InvalidStripeEvent, InvalidWebhookSignature
-from billing_core.ports import MessageQueue, SecretsProvider, SignedEvent, WebhookSignatures
+from billing_core.ports import MessageQueue, SecretsProvider, SignedEvent, StripeEvent, WebhookSignatures
 from billing_core.use_cases.apply_event import HANDLED_EVENT_TYPES
 
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -110,12 +109,10 @@ class WebhookIntake:
             return True
 
 
-def parse_event_body(body: str) -> dict[str, Any]:
-    """A queued event body as a dict; ``InvalidStripeEvent`` if it is not a JSON object."""
+def parse_event_body(body: str) -> StripeEvent:
+    """A queued event body as the event it carries; ``InvalidStripeEvent`` if it is not a Stripe event."""
     try:
         event = json.loads(body, parse_float=Decimal)
     except ValueError:
         raise InvalidStripeEvent("the message body is not JSON") from None
-    if not isinstance(event, dict):
-        raise InvalidStripeEvent("the message body is not a JSON object")
-    return event
+    return StripeEvent.from_json(event)

@@ -52,7 +52,7 @@ def reconcile(since: date, ports: EventPorts) -> ReconcileReport:
     report = ReconcileReport(since)
     events = ports.payments.list_events(created_after=start - 1, types=sorted(HANDLED_EVENT_TYPES))
     # Oldest first, as Stripe created them: the ordering guards then see the history in its own order.
-    for event in sorted(events, key=lambda e: (int(e.get("created") or 0), str(e.get("id")))):
+    for event in sorted(events, key=lambda e: (e.created, e.id)):
         report.events[process_event(event, ports).value] += 1
     for account in ports.accounts.list_accounts():
         if isinstance(account, InvalidStoredRecord):
@@ -62,7 +62,7 @@ def reconcile(since: date, ports: EventPorts) -> ReconcileReport:
         if not customer_id:
             continue
         for invoice in ports.payments.list_invoices(customer_id):
-            if int(invoice.get("created") or 0) < start:
+            if invoice.created < start:
                 continue
             report.invoices[record_invoice_snapshot(invoice, ports).value] += 1
     log.info("reconciliation finished", extra=report.as_dict())
