@@ -73,6 +73,10 @@ class CostSourceError(BillingError):
     """Cost Explorer refused the query or answered something this system cannot read."""
 
 
+class ExchangeRateUnavailable(BillingError):
+    """The reference-rate feed could not be read or is not the feed; the run waits, it never guesses a rate."""
+
+
 class CostSourceThrottled(CostSourceError):
     """Cost Explorer kept throttling after the bounded number of attempts."""
 

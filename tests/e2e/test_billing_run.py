@@ -3,6 +3,7 @@ process creates the invoices, Stripe (the emulator) charges, webhooks bring the 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -173,3 +174,17 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(clean_stack, services):
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)) is None
     assert services.runs.get(period) is None
     assert stripe_objects(clean_stack) == before
+
+
+@pytest.mark.parametrize("months_ahead", [0, 1])
+def test_the_current_and_a_future_month_are_refused_with_a_non_zero_exit_and_nothing_written(
+    clean_stack, services, months_ahead
+):
+    account_id = new_account(clean_stack, services)
+    period = Period.containing(datetime.now(UTC)).shifted(months_ahead)
+
+    code, out, err = billing_run(services, period)
+
+    assert code == 3 and f"{period.label} has not ended yet" in err
+    assert services.invoices.get(account_id, invoice_id_for(period, account_id)) is None
+    assert services.runs.get(period) is None

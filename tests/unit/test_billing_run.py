@@ -13,7 +13,7 @@ from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import RunStatus
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
-from billing_core.use_cases.billing_run import AlreadyBilled, BillingRun, LeaseHeld, lease_name
+from billing_core.use_cases.billing_run import AlreadyBilled, BillingRun, LeaseHeld, PeriodNotEnded, lease_name
 from billing_core.use_cases.invoice_messages import plan_from_message
 from scheduler_worker.schedule import trigger_billing_run
 from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeLeases, FakeQueue, FakeRunRecords
@@ -33,7 +33,7 @@ def linked_account_of(account_id: str) -> str:
     return f"acct-{account_id}"
 
 
-def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), group_by="LINKED_ACCOUNT"):
+def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), group_by="LINKED_ACCOUNT", clock=None):
     """A run over ``accounts``; grouped by linked account, each has its own and ``lines`` as its costs."""
     if group_by == "SERVICE":
         items = [{"userId": account_id} for account_id in accounts] + list(items)
@@ -47,7 +47,7 @@ def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), gro
     ledger = Ledger()
     queue = FakeQueue()
     run = BillingRun(accounts=repo, costs=costs, leases=ledger, runs=ledger.runs, billing_jobs=queue, policy=policy,
-                     group_by=group_by)
+                     group_by=group_by, **({"clock": clock} if clock else {}))
     return run, costs, ledger, queue
 
 
@@ -79,6 +79,29 @@ def test_run_refuses_to_start_when_costs_are_usd_and_no_fx_rate_is_configured():
         run.start(PERIOD, owner="a", trigger="test")
 
     assert queue.messages == [] and run.run_record(PERIOD) is None and ledger.leases == {}
+
+
+FIRST_OF_DECEMBER_2026 = datetime(2026, 12, 1, 0, 0, 5, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("label", ["2026-12", "2027-01", "2030-06"])
+def test_a_period_that_has_not_ended_is_refused_and_nothing_is_written(label):
+    run, costs, ledger, queue = make_run(clock=lambda: FIRST_OF_DECEMBER_2026)
+
+    with pytest.raises(PeriodNotEnded, match=f"{label} has not ended"):
+        run.start(Period.parse(label), owner="a", trigger="cli")
+    with pytest.raises(PeriodNotEnded):
+        run.plan(Period.parse(label))
+
+    assert queue.messages == [] and ledger.runs.records == {} and ledger.leases == {} and costs.queries == []
+
+
+def test_the_month_just_ended_can_be_billed_from_midnight_utc():
+    run, _, _, queue = make_run(clock=lambda: FIRST_OF_DECEMBER_2026)
+
+    run.start(Period(2026, 11), owner="a", trigger="cli")
+
+    assert len(queue.messages) == 1
 
 
 def test_a_second_trigger_while_the_lease_is_held_enqueues_nothing():

@@ -46,6 +46,12 @@ class Period:
         index = self.year * 12 + (self.month - 1) + months
         return Period(index // 12, index % 12 + 1)
 
+    def has_ended(self, now: datetime) -> bool:
+        """Whether the month is over in UTC at ``now`` (naive datetimes are taken as UTC)."""
+        if now.tzinfo is not None:
+            now = now.astimezone(UTC)
+        return now.date() >= self.end
+
     @property
     def label(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

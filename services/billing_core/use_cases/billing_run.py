@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
@@ -37,6 +38,10 @@ RUN_RECORD_DAYS = 400
 
 class BillingRunRefused(BillingError):
     """The run did not start; the message says why."""
+
+
+class PeriodNotEnded(BillingRunRefused):
+    """The period has not ended (UTC): its costs are still growing, and its invoice id would be spent."""
 
 
 class LeaseHeld(BillingRunRefused):
@@ -100,8 +105,10 @@ class BillingRun:
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
 
-        Raises ``ConfigurationError`` when costs are grouped by SERVICE and more than one account exists.
+        Raises ``PeriodNotEnded`` for a month that is not over yet, ``ConfigurationError`` when costs are
+        grouped by SERVICE and more than one account exists.
         """
+        self._require_ended(period)
         accounts, skipped = self._accounts_to_bill(only_account)
         accounts, unscoped = self._with_cost_scope(accounts, skipped, only_account)
         skipped = skipped + unscoped
@@ -130,6 +137,7 @@ class BillingRun:
         Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate, several
         accounts under SERVICE grouping) without enqueuing anything.
         """
+        self._require_ended(period)
         name = lease_name(period)
         if only_once and self._already_enqueued(period):
             raise AlreadyBilled(f"the billing run for {period.label} already enqueued its invoices")
@@ -167,6 +175,15 @@ class BillingRun:
         return self._runs.get(period)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _require_ended(self, period: Period) -> None:
+        # The invoice id is fixed per account and month: billing a month early would spend it on a
+        # partial month, and the rest of its costs could never be billed.
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if not period.has_ended(now):
+            raise PeriodNotEnded(
+                f"{period.label} has not ended yet (UTC); it can be billed from {period.end.isoformat()} on"
+            )
 
     def _already_enqueued(self, period: Period) -> bool:
         record = self.run_record(period)
