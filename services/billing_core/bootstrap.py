@@ -169,7 +169,9 @@ def bootstrap_api(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
-        costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
+        costs=CostExplorerCostSource(
+            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
+        ),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url))
@@ -216,7 +218,9 @@ def bootstrap_worker(
         events=DynamoProcessedEvents(make("dynamodb"), settings.events_table),
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
-        costs=CostExplorerCostSource(make("ce"), metric=settings.cost_explorer_metric),
+        costs=CostExplorerCostSource(
+            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
+        ),
         payments=_payments(settings, secrets, stripe_client_factory),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url)),

@@ -164,6 +164,15 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _record_types(raw: str) -> tuple[str, ...]:
+    if raw.strip().lower() == "none":
+        return ()
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names or not all(re.fullmatch(r"[A-Za-z][A-Za-z ]*", name) for name in names):
+        raise ValueError("must be comma-separated Cost Explorer record types such as Tax, or none")
+    return names
+
+
 def _name(raw: str) -> str:
     if not re.match(r"^[A-Za-z0-9_.\-/:]+$", raw):
         raise ValueError("must be a name of letters, digits and _.-/:")
@@ -278,6 +287,10 @@ class Settings:
     cost_explorer_metric: str = setting(
         "COST_EXPLORER_METRIC", "UnblendedCost", parse=_name,
         doc="Cost Explorer metric billed to customers (UnblendedCost, AmortizedCost, ...).",
+    )
+    excluded_record_types: tuple[str, ...] = setting(
+        "EXCLUDED_RECORD_TYPES", ("Tax",), parse=_record_types, shown_default="Tax",
+        doc="Cost Explorer record types never passed on (AWS's own VAT is input tax to reclaim); none: pass all.",
     )
     base_fee: Decimal = setting(
         "BASE_FEE", Decimal("20.00"), parse=_non_negative_decimal,

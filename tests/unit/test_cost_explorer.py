@@ -23,13 +23,19 @@ def seed_response() -> dict:
     return json.loads(SEED.read_text())
 
 
-def expected_query(group_by: list[dict], token: str | None = None) -> dict:
+# AWS's own VAT is kept out by default: every query filters record type Tax away.
+WITHOUT_TAX = {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Tax"]}}}
+
+
+def expected_query(group_by: list[dict], token: str | None = None, *, excluded: dict | None = WITHOUT_TAX) -> dict:
     query = {
         "TimePeriod": {"Start": "2024-11-01", "End": "2024-12-01"},
         "Granularity": "MONTHLY",
         "Metrics": ["UnblendedCost"],
         "GroupBy": group_by,
     }
+    if excluded is not None:
+        query["Filter"] = excluded
     if token:
         query["NextPageToken"] = token
     return query
@@ -290,7 +296,7 @@ def test_forecast_is_a_decimal_when_available(client, sleep):
             "get_cost_forecast",
             {"Total": {"Amount": "21.3456", "Unit": "USD"}, "ForecastResultsByTime": []},
             {"TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"}, "Metric": "UNBLENDED_COST",
-             "Granularity": "MONTHLY"},
+             "Granularity": "MONTHLY", "Filter": WITHOUT_TAX},
         )
         assert source.forecast(date(2024, 11, 15), NOVEMBER.end) == Decimal("21.3456")
 
@@ -300,3 +306,17 @@ def test_no_forecast_when_the_api_is_unavailable(client, sleep):
     with Stubber(client) as stub:
         stub.add_client_error("get_cost_forecast", "NotImplemented", http_status_code=501)
         assert source.forecast(date(2024, 11, 15), NOVEMBER.end) is None
+
+
+def test_the_excluded_record_types_are_filtered_away_and_none_means_every_record(client, sleep):
+    response = {"ResultsByTime": [result([group(["AWS Lambda"], "1.5")])]}
+    kept_out = source_for(client, sleep, excluded_record_types=("Tax", "Support"))
+    everything = source_for(client, sleep, excluded_record_types=())
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", response, expected_query(
+            BY_SERVICE, excluded={"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Tax", "Support"]}}}))
+        stub.add_response("get_cost_and_usage", response, expected_query(BY_SERVICE, excluded=None))
+
+        kept_out.costs(NOVEMBER.start, NOVEMBER.end)
+        everything.costs(NOVEMBER.start, NOVEMBER.end)
+        stub.assert_no_pending_responses()

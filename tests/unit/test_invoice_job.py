@@ -287,14 +287,32 @@ def test_a_status_a_webhook_already_advanced_is_never_set_back(world):
     assert record.number == next(iter(world.stripe.invoices.values()))["number"]
 
 
-def test_zero_aws_costs_still_bill_the_base_fee_with_an_aws_line_of_zero(world):
+def test_zero_aws_costs_bill_the_base_fee_alone_without_an_empty_aws_line(world):
     world.account()
 
-    world.job().run(seed_plan(lines=()))
+    result = world.job().run(seed_plan(lines=()))
 
     (invoice,) = world.stripe.invoices.values()
-    assert [line["amount"] for line in invoice["lines"]["data"]] == [2000, 0]
-    assert world.invoices.get("u1", "inv_2024-11_u1").aws_breakdown == {}
+    assert [(line["metadata"]["line"], line["amount"]) for line in invoice["lines"]["data"]] == [("base-fee", 2000)]
+    assert invoice["total"] == 2000 and result.status == "open"
+    record = world.invoices.get("u1", "inv_2024-11_u1")
+    assert record.aws_breakdown == {} and record.all_lines_added
+
+
+def test_a_draft_finalized_after_all_its_lines_were_added_is_taken_as_it_is(world):
+    world.account()
+    plan = seed_plan(lines=())
+    with pytest.raises(Crash):
+        world.job(observe=crash_at("add-lines", "stripe")).run(plan)
+    (invoice,) = world.stripe.invoices.values()
+    invoice["status"] = "open"  # Stripe finalized the complete draft meanwhile (auto-advance)
+    world.now += 25 * 3600  # past the idempotency window: the job reads Stripe before each step
+
+    result = world.job().run(plan)
+
+    assert result.status == "open"
+    assert len(world.stripe.calls_to("add_invoice_lines")) == 1
+    assert world.invoices.get("u1", plan.invoice_id).all_lines_added
 
 
 def test_the_claimed_amounts_win_over_a_later_plan_with_other_costs(world):

@@ -59,6 +59,7 @@ class CostExplorerCostSource(CostSource):
         client: CostExplorerClient,
         *,
         metric: str = "UnblendedCost",
+        excluded_record_types: tuple[str, ...] = ("Tax",),
         max_attempts: int = 6,
         base_delay_seconds: float = 1.0,
         max_delay_seconds: float = 20.0,
@@ -67,6 +68,7 @@ class CostExplorerCostSource(CostSource):
     ) -> None:
         self._client = client
         self.metric = metric
+        self.excluded_record_types = tuple(excluded_record_types)
         self._max_attempts = max_attempts
         self._base_delay = base_delay_seconds
         self._max_delay = max_delay_seconds
@@ -76,12 +78,20 @@ class CostExplorerCostSource(CostSource):
 
     def query(self, start: date, end: date, group_by: str = "SERVICE") -> dict[str, Any]:
         """The first page's ``GetCostAndUsage`` arguments (deterministic for the same inputs)."""
-        return {
+        request: dict[str, Any] = {
             "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
             "Granularity": "MONTHLY",
             "Metrics": [self.metric],
             "GroupBy": group_by_definitions(group_by),
         }
+        if self.excluded_record_types:
+            # AWS's own VAT (record type Tax) is input tax the operator reclaims: passing it on would
+            # charge VAT on VAT. Credits and refunds stay in and reduce the AWS line.
+            request["Filter"] = self._exclusion()
+        return request
+
+    def _exclusion(self) -> dict[str, Any]:
+        return {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(self.excluded_record_types)}}}
 
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """Every page of the grouped query, summed per (scope, service) across the months returned."""
@@ -120,15 +130,15 @@ class CostExplorerCostSource(CostSource):
 
     def forecast(self, start: date, end: date) -> Decimal | None:
         """``GetCostForecast`` total, or ``None`` if the API refuses or is not implemented (moto)."""
+        request: dict[str, Any] = {
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+            "Metric": _FORECAST_METRICS.get(self.metric, "UNBLENDED_COST"),
+            "Granularity": "MONTHLY",
+        }
+        if self.excluded_record_types:
+            request["Filter"] = self._exclusion()
         try:
-            response = self._call(
-                "get_cost_forecast",
-                {
-                    "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
-                    "Metric": _FORECAST_METRICS.get(self.metric, "UNBLENDED_COST"),
-                    "Granularity": "MONTHLY",
-                },
-            )
+            response = self._call("get_cost_forecast", request)
             return Decimal(str(response["Total"]["Amount"]))
         except (CostSourceError, ClientError, NotImplementedError, KeyError, InvalidOperation) as error:
             log.info("no cost forecast available", extra={"reason": type(error).__name__})

@@ -239,7 +239,11 @@ class InvoiceJob:
         fresh = self._invoices.get(record.account_id, record.invoice_id) or record
         if fresh.all_lines_added:
             return fresh
-        missing = [kind for kind in LINE_KINDS if kind not in invoice.line_kinds]
+        expected = [str(line.metadata["line"]) for line in invoice_lines(record)]
+        missing = [kind for kind in expected if kind not in invoice.line_kinds]
+        if not missing:
+            # Every line this invoice needs is on it (Stripe advanced the complete draft): go on.
+            return self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total})
         log.error(
             "Stripe invoice is no longer a draft but lines are missing",
             extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,

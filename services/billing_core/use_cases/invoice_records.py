@@ -12,7 +12,10 @@ from billing_core.ports import InvoiceLine
 
 
 def invoice_lines(record: Invoice) -> list[InvoiceLine]:
-    """The record's Stripe lines, base fee first, each with the billed month as its service period."""
+    """The record's Stripe lines, base fee first, each with the billed month as its service period.
+
+    An AWS line of 0.00 is left off: the invoice shows what is charged, not an empty line.
+    """
     start, end = _epoch(record.period.start), _epoch(record.period.end) - 1  # Stripe's period end is inclusive
     amounts = {"base-fee": record.base_fee, "aws": record.aws_costs}
     return [
@@ -24,6 +27,7 @@ def invoice_lines(record: Invoice) -> list[InvoiceLine]:
             period_end=end,
         )
         for kind in LINE_KINDS
+        if kind != "aws" or not record.aws_costs.is_zero()
     ]
 
 
