@@ -20,16 +20,19 @@ from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoLeases,
+    DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
     DynamoRunRecords,
 )
+from billing_core.adapters.ecb_feed import EcbFeed
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
 from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
 from billing_core.domain.errors import ConfigurationError
-from billing_core.domain.invoice_plan import BillingPolicy, FxRate
+from billing_core.domain.fx import FxRate, FxRule
+from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
@@ -43,10 +46,12 @@ from billing_core.ports import (
     RunRecords,
     SecretsProvider,
 )
+from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
+from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.receive_webhook import WebhookIntake
 
@@ -84,6 +89,8 @@ class ApiServices:
     billing_jobs: MessageQueue | None  # the admin's "run now"; None when not configured
     preview_cache: PreviewCache | None = None  # None: every page view asks Cost Explorer
     leases: Leases | None = None  # who refills the preview cache
+    period_rates: PeriodRates | None = None  # the preview converts at the newest stored period rate
+    rate_feed: ReferenceRateFeed | None = None
 
 
 @dataclass
@@ -110,6 +117,9 @@ class WorkerServices:
     secrets: SecretsProvider
     billing_jobs: MessageQueue
     stripe_events: MessageQueue
+    # The rate each period is billed at: stored once, fixed from the ECB feed (or FX_RATE).
+    period_rates: PeriodRates | None = None
+    rate_feed: ReferenceRateFeed | None = None
 
 
 class _Clients:
@@ -179,6 +189,8 @@ def bootstrap_api(
         else None,
         preview_cache=DynamoPreviewCache(make("dynamodb"), settings.events_table),
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
+        period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
+        rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
     )
 
 
@@ -225,6 +237,8 @@ def bootstrap_worker(
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url)),
         stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),
+        period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
+        rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
     )
 
 
@@ -262,9 +276,18 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         raise SettingsError(f"invalid billing settings: {error}") from error
 
 
+def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceRateFeed | None) -> ExchangeRates:
+    """Each period's rate: FX_RATE when the operator set one, else the ECB's under FX_RULE; stored once."""
+    return ExchangeRates(stored, feed, rule=FxRule(settings.fx_rule), manual=policy_from_settings(settings).fx,
+                         currency="USD")
+
+
 def billing_run_for(services: WorkerServices) -> BillingRun:
     """The billing run wired to the worker's ports and settings."""
+    rates = (exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
+             if services.period_rates is not None else None)
     return BillingRun(
+        rates=rates,
         accounts=services.accounts,
         costs=services.costs,
         leases=services.leases,
@@ -291,10 +314,13 @@ def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = 
 def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
     """The current-month preview over the API's Cost Explorer and cache."""
     settings = services.settings
+    rates = (exchange_rates_for(settings, services.period_rates, services.rate_feed)
+             if services.period_rates is not None else None)
     return CostPreviewService(
         services.costs,
         services.preview_cache,
         policy,
+        rates=rates,
         leases=services.leases,
         group_by=settings.cost_group_by,
         ttl_seconds=settings.cost_preview_ttl_seconds,

@@ -164,6 +164,12 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _fx_rule(raw: str) -> str:
+    if raw not in ("last-working-day", "month-average"):
+        raise ValueError("must be last-working-day or month-average")
+    return raw
+
+
 def _record_types(raw: str) -> tuple[str, ...]:
     if raw.strip().lower() == "none":
         return ()
@@ -298,10 +304,22 @@ class Settings:
     )
     fx_rate: Decimal | None = setting(
         "FX_RATE", None, parse=_positive_number,
-        doc="Invoice-currency units per USD for the AWS costs; unset and costs in USD: the run refuses to start.",
+        doc="Manual override: invoice-currency units per USD for the AWS costs; unset: each period's ECB rate.",
     )
     fx_source: str | None = setting("FX_SOURCE", None, doc="Where FX_RATE comes from (stored on every invoice).")
     fx_date: date | None = setting("FX_DATE", None, parse=_iso_date, doc="The date FX_RATE applies to (YYYY-MM-DD).")
+    fx_rule: str = setting(
+        "FX_RULE", "last-working-day", parse=_fx_rule,
+        doc="Which ECB rate converts a period: last-working-day (of the period) or month-average.",
+    )
+    ecb_feed_url: str = setting(
+        "ECB_FEED_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml", parse=_url,
+        doc="The ECB's 90-day reference-rate feed (recent periods).",
+    )
+    ecb_history_url: str = setting(
+        "ECB_HISTORY_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.xml", parse=_url,
+        doc="The ECB's full-history feed (periods older than the 90-day feed).",
+    )
     markup_percent: Decimal = setting(
         "MARKUP_PERCENT", Decimal("0"), parse=_non_negative_decimal, doc="Markup on AWS costs, in percent."
     )

@@ -13,6 +13,7 @@ from billing_core import resources
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoLeases,
+    DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
     DynamoRunRecords,
@@ -23,6 +24,7 @@ from tests.support.fakes import (
     FakeAccountRepository,
     FakeInvoiceRepository,
     FakeLeases,
+    FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,
     FakeQueue,
@@ -90,6 +92,11 @@ def leases(request, clock):
 @pytest.fixture(params=BOTH)
 def run_records(request, clock):
     return _events_port(request, clock, FakeRunRecords, DynamoRunRecords)
+
+
+@pytest.fixture(params=BOTH)
+def period_rates(request, clock):
+    return _events_port(request, clock, lambda clock: FakePeriodRates(), DynamoPeriodRates)
 
 
 @pytest.fixture(params=BOTH)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus, SavedPaymentMethod
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
@@ -214,6 +215,20 @@ def test_a_lease_is_exclusive_until_it_expires(leases, clock):
     assert leases.release_lease(name, "worker-a") is False  # no longer a's
     assert leases.release_lease(name, "worker-b") is True
     assert leases.acquire_lease(name, "worker-c", ttl_seconds=60) is True
+
+
+def test_the_first_rate_stored_for_a_period_stays_and_comes_back_exactly(period_rates):
+    ecb = PeriodRate(Period(2024, 12), FxRate(Decimal("1.0389"), ECB_SOURCE, date(2024, 12, 31),
+                                              FxQuote.COST_PER_INVOICE_UNIT),
+                     feed="https://feed.example/eurofxref-hist-90d.xml", rule=FxRule.LAST_WORKING_DAY)
+    manual = PeriodRate(Period(2024, 12), FxRate(Decimal("0.95"), "manual", date(2024, 12, 1)))
+
+    assert period_rates.get(Period(2024, 12)) is None
+    assert period_rates.put_if_absent(ecb) == ecb
+    assert period_rates.put_if_absent(manual) == ecb  # a second writer gets the first rate
+    assert period_rates.get(Period(2024, 12)) == ecb
+    assert period_rates.put_if_absent(PeriodRate(Period(2024, 11), manual.fx)).feed is None
+    assert period_rates.get(Period(2024, 11)).fx == manual.fx
 
 
 def test_a_run_record_comes_back_as_stored_until_it_expires(run_records, clock):

@@ -45,6 +45,10 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     ),
     "STRIPE_JS_URL": "Stripe requires Stripe.js to be loaded from js.stripe.com.",
     "COGNITO_SIGNIN_ENDPOINT": "production signs in through the Hosted UI; the password form is local only.",
+    "EXCLUDED_RECORD_TYPES": "Tax: AWS's own VAT is input tax the operator reclaims, never a cost to pass on.",
+    "FX_RULE": "the last working day's ECB rate is the usual rate of a monthly invoice.",
+    "ECB_FEED_URL": "the ECB's own 90-day feed.",
+    "ECB_HISTORY_URL": "the ECB's own full-history feed.",
 }
 
 

@@ -35,6 +35,7 @@ from tests.support.storage_fakes import (  # noqa: F401 - one import place for e
     FakeAccountRepository,
     FakeInvoiceRepository,
     FakeLeases,
+    FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,
     FakeRunRecords,

@@ -1,4 +1,4 @@
-"""In-memory twins of the storage ports: the accounts and invoices tables and the four events-table ports.
+"""In-memory twins of the storage ports: the accounts and invoices tables and the five events-table ports.
 
 Held to the same contract tests as the DynamoDB adapters (``tests/contracts``): conditional writes
 refuse like DynamoDB does, floats are refused, and every record is stored the way the adapter stores
@@ -13,8 +13,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from billing_core.adapters.dynamodb_items import account_from_item, account_item, invoice_from_item, invoice_item
+from billing_core.adapters.dynamodb_items import (
+    account_from_item,
+    account_item,
+    invoice_from_item,
+    invoice_item,
+    period_rate_from_item,
+    period_rate_item,
+)
 from billing_core.domain.costs import CostSnapshot, Period
+from billing_core.domain.fx import PeriodRate
 from billing_core.domain.records import (
     Account,
     AccountChanges,
@@ -35,6 +43,7 @@ from billing_core.ports import (
     ProcessedEvents,
     RunRecords,
 )
+from billing_core.ports.rates import PeriodRates
 
 RecordT = TypeVar("RecordT", Invoice, Account)
 _KEY_FIELDS = {Invoice: {"account_id", "invoice_id"}, Account: {"account_id"}}
@@ -260,6 +269,26 @@ class FakeRunRecords(_Clocked, RunRecords):
         """The record, unless absent or expired."""
         stored = self.records.get(period)
         return None if stored is None or stored[1] < self._now() else stored[0]
+
+
+class FakePeriodRates(PeriodRates):
+    """Period rates in a dict, stored as the adapter's items: the first rate of a period stays."""
+
+    def __init__(self) -> None:
+        self.items: dict[Period, dict[str, Any]] = {}
+
+    def get(self, period: Period) -> PeriodRate | None:
+        """The stored rate, or ``None``."""
+        item = self.items.get(period)
+        return None if item is None else period_rate_from_item(item, "fake-events")
+
+    def put_if_absent(self, rate: PeriodRate) -> PeriodRate:
+        """Store unless the period has a rate; the stored one."""
+        if rate.period not in self.items:
+            self.items[rate.period] = period_rate_item(rate)
+        stored = self.get(rate.period)
+        assert stored is not None
+        return stored
 
 
 class FakePreviewCache(_Clocked, PreviewCache):

@@ -1,6 +1,7 @@
-"""DynamoDB adapters for the events table: processed Stripe events, leases, run records, the preview cache.
+"""DynamoDB adapters for the events table: processed Stripe events, leases, run records, the preview cache
+and the exchange rate of each period.
 
-One table (deployed as ``events``, TTL attribute ``expiresAt``) holds the four kinds of item, kept
+One table (deployed as ``events``, TTL attribute ``expiresAt``) holds the five kinds of item, kept
 apart by key prefix; each adapter implements one port and touches only its own prefix.
 """
 from __future__ import annotations
@@ -22,15 +23,19 @@ from billing_core.adapters.dynamodb import (
 )
 from billing_core.adapters.dynamodb_items import (
     Item,
+    period_rate_from_item,
+    period_rate_item,
     run_record_from_item,
     run_record_item,
     snapshot_from_item,
     snapshot_item,
 )
 from billing_core.domain.costs import CostSnapshot, Period
+from billing_core.domain.fx import PeriodRate
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+from billing_core.ports.rates import PeriodRates
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 EVENT_PREFIX = "event#"
 LEASE_PREFIX = "lease#"
 RUN_PREFIX = "run#billing#"
+RATE_PREFIX = "fx#"
 
 
 class _EventsTable(_DynamoTable):
@@ -229,3 +235,21 @@ class DynamoPreviewCache(_EventsTable, PreviewCache):
         except InvalidStoredRecord as invalid:
             log.warning("ignoring an unreadable cost preview cache record", extra={"reason": str(invalid)})
             return None
+
+
+class DynamoPeriodRates(_EventsTable, PeriodRates):
+    """The exchange rate each period is billed at (``fx#<period>``), kept for good: invoices refer to it."""
+
+    def get(self, period: Period) -> PeriodRate | None:
+        """The period's stored rate, or ``None``."""
+        item = self._get(self._key(RATE_PREFIX + period.label))
+        return None if item is None else period_rate_from_item(item, self._table)
+
+    def put_if_absent(self, rate: PeriodRate) -> PeriodRate:
+        """Conditional put: the first rate stored for a period stays; returns the stored one."""
+        if self._put_if_absent({**period_rate_item(rate), "pk": RATE_PREFIX + rate.period.label}):
+            return rate
+        stored = self.get(rate.period)
+        if stored is None:  # pragma: no cover - a refused put means an item exists
+            raise InvalidStoredRecord(self._table, f"pk={RATE_PREFIX}{rate.period.label}", "item", "vanished")
+        return stored

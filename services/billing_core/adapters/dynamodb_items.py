@@ -1,4 +1,4 @@
-"""How records are stored: ``Invoice``, ``Account``, ``BillingRunRecord`` and ``CostSnapshot`` as DynamoDB items.
+"""How records are stored: ``Invoice``, ``Account``, ``BillingRunRecord``, ``CostSnapshot``, ``PeriodRate`` as items.
 
 The one place that knows attribute names. Each record field has a codec: the attributes it is stored
 in, how a value becomes them and how they are read back. Reading checks every type: a base fee
@@ -18,6 +18,7 @@ from typing import Any
 
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.fx import FxQuote, FxRate, FxRule, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import (
     Account,
@@ -66,6 +67,13 @@ def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Bad(f"is a {type(value).__name__}, expected true or false")
     return value
+
+
+def _fx_quote(value: Any) -> FxQuote:
+    try:
+        return FxQuote(_text(value))
+    except ValueError:
+        raise _Bad(f"is {value!r}, not a way to quote a rate") from None
 
 
 def _status(value: Any) -> InvoiceStatus:
@@ -225,6 +233,8 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "fx_rate": _simple("fxRate", _decimal),
     "fx_source": _simple("fxSource", _text),
     "fx_date": _simple("fxDate", _iso_date, lambda day: day.isoformat()),
+    "fx_quote": _simple("fxQuote", _fx_quote, lambda quote: FxQuote(quote).value),
+    "fx_note": _simple("fxNote", _text),
     "cost_scope": _simple("costScope", _text),
     "run_id": _simple("runId", _text),
     "lines_added": _simple("linesAdded", _line_kinds, sorted),
@@ -410,4 +420,34 @@ def snapshot_from_item(item: Mapping[str, Any], table: str) -> CostSnapshot:
             forecast_method=_text(item["forecastMethod"]),
         )
     except (_Bad, KeyError, TypeError, ValueError, AttributeError) as bad:
+        raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None
+
+
+# --- events table: the exchange rate of each period -----------------------------------------------------
+
+
+def period_rate_item(rate: PeriodRate) -> Item:
+    """A period's rate as an events-table item (without its key)."""
+    item: Item = {
+        "kind": "fx-rate", "period": rate.period.label, "rate": rate.fx.rate, "source": rate.fx.source,
+        "rateDate": rate.fx.as_of.isoformat(), "quote": rate.fx.quote.value,
+    }
+    if rate.feed is not None:
+        item["feed"] = rate.feed
+    if rate.rule is not None:
+        item["rule"] = rate.rule.value
+    return item
+
+
+def period_rate_from_item(item: Mapping[str, Any], table: str) -> PeriodRate:
+    """The period rate an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    try:
+        fx = FxRate(_decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]),
+                    _fx_quote(item["quote"]))
+        return PeriodRate(
+            period=Period.parse(_text(item["period"])), fx=fx,
+            feed=None if item.get("feed") is None else _text(item["feed"]),
+            rule=None if item.get("rule") is None else FxRule(_text(item["rule"])),
+        )
+    except (_Bad, KeyError, TypeError, ValueError, ConfigurationError) as bad:
         raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None

@@ -4,11 +4,12 @@ Pure and fast: no I/O. The billing run fetches the costs once, calls ``BillingPo
 before it starts, then ``plan_invoices`` for every account.
 
 Money rules, in this order:
-1. Each service's raw cost (Cost Explorer's USD, unrounded) is converted with the FX rate and the
-   markup, still unrounded. Credits and refunds arrive as negative service amounts.
-2. The converted amounts of one account are summed; credits reduce the sum.
-3. The sum is clamped at 0 (an invoice line is never negative; unused credit is not carried over)
-   and rounded half-up to cents, once: that is the AWS line.
+1. The raw costs of one account (Cost Explorer's USD, unrounded) are summed; credits and refunds
+   arrive as negative service amounts and reduce the sum.
+2. The sum is converted with the FX rate and the markup, still unrounded (an ECB rate, quoted as
+   1 EUR = x USD, divides; a rate quoted per USD multiplies), clamped at 0 (an invoice line is never
+   negative; unused credit is not carried over) and rounded half-up to cents, once: the AWS line.
+3. Each service's raw cost is converted the same way, only to weigh the breakdown.
 4. The AWS line is allocated over the services with a positive converted amount, in proportion to
    those amounts (largest remainder), so the breakdown sums exactly to the AWS line. Credits are thus
    netted in proportionally and never appear as breakdown entries; services whose share is 0.00
@@ -24,6 +25,7 @@ from decimal import Context, Decimal, localcontext
 
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.errors import ConfigurationError, CostReportMismatch, InvalidAmount
+from billing_core.domain.fx import FxQuote, FxRate
 from billing_core.domain.money import (
     ZERO,
     allocate,
@@ -50,25 +52,6 @@ _AWS_DESCRIPTION = {"de": "AWS Infrastruktur ({month} {year})", "en": "AWS infra
 # hold any product of a cost (< 10**15, Cost Explorer gives ~10 decimals), a rate and a markup exactly.
 _UNROUNDED = Context(prec=60)
 _HUNDRED = Decimal(100)
-
-
-@dataclass(frozen=True)
-class FxRate:
-    """A rate from the cost currency (Cost Explorer's USD) into the invoice currency, and its origin."""
-
-    rate: Decimal  # invoice currency units per cost currency unit, e.g. 0.92 EUR per USD
-    source: str  # e.g. "ECB reference rate"
-    as_of: date
-
-    def __post_init__(self) -> None:
-        rate = _parse_config_amount(self.rate, "FX rate")
-        if rate <= 0:
-            raise ConfigurationError(f"FX rate must be greater than 0, got {rate}")
-        if not isinstance(self.source, str) or not self.source.strip():
-            raise ConfigurationError("FX rate needs a source (where the rate comes from)")
-        if not isinstance(self.as_of, date):
-            raise ConfigurationError(f"FX rate needs the date it applies to, got {self.as_of!r}")
-        object.__setattr__(self, "rate", rate)
 
 
 @dataclass(frozen=True)
@@ -141,6 +124,8 @@ class InvoicePlan:
     base_fee_description: str
     aws_description: str
     cost_scope: str | None = None
+    fx_quote: FxQuote | None = None
+    fx_note: str | None = None  # e.g. "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025"
 
     @property
     def lines(self) -> tuple[InvoiceLine, InvoiceLine]:
@@ -167,6 +152,27 @@ def line_descriptions(period: Period, language: str) -> tuple[str, str]:
         raise ConfigurationError(f"language must be one of {LANGUAGES}, got {language!r}")
     month = _MONTH_ABBREVIATIONS[language][period.month - 1]
     return _BASE_FEE_DESCRIPTION[language], _AWS_DESCRIPTION[language].format(month=month, year=period.year)
+
+
+_RATE_TEXT = {
+    "de": "1 {base} = {rate} {quoted}, {source} vom {day}",
+    "en": "1 {base} = {rate} {quoted}, {source} of {day}",
+}
+_SOURCE_TEXT = {"de": {"ECB euro reference rate": "EZB-Referenzkurs", "manual": "Kurs manuell"},
+                "en": {"ECB euro reference rate": "ECB reference rate", "manual": "manual rate"}}
+
+
+def rate_text(fx: FxRate, cost_currency: str, invoice_currency: str, language: str) -> str:
+    """Which rate converted the costs, for the invoice: "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025"."""
+    cost, invoice = _currency(cost_currency), _currency(invoice_currency)
+    base, quoted = (invoice, cost) if fx.quote is FxQuote.COST_PER_INVOICE_UNIT else (cost, invoice)
+    rate = format(fx.rate, "f")
+    day = fx.as_of.isoformat()
+    if language == "de":
+        rate = rate.replace(".", ",")
+        day = fx.as_of.strftime("%d.%m.%Y")
+    source = _SOURCE_TEXT.get(language, {}).get(fx.source, fx.source)
+    return _RATE_TEXT[language].format(base=base, rate=rate, quoted=quoted, source=source, day=day)
 
 
 def plan_invoice(period: Period, costs: CostReport, account: Account, policy: BillingPolicy) -> InvoicePlan:
@@ -212,31 +218,39 @@ class _Terms:
 
     policy: BillingPolicy
     fx: FxRate | None
-    factor: Decimal  # FX rate times (1 + markup), unrounded
+    markup: Decimal  # 1 + markup percent / 100
     base_fee_description: str
     aws_description: str
+    fx_note: str | None  # which rate converted the costs, as the invoice says it
 
     @classmethod
     def of(cls, period: Period, costs: CostReport, policy: BillingPolicy) -> _Terms:
         """The terms for billing ``period`` from ``costs`` under ``policy`` (refuses a missing FX rate)."""
         fx = policy.applied_fx(costs.currency)
-        factor = (fx.rate if fx else Decimal(1)) * (1 + policy.markup_percent / _HUNDRED)
-        return cls(policy, fx, factor, *line_descriptions(period, policy.language))
+        markup = 1 + policy.markup_percent / _HUNDRED
+        fx_note = rate_text(fx, costs.currency, policy.currency, policy.language) if fx else None
+        return cls(policy, fx, markup, *line_descriptions(period, policy.language), fx_note)
+
+    def convert(self, cost: Decimal) -> Decimal:
+        """A raw cost in the invoice currency with the markup, unrounded."""
+        marked_up = cost * self.markup
+        return self.fx.convert(marked_up) if self.fx else marked_up
 
 
 def _plan(
     period: Period, costs: CostReport, account: Account, terms: _Terms, lines: Sequence[CostLine]
 ) -> InvoicePlan:
-    policy, fx, factor = terms.policy, terms.fx, terms.factor
+    policy, fx = terms.policy, terms.fx
     raw_by_service: dict[str, Decimal] = {}
     for line in lines:
         amount = line.amount
         if not isinstance(amount, Decimal) or not amount.is_finite():
             raise InvalidAmount(f"cost of {line.service!r} must be a finite Decimal, got {amount!r}")
         raw_by_service[line.service] = raw_by_service.get(line.service, ZERO) + amount
-    converted = {service: raw * factor for service, raw in raw_by_service.items()}
+    converted = {service: terms.convert(raw) for service, raw in raw_by_service.items()}
 
-    aws_costs = to_cents(max(sum(converted.values(), ZERO), ZERO))
+    # The raw sum is exact; converting it once keeps a division's one rounding out of the line.
+    aws_costs = to_cents(max(terms.convert(sum(raw_by_service.values(), ZERO)), ZERO))
     breakdown = _breakdown(aws_costs, converted, policy.currency)
 
     base_fee = policy.base_fee if account.base_fee_override is None else account.base_fee_override
@@ -252,6 +266,8 @@ def _plan(
         fx_rate=fx.rate if fx else None,
         fx_source=fx.source if fx else None,
         fx_date=fx.as_of if fx else None,
+        fx_quote=fx.quote if fx else None,
+        fx_note=terms.fx_note,
         markup_percent=policy.markup_percent,
         costs_estimated=costs.estimated,
         base_fee_description=terms.base_fee_description,

@@ -15,6 +15,7 @@ from typing import TypedDict
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError, InvalidAmount
+from billing_core.domain.fx import FxQuote
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import is_whole_cents, parse_amount, to_cents
 
@@ -148,6 +149,8 @@ class Invoice:
     fx_rate: Decimal | None = None
     fx_source: str | None = None
     fx_date: date | None = None
+    fx_quote: FxQuote | None = None
+    fx_note: str | None = None  # which rate converted the costs, as the invoice says it
     cost_scope: str | None = None
     run_id: str | None = None
     lines_added: frozenset[str] = field(default_factory=frozenset)

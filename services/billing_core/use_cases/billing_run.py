@@ -13,6 +13,7 @@ The run never calls Stripe; the jobs do (``billing_core.use_cases.invoice_job``)
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -22,10 +23,13 @@ from datetime import UTC, datetime
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
+from billing_core.domain.money import normalize_currency
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus
-from billing_core.errors import BillingError, InvalidStoredRecord
+from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
 from billing_core.ports import AccountRepository, CostSource, Leases, MessageQueue, RunRecords
+from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_messages import plan_to_message
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,10 @@ class BillingRunRefused(BillingError):
 
 class PeriodNotEnded(BillingRunRefused):
     """The period has not ended (UTC): its costs are still growing, and its invoice id would be spent."""
+
+
+class RateNotAvailable(BillingRunRefused):
+    """The period's exchange rate is not published yet or the feed cannot be read: nothing is guessed."""
 
 
 class LeaseHeld(BillingRunRefused):
@@ -90,6 +98,7 @@ class BillingRun:
         runs: RunRecords,
         billing_jobs: MessageQueue,
         policy: BillingPolicy,
+        rates: ExchangeRates | None = None,
         group_by: str = "SERVICE",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -99,6 +108,7 @@ class BillingRun:
         self._runs = runs
         self._jobs = billing_jobs
         self._policy = policy
+        self._rates = rates
         self._group_by = group_by
         self._clock = clock
 
@@ -115,9 +125,10 @@ class BillingRun:
         before = self._costs.requests_made
         report = self._costs.costs(period.start, period.end, self._group_by)
         cost_requests = self._costs.requests_made - before
+        policy = self._policy_for(period, report.currency)
         # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
-        self._policy.check_can_convert(report.currency)
-        plans = plan_invoices(period, report, accounts, self._policy)
+        policy.check_can_convert(report.currency)
+        plans = plan_invoices(period, report, accounts, policy)
         return BillingRunResult(
             run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True
         )
@@ -175,6 +186,15 @@ class BillingRun:
         return self._runs.get(period)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _policy_for(self, period: Period, cost_currency: str) -> BillingPolicy:
+        """The policy with the period's own exchange rate (stored once; fixed from the ECB feed if not yet)."""
+        if self._rates is None or normalize_currency(cost_currency) == self._policy.currency:
+            return self._policy
+        try:
+            return dataclasses.replace(self._policy, fx=self._rates.for_period(period))
+        except (RateNotPublished, ExchangeRateUnavailable) as missing:
+            raise RateNotAvailable(f"no exchange rate for {period.label} yet: {missing}") from None
 
     def _require_ended(self, period: Period) -> None:
         # The invoice id is fixed per account and month: billing a month early would spend it on a

@@ -11,6 +11,7 @@ When the cache is empty, one request refills it and the others wait for that ref
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -21,10 +22,13 @@ from decimal import Decimal
 
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoice
+from billing_core.domain.money import normalize_currency
 from billing_core.domain.records import Account
-from billing_core.errors import BillingError
+from billing_core.errors import BillingError, ExchangeRateUnavailable
 from billing_core.ports import CostSource, Leases, PreviewCache
+from billing_core.use_cases.exchange_rates import ExchangeRates
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,7 @@ class CostPreviewService:
         cache: PreviewCache | None,
         policy: BillingPolicy,
         *,
+        rates: ExchangeRates | None = None,
         leases: Leases | None = None,
         group_by: str = "SERVICE",
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
@@ -90,6 +95,7 @@ class CostPreviewService:
         self._cache = cache
         self._leases = leases
         self._policy = policy
+        self._rates = rates
         self._group_by = group_by
         self._ttl = ttl_seconds
         self._wait = wait_seconds
@@ -206,4 +212,13 @@ class CostPreviewService:
             lines=tuple(CostLine(line.service, line.amount) for line in lines),
         )
         unscoped = Account(account.account_id, base_fee_override=account.base_fee_override)
-        return plan_invoice(period, month, unscoped, self._policy)
+        return plan_invoice(period, month, unscoped, self._policy_for(period, report.currency))
+
+    def _policy_for(self, period: Period, cost_currency: str) -> BillingPolicy:
+        """The policy with the newest stored period rate, the one every process reads."""
+        if self._rates is None or normalize_currency(cost_currency) == self._policy.currency:
+            return self._policy
+        try:
+            return dataclasses.replace(self._policy, fx=self._rates.for_preview(period))
+        except (RateNotPublished, ExchangeRateUnavailable) as missing:
+            raise CostPreviewUnavailable(f"no exchange rate to convert the preview: {missing}") from None

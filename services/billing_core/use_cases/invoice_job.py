@@ -185,6 +185,8 @@ class InvoiceJob:
         draft = existing or self._payments.create_draft_invoice(
             customer_id=customer_id,
             currency=record.currency.lower(),
+            # The invoice says which rate converted the AWS costs (its memo).
+            description=record.fx_note,
             metadata=invoice_metadata(record),
             auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing_core.domain.costs import Period
+from billing_core.domain.fx import FxQuote
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.errors import BillingError
 
@@ -37,6 +38,8 @@ def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
             "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
             "fxSource": plan.fx_source,
             "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
+            "fxQuote": None if plan.fx_quote is None else plan.fx_quote.value,
+            "fxNote": plan.fx_note,
             "markupPercent": str(plan.markup_percent),
             "costsEstimated": plan.costs_estimated,
             "baseFeeDescription": plan.base_fee_description,
@@ -68,6 +71,8 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             fx_rate=None if p.get("fxRate") is None else Decimal(str(p["fxRate"])),
             fx_source=p.get("fxSource"),
             fx_date=None if p.get("fxDate") is None else date.fromisoformat(p["fxDate"]),
+            fx_quote=None if p.get("fxQuote") is None else FxQuote(p["fxQuote"]),
+            fx_note=p.get("fxNote"),
             markup_percent=Decimal(str(p["markupPercent"])),
             costs_estimated=bool(p["costsEstimated"]),
             base_fee_description=p["baseFeeDescription"],

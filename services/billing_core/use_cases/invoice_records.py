@@ -55,6 +55,8 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Inv
         fx_rate=plan.fx_rate,
         fx_source=plan.fx_source if plan.fx_rate is not None else None,
         fx_date=plan.fx_date if plan.fx_rate is not None else None,
+        fx_quote=plan.fx_quote if plan.fx_rate is not None else None,
+        fx_note=plan.fx_note if plan.fx_rate is not None else None,
         cost_scope=plan.cost_scope,
         run_id=run_id or None,
     )

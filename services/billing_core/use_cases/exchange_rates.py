@@ -1,0 +1,74 @@
+"""The rate a period is billed at: fixed once from the ECB feed (or the operator's manual rate), then stored.
+
+Every process (the run, the CLI, the API's preview) reads the stored rate, so no two can bill one
+period at different rates, and a rerun bills at the rate the first run stored:
+
+    run A: no rate stored for 2026-11 -> feed -> 1.0497 (2026-11-30) -> put_if_absent -> stored
+    run B: no rate stored for 2026-11 -> feed -> 1.0497               -> put_if_absent -> A's, same
+
+A rate that is not published yet (the period's last working day is still to come) or a feed that
+cannot be read stops the run with a clear error: a rate is never guessed.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from billing_core.domain.costs import Period
+from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate, RateNotPublished, period_rate
+from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
+
+log = logging.getLogger(__name__)
+
+
+class ExchangeRates:
+    """The USD->invoice-currency rate of each billed period."""
+
+    def __init__(
+        self,
+        stored: PeriodRates,
+        feed: ReferenceRateFeed | None,
+        *,
+        rule: FxRule = FxRule.LAST_WORKING_DAY,
+        manual: FxRate | None = None,
+        currency: str = "USD",
+    ) -> None:
+        self._stored = stored
+        self._feed = feed
+        self._rule = rule
+        self._manual = manual
+        self._currency = currency
+
+    def for_period(self, period: Period) -> FxRate:
+        """The period's rate: the stored one, else the manual override, else the ECB's, stored first.
+
+        Raises ``RateNotPublished`` or ``ExchangeRateUnavailable`` instead of guessing.
+        """
+        stored = self._stored.get(period)
+        if stored is not None:
+            return stored.fx
+        if self._manual is not None:
+            chosen = PeriodRate(period, self._manual)
+        else:
+            chosen = self._from_feed(period)
+        kept = self._stored.put_if_absent(chosen)
+        log.info("exchange rate fixed for the period",
+                 extra={"period": period.label, "rate": str(kept.fx.rate), "rateDate": kept.fx.as_of.isoformat(),
+                        "source": kept.fx.source, "feed": kept.feed})
+        return kept.fx
+
+    def for_preview(self, month: Period) -> FxRate:
+        """The rate a month-to-date preview converts at: the newest period whose rate is out."""
+        try:
+            return self.for_period(month.shifted(-1))
+        except RateNotPublished:  # early in a month the previous month's last rate may still be to come
+            return self.for_period(month.shifted(-2))
+
+    def _from_feed(self, period: Period) -> PeriodRate:
+        if self._feed is None:
+            raise RuntimeError("no ECB feed configured and no manual rate (FX_RATE)")
+        # A week before the period reaches a working day before it even across holidays.
+        published = self._feed.published(since=period.start - timedelta(days=7), currency=self._currency)
+        reference = period_rate(published.rates, period, self._rule, currency=self._currency)
+        fx = FxRate(reference.per_euro, ECB_SOURCE, reference.rate_date, FxQuote.COST_PER_INVOICE_UNIT)
+        return PeriodRate(period, fx, feed=published.feed, rule=self._rule)
