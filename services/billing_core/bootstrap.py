@@ -295,6 +295,8 @@ def billing_run_for(services: WorkerServices) -> BillingRun:
         billing_jobs=services.billing_jobs,
         policy=policy_from_settings(services.settings),
         group_by=services.settings.cost_group_by,
+        wait_for_final_costs=services.settings.cost_finality == "final",
+        final_costs_deadline_day=services.settings.final_costs_deadline_day,
     )
 
 

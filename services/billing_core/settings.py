@@ -164,6 +164,26 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _cost_finality(raw: str) -> str:
+    if raw not in ("final", "estimated"):
+        raise ValueError("must be final or estimated")
+    return raw
+
+
+def _deadline_day(raw: str) -> int:
+    day = _positive_int(raw)
+    if not 2 <= day <= 28:
+        raise ValueError("must be a day from 2 to 28")
+    return day
+
+
+def _hour(raw: str) -> int:
+    hour = _non_negative_int(raw)
+    if hour > 23:
+        raise ValueError("must be an hour from 0 to 23")
+    return hour
+
+
 def _fx_rule(raw: str) -> str:
     if raw not in ("last-working-day", "month-average"):
         raise ValueError("must be last-working-day or month-average")
@@ -329,6 +349,18 @@ class Settings:
     billing_cron: str = setting(
         "BILLING_CRON", "0 0 1 * *", parse=_cron,
         doc="When scheduler-worker starts the billing run for the previous month (cron, UTC).",
+    )
+    cost_finality: str = setting(
+        "COST_FINALITY", "final", parse=_cost_finality,
+        doc="final: the cron's run waits until Cost Explorer marks the month final; estimated: bill at once.",
+    )
+    final_costs_deadline_day: int = setting(
+        "FINAL_COSTS_DEADLINE_DAY", 8, parse=_deadline_day,
+        doc="Day of the month after the period on which the run bills what is there, flagged estimated.",
+    )
+    final_costs_check_hour: int = setting(
+        "FINAL_COSTS_CHECK_HOUR", 6, parse=_hour,
+        doc="Hour (UTC) of the daily re-check of a period waiting for final costs.",
     )
     stripe_max_requests_per_second: Decimal | None = setting(
         "STRIPE_MAX_REQUESTS_PER_SECOND", None, parse=_positive_number, shown_default="20 test / 80 live",

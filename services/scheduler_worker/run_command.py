@@ -67,6 +67,8 @@ def run_command(
             print_plan(planned.plans, out)
             for skipped in planned.skipped:
                 print(f"skipped {skipped.account_id}: {skipped.reason}", file=err)
+            if planned.costs_estimated:
+                print(f"note: Cost Explorer still marks {args.period.label} as estimated", file=err)
             print(f"dry run: {len(planned.plans)} invoice(s) planned, nothing written", file=err)
             return EXIT_OK
         result = run.start(args.period, owner=replica_owner(), trigger="cli", only_account=args.account)
@@ -75,6 +77,9 @@ def run_command(
         return EXIT_REFUSED
     for skipped in result.skipped:
         print(f"skipped {skipped.account_id}: {skipped.reason}", file=err)
+    if result.costs_estimated:
+        print(f"warning: Cost Explorer still marks {args.period.label} as estimated; the invoices bill the "
+              "estimate (the cron's run would wait for final costs)", file=err)
     print(f"billing run {result.run_id}: {result.enqueued} job(s) enqueued", file=err)
     if args.no_wait:
         return EXIT_OK

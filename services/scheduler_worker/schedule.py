@@ -1,4 +1,5 @@
-"""The monthly trigger: an APScheduler cron (``BILLING_CRON``, UTC) that starts the previous month's run.
+"""The monthly trigger: an APScheduler cron (``BILLING_CRON``, UTC) that starts the previous month's run,
+and a daily re-check (``FINAL_COSTS_CHECK_HOUR``) for a run waiting for final costs.
 
 Every replica runs this scheduler; the run's lease and run record make sure only one of them
 enqueues (see ``billing_core.use_cases.billing_run``).
@@ -22,6 +23,7 @@ from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, Bi
 log = logging.getLogger(__name__)
 
 JOB_ID = "monthly-billing-run"
+FINAL_COSTS_JOB_ID = "final-costs-check"
 # A replica that was down at 00:00 still fires within the hour; the run record stops a second run.
 MISFIRE_GRACE_SECONDS = 3600
 
@@ -53,6 +55,17 @@ def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> 
         CronTrigger.from_crontab(services.settings.billing_cron, timezone=UTC),
         args=[run, owner or replica_owner()],
         id=JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_SECONDS,
+    )
+    # Once a day the previous month's run is tried again: a run waiting for final costs re-checks them
+    # (one Cost Explorer query); an enqueued run refuses at once from its run record, without a query.
+    scheduler.add_job(
+        trigger_billing_run,
+        CronTrigger(hour=services.settings.final_costs_check_hour, minute=0, timezone=UTC),
+        args=[run, owner or replica_owner()],
+        id=FINAL_COSTS_JOB_ID,
         coalesce=True,
         max_instances=1,
         misfire_grace_time=MISFIRE_GRACE_SECONDS,

@@ -352,6 +352,7 @@ def run_record_item(record: BillingRunRecord) -> Item:
         "status": record.status.value, "trigger": record.trigger, "accounts": record.accounts,
         "skipped": record.skipped, "enqueued": record.enqueued, "costRequests": record.cost_requests,
         "startedAt": record.started_at, "updatedAt": record.updated_at,
+        "costsEstimated": record.costs_estimated,
     }
 
 
@@ -375,6 +376,7 @@ def run_record_from_item(item: Mapping[str, Any], table: str) -> BillingRunRecor
         cost_requests=read("costRequests", _integer, 0),
         started_at=read("startedAt", _integer, 0),
         updated_at=read("updatedAt", _integer, 0),
+        costs_estimated=read("costsEstimated", _boolean, False),
     )
 
 

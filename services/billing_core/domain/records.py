@@ -206,6 +206,7 @@ class InvoiceChanges(TypedDict, total=False):
 class RunStatus(StrEnum):
     """How far a period's billing run got."""
 
+    WAITING_FOR_FINAL_COSTS = "waiting_for_final_costs"  # Cost Explorer still marks the period Estimated
     ENQUEUING = "enqueuing"  # planned; jobs are being sent
     ENQUEUED = "enqueued"  # every planned job is on the queue
 
@@ -224,6 +225,7 @@ class BillingRunRecord:
     cost_requests: int
     started_at: int
     updated_at: int
+    costs_estimated: bool = False  # the costs billed (or waited for) were still Cost Explorer's estimate
 
 
 def field_names(record_type: type) -> frozenset[str]:

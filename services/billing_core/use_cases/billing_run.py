@@ -7,6 +7,11 @@ run of a period enqueues at a time, because the run holds the lease ``billing-ru
     replica B: acquire lease billing-run#2024-11 -> refused (A holds it) -> LeaseHeld, nothing enqueued
     replica B (later, cron): run record says "enqueued" -> AlreadyBilled, nothing enqueued
 
+With ``COST_FINALITY=final`` the cron's run waits while Cost Explorer still marks the month
+``Estimated`` (AWS's bill is final only days after the month): it records "waiting for final costs"
+and the scheduler tries again once a day, until the costs are final or the deadline day comes, when
+it bills what is there, flagged estimated. Each try is one Cost Explorer query (plus its pages).
+
 A rerun from the CLI (``only_once=False``) enqueues the jobs again: each job finds its claimed record
 and finishes or skips it, so a rerun completes a crashed run without a second invoice.
 The run never calls Stripe; the jobs do (``billing_core.use_cases.invoice_job``).
@@ -79,6 +84,8 @@ class BillingRunResult:
     cost_requests: int = 0  # Cost Explorer requests this run made (pages of the one query)
     enqueued: int = 0
     dry_run: bool = False
+    costs_estimated: bool = False  # Cost Explorer still marked the period's costs as estimated
+    waiting_for_final_costs: bool = False  # nothing enqueued: the scheduler checks again tomorrow
 
 
 def lease_name(period: Period) -> str:
@@ -100,6 +107,8 @@ class BillingRun:
         policy: BillingPolicy,
         rates: ExchangeRates | None = None,
         group_by: str = "SERVICE",
+        wait_for_final_costs: bool = False,
+        final_costs_deadline_day: int = 8,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts
@@ -110,6 +119,8 @@ class BillingRun:
         self._policy = policy
         self._rates = rates
         self._group_by = group_by
+        self._wait_for_final = wait_for_final_costs
+        self._deadline_day = final_costs_deadline_day
         self._clock = clock
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
@@ -130,7 +141,8 @@ class BillingRun:
         policy.check_can_convert(report.currency)
         plans = plan_invoices(period, report, accounts, policy)
         return BillingRunResult(
-            run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True
+            run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True,
+            costs_estimated=report.estimated,
         )
 
     def start(
@@ -163,6 +175,12 @@ class BillingRun:
             started_at = self._now_ms()
             # A one-account run is a correction, not the period's run: it leaves the run record alone.
             whole_period = only_account is None
+            if only_once and whole_period and self._must_wait(period, planned):
+                self._record(period, run_id, RunStatus.WAITING_FOR_FINAL_COSTS, trigger, planned, 0, started_at)
+                log.info("billing run waiting for final costs",
+                         extra={"runId": run_id, "period": period.label, "costRequests": planned.cost_requests,
+                                "deadlineDay": self._deadline_day})
+                return dataclasses.replace(planned, run_id=run_id, dry_run=False, waiting_for_final_costs=True)
             if whole_period:
                 self._record(period, run_id, RunStatus.ENQUEUING, trigger, planned, 0, started_at)
             for plan in planned.plans:
@@ -174,9 +192,13 @@ class BillingRun:
                 extra={"runId": run_id, "period": period.label, "jobs": len(planned.plans),
                        "skipped": len(planned.skipped), "costRequests": planned.cost_requests, "trigger": trigger},
             )
+            if planned.costs_estimated:
+                log.warning("billing run bills estimated costs",
+                            extra={"runId": run_id, "period": period.label, "trigger": trigger})
             return BillingRunResult(
                 run_id=run_id, period=period, plans=planned.plans, skipped=planned.skipped,
                 cost_requests=planned.cost_requests, enqueued=len(planned.plans),
+                costs_estimated=planned.costs_estimated,
             )
         finally:
             self._leases.release_lease(name, owner)
@@ -195,6 +217,14 @@ class BillingRun:
             return dataclasses.replace(self._policy, fx=self._rates.for_period(period))
         except (RateNotPublished, ExchangeRateUnavailable) as missing:
             raise RateNotAvailable(f"no exchange rate for {period.label} yet: {missing}") from None
+
+    def _must_wait(self, period: Period, planned: BillingRunResult) -> bool:
+        """Whether the cron's run should wait: costs still estimated and the deadline day not reached."""
+        if not self._wait_for_final or not planned.costs_estimated:
+            return False
+        today = datetime.fromtimestamp(self._clock(), UTC).date()
+        deadline = period.end.replace(day=self._deadline_day)
+        return today < deadline
 
     def _require_ended(self, period: Period) -> None:
         # The invoice id is fixed per account and month: billing a month early would spend it on a
@@ -272,7 +302,7 @@ class BillingRun:
             BillingRunRecord(
                 period=period, run_id=run_id, status=status, trigger=trigger, accounts=len(planned.plans),
                 skipped=len(planned.skipped), enqueued=enqueued, cost_requests=planned.cost_requests,
-                started_at=started_at, updated_at=self._now_ms(),
+                started_at=started_at, updated_at=self._now_ms(), costs_estimated=planned.costs_estimated,
             ),
             ttl_seconds=RUN_RECORD_DAYS * 24 * 3600,
         )
