@@ -136,8 +136,10 @@ class _Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
+            # Settings may come from a file (`billing --stack`), not the environment boto3 reads itself.
+            endpoint = {"endpoint_url": self._settings.aws_endpoint_url} if self._settings.aws_endpoint_url else {}
             self._clients[service] = self._session.client(
-                service, region_name=self._settings.aws_region, config=self._config
+                service, region_name=self._settings.aws_region, config=self._config, **endpoint
             )
         return self._clients[service]
 

@@ -242,7 +242,7 @@ class Settings:
     )
     aws_endpoint_url: str | None = setting(
         "AWS_ENDPOINT_URL", None, parse=_url,
-        doc="Endpoint of the local AWS (moto); boto3 reads it itself, kept here for display.",
+        doc="Endpoint of the local AWS (moto); unset in production (the real AWS endpoints).",
     )
     billing_table: str = setting("BILLING_TABLE", "billing", parse=_name, doc="DynamoDB table of invoices.")
     accounts_table: str = setting(

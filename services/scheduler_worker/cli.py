@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TextIO
+
+import boto3
 
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
@@ -18,6 +23,10 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     """The ``billing`` parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="billing", description=__doc__)
+    parser.add_argument(
+        "--stack", type=Path, metavar="STACK_JSON",
+        help="act on a local stack: endpoints, tables, queues and the Stripe emulator from its stack.json",
+    )
     subcommands = parser.add_subparsers(dest="command", required=True)
     run_command.register(subcommands)
     reconcile_command.register(subcommands)
@@ -36,14 +45,45 @@ def main(
     args = build_parser().parse_args(argv)
     if services is None:
         try:
-            settings = Settings.from_env()
+            environ = {**os.environ, **stack_environment(args.stack)} if args.stack else dict(os.environ)
+            settings = Settings.from_env(environ)
+            refuse_local_aws_with_live_stripe(settings)
             billing_logging.configure(settings.log_level)
-            services = bootstrap_worker(settings)
+            services = bootstrap_worker(settings, session=_stack_session(environ) if args.stack else None)
         except SettingsError as error:
             print(f"billing: {error}", file=err)
             return EXIT_USAGE
     exit_code: int = args.handler(args, services, out, err)
     return exit_code
+
+
+def stack_environment(path: Path) -> Mapping[str, str]:
+    """The variables a local stack's services run with, from its ``stack.json``; ``SettingsError`` if unreadable."""
+    try:
+        info = json.loads(path.read_text())
+        environment = info["environment"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SettingsError(f"--stack {path}: not a local stack's stack.json ({type(error).__name__})") from None
+    if not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values()):
+        raise SettingsError(f"--stack {path}: its environment is not a map of strings")
+    return environment
+
+
+def refuse_local_aws_with_live_stripe(settings: Settings) -> None:
+    """A local AWS endpoint with no Stripe base URL would mix local records with live Stripe: refused."""
+    if settings.aws_endpoint_url and not settings.stripe_api_base:
+        raise SettingsError(
+            "AWS_ENDPOINT_URL points at a local AWS but STRIPE_API_BASE is not set, which means live Stripe; "
+            "set STRIPE_API_BASE to the local Stripe emulator (or use --stack)"
+        )
+
+
+def _stack_session(environ: Mapping[str, str]) -> boto3.Session:
+    """A boto3 session with the stack's (fake) credentials, so nothing from the caller's AWS profile is used."""
+    return boto3.Session(
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        region_name=environ.get("AWS_REGION"),
+    )
 
 
 if __name__ == "__main__":

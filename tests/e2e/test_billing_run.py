@@ -3,6 +3,7 @@ process creates the invoices, Stripe (the emulator) charges, webhooks bring the 
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -188,3 +189,31 @@ def test_the_current_and_a_future_month_are_refused_with_a_non_zero_exit_and_not
     assert code == 3 and f"{period.label} has not ended yet" in err
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)) is None
     assert services.runs.get(period) is None
+
+
+def test_the_billing_command_reaches_the_local_stack_through_its_stack_json(clean_stack, services, monkeypatch):
+    account_id = new_account(clean_stack, services)
+    period = seed_period(clean_stack)
+    for variable in ("AWS_ENDPOINT_URL", "STRIPE_API_BASE", "BILLING_TABLE", "PAYMENT_METHODS_TABLE"):
+        monkeypatch.delenv(variable, raising=False)  # only the file says where the stack is
+    out, err = io.StringIO(), io.StringIO()
+
+    code = cli.main(["--stack", str(clean_stack.stack_file), "run", "--period", period.label, "--dry-run"],
+                    out=out, err=err)
+
+    assert code == 0, err.getvalue()
+    assert account_id in out.getvalue() and "37.74" in out.getvalue()
+
+
+def test_a_local_aws_endpoint_with_live_stripe_is_refused(clean_stack, tmp_path, monkeypatch):
+    monkeypatch.delenv("STRIPE_API_BASE", raising=False)
+    period = seed_period(clean_stack)
+    environment = {k: v for k, v in clean_stack.info["environment"].items() if k != "STRIPE_API_BASE"}
+    stack_json = tmp_path / "stack.json"
+    stack_json.write_text(json.dumps({"environment": environment}))
+    err = io.StringIO()
+
+    code = cli.main(["--stack", str(stack_json), "run", "--period", period.label, "--dry-run"],
+                    out=io.StringIO(), err=err)
+
+    assert code == 2 and "live Stripe" in err.getvalue()
