@@ -8,6 +8,9 @@
    stub answering in 3 pages; figure: requests for 10 and for 1,000 accounts; goal: the page count.
 3. The project's own CPU time per invoice (``time.process_time``): run + jobs with in-memory fakes
    over 10,000 accounts.
+4. Scale of the run: planning and enqueueing 10,000 and 100,000 accounts (accounts and costs in
+   memory, the real SQS adapter over a client that accepts every batch); figures: seconds, and SQS
+   requests per 1,000 accounts (goal 100: ten jobs to a SendMessageBatch).
 
 Each prints one JSON line.
 """
@@ -223,7 +226,7 @@ def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
     for account in bench_accounts(accounts):
         customer = stripe_fake.create_customer(account_id=account.account_id,
                                                idempotency_key=f"setup:{account.account_id}")
-        repo.put(dataclasses.replace(account, stripe_customer_id=customer["id"], payment_method=CARD))
+        repo.put(dataclasses.replace(account, stripe_customer_id=customer.id, payment_method=CARD))
     invoices: InvoiceRepository = FakeInvoiceRepository()
     queue = FakeQueue()
     run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer(accounts)),
@@ -258,3 +261,43 @@ def test_cpu_milliseconds_per_invoice_with_fakes() -> None:
     result = measure_cpu_per_invoice()
     print(json.dumps(result))
     assert result["cpu_ms_per_invoice"] > 0
+
+
+class AcceptingSqs:
+    """A boto3 SQS stand-in that accepts every SendMessageBatch entry; counts calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entries = 0
+
+    def send_message_batch(self, *, QueueUrl, Entries):  # noqa: N803 - boto3's names
+        self.calls += 1
+        self.entries += len(Entries)
+        return {"Successful": [{"Id": e["Id"], "MessageId": f"m{self.entries}-{e['Id']}", "MD5OfMessageBody": ""}
+                               for e in Entries], "Failed": []}
+
+
+def measure_run_scale(accounts: int) -> dict:
+    """Wall time of planning + enqueueing ``accounts`` accounts, and SQS requests per 1,000 accounts."""
+    from billing_core.adapters.sqs import SqsMessageQueue
+
+    sqs = AcceptingSqs()
+    run = BillingRun(accounts=FakeAccountRepository(bench_accounts(accounts)),
+                     costs=CostExplorerCostSource(PagedCostExplorer(accounts, pages=max(1, accounts // 5000))),
+                     leases=FakeLeases(), runs=FakeRunRecords(),
+                     billing_jobs=SqsMessageQueue(sqs, "https://sqs.local/billing-jobs"),
+                     policy=POLICY, group_by=GROUP_BY)
+    started = time.perf_counter()
+    result = run.start(PERIOD, owner="bench", trigger="bench")
+    seconds = time.perf_counter() - started
+    assert result.enqueued == accounts == sqs.entries
+    return {"benchmark": "billing_run_scale", "accounts": accounts, "seconds": round(seconds, 2),
+            "sqs_requests_per_1000_accounts": round(sqs.calls * 1000 / accounts, 1)}
+
+
+def test_planning_and_enqueueing_10_000_and_100_000_accounts() -> None:
+    """`make bench`: the run's planning + enqueue time at scale, and its SQS requests (goal 100 per 1,000)."""
+    for accounts in (10_000, 100_000):
+        result = measure_run_scale(accounts)
+        print(json.dumps(result))
+        assert result["sqs_requests_per_1000_accounts"] == 100

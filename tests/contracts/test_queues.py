@@ -43,3 +43,19 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(jobs_queue):
 def test_a_body_that_is_not_text_is_refused(jobs_queue):
     with pytest.raises((TypeError, ValueError)):
         jobs_queue.queue.send({"id": "not text"})
+
+
+def test_a_batch_of_messages_is_enqueued_whole_with_each_ones_attributes(jobs_queue):
+    from billing_core.ports import OutgoingMessage
+
+    queue = jobs_queue.queue
+    outgoing = [OutgoingMessage(f'{{"n":{n}}}', {"invoiceId": f"inv_{n}"}) for n in range(25)]
+
+    ids = queue.send_batch(outgoing)
+
+    received = []
+    while batch := queue.receive(max_messages=10, wait_seconds=1):
+        received.extend(batch)
+    assert len(ids) == len(set(ids)) == 25
+    assert sorted((m.body, m.attributes["invoiceId"]) for m in received) == sorted(
+        (m.body, m.attributes["invoiceId"]) for m in outgoing)

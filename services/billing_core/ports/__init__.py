@@ -3,7 +3,14 @@
 Use cases depend on these abstract classes and on domain types only. ``billing_core.adapters``
 implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implements them in memory.
 """
-from billing_core.ports.infrastructure import CostSource, MessageQueue, ReceivedMessage, SecretsProvider, StripeSecrets
+from billing_core.ports.infrastructure import (
+    CostSource,
+    MessageQueue,
+    OutgoingMessage,
+    ReceivedMessage,
+    SecretsProvider,
+    StripeSecrets,
+)
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
 from billing_core.ports.storage import AccountRepository, FieldIs, InvoiceRepository, Page
 from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, WebhookSignatures
@@ -30,6 +37,7 @@ __all__ = [
     "Leases",
     "MessageQueue",
     "OtherStripeObject",
+    "OutgoingMessage",
     "Page",
     "PaymentGateway",
     "PreviewCache",

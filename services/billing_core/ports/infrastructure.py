@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,6 +23,14 @@ class ReceivedMessage:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to enqueue: its text and its string attributes."""
+
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
 class MessageQueue(abc.ABC):
     """An SQS queue with a dead-letter queue behind it."""
 
@@ -37,6 +45,11 @@ class MessageQueue(abc.ABC):
         delay_seconds: int = 0,
     ) -> str:
         """Enqueue ``body`` (the message text, JSON for every queue of this system); returns the message id."""
+
+    @abc.abstractmethod
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Enqueue every message, ten to a request; returns their ids in order. Nothing is dropped: a
+        message the queue refused is sent again, and if it still fails the call raises."""
 
     @abc.abstractmethod
     def receive(
