@@ -27,7 +27,7 @@ import boto3
 import requests
 
 from local_stack.cost_seed import seed_cost_explorer
-from local_stack.environment import LOCAL_FX_SETTINGS, LOCAL_QUEUE_SETTINGS, STRIPE_JS_PATH
+from local_stack.environment import LOCAL_QUEUE_SETTINGS, STRIPE_JS_PATH
 from local_stack.errors import StackError
 from local_stack.provision import (
     ADMIN_GROUP,
@@ -38,6 +38,7 @@ from local_stack.provision import (
     store_stripe_secret,
 )
 from local_stack.stack import register_webhook_endpoint
+from scheduler_worker.stack_file import LOCAL_FX_SETTINGS
 
 READY_TIMEOUT_SECONDS = 120.0
 

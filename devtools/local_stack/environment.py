@@ -5,21 +5,20 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
 from local_stack.processes import HOST
 from local_stack.provision import ADMIN_GROUP, SECRET_ID
+from scheduler_worker.stack_file import LOCAL_AWS_CREDENTIALS, worker_environment
 
 STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in here
 # Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.
-AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+AWS_TEST_CREDENTIALS = LOCAL_AWS_CREDENTIALS
 # Variables that could point a child at a real AWS account or another endpoint.
 _INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE")
-LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
 # Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s.
 LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2"}
 
@@ -50,14 +49,13 @@ def child_environment(region: str, aws_endpoint: str) -> dict[str, str]:
 
 def service_environment(info: dict[str, Any]) -> dict[str, str]:
     """The environment variables ``billing_core.settings.Settings`` reads, for the stack's resources."""
+    environment = worker_environment(info)
+    # The services get the region and endpoint from the child environment (AWS_DEFAULT_REGION too).
+    for variable in ("AWS_REGION", "AWS_ENDPOINT_URL"):
+        environment.pop(variable)
     return {
-        "BILLING_TABLE": info["tables"]["billing"],
-        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
-        "EVENTS_TABLE": info["tables"]["events"],
-        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
-        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
+        **environment,
         "STRIPE_SECRET_ID": SECRET_ID,
-        "STRIPE_API_BASE": info["stripe_api_base"],
         "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
         "COGNITO_CLIENT_ID": info["cognito"]["client_id"],
         "COGNITO_JWKS_URL": info["cognito"]["jwks_url"],
@@ -68,7 +66,4 @@ def service_environment(info: dict[str, Any]) -> dict[str, str]:
         "STRIPE_JS_URL": f"{info['stripe_api_base']}{STRIPE_JS_PATH}",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         **LOCAL_QUEUE_SETTINGS,
-        # Cost Explorer answers in USD; 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
-        **LOCAL_FX_SETTINGS,
-        "FX_DATE": datetime.now(UTC).date().isoformat(),
     }

@@ -28,7 +28,7 @@ import stripe
 
 from billing_core.settings import Settings
 from local_stack.cost_seed import SeededCosts, seed_cost_explorer
-from local_stack.environment import AWS_TEST_CREDENTIALS, aws_session, child_environment, service_environment
+from local_stack.environment import aws_session, child_environment, service_environment
 from local_stack.errors import StackError
 from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_ports, stop_together
 from local_stack.provision import (
@@ -264,12 +264,6 @@ def start_stack(
             "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
         }
         service_env = {**base_env, **service_environment(info)}
-        # What a tool needs to act on this stack as the services do (`billing --stack .local/stack.json`):
-        # moto's endpoint and fake credentials, the tables, queues and the emulator's base URL.
-        info["environment"] = {
-            "AWS_REGION": region, "AWS_ENDPOINT_URL": aws_endpoint, **AWS_TEST_CREDENTIALS,
-            **service_environment(info),
-        }
         api = launch("billing-api", _gunicorn("billing_api:create_app()", "billing-api"),
                      {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.api}"})
         receiver = launch("webhook-receiver", _gunicorn("webhook_receiver:create_app()", "webhook-receiver"),

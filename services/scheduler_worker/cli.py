@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
 from scheduler_worker import reconcile_command, run_command
+from scheduler_worker.stack_file import stack_environment
 
 EXIT_USAGE = 2
 
@@ -55,18 +55,6 @@ def main(
             return EXIT_USAGE
     exit_code: int = args.handler(args, services, out, err)
     return exit_code
-
-
-def stack_environment(path: Path) -> Mapping[str, str]:
-    """The variables a local stack's services run with, from its ``stack.json``; ``SettingsError`` if unreadable."""
-    try:
-        info = json.loads(path.read_text())
-        environment = info["environment"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SettingsError(f"--stack {path}: not a local stack's stack.json ({type(error).__name__})") from None
-    if not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values()):
-        raise SettingsError(f"--stack {path}: its environment is not a map of strings")
-    return environment
 
 
 def refuse_local_aws_with_live_stripe(settings: Settings) -> None:

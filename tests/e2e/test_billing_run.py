@@ -3,7 +3,6 @@ process creates the invoices, Stripe (the emulator) charges, webhooks bring the 
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -205,15 +204,12 @@ def test_the_billing_command_reaches_the_local_stack_through_its_stack_json(clea
     assert account_id in out.getvalue() and "37.74" in out.getvalue()
 
 
-def test_a_local_aws_endpoint_with_live_stripe_is_refused(clean_stack, tmp_path, monkeypatch):
+def test_a_local_aws_endpoint_with_live_stripe_is_refused(clean_stack, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", clean_stack.info["aws_endpoint"])
     monkeypatch.delenv("STRIPE_API_BASE", raising=False)
     period = seed_period(clean_stack)
-    environment = {k: v for k, v in clean_stack.info["environment"].items() if k != "STRIPE_API_BASE"}
-    stack_json = tmp_path / "stack.json"
-    stack_json.write_text(json.dumps({"environment": environment}))
     err = io.StringIO()
 
-    code = cli.main(["--stack", str(stack_json), "run", "--period", period.label, "--dry-run"],
-                    out=io.StringIO(), err=err)
+    code = cli.main(["run", "--period", period.label, "--dry-run"], out=io.StringIO(), err=err)
 
     assert code == 2 and "live Stripe" in err.getvalue()

@@ -1,0 +1,45 @@
+"""``billing --stack .local/stack.json``: the settings of a local stack's worker, from its stack.json.
+
+The file names the stack's parts (moto's endpoint and region, the tables, the queues, the Stripe
+emulator's base URL); this maps them to the variables ``Settings`` reads. The local stack starts its
+own services with the same mapping, so the command sees exactly what they see.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from billing_core.errors import SettingsError
+
+# moto accepts any credentials; these keep boto3 from looking for real ones.
+LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Cost Explorer answers in USD; a manual 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
+LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
+
+
+def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
+    """The variables a local stack's worker runs with, from the stack's ``stack.json`` contents."""
+    return {
+        "AWS_REGION": info["region"],
+        "AWS_ENDPOINT_URL": info["aws_endpoint"],
+        "BILLING_TABLE": info["tables"]["billing"],
+        "PAYMENT_METHODS_TABLE": info["tables"]["payment_methods"],
+        "EVENTS_TABLE": info["tables"]["events"],
+        "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
+        "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
+        "STRIPE_API_BASE": info["stripe_api_base"],
+        **LOCAL_FX_SETTINGS,
+        "FX_DATE": datetime.now(UTC).date().isoformat(),
+    }
+
+
+def stack_environment(path: Path) -> dict[str, str]:
+    """The worker variables and fake credentials of the stack ``path`` describes; ``SettingsError`` if it is none."""
+    try:
+        info = json.loads(path.read_text())
+        return {**LOCAL_AWS_CREDENTIALS, **worker_environment(info)}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SettingsError(f"--stack {path}: not a local stack's stack.json ({type(error).__name__})") from None
