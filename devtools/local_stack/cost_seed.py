@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from billing_core.domain.costs import CostReport, Period
+from billing_core.settings import Settings
 
 # A copy of ../shared/aws/ce_get_cost_and_usage_by_service.json, the seed example month (17.74 USD
 # across four services), kept in the package so a clone without ../shared still starts.
@@ -54,7 +55,9 @@ def seed_cost_explorer(aws_endpoint: str, cost_explorer: Any, today: date, seed_
     share = Decimal((mtd_end - mtd_start).days) / Decimal(this_month.days)
 
     _queue_result(aws_endpoint, _for_range(seed, previous.start, previous.end))
-    previous_report = source.costs(previous.start, previous.end, group_by=GROUP_BY)
+    # Claimed with the run's own query: the billed month and the months it may correct, in one.
+    months_back = Settings.from_env({}).correction_months
+    (previous_report,) = source.costs_by_month(previous.shifted(-months_back).start, previous.end, group_by=GROUP_BY)
     _queue_result(aws_endpoint, _prorated(_for_range(seed, mtd_start, mtd_end), share))
     mtd_report = source.costs(mtd_start, mtd_end, group_by=GROUP_BY)
     return SeededCosts(previous_month=previous_report, month_to_date=mtd_report)

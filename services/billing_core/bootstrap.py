@@ -298,6 +298,8 @@ def billing_run_for(services: WorkerServices) -> BillingRun:
         policy=policy_from_settings(services.settings),
         group_by=services.settings.cost_group_by,
         wait_for_final_costs=services.settings.cost_finality == "final",
+        invoices=services.invoices,
+        correction_months=services.settings.correction_months,
         final_costs_deadline_day=services.settings.final_costs_deadline_day,
     )
 

@@ -164,6 +164,13 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _correction_months(raw: str) -> int:
+    months = _non_negative_int(raw)
+    if months > 12:
+        raise ValueError("must be from 0 to 12")
+    return months
+
+
 def _cost_finality(raw: str) -> str:
     if raw not in ("final", "estimated"):
         raise ValueError("must be final or estimated")
@@ -349,6 +356,10 @@ class Settings:
     billing_cron: str = setting(
         "BILLING_CRON", "0 0 1 * *", parse=_cron,
         doc="When scheduler-worker starts the billing run for the previous month (cron, UTC).",
+    )
+    correction_months: int = setting(
+        "CORRECTION_MONTHS", 3, parse=_correction_months,
+        doc="Earlier billed months each run re-checks against Cost Explorer's final costs (correction lines).",
     )
     cost_finality: str = setting(
         "COST_FINALITY", "final", parse=_cost_finality,

@@ -54,17 +54,21 @@ def jobs_drained(stack) -> bool:
     )
 
 
-def queue_cost_explorer_result(stack, period: Period, amounts: dict[str, str]) -> None:
-    """Make the local Cost Explorer answer the next new query (the run's, for ``period``) with ``amounts``."""
+def queue_cost_explorer_result(
+    stack, period: Period, amounts: dict[str, str], *, earlier: dict[Period, dict[str, str]] | None = None
+) -> None:
+    """Make the local Cost Explorer answer the next new query (the run's, for ``period`` and the months
+    before it) with ``amounts``, and with ``earlier`` months' (final) amounts."""
+    months = {**(earlier or {}), period: amounts}
     result = {
         "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
         "ResultsByTime": [{
-            "TimePeriod": {"Start": period.start.isoformat(), "End": period.end.isoformat()},
+            "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
             "Total": {},
             "Groups": [{"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
-                       for service, amount in amounts.items()],
+                       for service, amount in month_amounts.items()],
             "Estimated": False,
-        }],
+        } for month, month_amounts in sorted(months.items())],
         "DimensionValueAttributes": [],
     }
     response = requests.post(f"{stack.info['aws_endpoint']}/moto-api/static/ce/cost-and-usage-results",
@@ -213,3 +217,29 @@ def test_a_local_aws_endpoint_with_live_stripe_is_refused(clean_stack, monkeypat
     code = cli.main(["run", "--period", period.label, "--dry-run"], out=io.StringIO(), err=err)
 
     assert code == 2 and "live Stripe" in err.getvalue()
+
+
+def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_zero_and_carried_on(
+    clean_stack, services
+):
+    account_id = new_account(clean_stack, services)
+    march, april = Period(2023, 3), Period(2023, 4)
+    queue_cost_explorer_result(clean_stack, march, {"AWS Lambda": "30"})
+    assert billing_run(services, march)[0] == 0
+    assert record_with(services, account_id, march, status_is("paid")).amount == Decimal("50.0")
+
+    # A late refund: March finally cost nothing. April bills 20.00 - 30.00: clamped at 0.00, 10.00 on.
+    queue_cost_explorer_result(clean_stack, april, {"AWS Lambda": "0"}, earlier={march: {"AWS Lambda": "-2"}})
+    assert billing_run(services, april)[0] == 0
+
+    record = record_with(services, account_id, april, lambda r: r.status in ("open", "paid"))
+    assert [(c.period, c.amount) for c in record.corrections] == [(march, Decimal("-30.00"))]
+    assert (record.amount, record.carried_out) == (Decimal("0.00"), Decimal("10.00"))
+    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
+    assert sorted(line.amount for line in lines) == [-3000, 1000, 2000]
+    assert services.invoices.get(account_id, invoice_id_for(march, account_id)).corrected_by == {record.invoice_id}
+
+    # A rerun of April applies the correction once: same record, same Stripe invoice.
+    assert billing_run(services, april)[0] == 0
+    again = services.invoices.get(account_id, invoice_id_for(april, account_id))
+    assert again.stripe_invoice_id == record.stripe_invoice_id and again.corrections == record.corrections

@@ -49,6 +49,7 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "FX_RULE": "the last working day's ECB rate is the usual rate of a monthly invoice.",
     "ECB_FEED_URL": "the ECB's own 90-day feed.",
     "ECB_HISTORY_URL": "the ECB's own full-history feed.",
+    "CORRECTION_MONTHS": "three months covers AWS's late refunds and credits; one query however many months.",
     "COST_FINALITY": "final: AWS's bill is final only days after the month; bill it, not the estimate.",
     "FINAL_COSTS_DEADLINE_DAY": "the 8th: after AWS's usual closing (day 3-5) and Support fees (6th-7th).",
     "FINAL_COSTS_CHECK_HOUR": "06:00 UTC, once a day: Cost Explorer refreshes a few times a day.",

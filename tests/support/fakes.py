@@ -14,11 +14,11 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from billing_core.domain.costs import CostLine, CostReport
+from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.ports import (
     CostSource,
     MessageQueue,
@@ -159,6 +159,9 @@ class FakeCostSource(CostSource):
         self.forecast_total = forecast_total
         self.queries: list[tuple[date, date, str]] = []
         self.requests_made = 0
+        # Earlier months, for corrections: period -> its (final) lines; and which of them are estimated.
+        self.monthly: dict[Period, tuple[CostLine, ...]] = {}
+        self.estimated_months: dict[Period, bool] = {}
 
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """The configured lines (only scoped ones when grouped by scope)."""
@@ -167,6 +170,23 @@ class FakeCostSource(CostSource):
         scoped = group_by != "SERVICE"
         lines = tuple(line for line in self.lines if (line.scope is not None) == scoped)
         return CostReport(start, end, self.currency, self.estimated, lines, grouped_by=group_by)
+
+    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
+        """``monthly[period]`` lines for each month of the range that has some, else the lines for the last month."""
+        self.requests_made += 1
+        self.queries.append((start, end, group_by))
+        scoped = group_by != "SERVICE"
+        reports = []
+        for period, lines in sorted(self.monthly.items()):
+            if start <= period.start and period.end <= end:
+                kept = tuple(line for line in lines if (line.scope is not None) == scoped)
+                reports.append(CostReport(period.start, period.end, self.currency,
+                                          self.estimated_months.get(period, False), kept, grouped_by=group_by))
+        last = Period.containing(end - timedelta(days=1))
+        if last not in self.monthly:
+            kept = tuple(line for line in self.lines if (line.scope is not None) == scoped)
+            reports.append(CostReport(last.start, last.end, self.currency, self.estimated, kept, grouped_by=group_by))
+        return reports
 
     def forecast(self, start: date, end: date) -> Decimal | None:
         """The configured forecast (``None`` by default, like moto)."""

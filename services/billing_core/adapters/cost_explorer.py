@@ -93,38 +93,55 @@ class CostExplorerCostSource(CostSource):
     def _exclusion(self) -> dict[str, Any]:
         return {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(self.excluded_record_types)}}}
 
-    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
-        """Every page of the grouped query, summed per (scope, service) across the months returned."""
+    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
+        """Every page of the one grouped MONTHLY query, one report per month in the answer, oldest first."""
         request = self.query(start, end, group_by)
         scoped = group_by != "SERVICE"
-        totals: dict[tuple[str | None, str], Decimal] = {}
-        units: set[str] = set()
-        estimated = False
+        months: dict[tuple[date, date], tuple[dict[tuple[str | None, str], Decimal], set[str], bool]] = {}
         token: str | None = None
         while True:
             page = self._call("get_cost_and_usage", {**request, "NextPageToken": token} if token else request)
             for result in page.get("ResultsByTime", []):
+                try:
+                    span = (date.fromisoformat(result["TimePeriod"]["Start"]),
+                            date.fromisoformat(result["TimePeriod"]["End"]))
+                except (KeyError, TypeError, ValueError):
+                    raise CostSourceError("Cost Explorer answered a period without its dates") from None
+                totals, units, estimated = months.get(span, ({}, set(), False))
                 estimated = estimated or bool(result.get("Estimated", False))
                 for group in result.get("Groups", []):
                     scope, service = self._scope_and_service(group.get("Keys", []), scoped)
                     amount, unit = self._amount(group)
                     units.add(unit)
                     totals[(scope, service)] = totals.get((scope, service), Decimal(0)) + amount
+                months[span] = (totals, units, estimated)
             token = page.get("NextPageToken")
             if not token:
                 break
-        if len(units) > 1:
-            raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(units)}")
-        lines = tuple(
-            CostLine(service=service, amount=amount, scope=scope)
-            for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
-        )
+        reports = []
+        for (month_start, month_end), (totals, units, estimated) in sorted(months.items()):
+            if len(units) > 1:
+                raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(units)}")
+            reports.append(CostReport(start=month_start, end=month_end, currency=units.pop() if units else "USD",
+                                      estimated=estimated, lines=_lines(totals), grouped_by=group_by))
+        return reports
+
+    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
+        """Every page of the grouped query, summed per (scope, service) across the months returned."""
+        months = self.costs_by_month(start, end, group_by)
+        currencies = {report.currency for report in months if report.lines}
+        if len(currencies) > 1:
+            raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(currencies)}")
+        totals: dict[tuple[str | None, str], Decimal] = {}
+        for report in months:
+            for line in report.lines:
+                totals[(line.scope, line.service)] = totals.get((line.scope, line.service), Decimal(0)) + line.amount
         return CostReport(
             start=start,
             end=end,
-            currency=units.pop() if units else "USD",
-            estimated=estimated,
-            lines=lines,
+            currency=currencies.pop() if currencies else "USD",
+            estimated=any(report.estimated for report in months),
+            lines=_lines(totals),
             grouped_by=group_by,
         )
 
@@ -189,3 +206,9 @@ class CostExplorerCostSource(CostSource):
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lines(totals: dict[tuple[str | None, str], Decimal]) -> tuple[CostLine, ...]:
+    """Cost lines ordered by scope, then service (the same order for the same answer)."""
+    return tuple(CostLine(service=service, amount=amount, scope=scope)
+                 for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])))

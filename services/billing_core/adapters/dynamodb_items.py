@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxQuote, FxRate, FxRule, PeriodRate
@@ -104,6 +105,20 @@ def _line_kinds(value: Any) -> frozenset[str]:
     if not isinstance(value, (list, set, frozenset, tuple)):
         raise _Bad(f"is a {type(value).__name__}, expected a list of line kinds")
     return frozenset(_text(kind) for kind in value)
+
+
+def _corrections(value: Any) -> tuple[Correction, ...]:
+    if not isinstance(value, list):
+        raise _Bad(f"is a {type(value).__name__}, expected a list of corrections")
+    try:
+        return tuple(Correction(Period.parse(_text(_map(entry)["period"])), _decimal(_map(entry)["amount"]),
+                                _text(_map(entry)["description"])) for entry in value)
+    except (KeyError, ValueError) as bad:
+        raise _Bad(f"holds a malformed correction ({bad})") from None
+
+
+def _corrections_item(corrections: tuple[Correction, ...]) -> list[dict[str, Any]]:
+    return [{"period": c.period.label, "amount": c.amount, "description": c.description} for c in corrections]
 
 
 def _descriptions(value: Any) -> LineDescriptions:
@@ -235,6 +250,13 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "fx_date": _simple("fxDate", _iso_date, lambda day: day.isoformat()),
     "fx_quote": _simple("fxQuote", _fx_quote, lambda quote: FxQuote(quote).value),
     "fx_note": _simple("fxNote", _text),
+    "corrections": _simple("corrections", _corrections, _corrections_item),
+    "credit_in": _simple("creditIn", _decimal),
+    "credit_from": _simple("creditFrom", _text),
+    "carried_out": _simple("carriedOut", _decimal),
+    "credit_description": _simple("creditDescription", _text),
+    "carried_description": _simple("carriedDescription", _text),
+    "corrected_by": _simple("correctedBy", _line_kinds, sorted),
     "cost_scope": _simple("costScope", _text),
     "run_id": _simple("runId", _text),
     "lines_added": _simple("linesAdded", _line_kinds, sorted),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, localcontext
 
+from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.errors import ConfigurationError, CostReportMismatch, InvalidAmount
 from billing_core.domain.fx import FxQuote, FxRate
@@ -126,14 +127,26 @@ class InvoicePlan:
     cost_scope: str | None = None
     fx_quote: FxQuote | None = None
     fx_note: str | None = None  # e.g. "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025"
+    # True-up of earlier months (``domain.corrections``), a credit carried in from the previous
+    # invoice, and what is carried on when the total would be below zero.
+    corrections: tuple[Correction, ...] = ()
+    credit_in: Decimal = ZERO  # a positive amount, deducted
+    credit_from: str | None = None  # the invoice id the credit was carried from
+    carried_out: Decimal = ZERO  # a positive amount, carried to the next invoice
+    credit_description: str | None = None
+    carried_description: str | None = None
 
     @property
-    def lines(self) -> tuple[InvoiceLine, InvoiceLine]:
-        """The two invoice lines, base fee first; the AWS line is present even when it is 0.00."""
-        return (
-            InvoiceLine(self.base_fee_description, self.base_fee),
-            InvoiceLine(self.aws_description, self.aws_costs),
-        )
+    def lines(self) -> tuple[InvoiceLine, ...]:
+        """Base fee, AWS (even at 0.00), each correction, the credit carried in, the amount carried on."""
+        lines = [InvoiceLine(self.base_fee_description, self.base_fee),
+                 InvoiceLine(self.aws_description, self.aws_costs)]
+        lines += [InvoiceLine(correction.description, correction.amount) for correction in self.corrections]
+        if self.credit_in:
+            lines.append(InvoiceLine(self.credit_description or "", -self.credit_in))
+        if self.carried_out:
+            lines.append(InvoiceLine(self.carried_description or "", self.carried_out))
+        return tuple(lines)
 
     @property
     def total_minor_units(self) -> int:

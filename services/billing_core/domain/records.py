@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypedDict
 
+from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError, InvalidAmount
 from billing_core.domain.fx import FxQuote
@@ -151,6 +152,15 @@ class Invoice:
     fx_date: date | None = None
     fx_quote: FxQuote | None = None
     fx_note: str | None = None  # which rate converted the costs, as the invoice says it
+    # True-up (``domain.corrections``): corrections of earlier months this invoice carries, the credit
+    # carried in from the previous invoice, what it carries on, and the later invoices correcting it.
+    corrections: tuple[Correction, ...] = ()
+    credit_in: Decimal = Decimal(0)
+    credit_from: str | None = None
+    carried_out: Decimal = Decimal(0)
+    credit_description: str | None = None
+    carried_description: str | None = None
+    corrected_by: frozenset[str] = field(default_factory=frozenset)
     cost_scope: str | None = None
     run_id: str | None = None
     lines_added: frozenset[str] = field(default_factory=frozenset)
@@ -197,6 +207,7 @@ class InvoiceChanges(TypedDict, total=False):
     last_event_at: int | None
     next_payment_attempt: int | None
     paid_at: int | None
+    corrected_by: frozenset[str]
     updated_at: int
 
 

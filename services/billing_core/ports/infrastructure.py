@@ -91,6 +91,12 @@ class CostSource(abc.ABC):
         """Costs from ``start`` (inclusive) to ``end`` (exclusive), grouped as asked."""
 
     @abc.abstractmethod
+    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
+        """One grouped MONTHLY query over ``start``..``end``: a report per month Cost Explorer answered for.
+
+        A month missing from the answer is missing here too (not a month of zero costs)."""
+
+    @abc.abstractmethod
     def forecast(self, start: date, end: date) -> Decimal | None:
         """Forecast total for the range, or ``None`` when no forecast is available."""
 

@@ -33,9 +33,18 @@ from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_in
 from billing_core.domain.money import normalize_currency
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus
 from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
-from billing_core.ports import AccountRepository, CostSource, Leases, MessageQueue, OutgoingMessage, RunRecords
+from billing_core.ports import (
+    AccountRepository,
+    CostSource,
+    InvoiceRepository,
+    Leases,
+    MessageQueue,
+    OutgoingMessage,
+    RunRecords,
+)
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_messages import plan_to_message
+from billing_core.use_cases.true_up import fetch_months, trued_up
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +120,8 @@ class BillingRun:
         group_by: str = "SERVICE",
         wait_for_final_costs: bool = False,
         final_costs_deadline_day: int = 8,
+        invoices: InvoiceRepository | None = None,
+        correction_months: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts
@@ -123,6 +134,8 @@ class BillingRun:
         self._group_by = group_by
         self._wait_for_final = wait_for_final_costs
         self._deadline_day = final_costs_deadline_day
+        self._invoices = invoices
+        self._correction_months = correction_months if invoices is not None else 0
         self._clock = clock
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
@@ -136,12 +149,19 @@ class BillingRun:
         accounts, unscoped = self._with_cost_scope(accounts, skipped, only_account)
         skipped = skipped + unscoped
         before = self._costs.requests_made
-        report = self._costs.costs(period.start, period.end, self._group_by)
+        if self._correction_months:
+            # One MONTHLY query for the new month and the months it may correct.
+            months = fetch_months(self._costs, period, self._correction_months, self._group_by)
+            report = months.billed
+        else:
+            report = self._costs.costs(period.start, period.end, self._group_by)
         cost_requests = self._costs.requests_made - before
         policy = self._policy_for(period, report.currency)
         # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
         policy.check_can_convert(report.currency)
         plans = plan_invoices(period, report, accounts, policy)
+        if self._correction_months and self._invoices is not None:
+            plans = trued_up(plans, self._invoices, months, self._correction_months, policy.language)
         return BillingRunResult(
             run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True,
             costs_estimated=report.estimated,

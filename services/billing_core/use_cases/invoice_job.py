@@ -52,7 +52,7 @@ from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges
 from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
 from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, PaymentGateway, StripeInvoice
-from billing_core.use_cases.invoice_records import invoice_lines, invoice_metadata, new_record
+from billing_core.use_cases.invoice_records import invoice_lines, invoice_metadata, mark_corrected, new_record
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class InvoiceJob:
     def run(self, plan: InvoicePlan, *, run_id: str | None = None) -> InvoiceJobResult:
         """Take the invoice of ``plan`` as far as it goes: finalized in Stripe, progress on the record."""
         record = self._claim(plan, run_id)
+        mark_corrected(self._invoices, record)
         if record.finalized_at:
             return _result(record, already_done=True)
         account = self._accounts.get(plan.account_id)

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from billing_core.domain.corrections import Correction, settle
 from billing_core.domain.costs import Period
 from billing_core.domain.fx import FxQuote
 from billing_core.domain.invoice_plan import InvoicePlan
@@ -45,6 +46,13 @@ def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
             "baseFeeDescription": plan.base_fee_description,
             "awsDescription": plan.aws_description,
             "costScope": plan.cost_scope,
+            "corrections": [{"period": c.period.label, "amount": str(c.amount), "description": c.description}
+                            for c in plan.corrections],
+            "creditIn": str(plan.credit_in),
+            "creditFrom": plan.credit_from,
+            "carriedOut": str(plan.carried_out),
+            "creditDescription": plan.credit_description,
+            "carriedDescription": plan.carried_description,
         },
     })
 
@@ -78,10 +86,18 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             base_fee_description=p["baseFeeDescription"],
             aws_description=p["awsDescription"],
             cost_scope=p.get("costScope"),
+            corrections=tuple(Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
+                              for c in p.get("corrections", [])),
+            credit_in=Decimal(str(p.get("creditIn", "0"))),
+            credit_from=p.get("creditFrom"),
+            carried_out=Decimal(str(p.get("carriedOut", "0"))),
+            credit_description=p.get("creditDescription"),
+            carried_description=p.get("carriedDescription"),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError) as error:
         raise InvoiceMessageInvalid(f"invoice-job message is malformed: {type(error).__name__}") from None
-    if plan.base_fee + plan.aws_costs != plan.total:
+    before = plan.base_fee + plan.aws_costs + sum((c.amount for c in plan.corrections), Decimal(0)) - plan.credit_in
+    if settle(before) != (plan.total, plan.carried_out):
         raise InvoiceMessageInvalid(f"invoice-job message for {plan.invoice_id} does not add up")
     run_id = body.get("runId")
     return plan, run_id if isinstance(run_id, str) else None

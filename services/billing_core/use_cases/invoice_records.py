@@ -3,31 +3,40 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from datetime import time as day_time
+from decimal import Decimal
 
-from billing_core.domain.invoice_plan import InvoicePlan
+from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import to_minor_units
-from billing_core.domain.records import LINE_KINDS, Invoice, LineDescriptions
-from billing_core.ports import InvoiceLine
+from billing_core.domain.records import Invoice, LineDescriptions
+from billing_core.ports import InvoiceLine, InvoiceRepository
 
 
 def invoice_lines(record: Invoice) -> list[InvoiceLine]:
-    """The record's Stripe lines, base fee first, each with the billed month as its service period.
+    """The record's Stripe lines, each with the billed month as its service period.
 
-    An AWS line of 0.00 is left off: the invoice shows what is charged, not an empty line.
+    Base fee first, then AWS (left off at 0.00: the invoice shows what is charged), one line per
+    correction of an earlier month, the credit carried in, and what is carried on to the next invoice.
+    Each line's ``metadata.line`` names it, so a resumed job can tell which lines a draft has.
     """
     start, end = _epoch(record.period.start), _epoch(record.period.end) - 1  # Stripe's period end is inclusive
-    amounts = {"base-fee": record.base_fee, "aws": record.aws_costs}
+    kinds: list[tuple[str, Decimal, str]] = [("base-fee", record.base_fee, record.line_descriptions.base_fee)]
+    if not record.aws_costs.is_zero():
+        kinds.append(("aws", record.aws_costs, record.line_descriptions.aws))
+    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in record.corrections]
+    if record.credit_in:
+        kinds.append(("credit", -record.credit_in, record.credit_description or "Credit"))
+    if record.carried_out:
+        kinds.append(("carried", record.carried_out, record.carried_description or "Carried"))
     return [
         InvoiceLine(
-            amount=to_minor_units(amounts[kind], record.currency),
-            description=record.line_descriptions.of(kind),
+            amount=to_minor_units(amount, record.currency),
+            description=description,
             metadata={"invoiceId": record.invoice_id, "line": kind},
             period_start=start,
             period_end=end,
         )
-        for kind in LINE_KINDS
-        if kind != "aws" or not record.aws_costs.is_zero()
+        for kind, amount, description in kinds
     ]
 
 
@@ -57,6 +66,12 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Inv
         fx_date=plan.fx_date if plan.fx_rate is not None else None,
         fx_quote=plan.fx_quote if plan.fx_rate is not None else None,
         fx_note=plan.fx_note if plan.fx_rate is not None else None,
+        corrections=plan.corrections,
+        credit_in=plan.credit_in,
+        credit_from=plan.credit_from,
+        carried_out=plan.carried_out,
+        credit_description=plan.credit_description,
+        carried_description=plan.carried_description,
         cost_scope=plan.cost_scope,
         run_id=run_id or None,
     )
@@ -65,3 +80,13 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Inv
 def invoice_metadata(record: Invoice) -> dict[str, str]:
     """The Stripe invoice's metadata: what links it back to the account, the record and the period."""
     return {"userId": record.account_id, "invoiceId": record.invoice_id, "period": record.period.label}
+
+
+def mark_corrected(invoices: InvoiceRepository, record: Invoice) -> None:
+    """Point each invoice ``record`` corrects at it (``corrected_by``); repeating it changes nothing."""
+    for correction in record.corrections:
+        earlier = invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
+        if earlier is None or record.invoice_id in earlier.corrected_by:
+            continue
+        invoices.update(earlier.account_id, earlier.invoice_id,
+                        {"corrected_by": earlier.corrected_by | {record.invoice_id}, "updated_at": record.updated_at})

@@ -1,0 +1,119 @@
+"""Correction lines (true-up): what an earlier month finally cost against what was billed for it.
+
+AWS's numbers for a month keep moving after it was billed (late usage, refunds, credits, Support
+fees). Each run asks Cost Explorer for the new month and the last ``CORRECTION_MONTHS`` months in one
+query; for every earlier month the account was billed for, the correction is
+
+    final AWS line  = cents(max(convert(final raw costs of the month), 0))   at that month's rate
+    correction      = final AWS line - (the month's AWS line + every correction of it so far)
+
+so a rate change never creates a correction, each correction is counted once (the corrections so far
+are read from the later invoices that carry them), and over any sequence of revisions the AWS lines
+and corrections of a month sum to exactly its final AWS line. A month missing from Cost Explorer's
+answer is not corrected (missing is not zero).
+
+An invoice never charges below zero: if corrections and credit take the total under 0.00, it is
+clamped at 0.00 and the rest is carried, as a credit, to the account's next invoice.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal, localcontext
+from typing import TYPE_CHECKING
+
+from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.fx import FxRate
+from billing_core.domain.money import ZERO, to_cents
+
+if TYPE_CHECKING:  # pragma: no cover - the plan imports this module
+    from billing_core.domain.invoice_plan import InvoicePlan
+
+_UNROUNDED = Context(prec=60)
+_HUNDRED = Decimal(100)
+_MONTHS = {
+    "de": ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+_CORRECTION_TEXT = {"de": "Korrektur AWS Infrastruktur ({month} {year})",
+                    "en": "AWS infrastructure correction ({month} {year})"}
+CREDIT_TEXT = {"de": "Guthaben aus der Rechnung {period}", "en": "Credit from the invoice of {period}"}
+CARRIED_TEXT = {"de": "Übertrag auf die nächste Rechnung", "en": "Carried to the next invoice"}
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One correction line: the earlier month it corrects and the amount (may be negative)."""
+
+    period: Period
+    amount: Decimal  # invoice currency, whole cents
+    description: str
+
+
+@dataclass(frozen=True)
+class BilledMonth:
+    """What an account was billed for an earlier month so far, and how its costs were converted."""
+
+    period: Period
+    invoice_id: str
+    aws_billed: Decimal  # the month's AWS line plus every correction of it so far
+    fx: FxRate | None  # the rate the month was billed at (None: costs in the invoice currency)
+    markup_percent: Decimal
+
+
+def final_aws_line(lines: Sequence[CostLine], fx: FxRate | None, markup_percent: Decimal) -> Decimal:
+    """A month's AWS line from its raw costs, converted as the month was: summed, converted once, clamped, rounded."""
+    with localcontext(_UNROUNDED):
+        raw = sum((line.amount for line in lines), ZERO)
+        marked_up = raw * (1 + markup_percent / _HUNDRED)
+        converted = fx.convert(marked_up) if fx else marked_up
+        return to_cents(max(converted, ZERO))
+
+
+def correction_for(billed: BilledMonth, final_lines: Sequence[CostLine], language: str) -> Correction | None:
+    """The correction of ``billed`` given the month's final raw costs, or ``None`` if it is right to the cent."""
+    delta = final_aws_line(final_lines, billed.fx, billed.markup_percent) - billed.aws_billed
+    if delta.is_zero():
+        return None
+    month = _MONTHS[language][billed.period.month - 1]
+    text = _CORRECTION_TEXT[language].format(month=month, year=billed.period.year)
+    return Correction(billed.period, delta, text)
+
+
+def settle(total_before: Decimal) -> tuple[Decimal, Decimal]:
+    """The total charged and the credit carried to the next invoice: never below 0.00, nothing lost."""
+    if total_before < 0:
+        return ZERO, -total_before
+    return total_before, ZERO
+
+
+@dataclass(frozen=True)
+class AccountHistory:
+    """What the account's earlier invoices say: each month billed in the window, and the credit to carry in."""
+
+    billed: tuple[BilledMonth, ...] = ()
+    credit_in: Decimal = ZERO
+    credit_from: str | None = None  # the invoice id the credit comes from
+
+
+def with_history(
+    plan: InvoicePlan, history: AccountHistory, final_months: Mapping[Period, Sequence[CostLine]], language: str
+) -> InvoicePlan:
+    """``plan`` with the corrections of earlier months and the carried credit, its total settled at >= 0.00."""
+    corrections = tuple(
+        correction for billed in sorted(history.billed, key=lambda month: month.period)
+        if billed.period in final_months
+        and (correction := correction_for(billed, final_months[billed.period], language)) is not None
+    )
+    if not corrections and not history.credit_in:
+        return plan
+    before = plan.base_fee + plan.aws_costs + sum((c.amount for c in corrections), ZERO) - history.credit_in
+    total, carried = settle(before)
+    credit_period = history.credit_from.split("_")[1] if history.credit_from else ""
+    return dataclasses.replace(
+        plan, corrections=corrections, credit_in=history.credit_in, credit_from=history.credit_from,
+        carried_out=carried, total=total,
+        credit_description=CREDIT_TEXT[language].format(period=credit_period) if history.credit_in else None,
+        carried_description=CARRIED_TEXT[language] if carried else None,
+    )

@@ -1,0 +1,105 @@
+"""The true-up of a run: earlier months' final costs against what each account was billed for them.
+
+The run asks Cost Explorer once for the new month and the ``CORRECTION_MONTHS`` before it (one
+MONTHLY query plus pages, whatever the number of accounts or months). For each account it reads its
+earlier invoices (one query of the billing table per account) and adds, through
+``domain.corrections``, one correction line per earlier month whose final AWS line differs by a cent
+or more from what was billed for it, and the credit the previous invoice carried on.
+
+Exactly once: what was billed for a month so far is its AWS line plus the corrections of it that
+later invoices carry; those are claimed with their invoice (``create_if_absent``), so a rerun or a
+crash never counts one twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from billing_core.domain.corrections import AccountHistory, BilledMonth, with_history
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.fx import FxQuote, FxRate
+from billing_core.domain.invoice_plan import InvoicePlan
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.money import ZERO
+from billing_core.domain.records import Invoice
+from billing_core.ports import CostSource, InvoiceRepository
+
+_PAGE = 50
+
+
+@dataclass(frozen=True)
+class MonthsOfCosts:
+    """The one query's answer: the billed month's report, and the earlier months' lines by scope."""
+
+    billed: CostReport
+    earlier: Mapping[Period, Mapping[str | None, tuple[CostLine, ...]]] = field(default_factory=dict)
+
+    def final_lines(self, scope: str | None) -> dict[Period, tuple[CostLine, ...]]:
+        """Each earlier month's lines of ``scope`` (``None``: the whole payer account)."""
+        return {period: (tuple(line for lines in by_scope.values() for line in lines) if scope is None
+                         else by_scope.get(scope, ()))
+                for period, by_scope in self.earlier.items()}
+
+
+def fetch_months(costs: CostSource, period: Period, months_back: int, group_by: str) -> MonthsOfCosts:
+    """The billed month and the ``months_back`` before it, in one MONTHLY query."""
+    first = period.shifted(-months_back)
+    reports = {Period.containing(report.start): report
+               for report in costs.costs_by_month(first.start, period.end, group_by)}
+    billed = reports.get(period) or CostReport(period.start, period.end, "USD", False, (), grouped_by=group_by)
+    earlier: dict[Period, dict[str | None, tuple[CostLine, ...]]] = {}
+    for month, report in reports.items():
+        if month >= period:
+            continue
+        by_scope: dict[str | None, list[CostLine]] = {}
+        for line in report.lines:
+            by_scope.setdefault(line.scope, []).append(line)
+        earlier[month] = {scope: tuple(lines) for scope, lines in by_scope.items()}
+    return MonthsOfCosts(billed, earlier)
+
+
+def history_of(invoices: InvoiceRepository, account_id: str, period: Period, months_back: int) -> AccountHistory:
+    """What the account's invoices before ``period`` billed for the window, and the credit they carry on."""
+    window_start = period.shifted(-months_back)
+    earlier = [record for record in _all_invoices(invoices, account_id)
+               if record.period < period and record.status is not InvoiceStatus.VOID]
+    billed = []
+    for record in earlier:
+        if record.period < window_start:
+            continue
+        corrected = sum((c.amount for later in earlier if later.period > record.period
+                         for c in later.corrections if c.period == record.period), ZERO)
+        billed.append(BilledMonth(record.period, record.invoice_id, record.aws_costs + corrected,
+                                  _rate_of(record), record.markup_percent))
+    previous = max(earlier, key=lambda record: record.period, default=None)
+    if previous is not None and previous.carried_out > 0:
+        return AccountHistory(tuple(billed), previous.carried_out, previous.invoice_id)
+    return AccountHistory(tuple(billed))
+
+
+def trued_up(
+    plans: Sequence[InvoicePlan], invoices: InvoiceRepository, months: MonthsOfCosts, months_back: int, language: str
+) -> list[InvoicePlan]:
+    """Each plan with its account's corrections and carried credit."""
+    return [
+        with_history(plan, history_of(invoices, plan.account_id, plan.period, months_back),
+                     months.final_lines(plan.cost_scope), language)
+        for plan in plans
+    ]
+
+
+def _all_invoices(invoices: InvoiceRepository, account_id: str) -> Iterator[Invoice]:
+    cursor: str | None = None
+    while True:
+        page = invoices.list_for_account(account_id, limit=_PAGE, cursor=cursor)
+        yield from page.items
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
+
+
+def _rate_of(record: Invoice) -> FxRate | None:
+    if record.fx_rate is None or record.fx_date is None:
+        return None
+    return FxRate(record.fx_rate, record.fx_source or "recorded", record.fx_date,
+                  record.fx_quote or FxQuote.INVOICE_PER_COST_UNIT)

@@ -1,0 +1,154 @@
+"""Correction lines: earlier months re-checked against final costs, applied once, never charged below zero."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing_core.domain.corrections import BilledMonth, correction_for, final_aws_line, settle
+from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.fx import FxQuote, FxRate
+from billing_core.domain.invoice_plan import BillingPolicy
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.money import to_cents
+from billing_core.use_cases.billing_run import BillingRun
+from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.invoice_messages import plan_from_message
+from tests.support.fakes import (
+    FakeAccountRepository,
+    FakeCostSource,
+    FakeInvoiceRepository,
+    FakeLeases,
+    FakePaymentGateway,
+    FakeQueue,
+    FakeRunRecords,
+)
+from tests.support.records import an_account
+
+OCT, NOV, DEC = Period(2026, 10), Period(2026, 11), Period(2026, 12)
+ONE_TO_ONE = FxRate(Decimal("1"), "manual", OCT.start)
+
+
+class World:
+    """One account on the fake Stripe, billed month after month by the run and the job."""
+
+    def __init__(self) -> None:
+        self.stripe = FakePaymentGateway()
+        customer = self.stripe.create_customer(account_id="u1", idempotency_key="setup:u1")
+        self.stripe.set_default_payment_method(customer_id=customer.id, payment_method_id="pm_card_visa",
+                                               idempotency_key="pm:u1")
+        self.accounts = FakeAccountRepository([an_account("u1", stripe_customer_id=customer.id)])
+        self.invoices = FakeInvoiceRepository()
+        self.costs = FakeCostSource()
+        self.queue = FakeQueue()
+
+    def bill(self, period: Period, aws_usd: str, *, finals: dict[Period, str] | None = None):
+        """Run the month (its costs ``aws_usd``, earlier months' final costs ``finals``) and its job."""
+        self.costs.lines = (CostLine("AWS Lambda", Decimal(aws_usd)),)
+        self.costs.monthly = {month: (CostLine("AWS Lambda", Decimal(amount)),)
+                              for month, amount in (finals or {}).items()}
+        now = datetime(period.end.year, period.end.month, 2, tzinfo=UTC).timestamp()
+        run = BillingRun(accounts=self.accounts, costs=self.costs, leases=FakeLeases(), runs=FakeRunRecords(),
+                         billing_jobs=self.queue, policy=BillingPolicy(fx=ONE_TO_ONE), group_by="SERVICE",
+                         invoices=self.invoices, correction_months=3, clock=lambda: now)
+        before = len(self.queue.messages)
+        run.start(period, owner="test", trigger="cli")
+        (plan, run_id), = [plan_from_message(m.body) for m in self.queue.messages[before:]]
+        InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe,
+                   clock=lambda: now).run(plan, run_id=run_id)
+        return plan, self.invoices.get("u1", plan.invoice_id)
+
+    def stripe_lines(self, record) -> list[tuple[str, int]]:
+        invoice = self.stripe.invoices[record.stripe_invoice_id]
+        return [(line["metadata"]["line"], line["amount"]) for line in invoice["lines"]["data"]]
+
+
+def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
+    world = World()
+    world.bill(OCT, "17.74")
+
+    plan, record = world.bill(NOV, "10.00", finals={OCT: "15.00"})
+
+    (correction,) = record.corrections
+    assert (correction.period, correction.amount) == (OCT, Decimal("-2.74"))
+    assert correction.description == "Korrektur AWS Infrastruktur (Okt 2026)"
+    assert record.amount == Decimal("27.26") and plan.total == Decimal("27.26")  # 20 + 10 - 2.74
+    assert world.stripe_lines(record) == [("base-fee", 2000), ("aws", 1000), ("correction:2026-10", -274)]
+    assert record.status is InvoiceStatus.OPEN
+    assert world.invoices.get("u1", "inv_2026-10_u1").corrected_by == {record.invoice_id}
+
+    # December sees October's correction on November's invoice: nothing more to correct.
+    _, december = world.bill(DEC, "10.00", finals={OCT: "15.00", NOV: "10.00"})
+    assert december.corrections == () and december.amount == Decimal("30.00")
+
+
+def test_a_later_revision_corrects_only_the_difference_to_what_was_billed_so_far():
+    world = World()
+    world.bill(OCT, "17.74")
+    world.bill(NOV, "10.00", finals={OCT: "15.00"})
+
+    _, december = world.bill(DEC, "10.00", finals={OCT: "15.50", NOV: "10.00"})
+
+    assert [(c.period, c.amount) for c in december.corrections] == [(OCT, Decimal("0.50"))]
+
+
+def test_a_rerun_of_a_month_bills_its_claimed_corrections_once():
+    world = World()
+    world.bill(OCT, "17.74")
+    world.bill(NOV, "10.00", finals={OCT: "15.00"})
+    invoices_before = len(world.stripe.invoices)
+
+    _, again = world.bill(NOV, "10.00", finals={OCT: "12.00"})  # a rerun: the claim wins
+
+    assert [c.amount for c in again.corrections] == [Decimal("-2.74")]
+    assert len(world.stripe.invoices) == invoices_before
+
+
+def test_a_credit_larger_than_the_invoice_is_clamped_at_zero_and_carried_to_the_next_invoice():
+    world = World()
+    world.bill(OCT, "50.00")
+
+    _, november = world.bill(NOV, "0", finals={OCT: "-5"})  # a late credit: October finally cost nothing
+
+    assert november.corrections[0].amount == Decimal("-50.00")
+    assert (november.amount, november.carried_out) == (Decimal("0.00"), Decimal("30.00"))  # 20 - 50 -> 0, 30 on
+    assert sum(amount for _, amount in world.stripe_lines(november)) == 0
+
+    _, december = world.bill(DEC, "40.00", finals={OCT: "-5", NOV: "0"})
+    assert (december.credit_in, december.credit_from) == (Decimal("30.00"), november.invoice_id)
+    assert december.amount == Decimal("30.00")  # 20 + 40 - 30
+    assert ("credit", -3000) in world.stripe_lines(december)
+
+
+def test_a_rate_change_never_creates_a_correction():
+    billed = BilledMonth(OCT, "inv_2026-10_u1", Decimal("16.90"),
+                         FxRate(Decimal("1.0497"), "ECB euro reference rate", OCT.end, FxQuote.COST_PER_INVOICE_UNIT),
+                         Decimal(0))
+
+    assert correction_for(billed, (CostLine("AWS Lambda", Decimal("17.74")),), "de") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(min_value=-50, max_value=500, places=4, allow_nan=False), min_size=1, max_size=6),
+       st.decimals(min_value=0, max_value=30, places=2))
+def test_over_any_sequence_of_revisions_a_month_is_billed_exactly_its_final_amount(revisions, markup):
+    """Billed first at revisions[0], corrected at each later revision: the sum is the last revision's line."""
+    fx = FxRate(Decimal("1.0389"), "ECB euro reference rate", OCT.end, FxQuote.COST_PER_INVOICE_UNIT)
+    first = final_aws_line((CostLine("S", revisions[0]),), fx, markup)
+    billed_so_far = first
+    for revision in revisions[1:]:
+        month = BilledMonth(OCT, "inv", billed_so_far, fx, markup)
+        correction = correction_for(month, (CostLine("S", revision),), "en")
+        billed_so_far += correction.amount if correction else 0
+        assert billed_so_far == to_cents(billed_so_far)
+
+    assert billed_so_far == final_aws_line((CostLine("S", revisions[-1]),), fx, markup)
+
+
+@given(st.decimals(min_value=-1000, max_value=1000, places=2))
+def test_settling_never_charges_below_zero_and_loses_nothing(total):
+    charged, carried = settle(total)
+
+    assert charged >= 0 and carried >= 0 and charged - carried == total
