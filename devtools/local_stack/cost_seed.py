@@ -58,6 +58,10 @@ def seed_cost_explorer(aws_endpoint: str, cost_explorer: Any, today: date, seed_
     # Claimed with the run's own query: the billed month and the months it may correct, in one.
     months_back = Settings.from_env({}).correction_months
     (previous_report,) = source.costs_by_month(previous.shifted(-months_back).start, previous.end, group_by=GROUP_BY)
+    # The payer's bill by record type (what `billing report` reconciles against): the usage, and the 19%
+    # VAT AWS charges a German payer, which the billing query leaves out.
+    _queue_result(aws_endpoint, _by_record_type(seed, previous.start, previous.end))
+    source.costs_by_record_type(previous.start, previous.end)
     _queue_result(aws_endpoint, _prorated(_for_range(seed, mtd_start, mtd_end), share))
     mtd_report = source.costs(mtd_start, mtd_end, group_by=GROUP_BY)
     return SeededCosts(previous_month=previous_report, month_to_date=mtd_report)
@@ -76,6 +80,26 @@ def _for_range(seed: dict, start: date, end: date) -> dict:
     (period,) = result["ResultsByTime"]
     period["TimePeriod"] = {"Start": start.isoformat(), "End": end.isoformat()}
     return result
+
+
+AWS_VAT = Decimal("0.19")
+
+
+def _by_record_type(seed: dict, start: date, end: date) -> dict:
+    """The seed month as Cost Explorer groups it by RECORD_TYPE: Usage, and AWS's VAT on it as Tax."""
+    (period,) = seed["ResultsByTime"]
+    usage = sum((Decimal(metric["Amount"]) for group in period["Groups"] for metric in group["Metrics"].values()),
+                Decimal(0))
+    groups = {"Usage": usage, "Tax": (usage * AWS_VAT).quantize(Decimal("1E-10"))}
+    return {
+        "GroupDefinitions": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}],
+        "ResultsByTime": [{
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Total": {}, "Estimated": False,
+            "Groups": [{"Keys": [kind], "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
+                       for kind, amount in groups.items()],
+        }],
+        "DimensionValueAttributes": [],
+    }
 
 
 def _prorated(result: dict, share: Decimal) -> dict:

@@ -30,6 +30,7 @@ from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
 from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
+from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxRate, FxRule
 from billing_core.domain.invoice_plan import BillingPolicy
@@ -53,6 +54,7 @@ from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
 
 log = logging.getLogger(__name__)
@@ -276,6 +278,16 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         )
     except ConfigurationError as error:
         raise SettingsError(f"invalid billing settings: {error}") from error
+
+
+def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
+    """Reconcile ``period`` with Cost Explorer, through the worker's ports and settings."""
+    settings = services.settings
+    return period_report(
+        period, costs=services.costs, accounts=services.accounts, invoices=services.invoices,
+        group_by=settings.cost_group_by, excluded_record_types=settings.excluded_record_types,
+        invoice_currency=settings.billing_currency, correction_months=settings.correction_months,
+    )
 
 
 def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceRateFeed | None) -> ExchangeRates:

@@ -138,7 +138,7 @@ def print_plan(plans: Sequence[InvoicePlan], out: TextIO) -> None:
         breakdown = ", ".join(f"{service} {amount}" for service, amount in plan.breakdown.items()) or "-"
         rows.append((plan.account_id, plan.invoice_id, str(plan.base_fee), str(plan.aws_costs), str(plan.total),
                      plan.currency, breakdown))
-    _table(rows, out)
+    print_table(rows, out)
 
 
 def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Invoice], out: TextIO) -> None:
@@ -150,10 +150,11 @@ def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Invoice], out
         status = record.status.value if record is not None else "not started"
         amount = record.amount if record is not None else plan.total
         rows.append((plan.account_id, plan.invoice_id, status, str(amount), plan.currency, note))
-    _table(rows, out)
+    print_table(rows, out)
 
 
-def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+def print_table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """``rows`` as aligned columns, the first row as the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for number, row in enumerate(rows):
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() + "\n")

@@ -3,6 +3,7 @@ process creates the invoices, Stripe (the emulator) charges, webhooks bring the 
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -243,3 +244,25 @@ def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_z
     assert billing_run(services, april)[0] == 0
     again = services.invoices.get(account_id, invoice_id_for(april, account_id))
     assert again.stripe_invoice_id == record.stripe_invoice_id and again.corrections == record.corrections
+
+
+def test_billing_report_of_the_seed_month_reconciles_with_cost_explorer_and_keeps_tax_out(clean_stack, services):
+    account_id = new_account(clean_stack, services)
+    period = seed_period(clean_stack)
+    assert billing_run(services, period)[0] == 0
+    record_with(services, account_id, period, status_is("paid"))
+    out, err = io.StringIO(), io.StringIO()
+
+    code = cli.main(["--stack", str(clean_stack.stack_file), "report", "--period", period.label, "--format", "json"],
+                    out=out, err=err)
+
+    assert code == 0, err.getvalue()
+    report = json.loads(out.getvalue())
+    explorer = report["costExplorer"]
+    assert explorer["excluded"] == {"Tax": "3.3706000000"}  # 19% of the seed month: never passed on
+    assert Decimal(explorer["allocated"]) == Decimal("17.7399999999")  # the seed services, unrounded
+    assert explorer["unallocated"] == {} and Decimal(explorer["groupingDifference"]) == 0
+    assert Decimal(explorer["payerTotal"]) == Decimal("21.1105999999")
+    assert explorer["requests"] == 2
+    (billed,) = report["accounts"]
+    assert (billed["account"], billed["total"], billed["awsLine"]) == (account_id, "37.74", "17.74")

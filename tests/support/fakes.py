@@ -162,6 +162,7 @@ class FakeCostSource(CostSource):
         # Earlier months, for corrections: period -> its (final) lines; and which of them are estimated.
         self.monthly: dict[Period, tuple[CostLine, ...]] = {}
         self.estimated_months: dict[Period, bool] = {}
+        self.record_types: dict[str, Decimal] | None = None
 
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """The configured lines (only scoped ones when grouped by scope)."""
@@ -187,6 +188,12 @@ class FakeCostSource(CostSource):
             kept = tuple(line for line in self.lines if (line.scope is not None) == scoped)
             reports.append(CostReport(last.start, last.end, self.currency, self.estimated, kept, grouped_by=group_by))
         return reports
+
+    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
+        """The configured ``record_types`` (default: every line as Usage)."""
+        self.requests_made += 1
+        return dict(self.record_types) if self.record_types is not None else {
+            "Usage": sum((line.amount for line in self.lines), Decimal(0))}
 
     def forecast(self, start: date, end: date) -> Decimal | None:
         """The configured forecast (``None`` by default, like moto)."""

@@ -126,6 +126,27 @@ class CostExplorerCostSource(CostSource):
                                       estimated=estimated, lines=_lines(totals), grouped_by=group_by))
         return reports
 
+    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
+        """One query grouped by RECORD_TYPE, without the exclusion filter: the payer account's whole bill."""
+        request: dict[str, Any] = {
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+            "Granularity": "MONTHLY",
+            "Metrics": [self.metric],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}],
+        }
+        totals: dict[str, Decimal] = {}
+        token: str | None = None
+        while True:
+            page = self._call("get_cost_and_usage", {**request, "NextPageToken": token} if token else request)
+            for result in page.get("ResultsByTime", []):
+                for group in result.get("Groups", []):
+                    (kind,) = self._scope_and_service(group.get("Keys", []), scoped=False)[1:]
+                    amount, _unit = self._amount(group)
+                    totals[kind] = totals.get(kind, Decimal(0)) + amount
+            token = page.get("NextPageToken")
+            if not token:
+                return dict(sorted(totals.items()))
+
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """Every page of the grouped query, summed per (scope, service) across the months returned."""
         months = self.costs_by_month(start, end, group_by)

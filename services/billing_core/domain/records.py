@@ -16,7 +16,7 @@ from typing import TypedDict
 from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError, InvalidAmount
-from billing_core.domain.fx import FxQuote
+from billing_core.domain.fx import FxQuote, FxRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import is_whole_cents, parse_amount, to_cents
 
@@ -180,6 +180,14 @@ class Invoice:
     last_event_at: int | None = None
     next_payment_attempt: int | None = None
     paid_at: int | None = None
+
+    @property
+    def fx(self) -> FxRate | None:
+        """The rate the invoice's AWS costs were converted at (``None``: no conversion)."""
+        if self.fx_rate is None or self.fx_date is None:
+            return None
+        return FxRate(self.fx_rate, self.fx_source or "recorded", self.fx_date,
+                      self.fx_quote or FxQuote.INVOICE_PER_COST_UNIT)
 
     @property
     def all_lines_added(self) -> bool:

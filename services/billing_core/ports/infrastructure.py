@@ -97,6 +97,10 @@ class CostSource(abc.ABC):
         A month missing from the answer is missing here too (not a month of zero costs)."""
 
     @abc.abstractmethod
+    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
+        """The payer account's costs by record type (Usage, Tax, Credit, ...), nothing excluded."""
+
+    @abc.abstractmethod
     def forecast(self, start: date, end: date) -> Decimal | None:
         """Forecast total for the range, or ``None`` when no forecast is available."""
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from billing_core.domain.corrections import AccountHistory, BilledMonth, with_history
 from billing_core.domain.costs import CostLine, CostReport, Period
-from billing_core.domain.fx import FxQuote, FxRate
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import ZERO
@@ -70,7 +69,7 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
         corrected = sum((c.amount for later in earlier if later.period > record.period
                          for c in later.corrections if c.period == record.period), ZERO)
         billed.append(BilledMonth(record.period, record.invoice_id, record.aws_costs + corrected,
-                                  _rate_of(record), record.markup_percent))
+                                  record.fx, record.markup_percent))
     previous = max(earlier, key=lambda record: record.period, default=None)
     if previous is not None and previous.carried_out > 0:
         return AccountHistory(tuple(billed), previous.carried_out, previous.invoice_id)
@@ -96,10 +95,3 @@ def _all_invoices(invoices: InvoiceRepository, account_id: str) -> Iterator[Invo
         if not page.next_cursor:
             return
         cursor = page.next_cursor
-
-
-def _rate_of(record: Invoice) -> FxRate | None:
-    if record.fx_rate is None or record.fx_date is None:
-        return None
-    return FxRate(record.fx_rate, record.fx_source or "recorded", record.fx_date,
-                  record.fx_quote or FxQuote.INVOICE_PER_COST_UNIT)

@@ -1,0 +1,143 @@
+"""Reconciliation of a billed period against the operator's AWS bill (``billing report``).
+
+Two Cost Explorer queries: the payer account's total by record type (nothing excluded), and the
+billing query itself (the run's grouping, excluded record types left out). In the cost currency
+(USD) the parts add up exactly:
+
+    payer total = excluded record types (Tax) + allocated to accounts + unallocated (+ grouping rounding)
+
+where "unallocated" is every scope no account claims (the empty tag value: untagged costs). The last
+term is the difference Cost Explorer's two groupings may show in their last decimals; it is printed,
+never hidden. In the invoice currency the report lists what each account was billed: base fee, AWS
+line, corrections, total, the rate used, and the margin (base fees + markup).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+
+from billing_core.domain.costs import Period
+from billing_core.domain.fx import FxRate
+from billing_core.domain.invoice_plan import invoice_id_for
+from billing_core.domain.money import ZERO, to_cents
+from billing_core.domain.records import Account, Invoice
+from billing_core.errors import InvalidStoredRecord
+from billing_core.ports import AccountRepository, CostSource, InvoiceRepository
+from billing_core.use_cases.true_up import fetch_months
+
+
+@dataclass(frozen=True)
+class AccountBilled:
+    """One account's part: its raw AWS costs (cost currency) and what its invoice billed."""
+
+    account_id: str
+    scope: str | None
+    aws_raw: Decimal  # cost currency, unrounded
+    invoice_id: str | None = None
+    status: str | None = None
+    base_fee: Decimal = ZERO
+    aws_line: Decimal = ZERO
+    corrections: Decimal = ZERO  # corrections of earlier months this invoice carries
+    total: Decimal = ZERO
+    markup: Decimal = ZERO  # the AWS line minus the converted raw costs, invoice currency
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    """The period's reconciliation, cost currency first, then what was billed."""
+
+    period: Period
+    cost_currency: str
+    invoice_currency: str
+    by_record_type: dict[str, Decimal]
+    excluded: dict[str, Decimal]
+    allocated: Decimal
+    unallocated: dict[str, Decimal]  # scope ("" for untagged) -> raw cost no account claims
+    grouping_difference: Decimal  # payer total - (excluded + allocated + unallocated)
+    accounts: list[AccountBilled] = field(default_factory=list)
+    rate: FxRate | None = None
+    cost_requests: int = 0
+
+    @property
+    def payer_total(self) -> Decimal:
+        """Cost Explorer's total of the payer account for the period, every record type."""
+        return sum(self.by_record_type.values(), ZERO)
+
+    @property
+    def base_fees(self) -> Decimal:
+        return sum((a.base_fee for a in self.accounts), ZERO)
+
+    @property
+    def billed_total(self) -> Decimal:
+        return sum((a.total for a in self.accounts), ZERO)
+
+    @property
+    def margin(self) -> Decimal:
+        """Base fees plus markup: what the operator keeps beyond passing AWS on."""
+        return self.base_fees + sum((a.markup for a in self.accounts), ZERO)
+
+
+def period_report(
+    period: Period,
+    *,
+    costs: CostSource,
+    accounts: AccountRepository,
+    invoices: InvoiceRepository,
+    group_by: str,
+    excluded_record_types: Iterable[str],
+    invoice_currency: str,
+    correction_months: int = 0,
+) -> PeriodReport:
+    """Reconcile ``period``: two Cost Explorer queries, the accounts and their invoices of the period."""
+    before = costs.requests_made
+    by_type = costs.costs_by_record_type(period.start, period.end)
+    # The run's own query (with the months it corrects), so the report sees exactly what was billed from.
+    passed_on = (fetch_months(costs, period, correction_months, group_by).billed if correction_months
+                 else costs.costs(period.start, period.end, group_by))
+    cost_requests = costs.requests_made - before
+    excluded_types = set(excluded_record_types)
+    excluded = {kind: amount for kind, amount in by_type.items() if kind in excluded_types}
+
+    raw_by_scope: dict[str | None, Decimal] = {}
+    for line in passed_on.lines:
+        raw_by_scope[line.scope] = raw_by_scope.get(line.scope, ZERO) + line.amount
+    known = [entry for entry in accounts.list_accounts() if isinstance(entry, Account)]
+    parts: list[AccountBilled] = []
+    claimed: set[str | None] = set()
+    rate: FxRate | None = None
+    for account in sorted(known, key=lambda a: a.account_id):
+        scope = account.cost_scope if group_by != "SERVICE" else None
+        claimed.add(scope)
+        record = _invoice_of(invoices, account, period)
+        raw = raw_by_scope.get(scope, ZERO)
+        if record is None:
+            parts.append(AccountBilled(account.account_id, scope, raw))
+            continue
+        record_rate = record.fx
+        rate = rate or record_rate
+        with localcontext() as context:
+            context.prec = 60
+            converted = record_rate.convert(raw) if record_rate else raw
+        parts.append(AccountBilled(
+            account.account_id, scope, raw, record.invoice_id, record.status.value, record.base_fee,
+            record.aws_costs, sum((c.amount for c in record.corrections), ZERO), record.amount,
+            record.aws_costs - to_cents(max(converted, ZERO)),
+        ))
+    unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}
+    allocated = sum((raw_by_scope.get(scope, ZERO) for scope in claimed), ZERO)
+    payer_total = sum(by_type.values(), ZERO)
+    difference = payer_total - (sum(excluded.values(), ZERO) + allocated + sum(unallocated.values(), ZERO))
+    return PeriodReport(
+        period=period, cost_currency=passed_on.currency, invoice_currency=invoice_currency.upper(),
+        by_record_type=dict(sorted(by_type.items())), excluded=excluded, allocated=allocated,
+        unallocated=dict(sorted(unallocated.items())), grouping_difference=difference, accounts=parts,
+        rate=rate, cost_requests=cost_requests,
+    )
+
+
+def _invoice_of(invoices: InvoiceRepository, account: Account, period: Period) -> Invoice | None:
+    try:
+        return invoices.get(account.account_id, invoice_id_for(period, account.account_id))
+    except InvalidStoredRecord:
+        return None
