@@ -44,6 +44,12 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "awsCosts": money(record.aws_costs),
         "awsBreakdown": {service: money(amount) or "0.00" for service, amount in record.aws_breakdown.items()},
         "costsEstimated": record.costs_estimated,
+        # Corrections of earlier months (true-up), each its own entry beside the AWS breakdown.
+        "corrections": [{"period": c.period.label, "description": c.description, "amount": money(c.amount)}
+                        for c in record.corrections],
+        "creditIn": money(record.credit_in),
+        "carriedOut": money(record.carried_out),
+        "fxNote": record.fx_note,
         "number": record.number or None,
         "hostedInvoiceUrl": record.hosted_invoice_url or None,
         "invoicePdf": record.invoice_pdf or None,

@@ -201,6 +201,22 @@ def test_one_invoice_with_breakdown_number_and_links(client, tokens):
     assert sum(Decimal(v) for v in body["awsBreakdown"].values()) == Decimal(body["awsCosts"])
 
 
+def test_an_invoice_shows_its_corrections_of_earlier_months_and_the_credit_carried(client, tokens, ports):
+    from billing_core.domain.corrections import Correction
+    from billing_core.domain.costs import Period
+
+    ports.invoices.update(ALICE, f"inv_2025-12_{ALICE}", {
+        "corrections": (Correction(Period(2025, 11), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Nov 2025)"),),
+        "fx_note": "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 28.11.2025"})
+
+    body = client.get(f"/billing/invoices/inv_2025-12_{ALICE}", headers=auth(tokens)).get_json()
+
+    assert body["corrections"] == [
+        {"period": "2025-11", "description": "Korrektur AWS Infrastruktur (Nov 2025)", "amount": "-2.74"}]
+    assert (body["creditIn"], body["carriedOut"]) == ("0.00", "0.00")
+    assert body["fxNote"].startswith("1 EUR = 1,0497 USD")
+
+
 @pytest.mark.parametrize("invoice_id", [f"inv_2025-11_{BOB}", "inv_2030-01_nobody", "x" * 5000, "%00", "a b"])
 def test_another_accounts_invoice_and_nonsense_ids_are_404s(client, tokens, invoice_id):
     assert_error_shape(client.get(f"/billing/invoices/{invoice_id}", headers=auth(tokens)), 404, "not_found")

@@ -457,8 +457,27 @@ function breakdownSource() {
       currency: costs.currency, estimated: costs.costsEstimated};
   }
   const invoice = state.data.invoices.find((item) => item.invoiceId === state.breakdown);
-  return invoice && {title: formatPeriod(invoice.period), breakdown: invoice.awsBreakdown, total: invoice.awsCosts,
-    currency: invoice.currency, estimated: invoice.costsEstimated};
+  if (!invoice) return null;
+  // Corrections of earlier months are entries of their own, and count towards the AWS total shown.
+  const corrections = invoice.corrections ?? [];
+  const breakdown = {...invoice.awsBreakdown};
+  for (const correction of corrections) breakdown[correction.description] = correction.amount;
+  const total = corrections.reduce((sum, correction) => addMoney(sum, correction.amount), invoice.awsCosts);
+  return {title: formatPeriod(invoice.period), breakdown, total, currency: invoice.currency,
+    estimated: invoice.costsEstimated};
+}
+
+/** "12.34" + "-2.74" as exact cents (money is never a float here). */
+function addMoney(a, b) {
+  const cents = (text) => {
+    const negative = text.startsWith('-');
+    const [whole, fraction] = text.replace('-', '').split('.');
+    const value = BigInt(whole) * 100n + BigInt(fraction);
+    return negative ? -value : value;
+  };
+  const sum = cents(a) + cents(b);
+  const magnitude = sum < 0n ? -sum : sum;
+  return `${sum < 0n ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`;
 }
 
 function renderBreakdown() {
