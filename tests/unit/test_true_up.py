@@ -78,6 +78,9 @@ def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
     assert world.stripe_lines(record) == [("base-fee", 2000), ("aws", 1000), ("correction:2026-10", -274)]
     assert record.status is InvoiceStatus.OPEN
     assert world.invoices.get("u1", "inv_2026-10_u1").corrected_by == {record.invoice_id}
+    # The record keeps what it billed per service in both currencies, and the rate.
+    assert (record.aws_raw, record.cost_currency) == ({"AWS Lambda": Decimal("10.00")}, "USD")
+    assert record.aws_breakdown == {"AWS Lambda": Decimal("10.00")} and record.fx == ONE_TO_ONE
 
     # December sees October's correction on November's invoice: nothing more to correct.
     _, december = world.bill(DEC, "10.00", finals={OCT: "15.00", NOV: "10.00"})

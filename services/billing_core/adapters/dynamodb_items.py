@@ -250,6 +250,8 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "fx_date": _simple("fxDate", _iso_date, lambda day: day.isoformat()),
     "fx_quote": _simple("fxQuote", _fx_quote, lambda quote: FxQuote(quote).value),
     "fx_note": _simple("fxNote", _text),
+    "aws_raw": _simple("awsRaw", _breakdown, dict),
+    "cost_currency": _simple("costCurrency", _text),
     "corrections": _simple("corrections", _corrections, _corrections_item),
     "credit_in": _simple("creditIn", _decimal),
     "credit_from": _simple("creditFrom", _text),

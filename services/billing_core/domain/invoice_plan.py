@@ -19,7 +19,7 @@ Money rules, in this order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Context, Decimal, localcontext
 
@@ -129,6 +129,9 @@ class InvoicePlan:
     fx_note: str | None = None  # e.g. "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025"
     # True-up of earlier months (``domain.corrections``), a credit carried in from the previous
     # invoice, and what is carried on when the total would be below zero.
+    # What Cost Explorer said per service, unrounded, in its currency (USD): kept for reconciliation.
+    aws_raw: dict[str, Decimal] = field(default_factory=dict)
+    cost_currency: str | None = None
     corrections: tuple[Correction, ...] = ()
     credit_in: Decimal = ZERO  # a positive amount, deducted
     credit_from: str | None = None  # the invoice id the credit was carried from
@@ -281,6 +284,8 @@ def _plan(
         fx_date=fx.as_of if fx else None,
         fx_quote=fx.quote if fx else None,
         fx_note=terms.fx_note,
+        aws_raw=raw_by_service,
+        cost_currency=costs.currency,
         markup_percent=policy.markup_percent,
         costs_estimated=costs.estimated,
         base_fee_description=terms.base_fee_description,

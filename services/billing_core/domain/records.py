@@ -152,6 +152,8 @@ class Invoice:
     fx_date: date | None = None
     fx_quote: FxQuote | None = None
     fx_note: str | None = None  # which rate converted the costs, as the invoice says it
+    aws_raw: Mapping[str, Decimal] = field(default_factory=dict)  # per service, unrounded, cost currency
+    cost_currency: str | None = None
     # True-up (``domain.corrections``): corrections of earlier months this invoice carries, the credit
     # carried in from the previous invoice, what it carries on, and the later invoices correcting it.
     corrections: tuple[Correction, ...] = ()

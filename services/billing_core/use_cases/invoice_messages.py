@@ -46,6 +46,8 @@ def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
             "baseFeeDescription": plan.base_fee_description,
             "awsDescription": plan.aws_description,
             "costScope": plan.cost_scope,
+            "awsRaw": {service: str(amount) for service, amount in plan.aws_raw.items()},
+            "costCurrency": plan.cost_currency,
             "corrections": [{"period": c.period.label, "amount": str(c.amount), "description": c.description}
                             for c in plan.corrections],
             "creditIn": str(plan.credit_in),
@@ -86,6 +88,8 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             base_fee_description=p["baseFeeDescription"],
             aws_description=p["awsDescription"],
             cost_scope=p.get("costScope"),
+            aws_raw={service: Decimal(str(amount)) for service, amount in p.get("awsRaw", {}).items()},
+            cost_currency=p.get("costCurrency"),
             corrections=tuple(Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
                               for c in p.get("corrections", [])),
             credit_in=Decimal(str(p.get("creditIn", "0"))),
