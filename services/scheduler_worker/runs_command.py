@@ -1,0 +1,74 @@
+"""``billing runs show [--period YYYY-MM]``: the state of a period's billing run.
+
+Waiting for final costs (Cost Explorer still marks the month estimated; the scheduler re-checks it
+daily), enqueuing, enqueued; the counts the run recorded, and the dead-letter depth of the job queue.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from billing_core.bootstrap import WorkerServices
+from billing_core.domain.costs import Period
+from billing_core.domain.records import RunStatus
+from billing_core.errors import BillingError
+from scheduler_worker.run_command import print_table
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+_STATES = {
+    RunStatus.WAITING_FOR_FINAL_COSTS: "waiting for final costs",
+    RunStatus.ENQUEUING: "enqueuing",
+    RunStatus.ENQUEUED: "enqueued",
+}
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``runs show`` to the ``billing`` command line."""
+    parser = subcommands.add_parser("runs", help="the state of billing runs", description=__doc__)
+    actions = parser.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="one period's run (default: the previous month)")
+    show.add_argument("--period", type=_period, help="YYYY-MM (default: the month before today, UTC)")
+    show.set_defaults(handler=show_command)
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def show_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Print the period's run record as a table; returns the exit code."""
+    period = args.period or Period.previous(datetime.now(UTC))
+    try:
+        record = services.runs.get(period)
+        dead_letters = services.billing_jobs.dead_letter_depth()
+    except BillingError as error:
+        print(f"billing runs show {period.label} failed: {error}", file=err)
+        return EXIT_FAILED
+    rows = [["period", period.label]]
+    if record is None:
+        rows.append(["state", "not run yet"])
+    else:
+        rows += [
+            ["state", _STATES.get(record.status, record.status.value)],
+            ["costs", "estimated" if record.costs_estimated else "final"],
+            ["run", record.run_id], ["trigger", record.trigger],
+            ["accounts", str(record.accounts)], ["skipped", str(record.skipped)],
+            ["enqueued", str(record.enqueued)], ["cost explorer requests", str(record.cost_requests)],
+            ["started", _time(record.started_at)], ["updated", _time(record.updated_at)],
+        ]
+    rows.append(["billing-jobs dead letters", str(dead_letters)])
+    print_table([["", "run"], *rows], out)
+    return EXIT_OK
+
+
+def _time(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
