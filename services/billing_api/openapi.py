@@ -173,6 +173,21 @@ _DOCUMENT: dict[str, Any] = {
                         "oneOf": [_ref("CurrentCosts"), {"type": "null"}],
                         "description": "null while no preview can be had (Cost Explorer unavailable).",
                     },
+                    "previousMonth": {
+                        "oneOf": [{
+                            "type": "object",
+                            "required": ["period", "waitingForFinalCosts"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "period": {"type": "string", "description": "YYYY-MM"},
+                                "waitingForFinalCosts": {
+                                    "type": "boolean",
+                                    "description": "Its invoice comes once AWS's costs for it are final.",
+                                },
+                            },
+                        }, {"type": "null"}],
+                        "description": "Last month's billing state; null when it cannot be read.",
+                    },
                 },
             },
             "SetupIntent": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -13,9 +14,10 @@ from billing_api.auth import TokenVerifier
 from billing_api.openapi import openapi_document
 from billing_api.web import InvalidParameter, identity, public, request_id
 from billing_core.bootstrap import ApiServices
+from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.records import Account
-from billing_core.errors import InvalidStoredRecord
+from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.use_cases import billing_overview, payment_setup
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
@@ -90,7 +92,21 @@ def billing() -> Response:
         nextCursor=page.next_cursor,
         paymentMethod=representation.payment_method(method),
         currentCosts=_current_costs(parts, account_id),
+        previousMonth=_previous_month(parts),
     )
+
+
+def _previous_month(parts: ApiComponents) -> dict[str, Any] | None:
+    """Last month and whether its invoice waits for AWS's final costs (``None``: run state unknown)."""
+    runs = parts.services.runs
+    if runs is None:
+        return None
+    month = Period.previous(datetime.now(UTC))
+    try:
+        waiting = billing_overview.waiting_for_final_costs(runs, month)
+    except BillingError:
+        return None  # the page still shows everything else
+    return {"period": month.label, "waitingForFinalCosts": waiting}
 
 
 @api.get("/billing/invoices/<invoice_id>")

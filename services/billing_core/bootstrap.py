@@ -91,6 +91,7 @@ class ApiServices:
     billing_jobs: MessageQueue | None  # the admin's "run now"; None when not configured
     preview_cache: PreviewCache | None = None  # None: every page view asks Cost Explorer
     leases: Leases | None = None  # who refills the preview cache
+    runs: RunRecords | None = None  # whether last month's run waits for final costs
     period_rates: PeriodRates | None = None  # the preview converts at the newest stored period rate
     rate_feed: ReferenceRateFeed | None = None
 
@@ -193,6 +194,7 @@ def bootstrap_api(
         else None,
         preview_cache=DynamoPreviewCache(make("dynamodb"), settings.events_table),
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
+        runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
     )

@@ -201,6 +201,24 @@ def test_one_invoice_with_breakdown_number_and_links(client, tokens):
     assert sum(Decimal(v) for v in body["awsBreakdown"].values()) == Decimal(body["awsCosts"])
 
 
+def test_billing_says_when_last_months_invoice_waits_for_final_costs(tokens, ports):
+    from billing_core.domain.costs import Period
+    from billing_core.domain.records import BillingRunRecord, RunStatus
+    from tests.support.fakes import FakeRunRecords
+
+    last_month = Period.previous(datetime.now(UTC))
+    ports.runs = FakeRunRecords(clock=time.time)
+    client = make_app(tokens, ports).test_client()
+    assert client.get("/billing", headers=auth(tokens)).get_json()["previousMonth"] == {
+        "period": last_month.label, "waitingForFinalCosts": False}
+
+    ports.runs.put(BillingRunRecord(last_month, "run_1", RunStatus.WAITING_FOR_FINAL_COSTS, "cron", 1, 0, 0, 1, 1, 1,
+                                    costs_estimated=True), ttl_seconds=3600)
+
+    body = client.get("/billing", headers=auth(tokens)).get_json()
+    assert body["previousMonth"] == {"period": last_month.label, "waitingForFinalCosts": True}
+
+
 def test_an_invoice_shows_its_corrections_of_earlier_months_and_the_credit_carried(client, tokens, ports):
     from billing_core.domain.corrections import Correction
     from billing_core.domain.costs import Period

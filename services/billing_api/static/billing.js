@@ -412,17 +412,22 @@ function invoiceRow(invoice) {
 }
 
 function renderInvoices() {
-  const {invoices, nextCursor} = state.data;
+  const {invoices, nextCursor, previousMonth} = state.data;
   const body = $('invoices-body');
+  // Last month's invoice waits while AWS still marks its costs as estimated.
+  const waiting = previousMonth?.waitingForFinalCosts
+    ? el('p', {className: 'note', id: 'waiting-for-final-costs'},
+      t('waitingForFinalCosts', {period: formatPeriod({start: `${previousMonth.period}-01`})}))
+    : null;
   if (!invoices.length) {
-    body.replaceChildren(el('p', {className: 'empty'}, t('noInvoices')));
+    body.replaceChildren(...[waiting, el('p', {className: 'empty'}, t('noInvoices'))].filter(Boolean));
   } else {
     const head = el('tr', {}, ['period', 'number', 'amount', 'status', 'documents', 'breakdown'].map(
       (key) => el('th', {scope: 'col', className: key === 'amount' ? 'amount' : null}, t(key))));
-    body.replaceChildren(el('table', {className: 'invoices'},
+    body.replaceChildren(...[waiting, el('table', {className: 'invoices'},
       el('caption', {className: 'visually-hidden'}, t('invoiceHistory')),
       el('thead', {}, head),
-      el('tbody', {}, invoices.map(invoiceRow))));
+      el('tbody', {}, invoices.map(invoiceRow)))].filter(Boolean));
   }
   show('load-more', Boolean(nextCursor));
 }

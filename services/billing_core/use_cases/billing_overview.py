@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing_core.domain.records import Invoice
+from billing_core.domain.costs import Period
+from billing_core.domain.records import Invoice, RunStatus
 from billing_core.errors import InvalidCursor, NotFound
-from billing_core.ports import AccountRepository, InvoiceRepository, Page
+from billing_core.ports import AccountRepository, InvoiceRepository, Page, RunRecords
 
 DEFAULT_PAGE_SIZE = 12
 MAX_PAGE_SIZE = 100
@@ -68,3 +69,9 @@ def payment_method_status(accounts: AccountRepository, account_id: str) -> Payme
         last4=method.last4[-4:] if method.last4 else None,
         has_customer=has_customer,
     )
+
+
+def waiting_for_final_costs(runs: RunRecords, month: Period) -> bool:
+    """Whether ``month``'s billing run waits for Cost Explorer's final costs (its invoice comes later)."""
+    record = runs.get(month)
+    return record is not None and record.status is RunStatus.WAITING_FOR_FINAL_COSTS
