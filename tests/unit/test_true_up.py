@@ -155,3 +155,43 @@ def test_settling_never_charges_below_zero_and_loses_nothing(total):
     charged, carried = settle(total)
 
     assert charged >= 0 and carried >= 0 and charged - carried == total
+
+
+def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claimed_correction_once():
+    from billing_core.domain.invoice_plan import invoice_id_for
+
+    world = World()
+    world.bill(OCT, "17.74")
+    world.costs.lines = (CostLine("AWS Lambda", Decimal("10.00")),)
+    world.costs.monthly = {OCT: (CostLine("AWS Lambda", Decimal("15.00")),)}
+    now = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+    run = BillingRun(accounts=world.accounts, costs=world.costs, leases=FakeLeases(), runs=FakeRunRecords(),
+                     billing_jobs=world.queue, policy=BillingPolicy(fx=ONE_TO_ONE), group_by="SERVICE",
+                     invoices=world.invoices, correction_months=3, clock=lambda: now)
+    run.start(NOV, owner="a", trigger="cli")
+    plan, run_id = plan_from_message(world.queue.messages[-1].body)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_add_lines(step, phase):
+        if (step, phase) == ("add-lines", "stripe"):
+            raise Crash
+
+    job = InvoiceJob(invoices=world.invoices, accounts=world.accounts, payments=world.stripe, clock=lambda: now,
+                     observe=crash_at_add_lines)
+    try:
+        job.run(plan, run_id=run_id)
+    except Crash:
+        pass
+    world.costs.monthly = {OCT: (CostLine("AWS Lambda", Decimal("11.00")),)}  # a later revision meanwhile
+
+    _, record = world.bill(NOV, "10.00", finals={OCT: "11.00"})  # the rerun finishes the claimed invoice
+
+    assert [c.amount for c in record.corrections] == [Decimal("-2.74")]
+    invoice = world.stripe.invoices[record.stripe_invoice_id]
+    assert [line["amount"] for line in invoice["lines"]["data"]].count(-274) == 1
+    assert record.amount == Decimal("27.26") and record.invoice_id == invoice_id_for(NOV, "u1")
+    # The later revision is December's to correct: 11.00 final against 17.74 - 2.74 billed.
+    _, december = world.bill(DEC, "1.00", finals={OCT: "11.00", NOV: "10.00"})
+    assert [(c.period, c.amount) for c in december.corrections] == [(OCT, Decimal("-4.00"))]
