@@ -266,3 +266,41 @@ def test_billing_report_of_the_seed_month_reconciles_with_cost_explorer_and_keep
     assert explorer["requests"] == 2
     (billed,) = report["accounts"]
     assert (billed["account"], billed["total"], billed["awsLine"]) == (account_id, "37.74", "17.74")
+
+
+def test_a_period_is_billed_at_the_ecb_rate_read_from_an_ecb_feed_over_http(clean_stack, tmp_path):
+    """The run reads the real ECB 90-day file (from ../shared/fx, served over HTTP) instead of FX_RATE."""
+    from pathlib import Path
+
+    from flask import Flask
+
+    from local_stack.demo import worker_services
+    from tests.support.servers import WsgiServer
+
+    feed_file = Path(__file__).resolve().parents[3] / "shared" / "fx" / "eurofxref-hist-90d.xml"
+    if not feed_file.exists():
+        pytest.skip("needs ../shared/fx")
+    app = Flask(__name__)
+    app.add_url_rule("/eurofxref-hist-90d.xml", "feed", lambda: (feed_file.read_bytes(), 200,
+                                                                {"Content-Type": "text/xml"}))
+    with WsgiServer(app) as feed:
+        services = worker_services(clean_stack, fx_rate=None, fx_source=None, fx_date=None,
+                                   ecb_feed_url=f"{feed.base_url}/eurofxref-hist-90d.xml",
+                                   ecb_history_url=f"{feed.base_url}/eurofxref-hist-90d.xml")
+        account_id = new_account(clean_stack, services)
+        december = Period(2024, 12)
+        queue_cost_explorer_result(clean_stack, december, {
+            "AWS Lambda": "5.2312345678", "Amazon Simple Storage Service": "2.1487654321",
+            "Amazon CloudFront": "8.4700000001", "Amazon DynamoDB": "1.8899999999"})
+
+        code, out, err = billing_run(services, december)
+
+    assert code == 0, err
+    record = record_with(services, account_id, december, status_is("paid"))
+    # 17.7399999999 USD / 1.0389 (ECB, 2024-12-31) = 17.0757... EUR
+    assert (record.aws_costs, record.amount) == (Decimal("17.08"), Decimal("37.08"))
+    assert (record.fx_rate, record.fx_date.isoformat()) == (Decimal("1.0389"), "2024-12-31")
+    stored = services.period_rates.get(december)
+    assert stored.feed.endswith("eurofxref-hist-90d.xml") and stored.fx.source == "ECB euro reference rate"
+    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    assert invoice.description == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
