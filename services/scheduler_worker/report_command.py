@@ -14,10 +14,9 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from billing_core.bootstrap import WorkerServices, period_report_for
-from billing_core.domain.costs import Period
 from billing_core.errors import BillingError
 from billing_core.use_cases.period_report import PeriodReport
-from scheduler_worker.run_command import print_table
+from scheduler_worker.run_command import period_argument, print_table
 
 EXIT_OK = 0
 EXIT_REFUSED = 3
@@ -27,16 +26,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Add the ``report`` subcommand to the ``billing`` command line."""
     parser = subcommands.add_parser("report", help="reconcile a billed period with Cost Explorer",
                                     description=__doc__)
-    parser.add_argument("--period", required=True, type=_period, help="the billed month, YYYY-MM")
+    parser.add_argument("--period", required=True, type=period_argument, help="the billed month, YYYY-MM")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(handler=report_command)
-
-
-def _period(text: str) -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def report_command(

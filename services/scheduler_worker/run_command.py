@@ -35,7 +35,7 @@ BAR_WIDTH = 30
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand to the ``billing`` command line."""
     parser = subcommands.add_parser("run", help="bill a period: one invoice per account", description=__doc__)
-    parser.add_argument("--period", required=True, type=_period, help="the month to bill, YYYY-MM")
+    parser.add_argument("--period", required=True, type=period_argument, help="the month to bill, YYYY-MM")
     parser.add_argument("--account", help="bill only this account (userId)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     parser.add_argument("--no-wait", action="store_true", help="enqueue the jobs and exit")
@@ -43,7 +43,8 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=run_command)
 
 
-def _period(text: str) -> Period:
+def period_argument(text: str) -> Period:
+    """``--period YYYY-MM`` as a ``Period``; anything else is a usage error."""
     try:
         return Period.parse(text)
     except ValueError as error:

@@ -14,7 +14,7 @@ from billing_core.bootstrap import WorkerServices
 from billing_core.domain.costs import Period
 from billing_core.domain.records import RunStatus
 from billing_core.errors import BillingError
-from scheduler_worker.run_command import print_table
+from scheduler_worker.run_command import period_argument, print_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -31,15 +31,8 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = subcommands.add_parser("runs", help="the state of billing runs", description=__doc__)
     actions = parser.add_subparsers(dest="action", required=True)
     show = actions.add_parser("show", help="one period's run (default: the previous month)")
-    show.add_argument("--period", type=_period, help="YYYY-MM (default: the month before today, UTC)")
+    show.add_argument("--period", type=period_argument, help="YYYY-MM (default: the month before today, UTC)")
     show.set_defaults(handler=show_command)
-
-
-def _period(text: str) -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def show_command(

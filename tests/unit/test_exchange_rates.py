@@ -131,3 +131,25 @@ def test_the_month_average_rule_averages_the_published_days():
 
     assert fx.as_of == date(2025, 1, 31) and fx.quote is FxQuote.COST_PER_INVOICE_UNIT
     assert stored.get(Period(2025, 1)).rule is FxRule.MONTH_AVERAGE
+
+
+def test_the_preview_uses_a_stored_recent_rate_without_reading_the_feed():
+    feed, stored = FileFeed(), FakePeriodRates()
+    ExchangeRates(stored, feed).for_period(Period(2024, 12))
+    reads = feed.reads
+
+    # Early February 2025: January's last rate is out in the file, but nothing stored it yet.
+    fx = ExchangeRates(stored, feed).for_preview(Period(2025, 2))
+
+    assert fx.as_of == date(2024, 12, 31) and feed.reads == reads
+
+
+def test_without_a_feed_or_a_manual_rate_the_run_is_refused_with_a_clear_error():
+    run = BillingRun(
+        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])), costs=FakeCostSource(SEED_USD),
+        leases=FakeLeases(), runs=FakeRunRecords(), billing_jobs=FakeQueue(), policy=BillingPolicy(),
+        rates=ExchangeRates(FakePeriodRates(), None), group_by="SERVICE",
+    )
+
+    with pytest.raises(RateNotAvailable, match="no ECB feed configured"):
+        run.start(Period(2024, 12), owner="a", trigger="cli")

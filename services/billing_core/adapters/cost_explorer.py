@@ -140,7 +140,7 @@ class CostExplorerCostSource(CostSource):
             page = self._call("get_cost_and_usage", {**request, "NextPageToken": token} if token else request)
             for result in page.get("ResultsByTime", []):
                 for group in result.get("Groups", []):
-                    (kind,) = self._scope_and_service(group.get("Keys", []), scoped=False)[1:]
+                    _, kind = self._scope_and_service(group.get("Keys", []), scoped=False)
                     amount, _unit = self._amount(group)
                     totals[kind] = totals.get(kind, Decimal(0)) + amount
             token = page.get("NextPageToken")

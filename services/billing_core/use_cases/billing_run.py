@@ -30,7 +30,6 @@ from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
-from billing_core.domain.money import normalize_currency
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus
 from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
 from billing_core.ports import (
@@ -237,10 +236,10 @@ class BillingRun:
 
     def _policy_for(self, period: Period, cost_currency: str) -> BillingPolicy:
         """The policy with the period's own exchange rate (stored once; fixed from the ECB feed if not yet)."""
-        if self._rates is None or normalize_currency(cost_currency) == self._policy.currency:
+        if self._rates is None:
             return self._policy
         try:
-            return dataclasses.replace(self._policy, fx=self._rates.for_period(period))
+            return self._rates.policy_for(self._policy, period, cost_currency)
         except (RateNotPublished, ExchangeRateUnavailable) as missing:
             raise RateNotAvailable(f"no exchange rate for {period.label} yet: {missing}") from None
 

@@ -11,7 +11,6 @@ When the cache is empty, one request refills it and the others wait for that ref
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -24,7 +23,6 @@ from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoice
-from billing_core.domain.money import normalize_currency
 from billing_core.domain.records import Account
 from billing_core.errors import BillingError, ExchangeRateUnavailable
 from billing_core.ports import CostSource, Leases, PreviewCache
@@ -216,9 +214,9 @@ class CostPreviewService:
 
     def _policy_for(self, period: Period, cost_currency: str) -> BillingPolicy:
         """The policy with the newest stored period rate, the one every process reads."""
-        if self._rates is None or normalize_currency(cost_currency) == self._policy.currency:
+        if self._rates is None:
             return self._policy
         try:
-            return dataclasses.replace(self._policy, fx=self._rates.for_preview(period))
+            return self._rates.policy_for(self._policy, period, cost_currency, preview=True)
         except (RateNotPublished, ExchangeRateUnavailable) as missing:
             raise CostPreviewUnavailable(f"no exchange rate to convert the preview: {missing}") from None

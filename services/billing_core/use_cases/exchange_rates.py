@@ -11,11 +11,15 @@ cannot be read stops the run with a clear error: a rate is never guessed.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 
 from billing_core.domain.costs import Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate, RateNotPublished, period_rate
+from billing_core.domain.invoice_plan import BillingPolicy
+from billing_core.domain.money import normalize_currency
+from billing_core.errors import ExchangeRateUnavailable
 from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 
 log = logging.getLogger(__name__)
@@ -58,15 +62,34 @@ class ExchangeRates:
         return kept.fx
 
     def for_preview(self, month: Period) -> FxRate:
-        """The rate a month-to-date preview converts at: the newest period whose rate is out."""
+        """The rate a month-to-date preview converts at: the newest period whose rate is out.
+
+        A stored rate is used as it is, so page views do not read the feed while last month's last
+        rate is still to come; the feed is read only while no recent period has a rate at all.
+        """
+        for earlier in (month.shifted(-1), month.shifted(-2)):
+            stored = self._stored.get(earlier)
+            if stored is not None:
+                return stored.fx
         try:
             return self.for_period(month.shifted(-1))
         except RateNotPublished:  # early in a month the previous month's last rate may still be to come
             return self.for_period(month.shifted(-2))
 
+    def policy_for(self, policy: BillingPolicy, period: Period, cost_currency: str, *, preview: bool = False
+                   ) -> BillingPolicy:
+        """``policy`` with the rate that converts ``period``'s costs (unchanged if no conversion is needed).
+
+        Raises ``RateNotPublished`` or ``ExchangeRateUnavailable``.
+        """
+        if normalize_currency(cost_currency) == policy.currency:
+            return policy
+        fx = self.for_preview(period) if preview else self.for_period(period)
+        return dataclasses.replace(policy, fx=fx)
+
     def _from_feed(self, period: Period) -> PeriodRate:
         if self._feed is None:
-            raise RuntimeError("no ECB feed configured and no manual rate (FX_RATE)")
+            raise ExchangeRateUnavailable("no ECB feed configured and no manual rate (FX_RATE)")
         # A week before the period reaches a working day before it even across holidays.
         published = self._feed.published(since=period.start - timedelta(days=7), currency=self._currency)
         reference = period_rate(published.rates, period, self._rule, currency=self._currency)
