@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
@@ -103,9 +103,9 @@ def period_rate(
     """
     days = sorted(day for day in published if period.start <= day < period.end)
     newest = max(published, default=None)
-    # Complete once the feed reaches the period's last calendar day: a weekend or holiday at the end
-    # of the month is known to have no rate only when a later day is out.
-    if newest is None or newest < _last_calendar_day(period):
+    # Complete once the feed reaches the period's last TARGET working day: no rate is published for
+    # the weekend or holiday after it, so nothing later can still belong to the period.
+    if newest is None or newest < last_target_working_day(period):
         raise RateNotPublished(
             f"the ECB {currency} rate for the end of {period.label} is not published yet "
             f"(the feed's newest day is {newest.isoformat() if newest else 'none'})"
@@ -120,5 +120,33 @@ def period_rate(
     return ReferenceRate(currency, average.quantize(_AVERAGE_PLACES), days[-1], rule)
 
 
-def _last_calendar_day(period: Period) -> date:
-    return date(period.year, period.month, period.days)
+def is_target_working_day(day: date) -> bool:
+    """Whether TARGET2 is open on ``day``: the days the ECB publishes reference rates."""
+    if day.weekday() >= 5:
+        return False
+    if (day.month, day.day) in ((1, 1), (5, 1), (12, 25), (12, 26)):
+        return False
+    easter = easter_sunday(day.year)
+    return day not in (easter - timedelta(days=2), easter + timedelta(days=1))  # Good Friday, Easter Monday
+
+
+def last_target_working_day(period: Period) -> date:
+    """The period's last day with an ECB reference rate."""
+    day = period.end - timedelta(days=1)
+    while not is_target_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def easter_sunday(year: int) -> date:
+    """Western (Gregorian) Easter Sunday of ``year`` (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    ell = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ell) // 451
+    month, day = divmod(h + ell - 7 * m + 114, 31)
+    return date(year, month, day + 1)

@@ -1,7 +1,7 @@
 """The ECB rate of a period, from the real ECB feed files in ../shared/fx (with their holiday gaps)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,10 +9,19 @@ import pytest
 
 from billing_core.adapters.ecb_feed import parse_ecb_feed
 from billing_core.domain.costs import Period
-from billing_core.domain.fx import FxRule, RateNotPublished, period_rate
+from billing_core.domain.fx import (
+    FxRule,
+    RateNotPublished,
+    easter_sunday,
+    is_target_working_day,
+    last_target_working_day,
+    period_rate,
+)
 from billing_core.errors import ExchangeRateUnavailable
 
 FX = Path(__file__).resolve().parents[4] / "shared" / "fx"
+# Real ECB USD rates of 2026, the local stack's feed (kept in the project).
+LOCAL_STACK_FEED = Path(__file__).resolve().parents[3] / "devtools" / "local_stack" / "ecb_usd_2026.xml"
 needs_feed = pytest.mark.skipif(not (FX / "eurofxref-hist-90d.xml").exists(), reason="needs ../shared/fx")
 
 
@@ -65,6 +74,51 @@ def test_a_period_whose_end_is_not_published_yet_is_refused(ninety_days):
     # The feed ends on 2025-02-25: February's last working day (the 28th) is still to come.
     with pytest.raises(RateNotPublished, match="2025-02"):
         period_rate(ninety_days, Period(2025, 2), FxRule.LAST_WORKING_DAY)
+
+
+@needs_feed
+def test_the_target_calendar_names_exactly_the_days_the_ecb_published(ninety_days):
+    first, last = min(ninety_days), max(ninety_days)
+    every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    assert {day for day in every_day if is_target_working_day(day)} == set(ninety_days)
+
+
+@needs_feed
+def test_a_month_is_complete_once_its_last_working_day_is_out_even_before_the_weekend_after_it(ninety_days):
+    # November 2024 ends on Saturday the 30th: a feed read on Friday the 29th already has its last rate.
+    up_to_friday = {day: rate for day, rate in ninety_days.items() if day <= date(2024, 11, 29)}
+
+    rate = period_rate(up_to_friday, Period(2024, 11), FxRule.LAST_WORKING_DAY)
+
+    assert rate.rate_date == date(2024, 11, 29) == last_target_working_day(Period(2024, 11))
+
+
+@needs_feed
+def test_a_month_is_not_complete_while_its_last_working_day_is_still_to_come(ninety_days):
+    up_to_monday = {day: rate for day, rate in ninety_days.items() if day <= date(2024, 12, 30)}
+
+    with pytest.raises(RateNotPublished, match="2024-12"):
+        period_rate(up_to_monday, Period(2024, 12), FxRule.LAST_WORKING_DAY)
+
+
+def test_the_target_calendar_matches_the_ecbs_2026_days_with_good_friday_easter_monday_and_may_day():
+    published = parse_ecb_feed(LOCAL_STACK_FEED.read_bytes())
+    every_day = [date(2026, 1, 1) + timedelta(days=n) for n in range((max(published) - date(2026, 1, 1)).days + 1)]
+
+    assert {day for day in every_day if is_target_working_day(day)} == set(published)
+    assert {date(2026, 1, 1), date(2026, 4, 3), date(2026, 4, 6), date(2026, 5, 1)}.isdisjoint(published)
+    # October 2026 ends on a Saturday: Friday the 30th's rate is October's, and the feed has it.
+    assert period_rate(published, Period(2026, 10), FxRule.LAST_WORKING_DAY).rate_date == date(2026, 10, 30)
+
+
+@pytest.mark.parametrize("year", range(1990, 2100))
+def test_easter_sunday_is_a_sunday_between_22_march_and_25_april(year):
+    easter = easter_sunday(year)
+
+    assert easter.weekday() == 6 and date(year, 3, 22) <= easter <= date(year, 4, 25)
+    assert not is_target_working_day(easter - timedelta(days=2))  # Good Friday
+    assert not is_target_working_day(easter + timedelta(days=1))  # Easter Monday
 
 
 @needs_feed
