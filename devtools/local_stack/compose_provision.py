@@ -38,9 +38,11 @@ from local_stack.provision import (
     store_stripe_secret,
 )
 from local_stack.stack import register_webhook_endpoint
-from scheduler_worker.stack_file import LOCAL_FX_SETTINGS
 
 READY_TIMEOUT_SECONDS = 120.0
+
+
+COMPOSE_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -104,8 +106,8 @@ def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str
         # Password sign-in against moto's Cognito: there is no Hosted UI locally.
         "AUTH_MODE": "local",
         **LOCAL_QUEUE_SETTINGS,
-        # Cost Explorer answers in USD; the local rate 1.0 bills the seeded USD costs as EUR one to one.
-        **LOCAL_FX_SETTINGS,
+        # moto's image serves no ECB feed: Cost Explorer's USD is billed as EUR one to one, a manual rate.
+        **COMPOSE_FX_SETTINGS,
         "FX_DATE": (today or datetime.now(UTC).date()).isoformat(),
     }
     if stripe_api_base:

@@ -1,4 +1,4 @@
-"""Seed the local Cost Explorer (moto) with the seed month and a month-to-date.
+"""Seed the local Cost Explorer (moto) with the seed month and a month-to-date; revise answers later.
 
 Moto answers ``GetCostAndUsage`` from a queue of canned results: the first request with a given
 exact body takes the next queued result, and moto answers that same body with it from then on; any
@@ -7,11 +7,16 @@ claimed with the exact query the system makes, through the system's own Cost Exp
 
     queue(previous month) -> adapter.costs(previous month)    # moto binds it to that query
     queue(month-to-date)  -> adapter.costs(month-to-date)     # and this one to that query
+
+AWS's answer for a month changes until the month is final, and a credit can land after it was
+billed. ``revise_billing_query`` makes the local Cost Explorer change its answer to the billing
+run's query (through ``local_stack.moto_server.CostExplorerRevisions``).
 """
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,6 +27,7 @@ import requests
 
 from billing_core.domain.costs import CostReport, Period
 from billing_core.settings import Settings
+from local_stack.moto_server import COST_EXPLORER_REVISIONS_PATH
 
 # A copy of ../shared/aws/ce_get_cost_and_usage_by_service.json, the seed example month (17.74 USD
 # across four services), kept in the package so a clone without ../shared still starts.
@@ -110,3 +116,46 @@ def _prorated(result: dict, share: Decimal) -> dict:
             for metric in group["Metrics"].values():
                 metric["Amount"] = str((Decimal(metric["Amount"]) * share).quantize(Decimal("1E-10")))
     return result
+
+
+def cost_explorer_result(
+    months: Mapping[Period, Mapping[str, str]], *, estimated: Collection[Period] = (), group_by: str = GROUP_BY
+) -> dict:
+    """Cost Explorer's MONTHLY answer, grouped by ``group_by``: per month, each service's amount (USD)."""
+    from billing_core.adapters.cost_explorer import group_by_definitions
+
+    return {
+        "GroupDefinitions": group_by_definitions(group_by),
+        "ResultsByTime": [{
+            "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
+            "Total": {},
+            "Groups": [{"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
+                       for service, amount in amounts.items()],
+            "Estimated": month in estimated,
+        } for month, amounts in sorted(months.items())],
+        "DimensionValueAttributes": [],
+    }
+
+
+def revise_billing_query(
+    aws_endpoint: str,
+    period: Period,
+    months: Mapping[Period, Mapping[str, str]],
+    *,
+    estimated: Collection[Period] = (),
+    correction_months: int | None = None,
+) -> None:
+    """From now on the billing run's query for ``period`` (it and the correction months before it) answers ``months``.
+
+    ``estimated`` months are marked as Cost Explorer marks a month that is not final yet.
+    """
+    from billing_core.adapters.cost_explorer import group_by_definitions
+
+    months_back = Settings.from_env({}).correction_months if correction_months is None else correction_months
+    revision = {
+        "TimePeriod": {"Start": period.shifted(-months_back).start.isoformat(), "End": period.end.isoformat()},
+        "GroupBy": group_by_definitions(GROUP_BY),
+        "Result": cost_explorer_result(months, estimated=estimated),
+    }
+    response = requests.post(f"{aws_endpoint}{COST_EXPLORER_REVISIONS_PATH}", json=revision, timeout=10)
+    response.raise_for_status()

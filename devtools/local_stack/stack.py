@@ -20,12 +20,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
 import stripe
 
+from billing_core.adapters.dynamodb_events import DynamoPeriodRates
+from billing_core.domain.costs import Period
+from billing_core.domain.fx import FxRate, PeriodRate
 from billing_core.settings import Settings
 from local_stack.cost_seed import SeededCosts, seed_cost_explorer
 from local_stack.environment import aws_session, child_environment, service_environment
@@ -55,6 +59,12 @@ BACKENDS = ("moto", "stripe-emulator")
 # apart) with 16 attempts keeps retrying for about 80 s, so a receiver that briefly rejects
 # signatures while the webhook secret rotates (the stack's reset) loses nothing.
 EMULATOR_WEBHOOK_MAX_ATTEMPTS = 16
+# The ECB rates the local stack serves (ecb_usd_2026.xml) end on 2026-10-30, so last month, the one
+# `make demo` bills, has no ECB rate offline. The stack pins it the way an operator pins a rate: a
+# manual 1.0 stored for that period, so the seed example stays 17.74 EUR. Every month the feed
+# covers is billed at the ECB's rate.
+PINNED_RATE = Decimal("1.0")
+PINNED_RATE_SOURCE = "local-stack"
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,17 @@ class Stack:
         self.reset_aws()
         self.reset_stripe()
 
+    @property
+    def seeded_period(self) -> Period:
+        """The month the stack seeded with the seed example (last month when it started)."""
+        return Period.containing(self.seeded_costs.previous_month.start)
+
+    def pin_rate(self, period: Period, rate: Decimal = PINNED_RATE) -> PeriodRate:
+        """Store ``rate`` (EUR per USD, manual) as ``period``'s rate, unless the period has one; returns the stored."""
+        return pin_rate(self.aws_client("dynamodb"), self.info["tables"]["events"], period, rate)
+
     def reset_aws(self) -> None:
-        """Empty every queue (and its dead-letter queue) and every table."""
+        """Empty every queue (and its dead-letter queue) and every table; pin last month's rate again."""
         sqs = self.aws_client("sqs")
         for url in self.info["queues"].values():
             for queue_url in (url, url + "-dlq"):
@@ -142,6 +161,7 @@ class Stack:
         dynamodb = self.aws_client("dynamodb")
         for table in self.info["tables"].values():
             _empty_table(dynamodb, table)
+        self.pin_rate(self.seeded_period)
 
     def reset_stripe(self) -> None:
         """Forget every Stripe object, then register the webhook endpoint again.
@@ -231,6 +251,7 @@ def start_stack(
         tables = create_tables(session.client("dynamodb", endpoint_url=aws_endpoint))
         queues = create_queues(session.client("sqs", endpoint_url=aws_endpoint))
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=aws_endpoint))
+        pin_rate(session.client("dynamodb", endpoint_url=aws_endpoint), tables["events"], Period.previous(today))
 
         emulator.wait_until_ready(lambda: _answers(f"{stripe_api_base}/healthz"), ready_timeout)
         webhook_secret = register_webhook_endpoint(secret_key, stripe_api_base, webhook_url)
@@ -291,6 +312,12 @@ def start_stack(
         processes=processes,
         startup_seconds=time.monotonic() - began,
     )
+
+
+def pin_rate(dynamodb: Any, events_table: str, period: Period, rate: Decimal = PINNED_RATE) -> PeriodRate:
+    """Store a manual ``rate`` for ``period`` in the stack's rate store unless one is stored; returns the stored."""
+    fx = FxRate(rate, PINNED_RATE_SOURCE, datetime.now(UTC).date())
+    return DynamoPeriodRates(dynamodb, events_table).put_if_absent(PeriodRate(period, fx))
 
 
 def register_webhook_endpoint(secret_key: str, stripe_api_base: str, webhook_url: str) -> str:

@@ -9,6 +9,7 @@ the same dataclasses from ``tests/support/fakes``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -298,8 +299,8 @@ def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceR
                          currency="USD")
 
 
-def billing_run_for(services: WorkerServices) -> BillingRun:
-    """The billing run wired to the worker's ports and settings."""
+def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = time.time) -> BillingRun:
+    """The billing run wired to the worker's ports and settings (``clock``: seconds since the epoch)."""
     rates = (exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
              if services.period_rates is not None else None)
     return BillingRun(
@@ -315,6 +316,7 @@ def billing_run_for(services: WorkerServices) -> BillingRun:
         invoices=services.invoices,
         correction_months=services.settings.correction_months,
         final_costs_deadline_day=services.settings.final_costs_deadline_day,
+        clock=clock,
     )
 
 

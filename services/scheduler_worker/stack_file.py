@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ from billing_core.errors import SettingsError
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# Cost Explorer answers in USD; a manual 1.0 makes the seed month's 17.74 USD come out as 17.74 EUR.
-LOCAL_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
+# The local stack serves the ECB's feed at the ECB's own paths below its AWS endpoint.
+LOCAL_ECB_FEED_PATH = "/stats/eurofxref/eurofxref-hist-90d.xml"
+LOCAL_ECB_HISTORY_PATH = "/stats/eurofxref/eurofxref-hist.xml"
 
 
 def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
@@ -31,8 +31,8 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         "BILLING_JOBS_QUEUE_URL": info["queues"]["billing_jobs"],
         "STRIPE_EVENTS_QUEUE_URL": info["queues"]["stripe_events"],
         "STRIPE_API_BASE": info["stripe_api_base"],
-        **LOCAL_FX_SETTINGS,
-        "FX_DATE": datetime.now(UTC).date().isoformat(),
+        "ECB_FEED_URL": info["aws_endpoint"] + LOCAL_ECB_FEED_PATH,
+        "ECB_HISTORY_URL": info["aws_endpoint"] + LOCAL_ECB_HISTORY_PATH,
     }
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import requests
 
+from billing_core.bootstrap import billing_run_for
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
+from billing_core.domain.records import RunStatus
+from local_stack.cost_seed import cost_explorer_result, revise_billing_query
 from local_stack.demo import wait_for, worker_services
 from scheduler_worker import cli
+from scheduler_worker.schedule import trigger_billing_run
 from tests.integration.test_billing_run_resume import new_account, seed_period, stripe_objects
 
 SETTLE_SECONDS = 60
@@ -60,18 +64,7 @@ def queue_cost_explorer_result(
 ) -> None:
     """Make the local Cost Explorer answer the next new query (the run's, for ``period`` and the months
     before it) with ``amounts``, and with ``earlier`` months' (final) amounts."""
-    months = {**(earlier or {}), period: amounts}
-    result = {
-        "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
-        "ResultsByTime": [{
-            "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
-            "Total": {},
-            "Groups": [{"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
-                       for service, amount in month_amounts.items()],
-            "Estimated": False,
-        } for month, month_amounts in sorted(months.items())],
-        "DimensionValueAttributes": [],
-    }
+    result = cost_explorer_result({**(earlier or {}), period: amounts})
     response = requests.post(f"{stack.info['aws_endpoint']}/moto-api/static/ce/cost-and-usage-results",
                              json={"results": [result]}, timeout=10)
     response.raise_for_status()
@@ -141,6 +134,7 @@ def test_an_account_without_a_payment_method_gets_a_finalized_invoice_marked_as_
 def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, services):
     account_id = new_account(clean_stack, services)
     period = Period(2023, 1)
+    clean_stack.pin_rate(period)  # the ECB feed the stack serves covers 2026: 2023 is billed at a manual 1.0
     queue_cost_explorer_result(clean_stack, period, {"Tax": "0"})
 
     assert billing_run(services, period)[0] == 0
@@ -154,6 +148,7 @@ def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, service
 def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services):
     account_id = new_account(clean_stack, services)
     period = Period(2023, 2)
+    clean_stack.pin_rate(period)
     queue_cost_explorer_result(clean_stack, period, {
         "AWS Lambda": "5.23", "Amazon CloudFront": "8.47", "Amazon DynamoDB": "1.89",
         "Amazon Simple Storage Service": "2.15", "Credit": "-7.74",
@@ -225,6 +220,7 @@ def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_z
 ):
     account_id = new_account(clean_stack, services)
     march, april = Period(2023, 3), Period(2023, 4)
+    clean_stack.pin_rate(march), clean_stack.pin_rate(april)
     queue_cost_explorer_result(clean_stack, march, {"AWS Lambda": "30"})
     assert billing_run(services, march)[0] == 0
     assert record_with(services, account_id, march, status_is("paid")).amount == Decimal("50.0")
@@ -304,3 +300,72 @@ def test_a_period_is_billed_at_the_ecb_rate_read_from_an_ecb_feed_over_http(clea
     assert stored.feed.endswith("eurofxref-hist-90d.xml") and stored.fx.source == "ECB euro reference rate"
     invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
     assert invoice.description == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
+
+
+def at(moment: datetime):
+    """A clock for the billing run that stays at ``moment``."""
+    return moment.timestamp
+
+
+def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explorer_marks_it_final(
+    clean_stack, services
+):
+    account_id = new_account(clean_stack, services)
+    may = Period(2023, 5)
+    clean_stack.pin_rate(may)
+    endpoint = clean_stack.info["aws_endpoint"]
+    revise_billing_query(endpoint, may, {may: {"AWS Lambda": "10"}}, estimated={may})
+    first = datetime(2023, 6, 1, tzinfo=UTC)
+
+    waiting = trigger_billing_run(billing_run_for(services, clock=at(first)), "replica-a", now=first)
+
+    assert waiting is not None and waiting.waiting_for_final_costs
+    assert services.runs.get(may).status is RunStatus.WAITING_FOR_FINAL_COSTS
+    assert services.invoices.get(account_id, invoice_id_for(may, account_id)) is None and jobs_drained(clean_stack)
+
+    # AWS closes May on the 4th, 12.50 in the end; the daily check at 06:00 that day bills it.
+    revise_billing_query(endpoint, may, {may: {"AWS Lambda": "12.5"}})
+    check = first + timedelta(days=3, hours=6)
+    billed = trigger_billing_run(billing_run_for(services, clock=at(check)), "replica-a", now=check)
+    again = trigger_billing_run(billing_run_for(services, clock=at(check)), "replica-b", now=check)
+
+    assert billed is not None and billed.enqueued >= 1 and not billed.costs_estimated
+    assert again is None
+    record = record_with(services, account_id, may, status_is("paid"))
+    assert (record.amount, record.costs_estimated) == (Decimal("32.50"), False)
+    assert services.runs.get(may).status is RunStatus.ENQUEUED
+
+
+def test_on_the_deadline_day_an_estimated_month_is_billed_and_flagged_estimated(clean_stack, services):
+    account_id = new_account(clean_stack, services)
+    june = Period(2023, 6)
+    clean_stack.pin_rate(june)
+    revise_billing_query(clean_stack.info["aws_endpoint"], june, {june: {"AWS Lambda": "4.2"}}, estimated={june})
+    seventh, eighth = datetime(2023, 7, 7, 6, tzinfo=UTC), datetime(2023, 7, 8, 6, tzinfo=UTC)
+
+    assert trigger_billing_run(billing_run_for(services, clock=at(seventh)), "a", now=seventh).waiting_for_final_costs
+    billed = trigger_billing_run(billing_run_for(services, clock=at(eighth)), "a", now=eighth)
+
+    assert billed is not None and billed.costs_estimated
+    record = record_with(services, account_id, june, status_is("paid"))
+    assert (record.amount, record.costs_estimated) == (Decimal("24.20"), True)
+    assert services.runs.get(june).costs_estimated is True
+
+
+def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_serves(clean_stack, services):
+    account_id = new_account(clean_stack, services)
+    october = Period(2026, 10)
+    revise_billing_query(clean_stack.info["aws_endpoint"], october, {october: {"AWS Lambda": "17.74"}})
+
+    code, _, err = billing_run(services, october)
+
+    assert code == 0, err
+    record = record_with(services, account_id, october, status_is("paid"))
+    # 17.74 USD / 1.1172 (the ECB's rate of Friday 2026-10-30; the 31st is a Saturday) = 15.8790... EUR
+    assert (record.fx_rate, record.fx_date, record.fx_source) == (Decimal("1.1172"), date(2026, 10, 30),
+                                                                  "ECB euro reference rate")
+    assert record.amount == Decimal("35.88")
+    stored = services.period_rates.get(october)
+    assert stored.feed == clean_stack.info["aws_endpoint"] + "/stats/eurofxref/eurofxref-hist-90d.xml"
+    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    assert invoice.description == "1 EUR = 1,1172 USD, EZB-Referenzkurs vom 30.10.2026"
