@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
-from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate
+from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus, SavedPaymentMethod
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
@@ -229,6 +229,20 @@ def test_the_first_rate_stored_for_a_period_stays_and_comes_back_exactly(period_
     assert period_rates.get(Period(2024, 12)) == ecb
     assert period_rates.put_if_absent(PeriodRate(Period(2024, 11), manual.fx)).feed is None
     assert period_rates.get(Period(2024, 11)).fx == manual.fx
+
+
+def test_the_newest_published_rate_is_kept_unless_a_later_reading_is_kept_and_is_no_periods_rate(period_rates):
+    def reading(rate: str, day: int, read_at: int) -> NewestRate:
+        fx = FxRate(Decimal(rate), ECB_SOURCE, date(2026, 10, day), FxQuote.COST_PER_INVOICE_UNIT)
+        return NewestRate(fx, "https://feed.example/eurofxref-hist-90d.xml", read_at)
+
+    assert period_rates.newest() is None
+    period_rates.keep_newest(reading("1.113", 29, read_at=1_000))
+    period_rates.keep_newest(reading("1.1172", 30, read_at=2_000))
+    period_rates.keep_newest(reading("1.113", 29, read_at=1_500))  # a slower reader of older news
+
+    assert period_rates.newest() == reading("1.1172", 30, read_at=2_000)
+    assert period_rates.get(Period(2026, 10)) is None
 
 
 def test_a_run_record_comes_back_as_stored_until_it_expires(run_records, clock):

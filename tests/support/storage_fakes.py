@@ -18,11 +18,13 @@ from billing_core.adapters.dynamodb_items import (
     account_item,
     invoice_from_item,
     invoice_item,
+    newest_rate_from_item,
+    newest_rate_item,
     period_rate_from_item,
     period_rate_item,
 )
 from billing_core.domain.costs import CostSnapshot, Period
-from billing_core.domain.fx import PeriodRate
+from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.records import (
     Account,
     AccountChanges,
@@ -276,6 +278,7 @@ class FakePeriodRates(PeriodRates):
 
     def __init__(self) -> None:
         self.items: dict[Period, dict[str, Any]] = {}
+        self.newest_item: dict[str, Any] | None = None
 
     def get(self, period: Period) -> PeriodRate | None:
         """The stored rate, or ``None``."""
@@ -289,6 +292,15 @@ class FakePeriodRates(PeriodRates):
         stored = self.get(rate.period)
         assert stored is not None
         return stored
+
+    def newest(self) -> NewestRate | None:
+        """The newest published rate kept, or ``None``."""
+        return None if self.newest_item is None else newest_rate_from_item(self.newest_item, "fake-events")
+
+    def keep_newest(self, rate: NewestRate) -> None:
+        """Keep unless a later reading is kept."""
+        if self.newest_item is None or int(self.newest_item["readAt"]) <= rate.read_at:
+            self.newest_item = newest_rate_item(rate)
 
 
 class FakePreviewCache(_Clocked, PreviewCache):

@@ -1,7 +1,7 @@
 """Each period billed at its own ECB rate, stored once; a rate not out yet or a feed down stops the run."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import pytest
 
 from billing_core.adapters.ecb_feed import parse_ecb_feed
 from billing_core.domain.costs import CostLine, Period
-from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule
+from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.errors import ExchangeRateUnavailable
 from billing_core.ports.rates import PublishedRates, ReferenceRateFeed
@@ -133,15 +133,52 @@ def test_the_month_average_rule_averages_the_published_days():
     assert stored.get(Period(2025, 1)).rule is FxRule.MONTH_AVERAGE
 
 
-def test_the_preview_uses_a_stored_recent_rate_without_reading_the_feed():
+class Clock:
+    def __init__(self, moment: datetime) -> None:
+        self.now = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_preview_converts_at_the_newest_published_day_read_once_for_every_process_for_six_hours():
     feed, stored = FileFeed(), FakePeriodRates()
-    ExchangeRates(stored, feed).for_period(Period(2024, 12))
-    reads = feed.reads
+    clock = Clock(datetime(2025, 2, 26, 9, tzinfo=UTC))
+    ExchangeRates(stored, feed, clock=clock).for_period(Period(2025, 1))  # January, billed at 31.01.2025
 
-    # Early February 2025: January's last rate is out in the file, but nothing stored it yet.
-    fx = ExchangeRates(stored, feed).for_preview(Period(2025, 2))
+    fx = ExchangeRates(stored, feed, clock=clock).for_preview(Period(2025, 2))
+    clock.now += 5 * 3600
+    again = ExchangeRates(stored, feed, clock=clock).for_preview(Period(2025, 2))  # another process
 
-    assert fx.as_of == date(2024, 12, 31) and feed.reads == reads
+    # The file's newest day is 2025-02-25 (1.0497): newer than January's stored rate.
+    assert (fx.rate, fx.as_of, fx.source) == (Decimal("1.0497"), date(2025, 2, 25), ECB_SOURCE)
+    assert again == fx and feed.reads == 2  # January's rate, then one reading for both previews
+    clock.now += 3600
+    ExchangeRates(stored, feed, clock=clock).for_preview(Period(2025, 2))
+    assert feed.reads == 3
+    assert stored.get(Period(2025, 2)) is None  # a preview fixes no period's rate
+
+
+def test_a_manual_rate_stored_for_last_month_is_newer_than_the_feed_and_wins_the_preview():
+    feed, stored = FileFeed(), FakePeriodRates()
+    pinned = FxRate(Decimal("1.0"), "local-stack", date(2025, 3, 3))
+    stored.put_if_absent(PeriodRate(Period(2025, 2), pinned))
+
+    fx = ExchangeRates(stored, feed, clock=Clock(datetime(2025, 3, 3, 12, tzinfo=UTC))).for_preview(Period(2025, 3))
+
+    assert fx == pinned
+
+
+def test_with_the_feed_down_the_preview_uses_the_last_reading_or_says_no_rate_is_known():
+    feed, stored = FileFeed(), FakePeriodRates()
+    clock = Clock(datetime(2025, 2, 26, 9, tzinfo=UTC))
+    first = ExchangeRates(stored, feed, clock=clock).for_preview(Period(2025, 2))
+    feed.down = True
+    clock.now += 7 * 3600
+
+    assert ExchangeRates(stored, feed, clock=clock).for_preview(Period(2025, 2)) == first
+    with pytest.raises(ExchangeRateUnavailable, match="no exchange rate is known"):
+        ExchangeRates(FakePeriodRates(), feed, clock=clock).for_preview(Period(2025, 2))
 
 
 def test_without_a_feed_or_a_manual_rate_the_run_is_refused_with_a_clear_error():

@@ -23,6 +23,8 @@ from billing_core.adapters.dynamodb import (
 )
 from billing_core.adapters.dynamodb_items import (
     Item,
+    newest_rate_from_item,
+    newest_rate_item,
     period_rate_from_item,
     period_rate_item,
     run_record_from_item,
@@ -31,7 +33,7 @@ from billing_core.adapters.dynamodb_items import (
     snapshot_item,
 )
 from billing_core.domain.costs import CostSnapshot, Period
-from billing_core.domain.fx import PeriodRate
+from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
@@ -44,6 +46,7 @@ EVENT_PREFIX = "event#"
 LEASE_PREFIX = "lease#"
 RUN_PREFIX = "run#billing#"
 RATE_PREFIX = "fx#"
+NEWEST_RATE_KEY = "fx-newest"  # not under fx#: no period is called "newest"
 
 
 class _EventsTable(_DynamoTable):
@@ -253,3 +256,22 @@ class DynamoPeriodRates(_EventsTable, PeriodRates):
         if stored is None:  # pragma: no cover - a refused put means an item exists
             raise InvalidStoredRecord(self._table, f"pk={RATE_PREFIX}{rate.period.label}", "item", "vanished")
         return stored
+
+    def newest(self) -> NewestRate | None:
+        """The newest published rate last read, or ``None``."""
+        item = self._get(self._key(NEWEST_RATE_KEY))
+        return None if item is None else newest_rate_from_item(item, self._table)
+
+    def keep_newest(self, rate: NewestRate) -> None:
+        """Put unless a later reading is stored (two readers at once: the later one stays)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attribute_values({**newest_rate_item(rate), "pk": NEWEST_RATE_KEY}),
+                ConditionExpression="attribute_not_exists(#pk) OR #readAt <= :readAt",
+                ExpressionAttributeNames={"#pk": "pk", "#readAt": "readAt"},
+                ExpressionAttributeValues={":readAt": {"N": str(rate.read_at)}},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error

@@ -19,7 +19,7 @@ from typing import Any
 from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
-from billing_core.domain.fx import FxQuote, FxRate, FxRule, PeriodRate
+from billing_core.domain.fx import FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import (
     Account,
@@ -475,5 +475,22 @@ def period_rate_from_item(item: Mapping[str, Any], table: str) -> PeriodRate:
             feed=None if item.get("feed") is None else _text(item["feed"]),
             rule=None if item.get("rule") is None else FxRule(_text(item["rule"])),
         )
+    except (_Bad, KeyError, TypeError, ValueError, ConfigurationError) as bad:
+        raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None
+
+
+def newest_rate_item(newest: NewestRate) -> Item:
+    """The newest published rate as an events-table item (without its key)."""
+    return {"kind": "fx-newest", "rate": newest.fx.rate, "source": newest.fx.source,
+            "rateDate": newest.fx.as_of.isoformat(), "quote": newest.fx.quote.value, "feed": newest.feed,
+            "readAt": newest.read_at}
+
+
+def newest_rate_from_item(item: Mapping[str, Any], table: str) -> NewestRate:
+    """The newest published rate an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    try:
+        fx = FxRate(_decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]),
+                    _fx_quote(item["quote"]))
+        return NewestRate(fx, _text(item["feed"]), int(_decimal(item["readAt"])))
     except (_Bad, KeyError, TypeError, ValueError, ConfigurationError) as bad:
         raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None

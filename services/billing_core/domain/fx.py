@@ -84,6 +84,15 @@ class PeriodRate:
 
 
 @dataclass(frozen=True)
+class NewestRate:
+    """The newest day's rate a feed had when it was read: what a month-to-date preview converts at."""
+
+    fx: FxRate
+    feed: str
+    read_at: int  # epoch seconds of the reading
+
+
+@dataclass(frozen=True)
 class ReferenceRate:
     """One euro in ``currency`` as the ECB fixed it for ``rate_date`` (or the average up to that date)."""
 

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing_core.domain.costs import Period
-from billing_core.domain.fx import PeriodRate
+from billing_core.domain.fx import NewestRate, PeriodRate
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,11 @@ class PeriodRates(abc.ABC):
     @abc.abstractmethod
     def put_if_absent(self, rate: PeriodRate) -> PeriodRate:
         """Store ``rate`` unless the period has one; returns the one stored (the first writer's)."""
+
+    @abc.abstractmethod
+    def newest(self) -> NewestRate | None:
+        """The newest published rate last read from the feed, or ``None`` if it was never read."""
+
+    @abc.abstractmethod
+    def keep_newest(self, rate: NewestRate) -> None:
+        """Keep ``rate`` as the newest published one, unless a later reading is kept already."""

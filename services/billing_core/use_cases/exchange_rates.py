@@ -13,16 +13,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import timedelta
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from billing_core.domain.costs import Period
-from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate, RateNotPublished, period_rate
+from billing_core.domain.fx import (
+    ECB_SOURCE,
+    FxQuote,
+    FxRate,
+    FxRule,
+    NewestRate,
+    PeriodRate,
+    period_rate,
+)
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.money import normalize_currency
 from billing_core.errors import ExchangeRateUnavailable
 from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 
 log = logging.getLogger(__name__)
+
+# The ECB publishes once a working day (about 16:00 CET): a preview's reading of the newest rate is
+# kept for every process and renewed after this long, so page views do not each read the feed.
+NEWEST_RATE_MAX_AGE_SECONDS = 6 * 3600
 
 
 class ExchangeRates:
@@ -36,12 +50,14 @@ class ExchangeRates:
         rule: FxRule = FxRule.LAST_WORKING_DAY,
         manual: FxRate | None = None,
         currency: str = "USD",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._stored = stored
         self._feed = feed
         self._rule = rule
         self._manual = manual
         self._currency = currency
+        self._clock = clock
 
     def for_period(self, period: Period) -> FxRate:
         """The period's rate: the stored one, else the manual override, else the ECB's, stored first.
@@ -62,19 +78,42 @@ class ExchangeRates:
         return kept.fx
 
     def for_preview(self, month: Period) -> FxRate:
-        """The rate a month-to-date preview converts at: the newest period whose rate is out.
+        """The rate a month-to-date preview converts at: the newest one known.
 
-        A stored rate is used as it is, so page views do not read the feed while last month's last
-        rate is still to come; the feed is read only while no recent period has a rate at all.
+        That is the newest day's ECB rate, or a rate stored for one of the two months before if it
+        is dated later (a manual one). With a manual override (``FX_RATE``) the feed is not read.
+        Raises ``ExchangeRateUnavailable`` when no rate is known at all.
         """
-        for earlier in (month.shifted(-1), month.shifted(-2)):
-            stored = self._stored.get(earlier)
-            if stored is not None:
-                return stored.fx
+        recent = [stored.fx for earlier in (month.shifted(-1), month.shifted(-2))
+                  if (stored := self._stored.get(earlier)) is not None]
+        if self._manual is not None:
+            return recent[0] if recent else self._manual
+        newest = self._newest_published()
+        candidates = recent + ([newest.fx] if newest is not None else [])
+        if not candidates:
+            raise ExchangeRateUnavailable(f"no exchange rate is known for a preview of {month.label} yet")
+        return max(candidates, key=lambda fx: fx.as_of)
+
+    def _newest_published(self) -> NewestRate | None:
+        """The newest day's rate in the feed: the kept reading while it is recent, else read and kept."""
+        kept = self._stored.newest()
+        now = int(self._clock())
+        if self._feed is None or (kept is not None and now - kept.read_at < NEWEST_RATE_MAX_AGE_SECONDS):
+            return kept
+        today = datetime.fromtimestamp(now, UTC).date()
         try:
-            return self.for_period(month.shifted(-1))
-        except RateNotPublished:  # early in a month the previous month's last rate may still be to come
-            return self.for_period(month.shifted(-2))
+            published = self._feed.published(since=today - timedelta(days=7), currency=self._currency)
+        except ExchangeRateUnavailable as error:
+            log.warning("the ECB feed could not be read for the preview; it uses the last reading",
+                        extra={"reason": str(error)})
+            return kept
+        if not published.rates:
+            return kept
+        day = max(published.rates)
+        reading = NewestRate(FxRate(published.rates[day], ECB_SOURCE, day, FxQuote.COST_PER_INVOICE_UNIT),
+                             published.feed, now)
+        self._stored.keep_newest(reading)
+        return reading
 
     def policy_for(self, policy: BillingPolicy, period: Period, cost_currency: str, *, preview: bool = False
                    ) -> BillingPolicy:
