@@ -285,6 +285,25 @@ def test_cost_explorer_returns_the_seed_month_as_previous_month_summing_to_17_74
     assert report.currency == "USD"
 
 
+def test_the_costs_command_revises_the_billing_query_of_a_month_as_aws_revises_a_month(stack, capsys):
+    from local_stack import costs
+
+    august = Period(2022, 8)
+    source = CostExplorerCostSource(stack.aws_client("ce"))
+
+    def answer() -> tuple[bool, dict[str, Decimal]]:
+        (report,) = source.costs_by_month(august.shifted(-3).start, august.end, group_by="SERVICE")
+        return report.estimated, {line.service: line.amount for line in report.lines}
+
+    assert costs.main(["--stack", str(stack.stack_file), "--period", "2022-08", "--cost", "2022-08:AWS Lambda=10",
+                       "--estimated", "2022-08"]) == 0
+    assert answer() == (True, {"AWS Lambda": Decimal("10")})
+    assert costs.main(["--stack", str(stack.stack_file), "--period", "2022-08",
+                       "--cost", "2022-08:AWS Lambda=12.50", "--cost", "2022-08:Amazon S3=-1"]) == 0
+    assert answer() == (False, {"AWS Lambda": Decimal("12.50"), "Amazon S3": Decimal("-1")})
+    assert "2022-08 (final): AWS Lambda 12.50 USD, Amazon S3 -1 USD" in capsys.readouterr().out
+
+
 def test_cost_explorer_returns_an_estimated_month_to_date_prorated_from_the_seed_month(stack):
     today = datetime.now(UTC).date()
     start, end = month_to_date(today)
