@@ -56,9 +56,10 @@ def create_app(
     verifier = verifier or token_verifier(settings)
     if preview is None:
         policy = policy_from_settings(settings)
-        if policy.fx is None and policy.currency != "USD":
+        if policy.fx is None and policy.currency != "USD" and services.period_rates is None:
             # Cost Explorer answers in USD: without a rate the preview would price USD as EUR.
-            log.warning("no FX_RATE configured: the cost preview is off", extra={"currency": policy.currency})
+            log.warning("no exchange rate store and no FX_RATE: the cost preview is off",
+                        extra={"currency": policy.currency})
         else:
             preview = cost_preview_for(services, policy)
     app = Flask(__name__)
