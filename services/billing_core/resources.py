@@ -96,8 +96,15 @@ ACCOUNTS = Table(
     indexes=(Index("byStripeCustomerId", "stripeCustomerId"),),
 )
 
-# Processed Stripe event ids (deduplication) and run / lease records; old items expire by TTL.
-EVENTS = Table(logical_name="events", partition_key="pk", ttl_attribute="expiresAt")
+# Processed Stripe event ids (deduplication), run / lease records and rates; old items expire by TTL.
+# The audit log lives here too (never expiring): each entry is kept once per stream it belongs to
+# ("all", "account#<id>"), and the sparse index lists a stream newest first.
+EVENTS = Table(
+    logical_name="events",
+    partition_key="pk",
+    ttl_attribute="expiresAt",
+    indexes=(Index("byAuditStream", "auditStream", "auditAt"),),
+)
 
 TABLES: tuple[Table, ...] = (BILLING, ACCOUNTS, EVENTS)
 

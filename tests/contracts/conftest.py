@@ -12,6 +12,7 @@ import pytest
 from billing_core import resources
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
+    DynamoAuditLog,
     DynamoLeases,
     DynamoPeriodRates,
     DynamoPreviewCache,
@@ -22,6 +23,7 @@ from billing_core.adapters.sqs import SqsMessageQueue
 from tests.support.aws import LocalAws, running_aws
 from tests.support.fakes import (
     FakeAccountRepository,
+    FakeAuditLog,
     FakeInvoiceRepository,
     FakeLeases,
     FakePeriodRates,
@@ -97,6 +99,11 @@ def run_records(request, clock):
 @pytest.fixture(params=BOTH)
 def period_rates(request, clock):
     return _events_port(request, clock, lambda clock: FakePeriodRates(), DynamoPeriodRates)
+
+
+@pytest.fixture(params=BOTH)
+def audit_log(request, clock):
+    return _events_port(request, clock, lambda clock: FakeAuditLog(), DynamoAuditLog)
 
 
 @pytest.fixture(params=BOTH)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -268,3 +269,19 @@ def test_a_cost_snapshot_comes_back_as_stored_until_it_expires(preview_cache, cl
     assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") == snapshot
     clock.now += 61
     assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") is None
+
+
+def test_audit_entries_come_back_newest_first_per_account_and_for_all_and_a_repeat_is_kept_once(audit_log):
+    def entry(n: int, account: str | None) -> AuditEntry:
+        return AuditEntry(f"e{n}", at=1_700_000_000_000 + n, actor="cli:ops@host", action="account.update",
+                          account_id=account, before={"baseFee": "20.00"}, after={"baseFee": f"{20 + n}.00"},
+                          reason="contract" if n % 2 else None)
+
+    for n, account in enumerate(["acct-a", "acct-b", None, "acct-a"]):
+        audit_log.record(entry(n, account))
+    audit_log.record(entry(3, "acct-a"))  # a retried command
+
+    assert audit_log.entries(account_id="acct-a") == [entry(3, "acct-a"), entry(0, "acct-a")]
+    assert [e.entry_id for e in audit_log.entries()] == ["e3", "e2", "e1", "e0"]
+    assert [e.entry_id for e in audit_log.entries(limit=2)] == ["e3", "e2"]
+    assert audit_log.entries(account_id="acct-c") == []

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from billing_core.adapters.dynamodb_items import (
     account_from_item,
     account_item,
+    audit_entry_from_item,
+    audit_entry_item,
     invoice_from_item,
     invoice_item,
     newest_rate_from_item,
@@ -23,6 +25,7 @@ from billing_core.adapters.dynamodb_items import (
     period_rate_from_item,
     period_rate_item,
 )
+from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.records import (
@@ -36,6 +39,7 @@ from billing_core.domain.records import (
 from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound
 from billing_core.ports import (
     AccountRepository,
+    AuditLog,
     EventClaim,
     FieldIs,
     InvoiceRepository,
@@ -320,3 +324,20 @@ class FakePreviewCache(_Clocked, PreviewCache):
         """The snapshot, unless absent or expired."""
         stored = self.snapshots.get(key)
         return None if stored is None or stored[1] < self._now() else stored[0]
+
+
+class FakeAuditLog(AuditLog):
+    """The audit log in a list, through the adapter's item codec."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def record(self, entry: AuditEntry) -> None:
+        """Keep the entry once."""
+        self.items.setdefault(entry.entry_id, audit_entry_item(entry))
+
+    def entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Newest first, of one account or all."""
+        found = [audit_entry_from_item(item, "fake-events") for item in self.items.values()
+                 if account_id is None or item.get("accountId") == account_id]
+        return sorted(found, key=lambda entry: (entry.at, entry.entry_id), reverse=True)[:limit]

@@ -23,6 +23,8 @@ from billing_core.adapters.dynamodb import (
 )
 from billing_core.adapters.dynamodb_items import (
     Item,
+    audit_entry_from_item,
+    audit_entry_item,
     newest_rate_from_item,
     newest_rate_item,
     period_rate_from_item,
@@ -32,12 +34,14 @@ from billing_core.adapters.dynamodb_items import (
     snapshot_from_item,
     snapshot_item,
 )
+from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
 from billing_core.ports.rates import PeriodRates
+from billing_core.ports.storage import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -275,3 +279,42 @@ class DynamoPeriodRates(_EventsTable, PeriodRates):
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise _unavailable(error, self._table) from error
+
+
+AUDIT_PREFIX = "audit#"
+ALL_ACCOUNTS_STREAM = "all"
+
+
+class DynamoAuditLog(_EventsTable, AuditLog):
+    """The audit log: each entry once per stream, written together; listed through ``byAuditStream``."""
+
+    def record(self, entry: AuditEntry) -> None:
+        """Write the entry to its streams in one transaction; a repeat of the same entry id is a no-op."""
+        streams = [ALL_ACCOUNTS_STREAM] + ([f"account#{entry.account_id}"] if entry.account_id else [])
+        item = audit_entry_item(entry)
+        puts = [{"Put": {
+            "TableName": self._table,
+            "Item": to_attribute_values({**item, "pk": f"{AUDIT_PREFIX}{entry.entry_id}#{stream}",
+                                         "auditStream": stream}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }} for stream in streams]
+        try:
+            self._client.transact_write_items(TransactItems=puts)
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons", [])
+            if reasons and all(r.get("Code") in ("ConditionalCheckFailed", "None") for r in reasons):
+                return  # recorded before (a retried command)
+            raise _unavailable(error, self._table) from error
+
+    def entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries of the stream, newest first."""
+        stream = ALL_ACCOUNTS_STREAM if account_id is None else f"account#{account_id}"
+        try:
+            response = self._client.query(
+                TableName=self._table, IndexName="byAuditStream",
+                KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "auditStream"},
+                ExpressionAttributeValues={":s": {"S": stream}}, ScanIndexForward=False, Limit=limit,
+            )
+        except ClientError as error:
+            raise _unavailable(error, self._table) from error
+        return [audit_entry_from_item(from_attribute_values(item), self._table) for item in response.get("Items", [])]

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_core.domain.account_profile import PostalAddress
+from billing_core.domain.audit import AuditEntry
 from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
@@ -155,6 +157,15 @@ def _setup_failure_item(failure: SetupFailure) -> dict[str, str]:
     return item
 
 
+def _address(value: Any) -> PostalAddress:
+    parts = _map(value)
+    return PostalAddress(_text(parts.get("line1")), _text(parts.get("postalCode")), _text(parts.get("city")))
+
+
+def _address_item(address: PostalAddress) -> dict[str, str]:
+    return {"line1": address.line1, "postalCode": address.postal_code, "city": address.city}
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -226,6 +237,11 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
     "customer_synced_at": _simple("customerSyncedAt", _integer),
     "created_at": _simple("createdAt", _integer),
     "updated_at": _simple("updatedAt", _integer),
+    "name": _simple("name", _text),
+    "language": _simple("language", _text),
+    "country": _simple("country", _text),
+    "address": _simple("address", _address, _address_item),
+    "disabled_at": _simple("disabledAt", _integer),
 }
 
 INVOICE_CODECS: dict[str, _Codec] = {
@@ -493,4 +509,34 @@ def newest_rate_from_item(item: Mapping[str, Any], table: str) -> NewestRate:
                     _fx_quote(item["quote"]))
         return NewestRate(fx, _text(item["feed"]), int(_decimal(item["readAt"])))
     except (_Bad, KeyError, TypeError, ValueError, ConfigurationError) as bad:
+        raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None
+
+
+# --- events table: the audit log --------------------------------------------------------------------
+
+
+def audit_entry_item(entry: AuditEntry) -> Item:
+    """An audit entry as an events-table item (without its key and stream)."""
+    item: Item = {"kind": "audit", "entryId": entry.entry_id, "at": entry.at, "actor": entry.actor,
+                  "action": entry.action, "before": dict(entry.before), "after": dict(entry.after),
+                  "auditAt": f"{entry.at:015d}#{entry.entry_id}"}
+    if entry.account_id is not None:
+        item["accountId"] = entry.account_id
+    if entry.reason is not None:
+        item["reason"] = entry.reason
+    return item
+
+
+def audit_entry_from_item(item: Mapping[str, Any], table: str) -> AuditEntry:
+    """The audit entry an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
+    try:
+        return AuditEntry(
+            entry_id=_text(item["entryId"]), at=_integer(item["at"]), actor=_text(item["actor"]),
+            action=_text(item["action"]),
+            account_id=None if item.get("accountId") is None else _text(item["accountId"]),
+            before={str(k): _text(v) for k, v in _map(item.get("before", {})).items()},
+            after={str(k): _text(v) for k, v in _map(item.get("after", {})).items()},
+            reason=None if item.get("reason") is None else _text(item["reason"]),
+        )
+    except (_Bad, KeyError, TypeError, ValueError) as bad:
         raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypedDict
 
+from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.corrections import Correction
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError, InvalidAmount
@@ -64,6 +65,12 @@ class Account:
     customer_synced_at: int | None = None
     created_at: int | None = None
     updated_at: int | None = None
+    # Set by the operator (``billing accounts``); an account first saved from the Billing tab has none.
+    name: str | None = None
+    language: str | None = None  # "de" / "en"; None: the system's INVOICE_LANGUAGE
+    country: str | None = None  # ISO 3166-1 alpha-2
+    address: PostalAddress | None = None
+    disabled_at: int | None = None  # epoch ms; a disabled account is not billed, its history stays
 
     def __post_init__(self) -> None:
         if not isinstance(self.account_id, str) or not self.account_id.strip() \
@@ -81,6 +88,11 @@ class Account:
         """Whether the account has a default payment method Stripe can charge."""
         return self.payment_method is not None
 
+    @property
+    def disabled(self) -> bool:
+        """Whether the operator disabled the account (it is not billed)."""
+        return self.disabled_at is not None
+
 
 class AccountChanges(TypedDict, total=False):
     """A partial update of an ``Account``: the fields named get the values given (``None`` removes)."""
@@ -96,6 +108,11 @@ class AccountChanges(TypedDict, total=False):
     customer_synced_at: int | None
     created_at: int | None
     updated_at: int | None
+    name: str | None
+    language: str | None
+    country: str | None
+    address: PostalAddress | None
+    disabled_at: int | None
 
 
 def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:

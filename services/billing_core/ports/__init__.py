@@ -12,7 +12,7 @@ from billing_core.ports.infrastructure import (
     StripeSecrets,
 )
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
-from billing_core.ports.storage import AccountRepository, FieldIs, InvoiceRepository, Page
+from billing_core.ports.storage import AccountRepository, AuditLog, FieldIs, InvoiceRepository, Page
 from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, WebhookSignatures
 from billing_core.ports.stripe_objects import (
     EventObject,
@@ -28,6 +28,7 @@ from billing_core.ports.stripe_objects import (
 
 __all__ = [
     "AccountRepository",
+    "AuditLog",
     "CostSource",
     "EventObject",
     "EventClaim",

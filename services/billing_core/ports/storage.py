@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from billing_core.domain.audit import AuditEntry
 from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges
 from billing_core.errors import InvalidStoredRecord
 
@@ -122,3 +123,15 @@ class AccountRepository(abc.ABC):
 
         Raises ``NotFound`` or ``ConditionFailed`` like ``InvoiceRepository.update``.
         """
+
+
+class AuditLog(abc.ABC):
+    """Every operator action, kept for good: newest first, for one account or for all."""
+
+    @abc.abstractmethod
+    def record(self, entry: AuditEntry) -> None:
+        """Keep ``entry`` (its id makes a repeated record of the same entry a no-op)."""
+
+    @abc.abstractmethod
+    def entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, of ``account_id`` or of every account."""

@@ -25,11 +25,12 @@ locals {
       indexes   = { byStripeCustomerId = { hash_key = "stripeCustomerId", range_key = null } }
       ttl       = null
     }
-    # Processed Stripe event ids and run / lease records; old items expire by TTL.
+    # Processed Stripe event ids, run / lease records and rates (old items expire by TTL), and the
+    # audit log, listed per stream ("all", "account#<id>") newest first through its sparse index.
     "events" = {
       hash_key  = "pk"
       range_key = null
-      indexes   = {}
+      indexes   = { byAuditStream = { hash_key = "auditStream", range_key = "auditAt" } }
       ttl       = "expiresAt"
     }
   }
