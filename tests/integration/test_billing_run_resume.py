@@ -66,7 +66,9 @@ def seed_period(stack) -> Period:
 def seed_plan(stack, services, account_id):
     period = seed_period(stack)
     return plan_invoice(
-        period, stack.seeded_costs.previous_month, Account(account_id), policy_from_settings(services.settings)
+        period, stack.seeded_costs.previous_month, Account(account_id),
+        # The rate every process bills the seed month at: the one the stack pinned for it.
+        dataclasses.replace(policy_from_settings(services.settings), fx=stack.pin_rate(period).fx),
     )
 
 
