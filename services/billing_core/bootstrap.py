@@ -20,6 +20,7 @@ from botocore.config import Config
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
+    DynamoAuditLog,
     DynamoLeases,
     DynamoPeriodRates,
     DynamoPreviewCache,
@@ -38,6 +39,7 @@ from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
+    AuditLog,
     CostSource,
     InvoiceRepository,
     Leases,
@@ -55,6 +57,7 @@ from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.operator_accounts import OperatorAccounts
 from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
 
@@ -124,6 +127,7 @@ class WorkerServices:
     # The rate each period is billed at: stored once, fixed from the ECB feed (or FX_RATE).
     period_rates: PeriodRates | None = None
     rate_feed: ReferenceRateFeed | None = None
+    audit: AuditLog | None = None  # every operator action (the ``billing`` command's)
 
 
 class _Clients:
@@ -246,6 +250,7 @@ def bootstrap_worker(
         stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
+        audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
     )
 
 
@@ -318,6 +323,14 @@ def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = ti
         final_costs_deadline_day=services.settings.final_costs_deadline_day,
         clock=clock,
     )
+
+
+def operator_accounts_for(services: WorkerServices) -> OperatorAccounts:
+    """The operator's account administration, audited, wired to the worker's ports."""
+    if services.audit is None:
+        raise SettingsError("the operator's commands need the audit log (the events table)")
+    return OperatorAccounts(services.accounts, services.payments, services.audit,
+                            group_by=services.settings.cost_group_by)
 
 
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:

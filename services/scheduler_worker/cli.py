@@ -14,7 +14,7 @@ from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
-from scheduler_worker import reconcile_command, report_command, run_command, runs_command
+from scheduler_worker import accounts_command, reconcile_command, report_command, run_command, runs_command
 from scheduler_worker.stack_file import stack_environment
 
 EXIT_USAGE = 2
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile_command.register(subcommands)
     report_command.register(subcommands)
     runs_command.register(subcommands)
+    accounts_command.register(subcommands)
     return parser
 
 

@@ -160,7 +160,7 @@ class FakePaymentGateway(PaymentGateway):
 
     # --- the port ---
 
-    def create_customer(self, *, account_id, idempotency_key, email=None, name=None) -> StripeCustomer:
+    def create_customer(self, *, account_id, idempotency_key, email=None, name=None, details=None) -> StripeCustomer:
         """A customer with ``metadata.userId``."""
         def action() -> StripeJson:
             customer = {
@@ -168,10 +168,21 @@ class FakePaymentGateway(PaymentGateway):
                 "metadata": {"userId": account_id}, "invoice_settings": {"default_payment_method": None},
                 "created": self.clock(),
             }
+            if details is not None:
+                customer.update(_customer_details(details))
             self.customers[customer["id"]] = customer
             return customer
-        kwargs = {"account_id": account_id, "email": email, "name": name}
+        kwargs = {"account_id": account_id, "email": email, "name": name, "details": details}
         return StripeCustomer.from_json(self._write("create_customer", idempotency_key, kwargs, action))
+
+    def update_customer(self, customer_id, *, details, idempotency_key) -> StripeCustomer:
+        """The customer with ``details`` set."""
+        def action() -> StripeJson:
+            customer = self.customers[customer_id]
+            customer.update(_customer_details(details))
+            return customer
+        kwargs = {"customer_id": customer_id, "details": details}
+        return StripeCustomer.from_json(self._write("update_customer", idempotency_key, kwargs, action))
 
     def create_setup_intent(
         self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
@@ -332,3 +343,18 @@ class FakePaymentGateway(PaymentGateway):
         self._read("list_events", {"created_after": created_after, "types": list(types)}, lambda: {})
         return iter([StripeEvent.from_json(copy.deepcopy(e)) for e in self.events
                      if e["created"] > created_after and (not types or e["type"] in types)])
+
+
+def _customer_details(details) -> StripeJson:
+    """The customer fields ``details`` sets, in Stripe's names."""
+    fields: StripeJson = {}
+    if details.name:
+        fields["name"] = details.name
+    if details.email:
+        fields["email"] = details.email
+    if details.address is not None:
+        fields["address"] = {"line1": details.address.line1, "postal_code": details.address.postal_code,
+                             "city": details.address.city, "country": details.country}
+    if details.language:
+        fields["preferred_locales"] = [details.language]
+    return fields

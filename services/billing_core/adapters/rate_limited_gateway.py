@@ -25,6 +25,7 @@ from billing_core.ports import (
     StripePaymentMethod,
     StripeSetupIntent,
 )
+from billing_core.ports.stripe import CustomerDetails
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,17 @@ class RateLimitedPaymentGateway(PaymentGateway):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        details: CustomerDetails | None = None,
     ) -> StripeCustomer:
         """See ``PaymentGateway.create_customer``."""
         return self._call(lambda: self._inner.create_customer(
-            account_id=account_id, idempotency_key=idempotency_key, email=email, name=name))
+            account_id=account_id, idempotency_key=idempotency_key, email=email, name=name, details=details))
+
+    def update_customer(self, customer_id: str, *, details: CustomerDetails, idempotency_key: str) -> StripeCustomer:
+        """See ``PaymentGateway.update_customer``."""
+        return self._call(lambda: self._inner.update_customer(
+            customer_id, details=details, idempotency_key=idempotency_key))
 
     def create_setup_intent(
         self,

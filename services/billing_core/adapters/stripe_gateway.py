@@ -19,6 +19,7 @@ import stripe
 from stripe.params import (
     CustomerCreateParams,
     CustomerUpdateParams,
+    CustomerUpdateParamsAddress,
     EventListParams,
     InvoiceAddLinesParams,
     InvoiceAddLinesParamsLine,
@@ -51,6 +52,7 @@ from billing_core.ports import (
     StripePaymentMethod,
     StripeSetupIntent,
 )
+from billing_core.ports.stripe import CustomerDetails
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,25 @@ def _strings(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (metadata or {}).items()}
 
 
+def _customer_details(details: CustomerDetails) -> CustomerUpdateParams:
+    """The customer fields ``details`` sets (Stripe's names; the address with its country)."""
+    params: CustomerUpdateParams = {}
+    if details.name:
+        params["name"] = details.name
+    if details.email:
+        params["email"] = details.email
+    if details.address is not None:
+        address: CustomerUpdateParamsAddress = {
+            "line1": details.address.line1, "postal_code": details.address.postal_code, "city": details.address.city,
+        }
+        if details.country:
+            address["country"] = details.country
+        params["address"] = address
+    if details.language:
+        params["preferred_locales"] = [details.language]
+    return params
+
+
 def _idempotent(key: str) -> stripe.RequestOptions:
     if not key:
         raise ValueError("every Stripe write needs an idempotency key")
@@ -203,7 +224,8 @@ class StripePaymentGateway(PaymentGateway):
     # --- customers and payment methods ------------------------------------------------------------
 
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        details: CustomerDetails | None = None,
     ) -> StripeCustomer:
         """``POST /v1/customers`` with ``metadata.userId``."""
         params: CustomerCreateParams = {"metadata": {"userId": account_id}}
@@ -211,8 +233,16 @@ class StripePaymentGateway(PaymentGateway):
             params["email"] = email
         if name:
             params["name"] = name
+        if details is not None:
+            params.update(_customer_details(details))  # type: ignore[typeddict-item]
         options = _idempotent(idempotency_key)
         return self._call(lambda c: _customer(c.v1.customers.create(params=params, options=options)))
+
+    def update_customer(self, customer_id: str, *, details: CustomerDetails, idempotency_key: str) -> StripeCustomer:
+        """``POST /v1/customers/{id}`` with the details given."""
+        params: CustomerUpdateParams = _customer_details(details)
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _customer(c.v1.customers.update(customer_id, params=params, options=options)))
 
     def create_setup_intent(
         self,

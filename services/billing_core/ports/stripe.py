@@ -5,6 +5,7 @@ import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from billing_core.domain.account_profile import PostalAddress
 from billing_core.ports.stripe_objects import (
     StripeCustomer,
     StripeEvent,
@@ -54,6 +55,17 @@ class WebhookSignatures(abc.ABC):
         ``InvalidStripeEvent`` if it did but the payload is no event."""
 
 
+@dataclass(frozen=True)
+class CustomerDetails:
+    """What the operator keeps on a Stripe customer: who to bill and where, in which language."""
+
+    name: str | None = None
+    email: str | None = None
+    address: PostalAddress | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2
+    language: str | None = None  # "de" / "en": the customer's preferred locale for Stripe's e-mails
+
+
 class PaymentGateway(abc.ABC):
     """The Stripe calls the system makes. Every write takes an ``idempotency_key``.
 
@@ -63,9 +75,14 @@ class PaymentGateway(abc.ABC):
 
     @abc.abstractmethod
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None
+        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        details: CustomerDetails | None = None,
     ) -> StripeCustomer:
-        """Create the account's Stripe customer (``metadata.userId`` links it back)."""
+        """Create the account's Stripe customer (``metadata.userId`` links it back); ``details`` win over email/name."""
+
+    @abc.abstractmethod
+    def update_customer(self, customer_id: str, *, details: CustomerDetails, idempotency_key: str) -> StripeCustomer:
+        """Set the customer's name, e-mail, address and preferred locale to ``details`` (``None`` leaves one)."""
 
     @abc.abstractmethod
     def create_setup_intent(

@@ -283,6 +283,9 @@ class BillingRun:
                 account_id = str(entry.record_id)
                 log.error("account skipped", extra={"userId": account_id, "reason": str(entry)})
                 skipped.append(SkippedAccount(account_id, str(entry)))
+            elif entry.disabled:
+                # Disabled by the operator: not billed, nothing is lost (its history stays).
+                skipped.append(SkippedAccount(entry.account_id, "disabled by the operator"))
             else:
                 accounts.append(entry)
         return accounts, skipped

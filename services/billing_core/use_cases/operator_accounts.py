@@ -1,0 +1,199 @@
+"""The operator's accounts: create, change, disable and enable customer accounts, each action audited.
+
+Creating an account creates its Stripe customer once: the customer is created under the idempotency
+key ``customer:<account id>`` (the key the Billing tab uses too) and recorded only if the account has
+none, so a retried or concurrent ``create`` ends with one account and one customer:
+
+    create acct_x ─> account has a customer? ── yes ─> same profile? ── yes ─> done (nothing new)
+                              │ no                          └─ no ─> AccountExists
+                              └─> Stripe customer (key customer:acct_x) ─> record it if absent ─> audit
+
+A change goes to Stripe first (name, e-mail, address, locale), then to the account, then to the audit
+log: a crash in between is repaired by running the same command again.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any, cast
+
+from billing_core.domain.account_profile import InvalidAccountField, PostalAddress, valid_cost_scope
+from billing_core.domain.audit import AuditEntry
+from billing_core.domain.records import Account, AccountChanges
+from billing_core.errors import BillingError, InvalidStoredRecord
+from billing_core.ports import AccountRepository, AuditLog, PaymentGateway
+from billing_core.ports.stripe import CustomerDetails
+
+
+class AccountNotFound(BillingError):
+    """No account has that id."""
+
+
+class AccountExists(BillingError):
+    """An account with that id exists with other values: ``update`` changes it."""
+
+
+@dataclass(frozen=True)
+class AccountProfile:
+    """What an operator sets on an account; ``None`` leaves a field as it is (or unset, on create).
+
+    The values are validated already (``billing_core.domain.account_profile``); the cost scope is
+    checked here against how costs are grouped.
+    """
+
+    name: str | None = None
+    email: str | None = None
+    cost_scope: str | None = None
+    base_fee_override: Decimal | None = None
+    language: str | None = None
+    country: str | None = None
+    address: PostalAddress | None = None
+
+    def given(self) -> dict[str, object]:
+        """The fields that are set, by record field name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+_CUSTOMER_FIELDS = ("name", "email", "address", "country", "language")
+
+
+class OperatorAccounts:
+    """Account administration for the operator (CLI and operator API)."""
+
+    def __init__(
+        self,
+        accounts: AccountRepository,
+        payments: PaymentGateway,
+        audit: AuditLog,
+        *,
+        group_by: str,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: f"acct_{uuid.uuid4().hex[:16]}",
+    ) -> None:
+        self._accounts = accounts
+        self._payments = payments
+        self._audit = audit
+        self._group_by = group_by
+        self._clock = clock
+        self._new_id = new_id
+
+    def get(self, account_id: str) -> Account:
+        """The account; ``AccountNotFound`` if there is none."""
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise AccountNotFound(f"no account {account_id!r}")
+        return account
+
+    def all_accounts(self) -> Iterator[Account | InvalidStoredRecord]:
+        """Every account (an unreadable item comes as its error, so one bad item hides no other)."""
+        return self._accounts.list_accounts()
+
+    def create(self, profile: AccountProfile, *, actor: str, account_id: str | None = None,
+               reason: str | None = None) -> Account:
+        """A new account with its Stripe customer; repeating the same create returns the same account."""
+        if not profile.name or not profile.email:
+            raise InvalidAccountField("name" if not profile.name else "email", "is needed to create an account")
+        self._check_scope(profile)
+        account_id = account_id or self._new_id()
+        existing = self._accounts.get(account_id)
+        if existing is not None and existing.stripe_customer_id is not None:
+            if _differences(existing, profile.given()):
+                raise AccountExists(f"account {account_id} exists with other values; use `billing accounts update`")
+            return existing
+        customer = self._payments.create_customer(
+            account_id=account_id, idempotency_key=f"customer:{account_id}", details=_details(profile),
+        )
+        now = self._now_ms()
+        changes: AccountChanges = {"created_at": now, "updated_at": now}
+        changes.update(profile.given())  # type: ignore[typeddict-item]
+        if not self._accounts.set_stripe_customer_id_if_absent(account_id, customer.id, changes):
+            return self.get(account_id)  # a concurrent create recorded its customer first (the same one)
+        created = self.get(account_id)
+        self._audit.record(AuditEntry(
+            entry_id=f"create:{account_id}", at=now, actor=actor, action="account.create", account_id=account_id,
+            after=_shown(profile.given()) | {"stripeCustomer": customer.id}, reason=reason,
+        ))
+        return created
+
+    def update(self, account_id: str, profile: AccountProfile, *, actor: str, reason: str | None = None,
+               clear: tuple[str, ...] = ()) -> Account:
+        """Change the fields given (and remove those in ``clear``: cost_scope, base_fee_override)."""
+        self._check_scope(profile)
+        account = self.get(account_id)
+        wanted: dict[str, object] = {**profile.given(), **{name: None for name in clear}}
+        changed = _differences(account, wanted)
+        if not changed:
+            return account
+        if account.stripe_customer_id and set(changed) & set(_CUSTOMER_FIELDS):
+            after = dataclasses.replace(account, **cast(dict[str, Any], changed))
+            details = CustomerDetails(name=after.name, email=after.email, address=after.address,
+                                      country=after.country, language=after.language)
+            self._payments.update_customer(account.stripe_customer_id, details=details,
+                                           idempotency_key=f"customer-update:{account_id}:{uuid.uuid4().hex}")
+        return self._change(account, changed, actor=actor, action="account.update", reason=reason)
+
+    def disable(self, account_id: str, *, actor: str, reason: str) -> Account:
+        """Stop billing the account (its invoices and history stay); a reason is required."""
+        if not reason or not reason.strip():
+            raise InvalidAccountField("reason", "say why the account is disabled")
+        account = self.get(account_id)
+        if account.disabled:
+            return account
+        return self._change(account, {"disabled_at": self._now_ms()}, actor=actor, action="account.disable",
+                            reason=reason)
+
+    def enable(self, account_id: str, *, actor: str, reason: str | None = None) -> Account:
+        """Bill the account again from the next run."""
+        account = self.get(account_id)
+        if not account.disabled:
+            return account
+        return self._change(account, {"disabled_at": None}, actor=actor, action="account.enable", reason=reason)
+
+    def audit_entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest operator actions, of one account or of all."""
+        return self._audit.entries(account_id=account_id, limit=limit)
+
+    def _change(self, account: Account, changed: Mapping[str, object], *, actor: str, action: str,
+                reason: str | None) -> Account:
+        now = self._now_ms()
+        changes: AccountChanges = {"updated_at": now}
+        changes.update(changed)  # type: ignore[typeddict-item]
+        updated = self._accounts.update(account.account_id, changes)
+        self._audit.record(AuditEntry(
+            entry_id=uuid.uuid4().hex, at=now, actor=actor, action=action, account_id=account.account_id,
+            before=_shown({name: getattr(account, name) for name in changed}), after=_shown(changed), reason=reason,
+        ))
+        return updated
+
+    def _check_scope(self, profile: AccountProfile) -> None:
+        if profile.cost_scope is not None:
+            valid_cost_scope(profile.cost_scope, self._group_by)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def _differences(account: Account, wanted: Mapping[str, object]) -> dict[str, object]:
+    return {name: value for name, value in wanted.items() if getattr(account, name) != value}
+
+
+def _details(profile: AccountProfile) -> CustomerDetails:
+    return CustomerDetails(name=profile.name, email=profile.email, address=profile.address,
+                           country=profile.country, language=profile.language)
+
+
+def _shown(values: Mapping[str, object]) -> dict[str, str]:
+    """Values as the audit log shows them: text, an address on one line, a removed value as ''."""
+    shown: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, PostalAddress):
+            shown[name] = f"{value.line1}, {value.postal_code} {value.city}"
+        elif name == "disabled_at":
+            shown["disabled"] = "yes" if value is not None else "no"
+        else:
+            shown[name] = "" if value is None else str(value)
+    return shown
