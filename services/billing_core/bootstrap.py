@@ -58,6 +58,7 @@ from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.operator_accounts import OperatorAccounts
+from billing_core.use_cases.operator_invoices import OperatorInvoices
 from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
 
@@ -331,6 +332,13 @@ def operator_accounts_for(services: WorkerServices) -> OperatorAccounts:
         raise SettingsError("the operator's commands need the audit log (the events table)")
     return OperatorAccounts(services.accounts, services.payments, services.audit,
                             group_by=services.settings.cost_group_by)
+
+
+def operator_invoices_for(services: WorkerServices) -> OperatorInvoices:
+    """The operator's invoices across accounts (list, retry, void), audited."""
+    if services.audit is None:
+        raise SettingsError("the operator's commands need the audit log (the events table)")
+    return OperatorInvoices(services.invoices, services.payments, services.audit)
 
 
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:

@@ -14,7 +14,14 @@ from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
-from scheduler_worker import accounts_command, reconcile_command, report_command, run_command, runs_command
+from scheduler_worker import (
+    accounts_command,
+    invoices_command,
+    reconcile_command,
+    report_command,
+    run_command,
+    runs_command,
+)
 from scheduler_worker.stack_file import stack_environment
 
 EXIT_USAGE = 2
@@ -33,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_command.register(subcommands)
     runs_command.register(subcommands)
     accounts_command.register(subcommands)
+    invoices_command.register(subcommands)
     return parser
 
 

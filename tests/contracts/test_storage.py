@@ -94,6 +94,23 @@ def test_key_fields_cannot_be_updated(invoices, account_id):
         invoices.update(account_id, f"inv_2024-11_{account_id}", {"invoice_id": "other"})
 
 
+def test_every_invoice_of_every_account_is_listed_filtered_by_period_and_status(invoices, account_id):
+    other = account_id + "-b"
+    for owner, period, status in [(account_id, Period(2024, 11), InvoiceStatus.PAID),
+                                  (account_id, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED),
+                                  (other, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED)]:
+        invoices.create_if_absent(an_invoice(account_id=owner, period=period, status=status))
+
+    def ids(**filters):  # the table may hold other tests' invoices
+        return sorted(i.invoice_id for i in invoices.list_all(**filters) if i.account_id in (account_id, other))
+
+    assert ids() == [f"inv_2024-11_{account_id}", f"inv_2024-12_{account_id}", f"inv_2024-12_{other}"]
+    assert ids(period_label="2024-12", status="payment_failed") == [f"inv_2024-12_{account_id}",
+                                                                     f"inv_2024-12_{other}"]
+    assert ids(status="paid") == [f"inv_2024-11_{account_id}"]
+    assert ids(period_label="2025-01") == []
+
+
 def test_an_invoice_is_found_by_its_stripe_invoice_id(invoices, account_id):
     stripe_id = f"in_{uuid.uuid4().hex[:10]}"
     invoices.create_if_absent(an_invoice(account_id=account_id, stripe_invoice_id=stripe_id))

@@ -66,3 +66,57 @@ def test_an_operator_onboards_changes_and_disables_an_account_and_every_step_is_
     assert [line.split()[3] for line in lines] == ["account.disable", "account.update", "account.create"]
     assert "'30.00'" in lines[1] and "'25.00'" in lines[1] and "new contract" in lines[1]
     assert "contract ended" in lines[0] and lines[0].split()[2].startswith("cli:")
+
+
+def test_a_failed_payment_is_retried_by_the_operator_after_the_customer_saved_a_working_card(clean_stack, services):
+    from billing_core.domain.invoice_plan import invoice_id_for
+    from tests.e2e.test_billing_run import billing_run, record_with, status_is
+    from tests.integration.test_billing_run_resume import new_account
+
+    account_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
+    period = seed_period(clean_stack)
+    assert billing_run(services, period)[0] == 0
+    failed = record_with(services, account_id, period, status_is("payment_failed"))
+    invoice_id = invoice_id_for(period, account_id)
+    code, listing, _ = billing(services, "invoices", "list", "--status", "payment_failed")
+    assert code == 0 and invoice_id in listing
+
+    # Retried with the failing card still on file: declined again, nothing charged, and said so.
+    code, out, _ = billing(services, "invoices", "retry", invoice_id, "--reason", "customer asked")
+    assert code == 1 and "declined" in out
+
+    # The customer saves a working card (as the Billing tab would); the operator retries.
+    client = clean_stack.stripe_client()
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": failed.stripe_customer_id})
+    client.v1.customers.update(failed.stripe_customer_id,
+                               params={"invoice_settings": {"default_payment_method": card.id}})
+    code, out, err = billing(services, "invoices", "retry", invoice_id, "--reason", "new card")
+
+    assert code == 0 and "paid" in out, (out, err)
+    paid = record_with(services, account_id, period, status_is("paid"))
+    assert paid.amount == Decimal("37.74")
+    assert client.v1.invoices.retrieve(paid.stripe_invoice_id).status == "paid"
+    code, log, _ = billing(services, "audit", "--account", account_id)
+    assert [line.split()[3] for line in log.splitlines()[2:]] == ["invoice.retry", "invoice.retry"]
+    # A paid invoice is not paid again.
+    code, _, err = billing(services, "invoices", "retry", invoice_id)
+    assert code == 1 and "paid" in err
+
+
+def test_a_retry_that_needs_the_customers_authentication_prints_the_hosted_invoice_page(clean_stack, services):
+    from billing_core.domain.invoice_plan import invoice_id_for
+    from tests.e2e.test_billing_run import billing_run, record_with, status_is
+    from tests.integration.test_billing_run_resume import new_account
+
+    account_id = new_account(clean_stack, services, card="pm_card_authenticationRequired")
+    period = seed_period(clean_stack)
+    assert billing_run(services, period)[0] == 0
+    record = record_with(services, account_id, period, lambda r: r.status == "action_required" and r.hosted_invoice_url)
+
+    code, out, _ = billing(services, "invoices", "retry", invoice_id_for(period, account_id))
+
+    assert code == 1 and "authenticate" in out and record.hosted_invoice_url in out
+    code, out, err = billing(services, "invoices", "void", invoice_id_for(period, account_id), "--reason", "test")
+    assert code == 0, err
+    assert clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).status == "void"
+    assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "void"

@@ -301,6 +301,7 @@ class FakePaymentGateway(PaymentGateway):
             method = self._customer(invoice["customer"])["invoice_settings"]["default_payment_method"]
             if method is None:
                 raise StripeRequestRejected("This customer has no attached payment source or default payment method.")
+            invoice["attempt_count"] = invoice.get("attempt_count", 0) + 1  # Stripe counts every attempt
             if method == "pm_card_chargeCustomerFail":
                 self._emit("invoice.payment_failed", invoice)
                 raise PaymentDeclined("Your card was declined.", code="card_declined", decline_code="generic_decline")

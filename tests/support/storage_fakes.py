@@ -136,6 +136,14 @@ class FakeInvoiceRepository(InvoiceRepository):
             ).decode()
         return Page([self.records[(account_id, i)] for i in page], next_cursor)
 
+    def list_all(self, *, period_label: str | None = None, status: str | None = None
+                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+        """Every invoice, filtered like the adapter's scan."""
+        for invoice in list(self.records.values()):
+            if (period_label is None or invoice.period.label == period_label) and (
+                    status is None or invoice.status.value == status):
+                yield invoice
+
 
 class FakeAccountRepository(AccountRepository):
     """Accounts in a dict keyed by account id; ``invalid`` stands for items that are no valid account."""

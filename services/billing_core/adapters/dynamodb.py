@@ -282,6 +282,34 @@ class DynamoInvoiceRepository(_DynamoTable, InvoiceRepository):
         last_key = response.get("LastEvaluatedKey")
         return Page(invoices, _encode_cursor(last_key) if last_key else None)
 
+    def list_all(self, *, period_label: str | None = None, status: str | None = None
+                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+        """Scan page by page, filtered in DynamoDB on the period label and the status."""
+        kwargs: dict[str, Any] = {"TableName": self._table}
+        expression = _Expression()
+        filters = []
+        if period_label is not None:
+            filters.append(f"{expression.name('period')}.{expression.name('label')} = {expression.value(period_label)}")
+        if status is not None:
+            filters.append(f"{expression.name('status')} = {expression.value(status)}")
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+            kwargs.update(expression.kwargs())
+        while True:
+            try:
+                response = self._client.scan(**kwargs)
+            except ClientError as error:
+                raise _unavailable(error, self._table) from error
+            for item in response.get("Items", []):
+                try:
+                    yield self._record(from_attribute_values(item))
+                except InvalidStoredRecord as invalid:
+                    log.error("invalid invoice item", extra={"table": self._table, "reason": str(invalid)})
+                    yield invalid
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
 
 class DynamoAccountRepository(_DynamoTable, AccountRepository):
     """Accounts in the accounts table (deployed as ``payment-methods``)."""

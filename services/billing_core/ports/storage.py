@@ -85,6 +85,14 @@ class InvoiceRepository(abc.ABC):
     def list_for_account(self, account_id: str, *, limit: int = 20, cursor: str | None = None) -> Page[Invoice]:
         """An account's invoices, newest period first, ``limit`` per page."""
 
+    @abc.abstractmethod
+    def list_all(self, *, period_label: str | None = None, status: str | None = None
+                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+        """Every invoice of every account (the operator's view), optionally of one period and status.
+
+        Read page by page; an item that is not a valid invoice comes as its error.
+        """
+
 
 class AccountRepository(abc.ABC):
     """Accounts in the accounts table (deployed as ``payment-methods``): one per account id."""
