@@ -105,7 +105,7 @@ def test_a_failed_payment_is_retried_by_the_operator_after_the_customer_saved_a_
 
 def test_a_retry_that_needs_the_customers_authentication_prints_the_hosted_invoice_page(clean_stack, services):
     from billing_core.domain.invoice_plan import invoice_id_for
-    from tests.e2e.test_billing_run import billing_run, record_with, status_is
+    from tests.e2e.test_billing_run import billing_run, record_with
     from tests.integration.test_billing_run_resume import new_account
 
     account_id = new_account(clean_stack, services, card="pm_card_authenticationRequired")
