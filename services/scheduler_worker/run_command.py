@@ -1,9 +1,11 @@
-"""``billing run --period YYYY-MM [--account ID] [--dry-run] [--no-wait]``: start a billing run by hand.
+"""``billing run --period YYYY-MM [--account ID] [--dry-run] [--wait | --no-wait]``: start a billing run by hand.
 
 The run enqueues one job per account for the scheduler-worker replicas (exactly what the monthly cron
-does) and then, unless ``--no-wait``, follows the billing records until every invoice is finalized,
-with a progress bar on stderr and a summary table on stdout. ``--dry-run`` prints the plan and
-writes nothing: no lease, no record, no message, no Stripe call.
+does) and then follows the billing records with a progress bar on stderr and a summary table on
+stdout: until every invoice is finalized (the default; an open invoice is "finalized, payment
+pending"), or with ``--wait`` until every payment has an outcome (paid, failed, action required).
+``--no-wait`` enqueues and exits. ``--dry-run`` prints the plan and writes nothing: no lease, no
+record, no message, no Stripe call.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
+
+from tqdm import tqdm
 
 from billing_core.bootstrap import WorkerServices, billing_run_for
 from billing_core.domain.costs import Period
@@ -29,7 +33,6 @@ EXIT_REFUSED = 3
 EXIT_TIMEOUT = 4
 
 POLL_SECONDS = 0.5
-BAR_WIDTH = 30
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +41,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--period", required=True, type=period_argument, help="the month to bill, YYYY-MM")
     parser.add_argument("--account", help="bill only this account (userId)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
-    parser.add_argument("--no-wait", action="store_true", help="enqueue the jobs and exit")
+    waiting = parser.add_mutually_exclusive_group()
+    waiting.add_argument("--wait", action="store_true", help="wait until every payment has an outcome")
+    waiting.add_argument("--no-wait", action="store_true", help="enqueue the jobs and exit")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the invoices (default 600)")
     parser.set_defaults(handler=run_command)
 
@@ -84,9 +89,11 @@ def run_command(
     print(f"billing run {result.run_id}: {result.enqueued} job(s) enqueued", file=err)
     if args.no_wait:
         return EXIT_OK
-    records = wait_for_invoices(services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock)
+    reached = _has_payment_outcome if args.wait else _is_finalized
+    records = wait_for_invoices(services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock,
+                                reached=reached)
     print_summary(result.plans, records, out)
-    finished = all(_is_finalized(records.get(plan.invoice_id)) for plan in result.plans)
+    finished = all(reached(records.get(plan.invoice_id)) for plan in result.plans)
     return EXIT_OK if finished else EXIT_TIMEOUT
 
 
@@ -98,27 +105,31 @@ def wait_for_invoices(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    reached: Callable[[Invoice | None], bool] | None = None,
 ) -> dict[str, Invoice]:
-    """Poll the records until every planned invoice is finalized (or ``timeout``); progress on ``err``."""
+    """Poll the records until every planned invoice has ``reached`` its goal (default: finalized) or ``timeout``."""
+    reached = reached or _is_finalized
+    goal = "with a payment outcome" if reached is _has_payment_outcome else "finalized"
     deadline = clock() + timeout
     records: dict[str, Invoice] = {}
     pending = list(plans)
-    while True:
-        still_pending = []
-        for plan in pending:
-            record = invoices.get(plan.account_id, plan.invoice_id)
-            if record is not None:
-                records[plan.invoice_id] = record
-            if not _is_finalized(record):
-                still_pending.append(plan)
-        pending = still_pending
-        _progress(len(plans) - len(pending), len(plans), err)
-        if not pending or clock() >= deadline:
-            break
-        sleep(POLL_SECONDS)
-    print(file=err)
+    with tqdm(total=len(plans), desc=f"invoices {goal}", unit="invoice", file=err, ascii=True,
+              dynamic_ncols=False, ncols=80) as bar:
+        while True:
+            still_pending = []
+            for plan in pending:
+                record = invoices.get(plan.account_id, plan.invoice_id)
+                if record is not None:
+                    records[plan.invoice_id] = record
+                if not reached(record):
+                    still_pending.append(plan)
+            bar.update(len(pending) - len(still_pending))
+            pending = still_pending
+            if not pending or clock() >= deadline:
+                break
+            sleep(POLL_SECONDS)
     if pending:
-        print(f"timed out: {len(pending)} invoice(s) not finalized yet; the workers keep going", file=err)
+        print(f"timed out: {len(pending)} invoice(s) not {goal} yet; the workers keep going", file=err)
     return records
 
 
@@ -126,10 +137,23 @@ def _is_finalized(record: Invoice | None) -> bool:
     return record is not None and record.status not in (InvoiceStatus.PENDING, InvoiceStatus.DRAFT)
 
 
-def _progress(done: int, total: int, err: TextIO) -> None:
-    filled = BAR_WIDTH if total == 0 else BAR_WIDTH * done // total
-    err.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} invoices finalized")
-    err.flush()
+_OUTCOMES = frozenset({InvoiceStatus.PAID, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED,
+                       InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE})
+
+
+def _has_payment_outcome(record: Invoice | None) -> bool:
+    # An open invoice without a payment method waits for the customer, not for Stripe: that is its outcome.
+    return record is not None and (record.status in _OUTCOMES or (
+        record.status is InvoiceStatus.OPEN and record.payment_method_missing))
+
+
+def status_text(record: Invoice | None) -> str:
+    """An invoice's status as the summary says it: an open one is finalized with its payment pending."""
+    if record is None:
+        return "not started"
+    if record.status is InvoiceStatus.OPEN:
+        return "finalized, no payment method" if record.payment_method_missing else "finalized, payment pending"
+    return record.status.value
 
 
 def print_plan(plans: Sequence[InvoicePlan], out: TextIO) -> None:
@@ -148,7 +172,7 @@ def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Invoice], out
     for plan in plans:
         record = records.get(plan.invoice_id)
         note = "no payment method" if record is not None and record.payment_method_missing else ""
-        status = record.status.value if record is not None else "not started"
+        status = status_text(record)
         amount = record.amount if record is not None else plan.total
         rows.append((plan.account_id, plan.invoice_id, status, str(amount), plan.currency, note))
     print_table(rows, out)

@@ -1,19 +1,21 @@
 """``billing runs show [--period YYYY-MM]``: the state of a period's billing run.
 
 Waiting for final costs (Cost Explorer still marks the month estimated; the scheduler re-checks it
-daily), enqueuing, enqueued; the counts the run recorded, and the dead-letter depth of the job queue.
+daily), enqueuing, enqueued, done (every invoice finalized); the counts the run recorded, the invoices
+per status, the accounts it skipped and why, and the dead-letter depth of the job queue.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
 from billing_core.bootstrap import WorkerServices
 from billing_core.domain.costs import Period
 from billing_core.domain.records import RunStatus
-from billing_core.errors import BillingError
+from billing_core.errors import BillingError, InvalidStoredRecord
 from scheduler_worker.run_command import period_argument, print_table
 
 EXIT_OK = 0
@@ -43,6 +45,8 @@ def show_command(
     try:
         record = services.runs.get(period)
         dead_letters = services.billing_jobs.dead_letter_depth()
+        statuses = Counter(invoice.status.value if not isinstance(invoice, InvalidStoredRecord) else "unreadable"
+                           for invoice in services.invoices.list_all(period_label=period.label))
     except BillingError as error:
         print(f"billing runs show {period.label} failed: {error}", file=err)
         return EXIT_FAILED
@@ -58,6 +62,12 @@ def show_command(
             ["enqueued", str(record.enqueued)], ["cost explorer requests", str(record.cost_requests)],
             ["started", _time(record.started_at)], ["updated", _time(record.updated_at)],
         ]
+    if record is not None and record.status is RunStatus.ENQUEUED and statuses:
+        settled = sum(count for status, count in statuses.items() if status not in ("pending", "draft"))
+        rows.append(["done", "yes" if settled == sum(statuses.values()) else f"{settled}/{sum(statuses.values())}"])
+    rows += [[f"invoices {status}", str(count)] for status, count in sorted(statuses.items())]
+    if record is not None:
+        rows += [[f"skipped {account}", reason] for account, reason in sorted(record.skipped_reasons.items())]
     rows.append(["billing-jobs dead letters", str(dead_letters)])
     print_table([["", "run"], *rows], out)
     return EXIT_OK

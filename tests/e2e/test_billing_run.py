@@ -369,3 +369,33 @@ def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_s
     assert stored.feed == clean_stack.info["aws_endpoint"] + "/stats/eurofxref/eurofxref-hist-90d.xml"
     invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
     assert invoice.description == "1 EUR = 1,1172 USD, EZB-Referenzkurs vom 30.10.2026"
+
+
+def test_billing_run_wait_follows_the_payment_to_its_outcome_and_the_default_says_payment_pending(
+    clean_stack, services
+):
+    account_id = new_account(clean_stack, services)
+    july, august = Period(2023, 7), Period(2023, 8)
+    clean_stack.pin_rate(july), clean_stack.pin_rate(august)
+    queue_cost_explorer_result(clean_stack, july, {"AWS Lambda": "1"})
+
+    code, out, err = billing_run(services, july)  # waits for finalization only
+
+    assert code == 0, err
+    assert "invoices finalized" in err and "100%" in err
+    (row,) = out.splitlines()[2:]
+    # The emulator charges 2 s after finalizing, as Stripe does some time later: not "open", which reads as unpaid.
+    assert "finalized, payment pending" in row or " paid " in row, row
+
+    # August is charged to a card that declines; --wait follows it to payment_failed.
+    client = clean_stack.stripe_client()
+    customer = services.accounts.get(account_id).stripe_customer_id
+    card = client.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": customer})
+    client.v1.customers.update(customer, params={"invoice_settings": {"default_payment_method": card.id}})
+    queue_cost_explorer_result(clean_stack, august, {"AWS Lambda": "1"})
+    code, out, err = billing_run(services, august, "--wait")
+
+    assert code == 0, err
+    assert "invoices with a payment outcome" in err and "100%" in err
+    (row,) = out.splitlines()[2:]
+    assert row.split()[2] == "payment_failed", row

@@ -392,7 +392,7 @@ def run_record_item(record: BillingRunRecord) -> Item:
         "status": record.status.value, "trigger": record.trigger, "accounts": record.accounts,
         "skipped": record.skipped, "enqueued": record.enqueued, "costRequests": record.cost_requests,
         "startedAt": record.started_at, "updatedAt": record.updated_at,
-        "costsEstimated": record.costs_estimated,
+        "costsEstimated": record.costs_estimated, "skippedReasons": dict(record.skipped_reasons),
     }
 
 
@@ -416,6 +416,7 @@ def run_record_from_item(item: Mapping[str, Any], table: str) -> BillingRunRecor
         cost_requests=read("costRequests", _integer, 0),
         started_at=read("startedAt", _integer, 0),
         updated_at=read("updatedAt", _integer, 0),
+        skipped_reasons=read("skippedReasons", lambda value: {str(k): _text(v) for k, v in _map(value).items()}, {}),
         costs_estimated=read("costsEstimated", _boolean, False),
     )
 

@@ -264,6 +264,11 @@ class BillingRunRecord:
     started_at: int
     updated_at: int
     costs_estimated: bool = False  # the costs billed (or waited for) were still Cost Explorer's estimate
+    # The accounts the run left out and why (the first ``MAX_SKIPPED_KEPT``; ``skipped`` counts them all).
+    skipped_reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+MAX_SKIPPED_KEPT = 100
 
 
 def field_names(record_type: type) -> frozenset[str]:

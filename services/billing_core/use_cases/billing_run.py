@@ -30,7 +30,7 @@ from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
-from billing_core.domain.records import Account, BillingRunRecord, RunStatus
+from billing_core.domain.records import MAX_SKIPPED_KEPT, Account, BillingRunRecord, RunStatus
 from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
 from billing_core.ports import (
     AccountRepository,
@@ -331,6 +331,7 @@ class BillingRun:
                 period=period, run_id=run_id, status=status, trigger=trigger, accounts=len(planned.plans),
                 skipped=len(planned.skipped), enqueued=enqueued, cost_requests=planned.cost_requests,
                 started_at=started_at, updated_at=self._now_ms(), costs_estimated=planned.costs_estimated,
+                skipped_reasons={s.account_id: s.reason for s in planned.skipped[:MAX_SKIPPED_KEPT]},
             ),
             ttl_seconds=RUN_RECORD_DAYS * 24 * 3600,
         )
