@@ -36,7 +36,7 @@ class DemoFailed(Exception):
 
 def worker_services(stack: Stack, **overrides: Any) -> WorkerServices:
     """What scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests)."""
-    clients = {name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager")}
+    clients = {name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp")}
     return bootstrap_worker(stack.settings().with_overrides(**overrides), clients=clients)
 
 

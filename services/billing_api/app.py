@@ -68,7 +68,7 @@ def create_app(
         app.json.sort_keys = False  # answers keep the field order the representation chose
     app.extensions["billing"] = services
     app.extensions["billing_api"] = ApiComponents(services=services, verifier=verifier, cost_preview=preview)
-    web.install(app, verifier, settings.cors_allowed_origins)
+    web.install(app, verifier, settings.cors_allowed_origins, services.memberships)
     app.register_blueprint(api)
     app.register_blueprint(page.admin_page)
     return app

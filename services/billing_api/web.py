@@ -8,6 +8,7 @@ Order per request:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import uuid
@@ -28,6 +29,7 @@ from billing_core.errors import (
     SecretsUnavailable,
     StorageUnavailable,
 )
+from billing_core.ports import Memberships
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,13 @@ def error_response(status: int, code: str, message: str) -> Response:
     return response
 
 
-def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str, ...]) -> None:
-    """Register the request hooks and error handlers on ``app``."""
+def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str, ...],
+            memberships: Memberships | None = None) -> None:
+    """Register the request hooks and error handlers on ``app``.
+
+    The account a verified caller acts for is their membership's (recorded when the operator invited
+    them), else the one the token's account claim names: decided here, never from the request.
+    """
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     allowed_origins = frozenset(cors_allowed_origins)
 
@@ -122,7 +129,9 @@ def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str
             return error_response(413, *HTTP_ERROR_CODES[413])
         if request.method == "OPTIONS" or _is_public(app):
             return None
-        g.identity = verifier.verify(bearer_token(request.headers.get("Authorization")))
+        identity = verifier.verify(bearer_token(request.headers.get("Authorization")))
+        member_of = memberships.account_of(identity.sub) if memberships is not None else None
+        g.identity = dataclasses.replace(identity, account_id=member_of) if member_of else identity
         return None
 
     @app.teardown_request

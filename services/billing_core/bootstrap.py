@@ -17,11 +17,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from billing_core.adapters.cognito_users import CognitoUserDirectory
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
     DynamoLeases,
+    DynamoMemberships,
     DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
@@ -43,12 +45,14 @@ from billing_core.ports import (
     CostSource,
     InvoiceRepository,
     Leases,
+    Memberships,
     MessageQueue,
     PaymentGateway,
     PreviewCache,
     ProcessedEvents,
     RunRecords,
     SecretsProvider,
+    UserDirectory,
 )
 from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 from billing_core.settings import Settings
@@ -99,6 +103,7 @@ class ApiServices:
     runs: RunRecords | None = None  # whether last month's run waits for final costs
     period_rates: PeriodRates | None = None  # the preview converts at the newest stored period rate
     rate_feed: ReferenceRateFeed | None = None
+    memberships: Memberships | None = None  # which account an invited admin acts for
 
 
 @dataclass
@@ -129,6 +134,8 @@ class WorkerServices:
     period_rates: PeriodRates | None = None
     rate_feed: ReferenceRateFeed | None = None
     audit: AuditLog | None = None  # every operator action (the ``billing`` command's)
+    memberships: Memberships | None = None
+    users: UserDirectory | None = None  # Cognito, where the operator invites a customer's admins
 
 
 class _Clients:
@@ -203,6 +210,7 @@ def bootstrap_api(
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
+        memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
     )
 
 
@@ -252,6 +260,10 @@ def bootstrap_worker(
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
+        memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
+        users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
+                                   hand_out_passwords=settings.aws_endpoint_url is not None)
+        if settings.cognito_user_pool_id else None,
     )
 
 
@@ -331,7 +343,8 @@ def operator_accounts_for(services: WorkerServices) -> OperatorAccounts:
     if services.audit is None:
         raise SettingsError("the operator's commands need the audit log (the events table)")
     return OperatorAccounts(services.accounts, services.payments, services.audit,
-                            group_by=services.settings.cost_group_by)
+                            group_by=services.settings.cost_group_by, memberships=services.memberships,
+                            users=services.users)
 
 
 def operator_invoices_for(services: WorkerServices) -> OperatorInvoices:

@@ -7,6 +7,7 @@
     billing accounts update ACCOUNT [the fields of create] [--clear-cost-scope] [--clear-base-fee] [--reason R]
     billing accounts disable ACCOUNT --reason R
     billing accounts enable ACCOUNT [--reason R]
+    billing accounts invite ACCOUNT --email EMAIL [--reason R]
     billing audit [--account ACCOUNT] [--limit N]
 
 Creating an account creates its Stripe customer (name, e-mail, address, preferred locale) once;
@@ -77,6 +78,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     enable.add_argument("account")
     enable.add_argument("--reason", help="why (kept in the audit log)")
     enable.set_defaults(handler=enable_command)
+
+    invite = actions.add_parser("invite", help="make someone an admin of an account (a Cognito user)")
+    invite.add_argument("account")
+    invite.add_argument("--email", required=True)
+    invite.add_argument("--reason", help="why (kept in the audit log)")
+    invite.set_defaults(handler=invite_command)
 
     audit = subcommands.add_parser("audit", help="the log of every operator action, newest first")
     audit.add_argument("--account", help="only this account's")
@@ -203,6 +210,23 @@ def enable_command(args: argparse.Namespace, services: WorkerServices, out: Text
                                                               reason=args.reason), out)
         return EXIT_OK
     return _run(action, err, "enable")
+
+
+def invite_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
+                   err: TextIO = sys.stderr) -> int:
+    """Invite the admin; on the local stack, print their temporary password (Cognito mails it in AWS)."""
+    def action() -> int:
+        user = operator_accounts_for(services).invite(args.account, args.email, actor=operator_name(),
+                                                      reason=args.reason)
+        state = "invited" if user.created else "already had a login; now an admin of this account"
+        print(f"{args.email}: {state} (user {user.username}, sub {user.sub})", file=out)
+        if user.temporary_password:
+            print(f"temporary password (local stack only; change it at first sign-in): {user.temporary_password}",
+                  file=out)
+        elif user.created:
+            print("Cognito e-mails the temporary password", file=out)
+        return EXIT_OK
+    return _run(action, err, "invite")
 
 
 def audit_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,

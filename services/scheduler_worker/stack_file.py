@@ -33,6 +33,7 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         "STRIPE_API_BASE": info["stripe_api_base"],
         "ECB_FEED_URL": info["aws_endpoint"] + LOCAL_ECB_FEED_PATH,
         "ECB_HISTORY_URL": info["aws_endpoint"] + LOCAL_ECB_HISTORY_PATH,
+        "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
     }
 
 

@@ -13,6 +13,7 @@ from billing_core import resources
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
+    DynamoMemberships,
     DynamoLeases,
     DynamoPeriodRates,
     DynamoPreviewCache,
@@ -24,6 +25,7 @@ from tests.support.aws import LocalAws, running_aws
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
+    FakeMemberships,
     FakeInvoiceRepository,
     FakeLeases,
     FakePeriodRates,
@@ -104,6 +106,11 @@ def period_rates(request, clock):
 @pytest.fixture(params=BOTH)
 def audit_log(request, clock):
     return _events_port(request, clock, lambda clock: FakeAuditLog(), DynamoAuditLog)
+
+
+@pytest.fixture(params=BOTH)
+def memberships(request, clock):
+    return _events_port(request, clock, lambda clock: FakeMemberships(), DynamoMemberships)
 
 
 @pytest.fixture(params=BOTH)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.membership import Membership
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -302,3 +303,12 @@ def test_audit_entries_come_back_newest_first_per_account_and_for_all_and_a_repe
     assert [e.entry_id for e in audit_log.entries()] == ["e3", "e2", "e1", "e0"]
     assert [e.entry_id for e in audit_log.entries(limit=2)] == ["e3", "e2"]
     assert audit_log.entries(account_id="acct-c") == []
+
+
+def test_a_person_is_a_member_of_the_first_account_recorded_for_them(memberships):
+    first = Membership("sub-1", "kunde-42", "a@beispiel.de", 1_700_000_000_000)
+
+    assert memberships.account_of("sub-1") is None
+    assert memberships.add_if_absent(first) == first
+    assert memberships.add_if_absent(Membership("sub-1", "kunde-7", "a@beispiel.de", 1_700_000_001_000)) == first
+    assert memberships.account_of("sub-1") == "kunde-42" and memberships.account_of("sub-2") is None

@@ -120,3 +120,57 @@ def test_a_retry_that_needs_the_customers_authentication_prints_the_hosted_invoi
     assert code == 0, err
     assert clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).status == "void"
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "void"
+
+
+def _first_sign_in(stack, username: str, temporary_password: str) -> str:
+    """Sign in with the temporary password, set a new one (Cognito's NEW_PASSWORD_REQUIRED), return the token."""
+    from local_stack.provision import random_password
+
+    cognito = stack.aws_client("cognito-idp")
+    client_id = stack.info["cognito"]["client_id"]
+    started = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                    AuthParameters={"USERNAME": username, "PASSWORD": temporary_password})
+    assert started["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    done = cognito.respond_to_auth_challenge(
+        ClientId=client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=started["Session"],
+        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": random_password()})
+    return done["AuthenticationResult"]["AccessToken"]
+
+
+def test_two_invited_admins_act_for_the_one_account_the_operator_created(clean_stack, services):
+    import re
+
+    import requests
+
+    from tests.integration.test_api_billing import seed_invoices
+
+    assert billing(services, "accounts", "create", "--id", "kunde-77", "--name", "Zwei Admins GmbH",
+                   "--email", "billing@zwei.de")[0] == 0
+    tokens = []
+    for email in ("anna@zwei.de", "ben@zwei.de"):
+        code, out, err = billing(services, "accounts", "invite", "kunde-77", "--email", email)
+        assert code == 0, err
+        password = re.search(r"temporary password .*: (\S+)$", out, re.MULTILINE).group(1)
+        tokens.append(_first_sign_in(clean_stack, email, password))
+    seed_invoices(clean_stack, "kunde-77", ["2026-03"])
+    api = clean_stack.info["api_url"]
+
+    seen = [requests.get(f"{api}/billing", headers={"Authorization": f"Bearer {t}"}, timeout=10).json()
+            for t in tokens]
+    intents = [requests.post(f"{api}/billing/setup-intent", headers={"Authorization": f"Bearer {t}"}, timeout=10)
+               for t in tokens]
+
+    assert [[i["invoiceId"] for i in page["invoices"]] for page in seen] == [["inv_2026-03_kunde-77"]] * 2
+    assert all(intent.status_code == 200 for intent in intents)
+    customer = services.accounts.get("kunde-77").stripe_customer_id
+    assert {i.customer for i in clean_stack.stripe_client().v1.setup_intents.list(
+        params={"customer": customer}).data} == {customer}
+    assert len(clean_stack.stripe_client().v1.setup_intents.list(params={"customer": customer}).data) == 2
+    # Inviting the same person again changes nothing; into another account is refused.
+    assert billing(services, "accounts", "invite", "kunde-77", "--email", "anna@zwei.de")[0] == 0
+    assert billing(services, "accounts", "create", "--id", "kunde-78", "--name", "Andere AG",
+                   "--email", "x@andere.de")[0] == 0
+    code, _, err = billing(services, "accounts", "invite", "kunde-78", "--email", "anna@zwei.de")
+    assert code == 1 and "kunde-77" in err
+    code, log, _ = billing(services, "audit", "--account", "kunde-77")
+    assert log.count("account.invite") == 2 and "Temporary" not in log

@@ -34,6 +34,8 @@ from tests.support.payment_fakes import (  # noqa: F401 - one import place for e
 from tests.support.storage_fakes import (  # noqa: F401 - one import place for every fake
     FakeAccountRepository,
     FakeAuditLog,
+    FakeMemberships,
+    FakeUserDirectory,
     FakeInvoiceRepository,
     FakeLeases,
     FakePeriodRates,

@@ -26,6 +26,7 @@ from billing_core.adapters.dynamodb_items import (
     period_rate_item,
 )
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.records import (
@@ -44,10 +45,12 @@ from billing_core.ports import (
     FieldIs,
     InvoiceRepository,
     Leases,
+    Memberships,
     Page,
     PreviewCache,
     ProcessedEvents,
     RunRecords,
+    UserDirectory,
 )
 from billing_core.ports.rates import PeriodRates
 
@@ -349,3 +352,34 @@ class FakeAuditLog(AuditLog):
         found = [audit_entry_from_item(item, "fake-events") for item in self.items.values()
                  if account_id is None or item.get("accountId") == account_id]
         return sorted(found, key=lambda entry: (entry.at, entry.entry_id), reverse=True)[:limit]
+
+
+class FakeMemberships(Memberships):
+    """Memberships in a dict: the first one of a person stays."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Membership] = {}
+
+    def account_of(self, user_sub: str) -> str | None:
+        """The account of the person's membership, or ``None``."""
+        membership = self.records.get(user_sub)
+        return None if membership is None else membership.account_id
+
+    def add_if_absent(self, membership: Membership) -> Membership:
+        """Keep unless the person has one."""
+        return self.records.setdefault(membership.user_sub, membership)
+
+
+class FakeUserDirectory(UserDirectory):
+    """Users by e-mail, each with a made-up sub; hands out a temporary password like the local stack."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, str] = {}  # email -> sub
+        self.admins: set[str] = set()
+
+    def invite_admin(self, email: str) -> InvitedUser:
+        """Create (or find) the user and put them into the admin group."""
+        created = email not in self.users
+        sub = self.users.setdefault(email, f"sub-{len(self.users) + 1}")
+        self.admins.add(sub)
+        return InvitedUser(sub, email, "Temporary1!" if created else None, created)

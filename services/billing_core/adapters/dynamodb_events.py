@@ -37,11 +37,12 @@ from billing_core.adapters.dynamodb_items import (
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.fx import NewestRate, PeriodRate
+from billing_core.domain.membership import Membership
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
 from billing_core.ports.rates import PeriodRates
-from billing_core.ports.storage import AuditLog
+from billing_core.ports.storage import AuditLog, Memberships
 
 log = logging.getLogger(__name__)
 
@@ -318,3 +319,30 @@ class DynamoAuditLog(_EventsTable, AuditLog):
         except ClientError as error:
             raise _unavailable(error, self._table) from error
         return [audit_entry_from_item(from_attribute_values(item), self._table) for item in response.get("Items", [])]
+
+
+MEMBER_PREFIX = "member#"
+
+
+class DynamoMemberships(_EventsTable, Memberships):
+    """Memberships (``member#<sub>`` -> account), kept for good: the first recorded stays."""
+
+    def account_of(self, user_sub: str) -> str | None:
+        """The account of ``user_sub``'s membership, or ``None``."""
+        item = self._get(self._key(MEMBER_PREFIX + user_sub))
+        if item is None:
+            return None
+        account = item.get("accountId")
+        if not isinstance(account, str) or not account:
+            raise InvalidStoredRecord(self._table, f"pk={MEMBER_PREFIX}{user_sub}", "accountId", "is not an account id")
+        return account
+
+    def add_if_absent(self, membership: Membership) -> Membership:
+        """Conditional put; the stored membership (the first one) comes back."""
+        item = {"pk": MEMBER_PREFIX + membership.user_sub, "kind": "membership", "accountId": membership.account_id,
+                "email": membership.email, "addedAt": membership.added_at}
+        if self._put_if_absent(item):
+            return membership
+        stored = self._get(self._key(MEMBER_PREFIX + membership.user_sub)) or {}
+        account = self.account_of(membership.user_sub) or membership.account_id
+        return Membership(membership.user_sub, account, str(stored.get("email", "")), int(stored.get("addedAt", 0)))

@@ -12,7 +12,15 @@ from billing_core.ports.infrastructure import (
     StripeSecrets,
 )
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
-from billing_core.ports.storage import AccountRepository, AuditLog, FieldIs, InvoiceRepository, Page
+from billing_core.ports.storage import (
+    AccountRepository,
+    AuditLog,
+    FieldIs,
+    InvoiceRepository,
+    Memberships,
+    Page,
+    UserDirectory,
+)
 from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, WebhookSignatures
 from billing_core.ports.stripe_objects import (
     EventObject,
@@ -36,6 +44,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceRepository",
     "Leases",
+    "Memberships",
     "MessageQueue",
     "OtherStripeObject",
     "OutgoingMessage",
@@ -53,6 +62,7 @@ __all__ = [
     "StripeEvent",
     "StripeInvoice",
     "StripePaymentMethod",
+    "UserDirectory",
     "StripeSetupIntent",
     "StripeSecrets",
     "WebhookSignatures",

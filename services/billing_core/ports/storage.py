@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges
 from billing_core.errors import InvalidStoredRecord
 
@@ -143,3 +144,23 @@ class AuditLog(abc.ABC):
     @abc.abstractmethod
     def entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, of ``account_id`` or of every account."""
+
+
+class Memberships(abc.ABC):
+    """Which account a person acts for (decided server-side, never from what a client sends)."""
+
+    @abc.abstractmethod
+    def account_of(self, user_sub: str) -> str | None:
+        """The account ``user_sub`` is a member of, or ``None``."""
+
+    @abc.abstractmethod
+    def add_if_absent(self, membership: Membership) -> Membership:
+        """Record the membership unless the person has one; returns the one stored (maybe another account's)."""
+
+
+class UserDirectory(abc.ABC):
+    """The people who may sign in (Cognito): invited into the admin group."""
+
+    @abc.abstractmethod
+    def invite_admin(self, email: str) -> InvitedUser:
+        """Create the user (or find them) by e-mail and put them into the admin group."""

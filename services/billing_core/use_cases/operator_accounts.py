@@ -21,11 +21,12 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, cast
 
-from billing_core.domain.account_profile import InvalidAccountField, PostalAddress, valid_cost_scope
+from billing_core.domain.account_profile import InvalidAccountField, PostalAddress, valid_cost_scope, valid_email
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
-from billing_core.errors import BillingError, InvalidStoredRecord
-from billing_core.ports import AccountRepository, AuditLog, PaymentGateway
+from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
+from billing_core.ports import AccountRepository, AuditLog, Memberships, PaymentGateway, UserDirectory
 from billing_core.ports.stripe import CustomerDetails
 
 
@@ -73,7 +74,11 @@ class OperatorAccounts:
         group_by: str,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: f"acct_{uuid.uuid4().hex[:16]}",
+        memberships: Memberships | None = None,
+        users: UserDirectory | None = None,
     ) -> None:
+        self._memberships = memberships
+        self._users = users
         self._accounts = accounts
         self._payments = payments
         self._audit = audit
@@ -152,6 +157,26 @@ class OperatorAccounts:
         if not account.disabled:
             return account
         return self._change(account, {"disabled_at": None}, actor=actor, action="account.enable", reason=reason)
+
+    def invite(self, account_id: str, email: str, *, actor: str, reason: str | None = None) -> InvitedUser:
+        """Make ``email`` an admin of the account: a Cognito user in the admin group, and a member of it.
+
+        Inviting the same person again changes nothing; a person who is an admin of another account
+        is refused (one account per person).
+        """
+        if self._users is None or self._memberships is None:
+            raise SettingsError("inviting needs the Cognito user pool (COGNITO_USER_POOL_ID)")
+        email = valid_email(email)
+        self.get(account_id)
+        user = self._users.invite_admin(email)
+        stored = self._memberships.add_if_absent(Membership(user.sub, account_id, email, self._now_ms()))
+        if stored.account_id != account_id:
+            raise AccountExists(f"{email} is an admin of account {stored.account_id} already")
+        self._audit.record(AuditEntry(
+            entry_id=f"invite:{account_id}:{user.sub}", at=self._now_ms(), actor=actor, action="account.invite",
+            account_id=account_id, after={"admin": email}, reason=reason,
+        ))
+        return user
 
     def audit_entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest operator actions, of one account or of all."""

@@ -1,0 +1,76 @@
+"""The people who may sign in, in the Cognito user pool: the operator invites a customer's admins."""
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from billing_core.domain.membership import InvitedUser
+from billing_core.errors import BillingError
+from billing_core.ports.storage import UserDirectory
+
+log = logging.getLogger(__name__)
+
+
+class UserDirectoryUnavailable(BillingError):
+    """Cognito refused or could not be reached."""
+
+
+class CognitoUserDirectory(UserDirectory):
+    """Creates users by e-mail in the pool and puts them into the admin group.
+
+    In AWS, Cognito mails the temporary password itself. On the local stack (moto sends no mail)
+    the directory makes the temporary password and hands it back to be printed, never logged.
+    """
+
+    def __init__(self, client: Any, user_pool_id: str, admin_group: str, *, hand_out_passwords: bool = False) -> None:
+        self._client = client
+        self._pool = user_pool_id
+        self._group = admin_group
+        self._hand_out = hand_out_passwords
+
+    def invite_admin(self, email: str) -> InvitedUser:
+        """Create (or find) the user ``email`` and add them to the admin group."""
+        password = _temporary_password() if self._hand_out else None
+        kwargs: dict[str, Any] = {
+            "UserPoolId": self._pool, "Username": email,
+            "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        }
+        if password is None:
+            kwargs["DesiredDeliveryMediums"] = ["EMAIL"]
+        else:
+            kwargs.update(TemporaryPassword=password, MessageAction="SUPPRESS")
+        try:
+            user = self._client.admin_create_user(**kwargs)["User"]
+            attributes, created = user.get("Attributes", []), True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "UsernameExistsException":
+                raise UserDirectoryUnavailable(f"Cognito refused the invitation: {_code(error)}") from None
+            user = self._call(self._client.admin_get_user, UserPoolId=self._pool, Username=email)
+            attributes, created, password = user.get("UserAttributes", []), False, None
+        self._call(self._client.admin_add_user_to_group, UserPoolId=self._pool, Username=user["Username"],
+                   GroupName=self._group)
+        sub = next((a["Value"] for a in attributes if a.get("Name") == "sub"), None)
+        if not sub:
+            raise UserDirectoryUnavailable("Cognito returned the user without a sub")
+        log.info("admin invited", extra={"sub": sub, "created": created})
+        return InvitedUser(sub=sub, username=user["Username"], temporary_password=password, created=created)
+
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except ClientError as error:
+            raise UserDirectoryUnavailable(f"Cognito refused: {_code(error)}") from None
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "unknown"))
+
+
+def _temporary_password() -> str:
+    """A password Cognito's default policy accepts (upper, lower, digit, symbol, >= 8)."""
+    body = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
+    return f"{body}Aa1!"
