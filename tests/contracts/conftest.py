@@ -13,8 +13,8 @@ from billing_core import resources
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
-    DynamoMemberships,
     DynamoLeases,
+    DynamoMemberships,
     DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
@@ -25,9 +25,9 @@ from tests.support.aws import LocalAws, running_aws
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
-    FakeMemberships,
     FakeInvoiceRepository,
     FakeLeases,
+    FakeMemberships,
     FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.audit import AuditEntry
-from billing_core.domain.membership import Membership
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.membership import Membership
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus, SavedPaymentMethod
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
 from billing_core.ports import EventClaim, FieldIs

@@ -34,14 +34,14 @@ from tests.support.payment_fakes import (  # noqa: F401 - one import place for e
 from tests.support.storage_fakes import (  # noqa: F401 - one import place for every fake
     FakeAccountRepository,
     FakeAuditLog,
-    FakeMemberships,
-    FakeUserDirectory,
     FakeInvoiceRepository,
     FakeLeases,
+    FakeMemberships,
     FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,
     FakeRunRecords,
+    FakeUserDirectory,
 )
 
 

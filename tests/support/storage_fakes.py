@@ -26,9 +26,9 @@ from billing_core.adapters.dynamodb_items import (
     period_rate_item,
 )
 from billing_core.domain.audit import AuditEntry
-from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.fx import NewestRate, PeriodRate
+from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import (
     Account,
     AccountChanges,
