@@ -11,6 +11,7 @@ from billing_core import resources
 
 SECRET_ID = "billing/stripe"
 ADMIN_GROUP = "admin"
+OPERATOR_GROUP = "operator"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class CognitoPool:
     client_id: str
     admin: UserLogin
     non_admin: UserLogin
+    operator: UserLogin
 
 
 def create_tables(dynamodb: Any) -> dict[str, str]:
@@ -91,7 +93,8 @@ def rotate_webhook_secret(secretsmanager: Any, webhook_secret: str) -> None:
 
 
 def create_cognito_pool(cognito: Any) -> CognitoPool:
-    """A user pool with an app client, the ``admin`` group, one admin user and one user without it."""
+    """A user pool with an app client, the ``admin`` and ``operator`` groups, an admin, an operator and a
+    user in neither group."""
     pool_id = cognito.create_user_pool(PoolName="billing-admins")["UserPool"]["Id"]
     client_id = cognito.create_user_pool_client(
         UserPoolId=pool_id,
@@ -104,9 +107,13 @@ def create_cognito_pool(cognito: Any) -> CognitoPool:
         ],
     )["UserPoolClient"]["ClientId"]
     cognito.create_group(UserPoolId=pool_id, GroupName=ADMIN_GROUP, Description="May use the Billing tab.")
+    cognito.create_group(UserPoolId=pool_id, GroupName=OPERATOR_GROUP,
+                         Description="The company running the billing: every account.")
     admin = _create_user(cognito, pool_id, "admin", "admin@example.com", groups=(ADMIN_GROUP,))
     non_admin = _create_user(cognito, pool_id, "member", "member@example.com", groups=())
-    return CognitoPool(user_pool_id=pool_id, client_id=client_id, admin=admin, non_admin=non_admin)
+    operator = _create_user(cognito, pool_id, "operator", "operator@example.com", groups=(OPERATOR_GROUP,))
+    return CognitoPool(user_pool_id=pool_id, client_id=client_id, admin=admin, non_admin=non_admin,
+                       operator=operator)
 
 
 def _create_user(cognito: Any, pool_id: str, username: str, email: str, groups: tuple[str, ...]) -> UserLogin:

@@ -94,6 +94,7 @@ class Stack:
     info: dict[str, Any]  # exactly the contents of .local/stack.json
     admin: UserLogin
     non_admin: UserLogin  # signs in fine, but is not in the admin group
+    operator: UserLogin  # in the operator group: /operator for every account
     stripe_secret_key: str
     seeded_costs: SeededCosts
     root: Path
@@ -277,6 +278,9 @@ def start_stack(
                 "issuer": f"https://cognito-idp.{region}.amazonaws.com/{pool.user_pool_id}",
             },
             "admin": {"username": pool.admin.username, "password": pool.admin.password},
+            # Beyond the design's fields: the operator's login, and a user in no group (signs in, may do nothing).
+            "operator": {"username": pool.operator.username, "password": pool.operator.password},
+            "member": {"username": pool.non_admin.username, "password": pool.non_admin.password},
             "tables": {
                 "billing": tables["billing"],
                 "payment_methods": tables["payment-methods"],
@@ -306,6 +310,7 @@ def start_stack(
         info=info,
         admin=pool.admin,
         non_admin=pool.non_admin,
+        operator=pool.operator,
         stripe_secret_key=secret_key,
         seeded_costs=seeded,
         root=root,

@@ -8,6 +8,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from billing_api import page, web
 from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
+from billing_api.operator_routes import operator_api
 from billing_api.routes import ApiComponents, api
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import (
@@ -32,6 +33,7 @@ def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVe
         issuer=settings.required("cognito_issuer", process=API),
         client_id=settings.required("cognito_client_id", process=API),
         admin_group=settings.admin_group,
+        operator_group=settings.operator_group,
         token_use=settings.cognito_token_use,
         account_claim=settings.account_claim,
     )
@@ -70,5 +72,6 @@ def create_app(
     app.extensions["billing_api"] = ApiComponents(services=services, verifier=verifier, cost_preview=preview)
     web.install(app, verifier, settings.cors_allowed_origins, services.memberships)
     app.register_blueprint(api)
+    app.register_blueprint(operator_api)
     app.register_blueprint(page.admin_page)
     return app

@@ -150,6 +150,7 @@ class TokenVerifier:
         issuer: str,
         client_id: str,
         admin_group: str,
+        operator_group: str = "operator",
         token_use: str = "access",
         account_claim: str = "sub",
         leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
@@ -161,6 +162,7 @@ class TokenVerifier:
         self._issuer = issuer
         self._client_id = client_id
         self._admin_group = admin_group
+        self._operator_group = operator_group
         self._token_use = token_use
         self._account_claim = account_claim
         self._leeway = leeway_seconds
@@ -183,6 +185,19 @@ class TokenVerifier:
             account_id=account_id,
             email=email if isinstance(email, str) else None,
             groups=tuple(g for g in groups if isinstance(g, str)),
+        )
+
+    def verify_operator(self, token: str | None) -> Identity:
+        """The operator's identity: a valid token of a member of the operator group (else 401 / 403)."""
+        claims = self.verified_claims(token)
+        groups = claims.get("cognito:groups", [])
+        if not isinstance(groups, list) or self._operator_group not in groups:
+            raise NotAnAdmin("user is not in the operator group")
+        username = claims.get("username") if self._token_use == "access" else claims.get("cognito:username")
+        email = claims.get("email")
+        return Identity(
+            sub=claims["sub"], username=username if isinstance(username, str) else None, account_id=claims["sub"],
+            email=email if isinstance(email, str) else None, groups=tuple(g for g in groups if isinstance(g, str)),
         )
 
     def verified_claims(self, token: str | None) -> dict[str, Any]:

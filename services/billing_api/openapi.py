@@ -285,6 +285,138 @@ _DOCUMENT: dict[str, Any] = {
 }
 
 
+# --- the operator's endpoints (members of the operator group; admins and others get 403) ----------------
+
+_OPERATOR_ERRORS = {
+    "401": _error("No token, or a token that is invalid, expired or not for this pool and client."),
+    "403": _error("A valid token of a user who is not in the operator group (a customer's admin, too)."),
+    "503": _error("A dependency (JWKS, DynamoDB) is temporarily unavailable."),
+    "default": _error("Any other error, in the same shape."),
+}
+_ADDRESS = {"type": "object", "required": ["line1", "postalCode", "city"], "additionalProperties": False,
+            "properties": {"line1": {"type": "string"}, "postalCode": {"type": "string"}, "city": {"type": "string"}}}
+_ACCOUNT_FIELDS = {
+    "name": {"type": "string", "description": "The customer's legal name."},
+    "email": {"type": "string", "description": "Where Stripe sends invoices and receipts."},
+    "costScope": {**_NULLABLE_TEXT, "description": "Linked AWS account id (12 digits) or tag value; null: clear."},
+    "baseFee": {**_NULLABLE_MONEY, "description": "Monthly base fee; null: back to the default."},
+    "language": {"type": "string", "enum": ["de", "en"]},
+    "country": {"type": "string", "description": "ISO 3166-1 alpha-2."},
+    "address": _ADDRESS,
+    "reason": {"type": "string", "description": "Why (kept in the audit log)."},
+}
+_SCHEMAS = _DOCUMENT["components"]["schemas"]
+_SCHEMAS["Account"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["accountId", "name", "email", "costScope", "baseFee", "language", "country", "address",
+                 "stripeCustomerId", "paymentMethod", "disabled", "disabledAt", "lastInvoice"],
+    "properties": {
+        "accountId": {"type": "string"}, "name": _NULLABLE_TEXT, "email": _NULLABLE_TEXT,
+        "costScope": _NULLABLE_TEXT, "baseFee": _NULLABLE_MONEY, "language": _NULLABLE_TEXT,
+        "country": _NULLABLE_TEXT, "address": {"oneOf": [_ADDRESS, {"type": "null"}]},
+        "stripeCustomerId": _NULLABLE_TEXT, "paymentMethod": _ref("PaymentMethod"), "disabled": {"type": "boolean"},
+        "disabledAt": _EPOCH_MS,
+        "lastInvoice": {"type": ["object", "null"], "description": "The newest invoice (listing and show)."},
+    },
+}
+_SCHEMAS["OperatorInvoice"] = {
+    **_SCHEMAS["Invoice"],
+    "required": [*_SCHEMAS["Invoice"]["required"], "accountId", "attemptCount"],
+    "properties": {**_SCHEMAS["Invoice"]["properties"], "accountId": {"type": "string"},
+                   "attemptCount": {"type": "integer"}},
+}
+_ACCOUNT_ID = {"name": "accountId", "in": "path", "required": True, "schema": {"type": "string"}}
+_INVOICE_ID = {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}}
+_REASON_BODY = {"required": False, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"reason": {"type": "string"}}}}}}
+
+
+def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"operationId": operation_id, "summary": summary, "tags": ["operator"], **extra,
+            "responses": {**responses, **_OPERATOR_ERRORS}}
+
+
+_DOCUMENT["paths"].update({
+    "/operator/accounts": {
+        "get": _operation("operatorListAccounts", "Every account with its newest invoice.", {
+            "200": _json("The accounts, and the keys of items that are not valid accounts.", {
+                "type": "object", "required": ["accounts", "unreadable"],
+                "properties": {"accounts": {"type": "array", "items": _ref("Account")},
+                               "unreadable": {"type": "array", "items": {"type": "object"}}}})}),
+        "post": _operation("operatorCreateAccount", "A new account and its Stripe customer (repeatable).", {
+            "201": _json("The account.", _ref("Account")),
+            "400": _error("A field is invalid (the message names it), or the body is not a JSON object."),
+            "409": _error("An account with this id exists with other values."),
+            "502": _error("Stripe refused or failed the request.")},
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["name", "email"],
+                "properties": {"id": {"type": "string"}, **_ACCOUNT_FIELDS}}}}}),
+    },
+    "/operator/accounts/{accountId}": {
+        "get": _operation("operatorShowAccount", "One account.", {
+            "200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
+            parameters=[_ACCOUNT_ID]),
+        "patch": _operation("operatorUpdateAccount", "Change the fields given (Stripe first, then the account).", {
+            "200": _json("The account.", _ref("Account")), "400": _error("A field is invalid (named)."),
+            "404": _error("No such account."), "502": _error("Stripe refused or failed the request.")},
+            parameters=[_ACCOUNT_ID], requestBody={"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "properties": _ACCOUNT_FIELDS}}}}),
+    },
+    "/operator/accounts/{accountId}/disable": {
+        "post": _operation("operatorDisableAccount", "Stop billing the account (reason required).", {
+            "200": _json("The account.", _ref("Account")), "400": _error("No reason given."),
+            "404": _error("No such account.")}, parameters=[_ACCOUNT_ID], requestBody=_REASON_BODY),
+    },
+    "/operator/accounts/{accountId}/enable": {
+        "post": _operation("operatorEnableAccount", "Bill the account again.", {
+            "200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
+            parameters=[_ACCOUNT_ID], requestBody=_REASON_BODY),
+    },
+    "/operator/invoices": {
+        "get": _operation("operatorListInvoices", "Invoices of every account, newest period first.", {
+            "200": _json("The invoices.", {"type": "object", "required": ["invoices"], "properties": {
+                "invoices": {"type": "array", "items": _ref("OperatorInvoice")}}}),
+            "400": _error("An unknown parameter, status or period.")},
+            parameters=[{"name": "period", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "account", "in": "query", "required": False, "schema": {"type": "string"}}]),
+    },
+    "/operator/invoices/{invoiceId}/retry": {
+        "post": _operation("operatorRetryInvoice", "Pay an open or failed invoice again now.", {
+            "200": _json("What Stripe answered.", {"type": "object", "required": ["invoiceId", "stripeStatus", "paid"],
+                                                   "properties": {"invoiceId": {"type": "string"},
+                                                                  "stripeStatus": {"type": "string"},
+                                                                  "paid": {"type": "boolean"},
+                                                                  "declined": _NULLABLE_TEXT,
+                                                                  "actionUrl": _NULLABLE_TEXT}}),
+            "404": _error("No such invoice."), "409": _error("The invoice cannot be paid again (paid, void, ...)."),
+            "502": _error("Stripe refused or failed the request.")},
+            parameters=[_INVOICE_ID], requestBody=_REASON_BODY),
+    },
+    "/operator/invoices/{invoiceId}/void": {
+        "post": _operation("operatorVoidInvoice", "Void a finalized, unpaid invoice (reason required).", {
+            "200": _json("The invoice.", _ref("OperatorInvoice")), "404": _error("No such invoice."),
+            "409": _error("No reason, or the invoice cannot be voided."),
+            "502": _error("Stripe refused or failed the request.")},
+            parameters=[_INVOICE_ID], requestBody=_REASON_BODY),
+    },
+    "/operator/runs/{period}": {
+        "get": _operation("operatorShowRun", "A period's run: state, counts, invoices per status, skipped accounts.", {
+            "200": _json("The run.", {"type": "object", "required": ["period", "run", "invoicesByStatus"]}),
+            "400": _error("period is not YYYY-MM.")},
+            parameters=[{"name": "period", "in": "path", "required": True, "schema": {"type": "string"}}]),
+    },
+    "/operator/audit": {
+        "get": _operation("operatorAuditLog", "The newest operator actions.", {
+            "200": _json("The entries, newest first.", {"type": "object", "required": ["entries"]}),
+            "400": _error("An unknown parameter or a limit outside 1..500.")},
+            parameters=[{"name": "account", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
+    },
+})
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the OpenAPI document (callers may not change the original)."""
     return copy.deepcopy(_DOCUMENT)

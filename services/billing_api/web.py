@@ -78,7 +78,7 @@ SECURITY_HEADERS = {
 }
 # JSON is never rendered, so it may load nothing and be framed by nobody. HTML pages set their own.
 JSON_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
-CORS_METHODS = "GET, POST, OPTIONS"
+CORS_METHODS = "GET, POST, PATCH, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Request-Id"
 
 
@@ -129,7 +129,11 @@ def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str
             return error_response(413, *HTTP_ERROR_CODES[413])
         if request.method == "OPTIONS" or _is_public(app):
             return None
-        identity = verifier.verify(bearer_token(request.headers.get("Authorization")))
+        token = bearer_token(request.headers.get("Authorization"))
+        if request.blueprint == "operator":
+            g.identity = verifier.verify_operator(token)  # the operator acts for no account of its own
+            return None
+        identity = verifier.verify(token)
         member_of = memberships.account_of(identity.sub) if memberships is not None else None
         g.identity = dataclasses.replace(identity, account_id=member_of) if member_of else identity
         return None

@@ -104,6 +104,7 @@ class ApiServices:
     period_rates: PeriodRates | None = None  # the preview converts at the newest stored period rate
     rate_feed: ReferenceRateFeed | None = None
     memberships: Memberships | None = None  # which account an invited admin acts for
+    audit: AuditLog | None = None  # the operator's actions through the operator API
 
 
 @dataclass
@@ -211,6 +212,7 @@ def bootstrap_api(
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
+        audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
     )
 
 

@@ -297,6 +297,10 @@ class Settings:
         doc="Expected token issuer; default `https://cognito-idp.<region>.amazonaws.com/<pool id>`.",
     )
     admin_group: str = setting("ADMIN_GROUP", "admin", parse=_name, doc="Cognito group whose members may sign in.")
+    operator_group: str = setting(
+        "OPERATOR_GROUP", "operator", parse=_name,
+        doc="Cognito group whose members may use the operator API and page (every account).",
+    )
     cognito_token_use: str = setting(
         "COGNITO_TOKEN_USE", "access", parse=_token_use,
         doc="Which Cognito token billing-api accepts: `access` (checked by client_id) or `id` (checked by aud).",

@@ -33,6 +33,9 @@ DESIGN_FIELDS = {
     "webhook_url": None,
     "cognito": {"user_pool_id", "client_id", "jwks_url", "issuer"},
     "admin": {"username", "password"},
+    # The operator issue adds the operator's login and the no-group member's next to the admin's.
+    "operator": {"username", "password"},
+    "member": {"username", "password"},
     "tables": {"billing", "payment_methods", "events"},
     "queues": {"billing_jobs", "stripe_events"},
 }

@@ -367,8 +367,9 @@ def test_cors_answers_only_configured_origins_and_preflights_without_a_token(tok
 def test_the_openapi_document_lists_exactly_the_routes_the_app_serves(tokens, ports):
     app = make_app(tokens, ports)
     served = {
-        (rule.rule.replace("<invoice_id>", "{invoiceId}"), method.lower())
-        for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")
+        (rule.rule.replace("<invoice_id>", "{invoiceId}").replace("<account_id>", "{accountId}")
+         .replace("<period>", "{period}"), method.lower())
+        for rule in app.url_map.iter_rules() if rule.endpoint.startswith(("api.", "operator."))
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     documented = {(path, method) for path, item in openapi_document()["paths"].items() for method in item}

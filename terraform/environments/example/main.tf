@@ -118,6 +118,7 @@ locals {
       COGNITO_USER_POOL_ID = module.cognito.user_pool_id
       COGNITO_CLIENT_ID    = module.cognito.client_id
       ADMIN_GROUP          = module.cognito.admin_group
+      OPERATOR_GROUP       = module.cognito.operator_group
       AUTH_MODE            = "hosted-ui"
       COGNITO_DOMAIN       = local.hosted_ui_url
       PAGE_LANGUAGE        = var.page_language

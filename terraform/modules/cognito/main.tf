@@ -66,6 +66,13 @@ resource "aws_cognito_user_group" "admin" {
   description  = "May use the Billing tab."
 }
 
+# The company running the billing: the operator API and page, every account.
+resource "aws_cognito_user_group" "operator" {
+  name         = var.operator_group
+  user_pool_id = aws_cognito_user_pool.admins.id
+  description  = "The company running the billing: every account."
+}
+
 resource "aws_cognito_user_pool_domain" "hosted_ui" {
   domain       = var.domain_prefix
   user_pool_id = aws_cognito_user_pool.admins.id

@@ -22,3 +22,8 @@ output "hosted_ui_domain" {
   description = "Domain prefix of the hosted UI."
   value       = aws_cognito_user_pool_domain.hosted_ui.domain
 }
+
+output "operator_group" {
+  description = "The services' OPERATOR_GROUP."
+  value       = aws_cognito_user_group.operator.name
+}

@@ -29,3 +29,9 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "operator_group" {
+  description = "Group whose members may use the operator API and page (the services' OPERATOR_GROUP)."
+  type        = string
+  default     = "operator"
+}

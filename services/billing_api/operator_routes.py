@@ -1,0 +1,292 @@
+"""The operator's JSON endpoints (``/operator/...``), for members of the Cognito operator group only.
+
+Accounts (list, create, show, change, disable, enable), invoices across accounts (list, retry, void),
+a period's run and the audit log. Every change goes through the same use cases as the ``billing``
+command and is audited with the operator's user name. Validation errors name the field.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from billing_api import representation
+from billing_api.routes import components
+from billing_api.web import InvalidParameter, error_response, identity
+from billing_core.bootstrap import ApiServices
+from billing_core.domain.account_profile import (
+    InvalidAccountField,
+    valid_address,
+    valid_base_fee_amount,
+    valid_country,
+    valid_email,
+    valid_language,
+    valid_name,
+)
+from billing_core.domain.costs import Period
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Account
+from billing_core.errors import InvalidStoredRecord
+from billing_core.use_cases.operator_accounts import AccountExists, AccountNotFound, AccountProfile, OperatorAccounts
+from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNotRetryable, OperatorInvoices
+
+operator_api = Blueprint("operator", __name__, url_prefix="/operator")
+
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address"}
+_STATUSES = {status.value for status in InvoiceStatus}
+
+
+def _accounts(services: ApiServices) -> OperatorAccounts:
+    if services.audit is None:
+        raise InvalidParameter("the audit log is not configured")
+    return OperatorAccounts(services.accounts, services.payments, services.audit,
+                            group_by=services.settings.cost_group_by)
+
+
+def _invoices(services: ApiServices) -> OperatorInvoices:
+    if services.audit is None:
+        raise InvalidParameter("the audit log is not configured")
+    return OperatorInvoices(services.invoices, services.payments, services.audit)
+
+
+def _actor() -> str:
+    caller = identity()
+    return f"operator:{caller.username or caller.sub}"
+
+
+@operator_api.errorhandler(InvalidAccountField)
+def _invalid_field(error: InvalidAccountField) -> Response:
+    # The operator's own input, named back to them; nothing else is in the message.
+    response = error_response(400, "invalid_field", str(error))
+    return response
+
+
+@operator_api.errorhandler(AccountNotFound)
+@operator_api.errorhandler(InvoiceNotFound)
+def _not_found(_error: Exception) -> Response:
+    return error_response(404, "not_found", "Not found.")
+
+
+@operator_api.errorhandler(AccountExists)
+@operator_api.errorhandler(InvoiceNotRetryable)
+def _conflict(error: Exception) -> Response:
+    return error_response(409, "conflict", str(error))
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if request.content_length and body is None:
+        raise InvalidParameter("the body is not JSON")
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidParameter("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidAccountField(name, "must be a string")
+    return value
+
+
+def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
+    """The profile a JSON body gives; ``null`` for costScope / baseFee clears them."""
+    unknown = set(body) - _PROFILE_FIELDS - {"id", "reason"}
+    if unknown:
+        raise InvalidAccountField(sorted(unknown)[0], "is not a field of an account")
+    clear = tuple(field for key, field in (("costScope", "cost_scope"), ("baseFee", "base_fee_override"))
+                  if key in body and body[key] is None)
+    address = body.get("address")
+    if address is not None and (not isinstance(address, dict) or set(address) != {"line1", "postalCode", "city"}):
+        raise InvalidAccountField("address", "must be an object with line1, postalCode and city")
+    name, email, language, country = (_text(body, key) for key in ("name", "email", "language", "country"))
+    base_fee = body.get("baseFee")
+    if base_fee is not None and not isinstance(base_fee, str):
+        raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
+    profile = AccountProfile(
+        name=None if name is None else valid_name(name),
+        email=None if email is None else valid_email(email),
+        cost_scope=_text(body, "costScope"),
+        base_fee_override=None if base_fee is None else valid_base_fee_amount(base_fee),
+        language=None if language is None else valid_language(language),
+        country=None if country is None else valid_country(country),
+        address=None if address is None else valid_address(str(address["line1"]), str(address["postalCode"]),
+                                                          str(address["city"])),
+    )
+    return profile, clear
+
+
+def _account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value):
+        raise AccountNotFound(value)
+    return value
+
+
+def account_json(account: Account, services: ApiServices | None = None) -> dict[str, Any]:
+    """An account as the operator API shows it (with its newest invoice when ``services`` is given)."""
+    last: dict[str, Any] | None = None
+    if services is not None:
+        page = services.invoices.list_for_account(account.account_id, limit=1)
+        if page.items:
+            newest = page.items[0]
+            last = {"invoiceId": newest.invoice_id, "period": newest.period.label, "status": newest.status.value,
+                    "amount": representation.money(newest.amount), "currency": newest.currency}
+    method = account.payment_method
+    return {
+        "accountId": account.account_id, "name": account.name, "email": account.email,
+        "costScope": account.cost_scope, "baseFee": representation.money(account.base_fee_override),
+        "language": account.language, "country": account.country,
+        "address": None if account.address is None else {
+            "line1": account.address.line1, "postalCode": account.address.postal_code, "city": account.address.city},
+        "stripeCustomerId": account.stripe_customer_id,
+        "paymentMethod": {"status": "active" if method else "none", "type": method.type if method else None,
+                          "brand": method.brand if method else None, "last4": method.last4 if method else None},
+        "disabled": account.disabled, "disabledAt": account.disabled_at, "lastInvoice": last,
+    }
+
+
+@operator_api.get("/accounts")
+def list_accounts() -> Response:
+    """Every account, with its newest invoice; unreadable items are listed by key with their problem."""
+    services = components().services
+    accounts, unreadable = [], []
+    for entry in _accounts(services).all_accounts():
+        if isinstance(entry, InvalidStoredRecord):
+            unreadable.append({"key": str(entry.record_id), "problem": str(entry)})
+        else:
+            accounts.append(account_json(entry, services))
+    accounts.sort(key=lambda item: str(item["accountId"]))
+    return jsonify(accounts=accounts, unreadable=unreadable)
+
+
+@operator_api.post("/accounts")
+def create_account() -> tuple[Response, int]:
+    """A new account and its Stripe customer (the same body again returns the same account)."""
+    body = _body()
+    profile, _ = _profile(body)
+    account_id = _text(body, "id")
+    created = _accounts(components().services).create(
+        profile, actor=_actor(), account_id=None if account_id is None else _account_id(account_id),
+        reason=_text(body, "reason"))
+    return jsonify(account_json(created)), 201
+
+
+@operator_api.get("/accounts/<account_id>")
+def show_account(account_id: str) -> Response:
+    """One account."""
+    services = components().services
+    return jsonify(account_json(_accounts(services).get(_account_id(account_id)), services))
+
+
+@operator_api.patch("/accounts/<account_id>")
+def update_account(account_id: str) -> Response:
+    """Change the fields given; ``null`` clears costScope or baseFee."""
+    body = _body()
+    profile, clear = _profile(body)
+    updated = _accounts(components().services).update(_account_id(account_id), profile, actor=_actor(),
+                                                      reason=_text(body, "reason"), clear=clear)
+    return jsonify(account_json(updated))
+
+
+@operator_api.post("/accounts/<account_id>/disable")
+def disable_account(account_id: str) -> Response:
+    """Stop billing the account; ``reason`` is required."""
+    reason = _text(_body(), "reason") or ""
+    return jsonify(account_json(_accounts(components().services).disable(_account_id(account_id), actor=_actor(),
+                                                                         reason=reason)))
+
+
+@operator_api.post("/accounts/<account_id>/enable")
+def enable_account(account_id: str) -> Response:
+    """Bill the account again."""
+    reason = _text(_body(), "reason")
+    return jsonify(account_json(_accounts(components().services).enable(_account_id(account_id), actor=_actor(),
+                                                                        reason=reason)))
+
+
+@operator_api.get("/invoices")
+def list_invoices() -> Response:
+    """Invoices of every account, newest period first; filters: period, status, account."""
+    unknown = set(request.args) - {"period", "status", "account"}
+    if unknown:
+        raise InvalidParameter("unknown query parameter")
+    period = request.args.get("period")
+    if period is not None:
+        try:
+            period = Period.parse(period).label
+        except ValueError:
+            raise InvalidParameter("period must be YYYY-MM") from None
+    status = request.args.get("status")
+    if status is not None and status not in _STATUSES:
+        raise InvalidParameter("unknown status")
+    account = request.args.get("account")
+    entries = _invoices(components().services).all_invoices(
+        period_label=period, status=status, account_id=None if account is None else _account_id(account))
+    invoices = [{**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.attempt_count}
+                for e in entries if not isinstance(e, InvalidStoredRecord)]
+    invoices.sort(key=lambda item: str(item["invoiceId"]), reverse=True)
+    invoices.sort(key=lambda item: (item["period"] or {}).get("start") or "", reverse=True)
+    return jsonify(invoices=invoices)
+
+
+@operator_api.post("/invoices/<invoice_id>/retry")
+def retry_invoice(invoice_id: str) -> Response:
+    """Pay again now; says whether Stripe reports it paid, declined, or needing the customer (SCA)."""
+    outcome = _invoices(components().services).retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))
+    return jsonify(invoiceId=invoice_id, stripeStatus=outcome.stripe_status, paid=outcome.paid,
+                   declined=outcome.declined, actionUrl=outcome.action_url)
+
+
+@operator_api.post("/invoices/<invoice_id>/void")
+def void_invoice(invoice_id: str) -> Response:
+    """Void at Stripe and on the record; ``reason`` is required."""
+    voided = _invoices(components().services).void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
+    return jsonify({**representation.invoice(voided), "accountId": voided.account_id,
+                    "attemptCount": voided.attempt_count})
+
+
+@operator_api.get("/runs/<period>")
+def show_run(period: str) -> Response:
+    """A period's run: state, counts, invoices per status, skipped accounts with why."""
+    try:
+        month = Period.parse(period)
+    except ValueError:
+        raise InvalidParameter("period must be YYYY-MM") from None
+    services = components().services
+    record = services.runs.get(month) if services.runs is not None else None
+    statuses = Counter(e.status.value for e in services.invoices.list_all(period_label=month.label)
+                       if not isinstance(e, InvalidStoredRecord))
+    run = None if record is None else {
+        "status": record.status.value, "costsEstimated": record.costs_estimated, "trigger": record.trigger,
+        "accounts": record.accounts, "skipped": record.skipped, "enqueued": record.enqueued,
+        "costRequests": record.cost_requests, "startedAt": record.started_at, "updatedAt": record.updated_at,
+        "skippedAccounts": [{"accountId": k, "reason": v} for k, v in sorted(record.skipped_reasons.items())],
+    }
+    return jsonify(period=month.label, run=run, invoicesByStatus=dict(sorted(statuses.items())))
+
+
+@operator_api.get("/audit")
+def audit_log() -> Response:
+    """The newest operator actions (``account``, ``limit`` up to 500)."""
+    unknown = set(request.args) - {"account", "limit"}
+    if unknown:
+        raise InvalidParameter("unknown query parameter")
+    limit_text = request.args.get("limit", "100")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
+        raise InvalidParameter("limit must be 1..500")
+    account = request.args.get("account")
+    services = components().services
+    entries = _accounts(services).audit_entries(account_id=None if account is None else _account_id(account),
+                                                limit=int(limit_text))
+    return jsonify(entries=[{
+        "at": e.at, "atIso": datetime.fromtimestamp(e.at / 1000, UTC).isoformat(timespec="seconds"),
+        "actor": e.actor, "action": e.action, "accountId": e.account_id, "before": dict(e.before),
+        "after": dict(e.after), "reason": e.reason,
+    } for e in entries])
+

@@ -1,0 +1,100 @@
+"""The operator API on the local stack: only the operator group gets in; every change is validated and audited."""
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+import requests
+
+from tests.integration.test_api_billing import seed_invoices
+from tests.support.api import bearer, hmac_token, moto_signing_key, sign_in, unsigned_token
+
+ENDPOINTS = [
+    ("GET", "/operator/accounts"), ("POST", "/operator/accounts"), ("GET", "/operator/accounts/kunde-1"),
+    ("PATCH", "/operator/accounts/kunde-1"), ("POST", "/operator/accounts/kunde-1/disable"),
+    ("POST", "/operator/accounts/kunde-1/enable"), ("GET", "/operator/invoices"),
+    ("POST", "/operator/invoices/inv_2026-10_kunde-1/retry"), ("POST", "/operator/invoices/inv_2026-10_kunde-1/void"),
+    ("GET", "/operator/runs/2026-11"), ("GET", "/operator/audit"),
+]
+
+
+@pytest.fixture
+def logins(clean_stack):
+    def token(login) -> dict[str, str]:
+        return bearer(sign_in(clean_stack, login["username"], login["password"])["AccessToken"])
+    return {name: token(clean_stack.info[name]) for name in ("operator", "admin", "member")}
+
+
+def call(stack, method: str, path: str, headers: dict[str, str] | None = None, body=None):
+    return requests.request(method, stack.info["api_url"] + path, headers=headers or {}, json=body, timeout=10)
+
+
+def forged_tokens(stack) -> dict[str, dict[str, str]]:
+    """Tokens claiming the operator group that no one may accept: unsigned, HMAC, expired, another issuer."""
+    now = int(time.time())
+    claims = {"sub": "forger", "username": "forger", "token_use": "access",
+              "client_id": stack.info["cognito"]["client_id"], "iss": stack.info["cognito"]["issuer"],
+              "iat": now, "exp": now + 600, "cognito:groups": ["operator"]}
+    kid = requests.get(stack.info["cognito"]["jwks_url"], timeout=10).json()["keys"][0]["kid"]
+    signed = {**claims, "exp": now - 600, "iat": now - 1200}
+    return {
+        "none": bearer(unsigned_token(claims)),
+        "hmac": bearer(hmac_token(claims, b"the public key as a secret", kid)),
+        "expired": bearer(jwt.encode(signed, moto_signing_key(), algorithm="RS256", headers={"kid": kid})),
+        "other issuer": bearer(jwt.encode({**claims, "iss": "https://evil.example"}, moto_signing_key(),
+                                          algorithm="RS256", headers={"kid": kid})),
+    }
+
+
+def test_only_the_operator_group_reaches_the_operator_api(clean_stack, logins):
+    forged = forged_tokens(clean_stack)
+    for method, path in ENDPOINTS:
+        assert call(clean_stack, method, path).status_code == 401, (method, path)
+        for name, headers in forged.items():
+            assert call(clean_stack, method, path, headers).status_code == 401, (method, path, name)
+        for who in ("admin", "member"):
+            answer = call(clean_stack, method, path, logins[who])
+            assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden", (method, path, who)
+        assert call(clean_stack, method, path, logins["operator"]).status_code not in (401, 403), (method, path)
+    # And the operator is no admin: the Billing tab's API is not theirs.
+    assert call(clean_stack, "GET", "/billing", logins["operator"]).status_code == 403
+
+
+def test_the_operator_onboards_and_changes_an_account_and_sees_it_all_in_the_audit_log(clean_stack, logins):
+    operator = logins["operator"]
+    body = {"id": "kunde-1", "name": "Beispiel GmbH", "email": "billing@beispiel.de", "baseFee": "25.00",
+            "language": "de", "country": "DE",
+            "address": {"line1": "Musterstraße 1", "postalCode": "10115", "city": "Berlin"}}
+
+    created = call(clean_stack, "POST", "/operator/accounts", operator, body)
+    again = call(clean_stack, "POST", "/operator/accounts", operator, body)
+
+    assert created.status_code == 201 and again.status_code == 201
+    assert created.json()["stripeCustomerId"] == again.json()["stripeCustomerId"]
+    customer = clean_stack.stripe_client().v1.customers.retrieve(created.json()["stripeCustomerId"])
+    assert (customer.name, customer.address.city, customer.preferred_locales) == ("Beispiel GmbH", "Berlin", ["de"])
+    for bad, field in [({"baseFee": "25.555"}, "base fee"), ({"country": "XX"}, "country"),
+                       ({"baseFee": 25}, "base fee"), ({"colour": "red"}, "colour")]:
+        answer = call(clean_stack, "PATCH", "/operator/accounts/kunde-1", operator, bad)
+        assert answer.status_code == 400 and field in answer.json()["error"]["message"], (bad, answer.text)
+
+    changed = call(clean_stack, "PATCH", "/operator/accounts/kunde-1", operator, {"baseFee": "30", "reason": "x"})
+    disabled = call(clean_stack, "POST", "/operator/accounts/kunde-1/disable", operator, {"reason": "contract ended"})
+    no_reason = call(clean_stack, "POST", "/operator/accounts/kunde-1/enable", operator)
+    seed_invoices(clean_stack, "kunde-1", ["2026-10"])
+    listing = call(clean_stack, "GET", "/operator/accounts", operator).json()
+
+    assert changed.json()["baseFee"] == "30.00" and disabled.json()["disabled"] is True
+    assert no_reason.status_code == 200 and no_reason.json()["disabled"] is False
+    (account,) = [a for a in listing["accounts"] if a["accountId"] == "kunde-1"]
+    assert account["lastInvoice"]["invoiceId"] == "inv_2026-10_kunde-1"
+    invoices = call(clean_stack, "GET", "/operator/invoices?period=2026-10", operator).json()["invoices"]
+    assert [i["invoiceId"] for i in invoices] == ["inv_2026-10_kunde-1"]
+    assert call(clean_stack, "GET", "/operator/invoices?status=nonsense", operator).status_code == 400
+    assert call(clean_stack, "GET", "/operator/accounts/nobody", operator).status_code == 404
+    entries = call(clean_stack, "GET", "/operator/audit?account=kunde-1", operator).json()["entries"]
+    assert [e["action"] for e in entries] == ["account.enable", "account.disable", "account.update", "account.create"]
+    assert {e["actor"] for e in entries} == {"operator:operator"}
+    assert entries[2]["before"] == {"base_fee_override": "25.00"}
+    assert entries[2]["after"] == {"base_fee_override": "30.00"}
