@@ -33,11 +33,25 @@ admin_page = Blueprint(
 @public
 def billing_page() -> Response:
     """The Billing tab: sign-in, payment method, current costs, invoice history, AWS services breakdown."""
+    return _page("billing_page.html")
+
+
+def _page(template: str) -> Response:
     settings: Settings = current_app.config["SETTINGS"]
-    html = render_template("billing_page.html", config=page_config(settings), language=settings.page_language)
+    html = render_template(template, config=page_config(settings), language=settings.page_language)
     response = make_response(html)
     response.headers["Content-Security-Policy"] = content_security_policy(settings)
     return response
+
+
+OPERATOR_PAGE_PATH = "/operator"
+
+
+@admin_page.get(OPERATOR_PAGE_PATH)
+@public
+def operator_page() -> Response:
+    """The operator's page: accounts, the last run, failed payments, invoices across accounts, the audit log."""
+    return _page("operator_page.html")
 
 
 @admin_page.get("/admin/")

@@ -166,6 +166,11 @@ export function setLanguage(code) {
   return language;
 }
 
+/** Add a page's own texts (the operator page's), over the shared ones. */
+export function addTexts(extra) {
+  for (const [code, texts] of Object.entries(extra)) Object.assign(TEXTS[code], texts);
+}
+
 /** The current language code ("de" or "en"). */
 export function currentLanguage() {
   return language;
