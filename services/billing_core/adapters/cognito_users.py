@@ -56,7 +56,7 @@ class CognitoUserDirectory(UserDirectory):
         sub = next((a["Value"] for a in attributes if a.get("Name") == "sub"), None)
         if not sub:
             raise UserDirectoryUnavailable("Cognito returned the user without a sub")
-        log.info("admin invited", extra={"sub": sub, "created": created})
+        log.info("admin invited", extra={"sub": sub, "newUser": created})
         return InvitedUser(sub=sub, username=user["Username"], temporary_password=password, created=created)
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
