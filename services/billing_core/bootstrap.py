@@ -366,6 +366,7 @@ def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = 
     return EventPorts(
         invoices=services.invoices, accounts=services.accounts, payments=payments or services.payments,
         events=services.events,
+        retry_failed_on_new_payment_method=services.settings.retry_failed_on_new_payment_method,
     )
 
 

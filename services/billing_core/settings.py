@@ -177,6 +177,12 @@ def _cost_finality(raw: str) -> str:
     return raw
 
 
+def _on_off(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return raw == "true"
+
+
 def _deadline_day(raw: str) -> int:
     day = _positive_int(raw)
     if not 2 <= day <= 28:
@@ -364,6 +370,10 @@ class Settings:
     correction_months: int = setting(
         "CORRECTION_MONTHS", 3, parse=_correction_months,
         doc="Earlier billed months each run re-checks against Cost Explorer's final costs (correction lines).",
+    )
+    retry_failed_on_new_payment_method: bool = setting(
+        "RETRY_FAILED_ON_NEW_PAYMENT_METHOD", "true", parse=_on_off,
+        doc="true: when a customer saves a new payment method, their failed invoices are paid again at once.",
     )
     cost_finality: str = setting(
         "COST_FINALITY", "final", parse=_cost_finality,

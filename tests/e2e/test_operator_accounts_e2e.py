@@ -174,3 +174,27 @@ def test_two_invited_admins_act_for_the_one_account_the_operator_created(clean_s
     assert code == 1 and "kunde-77" in err
     code, log, _ = billing(services, "audit", "--account", "kunde-77")
     assert log.count("account.invite") == 2 and "Temporary" not in log
+
+
+def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(clean_stack, services):
+    from billing_core.domain.invoice_plan import invoice_id_for
+    from tests.e2e.test_billing_run import billing_run, record_with, status_is
+    from tests.integration.test_billing_run_resume import new_account
+
+    account_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
+    period = seed_period(clean_stack)
+    assert billing_run(services, period)[0] == 0
+    failed = record_with(services, account_id, period, status_is("payment_failed"))
+
+    # The customer saves a working card (a SetupIntent confirmed, as the Billing tab's Payment Element does).
+    client = clean_stack.stripe_client()
+    intent = client.v1.setup_intents.create(params={
+        "customer": failed.stripe_customer_id, "usage": "off_session", "metadata": {"userId": account_id},
+        "allowed_payment_method_types": ["card"]})
+    client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
+
+    paid = record_with(services, account_id, period, status_is("paid"))
+    assert paid.stripe_invoice_id == failed.stripe_invoice_id  # the same invoice, paid once
+    stripe_invoice = client.v1.invoices.retrieve(paid.stripe_invoice_id)
+    assert stripe_invoice.status == "paid" and stripe_invoice.amount_paid == 3774
+    assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "paid"

@@ -51,6 +51,7 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "ECB_HISTORY_URL": "the ECB's own full-history feed.",
     "CORRECTION_MONTHS": "three months covers AWS's late refunds and credits; one query however many months.",
     "COST_FINALITY": "final: AWS's bill is final only days after the month; bill it, not the estimate.",
+    "RETRY_FAILED_ON_NEW_PAYMENT_METHOD": "true: a customer who saved a working card expects the failed invoice paid.",
     "FINAL_COSTS_DEADLINE_DAY": "the 8th: after AWS's usual closing (day 3-5) and Support fees (6th-7th).",
     "FINAL_COSTS_CHECK_HOUR": "06:00 UTC, once a day: Cost Explorer refreshes a few times a day.",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
+from billing_core.domain.lifecycle import RETRYING
 from billing_core.domain.records import Account, AccountChanges, SavedPaymentMethod, SetupFailure
 from billing_core.errors import ConditionFailed, NotFound, UpdateConflict
 from billing_core.ports import (
@@ -19,6 +20,7 @@ from billing_core.ports import (
     StripeSetupIntent,
 )
 from billing_core.use_cases.event_support import WRITE_ATTEMPTS, EventHandler, EventOutcome, EventPorts, object_of
+from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,34 @@ def _setup_intent_succeeded(intent: StripeSetupIntent, event_ms: int, ports: Eve
         idempotency_key=f"default-payment-method:{intent.id}",
     )
     payment_method = ports.payments.retrieve_payment_method(payment_method_id)
-    return _store_payment_method(account, saved_payment_method(payment_method), event_ms, ports)
+    outcome = _store_payment_method(account, saved_payment_method(payment_method), event_ms, ports)
+    if ports.retry_failed_on_new_payment_method:
+        retry_failed_invoices(account.account_id, ports)
+    return outcome
+
+
+def retry_failed_invoices(account_id: str, ports: EventPorts) -> None:
+    """Pay the account's failed and action-required invoices again with its new default payment method.
+
+    Keyed per Stripe attempt (``pay_again``), so a repeated ``setup_intent.succeeded`` charges nothing
+    twice; the outcome reaches the records through Stripe's invoice events, as any payment's does.
+    """
+    cursor: str | None = None
+    while True:
+        page = ports.invoices.list_for_account(account_id, limit=100, cursor=cursor)
+        for invoice in page.items:
+            if invoice.status not in RETRYING or invoice.stripe_invoice_id is None:
+                continue
+            try:
+                attempt = pay_again(ports.payments, invoice, purpose="new-payment-method")
+            except NothingToPay:
+                continue
+            log.info("failed invoice paid again with the new payment method",
+                     extra={"invoiceId": invoice.invoice_id, "stripeStatus": attempt.stripe_status,
+                            "declined": attempt.declined})
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def _setup_intent_failed(intent: StripeSetupIntent, event_ms: int, ports: EventPorts) -> EventOutcome:

@@ -43,6 +43,8 @@ class EventPorts:
     payments: PaymentGateway
     events: ProcessedEvents
     clock: Callable[[], float] = time.time
+    # Pay the account's failed invoices again once its customer saved a new payment method.
+    retry_failed_on_new_payment_method: bool = True
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, as records store it."""

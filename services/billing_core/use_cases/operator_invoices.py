@@ -1,8 +1,7 @@
 """The operator's invoices: list them across accounts, retry a failed payment, void an invoice; audited.
 
-A retry asks Stripe to pay the open invoice now with the customer's current default payment method.
-Its idempotency key names Stripe's own attempt count, read just before, so a retried command after a
-crash replays the same attempt instead of charging twice, and the next real attempt gets a new key:
+A retry asks Stripe to pay the open invoice now with the customer's current default payment method
+(``payment_retry.pay_again``: one idempotency key per Stripe attempt):
 
     retrieve in_123 (attempt_count 2) -> pay, key inv_2026-10_x:retry:2 -> paid | declined | SCA
 
@@ -19,9 +18,10 @@ from dataclasses import dataclass
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
-from billing_core.errors import BillingError, InvalidStoredRecord, PaymentActionRequired, PaymentDeclined
+from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.ports import AuditLog, InvoiceRepository, PaymentGateway
 from billing_core.ports.storage import FieldIs
+from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 RETRYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
 VOIDABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED,
@@ -99,18 +99,11 @@ class OperatorInvoices:
         if invoice.status not in RETRYABLE or invoice.stripe_invoice_id is None:
             raise InvoiceNotRetryable(f"{invoice_id} is {invoice.status.value}: only an open, failed or "
                                       "action-required invoice can be paid again")
-        current = self._payments.retrieve_invoice(invoice.stripe_invoice_id)
-        if current.status != "open":
-            raise InvoiceNotRetryable(f"{invoice_id} is {current.status} at Stripe: nothing to pay")
-        key = f"{invoice_id}:retry:{current.attempt_count or 0}"
         try:
-            paid = self._payments.pay_invoice(invoice.stripe_invoice_id, idempotency_key=key)
-            outcome = RetryOutcome(invoice, paid.status or "unknown")
-        except PaymentActionRequired:
-            outcome = RetryOutcome(invoice, "open", declined="authentication_required",
-                                   action_url=current.hosted_invoice_url or invoice.hosted_invoice_url)
-        except PaymentDeclined as declined:
-            outcome = RetryOutcome(invoice, "open", declined=declined.decline_code or declined.code or "declined")
+            attempt = pay_again(self._payments, invoice)
+        except NothingToPay as nothing:
+            raise InvoiceNotRetryable(str(nothing)) from None
+        outcome = RetryOutcome(invoice, attempt.stripe_status, declined=attempt.declined, action_url=attempt.action_url)
         self._record("invoice.retry", invoice, before={"status": invoice.status.value},
                      after={"stripe": outcome.stripe_status, **({"declined": outcome.declined}
                                                                 if outcome.declined else {})},
