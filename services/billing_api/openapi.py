@@ -128,6 +128,7 @@ _DOCUMENT: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "status": {"type": "string", "enum": ["none", "active"]},
+                    "id": {**_NULLABLE_TEXT, "description": "Stripe's payment method id (pm_...)."},
                     "type": {**_NULLABLE_TEXT, "description": "card or sepa_debit."},
                     "brand": _NULLABLE_TEXT,
                     "last4": {"type": ["string", "null"], "maxLength": 4},
@@ -263,6 +264,31 @@ _DOCUMENT: dict[str, Any] = {
                     "200": _json("The invoice.", _ref("Invoice")),
                     "400": _error("An unknown query parameter."),
                     "404": _error("No such invoice in the caller's account (another account's is a 404 too)."),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/billing/invoices/{invoiceId}/pay": {
+            "post": {
+                "operationId": "payInvoice",
+                "summary": "Pay one of the caller's failed (or open) invoices now with the default payment method.",
+                "description": "If the payment needs the customer's authentication (SCA), actionUrl is the hosted "
+                "invoice page to open.",
+                "parameters": [
+                    {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("What Stripe answered.", {
+                        "type": "object", "required": ["invoiceId", "paid", "stripeStatus", "declined", "actionUrl"],
+                        "additionalProperties": False,
+                        "properties": {"invoiceId": {"type": "string"}, "paid": {"type": "boolean"},
+                                       "stripeStatus": {"type": "string"}, "declined": _NULLABLE_TEXT,
+                                       "actionUrl": _NULLABLE_TEXT}}),
+                    "400": _error("An unknown query parameter."),
+                    "404": _error("No such invoice in the caller's account."),
+                    "409": _error("The invoice is paid, void or not finalized: nothing to pay."),
+                    "413": _error("Request body too large."),
+                    "502": _error("Stripe refused or failed the request."),
                     **_AUTH_ERRORS,
                 },
             }

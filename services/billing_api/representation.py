@@ -60,7 +60,8 @@ def invoice(record: Invoice) -> dict[str, Any]:
 
 def payment_method(status: PaymentMethodStatus) -> dict[str, Any]:
     """The payment method status and its display fields (never more than the last four)."""
-    return {"status": status.status, "type": status.type, "brand": status.brand, "last4": status.last4}
+    return {"status": status.status, "id": status.id, "type": status.type, "brand": status.brand,
+            "last4": status.last4}
 
 
 def current_costs(preview: CostPreview) -> dict[str, Any]:

@@ -12,15 +12,17 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from billing_api import representation
 from billing_api.auth import TokenVerifier
 from billing_api.openapi import openapi_document
-from billing_api.web import InvalidParameter, identity, public, request_id
+from billing_api.web import InvalidParameter, error_response, identity, public, request_id
 from billing_core.bootstrap import ApiServices
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account
 from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.use_cases import billing_overview, payment_setup
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
+from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ api = Blueprint("api", __name__)
 # Query parameters each endpoint understands; any other is a 400, so a typo (``limt=5``) is
 # reported instead of silently ignored. Public endpoints are left lenient (probes add their own).
 QUERY_PARAMETERS = {"api.billing": frozenset({"limit", "cursor"}), "api.invoice": frozenset(),
-                    "api.setup_intent": frozenset()}
+                    "api.setup_intent": frozenset(), "api.pay_invoice": frozenset()}
+_PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
 
 
 @dataclass
@@ -116,6 +119,23 @@ def invoice(invoice_id: str) -> Response:
         raise InvoiceNotFound("not an invoice id")
     found = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
     return jsonify(representation.invoice(found))
+
+
+@api.post("/billing/invoices/<invoice_id>/pay")
+def pay_invoice(invoice_id: str) -> Response:
+    """Pay one of the caller's failed or open invoices now with the default payment method."""
+    if not _INVOICE_ID.match(invoice_id):
+        raise InvoiceNotFound("not an invoice id")
+    services = components().services
+    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
+    if found.status not in _PAYABLE:
+        return error_response(409, "conflict", "This invoice cannot be paid now.")
+    try:
+        attempt = pay_again(services.payments, found, purpose="pay-now")
+    except NothingToPay:
+        return error_response(409, "conflict", "This invoice cannot be paid now.")
+    return jsonify(invoiceId=invoice_id, paid=attempt.paid, stripeStatus=attempt.stripe_status,
+                   declined=attempt.declined, actionUrl=attempt.action_url)
 
 
 @api.post("/billing/setup-intent")

@@ -57,7 +57,7 @@ def test_admin_adds_a_card_and_sees_the_paid_invoice_with_its_breakdown(billing_
     expect(row.get_by_role("link", name=re.compile("ansehen"))).to_have_attribute("href", re.compile(r"/invoice/"))
     expect(row.get_by_role("link", name=re.compile("als PDF"))).to_have_attribute("href", re.compile(r"/pdf$"))
 
-    breakdown = billing_page.section("AWS Services Breakdown")
+    breakdown = billing_page.section("AWS-Kosten nach Service")
     bars = breakdown.get_by_role("listitem")
     expect(bars).to_have_count(4)
     for position, (service, amount) in enumerate(SEED_BREAKDOWN.items()):
@@ -72,7 +72,7 @@ def test_admin_adds_a_card_and_sees_the_paid_invoice_with_its_breakdown(billing_
     row = page.get_by_role("region", name="Invoice history").locator("tbody tr").first
     expect(row.locator(".badge")).to_have_text("Paid")
     expect(row).to_contain_text("€37.74")
-    expect(page.get_by_role("button", name="Add payment method")).to_be_visible()
+    expect(page.get_by_role("button", name="Change payment method")).to_be_visible()
     shot("6-english")
 
     # Everything, Stripe.js and sign-in included, came from the local stack.
@@ -185,3 +185,60 @@ def test_hosted_ui_sign_in_url_uses_the_code_flow_with_an_s256_pkce_challenge(bi
     assert result["logout"] == (
         "https://auth.example.com/logout?client_id=client-123&logout_uri=https%3A%2F%2Fbilling.example.com%2F"
     )
+
+
+def test_a_failed_payment_shows_a_banner_with_pay_now_and_saving_a_working_card_pays_it(billing_page, shot):
+    page = billing_page.page
+    billing_page.open().sign_in_as_admin()
+    billing_page.add_card(CHARGE_DECLINED)
+    payment_method = billing_page.section("Zahlungsmethode")
+    expect(payment_method.get_by_text("Zahlungsmethode hinterlegt", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Zahlungsmethode ändern")).to_be_visible()
+
+    period = billing_page.run_billing()
+    billing_page.reload_until_invoice_status("Fehlgeschlagen")
+    month = {11: "November", 10: "Oktober", 12: "Dezember"}.get(period.month, "")
+    banner = page.get_by_role("alert").filter(has_text="fehlgeschlagen")
+    expect(banner).to_contain_text(f"Zahlung für {month} {period.year} fehlgeschlagen")
+    row = billing_page.invoice_rows().first
+    expect(row).to_contain_text("20,00 €")  # base fee and AWS parts shown
+    expect(row).to_contain_text("17,74 €")
+    shot("1-banner")
+
+    # Pay now with the declining card still on file: declined, said so, nothing charged.
+    banner.get_by_role("button", name="Jetzt bezahlen").click()
+    expect(page.get_by_role("status").filter(has_text="abgelehnt")).to_be_visible()
+
+    # The admin saves a working card.
+    page.get_by_role("button", name="Zahlungsmethode ändern").click()
+    page.get_by_label("Kartennummer").fill(VISA)
+    page.get_by_label("Ablaufdatum").fill("12 / 34")
+    page.get_by_label("Sicherheitscode").fill("123")
+    page.get_by_role("button", name="Speichern").click()
+    expect(payment_method).to_contain_text("Visa •••• 4242")
+
+    # Saving the new card paid the failed invoice by itself.
+    billing_page.reload_until_invoice_status("Bezahlt")
+    expect(billing_page.invoice_rows().first.locator(".badge")).to_have_text("Bezahlt")
+    expect(page.get_by_role("alert").filter(has_text="fehlgeschlagen")).to_have_count(0)
+    shot("2-paid")
+
+
+def test_re_adding_a_card_with_the_same_last_four_is_confirmed_by_its_payment_method_id(billing_page):
+    page = billing_page.page
+    billing_page.open().sign_in_as_admin()
+    billing_page.add_card(VISA)
+    payment_method = billing_page.section("Zahlungsmethode")
+    expect(payment_method).to_contain_text("Visa •••• 4242")
+    expect(page.locator("#payment-confirming")).to_have_count(0)
+
+    page.get_by_role("button", name="Zahlungsmethode ändern").click()
+    page.get_by_label("Kartennummer").fill(VISA)
+    page.get_by_label("Ablaufdatum").fill("12 / 34")
+    page.get_by_label("Sicherheitscode").fill("123")
+    page.get_by_role("button", name="Speichern").click()
+
+    # Same brand, same last four: confirmed within seconds by the new id, not after a 60 s timeout.
+    expect(page.locator("#payment-confirming")).to_have_count(0, timeout=15_000)
+    expect(page.get_by_text("Die Bestätigung dauert länger")).to_have_count(0)
+    expect(payment_method).to_contain_text("Visa •••• 4242")

@@ -32,5 +32,7 @@ export function billingApi(apiBase, token) {
     billing: (cursor) => call('GET', '/billing' + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : '')),
     /** A SetupIntent for the Payment Element: {clientSecret, publishableKey}. */
     createSetupIntent: () => call('POST', '/billing/setup-intent'),
+    /** Pay a failed invoice now: {paid, declined, actionUrl}. */
+    payInvoice: (invoiceId) => call('POST', `/billing/invoices/${encodeURIComponent(invoiceId)}/pay`),
   };
 }

@@ -7,7 +7,7 @@ import {
   startHostedSignIn,
 } from './auth.js';
 import {
-  currentLanguage, formatDateTime, formatMoney, formatPeriod, setLanguage, statusLabel, statusTone, t,
+  currentLanguage, formatDate, formatDateTime, formatMoney, formatPeriod, setLanguage, statusLabel, statusTone, t,
   translateDocument,
 } from './i18n.js';
 
@@ -193,6 +193,7 @@ function renderLoading() {
 
 function render() {
   if (!state.data) return;
+  renderPaymentProblems();
   renderPaymentMethod();
   renderCurrentCosts();
   renderInvoices();
@@ -211,6 +212,9 @@ function paymentMethodLabel(method) {
 function renderPaymentMethod() {
   const method = state.data.paymentMethod ?? {status: 'none'};
   const box = $('payment-method-status');
+  const button = $('add-payment-method');
+  button.dataset.i18n = method.status === 'active' ? 'changePaymentMethod' : 'addPaymentMethod';
+  button.textContent = t(button.dataset.i18n);
   if (method.status === 'active') {
     box.replaceChildren(
       el('p', {className: 'state ok'}, el('span', {className: 'dot', 'aria-hidden': 'true'}), t('paymentMethodStored')),
@@ -300,35 +304,38 @@ async function onSavePaymentMethod(event) {
       return;
     }
     const before = state.data.paymentMethod;
+    // The new method's id tells it apart even from a card with the same last four digits.
+    const saved = result.setupIntent?.payment_method;
     closePaymentForm();
-    paymentMethodAdded(before);
+    paymentMethodAdded(before, typeof saved === 'string' ? saved : saved?.id);
   } finally {
     save.disabled = false;
     save.textContent = t('save');
   }
 }
 
-function paymentMethodAdded(before) {
+function paymentMethodAdded(before, savedId = null) {
   const notice = $('payment-success');
   notice.replaceChildren(el('strong', {}, t('paymentMethodAdded')), ' ',
     el('span', {id: 'payment-confirming'}, t('waitingForConfirmation')));
   show('payment-success', true);
-  waitForWebhook(before);
+  waitForWebhook(before, savedId);
 }
 
 /** Poll until the `setup_intent.succeeded` webhook has made the new method the default. */
-function waitForWebhook(before) {
+function waitForWebhook(before, savedId = null) {
   stopPolling();
   const deadline = Date.now() + CONFIRM_TIMEOUT_MS;
-  const changed = (method) => method?.status === 'active' && (before?.status !== 'active'
-    || method.last4 !== before.last4 || method.brand !== before.brand || method.type !== before.type);
+  const changed = (method) => method?.status === 'active' && (savedId ? method.id === savedId
+    : before?.status !== 'active' || method.id !== before.id);
   const poll = async () => {
     try {
       const data = await api.billing();
       if (changed(data.paymentMethod)) {
-        state.data.paymentMethod = data.paymentMethod;
+        // The new method may have paid a failed invoice already: show the fresh state of everything.
+        state.data = {...data, invoices: data.invoices};
         state.polling = null;
-        renderPaymentMethod();
+        render();
         $('payment-confirming')?.remove();
         return;
       }
@@ -352,6 +359,41 @@ function waitForWebhook(before) {
 function stopPolling() {
   if (state.polling) clearTimeout(state.polling);
   state.polling = null;
+}
+
+// --- a failed payment: the banner with "pay now" --------------------------------------------
+
+function renderPaymentProblems() {
+  const problems = state.data.invoices.filter((invoice) => ['payment_failed', 'action_required'].includes(invoice.status));
+  $('payment-problems').replaceChildren(...problems.map((invoice) => {
+    const period = formatPeriod(invoice.period);
+    const action = invoice.status === 'action_required';
+    return el('div', {className: `notice payment-problem${action ? ' action' : ''}`, role: 'alert',
+      'data-invoice-id': invoice.invoiceId},
+    el('p', {}, t(action ? 'actionRequiredBanner' : 'paymentFailedBanner', {period})),
+    el('button', {type: 'button', 'aria-label': t('payNowLabel', {period}),
+      onclick: (event) => payNow(invoice, event.target)}, t('payNow')));
+  }));
+}
+
+async function payNow(invoice, button) {
+  button.disabled = true;
+  const period = formatPeriod(invoice.period);
+  try {
+    const outcome = await api.payInvoice(invoice.invoiceId);
+    if (outcome.actionUrl) {
+      window.location.assign(outcome.actionUrl); // Stripe's hosted page runs the authentication
+      return;
+    }
+    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : t('payNowDeclined'), outcome.paid ? 'success' : 'error');
+    await loadBilling();
+    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : t('payNowDeclined'), outcome.paid ? 'success' : 'error');
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) handleApiError(error);
+    else setPageStatus(t('payNowFailed'), 'error');
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // --- current costs ----------------------------------------------------------------------------
@@ -401,6 +443,10 @@ function invoiceRow(invoice) {
   return el('tr', {'data-invoice-id': invoice.invoiceId, className: selected ? 'selected' : null},
     el('td', {'data-label': t('period')}, period),
     el('td', {'data-label': t('number')}, number),
+    el('td', {'data-label': t('invoiceDate')}, formatDate(invoice.createdAt)),
+    el('td', {'data-label': t('paidDate')}, formatDate(invoice.paidAt)),
+    el('td', {'data-label': t('baseFeeColumn'), className: 'amount'}, formatMoney(invoice.baseFee, invoice.currency)),
+    el('td', {'data-label': t('awsColumn'), className: 'amount'}, formatMoney(invoice.awsCosts, invoice.currency)),
     el('td', {'data-label': t('amount'), className: 'amount'}, formatMoney(invoice.amount, invoice.currency)),
     el('td', {'data-label': t('status')}, statusBadge(invoice.status)),
     el('td', {'data-label': t('documents')}, links.length ? el('span', {className: 'links'}, links) : '–'),
@@ -422,8 +468,9 @@ function renderInvoices() {
   if (!invoices.length) {
     body.replaceChildren(...[waiting, el('p', {className: 'empty'}, t('noInvoices'))].filter(Boolean));
   } else {
-    const head = el('tr', {}, ['period', 'number', 'amount', 'status', 'documents', 'breakdown'].map(
-      (key) => el('th', {scope: 'col', className: key === 'amount' ? 'amount' : null}, t(key))));
+    const head = el('tr', {}, ['period', 'number', 'invoiceDate', 'paidDate', 'baseFeeColumn', 'awsColumn', 'amount',
+      'status', 'documents', 'breakdown'].map((key) => el('th', {
+      scope: 'col', className: ['amount', 'baseFeeColumn', 'awsColumn'].includes(key) ? 'amount' : null}, t(key))));
     body.replaceChildren(...[waiting, el('table', {className: 'invoices'},
       el('caption', {className: 'visually-hidden'}, t('invoiceHistory')),
       el('thead', {}, head),

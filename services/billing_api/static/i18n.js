@@ -30,6 +30,18 @@ const TEXTS = {
     noPaymentMethod: 'Keine Zahlungsmethode hinterlegt',
     noPaymentMethodHint: 'Ohne Zahlungsmethode können Rechnungen nicht automatisch bezahlt werden.',
     addPaymentMethod: 'Zahlungsmethode hinzufügen',
+    changePaymentMethod: 'Zahlungsmethode ändern',
+    paymentFailedBanner: 'Zahlung für {period} fehlgeschlagen',
+    actionRequiredBanner: 'Zahlung für {period} muss bestätigt werden',
+    payNow: 'Jetzt bezahlen',
+    payNowLabel: 'Rechnung für {period} jetzt bezahlen',
+    payNowPaid: 'Die Rechnung für {period} ist bezahlt.',
+    payNowDeclined: 'Die Zahlung wurde abgelehnt. Bitte hinterlegen Sie eine andere Zahlungsmethode.',
+    payNowFailed: 'Die Zahlung konnte nicht gestartet werden. Bitte versuchen Sie es erneut.',
+    invoiceDate: 'Rechnungsdatum',
+    paidDate: 'Bezahlt am',
+    baseFeeColumn: 'Grundgebühr',
+    awsColumn: 'AWS',
     save: 'Speichern',
     cancel: 'Abbrechen',
     saving: 'Wird gespeichert …',
@@ -64,7 +76,7 @@ const TEXTS = {
     noInvoices: 'Noch keine Rechnungen.',
     waitingForFinalCosts: 'Die Rechnung für {period} folgt, sobald AWS die Kosten des Monats abgeschlossen hat.',
     loadMore: 'Ältere Rechnungen laden',
-    awsBreakdown: 'AWS Services Breakdown',
+    awsBreakdown: 'AWS-Kosten nach Service',
     breakdownFor: 'Zeitraum',
     currentMonth: 'Aktueller Monat (Vorschau)',
     invoiceOption: '{period} – {number}',
@@ -106,6 +118,18 @@ const TEXTS = {
     noPaymentMethod: 'No payment method on file',
     noPaymentMethodHint: 'Without a payment method, invoices cannot be paid automatically.',
     addPaymentMethod: 'Add payment method',
+    changePaymentMethod: 'Change payment method',
+    paymentFailedBanner: 'Payment for {period} failed',
+    actionRequiredBanner: 'Payment for {period} needs your confirmation',
+    payNow: 'Pay now',
+    payNowLabel: 'Pay the invoice for {period} now',
+    payNowPaid: 'The invoice for {period} is paid.',
+    payNowDeclined: 'The payment was declined. Please add another payment method.',
+    payNowFailed: 'The payment could not be started. Please try again.',
+    invoiceDate: 'Invoice date',
+    paidDate: 'Paid on',
+    baseFeeColumn: 'Base fee',
+    awsColumn: 'AWS',
     save: 'Save',
     cancel: 'Cancel',
     saving: 'Saving …',
@@ -215,8 +239,16 @@ export function formatPeriod(period) {
 /** An epoch-millisecond time as local date and time. */
 export function formatDateTime(epochMs) {
   if (epochMs === null || epochMs === undefined) return '–';
-  return new Intl.DateTimeFormat(LOCALES[language], {dateStyle: 'medium', timeStyle: 'short'}).format(
-    new Date(epochMs));
+  // With the time zone: an admin abroad must not read a Berlin time as their own.
+  return new Intl.DateTimeFormat(LOCALES[language], {
+    day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+  }).format(new Date(epochMs));
+}
+
+/** A date alone (invoice and paid dates). */
+export function formatDate(epochMs) {
+  if (epochMs === null || epochMs === undefined) return '–';
+  return new Intl.DateTimeFormat(LOCALES[language], {dateStyle: 'medium'}).format(new Date(epochMs));
 }
 
 /** Replace the text of every element with a `data-i18n` key. */

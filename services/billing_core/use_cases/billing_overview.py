@@ -30,6 +30,7 @@ class PaymentMethodStatus:
     brand: str | None = None  # card brand, e.g. "visa"
     last4: str | None = None  # card or IBAN last four
     has_customer: bool = False
+    id: str | None = None  # Stripe's payment method id: tells a re-added card with the same last four apart
 
 
 def list_invoices(
@@ -68,6 +69,7 @@ def payment_method_status(accounts: AccountRepository, account_id: str) -> Payme
         # Only ever four characters leave this module, whatever was stored.
         last4=method.last4[-4:] if method.last4 else None,
         has_customer=has_customer,
+        id=method.id,
     )
 
 
