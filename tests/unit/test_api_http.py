@@ -164,8 +164,8 @@ def test_the_payment_method_is_none_until_one_is_saved_then_its_display_fields(c
                                payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242")))
     after = client.get("/billing", headers=auth(tokens)).get_json()["paymentMethod"]
 
-    assert before == {"status": "none", "type": None, "brand": None, "last4": None}
-    assert after == {"status": "active", "type": "card", "brand": "visa", "last4": "4242"}
+    assert before == {"status": "none", "id": None, "type": None, "brand": None, "last4": None}
+    assert after == {"status": "active", "id": "pm_1", "type": "card", "brand": "visa", "last4": "4242"}
 
 
 def test_current_costs_are_priced_like_the_invoice_with_a_linear_forecast(client, tokens):
