@@ -240,6 +240,15 @@ def test_another_accounts_invoice_and_nonsense_ids_are_404s(client, tokens, invo
     assert_error_shape(client.get(f"/billing/invoices/{invoice_id}", headers=auth(tokens)), 404, "not_found")
 
 
+def test_pay_now_refuses_a_paid_invoice_and_another_accounts_without_asking_stripe(client, tokens, ports):
+    paid = client.post("/billing/invoices/inv_2026-01_alice-sub/pay", headers=auth(tokens))
+    other = client.post(f"/billing/invoices/inv_2025-11_{BOB}/pay", headers=auth(tokens))
+
+    assert_error_shape(paid, 409, "conflict")
+    assert_error_shape(other, 404, "not_found")
+    assert ports.payments.calls == []
+
+
 # --- POST /billing/setup-intent -------------------------------------------------------------------
 
 
