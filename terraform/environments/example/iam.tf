@@ -8,6 +8,8 @@ locals {
   ]
   # Transactions check the same item permissions; these two only name the API.
   transaction_actions = ["dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"]
+  # The billing run reads every account page by page; the operator API lists accounts and invoices.
+  scan_actions = ["dynamodb:Scan"]
 }
 
 data "aws_iam_policy_document" "read_stripe_secret" {
@@ -36,7 +38,7 @@ data "aws_iam_policy_document" "billing_api" {
   source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
   statement {
     sid     = "OwnTables"
-    actions = concat(local.item_actions, local.transaction_actions)
+    actions = concat(local.item_actions, local.transaction_actions, local.scan_actions)
     # events: the cost preview caches its Cost Explorer answer there, filled under a lease.
     resources = flatten([for table in ["billing", "payment-methods", "events"] : local.table_and_index_arns[table]])
   }
@@ -65,7 +67,7 @@ data "aws_iam_policy_document" "scheduler_worker" {
   source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
   statement {
     sid       = "AllTables"
-    actions   = concat(local.item_actions, local.transaction_actions)
+    actions   = concat(local.item_actions, local.transaction_actions, local.scan_actions)
     resources = flatten(values(local.table_and_index_arns))
   }
   statement {
@@ -75,6 +77,12 @@ data "aws_iam_policy_document" "scheduler_worker" {
       "sqs:GetQueueAttributes",
     ]
     resources = values(module.data.queue_arns)
+  }
+  # The dead-letter monitor finds each queue's DLQ by name and reads its depth.
+  statement {
+    sid       = "WatchDeadLetters"
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    resources = values(module.data.dead_letter_queue_arns)
   }
   statement {
     sid       = "DataKeys"

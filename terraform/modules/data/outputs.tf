@@ -47,3 +47,8 @@ output "alarm_topic_arn" {
   description = "SNS topic the alarms publish to."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "dead_letter_queue_arns" {
+  description = "Logical queue name to the ARN of its dead-letter queue."
+  value       = { for key, queue in aws_sqs_queue.dead_letter : key => queue.arn }
+}
