@@ -5,8 +5,9 @@ locals {
   name_prefix = "${var.environment}-"
   services    = ["billing-api", "webhook-receiver", "scheduler-worker"]
   # The admin page (served by billing-api); the Hosted UI sends the admin back here after sign-in and sign-out.
-  admin_page_url = "https://${var.public_host_name}/admin/billing"
-  hosted_ui_url  = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
+  admin_page_url    = "https://${var.public_host_name}/admin/billing"
+  operator_page_url = "https://${var.public_host_name}/operator"
+  hosted_ui_url     = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
   # The worker touches this file while it is healthy; its container health check reads the file's age.
   worker_heartbeat_file = "/tmp/scheduler-worker.heartbeat"
 }
@@ -33,8 +34,8 @@ module "cognito" {
 
   name_prefix   = local.name_prefix
   domain_prefix = var.cognito_domain_prefix
-  callback_urls = [local.admin_page_url]
-  logout_urls   = [local.admin_page_url]
+  callback_urls = [local.admin_page_url, local.operator_page_url]
+  logout_urls   = [local.admin_page_url, local.operator_page_url]
 }
 
 module "alb" {
