@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from billing_api import representation
-from billing_api.auth import TokenVerifier
+from billing_api.auth import TokenVerifier, bearer_token
 from billing_api.openapi import openapi_document
 from billing_api.web import InvalidParameter, error_response, identity, public, request_id
 from billing_core.bootstrap import ApiServices
@@ -143,13 +143,17 @@ def setup_intent() -> Response:
     """A SetupIntent for saving a card or SEPA debit mandate on the caller's one Stripe customer."""
     services = components().services
     caller = identity()
+    token = bearer_token(request.headers.get("Authorization")) or ""
+    user_info = services.user_info
+    # Asked only if the account gets its first Stripe customer now (access tokens carry no e-mail).
+    email = caller.email or ((lambda: user_info.email(token)) if user_info is not None else None)
     setup = payment_setup.start_payment_setup(
         caller.account_id,
         request_key=request_id(),
         accounts=services.accounts,
         payments=services.payments,
         secrets=services.secrets,
-        email=caller.email,
+        email=email,
     )
     log.info("setup intent created", extra={"userId": caller.account_id, "setupIntentId": setup.setup_intent_id})
     return jsonify(representation.setup_intent(setup))

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from billing_core.adapters.cognito_users import CognitoUserDirectory
+from billing_core.adapters.cognito_users import CognitoUserDirectory, CognitoUserInfo
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
@@ -105,6 +105,7 @@ class ApiServices:
     rate_feed: ReferenceRateFeed | None = None
     memberships: Memberships | None = None  # which account an invited admin acts for
     audit: AuditLog | None = None  # the operator's actions through the operator API
+    user_info: CognitoUserInfo | None = None  # the signed-in admin's e-mail for their Stripe customer
 
 
 @dataclass
@@ -213,6 +214,7 @@ def bootstrap_api(
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
+        user_info=CognitoUserInfo(make("cognito-idp")) if settings.cognito_user_pool_id else None,
     )
 
 

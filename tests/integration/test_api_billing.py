@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from billing_api import create_app
-from billing_core.adapters.dynamodb import DynamoInvoiceRepository
+from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.bootstrap import bootstrap_api
 from tests.support.api import bearer, invoice_item, periods, sign_in
 from tests.support.servers import WsgiServer
@@ -143,3 +143,17 @@ def test_a_hundred_page_views_make_one_cost_explorer_request(clean_stack, admin,
     assert Decimal(costs[0]["awsCosts"]) == sum((line.amount for line in seeded.lines), Decimal(0)).quantize(
         Decimal("0.01"))  # FX 1.0 on the local stack
     assert Decimal(costs[0]["amount"]) == Decimal(costs[0]["baseFee"]) + Decimal(costs[0]["awsCosts"])
+
+
+def test_the_first_stripe_customer_made_from_the_billing_tab_gets_the_admins_verified_email(clean_stack, admin):
+    headers, account = admin
+    api = clean_stack.info["api_url"]
+
+    answer = requests.post(f"{api}/billing/setup-intent", headers=headers, timeout=10)
+
+    assert answer.status_code == 200
+    accounts = DynamoAccountRepository(clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["payment_methods"])
+    stored = accounts.get(account)
+    customer = clean_stack.stripe_client().v1.customers.retrieve(stored.stripe_customer_id)
+    # The access token carries no e-mail: it comes from Cognito's GetUser with that token.
+    assert customer.email == clean_stack.admin.email == stored.email

@@ -74,3 +74,27 @@ def _temporary_password() -> str:
     """A password Cognito's default policy accepts (upper, lower, digit, symbol, >= 8)."""
     body = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
     return f"{body}Aa1!"
+
+
+class CognitoUserInfo:
+    """The signed-in user's own attributes, read with their access token (Cognito's GetUser).
+
+    Access tokens carry no e-mail; this is where the Billing tab's first Stripe customer gets one.
+    GetUser is authorized by the access token itself, so a forged or revoked token yields nothing.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def email(self, access_token: str) -> str | None:
+        """The user's verified e-mail address, or ``None`` (no e-mail, or Cognito refused)."""
+        try:
+            user = self._client.get_user(AccessToken=access_token)
+        except ClientError as error:
+            log.warning("Cognito GetUser refused", extra={"code": _code(error)})
+            return None
+        attributes = {a.get("Name"): a.get("Value") for a in user.get("UserAttributes", [])}
+        if attributes.get("email_verified") not in ("true", True):
+            return None
+        email = attributes.get("email")
+        return email if isinstance(email, str) and email else None

@@ -46,13 +46,18 @@ def ensure_customer(
     *,
     accounts: AccountRepository,
     payments: PaymentGateway,
-    email: str | None = None,
+    email: str | Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    """The account's Stripe customer id, creating the customer (once) if the account has none."""
+    """The account's Stripe customer id, creating the customer (once) if the account has none.
+
+    ``email`` may be a function, asked only when a customer is created (it may call Cognito).
+    """
     account = accounts.get(account_id)
     if account and account.stripe_customer_id:
         return account.stripe_customer_id
+    if callable(email):
+        email = email()
     customer = payments.create_customer(
         account_id=account_id, idempotency_key=customer_idempotency_key(account_id), email=email
     )
@@ -83,7 +88,7 @@ def start_payment_setup(
     accounts: AccountRepository,
     payments: PaymentGateway,
     secrets: SecretsProvider,
-    email: str | None = None,
+    email: str | Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> PaymentSetup:
     """A SetupIntent (card and SEPA debit, off-session) on the account's one Stripe customer.
