@@ -152,7 +152,8 @@ def test_the_first_stripe_customer_made_from_the_billing_tab_gets_the_admins_ver
     answer = requests.post(f"{api}/billing/setup-intent", headers=headers, timeout=10)
 
     assert answer.status_code == 200
-    accounts = DynamoAccountRepository(clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["payment_methods"])
+    accounts = DynamoAccountRepository(clean_stack.aws_client("dynamodb"),
+                                       clean_stack.info["tables"]["payment_methods"])
     stored = accounts.get(account)
     customer = clean_stack.stripe_client().v1.customers.retrieve(stored.stripe_customer_id)
     # The access token carries no e-mail: it comes from Cognito's GetUser with that token.
