@@ -113,6 +113,10 @@ def format_invoice(record: Invoice) -> str:
         f"  {'total':<{width}} {record.amount:>8.2f} {currency}",
         f"status {record.status.value}",
     ]
+    if record.fx_note:
+        # The local stack's ECB file ends in October 2026: last month's rate is pinned by hand, and says so.
+        pinned = " (pinned manually on the local stack)" if record.fx_source == "local-stack" else ""
+        lines.append(f"rate {record.fx_note}{pinned}")
     if record.hosted_invoice_url:
         lines.append(f"hosted invoice {record.hosted_invoice_url}")
     return "\n".join(lines)
