@@ -38,6 +38,7 @@ from local_stack.provision import (
     store_stripe_secret,
 )
 from local_stack.stack import register_webhook_endpoint
+from scheduler_worker.stack_file import LOCAL_SELLER_SETTINGS
 
 READY_TIMEOUT_SECONDS = 120.0
 
@@ -108,6 +109,7 @@ def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str
         **LOCAL_QUEUE_SETTINGS,
         # moto's image serves no ECB feed: Cost Explorer's USD is billed as EUR one to one, a manual rate.
         **COMPOSE_FX_SETTINGS,
+        **LOCAL_SELLER_SETTINGS,
         "FX_DATE": (today or datetime.now(UTC).date()).isoformat(),
     }
     if stripe_api_base:

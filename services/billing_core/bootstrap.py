@@ -38,6 +38,7 @@ from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxRate, FxRule
 from billing_core.domain.invoice_plan import BillingPolicy
+from billing_core.domain.seller import Seller
 from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
@@ -321,6 +322,17 @@ def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceR
                          currency="USD")
 
 
+def seller_from_settings(settings: Settings) -> Seller:
+    """The operator as the seller on its invoices, from the SELLER_* settings (validated)."""
+    return Seller(
+        name=settings.seller_name, street=settings.seller_street, postal_code=settings.seller_postal_code,
+        city=settings.seller_city, country=settings.seller_country, vat_id=settings.seller_vat_id,
+        tax_number=settings.seller_tax_number, contact_name=settings.seller_contact_name,
+        contact_phone=settings.seller_contact_phone, contact_email=settings.seller_contact_email,
+        sepa_creditor_id=settings.sepa_creditor_id,
+    )
+
+
 def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = time.time) -> BillingRun:
     """The billing run wired to the worker's ports and settings (``clock``: seconds since the epoch)."""
     rates = (exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
@@ -339,6 +351,7 @@ def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = ti
         correction_months=services.settings.correction_months,
         final_costs_deadline_day=services.settings.final_costs_deadline_day,
         clock=clock,
+        seller=seller_from_settings(services.settings),
     )
 
 

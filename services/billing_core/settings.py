@@ -371,6 +371,20 @@ class Settings:
         "CORRECTION_MONTHS", 3, parse=_correction_months,
         doc="Earlier billed months each run re-checks against Cost Explorer's final costs (correction lines).",
     )
+    seller_name: str | None = setting(
+        "SELLER_NAME", None, doc="The operator's legal name, as invoices name the seller.")
+    seller_street: str | None = setting("SELLER_STREET", None, doc="The seller's street and number.")
+    seller_postal_code: str | None = setting("SELLER_POSTAL_CODE", None, doc="The seller's postal code.")
+    seller_city: str | None = setting("SELLER_CITY", None, doc="The seller's city.")
+    seller_country: str = setting("SELLER_COUNTRY", "DE", doc="The seller's country (ISO 3166-1 alpha-2).")
+    seller_vat_id: str | None = setting("SELLER_VAT_ID", None, doc="The seller's USt-IdNr (EU VAT id).")
+    seller_tax_number: str | None = setting(
+        "SELLER_TAX_NUMBER", None, doc="The seller's Steuernummer, where it has no USt-IdNr.")
+    seller_contact_name: str | None = setting("SELLER_CONTACT_NAME", None, doc="Whom customers ask about invoices.")
+    seller_contact_phone: str | None = setting("SELLER_CONTACT_PHONE", None, doc="The seller contact's phone.")
+    seller_contact_email: str | None = setting("SELLER_CONTACT_EMAIL", None, doc="The seller contact's e-mail.")
+    sepa_creditor_id: str | None = setting(
+        "SEPA_CREDITOR_ID", None, doc="The seller's SEPA creditor id (Gläubiger-ID), for direct debits.")
     retry_failed_on_new_payment_method: bool = setting(
         "RETRY_FAILED_ON_NEW_PAYMENT_METHOD", "true", parse=_on_off,
         doc="true: when a customer saves a new payment method, their failed invoices are paid again at once.",

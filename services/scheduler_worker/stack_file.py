@@ -18,6 +18,13 @@ LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY"
 # The local stack serves the ECB's feed at the ECB's own paths below its AWS endpoint.
 LOCAL_ECB_FEED_PATH = "/stats/eurofxref/eurofxref-hist-90d.xml"
 LOCAL_ECB_HISTORY_PATH = "/stats/eurofxref/eurofxref-hist.xml"
+# The local stack's example seller (a valid-format USt-IdNr, the Bundesbank's test creditor id).
+LOCAL_SELLER_SETTINGS = {
+    "SELLER_NAME": "Beispiel Hosting GmbH", "SELLER_STREET": "Musterstraße 1", "SELLER_POSTAL_CODE": "10115",
+    "SELLER_CITY": "Berlin", "SELLER_COUNTRY": "DE", "SELLER_VAT_ID": "DE136695976",
+    "SELLER_CONTACT_NAME": "Erika Mustermann", "SELLER_CONTACT_PHONE": "+49 30 1234567",
+    "SELLER_CONTACT_EMAIL": "rechnung@beispiel-hosting.de", "SEPA_CREDITOR_ID": "DE98ZZZ09999999999",
+}
 
 
 def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
@@ -34,6 +41,7 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         "ECB_FEED_URL": info["aws_endpoint"] + LOCAL_ECB_FEED_PATH,
         "ECB_HISTORY_URL": info["aws_endpoint"] + LOCAL_ECB_HISTORY_PATH,
         "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
+        **LOCAL_SELLER_SETTINGS,
     }
 
 

@@ -399,3 +399,15 @@ def test_billing_run_wait_follows_the_payment_to_its_outcome_and_the_default_say
     assert "invoices with a payment outcome" in err and "100%" in err
     (row,) = out.splitlines()[2:]
     assert row.split()[2] == "payment_failed", row
+
+
+def test_without_the_sellers_details_the_run_is_refused_naming_them_and_nothing_is_written(clean_stack):
+    services = worker_services(clean_stack, seller_vat_id=None, seller_contact_phone=None)
+    account_id = new_account(clean_stack, services)
+    period = seed_period(clean_stack)
+
+    code, _, err = billing_run(services, period)
+
+    assert code == 3 and "SELLER_CONTACT_PHONE" in err and "SELLER_VAT_ID or SELLER_TAX_NUMBER" in err
+    assert services.invoices.get(account_id, invoice_id_for(period, account_id)) is None
+    assert services.runs.get(period) is None

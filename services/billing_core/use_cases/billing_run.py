@@ -31,6 +31,7 @@ from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
 from billing_core.domain.records import MAX_SKIPPED_KEPT, Account, BillingRunRecord, RunStatus
+from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
 from billing_core.ports import (
     AccountRepository,
@@ -122,6 +123,7 @@ class BillingRun:
         invoices: InvoiceRepository | None = None,
         correction_months: int = 0,
         clock: Callable[[], float] = time.time,
+        seller: Seller | None = None,
     ) -> None:
         self._accounts = accounts
         self._costs = costs
@@ -136,6 +138,7 @@ class BillingRun:
         self._invoices = invoices
         self._correction_months = correction_months if invoices is not None else 0
         self._clock = clock
+        self._seller = seller
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
@@ -179,9 +182,11 @@ class BillingRun:
 
         ``only_once`` (the cron) refuses a period whose run already enqueued; the CLI reruns it.
         Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate, several
-        accounts under SERVICE grouping) without enqueuing anything.
+        accounts under SERVICE grouping) or ``SellerIncomplete`` without enqueuing anything.
         """
         self._require_ended(period)
+        if self._seller is not None:
+            self._seller.require_complete()  # no invoice goes out without the seller §14 UStG requires
         name = lease_name(period)
         if only_once and self._already_enqueued(period):
             raise AlreadyBilled(f"the billing run for {period.label} already enqueued its invoices")

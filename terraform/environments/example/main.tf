@@ -99,15 +99,30 @@ locals {
     LOG_LEVEL             = "INFO"
   }
   # How costs are priced: the worker's invoices and billing-api's cost preview must agree.
-  pricing_environment = {
+  # Without fx_rate, every process converts at the ECB rate stored for the period; a manual rate overrides it.
+  pricing_environment = merge({
     BASE_FEE         = var.base_fee
     MARKUP_PERCENT   = var.markup_percent
-    FX_RATE          = var.fx_rate
-    FX_SOURCE        = var.fx_source
-    FX_DATE          = var.fx_date
     INVOICE_LANGUAGE = var.invoice_language
     COST_GROUP_BY    = var.cost_group_by
-  }
+    }, var.fx_rate == null ? {} : {
+    FX_RATE   = var.fx_rate
+    FX_SOURCE = coalesce(var.fx_source, "manual")
+    FX_DATE   = var.fx_date
+  })
+  seller_environment = { for name, value in {
+    SELLER_NAME          = var.seller.name
+    SELLER_STREET        = var.seller.street
+    SELLER_POSTAL_CODE   = var.seller.postal_code
+    SELLER_CITY          = var.seller.city
+    SELLER_COUNTRY       = var.seller.country
+    SELLER_VAT_ID        = var.seller.vat_id
+    SELLER_TAX_NUMBER    = var.seller.tax_number
+    SELLER_CONTACT_NAME  = var.seller.contact_name
+    SELLER_CONTACT_PHONE = var.seller.contact_phone
+    SELLER_CONTACT_EMAIL = var.seller.contact_email
+    SEPA_CREDITOR_ID     = var.seller.sepa_creditor_id
+  } : name => value if value != null }
   web_environment = {
     # gunicorn trusts X-Forwarded-* only from the load balancer, which is inside the VPC.
     FORWARDED_ALLOW_IPS = module.network.vpc_cidr_block
@@ -128,7 +143,7 @@ locals {
       GUNICORN_BIND           = "0.0.0.0:8001"
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
     })
-    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, {
+    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.seller_environment, {
       BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
       BILLING_CRON            = var.billing_cron

@@ -61,29 +61,49 @@ variable "billing_currency" {
 # --- pricing: the worker's invoices and billing-api's cost preview -----------------------------------
 
 variable "fx_rate" {
-  description = "Invoice-currency units per USD (FX_RATE). Cost Explorer answers in USD: without a rate the worker refuses to bill. Stored on every invoice."
+  description = "Optional manual override, invoice-currency units per USD (FX_RATE). Leave unset (null): each billed month is converted at the ECB reference rate of its last TARGET working day, stored once per period."
   type        = string
+  default     = null
   validation {
-    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.fx_rate)) && try(tonumber(var.fx_rate) > 0, false)
-    error_message = "fx_rate must be a decimal number greater than 0, such as 0.9215."
+    condition     = var.fx_rate == null || (can(regex("^[0-9]+(\\.[0-9]+)?$", var.fx_rate)) && try(tonumber(var.fx_rate) > 0, false))
+    error_message = "fx_rate must be unset or a decimal number greater than 0, such as 0.9215."
   }
 }
 
 variable "fx_source" {
-  description = "Where fx_rate comes from, e.g. \"ECB reference rate\" (FX_SOURCE; stored on every invoice)."
+  description = "Where a manual fx_rate comes from (FX_SOURCE); only with fx_rate."
   type        = string
-  validation {
-    condition     = length(trimspace(var.fx_source)) > 0
-    error_message = "fx_source must say where fx_rate comes from."
-  }
+  default     = null
 }
 
 variable "fx_date" {
-  description = "The date fx_rate applies to, YYYY-MM-DD (FX_DATE; stored on every invoice)."
+  description = "The date a manual fx_rate applies to, YYYY-MM-DD (FX_DATE); only with fx_rate."
   type        = string
+  default     = null
   validation {
-    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.fx_date)) && can(formatdate("YYYY-MM-DD", "${var.fx_date}T00:00:00Z"))
-    error_message = "fx_date must be a date such as 2024-11-29."
+    condition     = (var.fx_date == null) == (var.fx_rate == null) && (var.fx_date == null || (can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.fx_date)) && can(formatdate("YYYY-MM-DD", "${var.fx_date}T00:00:00Z"))))
+    error_message = "fx_date goes with fx_rate: both unset, or a date such as 2024-11-29."
+  }
+}
+
+variable "seller" {
+  description = "The operator as the seller on every invoice (SELLER_*, SEPA_CREDITOR_ID; §14 UStG). The billing run refuses to start while a field an invoice needs is missing; give vat_id (USt-IdNr) or tax_number."
+  type = object({
+    name             = string
+    street           = string
+    postal_code      = string
+    city             = string
+    country          = optional(string, "DE")
+    vat_id           = optional(string)
+    tax_number       = optional(string)
+    contact_name     = string
+    contact_phone    = string
+    contact_email    = string
+    sepa_creditor_id = optional(string)
+  })
+  validation {
+    condition     = var.seller.vat_id != null || var.seller.tax_number != null
+    error_message = "seller needs vat_id (USt-IdNr) or tax_number (Steuernummer)."
   }
 }
 
