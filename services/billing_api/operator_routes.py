@@ -22,6 +22,7 @@ from billing_core.domain.account_profile import (
     valid_address,
     valid_base_fee_amount,
     valid_country,
+    valid_customer_vat_id,
     valid_email,
     valid_language,
     valid_name,
@@ -36,7 +37,7 @@ from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNot
 operator_api = Blueprint("operator", __name__, url_prefix="/operator")
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address"}
+_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address", "vatId"}
 _STATUSES = {status.value for status in InvoiceStatus}
 
 
@@ -105,7 +106,8 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
     address = body.get("address")
     if address is not None and (not isinstance(address, dict) or set(address) != {"line1", "postalCode", "city"}):
         raise InvalidAccountField("address", "must be an object with line1, postalCode and city")
-    name, email, language, country = (_text(body, key) for key in ("name", "email", "language", "country"))
+    name, email, language, country, vat_id = (_text(body, key)
+                                              for key in ("name", "email", "language", "country", "vatId"))
     base_fee = body.get("baseFee")
     if base_fee is not None and not isinstance(base_fee, str):
         raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
@@ -118,6 +120,7 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
         country=None if country is None else valid_country(country),
         address=None if address is None else valid_address(str(address["line1"]), str(address["postalCode"]),
                                                           str(address["city"])),
+        vat_id=None if vat_id is None else valid_customer_vat_id(vat_id),
     )
     return profile, clear
 
@@ -141,7 +144,7 @@ def account_json(account: Account, services: ApiServices | None = None) -> dict[
     return {
         "accountId": account.account_id, "name": account.name, "email": account.email,
         "costScope": account.cost_scope, "baseFee": representation.money(account.base_fee_override),
-        "language": account.language, "country": account.country,
+        "language": account.language, "country": account.country, "vatId": account.vat_id,
         "address": None if account.address is None else {
             "line1": account.address.line1, "postalCode": account.address.postal_code, "city": account.address.city},
         "stripeCustomerId": account.stripe_customer_id,

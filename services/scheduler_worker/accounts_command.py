@@ -1,7 +1,8 @@
 """``billing accounts ...`` and ``billing audit``: the operator's customer accounts and the log of its actions.
 
     billing accounts create --name NAME --email EMAIL [--id ID] [--cost-scope S] [--base-fee 25.00]
-                            [--language de|en] [--country DE] [--address LINE --postal-code P --city C]
+                            [--language de|en] [--country DE] [--vat-id DE...]
+                            [--address LINE --postal-code P --city C]
     billing accounts list
     billing accounts show ACCOUNT
     billing accounts update ACCOUNT [the fields of create] [--clear-cost-scope] [--clear-base-fee] [--reason R]
@@ -29,6 +30,7 @@ from billing_core.domain.account_profile import (
     valid_address,
     valid_base_fee_amount,
     valid_country,
+    valid_customer_vat_id,
     valid_email,
     valid_language,
     valid_name,
@@ -98,6 +100,7 @@ def _profile_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
     parser.add_argument("--base-fee", help="monthly base fee in EUR, e.g. 25.00 (default: BASE_FEE)")
     parser.add_argument("--language", help="de or en: invoice texts and Stripe's e-mails")
     parser.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. DE")
+    parser.add_argument("--vat-id", help="the customer's EU VAT id (USt-IdNr), e.g. DE136695976 (set on create)")
     parser.add_argument("--address", help="street and number")
     parser.add_argument("--postal-code")
     parser.add_argument("--city")
@@ -125,6 +128,7 @@ def _profile(args: argparse.Namespace) -> AccountProfile:
         language=None if args.language is None else valid_language(args.language),
         country=None if args.country is None else valid_country(args.country),
         address=valid_address(*parts) if all(parts) else None,
+        vat_id=None if args.vat_id is None else valid_customer_vat_id(args.vat_id),
     )
 
 
@@ -249,6 +253,7 @@ def _print_account(account: Account, out: TextIO) -> None:
         ["stripe customer", account.stripe_customer_id or "(none yet)"],
         ["cost scope", account.cost_scope or "(the whole payer account)"], ["base fee", _base_fee(account)],
         ["language", account.language or "(default)"], ["country", account.country or ""],
+        ["VAT id", account.vat_id or ""],
         ["address", f"{address.line1}, {address.postal_code} {address.city}" if address else ""],
         ["payment method", (f"{account.payment_method.type} {account.payment_method.last4 or ''}".strip()
                             if account.payment_method else "(none)")],

@@ -26,9 +26,10 @@ def test_an_operator_onboards_changes_and_disables_an_account_and_every_step_is_
     code, out, err = billing(services, "accounts", "create", "--id", "kunde-42", "--name", "Beispiel GmbH",
                              "--email", "billing@beispiel.de", "--base-fee", "25.00", "--language", "de",
                              "--country", "DE", "--address", "Musterstraße 1", "--postal-code", "10115",
-                             "--city", "Berlin", "--reason", "signed 2026-12-01")
+                             "--city", "Berlin", "--vat-id", "DE 136 695 976", "--reason", "signed 2026-12-01")
     assert code == 0, err
     account = services.accounts.get("kunde-42")
+    assert account.vat_id == "DE136695976"
     customer = clean_stack.stripe_client().v1.customers.retrieve(account.stripe_customer_id)
     assert (customer.name, customer.email, customer.preferred_locales) == (
         "Beispiel GmbH", "billing@beispiel.de", ["de"])
@@ -43,6 +44,7 @@ def test_an_operator_onboards_changes_and_disables_an_account_and_every_step_is_
     assert len(clean_stack.stripe_client().v1.customers.list(params={"email": "billing@beispiel.de"}).data) == 1
 
     for bad, field in [(["--base-fee", "25.555"], "base fee"), (["--country", "XX"], "country"),
+                       (["--vat-id", "DE136695970"], "VAT id"),
                        (["--language", "fr"], "language"), (["--cost-scope", "123"], "cost scope")]:
         code, _, err = billing(services, "accounts", "update", "kunde-42", *bad)
         assert code == 2 and field in err, (bad, err)

@@ -170,6 +170,8 @@ class FakePaymentGateway(PaymentGateway):
             }
             if details is not None:
                 customer.update(_customer_details(details))
+                if details.vat_id:
+                    customer["tax_ids"] = [{"type": "eu_vat", "value": details.vat_id}]
             self.customers[customer["id"]] = customer
             return customer
         kwargs = {"account_id": account_id, "email": email, "name": name, "details": details}

@@ -137,3 +137,20 @@ def test_a_disabled_account_is_not_billed_and_comes_back_when_enabled():
     assert sorted(p.account_id for p in run.plan(Period(2024, 11)).plans) == ["kunde-42", "other"]
     assert [e.action for e in audit.entries(account_id="kunde-42")] == [
         "account.enable", "account.disable", "account.create"]
+
+
+def test_a_customers_vat_id_is_checked_and_becomes_the_stripe_customers_tax_id():
+    from billing_core.domain.account_profile import valid_customer_vat_id
+
+    accounts, payments, audit, operator = world()
+    with pytest.raises(InvalidAccountField, match="VAT id"):
+        valid_customer_vat_id("ATU1234567")  # wrong length and check digit
+    vat_id = valid_customer_vat_id("ATU 13585627")
+
+    account = operator.create(AccountProfile(name="Wiener Hosting GmbH", email="x@wien.at", country="AT",
+                                             vat_id=vat_id), actor="a", account_id="kunde-at")
+
+    assert account.vat_id == "ATU13585627"
+    assert payments.customers[account.stripe_customer_id]["tax_ids"] == [{"type": "eu_vat", "value": "ATU13585627"}]
+    with pytest.raises(InvalidAccountField, match="not supported"):
+        operator.update("kunde-at", AccountProfile(vat_id=valid_customer_vat_id("DE136695976")), actor="a")

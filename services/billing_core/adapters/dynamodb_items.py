@@ -242,6 +242,7 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
     "country": _simple("country", _text),
     "address": _simple("address", _address, _address_item),
     "disabled_at": _simple("disabledAt", _integer),
+    "vat_id": _simple("vatId", _text),
 }
 
 INVOICE_CODECS: dict[str, _Codec] = {

@@ -235,6 +235,8 @@ class StripePaymentGateway(PaymentGateway):
             params["name"] = name
         if details is not None:
             params.update(_customer_details(details))  # type: ignore[typeddict-item]
+            if details.vat_id:
+                params["tax_id_data"] = [{"type": "eu_vat", "value": details.vat_id}]
         options = _idempotent(idempotency_key)
         return self._call(lambda c: _customer(c.v1.customers.create(params=params, options=options)))
 

@@ -8,6 +8,7 @@
     language    "de" or "en": the invoice texts and Stripe's e-mails
     country     ISO 3166-1 alpha-2 (DE, AT, ...)
     address     street line, postal code, city
+    VAT id      the customer's EU VAT id (USt-IdNr), format and check digit (python-stdnum)
 """
 from __future__ import annotations
 
@@ -73,6 +74,17 @@ def valid_country(value: str) -> str:
     if len(text) != 2 or pycountry.countries.get(alpha_2=text) is None:
         raise InvalidAccountField("country", f"{value!r} is not an ISO 3166-1 alpha-2 country code (DE, AT, ...)")
     return text
+
+
+def valid_customer_vat_id(value: str) -> str:
+    """An EU VAT id (format and check digit), compacted."""
+    from billing_core.domain.errors import ConfigurationError
+    from billing_core.domain.seller import valid_vat_id
+
+    try:
+        return valid_vat_id(_text("VAT id", value), "VAT id")
+    except ConfigurationError as error:
+        raise InvalidAccountField("VAT id", str(error).removeprefix("VAT id ")) from None
 
 
 def valid_base_fee_amount(value: str | Decimal) -> Decimal:

@@ -71,6 +71,7 @@ class Account:
     country: str | None = None  # ISO 3166-1 alpha-2
     address: PostalAddress | None = None
     disabled_at: int | None = None  # epoch ms; a disabled account is not billed, its history stays
+    vat_id: str | None = None  # the customer's EU VAT id (USt-IdNr), checked
 
     def __post_init__(self) -> None:
         if not isinstance(self.account_id, str) or not self.account_id.strip() \
@@ -113,6 +114,7 @@ class AccountChanges(TypedDict, total=False):
     country: str | None
     address: PostalAddress | None
     disabled_at: int | None
+    vat_id: str | None
 
 
 def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:

@@ -53,13 +53,14 @@ class AccountProfile:
     language: str | None = None
     country: str | None = None
     address: PostalAddress | None = None
+    vat_id: str | None = None
 
     def given(self) -> dict[str, object]:
         """The fields that are set, by record field name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
-_CUSTOMER_FIELDS = ("name", "email", "address", "country", "language")
+_CUSTOMER_FIELDS = ("name", "email", "address", "country", "language")  # a VAT id is set on create only
 
 
 class OperatorAccounts:
@@ -133,6 +134,10 @@ class OperatorAccounts:
         changed = _differences(account, wanted)
         if not changed:
             return account
+        if "vat_id" in changed and account.vat_id is not None:
+            # Stripe keeps tax ids as objects of their own; changing one is not built yet.
+            raise InvalidAccountField("VAT id", f"is {account.vat_id} since the account was created; "
+                                      "changing it is not supported")
         if account.stripe_customer_id and set(changed) & set(_CUSTOMER_FIELDS):
             after = dataclasses.replace(account, **cast(dict[str, Any], changed))
             details = CustomerDetails(name=after.name, email=after.email, address=after.address,
@@ -208,7 +213,7 @@ def _differences(account: Account, wanted: Mapping[str, object]) -> dict[str, ob
 
 def _details(profile: AccountProfile) -> CustomerDetails:
     return CustomerDetails(name=profile.name, email=profile.email, address=profile.address,
-                           country=profile.country, language=profile.language)
+                           country=profile.country, language=profile.language, vat_id=profile.vat_id)
 
 
 def _shown(values: Mapping[str, object]) -> dict[str, str]:
