@@ -10,6 +10,7 @@ import string
 from typing import Any
 
 from stripe_emulator.contract import API_VERSION
+from stripe_emulator.errors import ParameterError
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -153,7 +154,8 @@ def build_invoice(created: int, customer: dict[str, Any], params: dict[str, Any]
                           "status": None},
         "automatically_finalizes_at": None, "billing_reason": "manual",
         "collection_method": params.get("collection_method") or "charge_automatically",
-        "created": created, "currency": currency, "custom_fields": None, "customer": customer["id"],
+        "created": created, "currency": currency, "custom_fields": invoice_custom_fields(params.get("custom_fields")),
+        "customer": customer["id"],
         "customer_account": None, "customer_address": customer["address"],
         "customer_email": customer["email"], "customer_name": customer["name"],
         "customer_phone": customer["phone"], "customer_shipping": customer["shipping"],
@@ -181,6 +183,27 @@ def build_invoice(created: int, customer: dict[str, Any], params: dict[str, Any]
         "total": 0, "total_discount_amounts": [], "total_excluding_tax": 0,
         "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": None,
     }
+
+
+# The pinned SDK's InvoiceCreateParams: "a list of up to 4 custom fields"; name up to 40 characters,
+# value up to 140.
+MAX_CUSTOM_FIELDS, MAX_CUSTOM_FIELD_NAME, MAX_CUSTOM_FIELD_VALUE = 4, 40, 140
+
+
+def invoice_custom_fields(fields: Any) -> list[dict[str, str]] | None:
+    """The invoice's custom fields as Stripe keeps them; ``ParameterError`` beyond Stripe's limits."""
+    if not fields:
+        return None
+    if len(fields) > MAX_CUSTOM_FIELDS:
+        raise ParameterError(f"custom_fields: at most {MAX_CUSTOM_FIELDS} custom fields", param="custom_fields")
+    for index, field in enumerate(fields):
+        if len(str(field.get("name", ""))) > MAX_CUSTOM_FIELD_NAME:
+            raise ParameterError(f"custom_fields[{index}][name] may be up to {MAX_CUSTOM_FIELD_NAME} characters",
+                                 param=f"custom_fields[{index}][name]")
+        if len(str(field.get("value", ""))) > MAX_CUSTOM_FIELD_VALUE:
+            raise ParameterError(f"custom_fields[{index}][value] may be up to {MAX_CUSTOM_FIELD_VALUE} characters",
+                                 param=f"custom_fields[{index}][value]")
+    return [{"name": str(field["name"]), "value": str(field["value"])} for field in fields]
 
 
 def build_invoiceitem(created: int, customer_id: str, currency: str, params: dict[str, Any]) -> dict[str, Any]:

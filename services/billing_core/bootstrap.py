@@ -373,7 +373,8 @@ def operator_invoices_for(services: WorkerServices) -> OperatorInvoices:
 
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
     """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
-    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments)
+    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments,
+                      seller=seller_from_settings(services.settings))
 
 
 def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:

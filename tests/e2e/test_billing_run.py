@@ -83,6 +83,12 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
         Decimal("20"), Decimal("17.74"), Decimal("37.74"))
     invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
     assert invoice.status == "paid" and invoice.amount_paid == 3774
+    # §14 UStG: the seller's USt-IdNr on the invoice, each line with its service period (Leistungszeitraum).
+    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    assert [(f.name, f.value) for f in stripe_invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
+    assert {(line.period.start, line.period.end) for line in stripe_invoice.lines.data} == {
+        (int(datetime(period.year, period.month, 1, tzinfo=UTC).timestamp()),
+         int(datetime.combine(period.end, datetime.min.time(), UTC).timestamp()) - 1)}
 
 
 def test_rerun_for_same_period_creates_no_new_stripe_object(clean_stack, services):

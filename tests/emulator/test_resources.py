@@ -237,3 +237,18 @@ def test_control_endpoints_report_and_reset(emulator, client, control):
     assert control.objects()["customer"] == 0 and control.requests()["total"] == 0
     bad = requests.post(f"{emulator.url}/_emulator/config", json={"no_such_knob": 1}, timeout=5)
     assert bad.status_code == 400
+
+
+def test_invoice_custom_fields_are_kept_within_the_sdks_limits_as_stripe_does(client):
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    fields = [{"name": "USt-IdNr.", "value": "DE136695976"}]
+
+    invoice = client.v1.invoices.create(params={"customer": customer.id, "custom_fields": fields})
+
+    assert [(f.name, f.value) for f in invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
+    for too_much, param in [([{"name": f"n{i}", "value": "v"} for i in range(5)], "custom_fields"),
+                            ([{"name": "x" * 41, "value": "v"}], "custom_fields[0][name]"),
+                            ([{"name": "n", "value": "v" * 141}], "custom_fields[0][value]")]:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.invoices.create(params={"customer": customer.id, "custom_fields": too_much})
+        assert refused.value.param == param

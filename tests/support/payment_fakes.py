@@ -228,7 +228,8 @@ class FakePaymentGateway(PaymentGateway):
         return StripePaymentMethod.from_json(self._read("retrieve_payment_method", arguments, action))
 
     def create_draft_invoice(
-        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False
+        self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False,
+        custom_fields=None,
     ) -> StripeInvoice:
         """A draft invoice with no lines."""
         def action() -> StripeJson:
@@ -239,11 +240,13 @@ class FakePaymentGateway(PaymentGateway):
                 "description": description, "metadata": {k: str(v) for k, v in (metadata or {}).items()},
                 "lines": {"object": "list", "data": []}, "amount_due": 0, "total": 0, "number": None,
                 "hosted_invoice_url": None, "invoice_pdf": None, "created": self.clock(),
+                "custom_fields": [{"name": k, "value": v} for k, v in (custom_fields or {}).items()] or None,
             }
             self.invoices[invoice["id"]] = invoice
             return invoice
         kwargs = {"customer_id": customer_id, "currency": currency, "description": description,
-                  "metadata": dict(metadata or {}), "auto_advance": auto_advance}
+                  "metadata": dict(metadata or {}), "auto_advance": auto_advance,
+                  "custom_fields": dict(custom_fields or {})}
         return StripeInvoice.from_json(self._write("create_draft_invoice", idempotency_key, kwargs, action))
 
     def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeInvoice:

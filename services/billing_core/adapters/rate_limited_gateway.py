@@ -179,11 +179,12 @@ class RateLimitedPaymentGateway(PaymentGateway):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
+        custom_fields: Mapping[str, str] | None = None,
     ) -> StripeInvoice:
         """See ``PaymentGateway.create_draft_invoice``."""
         return self._call(lambda: self._inner.create_draft_invoice(
             customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
-            description=description, metadata=metadata, auto_advance=auto_advance))
+            description=description, metadata=metadata, auto_advance=auto_advance, custom_fields=custom_fields))
 
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str

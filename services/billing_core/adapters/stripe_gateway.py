@@ -288,6 +288,7 @@ class StripePaymentGateway(PaymentGateway):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
+        custom_fields: Mapping[str, str] | None = None,
     ) -> StripeInvoice:
         """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
         params: InvoiceCreateParams = {
@@ -299,6 +300,8 @@ class StripePaymentGateway(PaymentGateway):
         }
         if description:
             params["description"] = description
+        if custom_fields:
+            params["custom_fields"] = [{"name": name, "value": value} for name, value in custom_fields.items()]
         options = _idempotent(idempotency_key)
         return self._call(lambda c: _invoice(c.v1.invoices.create(params=params, options=options)))
 

@@ -75,3 +75,12 @@ def valid_vat_id(value: str, what: str = "VAT id") -> str:
         raise ConfigurationError(f"{what} {value!r} is not a valid EU VAT id (country prefix, format, check digit)")
     compact: str = vat.compact(value)
     return compact
+
+
+def seller_fields(seller: Seller | None) -> dict[str, str]:
+    """What the Stripe invoice shows about the seller beyond its account settings: the tax number (§14 (4) 2)."""
+    if seller is None:
+        return {}
+    if seller.vat_id:
+        return {"USt-IdNr.": seller.vat_id}
+    return {"Steuernummer": seller.tax_number} if seller.tax_number else {}

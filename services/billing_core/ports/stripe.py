@@ -116,8 +116,11 @@ class PaymentGateway(abc.ABC):
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
+        custom_fields: Mapping[str, str] | None = None,
     ) -> StripeInvoice:
         """A draft invoice collected automatically from the customer's default payment method.
+
+        ``custom_fields`` (name -> value, up to 4) are shown on the invoice, e.g. the seller's USt-IdNr.
 
         Keep ``auto_advance`` off while lines are still being added: Stripe finalizes and charges an
         auto-advancing draft about an hour after its creation, whatever lines it has by then.

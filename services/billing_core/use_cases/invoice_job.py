@@ -50,6 +50,7 @@ from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
 from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges
+from billing_core.domain.seller import Seller, seller_fields
 from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
 from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, PaymentGateway, StripeInvoice
 from billing_core.use_cases.invoice_records import invoice_lines, invoice_metadata, mark_corrected, new_record
@@ -113,7 +114,9 @@ class InvoiceJob:
         clock: Callable[[], float] = time.time,
         observe: StepObserver | None = None,
         idempotency_window_seconds: int = IDEMPOTENCY_WINDOW_SECONDS,
+        seller: Seller | None = None,
     ) -> None:
+        self._seller_fields = seller_fields(seller)
         self._invoices = invoices
         self._accounts = accounts
         self._payments = payments
@@ -189,6 +192,7 @@ class InvoiceJob:
             # The invoice says which rate converted the AWS costs (its memo).
             description=record.fx_note,
             metadata=invoice_metadata(record),
+            custom_fields=self._seller_fields,
             auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),
         )
