@@ -399,6 +399,18 @@ _DOCUMENT["paths"].update({
             "200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
             parameters=[_ACCOUNT_ID], requestBody=_REASON_BODY),
     },
+    "/operator/accounts/{accountId}/invite": {
+        "post": _operation("operatorInviteAdmin", "Make someone an admin of the account (a Cognito user).", {
+            "200": _json("The invited user; temporaryPassword only where Cognito mails nothing (local stack).", {
+                "type": "object", "required": ["email", "sub", "created", "temporaryPassword"],
+                "properties": {"email": {"type": "string"}, "sub": {"type": "string"}, "created": {"type": "boolean"},
+                               "temporaryPassword": _NULLABLE_TEXT}}),
+            "400": _error("No or an invalid e-mail."), "404": _error("No such account."),
+            "409": _error("The person is an admin of another account.")},
+            parameters=[_ACCOUNT_ID], requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["email"],
+                "properties": {"email": {"type": "string"}, "reason": {"type": "string"}}}}}}),
+    },
     "/operator/invoices": {
         "get": _operation("operatorListInvoices", "Invoices of every account, newest period first.", {
             "200": _json("The invoices.", {"type": "object", "required": ["invoices"], "properties": {

@@ -45,7 +45,8 @@ def _accounts(services: ApiServices) -> OperatorAccounts:
     if services.audit is None:
         raise InvalidParameter("the audit log is not configured")
     return OperatorAccounts(services.accounts, services.payments, services.audit,
-                            group_by=services.settings.cost_group_by)
+                            group_by=services.settings.cost_group_by, memberships=services.memberships,
+                            users=services.users)
 
 
 def _invoices(services: ApiServices) -> OperatorInvoices:
@@ -211,6 +212,19 @@ def enable_account(account_id: str) -> Response:
     reason = _text(_body(), "reason")
     return jsonify(account_json(_accounts(components().services).enable(_account_id(account_id), actor=_actor(),
                                                                         reason=reason)))
+
+
+@operator_api.post("/accounts/<account_id>/invite")
+def invite_admin(account_id: str) -> Response:
+    """Make ``email`` an admin of the account (Cognito mails the temporary password; locally it is answered)."""
+    body = _body()
+    email = _text(body, "email")
+    if not email:
+        raise InvalidAccountField("email", "say whom to invite")
+    user = _accounts(components().services).invite(_account_id(account_id), email, actor=_actor(),
+                                                    reason=_text(body, "reason"))
+    return jsonify(email=valid_email(email), sub=user.sub, created=user.created,
+                   temporaryPassword=user.temporary_password)
 
 
 @operator_api.get("/invoices")

@@ -107,6 +107,7 @@ class ApiServices:
     memberships: Memberships | None = None  # which account an invited admin acts for
     audit: AuditLog | None = None  # the operator's actions through the operator API
     user_info: CognitoUserInfo | None = None  # the signed-in admin's e-mail for their Stripe customer
+    users: UserDirectory | None = None  # where the operator page invites a customer's admins
 
 
 @dataclass
@@ -216,6 +217,9 @@ def bootstrap_api(
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
         user_info=CognitoUserInfo(make("cognito-idp")) if settings.cognito_user_pool_id else None,
+        users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
+                                   hand_out_passwords=settings.aws_endpoint_url is not None)
+        if settings.cognito_user_pool_id else None,
     )
 
 

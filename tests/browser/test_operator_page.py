@@ -8,6 +8,7 @@ import io
 import json
 import time
 
+import requests
 from playwright.sync_api import expect
 
 from tests.integration.test_billing_run_resume import new_account, seed_period
@@ -133,3 +134,30 @@ def test_a_forged_session_in_the_browser_is_refused_by_the_api(page, clean_stack
     expect(page.get_by_role("heading", name="Anmeldung")).to_be_visible()
     expect(page.get_by_text("Ihre Sitzung ist abgelaufen")).to_be_visible()
     expect(page.get_by_role("region", name="Kundenkonten")).to_be_hidden()
+
+
+def test_the_operator_invites_a_customers_admin_from_the_page_who_then_sees_that_accounts_billing(
+    page, clean_stack
+):
+    import re
+
+    from tests.e2e.test_operator_accounts_e2e import _first_sign_in
+
+    open_operator_page(page, clean_stack)
+    form = section(page, "Kundenkonto anlegen")
+    form.get_by_label("Konto-ID (optional)").fill("kunde-7")
+    form.get_by_label("Name").fill("Sieben GmbH")
+    form.get_by_label("E-Mail").fill("billing@sieben.de")
+    form.get_by_role("button", name="Anlegen").click()
+    accounts = section(page, "Kundenkonten")
+    page.once("dialog", lambda dialog: dialog.accept("anna@sieben.de"))
+    accounts.get_by_role("button", name="Admin einladen kunde-7").click()
+
+    notice = accounts.get_by_role("status")
+    expect(notice).to_contain_text("anna@sieben.de ist Admin von kunde-7.")
+    password = re.search(r"Passwort .*: (\S+)$", notice.inner_text()).group(1)
+    token = _first_sign_in(clean_stack, "anna@sieben.de", password)
+    billing = requests.get(clean_stack.info["api_url"] + "/billing",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert billing["accountId"] == "kunde-7"
+    expect(section(page, "Protokoll")).to_contain_text("account.invite")

@@ -73,7 +73,8 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
         "POST /billing/invoices/{invoiceId}/pay", "GET /operator/accounts", "POST /operator/accounts",
         "GET /operator/accounts/{accountId}",
         "PATCH /operator/accounts/{accountId}", "POST /operator/accounts/{accountId}/disable",
-        "POST /operator/accounts/{accountId}/enable", "GET /operator/invoices",
+        "POST /operator/accounts/{accountId}/enable", "POST /operator/accounts/{accountId}/invite",
+        "GET /operator/invoices",
         "POST /operator/invoices/{invoiceId}/retry", "POST /operator/invoices/{invoiceId}/void",
         "GET /operator/runs/{period}", "GET /operator/audit",
     }

@@ -13,7 +13,8 @@ from tests.support.api import bearer, hmac_token, moto_signing_key, sign_in, uns
 ENDPOINTS = [
     ("GET", "/operator/accounts"), ("POST", "/operator/accounts"), ("GET", "/operator/accounts/kunde-1"),
     ("PATCH", "/operator/accounts/kunde-1"), ("POST", "/operator/accounts/kunde-1/disable"),
-    ("POST", "/operator/accounts/kunde-1/enable"), ("GET", "/operator/invoices"),
+    ("POST", "/operator/accounts/kunde-1/enable"), ("POST", "/operator/accounts/kunde-1/invite"),
+    ("GET", "/operator/invoices"),
     ("POST", "/operator/invoices/inv_2026-10_kunde-1/retry"), ("POST", "/operator/invoices/inv_2026-10_kunde-1/void"),
     ("GET", "/operator/runs/2026-11"), ("GET", "/operator/audit"),
 ]

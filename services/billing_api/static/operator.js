@@ -254,6 +254,8 @@ function renderAccounts() {
     el('span', {className: 'row-actions'},
       el('button', {type: 'button', className: 'secondary', onclick: () => editAccount(account),
         'aria-label': `${t('edit')} ${account.accountId}`}, t('edit')),
+      el('button', {type: 'button', className: 'secondary', onclick: () => inviteAdmin(account),
+        'aria-label': `${t('invite')} ${account.accountId}`}, t('invite')),
       el('button', {type: 'button', className: 'secondary', onclick: () => toggleAccount(account),
         'aria-label': `${t(account.disabled ? 'enable' : 'disable')} ${account.accountId}`},
       t(account.disabled ? 'enable' : 'disable'))),
@@ -345,6 +347,29 @@ async function onSaveAccount(event) {
       handleApiError(error);
     }
   }
+}
+
+async function inviteAdmin(account) {
+  const email = window.prompt(t('invitePrompt', {id: account.accountId}));
+  if (!email) return;
+  const notice = $('accounts-status');
+  try {
+    const invited = await call('POST', `/operator/accounts/${encodeURIComponent(account.accountId)}/invite`, {email});
+    notice.textContent = invited.temporaryPassword
+      ? t('invitedPassword', {email: invited.email, id: account.accountId, password: invited.temporaryPassword})
+      : t('invited', {email: invited.email, id: account.accountId});
+    notice.className = 'notice success';
+    await load();
+  } catch (error) {
+    if (error instanceof ApiError && [400, 404, 409].includes(error.status)) {
+      notice.textContent = error.message;
+      notice.className = 'notice error';
+    } else {
+      handleApiError(error);
+      return;
+    }
+  }
+  notice.hidden = false;
 }
 
 async function toggleAccount(account) {

@@ -47,6 +47,12 @@ data "aws_iam_policy_document" "billing_api" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [module.data.kms_key_arn]
   }
+  # The operator page invites a customer's admins: a user in the pool, put into the admin group.
+  statement {
+    sid       = "InviteAdmins"
+    actions   = ["cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser", "cognito-idp:AdminAddUserToGroup"]
+    resources = [module.cognito.user_pool_arn]
+  }
 }
 
 data "aws_iam_policy_document" "webhook_receiver" {
