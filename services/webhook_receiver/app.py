@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WebhookReceiverServices, bootstrap_webhook_receiver, webhook_intake_for
@@ -37,12 +37,34 @@ def healthz() -> Response:
 def receive_stripe_webhook() -> Response:
     """Verify the signature on the raw body, enqueue the event, answer 200 once SQS has it."""
     intake: WebhookIntake = current_app.extensions["webhook_intake"]
-    receipt = intake.accept(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+    receipt = intake.accept(_bounded_body(), request.headers.get("Stripe-Signature"))
     log.info(
         "stripe webhook accepted" if receipt.enqueued else "stripe webhook of an unused type acknowledged",
         extra={"eventId": receipt.event_id, "eventType": receipt.event_type, "enqueued": receipt.enqueued},
     )
     return jsonify(received=True, enqueued=receipt.enqueued)
+
+
+def _bounded_body() -> bytes:
+    """The raw body; 413 past ``MAX_BODY_BYTES``, also for a chunked body (no Content-Length).
+
+    Werkzeug refuses a declared length over the limit itself, but cuts a chunked body off at the
+    limit, which would then fail its signature as a 400: read it here, one byte past the limit.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    stream = request.environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
+        chunk = stream.read(min(64 * 1024, MAX_BODY_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def _error(status: int, message: str) -> Response:

@@ -157,6 +157,32 @@ def test_signed_body_that_is_not_json_is_rejected_with_400(receiver):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("body", [
+    "[]", '"a string"', "42", "null", "true", "[" * 10_000 + "]" * 10_000, '{"a":' * 5_000 + "1" + "}" * 5_000,
+    '{"id": "evt_1", "type": "invoice.paid"}', '{"id": "evt_1", "type": "invoice.paid", "data": {"object": []}}',
+    '{"id": 7, "type": "invoice.paid", "data": {"object": {}}}',
+], ids=["array", "string", "number", "null", "true", "deep-array", "deep-object", "no-data", "object-not-a-map",
+        "id-not-text"])
+def test_a_signed_body_that_is_no_event_envelope_is_a_400_in_json_and_nothing_is_queued(receiver, body):
+    queued(receiver)  # start from an empty queue
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 400 and response.json() == {"error": "invalid payload"}
+    assert queued(receiver) == {}
+
+
+def test_a_chunked_body_over_one_mebibyte_is_a_413_from_gunicorn_too(stack):
+    def chunks():
+        for _ in range(32):
+            yield b"x" * (64 * 1024)  # 2 MiB in all, without a Content-Length
+
+    response = requests.post(stack.info["webhook_url"], data=chunks(), timeout=30,
+                             headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"})
+
+    assert response.status_code == 413 and response.json()["error"]
+
+
 def test_body_over_one_mebibyte_is_refused_with_413(receiver):
     body = json.dumps({"id": "evt_big", "type": "invoice.paid", "padding": "x" * (1024 * 1024)})
 
