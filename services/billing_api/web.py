@@ -34,6 +34,7 @@ from billing_core.ports import Memberships
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+RETRY_AFTER_SECONDS = "5"  # a dependency is unavailable: try again shortly
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -106,6 +107,8 @@ def error_response(status: int, code: str, message: str) -> Response:
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
+    if status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 

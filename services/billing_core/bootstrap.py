@@ -86,6 +86,8 @@ _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_ti
 # The webhook receiver answers Stripe within its delivery timeout: an unreachable SQS must turn into a
 # quick 503 (Stripe retries the delivery) rather than a request that hangs through long back-offs.
 WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5)
+# billing-api answers people: a stalled AWS must become a quick 503 with Retry-After, not a page that hangs.
+API_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
 
 
 @dataclass
@@ -195,7 +197,7 @@ def bootstrap_api(
     """Wire billing-api. ``clients`` maps boto3 service names (``dynamodb``, ``sqs``, ``ce``,
     ``secretsmanager``) to ready clients; anything not given is created from ``session``."""
     settings.require(*REQUIRED_SETTINGS[API], process=API)
-    make = _Clients(settings, session, clients)
+    make = _Clients(settings, session, clients, config=API_AWS_CONFIG)
     secrets = _secrets(settings, make, secrets)
     return ApiServices(
         settings=settings,

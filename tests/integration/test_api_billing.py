@@ -158,3 +158,31 @@ def test_the_first_stripe_customer_made_from_the_billing_tab_gets_the_admins_ver
     customer = clean_stack.stripe_client().v1.customers.retrieve(stored.stripe_customer_id)
     # The access token carries no e-mail: it comes from Cognito's GetUser with that token.
     assert customer.email == clean_stack.admin.email == stored.email
+
+
+def test_a_stalled_aws_gives_a_quick_503_in_json_with_retry_after_not_a_hanging_page(clean_stack, admin):
+    import socket
+    import threading
+
+    headers, _ = admin
+    # An AWS endpoint that accepts connections and never answers.
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
+    stalled = clean_stack.settings(AWS_ENDPOINT_URL=f"http://127.0.0.1:{black_hole.getsockname()[1]}")
+    services = bootstrap_api(stalled)
+    app = create_app(stalled, services)
+
+    try:
+        response = app.test_client().get("/billing", headers=headers)
+    finally:
+        black_hole.close()
+        for connection in held:
+            connection.close()
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"]["code"] == "unavailable"
+    config = services.accounts._client._client.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (2, 3, 2)

@@ -12,10 +12,10 @@ import binascii
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from billing_core import resources
 from billing_core.adapters.dynamodb_items import (
@@ -106,6 +106,31 @@ class _Expression:
         return result
 
 
+class _Unreachable:
+    """A DynamoDB client whose connection failures and timeouts are ``StorageUnavailable``.
+
+    botocore raises those as ``BotoCoreError`` (not ``ClientError``): without this they would pass
+    every ``except ClientError`` and reach a request as a 500 instead of a 503.
+    """
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except BotoCoreError as error:
+                raise StorageUnavailable(f"DynamoDB unreachable for table {self._table}: "
+                                         f"{type(error).__name__}") from None
+        return call
+
+
 class _DynamoTable:
     """Shared plumbing: conditional update with NotFound / ConditionFailed translation."""
 
@@ -113,7 +138,7 @@ class _DynamoTable:
     codecs: Mapping[str, Any] = {}
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
+        self._client = cast(DynamoDBClient, _Unreachable(client, table_name))
         self._table = table_name
 
     def _key(self, *values: str) -> dict[str, Any]:
