@@ -285,8 +285,8 @@ class Settings:
         doc="Retries the Stripe SDK makes on network errors and 409/429/5xx (same idempotency key).",
     )
     secrets_refresh_seconds: int = setting(
-        "SECRETS_REFRESH_SECONDS", 300, parse=_positive_int,
-        doc="How long the Stripe secrets are cached before Secrets Manager is read again.",
+        "SECRETS_REFRESH_SECONDS", 10, parse=_positive_int,
+        doc="How long the Stripe secrets are cached before Secrets Manager is read again (a revoked one stops).",
     )
     cognito_user_pool_id: str | None = setting(
         "COGNITO_USER_POOL_ID", None, parse=_name, doc="Cognito user pool of the admins. Required by billing-api."

@@ -31,7 +31,7 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "STRIPE_MAX_NETWORK_RETRIES": (
         "two SDK retries (same idempotency key) ride out a blip; the queues retry after that."
     ),
-    "SECRETS_REFRESH_SECONDS": "five minutes bounds how long a rotated key takes to arrive, at a few reads an hour.",
+    "SECRETS_REFRESH_SECONDS": "ten seconds: a revoked webhook secret or key stops within 10 s, at one read per 10 s.",
     "COGNITO_JWKS_URL": "derived from region and pool: the JWKS of the real Cognito pool.",
     "COGNITO_ISSUER": "derived from region and pool: the issuer the real Cognito pool signs with.",
     "COGNITO_TOKEN_USE": "the admin page sends the Cognito access token, which names the app client.",

@@ -171,3 +171,25 @@ def test_concurrent_callers_share_one_read(clock):
 
     assert len(results) == 8
     assert len(reads) == 1
+
+
+def test_by_default_a_removed_webhook_secret_stops_verifying_within_ten_seconds_with_one_read_per_ten_seconds(
+    client, clock
+):
+    from billing_core.settings import Settings
+
+    refresh = Settings.from_env({}).secrets_refresh_seconds
+    provider = SecretsManagerSecretsProvider(client, SECRET_ID, refresh_seconds=refresh, clock=clock)
+    with Stubber(client) as stub:
+        stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_new", "whsec_leaked")),
+                          {"SecretId": SECRET_ID})
+        stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_new",)), {"SecretId": SECRET_ID})
+        assert "whsec_leaked" in provider.get().webhook_secrets
+        for _ in range(100):  # a busy receiver within the interval: still one read
+            clock.now += 0.09
+            provider.get()
+        assert provider.reads == 1
+        clock.now = 1000.0 + 10  # the operator removed the leaked secret at 1000 s
+        assert provider.get().webhook_secrets == ("whsec_new",)
+
+    assert refresh == 10 and provider.reads == 2

@@ -20,7 +20,7 @@ def test_empty_environment_gives_the_documented_local_defaults():
     )
     assert settings.stripe_secret_id == "billing/stripe"
     assert settings.stripe_api_base is None
-    assert settings.secrets_refresh_seconds == 300
+    assert settings.secrets_refresh_seconds == 10
     assert settings.admin_group == "admin"
     assert settings.log_level == "INFO"
     assert settings.billing_currency == "eur"
@@ -64,7 +64,7 @@ def test_region_falls_back_to_aws_default_region():
 
 def test_an_empty_variable_counts_as_unset():
     settings = Settings.from_env({"SECRETS_REFRESH_SECONDS": "", "BILLING_TABLE": "  "})
-    assert settings.secrets_refresh_seconds == 300
+    assert settings.secrets_refresh_seconds == 10
     assert settings.billing_table == "billing"
 
 
