@@ -63,3 +63,29 @@ logconfig_dict = {
 # The load balancer terminates TLS; its X-Forwarded-* headers are trusted only from the addresses
 # named here (set to the VPC's range in the images).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+# Errors gunicorn answers itself, before the application sees the request (request line or headers
+# over the limits, malformed headers), in the API's JSON error shape instead of gunicorn's HTML page.
+# The messages are fixed texts: nothing from the refused request is echoed back.
+def _json_error(sock, status_int, reason, mesg):  # noqa: ARG001 - gunicorn's signature; mesg is not echoed
+    import json as _json
+
+    from gunicorn import util as _util
+
+    codes = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+             431: "header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
+    body = _json.dumps({"error": {"code": codes.get(status_int, "error"),
+                                  "message": f"The request was refused: {reason}."}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
+    _util.write_nonblock(sock, head + body)
+
+
+def _install_json_errors():
+    from gunicorn import util as _util
+
+    _util.write_error = _json_error
+
+
+_install_json_errors()
