@@ -11,7 +11,7 @@ import threading
 from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, process_event
-from billing_core.use_cases.receive_webhook import parse_event_body
+from billing_core.use_cases.receive_webhook import claimed_event_id, parse_event_body
 from scheduler_worker.consumer import (
     FAILED_MESSAGE_RETRY_DELAY,
     MAX_RECEIVE_WAIT_SECONDS,
@@ -38,7 +38,9 @@ class StripeEventHandler:
     def __call__(self, message: ReceivedMessage) -> None:
         """Apply the event in ``message``; returns normally when the message may be deleted."""
         # A body that is not a Stripe event raises InvalidStripeEvent on every receive: it ends in the DLQ.
-        event = parse_event_body(message.body)
+        claimed = claimed_event_id(message.body)
+        # An event too large for the queue came as its id: Stripe's own copy is the event (API-key authenticated).
+        event = self._ports.payments.retrieve_event(claimed) if claimed else parse_event_body(message.body)
         with correlation(event.id):
             outcome = process_event(event, self._ports)
             log.info(

@@ -247,3 +247,15 @@ def test_a_wrong_key_that_did_not_rotate_is_an_authentication_failure(stripe_api
 
     with pytest.raises(StripeAuthenticationFailed):
         gateway.retrieve_invoice("in_x")
+
+
+def test_an_event_is_read_back_by_its_id_as_the_event_it_is(gateway, stripe_api_base, account_id):
+    customer, _ = customer_with_card(gateway, stripe_api_base, account_id)
+    draft = draft_with_lines(gateway, customer, account_id)
+    gateway.finalize_invoice(draft.id, idempotency_key=key(account_id, "2024-11", "finalize"))
+    (listed,) = [e for e in gateway.list_events(created_after=0, types=["invoice.finalized"])
+                 if getattr(e.object, "id", None) == draft.id]
+
+    event = gateway.retrieve_event(listed.id)
+
+    assert (event.id, event.type, event.object.id) == (listed.id, "invoice.finalized", draft.id)

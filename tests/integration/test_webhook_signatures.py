@@ -197,3 +197,21 @@ def test_wrong_method_is_refused_with_405(receiver, method):
 
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
+
+
+def test_an_event_too_large_for_sqs_is_queued_as_a_claim_check_of_its_id(receiver):
+    from billing_core.use_cases.receive_webhook import claimed_event_id
+
+    queued(receiver)
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    body = json.dumps({"id": event_id, "object": "event", "type": "invoice.paid", "created": int(time.time()),
+                       "data": {"object": {"id": "in_x", "object": "invoice",
+                                           "metadata": {"padding": "x" * (700 * 1024)}}}})
+
+    response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
+
+    assert response.status_code == 200 and response.json()["enqueued"] is True
+    message = queued(receiver)[event_id]
+    # Queued: the id (a few hundred bytes), not the 700 KiB a real SQS queue (256 KiB) would refuse.
+    assert len(message["body"]) < 1024 and claimed_event_id(message["body"]) == event_id
+    assert message["attributes"]["claimCheck"] == "stripe"

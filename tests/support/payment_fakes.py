@@ -344,6 +344,14 @@ class FakePaymentGateway(PaymentGateway):
         self._read("list_invoices", {"customer_id": customer_id, "status": status}, lambda: {})
         return [StripeInvoice.from_json(copy.deepcopy(invoice)) for invoice in reversed(found)]
 
+    def retrieve_event(self, event_id: str) -> StripeEvent:
+        """One emitted event by id."""
+        self._read("retrieve_event", {"event_id": event_id}, lambda: {})
+        for event in self.events:
+            if event["id"] == event_id:
+                return StripeEvent.from_json(copy.deepcopy(event))
+        raise StripeRequestRejected(f"No such event: '{event_id}'")
+
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """Events emitted by invoice transitions, created after ``created_after``."""
         self._read("list_events", {"created_after": created_after, "types": list(types)}, lambda: {})

@@ -208,3 +208,26 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
     assert both_called
     assert built == [services]
     assert services.payments.calls == []
+
+
+def test_a_claim_check_message_is_applied_from_the_event_stripe_keeps():
+    from billing_core.ports import ReceivedMessage
+    from billing_core.use_cases.event_support import EventPorts
+    from billing_core.use_cases.receive_webhook import claim_check
+    from scheduler_worker.stripe_events import StripeEventHandler
+    from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
+    from tests.support.storage_fakes import FakeProcessedEvents
+
+    payments = FakePaymentGateway()
+    payments.events.append({"id": "evt_big", "object": "event", "type": "customer.updated", "created": 1_700_000_000,
+                            "data": {"object": {"id": "cus_nobody", "object": "customer", "metadata": {}}}})
+    events = FakeProcessedEvents()
+    ports = EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(), payments=payments,
+                       events=events)
+    message = ReceivedMessage(message_id="m1", body=claim_check("evt_big", "customer.updated"), receipt_handle="r")
+
+    StripeEventHandler(ports)(message)
+    StripeEventHandler(ports)(message)  # redelivered: read again, applied once
+
+    assert [call.method for call in payments.calls] == ["retrieve_event", "retrieve_event"]
+    assert events.claims["evt_big"]["state"] == "done" and events.claims["evt_big"]["applications"] == 1

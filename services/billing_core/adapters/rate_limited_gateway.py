@@ -217,6 +217,10 @@ class RateLimitedPaymentGateway(PaymentGateway):
         """See ``PaymentGateway.list_invoices`` (one token per call, whatever its page count)."""
         return self._call(lambda: self._inner.list_invoices(customer_id, status=status))
 
+    def retrieve_event(self, event_id: str) -> StripeEvent:
+        """See ``PaymentGateway.retrieve_event``."""
+        return self._call(lambda: self._inner.retrieve_event(event_id))
+
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """See ``PaymentGateway.list_events``."""
         return self._call(lambda: self._inner.list_events(created_after=created_after, types=types))

@@ -347,6 +347,10 @@ class StripePaymentGateway(PaymentGateway):
             params["status"] = status
         return self._call(lambda c: [_invoice(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()])
 
+    def retrieve_event(self, event_id: str) -> StripeEvent:
+        """``GET /v1/events/{id}``."""
+        return self._call(lambda c: _event(c.v1.events.retrieve(event_id)))
+
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """``GET /v1/events?created[gt]=`` following every page (read eagerly, errors translated)."""
         params: EventListParams = {"created": {"gt": int(created_after)}, "limit": _LIST_PAGE_SIZE}

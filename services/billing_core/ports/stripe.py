@@ -159,5 +159,9 @@ class PaymentGateway(abc.ABC):
         """Every invoice of the customer, newest first (used to find one by metadata before creating)."""
 
     @abc.abstractmethod
+    def retrieve_event(self, event_id: str) -> StripeEvent:
+        """The event as Stripe keeps it (for events too large for the queue, which carries only the id)."""
+
+    @abc.abstractmethod
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """Events created after the epoch second ``created_after`` (to catch up on missed webhooks)."""

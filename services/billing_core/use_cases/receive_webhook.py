@@ -20,6 +20,10 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 # A signature no cached secret verifies may mean the secret was just rotated: re-read it, but at most
 # this often, so a flood of forged requests cannot turn into a flood of Secrets Manager reads.
 SECRETS_REREAD_MIN_SECONDS = 2.0
+# SQS takes messages up to 256 KiB (the queue Terraform creates keeps that default), body and
+# attributes together; a larger event is queued as a claim check (its id) and read from Stripe.
+MAX_QUEUED_EVENT_BYTES = 250 * 1024
+CLAIM_CHECK_KEY = "billingClaimCheck"
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,13 @@ class WebhookIntake:
         event_id, event_type = event.event_id, event.event_type
         if event_type not in HANDLED_EVENT_TYPES:
             return WebhookReceipt(event_id, event_type, enqueued=False)
-        # The raw body goes on the queue: it is exactly what Stripe signed.
-        self._queue.send(text, {"eventId": event_id, "eventType": event_type})
+        attributes = {"eventId": event_id, "eventType": event_type}
+        if len(payload) <= MAX_QUEUED_EVENT_BYTES:
+            # The raw body goes on the queue: it is exactly what Stripe signed.
+            self._queue.send(text, attributes)
+        else:
+            # Too large for an SQS message: queue a claim check; the worker reads the event from Stripe.
+            self._queue.send(claim_check(event_id, event_type), {**attributes, "claimCheck": "stripe"})
         return WebhookReceipt(event_id, event_type, enqueued=True)
 
     def _verified_event(self, payload: str, header: str | None) -> SignedEvent:
@@ -107,6 +116,23 @@ class WebhookIntake:
                 return False
             self._last_reread = now
             return True
+
+
+def claim_check(event_id: str, event_type: str) -> str:
+    """The message queued for an event too large for SQS: its id, to be read from Stripe."""
+    return json.dumps({CLAIM_CHECK_KEY: {"source": "stripe", "eventId": event_id, "eventType": event_type}})
+
+
+def claimed_event_id(body: str) -> str | None:
+    """The event id of a claim-check message, or ``None`` for a message that carries its event."""
+    if CLAIM_CHECK_KEY not in body[:200]:
+        return None
+    try:
+        claim = json.loads(body).get(CLAIM_CHECK_KEY)
+    except (ValueError, AttributeError):
+        return None
+    event_id = claim.get("eventId") if isinstance(claim, dict) else None
+    return event_id if isinstance(event_id, str) and event_id.startswith("evt_") else None
 
 
 def parse_event_body(body: str) -> StripeEvent:
