@@ -16,16 +16,10 @@ from flask import Blueprint, Response, jsonify, request
 from billing_api import representation
 from billing_api.routes import components
 from billing_api.web import InvalidParameter, error_response, identity
-from billing_core.bootstrap import ApiServices
+from billing_core.bootstrap import ApiServices, operator_accounts_for, operator_invoices_for
 from billing_core.domain.account_profile import (
     InvalidAccountField,
-    valid_address,
-    valid_base_fee_amount,
-    valid_country,
-    valid_customer_vat_id,
     valid_email,
-    valid_language,
-    valid_name,
 )
 from billing_core.domain.costs import Period
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -41,18 +35,12 @@ _PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country
 _STATUSES = {status.value for status in InvoiceStatus}
 
 
-def _accounts(services: ApiServices) -> OperatorAccounts:
-    if services.audit is None:
-        raise InvalidParameter("the audit log is not configured")
-    return OperatorAccounts(services.accounts, services.payments, services.audit,
-                            group_by=services.settings.cost_group_by, memberships=services.memberships,
-                            users=services.users)
+def _accounts() -> OperatorAccounts:
+    return operator_accounts_for(components().services)
 
 
-def _invoices(services: ApiServices) -> OperatorInvoices:
-    if services.audit is None:
-        raise InvalidParameter("the audit log is not configured")
-    return OperatorInvoices(services.invoices, services.payments, services.audit)
+def _invoices() -> OperatorInvoices:
+    return operator_invoices_for(components().services)
 
 
 def _actor() -> str:
@@ -112,16 +100,10 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
     base_fee = body.get("baseFee")
     if base_fee is not None and not isinstance(base_fee, str):
         raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
-    profile = AccountProfile(
-        name=None if name is None else valid_name(name),
-        email=None if email is None else valid_email(email),
-        cost_scope=_text(body, "costScope"),
-        base_fee_override=None if base_fee is None else valid_base_fee_amount(base_fee),
-        language=None if language is None else valid_language(language),
-        country=None if country is None else valid_country(country),
-        address=None if address is None else valid_address(str(address["line1"]), str(address["postalCode"]),
-                                                          str(address["city"])),
-        vat_id=None if vat_id is None else valid_customer_vat_id(vat_id),
+    profile = AccountProfile.from_text(
+        name=name, email=email, cost_scope=_text(body, "costScope"), base_fee=base_fee, language=language,
+        country=country, vat_id=vat_id,
+        address=None if address is None else (str(address["line1"]), str(address["postalCode"]), str(address["city"])),
     )
     return profile, clear
 
@@ -160,7 +142,7 @@ def list_accounts() -> Response:
     """Every account, with its newest invoice; unreadable items are listed by key with their problem."""
     services = components().services
     accounts, unreadable = [], []
-    for entry in _accounts(services).all_accounts():
+    for entry in _accounts().all_accounts():
         if isinstance(entry, InvalidStoredRecord):
             unreadable.append({"key": str(entry.record_id), "problem": str(entry)})
         else:
@@ -175,7 +157,7 @@ def create_account() -> tuple[Response, int]:
     body = _body()
     profile, _ = _profile(body)
     account_id = _text(body, "id")
-    created = _accounts(components().services).create(
+    created = _accounts().create(
         profile, actor=_actor(), account_id=None if account_id is None else _account_id(account_id),
         reason=_text(body, "reason"))
     return jsonify(account_json(created)), 201
@@ -185,7 +167,7 @@ def create_account() -> tuple[Response, int]:
 def show_account(account_id: str) -> Response:
     """One account."""
     services = components().services
-    return jsonify(account_json(_accounts(services).get(_account_id(account_id)), services))
+    return jsonify(account_json(_accounts().get(_account_id(account_id)), services))
 
 
 @operator_api.patch("/accounts/<account_id>")
@@ -193,7 +175,7 @@ def update_account(account_id: str) -> Response:
     """Change the fields given; ``null`` clears costScope or baseFee."""
     body = _body()
     profile, clear = _profile(body)
-    updated = _accounts(components().services).update(_account_id(account_id), profile, actor=_actor(),
+    updated = _accounts().update(_account_id(account_id), profile, actor=_actor(),
                                                       reason=_text(body, "reason"), clear=clear)
     return jsonify(account_json(updated))
 
@@ -202,7 +184,7 @@ def update_account(account_id: str) -> Response:
 def disable_account(account_id: str) -> Response:
     """Stop billing the account; ``reason`` is required."""
     reason = _text(_body(), "reason") or ""
-    return jsonify(account_json(_accounts(components().services).disable(_account_id(account_id), actor=_actor(),
+    return jsonify(account_json(_accounts().disable(_account_id(account_id), actor=_actor(),
                                                                          reason=reason)))
 
 
@@ -210,7 +192,7 @@ def disable_account(account_id: str) -> Response:
 def enable_account(account_id: str) -> Response:
     """Bill the account again."""
     reason = _text(_body(), "reason")
-    return jsonify(account_json(_accounts(components().services).enable(_account_id(account_id), actor=_actor(),
+    return jsonify(account_json(_accounts().enable(_account_id(account_id), actor=_actor(),
                                                                         reason=reason)))
 
 
@@ -221,7 +203,7 @@ def invite_admin(account_id: str) -> Response:
     email = _text(body, "email")
     if not email:
         raise InvalidAccountField("email", "say whom to invite")
-    user = _accounts(components().services).invite(_account_id(account_id), email, actor=_actor(),
+    user = _accounts().invite(_account_id(account_id), email, actor=_actor(),
                                                     reason=_text(body, "reason"))
     return jsonify(email=valid_email(email), sub=user.sub, created=user.created,
                    temporaryPassword=user.temporary_password)
@@ -243,7 +225,7 @@ def list_invoices() -> Response:
     if status is not None and status not in _STATUSES:
         raise InvalidParameter("unknown status")
     account = request.args.get("account")
-    entries = _invoices(components().services).all_invoices(
+    entries = _invoices().all_invoices(
         period_label=period, status=status, account_id=None if account is None else _account_id(account))
     invoices = [{**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.attempt_count}
                 for e in entries if not isinstance(e, InvalidStoredRecord)]
@@ -255,7 +237,7 @@ def list_invoices() -> Response:
 @operator_api.post("/invoices/<invoice_id>/retry")
 def retry_invoice(invoice_id: str) -> Response:
     """Pay again now; says whether Stripe reports it paid, declined, or needing the customer (SCA)."""
-    outcome = _invoices(components().services).retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))
+    outcome = _invoices().retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))
     return jsonify(invoiceId=invoice_id, stripeStatus=outcome.stripe_status, paid=outcome.paid,
                    declined=outcome.declined, actionUrl=outcome.action_url)
 
@@ -263,7 +245,7 @@ def retry_invoice(invoice_id: str) -> Response:
 @operator_api.post("/invoices/<invoice_id>/void")
 def void_invoice(invoice_id: str) -> Response:
     """Void at Stripe and on the record; ``reason`` is required."""
-    voided = _invoices(components().services).void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
+    voided = _invoices().void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
     return jsonify({**representation.invoice(voided), "accountId": voided.account_id,
                     "attemptCount": voided.attempt_count})
 
@@ -298,9 +280,8 @@ def audit_log() -> Response:
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
         raise InvalidParameter("limit must be 1..500")
     account = request.args.get("account")
-    services = components().services
-    entries = _accounts(services).audit_entries(account_id=None if account is None else _account_id(account),
-                                                limit=int(limit_text))
+    entries = _accounts().audit_entries(account_id=None if account is None else _account_id(account),
+                                        limit=int(limit_text))
     return jsonify(entries=[{
         "at": e.at, "atIso": datetime.fromtimestamp(e.at / 1000, UTC).isoformat(timespec="seconds"),
         "actor": e.actor, "action": e.action, "accountId": e.account_id, "before": dict(e.before),

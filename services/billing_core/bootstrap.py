@@ -361,8 +361,8 @@ def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = ti
     )
 
 
-def operator_accounts_for(services: WorkerServices) -> OperatorAccounts:
-    """The operator's account administration, audited, wired to the worker's ports."""
+def operator_accounts_for(services: WorkerServices | ApiServices) -> OperatorAccounts:
+    """The operator's account administration, audited: the ``billing`` command's and the operator API's."""
     if services.audit is None:
         raise SettingsError("the operator's commands need the audit log (the events table)")
     return OperatorAccounts(services.accounts, services.payments, services.audit,
@@ -370,7 +370,7 @@ def operator_accounts_for(services: WorkerServices) -> OperatorAccounts:
                             users=services.users)
 
 
-def operator_invoices_for(services: WorkerServices) -> OperatorInvoices:
+def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInvoices:
     """The operator's invoices across accounts (list, retry, void), audited."""
     if services.audit is None:
         raise SettingsError("the operator's commands need the audit log (the events table)")

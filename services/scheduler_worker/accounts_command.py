@@ -27,13 +27,6 @@ from typing import TextIO
 from billing_core.bootstrap import WorkerServices, operator_accounts_for
 from billing_core.domain.account_profile import (
     InvalidAccountField,
-    valid_address,
-    valid_base_fee_amount,
-    valid_country,
-    valid_customer_vat_id,
-    valid_email,
-    valid_language,
-    valid_name,
 )
 from billing_core.domain.records import Account
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
@@ -120,15 +113,9 @@ def _profile(args: argparse.Namespace) -> AccountProfile:
     parts = (args.address, args.postal_code, args.city)
     if any(parts) and not all(parts):
         raise InvalidAccountField("address", "give --address, --postal-code and --city together")
-    return AccountProfile(
-        name=None if args.name is None else valid_name(args.name),
-        email=None if args.email is None else valid_email(args.email),
-        cost_scope=args.cost_scope,
-        base_fee_override=None if args.base_fee is None else valid_base_fee_amount(args.base_fee),
-        language=None if args.language is None else valid_language(args.language),
-        country=None if args.country is None else valid_country(args.country),
-        address=valid_address(*parts) if all(parts) else None,
-        vat_id=None if args.vat_id is None else valid_customer_vat_id(args.vat_id),
+    return AccountProfile.from_text(
+        name=args.name, email=args.email, cost_scope=args.cost_scope, base_fee=args.base_fee,
+        language=args.language, country=args.country, address=parts if all(parts) else None, vat_id=args.vat_id,
     )
 
 

@@ -1,6 +1,7 @@
 // The Billing tab: sign-in, payment method (Stripe Payment Element), current costs, invoice
 // history and the AWS services breakdown. Plain DOM; every text goes in through textContent.
 
+import {el, setUpLanguage} from './page.js';
 import {ApiError, billingApi} from './api.js';
 import {
   SignInError, clearSession, completeHostedSignIn, currentSession, buildLogoutUrl, signInWithPassword,
@@ -11,7 +12,6 @@ import {
   translateDocument,
 } from './i18n.js';
 
-const LANGUAGE_KEY = 'billing.language';
 const CONFIRM_POLL_MS = 1000;
 const CONFIRM_TIMEOUT_MS = 60_000;
 const CURRENT = 'current';
@@ -31,23 +31,6 @@ const state = {
 };
 
 const api = billingApi(config.apiBase, () => state.session?.accessToken ?? '');
-
-/** Create an element with attributes and children (strings become text nodes). */
-function el(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === 'className') element.className = value;
-    else if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) {
-      element.append(child instanceof Node ? child : String(child));
-    }
-  }
-  return element;
-}
 
 function show(id, visible = true) {
   $(id).hidden = !visible;
@@ -580,21 +563,7 @@ function redirectedBackFromStripe() {
 }
 
 async function start() {
-  let language = config.language;
-  try {
-    language = localStorage.getItem(LANGUAGE_KEY) || language;
-  } catch (error) {
-    // Storage may be off; the configured default applies.
-  }
-  applyLanguage(language);
-  $('language').addEventListener('change', (event) => {
-    try {
-      localStorage.setItem(LANGUAGE_KEY, event.target.value);
-    } catch (error) {
-      // Not remembered, still applied.
-    }
-    applyLanguage(event.target.value);
-  });
+  setUpLanguage($('language'), config.language, applyLanguage);
   $('sign-in-form').addEventListener('submit', onPasswordSignIn);
   $('hosted-sign-in-button').addEventListener('click', onHostedSignIn);
   $('sign-out').addEventListener('click', signOut);

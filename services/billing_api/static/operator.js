@@ -1,6 +1,7 @@
 // The operator page: every customer account (create, edit, disable), the last month's run, failed
 // payments with a retry, invoices across accounts and the audit log. Plain DOM; texts via textContent.
 
+import {el, setUpLanguage} from './page.js';
 import {ApiError} from './api.js';
 import {
   SignInError, buildLogoutUrl, clearSession, completeHostedSignIn, currentSession, signInWithPassword,
@@ -13,7 +14,6 @@ import {OPERATOR_TEXTS} from './operator-texts.js';
 
 addTexts(OPERATOR_TEXTS);
 
-const LANGUAGE_KEY = 'billing.language';
 const STATUSES = ['payment_failed', 'action_required', 'open', 'paid', 'void', 'uncollectible', 'draft', 'pending'];
 const RUN_STATES = {waiting_for_final_costs: 'runWaiting', enqueuing: 'runEnqueuing', enqueued: 'runEnqueued'};
 const config = JSON.parse(document.getElementById('page-config').textContent);
@@ -21,20 +21,6 @@ const pageUrl = window.location.origin + window.location.pathname;
 const $ = (id) => document.getElementById(id);
 
 const state = {session: null, accounts: [], run: null, failed: [], invoices: [], audit: [], editing: null};
-
-function el(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === 'className') element.className = value;
-    else if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) element.append(child instanceof Node ? child : String(child));
-  }
-  return element;
-}
 
 function show(id, visible = true) {
   $(id).hidden = !visible;
@@ -399,21 +385,7 @@ function applyLanguage(code) {
 }
 
 async function start() {
-  let language = config.language;
-  try {
-    language = localStorage.getItem(LANGUAGE_KEY) || language;
-  } catch (error) {
-    // Storage may be off; the configured default applies.
-  }
-  applyLanguage(language);
-  $('language').addEventListener('change', (event) => {
-    try {
-      localStorage.setItem(LANGUAGE_KEY, event.target.value);
-    } catch (error) {
-      // Not remembered, still applied.
-    }
-    applyLanguage(event.target.value);
-  });
+  setUpLanguage($('language'), config.language, applyLanguage);
   $('sign-in-form').addEventListener('submit', onPasswordSignIn);
   $('hosted-sign-in-button').addEventListener('click', () => startHostedSignIn(config.cognito, pageUrl));
   $('sign-out').addEventListener('click', signOut);

@@ -207,6 +207,23 @@ class _DynamoTable:
             raise ConditionFailed(f"condition failed on {self._table}", current=self._record(current)) from None
         return from_attribute_values(response["Attributes"])
 
+    def _scan(self, kwargs: dict[str, Any], what: str) -> Iterator[Any]:
+        """Every record a Scan with ``kwargs`` finds, page by page; an invalid item comes as its error."""
+        while True:
+            try:
+                response = self._client.scan(**kwargs)
+            except ClientError as error:
+                raise _unavailable(error, self._table) from error
+            for item in response.get("Items", []):
+                try:
+                    yield self._record(from_attribute_values(item))
+                except InvalidStoredRecord as invalid:
+                    log.error(f"invalid {what} item", extra={"table": self._table, "reason": str(invalid)})
+                    yield invalid
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
     def _put_if_absent(self, item: Mapping[str, Any]) -> bool:
         try:
             self._client.put_item(
@@ -320,20 +337,7 @@ class DynamoInvoiceRepository(_DynamoTable, InvoiceRepository):
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
             kwargs.update(expression.kwargs())
-        while True:
-            try:
-                response = self._client.scan(**kwargs)
-            except ClientError as error:
-                raise _unavailable(error, self._table) from error
-            for item in response.get("Items", []):
-                try:
-                    yield self._record(from_attribute_values(item))
-                except InvalidStoredRecord as invalid:
-                    log.error("invalid invoice item", extra={"table": self._table, "reason": str(invalid)})
-                    yield invalid
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from self._scan(kwargs, "invoice")
 
 
 class DynamoAccountRepository(_DynamoTable, AccountRepository):
@@ -360,20 +364,7 @@ class DynamoAccountRepository(_DynamoTable, AccountRepository):
     def list_accounts(self, *, page_size: int = 100) -> Iterator[Account | InvalidStoredRecord]:
         """Scan the table page by page, following ``LastEvaluatedKey``; invalid items come as their error."""
         kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size, "ConsistentRead": True}
-        while True:
-            try:
-                response = self._client.scan(**kwargs)
-            except ClientError as error:
-                raise _unavailable(error, self._table) from error
-            for item in response.get("Items", []):
-                try:
-                    yield self._record(from_attribute_values(item))
-                except InvalidStoredRecord as invalid:
-                    log.error("invalid account item", extra={"table": self._table, "reason": str(invalid)})
-                    yield invalid
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from self._scan(kwargs, "account")
 
     def find_by_stripe_customer_id(self, stripe_customer_id: str) -> Account | None:
         """Look the account up through the ``byStripeCustomerId`` index."""

@@ -18,7 +18,8 @@ from decimal import Decimal, InvalidOperation
 
 import pycountry
 
-from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.errors import BillingDomainError, ConfigurationError
+from billing_core.domain.seller import valid_vat_id
 
 LANGUAGES = ("de", "en")
 _LINKED_ACCOUNT_ID = re.compile(r"\d{12}")
@@ -78,9 +79,6 @@ def valid_country(value: str) -> str:
 
 def valid_customer_vat_id(value: str) -> str:
     """An EU VAT id (format and check digit), compacted."""
-    from billing_core.domain.errors import ConfigurationError
-    from billing_core.domain.seller import valid_vat_id
-
     try:
         return valid_vat_id(_text("VAT id", value), "VAT id")
     except ConfigurationError as error:

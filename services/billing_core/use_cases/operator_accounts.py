@@ -21,7 +21,18 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, cast
 
-from billing_core.domain.account_profile import InvalidAccountField, PostalAddress, valid_cost_scope, valid_email
+from billing_core.domain.account_profile import (
+    InvalidAccountField,
+    PostalAddress,
+    valid_address,
+    valid_base_fee_amount,
+    valid_cost_scope,
+    valid_country,
+    valid_customer_vat_id,
+    valid_email,
+    valid_language,
+    valid_name,
+)
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
@@ -54,6 +65,28 @@ class AccountProfile:
     country: str | None = None
     address: PostalAddress | None = None
     vat_id: str | None = None
+
+    @classmethod
+    def from_text(
+        cls, *, name: str | None = None, email: str | None = None, cost_scope: str | None = None,
+        base_fee: str | None = None, language: str | None = None, country: str | None = None,
+        address: tuple[str, str, str] | None = None, vat_id: str | None = None,
+    ) -> AccountProfile:
+        """The profile an operator typed (CLI or API), each value given validated (``InvalidAccountField``).
+
+        ``address`` is (street, postal code, city). The cost scope is checked when it is used,
+        against how costs are grouped.
+        """
+        return cls(
+            name=None if name is None else valid_name(name),
+            email=None if email is None else valid_email(email),
+            cost_scope=cost_scope,
+            base_fee_override=None if base_fee is None else valid_base_fee_amount(base_fee),
+            language=None if language is None else valid_language(language),
+            country=None if country is None else valid_country(country),
+            address=None if address is None else valid_address(*address),
+            vat_id=None if vat_id is None else valid_customer_vat_id(vat_id),
+        )
 
     def given(self) -> dict[str, object]:
         """The fields that are set, by record field name."""
