@@ -39,6 +39,7 @@ from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxRate, FxRule
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.seller import Seller
+from billing_core.domain.tax import TaxMode, TaxPolicy
 from billing_core.errors import SettingsError
 from billing_core.ports import (
     AccountRepository,
@@ -379,8 +380,18 @@ def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInv
 
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
     """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
+    settings = services.settings
     return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments,
-                      seller=seller_from_settings(services.settings))
+                      seller=seller_from_settings(settings), tax=tax_policy_from_settings(settings),
+                      language=settings.invoice_language)
+
+
+def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
+    """The VAT the settings describe (TAX_MODE, VAT_RATE, the seller's country)."""
+    try:
+        return TaxPolicy(TaxMode(settings.tax_mode), settings.vat_rate, settings.seller_country.upper())
+    except ConfigurationError as error:
+        raise SettingsError(f"invalid VAT settings: {error}") from error
 
 
 def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:

@@ -177,6 +177,19 @@ def _cost_finality(raw: str) -> str:
     return raw
 
 
+def _tax_mode(raw: str) -> str:
+    if raw not in ("rates", "stripe-tax", "small-business"):
+        raise ValueError("must be rates, stripe-tax or small-business")
+    return raw
+
+
+def _vat_rate(raw: str) -> Decimal:
+    rate = _non_negative_decimal(raw)
+    if not Decimal(0) < rate < Decimal(100) or rate != rate.quantize(Decimal("0.01")):
+        raise ValueError("must be a percentage above 0 and below 100 with at most two decimals, such as 19")
+    return rate
+
+
 def _on_off(raw: str) -> bool:
     if raw not in ("true", "false"):
         raise ValueError("must be true or false")
@@ -385,6 +398,13 @@ class Settings:
     seller_contact_email: str | None = setting("SELLER_CONTACT_EMAIL", None, doc="The seller contact's e-mail.")
     sepa_creditor_id: str | None = setting(
         "SEPA_CREDITOR_ID", None, doc="The seller's SEPA creditor id (Gläubiger-ID), for direct debits.")
+    tax_mode: str = setting(
+        "TAX_MODE", "rates", parse=_tax_mode,
+        doc="VAT on the invoices: rates (a Stripe Tax Rate on every line), stripe-tax (Stripe Tax computes it) "
+            "or small-business (§ 19 UStG: none, with its legend).",
+    )
+    vat_rate: Decimal = setting(
+        "VAT_RATE", Decimal("19"), parse=_vat_rate, doc="The German VAT rate in percent (TAX_MODE rates).")
     retry_failed_on_new_payment_method: bool = setting(
         "RETRY_FAILED_ON_NEW_PAYMENT_METHOD", "true", parse=_on_off,
         doc="true: when a customer saves a new payment method, their failed invoices are paid again at once.",

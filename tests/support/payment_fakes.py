@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from billing_core.domain.tax import stripe_line_taxes
 from billing_core.errors import (
     IdempotencyKeyReused,
     PaymentActionRequired,
@@ -66,6 +67,7 @@ class FakePaymentGateway(PaymentGateway):
     calls: list[GatewayCall] = field(default_factory=list)
     clock: Callable[[], int] = lambda: 1_700_000_000
     events: list[StripeJson] = field(default_factory=list)
+    tax_rates: dict[str, StripeJson] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -229,7 +231,7 @@ class FakePaymentGateway(PaymentGateway):
 
     def create_draft_invoice(
         self, *, customer_id, currency, idempotency_key, description=None, metadata=None, auto_advance=False,
-        custom_fields=None,
+        custom_fields=None, footer=None, automatic_tax=False,
     ) -> StripeInvoice:
         """A draft invoice with no lines."""
         def action() -> StripeJson:
@@ -241,13 +243,30 @@ class FakePaymentGateway(PaymentGateway):
                 "lines": {"object": "list", "data": []}, "amount_due": 0, "total": 0, "number": None,
                 "hosted_invoice_url": None, "invoice_pdf": None, "created": self.clock(),
                 "custom_fields": [{"name": k, "value": v} for k, v in (custom_fields or {}).items()] or None,
+                "footer": footer, "automatic_tax": {"enabled": automatic_tax}, "total_excluding_tax": 0,
+                "total_taxes": [],
             }
             self.invoices[invoice["id"]] = invoice
             return invoice
         kwargs = {"customer_id": customer_id, "currency": currency, "description": description,
                   "metadata": dict(metadata or {}), "auto_advance": auto_advance,
-                  "custom_fields": dict(custom_fields or {})}
+                  "custom_fields": dict(custom_fields or {}), "footer": footer, "automatic_tax": automatic_tax}
         return StripeInvoice.from_json(self._write("create_draft_invoice", idempotency_key, kwargs, action))
+
+    def find_tax_rate(self, key: str) -> str | None:
+        """The active tax rate created with ``key``."""
+        self.calls.append(GatewayCall("find_tax_rate", {"key": key}))
+        self._maybe_fail("find_tax_rate")
+        return next((rate_id for rate_id, rate in self.tax_rates.items() if rate["key"] == key), None)
+
+    def create_tax_rate(self, spec, *, idempotency_key: str) -> str:
+        """A tax rate (per-line rounding, exclusive, like Stripe's)."""
+        def action() -> StripeJson:
+            rate_id = self._new_id("txr")
+            self.tax_rates[rate_id] = {"id": rate_id, "key": spec.key, "percentage": spec.percentage}
+            return {"id": rate_id}
+        kwargs = {"spec": dataclasses.asdict(spec)}
+        return str(self._write("create_tax_rate", idempotency_key, kwargs, action)["id"])
 
     def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeInvoice:
         """Invoice items on a draft, in one request; answers the invoice with its new total."""
@@ -261,11 +280,22 @@ class FakePaymentGateway(PaymentGateway):
             for line in lines:
                 period = ({"start": line.period_start, "end": line.period_end}
                           if line.period_start is not None else None)
+                taxes = []
+                for rate_id in line.tax_rate_ids:
+                    percentage = self.tax_rates[rate_id]["percentage"]
+                    taxes.append({"amount": stripe_line_taxes([line.amount], percentage)[0],
+                                  "taxable_amount": line.amount})
+                if line.tax_amount is not None:
+                    taxes.append({"amount": line.tax_amount, "taxable_amount": line.amount})
                 invoice["lines"]["data"].append({
                     "id": self._new_id("il"), "object": "line_item", "amount": line.amount,
                     "currency": invoice["currency"], "description": line.description,
-                    "metadata": {k: str(v) for k, v in line.metadata.items()}, "period": period})
-            invoice["total"] = invoice["amount_due"] = sum(item["amount"] for item in invoice["lines"]["data"])
+                    "metadata": {k: str(v) for k, v in line.metadata.items()}, "period": period, "taxes": taxes})
+            net = sum(item["amount"] for item in invoice["lines"]["data"])
+            tax = sum(t["amount"] for item in invoice["lines"]["data"] for t in item["taxes"])
+            invoice["total_excluding_tax"] = net
+            invoice["total_taxes"] = [{"amount": tax}] if tax else []
+            invoice["total"] = invoice["amount_due"] = net + tax
             return invoice
         kwargs = {"invoice_id": invoice_id, "lines": [dataclasses.asdict(line) for line in lines]}
         return StripeInvoice.from_json(self._write("add_invoice_lines", idempotency_key, kwargs, action))

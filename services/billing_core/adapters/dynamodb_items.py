@@ -109,6 +109,12 @@ def _line_kinds(value: Any) -> frozenset[str]:
     return frozenset(_text(kind) for kind in value)
 
 
+def _integers(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise _Bad(f"is a {type(value).__name__}, expected a list of whole numbers")
+    return tuple(_integer(number) for number in value)
+
+
 def _corrections(value: Any) -> tuple[Correction, ...]:
     if not isinstance(value, list):
         raise _Bad(f"is a {type(value).__name__}, expected a list of corrections")
@@ -294,6 +300,15 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "last_event_at": _simple("lastEventAt", _integer),
     "next_payment_attempt": _simple("nextPaymentAttempt", _integer),
     "paid_at": _simple("paidAt", _integer),
+    "net_amount": _simple("netAmount", _decimal),
+    "tax_amount": _simple("taxAmount", _decimal),
+    "tax_rate": _simple("taxRate", _decimal),
+    "tax_category": _simple("taxCategory", _text),
+    "tax_note": _simple("taxNote", _text),
+    "manual_tax": _simple("manualTax", _integers, list),
+    "stripe_tax": _simple("stripeTax", _integer),
+    "einvoice_xml": _simple("einvoiceXml", _text),
+    "einvoice_pdf": _simple("einvoicePdf", _text),
 }
 
 

@@ -25,7 +25,7 @@ from billing_core.ports import (
     StripePaymentMethod,
     StripeSetupIntent,
 )
-from billing_core.ports.stripe import CustomerDetails
+from billing_core.ports.stripe import CustomerDetails, TaxRateSpec
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +180,22 @@ class RateLimitedPaymentGateway(PaymentGateway):
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
         custom_fields: Mapping[str, str] | None = None,
+        footer: str | None = None,
+        automatic_tax: bool = False,
     ) -> StripeInvoice:
         """See ``PaymentGateway.create_draft_invoice``."""
         return self._call(lambda: self._inner.create_draft_invoice(
             customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
-            description=description, metadata=metadata, auto_advance=auto_advance, custom_fields=custom_fields))
+            description=description, metadata=metadata, auto_advance=auto_advance, custom_fields=custom_fields,
+            footer=footer, automatic_tax=automatic_tax))
+
+    def find_tax_rate(self, key: str) -> str | None:
+        """See ``PaymentGateway.find_tax_rate``."""
+        return self._call(lambda: self._inner.find_tax_rate(key))
+
+    def create_tax_rate(self, spec: TaxRateSpec, *, idempotency_key: str) -> str:
+        """See ``PaymentGateway.create_tax_rate``."""
+        return self._call(lambda: self._inner.create_tax_rate(spec, idempotency_key=idempotency_key))
 
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str

@@ -28,6 +28,7 @@ from stripe.params import (
     InvoiceListParams,
     InvoicePayParams,
     SetupIntentCreateParams,
+    TaxRateCreateParams,
 )
 
 from billing_core.errors import (
@@ -52,7 +53,10 @@ from billing_core.ports import (
     StripePaymentMethod,
     StripeSetupIntent,
 )
-from billing_core.ports.stripe import CustomerDetails
+from billing_core.ports.stripe import CustomerDetails, TaxRateSpec
+
+# The metadata key a Tax Rate the system created carries, so it is found again instead of duplicated.
+TAX_RATE_METADATA = "billingTaxRate"
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,17 @@ def _line_params(line: InvoiceLine) -> InvoiceAddLinesParamsLine:
     }
     if line.period_start is not None and line.period_end is not None:
         params["period"] = {"start": line.period_start, "end": line.period_end}
+    if line.tax_rate_ids:
+        params["tax_rates"] = list(line.tax_rate_ids)
+    if line.tax_amount is not None and line.tax_rate is not None:
+        spec = line.tax_rate
+        params["tax_amounts"] = [{
+            "amount": line.tax_amount, "taxable_amount": line.amount, "taxability_reason": "standard_rated",
+            "tax_rate_data": {"display_name": spec.display_name, "percentage": float(spec.percentage),
+                              "inclusive": spec.inclusive, "country": spec.country,
+                              "jurisdiction": spec.jurisdiction, "description": spec.description,
+                              "tax_type": spec.tax_type},
+        }]
     return params
 
 
@@ -289,6 +304,8 @@ class StripePaymentGateway(PaymentGateway):
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
         custom_fields: Mapping[str, str] | None = None,
+        footer: str | None = None,
+        automatic_tax: bool = False,
     ) -> StripeInvoice:
         """``POST /v1/invoices``: a draft charged automatically to the default payment method."""
         params: InvoiceCreateParams = {
@@ -302,8 +319,32 @@ class StripePaymentGateway(PaymentGateway):
             params["description"] = description
         if custom_fields:
             params["custom_fields"] = [{"name": name, "value": value} for name, value in custom_fields.items()]
+        if footer:
+            params["footer"] = footer
+        if automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
         options = _idempotent(idempotency_key)
         return self._call(lambda c: _invoice(c.v1.invoices.create(params=params, options=options)))
+
+    def find_tax_rate(self, key: str) -> str | None:
+        """``GET /v1/tax_rates?active=true``, paged, matched by ``metadata.billingTaxRate``."""
+        def find(client: stripe.StripeClient) -> str | None:
+            for rate in client.v1.tax_rates.list(params={"active": True, "limit": 100}).auto_paging_iter():
+                if _strings(rate.to_dict().get("metadata")).get(TAX_RATE_METADATA) == key:
+                    return str(rate.id)
+            return None
+        return self._call(find)
+
+    def create_tax_rate(self, spec: TaxRateSpec, *, idempotency_key: str) -> str:
+        """``POST /v1/tax_rates``: the exclusive German VAT rate, tagged to be found again."""
+        params: TaxRateCreateParams = {
+            # The SDK types a percentage as float; a rate of at most two decimals survives it exactly as text.
+            "display_name": spec.display_name, "percentage": float(spec.percentage), "inclusive": spec.inclusive,
+            "country": spec.country, "jurisdiction": spec.jurisdiction, "description": spec.description,
+            "tax_type": spec.tax_type, "metadata": {TAX_RATE_METADATA: spec.key},
+        }
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: str(c.v1.tax_rates.create(params=params, options=options).id))
 
     def add_invoice_lines(
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str

@@ -201,6 +201,23 @@ class Invoice:
     last_event_at: int | None = None
     next_payment_attempt: int | None = None
     paid_at: int | None = None
+    # VAT, fixed at the claim: ``amount`` is the gross charged, ``net_amount`` the lines' sum.
+    # ``tax_category`` None: an invoice without VAT handling (claimed before VAT, or no tax policy).
+    net_amount: Decimal | None = None
+    tax_amount: Decimal = Decimal(0)
+    tax_rate: Decimal = Decimal(0)  # percent
+    tax_category: str | None = None  # EN 16931 VAT category: S, AE, O, E
+    tax_note: str | None = None  # the legend of an untaxed supply, as the invoice says it
+    manual_tax: tuple[int, ...] = ()  # per-line tax (minor units) when the lines carry manual amounts
+    stripe_tax: int | None = None  # Stripe's total tax, minor units, as checked before finalizing
+    # The e-invoice files (storage keys), written once after finalization.
+    einvoice_xml: str | None = None
+    einvoice_pdf: str | None = None
+
+    @property
+    def net(self) -> Decimal:
+        """The net total: the lines' sum (the amount itself on an invoice without VAT handling)."""
+        return self.amount if self.net_amount is None else self.net_amount
 
     @property
     def fx(self) -> FxRate | None:
@@ -237,6 +254,9 @@ class InvoiceChanges(TypedDict, total=False):
     next_payment_attempt: int | None
     paid_at: int | None
     corrected_by: frozenset[str]
+    stripe_tax: int | None
+    einvoice_xml: str | None
+    einvoice_pdf: str | None
     updated_at: int
 
 

@@ -21,7 +21,7 @@ from billing_core.ports.storage import (
     Page,
     UserDirectory,
 )
-from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, WebhookSignatures
+from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, TaxRateSpec, WebhookSignatures
 from billing_core.ports.stripe_objects import (
     EventObject,
     OtherStripeObject,
@@ -42,6 +42,7 @@ __all__ = [
     "EventClaim",
     "FieldIs",
     "InvoiceLine",
+    "TaxRateSpec",
     "InvoiceRepository",
     "Leases",
     "Memberships",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.ports.stripe_objects import (
@@ -15,6 +16,25 @@ from billing_core.ports.stripe_objects import (
 )
 
 # --- Stripe --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaxRateSpec:
+    """A Stripe Tax Rate as the invoices use it: "USt. 19 %", exclusive, German VAT."""
+
+    display_name: str
+    percentage: Decimal
+    country: str = "DE"
+    jurisdiction: str = "DE"
+    description: str = "Umsatzsteuer"
+    inclusive: bool = False
+    tax_type: str = "vat"
+
+    @property
+    def key(self) -> str:
+        """The ``metadata.billingTaxRate`` that finds this rate again: ``vat-DE-19-exclusive``."""
+        kind = "inclusive" if self.inclusive else "exclusive"
+        return f"{self.tax_type}-{self.country}-{format(self.percentage.normalize(), 'f')}-{kind}"
 
 
 @dataclass(frozen=True)
@@ -30,10 +50,16 @@ class InvoiceLine:
     metadata: Mapping[str, str] = field(default_factory=dict)
     period_start: int | None = None  # epoch seconds, inclusive
     period_end: int | None = None  # epoch seconds, inclusive
+    # VAT: the ids of Stripe Tax Rates on the line, or a manual tax amount of the rate ``tax_rate``.
+    tax_rate_ids: tuple[str, ...] = ()
+    tax_amount: int | None = None
+    tax_rate: TaxRateSpec | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.amount, int) or isinstance(self.amount, bool):
             raise TypeError("amount must be an int of minor units (cents)")
+        if self.tax_amount is not None and (self.tax_rate is None or self.tax_rate_ids):
+            raise ValueError("a manual tax amount needs its rate and no Tax Rate ids (Stripe takes one or the other)")
         if (self.period_start is None) != (self.period_end is None):
             raise ValueError("a line's period needs both start and end")
 
@@ -117,14 +143,26 @@ class PaymentGateway(abc.ABC):
         metadata: Mapping[str, str] | None = None,
         auto_advance: bool = False,
         custom_fields: Mapping[str, str] | None = None,
+        footer: str | None = None,
+        automatic_tax: bool = False,
     ) -> StripeInvoice:
         """A draft invoice collected automatically from the customer's default payment method.
 
-        ``custom_fields`` (name -> value, up to 4) are shown on the invoice, e.g. the seller's USt-IdNr.
+        ``custom_fields`` (name -> value, up to 4) are shown on the invoice, e.g. the seller's USt-IdNr;
+        ``footer`` is the tax legend (reverse charge, § 19 UStG); ``automatic_tax`` lets Stripe Tax
+        compute the VAT.
 
         Keep ``auto_advance`` off while lines are still being added: Stripe finalizes and charges an
         auto-advancing draft about an hour after its creation, whatever lines it has by then.
         """
+
+    @abc.abstractmethod
+    def find_tax_rate(self, key: str) -> str | None:
+        """The id of the active Tax Rate whose ``metadata.billingTaxRate`` is ``key``, if there is one."""
+
+    @abc.abstractmethod
+    def create_tax_rate(self, spec: TaxRateSpec, *, idempotency_key: str) -> str:
+        """Create the Tax Rate ``spec`` describes (``metadata.billingTaxRate`` = its key); its id."""
 
     @abc.abstractmethod
     def add_invoice_lines(

@@ -119,6 +119,8 @@ class StripeInvoice:
     customer_id: str | None = None
     currency: str | None = None
     total: int | None = None  # minor units; None if Stripe's answer carried none
+    total_excluding_tax: int | None = None
+    total_tax: int = 0  # the sum of total_taxes[].amount (exclusive and inclusive)
     amount_due: int | None = None
     amount_paid: int | None = None
     attempt_count: int = 0
@@ -144,6 +146,8 @@ class StripeInvoice:
             customer_id=_reference(obj.get("customer")),
             currency=_text(obj.get("currency")),
             total=_integer(obj.get("total")),
+            total_excluding_tax=_integer(obj.get("total_excluding_tax")),
+            total_tax=sum(_integer(_mapping(tax).get("amount")) or 0 for tax in _list(obj.get("total_taxes"))),
             amount_due=_integer(obj.get("amount_due")),
             amount_paid=_integer(obj.get("amount_paid")),
             attempt_count=_integer(obj.get("attempt_count")) or 0,
@@ -271,3 +275,7 @@ def _metadata(value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping) or not value:
         return _EMPTY
     return MappingProxyType({str(key): str(item) for key, item in value.items() if item is not None})
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

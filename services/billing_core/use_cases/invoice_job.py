@@ -46,14 +46,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
 from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges
 from billing_core.domain.seller import Seller, seller_fields
+from billing_core.domain.tax import TaxMode, TaxPolicy
 from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
-from billing_core.ports import AccountRepository, FieldIs, InvoiceRepository, PaymentGateway, StripeInvoice
-from billing_core.use_cases.invoice_records import invoice_lines, invoice_metadata, mark_corrected, new_record
+from billing_core.ports import (
+    AccountRepository,
+    FieldIs,
+    InvoiceLine,
+    InvoiceRepository,
+    PaymentGateway,
+    StripeInvoice,
+)
+from billing_core.use_cases.invoice_records import (
+    TaxClaim,
+    invoice_lines,
+    invoice_metadata,
+    mark_corrected,
+    new_record,
+)
+from billing_core.use_cases.tax_rates import TaxRates
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +131,13 @@ class InvoiceJob:
         observe: StepObserver | None = None,
         idempotency_window_seconds: int = IDEMPOTENCY_WINDOW_SECONDS,
         seller: Seller | None = None,
+        tax: TaxPolicy | None = None,
+        language: str = "de",
     ) -> None:
         self._seller_fields = seller_fields(seller)
+        self._tax = tax
+        self._language = language
+        self._tax_rates = TaxRates(payments, tax.rate) if tax is not None else None
         self._invoices = invoices
         self._accounts = accounts
         self._payments = payments
@@ -126,11 +147,11 @@ class InvoiceJob:
 
     def run(self, plan: InvoicePlan, *, run_id: str | None = None) -> InvoiceJobResult:
         """Take the invoice of ``plan`` as far as it goes: finalized in Stripe, progress on the record."""
-        record = self._claim(plan, run_id)
+        account = self._accounts.get(plan.account_id)
+        record = self._claim(plan, run_id, account)
         mark_corrected(self._invoices, record)
         if record.finalized_at:
             return _result(record, already_done=True)
-        account = self._accounts.get(plan.account_id)
         if account is None:
             raise AccountNotFound(f"account {plan.account_id} has no item in the accounts table")
         try:
@@ -151,14 +172,22 @@ class InvoiceJob:
 
     # --- steps -----------------------------------------------------------------------------------
 
-    def _claim(self, plan: InvoicePlan, run_id: str | None) -> Invoice:
-        if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id)):
+    def _claim(self, plan: InvoicePlan, run_id: str | None, account: Account | None) -> Invoice:
+        if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id, tax=self._tax_claim(account))):
             self._observe("claim", "saved")
             log.info("invoice claimed", extra={"invoiceId": plan.invoice_id, "userId": plan.account_id})
         record = self._invoices.get(plan.account_id, plan.invoice_id)
         if record is None:  # pragma: no cover - a put that succeeded cannot vanish
             raise BillingError(f"invoice record {plan.invoice_id} disappeared after the claim")
         return record
+
+    def _tax_claim(self, account: Account | None) -> TaxClaim | None:
+        """The VAT of the account's invoice: from its country and VAT id, in its language."""
+        if self._tax is None:
+            return None
+        country, vat_id = (account.country, account.vat_id) if account else (None, None)
+        language = (account.language if account else None) or self._language
+        return TaxClaim(self._tax.treatment_for(country, vat_id), self._tax.mode, language)
 
     def _customer(self, record: Invoice, account: Account) -> Invoice:
         if record.stripe_customer_id:
@@ -193,6 +222,9 @@ class InvoiceJob:
             description=record.fx_note,
             metadata=invoice_metadata(record),
             custom_fields=self._seller_fields,
+            # The legend of an untaxed supply (reverse charge, not taxable, § 19 UStG).
+            footer=record.tax_note,
+            automatic_tax=self._stripe_computes_tax(record),
             auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),
         )
@@ -216,7 +248,7 @@ class InvoiceJob:
         if record.all_lines_added:
             return record, None
         stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
-        lines = invoice_lines(record)
+        lines = self._stripe_lines(record)
         invoice: StripeInvoice | None = None
         if self._must_check_stripe(record):
             invoice = self._payments.retrieve_invoice(stripe_invoice_id)
@@ -235,7 +267,8 @@ class InvoiceJob:
                 raise
             self._observe("add-lines", "stripe")
         assert invoice is not None
-        record = self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total})
+        record = self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total,
+                                     "stripe_tax": invoice.total_tax})
         record = self._advance(record, InvoiceStatus.DRAFT, {})
         self._observe("add-lines", "saved")
         return record, invoice
@@ -313,6 +346,19 @@ class InvoiceJob:
 
     # --- helpers ---------------------------------------------------------------------------------
 
+    def _stripe_computes_tax(self, record: Invoice) -> bool:
+        return (self._tax is not None and self._tax.mode is TaxMode.STRIPE_TAX
+                and record.tax_category == VatCategory.STANDARD.value)
+
+    def _stripe_lines(self, record: Invoice) -> list[InvoiceLine]:
+        """The record's lines with their VAT: the Tax Rate, or manual amounts of it."""
+        if self._tax_rates is None or record.tax_category != VatCategory.STANDARD.value \
+                or self._stripe_computes_tax(record):
+            return invoice_lines(record)
+        if record.manual_tax:
+            return invoice_lines(record, tax_rate=self._tax_rates.spec)
+        return invoice_lines(record, tax_rate_id=self._tax_rates.rate_id())
+
     def _must_check_stripe(self, record: Invoice) -> bool:
         """Whether a replay under the step's key may be missing, so Stripe's state must be read first."""
         expired = self._now_ms() - record.created_at >= self._window_ms
@@ -336,19 +382,29 @@ class InvoiceJob:
         return None
 
     def _require_total(self, record: Invoice, invoice: StripeInvoice) -> None:
-        """Raise ``InvoiceTotalMismatch`` unless Stripe's invoice total is exactly the record's amount."""
+        """Raise ``InvoiceTotalMismatch`` unless Stripe's total, net and tax are exactly the record's."""
         expected = to_minor_units(record.amount, record.currency)
-        total = invoice.total
-        if total == expected:
+        mismatch = {}
+        if invoice.total != expected:
+            mismatch["total"] = (invoice.total, expected)
+        if record.tax_category is not None:
+            net, tax = to_minor_units(record.net, record.currency), to_minor_units(record.tax_amount, record.currency)
+            if invoice.total_excluding_tax is not None and invoice.total_excluding_tax != net:
+                mismatch["net"] = (invoice.total_excluding_tax, net)
+            if invoice.total_tax != tax:
+                mismatch["tax"] = (invoice.total_tax, tax)
+        if not mismatch:
             return
         log.error(
             "Stripe invoice total differs from the record; not finalizing",
             extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "stripeStatus": invoice.status, "stripeTotal": total, "expectedTotal": expected},
+                   "stripeStatus": invoice.status, "stripeTotal": invoice.total, "expectedTotal": expected,
+                   "stripeTax": invoice.total_tax, "mismatch": sorted(mismatch)},
         )
+        stripe_said = ", ".join(f"{what} {theirs} (record {ours})" for what, (theirs, ours) in mismatch.items())
         raise InvoiceTotalMismatch(
-            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} totals {total}, "
-            f"the record {expected} (minor units)"
+            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} disagrees with the record: "
+            f"{stripe_said} (minor units)"
         )
 
     def _save(self, record: Invoice, changes: InvoiceChanges, conditions: Sequence[FieldIs] = ()) -> Invoice:

@@ -1,33 +1,85 @@
 """What an invoice job writes: the claimed record of a plan, and the Stripe lines and metadata of a record."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 from decimal import Decimal
+from typing import Protocol
 
+from billing_core.domain.corrections import Correction
+from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.money import to_minor_units
+from billing_core.domain.money import from_minor_units, to_minor_units
 from billing_core.domain.records import Invoice, LineDescriptions
-from billing_core.ports import InvoiceLine, InvoiceRepository
+from billing_core.domain.tax import (
+    TaxMode,
+    TaxTreatment,
+    category_tax,
+    manual_line_taxes,
+    rates_agree,
+    stripe_line_taxes,
+)
+from billing_core.ports import InvoiceLine, InvoiceRepository, TaxRateSpec
 
 
-def invoice_lines(record: Invoice) -> list[InvoiceLine]:
-    """The record's Stripe lines, each with the billed month as its service period.
+class _Billed(Protocol):
+    """What a plan and a record both say about an invoice's lines."""
 
-    Base fee first, then AWS (left off at 0.00: the invoice shows what is charged), one line per
-    correction of an earlier month, the credit carried in, and what is carried on to the next invoice.
+    @property
+    def base_fee(self) -> Decimal: ...
+
+    @property
+    def aws_costs(self) -> Decimal: ...
+
+    @property
+    def corrections(self) -> tuple[Correction, ...]: ...
+
+    @property
+    def credit_in(self) -> Decimal: ...
+
+    @property
+    def carried_out(self) -> Decimal: ...
+
+    @property
+    def credit_description(self) -> str | None: ...
+
+    @property
+    def carried_description(self) -> str | None: ...
+
+
+def line_items(billed: _Billed, base_fee_text: str, aws_text: str) -> list[tuple[str, Decimal, str]]:
+    """The invoice's lines as (kind, net amount, text): base fee, AWS (left off at 0.00: the invoice
+    shows what is charged), one per correction of an earlier month, the credit carried in, and what
+    is carried on to the next invoice."""
+    kinds: list[tuple[str, Decimal, str]] = [("base-fee", billed.base_fee, base_fee_text)]
+    if not billed.aws_costs.is_zero():
+        kinds.append(("aws", billed.aws_costs, aws_text))
+    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in billed.corrections]
+    if billed.credit_in:
+        kinds.append(("credit", -billed.credit_in, billed.credit_description or "Credit"))
+    if billed.carried_out:
+        kinds.append(("carried", billed.carried_out, billed.carried_description or "Carried"))
+    return kinds
+
+
+def record_line_items(record: Invoice) -> list[tuple[str, Decimal, str]]:
+    """The record's lines as (kind, net amount, text)."""
+    return line_items(record, record.line_descriptions.base_fee, record.line_descriptions.aws)
+
+
+def invoice_lines(record: Invoice, *, tax_rate_id: str | None = None,
+                  tax_rate: TaxRateSpec | None = None) -> list[InvoiceLine]:
+    """The record's Stripe lines, each with the billed month as its service period and its VAT.
+
+    Under German VAT each line carries the Tax Rate ``tax_rate_id``, or, where the claim found that
+    Stripe's per-line rounding would not give EN 16931's tax, its manual tax amount of ``tax_rate``.
     Each line's ``metadata.line`` names it, so a resumed job can tell which lines a draft has.
     """
     start, end = _epoch(record.period.start), _epoch(record.period.end) - 1  # Stripe's period end is inclusive
-    kinds: list[tuple[str, Decimal, str]] = [("base-fee", record.base_fee, record.line_descriptions.base_fee)]
-    if not record.aws_costs.is_zero():
-        kinds.append(("aws", record.aws_costs, record.line_descriptions.aws))
-    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in record.corrections]
-    if record.credit_in:
-        kinds.append(("credit", -record.credit_in, record.credit_description or "Credit"))
-    if record.carried_out:
-        kinds.append(("carried", record.carried_out, record.carried_description or "Carried"))
+    manual = record.manual_tax if record.tax_category == VatCategory.STANDARD.value else ()
     return [
         InvoiceLine(
             amount=to_minor_units(amount, record.currency),
@@ -35,18 +87,53 @@ def invoice_lines(record: Invoice) -> list[InvoiceLine]:
             metadata={"invoiceId": record.invoice_id, "line": kind},
             period_start=start,
             period_end=end,
+            tax_rate_ids=(tax_rate_id,) if tax_rate_id and not manual else (),
+            tax_amount=manual[index] if manual else None,
+            tax_rate=tax_rate if manual else None,
         )
-        for kind, amount, description in kinds
+        for index, (kind, amount, description) in enumerate(record_line_items(record))
     ]
+
+
+@dataclass(frozen=True)
+class TaxClaim:
+    """The VAT an invoice is claimed with: the customer's treatment, the mode and the legend's language."""
+
+    treatment: TaxTreatment
+    mode: TaxMode
+    language: str
+
+
+def _with_tax(record: Invoice, plan: InvoicePlan, claim: TaxClaim | None) -> Invoice:
+    """``record`` with its VAT under ``claim``: ``amount`` becomes the gross, ``net_amount`` the lines' sum."""
+    if claim is None:
+        return record
+    treatment, net = claim.treatment, plan.total
+    tax, manual = Decimal(0), tuple[int, ...]()
+    if treatment.taxed:
+        cents = [to_minor_units(amount, plan.currency)
+                 for _, amount, _ in line_items(plan, plan.base_fee_description, plan.aws_description)]
+        if claim.mode is TaxMode.STRIPE_TAX:
+            # Stripe Tax rounds per line and takes no manual amounts: expect what it computes.
+            tax = from_minor_units(sum(stripe_line_taxes(cents, treatment.rate)), plan.currency)
+        else:
+            tax = category_tax(net, treatment.rate)
+            if not rates_agree(cents, treatment.rate):
+                manual = tuple(manual_line_taxes(cents, treatment.rate))
+    return dataclasses.replace(
+        record, amount=net + tax, net_amount=net, tax_amount=tax, tax_rate=treatment.rate,
+        tax_category=treatment.category.value, tax_note=treatment.legend(claim.language), manual_tax=manual,
+    )
 
 
 def _epoch(day: date) -> int:
     return int(datetime.combine(day, day_time.min, tzinfo=UTC).timestamp())
 
 
-def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Invoice:
-    """The invoice a claim writes: status pending, the plan's amounts, no Stripe ids yet."""
-    return Invoice(
+def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None, *,
+               tax: TaxClaim | None = None) -> Invoice:
+    """The invoice a claim writes: status pending, the plan's amounts and VAT, no Stripe ids yet."""
+    record = Invoice(
         account_id=plan.account_id,
         invoice_id=plan.invoice_id,
         status=InvoiceStatus.PENDING,
@@ -77,6 +164,7 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None) -> Inv
         cost_scope=plan.cost_scope,
         run_id=run_id or None,
     )
+    return _with_tax(record, plan, tax)
 
 
 def invoice_metadata(record: Invoice) -> dict[str, str]:

@@ -1,0 +1,97 @@
+"""The e-invoice of one finalized invoice, as EN 16931 (XRechnung 3.0, ZUGFeRD EN 16931) models it.
+
+Pure data: the adapters in ``adapters/einvoice_*`` write it as UN/CEFACT CII XML and as a PDF/A-3
+with that XML embedded. Amounts are the invoice's own, as Stripe computed them and our check
+confirmed: the file repeats the invoice, it never computes a different one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+
+class VatCategory(StrEnum):
+    """EN 16931 VAT category codes (UNTDID 5305) the operator's invoices use."""
+
+    STANDARD = "S"  # German VAT at VAT_RATE
+    REVERSE_CHARGE = "AE"  # business customer in another EU country: the customer owes the VAT
+    NOT_TAXABLE = "O"  # customer outside the EU: the service is not taxable in Germany
+    SMALL_BUSINESS = "E"  # seller under § 19 UStG: no VAT charged
+
+
+@dataclass(frozen=True)
+class Party:
+    """Seller or buyer: name, postal address, tax ids and how to reach them."""
+
+    name: str
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str  # ISO 3166-1 alpha-2
+    email: str | None = None
+    vat_id: str | None = None  # USt-IdNr / EU VAT id
+    tax_number: str | None = None  # Steuernummer (seller only, where there is no VAT id)
+    contact_name: str | None = None  # seller contact (BG-6)
+    contact_phone: str | None = None
+
+
+@dataclass(frozen=True)
+class EInvoiceLine:
+    """One invoice line: what was supplied, for which period, its net amount and VAT category."""
+
+    line_id: str  # "1", "2", ...
+    description: str
+    net_amount: Decimal  # may be negative (a correction or a carried credit)
+    period_start: date
+    period_end: date  # inclusive
+    category: VatCategory
+    rate: Decimal  # percent, 0 outside STANDARD
+
+
+@dataclass(frozen=True)
+class VatBreakdown:
+    """The VAT of one category and rate over the invoice (BG-23)."""
+
+    category: VatCategory
+    rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+    exemption_reason: str | None = None  # BT-120: the legend, required for AE, O, E
+
+
+@dataclass(frozen=True)
+class PaymentMeans:
+    """How the invoice is collected: SEPA direct debit or card (BG-16)."""
+
+    kind: str  # "sepa_debit" or "card"
+    mandate_reference: str | None = None  # SEPA: BT-89
+    creditor_id: str | None = None  # SEPA: BT-90, the seller's Gläubiger-ID
+    debited_account: str | None = None  # SEPA: BT-91, the IBAN as far as it is known (masked)
+    card_last4: str | None = None  # card: BT-87, last four digits only
+    card_holder: str | None = None  # card: BT-88
+
+
+@dataclass(frozen=True)
+class EInvoice:
+    """Everything the XRechnung and the ZUGFeRD PDF of one invoice say."""
+
+    number: str  # Stripe's sequential invoice number (BT-1)
+    issue_date: date  # BT-2: the day it was finalized
+    currency: str  # ISO 4217, upper case
+    language: str  # "de" or "en": the texts of the PDF
+    buyer_reference: str  # BT-10: Leitweg-ID or order reference, else the account id
+    seller: Party
+    buyer: Party
+    period_start: date  # BG-14, inclusive
+    period_end: date
+    lines: tuple[EInvoiceLine, ...]
+    vat: tuple[VatBreakdown, ...]
+    net_total: Decimal  # BT-106 = BT-109: sum of the line nets
+    tax_total: Decimal  # BT-110
+    gross_total: Decimal  # BT-112 = BT-115 (nothing is prepaid at finalization)
+    due_date: date | None  # BT-9
+    payment_terms: str  # BT-20
+    payment: PaymentMeans
+    notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used

@@ -1,0 +1,105 @@
+"""The invoice job under German VAT: net lines, the Tax Rate created once, Stripe's tax checked."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
+from billing_core.domain.records import Account, SavedPaymentMethod
+from billing_core.domain.tax import TaxMode, TaxPolicy
+from billing_core.use_cases.invoice_job import InvoiceJob, InvoiceTotalMismatch
+from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
+
+PERIOD = Period(2026, 11)
+POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2026, 11, 30)))
+
+
+class World:
+    def __init__(self, tax: TaxPolicy = TaxPolicy()) -> None:
+        self.stripe = FakePaymentGateway()
+        self.invoices = FakeInvoiceRepository()
+        self.accounts = FakeAccountRepository()
+        self.tax = tax
+
+    def account(self, account_id: str = "u1", **profile) -> Account:
+        customer = self.stripe.create_customer(account_id=account_id, idempotency_key=f"setup:{account_id}")
+        account = Account(account_id, stripe_customer_id=customer.id,
+                          payment_method=SavedPaymentMethod("pm_card_visa", "card"), **profile)
+        self.accounts.put(account)
+        return account
+
+    def job(self) -> InvoiceJob:
+        return InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe,
+                          clock=lambda: 1_764_547_200.0, tax=self.tax)
+
+    def bill(self, account: Account, aws: str = "17.74", base_fee: str | None = None):
+        if base_fee is not None:
+            account = dataclasses.replace(account, base_fee_override=Decimal(base_fee))
+            self.accounts.put(account)
+        report = CostReport(PERIOD.start, PERIOD.end, "USD", False, (CostLine("Amazon EC2", Decimal(aws)),))
+        plan = plan_invoice(PERIOD, report, account, POLICY)
+        self.job().run(plan)
+        return self.invoices.get(account.account_id, plan.invoice_id)
+
+
+def test_a_german_customer_pays_19_percent_on_the_net_lines():
+    world = World()
+    record = world.bill(world.account(country="DE"))
+    assert (record.net, record.tax_amount, record.amount) == (Decimal("37.74"), Decimal("7.17"), Decimal("44.91"))
+    assert record.tax_category == "S" and record.tax_rate == Decimal(19) and record.stripe_tax == 717
+    lines = world.stripe.calls_to("add_invoice_lines")[0].kwargs["lines"]
+    rate_id = next(iter(world.stripe.tax_rates))
+    assert [line["tax_rate_ids"] for line in lines] == [(rate_id,), (rate_id,)]
+    assert record.tax_note is None
+
+
+def test_the_tax_rate_is_created_once_and_found_again():
+    world = World()
+    world.bill(world.account("u1"))
+    world.bill(world.account("u2"))
+    InvoiceJob(invoices=world.invoices, accounts=world.accounts, payments=world.stripe, tax=world.tax).run(
+        plan_invoice(PERIOD, CostReport(PERIOD.start, PERIOD.end, "USD", False, ()), world.account("u3"), POLICY))
+    assert len(world.stripe.calls_to("create_tax_rate")) == 1
+    assert len(world.stripe.tax_rates) == 1
+
+
+def test_reverse_charge_has_no_tax_and_says_so_on_the_invoice():
+    world = World()
+    record = world.bill(world.account(country="AT", vat_id="ATU13585627"))
+    assert (record.amount, record.tax_amount, record.tax_category) == (Decimal("37.74"), Decimal(0), "AE")
+    draft = world.stripe.calls_to("create_draft_invoice")[0].kwargs
+    assert draft["footer"] == "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"
+    lines = world.stripe.calls_to("add_invoice_lines")[0].kwargs["lines"]
+    assert all(not line["tax_rate_ids"] and line["tax_amount"] is None for line in lines)
+    assert not world.stripe.calls_to("create_tax_rate")
+
+
+def test_small_business_charges_no_vat_with_its_legend():
+    world = World(TaxPolicy(TaxMode.SMALL_BUSINESS))
+    record = world.bill(world.account(country="DE"))
+    assert (record.amount, record.tax_category) == (Decimal("37.74"), "E")
+    assert "§ 19 UStG" in world.stripe.calls_to("create_draft_invoice")[0].kwargs["footer"]
+
+
+def test_where_per_line_rounding_would_differ_the_lines_carry_manual_amounts():
+    # 0.03 + 0.03 at 19 %: per line 0.01 + 0.01, EN 16931 round(0.0114) = 0.01.
+    world = World()
+    record = world.bill(world.account(country="DE"), aws="0.03", base_fee="0.03")
+    assert (record.net, record.tax_amount, record.amount) == (Decimal("0.06"), Decimal("0.01"), Decimal("0.07"))
+    lines = world.stripe.calls_to("add_invoice_lines")[0].kwargs["lines"]
+    assert sum(line["tax_amount"] for line in lines) == 1
+    assert all(line["tax_rate"]["percentage"] == Decimal(19) and not line["tax_rate_ids"] for line in lines)
+    assert record.stripe_tax == 1
+
+
+def test_stripe_tax_mode_lets_stripe_compute_and_checks_its_answer():
+    world = World(TaxPolicy(TaxMode.STRIPE_TAX))
+    with pytest.raises(InvoiceTotalMismatch, match="tax 0"):
+        # The fake computes no automatic tax: its answer disagrees with the 7.17 expected, so nothing finalizes.
+        world.bill(world.account(country="DE"))
+    assert world.stripe.calls_to("create_draft_invoice")[0].kwargs["automatic_tax"] is True
+    assert not world.stripe.calls_to("finalize_invoice")
