@@ -83,8 +83,9 @@ _DOCUMENT: dict[str, Any] = {
             "Invoice": {
                 "type": "object",
                 "required": [
-                    "invoiceId", "period", "status", "currency", "amount", "baseFee", "awsCosts", "awsBreakdown",
-                    "costsEstimated", "number", "hostedInvoiceUrl", "invoicePdf", "createdAt", "paidAt",
+                    "invoiceId", "period", "status", "currency", "amount", "netAmount", "taxAmount", "taxRate",
+                    "taxCategory", "taxNote", "einvoice", "baseFee", "awsCosts", "awsBreakdown", "costsEstimated",
+                    "number", "hostedInvoiceUrl", "invoicePdf", "createdAt", "paidAt",
                 ],
                 "additionalProperties": False,
                 "properties": {
@@ -96,7 +97,17 @@ _DOCUMENT: dict[str, Any] = {
                         "uncollectible or void.",
                     },
                     "currency": {**_NULLABLE_TEXT, "description": "ISO 4217, upper case."},
-                    "amount": _NULLABLE_MONEY,
+                    "amount": {**_NULLABLE_MONEY, "description": "The gross total charged (net + VAT)."},
+                    "netAmount": {**_NULLABLE_MONEY, "description": "The sum of the net lines."},
+                    "taxAmount": {**_NULLABLE_MONEY, "description": "The VAT (USt.), as Stripe computed it."},
+                    "taxRate": {**_NULLABLE_TEXT, "description": "VAT rate in percent, e.g. \"19\"."},
+                    "taxCategory": {**_NULLABLE_TEXT, "description": "EN 16931 VAT category: S, AE, O or E."},
+                    "taxNote": {**_NULLABLE_TEXT, "description": "The legend of an untaxed supply."},
+                    "einvoice": {
+                        "type": "object", "required": ["xrechnung", "zugferd"], "additionalProperties": False,
+                        "description": "Which e-invoice files are stored (GET .../einvoice?format=...).",
+                        "properties": {"xrechnung": {"type": "boolean"}, "zugferd": {"type": "boolean"}},
+                    },
                     "baseFee": _NULLABLE_MONEY,
                     "awsCosts": _NULLABLE_MONEY,
                     "awsBreakdown": _ref("Breakdown"),
@@ -139,7 +150,7 @@ _DOCUMENT: dict[str, Any] = {
                 "description": "The month so far, priced like the invoice (base fee + converted AWS costs).",
                 "required": [
                     "period", "asOf", "asOfIso", "currency", "baseFee", "awsCosts", "awsBreakdown", "amount",
-                    "costsEstimated", "forecastAmount", "forecastAwsCosts", "forecastMethod", "fxRate",
+                    "amountBasis", "costsEstimated", "forecastAmount", "forecastAwsCosts", "forecastMethod", "fxRate",
                 ],
                 "additionalProperties": False,
                 "properties": {
@@ -151,6 +162,8 @@ _DOCUMENT: dict[str, Any] = {
                     "awsCosts": _MONEY,
                     "awsBreakdown": _ref("Breakdown"),
                     "amount": _MONEY,
+                    "amountBasis": {"type": "string", "enum": ["net"],
+                                    "description": "The preview's amounts are net: VAT is added on the invoice."},
                     "costsEstimated": {"type": "boolean"},
                     "forecastAmount": {**_MONEY, "description": "Projected invoice total at the month's end."},
                     "forecastAwsCosts": _MONEY,
@@ -264,6 +277,25 @@ _DOCUMENT: dict[str, Any] = {
                     "200": _json("The invoice.", _ref("Invoice")),
                     "400": _error("An unknown query parameter."),
                     "404": _error("No such invoice in the caller's account (another account's is a 404 too)."),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/billing/invoices/{invoiceId}/einvoice": {
+            "get": {
+                "operationId": "getInvoiceEInvoice",
+                "summary": "Download the e-invoice of one of the caller's invoices: XRechnung XML or ZUGFeRD PDF.",
+                "parameters": [
+                    {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "format", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["xrechnung", "zugferd"], "default": "xrechnung"}},
+                ],
+                "responses": {
+                    "200": {"description": "The file (Content-Disposition: attachment).",
+                            "content": {"application/xml": {"schema": {"type": "string"}},
+                                        "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": _error("An unknown query parameter or format."),
+                    "404": _error("No such invoice in the caller's account, or no e-invoice for it yet."),
                     **_AUTH_ERRORS,
                 },
             }

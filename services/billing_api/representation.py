@@ -40,6 +40,13 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "status": record.status.value,
         "currency": currency(record.currency),
         "amount": money(record.amount),
+        # Net, VAT and gross as Stripe computed them (and the claim checked); amount is the gross charged.
+        "netAmount": money(record.net),
+        "taxAmount": money(record.tax_amount),
+        "taxRate": format(record.tax_rate.normalize(), "f") if record.tax_category else None,
+        "taxCategory": record.tax_category,
+        "taxNote": record.tax_note,
+        "einvoice": {"xrechnung": record.einvoice_xml is not None, "zugferd": record.einvoice_pdf is not None},
         "baseFee": money(record.base_fee),
         "awsCosts": money(record.aws_costs),
         "awsBreakdown": {service: money(amount) or "0.00" for service, amount in record.aws_breakdown.items()},
@@ -76,6 +83,7 @@ def current_costs(preview: CostPreview) -> dict[str, Any]:
         "awsCosts": money(current.aws_costs),
         "awsBreakdown": {service: money(amount) for service, amount in current.breakdown.items()},
         "amount": money(current.total),
+        "amountBasis": "net",  # the preview is before VAT; the invoice adds it
         "costsEstimated": preview.estimated,
         "forecastAmount": money(forecast.total),
         "forecastAwsCosts": money(forecast.aws_costs),

@@ -22,6 +22,7 @@ from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.use_cases import billing_overview, payment_setup
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
+from billing_core.use_cases.einvoices import FORMATS, StoredEInvoices
 from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ api = Blueprint("api", __name__)
 # Query parameters each endpoint understands; any other is a 400, so a typo (``limt=5``) is
 # reported instead of silently ignored. Public endpoints are left lenient (probes add their own).
 QUERY_PARAMETERS = {"api.billing": frozenset({"limit", "cursor"}), "api.invoice": frozenset(),
-                    "api.setup_intent": frozenset(), "api.pay_invoice": frozenset()}
+                    "api.setup_intent": frozenset(), "api.pay_invoice": frozenset(),
+                    "api.invoice_einvoice": frozenset({"format"})}
 _PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
 
 
@@ -119,6 +121,25 @@ def invoice(invoice_id: str) -> Response:
         raise InvoiceNotFound("not an invoice id")
     found = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
     return jsonify(representation.invoice(found))
+
+
+@api.get("/billing/invoices/<invoice_id>/einvoice")
+def invoice_einvoice(invoice_id: str) -> Response:
+    """The e-invoice of one of the caller's invoices: ``format=xrechnung`` (XML) or ``zugferd`` (PDF)."""
+    if not _INVOICE_ID.match(invoice_id):
+        raise InvoiceNotFound("not an invoice id")
+    format_name = request.args.get("format", "xrechnung")
+    if format_name not in FORMATS:
+        raise InvalidParameter("format must be xrechnung or zugferd")
+    services = components().services
+    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
+    stored = StoredEInvoices(services.documents).file(found, format_name) if services.documents else None
+    if stored is None:
+        return error_response(404, "not_found", "This invoice has no e-invoice yet.")
+    response = Response(stored.body, mimetype=stored.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{stored.file_name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @api.post("/billing/invoices/<invoice_id>/pay")

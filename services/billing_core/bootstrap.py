@@ -30,6 +30,8 @@ from billing_core.adapters.dynamodb_events import (
     DynamoRunRecords,
 )
 from billing_core.adapters.ecb_feed import EcbFeed
+from billing_core.adapters.einvoice_files import EInvoiceFiles
+from billing_core.adapters.s3_documents import S3DocumentStore
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
@@ -45,6 +47,7 @@ from billing_core.ports import (
     AccountRepository,
     AuditLog,
     CostSource,
+    DocumentStore,
     InvoiceRepository,
     Leases,
     Memberships,
@@ -61,6 +64,7 @@ from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
+from billing_core.use_cases.einvoices import EInvoices
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.operator_accounts import OperatorAccounts
@@ -111,6 +115,7 @@ class ApiServices:
     audit: AuditLog | None = None  # the operator's actions through the operator API
     user_info: CognitoUserInfo | None = None  # the signed-in admin's e-mail for their Stripe customer
     users: UserDirectory | None = None  # where the operator page invites a customer's admins
+    documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
 
 
 @dataclass
@@ -143,6 +148,7 @@ class WorkerServices:
     audit: AuditLog | None = None  # every operator action (the ``billing`` command's)
     memberships: Memberships | None = None
     users: UserDirectory | None = None  # Cognito, where the operator invites a customer's admins
+    documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
 
 
 class _Clients:
@@ -223,6 +229,7 @@ def bootstrap_api(
         users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
                                    hand_out_passwords=settings.aws_endpoint_url is not None)
         if settings.cognito_user_pool_id else None,
+        documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
     )
 
 
@@ -276,6 +283,7 @@ def bootstrap_worker(
         users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
                                    hand_out_passwords=settings.aws_endpoint_url is not None)
         if settings.cognito_user_pool_id else None,
+        documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
     )
 
 
@@ -381,9 +389,12 @@ def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInv
 def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
     """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
     settings = services.settings
+    seller = seller_from_settings(settings)
+    einvoices = EInvoices(invoices=services.invoices, documents=services.documents, writer=EInvoiceFiles(),
+                          seller=seller, language=settings.invoice_language) if services.documents else None
     return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments,
-                      seller=seller_from_settings(settings), tax=tax_policy_from_settings(settings),
-                      language=settings.invoice_language)
+                      seller=seller, tax=tax_policy_from_settings(settings),
+                      language=settings.invoice_language, einvoices=einvoices)
 
 
 def tax_policy_from_settings(settings: Settings) -> TaxPolicy:

@@ -398,6 +398,10 @@ class Settings:
     seller_contact_email: str | None = setting("SELLER_CONTACT_EMAIL", None, doc="The seller contact's e-mail.")
     sepa_creditor_id: str | None = setting(
         "SEPA_CREDITOR_ID", None, doc="The seller's SEPA creditor id (Gläubiger-ID), for direct debits.")
+    einvoice_bucket: str | None = setting(
+        "EINVOICE_BUCKET", None,
+        doc="S3 bucket of each finalized invoice's e-invoice files (XRechnung, ZUGFeRD PDF); unset: none written.",
+    )
     tax_mode: str = setting(
         "TAX_MODE", "rates", parse=_tax_mode,
         doc="VAT on the invoices: rates (a Stripe Tax Rate on every line), stripe-tax (Stripe Tax computes it) "

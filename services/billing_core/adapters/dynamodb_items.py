@@ -249,6 +249,7 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
     "address": _simple("address", _address, _address_item),
     "disabled_at": _simple("disabledAt", _integer),
     "vat_id": _simple("vatId", _text),
+    "buyer_reference": _simple("buyerReference", _text),
 }
 
 INVOICE_CODECS: dict[str, _Codec] = {

@@ -72,6 +72,7 @@ class Account:
     address: PostalAddress | None = None
     disabled_at: int | None = None  # epoch ms; a disabled account is not billed, its history stays
     vat_id: str | None = None  # the customer's EU VAT id (USt-IdNr), checked
+    buyer_reference: str | None = None  # Leitweg-ID or order reference the e-invoice names (BT-10)
 
     def __post_init__(self) -> None:
         if not isinstance(self.account_id, str) or not self.account_id.strip() \
@@ -115,6 +116,7 @@ class AccountChanges(TypedDict, total=False):
     address: PostalAddress | None
     disabled_at: int | None
     vat_id: str | None
+    buyer_reference: str | None
 
 
 def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:

@@ -5,6 +5,8 @@ implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implement
 """
 from billing_core.ports.infrastructure import (
     CostSource,
+    DocumentStore,
+    EInvoiceWriter,
     MessageQueue,
     OutgoingMessage,
     ReceivedMessage,
@@ -38,6 +40,8 @@ __all__ = [
     "AccountRepository",
     "AuditLog",
     "CostSource",
+    "DocumentStore",
+    "EInvoiceWriter",
     "EventObject",
     "EventClaim",
     "FieldIs",

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing_core.domain.costs import CostReport
+from billing_core.domain.einvoice import EInvoice
 
 # --- queues --------------------------------------------------------------------------------------
 
@@ -137,3 +138,27 @@ class SecretsProvider(abc.ABC):
         return f"{type(self).__name__}(<values hidden>)"
 
 
+
+
+class DocumentStore(abc.ABC):
+    """Where the e-invoice files are kept (S3: private, encrypted, versioned, retained)."""
+
+    @abc.abstractmethod
+    def put_once(self, key: str, body: bytes, content_type: str) -> bool:
+        """Store ``body`` under ``key`` unless something is there already; whether it wrote."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The file under ``key`` (None if there is none)."""
+
+
+class EInvoiceWriter(abc.ABC):
+    """Writes an ``EInvoice`` as XRechnung XML and as a ZUGFeRD PDF holding that XML."""
+
+    @abc.abstractmethod
+    def xrechnung(self, invoice: EInvoice) -> bytes:
+        """The XRechnung 3.0 document (UN/CEFACT CII)."""
+
+    @abc.abstractmethod
+    def zugferd(self, invoice: EInvoice, xml: bytes) -> bytes:
+        """The PDF/A-3 invoice with ``xml`` embedded (ZUGFeRD, EN 16931 profile)."""

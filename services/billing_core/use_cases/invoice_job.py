@@ -8,6 +8,8 @@ Steps, each resumable (the ``billing`` record stores progress after every one):
     add-lines       both lines in one add_lines request; its answer's total -> record.linesAdded,
                     record.stripeTotal, status draft
     finalize        Stripe finalizes; it charges the default payment method -> status open, number, URLs
+    einvoice        the XRechnung and the ZUGFeRD PDF of the finalized invoice, each stored once
+                    -> record.einvoiceXml / einvoicePdf
 
 Three Stripe requests per invoice (create, add lines, finalize) when the account already has its
 customer: the total to check before finalizing comes from the add_lines answer, not from a read.
@@ -62,6 +64,7 @@ from billing_core.ports import (
     PaymentGateway,
     StripeInvoice,
 )
+from billing_core.use_cases.einvoices import EInvoices
 from billing_core.use_cases.invoice_records import (
     TaxClaim,
     invoice_lines,
@@ -73,7 +76,7 @@ from billing_core.use_cases.tax_rates import TaxRates
 
 log = logging.getLogger(__name__)
 
-STEPS = ("claim", "customer", "create-invoice", "add-lines", "finalize")
+STEPS = ("claim", "customer", "create-invoice", "add-lines", "finalize")  # then "einvoice" (no Stripe call)
 
 # Stripe forgets idempotency keys after 24 hours; an hour of margin covers clock skew and slow steps.
 IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
@@ -133,7 +136,9 @@ class InvoiceJob:
         seller: Seller | None = None,
         tax: TaxPolicy | None = None,
         language: str = "de",
+        einvoices: EInvoices | None = None,
     ) -> None:
+        self._einvoices = einvoices
         self._seller_fields = seller_fields(seller)
         self._tax = tax
         self._language = language
@@ -151,6 +156,8 @@ class InvoiceJob:
         record = self._claim(plan, run_id, account)
         mark_corrected(self._invoices, record)
         if record.finalized_at:
+            if account is not None:
+                self._einvoice(record, account)
             return _result(record, already_done=True)
         if account is None:
             raise AccountNotFound(f"account {plan.account_id} has no item in the accounts table")
@@ -159,6 +166,7 @@ class InvoiceJob:
             record = self._draft(record)
             record, answer = self._lines(record)
             record = self._finalize(record, account, answer)
+            record = self._einvoice(record, account)
         except StripeFailedAfterExecution:
             # Stripe replays this 500 for the key: the retry looks at what exists and uses fresh keys.
             self._next_key_generation(record)
@@ -343,6 +351,14 @@ class InvoiceJob:
             raise InvoiceFinalizationFailed(
                 f"Stripe could not finalize {stripe_invoice_id} of {record.invoice_id}: {reason}"
             ) from None
+
+    def _einvoice(self, record: Invoice, account: Account) -> Invoice:
+        """Write the finalized invoice's XRechnung and ZUGFeRD files, once (resumed like any step)."""
+        if self._einvoices is None or record.tax_category is None or (record.einvoice_xml and record.einvoice_pdf):
+            return record
+        record = self._einvoices.issue(record, account, now_ms=self._now_ms())
+        self._observe("einvoice", "saved")
+        return record
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -1,0 +1,173 @@
+"""The e-invoice of every finalized invoice: an XRechnung and a ZUGFeRD PDF, written once, kept, downloadable.
+
+The files repeat the finalized invoice (Stripe's number, the record's checked amounts); they are
+written after finalization by the invoice job, resumed like every other step: a file that is there
+already is not written again, and the record names both files once both exist.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from billing_core.domain.einvoice import EInvoice, EInvoiceLine, Party, PaymentMeans, VatBreakdown, VatCategory
+from billing_core.domain.records import Account, Invoice
+from billing_core.domain.seller import Seller
+from billing_core.errors import BillingError
+from billing_core.ports import DocumentStore, EInvoiceWriter, InvoiceRepository
+from billing_core.use_cases.invoice_records import record_line_items
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"xrechnung": ("xml", "application/xml"), "zugferd": ("pdf", "application/pdf")}
+_BERLIN = ZoneInfo("Europe/Berlin")  # the invoice date is the seller's calendar day
+
+_PAYMENT_TERMS = {
+    "sepa_debit": {"de": "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen.",
+                   "en": "The amount is collected by SEPA direct debit."},
+    "card": {"de": "Der Rechnungsbetrag wird von Ihrer hinterlegten Karte abgebucht.",
+             "en": "The amount is charged to your card on file."},
+}
+
+
+class EInvoiceNotReady(BillingError):
+    """The invoice is not finalized yet, or carries no VAT treatment to write an e-invoice of."""
+
+
+@dataclass(frozen=True)
+class EInvoiceFile:
+    """One stored e-invoice file, ready to download."""
+
+    body: bytes
+    content_type: str
+    file_name: str
+
+
+def issue_date(record: Invoice) -> date | None:
+    """The invoice date of a finalized record, on the seller's calendar."""
+    if not record.finalized_at:
+        return None
+    return datetime.fromtimestamp(record.finalized_at / 1000, UTC).astimezone(_BERLIN).date()
+
+
+def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
+    """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``."""
+    if not record.number or not record.finalized_at or record.tax_category is None:
+        raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
+    category, rate = VatCategory(record.tax_category), record.tax_rate
+    legend = record.tax_note
+    start, end = record.period.start, record.period.end - timedelta(days=1)  # Period.end is exclusive
+    lines = tuple(
+        EInvoiceLine(str(number), description, amount, start, end, category, rate)
+        for number, (_, amount, description) in enumerate(record_line_items(record), start=1)
+    )
+    issued = issue_date(record) or date.today()
+    notes = tuple(note for note in (legend, record.fx_note) if note)
+    address = account.address
+    return EInvoice(
+        number=record.number,
+        issue_date=issued,
+        currency=record.currency.upper(),
+        language=language,
+        buyer_reference=account.buyer_reference or account.account_id,
+        seller=Party(
+            name=_required(seller.name, "SELLER_NAME"), street=seller.street, postal_code=seller.postal_code,
+            city=seller.city, country=_required(seller.country, "SELLER_COUNTRY").upper(),
+            email=seller.contact_email, vat_id=seller.vat_id, tax_number=seller.tax_number,
+            contact_name=seller.contact_name, contact_phone=seller.contact_phone,
+        ),
+        buyer=Party(
+            name=account.name or account.email or account.account_id,
+            street=address.line1 if address else None, postal_code=address.postal_code if address else None,
+            city=address.city if address else None, country=(account.country or seller.country or "DE").upper(),
+            email=account.email, vat_id=account.vat_id,
+        ),
+        period_start=start,
+        period_end=end,
+        lines=lines,
+        vat=(VatBreakdown(category, rate, record.net, record.tax_amount, legend),),
+        net_total=record.net,
+        tax_total=record.tax_amount,
+        gross_total=record.amount,
+        due_date=issued if record.amount > Decimal(0) else None,
+        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][language if language in ("de", "en") else "de"],
+        payment=_payment_means(account, seller),
+        notes=notes,
+    )
+
+
+def _payment_kind(account: Account) -> str:
+    method = account.payment_method
+    return "sepa_debit" if method is not None and method.type == "sepa_debit" else "card"
+
+
+def _payment_means(account: Account, seller: Seller) -> PaymentMeans:
+    method = account.payment_method
+    last4 = (method.last4 if method else None) or "0000"
+    if _payment_kind(account) == "sepa_debit":
+        assert method is not None
+        # Stripe keeps the mandate; its payment method id is the reference the customer's mandate has here.
+        return PaymentMeans("sepa_debit", mandate_reference=method.id, creditor_id=seller.sepa_creditor_id,
+                            debited_account=f"****{last4}")
+    return PaymentMeans("card", card_last4=last4, card_holder=account.name or account.email or account.account_id)
+
+
+def _required(value: str | None, setting: str) -> str:
+    if not value:
+        raise EInvoiceNotReady(f"the e-invoice needs {setting}")
+    return value
+
+
+def object_key(record: Invoice, format_name: str) -> str:
+    """Where a file of ``record`` is stored: ``einvoices/<YYYY-MM>/<userId>/<number>.<ext>``."""
+    extension = FORMATS[format_name][0]
+    return f"einvoices/{record.period.label}/{record.account_id}/{record.number}.{extension}"
+
+
+class EInvoices:
+    """Writes each finalized invoice's e-invoice files once and serves them."""
+
+    def __init__(self, *, invoices: InvoiceRepository, documents: DocumentStore, writer: EInvoiceWriter,
+                 seller: Seller, language: str = "de") -> None:
+        self._invoices = invoices
+        self._documents = documents
+        self._writer = writer
+        self._seller = seller
+        self._language = language
+
+    def issue(self, record: Invoice, account: Account, *, now_ms: int) -> Invoice:
+        """Write both files of the finalized ``record`` (skipping any already stored); the record names them."""
+        if record.einvoice_xml and record.einvoice_pdf:
+            return record
+        invoice = einvoice_of(record, account, self._seller, account.language or self._language)
+        xml = self._writer.xrechnung(invoice)
+        pdf = self._writer.zugferd(invoice, xml)
+        xml_key, pdf_key = object_key(record, "xrechnung"), object_key(record, "zugferd")
+        wrote_xml = self._documents.put_once(xml_key, xml, FORMATS["xrechnung"][1])
+        wrote_pdf = self._documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1])
+        log.info("e-invoice stored", extra={"invoiceId": record.invoice_id, "number": record.number,
+                                            "wroteXml": wrote_xml, "wrotePdf": wrote_pdf})
+        return self._invoices.update(record.account_id, record.invoice_id,
+                                     {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "updated_at": now_ms})
+
+
+class StoredEInvoices:
+    """Serves the stored e-invoice files (billing-api and the operator's command)."""
+
+    def __init__(self, documents: DocumentStore) -> None:
+        self._documents = documents
+
+    def file(self, record: Invoice, format_name: str) -> EInvoiceFile | None:
+        """The stored file of ``record`` in ``format_name`` (xrechnung or zugferd); None if not written."""
+        if format_name not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        key = record.einvoice_xml if format_name == "xrechnung" else record.einvoice_pdf
+        if not key:
+            return None
+        body = self._documents.get(key)
+        if body is None:
+            return None
+        extension, content_type = FORMATS[format_name]
+        return EInvoiceFile(body, content_type, f"Rechnung-{record.number}.{extension}")
