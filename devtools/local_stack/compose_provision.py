@@ -26,6 +26,7 @@ from pathlib import Path
 import boto3
 import requests
 
+from billing_core import resources
 from local_stack.cost_seed import seed_cost_explorer
 from local_stack.environment import LOCAL_QUEUE_SETTINGS, STRIPE_JS_PATH
 from local_stack.errors import StackError
@@ -33,6 +34,7 @@ from local_stack.provision import (
     ADMIN_GROUP,
     SECRET_ID,
     create_cognito_pool,
+    create_einvoice_bucket,
     create_queues,
     create_tables,
     store_stripe_secret,
@@ -110,6 +112,7 @@ def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str
         # moto's image serves no ECB feed: Cost Explorer's USD is billed as EUR one to one, a manual rate.
         **COMPOSE_FX_SETTINGS,
         **LOCAL_SELLER_SETTINGS,
+        "EINVOICE_BUCKET": resources.EINVOICE_BUCKET,
         "FX_DATE": (today or datetime.now(UTC).date()).isoformat(),
     }
     if stripe_api_base:
@@ -160,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         session = boto3.session.Session(region_name=args.region)
         tables = create_tables(session.client("dynamodb", endpoint_url=args.aws_endpoint))
         queues = create_queues(session.client("sqs", endpoint_url=args.aws_endpoint))
+        create_einvoice_bucket(session.client("s3", endpoint_url=args.aws_endpoint))
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=args.aws_endpoint))
         if webhook_secret is None:
             wait_until(

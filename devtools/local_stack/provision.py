@@ -74,6 +74,14 @@ def create_queues(sqs: Any) -> dict[str, str]:
     return urls
 
 
+def create_einvoice_bucket(s3: Any) -> str:
+    """Create the e-invoice bucket (versioned, as in AWS); returns its name."""
+    name = resources.EINVOICE_BUCKET
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
 def store_stripe_secret(secretsmanager: Any, *, secret_key: str, publishable_key: str, webhook_secret: str) -> str:
     """Create the Stripe secret in the shape ``billing_core`` reads; returns its id."""
     secretsmanager.create_secret(

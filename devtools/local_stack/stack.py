@@ -38,6 +38,7 @@ from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_po
 from local_stack.provision import (
     UserLogin,
     create_cognito_pool,
+    create_einvoice_bucket,
     create_queues,
     create_tables,
     random_key,
@@ -162,6 +163,9 @@ class Stack:
         dynamodb = self.aws_client("dynamodb")
         for table in self.info["tables"].values():
             _empty_table(dynamodb, table)
+        s3 = self.aws_client("s3")
+        for bucket in self.info.get("buckets", {}).values():
+            _empty_bucket(s3, bucket)
         self.pin_rate(self.seeded_period)
 
     def reset_stripe(self) -> None:
@@ -251,6 +255,7 @@ def start_stack(
         session = aws_session(region)
         tables = create_tables(session.client("dynamodb", endpoint_url=aws_endpoint))
         queues = create_queues(session.client("sqs", endpoint_url=aws_endpoint))
+        bucket = create_einvoice_bucket(session.client("s3", endpoint_url=aws_endpoint))
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=aws_endpoint))
         pin_rate(session.client("dynamodb", endpoint_url=aws_endpoint), tables["events"], Period.previous(today))
 
@@ -287,6 +292,7 @@ def start_stack(
                 "events": tables["events"],
             },
             "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
+            "buckets": {"einvoices": bucket},
         }
         service_env = {**base_env, **service_environment(info)}
         api = launch("billing-api", _gunicorn("billing_api:create_app()", "billing-api"),
@@ -370,6 +376,15 @@ def _stop_all(processes: dict[str, ChildProcess]) -> None:
     services = [p for name, p in processes.items() if name not in BACKENDS]
     stop_together(services)
     stop_together([p for name, p in processes.items() if name in BACKENDS])
+
+
+def _empty_bucket(s3: Any, bucket: str) -> None:
+    """Delete every version of every file (the bucket is versioned, as in AWS)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if versions:
+            s3.delete_objects(Bucket=bucket, Delete={
+                "Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
 
 
 def _empty_table(dynamodb: Any, table: str) -> None:

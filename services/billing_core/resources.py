@@ -113,3 +113,7 @@ BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=300
 STRIPE_EVENTS = Queue(logical_name="stripe-events", visibility_timeout_seconds=60, max_receive_count=5)
 
 QUEUES: tuple[Queue, ...] = (BILLING_JOBS, STRIPE_EVENTS)
+
+# The e-invoice files (XRechnung, ZUGFeRD PDF): private, encrypted, versioned; Terraform adds Object Lock
+# retention for the legal keeping period (§ 14b UStG: eight years).
+EINVOICE_BUCKET = "billing-einvoices"

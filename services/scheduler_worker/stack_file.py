@@ -42,6 +42,7 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         "ECB_HISTORY_URL": info["aws_endpoint"] + LOCAL_ECB_HISTORY_PATH,
         "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
         **LOCAL_SELLER_SETTINGS,
+        **({"EINVOICE_BUCKET": info["buckets"]["einvoices"]} if "buckets" in info else {}),
     }
 
 
