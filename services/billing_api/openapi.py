@@ -361,18 +361,21 @@ _ACCOUNT_FIELDS = {
     "language": {"type": "string", "enum": ["de", "en"]},
     "country": {"type": "string", "description": "ISO 3166-1 alpha-2."},
     "vatId": {"type": "string", "description": "The customer's EU VAT id (set on create)."},
+    "buyerReference": {"type": "string", "description": "The e-invoice's buyer reference (Leitweg-ID or order)."},
     "address": _ADDRESS,
     "reason": {"type": "string", "description": "Why (kept in the audit log)."},
 }
 _SCHEMAS = _DOCUMENT["components"]["schemas"]
 _SCHEMAS["Account"] = {
     "type": "object", "additionalProperties": False,
-    "required": ["accountId", "name", "email", "costScope", "baseFee", "language", "country", "vatId", "address",
-                 "stripeCustomerId", "paymentMethod", "disabled", "disabledAt", "lastInvoice"],
+    "required": ["accountId", "name", "email", "costScope", "baseFee", "language", "country", "vatId",
+                 "buyerReference", "address", "stripeCustomerId", "paymentMethod", "disabled", "disabledAt",
+                 "lastInvoice"],
     "properties": {
         "accountId": {"type": "string"}, "name": _NULLABLE_TEXT, "email": _NULLABLE_TEXT,
         "costScope": _NULLABLE_TEXT, "baseFee": _NULLABLE_MONEY, "language": _NULLABLE_TEXT,
-        "country": _NULLABLE_TEXT, "vatId": _NULLABLE_TEXT, "address": {"oneOf": [_ADDRESS, {"type": "null"}]},
+        "country": _NULLABLE_TEXT, "vatId": _NULLABLE_TEXT, "buyerReference": _NULLABLE_TEXT,
+        "address": {"oneOf": [_ADDRESS, {"type": "null"}]},
         "stripeCustomerId": _NULLABLE_TEXT, "paymentMethod": _ref("PaymentMethod"), "disabled": {"type": "boolean"},
         "disabledAt": _EPOCH_MS,
         "lastInvoice": {"type": ["object", "null"], "description": "The newest invoice (listing and show)."},

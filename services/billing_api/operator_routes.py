@@ -31,7 +31,7 @@ from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNot
 operator_api = Blueprint("operator", __name__, url_prefix="/operator")
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address", "vatId"}
+_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address", "vatId", "buyerReference"}
 _STATUSES = {status.value for status in InvoiceStatus}
 
 
@@ -102,7 +102,7 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
         raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
     profile = AccountProfile.from_text(
         name=name, email=email, cost_scope=_text(body, "costScope"), base_fee=base_fee, language=language,
-        country=country, vat_id=vat_id,
+        country=country, vat_id=vat_id, buyer_reference=_text(body, "buyerReference"),
         address=None if address is None else (str(address["line1"]), str(address["postalCode"]), str(address["city"])),
     )
     return profile, clear
@@ -128,6 +128,7 @@ def account_json(account: Account, services: ApiServices | None = None) -> dict[
         "accountId": account.account_id, "name": account.name, "email": account.email,
         "costScope": account.cost_scope, "baseFee": representation.money(account.base_fee_override),
         "language": account.language, "country": account.country, "vatId": account.vat_id,
+        "buyerReference": account.buyer_reference,
         "address": None if account.address is None else {
             "line1": account.address.line1, "postalCode": account.address.postal_code, "city": account.address.city},
         "stripeCustomerId": account.stripe_customer_id,

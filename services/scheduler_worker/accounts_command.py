@@ -94,6 +94,8 @@ def _profile_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
     parser.add_argument("--language", help="de or en: invoice texts and Stripe's e-mails")
     parser.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. DE")
     parser.add_argument("--vat-id", help="the customer's EU VAT id (USt-IdNr), e.g. DE136695976 (set on create)")
+    parser.add_argument("--buyer-reference",
+                        help="the e-invoice's buyer reference: the customer's Leitweg-ID or order reference")
     parser.add_argument("--address", help="street and number")
     parser.add_argument("--postal-code")
     parser.add_argument("--city")
@@ -116,6 +118,7 @@ def _profile(args: argparse.Namespace) -> AccountProfile:
     return AccountProfile.from_text(
         name=args.name, email=args.email, cost_scope=args.cost_scope, base_fee=args.base_fee,
         language=args.language, country=args.country, address=parts if all(parts) else None, vat_id=args.vat_id,
+        buyer_reference=args.buyer_reference,
     )
 
 
@@ -241,6 +244,7 @@ def _print_account(account: Account, out: TextIO) -> None:
         ["cost scope", account.cost_scope or "(the whole payer account)"], ["base fee", _base_fee(account)],
         ["language", account.language or "(default)"], ["country", account.country or ""],
         ["VAT id", account.vat_id or ""],
+        ["buyer reference", account.buyer_reference or ""],
         ["address", f"{address.line1}, {address.postal_code} {address.city}" if address else ""],
         ["payment method", (f"{account.payment_method.type} {account.payment_method.last4 or ''}".strip()
                             if account.payment_method else "(none)")],

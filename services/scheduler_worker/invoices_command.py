@@ -4,6 +4,8 @@
     billing invoices show INVOICE_ID
     billing invoices retry INVOICE_ID [--reason R]    pay again now with the current default payment method
     billing invoices void INVOICE_ID --reason R       void at Stripe and on the record
+    billing invoices einvoice INVOICE_ID --format xrechnung|zugferd --out FILE
+                                                      the stored e-invoice: XRechnung XML or ZUGFeRD PDF
 
 A retry that needs the customer's authentication (SCA) says so and prints the hosted invoice page to
 send them. Every retry and void is written to the audit log.
@@ -13,12 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from billing_core.bootstrap import WorkerServices, operator_invoices_for
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
+from billing_core.use_cases.einvoices import FORMATS, StoredEInvoices
 from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNotRetryable
 from scheduler_worker.accounts_command import operator_name
 from scheduler_worker.run_command import period_argument, print_table
@@ -48,6 +52,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     void.add_argument("invoice")
     void.add_argument("--reason", required=True, help="why (kept in the audit log)")
     void.set_defaults(handler=void_command)
+    einvoice = actions.add_parser("einvoice", help="write an invoice's stored e-invoice file")
+    einvoice.add_argument("invoice")
+    einvoice.add_argument("--format", choices=sorted(FORMATS), default="xrechnung")
+    einvoice.add_argument("--out", required=True, type=Path, help="the file to write")
+    einvoice.set_defaults(handler=einvoice_command)
 
 
 def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
@@ -121,13 +130,33 @@ def void_command(args: argparse.Namespace, services: WorkerServices, out: TextIO
     return _run(action, err, "void")
 
 
+def einvoice_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
+                     err: TextIO = sys.stderr) -> int:
+    """Copy the stored file to ``--out``; exit 1 if the invoice has none (yet)."""
+    def action() -> int:
+        invoice = operator_invoices_for(services).get(args.invoice)
+        stored = StoredEInvoices(services.documents).file(invoice, args.format) if services.documents else None
+        if stored is None:
+            print(f"billing invoices einvoice: {args.invoice} has no {args.format} e-invoice stored", file=err)
+            return EXIT_FAILED
+        args.out.write_bytes(stored.body)
+        print(f"{args.out} ({stored.content_type}, {len(stored.body)} bytes)", file=out)
+        return EXIT_OK
+    return _run(action, err, "einvoice")
+
+
 def _print_invoice(invoice: Invoice, out: TextIO) -> None:
     rows = [["invoice", invoice.invoice_id], ["account", invoice.account_id], ["period", invoice.period.label],
             ["status", invoice.status.value], ["base fee", f"{invoice.base_fee} {invoice.currency}"],
             ["AWS", f"{invoice.aws_costs} {invoice.currency}"],
             *[[f"  {service}", f"{amount} {invoice.currency}"] for service, amount in invoice.aws_breakdown.items()],
             *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.corrections],
+            ["net", f"{invoice.net} {invoice.currency}"],
+            *([[f"USt. {invoice.tax_rate.normalize():f} %", f"{invoice.tax_amount} {invoice.currency}"]]
+              if invoice.tax_category == "S" else []),
+            *([["VAT", f"{invoice.tax_category}: {invoice.tax_note}"]] if invoice.tax_note else []),
             ["total", f"{invoice.amount} {invoice.currency}"], ["stripe invoice", invoice.stripe_invoice_id or ""],
             ["number", invoice.number or ""], ["hosted page", invoice.hosted_invoice_url or ""],
-            ["payment attempts", str(invoice.attempt_count)]]
+            ["payment attempts", str(invoice.attempt_count)],
+            ["e-invoice", "XRechnung + ZUGFeRD stored" if invoice.einvoice_xml and invoice.einvoice_pdf else "not yet"]]
     print_table([["field", "value"], *rows], out)

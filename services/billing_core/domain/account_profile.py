@@ -77,6 +77,14 @@ def valid_country(value: str) -> str:
     return text
 
 
+def valid_buyer_reference(value: str) -> str:
+    """The e-invoice's buyer reference (a Leitweg-ID such as 991-12345-67, or an order reference)."""
+    reference = _text("buyer reference", value)
+    if len(reference) > 100:
+        raise InvalidAccountField("buyer reference", "is longer than 100 characters")
+    return reference
+
+
 def valid_customer_vat_id(value: str) -> str:
     """An EU VAT id (format and check digit), compacted."""
     try:

@@ -26,6 +26,7 @@ from billing_core.domain.account_profile import (
     PostalAddress,
     valid_address,
     valid_base_fee_amount,
+    valid_buyer_reference,
     valid_cost_scope,
     valid_country,
     valid_customer_vat_id,
@@ -65,12 +66,14 @@ class AccountProfile:
     country: str | None = None
     address: PostalAddress | None = None
     vat_id: str | None = None
+    buyer_reference: str | None = None  # Leitweg-ID or order reference for the e-invoice (BT-10)
 
     @classmethod
     def from_text(
         cls, *, name: str | None = None, email: str | None = None, cost_scope: str | None = None,
         base_fee: str | None = None, language: str | None = None, country: str | None = None,
         address: tuple[str, str, str] | None = None, vat_id: str | None = None,
+        buyer_reference: str | None = None,
     ) -> AccountProfile:
         """The profile an operator typed (CLI or API), each value given validated (``InvalidAccountField``).
 
@@ -86,6 +89,7 @@ class AccountProfile:
             country=None if country is None else valid_country(country),
             address=None if address is None else valid_address(*address),
             vat_id=None if vat_id is None else valid_customer_vat_id(vat_id),
+            buyer_reference=None if buyer_reference is None else valid_buyer_reference(buyer_reference),
         )
 
     def given(self) -> dict[str, object]:
