@@ -467,6 +467,16 @@ _DOCUMENT["paths"].update({
             "502": _error("Stripe refused or failed the request.")},
             parameters=[_INVOICE_ID], requestBody=_REASON_BODY),
     },
+    "/operator/invoices/{invoiceId}/einvoice": {
+        "get": _operation("operatorInvoiceEInvoice", "Any account's e-invoice: XRechnung XML or ZUGFeRD PDF.", {
+            "200": {"description": "The file (Content-Disposition: attachment).",
+                    "content": {"application/xml": {"schema": {"type": "string"}},
+                                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+            "400": _error("An unknown query parameter or format."),
+            "404": _error("No such invoice, or no e-invoice for it yet.")},
+            parameters=[_INVOICE_ID, {"name": "format", "in": "query", "required": False,
+                                      "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]}}]),
+    },
     "/operator/invoices/{invoiceId}/void": {
         "post": _operation("operatorVoidInvoice", "Void a finalized, unpaid invoice (reason required).", {
             "200": _json("The invoice.", _ref("OperatorInvoice")), "404": _error("No such invoice."),

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from billing_api import representation
-from billing_api.routes import components
+from billing_api.routes import components, einvoice_response
 from billing_api.web import InvalidParameter, error_response, identity
 from billing_core.bootstrap import ApiServices, operator_accounts_for, operator_invoices_for
 from billing_core.domain.account_profile import (
@@ -241,6 +241,15 @@ def retry_invoice(invoice_id: str) -> Response:
     outcome = _invoices().retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))
     return jsonify(invoiceId=invoice_id, stripeStatus=outcome.stripe_status, paid=outcome.paid,
                    declined=outcome.declined, actionUrl=outcome.action_url)
+
+
+@operator_api.get("/invoices/<invoice_id>/einvoice")
+def invoice_einvoice(invoice_id: str) -> Response:
+    """Any account's e-invoice file: ``format=xrechnung`` (XML) or ``zugferd`` (PDF)."""
+    unknown = set(request.args) - {"format"}
+    if unknown:
+        raise InvalidParameter("unknown query parameter")
+    return einvoice_response(_invoices().get(invoice_id))
 
 
 @operator_api.post("/invoices/<invoice_id>/void")

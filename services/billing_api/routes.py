@@ -17,7 +17,7 @@ from billing_core.bootstrap import ApiServices
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.records import Account
+from billing_core.domain.records import Account, Invoice
 from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.use_cases import billing_overview, payment_setup
 from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
@@ -128,11 +128,17 @@ def invoice_einvoice(invoice_id: str) -> Response:
     """The e-invoice of one of the caller's invoices: ``format=xrechnung`` (XML) or ``zugferd`` (PDF)."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
+    services = components().services
+    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
+    return einvoice_response(found)
+
+
+def einvoice_response(found: Invoice) -> Response:
+    """The stored e-invoice file of ``found`` in the requested ``format`` (default xrechnung), or a 404."""
     format_name = request.args.get("format", "xrechnung")
     if format_name not in FORMATS:
         raise InvalidParameter("format must be xrechnung or zugferd")
     services = components().services
-    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
     stored = StoredEInvoices(services.documents).file(found, format_name) if services.documents else None
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")

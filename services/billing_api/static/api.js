@@ -27,7 +27,27 @@ export function billingApi(apiBase, token) {
     return body;
   }
 
+  /** A file the API serves (an e-invoice), as a Blob with its file name. */
+  async function file(path) {
+    let response;
+    try {
+      response = await fetch(apiBase + path, {headers: {Authorization: `Bearer ${token()}`}, cache: 'no-store'});
+    } catch (error) {
+      throw new ApiError(0, 'network', 'network error');
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new ApiError(response.status, body.error?.code, body.error?.message);
+    }
+    const disposition = response.headers.get('Content-Disposition') || '';
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] || 'Rechnung';
+    return {blob: await response.blob(), name};
+  }
+
   return {
+    /** The e-invoice of an invoice: format "xrechnung" (XML) or "zugferd" (PDF). */
+    einvoice: (invoiceId, format) =>
+      file(`/billing/invoices/${encodeURIComponent(invoiceId)}/einvoice?format=${encodeURIComponent(format)}`),
     /** Invoices (newest first, one page), payment method and current costs. */
     billing: (cursor) => call('GET', '/billing' + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : '')),
     /** A SetupIntent for the Payment Element: {clientSecret, publishableKey}. */

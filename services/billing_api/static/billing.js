@@ -398,6 +398,8 @@ function renderCurrentCosts() {
       figure(t('forecast'), formatMoney(costs.forecastAmount, costs.currency)),
       figure(t('awsCosts'), formatMoney(costs.awsCosts, costs.currency)),
       figure(t('baseFee'), formatMoney(costs.baseFee, costs.currency))),
+    // The preview is net: VAT is added on the invoice.
+    costs.amountBasis === 'net' ? el('p', {className: 'muted', id: 'preview-basis'}, t('netHint')) : null,
     el('p', {className: 'muted as-of'},
       t('asOf', {time: formatDateTime(costs.asOf)}),
       costs.costsEstimated ? el('span', {className: 'badge estimated', title: t('estimatedHint')}, t('estimated')) : null),
@@ -418,7 +420,17 @@ function invoiceRow(invoice) {
     links.push(el('a', {href: invoice.hostedInvoiceUrl, target: '_blank', rel: 'noopener noreferrer',
       'aria-label': t('viewInvoiceLabel', {number})}, t('viewInvoice')));
   }
-  if (invoice.invoicePdf) {
+  // The e-invoice files need the admin's token: fetched, then saved from a Blob.
+  if (invoice.einvoice?.xrechnung) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'xrechnung',
+      'aria-label': t('einvoiceXmlLabel', {number}), onclick: () => downloadEInvoice(invoice, 'xrechnung')},
+    t('einvoiceXml')));
+  }
+  if (invoice.einvoice?.zugferd) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'zugferd',
+      'aria-label': t('einvoicePdfLabel', {number}), onclick: () => downloadEInvoice(invoice, 'zugferd')},
+    t('einvoicePdf')));
+  } else if (invoice.invoicePdf) {
     links.push(el('a', {href: invoice.invoicePdf, target: '_blank', rel: 'noopener noreferrer',
       'aria-label': t('pdfLabel', {number})}, t('pdf')));
   }
@@ -430,7 +442,9 @@ function invoiceRow(invoice) {
     el('td', {'data-label': t('paidDate')}, formatDate(invoice.paidAt)),
     el('td', {'data-label': t('baseFeeColumn'), className: 'amount'}, formatMoney(invoice.baseFee, invoice.currency)),
     el('td', {'data-label': t('awsColumn'), className: 'amount'}, formatMoney(invoice.awsCosts, invoice.currency)),
-    el('td', {'data-label': t('amount'), className: 'amount'}, formatMoney(invoice.amount, invoice.currency)),
+    el('td', {'data-label': t('netAmount'), className: 'amount'}, formatMoney(invoice.netAmount, invoice.currency)),
+    el('td', {'data-label': t('taxAmount'), className: 'amount'}, formatMoney(invoice.taxAmount, invoice.currency)),
+    el('td', {'data-label': t('grossAmount'), className: 'amount'}, formatMoney(invoice.amount, invoice.currency)),
     el('td', {'data-label': t('status')}, statusBadge(invoice.status)),
     el('td', {'data-label': t('documents')}, links.length ? el('span', {className: 'links'}, links) : '–'),
     el('td', {'data-label': t('breakdown')},
@@ -438,6 +452,21 @@ function invoiceRow(invoice) {
         'aria-label': t('showBreakdown', {period}), onclick: () => selectBreakdown(invoice.invoiceId)},
       t('breakdown'))),
   );
+}
+
+async function downloadEInvoice(invoice, format) {
+  try {
+    const {blob, name} = await api.einvoice(invoice.invoiceId, format);
+    const url = URL.createObjectURL(blob);
+    const link = el('a', {href: url, download: name, className: 'visually-hidden'});
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) handleApiError(error);
+    else setPageStatus(t('downloadFailed'));
+  }
 }
 
 function renderInvoices() {
@@ -451,9 +480,10 @@ function renderInvoices() {
   if (!invoices.length) {
     body.replaceChildren(...[waiting, el('p', {className: 'empty'}, t('noInvoices'))].filter(Boolean));
   } else {
-    const head = el('tr', {}, ['period', 'number', 'invoiceDate', 'paidDate', 'baseFeeColumn', 'awsColumn', 'amount',
+    const amounts = ['baseFeeColumn', 'awsColumn', 'netAmount', 'taxAmount', 'grossAmount'];
+    const head = el('tr', {}, ['period', 'number', 'invoiceDate', 'paidDate', ...amounts,
       'status', 'documents', 'breakdown'].map((key) => el('th', {
-      scope: 'col', className: ['amount', 'baseFeeColumn', 'awsColumn'].includes(key) ? 'amount' : null}, t(key))));
+      scope: 'col', className: amounts.includes(key) ? 'amount' : null}, t(key))));
     body.replaceChildren(...[waiting, el('table', {className: 'invoices'},
       el('caption', {className: 'visually-hidden'}, t('invoiceHistory')),
       el('thead', {}, head),

@@ -259,11 +259,44 @@ function renderInvoices() {
   select.value = chosen;
   const rows = state.invoices.map((invoice) => [
     (invoice.period?.start || '').slice(0, 7), invoice.invoiceId, invoice.accountId, badge(invoice.status),
-    formatMoney(invoice.amount, invoice.currency), String(invoice.attemptCount),
+    formatMoney(invoice.netAmount, invoice.currency), formatMoney(invoice.taxAmount, invoice.currency),
+    formatMoney(invoice.amount, invoice.currency), String(invoice.attemptCount), einvoiceLinks(invoice),
   ]);
   $('all-invoices-body').replaceChildren(table(
-    [t('period'), t('invoiceId'), t('account'), t('status'), t('amount'), t('attempts')], rows,
-    t('noInvoicesFound')));
+    [t('period'), t('invoiceId'), t('account'), t('status'), t('netAmount'), t('taxAmount'), t('amount'),
+      t('attempts'), t('einvoice')], rows, t('noInvoicesFound')));
+}
+
+// The e-invoice files need the operator's token: fetched, then saved from a Blob.
+async function downloadEInvoice(invoiceId, format) {
+  try {
+    const response = await fetch(
+      `${config.apiBase}/operator/invoices/${encodeURIComponent(invoiceId)}/einvoice?format=${format}`,
+      {headers: {Authorization: `Bearer ${state.session?.accessToken ?? ''}`}, cache: 'no-store'});
+    if (!response.ok) throw new ApiError(response.status);
+    const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '')?.[1] || invoiceId;
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a', {href: url, download: name});
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    setPageStatus(t('downloadFailed'));
+  }
+}
+
+function einvoiceLinks(invoice) {
+  const links = [];
+  if (invoice.einvoice?.xrechnung) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'xrechnung',
+      onclick: () => downloadEInvoice(invoice.invoiceId, 'xrechnung')}, t('einvoiceXml')));
+  }
+  if (invoice.einvoice?.zugferd) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'zugferd',
+      onclick: () => downloadEInvoice(invoice.invoiceId, 'zugferd')}, t('einvoicePdf')));
+  }
+  return links.length ? el('span', {className: 'links'}, links) : '–';
 }
 
 function renderAudit() {
