@@ -3,7 +3,8 @@
 Starts the stack (the same ``start_stack()`` as ``make dev``, on free ports, in a temporary
 directory), saves a card for the demo admin through a SetupIntent the way the admin page does, runs
 ``billing run`` for the previous month, waits until the ``invoice.paid`` webhook has been applied to
-the billing record, prints the invoice and stops the stack.
+the billing record, prints the invoice (net, USt., gross), writes its XRechnung and ZUGFeRD PDF to
+``.local/demo/`` and stops the stack.
 
 The demo admin's account is the ``payment-methods`` item keyed by the admin's Cognito ``sub``; it
 comes to exist the way it does for any admin: when the account's Stripe customer is recorded.
@@ -18,14 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from billing_core.bootstrap import WorkerServices, bootstrap_worker
+from billing_core.bootstrap import WorkerServices, bootstrap_worker, operator_accounts_for
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice, SavedPaymentMethod
+from billing_core.use_cases.einvoices import StoredEInvoices
+from billing_core.use_cases.operator_accounts import AccountProfile
 from local_stack.stack import Stack, StackPorts, start_stack
 
 DEMO_CARD = "pm_card_visa"
+DEMO_CUSTOMER = AccountProfile.from_text(name="Muster Kunde GmbH", country="DE",
+                                         address=("Kundenweg 7", "80331", "München"))
+DEMO_FILES = Path(".local/demo")  # make demo writes the demo invoice's e-invoice files here
 WEBHOOK_WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.2
 
@@ -36,7 +42,8 @@ class DemoFailed(Exception):
 
 def worker_services(stack: Stack, **overrides: Any) -> WorkerServices:
     """What scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests)."""
-    clients = {name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp")}
+    clients = {name: stack.aws_client(name)
+               for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3")}
     return bootstrap_worker(stack.settings().with_overrides(**overrides), clients=clients)
 
 
@@ -73,6 +80,8 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
     if confirmed.status != "succeeded":
         raise DemoFailed(f"the SetupIntent ended {confirmed.status}, not succeeded")
     print(f"card saved: SetupIntent {confirmed.id} succeeded", file=err)
+    # The operator names the customer as §14 UStG and the e-invoice need: name and address in Germany.
+    operator_accounts_for(services).update(account_id, DEMO_CUSTOMER, actor="demo", reason="make demo")
     if wait_for(lambda: _has_payment_method(services, account_id), WEBHOOK_WAIT_SECONDS):
         print("setup_intent.succeeded applied: the card is the account's default payment method", file=err)
         return account_id
@@ -109,8 +118,13 @@ def format_invoice(record: Invoice) -> str:
     breakdown = sorted(record.aws_breakdown.items(), key=lambda item: (-item[1], item[0]))
     for service, amount in breakdown:
         lines.append(f"      {service:<{width - 4}} {amount:>8.2f}")
+    lines.append(f"  {'net':<{width}} {record.net:>8.2f} {currency}")
+    if record.tax_category == "S":
+        lines.append(f"  {f'USt. {record.tax_rate.normalize():f} %':<{width}} {record.tax_amount:>8.2f} {currency}")
+    elif record.tax_note:
+        lines.append(f"  {record.tax_note}")
     lines += [
-        f"  {'total':<{width}} {record.amount:>8.2f} {currency}",
+        f"  {'total (gross)':<{width}} {record.amount:>8.2f} {currency}",
         f"status {record.status.value}",
     ]
     if record.fx_note:
@@ -136,6 +150,9 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     record = wait_for(
         lambda: _record_if_paid(services, account_id, invoice_id), paid_timeout
     )
+    if record is not None:
+        # The job writes the e-invoice right after finalizing; the payment's event may come first.
+        record = wait_for(lambda: _record_with_einvoice(services, account_id, invoice_id), paid_timeout) or record
     if record is None:
         current = services.invoices.get(account_id, invoice_id)
         stripe_status = None
@@ -147,7 +164,31 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
             f"Stripe says {stripe_status}"
         )
     print(format_invoice(record), file=out)
+    for path in write_einvoice_files(services, record, DEMO_FILES):
+        print(f"e-invoice {path}", file=out)
     return 0
+
+
+def write_einvoice_files(services: WorkerServices, record: Invoice, folder: Path) -> list[Path]:
+    """Copy the invoice's stored XRechnung and ZUGFeRD PDF into ``folder``; the paths written."""
+    if services.documents is None:
+        raise DemoFailed("the stack has no e-invoice bucket (EINVOICE_BUCKET)")
+    stored = StoredEInvoices(services.documents)
+    written = []
+    for format_name in ("xrechnung", "zugferd"):
+        found = stored.file(record, format_name)
+        if found is None:
+            raise DemoFailed(f"{record.invoice_id} has no {format_name} e-invoice stored")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / found.file_name
+        path.write_bytes(found.body)
+        written.append(path)
+    return written
+
+
+def _record_with_einvoice(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
+    record = services.invoices.get(account_id, invoice_id)
+    return record if record is not None and record.einvoice_xml and record.einvoice_pdf else None
 
 
 def _record_if_paid(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
