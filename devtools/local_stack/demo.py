@@ -136,7 +136,8 @@ def format_invoice(record: Invoice) -> str:
     return "\n".join(lines)
 
 
-def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0) -> int:
+def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0,
+             files: Path = DEMO_FILES) -> int:
     """The demo's steps on a running stack; returns the exit code."""
     from scheduler_worker import cli
 
@@ -164,7 +165,7 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
             f"Stripe says {stripe_status}"
         )
     print(format_invoice(record), file=out)
-    for path in write_einvoice_files(services, record, DEMO_FILES):
+    for path in write_einvoice_files(services, record, files):
         print(f"e-invoice {path}", file=out)
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.ports import (
+    DocumentStore,
     CostSource,
     MessageQueue,
     ReceivedMessage,
@@ -237,3 +238,20 @@ class FakeSecretsProvider(SecretsProvider):
         if self._staged is not None:
             self.current, self._staged = self._staged, None
         return self.current
+
+
+class FakeDocumentStore(DocumentStore):
+    """Files in a dict; writes once per key, like ``S3DocumentStore``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+
+    def put_once(self, key: str, body: bytes, content_type: str) -> bool:
+        if key in self.files:
+            return False
+        self.files[key] = (bytes(body), content_type)
+        return True
+
+    def get(self, key: str) -> bytes | None:
+        found = self.files.get(key)
+        return None if found is None else found[0]
