@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test lint unit dev demo bench clean
 .PHONY: infra infra-tools
-.PHONY: browser-tools
+.PHONY: browser-tools pdf-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Whole suite: lint and type check, then unit, emulator, integration, end-to-end and infrastructure tests.
-test: lint infra-tools browser-tools
+test: lint infra-tools browser-tools pdf-tools
 	$(PY) -m pytest
 
 ## ruff over all Python, mypy over services/ (strict for the Stripe code paths), the import contracts
@@ -33,11 +33,11 @@ unit: install
 	$(PY) -m pytest tests/unit
 
 ## The whole system on 127.0.0.1 (moto, Stripe emulator, services) until Ctrl-C; see .local/stack.json.
-dev: install
+dev: install pdf-tools
 	$(PY) -m local_stack
 
 ## The monthly billing end to end on the local stack: saves a card, bills last month, prints the paid invoice.
-demo: install
+demo: install pdf-tools
 	$(PY) -m local_stack.demo
 
 ## Benchmarks (not part of make test): tests/bench/bench_*.py, figures printed at the end.
@@ -72,6 +72,14 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 browser-tools: $(CHROMIUM)
+
+## Debian's libraries weasyprint loads for the ZUGFeRD PDF (Pango, HarfBuzz's font subsetter) and the font the
+## PDF embeds; installed only when one is not ("ii" in dpkg's database: the same names on x86_64 and aarch64).
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
+pdf-tools:
+	@test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(PDF_PACKAGES) 2>/dev/null | grep -c '^ii')" = "$(words $(PDF_PACKAGES))" \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PDF_PACKAGES); }
 
 clean:
 	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV)

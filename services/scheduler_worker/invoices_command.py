@@ -158,5 +158,6 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
             ["total", f"{invoice.amount} {invoice.currency}"], ["stripe invoice", invoice.stripe_invoice_id or ""],
             ["number", invoice.number or ""], ["hosted page", invoice.hosted_invoice_url or ""],
             ["payment attempts", str(invoice.attempt_count)],
-            ["e-invoice", "XRechnung + ZUGFeRD stored" if invoice.einvoice_xml and invoice.einvoice_pdf else "not yet"]]
+            ["e-invoice", "XRechnung + ZUGFeRD stored" if invoice.einvoice_xml and invoice.einvoice_pdf
+             else f"not written: {invoice.einvoice_error}" if invoice.einvoice_error else "not yet"]]
     print_table([["field", "value"], *rows], out)

@@ -310,6 +310,7 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "stripe_tax": _simple("stripeTax", _integer),
     "einvoice_xml": _simple("einvoiceXml", _text),
     "einvoice_pdf": _simple("einvoicePdf", _text),
+    "einvoice_error": _simple("einvoiceError", _text),
 }
 
 

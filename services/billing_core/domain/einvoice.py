@@ -11,6 +11,13 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from billing_core.domain.errors import BillingDomainError
+
+
+class EInvoiceInvalid(BillingDomainError):
+    """The e-invoice cannot be written as EN 16931 requires (a buyer without an address, totals that
+    do not add up); the message names every problem."""
+
 
 class VatCategory(StrEnum):
     """EN 16931 VAT category codes (UNTDID 5305) the operator's invoices use."""

@@ -215,6 +215,7 @@ class Invoice:
     # The e-invoice files (storage keys), written once after finalization.
     einvoice_xml: str | None = None
     einvoice_pdf: str | None = None
+    einvoice_error: str | None = None  # why the e-invoice could not be written (retried on the next run)
 
     @property
     def net(self) -> Decimal:
@@ -259,6 +260,7 @@ class InvoiceChanges(TypedDict, total=False):
     stripe_tax: int | None
     einvoice_xml: str | None
     einvoice_pdf: str | None
+    einvoice_error: str | None
     updated_at: int
 
 

@@ -12,7 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from billing_core.domain.einvoice import EInvoice, EInvoiceLine, Party, PaymentMeans, VatBreakdown, VatCategory
+from billing_core.domain.einvoice import (
+    EInvoice,
+    EInvoiceInvalid,
+    EInvoiceLine,
+    Party,
+    PaymentMeans,
+    VatBreakdown,
+    VatCategory,
+)
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -141,16 +149,24 @@ class EInvoices:
         """Write both files of the finalized ``record`` (skipping any already stored); the record names them."""
         if record.einvoice_xml and record.einvoice_pdf:
             return record
-        invoice = einvoice_of(record, account, self._seller, account.language or self._language)
-        xml = self._writer.xrechnung(invoice)
-        pdf = self._writer.zugferd(invoice, xml)
+        try:
+            invoice = einvoice_of(record, account, self._seller, account.language or self._language)
+            xml = self._writer.xrechnung(invoice)
+            pdf = self._writer.zugferd(invoice, xml)
+        except (EInvoiceInvalid, EInvoiceNotReady) as problem:
+            # The invoice is finalized and charged: the job goes on, the record says what is missing, and
+            # the next run of the invoice (``billing run --account``) writes the files once it is fixed.
+            log.error("e-invoice not written", extra={"invoiceId": record.invoice_id, "reason": str(problem)})
+            return self._invoices.update(record.account_id, record.invoice_id,
+                                         {"einvoice_error": str(problem), "updated_at": now_ms})
         xml_key, pdf_key = object_key(record, "xrechnung"), object_key(record, "zugferd")
         wrote_xml = self._documents.put_once(xml_key, xml, FORMATS["xrechnung"][1])
         wrote_pdf = self._documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1])
         log.info("e-invoice stored", extra={"invoiceId": record.invoice_id, "number": record.number,
                                             "wroteXml": wrote_xml, "wrotePdf": wrote_pdf})
         return self._invoices.update(record.account_id, record.invoice_id,
-                                     {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "updated_at": now_ms})
+                                     {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None,
+                                      "updated_at": now_ms})
 
 
 class StoredEInvoices:

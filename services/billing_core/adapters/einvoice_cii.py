@@ -1,0 +1,289 @@
+"""The XRechnung 3.0 of an ``EInvoice``: UN/CEFACT CII built with drafthorse, checked against the EN 16931 XSD.
+
+Every field XRechnung asks for beyond EN 16931 is written (see ``shared/einvoice/README.md``): the
+specification id (BT-24), Peppol's business process (BT-23), the buyer reference (BT-10), the seller
+contact (BG-6), e-mail addresses as electronic addresses (BT-34, BT-49) and the payment instructions
+(BG-16). Rules of EN 16931 that shape the document:
+
+- O (not subject to VAT): no VAT rate on a line (BR-O-05), and neither the seller's nor the buyer's
+  VAT id (BR-O-02). The seller is then identified by BT-29 instead (BR-CO-26 wants BT-29, BT-30 or
+  BT-31): its tax number, else its VAT id as a plain identifier. The header still carries rate 0,
+  which XRechnung requires of every VAT breakdown (BR-DE-14).
+- AE (reverse charge): rate 0, the legend as exemption reason (BR-AE-10) and the buyer's VAT id (BR-AE-02).
+- E (§ 19 UStG): rate 0 and the legend as exemption reason (BR-E-10).
+- A negative line (a correction, a carried credit) is quantity -1 at a positive price: an item's net
+  price is never negative (BR-27).
+- A due date is written when there is one; the payment terms text always is (BR-CO-25 asks for one
+  of them while an amount is due).
+
+Nothing is computed here: the file repeats the invoice's amounts, and an invoice whose amounts do
+not add up, or that lacks what XRechnung requires, is refused with ``EInvoiceRejected``.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+# drafthorse validates only when lxml imports, and otherwise just logs a warning: importing it here
+# makes a missing lxml an import error instead of an unchecked file.
+import lxml.etree
+from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.document import Document
+from drafthorse.models.note import IncludedNote
+from drafthorse.models.party import TaxRegistration
+from drafthorse.models.payment import PaymentMeans as CiiPaymentMeans
+from drafthorse.models.payment import PaymentTerms
+from drafthorse.models.tradelines import LineItem
+
+from billing_core.domain.einvoice import (
+    EInvoice,
+    EInvoiceInvalid,
+    EInvoiceLine,
+    Party,
+    PaymentMeans,
+    VatBreakdown,
+    VatCategory,
+)
+
+XRECHNUNG_3_0 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"  # BT-24
+PEPPOL_BILLING = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # BT-23
+XSD = "FACTUR-X_EN16931"  # drafthorse's bundled Factur-X 1.0.07 EN 16931 schema
+INVOICE = "380"  # commercial invoice (BT-3)
+SEPA_DIRECT_DEBIT = "59"
+PAYMENT_CARD = "48"  # bank card: Stripe does not tell a credit from a debit card here
+ONE = "C62"  # unit code "one"
+
+_CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+_UNTAXED = (VatCategory.REVERSE_CHARGE, VatCategory.NOT_TAXABLE, VatCategory.SMALL_BUSINESS)
+_FILE_FORMATS = {"xrechnung": "xml", "xml": "xml", "zugferd": "pdf", "pdf": "pdf"}
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class EInvoiceRejected(EInvoiceInvalid):
+    """The invoice cannot be written as an XRechnung: data it requires is missing, or the XSD refused it."""
+
+
+def xrechnung_xml(invoice: EInvoice) -> bytes:
+    """The XRechnung 3.0 CII document of ``invoice``, UTF-8, after drafthorse's EN 16931 XSD check."""
+    problems = _problems(invoice)
+    if problems:
+        raise EInvoiceRejected(f"invoice {invoice.number}: " + "; ".join(problems))
+    doc = Document()
+    doc.context.guideline_parameter.id = XRECHNUNG_3_0
+    doc.context.business_parameter.id = PEPPOL_BILLING
+    # doc.header.name (ram:Name) exists only in the EXTENDED schema: left unset.
+    doc.header.id = invoice.number
+    doc.header.type_code = INVOICE
+    doc.header.issue_date_time = invoice.issue_date
+    for note in invoice.notes:
+        doc.header.notes.add(IncludedNote(content=note))
+
+    not_taxable = _has_category(invoice, VatCategory.NOT_TAXABLE)
+    agreement = doc.trade.agreement
+    agreement.buyer_reference = invoice.buyer_reference
+    _seller(agreement.seller, invoice.seller, not_taxable)
+    _buyer(agreement.buyer, invoice.buyer, not_taxable)
+
+    for line in invoice.lines:
+        doc.trade.items.add(_line(line))
+
+    settlement = doc.trade.settlement
+    settlement.currency_code = invoice.currency
+    _payment(settlement, invoice)
+    for vat in invoice.vat:
+        settlement.trade_tax.add(_breakdown(vat))
+    settlement.period.start = invoice.period_start
+    settlement.period.end = invoice.period_end
+
+    totals = settlement.monetary_summation
+    totals.line_total = _amount(invoice.net_total)
+    totals.charge_total = _amount(_ZERO)
+    totals.allowance_total = _amount(_ZERO)
+    totals.tax_basis_total = _amount(invoice.net_total)
+    totals.tax_total = (_amount(invoice.tax_total), invoice.currency)
+    totals.grand_total = _amount(invoice.gross_total)
+    totals.due_amount = _amount(invoice.gross_total)  # nothing is prepaid at finalization
+    try:
+        xml: bytes = doc.serialize(schema=XSD)
+    except lxml.etree.XMLSyntaxError as exc:
+        raise EInvoiceRejected(f"invoice {invoice.number}: the EN 16931 XSD refused the XRechnung: {exc}") from exc
+    return xml
+
+
+def einvoice_file_name(invoice: EInvoice, format: str) -> str:
+    """The download name of a file of ``invoice``: ``Rechnung-<number>.xml`` or ``.pdf``.
+
+    ``format`` is ``xrechnung``/``xml`` or ``zugferd``/``pdf``.
+    """
+    extension = _FILE_FORMATS.get(format.lower())
+    if extension is None:
+        raise ValueError(f"format must be one of {', '.join(_FILE_FORMATS)}, got {format!r}")
+    number = _UNSAFE_IN_FILE_NAME.sub("-", invoice.number).strip("-.") or "unnumbered"
+    return f"Rechnung-{number}.{extension}"
+
+
+def _problems(invoice: EInvoice) -> list[str]:
+    """What XRechnung requires that ``invoice`` lacks, or amounts that do not add up (empty: writable)."""
+    problems = []
+    seller, buyer = invoice.seller, invoice.buyer
+    for party, role in ((seller, "seller"), (buyer, "buyer")):
+        for field in ("postal_code", "city", "email"):  # BR-DE-3/4, BR-DE-8/9, PEPPOL R020/R010
+            if not getattr(party, field):
+                problems.append(f"the {role} has no {field}")
+    for field in ("contact_name", "contact_phone"):  # BG-6: BR-DE-2, -5, -6
+        if not getattr(seller, field):
+            problems.append(f"the seller has no {field}")
+    if not seller.vat_id and not seller.tax_number:  # BR-DE-16, BR-S-02, BR-CO-26
+        problems.append("the seller has neither a VAT id nor a tax number")
+    if not invoice.buyer_reference.strip():  # BR-DE-15
+        problems.append("there is no buyer reference")
+    if not invoice.lines:
+        problems.append("there are no lines")
+    if _has_category(invoice, VatCategory.REVERSE_CHARGE):  # BR-AE-02: both VAT ids
+        if not buyer.vat_id:
+            problems.append("reverse charge without the buyer's VAT id")
+        if not seller.vat_id:
+            problems.append("reverse charge without the seller's VAT id")
+    if _has_category(invoice, VatCategory.NOT_TAXABLE) and len(invoice.vat) != 1:  # BR-O-11
+        problems.append("category O cannot be combined with another VAT breakdown")
+    problems += [f"the {vat.category} breakdown has no exemption reason"  # BR-AE-10, BR-O-10, BR-E-10
+                 for vat in invoice.vat if vat.category in _UNTAXED and not vat.exemption_reason]
+    problems += _payment_problems(invoice.payment)
+    problems += _sum_problems(invoice)
+    return problems
+
+
+def _payment_problems(payment: PaymentMeans) -> list[str]:
+    if payment.kind == "sepa_debit":  # BR-DE-25-a, BR-DE-30, BR-DE-31, PEPPOL R061
+        return [f"the SEPA direct debit has no {field}" for field in ("mandate_reference", "creditor_id",
+                                                                     "debited_account")
+                if not getattr(payment, field)]
+    if payment.kind == "card":  # BR-DE-24-a
+        return [] if payment.card_last4 else ["the card payment has no card_last4"]
+    return [f"unknown payment kind {payment.kind!r}"]
+
+
+def _sum_problems(invoice: EInvoice) -> list[str]:
+    """BR-CO-10/13/14/15 and the breakdown's BR-x-08: the file carries the sums, so they must hold."""
+    amounts = [line.net_amount for line in invoice.lines] + [invoice.net_total, invoice.tax_total,
+                                                               invoice.gross_total]
+    amounts += [amount for vat in invoice.vat for amount in (vat.taxable_amount, vat.tax_amount)]
+    if any(not amount.is_finite() or amount != amount.quantize(_CENT) for amount in amounts):
+        return ["an amount is not a whole number of cents"]
+    problems = []
+    if sum((line.net_amount for line in invoice.lines), _ZERO) != invoice.net_total:
+        problems.append("the lines do not sum to the net total")
+    for vat in invoice.vat:
+        lines = sum((line.net_amount for line in invoice.lines
+                     if line.category is vat.category and line.rate == vat.rate), _ZERO)
+        if lines != vat.taxable_amount:
+            problems.append(f"the {vat.category} {vat.rate} % lines do not sum to its taxable amount")
+    if {(line.category, line.rate) for line in invoice.lines} - {(vat.category, vat.rate) for vat in invoice.vat}:
+        problems.append("a line's VAT category and rate has no VAT breakdown")
+    if sum((vat.tax_amount for vat in invoice.vat), _ZERO) != invoice.tax_total:
+        problems.append("the VAT breakdown does not sum to the tax total")
+    if invoice.net_total + invoice.tax_total != invoice.gross_total:
+        problems.append("net total + tax total is not the gross total")
+    return problems
+
+
+def _has_category(invoice: EInvoice, category: VatCategory) -> bool:
+    return any(vat.category is category for vat in invoice.vat) or any(
+        line.category is category for line in invoice.lines)
+
+
+def _seller(cii: Any, seller: Party, not_taxable: bool) -> None:
+    _party(cii, seller)
+    contact = cii.contact
+    contact.person_name = seller.contact_name
+    contact.telephone.number = seller.contact_phone
+    contact.email.address = seller.email
+    # BR-O-02: no VAT id under O. A tax number is a tax registration (FC), not a VAT id, so it stays.
+    vat_id = None if not_taxable else seller.vat_id
+    if vat_id:
+        cii.tax_registrations.add(TaxRegistration(id=("VA", vat_id)))
+    if seller.tax_number:
+        cii.tax_registrations.add(TaxRegistration(id=("FC", seller.tax_number)))
+    if not vat_id:
+        # BR-CO-26: without a VAT id in the file the buyer identifies the seller by BT-29.
+        cii.id = seller.tax_number or seller.vat_id
+
+
+def _buyer(cii: Any, buyer: Party, not_taxable: bool) -> None:
+    _party(cii, buyer)
+    if buyer.vat_id and not not_taxable:  # BR-O-02: no buyer VAT id under O
+        cii.tax_registrations.add(TaxRegistration(id=("VA", buyer.vat_id)))
+
+
+def _party(cii: Any, party: Party) -> None:
+    cii.name = party.name
+    address = cii.address
+    if party.street:
+        address.line_one = party.street
+    address.postcode = party.postal_code
+    address.city_name = party.city
+    address.country_id = party.country.upper()
+    cii.electronic_address.uri_ID = ("EM", party.email)
+
+
+def _line(line: EInvoiceLine) -> Any:
+    item = LineItem()
+    item.document.line_id = line.line_id
+    item.product.name = line.description
+    # BR-27: a net price is never negative, so a credit is a negative quantity at a positive price.
+    quantity = Decimal(-1) if line.net_amount < 0 else Decimal(1)
+    item.agreement.net.amount = _amount(abs(line.net_amount))
+    item.delivery.billed_quantity = (quantity, ONE)
+    tax = item.settlement.trade_tax
+    tax.type_code = "VAT"
+    tax.category_code = str(line.category)
+    if line.category is not VatCategory.NOT_TAXABLE:  # BR-O-05: no rate at all under O
+        tax.rate_applicable_percent = _rate(line.rate)
+    item.settlement.period.start = line.period_start
+    item.settlement.period.end = line.period_end
+    item.settlement.monetary_summation.total_amount = _amount(line.net_amount)
+    return item
+
+
+def _breakdown(vat: VatBreakdown) -> Any:
+    tax = ApplicableTradeTax()
+    tax.calculated_amount = _amount(vat.tax_amount)
+    tax.type_code = "VAT"
+    if vat.category in _UNTAXED:
+        tax.exemption_reason = vat.exemption_reason  # BT-120; BR-S-10 forbids one under S
+    tax.basis_amount = _amount(vat.taxable_amount)
+    tax.category_code = str(vat.category)
+    tax.rate_applicable_percent = _rate(vat.rate)  # BR-DE-14: every breakdown names its rate, 0 under O too
+    return tax
+
+
+def _payment(settlement: Any, invoice: EInvoice) -> None:
+    payment = invoice.payment
+    means = CiiPaymentMeans()
+    terms = PaymentTerms()
+    terms.description = invoice.payment_terms  # BT-20
+    if invoice.due_date is not None:
+        terms.due = invoice.due_date  # BT-9
+    if payment.kind == "sepa_debit":
+        means.type_code = SEPA_DIRECT_DEBIT
+        means.payer_account.iban = payment.debited_account  # BT-91
+        settlement.creditor_reference_id = payment.creditor_id  # BT-90
+        terms.debit_mandate_id = payment.mandate_reference  # BT-89
+    else:
+        means.type_code = PAYMENT_CARD
+        means.financial_card.id = payment.card_last4  # BT-87: never more than the last digits
+        if payment.card_holder:
+            means.financial_card.cardholder_name = payment.card_holder  # BT-88
+    settlement.payment_means.add(means)
+    settlement.terms.add(terms)
+
+
+def _amount(value: Decimal) -> Decimal:
+    """``value`` with exactly two decimals and no negative zero (checked to be whole cents already)."""
+    return value.quantize(_CENT) + _ZERO
+
+
+def _rate(rate: Decimal) -> Decimal:
+    return rate.quantize(_CENT) + _ZERO
