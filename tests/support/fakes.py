@@ -20,8 +20,8 @@ from typing import Any
 
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.ports import (
-    DocumentStore,
     CostSource,
+    DocumentStore,
     MessageQueue,
     ReceivedMessage,
     SecretsProvider,

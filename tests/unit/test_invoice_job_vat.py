@@ -19,11 +19,11 @@ POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2026, 11, 30)))
 
 
 class World:
-    def __init__(self, tax: TaxPolicy = TaxPolicy()) -> None:
+    def __init__(self, tax: TaxPolicy | None = None) -> None:
         self.stripe = FakePaymentGateway()
         self.invoices = FakeInvoiceRepository()
         self.accounts = FakeAccountRepository()
-        self.tax = tax
+        self.tax = tax or TaxPolicy()
 
     def account(self, account_id: str = "u1", **profile) -> Account:
         customer = self.stripe.create_customer(account_id=account_id, idempotency_key=f"setup:{account_id}")
