@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from stripe_emulator.app import create_app
-from stripe_emulator.config import EmulatorConfig
+from stripe_emulator.config import AUTOMATIC_TAX_ROUNDINGS, EmulatorConfig
 from stripe_emulator.errors import StripeError
 from stripe_emulator.server import make_http_server
 
@@ -54,6 +54,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the next N requests execute, then answer 500 with Stripe-Should-Retry: false")
     parser.add_argument("--finalization-failures-next-n", type=int, default=0,
                         help="the next N finalizations fail (invoice.finalization_failed)")
+    parser.add_argument("--automatic-tax-rounding", choices=AUTOMATIC_TAX_ROUNDINGS,
+                        default=defaults.automatic_tax_rounding,
+                        help="Stripe Tax model: round once per invoice (Stripe) or per line")
     parser.add_argument("--no-check-contract", dest="check_contract", action="store_false",
                         help="do not check answers and events against the pinned SDK's declarations")
     parser.add_argument("--seed", type=int, default=0)

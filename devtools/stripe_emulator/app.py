@@ -326,7 +326,10 @@ class EmulatorApp:
         if len(parts) != 2:
             return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
                                          "message": "Not found."}})
-        return Response(invoice_page(invoice), mimetype="text/html")
+        rate_ids = [tax["tax_rate_details"]["tax_rate"]
+                    for tax in invoice["total_taxes"] or [] if tax["tax_rate_details"]]
+        rates = {rate_id: self.store.retrieve("tax_rate", rate_id) for rate_id in rate_ids}
+        return Response(invoice_page(invoice, rates), mimetype="text/html")
 
 
 def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:

@@ -7,6 +7,8 @@ from typing import Any
 
 from stripe_emulator.errors import InvalidRequestError
 
+AUTOMATIC_TAX_ROUNDINGS = ("invoice", "line")
+
 
 @dataclass
 class EmulatorConfig:
@@ -47,6 +49,9 @@ class EmulatorConfig:
     fault_after_execution_next_n: int = 0
     # The next N finalizations fail (invoice.finalization_failed; the invoice stays a draft).
     finalization_failures_next_n: int = 0
+    # How the Stripe Tax model rounds: "invoice" (Stripe: each rate's taxes summed over the invoice, then
+    # rounded once) or "line" (each line rounded). Tax Rates are always rounded per line.
+    automatic_tax_rounding: str = "invoice"
     # Check every answer and event against the pinned SDK's declarations (500 on a violation).
     check_contract: bool = True
     seed: int = 0
@@ -68,6 +73,10 @@ class EmulatorConfig:
             if name not in fields:
                 raise InvalidRequestError(f"Unknown setting: {name}", param=name)
             coerced[name] = _coerce(name, fields[name].type, value)
+        rounding = coerced.get("automatic_tax_rounding")
+        if rounding is not None and rounding not in AUTOMATIC_TAX_ROUNDINGS:
+            raise InvalidRequestError(f"Invalid value for setting automatic_tax_rounding: {rounding!r} (one of "
+                                      f"{', '.join(AUTOMATIC_TAX_ROUNDINGS)})", param="automatic_tax_rounding")
         for name, value in coerced.items():
             setattr(self, name, value)
 

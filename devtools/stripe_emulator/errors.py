@@ -47,12 +47,14 @@ class ParameterError(InvalidRequestError):
 
 
 class ResourceMissingError(InvalidRequestError):
-    """The object named in the path or a parameter does not exist (404)."""
+    """The object named in the path or a parameter does not exist (404, or ``status`` where Stripe says 400)."""
 
     status = 404
 
-    def __init__(self, kind: str, object_id: str, param: str | None = "id"):
+    def __init__(self, kind: str, object_id: str, param: str | None = "id", status: int | None = None):
         super().__init__(f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+        if status is not None:
+            self.status = status
 
 
 class CardError(StripeError):

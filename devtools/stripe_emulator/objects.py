@@ -11,13 +11,14 @@ from typing import Any
 
 from stripe_emulator.contract import API_VERSION
 from stripe_emulator.errors import ParameterError
+from stripe_emulator.taxes import percentage_json
 
 _ALPHABET = string.ascii_letters + string.digits
 
 PREFIX_TYPES = {
     "cus": "customer", "pm": "payment_method", "seti": "setup_intent", "setatt": "setup_attempt",
     "in": "invoice", "ii": "invoiceitem", "il": "line_item", "evt": "event", "we": "webhook_endpoint",
-    "mandate": "mandate",
+    "mandate": "mandate", "txr": "tax_rate",
 }
 
 
@@ -240,6 +241,23 @@ def build_line_item(item: dict[str, Any]) -> dict[str, Any]:
         "period": dict(item["period"]), "pretax_credit_amounts": [], "pricing": None,
         "quantity": item["quantity"], "quantity_decimal": item["quantity_decimal"],
         "subscription": None, "subtotal": item["amount"], "taxes": [],
+    }
+
+
+def build_tax_rate(created: int, params: dict[str, Any], *, active: bool = True,
+                   effective_percentage: int | float | None = None) -> dict[str, Any]:
+    """A TaxRate of ``rate_type`` percentage (``params`` as in TaxRateCreateParams or ``tax_rate_data``).
+
+    ``effective_percentage`` is null for a rate defined by hand; Stripe Tax fills it in for its own.
+    """
+    return {
+        "id": new_id("txr"), "object": "tax_rate", "active": active, "country": params.get("country"),
+        "created": created, "description": params.get("description"), "display_name": params["display_name"],
+        "effective_percentage": effective_percentage, "flat_amount": None, "inclusive": params["inclusive"],
+        "jurisdiction": params.get("jurisdiction"), "jurisdiction_level": params.get("jurisdiction_level"),
+        "livemode": False, "metadata": dict(params.get("metadata") or {}),
+        "percentage": percentage_json(params["percentage"]), "rate_type": "percentage",
+        "state": params.get("state"), "tax_type": params.get("tax_type"),
     }
 
 

@@ -83,6 +83,11 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
          v1.payment_methods.attach(spare.id, params={"customer": customer.id}))
     note("POST", "/v1/payment_methods/{payment_method}/detach", v1.payment_methods.detach(spare.id))
 
+    rate = note("POST", "/v1/tax_rates", v1.tax_rates.create(
+        params={"display_name": "USt.", "percentage": 19.0, "inclusive": False, "country": "DE"}))
+    note("GET", "/v1/tax_rates", v1.tax_rates.list(params={"active": True}))
+    note("GET", "/v1/tax_rates/{tax_rate}", v1.tax_rates.retrieve(rate.id))
+    note("POST", "/v1/tax_rates/{tax_rate}", v1.tax_rates.update(rate.id, params={"metadata": {"k": "v"}}))
     draft = note("POST", "/v1/invoices", v1.invoices.create(
         params={"customer": customer.id, "currency": "eur", "auto_advance": False, "metadata": {"k": "v"}}))
     item = note("POST", "/v1/invoiceitems", v1.invoice_items.create(
@@ -94,7 +99,8 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     note("POST", "/v1/invoices/{invoice}/add_lines", v1.invoices.add_lines(draft.id, params={"lines": [
         {"amount": 2000, "description": "Monatliche Grundgebühr", "metadata": {"line": "base-fee"},
          "period": {"start": 1730419200, "end": 1733011199}},
-        {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)", "metadata": {"line": "aws"}}]}))
+        {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)", "metadata": {"line": "aws"},
+         "tax_rates": [rate.id]}]}))
     note("POST", "/v1/invoices/{invoice}", v1.invoices.update(draft.id, params={"description": "d"}))
     note("GET", "/v1/invoices/{invoice}/lines", v1.invoices.line_items.list(draft.id))
     note("POST", "/v1/invoices/{invoice}/finalize", v1.invoices.finalize_invoice(draft.id))

@@ -156,6 +156,23 @@ def test_billing_api_and_the_worker_price_costs_alike(deployed):
     assert {name: api.get(name) for name in pricing} == {name: worker.get(name) for name in pricing}
 
 
+def test_billing_api_and_the_worker_share_the_vat_settings_from_terraform_variables(deployed):
+    api, worker = (deployed["values"][service] for service in ("billing-api", "scheduler-worker"))
+    main = (EXAMPLE / "main.tf").read_text()
+
+    assert {name: api.get(name) for name in ("TAX_MODE", "VAT_RATE")} == {"TAX_MODE": "rates", "VAT_RATE": "19"}
+    assert {name: worker.get(name) for name in ("TAX_MODE", "VAT_RATE")} == {"TAX_MODE": "rates", "VAT_RATE": "19"}
+    assert re.search(r"TAX_MODE\s*=\s*var\.tax_mode", main) and re.search(r"VAT_RATE\s*=\s*var\.vat_rate", main)
+
+
+def test_the_einvoice_bucket_of_the_data_module_goes_to_its_writer_and_its_reader_only(deployed):
+    main = (EXAMPLE / "main.tf").read_text()
+
+    assert re.search(r"EINVOICE_BUCKET\s*=\s*module\.data\.einvoice_bucket_name", main)
+    assert {service for service, names in deployed["names"].items() if "EINVOICE_BUCKET" in names} == {
+        "billing-api", "scheduler-worker"}
+
+
 def test_the_admin_page_signs_in_through_the_hosted_ui_of_the_cognito_module(deployed):
     assert deployed["values"]["billing-api"]["AUTH_MODE"] == "hosted-ui"
     assert "COGNITO_DOMAIN" in deployed["names"]["billing-api"]

@@ -1,4 +1,4 @@
-"""The services' IAM policies allow every DynamoDB and SQS operation the adapters make.
+"""The services' IAM policies allow every DynamoDB, SQS and S3 operation the adapters make.
 
 A missing action passes every test on moto (which checks no IAM) and fails in AWS at the first call:
 the billing run's Scan of the accounts table once had no permission.
@@ -9,9 +9,20 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 ADAPTERS = REPO / "services" / "billing_core" / "adapters"
+EINVOICES_USE_CASE = REPO / "services" / "billing_core" / "use_cases" / "einvoices.py"
 IAM = (REPO / "terraform" / "environments" / "example" / "iam.tf").read_text()
+# The attributes the adapters keep their boto3 client in.
+CLIENT_ATTRIBUTES = {"_client", "_s3"}
+
+# Which methods of the DocumentStore (S3DocumentStore) each task role's process calls: the worker's
+# invoice job writes the files once, and its invoices command reads them; billing-api serves them.
+DOCUMENT_STORE_USE = {"scheduler_worker": {"put_once", "get"}, "billing_api": {"get"}}
+# The IAM action S3 authorizes each call by: there is no s3:HeadObject, HEAD needs s3:GetObject.
+S3_ACTIONS = {"head_object": "s3:GetObject", "put_object": "s3:PutObject", "get_object": "s3:GetObject"}
 
 
 def client_calls(*modules: str) -> set[str]:
@@ -21,7 +32,7 @@ def client_calls(*modules: str) -> set[str]:
         for node in ast.walk(ast.parse((ADAPTERS / module).read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
-            if isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "_client":
+            if isinstance(node.func.value, ast.Attribute) and node.func.value.attr in CLIENT_ATTRIBUTES:
                 calls.add(node.func.attr)
             elif (node.func.attr == "_call" and node.args and isinstance(node.args[0], ast.Constant)
                   and isinstance(node.args[0].value, str)):
@@ -29,8 +40,81 @@ def client_calls(*modules: str) -> set[str]:
     return calls
 
 
+def client_calls_per_method(module: str) -> dict[str, set[str]]:
+    """For each public method of the classes in ``module``, the boto3 client methods it calls."""
+    per_method: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse((ADAPTERS / module).read_text())):
+        if isinstance(node, ast.ClassDef):
+            for method in node.body:
+                if isinstance(method, ast.FunctionDef) and not method.name.startswith("_"):
+                    per_method[method.name] = {
+                        call.func.attr for call in ast.walk(method)
+                        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and isinstance(call.func.value, ast.Attribute) and call.func.value.attr in CLIENT_ATTRIBUTES
+                    }
+    return per_method
+
+
 def action(service: str, method: str) -> str:
     return f"{service}:" + "".join(part.title() for part in method.split("_"))
+
+
+def _block(text: str, start: int) -> str:
+    """The ``{ ... }`` block whose opening brace is the first one at or after ``start``."""
+    opening = text.index("{", start)
+    depth = 0
+    for index in range(opening, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[opening:index + 1]
+    raise ValueError("unbalanced braces")
+
+
+def policy_document(name: str) -> str:
+    """The body of ``data "aws_iam_policy_document" "<name>"`` in iam.tf."""
+    return _block(IAM, IAM.index(f'data "aws_iam_policy_document" "{name}"'))
+
+
+def _list(body: str, attribute: str) -> list[str]:
+    match = re.search(rf"\b{attribute}\s*=\s*\[(.*?)\]", body, re.DOTALL)
+    return [item.strip().strip('"') for item in match.group(1).split(",") if item.strip()] if match else []
+
+
+def _locals() -> dict[str, str]:
+    return dict(re.findall(r'^\s*([a-z_]+)\s*=\s*"([^"]*)"\s*$', _block(IAM, IAM.index("locals")), re.MULTILINE))
+
+
+def statements(name: str) -> list[tuple[set[str], set[str]]]:
+    """(actions, resources) of every statement of a policy document, with its source documents',
+    each ``local.<name>`` resource replaced by its value."""
+    body = policy_document(name)
+    values = _locals()
+    found = []
+    for match in re.finditer(r"\bstatement\s*\{", body):
+        statement = _block(body, match.start())
+        resources = {values.get(item.removeprefix("local."), item) for item in _list(statement, "resources")}
+        found.append((set(_list(statement, "actions")), resources))
+    for source in re.findall(r"data\.aws_iam_policy_document\.([a-z0-9_]+)\.json", body):
+        found.extend(statements(source))
+    return found
+
+
+def allowed_on(name: str, resource: str) -> set[str]:
+    """The actions the policy document ``name`` allows on exactly ``resource``."""
+    return set().union(*(actions for actions, resources in statements(name) if resource in resources))
+
+
+def einvoice_prefix() -> str:
+    """The key prefix of every e-invoice file: the leading text of ``object_key``'s f-string."""
+    tree = ast.parse(EINVOICES_USE_CASE.read_text())
+    (function,) = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "object_key"]
+    (returned,) = [node.value for node in ast.walk(function) if isinstance(node, ast.Return)]
+    assert isinstance(returned, ast.JoinedStr) and isinstance(returned.values[0], ast.Constant)
+    return str(returned.values[0].value).split("/")[0] + "/"
+
+
+EINVOICE_BUCKET = "module.data.einvoice_bucket_arn"
+EINVOICE_OBJECTS = f"${{{EINVOICE_BUCKET}}}/{einvoice_prefix()}*"
 
 
 def test_every_dynamodb_operation_of_the_adapters_is_allowed():
@@ -43,8 +127,7 @@ def test_every_dynamodb_operation_of_the_adapters_is_allowed():
 
 def test_the_worker_and_the_api_may_scan_the_tables_they_list():
     for policy in ("billing_api", "scheduler_worker"):
-        body = IAM.split(f'data "aws_iam_policy_document" "{policy}"', 1)[1].split('data "aws_iam_policy_document"')[0]
-        assert "local.scan_actions" in body, policy
+        assert "local.scan_actions" in policy_document(policy), policy
 
 
 def test_every_sqs_operation_of_the_adapters_is_allowed():
@@ -56,3 +139,52 @@ def test_every_sqs_operation_of_the_adapters_is_allowed():
     missing = {m.replace("SendMessageBatch", "SendMessage").replace("DeleteMessageBatch", "DeleteMessage")
                for m in missing} - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
     assert not missing, f"iam.tf allows none of {sorted(missing)}"
+
+
+def test_every_s3_call_of_the_document_store_has_its_action_and_every_method_a_role():
+    per_method = client_calls_per_method("s3_documents.py")
+    calls = set().union(*per_method.values())
+
+    assert {"head_object", "put_object", "get_object"} <= calls  # the walk finds the real calls
+    assert calls <= set(S3_ACTIONS), f"name the IAM action of {sorted(calls - set(S3_ACTIONS))} in S3_ACTIONS"
+    assert set(per_method) == set().union(*DOCUMENT_STORE_USE.values()), "say which roles call each method"
+
+
+@pytest.mark.parametrize("policy", sorted(DOCUMENT_STORE_USE))
+def test_each_role_may_make_the_s3_calls_of_the_document_store_methods_it_uses(policy):
+    per_method = client_calls_per_method("s3_documents.py")
+    needed = {S3_ACTIONS[call] for method in DOCUMENT_STORE_USE[policy] for call in per_method[method]}
+
+    missing = needed - allowed_on(policy, EINVOICE_OBJECTS)
+
+    assert not missing, f"{policy} needs {sorted(missing)} on {EINVOICE_OBJECTS}"
+
+
+@pytest.mark.parametrize("policy", sorted(DOCUMENT_STORE_USE))
+def test_each_role_that_reads_a_file_learns_a_missing_one_as_404(policy):
+    # S3 answers a HEAD or GET of a missing key with 404 only to a caller with s3:ListBucket, else 403;
+    # the adapter takes 404 for "not written yet" and raises on 403.
+    per_method = client_calls_per_method("s3_documents.py")
+    calls = {call for method in DOCUMENT_STORE_USE[policy] for call in per_method[method]}
+
+    assert calls & {"head_object", "get_object"}
+    assert "s3:ListBucket" in allowed_on(policy, EINVOICE_BUCKET), policy
+
+
+@pytest.mark.parametrize("policy", sorted(DOCUMENT_STORE_USE))
+def test_each_role_may_use_the_data_key_for_the_files_it_reads_and_writes(policy):
+    per_method = client_calls_per_method("s3_documents.py")
+    calls = {call for method in DOCUMENT_STORE_USE[policy] for call in per_method[method]}
+    needed = {"kms:Decrypt"} | ({"kms:GenerateDataKey"} if "put_object" in calls else set())
+
+    assert needed <= allowed_on(policy, "module.data.kms_key_arn"), policy
+
+
+def test_the_webhook_receiver_gets_no_s3_access():
+    assert not any(a.startswith("s3:") for actions, _ in statements("webhook_receiver") for a in actions)
+
+
+def test_no_role_may_delete_a_file_or_touch_its_lock():
+    granted = {a for policy in DOCUMENT_STORE_USE for actions, _ in statements(policy) for a in actions}
+
+    assert not {a for a in granted if a.startswith("s3:") and ("Delete" in a or "Retention" in a or a == "s3:*")}

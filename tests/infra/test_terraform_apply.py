@@ -1,25 +1,31 @@
 """Terraform's data plane, applied to a local AWS (moto), is exactly what the code and the local stack use.
 
 The environments/local-data root (modules data + cognito) is applied against a moto server; the
-tables, queues, secret and user pool it created are then described through boto3 and held to
-``billing_core.resources`` (the definition the code uses) and to what ``local_stack.provision``
-(the local stack) creates in the same moto.
+tables, queues, e-invoice bucket, secret and user pool it created are then described through boto3
+and held to ``billing_core.resources`` (the definition the code uses) and to what
+``local_stack.provision`` (the local stack) creates in the same moto.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from billing_core import resources
+from billing_core.adapters.s3_documents import S3DocumentStore
 from local_stack import provision
 from tests.infra.conftest import Terraform, moto_server
 
 REGION = "eu-central-1"
 PREFIX = "tf-"
+# § 14b UStG keeps invoices eight years from the end of their calendar year: the lock adds that year.
+KEEPING_YEARS = 8
+LOCK_YEARS = KEEPING_YEARS + 1
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,8 @@ def aws(aws_endpoint: str):
 @pytest.fixture(scope="module")
 def local_stack_names(aws) -> dict[str, dict[str, str]]:
     """What the local stack's provisioning creates, in the same moto (its names carry no prefix)."""
-    return {"tables": provision.create_tables(aws("dynamodb")), "queues": provision.create_queues(aws("sqs"))}
+    return {"tables": provision.create_tables(aws("dynamodb")), "queues": provision.create_queues(aws("sqs")),
+            "buckets": {"einvoices": provision.create_einvoice_bucket(aws("s3"))}}
 
 
 def _table_shape(dynamodb, name: str) -> dict[str, Any]:
@@ -163,6 +170,83 @@ def test_queue_and_its_dead_letter_queue_are_encrypted_and_alarmed(applied, aws,
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
     assert alarm["AlarmActions"]
+
+
+def test_terraform_creates_the_einvoice_bucket_the_code_names(applied, aws) -> None:
+    assert applied["einvoice_bucket_name"] == PREFIX + resources.EINVOICE_BUCKET
+    aws("s3").head_bucket(Bucket=applied["einvoice_bucket_name"])
+
+
+def test_einvoice_bucket_is_versioned_like_the_local_stack_bucket(applied, aws, local_stack_names) -> None:
+    s3 = aws("s3")
+    from_terraform = s3.get_bucket_versioning(Bucket=applied["einvoice_bucket_name"]).get("Status")
+    from_local_stack = s3.get_bucket_versioning(Bucket=local_stack_names["buckets"]["einvoices"]).get("Status")
+    assert from_terraform == from_local_stack == "Enabled"
+
+
+def test_einvoice_bucket_is_private_and_encrypted_with_the_data_key(applied, aws) -> None:
+    s3 = aws("s3")
+    name = applied["einvoice_bucket_name"]
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+                                  True)
+    assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]
+    (rule,) = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
+                                                          "KMSMasterKeyID": applied["kms_key_arn"]}
+    assert rule["BucketKeyEnabled"] is True
+
+
+def test_einvoice_bucket_locks_every_file_for_the_keeping_period_and_its_year(applied, aws) -> None:
+    config = aws("s3").get_object_lock_configuration(Bucket=applied["einvoice_bucket_name"])["ObjectLockConfiguration"]
+    assert config["ObjectLockEnabled"] == "Enabled"
+    retention = config["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Years"], retention.get("Days") or 0) == ("GOVERNANCE", LOCK_YEARS, 0)
+
+
+def test_einvoice_bucket_never_expires_a_current_file_and_outlasts_the_lock_for_old_versions(applied, aws) -> None:
+    rules = aws("s3").get_bucket_lifecycle_configuration(Bucket=applied["einvoice_bucket_name"])["Rules"]
+    assert rules
+    for rule in rules:
+        assert set(rule.get("Expiration", {})) <= {"ExpiredObjectDeleteMarker"}, rule  # no Days, no Date
+        noncurrent = rule.get("NoncurrentVersionExpiration")
+        assert noncurrent is None or noncurrent["NoncurrentDays"] >= LOCK_YEARS * 366, rule
+    assert any(rule.get("AbortIncompleteMultipartUpload") for rule in rules)
+
+
+def test_einvoice_bucket_policy_refuses_plain_http_and_other_encryption(applied, aws) -> None:
+    policy = json.loads(aws("s3").get_bucket_policy(Bucket=applied["einvoice_bucket_name"])["Policy"])
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert all(statement["Effect"] == "Deny" for statement in statements.values())
+    assert statements["HttpsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statements["DenyOtherKeys"]["Condition"]["StringNotEquals"] == {
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": applied["kms_key_arn"]}
+
+
+def test_the_document_store_writes_each_file_once_under_the_lock_and_reads_it_back(applied, aws) -> None:
+    s3 = aws("s3")
+    name = applied["einvoice_bucket_name"]
+    # moto evaluates no policy condition (any statement with one denies every object call, even over
+    # HTTPS), so the files go in with the bucket policy set aside; the test above reads the policy.
+    policy = s3.get_bucket_policy(Bucket=name)["Policy"]
+    s3.delete_bucket_policy(Bucket=name)
+    try:
+        store = S3DocumentStore(s3, name)
+        key = "einvoices/2025-01/account-1/RE-2025-0001.xml"
+
+        assert store.put_once(key, b"<Invoice/>", "application/xml") is True
+        assert store.put_once(key, b"<Other/>", "application/xml") is False
+        assert store.get(key) == b"<Invoice/>"
+        assert store.get("einvoices/2025-01/account-1/missing.xml") is None
+
+        head = s3.head_object(Bucket=name, Key=key)
+        assert head["ObjectLockMode"] == "GOVERNANCE"
+        assert head["ObjectLockRetainUntilDate"] - head["LastModified"] >= timedelta(days=LOCK_YEARS * 365)
+        with pytest.raises(ClientError):
+            s3.delete_object(Bucket=name, Key=key, VersionId=head["VersionId"])
+    finally:
+        s3.put_bucket_policy(Bucket=name, Policy=policy)
 
 
 def test_stripe_secret_exists_encrypted_and_without_a_value_from_terraform(applied, aws) -> None:

@@ -1,7 +1,7 @@
 """The emulator's in-memory state: Stripe objects, their state machines, payments and events.
 
-``Store`` is composed of one class per resource (customers, payment methods, setup intents, invoice
-items, invoices, payments, events and webhook endpoints), each in its own module and each built on
+``Store`` is composed of one class per resource (customers, payment methods, setup intents, tax rates,
+invoice items, invoices, payments, events and webhook endpoints), each in its own module and each built on
 ``StoreCore``: one state, one re-entrant lock, so every API call stays atomic across resources.
 """
 from stripe_emulator.store.core import BACKGROUND, RequestContext

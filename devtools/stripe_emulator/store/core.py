@@ -21,7 +21,7 @@ from stripe_emulator.errors import ContractViolation, ParameterError, ResourceMi
 from stripe_emulator.webhooks import Endpoint, TaskScheduler, event_matches
 
 TYPES = ("customer", "payment_method", "setup_intent", "setup_attempt", "mandate", "invoice", "invoiceitem",
-         "event", "webhook_endpoint")
+         "tax_rate", "event", "webhook_endpoint")
 # Fields each object type can expand, as dotted paths.
 EXPANDABLE = {
     "customer": {"invoice_settings.default_payment_method", "default_source", "test_clock"},
@@ -140,7 +140,15 @@ class StoreCore:
             lines = rendered["lines"]
             lines["has_more"] = len(lines["data"]) > MAX_INLINE_LINES
             lines["data"] = lines["data"][:MAX_INLINE_LINES]
+        # Tax rates embedded in invoices and invoice items show as they are now (metadata, active ...).
+        for field in ("default_tax_rates", "tax_rates"):
+            if isinstance(rendered.get(field), list) and rendered.get("object") in ("invoice", "invoiceitem"):
+                rendered[field] = [copy.deepcopy(self._objects["tax_rate"].get(rate["id"], rate))
+                                   for rate in rendered[field]]
         return rendered
+
+    def _customer_changed(self, customer: dict[str, Any], ctx: RequestContext) -> None:
+        """A customer's details changed; drafts that follow them (``Invoices``) catch up."""
 
     def render(self, obj: dict[str, Any], expand: list[str] | None = None) -> dict[str, Any]:
         """A copy of an object (or list envelope) for the API, with the requested fields expanded."""
@@ -188,6 +196,8 @@ class StoreCore:
         """Stripe list paging: newest first, ``limit``, ``starting_after`` / ``ending_before``, ``created``."""
         limit = list_limit(params)
         created = params.get("created")
+        if isinstance(created, int):  # ``created=<timestamp>``: exactly then
+            created = {"eq": created}
         if created:
             items = [o for o in items if in_range(_created(o), created)]
         key = self._sort_key
@@ -225,7 +235,7 @@ class StoreCore:
 KIND_NAMES = {
     "customer": "customer", "payment_method": "PaymentMethod", "setup_intent": "setupintent",
     "setup_attempt": "setupattempt", "mandate": "mandate", "invoice": "invoice", "invoiceitem": "invoiceitem",
-    "event": "event", "webhook_endpoint": "webhook endpoint",
+    "event": "event", "webhook_endpoint": "webhook endpoint", "tax_rate": "tax rate",
 }
 
 

@@ -63,6 +63,8 @@ class Customers(PaymentMethods):
                 if field in settings:
                     customer["invoice_settings"][field] = settings[field]
             self._emit_changes("customer.updated", customer, before, ctx)
+            if customer["tax_exempt"] != before["tax_exempt"] or customer["address"] != before["address"]:
+                self._customer_changed(customer, ctx)
             return customer
 
     def delete_customer(self, customer_id: str, ctx: RequestContext) -> dict[str, Any]:

@@ -7,12 +7,16 @@ from typing import Any
 
 from stripe_emulator import instruments
 from stripe_emulator import objects as build
-from stripe_emulator.errors import InvalidRequestError, ResourceMissingError
+from stripe_emulator.errors import InvalidRequestError, ParameterError, ResourceMissingError
 from stripe_emulator.params import require
 from stripe_emulator.store.core import RequestContext, in_range, list_limit, merge_metadata
-from stripe_emulator.store.invoice_items import InvoiceItems, recompute_totals
+from stripe_emulator.store.invoice_items import InvoiceItems, amount_of
 from stripe_emulator.store.payment_methods import PaymentMethods
 from stripe_emulator.store.payments import Payments
+
+# Stripe's answer when Stripe Tax cannot tell where the customer is (``last_finalization_error.code``).
+TAX_LOCATION_MISSING = ("Automatic tax calculation requires a valid address on the Customer: the customer's "
+                        "location is missing or not precise enough to calculate tax.")
 
 
 class Invoices(InvoiceItems, Payments, PaymentMethods):
@@ -31,17 +35,46 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                     "Invoices with collection_method=charge_automatically cannot have a due date.",
                     param="days_until_due" if params.get("days_until_due") is not None else "due_date")
             currency = (params.get("currency") or customer["currency"] or self._config.default_currency).lower()
-            account = {"country": self._config.account_country, "name": self._config.account_name}
-            invoice = self._add(build.build_invoice(self._now(), customer, params, account, currency))
-            invoice["webhooks_delivered_at"] = invoice["created"]
+            default_rates = self._resolve_tax_rates(params.get("default_tax_rates"), "default_tax_rates")
+            automatic_tax = self._automatic_tax_settings(params.get("automatic_tax"))
+            if automatic_tax["enabled"] and default_rates:
+                raise InvalidRequestError("You cannot set default_tax_rates on an invoice that uses automatic tax.",
+                                          param="default_tax_rates")
+            pending = []
             if params.get("pending_invoice_items_behavior") == "include":
-                for item in sorted(self._objects["invoiceitem"].values(), key=self._sort_key):
-                    if item["customer"] == customer["id"] and item["invoice"] is None and item["currency"] == currency:
-                        item["invoice"] = invoice["id"]
-                        invoice["lines"]["data"].append(build.build_line_item(item))
-                recompute_totals(invoice)
+                pending = [item for item in sorted(self._objects["invoiceitem"].values(), key=self._sort_key)
+                           if item["customer"] == customer["id"] and item["invoice"] is None
+                           and item["currency"] == currency]
+                if automatic_tax["enabled"]:
+                    _require_automatic_tax_compatible(pending, "pending_invoice_items_behavior")
+            account = {"country": self._config.account_country, "name": self._config.account_name}
+            invoice = build.build_invoice(self._now(), customer, params, account, currency)
+            invoice.update(default_tax_rates=copy.deepcopy(default_rates), automatic_tax=automatic_tax,
+                           customer_address=copy.deepcopy(customer["address"]))
+            invoice = self._add(invoice)
+            invoice["webhooks_delivered_at"] = invoice["created"]
+            for item in pending:
+                item["invoice"] = invoice["id"]
+                invoice["lines"]["data"].append(build.build_line_item(item))
+            self._recompute(invoice)
             self._emit("invoice.created", invoice, ctx)
             return invoice
+
+    def _automatic_tax_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """An invoice's ``automatic_tax``; its status follows from the customer (``_recompute``)."""
+        params = params or {}
+        if not params.get("enabled"):
+            return {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None}
+        liability = params.get("liability") or {"type": "self"}
+        if liability["type"] == "account":
+            # The emulator has no connected accounts (Connect), so none can be liable.
+            account = liability.get("account")
+            if not account:
+                raise ParameterError("Missing required param: automatic_tax[liability][account].",
+                                     code="parameter_missing", param="automatic_tax[liability][account]")
+            raise ResourceMissingError("account", account, "automatic_tax[liability][account]", status=400)
+        return {"disabled_reason": None, "enabled": True, "liability": {"account": None, "type": "self"},
+                "provider": "stripe", "status": None}
 
     def update_invoice(self, invoice_id: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/invoices/{id}: drafts fully; finalized invoices only metadata and a few display fields."""
@@ -61,6 +94,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                     f"{', '.join(sorted(allowed))} on an invoice with status {status}).",
                     code="invoice_not_editable", param=sorted(allowed)[0])
             before = copy.deepcopy(invoice)
+            if "default_tax_rates" in params or "automatic_tax" in params:  # first: it may refuse the update
+                self._update_invoice_taxes(invoice, params)
             for field in ("description", "footer", "statement_descriptor", "collection_method"):
                 if field in params:
                     invoice[field] = params[field]
@@ -80,6 +115,29 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             self._emit_changes("invoice.updated", invoice, before, ctx)
             return invoice
 
+    def _update_invoice_taxes(self, invoice: dict[str, Any], params: dict[str, Any]) -> None:
+        """A draft's ``default_tax_rates`` and ``automatic_tax``, refused where its lines do not allow them."""
+        rates = invoice["default_tax_rates"]
+        if "default_tax_rates" in params:
+            rates = self._resolve_tax_rates(params["default_tax_rates"], "default_tax_rates")
+        automatic_tax = invoice["automatic_tax"]
+        if "automatic_tax" in params:
+            automatic_tax = self._automatic_tax_settings(params["automatic_tax"])
+        if automatic_tax["enabled"]:
+            if rates:
+                raise InvalidRequestError("You cannot set default_tax_rates on an invoice that uses automatic tax.",
+                                          param="default_tax_rates")
+            if self._lines_have_manual_taxes(invoice):
+                raise InvalidRequestError("Automatic tax cannot be enabled on an invoice whose line items have tax "
+                                          "amounts.", param="automatic_tax[enabled]")
+            items = [self._objects["invoiceitem"][item_id] for item_id in self._line_items(invoice)]
+            _require_automatic_tax_compatible(items, "automatic_tax[enabled]")
+        if rates and self._lines_have_manual_taxes(invoice):
+            raise InvalidRequestError("You cannot set default_tax_rates on an invoice whose line items have tax "
+                                      "amounts.", param="default_tax_rates")
+        invoice.update(default_tax_rates=copy.deepcopy(rates), automatic_tax=automatic_tax)
+        self._recompute(invoice)
+
     def delete_invoice(self, invoice_id: str, ctx: RequestContext) -> dict[str, Any]:
         """DELETE /v1/invoices/{id}: only drafts; their invoice items go with them."""
         with self._lock:
@@ -91,6 +149,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             del self._objects["invoice"][invoice_id]
             for item_id in [i["id"] for i in self._objects["invoiceitem"].values() if i["invoice"] == invoice_id]:
                 del self._objects["invoiceitem"][item_id]
+                self._manual_taxes.pop(item_id, None)
             self._emit("invoice.deleted", invoice, ctx)
             return {"id": invoice_id, "object": "invoice", "deleted": True}
 
@@ -101,17 +160,41 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             invoice = self._get("invoice", invoice_id)
             self._require_editable(invoice)
             customer = self._get("customer", invoice["customer"], "customer")
+            # Every line is checked before any is added: Stripe adds all of them or none.
+            planned = []
+            rates_before = manual_before = False
             for i, line in enumerate(params["lines"]):
+                prefix = f"lines[{i}]"
+                item = None
                 if line.get("invoice_item"):
-                    item = self._get("invoiceitem", line["invoice_item"], f"lines[{i}][invoice_item]")
-                    if item["invoice"] is not None or item["customer"] != customer["id"]:
+                    item = self._get("invoiceitem", line["invoice_item"], f"{prefix}[invoice_item]")
+                    if (item["invoice"] is not None or item["customer"] != customer["id"]
+                            or any(planned_item is item for _, planned_item, _, _, _ in planned)):
                         raise InvalidRequestError(
                             f"Invoice item {item['id']} is not a pending item of customer {customer['id']}.",
-                            param=f"lines[{i}][invoice_item]")
+                            param=f"{prefix}[invoice_item]")
+                elif line.get("amount") is None:
+                    raise ParameterError(f"Missing required param: {prefix}[amount].", code="parameter_missing",
+                                         param=f"{prefix}[amount]")
+                if "tax_rates" in line:
+                    rates = self._resolve_tax_rates(line["tax_rates"], f"{prefix}[tax_rates]")
+                else:
+                    rates = item["tax_rates"] if item else []
+                manual = self._checked_tax_amounts(line.get("tax_amounts"), f"{prefix}[tax_amounts]")
+                self._check_line_taxes(invoice, rates=rates, manual=manual,
+                                       amount=item["amount"] if item else amount_of(line), prefix=prefix,
+                                       rates_before=rates_before, manual_before=manual_before)
+                rates_before, manual_before = rates_before or bool(rates), manual_before or bool(manual)
+                planned.append((line, item, rates, manual, prefix))
+            for line, item, rates, manual, prefix in planned:
+                if item is not None:
                     item["invoice"] = invoice_id
+                    item["tax_rates"] = copy.deepcopy(rates)
                     invoice["lines"]["data"].append(build.build_line_item(item))
                 else:
-                    self._new_invoiceitem(customer, invoice, line, f"lines[{i}]", ctx)
+                    item = self._new_invoiceitem(customer, invoice, line, prefix, ctx, rates)
+                if manual:
+                    self._set_manual_taxes(item["id"], manual)
             if params.get("invoice_metadata") is not None:
                 invoice["metadata"] = merge_metadata(invoice["metadata"], params["invoice_metadata"])
             self._after_lines_changed(invoice, ctx)
@@ -127,8 +210,11 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if self._config.finalization_failures_next_n > 0:
                 self._config.finalization_failures_next_n -= 1
                 self._fail_finalization(invoice, ctx)
-            before = copy.deepcopy(invoice)
             customer = self._get("customer", invoice["customer"], "customer")
+            self._follow_customer(invoice, customer)  # Stripe computes the tax at finalization
+            if invoice["automatic_tax"]["enabled"] and invoice["automatic_tax"]["status"] == "requires_location_inputs":
+                self._fail_finalization(invoice, ctx, TAX_LOCATION_MISSING, code="customer_tax_location_invalid")
+            before = copy.deepcopy(invoice)
             now = self._now()
             if "auto_advance" in params:
                 invoice["auto_advance"] = bool(params["auto_advance"])
@@ -155,13 +241,29 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 self._schedule_charge(invoice_id, self._config.auto_charge_delay)
             return invoice
 
-    def _fail_finalization(self, invoice: dict[str, Any], ctx: RequestContext) -> None:
+    def _fail_finalization(self, invoice: dict[str, Any], ctx: RequestContext,
+                           message: str = "The invoice could not be finalized (injected finalization failure).",
+                           code: str | None = None) -> None:
         """Stripe could not finalize: the invoice stays a draft, says why, and the request fails."""
-        message = "The invoice could not be finalized (injected finalization failure)."
         before = copy.deepcopy(invoice)
-        invoice["last_finalization_error"] = {"message": message, "type": "invalid_request_error"}
+        error = InvalidRequestError(message, code=code)
+        invoice["last_finalization_error"] = error.body()["error"]
         self._emit("invoice.finalization_failed", invoice, ctx, build.previous_attributes(before, invoice))
-        raise InvalidRequestError(message)
+        raise error
+
+    def _follow_customer(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
+        """Until it is finalized, an invoice shows its customer's tax exemption and address, and is taxed by them."""
+        invoice["customer_tax_exempt"] = customer["tax_exempt"]
+        invoice["customer_address"] = copy.deepcopy(customer["address"])
+        self._recompute(invoice)
+
+    def _customer_changed(self, customer: dict[str, Any], ctx: RequestContext) -> None:
+        """The customer's drafts follow its new tax exemption or address (finalized invoices keep theirs)."""
+        for invoice in list(self._objects["invoice"].values()):
+            if invoice["customer"] == customer["id"] and invoice["status"] == "draft":
+                before = copy.deepcopy(invoice)
+                self._follow_customer(invoice, customer)
+                self._emit_changes("invoice.updated", invoice, before, ctx)
 
     def pay_invoice(self, invoice_id: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/invoices/{id}/pay: one synchronous attempt; a decline answers 402."""
@@ -249,3 +351,16 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 f"The PaymentMethod {pm_id} does not belong to the Customer {customer['id']}. Please attach it "
                 "to the customer first.", param=param)
         return pm_id
+
+
+def _require_automatic_tax_compatible(items: list[dict[str, Any]], param: str) -> None:
+    """Stripe Tax takes no invoice item with its own tax rates or a negative amount."""
+    for item in items:
+        if item["tax_rates"]:
+            raise InvalidRequestError(
+                f"Invoice item {item['id']} has manually specified tax rates and cannot be on an invoice that uses "
+                "automatic tax.", param=param)
+        if item["amount"] is not None and item["amount"] < 0:
+            raise InvalidRequestError(
+                f"Invoice item {item['id']} has a negative amount and cannot be on an invoice that uses automatic "
+                "tax.", param=param)

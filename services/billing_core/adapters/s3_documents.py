@@ -28,8 +28,9 @@ class S3DocumentStore(DocumentStore):
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in _ABSENT:
                 raise
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
-                            ServerSideEncryption="aws:kms")
+        # No encryption header: the bucket's default (its own KMS key, bucket key on) applies; "aws:kms"
+        # without a key id would pick AWS's managed aws/s3 key instead.
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
         return True
 
     def get(self, key: str) -> bytes | None:

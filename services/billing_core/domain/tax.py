@@ -11,7 +11,8 @@ The operator is a German company selling a service (hosting) to businesses:
 - an operator under § 19 UStG (``TAX_MODE=small-business``) charges no VAT at all (E).
 
 Rounding. EN 16931 computes the tax once per VAT category (taxable amount x rate, rounded); Stripe
-rounds the tax of every line. The two agree whenever at most one line's tax has a fraction of a cent,
+rounds the tax of every line under Tax Rates (Stripe Tax sums first, then rounds, as EN 16931 does).
+The two agree whenever at most one line's tax has a fraction of a cent,
 which is the usual invoice (a whole-euro base fee and one AWS line). When they would not agree, the
 invoice's lines carry their tax as manual amounts (Stripe's ``tax_amounts``) that sum exactly to the
 category's tax, so Stripe's total and the e-invoice's are one number either way.

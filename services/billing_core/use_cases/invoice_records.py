@@ -12,7 +12,7 @@ from billing_core.domain.corrections import Correction
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.money import from_minor_units, to_minor_units
+from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import Invoice, LineDescriptions
 from billing_core.domain.tax import (
     TaxMode,
@@ -20,7 +20,6 @@ from billing_core.domain.tax import (
     category_tax,
     manual_line_taxes,
     rates_agree,
-    stripe_line_taxes,
 )
 from billing_core.ports import InvoiceLine, InvoiceRepository, TaxRateSpec
 
@@ -113,13 +112,11 @@ def _with_tax(record: Invoice, plan: InvoicePlan, claim: TaxClaim | None) -> Inv
     if treatment.taxed:
         cents = [to_minor_units(amount, plan.currency)
                  for _, amount, _ in line_items(plan, plan.base_fee_description, plan.aws_description)]
-        if claim.mode is TaxMode.STRIPE_TAX:
-            # Stripe Tax rounds per line and takes no manual amounts: expect what it computes.
-            tax = from_minor_units(sum(stripe_line_taxes(cents, treatment.rate)), plan.currency)
-        else:
-            tax = category_tax(net, treatment.rate)
-            if not rates_agree(cents, treatment.rate):
-                manual = tuple(manual_line_taxes(cents, treatment.rate))
+        tax = category_tax(net, treatment.rate)
+        # Stripe Tax sums, then rounds (docs.stripe.com/billing/taxes/tax-rates#rounding), as EN 16931 does;
+        # Tax Rates round per line, so where that would differ the lines carry manual amounts.
+        if claim.mode is not TaxMode.STRIPE_TAX and not rates_agree(cents, treatment.rate):
+            manual = tuple(manual_line_taxes(cents, treatment.rate))
     return dataclasses.replace(
         record, amount=net + tax, net_amount=net, tax_amount=tax, tax_rate=treatment.rate,
         tax_category=treatment.category.value, tax_note=treatment.legend(claim.language), manual_tax=manual,

@@ -10,6 +10,18 @@ locals {
   transaction_actions = ["dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"]
   # The billing run reads every account page by page; the operator API lists accounts and invoices.
   scan_actions = ["dynamodb:Scan"]
+  # The e-invoice files live under einvoices/ (billing_core.use_cases.einvoices.object_key).
+  einvoice_objects = "${module.data.einvoice_bucket_arn}/einvoices/*"
+}
+
+# The adapter (billing_core.adapters.s3_documents) takes a 404 for "no such file": S3 answers a HEAD or
+# GET of a missing key with 404 only to a caller that may list the bucket, and with 403 otherwise.
+data "aws_iam_policy_document" "einvoices_absent_is_404" {
+  statement {
+    sid       = "EInvoiceAbsentIs404"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data.einvoice_bucket_arn]
+  }
 }
 
 data "aws_iam_policy_document" "read_stripe_secret" {
@@ -35,7 +47,10 @@ data "aws_iam_policy_document" "read_costs" {
 }
 
 data "aws_iam_policy_document" "billing_api" {
-  source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json,
+    data.aws_iam_policy_document.einvoices_absent_is_404.json,
+  ]
   statement {
     sid     = "OwnTables"
     actions = concat(local.item_actions, local.transaction_actions, local.scan_actions)
@@ -46,6 +61,12 @@ data "aws_iam_policy_document" "billing_api" {
     sid       = "TableKeys"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [module.data.kms_key_arn]
+  }
+  # A customer downloads an invoice's XRechnung or ZUGFeRD file (GetObject; Decrypt above).
+  statement {
+    sid       = "ReadEInvoices"
+    actions   = ["s3:GetObject"]
+    resources = [local.einvoice_objects]
   }
   # The operator page invites a customer's admins: a user in the pool, put into the admin group.
   statement {
@@ -70,7 +91,10 @@ data "aws_iam_policy_document" "webhook_receiver" {
 }
 
 data "aws_iam_policy_document" "scheduler_worker" {
-  source_policy_documents = [data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json,
+    data.aws_iam_policy_document.einvoices_absent_is_404.json,
+  ]
   statement {
     sid       = "AllTables"
     actions   = concat(local.item_actions, local.transaction_actions, local.scan_actions)
@@ -94,5 +118,12 @@ data "aws_iam_policy_document" "scheduler_worker" {
     sid       = "DataKeys"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [module.data.kms_key_arn]
+  }
+  # The invoice job writes each file once (HeadObject, then PutObject; HEAD needs s3:GetObject); the
+  # operator's invoices command reads them. Object Lock keeps them: no delete, no lock changes here.
+  statement {
+    sid       = "WriteEInvoices"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [local.einvoice_objects]
   }
 }

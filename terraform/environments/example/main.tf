@@ -25,8 +25,10 @@ module "network" {
 module "data" {
   source = "../../modules/data"
 
-  name_prefix = local.name_prefix
-  alarm_email = var.alarm_email
+  name_prefix              = local.name_prefix
+  alarm_email              = var.alarm_email
+  einvoice_retention_years = var.einvoice_retention_years
+  einvoice_retention_mode  = var.einvoice_retention_mode
 }
 
 module "cognito" {
@@ -110,6 +112,16 @@ locals {
     FX_SOURCE = coalesce(var.fx_source, "manual")
     FX_DATE   = var.fx_date
   })
+  # VAT: the worker puts it on the invoices; billing-api gets the same so that anything it shows of
+  # an invoice's VAT agrees with what the worker bills.
+  tax_environment = {
+    TAX_MODE = var.tax_mode
+    VAT_RATE = var.vat_rate
+  }
+  # Where the worker writes each finalized invoice's e-invoice files and billing-api reads them.
+  einvoice_environment = {
+    EINVOICE_BUCKET = module.data.einvoice_bucket_name
+  }
   seller_environment = { for name, value in {
     SELLER_NAME          = var.seller.name
     SELLER_STREET        = var.seller.street
@@ -129,7 +141,7 @@ locals {
     WEB_CONCURRENCY     = "2"
   }
   service_environment = {
-    "billing-api" = merge(local.common_environment, local.pricing_environment, local.web_environment, {
+    "billing-api" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.web_environment, {
       GUNICORN_BIND        = "0.0.0.0:8000"
       COGNITO_USER_POOL_ID = module.cognito.user_pool_id
       COGNITO_CLIENT_ID    = module.cognito.client_id
@@ -143,7 +155,7 @@ locals {
       GUNICORN_BIND           = "0.0.0.0:8001"
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
     })
-    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.seller_environment, {
+    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.seller_environment, {
       BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
       BILLING_CRON            = var.billing_cron

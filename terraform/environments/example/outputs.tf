@@ -48,6 +48,11 @@ output "table_names" {
   value       = module.data.table_names
 }
 
+output "einvoice_bucket_name" {
+  description = "The e-invoice files (XRechnung, ZUGFeRD PDF) of every finalized invoice, under Object Lock."
+  value       = module.data.einvoice_bucket_name
+}
+
 output "queue_urls" {
   description = "Logical queue name to queue URL."
   value       = module.data.queue_urls

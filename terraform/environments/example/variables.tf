@@ -147,6 +147,42 @@ variable "invoice_language" {
   }
 }
 
+# --- VAT: the worker's invoices (billing-api gets the same) ----------------------------------------
+
+variable "tax_mode" {
+  description = "VAT on the invoices (TAX_MODE): rates (a Stripe Tax Rate of vat_rate on every taxed line), stripe-tax (Stripe Tax computes it) or small-business (§ 19 UStG: no VAT, with its legend)."
+  type        = string
+  default     = "rates"
+  validation {
+    condition     = contains(["rates", "stripe-tax", "small-business"], var.tax_mode)
+    error_message = "tax_mode must be rates, stripe-tax or small-business."
+  }
+}
+
+variable "vat_rate" {
+  description = "The German VAT rate in percent (VAT_RATE), used with tax_mode rates."
+  type        = string
+  default     = "19"
+  validation {
+    condition     = can(regex("^[0-9]{1,2}(\\.[0-9]{1,2})?$", var.vat_rate)) && try(tonumber(var.vat_rate) > 0, false)
+    error_message = "vat_rate must be a percentage above 0 and below 100 with at most two decimals, such as 19 or 7."
+  }
+}
+
+# --- e-invoice files ---------------------------------------------------------------------------------
+
+variable "einvoice_retention_years" {
+  description = "Legal keeping period of the e-invoice files in years (§ 14b UStG: eight since 2025); Object Lock keeps each file one year longer, as the period starts at the end of the invoice's year."
+  type        = number
+  default     = 8
+}
+
+variable "einvoice_retention_mode" {
+  description = "Object Lock mode of the e-invoice files: GOVERNANCE (s3:BypassGovernanceRetention can delete early) or COMPLIANCE (nobody can, not even the account root, for the whole lock)."
+  type        = string
+  default     = "GOVERNANCE"
+}
+
 # --- scheduler-worker -------------------------------------------------------------------------------
 
 variable "billing_cron" {

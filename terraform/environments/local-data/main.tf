@@ -1,7 +1,7 @@
-# The data plane only (tables, queues, secret, Cognito), applied against the local AWS (moto) by
-# tests/infra/test_terraform_apply.py to prove that the Terraform definitions produce exactly the
-# resources the code and the local stack use. Never applied to a real account: the credentials are
-# fake and every endpoint points at `aws_endpoint`.
+# The data plane only (tables, queues, secret, e-invoice bucket, Cognito), applied against the local
+# AWS (moto) by tests/infra/test_terraform_apply.py to prove that the Terraform definitions produce
+# exactly the resources the code and the local stack use. Never applied to a real account: the
+# credentials are fake and every endpoint points at `aws_endpoint`.
 
 terraform {
   required_version = ">= 1.6"
@@ -38,6 +38,7 @@ provider "aws" {
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
+  s3_use_path_style           = true # moto serves buckets under its one endpoint, not as subdomains
 
   endpoints {
     cloudwatch     = var.aws_endpoint
@@ -45,6 +46,7 @@ provider "aws" {
     dynamodb       = var.aws_endpoint
     iam            = var.aws_endpoint
     kms            = var.aws_endpoint
+    s3             = var.aws_endpoint
     secretsmanager = var.aws_endpoint
     sns            = var.aws_endpoint
     sqs            = var.aws_endpoint
@@ -89,6 +91,16 @@ output "dead_letter_queue_urls" {
 output "stripe_secret_name" {
   description = "Name of the Stripe secret."
   value       = module.data.stripe_secret_name
+}
+
+output "einvoice_bucket_name" {
+  description = "The e-invoice bucket."
+  value       = module.data.einvoice_bucket_name
+}
+
+output "kms_key_arn" {
+  description = "The data key."
+  value       = module.data.kms_key_arn
 }
 
 output "user_pool_id" {

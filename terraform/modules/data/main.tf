@@ -1,5 +1,6 @@
-# The data plane: DynamoDB tables, SQS queues with dead-letter queues, the Stripe secret, one
-# customer-managed KMS key for all of them, and an alarm when anything lands in a dead-letter queue.
+# The data plane: DynamoDB tables, SQS queues with dead-letter queues, the Stripe secret, the
+# e-invoice bucket (einvoices.tf), one customer-managed KMS key for all of them, and an alarm when
+# anything lands in a dead-letter queue.
 #
 # The table and queue definitions below mirror services/billing_core/resources.py, the one
 # definition the code and the local stack use; tests/infra/test_terraform_apply.py applies this
@@ -90,7 +91,7 @@ data "aws_iam_policy_document" "key" {
 }
 
 resource "aws_kms_key" "data" {
-  description             = "${var.name_prefix}billing data: tables, queues, Stripe secret, logs"
+  description             = "${var.name_prefix}billing data: tables, queues, Stripe secret, e-invoice files, logs"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json

@@ -39,7 +39,7 @@ output "stripe_secret_name" {
 }
 
 output "kms_key_arn" {
-  description = "The customer-managed key of tables, queues, secret and logs."
+  description = "The customer-managed key of tables, queues, secret, e-invoice files and logs."
   value       = aws_kms_key.data.arn
 }
 
@@ -51,4 +51,20 @@ output "alarm_topic_arn" {
 output "dead_letter_queue_arns" {
   description = "Logical queue name to the ARN of its dead-letter queue."
   value       = { for key, queue in aws_sqs_queue.dead_letter : key => queue.arn }
+}
+
+output "einvoice_bucket_name" {
+  description = "The e-invoice bucket (the services' EINVOICE_BUCKET)."
+  value       = aws_s3_bucket.einvoices.id
+  # Services get the name only once the bucket locks, encrypts and guards what they write.
+  depends_on = [
+    aws_s3_bucket_object_lock_configuration.einvoices,
+    aws_s3_bucket_server_side_encryption_configuration.einvoices,
+    aws_s3_bucket_policy.einvoices,
+  ]
+}
+
+output "einvoice_bucket_arn" {
+  description = "ARN of the e-invoice bucket."
+  value       = aws_s3_bucket.einvoices.arn
 }

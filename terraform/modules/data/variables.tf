@@ -26,3 +26,23 @@ variable "alarm_email" {
   type        = string
   default     = null
 }
+
+variable "einvoice_retention_years" {
+  description = "Legal keeping period of the e-invoice files in years (§ 14b UStG: eight since 2025). It starts at the end of the invoice's calendar year, so Object Lock keeps each file one year longer than this."
+  type        = number
+  default     = 8
+  validation {
+    condition     = var.einvoice_retention_years == floor(var.einvoice_retention_years) && var.einvoice_retention_years >= 1 && var.einvoice_retention_years <= 30
+    error_message = "einvoice_retention_years must be a whole number of years from 1 to 30."
+  }
+}
+
+variable "einvoice_retention_mode" {
+  description = "Object Lock mode of the e-invoice files: GOVERNANCE (a principal with s3:BypassGovernanceRetention can still delete a file early) or COMPLIANCE (nobody, not even the account root, can until the lock ends)."
+  type        = string
+  default     = "GOVERNANCE"
+  validation {
+    condition     = contains(["GOVERNANCE", "COMPLIANCE"], var.einvoice_retention_mode)
+    error_message = "einvoice_retention_mode must be GOVERNANCE or COMPLIANCE."
+  }
+}
