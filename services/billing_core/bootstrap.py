@@ -376,7 +376,7 @@ def operator_accounts_for(services: WorkerServices | ApiServices) -> OperatorAcc
         raise SettingsError("the operator's commands need the audit log (the events table)")
     return OperatorAccounts(services.accounts, services.payments, services.audit,
                             group_by=services.settings.cost_group_by, memberships=services.memberships,
-                            users=services.users)
+                            users=services.users, tax=tax_policy_from_settings(services.settings))
 
 
 def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInvoices:

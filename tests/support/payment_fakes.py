@@ -401,4 +401,6 @@ def _customer_details(details) -> StripeJson:
                              "city": details.address.city, "country": details.country}
     if details.language:
         fields["preferred_locales"] = [details.language]
+    if details.tax_exempt:
+        fields["tax_exempt"] = details.tax_exempt
     return fields

@@ -150,6 +150,8 @@ def _customer_details(details: CustomerDetails) -> CustomerUpdateParams:
         params["address"] = address
     if details.language:
         params["preferred_locales"] = [details.language]
+    if details.tax_exempt:
+        params["tax_exempt"] = details.tax_exempt
     return params
 
 

@@ -91,6 +91,7 @@ class CustomerDetails:
     country: str | None = None  # ISO 3166-1 alpha-2
     language: str | None = None  # "de" / "en": the customer's preferred locale for Stripe's e-mails
     vat_id: str | None = None  # an EU VAT id: the customer's tax id (eu_vat), set when it is created
+    tax_exempt: str | None = None  # none, exempt or reverse: Stripe prints "Reverse charge" for reverse
 
 
 class PaymentGateway(abc.ABC):

@@ -37,6 +37,7 @@ from billing_core.domain.account_profile import (
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
+from billing_core.domain.tax import TaxPolicy
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
 from billing_core.ports import AccountRepository, AuditLog, Memberships, PaymentGateway, UserDirectory
 from billing_core.ports.stripe import CustomerDetails
@@ -114,7 +115,9 @@ class OperatorAccounts:
         new_id: Callable[[], str] = lambda: f"acct_{uuid.uuid4().hex[:16]}",
         memberships: Memberships | None = None,
         users: UserDirectory | None = None,
+        tax: TaxPolicy | None = None,
     ) -> None:
+        self._tax = tax
         self._memberships = memberships
         self._users = users
         self._accounts = accounts
@@ -148,7 +151,8 @@ class OperatorAccounts:
                 raise AccountExists(f"account {account_id} exists with other values; use `billing accounts update`")
             return existing
         customer = self._payments.create_customer(
-            account_id=account_id, idempotency_key=f"customer:{account_id}", details=_details(profile),
+            account_id=account_id, idempotency_key=f"customer:{account_id}", details=dataclasses.replace(
+                _details(profile), tax_exempt=self._tax_exempt(profile.country, profile.vat_id)),
         )
         now = self._now_ms()
         changes: AccountChanges = {"created_at": now, "updated_at": now}
@@ -178,7 +182,8 @@ class OperatorAccounts:
         if account.stripe_customer_id and set(changed) & set(_CUSTOMER_FIELDS):
             after = dataclasses.replace(account, **cast(dict[str, Any], changed))
             details = CustomerDetails(name=after.name, email=after.email, address=after.address,
-                                      country=after.country, language=after.language)
+                                      country=after.country, language=after.language,
+                                      tax_exempt=self._tax_exempt(after.country, after.vat_id))
             self._payments.update_customer(account.stripe_customer_id, details=details,
                                            idempotency_key=f"customer-update:{account_id}:{uuid.uuid4().hex}")
         return self._change(account, changed, actor=actor, action="account.update", reason=reason)
@@ -239,6 +244,10 @@ class OperatorAccounts:
     def _check_scope(self, profile: AccountProfile) -> None:
         if profile.cost_scope is not None:
             valid_cost_scope(profile.cost_scope, self._group_by)
+
+    def _tax_exempt(self, country: str | None, vat_id: str | None) -> str | None:
+        """The Stripe customer's tax_exempt for this country and VAT id (reverse charge: "reverse")."""
+        return None if self._tax is None else self._tax.treatment_for(country, vat_id).stripe_tax_exempt
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
