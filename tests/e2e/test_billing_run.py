@@ -77,12 +77,14 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     code, out, err = billing_run(services, period)
 
     assert code == 0, err
-    assert "37.74" in out and account_id in out
+    assert "44.91" in out and account_id in out
     record = record_with(services, account_id, period, status_is("paid"))
-    assert (record.base_fee, record.aws_costs, record.amount) == (
+    assert (record.base_fee, record.aws_costs, record.net) == (
         Decimal("20"), Decimal("17.74"), Decimal("37.74"))
+    assert (record.tax_amount, record.amount, record.tax_category) == (Decimal("7.17"), Decimal("44.91"), "S")
     invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
-    assert invoice.status == "paid" and invoice.amount_paid == 3774
+    assert invoice.status == "paid" and invoice.amount_paid == 4491
+    assert (invoice.total_excluding_tax, invoice.total_tax) == (3774, 717)  # one Tax Rate on both lines
     # §14 UStG: the seller's USt-IdNr on the invoice, each line with its service period (Leistungszeitraum).
     stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
     assert [(f.name, f.value) for f in stripe_invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
@@ -101,7 +103,7 @@ def test_rerun_for_same_period_creates_no_new_stripe_object(clean_stack, service
     code, out, _ = billing_run(services, period)
     assert wait_for(lambda: jobs_drained(clean_stack), SETTLE_SECONDS)
 
-    assert code == 0 and out.count("37.74") == 1
+    assert code == 0 and out.count("44.91") == 1
     after = stripe_objects(clean_stack)
     assert {k: v for k, v in after.items() if k != "event"} == {k: v for k, v in before.items() if k != "event"}
     assert after["invoice"] == 1
@@ -146,7 +148,7 @@ def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, service
     assert billing_run(services, period)[0] == 0
 
     record = record_with(services, account_id, period, status_is("paid"))
-    assert (record.aws_costs, record.amount, record.aws_breakdown) == (Decimal("0"), Decimal("20"), {})
+    assert (record.aws_costs, record.net, record.aws_breakdown) == (Decimal("0"), Decimal("20"), {})
     lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
     assert [line.amount for line in lines] == [2000]  # an AWS line of 0.00 is left off
 
@@ -163,7 +165,7 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
     assert billing_run(services, period)[0] == 0
 
     record = record_with(services, account_id, period, status_is("paid"))
-    assert (record.aws_costs, record.amount) == (Decimal("10"), Decimal("30"))
+    assert (record.aws_costs, record.net) == (Decimal("10"), Decimal("30"))
     assert "Credit" not in record.aws_breakdown and sum(record.aws_breakdown.values()) == Decimal("10")
     assert services.payments.retrieve_invoice(record.stripe_invoice_id).amount_paid == 3000
 
@@ -229,7 +231,7 @@ def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_z
     clean_stack.pin_rate(march), clean_stack.pin_rate(april)
     queue_cost_explorer_result(clean_stack, march, {"AWS Lambda": "30"})
     assert billing_run(services, march)[0] == 0
-    assert record_with(services, account_id, march, status_is("paid")).amount == Decimal("50.0")
+    assert record_with(services, account_id, march, status_is("paid")).net == Decimal("50.0")
 
     # A late refund: March finally cost nothing. April bills 20.00 - 30.00: clamped at 0.00, 10.00 on.
     queue_cost_explorer_result(clean_stack, april, {"AWS Lambda": "0"}, earlier={march: {"AWS Lambda": "-2"}})
@@ -237,7 +239,7 @@ def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_z
 
     record = record_with(services, account_id, april, lambda r: r.status in ("open", "paid"))
     assert [(c.period, c.amount) for c in record.corrections] == [(march, Decimal("-30.00"))]
-    assert (record.amount, record.carried_out) == (Decimal("0.00"), Decimal("10.00"))
+    assert (record.net, record.carried_out) == (Decimal("0.00"), Decimal("10.00"))
     lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
     assert sorted(line.amount for line in lines) == [-3000, 1000, 2000]
     assert services.invoices.get(account_id, invoice_id_for(march, account_id)).corrected_by == {record.invoice_id}
@@ -300,7 +302,7 @@ def test_a_period_is_billed_at_the_ecb_rate_read_from_an_ecb_feed_over_http(clea
     assert code == 0, err
     record = record_with(services, account_id, december, status_is("paid"))
     # 17.7399999999 USD / 1.0389 (ECB, 2024-12-31) = 17.0757... EUR
-    assert (record.aws_costs, record.amount) == (Decimal("17.08"), Decimal("37.08"))
+    assert (record.aws_costs, record.net) == (Decimal("17.08"), Decimal("37.08"))
     assert (record.fx_rate, record.fx_date.isoformat()) == (Decimal("1.0389"), "2024-12-31")
     stored = services.period_rates.get(december)
     assert stored.feed.endswith("eurofxref-hist-90d.xml") and stored.fx.source == "ECB euro reference rate"
@@ -338,7 +340,7 @@ def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explore
     assert billed is not None and billed.enqueued >= 1 and not billed.costs_estimated
     assert again is None
     record = record_with(services, account_id, may, status_is("paid"))
-    assert (record.amount, record.costs_estimated) == (Decimal("32.50"), False)
+    assert (record.net, record.costs_estimated) == (Decimal("32.50"), False)
     assert services.runs.get(may).status is RunStatus.ENQUEUED
 
 
@@ -354,7 +356,7 @@ def test_on_the_deadline_day_an_estimated_month_is_billed_and_flagged_estimated(
 
     assert billed is not None and billed.costs_estimated
     record = record_with(services, account_id, june, status_is("paid"))
-    assert (record.amount, record.costs_estimated) == (Decimal("24.20"), True)
+    assert (record.net, record.costs_estimated) == (Decimal("24.20"), True)
     assert services.runs.get(june).costs_estimated is True
 
 
@@ -370,7 +372,7 @@ def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_s
     # 17.74 USD / 1.1172 (the ECB's rate of Friday 2026-10-30; the 31st is a Saturday) = 15.8790... EUR
     assert (record.fx_rate, record.fx_date, record.fx_source) == (Decimal("1.1172"), date(2026, 10, 30),
                                                                   "ECB euro reference rate")
-    assert record.amount == Decimal("35.88")
+    assert record.net == Decimal("35.88")
     stored = services.period_rates.get(october)
     assert stored.feed == clean_stack.info["aws_endpoint"] + "/stats/eurofxref/eurofxref-hist-90d.xml"
     invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)

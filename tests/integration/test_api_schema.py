@@ -70,7 +70,8 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
     # The operator's endpoints are driven with the admin's token too: each must answer its documented 403.
     assert {label.split(" (")[0] for label in tested} == {
         "GET /billing", "GET /billing/invoices/{invoiceId}", "GET /healthz", "POST /billing/setup-intent",
-        "POST /billing/invoices/{invoiceId}/pay", "GET /operator/accounts", "POST /operator/accounts",
+        "POST /billing/invoices/{invoiceId}/pay", "GET /billing/invoices/{invoiceId}/einvoice",
+        "GET /operator/invoices/{invoiceId}/einvoice", "GET /operator/accounts", "POST /operator/accounts",
         "GET /operator/accounts/{accountId}",
         "PATCH /operator/accounts/{accountId}", "POST /operator/accounts/{accountId}/disable",
         "POST /operator/accounts/{accountId}/enable", "POST /operator/accounts/{accountId}/invite",

@@ -38,6 +38,8 @@ DESIGN_FIELDS = {
     "member": {"username", "password"},
     "tables": {"billing", "payment_methods", "events"},
     "queues": {"billing_jobs", "stripe_events"},
+    # The e-invoice issue adds the bucket of the e-invoice files.
+    "buckets": {"einvoices"},
 }
 SHARED_SEED_FILE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"

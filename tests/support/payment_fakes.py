@@ -282,6 +282,8 @@ class FakePaymentGateway(PaymentGateway):
                           if line.period_start is not None else None)
                 taxes = []
                 for rate_id in line.tax_rate_ids:
+                    if rate_id not in self.tax_rates:
+                        raise StripeObjectNotFound(f"No such tax rate: '{rate_id}'")
                     percentage = self.tax_rates[rate_id]["percentage"]
                     taxes.append({"amount": stripe_line_taxes([line.amount], percentage)[0],
                                   "taxable_amount": line.amount})

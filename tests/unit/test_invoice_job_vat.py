@@ -11,6 +11,7 @@ from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
 from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.domain.tax import TaxMode, TaxPolicy
+from billing_core.errors import StripeObjectNotFound
 from billing_core.use_cases.invoice_job import InvoiceJob, InvoiceTotalMismatch
 from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway
 
@@ -103,3 +104,22 @@ def test_stripe_tax_mode_lets_stripe_compute_and_checks_its_answer():
         world.bill(world.account(country="DE"))
     assert world.stripe.calls_to("create_draft_invoice")[0].kwargs["automatic_tax"] is True
     assert not world.stripe.calls_to("finalize_invoice")
+
+
+def test_a_tax_rate_that_vanished_at_stripe_is_looked_up_again_and_the_retry_bills_once():
+    world = World()
+    job = world.job()
+    first = world.account("u1")
+    report = CostReport(PERIOD.start, PERIOD.end, "USD", False, (CostLine("Amazon EC2", Decimal("17.74")),))
+    job.run(plan_invoice(PERIOD, report, first, POLICY))
+    world.stripe.tax_rates.clear()  # the rate this process remembers no longer exists
+    second = plan_invoice(PERIOD, report, world.account("u2"), POLICY)
+
+    with pytest.raises(StripeObjectNotFound):
+        job.run(second)
+    job.run(second)  # the message comes back: the same job, with a rate found or made anew
+
+    record = world.invoices.get("u2", second.invoice_id)
+    assert (record.amount, record.stripe_tax, record.status.value) == (Decimal("44.91"), 717, "open")
+    assert len(world.stripe.tax_rates) == 1
+    assert len([i for i in world.stripe.invoices.values() if i["metadata"].get("userId") == "u2"]) == 1

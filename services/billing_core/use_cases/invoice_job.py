@@ -55,7 +55,13 @@ from billing_core.domain.money import to_minor_units
 from billing_core.domain.records import LINE_KINDS, Account, Invoice, InvoiceChanges
 from billing_core.domain.seller import Seller, seller_fields
 from billing_core.domain.tax import TaxMode, TaxPolicy
-from billing_core.errors import BillingError, ConditionFailed, StripeFailedAfterExecution, StripeRequestRejected
+from billing_core.errors import (
+    BillingError,
+    ConditionFailed,
+    StripeFailedAfterExecution,
+    StripeObjectNotFound,
+    StripeRequestRejected,
+)
 from billing_core.ports import (
     AccountRepository,
     FieldIs,
@@ -268,10 +274,20 @@ class InvoiceJob:
                 invoice = self._payments.add_invoice_lines(
                     invoice_id=stripe_invoice_id, lines=lines, idempotency_key=_key(record, "add-lines")
                 )
+            except StripeObjectNotFound:
+                if self._tax_rates is None or not any(line.tax_rate_ids for line in lines):
+                    raise
+                # The Tax Rate this process knew is gone (deleted or archived at Stripe): look it up again,
+                # and retry under a fresh key, as the request now differs.
+                self._tax_rates.forget()
+                self._next_key_generation(record)
+                raise
             except StripeRequestRejected:
                 current = self._payments.retrieve_invoice(stripe_invoice_id)
                 if current.status != "draft":
                     return self._no_longer_draft(record, current), None
+                if self._tax_rates is not None:
+                    self._tax_rates.forget()  # an archived Tax Rate is refused too: the retry finds an active one
                 raise
             self._observe("add-lines", "stripe")
         assert invoice is not None

@@ -121,7 +121,7 @@ def period_report(
             converted = record_rate.convert(raw) if record_rate else raw
         parts.append(AccountBilled(
             account.account_id, scope, raw, record.invoice_id, record.status.value, record.base_fee,
-            record.aws_costs, sum((c.amount for c in record.corrections), ZERO), record.amount,
+            record.aws_costs, sum((c.amount for c in record.corrections), ZERO), record.net,  # VAT is not revenue
             record.aws_costs - to_cents(max(converted, ZERO)),
         ))
     unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}

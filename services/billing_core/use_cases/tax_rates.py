@@ -26,6 +26,7 @@ class TaxRates:
         self._payments = payments
         self.spec = german_vat(rate)
         self._id: str | None = None
+        self._gone: str | None = None  # the id Stripe stopped accepting, if any
         self._lock = threading.Lock()
 
     def rate_id(self) -> str:
@@ -34,7 +35,15 @@ class TaxRates:
             if self._id is None:
                 found = self._payments.find_tax_rate(self.spec.key)
                 if found is None:
-                    found = self._payments.create_tax_rate(self.spec, idempotency_key=f"tax-rate:{self.spec.key}")
+                    # One key per rate (and per rate it replaces): workers starting together create one
+                    # rate, and a rate archived at Stripe is replaced by a new one, not replayed from a key.
+                    key = f"tax-rate:{self.spec.key}" + (f":replaces:{self._gone}" if self._gone else "")
+                    found = self._payments.create_tax_rate(self.spec, idempotency_key=key)
                     log.info("Stripe tax rate created", extra={"taxRate": found, "key": self.spec.key})
                 self._id = found
             return self._id
+
+    def forget(self) -> None:
+        """Drop the remembered id (Stripe no longer has it active): the next use looks it up again."""
+        with self._lock:
+            self._gone, self._id = self._id or self._gone, None
