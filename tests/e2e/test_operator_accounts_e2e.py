@@ -96,7 +96,7 @@ def test_a_failed_payment_is_retried_by_the_operator_after_the_customer_saved_a_
 
     assert code == 0 and "paid" in out, (out, err)
     paid = record_with(services, account_id, period, status_is("paid"))
-    assert paid.amount == Decimal("37.74")
+    assert paid.net == Decimal("37.74") and paid.amount == Decimal("44.91")
     assert client.v1.invoices.retrieve(paid.stripe_invoice_id).status == "paid"
     code, log, _ = billing(services, "audit", "--account", account_id)
     assert [line.split()[3] for line in log.splitlines()[2:]] == ["invoice.retry", "invoice.retry"]
@@ -198,5 +198,5 @@ def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(cle
     paid = record_with(services, account_id, period, status_is("paid"))
     assert paid.stripe_invoice_id == failed.stripe_invoice_id  # the same invoice, paid once
     stripe_invoice = client.v1.invoices.retrieve(paid.stripe_invoice_id)
-    assert stripe_invoice.status == "paid" and stripe_invoice.amount_paid == 3774
+    assert stripe_invoice.status == "paid" and stripe_invoice.amount_paid == 4491
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "paid"
