@@ -167,7 +167,7 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.aws_costs, record.net) == (Decimal("10"), Decimal("30"))
     assert "Credit" not in record.aws_breakdown and sum(record.aws_breakdown.values()) == Decimal("10")
-    assert services.payments.retrieve_invoice(record.stripe_invoice_id).amount_paid == 3000
+    assert services.payments.retrieve_invoice(record.stripe_invoice_id).amount_paid == 3570  # 30.00 net + 19 % USt.
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(clean_stack, services):

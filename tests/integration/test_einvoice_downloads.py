@@ -53,12 +53,13 @@ def test_the_admin_downloads_both_files_of_their_own_invoice(clean_stack, admin)
 
 
 def test_another_accounts_einvoice_is_not_found_and_a_bad_format_is_a_400(clean_stack, admin):
-    headers, _ = admin
+    headers, account = admin
     other = stored_invoice(clean_stack, OTHER_ACCOUNT)
+    own = stored_invoice(clean_stack, account)
     api = clean_stack.info["api_url"]
 
     foreign = requests.get(f"{api}/billing/invoices/{other.invoice_id}/einvoice", headers=headers, timeout=10)
-    bad = requests.get(f"{api}/billing/invoices/{other.invoice_id}/einvoice", params={"format": "ubl"},
+    bad = requests.get(f"{api}/billing/invoices/{own.invoice_id}/einvoice", params={"format": "ubl"},
                        headers=headers, timeout=10)
     anonymous = requests.get(f"{api}/billing/invoices/{other.invoice_id}/einvoice", timeout=10)
 
