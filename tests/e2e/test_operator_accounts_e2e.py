@@ -200,3 +200,28 @@ def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(cle
     stripe_invoice = client.v1.invoices.retrieve(paid.stripe_invoice_id)
     assert stripe_invoice.status == "paid" and stripe_invoice.amount_paid == 4491
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "paid"
+
+
+def test_an_austrian_business_gets_reverse_charge_no_tax_the_legend_and_a_valid_ae_einvoice(clean_stack, services):
+    from billing_core.use_cases.einvoices import StoredEInvoices
+    from tests.e2e.test_billing_run import billing_run, record_with, status_is
+    from tests.integration.test_billing_run_resume import new_account
+    from tests.support.xrechnung import assert_valid_xrechnung
+
+    account_id = new_account(clean_stack, services)
+    assert billing(services, "accounts", "update", account_id, "--name", "Wiener Kunde GmbH", "--country", "AT",
+                   "--vat-id", "ATU13585627", "--address", "Ringstraße 3", "--postal-code", "1010",
+                   "--city", "Wien")[0] == 0
+    period = seed_period(clean_stack)
+    assert billing_run(services, period)[0] == 0
+
+    record = record_with(services, account_id, period, status_is("paid"))
+    assert (record.tax_category, record.tax_amount, record.amount) == ("AE", Decimal(0), Decimal("37.74"))
+    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    assert stripe_invoice.footer == "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"
+    assert stripe_invoice.total == 3774 and not stripe_invoice.total_taxes
+    customer = clean_stack.stripe_client().v1.customers.retrieve(record.stripe_customer_id)
+    assert customer.tax_exempt == "reverse"
+    xml = StoredEInvoices(services.documents).file(record, "xrechnung").body
+    assert b"<ram:CategoryCode>AE</ram:CategoryCode>" in xml and b"ATU13585627" in xml
+    assert_valid_xrechnung(xml)
