@@ -19,8 +19,10 @@ AWS_TEST_CREDENTIALS = LOCAL_AWS_CREDENTIALS
 # Variables that could point a child at a real AWS account or another endpoint.
 _INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE")
-# Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s.
-LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2"}
+# Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s. A failed
+# message is retried after 5 s doubling up to a minute (production: 15 s up to two hours), so a local
+# outage is over in minutes.
+LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2", "RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "60"}
 
 
 def aws_session(region: str) -> boto3.session.Session:

@@ -108,9 +108,11 @@ EVENTS = Table(
 
 TABLES: tuple[Table, ...] = (BILLING, ACCOUNTS, EVENTS)
 
-# An invoice job makes a handful of Stripe calls; five minutes covers rate-limit back-off.
-BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=300, max_receive_count=5)
-STRIPE_EVENTS = Queue(logical_name="stripe-events", visibility_timeout_seconds=60, max_receive_count=5)
+# A short visibility, which the worker extends while it handles a message: a dead worker's message is
+# back in 30 s. maxReceiveCount is only the backstop for a message that kills its worker each time:
+# the worker dead-letters poison messages itself, and never counts transient failures (consumer).
+BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=30, max_receive_count=10)
+STRIPE_EVENTS = Queue(logical_name="stripe-events", visibility_timeout_seconds=30, max_receive_count=10)
 
 QUEUES: tuple[Queue, ...] = (BILLING_JOBS, STRIPE_EVENTS)
 

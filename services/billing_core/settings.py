@@ -245,6 +245,13 @@ def _receive_wait(raw: str) -> int:
     return value
 
 
+def _visibility_seconds(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 12 * 3600:
+        raise ValueError("must be at most 43200 (the longest SQS visibility timeout, 12 hours)")
+    return value
+
+
 def _absolute_path(raw: str) -> str:
     if not raw.startswith("/") or "\0" in raw:
         raise ValueError("must be an absolute file path such as /tmp/scheduler-worker.heartbeat")
@@ -440,6 +447,14 @@ class Settings:
     queue_wait_seconds: int = setting(
         "QUEUE_WAIT_SECONDS", 20, parse=_receive_wait,
         doc="SQS long poll of every consumer (1..20 s); also about how long scheduler-worker takes to stop.",
+    )
+    retry_base_seconds: int = setting(
+        "RETRY_BASE_SECONDS", 15, parse=_visibility_seconds,
+        doc="First back-off of a queue message that failed for a transient reason; it doubles per attempt.",
+    )
+    retry_max_seconds: int = setting(
+        "RETRY_MAX_SECONDS", 7200, parse=_visibility_seconds,
+        doc="Longest back-off between two attempts of a failed queue message (at most 12 hours).",
     )
     worker_heartbeat_file: str | None = setting(
         "WORKER_HEARTBEAT_FILE", None, parse=_absolute_path,

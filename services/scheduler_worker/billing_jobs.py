@@ -8,14 +8,20 @@ from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway
 from billing_core.bootstrap import WorkerServices, invoice_job_for
 from billing_core.logging import correlation
 from billing_core.ports import PaymentGateway, ReceivedMessage
+from billing_core.settings import Settings
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.invoice_messages import plan_from_message
-from scheduler_worker.consumer import FAILED_MESSAGE_RETRY_DELAY, MessageHandler, QueueConsumer
+from scheduler_worker.consumer import MessageHandler, QueueConsumer, RetrySchedule
 
 log = logging.getLogger(__name__)
 
-# A failed job comes back after 15, 30, 60, 120 s (then the DLQ) and resumes where it stopped.
-JOB_RETRY_DELAY = FAILED_MESSAGE_RETRY_DELAY
+
+def retry_schedule(settings: Settings) -> RetrySchedule:
+    """The back-off of a failed message of either worker queue.
+
+    ``RETRY_BASE_SECONDS`` doubling per attempt up to ``RETRY_MAX_SECONDS``.
+    """
+    return RetrySchedule(settings.retry_base_seconds, max(settings.retry_base_seconds, settings.retry_max_seconds))
 
 
 def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
@@ -29,8 +35,8 @@ def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
 def billing_job_handler(job: InvoiceJob) -> MessageHandler:
     """Handle one ``billing-jobs`` message: run (or resume) its invoice job.
 
-    Any failure raises, so the message comes back after ``JOB_RETRY_DELAY`` and, after
-    maxReceiveCount attempts, lands in the dead-letter queue; the job resumes where it stopped.
+    Any failure raises, so the message comes back later (see ``consumer``) and the job resumes where
+    it stopped; only a message that is no invoice job, or keeps failing unexpectedly, is dead-lettered.
     """
 
     def handle(message: ReceivedMessage) -> None:
@@ -57,7 +63,7 @@ def billing_job_consumers(
     job = invoice_job_for(services, payments or rate_limited_payments(services))
     handler = billing_job_handler(job)
     return [
-        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping, retry_delay=JOB_RETRY_DELAY,
-                      wait_seconds=settings.queue_wait_seconds)
+        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping,
+                      retry_delay=retry_schedule(settings), wait_seconds=settings.queue_wait_seconds)
         for number in range(1, settings.worker_threads + 1)
     ]

@@ -16,6 +16,7 @@ from billing_core.errors import SettingsError
 from billing_core.settings import Settings
 from scheduler_worker import (
     accounts_command,
+    events_command,
     invoices_command,
     reconcile_command,
     report_command,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_command.register(subcommands)
     accounts_command.register(subcommands)
     invoices_command.register(subcommands)
+    events_command.register(subcommands)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from billing_core.errors import StripeObjectNotFound
 from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, process_event
@@ -15,6 +16,7 @@ from billing_core.use_cases.receive_webhook import claimed_event_id, parse_event
 from scheduler_worker.consumer import (
     FAILED_MESSAGE_RETRY_DELAY,
     MAX_RECEIVE_WAIT_SECONDS,
+    PoisonMessage,
     QueueConsumer,
     RedeliverLater,
     RetryDelay,
@@ -24,23 +26,28 @@ log = logging.getLogger(__name__)
 
 # Consumer threads per worker process: applying an event mostly waits on DynamoDB and Stripe.
 STRIPE_EVENT_CONSUMERS = 4
-# Another worker holds a live claim on the event: look again after this long. Five receives span more
-# than the claim's lease, so a copy reaches the DLQ only if the claim holder keeps failing too.
+# Another worker holds a live claim on the event: look again after this long (never dead-lettered for it).
 IN_PROGRESS_RETRY_SECONDS = 15
 
 
 class StripeEventHandler:
-    """Handles one ``stripe-events`` message; raising leaves the message for redelivery (and, in the end, the DLQ)."""
+    """Handles one ``stripe-events`` message; what it raises decides the message's retry (see ``consumer``)."""
 
     def __init__(self, ports: EventPorts) -> None:
         self._ports = ports
 
     def __call__(self, message: ReceivedMessage) -> None:
         """Apply the event in ``message``; returns normally when the message may be deleted."""
-        # A body that is not a Stripe event raises InvalidStripeEvent on every receive: it ends in the DLQ.
+        # A body that is not a Stripe event raises InvalidStripeEvent: a poison message, dead-lettered at once.
         claimed = claimed_event_id(message.body)
-        # An event too large for the queue came as its id: Stripe's own copy is the event (API-key authenticated).
-        event = self._ports.payments.retrieve_event(claimed) if claimed else parse_event_body(message.body)
+        if claimed:
+            # An event too large for the queue came as its id: Stripe's own copy is the event (API-key authenticated).
+            try:
+                event = self._ports.payments.retrieve_event(claimed)
+            except StripeObjectNotFound:
+                raise PoisonMessage(f"Stripe has no event {claimed}") from None
+        else:
+            event = parse_event_body(message.body)
         with correlation(event.id):
             outcome = process_event(event, self._ports)
             log.info(
@@ -58,8 +65,9 @@ def stripe_event_consumers(
 ) -> list[QueueConsumer]:
     """``count`` consumers of the ``stripe-events`` queue, each long-polling ``wait_seconds`` (``QUEUE_WAIT_SECONDS``).
 
-    A failed message comes back after ``retry_delay`` (15, 30, 60, 120 s), so an outage of a few
-    seconds does not dead-letter events Stripe was already told we received.
+    A message that failed for a transient reason comes back after ``retry_delay`` (15, 30, 60 s ... up
+    to hours) and is never dead-lettered for it: an outage of Stripe or AWS only delays events Stripe
+    was already told we received.
     """
     handler = StripeEventHandler(ports)
     return [

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from billing_core import logging as billing_logging
 from billing_core.bootstrap import WorkerServices, bootstrap_worker, event_ports_for
 from billing_core.settings import Settings
-from scheduler_worker.billing_jobs import billing_job_consumers, rate_limited_payments
+from scheduler_worker.billing_jobs import billing_job_consumers, rate_limited_payments, retry_schedule
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.heartbeat import Heartbeat
@@ -36,7 +36,8 @@ def worker_consumers(services: WorkerServices, stopping: threading.Event) -> lis
     return [
         *billing_job_consumers(services, stopping, payments),
         *stripe_event_consumers(services.stripe_events, event_ports_for(services, payments), stopping,
-                                wait_seconds=services.settings.queue_wait_seconds),
+                                wait_seconds=services.settings.queue_wait_seconds,
+                                retry_delay=retry_schedule(services.settings)),
     ]
 
 

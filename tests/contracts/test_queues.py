@@ -59,3 +59,51 @@ def test_a_batch_of_messages_is_enqueued_whole_with_each_ones_attributes(jobs_qu
     assert len(ids) == len(set(ids)) == 25
     assert sorted((m.body, m.attributes["invoiceId"]) for m in received) == sorted(
         (m.body, m.attributes["invoiceId"]) for m in outgoing)
+
+
+def test_a_message_dead_lettered_on_purpose_keeps_its_body_attributes_and_reason(jobs_queue):
+    queue = jobs_queue.queue
+    queue.send('{"id":"evt_1"}', {"claimCheck": "stripe"})
+    (message,) = queue.receive(wait_seconds=1)
+
+    queue.dead_letter(message, "InvalidStripeEvent: the message body is not JSON")
+
+    assert queue.receive(wait_seconds=0) == [] and queue.approximate_depth() == 0
+    (letter,) = queue.dead_letters()
+    assert (letter.body, letter.reason, letter.attempts) == (
+        '{"id":"evt_1"}', "InvalidStripeEvent: the message body is not JSON", 1)
+    assert letter.dead_lettered_at and letter.dead_lettered_at.startswith(("19", "20"))
+    # Listing leaves them where they are: a second listing shows the same letter.
+    assert [other.message_id for other in queue.dead_letters()] == [letter.message_id]
+
+
+def test_a_redrive_sends_every_dead_letter_back_once_without_its_failure_attributes(jobs_queue):
+    queue = jobs_queue.queue
+    for n in range(12):
+        queue.send(f'{{"n":{n}}}', {"claimCheck": "stripe", "retryAttempts": "7"})
+    while batch := queue.receive(max_messages=10, wait_seconds=1):
+        for message in batch:
+            queue.dead_letter(message, f"poison {message.body}")
+    assert len(queue.dead_letters(limit=100)) == 12
+
+    assert queue.redrive() == 12
+
+    assert queue.dead_letters() == [] and queue.dead_letter_depth() == 0
+    received = []
+    while batch := queue.receive(max_messages=10, wait_seconds=1):
+        received.extend(batch)
+    assert sorted(m.body for m in received) == sorted(f'{{"n":{n}}}' for n in range(12))
+    assert {tuple(sorted(m.attributes.items())) for m in received} == {(("claimCheck", "stripe"),)}
+    assert {m.attempt for m in received} == {1}
+
+
+def test_a_redrive_moves_at_most_its_limit(jobs_queue):
+    queue = jobs_queue.queue
+    for n in range(3):
+        queue.send(f"m{n}")
+    while batch := queue.receive(max_messages=10, wait_seconds=1):
+        for message in batch:
+            queue.dead_letter(message, "poison")
+
+    assert queue.redrive(limit=2) == 2
+    assert len(queue.dead_letters()) == 1

@@ -137,6 +137,7 @@ def test_every_sqs_operation_of_the_adapters_is_allowed():
     missing = {action("sqs", call) for call in calls} - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
     # SendMessageBatch is authorized by sqs:SendMessage (AWS: batch actions use the single action's permission).
     missing = {m.replace("SendMessageBatch", "SendMessage").replace("DeleteMessageBatch", "DeleteMessage")
+               .replace("ChangeMessageVisibilityBatch", "ChangeMessageVisibility")
                for m in missing} - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
     assert not missing, f"iam.tf allows none of {sorted(missing)}"
 

@@ -1,7 +1,9 @@
-"""Poison messages on stripe-events: after a bounded number of receives they land in the DLQ,
-and the depth is logged."""
+"""Poison messages on stripe-events land in the DLQ with their reason (at once, or after repeated
+unexpected failures), the depth is logged, and ``billing events dlq`` / ``redrive`` act on the stack's
+real queues and worker."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -14,7 +16,7 @@ from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.bootstrap import event_ports_for
 from local_stack.demo import worker_services
-from scheduler_worker.consumer import QueueConsumer
+from scheduler_worker.consumer import UNEXPECTED_FAILURE_LIMIT, QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import StripeEventHandler
 from tests.support.stripe_events import (
@@ -27,7 +29,7 @@ from tests.support.stripe_events import (
 
 @pytest.fixture
 def poison_queue(stack):
-    """A fresh queue shaped like stripe-events (maxReceiveCount 5) and its DLQ."""
+    """A fresh queue shaped like stripe-events and its DLQ."""
     sqs = aws_client(stack, "sqs")
     url = create_queue_pair(stack, f"stripe-events-poison-{uuid.uuid4().hex[:8]}")
     yield SqsMessageQueue(sqs, url)
@@ -54,11 +56,14 @@ def _stripe_event(event_type: str, obj: dict) -> str:
 
 
 @pytest.mark.parametrize("body", ["this is not json", json.dumps({"hello": "world"}), json.dumps([1, 2, 3])])
-def test_body_that_is_not_a_stripe_event_lands_in_the_dlq_after_five_receives(poison_queue, consumer, body):
+def test_body_that_is_not_a_stripe_event_lands_in_the_dlq_at_once_with_its_reason(poison_queue, consumer, body):
     poison_queue.send(body)
 
     wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the poison message in the DLQ")
     assert poison_queue.approximate_depth() == 0
+    (letter,) = poison_queue.dead_letters()
+    assert letter.body == body and letter.attempts == 1
+    assert letter.reason and letter.reason.startswith("InvalidStripeEvent: ")
 
 
 def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_queue, consumer):
@@ -72,7 +77,10 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
                                                     "customer": customer_id, "payment_method": "pm_does_not_exist"})
     poison_queue.send(body)
     try:
-        wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the failing event in the DLQ")
+        wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=60, what="the failing event in the DLQ")
+        (letter,) = poison_queue.dead_letters()
+        assert letter.attempts == UNEXPECTED_FAILURE_LIMIT
+        assert letter.reason and letter.reason.startswith("StripeObjectNotFound: ")
     finally:
         # The stack is shared by the session: a stray account would join later billing runs.
         dynamodb.delete_item(TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": account_id}})
@@ -95,3 +103,41 @@ def test_dead_letter_monitor_logs_the_dlq_depth(poison_queue, consumer, caplog):
     [line] = [r for r in caplog.records if r.getMessage() == "dlq_depth"]
     assert (line.queue, line.dlqDepth, line.levelname) == ("stripe-events", 1, "WARNING")
 
+
+
+def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redrive_brings_it_back(stack):
+    """On the stack's own stripe-events queue, consumed by its scheduler-worker process."""
+    from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
+    from scheduler_worker import cli
+
+    services = worker_services(stack)
+    queue = services.stripe_events
+    sqs = aws_client(stack, "sqs")
+    dlq_url = queue._dead_letter_queue_url()
+
+    def billing(*argv: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        assert cli.main(["--stack", str(stack.stack_file), *argv], out=out, err=err) == 0, err.getvalue()
+        return out.getvalue()
+
+    queue.send("this is not json")
+    wait_for(lambda: queue.dead_letter_depth() == 1, timeout=60, what="the worker to dead-letter the poison message")
+    listing = billing("events", "dlq")
+    assert "InvalidStripeEvent: the message body is not JSON" in listing and "this is not json" in listing
+    assert "1 dead letter(s)" in listing
+
+    # A valid event dead-lettered earlier (say, by a bug since fixed): the redrive has the worker apply it.
+    sqs.purge_queue(QueueUrl=dlq_url)
+    event = json.loads(_stripe_event("customer.updated", {"id": "cus_nobody_here", "object": "customer",
+                                                           "metadata": {}}))
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(event), MessageAttributes={
+        "deadLetterReason": {"DataType": "String", "StringValue": "KeyError: 'name'"}})
+    assert "KeyError: 'name'" in billing("events", "dlq")
+
+    assert "1 message(s) moved back" in billing("events", "redrive", "--reason", "bug fixed")
+
+    ledger = DynamoProcessedEvents(aws_client(stack, "dynamodb"), stack.info["tables"]["events"])
+    wait_for(lambda: ledger.event_applications(event["id"]) == 1, timeout=60, what="the redriven event applied")
+    assert "no dead letters" in billing("events", "dlq")
+    [entry] = [e for e in services.audit.entries(limit=20) if e.action == "queue.redrive"][:1]
+    assert (entry.after["queue"], entry.after["moved"], entry.reason) == ("stripe-events", "1", "bug fixed")

@@ -21,12 +21,14 @@ from typing import Any
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.ports import (
     CostSource,
+    DeadLetter,
     DocumentStore,
     MessageQueue,
     ReceivedMessage,
     SecretsProvider,
     StripeSecrets,
 )
+from billing_core.ports.infrastructure import DEAD_LETTER_REASON, DEAD_LETTERED_AT, MAX_REASON_CHARS, RETRY_ATTEMPTS
 from tests.support.payment_fakes import (  # noqa: F401 - one import place for every fake
     TEST_PAYMENT_METHODS,
     FakePaymentGateway,
@@ -69,7 +71,7 @@ class FakeQueue(MessageQueue):
         self.visibility_timeout = visibility_timeout
         self.clock = clock
         self.messages: list[_QueuedMessage] = []
-        self.dead_letters: list[_QueuedMessage] = []
+        self.dead_lettered: list[_QueuedMessage] = []
         self._ids = itertools.count(1)
         self.batch_requests = 0
 
@@ -111,7 +113,7 @@ class FakeQueue(MessageQueue):
                 continue
             if message.receive_count >= self.max_receive_count:
                 self.messages.remove(message)
-                self.dead_letters.append(message)
+                self.dead_lettered.append(message)
                 continue
             message.receive_count += 1
             message.invisible_until = now + (
@@ -147,7 +149,35 @@ class FakeQueue(MessageQueue):
 
     def dead_letter_depth(self) -> int:
         """Messages moved to the dead-letter queue."""
-        return len(self.dead_letters)
+        return len(self.dead_lettered)
+
+    def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Move the message to the dead-letter queue with its reason."""
+        queued = self._by_receipt(message.receipt_handle)
+        if queued is None:
+            return
+        self.messages.remove(queued)
+        queued.attributes = {**queued.attributes, DEAD_LETTER_REASON: reason[:MAX_REASON_CHARS] or "no reason given",
+                             DEAD_LETTERED_AT: "1970-01-01T00:00:00+00:00", RETRY_ATTEMPTS: str(message.attempt)}
+        self.dead_lettered.append(queued)
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The dead letters, oldest first, left in place."""
+        return [
+            DeadLetter(message.message_id, message.body, message.attributes.get(DEAD_LETTER_REASON),
+                       message.attributes.get(DEAD_LETTERED_AT),
+                       int(message.attributes.get(RETRY_ATTEMPTS, message.receive_count)))
+            for message in self.dead_lettered[:limit]
+        ]
+
+    def redrive(self, *, limit: int | None = None) -> int:
+        """Send dead letters back as new messages without their failure attributes."""
+        moving = self.dead_lettered[:limit] if limit is not None else list(self.dead_lettered)
+        for message in moving:
+            self.dead_lettered.remove(message)
+            self.send(message.body, {k: v for k, v in message.attributes.items()
+                                     if k not in (DEAD_LETTER_REASON, DEAD_LETTERED_AT, RETRY_ATTEMPTS)})
+        return len(moving)
 
 
 class FakeCostSource(CostSource):

@@ -382,7 +382,7 @@ class FakePaymentGateway(PaymentGateway):
         for event in self.events:
             if event["id"] == event_id:
                 return StripeEvent.from_json(copy.deepcopy(event))
-        raise StripeRequestRejected(f"No such event: '{event_id}'")
+        raise StripeObjectNotFound(f"No such event: '{event_id}'")
 
     def list_events(self, *, created_after: int, types: Sequence[str] = ()) -> Iterator[StripeEvent]:
         """Events emitted by invoice transitions, created after ``created_after``."""

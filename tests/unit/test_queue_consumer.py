@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import date
@@ -9,17 +10,27 @@ from decimal import Decimal
 
 import pytest
 
+from billing_core import resources
 from billing_core.bootstrap import WorkerServices
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
 from billing_core.domain.records import Account
+from billing_core.errors import StorageUnavailable, StripeRateLimited, StripeUnavailable
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.invoice_messages import plan_to_message
 from scheduler_worker import worker
-from scheduler_worker.billing_jobs import JOB_RETRY_DELAY
-from scheduler_worker.consumer import QueueConsumer, exponential_backoff
-from scheduler_worker.stripe_events import stripe_event_consumers
+from billing_core.use_cases.receive_webhook import claim_check
+from scheduler_worker.billing_jobs import retry_schedule
+from scheduler_worker.consumer import (
+    RENEW_AFTER_RECEIVES,
+    UNEXPECTED_FAILURE_LIMIT,
+    QueueConsumer,
+    RedeliverLater,
+    RetrySchedule,
+    exponential_backoff,
+)
+from scheduler_worker.stripe_events import StripeEventHandler, stripe_event_consumers
 from scheduler_worker.worker import worker_consumers
 from tests.support.fakes import (
     FakeAccountRepository,
@@ -65,39 +76,161 @@ def test_a_handled_message_is_deleted():
     assert queue.approximate_depth() == 0
 
 
-def test_a_failed_billing_job_comes_back_after_the_job_retry_delay_not_the_visibility_timeout():
+def _consume_until_idle(queue: FakeQueue, handle, now: list[float], *, until: float, step: float = 5.0,
+                        **kwargs) -> None:
+    """Deliver every message due up to ``until`` (fake seconds), moving the clock ``step`` at a time."""
+    consumer = QueueConsumer("test", queue, handle, threading.Event(), **kwargs)
+    while now[0] <= until:
+        for message in queue.receive(max_messages=1):
+            consumer._process(message)
+        if not any(m.invisible_until <= now[0] for m in queue.messages):
+            now[0] += step
+
+
+def test_a_transiently_failed_message_comes_back_after_its_retry_delay_not_the_visibility_timeout():
     now = [0.0]
     queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
     queue.send('{"job": 1}')
 
     def fail(message):
-        raise RuntimeError("Stripe unavailable")
+        raise StripeUnavailable("Stripe answered 503")
 
-    _consume_one_batch(queue, fail, retry_delay=JOB_RETRY_DELAY)
+    _consume_one_batch(queue, fail, retry_delay=RetrySchedule())
     now[0] = 14.0
     assert queue.receive() == []
     now[0] = 15.0
     assert [message.receive_count for message in queue.receive()] == [2]
 
 
-def test_without_a_retry_delay_a_failed_message_waits_out_the_visibility_timeout():
-    now = [0.0]
-    queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
-    queue.send('{"job": 1}')
-
-    def fail(message):
-        raise RuntimeError("boom")
-
-    _consume_one_batch(queue, fail)
-    now[0] = 299.0
-    assert queue.receive() == []
-    now[0] = 300.0
-    assert len(queue.receive()) == 1
-
-
-def test_job_retry_delays_double_from_15_seconds_and_stay_under_the_visibility_timeout():
-    assert [JOB_RETRY_DELAY(count) for count in range(1, 7)] == [15, 30, 60, 120, 240, 300]
+def test_retry_delays_double_from_15_seconds_up_to_two_hours():
+    schedule = RetrySchedule()
+    assert [schedule(attempt) for attempt in range(1, 11)] == [15, 30, 60, 120, 240, 480, 960, 1920, 3840, 7200]
+    assert schedule(1000) == 7200
     assert [exponential_backoff(count) for count in range(1, 5)] == [1, 2, 4, 8]
+    assert retry_schedule(Settings.from_env({"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "60"}))(9) == 60
+
+
+@pytest.mark.parametrize("error", [
+    StripeUnavailable("Stripe answered 500"), StripeRateLimited("429"), StorageUnavailable("DynamoDB throttled"),
+    TimeoutError("read timed out"),
+])
+def test_transient_failures_back_off_for_hours_and_never_dead_letter(error):
+    now = [0.0]
+    queue = FakeQueue(max_receive_count=resources.STRIPE_EVENTS.max_receive_count, clock=lambda: now[0])
+    queue.send('{"id": "evt_1"}', {"claimCheck": "stripe"})
+    attempts: list[tuple[float, int]] = []
+
+    def fail_for_a_day(message):
+        attempts.append((now[0], message.attempt))
+        if now[0] < 24 * 3600:
+            raise error
+
+    _consume_until_idle(queue, fail_for_a_day, now, until=30 * 3600, step=60.0, retry_delay=RetrySchedule())
+
+    assert queue.dead_lettered == [] and queue.messages == []  # handled in the end, and deleted
+    assert [attempt for _, attempt in attempts] == list(range(1, len(attempts) + 1))
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(attempts, attempts[1:], strict=False)]
+    assert max(gaps) >= 2 * 3600 - 60 and len(attempts) < 30  # hours apart at the end, not minutes
+    # Every copy stayed far below the queue's maxReceiveCount: SQS would never have dead-lettered it.
+    assert all(message.receive_count <= RENEW_AFTER_RECEIVES for message in queue.messages)
+
+
+def test_a_poison_message_is_dead_lettered_at_once_with_its_reason(caplog):
+    queue = FakeQueue()
+    queue.send("this is not json")
+    handler = StripeEventHandler(_event_ports())
+
+    with caplog.at_level(logging.ERROR, logger="scheduler_worker.consumer"):
+        _consume_one_batch(queue, handler)
+
+    assert queue.messages == []
+    (letter,) = queue.dead_letters()
+    assert (letter.body, letter.reason) == ("this is not json", "InvalidStripeEvent: the message body is not JSON")
+    assert [r.reason for r in caplog.records if r.message == "message dead-lettered"] == [letter.reason]
+
+
+def test_a_claim_check_for_an_event_stripe_does_not_have_is_poison():
+    queue = FakeQueue()
+    queue.send(claim_check("evt_unknown", "invoice.paid"), {"claimCheck": "stripe"})
+    _consume_one_batch(queue, StripeEventHandler(_event_ports()))
+
+    (letter,) = queue.dead_letters()
+    assert letter.reason == "PoisonMessage: Stripe has no event evt_unknown"
+
+
+def test_an_unexpected_failure_is_retried_then_dead_lettered_with_its_reason():
+    now = [0.0]
+    queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
+    queue.send('{"job": 1}')
+    seen = []
+
+    def bug(message):
+        seen.append(message.receive_count)
+        raise KeyError("amount")
+
+    _consume_until_idle(queue, bug, now, until=3600, retry_delay=RetrySchedule())
+
+    assert seen == list(range(1, UNEXPECTED_FAILURE_LIMIT + 1))
+    assert [letter.reason for letter in queue.dead_letters()] == ["KeyError: 'amount'"]
+
+
+def test_waiting_for_another_workers_claim_never_dead_letters():
+    now = [0.0]
+    queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
+    queue.send('{"id": "evt_1"}')
+    seen = []
+
+    def claimed_elsewhere(message):
+        seen.append(message.attempt)
+        if len(seen) < 40:
+            raise RedeliverLater(15, "another worker is applying this event")
+
+    _consume_until_idle(queue, claimed_elsewhere, now, until=3600)
+
+    assert len(seen) == 40 and queue.dead_lettered == [] and queue.messages == []
+
+
+class VisibilityRecordingQueue(FakeQueue):
+    """Records every receive's batch size and every visibility change."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.batch_sizes: list[int] = []
+        self.visibility_changes: list[int] = []
+
+    def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None):
+        self.batch_sizes.append(max_messages)
+        return super().receive(max_messages=max_messages, wait_seconds=wait_seconds,
+                               visibility_timeout=visibility_timeout)
+
+    def change_visibility(self, receipt_handle, timeout_seconds):
+        self.visibility_changes.append(timeout_seconds)
+        super().change_visibility(receipt_handle, timeout_seconds)
+
+
+def test_a_message_is_kept_hidden_while_it_is_handled_and_only_one_is_taken_at_a_time():
+    queue = VisibilityRecordingQueue()
+    for n in range(3):
+        queue.send(f'{{"job": {n}}}')
+    handled = []
+
+    def slow(message):
+        handled.append(message.body)
+        if len(handled) == 1:
+            time.sleep(0.35)
+
+    stopping = threading.Event()
+    consumer = QueueConsumer("test", queue, slow, stopping, wait_seconds=1, visibility_seconds=1,
+                             extend_every_seconds=0.1)
+    consumer.start()
+    assert wait_until(lambda: len(handled) == 3)
+    stopping.set()
+    consumer.join(timeout=5)
+
+    assert set(queue.batch_sizes) == {1}
+    # Extended (to the short visibility) while the slow message was handled, and no longer after.
+    assert 2 <= len(queue.visibility_changes) <= 4 and set(queue.visibility_changes) == {1}
+    assert queue.messages == []
 
 
 class RecordingQueue(FakeQueue):
@@ -155,12 +288,18 @@ def test_the_worker_consumers_poll_20_seconds_unless_told_otherwise():
     assert {consumer.wait_seconds for consumer in consumers} == {20}
 
 
-def test_a_failed_stripe_event_comes_back_after_15_seconds_like_a_failed_job():
+def test_a_stripe_event_that_failed_on_a_stripe_outage_comes_back_after_15_seconds():
     now = [0.0]
     queue = FakeQueue(visibility_timeout=300, clock=lambda: now[0])
-    queue.send("not a stripe event")  # fails on every receive, like an event during an outage
-    ports = EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
-                       payments=FakePaymentGateway(), events=FakeProcessedEvents())
+    ports = _event_ports()
+    customer = ports.payments.create_customer(account_id="u1", idempotency_key="setup:u1")
+    ports.accounts.put(Account("u1", stripe_customer_id=customer.id))
+    ports.payments.fail_next("set_default_payment_method", StripeUnavailable("Stripe answered 503"))
+    queue.send(json.dumps({
+        "id": "evt_1", "object": "event", "type": "setup_intent.succeeded", "created": 1_733_000_000,
+        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer.id,
+                            "payment_method": "pm_card_visa", "status": "succeeded", "metadata": {}}},
+    }))
     stopping = threading.Event()
     (consumer,) = stripe_event_consumers(queue, ports, stopping, count=1, wait_seconds=1)
     consumer.start()
@@ -170,11 +309,16 @@ def test_a_failed_stripe_event_comes_back_after_15_seconds_like_a_failed_job():
         stopping.set()
         consumer.join(timeout=10)
 
-    assert rescheduled
+    assert rescheduled and queue.dead_lettered == []
     now[0] = 14.0
     assert queue.receive() == []
     now[0] = 15.0
     assert [message.receive_count for message in queue.receive()] == [2]
+
+
+def _event_ports() -> EventPorts:
+    return EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
+                      payments=FakePaymentGateway(), events=FakeProcessedEvents())
 
 
 def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(monkeypatch):

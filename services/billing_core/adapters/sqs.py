@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing_core.errors import StorageUnavailable
-from billing_core.ports import MessageQueue, OutgoingMessage, ReceivedMessage
+from billing_core.ports import DeadLetter, MessageQueue, OutgoingMessage, ReceivedMessage
+from billing_core.ports.infrastructure import DEAD_LETTER_REASON, DEAD_LETTERED_AT, MAX_REASON_CHARS, RETRY_ATTEMPTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_sqs import SQSClient
@@ -22,6 +24,11 @@ BATCH_ENTRIES = 10
 BATCH_BYTES = 256 * 1024
 # Entries SQS refused for a reason of its own (not the sender's) are sent again this often.
 BATCH_ATTEMPTS = 4
+# Dead letters being listed or moved are hidden this long from anyone else reading the DLQ; a listing
+# shows them again at once when it is done.
+DLQ_READ_VISIBILITY_SECONDS = 30
+# The system's own attributes that describe a failed delivery; a redriven message starts without them.
+_DELIVERY_ATTRIBUTES = frozenset({DEAD_LETTER_REASON, DEAD_LETTERED_AT, RETRY_ATTEMPTS})
 
 
 def _attributes(attributes: Mapping[str, str]) -> dict[str, Any]:
@@ -130,19 +137,7 @@ class SqsMessageQueue(MessageQueue):
         if visibility_timeout is not None:
             kwargs["VisibilityTimeout"] = visibility_timeout
         response = self._call("receive_message", **kwargs)
-        return [
-            ReceivedMessage(
-                message_id=message["MessageId"],
-                body=message["Body"],
-                receipt_handle=message["ReceiptHandle"],
-                receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
-                attributes={
-                    key: value.get("StringValue", "")
-                    for key, value in message.get("MessageAttributes", {}).items()
-                },
-            )
-            for message in response.get("Messages", [])
-        ]
+        return [_received(message) for message in response.get("Messages", [])]
 
     def delete(self, receipt_handle: str) -> None:
         """Delete a handled message."""
@@ -156,6 +151,76 @@ class SqsMessageQueue(MessageQueue):
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=timeout_seconds,
         )
+
+    def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Send a copy with ``deadLetterReason`` to the DLQ, then delete the message here.
+
+        A crash between the two leaves the message here too; it is dead-lettered again (a duplicate
+        in the DLQ, which a redrive applies once, as every handler is idempotent).
+        """
+        attributes = {
+            **message.attributes,
+            DEAD_LETTER_REASON: reason[:MAX_REASON_CHARS] or "no reason given",
+            DEAD_LETTERED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
+            RETRY_ATTEMPTS: str(message.attempt),
+        }
+        self._call("send_message", QueueUrl=self._dead_letter_queue_url(), MessageBody=message.body,
+                   MessageAttributes=_attributes(attributes))
+        self.delete(message.receipt_handle)
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Read up to ``limit`` dead letters, then make them visible again (they stay in the DLQ)."""
+        received = self._drain(self._dead_letter_queue_url(), limit)
+        self._show_again_now(self._dead_letter_queue_url(), [message.receipt_handle for message in received])
+        return [
+            DeadLetter(
+                message_id=message.message_id, body=message.body,
+                reason=message.attributes.get(DEAD_LETTER_REASON),
+                dead_lettered_at=message.attributes.get(DEAD_LETTERED_AT),
+                attempts=_attempts(message),
+            )
+            for message in received
+        ]
+
+    def redrive(self, *, limit: int | None = None) -> int:
+        """Send each dead letter back here as a new message (without its failure attributes), then delete it."""
+        dlq_url = self._dead_letter_queue_url()
+        moved = 0
+        while limit is None or moved < limit:
+            batch = self.receive_from(dlq_url, max_messages=10 if limit is None else min(10, limit - moved))
+            if not batch:
+                return moved
+            for message in batch:
+                kept = {k: v for k, v in message.attributes.items() if k not in _DELIVERY_ATTRIBUTES}
+                self.send(message.body, kept)
+                self._call("delete_message", QueueUrl=dlq_url, ReceiptHandle=message.receipt_handle)
+                moved += 1
+        return moved
+
+    def receive_from(self, queue_url: str, *, max_messages: int) -> list[ReceivedMessage]:
+        """One short receive from ``queue_url`` (this queue's DLQ), hiding what it returns for a while."""
+        response = self._call(
+            "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=max(1, min(max_messages, 10)),
+            WaitTimeSeconds=0, VisibilityTimeout=DLQ_READ_VISIBILITY_SECONDS,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"], MessageAttributeNames=["All"],
+        )
+        return [_received(message) for message in response.get("Messages", [])]
+
+    def _drain(self, queue_url: str, limit: int) -> list[ReceivedMessage]:
+        received: dict[str, ReceivedMessage] = {}
+        while len(received) < limit:
+            batch = self.receive_from(queue_url, max_messages=limit - len(received))
+            fresh = [message for message in batch if message.message_id not in received]
+            if not fresh:
+                break
+            received.update((message.message_id, message) for message in fresh)
+        return list(received.values())[:limit]
+
+    def _show_again_now(self, queue_url: str, receipt_handles: Sequence[str]) -> None:
+        for start in range(0, len(receipt_handles), BATCH_ENTRIES):
+            entries = [{"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                       for index, handle in enumerate(receipt_handles[start:start + BATCH_ENTRIES])]
+            self._call("change_message_visibility_batch", QueueUrl=queue_url, Entries=entries)
 
     def approximate_depth(self) -> int:
         """``ApproximateNumberOfMessages`` of this queue."""
@@ -181,6 +246,21 @@ class SqsMessageQueue(MessageQueue):
             _, _, _, _, account_id, name = arn.split(":", 5)
             self._dlq_url = self._call("get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account_id)["QueueUrl"]
         return self._dlq_url
+
+
+def _attempts(message: ReceivedMessage) -> int:
+    recorded = message.attributes.get(RETRY_ATTEMPTS, "")
+    return int(recorded) if recorded.isdigit() else message.receive_count
+
+
+def _received(message: Mapping[str, Any]) -> ReceivedMessage:
+    return ReceivedMessage(
+        message_id=message["MessageId"],
+        body=message["Body"],
+        receipt_handle=message["ReceiptHandle"],
+        receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        attributes={key: value.get("StringValue", "") for key, value in message.get("MessageAttributes", {}).items()},
+    )
 
 
 def _chunks(messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:

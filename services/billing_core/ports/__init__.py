@@ -5,6 +5,7 @@ implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implement
 """
 from billing_core.ports.infrastructure import (
     CostSource,
+    DeadLetter,
     DocumentStore,
     EInvoiceWriter,
     MessageQueue,
@@ -52,6 +53,7 @@ __all__ = [
     "Memberships",
     "MessageQueue",
     "OtherStripeObject",
+    "DeadLetter",
     "OutgoingMessage",
     "Page",
     "PaymentGateway",

@@ -12,6 +12,14 @@ from billing_core.domain.einvoice import EInvoice
 
 # --- queues --------------------------------------------------------------------------------------
 
+# Message attributes of the system's own: why and when a message was dead-lettered, and how many
+# attempts an earlier copy of a renewed message had used (see the worker's consumer).
+DEAD_LETTER_REASON = "deadLetterReason"
+DEAD_LETTERED_AT = "deadLetteredAt"
+RETRY_ATTEMPTS = "retryAttempts"
+# What a dead letter's reason keeps of an error message (SQS counts attributes toward the message size).
+MAX_REASON_CHARS = 1000
+
 
 @dataclass(frozen=True)
 class ReceivedMessage:
@@ -22,6 +30,24 @@ class ReceivedMessage:
     receipt_handle: str
     receive_count: int = 1
     attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attempt(self) -> int:
+        """This delivery's attempt number, counting the receives of the copies it renewed."""
+        earlier = self.attributes.get(RETRY_ATTEMPTS, "0")
+        return (int(earlier) if earlier.isdigit() else 0) + self.receive_count
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in a dead-letter queue, with the reason it was put there (``None``: SQS moved it after
+    too many receives, so the worker handling it died or lost it each time)."""
+
+    message_id: str
+    body: str
+    reason: str | None
+    dead_lettered_at: str | None  # ISO 8601, UTC
+    attempts: int  # deliveries before it was dead-lettered (as SQS counts them, for one it moved itself)
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,18 @@ class MessageQueue(abc.ABC):
     @abc.abstractmethod
     def change_visibility(self, receipt_handle: str, timeout_seconds: int) -> None:
         """Hide a message for ``timeout_seconds`` more (0 makes it visible again now)."""
+
+    @abc.abstractmethod
+    def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Move a received message to the dead-letter queue now, keeping ``reason`` with it."""
+
+    @abc.abstractmethod
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Up to ``limit`` messages of the dead-letter queue, left in it."""
+
+    @abc.abstractmethod
+    def redrive(self, *, limit: int | None = None) -> int:
+        """Move dead letters (all, or ``limit``) back to this queue as new messages; how many moved."""
 
     @abc.abstractmethod
     def approximate_depth(self) -> int:

@@ -36,8 +36,8 @@ HANDLERS: Mapping[str, EventHandler] = MappingProxyType({**INVOICE_HANDLERS, **A
 # Everything else Stripe sends is acknowledged by the webhook receiver and never enqueued.
 HANDLED_EVENT_TYPES = frozenset(HANDLERS)
 
-# A claim outlives a normal application by far; it equals the stripe-events visibility timeout, so a
-# crashed worker's event is free again about when SQS shows its message again.
+# A claim outlives a normal application by far, and the stripe-events visibility (30 s, extended while
+# the event is applied): a crashed worker's event is free again soon after SQS shows its message again.
 CLAIM_LEASE_SECONDS = 60
 # Stripe retries for three days; done markers are kept for a week so any late copy is recognised.
 DONE_RETENTION_SECONDS = 7 * 24 * 3600

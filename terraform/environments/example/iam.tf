@@ -108,10 +108,14 @@ data "aws_iam_policy_document" "scheduler_worker" {
     ]
     resources = values(module.data.queue_arns)
   }
-  # The dead-letter monitor finds each queue's DLQ by name and reads its depth.
+  # The dead-letter monitor finds each queue's DLQ by name and reads its depth; the consumers put a poison
+  # message there with its reason; `billing events dlq|redrive` (run in this task) reads and moves them.
   statement {
-    sid       = "WatchDeadLetters"
-    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    sid = "DeadLetters"
+    actions = [
+      "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+    ]
     resources = values(module.data.dead_letter_queue_arns)
   }
   statement {

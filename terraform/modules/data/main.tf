@@ -37,9 +37,10 @@ locals {
   }
 
   queues = {
-    # An invoice job makes a handful of Stripe calls; five minutes covers rate-limit back-off.
-    "billing-jobs"  = { visibility_timeout_seconds = 300, max_receive_count = 5 }
-    "stripe-events" = { visibility_timeout_seconds = 60, max_receive_count = 5 }
+    # Short visibility, extended by the worker while it works; maxReceiveCount is only the backstop for a
+    # message that kills its worker (poison messages are dead-lettered by the worker, with their reason).
+    "billing-jobs"  = { visibility_timeout_seconds = 30, max_receive_count = 10 }
+    "stripe-events" = { visibility_timeout_seconds = 30, max_receive_count = 10 }
   }
   message_retention_seconds = 4 * 24 * 3600
   dlq_retention_seconds     = 14 * 24 * 3600
