@@ -70,6 +70,30 @@ def test_update_returns_the_new_invoice_and_none_removes_a_field(invoices, accou
                         conditions=[FieldIs.absent("stripe_invoice_id")])
 
 
+def test_finalized_at_and_paid_at_keep_their_first_value_and_lines_added_only_grows(invoices, account_id):
+    invoice = an_invoice(account_id=account_id)
+    invoices.create_if_absent(invoice)
+    key = (account_id, invoice.invoice_id)
+    invoices.update(*key, {"lines_added": frozenset({"base-fee", "aws"}), "finalized_at": 1000, "paid_at": 2000})
+
+    # A worker resuming from stale memory writes what it saw then: none of it moves the record back.
+    stale = invoices.update(*key, {"lines_added": frozenset({"base-fee"}), "finalized_at": 3000, "paid_at": None,
+                                   "number": "A-1"})
+
+    assert (stale.lines_added, stale.finalized_at, stale.paid_at, stale.number) == (
+        frozenset({"base-fee", "aws"}), 1000, 2000, "A-1")
+    assert invoices.get(*key) == stale
+
+
+def test_a_write_once_field_absent_so_far_takes_the_first_value(invoices, account_id):
+    invoice = an_invoice(account_id=account_id)
+    invoices.create_if_absent(invoice)
+    first = invoices.update(account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"}), "paid_at": None,
+                                                              "updated_at": 5})
+    assert (first.lines_added, first.paid_at) == (frozenset({"aws"}), None)
+    assert invoices.update(account_id, invoice.invoice_id, {"paid_at": 7}).paid_at == 7
+
+
 def test_a_key_generation_guard_accepts_an_invoice_that_never_had_one(invoices, account_id):
     invoice_id = f"inv_2024-11_{account_id}"
     invoices.create_if_absent(an_invoice(account_id=account_id))

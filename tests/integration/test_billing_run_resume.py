@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -198,3 +199,57 @@ def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, servi
     invoice_id = invoice_id_for(seed_period(clean_stack), account_id)
     assert wait_for(lambda: getattr(services.invoices.get(account_id, invoice_id), "finalized_at", None),
                     timeout=60, what="the enqueued invoice job to finish")
+
+
+FREEZE_POINTS = [("create-invoice", "saved"), ("add-lines", "stripe"), ("finalize", "stripe")]
+
+
+@pytest.mark.parametrize(("step", "phase"), FREEZE_POINTS)
+def test_a_worker_frozen_past_its_visibility_resumes_without_moving_the_record_back(
+    clean_stack, services, step, phase, caplog
+):
+    """Worker A freezes mid-job; B takes the job over, finishes it, Stripe charges it; then A wakes up."""
+    caplog.set_level("ERROR")
+    account_id = new_account(clean_stack, services)
+    plan = seed_plan(clean_stack, services, account_id)
+    frozen, thawed = threading.Event(), threading.Event()
+    away = [0.0]  # how long A was away, as A's clock sees it when it wakes
+
+    def freeze(seen_step: str, seen_phase: str) -> None:
+        if (seen_step, seen_phase) == (step, phase):
+            frozen.set()
+            assert thawed.wait(120)
+            away[0] = 60.0  # past the 30 s visibility: SQS had shown its message to B
+
+    worker_a = InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=services.payments,
+                          observe=freeze, clock=lambda: time.time() + away[0])
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_run_or_error(worker_a, plan)))
+    thread.start()
+    try:
+        assert frozen.wait(60), "worker A never reached the freeze point"
+        taken_over = job(services).run(plan)
+        wait_for(lambda: services.invoices.get(account_id, plan.invoice_id).status == "paid", timeout=60,
+                 what="the invoice paid (Stripe charged it, the stack's worker applied invoice.paid)")
+        before = services.invoices.get(account_id, plan.invoice_id)
+    finally:
+        thawed.set()
+        thread.join(timeout=60)
+
+    [result] = outcome
+    assert not isinstance(result, Exception), result
+    after = services.invoices.get(account_id, plan.invoice_id)
+    assert after.status == "paid" and after.lines_added == before.lines_added == frozenset({"base-fee", "aws"})
+    assert (after.finalized_at, after.paid_at) == (before.finalized_at, before.paid_at)
+    assert after.finalized_at <= after.paid_at
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    assert stripe_objects(clean_stack)["invoice"] == 1 and stripe_objects(clean_stack)["invoiceitem"] == 2
+    assert lines_of(clean_stack, taken_over.stripe_invoice_id) == [
+        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
+
+
+def _run_or_error(worker: InvoiceJob, plan) -> object:
+    try:
+        return worker.run(plan)
+    except Exception as error:  # reported by the test, not lost in the thread
+        return error

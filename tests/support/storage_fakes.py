@@ -36,6 +36,7 @@ from billing_core.domain.records import (
     Invoice,
     InvoiceChanges,
     field_names,
+    forward_only,
 )
 from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound
 from billing_core.ports import (
@@ -75,6 +76,8 @@ def _changed(current: RecordT, changes: Mapping[str, Any], conditions: Sequence[
     _refuse_floats(changes)
     if not all(condition.holds_for(current) for condition in conditions):
         raise ConditionFailed("condition failed", current=current)
+    if isinstance(current, Invoice):
+        changes = forward_only(current, changes)
     return _as_stored(dataclasses.replace(current, **changes))
 
 

@@ -65,7 +65,7 @@ def test_an_invoice_comes_back_from_its_item_as_it_was():
                          key_generation=2, paid_at=9)
     item = invoice_item(invoice)
     assert item["amount"] == Decimal("37.74") and item["period"]["label"] == "2024-11"
-    assert item["linesAdded"] == ["aws", "base-fee"] and item["status"] == "pending"
+    assert item["linesAdded"] == {"aws", "base-fee"} and item["status"] == "pending"
     assert invoice_from_item(item, "billing") == invoice
 
 
@@ -77,6 +77,12 @@ def test_an_invoice_item_with_money_stored_as_text_is_refused():
 
 
 def test_setting_a_field_to_none_removes_its_attributes():
-    assert changes_to_update({"number": None, "stripe_total": 3774}, INVOICE_CODECS) == (
-        {"stripeTotal": 3774}, ["number"]
-    )
+    update = changes_to_update({"number": None, "stripe_total": 3774}, INVOICE_CODECS)
+    assert (update.assign, update.remove) == ({"stripeTotal": 3774}, ["number"])
+
+
+def test_write_once_fields_are_set_only_if_absent_and_never_removed_and_lines_only_grow():
+    update = changes_to_update({"finalized_at": 5, "paid_at": None, "lines_added": frozenset({"aws"})},
+                               INVOICE_CODECS)
+    assert (update.assign, update.set_once, update.add, update.remove) == (
+        {}, {"finalizedAt": 5}, {"linesAdded": {"aws"}}, [])

@@ -397,3 +397,26 @@ def test_a_failed_finalization_is_recorded_and_retried_with_a_fresh_key(world):
     assert invoice["status"] == "open"
     assert [c.idempotency_key for c in world.stripe.calls_to("finalize_invoice")] == [
         "inv_2024-11_u1:finalize", "inv_2024-11_u1:finalize:1"]
+
+
+@pytest.mark.parametrize(("step", "phase"), [("customer", "saved"), ("create-invoice", "saved"),
+                                             ("add-lines", "saved")])
+def test_a_job_away_longer_than_its_visibility_reads_its_record_again_and_calls_stripe_no_more(step, phase):
+    world = World()
+    world.account()
+    plan = seed_plan()
+    resumed: list[InvoiceJob] = []
+
+    def away(seen_step: str, seen_phase: str) -> None:
+        if (seen_step, seen_phase) == (step, phase) and not resumed:
+            # While this worker is frozen, another takes the job over and finishes it.
+            resumed.append(world.job())
+            resumed[0].run(plan)
+            world.now += 60  # the frozen worker wakes a minute later
+            calls_before.extend(world.stripe.calls)
+
+    calls_before: list = []
+    result = world.job(observe=away).run(plan)
+
+    assert result.status == "open" and resumed
+    assert world.stripe.calls == calls_before  # nothing sent to Stripe after it woke, not even a replay

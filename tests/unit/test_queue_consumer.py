@@ -19,8 +19,8 @@ from billing_core.errors import StorageUnavailable, StripeRateLimited, StripeUna
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.invoice_messages import plan_to_message
-from scheduler_worker import worker
 from billing_core.use_cases.receive_webhook import claim_check
+from scheduler_worker import worker
 from scheduler_worker.billing_jobs import retry_schedule
 from scheduler_worker.consumer import (
     RENEW_AFTER_RECEIVES,

@@ -166,20 +166,24 @@ class _DynamoTable:
         must_exist: bool = True,
     ) -> Item:
         """Apply a record's ``changes`` if ``conditions`` hold; returns the item as stored after it."""
-        fields, remove = changes_to_update(changes, self.codecs)
-        key_names = set(key)
-        if key_names & (set(fields) | set(remove)):
+        update = changes_to_update(changes, self.codecs)
+        if set(key) & update.attributes:
             raise ValueError("key attributes cannot be updated")
-        if not fields and not remove:
-            raise ValueError("nothing to update")
         expression = _Expression()
         clauses = []
-        if fields:
-            clauses.append(
-                "SET " + ", ".join(f"{expression.name(k)} = {expression.value(v)}" for k, v in fields.items())
-            )
-        if remove:
-            clauses.append("REMOVE " + ", ".join(expression.name(k) for k in remove))
+        assignments = [f"{expression.name(k)} = {expression.value(v)}" for k, v in update.assign.items()]
+        for attribute, value in update.set_once.items():
+            name = expression.name(attribute)
+            assignments.append(f"{name} = if_not_exists({name}, {expression.value(value)})")
+        if assignments:
+            clauses.append("SET " + ", ".join(assignments))
+        if update.add:
+            clauses.append("ADD " + ", ".join(f"{expression.name(k)} {expression.value(v)}"
+                                               for k, v in update.add.items()))
+        if update.remove:
+            clauses.append("REMOVE " + ", ".join(expression.name(k) for k in update.remove))
+        if not clauses:
+            raise ValueError("nothing to update")
         guards = [
             expression.guard(*guard_attribute(c.name, c.values, self.codecs), c.or_absent) for c in conditions
         ]

@@ -9,6 +9,7 @@ over the usual module size because the attribute names must stay in this one pla
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -184,6 +185,9 @@ class _Codec:
     write: Callable[[Any], dict[str, Any]]  # value -> attributes to set (the others are removed)
     read: Callable[[Item], Any]  # item -> value; ``_ABSENT`` when none of the attributes is there
     guard_value: Callable[[Any], Any] = _same  # value -> what a condition on the first attribute compares
+    # "set" (replace), "once" (the first value written stays: if_not_exists, never removed) or
+    # "grow" (a string set that only takes additions: ADD).
+    update_mode: str = "set"
 
 
 _ABSENT = object()
@@ -195,6 +199,20 @@ def _simple(attribute: str, read: Callable[[Any], Any], write: Callable[[Any], A
         write=lambda value: {} if value is None else {attribute: write(value)},
         read=lambda item: _ABSENT if item.get(attribute) is None else read(item[attribute]),
         guard_value=write,
+    )
+
+
+def _write_once(attribute: str, read: Callable[[Any], Any]) -> _Codec:
+    return dataclasses.replace(_simple(attribute, read), update_mode="once")
+
+
+def _growing_set(attribute: str) -> _Codec:
+    """Line kinds as a DynamoDB string set (a list written before is read the same way)."""
+    return _Codec(
+        attributes=(attribute,),
+        write=lambda value: {attribute: set(value)} if value else {},
+        read=lambda item: _ABSENT if item.get(attribute) is None else _line_kinds(item[attribute]),
+        update_mode="grow",
     )
 
 
@@ -285,7 +303,7 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "corrected_by": _simple("correctedBy", _line_kinds, sorted),
     "cost_scope": _simple("costScope", _text),
     "run_id": _simple("runId", _text),
-    "lines_added": _simple("linesAdded", _line_kinds, sorted),
+    "lines_added": _growing_set("linesAdded"),
     "stripe_customer_id": _simple("stripeCustomerId", _text),
     "stripe_invoice_id": _simple("stripeInvoiceId", _text),
     "stripe_total": _simple("stripeTotal", _integer),
@@ -293,14 +311,14 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "hosted_invoice_url": _simple("hostedInvoiceUrl", _text),
     "invoice_pdf": _simple("invoicePdf", _text),
     "payment_method_missing": _simple("paymentMethodMissing", _boolean),
-    "finalized_at": _simple("finalizedAt", _integer),
+    "finalized_at": _write_once("finalizedAt", _integer),
     "finalization_error": _simple("finalizationError", _text),
     "key_generation": _simple("keyGeneration", _integer),
     "status_order": _simple("statusOrder", _text),
     "attempt_count": _simple("attemptCount", _integer),
     "last_event_at": _simple("lastEventAt", _integer),
     "next_payment_attempt": _simple("nextPaymentAttempt", _integer),
-    "paid_at": _simple("paidAt", _integer),
+    "paid_at": _write_once("paidAt", _integer),
     "net_amount": _simple("netAmount", _decimal),
     "tax_amount": _simple("taxAmount", _decimal),
     "tax_rate": _simple("taxRate", _decimal),
@@ -380,18 +398,30 @@ def invoice_from_item(item: Mapping[str, Any], table: str) -> Invoice:
     return result
 
 
-def changes_to_update(
-    changes: Mapping[str, Any], codecs: Mapping[str, _Codec]
-) -> tuple[dict[str, Any], list[str]]:
-    """The attributes a changes mapping sets and the ones it removes."""
-    set_fields: dict[str, Any] = {}
-    remove: list[str] = []
+@dataclass(frozen=True)
+class ItemUpdate:
+    """What a changes mapping does to an item: attributes set, set unless present, added to, removed."""
+
+    assign: dict[str, Any]
+    set_once: dict[str, Any]
+    add: dict[str, Any]
+    remove: list[str]
+
+    @property
+    def attributes(self) -> set[str]:
+        return {*self.assign, *self.set_once, *self.add, *self.remove}
+
+
+def changes_to_update(changes: Mapping[str, Any], codecs: Mapping[str, _Codec]) -> ItemUpdate:
+    """The update a changes mapping makes (a write-once or growing field is never removed)."""
+    update = ItemUpdate({}, {}, {}, [])
     for name, value in changes.items():
         codec = codecs[name]
         written = codec.write(value)
-        set_fields.update(written)
-        remove.extend(attribute for attribute in codec.attributes if attribute not in written)
-    return set_fields, remove
+        {"set": update.assign, "once": update.set_once, "grow": update.add}[codec.update_mode].update(written)
+        if codec.update_mode == "set":
+            update.remove.extend(attribute for attribute in codec.attributes if attribute not in written)
+    return update
 
 
 def guard_attribute(name: str, values: tuple[object, ...], codecs: Mapping[str, _Codec]) -> tuple[str, list[Any]]:

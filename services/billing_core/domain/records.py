@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.corrections import Correction
@@ -295,6 +295,23 @@ class BillingRunRecord:
 
 
 MAX_SKIPPED_KEPT = 100
+
+# Fields of an invoice record that only move forward, whoever writes them and however late: storage
+# keeps the first value written to a write-once field (never removed either), and a growing field is
+# the union of everything written to it. A worker resuming from stale memory cannot move them back.
+WRITE_ONCE_FIELDS = frozenset({"finalized_at", "paid_at"})
+GROWING_FIELDS = frozenset({"lines_added"})
+
+
+def forward_only(current: Invoice, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` as storage applies them to ``current`` (the rule of ``WRITE_ONCE_FIELDS`` and ``GROWING_FIELDS``)."""
+    applied = dict(changes)
+    for name in WRITE_ONCE_FIELDS & set(changes):
+        if getattr(current, name) is not None or changes[name] is None:
+            applied[name] = getattr(current, name)
+    for name in GROWING_FIELDS & set(changes):
+        applied[name] = frozenset(getattr(current, name)) | frozenset(changes[name] or ())
+    return applied
 
 
 def field_names(record_type: type) -> frozenset[str]:

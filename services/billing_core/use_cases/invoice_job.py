@@ -86,6 +86,10 @@ STEPS = ("claim", "customer", "create-invoice", "add-lines", "finalize")  # then
 
 # Stripe forgets idempotency keys after 24 hours; an hour of margin covers clock skew and slow steps.
 IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
+# A step normally follows the last in milliseconds. A job that took longer than this since it last read
+# or wrote its record (frozen, or past its message's visibility) reads it again before its next step:
+# another worker may have taken the job over and finished it meanwhile.
+STALE_RECORD_SECONDS = 10
 
 StepObserver = Callable[[str, str], None]
 """Called as ``observe(step, phase)``: phase ``"stripe"`` right after the Stripe call (before the
@@ -167,11 +171,21 @@ class InvoiceJob:
             return _result(record, already_done=True)
         if account is None:
             raise AccountNotFound(f"account {plan.account_id} has no item in the accounts table")
+        seen_at = self._clock()
+
+        def current(record: Invoice) -> Invoice:
+            """The record as stored, if this copy may be stale: the job was frozen, or waited long."""
+            nonlocal seen_at
+            if self._clock() - seen_at > STALE_RECORD_SECONDS:
+                record = self._invoices.get(record.account_id, record.invoice_id) or record
+            seen_at = self._clock()
+            return record
+
         try:
-            record = self._customer(record, account)
-            record = self._draft(record)
-            record, answer = self._lines(record)
-            record = self._finalize(record, account, answer)
+            record = self._customer(current(record), account)
+            record = self._draft(current(record))
+            record, answer = self._lines(current(record))
+            record = self._finalize(current(record), account, answer)
             record = self._einvoice(record, account)
         except StripeFailedAfterExecution:
             # Stripe replays this 500 for the key: the retry looks at what exists and uses fresh keys.
@@ -324,6 +338,8 @@ class InvoiceJob:
         A job that resumes (its lines were added by an earlier attempt) reads the invoice first: the
         draft may have changed since, or an earlier attempt or a webhook may have finalized it.
         """
+        if record.finalized_at:
+            return record  # another attempt finalized it while this one was away
         stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
         invoice = answer if answer is not None else self._payments.retrieve_invoice(stripe_invoice_id)
         self._require_total(record, invoice)
