@@ -36,7 +36,7 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 _AUTH_ERRORS = {
     "401": _error("No token, or a token that is invalid, expired or not for this pool and client."),
     "403": _error("A valid token of a user who is not in the admin group."),
-    "503": _error("A dependency (JWKS, DynamoDB) is temporarily unavailable."),
+    "503": _error("A dependency (JWKS, DynamoDB, Stripe) is temporarily unavailable."),
     "default": _error("Any other error, in the same shape."),
 }
 
@@ -348,7 +348,7 @@ _DOCUMENT: dict[str, Any] = {
 _OPERATOR_ERRORS = {
     "401": _error("No token, or a token that is invalid, expired or not for this pool and client."),
     "403": _error("A valid token of a user who is not in the operator group (a customer's admin, too)."),
-    "503": _error("A dependency (JWKS, DynamoDB) is temporarily unavailable."),
+    "503": _error("A dependency (JWKS, DynamoDB, Stripe) is temporarily unavailable."),
     "default": _error("Any other error, in the same shape."),
 }
 _ADDRESS = {"type": "object", "required": ["line1", "postalCode", "city"], "additionalProperties": False,

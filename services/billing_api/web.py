@@ -28,6 +28,7 @@ from billing_core.errors import (
     PaymentGatewayError,
     SecretsUnavailable,
     StorageUnavailable,
+    StripeUnavailable,
 )
 from billing_core.ports import Memberships
 
@@ -55,6 +56,8 @@ ERROR_RESPONSES: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (NotFound, 404, "not_found", "Not found."),
     (StorageUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
     (SecretsUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
+    # Stripe unreachable, stalled, 5xx or rate limiting: nothing was done twice (idempotency keys); try again.
+    (StripeUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
     (PaymentGatewayError, 502, "payment_provider_error", "The payment provider could not complete the request."),
 )
 HTTP_ERROR_CODES = {

@@ -95,6 +95,22 @@ WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts"
 API_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
 
 
+@dataclass(frozen=True)
+class StripeTimeouts:
+    """Connect and read timeouts of the Stripe SDK's HTTP client, and the most retries it may make."""
+
+    connect_seconds: float
+    read_seconds: float
+    max_network_retries: int
+
+
+# The SDK's default waits 80 s for an answer. billing-api answers a person: a stalled Stripe is a 503 with
+# Retry-After within seconds (the SDK retries once, under the same idempotency key). The worker may wait
+# longer: its messages retry anyway, but a hung request must not hold a message (and its claim) for minutes.
+API_STRIPE_TIMEOUTS = StripeTimeouts(connect_seconds=2, read_seconds=5, max_network_retries=1)
+WORKER_STRIPE_TIMEOUTS = StripeTimeouts(connect_seconds=5, read_seconds=20, max_network_retries=2)
+
+
 @dataclass
 class ApiServices:
     """What billing-api needs: the account's invoices and payment method, costs, Stripe."""
@@ -180,7 +196,8 @@ def _secrets(settings: Settings, clients: _Clients, secrets: SecretsProvider | N
 
 
 def _payments(
-    settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None
+    settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None,
+    *, timeouts: StripeTimeouts,
 ) -> PaymentGateway:
     kwargs: dict[str, Any] = {}
     if stripe_client_factory is not None:
@@ -188,7 +205,8 @@ def _payments(
     return StripePaymentGateway(
         secrets,
         api_base=settings.stripe_api_base,
-        max_network_retries=settings.stripe_max_network_retries,
+        max_network_retries=min(settings.stripe_max_network_retries, timeouts.max_network_retries),
+        timeout=(timeouts.connect_seconds, timeouts.read_seconds),
         **kwargs,
     )
 
@@ -213,7 +231,7 @@ def bootstrap_api(
         costs=CostExplorerCostSource(
             make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
         ),
-        payments=_payments(settings, secrets, stripe_client_factory),
+        payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url))
         if settings.billing_jobs_queue_url
@@ -272,7 +290,7 @@ def bootstrap_worker(
         costs=CostExplorerCostSource(
             make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
         ),
-        payments=_payments(settings, secrets, stripe_client_factory),
+        payments=_payments(settings, secrets, stripe_client_factory, timeouts=WORKER_STRIPE_TIMEOUTS),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url)),
         stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),

@@ -186,3 +186,34 @@ def test_a_stalled_aws_gives_a_quick_503_in_json_with_retry_after_not_a_hanging_
     assert response.get_json()["error"]["code"] == "unavailable"
     config = services.accounts._client._client.meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (2, 3, 2)
+
+
+def test_a_stalled_stripe_gives_a_quick_503_in_json_with_retry_after(clean_stack, admin):
+    import socket
+    import threading
+
+    headers, _ = admin
+    # A Stripe API that accepts connections and never answers.
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
+    stalled = clean_stack.settings(STRIPE_API_BASE=f"http://127.0.0.1:{black_hole.getsockname()[1]}")
+    from local_stack.environment import aws_session
+
+    services = bootstrap_api(stalled, session=aws_session(stalled.aws_region))
+    app = create_app(stalled, services)
+
+    try:
+        response = app.test_client().post("/billing/setup-intent", headers=headers, json={})
+    finally:
+        black_hole.close()
+        for connection in held:
+            connection.close()
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"]["code"] == "unavailable"
+    client = services.payments._client_for(services.secrets.get().secret_key)
+    assert client._requestor._client._timeout == (2, 5)  # the SDK's default would wait 80 s, three times
+    assert services.payments._max_network_retries == 1

@@ -194,7 +194,11 @@ class StripePaymentGateway(PaymentGateway):
         max_network_retries: int = 2,
         client_factory: ClientFactory = stripe.StripeClient,
         http_client: stripe.HTTPClient | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> None:
+        """``timeout`` is (connect, read) seconds of the SDK's HTTP client (its default waits 80 s)."""
+        if http_client is None and timeout is not None:
+            http_client = stripe.RequestsClient(timeout=timeout)
         self._secrets = secrets
         self._api_base = api_base
         self._max_network_retries = max_network_retries
