@@ -277,10 +277,21 @@ def test_a_body_over_the_limit_is_413(client, tokens):
     assert_error_shape(response, 413, "payload_too_large")
 
 
-def test_a_stripe_failure_is_a_502_without_stripes_message(client, tokens, ports):
+def test_stripe_unavailable_is_a_503_with_retry_after_without_stripes_message(client, tokens, ports):
     from billing_core.errors import StripeUnavailable
 
     ports.payments.fail_next("create_customer", StripeUnavailable("upstream said sk_test_secret123 is wrong"))
+    response = client.post("/billing/setup-intent", headers=auth(tokens))
+
+    assert_error_shape(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert b"sk_test" not in response.data
+
+
+def test_a_stripe_refusal_is_a_502_without_stripes_message(client, tokens, ports):
+    from billing_core.errors import StripeRequestRejected
+
+    ports.payments.fail_next("create_customer", StripeRequestRejected("upstream said sk_test_secret123 is wrong"))
     response = client.post("/billing/setup-intent", headers=auth(tokens))
 
     assert_error_shape(response, 502, "payment_provider_error")
