@@ -67,8 +67,9 @@ def _bounded_body() -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, message: str) -> Response:
-    response = jsonify(error=message)
+def _error(status: int, code: str, message: str) -> Response:
+    """The error shape of every service of the system: ``{"error": {"code", "message"}}``, fixed texts only."""
+    response = jsonify(error={"code": code, "message": message})
     response.status_code = status
     return response
 
@@ -79,25 +80,26 @@ def _errors(app: Flask) -> None:
     @app.errorhandler(InvalidWebhookSignature)
     def bad_signature(error: InvalidWebhookSignature) -> Response:
         log.warning("stripe webhook rejected", extra={"reason": str(error)})
-        return _error(400, "invalid signature")
+        return _error(400, "invalid_signature", "The Stripe-Signature header does not verify this body.")
 
     @app.errorhandler(InvalidStripeEvent)
     def bad_event(error: InvalidStripeEvent) -> Response:
         log.warning("stripe webhook rejected", extra={"reason": str(error)})
-        return _error(400, "invalid payload")
+        return _error(400, "invalid_payload", "The body is not a Stripe event.")
 
     @app.errorhandler(StorageUnavailable)
     @app.errorhandler(SecretsUnavailable)
     def unavailable(error: Exception) -> Response:
         # Not acknowledged: Stripe retries, and the event reaches the queue once it is back.
         log.error("stripe webhook not accepted; dependency unavailable", extra={"reason": str(error)})
-        response = _error(503, "temporarily unavailable")
+        response = _error(503, "unavailable", "The service is temporarily unavailable; try again shortly.")
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        response = _error(error.code or 500, (error.name or "error").lower())
+        name = (error.name or "error").lower()
+        response = _error(error.code or 500, name.replace(" ", "_"), f"{error.name or 'Error'}.")
         if error.code == 405:
             response.headers["Allow"] = "POST"
         return response
@@ -105,7 +107,7 @@ def _errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         log.exception("stripe webhook failed unexpectedly")
-        return _error(500, "internal error")
+        return _error(500, "internal_error", "Something went wrong on our side.")
 
 
 def create_app(settings: Settings | None = None, services: WebhookReceiverServices | None = None) -> Flask:

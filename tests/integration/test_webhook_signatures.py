@@ -145,7 +145,7 @@ def test_bad_signature_is_rejected_with_400_and_nothing_is_queued(receiver, case
     response = post(receiver, sent, header)
 
     assert response.status_code == 400, case
-    assert response.json() == {"error": "invalid signature"}
+    assert response.json()["error"]["code"] == "invalid_signature"
     assert event_id not in queued(receiver)
 
 
@@ -168,7 +168,7 @@ def test_a_signed_body_that_is_no_event_envelope_is_a_400_in_json_and_nothing_is
 
     response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
 
-    assert response.status_code == 400 and response.json() == {"error": "invalid payload"}
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_payload"
     assert queued(receiver) == {}
 
 
