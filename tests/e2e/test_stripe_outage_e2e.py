@@ -72,11 +72,13 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
                      timeout=OUTAGE_SECONDS - 5, what=f"{EVENTS} events delivered during the outage", interval=2.0)
             time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_started)))
             faults = _emulator_faults(stack) - faults_before
+        outage_ended = time.monotonic()
 
         def all_applied() -> bool:
             return all(getattr(accounts.get(account_id), "payment_method", None) for account_id, _ in customers)
 
         wait_for(all_applied, timeout=300, what=f"the {EVENTS} payment methods stored after the outage", interval=2.0)
+        caught_up = time.monotonic() - outage_ended
 
     assert faults > EVENTS  # the worker did meet the outage, more than once per event
     events = [event for event in client.v1.events.list(params={"type": "setup_intent.succeeded", "limit": 100})
@@ -87,3 +89,5 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
         assert accounts.get(account_id).payment_method.type == "card"
     assert stripe_events.dead_letter_depth() == 0
     wait_for(lambda: stripe_events.approximate_depth() == 0, timeout=30, what="the stripe-events queue drained")
+    print(f"\nstripe outage: {OUTAGE_SECONDS} s of 500s, {EVENTS} events, {faults} Stripe requests refused; every "
+          f"event applied once {caught_up:.0f} s after Stripe was back; 0 dead letters")

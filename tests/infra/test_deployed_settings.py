@@ -32,6 +32,8 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
         "two SDK retries (same idempotency key) ride out a blip; the queues retry after that."
     ),
     "SECRETS_REFRESH_SECONDS": "ten seconds: a revoked webhook secret or key stops within 10 s, at one read per 10 s.",
+    "RETRY_BASE_SECONDS": "15 s, doubling: a blip costs seconds, an outage a few dozen retries a day per message.",
+    "RETRY_MAX_SECONDS": "two hours between attempts at most: an outage of days never dead-letters.",
     "COGNITO_JWKS_URL": "derived from region and pool: the JWKS of the real Cognito pool.",
     "COGNITO_ISSUER": "derived from region and pool: the issuer the real Cognito pool signs with.",
     "COGNITO_TOKEN_USE": "the admin page sends the Cognito access token, which names the app client.",

@@ -17,6 +17,7 @@ import jwt
 import pytest
 import requests
 
+from billing_core import resources
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.domain.costs import Period
 from local_stack import PortInUse, StackPorts, start_stack
@@ -105,7 +106,7 @@ def test_stack_json_values_point_at_the_running_parts(stack):
         policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
                             ["Attributes"]["RedrivePolicy"])
         assert policy["deadLetterTargetArn"].endswith("-dlq")
-        assert int(policy["maxReceiveCount"]) == 5
+        assert int(policy["maxReceiveCount"]) == resources.STRIPE_EVENTS.max_receive_count == 10
 
 
 def test_stripe_secret_in_secrets_manager_matches_the_emulator_keys(stack):
