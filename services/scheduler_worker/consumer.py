@@ -7,8 +7,9 @@ Three kinds of failure, three outcomes:
   it: SQS counts every receive toward the queue's ``maxReceiveCount``, so from its
   ``RENEW_AFTER_RECEIVES``-th receive on a retried message is sent anew (a fresh receive count,
   carrying its attempt number in ``retryAttempts``) and the old copy deleted.
-- **poison** (a body that is no Stripe event or invoice job, an event Stripe does not know): it can
-  never succeed, so it goes to the dead-letter queue at once with its reason.
+- **poison** (a body that is no Stripe event or invoice job, an event Stripe does not know, an event
+  whose account is still unknown after its handler looked again a few times): it can never succeed,
+  so it goes to the dead-letter queue at once with its reason.
 - **unexpected** (anything else: a bug, a refusal): retried like a transient one, and dead-lettered
   with its reason once a copy has failed ``UNEXPECTED_FAILURE_LIMIT`` receives.
 

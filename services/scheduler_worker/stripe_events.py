@@ -10,7 +10,7 @@ import threading
 
 from billing_core.errors import StripeObjectNotFound
 from billing_core.logging import correlation
-from billing_core.ports import MessageQueue, ReceivedMessage
+from billing_core.ports import MessageQueue, ReceivedMessage, StripeEvent
 from billing_core.use_cases.apply_event import EventOutcome, EventPorts, process_event
 from billing_core.use_cases.receive_webhook import claimed_event_id, parse_event_body
 from scheduler_worker.consumer import (
@@ -28,13 +28,18 @@ log = logging.getLogger(__name__)
 STRIPE_EVENT_CONSUMERS = 4
 # Another worker holds a live claim on the event: look again after this long (never dead-lettered for it).
 IN_PROGRESS_RETRY_SECONDS = 15
+# An event naming an account billing does not have is looked at again on the retry schedule (the
+# account's record may still be on its way: 15 + 30 + 60 + 120 + 240 s by default), then dead-lettered
+# with that reason; `billing events redrive` applies it once the account exists.
+UNKNOWN_ACCOUNT_ATTEMPTS = 6
 
 
 class StripeEventHandler:
     """Handles one ``stripe-events`` message; what it raises decides the message's retry (see ``consumer``)."""
 
-    def __init__(self, ports: EventPorts) -> None:
+    def __init__(self, ports: EventPorts, *, retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY) -> None:
         self._ports = ports
+        self._retry_delay = retry_delay
 
     def __call__(self, message: ReceivedMessage) -> None:
         """Apply the event in ``message``; returns normally when the message may be deleted."""
@@ -57,6 +62,16 @@ class StripeEventHandler:
             )
         if outcome is EventOutcome.IN_PROGRESS:
             raise RedeliverLater(IN_PROGRESS_RETRY_SECONDS, "another worker is applying this event")
+        if outcome is EventOutcome.UNKNOWN_ACCOUNT:
+            if message.attempt < UNKNOWN_ACCOUNT_ATTEMPTS:
+                raise RedeliverLater(self._retry_delay(message.attempt), "the event names an account not yet known")
+            raise PoisonMessage(_unknown_account_reason(event, message.attempt))
+
+
+def _unknown_account_reason(event: StripeEvent, attempts: int) -> str:
+    metadata = getattr(event.object, "metadata", {})
+    return (f"unknown account {metadata.get('userId')!r}: {event.type} {event.id} names it through "
+            f"{event.object.id}'s metadata.userId, and no such account appeared in {attempts} attempts")
 
 
 def stripe_event_consumers(
@@ -69,7 +84,7 @@ def stripe_event_consumers(
     to hours) and is never dead-lettered for it: an outage of Stripe or AWS only delays events Stripe
     was already told we received.
     """
-    handler = StripeEventHandler(ports)
+    handler = StripeEventHandler(ports, retry_delay=retry_delay)
     return [
         QueueConsumer(f"stripe-events-{number}", queue, handler, stopping, retry_delay=retry_delay,
                       wait_seconds=wait_seconds)

@@ -142,3 +142,45 @@ def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redri
     assert "no dead letters" in billing("events", "dlq")
     [entry] = [e for e in services.audit.entries(limit=20) if e.action == "queue.redrive"][:1]
     assert (entry.after["queue"], entry.after["moved"], entry.reason) == ("stripe-events", "1", "bug fixed")
+
+
+def test_an_event_naming_an_unknown_account_is_dead_lettered_with_that_reason_and_applies_once_redriven(stack):
+    """The stack's worker looks again for UNKNOWN_ACCOUNT_ATTEMPTS attempts (here the message arrives
+    on its last one), dead-letters it with the reason, and a redrive after the account exists applies it."""
+    from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
+    from billing_core.ports.infrastructure import RETRY_ATTEMPTS
+    from scheduler_worker import cli
+    from scheduler_worker.stripe_events import UNKNOWN_ACCOUNT_ATTEMPTS
+
+    services = worker_services(stack)
+    queue = services.stripe_events
+    sqs = aws_client(stack, "sqs")
+    sqs.purge_queue(QueueUrl=queue._dead_letter_queue_url())
+    account_id = f"user-{uuid.uuid4().hex[:8]}"
+    customer_id = f"cus_{uuid.uuid4().hex[:14]}"
+    body = _stripe_event("customer.updated", {"id": customer_id, "object": "customer", "email": "neu@example.com",
+                                              "metadata": {"userId": account_id}})
+    event_id = json.loads(body)["id"]
+
+    def billing(*argv: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        assert cli.main(["--stack", str(stack.stack_file), *argv], out=out, err=err) == 0, err.getvalue()
+        return out.getvalue()
+
+    queue.send(body, {RETRY_ATTEMPTS: str(UNKNOWN_ACCOUNT_ATTEMPTS - 1)})
+    wait_for(lambda: queue.dead_letter_depth() == 1, timeout=60, what="the worker to dead-letter the event")
+    listing = billing("events", "dlq")
+    assert f"PoisonMessage: unknown account '{account_id}'" in listing and event_id in listing
+    ledger = DynamoProcessedEvents(aws_client(stack, "dynamodb"), stack.info["tables"]["events"])
+    assert ledger.event_applications(event_id) == 0
+
+    accounts = DynamoAccountRepository(aws_client(stack, "dynamodb"), stack.info["tables"]["payment_methods"])
+    accounts.put(account_item(account_id, customer_id))
+    try:
+        assert "1 message(s) moved back" in billing("events", "redrive", "--reason", "account restored")
+        wait_for(lambda: ledger.event_applications(event_id) == 1, timeout=60, what="the redriven event applied")
+        restored = accounts.get(account_id)
+        assert restored is not None and restored.email == "neu@example.com"
+    finally:
+        aws_client(stack, "dynamodb").delete_item(TableName=stack.info["tables"]["payment_methods"],
+                                                  Key={"userId": {"S": account_id}})

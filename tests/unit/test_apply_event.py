@@ -142,12 +142,31 @@ def test_record_is_found_by_stripe_invoice_id_when_metadata_is_missing():
     assert stored(ports).status == "void"
 
 
-def test_event_for_an_unknown_invoice_is_acknowledged_and_marked_done():
+def test_event_for_an_invoice_of_someone_else_is_acknowledged_and_marked_done():
     ports = make_ports()
-    unknown = event("invoice.paid", invoice_object("paid", stripe_id="in_other", account_id="nobody", invoice_id="x"))
+    foreign = invoice_object("paid", stripe_id="in_other")
+    foreign["metadata"] = {}
+    unknown = event("invoice.paid", foreign)
 
     assert process_event(unknown, ports) is EventOutcome.UNKNOWN
     assert ports.events.event_applications(unknown.id) == 1
+
+
+def test_event_naming_an_account_billing_lacks_is_not_applied_and_waits_for_the_account():
+    ports = make_ports()
+    paid = event("invoice.paid", invoice_object("paid", paid_at=T0))
+
+    assert process_event(paid, ports) is EventOutcome.UNKNOWN_ACCOUNT
+    # Not marked done: the claim is free for the next delivery.
+    assert ports.events.event_applications(paid.id) == 0
+    assert ports.events.claim_event(paid.id, lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
+    ports.events.release_event(paid.id)
+
+    # The account and its record arrive (e.g. the operator restored them); the same event now applies.
+    ports.accounts.put(account())
+    ports.invoices.create_if_absent(billing_record("open"))
+    assert process_event(paid, ports) is EventOutcome.APPLIED
+    assert stored(ports).status == "paid"
 
 
 def test_record_billed_by_another_stripe_invoice_is_left_alone():
@@ -412,11 +431,30 @@ def test_customer_updated_syncs_email_and_default_payment_method():
 
 
 def test_events_of_an_unknown_customer_are_acknowledged():
-    ports = make_ports()
+    ports = make_ports(accounts=(account(),))
     customer = {"id": "cus_unknown", "object": "customer", "email": "x@example.com", "metadata": {},
                 "invoice_settings": {"default_payment_method": None}}
 
     assert process_event(event("customer.updated", customer), ports) is EventOutcome.UNKNOWN
+    # Naming an account that has another customer is not this account's customer either.
     unknown_customer_intent = dict(setup_intent(), customer="cus_unknown")
     assert process_event(event("setup_intent.succeeded", unknown_customer_intent), ports) is EventOutcome.UNKNOWN
+    failed_intent = {**setup_intent(), "customer": "cus_unknown", "metadata": {}, "status": "requires_payment_method"}
+    assert process_event(event("setup_intent.setup_failed", failed_intent), ports) is EventOutcome.UNKNOWN
     assert ports.payments.calls_to("set_default_payment_method") == []
+
+
+@pytest.mark.parametrize("event_type", ["setup_intent.succeeded", "setup_intent.setup_failed", "customer.updated"])
+def test_account_events_naming_an_account_billing_lacks_wait_for_it(event_type):
+    ports = make_ports()
+    obj = ({"id": "cus_1", "object": "customer", "email": "x@example.com", "metadata": {"userId": "user-1"},
+            "invoice_settings": {"default_payment_method": None}}
+           if event_type == "customer.updated" else setup_intent())
+    delivered = event(event_type, obj)
+
+    assert process_event(delivered, ports) is EventOutcome.UNKNOWN_ACCOUNT
+    assert ports.events.event_applications(delivered.id) == 0
+    assert ports.payments.calls_to("set_default_payment_method") == []
+
+    ports.accounts.put(account())
+    assert process_event(delivered, ports) is EventOutcome.APPLIED

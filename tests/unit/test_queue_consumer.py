@@ -30,7 +30,7 @@ from scheduler_worker.consumer import (
     RetrySchedule,
     exponential_backoff,
 )
-from scheduler_worker.stripe_events import StripeEventHandler, stripe_event_consumers
+from scheduler_worker.stripe_events import UNKNOWN_ACCOUNT_ATTEMPTS, StripeEventHandler, stripe_event_consumers
 from scheduler_worker.worker import worker_consumers
 from tests.support.fakes import (
     FakeAccountRepository,
@@ -156,6 +156,54 @@ def test_a_claim_check_for_an_event_stripe_does_not_have_is_poison():
 
     (letter,) = queue.dead_letters()
     assert letter.reason == "PoisonMessage: Stripe has no event evt_unknown"
+
+
+def test_an_event_naming_an_unknown_account_is_looked_at_again_then_dead_lettered_with_its_reason(caplog):
+    now = [0.0]
+    queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
+    body = json.dumps({"id": "evt_orphan", "object": "event", "type": "setup_intent.succeeded", "created": 1,
+                       "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": "cus_1",
+                                           "payment_method": "pm_card_visa", "metadata": {"userId": "gone"}}}})
+    queue.send(body)
+    ports = _event_ports()
+    handler = StripeEventHandler(ports, retry_delay=RetrySchedule())
+    seen: list[tuple[float, int]] = []
+
+    def handle(message):
+        seen.append((now[0], message.attempt))
+        handler(message)
+
+    with caplog.at_level(logging.ERROR, logger="scheduler_worker.consumer"):
+        _consume_until_idle(queue, handle, now, until=3600, retry_delay=RetrySchedule())
+
+    assert [attempt for _, attempt in seen] == list(range(1, UNKNOWN_ACCOUNT_ATTEMPTS + 1))
+    # On the retry schedule: the account had 15 + 30 + 60 + 120 + 240 s to appear.
+    assert seen[-1][0] - seen[0][0] >= 465
+    (letter,) = queue.dead_letters()
+    assert letter.body == body and letter.reason.startswith("PoisonMessage: unknown account 'gone'")
+    assert "evt_orphan" in letter.reason and "seti_1" in letter.reason
+    assert [r.reason for r in caplog.records if r.message == "message dead-lettered"] == [letter.reason]
+    assert ports.events.event_applications("evt_orphan") == 0  # never marked done: a redrive applies it
+
+
+def test_an_event_whose_account_appears_while_it_waits_is_applied():
+    now = [0.0]
+    queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
+    queue.send(json.dumps({"id": "evt_early", "object": "event", "type": "customer.updated", "created": 1,
+                           "data": {"object": {"id": "cus_1", "object": "customer", "email": "new@example.com",
+                                               "metadata": {"userId": "late"}}}}))
+    ports = _event_ports()
+    handler = StripeEventHandler(ports, retry_delay=RetrySchedule())
+
+    def handle(message):
+        if message.attempt == 3:
+            ports.accounts.put(Account("late", stripe_customer_id="cus_1", email="old@example.com"))
+        handler(message)
+
+    _consume_until_idle(queue, handle, now, until=3600, retry_delay=RetrySchedule())
+
+    assert queue.dead_lettered == [] and queue.messages == []
+    assert ports.accounts.get("late").email == "new@example.com"
 
 
 def test_an_unexpected_failure_is_retried_then_dead_lettered_with_its_reason():

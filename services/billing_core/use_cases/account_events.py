@@ -19,7 +19,14 @@ from billing_core.ports import (
     StripePaymentMethod,
     StripeSetupIntent,
 )
-from billing_core.use_cases.event_support import WRITE_ATTEMPTS, EventHandler, EventOutcome, EventPorts, object_of
+from billing_core.use_cases.event_support import (
+    WRITE_ATTEMPTS,
+    EventHandler,
+    EventOutcome,
+    EventPorts,
+    names_unknown_account,
+    object_of,
+)
 from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 log = logging.getLogger(__name__)
@@ -30,8 +37,8 @@ def _setup_intent_succeeded(intent: StripeSetupIntent, event_ms: int, ports: Eve
     payment_method_id, customer_id = intent.payment_method_id, intent.customer_id
     account = find_account(customer_id, intent.metadata, ports.accounts)
     if account is None or not payment_method_id or not customer_id:
-        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.id})
-        return EventOutcome.UNKNOWN
+        return _unknown_customer(intent.metadata, ports, "setup intent of an unknown customer",
+                                 {"setupIntentId": intent.id})
     if (account.payment_method_changed_at or 0) > event_ms:
         return EventOutcome.UNCHANGED  # a later payment method change is already recorded
     ports.payments.set_default_payment_method(
@@ -74,8 +81,8 @@ def _setup_intent_failed(intent: StripeSetupIntent, event_ms: int, ports: EventP
     """Record why setting up a payment method failed (codes only: messages may echo customer input)."""
     account = find_account(intent.customer_id, intent.metadata, ports.accounts)
     if account is None:
-        log.info("setup intent of an unknown customer; acknowledged", extra={"setupIntentId": intent.id})
-        return EventOutcome.UNKNOWN
+        return _unknown_customer(intent.metadata, ports, "setup intent of an unknown customer",
+                                 {"setupIntentId": intent.id})
     if (account.setup_failed_at or 0) >= event_ms:
         return EventOutcome.UNCHANGED
     error = intent.last_setup_error
@@ -115,8 +122,8 @@ def _customer_updated(customer: StripeCustomer, event_ms: int, ports: EventPorts
     """Sync the customer's email and default payment method onto the account."""
     account = find_account(customer.id, customer.metadata, ports.accounts)
     if account is None:
-        log.info("unknown customer updated; acknowledged", extra={"stripeCustomerId": customer.id})
-        return EventOutcome.UNKNOWN
+        return _unknown_customer(customer.metadata, ports, "unknown customer updated",
+                                 {"stripeCustomerId": customer.id})
     default_id = customer.default_payment_method_id
     payment_method = None
     if (
@@ -179,6 +186,22 @@ def find_account(
         if candidate is not None and candidate.stripe_customer_id == customer_id:
             account = candidate
     return account
+
+
+def _unknown_customer(
+    metadata: Mapping[str, str], ports: EventPorts, what: str, context: dict[str, str]
+) -> EventOutcome:
+    """UNKNOWN_ACCOUNT if the object names an account of this system that does not exist, else UNKNOWN.
+
+    A customer without this system's ``userId`` (or naming an account that has another customer) is
+    someone else's: acknowledged. One naming a missing account is this system's and must not be lost.
+    """
+    if names_unknown_account(metadata, ports.accounts):
+        log.warning("%s names an account billing does not have; not applied yet", what,
+                    extra={**context, "userId": metadata.get("userId")})
+        return EventOutcome.UNKNOWN_ACCOUNT
+    log.info("%s; acknowledged", what, extra=context)
+    return EventOutcome.UNKNOWN
 
 
 def _default_id(account: Account) -> str | None:

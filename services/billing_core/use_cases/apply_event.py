@@ -64,6 +64,10 @@ def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
         # Free the claim so the redelivery can try at once instead of waiting for the lease.
         ports.events.release_event(event_id)
         raise
+    if outcome is EventOutcome.UNKNOWN_ACCOUNT:
+        # Not applied: a later delivery (or a redrive, or reconciliation) applies it once the account exists.
+        ports.events.release_event(event_id)
+        return outcome
     ports.events.complete_event(event_id, retention_seconds=DONE_RETENTION_SECONDS)
     return outcome
 

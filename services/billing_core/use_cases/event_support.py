@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -29,6 +29,10 @@ class EventOutcome(StrEnum):
     APPLIED = "applied"  # a record changed
     UNCHANGED = "unchanged"  # the record already reflects this or a later state (late or repeated event)
     UNKNOWN = "unknown"  # no record of this system for the invoice or customer: logged and acknowledged
+    # The object names an account of this system (``metadata.userId``) that does not exist: not applied
+    # and not marked done, so a later delivery can apply it once the account exists (the worker looks
+    # again for a while, then dead-letters it for the operator).
+    UNKNOWN_ACCOUNT = "unknown_account"
     IGNORED = "ignored"  # an event type this system does not use
     DUPLICATE = "duplicate"  # this event id was applied before
     IN_PROGRESS = "in_progress"  # another worker is applying this event id right now
@@ -65,3 +69,9 @@ def object_of(event: StripeEvent, kind: type[ObjectT]) -> ObjectT:
 def epoch_ms(epoch_seconds: int | None) -> int | None:
     """Stripe's epoch seconds as the epoch milliseconds records store (``None`` and 0 stay unset)."""
     return epoch_seconds * 1000 if epoch_seconds else None
+
+
+def names_unknown_account(metadata: Mapping[str, str], accounts: AccountRepository) -> bool:
+    """Whether ``metadata`` links an object to an account of this system (``userId``) that does not exist."""
+    account_id = metadata.get("userId")
+    return account_id is not None and account_id != "" and accounts.get(account_id) is None

@@ -25,6 +25,7 @@ from billing_core.use_cases.event_support import (
     EventOutcome,
     EventPorts,
     epoch_ms,
+    names_unknown_account,
     object_of,
 )
 
@@ -84,6 +85,10 @@ def record_invoice_state(
     """Move the invoice's record to ``progress`` if that is further along than what is stored."""
     record = find_invoice_record(invoice, ports.invoices)
     if record is None:
+        if _names_unknown_account(invoice, ports):
+            log.warning("stripe invoice names an account billing does not have; not applied yet",
+                        extra={"stripeInvoiceId": invoice.id, "userId": invoice.metadata.get("userId")})
+            return EventOutcome.UNKNOWN_ACCOUNT
         log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.id})
         return EventOutcome.UNKNOWN
     for _ in range(WRITE_ATTEMPTS):
@@ -122,6 +127,14 @@ def stored_order_key(record: Invoice) -> str:
     """
     from_status = InvoiceProgress(record.status).order_key
     return max(record.status_order or "", from_status)
+
+
+def _names_unknown_account(invoice: StripeInvoice, ports: EventPorts) -> bool:
+    """Whether the invoice's metadata names an account billing does not have, nor a record of it."""
+    if not names_unknown_account(invoice.metadata, ports.accounts):
+        return False
+    invoice_id = invoice.metadata.get("invoiceId")
+    return not invoice_id or ports.invoices.get(invoice.metadata["userId"], invoice_id) is None
 
 
 def find_invoice_record(invoice: StripeInvoice, invoices: InvoiceRepository) -> Invoice | None:
