@@ -79,17 +79,43 @@ def test_a_rotated_secret_is_picked_up_after_the_refresh_interval(client, clock)
     assert rotated.webhook_secrets == ("whsec_new", "whsec_first")
 
 
-def test_refresh_rereads_immediately_for_a_signature_no_cached_secret_verifies(client, clock):
+def test_refresh_rereads_for_a_signature_no_cached_secret_verifies_once_the_last_read_is_ten_seconds_old(
+    client, clock
+):
     provider = provider_for(client, clock)
     with Stubber(client) as stub:
         stub.add_response("get_secret_value", secret_value(), {"SecretId": SECRET_ID})
         stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_new",)), {"SecretId": SECRET_ID})
         provider.get()
+        clock.now += 9.9
+        too_soon = provider.refresh()
+        clock.now += 0.1
         refreshed = provider.refresh()
         cached = provider.get()
+        stub.assert_no_pending_responses()
 
+    assert too_soon.webhook_secrets == ("whsec_first",)
     assert refreshed.webhook_secrets == ("whsec_new",)
     assert cached is refreshed
+    assert provider.reads == 2
+
+
+def test_however_often_refresh_is_asked_secrets_manager_is_read_at_most_once_per_ten_seconds(client, clock):
+    """A flood of forged signatures (or a revoked key failing every call) asks for a re-read each time."""
+    from billing_core.settings import Settings
+
+    provider = SecretsManagerSecretsProvider(
+        client, SECRET_ID, refresh_seconds=Settings.from_env({}).secrets_refresh_seconds, clock=clock)
+    with Stubber(client) as stub:
+        for _ in range(6):
+            stub.add_response("get_secret_value", secret_value(), {"SecretId": SECRET_ID})
+        for _ in range(6000):  # one minute at 100 requests a second, each asking for a re-read
+            provider.get()
+            provider.refresh()
+            clock.now += 0.01
+        stub.assert_no_pending_responses()
+
+    assert provider.reads == 6
 
 
 def test_a_failed_reread_keeps_serving_the_last_good_secrets_and_retries_later(client, clock):

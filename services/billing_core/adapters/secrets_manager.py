@@ -26,6 +26,10 @@ else:
 
 log = logging.getLogger(__name__)
 
+# However often callers ask for a re-read (a flood of forged webhook signatures, a revoked key failing
+# every Stripe call), Secrets Manager is read at most once per this many seconds per process.
+MIN_READ_INTERVAL_SECONDS = 10.0
+
 __all__ = ["SecretsManagerSecretsProvider", "StripeSecrets", "parse_stripe_secrets"]
 
 
@@ -55,6 +59,8 @@ def parse_stripe_secrets(secret_string: str, secret_id: str = "the secret") -> S
 class SecretsManagerSecretsProvider(SecretsProvider):
     """Reads the Stripe secret from Secrets Manager at most once per ``refresh_seconds``.
 
+    ``refresh()`` re-reads before that, but never sooner than ``MIN_READ_INTERVAL_SECONDS`` (or
+    ``refresh_seconds`` if shorter) after the last read: the read rate has a ceiling whoever asks.
     If a scheduled re-read fails, the last good value keeps being served (a Secrets Manager blip
     must not take billing down) and the read is retried after ``retry_seconds``.
     """
@@ -72,10 +78,12 @@ class SecretsManagerSecretsProvider(SecretsProvider):
         self._secret_id = secret_id
         self._refresh_seconds = refresh_seconds
         self._retry_seconds = min(retry_seconds, refresh_seconds)
+        self._min_read_interval = min(MIN_READ_INTERVAL_SECONDS, refresh_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: StripeSecrets | None = None
         self._next_read_at = float("-inf")
+        self._last_read_at = float("-inf")
         self.reads = 0
 
     def __repr__(self) -> str:
@@ -89,11 +97,17 @@ class SecretsManagerSecretsProvider(SecretsProvider):
             return self._read_locked(force=False)
 
     def refresh(self) -> StripeSecrets:
-        """Re-read now; raises ``SecretsUnavailable`` if the read fails (the cache is kept)."""
+        """Re-read now, or serve the cache if the last read is under the minimum interval old.
+
+        Raises ``SecretsUnavailable`` if the read fails (the cache is kept).
+        """
         with self._lock:
+            if self._cached is not None and self._clock() - self._last_read_at < self._min_read_interval:
+                return self._cached
             return self._read_locked(force=True)
 
     def _read_locked(self, *, force: bool) -> StripeSecrets:
+        self._last_read_at = self._clock()
         try:
             self.reads += 1
             response = self._client.get_secret_value(SecretId=self._secret_id)

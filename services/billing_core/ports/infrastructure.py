@@ -170,7 +170,11 @@ class SecretsProvider(abc.ABC):
 
     @abc.abstractmethod
     def refresh(self) -> StripeSecrets:
-        """Re-read the secrets now (e.g. when no cached webhook secret verifies a signature)."""
+        """Re-read the secrets now (e.g. when no cached webhook secret verifies a signature).
+
+        An implementation may serve its cache instead if it read the secrets moments ago: callers may
+        ask on every failed request, and the read rate must stay bounded.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<values hidden>)"

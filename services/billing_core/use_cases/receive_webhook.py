@@ -6,7 +6,6 @@ enqueues, so Stripe gets its 2xx fast, and a 2xx always means the event is safel
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,6 @@ from billing_core.ports import MessageQueue, SecretsProvider, SignedEvent, Strip
 from billing_core.use_cases.apply_event import HANDLED_EVENT_TYPES
 
 SIGNATURE_TOLERANCE_SECONDS = 300
-# A signature no cached secret verifies may mean the secret was just rotated: re-read it, but at most
-# this often, so a flood of forged requests cannot turn into a flood of Secrets Manager reads.
-SECRETS_REREAD_MIN_SECONDS = 2.0
 # SQS takes messages up to 256 KiB (the queue Terraform creates keeps that default), body and
 # attributes together; a larger event is queued as a claim check (its id) and read from Stripe.
 MAX_QUEUED_EVENT_BYTES = 250 * 1024
@@ -46,16 +42,12 @@ class WebhookIntake:
         *,
         tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS,
         clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._secrets = secrets
         self._queue = queue
         self._signatures = signatures
         self._tolerance = tolerance_seconds
         self._clock = clock
-        self._monotonic = monotonic
-        self._reread_lock = threading.Lock()
-        self._last_reread = float("-inf")
 
     def accept(self, payload: bytes, signature_header: str | None) -> WebhookReceipt:
         """Verify and enqueue; raises ``InvalidWebhookSignature``, ``InvalidStripeEvent`` or ``StorageUnavailable``."""
@@ -82,7 +74,9 @@ class WebhookIntake:
         self._check_timestamp(header)
         tried: set[str] = set()
         event = self._verify_with(payload, header, self._secrets.get().webhook_secrets, tried)
-        if event is None and self._may_reread():
+        if event is None:
+            # Perhaps a secret was just added. The provider bounds its reads, so a flood of forged
+            # signatures cannot become a flood of Secrets Manager reads.
             event = self._verify_with(payload, header, self._secrets.refresh().webhook_secrets, tried)
         if event is None:
             raise InvalidWebhookSignature("no webhook secret verifies the signature")
@@ -108,14 +102,6 @@ class WebhookIntake:
             raise InvalidWebhookSignature("the Stripe-Signature header has no timestamp") from None
         if abs(self._clock() - timestamp) > self._tolerance:
             raise InvalidWebhookSignature("the signature timestamp is outside the tolerance")
-
-    def _may_reread(self) -> bool:
-        with self._reread_lock:
-            now = self._monotonic()
-            if now - self._last_reread < SECRETS_REREAD_MIN_SECONDS:
-                return False
-            self._last_reread = now
-            return True
 
 
 def claim_check(event_id: str, event_type: str) -> str:
