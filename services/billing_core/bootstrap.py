@@ -109,6 +109,8 @@ class StripeTimeouts:
 # longer: its messages retry anyway, but a hung request must not hold a message (and its claim) for minutes.
 API_STRIPE_TIMEOUTS = StripeTimeouts(connect_seconds=2, read_seconds=5, max_network_retries=1)
 WORKER_STRIPE_TIMEOUTS = StripeTimeouts(connect_seconds=5, read_seconds=20, max_network_retries=2)
+# The preview may read the ECB feed (at most every few hours): a stalled feed must not hold a page.
+API_FEED_TIMEOUT = (2.0, 3.0)
 
 
 @dataclass
@@ -240,7 +242,7 @@ def bootstrap_api(
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
-        rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
+        rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url, timeout_seconds=API_FEED_TIMEOUT),
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
         user_info=CognitoUserInfo(make("cognito-idp")) if settings.cognito_user_pool_id else None,

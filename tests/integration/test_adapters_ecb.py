@@ -73,3 +73,24 @@ def test_a_feed_nobody_answers_is_unavailable():
 
     with pytest.raises(ExchangeRateUnavailable, match="could not be read"):
         feed.published(since=date(2024, 12, 1), currency="USD")
+
+
+def test_a_stalled_feed_is_unavailable_to_billing_api_instead_of_holding_its_request():
+    """The preview may read the feed inside ``GET /billing``: billing-api's feed gives up on a silent server."""
+    import boto3
+
+    from billing_core.bootstrap import bootstrap_api
+    from billing_core.settings import Settings
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/stats/eurofxref"
+        settings = Settings.from_env({"COGNITO_USER_POOL_ID": "eu-central-1_pool", "COGNITO_CLIENT_ID": "client",
+                                      "ECB_FEED_URL": f"{url}/eurofxref-hist-90d.xml",
+                                      "ECB_HISTORY_URL": f"{url}/eurofxref-hist.xml"})
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-central-1")
+        feed = bootstrap_api(settings, session=session).rate_feed
+
+        with pytest.raises(ExchangeRateUnavailable, match="ReadTimeout"):
+            feed.published(since=date(2024, 12, 1), currency="USD")

@@ -56,6 +56,8 @@ def test_the_api_gets_repositories_costs_and_stripe_and_the_jobs_queue_only_if_c
     assert without_queue.billing_jobs is None
     assert with_queue.billing_jobs.queue_url == JOBS
     assert isinstance(with_queue.payments, StripePaymentGateway)
+    # A page waits for the feed at most 2 s to connect and 3 s per read (the worker's feed: 10 s).
+    assert with_queue.rate_feed._timeout == (2.0, 3.0)
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ class EcbFeed(ReferenceRateFeed):
         history_url: str,
         *,
         session: requests.Session | None = None,
-        timeout_seconds: float = 10.0,
+        timeout_seconds: float | tuple[float, float] = 10.0,
     ) -> None:
         self.recent_url = recent_url
         self.history_url = history_url
