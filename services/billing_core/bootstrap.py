@@ -230,8 +230,10 @@ def bootstrap_api(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
+        # A page does not wait out Cost Explorer's throttling: one attempt (botocore's retry aside).
         costs=CostExplorerCostSource(
-            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
+            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types,
+            max_attempts=1,
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
         secrets=secrets,

@@ -77,7 +77,11 @@ class ExchangeRateUnavailable(BillingError):
     """The reference-rate feed could not be read or is not the feed; the run waits, it never guesses a rate."""
 
 
-class CostSourceThrottled(CostSourceError):
+class CostSourceUnavailable(CostSourceError):
+    """Cost Explorer could not be reached, did not answer in time or failed on its side (5xx): try later."""
+
+
+class CostSourceThrottled(CostSourceUnavailable):
     """Cost Explorer kept throttling after the bounded number of attempts."""
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from billing_core.errors import (
-    CostSourceThrottled,
+    CostSourceUnavailable,
     ExchangeRateUnavailable,
     InvalidStripeObject,
     SecretsUnavailable,
@@ -70,7 +70,7 @@ class FailureKind(enum.Enum):
 # A dependency that is down, busy or being rotated: it comes back, and so does the message.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     StorageUnavailable, StripeUnavailable, StripeAuthenticationFailed, SecretsUnavailable, UpdateConflict,
-    CostSourceThrottled, ExchangeRateUnavailable, TimeoutError, ConnectionError,
+    CostSourceUnavailable, ExchangeRateUnavailable, TimeoutError, ConnectionError,
 )
 # A message that is not what its queue carries.
 POISON_ERRORS: tuple[type[Exception], ...] = (PoisonMessage, InvalidStripeObject, InvoiceMessageInvalid)

@@ -188,6 +188,40 @@ def test_a_stalled_aws_gives_a_quick_503_in_json_with_retry_after_not_a_hanging_
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (2, 3, 2)
 
 
+def test_a_stalled_cost_explorer_leaves_the_preview_out_of_a_page_that_still_answers(clean_stack, admin):
+    """The preview is optional: a Cost Explorer that never answers is no 500 and no page held for long."""
+    import socket
+    import threading
+
+    from billing_core.bootstrap import API_AWS_CONFIG
+    from local_stack.environment import aws_session
+
+    headers, account = admin
+    seed_invoices(clean_stack, account, ["2026-02"])
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
+    settings = clean_stack.settings()
+    session = aws_session(settings.aws_region)
+    stalled_ce = session.client("ce", endpoint_url=f"http://127.0.0.1:{black_hole.getsockname()[1]}",
+                                config=API_AWS_CONFIG)
+    services = bootstrap_api(settings, session=session, clients={"ce": stalled_ce})
+
+    try:
+        response = create_app(settings, services).test_client().get("/billing", headers=headers)
+    finally:
+        black_hole.close()
+        for connection in held:
+            connection.close()
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["currentCosts"] is None and [i["number"] for i in body["invoices"]] == ["INV-2026-02"]
+    assert services.costs.requests_made == 1  # no throttling back-off of its own in a request path
+
+
 def test_a_stalled_stripe_gives_a_quick_503_in_json_with_retry_after(clean_stack, admin):
     import socket
     import threading

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.domain.costs import CostLine, Period
-from billing_core.errors import CostSourceError, CostSourceThrottled
+from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
 NOVEMBER = Period(2024, 11)
@@ -266,6 +267,28 @@ def test_other_errors_are_not_retried(client, sleep):
             source.costs(NOVEMBER.start, NOVEMBER.end)
 
     assert sleep.delays == []
+
+
+def test_a_failure_on_cost_explorers_side_is_unavailable_so_it_is_tried_again_later(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_and_usage", "InternalServerException", http_status_code=500)
+        with pytest.raises(CostSourceUnavailable, match="InternalServerException"):
+            source.costs(NOVEMBER.start, NOVEMBER.end)
+
+
+@pytest.mark.parametrize("failure", [
+    EndpointConnectionError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+    ReadTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+    ConnectTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+])
+def test_an_endpoint_that_cannot_be_reached_or_does_not_answer_is_unavailable(sleep, failure):
+    class Unreachable:
+        def get_cost_and_usage(self, **_: object) -> dict:
+            raise failure
+
+    with pytest.raises(CostSourceUnavailable, match=type(failure).__name__):
+        source_for(Unreachable(), sleep).costs(NOVEMBER.start, NOVEMBER.end)
 
 
 def test_a_non_numeric_amount_is_an_error_not_a_guess(client, sleep):

@@ -15,7 +15,13 @@ from billing_core.bootstrap import WorkerServices
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
 from billing_core.domain.records import Account
-from billing_core.errors import StorageUnavailable, StripeRateLimited, StripeUnavailable
+from billing_core.errors import (
+    CostSourceThrottled,
+    CostSourceUnavailable,
+    StorageUnavailable,
+    StripeRateLimited,
+    StripeUnavailable,
+)
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.invoice_messages import plan_to_message
@@ -112,7 +118,8 @@ def test_retry_delays_double_from_15_seconds_up_to_two_hours():
 
 @pytest.mark.parametrize("error", [
     StripeUnavailable("Stripe answered 500"), StripeRateLimited("429"), StorageUnavailable("DynamoDB throttled"),
-    TimeoutError("read timed out"),
+    TimeoutError("read timed out"), CostSourceUnavailable("Cost Explorer did not answer"),
+    CostSourceThrottled("Cost Explorer still throttling"),
 ])
 def test_transient_failures_back_off_for_hours_and_never_dead_letter(error):
     now = [0.0]

@@ -2,7 +2,8 @@
 
 The query for a given range and grouping is always built the same way (the local stack seeds moto's
 canned answers per exact request). Pages are followed through ``NextPageToken``; throttling is
-retried with capped exponential back-off and full jitter, a bounded number of times.
+retried with capped exponential back-off and full jitter, a bounded number of times. An endpoint
+that cannot be reached, times out or fails on its side is ``CostSourceUnavailable`` (try later).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from billing_core.domain.costs import CostLine, CostReport
-from billing_core.errors import CostSourceError, CostSourceThrottled
+from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
 from billing_core.ports import CostSource
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -212,9 +213,15 @@ class CostExplorerCostSource(CostSource):
             try:
                 response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
                 return response
+            except BotoCoreError as error:
+                # Unreachable or timed out, after botocore's own retries: a dependency that is down.
+                raise CostSourceUnavailable(f"Cost Explorer did not answer {operation}: {type(error).__name__}") \
+                    from None
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code not in THROTTLING_CODES:
+                    if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                        raise CostSourceUnavailable(f"Cost Explorer {code or 'error'} on {operation}") from error
                     raise CostSourceError(f"Cost Explorer {code or 'error'} on {operation}") from error
                 if attempt == self._max_attempts:
                     raise CostSourceThrottled(
