@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import ParseException as ServerParseError
 from werkzeug.exceptions import HTTPException
 
 from billing_api import representation
@@ -179,6 +181,12 @@ def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(ServerParseError)
+    @app.errorhandler(NoMoreData)
+    def _unreadable_body(_error: Exception) -> Response:
+        # gunicorn's parser failed while the app read the body (a malformed chunk, a body cut short).
+        return error_response(400, *HTTP_ERROR_CODES[400])
 
     @app.errorhandler(AuthError)
     @app.errorhandler(BillingError)

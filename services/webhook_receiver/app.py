@@ -1,14 +1,17 @@
 """The webhook-receiver Flask app factory: the process's composition root.
 
 ``POST /billing/webhook`` verifies Stripe's signature and enqueues the event; errors map to status
-codes in one place (``_errors``): bad signature or payload 400, body over 1 MiB 413, wrong method
-405, queue or secrets unavailable 503 (Stripe retries), everything else 500.
+codes in one place (``_errors``): bad signature or payload 400 (also a body the server cannot read,
+such as a malformed chunk), body over 1 MiB 413, wrong method 405, queue or secrets unavailable 503
+(Stripe retries), everything else 500.
 """
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import ParseException as ServerParseError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from billing_core import logging as billing_logging
@@ -95,6 +98,12 @@ def _errors(app: Flask) -> None:
         response = _error(503, "unavailable", "The service is temporarily unavailable; try again shortly.")
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
+
+    @app.errorhandler(ServerParseError)
+    @app.errorhandler(NoMoreData)
+    def unreadable_body(error: Exception) -> Response:
+        # gunicorn's parser failed while the body was read (a malformed chunk, a body cut short).
+        return _error(400, "bad_request", "The request body is malformed.")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
