@@ -161,8 +161,10 @@ def test_signed_body_that_is_not_json_is_rejected_with_400(receiver):
     "[]", '"a string"', "42", "null", "true", "[" * 10_000 + "]" * 10_000, '{"a":' * 5_000 + "1" + "}" * 5_000,
     '{"id": "evt_1", "type": "invoice.paid"}', '{"id": "evt_1", "type": "invoice.paid", "data": {"object": []}}',
     '{"id": 7, "type": "invoice.paid", "data": {"object": {}}}',
+    '{"id": "evt_1", "type": "invoice.paid", "data": {"object": {}}}',
+    '{"id": "evt_1", "type": "setup_intent.succeeded", "data": {"object": {"object": "setup_intent", "id": 5}}}',
 ], ids=["array", "string", "number", "null", "true", "deep-array", "deep-object", "no-data", "object-not-a-map",
-        "id-not-text"])
+        "id-not-text", "object-without-id", "object-id-not-text"])
 def test_a_signed_body_that_is_no_event_envelope_is_a_400_in_json_and_nothing_is_queued(receiver, body):
     queued(receiver)  # start from an empty queue
 

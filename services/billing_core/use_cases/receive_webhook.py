@@ -59,6 +59,9 @@ class WebhookIntake:
         event_id, event_type = event.event_id, event.event_type
         if event_type not in HANDLED_EVENT_TYPES:
             return WebhookReceipt(event_id, event_type, enqueued=False)
+        # Read it as the worker will: a signed body the worker could only dead-letter (an object without
+        # its id, say) is refused now, where Stripe shows the failure and retries, not acknowledged.
+        parse_event_body(text)
         attributes = {"eventId": event_id, "eventType": event_type}
         if len(payload) <= MAX_QUEUED_EVENT_BYTES:
             # The raw body goes on the queue: it is exactly what Stripe signed.
