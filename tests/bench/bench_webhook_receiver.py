@@ -232,3 +232,23 @@ def test_events_applied_per_second_by_one_worker(stack):
                       "consumer_threads": len(consumers), "seconds": round(elapsed, 2),
                       "per_second": round(events_total / elapsed, 1)}))
     assert applied == events_total
+
+
+def test_reading_a_signed_body_of_one_mebibyte_is_linear_even_for_a_hostile_one():
+    """The nesting check runs before parsing: its cost for a 1 MiB body, a Stripe-like one and a hostile one."""
+    from billing_core.adapters.stripe_webhooks import nesting_depth
+
+    lines = [{"id": f"il_{n}", "amount": n, "period": {"start": 1, "end": 2}, "metadata": {"note": 'a "quoted" word'}}
+             for n in range(9000)]
+    bodies = {
+        "stripe_like": json.dumps({"id": "evt_1", "type": "invoice.paid", "data": {"object": {"lines": lines}}}),
+        "unterminated_escaped_quotes": '"' + '\\"' * (512 * 1024),
+        "deep_then_unterminated": "[" * 64 + '"' + "a\\" * (500 * 1024),
+    }
+    figures = {}
+    for name, body in bodies.items():
+        started = time.perf_counter()
+        nesting_depth(body)
+        figures[name] = {"bytes": len(body), "ms": round((time.perf_counter() - started) * 1000, 1)}
+    print(json.dumps({"benchmark": "webhook_nesting_check", **figures}))
+    assert all(figure["bytes"] > 900 * 1024 for figure in figures.values())

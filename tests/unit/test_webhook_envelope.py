@@ -13,6 +13,13 @@ def test_nesting_is_counted_outside_strings_only():
     assert nesting_depth("[" * 100 + "]" * 100) == 100
 
 
+def test_an_unterminated_string_hides_what_follows_it_and_is_read_once():
+    assert nesting_depth('[[["abc') == 3
+    assert nesting_depth('[["a\\"]"]') == 2  # an escaped quote does not end the string
+    assert nesting_depth("[" * 5 + '"' + '\\"' * 20_000 + "[" * 100) == 5
+    assert nesting_depth('["\\') == 1  # a lone backslash at the very end
+
+
 def test_a_real_event_envelope_is_read():
     body = '{"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "lines": {"data": [{}]}}}}'
 

@@ -18,7 +18,9 @@ from billing_core.ports import SignedEvent, WebhookSignatures
 
 # Stripe's events nest a few levels (event > data > object > lines > data > item > period); 64 is ample.
 MAX_NESTING = 64
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string, or an unterminated one to the end of the text. Possessive and always matching, so the
+# scan stays linear: a body of escaped quotes that never closes costs no more than any other.
+_STRING = re.compile(r'"(?:[^"\\]++|\\.?)*+(?:"|\Z)', re.DOTALL)
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
