@@ -227,24 +227,70 @@ def test_account_update_sets_the_payment_method_only_on_an_existing_account(acco
 def test_an_event_is_claimed_once_applied_once_and_then_done(processed_events, clock):
     event_id = f"evt_{uuid.uuid4().hex[:10]}"
 
-    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
-    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.IN_PROGRESS
-    processed_events.complete_event(event_id, retention_seconds=600)
+    assert processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.CLAIMED
+    assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.IN_PROGRESS
+    assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
+    # A retried complete whose first attempt went through: a success, counted once.
+    assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
 
-    assert processed_events.claim_event(event_id, lease_seconds=60, retention_seconds=600) is EventClaim.DONE
+    assert processed_events.claim_event(event_id, owner="c", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.DONE
     assert processed_events.event_applications(event_id) == 1
     assert processed_events.event_applications("evt_never") == 0
 
 
 def test_a_released_or_expired_claim_can_be_claimed_again(processed_events, clock):
     released, crashed = f"evt_{uuid.uuid4().hex[:10]}", f"evt_{uuid.uuid4().hex[:10]}"
-    processed_events.claim_event(released, lease_seconds=60, retention_seconds=600)
-    processed_events.claim_event(crashed, lease_seconds=60, retention_seconds=600)
+    processed_events.claim_event(released, owner="a", lease_seconds=60, retention_seconds=600)
+    processed_events.claim_event(crashed, owner="a", lease_seconds=60, retention_seconds=600)
 
-    processed_events.release_event(released)
-    assert processed_events.claim_event(released, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    processed_events.release_event(released, owner="a")
+    assert processed_events.claim_event(released, owner="b", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.CLAIMED
     clock.now += 61
-    assert processed_events.claim_event(crashed, lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    assert processed_events.claim_event(crashed, owner="b", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.CLAIMED
+
+
+def test_a_renewed_claim_stays_its_owners_past_its_first_lease(processed_events, clock):
+    event_id = f"evt_{uuid.uuid4().hex[:10]}"
+    processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600)
+
+    clock.now += 40
+    assert processed_events.renew_event_claim(event_id, owner="a", lease_seconds=60) is True
+    clock.now += 40  # 80 s after the claim, 40 s after the renewal
+    assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.IN_PROGRESS
+    assert processed_events.renew_event_claim(event_id, owner="b", lease_seconds=60) is False
+    assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
+    assert processed_events.event_applications(event_id) == 1
+
+
+def test_an_owner_that_stalled_past_its_lease_cannot_complete_renew_or_release_the_claim_taken_over(
+    processed_events, clock
+):
+    """Worker A froze holding the claim; B claimed it after the lease and applied it; then A woke up."""
+    taken_over, finished = f"evt_{uuid.uuid4().hex[:10]}", f"evt_{uuid.uuid4().hex[:10]}"
+    for event_id in (taken_over, finished):
+        processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600)
+    clock.now += 61
+    for event_id in (taken_over, finished):
+        assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+            is EventClaim.CLAIMED
+    assert processed_events.complete_event(finished, owner="b", retention_seconds=600) is True
+
+    for event_id in (taken_over, finished):
+        assert processed_events.renew_event_claim(event_id, owner="a", lease_seconds=60) is False
+        assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is False
+        processed_events.release_event(event_id, owner="a")
+
+    # B's claim is still B's (A's release dropped nothing), and nothing was counted twice.
+    assert processed_events.claim_event(taken_over, owner="c", lease_seconds=60, retention_seconds=600) \
+        is EventClaim.IN_PROGRESS
+    assert processed_events.complete_event(taken_over, owner="b", retention_seconds=600) is True
+    assert [processed_events.event_applications(e) for e in (taken_over, finished)] == [1, 1]
 
 
 def test_a_lease_is_exclusive_until_it_expires(leases, clock):

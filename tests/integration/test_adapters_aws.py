@@ -113,4 +113,4 @@ def test_bootstrapped_worker_and_receiver_share_the_stripe_events_queue(aws):
     (message,) = worker.stripe_events.receive(wait_seconds=1)
     assert json.loads(message.body) == {"id": "evt_1"}
     assert receiver.secrets.get().webhook_secrets == ("whsec_b",)
-    assert worker.events.claim_event("evt_1", lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
+    assert worker.events.claim_event("evt_1", owner="w", lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED

@@ -221,7 +221,7 @@ class FakeProcessedEvents(_Clocked, ProcessedEvents):
         super().__init__(clock)
         self.claims: dict[str, dict[str, Any]] = {}
 
-    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+    def claim_event(self, event_id: str, *, owner: str, lease_seconds: int, retention_seconds: int) -> EventClaim:
         """Claim unless done or under a live lease."""
         claim = self.claims.get(event_id)
         if claim is not None:
@@ -230,19 +230,34 @@ class FakeProcessedEvents(_Clocked, ProcessedEvents):
             if claim["leaseUntil"] >= self._now():
                 return EventClaim.IN_PROGRESS
         self.claims[event_id] = {
-            "state": "processing", "leaseUntil": self._now() + lease_seconds,
+            "state": "processing", "owner": owner, "leaseUntil": self._now() + lease_seconds,
             "applications": (claim or {}).get("applications", 0),
         }
         return EventClaim.CLAIMED
 
-    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
-        """Mark done and count one application."""
-        claim = self.claims.setdefault(event_id, {"applications": 0})
-        claim.update(state="done", leaseUntil=None, applications=claim.get("applications", 0) + 1)
+    def _owns(self, event_id: str, owner: str) -> bool:
+        claim = self.claims.get(event_id, {})
+        return claim.get("state") == "processing" and claim.get("owner") == owner
 
-    def release_event(self, event_id: str) -> None:
-        """Drop a processing claim."""
-        if self.claims.get(event_id, {}).get("state") == "processing":
+    def renew_event_claim(self, event_id: str, *, owner: str, lease_seconds: int) -> bool:
+        """Extend the owner's processing claim."""
+        if not self._owns(event_id, owner):
+            return False
+        self.claims[event_id]["leaseUntil"] = self._now() + lease_seconds
+        return True
+
+    def complete_event(self, event_id: str, *, owner: str, retention_seconds: int) -> bool:
+        """Mark the owner's claim done and count one application (done already by the owner: nothing more)."""
+        if not self._owns(event_id, owner):
+            claim = self.claims.get(event_id, {})
+            return claim.get("state") == "done" and claim.get("owner") == owner
+        claim = self.claims[event_id]
+        claim.update(state="done", leaseUntil=None, applications=claim.get("applications", 0) + 1)
+        return True
+
+    def release_event(self, event_id: str, *, owner: str) -> None:
+        """Drop the owner's processing claim."""
+        if self._owns(event_id, owner):
             del self.claims[event_id]
 
     def event_applications(self, event_id: str) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -159,8 +160,8 @@ def test_event_naming_an_account_billing_lacks_is_not_applied_and_waits_for_the_
     assert process_event(paid, ports) is EventOutcome.UNKNOWN_ACCOUNT
     # Not marked done: the claim is free for the next delivery.
     assert ports.events.event_applications(paid.id) == 0
-    assert ports.events.claim_event(paid.id, lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
-    ports.events.release_event(paid.id)
+    assert ports.events.claim_event(paid.id, owner="t", lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
+    ports.events.release_event(paid.id, owner="t")
 
     # The account and its record arrive (e.g. the operator restored them); the same event now applies.
     ports.accounts.put(account())
@@ -238,7 +239,8 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
     ports = make_ports(billing_record("draft"))
     ports.events = FakeProcessedEvents(clock=lambda: now[0])
     finalized = event("invoice.finalized", invoice_object("open"))
-    claim = ports.events.claim_event(finalized.id, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99)
+    claim = ports.events.claim_event(finalized.id, owner="other", lease_seconds=CLAIM_LEASE_SECONDS,
+                                     retention_seconds=99)
     assert claim is EventClaim.CLAIMED
 
     assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
@@ -247,6 +249,65 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
     now[0] += CLAIM_LEASE_SECONDS + 1  # the other worker died holding the claim
     assert process_event(finalized, ports) is EventOutcome.APPLIED
     assert ports.events.event_applications(finalized.id) == 1
+
+
+def test_a_slow_application_keeps_its_claim_renewed_so_no_other_worker_applies_it_too(monkeypatch):
+    from billing_core.use_cases import apply_event as module
+
+    now = [T0]
+    ports = make_ports(billing_record("draft"))
+    ports.events = FakeProcessedEvents(clock=lambda: now[0])
+    finalized = event("invoice.finalized", invoice_object("open"))
+    seen_by_another: list[EventClaim] = []
+    renewed = threading.Event()
+    renew = ports.events.renew_event_claim
+
+    def renew_and_tell(*args, **kwargs):
+        renewed.set()
+        return renew(*args, **kwargs)
+
+    def slow(event_, ports_):  # a stalled Stripe: two minutes in the handler
+        for _ in range(4):
+            now[0] += 30
+            renewed.clear()
+            assert renewed.wait(5)
+        seen_by_another.append(ports_.events.claim_event(event_.id, owner="other", lease_seconds=60,
+                                                         retention_seconds=99))
+        return EventOutcome.APPLIED
+
+    monkeypatch.setattr(module, "CLAIM_RENEW_EVERY_SECONDS", 0.01)
+    monkeypatch.setattr(module, "apply_event", slow)
+    monkeypatch.setattr(ports.events, "renew_event_claim", renew_and_tell)
+
+    assert process_event(finalized, ports) is EventOutcome.APPLIED
+    assert seen_by_another == [EventClaim.IN_PROGRESS]  # 120 s after the claim, still this worker's
+    assert ports.events.event_applications(finalized.id) == 1
+
+
+def test_a_worker_that_stalled_past_its_claim_does_not_count_the_event_another_worker_applied(monkeypatch, caplog):
+    """Worker A freezes (its renewals with it) while applying; B claims after the lease, applies, completes."""
+    from billing_core.use_cases import apply_event as module
+
+    now = [T0]
+    ports = make_ports(billing_record("draft"))
+    ports.events = FakeProcessedEvents(clock=lambda: now[0])
+    finalized = event("invoice.finalized", invoice_object("open"))
+
+    calls = itertools.count()
+
+    def frozen_then_wakes(event_, ports_):
+        if next(calls) == 0:  # worker A, frozen here past its lease while B does the whole job
+            now[0] += CLAIM_LEASE_SECONDS + 1
+            assert process_event(event_, ports_) is EventOutcome.APPLIED
+        return apply_event(event_, ports_)
+
+    monkeypatch.setattr(module, "apply_event", frozen_then_wakes)
+    caplog.set_level("WARNING")
+
+    assert process_event(finalized, ports) is EventOutcome.DUPLICATE
+    assert ports.events.event_applications(finalized.id) == 1
+    assert stored(ports).status == "open"
+    assert "taken over by another worker" in caplog.text
 
 
 def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():

@@ -87,18 +87,20 @@ class _EventsTable(_DynamoTable):
 class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
     """Claims and done markers of Stripe events (``event#<id>``)."""
 
-    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
+    def claim_event(self, event_id: str, *, owner: str, lease_seconds: int, retention_seconds: int) -> EventClaim:
         """Conditional write: claim if there is no record, or only a processing claim whose lease ran out.
 
         Two workers may hold deliveries of one event at once (SQS at-least-once, Stripe duplicates):
 
-            worker A: claim evt_1 -> CLAIMED (processing, leaseUntil = t+60); applies it
+            worker A: claim evt_1 -> CLAIMED (processing, owner A, leaseUntil = t+60); applies it,
+                      renewing the lease while it works
             worker B: claim evt_1 -> IN_PROGRESS; leaves its copy on the queue (comes back later)
-            worker A: complete evt_1 (done, applications = 1); deletes its copy
+            worker A: complete evt_1 as A (done, applications = 1); deletes its copy
             worker B: claim evt_1 again -> DONE; deletes its copy without applying
 
-        If A dies between claim and complete, its lease runs out and B's next claim succeeds; the
-        lease is checked in the condition because TTL deletion lags by up to days.
+        If A dies (or freezes) between claim and complete, its lease runs out and B's next claim
+        succeeds; A, waking up, finds its complete refused (the owner is B). The lease is checked in
+        the condition because TTL deletion lags by up to days.
         """
         now = self._now()
         key = self._key(EVENT_PREFIX + event_id)
@@ -106,13 +108,13 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
             self._client.update_item(
                 TableName=self._table,
                 Key=key,
-                UpdateExpression="SET #kind = :kind, #state = :processing, #lease = :lease, #claimed = :now, "
-                "#exp = :exp",
+                UpdateExpression="SET #kind = :kind, #state = :processing, #owner = :owner, #lease = :lease, "
+                "#claimed = :now, #exp = :exp",
                 ConditionExpression="attribute_not_exists(#pk) OR (#state = :processing AND #lease < :now)",
-                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#lease": "leaseUntil",
-                                          "#claimed": "claimedAt", "#exp": "expiresAt"},
+                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#owner": "owner",
+                                          "#lease": "leaseUntil", "#claimed": "claimedAt", "#exp": "expiresAt"},
                 ExpressionAttributeValues={
-                    ":kind": {"S": "event"}, ":processing": {"S": "processing"},
+                    ":kind": {"S": "event"}, ":processing": {"S": "processing"}, ":owner": {"S": owner},
                     ":lease": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)},
                     ":exp": {"N": str(now + retention_seconds)},
                 },
@@ -129,35 +131,60 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
             return EventClaim.IN_PROGRESS if current.get("state") == "processing" else EventClaim.DONE
         return EventClaim.CLAIMED
 
-    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
-        """Set ``state = done`` and add one to ``applications`` (a second application would show as 2)."""
+    def renew_event_claim(self, event_id: str, *, owner: str, lease_seconds: int) -> bool:
+        """Move the lease of ``owner``'s processing claim to ``lease_seconds`` from now."""
         now = self._now()
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(EVENT_PREFIX + event_id),
-                UpdateExpression="SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
-                ExpressionAttributeNames={"#state": "state", "#done": "doneAt", "#exp": "expiresAt",
-                                          "#lease": "leaseUntil", "#apps": "applications"},
-                ExpressionAttributeValues={":done": {"S": "done"}, ":now": {"N": str(now)},
-                                           ":exp": {"N": str(now + retention_seconds)}, ":one": {"N": "1"}},
-            )
-        except ClientError as error:
-            raise _unavailable(error, self._table) from error
+        return self._update_own_claim(event_id, owner, "SET #lease = :lease",
+                                      {":lease": {"N": str(now + lease_seconds)}}, {"#lease": "leaseUntil"})
 
-    def release_event(self, event_id: str) -> None:
-        """Delete the record only while it is a processing claim (never a done one)."""
+    def complete_event(self, event_id: str, *, owner: str, retention_seconds: int) -> bool:
+        """Set ``state = done`` and add one to ``applications``, only on ``owner``'s processing claim.
+
+        A retried request whose first attempt already completed the claim finds it done by ``owner``:
+        that is a success too, and counts nothing more.
+        """
+        now = self._now()
+        return self._update_own_claim(
+            event_id, owner, "SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
+            {":done": {"S": "done"}, ":now": {"N": str(now)}, ":exp": {"N": str(now + retention_seconds)},
+             ":one": {"N": "1"}},
+            {"#done": "doneAt", "#exp": "expiresAt", "#lease": "leaseUntil", "#apps": "applications"},
+            done_counts=True,
+        )
+
+    def release_event(self, event_id: str, *, owner: str) -> None:
+        """Delete the record only while it is ``owner``'s processing claim (never a done one, never another's)."""
         try:
             self._client.delete_item(
                 TableName=self._table,
                 Key=self._key(EVENT_PREFIX + event_id),
-                ConditionExpression="#state = :processing",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":processing": {"S": "processing"}},
+                ConditionExpression="#state = :processing AND #owner = :owner",
+                ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+                ExpressionAttributeValues={":processing": {"S": "processing"}, ":owner": {"S": owner}},
             )
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise _unavailable(error, self._table) from error
+
+    def _update_own_claim(self, event_id: str, owner: str, expression: str, values: Item, names: dict[str, str],
+                          *, done_counts: bool = False) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(EVENT_PREFIX + event_id),
+                UpdateExpression=expression,
+                ConditionExpression="#state = :processing AND #owner = :owner",
+                ExpressionAttributeNames={"#state": "state", "#owner": "owner", **names},
+                ExpressionAttributeValues={":processing": {"S": "processing"}, ":owner": {"S": owner}, **values},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, self._table) from error
+            stored = error.response.get("Item")
+            current = from_attribute_values(stored) if stored else {}
+            return done_counts and current.get("state") == "done" and current.get("owner") == owner
+        return True
 
     def event_applications(self, event_id: str) -> int:
         """The ``applications`` counter of the event's record."""

@@ -15,25 +15,37 @@ from billing_core.domain.records import BillingRunRecord
 class EventClaim(StrEnum):
     """What ``ProcessedEvents.claim_event`` found: the caller's turn, already done, or someone else's turn."""
 
-    CLAIMED = "claimed"  # this caller applies the event, then calls ``complete_event``
+    CLAIMED = "claimed"  # this caller applies the event, then calls ``complete_event`` with its owner
     DONE = "done"  # applied before: acknowledge the delivery
     IN_PROGRESS = "in_progress"  # another worker holds a live claim: let the delivery come back later
 
 
 class ProcessedEvents(abc.ABC):
-    """Which Stripe events were applied: each event id is claimed, applied and marked done once."""
+    """Which Stripe events were applied: each event id is claimed, applied and marked done once.
+
+    A claim belongs to its ``owner`` (one per attempt): only the owner renews, completes or releases
+    it, so a worker that stalled past its lease and woke up cannot count a second application or
+    drop the claim of the worker that took over.
+    """
 
     @abc.abstractmethod
-    def claim_event(self, event_id: str, *, lease_seconds: int, retention_seconds: int) -> EventClaim:
-        """Claim ``event_id`` for processing unless it is done or another claim on it is still live."""
+    def claim_event(self, event_id: str, *, owner: str, lease_seconds: int, retention_seconds: int) -> EventClaim:
+        """Claim ``event_id`` for ``owner`` unless it is done or another claim on it is still live."""
 
     @abc.abstractmethod
-    def complete_event(self, event_id: str, *, retention_seconds: int) -> None:
-        """Mark a claimed event done (kept ``retention_seconds``) and count one application of it."""
+    def renew_event_claim(self, event_id: str, *, owner: str, lease_seconds: int) -> bool:
+        """Extend ``owner``'s live claim by ``lease_seconds`` from now; ``False`` if it is not theirs any more."""
 
     @abc.abstractmethod
-    def release_event(self, event_id: str) -> None:
-        """Drop an unfinished claim (the attempt failed), so a redelivery may claim it at once."""
+    def complete_event(self, event_id: str, *, owner: str, retention_seconds: int) -> bool:
+        """Mark ``owner``'s claim done (kept ``retention_seconds``) and count one application of it.
+
+        ``False`` (and nothing counted) if the claim is no longer ``owner``'s: another worker took over.
+        """
+
+    @abc.abstractmethod
+    def release_event(self, event_id: str, *, owner: str) -> None:
+        """Drop ``owner``'s unfinished claim (the attempt failed), so a redelivery may claim it at once."""
 
     @abc.abstractmethod
     def event_applications(self, event_id: str) -> int:

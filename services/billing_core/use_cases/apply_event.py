@@ -17,9 +17,12 @@ depends only on the furthest-along event, whatever the order and number of deliv
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from billing_core.errors import BillingError
 from billing_core.ports import EventClaim, StripeEvent
 from billing_core.use_cases.account_events import ACCOUNT_HANDLERS
 from billing_core.use_cases.event_support import EventHandler, EventOutcome, EventPorts
@@ -38,7 +41,9 @@ HANDLED_EVENT_TYPES = frozenset(HANDLERS)
 
 # A claim outlives a normal application by far, and the stripe-events visibility (30 s, extended while
 # the event is applied): a crashed worker's event is free again soon after SQS shows its message again.
+# A slow application (a stalled Stripe) keeps its claim: it is renewed every third of this while it runs.
 CLAIM_LEASE_SECONDS = 60
+CLAIM_RENEW_EVERY_SECONDS = CLAIM_LEASE_SECONDS / 3
 # Stripe retries for three days; done markers are kept for a week so any late copy is recognised.
 DONE_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -47,29 +52,64 @@ DONE_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
-    """Apply a delivered event once per event id: claim it, apply it, mark it done."""
+    """Apply a delivered event once per event id: claim it, apply it (keeping the claim), mark it done."""
     event_id = event.id
     if event.type not in HANDLED_EVENT_TYPES:
         return EventOutcome.IGNORED
+    owner = uuid.uuid4().hex  # this attempt: only it may complete or release its claim
     claim = ports.events.claim_event(
-        event_id, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=DONE_RETENTION_SECONDS
+        event_id, owner=owner, lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=DONE_RETENTION_SECONDS
     )
     if claim is EventClaim.DONE:
         return EventOutcome.DUPLICATE
     if claim is EventClaim.IN_PROGRESS:
         return EventOutcome.IN_PROGRESS
     try:
-        outcome = apply_event(event, ports)
+        with _ClaimKept(ports, event_id, owner):
+            outcome = apply_event(event, ports)
     except BaseException:
         # Free the claim so the redelivery can try at once instead of waiting for the lease.
-        ports.events.release_event(event_id)
+        ports.events.release_event(event_id, owner=owner)
         raise
     if outcome is EventOutcome.UNKNOWN_ACCOUNT:
         # Not applied: a later delivery (or a redrive, or reconciliation) applies it once the account exists.
-        ports.events.release_event(event_id)
+        ports.events.release_event(event_id, owner=owner)
         return outcome
-    ports.events.complete_event(event_id, retention_seconds=DONE_RETENTION_SECONDS)
+    if not ports.events.complete_event(event_id, owner=owner, retention_seconds=DONE_RETENTION_SECONDS):
+        # This attempt stalled past its lease and another worker claimed the event: that one counts it.
+        # What this attempt wrote was conditional on the records' state, so it moved nothing backward.
+        log.warning("stripe event was taken over by another worker while this one applied it",
+                    extra={"eventId": event_id, "eventType": event.type})
+        return EventOutcome.DUPLICATE
     return outcome
+
+
+class _ClaimKept:
+    """While the ``with`` block runs, renews the claim every third of its lease, until it is not ours."""
+
+    def __init__(self, ports: EventPorts, event_id: str, owner: str) -> None:
+        self._events = ports.events
+        self._event_id = event_id
+        self._owner = owner
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="keep-claim", daemon=True)
+
+    def __enter__(self) -> _ClaimKept:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        while not self._done.wait(CLAIM_RENEW_EVERY_SECONDS):
+            try:
+                if not self._events.renew_event_claim(self._event_id, owner=self._owner,
+                                                      lease_seconds=CLAIM_LEASE_SECONDS):
+                    return
+            except BillingError:
+                log.warning("could not renew an event claim", extra={"eventId": self._event_id})
 
 
 # --- the rules -------------------------------------------------------------------------------------
