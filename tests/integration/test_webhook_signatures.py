@@ -115,6 +115,35 @@ def test_event_type_the_system_does_not_use_is_acknowledged_and_not_queued(recei
     assert event_id not in queued(receiver)
 
 
+def test_a_webhook_secret_removed_from_secrets_manager_is_refused_once_the_receiver_reads_it_again(stack):
+    """Revoking a leaked secret: remove it from the secret; the receiver refuses it at its next read."""
+    from tests.support.waiting import wait_for
+
+    leaked, kept = "whsec_leaked_" + uuid.uuid4().hex, "whsec_kept_" + uuid.uuid4().hex
+    secret_id = store_webhook_secret(stack, [kept, leaked])
+    # A 2 s refresh keeps the test short; by default it is 10 s (tests/unit/test_secrets.py).
+    settings = stack.settings(STRIPE_EVENTS_QUEUE_URL=create_queue_pair(stack, f"revoke-{uuid.uuid4().hex[:8]}"),
+                              STRIPE_SECRET_ID=secret_id, SECRETS_REFRESH_SECONDS="2")
+    services = bootstrap_webhook_receiver(settings, clients={
+        "sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")})
+    with WsgiServer(create_app(settings, services)) as server:
+        server.webhook_url = server.base_url + "/billing/webhook"
+
+        def status_signed_with(secret: str) -> int:
+            _, body = stripe_event()
+            return post(server, body, sign_payload(body, secret, int(time.time()))).status_code
+
+        assert status_signed_with(leaked) == 200
+        aws_client(stack, "secretsmanager").put_secret_value(
+            SecretId=secret_id, SecretString=json.dumps({"secret_key": stack.stripe_secret_key,
+                                                          "publishable_key": "pk_test_x", "webhook_secrets": [kept]}))
+
+        wait_for(lambda: status_signed_with(leaked) == 400, timeout=15, interval=0.5,
+                 what="the removed secret to be refused")
+        assert status_signed_with(kept) == 200
+    assert services.secrets.reads <= 15  # a read per refresh interval, not one per refused request
+
+
 # --- rejected: 400 and nothing queued -------------------------------------------------------------
 
 

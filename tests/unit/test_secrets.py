@@ -219,3 +219,48 @@ def test_by_default_a_removed_webhook_secret_stops_verifying_within_ten_seconds_
         assert provider.get().webhook_secrets == ("whsec_new",)
 
     assert refresh == 10 and provider.reads == 2
+
+
+def test_while_secrets_manager_fails_the_last_secrets_serve_five_minutes_past_their_refresh_then_nothing(
+    client, clock
+):
+    """A webhook secret removed during an outage cannot stay valid for good: billing fails closed (503s)."""
+    provider = SecretsManagerSecretsProvider(client, SECRET_ID, refresh_seconds=10, clock=clock)
+    with Stubber(client) as stub:
+        stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_leaked",)), {"SecretId": SECRET_ID})
+        for _ in range(32):
+            stub.add_client_error("get_secret_value", "InternalServiceError", http_status_code=500)
+        provider.get()  # the last good read, at 0 s
+        served, refused = [], []
+        for tick in range(1, 3201):  # 320 s of requests, ten a second
+            clock.now = 1000.0 + tick / 10
+            try:
+                assert provider.get().webhook_secrets == ("whsec_leaked",)
+                served.append(tick / 10)
+            except SecretsUnavailable:
+                refused.append(tick / 10)
+        stub.assert_no_pending_responses()
+
+    assert max(served) == 310.0 and min(refused) == 310.1  # the refresh (10 s) + five minutes, then refused
+    assert len(served) + len(refused) == 3200
+    assert provider.reads == 1 + 32  # one read per 10 s while it failed, no more
+
+
+def test_a_process_that_never_read_its_secrets_asks_again_at_most_once_per_ten_seconds(client, clock):
+    provider = SecretsManagerSecretsProvider(client, SECRET_ID, refresh_seconds=10, clock=clock)
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("get_secret_value", "AccessDeniedException", http_status_code=400)
+        stub.add_response("get_secret_value", secret_value(), {"SecretId": SECRET_ID})
+        failures = 0
+        for _ in range(300):  # 30 s of requests while Secrets Manager refuses
+            try:
+                provider.get()
+            except SecretsUnavailable as error:
+                failures += 1
+                assert "AccessDeniedException" in str(error)
+            clock.now += 0.1
+        clock.now = 1000.0 + 31  # the next read's turn, and Secrets Manager answers again
+        assert provider.get().secret_key == "sk_test_first"
+
+    assert failures == 300 and provider.reads == 4

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # However often callers ask for a re-read (a flood of forged webhook signatures, a revoked key failing
 # every Stripe call), Secrets Manager is read at most once per this many seconds per process.
 MIN_READ_INTERVAL_SECONDS = 10.0
+# While Secrets Manager cannot be read, the last good secrets are served this long past their refresh;
+# after that every use fails (503s, retried): a webhook secret removed during an outage stops then.
+MAX_STALE_SECONDS = 300.0
 
 __all__ = ["SecretsManagerSecretsProvider", "StripeSecrets", "parse_stripe_secrets"]
 
@@ -60,9 +63,10 @@ class SecretsManagerSecretsProvider(SecretsProvider):
     """Reads the Stripe secret from Secrets Manager at most once per ``refresh_seconds``.
 
     ``refresh()`` re-reads before that, but never sooner than ``MIN_READ_INTERVAL_SECONDS`` (or
-    ``refresh_seconds`` if shorter) after the last read: the read rate has a ceiling whoever asks.
-    If a scheduled re-read fails, the last good value keeps being served (a Secrets Manager blip
-    must not take billing down) and the read is retried after ``retry_seconds``.
+    ``refresh_seconds`` if shorter) after the last read: the read rate has a ceiling whoever asks,
+    also while reads fail. If a re-read fails, the last good value keeps being served (a Secrets
+    Manager blip must not take billing down), but only for ``max_stale_seconds`` past its refresh:
+    a secret removed during an outage cannot stay valid for good. Then ``SecretsUnavailable``.
     """
 
     def __init__(
@@ -72,18 +76,22 @@ class SecretsManagerSecretsProvider(SecretsProvider):
         *,
         refresh_seconds: float = 300,
         retry_seconds: float = 30,
+        max_stale_seconds: float = MAX_STALE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._secret_id = secret_id
         self._refresh_seconds = refresh_seconds
-        self._retry_seconds = min(retry_seconds, refresh_seconds)
         self._min_read_interval = min(MIN_READ_INTERVAL_SECONDS, refresh_seconds)
+        self._retry_seconds = max(self._min_read_interval, min(retry_seconds, refresh_seconds))
+        self._max_stale_seconds = max_stale_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: StripeSecrets | None = None
+        self._cached_at = float("-inf")
         self._next_read_at = float("-inf")
         self._last_read_at = float("-inf")
+        self._last_failure: SecretsUnavailable | None = None
         self.reads = 0
 
     def __repr__(self) -> str:
@@ -92,40 +100,47 @@ class SecretsManagerSecretsProvider(SecretsProvider):
     def get(self) -> StripeSecrets:
         """The cached secrets, re-read when the cache is older than ``refresh_seconds``."""
         with self._lock:
-            if self._cached is not None and self._clock() < self._next_read_at:
-                return self._cached
-            return self._read_locked(force=False)
+            now = self._clock()
+            if now < self._next_read_at or now - self._last_read_at < self._min_read_interval:
+                return self._fallback(now)
+            return self._read_locked(now)
 
     def refresh(self) -> StripeSecrets:
-        """Re-read now, or serve the cache if the last read is under the minimum interval old.
-
-        Raises ``SecretsUnavailable`` if the read fails (the cache is kept).
-        """
+        """Re-read now, unless the last read is under the minimum interval old (then as ``get()`` would)."""
         with self._lock:
-            if self._cached is not None and self._clock() - self._last_read_at < self._min_read_interval:
-                return self._cached
-            return self._read_locked(force=True)
+            now = self._clock()
+            if now - self._last_read_at < self._min_read_interval:
+                return self._fallback(now)
+            return self._read_locked(now)
 
-    def _read_locked(self, *, force: bool) -> StripeSecrets:
-        self._last_read_at = self._clock()
+    def _read_locked(self, now: float) -> StripeSecrets:
+        self._last_read_at = now
         try:
             self.reads += 1
             response = self._client.get_secret_value(SecretId=self._secret_id)
             secrets = parse_stripe_secrets(response.get("SecretString"), self._secret_id)
         except (ClientError, BotoCoreError, SecretsUnavailable) as error:
-            reason = error if isinstance(error, SecretsUnavailable) else SecretsUnavailable(
+            self._last_failure = error if isinstance(error, SecretsUnavailable) else SecretsUnavailable(
                 f"cannot read {self._secret_id}: {_error_code(error)}"
             )
-            if self._cached is None or force:
-                raise reason from None
-            log.warning("serving cached Stripe secrets; re-read failed", extra={"reason": str(reason)})
-            self._next_read_at = self._clock() + self._retry_seconds
-            return self._cached
+            self._next_read_at = now + self._retry_seconds
+            return self._fallback(now)
         if self._cached is not None and secrets.secret_key != self._cached.secret_key:
             log.info("Stripe secret key rotated", extra={"secretId": self._secret_id})
-        self._cached = secrets
-        self._next_read_at = self._clock() + self._refresh_seconds
+        self._cached, self._cached_at, self._last_failure = secrets, now, None
+        self._next_read_at = now + self._refresh_seconds
         return secrets
+
+    def _fallback(self, now: float) -> StripeSecrets:
+        """The cache while it is fresh, or stale within the bound after a failed read; else the failure."""
+        if self._cached is not None:
+            if self._last_failure is None:
+                return self._cached
+            if now - self._cached_at <= self._refresh_seconds + self._max_stale_seconds:
+                log.warning("serving cached Stripe secrets; re-read failed", extra={"reason": str(self._last_failure)})
+                return self._cached
+        # A new exception each time: re-raising one instance would grow its traceback with every use.
+        raise SecretsUnavailable(str(self._last_failure or f"{self._secret_id} has not been read yet"))
 
 
 def _error_code(error: Exception) -> str:
