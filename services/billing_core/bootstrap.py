@@ -90,7 +90,10 @@ REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
 # The webhook receiver answers Stripe within its delivery timeout: an unreachable SQS must turn into a
 # quick 503 (Stripe retries the delivery) rather than a request that hangs through long back-offs.
-WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5)
+# Two calls at most per request (Secrets Manager, SQS), each two attempts of 2 s + 3 s: well inside
+# gunicorn's 30 s, so even a stalled AWS gets Stripe a JSON 503, never a killed worker.
+WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2,
+                                     read_timeout=3)
 # billing-api answers people: a stalled AWS must become a quick 503 with Retry-After, not a page that hangs.
 API_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
 
