@@ -107,3 +107,32 @@ def test_a_redrive_moves_at_most_its_limit(jobs_queue):
 
     assert queue.redrive(limit=2) == 2
     assert len(queue.dead_letters()) == 1
+
+
+def test_a_redrive_leaves_what_the_worker_dead_letters_again_while_it_runs(jobs_queue):
+    """Poison redriven too early fails again at once: the redrive must end, not pass it back and forth."""
+    import time
+
+    queue = jobs_queue.queue
+    for n in range(3):
+        queue.send(f"poison-{n}")
+    while batch := queue.receive(max_messages=10, wait_seconds=1):
+        for message in batch:
+            queue.dead_letter(message, "poison")
+    time.sleep(1.1)  # the redrive begins in a later second than those dead letters
+    real_send, sent = queue.send, []
+
+    def send_then_fail_again(body, attributes=None, **options):
+        sent.append(body)
+        assert len(sent) <= 3, "the redrive took back a message dead-lettered again while it ran"
+        real_send(body, attributes, **options)
+        time.sleep(1.1)  # the worker fails it a moment later
+        for message in queue.receive(max_messages=10, wait_seconds=1):
+            queue.dead_letter(message, "poison again")
+
+    queue.send = send_then_fail_again
+
+    assert queue.redrive() == 3
+
+    assert sorted(sent) == ["poison-0", "poison-1", "poison-2"]
+    assert sorted(letter.reason for letter in queue.dead_letters()) == ["poison again"] * 3

@@ -27,6 +27,7 @@ BATCH_ATTEMPTS = 4
 # Dead letters being listed or moved are hidden this long from anyone else reading the DLQ; a listing
 # shows them again at once when it is done.
 DLQ_READ_VISIBILITY_SECONDS = 30
+DLQ_READ_WAIT_SECONDS = 1
 # The system's own attributes that describe a failed delivery; a redriven message starts without them.
 _DELIVERY_ATTRIBUTES = frozenset({DEAD_LETTER_REASON, DEAD_LETTERED_AT, RETRY_ATTEMPTS})
 
@@ -161,7 +162,7 @@ class SqsMessageQueue(MessageQueue):
         attributes = {
             **message.attributes,
             DEAD_LETTER_REASON: reason[:MAX_REASON_CHARS] or "no reason given",
-            DEAD_LETTERED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
+            DEAD_LETTERED_AT: _now_iso(),
             RETRY_ATTEMPTS: str(message.attempt),
         }
         self._call("send_message", QueueUrl=self._dead_letter_queue_url(), MessageBody=message.body,
@@ -183,25 +184,40 @@ class SqsMessageQueue(MessageQueue):
         ]
 
     def redrive(self, *, limit: int | None = None) -> int:
-        """Send each dead letter back here as a new message (without its failure attributes), then delete it."""
+        """Send each dead letter back here as a new message (without its failure attributes), then delete it.
+
+        Only what was dead-lettered before the redrive began moves: a message the worker dead-letters
+        again while the redrive runs stays in the DLQ, so the two cannot pass it back and forth forever.
+        """
         dlq_url = self._dead_letter_queue_url()
+        began = _now_iso()
         moved = 0
+        left: list[str] = []  # dead-lettered again since the redrive began: shown again at the end
         while limit is None or moved < limit:
             batch = self.receive_from(dlq_url, max_messages=10 if limit is None else min(10, limit - moved))
-            if not batch:
-                return moved
-            for message in batch:
+            # Later than the second the redrive began (so what was dead-lettered just before still moves).
+            again = [message for message in batch if message.attributes.get(DEAD_LETTERED_AT, "") > began]
+            left.extend(message.receipt_handle for message in again)
+            earlier = [message for message in batch if message not in again]
+            if not earlier:
+                break
+            for message in earlier:
                 kept = {k: v for k, v in message.attributes.items() if k not in _DELIVERY_ATTRIBUTES}
                 self.send(message.body, kept)
                 self._call("delete_message", QueueUrl=dlq_url, ReceiptHandle=message.receipt_handle)
                 moved += 1
+        self._show_again_now(dlq_url, left)
         return moved
 
     def receive_from(self, queue_url: str, *, max_messages: int) -> list[ReceivedMessage]:
-        """One short receive from ``queue_url`` (this queue's DLQ), hiding what it returns for a while."""
+        """One receive from ``queue_url`` (this queue's DLQ), hiding what it returns for a while.
+
+        It waits up to a second: a receive that waits asks every SQS server, where one that does not
+        asks only some and may answer empty while messages are there.
+        """
         response = self._call(
             "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=max(1, min(max_messages, 10)),
-            WaitTimeSeconds=0, VisibilityTimeout=DLQ_READ_VISIBILITY_SECONDS,
+            WaitTimeSeconds=DLQ_READ_WAIT_SECONDS, VisibilityTimeout=DLQ_READ_VISIBILITY_SECONDS,
             MessageSystemAttributeNames=["ApproximateReceiveCount"], MessageAttributeNames=["All"],
         )
         return [_received(message) for message in response.get("Messages", [])]
@@ -246,6 +262,11 @@ class SqsMessageQueue(MessageQueue):
             _, _, _, _, account_id, name = arn.split(":", 5)
             self._dlq_url = self._call("get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account_id)["QueueUrl"]
         return self._dlq_url
+
+
+def _now_iso() -> str:
+    """Now in UTC to the second, as ``deadLetteredAt`` records it (such strings sort by time)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _attempts(message: ReceivedMessage) -> int:
