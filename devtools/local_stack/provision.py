@@ -58,7 +58,8 @@ def create_queues(sqs: Any) -> dict[str, str]:
     for queue in resources.QUEUES:
         dlq_url = sqs.create_queue(
             QueueName=queue.dlq_name,
-            Attributes={"MessageRetentionPeriod": str(queue.dlq_retention_seconds)},
+            Attributes={"MessageRetentionPeriod": str(queue.dlq_retention_seconds),
+                        "MaximumMessageSize": str(queue.max_message_bytes)},
         )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         urls[queue.logical_name] = sqs.create_queue(
@@ -66,6 +67,7 @@ def create_queues(sqs: Any) -> dict[str, str]:
             Attributes={
                 "VisibilityTimeout": str(queue.visibility_timeout_seconds),
                 "MessageRetentionPeriod": str(queue.message_retention_seconds),
+                "MaximumMessageSize": str(queue.max_message_bytes),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
                 ),

@@ -66,6 +66,9 @@ class Queue:
     max_receive_count: int  # receives before SQS moves a message to the DLQ
     dlq_retention_seconds: int = 14 * 24 * 3600
     message_retention_seconds: int = 4 * 24 * 3600
+    # SQS's MaximumMessageSize, set on the queue and its DLQ alike (a dead letter is its message plus
+    # its reason). The webhook receiver queues larger events as a claim check (receive_webhook.py).
+    max_message_bytes: int = 256 * 1024
 
     @property
     def dlq_name(self) -> str:

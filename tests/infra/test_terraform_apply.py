@@ -100,6 +100,7 @@ def _queue_shape(sqs, url: str) -> dict[str, Any]:
         "max_receive_count": int(redrive["maxReceiveCount"]),
         "dlq_name": dlq_name,
         "dlq_retention_seconds": int(dlq_attributes["MessageRetentionPeriod"]),
+        "max_message_bytes": (int(attributes["MaximumMessageSize"]), int(dlq_attributes["MaximumMessageSize"])),
     }
 
 
@@ -110,6 +111,7 @@ def _expected_queue_shape(queue: resources.Queue, prefix: str) -> dict[str, Any]
         "max_receive_count": queue.max_receive_count,
         "dlq_name": prefix + queue.dlq_name,
         "dlq_retention_seconds": queue.dlq_retention_seconds,
+        "max_message_bytes": (queue.max_message_bytes, queue.max_message_bytes),
     }
 
 

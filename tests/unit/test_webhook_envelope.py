@@ -30,3 +30,20 @@ def test_a_real_event_envelope_is_read():
 def test_anything_else_is_an_invalid_event_not_an_error(body):
     with pytest.raises(InvalidStripeEvent):
         event_envelope(body)
+
+
+def test_the_largest_event_queued_whole_still_fits_the_queue_and_its_dlq_with_the_longest_reason():
+    """SQS counts a message's attributes (name, type, value) toward its size; a dead letter adds its reason."""
+    from billing_core import resources
+    from billing_core.ports.infrastructure import DEAD_LETTER_REASON, DEAD_LETTERED_AT, MAX_REASON_CHARS, RETRY_ATTEMPTS
+    from billing_core.use_cases.receive_webhook import MAX_QUEUED_EVENT_BYTES
+
+    attributes = {
+        "eventId": "evt_" + "x" * 60, "eventType": "customer.subscription.pending_update_expired",
+        DEAD_LETTER_REASON: "\U0001F4A5" * MAX_REASON_CHARS,  # four bytes each in UTF-8, the most there is
+        DEAD_LETTERED_AT: "2026-12-06T09:00:00+00:00", RETRY_ATTEMPTS: "9999",
+    }
+    attribute_bytes = sum(len(name.encode()) + len(b"String") + len(value.encode())
+                          for name, value in attributes.items())
+
+    assert MAX_QUEUED_EVENT_BYTES + attribute_bytes <= resources.STRIPE_EVENTS.max_message_bytes

@@ -44,6 +44,8 @@ locals {
   }
   message_retention_seconds = 4 * 24 * 3600
   dlq_retention_seconds     = 14 * 24 * 3600
+  # Pinned, on queues and DLQs alike: the webhook receiver queues events over 250 KiB as claim checks.
+  max_message_size = 256 * 1024
 
   account_id = data.aws_caller_identity.current.account_id
 }
@@ -160,6 +162,7 @@ resource "aws_sqs_queue" "dead_letter" {
 
   name                              = "${var.name_prefix}${each.key}-dlq"
   message_retention_seconds         = local.dlq_retention_seconds
+  max_message_size                  = local.max_message_size
   kms_master_key_id                 = aws_kms_key.data.arn
   kms_data_key_reuse_period_seconds = 3600
 }
@@ -170,6 +173,7 @@ resource "aws_sqs_queue" "this" {
   name                              = "${var.name_prefix}${each.key}"
   visibility_timeout_seconds        = each.value.visibility_timeout_seconds
   message_retention_seconds         = local.message_retention_seconds
+  max_message_size                  = local.max_message_size
   receive_wait_time_seconds         = 20
   kms_master_key_id                 = aws_kms_key.data.arn
   kms_data_key_reuse_period_seconds = 3600 # fewer KMS calls: cheaper, same protection at rest
