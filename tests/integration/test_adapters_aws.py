@@ -114,3 +114,27 @@ def test_bootstrapped_worker_and_receiver_share_the_stripe_events_queue(aws):
     assert json.loads(message.body) == {"id": "evt_1"}
     assert receiver.secrets.get().webhook_secrets == ("whsec_b",)
     assert worker.events.claim_event("evt_1", owner="w", lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
+
+
+# --- DynamoDB records written by earlier versions ---------------------------------------------------
+
+
+@pytest.mark.parametrize("written_before", [["base-fee"], []], ids=["a list", "an empty list"])
+def test_lines_added_that_an_earlier_version_stored_as_a_list_grows_as_a_set(aws, written_before):
+    """An invoice job under way at an upgrade: its record holds linesAdded as a list, which ADD refuses."""
+    from billing_core.adapters.dynamodb import DynamoInvoiceRepository, to_attribute_values
+    from billing_core.adapters.dynamodb_items import invoice_item
+    from tests.support.records import an_invoice
+
+    dynamodb, table = aws.client("dynamodb"), aws.info["tables"]["billing"]
+    invoice = an_invoice(account_id=f"user-{uuid.uuid4().hex[:8]}")
+    item = {**invoice_item(invoice), "linesAdded": written_before}
+    dynamodb.put_item(TableName=table, Item=to_attribute_values(item))
+    invoices = DynamoInvoiceRepository(dynamodb, table)
+
+    updated = invoices.update(invoice.account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"})})
+
+    assert updated.lines_added == frozenset(written_before) | {"aws"}
+    stored = dynamodb.get_item(TableName=table, Key={"userId": {"S": invoice.account_id},
+                                                     "invoiceId": {"S": invoice.invoice_id}})["Item"]
+    assert sorted(stored["linesAdded"]["SS"]) == sorted({*written_before, "aws"})

@@ -64,6 +64,10 @@ def _is_condition_failure(error: ClientError) -> bool:
     return code == "ConditionalCheckFailedException"
 
 
+def _is_validation_error(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ValidationException")
+
+
 def _unavailable(error: ClientError, table: str) -> StorageUnavailable:
     code = error.response.get("Error", {}).get("Code", "Unknown")
     return StorageUnavailable(f"DynamoDB {code} on table {table}")
@@ -200,7 +204,13 @@ class _DynamoTable:
             kwargs["ConditionExpression"] = " AND ".join(guards)
             kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
-            response = self._client.update_item(**kwargs)
+            try:
+                response = self._client.update_item(**kwargs)
+            except ClientError as error:
+                # ADD needs a set; an item written before the growing fields were sets holds a list.
+                if not (update.add and _is_validation_error(error) and self._lists_to_sets(key, update.add)):
+                    raise
+                response = self._client.update_item(**kwargs)
         except ClientError as error:
             if not _is_condition_failure(error):
                 raise _unavailable(error, self._table) from error
@@ -210,6 +220,42 @@ class _DynamoTable:
                 raise NotFound(f"no item in {self._table} with that key") from None
             raise ConditionFailed(f"condition failed on {self._table}", current=self._record(current)) from None
         return from_attribute_values(response["Attributes"])
+
+    def _lists_to_sets(self, key: dict[str, Any], attributes: Mapping[str, Any]) -> bool:
+        """Rewrite those of ``attributes`` the item holds as lists as string sets; whether any was.
+
+        Conditional on the list still being the one read, so a concurrent writer is never overwritten.
+        """
+        raw = self._raw(key)
+        converted = False
+        for attribute in attributes:
+            value = raw.get(attribute, {}) if raw else {}
+            if "L" not in value:
+                continue
+            members = {entry["S"] for entry in value["L"] if "S" in entry}
+            change: dict[str, Any] = {
+                "TableName": self._table, "Key": key, "ExpressionAttributeNames": {"#a": attribute},
+                "ExpressionAttributeValues": {":old": value, **({":new": {"SS": sorted(members)}} if members else {})},
+                "ConditionExpression": "#a = :old",
+                "UpdateExpression": "SET #a = :new" if members else "REMOVE #a",
+            }
+            try:
+                self._client.update_item(**change)
+            except ClientError as error:
+                if not _is_condition_failure(error):
+                    raise
+            converted = True
+            log.info("a list attribute was rewritten as a string set", extra={"table": self._table,
+                                                                               "attribute": attribute})
+        return converted
+
+    def _raw(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            item: dict[str, Any] | None = self._client.get_item(TableName=self._table, Key=key,
+                                                                ConsistentRead=True).get("Item")
+        except ClientError as error:
+            raise _unavailable(error, self._table) from error
+        return item
 
     def _scan(self, kwargs: dict[str, Any], what: str) -> Iterator[Any]:
         """Every record a Scan with ``kwargs`` finds, page by page; an invalid item comes as its error."""
