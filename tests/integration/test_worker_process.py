@@ -124,3 +124,147 @@ def test_a_message_is_kept_hidden_while_the_worker_handles_it_and_is_back_soon_a
                 sqs.delete_queue(QueueUrl=queue_url)
 
     assert back_after <= 35, back_after  # the short visibility, not the 300 s a job message had before
+
+
+class _GatedStripe:
+    """A TCP proxy to Stripe that holds back the first request whose line has ``marker`` until ``gate`` opens."""
+
+    def __init__(self, target: str, marker: bytes) -> None:
+        import socket
+        import threading
+
+        host, port = target.removeprefix("http://").rstrip("/").split(":")
+        self._target = (host, int(port))
+        self._marker = marker
+        self.arrived, self.gate = threading.Event(), threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.gate.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pair, args=(client,), daemon=True).start()
+
+    def _pair(self, client) -> None:
+        import socket
+        import threading
+
+        upstream = socket.create_connection(self._target)
+        threading.Thread(target=self._copy, args=(upstream, client, False), daemon=True).start()
+        self._copy(client, upstream, True)
+
+    def _copy(self, source, sink, to_stripe: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if to_stripe and self._marker in chunk and not self.arrived.is_set():
+                    self.arrived.set()
+                    self.gate.wait(300)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_invoice_back(clean_stack, tmp_path):
+    """Worker A is SIGSTOPped while its add-lines request is on the way to Stripe. Its job message comes
+    back after the 30 s visibility; worker B takes it, adds the lines, finalizes, and Stripe charges. Then
+    A's request reaches Stripe (a replay of B's under the same idempotency key) and A is SIGCONTed."""
+    import dataclasses
+
+    from billing_core import resources
+    from billing_core.adapters.sqs import SqsMessageQueue
+    from billing_core.domain.account_profile import PostalAddress
+    from billing_core.domain.invoice_plan import invoice_id_for
+    from billing_core.use_cases.invoice_messages import plan_to_message
+    from local_stack.demo import worker_services
+    from tests.integration.test_billing_run_resume import lines_of, new_account, seed_plan, stripe_objects
+    from tests.support.stripe_events import aws_client, create_queue_pair, wait_for
+
+    stack = clean_stack
+    services = worker_services(stack)
+    account_id = new_account(stack, services)
+    # A complete buyer (§14 UStG: name and address), so the e-invoice step has nothing to complain of either.
+    services.accounts.put(dataclasses.replace(
+        services.accounts.get(account_id), name="Frost GmbH", country="DE",
+        address=PostalAddress("Eisweg 1", "10115", "Berlin")))
+    plan = seed_plan(stack, services, account_id)
+    invoice_id = invoice_id_for(plan.period, account_id)
+    sqs = aws_client(stack, "sqs")
+    suffix = os.urandom(4).hex()
+    jobs_url = create_queue_pair(stack, f"frozen-jobs-{suffix}", resources.BILLING_JOBS)
+    events_url = create_queue_pair(stack, f"frozen-events-{suffix}")
+    jobs = SqsMessageQueue(sqs, jobs_url)
+    gated = _GatedStripe(stack.info["stripe_api_base"], b"/add_lines")
+    environment = {**_worker_environment(stack, tmp_path / "heartbeat"), "BILLING_JOBS_QUEUE_URL": jobs_url,
+                   "STRIPE_EVENTS_QUEUE_URL": events_url, "WORKER_THREADS": "1"}
+
+    def start(name: str, stripe_base: str) -> tuple[subprocess.Popen, Path]:
+        log_path = tmp_path / f"worker-{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "scheduler_worker"],
+                                       env={**environment, "STRIPE_API_BASE": stripe_base},
+                                       stdout=log, stderr=subprocess.STDOUT)
+        return process, log_path
+
+    def record():
+        return services.invoices.get(account_id, invoice_id)
+
+    worker_a, log_a = start("a", gated.url)
+    worker_b = None
+    try:
+        jobs.send(plan_to_message(plan, "run-frozen"))
+        assert gated.arrived.wait(90), log_a.read_text()
+        os.kill(worker_a.pid, signal.SIGSTOP)  # frozen, its visibility extensions with it
+        frozen_at = time.monotonic()
+
+        worker_b, log_b = start("b", stack.info["stripe_api_base"])
+        wait_for(lambda: getattr(record(), "finalized_at", None), timeout=120, interval=0.5,
+                 what="worker B to finish the job A froze in")
+        assert time.monotonic() - frozen_at > 30  # B only got it once A's visibility had run out
+        wait_for(lambda: record().status == "paid", timeout=60, interval=0.5,
+                 what="Stripe's charge applied (invoice.paid through the stack's receiver and worker)")
+        before = record()
+        worker_b.send_signal(signal.SIGTERM)
+        worker_b.wait(timeout=60)
+
+        gated.gate.set()  # A's add-lines request reaches Stripe now, while A is still frozen
+        time.sleep(1)
+        os.kill(worker_a.pid, signal.SIGCONT)
+        wait_for(lambda: '"invoice job done"' in log_a.read_text(), timeout=90, interval=0.5,
+                 what="worker A to finish its job after it woke")
+        worker_a.send_signal(signal.SIGTERM)
+        worker_a.wait(timeout=60)
+    finally:
+        for process in (worker_a, worker_b):
+            if process is not None and process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
+                process.kill()
+                process.wait()
+        gated.close()
+
+    after = record()
+    assert after.status == "paid" and after.lines_added == before.lines_added == frozenset({"base-fee", "aws"})
+    assert (after.finalized_at, after.paid_at) == (before.finalized_at, before.paid_at)
+    assert after.finalized_at <= after.paid_at
+    errors = [line for line in log_a.read_text().splitlines() if '"level": "ERROR"' in line]
+    assert errors == [], errors
+    # A read the record again when it woke, found B's finalization, and did not finalize a second time.
+    assert '"invoice finalized by another attempt while this one was away"' in log_a.read_text()
+    assert stripe_objects(stack)["invoice"] == 1 and stripe_objects(stack)["invoiceitem"] == 2
+    assert lines_of(stack, after.stripe_invoice_id) == [("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
+    assert jobs.dead_letter_depth() == 0 and jobs.approximate_depth() == 0

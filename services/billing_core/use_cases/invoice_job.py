@@ -185,14 +185,17 @@ class InvoiceJob:
             record = self._customer(current(record), account)
             record = self._draft(current(record))
             record, answer = self._lines(current(record))
-            record = self._finalize(current(record), account, answer)
+            record = current(record)
+            finalized_elsewhere = record.finalized_at is not None
+            record = self._finalize(record, account, answer)
             record = self._einvoice(record, account)
         except StripeFailedAfterExecution:
             # Stripe replays this 500 for the key: the retry looks at what exists and uses fresh keys.
             self._next_key_generation(record)
             raise
         log.info(
-            "invoice finalized",
+            "invoice finalized by another attempt while this one was away" if finalized_elsewhere
+            else "invoice finalized",
             extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
                    "status": record.status.value, "paymentMethodMissing": record.payment_method_missing},
         )
