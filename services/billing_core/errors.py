@@ -55,6 +55,11 @@ class StorageUnavailable(BillingError):
     """DynamoDB or SQS could not be reached or refused the request for a transient reason."""
 
 
+class MessageReceiptStale(StorageUnavailable):
+    """SQS no longer knows this receipt of a message: its visibility ran out and another receive took it
+    (or it was deleted). The message is that receive's now; nothing is lost."""
+
+
 class InvalidCursor(BillingError):
     """A pagination cursor was not one this system issued."""
 

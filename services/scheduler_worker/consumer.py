@@ -32,6 +32,7 @@ from billing_core.errors import (
     CostSourceUnavailable,
     ExchangeRateUnavailable,
     InvalidStripeObject,
+    MessageReceiptStale,
     SecretsUnavailable,
     StorageUnavailable,
     StripeAuthenticationFailed,
@@ -202,6 +203,10 @@ class QueueConsumer:
     def _delete(self, message: ReceivedMessage) -> None:
         try:
             self._queue.delete(message.receipt_handle)
+        except MessageReceiptStale:
+            # This worker was away past the visibility; another receive holds the message (or deleted it).
+            log.warning("a handled message was taken over before it could be deleted",
+                        extra={"queue": self.name, "messageId": message.message_id})
         except StorageUnavailable:
             # Handled but not deleted: it comes back, and the idempotent handler skips it.
             log.exception("could not delete a handled message", extra={"queue": self.name})

@@ -82,6 +82,23 @@ def test_a_handled_message_is_deleted():
     assert queue.approximate_depth() == 0
 
 
+def test_a_handled_message_taken_over_before_its_delete_is_a_warning_not_an_error(caplog):
+    from billing_core.errors import MessageReceiptStale
+
+    class TakenOver(FakeQueue):
+        def delete(self, receipt_handle: str) -> None:
+            raise MessageReceiptStale("SQS ReceiptHandleIsInvalid on delete_message")
+
+    queue = TakenOver()
+    queue.send('{"job": 1}')
+    caplog.set_level("WARNING")
+
+    _consume_one_batch(queue, lambda message: None)
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "scheduler_worker.consumer"] == [
+        ("WARNING", "a handled message was taken over before it could be deleted")]
+
+
 def _consume_until_idle(queue: FakeQueue, handle, now: list[float], *, until: float, step: float = 5.0,
                         **kwargs) -> None:
     """Deliver every message due up to ``until`` (fake seconds), moving the clock ``step`` at a time."""

@@ -73,3 +73,24 @@ def test_a_malformed_entry_is_an_error_not_a_retry(client):
 
         with pytest.raises(ValueError, match="InvalidMessageContents"):
             queue.send_batch([OutgoingMessage("m0")])
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    ("ReceiptHandleIsInvalid", "The input receipt handle is invalid."),
+    ("InvalidParameterValue", "Value r-1 for parameter ReceiptHandle is invalid. Reason: The receipt handle has "
+                              "expired."),
+])
+def test_a_receipt_sqs_no_longer_knows_is_stale_not_an_outage(client, code, message):
+    from billing_core.errors import MessageReceiptStale
+
+    queue = SqsMessageQueue(client, URL)
+    with Stubber(client) as stub:
+        stub.add_client_error("delete_message", code, message, http_status_code=400)
+        stub.add_client_error("delete_message", "InternalError", "We encountered an internal error.",
+                              http_status_code=500)
+        with pytest.raises(MessageReceiptStale):
+            queue.delete("r-1")
+        with pytest.raises(StorageUnavailable) as outage:
+            queue.delete("r-1")
+
+    assert not isinstance(outage.value, MessageReceiptStale)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing_core.errors import StorageUnavailable
+from billing_core.errors import MessageReceiptStale, StorageUnavailable
 from billing_core.ports import DeadLetter, MessageQueue, OutgoingMessage, ReceivedMessage
 from billing_core.ports.infrastructure import DEAD_LETTER_REASON, DEAD_LETTERED_AT, MAX_REASON_CHARS, RETRY_ATTEMPTS
 
@@ -57,6 +57,9 @@ class SqsMessageQueue(MessageQueue):
             return response
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "Unknown")
+            text = str(error.response.get("Error", {}).get("Message", "")).lower()
+            if code == "ReceiptHandleIsInvalid" or (code == "InvalidParameterValue" and "receipt" in text):
+                raise MessageReceiptStale(f"SQS {code} on {operation}") from error
             raise StorageUnavailable(f"SQS {code} on {operation}") from error
         except BotoCoreError as error:
             # Unreachable endpoint, connection reset, timeout: as transient as a 5xx.
