@@ -42,6 +42,7 @@ from billing_core.errors import (
 from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.ports.infrastructure import RETRY_ATTEMPTS
+from billing_core.renewal import RenewedWhile
 from billing_core.use_cases.invoice_messages import InvoiceMessageInvalid
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class QueueConsumer:
     def _process(self, message: ReceivedMessage) -> None:
         with correlation(message.message_id):
             failure: Exception | None = None
-            with _KeptHidden(self._queue, message, self._visibility, self._extend_every):
+            with _kept_hidden(self._queue, message, self._visibility, self._extend_every):
                 try:
                     self._handle(message)
                 except Exception as error:
@@ -250,34 +251,21 @@ class QueueConsumer:
             log.warning("could not reschedule a message", extra={"queue": self.name, "messageId": message.message_id})
 
 
-class _KeptHidden:
-    """While the ``with`` block runs, extends the message's visibility every ``every`` seconds (up to a limit)."""
+def _kept_hidden(queue: MessageQueue, message: ReceivedMessage, visibility: int, every: float) -> RenewedWhile:
+    """Extends the message's visibility every ``every`` seconds while it is handled (up to a limit)."""
+    held = 0.0
 
-    def __init__(self, queue: MessageQueue, message: ReceivedMessage, visibility: int, every: float) -> None:
-        self._queue = queue
-        self._message = message
-        self._visibility = visibility
-        self._every = every
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._extend, name="keep-hidden", daemon=True)
+    def extend() -> bool:
+        nonlocal held
+        held += every
+        if held > MAX_HOLD_SECONDS:
+            log.error("a message is taking too long; it is no longer kept hidden",
+                      extra={"messageId": message.message_id, "heldSeconds": int(held)})
+            return False
+        try:
+            queue.change_visibility(message.receipt_handle, visibility)
+        except StorageUnavailable:
+            log.warning("could not extend a message's visibility", extra={"messageId": message.message_id})
+        return True
 
-    def __enter__(self) -> _KeptHidden:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _extend(self) -> None:
-        held = 0.0
-        while not self._done.wait(self._every):
-            held += self._every
-            if held > MAX_HOLD_SECONDS:
-                log.error("a message is taking too long; it is no longer kept hidden",
-                          extra={"messageId": self._message.message_id, "heldSeconds": int(held)})
-                return
-            try:
-                self._queue.change_visibility(self._message.receipt_handle, self._visibility)
-            except StorageUnavailable:
-                log.warning("could not extend a message's visibility", extra={"messageId": self._message.message_id})
+    return RenewedWhile(extend, every, "keep-hidden")

@@ -97,13 +97,17 @@ def test_a_redrive_sends_every_dead_letter_back_once_without_its_failure_attribu
     assert {m.attempt for m in received} == {1}
 
 
-def test_a_redrive_moves_at_most_its_limit(jobs_queue):
-    queue = jobs_queue.queue
-    for n in range(3):
-        queue.send(f"m{n}")
+def _dead_lettered(queue, bodies: list[str]) -> None:
+    for body in bodies:
+        queue.send(body)
     while batch := queue.receive(max_messages=10, wait_seconds=1):
         for message in batch:
             queue.dead_letter(message, "poison")
+
+
+def test_a_redrive_moves_at_most_its_limit(jobs_queue):
+    queue = jobs_queue.queue
+    _dead_lettered(queue, [f"m{n}" for n in range(3)])
 
     assert queue.redrive(limit=2) == 2
     assert len(queue.dead_letters()) == 1
@@ -114,11 +118,7 @@ def test_a_redrive_leaves_what_the_worker_dead_letters_again_while_it_runs(jobs_
     import time
 
     queue = jobs_queue.queue
-    for n in range(3):
-        queue.send(f"poison-{n}")
-    while batch := queue.receive(max_messages=10, wait_seconds=1):
-        for message in batch:
-            queue.dead_letter(message, "poison")
+    _dead_lettered(queue, [f"poison-{n}" for n in range(3)])
     time.sleep(1.1)  # the redrive begins in a later second than those dead letters
     real_send, sent = queue.send, []
 

@@ -259,22 +259,19 @@ def test_throttling_that_never_stops_gives_up_after_the_bounded_attempts(client,
     assert source.requests_made == 3
 
 
-def test_other_errors_are_not_retried(client, sleep):
+@pytest.mark.parametrize(("code", "status", "error"), [
+    ("DataUnavailableException", 400, CostSourceError),  # a refusal: retrying later changes nothing
+    ("InternalServerException", 500, CostSourceUnavailable),  # Cost Explorer's side: the caller tries later
+])
+def test_other_errors_are_not_retried_here(client, sleep, code, status, error):
     source = source_for(client, sleep)
     with Stubber(client) as stub:
-        stub.add_client_error("get_cost_and_usage", "DataUnavailableException", http_status_code=400)
-        with pytest.raises(CostSourceError, match="DataUnavailableException"):
+        stub.add_client_error("get_cost_and_usage", code, http_status_code=status)
+        with pytest.raises(error, match=code) as raised:
             source.costs(NOVEMBER.start, NOVEMBER.end)
 
     assert sleep.delays == []
-
-
-def test_a_failure_on_cost_explorers_side_is_unavailable_so_it_is_tried_again_later(client, sleep):
-    source = source_for(client, sleep)
-    with Stubber(client) as stub:
-        stub.add_client_error("get_cost_and_usage", "InternalServerException", http_status_code=500)
-        with pytest.raises(CostSourceUnavailable, match="InternalServerException"):
-            source.costs(NOVEMBER.start, NOVEMBER.end)
+    assert isinstance(raised.value, CostSourceUnavailable) is (status >= 500)
 
 
 @pytest.mark.parametrize("failure", [

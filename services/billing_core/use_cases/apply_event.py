@@ -17,13 +17,13 @@ depends only on the furthest-along event, whatever the order and number of deliv
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from billing_core.errors import BillingError
 from billing_core.ports import EventClaim, StripeEvent
+from billing_core.renewal import RenewedWhile
 from billing_core.use_cases.account_events import ACCOUNT_HANDLERS
 from billing_core.use_cases.event_support import EventHandler, EventOutcome, EventPorts
 from billing_core.use_cases.invoice_events import INVOICE_HANDLERS, record_invoice_snapshot
@@ -65,7 +65,7 @@ def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     if claim is EventClaim.IN_PROGRESS:
         return EventOutcome.IN_PROGRESS
     try:
-        with _ClaimKept(ports, event_id, owner):
+        with _claim_kept(ports, event_id, owner):
             outcome = apply_event(event, ports)
     except BaseException:
         # Free the claim so the redelivery can try at once instead of waiting for the lease.
@@ -84,32 +84,17 @@ def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     return outcome
 
 
-class _ClaimKept:
-    """While the ``with`` block runs, renews the claim every third of its lease, until it is not ours."""
+def _claim_kept(ports: EventPorts, event_id: str, owner: str) -> RenewedWhile:
+    """Renews the claim every third of its lease while the event is applied, until it is not ours."""
 
-    def __init__(self, ports: EventPorts, event_id: str, owner: str) -> None:
-        self._events = ports.events
-        self._event_id = event_id
-        self._owner = owner
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="keep-claim", daemon=True)
+    def renew() -> bool:
+        try:
+            return ports.events.renew_event_claim(event_id, owner=owner, lease_seconds=CLAIM_LEASE_SECONDS)
+        except BillingError:
+            log.warning("could not renew an event claim", extra={"eventId": event_id})
+            return True
 
-    def __enter__(self) -> _ClaimKept:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _renew(self) -> None:
-        while not self._done.wait(CLAIM_RENEW_EVERY_SECONDS):
-            try:
-                if not self._events.renew_event_claim(self._event_id, owner=self._owner,
-                                                      lease_seconds=CLAIM_LEASE_SECONDS):
-                    return
-            except BillingError:
-                log.warning("could not renew an event claim", extra={"eventId": self._event_id})
+    return RenewedWhile(renew, CLAIM_RENEW_EVERY_SECONDS, "keep-claim")
 
 
 # --- the rules -------------------------------------------------------------------------------------
