@@ -109,8 +109,9 @@ def _errors(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         name = (error.name or "error").lower()
         response = _error(error.code or 500, name.replace(" ", "_"), f"{error.name or 'Error'}.")
-        if error.code == 405:
-            response.headers["Allow"] = "POST"
+        allowed = error.get_response().headers.get("Allow") if error.code == 405 else None
+        if allowed:
+            response.headers["Allow"] = allowed  # what the route takes: POST on the webhook, GET on /healthz
         return response
 
     @app.errorhandler(Exception)

@@ -227,7 +227,14 @@ def test_wrong_method_is_refused_with_405(receiver, method):
     response = requests.request(method, receiver.webhook_url, timeout=10)
 
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_a_method_the_health_check_does_not_take_names_the_ones_it_does(receiver):
+    response = requests.post(receiver.base_url + "/healthz", timeout=10)
+
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
 
 
 def test_an_event_too_large_for_sqs_is_queued_as_a_claim_check_of_its_id(receiver):
