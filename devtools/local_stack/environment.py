@@ -23,6 +23,10 @@ _INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TO
 # message is retried after 5 s doubling up to a minute (production: 15 s up to two hours), so a local
 # outage is over in minutes.
 LOCAL_QUEUE_SETTINGS = {"QUEUE_WAIT_SECONDS": "2", "RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "60"}
+# Resetting the emulator gives its webhook endpoint a new signing secret (Stack.reset_stripe): the
+# services read the secret every 2 s here so deliveries right after a reset verify within seconds;
+# production reads it every 10 s (a real rotation keeps the old secret valid meanwhile).
+LOCAL_SECRETS_SETTINGS = {"SECRETS_REFRESH_SECONDS": "2"}
 
 
 def aws_session(region: str) -> boto3.session.Session:
@@ -68,4 +72,5 @@ def service_environment(info: dict[str, Any]) -> dict[str, str]:
         "STRIPE_JS_URL": f"{info['stripe_api_base']}{STRIPE_JS_PATH}",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         **LOCAL_QUEUE_SETTINGS,
+        **LOCAL_SECRETS_SETTINGS,
     }
