@@ -6,6 +6,7 @@
 2. p99 latency of the receiver at a fixed 100 requests/s (open loop: latency counts from the
    scheduled send time, so a slow answer also delays the requests behind it).
 3. Events applied per second by one worker (its stripe-events consumer threads) against the local stack.
+4. The nesting check that runs before a signed body is parsed: milliseconds for 1 MiB, Stripe-like or hostile.
 """
 from __future__ import annotations
 
