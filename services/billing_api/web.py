@@ -25,7 +25,6 @@ from billing_api.auth import AuthError, Identity, InvalidToken, JwksUnavailable,
 from billing_core import logging as billing_logging
 from billing_core.errors import (
     BillingError,
-    CostSourceUnavailable,
     InvalidCursor,
     NotFound,
     PaymentGatewayError,
@@ -59,7 +58,6 @@ ERROR_RESPONSES: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (NotFound, 404, "not_found", "Not found."),
     (StorageUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
     (SecretsUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
-    (CostSourceUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
     # Stripe unreachable, stalled, 5xx or rate limiting: nothing was done twice (idempotency keys); try again.
     (StripeUnavailable, 503, "unavailable", "The service is temporarily unavailable; try again shortly."),
     (PaymentGatewayError, 502, "payment_provider_error", "The payment provider could not complete the request."),

@@ -88,14 +88,12 @@ REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
 # Standard retry mode backs off on throttling and 5xx inside botocore; timeouts keep a hung
 # endpoint from holding a request thread or an SQS message forever.
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
-# The webhook receiver answers Stripe within its delivery timeout: an unreachable SQS must turn into a
-# quick 503 (Stripe retries the delivery) rather than a request that hangs through long back-offs.
-# Two calls at most per request (Secrets Manager, SQS), each two attempts of 2 s + 3 s: well inside
-# gunicorn's 30 s, so even a stalled AWS gets Stripe a JSON 503, never a killed worker.
-WEBHOOK_RECEIVER_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2,
-                                     read_timeout=3)
-# billing-api answers people: a stalled AWS must become a quick 503 with Retry-After, not a page that hangs.
-API_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
+# The web processes answer in their request: the webhook receiver answers Stripe (an unreachable SQS
+# must be a quick 503, and Stripe retries), billing-api answers people (a stalled AWS is a quick 503
+# with Retry-After, not a page that hangs). At most two calls a request, each two attempts of
+# 2 s + 3 s: well inside gunicorn's 30 s, so even a stalled AWS gets a JSON 503, never a killed worker.
+REQUEST_PATH_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2,
+                                 read_timeout=3)
 
 
 @dataclass(frozen=True)
@@ -227,7 +225,7 @@ def bootstrap_api(
     """Wire billing-api. ``clients`` maps boto3 service names (``dynamodb``, ``sqs``, ``ce``,
     ``secretsmanager``) to ready clients; anything not given is created from ``session``."""
     settings.require(*REQUIRED_SETTINGS[API], process=API)
-    make = _Clients(settings, session, clients, config=API_AWS_CONFIG)
+    make = _Clients(settings, session, clients, config=REQUEST_PATH_AWS_CONFIG)
     secrets = _secrets(settings, make, secrets)
     return ApiServices(
         settings=settings,
@@ -267,7 +265,7 @@ def bootstrap_webhook_receiver(
 ) -> WebhookReceiverServices:
     """Wire webhook-receiver: only the secrets and the ``stripe-events`` queue."""
     settings.require(*REQUIRED_SETTINGS[WEBHOOK_RECEIVER], process=WEBHOOK_RECEIVER)
-    make = _Clients(settings, session, clients, WEBHOOK_RECEIVER_AWS_CONFIG)
+    make = _Clients(settings, session, clients, REQUEST_PATH_AWS_CONFIG)
     return WebhookReceiverServices(
         settings=settings,
         secrets=_secrets(settings, make, secrets),

@@ -193,7 +193,7 @@ def test_a_stalled_cost_explorer_leaves_the_preview_out_of_a_page_that_still_ans
     import socket
     import threading
 
-    from billing_core.bootstrap import API_AWS_CONFIG
+    from billing_core.bootstrap import REQUEST_PATH_AWS_CONFIG
     from local_stack.environment import aws_session
 
     headers, account = admin
@@ -206,7 +206,7 @@ def test_a_stalled_cost_explorer_leaves_the_preview_out_of_a_page_that_still_ans
     settings = clean_stack.settings()
     session = aws_session(settings.aws_region)
     stalled_ce = session.client("ce", endpoint_url=f"http://127.0.0.1:{black_hole.getsockname()[1]}",
-                                config=API_AWS_CONFIG)
+                                config=REQUEST_PATH_AWS_CONFIG)
     services = bootstrap_api(settings, session=session, clients={"ce": stalled_ce})
 
     try:

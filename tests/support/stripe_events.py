@@ -15,7 +15,7 @@ import stripe
 from botocore.config import Config
 
 from billing_core import resources
-from billing_core.bootstrap import WEBHOOK_RECEIVER_AWS_CONFIG
+from billing_core.bootstrap import REQUEST_PATH_AWS_CONFIG
 
 if TYPE_CHECKING:
     from billing_core.domain.records import Account, Invoice
@@ -60,7 +60,7 @@ def store_webhook_secret(stack, webhook_secrets: list[str]) -> str:
 
 def receiver_sqs_client(stack, endpoint: str | None = None) -> Any:
     """An SQS client configured as the webhook receiver's own (fast failure)."""
-    return aws_client(stack, "sqs", endpoint=endpoint, config=WEBHOOK_RECEIVER_AWS_CONFIG)
+    return aws_client(stack, "sqs", endpoint=endpoint, config=REQUEST_PATH_AWS_CONFIG)
 
 
 class SwitchableProxy:

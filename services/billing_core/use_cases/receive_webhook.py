@@ -16,8 +16,8 @@ from billing_core.ports import MessageQueue, SecretsProvider, SignedEvent, Strip
 from billing_core.use_cases.apply_event import HANDLED_EVENT_TYPES
 
 SIGNATURE_TOLERANCE_SECONDS = 300
-# SQS takes messages up to 256 KiB (the queue Terraform creates keeps that default), body and
-# attributes together; a larger event is queued as a claim check (its id) and read from Stripe.
+# The queues take messages up to 256 KiB (resources.Queue.max_message_bytes, pinned in Terraform), body
+# and attributes together; a larger event is queued as a claim check (its id) and read from Stripe.
 MAX_QUEUED_EVENT_BYTES = 250 * 1024
 CLAIM_CHECK_KEY = "billingClaimCheck"
 
