@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint unit dev demo bench clean
+.PHONY: install test lint format unit dev demo bench clean
 .PHONY: infra infra-tools
 .PHONY: browser-tools pdf-tools
 
@@ -21,12 +21,17 @@ install: $(STAMP)
 test: lint infra-tools browser-tools pdf-tools
 	$(PY) -m pytest
 
-## ruff over all Python, mypy over services/ (strict for the Stripe code paths), the import contracts
-## (the dependency rule; see pyproject.toml).
+## ruff (lint and formatting) over all Python, mypy over services/ (strict for the Stripe code paths), the
+## import contracts (the dependency rule; see pyproject.toml). `make format` rewrites what the check refuses.
 lint: install
 	$(PY) -m ruff check services devtools deploy tests
+	$(PY) -m ruff format --check services devtools deploy tests
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+
+format: install
+	$(PY) -m ruff format services devtools deploy tests
+	$(PY) -m ruff check --fix services devtools deploy tests
 
 ## Fast tests only (no network, no processes).
 unit: install

@@ -4,6 +4,7 @@ Everything that differs between environments comes from the environment:
 ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``WEB_CONCURRENCY`` (worker processes, default 2),
 ``GUNICORN_THREADS`` (threads per worker, default 4), ``GUNICORN_TIMEOUT`` (seconds, default 30).
 """
+
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -47,10 +48,18 @@ logconfig_dict = {
     },
     "filters": {"secrets": {"()": "billing_core.logging.SecretFilter"}},
     "handlers": {
-        "error_console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["secrets"],
-                          "stream": "ext://sys.stderr"},
-        "access_console": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["secrets"],
-                           "stream": "ext://sys.stdout"},
+        "error_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["secrets"],
+            "stream": "ext://sys.stderr",
+        },
+        "access_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "filters": ["secrets"],
+            "stream": "ext://sys.stdout",
+        },
     },
     # The application adds its own JSON handler to the root logger (billing_core.logging.configure).
     "root": {"level": "INFO", "handlers": []},
@@ -73,12 +82,22 @@ def _json_error(sock, status_int, reason, mesg):  # noqa: ARG001 - gunicorn's si
 
     from gunicorn import util as _util
 
-    codes = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
-             431: "header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
-    body = _json.dumps({"error": {"code": codes.get(status_int, "error"),
-                                  "message": f"The request was refused: {reason}."}}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
+    codes = {
+        400: "bad_request",
+        403: "forbidden",
+        414: "uri_too_long",
+        417: "expectation_failed",
+        431: "header_fields_too_large",
+        500: "internal_error",
+        501: "not_implemented",
+    }
+    body = _json.dumps(
+        {"error": {"code": codes.get(status_int, "error"), "message": f"The request was refused: {reason}."}}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin1")
     _util.write_nonblock(sock, head + body)
 
 

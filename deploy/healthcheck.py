@@ -5,6 +5,7 @@
 touched within SECONDS (the scheduler-worker touches it every 30 s while its consumers and scheduler run).
 Exit code 0 means healthy, 1 unhealthy, as Docker and ECS expect.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ that ``make dev`` runs, on free ports and in a temporary directory (so a running
 left alone). It starts only when a test asks for it; such tests get the ``stack`` marker, so
 ``pytest -m "not stack"`` skips them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

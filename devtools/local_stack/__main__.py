@@ -1,4 +1,5 @@
 """``python -m local_stack``: run the whole system locally until Ctrl-C or SIGTERM."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
 
     def port(flag: str, env: str, default: int, what: str) -> None:
-        parser.add_argument(flag, type=int, default=int(os.environ.get(env, default)),
-                            help=f"{what} port (env {env}, default {default})")
+        parser.add_argument(
+            flag,
+            type=int,
+            default=int(os.environ.get(env, default)),
+            help=f"{what} port (env {env}, default {default})",
+        )
 
     port("--moto-port", "LOCAL_STACK_MOTO_PORT", defaults.moto, "AWS (moto server)")
     port("--emulator-port", "LOCAL_STACK_EMULATOR_PORT", defaults.emulator, "Stripe emulator")
     port("--api-port", "LOCAL_STACK_API_PORT", defaults.api, "billing-api")
     port("--webhook-port", "LOCAL_STACK_WEBHOOK_PORT", defaults.webhook, "webhook-receiver")
-    parser.add_argument("--root", type=Path, default=Path(os.environ.get("LOCAL_STACK_ROOT", ".")),
-                        help="directory that gets .local/stack.json and .local/logs/ (default: here)")
-    parser.add_argument("--region", default=os.environ.get("LOCAL_STACK_REGION", DEFAULT_REGION),
-                        help=f"AWS region of the local resources (default {DEFAULT_REGION})")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(os.environ.get("LOCAL_STACK_ROOT", ".")),
+        help="directory that gets .local/stack.json and .local/logs/ (default: here)",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("LOCAL_STACK_REGION", DEFAULT_REGION),
+        help=f"AWS region of the local resources (default {DEFAULT_REGION})",
+    )
     return parser.parse_args(argv)
 
 
@@ -54,8 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         while True:
             failed = _failed_process(stack)
             if failed:
-                print(f"local stack: {failed} exited unexpectedly; see {stack.log_path(failed)}. Stopping.",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"local stack: {failed} exited unexpectedly; see {stack.log_path(failed)}. Stopping.",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return EXIT_FAILED
             time.sleep(0.5)
     except _StopRequested:

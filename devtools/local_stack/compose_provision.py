@@ -12,6 +12,7 @@ Stripe modes (``STRIPE_MODE``):
   ``STRIPE_TEST_PUBLISHABLE_KEY`` and ``STRIPE_TEST_WEBHOOK_SECRET`` (what ``stripe listen
   --print-secret`` prints), and the services get no ``STRIPE_API_BASE``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,18 +52,26 @@ COMPOSE_FX_SETTINGS = {"FX_RATE": "1.0", "FX_SOURCE": "local-stack"}
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Flags; each defaults to the environment variable the compose file sets."""
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m local_stack.compose_provision", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack.compose_provision",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--aws-endpoint", default=env.get("AWS_ENDPOINT_URL", "http://moto:5000"))
     parser.add_argument("--region", default=env.get("AWS_REGION", "eu-central-1"))
     parser.add_argument("--stripe-mode", choices=("emulator", "test"), default=env.get("STRIPE_MODE", "emulator"))
     parser.add_argument("--stripe-api-base", default=env.get("STRIPE_API_BASE", "http://stripe-emulator:12111"))
-    parser.add_argument("--stripe-public-url", default=env.get("STRIPE_PUBLIC_URL", "http://localhost:12111"),
-                        help="the emulator as the browser reaches it (its --public-url in docker-compose.yml)")
-    parser.add_argument("--aws-public-url", default=env.get("AWS_PUBLIC_URL", "http://localhost:4566"),
-                        help="moto as the browser reaches it, for the admin page's password sign-in")
-    parser.add_argument("--webhook-url",
-                        default=env.get("WEBHOOK_URL", "http://webhook-receiver:8001/billing/webhook"))
+    parser.add_argument(
+        "--stripe-public-url",
+        default=env.get("STRIPE_PUBLIC_URL", "http://localhost:12111"),
+        help="the emulator as the browser reaches it (its --public-url in docker-compose.yml)",
+    )
+    parser.add_argument(
+        "--aws-public-url",
+        default=env.get("AWS_PUBLIC_URL", "http://localhost:4566"),
+        help="moto as the browser reaches it, for the admin page's password sign-in",
+    )
+    parser.add_argument("--webhook-url", default=env.get("WEBHOOK_URL", "http://webhook-receiver:8001/billing/webhook"))
     parser.add_argument("--env-file", type=Path, default=Path(env.get("SERVICES_ENV_FILE", "/run/billing/stack.env")))
     return parser.parse_args(argv)
 
@@ -70,8 +79,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def stripe_keys(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str, str | None]:
     """(secret key, publishable key, webhook secret or None when the emulator will issue one)."""
     if args.stripe_mode == "emulator":
-        return (environ.get("STRIPE_EMULATOR_SECRET_KEY", "sk_test_emulator"),
-                environ.get("STRIPE_EMULATOR_PUBLISHABLE_KEY", "pk_test_emulator"), None)
+        return (
+            environ.get("STRIPE_EMULATOR_SECRET_KEY", "sk_test_emulator"),
+            environ.get("STRIPE_EMULATOR_PUBLISHABLE_KEY", "pk_test_emulator"),
+            None,
+        )
     names = ("STRIPE_TEST_SECRET_KEY", "STRIPE_TEST_PUBLISHABLE_KEY", "STRIPE_TEST_WEBHOOK_SECRET")
     missing = [name for name in names if not environ.get(name)]
     if missing:
@@ -82,10 +94,19 @@ def stripe_keys(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[s
     return secret_key, publishable_key, webhook_secret
 
 
-def service_settings(*, region: str, aws_endpoint: str, tables: Mapping[str, str], queues: Mapping[str, str],
-                     user_pool_id: str, client_id: str, stripe_api_base: str | None,
-                     stripe_js_url: str | None = None, aws_public_url: str | None = None,
-                     today: date | None = None) -> dict[str, str]:
+def service_settings(
+    *,
+    region: str,
+    aws_endpoint: str,
+    tables: Mapping[str, str],
+    queues: Mapping[str, str],
+    user_pool_id: str,
+    client_id: str,
+    stripe_api_base: str | None,
+    stripe_js_url: str | None = None,
+    aws_public_url: str | None = None,
+    today: date | None = None,
+) -> dict[str, str]:
     """The environment of the three services (the variables ``billing_core.settings`` reads).
 
     ``stripe_api_base`` and ``stripe_js_url`` are the emulator's (as the services, and as the
@@ -173,24 +194,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             webhook_secret = register_webhook_endpoint(secret_key, args.stripe_api_base, args.webhook_url)
         store_stripe_secret(
             session.client("secretsmanager", endpoint_url=args.aws_endpoint),
-            secret_key=secret_key, publishable_key=publishable_key, webhook_secret=webhook_secret,
+            secret_key=secret_key,
+            publishable_key=publishable_key,
+            webhook_secret=webhook_secret,
         )
         today = datetime.now(UTC).date()
         seed_cost_explorer(args.aws_endpoint, session.client("ce", endpoint_url=args.aws_endpoint), today)
         emulated = args.stripe_mode == "emulator"
-        write_env_file(args.env_file, service_settings(
-            region=args.region, aws_endpoint=args.aws_endpoint, tables=tables, queues=queues,
-            user_pool_id=pool.user_pool_id, client_id=pool.client_id,
-            stripe_api_base=args.stripe_api_base if emulated else None,
-            stripe_js_url=emulator_stripe_js_url(args.stripe_public_url) if emulated else None,
-            aws_public_url=args.aws_public_url, today=today,
-        ))
+        write_env_file(
+            args.env_file,
+            service_settings(
+                region=args.region,
+                aws_endpoint=args.aws_endpoint,
+                tables=tables,
+                queues=queues,
+                user_pool_id=pool.user_pool_id,
+                client_id=pool.client_id,
+                stripe_api_base=args.stripe_api_base if emulated else None,
+                stripe_js_url=emulator_stripe_js_url(args.stripe_public_url) if emulated else None,
+                aws_public_url=args.aws_public_url,
+                today=today,
+            ),
+        )
     except StackError as error:
         print(f"provision: {error}", file=sys.stderr, flush=True)
         return 1
     # A local, throw-away login; printing it is how a developer learns it (docker compose logs provision).
-    print(f"provision: done; admin login {pool.admin.username} / {pool.admin.password}; settings in {args.env_file}",
-          flush=True)
+    print(
+        f"provision: done; admin login {pool.admin.username} / {pool.admin.password}; settings in {args.env_file}",
+        flush=True,
+    )
     return 0
 
 

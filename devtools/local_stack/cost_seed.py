@@ -12,6 +12,7 @@ AWS's answer for a month changes until the month is final, and a credit can land
 billed. ``revise_billing_query`` makes the local Cost Explorer change its answer to the billing
 run's query (through ``local_stack.moto_server.CostExplorerRevisions``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -94,16 +95,23 @@ AWS_VAT = Decimal("0.19")
 def _by_record_type(seed: dict, start: date, end: date) -> dict:
     """The seed month as Cost Explorer groups it by RECORD_TYPE: Usage, and AWS's VAT on it as Tax."""
     (period,) = seed["ResultsByTime"]
-    usage = sum((Decimal(metric["Amount"]) for group in period["Groups"] for metric in group["Metrics"].values()),
-                Decimal(0))
+    usage = sum(
+        (Decimal(metric["Amount"]) for group in period["Groups"] for metric in group["Metrics"].values()), Decimal(0)
+    )
     groups = {"Usage": usage, "Tax": (usage * AWS_VAT).quantize(Decimal("1E-10"))}
     return {
         "GroupDefinitions": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}],
-        "ResultsByTime": [{
-            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Total": {}, "Estimated": False,
-            "Groups": [{"Keys": [kind], "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
-                       for kind, amount in groups.items()],
-        }],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+                "Total": {},
+                "Estimated": False,
+                "Groups": [
+                    {"Keys": [kind], "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
+                    for kind, amount in groups.items()
+                ],
+            }
+        ],
         "DimensionValueAttributes": [],
     }
 
@@ -126,13 +134,18 @@ def cost_explorer_result(
 
     return {
         "GroupDefinitions": group_by_definitions(group_by),
-        "ResultsByTime": [{
-            "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
-            "Total": {},
-            "Groups": [{"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
-                       for service, amount in amounts.items()],
-            "Estimated": month in estimated,
-        } for month, amounts in sorted(months.items())],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
+                "Total": {},
+                "Groups": [
+                    {"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
+                    for service, amount in amounts.items()
+                ],
+                "Estimated": month in estimated,
+            }
+            for month, amounts in sorted(months.items())
+        ],
         "DimensionValueAttributes": [],
     }
 

@@ -10,6 +10,7 @@ the local stack do the same, so `make dev` walks those paths through the real ad
 
 Then bill with ``billing --stack .local/stack.json run --period ...``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_stack.costs", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", type=Path, default=Path(".local/stack.json"), help="the running stack's file")
     parser.add_argument("--period", type=Period.parse, required=True, help="the month the run bills (YYYY-MM)")
-    parser.add_argument("--cost", type=_cost, action="append", required=True, metavar="YYYY-MM:SERVICE=AMOUNT",
-                        help="a service's USD amount in a month of the query (repeatable)")
-    parser.add_argument("--estimated", type=Period.parse, action="append", default=[], metavar="YYYY-MM",
-                        help="a month Cost Explorer still marks Estimated (repeatable)")
+    parser.add_argument(
+        "--cost",
+        type=_cost,
+        action="append",
+        required=True,
+        metavar="YYYY-MM:SERVICE=AMOUNT",
+        help="a service's USD amount in a month of the query (repeatable)",
+    )
+    parser.add_argument(
+        "--estimated",
+        type=Period.parse,
+        action="append",
+        default=[],
+        metavar="YYYY-MM",
+        help="a month Cost Explorer still marks Estimated (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         endpoint = json.loads(args.stack.read_text())["aws_endpoint"]

@@ -9,6 +9,7 @@ the billing record, prints the invoice (net, USt., gross), writes its XRechnung 
 The demo admin's account is the ``payment-methods`` item keyed by the admin's Cognito ``sub``; it
 comes to exist the way it does for any admin: when the account's Stripe customer is recorded.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,8 +30,9 @@ from billing_core.use_cases.operator_accounts import AccountProfile
 from local_stack.stack import Stack, StackPorts, start_stack
 
 DEMO_CARD = "pm_card_visa"
-DEMO_CUSTOMER = AccountProfile.from_text(name="Muster Kunde GmbH", country="DE",
-                                         address=("Kundenweg 7", "80331", "München"))
+DEMO_CUSTOMER = AccountProfile.from_text(
+    name="Muster Kunde GmbH", country="DE", address=("Kundenweg 7", "80331", "München")
+)
 DEMO_FILES = Path(".local/demo")  # make demo writes the demo invoice's e-invoice files here
 WEBHOOK_WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.2
@@ -42,8 +44,9 @@ class DemoFailed(Exception):
 
 def worker_services(stack: Stack, **overrides: Any) -> WorkerServices:
     """What scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests)."""
-    clients = {name: stack.aws_client(name)
-               for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3")}
+    clients = {
+        name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3")
+    }
     return bootstrap_worker(stack.settings().with_overrides(**overrides), clients=clients)
 
 
@@ -86,11 +89,11 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
         print("setup_intent.succeeded applied: the card is the account's default payment method", file=err)
         return account_id
     # Without the webhook consumer the account would never learn about the card; say so, then do its job.
-    print("note: setup_intent.succeeded was not applied in time; setting the default payment method directly",
-          file=err)
+    print("note: setup_intent.succeeded was not applied in time; setting the default payment method directly", file=err)
     payment_method_id = str(confirmed.payment_method)
     services.payments.set_default_payment_method(
-        customer_id=customer_id, payment_method_id=payment_method_id,
+        customer_id=customer_id,
+        payment_method_id=payment_method_id,
         idempotency_key=f"default-payment-method:{account_id}:{payment_method_id}",
     )
     method = SavedPaymentMethod(payment_method_id, "card")
@@ -136,8 +139,7 @@ def format_invoice(record: Invoice) -> str:
     return "\n".join(lines)
 
 
-def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0,
-             files: Path = DEMO_FILES) -> int:
+def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0, files: Path = DEMO_FILES) -> int:
     """The demo's steps on a running stack; returns the exit code."""
     from scheduler_worker import cli
 
@@ -148,9 +150,7 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     if code != 0:
         raise DemoFailed(f"billing run exited with {code}")
     invoice_id = invoice_id_for(period, account_id)
-    record = wait_for(
-        lambda: _record_if_paid(services, account_id, invoice_id), paid_timeout
-    )
+    record = wait_for(lambda: _record_if_paid(services, account_id, invoice_id), paid_timeout)
     if record is not None:
         # The job writes the e-invoice right after finalizing; the payment's event may come first.
         record = wait_for(lambda: _record_with_einvoice(services, account_id, invoice_id), paid_timeout) or record

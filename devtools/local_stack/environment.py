@@ -2,6 +2,7 @@
 
 ``compose_provision`` takes the local settings (queue polls, FX rate, Stripe.js path) from here too.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,15 @@ STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in her
 # Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.
 AWS_TEST_CREDENTIALS = LOCAL_AWS_CREDENTIALS
 # Variables that could point a child at a real AWS account or another endpoint.
-_INHERITED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
-                            "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE")
+_INHERITED_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CA_BUNDLE",
+)
 # Short long polls, so the worker stops within seconds (Ctrl-C, tests); production polls 20 s. A failed
 # message is retried after 5 s doubling up to a minute (production: 15 s up to two hours), so a local
 # outage is over in minutes.

@@ -1,4 +1,5 @@
 """What can go wrong when the local stack starts."""
+
 from __future__ import annotations
 
 

@@ -18,6 +18,7 @@ local stack serializes DynamoDB requests (and only those: SQS long polls must no
 
     python -m local_stack.moto_server -H 127.0.0.1 -p 4566
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,7 @@ class CostExplorerRevisions:
         answer = self._answer_for(_read_body(environ))
         if answer is None:
             return self._app(environ, start_response)
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
-                                  ("Content-Length", str(len(answer)))])
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(answer)))])
         return [answer]
 
     def _revise(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -152,8 +152,9 @@ def moto_app() -> WsgiApp:
 class BackgroundServer:
     """A WSGI app served from a thread of this process (for tests); ``port=0`` picks a free port."""
 
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "wsgi",
-                 request_handler: Any = None) -> None:
+    def __init__(
+        self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "wsgi", request_handler: Any = None
+    ) -> None:
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=request_handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 

@@ -1,4 +1,5 @@
 """Child processes of the local stack: started in their own process group, stopped as a group."""
+
 from __future__ import annotations
 
 import errno

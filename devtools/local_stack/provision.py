@@ -1,4 +1,5 @@
 """Create the AWS resources of the system in the local AWS (moto), from ``billing_core.resources``."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,10 @@ def create_queues(sqs: Any) -> dict[str, str]:
     for queue in resources.QUEUES:
         dlq_url = sqs.create_queue(
             QueueName=queue.dlq_name,
-            Attributes={"MessageRetentionPeriod": str(queue.dlq_retention_seconds),
-                        "MaximumMessageSize": str(queue.max_message_bytes)},
+            Attributes={
+                "MessageRetentionPeriod": str(queue.dlq_retention_seconds),
+                "MaximumMessageSize": str(queue.max_message_bytes),
+            },
         )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         urls[queue.logical_name] = sqs.create_queue(
@@ -117,13 +120,13 @@ def create_cognito_pool(cognito: Any) -> CognitoPool:
         ],
     )["UserPoolClient"]["ClientId"]
     cognito.create_group(UserPoolId=pool_id, GroupName=ADMIN_GROUP, Description="May use the Billing tab.")
-    cognito.create_group(UserPoolId=pool_id, GroupName=OPERATOR_GROUP,
-                         Description="The company running the billing: every account.")
+    cognito.create_group(
+        UserPoolId=pool_id, GroupName=OPERATOR_GROUP, Description="The company running the billing: every account."
+    )
     admin = _create_user(cognito, pool_id, "admin", "admin@example.com", groups=(ADMIN_GROUP,))
     non_admin = _create_user(cognito, pool_id, "member", "member@example.com", groups=())
     operator = _create_user(cognito, pool_id, "operator", "operator@example.com", groups=(OPERATOR_GROUP,))
-    return CognitoPool(user_pool_id=pool_id, client_id=client_id, admin=admin, non_admin=non_admin,
-                       operator=operator)
+    return CognitoPool(user_pool_id=pool_id, client_id=client_id, admin=admin, non_admin=non_admin, operator=operator)
 
 
 def _create_user(cognito: Any, pool_id: str, username: str, email: str, groups: tuple[str, ...]) -> UserLogin:

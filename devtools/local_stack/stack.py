@@ -11,6 +11,7 @@ Order, and why:
     billing-api, webhook-receiver, scheduler-worker start together ──> all healthy
     .local/stack.json written last, so a reader never sees a stack that is not up yet
 """
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,12 @@ class StackPorts:
 
     def by_name(self) -> dict[str, int]:
         """Port per component, for messages."""
-        return {"moto": self.moto, "stripe-emulator": self.emulator, "billing-api": self.api,
-                "webhook-receiver": self.webhook}
+        return {
+            "moto": self.moto,
+            "stripe-emulator": self.emulator,
+            "billing-api": self.api,
+            "webhook-receiver": self.webhook,
+        }
 
 
 @dataclass
@@ -127,12 +132,14 @@ class Stack:
 
     def settings(self, **environment: str) -> Settings:
         """The ``Settings`` the stack's services run with; ``environment`` overrides variables by name."""
-        return Settings.from_env({
-            "AWS_REGION": self.info["region"],
-            "AWS_ENDPOINT_URL": self.info["aws_endpoint"],
-            **service_environment(self.info),
-            **environment,
-        })
+        return Settings.from_env(
+            {
+                "AWS_REGION": self.info["region"],
+                "AWS_ENDPOINT_URL": self.info["aws_endpoint"],
+                **service_environment(self.info),
+                **environment,
+            }
+        )
 
     def stripe_client(self) -> stripe.StripeClient:
         """The official Stripe SDK pointed at the stack's emulator."""
@@ -242,13 +249,28 @@ def start_stack(
         return process
 
     try:
-        moto = launch("moto", [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(ports.moto)],
-                      {**base_env, **MOTO_SETTINGS})
+        moto = launch(
+            "moto",
+            [sys.executable, "-m", "local_stack.moto_server", "-H", HOST, "-p", str(ports.moto)],
+            {**base_env, **MOTO_SETTINGS},
+        )
         emulator = launch(
             "stripe-emulator",
-            [sys.executable, "-m", "stripe_emulator", "--host", HOST, "--port", str(ports.emulator),
-             "--secret-key", secret_key, "--publishable-key", publishable_key,
-             "--webhook-max-attempts", str(EMULATOR_WEBHOOK_MAX_ATTEMPTS)],
+            [
+                sys.executable,
+                "-m",
+                "stripe_emulator",
+                "--host",
+                HOST,
+                "--port",
+                str(ports.emulator),
+                "--secret-key",
+                secret_key,
+                "--publishable-key",
+                publishable_key,
+                "--webhook-max-attempts",
+                str(EMULATOR_WEBHOOK_MAX_ATTEMPTS),
+            ],
             base_env,
         )
         moto.wait_until_ready(lambda: _answers(f"{aws_endpoint}/moto-api/data.json"), ready_timeout)
@@ -263,7 +285,9 @@ def start_stack(
         webhook_secret = register_webhook_endpoint(secret_key, stripe_api_base, webhook_url)
         store_stripe_secret(
             session.client("secretsmanager", endpoint_url=aws_endpoint),
-            secret_key=secret_key, publishable_key=publishable_key, webhook_secret=webhook_secret,
+            secret_key=secret_key,
+            publishable_key=publishable_key,
+            webhook_secret=webhook_secret,
         )
         seeded = seed_cost_explorer(aws_endpoint, session.client("ce", endpoint_url=aws_endpoint), today)
 
@@ -295,10 +319,16 @@ def start_stack(
             "buckets": {"einvoices": bucket},
         }
         service_env = {**base_env, **service_environment(info)}
-        api = launch("billing-api", _gunicorn("billing_api:create_app()", "billing-api"),
-                     {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.api}"})
-        receiver = launch("webhook-receiver", _gunicorn("webhook_receiver:create_app()", "webhook-receiver"),
-                          {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.webhook}"})
+        api = launch(
+            "billing-api",
+            _gunicorn("billing_api:create_app()", "billing-api"),
+            {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.api}"},
+        )
+        receiver = launch(
+            "webhook-receiver",
+            _gunicorn("webhook_receiver:create_app()", "webhook-receiver"),
+            {**service_env, "GUNICORN_BIND": f"{HOST}:{ports.webhook}"},
+        )
         worker = launch("scheduler-worker", [sys.executable, "-m", "scheduler_worker"], service_env)
         api.wait_until_ready(lambda: _answers(f"{api_url}/healthz"), ready_timeout)
         receiver.wait_until_ready(lambda: _answers(f"http://{HOST}:{ports.webhook}/healthz"), ready_timeout)
@@ -383,8 +413,9 @@ def _empty_bucket(s3: Any, bucket: str) -> None:
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
         if versions:
-            s3.delete_objects(Bucket=bucket, Delete={
-                "Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+            s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]}
+            )
 
 
 def _empty_table(dynamodb: Any, table: str) -> None:

@@ -3,6 +3,7 @@
 ``create_app(config)`` gives the WSGI app, ``EmulatorServer(config)`` serves it on a free local port,
 and ``python -m stripe_emulator`` runs it as its own process.
 """
+
 from stripe_emulator.app import EmulatorApp, create_app
 from stripe_emulator.config import EmulatorConfig
 from stripe_emulator.server import EmulatorServer

@@ -1,4 +1,5 @@
 """Command line: ``python -m stripe_emulator --host 127.0.0.1 --port 12111 [knobs]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--public-url", default=None, help="base of hosted invoice URLs (default: request host)")
     parser.add_argument("--account-country", default=defaults.account_country)
     parser.add_argument("--default-currency", default=defaults.default_currency)
-    parser.add_argument("--webhook-retry-schedule", default=",".join(str(s) for s in defaults.webhook_retry_schedule),
-                        help="comma-separated seconds between delivery attempts")
+    parser.add_argument(
+        "--webhook-retry-schedule",
+        default=",".join(str(s) for s in defaults.webhook_retry_schedule),
+        help="comma-separated seconds between delivery attempts",
+    )
     parser.add_argument("--webhook-max-attempts", type=int, default=defaults.webhook_max_attempts)
     parser.add_argument("--webhook-timeout", type=float, default=defaults.webhook_timeout)
     parser.add_argument("--webhook-workers", type=int, default=defaults.webhook_workers)
@@ -50,15 +54,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit", type=float, default=0.0, help="API requests per second (0 = unlimited)")
     parser.add_argument("--fault-next-n", type=int, default=0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--fault-after-execution-next-n", type=int, default=0,
-                        help="the next N requests execute, then answer 500 with Stripe-Should-Retry: false")
-    parser.add_argument("--finalization-failures-next-n", type=int, default=0,
-                        help="the next N finalizations fail (invoice.finalization_failed)")
-    parser.add_argument("--automatic-tax-rounding", choices=AUTOMATIC_TAX_ROUNDINGS,
-                        default=defaults.automatic_tax_rounding,
-                        help="Stripe Tax model: round once per invoice (Stripe) or per line")
-    parser.add_argument("--no-check-contract", dest="check_contract", action="store_false",
-                        help="do not check answers and events against the pinned SDK's declarations")
+    parser.add_argument(
+        "--fault-after-execution-next-n",
+        type=int,
+        default=0,
+        help="the next N requests execute, then answer 500 with Stripe-Should-Retry: false",
+    )
+    parser.add_argument(
+        "--finalization-failures-next-n",
+        type=int,
+        default=0,
+        help="the next N finalizations fail (invoice.finalization_failed)",
+    )
+    parser.add_argument(
+        "--automatic-tax-rounding",
+        choices=AUTOMATIC_TAX_ROUNDINGS,
+        default=defaults.automatic_tax_rounding,
+        help="Stripe Tax model: round once per invoice (Stripe) or per line",
+    )
+    parser.add_argument(
+        "--no-check-contract",
+        dest="check_contract",
+        action="store_false",
+        help="do not check answers and events against the pinned SDK's declarations",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idempotency-ttl", type=float, default=defaults.idempotency_ttl)
     parser.add_argument("--quiet", action="store_true", help="no request log")

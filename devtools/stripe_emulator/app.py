@@ -1,4 +1,5 @@
 """The WSGI app: Stripe's ``/v1`` routes, auth, idempotency, rate limit and faults, plus control endpoints."""
+
 from __future__ import annotations
 
 import collections
@@ -47,8 +48,13 @@ class EmulatorApp:
         self._rng = random.Random(self.config.seed)
         self._rng_lock = threading.Lock()
         self.scheduler = TaskScheduler(self.config.webhook_workers)
-        self.dispatcher = WebhookDispatcher(self.config, self.scheduler, self._rng, self._rng_lock,
-                                            on_settled=lambda event_id: self.store.webhook_settled(event_id))
+        self.dispatcher = WebhookDispatcher(
+            self.config,
+            self.scheduler,
+            self._rng,
+            self._rng_lock,
+            on_settled=lambda event_id: self.store.webhook_settled(event_id),
+        )
         self.store = Store(self.config, self.scheduler, self.dispatcher.publish)
         self.idempotency = IdempotencyCache()
         self._stats_lock = threading.Lock()
@@ -88,11 +94,20 @@ class EmulatorApp:
         response.headers["Request-Id"] = request_id
         stripejs.allow_cross_origin(request, response)
         if self.config.log_requests and request_log.isEnabledFor(logging.INFO):
-            request_log.info(json.dumps({
-                "ts": round(time.time(), 3), "request_id": request_id, "method": request.method,
-                "path": request.path, "route": route_label, "status": response.status_code,
-                "idempotent_replayed": replayed, "ms": round((time.perf_counter() - started) * 1000, 2),
-            }))
+            request_log.info(
+                json.dumps(
+                    {
+                        "ts": round(time.time(), 3),
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "route": route_label,
+                        "status": response.status_code,
+                        "idempotent_replayed": replayed,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                )
+            )
         return response(environ, start_response)
 
     def _dispatch(self, request: Request, request_id: str) -> tuple[Response, str | None, bool]:
@@ -111,7 +126,8 @@ class EmulatorApp:
         except (NotFound, MethodNotAllowed):
             error = InvalidRequestError(
                 f"Unrecognized request URL ({request.method}: {path}). Please see https://stripe.com/docs or "
-                "we can help at https://support.stripe.com/.")
+                "we can help at https://support.stripe.com/."
+            )
             error.status = 404
             return _json(404, error.body()), None, False
         route = self._routes[endpoint]
@@ -125,8 +141,9 @@ class EmulatorApp:
             request_log.exception("unhandled error in %s", route.label)
             return _error_response(ApiError("An unexpected error occurred in the emulator.")), route.label, False
 
-    def _api_call(self, request: Request, request_id: str, route: Route,
-                  args: dict[str, str]) -> tuple[Response, str, bool]:
+    def _api_call(
+        self, request: Request, request_id: str, route: Route, args: dict[str, str]
+    ) -> tuple[Response, str, bool]:
         with self._stats_lock:
             self._requests[route.label] += 1
             self._admit()
@@ -136,10 +153,12 @@ class EmulatorApp:
         if key is not None and len(key) > contract.MAX_IDEMPOTENCY_KEY_LENGTH:
             raise ParameterError(
                 f"Idempotency-Key must be at most {contract.MAX_IDEMPOTENCY_KEY_LENGTH} characters long.",
-                param="Idempotency-Key")
+                param="Idempotency-Key",
+            )
         operation = self._operations[f"{route.method} {route.path}"]
-        validated = contract.check_params(params, operation.params,
-                                          extra=STRIPE_JS_PARAMS if args.get("_publishable") == "1" else None)
+        validated = contract.check_params(
+            params, operation.params, extra=STRIPE_JS_PARAMS if args.get("_publishable") == "1" else None
+        )
         expand = validated.get("expand")
         ctx = RequestContext(request_id, key, self.config.public_url or request.host_url)
 
@@ -173,7 +192,9 @@ class EmulatorApp:
                     raise IdempotencyError(
                         "Keys for idempotent requests can only be used with the same parameters they were first "
                         f"used with. Try using a key other than '{key}' if you meant to execute a different "
-                        "request.", code="idempotency_key_in_use")
+                        "request.",
+                        code="idempotency_key_in_use",
+                    )
                 with self._stats_lock:
                     self._replays[route.label] += 1
                 response = _raw(saved.status, saved.body, saved.headers)
@@ -244,7 +265,8 @@ class EmulatorApp:
             if content_type not in ("", "application/x-www-form-urlencoded"):
                 raise InvalidRequestError(
                     f"Invalid request: unsupported Content-Type {content_type}. If error persists and you need "
-                    "assistance, please contact support@stripe.com.")
+                    "assistance, please contact support@stripe.com."
+                )
             pairs += parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
         return decode_form(pairs)
 
@@ -252,7 +274,7 @@ class EmulatorApp:
         key = None
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            key = header[len("Bearer "):].strip()
+            key = header[len("Bearer ") :].strip()
         elif request.authorization and request.authorization.type == "basic":
             key = request.authorization.username
         body_key = params.pop("key", None)  # Stripe.js sends the publishable key as a parameter
@@ -261,7 +283,8 @@ class EmulatorApp:
             raise AuthenticationError(
                 "You did not provide an API key. You need to provide your API key in the Authorization header, "
                 "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api"
-                "#authentication for details, or we can help at https://support.stripe.com/.")
+                "#authentication for details, or we can help at https://support.stripe.com/."
+            )
         if secrets.compare_digest(key, self.config.secret_key):
             return key
         if secrets.compare_digest(key, self.config.publishable_key):
@@ -270,14 +293,15 @@ class EmulatorApp:
                 return key
             raise AuthenticationError(
                 "This API call cannot be made with a publishable API key. Please use a secret API key. You can "
-                "find a list of your API keys at https://dashboard.stripe.com/account/apikeys.")
+                "find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
+            )
         masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "****"
         raise AuthenticationError(f"Invalid API Key provided: {masked}")
 
     # --- control endpoints (no Stripe auth; local use only) ---------------------------------------
 
     def _control(self, request: Request) -> Response:
-        name = request.path[len("/_emulator/"):].strip("/")
+        name = request.path[len("/_emulator/") :].strip("/")
         method = request.method
         try:
             if name == "reset" and method == "POST":
@@ -302,14 +326,30 @@ class EmulatorApp:
                 return _json(200, {"deliveries": deliveries})
             if name == "requests" and method == "GET":
                 with self._stats_lock:
-                    return _json(200, {"requests": dict(self._requests), "idempotent_replays": dict(self._replays),
-                                       "rejected": dict(self._rejected), "total": sum(self._requests.values())})
+                    return _json(
+                        200,
+                        {
+                            "requests": dict(self._requests),
+                            "idempotent_replays": dict(self._replays),
+                            "rejected": dict(self._rejected),
+                            "total": sum(self._requests.values()),
+                        },
+                    )
             if name == "objects" and method == "GET":
                 return _json(200, self.store.counts())
         except StripeError as exc:
             return _error_response(exc)
-        return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
-                                     "message": f"Unknown control endpoint: {method} {request.path}"}})
+        return _json(
+            404,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": None,
+                    "param": None,
+                    "message": f"Unknown control endpoint: {method} {request.path}",
+                }
+            },
+        )
 
     def _hosted_invoice(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")
@@ -319,15 +359,26 @@ class EmulatorApp:
         except StripeError as exc:
             return _error_response(exc)
         if invoice["status"] == "draft":
-            return _json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                         "param": None, "message": "Draft invoices have no hosted page."}})
+            return _json(
+                404,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "param": None,
+                        "message": "Draft invoices have no hosted page.",
+                    }
+                },
+            )
         if len(parts) == 3 and parts[2] == "pdf":
             return Response(invoice_pdf(invoice), mimetype="application/pdf")
         if len(parts) != 2:
-            return _json(404, {"error": {"type": "invalid_request_error", "code": None, "param": None,
-                                         "message": "Not found."}})
-        rate_ids = [tax["tax_rate_details"]["tax_rate"]
-                    for tax in invoice["total_taxes"] or [] if tax["tax_rate_details"]]
+            return _json(
+                404, {"error": {"type": "invalid_request_error", "code": None, "param": None, "message": "Not found."}}
+            )
+        rate_ids = [
+            tax["tax_rate_details"]["tax_rate"] for tax in invoice["total_taxes"] or [] if tax["tax_rate_details"]
+        ]
         rates = {rate_id: self.store.retrieve("tax_rate", rate_id) for rate_id in rate_ids}
         return Response(invoice_page(invoice, rates), mimetype="text/html")
 

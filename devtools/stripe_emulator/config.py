@@ -1,4 +1,5 @@
 """Run-time knobs of the emulator: keys, payment timing, webhook delivery, rate limit and faults."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,8 +76,11 @@ class EmulatorConfig:
             coerced[name] = _coerce(name, fields[name].type, value)
         rounding = coerced.get("automatic_tax_rounding")
         if rounding is not None and rounding not in AUTOMATIC_TAX_ROUNDINGS:
-            raise InvalidRequestError(f"Invalid value for setting automatic_tax_rounding: {rounding!r} (one of "
-                                      f"{', '.join(AUTOMATIC_TAX_ROUNDINGS)})", param="automatic_tax_rounding")
+            raise InvalidRequestError(
+                f"Invalid value for setting automatic_tax_rounding: {rounding!r} (one of "
+                f"{', '.join(AUTOMATIC_TAX_ROUNDINGS)})",
+                param="automatic_tax_rounding",
+            )
         for name, value in coerced.items():
             setattr(self, name, value)
 
@@ -116,4 +120,3 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise InvalidRequestError(f"Invalid value for setting {name}: {value!r}", param=name) from None
-

@@ -1,4 +1,5 @@
 """Stripe-shaped API errors: each type knows its HTTP status and renders Stripe's error body."""
+
 from __future__ import annotations
 
 from typing import Any

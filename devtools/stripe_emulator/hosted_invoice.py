@@ -1,4 +1,5 @@
 """The hosted invoice page and its PDF, as ``hosted_invoice_url`` and ``invoice_pdf`` point to them."""
+
 from __future__ import annotations
 
 import html
@@ -13,20 +14,22 @@ def invoice_page(invoice: dict[str, Any], tax_rates: dict[str, dict[str, Any]] |
     """The HTML page of a finalized invoice: its lines, taxes (named by ``tax_rates``), total and amount due."""
     currency = invoice["currency"]
     rows = "".join(
-        f"<tr><td>{html.escape(line['description'] or '')}</td><td>{_money(line['amount'], line['currency'])}"
-        "</td></tr>" for line in invoice["lines"]["data"])
+        f"<tr><td>{html.escape(line['description'] or '')}</td><td>{_money(line['amount'], line['currency'])}</td></tr>"
+        for line in invoice["lines"]["data"]
+    )
     tax_rows = "".join(
         f"<tr><td>{html.escape(_tax_label(tax, tax_rates or {}))}</td><td>{_money(tax['amount'], currency)}</td></tr>"
-        for tax in invoice["total_taxes"] or [])
-    totals = (f"<p>Subtotal: {_money(invoice['subtotal'], currency)}</p><table>{tax_rows}</table>"
-              if tax_rows else "")
+        for tax in invoice["total_taxes"] or []
+    )
+    totals = f"<p>Subtotal: {_money(invoice['subtotal'], currency)}</p><table>{tax_rows}</table>" if tax_rows else ""
     reverse = f"<p><strong>{REVERSE_CHARGE}</strong></p>" if invoice["customer_tax_exempt"] == "reverse" else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Invoice {html.escape(invoice['number'] or '')}"
         f"</title></head><body><h1>Invoice {html.escape(invoice['number'] or '')}</h1>"
         f"<p>Status: <strong>{invoice['status']}</strong></p><table>{rows}</table>{totals}"
         f"<p>Total: {_money(invoice['total'], currency)}</p>{reverse}"
-        f"<p>Amount due: {_money(invoice['amount_remaining'], currency)}</p></body></html>")
+        f"<p>Amount due: {_money(invoice['amount_remaining'], currency)}</p></body></html>"
+    )
 
 
 def _tax_label(tax: dict[str, Any], tax_rates: dict[str, dict[str, Any]]) -> str:
@@ -40,7 +43,7 @@ def _tax_label(tax: dict[str, Any], tax_rates: dict[str, dict[str, Any]]) -> str
 def _money(amount: int, currency: str) -> str:
     exponent = 0 if currency.lower() in ("jpy", "krw", "vnd", "clp", "isk", "ugx") else 2
     sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 10 ** exponent) if exponent else (abs(amount), 0)
+    whole, cents = divmod(abs(amount), 10**exponent) if exponent else (abs(amount), 0)
     return f"{sign}{whole}.{cents:02d} {currency.upper()}" if exponent else f"{sign}{whole} {currency.upper()}"
 
 

@@ -1,4 +1,5 @@
 """Saved answers of POSTs sent with an ``Idempotency-Key``, replayed when the key comes again."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Stripe's test cards and IBANs and what each does, and PaymentMethods built from card details or an IBAN."""
+
 from __future__ import annotations
 
 import hashlib
@@ -92,24 +93,35 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
     pm_id = new_id("pm")
     billing = data.get("billing_details") or {}
     obj: dict[str, Any] = {
-        "id": pm_id, "object": "payment_method", "allow_redisplay": data.get("allow_redisplay") or "unspecified",
+        "id": pm_id,
+        "object": "payment_method",
+        "allow_redisplay": data.get("allow_redisplay") or "unspecified",
         "billing_details": {
             "address": {**empty_address(), **(billing.get("address") or {})},
-            "email": billing.get("email"), "name": billing.get("name"), "phone": billing.get("phone"),
+            "email": billing.get("email"),
+            "name": billing.get("name"),
+            "phone": billing.get("phone"),
             "tax_id": billing.get("tax_id"),
         },
-        "created": created, "customer": None, "customer_account": None, "livemode": False,
-        "metadata": dict(data.get("metadata") or {}), "radar_options": None, "type": pm_type,
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": dict(data.get("metadata") or {}),
+        "radar_options": None,
+        "type": pm_type,
     }
     if pm_type == "card":
         card = data.get("card") or {}
         number = (card.get("number") or "").replace(" ", "")
         if card.get("token"):
-            raise ParameterError("Card tokens are not supported by the emulator; send card[number].",
-                                 param="card[token]")
+            raise ParameterError(
+                "Card tokens are not supported by the emulator; send card[number].", param="card[token]"
+            )
         if not number:
-            raise ParameterError("Missing required param: card[number].", code="parameter_missing",
-                                 param="card[number]")
+            raise ParameterError(
+                "Missing required param: card[number].", code="parameter_missing", param="card[number]"
+            )
         if not number.isdigit() or not 12 <= len(number) <= 19 or not _luhn_ok(number):
             raise CardError("Your card number is incorrect.", code="incorrect_number", param="number")
         exp_month = card.get("exp_month", 12)
@@ -123,27 +135,47 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
         brand = _card_brand(number)
         obj["card"] = {
             "brand": brand,
-            "checks": {"address_line1_check": None, "address_postal_code_check": None,
-                       "cvc_check": "pass" if card.get("cvc") else None},
-            "country": "US", "description": None, "display_brand": brand, "exp_month": exp_month,
-            "exp_year": exp_year, "fingerprint": _fingerprint(number), "funding": "credit", "generated_from": None,
-            "iin": None, "issuer": None, "last4": number[-4:], "networks": {"available": [brand], "preferred": None},
-            "regulated_status": "unregulated", "three_d_secure_usage": {"supported": True}, "wallet": None,
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "pass" if card.get("cvc") else None,
+            },
+            "country": "US",
+            "description": None,
+            "display_brand": brand,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "fingerprint": _fingerprint(number),
+            "funding": "credit",
+            "generated_from": None,
+            "iin": None,
+            "issuer": None,
+            "last4": number[-4:],
+            "networks": {"available": [brand], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
         }
         secret = number
     else:
         iban = ((data.get("sepa_debit") or {}).get("iban") or "").replace(" ", "").upper()
         if not iban:
-            raise ParameterError("Missing required param: sepa_debit[iban].", code="parameter_missing",
-                                 param="sepa_debit[iban]")
+            raise ParameterError(
+                "Missing required param: sepa_debit[iban].", code="parameter_missing", param="sepa_debit[iban]"
+            )
         if not _iban_ok(iban):
-            raise ParameterError("The IBAN you provided appears to be invalid.",
-                                 code="payment_method_invalid_parameter",
-                                 param="sepa_debit[iban]")
+            raise ParameterError(
+                "The IBAN you provided appears to be invalid.",
+                code="payment_method_invalid_parameter",
+                param="sepa_debit[iban]",
+            )
         obj["sepa_debit"] = {
-            "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:8], "branch_code": None,
-            "country": iban[:2], "fingerprint": _fingerprint(iban),
-            "generated_from": {"charge": None, "setup_attempt": None}, "last4": iban[-4:],
+            "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:8],
+            "branch_code": None,
+            "country": iban[:2],
+            "fingerprint": _fingerprint(iban),
+            "generated_from": {"charge": None, "setup_attempt": None},
+            "last4": iban[-4:],
         }
         secret = iban
     return obj, secret

@@ -3,6 +3,7 @@
 ``a[b][0][c]=1&tags[]=x`` becomes ``{"a": {"b": [{"c": "1"}]}, "tags": ["x"]}``. Which parameters an
 operation accepts, and of what type, is ``stripe_emulator.contract``'s business (the SDK's params).
 """
+
 from __future__ import annotations
 
 import re

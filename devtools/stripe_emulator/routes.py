@@ -1,4 +1,5 @@
 """The Stripe API routes the emulator serves, each an operation the pinned SDK declares, and their handlers."""
+
 from __future__ import annotations
 
 import re
@@ -70,10 +71,12 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/payment_methods", lambda s, p, c, a: s.create_payment_method(p), publishable=True),
     Route("GET", "/v1/payment_methods", lambda s, p, c, a: s.list_payment_methods(p)),
     Route("GET", "/v1/payment_methods/{payment_method}", lambda s, p, c, a: s.retrieve_payment_method(a["id"])),
-    Route("POST", "/v1/payment_methods/{payment_method}/attach",
-          lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)),
-    Route("POST", "/v1/payment_methods/{payment_method}/detach",
-          lambda s, p, c, a: s.detach_payment_method(a["id"], c)),
+    Route(
+        "POST", "/v1/payment_methods/{payment_method}/attach", lambda s, p, c, a: s.attach_payment_method(a["id"], p, c)
+    ),
+    Route(
+        "POST", "/v1/payment_methods/{payment_method}/detach", lambda s, p, c, a: s.detach_payment_method(a["id"], c)
+    ),
     Route("POST", "/v1/invoiceitems", lambda s, p, c, a: s.create_invoiceitem(p, c)),
     Route("GET", "/v1/invoiceitems", lambda s, p, c, a: s.list_invoiceitems(p)),
     Route("GET", "/v1/invoiceitems/{invoiceitem}", lambda s, p, c, a: s.retrieve("invoiceitem", a["id"])),
@@ -97,10 +100,14 @@ ROUTES: list[Route] = [
     Route("GET", "/v1/events", lambda s, p, c, a: s.list_events(p)),
     Route("GET", "/v1/events/{id}", lambda s, p, c, a: s.retrieve("event", a["id"])),
     Route("POST", "/v1/webhook_endpoints", lambda s, p, c, a: s.create_webhook_endpoint(p)),
-    Route("GET", "/v1/webhook_endpoints",
-          lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints")),
-    Route("GET", "/v1/webhook_endpoints/{webhook_endpoint}",
-          lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])),
+    Route(
+        "GET",
+        "/v1/webhook_endpoints",
+        lambda s, p, c, a: s.list_objects("webhook_endpoint", p, "/v1/webhook_endpoints"),
+    ),
+    Route(
+        "GET", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.retrieve("webhook_endpoint", a["id"])
+    ),
     Route("POST", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.update_webhook_endpoint(a["id"], p)),
     Route("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", lambda s, p, c, a: s.delete_webhook_endpoint(a["id"])),
 ]

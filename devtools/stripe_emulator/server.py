@@ -1,4 +1,5 @@
 """Serving the emulator over HTTP: in a background thread (tests) or in the foreground (the CLI)."""
+
 from __future__ import annotations
 
 import threading

@@ -14,6 +14,7 @@ PaymentMethod from the raw card number or IBAN with the publishable key (``key=`
 then confirms the SetupIntent with its ``client_secret``. The browser makes these calls from the
 page's origin, so ``allow_cross_origin`` gives the API responses the CORS header api.stripe.com sends.
 """
+
 from __future__ import annotations
 
 import json

@@ -35,6 +35,7 @@ https://docs.stripe.com/billing/taxes/tax-rates#rounding); the emulator then spr
 the lines by largest remainder, so the lines' taxes add up to it. ``EmulatorConfig.automatic_tax_rounding
 = "line"`` rounds each line instead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -49,10 +50,37 @@ MAX_TAX_RATES = 5
 MAX_TAX_AMOUNTS = 20
 MAX_PERCENTAGE_PLACES = 4
 
-EU_COUNTRIES = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT",
-    "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-})
+EU_COUNTRIES = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    }
+)
 SELLER_COUNTRY = "DE"
 SELLER_VAT = Decimal(19)
 NOT_AVAILABLE = "not_available"  # Stripe's taxability reason for a Tax Rate it did not decide on
@@ -95,17 +123,24 @@ def percentage_problem(value: Decimal) -> str | None:
 
 def entry(amount: int, tax_rate: str, inclusive: bool, taxable_amount: int, reason: str) -> dict[str, Any]:
     """One tax of a line (``InvoiceLineItem.Tax``) or of an invoice (``Invoice.TotalTax``)."""
-    return {"amount": amount, "tax_behavior": "inclusive" if inclusive else "exclusive",
-            "tax_rate_details": {"tax_rate": tax_rate}, "taxability_reason": reason,
-            "taxable_amount": taxable_amount, "type": "tax_rate_details"}
+    return {
+        "amount": amount,
+        "tax_behavior": "inclusive" if inclusive else "exclusive",
+        "tax_rate_details": {"tax_rate": tax_rate},
+        "taxability_reason": reason,
+        "taxable_amount": taxable_amount,
+        "type": "tax_rate_details",
+    }
 
 
 def rate_taxes(amount: int, rates: Sequence[RateTerms], tax_exempt: str | None) -> list[dict[str, Any]]:
     """A line's taxes under Tax Rates, rounded per line; none but zeros for an exempt or reverse customer."""
     inclusive = [rate for rate in rates if rate.inclusive]
     inclusive_sum = sum((rate.percentage for rate in inclusive), Decimal(0))
-    included = {rate.tax_rate: round_half_up(Decimal(amount) * rate.percentage / (HUNDRED + inclusive_sum))
-                for rate in inclusive}
+    included = {
+        rate.tax_rate: round_half_up(Decimal(amount) * rate.percentage / (HUNDRED + inclusive_sum))
+        for rate in inclusive
+    }
     base = amount - sum(included.values())
     reason = EXEMPTION_REASONS.get(tax_exempt or "none")
     taxes = []
@@ -115,8 +150,11 @@ def rate_taxes(amount: int, rates: Sequence[RateTerms], tax_exempt: str | None) 
         elif rate.inclusive:
             taxes.append(entry(included[rate.tax_rate], rate.tax_rate, True, base, NOT_AVAILABLE))
         else:
-            taxes.append(entry(round_half_up(Decimal(base) * rate.percentage / HUNDRED), rate.tax_rate, False,
-                               base, NOT_AVAILABLE))
+            taxes.append(
+                entry(
+                    round_half_up(Decimal(base) * rate.percentage / HUNDRED), rate.tax_rate, False, base, NOT_AVAILABLE
+                )
+            )
     return taxes
 
 

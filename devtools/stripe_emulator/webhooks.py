@@ -1,4 +1,5 @@
 """Webhook delivery: Stripe's signature scheme, a small timer pool, and at-least-once delivery with retries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -109,8 +110,14 @@ class _Delivery:
 class WebhookDispatcher:
     """Delivers events at least once to each subscribed endpoint, retrying with backoff on failure."""
 
-    def __init__(self, config: EmulatorConfig, scheduler: TaskScheduler, rng: random.Random,
-                 rng_lock: threading.Lock, on_settled: Callable[[str], None]):
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        scheduler: TaskScheduler,
+        rng: random.Random,
+        rng_lock: threading.Lock,
+        on_settled: Callable[[str], None],
+    ):
         self._config = config
         self._scheduler = scheduler
         self._rng = rng
@@ -130,8 +137,11 @@ class WebhookDispatcher:
                 copies = 1 + config.duplicate_deliveries
                 if config.duplicate_probability and self._rng.random() < config.duplicate_probability:
                     copies += 1
-                delays = [config.delivery_delay + (self._rng.uniform(0, config.reorder_window)
-                                                   if config.reorder_window else 0.0) for _ in range(copies)]
+                delays = [
+                    config.delivery_delay
+                    + (self._rng.uniform(0, config.reorder_window) if config.reorder_window else 0.0)
+                    for _ in range(copies)
+                ]
             for copy, delay in enumerate(delays):
                 delivery = _Delivery(event["id"], event["type"], payload, endpoint, copy, self._generation, delay)
                 self._scheduler.call_later(delay, lambda d=delivery: self._attempt(d))
@@ -156,9 +166,14 @@ class WebhookDispatcher:
         timestamp = int(started)
         status, error = None, None
         request = urllib.request.Request(
-            delivery.endpoint.url, data=delivery.payload.encode(), method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-                     "Stripe-Signature": sign_payload(delivery.payload, delivery.endpoint.secret, timestamp)},
+            delivery.endpoint.url,
+            data=delivery.payload.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": USER_AGENT,
+                "Stripe-Signature": sign_payload(delivery.payload, delivery.endpoint.secret, timestamp),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=self._config.webhook_timeout) as response:
@@ -176,11 +191,18 @@ class WebhookDispatcher:
         if not delivered and delivery.attempt < attempts:
             retry_in = schedule[min(delivery.attempt - 1, len(schedule) - 1)]
         record = {
-            "event_id": delivery.event_id, "event_type": delivery.event_type,
-            "endpoint_id": delivery.endpoint.id, "endpoint_url": delivery.endpoint.url,
-            "attempt": delivery.attempt, "copy": delivery.copy, "planned_delay": delivery.planned_delay,
-            "status_code": status, "error": error,
-            "delivered": delivered, "started_at": started, "finished_at": time.time(),
+            "event_id": delivery.event_id,
+            "event_type": delivery.event_type,
+            "endpoint_id": delivery.endpoint.id,
+            "endpoint_url": delivery.endpoint.url,
+            "attempt": delivery.attempt,
+            "copy": delivery.copy,
+            "planned_delay": delivery.planned_delay,
+            "status_code": status,
+            "error": error,
+            "delivered": delivered,
+            "started_at": started,
+            "finished_at": time.time(),
             "next_retry_in": retry_in,
         }
         key = (delivery.event_id, delivery.endpoint.id)
@@ -192,8 +214,17 @@ class WebhookDispatcher:
             if (delivered or retry_in is None) and key not in self._settled:
                 self._settled.add(key)
                 settle = True
-        log.info(json.dumps({"msg": "webhook delivery", **{k: record[k] for k in
-                             ("event_id", "event_type", "endpoint_url", "attempt", "status_code", "error")}}))
+        log.info(
+            json.dumps(
+                {
+                    "msg": "webhook delivery",
+                    **{
+                        k: record[k]
+                        for k in ("event_id", "event_type", "endpoint_url", "attempt", "status_code", "error")
+                    },
+                }
+            )
+        )
         if settle:
             self._on_settled(delivery.event_id)
         if retry_in is not None:

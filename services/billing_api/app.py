@@ -1,4 +1,5 @@
 """The billing-api Flask app factory: the process's composition root."""
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,9 @@ def create_app(
         policy = policy_from_settings(settings)
         if policy.fx is None and policy.currency != "USD" and services.period_rates is None:
             # Cost Explorer answers in USD: without a rate the preview would price USD as EUR.
-            log.warning("no exchange rate store and no FX_RATE: the cost preview is off",
-                        extra={"currency": policy.currency})
+            log.warning(
+                "no exchange rate store and no FX_RATE: the cost preview is off", extra={"currency": policy.currency}
+            )
         else:
             preview = cost_preview_for(services, policy)
     app = Flask(__name__)

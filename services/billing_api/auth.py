@@ -11,6 +11,7 @@ Every check a token must pass, in order (the first failure decides):
 Anything before the group check failing is ``InvalidToken`` (401). The error messages say which
 kind of check failed for the logs; the HTTP layer never passes them on to the caller.
 """
+
 from __future__ import annotations
 
 import logging
@@ -196,8 +197,11 @@ class TokenVerifier:
         username = claims.get("username") if self._token_use == "access" else claims.get("cognito:username")
         email = claims.get("email")
         return Identity(
-            sub=claims["sub"], username=username if isinstance(username, str) else None, account_id=claims["sub"],
-            email=email if isinstance(email, str) else None, groups=tuple(g for g in groups if isinstance(g, str)),
+            sub=claims["sub"],
+            username=username if isinstance(username, str) else None,
+            account_id=claims["sub"],
+            email=email if isinstance(email, str) else None,
+            groups=tuple(g for g in groups if isinstance(g, str)),
         )
 
     def verified_claims(self, token: str | None) -> dict[str, Any]:
@@ -268,4 +272,3 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-

@@ -3,6 +3,7 @@
 Kept by hand next to the views; ``tests/integration/test_api_schema.py`` runs schemathesis against
 the running API with it, so a response that does not match fails the build.
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,9 +84,26 @@ _DOCUMENT: dict[str, Any] = {
             "Invoice": {
                 "type": "object",
                 "required": [
-                    "invoiceId", "period", "status", "currency", "amount", "netAmount", "taxAmount", "taxRate",
-                    "taxCategory", "taxNote", "einvoice", "baseFee", "awsCosts", "awsBreakdown", "costsEstimated",
-                    "number", "hostedInvoiceUrl", "invoicePdf", "createdAt", "paidAt",
+                    "invoiceId",
+                    "period",
+                    "status",
+                    "currency",
+                    "amount",
+                    "netAmount",
+                    "taxAmount",
+                    "taxRate",
+                    "taxCategory",
+                    "taxNote",
+                    "einvoice",
+                    "baseFee",
+                    "awsCosts",
+                    "awsBreakdown",
+                    "costsEstimated",
+                    "number",
+                    "hostedInvoiceUrl",
+                    "invoicePdf",
+                    "createdAt",
+                    "paidAt",
                 ],
                 "additionalProperties": False,
                 "properties": {
@@ -100,11 +118,13 @@ _DOCUMENT: dict[str, Any] = {
                     "amount": {**_NULLABLE_MONEY, "description": "The gross total charged (net + VAT)."},
                     "netAmount": {**_NULLABLE_MONEY, "description": "The sum of the net lines."},
                     "taxAmount": {**_NULLABLE_MONEY, "description": "The VAT (USt.), as Stripe computed it."},
-                    "taxRate": {**_NULLABLE_TEXT, "description": "VAT rate in percent, e.g. \"19\"."},
+                    "taxRate": {**_NULLABLE_TEXT, "description": 'VAT rate in percent, e.g. "19".'},
                     "taxCategory": {**_NULLABLE_TEXT, "description": "EN 16931 VAT category: S, AE, O or E."},
                     "taxNote": {**_NULLABLE_TEXT, "description": "The legend of an untaxed supply."},
                     "einvoice": {
-                        "type": "object", "required": ["xrechnung", "zugferd"], "additionalProperties": False,
+                        "type": "object",
+                        "required": ["xrechnung", "zugferd"],
+                        "additionalProperties": False,
                         "description": "Which e-invoice files are stored (GET .../einvoice?format=...).",
                         "properties": {"xrechnung": {"type": "boolean"}, "zugferd": {"type": "boolean"}},
                     },
@@ -119,8 +139,11 @@ _DOCUMENT: dict[str, Any] = {
                             "type": "object",
                             "required": ["period", "description", "amount"],
                             "additionalProperties": False,
-                            "properties": {"period": {"type": "string", "description": "YYYY-MM corrected."},
-                                           "description": {"type": "string"}, "amount": _NULLABLE_MONEY},
+                            "properties": {
+                                "period": {"type": "string", "description": "YYYY-MM corrected."},
+                                "description": {"type": "string"},
+                                "amount": _NULLABLE_MONEY,
+                            },
                         },
                     },
                     "creditIn": {**_NULLABLE_MONEY, "description": "Credit carried in from the previous invoice."},
@@ -149,8 +172,20 @@ _DOCUMENT: dict[str, Any] = {
                 "type": "object",
                 "description": "The month so far, priced like the invoice (base fee + converted AWS costs).",
                 "required": [
-                    "period", "asOf", "asOfIso", "currency", "baseFee", "awsCosts", "awsBreakdown", "amount",
-                    "amountBasis", "costsEstimated", "forecastAmount", "forecastAwsCosts", "forecastMethod", "fxRate",
+                    "period",
+                    "asOf",
+                    "asOfIso",
+                    "currency",
+                    "baseFee",
+                    "awsCosts",
+                    "awsBreakdown",
+                    "amount",
+                    "amountBasis",
+                    "costsEstimated",
+                    "forecastAmount",
+                    "forecastAwsCosts",
+                    "forecastMethod",
+                    "fxRate",
                 ],
                 "additionalProperties": False,
                 "properties": {
@@ -162,8 +197,11 @@ _DOCUMENT: dict[str, Any] = {
                     "awsCosts": _MONEY,
                     "awsBreakdown": _ref("Breakdown"),
                     "amount": _MONEY,
-                    "amountBasis": {"type": "string", "enum": ["net"],
-                                    "description": "The preview's amounts are net: VAT is added on the invoice."},
+                    "amountBasis": {
+                        "type": "string",
+                        "enum": ["net"],
+                        "description": "The preview's amounts are net: VAT is added on the invoice.",
+                    },
                     "costsEstimated": {"type": "boolean"},
                     "forecastAmount": {**_MONEY, "description": "Projected invoice total at the month's end."},
                     "forecastAwsCosts": _MONEY,
@@ -188,18 +226,21 @@ _DOCUMENT: dict[str, Any] = {
                         "description": "null while no preview can be had (Cost Explorer unavailable).",
                     },
                     "previousMonth": {
-                        "oneOf": [{
-                            "type": "object",
-                            "required": ["period", "waitingForFinalCosts"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "period": {"type": "string", "description": "YYYY-MM"},
-                                "waitingForFinalCosts": {
-                                    "type": "boolean",
-                                    "description": "Its invoice comes once AWS's costs for it are final.",
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "required": ["period", "waitingForFinalCosts"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "period": {"type": "string", "description": "YYYY-MM"},
+                                    "waitingForFinalCosts": {
+                                        "type": "boolean",
+                                        "description": "Its invoice comes once AWS's costs for it are final.",
+                                    },
                                 },
                             },
-                        }, {"type": "null"}],
+                            {"type": "null"},
+                        ],
                         "description": "Last month's billing state; null when it cannot be read.",
                     },
                 },
@@ -245,8 +286,12 @@ _DOCUMENT: dict[str, Any] = {
                         "name": "limit",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
-                                   "default": DEFAULT_PAGE_SIZE},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PAGE_SIZE,
+                            "default": DEFAULT_PAGE_SIZE,
+                        },
                     },
                     {
                         "name": "cursor",
@@ -287,13 +332,21 @@ _DOCUMENT: dict[str, Any] = {
                 "summary": "Download the e-invoice of one of the caller's invoices: XRechnung XML or ZUGFeRD PDF.",
                 "parameters": [
                     {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "format", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["xrechnung", "zugferd"], "default": "xrechnung"}},
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["xrechnung", "zugferd"], "default": "xrechnung"},
+                    },
                 ],
                 "responses": {
-                    "200": {"description": "The file (Content-Disposition: attachment).",
-                            "content": {"application/xml": {"schema": {"type": "string"}},
-                                        "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                    "200": {
+                        "description": "The file (Content-Disposition: attachment).",
+                        "content": {
+                            "application/xml": {"schema": {"type": "string"}},
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
                     "400": _error("An unknown query parameter or format."),
                     "404": _error("No such invoice in the caller's account, or no e-invoice for it yet."),
                     **_AUTH_ERRORS,
@@ -310,12 +363,21 @@ _DOCUMENT: dict[str, Any] = {
                     {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
                 ],
                 "responses": {
-                    "200": _json("What Stripe answered.", {
-                        "type": "object", "required": ["invoiceId", "paid", "stripeStatus", "declined", "actionUrl"],
-                        "additionalProperties": False,
-                        "properties": {"invoiceId": {"type": "string"}, "paid": {"type": "boolean"},
-                                       "stripeStatus": {"type": "string"}, "declined": _NULLABLE_TEXT,
-                                       "actionUrl": _NULLABLE_TEXT}}),
+                    "200": _json(
+                        "What Stripe answered.",
+                        {
+                            "type": "object",
+                            "required": ["invoiceId", "paid", "stripeStatus", "declined", "actionUrl"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "invoiceId": {"type": "string"},
+                                "paid": {"type": "boolean"},
+                                "stripeStatus": {"type": "string"},
+                                "declined": _NULLABLE_TEXT,
+                                "actionUrl": _NULLABLE_TEXT,
+                            },
+                        },
+                    ),
                     "400": _error("An unknown query parameter."),
                     "404": _error("No such invoice in the caller's account."),
                     "409": _error("The invoice is paid, void or not finalized: nothing to pay."),
@@ -351,8 +413,12 @@ _OPERATOR_ERRORS = {
     "503": _error("A dependency (JWKS, DynamoDB, Stripe) is temporarily unavailable."),
     "default": _error("Any other error, in the same shape."),
 }
-_ADDRESS = {"type": "object", "required": ["line1", "postalCode", "city"], "additionalProperties": False,
-            "properties": {"line1": {"type": "string"}, "postalCode": {"type": "string"}, "city": {"type": "string"}}}
+_ADDRESS = {
+    "type": "object",
+    "required": ["line1", "postalCode", "city"],
+    "additionalProperties": False,
+    "properties": {"line1": {"type": "string"}, "postalCode": {"type": "string"}, "city": {"type": "string"}},
+}
 _ACCOUNT_FIELDS = {
     "name": {"type": "string", "description": "The customer's legal name."},
     "email": {"type": "string", "description": "Where Stripe sends invoices and receipts."},
@@ -367,16 +433,39 @@ _ACCOUNT_FIELDS = {
 }
 _SCHEMAS = _DOCUMENT["components"]["schemas"]
 _SCHEMAS["Account"] = {
-    "type": "object", "additionalProperties": False,
-    "required": ["accountId", "name", "email", "costScope", "baseFee", "language", "country", "vatId",
-                 "buyerReference", "address", "stripeCustomerId", "paymentMethod", "disabled", "disabledAt",
-                 "lastInvoice"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "accountId",
+        "name",
+        "email",
+        "costScope",
+        "baseFee",
+        "language",
+        "country",
+        "vatId",
+        "buyerReference",
+        "address",
+        "stripeCustomerId",
+        "paymentMethod",
+        "disabled",
+        "disabledAt",
+        "lastInvoice",
+    ],
     "properties": {
-        "accountId": {"type": "string"}, "name": _NULLABLE_TEXT, "email": _NULLABLE_TEXT,
-        "costScope": _NULLABLE_TEXT, "baseFee": _NULLABLE_MONEY, "language": _NULLABLE_TEXT,
-        "country": _NULLABLE_TEXT, "vatId": _NULLABLE_TEXT, "buyerReference": _NULLABLE_TEXT,
+        "accountId": {"type": "string"},
+        "name": _NULLABLE_TEXT,
+        "email": _NULLABLE_TEXT,
+        "costScope": _NULLABLE_TEXT,
+        "baseFee": _NULLABLE_MONEY,
+        "language": _NULLABLE_TEXT,
+        "country": _NULLABLE_TEXT,
+        "vatId": _NULLABLE_TEXT,
+        "buyerReference": _NULLABLE_TEXT,
         "address": {"oneOf": [_ADDRESS, {"type": "null"}]},
-        "stripeCustomerId": _NULLABLE_TEXT, "paymentMethod": _ref("PaymentMethod"), "disabled": {"type": "boolean"},
+        "stripeCustomerId": _NULLABLE_TEXT,
+        "paymentMethod": _ref("PaymentMethod"),
+        "disabled": {"type": "boolean"},
         "disabledAt": _EPOCH_MS,
         "lastInvoice": {"type": ["object", "null"], "description": "The newest invoice (listing and show)."},
     },
@@ -384,121 +473,276 @@ _SCHEMAS["Account"] = {
 _SCHEMAS["OperatorInvoice"] = {
     **_SCHEMAS["Invoice"],
     "required": [*_SCHEMAS["Invoice"]["required"], "accountId", "attemptCount"],
-    "properties": {**_SCHEMAS["Invoice"]["properties"], "accountId": {"type": "string"},
-                   "attemptCount": {"type": "integer"}},
+    "properties": {
+        **_SCHEMAS["Invoice"]["properties"],
+        "accountId": {"type": "string"},
+        "attemptCount": {"type": "integer"},
+    },
 }
 _ACCOUNT_ID = {"name": "accountId", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVOICE_ID = {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}}
-_REASON_BODY = {"required": False, "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"reason": {"type": "string"}}}}}}
+_REASON_BODY = {
+    "required": False,
+    "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+}
 
 
 def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"operationId": operation_id, "summary": summary, "tags": ["operator"], **extra,
-            "responses": {**responses, **_OPERATOR_ERRORS}}
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["operator"],
+        **extra,
+        "responses": {**responses, **_OPERATOR_ERRORS},
+    }
 
 
-_DOCUMENT["paths"].update({
-    "/operator/accounts": {
-        "get": _operation("operatorListAccounts", "Every account with its newest invoice.", {
-            "200": _json("The accounts, and the keys of items that are not valid accounts.", {
-                "type": "object", "required": ["accounts", "unreadable"],
-                "properties": {"accounts": {"type": "array", "items": _ref("Account")},
-                               "unreadable": {"type": "array", "items": {"type": "object"}}}})}),
-        "post": _operation("operatorCreateAccount", "A new account and its Stripe customer (repeatable).", {
-            "201": _json("The account.", _ref("Account")),
-            "400": _error("A field is invalid (the message names it), or the body is not a JSON object."),
-            "409": _error("An account with this id exists with other values."),
-            "502": _error("Stripe refused or failed the request.")},
-            requestBody={"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["name", "email"],
-                "properties": {"id": {"type": "string"}, **_ACCOUNT_FIELDS}}}}}),
-    },
-    "/operator/accounts/{accountId}": {
-        "get": _operation("operatorShowAccount", "One account.", {
-            "200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
-            parameters=[_ACCOUNT_ID]),
-        "patch": _operation("operatorUpdateAccount", "Change the fields given (Stripe first, then the account).", {
-            "200": _json("The account.", _ref("Account")), "400": _error("A field is invalid (named)."),
-            "404": _error("No such account."), "502": _error("Stripe refused or failed the request.")},
-            parameters=[_ACCOUNT_ID], requestBody={"required": True, "content": {"application/json": {
-                "schema": {"type": "object", "properties": _ACCOUNT_FIELDS}}}}),
-    },
-    "/operator/accounts/{accountId}/disable": {
-        "post": _operation("operatorDisableAccount", "Stop billing the account (reason required).", {
-            "200": _json("The account.", _ref("Account")), "400": _error("No reason given."),
-            "404": _error("No such account.")}, parameters=[_ACCOUNT_ID], requestBody=_REASON_BODY),
-    },
-    "/operator/accounts/{accountId}/enable": {
-        "post": _operation("operatorEnableAccount", "Bill the account again.", {
-            "200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
-            parameters=[_ACCOUNT_ID], requestBody=_REASON_BODY),
-    },
-    "/operator/accounts/{accountId}/invite": {
-        "post": _operation("operatorInviteAdmin", "Make someone an admin of the account (a Cognito user).", {
-            "200": _json("The invited user; temporaryPassword only where Cognito mails nothing (local stack).", {
-                "type": "object", "required": ["email", "sub", "created", "temporaryPassword"],
-                "properties": {"email": {"type": "string"}, "sub": {"type": "string"}, "created": {"type": "boolean"},
-                               "temporaryPassword": _NULLABLE_TEXT}}),
-            "400": _error("No or an invalid e-mail."), "404": _error("No such account."),
-            "409": _error("The person is an admin of another account.")},
-            parameters=[_ACCOUNT_ID], requestBody={"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["email"],
-                "properties": {"email": {"type": "string"}, "reason": {"type": "string"}}}}}}),
-    },
-    "/operator/invoices": {
-        "get": _operation("operatorListInvoices", "Invoices of every account, newest period first.", {
-            "200": _json("The invoices.", {"type": "object", "required": ["invoices"], "properties": {
-                "invoices": {"type": "array", "items": _ref("OperatorInvoice")}}}),
-            "400": _error("An unknown parameter, status or period.")},
-            parameters=[{"name": "period", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {"name": "account", "in": "query", "required": False, "schema": {"type": "string"}}]),
-    },
-    "/operator/invoices/{invoiceId}/retry": {
-        "post": _operation("operatorRetryInvoice", "Pay an open or failed invoice again now.", {
-            "200": _json("What Stripe answered.", {"type": "object", "required": ["invoiceId", "stripeStatus", "paid"],
-                                                   "properties": {"invoiceId": {"type": "string"},
-                                                                  "stripeStatus": {"type": "string"},
-                                                                  "paid": {"type": "boolean"},
-                                                                  "declined": _NULLABLE_TEXT,
-                                                                  "actionUrl": _NULLABLE_TEXT}}),
-            "404": _error("No such invoice."), "409": _error("The invoice cannot be paid again (paid, void, ...)."),
-            "502": _error("Stripe refused or failed the request.")},
-            parameters=[_INVOICE_ID], requestBody=_REASON_BODY),
-    },
-    "/operator/invoices/{invoiceId}/einvoice": {
-        "get": _operation("operatorInvoiceEInvoice", "Any account's e-invoice: XRechnung XML or ZUGFeRD PDF.", {
-            "200": {"description": "The file (Content-Disposition: attachment).",
-                    "content": {"application/xml": {"schema": {"type": "string"}},
-                                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-            "400": _error("An unknown query parameter or format."),
-            "404": _error("No such invoice, or no e-invoice for it yet.")},
-            parameters=[_INVOICE_ID, {"name": "format", "in": "query", "required": False,
-                                      "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]}}]),
-    },
-    "/operator/invoices/{invoiceId}/void": {
-        "post": _operation("operatorVoidInvoice", "Void a finalized, unpaid invoice (reason required).", {
-            "200": _json("The invoice.", _ref("OperatorInvoice")), "404": _error("No such invoice."),
-            "409": _error("No reason, or the invoice cannot be voided."),
-            "502": _error("Stripe refused or failed the request.")},
-            parameters=[_INVOICE_ID], requestBody=_REASON_BODY),
-    },
-    "/operator/runs/{period}": {
-        "get": _operation("operatorShowRun", "A period's run: state, counts, invoices per status, skipped accounts.", {
-            "200": _json("The run.", {"type": "object", "required": ["period", "run", "invoicesByStatus"]}),
-            "400": _error("period is not YYYY-MM.")},
-            parameters=[{"name": "period", "in": "path", "required": True, "schema": {"type": "string"}}]),
-    },
-    "/operator/audit": {
-        "get": _operation("operatorAuditLog", "The newest operator actions.", {
-            "200": _json("The entries, newest first.", {"type": "object", "required": ["entries"]}),
-            "400": _error("An unknown parameter or a limit outside 1..500.")},
-            parameters=[{"name": "account", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "required": False,
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
-    },
-})
+_DOCUMENT["paths"].update(
+    {
+        "/operator/accounts": {
+            "get": _operation(
+                "operatorListAccounts",
+                "Every account with its newest invoice.",
+                {
+                    "200": _json(
+                        "The accounts, and the keys of items that are not valid accounts.",
+                        {
+                            "type": "object",
+                            "required": ["accounts", "unreadable"],
+                            "properties": {
+                                "accounts": {"type": "array", "items": _ref("Account")},
+                                "unreadable": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    )
+                },
+            ),
+            "post": _operation(
+                "operatorCreateAccount",
+                "A new account and its Stripe customer (repeatable).",
+                {
+                    "201": _json("The account.", _ref("Account")),
+                    "400": _error("A field is invalid (the message names it), or the body is not a JSON object."),
+                    "409": _error("An account with this id exists with other values."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "email"],
+                                "properties": {"id": {"type": "string"}, **_ACCOUNT_FIELDS},
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/operator/accounts/{accountId}": {
+            "get": _operation(
+                "operatorShowAccount",
+                "One account.",
+                {"200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
+                parameters=[_ACCOUNT_ID],
+            ),
+            "patch": _operation(
+                "operatorUpdateAccount",
+                "Change the fields given (Stripe first, then the account).",
+                {
+                    "200": _json("The account.", _ref("Account")),
+                    "400": _error("A field is invalid (named)."),
+                    "404": _error("No such account."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                parameters=[_ACCOUNT_ID],
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object", "properties": _ACCOUNT_FIELDS}}},
+                },
+            ),
+        },
+        "/operator/accounts/{accountId}/disable": {
+            "post": _operation(
+                "operatorDisableAccount",
+                "Stop billing the account (reason required).",
+                {
+                    "200": _json("The account.", _ref("Account")),
+                    "400": _error("No reason given."),
+                    "404": _error("No such account."),
+                },
+                parameters=[_ACCOUNT_ID],
+                requestBody=_REASON_BODY,
+            ),
+        },
+        "/operator/accounts/{accountId}/enable": {
+            "post": _operation(
+                "operatorEnableAccount",
+                "Bill the account again.",
+                {"200": _json("The account.", _ref("Account")), "404": _error("No such account.")},
+                parameters=[_ACCOUNT_ID],
+                requestBody=_REASON_BODY,
+            ),
+        },
+        "/operator/accounts/{accountId}/invite": {
+            "post": _operation(
+                "operatorInviteAdmin",
+                "Make someone an admin of the account (a Cognito user).",
+                {
+                    "200": _json(
+                        "The invited user; temporaryPassword only where Cognito mails nothing (local stack).",
+                        {
+                            "type": "object",
+                            "required": ["email", "sub", "created", "temporaryPassword"],
+                            "properties": {
+                                "email": {"type": "string"},
+                                "sub": {"type": "string"},
+                                "created": {"type": "boolean"},
+                                "temporaryPassword": _NULLABLE_TEXT,
+                            },
+                        },
+                    ),
+                    "400": _error("No or an invalid e-mail."),
+                    "404": _error("No such account."),
+                    "409": _error("The person is an admin of another account."),
+                },
+                parameters=[_ACCOUNT_ID],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["email"],
+                                "properties": {"email": {"type": "string"}, "reason": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/operator/invoices": {
+            "get": _operation(
+                "operatorListInvoices",
+                "Invoices of every account, newest period first.",
+                {
+                    "200": _json(
+                        "The invoices.",
+                        {
+                            "type": "object",
+                            "required": ["invoices"],
+                            "properties": {"invoices": {"type": "array", "items": _ref("OperatorInvoice")}},
+                        },
+                    ),
+                    "400": _error("An unknown parameter, status or period."),
+                },
+                parameters=[
+                    {"name": "period", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "account", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+            ),
+        },
+        "/operator/invoices/{invoiceId}/retry": {
+            "post": _operation(
+                "operatorRetryInvoice",
+                "Pay an open or failed invoice again now.",
+                {
+                    "200": _json(
+                        "What Stripe answered.",
+                        {
+                            "type": "object",
+                            "required": ["invoiceId", "stripeStatus", "paid"],
+                            "properties": {
+                                "invoiceId": {"type": "string"},
+                                "stripeStatus": {"type": "string"},
+                                "paid": {"type": "boolean"},
+                                "declined": _NULLABLE_TEXT,
+                                "actionUrl": _NULLABLE_TEXT,
+                            },
+                        },
+                    ),
+                    "404": _error("No such invoice."),
+                    "409": _error("The invoice cannot be paid again (paid, void, ...)."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                parameters=[_INVOICE_ID],
+                requestBody=_REASON_BODY,
+            ),
+        },
+        "/operator/invoices/{invoiceId}/einvoice": {
+            "get": _operation(
+                "operatorInvoiceEInvoice",
+                "Any account's e-invoice: XRechnung XML or ZUGFeRD PDF.",
+                {
+                    "200": {
+                        "description": "The file (Content-Disposition: attachment).",
+                        "content": {
+                            "application/xml": {"schema": {"type": "string"}},
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "400": _error("An unknown query parameter or format."),
+                    "404": _error("No such invoice, or no e-invoice for it yet."),
+                },
+                parameters=[
+                    _INVOICE_ID,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]},
+                    },
+                ],
+            ),
+        },
+        "/operator/invoices/{invoiceId}/void": {
+            "post": _operation(
+                "operatorVoidInvoice",
+                "Void a finalized, unpaid invoice (reason required).",
+                {
+                    "200": _json("The invoice.", _ref("OperatorInvoice")),
+                    "404": _error("No such invoice."),
+                    "409": _error("No reason, or the invoice cannot be voided."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                parameters=[_INVOICE_ID],
+                requestBody=_REASON_BODY,
+            ),
+        },
+        "/operator/runs/{period}": {
+            "get": _operation(
+                "operatorShowRun",
+                "A period's run: state, counts, invoices per status, skipped accounts.",
+                {
+                    "200": _json("The run.", {"type": "object", "required": ["period", "run", "invoicesByStatus"]}),
+                    "400": _error("period is not YYYY-MM."),
+                },
+                parameters=[{"name": "period", "in": "path", "required": True, "schema": {"type": "string"}}],
+            ),
+        },
+        "/operator/audit": {
+            "get": _operation(
+                "operatorAuditLog",
+                "The newest operator actions.",
+                {
+                    "200": _json("The entries, newest first.", {"type": "object", "required": ["entries"]}),
+                    "400": _error("An unknown parameter or a limit outside 1..500."),
+                },
+                parameters=[
+                    {"name": "account", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+            ),
+        },
+    }
+)
 
 
 def openapi_document() -> dict[str, Any]:

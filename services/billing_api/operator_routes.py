@@ -4,6 +4,7 @@ Accounts (list, create, show, change, disable, enable), invoices across accounts
 a period's run and the audit log. Every change goes through the same use cases as the ``billing``
 command and is audited with the operator's user name. Validation errors name the field.
 """
+
 from __future__ import annotations
 
 import re
@@ -90,19 +91,29 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
     unknown = set(body) - _PROFILE_FIELDS - {"id", "reason"}
     if unknown:
         raise InvalidAccountField(sorted(unknown)[0], "is not a field of an account")
-    clear = tuple(field for key, field in (("costScope", "cost_scope"), ("baseFee", "base_fee_override"))
-                  if key in body and body[key] is None)
+    clear = tuple(
+        field
+        for key, field in (("costScope", "cost_scope"), ("baseFee", "base_fee_override"))
+        if key in body and body[key] is None
+    )
     address = body.get("address")
     if address is not None and (not isinstance(address, dict) or set(address) != {"line1", "postalCode", "city"}):
         raise InvalidAccountField("address", "must be an object with line1, postalCode and city")
-    name, email, language, country, vat_id = (_text(body, key)
-                                              for key in ("name", "email", "language", "country", "vatId"))
+    name, email, language, country, vat_id = (
+        _text(body, key) for key in ("name", "email", "language", "country", "vatId")
+    )
     base_fee = body.get("baseFee")
     if base_fee is not None and not isinstance(base_fee, str):
         raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
     profile = AccountProfile.from_text(
-        name=name, email=email, cost_scope=_text(body, "costScope"), base_fee=base_fee, language=language,
-        country=country, vat_id=vat_id, buyer_reference=_text(body, "buyerReference"),
+        name=name,
+        email=email,
+        cost_scope=_text(body, "costScope"),
+        base_fee=base_fee,
+        language=language,
+        country=country,
+        vat_id=vat_id,
+        buyer_reference=_text(body, "buyerReference"),
         address=None if address is None else (str(address["line1"]), str(address["postalCode"]), str(address["city"])),
     )
     return profile, clear
@@ -121,20 +132,37 @@ def account_json(account: Account, services: ApiServices | None = None) -> dict[
         page = services.invoices.list_for_account(account.account_id, limit=1)
         if page.items:
             newest = page.items[0]
-            last = {"invoiceId": newest.invoice_id, "period": newest.period.label, "status": newest.status.value,
-                    "amount": representation.money(newest.amount), "currency": newest.currency}
+            last = {
+                "invoiceId": newest.invoice_id,
+                "period": newest.period.label,
+                "status": newest.status.value,
+                "amount": representation.money(newest.amount),
+                "currency": newest.currency,
+            }
     method = account.payment_method
     return {
-        "accountId": account.account_id, "name": account.name, "email": account.email,
-        "costScope": account.cost_scope, "baseFee": representation.money(account.base_fee_override),
-        "language": account.language, "country": account.country, "vatId": account.vat_id,
+        "accountId": account.account_id,
+        "name": account.name,
+        "email": account.email,
+        "costScope": account.cost_scope,
+        "baseFee": representation.money(account.base_fee_override),
+        "language": account.language,
+        "country": account.country,
+        "vatId": account.vat_id,
         "buyerReference": account.buyer_reference,
-        "address": None if account.address is None else {
-            "line1": account.address.line1, "postalCode": account.address.postal_code, "city": account.address.city},
+        "address": None
+        if account.address is None
+        else {"line1": account.address.line1, "postalCode": account.address.postal_code, "city": account.address.city},
         "stripeCustomerId": account.stripe_customer_id,
-        "paymentMethod": {"status": "active" if method else "none", "type": method.type if method else None,
-                          "brand": method.brand if method else None, "last4": method.last4 if method else None},
-        "disabled": account.disabled, "disabledAt": account.disabled_at, "lastInvoice": last,
+        "paymentMethod": {
+            "status": "active" if method else "none",
+            "type": method.type if method else None,
+            "brand": method.brand if method else None,
+            "last4": method.last4 if method else None,
+        },
+        "disabled": account.disabled,
+        "disabledAt": account.disabled_at,
+        "lastInvoice": last,
     }
 
 
@@ -159,8 +187,11 @@ def create_account() -> tuple[Response, int]:
     profile, _ = _profile(body)
     account_id = _text(body, "id")
     created = _accounts().create(
-        profile, actor=_actor(), account_id=None if account_id is None else _account_id(account_id),
-        reason=_text(body, "reason"))
+        profile,
+        actor=_actor(),
+        account_id=None if account_id is None else _account_id(account_id),
+        reason=_text(body, "reason"),
+    )
     return jsonify(account_json(created)), 201
 
 
@@ -176,8 +207,9 @@ def update_account(account_id: str) -> Response:
     """Change the fields given; ``null`` clears costScope or baseFee."""
     body = _body()
     profile, clear = _profile(body)
-    updated = _accounts().update(_account_id(account_id), profile, actor=_actor(),
-                                                      reason=_text(body, "reason"), clear=clear)
+    updated = _accounts().update(
+        _account_id(account_id), profile, actor=_actor(), reason=_text(body, "reason"), clear=clear
+    )
     return jsonify(account_json(updated))
 
 
@@ -185,16 +217,14 @@ def update_account(account_id: str) -> Response:
 def disable_account(account_id: str) -> Response:
     """Stop billing the account; ``reason`` is required."""
     reason = _text(_body(), "reason") or ""
-    return jsonify(account_json(_accounts().disable(_account_id(account_id), actor=_actor(),
-                                                                         reason=reason)))
+    return jsonify(account_json(_accounts().disable(_account_id(account_id), actor=_actor(), reason=reason)))
 
 
 @operator_api.post("/accounts/<account_id>/enable")
 def enable_account(account_id: str) -> Response:
     """Bill the account again."""
     reason = _text(_body(), "reason")
-    return jsonify(account_json(_accounts().enable(_account_id(account_id), actor=_actor(),
-                                                                        reason=reason)))
+    return jsonify(account_json(_accounts().enable(_account_id(account_id), actor=_actor(), reason=reason)))
 
 
 @operator_api.post("/accounts/<account_id>/invite")
@@ -204,10 +234,10 @@ def invite_admin(account_id: str) -> Response:
     email = _text(body, "email")
     if not email:
         raise InvalidAccountField("email", "say whom to invite")
-    user = _accounts().invite(_account_id(account_id), email, actor=_actor(),
-                                                    reason=_text(body, "reason"))
-    return jsonify(email=valid_email(email), sub=user.sub, created=user.created,
-                   temporaryPassword=user.temporary_password)
+    user = _accounts().invite(_account_id(account_id), email, actor=_actor(), reason=_text(body, "reason"))
+    return jsonify(
+        email=valid_email(email), sub=user.sub, created=user.created, temporaryPassword=user.temporary_password
+    )
 
 
 @operator_api.get("/invoices")
@@ -227,9 +257,13 @@ def list_invoices() -> Response:
         raise InvalidParameter("unknown status")
     account = request.args.get("account")
     entries = _invoices().all_invoices(
-        period_label=period, status=status, account_id=None if account is None else _account_id(account))
-    invoices = [{**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.attempt_count}
-                for e in entries if not isinstance(e, InvalidStoredRecord)]
+        period_label=period, status=status, account_id=None if account is None else _account_id(account)
+    )
+    invoices = [
+        {**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.attempt_count}
+        for e in entries
+        if not isinstance(e, InvalidStoredRecord)
+    ]
     invoices.sort(key=lambda item: str(item["invoiceId"]), reverse=True)
     invoices.sort(key=lambda item: (item["period"] or {}).get("start") or "", reverse=True)
     return jsonify(invoices=invoices)
@@ -239,8 +273,13 @@ def list_invoices() -> Response:
 def retry_invoice(invoice_id: str) -> Response:
     """Pay again now; says whether Stripe reports it paid, declined, or needing the customer (SCA)."""
     outcome = _invoices().retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))
-    return jsonify(invoiceId=invoice_id, stripeStatus=outcome.stripe_status, paid=outcome.paid,
-                   declined=outcome.declined, actionUrl=outcome.action_url)
+    return jsonify(
+        invoiceId=invoice_id,
+        stripeStatus=outcome.stripe_status,
+        paid=outcome.paid,
+        declined=outcome.declined,
+        actionUrl=outcome.action_url,
+    )
 
 
 @operator_api.get("/invoices/<invoice_id>/einvoice")
@@ -256,8 +295,9 @@ def invoice_einvoice(invoice_id: str) -> Response:
 def void_invoice(invoice_id: str) -> Response:
     """Void at Stripe and on the record; ``reason`` is required."""
     voided = _invoices().void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
-    return jsonify({**representation.invoice(voided), "accountId": voided.account_id,
-                    "attemptCount": voided.attempt_count})
+    return jsonify(
+        {**representation.invoice(voided), "accountId": voided.account_id, "attemptCount": voided.attempt_count}
+    )
 
 
 @operator_api.get("/runs/<period>")
@@ -269,14 +309,27 @@ def show_run(period: str) -> Response:
         raise InvalidParameter("period must be YYYY-MM") from None
     services = components().services
     record = services.runs.get(month) if services.runs is not None else None
-    statuses = Counter(e.status.value for e in services.invoices.list_all(period_label=month.label)
-                       if not isinstance(e, InvalidStoredRecord))
-    run = None if record is None else {
-        "status": record.status.value, "costsEstimated": record.costs_estimated, "trigger": record.trigger,
-        "accounts": record.accounts, "skipped": record.skipped, "enqueued": record.enqueued,
-        "costRequests": record.cost_requests, "startedAt": record.started_at, "updatedAt": record.updated_at,
-        "skippedAccounts": [{"accountId": k, "reason": v} for k, v in sorted(record.skipped_reasons.items())],
-    }
+    statuses = Counter(
+        e.status.value
+        for e in services.invoices.list_all(period_label=month.label)
+        if not isinstance(e, InvalidStoredRecord)
+    )
+    run = (
+        None
+        if record is None
+        else {
+            "status": record.status.value,
+            "costsEstimated": record.costs_estimated,
+            "trigger": record.trigger,
+            "accounts": record.accounts,
+            "skipped": record.skipped,
+            "enqueued": record.enqueued,
+            "costRequests": record.cost_requests,
+            "startedAt": record.started_at,
+            "updatedAt": record.updated_at,
+            "skippedAccounts": [{"accountId": k, "reason": v} for k, v in sorted(record.skipped_reasons.items())],
+        }
+    )
     return jsonify(period=month.label, run=run, invoicesByStatus=dict(sorted(statuses.items())))
 
 
@@ -290,11 +343,21 @@ def audit_log() -> Response:
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
         raise InvalidParameter("limit must be 1..500")
     account = request.args.get("account")
-    entries = _accounts().audit_entries(account_id=None if account is None else _account_id(account),
-                                        limit=int(limit_text))
-    return jsonify(entries=[{
-        "at": e.at, "atIso": datetime.fromtimestamp(e.at / 1000, UTC).isoformat(timespec="seconds"),
-        "actor": e.actor, "action": e.action, "accountId": e.account_id, "before": dict(e.before),
-        "after": dict(e.after), "reason": e.reason,
-    } for e in entries])
-
+    entries = _accounts().audit_entries(
+        account_id=None if account is None else _account_id(account), limit=int(limit_text)
+    )
+    return jsonify(
+        entries=[
+            {
+                "at": e.at,
+                "atIso": datetime.fromtimestamp(e.at / 1000, UTC).isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "accountId": e.account_id,
+                "before": dict(e.before),
+                "after": dict(e.after),
+                "reason": e.reason,
+            }
+            for e in entries
+        ]
+    )

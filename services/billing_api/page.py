@@ -5,6 +5,7 @@ admin's Cognito token. Its settings (sign-in mode, Cognito client, where Stripe.
 default language) are written into the document as JSON, and its Content-Security-Policy allows
 exactly the origins those settings name: this origin, Stripe.js and the Stripe API, Cognito.
 """
+
 from __future__ import annotations
 
 import logging

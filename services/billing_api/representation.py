@@ -5,6 +5,7 @@ Money is a string with exactly two decimals ("37.74") next to an upper-case ISO 
 epoch milliseconds, except ``asOf`` which is also given as ISO 8601 for display. The field names
 are the API's own (clients depend on them), whatever the storage calls the same things.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -52,8 +53,10 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "awsBreakdown": {service: money(amount) or "0.00" for service, amount in record.aws_breakdown.items()},
         "costsEstimated": record.costs_estimated,
         # Corrections of earlier months (true-up), each its own entry beside the AWS breakdown.
-        "corrections": [{"period": c.period.label, "description": c.description, "amount": money(c.amount)}
-                        for c in record.corrections],
+        "corrections": [
+            {"period": c.period.label, "description": c.description, "amount": money(c.amount)}
+            for c in record.corrections
+        ],
         "creditIn": money(record.credit_in),
         "carriedOut": money(record.carried_out),
         "fxNote": record.fx_note,
@@ -67,8 +70,7 @@ def invoice(record: Invoice) -> dict[str, Any]:
 
 def payment_method(status: PaymentMethodStatus) -> dict[str, Any]:
     """The payment method status and its display fields (never more than the last four)."""
-    return {"status": status.status, "id": status.id, "type": status.type, "brand": status.brand,
-            "last4": status.last4}
+    return {"status": status.status, "id": status.id, "type": status.type, "brand": status.brand, "last4": status.last4}
 
 
 def current_costs(preview: CostPreview) -> dict[str, Any]:

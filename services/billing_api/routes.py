@@ -1,4 +1,5 @@
 """The billing endpoints: each reads the caller's identity, calls one use case and renders JSON."""
+
 from __future__ import annotations
 
 import logging
@@ -36,9 +37,13 @@ api = Blueprint("api", __name__)
 
 # Query parameters each endpoint understands; any other is a 400, so a typo (``limt=5``) is
 # reported instead of silently ignored. Public endpoints are left lenient (probes add their own).
-QUERY_PARAMETERS = {"api.billing": frozenset({"limit", "cursor"}), "api.invoice": frozenset(),
-                    "api.setup_intent": frozenset(), "api.pay_invoice": frozenset(),
-                    "api.invoice_einvoice": frozenset({"format"})}
+QUERY_PARAMETERS = {
+    "api.billing": frozenset({"limit", "cursor"}),
+    "api.invoice": frozenset(),
+    "api.setup_intent": frozenset(),
+    "api.pay_invoice": frozenset(),
+    "api.invoice_einvoice": frozenset({"format"}),
+}
 _PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
 
 
@@ -161,8 +166,13 @@ def pay_invoice(invoice_id: str) -> Response:
         attempt = pay_again(services.payments, found, purpose="pay-now")
     except NothingToPay:
         return error_response(409, "conflict", "This invoice cannot be paid now.")
-    return jsonify(invoiceId=invoice_id, paid=attempt.paid, stripeStatus=attempt.stripe_status,
-                   declined=attempt.declined, actionUrl=attempt.action_url)
+    return jsonify(
+        invoiceId=invoice_id,
+        paid=attempt.paid,
+        stripeStatus=attempt.stripe_status,
+        declined=attempt.declined,
+        actionUrl=attempt.action_url,
+    )
 
 
 @api.post("/billing/setup-intent")

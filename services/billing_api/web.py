@@ -6,6 +6,7 @@ Order per request:
     request id bound to the log lines -> body size (413) -> token unless the view is public (401/403)
     -> view -> error handler (one JSON shape) -> CORS and security headers on every response
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -117,8 +118,9 @@ def error_response(status: int, code: str, message: str) -> Response:
     return response
 
 
-def install(app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str, ...],
-            memberships: Memberships | None = None) -> None:
+def install(
+    app: Flask, verifier: TokenVerifier, cors_allowed_origins: tuple[str, ...], memberships: Memberships | None = None
+) -> None:
     """Register the request hooks and error handlers on ``app``.
 
     The account a verified caller acts for is their membership's (recorded when the operator invited

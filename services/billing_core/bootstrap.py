@@ -6,6 +6,7 @@ startup, then the use-case builders below (``billing_run_for``, ``invoice_job_fo
 pass ready boto3 clients (or a session) and a Stripe client factory to reach the local stack, or build
 the same dataclasses from ``tests/support/fakes``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,8 +93,9 @@ _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_ti
 # must be a quick 503, and Stripe retries), billing-api answers people (a stalled AWS is a quick 503
 # with Retry-After, not a page that hangs). At most two calls a request, each two attempts of
 # 2 s + 3 s: well inside gunicorn's 30 s, so even a stalled AWS gets a JSON 503, never a killed worker.
-REQUEST_PATH_AWS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2,
-                                 read_timeout=3)
+REQUEST_PATH_AWS_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3
+)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,10 @@ class _Clients:
     """Creates each boto3 client once, unless the caller handed one in."""
 
     def __init__(
-        self, settings: Settings, session: boto3.Session | None, clients: Mapping[str, Any] | None,
+        self,
+        settings: Settings,
+        session: boto3.Session | None,
+        clients: Mapping[str, Any] | None,
         config: Config = _AWS_CONFIG,
     ) -> None:
         self._settings = settings
@@ -199,8 +204,11 @@ def _secrets(settings: Settings, clients: _Clients, secrets: SecretsProvider | N
 
 
 def _payments(
-    settings: Settings, secrets: SecretsProvider, stripe_client_factory: ClientFactory | None,
-    *, timeouts: StripeTimeouts,
+    settings: Settings,
+    secrets: SecretsProvider,
+    stripe_client_factory: ClientFactory | None,
+    *,
+    timeouts: StripeTimeouts,
 ) -> PaymentGateway:
     kwargs: dict[str, Any] = {}
     if stripe_client_factory is not None:
@@ -233,7 +241,9 @@ def bootstrap_api(
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
         # A page does not wait out Cost Explorer's throttling: one attempt (botocore's retry aside).
         costs=CostExplorerCostSource(
-            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types,
+            make("ce"),
+            metric=settings.cost_explorer_metric,
+            excluded_record_types=settings.excluded_record_types,
             max_attempts=1,
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
@@ -249,9 +259,14 @@ def bootstrap_api(
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
         user_info=CognitoUserInfo(make("cognito-idp")) if settings.cognito_user_pool_id else None,
-        users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
-                                   hand_out_passwords=settings.aws_endpoint_url is not None)
-        if settings.cognito_user_pool_id else None,
+        users=CognitoUserDirectory(
+            make("cognito-idp"),
+            settings.cognito_user_pool_id,
+            settings.admin_group,
+            hand_out_passwords=settings.aws_endpoint_url is not None,
+        )
+        if settings.cognito_user_pool_id
+        else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
     )
 
@@ -303,9 +318,14 @@ def bootstrap_worker(
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
-        users=CognitoUserDirectory(make("cognito-idp"), settings.cognito_user_pool_id, settings.admin_group,
-                                   hand_out_passwords=settings.aws_endpoint_url is not None)
-        if settings.cognito_user_pool_id else None,
+        users=CognitoUserDirectory(
+            make("cognito-idp"),
+            settings.cognito_user_pool_id,
+            settings.admin_group,
+            hand_out_passwords=settings.aws_endpoint_url is not None,
+        )
+        if settings.cognito_user_pool_id
+        else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
     )
 
@@ -315,7 +335,9 @@ def bootstrap(
 ) -> ApiServices | WebhookReceiverServices | WorkerServices:
     """Wire the process named ``role`` (``billing-api``, ``webhook-receiver`` or ``scheduler-worker``)."""
     builders: dict[str, Callable[..., ApiServices | WebhookReceiverServices | WorkerServices]] = {
-        API: bootstrap_api, WEBHOOK_RECEIVER: bootstrap_webhook_receiver, WORKER: bootstrap_worker,
+        API: bootstrap_api,
+        WEBHOOK_RECEIVER: bootstrap_webhook_receiver,
+        WORKER: bootstrap_worker,
     }
     if role not in builders:
         raise ValueError(f"unknown process role {role!r}; expected one of {sorted(builders)}")
@@ -348,33 +370,48 @@ def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
     """Reconcile ``period`` with Cost Explorer, through the worker's ports and settings."""
     settings = services.settings
     return period_report(
-        period, costs=services.costs, accounts=services.accounts, invoices=services.invoices,
-        group_by=settings.cost_group_by, excluded_record_types=settings.excluded_record_types,
-        invoice_currency=settings.billing_currency, correction_months=settings.correction_months,
+        period,
+        costs=services.costs,
+        accounts=services.accounts,
+        invoices=services.invoices,
+        group_by=settings.cost_group_by,
+        excluded_record_types=settings.excluded_record_types,
+        invoice_currency=settings.billing_currency,
+        correction_months=settings.correction_months,
     )
 
 
 def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceRateFeed | None) -> ExchangeRates:
     """Each period's rate: FX_RATE when the operator set one, else the ECB's under FX_RULE; stored once."""
-    return ExchangeRates(stored, feed, rule=FxRule(settings.fx_rule), manual=policy_from_settings(settings).fx,
-                         currency="USD")
+    return ExchangeRates(
+        stored, feed, rule=FxRule(settings.fx_rule), manual=policy_from_settings(settings).fx, currency="USD"
+    )
 
 
 def seller_from_settings(settings: Settings) -> Seller:
     """The operator as the seller on its invoices, from the SELLER_* settings (validated)."""
     return Seller(
-        name=settings.seller_name, street=settings.seller_street, postal_code=settings.seller_postal_code,
-        city=settings.seller_city, country=settings.seller_country, vat_id=settings.seller_vat_id,
-        tax_number=settings.seller_tax_number, contact_name=settings.seller_contact_name,
-        contact_phone=settings.seller_contact_phone, contact_email=settings.seller_contact_email,
+        name=settings.seller_name,
+        street=settings.seller_street,
+        postal_code=settings.seller_postal_code,
+        city=settings.seller_city,
+        country=settings.seller_country,
+        vat_id=settings.seller_vat_id,
+        tax_number=settings.seller_tax_number,
+        contact_name=settings.seller_contact_name,
+        contact_phone=settings.seller_contact_phone,
+        contact_email=settings.seller_contact_email,
         sepa_creditor_id=settings.sepa_creditor_id,
     )
 
 
 def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = time.time) -> BillingRun:
     """The billing run wired to the worker's ports and settings (``clock``: seconds since the epoch)."""
-    rates = (exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
-             if services.period_rates is not None else None)
+    rates = (
+        exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
+        if services.period_rates is not None
+        else None
+    )
     return BillingRun(
         rates=rates,
         accounts=services.accounts,
@@ -397,9 +434,15 @@ def operator_accounts_for(services: WorkerServices | ApiServices) -> OperatorAcc
     """The operator's account administration, audited: the ``billing`` command's and the operator API's."""
     if services.audit is None:
         raise SettingsError("the operator's commands need the audit log (the events table)")
-    return OperatorAccounts(services.accounts, services.payments, services.audit,
-                            group_by=services.settings.cost_group_by, memberships=services.memberships,
-                            users=services.users, tax=tax_policy_from_settings(services.settings))
+    return OperatorAccounts(
+        services.accounts,
+        services.payments,
+        services.audit,
+        group_by=services.settings.cost_group_by,
+        memberships=services.memberships,
+        users=services.users,
+        tax=tax_policy_from_settings(services.settings),
+    )
 
 
 def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInvoices:
@@ -413,11 +456,26 @@ def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> Invoi
     """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
     settings = services.settings
     seller = seller_from_settings(settings)
-    einvoices = EInvoices(invoices=services.invoices, documents=services.documents, writer=EInvoiceFiles(),
-                          seller=seller, language=settings.invoice_language) if services.documents else None
-    return InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=payments,
-                      seller=seller, tax=tax_policy_from_settings(settings),
-                      language=settings.invoice_language, einvoices=einvoices)
+    einvoices = (
+        EInvoices(
+            invoices=services.invoices,
+            documents=services.documents,
+            writer=EInvoiceFiles(),
+            seller=seller,
+            language=settings.invoice_language,
+        )
+        if services.documents
+        else None
+    )
+    return InvoiceJob(
+        invoices=services.invoices,
+        accounts=services.accounts,
+        payments=payments,
+        seller=seller,
+        tax=tax_policy_from_settings(settings),
+        language=settings.invoice_language,
+        einvoices=einvoices,
+    )
 
 
 def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
@@ -431,7 +489,9 @@ def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
 def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:
     """What applying Stripe events needs, from the worker's wiring (``payments``: the rate-limited one)."""
     return EventPorts(
-        invoices=services.invoices, accounts=services.accounts, payments=payments or services.payments,
+        invoices=services.invoices,
+        accounts=services.accounts,
+        payments=payments or services.payments,
         events=services.events,
         retry_failed_on_new_payment_method=services.settings.retry_failed_on_new_payment_method,
     )
@@ -440,8 +500,11 @@ def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = 
 def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
     """The current-month preview over the API's Cost Explorer and cache."""
     settings = services.settings
-    rates = (exchange_rates_for(settings, services.period_rates, services.rate_feed)
-             if services.period_rates is not None else None)
+    rates = (
+        exchange_rates_for(settings, services.period_rates, services.rate_feed)
+        if services.period_rates is not None
+        else None
+    )
     return CostPreviewService(
         services.costs,
         services.preview_cache,

@@ -2,6 +2,7 @@
 
 Entry points map them to HTTP status codes (or to "retry the message") in one place each.
 """
+
 from __future__ import annotations
 
 from typing import Any

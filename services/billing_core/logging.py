@@ -4,6 +4,7 @@
 extra={"invoiceId": ...})`` anywhere. ``correlation(id)`` binds an id (run id, event id, request id)
 to every line logged inside it, across function calls, through ``contextvars``.
 """
+
 from __future__ import annotations
 
 import contextlib

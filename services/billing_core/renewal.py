@@ -4,6 +4,7 @@ Every worker thread holds one or two such renewals per message, so they cost no 
 one scheduler thread per process keeps the timers and hands each due renewal to a small pool of
 caller threads (so one renewal stalled on its network call does not hold up the others).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -28,8 +29,7 @@ class RenewedWhile:
     ``renew`` is not running and is never called again.
     """
 
-    def __init__(self, renew: Callable[[], bool], every: float, name: str,
-                 renewals: Renewals | None = None) -> None:
+    def __init__(self, renew: Callable[[], bool], every: float, name: str, renewals: Renewals | None = None) -> None:
         self.name = name
         self.every = every
         self._renew = renew

@@ -3,6 +3,7 @@
 The local stack provisions from these definitions, the adapters use their key names, and the
 infrastructure tests hold the Terraform definitions to them, so the three can never drift apart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,9 +41,7 @@ class Table:
         kwargs: dict[str, Any] = {
             "TableName": physical_name,
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [
-                {"AttributeName": name, "AttributeType": "S"} for name in self.key_attributes()
-            ],
+            "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in self.key_attributes()],
             "KeySchema": _key_schema(self.partition_key, self.sort_key),
         }
         if self.indexes:

@@ -8,6 +8,7 @@ Secrets are never settings: they come from Secrets Manager (see ``billing_core.a
 Longer than most modules on purpose: it is the one table of every setting (the settings README is
 checked against it), and splitting it would scatter that table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,11 @@ def setting(
     return field(
         default=default,
         metadata={
-            "env": env, "parse": parse or _text, "doc": doc, "fallback": fallback, "shown_default": shown_default
+            "env": env,
+            "parse": parse or _text,
+            "doc": doc,
+            "fallback": fallback,
+            "shown_default": shown_default,
         },
     )
 
@@ -270,42 +275,59 @@ class Settings:
     """Every configurable value of the three processes, read once at startup."""
 
     aws_region: str = setting(
-        "AWS_REGION", "eu-central-1", parse=_region, fallback=("AWS_DEFAULT_REGION",),
+        "AWS_REGION",
+        "eu-central-1",
+        parse=_region,
+        fallback=("AWS_DEFAULT_REGION",),
         doc="AWS region of every AWS client (falls back to `AWS_DEFAULT_REGION`).",
     )
     aws_endpoint_url: str | None = setting(
-        "AWS_ENDPOINT_URL", None, parse=_url,
+        "AWS_ENDPOINT_URL",
+        None,
+        parse=_url,
         doc="Endpoint of the local AWS (moto); unset in production (the real AWS endpoints).",
     )
     billing_table: str = setting("BILLING_TABLE", "billing", parse=_name, doc="DynamoDB table of invoices.")
     accounts_table: str = setting(
-        "PAYMENT_METHODS_TABLE", "payment-methods", parse=_name,
+        "PAYMENT_METHODS_TABLE",
+        "payment-methods",
+        parse=_name,
         doc="The accounts table (Stripe customer, payment method, cost scope); deployed as payment-methods.",
     )
     events_table: str = setting(
         "EVENTS_TABLE", "events", parse=_name, doc="DynamoDB table of processed events, runs and leases."
     )
     billing_jobs_queue_url: str | None = setting(
-        "BILLING_JOBS_QUEUE_URL", None, parse=_url,
+        "BILLING_JOBS_QUEUE_URL",
+        None,
+        parse=_url,
         doc="SQS queue of per-account invoice jobs. Required by scheduler-worker.",
     )
     stripe_events_queue_url: str | None = setting(
-        "STRIPE_EVENTS_QUEUE_URL", None, parse=_url,
+        "STRIPE_EVENTS_QUEUE_URL",
+        None,
+        parse=_url,
         doc="SQS queue of verified Stripe events. Required by webhook-receiver and scheduler-worker.",
     )
     stripe_secret_id: str = setting(
-        "STRIPE_SECRET_ID", "billing/stripe", parse=_name,
+        "STRIPE_SECRET_ID",
+        "billing/stripe",
+        parse=_name,
         doc='Secrets Manager secret: JSON {"secret_key", "publishable_key", "webhook_secrets": [...]}.',
     )
     stripe_api_base: str | None = setting(
         "STRIPE_API_BASE", None, parse=_url, doc="Stripe API base URL; unset means real Stripe."
     )
     stripe_max_network_retries: int = setting(
-        "STRIPE_MAX_NETWORK_RETRIES", 2, parse=_non_negative_int,
+        "STRIPE_MAX_NETWORK_RETRIES",
+        2,
+        parse=_non_negative_int,
         doc="Retries the Stripe SDK makes on network errors and 409/429/5xx (same idempotency key).",
     )
     secrets_refresh_seconds: int = setting(
-        "SECRETS_REFRESH_SECONDS", 10, parse=_positive_int,
+        "SECRETS_REFRESH_SECONDS",
+        10,
+        parse=_positive_int,
         doc="How long the Stripe secrets are cached before Secrets Manager is read again (a revoked one stops).",
     )
     cognito_user_pool_id: str | None = setting(
@@ -315,32 +337,49 @@ class Settings:
         "COGNITO_CLIENT_ID", None, parse=_name, doc="Cognito app client id (token audience). Required by billing-api."
     )
     cognito_jwks_url: str | None = setting(
-        "COGNITO_JWKS_URL", None, parse=_url, shown_default="derived",
+        "COGNITO_JWKS_URL",
+        None,
+        parse=_url,
+        shown_default="derived",
         doc="JWKS URL; default `<issuer>/.well-known/jwks.json`. The local stack overrides it.",
     )
     cognito_issuer: str | None = setting(
-        "COGNITO_ISSUER", None, parse=_url, shown_default="derived",
+        "COGNITO_ISSUER",
+        None,
+        parse=_url,
+        shown_default="derived",
         doc="Expected token issuer; default `https://cognito-idp.<region>.amazonaws.com/<pool id>`.",
     )
     admin_group: str = setting("ADMIN_GROUP", "admin", parse=_name, doc="Cognito group whose members may sign in.")
     operator_group: str = setting(
-        "OPERATOR_GROUP", "operator", parse=_name,
+        "OPERATOR_GROUP",
+        "operator",
+        parse=_name,
         doc="Cognito group whose members may use the operator API and page (every account).",
     )
     cognito_token_use: str = setting(
-        "COGNITO_TOKEN_USE", "access", parse=_token_use,
+        "COGNITO_TOKEN_USE",
+        "access",
+        parse=_token_use,
         doc="Which Cognito token billing-api accepts: `access` (checked by client_id) or `id` (checked by aud).",
     )
     account_claim: str = setting(
-        "ACCOUNT_CLAIM", "sub", parse=_name,
+        "ACCOUNT_CLAIM",
+        "sub",
+        parse=_name,
         doc="Token claim whose value is the admin's account (`userId` in the tables).",
     )
     cors_allowed_origins: tuple[str, ...] = setting(
-        "CORS_ALLOWED_ORIGINS", (), parse=_origins, shown_default="empty",
+        "CORS_ALLOWED_ORIGINS",
+        (),
+        parse=_origins,
+        shown_default="empty",
         doc="Comma-separated origins (https://admin.example.com) that may call billing-api from a browser.",
     )
     cost_preview_ttl_seconds: int = setting(
-        "COST_PREVIEW_TTL_SECONDS", 21600, parse=_positive_int,
+        "COST_PREVIEW_TTL_SECONDS",
+        21600,
+        parse=_positive_int,
         doc="How long billing-api reuses one Cost Explorer answer for the current month's preview.",
     )
     log_level: str = setting("LOG_LEVEL", "INFO", parse=_log_level, doc="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
@@ -348,33 +387,48 @@ class Settings:
         "BILLING_CURRENCY", "eur", parse=_currency, doc="Currency of the invoices (ISO code, lower case)."
     )
     cost_explorer_metric: str = setting(
-        "COST_EXPLORER_METRIC", "UnblendedCost", parse=_name,
+        "COST_EXPLORER_METRIC",
+        "UnblendedCost",
+        parse=_name,
         doc="Cost Explorer metric billed to customers (UnblendedCost, AmortizedCost, ...).",
     )
     excluded_record_types: tuple[str, ...] = setting(
-        "EXCLUDED_RECORD_TYPES", ("Tax",), parse=_record_types, shown_default="Tax",
+        "EXCLUDED_RECORD_TYPES",
+        ("Tax",),
+        parse=_record_types,
+        shown_default="Tax",
         doc="Cost Explorer record types never passed on (AWS's own VAT is input tax to reclaim); none: pass all.",
     )
     base_fee: Decimal = setting(
-        "BASE_FEE", Decimal("20.00"), parse=_non_negative_decimal,
+        "BASE_FEE",
+        Decimal("20.00"),
+        parse=_non_negative_decimal,
         doc="Monthly base fee per account, in the invoice currency (an account's baseFeeOverride wins).",
     )
     fx_rate: Decimal | None = setting(
-        "FX_RATE", None, parse=_positive_number,
+        "FX_RATE",
+        None,
+        parse=_positive_number,
         doc="Manual override: invoice-currency units per USD for the AWS costs; unset: each period's ECB rate.",
     )
     fx_source: str | None = setting("FX_SOURCE", None, doc="Where FX_RATE comes from (stored on every invoice).")
     fx_date: date | None = setting("FX_DATE", None, parse=_iso_date, doc="The date FX_RATE applies to (YYYY-MM-DD).")
     fx_rule: str = setting(
-        "FX_RULE", "last-working-day", parse=_fx_rule,
+        "FX_RULE",
+        "last-working-day",
+        parse=_fx_rule,
         doc="Which ECB rate converts a period: last-working-day (of the period) or month-average.",
     )
     ecb_feed_url: str = setting(
-        "ECB_FEED_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml", parse=_url,
+        "ECB_FEED_URL",
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml",
+        parse=_url,
         doc="The ECB's 90-day reference-rate feed (recent periods).",
     )
     ecb_history_url: str = setting(
-        "ECB_HISTORY_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.xml", parse=_url,
+        "ECB_HISTORY_URL",
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.xml",
+        parse=_url,
         doc="The ECB's full-history feed (periods older than the 90-day feed).",
     )
     markup_percent: Decimal = setting(
@@ -384,98 +438,138 @@ class Settings:
         "INVOICE_LANGUAGE", "de", parse=_language, doc="Language of the invoice lines: de or en."
     )
     billing_cron: str = setting(
-        "BILLING_CRON", "0 0 1 * *", parse=_cron,
+        "BILLING_CRON",
+        "0 0 1 * *",
+        parse=_cron,
         doc="When scheduler-worker starts the billing run for the previous month (cron, UTC).",
     )
     correction_months: int = setting(
-        "CORRECTION_MONTHS", 3, parse=_correction_months,
+        "CORRECTION_MONTHS",
+        3,
+        parse=_correction_months,
         doc="Earlier billed months each run re-checks against Cost Explorer's final costs (correction lines).",
     )
     seller_name: str | None = setting(
-        "SELLER_NAME", None, doc="The operator's legal name, as invoices name the seller.")
+        "SELLER_NAME", None, doc="The operator's legal name, as invoices name the seller."
+    )
     seller_street: str | None = setting("SELLER_STREET", None, doc="The seller's street and number.")
     seller_postal_code: str | None = setting("SELLER_POSTAL_CODE", None, doc="The seller's postal code.")
     seller_city: str | None = setting("SELLER_CITY", None, doc="The seller's city.")
     seller_country: str = setting("SELLER_COUNTRY", "DE", doc="The seller's country (ISO 3166-1 alpha-2).")
     seller_vat_id: str | None = setting("SELLER_VAT_ID", None, doc="The seller's USt-IdNr (EU VAT id).")
     seller_tax_number: str | None = setting(
-        "SELLER_TAX_NUMBER", None, doc="The seller's Steuernummer, where it has no USt-IdNr.")
+        "SELLER_TAX_NUMBER", None, doc="The seller's Steuernummer, where it has no USt-IdNr."
+    )
     seller_contact_name: str | None = setting("SELLER_CONTACT_NAME", None, doc="Whom customers ask about invoices.")
     seller_contact_phone: str | None = setting("SELLER_CONTACT_PHONE", None, doc="The seller contact's phone.")
     seller_contact_email: str | None = setting("SELLER_CONTACT_EMAIL", None, doc="The seller contact's e-mail.")
     sepa_creditor_id: str | None = setting(
-        "SEPA_CREDITOR_ID", None, doc="The seller's SEPA creditor id (Gläubiger-ID), for direct debits.")
+        "SEPA_CREDITOR_ID", None, doc="The seller's SEPA creditor id (Gläubiger-ID), for direct debits."
+    )
     einvoice_bucket: str | None = setting(
-        "EINVOICE_BUCKET", None,
+        "EINVOICE_BUCKET",
+        None,
         doc="S3 bucket of each finalized invoice's e-invoice files (XRechnung, ZUGFeRD PDF); unset: none written.",
     )
     tax_mode: str = setting(
-        "TAX_MODE", "rates", parse=_tax_mode,
+        "TAX_MODE",
+        "rates",
+        parse=_tax_mode,
         doc="VAT on the invoices: rates (a Stripe Tax Rate on every line), stripe-tax (Stripe Tax computes it) "
-            "or small-business (§ 19 UStG: none, with its legend).",
+        "or small-business (§ 19 UStG: none, with its legend).",
     )
     vat_rate: Decimal = setting(
-        "VAT_RATE", Decimal("19"), parse=_vat_rate, doc="The German VAT rate in percent (TAX_MODE rates).")
+        "VAT_RATE", Decimal("19"), parse=_vat_rate, doc="The German VAT rate in percent (TAX_MODE rates)."
+    )
     retry_failed_on_new_payment_method: bool = setting(
-        "RETRY_FAILED_ON_NEW_PAYMENT_METHOD", "true", parse=_on_off,
+        "RETRY_FAILED_ON_NEW_PAYMENT_METHOD",
+        "true",
+        parse=_on_off,
         doc="true: when a customer saves a new payment method, their failed invoices are paid again at once.",
     )
     cost_finality: str = setting(
-        "COST_FINALITY", "final", parse=_cost_finality,
+        "COST_FINALITY",
+        "final",
+        parse=_cost_finality,
         doc="final: the cron's run waits until Cost Explorer marks the month final; estimated: bill at once.",
     )
     final_costs_deadline_day: int = setting(
-        "FINAL_COSTS_DEADLINE_DAY", 8, parse=_deadline_day,
+        "FINAL_COSTS_DEADLINE_DAY",
+        8,
+        parse=_deadline_day,
         doc="Day of the month after the period on which the run bills what is there, flagged estimated.",
     )
     final_costs_check_hour: int = setting(
-        "FINAL_COSTS_CHECK_HOUR", 6, parse=_hour,
+        "FINAL_COSTS_CHECK_HOUR",
+        6,
+        parse=_hour,
         doc="Hour (UTC) of the daily re-check of a period waiting for final costs.",
     )
     stripe_max_requests_per_second: Decimal | None = setting(
-        "STRIPE_MAX_REQUESTS_PER_SECOND", None, parse=_positive_number, shown_default="20 test / 80 live",
+        "STRIPE_MAX_REQUESTS_PER_SECOND",
+        None,
+        parse=_positive_number,
+        shown_default="20 test / 80 live",
         doc="Stripe requests per second one worker process makes at most, across its threads. Unset: 20 with a "
-            "test-mode key (Stripe allows 25), 80 with a live key (Stripe allows 100).",
+        "test-mode key (Stripe allows 25), 80 with a live key (Stripe allows 100).",
     )
     cost_group_by: str = setting(
-        "COST_GROUP_BY", "SERVICE", parse=_cost_group_by,
+        "COST_GROUP_BY",
+        "SERVICE",
+        parse=_cost_group_by,
         doc="Cost Explorer grouping: SERVICE (whole payer account), LINKED_ACCOUNT or TAG:<key> (per-account scopes).",
     )
     worker_threads: int = setting(
         "WORKER_THREADS", 4, parse=_positive_int, doc="Threads of scheduler-worker that process invoice jobs."
     )
     queue_wait_seconds: int = setting(
-        "QUEUE_WAIT_SECONDS", 20, parse=_receive_wait,
+        "QUEUE_WAIT_SECONDS",
+        20,
+        parse=_receive_wait,
         doc="SQS long poll of every consumer (1..20 s); also about how long scheduler-worker takes to stop.",
     )
     retry_base_seconds: int = setting(
-        "RETRY_BASE_SECONDS", 15, parse=_visibility_seconds,
+        "RETRY_BASE_SECONDS",
+        15,
+        parse=_visibility_seconds,
         doc="First back-off of a queue message that failed for a transient reason; it doubles per attempt.",
     )
     retry_max_seconds: int = setting(
-        "RETRY_MAX_SECONDS", 7200, parse=_visibility_seconds,
+        "RETRY_MAX_SECONDS",
+        7200,
+        parse=_visibility_seconds,
         doc="Longest back-off between two attempts of a failed queue message (at most 12 hours).",
     )
     worker_heartbeat_file: str | None = setting(
-        "WORKER_HEARTBEAT_FILE", None, parse=_absolute_path,
+        "WORKER_HEARTBEAT_FILE",
+        None,
+        parse=_absolute_path,
         doc="File scheduler-worker touches every 30 s while its consumers and scheduler live; unset: none.",
     )
 
     auth_mode: str = setting(
-        "AUTH_MODE", "hosted-ui", parse=_auth_mode,
+        "AUTH_MODE",
+        "hosted-ui",
+        parse=_auth_mode,
         doc="How the admin page signs in: hosted-ui (Cognito Hosted UI, code + PKCE) or local (password form).",
     )
     cognito_domain: str | None = setting(
-        "COGNITO_DOMAIN", None, parse=_url,
+        "COGNITO_DOMAIN",
+        None,
+        parse=_url,
         doc="Base URL of the Cognito Hosted UI (https://<prefix>.auth.<region>.amazoncognito.com or custom).",
     )
     cognito_signin_endpoint: str | None = setting(
-        "COGNITO_SIGNIN_ENDPOINT", None, parse=_url,
+        "COGNITO_SIGNIN_ENDPOINT",
+        None,
+        parse=_url,
         doc="Cognito endpoint the browser calls for password sign-in (AUTH_MODE=local); default: "
-            "`AWS_ENDPOINT_URL` when set, else the regional Cognito endpoint.",
+        "`AWS_ENDPOINT_URL` when set, else the regional Cognito endpoint.",
     )
     stripe_js_url: str = setting(
-        "STRIPE_JS_URL", "https://js.stripe.com/v3/", parse=_script_url,
+        "STRIPE_JS_URL",
+        "https://js.stripe.com/v3/",
+        parse=_script_url,
         doc="Where the admin page loads Stripe.js from; the local stack uses the emulator's stand-in.",
     )
     page_language: str = setting(

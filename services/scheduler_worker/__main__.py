@@ -1,4 +1,5 @@
 """``python -m scheduler_worker``: consume the billing-jobs and stripe-events queues until SIGTERM."""
+
 import sys
 
 from scheduler_worker.worker import main

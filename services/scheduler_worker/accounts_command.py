@@ -14,6 +14,7 @@
 Creating an account creates its Stripe customer (name, e-mail, address, preferred locale) once;
 every change is written to the audit log with who made it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ EXIT_INVALID = 2
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``accounts`` and ``audit`` to the ``billing`` command line."""
-    parser = subcommands.add_parser("accounts", help="create, list, change, disable customer accounts",
-                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subcommands.add_parser(
+        "accounts",
+        help="create, list, change, disable customer accounts",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True)
 
     create = actions.add_parser("create", help="a new account and its Stripe customer")
@@ -94,8 +99,9 @@ def _profile_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
     parser.add_argument("--language", help="de or en: invoice texts and Stripe's e-mails")
     parser.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. DE")
     parser.add_argument("--vat-id", help="the customer's EU VAT id (USt-IdNr), e.g. DE136695976 (set on create)")
-    parser.add_argument("--buyer-reference",
-                        help="the e-invoice's buyer reference: the customer's Leitweg-ID or order reference")
+    parser.add_argument(
+        "--buyer-reference", help="the e-invoice's buyer reference: the customer's Leitweg-ID or order reference"
+    )
     parser.add_argument("--address", help="street and number")
     parser.add_argument("--postal-code")
     parser.add_argument("--city")
@@ -116,8 +122,14 @@ def _profile(args: argparse.Namespace) -> AccountProfile:
     if any(parts) and not all(parts):
         raise InvalidAccountField("address", "give --address, --postal-code and --city together")
     return AccountProfile.from_text(
-        name=args.name, email=args.email, cost_scope=args.cost_scope, base_fee=args.base_fee,
-        language=args.language, country=args.country, address=parts if all(parts) else None, vat_id=args.vat_id,
+        name=args.name,
+        email=args.email,
+        cost_scope=args.cost_scope,
+        base_fee=args.base_fee,
+        language=args.language,
+        country=args.country,
+        address=parts if all(parts) else None,
+        vat_id=args.vat_id,
         buyer_reference=args.buyer_reference,
     )
 
@@ -136,20 +148,26 @@ def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
         return EXIT_FAILED
 
 
-def create_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                   err: TextIO = sys.stderr) -> int:
+def create_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Create the account and its Stripe customer; prints the account."""
+
     def action() -> int:
         account = operator_accounts_for(services).create(
-            _profile(args), actor=operator_name(), account_id=args.account_id, reason=args.reason)
+            _profile(args), actor=operator_name(), account_id=args.account_id, reason=args.reason
+        )
         _print_account(account, out)
         return EXIT_OK
+
     return _run(action, err, "create")
 
 
-def list_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+def list_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """One line per account; an unreadable account is listed with its problem (exit 1)."""
+
     def action() -> int:
         rows, broken = [], 0
         for entry in operator_accounts_for(services).all_accounts():
@@ -157,97 +175,154 @@ def list_command(args: argparse.Namespace, services: WorkerServices, out: TextIO
                 broken += 1
                 rows.append([str(entry.record_id), "UNREADABLE", str(entry), "", "", ""])
                 continue
-            rows.append([entry.account_id, entry.name or "", entry.email or "", entry.cost_scope or "(all)",
-                         _base_fee(entry), _state(entry)])
+            rows.append(
+                [
+                    entry.account_id,
+                    entry.name or "",
+                    entry.email or "",
+                    entry.cost_scope or "(all)",
+                    _base_fee(entry),
+                    _state(entry),
+                ]
+            )
         print_table([["account", "name", "email", "cost scope", "base fee", "state"], *sorted(rows)], out)
         return EXIT_FAILED if broken else EXIT_OK
+
     return _run(action, err, "list")
 
 
-def show_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+def show_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Every field of one account."""
+
     def action() -> int:
         _print_account(operator_accounts_for(services).get(args.account), out)
         return EXIT_OK
+
     return _run(action, err, "show")
 
 
-def update_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                   err: TextIO = sys.stderr) -> int:
+def update_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Change the fields given; prints the account."""
+
     def action() -> int:
-        clear = tuple(name for name, wanted in (("cost_scope", args.clear_cost_scope),
-                                                ("base_fee_override", args.clear_base_fee)) if wanted)
+        clear = tuple(
+            name
+            for name, wanted in (("cost_scope", args.clear_cost_scope), ("base_fee_override", args.clear_base_fee))
+            if wanted
+        )
         account = operator_accounts_for(services).update(
-            args.account, _profile(args), actor=operator_name(), reason=args.reason, clear=clear)
+            args.account, _profile(args), actor=operator_name(), reason=args.reason, clear=clear
+        )
         _print_account(account, out)
         return EXIT_OK
+
     return _run(action, err, "update")
 
 
-def disable_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                    err: TextIO = sys.stderr) -> int:
+def disable_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Stop billing the account."""
+
     def action() -> int:
-        _print_account(operator_accounts_for(services).disable(args.account, actor=operator_name(),
-                                                               reason=args.reason), out)
+        _print_account(
+            operator_accounts_for(services).disable(args.account, actor=operator_name(), reason=args.reason), out
+        )
         return EXIT_OK
+
     return _run(action, err, "disable")
 
 
-def enable_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                   err: TextIO = sys.stderr) -> int:
+def enable_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Bill the account again."""
+
     def action() -> int:
-        _print_account(operator_accounts_for(services).enable(args.account, actor=operator_name(),
-                                                              reason=args.reason), out)
+        _print_account(
+            operator_accounts_for(services).enable(args.account, actor=operator_name(), reason=args.reason), out
+        )
         return EXIT_OK
+
     return _run(action, err, "enable")
 
 
-def invite_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                   err: TextIO = sys.stderr) -> int:
+def invite_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Invite the admin; on the local stack, print their temporary password (Cognito mails it in AWS)."""
+
     def action() -> int:
-        user = operator_accounts_for(services).invite(args.account, args.email, actor=operator_name(),
-                                                      reason=args.reason)
+        user = operator_accounts_for(services).invite(
+            args.account, args.email, actor=operator_name(), reason=args.reason
+        )
         state = "invited" if user.created else "already had a login; now an admin of this account"
         print(f"{args.email}: {state} (user {user.username}, sub {user.sub})", file=out)
         if user.temporary_password:
-            print(f"temporary password (local stack only; change it at first sign-in): {user.temporary_password}",
-                  file=out)
+            print(
+                f"temporary password (local stack only; change it at first sign-in): {user.temporary_password}",
+                file=out,
+            )
         elif user.created:
             print("Cognito e-mails the temporary password", file=out)
         return EXIT_OK
+
     return _run(action, err, "invite")
 
 
-def audit_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                  err: TextIO = sys.stderr) -> int:
+def audit_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """The newest operator actions as a table."""
+
     def action() -> int:
         entries = operator_accounts_for(services).audit_entries(account_id=args.account, limit=args.limit)
-        rows = [[_time(e.at), e.actor, e.action, e.account_id or "",
-                 "; ".join(f"{k}: {e.before.get(k, '')!r} -> {e.after.get(k, '')!r}"
-                           for k in sorted(set(e.before) | set(e.after))), e.reason or ""] for e in entries]
+        rows = [
+            [
+                _time(e.at),
+                e.actor,
+                e.action,
+                e.account_id or "",
+                "; ".join(
+                    f"{k}: {e.before.get(k, '')!r} -> {e.after.get(k, '')!r}"
+                    for k in sorted(set(e.before) | set(e.after))
+                ),
+                e.reason or "",
+            ]
+            for e in entries
+        ]
         print_table([["time (UTC)", "who", "action", "account", "changes", "reason"], *rows], out)
         return EXIT_OK
+
     return _run(action, err, "audit")
 
 
 def _print_account(account: Account, out: TextIO) -> None:
     address = account.address
     rows = [
-        ["account", account.account_id], ["name", account.name or ""], ["email", account.email or ""],
+        ["account", account.account_id],
+        ["name", account.name or ""],
+        ["email", account.email or ""],
         ["stripe customer", account.stripe_customer_id or "(none yet)"],
-        ["cost scope", account.cost_scope or "(the whole payer account)"], ["base fee", _base_fee(account)],
-        ["language", account.language or "(default)"], ["country", account.country or ""],
+        ["cost scope", account.cost_scope or "(the whole payer account)"],
+        ["base fee", _base_fee(account)],
+        ["language", account.language or "(default)"],
+        ["country", account.country or ""],
         ["VAT id", account.vat_id or ""],
         ["buyer reference", account.buyer_reference or ""],
         ["address", f"{address.line1}, {address.postal_code} {address.city}" if address else ""],
-        ["payment method", (f"{account.payment_method.type} {account.payment_method.last4 or ''}".strip()
-                            if account.payment_method else "(none)")],
+        [
+            "payment method",
+            (
+                f"{account.payment_method.type} {account.payment_method.last4 or ''}".strip()
+                if account.payment_method
+                else "(none)"
+            ),
+        ],
         ["state", _state(account)],
     ]
     print_table([["field", "value"], *rows], out)

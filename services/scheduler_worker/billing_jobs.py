@@ -1,4 +1,5 @@
 """The ``billing-jobs`` consumer: each message is one account's invoice job for one period."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,7 @@ def retry_schedule(settings: Settings) -> RetrySchedule:
 
 def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
     """The worker's Stripe gateway behind one token bucket shared by all its threads."""
-    budget, reason = request_budget(services.settings.stripe_max_requests_per_second,
-                                    services.secrets.get().secret_key)
+    budget, reason = request_budget(services.settings.stripe_max_requests_per_second, services.secrets.get().secret_key)
     log.info("Stripe request budget", extra={"requestsPerSecond": str(budget), "from": reason})
     return RateLimitedPaymentGateway(services.payments, TokenBucket(budget))
 
@@ -45,8 +45,12 @@ def billing_job_handler(job: InvoiceJob) -> MessageHandler:
             result = job.run(plan, run_id=run_id)
             log.info(
                 "invoice job done",
-                extra={"invoiceId": result.invoice_id, "status": result.status, "alreadyDone": result.already_done,
-                       "runId": run_id},
+                extra={
+                    "invoiceId": result.invoice_id,
+                    "status": result.status,
+                    "alreadyDone": result.already_done,
+                    "runId": run_id,
+                },
             )
 
     return handle
@@ -63,7 +67,13 @@ def billing_job_consumers(
     job = invoice_job_for(services, payments or rate_limited_payments(services))
     handler = billing_job_handler(job)
     return [
-        QueueConsumer(f"billing-jobs-{number}", services.billing_jobs, handler, stopping,
-                      retry_delay=retry_schedule(settings), wait_seconds=settings.queue_wait_seconds)
+        QueueConsumer(
+            f"billing-jobs-{number}",
+            services.billing_jobs,
+            handler,
+            stopping,
+            retry_delay=retry_schedule(settings),
+            wait_seconds=settings.queue_wait_seconds,
+        )
         for number in range(1, settings.worker_threads + 1)
     ]

@@ -1,4 +1,5 @@
 """The ``billing`` command line (``pyproject`` script): operator commands that act on the deployed system."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``billing`` parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="billing", description=__doc__)
     parser.add_argument(
-        "--stack", type=Path, metavar="STACK_JSON",
+        "--stack",
+        type=Path,
+        metavar="STACK_JSON",
         help="act on a local stack: endpoints, tables, queues and the Stripe emulator from its stack.json",
     )
     subcommands = parser.add_subparsers(dest="command", required=True)
@@ -82,7 +85,8 @@ def refuse_local_aws_with_live_stripe(settings: Settings) -> None:
 def _stack_session(environ: Mapping[str, str]) -> boto3.Session:
     """A boto3 session with the stack's (fake) credentials, so nothing from the caller's AWS profile is used."""
     return boto3.Session(
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
         region_name=environ.get("AWS_REGION"),
     )
 

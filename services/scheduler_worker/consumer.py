@@ -20,6 +20,7 @@ A message is hidden only briefly (``VISIBILITY_SECONDS``) and its visibility is 
 handled, and each thread takes only the one message it can start now: a dead worker's message is
 back within seconds, not minutes.
 """
+
 from __future__ import annotations
 
 import enum
@@ -71,8 +72,15 @@ class FailureKind(enum.Enum):
 
 # A dependency that is down, busy or being rotated: it comes back, and so does the message.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    StorageUnavailable, StripeUnavailable, StripeAuthenticationFailed, SecretsUnavailable, UpdateConflict,
-    CostSourceUnavailable, ExchangeRateUnavailable, TimeoutError, ConnectionError,
+    StorageUnavailable,
+    StripeUnavailable,
+    StripeAuthenticationFailed,
+    SecretsUnavailable,
+    UpdateConflict,
+    CostSourceUnavailable,
+    ExchangeRateUnavailable,
+    TimeoutError,
+    ConnectionError,
 )
 # A message that is not what its queue carries.
 POISON_ERRORS: tuple[type[Exception], ...] = (PoisonMessage, InvalidStripeObject, InvoiceMessageInvalid)
@@ -132,9 +140,16 @@ class QueueConsumer:
     """
 
     def __init__(
-        self, name: str, queue: MessageQueue, handle: MessageHandler, stopping: threading.Event,
-        *, retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY, wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
-        visibility_seconds: int = VISIBILITY_SECONDS, extend_every_seconds: float = EXTEND_EVERY_SECONDS,
+        self,
+        name: str,
+        queue: MessageQueue,
+        handle: MessageHandler,
+        stopping: threading.Event,
+        *,
+        retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY,
+        wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
+        visibility_seconds: int = VISIBILITY_SECONDS,
+        extend_every_seconds: float = EXTEND_EVERY_SECONDS,
     ) -> None:
         if not 1 <= wait_seconds <= MAX_RECEIVE_WAIT_SECONDS:
             raise ValueError(f"wait_seconds must be 1..{MAX_RECEIVE_WAIT_SECONDS}")
@@ -173,8 +188,9 @@ class QueueConsumer:
         while not self._stopping.is_set():
             try:
                 # One message: the one this thread can start now. More would wait hidden behind it.
-                messages = self._queue.receive(max_messages=1, wait_seconds=self.wait_seconds,
-                                               visibility_timeout=self._visibility)
+                messages = self._queue.receive(
+                    max_messages=1, wait_seconds=self.wait_seconds, visibility_timeout=self._visibility
+                )
             except StorageUnavailable:
                 log.exception("queue unavailable; retrying", extra={"queue": self.name})
                 self._stopping.wait(RETRY_AFTER_QUEUE_ERROR_SECONDS)
@@ -192,9 +208,15 @@ class QueueConsumer:
                     failure = error
             # The visibility is no longer extended from here: a retry's delay is not cut short by it.
             if isinstance(failure, RedeliverLater):
-                log.info("message left for redelivery",
-                         extra={"queue": self.name, "messageId": message.message_id, "reason": str(failure),
-                                "retryInSeconds": failure.seconds})
+                log.info(
+                    "message left for redelivery",
+                    extra={
+                        "queue": self.name,
+                        "messageId": message.message_id,
+                        "reason": str(failure),
+                        "retryInSeconds": failure.seconds,
+                    },
+                )
                 self._retry(message, failure.seconds)
             elif failure is not None:
                 self._failed(message, failure)
@@ -206,18 +228,26 @@ class QueueConsumer:
             self._queue.delete(message.receipt_handle)
         except MessageReceiptStale:
             # This worker was away past the visibility; another receive holds the message (or deleted it).
-            log.warning("a handled message was taken over before it could be deleted",
-                        extra={"queue": self.name, "messageId": message.message_id})
+            log.warning(
+                "a handled message was taken over before it could be deleted",
+                extra={"queue": self.name, "messageId": message.message_id},
+            )
         except StorageUnavailable:
             # Handled but not deleted: it comes back, and the idempotent handler skips it.
             log.exception("could not delete a handled message", extra={"queue": self.name})
 
     def _failed(self, message: ReceivedMessage, error: Exception) -> None:
         kind = failure_kind(error)
-        context = {"queue": self.name, "messageId": message.message_id, "receiveCount": message.receive_count,
-                   "attempt": message.attempt, "failure": kind.value}
+        context = {
+            "queue": self.name,
+            "messageId": message.message_id,
+            "receiveCount": message.receive_count,
+            "attempt": message.attempt,
+            "failure": kind.value,
+        }
         if kind is FailureKind.POISON or (
-                kind is FailureKind.UNEXPECTED and message.receive_count >= UNEXPECTED_FAILURE_LIMIT):
+            kind is FailureKind.UNEXPECTED and message.receive_count >= UNEXPECTED_FAILURE_LIMIT
+        ):
             reason = f"{type(error).__name__}: {error}"
             log.error("message dead-lettered", exc_info=error, extra={**context, "reason": reason})
             try:
@@ -227,12 +257,17 @@ class QueueConsumer:
             return
         seconds = self._retry_delay(message.attempt)
         if kind is FailureKind.TRANSIENT:
-            log.warning("a dependency failed; the message will be retried",
-                        extra={**context, "error": f"{type(error).__name__}: {error}", "retryInSeconds": seconds})
+            log.warning(
+                "a dependency failed; the message will be retried",
+                extra={**context, "error": f"{type(error).__name__}: {error}", "retryInSeconds": seconds},
+            )
             self._retry(message, seconds)
         else:
-            log.error("message handling failed; it will be retried", exc_info=error,
-                      extra={**context, "retryInSeconds": seconds})
+            log.error(
+                "message handling failed; it will be retried",
+                exc_info=error,
+                extra={**context, "retryInSeconds": seconds},
+            )
             # Not renewed: its receive count is what brings it to UNEXPECTED_FAILURE_LIMIT.
             self._retry(message, seconds, renew=False)
 
@@ -242,8 +277,11 @@ class QueueConsumer:
             if not renew or message.receive_count < RENEW_AFTER_RECEIVES:
                 self._queue.change_visibility(message.receipt_handle, seconds)
                 return
-            self._queue.send(message.body, {**message.attributes, RETRY_ATTEMPTS: str(message.attempt)},
-                             delay_seconds=min(seconds, MAX_SEND_DELAY_SECONDS))
+            self._queue.send(
+                message.body,
+                {**message.attributes, RETRY_ATTEMPTS: str(message.attempt)},
+                delay_seconds=min(seconds, MAX_SEND_DELAY_SECONDS),
+            )
             self._queue.delete(message.receipt_handle)
         except StorageUnavailable:
             # The visibility timeout still brings it back, only sooner; a sent copy without the delete is a
@@ -259,8 +297,10 @@ def _kept_hidden(queue: MessageQueue, message: ReceivedMessage, visibility: int,
         nonlocal held
         held += every
         if held > MAX_HOLD_SECONDS:
-            log.error("a message is taking too long; it is no longer kept hidden",
-                      extra={"messageId": message.message_id, "heldSeconds": int(held)})
+            log.error(
+                "a message is taking too long; it is no longer kept hidden",
+                extra={"messageId": message.message_id, "heldSeconds": int(held)},
+            )
             return False
         try:
             queue.change_visibility(message.receipt_handle, visibility)

@@ -1,4 +1,5 @@
 """Makes dead-lettered messages visible: a ``dlq_depth`` log line per queue, periodically."""
+
 from __future__ import annotations
 
 import logging

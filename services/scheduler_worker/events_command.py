@@ -8,6 +8,7 @@ the worker handling it died each time. Outages never put one there: those messag
 once the cause is fixed (every handler is idempotent, so an event already applied is skipped). A
 redrive is written to the audit log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ NO_REASON = "none recorded: received too often without being handled (the worker
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``events dlq`` and ``events redrive`` to the ``billing`` command line."""
-    parser = subcommands.add_parser("events", help="dead-lettered messages of the worker's queues",
-                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subcommands.add_parser(
+        "events",
+        help="dead-lettered messages of the worker's queues",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     dlq = actions.add_parser("dlq", help="list the dead letters with their reasons")
     dlq.add_argument("--queue", choices=QUEUES, default="stripe-events")
@@ -58,11 +63,21 @@ def dlq_command(
     if not letters:
         print(f"{args.queue}: no dead letters", file=out)
         return EXIT_OK
-    rows = [[letter.message_id, letter.dead_lettered_at or "-", str(letter.attempts),
-             letter.reason or NO_REASON, _preview(letter.body)] for letter in letters]
+    rows = [
+        [
+            letter.message_id,
+            letter.dead_lettered_at or "-",
+            str(letter.attempts),
+            letter.reason or NO_REASON,
+            _preview(letter.body),
+        ]
+        for letter in letters
+    ]
     print_table([["message", "dead-lettered", "attempts", "reason", "body"], *rows], out)
-    print(f"{args.queue}: {len(letters)} dead letter(s)" + (" shown (--limit)" if len(letters) == args.limit else ""),
-          file=out)
+    print(
+        f"{args.queue}: {len(letters)} dead letter(s)" + (" shown (--limit)" if len(letters) == args.limit else ""),
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -76,10 +91,16 @@ def redrive_command(
         print(f"billing events redrive failed: {error}", file=err)
         return EXIT_FAILED
     if services.audit is not None and moved:
-        services.audit.record(AuditEntry(
-            entry_id=uuid.uuid4().hex, at=int(time.time() * 1000), actor=operator_name(), action="queue.redrive",
-            after={"queue": args.queue, "moved": str(moved)}, reason=args.reason,
-        ))
+        services.audit.record(
+            AuditEntry(
+                entry_id=uuid.uuid4().hex,
+                at=int(time.time() * 1000),
+                actor=operator_name(),
+                action="queue.redrive",
+                after={"queue": args.queue, "moved": str(moved)},
+                reason=args.reason,
+            )
+        )
     print(f"{args.queue}: {moved} message(s) moved back from the dead-letter queue", file=out)
     return EXIT_OK
 
@@ -90,7 +111,7 @@ def _queue(services: WorkerServices, name: str) -> MessageQueue:
 
 def _preview(body: str) -> str:
     flat = " ".join(body.split())
-    return flat if len(flat) <= BODY_PREVIEW_CHARS else flat[:BODY_PREVIEW_CHARS - 1] + "…"
+    return flat if len(flat) <= BODY_PREVIEW_CHARS else flat[: BODY_PREVIEW_CHARS - 1] + "…"
 
 
 def _positive(raw: str) -> int:

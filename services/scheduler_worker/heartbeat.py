@@ -5,6 +5,7 @@ once the file is older than its limit. The worker's threads can die on their own
 ends a consumer thread while the process runs on), so the file is touched only while every watched
 part is alive: a dead consumer or scheduler stops the heartbeat, and the orchestrator replaces the task.
 """
+
 from __future__ import annotations
 
 import logging

@@ -10,6 +10,7 @@
 A retry that needs the customer's authentication (SCA) says so and prints the hosted invoice page to
 send them. Every retry and void is written to the audit log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,12 @@ EXIT_FAILED = 1
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``invoices`` to the ``billing`` command line."""
-    parser = subcommands.add_parser("invoices", help="invoices across accounts: list, show, retry, void",
-                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subcommands.add_parser(
+        "invoices",
+        help="invoices across accounts: list, show, retry, void",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="invoices of every account, newest period first")
     listing.add_argument("--period", type=period_argument, help="YYYY-MM")
@@ -70,69 +75,94 @@ def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
         return EXIT_FAILED
 
 
-def list_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+def list_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """One line per invoice; an unreadable one is listed with its problem (exit 1)."""
+
     def action() -> int:
         rows, broken = [], 0
         entries = operator_invoices_for(services).all_invoices(
-            period_label=args.period.label if args.period else None, status=args.status, account_id=args.account)
+            period_label=args.period.label if args.period else None, status=args.status, account_id=args.account
+        )
         for entry in entries:
             if isinstance(entry, InvalidStoredRecord):
                 broken += 1
                 rows.append(["UNREADABLE", str(entry.record_id), "", "", "", str(entry)])
                 continue
-            rows.append([entry.period.label, entry.invoice_id, entry.account_id, entry.status.value,
-                         f"{entry.amount} {entry.currency}", entry.stripe_invoice_id or ""])
+            rows.append(
+                [
+                    entry.period.label,
+                    entry.invoice_id,
+                    entry.account_id,
+                    entry.status.value,
+                    f"{entry.amount} {entry.currency}",
+                    entry.stripe_invoice_id or "",
+                ]
+            )
         rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
         print_table([["period", "invoice", "account", "status", "total", "stripe invoice"], *rows], out)
         return EXIT_FAILED if broken else EXIT_OK
+
     return _run(action, err, "list")
 
 
-def show_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+def show_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Every part of one invoice."""
+
     def action() -> int:
         _print_invoice(operator_invoices_for(services).get(args.invoice), out)
         return EXIT_OK
+
     return _run(action, err, "show")
 
 
-def retry_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                  err: TextIO = sys.stderr) -> int:
+def retry_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Pay again; exit 0 if Stripe reports it paid, 1 if declined or authentication is needed."""
+
     def action() -> int:
         outcome = operator_invoices_for(services).retry(args.invoice, actor=operator_name(), reason=args.reason)
         if outcome.paid:
             print(f"{args.invoice}: paid (the invoice.paid event records it)", file=out)
             return EXIT_OK
         if outcome.action_url:
-            print(f"{args.invoice}: the customer must authenticate the payment (SCA); send them "
-                  f"{outcome.action_url}", file=out)
+            print(
+                f"{args.invoice}: the customer must authenticate the payment (SCA); send them {outcome.action_url}",
+                file=out,
+            )
             return EXIT_FAILED
         if outcome.declined:
-            print(f"{args.invoice}: declined ({outcome.declined}); the customer needs another payment method",
-                  file=out)
+            print(f"{args.invoice}: declined ({outcome.declined}); the customer needs another payment method", file=out)
             return EXIT_FAILED
         print(f"{args.invoice}: Stripe reports it {outcome.stripe_status}, payment pending", file=out)
         return EXIT_OK
+
     return _run(action, err, "retry")
 
 
-def void_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr) -> int:
+def void_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Void at Stripe and on the record."""
+
     def action() -> int:
-        _print_invoice(operator_invoices_for(services).void(args.invoice, actor=operator_name(),
-                                                           reason=args.reason), out)
+        _print_invoice(
+            operator_invoices_for(services).void(args.invoice, actor=operator_name(), reason=args.reason), out
+        )
         return EXIT_OK
+
     return _run(action, err, "void")
 
 
-def einvoice_command(args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout,
-                     err: TextIO = sys.stderr) -> int:
+def einvoice_command(
+    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Copy the stored file to ``--out``; exit 1 if the invoice has none (yet)."""
+
     def action() -> int:
         invoice = operator_invoices_for(services).get(args.invoice)
         stored = StoredEInvoices(services.documents).file(invoice, args.format) if services.documents else None
@@ -142,22 +172,39 @@ def einvoice_command(args: argparse.Namespace, services: WorkerServices, out: Te
         args.out.write_bytes(stored.body)
         print(f"{args.out} ({stored.content_type}, {len(stored.body)} bytes)", file=out)
         return EXIT_OK
+
     return _run(action, err, "einvoice")
 
 
 def _print_invoice(invoice: Invoice, out: TextIO) -> None:
-    rows = [["invoice", invoice.invoice_id], ["account", invoice.account_id], ["period", invoice.period.label],
-            ["status", invoice.status.value], ["base fee", f"{invoice.base_fee} {invoice.currency}"],
-            ["AWS", f"{invoice.aws_costs} {invoice.currency}"],
-            *[[f"  {service}", f"{amount} {invoice.currency}"] for service, amount in invoice.aws_breakdown.items()],
-            *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.corrections],
-            ["net", f"{invoice.net} {invoice.currency}"],
-            *([[f"USt. {invoice.tax_rate.normalize():f} %", f"{invoice.tax_amount} {invoice.currency}"]]
-              if invoice.tax_category == "S" else []),
-            *([["VAT", f"{invoice.tax_category}: {invoice.tax_note}"]] if invoice.tax_note else []),
-            ["total", f"{invoice.amount} {invoice.currency}"], ["stripe invoice", invoice.stripe_invoice_id or ""],
-            ["number", invoice.number or ""], ["hosted page", invoice.hosted_invoice_url or ""],
-            ["payment attempts", str(invoice.attempt_count)],
-            ["e-invoice", "XRechnung + ZUGFeRD stored" if invoice.einvoice_xml and invoice.einvoice_pdf
-             else f"not written: {invoice.einvoice_error}" if invoice.einvoice_error else "not yet"]]
+    rows = [
+        ["invoice", invoice.invoice_id],
+        ["account", invoice.account_id],
+        ["period", invoice.period.label],
+        ["status", invoice.status.value],
+        ["base fee", f"{invoice.base_fee} {invoice.currency}"],
+        ["AWS", f"{invoice.aws_costs} {invoice.currency}"],
+        *[[f"  {service}", f"{amount} {invoice.currency}"] for service, amount in invoice.aws_breakdown.items()],
+        *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.corrections],
+        ["net", f"{invoice.net} {invoice.currency}"],
+        *(
+            [[f"USt. {invoice.tax_rate.normalize():f} %", f"{invoice.tax_amount} {invoice.currency}"]]
+            if invoice.tax_category == "S"
+            else []
+        ),
+        *([["VAT", f"{invoice.tax_category}: {invoice.tax_note}"]] if invoice.tax_note else []),
+        ["total", f"{invoice.amount} {invoice.currency}"],
+        ["stripe invoice", invoice.stripe_invoice_id or ""],
+        ["number", invoice.number or ""],
+        ["hosted page", invoice.hosted_invoice_url or ""],
+        ["payment attempts", str(invoice.attempt_count)],
+        [
+            "e-invoice",
+            "XRechnung + ZUGFeRD stored"
+            if invoice.einvoice_xml and invoice.einvoice_pdf
+            else f"not written: {invoice.einvoice_error}"
+            if invoice.einvoice_error
+            else "not yet",
+        ],
+    ]
     print_table([["field", "value"], *rows], out)

@@ -4,6 +4,7 @@ For events missed beyond Stripe's retry window (the receiver was down for days, 
 disabled): lists Stripe's events and the known customers' invoices created since the date and applies
 them with the webhook rules. Idempotent: a second run finds nothing to change. Prints a JSON summary.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ See ``billing_core.use_cases.period_report``. Amounts in the cost currency (USD)
 unrounded, as Cost Explorer gives them, so the parts add up exactly; billed amounts in the invoice
 currency are whole cents.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,7 @@ EXIT_REFUSED = 3
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``report`` subcommand to the ``billing`` command line."""
-    parser = subcommands.add_parser("report", help="reconcile a billed period with Cost Explorer",
-                                    description=__doc__)
+    parser = subcommands.add_parser("report", help="reconcile a billed period with Cost Explorer", description=__doc__)
     parser.add_argument("--period", required=True, type=period_argument, help="the billed month, YYYY-MM")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(handler=report_command)
@@ -66,41 +66,71 @@ def as_json(report: PeriodReport) -> dict[str, Any]:
             "groupingDifference": _text(report.grouping_difference),
             "requests": report.cost_requests,
         },
-        "rate": None if report.rate is None else {
-            "rate": _text(report.rate.rate), "date": report.rate.as_of.isoformat(), "source": report.rate.source,
+        "rate": None
+        if report.rate is None
+        else {
+            "rate": _text(report.rate.rate),
+            "date": report.rate.as_of.isoformat(),
+            "source": report.rate.source,
             "quote": report.rate.quote.value,
         },
-        "accounts": [{
-            "account": part.account_id, "scope": part.scope, "awsRaw": _text(part.aws_raw),
-            "invoiceId": part.invoice_id, "status": part.status, "baseFee": _text(part.base_fee),
-            "awsLine": _text(part.aws_line), "corrections": _text(part.corrections), "total": _text(part.total),
-            "markup": _text(part.markup),
-        } for part in report.accounts],
-        "billed": {"baseFees": _text(report.base_fees), "total": _text(report.billed_total),
-                   "margin": _text(report.margin)},
+        "accounts": [
+            {
+                "account": part.account_id,
+                "scope": part.scope,
+                "awsRaw": _text(part.aws_raw),
+                "invoiceId": part.invoice_id,
+                "status": part.status,
+                "baseFee": _text(part.base_fee),
+                "awsLine": _text(part.aws_line),
+                "corrections": _text(part.corrections),
+                "total": _text(part.total),
+                "markup": _text(part.markup),
+            }
+            for part in report.accounts
+        ],
+        "billed": {
+            "baseFees": _text(report.base_fees),
+            "total": _text(report.billed_total),
+            "margin": _text(report.margin),
+        },
     }
 
 
 def as_rows(report: PeriodReport) -> list[list[str]]:
     """The report as rows: the Cost Explorer reconciliation, then one row per account."""
     cur, inv = report.cost_currency, report.invoice_currency
-    rows = [["section", "item", "amount", "currency"],
-            ["cost explorer", "payer total", _text(report.payer_total), cur]]
+    rows = [["section", "item", "amount", "currency"], ["cost explorer", "payer total", _text(report.payer_total), cur]]
     rows += [["record type", kind, _text(amount), cur] for kind, amount in report.by_record_type.items()]
     rows += [["excluded", kind, _text(amount), cur] for kind, amount in report.excluded.items()]
     rows.append(["allocated", "accounts", _text(report.allocated), cur])
     rows += [["unallocated", scope or "(untagged)", _text(amount), cur] for scope, amount in report.unallocated.items()]
     rows.append(["grouping difference", "", _text(report.grouping_difference), cur])
     if report.rate is not None:
-        rows.append(["rate", f"{report.rate.source} {report.rate.as_of.isoformat()} ({report.rate.quote.value})",
-                     _text(report.rate.rate), ""])
+        rows.append(
+            [
+                "rate",
+                f"{report.rate.source} {report.rate.as_of.isoformat()} ({report.rate.quote.value})",
+                _text(report.rate.rate),
+                "",
+            ]
+        )
     for part in report.accounts:
-        rows.append(["account", f"{part.account_id} {part.invoice_id or '(not billed)'} aws {_text(part.aws_raw)} {cur}"
-                     f" base {_text(part.base_fee)} line {_text(part.aws_line)} corr {_text(part.corrections)}"
-                     f" markup {_text(part.markup)}", _text(part.total), inv])
-    rows += [["billed", "base fees", _text(report.base_fees), inv],
-             ["billed", "total", _text(report.billed_total), inv],
-             ["billed", "margin", _text(report.margin), inv]]
+        rows.append(
+            [
+                "account",
+                f"{part.account_id} {part.invoice_id or '(not billed)'} aws {_text(part.aws_raw)} {cur}"
+                f" base {_text(part.base_fee)} line {_text(part.aws_line)} corr {_text(part.corrections)}"
+                f" markup {_text(part.markup)}",
+                _text(part.total),
+                inv,
+            ]
+        )
+    rows += [
+        ["billed", "base fees", _text(report.base_fees), inv],
+        ["billed", "total", _text(report.billed_total), inv],
+        ["billed", "margin", _text(report.margin), inv],
+    ]
     return rows
 
 

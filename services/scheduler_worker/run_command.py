@@ -7,6 +7,7 @@ pending"), or with ``--wait`` until every payment has an outcome (paid, failed, 
 ``--no-wait`` enqueues and exits. ``--dry-run`` prints the plan and writes nothing: no lease, no
 record, no message, no Stripe call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,14 +85,18 @@ def run_command(
     for skipped in result.skipped:
         print(f"skipped {skipped.account_id}: {skipped.reason}", file=err)
     if result.costs_estimated:
-        print(f"warning: Cost Explorer still marks {args.period.label} as estimated; the invoices bill the "
-              "estimate (the cron's run would wait for final costs)", file=err)
+        print(
+            f"warning: Cost Explorer still marks {args.period.label} as estimated; the invoices bill the "
+            "estimate (the cron's run would wait for final costs)",
+            file=err,
+        )
     print(f"billing run {result.run_id}: {result.enqueued} job(s) enqueued", file=err)
     if args.no_wait:
         return EXIT_OK
     reached = _has_payment_outcome if args.wait else _is_finalized
-    records = wait_for_invoices(services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock,
-                                reached=reached)
+    records = wait_for_invoices(
+        services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock, reached=reached
+    )
     print_summary(result.plans, records, out)
     finished = all(reached(records.get(plan.invoice_id)) for plan in result.plans)
     return EXIT_OK if finished else EXIT_TIMEOUT
@@ -113,8 +118,9 @@ def wait_for_invoices(
     deadline = clock() + timeout
     records: dict[str, Invoice] = {}
     pending = list(plans)
-    with tqdm(total=len(plans), desc=f"invoices {goal}", unit="invoice", file=err, ascii=True,
-              dynamic_ncols=False, ncols=80) as bar:
+    with tqdm(
+        total=len(plans), desc=f"invoices {goal}", unit="invoice", file=err, ascii=True, dynamic_ncols=False, ncols=80
+    ) as bar:
         while True:
             still_pending = []
             for plan in pending:
@@ -137,14 +143,22 @@ def _is_finalized(record: Invoice | None) -> bool:
     return record is not None and record.status not in (InvoiceStatus.PENDING, InvoiceStatus.DRAFT)
 
 
-_OUTCOMES = frozenset({InvoiceStatus.PAID, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED,
-                       InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE})
+_OUTCOMES = frozenset(
+    {
+        InvoiceStatus.PAID,
+        InvoiceStatus.PAYMENT_FAILED,
+        InvoiceStatus.ACTION_REQUIRED,
+        InvoiceStatus.VOID,
+        InvoiceStatus.UNCOLLECTIBLE,
+    }
+)
 
 
 def _has_payment_outcome(record: Invoice | None) -> bool:
     # An open invoice without a payment method waits for the customer, not for Stripe: that is its outcome.
-    return record is not None and (record.status in _OUTCOMES or (
-        record.status is InvoiceStatus.OPEN and record.payment_method_missing))
+    return record is not None and (
+        record.status in _OUTCOMES or (record.status is InvoiceStatus.OPEN and record.payment_method_missing)
+    )
 
 
 def status_text(record: Invoice | None) -> str:
@@ -161,8 +175,17 @@ def print_plan(plans: Sequence[InvoicePlan], out: TextIO) -> None:
     rows = [("account", "invoice", "base fee", "AWS", "total", "currency", "breakdown")]
     for plan in plans:
         breakdown = ", ".join(f"{service} {amount}" for service, amount in plan.breakdown.items()) or "-"
-        rows.append((plan.account_id, plan.invoice_id, str(plan.base_fee), str(plan.aws_costs), str(plan.total),
-                     plan.currency, breakdown))
+        rows.append(
+            (
+                plan.account_id,
+                plan.invoice_id,
+                str(plan.base_fee),
+                str(plan.aws_costs),
+                str(plan.total),
+                plan.currency,
+                breakdown,
+            )
+        )
     print_table(rows, out)
 
 

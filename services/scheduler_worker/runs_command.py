@@ -4,6 +4,7 @@ Waiting for final costs (Cost Explorer still marks the month estimated; the sche
 daily), enqueuing, enqueued, done (every invoice finalized); the counts the run recorded, the invoices
 per status, the accounts it skipped and why, and the dead-letter depth of the job queue.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ def show_command(
     try:
         record = services.runs.get(period)
         dead_letters = services.billing_jobs.dead_letter_depth()
-        statuses = Counter(invoice.status.value if not isinstance(invoice, InvalidStoredRecord) else "unreadable"
-                           for invoice in services.invoices.list_all(period_label=period.label))
+        statuses = Counter(
+            invoice.status.value if not isinstance(invoice, InvalidStoredRecord) else "unreadable"
+            for invoice in services.invoices.list_all(period_label=period.label)
+        )
     except BillingError as error:
         print(f"billing runs show {period.label} failed: {error}", file=err)
         return EXIT_FAILED
@@ -57,10 +60,14 @@ def show_command(
         rows += [
             ["state", _STATES.get(record.status, record.status.value)],
             ["costs", "estimated" if record.costs_estimated else "final"],
-            ["run", record.run_id], ["trigger", record.trigger],
-            ["accounts", str(record.accounts)], ["skipped", str(record.skipped)],
-            ["enqueued", str(record.enqueued)], ["cost explorer requests", str(record.cost_requests)],
-            ["started", _time(record.started_at)], ["updated", _time(record.updated_at)],
+            ["run", record.run_id],
+            ["trigger", record.trigger],
+            ["accounts", str(record.accounts)],
+            ["skipped", str(record.skipped)],
+            ["enqueued", str(record.enqueued)],
+            ["cost explorer requests", str(record.cost_requests)],
+            ["started", _time(record.started_at)],
+            ["updated", _time(record.updated_at)],
         ]
     if record is not None and record.status is RunStatus.ENQUEUED and statuses:
         settled = sum(count for status, count in statuses.items() if status not in ("pending", "draft"))

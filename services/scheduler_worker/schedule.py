@@ -4,6 +4,7 @@ and a daily re-check (``FINAL_COSTS_CHECK_HOUR``) for a run waiting for final co
 Every replica runs this scheduler; the run's lease and run record make sure only one of them
 enqueues (see ``billing_core.use_cases.billing_run``).
 """
+
 from __future__ import annotations
 
 import logging

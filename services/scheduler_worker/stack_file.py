@@ -4,6 +4,7 @@ The file names the stack's parts (moto's endpoint and region, the tables, the qu
 emulator's base URL); this maps them to the variables ``Settings`` reads. The local stack starts its
 own services with the same mapping, so the command sees exactly what they see.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,16 @@ LOCAL_ECB_FEED_PATH = "/stats/eurofxref/eurofxref-hist-90d.xml"
 LOCAL_ECB_HISTORY_PATH = "/stats/eurofxref/eurofxref-hist.xml"
 # The local stack's example seller (a valid-format USt-IdNr, the Bundesbank's test creditor id).
 LOCAL_SELLER_SETTINGS = {
-    "SELLER_NAME": "Beispiel Hosting GmbH", "SELLER_STREET": "Musterstraße 1", "SELLER_POSTAL_CODE": "10115",
-    "SELLER_CITY": "Berlin", "SELLER_COUNTRY": "DE", "SELLER_VAT_ID": "DE136695976",
-    "SELLER_CONTACT_NAME": "Erika Mustermann", "SELLER_CONTACT_PHONE": "+49 30 1234567",
-    "SELLER_CONTACT_EMAIL": "rechnung@beispiel-hosting.de", "SEPA_CREDITOR_ID": "DE98ZZZ09999999999",
+    "SELLER_NAME": "Beispiel Hosting GmbH",
+    "SELLER_STREET": "Musterstraße 1",
+    "SELLER_POSTAL_CODE": "10115",
+    "SELLER_CITY": "Berlin",
+    "SELLER_COUNTRY": "DE",
+    "SELLER_VAT_ID": "DE136695976",
+    "SELLER_CONTACT_NAME": "Erika Mustermann",
+    "SELLER_CONTACT_PHONE": "+49 30 1234567",
+    "SELLER_CONTACT_EMAIL": "rechnung@beispiel-hosting.de",
+    "SEPA_CREDITOR_ID": "DE98ZZZ09999999999",
 }
 
 

@@ -3,6 +3,7 @@
 The rules live in ``billing_core.use_cases.apply_event``; this is only the entry point that turns a
 queue message into an event and an outcome into "delete the message" or "show it again later".
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,12 @@ class StripeEventHandler:
             outcome = process_event(event, self._ports)
             log.info(
                 "stripe event handled",
-                extra={"eventId": event.id, "eventType": event.type, "outcome": outcome.value,
-                       "receiveCount": message.receive_count},
+                extra={
+                    "eventId": event.id,
+                    "eventType": event.type,
+                    "outcome": outcome.value,
+                    "receiveCount": message.receive_count,
+                },
             )
         if outcome is EventOutcome.IN_PROGRESS:
             raise RedeliverLater(IN_PROGRESS_RETRY_SECONDS, "another worker is applying this event")
@@ -70,13 +75,20 @@ class StripeEventHandler:
 
 def _unknown_account_reason(event: StripeEvent, attempts: int) -> str:
     metadata = getattr(event.object, "metadata", {})
-    return (f"unknown account {metadata.get('userId')!r}: {event.type} {event.id} names it through "
-            f"{event.object.id}'s metadata.userId, and no such account appeared in {attempts} attempts")
+    return (
+        f"unknown account {metadata.get('userId')!r}: {event.type} {event.id} names it through "
+        f"{event.object.id}'s metadata.userId, and no such account appeared in {attempts} attempts"
+    )
 
 
 def stripe_event_consumers(
-    queue: MessageQueue, ports: EventPorts, stopping: threading.Event, *, count: int = STRIPE_EVENT_CONSUMERS,
-    wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS, retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY,
+    queue: MessageQueue,
+    ports: EventPorts,
+    stopping: threading.Event,
+    *,
+    count: int = STRIPE_EVENT_CONSUMERS,
+    wait_seconds: int = MAX_RECEIVE_WAIT_SECONDS,
+    retry_delay: RetryDelay = FAILED_MESSAGE_RETRY_DELAY,
 ) -> list[QueueConsumer]:
     """``count`` consumers of the ``stripe-events`` queue, each long-polling ``wait_seconds`` (``QUEUE_WAIT_SECONDS``).
 
@@ -86,7 +98,8 @@ def stripe_event_consumers(
     """
     handler = StripeEventHandler(ports, retry_delay=retry_delay)
     return [
-        QueueConsumer(f"stripe-events-{number}", queue, handler, stopping, retry_delay=retry_delay,
-                      wait_seconds=wait_seconds)
+        QueueConsumer(
+            f"stripe-events-{number}", queue, handler, stopping, retry_delay=retry_delay, wait_seconds=wait_seconds
+        )
         for number in range(1, count + 1)
     ]

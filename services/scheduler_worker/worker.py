@@ -1,4 +1,5 @@
 """The scheduler-worker process: its composition root and its life cycle (start, run, stop on SIGTERM)."""
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,13 @@ def worker_consumers(services: WorkerServices, stopping: threading.Event) -> lis
     payments = rate_limited_payments(services)
     return [
         *billing_job_consumers(services, stopping, payments),
-        *stripe_event_consumers(services.stripe_events, event_ports_for(services, payments), stopping,
-                                wait_seconds=services.settings.queue_wait_seconds,
-                                retry_delay=retry_schedule(services.settings)),
+        *stripe_event_consumers(
+            services.stripe_events,
+            event_ports_for(services, payments),
+            stopping,
+            wait_seconds=services.settings.queue_wait_seconds,
+            retry_delay=retry_schedule(services.settings),
+        ),
     ]
 
 
@@ -81,8 +86,10 @@ def main(settings: Settings | None = None, services: WorkerServices | None = Non
     scheduler = billing_scheduler(services)
     scheduler.start()
     heartbeat = worker_heartbeat(settings, consumers, scheduler)
-    log.info("worker ready", extra={"queues": [consumer.name for consumer in consumers],
-                                    "queueWaitSeconds": settings.queue_wait_seconds})
+    log.info(
+        "worker ready",
+        extra={"queues": [consumer.name for consumer in consumers], "queueWaitSeconds": settings.queue_wait_seconds},
+    )
     heartbeat.run_until(stopping)
     scheduler.shutdown(wait=False)
     # One deadline for all: the consumers wind down side by side, not one after another.

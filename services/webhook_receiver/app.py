@@ -5,6 +5,7 @@ codes in one place (``_errors``): bad signature or payload 400 (also a body the 
 such as a malformed chunk), body over 1 MiB 413, wrong method 405, queue or secrets unavailable 503
 (Stripe retries), everything else 500.
 """
+
 from __future__ import annotations
 
 import logging

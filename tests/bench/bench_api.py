@@ -7,6 +7,7 @@ alternately, so load from elsewhere on the machine hits both alike. Prints one J
 
     make bench        (or: .venv/bin/python -m pytest tests/bench/bench_api.py -o python_files='bench_*.py' -s)
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,11 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(_percentile(samples, 0.50) * 1000, 2),
-            "p95_ms": round(_percentile(samples, 0.95) * 1000, 2),
-            "mean_ms": round(statistics.fmean(samples) * 1000, 2)}
+    return {
+        "p50_ms": round(_percentile(samples, 0.50) * 1000, 2),
+        "p95_ms": round(_percentile(samples, 0.95) * 1000, 2),
+        "mean_ms": round(statistics.fmean(samples) * 1000, 2),
+    }
 
 
 def test_get_billing_against_a_raw_dynamodb_query(clean_stack):
@@ -56,8 +59,12 @@ def test_get_billing_against_a_raw_dynamodb_query(clean_stack):
 
     def raw_query() -> None:
         response = dynamodb.query(
-            TableName=table, KeyConditionExpression="#u = :u", ExpressionAttributeNames={"#u": "userId"},
-            ExpressionAttributeValues={":u": {"S": account}}, ScanIndexForward=False, Limit=INVOICES,
+            TableName=table,
+            KeyConditionExpression="#u = :u",
+            ExpressionAttributeNames={"#u": "userId"},
+            ExpressionAttributeValues={":u": {"S": account}},
+            ScanIndexForward=False,
+            Limit=INVOICES,
         )
         assert len(response["Items"]) == INVOICES
 
@@ -74,7 +81,10 @@ def test_get_billing_against_a_raw_dynamodb_query(clean_stack):
     figures = {name: _summary(values) for name, values in samples.items()}
     raw = figures["raw_query_60"]
     result = {
-        "benchmark": "get_billing_vs_raw_query", "invoices": INVOICES, "rounds": ROUNDS, **figures,
+        "benchmark": "get_billing_vs_raw_query",
+        "invoices": INVOICES,
+        "rounds": ROUNDS,
+        **figures,
         "ratio_p50_api60_to_raw": round(figures["api_limit_60"]["p50_ms"] / raw["p50_ms"], 2),
         "ratio_p95_api60_to_raw": round(figures["api_limit_60"]["p95_ms"] / raw["p95_ms"], 2),
     }

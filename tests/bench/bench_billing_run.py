@@ -14,6 +14,7 @@
 
 Each prints one JSON line.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,8 +60,13 @@ CLIENT_RATE = 98  # STRIPE_MAX_REQUESTS_PER_SECOND for the run: a little under t
 REQUESTS_PER_INVOICE = 3
 WORKER_THREADS = 8
 GROUP_BY = "LINKED_ACCOUNT"  # several accounts need their own costs: each is one linked account
-SEED = {"AWS Lambda": "5.2312345678", "Amazon Simple Storage Service": "2.1487654321",
-        "Amazon CloudFront": "8.4700000001", "Amazon DynamoDB": "1.8899999999", "Tax": "0"}
+SEED = {
+    "AWS Lambda": "5.2312345678",
+    "Amazon Simple Storage Service": "2.1487654321",
+    "Amazon CloudFront": "8.4700000001",
+    "Amazon DynamoDB": "1.8899999999",
+    "Tax": "0",
+}
 
 
 def linked_account(n: int) -> str:
@@ -78,19 +84,28 @@ class PagedCostExplorer:
     (grouped by LINKED_ACCOUNT and SERVICE) in ``pages`` pages; counts calls."""
 
     def __init__(self, accounts: int, pages: int = 3) -> None:
-        self.groups = [(linked_account(n), service, amount)
-                       for n in range(accounts) for service, amount in SEED.items()]
+        self.groups = [
+            (linked_account(n), service, amount) for n in range(accounts) for service, amount in SEED.items()
+        ]
         self.pages = pages
         self.calls = 0
 
     def get_cost_and_usage(self, **kwargs):
         self.calls += 1
         page = int(kwargs.get("NextPageToken", "0"))
-        result = {"ResultsByTime": [{
-            "TimePeriod": kwargs["TimePeriod"], "Estimated": False, "Total": {},
-            "Groups": [{"Keys": [scope, s], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}
-                       for scope, s, a in self.groups[page::self.pages]],
-        }]}
+        result = {
+            "ResultsByTime": [
+                {
+                    "TimePeriod": kwargs["TimePeriod"],
+                    "Estimated": False,
+                    "Total": {},
+                    "Groups": [
+                        {"Keys": [scope, s], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}
+                        for scope, s, a in self.groups[page :: self.pages]
+                    ],
+                }
+            ]
+        }
         if page + 1 < self.pages:
             result["NextPageToken"] = str(page + 1)
         return result
@@ -127,7 +142,8 @@ def _start_emulator() -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--secret-key", SECRET_KEY, "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -161,20 +177,30 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
         client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": url}, max_network_retries=0)
         repo = FakeAccountRepository()
         for account in bench_accounts(accounts):
-            customer = client.v1.customers.create(params={
-                "email": f"{account.account_id}@example.com", "payment_method": "pm_card_visa",
-                "invoice_settings": {"default_payment_method": "pm_card_visa"},
-            })
+            customer = client.v1.customers.create(
+                params={
+                    "email": f"{account.account_id}@example.com",
+                    "payment_method": "pm_card_visa",
+                    "invoice_settings": {"default_payment_method": "pm_card_visa"},
+                }
+            )
             repo.put(dataclasses.replace(account, stripe_customer_id=customer.id, payment_method=CARD))
         cost_explorer = PagedCostExplorer(accounts, pages=3)
         queue = FakeQueue()
-        run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer),
-                         leases=FakeLeases(), runs=FakeRunRecords(),
-                         billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
+        run = BillingRun(
+            accounts=repo,
+            costs=CostExplorerCostSource(cost_explorer),
+            leases=FakeLeases(),
+            runs=FakeRunRecords(),
+            billing_jobs=queue,
+            policy=POLICY,
+            group_by=GROUP_BY,
+        )
         plans = _jobs(run, queue, accounts)
 
-        requests.post(f"{url}/_emulator/config", json={"rate_limit": EMULATOR_LIMIT, "log_requests": False},
-                      timeout=5).raise_for_status()
+        requests.post(
+            f"{url}/_emulator/config", json={"rate_limit": EMULATOR_LIMIT, "log_requests": False}, timeout=5
+        ).raise_for_status()
         before = requests.get(f"{url}/_emulator/requests", timeout=5).json()
         gateway = RateLimitedPaymentGateway(
             StripePaymentGateway(FakeSecretsProvider(secret_key=SECRET_KEY), api_base=url, max_network_retries=0),
@@ -195,14 +221,21 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
     achieved = admitted / elapsed
     assert all(r.status == "open" for r in results) and objects["invoice"] == accounts
     return {
-        "benchmark": "billing_run_stripe_rate", "accounts": accounts, "emulator_limit_per_s": EMULATOR_LIMIT,
-        "client_rate_per_s": CLIENT_RATE, "worker_threads": WORKER_THREADS, "stripe_requests": admitted,
-        "rate_limited_429": rejected, "seconds": round(elapsed, 2), "achieved_per_s": round(achieved, 1),
+        "benchmark": "billing_run_stripe_rate",
+        "accounts": accounts,
+        "emulator_limit_per_s": EMULATOR_LIMIT,
+        "client_rate_per_s": CLIENT_RATE,
+        "worker_threads": WORKER_THREADS,
+        "stripe_requests": admitted,
+        "rate_limited_429": rejected,
+        "seconds": round(elapsed, 2),
+        "achieved_per_s": round(achieved, 1),
         "achieved_over_limit": round(achieved / EMULATOR_LIMIT, 3),
         "invoices_per_s": round(accounts / elapsed, 2),
         "invoices_over_limit_per_3": round(accounts / elapsed / (EMULATOR_LIMIT / REQUESTS_PER_INVOICE), 3),
         "stripe_requests_per_invoice": round(admitted / accounts, 3),
-        "cost_explorer_requests": cost_explorer.calls, "cost_explorer_pages": cost_explorer.pages,
+        "cost_explorer_requests": cost_explorer.calls,
+        "cost_explorer_pages": cost_explorer.pages,
     }
 
 
@@ -211,9 +244,15 @@ def measure_cost_explorer_requests(accounts: int) -> int:
     cost_explorer = PagedCostExplorer(accounts, pages=3)
     queue = FakeQueue()
     repo = FakeAccountRepository(bench_accounts(accounts))
-    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(cost_explorer),
-                     leases=FakeLeases(), runs=FakeRunRecords(),
-                     billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
+    run = BillingRun(
+        accounts=repo,
+        costs=CostExplorerCostSource(cost_explorer),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=queue,
+        policy=POLICY,
+        group_by=GROUP_BY,
+    )
     run.start(PERIOD, owner="bench", trigger="bench")
     assert len(queue.messages) == accounts
     return cost_explorer.calls
@@ -224,21 +263,32 @@ def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
     stripe_fake = FakePaymentGateway()
     repo = FakeAccountRepository()
     for account in bench_accounts(accounts):
-        customer = stripe_fake.create_customer(account_id=account.account_id,
-                                               idempotency_key=f"setup:{account.account_id}")
+        customer = stripe_fake.create_customer(
+            account_id=account.account_id, idempotency_key=f"setup:{account.account_id}"
+        )
         repo.put(dataclasses.replace(account, stripe_customer_id=customer.id, payment_method=CARD))
     invoices: InvoiceRepository = FakeInvoiceRepository()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=CostExplorerCostSource(PagedCostExplorer(accounts)),
-                     leases=FakeLeases(), runs=FakeRunRecords(),
-                     billing_jobs=queue, policy=POLICY, group_by=GROUP_BY)
+    run = BillingRun(
+        accounts=repo,
+        costs=CostExplorerCostSource(PagedCostExplorer(accounts)),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=queue,
+        policy=POLICY,
+        group_by=GROUP_BY,
+    )
     job = InvoiceJob(invoices=invoices, accounts=repo, payments=stripe_fake)
     started = time.process_time()
     for plan, run_id in _jobs(run, queue, accounts):
         job.run(plan, run_id=run_id)
     cpu = time.process_time() - started
-    return {"benchmark": "billing_cpu_per_invoice", "accounts": accounts,
-            "cpu_ms_per_invoice": round(cpu * 1000 / accounts, 3), "cpu_seconds": round(cpu, 2)}
+    return {
+        "benchmark": "billing_cpu_per_invoice",
+        "accounts": accounts,
+        "cpu_ms_per_invoice": round(cpu * 1000 / accounts, 3),
+        "cpu_seconds": round(cpu, 2),
+    }
 
 
 def test_stripe_request_rate_of_a_1000_account_run() -> None:
@@ -251,8 +301,16 @@ def test_stripe_request_rate_of_a_1000_account_run() -> None:
 def test_cost_explorer_requests_do_not_depend_on_the_number_of_accounts() -> None:
     """`make bench`: CE requests for 10 and for 1,000 accounts."""
     small, large = measure_cost_explorer_requests(10), measure_cost_explorer_requests(1000)
-    print(json.dumps({"benchmark": "billing_run_cost_explorer_requests", "pages": 3,
-                      "requests_10_accounts": small, "requests_1000_accounts": large}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "billing_run_cost_explorer_requests",
+                "pages": 3,
+                "requests_10_accounts": small,
+                "requests_1000_accounts": large,
+            }
+        )
+    )
     assert small == large == 3
 
 
@@ -273,8 +331,12 @@ class AcceptingSqs:
     def send_message_batch(self, *, QueueUrl, Entries):  # noqa: N803 - boto3's names
         self.calls += 1
         self.entries += len(Entries)
-        return {"Successful": [{"Id": e["Id"], "MessageId": f"m{self.entries}-{e['Id']}", "MD5OfMessageBody": ""}
-                               for e in Entries], "Failed": []}
+        return {
+            "Successful": [
+                {"Id": e["Id"], "MessageId": f"m{self.entries}-{e['Id']}", "MD5OfMessageBody": ""} for e in Entries
+            ],
+            "Failed": [],
+        }
 
 
 def measure_run_scale(accounts: int) -> dict:
@@ -282,17 +344,25 @@ def measure_run_scale(accounts: int) -> dict:
     from billing_core.adapters.sqs import SqsMessageQueue
 
     sqs = AcceptingSqs()
-    run = BillingRun(accounts=FakeAccountRepository(bench_accounts(accounts)),
-                     costs=CostExplorerCostSource(PagedCostExplorer(accounts, pages=max(1, accounts // 5000))),
-                     leases=FakeLeases(), runs=FakeRunRecords(),
-                     billing_jobs=SqsMessageQueue(sqs, "https://sqs.local/billing-jobs"),
-                     policy=POLICY, group_by=GROUP_BY)
+    run = BillingRun(
+        accounts=FakeAccountRepository(bench_accounts(accounts)),
+        costs=CostExplorerCostSource(PagedCostExplorer(accounts, pages=max(1, accounts // 5000))),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=SqsMessageQueue(sqs, "https://sqs.local/billing-jobs"),
+        policy=POLICY,
+        group_by=GROUP_BY,
+    )
     started = time.perf_counter()
     result = run.start(PERIOD, owner="bench", trigger="bench")
     seconds = time.perf_counter() - started
     assert result.enqueued == accounts == sqs.entries
-    return {"benchmark": "billing_run_scale", "accounts": accounts, "seconds": round(seconds, 2),
-            "sqs_requests_per_1000_accounts": round(sqs.calls * 1000 / accounts, 1)}
+    return {
+        "benchmark": "billing_run_scale",
+        "accounts": accounts,
+        "seconds": round(seconds, 2),
+        "sqs_requests_per_1000_accounts": round(sqs.calls * 1000 / accounts, 1),
+    }
 
 
 def test_planning_and_enqueueing_10_000_and_100_000_accounts() -> None:

@@ -5,6 +5,7 @@ Starts ``python -m stripe_emulator`` on a free port, warms up, then times N sequ
 
     .venv/bin/python tests/bench/bench_emulator.py [--requests 2000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def measure(requests_count: int = 2000, warmup: int = 100) -> dict:
     """Time ``requests_count`` sequential customer creates against a fresh emulator process."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "stripe_emulator", "--port", str(port), "--quiet"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_healthy(url)
         client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": url}, max_network_retries=0)
@@ -54,9 +58,13 @@ def measure(requests_count: int = 2000, warmup: int = 100) -> dict:
     finally:
         process.terminate()
         process.wait(timeout=15)
-    return {"benchmark": "emulator_customer_create", "requests": requests_count,
-            "seconds": round(elapsed, 3), "per_second": round(requests_count / elapsed, 1),
-            "mean_ms": round(elapsed / requests_count * 1000, 3)}
+    return {
+        "benchmark": "emulator_customer_create",
+        "requests": requests_count,
+        "seconds": round(elapsed, 3),
+        "per_second": round(requests_count / elapsed, 1),
+        "mean_ms": round(elapsed / requests_count * 1000, 3),
+    }
 
 
 def test_customer_creates_per_second() -> None:

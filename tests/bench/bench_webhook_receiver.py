@@ -8,6 +8,7 @@
 3. Events applied per second by one worker (its stripe-events consumer threads) against the local stack.
 4. The nesting check that runs before a signed body is parsed: milliseconds for 1 MiB, Stripe-like or hostile.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def receiver_app() -> Flask:
 
     settings = Settings.from_env({"STRIPE_EVENTS_QUEUE_URL": "http://in-memory.invalid/stripe-events"})
     billing_logging.configure(settings.log_level)  # the production log line per webhook is part of the cost
-    services = WebhookReceiverServices(settings=settings, secrets=FakeSecretsProvider(webhook_secrets=[SECRET]),
-                                       stripe_events=FakeQueue())
+    services = WebhookReceiverServices(
+        settings=settings, secrets=FakeSecretsProvider(webhook_secrets=[SECRET]), stripe_events=FakeQueue()
+    )
     return create_app(settings, services)
 
 
@@ -83,7 +85,10 @@ class Gunicorn:
         env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "PYTHONPATH": str(ROOT)}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), target],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -105,12 +110,27 @@ class Gunicorn:
 
 
 def _signed_request() -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({
-        "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": "invoice.paid", "created": int(time.time()),
-        "data": {"object": {"id": "in_bench", "object": "invoice", "status": "paid", "number": "BENCH-0001",
-                            "amount_due": 3774, "currency": "eur", "metadata": {"userId": "u", "invoiceId": "i"},
-                            "lines": {"object": "list", "data": [], "has_more": False}}},
-    }, indent=2)
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": "invoice.paid",
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": "in_bench",
+                    "object": "invoice",
+                    "status": "paid",
+                    "number": "BENCH-0001",
+                    "amount_due": 3774,
+                    "currency": "eur",
+                    "metadata": {"userId": "u", "invoiceId": "i"},
+                    "lines": {"object": "list", "data": [], "has_more": False},
+                }
+            },
+        },
+        indent=2,
+    )
     return body.encode(), {
         "Content-Type": "application/json",
         "Stripe-Signature": sign_payload(body, SECRET, int(time.time())),
@@ -137,17 +157,29 @@ def _throughput(url: str, requests_total: int) -> float:
 
 def test_webhook_receiver_throughput_next_to_a_bare_flask_endpoint():
     results = {}
-    for name, target in (("bare_flask", "tests.bench.bench_webhook_receiver:bare_app()"),
-                         ("webhook_receiver", "tests.bench.bench_webhook_receiver:receiver_app()")):
+    for name, target in (
+        ("bare_flask", "tests.bench.bench_webhook_receiver:bare_app()"),
+        ("webhook_receiver", "tests.bench.bench_webhook_receiver:receiver_app()"),
+    ):
         server = Gunicorn(target)
         try:
             results[name] = _throughput(server.url, REQUESTS)
         finally:
             server.stop()
     ratio = results["webhook_receiver"] / results["bare_flask"]
-    print(json.dumps({"benchmark": "webhook_receiver_rps", "requests": REQUESTS, "client_threads": CLIENT_THREADS,
-                      "receiver_rps": round(results["webhook_receiver"], 1),
-                      "bare_flask_rps": round(results["bare_flask"], 1), "ratio": round(ratio, 3), "goal": 0.7}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "webhook_receiver_rps",
+                "requests": REQUESTS,
+                "client_threads": CLIENT_THREADS,
+                "receiver_rps": round(results["webhook_receiver"], 1),
+                "bare_flask_rps": round(results["bare_flask"], 1),
+                "ratio": round(ratio, 3),
+                "goal": 0.7,
+            }
+        )
+    )
     assert ratio > 0
 
 
@@ -177,8 +209,18 @@ def test_webhook_receiver_p99_latency_at_100_requests_per_second():
         server.stop()
     latencies.sort()
     p = lambda q: round(latencies[int(q * (len(latencies) - 1))] * 1000, 2)  # noqa: E731
-    print(json.dumps({"benchmark": "webhook_receiver_latency", "rate_per_second": rate, "requests": len(latencies),
-                      "p50_ms": p(0.5), "p99_ms": p(0.99), "max_ms": p(1.0)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "webhook_receiver_latency",
+                "rate_per_second": rate,
+                "requests": len(latencies),
+                "p50_ms": p(0.5),
+                "p99_ms": p(0.99),
+                "max_ms": p(1.0),
+            }
+        )
+    )
     assert len(latencies) == rate * seconds
 
 
@@ -204,34 +246,60 @@ def test_events_applied_per_second_by_one_worker(stack):
     for n in range(events_total):
         account_id, invoice_id, stripe_id = f"bench-{run}-{n}", f"inv_2024-11_bench-{run}-{n}", f"in_bench_{run}_{n}"
         invoices.create_if_absent(billing_record(account_id, invoice_id, stripe_id, status="open"))
-        queue.send(json.dumps({
-            "id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": "invoice.paid",
-            "created": int(time.time()),
-            "data": {"object": {"id": stripe_id, "object": "invoice", "status": "paid", "number": f"B-{n:04d}",
-                                "attempt_count": 1, "status_transitions": {"paid_at": int(time.time())},
-                                "metadata": {"userId": account_id, "invoiceId": invoice_id}}},
-        }))
+        queue.send(
+            json.dumps(
+                {
+                    "id": f"evt_{uuid.uuid4().hex[:24]}",
+                    "object": "event",
+                    "type": "invoice.paid",
+                    "created": int(time.time()),
+                    "data": {
+                        "object": {
+                            "id": stripe_id,
+                            "object": "invoice",
+                            "status": "paid",
+                            "number": f"B-{n:04d}",
+                            "attempt_count": 1,
+                            "status_transitions": {"paid_at": int(time.time())},
+                            "metadata": {"userId": account_id, "invoiceId": invoice_id},
+                        }
+                    },
+                }
+            )
+        )
         keys.append((account_id, invoice_id))
 
     stopping = threading.Event()
-    consumers = stripe_event_consumers(queue, event_ports_for(services), stopping,
-                                       wait_seconds=services.settings.queue_wait_seconds)
+    consumers = stripe_event_consumers(
+        queue, event_ports_for(services), stopping, wait_seconds=services.settings.queue_wait_seconds
+    )
     started = time.perf_counter()
     for consumer in consumers:
         consumer.start()
     try:
-        wait_for(lambda: queue.approximate_depth() == 0 and all(
-            invoices.get(u, i).status == "paid" for u, i in keys[-10:]), timeout=300, what="all events applied",
-            interval=0.05)
+        wait_for(
+            lambda: queue.approximate_depth() == 0 and all(invoices.get(u, i).status == "paid" for u, i in keys[-10:]),
+            timeout=300,
+            what="all events applied",
+            interval=0.05,
+        )
         elapsed = time.perf_counter() - started
     finally:
         stopping.set()
         for consumer in consumers:
             consumer.join(timeout=10)
     applied = sum(1 for u, i in keys if invoices.get(u, i).status == "paid")
-    print(json.dumps({"benchmark": "events_applied_per_second", "events": events_total,
-                      "consumer_threads": len(consumers), "seconds": round(elapsed, 2),
-                      "per_second": round(events_total / elapsed, 1)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "events_applied_per_second",
+                "events": events_total,
+                "consumer_threads": len(consumers),
+                "seconds": round(elapsed, 2),
+                "per_second": round(events_total / elapsed, 1),
+            }
+        )
+    )
     assert applied == events_total
 
 
@@ -239,8 +307,10 @@ def test_reading_a_signed_body_of_one_mebibyte_is_linear_even_for_a_hostile_one(
     """The nesting check runs before parsing: its cost for a 1 MiB body, a Stripe-like one and a hostile one."""
     from billing_core.adapters.stripe_webhooks import nesting_depth
 
-    lines = [{"id": f"il_{n}", "amount": n, "period": {"start": 1, "end": 2}, "metadata": {"note": 'a "quoted" word'}}
-             for n in range(9000)]
+    lines = [
+        {"id": f"il_{n}", "amount": n, "period": {"start": 1, "end": 2}, "metadata": {"note": 'a "quoted" word'}}
+        for n in range(9000)
+    ]
     bodies = {
         "stripe_like": json.dumps({"id": "evt_1", "type": "invoice.paid", "data": {"object": {"lines": lines}}}),
         "unterminated_escaped_quotes": '"' + '\\"' * (512 * 1024),

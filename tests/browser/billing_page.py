@@ -1,4 +1,5 @@
 """The admin Billing page as the browser tests use it: what a person clicks, fills in and reads."""
+
 from __future__ import annotations
 
 import io
@@ -60,8 +61,9 @@ class BillingPage:
 
         period = Period.previous(datetime.now(UTC))
         out, err = io.StringIO(), io.StringIO()
-        code = billing_cli(["run", "--period", period.label, "--timeout", "60"],
-                           services=worker_services(self.stack), out=out, err=err)
+        code = billing_cli(
+            ["run", "--period", period.label, "--timeout", "60"], services=worker_services(self.stack), out=out, err=err
+        )
         assert code == 0, f"billing run failed ({code}): {err.getvalue()}"
         return period
 

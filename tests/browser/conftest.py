@@ -4,6 +4,7 @@ The browser is ``/usr/bin/chromium`` (``make browser-tools`` installs it); Playw
 downloads one. One Chromium per session, a fresh context (cookies, storage) per test. Every test
 gets a clean stack (empty tables, empty Stripe emulator) and may save screenshots with ``shot``.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,13 @@ from tests.browser.billing_page import BillingPage
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 DESKTOP = {"width": 1280, "height": 900}

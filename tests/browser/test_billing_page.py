@@ -1,4 +1,5 @@
 """The admin Billing page in a real browser (Debian's Chromium) against the whole local stack."""
+
 from __future__ import annotations
 
 import base64

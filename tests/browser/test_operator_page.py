@@ -2,6 +2,7 @@
 
 Also who gets in: the operator does; a customer's admin, a user in no group and a forged session do not.
 """
+
 from __future__ import annotations
 
 import io
@@ -79,8 +80,15 @@ def test_a_failed_payment_shows_with_a_retry_button_that_pays_it_after_the_custo
     services = worker_services(clean_stack)
     account_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
     period = seed_period(clean_stack)
-    assert cli.main(["run", "--period", period.label, "--wait", "--timeout", "60"], services=services,
-                    out=io.StringIO(), err=io.StringIO()) == 0
+    assert (
+        cli.main(
+            ["run", "--period", period.label, "--wait", "--timeout", "60"],
+            services=services,
+            out=io.StringIO(),
+            err=io.StringIO(),
+        )
+        == 0
+    )
     open_operator_page(page, clean_stack)
     failed = section(page, "Fehlgeschlagene Zahlungen")
     invoice_id = f"inv_{period.label}_{account_id}"
@@ -101,16 +109,17 @@ def test_a_failed_payment_shows_with_a_retry_button_that_pays_it_after_the_custo
         time.sleep(0.5)
     page.get_by_role("button", name="Filtern").click()
     expect(failed).to_contain_text("Keine fehlgeschlagenen Zahlungen.")
-    expect(section(page, "Rechnungen aller Konten").locator("tbody tr", has_text=invoice_id)).to_contain_text(
-        "Bezahlt")
+    expect(section(page, "Rechnungen aller Konten").locator("tbody tr", has_text=invoice_id)).to_contain_text("Bezahlt")
     expect(section(page, "Protokoll")).to_contain_text("invoice.retry")
     shot("2-paid")
 
 
 def test_a_customers_admin_and_a_user_in_no_group_see_no_access_and_get_no_data(page, clean_stack):
     answers: list[tuple[str, int]] = []
-    page.on("response", lambda response: answers.append((response.url, response.status))
-            if "/operator/" in response.url else None)
+    page.on(
+        "response",
+        lambda response: answers.append((response.url, response.status)) if "/operator/" in response.url else None,
+    )
     for who in ("admin", "member"):
         open_operator_page(page, clean_stack, who)
         expect(page.get_by_role("heading", name="Kein Zugriff")).to_be_visible()
@@ -127,8 +136,11 @@ def test_a_forged_session_in_the_browser_is_refused_by_the_api(page, clean_stack
 
     forged = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': 'x', 'cognito:groups': ['operator']})}."
     page.goto(clean_stack.info["api_url"] + "/operator")
-    page.evaluate("token => sessionStorage.setItem('billing.session', JSON.stringify("
-                  "{accessToken: token, expiresAt: Date.now() + 3600000, username: 'forger'}))", forged)
+    page.evaluate(
+        "token => sessionStorage.setItem('billing.session', JSON.stringify("
+        "{accessToken: token, expiresAt: Date.now() + 3600000, username: 'forger'}))",
+        forged,
+    )
     page.reload()
 
     expect(page.get_by_role("heading", name="Anmeldung")).to_be_visible()
@@ -136,9 +148,7 @@ def test_a_forged_session_in_the_browser_is_refused_by_the_api(page, clean_stack
     expect(page.get_by_role("region", name="Kundenkonten")).to_be_hidden()
 
 
-def test_the_operator_invites_a_customers_admin_from_the_page_who_then_sees_that_accounts_billing(
-    page, clean_stack
-):
+def test_the_operator_invites_a_customers_admin_from_the_page_who_then_sees_that_accounts_billing(page, clean_stack):
     import re
 
     from tests.e2e.test_operator_accounts_e2e import _first_sign_in
@@ -157,7 +167,8 @@ def test_the_operator_invites_a_customers_admin_from_the_page_who_then_sees_that
     expect(notice).to_contain_text("anna@sieben.de ist Admin von kunde-7.")
     password = re.search(r"Passwort .*: (\S+)$", notice.inner_text()).group(1)
     token = _first_sign_in(clean_stack, "anna@sieben.de", password)
-    billing = requests.get(clean_stack.info["api_url"] + "/billing",
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    billing = requests.get(
+        clean_stack.info["api_url"] + "/billing", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
     assert billing["accountId"] == "kunde-7"
     expect(section(page, "Protokoll")).to_contain_text("account.invite")

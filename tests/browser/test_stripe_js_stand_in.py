@@ -1,4 +1,5 @@
 """The emulator's Stripe.js stand-in, driven in Chromium from the api origin (cross-origin, like Stripe.js)."""
+
 from __future__ import annotations
 
 import requests
@@ -29,15 +30,18 @@ def mount_payment_element(page, stack, client_secret, locale="de"):
             window.elementsUnderTest = window.stripeUnderTest.elements({clientSecret, locale});
             window.elementsUnderTest.create('payment').mount('#element-under-test');
         }""",
-        {"src": stack.info["stripe_api_base"] + "/v3/", "key": stack.info["stripe_publishable_key"],
-         "clientSecret": client_secret, "locale": locale},
+        {
+            "src": stack.info["stripe_api_base"] + "/v3/",
+            "key": stack.info["stripe_publishable_key"],
+            "clientSecret": client_secret,
+            "locale": locale,
+        },
     )
     return page.locator("#element-under-test")
 
 
 def confirm(page):
-    return page.evaluate(
-        "() => stripeUnderTest.confirmSetup({elements: elementsUnderTest, redirect: 'if_required'})")
+    return page.evaluate("() => stripeUnderTest.confirmSetup({elements: elementsUnderTest, redirect: 'if_required'})")
 
 
 def test_sepa_debit_through_the_stand_in_saves_the_iban_with_a_mandate(page, clean_stack):
@@ -80,9 +84,18 @@ def test_an_incomplete_form_is_a_validation_error_without_any_stripe_call(page, 
 def test_the_emulator_serves_the_stand_in_and_lets_browsers_read_api_answers(clean_stack):
     base = clean_stack.info["stripe_api_base"]
     script = requests.get(base + "/v3/", timeout=5)
-    api = requests.post(base + "/v1/payment_methods", timeout=5, headers={"Origin": clean_stack.info["api_url"]},
-                        data={"key": clean_stack.info["stripe_publishable_key"], "type": "card",
-                              "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "34"})
+    api = requests.post(
+        base + "/v1/payment_methods",
+        timeout=5,
+        headers={"Origin": clean_stack.info["api_url"]},
+        data={
+            "key": clean_stack.info["stripe_publishable_key"],
+            "type": "card",
+            "card[number]": "4242424242424242",
+            "card[exp_month]": "12",
+            "card[exp_year]": "34",
+        },
+    )
 
     assert script.status_code == 200
     assert script.headers["Content-Type"].startswith("text/javascript")

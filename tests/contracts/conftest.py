@@ -3,6 +3,7 @@
 A fixture here is parametrized ``memory`` / ``dynamodb`` (or ``sqs``); the test body is the contract
 both must keep, so a fake can never drift from the adapter it stands in for.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -129,8 +130,10 @@ class QueueUnderTest:
 @pytest.fixture(params=["memory", "sqs"])
 def jobs_queue(request):
     if request.param == "memory":
-        return QueueUnderTest(FakeQueue(max_receive_count=resources.BILLING_JOBS.max_receive_count),
-                              resources.BILLING_JOBS.max_receive_count)
+        return QueueUnderTest(
+            FakeQueue(max_receive_count=resources.BILLING_JOBS.max_receive_count),
+            resources.BILLING_JOBS.max_receive_count,
+        )
     aws = request.getfixturevalue("aws")
     url = aws.create_queue(resources.BILLING_JOBS)
     return QueueUnderTest(SqsMessageQueue(aws.client("sqs"), url), resources.BILLING_JOBS.max_receive_count)

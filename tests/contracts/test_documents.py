@@ -1,4 +1,5 @@
 """The e-invoice file store: the in-memory fake and S3 on moto keep one contract."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The message queue's contract, kept by the in-memory fake and the SQS adapter alike."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,10 @@ def test_a_message_is_received_with_its_attributes_until_deleted(jobs_queue):
     (message,) = queue.receive(max_messages=10, wait_seconds=1)
 
     assert (message.body, message.attributes, message.receive_count) == (
-        '{"invoiceId":"inv_2024-11_u1"}', {"runId": "run-1"}, 1)
+        '{"invoiceId":"inv_2024-11_u1"}',
+        {"runId": "run-1"},
+        1,
+    )
     queue.delete(message.receipt_handle)
     assert queue.receive(wait_seconds=0) == []
 
@@ -58,7 +62,8 @@ def test_a_batch_of_messages_is_enqueued_whole_with_each_ones_attributes(jobs_qu
         received.extend(batch)
     assert len(ids) == len(set(ids)) == 25
     assert sorted((m.body, m.attributes["invoiceId"]) for m in received) == sorted(
-        (m.body, m.attributes["invoiceId"]) for m in outgoing)
+        (m.body, m.attributes["invoiceId"]) for m in outgoing
+    )
 
 
 def test_a_message_dead_lettered_on_purpose_keeps_its_body_attributes_and_reason(jobs_queue):
@@ -71,7 +76,10 @@ def test_a_message_dead_lettered_on_purpose_keeps_its_body_attributes_and_reason
     assert queue.receive(wait_seconds=0) == [] and queue.approximate_depth() == 0
     (letter,) = queue.dead_letters()
     assert (letter.body, letter.reason, letter.attempts) == (
-        '{"id":"evt_1"}', "InvalidStripeEvent: the message body is not JSON", 1)
+        '{"id":"evt_1"}',
+        "InvalidStripeEvent: the message body is not JSON",
+        1,
+    )
     assert letter.dead_lettered_at and letter.dead_lettered_at.startswith(("19", "20"))
     # Listing leaves them where they are: a second listing shows the same letter.
     assert [other.message_id for other in queue.dead_letters()] == [letter.message_id]

@@ -1,4 +1,5 @@
 """The storage ports' contract, kept by the in-memory fakes and the DynamoDB adapters alike."""
+
 from __future__ import annotations
 
 import threading
@@ -45,12 +46,20 @@ def test_money_as_a_float_is_refused_and_nothing_is_stored(invoices, account_id)
 def test_update_with_a_status_guard_refuses_to_move_status_backward(invoices, account_id):
     invoice_id = f"inv_2024-11_{account_id}"
     invoices.create_if_absent(an_invoice(account_id=account_id))
-    invoices.update(account_id, invoice_id, {"status": InvoiceStatus.PAID, "paid_at": 1_733_000_000_000},
-                    conditions=[FieldIs.one_of("status", "pending", "draft", "open")])
+    invoices.update(
+        account_id,
+        invoice_id,
+        {"status": InvoiceStatus.PAID, "paid_at": 1_733_000_000_000},
+        conditions=[FieldIs.one_of("status", "pending", "draft", "open")],
+    )
 
     with pytest.raises(ConditionFailed) as refused:
-        invoices.update(account_id, invoice_id, {"status": InvoiceStatus.OPEN},
-                        conditions=[FieldIs.one_of("status", "pending", "draft")])
+        invoices.update(
+            account_id,
+            invoice_id,
+            {"status": InvoiceStatus.OPEN},
+            conditions=[FieldIs.one_of("status", "pending", "draft")],
+        )
 
     assert refused.value.current.status is InvoiceStatus.PAID
     assert invoices.get(account_id, invoice_id).status is InvoiceStatus.PAID
@@ -60,14 +69,19 @@ def test_update_returns_the_new_invoice_and_none_removes_a_field(invoices, accou
     invoice_id = f"inv_2024-11_{account_id}"
     invoices.create_if_absent(an_invoice(account_id=account_id, finalization_error="timeout"))
 
-    updated = invoices.update(account_id, invoice_id, {"stripe_invoice_id": "in_1", "finalization_error": None},
-                              conditions=[FieldIs.absent("stripe_invoice_id")])
+    updated = invoices.update(
+        account_id,
+        invoice_id,
+        {"stripe_invoice_id": "in_1", "finalization_error": None},
+        conditions=[FieldIs.absent("stripe_invoice_id")],
+    )
 
     assert updated.stripe_invoice_id == "in_1" and updated.finalization_error is None
     assert invoices.get(account_id, invoice_id) == updated
     with pytest.raises(ConditionFailed):
-        invoices.update(account_id, invoice_id, {"stripe_invoice_id": "in_2"},
-                        conditions=[FieldIs.absent("stripe_invoice_id")])
+        invoices.update(
+            account_id, invoice_id, {"stripe_invoice_id": "in_2"}, conditions=[FieldIs.absent("stripe_invoice_id")]
+        )
 
 
 def test_finalized_at_and_paid_at_keep_their_first_value_and_lines_added_only_grows(invoices, account_id):
@@ -77,19 +91,25 @@ def test_finalized_at_and_paid_at_keep_their_first_value_and_lines_added_only_gr
     invoices.update(*key, {"lines_added": frozenset({"base-fee", "aws"}), "finalized_at": 1000, "paid_at": 2000})
 
     # A worker resuming from stale memory writes what it saw then: none of it moves the record back.
-    stale = invoices.update(*key, {"lines_added": frozenset({"base-fee"}), "finalized_at": 3000, "paid_at": None,
-                                   "number": "A-1"})
+    stale = invoices.update(
+        *key, {"lines_added": frozenset({"base-fee"}), "finalized_at": 3000, "paid_at": None, "number": "A-1"}
+    )
 
     assert (stale.lines_added, stale.finalized_at, stale.paid_at, stale.number) == (
-        frozenset({"base-fee", "aws"}), 1000, 2000, "A-1")
+        frozenset({"base-fee", "aws"}),
+        1000,
+        2000,
+        "A-1",
+    )
     assert invoices.get(*key) == stale
 
 
 def test_a_write_once_field_absent_so_far_takes_the_first_value(invoices, account_id):
     invoice = an_invoice(account_id=account_id)
     invoices.create_if_absent(invoice)
-    first = invoices.update(account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"}), "paid_at": None,
-                                                              "updated_at": 5})
+    first = invoices.update(
+        account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"}), "paid_at": None, "updated_at": 5}
+    )
     assert (first.lines_added, first.paid_at) == (frozenset({"aws"}), None)
     assert invoices.update(account_id, invoice.invoice_id, {"paid_at": 7}).paid_at == 7
 
@@ -98,13 +118,18 @@ def test_a_key_generation_guard_accepts_an_invoice_that_never_had_one(invoices, 
     invoice_id = f"inv_2024-11_{account_id}"
     invoices.create_if_absent(an_invoice(account_id=account_id))
 
-    bumped = invoices.update(account_id, invoice_id, {"key_generation": 1},
-                             conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)])
+    bumped = invoices.update(
+        account_id, invoice_id, {"key_generation": 1}, conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)]
+    )
 
     assert bumped.key_generation == 1
     with pytest.raises(ConditionFailed):
-        invoices.update(account_id, invoice_id, {"key_generation": 1},
-                        conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)])
+        invoices.update(
+            account_id,
+            invoice_id,
+            {"key_generation": 1},
+            conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)],
+        )
 
 
 def test_updating_a_missing_invoice_is_not_found_and_creates_nothing(invoices, account_id):
@@ -121,17 +146,18 @@ def test_key_fields_cannot_be_updated(invoices, account_id):
 
 def test_every_invoice_of_every_account_is_listed_filtered_by_period_and_status(invoices, account_id):
     other = account_id + "-b"
-    for owner, period, status in [(account_id, Period(2024, 11), InvoiceStatus.PAID),
-                                  (account_id, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED),
-                                  (other, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED)]:
+    for owner, period, status in [
+        (account_id, Period(2024, 11), InvoiceStatus.PAID),
+        (account_id, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED),
+        (other, Period(2024, 12), InvoiceStatus.PAYMENT_FAILED),
+    ]:
         invoices.create_if_absent(an_invoice(account_id=owner, period=period, status=status))
 
     def ids(**filters):  # the table may hold other tests' invoices
         return sorted(i.invoice_id for i in invoices.list_all(**filters) if i.account_id in (account_id, other))
 
     assert ids() == [f"inv_2024-11_{account_id}", f"inv_2024-12_{account_id}", f"inv_2024-12_{other}"]
-    assert ids(period_label="2024-12", status="payment_failed") == [f"inv_2024-12_{account_id}",
-                                                                     f"inv_2024-12_{other}"]
+    assert ids(period_label="2024-12", status="payment_failed") == [f"inv_2024-12_{account_id}", f"inv_2024-12_{other}"]
     assert ids(status="paid") == [f"inv_2024-11_{account_id}"]
     assert ids(period_label="2025-01") == []
 
@@ -209,15 +235,19 @@ def test_account_update_sets_the_payment_method_only_on_an_existing_account(acco
         accounts.update(account_id, {"payment_method": method})
     accounts.set_stripe_customer_id_if_absent(account_id, "cus_x")
 
-    updated = accounts.update(account_id, {"payment_method": method, "payment_method_changed_at": 5},
-                              conditions=[FieldIs.absent("payment_method")])
+    updated = accounts.update(
+        account_id,
+        {"payment_method": method, "payment_method_changed_at": 5},
+        conditions=[FieldIs.absent("payment_method")],
+    )
 
     assert (updated.stripe_customer_id, updated.payment_method) == ("cus_x", method)
     with pytest.raises(ConditionFailed) as refused:
         accounts.update(account_id, {"payment_method": None}, conditions=[FieldIs.absent("payment_method")])
     assert refused.value.current == updated
-    cleared = accounts.update(account_id, {"payment_method": None},
-                              conditions=[FieldIs.one_of("payment_method", method)])
+    cleared = accounts.update(
+        account_id, {"payment_method": None}, conditions=[FieldIs.one_of("payment_method", method)]
+    )
     assert cleared.payment_method is None and accounts.get(account_id) == cleared
 
 
@@ -227,16 +257,18 @@ def test_account_update_sets_the_payment_method_only_on_an_existing_account(acco
 def test_an_event_is_claimed_once_applied_once_and_then_done(processed_events, clock):
     event_id = f"evt_{uuid.uuid4().hex[:10]}"
 
-    assert processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600) \
-        is EventClaim.CLAIMED
-    assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+    assert (
+        processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    )
+    assert (
+        processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600)
         is EventClaim.IN_PROGRESS
+    )
     assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
     # A retried complete whose first attempt went through: a success, counted once.
     assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
 
-    assert processed_events.claim_event(event_id, owner="c", lease_seconds=60, retention_seconds=600) \
-        is EventClaim.DONE
+    assert processed_events.claim_event(event_id, owner="c", lease_seconds=60, retention_seconds=600) is EventClaim.DONE
     assert processed_events.event_applications(event_id) == 1
     assert processed_events.event_applications("evt_never") == 0
 
@@ -247,11 +279,13 @@ def test_a_released_or_expired_claim_can_be_claimed_again(processed_events, cloc
     processed_events.claim_event(crashed, owner="a", lease_seconds=60, retention_seconds=600)
 
     processed_events.release_event(released, owner="a")
-    assert processed_events.claim_event(released, owner="b", lease_seconds=60, retention_seconds=600) \
-        is EventClaim.CLAIMED
+    assert (
+        processed_events.claim_event(released, owner="b", lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    )
     clock.now += 61
-    assert processed_events.claim_event(crashed, owner="b", lease_seconds=60, retention_seconds=600) \
-        is EventClaim.CLAIMED
+    assert (
+        processed_events.claim_event(crashed, owner="b", lease_seconds=60, retention_seconds=600) is EventClaim.CLAIMED
+    )
 
 
 def test_a_renewed_claim_stays_its_owners_past_its_first_lease(processed_events, clock):
@@ -261,8 +295,10 @@ def test_a_renewed_claim_stays_its_owners_past_its_first_lease(processed_events,
     clock.now += 40
     assert processed_events.renew_event_claim(event_id, owner="a", lease_seconds=60) is True
     clock.now += 40  # 80 s after the claim, 40 s after the renewal
-    assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+    assert (
+        processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600)
         is EventClaim.IN_PROGRESS
+    )
     assert processed_events.renew_event_claim(event_id, owner="b", lease_seconds=60) is False
     assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
     assert processed_events.event_applications(event_id) == 1
@@ -277,8 +313,10 @@ def test_an_owner_that_stalled_past_its_lease_cannot_complete_renew_or_release_t
         processed_events.claim_event(event_id, owner="a", lease_seconds=60, retention_seconds=600)
     clock.now += 61
     for event_id in (taken_over, finished):
-        assert processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600) \
+        assert (
+            processed_events.claim_event(event_id, owner="b", lease_seconds=60, retention_seconds=600)
             is EventClaim.CLAIMED
+        )
     assert processed_events.complete_event(finished, owner="b", retention_seconds=600) is True
 
     for event_id in (taken_over, finished):
@@ -287,8 +325,10 @@ def test_an_owner_that_stalled_past_its_lease_cannot_complete_renew_or_release_t
         processed_events.release_event(event_id, owner="a")
 
     # B's claim is still B's (A's release dropped nothing), and nothing was counted twice.
-    assert processed_events.claim_event(taken_over, owner="c", lease_seconds=60, retention_seconds=600) \
+    assert (
+        processed_events.claim_event(taken_over, owner="c", lease_seconds=60, retention_seconds=600)
         is EventClaim.IN_PROGRESS
+    )
     assert processed_events.complete_event(taken_over, owner="b", retention_seconds=600) is True
     assert [processed_events.event_applications(e) for e in (taken_over, finished)] == [1, 1]
 
@@ -307,9 +347,12 @@ def test_a_lease_is_exclusive_until_it_expires(leases, clock):
 
 
 def test_the_first_rate_stored_for_a_period_stays_and_comes_back_exactly(period_rates):
-    ecb = PeriodRate(Period(2024, 12), FxRate(Decimal("1.0389"), ECB_SOURCE, date(2024, 12, 31),
-                                              FxQuote.COST_PER_INVOICE_UNIT),
-                     feed="https://feed.example/eurofxref-hist-90d.xml", rule=FxRule.LAST_WORKING_DAY)
+    ecb = PeriodRate(
+        Period(2024, 12),
+        FxRate(Decimal("1.0389"), ECB_SOURCE, date(2024, 12, 31), FxQuote.COST_PER_INVOICE_UNIT),
+        feed="https://feed.example/eurofxref-hist-90d.xml",
+        rule=FxRule.LAST_WORKING_DAY,
+    )
     manual = PeriodRate(Period(2024, 12), FxRate(Decimal("0.95"), "manual", date(2024, 12, 1)))
 
     assert period_rates.get(Period(2024, 12)) is None
@@ -336,8 +379,16 @@ def test_the_newest_published_rate_is_kept_unless_a_later_reading_is_kept_and_is
 
 def test_a_run_record_comes_back_as_stored_until_it_expires(run_records, clock):
     record = BillingRunRecord(
-        period=Period(2024, 11), run_id="run_1", status=RunStatus.ENQUEUED, trigger="cron", accounts=3, skipped=1,
-        enqueued=3, cost_requests=1, started_at=1, updated_at=2,
+        period=Period(2024, 11),
+        run_id="run_1",
+        status=RunStatus.ENQUEUED,
+        trigger="cron",
+        accounts=3,
+        skipped=1,
+        enqueued=3,
+        cost_requests=1,
+        started_at=1,
+        updated_at=2,
     )
     run_records.put(record, ttl_seconds=100)
 
@@ -348,9 +399,14 @@ def test_a_run_record_comes_back_as_stored_until_it_expires(run_records, clock):
 
 
 def test_a_cost_snapshot_comes_back_as_stored_until_it_expires(preview_cache, clock):
-    report = CostReport(date(2026, 5, 1), date(2026, 5, 15), "USD", True,
-                        (CostLine("AWS Lambda", Decimal("5.2345678901")), CostLine("AWS Lambda", Decimal("1"), "111")),
-                        grouped_by="LINKED_ACCOUNT")
+    report = CostReport(
+        date(2026, 5, 1),
+        date(2026, 5, 15),
+        "USD",
+        True,
+        (CostLine("AWS Lambda", Decimal("5.2345678901")), CostLine("AWS Lambda", Decimal("1"), "111")),
+        grouped_by="LINKED_ACCOUNT",
+    )
     snapshot = CostSnapshot(report, datetime(2026, 5, 15, 12, tzinfo=UTC), Decimal("14.5"), "linear")
     preview_cache.put("preview#LINKED_ACCOUNT#2026-05", snapshot, ttl_seconds=60)
 
@@ -361,9 +417,16 @@ def test_a_cost_snapshot_comes_back_as_stored_until_it_expires(preview_cache, cl
 
 def test_audit_entries_come_back_newest_first_per_account_and_for_all_and_a_repeat_is_kept_once(audit_log):
     def entry(n: int, account: str | None) -> AuditEntry:
-        return AuditEntry(f"e{n}", at=1_700_000_000_000 + n, actor="cli:ops@host", action="account.update",
-                          account_id=account, before={"baseFee": "20.00"}, after={"baseFee": f"{20 + n}.00"},
-                          reason="contract" if n % 2 else None)
+        return AuditEntry(
+            f"e{n}",
+            at=1_700_000_000_000 + n,
+            actor="cli:ops@host",
+            action="account.update",
+            account_id=account,
+            before={"baseFee": "20.00"},
+            after={"baseFee": f"{20 + n}.00"},
+            reason="contract" if n % 2 else None,
+        )
 
     for n, account in enumerate(["acct-a", "acct-b", None, "acct-a"]):
         audit_log.record(entry(n, account))

@@ -1,4 +1,5 @@
 """`make demo`'s main steps on the session's stack: the printed invoice is the paid seed example."""
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,12 @@ def test_demo_prints_the_paid_44_91_eur_invoice_with_its_breakdown_and_writes_it
     assert "status paid" in lines
     # The rate says it was pinned by hand: the local ECB file ends before last month.
     assert any(line.startswith("rate 1 USD = 1") and "pinned manually" in line for line in lines)
-    for service, amount in (("Amazon CloudFront", "8.47"), ("AWS Lambda", "5.23"),
-                            ("Amazon Simple Storage Service", "2.15"), ("Amazon DynamoDB", "1.89")):
+    for service, amount in (
+        ("Amazon CloudFront", "8.47"),
+        ("AWS Lambda", "5.23"),
+        ("Amazon Simple Storage Service", "2.15"),
+        ("Amazon DynamoDB", "1.89"),
+    ):
         assert any(service in line and line.endswith(amount) for line in lines)
 
     paths = [Path(line.removeprefix("e-invoice ")) for line in lines if line.startswith("e-invoice ")]

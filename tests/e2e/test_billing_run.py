@@ -1,5 +1,6 @@
 """The monthly billing through the whole local stack: `billing run` enqueues, the scheduler-worker
 process creates the invoices, Stripe (the emulator) charges, webhooks bring the outcome back."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,9 @@ def services(clean_stack):
 
 def billing_run(services, period: Period, *extra: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["run", "--period", period.label, "--timeout", str(SETTLE_SECONDS), *extra],
-                    services=services, out=out, err=err)
+    code = cli.main(
+        ["run", "--period", period.label, "--timeout", str(SETTLE_SECONDS), *extra], services=services, out=out, err=err
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -39,6 +41,7 @@ def record_with(services, account_id, period, predicate):
     def check():
         record = services.invoices.get(account_id, invoice_id_for(period, account_id))
         return record if record and predicate(record) else None
+
     record = wait_for(check, SETTLE_SECONDS)
     assert record is not None, services.invoices.get(account_id, invoice_id_for(period, account_id))
     return record
@@ -54,8 +57,7 @@ def jobs_drained(stack) -> bool:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return (
-        attributes["ApproximateNumberOfMessages"] == "0"
-        and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+        attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
     )
 
 
@@ -65,8 +67,11 @@ def queue_cost_explorer_result(
     """Make the local Cost Explorer answer the next new query (the run's, for ``period`` and the months
     before it) with ``amounts``, and with ``earlier`` months' (final) amounts."""
     result = cost_explorer_result({**(earlier or {}), period: amounts})
-    response = requests.post(f"{stack.info['aws_endpoint']}/moto-api/static/ce/cost-and-usage-results",
-                             json={"results": [result]}, timeout=10)
+    response = requests.post(
+        f"{stack.info['aws_endpoint']}/moto-api/static/ce/cost-and-usage-results",
+        json={"results": [result]},
+        timeout=10,
+    )
     response.raise_for_status()
 
 
@@ -79,8 +84,7 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     assert code == 0, err
     assert "44.91" in out and account_id in out
     record = record_with(services, account_id, period, status_is("paid"))
-    assert (record.base_fee, record.aws_costs, record.net) == (
-        Decimal("20"), Decimal("17.74"), Decimal("37.74"))
+    assert (record.base_fee, record.aws_costs, record.net) == (Decimal("20"), Decimal("17.74"), Decimal("37.74"))
     assert (record.tax_amount, record.amount, record.tax_category) == (Decimal("7.17"), Decimal("44.91"), "S")
     invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
     assert invoice.status == "paid" and invoice.amount_paid == 4491
@@ -89,8 +93,11 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
     assert [(f.name, f.value) for f in stripe_invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
     assert {(line.period.start, line.period.end) for line in stripe_invoice.lines.data} == {
-        (int(datetime(period.year, period.month, 1, tzinfo=UTC).timestamp()),
-         int(datetime.combine(period.end, datetime.min.time(), UTC).timestamp()) - 1)}
+        (
+            int(datetime(period.year, period.month, 1, tzinfo=UTC).timestamp()),
+            int(datetime.combine(period.end, datetime.min.time(), UTC).timestamp()) - 1,
+        )
+    }
 
 
 def test_rerun_for_same_period_creates_no_new_stripe_object(clean_stack, services):
@@ -157,10 +164,17 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
     account_id = new_account(clean_stack, services)
     period = Period(2023, 2)
     clean_stack.pin_rate(period)
-    queue_cost_explorer_result(clean_stack, period, {
-        "AWS Lambda": "5.23", "Amazon CloudFront": "8.47", "Amazon DynamoDB": "1.89",
-        "Amazon Simple Storage Service": "2.15", "Credit": "-7.74",
-    })
+    queue_cost_explorer_result(
+        clean_stack,
+        period,
+        {
+            "AWS Lambda": "5.23",
+            "Amazon CloudFront": "8.47",
+            "Amazon DynamoDB": "1.89",
+            "Amazon Simple Storage Service": "2.15",
+            "Credit": "-7.74",
+        },
+    )
 
     assert billing_run(services, period)[0] == 0
 
@@ -205,8 +219,9 @@ def test_the_billing_command_reaches_the_local_stack_through_its_stack_json(clea
         monkeypatch.delenv(variable, raising=False)  # only the file says where the stack is
     out, err = io.StringIO(), io.StringIO()
 
-    code = cli.main(["--stack", str(clean_stack.stack_file), "run", "--period", period.label, "--dry-run"],
-                    out=out, err=err)
+    code = cli.main(
+        ["--stack", str(clean_stack.stack_file), "run", "--period", period.label, "--dry-run"], out=out, err=err
+    )
 
     assert code == 0, err.getvalue()
     assert account_id in out.getvalue() and "37.74" in out.getvalue()
@@ -257,8 +272,11 @@ def test_billing_report_of_the_seed_month_reconciles_with_cost_explorer_and_keep
     record_with(services, account_id, period, status_is("paid"))
     out, err = io.StringIO(), io.StringIO()
 
-    code = cli.main(["--stack", str(clean_stack.stack_file), "report", "--period", period.label, "--format", "json"],
-                    out=out, err=err)
+    code = cli.main(
+        ["--stack", str(clean_stack.stack_file), "report", "--period", period.label, "--format", "json"],
+        out=out,
+        err=err,
+    )
 
     assert code == 0, err.getvalue()
     report = json.loads(out.getvalue())
@@ -285,17 +303,30 @@ def test_a_period_is_billed_at_the_ecb_rate_read_from_an_ecb_feed_over_http(clea
     if not feed_file.exists():
         pytest.skip("needs ../shared/fx")
     app = Flask(__name__)
-    app.add_url_rule("/eurofxref-hist-90d.xml", "feed", lambda: (feed_file.read_bytes(), 200,
-                                                                {"Content-Type": "text/xml"}))
+    app.add_url_rule(
+        "/eurofxref-hist-90d.xml", "feed", lambda: (feed_file.read_bytes(), 200, {"Content-Type": "text/xml"})
+    )
     with WsgiServer(app) as feed:
-        services = worker_services(clean_stack, fx_rate=None, fx_source=None, fx_date=None,
-                                   ecb_feed_url=f"{feed.base_url}/eurofxref-hist-90d.xml",
-                                   ecb_history_url=f"{feed.base_url}/eurofxref-hist-90d.xml")
+        services = worker_services(
+            clean_stack,
+            fx_rate=None,
+            fx_source=None,
+            fx_date=None,
+            ecb_feed_url=f"{feed.base_url}/eurofxref-hist-90d.xml",
+            ecb_history_url=f"{feed.base_url}/eurofxref-hist-90d.xml",
+        )
         account_id = new_account(clean_stack, services)
         december = Period(2024, 12)
-        queue_cost_explorer_result(clean_stack, december, {
-            "AWS Lambda": "5.2312345678", "Amazon Simple Storage Service": "2.1487654321",
-            "Amazon CloudFront": "8.4700000001", "Amazon DynamoDB": "1.8899999999"})
+        queue_cost_explorer_result(
+            clean_stack,
+            december,
+            {
+                "AWS Lambda": "5.2312345678",
+                "Amazon Simple Storage Service": "2.1487654321",
+                "Amazon CloudFront": "8.4700000001",
+                "Amazon DynamoDB": "1.8899999999",
+            },
+        )
 
         code, out, err = billing_run(services, december)
 
@@ -315,9 +346,7 @@ def at(moment: datetime):
     return moment.timestamp
 
 
-def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explorer_marks_it_final(
-    clean_stack, services
-):
+def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explorer_marks_it_final(clean_stack, services):
     account_id = new_account(clean_stack, services)
     may = Period(2023, 5)
     clean_stack.pin_rate(may)
@@ -370,8 +399,11 @@ def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_s
     assert code == 0, err
     record = record_with(services, account_id, october, status_is("paid"))
     # 17.74 USD / 1.1172 (the ECB's rate of Friday 2026-10-30; the 31st is a Saturday) = 15.8790... EUR
-    assert (record.fx_rate, record.fx_date, record.fx_source) == (Decimal("1.1172"), date(2026, 10, 30),
-                                                                  "ECB euro reference rate")
+    assert (record.fx_rate, record.fx_date, record.fx_source) == (
+        Decimal("1.1172"),
+        date(2026, 10, 30),
+        "ECB euro reference rate",
+    )
     assert record.net == Decimal("35.88")
     stored = services.period_rates.get(october)
     assert stored.feed == clean_stack.info["aws_endpoint"] + "/stats/eurofxref/eurofxref-hist-90d.xml"

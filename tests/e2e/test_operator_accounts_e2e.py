@@ -1,4 +1,5 @@
 """The operator onboards, changes and disables a customer account with `billing accounts` on the local stack."""
+
 from __future__ import annotations
 
 import io
@@ -23,34 +24,104 @@ def billing(services, *argv: str) -> tuple[int, str, str]:
 
 
 def test_an_operator_onboards_changes_and_disables_an_account_and_every_step_is_audited(clean_stack, services):
-    code, out, err = billing(services, "accounts", "create", "--id", "kunde-42", "--name", "Beispiel GmbH",
-                             "--email", "billing@beispiel.de", "--base-fee", "25.00", "--language", "de",
-                             "--country", "DE", "--address", "Musterstraße 1", "--postal-code", "10115",
-                             "--city", "Berlin", "--vat-id", "DE 136 695 976", "--reason", "signed 2026-12-01")
+    code, out, err = billing(
+        services,
+        "accounts",
+        "create",
+        "--id",
+        "kunde-42",
+        "--name",
+        "Beispiel GmbH",
+        "--email",
+        "billing@beispiel.de",
+        "--base-fee",
+        "25.00",
+        "--language",
+        "de",
+        "--country",
+        "DE",
+        "--address",
+        "Musterstraße 1",
+        "--postal-code",
+        "10115",
+        "--city",
+        "Berlin",
+        "--vat-id",
+        "DE 136 695 976",
+        "--reason",
+        "signed 2026-12-01",
+    )
     assert code == 0, err
     account = services.accounts.get("kunde-42")
     assert account.vat_id == "DE136695976"
     customer = clean_stack.stripe_client().v1.customers.retrieve(account.stripe_customer_id)
     assert (customer.name, customer.email, customer.preferred_locales) == (
-        "Beispiel GmbH", "billing@beispiel.de", ["de"])
-    assert (customer.address.line1, customer.address.postal_code, customer.address.city,
-            customer.address.country) == ("Musterstraße 1", "10115", "Berlin", "DE")
+        "Beispiel GmbH",
+        "billing@beispiel.de",
+        ["de"],
+    )
+    assert (customer.address.line1, customer.address.postal_code, customer.address.city, customer.address.country) == (
+        "Musterstraße 1",
+        "10115",
+        "Berlin",
+        "DE",
+    )
     assert customer.metadata["userId"] == "kunde-42" and "Beispiel GmbH" in out
 
     # The same create again changes nothing: still one customer.
-    assert billing(services, "accounts", "create", "--id", "kunde-42", "--name", "Beispiel GmbH", "--email",
-                   "billing@beispiel.de", "--base-fee", "25", "--language", "de", "--country", "DE", "--address",
-                   "Musterstraße 1", "--postal-code", "10115", "--city", "Berlin")[0] == 0
+    assert (
+        billing(
+            services,
+            "accounts",
+            "create",
+            "--id",
+            "kunde-42",
+            "--name",
+            "Beispiel GmbH",
+            "--email",
+            "billing@beispiel.de",
+            "--base-fee",
+            "25",
+            "--language",
+            "de",
+            "--country",
+            "DE",
+            "--address",
+            "Musterstraße 1",
+            "--postal-code",
+            "10115",
+            "--city",
+            "Berlin",
+        )[0]
+        == 0
+    )
     assert len(clean_stack.stripe_client().v1.customers.list(params={"email": "billing@beispiel.de"}).data) == 1
 
-    for bad, field in [(["--base-fee", "25.555"], "base fee"), (["--country", "XX"], "country"),
-                       (["--vat-id", "DE136695970"], "VAT id"),
-                       (["--language", "fr"], "language"), (["--cost-scope", "123"], "cost scope")]:
+    for bad, field in [
+        (["--base-fee", "25.555"], "base fee"),
+        (["--country", "XX"], "country"),
+        (["--vat-id", "DE136695970"], "VAT id"),
+        (["--language", "fr"], "language"),
+        (["--cost-scope", "123"], "cost scope"),
+    ]:
         code, _, err = billing(services, "accounts", "update", "kunde-42", *bad)
         assert code == 2 and field in err, (bad, err)
 
-    assert billing(services, "accounts", "update", "kunde-42", "--base-fee", "30", "--name", "Beispiel AG",
-                   "--reason", "new contract")[0] == 0
+    assert (
+        billing(
+            services,
+            "accounts",
+            "update",
+            "kunde-42",
+            "--base-fee",
+            "30",
+            "--name",
+            "Beispiel AG",
+            "--reason",
+            "new contract",
+        )[0]
+        == 0
+    )
     assert services.accounts.get("kunde-42").base_fee_override == Decimal("30.00")
     assert clean_stack.stripe_client().v1.customers.retrieve(account.stripe_customer_id).name == "Beispiel AG"
 
@@ -90,8 +161,9 @@ def test_a_failed_payment_is_retried_by_the_operator_after_the_customer_saved_a_
     # The customer saves a working card (as the Billing tab would); the operator retries.
     client = clean_stack.stripe_client()
     card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": failed.stripe_customer_id})
-    client.v1.customers.update(failed.stripe_customer_id,
-                               params={"invoice_settings": {"default_payment_method": card.id}})
+    client.v1.customers.update(
+        failed.stripe_customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
     code, out, err = billing(services, "invoices", "retry", invoice_id, "--reason", "new card")
 
     assert code == 0 and "paid" in out, (out, err)
@@ -130,12 +202,18 @@ def _first_sign_in(stack, username: str, temporary_password: str) -> str:
 
     cognito = stack.aws_client("cognito-idp")
     client_id = stack.info["cognito"]["client_id"]
-    started = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                    AuthParameters={"USERNAME": username, "PASSWORD": temporary_password})
+    started = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": temporary_password},
+    )
     assert started["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
     done = cognito.respond_to_auth_challenge(
-        ClientId=client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=started["Session"],
-        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": random_password()})
+        ClientId=client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=started["Session"],
+        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": random_password()},
+    )
     return done["AuthenticationResult"]["AccessToken"]
 
 
@@ -146,8 +224,20 @@ def test_two_invited_admins_act_for_the_one_account_the_operator_created(clean_s
 
     from tests.integration.test_api_billing import seed_invoices
 
-    assert billing(services, "accounts", "create", "--id", "kunde-77", "--name", "Zwei Admins GmbH",
-                   "--email", "billing@zwei.de")[0] == 0
+    assert (
+        billing(
+            services,
+            "accounts",
+            "create",
+            "--id",
+            "kunde-77",
+            "--name",
+            "Zwei Admins GmbH",
+            "--email",
+            "billing@zwei.de",
+        )[0]
+        == 0
+    )
     tokens = []
     for email in ("anna@zwei.de", "ben@zwei.de"):
         code, out, err = billing(services, "accounts", "invite", "kunde-77", "--email", email)
@@ -157,21 +247,25 @@ def test_two_invited_admins_act_for_the_one_account_the_operator_created(clean_s
     seed_invoices(clean_stack, "kunde-77", ["2026-03"])
     api = clean_stack.info["api_url"]
 
-    seen = [requests.get(f"{api}/billing", headers={"Authorization": f"Bearer {t}"}, timeout=10).json()
-            for t in tokens]
-    intents = [requests.post(f"{api}/billing/setup-intent", headers={"Authorization": f"Bearer {t}"}, timeout=10)
-               for t in tokens]
+    seen = [requests.get(f"{api}/billing", headers={"Authorization": f"Bearer {t}"}, timeout=10).json() for t in tokens]
+    intents = [
+        requests.post(f"{api}/billing/setup-intent", headers={"Authorization": f"Bearer {t}"}, timeout=10)
+        for t in tokens
+    ]
 
     assert [[i["invoiceId"] for i in page["invoices"]] for page in seen] == [["inv_2026-03_kunde-77"]] * 2
     assert all(intent.status_code == 200 for intent in intents)
     customer = services.accounts.get("kunde-77").stripe_customer_id
-    assert {i.customer for i in clean_stack.stripe_client().v1.setup_intents.list(
-        params={"customer": customer}).data} == {customer}
+    assert {
+        i.customer for i in clean_stack.stripe_client().v1.setup_intents.list(params={"customer": customer}).data
+    } == {customer}
     assert len(clean_stack.stripe_client().v1.setup_intents.list(params={"customer": customer}).data) == 2
     # Inviting the same person again changes nothing; into another account is refused.
     assert billing(services, "accounts", "invite", "kunde-77", "--email", "anna@zwei.de")[0] == 0
-    assert billing(services, "accounts", "create", "--id", "kunde-78", "--name", "Andere AG",
-                   "--email", "x@andere.de")[0] == 0
+    assert (
+        billing(services, "accounts", "create", "--id", "kunde-78", "--name", "Andere AG", "--email", "x@andere.de")[0]
+        == 0
+    )
     code, _, err = billing(services, "accounts", "invite", "kunde-78", "--email", "anna@zwei.de")
     assert code == 1 and "kunde-77" in err
     code, log, _ = billing(services, "audit", "--account", "kunde-77")
@@ -190,9 +284,14 @@ def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(cle
 
     # The customer saves a working card (a SetupIntent confirmed, as the Billing tab's Payment Element does).
     client = clean_stack.stripe_client()
-    intent = client.v1.setup_intents.create(params={
-        "customer": failed.stripe_customer_id, "usage": "off_session", "metadata": {"userId": account_id},
-        "allowed_payment_method_types": ["card"]})
+    intent = client.v1.setup_intents.create(
+        params={
+            "customer": failed.stripe_customer_id,
+            "usage": "off_session",
+            "metadata": {"userId": account_id},
+            "allowed_payment_method_types": ["card"],
+        }
+    )
     client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
 
     paid = record_with(services, account_id, period, status_is("paid"))
@@ -209,9 +308,27 @@ def test_an_austrian_business_gets_reverse_charge_no_tax_the_legend_and_a_valid_
     from tests.support.xrechnung import assert_valid_xrechnung
 
     account_id = new_account(clean_stack, services)
-    assert billing(services, "accounts", "update", account_id, "--name", "Wiener Kunde GmbH", "--country", "AT",
-                   "--vat-id", "ATU13585627", "--address", "Ringstraße 3", "--postal-code", "1010",
-                   "--city", "Wien")[0] == 0
+    assert (
+        billing(
+            services,
+            "accounts",
+            "update",
+            account_id,
+            "--name",
+            "Wiener Kunde GmbH",
+            "--country",
+            "AT",
+            "--vat-id",
+            "ATU13585627",
+            "--address",
+            "Ringstraße 3",
+            "--postal-code",
+            "1010",
+            "--city",
+            "Wien",
+        )[0]
+        == 0
+    )
     period = seed_period(clean_stack)
     assert billing_run(services, period)[0] == 0
 

@@ -1,6 +1,7 @@
 """End to end: 200 invoices paid in the Stripe emulator, every webhook delivered twice and out of order,
 through the stack's webhook-receiver (gunicorn) and scheduler-worker; every record ends right,
 no event applied twice."""
+
 from __future__ import annotations
 
 import uuid
@@ -57,7 +58,11 @@ def test_duplicated_and_reordered_webhooks_for_200_invoices_end_in_correct_recor
     for account_id, invoice_id, stripe_id in keys:
         record, paid = invoices.get(account_id, invoice_id), stripe_invoices[stripe_id]
         assert (record.status, record.number, record.hosted_invoice_url, record.invoice_pdf) == (
-            "paid", paid.number, paid.hosted_invoice_url, paid.invoice_pdf), invoice_id
+            "paid",
+            paid.number,
+            paid.hosted_invoice_url,
+            paid.invoice_pdf,
+        ), invoice_id
         assert record.paid_at == paid.status_transitions.paid_at * 1000
         assert record.attempt_count == 1 and record.next_payment_attempt is None
 

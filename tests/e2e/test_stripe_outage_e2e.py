@@ -5,6 +5,7 @@ method the customer's default there and reads it back. The events go through the
 webhook-receiver (gunicorn), SQS and its scheduler-worker process; the worker backs off and retries
 until Stripe is back. Every event must end applied exactly once, and nothing in the dead-letter queue.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,9 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
 
     def customer(n: int) -> tuple[str, str]:
         account_id = f"user-{run}-{n:03d}"
-        created = client.v1.customers.create(params={"email": f"{account_id}@example.com",
-                                                     "metadata": {"userId": account_id}})
+        created = client.v1.customers.create(
+            params={"email": f"{account_id}@example.com", "metadata": {"userId": account_id}}
+        )
         accounts.put(account_item(account_id, created.id))
         return account_id, created.id
 
@@ -67,9 +69,21 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
         faults_before = _emulator_faults(stack)
         outage_started = time.monotonic()
         with emulator_knobs(stack, fault_rate=1.0):
-            wait_for(lambda: len({d["event_id"] for d in deliveries(stack, event_type="setup_intent.succeeded")
-                                  if d["delivered"]}) == EVENTS,
-                     timeout=OUTAGE_SECONDS - 5, what=f"{EVENTS} events delivered during the outage", interval=2.0)
+            wait_for(
+                lambda: (
+                    len(
+                        {
+                            d["event_id"]
+                            for d in deliveries(stack, event_type="setup_intent.succeeded")
+                            if d["delivered"]
+                        }
+                    )
+                    == EVENTS
+                ),
+                timeout=OUTAGE_SECONDS - 5,
+                what=f"{EVENTS} events delivered during the outage",
+                interval=2.0,
+            )
             time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_started)))
             faults = _emulator_faults(stack) - faults_before
         outage_ended = time.monotonic()
@@ -81,13 +95,18 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
         caught_up = time.monotonic() - outage_ended
 
     assert faults > EVENTS  # the worker did meet the outage, more than once per event
-    events = [event for event in client.v1.events.list(params={"type": "setup_intent.succeeded", "limit": 100})
-              .auto_paging_iter() if event.data.object["id"] in intents]
+    events = [
+        event
+        for event in client.v1.events.list(params={"type": "setup_intent.succeeded", "limit": 100}).auto_paging_iter()
+        if event.data.object["id"] in intents
+    ]
     assert len(events) == EVENTS
     assert {event.id: ledger.event_applications(event.id) for event in events} == {event.id: 1 for event in events}
     for account_id, _ in customers:
         assert accounts.get(account_id).payment_method.type == "card"
     assert stripe_events.dead_letter_depth() == 0
     wait_for(lambda: stripe_events.approximate_depth() == 0, timeout=30, what="the stripe-events queue drained")
-    print(f"\nstripe outage: {OUTAGE_SECONDS} s of 500s, {EVENTS} events, {faults} Stripe requests refused; every "
-          f"event applied once {caught_up:.0f} s after Stripe was back; 0 dead letters")
+    print(
+        f"\nstripe outage: {OUTAGE_SECONDS} s of 500s, {EVENTS} events, {faults} Stripe requests refused; every "
+        f"event applied once {caught_up:.0f} s after Stripe was back; 0 dead letters"
+    )

@@ -1,4 +1,5 @@
 """Fixtures: one emulator server and one verifying webhook receiver per session, reset before each test."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -78,16 +79,21 @@ def customer_with_card(client: stripe.StripeClient):
 def make_customer(client: stripe.StripeClient, test_payment_method: str, types: list[str] | None = None):
     customer = client.v1.customers.create(params={"email": "admin@example.com", "name": "Example GmbH"})
     intent = client.v1.setup_intents.create(
-        params={"customer": customer.id, "allowed_payment_method_types": types or ["card", "sepa_debit"]})
+        params={"customer": customer.id, "allowed_payment_method_types": types or ["card", "sepa_debit"]}
+    )
     intent = client.v1.setup_intents.confirm(intent.id, params={"payment_method": test_payment_method})
     return client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}})
+        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}}
+    )
 
 
 def open_invoice(client: stripe.StripeClient, customer_id: str, amounts=(2000, 1774), auto_advance=True):
     """A finalized two-line EUR invoice."""
-    invoice = client.v1.invoices.create(params={"customer": customer_id, "currency": "eur",
-                                                "auto_advance": auto_advance})
-    client.v1.invoices.add_lines(invoice.id, params={"lines": [
-        {"amount": amount, "description": f"line {i}"} for i, amount in enumerate(amounts)]})
+    invoice = client.v1.invoices.create(
+        params={"customer": customer_id, "currency": "eur", "auto_advance": auto_advance}
+    )
+    client.v1.invoices.add_lines(
+        invoice.id,
+        params={"lines": [{"amount": amount, "description": f"line {i}"} for i, amount in enumerate(amounts)]},
+    )
     return client.v1.invoices.finalize_invoice(invoice.id)

@@ -6,6 +6,7 @@ arrive and verify with ``stripe.Webhook.construct_event``. Prints one JSON summa
 
     python tests/emulator/sdk_smoke.py --api-base http://127.0.0.1:12111 --api-key sk_test_emulator
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,15 +67,23 @@ def _customer_with(client: stripe.StripeClient, test_payment_method: str, email:
     intent = client.v1.setup_intents.confirm(intent.id, params={"payment_method": test_payment_method})
     assert intent.status == "succeeded", intent.status
     return client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}})
+        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}}
+    )
 
 
 def _draft_with_two_lines(client: stripe.StripeClient, customer_id: str, auto_advance: bool) -> stripe.Invoice:
-    invoice = client.v1.invoices.create(params={"customer": customer_id, "currency": "eur",
-                                                "auto_advance": auto_advance})
-    return client.v1.invoices.add_lines(invoice.id, params={"lines": [
-        {"amount": 2000, "description": "Monatliche Grundgebühr"},
-        {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)"}]})
+    invoice = client.v1.invoices.create(
+        params={"customer": customer_id, "currency": "eur", "auto_advance": auto_advance}
+    )
+    return client.v1.invoices.add_lines(
+        invoice.id,
+        params={
+            "lines": [
+                {"amount": 2000, "description": "Monatliche Grundgebühr"},
+                {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)"},
+            ]
+        },
+    )
 
 
 def main() -> int:
@@ -88,9 +97,12 @@ def main() -> int:
     inbox = _Inbox()
     server = _receiver(inbox)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = client.v1.webhook_endpoints.create(params={
-        "url": f"http://127.0.0.1:{server.server_port}/webhook",
-        "enabled_events": ["invoice.paid", "invoice.payment_failed"]})
+    endpoint = client.v1.webhook_endpoints.create(
+        params={
+            "url": f"http://127.0.0.1:{server.server_port}/webhook",
+            "enabled_events": ["invoice.paid", "invoice.payment_failed"],
+        }
+    )
     inbox.secret = endpoint.secret
     try:
         payer = _customer_with(client, "pm_card_visa", "payer@example.com")
@@ -113,8 +125,16 @@ def main() -> int:
     finally:
         client.v1.webhook_endpoints.delete(endpoint.id)
         server.shutdown()
-    print(json.dumps({"full_flow": "paid", "decline_flow": decline_code, "verified_webhooks": len(inbox.events),
-                      "bad_signatures": inbox.bad_signatures}))
+    print(
+        json.dumps(
+            {
+                "full_flow": "paid",
+                "decline_flow": decline_code,
+                "verified_webhooks": len(inbox.events),
+                "bad_signatures": inbox.bad_signatures,
+            }
+        )
+    )
     return 0 if inbox.bad_signatures == 0 else 1
 
 

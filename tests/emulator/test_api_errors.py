@@ -1,4 +1,5 @@
 """Stripe-shaped errors: auth, missing objects, unknown parameters, rate limit, faults, illegal transitions."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,8 +37,12 @@ def test_unknown_object_is_404_resource_missing(emulator, client):
     assert raised.value.http_status == 404
     assert raised.value.code == "resource_missing"
     error = raised.value.json_body["error"]
-    assert error == {**error, "type": "invalid_request_error", "param": "id",
-                     "message": "No such customer: 'cus_doesnotexist'"}
+    assert error == {
+        **error,
+        "type": "invalid_request_error",
+        "param": "id",
+        "message": "No such customer: 'cus_doesnotexist'",
+    }
 
 
 def test_unknown_object_named_in_a_parameter_names_that_parameter(client):
@@ -96,24 +101,28 @@ def test_injected_faults_answer_500_api_error_then_recover(client, control):
 
 def test_sdk_retries_through_an_injected_fault_with_the_same_idempotency_key(emulator, control):
     control.configure(fault_next_n=1)
-    retrying = stripe.StripeClient("sk_test_emulator_suite", base_addresses={"api": emulator.url},
-                                   max_network_retries=2)
+    retrying = stripe.StripeClient(
+        "sk_test_emulator_suite", base_addresses={"api": emulator.url}, max_network_retries=2
+    )
     customer = retrying.v1.customers.create(params={"email": "retry@example.com"})
     assert customer.email == "retry@example.com"
     assert control.objects()["customer"] == 1
 
 
-@pytest.mark.parametrize("move, expected_code", [
-    ("finalize_open", None),  # Stripe has no code for it: the message says why
-    ("pay_draft", None),  # Stripe has no code for it: the message says why
-    ("void_draft", None),  # Stripe has no code for it: the message says why
-    ("mark_uncollectible_draft", None),  # Stripe has no code for it: the message says why
-    ("delete_open", "invoice_not_editable"),
-    ("add_lines_open", "invoice_not_editable"),
-    ("item_on_open", "invoice_not_editable"),
-    ("void_paid", None),  # Stripe has no code for it: the message says why
-    ("pay_void", None),  # Stripe has no code for it: the message says why
-])
+@pytest.mark.parametrize(
+    "move, expected_code",
+    [
+        ("finalize_open", None),  # Stripe has no code for it: the message says why
+        ("pay_draft", None),  # Stripe has no code for it: the message says why
+        ("void_draft", None),  # Stripe has no code for it: the message says why
+        ("mark_uncollectible_draft", None),  # Stripe has no code for it: the message says why
+        ("delete_open", "invoice_not_editable"),
+        ("add_lines_open", "invoice_not_editable"),
+        ("item_on_open", "invoice_not_editable"),
+        ("void_paid", None),  # Stripe has no code for it: the message says why
+        ("pay_void", None),  # Stripe has no code for it: the message says why
+    ],
+)
 def test_illegal_invoice_transitions_are_400_with_stripes_codes(client, move, expected_code):
     customer = client.v1.customers.create(params={"email": "sm@example.com"})
     card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
@@ -128,9 +137,11 @@ def test_illegal_invoice_transitions_are_400_with_stripes_codes(client, move, ex
         "delete_open": lambda: client.v1.invoices.delete(opened().id),
         "add_lines_open": lambda: client.v1.invoices.add_lines(opened().id, params={"lines": [{"amount": 1}]}),
         "item_on_open": lambda: client.v1.invoice_items.create(
-            params={"customer": customer.id, "invoice": opened().id, "amount": 1}),
+            params={"customer": customer.id, "invoice": opened().id, "amount": 1}
+        ),
         "void_paid": lambda: client.v1.invoices.void_invoice(
-            client.v1.invoices.pay(opened().id, params={"payment_method": card.id}).id),
+            client.v1.invoices.pay(opened().id, params={"payment_method": card.id}).id
+        ),
         "pay_void": lambda: client.v1.invoices.pay(client.v1.invoices.void_invoice(opened().id).id),
     }
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -141,8 +152,9 @@ def test_illegal_invoice_transitions_are_400_with_stripes_codes(client, move, ex
 
 def test_setup_intent_cannot_be_confirmed_twice_or_canceled_after_success(client):
     customer = client.v1.customers.create()
-    intent = client.v1.setup_intents.create(params={"customer": customer.id, "payment_method": "pm_card_visa",
-                                                    "confirm": True})
+    intent = client.v1.setup_intents.create(
+        params={"customer": customer.id, "payment_method": "pm_card_visa", "confirm": True}
+    )
     assert intent.status == "succeeded"
     with pytest.raises(stripe.InvalidRequestError) as twice:
         client.v1.setup_intents.confirm(intent.id)
@@ -156,6 +168,7 @@ def test_setup_intent_cannot_be_confirmed_twice_or_canceled_after_success(client
 
 def test_invalid_card_number_is_a_card_error(client):
     with pytest.raises(stripe.CardError) as raised:
-        client.v1.payment_methods.create(params={"type": "card", "card": {
-            "number": "4242424242424241", "exp_month": 1, "exp_year": 2030}})
+        client.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": "4242424242424241", "exp_month": 1, "exp_year": 2030}}
+        )
     assert raised.value.code == "incorrect_number"

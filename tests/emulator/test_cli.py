@@ -1,4 +1,5 @@
 """``python -m stripe_emulator`` as its own process: serves the API, logs JSON lines, exits on SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -32,16 +33,39 @@ def test_cli_process_runs_the_full_and_decline_flows_for_a_plain_sdk_script():
     port = _free_port()
     secret = "sk_test_cli_0123456789"
     process = subprocess.Popen(
-        [sys.executable, "-m", "stripe_emulator", "--host", "127.0.0.1", "--port", str(port),
-         "--secret-key", secret, "--publishable-key", "pk_test_cli", "--webhook-retry-schedule", "0.05,0.1",
-         "--sepa-settle-delay", "0.1", "--seed", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stripe_emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--secret-key",
+            secret,
+            "--publishable-key",
+            "pk_test_cli",
+            "--webhook-retry-schedule",
+            "0.05,0.1",
+            "--sepa-settle-delay",
+            "0.1",
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(url) or process.poll() is not None, timeout=15)
         assert process.poll() is None, process.stderr.read()
-        smoke = subprocess.run([sys.executable, str(SMOKE_SCRIPT), "--api-base", url, "--api-key", secret],
-                               capture_output=True, text=True, timeout=60)
+        smoke = subprocess.run(
+            [sys.executable, str(SMOKE_SCRIPT), "--api-base", url, "--api-key", secret],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         summary = json.loads(smoke.stdout.strip().splitlines()[-1])
         assert summary["full_flow"] == "paid" and summary["decline_flow"] == "card_declined"

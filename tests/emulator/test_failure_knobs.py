@@ -1,4 +1,5 @@
 """Failures as Stripe has them: a 500 after execution began, a failed finalization, asynchronous collection."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,10 +14,18 @@ HEADERS = {"Authorization": f"Bearer {SECRET_KEY}"}
 
 def test_a_500_after_execution_is_saved_under_the_key_and_replayed_with_should_retry_false(emulator, control):
     control.configure(fault_after_execution_next_n=1)
-    first = requests.post(f"{emulator.url}/v1/customers", data={"email": "x@example.com"},
-                          headers={**HEADERS, "Idempotency-Key": "k-500"}, timeout=5)
-    again = requests.post(f"{emulator.url}/v1/customers", data={"email": "x@example.com"},
-                          headers={**HEADERS, "Idempotency-Key": "k-500"}, timeout=5)
+    first = requests.post(
+        f"{emulator.url}/v1/customers",
+        data={"email": "x@example.com"},
+        headers={**HEADERS, "Idempotency-Key": "k-500"},
+        timeout=5,
+    )
+    again = requests.post(
+        f"{emulator.url}/v1/customers",
+        data={"email": "x@example.com"},
+        headers={**HEADERS, "Idempotency-Key": "k-500"},
+        timeout=5,
+    )
 
     assert (first.status_code, first.headers["Stripe-Should-Retry"]) == (500, "false")
     assert (again.status_code, again.headers["Stripe-Should-Retry"]) == (500, "false")

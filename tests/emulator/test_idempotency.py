@@ -1,4 +1,5 @@
 """Idempotency-Key: replays, conflicts, expiry and concurrent reuse."""
+
 from __future__ import annotations
 
 import threading
@@ -79,8 +80,9 @@ def test_concurrent_requests_with_one_key_create_one_object(emulator, control):
 
     def create() -> None:
         barrier.wait()
-        response = requests.post(f"{emulator.url}/v1/customers", data={"email": "race@example.com"},
-                                 headers=headers, timeout=10)
+        response = requests.post(
+            f"{emulator.url}/v1/customers", data={"email": "race@example.com"}, headers=headers, timeout=10
+        )
         ids.append(response.json()["id"])
 
     threads = [threading.Thread(target=create) for _ in range(8)]

@@ -1,4 +1,5 @@
 """The payment flows the billing system relies on, driven with the official stripe SDK."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,15 +17,22 @@ def test_full_flow_pays_the_invoice_and_delivers_signed_invoice_paid(client, rec
     intent = client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert intent.status == "succeeded"
     customer = client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}})
+        customer.id, params={"invoice_settings": {"default_payment_method": intent.payment_method}}
+    )
 
-    draft = client.v1.invoices.create(params={"customer": customer.id, "currency": "eur", "auto_advance": True,
-                                              "metadata": {"period": "2024-11"}})
+    draft = client.v1.invoices.create(
+        params={"customer": customer.id, "currency": "eur", "auto_advance": True, "metadata": {"period": "2024-11"}}
+    )
     assert draft.status == "draft"
-    draft = client.v1.invoices.add_lines(draft.id, params={"lines": [
-        {"amount": 2000, "description": "Monatliche Grundgebühr"},
-        {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)"},
-    ]})
+    draft = client.v1.invoices.add_lines(
+        draft.id,
+        params={
+            "lines": [
+                {"amount": 2000, "description": "Monatliche Grundgebühr"},
+                {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)"},
+            ]
+        },
+    )
     assert (draft.subtotal, draft.total, draft.amount_due) == (3774, 3774, 3774)
     assert [line.description for line in draft.lines.data] == ["Monatliche Grundgebühr", "AWS Infrastruktur (Nov 2024)"]
 
@@ -45,14 +53,23 @@ def test_full_flow_pays_the_invoice_and_delivers_signed_invoice_paid(client, rec
     assert invoice.status_transitions.paid_at is not None
     assert invoice.attempt_count == 1 and invoice.attempted is True
     assert receiver.rejected == 0
-    expected = {"customer.created", "setup_intent.succeeded", "payment_method.attached", "customer.updated",
-                "invoice.created", "invoiceitem.created", "invoice.finalized", "invoice.paid"}
+    expected = {
+        "customer.created",
+        "setup_intent.succeeded",
+        "payment_method.attached",
+        "customer.updated",
+        "invoice.created",
+        "invoiceitem.created",
+        "invoice.finalized",
+        "invoice.paid",
+    }
     wait_for(lambda: expected <= set(receiver.types()))
 
 
 def test_a_draft_kept_from_auto_advancing_is_charged_once_finalized_with_auto_advance(client, customer_with_card):
-    draft = client.v1.invoices.create(params={"customer": customer_with_card.id, "currency": "eur",
-                                              "auto_advance": False})
+    draft = client.v1.invoices.create(
+        params={"customer": customer_with_card.id, "currency": "eur", "auto_advance": False}
+    )
     client.v1.invoices.add_lines(draft.id, params={"lines": [{"amount": 3774, "description": "AWS"}]})
 
     finalized = client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": True})
@@ -67,8 +84,10 @@ def test_customer_updated_event_carries_previous_attributes(client, receiver):
     updated = wait_for(lambda: [e for e in receiver.of_type("customer.updated")])
     previous = updated[0].data.previous_attributes
     assert previous["invoice_settings"]["default_payment_method"] is None
-    assert updated[0].data.object.invoice_settings.default_payment_method == \
-        customer.invoice_settings.default_payment_method
+    assert (
+        updated[0].data.object.invoice_settings.default_payment_method
+        == customer.invoice_settings.default_payment_method
+    )
 
 
 def test_declined_card_leaves_invoice_open_and_pay_raises_card_error(client, receiver):
@@ -131,8 +150,11 @@ def test_sepa_debit_is_processing_then_paid_after_the_settle_delay(client, recei
     customer = make_customer(client, "pm_sepaDebit")
     method = client.v1.payment_methods.retrieve(customer.invoice_settings.default_payment_method)
     assert method.type == "sepa_debit"
-    assert (method.sepa_debit.last4, method.sepa_debit.bank_code, method.sepa_debit.country) == \
-        ("3000", "37040044", "DE")
+    assert (method.sepa_debit.last4, method.sepa_debit.bank_code, method.sepa_debit.country) == (
+        "3000",
+        "37040044",
+        "DE",
+    )
 
     invoice = open_invoice(client, customer.id, auto_advance=False)
     processing = client.v1.invoices.pay(invoice.id)
@@ -147,13 +169,24 @@ def test_sepa_debit_is_processing_then_paid_after_the_settle_delay(client, recei
 
 def test_failing_sepa_iban_fails_after_processing(client, receiver):
     customer = client.v1.customers.create(params={"email": "sepa@example.com"})
-    method = client.v1.payment_methods.create(params={
-        "type": "sepa_debit", "sepa_debit": {"iban": "DE62370400440532013001"},
-        "billing_details": {"name": "Max Mustermann", "email": "sepa@example.com"}})
-    intent = client.v1.setup_intents.create(params={
-        "customer": customer.id, "allowed_payment_method_types": ["sepa_debit"], "payment_method": method.id,
-        "confirm": True, "mandate_data": {"customer_acceptance": {"type": "online", "online": {
-            "ip_address": "127.0.0.1", "user_agent": "test"}}}})
+    method = client.v1.payment_methods.create(
+        params={
+            "type": "sepa_debit",
+            "sepa_debit": {"iban": "DE62370400440532013001"},
+            "billing_details": {"name": "Max Mustermann", "email": "sepa@example.com"},
+        }
+    )
+    intent = client.v1.setup_intents.create(
+        params={
+            "customer": customer.id,
+            "allowed_payment_method_types": ["sepa_debit"],
+            "payment_method": method.id,
+            "confirm": True,
+            "mandate_data": {
+                "customer_acceptance": {"type": "online", "online": {"ip_address": "127.0.0.1", "user_agent": "test"}}
+            },
+        }
+    )
     assert intent.status == "succeeded" and intent.mandate.startswith("mandate_")
     client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": method.id}})
 
@@ -166,8 +199,9 @@ def test_failing_sepa_iban_fails_after_processing(client, receiver):
 def test_card_declined_at_setup_fails_the_setup_intent(client, receiver):
     customer = client.v1.customers.create(params={"email": "declined@example.com"})
     intent = client.v1.setup_intents.create(params={"customer": customer.id, "allowed_payment_method_types": ["card"]})
-    method = client.v1.payment_methods.create(params={
-        "type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "cvc": "123"}})
+    method = client.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "cvc": "123"}}
+    )
 
     with pytest.raises(stripe.CardError) as declined:
         client.v1.setup_intents.confirm(intent.id, params={"payment_method": method.id})

@@ -1,4 +1,5 @@
 """Resource semantics: CRUD, delete, metadata, list paging and filters, expand, payment methods, Stripe.js."""
+
 from __future__ import annotations
 
 import time
@@ -11,14 +12,21 @@ from tests.emulator.conftest import PUBLISHABLE_KEY, make_customer, open_invoice
 
 
 def test_customer_create_retrieve_update_list_delete(client, control):
-    customer = client.v1.customers.create(params={
-        "email": "c@example.com", "name": "C GmbH", "metadata": {"userId": "u-1", "plan": "base"},
-        "address": {"country": "DE", "city": "Berlin"}, "preferred_locales": ["de"]})
+    customer = client.v1.customers.create(
+        params={
+            "email": "c@example.com",
+            "name": "C GmbH",
+            "metadata": {"userId": "u-1", "plan": "base"},
+            "address": {"country": "DE", "city": "Berlin"},
+            "preferred_locales": ["de"],
+        }
+    )
     assert customer.address.country == "DE" and customer.address.line1 is None
     assert client.v1.customers.retrieve(customer.id).email == "c@example.com"
 
-    updated = client.v1.customers.update(customer.id, params={"metadata": {"plan": "", "tier": "gold"},
-                                                              "description": "VIP"})
+    updated = client.v1.customers.update(
+        customer.id, params={"metadata": {"plan": "", "tier": "gold"}, "description": "VIP"}
+    )
     assert updated.metadata.to_dict() == {"userId": "u-1", "tier": "gold"}
     assert updated.description == "VIP"
 
@@ -57,8 +65,7 @@ def test_invoice_list_filters_by_customer_status_and_created(client):
 
     by_customer = client.v1.invoices.list(params={"customer": alice.id})
     assert {i.id for i in by_customer.data} == {draft.id, opened.id}
-    assert [i.id for i in client.v1.invoices.list(params={"customer": alice.id, "status": "open"}).data] == \
-        [opened.id]
+    assert [i.id for i in client.v1.invoices.list(params={"customer": alice.id, "status": "open"}).data] == [opened.id]
     now = int(time.time())
     assert len(client.v1.invoices.list(params={"created": {"gte": now - 60, "lte": now + 60}}).data) == 3
     assert client.v1.invoices.list(params={"created": {"gt": now + 60}}).data == []
@@ -70,10 +77,14 @@ def test_event_list_filters_by_type_types_and_wildcard(client):
     client.v1.customers.update(customer.id, params={"name": "events 2"})
     client.v1.invoices.create(params={"customer": customer.id})
     assert [e.type for e in client.v1.events.list(params={"type": "customer.updated"}).data] == ["customer.updated"]
-    assert {e.type for e in client.v1.events.list(params={"types": ["customer.created", "invoice.created"]}).data} \
-        == {"customer.created", "invoice.created"}
-    assert {e.type for e in client.v1.events.list(params={"type": "customer.*"}).data} == \
-        {"customer.created", "customer.updated"}
+    assert {e.type for e in client.v1.events.list(params={"types": ["customer.created", "invoice.created"]}).data} == {
+        "customer.created",
+        "invoice.created",
+    }
+    assert {e.type for e in client.v1.events.list(params={"type": "customer.*"}).data} == {
+        "customer.created",
+        "customer.updated",
+    }
     first = client.v1.events.list(params={"limit": 1})
     assert first.has_more is True
     event = client.v1.events.retrieve(first.data[0].id)
@@ -82,13 +93,13 @@ def test_event_list_filters_by_type_types_and_wildcard(client):
 
 def test_expand_fields_the_billing_system_uses(client):
     customer = make_customer(client, "pm_card_visa")
-    expanded = client.v1.customers.retrieve(
-        customer.id, params={"expand": ["invoice_settings.default_payment_method"]})
+    expanded = client.v1.customers.retrieve(customer.id, params={"expand": ["invoice_settings.default_payment_method"]})
     assert expanded.invoice_settings.default_payment_method.card.last4 == "4242"
 
     intent = client.v1.setup_intents.list(params={"customer": customer.id}).data[0]
-    intent = client.v1.setup_intents.retrieve(intent.id, params={"expand": ["payment_method", "latest_attempt",
-                                                                            "customer"]})
+    intent = client.v1.setup_intents.retrieve(
+        intent.id, params={"expand": ["payment_method", "latest_attempt", "customer"]}
+    )
     assert intent.payment_method.card.brand == "visa"
     assert intent.latest_attempt.object == "setup_attempt" and intent.latest_attempt.status == "succeeded"
     assert intent.customer.id == customer.id
@@ -104,14 +115,24 @@ def test_expand_fields_the_billing_system_uses(client):
 
 
 def test_payment_methods_from_raw_card_numbers_and_ibans_have_real_display_fields(client):
-    visa = client.v1.payment_methods.create(params={"type": "card", "card": {
-        "number": "4242 4242 4242 4242", "exp_month": 8, "exp_year": 2031, "cvc": "314"}})
+    visa = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242 4242 4242 4242", "exp_month": 8, "exp_year": 2031, "cvc": "314"},
+        }
+    )
     assert (visa.card.brand, visa.card.last4, visa.card.exp_month, visa.card.exp_year) == ("visa", "4242", 8, 2031)
-    master = client.v1.payment_methods.create(params={"type": "card", "card": {
-        "number": "5555555555554444", "exp_month": 1, "exp_year": 2030}})
+    master = client.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "5555555555554444", "exp_month": 1, "exp_year": 2030}}
+    )
     assert (master.card.brand, master.card.last4) == ("mastercard", "4444")
-    sepa = client.v1.payment_methods.create(params={"type": "sepa_debit", "sepa_debit": {
-        "iban": "DE89 3704 0044 0532 0130 00"}, "billing_details": {"name": "Erika", "email": "e@example.com"}})
+    sepa = client.v1.payment_methods.create(
+        params={
+            "type": "sepa_debit",
+            "sepa_debit": {"iban": "DE89 3704 0044 0532 0130 00"},
+            "billing_details": {"name": "Erika", "email": "e@example.com"},
+        }
+    )
     assert (sepa.sepa_debit.last4, sepa.sepa_debit.country, sepa.sepa_debit.bank_code) == ("3000", "DE", "37040044")
     body = str(sepa) + str(visa)
     assert "DE89370400440532013000" not in body and "4242424242424242" not in body
@@ -140,12 +161,14 @@ def test_attach_detach_and_list_payment_methods(client, receiver):
 
 def test_default_payment_method_must_belong_to_the_customer(client):
     customer = client.v1.customers.create()
-    loose = client.v1.payment_methods.create(params={"type": "card", "card": {
-        "number": "4242424242424242", "exp_month": 1, "exp_year": 2030}})
+    loose = client.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2030}}
+    )
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": loose.id}})
-    created = client.v1.customers.create(params={
-        "payment_method": "pm_card_visa", "invoice_settings": {"default_payment_method": "pm_card_visa"}})
+    created = client.v1.customers.create(
+        params={"payment_method": "pm_card_visa", "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    )
     default = client.v1.payment_methods.retrieve(created.invoice_settings.default_payment_method)
     assert default.customer == created.id
 
@@ -153,8 +176,15 @@ def test_default_payment_method_must_belong_to_the_customer(client):
 def test_invoice_items_list_update_and_delete_only_while_draft(client):
     customer = client.v1.customers.create()
     draft = client.v1.invoices.create(params={"customer": customer.id, "currency": "eur"})
-    item = client.v1.invoice_items.create(params={"customer": customer.id, "invoice": draft.id, "amount": 1500,
-                                                 "description": "Base", "metadata": {"kind": "base"}})
+    item = client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "invoice": draft.id,
+            "amount": 1500,
+            "description": "Base",
+            "metadata": {"kind": "base"},
+        }
+    )
     other = client.v1.invoice_items.create(params={"customer": customer.id, "invoice": draft.id, "amount": 250})
     assert client.v1.invoices.retrieve(draft.id).total == 1750
     assert {i.id for i in client.v1.invoice_items.list(params={"invoice": draft.id}).data} == {item.id, other.id}
@@ -164,8 +194,9 @@ def test_invoice_items_list_update_and_delete_only_while_draft(client):
     removed = client.v1.invoice_items.delete(other.id)
     assert removed.deleted is True
     invoice = client.v1.invoices.retrieve(draft.id)
-    assert invoice.total == 1500 and [line.parent.invoice_item_details.invoice_item for line in invoice.lines.data] \
-        == [item.id]
+    assert invoice.total == 1500 and [line.parent.invoice_item_details.invoice_item for line in invoice.lines.data] == [
+        item.id
+    ]
 
     client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": False})
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -187,8 +218,9 @@ def test_pending_items_join_an_invoice_when_asked(client):
     customer = client.v1.customers.create()
     client.v1.invoice_items.create(params={"customer": customer.id, "amount": 900, "currency": "eur"})
     assert len(client.v1.invoice_items.list(params={"pending": True}).data) == 1
-    invoice = client.v1.invoices.create(params={"customer": customer.id, "currency": "eur",
-                                                "pending_invoice_items_behavior": "include"})
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "currency": "eur", "pending_invoice_items_behavior": "include"}
+    )
     assert invoice.total == 900
     assert client.v1.invoice_items.list(params={"pending": True}).data == []
 
@@ -207,21 +239,38 @@ def test_stripe_js_style_confirm_with_publishable_key_and_client_secret(emulator
     customer = client.v1.customers.create()
     intent = client.v1.setup_intents.create(params={"customer": customer.id})
     confirm_url = f"{emulator.url}/v1/setup_intents/{intent.id}/confirm"
-    wrong = requests.post(confirm_url, data={"key": PUBLISHABLE_KEY, "client_secret": "seti_x_secret_y",
-                                             "payment_method": "pm_card_visa"}, timeout=5)
+    wrong = requests.post(
+        confirm_url,
+        data={"key": PUBLISHABLE_KEY, "client_secret": "seti_x_secret_y", "payment_method": "pm_card_visa"},
+        timeout=5,
+    )
     assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "client_secret"
     # As Stripe.js does: the card becomes a PaymentMethod with the publishable key, then confirms the intent.
-    created = requests.post(f"{emulator.url}/v1/payment_methods", data={
-        "key": PUBLISHABLE_KEY, "type": "card", "card[number]": "5555555555554444", "card[exp_month]": "4",
-        "card[exp_year]": "2032", "billing_details[name]": "Jenny"}, timeout=5)
+    created = requests.post(
+        f"{emulator.url}/v1/payment_methods",
+        data={
+            "key": PUBLISHABLE_KEY,
+            "type": "card",
+            "card[number]": "5555555555554444",
+            "card[exp_month]": "4",
+            "card[exp_year]": "2032",
+            "billing_details[name]": "Jenny",
+        },
+        timeout=5,
+    )
     assert created.status_code == 200, created.text
-    response = requests.post(confirm_url, data={
-        "key": PUBLISHABLE_KEY, "client_secret": intent.client_secret, "payment_method": created.json()["id"]},
-        timeout=5)
+    response = requests.post(
+        confirm_url,
+        data={"key": PUBLISHABLE_KEY, "client_secret": intent.client_secret, "payment_method": created.json()["id"]},
+        timeout=5,
+    )
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
-    fetched = requests.get(f"{emulator.url}/v1/setup_intents/{intent.id}",
-                           params={"client_secret": intent.client_secret},
-                           headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"}, timeout=5)
+    fetched = requests.get(
+        f"{emulator.url}/v1/setup_intents/{intent.id}",
+        params={"client_secret": intent.client_secret},
+        headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"},
+        timeout=5,
+    )
     assert fetched.json()["status"] == "succeeded"
     method = client.v1.payment_methods.retrieve(fetched.json()["payment_method"])
     assert (method.customer, method.card.brand, method.billing_details.name) == (customer.id, "mastercard", "Jenny")
@@ -246,9 +295,11 @@ def test_invoice_custom_fields_are_kept_within_the_sdks_limits_as_stripe_does(cl
     invoice = client.v1.invoices.create(params={"customer": customer.id, "custom_fields": fields})
 
     assert [(f.name, f.value) for f in invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
-    for too_much, param in [([{"name": f"n{i}", "value": "v"} for i in range(5)], "custom_fields"),
-                            ([{"name": "x" * 41, "value": "v"}], "custom_fields[0][name]"),
-                            ([{"name": "n", "value": "v" * 141}], "custom_fields[0][value]")]:
+    for too_much, param in [
+        ([{"name": f"n{i}", "value": "v"} for i in range(5)], "custom_fields"),
+        ([{"name": "x" * 41, "value": "v"}], "custom_fields[0][name]"),
+        ([{"name": "n", "value": "v" * 141}], "custom_fields[0][value]"),
+    ]:
         with pytest.raises(stripe.InvalidRequestError) as refused:
             client.v1.invoices.create(params={"customer": customer.id, "custom_fields": too_much})
         assert refused.value.param == param

@@ -5,6 +5,7 @@ pinned API version), not from example fixtures: an SDK upgrade that removes a pa
 fails here. The emulator also checks its own answers at run time; these tests check them again with
 that switched off, so a broken self-check cannot hide a departure.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,21 +58,40 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     customer = note("POST", "/v1/customers", v1.customers.create(params={"email": "c@example.com", "name": "C"}))
     note("GET", "/v1/customers", v1.customers.list())
     note("GET", "/v1/customers/{customer}", v1.customers.retrieve(customer.id))
-    intent = note("POST", "/v1/setup_intents", v1.setup_intents.create(
-        params={"customer": customer.id, "allowed_payment_method_types": ["card", "sepa_debit"],
-                "usage": "off_session"}))
+    intent = note(
+        "POST",
+        "/v1/setup_intents",
+        v1.setup_intents.create(
+            params={
+                "customer": customer.id,
+                "allowed_payment_method_types": ["card", "sepa_debit"],
+                "usage": "off_session",
+            }
+        ),
+    )
     note("POST", "/v1/setup_intents/{intent}", v1.setup_intents.update(intent.id, params={"description": "d"}))
-    method = note("POST", "/v1/payment_methods", v1.payment_methods.create(params={
-        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}}))
-    confirmed = note("POST", "/v1/setup_intents/{intent}/confirm",
-                     v1.setup_intents.confirm(intent.id, params={"payment_method": method.id}))
+    method = note(
+        "POST",
+        "/v1/payment_methods",
+        v1.payment_methods.create(
+            params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}}
+        ),
+    )
+    confirmed = note(
+        "POST",
+        "/v1/setup_intents/{intent}/confirm",
+        v1.setup_intents.confirm(intent.id, params={"payment_method": method.id}),
+    )
     note("GET", "/v1/setup_intents/{intent}", v1.setup_intents.retrieve(confirmed.id))
     note("GET", "/v1/setup_intents", v1.setup_intents.list(params={"customer": customer.id}))
     note("GET", "/v1/setup_attempts", v1.setup_attempts.list(params={"setup_intent": intent.id}))
     other = v1.setup_intents.create(params={"customer": customer.id})
     note("POST", "/v1/setup_intents/{intent}/cancel", v1.setup_intents.cancel(other.id))
-    customer = note("POST", "/v1/customers/{customer}", v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}))
+    customer = note(
+        "POST",
+        "/v1/customers/{customer}",
+        v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": method.id}}),
+    )
     note("GET", "/v1/customers/{customer}/payment_methods", v1.customers.payment_methods.list(customer.id))
     note("GET", "/v1/payment_methods", v1.payment_methods.list(params={"customer": customer.id}))
     note("GET", "/v1/payment_methods/{payment_method}", v1.payment_methods.retrieve(method.id))
@@ -79,28 +99,62 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     sepa_intent = v1.setup_intents.list(params={"customer": sepa.id}).data[0]
     note("GET", "/v1/mandates/{mandate}", v1.mandates.retrieve(sepa_intent.mandate))
     spare = v1.payment_methods.create(params={"type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"}})
-    note("POST", "/v1/payment_methods/{payment_method}/attach",
-         v1.payment_methods.attach(spare.id, params={"customer": customer.id}))
+    note(
+        "POST",
+        "/v1/payment_methods/{payment_method}/attach",
+        v1.payment_methods.attach(spare.id, params={"customer": customer.id}),
+    )
     note("POST", "/v1/payment_methods/{payment_method}/detach", v1.payment_methods.detach(spare.id))
 
-    rate = note("POST", "/v1/tax_rates", v1.tax_rates.create(
-        params={"display_name": "USt.", "percentage": 19.0, "inclusive": False, "country": "DE"}))
+    rate = note(
+        "POST",
+        "/v1/tax_rates",
+        v1.tax_rates.create(params={"display_name": "USt.", "percentage": 19.0, "inclusive": False, "country": "DE"}),
+    )
     note("GET", "/v1/tax_rates", v1.tax_rates.list(params={"active": True}))
     note("GET", "/v1/tax_rates/{tax_rate}", v1.tax_rates.retrieve(rate.id))
     note("POST", "/v1/tax_rates/{tax_rate}", v1.tax_rates.update(rate.id, params={"metadata": {"k": "v"}}))
-    draft = note("POST", "/v1/invoices", v1.invoices.create(
-        params={"customer": customer.id, "currency": "eur", "auto_advance": False, "metadata": {"k": "v"}}))
-    item = note("POST", "/v1/invoiceitems", v1.invoice_items.create(
-        params={"customer": customer.id, "invoice": draft.id, "amount": 100, "currency": "eur"}))
+    draft = note(
+        "POST",
+        "/v1/invoices",
+        v1.invoices.create(
+            params={"customer": customer.id, "currency": "eur", "auto_advance": False, "metadata": {"k": "v"}}
+        ),
+    )
+    item = note(
+        "POST",
+        "/v1/invoiceitems",
+        v1.invoice_items.create(
+            params={"customer": customer.id, "invoice": draft.id, "amount": 100, "currency": "eur"}
+        ),
+    )
     note("GET", "/v1/invoiceitems", v1.invoice_items.list(params={"invoice": draft.id}))
     note("GET", "/v1/invoiceitems/{invoiceitem}", v1.invoice_items.retrieve(item.id))
     note("POST", "/v1/invoiceitems/{invoiceitem}", v1.invoice_items.update(item.id, params={"description": "x"}))
     note("DELETE", "/v1/invoiceitems/{invoiceitem}", v1.invoice_items.delete(item.id))
-    note("POST", "/v1/invoices/{invoice}/add_lines", v1.invoices.add_lines(draft.id, params={"lines": [
-        {"amount": 2000, "description": "Monatliche Grundgebühr", "metadata": {"line": "base-fee"},
-         "period": {"start": 1730419200, "end": 1733011199}},
-        {"amount": 1774, "description": "AWS Infrastruktur (Nov 2024)", "metadata": {"line": "aws"},
-         "tax_rates": [rate.id]}]}))
+    note(
+        "POST",
+        "/v1/invoices/{invoice}/add_lines",
+        v1.invoices.add_lines(
+            draft.id,
+            params={
+                "lines": [
+                    {
+                        "amount": 2000,
+                        "description": "Monatliche Grundgebühr",
+                        "metadata": {"line": "base-fee"},
+                        "period": {"start": 1730419200, "end": 1733011199},
+                    },
+                    {
+                        "amount": 1774,
+                        "description": "AWS Infrastruktur (Nov 2024)",
+                        "metadata": {"line": "aws"},
+                        "tax_rates": [rate.id],
+                    },
+                ]
+            },
+        ),
+    )
     note("POST", "/v1/invoices/{invoice}", v1.invoices.update(draft.id, params={"description": "d"}))
     note("GET", "/v1/invoices/{invoice}/lines", v1.invoices.line_items.list(draft.id))
     note("POST", "/v1/invoices/{invoice}/finalize", v1.invoices.finalize_invoice(draft.id))
@@ -114,12 +168,18 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     scrap = v1.invoices.create(params={"customer": customer.id})
     note("DELETE", "/v1/invoices/{invoice}", v1.invoices.delete(scrap.id))
 
-    endpoint = note("POST", "/v1/webhook_endpoints", v1.webhook_endpoints.create(
-        params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["invoice.paid"]}))
+    endpoint = note(
+        "POST",
+        "/v1/webhook_endpoints",
+        v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["invoice.paid"]}),
+    )
     note("GET", "/v1/webhook_endpoints", v1.webhook_endpoints.list())
     note("GET", "/v1/webhook_endpoints/{webhook_endpoint}", v1.webhook_endpoints.retrieve(endpoint.id))
-    note("POST", "/v1/webhook_endpoints/{webhook_endpoint}",
-         v1.webhook_endpoints.update(endpoint.id, params={"disabled": True}))
+    note(
+        "POST",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        v1.webhook_endpoints.update(endpoint.id, params={"disabled": True}),
+    )
     note("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", v1.webhook_endpoints.delete(endpoint.id))
     events = note("GET", "/v1/events", v1.events.list(params={"limit": 100}))
     note("GET", "/v1/events/{id}", v1.events.retrieve(events.data[0].id))
@@ -152,17 +212,19 @@ def test_every_event_has_a_stripe_type_and_the_declared_shape(client, control, e
 
 
 def _raw_event(url: str, event_id: str) -> dict[str, Any]:
-    response = requests.get(f"{url}/v1/events/{event_id}", headers={"Authorization": f"Bearer {SECRET_KEY}"},
-                            timeout=5)
+    response = requests.get(f"{url}/v1/events/{event_id}", headers={"Authorization": f"Bearer {SECRET_KEY}"}, timeout=5)
     response.raise_for_status()
     return response.json()
 
 
-@pytest.mark.parametrize("params, param, code", [
-    ({"customer": "{customer}", "payment_method_types": ["card"]}, "payment_method_types", "parameter_unknown"),
-    ({"usage": "sometimes"}, "usage", None),
-    ({"description": ""}, "description", "parameter_invalid_empty"),
-])
+@pytest.mark.parametrize(
+    "params, param, code",
+    [
+        ({"customer": "{customer}", "payment_method_types": ["card"]}, "payment_method_types", "parameter_unknown"),
+        ({"usage": "sometimes"}, "usage", None),
+        ({"description": ""}, "description", "parameter_invalid_empty"),
+    ],
+)
 def test_setup_intent_creation_rejects_what_the_sdk_does_not_declare(client, params, param, code, unchecked):
     customer = client.v1.customers.create()
     params = {k: (customer.id if v == "{customer}" else v) for k, v in params.items()}
@@ -181,11 +243,18 @@ def test_add_lines_rejects_a_currency_per_line_and_wrong_types(client, emulator)
     with pytest.raises(stripe.InvalidRequestError) as unknown:
         client.v1.invoices.add_lines(draft.id, params={"lines": [{"amount": 1, "currency": "eur"}]})  # type: ignore
     assert (unknown.value.code, unknown.value.param) == ("parameter_unknown", "lines[0][currency]")
-    response = requests.post(f"{emulator.url}/v1/invoices/{draft.id}/add_lines", data={"lines[0][amount]": "12.5"},
-                             headers={"Authorization": f"Bearer {SECRET_KEY}"}, timeout=5)
+    response = requests.post(
+        f"{emulator.url}/v1/invoices/{draft.id}/add_lines",
+        data={"lines[0][amount]": "12.5"},
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        timeout=5,
+    )
     assert response.status_code == 400
-    assert response.json()["error"] == {**response.json()["error"], "code": "parameter_invalid_integer",
-                                        "param": "lines[0][amount]"}
+    assert response.json()["error"] == {
+        **response.json()["error"],
+        "code": "parameter_invalid_integer",
+        "param": "lines[0][amount]",
+    }
     with pytest.raises(stripe.InvalidRequestError) as missing:
         client.v1.invoices.add_lines(draft.id, params={})  # type: ignore[typeddict-item]
     assert (missing.value.code, missing.value.param) == ("parameter_missing", "lines")
@@ -193,15 +262,34 @@ def test_add_lines_rejects_a_currency_per_line_and_wrong_types(client, emulator)
 
 def test_stripes_documented_limits(client, emulator):
     headers = {"Authorization": f"Bearer {SECRET_KEY}"}
-    too_long = requests.post(f"{emulator.url}/v1/customers", headers={**headers, "Idempotency-Key": "k" * 256},
-                             timeout=5)
+    too_long = requests.post(
+        f"{emulator.url}/v1/customers", headers={**headers, "Idempotency-Key": "k" * 256}, timeout=5
+    )
     assert too_long.status_code == 400
     ok = requests.post(f"{emulator.url}/v1/customers", headers={**headers, "Idempotency-Key": "k" * 255}, timeout=5)
     assert ok.status_code == 200
-    types = [f"invoice.{t}" for t in ("paid", "created", "updated", "voided", "finalized", "deleted", "sent",
-                                      "upcoming", "overdue", "overpaid", "will_be_due", "payment_failed",
-                                      "payment_succeeded", "payment_action_required", "marked_uncollectible",
-                                      "finalization_failed", "payment_attempt_required")]
+    types = [
+        f"invoice.{t}"
+        for t in (
+            "paid",
+            "created",
+            "updated",
+            "voided",
+            "finalized",
+            "deleted",
+            "sent",
+            "upcoming",
+            "overdue",
+            "overpaid",
+            "will_be_due",
+            "payment_failed",
+            "payment_succeeded",
+            "payment_action_required",
+            "marked_uncollectible",
+            "finalization_failed",
+            "payment_attempt_required",
+        )
+    ]
     types += ["customer.created", "customer.updated", "customer.deleted", "payment_method.attached"]
     assert len(types) == 21
     with pytest.raises(stripe.InvalidRequestError):
@@ -222,14 +310,17 @@ def test_the_shape_check_finds_a_removed_field_a_missing_field_a_wrong_null_and_
     body = _invoice_body(client)
     assert contract.object_violations(body) == []
     assert contract.object_violations({**body, "subscription": None}) == [
-        "invoice.subscription: not declared by the SDK at " + contract.API_VERSION]
+        "invoice.subscription: not declared by the SDK at " + contract.API_VERSION
+    ]
     missing = dict(body)
     del missing["status_transitions"]
     assert contract.object_violations(missing) == ["invoice.status_transitions: missing"]
     assert contract.object_violations({**body, "total": None}) == [
-        "invoice.total: null, but the SDK declares it required"]
+        "invoice.total: null, but the SDK declares it required"
+    ]
     assert contract.object_violations({**body, "object": "invoice", "livemode": "no"}) == [
-        "invoice.livemode: 'no' does not match <class 'bool'>"]
+        "invoice.livemode: 'no' does not match <class 'bool'>"
+    ]
     assert contract.object_violations({**body, "object": "invoice", "auto_advance": 1}) != []
 
 
@@ -237,7 +328,8 @@ def test_the_error_check_refuses_null_code_and_codes_stripe_does_not_have():
     assert contract.error_violations({"error": {"type": "invalid_request_error", "message": "x"}}) == []
     assert contract.error_violations({"error": {"type": "invalid_request_error", "message": "x", "code": None}})
     assert contract.error_violations(
-        {"error": {"type": "invalid_request_error", "message": "x", "code": "invoice_unexpected_state"}})
+        {"error": {"type": "invalid_request_error", "message": "x", "code": "invoice_unexpected_state"}}
+    )
 
 
 def test_the_run_time_self_check_turns_a_departure_into_a_500(client, control, emulator):
@@ -247,5 +339,6 @@ def test_the_run_time_self_check_turns_a_departure_into_a_500(client, control, e
     # The emulator refuses to emit an event Stripe does not have, whatever the route.
     from stripe_emulator.errors import ContractViolation
     from stripe_emulator.store import BACKGROUND
+
     with pytest.raises(ContractViolation):
         emulator.app.store._emit("invoiceitem.updated", {"id": "ii_1", "object": "invoiceitem"}, BACKGROUND)

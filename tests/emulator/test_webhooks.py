@@ -1,4 +1,5 @@
 """Webhook endpoints and delivery: signatures, retries, filters and the delivery knobs."""
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,9 @@ def test_signature_is_stripes_scheme():
 
 
 def test_endpoint_secret_is_returned_only_on_create_and_endpoints_can_be_listed_and_deleted(client):
-    endpoint = client.v1.webhook_endpoints.create(params={
-        "url": "http://127.0.0.1:9/hook", "enabled_events": ["invoice.paid"], "description": "billing"})
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["invoice.paid"], "description": "billing"}
+    )
     assert endpoint.secret.startswith("whsec_")
     listed = client.v1.webhook_endpoints.list()
     assert [e.id for e in listed.data] == [endpoint.id]
@@ -34,8 +36,12 @@ def test_receiver_failing_twice_gets_the_event_exactly_once_more_after_recoverin
     receiver.planned_statuses.extend([500, 500])
     customer = client.v1.customers.create(params={"email": "retry@example.com"})
 
-    attempts = wait_for(lambda: [a for a in control.deliveries(event_type="customer.created") if a["delivered"]]
-                        and control.deliveries(event_type="customer.created"))
+    attempts = wait_for(
+        lambda: (
+            [a for a in control.deliveries(event_type="customer.created") if a["delivered"]]
+            and control.deliveries(event_type="customer.created")
+        )
+    )
     assert len(receiver.of_type("customer.created")) == 1
     assert [a["status_code"] for a in attempts] == [500, 500, 200]
     assert [a["attempt"] for a in attempts] == [1, 2, 3]
@@ -56,8 +62,9 @@ def test_unreachable_endpoint_is_retried_up_to_the_maximum(client, control):
 
 
 def test_endpoint_gets_only_its_enabled_events(client, receiver_server, control):
-    endpoint = client.v1.webhook_endpoints.create(params={
-        "url": receiver_server.url, "enabled_events": ["invoice.created", "customer.updated"]})
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": receiver_server.url, "enabled_events": ["invoice.created", "customer.updated"]}
+    )
     receiver_server.reset(secret=endpoint.secret)
     customer = client.v1.customers.create(params={"email": "filter@example.com"})
     client.v1.customers.update(customer.id, params={"name": "Renamed"})

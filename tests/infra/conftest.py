@@ -4,6 +4,7 @@ The tools come from `make infra-tools` (.venv-tools, .venv-checkov) and the Terr
 from the filesystem mirror /opt/tf-plugins (TF_PLUGIN_DIR overrides it). A missing tool fails
 the test instead of skipping it: `make test` must never pass without having run every check.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,13 +67,19 @@ class Terraform:
         self, environment: str, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess:
         """``terraform <args>`` in environments/<environment> of the copy."""
-        return run([str(self.tools.terraform), *args], cwd=self.root / "environments" / environment,
-                   env=self.env, check=check, timeout=timeout)
+        return run(
+            [str(self.tools.terraform), *args],
+            cwd=self.root / "environments" / environment,
+            env=self.env,
+            check=check,
+            timeout=timeout,
+        )
 
     def init(self, environment: str) -> None:
         """``terraform init`` from the provider mirror, without a backend."""
-        self.run(environment, "init", "-backend=false", f"-plugin-dir={self.tools.plugin_dir}", "-input=false",
-                 "-no-color")
+        self.run(
+            environment, "init", "-backend=false", f"-plugin-dir={self.tools.plugin_dir}", "-input=false", "-no-color"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -99,8 +106,14 @@ def terraform(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Terrafo
     return runner
 
 
-def run(argv: Sequence[str], *, cwd: Path = REPO, env: dict[str, str] | None = None, check: bool = True,
-        timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
     """Run a tool, capturing its output; with ``check``, fail the test showing that output."""
     result = subprocess.run(list(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:

@@ -5,6 +5,7 @@ Terraform itself evaluates the services' environments (``terraform console`` on 
 ``billing_core.settings.Settings`` fails here until it is set for the services in
 ``terraform/environments/example/main.tf`` or listed below with the reason its default is right.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,13 +98,19 @@ def deployed(terraform: Terraform) -> dict[str, Any]:
     """The services' environments as Terraform evaluates them: every variable name,
     and the values known before apply."""
     # The console answers only the last expression it reads from a pipe: ask for both in one.
-    expression = ("{names = jsonencode({for name, environment in local.service_environment"
-                  " : name => keys(environment)}),"
-                  " environments = local.service_environment}")
+    expression = (
+        "{names = jsonencode({for name, environment in local.service_environment"
+        " : name => keys(environment)}),"
+        " environments = local.service_environment}"
+    )
     result = subprocess.run(
         [str(terraform.tools.terraform), "console", "-var-file=terraform.tfvars.example", "-no-color"],
-        cwd=terraform.root / "environments" / "example", env=terraform.env, input=expression + "\n",
-        capture_output=True, text=True, timeout=300,
+        cwd=terraform.root / "environments" / "example",
+        env=terraform.env,
+        input=expression + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     names, values = _console_values(result.stdout)
@@ -151,8 +158,16 @@ def test_the_values_terraform_knows_before_apply_are_valid_settings(deployed):
 
 
 def test_billing_api_and_the_worker_price_costs_alike(deployed):
-    pricing = {"BASE_FEE", "MARKUP_PERCENT", "FX_RATE", "FX_SOURCE", "FX_DATE", "INVOICE_LANGUAGE", "COST_GROUP_BY",
-               "BILLING_CURRENCY"}
+    pricing = {
+        "BASE_FEE",
+        "MARKUP_PERCENT",
+        "FX_RATE",
+        "FX_SOURCE",
+        "FX_DATE",
+        "INVOICE_LANGUAGE",
+        "COST_GROUP_BY",
+        "BILLING_CURRENCY",
+    }
     api, worker = (deployed["values"][service] for service in ("billing-api", "scheduler-worker"))
 
     assert {name: api.get(name) for name in pricing} == {name: worker.get(name) for name in pricing}
@@ -172,14 +187,16 @@ def test_the_einvoice_bucket_of_the_data_module_goes_to_its_writer_and_its_reade
 
     assert re.search(r"EINVOICE_BUCKET\s*=\s*module\.data\.einvoice_bucket_name", main)
     assert {service for service, names in deployed["names"].items() if "EINVOICE_BUCKET" in names} == {
-        "billing-api", "scheduler-worker"}
+        "billing-api",
+        "scheduler-worker",
+    }
 
 
 def test_the_admin_page_signs_in_through_the_hosted_ui_of_the_cognito_module(deployed):
     assert deployed["values"]["billing-api"]["AUTH_MODE"] == "hosted-ui"
     assert "COGNITO_DOMAIN" in deployed["names"]["billing-api"]
     main = (EXAMPLE / "main.tf").read_text()
-    assert re.search(r'COGNITO_DOMAIN\s*=\s*local\.hosted_ui_url', main)
+    assert re.search(r"COGNITO_DOMAIN\s*=\s*local\.hosted_ui_url", main)
     assert re.search(r'hosted_ui_url\s*=\s*"https://\$\{module\.cognito\.hosted_ui_domain\}\.auth\.', main)
 
 

@@ -3,6 +3,7 @@
 A missing action passes every test on moto (which checks no IAM) and fails in AWS at the first call:
 the billing run's Scan of the accounts table once had no permission.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,8 +35,12 @@ def client_calls(*modules: str) -> set[str]:
                 continue
             if isinstance(node.func.value, ast.Attribute) and node.func.value.attr in CLIENT_ATTRIBUTES:
                 calls.add(node.func.attr)
-            elif (node.func.attr == "_call" and node.args and isinstance(node.args[0], ast.Constant)
-                  and isinstance(node.args[0].value, str)):
+            elif (
+                node.func.attr == "_call"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 calls.add(node.args[0].value)
     return calls
 
@@ -48,9 +53,12 @@ def client_calls_per_method(module: str) -> dict[str, set[str]]:
             for method in node.body:
                 if isinstance(method, ast.FunctionDef) and not method.name.startswith("_"):
                     per_method[method.name] = {
-                        call.func.attr for call in ast.walk(method)
-                        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                        and isinstance(call.func.value, ast.Attribute) and call.func.value.attr in CLIENT_ATTRIBUTES
+                        call.func.attr
+                        for call in ast.walk(method)
+                        if isinstance(call, ast.Call)
+                        and isinstance(call.func, ast.Attribute)
+                        and isinstance(call.func.value, ast.Attribute)
+                        and call.func.value.attr in CLIENT_ATTRIBUTES
                     }
     return per_method
 
@@ -66,7 +74,7 @@ def _block(text: str, start: int) -> str:
     for index in range(opening, len(text)):
         depth += {"{": 1, "}": -1}.get(text[index], 0)
         if depth == 0:
-            return text[opening:index + 1]
+            return text[opening : index + 1]
     raise ValueError("unbalanced braces")
 
 
@@ -136,9 +144,12 @@ def test_every_sqs_operation_of_the_adapters_is_allowed():
     assert "send_message_batch" in calls
     missing = {action("sqs", call) for call in calls} - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
     # SendMessageBatch is authorized by sqs:SendMessage (AWS: batch actions use the single action's permission).
-    missing = {m.replace("SendMessageBatch", "SendMessage").replace("DeleteMessageBatch", "DeleteMessage")
-               .replace("ChangeMessageVisibilityBatch", "ChangeMessageVisibility")
-               for m in missing} - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
+    missing = {
+        m.replace("SendMessageBatch", "SendMessage")
+        .replace("DeleteMessageBatch", "DeleteMessage")
+        .replace("ChangeMessageVisibilityBatch", "ChangeMessageVisibility")
+        for m in missing
+    } - set(re.findall(r'"(sqs:[A-Za-z]+)"', IAM))
     assert not missing, f"iam.tf allows none of {sorted(missing)}"
 
 

@@ -1,4 +1,5 @@
 """The Dockerfile is hadolint-clean and pinned, the compose file is valid and complete."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,10 @@ def test_lock_pins_every_package_exactly() -> None:
 
 
 def _compose_config(tools: Tools, *args: str, env: dict[str, str] | None = None) -> dict:
-    result = run([str(tools.compose), "--file", str(COMPOSE), *args, "config", "--format", "json"],
-                 env={"PATH": "/usr/bin:/bin", **(env or {})})
+    result = run(
+        [str(tools.compose), "--file", str(COMPOSE), *args, "config", "--format", "json"],
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
     return json.loads(result.stdout)
 
 

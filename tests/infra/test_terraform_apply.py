@@ -5,6 +5,7 @@ tables, queues, e-invoice bucket, secret and user pool it created are then descr
 and held to ``billing_core.resources`` (the definition the code uses) and to what
 ``local_stack.provision`` (the local stack) creates in the same moto.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,11 @@ def aws(aws_endpoint: str):
 @pytest.fixture(scope="module")
 def local_stack_names(aws) -> dict[str, dict[str, str]]:
     """What the local stack's provisioning creates, in the same moto (its names carry no prefix)."""
-    return {"tables": provision.create_tables(aws("dynamodb")), "queues": provision.create_queues(aws("sqs")),
-            "buckets": {"einvoices": provision.create_einvoice_bucket(aws("s3"))}}
+    return {
+        "tables": provision.create_tables(aws("dynamodb")),
+        "queues": provision.create_queues(aws("sqs")),
+        "buckets": {"einvoices": provision.create_einvoice_bucket(aws("s3"))},
+    }
 
 
 def _table_shape(dynamodb, name: str) -> dict[str, Any]:
@@ -190,13 +194,17 @@ def test_einvoice_bucket_is_private_and_encrypted_with_the_data_key(applied, aws
     s3 = aws("s3")
     name = applied["einvoice_bucket_name"]
     block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-    assert block == dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
-                                  True)
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+    )
     assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"] == [
-        {"ObjectOwnership": "BucketOwnerEnforced"}]
+        {"ObjectOwnership": "BucketOwnerEnforced"}
+    ]
     (rule,) = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
-                                                          "KMSMasterKeyID": applied["kms_key_arn"]}
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": applied["kms_key_arn"],
+    }
     assert rule["BucketKeyEnabled"] is True
 
 
@@ -223,7 +231,8 @@ def test_einvoice_bucket_policy_refuses_plain_http_and_other_encryption(applied,
     assert all(statement["Effect"] == "Deny" for statement in statements.values())
     assert statements["HttpsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statements["DenyOtherKeys"]["Condition"]["StringNotEquals"] == {
-        "s3:x-amz-server-side-encryption-aws-kms-key-id": applied["kms_key_arn"]}
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": applied["kms_key_arn"]
+    }
 
 
 def test_the_document_store_writes_each_file_once_under_the_lock_and_reads_it_back(applied, aws) -> None:

@@ -5,6 +5,7 @@ queues from ``billing_core.resources``. The storage and queue adapters are cover
 tests they share with their fakes (``tests/contracts``); here are Cost Explorer, Secrets Manager
 and the wiring.
 """
+
 from __future__ import annotations
 
 import json
@@ -135,6 +136,7 @@ def test_lines_added_that_an_earlier_version_stored_as_a_list_grows_as_a_set(aws
     updated = invoices.update(invoice.account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"})})
 
     assert updated.lines_added == frozenset(written_before) | {"aws"}
-    stored = dynamodb.get_item(TableName=table, Key={"userId": {"S": invoice.account_id},
-                                                     "invoiceId": {"S": invoice.invoice_id}})["Item"]
+    stored = dynamodb.get_item(
+        TableName=table, Key={"userId": {"S": invoice.account_id}, "invoiceId": {"S": invoice.invoice_id}}
+    )["Item"]
     assert sorted(stored["linesAdded"]["SS"]) == sorted({*written_before, "aws"})

@@ -1,4 +1,5 @@
 """The ECB feed adapter over real HTTP, serving the real ECB files from ../shared/fx."""
+
 from __future__ import annotations
 
 import socket
@@ -86,9 +87,14 @@ def test_a_stalled_feed_is_unavailable_to_billing_api_instead_of_holding_its_req
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/stats/eurofxref"
-        settings = Settings.from_env({"COGNITO_USER_POOL_ID": "eu-central-1_pool", "COGNITO_CLIENT_ID": "client",
-                                      "ECB_FEED_URL": f"{url}/eurofxref-hist-90d.xml",
-                                      "ECB_HISTORY_URL": f"{url}/eurofxref-hist.xml"})
+        settings = Settings.from_env(
+            {
+                "COGNITO_USER_POOL_ID": "eu-central-1_pool",
+                "COGNITO_CLIENT_ID": "client",
+                "ECB_FEED_URL": f"{url}/eurofxref-hist-90d.xml",
+                "ECB_HISTORY_URL": f"{url}/eurofxref-hist.xml",
+            }
+        )
         session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-central-1")
         feed = bootstrap_api(settings, session=session).rate_feed
 

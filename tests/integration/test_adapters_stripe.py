@@ -3,6 +3,7 @@
 The module's ``stripe_api_base`` fixture serves its own emulator on a free port; on the shared local
 stack the same tests run by returning ``stack.info["stripe_api_base"]`` (and the stack's key) instead.
 """
+
 from __future__ import annotations
 
 import time
@@ -61,7 +62,8 @@ def key(*parts: str) -> str:
 def customer_with_card(gateway, stripe_api_base, account_id, payment_method="pm_card_visa"):
     """A customer whose default payment method is ``payment_method``, saved as the admin page does."""
     customer = gateway.create_customer(
-        account_id=account_id, email=f"{account_id}@example.com", idempotency_key=key("cus", account_id))
+        account_id=account_id, email=f"{account_id}@example.com", idempotency_key=key("cus", account_id)
+    )
     intent = gateway.create_setup_intent(customer_id=customer.id, idempotency_key=key("seti", account_id))
     # The browser's part (Stripe.js confirmSetup), done with the SDK directly.
     client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": stripe_api_base})
@@ -75,14 +77,19 @@ def customer_with_card(gateway, stripe_api_base, account_id, payment_method="pm_
 
 def draft_with_lines(gateway, customer, account_id, *, auto_advance=False):
     draft = gateway.create_draft_invoice(
-        customer_id=customer.id, currency="eur", description="AWS Kosten 2024-11",
-        metadata={"userId": account_id, "period": "2024-11"}, auto_advance=auto_advance,
+        customer_id=customer.id,
+        currency="eur",
+        description="AWS Kosten 2024-11",
+        metadata={"userId": account_id, "period": "2024-11"},
+        auto_advance=auto_advance,
         idempotency_key=key(account_id, "2024-11", "draft"),
     )
     with_lines = gateway.add_invoice_lines(
         invoice_id=draft.id,
-        lines=[InvoiceLine(2000, "Monatliche Grundgebühr", {"line": "base-fee"}, 1730419200, 1733011199),
-               InvoiceLine(1774, "AWS Infrastruktur (Nov 2024)", {"line": "aws"}, 1730419200, 1733011199)],
+        lines=[
+            InvoiceLine(2000, "Monatliche Grundgebühr", {"line": "base-fee"}, 1730419200, 1733011199),
+            InvoiceLine(1774, "AWS Infrastruktur (Nov 2024)", {"line": "aws"}, 1730419200, 1733011199),
+        ],
         idempotency_key=key(account_id, "2024-11", "add-lines"),
     )
     assert with_lines.total == 3774 and with_lines.status == "draft"
@@ -182,8 +189,9 @@ def test_lines_cannot_be_added_after_finalizing(gateway, stripe_api_base, accoun
     gateway.finalize_invoice(draft.id, idempotency_key=key(account_id, "2024-11", "finalize"))
 
     with pytest.raises(StripeRequestRejected) as rejected:
-        gateway.add_invoice_lines(invoice_id=draft.id, lines=[InvoiceLine(1, "late")],
-                                  idempotency_key=key(account_id, "late"))
+        gateway.add_invoice_lines(
+            invoice_id=draft.id, lines=[InvoiceLine(1, "late")], idempotency_key=key(account_id, "late")
+        )
     assert rejected.value.code == "invoice_not_editable"
 
 
@@ -243,7 +251,8 @@ def test_a_rotated_key_is_picked_up_after_the_old_one_is_rejected(stripe_api_bas
 
 def test_a_wrong_key_that_did_not_rotate_is_an_authentication_failure(stripe_api_base):
     gateway = StripePaymentGateway(
-        FakeSecretsProvider(secret_key="sk_test_wrong"), api_base=stripe_api_base, max_network_retries=0)
+        FakeSecretsProvider(secret_key="sk_test_wrong"), api_base=stripe_api_base, max_network_retries=0
+    )
 
     with pytest.raises(StripeAuthenticationFailed):
         gateway.retrieve_invoice("in_x")
@@ -253,8 +262,11 @@ def test_an_event_is_read_back_by_its_id_as_the_event_it_is(gateway, stripe_api_
     customer, _ = customer_with_card(gateway, stripe_api_base, account_id)
     draft = draft_with_lines(gateway, customer, account_id)
     gateway.finalize_invoice(draft.id, idempotency_key=key(account_id, "2024-11", "finalize"))
-    (listed,) = [e for e in gateway.list_events(created_after=0, types=["invoice.finalized"])
-                 if getattr(e.object, "id", None) == draft.id]
+    (listed,) = [
+        e
+        for e in gateway.list_events(created_after=0, types=["invoice.finalized"])
+        if getattr(e.object, "id", None) == draft.id
+    ]
 
     event = gateway.retrieve_event(listed.id)
 

@@ -4,6 +4,7 @@ moto signs the tokens of every user pool with one and the same key (kid "dummy")
 another pool on the same moto carries a signature this API accepts: only the issuer check rejects
 it. ``test_another_pools_token_is_rejected_by_the_issuer_check_alone`` proves that check is there.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,7 +40,9 @@ def admin_tokens(stack) -> dict[str, str]:
 def moto_key_tokens(stack) -> TokenFactory:
     """Tokens signed with moto's own key for the stack's pool and client (claims made to order)."""
     return TokenFactory(
-        moto_signing_key(), kid="dummy", issuer=stack.info["cognito"]["issuer"],
+        moto_signing_key(),
+        kid="dummy",
+        issuer=stack.info["cognito"]["issuer"],
         client_id=stack.info["cognito"]["client_id"],
     )
 
@@ -110,8 +113,9 @@ def attack_matrix(stack, admin_tokens, moto_key_tokens):
     public_key_pem = jwt.PyJWK(moto_jwks["keys"][0]).key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    attacker = TokenFactory(new_rsa_key(), kid="attacker", issuer=moto_key_tokens.issuer,
-                            client_id=moto_key_tokens.client_id)
+    attacker = TokenFactory(
+        new_rsa_key(), kid="attacker", issuer=moto_key_tokens.issuer, client_id=moto_key_tokens.client_id
+    )
     sign = moto_key_tokens.sign
     return [
         ("no token", {}, 401),
@@ -142,8 +146,9 @@ def _with_payload(token: str, claims: dict) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-def test_the_attack_matrix_is_refused_with_the_right_status_and_an_opaque_body(api, stack, admin_tokens,
-                                                                             moto_key_tokens):
+def test_the_attack_matrix_is_refused_with_the_right_status_and_an_opaque_body(
+    api, stack, admin_tokens, moto_key_tokens
+):
     outcomes = {}
     bodies = set()
     for name, headers, expected in attack_matrix(stack, admin_tokens, moto_key_tokens):

@@ -4,6 +4,7 @@ Everything goes through real HTTP: gunicorn with the stack's moto (DynamoDB, Cog
 Stripe emulator, except the preview count, which serves the same app from a thread so the test can
 read the Cost Explorer adapter's request counter.
 """
+
 from __future__ import annotations
 
 import threading
@@ -76,12 +77,17 @@ def test_a_forged_cursor_naming_another_account_is_a_400(clean_stack, admin):
 
     headers, _ = admin
     seed_invoices(clean_stack, OTHER_ACCOUNT, ["2026-01", "2026-02", "2026-03"])
-    forged = base64.urlsafe_b64encode(
-        json.dumps({"invoiceId": f"inv_2026-03_{OTHER_ACCOUNT}", "userId": OTHER_ACCOUNT}).encode()
-    ).decode().rstrip("=")
+    forged = (
+        base64.urlsafe_b64encode(
+            json.dumps({"invoiceId": f"inv_2026-03_{OTHER_ACCOUNT}", "userId": OTHER_ACCOUNT}).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
 
-    response = requests.get(f"{clean_stack.info['api_url']}/billing", headers=headers,
-                            params={"cursor": forged}, timeout=10)
+    response = requests.get(
+        f"{clean_stack.info['api_url']}/billing", headers=headers, params={"cursor": forged}, timeout=10
+    )
 
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
 
@@ -141,7 +147,8 @@ def test_a_hundred_page_views_make_one_cost_explorer_request(clean_stack, admin,
     assert costs[0]["forecastMethod"] == "linear"
     assert costs[0]["costsEstimated"] is seeded.estimated is True
     assert Decimal(costs[0]["awsCosts"]) == sum((line.amount for line in seeded.lines), Decimal(0)).quantize(
-        Decimal("0.01"))  # FX 1.0 on the local stack
+        Decimal("0.01")
+    )  # FX 1.0 on the local stack
     assert Decimal(costs[0]["amount"]) == Decimal(costs[0]["baseFee"]) + Decimal(costs[0]["awsCosts"])
 
 
@@ -152,8 +159,9 @@ def test_the_first_stripe_customer_made_from_the_billing_tab_gets_the_admins_ver
     answer = requests.post(f"{api}/billing/setup-intent", headers=headers, timeout=10)
 
     assert answer.status_code == 200
-    accounts = DynamoAccountRepository(clean_stack.aws_client("dynamodb"),
-                                       clean_stack.info["tables"]["payment_methods"])
+    accounts = DynamoAccountRepository(
+        clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["payment_methods"]
+    )
     stored = accounts.get(account)
     customer = clean_stack.stripe_client().v1.customers.retrieve(stored.stripe_customer_id)
     # The access token carries no e-mail: it comes from Cognito's GetUser with that token.
@@ -205,8 +213,9 @@ def test_a_stalled_cost_explorer_leaves_the_preview_out_of_a_page_that_still_ans
     threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
     settings = clean_stack.settings()
     session = aws_session(settings.aws_region)
-    stalled_ce = session.client("ce", endpoint_url=f"http://127.0.0.1:{black_hole.getsockname()[1]}",
-                                config=REQUEST_PATH_AWS_CONFIG)
+    stalled_ce = session.client(
+        "ce", endpoint_url=f"http://127.0.0.1:{black_hole.getsockname()[1]}", config=REQUEST_PATH_AWS_CONFIG
+    )
     services = bootstrap_api(settings, session=session, clients={"ce": stalled_ce})
 
     try:

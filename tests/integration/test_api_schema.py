@@ -3,6 +3,7 @@ yields a 5xx or a response that breaks the OpenAPI document the API itself serve
 
 schemathesis leaves the document's own path (/openapi.json) out of its operations.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -37,8 +38,10 @@ def admin_headers(stack) -> Iterator[dict[str, str]]:
     yield bearer(sign_in(stack, stack.admin.username, stack.admin.password)["AccessToken"])
     # The stack is shared by the session: leave its billing table as this module found it.
     for item in items:
-        dynamodb.delete_item(TableName=stack.info["tables"]["billing"],
-                             Key={"userId": {"S": item.account_id}, "invoiceId": {"S": item.invoice_id}})
+        dynamodb.delete_item(
+            TableName=stack.info["tables"]["billing"],
+            Key={"userId": {"S": item.account_id}, "invoiceId": {"S": item.invoice_id}},
+        )
 
 
 def test_the_api_keeps_its_openapi_document(stack, admin_headers):
@@ -56,8 +59,9 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
     for operation, mode in runs:
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+        )
         def keeps_the_document(case):
             # A request line over gunicorn's limit (4094 bytes) is answered by gunicorn itself: a 414 in
             # the same JSON error shape (the documented "default"), so those cases stay in.
@@ -73,24 +77,37 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
             tally[f"{response.status_code // 100}xx"] += 1
             # Errors are JSON; a success may be a document (the e-invoice XML or PDF).
             if response.status_code >= 400 and not response.headers.get("content-type", [""])[0].startswith(
-                    "application/json"):
+                "application/json"
+            ):
                 tally["not JSON"] += 1
 
         keeps_the_document()
         tested.append(f"{operation.label} ({mode.value})")
 
-    print(f"\nschemathesis: {tally['requests']} requests over {len(tested)} operation runs; "
-          + ", ".join(f"{key} {count}" for key, count in sorted(tally.items()) if key != "requests"))
+    print(
+        f"\nschemathesis: {tally['requests']} requests over {len(tested)} operation runs; "
+        + ", ".join(f"{key} {count}" for key, count in sorted(tally.items()) if key != "requests")
+    )
     assert tally["5xx"] == 0 and tally["not JSON"] == 0 and tally["requests"] > 600
     # The operator's endpoints are driven with the admin's token too: each must answer its documented 403.
     assert {label.split(" (")[0] for label in tested} == {
-        "GET /billing", "GET /billing/invoices/{invoiceId}", "GET /healthz", "POST /billing/setup-intent",
-        "POST /billing/invoices/{invoiceId}/pay", "GET /billing/invoices/{invoiceId}/einvoice",
-        "GET /operator/invoices/{invoiceId}/einvoice", "GET /operator/accounts", "POST /operator/accounts",
+        "GET /billing",
+        "GET /billing/invoices/{invoiceId}",
+        "GET /healthz",
+        "POST /billing/setup-intent",
+        "POST /billing/invoices/{invoiceId}/pay",
+        "GET /billing/invoices/{invoiceId}/einvoice",
+        "GET /operator/invoices/{invoiceId}/einvoice",
+        "GET /operator/accounts",
+        "POST /operator/accounts",
         "GET /operator/accounts/{accountId}",
-        "PATCH /operator/accounts/{accountId}", "POST /operator/accounts/{accountId}/disable",
-        "POST /operator/accounts/{accountId}/enable", "POST /operator/accounts/{accountId}/invite",
+        "PATCH /operator/accounts/{accountId}",
+        "POST /operator/accounts/{accountId}/disable",
+        "POST /operator/accounts/{accountId}/enable",
+        "POST /operator/accounts/{accountId}/invite",
         "GET /operator/invoices",
-        "POST /operator/invoices/{invoiceId}/retry", "POST /operator/invoices/{invoiceId}/void",
-        "GET /operator/runs/{period}", "GET /operator/audit",
+        "POST /operator/invoices/{invoiceId}/retry",
+        "POST /operator/invoices/{invoiceId}/void",
+        "GET /operator/runs/{period}",
+        "GET /operator/audit",
     }

@@ -3,6 +3,7 @@
 Jobs run in this process, so a crash can be injected at an exact point; the stack's own worker is
 not involved (nothing here enqueues, except the scheduler-replica test, whose jobs it processes).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,6 +34,7 @@ def crash_at(step: str, phase: str):
     def observe(seen_step: str, seen_phase: str) -> None:
         if (seen_step, seen_phase) == (step, phase):
             raise Crash(f"{step}/{phase}")
+
     return observe
 
 
@@ -67,7 +69,9 @@ def seed_period(stack) -> Period:
 def seed_plan(stack, services, account_id):
     period = seed_period(stack)
     return plan_invoice(
-        period, stack.seeded_costs.previous_month, Account(account_id),
+        period,
+        stack.seeded_costs.previous_month,
+        Account(account_id),
         # The rate every process bills the seed month at: the one the stack pinned for it.
         dataclasses.replace(policy_from_settings(services.settings), fx=stack.pin_rate(period).fx),
     )
@@ -90,8 +94,6 @@ def lines_of(stack, stripe_invoice_id):
     return [(line.description, line.amount) for line in invoice.lines.data]
 
 
-
-
 def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_stack, services):
     account_id = new_account(clean_stack, services)
     plan = seed_plan(clean_stack, services, account_id)
@@ -103,7 +105,8 @@ def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_
     assert invoice.total == 3774 and invoice.currency == "eur"
     assert invoice.metadata == {"userId": account_id, "invoiceId": plan.invoice_id, "period": plan.period.label}
     assert lines_of(clean_stack, result.stripe_invoice_id) == [
-        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
+        ("Monatliche Grundgebühr", 2000),
+        (plan.aws_description, 1774),
     ]
     record = services.invoices.get(account_id, plan.invoice_id)
     assert record.amount == Decimal("37.74") and record.fx_source == "local-stack"
@@ -130,7 +133,8 @@ def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_l
     assert stripe_objects(clean_stack)["invoice"] == 1
     assert stripe_objects(clean_stack)["invoiceitem"] == 2
     assert lines_of(clean_stack, result.stripe_invoice_id) == [
-        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774),
+        ("Monatliche Grundgebühr", 2000),
+        (plan.aws_description, 1774),
     ]
     assert services.invoices.get(account_id, plan.invoice_id).finalized_at
 
@@ -197,8 +201,11 @@ def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, servi
     assert record.status == "enqueued" and record.run_id == started[0].run_id
     # The stack's worker bills the enqueued job; let it finish so no work spills into the next test.
     invoice_id = invoice_id_for(seed_period(clean_stack), account_id)
-    assert wait_for(lambda: getattr(services.invoices.get(account_id, invoice_id), "finalized_at", None),
-                    timeout=60, what="the enqueued invoice job to finish")
+    assert wait_for(
+        lambda: getattr(services.invoices.get(account_id, invoice_id), "finalized_at", None),
+        timeout=60,
+        what="the enqueued invoice job to finish",
+    )
 
 
 FREEZE_POINTS = [("create-invoice", "saved"), ("add-lines", "stripe"), ("finalize", "stripe")]
@@ -221,16 +228,24 @@ def test_a_worker_frozen_past_its_visibility_resumes_without_moving_the_record_b
             assert thawed.wait(120)
             away[0] = 60.0  # past the 30 s visibility: SQS had shown its message to B
 
-    worker_a = InvoiceJob(invoices=services.invoices, accounts=services.accounts, payments=services.payments,
-                          observe=freeze, clock=lambda: time.time() + away[0])
+    worker_a = InvoiceJob(
+        invoices=services.invoices,
+        accounts=services.accounts,
+        payments=services.payments,
+        observe=freeze,
+        clock=lambda: time.time() + away[0],
+    )
     outcome: list[object] = []
     thread = threading.Thread(target=lambda: outcome.append(_run_or_error(worker_a, plan)))
     thread.start()
     try:
         assert frozen.wait(60), "worker A never reached the freeze point"
         taken_over = job(services).run(plan)
-        wait_for(lambda: services.invoices.get(account_id, plan.invoice_id).status == "paid", timeout=60,
-                 what="the invoice paid (Stripe charged it, the stack's worker applied invoice.paid)")
+        wait_for(
+            lambda: services.invoices.get(account_id, plan.invoice_id).status == "paid",
+            timeout=60,
+            what="the invoice paid (Stripe charged it, the stack's worker applied invoice.paid)",
+        )
         before = services.invoices.get(account_id, plan.invoice_id)
     finally:
         thawed.set()
@@ -245,7 +260,9 @@ def test_a_worker_frozen_past_its_visibility_resumes_without_moving_the_record_b
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     assert stripe_objects(clean_stack)["invoice"] == 1 and stripe_objects(clean_stack)["invoiceitem"] == 2
     assert lines_of(clean_stack, taken_over.stripe_invoice_id) == [
-        ("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
+        ("Monatliche Grundgebühr", 2000),
+        (plan.aws_description, 1774),
+    ]
 
 
 def _run_or_error(worker: InvoiceJob, plan) -> object:

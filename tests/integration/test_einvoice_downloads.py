@@ -1,4 +1,5 @@
 """E-invoice downloads on the local stack: the admin's own invoices only (billing-api), the operator's command."""
+
 from __future__ import annotations
 
 import io
@@ -42,8 +43,9 @@ def test_the_admin_downloads_both_files_of_their_own_invoice(clean_stack, admin)
 
     xml = requests.get(url, params={"format": "xrechnung"}, headers=headers, timeout=10)
     pdf = requests.get(url, params={"format": "zugferd"}, headers=headers, timeout=10)
-    listed = requests.get(f"{clean_stack.info['api_url']}/billing/invoices/{record.invoice_id}", headers=headers,
-                          timeout=10).json()
+    listed = requests.get(
+        f"{clean_stack.info['api_url']}/billing/invoices/{record.invoice_id}", headers=headers, timeout=10
+    ).json()
 
     assert xml.status_code == 200 and xml.content == XML
     assert xml.headers["Content-Type"].startswith("application/xml")
@@ -59,8 +61,9 @@ def test_another_accounts_einvoice_is_not_found_and_a_bad_format_is_a_400(clean_
     api = clean_stack.info["api_url"]
 
     foreign = requests.get(f"{api}/billing/invoices/{other.invoice_id}/einvoice", headers=headers, timeout=10)
-    bad = requests.get(f"{api}/billing/invoices/{own.invoice_id}/einvoice", params={"format": "ubl"},
-                       headers=headers, timeout=10)
+    bad = requests.get(
+        f"{api}/billing/invoices/{own.invoice_id}/einvoice", params={"format": "ubl"}, headers=headers, timeout=10
+    )
     anonymous = requests.get(f"{api}/billing/invoices/{other.invoice_id}/einvoice", timeout=10)
 
     assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "not_found"
@@ -73,9 +76,11 @@ def test_an_invoice_without_stored_files_is_a_404(clean_stack, admin):
     headers, account = admin
     record = invoice_item(account, "2026-10")
     DynamoInvoiceRepository(clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["billing"]).create_if_absent(
-        record)
-    answer = requests.get(f"{clean_stack.info['api_url']}/billing/invoices/{record.invoice_id}/einvoice",
-                          headers=headers, timeout=10)
+        record
+    )
+    answer = requests.get(
+        f"{clean_stack.info['api_url']}/billing/invoices/{record.invoice_id}/einvoice", headers=headers, timeout=10
+    )
     assert answer.status_code == 404 and "no e-invoice" in answer.json()["error"]["message"]
 
 
@@ -84,10 +89,18 @@ def test_the_operator_command_writes_an_invoices_file(clean_stack, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     target = tmp_path / "invoice.pdf"
 
-    code = cli.main(["invoices", "einvoice", record.invoice_id, "--format", "zugferd", "--out", str(target)],
-                    services=worker_services(clean_stack), out=out, err=err)
-    missing = cli.main(["invoices", "einvoice", invoice_item(OTHER_ACCOUNT, "2026-01").invoice_id, "--out",
-                        str(tmp_path / "x.xml")], services=worker_services(clean_stack), out=out, err=err)
+    code = cli.main(
+        ["invoices", "einvoice", record.invoice_id, "--format", "zugferd", "--out", str(target)],
+        services=worker_services(clean_stack),
+        out=out,
+        err=err,
+    )
+    missing = cli.main(
+        ["invoices", "einvoice", invoice_item(OTHER_ACCOUNT, "2026-01").invoice_id, "--out", str(tmp_path / "x.xml")],
+        services=worker_services(clean_stack),
+        out=out,
+        err=err,
+    )
 
     assert code == 0, err.getvalue()
     assert target.read_bytes() == PDF

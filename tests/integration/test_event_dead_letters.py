@@ -1,6 +1,7 @@
 """Poison messages on stripe-events land in the DLQ with their reason (at once, or after repeated
 unexpected failures), the depth is logged, and ``billing events dlq`` / ``redrive`` act on the stack's
 real queues and worker."""
+
 from __future__ import annotations
 
 import io
@@ -42,8 +43,14 @@ def consumer(stack, poison_queue):
     """The worker's stripe-events handler consuming the poison queue, retrying a failure immediately."""
     stopping = threading.Event()
     services = worker_services(stack)
-    consumer = QueueConsumer("stripe-events", poison_queue, StripeEventHandler(event_ports_for(services)), stopping,
-                             retry_delay=lambda receive_count: 0, wait_seconds=services.settings.queue_wait_seconds)
+    consumer = QueueConsumer(
+        "stripe-events",
+        poison_queue,
+        StripeEventHandler(event_ports_for(services)),
+        stopping,
+        retry_delay=lambda receive_count: 0,
+        wait_seconds=services.settings.queue_wait_seconds,
+    )
     consumer.start()
     yield services
     stopping.set()
@@ -51,8 +58,15 @@ def consumer(stack, poison_queue):
 
 
 def _stripe_event(event_type: str, obj: dict) -> str:
-    return json.dumps({"id": f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": event_type,
-                       "created": int(time.time()), "data": {"object": obj}})
+    return json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    )
 
 
 @pytest.mark.parametrize("body", ["this is not json", json.dumps({"hello": "world"}), json.dumps([1, 2, 3])])
@@ -73,8 +87,15 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
     dynamodb = aws_client(stack, "dynamodb")
     accounts = DynamoAccountRepository(dynamodb, stack.info["tables"]["payment_methods"])
     accounts.put(account_item(account_id, customer_id))
-    body = _stripe_event("setup_intent.succeeded", {"id": f"seti_{uuid.uuid4().hex[:14]}", "object": "setup_intent",
-                                                    "customer": customer_id, "payment_method": "pm_does_not_exist"})
+    body = _stripe_event(
+        "setup_intent.succeeded",
+        {
+            "id": f"seti_{uuid.uuid4().hex[:14]}",
+            "object": "setup_intent",
+            "customer": customer_id,
+            "payment_method": "pm_does_not_exist",
+        },
+    )
     poison_queue.send(body)
     try:
         wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=60, what="the failing event in the DLQ")
@@ -87,8 +108,11 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
     event_id = json.loads(body)["id"]
     # Every failed attempt released its claim: nothing is stuck "processing", nothing counted as applied.
     assert consumer.events.event_applications(event_id) == 0
-    stored = aws_client(stack, "dynamodb").get_item(TableName=stack.info["tables"]["events"],
-                                                     Key={"pk": {"S": f"event#{event_id}"}}).get("Item")
+    stored = (
+        aws_client(stack, "dynamodb")
+        .get_item(TableName=stack.info["tables"]["events"], Key={"pk": {"S": f"event#{event_id}"}})
+        .get("Item")
+    )
     assert stored is None
 
 
@@ -102,7 +126,6 @@ def test_dead_letter_monitor_logs_the_dlq_depth(poison_queue, consumer, caplog):
 
     [line] = [r for r in caplog.records if r.getMessage() == "dlq_depth"]
     assert (line.queue, line.dlqDepth, line.levelname) == ("stripe-events", 1, "WARNING")
-
 
 
 def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redrive_brings_it_back(stack):
@@ -129,10 +152,14 @@ def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redri
 
     # A valid event dead-lettered earlier (say, by a bug since fixed): the redrive has the worker apply it.
     sqs.purge_queue(QueueUrl=dlq_url)
-    event = json.loads(_stripe_event("customer.updated", {"id": "cus_nobody_here", "object": "customer",
-                                                           "metadata": {}}))
-    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(event), MessageAttributes={
-        "deadLetterReason": {"DataType": "String", "StringValue": "KeyError: 'name'"}})
+    event = json.loads(
+        _stripe_event("customer.updated", {"id": "cus_nobody_here", "object": "customer", "metadata": {}})
+    )
+    sqs.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=json.dumps(event),
+        MessageAttributes={"deadLetterReason": {"DataType": "String", "StringValue": "KeyError: 'name'"}},
+    )
     assert "KeyError: 'name'" in billing("events", "dlq")
 
     assert "1 message(s) moved back" in billing("events", "redrive", "--reason", "bug fixed")
@@ -158,8 +185,10 @@ def test_an_event_naming_an_unknown_account_is_dead_lettered_with_that_reason_an
     sqs.purge_queue(QueueUrl=queue._dead_letter_queue_url())
     account_id = f"user-{uuid.uuid4().hex[:8]}"
     customer_id = f"cus_{uuid.uuid4().hex[:14]}"
-    body = _stripe_event("customer.updated", {"id": customer_id, "object": "customer", "email": "neu@example.com",
-                                              "metadata": {"userId": account_id}})
+    body = _stripe_event(
+        "customer.updated",
+        {"id": customer_id, "object": "customer", "email": "neu@example.com", "metadata": {"userId": account_id}},
+    )
     event_id = json.loads(body)["id"]
 
     def billing(*argv: str) -> str:
@@ -182,5 +211,6 @@ def test_an_event_naming_an_unknown_account_is_dead_lettered_with_that_reason_an
         restored = accounts.get(account_id)
         assert restored is not None and restored.email == "neu@example.com"
     finally:
-        aws_client(stack, "dynamodb").delete_item(TableName=stack.info["tables"]["payment_methods"],
-                                                  Key={"userId": {"S": account_id}})
+        aws_client(stack, "dynamodb").delete_item(
+            TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": account_id}}
+        )

@@ -1,5 +1,6 @@
 """``billing reconcile --since DATE``: records whose webhooks never arrived are repaired,
 and a rerun changes nothing."""
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,11 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
             invoices.create_if_absent(billing_record(account_id, invoice_id, draft.id))
             client.v1.invoices.finalize_invoice(draft.id)
             keys.append((account_id, invoice_id, draft.id))
-        wait_for(lambda: all(client.v1.invoices.retrieve(k[2]).status == "paid" for k in keys), timeout=20,
-                 what="Stripe to charge every invoice")
+        wait_for(
+            lambda: all(client.v1.invoices.retrieve(k[2]).status == "paid" for k in keys),
+            timeout=20,
+            what="Stripe to charge every invoice",
+        )
     assert {invoices.get(u, i).status for u, i, _ in keys} == {"draft"}
     today = datetime.now(UTC).date().isoformat()
     services = worker_services(stack)
@@ -57,8 +61,10 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
         assert record.number == paid.number
         assert record.paid_at == paid.status_transitions.paid_at * 1000
         assert record.invoice_pdf == paid.invoice_pdf
-        assert accounts.get(account_id).payment_method.id == client.v1.customers.retrieve(
-            paid.customer).invoice_settings.default_payment_method
+        assert (
+            accounts.get(account_id).payment_method.id
+            == client.v1.customers.retrieve(paid.customer).invoice_settings.default_payment_method
+        )
 
     again = io.StringIO()
     assert main(["reconcile", "--since", today], services=services, out=again) == 0

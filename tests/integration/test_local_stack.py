@@ -1,4 +1,5 @@
 """The local stack (``make dev``): what it provisions, how to reach it, and that it stops cleanly."""
+
 from __future__ import annotations
 
 import json
@@ -103,16 +104,15 @@ def test_stack_json_values_point_at_the_running_parts(stack):
         assert dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
     sqs = stack.aws_client("sqs")
     for url in info["queues"].values():
-        policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
-                            ["Attributes"]["RedrivePolicy"])
+        policy = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+        )
         assert policy["deadLetterTargetArn"].endswith("-dlq")
         assert int(policy["maxReceiveCount"]) == resources.STRIPE_EVENTS.max_receive_count == 10
 
 
 def test_stripe_secret_in_secrets_manager_matches_the_emulator_keys(stack):
-    secret = json.loads(
-        stack.aws_client("secretsmanager").get_secret_value(SecretId="billing/stripe")["SecretString"]
-    )
+    secret = json.loads(stack.aws_client("secretsmanager").get_secret_value(SecretId="billing/stripe")["SecretString"])
 
     assert secret["secret_key"] == stack.stripe_secret_key
     assert secret["publishable_key"] == stack.info["stripe_publishable_key"]
@@ -142,8 +142,12 @@ def test_reset_empties_tables_queues_and_stripe_and_rolls_the_webhook_secret(sta
     stack.reset()
 
     assert dynamodb.scan(TableName=billing_table)["Items"] == []
-    assert sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["ApproximateNumberOfMessages"])[
-        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert (
+        sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "0"
+    )
     assert stripe_client.v1.customers.list().data == []
     assert [e.url for e in stripe_client.v1.webhook_endpoints.list().data] == [stack.info["webhook_url"]]
     secret = json.loads(stack.aws_client("secretsmanager").get_secret_value(SecretId="billing/stripe")["SecretString"])
@@ -175,15 +179,28 @@ def test_worker_handles_and_deletes_a_stripe_event_sent_to_its_queue(clean_stack
     sqs = clean_stack.aws_client("sqs")
     url = clean_stack.info["queues"]["stripe_events"]
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
-    body = json.dumps({"id": event_id, "object": "event", "type": "invoice.paid", "created": int(time.time()),
-                       "data": {"object": {"id": "in_unknown", "object": "invoice", "metadata": {}}}})
+    body = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "invoice.paid",
+            "created": int(time.time()),
+            "data": {"object": {"id": "in_unknown", "object": "invoice", "metadata": {}}},
+        }
+    )
     sqs.send_message(QueueUrl=url, MessageBody=body)
     log_path = clean_stack.log_path("scheduler-worker")
 
     def handled_line():
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
-        return next((line for line in lines
-                     if line.get("message") == "stripe event handled" and line.get("eventId") == event_id), None)
+        return next(
+            (
+                line
+                for line in lines
+                if line.get("message") == "stripe event handled" and line.get("eventId") == event_id
+            ),
+            None,
+        )
 
     line = _wait_for(handled_line, 20, "the worker to log the event")
     assert (line["eventType"], line["outcome"]) == ("invoice.paid", "unknown")
@@ -284,7 +301,11 @@ def test_cost_explorer_returns_the_seed_month_as_previous_month_summing_to_17_74
     assert (report.start, report.end) == (previous.start, previous.end)
     assert by_service["AWS Lambda"] == Decimal("5.2312345678")
     assert set(by_service) == {
-        "AWS Lambda", "Amazon Simple Storage Service", "Amazon CloudFront", "Amazon DynamoDB", "Tax",
+        "AWS Lambda",
+        "Amazon Simple Storage Service",
+        "Amazon CloudFront",
+        "Amazon DynamoDB",
+        "Tax",
     }
     assert sum(amount.quantize(CENT, ROUND_HALF_UP) for amount in by_service.values()) == Decimal("17.74")
     assert report.estimated is False
@@ -301,11 +322,37 @@ def test_the_costs_command_revises_the_billing_query_of_a_month_as_aws_revises_a
         (report,) = source.costs_by_month(august.shifted(-3).start, august.end, group_by="SERVICE")
         return report.estimated, {line.service: line.amount for line in report.lines}
 
-    assert costs.main(["--stack", str(stack.stack_file), "--period", "2022-08", "--cost", "2022-08:AWS Lambda=10",
-                       "--estimated", "2022-08"]) == 0
+    assert (
+        costs.main(
+            [
+                "--stack",
+                str(stack.stack_file),
+                "--period",
+                "2022-08",
+                "--cost",
+                "2022-08:AWS Lambda=10",
+                "--estimated",
+                "2022-08",
+            ]
+        )
+        == 0
+    )
     assert answer() == (True, {"AWS Lambda": Decimal("10")})
-    assert costs.main(["--stack", str(stack.stack_file), "--period", "2022-08",
-                       "--cost", "2022-08:AWS Lambda=12.50", "--cost", "2022-08:Amazon S3=-1"]) == 0
+    assert (
+        costs.main(
+            [
+                "--stack",
+                str(stack.stack_file),
+                "--period",
+                "2022-08",
+                "--cost",
+                "2022-08:AWS Lambda=12.50",
+                "--cost",
+                "2022-08:Amazon S3=-1",
+            ]
+        )
+        == 0
+    )
     assert answer() == (False, {"AWS Lambda": Decimal("12.50"), "Amazon S3": Decimal("-1")})
     assert "2022-08 (final): AWS Lambda 12.50 USD, Amazon S3 -1 USD" in capsys.readouterr().out
 
@@ -350,7 +397,9 @@ def test_make_dev_with_a_port_in_use_exits_with_code_2_and_names_the_port(tmp_pa
         taken = squatter.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "local_stack", "--moto-port", str(taken), "--root", str(tmp_path)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     assert result.returncode == 2
@@ -366,16 +415,28 @@ def _children_of(parent: int) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == parent:
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
                 children.append(int(entry))
     return children
 
 
 def test_sigterm_to_make_dev_stops_every_process_it_started(tmp_path):
     ports = StackPorts.free()
-    command = [sys.executable, "-m", "local_stack", "--root", str(tmp_path),
-               "--moto-port", str(ports.moto), "--emulator-port", str(ports.emulator),
-               "--api-port", str(ports.api), "--webhook-port", str(ports.webhook)]
+    command = [
+        sys.executable,
+        "-m",
+        "local_stack",
+        "--root",
+        str(tmp_path),
+        "--moto-port",
+        str(ports.moto),
+        "--emulator-port",
+        str(ports.emulator),
+        "--api-port",
+        str(ports.api),
+        "--webhook-port",
+        str(ports.webhook),
+    ]
     with open(tmp_path / "make-dev.out", "wb") as out:
         dev = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -1,4 +1,5 @@
 """The operator API on the local stack: only the operator group gets in; every change is validated and audited."""
+
 from __future__ import annotations
 
 import time
@@ -11,12 +12,18 @@ from tests.integration.test_api_billing import seed_invoices
 from tests.support.api import bearer, hmac_token, moto_signing_key, sign_in, unsigned_token
 
 ENDPOINTS = [
-    ("GET", "/operator/accounts"), ("POST", "/operator/accounts"), ("GET", "/operator/accounts/kunde-1"),
-    ("PATCH", "/operator/accounts/kunde-1"), ("POST", "/operator/accounts/kunde-1/disable"),
-    ("POST", "/operator/accounts/kunde-1/enable"), ("POST", "/operator/accounts/kunde-1/invite"),
+    ("GET", "/operator/accounts"),
+    ("POST", "/operator/accounts"),
+    ("GET", "/operator/accounts/kunde-1"),
+    ("PATCH", "/operator/accounts/kunde-1"),
+    ("POST", "/operator/accounts/kunde-1/disable"),
+    ("POST", "/operator/accounts/kunde-1/enable"),
+    ("POST", "/operator/accounts/kunde-1/invite"),
     ("GET", "/operator/invoices"),
-    ("POST", "/operator/invoices/inv_2026-10_kunde-1/retry"), ("POST", "/operator/invoices/inv_2026-10_kunde-1/void"),
-    ("GET", "/operator/runs/2026-11"), ("GET", "/operator/audit"),
+    ("POST", "/operator/invoices/inv_2026-10_kunde-1/retry"),
+    ("POST", "/operator/invoices/inv_2026-10_kunde-1/void"),
+    ("GET", "/operator/runs/2026-11"),
+    ("GET", "/operator/audit"),
 ]
 
 
@@ -24,6 +31,7 @@ ENDPOINTS = [
 def logins(clean_stack):
     def token(login) -> dict[str, str]:
         return bearer(sign_in(clean_stack, login["username"], login["password"])["AccessToken"])
+
     return {name: token(clean_stack.info[name]) for name in ("operator", "admin", "member")}
 
 
@@ -34,17 +42,27 @@ def call(stack, method: str, path: str, headers: dict[str, str] | None = None, b
 def forged_tokens(stack) -> dict[str, dict[str, str]]:
     """Tokens claiming the operator group that no one may accept: unsigned, HMAC, expired, another issuer."""
     now = int(time.time())
-    claims = {"sub": "forger", "username": "forger", "token_use": "access",
-              "client_id": stack.info["cognito"]["client_id"], "iss": stack.info["cognito"]["issuer"],
-              "iat": now, "exp": now + 600, "cognito:groups": ["operator"]}
+    claims = {
+        "sub": "forger",
+        "username": "forger",
+        "token_use": "access",
+        "client_id": stack.info["cognito"]["client_id"],
+        "iss": stack.info["cognito"]["issuer"],
+        "iat": now,
+        "exp": now + 600,
+        "cognito:groups": ["operator"],
+    }
     kid = requests.get(stack.info["cognito"]["jwks_url"], timeout=10).json()["keys"][0]["kid"]
     signed = {**claims, "exp": now - 600, "iat": now - 1200}
     return {
         "none": bearer(unsigned_token(claims)),
         "hmac": bearer(hmac_token(claims, b"the public key as a secret", kid)),
         "expired": bearer(jwt.encode(signed, moto_signing_key(), algorithm="RS256", headers={"kid": kid})),
-        "other issuer": bearer(jwt.encode({**claims, "iss": "https://evil.example"}, moto_signing_key(),
-                                          algorithm="RS256", headers={"kid": kid})),
+        "other issuer": bearer(
+            jwt.encode(
+                {**claims, "iss": "https://evil.example"}, moto_signing_key(), algorithm="RS256", headers={"kid": kid}
+            )
+        ),
     }
 
 
@@ -64,9 +82,15 @@ def test_only_the_operator_group_reaches_the_operator_api(clean_stack, logins):
 
 def test_the_operator_onboards_and_changes_an_account_and_sees_it_all_in_the_audit_log(clean_stack, logins):
     operator = logins["operator"]
-    body = {"id": "kunde-1", "name": "Beispiel GmbH", "email": "billing@beispiel.de", "baseFee": "25.00",
-            "language": "de", "country": "DE",
-            "address": {"line1": "Musterstraße 1", "postalCode": "10115", "city": "Berlin"}}
+    body = {
+        "id": "kunde-1",
+        "name": "Beispiel GmbH",
+        "email": "billing@beispiel.de",
+        "baseFee": "25.00",
+        "language": "de",
+        "country": "DE",
+        "address": {"line1": "Musterstraße 1", "postalCode": "10115", "city": "Berlin"},
+    }
 
     created = call(clean_stack, "POST", "/operator/accounts", operator, body)
     again = call(clean_stack, "POST", "/operator/accounts", operator, body)
@@ -75,8 +99,12 @@ def test_the_operator_onboards_and_changes_an_account_and_sees_it_all_in_the_aud
     assert created.json()["stripeCustomerId"] == again.json()["stripeCustomerId"]
     customer = clean_stack.stripe_client().v1.customers.retrieve(created.json()["stripeCustomerId"])
     assert (customer.name, customer.address.city, customer.preferred_locales) == ("Beispiel GmbH", "Berlin", ["de"])
-    for bad, field in [({"baseFee": "25.555"}, "base fee"), ({"country": "XX"}, "country"),
-                       ({"baseFee": 25}, "base fee"), ({"colour": "red"}, "colour")]:
+    for bad, field in [
+        ({"baseFee": "25.555"}, "base fee"),
+        ({"country": "XX"}, "country"),
+        ({"baseFee": 25}, "base fee"),
+        ({"colour": "red"}, "colour"),
+    ]:
         answer = call(clean_stack, "PATCH", "/operator/accounts/kunde-1", operator, bad)
         assert answer.status_code == 400 and field in answer.json()["error"]["message"], (bad, answer.text)
 

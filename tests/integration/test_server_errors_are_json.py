@@ -1,5 +1,6 @@
 """Errors gunicorn answers itself, before the app or while the app reads the body, are JSON in the API's
 error shape, on both web services."""
+
 from __future__ import annotations
 
 import json
@@ -10,16 +11,22 @@ import pytest
 
 CASES = {
     "request line over the limit": (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    "too many headers": (b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-                         + b"".join(b"X-H%d: 1\r\n" % i for i in range(100)) + b"\r\n", 431),
-    "a header over the limit": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * 9000
-                                + b"\r\n\r\n", 431),
+    "too many headers": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(100)) + b"\r\n",
+        431,
+    ),
+    "a header over the limit": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * 9000 + b"\r\n\r\n",
+        431,
+    ),
     "a NUL byte in a header": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n", 400),
     "obs-fold": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400),
     "a method that is no token": (b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "an HTTP version that does not exist": (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400),
     "Content-Length and Transfer-Encoding together": (
-        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
     "a Content-Length that is no number": (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
 }
 # Bodies whose chunked framing gunicorn's parser refuses while the app reads them; each is followed by a
@@ -64,8 +71,10 @@ def body_reading_routes(stack):
 
     login = stack.info["operator"]
     token = sign_in(stack, login["username"], login["password"])["AccessToken"]
-    return {"webhook_url": ("/billing/webhook", b""),
-            "api_url": ("/operator/accounts/kunde-1", b"Authorization: Bearer " + token.encode() + b"\r\n")}
+    return {
+        "webhook_url": ("/billing/webhook", b""),
+        "api_url": ("/operator/accounts/kunde-1", b"Authorization: Bearer " + token.encode() + b"\r\n"),
+    }
 
 
 @pytest.mark.parametrize("service", ["api_url", "webhook_url"])
@@ -73,9 +82,16 @@ def body_reading_routes(stack):
 def test_a_malformed_chunked_body_is_a_400_in_json_and_ends_the_connection(stack, body_reading_routes, service, case):
     path, auth = body_reading_routes[service]
     method = b"PATCH" if service == "api_url" else b"POST"
-    request = (method + b" " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth
-               + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + MALFORMED_CHUNKS[case]
-               + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    request = (
+        method
+        + b" "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + MALFORMED_CHUNKS[case]
+        + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
 
     got, headers, body = raw_request(stack.info[service], request)
 

@@ -5,6 +5,7 @@
 - a finalization Stripe refuses (``invoice.finalization_failed``), recorded on the record by both the
   job and the event consumer, then retried.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -32,22 +33,28 @@ def _requests(stack) -> dict[str, int]:
     return response.json()["requests"]
 
 
-@pytest.mark.parametrize("route", ["POST /v1/invoices", "POST /v1/invoices/{id}/add_lines",
-                                   "POST /v1/invoices/{id}/finalize"])
+@pytest.mark.parametrize(
+    "route", ["POST /v1/invoices", "POST /v1/invoices/{id}/add_lines", "POST /v1/invoices/{id}/finalize"]
+)
 def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_lines(clean_stack, services, route):
     stack = clean_stack
     account_id = new_account(stack, services)
     plan = seed_plan(stack, services, account_id)
-    steps_before = {"POST /v1/invoices": 0, "POST /v1/invoices/{id}/add_lines": 1,
-                    "POST /v1/invoices/{id}/finalize": 2}[route]
+    steps_before = {
+        "POST /v1/invoices": 0,
+        "POST /v1/invoices/{id}/add_lines": 1,
+        "POST /v1/invoices/{id}/finalize": 2,
+    }[route]
     worker = job(services)
     if steps_before:
         # Let the earlier steps through, then fail the chosen one after it took effect.
         def arm(step: str, phase: str) -> None:
             if phase == "saved" and step == ("create-invoice", "add-lines")[steps_before - 1]:
                 _knobs(stack, fault_after_execution_next_n=1)
-        worker = type(worker)(invoices=services.invoices, accounts=services.accounts, payments=services.payments,
-                              observe=arm)
+
+        worker = type(worker)(
+            invoices=services.invoices, accounts=services.accounts, payments=services.payments, observe=arm
+        )
     else:
         _knobs(stack, fault_after_execution_next_n=1)
 
@@ -79,8 +86,11 @@ def test_a_refused_finalization_is_recorded_and_the_retry_finalizes(clean_stack,
 
     assert result.status in ("open", "paid")
     # The stack's worker applies invoice.paid; the finalization error is gone once it finalized.
-    paid = wait_for(lambda: (r := services.invoices.get(account_id, plan.invoice_id)).status == "paid" and r,
-                    timeout=60, what="the invoice to be paid")
+    paid = wait_for(
+        lambda: (r := services.invoices.get(account_id, plan.invoice_id)).status == "paid" and r,
+        timeout=60,
+        what="the invoice to be paid",
+    )
     assert paid.finalization_error is None
 
 
@@ -95,4 +105,7 @@ def test_a_normal_invoice_costs_three_stripe_requests_on_the_stack(clean_stack, 
     after = _requests(stack)
     sent = {route: after.get(route, 0) - before.get(route, 0) for route in after}
     assert {route: n for route, n in sent.items() if n} == {
-        "POST /v1/invoices": 1, "POST /v1/invoices/{id}/add_lines": 1, "POST /v1/invoices/{id}/finalize": 1}
+        "POST /v1/invoices": 1,
+        "POST /v1/invoices/{id}/add_lines": 1,
+        "POST /v1/invoices/{id}/finalize": 1,
+    }

@@ -5,6 +5,7 @@ Cases come from Hypothesis: bodies of any JSON value (deep nesting included) or 
 envelopes with fields of the wrong type, signatures valid with the stack's secret, stale, malformed
 or oversized, odd content types, methods and header sizes. The figures are printed for the record.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,24 @@ json_values = st.recursive(
     max_leaves=30,
 )
 envelopes = st.fixed_dictionaries(
-    {"id": st.one_of(st.text(max_size=30), st.integers(), st.none()),
-     "object": st.sampled_from(["event", "invoice", 1]),
-     "type": st.sampled_from(["invoice.paid", "invoice.payment_failed", "setup_intent.succeeded", "customer.updated",
-                              "charge.refunded", "", "x" * 300]) | st.integers(),
-     "created": st.integers() | st.text(max_size=5),
-     "data": st.one_of(st.none(), st.text(max_size=5), st.fixed_dictionaries({"object": json_values}))},
+    {
+        "id": st.one_of(st.text(max_size=30), st.integers(), st.none()),
+        "object": st.sampled_from(["event", "invoice", 1]),
+        "type": st.sampled_from(
+            [
+                "invoice.paid",
+                "invoice.payment_failed",
+                "setup_intent.succeeded",
+                "customer.updated",
+                "charge.refunded",
+                "",
+                "x" * 300,
+            ]
+        )
+        | st.integers(),
+        "created": st.integers() | st.text(max_size=5),
+        "data": st.one_of(st.none(), st.text(max_size=5), st.fixed_dictionaries({"object": json_values})),
+    },
     optional={"livemode": st.booleans(), "extra": json_values},
 )
 
@@ -42,15 +55,27 @@ def _deep(depth: int, opener: str, closer: str) -> str:
 
 # Well-formed events too, so a valid signature also meets bodies the receiver accepts (200): types it
 # does not use (acknowledged, not queued) and invoice events for no invoice of ours.
-events = st.fixed_dictionaries({
-    "id": st.text(alphabet="abcdef0123456789", min_size=8, max_size=24).map(lambda tail: f"evt_fuzz{tail}"),
-    "object": st.just("event"),
-    "type": st.sampled_from(["charge.refunded", "customer.created", "invoice.paid", "invoice.finalized"]),
-    "created": st.integers(min_value=1_600_000_000, max_value=1_900_000_000),
-    "data": st.fixed_dictionaries({"object": st.fixed_dictionaries({
-        "id": st.text(alphabet="abcdef0123456789", min_size=4, max_size=12).map(lambda tail: f"in_fuzz{tail}"),
-        "object": st.just("invoice"), "metadata": st.just({})})}),
-})
+events = st.fixed_dictionaries(
+    {
+        "id": st.text(alphabet="abcdef0123456789", min_size=8, max_size=24).map(lambda tail: f"evt_fuzz{tail}"),
+        "object": st.just("event"),
+        "type": st.sampled_from(["charge.refunded", "customer.created", "invoice.paid", "invoice.finalized"]),
+        "created": st.integers(min_value=1_600_000_000, max_value=1_900_000_000),
+        "data": st.fixed_dictionaries(
+            {
+                "object": st.fixed_dictionaries(
+                    {
+                        "id": st.text(alphabet="abcdef0123456789", min_size=4, max_size=12).map(
+                            lambda tail: f"in_fuzz{tail}"
+                        ),
+                        "object": st.just("invoice"),
+                        "metadata": st.just({}),
+                    }
+                )
+            }
+        ),
+    }
+)
 bodies = st.one_of(
     events.map(json.dumps),
     envelopes.map(json.dumps),
@@ -60,8 +85,9 @@ bodies = st.one_of(
     st.integers(min_value=65, max_value=5_000).map(lambda depth: '{"a":' * depth + "1" + "}" * depth),
 )
 signatures = st.sampled_from(["valid", "stale", "wrong", "none", "garbage", "huge", "many"])
-content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", "",
-                                 "application/json; charset=latin1"])
+content_types = st.sampled_from(
+    ["application/json", "text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=latin1"]
+)
 methods = st.sampled_from(["POST", "POST", "POST", "PUT", "GET", "DELETE", "PATCH"])
 
 
@@ -83,15 +109,15 @@ def test_no_webhook_a_hostile_client_sends_gets_a_5xx_or_an_answer_that_is_not_j
     session = requests.Session()
 
     @given(body=bodies, signature=signatures, content_type=content_types, method=methods)
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     def answers_in_json_without_a_5xx(body, signature, content_type, method):
         headers = {"Content-Type": content_type} if content_type else {}
         header = _signature(signature, body, stack.info["stripe_webhook_secret"])
         if header is not None:
             headers["Stripe-Signature"] = header
-        response = session.request(method, url, data=body.encode("utf-8", "surrogatepass"), headers=headers,
-                                   timeout=30)
+        response = session.request(method, url, data=body.encode("utf-8", "surrogatepass"), headers=headers, timeout=30)
         tally[f"{response.status_code}"] += 1
         tally["requests"] += 1
         assert response.status_code < 500, (response.status_code, response.text[:200])
@@ -104,6 +130,8 @@ def test_no_webhook_a_hostile_client_sends_gets_a_5xx_or_an_answer_that_is_not_j
 
     answers_in_json_without_a_5xx()
 
-    print(f"\nwebhook fuzz: {tally['requests']} requests, 0 5xx, 0 non-JSON; by status: "
-          + ", ".join(f"{status} x{count}" for status, count in sorted(tally.items()) if status != "requests"))
+    print(
+        f"\nwebhook fuzz: {tally['requests']} requests, 0 5xx, 0 non-JSON; by status: "
+        + ", ".join(f"{status} x{count}" for status, count in sorted(tally.items()) if status != "requests")
+    )
     assert tally["requests"] >= EXAMPLES and any(status.startswith("4") for status in tally)

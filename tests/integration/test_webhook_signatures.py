@@ -3,6 +3,7 @@
 The receiver runs in this process (its own secret and queue, so each case can be checked on the
 queue); the request path is the production one: ``create_app`` with ``bootstrap_webhook_receiver``.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ PREVIOUS = "whsec_previous_" + uuid.uuid4().hex
 def receiver(stack):
     """A webhook receiver whose secret lists CURRENT then PREVIOUS (mid-rotation), and its queue."""
     queue_url = create_queue_pair(stack, f"webhook-signatures-{uuid.uuid4().hex[:8]}")
-    settings = stack.settings(STRIPE_EVENTS_QUEUE_URL=queue_url,
-                              STRIPE_SECRET_ID=store_webhook_secret(stack, [CURRENT, PREVIOUS]))
+    settings = stack.settings(
+        STRIPE_EVENTS_QUEUE_URL=queue_url, STRIPE_SECRET_ID=store_webhook_secret(stack, [CURRENT, PREVIOUS])
+    )
     services = bootstrap_webhook_receiver(
         settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}
     )
@@ -46,8 +48,16 @@ def receiver(stack):
 def stripe_event(event_type: str = "invoice.paid") -> tuple[str, str]:
     """A Stripe-shaped event as Stripe serialises it; returns (event id, raw body)."""
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
-    body = json.dumps({"id": event_id, "object": "event", "type": event_type, "created": int(time.time()),
-                       "data": {"object": {"id": "in_x", "object": "invoice", "metadata": {}}}}, indent=2)
+    body = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": {"id": "in_x", "object": "invoice", "metadata": {}}},
+        },
+        indent=2,
+    )
     return event_id, body
 
 
@@ -55,8 +65,9 @@ def post(receiver, body: str | bytes, signature: str | None) -> requests.Respons
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers["Stripe-Signature"] = signature
-    return requests.post(receiver.webhook_url, data=body if isinstance(body, bytes) else body.encode(),
-                         headers=headers, timeout=10)
+    return requests.post(
+        receiver.webhook_url, data=body if isinstance(body, bytes) else body.encode(), headers=headers, timeout=10
+    )
 
 
 def queued(receiver) -> dict[str, dict]:
@@ -64,8 +75,13 @@ def queued(receiver) -> dict[str, dict]:
     sqs = receiver.sqs
     found = {}
     while True:
-        batch = sqs.receive_message(QueueUrl=receiver.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                    VisibilityTimeout=30, MessageAttributeNames=["All"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=receiver.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=30,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if not batch:
             return found
         for message in batch:
@@ -122,10 +138,14 @@ def test_a_webhook_secret_removed_from_secrets_manager_is_refused_once_the_recei
     leaked, kept = "whsec_leaked_" + uuid.uuid4().hex, "whsec_kept_" + uuid.uuid4().hex
     secret_id = store_webhook_secret(stack, [kept, leaked])
     # A 2 s refresh keeps the test short; by default it is 10 s (tests/unit/test_secrets.py).
-    settings = stack.settings(STRIPE_EVENTS_QUEUE_URL=create_queue_pair(stack, f"revoke-{uuid.uuid4().hex[:8]}"),
-                              STRIPE_SECRET_ID=secret_id, SECRETS_REFRESH_SECONDS="2")
-    services = bootstrap_webhook_receiver(settings, clients={
-        "sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")})
+    settings = stack.settings(
+        STRIPE_EVENTS_QUEUE_URL=create_queue_pair(stack, f"revoke-{uuid.uuid4().hex[:8]}"),
+        STRIPE_SECRET_ID=secret_id,
+        SECRETS_REFRESH_SECONDS="2",
+    )
+    services = bootstrap_webhook_receiver(
+        settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}
+    )
     with WsgiServer(create_app(settings, services)) as server:
         server.webhook_url = server.base_url + "/billing/webhook"
 
@@ -135,11 +155,15 @@ def test_a_webhook_secret_removed_from_secrets_manager_is_refused_once_the_recei
 
         assert status_signed_with(leaked) == 200
         aws_client(stack, "secretsmanager").put_secret_value(
-            SecretId=secret_id, SecretString=json.dumps({"secret_key": stack.stripe_secret_key,
-                                                          "publishable_key": "pk_test_x", "webhook_secrets": [kept]}))
+            SecretId=secret_id,
+            SecretString=json.dumps(
+                {"secret_key": stack.stripe_secret_key, "publishable_key": "pk_test_x", "webhook_secrets": [kept]}
+            ),
+        )
 
-        wait_for(lambda: status_signed_with(leaked) == 400, timeout=15, interval=0.5,
-                 what="the removed secret to be refused")
+        wait_for(
+            lambda: status_signed_with(leaked) == 400, timeout=15, interval=0.5, what="the removed secret to be refused"
+        )
         assert status_signed_with(kept) == 200
     assert services.secrets.reads <= 15  # a read per refresh interval, not one per refused request
 
@@ -186,14 +210,37 @@ def test_signed_body_that_is_not_json_is_rejected_with_400(receiver):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("body", [
-    "[]", '"a string"', "42", "null", "true", "[" * 10_000 + "]" * 10_000, '{"a":' * 5_000 + "1" + "}" * 5_000,
-    '{"id": "evt_1", "type": "invoice.paid"}', '{"id": "evt_1", "type": "invoice.paid", "data": {"object": []}}',
-    '{"id": 7, "type": "invoice.paid", "data": {"object": {}}}',
-    '{"id": "evt_1", "type": "invoice.paid", "data": {"object": {}}}',
-    '{"id": "evt_1", "type": "setup_intent.succeeded", "data": {"object": {"object": "setup_intent", "id": 5}}}',
-], ids=["array", "string", "number", "null", "true", "deep-array", "deep-object", "no-data", "object-not-a-map",
-        "id-not-text", "object-without-id", "object-id-not-text"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[]",
+        '"a string"',
+        "42",
+        "null",
+        "true",
+        "[" * 10_000 + "]" * 10_000,
+        '{"a":' * 5_000 + "1" + "}" * 5_000,
+        '{"id": "evt_1", "type": "invoice.paid"}',
+        '{"id": "evt_1", "type": "invoice.paid", "data": {"object": []}}',
+        '{"id": 7, "type": "invoice.paid", "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "invoice.paid", "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "setup_intent.succeeded", "data": {"object": {"object": "setup_intent", "id": 5}}}',
+    ],
+    ids=[
+        "array",
+        "string",
+        "number",
+        "null",
+        "true",
+        "deep-array",
+        "deep-object",
+        "no-data",
+        "object-not-a-map",
+        "id-not-text",
+        "object-without-id",
+        "object-id-not-text",
+    ],
+)
 def test_a_signed_body_that_is_no_event_envelope_is_a_400_in_json_and_nothing_is_queued(receiver, body):
     queued(receiver)  # start from an empty queue
 
@@ -208,8 +255,12 @@ def test_a_chunked_body_over_one_mebibyte_is_a_413_from_gunicorn_too(stack):
         for _ in range(32):
             yield b"x" * (64 * 1024)  # 2 MiB in all, without a Content-Length
 
-    response = requests.post(stack.info["webhook_url"], data=chunks(), timeout=30,
-                             headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"})
+    response = requests.post(
+        stack.info["webhook_url"],
+        data=chunks(),
+        timeout=30,
+        headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"},
+    )
 
     assert response.status_code == 413 and response.json()["error"]
 
@@ -242,9 +293,15 @@ def test_an_event_too_large_for_sqs_is_queued_as_a_claim_check_of_its_id(receive
 
     queued(receiver)
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
-    body = json.dumps({"id": event_id, "object": "event", "type": "invoice.paid", "created": int(time.time()),
-                       "data": {"object": {"id": "in_x", "object": "invoice",
-                                           "metadata": {"padding": "x" * (700 * 1024)}}}})
+    body = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "invoice.paid",
+            "created": int(time.time()),
+            "data": {"object": {"id": "in_x", "object": "invoice", "metadata": {"padding": "x" * (700 * 1024)}}},
+        }
+    )
 
     response = post(receiver, body, sign_payload(body, CURRENT, int(time.time())))
 

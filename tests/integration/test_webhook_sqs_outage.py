@@ -1,4 +1,5 @@
 """SQS down: the receiver answers 503, Stripe retries, and once SQS is back the event is applied."""
+
 from __future__ import annotations
 
 import uuid
@@ -41,10 +42,13 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
         )
         # This receiver sends to the stack's stripe-events queue through the proxy; the stack's worker applies.
         settings = stack.settings(STRIPE_SECRET_ID=store_webhook_secret(stack, [endpoint.secret]))
-        services = bootstrap_webhook_receiver(settings, clients={
-            "sqs": receiver_sqs_client(stack, endpoint=proxy.url),
-            "secretsmanager": aws_client(stack, "secretsmanager"),
-        })
+        services = bootstrap_webhook_receiver(
+            settings,
+            clients={
+                "sqs": receiver_sqs_client(stack, endpoint=proxy.url),
+                "secretsmanager": aws_client(stack, "secretsmanager"),
+            },
+        )
         try:
             with WsgiServer(create_app(settings, services)) as receiver:
                 client.v1.webhook_endpoints.update(endpoint.id, params={"url": receiver.base_url + "/billing/webhook"})
@@ -53,14 +57,16 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
 
                 refused = wait_for(
                     lambda: [d for d in deliveries(stack, event_type="invoice.paid") if d["status_code"] == 503],
-                    timeout=20, what="a delivery refused with 503 while SQS is down",
+                    timeout=20,
+                    what="a delivery refused with 503 while SQS is down",
                 )
                 assert invoices.get(account_id, invoice_id).status == "draft"
                 proxy.up = True
 
                 record = wait_for(
                     lambda: (r := invoices.get(account_id, invoice_id)) and r.status == "paid" and r,
-                    timeout=30, what="the paid invoice applied after SQS returned",
+                    timeout=30,
+                    what="the paid invoice applied after SQS returned",
                 )
         finally:
             proxy.close()

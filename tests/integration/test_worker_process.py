@@ -1,4 +1,5 @@
 """The scheduler-worker process on the local stack: it keeps its heartbeat file fresh and removes it on SIGTERM."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,12 @@ def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigte
     heartbeat_file = tmp_path / "scheduler-worker.heartbeat"
     log_path = tmp_path / "scheduler-worker.log"
     with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "scheduler_worker"],
-                                  env=_worker_environment(stack, heartbeat_file),
-                                  stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "scheduler_worker"],
+            env=_worker_environment(stack, heartbeat_file),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not heartbeat_file.exists() and worker.poll() is None and time.monotonic() < deadline:
@@ -44,7 +48,9 @@ def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigte
         # The container's own health check accepts it.
         health = subprocess.run(
             [sys.executable, str(HEALTHCHECK), "--heartbeat", str(heartbeat_file), "--max-age", "120"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert health.returncode == 0, health.stdout + health.stderr
 
@@ -63,9 +69,7 @@ def test_worker_touches_its_heartbeat_file_while_running_and_removes_it_on_sigte
     assert not heartbeat_file.exists()
 
 
-def test_a_message_is_kept_hidden_while_the_worker_handles_it_and_is_back_soon_after_the_worker_dies(
-    stack, tmp_path
-):
+def test_a_message_is_kept_hidden_while_the_worker_handles_it_and_is_back_soon_after_the_worker_dies(stack, tmp_path):
     """A worker process stuck on a stalled Stripe keeps its message hidden past the 30 s visibility by
     extending it; SIGKILLed, it stops extending, and the message is visible again within that visibility."""
     import socket
@@ -84,20 +88,24 @@ def test_a_message_is_kept_hidden_while_the_worker_handles_it_and_is_back_soon_a
     black_hole.listen(16)
     held: list[socket.socket] = []
     threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
-    environment = {**_worker_environment(stack, tmp_path / "heartbeat"), "STRIPE_EVENTS_QUEUE_URL": events_url,
-                   "BILLING_JOBS_QUEUE_URL": jobs_url,
-                   "STRIPE_API_BASE": f"http://127.0.0.1:{black_hole.getsockname()[1]}"}
+    environment = {
+        **_worker_environment(stack, tmp_path / "heartbeat"),
+        "STRIPE_EVENTS_QUEUE_URL": events_url,
+        "BILLING_JOBS_QUEUE_URL": jobs_url,
+        "STRIPE_API_BASE": f"http://127.0.0.1:{black_hole.getsockname()[1]}",
+    }
 
     def counts() -> tuple[int, int]:
         attributes = sqs.get_queue_attributes(
-            QueueUrl=events_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            QueueUrl=events_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     log_path = tmp_path / "scheduler-worker.log"
     with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "scheduler_worker"], env=environment,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "scheduler_worker"], env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         # A claim check: the worker must read the event from Stripe, which never answers.
         SqsMessageQueue(sqs, events_url).send(claim_check("evt_stalled", "invoice.paid"), {"claimCheck": "stripe"})
@@ -199,9 +207,14 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
     services = worker_services(stack)
     account_id = new_account(stack, services)
     # A complete buyer (§14 UStG: name and address), so the e-invoice step has nothing to complain of either.
-    services.accounts.put(dataclasses.replace(
-        services.accounts.get(account_id), name="Frost GmbH", country="DE",
-        address=PostalAddress("Eisweg 1", "10115", "Berlin")))
+    services.accounts.put(
+        dataclasses.replace(
+            services.accounts.get(account_id),
+            name="Frost GmbH",
+            country="DE",
+            address=PostalAddress("Eisweg 1", "10115", "Berlin"),
+        )
+    )
     plan = seed_plan(stack, services, account_id)
     invoice_id = invoice_id_for(plan.period, account_id)
     sqs = aws_client(stack, "sqs")
@@ -210,15 +223,22 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
     events_url = create_queue_pair(stack, f"frozen-events-{suffix}")
     jobs = SqsMessageQueue(sqs, jobs_url)
     gated = _GatedStripe(stack.info["stripe_api_base"], b"/add_lines")
-    environment = {**_worker_environment(stack, tmp_path / "heartbeat"), "BILLING_JOBS_QUEUE_URL": jobs_url,
-                   "STRIPE_EVENTS_QUEUE_URL": events_url, "WORKER_THREADS": "1"}
+    environment = {
+        **_worker_environment(stack, tmp_path / "heartbeat"),
+        "BILLING_JOBS_QUEUE_URL": jobs_url,
+        "STRIPE_EVENTS_QUEUE_URL": events_url,
+        "WORKER_THREADS": "1",
+    }
 
     def start(name: str, stripe_base: str) -> tuple[subprocess.Popen, Path]:
         log_path = tmp_path / f"worker-{name}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "scheduler_worker"],
-                                       env={**environment, "STRIPE_API_BASE": stripe_base},
-                                       stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "scheduler_worker"],
+                env={**environment, "STRIPE_API_BASE": stripe_base},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return process, log_path
 
     def record():
@@ -233,11 +253,19 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
         frozen_at = time.monotonic()
 
         worker_b, log_b = start("b", stack.info["stripe_api_base"])
-        wait_for(lambda: getattr(record(), "finalized_at", None), timeout=120, interval=0.5,
-                 what="worker B to finish the job A froze in")
+        wait_for(
+            lambda: getattr(record(), "finalized_at", None),
+            timeout=120,
+            interval=0.5,
+            what="worker B to finish the job A froze in",
+        )
         assert time.monotonic() - frozen_at > 30  # B only got it once A's visibility had run out
-        wait_for(lambda: record().status == "paid", timeout=60, interval=0.5,
-                 what="Stripe's charge applied (invoice.paid through the stack's receiver and worker)")
+        wait_for(
+            lambda: record().status == "paid",
+            timeout=60,
+            interval=0.5,
+            what="Stripe's charge applied (invoice.paid through the stack's receiver and worker)",
+        )
         before = record()
         worker_b.send_signal(signal.SIGTERM)
         worker_b.wait(timeout=60)
@@ -245,8 +273,12 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
         gated.gate.set()  # A's add-lines request reaches Stripe now, while A is still frozen
         time.sleep(1)
         os.kill(worker_a.pid, signal.SIGCONT)
-        wait_for(lambda: '"invoice job done"' in log_a.read_text(), timeout=90, interval=0.5,
-                 what="worker A to finish its job after it woke")
+        wait_for(
+            lambda: '"invoice job done"' in log_a.read_text(),
+            timeout=90,
+            interval=0.5,
+            what="worker A to finish its job after it woke",
+        )
         worker_a.send_signal(signal.SIGTERM)
         worker_a.wait(timeout=60)
     finally:

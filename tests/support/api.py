@@ -3,6 +3,7 @@
 ``TokenFactory`` signs tokens the way Cognito does (RS256, ``kid`` header, Cognito's claims);
 every claim and header can be overridden or removed to build the attack matrix.
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,6 +50,7 @@ def public_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 def unsigned_token(claims: Mapping[str, Any], header: Mapping[str, Any] | None = None) -> str:
     """A token with ``alg: none`` and an empty signature."""
+
     def part(value: Mapping[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -57,6 +59,7 @@ def unsigned_token(claims: Mapping[str, Any], header: Mapping[str, Any] | None =
 
 def hmac_token(claims: Mapping[str, Any], secret: bytes, kid: str) -> str:
     """An HS256 token keyed with ``secret`` (PyJWT refuses to make one with a public key; attackers do not)."""
+
     def part(value: Mapping[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -100,11 +103,20 @@ class TokenFactory:
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not REMOVE}
 
-    def sign(self, claims: Mapping[str, Any], *, key: Any = None, kid: str | None = None,
-             algorithm: str = "RS256", headers: Mapping[str, Any] | None = None) -> str:
+    def sign(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        key: Any = None,
+        kid: str | None = None,
+        algorithm: str = "RS256",
+        headers: Mapping[str, Any] | None = None,
+    ) -> str:
         """Sign ``claims`` (by default with this factory's key and kid)."""
         return jwt.encode(
-            dict(claims), key if key is not None else self.key, algorithm=algorithm,
+            dict(claims),
+            key if key is not None else self.key,
+            algorithm=algorithm,
             headers={"kid": kid or self.kid, **(headers or {})},
         )
 
@@ -152,10 +164,16 @@ def invoice_item(account_id: str, period: str, **fields: Any) -> Invoice:
     from tests.support.records import an_invoice
 
     return an_invoice(
-        account_id=account_id, period=Period.parse(period), stripe_invoice_id=f"in_{period}_{account_id}",
-        status=InvoiceStatus.PAID, created_at=1_730_419_200_000, paid_at=1_730_422_800_000,
-        number=f"INV-{period}", hosted_invoice_url=f"https://invoice.stripe.test/{period}",
-        invoice_pdf=f"https://invoice.stripe.test/{period}/pdf", **fields,
+        account_id=account_id,
+        period=Period.parse(period),
+        stripe_invoice_id=f"in_{period}_{account_id}",
+        status=InvoiceStatus.PAID,
+        created_at=1_730_419_200_000,
+        paid_at=1_730_422_800_000,
+        number=f"INV-{period}",
+        hosted_invoice_url=f"https://invoice.stripe.test/{period}",
+        invoice_pdf=f"https://invoice.stripe.test/{period}/pdf",
+        **fields,
     )
 
 

@@ -1,4 +1,5 @@
 """A moto server of its own for adapter and contract tests, with tables and queues as ``resources`` defines them."""
+
 from __future__ import annotations
 
 import json
@@ -50,14 +51,17 @@ class LocalAws:
         sqs = self.client("sqs")
         dlq_url = sqs.create_queue(QueueName=f"{queue.dlq_name}-{suffix}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return str(sqs.create_queue(
-            QueueName=f"{queue.logical_name}-{suffix}",
-            Attributes={
-                "VisibilityTimeout": str(queue.visibility_timeout_seconds),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
-            },
-        )["QueueUrl"])
+        return str(
+            sqs.create_queue(
+                QueueName=f"{queue.logical_name}-{suffix}",
+                Attributes={
+                    "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+                    "RedrivePolicy": json.dumps(
+                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+                    ),
+                },
+            )["QueueUrl"]
+        )
 
 
 def running_aws() -> Iterator[LocalAws]:

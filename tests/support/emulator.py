@@ -1,4 +1,5 @@
 """Test helpers for the emulator: a webhook receiver that verifies signatures, and polling."""
+
 from __future__ import annotations
 
 import json

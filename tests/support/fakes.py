@@ -8,6 +8,7 @@ stored numbers come back as ``Decimal``, floats are refused, queue messages reap
 and the payment gateway replays a repeated idempotency key instead of doing the work twice.
 ``tests/unit/test_fakes.py`` holds them to that.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -93,7 +94,9 @@ class FakeQueue(MessageQueue):
         message_id = f"msg-{next(self._ids)}"
         self.messages.append(
             _QueuedMessage(
-                message_id, body, dict(attributes or {}),
+                message_id,
+                body,
+                dict(attributes or {}),
                 invisible_until=self.clock() + delay_seconds if delay_seconds else float("-inf"),
             )
         )
@@ -122,7 +125,10 @@ class FakeQueue(MessageQueue):
             message.receipt_handle = f"{message.message_id}#{message.receive_count}"
             received.append(
                 ReceivedMessage(
-                    message.message_id, message.body, message.receipt_handle, message.receive_count,
+                    message.message_id,
+                    message.body,
+                    message.receipt_handle,
+                    message.receive_count,
                     dict(message.attributes),
                 )
             )
@@ -157,16 +163,24 @@ class FakeQueue(MessageQueue):
         if queued is None:
             return
         self.messages.remove(queued)
-        queued.attributes = {**queued.attributes, DEAD_LETTER_REASON: reason[:MAX_REASON_CHARS] or "no reason given",
-                             DEAD_LETTERED_AT: "1970-01-01T00:00:00+00:00", RETRY_ATTEMPTS: str(message.attempt)}
+        queued.attributes = {
+            **queued.attributes,
+            DEAD_LETTER_REASON: reason[:MAX_REASON_CHARS] or "no reason given",
+            DEAD_LETTERED_AT: "1970-01-01T00:00:00+00:00",
+            RETRY_ATTEMPTS: str(message.attempt),
+        }
         self.dead_lettered.append(queued)
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The dead letters, oldest first, left in place."""
         return [
-            DeadLetter(message.message_id, message.body, message.attributes.get(DEAD_LETTER_REASON),
-                       message.attributes.get(DEAD_LETTERED_AT),
-                       int(message.attributes.get(RETRY_ATTEMPTS, message.receive_count)))
+            DeadLetter(
+                message.message_id,
+                message.body,
+                message.attributes.get(DEAD_LETTER_REASON),
+                message.attributes.get(DEAD_LETTERED_AT),
+                int(message.attributes.get(RETRY_ATTEMPTS, message.receive_count)),
+            )
             for message in self.dead_lettered[:limit]
         ]
 
@@ -175,8 +189,14 @@ class FakeQueue(MessageQueue):
         moving = self.dead_lettered[:limit] if limit is not None else list(self.dead_lettered)
         for message in moving:
             self.dead_lettered.remove(message)
-            self.send(message.body, {k: v for k, v in message.attributes.items()
-                                     if k not in (DEAD_LETTER_REASON, DEAD_LETTERED_AT, RETRY_ATTEMPTS)})
+            self.send(
+                message.body,
+                {
+                    k: v
+                    for k, v in message.attributes.items()
+                    if k not in (DEAD_LETTER_REASON, DEAD_LETTERED_AT, RETRY_ATTEMPTS)
+                },
+            )
         return len(moving)
 
 
@@ -184,7 +204,11 @@ class FakeCostSource(CostSource):
     """Answers every query with the given lines; records each query."""
 
     def __init__(
-        self, lines: Sequence[CostLine] = (), *, estimated: bool = False, currency: str = "USD",
+        self,
+        lines: Sequence[CostLine] = (),
+        *,
+        estimated: bool = False,
+        currency: str = "USD",
         forecast_total: Decimal | None = None,
     ) -> None:
         self.lines = tuple(lines)
@@ -215,8 +239,16 @@ class FakeCostSource(CostSource):
         for period, lines in sorted(self.monthly.items()):
             if start <= period.start and period.end <= end:
                 kept = tuple(line for line in lines if (line.scope is not None) == scoped)
-                reports.append(CostReport(period.start, period.end, self.currency,
-                                          self.estimated_months.get(period, False), kept, grouped_by=group_by))
+                reports.append(
+                    CostReport(
+                        period.start,
+                        period.end,
+                        self.currency,
+                        self.estimated_months.get(period, False),
+                        kept,
+                        grouped_by=group_by,
+                    )
+                )
         last = Period.containing(end - timedelta(days=1))
         if last not in self.monthly:
             kept = tuple(line for line in self.lines if (line.scope is not None) == scoped)
@@ -226,8 +258,11 @@ class FakeCostSource(CostSource):
     def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
         """The configured ``record_types`` (default: every line as Usage)."""
         self.requests_made += 1
-        return dict(self.record_types) if self.record_types is not None else {
-            "Usage": sum((line.amount for line in self.lines), Decimal(0))}
+        return (
+            dict(self.record_types)
+            if self.record_types is not None
+            else {"Usage": sum((line.amount for line in self.lines), Decimal(0))}
+        )
 
     def forecast(self, start: date, end: date) -> Decimal | None:
         """The configured forecast (``None`` by default, like moto)."""

@@ -1,4 +1,5 @@
 """Builders of domain records for tests: a valid invoice or account, with any field overridden."""
+
 from __future__ import annotations
 
 import dataclasses

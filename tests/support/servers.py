@@ -1,4 +1,5 @@
 """A WSGI app on a real HTTP server in the test process (127.0.0.1, a free port, a background thread)."""
+
 from __future__ import annotations
 
 from typing import Any

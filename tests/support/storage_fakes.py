@@ -4,6 +4,7 @@ Held to the same contract tests as the DynamoDB adapters (``tests/contracts``): 
 refuse like DynamoDB does, floats are refused, and every record is stored the way the adapter stores
 it (through its item codecs), so a value the table would not hold back is refused here too.
 """
+
 from __future__ import annotations
 
 import base64
@@ -142,12 +143,14 @@ class FakeInvoiceRepository(InvoiceRepository):
             ).decode()
         return Page([self.records[(account_id, i)] for i in page], next_cursor)
 
-    def list_all(self, *, period_label: str | None = None, status: str | None = None
-                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+    def list_all(
+        self, *, period_label: str | None = None, status: str | None = None
+    ) -> Iterator[Invoice | InvalidStoredRecord]:
         """Every invoice, filtered like the adapter's scan."""
         for invoice in list(self.records.values()):
             if (period_label is None or invoice.period.label == period_label) and (
-                    status is None or invoice.status.value == status):
+                status is None or invoice.status.value == status
+            ):
                 yield invoice
 
 
@@ -190,9 +193,9 @@ class FakeAccountRepository(AccountRepository):
         current = self.records.get(account_id) or Account(account_id)
         if current.stripe_customer_id is not None:
             return False
-        self.records[account_id] = _as_stored(dataclasses.replace(
-            current, **(changes or {}), stripe_customer_id=stripe_customer_id
-        ))
+        self.records[account_id] = _as_stored(
+            dataclasses.replace(current, **(changes or {}), stripe_customer_id=stripe_customer_id)
+        )
         return True
 
     def update(self, account_id: str, changes: AccountChanges, *, conditions: Sequence[FieldIs] = ()) -> Account:
@@ -230,7 +233,9 @@ class FakeProcessedEvents(_Clocked, ProcessedEvents):
             if claim["leaseUntil"] >= self._now():
                 return EventClaim.IN_PROGRESS
         self.claims[event_id] = {
-            "state": "processing", "owner": owner, "leaseUntil": self._now() + lease_seconds,
+            "state": "processing",
+            "owner": owner,
+            "leaseUntil": self._now() + lease_seconds,
             "applications": (claim or {}).get("applications", 0),
         }
         return EventClaim.CLAIMED
@@ -367,8 +372,11 @@ class FakeAuditLog(AuditLog):
 
     def entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first, of one account or all."""
-        found = [audit_entry_from_item(item, "fake-events") for item in self.items.values()
-                 if account_id is None or item.get("accountId") == account_id]
+        found = [
+            audit_entry_from_item(item, "fake-events")
+            for item in self.items.values()
+            if account_id is None or item.get("accountId") == account_id
+        ]
         return sorted(found, key=lambda entry: (entry.at, entry.entry_id), reverse=True)[:limit]
 
 

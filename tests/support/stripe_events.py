@@ -1,4 +1,5 @@
 """Helpers for the webhook and event tests on the local stack: wiring, servers, a switchable proxy, Stripe data."""
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,9 @@ def store_webhook_secret(stack, webhook_secrets: list[str]) -> str:
     secret_id = f"webhook-tests/{uuid.uuid4().hex}"
     aws_client(stack, "secretsmanager").create_secret(
         Name=secret_id,
-        SecretString=json.dumps({"secret_key": stack.stripe_secret_key, "publishable_key": "pk_test_x",
-                                 "webhook_secrets": webhook_secrets}),
+        SecretString=json.dumps(
+            {"secret_key": stack.stripe_secret_key, "publishable_key": "pk_test_x", "webhook_secrets": webhook_secrets}
+        ),
     )
     return secret_id
 
@@ -137,7 +139,8 @@ def emulator_knobs(stack, **changes: Any) -> Iterator[dict[str, Any]]:
 def deliveries(stack, **filters: str) -> list[dict[str, Any]]:
     """The emulator's webhook delivery attempts."""
     return requests.get(stack.info["stripe_api_base"] + "/_emulator/deliveries", params=filters, timeout=10).json()[
-        "deliveries"]
+        "deliveries"
+    ]
 
 
 @contextlib.contextmanager
@@ -182,14 +185,23 @@ def customer_with_card(client: stripe.StripeClient, account_id: str, payment_met
 def draft_invoice(client: stripe.StripeClient, customer_id: str, account_id: str, invoice_id: str) -> Any:
     """A two-line EUR draft (20.00 + 17.74) carrying the record's keys in its metadata."""
     invoice = client.v1.invoices.create(
-        params={"customer": customer_id, "currency": "eur", "collection_method": "charge_automatically",
-                "auto_advance": True, "metadata": {"userId": account_id, "invoiceId": invoice_id}},
+        params={
+            "customer": customer_id,
+            "currency": "eur",
+            "collection_method": "charge_automatically",
+            "auto_advance": True,
+            "metadata": {"userId": account_id, "invoiceId": invoice_id},
+        },
         options=_key(),
     )
     client.v1.invoices.add_lines(
         invoice.id,
-        params={"lines": [{"amount": 2000, "description": "Monatliche Grundgebühr"},
-                          {"amount": 1774, "description": "AWS Infrastruktur"}]},
+        params={
+            "lines": [
+                {"amount": 2000, "description": "Monatliche Grundgebühr"},
+                {"amount": 1774, "description": "AWS Infrastruktur"},
+            ]
+        },
         options=_key(),
     )
     return invoice
@@ -202,14 +214,24 @@ def billing_record(account_id: str, invoice_id: str, stripe_invoice_id: str, sta
     from tests.support.records import an_invoice
 
     now_ms = int(time.time() * 1000)
-    return an_invoice(account_id=account_id, invoice_id=invoice_id, period=Period.parse(invoice_id.split("_")[1]),
-                      stripe_invoice_id=stripe_invoice_id, status=InvoiceStatus(status), created_at=now_ms,
-                      updated_at=now_ms)
+    return an_invoice(
+        account_id=account_id,
+        invoice_id=invoice_id,
+        period=Period.parse(invoice_id.split("_")[1]),
+        stripe_invoice_id=stripe_invoice_id,
+        status=InvoiceStatus(status),
+        created_at=now_ms,
+        updated_at=now_ms,
+    )
 
 
 def account_item(account_id: str, customer_id: str) -> Account:
     """The account of ``account_id``, linked to its Stripe customer."""
     from billing_core.domain.records import Account
 
-    return Account(account_id, stripe_customer_id=customer_id, email=f"{account_id}@example.com",
-                   created_at=int(time.time() * 1000))
+    return Account(
+        account_id,
+        stripe_customer_id=customer_id,
+        email=f"{account_id}@example.com",
+        created_at=int(time.time() * 1000),
+    )

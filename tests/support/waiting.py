@@ -1,4 +1,5 @@
 """Polling for a condition instead of sleeping for a guess."""
+
 from __future__ import annotations
 
 import time
@@ -6,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "the condition",
-             interval: float = 0.05) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 5.0, what: str = "the condition", interval: float = 0.05
+) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -4,6 +4,7 @@
 by default it is ``../shared/einvoice`` beside the repository. Where it is absent, a test that needs
 the rules is skipped and says how to get them; drafthorse's own XSD check runs everywhere.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_HOME = Path(os.environ.get("XRECHNUNG_RULES_HOME") or REPO.parent / "shared" / "einvoice")
-_HOW_TO_GET = (f"the official XRechnung rules are not at {RULES_HOME}: set XRECHNUNG_RULES_HOME to a folder "
-               "holding validate_xrechnung.py, rules/ and schema/ (the project's shared/einvoice)")
+_HOW_TO_GET = (
+    f"the official XRechnung rules are not at {RULES_HOME}: set XRECHNUNG_RULES_HOME to a folder "
+    "holding validate_xrechnung.py, rules/ and schema/ (the project's shared/einvoice)"
+)
 _local = threading.local()  # a validator is not thread-safe: one per thread
 
 

@@ -1,4 +1,5 @@
 """Stripe adapter, through the official SDK over a scripted HTTP client: requests, keys, errors."""
+
 from __future__ import annotations
 
 import json
@@ -117,14 +118,22 @@ def test_draft_invoice_and_both_lines_in_one_add_lines_request_in_minor_units(ga
     http.answer(200, {"id": "in_1", "object": "invoice", "status": "draft", "total": 3774})
 
     gateway.create_draft_invoice(
-        customer_id="cus_1", currency="eur", description="AWS 2024-11",
-        metadata={"userId": "user-1", "period": "2024-11"}, idempotency_key="inv:user-1:2024-11:draft",
+        customer_id="cus_1",
+        currency="eur",
+        description="AWS 2024-11",
+        metadata={"userId": "user-1", "period": "2024-11"},
+        idempotency_key="inv:user-1:2024-11:draft",
     )
     invoice = gateway.add_invoice_lines(
         invoice_id="in_1",
         lines=[
-            InvoiceLine(amount=2000, description="Monatliche Grundgebühr", metadata={"line": "base-fee"},
-                        period_start=1730419200, period_end=1733011199),
+            InvoiceLine(
+                amount=2000,
+                description="Monatliche Grundgebühr",
+                metadata={"line": "base-fee"},
+                period_start=1730419200,
+                period_end=1733011199,
+            ),
             InvoiceLine(amount=1774, description="AWS Infrastruktur (Nov 2024)", metadata={"line": "aws"}),
         ],
         idempotency_key="inv:user-1:2024-11:add-lines",
@@ -133,20 +142,28 @@ def test_draft_invoice_and_both_lines_in_one_add_lines_request_in_minor_units(ga
     draft, lines = http.requests
     assert draft["path"] == "/v1/invoices"
     assert draft["form"] == {
-        "customer": "cus_1", "currency": "eur", "collection_method": "charge_automatically",
-        "auto_advance": "false", "description": "AWS 2024-11",
-        "metadata[userId]": "user-1", "metadata[period]": "2024-11",
+        "customer": "cus_1",
+        "currency": "eur",
+        "collection_method": "charge_automatically",
+        "auto_advance": "false",
+        "description": "AWS 2024-11",
+        "metadata[userId]": "user-1",
+        "metadata[period]": "2024-11",
     }
     assert lines["path"] == "/v1/invoices/in_1/add_lines"
     assert lines["form"] == {
-        "lines[0][amount]": "2000", "lines[0][description]": "Monatliche Grundgebühr",
+        "lines[0][amount]": "2000",
+        "lines[0][description]": "Monatliche Grundgebühr",
         "lines[0][metadata][line]": "base-fee",
-        "lines[0][period][start]": "1730419200", "lines[0][period][end]": "1733011199",
-        "lines[1][amount]": "1774", "lines[1][description]": "AWS Infrastruktur (Nov 2024)",
+        "lines[0][period][start]": "1730419200",
+        "lines[0][period][end]": "1733011199",
+        "lines[1][amount]": "1774",
+        "lines[1][description]": "AWS Infrastruktur (Nov 2024)",
         "lines[1][metadata][line]": "aws",
     }
     assert [r["headers"]["Idempotency-Key"] for r in http.requests] == [
-        "inv:user-1:2024-11:draft", "inv:user-1:2024-11:add-lines",
+        "inv:user-1:2024-11:draft",
+        "inv:user-1:2024-11:add-lines",
     ]
     assert invoice.total == 3774
 
@@ -192,10 +209,12 @@ def test_an_amount_that_is_not_integer_cents_is_refused(gateway, http):
 
 
 def test_list_invoices_follows_every_page(gateway, http):
-    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": True,
-                      "data": [{"id": "in_3", "object": "invoice"}]})
-    http.answer(200, {"object": "list", "url": "/v1/invoices", "has_more": False,
-                      "data": [{"id": "in_2", "object": "invoice"}]})
+    http.answer(
+        200, {"object": "list", "url": "/v1/invoices", "has_more": True, "data": [{"id": "in_3", "object": "invoice"}]}
+    )
+    http.answer(
+        200, {"object": "list", "url": "/v1/invoices", "has_more": False, "data": [{"id": "in_2", "object": "invoice"}]}
+    )
 
     invoices = gateway.list_invoices("cus_1", status="open")
 
@@ -205,9 +224,23 @@ def test_list_invoices_follows_every_page(gateway, http):
 
 
 def test_list_events_asks_for_events_after_a_time(gateway, http):
-    http.answer(200, {"object": "list", "url": "/v1/events", "has_more": False,
-                      "data": [{"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1_700_000_001,
-                                "data": {"object": {"id": "in_1", "object": "invoice", "status": "paid"}}}]})
+    http.answer(
+        200,
+        {
+            "object": "list",
+            "url": "/v1/events",
+            "has_more": False,
+            "data": [
+                {
+                    "id": "evt_1",
+                    "object": "event",
+                    "type": "invoice.paid",
+                    "created": 1_700_000_001,
+                    "data": {"object": {"id": "in_1", "object": "invoice", "status": "paid"}},
+                }
+            ],
+        },
+    )
 
     events = list(gateway.list_events(created_after=1_700_000_000, types=["invoice.paid"]))
 

@@ -1,4 +1,5 @@
 """The admin page's route: served without a token, its settings embedded, a CSP naming only what it uses."""
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,17 @@ def client_for(environment: dict[str, str]):
         {"COGNITO_USER_POOL_ID": POOL_ID, "COGNITO_CLIENT_ID": CLIENT_ID, "COGNITO_ISSUER": ISSUER, **environment}
     )
     services = ApiServices(
-        settings=settings, invoices=FakeInvoiceRepository([]), accounts=FakeAccountRepository(), costs=None,
-        payments=FakePaymentGateway(), secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
+        settings=settings,
+        invoices=FakeInvoiceRepository([]),
+        accounts=FakeAccountRepository(),
+        costs=None,
+        payments=FakePaymentGateway(),
+        secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
         billing_jobs=None,
     )
-    verifier = TokenVerifier(JwksCache(lambda: {"keys": []}), issuer=ISSUER, client_id=CLIENT_ID,
-                             admin_group=ADMIN_GROUP)
+    verifier = TokenVerifier(
+        JwksCache(lambda: {"keys": []}), issuer=ISSUER, client_id=CLIENT_ID, admin_group=ADMIN_GROUP
+    )
     return create_app(settings, services, verifier=verifier, preview=None).test_client()
 
 
@@ -72,8 +78,12 @@ def test_local_stack_page_signs_in_against_the_local_cognito_and_loads_the_stand
     assert config == {
         "language": "de",
         "authMode": "local",
-        "cognito": {"clientId": CLIENT_ID, "region": "eu-central-1", "idpEndpoint": "http://127.0.0.1:4566/",
-                    "domain": None},
+        "cognito": {
+            "clientId": CLIENT_ID,
+            "region": "eu-central-1",
+            "idpEndpoint": "http://127.0.0.1:4566/",
+            "domain": None,
+        },
         "stripeJsUrl": "http://127.0.0.1:12111/v3/",
         "apiBase": "",
     }
@@ -100,8 +110,11 @@ def test_production_csp_allows_scripts_only_from_here_and_stripe_and_connections
 
     assert policy["script-src"] == ["'self'", "https://js.stripe.com"]
     assert policy["connect-src"] == [
-        "'self'", "https://api.stripe.com", "https://js.stripe.com",
-        "https://cognito-idp.eu-central-1.amazonaws.com", "https://auth.example.com",
+        "'self'",
+        "https://api.stripe.com",
+        "https://js.stripe.com",
+        "https://cognito-idp.eu-central-1.amazonaws.com",
+        "https://auth.example.com",
     ]
     assert policy["frame-src"] == ["https://js.stripe.com", "https://hooks.stripe.com"]
     assert policy["frame-ancestors"] == ["'none'"]
@@ -142,4 +155,6 @@ def test_auth_mode_accepts_only_the_two_sign_in_modes():
 
 
 def test_stripe_js_url_keeps_its_trailing_slash():
-    assert Settings.from_env({"STRIPE_JS_URL": "https://js.stripe.com/v3/"}).stripe_js_url == "https://js.stripe.com/v3/"
+    assert (
+        Settings.from_env({"STRIPE_JS_URL": "https://js.stripe.com/v3/"}).stripe_js_url == "https://js.stripe.com/v3/"
+    )

@@ -1,4 +1,5 @@
 """Token verification: exactly Cognito access tokens of this pool and client, from admins, get in."""
+
 from __future__ import annotations
 
 import jwt
@@ -83,8 +84,12 @@ def test_an_admins_access_token_maps_to_the_account_of_its_sub(tokens, verifier)
 
 def test_the_account_can_come_from_another_claim(tokens):
     verifier = TokenVerifier(
-        JwksCache(Jwks(tokens.jwks())), issuer=ISSUER, client_id=CLIENT_ID, admin_group=ADMIN_GROUP,
-        account_claim="custom:accountId", clock=lambda: NOW,
+        JwksCache(Jwks(tokens.jwks())),
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        admin_group=ADMIN_GROUP,
+        account_claim="custom:accountId",
+        clock=lambda: NOW,
     )
 
     identity = verifier.verify(tokens.token(sub="user-1", **{"custom:accountId": "acct-9"}))

@@ -1,4 +1,5 @@
 """billing-api over HTTP with in-memory ports: the contract each endpoint keeps with the page."""
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,10 @@ from tests.support.fakes import (
 ALICE, BOB = "alice-sub", "bob-sub"
 NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
 SEED_COSTS = [
-    CostLine("AWS Lambda", Decimal("5.23")), CostLine("Amazon Simple Storage Service", Decimal("2.15")),
-    CostLine("Amazon CloudFront", Decimal("8.47")), CostLine("Amazon DynamoDB", Decimal("1.89")),
+    CostLine("AWS Lambda", Decimal("5.23")),
+    CostLine("Amazon Simple Storage Service", Decimal("2.15")),
+    CostLine("Amazon CloudFront", Decimal("8.47")),
+    CostLine("Amazon DynamoDB", Decimal("1.89")),
 ]
 
 
@@ -52,10 +55,14 @@ def ports():
         + [invoice_item(ALICE, "2026-01"), invoice_item(BOB, "2025-11", amount=Decimal("99.00"))]
     )
     return ApiServices(
-        settings=None, invoices=invoices, accounts=FakeAccountRepository(),
+        settings=None,
+        invoices=invoices,
+        accounts=FakeAccountRepository(),
         costs=FakeCostSource(SEED_COSTS, estimated=True),
-        payments=FakePaymentGateway(), secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
-        billing_jobs=None, preview_cache=FakePreviewCache(clock=lambda: NOW.timestamp()),
+        payments=FakePaymentGateway(),
+        secrets=FakeSecretsProvider(publishable_key="pk_test_page"),
+        billing_jobs=None,
+        preview_cache=FakePreviewCache(clock=lambda: NOW.timestamp()),
         leases=FakeLeases(clock=lambda: NOW.timestamp()),
     )
 
@@ -66,7 +73,10 @@ def make_app(tokens, ports, **environment):
     )
     ports.settings = settings
     verifier = TokenVerifier(
-        JwksCache(tokens.jwks), issuer=ISSUER, client_id=CLIENT_ID, admin_group=ADMIN_GROUP,
+        JwksCache(tokens.jwks),
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        admin_group=ADMIN_GROUP,
     )
     policy = BillingPolicy(fx=FxRate(Decimal("1"), "parity for tests", NOW.date()))
     preview = CostPreviewService(ports.costs, ports.preview_cache, policy, leases=ports.leases, now=lambda: NOW)
@@ -96,10 +106,17 @@ def test_billing_lists_the_callers_invoices_newest_first_with_money_as_strings(c
 
     assert body["accountId"] == ALICE
     assert [i["invoiceId"] for i in body["invoices"][:3]] == [
-        f"inv_2026-01_{ALICE}", f"inv_2025-12_{ALICE}", f"inv_2025-11_{ALICE}"]
+        f"inv_2026-01_{ALICE}",
+        f"inv_2025-12_{ALICE}",
+        f"inv_2025-11_{ALICE}",
+    ]
     first = body["invoices"][0]
     assert (first["amount"], first["baseFee"], first["awsCosts"], first["currency"]) == (
-        "37.74", "20.00", "17.74", "EUR")
+        "37.74",
+        "20.00",
+        "17.74",
+        "EUR",
+    )
     assert first["awsBreakdown"]["Amazon CloudFront"] == "8.47"
     assert first["period"] == {"start": "2026-01-01", "end": "2026-02-01"}
     assert (first["status"], first["paidAt"], first["number"]) == ("paid", 1_730_422_800_000, "INV-2026-01")
@@ -125,14 +142,30 @@ def test_the_default_page_is_twelve_invoices(client, tokens):
     assert len(body["invoices"]) == 12 and body["nextCursor"] is not None
 
 
-@pytest.mark.parametrize("query", [
-    {"limit": "0"}, {"limit": "101"}, {"limit": "-1"}, {"limit": "ten"}, {"limit": "1.5"}, {"limit": ""},
-    {"limit": "9" * 40}, {"limt": "5"}, {"limit": ["5", "6"]},
-    {"cursor": "%%%"}, {"cursor": "bm90LWpzb24"}, {"cursor": "x" * 2000}, {"cursor": ""},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "-1"},
+        {"limit": "ten"},
+        {"limit": "1.5"},
+        {"limit": ""},
+        {"limit": "9" * 40},
+        {"limt": "5"},
+        {"limit": ["5", "6"]},
+        {"cursor": "%%%"},
+        {"cursor": "bm90LWpzb24"},
+        {"cursor": "x" * 2000},
+        {"cursor": ""},
+    ],
+)
 def test_bad_query_parameters_are_400s_never_500s(client, tokens, query):
-    assert_error_shape(client.get("/billing", query_string=query, headers=auth(tokens)), 400,
-                       "invalid_cursor" if "cursor" in query else "invalid_parameter")
+    assert_error_shape(
+        client.get("/billing", query_string=query, headers=auth(tokens)),
+        400,
+        "invalid_cursor" if "cursor" in query else "invalid_parameter",
+    )
 
 
 def test_endpoints_without_parameters_refuse_unknown_ones(client, tokens):
@@ -160,8 +193,9 @@ def test_each_admin_sees_only_their_own_invoices(client, tokens):
 
 def test_the_payment_method_is_none_until_one_is_saved_then_its_display_fields(client, tokens, ports):
     before = client.get("/billing", headers=auth(tokens)).get_json()["paymentMethod"]
-    ports.accounts.put(Account(ALICE, stripe_customer_id="cus_1",
-                               payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242")))
+    ports.accounts.put(
+        Account(ALICE, stripe_customer_id="cus_1", payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242"))
+    )
     after = client.get("/billing", headers=auth(tokens)).get_json()["paymentMethod"]
 
     assert before == {"status": "none", "id": None, "type": None, "brand": None, "last4": None}
@@ -210,10 +244,16 @@ def test_billing_says_when_last_months_invoice_waits_for_final_costs(tokens, por
     ports.runs = FakeRunRecords(clock=time.time)
     client = make_app(tokens, ports).test_client()
     assert client.get("/billing", headers=auth(tokens)).get_json()["previousMonth"] == {
-        "period": last_month.label, "waitingForFinalCosts": False}
+        "period": last_month.label,
+        "waitingForFinalCosts": False,
+    }
 
-    ports.runs.put(BillingRunRecord(last_month, "run_1", RunStatus.WAITING_FOR_FINAL_COSTS, "cron", 1, 0, 0, 1, 1, 1,
-                                    costs_estimated=True), ttl_seconds=3600)
+    ports.runs.put(
+        BillingRunRecord(
+            last_month, "run_1", RunStatus.WAITING_FOR_FINAL_COSTS, "cron", 1, 0, 0, 1, 1, 1, costs_estimated=True
+        ),
+        ttl_seconds=3600,
+    )
 
     body = client.get("/billing", headers=auth(tokens)).get_json()
     assert body["previousMonth"] == {"period": last_month.label, "waitingForFinalCosts": True}
@@ -223,14 +263,20 @@ def test_an_invoice_shows_its_corrections_of_earlier_months_and_the_credit_carri
     from billing_core.domain.corrections import Correction
     from billing_core.domain.costs import Period
 
-    ports.invoices.update(ALICE, f"inv_2025-12_{ALICE}", {
-        "corrections": (Correction(Period(2025, 11), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Nov 2025)"),),
-        "fx_note": "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 28.11.2025"})
+    ports.invoices.update(
+        ALICE,
+        f"inv_2025-12_{ALICE}",
+        {
+            "corrections": (Correction(Period(2025, 11), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Nov 2025)"),),
+            "fx_note": "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 28.11.2025",
+        },
+    )
 
     body = client.get(f"/billing/invoices/inv_2025-12_{ALICE}", headers=auth(tokens)).get_json()
 
     assert body["corrections"] == [
-        {"period": "2025-11", "description": "Korrektur AWS Infrastruktur (Nov 2025)", "amount": "-2.74"}]
+        {"period": "2025-11", "description": "Korrektur AWS Infrastruktur (Nov 2025)", "amount": "-2.74"}
+    ]
     assert (body["creditIn"], body["carriedOut"]) == ("0.00", "0.00")
     assert body["fxNote"].startswith("1 EUR = 1,0497 USD")
 
@@ -301,8 +347,15 @@ def test_a_stripe_refusal_is_a_502_without_stripes_message(client, tokens, ports
 # --- authentication over HTTP ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path, method", [("/billing", "get"), (f"/billing/invoices/inv_2025-11_{ALICE}", "get"),
-                                          ("/billing/setup-intent", "post"), ("/no-such-route", "get")])
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/billing", "get"),
+        (f"/billing/invoices/inv_2025-11_{ALICE}", "get"),
+        ("/billing/setup-intent", "post"),
+        ("/no-such-route", "get"),
+    ],
+)
 def test_every_route_but_health_and_openapi_needs_a_token(client, path, method):
     response = getattr(client, method)(path)
 
@@ -369,8 +422,11 @@ def test_cors_is_off_by_default(client, tokens):
 
 def test_cors_answers_only_configured_origins_and_preflights_without_a_token(tokens, ports):
     client = make_app(tokens, ports, CORS_ALLOWED_ORIGINS="https://admin.example.com").test_client()
-    preflight_headers = {"Origin": "https://admin.example.com", "Access-Control-Request-Method": "POST",
-                         "Access-Control-Request-Headers": "authorization"}
+    preflight_headers = {
+        "Origin": "https://admin.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
 
     preflight = client.options("/billing/setup-intent", headers=preflight_headers)
     allowed = client.get("/billing", headers={**auth(tokens), "Origin": "https://admin.example.com"})
@@ -387,9 +443,14 @@ def test_cors_answers_only_configured_origins_and_preflights_without_a_token(tok
 def test_the_openapi_document_lists_exactly_the_routes_the_app_serves(tokens, ports):
     app = make_app(tokens, ports)
     served = {
-        (rule.rule.replace("<invoice_id>", "{invoiceId}").replace("<account_id>", "{accountId}")
-         .replace("<period>", "{period}"), method.lower())
-        for rule in app.url_map.iter_rules() if rule.endpoint.startswith(("api.", "operator."))
+        (
+            rule.rule.replace("<invoice_id>", "{invoiceId}")
+            .replace("<account_id>", "{accountId}")
+            .replace("<period>", "{period}"),
+            method.lower(),
+        )
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(("api.", "operator."))
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     documented = {(path, method) for path, item in openapi_document()["paths"].items() for method in item}

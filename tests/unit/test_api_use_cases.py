@@ -1,4 +1,5 @@
 """The API's use cases with in-memory ports: cost preview caching and the one-customer rule."""
+
 from __future__ import annotations
 
 import threading
@@ -129,8 +130,9 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
     lines = [CostLine("AWS Lambda", Decimal("10"), scope="111"), CostLine("AWS Lambda", Decimal("30"), scope="222")]
     costs = FakeCostSource(lines)
     ledger = FakeEventsTable(clock=clock.seconds)
-    service = CostPreviewService(costs, ledger, BillingPolicy(currency="USD"), leases=ledger,
-                                 group_by="LINKED_ACCOUNT", now=clock)
+    service = CostPreviewService(
+        costs, ledger, BillingPolicy(currency="USD"), leases=ledger, group_by="LINKED_ACCOUNT", now=clock
+    )
 
     preview = service.preview(Account("u", cost_scope="111"))
 
@@ -141,8 +143,14 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
 def test_an_unscoped_account_never_sees_the_other_scopes_costs(clock):
     lines = [CostLine("AWS Lambda", Decimal("10"), scope="111"), CostLine("AWS Lambda", Decimal("30"), scope="222")]
     ledger = FakeEventsTable(clock=clock.seconds)
-    service = CostPreviewService(FakeCostSource(lines), ledger, BillingPolicy(currency="USD"), leases=ledger,
-                                 group_by="LINKED_ACCOUNT", now=clock)
+    service = CostPreviewService(
+        FakeCostSource(lines),
+        ledger,
+        BillingPolicy(currency="USD"),
+        leases=ledger,
+        group_by="LINKED_ACCOUNT",
+        now=clock,
+    )
 
     with pytest.raises(CostPreviewUnavailable, match="no cost scope"):
         service.preview(Account("new-admin"))
@@ -193,8 +201,7 @@ def test_a_view_gives_up_waiting_for_a_stuck_fill_without_asking_cost_explorer(c
     ledger = FakeEventsTable(clock=clock.seconds)
     ticks = iter(range(1000))
     service = preview_service(costs, ledger, clock, sleep=lambda s: None, monotonic=lambda: next(ticks), wait_seconds=5)
-    ledger.acquire_lease(service.cache_key(MAY),
-                         "stuck", 60)
+    ledger.acquire_lease(service.cache_key(MAY), "stuck", 60)
 
     with pytest.raises(CostPreviewUnavailable):
         service.preview(Account("u"))
@@ -207,10 +214,22 @@ def test_a_view_gives_up_waiting_for_a_stuck_fill_without_asking_cost_explorer(c
 def test_the_first_setup_creates_the_customer_and_later_ones_reuse_it():
     accounts, payments = FakeAccountRepository(), FakePaymentGateway()
 
-    first = start_payment_setup("u1", request_key="r1", accounts=accounts, payments=payments,
-                                secrets=FakeSecretsProvider(), email="a@example.com")
-    second = start_payment_setup("u1", request_key="r2", accounts=accounts, payments=payments,
-                                 secrets=FakeSecretsProvider(), email="a@example.com")
+    first = start_payment_setup(
+        "u1",
+        request_key="r1",
+        accounts=accounts,
+        payments=payments,
+        secrets=FakeSecretsProvider(),
+        email="a@example.com",
+    )
+    second = start_payment_setup(
+        "u1",
+        request_key="r2",
+        accounts=accounts,
+        payments=payments,
+        secrets=FakeSecretsProvider(),
+        email="a@example.com",
+    )
 
     assert first.customer_id == second.customer_id
     assert len(payments.calls_to("create_customer")) == 1

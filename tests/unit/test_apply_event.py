@@ -1,4 +1,5 @@
 """Applying Stripe events to the records, with in-memory fakes: exactly once, forward only, any order."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,13 +28,26 @@ T0 = 1_700_000_000
 _ids = itertools.count(1)
 
 
-def invoice_object(status: str, *, attempt_count: int = 0, next_attempt: int | None = None, paid_at: int | None = None,
-                   number: str | None = "ABC-0001", stripe_id: str = "in_1", account_id: str = "user-1",
-                   invoice_id: str = "inv_2024-11_user-1") -> dict[str, Any]:
+def invoice_object(
+    status: str,
+    *,
+    attempt_count: int = 0,
+    next_attempt: int | None = None,
+    paid_at: int | None = None,
+    number: str | None = "ABC-0001",
+    stripe_id: str = "in_1",
+    account_id: str = "user-1",
+    invoice_id: str = "inv_2024-11_user-1",
+) -> dict[str, Any]:
     """A Stripe invoice as events carry it (the fields the rules read)."""
     return {
-        "id": stripe_id, "object": "invoice", "status": status, "customer": "cus_1",
-        "number": number, "attempt_count": attempt_count, "next_payment_attempt": next_attempt,
+        "id": stripe_id,
+        "object": "invoice",
+        "status": status,
+        "customer": "cus_1",
+        "number": number,
+        "attempt_count": attempt_count,
+        "next_payment_attempt": next_attempt,
         "hosted_invoice_url": f"https://invoice.example/{stripe_id}" if number else None,
         "invoice_pdf": f"https://invoice.example/{stripe_id}/pdf" if number else None,
         "status_transitions": {"paid_at": paid_at, "finalized_at": T0 if number else None},
@@ -58,12 +72,19 @@ def billing_record(status: str = "draft", **extra: Any) -> Invoice:
 
 def make_ports(*records: Invoice, accounts: tuple[Account, ...] = ()) -> EventPorts:
     gateway = FakePaymentGateway()
-    gateway.customers["cus_1"] = {"id": "cus_1", "object": "customer", "email": "old@example.com",
-                                  "invoice_settings": {"default_payment_method": None},
-                                  "metadata": {"userId": "user-1"}}
+    gateway.customers["cus_1"] = {
+        "id": "cus_1",
+        "object": "customer",
+        "email": "old@example.com",
+        "invoice_settings": {"default_payment_method": None},
+        "metadata": {"userId": "user-1"},
+    }
     return EventPorts(
-        invoices=FakeInvoiceRepository(records), accounts=FakeAccountRepository(accounts), payments=gateway,
-        events=FakeProcessedEvents(clock=lambda: T0 + 10), clock=lambda: T0 + 10,
+        invoices=FakeInvoiceRepository(records),
+        accounts=FakeAccountRepository(accounts),
+        payments=gateway,
+        events=FakeProcessedEvents(clock=lambda: T0 + 10),
+        clock=lambda: T0 + 10,
     )
 
 
@@ -131,7 +152,10 @@ def test_payment_failed_records_attempt_and_next_attempt_then_a_later_attempt_re
 
     record = stored(ports)
     assert (record.status, record.attempt_count, record.next_payment_attempt) == (
-        "payment_failed", 2, (T0 + 200) * 1000)
+        "payment_failed",
+        2,
+        (T0 + 200) * 1000,
+    )
 
 
 def test_record_is_found_by_stripe_invoice_id_when_metadata_is_missing():
@@ -239,8 +263,9 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
     ports = make_ports(billing_record("draft"))
     ports.events = FakeProcessedEvents(clock=lambda: now[0])
     finalized = event("invoice.finalized", invoice_object("open"))
-    claim = ports.events.claim_event(finalized.id, owner="other", lease_seconds=CLAIM_LEASE_SECONDS,
-                                     retention_seconds=99)
+    claim = ports.events.claim_event(
+        finalized.id, owner="other", lease_seconds=CLAIM_LEASE_SECONDS, retention_seconds=99
+    )
     assert claim is EventClaim.CLAIMED
 
     assert process_event(finalized, ports) is EventOutcome.IN_PROGRESS
@@ -271,8 +296,9 @@ def test_a_slow_application_keeps_its_claim_renewed_so_no_other_worker_applies_i
             now[0] += 30
             renewed.clear()
             assert renewed.wait(5)
-        seen_by_another.append(ports_.events.claim_event(event_.id, owner="other", lease_seconds=60,
-                                                         retention_seconds=99))
+        seen_by_another.append(
+            ports_.events.claim_event(event_.id, owner="other", lease_seconds=60, retention_seconds=99)
+        )
         return EventOutcome.APPLIED
 
     monkeypatch.setattr(module, "CLAIM_RENEW_EVERY_SECONDS", 0.01)
@@ -312,8 +338,13 @@ def test_a_worker_that_stalled_past_its_claim_does_not_count_the_event_another_w
 
 def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
     ports = make_ports(accounts=(Account("user-1", stripe_customer_id="cus_1"),))
-    intent = {"id": "seti_1", "object": "setup_intent", "customer": "cus_1", "payment_method": "pm_card_visa",
-              "metadata": {}}
+    intent = {
+        "id": "seti_1",
+        "object": "setup_intent",
+        "customer": "cus_1",
+        "payment_method": "pm_card_visa",
+        "metadata": {},
+    }
     succeeded = event("setup_intent.succeeded", intent)
     ports.payments.fail_next("set_default_payment_method", RuntimeError("network"))
 
@@ -323,9 +354,16 @@ def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
     assert ports.events.event_applications(succeeded.id) == 1
 
 
-@pytest.mark.parametrize("body", [[], {"id": "evt_1"}, {"id": "evt_1", "type": "invoice.paid"},
-                                  {"id": "", "type": "invoice.paid", "data": {"object": {}}},
-                                  {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"object": "invoice"}}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"id": "evt_1"},
+        {"id": "evt_1", "type": "invoice.paid"},
+        {"id": "", "type": "invoice.paid", "data": {"object": {}}},
+        {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"object": "invoice"}}},
+    ],
+)
 def test_payload_that_is_not_a_stripe_event_is_rejected(body):
     with pytest.raises(InvalidStripeEvent):
         StripeEvent.from_json(body)
@@ -409,8 +447,14 @@ def account(**extra: Any) -> Account:
 
 
 def setup_intent(pm: str = "pm_card_visa", intent_id: str = "seti_1") -> dict[str, Any]:
-    return {"id": intent_id, "object": "setup_intent", "customer": "cus_1", "payment_method": pm,
-            "metadata": {"userId": "user-1"}, "status": "succeeded"}
+    return {
+        "id": intent_id,
+        "object": "setup_intent",
+        "customer": "cus_1",
+        "payment_method": pm,
+        "metadata": {"userId": "user-1"},
+        "status": "succeeded",
+    }
 
 
 def test_setup_intent_succeeded_makes_it_the_default_in_stripe_and_stores_display_fields():
@@ -447,21 +491,30 @@ def test_older_setup_intent_arriving_late_does_not_replace_the_newer_default():
 
 def test_setup_failure_is_recorded_with_codes_only():
     ports = make_ports(accounts=(account(),))
-    intent = dict(setup_intent(), status="requires_payment_method",
-                  last_setup_error={"code": "card_declined", "decline_code": "generic_decline",
-                                    "message": "Your card was declined."})
+    intent = dict(
+        setup_intent(),
+        status="requires_payment_method",
+        last_setup_error={
+            "code": "card_declined",
+            "decline_code": "generic_decline",
+            "message": "Your card was declined.",
+        },
+    )
 
     assert process_event(event("setup_intent.setup_failed", intent), ports) is EventOutcome.APPLIED
-    assert ports.accounts.get("user-1").last_setup_error == SetupFailure(
-        "seti_1", "card_declined", "generic_decline")
+    assert ports.accounts.get("user-1").last_setup_error == SetupFailure("seti_1", "card_declined", "generic_decline")
 
 
 def test_detaching_the_default_payment_method_clears_it():
     ports = make_ports(accounts=(account(),))
     process_event(event("setup_intent.succeeded", setup_intent(), T0), ports)
 
-    detached = event("payment_method.detached", {"id": "pm_card_visa", "object": "payment_method", "customer": None},
-                     T0 + 5, previous={"customer": "cus_1"})
+    detached = event(
+        "payment_method.detached",
+        {"id": "pm_card_visa", "object": "payment_method", "customer": None},
+        T0 + 5,
+        previous={"customer": "cus_1"},
+    )
     assert process_event(detached, ports) is EventOutcome.APPLIED
 
     stored_account = ports.accounts.get("user-1")
@@ -472,16 +525,25 @@ def test_detaching_another_payment_method_keeps_the_default():
     ports = make_ports(accounts=(account(),))
     process_event(event("setup_intent.succeeded", setup_intent(), T0), ports)
 
-    detached = event("payment_method.detached", {"id": "pm_other", "object": "payment_method", "customer": None},
-                     T0 + 5, previous={"customer": "cus_1"})
+    detached = event(
+        "payment_method.detached",
+        {"id": "pm_other", "object": "payment_method", "customer": None},
+        T0 + 5,
+        previous={"customer": "cus_1"},
+    )
     assert process_event(detached, ports) is EventOutcome.UNCHANGED
     assert ports.accounts.get("user-1").payment_method.id == "pm_card_visa"
 
 
 def test_customer_updated_syncs_email_and_default_payment_method():
     ports = make_ports(accounts=(account(),))
-    customer = {"id": "cus_1", "object": "customer", "email": "new@example.com", "metadata": {"userId": "user-1"},
-                "invoice_settings": {"default_payment_method": "pm_card_mastercard"}}
+    customer = {
+        "id": "cus_1",
+        "object": "customer",
+        "email": "new@example.com",
+        "metadata": {"userId": "user-1"},
+        "invoice_settings": {"default_payment_method": "pm_card_mastercard"},
+    }
 
     assert process_event(event("customer.updated", customer), ports) is EventOutcome.APPLIED
 
@@ -493,8 +555,13 @@ def test_customer_updated_syncs_email_and_default_payment_method():
 
 def test_events_of_an_unknown_customer_are_acknowledged():
     ports = make_ports(accounts=(account(),))
-    customer = {"id": "cus_unknown", "object": "customer", "email": "x@example.com", "metadata": {},
-                "invoice_settings": {"default_payment_method": None}}
+    customer = {
+        "id": "cus_unknown",
+        "object": "customer",
+        "email": "x@example.com",
+        "metadata": {},
+        "invoice_settings": {"default_payment_method": None},
+    }
 
     assert process_event(event("customer.updated", customer), ports) is EventOutcome.UNKNOWN
     # Naming an account that has another customer is not this account's customer either.
@@ -508,9 +575,17 @@ def test_events_of_an_unknown_customer_are_acknowledged():
 @pytest.mark.parametrize("event_type", ["setup_intent.succeeded", "setup_intent.setup_failed", "customer.updated"])
 def test_account_events_naming_an_account_billing_lacks_wait_for_it(event_type):
     ports = make_ports()
-    obj = ({"id": "cus_1", "object": "customer", "email": "x@example.com", "metadata": {"userId": "user-1"},
-            "invoice_settings": {"default_payment_method": None}}
-           if event_type == "customer.updated" else setup_intent())
+    obj = (
+        {
+            "id": "cus_1",
+            "object": "customer",
+            "email": "x@example.com",
+            "metadata": {"userId": "user-1"},
+            "invoice_settings": {"default_payment_method": None},
+        }
+        if event_type == "customer.updated"
+        else setup_intent()
+    )
     delivered = event(event_type, obj)
 
     assert process_event(delivered, ports) is EventOutcome.UNKNOWN_ACCOUNT

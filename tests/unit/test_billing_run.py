@@ -1,4 +1,5 @@
 """The billing run with in-memory fakes: one cost query, one job per account, one run per period."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -42,12 +43,25 @@ def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), gro
     else:
         items = [{"userId": a, "costScope": linked_account_of(a)} for a in accounts] + list(items)
         repo = FakeAccountRepository(*stored_accounts(items))
-        costs = FakeCostSource([CostLine(line.service, line.amount, linked_account_of(account_id))
-                                for account_id in accounts for line in lines])
+        costs = FakeCostSource(
+            [
+                CostLine(line.service, line.amount, linked_account_of(account_id))
+                for account_id in accounts
+                for line in lines
+            ]
+        )
     ledger = Ledger()
     queue = FakeQueue()
-    run = BillingRun(accounts=repo, costs=costs, leases=ledger, runs=ledger.runs, billing_jobs=queue, policy=policy,
-                     group_by=group_by, **({"clock": clock} if clock else {}))
+    run = BillingRun(
+        accounts=repo,
+        costs=costs,
+        leases=ledger,
+        runs=ledger.runs,
+        billing_jobs=queue,
+        policy=policy,
+        group_by=group_by,
+        **({"clock": clock} if clock else {}),
+    )
     return run, costs, ledger, queue
 
 
@@ -168,7 +182,8 @@ def test_an_account_without_cost_scope_is_skipped_instead_of_billed_every_accoun
     (skipped,) = result.skipped
     assert skipped.account_id == "new-admin" and "costScope" in skipped.reason
     assert sorted((b["plan"]["userId"], b["plan"]["total"]) for b in queue.sent_bodies) == [
-        ("u1", "37.74"), ("u2", "37.74"),
+        ("u1", "37.74"),
+        ("u2", "37.74"),
     ]
 
 
@@ -226,15 +241,24 @@ def test_the_cron_trigger_bills_the_previous_month_once():
 
 def test_policy_comes_from_the_settings():
     settings = Settings.from_env(
-        {"FX_RATE": "0.92", "FX_SOURCE": "ECB", "FX_DATE": "2024-11-29", "BASE_FEE": "25.00",
-         "MARKUP_PERCENT": "10", "INVOICE_LANGUAGE": "en"}
+        {
+            "FX_RATE": "0.92",
+            "FX_SOURCE": "ECB",
+            "FX_DATE": "2024-11-29",
+            "BASE_FEE": "25.00",
+            "MARKUP_PERCENT": "10",
+            "INVOICE_LANGUAGE": "en",
+        }
     )
 
     policy = policy_from_settings(settings)
 
     assert policy.fx == FxRate(Decimal("0.92"), "ECB", date(2024, 11, 29))
     assert (policy.base_fee, policy.markup_percent, policy.language, policy.currency) == (
-        Decimal("25.00"), Decimal("10"), "en", "EUR",
+        Decimal("25.00"),
+        Decimal("10"),
+        "en",
+        "EUR",
     )
 
 

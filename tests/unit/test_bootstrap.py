@@ -1,4 +1,5 @@
 """Composition roots: each process gets the ports it needs, and refuses to start without its settings."""
+
 from __future__ import annotations
 
 import boto3
@@ -104,7 +105,10 @@ def test_the_stripe_client_is_built_from_the_secret_key_and_the_configured_base(
 
     [(key, options)] = built
     http_client = options.pop("http_client")
-    assert (key, options) == ("sk_test_k", {"max_network_retries": 2, "base_addresses": {"api": "http://127.0.0.1:12111"}})
+    assert (key, options) == (
+        "sk_test_k",
+        {"max_network_retries": 2, "base_addresses": {"api": "http://127.0.0.1:12111"}},
+    )
     assert http_client._timeout == (5, 20)  # the worker's; billing-api's is (2, 5)
 
 

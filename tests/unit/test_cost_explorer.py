@@ -1,4 +1,5 @@
 """Cost Explorer adapter: one grouped query, every page, Decimal amounts, Estimated, back-off."""
+
 from __future__ import annotations
 
 import copy
@@ -93,7 +94,11 @@ def test_seed_month_is_read_with_one_request_as_decimal_amounts_per_service(clie
     assert all(isinstance(a, Decimal) for a in amounts.values())
     assert all(line.scope is None for line in report.lines)
     assert (report.start, report.end, report.currency, report.estimated, report.grouped_by) == (
-        date(2024, 11, 1), date(2024, 12, 1), "USD", False, "SERVICE",
+        date(2024, 11, 1),
+        date(2024, 12, 1),
+        "USD",
+        False,
+        "SERVICE",
     )
     assert source.requests_made == 1
 
@@ -156,11 +161,13 @@ def test_linked_accounts_group_by_account_then_service(client, sleep):
     response = {
         "GroupDefinitions": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
         "ResultsByTime": [
-            result([
-                group(["111111111111", "AWS Lambda"], "5.2312345678"),
-                group(["111111111111", "Amazon CloudFront"], "8.47"),
-                group(["222222222222", "AWS Lambda"], "0.50"),
-            ])
+            result(
+                [
+                    group(["111111111111", "AWS Lambda"], "5.2312345678"),
+                    group(["111111111111", "Amazon CloudFront"], "8.47"),
+                    group(["222222222222", "AWS Lambda"], "0.50"),
+                ]
+            )
         ],
     }
     source = source_for(client, sleep)
@@ -184,11 +191,13 @@ def test_linked_accounts_group_by_account_then_service(client, sleep):
 def test_tag_groups_strip_the_key_prefix_and_keep_untagged_costs_as_empty_scope(client, sleep):
     response = {
         "ResultsByTime": [
-            result([
-                group(["customer$acme", "AWS Lambda"], "4.00"),
-                group(["customer$globex", "AWS Lambda"], "1.00"),
-                group(["customer$", "Amazon S3"], "0.75"),
-            ])
+            result(
+                [
+                    group(["customer$acme", "AWS Lambda"], "4.00"),
+                    group(["customer$globex", "AWS Lambda"], "1.00"),
+                    group(["customer$", "Amazon S3"], "0.75"),
+                ]
+            )
         ]
     }
     source = source_for(client, sleep)
@@ -259,10 +268,13 @@ def test_throttling_that_never_stops_gives_up_after_the_bounded_attempts(client,
     assert source.requests_made == 3
 
 
-@pytest.mark.parametrize(("code", "status", "error"), [
-    ("DataUnavailableException", 400, CostSourceError),  # a refusal: retrying later changes nothing
-    ("InternalServerException", 500, CostSourceUnavailable),  # Cost Explorer's side: the caller tries later
-])
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("DataUnavailableException", 400, CostSourceError),  # a refusal: retrying later changes nothing
+        ("InternalServerException", 500, CostSourceUnavailable),  # Cost Explorer's side: the caller tries later
+    ],
+)
 def test_other_errors_are_not_retried_here(client, sleep, code, status, error):
     source = source_for(client, sleep)
     with Stubber(client) as stub:
@@ -274,11 +286,14 @@ def test_other_errors_are_not_retried_here(client, sleep, code, status, error):
     assert isinstance(raised.value, CostSourceUnavailable) is (status >= 500)
 
 
-@pytest.mark.parametrize("failure", [
-    EndpointConnectionError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
-    ReadTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
-    ConnectTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        EndpointConnectionError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+        ConnectTimeoutError(endpoint_url="https://ce.us-east-1.amazonaws.com"),
+    ],
+)
 def test_an_endpoint_that_cannot_be_reached_or_does_not_answer_is_unavailable(sleep, failure):
     class Unreachable:
         def get_cost_and_usage(self, **_: object) -> dict:
@@ -315,8 +330,12 @@ def test_forecast_is_a_decimal_when_available(client, sleep):
         stub.add_response(
             "get_cost_forecast",
             {"Total": {"Amount": "21.3456", "Unit": "USD"}, "ForecastResultsByTime": []},
-            {"TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"}, "Metric": "UNBLENDED_COST",
-             "Granularity": "MONTHLY", "Filter": WITHOUT_TAX},
+            {
+                "TimePeriod": {"Start": "2024-11-15", "End": "2024-12-01"},
+                "Metric": "UNBLENDED_COST",
+                "Granularity": "MONTHLY",
+                "Filter": WITHOUT_TAX,
+            },
         )
         assert source.forecast(date(2024, 11, 15), NOVEMBER.end) == Decimal("21.3456")
 
@@ -333,8 +352,13 @@ def test_the_excluded_record_types_are_filtered_away_and_none_means_every_record
     kept_out = source_for(client, sleep, excluded_record_types=("Tax", "Support"))
     everything = source_for(client, sleep, excluded_record_types=())
     with Stubber(client) as stub:
-        stub.add_response("get_cost_and_usage", response, expected_query(
-            BY_SERVICE, excluded={"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Tax", "Support"]}}}))
+        stub.add_response(
+            "get_cost_and_usage",
+            response,
+            expected_query(
+                BY_SERVICE, excluded={"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Tax", "Support"]}}}
+            ),
+        )
         stub.add_response("get_cost_and_usage", response, expected_query(BY_SERVICE, excluded=None))
 
         kept_out.costs(NOVEMBER.start, NOVEMBER.end)

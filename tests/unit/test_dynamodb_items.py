@@ -1,4 +1,5 @@
 """How records are stored: accounts and invoices to and from DynamoDB items, and what invalid items raise."""
+
 from decimal import Decimal
 
 import pytest
@@ -50,10 +51,18 @@ def test_an_invalid_account_item_is_an_error_naming_the_item_and_attribute(item,
 
 def test_an_account_comes_back_from_its_item_as_it_was():
     account = Account(
-        "u1", cost_scope="123456789012", base_fee_override=Decimal("35.00"), stripe_customer_id="cus_1",
-        email="admin@example.com", payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242"),
-        payment_method_changed_at=5, last_setup_error=SetupFailure("seti_1", "card_declined", "insufficient_funds"),
-        setup_failed_at=6, customer_synced_at=7, created_at=1, updated_at=8,
+        "u1",
+        cost_scope="123456789012",
+        base_fee_override=Decimal("35.00"),
+        stripe_customer_id="cus_1",
+        email="admin@example.com",
+        payment_method=SavedPaymentMethod("pm_1", "card", "visa", "4242"),
+        payment_method_changed_at=5,
+        last_setup_error=SetupFailure("seti_1", "card_declined", "insufficient_funds"),
+        setup_failed_at=6,
+        customer_synced_at=7,
+        created_at=1,
+        updated_at=8,
     )
     item = account_item(account)
     assert item["defaultPaymentMethod"] == item["paymentMethod"] == "pm_1" and item["brand"] == "visa"
@@ -61,8 +70,9 @@ def test_an_account_comes_back_from_its_item_as_it_was():
 
 
 def test_an_invoice_comes_back_from_its_item_as_it_was():
-    invoice = an_invoice(stripe_invoice_id="in_1", number="A-1", lines_added=frozenset({"aws", "base-fee"}),
-                         key_generation=2, paid_at=9)
+    invoice = an_invoice(
+        stripe_invoice_id="in_1", number="A-1", lines_added=frozenset({"aws", "base-fee"}), key_generation=2, paid_at=9
+    )
     item = invoice_item(invoice)
     assert item["amount"] == Decimal("37.74") and item["period"]["label"] == "2024-11"
     assert item["linesAdded"] == {"aws", "base-fee"} and item["status"] == "pending"
@@ -82,7 +92,10 @@ def test_setting_a_field_to_none_removes_its_attributes():
 
 
 def test_write_once_fields_are_set_only_if_absent_and_never_removed_and_lines_only_grow():
-    update = changes_to_update({"finalized_at": 5, "paid_at": None, "lines_added": frozenset({"aws"})},
-                               INVOICE_CODECS)
+    update = changes_to_update({"finalized_at": 5, "paid_at": None, "lines_added": frozenset({"aws"})}, INVOICE_CODECS)
     assert (update.assign, update.set_once, update.add, update.remove) == (
-        {}, {"finalizedAt": 5}, {"linesAdded": {"aws"}}, [])
+        {},
+        {"finalizedAt": 5},
+        {"linesAdded": {"aws"}},
+        [],
+    )

@@ -1,4 +1,5 @@
 """The XRechnung writer: every invoice the operator issues is a valid XRechnung 3.0 under the official rules."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,10 @@ from tests.unit.einvoice_fixtures import (
     xrechnung_validator,  # noqa: F401 (the session fixture "xrechnung")
 )
 
-NS = {"rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-      "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"}
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+}
 SUMMATION = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
 TAX_NUMBER = "27/123/45678"
 
@@ -40,22 +43,27 @@ CASES = {
     "german customer, card": an_einvoice(payment=CARD),
     "german customer, English": an_einvoice(language="en"),
     "reverse charge, EU customer": an_einvoice(category=VatCategory.REVERSE_CHARGE, buyer=AUSTRIAN_BUYER),
-    "reverse charge, English, card": an_einvoice(category=VatCategory.REVERSE_CHARGE, buyer=AUSTRIAN_BUYER,
-                                                 language="en", payment=CARD),
+    "reverse charge, English, card": an_einvoice(
+        category=VatCategory.REVERSE_CHARGE, buyer=AUSTRIAN_BUYER, language="en", payment=CARD
+    ),
     "non-EU customer": an_einvoice(category=VatCategory.NOT_TAXABLE, buyer=US_BUYER),
     "non-EU customer, seller with tax number": an_einvoice(
-        category=VatCategory.NOT_TAXABLE, buyer=US_BUYER, seller=dataclasses.replace(SELLER, tax_number=TAX_NUMBER)),
+        category=VatCategory.NOT_TAXABLE, buyer=US_BUYER, seller=dataclasses.replace(SELLER, tax_number=TAX_NUMBER)
+    ),
     "small business with a tax number only": an_einvoice(
-        category=VatCategory.SMALL_BUSINESS, seller=dataclasses.replace(SELLER, vat_id=None, tax_number=TAX_NUMBER)),
+        category=VatCategory.SMALL_BUSINESS, seller=dataclasses.replace(SELLER, vat_id=None, tax_number=TAX_NUMBER)
+    ),
     "small business with a VAT id, card": an_einvoice(category=VatCategory.SMALL_BUSINESS, payment=CARD),
     "zero AWS costs": an_einvoice(["20.00", "0.00"]),
     "positive and negative corrections": an_einvoice(["20.00", "17.74", "3.10", "-1.25"]),
     "carried credit": an_einvoice(["20.00", "17.74", "-5.00"]),
     "total 0.00 (credit covers it), SEPA": an_einvoice(["20.00", "-20.00"]),
-    "total 0.00, card, not taxable": an_einvoice(["20.00", "-20.00"], category=VatCategory.NOT_TAXABLE,
-                                                 buyer=US_BUYER, payment=CARD),
-    "buyer without street": an_einvoice(buyer=dataclasses.replace(AUSTRIAN_BUYER, street=None),
-                                        category=VatCategory.REVERSE_CHARGE),
+    "total 0.00, card, not taxable": an_einvoice(
+        ["20.00", "-20.00"], category=VatCategory.NOT_TAXABLE, buyer=US_BUYER, payment=CARD
+    ),
+    "buyer without street": an_einvoice(
+        buyer=dataclasses.replace(AUSTRIAN_BUYER, street=None), category=VatCategory.REVERSE_CHARGE
+    ),
 }
 
 
@@ -80,26 +88,39 @@ def test_the_german_invoice_carries_its_amounts_vat_and_xrechnung_ids():
     xml = xrechnung_xml(CASES["german customer, SEPA"])
 
     assert _texts(xml, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID") == [
-        "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"]
+        "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
+    ]
     assert _texts(xml, "//ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID") == [
-        "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"]
+        "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+    ]
     assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
     assert _texts(xml, "//ram:BuyerReference") == ["K-10023"]
     assert _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74"]
-    assert [_texts(xml, SUMMATION + field)[0] for field in (
-        "LineTotalAmount", "TaxBasisTotalAmount", "TaxTotalAmount", "GrandTotalAmount", "DuePayableAmount")] == [
-        "37.74", "37.74", "7.17", "44.91", "44.91"]
+    assert [
+        _texts(xml, SUMMATION + field)[0]
+        for field in (
+            "LineTotalAmount",
+            "TaxBasisTotalAmount",
+            "TaxTotalAmount",
+            "GrandTotalAmount",
+            "DuePayableAmount",
+        )
+    ] == ["37.74", "37.74", "7.17", "44.91", "44.91"]
     header_tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
     assert _texts(xml, header_tax + "CategoryCode") == ["S"] and _texts(xml, header_tax + "RateApplicablePercent") == [
-        "19.00"]
+        "19.00"
+    ]
     assert _texts(xml, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976"]
     assert _texts(xml, "//ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID") == [
-        "rechnung@beispiel-cloud.de"]
+        "rechnung@beispiel-cloud.de"
+    ]
     assert _texts(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["59"]
     assert _texts(xml, "//ram:DirectDebitMandateID") == ["pm_1QmandateABC"]
     assert _texts(xml, "//ram:CreditorReferenceID") == ["DE98ZZZ09999999999"]
     assert _texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
-        "20261101", "20261130"]
+        "20261101",
+        "20261130",
+    ]
 
 
 def test_a_reverse_charge_invoice_names_both_vat_ids_and_its_legend_at_rate_zero():
@@ -109,7 +130,8 @@ def test_a_reverse_charge_invoice_names_both_vat_ids_and_its_legend_at_rate_zero
     assert _texts(xml, header_tax + "CategoryCode") == ["AE"]
     assert _texts(xml, header_tax + "RateApplicablePercent") == ["0.00"]
     assert _texts(xml, header_tax + "ExemptionReason") == [
-        "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"]
+        "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"
+    ]
     assert _texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976", "ATU13585627"]
     assert _texts(xml, "//rsm:ExchangedDocument/ram:IncludedNote/ram:Content") == [legend(VatCategory.REVERSE_CHARGE)]
 
@@ -120,7 +142,8 @@ def test_a_not_taxable_invoice_has_no_vat_ids_and_no_line_rate_and_identifies_th
     assert _texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == []  # BR-O-02
     assert _texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == []
     assert _texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == [
-        "0.00"]  # BR-DE-14
+        "0.00"
+    ]  # BR-DE-14
     assert _texts(xml, "//ram:SellerTradeParty/ram:ID") == ["DE136695976"]  # BT-29, for BR-CO-26
     with_tax_number = xrechnung_xml(CASES["non-EU customer, seller with tax number"])
     assert _texts(with_tax_number, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == [TAX_NUMBER]
@@ -140,7 +163,8 @@ def test_a_zero_total_has_payment_terms_but_no_due_date():
 
     assert _texts(xml, SUMMATION + "DuePayableAmount") == ["0.00"]
     assert _texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == [
-        "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen."]
+        "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen."
+    ]
     assert _texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/*") == []
 
 
@@ -171,15 +195,34 @@ def test_validation_fails_once_a_line_amount_no_longer_sums(xrechnung):
 
 def test_the_invoice_a_finalized_record_becomes_is_a_valid_xrechnung(xrechnung):
     """What the invoice job hands the writer: the use case's mapping of a record, account and seller."""
-    record = an_invoice(number="INV-2026-0042", finalized_at=1_764_590_400_000, net_amount=Decimal("37.74"),
-                        tax_amount=Decimal("7.17"), tax_rate=Decimal(19), tax_category="S",
-                        amount=Decimal("44.91"))
-    account = an_account(name="Kunde AG", email="einkauf@kunde.example", country="DE", vat_id="DE811907980",
-                         payment_method=SavedPaymentMethod("pm_card_visa", "card", "visa", "4242"))
+    record = an_invoice(
+        number="INV-2026-0042",
+        finalized_at=1_764_590_400_000,
+        net_amount=Decimal("37.74"),
+        tax_amount=Decimal("7.17"),
+        tax_rate=Decimal(19),
+        tax_category="S",
+        amount=Decimal("44.91"),
+    )
+    account = an_account(
+        name="Kunde AG",
+        email="einkauf@kunde.example",
+        country="DE",
+        vat_id="DE811907980",
+        payment_method=SavedPaymentMethod("pm_card_visa", "card", "visa", "4242"),
+    )
     account = dataclasses.replace(account, address=PostalAddress("Kundenweg 5", "80331", "München"))
-    seller = Seller(name="Beispiel Cloud GmbH", street="Musterstraße 1", postal_code="10115", city="Berlin",
-                    country="DE", vat_id="DE136695976", contact_name="Erika Mustermann",
-                    contact_phone="+49 30 1234567", contact_email="rechnung@beispiel-cloud.de")
+    seller = Seller(
+        name="Beispiel Cloud GmbH",
+        street="Musterstraße 1",
+        postal_code="10115",
+        city="Berlin",
+        country="DE",
+        vat_id="DE136695976",
+        contact_name="Erika Mustermann",
+        contact_phone="+49 30 1234567",
+        contact_email="rechnung@beispiel-cloud.de",
+    )
 
     result = xrechnung.validate(xrechnung_xml(einvoice_of(record, account, seller, "de")), "from the record")
 
@@ -197,14 +240,22 @@ def test_any_line_amounts_give_a_valid_xrechnung_whose_totals_are_the_inputs(xre
     result = xrechnung.validate(xml, f"lines {cents}")
 
     assert result.ok, result.format()
-    assert [Decimal(text) for text in _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount")] \
-        == amounts
+    assert [
+        Decimal(text) for text in _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount")
+    ] == amounts
     header_tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
     assert Decimal(_texts(xml, header_tax + "BasisAmount")[0]) == taxable
     assert Decimal(_texts(xml, header_tax + "CalculatedAmount")[0]) == tax
-    assert [Decimal(_texts(xml, SUMMATION + field)[0]) for field in (
-        "LineTotalAmount", "TaxBasisTotalAmount", "TaxTotalAmount", "GrandTotalAmount", "DuePayableAmount")] == [
-        taxable, taxable, tax, taxable + tax, taxable + tax]
+    assert [
+        Decimal(_texts(xml, SUMMATION + field)[0])
+        for field in (
+            "LineTotalAmount",
+            "TaxBasisTotalAmount",
+            "TaxTotalAmount",
+            "GrandTotalAmount",
+            "DuePayableAmount",
+        )
+    ] == [taxable, taxable, tax, taxable + tax, taxable + tax]
 
 
 # --- drafthorse's XSD check and the writer's own refusals: these run without the rules ---------------------
@@ -212,31 +263,37 @@ def test_any_line_amounts_give_a_valid_xrechnung_whose_totals_are_the_inputs(xre
 
 def test_drafthorses_xsd_check_runs_and_its_refusal_is_an_einvoice_rejected():
     no_line_id = an_einvoice()
-    no_line_id = dataclasses.replace(no_line_id, lines=(dataclasses.replace(no_line_id.lines[0], line_id=""),
-                                                        *no_line_id.lines[1:]))
+    no_line_id = dataclasses.replace(
+        no_line_id, lines=(dataclasses.replace(no_line_id.lines[0], line_id=""), *no_line_id.lines[1:])
+    )
 
     with pytest.raises(EInvoiceRejected, match="XSD refused"):
         xrechnung_xml(no_line_id)
 
 
 def test_without_lxml_the_writer_does_not_import_rather_than_write_unchecked_files():
-    code = ("import sys; sys.modules['lxml'] = None; sys.modules['lxml.etree'] = None\n"
-            "import billing_core.adapters.einvoice_cii")
+    code = (
+        "import sys; sys.modules['lxml'] = None; sys.modules['lxml.etree'] = None\n"
+        "import billing_core.adapters.einvoice_cii"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
 
     assert result.returncode != 0 and "lxml" in result.stderr.strip().splitlines()[-1], result.stderr
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (dict(buyer_reference=" "), "no buyer reference"),
-    (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, postal_code=None)), "the buyer has no postal_code"),
-    (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, email=None)), "the buyer has no email"),
-    (dict(seller=dataclasses.replace(SELLER, contact_phone=None)), "the seller has no contact_phone"),
-    (dict(seller=dataclasses.replace(SELLER, vat_id=None)), "neither a VAT id nor a tax number"),
-    (dict(payment=dataclasses.replace(CARD, card_last4=None)), "no card_last4"),
-    (dict(net_total=Decimal("37.75")), "the lines do not sum to the net total"),
-    (dict(tax_total=Decimal("7.18")), "the VAT breakdown does not sum to the tax total"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (dict(buyer_reference=" "), "no buyer reference"),
+        (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, postal_code=None)), "the buyer has no postal_code"),
+        (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, email=None)), "the buyer has no email"),
+        (dict(seller=dataclasses.replace(SELLER, contact_phone=None)), "the seller has no contact_phone"),
+        (dict(seller=dataclasses.replace(SELLER, vat_id=None)), "neither a VAT id nor a tax number"),
+        (dict(payment=dataclasses.replace(CARD, card_last4=None)), "no card_last4"),
+        (dict(net_total=Decimal("37.75")), "the lines do not sum to the net total"),
+        (dict(tax_total=Decimal("7.18")), "the VAT breakdown does not sum to the tax total"),
+    ],
+)
 def test_an_invoice_missing_what_xrechnung_requires_is_refused_by_name(change, problem):
     with pytest.raises(EInvoiceRejected, match=problem):
         xrechnung_xml(an_einvoice(**change))
@@ -270,4 +327,8 @@ def test_the_issue_date_and_periods_are_written_as_days():
 
     assert _texts(xml, "//rsm:ExchangedDocument/ram:IssueDateTime/*") == ["20261202"]
     assert _texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
-        "20261101", "20261130", "20261101", "20261130"]
+        "20261101",
+        "20261130",
+        "20261101",
+        "20261130",
+    ]

@@ -1,4 +1,5 @@
 """The ZUGFeRD PDF: a readable invoice in German or English, PDF/A-3, carrying the XRechnung unchanged."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,30 +70,55 @@ def test_the_embedded_xrechnung_is_valid(german, xrechnung):
 def test_the_german_pdf_shows_number_dates_lines_vat_and_total():
     text = _text(_pdf(an_einvoice())[1])
 
-    for expected in ("Rechnung", "Rechnungsnummer INV-2026-0042", "Rechnungsdatum 01.12.2026",
-                     "Leistungszeitraum 01.11.2026 – 30.11.2026", "Monatliche Grundgebühr", "20,00 €", "17,74 €",
-                     "Summe netto 37,74 €", "USt. 19 % auf 37,74 € 7,17 €", "Gesamtbetrag 44,91 €",
-                     "USt-IdNr. DE136695976", "USt-IdNr. DE811907980", "Kundenweg 5", "80331 München",
-                     "Mandatsreferenz pm_1QmandateABC", "Gläubiger-ID DE98ZZZ09999999999",
-                     "Fällig am: 01.12.2026", "Ihre Referenz K-10023"):
+    for expected in (
+        "Rechnung",
+        "Rechnungsnummer INV-2026-0042",
+        "Rechnungsdatum 01.12.2026",
+        "Leistungszeitraum 01.11.2026 – 30.11.2026",
+        "Monatliche Grundgebühr",
+        "20,00 €",
+        "17,74 €",
+        "Summe netto 37,74 €",
+        "USt. 19 % auf 37,74 € 7,17 €",
+        "Gesamtbetrag 44,91 €",
+        "USt-IdNr. DE136695976",
+        "USt-IdNr. DE811907980",
+        "Kundenweg 5",
+        "80331 München",
+        "Mandatsreferenz pm_1QmandateABC",
+        "Gläubiger-ID DE98ZZZ09999999999",
+        "Fällig am: 01.12.2026",
+        "Ihre Referenz K-10023",
+    ):
         assert expected in text, expected
 
 
 def test_the_english_pdf_speaks_english_with_english_amounts():
     text = _text(_pdf(an_einvoice(language="en", payment=CARD))[1])
 
-    for expected in ("Invoice", "Invoice number INV-2026-0042", "Invoice date 1 December 2026",
-                     "Service period 1 November 2026 – 30 November 2026", "Total net €37.74",
-                     "VAT 19 % on €37.74 €7.17", "Total €44.91", "Card •••• 4242", "Due date: 1 December 2026"):
+    for expected in (
+        "Invoice",
+        "Invoice number INV-2026-0042",
+        "Invoice date 1 December 2026",
+        "Service period 1 November 2026 – 30 November 2026",
+        "Total net €37.74",
+        "VAT 19 % on €37.74 €7.17",
+        "Total €44.91",
+        "Card •••• 4242",
+        "Due date: 1 December 2026",
+    ):
         assert expected in text, expected
     assert "Gesamtbetrag" not in text
 
 
-@pytest.mark.parametrize("category, buyer", [
-    (VatCategory.REVERSE_CHARGE, AUSTRIAN_BUYER),
-    (VatCategory.NOT_TAXABLE, US_BUYER),
-    (VatCategory.SMALL_BUSINESS, AUSTRIAN_BUYER),
-])
+@pytest.mark.parametrize(
+    "category, buyer",
+    [
+        (VatCategory.REVERSE_CHARGE, AUSTRIAN_BUYER),
+        (VatCategory.NOT_TAXABLE, US_BUYER),
+        (VatCategory.SMALL_BUSINESS, AUSTRIAN_BUYER),
+    ],
+)
 def test_an_untaxed_invoice_shows_its_legend_and_vat_zero(category, buyer, xrechnung):
     xml, pdf = _pdf(an_einvoice(category=category, buyer=buyer))
     text = _text(pdf)
@@ -128,8 +154,10 @@ def test_two_renderings_of_one_invoice_differ_only_in_their_timestamps():
     from weasyprint.text import ffi
 
     if ffi.harfbuzz_subset is None:
-        pytest.skip("without libharfbuzz-subset0 fontTools subsets the fonts and stamps them with the time; "
-                    "make pdf-tools installs it")
+        pytest.skip(
+            "without libharfbuzz-subset0 fontTools subsets the fonts and stamps them with the time; "
+            "make pdf-tools installs it"
+        )
     invoice = an_einvoice(payment=CARD)
     xml = xrechnung_xml(invoice)
 
@@ -139,8 +167,9 @@ def test_two_renderings_of_one_invoice_differ_only_in_their_timestamps():
 
 
 def test_every_text_is_html_escaped():
-    invoice = an_einvoice(buyer=dataclasses.replace(AUSTRIAN_BUYER, name='<b>Evil & "Co"</b>'),
-                          category=VatCategory.REVERSE_CHARGE)
+    invoice = an_einvoice(
+        buyer=dataclasses.replace(AUSTRIAN_BUYER, name='<b>Evil & "Co"</b>'), category=VatCategory.REVERSE_CHARGE
+    )
     script = dataclasses.replace(invoice.lines[0], description="<script>x</script>")
     invoice = dataclasses.replace(invoice, lines=(script, *invoice.lines[1:]))
 
@@ -152,15 +181,18 @@ def test_every_text_is_html_escaped():
     assert "<script>x</script>" in text and '<b>Evil & "Co"</b>' in text
 
 
-@pytest.mark.parametrize("amount, currency, language, shown", [
-    ("1234.56", "EUR", "de", "1.234,56 €"),
-    ("-1234.56", "EUR", "de", "-1.234,56 €"),
-    ("0", "EUR", "de", "0,00 €"),
-    ("1234567.5", "EUR", "de", "1.234.567,50 €"),
-    ("1234.56", "EUR", "en", "€1,234.56"),
-    ("-5", "EUR", "en", "-€5.00"),
-    ("1234.56", "USD", "en", "USD 1,234.56"),
-    ("1234.56", "USD", "de", "1.234,56 USD"),
-])
+@pytest.mark.parametrize(
+    "amount, currency, language, shown",
+    [
+        ("1234.56", "EUR", "de", "1.234,56 €"),
+        ("-1234.56", "EUR", "de", "-1.234,56 €"),
+        ("0", "EUR", "de", "0,00 €"),
+        ("1234567.5", "EUR", "de", "1.234.567,50 €"),
+        ("1234.56", "EUR", "en", "€1,234.56"),
+        ("-5", "EUR", "en", "-€5.00"),
+        ("1234.56", "USD", "en", "USD 1,234.56"),
+        ("1234.56", "USD", "de", "1.234,56 USD"),
+    ],
+)
 def test_amounts_are_written_the_way_each_language_writes_them(amount, currency, language, shown):
     assert format_amount(Decimal(amount), currency, language) == shown

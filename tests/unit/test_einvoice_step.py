@@ -1,4 +1,5 @@
 """The invoice job's e-invoice step: both files written once after finalizing, valid, equal to Stripe's totals."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,9 +23,18 @@ from tests.support.xrechnung import assert_valid_xrechnung
 
 PERIOD = Period(2026, 11)
 POLICY = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2026, 11, 30)))
-SELLER = Seller(name="Beispiel Hosting GmbH", street="Musterstraße 1", postal_code="10115", city="Berlin",
-                country="DE", vat_id="DE136695976", contact_name="Erika Mustermann", contact_phone="+49 30 1234567",
-                contact_email="rechnung@beispiel-hosting.de", sepa_creditor_id="DE98ZZZ09999999999")
+SELLER = Seller(
+    name="Beispiel Hosting GmbH",
+    street="Musterstraße 1",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+    vat_id="DE136695976",
+    contact_name="Erika Mustermann",
+    contact_phone="+49 30 1234567",
+    contact_email="rechnung@beispiel-hosting.de",
+    sepa_creditor_id="DE98ZZZ09999999999",
+)
 NS = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"}
 
 
@@ -37,18 +47,29 @@ class World:
 
     def account(self, **profile) -> Account:
         customer = self.stripe.create_customer(account_id="u1", idempotency_key="setup:u1")
-        defaults = {"name": "Muster Kunde GmbH", "email": "einkauf@kunde.example", "country": "DE",
-                    "address": PostalAddress("Kundenweg 7", "80331", "München"),
-                    "payment_method": SavedPaymentMethod("pm_sepa_1", "sepa_debit", last4="3000")}
+        defaults = {
+            "name": "Muster Kunde GmbH",
+            "email": "einkauf@kunde.example",
+            "country": "DE",
+            "address": PostalAddress("Kundenweg 7", "80331", "München"),
+            "payment_method": SavedPaymentMethod("pm_sepa_1", "sepa_debit", last4="3000"),
+        }
         account = Account("u1", stripe_customer_id=customer.id, **{**defaults, **profile})
         self.accounts.put(account)
         return account
 
     def job(self, observe=None) -> InvoiceJob:
-        einvoices = EInvoices(invoices=self.invoices, documents=self.documents, writer=EInvoiceFiles(),
-                              seller=SELLER)
-        return InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe, tax=TaxPolicy(),
-                          seller=SELLER, einvoices=einvoices, clock=lambda: 1_764_547_200.0, observe=observe)
+        einvoices = EInvoices(invoices=self.invoices, documents=self.documents, writer=EInvoiceFiles(), seller=SELLER)
+        return InvoiceJob(
+            invoices=self.invoices,
+            accounts=self.accounts,
+            payments=self.stripe,
+            tax=TaxPolicy(),
+            seller=SELLER,
+            einvoices=einvoices,
+            clock=lambda: 1_764_547_200.0,
+            observe=observe,
+        )
 
     def plan(self, account: Account, aws: str = "17.74"):
         report = CostReport(PERIOD.start, PERIOD.end, "USD", False, (CostLine("Amazon EC2", Decimal(aws)),))
@@ -114,8 +135,9 @@ def test_a_buyer_without_an_address_is_billed_and_the_record_says_why_there_is_n
     assert "the buyer has no postal_code" in record.einvoice_error
     assert not world.documents.files
     # Once the operator adds the address, the next run writes the files.
-    world.accounts.put(dataclasses.replace(world.accounts.get("u1"),
-                                           address=PostalAddress("Kundenweg 7", "80331", "München")))
+    world.accounts.put(
+        dataclasses.replace(world.accounts.get("u1"), address=PostalAddress("Kundenweg 7", "80331", "München"))
+    )
     world.job().run(plan)
     assert world.invoices.get("u1", plan.invoice_id).einvoice_error is None
     assert len(world.documents.files) == 2
@@ -123,8 +145,9 @@ def test_a_buyer_without_an_address_is_billed_and_the_record_says_why_there_is_n
 
 def test_reverse_charge_is_category_ae_with_its_legend_and_no_tax():
     world = World()
-    plan = world.plan(world.account(country="AT", vat_id="ATU13585627",
-                                    address=PostalAddress("Ringstraße 3", "1010", "Wien")))
+    plan = world.plan(
+        world.account(country="AT", vat_id="ATU13585627", address=PostalAddress("Ringstraße 3", "1010", "Wien"))
+    )
     world.job().run(plan)
     xml = StoredEInvoices(world.documents).file(world.invoices.get("u1", plan.invoice_id), "xrechnung").body
     assert_valid_xrechnung(xml)

@@ -1,4 +1,5 @@
 """One registry of Stripe event handlers, and everything that lists event types agrees with it."""
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_invoice_lifecycle_event_and_the_account_events_have_one_handler():
     assert set(EVENT_STATUS) <= set(HANDLERS)
     assert set(HANDLERS) - set(EVENT_STATUS) == {
-        "setup_intent.succeeded", "setup_intent.setup_failed", "payment_method.detached", "customer.updated",
+        "setup_intent.succeeded",
+        "setup_intent.setup_failed",
+        "payment_method.detached",
+        "customer.updated",
     }
     assert HANDLED_EVENT_TYPES == frozenset(HANDLERS) == RECEIVED
 

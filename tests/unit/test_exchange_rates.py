@@ -1,4 +1,5 @@
 """Each period billed at its own ECB rate, stored once; a rate not out yet or a feed down stops the run."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -28,9 +29,12 @@ from tests.support.records import stored_accounts
 
 FX = Path(__file__).resolve().parents[3] / "shared" / "fx"
 pytestmark = pytest.mark.skipif(not (FX / "eurofxref-hist-90d.xml").exists(), reason="needs ../shared/fx")
-SEED_USD = (CostLine("AWS Lambda", Decimal("5.2312345678")), CostLine("Amazon CloudFront", Decimal("8.4700000001")),
-            CostLine("Amazon Simple Storage Service", Decimal("2.1487654321")),
-            CostLine("Amazon DynamoDB", Decimal("1.8899999999")))
+SEED_USD = (
+    CostLine("AWS Lambda", Decimal("5.2312345678")),
+    CostLine("Amazon CloudFront", Decimal("8.4700000001")),
+    CostLine("Amazon Simple Storage Service", Decimal("2.1487654321")),
+    CostLine("Amazon DynamoDB", Decimal("1.8899999999")),
+)
 NINETY_DAYS_URL = "https://ecb.example/eurofxref-hist-90d.xml"
 
 
@@ -52,8 +56,12 @@ class FileFeed(ReferenceRateFeed):
 def a_run(feed: FileFeed, stored: FakePeriodRates, *, manual: FxRate | None = None):
     queue = FakeQueue()
     run = BillingRun(
-        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])), costs=FakeCostSource(SEED_USD),
-        leases=FakeLeases(), runs=FakeRunRecords(), billing_jobs=queue, policy=BillingPolicy(fx=manual),
+        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])),
+        costs=FakeCostSource(SEED_USD),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=queue,
+        policy=BillingPolicy(fx=manual),
         rates=ExchangeRates(stored, feed, rule=FxRule.LAST_WORKING_DAY, manual=manual),
         group_by="SERVICE",
     )
@@ -66,11 +74,14 @@ def test_a_period_is_converted_at_the_ecb_rate_of_its_last_working_day_by_divisi
 
     run.start(Period(2024, 12), owner="a", trigger="cli")
 
-    (plan, _), = [plan_from_message(message.body) for message in queue.messages]
+    ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     # 17.74 USD / 1.0389 (ECB, 2024-12-31) = 17.0757... EUR
     assert (plan.aws_costs, plan.total) == (Decimal("17.08"), Decimal("37.08"))
-    assert (plan.fx_rate, plan.fx_date, plan.fx_quote) == (Decimal("1.0389"), date(2024, 12, 31),
-                                                           FxQuote.COST_PER_INVOICE_UNIT)
+    assert (plan.fx_rate, plan.fx_date, plan.fx_quote) == (
+        Decimal("1.0389"),
+        date(2024, 12, 31),
+        FxQuote.COST_PER_INVOICE_UNIT,
+    )
     assert plan.fx_note == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
     kept = stored.get(Period(2024, 12))
     assert (kept.feed, kept.rule, kept.fx.source) == (NINETY_DAYS_URL, FxRule.LAST_WORKING_DAY, ECB_SOURCE)
@@ -117,7 +128,7 @@ def test_the_operators_manual_rate_wins_is_stored_and_multiplies():
 
     run.start(Period(2024, 12), owner="a", trigger="cli")
 
-    (plan, _), = [plan_from_message(message.body) for message in queue.messages]
+    ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.aws_costs == Decimal("16.85")  # 17.74 USD * 0.95
     assert plan.fx_note == "1 USD = 0,95 EUR, Kurs manuell vom 01.12.2024"
     assert stored.get(Period(2024, 12)).fx == manual and feed.reads == 0
@@ -183,9 +194,14 @@ def test_with_the_feed_down_the_preview_uses_the_last_reading_or_says_no_rate_is
 
 def test_without_a_feed_or_a_manual_rate_the_run_is_refused_with_a_clear_error():
     run = BillingRun(
-        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])), costs=FakeCostSource(SEED_USD),
-        leases=FakeLeases(), runs=FakeRunRecords(), billing_jobs=FakeQueue(), policy=BillingPolicy(),
-        rates=ExchangeRates(FakePeriodRates(), None), group_by="SERVICE",
+        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])),
+        costs=FakeCostSource(SEED_USD),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=FakeQueue(),
+        policy=BillingPolicy(),
+        rates=ExchangeRates(FakePeriodRates(), None),
+        group_by="SERVICE",
     )
 
     with pytest.raises(RateNotAvailable, match="no ECB feed configured"):

@@ -3,6 +3,7 @@
 The storage and queue fakes are held to the contract tests they share with their adapters
 (``tests/contracts``); these are the fakes of Cost Explorer, the secrets and Stripe.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -79,12 +80,13 @@ def test_fake_gateway_requires_idempotency_keys_on_writes(gateway):
 
 def _open_invoice(gateway, payment_method="pm_card_visa"):
     customer = gateway.create_customer(account_id="user-1", idempotency_key="c")
-    gateway.set_default_payment_method(
-        customer_id=customer.id, payment_method_id=payment_method, idempotency_key="pm")
+    gateway.set_default_payment_method(customer_id=customer.id, payment_method_id=payment_method, idempotency_key="pm")
     draft = gateway.create_draft_invoice(
-        customer_id=customer.id, currency="eur", idempotency_key="d", metadata={"period": "2024-11"})
+        customer_id=customer.id, currency="eur", idempotency_key="d", metadata={"period": "2024-11"}
+    )
     gateway.add_invoice_lines(
-        invoice_id=draft.id, lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")], idempotency_key="l")
+        invoice_id=draft.id, lines=[InvoiceLine(2000, "Grundgebühr"), InvoiceLine(1774, "AWS")], idempotency_key="l"
+    )
     return gateway.finalize_invoice(draft.id, idempotency_key="f")
 
 

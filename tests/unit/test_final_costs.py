@@ -1,4 +1,5 @@
 """The cron's run waits for Cost Explorer's final costs, re-checks once a day, and bills at the deadline."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -34,10 +35,16 @@ def world(*, wait=True, deadline_day=8, day=1):
     costs = FakeCostSource(LINES, estimated=True)
     runs, queue = FakeRunRecords(clock=clock), FakeQueue()
     run = BillingRun(
-        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])), costs=costs,
-        leases=FakeLeases(clock=clock), runs=runs, billing_jobs=queue,
-        policy=BillingPolicy(fx=FxRate(Decimal("1"), "manual", NOVEMBER.start)), group_by="SERVICE",
-        wait_for_final_costs=wait, final_costs_deadline_day=deadline_day, clock=clock,
+        accounts=FakeAccountRepository(*stored_accounts([{"userId": "u1"}])),
+        costs=costs,
+        leases=FakeLeases(clock=clock),
+        runs=runs,
+        billing_jobs=queue,
+        policy=BillingPolicy(fx=FxRate(Decimal("1"), "manual", NOVEMBER.start)),
+        group_by="SERVICE",
+        wait_for_final_costs=wait,
+        final_costs_deadline_day=deadline_day,
+        clock=clock,
     )
     return run, clock, costs, runs, queue
 
@@ -55,8 +62,7 @@ def test_estimated_costs_make_the_cron_run_wait_with_one_query_and_nothing_enque
     assert queue.messages == []
     assert costs.requests_made == 1
     record = runs.get(NOVEMBER)
-    assert (record.status, record.costs_estimated, record.cost_requests) == (
-        RunStatus.WAITING_FOR_FINAL_COSTS, True, 1)
+    assert (record.status, record.costs_estimated, record.cost_requests) == (RunStatus.WAITING_FOR_FINAL_COSTS, True, 1)
 
 
 def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills_once():
@@ -75,7 +81,7 @@ def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills
     assert billed is not None and billed.enqueued == 1 and not billed.costs_estimated
     assert again is None  # the run record says enqueued: refused before any query
     assert costs.requests_made == 3
-    (plan, _), = [plan_from_message(message.body) for message in queue.messages]
+    ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.costs_estimated is False and plan.total == Decimal("37.74")
     assert runs.get(NOVEMBER).status is RunStatus.ENQUEUED
 
@@ -89,7 +95,7 @@ def test_on_the_deadline_day_the_estimate_is_billed_flagged_estimated():
     result = trigger_billing_run(run, "replica-a", at(clock))
 
     assert result.enqueued == 1 and result.costs_estimated
-    (plan, _), = [plan_from_message(message.body) for message in queue.messages]
+    ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.costs_estimated is True
     assert runs.get(NOVEMBER).costs_estimated is True
 

@@ -1,4 +1,5 @@
 """The invoice job with in-memory fakes: one invoice per account and period, whatever happens in between."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,6 +43,7 @@ def crash_at(step: str, phase: str):
     def observe(seen_step: str, seen_phase: str) -> None:
         if (seen_step, seen_phase) == (step, phase):
             raise Crash(f"{step}/{phase}")
+
     return observe
 
 
@@ -77,13 +79,17 @@ class World:
 
     def job(self, observe=None) -> InvoiceJob:
         return InvoiceJob(
-            invoices=self.invoices, accounts=self.accounts, payments=self.stripe, clock=lambda: self.now,
+            invoices=self.invoices,
+            accounts=self.accounts,
+            payments=self.stripe,
+            clock=lambda: self.now,
             observe=observe,
         )
 
     def stripe_writes(self) -> list:
-        return [c for c in self.stripe.calls
-                if c.idempotency_key and not c.idempotency_key.startswith(("setup:", "pm:"))]
+        return [
+            c for c in self.stripe.calls if c.idempotency_key and not c.idempotency_key.startswith(("setup:", "pm:"))
+        ]
 
 
 @pytest.fixture
@@ -100,7 +106,8 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
     assert invoice["status"] == "open"
     assert invoice["metadata"] == {"userId": "u1", "invoiceId": "inv_2024-11_u1", "period": "2024-11"}
     assert [(line["description"], line["amount"]) for line in invoice["lines"]["data"]] == [
-        ("Monatliche Grundgebühr", 2000), ("AWS Infrastruktur (Nov 2024)", 1774),
+        ("Monatliche Grundgebühr", 2000),
+        ("AWS Infrastruktur (Nov 2024)", 1774),
     ]
     assert invoice["total"] == 3774
     record = world.invoices.get("u1", "inv_2024-11_u1")
@@ -108,8 +115,10 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
     amounts = (record.amount, record.base_fee, record.aws_costs)
     assert amounts == (Decimal("37.74"), Decimal("20"), Decimal("17.74"))
     assert record.aws_breakdown == {
-        "Amazon CloudFront": Decimal("8.47"), "AWS Lambda": Decimal("5.23"),
-        "Amazon Simple Storage Service": Decimal("2.15"), "Amazon DynamoDB": Decimal("1.89"),
+        "Amazon CloudFront": Decimal("8.47"),
+        "AWS Lambda": Decimal("5.23"),
+        "Amazon Simple Storage Service": Decimal("2.15"),
+        "Amazon DynamoDB": Decimal("1.89"),
     }
     assert record.stripe_invoice_id == invoice["id"] and record.number == invoice["number"]
     assert record.fx_rate == Decimal("1.0") and record.fx_source == "test"
@@ -123,7 +132,9 @@ def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(wor
     world.job().run(seed_plan())
 
     assert [c.idempotency_key for c in world.stripe_writes()] == [
-        "inv_2024-11_u1:customer", "inv_2024-11_u1:create-invoice", "inv_2024-11_u1:add-lines",
+        "inv_2024-11_u1:customer",
+        "inv_2024-11_u1:create-invoice",
+        "inv_2024-11_u1:add-lines",
         "inv_2024-11_u1:finalize",
     ]
 
@@ -135,7 +146,10 @@ def test_an_invoice_of_an_account_with_a_customer_costs_three_stripe_requests(wo
     world.job().run(seed_plan())
 
     assert [c.method for c in world.stripe.calls[before:]] == [
-        "create_draft_invoice", "add_invoice_lines", "finalize_invoice"]
+        "create_draft_invoice",
+        "add_invoice_lines",
+        "finalize_invoice",
+    ]
 
 
 def test_every_line_carries_the_billed_month_as_its_service_period(world):
@@ -166,7 +180,9 @@ def test_a_draft_whose_total_differs_from_the_record_is_not_finalized(world):
         world.job(observe=crash_at("add-lines", "saved")).run(seed_plan())
     (draft,) = world.stripe.invoices.values()
     world.stripe.add_invoice_lines(  # someone added a line to our draft by hand
-        invoice_id=draft["id"], lines=[InvoiceLine(amount=500, description="extra")], idempotency_key="by-hand",
+        invoice_id=draft["id"],
+        lines=[InvoiceLine(amount=500, description="extra")],
+        idempotency_key="by-hand",
     )
 
     with pytest.raises(InvoiceTotalMismatch, match="4274"):
@@ -218,8 +234,9 @@ def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_mor
     assert len(world.stripe.calls) == calls_after_first
 
 
-CRASH_POINTS = [(step, phase) for step in STEPS for phase in ("stripe", "saved")
-                if (step, phase) != ("claim", "stripe")]
+CRASH_POINTS = [
+    (step, phase) for step in STEPS for phase in ("stripe", "saved") if (step, phase) != ("claim", "stripe")
+]
 
 
 @pytest.mark.parametrize(("step", "phase"), CRASH_POINTS)
@@ -389,18 +406,24 @@ def test_a_failed_finalization_is_recorded_and_retried_with_a_fresh_key(world):
         world.job().run(seed_plan())
     record = world.invoices.get("u1", "inv_2024-11_u1")
     assert (record.status, record.finalization_error, record.key_generation) == (
-        "draft", "Tax location could not be determined.", 1)
+        "draft",
+        "Tax location could not be determined.",
+        1,
+    )
 
     world.job().run(seed_plan())
 
     (invoice,) = world.stripe.invoices.values()
     assert invoice["status"] == "open"
     assert [c.idempotency_key for c in world.stripe.calls_to("finalize_invoice")] == [
-        "inv_2024-11_u1:finalize", "inv_2024-11_u1:finalize:1"]
+        "inv_2024-11_u1:finalize",
+        "inv_2024-11_u1:finalize:1",
+    ]
 
 
-@pytest.mark.parametrize(("step", "phase"), [("customer", "saved"), ("create-invoice", "saved"),
-                                             ("add-lines", "saved")])
+@pytest.mark.parametrize(
+    ("step", "phase"), [("customer", "saved"), ("create-invoice", "saved"), ("add-lines", "saved")]
+)
 def test_a_job_away_longer_than_its_visibility_reads_its_record_again_and_calls_stripe_no_more(step, phase):
     world = World()
     world.account()

@@ -1,4 +1,5 @@
 """The Stripe rate limiter: a token bucket shared by threads, 429s retried with the same idempotency key."""
+
 from __future__ import annotations
 
 import threading
@@ -97,13 +98,16 @@ def test_default_burst_keeps_every_one_second_window_within_five_percent_of_the_
     assert busiest <= 84
 
 
-@pytest.mark.parametrize(("configured", "key", "expected"), [
-    (None, "sk_test_abc", (Decimal("20"), "test-mode key")),
-    (None, "rk_test_abc", (Decimal("20"), "test-mode key")),
-    (None, "sk_live_abc", (Decimal("80"), "live-mode key")),
-    (None, "rk_live_abc", (Decimal("80"), "live-mode key")),
-    (Decimal("7"), "sk_test_abc", (Decimal("7"), "STRIPE_MAX_REQUESTS_PER_SECOND")),
-])
+@pytest.mark.parametrize(
+    ("configured", "key", "expected"),
+    [
+        (None, "sk_test_abc", (Decimal("20"), "test-mode key")),
+        (None, "rk_test_abc", (Decimal("20"), "test-mode key")),
+        (None, "sk_live_abc", (Decimal("80"), "live-mode key")),
+        (None, "rk_live_abc", (Decimal("80"), "live-mode key")),
+        (Decimal("7"), "sk_test_abc", (Decimal("7"), "STRIPE_MAX_REQUESTS_PER_SECOND")),
+    ],
+)
 def test_the_request_budget_follows_the_keys_mode_unless_set(configured, key, expected):
     assert request_budget(configured, key) == expected
 
@@ -112,8 +116,15 @@ def test_the_worker_logs_which_budget_it_chose(caplog):
     from billing_core.settings import Settings
     from scheduler_worker.billing_jobs import rate_limited_payments
 
-    services = type("Services", (), {"settings": Settings.from_env({}), "payments": FakePaymentGateway(),
-                                     "secrets": FakeSecretsProvider(secret_key="sk_test_x")})()
+    services = type(
+        "Services",
+        (),
+        {
+            "settings": Settings.from_env({}),
+            "payments": FakePaymentGateway(),
+            "secrets": FakeSecretsProvider(secret_key="sk_test_x"),
+        },
+    )()
     with caplog.at_level("INFO"):
         gateway = rate_limited_payments(services)
 

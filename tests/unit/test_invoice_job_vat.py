@@ -1,4 +1,5 @@
 """The invoice job under German VAT: net lines, the Tax Rate created once, Stripe's tax checked."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,14 +29,23 @@ class World:
 
     def account(self, account_id: str = "u1", **profile) -> Account:
         customer = self.stripe.create_customer(account_id=account_id, idempotency_key=f"setup:{account_id}")
-        account = Account(account_id, stripe_customer_id=customer.id,
-                          payment_method=SavedPaymentMethod("pm_card_visa", "card"), **profile)
+        account = Account(
+            account_id,
+            stripe_customer_id=customer.id,
+            payment_method=SavedPaymentMethod("pm_card_visa", "card"),
+            **profile,
+        )
         self.accounts.put(account)
         return account
 
     def job(self) -> InvoiceJob:
-        return InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe,
-                          clock=lambda: 1_764_547_200.0, tax=self.tax)
+        return InvoiceJob(
+            invoices=self.invoices,
+            accounts=self.accounts,
+            payments=self.stripe,
+            clock=lambda: 1_764_547_200.0,
+            tax=self.tax,
+        )
 
     def bill(self, account: Account, aws: str = "17.74", base_fee: str | None = None):
         if base_fee is not None:
@@ -63,7 +73,8 @@ def test_the_tax_rate_is_created_once_and_found_again():
     world.bill(world.account("u1"))
     world.bill(world.account("u2"))
     InvoiceJob(invoices=world.invoices, accounts=world.accounts, payments=world.stripe, tax=world.tax).run(
-        plan_invoice(PERIOD, CostReport(PERIOD.start, PERIOD.end, "USD", False, ()), world.account("u3"), POLICY))
+        plan_invoice(PERIOD, CostReport(PERIOD.start, PERIOD.end, "USD", False, ()), world.account("u3"), POLICY)
+    )
     assert len(world.stripe.calls_to("create_tax_rate")) == 1
     assert len(world.stripe.tax_rates) == 1
 

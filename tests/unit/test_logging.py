@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line, a correlation id, and never a secret."""
+
 from __future__ import annotations
 
 import io

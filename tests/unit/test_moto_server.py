@@ -1,4 +1,5 @@
 """The local stack's moto makes each DynamoDB request atomic, as DynamoDB is, and leaves the rest parallel."""
+
 from __future__ import annotations
 
 import threading
@@ -51,8 +52,12 @@ def test_other_services_are_not_serialized():
 def _request(app, *, path="/", target=None, body: bytes = b"", method="POST"):
     import io
 
-    environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "CONTENT_LENGTH": str(len(body)),
-               "wsgi.input": io.BytesIO(body)}
+    environ = {
+        "PATH_INFO": path,
+        "REQUEST_METHOD": method,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
     if target:
         environ["HTTP_X_AMZ_TARGET"] = target
     status = []
@@ -68,8 +73,12 @@ class _Moto:
         return [b"moto:" + environ["wsgi.input"].read()]
 
 
-QUERY = {"TimePeriod": {"Start": "2023-02-01", "End": "2023-06-01"}, "Granularity": "MONTHLY",
-         "Metrics": ["UnblendedCost"], "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}]}
+QUERY = {
+    "TimePeriod": {"Start": "2023-02-01", "End": "2023-06-01"},
+    "Granularity": "MONTHLY",
+    "Metrics": ["UnblendedCost"],
+    "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+}
 GET_COSTS = "AWSInsightsIndexService.GetCostAndUsage"
 
 
@@ -83,8 +92,11 @@ def test_a_revised_query_answers_with_the_latest_revision_and_every_other_query_
     assert _request(app, target=GET_COSTS, body=query) == ("200 OK", b"moto:" + query)
 
     for amount in ("10", "12.5"):
-        revision = {"TimePeriod": QUERY["TimePeriod"], "GroupBy": QUERY["GroupBy"],
-                    "Result": {"ResultsByTime": [{"Total": {"UnblendedCost": {"Amount": amount}}}]}}
+        revision = {
+            "TimePeriod": QUERY["TimePeriod"],
+            "GroupBy": QUERY["GroupBy"],
+            "Result": {"ResultsByTime": [{"Total": {"UnblendedCost": {"Amount": amount}}}]},
+        }
         assert _request(app, path=COST_EXPLORER_REVISIONS_PATH, body=json.dumps(revision).encode())[0] == "201 Created"
 
     status, answer = _request(app, target=GET_COSTS, body=query)
@@ -99,8 +111,11 @@ def test_a_revision_that_is_not_cost_explorers_shape_is_refused():
     from local_stack.moto_server import COST_EXPLORER_REVISIONS_PATH, CostExplorerRevisions
 
     app = CostExplorerRevisions(_Moto())
-    for body in (b"not json", b'{"TimePeriod": {"Start": "2023-01-01"}}', b'{"TimePeriod": {"Start": "a", "End": "b"},'
-                 b' "Result": {"ResultsByTime": 3}}'):
+    for body in (
+        b"not json",
+        b'{"TimePeriod": {"Start": "2023-01-01"}}',
+        b'{"TimePeriod": {"Start": "a", "End": "b"}, "Result": {"ResultsByTime": 3}}',
+    ):
         status, answer = _request(app, path=COST_EXPLORER_REVISIONS_PATH, body=body)
         assert status == "400 Bad Request" and b"not a Cost Explorer revision" in answer
 

@@ -1,4 +1,5 @@
 """The operator's invoice actions refuse what Stripe could not do, before any Stripe request."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,7 @@ def test_the_account_is_read_from_the_invoice_id():
             account_of_invoice_id(bad)
 
 
-@pytest.mark.parametrize("status", [InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.DRAFT,
-                                    InvoiceStatus.PENDING])
+@pytest.mark.parametrize("status", [InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.DRAFT, InvoiceStatus.PENDING])
 def test_an_invoice_that_is_not_open_or_failed_is_not_retried_and_stripe_is_not_asked(status):
     payments = FakePaymentGateway()
     invoices = FakeInvoiceRepository([an_invoice(account_id="u1", status=status, stripe_invoice_id="in_1")])

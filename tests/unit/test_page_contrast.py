@@ -1,4 +1,5 @@
 """The pages' focus ring and input borders reach 3:1 against what they sit on (WCAG 2.2, 1.4.11 non-text contrast)."""
+
 from __future__ import annotations
 
 import re
@@ -11,13 +12,14 @@ CSS = (Path(__file__).resolve().parents[2] / "services" / "billing_api" / "stati
 
 def colour(name: str) -> tuple[int, int, int]:
     value = re.search(rf"--{name}:\s*#([0-9a-fA-F]{{6}})", CSS).group(1)
-    return tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))
+    return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
 
 
 def luminance(rgb: tuple[int, int, int]) -> float:
     def channel(c: int) -> float:
         s = c / 255
         return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
+
     r, g, b = (channel(c) for c in rgb)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 

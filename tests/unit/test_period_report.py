@@ -1,4 +1,5 @@
 """billing report: the period's Cost Explorer total split exactly into excluded, allocated and unallocated."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,23 +19,51 @@ NOV = Period(2026, 11)
 
 
 def a_report():
-    costs = FakeCostSource([CostLine("AWS Lambda", Decimal("10.0000000001"), "111111111111"),
-                            CostLine("Amazon S3", Decimal("5.5"), "222222222222"),
-                            CostLine("Amazon S3", Decimal("2.25"), "333333333333"),  # no account claims it
-                            CostLine("AWS Lambda", Decimal("1"), "")])  # untagged
+    costs = FakeCostSource(
+        [
+            CostLine("AWS Lambda", Decimal("10.0000000001"), "111111111111"),
+            CostLine("Amazon S3", Decimal("5.5"), "222222222222"),
+            CostLine("Amazon S3", Decimal("2.25"), "333333333333"),  # no account claims it
+            CostLine("AWS Lambda", Decimal("1"), ""),
+        ]
+    )  # untagged
     costs.record_types = {"Usage": Decimal("18.7500000001"), "Tax": Decimal("3.5625"), "Credit": Decimal("0")}
-    accounts = FakeAccountRepository([an_account("u1", cost_scope="111111111111"),
-                                      an_account("u2", cost_scope="222222222222")])
-    invoices = FakeInvoiceRepository([
-        an_invoice(account_id="u1", period=NOV, amount=Decimal("29.53"), aws_costs=Decimal("9.53"),
-                   fx_rate=Decimal("1.0497"), fx_source="ECB euro reference rate", fx_date=date(2026, 11, 30),
-                   fx_quote=FxQuote.COST_PER_INVOICE_UNIT),
-        an_invoice(account_id="u2", period=NOV, amount=Decimal("25.24"), aws_costs=Decimal("5.24"),
-                   fx_rate=Decimal("1.0497"), fx_source="ECB euro reference rate", fx_date=date(2026, 11, 30),
-                   fx_quote=FxQuote.COST_PER_INVOICE_UNIT),
-    ])
-    report = period_report(NOV, costs=costs, accounts=accounts, invoices=invoices, group_by="LINKED_ACCOUNT",
-                           excluded_record_types=("Tax",), invoice_currency="eur")
+    accounts = FakeAccountRepository(
+        [an_account("u1", cost_scope="111111111111"), an_account("u2", cost_scope="222222222222")]
+    )
+    invoices = FakeInvoiceRepository(
+        [
+            an_invoice(
+                account_id="u1",
+                period=NOV,
+                amount=Decimal("29.53"),
+                aws_costs=Decimal("9.53"),
+                fx_rate=Decimal("1.0497"),
+                fx_source="ECB euro reference rate",
+                fx_date=date(2026, 11, 30),
+                fx_quote=FxQuote.COST_PER_INVOICE_UNIT,
+            ),
+            an_invoice(
+                account_id="u2",
+                period=NOV,
+                amount=Decimal("25.24"),
+                aws_costs=Decimal("5.24"),
+                fx_rate=Decimal("1.0497"),
+                fx_source="ECB euro reference rate",
+                fx_date=date(2026, 11, 30),
+                fx_quote=FxQuote.COST_PER_INVOICE_UNIT,
+            ),
+        ]
+    )
+    report = period_report(
+        NOV,
+        costs=costs,
+        accounts=accounts,
+        invoices=invoices,
+        group_by="LINKED_ACCOUNT",
+        excluded_record_types=("Tax",),
+        invoice_currency="eur",
+    )
     return report, costs
 
 
@@ -46,8 +75,7 @@ def test_the_parts_add_up_exactly_to_cost_explorers_total_in_usd():
     assert report.allocated == Decimal("15.5000000001")
     assert report.unallocated == {"": Decimal("1"), "333333333333": Decimal("2.25")}
     assert report.grouping_difference == 0
-    assert (sum(report.excluded.values()) + report.allocated + sum(report.unallocated.values())
-            == report.payer_total)
+    assert sum(report.excluded.values()) + report.allocated + sum(report.unallocated.values()) == report.payer_total
     assert report.cost_requests == costs.requests_made == 2
 
 

@@ -1,4 +1,5 @@
 """The queue consumer: delete after success, show a failed message again after its retry delay, long-poll as set."""
+
 from __future__ import annotations
 
 import json
@@ -96,11 +97,13 @@ def test_a_handled_message_taken_over_before_its_delete_is_a_warning_not_an_erro
     _consume_one_batch(queue, lambda message: None)
 
     assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "scheduler_worker.consumer"] == [
-        ("WARNING", "a handled message was taken over before it could be deleted")]
+        ("WARNING", "a handled message was taken over before it could be deleted")
+    ]
 
 
-def _consume_until_idle(queue: FakeQueue, handle, now: list[float], *, until: float, step: float = 5.0,
-                        **kwargs) -> None:
+def _consume_until_idle(
+    queue: FakeQueue, handle, now: list[float], *, until: float, step: float = 5.0, **kwargs
+) -> None:
     """Deliver every message due up to ``until`` (fake seconds), moving the clock ``step`` at a time."""
     consumer = QueueConsumer("test", queue, handle, threading.Event(), **kwargs)
     while now[0] <= until:
@@ -133,11 +136,17 @@ def test_retry_delays_double_from_15_seconds_up_to_two_hours():
     assert retry_schedule(Settings.from_env({"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "60"}))(9) == 60
 
 
-@pytest.mark.parametrize("error", [
-    StripeUnavailable("Stripe answered 500"), StripeRateLimited("429"), StorageUnavailable("DynamoDB throttled"),
-    TimeoutError("read timed out"), CostSourceUnavailable("Cost Explorer did not answer"),
-    CostSourceThrottled("Cost Explorer still throttling"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        StripeUnavailable("Stripe answered 500"),
+        StripeRateLimited("429"),
+        StorageUnavailable("DynamoDB throttled"),
+        TimeoutError("read timed out"),
+        CostSourceUnavailable("Cost Explorer did not answer"),
+        CostSourceThrottled("Cost Explorer still throttling"),
+    ],
+)
 def test_transient_failures_back_off_for_hours_and_never_dead_letter(error):
     now = [0.0]
     queue = FakeQueue(max_receive_count=resources.STRIPE_EVENTS.max_receive_count, clock=lambda: now[0])
@@ -185,9 +194,23 @@ def test_a_claim_check_for_an_event_stripe_does_not_have_is_poison():
 def test_an_event_naming_an_unknown_account_is_looked_at_again_then_dead_lettered_with_its_reason(caplog):
     now = [0.0]
     queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
-    body = json.dumps({"id": "evt_orphan", "object": "event", "type": "setup_intent.succeeded", "created": 1,
-                       "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": "cus_1",
-                                           "payment_method": "pm_card_visa", "metadata": {"userId": "gone"}}}})
+    body = json.dumps(
+        {
+            "id": "evt_orphan",
+            "object": "event",
+            "type": "setup_intent.succeeded",
+            "created": 1,
+            "data": {
+                "object": {
+                    "id": "seti_1",
+                    "object": "setup_intent",
+                    "customer": "cus_1",
+                    "payment_method": "pm_card_visa",
+                    "metadata": {"userId": "gone"},
+                }
+            },
+        }
+    )
     queue.send(body)
     ports = _event_ports()
     handler = StripeEventHandler(ports, retry_delay=RetrySchedule())
@@ -213,9 +236,24 @@ def test_an_event_naming_an_unknown_account_is_looked_at_again_then_dead_lettere
 def test_an_event_whose_account_appears_while_it_waits_is_applied():
     now = [0.0]
     queue = FakeQueue(max_receive_count=10, clock=lambda: now[0])
-    queue.send(json.dumps({"id": "evt_early", "object": "event", "type": "customer.updated", "created": 1,
-                           "data": {"object": {"id": "cus_1", "object": "customer", "email": "new@example.com",
-                                               "metadata": {"userId": "late"}}}}))
+    queue.send(
+        json.dumps(
+            {
+                "id": "evt_early",
+                "object": "event",
+                "type": "customer.updated",
+                "created": 1,
+                "data": {
+                    "object": {
+                        "id": "cus_1",
+                        "object": "customer",
+                        "email": "new@example.com",
+                        "metadata": {"userId": "late"},
+                    }
+                },
+            }
+        )
+    )
     ports = _event_ports()
     handler = StripeEventHandler(ports, retry_delay=RetrySchedule())
 
@@ -272,8 +310,9 @@ class VisibilityRecordingQueue(FakeQueue):
 
     def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None):
         self.batch_sizes.append(max_messages)
-        return super().receive(max_messages=max_messages, wait_seconds=wait_seconds,
-                               visibility_timeout=visibility_timeout)
+        return super().receive(
+            max_messages=max_messages, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
+        )
 
     def change_visibility(self, receipt_handle, timeout_seconds):
         self.visibility_changes.append(timeout_seconds)
@@ -292,8 +331,9 @@ def test_a_message_is_kept_hidden_while_it_is_handled_and_only_one_is_taken_at_a
             time.sleep(0.35)
 
     stopping = threading.Event()
-    consumer = QueueConsumer("test", queue, slow, stopping, wait_seconds=1, visibility_seconds=1,
-                             extend_every_seconds=0.1)
+    consumer = QueueConsumer(
+        "test", queue, slow, stopping, wait_seconds=1, visibility_seconds=1, extend_every_seconds=0.1
+    )
     consumer.start()
     assert wait_until(lambda: len(handled) == 3)
     stopping.set()
@@ -314,16 +354,24 @@ class RecordingQueue(FakeQueue):
 
     def receive(self, *, max_messages=10, wait_seconds=0, visibility_timeout=None):
         self.waits.append(wait_seconds)
-        return super().receive(max_messages=max_messages, wait_seconds=wait_seconds,
-                               visibility_timeout=visibility_timeout)
+        return super().receive(
+            max_messages=max_messages, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
+        )
 
 
 def _worker_services(environ: dict[str, str]) -> WorkerServices:
     return WorkerServices(
-        settings=Settings.from_env(environ), invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
-        events=FakeProcessedEvents(), leases=FakeLeases(), runs=FakeRunRecords(), costs=FakeCostSource(),
+        settings=Settings.from_env(environ),
+        invoices=FakeInvoiceRepository(),
+        accounts=FakeAccountRepository(),
+        events=FakeProcessedEvents(),
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        costs=FakeCostSource(),
         payments=FakePaymentGateway(),
-        secrets=FakeSecretsProvider(), billing_jobs=RecordingQueue(), stripe_events=RecordingQueue(),
+        secrets=FakeSecretsProvider(),
+        billing_jobs=RecordingQueue(),
+        stripe_events=RecordingQueue(),
     )
 
 
@@ -348,8 +396,13 @@ def test_every_worker_consumer_long_polls_for_queue_wait_seconds():
     consumers = worker_consumers(services, threading.Event())
 
     assert [consumer.name for consumer in consumers] == [
-        "billing-jobs-1", "billing-jobs-2", "billing-jobs-3",
-        "stripe-events-1", "stripe-events-2", "stripe-events-3", "stripe-events-4",
+        "billing-jobs-1",
+        "billing-jobs-2",
+        "billing-jobs-3",
+        "stripe-events-1",
+        "stripe-events-2",
+        "stripe-events-3",
+        "stripe-events-4",
     ]
     assert {consumer.wait_seconds for consumer in consumers} == {5}
 
@@ -367,11 +420,26 @@ def test_a_stripe_event_that_failed_on_a_stripe_outage_comes_back_after_15_secon
     customer = ports.payments.create_customer(account_id="u1", idempotency_key="setup:u1")
     ports.accounts.put(Account("u1", stripe_customer_id=customer.id))
     ports.payments.fail_next("set_default_payment_method", StripeUnavailable("Stripe answered 503"))
-    queue.send(json.dumps({
-        "id": "evt_1", "object": "event", "type": "setup_intent.succeeded", "created": 1_733_000_000,
-        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer.id,
-                            "payment_method": "pm_card_visa", "status": "succeeded", "metadata": {}}},
-    }))
+    queue.send(
+        json.dumps(
+            {
+                "id": "evt_1",
+                "object": "event",
+                "type": "setup_intent.succeeded",
+                "created": 1_733_000_000,
+                "data": {
+                    "object": {
+                        "id": "seti_1",
+                        "object": "setup_intent",
+                        "customer": customer.id,
+                        "payment_method": "pm_card_visa",
+                        "status": "succeeded",
+                        "metadata": {},
+                    }
+                },
+            }
+        )
+    )
     stopping = threading.Event()
     (consumer,) = stripe_event_consumers(queue, ports, stopping, count=1, wait_seconds=1)
     consumer.start()
@@ -389,8 +457,12 @@ def test_a_stripe_event_that_failed_on_a_stripe_outage_comes_back_after_15_secon
 
 
 def _event_ports() -> EventPorts:
-    return EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(),
-                      payments=FakePaymentGateway(), events=FakeProcessedEvents())
+    return EventPorts(
+        invoices=FakeInvoiceRepository(),
+        accounts=FakeAccountRepository(),
+        payments=FakePaymentGateway(),
+        events=FakeProcessedEvents(),
+    )
 
 
 def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(monkeypatch):
@@ -404,18 +476,34 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
     report = CostReport(period.start, period.end, "USD", False, (CostLine("AWS Lambda", Decimal("5.23")),))
     policy = BillingPolicy(fx=FxRate(Decimal("1.0"), "test", date(2024, 11, 30)))
     services.billing_jobs.send(plan_to_message(plan_invoice(period, report, Account("u1"), policy), "run_1"))
-    services.stripe_events.send(json.dumps({
-        "id": "evt_1", "object": "event", "type": "setup_intent.succeeded", "created": 1_733_000_000,
-        "data": {"object": {"id": "seti_1", "object": "setup_intent", "customer": customer.id,
-                            "payment_method": "pm_card_visa", "status": "succeeded", "metadata": {}}},
-    }))
+    services.stripe_events.send(
+        json.dumps(
+            {
+                "id": "evt_1",
+                "object": "event",
+                "type": "setup_intent.succeeded",
+                "created": 1_733_000_000,
+                "data": {
+                    "object": {
+                        "id": "seti_1",
+                        "object": "setup_intent",
+                        "customer": customer.id,
+                        "payment_method": "pm_card_visa",
+                        "status": "succeeded",
+                        "metadata": {},
+                    }
+                },
+            }
+        )
+    )
     stopping = threading.Event()
     consumers = worker_consumers(services, stopping)
     for consumer in consumers:
         consumer.start()
     try:
         both_called = wait_until(
-            lambda: shared.calls_to("finalize_invoice") and shared.calls_to("set_default_payment_method"))
+            lambda: shared.calls_to("finalize_invoice") and shared.calls_to("set_default_payment_method")
+        )
     finally:
         stopping.set()
         for consumer in consumers:
@@ -435,11 +523,19 @@ def test_a_claim_check_message_is_applied_from_the_event_stripe_keeps():
     from tests.support.storage_fakes import FakeProcessedEvents
 
     payments = FakePaymentGateway()
-    payments.events.append({"id": "evt_big", "object": "event", "type": "customer.updated", "created": 1_700_000_000,
-                            "data": {"object": {"id": "cus_nobody", "object": "customer", "metadata": {}}}})
+    payments.events.append(
+        {
+            "id": "evt_big",
+            "object": "event",
+            "type": "customer.updated",
+            "created": 1_700_000_000,
+            "data": {"object": {"id": "cus_nobody", "object": "customer", "metadata": {}}},
+        }
+    )
     events = FakeProcessedEvents()
-    ports = EventPorts(invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(), payments=payments,
-                       events=events)
+    ports = EventPorts(
+        invoices=FakeInvoiceRepository(), accounts=FakeAccountRepository(), payments=payments, events=events
+    )
     message = ReceivedMessage(message_id="m1", body=claim_check("evt_big", "customer.updated"), receipt_handle="r")
 
     StripeEventHandler(ports)(message)

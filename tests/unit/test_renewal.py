@@ -1,4 +1,5 @@
 """Renewals on a timer (a message's visibility, an event's claim): on time, never after their block, isolated."""
+
 from __future__ import annotations
 
 import threading

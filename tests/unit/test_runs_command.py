@@ -1,4 +1,5 @@
 """billing runs show: which state a period's run is in, as the run recorded it."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,22 @@ def show(runs: FakeRunRecords, invoices: FakeInvoiceRepository | None = None) ->
 
 def test_a_period_waiting_for_final_costs_says_so():
     runs = FakeRunRecords()
-    runs.put(BillingRunRecord(NOV, "run_1", RunStatus.WAITING_FOR_FINAL_COSTS, "cron", 3, 0, 0, 1,
-                              1_764_547_200_000, 1_764_547_200_000, costs_estimated=True), ttl_seconds=10**9)
+    runs.put(
+        BillingRunRecord(
+            NOV,
+            "run_1",
+            RunStatus.WAITING_FOR_FINAL_COSTS,
+            "cron",
+            3,
+            0,
+            0,
+            1,
+            1_764_547_200_000,
+            1_764_547_200_000,
+            costs_estimated=True,
+        ),
+        ttl_seconds=10**9,
+    )
 
     text = show(runs)
 
@@ -37,15 +52,30 @@ def test_a_period_waiting_for_final_costs_says_so():
 
 def test_an_enqueued_run_shows_its_invoices_per_status_and_the_accounts_it_skipped_with_why():
     runs = FakeRunRecords()
-    runs.put(BillingRunRecord(NOV, "run_1", RunStatus.ENQUEUED, "cron", 3, 1, 3, 1, 1_764_547_200_000,
-                              1_764_547_200_000, skipped_reasons={"kunde-9": "disabled by the operator"}),
-             ttl_seconds=10**9)
-    invoices = FakeInvoiceRepository([
-        an_invoice(account_id="a", period=NOV, status=InvoiceStatus.PAID),
-        an_invoice(account_id="b", period=NOV, status=InvoiceStatus.PAID),
-        an_invoice(account_id="c", period=NOV, status=InvoiceStatus.PAYMENT_FAILED),
-        an_invoice(account_id="d", period=Period(2026, 10), status=InvoiceStatus.DRAFT),  # another month
-    ])
+    runs.put(
+        BillingRunRecord(
+            NOV,
+            "run_1",
+            RunStatus.ENQUEUED,
+            "cron",
+            3,
+            1,
+            3,
+            1,
+            1_764_547_200_000,
+            1_764_547_200_000,
+            skipped_reasons={"kunde-9": "disabled by the operator"},
+        ),
+        ttl_seconds=10**9,
+    )
+    invoices = FakeInvoiceRepository(
+        [
+            an_invoice(account_id="a", period=NOV, status=InvoiceStatus.PAID),
+            an_invoice(account_id="b", period=NOV, status=InvoiceStatus.PAID),
+            an_invoice(account_id="c", period=NOV, status=InvoiceStatus.PAYMENT_FAILED),
+            an_invoice(account_id="d", period=Period(2026, 10), status=InvoiceStatus.DRAFT),  # another month
+        ]
+    )
 
     rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in show(runs, invoices).splitlines()[2:])
 

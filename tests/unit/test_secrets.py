@@ -1,4 +1,5 @@
 """Stripe secrets from Secrets Manager: cached, refreshed for rotation, never shown."""
+
 from __future__ import annotations
 
 import json
@@ -79,9 +80,7 @@ def test_a_rotated_secret_is_picked_up_after_the_refresh_interval(client, clock)
     assert rotated.webhook_secrets == ("whsec_new", "whsec_first")
 
 
-def test_refresh_rereads_for_a_signature_no_cached_secret_verifies_once_the_last_read_is_ten_seconds_old(
-    client, clock
-):
+def test_refresh_rereads_for_a_signature_no_cached_secret_verifies_once_the_last_read_is_ten_seconds_old(client, clock):
     provider = provider_for(client, clock)
     with Stubber(client) as stub:
         stub.add_response("get_secret_value", secret_value(), {"SecretId": SECRET_ID})
@@ -105,7 +104,8 @@ def test_however_often_refresh_is_asked_secrets_manager_is_read_at_most_once_per
     from billing_core.settings import Settings
 
     provider = SecretsManagerSecretsProvider(
-        client, SECRET_ID, refresh_seconds=Settings.from_env({}).secrets_refresh_seconds, clock=clock)
+        client, SECRET_ID, refresh_seconds=Settings.from_env({}).secrets_refresh_seconds, clock=clock
+    )
     with Stubber(client) as stub:
         for _ in range(6):
             stub.add_response("get_secret_value", secret_value(), {"SecretId": SECRET_ID})
@@ -207,8 +207,9 @@ def test_by_default_a_removed_webhook_secret_stops_verifying_within_ten_seconds_
     refresh = Settings.from_env({}).secrets_refresh_seconds
     provider = SecretsManagerSecretsProvider(client, SECRET_ID, refresh_seconds=refresh, clock=clock)
     with Stubber(client) as stub:
-        stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_new", "whsec_leaked")),
-                          {"SecretId": SECRET_ID})
+        stub.add_response(
+            "get_secret_value", secret_value(webhook_secrets=("whsec_new", "whsec_leaked")), {"SecretId": SECRET_ID}
+        )
         stub.add_response("get_secret_value", secret_value(webhook_secrets=("whsec_new",)), {"SecretId": SECRET_ID})
         assert "whsec_leaked" in provider.get().webhook_secrets
         for _ in range(100):  # a busy receiver within the interval: still one read
@@ -221,9 +222,7 @@ def test_by_default_a_removed_webhook_secret_stops_verifying_within_ten_seconds_
     assert refresh == 10 and provider.reads == 2
 
 
-def test_while_secrets_manager_fails_the_last_secrets_serve_five_minutes_past_their_refresh_then_nothing(
-    client, clock
-):
+def test_while_secrets_manager_fails_the_last_secrets_serve_five_minutes_past_their_refresh_then_nothing(client, clock):
     """A webhook secret removed during an outage cannot stay valid for good: billing fails closed (503s)."""
     provider = SecretsManagerSecretsProvider(client, SECRET_ID, refresh_seconds=10, clock=clock)
     with Stubber(client) as stub:

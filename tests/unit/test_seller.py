@@ -1,4 +1,5 @@
 """The seller every invoice names (§14 UStG): validated, and the run refuses to start while it is incomplete."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,9 +11,17 @@ from billing_core.domain.seller import Seller, SellerIncomplete, valid_vat_id
 from billing_core.use_cases.billing_run import BillingRun, lease_name
 from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeLeases, FakeQueue, FakeRunRecords
 
-COMPLETE = dict(name="Beispiel Hosting GmbH", street="Musterstraße 1", postal_code="10115", city="Berlin",
-                country="DE", vat_id="DE 136 695 976", contact_name="Erika Mustermann",
-                contact_phone="+49 30 1234567", contact_email="rechnung@beispiel-hosting.de")
+COMPLETE = dict(
+    name="Beispiel Hosting GmbH",
+    street="Musterstraße 1",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+    vat_id="DE 136 695 976",
+    contact_name="Erika Mustermann",
+    contact_phone="+49 30 1234567",
+    contact_email="rechnung@beispiel-hosting.de",
+)
 
 
 def test_a_complete_seller_compacts_its_vat_id_and_creditor_id():
@@ -36,17 +45,31 @@ def test_a_wrong_creditor_id_is_refused():
 def test_missing_fields_are_named_by_their_settings_and_a_tax_number_replaces_the_vat_id():
     partial = Seller(name="Beispiel Hosting GmbH", city=" ", vat_id=None)
 
-    assert partial.missing() == ["SELLER_STREET", "SELLER_POSTAL_CODE", "SELLER_CITY", "SELLER_COUNTRY",
-                                 "SELLER_CONTACT_NAME", "SELLER_CONTACT_PHONE", "SELLER_CONTACT_EMAIL",
-                                 "SELLER_VAT_ID or SELLER_TAX_NUMBER"]
+    assert partial.missing() == [
+        "SELLER_STREET",
+        "SELLER_POSTAL_CODE",
+        "SELLER_CITY",
+        "SELLER_COUNTRY",
+        "SELLER_CONTACT_NAME",
+        "SELLER_CONTACT_PHONE",
+        "SELLER_CONTACT_EMAIL",
+        "SELLER_VAT_ID or SELLER_TAX_NUMBER",
+    ]
     assert Seller(**{**COMPLETE, "vat_id": None}, tax_number="27/123/45678").missing() == []
 
 
 def test_the_run_refuses_to_start_without_the_seller_and_writes_nothing():
     leases, runs, queue = FakeLeases(), FakeRunRecords(), FakeQueue()
-    run = BillingRun(accounts=FakeAccountRepository(), costs=FakeCostSource(()), leases=leases, runs=runs,
-                     billing_jobs=queue, policy=BillingPolicy(currency="USD"), group_by="SERVICE",
-                     seller=Seller(name="Beispiel Hosting GmbH"))
+    run = BillingRun(
+        accounts=FakeAccountRepository(),
+        costs=FakeCostSource(()),
+        leases=leases,
+        runs=runs,
+        billing_jobs=queue,
+        policy=BillingPolicy(currency="USD"),
+        group_by="SERVICE",
+        seller=Seller(name="Beispiel Hosting GmbH"),
+    )
 
     with pytest.raises(SellerIncomplete, match="SELLER_STREET.*SELLER_VAT_ID or SELLER_TAX_NUMBER"):
         run.start(Period(2024, 11), owner="a", trigger="cli")

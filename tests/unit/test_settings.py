@@ -1,4 +1,5 @@
 """Settings: local defaults, required variables per process, clear errors for bad values."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,9 @@ def test_empty_environment_gives_the_documented_local_defaults():
 
     assert settings.aws_region == "eu-central-1"
     assert (settings.billing_table, settings.accounts_table, settings.events_table) == (
-        "billing", "payment-methods", "events",
+        "billing",
+        "payment-methods",
+        "events",
     )
     assert settings.stripe_secret_id == "billing/stripe"
     assert settings.stripe_api_base is None

@@ -1,4 +1,5 @@
 """The typed Stripe objects at the port: read from Stripe's JSON, only fields the pinned SDK declares."""
+
 from __future__ import annotations
 
 import ast
@@ -53,9 +54,13 @@ def top_level_reads(reader: type) -> set[str]:
     return {
         node.args[0].value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-        and isinstance(node.func.value, ast.Name) and node.func.value.id == "obj"
-        and node.args and isinstance(node.args[0], ast.Constant)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "obj"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
     }
 
 
@@ -85,14 +90,24 @@ def test_an_expanded_reference_reads_as_its_id():
 
 
 def test_an_invoice_reads_its_totals_lines_and_transitions():
-    invoice = StripeInvoice.from_json({
-        "id": "in_1", "object": "invoice", "status": "paid", "total": 3774, "amount_due": 3774, "amount_paid": 3774,
-        "attempt_count": 1, "metadata": {"invoiceId": "inv_2026-11_u1", "empty": None},
-        "lines": {"object": "list", "data": [{"metadata": {"line": "base"}}, {"metadata": {"line": "aws"}},
-                                              {"metadata": {}}]},
-        "status_transitions": {"finalized_at": 10, "paid_at": 20, "voided_at": None},
-        "last_finalization_error": None,
-    })
+    invoice = StripeInvoice.from_json(
+        {
+            "id": "in_1",
+            "object": "invoice",
+            "status": "paid",
+            "total": 3774,
+            "amount_due": 3774,
+            "amount_paid": 3774,
+            "attempt_count": 1,
+            "metadata": {"invoiceId": "inv_2026-11_u1", "empty": None},
+            "lines": {
+                "object": "list",
+                "data": [{"metadata": {"line": "base"}}, {"metadata": {"line": "aws"}}, {"metadata": {}}],
+            },
+            "status_transitions": {"finalized_at": 10, "paid_at": 20, "voided_at": None},
+            "last_finalization_error": None,
+        }
+    )
 
     assert (invoice.total, invoice.amount_paid, invoice.attempt_count) == (3774, 3774, 1)
     assert invoice.line_kinds == {"base", "aws"}
@@ -110,17 +125,22 @@ def test_a_total_that_is_not_a_whole_number_of_cents_reads_as_none(total):
 def test_a_payment_method_reads_the_details_of_its_own_kind():
     card = StripePaymentMethod.from_json({"id": "pm_1", "type": "card", "card": {"brand": "visa", "last4": "4242"}})
     sepa = StripePaymentMethod.from_json(
-        {"id": "pm_2", "type": "sepa_debit", "sepa_debit": {"last4": "3000"}, "card": {"brand": "visa"}})
+        {"id": "pm_2", "type": "sepa_debit", "sepa_debit": {"last4": "3000"}, "card": {"brand": "visa"}}
+    )
 
     assert (card.type, card.brand, card.last4) == ("card", "visa", "4242")
     assert (sepa.type, sepa.brand, sepa.last4) == ("sepa_debit", None, "3000")
 
 
 def test_a_setup_intent_keeps_the_error_codes_and_hides_its_secret():
-    intent = StripeSetupIntent.from_json({
-        "id": "seti_1", "client_secret": "seti_1_secret_x", "customer": "cus_1",
-        "last_setup_error": {"code": "card_declined", "decline_code": "insufficient_funds", "message": "Declined"},
-    })
+    intent = StripeSetupIntent.from_json(
+        {
+            "id": "seti_1",
+            "client_secret": "seti_1_secret_x",
+            "customer": "cus_1",
+            "last_setup_error": {"code": "card_declined", "decline_code": "insufficient_funds", "message": "Declined"},
+        }
+    )
 
     assert intent.last_setup_error == SetupError("card_declined", "insufficient_funds")
     assert "seti_1_secret_x" not in repr(intent)
@@ -134,13 +154,20 @@ def test_an_object_without_an_id_is_refused(reader, obj):
 
 
 def test_an_event_reads_its_object_by_kind_and_the_previous_customer():
-    detached = StripeEvent.from_json({
-        "id": "evt_1", "type": "payment_method.detached", "created": 5,
-        "data": {"object": {"id": "pm_1", "object": "payment_method", "type": "card", "customer": None},
-                 "previous_attributes": {"customer": "cus_1"}},
-    })
+    detached = StripeEvent.from_json(
+        {
+            "id": "evt_1",
+            "type": "payment_method.detached",
+            "created": 5,
+            "data": {
+                "object": {"id": "pm_1", "object": "payment_method", "type": "card", "customer": None},
+                "previous_attributes": {"customer": "cus_1"},
+            },
+        }
+    )
     unused = StripeEvent.from_json(
-        {"id": "evt_2", "type": "charge.succeeded", "data": {"object": {"id": "ch_1", "object": "charge"}}})
+        {"id": "evt_2", "type": "charge.succeeded", "data": {"object": {"id": "ch_1", "object": "charge"}}}
+    )
 
     assert isinstance(detached.object, StripePaymentMethod) and detached.previous_customer_id == "cus_1"
     assert detached.created_ms == 5000
@@ -159,9 +186,15 @@ def _fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(not (SHARED / "stripe" / "fixtures3.json").exists(), reason="needs ../shared")
-@pytest.mark.parametrize(("name", "reader"), [("invoice", StripeInvoice), ("customer", StripeCustomer),
-                                              ("setup_intent", StripeSetupIntent),
-                                              ("payment_method", StripePaymentMethod)])
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("invoice", StripeInvoice),
+        ("customer", StripeCustomer),
+        ("setup_intent", StripeSetupIntent),
+        ("payment_method", StripePaymentMethod),
+    ],
+)
 def test_stripes_own_example_objects_read_without_loss_of_their_id(name, reader):
     example = _fixture(name)
 

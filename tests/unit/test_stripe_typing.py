@@ -3,6 +3,7 @@
 ``make test`` runs mypy (strict for the Stripe code paths); this test shows the check has teeth by
 feeding it the very request that once reached main: ``payment_method_types`` on SetupIntent creation.
 """
+
 from __future__ import annotations
 
 import textwrap

@@ -1,4 +1,5 @@
 """Correction lines: earlier months re-checked against final costs, applied once, never charged below zero."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -37,8 +38,9 @@ class World:
     def __init__(self) -> None:
         self.stripe = FakePaymentGateway()
         customer = self.stripe.create_customer(account_id="u1", idempotency_key="setup:u1")
-        self.stripe.set_default_payment_method(customer_id=customer.id, payment_method_id="pm_card_visa",
-                                               idempotency_key="pm:u1")
+        self.stripe.set_default_payment_method(
+            customer_id=customer.id, payment_method_id="pm_card_visa", idempotency_key="pm:u1"
+        )
         self.accounts = FakeAccountRepository([an_account("u1", stripe_customer_id=customer.id)])
         self.invoices = FakeInvoiceRepository()
         self.costs = FakeCostSource()
@@ -47,17 +49,28 @@ class World:
     def bill(self, period: Period, aws_usd: str, *, finals: dict[Period, str] | None = None):
         """Run the month (its costs ``aws_usd``, earlier months' final costs ``finals``) and its job."""
         self.costs.lines = (CostLine("AWS Lambda", Decimal(aws_usd)),)
-        self.costs.monthly = {month: (CostLine("AWS Lambda", Decimal(amount)),)
-                              for month, amount in (finals or {}).items()}
+        self.costs.monthly = {
+            month: (CostLine("AWS Lambda", Decimal(amount)),) for month, amount in (finals or {}).items()
+        }
         now = datetime(period.end.year, period.end.month, 2, tzinfo=UTC).timestamp()
-        run = BillingRun(accounts=self.accounts, costs=self.costs, leases=FakeLeases(), runs=FakeRunRecords(),
-                         billing_jobs=self.queue, policy=BillingPolicy(fx=ONE_TO_ONE), group_by="SERVICE",
-                         invoices=self.invoices, correction_months=3, clock=lambda: now)
+        run = BillingRun(
+            accounts=self.accounts,
+            costs=self.costs,
+            leases=FakeLeases(),
+            runs=FakeRunRecords(),
+            billing_jobs=self.queue,
+            policy=BillingPolicy(fx=ONE_TO_ONE),
+            group_by="SERVICE",
+            invoices=self.invoices,
+            correction_months=3,
+            clock=lambda: now,
+        )
         before = len(self.queue.messages)
         run.start(period, owner="test", trigger="cli")
-        (plan, run_id), = [plan_from_message(m.body) for m in self.queue.messages[before:]]
-        InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe,
-                   clock=lambda: now).run(plan, run_id=run_id)
+        ((plan, run_id),) = [plan_from_message(m.body) for m in self.queue.messages[before:]]
+        InvoiceJob(invoices=self.invoices, accounts=self.accounts, payments=self.stripe, clock=lambda: now).run(
+            plan, run_id=run_id
+        )
         return plan, self.invoices.get("u1", plan.invoice_id)
 
     def stripe_lines(self, record) -> list[tuple[str, int]]:
@@ -129,16 +142,22 @@ def test_a_credit_larger_than_the_invoice_is_clamped_at_zero_and_carried_to_the_
 
 
 def test_a_rate_change_never_creates_a_correction():
-    billed = BilledMonth(OCT, "inv_2026-10_u1", Decimal("16.90"),
-                         FxRate(Decimal("1.0497"), "ECB euro reference rate", OCT.end, FxQuote.COST_PER_INVOICE_UNIT),
-                         Decimal(0))
+    billed = BilledMonth(
+        OCT,
+        "inv_2026-10_u1",
+        Decimal("16.90"),
+        FxRate(Decimal("1.0497"), "ECB euro reference rate", OCT.end, FxQuote.COST_PER_INVOICE_UNIT),
+        Decimal(0),
+    )
 
     assert correction_for(billed, (CostLine("AWS Lambda", Decimal("17.74")),), "de") is None
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.decimals(min_value=-50, max_value=500, places=4, allow_nan=False), min_size=1, max_size=6),
-       st.decimals(min_value=0, max_value=30, places=2))
+@given(
+    st.lists(st.decimals(min_value=-50, max_value=500, places=4, allow_nan=False), min_size=1, max_size=6),
+    st.decimals(min_value=0, max_value=30, places=2),
+)
 def test_over_any_sequence_of_revisions_a_month_is_billed_exactly_its_final_amount(revisions, markup):
     """Billed first at revisions[0], corrected at each later revision: the sum is the last revision's line."""
     fx = FxRate(Decimal("1.0389"), "ECB euro reference rate", OCT.end, FxQuote.COST_PER_INVOICE_UNIT)
@@ -168,9 +187,18 @@ def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claime
     world.costs.lines = (CostLine("AWS Lambda", Decimal("10.00")),)
     world.costs.monthly = {OCT: (CostLine("AWS Lambda", Decimal("15.00")),)}
     now = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
-    run = BillingRun(accounts=world.accounts, costs=world.costs, leases=FakeLeases(), runs=FakeRunRecords(),
-                     billing_jobs=world.queue, policy=BillingPolicy(fx=ONE_TO_ONE), group_by="SERVICE",
-                     invoices=world.invoices, correction_months=3, clock=lambda: now)
+    run = BillingRun(
+        accounts=world.accounts,
+        costs=world.costs,
+        leases=FakeLeases(),
+        runs=FakeRunRecords(),
+        billing_jobs=world.queue,
+        policy=BillingPolicy(fx=ONE_TO_ONE),
+        group_by="SERVICE",
+        invoices=world.invoices,
+        correction_months=3,
+        clock=lambda: now,
+    )
     run.start(NOV, owner="a", trigger="cli")
     plan, run_id = plan_from_message(world.queue.messages[-1].body)
 
@@ -181,8 +209,13 @@ def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claime
         if (step, phase) == ("add-lines", "stripe"):
             raise Crash
 
-    job = InvoiceJob(invoices=world.invoices, accounts=world.accounts, payments=world.stripe, clock=lambda: now,
-                     observe=crash_at_add_lines)
+    job = InvoiceJob(
+        invoices=world.invoices,
+        accounts=world.accounts,
+        payments=world.stripe,
+        clock=lambda: now,
+        observe=crash_at_add_lines,
+    )
     try:
         job.run(plan, run_id=run_id)
     except Crash:

@@ -1,4 +1,5 @@
 """A signed webhook body is read as an event only if it is one, and only if it nests shallowly."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,11 +40,14 @@ def test_the_largest_event_queued_whole_still_fits_the_queue_and_its_dlq_with_th
     from billing_core.use_cases.receive_webhook import MAX_QUEUED_EVENT_BYTES
 
     attributes = {
-        "eventId": "evt_" + "x" * 60, "eventType": "customer.subscription.pending_update_expired",
-        DEAD_LETTER_REASON: "\U0001F4A5" * MAX_REASON_CHARS,  # four bytes each in UTF-8, the most there is
-        DEAD_LETTERED_AT: "2026-12-06T09:00:00+00:00", RETRY_ATTEMPTS: "9999",
+        "eventId": "evt_" + "x" * 60,
+        "eventType": "customer.subscription.pending_update_expired",
+        DEAD_LETTER_REASON: "\U0001f4a5" * MAX_REASON_CHARS,  # four bytes each in UTF-8, the most there is
+        DEAD_LETTERED_AT: "2026-12-06T09:00:00+00:00",
+        RETRY_ATTEMPTS: "9999",
     }
-    attribute_bytes = sum(len(name.encode()) + len(b"String") + len(value.encode())
-                          for name, value in attributes.items())
+    attribute_bytes = sum(
+        len(name.encode()) + len(b"String") + len(value.encode()) for name, value in attributes.items()
+    )
 
     assert MAX_QUEUED_EVENT_BYTES + attribute_bytes <= resources.STRIPE_EVENTS.max_message_bytes

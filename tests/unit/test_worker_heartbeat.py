@@ -1,4 +1,5 @@
 """The worker's heartbeat file: fresh while every consumer and the scheduler live, stale once one dies."""
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,9 @@ def test_no_beat_while_one_part_is_dead_so_the_file_ages(tmp_path):
     path = tmp_path / "worker.heartbeat"
     now = [T0]
     consumer_alive = [True]
-    heartbeat = Heartbeat(path, {"consumer": lambda: consumer_alive[0], "scheduler": lambda: True},
-                          clock=lambda: now[0])
+    heartbeat = Heartbeat(
+        path, {"consumer": lambda: consumer_alive[0], "scheduler": lambda: True}, clock=lambda: now[0]
+    )
     heartbeat.beat()
 
     consumer_alive[0] = False
@@ -164,8 +166,9 @@ def test_worker_heartbeat_beats_while_its_consumers_and_scheduler_run(tmp_path, 
     assert _mtime(tmp_path / "scheduler-worker.heartbeat") == T0
 
 
-def test_a_consumer_thread_ended_by_an_unexpected_error_stops_the_worker_heartbeat(tmp_path, stopping, scheduler,
-                                                                                    caplog):
+def test_a_consumer_thread_ended_by_an_unexpected_error_stops_the_worker_heartbeat(
+    tmp_path, stopping, scheduler, caplog
+):
     healthy = QueueConsumer("stripe-events-1", IdleQueue(stopping), lambda m: None, stopping)
     broken = QueueConsumer("billing-jobs-1", BrokenQueue(), lambda m: None, stopping)
     healthy.start()

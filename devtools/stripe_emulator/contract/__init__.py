@@ -16,6 +16,7 @@ contract (and fails tests) instead of leaving a stale picture of Stripe behind.
 Where the SDK cannot tell "absent" from "null" (both are ``Optional``), ``response_shapes.PRESENT_ONLY_WHEN_SET``
 names the fields Stripe omits instead of sending ``null``, each with the reason.
 """
+
 from stripe_emulator.contract.request_params import (
     LIST_LIMIT_RANGE,
     MAX_EVENT_TYPES_FILTER,
@@ -43,8 +44,23 @@ from stripe_emulator.contract.sdk import (
 )
 
 __all__ = [
-    "API_VERSION", "LIST_LIMIT_RANGE", "MAX_EVENT_TYPES_FILTER", "MAX_IDEMPOTENCY_KEY_LENGTH", "METADATA_KEY_MAX",
-    "METADATA_MAX_KEYS", "METADATA_VALUE_MAX", "PRESENT_ONLY_WHEN_SET", "Operation", "check_params",
-    "declared_fields", "error_codes", "error_violations", "event_types", "object_violations", "operation",
-    "operations", "resource_classes", "shape_violations",
+    "API_VERSION",
+    "LIST_LIMIT_RANGE",
+    "MAX_EVENT_TYPES_FILTER",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "METADATA_KEY_MAX",
+    "METADATA_MAX_KEYS",
+    "METADATA_VALUE_MAX",
+    "PRESENT_ONLY_WHEN_SET",
+    "Operation",
+    "check_params",
+    "declared_fields",
+    "error_codes",
+    "error_violations",
+    "event_types",
+    "object_violations",
+    "operation",
+    "operations",
+    "resource_classes",
+    "shape_violations",
 ]

@@ -1,4 +1,5 @@
 """Checking a request's parameters against the operation's params ``TypedDict``, as Stripe checks them."""
+
 from __future__ import annotations
 
 import re
@@ -61,7 +62,10 @@ def _check_value(value: Any, tp: Any, path: str) -> Any:
         raise ParameterError(
             f"You passed an empty string for '{path}'. We assume empty values are an attempt to unset a "
             f"parameter; however '{path}' cannot be unset. You should remove '{path}' from your request or "
-            "supply a non-empty value.", code="parameter_invalid_empty", param=path)
+            "supply a non-empty value.",
+            code="parameter_invalid_empty",
+            param=path,
+        )
     enum = {v for v in literals(tp) if v != ""}
     open_string = str in alternatives
     first_error: ParameterError | None = None
@@ -139,4 +143,6 @@ def _check_metadata(value: dict[str, Any], path: str) -> None:
         if len(key) > METADATA_KEY_MAX or (isinstance(item, str) and len(item) > METADATA_VALUE_MAX):
             raise ParameterError(
                 f"Metadata keys can be at most {METADATA_KEY_MAX} characters and values at most "
-                f"{METADATA_VALUE_MAX}: {key}", param=f"{path}[{key}]")
+                f"{METADATA_VALUE_MAX}: {key}",
+                param=f"{path}[{key}]",
+            )

@@ -1,4 +1,5 @@
 """Checking what the emulator answers (objects, lists, events, errors) against the SDK's resource classes."""
+
 from __future__ import annotations
 
 import functools
@@ -62,13 +63,15 @@ def shape_violations(value: Any, declared: Any, path: str) -> list[str]:
     return problems
 
 
-
 def object_violations(obj: dict[str, Any]) -> list[str]:
     """``shape_violations`` of an API object, looked up by its ``object`` field."""
     kind = obj.get("object")
     if kind == "list":
-        return [v for i, item in enumerate(obj.get("data") or []) for v in object_violations(item)] if isinstance(
-            obj.get("data"), list) else ["list.data: missing"]
+        return (
+            [v for i, item in enumerate(obj.get("data") or []) for v in object_violations(item)]
+            if isinstance(obj.get("data"), list)
+            else ["list.data: missing"]
+        )
     cls = resource_classes().get(str(kind))
     if cls is None:
         return [f"{kind}: no resource of that type in the SDK"]
@@ -79,7 +82,7 @@ def error_violations(body: dict[str, Any]) -> list[str]:
     """How an error body departs from Stripe's: ``{"error": {...}}`` with the ErrorObject's fields."""
     error = body.get("error")
     if set(body) != {"error"} or not isinstance(error, dict):
-        return ["error body: must be exactly {\"error\": {...}}"]
+        return ['error body: must be exactly {"error": {...}}']
     problems: list[str] = []
     fields = declared_fields(stripe.ErrorObject)
     for name, item in error.items():

@@ -1,4 +1,5 @@
 """What the pinned SDK declares: its operations (method, path, params, answer), resource fields and enums."""
+
 from __future__ import annotations
 
 import ast
@@ -47,8 +48,11 @@ def declared_fields(cls: type) -> dict[str, Any]:
     if is_typed_dict(cls):
         own = {k: v for k, v in cls.__annotations__.items() if k not in RequestOptions.__annotations__}
     else:
-        own = {k: v for k, v in vars(cls).get("__annotations__", {}).items()
-               if not k.startswith("_") and k != "OBJECT_NAME"}
+        own = {
+            k: v
+            for k, v in vars(cls).get("__annotations__", {}).items()
+            if not k.startswith("_") and k != "OBJECT_NAME"
+        }
     holder = type("_Fields", (), {"__annotations__": own, "__module__": cls.__module__})
     hints = typing.get_type_hints(holder, globalns=_module_namespace(cls.__module__), include_extras=True)
     return {name: hints[name] for name in own}
@@ -104,8 +108,15 @@ def is_untyped_object(tp: Any) -> bool:
 class Operation:
     """One Stripe API operation as the SDK declares it; its types are resolved on first use."""
 
-    def __init__(self, method: str, path: str, module: str, sdk_method: str,
-                 params_source: str | None, returns_source: str | None) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        module: str,
+        sdk_method: str,
+        params_source: str | None,
+        returns_source: str | None,
+    ) -> None:
         self.method = method  # GET, POST, DELETE
         self.path = path  # e.g. /v1/invoices/{invoice}/add_lines
         self.sdk_method = sdk_method  # e.g. InvoiceService.add_lines
@@ -144,10 +155,22 @@ def operations() -> dict[tuple[str, str], Operation]:
                 request = _request_call(func)
                 if request is None or not request[1].startswith("/v1/"):
                     continue
-                params = next((a.annotation for a in func.args.args + func.args.kwonlyargs
-                               if a.arg == "params" and a.annotation is not None), None)
-                found[request] = Operation(request[0], request[1], module_name, f"{cls.name}.{func.name}",
-                                           _source(params), _source(func.returns))
+                params = next(
+                    (
+                        a.annotation
+                        for a in func.args.args + func.args.kwonlyargs
+                        if a.arg == "params" and a.annotation is not None
+                    ),
+                    None,
+                )
+                found[request] = Operation(
+                    request[0],
+                    request[1],
+                    module_name,
+                    f"{cls.name}.{func.name}",
+                    _source(params),
+                    _source(func.returns),
+                )
     return found
 
 
@@ -158,8 +181,13 @@ def operation(method: str, path: str) -> Operation:
 
 def _request_call(func: ast.FunctionDef) -> tuple[str, str] | None:
     for node in ast.walk(func):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "_request"
-                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "_request"
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Constant)
+        ):
             target = node.args[1]
             if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute):  # "...".format(...)
                 target = target.func.value

@@ -4,6 +4,7 @@
 invoice items, invoices, payments, events and webhook endpoints), each in its own module and each built on
 ``StoreCore``: one state, one re-entrant lock, so every API call stays atomic across resources.
 """
+
 from stripe_emulator.store.core import BACKGROUND, RequestContext
 from stripe_emulator.store.customers import Customers
 from stripe_emulator.store.events import Events

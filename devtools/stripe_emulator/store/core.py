@@ -4,6 +4,7 @@ One re-entrant lock guards all state, so every API call is atomic with respect t
 the background tasks (automatic charges, SEPA settlement, webhook bookkeeping). The resource modules
 next to this one add Stripe's operations to ``StoreCore``; ``Store`` composes them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,17 +21,43 @@ from stripe_emulator.config import EmulatorConfig
 from stripe_emulator.errors import ContractViolation, ParameterError, ResourceMissingError
 from stripe_emulator.webhooks import Endpoint, TaskScheduler, event_matches
 
-TYPES = ("customer", "payment_method", "setup_intent", "setup_attempt", "mandate", "invoice", "invoiceitem",
-         "tax_rate", "event", "webhook_endpoint")
+TYPES = (
+    "customer",
+    "payment_method",
+    "setup_intent",
+    "setup_attempt",
+    "mandate",
+    "invoice",
+    "invoiceitem",
+    "tax_rate",
+    "event",
+    "webhook_endpoint",
+)
 # Fields each object type can expand, as dotted paths.
 EXPANDABLE = {
     "customer": {"invoice_settings.default_payment_method", "default_source", "test_clock"},
     "payment_method": {"customer"},
-    "setup_intent": {"customer", "payment_method", "latest_attempt", "mandate", "single_use_mandate",
-                     "application", "on_behalf_of"},
+    "setup_intent": {
+        "customer",
+        "payment_method",
+        "latest_attempt",
+        "mandate",
+        "single_use_mandate",
+        "application",
+        "on_behalf_of",
+    },
     "setup_attempt": {"customer", "payment_method", "setup_intent", "application", "on_behalf_of"},
-    "invoice": {"customer", "default_payment_method", "default_source", "latest_revision", "application",
-                "on_behalf_of", "subscription", "test_clock", "from_invoice.invoice"},
+    "invoice": {
+        "customer",
+        "default_payment_method",
+        "default_source",
+        "latest_revision",
+        "application",
+        "on_behalf_of",
+        "subscription",
+        "test_clock",
+        "from_invoice.invoice",
+    },
     "invoiceitem": {"customer", "invoice", "test_clock"},
     "line_item": {"invoice", "subscription"},
     "mandate": {"payment_method"},
@@ -54,8 +81,12 @@ BACKGROUND = RequestContext()
 class StoreCore:
     """The objects of one emulator and the lock that guards them; no Stripe operation of its own."""
 
-    def __init__(self, config: EmulatorConfig, scheduler: TaskScheduler,
-                 publish: Callable[[dict[str, Any], list[Endpoint]], None]):
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        scheduler: TaskScheduler,
+        publish: Callable[[dict[str, Any], list[Endpoint]], None],
+    ):
         self._config = config
         self._scheduler = scheduler
         self._publish = publish
@@ -107,8 +138,9 @@ class StoreCore:
             raise ResourceMissingError(KIND_NAMES[kind], object_id or "", param)
         return obj
 
-    def _emit(self, event_type: str, obj: dict[str, Any], ctx: RequestContext,
-              previous: dict[str, Any] | None = None) -> None:
+    def _emit(
+        self, event_type: str, obj: dict[str, Any], ctx: RequestContext, previous: dict[str, Any] | None = None
+    ) -> None:
         endpoints = [
             Endpoint(we["id"], we["url"], self._endpoint_secrets[we["id"]])
             for we in self._objects["webhook_endpoint"].values()
@@ -117,8 +149,7 @@ class StoreCore:
         if event_type not in contract.event_types():
             raise ContractViolation("event", [f"{event_type}: Stripe has no such event type"])
         request = {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key}
-        event = build.build_event(event_type, self._render_plain(obj), self._now(), request, previous,
-                                  len(endpoints))
+        event = build.build_event(event_type, self._render_plain(obj), self._now(), request, previous, len(endpoints))
         if self._config.check_contract:
             problems = contract.object_violations(event)
             if problems:
@@ -127,8 +158,7 @@ class StoreCore:
         if endpoints:
             self._publish(copy.deepcopy(event), endpoints)
 
-    def _emit_changes(self, event_type: str, obj: dict[str, Any], before: dict[str, Any],
-                      ctx: RequestContext) -> None:
+    def _emit_changes(self, event_type: str, obj: dict[str, Any], before: dict[str, Any], ctx: RequestContext) -> None:
         """``event_type`` with what changed since ``before``; no event when nothing did."""
         previous = build.previous_attributes(before, obj)
         if previous:
@@ -143,8 +173,9 @@ class StoreCore:
         # Tax rates embedded in invoices and invoice items show as they are now (metadata, active ...).
         for field in ("default_tax_rates", "tax_rates"):
             if isinstance(rendered.get(field), list) and rendered.get("object") in ("invoice", "invoiceitem"):
-                rendered[field] = [copy.deepcopy(self._objects["tax_rate"].get(rate["id"], rate))
-                                   for rate in rendered[field]]
+                rendered[field] = [
+                    copy.deepcopy(self._objects["tax_rate"].get(rate["id"], rate)) for rate in rendered[field]
+                ]
         return rendered
 
     def _customer_changed(self, customer: dict[str, Any], ctx: RequestContext) -> None:
@@ -233,9 +264,16 @@ class StoreCore:
 
 
 KIND_NAMES = {
-    "customer": "customer", "payment_method": "PaymentMethod", "setup_intent": "setupintent",
-    "setup_attempt": "setupattempt", "mandate": "mandate", "invoice": "invoice", "invoiceitem": "invoiceitem",
-    "event": "event", "webhook_endpoint": "webhook endpoint", "tax_rate": "tax rate",
+    "customer": "customer",
+    "payment_method": "PaymentMethod",
+    "setup_intent": "setupintent",
+    "setup_attempt": "setupattempt",
+    "mandate": "mandate",
+    "invoice": "invoice",
+    "invoiceitem": "invoiceitem",
+    "event": "event",
+    "webhook_endpoint": "webhook endpoint",
+    "tax_rate": "tax rate",
 }
 
 
@@ -244,8 +282,9 @@ def list_limit(params: dict[str, Any]) -> int:
     limit = params.get("limit", 10)
     low, high = contract.LIST_LIMIT_RANGE
     if not low <= limit <= high:
-        raise ParameterError(f"Invalid limit: must be between {low} and {high}", code="parameter_invalid_integer",
-                             param="limit")
+        raise ParameterError(
+            f"Invalid limit: must be between {low} and {high}", code="parameter_invalid_integer", param="limit"
+        )
     return int(limit)
 
 

@@ -1,4 +1,5 @@
 """Customers, with their default payment method for invoices."""
+
 from __future__ import annotations
 
 import copy
@@ -21,15 +22,13 @@ class Customers(PaymentMethods):
             attached_from = params.get("payment_method")
             attached = None
             if attached_from:
-                attached = self._attach(self._resolve_payment_method(attached_from, "payment_method"),
-                                        customer, ctx)
+                attached = self._attach(self._resolve_payment_method(attached_from, "payment_method"), customer, ctx)
             default = (params.get("invoice_settings") or {}).get("default_payment_method")
             if default:
                 previous_customer = copy.deepcopy(customer)
                 pm_id = attached["id"] if attached and default == attached_from else default
                 customer["invoice_settings"]["default_payment_method"] = self._owned_payment_method(customer, pm_id)
-                self._emit("customer.updated", customer, ctx,
-                           build.previous_attributes(previous_customer, customer))
+                self._emit("customer.updated", customer, ctx, build.previous_attributes(previous_customer, customer))
             return customer
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
@@ -48,8 +47,7 @@ class Customers(PaymentMethods):
                 if field in params:
                     customer[field] = params[field] if field != "tax_exempt" else (params[field] or "none")
             if "address" in params:
-                customer["address"] = ({**build.empty_address(), **params["address"]}
-                                       if params["address"] else None)
+                customer["address"] = {**build.empty_address(), **params["address"]} if params["address"] else None
             if "preferred_locales" in params:
                 customer["preferred_locales"] = list(params["preferred_locales"] or [])
             if "metadata" in params:
@@ -58,7 +56,8 @@ class Customers(PaymentMethods):
             if "default_payment_method" in settings:
                 pm_id = settings["default_payment_method"]
                 customer["invoice_settings"]["default_payment_method"] = (
-                    self._owned_payment_method(customer, pm_id) if pm_id else None)
+                    self._owned_payment_method(customer, pm_id) if pm_id else None
+                )
             for field in ("footer", "custom_fields"):
                 if field in settings:
                     customer["invoice_settings"][field] = settings[field]
@@ -83,8 +82,11 @@ class Customers(PaymentMethods):
     def list_customers(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET /v1/customers."""
         with self._lock:
-            items = [c for c in self._objects["customer"].values()
-                     if not params.get("email") or c["email"] == params["email"]]
+            items = [
+                c
+                for c in self._objects["customer"].values()
+                if not params.get("email") or c["email"] == params["email"]
+            ]
             return self._page(items, params, "/v1/customers")
 
     def _owned_payment_method(self, customer: dict[str, Any], pm_id: str) -> str:
@@ -93,5 +95,7 @@ class Customers(PaymentMethods):
             raise InvalidRequestError(
                 f"No such PaymentMethod: '{pm_id}'; the payment method must be attached to customer "
                 f"{customer['id']} before it can be its default.",
-                code="resource_missing", param="invoice_settings[default_payment_method]")
+                code="resource_missing",
+                param="invoice_settings[default_payment_method]",
+            )
         return pm_id

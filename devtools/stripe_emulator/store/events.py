@@ -1,4 +1,5 @@
 """Events as the list API shows them, and the webhook endpoints they are delivered to."""
+
 from __future__ import annotations
 
 import copy
@@ -26,15 +27,19 @@ class Events(StoreCore):
         """GET /v1/events, filtered by ``type`` (``*`` wildcards), ``types[]`` and ``created``."""
         with self._lock:
             if len(params.get("types") or []) > contract.MAX_EVENT_TYPES_FILTER:
-                raise ParameterError(f"Invalid types: at most {contract.MAX_EVENT_TYPES_FILTER} event types can be "
-                                     "given.", param="types")
+                raise ParameterError(
+                    f"Invalid types: at most {contract.MAX_EVENT_TYPES_FILTER} event types can be given.", param="types"
+                )
             types = params.get("types") or ([params["type"]] if params.get("type") else None)
             if params.get("type") and params.get("types"):
                 raise ParameterError("You may only specify one of these parameters: type, types.", param="types")
             delivered = params.get("delivery_success")
-            items = [e for e in self._objects["event"].values()
-                     if (types is None or any(_type_matches(t, e["type"]) for t in types))
-                     and (delivered is None or (e["pending_webhooks"] == 0) == delivered)]
+            items = [
+                e
+                for e in self._objects["event"].values()
+                if (types is None or any(_type_matches(t, e["type"]) for t in types))
+                and (delivered is None or (e["pending_webhooks"] == 0) == delivered)
+            ]
             return self._page(items, params, "/v1/events")
 
     def create_webhook_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:

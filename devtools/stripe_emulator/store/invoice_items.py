@@ -12,6 +12,7 @@ invoice has default_tax_rates or uses automatic tax" (InvoiceAddLinesParamsLine.
 "incompatible invoice items (invoice items with manually specified tax rates, negative amounts ...)
 cannot be added to automatic tax invoices" (InvoiceCreateParamsAutomaticTax.enabled).
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,7 +46,8 @@ class InvoiceItems(TaxRates):
                 if invoice["customer"] != customer["id"]:
                     raise InvalidRequestError(
                         f"The invoice {invoice['id']} belongs to a different customer than {customer['id']}.",
-                        param="invoice")
+                        param="invoice",
+                    )
             rates = self._resolve_tax_rates(params.get("tax_rates"), "tax_rates")
             if invoice:
                 self._check_line_taxes(invoice, rates=rates, manual=None, amount=amount_of(params), prefix="")
@@ -54,18 +56,31 @@ class InvoiceItems(TaxRates):
                 self._after_lines_changed(invoice, ctx)
             return item
 
-    def _new_invoiceitem(self, customer: dict[str, Any], invoice: dict[str, Any] | None,
-                         params: dict[str, Any], param_prefix: str, ctx: RequestContext,
-                         tax_rates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _new_invoiceitem(
+        self,
+        customer: dict[str, Any],
+        invoice: dict[str, Any] | None,
+        params: dict[str, Any],
+        param_prefix: str,
+        ctx: RequestContext,
+        tax_rates: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         _require_amount(params, param_prefix)
-        currency = (params.get("currency") or (invoice or {}).get("currency") or customer["currency"]
-                    or self._config.default_currency).lower()
+        currency = (
+            params.get("currency")
+            or (invoice or {}).get("currency")
+            or customer["currency"]
+            or self._config.default_currency
+        ).lower()
         if invoice and currency != invoice["currency"]:
             raise InvalidRequestError(
                 f"The currency of the invoice item ({currency}) must match the invoice's currency "
-                f"({invoice['currency']}).", param=f"{param_prefix}[currency]" if param_prefix else "currency")
-        item = build.build_invoiceitem(self._now(), customer["id"], currency,
-                                       {**params, "invoice": invoice["id"] if invoice else None})
+                f"({invoice['currency']}).",
+                param=f"{param_prefix}[currency]" if param_prefix else "currency",
+            )
+        item = build.build_invoiceitem(
+            self._now(), customer["id"], currency, {**params, "invoice": invoice["id"] if invoice else None}
+        )
         item["tax_rates"] = copy.deepcopy(tax_rates or [])
         self._add(item)
         if invoice:
@@ -82,8 +97,11 @@ class InvoiceItems(TaxRates):
                 self._require_editable(invoice)
             rates = self._resolve_tax_rates(params.get("tax_rates"), "tax_rates") if "tax_rates" in params else None
             if invoice:
-                amount = amount_of(params, item["quantity"]) if ("amount" in params
-                                                                  or "unit_amount_decimal" in params) else None
+                amount = (
+                    amount_of(params, item["quantity"])
+                    if ("amount" in params or "unit_amount_decimal" in params)
+                    else None
+                )
                 # The item's own manual taxes count too: new tax_rates cannot join them.
                 self._check_line_taxes(invoice, rates=rates or [], manual=None, amount=amount, prefix="")
             for field in ("description", "discountable", "period"):
@@ -104,9 +122,15 @@ class InvoiceItems(TaxRates):
             if invoice:  # Stripe has no invoiceitem.updated event; the invoice's update is the signal
                 for line in invoice["lines"]["data"]:
                     if line["parent"]["invoice_item_details"]["invoice_item"] == item_id:
-                        line.update(amount=item["amount"], subtotal=item["amount"], description=item["description"],
-                                    quantity=item["quantity"], quantity_decimal=item["quantity_decimal"],
-                                    period=dict(item["period"]), metadata=dict(item["metadata"]))
+                        line.update(
+                            amount=item["amount"],
+                            subtotal=item["amount"],
+                            description=item["description"],
+                            quantity=item["quantity"],
+                            quantity_decimal=item["quantity_decimal"],
+                            period=dict(item["period"]),
+                            metadata=dict(item["metadata"]),
+                        )
                 self._after_lines_changed(invoice, ctx)
             return item
 
@@ -122,8 +146,10 @@ class InvoiceItems(TaxRates):
             self._emit("invoiceitem.deleted", item, ctx)
             if invoice:
                 invoice["lines"]["data"] = [
-                    line for line in invoice["lines"]["data"]
-                    if line["parent"]["invoice_item_details"]["invoice_item"] != item_id]
+                    line
+                    for line in invoice["lines"]["data"]
+                    if line["parent"]["invoice_item_details"]["invoice_item"] != item_id
+                ]
                 self._after_lines_changed(invoice, ctx)
             return {"id": item_id, "object": "invoiceitem", "deleted": True}
 
@@ -131,17 +157,22 @@ class InvoiceItems(TaxRates):
         """GET /v1/invoiceitems."""
         with self._lock:
             pending = params.get("pending")
-            items = [i for i in self._objects["invoiceitem"].values()
-                     if (not params.get("customer") or i["customer"] == params["customer"])
-                     and (not params.get("invoice") or i["invoice"] == params["invoice"])
-                     and (pending is None or (i["invoice"] is None) == pending)]
+            items = [
+                i
+                for i in self._objects["invoiceitem"].values()
+                if (not params.get("customer") or i["customer"] == params["customer"])
+                and (not params.get("invoice") or i["invoice"] == params["invoice"])
+                and (pending is None or (i["invoice"] is None) == pending)
+            ]
             return self._page(items, params, "/v1/invoiceitems")
 
     def _require_editable(self, invoice: dict[str, Any]) -> None:
         if invoice["status"] != "draft":
             raise InvalidRequestError(
                 f"You can only modify the lines of a draft invoice; invoice {invoice['id']} has status "
-                f"{invoice['status']}.", code="invoice_not_editable")
+                f"{invoice['status']}.",
+                code="invoice_not_editable",
+            )
 
     # --- taxes ------------------------------------------------------------------------------------
 
@@ -149,51 +180,76 @@ class InvoiceItems(TaxRates):
         return [line["parent"]["invoice_item_details"]["invoice_item"] for line in invoice["lines"]["data"]]
 
     def _lines_have_rates(self, invoice: dict[str, Any]) -> bool:
-        return any(self._objects["invoiceitem"].get(item_id, {}).get("tax_rates")
-                   for item_id in self._line_items(invoice))
+        return any(
+            self._objects["invoiceitem"].get(item_id, {}).get("tax_rates") for item_id in self._line_items(invoice)
+        )
 
     def _lines_have_manual_taxes(self, invoice: dict[str, Any]) -> bool:
         return any(item_id in self._manual_taxes for item_id in self._line_items(invoice))
 
-    def _check_line_taxes(self, invoice: dict[str, Any], *, rates: list[dict[str, Any]],
-                          manual: list[dict[str, Any]] | None, amount: int | None, prefix: str,
-                          rates_before: bool = False, manual_before: bool = False) -> None:
+    def _check_line_taxes(
+        self,
+        invoice: dict[str, Any],
+        *,
+        rates: list[dict[str, Any]],
+        manual: list[dict[str, Any]] | None,
+        amount: int | None,
+        prefix: str,
+        rates_before: bool = False,
+        manual_before: bool = False,
+    ) -> None:
         """Refuse what Stripe refuses to put on one line of ``invoice`` (``*_before``: earlier lines of the request)."""
+
         def param(name: str) -> str:
             return f"{prefix}[{name}]" if prefix else name
 
         automatic = invoice["automatic_tax"]["enabled"]
         if manual:
             if rates:
-                raise InvalidRequestError("You cannot set tax amounts on a line item that has tax_rates.",
-                                          param=param("tax_amounts"))
+                raise InvalidRequestError(
+                    "You cannot set tax amounts on a line item that has tax_rates.", param=param("tax_amounts")
+                )
             if automatic:
-                raise InvalidRequestError("You cannot set tax amounts on a line item of an invoice that uses "
-                                          "automatic tax.", param=param("tax_amounts"))
+                raise InvalidRequestError(
+                    "You cannot set tax amounts on a line item of an invoice that uses automatic tax.",
+                    param=param("tax_amounts"),
+                )
             if invoice["default_tax_rates"]:
-                raise InvalidRequestError("You cannot set tax amounts on a line item of an invoice that has "
-                                          "default_tax_rates.", param=param("tax_amounts"))
+                raise InvalidRequestError(
+                    "You cannot set tax amounts on a line item of an invoice that has default_tax_rates.",
+                    param=param("tax_amounts"),
+                )
             if rates_before or self._lines_have_rates(invoice):
-                raise InvalidRequestError("You cannot set tax amounts if any line item of the invoice has "
-                                          "tax_rates.", param=param("tax_amounts"))
+                raise InvalidRequestError(
+                    "You cannot set tax amounts if any line item of the invoice has tax_rates.",
+                    param=param("tax_amounts"),
+                )
         if rates:
             if automatic:
-                raise InvalidRequestError("Invoice items with manually specified tax rates cannot be added to an "
-                                          "invoice that uses automatic tax.", param=param("tax_rates"))
+                raise InvalidRequestError(
+                    "Invoice items with manually specified tax rates cannot be added to an "
+                    "invoice that uses automatic tax.",
+                    param=param("tax_rates"),
+                )
             if manual_before or self._lines_have_manual_taxes(invoice):
-                raise InvalidRequestError("You cannot set tax_rates on a line item of an invoice whose line items "
-                                          "have tax amounts.", param=param("tax_rates"))
+                raise InvalidRequestError(
+                    "You cannot set tax_rates on a line item of an invoice whose line items have tax amounts.",
+                    param=param("tax_rates"),
+                )
         if automatic and amount is not None and amount < 0:
-            raise InvalidRequestError("Invoice items with negative amounts cannot be added to an invoice that uses "
-                                      "automatic tax.", param=param("amount"))
+            raise InvalidRequestError(
+                "Invoice items with negative amounts cannot be added to an invoice that uses automatic tax.",
+                param=param("amount"),
+            )
 
     def _checked_tax_amounts(self, amounts: list[dict[str, Any]] | None, param: str) -> list[dict[str, Any]] | None:
         """Manual tax amounts within Stripe's limits (nothing is created yet); None for none."""
         if not amounts:
             return None
         if len(amounts) > taxes.MAX_TAX_AMOUNTS:
-            raise ParameterError(f"You can set at most {taxes.MAX_TAX_AMOUNTS} tax amounts; {param} has "
-                                 f"{len(amounts)}.", param=param)
+            raise ParameterError(
+                f"You can set at most {taxes.MAX_TAX_AMOUNTS} tax amounts; {param} has {len(amounts)}.", param=param
+            )
         for index, amount in enumerate(amounts):
             check_tax_rate_data(amount["tax_rate_data"], f"{param}[{index}][tax_rate_data]")
         return amounts
@@ -203,8 +259,15 @@ class InvoiceItems(TaxRates):
         entries = []
         for amount in amounts:
             rate = self._rate_for_tax_rate_data(amount["tax_rate_data"])
-            entries.append(taxes.entry(amount["amount"], rate["id"], rate["inclusive"], amount["taxable_amount"],
-                                       amount.get("taxability_reason") or taxes.NOT_AVAILABLE))
+            entries.append(
+                taxes.entry(
+                    amount["amount"],
+                    rate["id"],
+                    rate["inclusive"],
+                    amount["taxable_amount"],
+                    amount.get("taxability_reason") or taxes.NOT_AVAILABLE,
+                )
+            )
         self._manual_taxes[item_id] = entries
 
     def _recompute(self, invoice: dict[str, Any]) -> None:
@@ -228,28 +291,39 @@ class InvoiceItems(TaxRates):
         recompute_totals(invoice)
 
     def _automatic_tax(self, invoice: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-        outcome = taxes.automatic_outcome((invoice["customer_address"] or {}).get("country"),
-                                          invoice["customer_tax_exempt"])
+        outcome = taxes.automatic_outcome(
+            (invoice["customer_address"] or {}).get("country"), invoice["customer_tax_exempt"]
+        )
         invoice["automatic_tax"]["status"] = "requires_location_inputs" if outcome is None else "complete"
         if outcome is None or not lines:
             for line in lines:
                 line["taxes"] = []
             return
         rate = self._automatic_rate(outcome.rate_country, outcome.percentage)
-        amounts = taxes.automatic_taxes([line["amount"] for line in lines], outcome.percentage,
-                                        self._config.automatic_tax_rounding)
+        amounts = taxes.automatic_taxes(
+            [line["amount"] for line in lines], outcome.percentage, self._config.automatic_tax_rounding
+        )
         for line, tax in zip(lines, amounts, strict=True):
             line["taxes"] = [taxes.entry(tax, rate["id"], False, line["amount"], outcome.taxability_reason)]
 
     def _after_lines_changed(self, invoice: dict[str, Any], ctx: RequestContext) -> None:
         before = {k: copy.deepcopy(invoice[k]) for k in TOTAL_FIELDS}
         self._recompute(invoice)
-        self._emit("invoice.updated", invoice, ctx,
-                   build.previous_attributes(before, {k: invoice[k] for k in TOTAL_FIELDS}))
+        self._emit(
+            "invoice.updated", invoice, ctx, build.previous_attributes(before, {k: invoice[k] for k in TOTAL_FIELDS})
+        )
 
 
-TOTAL_FIELDS = ("subtotal", "subtotal_excluding_tax", "total", "total_excluding_tax", "total_taxes", "amount_due",
-                "amount_remaining", "automatic_tax")
+TOTAL_FIELDS = (
+    "subtotal",
+    "subtotal_excluding_tax",
+    "total",
+    "total_excluding_tax",
+    "total_taxes",
+    "amount_due",
+    "amount_remaining",
+    "automatic_tax",
+)
 
 
 def recompute_totals(invoice: dict[str, Any]) -> None:
@@ -264,9 +338,15 @@ def recompute_totals(invoice: dict[str, Any]) -> None:
     excluding_tax = sum(taxes.line_net(line) for line in lines)
     total = excluding_tax + sum(tax["amount"] for line in lines for tax in line["taxes"] or [])
     due = max(total, 0)
-    invoice.update(subtotal=subtotal, subtotal_excluding_tax=excluding_tax, total=total,
-                   total_excluding_tax=excluding_tax, total_taxes=taxes.total_taxes(lines),
-                   amount_due=due, amount_remaining=due - invoice["amount_paid"])
+    invoice.update(
+        subtotal=subtotal,
+        subtotal_excluding_tax=excluding_tax,
+        total=total,
+        total_excluding_tax=excluding_tax,
+        total_taxes=taxes.total_taxes(lines),
+        amount_due=due,
+        amount_remaining=due - invoice["amount_paid"],
+    )
 
 
 def _require_amount(params: dict[str, Any], param_prefix: str) -> None:

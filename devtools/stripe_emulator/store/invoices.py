@@ -1,4 +1,5 @@
 """Invoices: draft, add lines, finalize, pay, void, mark uncollectible."""
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,10 @@ from stripe_emulator.store.payment_methods import PaymentMethods
 from stripe_emulator.store.payments import Payments
 
 # Stripe's answer when Stripe Tax cannot tell where the customer is (``last_finalization_error.code``).
-TAX_LOCATION_MISSING = ("Automatic tax calculation requires a valid address on the Customer: the customer's "
-                        "location is missing or not precise enough to calculate tax.")
+TAX_LOCATION_MISSING = (
+    "Automatic tax calculation requires a valid address on the Customer: the customer's "
+    "location is missing or not precise enough to calculate tax."
+)
 
 
 class Invoices(InvoiceItems, Payments, PaymentMethods):
@@ -33,24 +36,31 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if not send_invoice and (params.get("days_until_due") is not None or params.get("due_date") is not None):
                 raise InvalidRequestError(
                     "Invoices with collection_method=charge_automatically cannot have a due date.",
-                    param="days_until_due" if params.get("days_until_due") is not None else "due_date")
+                    param="days_until_due" if params.get("days_until_due") is not None else "due_date",
+                )
             currency = (params.get("currency") or customer["currency"] or self._config.default_currency).lower()
             default_rates = self._resolve_tax_rates(params.get("default_tax_rates"), "default_tax_rates")
             automatic_tax = self._automatic_tax_settings(params.get("automatic_tax"))
             if automatic_tax["enabled"] and default_rates:
-                raise InvalidRequestError("You cannot set default_tax_rates on an invoice that uses automatic tax.",
-                                          param="default_tax_rates")
+                raise InvalidRequestError(
+                    "You cannot set default_tax_rates on an invoice that uses automatic tax.", param="default_tax_rates"
+                )
             pending = []
             if params.get("pending_invoice_items_behavior") == "include":
-                pending = [item for item in sorted(self._objects["invoiceitem"].values(), key=self._sort_key)
-                           if item["customer"] == customer["id"] and item["invoice"] is None
-                           and item["currency"] == currency]
+                pending = [
+                    item
+                    for item in sorted(self._objects["invoiceitem"].values(), key=self._sort_key)
+                    if item["customer"] == customer["id"] and item["invoice"] is None and item["currency"] == currency
+                ]
                 if automatic_tax["enabled"]:
                     _require_automatic_tax_compatible(pending, "pending_invoice_items_behavior")
             account = {"country": self._config.account_country, "name": self._config.account_name}
             invoice = build.build_invoice(self._now(), customer, params, account, currency)
-            invoice.update(default_tax_rates=copy.deepcopy(default_rates), automatic_tax=automatic_tax,
-                           customer_address=copy.deepcopy(customer["address"]))
+            invoice.update(
+                default_tax_rates=copy.deepcopy(default_rates),
+                automatic_tax=automatic_tax,
+                customer_address=copy.deepcopy(customer["address"]),
+            )
             invoice = self._add(invoice)
             invoice["webhooks_delivered_at"] = invoice["created"]
             for item in pending:
@@ -70,11 +80,19 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             # The emulator has no connected accounts (Connect), so none can be liable.
             account = liability.get("account")
             if not account:
-                raise ParameterError("Missing required param: automatic_tax[liability][account].",
-                                     code="parameter_missing", param="automatic_tax[liability][account]")
+                raise ParameterError(
+                    "Missing required param: automatic_tax[liability][account].",
+                    code="parameter_missing",
+                    param="automatic_tax[liability][account]",
+                )
             raise ResourceMissingError("account", account, "automatic_tax[liability][account]", status=400)
-        return {"disabled_reason": None, "enabled": True, "liability": {"account": None, "type": "self"},
-                "provider": "stripe", "status": None}
+        return {
+            "disabled_reason": None,
+            "enabled": True,
+            "liability": {"account": None, "type": "self"},
+            "provider": "stripe",
+            "status": None,
+        }
 
     def update_invoice(self, invoice_id: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/invoices/{id}: drafts fully; finalized invoices only metadata and a few display fields."""
@@ -92,7 +110,9 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 raise InvalidRequestError(
                     f"Finalized invoices can't be updated in this way (you tried to change "
                     f"{', '.join(sorted(allowed))} on an invoice with status {status}).",
-                    code="invoice_not_editable", param=sorted(allowed)[0])
+                    code="invoice_not_editable",
+                    param=sorted(allowed)[0],
+                )
             before = copy.deepcopy(invoice)
             if "default_tax_rates" in params or "automatic_tax" in params:  # first: it may refuse the update
                 self._update_invoice_taxes(invoice, params)
@@ -105,7 +125,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 pm_id = params["default_payment_method"]
                 customer = self._get("customer", invoice["customer"], "customer")
                 invoice["default_payment_method"] = (
-                    self._require_owned(customer, pm_id, "default_payment_method") if pm_id else None)
+                    self._require_owned(customer, pm_id, "default_payment_method") if pm_id else None
+                )
             if params.get("due_date") is not None:
                 invoice["due_date"] = params["due_date"]
             elif params.get("days_until_due") is not None:
@@ -125,16 +146,21 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             automatic_tax = self._automatic_tax_settings(params["automatic_tax"])
         if automatic_tax["enabled"]:
             if rates:
-                raise InvalidRequestError("You cannot set default_tax_rates on an invoice that uses automatic tax.",
-                                          param="default_tax_rates")
+                raise InvalidRequestError(
+                    "You cannot set default_tax_rates on an invoice that uses automatic tax.", param="default_tax_rates"
+                )
             if self._lines_have_manual_taxes(invoice):
-                raise InvalidRequestError("Automatic tax cannot be enabled on an invoice whose line items have tax "
-                                          "amounts.", param="automatic_tax[enabled]")
+                raise InvalidRequestError(
+                    "Automatic tax cannot be enabled on an invoice whose line items have tax amounts.",
+                    param="automatic_tax[enabled]",
+                )
             items = [self._objects["invoiceitem"][item_id] for item_id in self._line_items(invoice)]
             _require_automatic_tax_compatible(items, "automatic_tax[enabled]")
         if rates and self._lines_have_manual_taxes(invoice):
-            raise InvalidRequestError("You cannot set default_tax_rates on an invoice whose line items have tax "
-                                      "amounts.", param="default_tax_rates")
+            raise InvalidRequestError(
+                "You cannot set default_tax_rates on an invoice whose line items have tax amounts.",
+                param="default_tax_rates",
+            )
         invoice.update(default_tax_rates=copy.deepcopy(rates), automatic_tax=automatic_tax)
         self._recompute(invoice)
 
@@ -145,7 +171,9 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if invoice["status"] != "draft":
                 raise InvalidRequestError(
                     f"You can only delete draft invoices. This invoice has status {invoice['status']}; void it "
-                    "instead.", code="invoice_not_editable")
+                    "instead.",
+                    code="invoice_not_editable",
+                )
             del self._objects["invoice"][invoice_id]
             for item_id in [i["id"] for i in self._objects["invoiceitem"].values() if i["invoice"] == invoice_id]:
                 del self._objects["invoiceitem"][item_id]
@@ -168,22 +196,35 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 item = None
                 if line.get("invoice_item"):
                     item = self._get("invoiceitem", line["invoice_item"], f"{prefix}[invoice_item]")
-                    if (item["invoice"] is not None or item["customer"] != customer["id"]
-                            or any(planned_item is item for _, planned_item, _, _, _ in planned)):
+                    if (
+                        item["invoice"] is not None
+                        or item["customer"] != customer["id"]
+                        or any(planned_item is item for _, planned_item, _, _, _ in planned)
+                    ):
                         raise InvalidRequestError(
                             f"Invoice item {item['id']} is not a pending item of customer {customer['id']}.",
-                            param=f"{prefix}[invoice_item]")
+                            param=f"{prefix}[invoice_item]",
+                        )
                 elif line.get("amount") is None:
-                    raise ParameterError(f"Missing required param: {prefix}[amount].", code="parameter_missing",
-                                         param=f"{prefix}[amount]")
+                    raise ParameterError(
+                        f"Missing required param: {prefix}[amount].",
+                        code="parameter_missing",
+                        param=f"{prefix}[amount]",
+                    )
                 if "tax_rates" in line:
                     rates = self._resolve_tax_rates(line["tax_rates"], f"{prefix}[tax_rates]")
                 else:
                     rates = item["tax_rates"] if item else []
                 manual = self._checked_tax_amounts(line.get("tax_amounts"), f"{prefix}[tax_amounts]")
-                self._check_line_taxes(invoice, rates=rates, manual=manual,
-                                       amount=item["amount"] if item else amount_of(line), prefix=prefix,
-                                       rates_before=rates_before, manual_before=manual_before)
+                self._check_line_taxes(
+                    invoice,
+                    rates=rates,
+                    manual=manual,
+                    amount=item["amount"] if item else amount_of(line),
+                    prefix=prefix,
+                    rates_before=rates_before,
+                    manual_before=manual_before,
+                )
                 rates_before, manual_before = rates_before or bool(rates), manual_before or bool(manual)
                 planned.append((line, item, rates, manual, prefix))
             for line, item, rates, manual, prefix in planned:
@@ -206,7 +247,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             invoice = self._get("invoice", invoice_id)
             if invoice["status"] != "draft":
                 raise InvalidRequestError(
-                    "This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+                    "This invoice is already finalized, you can't re-finalize a non-draft invoice."
+                )
             if self._config.finalization_failures_next_n > 0:
                 self._config.finalization_failures_next_n -= 1
                 self._fail_finalization(invoice, ctx)
@@ -220,12 +262,17 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 invoice["auto_advance"] = bool(params["auto_advance"])
             base_url = (self._config.public_url or ctx.base_url).rstrip("/")
             invoice.update(
-                status="open", effective_at=now, ending_balance=0, last_finalization_error=None,
+                status="open",
+                effective_at=now,
+                ending_balance=0,
+                last_finalization_error=None,
                 number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
                 hosted_invoice_url=f"{base_url}/invoice/{invoice_id}",
                 invoice_pdf=f"{base_url}/invoice/{invoice_id}/pdf",
-                customer_email=customer["email"], customer_name=customer["name"],
-                customer_phone=customer["phone"], customer_address=customer["address"],
+                customer_email=customer["email"],
+                customer_name=customer["name"],
+                customer_phone=customer["phone"],
+                customer_address=customer["address"],
             )
             invoice["status_transitions"]["finalized_at"] = now
             customer["next_invoice_sequence"] += 1
@@ -241,9 +288,13 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 self._schedule_charge(invoice_id, self._config.auto_charge_delay)
             return invoice
 
-    def _fail_finalization(self, invoice: dict[str, Any], ctx: RequestContext,
-                           message: str = "The invoice could not be finalized (injected finalization failure).",
-                           code: str | None = None) -> None:
+    def _fail_finalization(
+        self,
+        invoice: dict[str, Any],
+        ctx: RequestContext,
+        message: str = "The invoice could not be finalized (injected finalization failure).",
+        code: str | None = None,
+    ) -> None:
         """Stripe could not finalize: the invoice stays a draft, says why, and the request fails."""
         before = copy.deepcopy(invoice)
         error = InvalidRequestError(message, code=code)
@@ -274,7 +325,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 raise InvalidRequestError("Invoice is already paid.")
             if status not in ("open", "uncollectible"):
                 raise InvalidRequestError(
-                    f"You can only pay an invoice with status open or uncollectible; this invoice is {status}.")
+                    f"You can only pay an invoice with status open or uncollectible; this invoice is {status}."
+                )
             if invoice_id in self._processing:
                 raise InvalidRequestError("This invoice's payment is already processing.")
             pm = None
@@ -294,7 +346,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if invoice["status"] not in ("open", "uncollectible"):
                 raise InvalidRequestError(
                     f"You can only void an invoice with status open or uncollectible; this invoice is "
-                    f"{invoice['status']}.")
+                    f"{invoice['status']}."
+                )
             if invoice_id in self._processing:
                 raise InvalidRequestError("This invoice can't be voided while its payment is processing.")
             return self._close(invoice, "void", "voided_at", "invoice.voided", ctx)
@@ -305,11 +358,13 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             invoice = self._get("invoice", invoice_id)
             if invoice["status"] != "open":
                 raise InvalidRequestError(
-                    f"You can only mark an open invoice as uncollectible; this invoice is {invoice['status']}.")
+                    f"You can only mark an open invoice as uncollectible; this invoice is {invoice['status']}."
+                )
             return self._close(invoice, "uncollectible", "marked_uncollectible_at", "invoice.marked_uncollectible", ctx)
 
-    def _close(self, invoice: dict[str, Any], status: str, transition: str, event_type: str,
-               ctx: RequestContext) -> dict[str, Any]:
+    def _close(
+        self, invoice: dict[str, Any], status: str, transition: str, event_type: str, ctx: RequestContext
+    ) -> dict[str, Any]:
         """Move an invoice to ``status`` (void, uncollectible): no further automatic payment attempt."""
         before = copy.deepcopy(invoice)
         invoice.update(status=status, next_payment_attempt=None)
@@ -321,12 +376,17 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
     def list_invoices(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET /v1/invoices."""
         with self._lock:
-            items = [i for i in self._objects["invoice"].values()
-                     if (not params.get("customer") or i["customer"] == params["customer"])
-                     and (not params.get("status") or i["status"] == params["status"])
-                     and (not params.get("collection_method") or i["collection_method"] == params["collection_method"])
-                     and (not params.get("due_date") or (i["due_date"] is not None
-                                                         and in_range(i["due_date"], params["due_date"])))]
+            items = [
+                i
+                for i in self._objects["invoice"].values()
+                if (not params.get("customer") or i["customer"] == params["customer"])
+                and (not params.get("status") or i["status"] == params["status"])
+                and (not params.get("collection_method") or i["collection_method"] == params["collection_method"])
+                and (
+                    not params.get("due_date")
+                    or (i["due_date"] is not None and in_range(i["due_date"], params["due_date"]))
+                )
+            ]
             return self._page(items, params, "/v1/invoices")
 
     def list_invoice_lines(self, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -341,15 +401,16 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                     raise ResourceMissingError("line item", params["starting_after"], "starting_after")
                 start = ids.index(params["starting_after"]) + 1
             rest = lines[start:]
-            return build.list_object(f"/v1/invoices/{invoice_id}/lines", copy.deepcopy(rest[:limit]),
-                                     len(rest) > limit)
+            return build.list_object(f"/v1/invoices/{invoice_id}/lines", copy.deepcopy(rest[:limit]), len(rest) > limit)
 
     def _require_owned(self, customer: dict[str, Any], pm_id: str, param: str) -> str:
         pm = self._get("payment_method", pm_id, param)
         if pm["customer"] != customer["id"]:
             raise InvalidRequestError(
                 f"The PaymentMethod {pm_id} does not belong to the Customer {customer['id']}. Please attach it "
-                "to the customer first.", param=param)
+                "to the customer first.",
+                param=param,
+            )
         return pm_id
 
 
@@ -359,8 +420,11 @@ def _require_automatic_tax_compatible(items: list[dict[str, Any]], param: str) -
         if item["tax_rates"]:
             raise InvalidRequestError(
                 f"Invoice item {item['id']} has manually specified tax rates and cannot be on an invoice that uses "
-                "automatic tax.", param=param)
+                "automatic tax.",
+                param=param,
+            )
         if item["amount"] is not None and item["amount"] < 0:
             raise InvalidRequestError(
-                f"Invoice item {item['id']} has a negative amount and cannot be on an invoice that uses automatic "
-                "tax.", param=param)
+                f"Invoice item {item['id']} has a negative amount and cannot be on an invoice that uses automatic tax.",
+                param=param,
+            )

@@ -1,4 +1,5 @@
 """PaymentMethods: created from card details, an IBAN or a test id; attached to and detached from customers."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,9 @@ class PaymentMethods(StoreCore):
         if pm["customer"] == customer["id"]:
             return pm
         if pm["customer"] is not None:
-            raise InvalidRequestError("The payment method you provided has already been attached to a customer.",
-                                      param="payment_method")
+            raise InvalidRequestError(
+                "The payment method you provided has already been attached to a customer.", param="payment_method"
+            )
         behaviour = instruments.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
         if behaviour.setup == "declines":
             raise CardError(DECLINED, code="card_declined", decline_code=behaviour.decline_code)
@@ -60,15 +62,15 @@ class PaymentMethods(StoreCore):
             if pm["customer"] is None:
                 raise InvalidRequestError(
                     "The payment method you provided is not attached to a customer so detachment is impossible.",
-                    code="payment_method_unexpected_state")
+                    code="payment_method_unexpected_state",
+                )
             customer = self._objects["customer"].get(pm["customer"])
             previous = {"customer": pm["customer"]}
             pm["customer"] = None
             self._emit("payment_method.detached", pm, ctx, previous)
             if customer and customer["invoice_settings"]["default_payment_method"] == pm_id:
                 customer["invoice_settings"]["default_payment_method"] = None
-                self._emit("customer.updated", customer, ctx,
-                           {"invoice_settings": {"default_payment_method": pm_id}})
+                self._emit("customer.updated", customer, ctx, {"invoice_settings": {"default_payment_method": pm_id}})
             return pm
 
     def list_payment_methods(self, params: dict[str, Any], customer_id: str | None = None) -> dict[str, Any]:
@@ -77,8 +79,11 @@ class PaymentMethods(StoreCore):
             customer_id = customer_id or params.get("customer")
             if customer_id:
                 self._get("customer", customer_id, "customer")
-            items = [pm for pm in self._objects["payment_method"].values()
-                     if (not customer_id or pm["customer"] == customer_id)
-                     and (not params.get("type") or pm["type"] == params["type"])]
+            items = [
+                pm
+                for pm in self._objects["payment_method"].values()
+                if (not customer_id or pm["customer"] == customer_id)
+                and (not params.get("type") or pm["type"] == params["type"])
+            ]
             url = f"/v1/customers/{customer_id}/payment_methods" if customer_id else "/v1/payment_methods"
             return self._page(items, params, url)

@@ -1,4 +1,5 @@
 """Collecting an invoice: automatic charges with retries, a synchronous pay, SEPA debits that settle later."""
+
 from __future__ import annotations
 
 import copy
@@ -36,8 +37,12 @@ class Payments(StoreCore):
             if generation != self._generation or self._charge_tokens.get(invoice_id) != token:
                 return
             invoice = self._objects["invoice"].get(invoice_id)
-            if (invoice is None or invoice["status"] != "open" or not invoice["auto_advance"]
-                    or invoice_id in self._processing):
+            if (
+                invoice is None
+                or invoice["status"] != "open"
+                or not invoice["auto_advance"]
+                or invoice_id in self._processing
+            ):
                 return
             self._attempt_payment(invoice, BACKGROUND, None, synchronous=False)
 
@@ -46,8 +51,9 @@ class Payments(StoreCore):
         pm_id = invoice["default_payment_method"] or customer["invoice_settings"].get("default_payment_method")
         return self._objects["payment_method"].get(pm_id) if pm_id else None
 
-    def _attempt_payment(self, invoice: dict[str, Any], ctx: RequestContext, pm: dict[str, Any] | None,
-                         synchronous: bool) -> None:
+    def _attempt_payment(
+        self, invoice: dict[str, Any], ctx: RequestContext, pm: dict[str, Any] | None, synchronous: bool
+    ) -> None:
         pm = pm or self._payment_method_for(invoice)
         if pm is None and synchronous:
             raise InvalidRequestError(NO_PAYMENT_METHOD)
@@ -63,23 +69,30 @@ class Payments(StoreCore):
         elif behaviour.charge == "declines":
             self._payment_failed(invoice, before, ctx)
             if synchronous:
-                raise CardError(DECLINED, code="card_declined", decline_code=behaviour.decline_code,
-                                payment_method=self._render_plain(pm))
+                raise CardError(
+                    DECLINED,
+                    code="card_declined",
+                    decline_code=behaviour.decline_code,
+                    payment_method=self._render_plain(pm),
+                )
         elif behaviour.charge == "requires_action":
             invoice["next_payment_attempt"] = None
             self._charge_tokens.pop(invoice["id"], None)
-            self._emit("invoice.payment_action_required", invoice, ctx,
-                       build.previous_attributes(before, invoice))
+            self._emit("invoice.payment_action_required", invoice, ctx, build.previous_attributes(before, invoice))
             if synchronous:
-                raise CardError(REQUIRES_ACTION, code="invoice_payment_intent_requires_action",
-                                payment_method=self._render_plain(pm))
+                raise CardError(
+                    REQUIRES_ACTION,
+                    code="invoice_payment_intent_requires_action",
+                    payment_method=self._render_plain(pm),
+                )
         else:  # SEPA debit: processing now, settled later
             invoice["next_payment_attempt"] = None
             self._processing.add(invoice["id"])
             succeeds = behaviour.charge == "processing_then_succeeds"
             generation = self._generation
-            self._scheduler.call_later(self._config.sepa_settle_delay,
-                                       lambda: self._settle_debit(invoice["id"], generation, succeeds))
+            self._scheduler.call_later(
+                self._config.sepa_settle_delay, lambda: self._settle_debit(invoice["id"], generation, succeeds)
+            )
 
     def _settle_debit(self, invoice_id: str, generation: int, succeeds: bool) -> None:
         with self._lock:
@@ -107,8 +120,7 @@ class Payments(StoreCore):
 
     def _mark_paid(self, invoice: dict[str, Any], ctx: RequestContext, before: dict[str, Any] | None = None) -> None:
         before = before or copy.deepcopy(invoice)
-        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0,
-                       next_payment_attempt=None)
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
         invoice["status_transitions"]["paid_at"] = self._now()
         self._charge_tokens.pop(invoice["id"], None)
         previous = build.previous_attributes(before, invoice)

@@ -1,4 +1,5 @@
 """SetupIntents and their attempts: saving a card or a SEPA debit mandate for later charges."""
+
 from __future__ import annotations
 
 import secrets
@@ -52,7 +53,8 @@ class SetupIntents(PaymentMethods):
             if intent["status"] in ("succeeded", "canceled", "processing"):
                 raise InvalidRequestError(
                     f"You cannot update this SetupIntent because it has a status of {intent['status']}.",
-                    code="setup_intent_unexpected_state")
+                    code="setup_intent_unexpected_state",
+                )
             for field in ("description", "payment_method_options"):
                 if field in params:
                     intent[field] = params[field]
@@ -70,8 +72,9 @@ class SetupIntents(PaymentMethods):
                 intent["status"] = "requires_confirmation"
             return intent  # Stripe has no setup_intent.updated event
 
-    def confirm_setup_intent(self, intent_id: str, params: dict[str, Any], ctx: RequestContext,
-                             client_secret_required: bool = False) -> dict[str, Any]:
+    def confirm_setup_intent(
+        self, intent_id: str, params: dict[str, Any], ctx: RequestContext, client_secret_required: bool = False
+    ) -> dict[str, Any]:
         """POST /v1/setup_intents/{id}/confirm (server side, or Stripe.js style with the client secret)."""
         with self._lock:
             intent = self._get("setup_intent", intent_id)
@@ -83,11 +86,16 @@ class SetupIntents(PaymentMethods):
         if intent["status"] == "succeeded":
             raise InvalidRequestError(
                 "You cannot confirm this SetupIntent because it has already succeeded after being previously "
-                "confirmed.", code="setup_intent_unexpected_state", setup_intent=self._render_plain(intent))
+                "confirmed.",
+                code="setup_intent_unexpected_state",
+                setup_intent=self._render_plain(intent),
+            )
         if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
             raise InvalidRequestError(
                 f"You cannot confirm this SetupIntent because it has a status of {intent['status']}.",
-                code="setup_intent_unexpected_state", setup_intent=self._render_plain(intent))
+                code="setup_intent_unexpected_state",
+                setup_intent=self._render_plain(intent),
+            )
         pm = self._intent_payment_method(params)
         if pm is None and intent["payment_method"]:
             pm = self._get("payment_method", intent["payment_method"], "payment_method")
@@ -95,31 +103,53 @@ class SetupIntents(PaymentMethods):
             raise ParameterError(
                 "You cannot confirm this SetupIntent because it's missing a payment method. Update the "
                 "SetupIntent with a payment method and then confirm it again.",
-                code="setup_intent_unexpected_state", param="payment_method")
+                code="setup_intent_unexpected_state",
+                param="payment_method",
+            )
         if pm["type"] not in intent["payment_method_types"]:
             raise InvalidRequestError(
                 f"The PaymentMethod provided ({pm['type']}) is not allowed for this SetupIntent. Allowed "
-                f"types: {', '.join(intent['payment_method_types'])}.", param="payment_method")
+                f"types: {', '.join(intent['payment_method_types'])}.",
+                param="payment_method",
+            )
         behaviour = instruments.behaviour_of(pm, self._instrument_secrets.get(pm["id"], ""))
         now = self._now()
         if behaviour.setup == "declines":
-            error = {"code": "card_declined", "decline_code": behaviour.decline_code, "message": DECLINED,
-                     "payment_method": self._render_plain(pm), "type": "card_error", "doc_url":
-                     "https://stripe.com/docs/error-codes/card-declined"}
+            error = {
+                "code": "card_declined",
+                "decline_code": behaviour.decline_code,
+                "message": DECLINED,
+                "payment_method": self._render_plain(pm),
+                "type": "card_error",
+                "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+            }
             attempt = self._add(build.build_setup_attempt(intent, pm, now, error))
-            intent.update(status="requires_payment_method", payment_method=None, last_setup_error=error,
-                          latest_attempt=attempt["id"])
+            intent.update(
+                status="requires_payment_method",
+                payment_method=None,
+                last_setup_error=error,
+                latest_attempt=attempt["id"],
+            )
             self._emit("setup_intent.setup_failed", intent, ctx)
-            raise CardError(DECLINED, code="card_declined", decline_code=behaviour.decline_code,
-                            setup_intent=self._render_plain(intent))
+            raise CardError(
+                DECLINED,
+                code="card_declined",
+                decline_code=behaviour.decline_code,
+                setup_intent=self._render_plain(intent),
+            )
         if intent["customer"]:
             self._attach(pm, self._get("customer", intent["customer"], "customer"), ctx)
         if pm["type"] == "sepa_debit":
             acceptance = (params.get("mandate_data") or {}).get("customer_acceptance")
             intent["mandate"] = self._add(build.build_mandate(pm, acceptance, now))["id"]
         attempt = self._add(build.build_setup_attempt(intent, pm, now, None))
-        intent.update(status="succeeded", payment_method=pm["id"], last_setup_error=None, next_action=None,
-                      latest_attempt=attempt["id"])
+        intent.update(
+            status="succeeded",
+            payment_method=pm["id"],
+            last_setup_error=None,
+            next_action=None,
+            latest_attempt=attempt["id"],
+        )
         self._emit("setup_intent.succeeded", intent, ctx)
         return intent
 
@@ -131,7 +161,9 @@ class SetupIntents(PaymentMethods):
                 raise InvalidRequestError(
                     f"You cannot cancel this SetupIntent because it has a status of {intent['status']}. Only a "
                     "SetupIntent with one of the following statuses may be canceled: requires_payment_method, "
-                    "requires_confirmation, requires_action.", code="setup_intent_unexpected_state")
+                    "requires_confirmation, requires_action.",
+                    code="setup_intent_unexpected_state",
+                )
             intent.update(status="canceled", cancellation_reason=params.get("cancellation_reason"))
             self._emit("setup_intent.canceled", intent, ctx)
             return intent
@@ -139,9 +171,12 @@ class SetupIntents(PaymentMethods):
     def list_setup_intents(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET /v1/setup_intents."""
         with self._lock:
-            items = [i for i in self._objects["setup_intent"].values()
-                     if (not params.get("customer") or i["customer"] == params["customer"])
-                     and (not params.get("payment_method") or i["payment_method"] == params["payment_method"])]
+            items = [
+                i
+                for i in self._objects["setup_intent"].values()
+                if (not params.get("customer") or i["customer"] == params["customer"])
+                and (not params.get("payment_method") or i["payment_method"] == params["payment_method"])
+            ]
             return self._page(items, params, "/v1/setup_intents")
 
     def list_setup_attempts(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -156,4 +191,6 @@ def _check_client_secret(intent: dict[str, Any], client_secret: str) -> None:
     if not secrets.compare_digest(intent["client_secret"], client_secret):
         raise InvalidRequestError(
             "The client_secret provided does not match the client_secret associated with the SetupIntent.",
-            code="setup_intent_invalid_parameter", param="client_secret")
+            code="setup_intent_invalid_parameter",
+            param="client_secret",
+        )

@@ -4,6 +4,7 @@ Stripe creates a TaxRate for each manual tax amount's ``tax_rate_data``, reusing
 exactly, and one for each rate Stripe Tax applies. Both kinds are archived from the start and cannot
 be put on a line or an invoice by id.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,9 +52,12 @@ class TaxRates(StoreCore):
     def list_tax_rates(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET /v1/tax_rates, filtered by ``active``, ``inclusive`` and ``created``."""
         with self._lock:
-            items = [r for r in self._objects["tax_rate"].values()
-                     if (params.get("active") is None or r["active"] == params["active"])
-                     and (params.get("inclusive") is None or r["inclusive"] == params["inclusive"])]
+            items = [
+                r
+                for r in self._objects["tax_rate"].values()
+                if (params.get("active") is None or r["active"] == params["active"])
+                and (params.get("inclusive") is None or r["inclusive"] == params["inclusive"])
+            ]
             return self._page(items, params, "/v1/tax_rates")
 
     # --- what invoices and invoice items need ----------------------------------------------------
@@ -62,8 +66,9 @@ class TaxRates(StoreCore):
         """The tax rates a line or an invoice may be given: existing, active, made by the account."""
         ids = list(ids or [])
         if len(ids) > taxes.MAX_TAX_RATES:
-            raise ParameterError(f"You can apply at most {taxes.MAX_TAX_RATES} tax rates; {param} has {len(ids)}.",
-                                 param=param)
+            raise ParameterError(
+                f"You can apply at most {taxes.MAX_TAX_RATES} tax rates; {param} has {len(ids)}.", param=param
+            )
         rates = []
         for index, rate_id in enumerate(ids):
             where = f"{param}[{index}]"
@@ -75,18 +80,26 @@ class TaxRates(StoreCore):
             if rate_id in self._stripe_made_rates:
                 raise InvalidRequestError(
                     f"The tax rate {rate_id} was created automatically by Stripe and cannot be added directly to "
-                    "invoices or line items.", param=where)
+                    "invoices or line items.",
+                    param=where,
+                )
             if not rate["active"]:
                 raise InvalidRequestError(
                     f"The tax rate {rate_id} is archived: archived tax rates cannot be added to invoices or line "
-                    "items.", param=where)
+                    "items.",
+                    param=where,
+                )
             rates.append(rate)
         return rates
 
     def _rate_for_tax_rate_data(self, data: dict[str, Any]) -> dict[str, Any]:
         """The archived TaxRate for a manual tax amount: the one made for these exact data, or a new one."""
-        key = tuple(sorted((name, str(value.normalize()) if isinstance(value, Decimal) else str(value))
-                           for name, value in data.items()))
+        key = tuple(
+            sorted(
+                (name, str(value.normalize()) if isinstance(value, Decimal) else str(value))
+                for name, value in data.items()
+            )
+        )
         rate_id = self._rates_by_data.get(key)
         if rate_id is None:
             rate = self._add(build.build_tax_rate(self._now(), data, active=False))
@@ -100,11 +113,22 @@ class TaxRates(StoreCore):
         rate_id = self._automatic_rates.get(key)
         if rate_id is None:
             in_eu = country in taxes.EU_COUNTRIES
-            rate = self._add(build.build_tax_rate(self._now(), {
-                "display_name": "VAT" if in_eu else "Tax", "percentage": percentage, "inclusive": False,
-                "country": country, "jurisdiction": country, "jurisdiction_level": "country",
-                "tax_type": "vat" if in_eu else None,
-            }, active=False, effective_percentage=taxes.percentage_json(percentage)))
+            rate = self._add(
+                build.build_tax_rate(
+                    self._now(),
+                    {
+                        "display_name": "VAT" if in_eu else "Tax",
+                        "percentage": percentage,
+                        "inclusive": False,
+                        "country": country,
+                        "jurisdiction": country,
+                        "jurisdiction_level": "country",
+                        "tax_type": "vat" if in_eu else None,
+                    },
+                    active=False,
+                    effective_percentage=taxes.percentage_json(percentage),
+                )
+            )
             self._stripe_made_rates[rate["id"]] = "automatic_tax"
             self._automatic_rates[key] = rate_id = rate["id"]
         return self._objects["tax_rate"][rate_id]

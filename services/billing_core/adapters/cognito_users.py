@@ -1,4 +1,5 @@
 """The people who may sign in, in the Cognito user pool: the operator invites a customer's admins."""
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,8 @@ class CognitoUserDirectory(UserDirectory):
         """Create (or find) the user ``email`` and add them to the admin group."""
         password = _temporary_password() if self._hand_out else None
         kwargs: dict[str, Any] = {
-            "UserPoolId": self._pool, "Username": email,
+            "UserPoolId": self._pool,
+            "Username": email,
             "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
         }
         if password is None:
@@ -51,8 +53,12 @@ class CognitoUserDirectory(UserDirectory):
                 raise UserDirectoryUnavailable(f"Cognito refused the invitation: {_code(error)}") from None
             user = self._call(self._client.admin_get_user, UserPoolId=self._pool, Username=email)
             attributes, created, password = user.get("UserAttributes", []), False, None
-        self._call(self._client.admin_add_user_to_group, UserPoolId=self._pool, Username=user["Username"],
-                   GroupName=self._group)
+        self._call(
+            self._client.admin_add_user_to_group,
+            UserPoolId=self._pool,
+            Username=user["Username"],
+            GroupName=self._group,
+        )
         sub = next((a["Value"] for a in attributes if a.get("Name") == "sub"), None)
         if not sub:
             raise UserDirectoryUnavailable("Cognito returned the user without a sub")

@@ -5,6 +5,7 @@ canned answers per exact request). Pages are followed through ``NextPageToken``;
 retried with capped exponential back-off and full jitter, a bounded number of times. An endpoint
 that cannot be reached, times out or fails on its side is ``CostSourceUnavailable`` (try later).
 """
+
 from __future__ import annotations
 
 import logging
@@ -104,8 +105,10 @@ class CostExplorerCostSource(CostSource):
             page = self._call("get_cost_and_usage", {**request, "NextPageToken": token} if token else request)
             for result in page.get("ResultsByTime", []):
                 try:
-                    span = (date.fromisoformat(result["TimePeriod"]["Start"]),
-                            date.fromisoformat(result["TimePeriod"]["End"]))
+                    span = (
+                        date.fromisoformat(result["TimePeriod"]["Start"]),
+                        date.fromisoformat(result["TimePeriod"]["End"]),
+                    )
                 except (KeyError, TypeError, ValueError):
                     raise CostSourceError("Cost Explorer answered a period without its dates") from None
                 totals, units, estimated = months.get(span, ({}, set(), False))
@@ -123,8 +126,16 @@ class CostExplorerCostSource(CostSource):
         for (month_start, month_end), (totals, units, estimated) in sorted(months.items()):
             if len(units) > 1:
                 raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(units)}")
-            reports.append(CostReport(start=month_start, end=month_end, currency=units.pop() if units else "USD",
-                                      estimated=estimated, lines=_lines(totals), grouped_by=group_by))
+            reports.append(
+                CostReport(
+                    start=month_start,
+                    end=month_end,
+                    currency=units.pop() if units else "USD",
+                    estimated=estimated,
+                    lines=_lines(totals),
+                    grouped_by=group_by,
+                )
+            )
         return reports
 
     def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
@@ -215,8 +226,9 @@ class CostExplorerCostSource(CostSource):
                 return response
             except BotoCoreError as error:
                 # Unreachable or timed out, after botocore's own retries: a dependency that is down.
-                raise CostSourceUnavailable(f"Cost Explorer did not answer {operation}: {type(error).__name__}") \
-                    from None
+                raise CostSourceUnavailable(
+                    f"Cost Explorer did not answer {operation}: {type(error).__name__}"
+                ) from None
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code not in THROTTLING_CODES:
@@ -224,9 +236,7 @@ class CostExplorerCostSource(CostSource):
                         raise CostSourceUnavailable(f"Cost Explorer {code or 'error'} on {operation}") from error
                     raise CostSourceError(f"Cost Explorer {code or 'error'} on {operation}") from error
                 if attempt == self._max_attempts:
-                    raise CostSourceThrottled(
-                        f"Cost Explorer still throttling after {attempt} attempts"
-                    ) from error
+                    raise CostSourceThrottled(f"Cost Explorer still throttling after {attempt} attempts") from error
                 delay = self._jitter() * min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
                 log.warning(
                     "Cost Explorer throttled; backing off",
@@ -238,5 +248,7 @@ class CostExplorerCostSource(CostSource):
 
 def _lines(totals: dict[tuple[str | None, str], Decimal]) -> tuple[CostLine, ...]:
     """Cost lines ordered by scope, then service (the same order for the same answer)."""
-    return tuple(CostLine(service=service, amount=amount, scope=scope)
-                 for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])))
+    return tuple(
+        CostLine(service=service, amount=amount, scope=scope)
+        for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+    )

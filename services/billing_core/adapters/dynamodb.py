@@ -5,6 +5,7 @@ behind them are ``dynamodb_items``'s business. Numbers come back as ``Decimal`` 
 them), and a ``float`` is refused on the way in, so money never passes through binary floating point.
 The events table's adapters are in ``dynamodb_events``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,10 @@ else:
     DynamoDBClient = Any
 
 __all__ = [
-    "DynamoAccountRepository", "DynamoDBClient", "DynamoInvoiceRepository", "from_attribute_values",
+    "DynamoAccountRepository",
+    "DynamoDBClient",
+    "DynamoInvoiceRepository",
+    "from_attribute_values",
     "to_attribute_values",
 ]
 
@@ -130,8 +134,10 @@ class _Unreachable:
             try:
                 return method(*args, **kwargs)
             except BotoCoreError as error:
-                raise StorageUnavailable(f"DynamoDB unreachable for table {self._table}: "
-                                         f"{type(error).__name__}") from None
+                raise StorageUnavailable(
+                    f"DynamoDB unreachable for table {self._table}: {type(error).__name__}"
+                ) from None
+
         return call
 
 
@@ -182,15 +188,14 @@ class _DynamoTable:
         if assignments:
             clauses.append("SET " + ", ".join(assignments))
         if update.add:
-            clauses.append("ADD " + ", ".join(f"{expression.name(k)} {expression.value(v)}"
-                                               for k, v in update.add.items()))
+            clauses.append(
+                "ADD " + ", ".join(f"{expression.name(k)} {expression.value(v)}" for k, v in update.add.items())
+            )
         if update.remove:
             clauses.append("REMOVE " + ", ".join(expression.name(k) for k in update.remove))
         if not clauses:
             raise ValueError("nothing to update")
-        guards = [
-            expression.guard(*guard_attribute(c.name, c.values, self.codecs), c.or_absent) for c in conditions
-        ]
+        guards = [expression.guard(*guard_attribute(c.name, c.values, self.codecs), c.or_absent) for c in conditions]
         if must_exist:
             guards.insert(0, f"attribute_exists({expression.name(self.definition.partition_key)})")
         kwargs: dict[str, Any] = {
@@ -234,7 +239,9 @@ class _DynamoTable:
                 continue
             members = {entry["S"] for entry in value["L"] if "S" in entry}
             change: dict[str, Any] = {
-                "TableName": self._table, "Key": key, "ExpressionAttributeNames": {"#a": attribute},
+                "TableName": self._table,
+                "Key": key,
+                "ExpressionAttributeNames": {"#a": attribute},
                 "ExpressionAttributeValues": {":old": value, **({":new": {"SS": sorted(members)}} if members else {})},
                 "ConditionExpression": "#a = :old",
                 "UpdateExpression": "SET #a = :new" if members else "REMOVE #a",
@@ -245,14 +252,16 @@ class _DynamoTable:
                 if not _is_condition_failure(error):
                     raise
             converted = True
-            log.info("a list attribute was rewritten as a string set", extra={"table": self._table,
-                                                                               "attribute": attribute})
+            log.info(
+                "a list attribute was rewritten as a string set", extra={"table": self._table, "attribute": attribute}
+            )
         return converted
 
     def _raw(self, key: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            item: dict[str, Any] | None = self._client.get_item(TableName=self._table, Key=key,
-                                                                ConsistentRead=True).get("Item")
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table, Key=key, ConsistentRead=True
+            ).get("Item")
         except ClientError as error:
             raise _unavailable(error, self._table) from error
         return item
@@ -374,8 +383,9 @@ class DynamoInvoiceRepository(_DynamoTable, InvoiceRepository):
         last_key = response.get("LastEvaluatedKey")
         return Page(invoices, _encode_cursor(last_key) if last_key else None)
 
-    def list_all(self, *, period_label: str | None = None, status: str | None = None
-                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+    def list_all(
+        self, *, period_label: str | None = None, status: str | None = None
+    ) -> Iterator[Invoice | InvalidStoredRecord]:
         """Scan page by page, filtered in DynamoDB on the period label and the status."""
         kwargs: dict[str, Any] = {"TableName": self._table}
         expression = _Expression()

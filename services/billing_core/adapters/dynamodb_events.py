@@ -4,6 +4,7 @@ and the exchange rate of each period.
 One table (deployed as ``events``, TTL attribute ``expiresAt``) holds the five kinds of item, kept
 apart by key prefix; each adapter implements one port and touches only its own prefix.
 """
+
 from __future__ import annotations
 
 import logging
@@ -111,11 +112,21 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
                 UpdateExpression="SET #kind = :kind, #state = :processing, #owner = :owner, #lease = :lease, "
                 "#claimed = :now, #exp = :exp",
                 ConditionExpression="attribute_not_exists(#pk) OR (#state = :processing AND #lease < :now)",
-                ExpressionAttributeNames={"#pk": "pk", "#kind": "kind", "#state": "state", "#owner": "owner",
-                                          "#lease": "leaseUntil", "#claimed": "claimedAt", "#exp": "expiresAt"},
+                ExpressionAttributeNames={
+                    "#pk": "pk",
+                    "#kind": "kind",
+                    "#state": "state",
+                    "#owner": "owner",
+                    "#lease": "leaseUntil",
+                    "#claimed": "claimedAt",
+                    "#exp": "expiresAt",
+                },
                 ExpressionAttributeValues={
-                    ":kind": {"S": "event"}, ":processing": {"S": "processing"}, ":owner": {"S": owner},
-                    ":lease": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)},
+                    ":kind": {"S": "event"},
+                    ":processing": {"S": "processing"},
+                    ":owner": {"S": owner},
+                    ":lease": {"N": str(now + lease_seconds)},
+                    ":now": {"N": str(now)},
                     ":exp": {"N": str(now + retention_seconds)},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -134,8 +145,13 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
     def renew_event_claim(self, event_id: str, *, owner: str, lease_seconds: int) -> bool:
         """Move the lease of ``owner``'s processing claim to ``lease_seconds`` from now."""
         now = self._now()
-        return self._update_own_claim(event_id, owner, "SET #lease = :lease",
-                                      {":lease": {"N": str(now + lease_seconds)}}, {"#lease": "leaseUntil"})
+        return self._update_own_claim(
+            event_id,
+            owner,
+            "SET #lease = :lease",
+            {":lease": {"N": str(now + lease_seconds)}},
+            {"#lease": "leaseUntil"},
+        )
 
     def complete_event(self, event_id: str, *, owner: str, retention_seconds: int) -> bool:
         """Set ``state = done`` and add one to ``applications``, only on ``owner``'s processing claim.
@@ -145,9 +161,15 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
         """
         now = self._now()
         return self._update_own_claim(
-            event_id, owner, "SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
-            {":done": {"S": "done"}, ":now": {"N": str(now)}, ":exp": {"N": str(now + retention_seconds)},
-             ":one": {"N": "1"}},
+            event_id,
+            owner,
+            "SET #state = :done, #done = :now, #exp = :exp REMOVE #lease ADD #apps :one",
+            {
+                ":done": {"S": "done"},
+                ":now": {"N": str(now)},
+                ":exp": {"N": str(now + retention_seconds)},
+                ":one": {"N": "1"},
+            },
             {"#done": "doneAt", "#exp": "expiresAt", "#lease": "leaseUntil", "#apps": "applications"},
             done_counts=True,
         )
@@ -166,8 +188,16 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
             if not _is_condition_failure(error):
                 raise _unavailable(error, self._table) from error
 
-    def _update_own_claim(self, event_id: str, owner: str, expression: str, values: Item, names: dict[str, str],
-                          *, done_counts: bool = False) -> bool:
+    def _update_own_claim(
+        self,
+        event_id: str,
+        owner: str,
+        expression: str,
+        values: Item,
+        names: dict[str, str],
+        *,
+        done_counts: bool = False,
+    ) -> bool:
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -210,8 +240,13 @@ class DynamoLeases(_EventsTable, Leases):
             self._client.put_item(
                 TableName=self._table,
                 Item=to_attribute_values(
-                    {"pk": LEASE_PREFIX + name, "kind": "lease", "owner": owner, "acquiredAt": now,
-                     "expiresAt": now + ttl_seconds}
+                    {
+                        "pk": LEASE_PREFIX + name,
+                        "kind": "lease",
+                        "owner": owner,
+                        "acquiredAt": now,
+                        "expiresAt": now + ttl_seconds,
+                    }
                 ),
                 ConditionExpression="attribute_not_exists(#pk) OR #exp < :now OR #owner = :owner",
                 ExpressionAttributeNames={"#pk": "pk", "#exp": "expiresAt", "#owner": "owner"},
@@ -320,12 +355,18 @@ class DynamoAuditLog(_EventsTable, AuditLog):
         """Write the entry to its streams in one transaction; a repeat of the same entry id is a no-op."""
         streams = [ALL_ACCOUNTS_STREAM] + ([f"account#{entry.account_id}"] if entry.account_id else [])
         item = audit_entry_item(entry)
-        puts = [{"Put": {
-            "TableName": self._table,
-            "Item": to_attribute_values({**item, "pk": f"{AUDIT_PREFIX}{entry.entry_id}#{stream}",
-                                         "auditStream": stream}),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }} for stream in streams]
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_attribute_values(
+                        {**item, "pk": f"{AUDIT_PREFIX}{entry.entry_id}#{stream}", "auditStream": stream}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for stream in streams
+        ]
         try:
             self._client.transact_write_items(TransactItems=puts)
         except ClientError as error:
@@ -339,9 +380,13 @@ class DynamoAuditLog(_EventsTable, AuditLog):
         stream = ALL_ACCOUNTS_STREAM if account_id is None else f"account#{account_id}"
         try:
             response = self._client.query(
-                TableName=self._table, IndexName="byAuditStream",
-                KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "auditStream"},
-                ExpressionAttributeValues={":s": {"S": stream}}, ScanIndexForward=False, Limit=limit,
+                TableName=self._table,
+                IndexName="byAuditStream",
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "auditStream"},
+                ExpressionAttributeValues={":s": {"S": stream}},
+                ScanIndexForward=False,
+                Limit=limit,
             )
         except ClientError as error:
             raise _unavailable(error, self._table) from error
@@ -366,8 +411,13 @@ class DynamoMemberships(_EventsTable, Memberships):
 
     def add_if_absent(self, membership: Membership) -> Membership:
         """Conditional put; the stored membership (the first one) comes back."""
-        item = {"pk": MEMBER_PREFIX + membership.user_sub, "kind": "membership", "accountId": membership.account_id,
-                "email": membership.email, "addedAt": membership.added_at}
+        item = {
+            "pk": MEMBER_PREFIX + membership.user_sub,
+            "kind": "membership",
+            "accountId": membership.account_id,
+            "email": membership.email,
+            "addedAt": membership.added_at,
+        }
         if self._put_if_absent(item):
             return membership
         stored = self._get(self._key(MEMBER_PREFIX + membership.user_sub)) or {}

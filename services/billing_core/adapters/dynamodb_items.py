@@ -7,6 +7,7 @@ stored as the string "25.00", a cost scope stored as a map, a status no one know
 deployed tables already hold (``userId``, ``stripeInvoiceId``, ``awsBreakdown`` ...). It is a little
 over the usual module size because the attribute names must stay in this one place.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,8 +121,14 @@ def _corrections(value: Any) -> tuple[Correction, ...]:
     if not isinstance(value, list):
         raise _Bad(f"is a {type(value).__name__}, expected a list of corrections")
     try:
-        return tuple(Correction(Period.parse(_text(_map(entry)["period"])), _decimal(_map(entry)["amount"]),
-                                _text(_map(entry)["description"])) for entry in value)
+        return tuple(
+            Correction(
+                Period.parse(_text(_map(entry)["period"])),
+                _decimal(_map(entry)["amount"]),
+                _text(_map(entry)["description"]),
+            )
+            for entry in value
+        )
     except (KeyError, ValueError) as bad:
         raise _Bad(f"holds a malformed correction ({bad})") from None
 
@@ -274,15 +281,19 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "account_id": _simple("userId", _text),
     "invoice_id": _simple("invoiceId", _text),
     "status": _simple("status", _status, lambda status: InvoiceStatus(status).value),
-    "period": _simple("period", _period, lambda period: {
-        "label": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}),
+    "period": _simple(
+        "period",
+        _period,
+        lambda period: {"label": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()},
+    ),
     "currency": _simple("currency", _text),
     "amount": _simple("amount", _decimal),
     "base_fee": _simple("baseFee", _decimal),
     "aws_costs": _simple("awsCosts", _decimal),
     "aws_breakdown": _simple("awsBreakdown", _breakdown, dict),
-    "line_descriptions": _simple("lineDescriptions", _descriptions, lambda texts: {
-        "base-fee": texts.base_fee, "aws": texts.aws}),
+    "line_descriptions": _simple(
+        "lineDescriptions", _descriptions, lambda texts: {"base-fee": texts.base_fee, "aws": texts.aws}
+    ),
     "created_at": _simple("createdAt", _integer),
     "updated_at": _simple("updatedAt", _integer),
     "costs_estimated": _simple("costsEstimated", _boolean),
@@ -352,11 +363,11 @@ def _record_item(record: object, codecs: Mapping[str, _Codec]) -> Item:
     return item
 
 
-def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_type: type, table: str,
-                 key: str) -> Any:
+def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_type: type, table: str, key: str) -> Any:
     record_id = item.get("userId") if record_type is Account else item.get("invoiceId")
-    invalid = functools.partial(InvalidStoredRecord, table, key,
-                                record_id=record_id if isinstance(record_id, str) else None)
+    invalid = functools.partial(
+        InvalidStoredRecord, table, key, record_id=record_id if isinstance(record_id, str) else None
+    )
     values: dict[str, Any] = {}
     for name, codec in codecs.items():
         try:
@@ -436,11 +447,19 @@ def guard_attribute(name: str, values: tuple[object, ...], codecs: Mapping[str, 
 def run_record_item(record: BillingRunRecord) -> Item:
     """A billing run record as an events-table item (without its key and expiry)."""
     return {
-        "kind": "billing-run", "runId": record.run_id, "period": record.period.label,
-        "status": record.status.value, "trigger": record.trigger, "accounts": record.accounts,
-        "skipped": record.skipped, "enqueued": record.enqueued, "costRequests": record.cost_requests,
-        "startedAt": record.started_at, "updatedAt": record.updated_at,
-        "costsEstimated": record.costs_estimated, "skippedReasons": dict(record.skipped_reasons),
+        "kind": "billing-run",
+        "runId": record.run_id,
+        "period": record.period.label,
+        "status": record.status.value,
+        "trigger": record.trigger,
+        "accounts": record.accounts,
+        "skipped": record.skipped,
+        "enqueued": record.enqueued,
+        "costRequests": record.cost_requests,
+        "startedAt": record.started_at,
+        "updatedAt": record.updated_at,
+        "costsEstimated": record.costs_estimated,
+        "skippedReasons": dict(record.skipped_reasons),
     }
 
 
@@ -479,10 +498,16 @@ def snapshot_item(snapshot: CostSnapshot) -> Item:
         lines.append(entry)
     report = snapshot.report
     return {
-        "kind": "cost-preview", "start": report.start.isoformat(), "end": report.end.isoformat(),
-        "currency": report.currency, "estimated": report.estimated, "groupedBy": report.grouped_by,
-        "lines": lines, "asOf": int(snapshot.as_of.timestamp() * 1000),
-        "forecastTotal": snapshot.forecast_total, "forecastMethod": snapshot.forecast_method,
+        "kind": "cost-preview",
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "currency": report.currency,
+        "estimated": report.estimated,
+        "groupedBy": report.grouped_by,
+        "lines": lines,
+        "asOf": int(snapshot.as_of.timestamp() * 1000),
+        "forecastTotal": snapshot.forecast_total,
+        "forecastMethod": snapshot.forecast_method,
     }
 
 
@@ -498,8 +523,11 @@ def snapshot_from_item(item: Mapping[str, Any], table: str) -> CostSnapshot:
             currency=_text(item["currency"]),
             estimated=_boolean(item["estimated"]),
             lines=tuple(
-                CostLine(service=_text(line["service"]), amount=_decimal(line["amount"]),
-                         scope=None if line.get("scope") is None else _text(line["scope"]))
+                CostLine(
+                    service=_text(line["service"]),
+                    amount=_decimal(line["amount"]),
+                    scope=None if line.get("scope") is None else _text(line["scope"]),
+                )
                 for line in lines
             ),
             grouped_by=_text(item["groupedBy"]),
@@ -520,8 +548,12 @@ def snapshot_from_item(item: Mapping[str, Any], table: str) -> CostSnapshot:
 def period_rate_item(rate: PeriodRate) -> Item:
     """A period's rate as an events-table item (without its key)."""
     item: Item = {
-        "kind": "fx-rate", "period": rate.period.label, "rate": rate.fx.rate, "source": rate.fx.source,
-        "rateDate": rate.fx.as_of.isoformat(), "quote": rate.fx.quote.value,
+        "kind": "fx-rate",
+        "period": rate.period.label,
+        "rate": rate.fx.rate,
+        "source": rate.fx.source,
+        "rateDate": rate.fx.as_of.isoformat(),
+        "quote": rate.fx.quote.value,
     }
     if rate.feed is not None:
         item["feed"] = rate.feed
@@ -533,10 +565,12 @@ def period_rate_item(rate: PeriodRate) -> Item:
 def period_rate_from_item(item: Mapping[str, Any], table: str) -> PeriodRate:
     """The period rate an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
     try:
-        fx = FxRate(_decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]),
-                    _fx_quote(item["quote"]))
+        fx = FxRate(
+            _decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]), _fx_quote(item["quote"])
+        )
         return PeriodRate(
-            period=Period.parse(_text(item["period"])), fx=fx,
+            period=Period.parse(_text(item["period"])),
+            fx=fx,
             feed=None if item.get("feed") is None else _text(item["feed"]),
             rule=None if item.get("rule") is None else FxRule(_text(item["rule"])),
         )
@@ -546,16 +580,23 @@ def period_rate_from_item(item: Mapping[str, Any], table: str) -> PeriodRate:
 
 def newest_rate_item(newest: NewestRate) -> Item:
     """The newest published rate as an events-table item (without its key)."""
-    return {"kind": "fx-newest", "rate": newest.fx.rate, "source": newest.fx.source,
-            "rateDate": newest.fx.as_of.isoformat(), "quote": newest.fx.quote.value, "feed": newest.feed,
-            "readAt": newest.read_at}
+    return {
+        "kind": "fx-newest",
+        "rate": newest.fx.rate,
+        "source": newest.fx.source,
+        "rateDate": newest.fx.as_of.isoformat(),
+        "quote": newest.fx.quote.value,
+        "feed": newest.feed,
+        "readAt": newest.read_at,
+    }
 
 
 def newest_rate_from_item(item: Mapping[str, Any], table: str) -> NewestRate:
     """The newest published rate an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
     try:
-        fx = FxRate(_decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]),
-                    _fx_quote(item["quote"]))
+        fx = FxRate(
+            _decimal(item["rate"]), _text(item["source"]), _iso_date(item["rateDate"]), _fx_quote(item["quote"])
+        )
         return NewestRate(fx, _text(item["feed"]), int(_decimal(item["readAt"])))
     except (_Bad, KeyError, TypeError, ValueError, ConfigurationError) as bad:
         raise InvalidStoredRecord(table, f"pk={item.get('pk')}", "item", str(bad)) from None
@@ -566,9 +607,16 @@ def newest_rate_from_item(item: Mapping[str, Any], table: str) -> NewestRate:
 
 def audit_entry_item(entry: AuditEntry) -> Item:
     """An audit entry as an events-table item (without its key and stream)."""
-    item: Item = {"kind": "audit", "entryId": entry.entry_id, "at": entry.at, "actor": entry.actor,
-                  "action": entry.action, "before": dict(entry.before), "after": dict(entry.after),
-                  "auditAt": f"{entry.at:015d}#{entry.entry_id}"}
+    item: Item = {
+        "kind": "audit",
+        "entryId": entry.entry_id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "before": dict(entry.before),
+        "after": dict(entry.after),
+        "auditAt": f"{entry.at:015d}#{entry.entry_id}",
+    }
     if entry.account_id is not None:
         item["accountId"] = entry.account_id
     if entry.reason is not None:
@@ -580,7 +628,9 @@ def audit_entry_from_item(item: Mapping[str, Any], table: str) -> AuditEntry:
     """The audit entry an events-table item holds; ``InvalidStoredRecord`` if it holds none."""
     try:
         return AuditEntry(
-            entry_id=_text(item["entryId"]), at=_integer(item["at"]), actor=_text(item["actor"]),
+            entry_id=_text(item["entryId"]),
+            at=_integer(item["at"]),
+            actor=_text(item["actor"]),
             action=_text(item["action"]),
             account_id=None if item.get("accountId") is None else _text(item["accountId"]),
             before={str(k): _text(v) for k, v in _map(item.get("before", {})).items()},

@@ -5,6 +5,7 @@ envelope whose ``Cube time=...`` elements, in the ECB vocabulary namespace, hold
 ``Cube currency=... rate=...`` per currency: ``1 EUR = rate`` units of that currency. Days without a
 rate (weekends, TARGET holidays) are simply absent, and a currency may be missing from a day.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,6 +90,7 @@ class EcbFeed(ReferenceRateFeed):
         if len(document) > _MAX_FEED_BYTES:
             raise ExchangeRateUnavailable(f"the ECB feed {url} is larger than {_MAX_FEED_BYTES} bytes")
         rates = parse_ecb_feed(document, currency)
-        log.info("ECB feed read", extra={"url": url, "days": len(rates),
-                                         "newest": max(rates).isoformat() if rates else None})
+        log.info(
+            "ECB feed read", extra={"url": url, "days": len(rates), "newest": max(rates).isoformat() if rates else None}
+        )
         return rates

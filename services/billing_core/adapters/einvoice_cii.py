@@ -19,6 +19,7 @@ contact (BG-6), e-mail addresses as electronic addresses (BT-34, BT-49) and the 
 Nothing is computed here: the file repeats the invoice's amounts, and an invoice whose amounts do
 not add up, or that lacks what XRechnung requires, is refused with ``EInvoiceRejected``.
 """
+
 from __future__ import annotations
 
 import re
@@ -148,8 +149,11 @@ def _problems(invoice: EInvoice) -> list[str]:
             problems.append("reverse charge without the seller's VAT id")
     if _has_category(invoice, VatCategory.NOT_TAXABLE) and len(invoice.vat) != 1:  # BR-O-11
         problems.append("category O cannot be combined with another VAT breakdown")
-    problems += [f"the {vat.category} breakdown has no exemption reason"  # BR-AE-10, BR-O-10, BR-E-10
-                 for vat in invoice.vat if vat.category in _UNTAXED and not vat.exemption_reason]
+    problems += [
+        f"the {vat.category} breakdown has no exemption reason"  # BR-AE-10, BR-O-10, BR-E-10
+        for vat in invoice.vat
+        if vat.category in _UNTAXED and not vat.exemption_reason
+    ]
     problems += _payment_problems(invoice.payment)
     problems += _sum_problems(invoice)
     return problems
@@ -157,9 +161,11 @@ def _problems(invoice: EInvoice) -> list[str]:
 
 def _payment_problems(payment: PaymentMeans) -> list[str]:
     if payment.kind == "sepa_debit":  # BR-DE-25-a, BR-DE-30, BR-DE-31, PEPPOL R061
-        return [f"the SEPA direct debit has no {field}" for field in ("mandate_reference", "creditor_id",
-                                                                     "debited_account")
-                if not getattr(payment, field)]
+        return [
+            f"the SEPA direct debit has no {field}"
+            for field in ("mandate_reference", "creditor_id", "debited_account")
+            if not getattr(payment, field)
+        ]
     if payment.kind == "card":  # BR-DE-24-a
         return [] if payment.card_last4 else ["the card payment has no card_last4"]
     return [f"unknown payment kind {payment.kind!r}"]
@@ -167,8 +173,7 @@ def _payment_problems(payment: PaymentMeans) -> list[str]:
 
 def _sum_problems(invoice: EInvoice) -> list[str]:
     """BR-CO-10/13/14/15 and the breakdown's BR-x-08: the file carries the sums, so they must hold."""
-    amounts = [line.net_amount for line in invoice.lines] + [invoice.net_total, invoice.tax_total,
-                                                               invoice.gross_total]
+    amounts = [line.net_amount for line in invoice.lines] + [invoice.net_total, invoice.tax_total, invoice.gross_total]
     amounts += [amount for vat in invoice.vat for amount in (vat.taxable_amount, vat.tax_amount)]
     if any(not amount.is_finite() or amount != amount.quantize(_CENT) for amount in amounts):
         return ["an amount is not a whole number of cents"]
@@ -176,8 +181,10 @@ def _sum_problems(invoice: EInvoice) -> list[str]:
     if sum((line.net_amount for line in invoice.lines), _ZERO) != invoice.net_total:
         problems.append("the lines do not sum to the net total")
     for vat in invoice.vat:
-        lines = sum((line.net_amount for line in invoice.lines
-                     if line.category is vat.category and line.rate == vat.rate), _ZERO)
+        lines = sum(
+            (line.net_amount for line in invoice.lines if line.category is vat.category and line.rate == vat.rate),
+            _ZERO,
+        )
         if lines != vat.taxable_amount:
             problems.append(f"the {vat.category} {vat.rate} % lines do not sum to its taxable amount")
     if {(line.category, line.rate) for line in invoice.lines} - {(vat.category, vat.rate) for vat in invoice.vat}:
@@ -191,7 +198,8 @@ def _sum_problems(invoice: EInvoice) -> list[str]:
 
 def _has_category(invoice: EInvoice, category: VatCategory) -> bool:
     return any(vat.category is category for vat in invoice.vat) or any(
-        line.category is category for line in invoice.lines)
+        line.category is category for line in invoice.lines
+    )
 
 
 def _seller(cii: Any, seller: Party, not_taxable: bool) -> None:

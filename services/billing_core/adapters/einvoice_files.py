@@ -3,6 +3,7 @@
 The libraries load on first use: billing-api and webhook-receiver never write e-invoices, and
 weasyprint takes a moment (and its system libraries) to load.
 """
+
 from __future__ import annotations
 
 from billing_core.domain.einvoice import EInvoice

@@ -8,6 +8,7 @@ the XML as ``factur-x.xml`` and writes the Factur-X XMP; it files an XRechnung u
 Every text comes from the invoice and is HTML-escaped. The only things that differ between two
 renderings of one invoice are the timestamps factur-x writes.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,28 +22,78 @@ from billing_core.domain.einvoice import EInvoice, Party, PaymentMeans, VatBreak
 
 _TEXTS: dict[str, dict[str, str]] = {
     "de": {
-        "title": "Rechnung", "number": "Rechnungsnummer", "date": "Rechnungsdatum",
-        "period": "Leistungszeitraum", "seller": "Rechnungssteller", "buyer": "Rechnungsempfänger",
-        "reference": "Ihre Referenz", "vat_id": "USt-IdNr.", "tax_number": "Steuernummer",
-        "line": "Pos.", "description": "Beschreibung", "line_period": "Zeitraum", "net": "Betrag netto",
-        "net_total": "Summe netto", "vat": "USt.", "taxable": "auf", "total": "Gesamtbetrag",
-        "notes": "Hinweise", "payment": "Zahlung", "due": "Fällig am",
-        "sepa": "SEPA-Lastschrift", "mandate": "Mandatsreferenz", "creditor": "Gläubiger-ID",
-        "account": "Konto", "card": "Karte", "holder": "Karteninhaber", "contact": "Kontakt",
+        "title": "Rechnung",
+        "number": "Rechnungsnummer",
+        "date": "Rechnungsdatum",
+        "period": "Leistungszeitraum",
+        "seller": "Rechnungssteller",
+        "buyer": "Rechnungsempfänger",
+        "reference": "Ihre Referenz",
+        "vat_id": "USt-IdNr.",
+        "tax_number": "Steuernummer",
+        "line": "Pos.",
+        "description": "Beschreibung",
+        "line_period": "Zeitraum",
+        "net": "Betrag netto",
+        "net_total": "Summe netto",
+        "vat": "USt.",
+        "taxable": "auf",
+        "total": "Gesamtbetrag",
+        "notes": "Hinweise",
+        "payment": "Zahlung",
+        "due": "Fällig am",
+        "sepa": "SEPA-Lastschrift",
+        "mandate": "Mandatsreferenz",
+        "creditor": "Gläubiger-ID",
+        "account": "Konto",
+        "card": "Karte",
+        "holder": "Karteninhaber",
+        "contact": "Kontakt",
     },
     "en": {
-        "title": "Invoice", "number": "Invoice number", "date": "Invoice date",
-        "period": "Service period", "seller": "From", "buyer": "Bill to",
-        "reference": "Your reference", "vat_id": "VAT ID", "tax_number": "Tax number",
-        "line": "No.", "description": "Description", "line_period": "Period", "net": "Net amount",
-        "net_total": "Total net", "vat": "VAT", "taxable": "on", "total": "Total",
-        "notes": "Notes", "payment": "Payment", "due": "Due date",
-        "sepa": "SEPA direct debit", "mandate": "Mandate reference", "creditor": "Creditor ID",
-        "account": "Account", "card": "Card", "holder": "Cardholder", "contact": "Contact",
+        "title": "Invoice",
+        "number": "Invoice number",
+        "date": "Invoice date",
+        "period": "Service period",
+        "seller": "From",
+        "buyer": "Bill to",
+        "reference": "Your reference",
+        "vat_id": "VAT ID",
+        "tax_number": "Tax number",
+        "line": "No.",
+        "description": "Description",
+        "line_period": "Period",
+        "net": "Net amount",
+        "net_total": "Total net",
+        "vat": "VAT",
+        "taxable": "on",
+        "total": "Total",
+        "notes": "Notes",
+        "payment": "Payment",
+        "due": "Due date",
+        "sepa": "SEPA direct debit",
+        "mandate": "Mandate reference",
+        "creditor": "Creditor ID",
+        "account": "Account",
+        "card": "Card",
+        "holder": "Cardholder",
+        "contact": "Contact",
     },
 }
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December")
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _SYMBOLS = {"EUR": "€"}
 
 _CSS = """
@@ -71,13 +122,21 @@ def zugferd_pdf(invoice: EInvoice, xml: bytes) -> bytes:
     """The PDF/A-3 of ``invoice`` with ``xml`` (its XRechnung) embedded as Factur-X EN 16931."""
     html = invoice_html(invoice)
     visible: bytes = weasyprint.HTML(string=html).write_pdf(
-        pdf_variant="pdf/a-3b", stylesheets=[weasyprint.CSS(string=_CSS)])
+        pdf_variant="pdf/a-3b", stylesheets=[weasyprint.CSS(string=_CSS)]
+    )
     texts = _texts(invoice)
     pdf: bytes = facturx.generate_from_binary(
-        visible, xml, flavor="factur-x", level="en16931", check_xsd=True,
-        pdf_metadata={"author": invoice.seller.name, "keywords": "Factur-X, ZUGFeRD, XRechnung",
-                      "title": f"{texts['title']} {invoice.number}",
-                      "subject": f"{texts['title']} {invoice.number}, {_date(invoice.issue_date, invoice.language)}"},
+        visible,
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=True,
+        pdf_metadata={
+            "author": invoice.seller.name,
+            "keywords": "Factur-X, ZUGFeRD, XRechnung",
+            "title": f"{texts['title']} {invoice.number}",
+            "subject": f"{texts['title']} {invoice.number}, {_date(invoice.issue_date, invoice.language)}",
+        },
         lang=_lang(invoice),
         # Uncompressed XMP: the PDF/A identification stays readable to any checker (and to a signature later).
         xmp_compression=False,
@@ -93,51 +152,52 @@ def invoice_html(invoice: EInvoice) -> str:
         f"<tr><td>{e(line.line_id)}</td><td>{e(line.description)}</td>"
         f"<td>{e(_period(line.period_start, line.period_end, language))}</td>"
         f"<td class='amount'>{e(format_amount(line.net_amount, currency, language))}</td></tr>"
-        for line in invoice.lines)
+        for line in invoice.lines
+    )
     vat_rows = "".join(_vat_row(vat, invoice) for vat in invoice.vat)
     notes = "".join(f"<p>{e(note)}</p>" for note in invoice.notes)
     seller = invoice.seller
     contact = " · ".join(e(part) for part in (seller.contact_name, seller.contact_phone, seller.email) if part)
-    due = (f"<p>{e(t['due'])}: {e(_date(invoice.due_date, language))}</p>" if invoice.due_date else "")
+    due = f"<p>{e(t['due'])}: {e(_date(invoice.due_date, language))}</p>" if invoice.due_date else ""
     return f"""<!DOCTYPE html>
 <html lang="{e(_lang(invoice))}">
 <head>
 <meta charset="utf-8">
-<title>{e(t['title'])} {e(invoice.number)}</title>
+<title>{e(t["title"])} {e(invoice.number)}</title>
 <meta name="author" content="{e(seller.name)}">
 <meta name="dcterms.created" content="{invoice.issue_date.isoformat()}">
 <meta name="dcterms.modified" content="{invoice.issue_date.isoformat()}">
 </head>
 <body>
-<h1>{e(t['title'])}</h1>
+<h1>{e(t["title"])}</h1>
 <div class="parties">
-<div class="party"><div class="label">{e(t['seller'])}</div>{_party(seller, t)}</div>
-<div class="party"><div class="label">{e(t['buyer'])}</div>{_party(invoice.buyer, t)}</div>
+<div class="party"><div class="label">{e(t["seller"])}</div>{_party(seller, t)}</div>
+<div class="party"><div class="label">{e(t["buyer"])}</div>{_party(invoice.buyer, t)}</div>
 </div>
 <table class="facts">
-<tr><td>{e(t['number'])}</td><td>{e(invoice.number)}</td></tr>
-<tr><td>{e(t['date'])}</td><td>{e(_date(invoice.issue_date, language))}</td></tr>
-<tr><td>{e(t['period'])}</td><td>{e(_period(invoice.period_start, invoice.period_end, language))}</td></tr>
-<tr><td>{e(t['reference'])}</td><td>{e(invoice.buyer_reference)}</td></tr>
+<tr><td>{e(t["number"])}</td><td>{e(invoice.number)}</td></tr>
+<tr><td>{e(t["date"])}</td><td>{e(_date(invoice.issue_date, language))}</td></tr>
+<tr><td>{e(t["period"])}</td><td>{e(_period(invoice.period_start, invoice.period_end, language))}</td></tr>
+<tr><td>{e(t["reference"])}</td><td>{e(invoice.buyer_reference)}</td></tr>
 </table>
 <table class="lines">
-<thead><tr><th>{e(t['line'])}</th><th>{e(t['description'])}</th><th>{e(t['line_period'])}</th>
-<th class="amount">{e(t['net'])}</th></tr></thead>
+<thead><tr><th>{e(t["line"])}</th><th>{e(t["description"])}</th><th>{e(t["line_period"])}</th>
+<th class="amount">{e(t["net"])}</th></tr></thead>
 <tbody>{lines}</tbody>
 </table>
 <table class="totals">
-<tr><td>{e(t['net_total'])}</td><td class="amount">{e(format_amount(invoice.net_total, currency, language))}</td></tr>
+<tr><td>{e(t["net_total"])}</td><td class="amount">{e(format_amount(invoice.net_total, currency, language))}</td></tr>
 {vat_rows}
-<tr class="total"><td>{e(t['total'])}</td>
+<tr class="total"><td>{e(t["total"])}</td>
 <td class="amount">{e(format_amount(invoice.gross_total, currency, language))}</td></tr>
 </table>
-{f'<section><div class="label">{e(t["notes"])}</div>{notes}</section>' if notes else ''}
-<section><div class="label">{e(t['payment'])}</div>
+{f'<section><div class="label">{e(t["notes"])}</div>{notes}</section>' if notes else ""}
+<section><div class="label">{e(t["payment"])}</div>
 <p>{_payment(invoice.payment, t)}</p>
 <p>{e(invoice.payment_terms)}</p>
 {due}
 </section>
-<footer>{e(t['contact'])}: {contact}</footer>
+<footer>{e(t["contact"])}: {contact}</footer>
 </body>
 </html>
 """
@@ -158,15 +218,16 @@ def _vat_row(vat: VatBreakdown, invoice: EInvoice) -> str:
     t, language, currency = _texts(invoice), invoice.language, invoice.currency
     taxable = format_amount(vat.taxable_amount, currency, language)
     label = f"{t['vat']} {_rate(vat.rate, language)} % {t['taxable']} {taxable}"
-    return (f"<tr><td>{_escape(label)}</td>"
-            f"<td class='amount'>{_escape(format_amount(vat.tax_amount, currency, language))}</td></tr>")
+    return (
+        f"<tr><td>{_escape(label)}</td>"
+        f"<td class='amount'>{_escape(format_amount(vat.tax_amount, currency, language))}</td></tr>"
+    )
 
 
 def _party(party: Party, t: dict[str, str]) -> str:
     e = _escape
     rows = [f"<strong>{e(party.name)}</strong>"]
-    rows += [e(part) for part in (party.street, " ".join(p for p in (party.postal_code, party.city) if p))
-             if part]
+    rows += [e(part) for part in (party.street, " ".join(p for p in (party.postal_code, party.city) if p)) if part]
     rows.append(e(party.country))
     if party.vat_id:
         rows.append(f"{e(t['vat_id'])} {e(party.vat_id)}")
@@ -181,9 +242,15 @@ def _payment(payment: PaymentMeans, t: dict[str, str]) -> str:
     e = _escape
     if payment.kind == "sepa_debit":
         parts = [t["sepa"]]
-        parts += [f"{t[label]} {value}" for label, value in (
-            ("mandate", payment.mandate_reference), ("creditor", payment.creditor_id),
-            ("account", payment.debited_account)) if value]
+        parts += [
+            f"{t[label]} {value}"
+            for label, value in (
+                ("mandate", payment.mandate_reference),
+                ("creditor", payment.creditor_id),
+                ("account", payment.debited_account),
+            )
+            if value
+        ]
         return e(", ".join(parts))
     text = f"{t['card']} •••• {payment.card_last4 or ''}".rstrip()
     if payment.card_holder:

@@ -5,6 +5,7 @@ Every thread of a worker shares one ``TokenBucket``, so the process as a whole s
 (other processes share the account's limit), the call backs off with full jitter and is sent again
 with the same idempotency key, so a retry can never do the work twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -128,23 +129,33 @@ class RateLimitedPaymentGateway(PaymentGateway):
                 if attempt == self._max_attempts:
                     raise
                 delay = self._jitter() * min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
-                log.warning("Stripe rate limit hit; backing off",
-                            extra={"attempt": attempt, "delaySeconds": round(delay, 3)})
+                log.warning(
+                    "Stripe rate limit hit; backing off", extra={"attempt": attempt, "delaySeconds": round(delay, 3)}
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        self,
+        *,
+        account_id: str,
+        idempotency_key: str,
+        email: str | None = None,
+        name: str | None = None,
         details: CustomerDetails | None = None,
     ) -> StripeCustomer:
         """See ``PaymentGateway.create_customer``."""
-        return self._call(lambda: self._inner.create_customer(
-            account_id=account_id, idempotency_key=idempotency_key, email=email, name=name, details=details))
+        return self._call(
+            lambda: self._inner.create_customer(
+                account_id=account_id, idempotency_key=idempotency_key, email=email, name=name, details=details
+            )
+        )
 
     def update_customer(self, customer_id: str, *, details: CustomerDetails, idempotency_key: str) -> StripeCustomer:
         """See ``PaymentGateway.update_customer``."""
-        return self._call(lambda: self._inner.update_customer(
-            customer_id, details=details, idempotency_key=idempotency_key))
+        return self._call(
+            lambda: self._inner.update_customer(customer_id, details=details, idempotency_key=idempotency_key)
+        )
 
     def create_setup_intent(
         self,
@@ -155,16 +166,24 @@ class RateLimitedPaymentGateway(PaymentGateway):
         metadata: Mapping[str, str] | None = None,
     ) -> StripeSetupIntent:
         """See ``PaymentGateway.create_setup_intent``."""
-        return self._call(lambda: self._inner.create_setup_intent(
-            customer_id=customer_id, idempotency_key=idempotency_key,
-            payment_method_types=payment_method_types, metadata=metadata))
+        return self._call(
+            lambda: self._inner.create_setup_intent(
+                customer_id=customer_id,
+                idempotency_key=idempotency_key,
+                payment_method_types=payment_method_types,
+                metadata=metadata,
+            )
+        )
 
     def set_default_payment_method(
         self, *, customer_id: str, payment_method_id: str, idempotency_key: str
     ) -> StripeCustomer:
         """See ``PaymentGateway.set_default_payment_method``."""
-        return self._call(lambda: self._inner.set_default_payment_method(
-            customer_id=customer_id, payment_method_id=payment_method_id, idempotency_key=idempotency_key))
+        return self._call(
+            lambda: self._inner.set_default_payment_method(
+                customer_id=customer_id, payment_method_id=payment_method_id, idempotency_key=idempotency_key
+            )
+        )
 
     def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
         """See ``PaymentGateway.retrieve_payment_method``."""
@@ -184,10 +203,19 @@ class RateLimitedPaymentGateway(PaymentGateway):
         automatic_tax: bool = False,
     ) -> StripeInvoice:
         """See ``PaymentGateway.create_draft_invoice``."""
-        return self._call(lambda: self._inner.create_draft_invoice(
-            customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
-            description=description, metadata=metadata, auto_advance=auto_advance, custom_fields=custom_fields,
-            footer=footer, automatic_tax=automatic_tax))
+        return self._call(
+            lambda: self._inner.create_draft_invoice(
+                customer_id=customer_id,
+                currency=currency,
+                idempotency_key=idempotency_key,
+                description=description,
+                metadata=metadata,
+                auto_advance=auto_advance,
+                custom_fields=custom_fields,
+                footer=footer,
+                automatic_tax=automatic_tax,
+            )
+        )
 
     def find_tax_rate(self, key: str) -> str | None:
         """See ``PaymentGateway.find_tax_rate``."""
@@ -201,8 +229,9 @@ class RateLimitedPaymentGateway(PaymentGateway):
         self, *, invoice_id: str, lines: Sequence[InvoiceLine], idempotency_key: str
     ) -> StripeInvoice:
         """See ``PaymentGateway.add_invoice_lines``."""
-        return self._call(lambda: self._inner.add_invoice_lines(
-            invoice_id=invoice_id, lines=lines, idempotency_key=idempotency_key))
+        return self._call(
+            lambda: self._inner.add_invoice_lines(invoice_id=invoice_id, lines=lines, idempotency_key=idempotency_key)
+        )
 
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None

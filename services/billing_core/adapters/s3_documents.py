@@ -1,4 +1,5 @@
 """``DocumentStore`` over S3: each e-invoice file written once under its key."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ The secret's value is JSON: ``{"secret_key": "sk_...", "publishable_key": "pk_..
 lets signatures made just before a rotation still verify. No value ever reaches a log, an error
 message or a ``repr``.
 """
+
 from __future__ import annotations
 
 import json
@@ -120,8 +121,10 @@ class SecretsManagerSecretsProvider(SecretsProvider):
             response = self._client.get_secret_value(SecretId=self._secret_id)
             secrets = parse_stripe_secrets(response.get("SecretString"), self._secret_id)
         except (ClientError, BotoCoreError, SecretsUnavailable) as error:
-            self._last_failure = error if isinstance(error, SecretsUnavailable) else SecretsUnavailable(
-                f"cannot read {self._secret_id}: {_error_code(error)}"
+            self._last_failure = (
+                error
+                if isinstance(error, SecretsUnavailable)
+                else SecretsUnavailable(f"cannot read {self._secret_id}: {_error_code(error)}")
             )
             self._next_read_at = now + self._retry_seconds
             return self._fallback(now)

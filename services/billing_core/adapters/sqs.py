@@ -1,4 +1,5 @@
 """SQS adapter: one ``SqsMessageQueue`` per queue URL, over an injected boto3 SQS client."""
+
 from __future__ import annotations
 
 import json
@@ -39,9 +40,7 @@ def _attributes(attributes: Mapping[str, str]) -> dict[str, Any]:
 class SqsMessageQueue(MessageQueue):
     """An SQS queue whose dead-letter queue is found through its ``RedrivePolicy``."""
 
-    def __init__(
-        self, client: SQSClient, queue_url: str, *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self.queue_url = queue_url
         self._dlq_url: str | None = None
@@ -168,8 +167,12 @@ class SqsMessageQueue(MessageQueue):
             DEAD_LETTERED_AT: _now_iso(),
             RETRY_ATTEMPTS: str(message.attempt),
         }
-        self._call("send_message", QueueUrl=self._dead_letter_queue_url(), MessageBody=message.body,
-                   MessageAttributes=_attributes(attributes))
+        self._call(
+            "send_message",
+            QueueUrl=self._dead_letter_queue_url(),
+            MessageBody=message.body,
+            MessageAttributes=_attributes(attributes),
+        )
         self.delete(message.receipt_handle)
 
     def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
@@ -178,7 +181,8 @@ class SqsMessageQueue(MessageQueue):
         self._show_again_now(self._dead_letter_queue_url(), [message.receipt_handle for message in received])
         return [
             DeadLetter(
-                message_id=message.message_id, body=message.body,
+                message_id=message.message_id,
+                body=message.body,
                 reason=message.attributes.get(DEAD_LETTER_REASON),
                 dead_lettered_at=message.attributes.get(DEAD_LETTERED_AT),
                 attempts=_attempts(message),
@@ -219,9 +223,13 @@ class SqsMessageQueue(MessageQueue):
         asks only some and may answer empty while messages are there.
         """
         response = self._call(
-            "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=max(1, min(max_messages, 10)),
-            WaitTimeSeconds=DLQ_READ_WAIT_SECONDS, VisibilityTimeout=DLQ_READ_VISIBILITY_SECONDS,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"], MessageAttributeNames=["All"],
+            "receive_message",
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max(1, min(max_messages, 10)),
+            WaitTimeSeconds=DLQ_READ_WAIT_SECONDS,
+            VisibilityTimeout=DLQ_READ_VISIBILITY_SECONDS,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
         )
         return [_received(message) for message in response.get("Messages", [])]
 
@@ -237,8 +245,10 @@ class SqsMessageQueue(MessageQueue):
 
     def _show_again_now(self, queue_url: str, receipt_handles: Sequence[str]) -> None:
         for start in range(0, len(receipt_handles), BATCH_ENTRIES):
-            entries = [{"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                       for index, handle in enumerate(receipt_handles[start:start + BATCH_ENTRIES])]
+            entries = [
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for index, handle in enumerate(receipt_handles[start : start + BATCH_ENTRIES])
+            ]
             self._call("change_message_visibility_batch", QueueUrl=queue_url, Entries=entries)
 
     def approximate_depth(self) -> int:

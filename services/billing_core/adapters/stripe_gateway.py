@@ -8,6 +8,7 @@ client is built. A rejected key triggers one forced re-read of the secret and on
 safe because every write carries its idempotency key. Stripe errors leave this module only as
 ``billing_core.errors`` types, and objects leave it as the port's typed objects (``stripe_objects``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -143,7 +144,9 @@ def _customer_details(details: CustomerDetails) -> CustomerUpdateParams:
         params["email"] = details.email
     if details.address is not None:
         address: CustomerUpdateParamsAddress = {
-            "line1": details.address.line1, "postal_code": details.address.postal_code, "city": details.address.city,
+            "line1": details.address.line1,
+            "postal_code": details.address.postal_code,
+            "city": details.address.city,
         }
         if details.country:
             address["country"] = details.country
@@ -173,13 +176,22 @@ def _line_params(line: InvoiceLine) -> InvoiceAddLinesParamsLine:
         params["tax_rates"] = list(line.tax_rate_ids)
     if line.tax_amount is not None and line.tax_rate is not None:
         spec = line.tax_rate
-        params["tax_amounts"] = [{
-            "amount": line.tax_amount, "taxable_amount": line.amount, "taxability_reason": "standard_rated",
-            "tax_rate_data": {"display_name": spec.display_name, "percentage": float(spec.percentage),
-                              "inclusive": spec.inclusive, "country": spec.country,
-                              "jurisdiction": spec.jurisdiction, "description": spec.description,
-                              "tax_type": spec.tax_type},
-        }]
+        params["tax_amounts"] = [
+            {
+                "amount": line.tax_amount,
+                "taxable_amount": line.amount,
+                "taxability_reason": "standard_rated",
+                "tax_rate_data": {
+                    "display_name": spec.display_name,
+                    "percentage": float(spec.percentage),
+                    "inclusive": spec.inclusive,
+                    "country": spec.country,
+                    "jurisdiction": spec.jurisdiction,
+                    "description": spec.description,
+                    "tax_type": spec.tax_type,
+                },
+            }
+        ]
     return params
 
 
@@ -245,7 +257,12 @@ class StripePaymentGateway(PaymentGateway):
     # --- customers and payment methods ------------------------------------------------------------
 
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        self,
+        *,
+        account_id: str,
+        idempotency_key: str,
+        email: str | None = None,
+        name: str | None = None,
         details: CustomerDetails | None = None,
     ) -> StripeCustomer:
         """``POST /v1/customers`` with ``metadata.userId``."""
@@ -334,20 +351,27 @@ class StripePaymentGateway(PaymentGateway):
 
     def find_tax_rate(self, key: str) -> str | None:
         """``GET /v1/tax_rates?active=true``, paged, matched by ``metadata.billingTaxRate``."""
+
         def find(client: stripe.StripeClient) -> str | None:
             for rate in client.v1.tax_rates.list(params={"active": True, "limit": 100}).auto_paging_iter():
                 if _strings(rate.to_dict().get("metadata")).get(TAX_RATE_METADATA) == key:
                     return str(rate.id)
             return None
+
         return self._call(find)
 
     def create_tax_rate(self, spec: TaxRateSpec, *, idempotency_key: str) -> str:
         """``POST /v1/tax_rates``: the exclusive German VAT rate, tagged to be found again."""
         params: TaxRateCreateParams = {
             # The SDK types a percentage as float; a rate of at most two decimals survives it exactly as text.
-            "display_name": spec.display_name, "percentage": float(spec.percentage), "inclusive": spec.inclusive,
-            "country": spec.country, "jurisdiction": spec.jurisdiction, "description": spec.description,
-            "tax_type": spec.tax_type, "metadata": {TAX_RATE_METADATA: spec.key},
+            "display_name": spec.display_name,
+            "percentage": float(spec.percentage),
+            "inclusive": spec.inclusive,
+            "country": spec.country,
+            "jurisdiction": spec.jurisdiction,
+            "description": spec.description,
+            "tax_type": spec.tax_type,
+            "metadata": {TAX_RATE_METADATA: spec.key},
         }
         options = _idempotent(idempotency_key)
         return self._call(lambda c: str(c.v1.tax_rates.create(params=params, options=options).id))

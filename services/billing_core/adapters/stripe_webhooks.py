@@ -4,6 +4,7 @@ The signature is checked on the raw body first, exactly as Stripe signed it. Onl
 read as JSON, and only if its nesting stays shallow: a signed body that is no event envelope (an
 array, a string, ``null``, a 10,000-deep nesting) is an ``InvalidStripeEvent`` (400), never a 500.
 """
+
 from __future__ import annotations
 
 import json

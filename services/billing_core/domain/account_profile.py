@@ -1,15 +1,16 @@
 """What an operator sets on a customer account, each field validated with a clear error.
 
-    name        the customer's legal name, as Stripe and the invoice show it
-    email       where Stripe sends receipts and invoices
-    cost scope  whose AWS costs the account pays: a 12-digit linked account id (LINKED_ACCOUNT
-                grouping) or a cost-allocation tag value (TAG grouping); none bills the whole payer
-    base fee    a positive amount with at most two decimal places (EUR)
-    language    "de" or "en": the invoice texts and Stripe's e-mails
-    country     ISO 3166-1 alpha-2 (DE, AT, ...)
-    address     street line, postal code, city
-    VAT id      the customer's EU VAT id (USt-IdNr), format and check digit (python-stdnum)
+name        the customer's legal name, as Stripe and the invoice show it
+email       where Stripe sends receipts and invoices
+cost scope  whose AWS costs the account pays: a 12-digit linked account id (LINKED_ACCOUNT
+            grouping) or a cost-allocation tag value (TAG grouping); none bills the whole payer
+base fee    a positive amount with at most two decimal places (EUR)
+language    "de" or "en": the invoice texts and Stripe's e-mails
+country     ISO 3166-1 alpha-2 (DE, AT, ...)
+address     street line, postal code, city
+VAT id      the customer's EU VAT id (USt-IdNr), format and check digit (python-stdnum)
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The audit log: every operator action, who did it, when, the values before and after, and why."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -15,6 +15,7 @@ answer is not corrected (missing is not zero).
 An invoice never charges below zero: if corrections and credit take the total under 0.00, it is
 clamped at 0.00 and the rest is carried, as a credit, to the account's next invoice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,10 @@ _MONTHS = {
     "de": ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"),
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
 }
-_CORRECTION_TEXT = {"de": "Korrektur AWS Infrastruktur ({month} {year})",
-                    "en": "AWS infrastructure correction ({month} {year})"}
+_CORRECTION_TEXT = {
+    "de": "Korrektur AWS Infrastruktur ({month} {year})",
+    "en": "AWS infrastructure correction ({month} {year})",
+}
 CREDIT_TEXT = {"de": "Guthaben aus der Rechnung {period}", "en": "Credit from the invoice of {period}"}
 CARRIED_TEXT = {"de": "Übertrag auf die nächste Rechnung", "en": "Carried to the next invoice"}
 
@@ -102,7 +105,8 @@ def with_history(
 ) -> InvoicePlan:
     """``plan`` with the corrections of earlier months and the carried credit, its total settled at >= 0.00."""
     corrections = tuple(
-        correction for billed in sorted(history.billed, key=lambda month: month.period)
+        correction
+        for billed in sorted(history.billed, key=lambda month: month.period)
         if billed.period in final_months
         and (correction := correction_for(billed, final_months[billed.period], language)) is not None
     )
@@ -112,8 +116,12 @@ def with_history(
     total, carried = settle(before)
     credit_period = history.credit_from.split("_")[1] if history.credit_from else ""
     return dataclasses.replace(
-        plan, corrections=corrections, credit_in=history.credit_in, credit_from=history.credit_from,
-        carried_out=carried, total=total,
+        plan,
+        corrections=corrections,
+        credit_in=history.credit_in,
+        credit_from=history.credit_from,
+        carried_out=carried,
+        total=total,
         credit_description=CREDIT_TEXT[language].format(period=credit_period) if history.credit_in else None,
         carried_description=CARRIED_TEXT[language] if carried else None,
     )

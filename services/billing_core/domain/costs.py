@@ -1,4 +1,5 @@
 """AWS costs as the billing domain sees them: a period and its cost lines."""
+
 from __future__ import annotations
 
 import calendar

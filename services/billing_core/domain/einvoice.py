@@ -4,6 +4,7 @@ Pure data: the adapters in ``adapters/einvoice_*`` write it as UN/CEFACT CII XML
 with that XML embedded. Amounts are the invoice's own, as Stripe computed them and our check
 confirmed: the file repeats the invoice, it never computes a different one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

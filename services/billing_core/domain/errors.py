@@ -1,4 +1,5 @@
 """Errors of the billing domain: each says what is wrong with the input, never how to recover."""
+
 from __future__ import annotations
 
 

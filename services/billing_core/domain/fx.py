@@ -9,6 +9,7 @@ Friday, Easter Monday, 1 May, 25 and 26 December). A period is converted at one 
 
 Either way the rule needs the period to be over and its rates out: a rate is never guessed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -16,6 +16,7 @@ Money rules, in this order:
    (zero-cost ones such as "Tax" 0, or ones smaller than a cent) are left out.
 5. Total = base fee line + AWS line, exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -142,8 +143,10 @@ class InvoicePlan:
     @property
     def lines(self) -> tuple[InvoiceLine, ...]:
         """Base fee, AWS (even at 0.00), each correction, the credit carried in, the amount carried on."""
-        lines = [InvoiceLine(self.base_fee_description, self.base_fee),
-                 InvoiceLine(self.aws_description, self.aws_costs)]
+        lines = [
+            InvoiceLine(self.base_fee_description, self.base_fee),
+            InvoiceLine(self.aws_description, self.aws_costs),
+        ]
         lines += [InvoiceLine(correction.description, correction.amount) for correction in self.corrections]
         if self.credit_in:
             lines.append(InvoiceLine(self.credit_description or "", -self.credit_in))
@@ -174,8 +177,10 @@ _RATE_TEXT = {
     "de": "1 {base} = {rate} {quoted}, {source} vom {day}",
     "en": "1 {base} = {rate} {quoted}, {source} of {day}",
 }
-_SOURCE_TEXT = {"de": {"ECB euro reference rate": "EZB-Referenzkurs", "manual": "Kurs manuell"},
-                "en": {"ECB euro reference rate": "ECB reference rate", "manual": "manual rate"}}
+_SOURCE_TEXT = {
+    "de": {"ECB euro reference rate": "EZB-Referenzkurs", "manual": "Kurs manuell"},
+    "en": {"ECB euro reference rate": "ECB reference rate", "manual": "manual rate"},
+}
 
 
 def rate_text(fx: FxRate, cost_currency: str, invoice_currency: str, language: str) -> str:
@@ -253,9 +258,7 @@ class _Terms:
         return self.fx.convert(marked_up) if self.fx else marked_up
 
 
-def _plan(
-    period: Period, costs: CostReport, account: Account, terms: _Terms, lines: Sequence[CostLine]
-) -> InvoicePlan:
+def _plan(period: Period, costs: CostReport, account: Account, terms: _Terms, lines: Sequence[CostLine]) -> InvoicePlan:
     policy, fx = terms.policy, terms.fx
     raw_by_service: dict[str, Decimal] = {}
     for line in lines:

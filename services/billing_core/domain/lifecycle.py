@@ -20,6 +20,7 @@ the event" means "keep whichever of the stored and the implied state is further 
 ("apply if the new key is greater") that is also usable as a DynamoDB condition; applying events
 by that rule gives the same result in any order and with any duplicates.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

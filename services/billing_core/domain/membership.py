@@ -4,6 +4,7 @@ Several admins of one customer are members of its one account and share its one 
 A person without a membership acts for the account keyed by their own ``sub`` (how accounts first
 saved from the Billing tab have always been keyed).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ The system bills only in currencies with two decimal places (EUR, USD, ...). Zer
 such as JPY and three-decimal ones such as KWD are refused with ``UnsupportedCurrency`` rather than
 scaled wrongly by a factor of 100 or 10.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,7 @@ ZERO = Decimal("0.00")
 
 # ISO 4217 codes with two decimal places that Stripe also charges in plain minor units. HUF and CZK
 # are two-decimal in ISO but Stripe treats them specially, so they are left out on purpose.
-_MINOR_UNIT_EXPONENT: Mapping[str, int] = {
-    code: 2 for code in ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN")
-}
+_MINOR_UNIT_EXPONENT: Mapping[str, int] = {code: 2 for code in ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN")}
 
 # Plain decimal notation with an optional exponent ("5.23", "-0.5", "1.6E-7"); no "NaN", "Infinity",
 # underscores or inner whitespace, all of which Decimal() would otherwise accept.
@@ -47,9 +46,7 @@ def minor_unit_exponent(currency: str) -> int:
 def parse_amount(value: str | int | Decimal) -> Decimal:
     """An amount as ``Decimal`` from a string, int or Decimal; floats, NaN and infinities are refused."""
     if isinstance(value, bool) or isinstance(value, float):
-        raise InvalidAmount(
-            f"amounts must not be {type(value).__name__}s, got {value!r}; pass a string or Decimal"
-        )
+        raise InvalidAmount(f"amounts must not be {type(value).__name__}s, got {value!r}; pass a string or Decimal")
     if isinstance(value, Decimal):
         amount = value
     elif isinstance(value, int):

@@ -4,6 +4,7 @@ Repositories return and accept these; only the storage adapter knows how they ar
 ``Decimal``, statuses are enums, times are epoch milliseconds. A partial update is said as an
 ``InvoiceChanges`` / ``AccountChanges`` mapping of field names to new values, ``None`` meaning "remove".
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -75,8 +76,11 @@ class Account:
     buyer_reference: str | None = None  # Leitweg-ID or order reference the e-invoice names (BT-10)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.account_id, str) or not self.account_id.strip() \
-                or self.account_id != self.account_id.strip():
+        if (
+            not isinstance(self.account_id, str)
+            or not self.account_id.strip()
+            or self.account_id != self.account_id.strip()
+        ):
             raise ConfigurationError(f"account id must be a non-blank string, got {self.account_id!r}")
         if self.cost_scope is not None and (not isinstance(self.cost_scope, str) or not self.cost_scope):
             # An empty scope would bill the untagged costs; None is how "whole payer" is said.
@@ -227,8 +231,9 @@ class Invoice:
         """The rate the invoice's AWS costs were converted at (``None``: no conversion)."""
         if self.fx_rate is None or self.fx_date is None:
             return None
-        return FxRate(self.fx_rate, self.fx_source or "recorded", self.fx_date,
-                      self.fx_quote or FxQuote.INVOICE_PER_COST_UNIT)
+        return FxRate(
+            self.fx_rate, self.fx_source or "recorded", self.fx_date, self.fx_quote or FxQuote.INVOICE_PER_COST_UNIT
+        )
 
     @property
     def all_lines_added(self) -> bool:

@@ -4,6 +4,7 @@
 seller contact (name, phone, e-mail: BR-DE-2, -5, -6, -7). A SEPA direct debit names the creditor id.
 The billing run refuses to start while any of these is missing, so no invoice goes out incomplete.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -14,13 +15,19 @@ from billing_core.domain.errors import BillingDomainError, ConfigurationError
 
 # Seller field -> the setting that sets it (for the message that names what is missing).
 SETTING_NAMES = {
-    "name": "SELLER_NAME", "street": "SELLER_STREET", "postal_code": "SELLER_POSTAL_CODE", "city": "SELLER_CITY",
-    "country": "SELLER_COUNTRY", "vat_id": "SELLER_VAT_ID", "tax_number": "SELLER_TAX_NUMBER",
-    "contact_name": "SELLER_CONTACT_NAME", "contact_phone": "SELLER_CONTACT_PHONE",
-    "contact_email": "SELLER_CONTACT_EMAIL", "sepa_creditor_id": "SEPA_CREDITOR_ID",
+    "name": "SELLER_NAME",
+    "street": "SELLER_STREET",
+    "postal_code": "SELLER_POSTAL_CODE",
+    "city": "SELLER_CITY",
+    "country": "SELLER_COUNTRY",
+    "vat_id": "SELLER_VAT_ID",
+    "tax_number": "SELLER_TAX_NUMBER",
+    "contact_name": "SELLER_CONTACT_NAME",
+    "contact_phone": "SELLER_CONTACT_PHONE",
+    "contact_email": "SELLER_CONTACT_EMAIL",
+    "sepa_creditor_id": "SEPA_CREDITOR_ID",
 }
-_ALWAYS_NEEDED = ("name", "street", "postal_code", "city", "country", "contact_name", "contact_phone",
-                  "contact_email")
+_ALWAYS_NEEDED = ("name", "street", "postal_code", "city", "country", "contact_name", "contact_phone", "contact_email")
 
 
 class SellerIncomplete(BillingDomainError):
@@ -65,8 +72,9 @@ class Seller:
         """``SellerIncomplete`` naming every missing setting."""
         missing = self.missing()
         if missing:
-            raise SellerIncomplete("the invoices cannot name the seller as §14 UStG requires; set "
-                                   + ", ".join(missing))
+            raise SellerIncomplete(
+                "the invoices cannot name the seller as §14 UStG requires; set " + ", ".join(missing)
+            )
 
 
 def valid_vat_id(value: str, what: str = "VAT id") -> str:

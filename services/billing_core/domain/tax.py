@@ -17,6 +17,7 @@ which is the usual invoice (a whole-euro base fee and one AWS line). When they w
 invoice's lines carry their tax as manual amounts (Stripe's ``tax_amounts``) that sum exactly to the
 category's tax, so Stripe's total and the e-invoice's are one number either way.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,16 +29,43 @@ from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.errors import ConfigurationError
 
 # The EU member states (ISO 3166-1 alpha-2; Greece is GR here, EL in VAT ids).
-EU_COUNTRIES = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
-    "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-})
+EU_COUNTRIES = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    }
+)
 
 LEGENDS = {
     VatCategory.REVERSE_CHARGE: {
         "de": "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)",
         "en": "Reverse charge: VAT is owed by the recipient of the service (Steuerschuldnerschaft des "
-              "Leistungsempfängers)",
+        "Leistungsempfängers)",
     },
     VatCategory.NOT_TAXABLE: {
         "de": "Nicht im Inland steuerbare Leistung (§ 3a Abs. 2 UStG)",
@@ -124,8 +152,9 @@ def category_tax(net: Decimal, rate: Decimal) -> Decimal:
 
 def stripe_line_taxes(line_cents: Sequence[int], rate: Decimal) -> list[int]:
     """The tax Stripe computes per line (minor units) for a tax rate of ``rate`` %, exclusive."""
-    return [int((Decimal(cents) * rate / _HUNDRED).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-            for cents in line_cents]
+    return [
+        int((Decimal(cents) * rate / _HUNDRED).quantize(Decimal(1), rounding=ROUND_HALF_UP)) for cents in line_cents
+    ]
 
 
 def category_tax_cents(line_cents: Sequence[int], rate: Decimal) -> int:

@@ -3,6 +3,7 @@
 Use cases depend on these abstract classes and on domain types only. ``billing_core.adapters``
 implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implements them in memory.
 """
+
 from billing_core.ports.infrastructure import (
     CostSource,
     DeadLetter,

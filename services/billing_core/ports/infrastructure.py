@@ -1,4 +1,5 @@
 """Ports to AWS infrastructure: message queues, Cost Explorer and the Stripe secrets in Secrets Manager."""
+
 from __future__ import annotations
 
 import abc
@@ -178,8 +179,6 @@ class SecretsProvider(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<values hidden>)"
-
-
 
 
 class DocumentStore(abc.ABC):

@@ -3,6 +3,7 @@
 All four live in one DynamoDB table (deployed as ``events``) and expire by TTL; each port sees only
 its own kind of item.
 """
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """The exchange-rate ports: the reference-rate feed, and the rate each period was (or will be) billed at."""
+
 from __future__ import annotations
 
 import abc

@@ -4,6 +4,7 @@ Repositories return and accept ``Account`` and ``Invoice`` (``billing_core.domai
 record is stored is the adapter's business alone. A stored item that cannot be read as a record is
 an ``InvalidStoredRecord`` naming the item, never a silently wrong value.
 """
+
 from __future__ import annotations
 
 import abc
@@ -87,8 +88,9 @@ class InvoiceRepository(abc.ABC):
         """An account's invoices, newest period first, ``limit`` per page."""
 
     @abc.abstractmethod
-    def list_all(self, *, period_label: str | None = None, status: str | None = None
-                 ) -> Iterator[Invoice | InvalidStoredRecord]:
+    def list_all(
+        self, *, period_label: str | None = None, status: str | None = None
+    ) -> Iterator[Invoice | InvalidStoredRecord]:
         """Every invoice of every account (the operator's view), optionally of one period and status.
 
         Read page by page; an item that is not a valid invoice comes as its error.

@@ -1,4 +1,5 @@
 """The Stripe port: the calls the use cases make to collect money (objects typed in ``stripe_objects``)."""
+
 from __future__ import annotations
 
 import abc
@@ -103,7 +104,12 @@ class PaymentGateway(abc.ABC):
 
     @abc.abstractmethod
     def create_customer(
-        self, *, account_id: str, idempotency_key: str, email: str | None = None, name: str | None = None,
+        self,
+        *,
+        account_id: str,
+        idempotency_key: str,
+        email: str | None = None,
+        name: str | None = None,
         details: CustomerDetails | None = None,
     ) -> StripeCustomer:
         """Create the account's Stripe customer (``metadata.userId`` links it back); ``details`` win over email/name."""

@@ -7,6 +7,7 @@ sends as ``null`` or sends expanded (an object instead of an id) reads the same.
 without its id (or an event without its id, type or object) is refused, as ``InvalidStripeObject``
 or ``InvalidStripeEvent``: it is not a Stripe object at all.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -72,7 +73,8 @@ class StripeSetupIntent:
             payment_method_id=_reference(obj.get("payment_method")),
             metadata=_metadata(obj.get("metadata")),
             last_setup_error=SetupError(_text(error.get("code")), _text(error.get("decline_code")))
-            if isinstance(error, Mapping) else None,
+            if isinstance(error, Mapping)
+            else None,
         )
 
 
@@ -158,7 +160,8 @@ class StripeInvoice:
             invoice_pdf=_text(obj.get("invoice_pdf")),
             metadata=_metadata(obj.get("metadata")),
             line_kinds=frozenset(
-                kind for line in (lines if isinstance(lines, list) else [])
+                kind
+                for line in (lines if isinstance(lines, list) else [])
                 if (kind := _text(_mapping(_mapping(line).get("metadata")).get("line")))
             ),
             status_transitions=StatusTransitions(

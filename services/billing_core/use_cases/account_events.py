@@ -3,6 +3,7 @@
 Each write is a compare-and-set on one field of the account, so a late or repeated event never
 replaces what a newer one recorded.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,9 @@ def _setup_intent_succeeded(intent: StripeSetupIntent, event_ms: int, ports: Eve
     payment_method_id, customer_id = intent.payment_method_id, intent.customer_id
     account = find_account(customer_id, intent.metadata, ports.accounts)
     if account is None or not payment_method_id or not customer_id:
-        return _unknown_customer(intent.metadata, ports, "setup intent of an unknown customer",
-                                 {"setupIntentId": intent.id})
+        return _unknown_customer(
+            intent.metadata, ports, "setup intent of an unknown customer", {"setupIntentId": intent.id}
+        )
     if (account.payment_method_changed_at or 0) > event_ms:
         return EventOutcome.UNCHANGED  # a later payment method change is already recorded
     ports.payments.set_default_payment_method(
@@ -69,9 +71,14 @@ def retry_failed_invoices(account_id: str, ports: EventPorts) -> None:
                 attempt = pay_again(ports.payments, invoice, purpose="new-payment-method")
             except NothingToPay:
                 continue
-            log.info("failed invoice paid again with the new payment method",
-                     extra={"invoiceId": invoice.invoice_id, "stripeStatus": attempt.stripe_status,
-                            "declined": attempt.declined})
+            log.info(
+                "failed invoice paid again with the new payment method",
+                extra={
+                    "invoiceId": invoice.invoice_id,
+                    "stripeStatus": attempt.stripe_status,
+                    "declined": attempt.declined,
+                },
+            )
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
@@ -81,20 +88,25 @@ def _setup_intent_failed(intent: StripeSetupIntent, event_ms: int, ports: EventP
     """Record why setting up a payment method failed (codes only: messages may echo customer input)."""
     account = find_account(intent.customer_id, intent.metadata, ports.accounts)
     if account is None:
-        return _unknown_customer(intent.metadata, ports, "setup intent of an unknown customer",
-                                 {"setupIntentId": intent.id})
+        return _unknown_customer(
+            intent.metadata, ports, "setup intent of an unknown customer", {"setupIntentId": intent.id}
+        )
     if (account.setup_failed_at or 0) >= event_ms:
         return EventOutcome.UNCHANGED
     error = intent.last_setup_error
     failure = SetupFailure(
-        setup_intent_id=intent.id, code=(error.code if error else None) or "unknown",
+        setup_intent_id=intent.id,
+        code=(error.code if error else None) or "unknown",
         decline_code=error.decline_code if error else None,
     )
     return _write_account(
-        account, ports,
-        lambda current: None if (current.setup_failed_at or 0) >= event_ms else {
-            "last_setup_error": failure, "setup_failed_at": event_ms, "updated_at": ports.now_ms()
-        },
+        account,
+        ports,
+        lambda current: (
+            None
+            if (current.setup_failed_at or 0) >= event_ms
+            else {"last_setup_error": failure, "setup_failed_at": event_ms, "updated_at": ports.now_ms()}
+        ),
         guard="setup_failed_at",
     )
 
@@ -105,8 +117,9 @@ def _payment_method_detached(
     """Forget the account's default payment method if it is the one detached."""
     account = find_account(previous_customer_id, None, ports.accounts)
     if account is None:
-        log.info("payment method of an unknown customer detached; acknowledged",
-                 extra={"paymentMethodId": payment_method.id})
+        log.info(
+            "payment method of an unknown customer detached; acknowledged", extra={"paymentMethodId": payment_method.id}
+        )
         return EventOutcome.UNKNOWN
 
     def change(current: Account) -> AccountChanges | None:
@@ -122,15 +135,12 @@ def _customer_updated(customer: StripeCustomer, event_ms: int, ports: EventPorts
     """Sync the customer's email and default payment method onto the account."""
     account = find_account(customer.id, customer.metadata, ports.accounts)
     if account is None:
-        return _unknown_customer(customer.metadata, ports, "unknown customer updated",
-                                 {"stripeCustomerId": customer.id})
+        return _unknown_customer(
+            customer.metadata, ports, "unknown customer updated", {"stripeCustomerId": customer.id}
+        )
     default_id = customer.default_payment_method_id
     payment_method = None
-    if (
-        default_id
-        and default_id != _default_id(account)
-        and (account.payment_method_changed_at or 0) <= event_ms
-    ):
+    if default_id and default_id != _default_id(account) and (account.payment_method_changed_at or 0) <= event_ms:
         payment_method = ports.payments.retrieve_payment_method(default_id)
 
     def change(current: Account) -> AccountChanges | None:
@@ -197,8 +207,11 @@ def _unknown_customer(
     someone else's: acknowledged. One naming a missing account is this system's and must not be lost.
     """
     if names_unknown_account(metadata, ports.accounts):
-        log.warning("%s names an account billing does not have; not applied yet", what,
-                    extra={**context, "userId": metadata.get("userId")})
+        log.warning(
+            "%s names an account billing does not have; not applied yet",
+            what,
+            extra={**context, "userId": metadata.get("userId")},
+        )
         return EventOutcome.UNKNOWN_ACCOUNT
     log.info("%s; acknowledged", what, extra=context)
     return EventOutcome.UNKNOWN

@@ -14,6 +14,7 @@ keep the records true anyway:
 Each applied invoice state writes the same set of attributes (set or removed), so the final record
 depends only on the furthest-along event, whatever the order and number of deliveries.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,15 @@ from billing_core.use_cases.account_events import ACCOUNT_HANDLERS
 from billing_core.use_cases.event_support import EventHandler, EventOutcome, EventPorts
 from billing_core.use_cases.invoice_events import INVOICE_HANDLERS, record_invoice_snapshot
 
-__all__ = ["EventOutcome", "EventPorts", "HANDLED_EVENT_TYPES", "HANDLERS", "apply_event", "process_event",
-           "record_invoice_snapshot"]
+__all__ = [
+    "EventOutcome",
+    "EventPorts",
+    "HANDLED_EVENT_TYPES",
+    "HANDLERS",
+    "apply_event",
+    "process_event",
+    "record_invoice_snapshot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +86,10 @@ def process_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     if not ports.events.complete_event(event_id, owner=owner, retention_seconds=DONE_RETENTION_SECONDS):
         # This attempt stalled past its lease and another worker claimed the event: that one counts it.
         # What this attempt wrote was conditional on the records' state, so it moved nothing backward.
-        log.warning("stripe event was taken over by another worker while this one applied it",
-                    extra={"eventId": event_id, "eventType": event.type})
+        log.warning(
+            "stripe event was taken over by another worker while this one applied it",
+            extra={"eventId": event_id, "eventType": event.type},
+        )
         return EventOutcome.DUPLICATE
     return outcome
 

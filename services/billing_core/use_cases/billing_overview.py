@@ -1,4 +1,5 @@
 """What an admin sees of their own account: invoices (newest first) and the payment method status."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -16,6 +16,7 @@ A rerun from the CLI (``only_once=False``) enqueues the jobs again: each job fin
 and finishes or skips it, so a rerun completes a crashed run without a second invoice.
 The run never calls Stripe; the jobs do (``billing_core.use_cases.invoice_job``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -165,7 +166,12 @@ class BillingRun:
         if self._correction_months and self._invoices is not None:
             plans = trued_up(plans, self._invoices, months, self._correction_months, policy.language)
         return BillingRunResult(
-            run_id="dry-run", period=period, plans=plans, skipped=skipped, cost_requests=cost_requests, dry_run=True,
+            run_id="dry-run",
+            period=period,
+            plans=plans,
+            skipped=skipped,
+            cost_requests=cost_requests,
+            dry_run=True,
             costs_estimated=report.estimated,
         )
 
@@ -203,31 +209,51 @@ class BillingRun:
             whole_period = only_account is None
             if only_once and whole_period and self._must_wait(period, planned):
                 self._record(period, run_id, RunStatus.WAITING_FOR_FINAL_COSTS, trigger, planned, 0, started_at)
-                log.info("billing run waiting for final costs",
-                         extra={"runId": run_id, "period": period.label, "costRequests": planned.cost_requests,
-                                "deadlineDay": self._deadline_day})
+                log.info(
+                    "billing run waiting for final costs",
+                    extra={
+                        "runId": run_id,
+                        "period": period.label,
+                        "costRequests": planned.cost_requests,
+                        "deadlineDay": self._deadline_day,
+                    },
+                )
                 return dataclasses.replace(planned, run_id=run_id, dry_run=False, waiting_for_final_costs=True)
             if whole_period:
                 self._record(period, run_id, RunStatus.ENQUEUING, trigger, planned, 0, started_at)
             # Ten jobs to a request: 100,000 accounts are 10,000 SQS calls, well inside the lease.
             for start in range(0, len(planned.plans), ENQUEUE_BATCH):
-                self._jobs.send_batch([
-                    OutgoingMessage(plan_to_message(plan, run_id), {"runId": run_id, "invoiceId": plan.invoice_id})
-                    for plan in planned.plans[start:start + ENQUEUE_BATCH]
-                ])
+                self._jobs.send_batch(
+                    [
+                        OutgoingMessage(plan_to_message(plan, run_id), {"runId": run_id, "invoiceId": plan.invoice_id})
+                        for plan in planned.plans[start : start + ENQUEUE_BATCH]
+                    ]
+                )
             if whole_period:
                 self._record(period, run_id, RunStatus.ENQUEUED, trigger, planned, len(planned.plans), started_at)
             log.info(
                 "billing run enqueued",
-                extra={"runId": run_id, "period": period.label, "jobs": len(planned.plans),
-                       "skipped": len(planned.skipped), "costRequests": planned.cost_requests, "trigger": trigger},
+                extra={
+                    "runId": run_id,
+                    "period": period.label,
+                    "jobs": len(planned.plans),
+                    "skipped": len(planned.skipped),
+                    "costRequests": planned.cost_requests,
+                    "trigger": trigger,
+                },
             )
             if planned.costs_estimated:
-                log.warning("billing run bills estimated costs",
-                            extra={"runId": run_id, "period": period.label, "trigger": trigger})
+                log.warning(
+                    "billing run bills estimated costs",
+                    extra={"runId": run_id, "period": period.label, "trigger": trigger},
+                )
             return BillingRunResult(
-                run_id=run_id, period=period, plans=planned.plans, skipped=planned.skipped,
-                cost_requests=planned.cost_requests, enqueued=len(planned.plans),
+                run_id=run_id,
+                period=period,
+                plans=planned.plans,
+                skipped=planned.skipped,
+                cost_requests=planned.cost_requests,
+                enqueued=len(planned.plans),
                 costs_estimated=planned.costs_estimated,
             )
         finally:
@@ -306,8 +332,11 @@ class BillingRun:
         """
         if self._group_by == "SERVICE":
             # A one-account run must not bill the whole payer to one account of several either.
-            account_ids = ([a.account_id for a in accounts] + [s.account_id for s in skipped] if only_account is None
-                           else [_account_id(entry) for entry in self._accounts.list_accounts()])
+            account_ids = (
+                [a.account_id for a in accounts] + [s.account_id for s in skipped]
+                if only_account is None
+                else [_account_id(entry) for entry in self._accounts.list_accounts()]
+            )
             if len(account_ids) > 1:
                 shown = ", ".join(sorted(account_ids)[:10]) + (" ..." if len(account_ids) > 10 else "")
                 raise ConfigurationError(
@@ -321,21 +350,37 @@ class BillingRun:
             if account.cost_scope is not None:
                 scoped.append(account)
                 continue
-            reason = (f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
-                      "payer account's costs; set the account's costScope")
+            reason = (
+                f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
+                "payer account's costs; set the account's costScope"
+            )
             log.error("account skipped", extra={"userId": account.account_id, "reason": reason})
             unscoped.append(SkippedAccount(account.account_id, reason))
         return scoped, unscoped
 
     def _record(
-        self, period: Period, run_id: str, status: RunStatus, trigger: str, planned: BillingRunResult,
-        enqueued: int, started_at: int,
+        self,
+        period: Period,
+        run_id: str,
+        status: RunStatus,
+        trigger: str,
+        planned: BillingRunResult,
+        enqueued: int,
+        started_at: int,
     ) -> None:
         self._runs.put(
             BillingRunRecord(
-                period=period, run_id=run_id, status=status, trigger=trigger, accounts=len(planned.plans),
-                skipped=len(planned.skipped), enqueued=enqueued, cost_requests=planned.cost_requests,
-                started_at=started_at, updated_at=self._now_ms(), costs_estimated=planned.costs_estimated,
+                period=period,
+                run_id=run_id,
+                status=status,
+                trigger=trigger,
+                accounts=len(planned.plans),
+                skipped=len(planned.skipped),
+                enqueued=enqueued,
+                cost_requests=planned.cost_requests,
+                started_at=started_at,
+                updated_at=self._now_ms(),
+                costs_estimated=planned.costs_estimated,
                 skipped_reasons={s.account_id: s.reason for s in planned.skipped[:MAX_SKIPPED_KEPT]},
             ),
             ttl_seconds=RUN_RECORD_DAYS * 24 * 3600,

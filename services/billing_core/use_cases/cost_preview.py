@@ -9,6 +9,7 @@ When the cache is empty, one request refills it and the others wait for that ref
     view B: no cache -> lease taken -> polls the cache until A has stored it (or gives up: unavailable)
     view C (later, within the TTL): cache hit, no Cost Explorer request
 """
+
 from __future__ import annotations
 
 import logging
@@ -197,9 +198,7 @@ class CostPreviewService:
             share = account_total / report_total if report_total else Decimal(0)
         return (CostLine(service=_FORECAST_SERVICE, amount=cached.forecast_total * share),)
 
-    def _plan(
-        self, period: Period, report: CostReport, lines: tuple[CostLine, ...], account: Account
-    ) -> InvoicePlan:
+    def _plan(self, period: Period, report: CostReport, lines: tuple[CostLine, ...], account: Account) -> InvoicePlan:
         # ``lines`` are already the account's; planning sees them as the whole month of an unscoped
         # account (it checks that the report covers the billed month and matches the scope).
         month = CostReport(

@@ -4,6 +4,7 @@ The files repeat the finalized invoice (Stripe's number, the record's checked am
 written after finalization by the invoice job, resumed like every other step: a file that is there
 already is not written again, and the record names both files once both exist.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,10 +34,14 @@ FORMATS = {"xrechnung": ("xml", "application/xml"), "zugferd": ("pdf", "applicat
 _BERLIN = ZoneInfo("Europe/Berlin")  # the invoice date is the seller's calendar day
 
 _PAYMENT_TERMS = {
-    "sepa_debit": {"de": "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen.",
-                   "en": "The amount is collected by SEPA direct debit."},
-    "card": {"de": "Der Rechnungsbetrag wird von Ihrer hinterlegten Karte abgebucht.",
-             "en": "The amount is charged to your card on file."},
+    "sepa_debit": {
+        "de": "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen.",
+        "en": "The amount is collected by SEPA direct debit.",
+    },
+    "card": {
+        "de": "Der Rechnungsbetrag wird von Ihrer hinterlegten Karte abgebucht.",
+        "en": "The amount is charged to your card on file.",
+    },
 }
 
 
@@ -81,16 +86,25 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         language=language,
         buyer_reference=account.buyer_reference or account.account_id,
         seller=Party(
-            name=_required(seller.name, "SELLER_NAME"), street=seller.street, postal_code=seller.postal_code,
-            city=seller.city, country=_required(seller.country, "SELLER_COUNTRY").upper(),
-            email=seller.contact_email, vat_id=seller.vat_id, tax_number=seller.tax_number,
-            contact_name=seller.contact_name, contact_phone=seller.contact_phone,
+            name=_required(seller.name, "SELLER_NAME"),
+            street=seller.street,
+            postal_code=seller.postal_code,
+            city=seller.city,
+            country=_required(seller.country, "SELLER_COUNTRY").upper(),
+            email=seller.contact_email,
+            vat_id=seller.vat_id,
+            tax_number=seller.tax_number,
+            contact_name=seller.contact_name,
+            contact_phone=seller.contact_phone,
         ),
         buyer=Party(
             name=account.name or account.email or account.account_id,
-            street=address.line1 if address else None, postal_code=address.postal_code if address else None,
-            city=address.city if address else None, country=(account.country or seller.country or "DE").upper(),
-            email=account.email, vat_id=account.vat_id,
+            street=address.line1 if address else None,
+            postal_code=address.postal_code if address else None,
+            city=address.city if address else None,
+            country=(account.country or seller.country or "DE").upper(),
+            email=account.email,
+            vat_id=account.vat_id,
         ),
         period_start=start,
         period_end=end,
@@ -117,8 +131,12 @@ def _payment_means(account: Account, seller: Seller) -> PaymentMeans:
     if _payment_kind(account) == "sepa_debit":
         assert method is not None
         # Stripe keeps the mandate; its payment method id is the reference the customer's mandate has here.
-        return PaymentMeans("sepa_debit", mandate_reference=method.id, creditor_id=seller.sepa_creditor_id,
-                            debited_account=f"****{last4}")
+        return PaymentMeans(
+            "sepa_debit",
+            mandate_reference=method.id,
+            creditor_id=seller.sepa_creditor_id,
+            debited_account=f"****{last4}",
+        )
     return PaymentMeans("card", card_last4=last4, card_holder=account.name or account.email or account.account_id)
 
 
@@ -137,8 +155,15 @@ def object_key(record: Invoice, format_name: str) -> str:
 class EInvoices:
     """Writes each finalized invoice's e-invoice files once and serves them."""
 
-    def __init__(self, *, invoices: InvoiceRepository, documents: DocumentStore, writer: EInvoiceWriter,
-                 seller: Seller, language: str = "de") -> None:
+    def __init__(
+        self,
+        *,
+        invoices: InvoiceRepository,
+        documents: DocumentStore,
+        writer: EInvoiceWriter,
+        seller: Seller,
+        language: str = "de",
+    ) -> None:
         self._invoices = invoices
         self._documents = documents
         self._writer = writer
@@ -157,16 +182,26 @@ class EInvoices:
             # The invoice is finalized and charged: the job goes on, the record says what is missing, and
             # the next run of the invoice (``billing run --account``) writes the files once it is fixed.
             log.error("e-invoice not written", extra={"invoiceId": record.invoice_id, "reason": str(problem)})
-            return self._invoices.update(record.account_id, record.invoice_id,
-                                         {"einvoice_error": str(problem), "updated_at": now_ms})
+            return self._invoices.update(
+                record.account_id, record.invoice_id, {"einvoice_error": str(problem), "updated_at": now_ms}
+            )
         xml_key, pdf_key = object_key(record, "xrechnung"), object_key(record, "zugferd")
         wrote_xml = self._documents.put_once(xml_key, xml, FORMATS["xrechnung"][1])
         wrote_pdf = self._documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1])
-        log.info("e-invoice stored", extra={"invoiceId": record.invoice_id, "number": record.number,
-                                            "wroteXml": wrote_xml, "wrotePdf": wrote_pdf})
-        return self._invoices.update(record.account_id, record.invoice_id,
-                                     {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None,
-                                      "updated_at": now_ms})
+        log.info(
+            "e-invoice stored",
+            extra={
+                "invoiceId": record.invoice_id,
+                "number": record.number,
+                "wroteXml": wrote_xml,
+                "wrotePdf": wrote_pdf,
+            },
+        )
+        return self._invoices.update(
+            record.account_id,
+            record.invoice_id,
+            {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None, "updated_at": now_ms},
+        )
 
 
 class StoredEInvoices:

@@ -1,4 +1,5 @@
 """What every Stripe event handler shares: the ports, the outcome, the object of the event."""
+
 from __future__ import annotations
 
 import time

@@ -9,6 +9,7 @@ period at different rates, and a rerun bills at the rate the first run stored:
 A rate that is not published yet (the period's last working day is still to come) or a feed that
 cannot be read stops the run with a clear error: a rate is never guessed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,9 +73,16 @@ class ExchangeRates:
         else:
             chosen = self._from_feed(period)
         kept = self._stored.put_if_absent(chosen)
-        log.info("exchange rate fixed for the period",
-                 extra={"period": period.label, "rate": str(kept.fx.rate), "rateDate": kept.fx.as_of.isoformat(),
-                        "source": kept.fx.source, "feed": kept.feed})
+        log.info(
+            "exchange rate fixed for the period",
+            extra={
+                "period": period.label,
+                "rate": str(kept.fx.rate),
+                "rateDate": kept.fx.as_of.isoformat(),
+                "source": kept.fx.source,
+                "feed": kept.feed,
+            },
+        )
         return kept.fx
 
     def for_preview(self, month: Period) -> FxRate:
@@ -84,8 +92,11 @@ class ExchangeRates:
         is dated later (a manual one). With a manual override (``FX_RATE``) the feed is not read.
         Raises ``ExchangeRateUnavailable`` when no rate is known at all.
         """
-        recent = [stored.fx for earlier in (month.shifted(-1), month.shifted(-2))
-                  if (stored := self._stored.get(earlier)) is not None]
+        recent = [
+            stored.fx
+            for earlier in (month.shifted(-1), month.shifted(-2))
+            if (stored := self._stored.get(earlier)) is not None
+        ]
         if self._manual is not None:
             return recent[0] if recent else self._manual
         newest = self._newest_published()
@@ -104,19 +115,22 @@ class ExchangeRates:
         try:
             published = self._feed.published(since=today - timedelta(days=7), currency=self._currency)
         except ExchangeRateUnavailable as error:
-            log.warning("the ECB feed could not be read for the preview; it uses the last reading",
-                        extra={"reason": str(error)})
+            log.warning(
+                "the ECB feed could not be read for the preview; it uses the last reading", extra={"reason": str(error)}
+            )
             return kept
         if not published.rates:
             return kept
         day = max(published.rates)
-        reading = NewestRate(FxRate(published.rates[day], ECB_SOURCE, day, FxQuote.COST_PER_INVOICE_UNIT),
-                             published.feed, now)
+        reading = NewestRate(
+            FxRate(published.rates[day], ECB_SOURCE, day, FxQuote.COST_PER_INVOICE_UNIT), published.feed, now
+        )
         self._stored.keep_newest(reading)
         return reading
 
-    def policy_for(self, policy: BillingPolicy, period: Period, cost_currency: str, *, preview: bool = False
-                   ) -> BillingPolicy:
+    def policy_for(
+        self, policy: BillingPolicy, period: Period, cost_currency: str, *, preview: bool = False
+    ) -> BillingPolicy:
         """``policy`` with the rate that converts ``period``'s costs (unchanged if no conversion is needed).
 
         Raises ``RateNotPublished`` or ``ExchangeRateUnavailable``.

@@ -5,6 +5,7 @@ the stored order key being the one read, so two workers racing cannot move a rec
 loser re-reads and usually finds it has nothing left to do. Each applied state writes the same set of
 attributes (set or removed), so the final record depends only on the furthest-along event.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,10 @@ def invoice_event(event: StripeEvent, ports: EventPorts) -> EventOutcome:
     progress = progress_for_event(event.type, event.created, invoice.attempt_count)
     assert progress is not None  # every invoice event type maps to a status
     if event.type == "invoice.finalization_failed":
-        log.error("Stripe could not finalize an invoice",
-                  extra={"eventId": event.id, "stripeInvoiceId": invoice.id, "reason": invoice.finalization_error})
+        log.error(
+            "Stripe could not finalize an invoice",
+            extra={"eventId": event.id, "stripeInvoiceId": invoice.id, "reason": invoice.finalization_error},
+        )
     return record_invoice_state(invoice, progress, event.created_ms, ports)
 
 
@@ -86,8 +89,10 @@ def record_invoice_state(
     record = find_invoice_record(invoice, ports.invoices)
     if record is None:
         if _names_unknown_account(invoice, ports):
-            log.warning("stripe invoice names an account billing does not have; not applied yet",
-                        extra={"stripeInvoiceId": invoice.id, "userId": invoice.metadata.get("userId")})
+            log.warning(
+                "stripe invoice names an account billing does not have; not applied yet",
+                extra={"stripeInvoiceId": invoice.id, "userId": invoice.metadata.get("userId")},
+            )
             return EventOutcome.UNKNOWN_ACCOUNT
         log.info("stripe invoice unknown to billing; acknowledged", extra={"stripeInvoiceId": invoice.id})
         return EventOutcome.UNKNOWN

@@ -40,6 +40,7 @@ invoice's status before finalizing) instead of trusting a replay:
 Once claimed, the record's amounts are the invoice: a rerun after the costs changed bills what was
 claimed first, so two attempts can never disagree about the lines of one invoice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -194,10 +195,15 @@ class InvoiceJob:
             self._next_key_generation(record)
             raise
         log.info(
-            "invoice finalized by another attempt while this one was away" if finalized_elsewhere
+            "invoice finalized by another attempt while this one was away"
+            if finalized_elsewhere
             else "invoice finalized",
-            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "status": record.status.value, "paymentMethodMissing": record.payment_method_missing},
+            extra={
+                "invoiceId": record.invoice_id,
+                "stripeInvoiceId": record.stripe_invoice_id,
+                "status": record.status.value,
+                "paymentMethodMissing": record.payment_method_missing,
+            },
         )
         return _result(record, already_done=False)
 
@@ -226,7 +232,8 @@ class InvoiceJob:
         customer_id = account.stripe_customer_id
         if not customer_id:
             customer = self._payments.create_customer(
-                account_id=record.account_id, email=account.email,
+                account_id=record.account_id,
+                email=account.email,
                 idempotency_key=_key(record, "customer"),
             )
             self._observe("customer", "stripe")
@@ -262,7 +269,8 @@ class InvoiceJob:
         self._observe("create-invoice", "stripe")
         try:
             record = self._save(
-                record, {"stripe_invoice_id": draft.id},
+                record,
+                {"stripe_invoice_id": draft.id},
                 conditions=[FieldIs.one_of("stripe_invoice_id", draft.id, or_absent=True)],
             )
         except ConditionFailed as conflict:
@@ -308,8 +316,10 @@ class InvoiceJob:
                 raise
             self._observe("add-lines", "stripe")
         assert invoice is not None
-        record = self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total,
-                                     "stripe_tax": invoice.total_tax})
+        record = self._save(
+            record,
+            {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total, "stripe_tax": invoice.total_tax},
+        )
         record = self._advance(record, InvoiceStatus.DRAFT, {})
         self._observe("add-lines", "saved")
         return record, invoice
@@ -327,8 +337,12 @@ class InvoiceJob:
             return self._save(record, {"lines_added": frozenset(LINE_KINDS), "stripe_total": invoice.total})
         log.error(
             "Stripe invoice is no longer a draft but lines are missing",
-            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "stripeStatus": invoice.status, "missingLines": missing},
+            extra={
+                "invoiceId": record.invoice_id,
+                "stripeInvoiceId": record.stripe_invoice_id,
+                "stripeStatus": invoice.status,
+                "missingLines": missing,
+            },
         )
         raise InvoiceNoLongerDraft(
             f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} is {invoice.status}, "
@@ -380,9 +394,10 @@ class InvoiceJob:
             reason = invoice.finalization_error or str(rejected)
             self._save(record, {"finalization_error": reason})
             self._next_key_generation(record)
-            log.error("Stripe could not finalize the invoice; the job will retry it",
-                      extra={"invoiceId": record.invoice_id, "stripeInvoiceId": stripe_invoice_id,
-                             "reason": reason})
+            log.error(
+                "Stripe could not finalize the invoice; the job will retry it",
+                extra={"invoiceId": record.invoice_id, "stripeInvoiceId": stripe_invoice_id, "reason": reason},
+            )
             raise InvoiceFinalizationFailed(
                 f"Stripe could not finalize {stripe_invoice_id} of {record.invoice_id}: {reason}"
             ) from None
@@ -398,13 +413,19 @@ class InvoiceJob:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _stripe_computes_tax(self, record: Invoice) -> bool:
-        return (self._tax is not None and self._tax.mode is TaxMode.STRIPE_TAX
-                and record.tax_category == VatCategory.STANDARD.value)
+        return (
+            self._tax is not None
+            and self._tax.mode is TaxMode.STRIPE_TAX
+            and record.tax_category == VatCategory.STANDARD.value
+        )
 
     def _stripe_lines(self, record: Invoice) -> list[InvoiceLine]:
         """The record's lines with their VAT: the Tax Rate, or manual amounts of it."""
-        if self._tax_rates is None or record.tax_category != VatCategory.STANDARD.value \
-                or self._stripe_computes_tax(record):
+        if (
+            self._tax_rates is None
+            or record.tax_category != VatCategory.STANDARD.value
+            or self._stripe_computes_tax(record)
+        ):
             return invoice_lines(record)
         if record.manual_tax:
             return invoice_lines(record, tax_rate=self._tax_rates.spec)
@@ -419,8 +440,11 @@ class InvoiceJob:
         current = self._invoices.get(record.account_id, record.invoice_id) or record
         generation = current.key_generation
         try:
-            self._save(current, {"key_generation": generation + 1},
-                       conditions=[FieldIs.one_of("key_generation", generation, or_absent=generation == 0)])
+            self._save(
+                current,
+                {"key_generation": generation + 1},
+                conditions=[FieldIs.one_of("key_generation", generation, or_absent=generation == 0)],
+            )
         except ConditionFailed:
             pass  # another attempt moved it on already: its keys are fresh too
 
@@ -448,9 +472,15 @@ class InvoiceJob:
             return
         log.error(
             "Stripe invoice total differs from the record; not finalizing",
-            extra={"invoiceId": record.invoice_id, "stripeInvoiceId": record.stripe_invoice_id,
-                   "stripeStatus": invoice.status, "stripeTotal": invoice.total, "expectedTotal": expected,
-                   "stripeTax": invoice.total_tax, "mismatch": sorted(mismatch)},
+            extra={
+                "invoiceId": record.invoice_id,
+                "stripeInvoiceId": record.stripe_invoice_id,
+                "stripeStatus": invoice.status,
+                "stripeTotal": invoice.total,
+                "expectedTotal": expected,
+                "stripeTax": invoice.total_tax,
+                "mismatch": sorted(mismatch),
+            },
         )
         stripe_said = ", ".join(f"{what} {theirs} (record {ours})" for what, (theirs, ours) in mismatch.items())
         raise InvoiceTotalMismatch(
@@ -467,7 +497,8 @@ class InvoiceJob:
         """Set ``status`` unless the record is already further along (a webhook got there first)."""
         try:
             return self._save(
-                record, {**changes, "status": status},
+                record,
+                {**changes, "status": status},
                 conditions=[FieldIs.one_of("status", *sorted(allowed_predecessors(status)))],
             )
         except ConditionFailed:

@@ -1,4 +1,5 @@
 """The ``billing-jobs`` message: one invoice plan, handed from the billing run to the invoice job."""
+
 from __future__ import annotations
 
 import json
@@ -20,43 +21,45 @@ class InvoiceMessageInvalid(BillingError):
     """A ``billing-jobs`` message that does not describe an invoice job; retrying will not help."""
 
 
-
-
 def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
     """The ``billing-jobs`` message for one plan: everything the job needs, money as strings."""
-    return _compact({
-        "type": MESSAGE_TYPE,
-        "runId": run_id,
-        "plan": {
-            "userId": plan.account_id,
-            "invoiceId": plan.invoice_id,
-            "period": plan.period.label,
-            "currency": plan.currency,
-            "baseFee": str(plan.base_fee),
-            "awsCosts": str(plan.aws_costs),
-            "breakdown": {service: str(amount) for service, amount in plan.breakdown.items()},
-            "total": str(plan.total),
-            "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
-            "fxSource": plan.fx_source,
-            "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
-            "fxQuote": None if plan.fx_quote is None else plan.fx_quote.value,
-            "fxNote": plan.fx_note,
-            "markupPercent": str(plan.markup_percent),
-            "costsEstimated": plan.costs_estimated,
-            "baseFeeDescription": plan.base_fee_description,
-            "awsDescription": plan.aws_description,
-            "costScope": plan.cost_scope,
-            "awsRaw": {service: str(amount) for service, amount in plan.aws_raw.items()},
-            "costCurrency": plan.cost_currency,
-            "corrections": [{"period": c.period.label, "amount": str(c.amount), "description": c.description}
-                            for c in plan.corrections],
-            "creditIn": str(plan.credit_in),
-            "creditFrom": plan.credit_from,
-            "carriedOut": str(plan.carried_out),
-            "creditDescription": plan.credit_description,
-            "carriedDescription": plan.carried_description,
-        },
-    })
+    return _compact(
+        {
+            "type": MESSAGE_TYPE,
+            "runId": run_id,
+            "plan": {
+                "userId": plan.account_id,
+                "invoiceId": plan.invoice_id,
+                "period": plan.period.label,
+                "currency": plan.currency,
+                "baseFee": str(plan.base_fee),
+                "awsCosts": str(plan.aws_costs),
+                "breakdown": {service: str(amount) for service, amount in plan.breakdown.items()},
+                "total": str(plan.total),
+                "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
+                "fxSource": plan.fx_source,
+                "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
+                "fxQuote": None if plan.fx_quote is None else plan.fx_quote.value,
+                "fxNote": plan.fx_note,
+                "markupPercent": str(plan.markup_percent),
+                "costsEstimated": plan.costs_estimated,
+                "baseFeeDescription": plan.base_fee_description,
+                "awsDescription": plan.aws_description,
+                "costScope": plan.cost_scope,
+                "awsRaw": {service: str(amount) for service, amount in plan.aws_raw.items()},
+                "costCurrency": plan.cost_currency,
+                "corrections": [
+                    {"period": c.period.label, "amount": str(c.amount), "description": c.description}
+                    for c in plan.corrections
+                ],
+                "creditIn": str(plan.credit_in),
+                "creditFrom": plan.credit_from,
+                "carriedOut": str(plan.carried_out),
+                "creditDescription": plan.credit_description,
+                "carriedDescription": plan.carried_description,
+            },
+        }
+    )
 
 
 def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
@@ -90,8 +93,10 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             cost_scope=p.get("costScope"),
             aws_raw={service: Decimal(str(amount)) for service, amount in p.get("awsRaw", {}).items()},
             cost_currency=p.get("costCurrency"),
-            corrections=tuple(Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
-                              for c in p.get("corrections", [])),
+            corrections=tuple(
+                Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
+                for c in p.get("corrections", [])
+            ),
             credit_in=Decimal(str(p.get("creditIn", "0"))),
             credit_from=p.get("creditFrom"),
             carried_out=Decimal(str(p.get("carriedOut", "0"))),

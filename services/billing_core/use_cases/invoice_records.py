@@ -1,4 +1,5 @@
 """What an invoice job writes: the claimed record of a plan, and the Stripe lines and metadata of a record."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,8 +70,9 @@ def record_line_items(record: Invoice) -> list[tuple[str, Decimal, str]]:
     return line_items(record, record.line_descriptions.base_fee, record.line_descriptions.aws)
 
 
-def invoice_lines(record: Invoice, *, tax_rate_id: str | None = None,
-                  tax_rate: TaxRateSpec | None = None) -> list[InvoiceLine]:
+def invoice_lines(
+    record: Invoice, *, tax_rate_id: str | None = None, tax_rate: TaxRateSpec | None = None
+) -> list[InvoiceLine]:
     """The record's Stripe lines, each with the billed month as its service period and its VAT.
 
     Under German VAT each line carries the Tax Rate ``tax_rate_id``, or, where the claim found that
@@ -110,16 +112,24 @@ def _with_tax(record: Invoice, plan: InvoicePlan, claim: TaxClaim | None) -> Inv
     treatment, net = claim.treatment, plan.total
     tax, manual = Decimal(0), tuple[int, ...]()
     if treatment.taxed:
-        cents = [to_minor_units(amount, plan.currency)
-                 for _, amount, _ in line_items(plan, plan.base_fee_description, plan.aws_description)]
+        cents = [
+            to_minor_units(amount, plan.currency)
+            for _, amount, _ in line_items(plan, plan.base_fee_description, plan.aws_description)
+        ]
         tax = category_tax(net, treatment.rate)
         # Stripe Tax sums, then rounds (docs.stripe.com/billing/taxes/tax-rates#rounding), as EN 16931 does;
         # Tax Rates round per line, so where that would differ the lines carry manual amounts.
         if claim.mode is not TaxMode.STRIPE_TAX and not rates_agree(cents, treatment.rate):
             manual = tuple(manual_line_taxes(cents, treatment.rate))
     return dataclasses.replace(
-        record, amount=net + tax, net_amount=net, tax_amount=tax, tax_rate=treatment.rate,
-        tax_category=treatment.category.value, tax_note=treatment.legend(claim.language), manual_tax=manual,
+        record,
+        amount=net + tax,
+        net_amount=net,
+        tax_amount=tax,
+        tax_rate=treatment.rate,
+        tax_category=treatment.category.value,
+        tax_note=treatment.legend(claim.language),
+        manual_tax=manual,
     )
 
 
@@ -127,8 +137,7 @@ def _epoch(day: date) -> int:
     return int(datetime.combine(day, day_time.min, tzinfo=UTC).timestamp())
 
 
-def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None, *,
-               tax: TaxClaim | None = None) -> Invoice:
+def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None, *, tax: TaxClaim | None = None) -> Invoice:
     """The invoice a claim writes: status pending, the plan's amounts and VAT, no Stripe ids yet."""
     record = Invoice(
         account_id=plan.account_id,
@@ -175,5 +184,8 @@ def mark_corrected(invoices: InvoiceRepository, record: Invoice) -> None:
         earlier = invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
         if earlier is None or record.invoice_id in earlier.corrected_by:
             continue
-        invoices.update(earlier.account_id, earlier.invoice_id,
-                        {"corrected_by": earlier.corrected_by | {record.invoice_id}, "updated_at": record.updated_at})
+        invoices.update(
+            earlier.account_id,
+            earlier.invoice_id,
+            {"corrected_by": earlier.corrected_by | {record.invoice_id}, "updated_at": record.updated_at},
+        )

@@ -11,6 +11,7 @@ none, so a retried or concurrent ``create`` ends with one account and one custom
 A change goes to Stripe first (name, e-mail, address, locale), then to the account, then to the audit
 log: a crash in between is repaired by running the same command again.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,9 +72,16 @@ class AccountProfile:
 
     @classmethod
     def from_text(
-        cls, *, name: str | None = None, email: str | None = None, cost_scope: str | None = None,
-        base_fee: str | None = None, language: str | None = None, country: str | None = None,
-        address: tuple[str, str, str] | None = None, vat_id: str | None = None,
+        cls,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        cost_scope: str | None = None,
+        base_fee: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+        address: tuple[str, str, str] | None = None,
+        vat_id: str | None = None,
         buyer_reference: str | None = None,
     ) -> AccountProfile:
         """The profile an operator typed (CLI or API), each value given validated (``InvalidAccountField``).
@@ -138,8 +146,9 @@ class OperatorAccounts:
         """Every account (an unreadable item comes as its error, so one bad item hides no other)."""
         return self._accounts.list_accounts()
 
-    def create(self, profile: AccountProfile, *, actor: str, account_id: str | None = None,
-               reason: str | None = None) -> Account:
+    def create(
+        self, profile: AccountProfile, *, actor: str, account_id: str | None = None, reason: str | None = None
+    ) -> Account:
         """A new account with its Stripe customer; repeating the same create returns the same account."""
         if not profile.name or not profile.email:
             raise InvalidAccountField("name" if not profile.name else "email", "is needed to create an account")
@@ -151,8 +160,11 @@ class OperatorAccounts:
                 raise AccountExists(f"account {account_id} exists with other values; use `billing accounts update`")
             return existing
         customer = self._payments.create_customer(
-            account_id=account_id, idempotency_key=f"customer:{account_id}", details=dataclasses.replace(
-                _details(profile), tax_exempt=self._tax_exempt(profile.country, profile.vat_id)),
+            account_id=account_id,
+            idempotency_key=f"customer:{account_id}",
+            details=dataclasses.replace(
+                _details(profile), tax_exempt=self._tax_exempt(profile.country, profile.vat_id)
+            ),
         )
         now = self._now_ms()
         changes: AccountChanges = {"created_at": now, "updated_at": now}
@@ -160,14 +172,28 @@ class OperatorAccounts:
         if not self._accounts.set_stripe_customer_id_if_absent(account_id, customer.id, changes):
             return self.get(account_id)  # a concurrent create recorded its customer first (the same one)
         created = self.get(account_id)
-        self._audit.record(AuditEntry(
-            entry_id=f"create:{account_id}", at=now, actor=actor, action="account.create", account_id=account_id,
-            after=_shown(profile.given()) | {"stripeCustomer": customer.id}, reason=reason,
-        ))
+        self._audit.record(
+            AuditEntry(
+                entry_id=f"create:{account_id}",
+                at=now,
+                actor=actor,
+                action="account.create",
+                account_id=account_id,
+                after=_shown(profile.given()) | {"stripeCustomer": customer.id},
+                reason=reason,
+            )
+        )
         return created
 
-    def update(self, account_id: str, profile: AccountProfile, *, actor: str, reason: str | None = None,
-               clear: tuple[str, ...] = ()) -> Account:
+    def update(
+        self,
+        account_id: str,
+        profile: AccountProfile,
+        *,
+        actor: str,
+        reason: str | None = None,
+        clear: tuple[str, ...] = (),
+    ) -> Account:
         """Change the fields given (and remove those in ``clear``: cost_scope, base_fee_override)."""
         self._check_scope(profile)
         account = self.get(account_id)
@@ -177,15 +203,24 @@ class OperatorAccounts:
             return account
         if "vat_id" in changed and account.vat_id is not None:
             # Stripe keeps tax ids as objects of their own; changing one is not built yet.
-            raise InvalidAccountField("VAT id", f"is {account.vat_id} since the account was created; "
-                                      "changing it is not supported")
+            raise InvalidAccountField(
+                "VAT id", f"is {account.vat_id} since the account was created; changing it is not supported"
+            )
         if account.stripe_customer_id and set(changed) & set(_CUSTOMER_FIELDS):
             after = dataclasses.replace(account, **cast(dict[str, Any], changed))
-            details = CustomerDetails(name=after.name, email=after.email, address=after.address,
-                                      country=after.country, language=after.language,
-                                      tax_exempt=self._tax_exempt(after.country, after.vat_id))
-            self._payments.update_customer(account.stripe_customer_id, details=details,
-                                           idempotency_key=f"customer-update:{account_id}:{uuid.uuid4().hex}")
+            details = CustomerDetails(
+                name=after.name,
+                email=after.email,
+                address=after.address,
+                country=after.country,
+                language=after.language,
+                tax_exempt=self._tax_exempt(after.country, after.vat_id),
+            )
+            self._payments.update_customer(
+                account.stripe_customer_id,
+                details=details,
+                idempotency_key=f"customer-update:{account_id}:{uuid.uuid4().hex}",
+            )
         return self._change(account, changed, actor=actor, action="account.update", reason=reason)
 
     def disable(self, account_id: str, *, actor: str, reason: str) -> Account:
@@ -195,8 +230,9 @@ class OperatorAccounts:
         account = self.get(account_id)
         if account.disabled:
             return account
-        return self._change(account, {"disabled_at": self._now_ms()}, actor=actor, action="account.disable",
-                            reason=reason)
+        return self._change(
+            account, {"disabled_at": self._now_ms()}, actor=actor, action="account.disable", reason=reason
+        )
 
     def enable(self, account_id: str, *, actor: str, reason: str | None = None) -> Account:
         """Bill the account again from the next run."""
@@ -219,26 +255,42 @@ class OperatorAccounts:
         stored = self._memberships.add_if_absent(Membership(user.sub, account_id, email, self._now_ms()))
         if stored.account_id != account_id:
             raise AccountExists(f"{email} is an admin of account {stored.account_id} already")
-        self._audit.record(AuditEntry(
-            entry_id=f"invite:{account_id}:{user.sub}", at=self._now_ms(), actor=actor, action="account.invite",
-            account_id=account_id, after={"admin": email}, reason=reason,
-        ))
+        self._audit.record(
+            AuditEntry(
+                entry_id=f"invite:{account_id}:{user.sub}",
+                at=self._now_ms(),
+                actor=actor,
+                action="account.invite",
+                account_id=account_id,
+                after={"admin": email},
+                reason=reason,
+            )
+        )
         return user
 
     def audit_entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest operator actions, of one account or of all."""
         return self._audit.entries(account_id=account_id, limit=limit)
 
-    def _change(self, account: Account, changed: Mapping[str, object], *, actor: str, action: str,
-                reason: str | None) -> Account:
+    def _change(
+        self, account: Account, changed: Mapping[str, object], *, actor: str, action: str, reason: str | None
+    ) -> Account:
         now = self._now_ms()
         changes: AccountChanges = {"updated_at": now}
         changes.update(changed)  # type: ignore[typeddict-item]
         updated = self._accounts.update(account.account_id, changes)
-        self._audit.record(AuditEntry(
-            entry_id=uuid.uuid4().hex, at=now, actor=actor, action=action, account_id=account.account_id,
-            before=_shown({name: getattr(account, name) for name in changed}), after=_shown(changed), reason=reason,
-        ))
+        self._audit.record(
+            AuditEntry(
+                entry_id=uuid.uuid4().hex,
+                at=now,
+                actor=actor,
+                action=action,
+                account_id=account.account_id,
+                before=_shown({name: getattr(account, name) for name in changed}),
+                after=_shown(changed),
+                reason=reason,
+            )
+        )
         return updated
 
     def _check_scope(self, profile: AccountProfile) -> None:
@@ -258,8 +310,14 @@ def _differences(account: Account, wanted: Mapping[str, object]) -> dict[str, ob
 
 
 def _details(profile: AccountProfile) -> CustomerDetails:
-    return CustomerDetails(name=profile.name, email=profile.email, address=profile.address,
-                           country=profile.country, language=profile.language, vat_id=profile.vat_id)
+    return CustomerDetails(
+        name=profile.name,
+        email=profile.email,
+        address=profile.address,
+        country=profile.country,
+        language=profile.language,
+        vat_id=profile.vat_id,
+    )
 
 
 def _shown(values: Mapping[str, object]) -> dict[str, str]:

@@ -8,6 +8,7 @@ A retry asks Stripe to pay the open invoice now with the customer's current defa
 The outcome reaches the invoice record through Stripe's events (``invoice.paid`` ...), as every
 payment does; the command reports what Stripe answered.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,9 @@ from billing_core.ports.storage import FieldIs
 from billing_core.use_cases.payment_retry import NothingToPay, pay_again
 
 RETRYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
-VOIDABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED,
-                      InvoiceStatus.UNCOLLECTIBLE})
+VOIDABLE = frozenset(
+    {InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED, InvoiceStatus.UNCOLLECTIBLE}
+)
 
 
 class InvoiceNotFound(BillingError):
@@ -62,15 +64,22 @@ def account_of_invoice_id(invoice_id: str) -> str:
 class OperatorInvoices:
     """Invoices across accounts for the operator (CLI and operator API)."""
 
-    def __init__(self, invoices: InvoiceRepository, payments: PaymentGateway, audit: AuditLog, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        invoices: InvoiceRepository,
+        payments: PaymentGateway,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._invoices = invoices
         self._payments = payments
         self._audit = audit
         self._clock = clock
 
-    def all_invoices(self, *, period_label: str | None = None, status: str | None = None,
-                     account_id: str | None = None) -> Iterator[Invoice | InvalidStoredRecord]:
+    def all_invoices(
+        self, *, period_label: str | None = None, status: str | None = None, account_id: str | None = None
+    ) -> Iterator[Invoice | InvalidStoredRecord]:
         """Every invoice matching the filters (one account's through its own listing)."""
         if account_id is None:
             yield from self._invoices.list_all(period_label=period_label, status=status)
@@ -80,7 +89,8 @@ class OperatorInvoices:
             page = self._invoices.list_for_account(account_id, limit=100, cursor=cursor)
             for invoice in page.items:
                 if (period_label is None or invoice.period.label == period_label) and (
-                        status is None or invoice.status.value == status):
+                    status is None or invoice.status.value == status
+                ):
                     yield invoice
             if page.next_cursor is None:
                 return
@@ -97,17 +107,23 @@ class OperatorInvoices:
         """Pay the open invoice again now with the current default payment method."""
         invoice = self.get(invoice_id)
         if invoice.status not in RETRYABLE or invoice.stripe_invoice_id is None:
-            raise InvoiceNotRetryable(f"{invoice_id} is {invoice.status.value}: only an open, failed or "
-                                      "action-required invoice can be paid again")
+            raise InvoiceNotRetryable(
+                f"{invoice_id} is {invoice.status.value}: only an open, failed or "
+                "action-required invoice can be paid again"
+            )
         try:
             attempt = pay_again(self._payments, invoice)
         except NothingToPay as nothing:
             raise InvoiceNotRetryable(str(nothing)) from None
         outcome = RetryOutcome(invoice, attempt.stripe_status, declined=attempt.declined, action_url=attempt.action_url)
-        self._record("invoice.retry", invoice, before={"status": invoice.status.value},
-                     after={"stripe": outcome.stripe_status, **({"declined": outcome.declined}
-                                                                if outcome.declined else {})},
-                     actor=actor, reason=reason)
+        self._record(
+            "invoice.retry",
+            invoice,
+            before={"status": invoice.status.value},
+            after={"stripe": outcome.stripe_status, **({"declined": outcome.declined} if outcome.declined else {})},
+            actor=actor,
+            reason=reason,
+        )
         return outcome
 
     def void(self, invoice_id: str, *, actor: str, reason: str) -> Invoice:
@@ -118,24 +134,48 @@ class OperatorInvoices:
         if invoice.status is InvoiceStatus.VOID:
             return invoice
         if invoice.status not in VOIDABLE or invoice.stripe_invoice_id is None:
-            raise InvoiceNotRetryable(f"{invoice_id} is {invoice.status.value}: only a finalized, unpaid "
-                                      "invoice can be voided")
+            raise InvoiceNotRetryable(
+                f"{invoice_id} is {invoice.status.value}: only a finalized, unpaid invoice can be voided"
+            )
         self._payments.void_invoice(invoice.stripe_invoice_id, idempotency_key=f"{invoice_id}:void")
         voided = self._invoices.update(
-            invoice.account_id, invoice_id, {"status": InvoiceStatus.VOID, "updated_at": self._now_ms()},
+            invoice.account_id,
+            invoice_id,
+            {"status": InvoiceStatus.VOID, "updated_at": self._now_ms()},
             conditions=[FieldIs.one_of("status", *VOIDABLE, InvoiceStatus.VOID)],
         )
-        self._record("invoice.void", invoice, before={"status": invoice.status.value}, after={"status": "void"},
-                     actor=actor, reason=reason)
+        self._record(
+            "invoice.void",
+            invoice,
+            before={"status": invoice.status.value},
+            after={"status": "void"},
+            actor=actor,
+            reason=reason,
+        )
         return voided
 
-    def _record(self, action: str, invoice: Invoice, *, before: dict[str, str], after: dict[str, str],
-                actor: str, reason: str | None) -> None:
-        self._audit.record(AuditEntry(
-            entry_id=uuid.uuid4().hex, at=self._now_ms(), actor=actor, action=action,
-            account_id=invoice.account_id, before={"invoice": invoice.invoice_id, **before},
-            after={"invoice": invoice.invoice_id, **after}, reason=reason,
-        ))
+    def _record(
+        self,
+        action: str,
+        invoice: Invoice,
+        *,
+        before: dict[str, str],
+        after: dict[str, str],
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        self._audit.record(
+            AuditEntry(
+                entry_id=uuid.uuid4().hex,
+                at=self._now_ms(),
+                actor=actor,
+                action=action,
+                account_id=invoice.account_id,
+                before={"invoice": invoice.invoice_id, **before},
+                after={"invoice": invoice.invoice_id, **after},
+                reason=reason,
+            )
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

@@ -4,6 +4,7 @@ and the retry after a customer saved a new payment method all go through here.
 The idempotency key names Stripe's own attempt count, read just before: a repeated request after a
 crash replays the same attempt instead of charging twice, and the next real attempt gets a new key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,11 @@ def pay_again(payments: PaymentGateway, invoice: Invoice, *, purpose: str = "ret
     try:
         paid = payments.pay_invoice(invoice.stripe_invoice_id, idempotency_key=key)
     except PaymentActionRequired:
-        return PaymentAttempt("open", declined="authentication_required",
-                              action_url=current.hosted_invoice_url or invoice.hosted_invoice_url)
+        return PaymentAttempt(
+            "open",
+            declined="authentication_required",
+            action_url=current.hosted_invoice_url or invoice.hosted_invoice_url,
+        )
     except PaymentDeclined as declined:
         return PaymentAttempt("open", declined=declined.decline_code or declined.code or "declined")
     return PaymentAttempt(paid.status or "unknown")

@@ -10,6 +10,7 @@ The idempotency key makes the racing Stripe calls one customer; the conditional 
 account item record one customer id. If the key has expired at Stripe (24 h) and an earlier
 request crashed between the two steps, the conditional write still decides which id is used.
 """
+
 from __future__ import annotations
 
 import logging

@@ -11,6 +11,7 @@ term is the difference Cost Explorer's two groupings may show in their last deci
 never hidden. In the invoice currency the report lists what each account was billed: base fee, AWS
 line, corrections, total, the rate used, and the margin (base fees + markup).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -93,8 +94,11 @@ def period_report(
     before = costs.requests_made
     by_type = costs.costs_by_record_type(period.start, period.end)
     # The run's own query (with the months it corrects), so the report sees exactly what was billed from.
-    passed_on = (fetch_months(costs, period, correction_months, group_by).billed if correction_months
-                 else costs.costs(period.start, period.end, group_by))
+    passed_on = (
+        fetch_months(costs, period, correction_months, group_by).billed
+        if correction_months
+        else costs.costs(period.start, period.end, group_by)
+    )
     cost_requests = costs.requests_made - before
     excluded_types = set(excluded_record_types)
     excluded = {kind: amount for kind, amount in by_type.items() if kind in excluded_types}
@@ -119,20 +123,36 @@ def period_report(
         with localcontext() as context:
             context.prec = 60
             converted = record_rate.convert(raw) if record_rate else raw
-        parts.append(AccountBilled(
-            account.account_id, scope, raw, record.invoice_id, record.status.value, record.base_fee,
-            record.aws_costs, sum((c.amount for c in record.corrections), ZERO), record.net,  # VAT is not revenue
-            record.aws_costs - to_cents(max(converted, ZERO)),
-        ))
+        parts.append(
+            AccountBilled(
+                account.account_id,
+                scope,
+                raw,
+                record.invoice_id,
+                record.status.value,
+                record.base_fee,
+                record.aws_costs,
+                sum((c.amount for c in record.corrections), ZERO),
+                record.net,  # VAT is not revenue
+                record.aws_costs - to_cents(max(converted, ZERO)),
+            )
+        )
     unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}
     allocated = sum((raw_by_scope.get(scope, ZERO) for scope in claimed), ZERO)
     payer_total = sum(by_type.values(), ZERO)
     difference = payer_total - (sum(excluded.values(), ZERO) + allocated + sum(unallocated.values(), ZERO))
     return PeriodReport(
-        period=period, cost_currency=passed_on.currency, invoice_currency=invoice_currency.upper(),
-        by_record_type=dict(sorted(by_type.items())), excluded=excluded, allocated=allocated,
-        unallocated=dict(sorted(unallocated.items())), grouping_difference=difference, accounts=parts,
-        rate=rate, cost_requests=cost_requests,
+        period=period,
+        cost_currency=passed_on.currency,
+        invoice_currency=invoice_currency.upper(),
+        by_record_type=dict(sorted(by_type.items())),
+        excluded=excluded,
+        allocated=allocated,
+        unallocated=dict(sorted(unallocated.items())),
+        grouping_difference=difference,
+        accounts=parts,
+        rate=rate,
+        cost_requests=cost_requests,
     )
 
 

@@ -3,6 +3,7 @@
 No record is read or written here and Stripe is not called: the request path only verifies and
 enqueues, so Stripe gets its 2xx fast, and a 2xx always means the event is safely in SQS.
 """
+
 from __future__ import annotations
 
 import json

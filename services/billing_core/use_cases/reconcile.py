@@ -8,6 +8,7 @@ would have produced and a second run changes nothing:
 2. Every invoice since the date of every account with a Stripe customer, through
    ``record_invoice_snapshot`` (Stripe keeps events for 30 days, invoices for ever).
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,12 @@ class ReconcileReport:
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly summary."""
-        return {"since": self.since.isoformat(), "events": dict(self.events), "invoices": dict(self.invoices),
-                "repaired": self.repaired}
+        return {
+            "since": self.since.isoformat(),
+            "events": dict(self.events),
+            "invoices": dict(self.invoices),
+            "repaired": self.repaired,
+        }
 
 
 def reconcile(since: date, ports: EventPorts) -> ReconcileReport:

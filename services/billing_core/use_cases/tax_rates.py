@@ -1,4 +1,5 @@
 """The one Stripe Tax Rate of German VAT: found again by its metadata, created once, never duplicated."""
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def german_vat(rate: Decimal) -> TaxRateSpec:
-    """"USt." at ``rate`` %, exclusive (the invoice's amounts are net), German VAT."""
+    """ "USt." at ``rate`` %, exclusive (the invoice's amounts are net), German VAT."""
     return TaxRateSpec(display_name="USt.", percentage=rate, description=f"Umsatzsteuer {rate.normalize():f} %")
 
 

@@ -10,6 +10,7 @@ Exactly once: what was billed for a month so far is its AWS line plus the correc
 later invoices carry; those are claimed with their invoice (``create_if_absent``), so a rerun or a
 crash never counts one twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,16 +36,22 @@ class MonthsOfCosts:
 
     def final_lines(self, scope: str | None) -> dict[Period, tuple[CostLine, ...]]:
         """Each earlier month's lines of ``scope`` (``None``: the whole payer account)."""
-        return {period: (tuple(line for lines in by_scope.values() for line in lines) if scope is None
-                         else by_scope.get(scope, ()))
-                for period, by_scope in self.earlier.items()}
+        return {
+            period: (
+                tuple(line for lines in by_scope.values() for line in lines)
+                if scope is None
+                else by_scope.get(scope, ())
+            )
+            for period, by_scope in self.earlier.items()
+        }
 
 
 def fetch_months(costs: CostSource, period: Period, months_back: int, group_by: str) -> MonthsOfCosts:
     """The billed month and the ``months_back`` before it, in one MONTHLY query."""
     first = period.shifted(-months_back)
-    reports = {Period.containing(report.start): report
-               for report in costs.costs_by_month(first.start, period.end, group_by)}
+    reports = {
+        Period.containing(report.start): report for report in costs.costs_by_month(first.start, period.end, group_by)
+    }
     billed = reports.get(period) or CostReport(period.start, period.end, "USD", False, (), grouped_by=group_by)
     earlier: dict[Period, dict[str | None, tuple[CostLine, ...]]] = {}
     for month, report in reports.items():
@@ -60,16 +67,30 @@ def fetch_months(costs: CostSource, period: Period, months_back: int, group_by: 
 def history_of(invoices: InvoiceRepository, account_id: str, period: Period, months_back: int) -> AccountHistory:
     """What the account's invoices before ``period`` billed for the window, and the credit they carry on."""
     window_start = period.shifted(-months_back)
-    earlier = [record for record in _all_invoices(invoices, account_id)
-               if record.period < period and record.status is not InvoiceStatus.VOID]
+    earlier = [
+        record
+        for record in _all_invoices(invoices, account_id)
+        if record.period < period and record.status is not InvoiceStatus.VOID
+    ]
     billed = []
     for record in earlier:
         if record.period < window_start:
             continue
-        corrected = sum((c.amount for later in earlier if later.period > record.period
-                         for c in later.corrections if c.period == record.period), ZERO)
-        billed.append(BilledMonth(record.period, record.invoice_id, record.aws_costs + corrected,
-                                  record.fx, record.markup_percent))
+        corrected = sum(
+            (
+                c.amount
+                for later in earlier
+                if later.period > record.period
+                for c in later.corrections
+                if c.period == record.period
+            ),
+            ZERO,
+        )
+        billed.append(
+            BilledMonth(
+                record.period, record.invoice_id, record.aws_costs + corrected, record.fx, record.markup_percent
+            )
+        )
     previous = max(earlier, key=lambda record: record.period, default=None)
     if previous is not None and previous.carried_out > 0:
         return AccountHistory(tuple(billed), previous.carried_out, previous.invoice_id)
@@ -81,8 +102,12 @@ def trued_up(
 ) -> list[InvoicePlan]:
     """Each plan with its account's corrections and carried credit."""
     return [
-        with_history(plan, history_of(invoices, plan.account_id, plan.period, months_back),
-                     months.final_lines(plan.cost_scope), language)
+        with_history(
+            plan,
+            history_of(invoices, plan.account_id, plan.period, months_back),
+            months.final_lines(plan.cost_scope),
+            language,
+        )
         for plan in plans
     ]
 

@@ -1,4 +1,5 @@
 """The ECB rate of a period, from the real ECB feed files in ../shared/fx (with their holiday gaps)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -139,8 +140,10 @@ def test_a_document_that_is_not_the_feed_is_refused(document):
 
 
 def test_a_missing_currency_leaves_its_days_out():
-    document = (b'<Envelope xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref"><Cube>'
-                b'<Cube time="2025-01-03"><Cube currency="JPY" rate="160.1"/></Cube>'
-                b'<Cube time="2025-01-02"><Cube currency="USD" rate="1.0321"/></Cube></Cube></Envelope>')
+    document = (
+        b'<Envelope xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref"><Cube>'
+        b'<Cube time="2025-01-03"><Cube currency="JPY" rate="160.1"/></Cube>'
+        b'<Cube time="2025-01-02"><Cube currency="USD" rate="1.0321"/></Cube></Cube></Envelope>'
+    )
 
     assert parse_ecb_feed(document) == {date(2025, 1, 2): Decimal("1.0321")}

@@ -1,4 +1,5 @@
 """Invoice planning: base fee + AWS costs per account, rounded once, breakdown summing to the AWS line."""
+
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -66,7 +67,10 @@ def test_zero_amount_services_are_left_out_of_the_breakdown():
 
 def test_breakdown_lists_the_largest_service_first():
     assert list(plan().breakdown) == [
-        "Amazon CloudFront", "AWS Lambda", "Amazon Simple Storage Service", "Amazon DynamoDB"
+        "Amazon CloudFront",
+        "AWS Lambda",
+        "Amazon Simple Storage Service",
+        "Amazon DynamoDB",
     ]
 
 
@@ -74,7 +78,9 @@ def test_fx_rate_its_source_and_date_are_stored_on_the_invoice():
     invoice = plan(fx=FxRate(Decimal("0.92"), "ECB reference rate", date(2024, 11, 29)))
 
     assert (invoice.fx_rate, invoice.fx_source, invoice.fx_date) == (
-        Decimal("0.92"), "ECB reference rate", date(2024, 11, 29)
+        Decimal("0.92"),
+        "ECB reference rate",
+        date(2024, 11, 29),
     )
 
 
@@ -136,8 +142,14 @@ def test_english_descriptions_by_setting():
 
 @pytest.mark.parametrize(
     ("month", "german", "english"),
-    [(1, "Jan", "Jan"), (3, "Mär", "Mar"), (5, "Mai", "May"), (6, "Jun", "Jun"), (10, "Okt", "Oct"),
-     (12, "Dez", "Dec")],
+    [
+        (1, "Jan", "Jan"),
+        (3, "Mär", "Mar"),
+        (5, "Mai", "May"),
+        (6, "Jun", "Jun"),
+        (10, "Okt", "Oct"),
+        (12, "Dez", "Dec"),
+    ],
 )
 def test_month_abbreviations(month, german, english):
     assert line_descriptions(Period(2025, month), "de")[1] == f"AWS Infrastruktur ({german} 2025)"
@@ -230,7 +242,10 @@ def test_plan_invoices_plans_every_account_by_its_cost_scope():
     assert plans["c"].aws_costs == Decimal("7.00")  # no scope: the whole payer account
     assert plans["d"].aws_costs == Decimal("0.00")
     assert [p.invoice_id for p in plan_invoices(NOV_2024, costs, accounts, BillingPolicy(fx=PARITY))] == [
-        "inv_2024-11_a", "inv_2024-11_b", "inv_2024-11_c", "inv_2024-11_d"
+        "inv_2024-11_a",
+        "inv_2024-11_b",
+        "inv_2024-11_c",
+        "inv_2024-11_d",
     ]
 
 
@@ -305,8 +320,9 @@ def test_float_cost_amounts_are_refused():
 # --- properties of the money rules ---------------------------------------------------------------
 
 service_names = st.sampled_from(["AWS Lambda", "Amazon S3", "Amazon CloudFront", "Amazon DynamoDB", "Tax", "Credit"])
-cost_amounts = st.decimals(min_value=Decimal("-50"), max_value=Decimal("500"), places=10, allow_nan=False,
-                           allow_infinity=False)
+cost_amounts = st.decimals(
+    min_value=Decimal("-50"), max_value=Decimal("500"), places=10, allow_nan=False, allow_infinity=False
+)
 cost_lists = st.lists(st.tuples(service_names, cost_amounts), max_size=12)
 fx_rates = st.decimals(min_value=Decimal("0.1"), max_value=Decimal("2"), places=6).filter(lambda r: r > 0)
 markups = st.decimals(min_value=Decimal("0"), max_value=Decimal("100"), places=2)

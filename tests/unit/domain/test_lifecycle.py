@@ -1,4 +1,5 @@
 """Invoice lifecycle: webhooks move an invoice forward; late or duplicate events never move it back."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,7 +51,14 @@ def test_other_events_do_not_move_the_lifecycle(event_type):
 
 def test_statuses_are_the_strings_the_billing_table_stores():
     assert [s.value for s in S] == [
-        "pending", "draft", "open", "payment_failed", "action_required", "paid", "uncollectible", "void"
+        "pending",
+        "draft",
+        "open",
+        "payment_failed",
+        "action_required",
+        "paid",
+        "uncollectible",
+        "void",
     ]
     assert S("paid") is S.PAID
 
@@ -62,8 +70,17 @@ def test_happy_path_moves_forward():
     assert fold([("invoice.finalized", T0, 0), ("invoice.paid", T0 + 5, 1)]).status is S.PAID
 
 
-@pytest.mark.parametrize("late", ["invoice.finalized", "invoice.payment_failed", "invoice.payment_action_required",
-                                  "invoice.voided", "invoice.marked_uncollectible", "invoice.finalization_failed"])
+@pytest.mark.parametrize(
+    "late",
+    [
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "invoice.finalization_failed",
+    ],
+)
 def test_paid_stays_paid_whatever_arrives_late(late):
     paid = InvoiceProgress(S.PAID)
     assert fold([(late, T0 + 3600, 9)], paid) == paid
@@ -137,15 +154,16 @@ def test_allowed_predecessors_for_each_target():
     assert allowed_predecessors(S.PENDING) == frozenset()
     assert allowed_predecessors(S.DRAFT) == {S.PENDING}
     assert allowed_predecessors(S.OPEN) == {S.PENDING, S.DRAFT}
-    assert allowed_predecessors(S.PAYMENT_FAILED) == {
-        S.PENDING, S.DRAFT, S.OPEN, S.PAYMENT_FAILED, S.ACTION_REQUIRED
-    }
+    assert allowed_predecessors(S.PAYMENT_FAILED) == {S.PENDING, S.DRAFT, S.OPEN, S.PAYMENT_FAILED, S.ACTION_REQUIRED}
     assert allowed_predecessors("action_required") == allowed_predecessors(S.PAYMENT_FAILED)
-    assert allowed_predecessors(S.UNCOLLECTIBLE) == {
-        S.PENDING, S.DRAFT, S.OPEN, S.PAYMENT_FAILED, S.ACTION_REQUIRED
-    }
+    assert allowed_predecessors(S.UNCOLLECTIBLE) == {S.PENDING, S.DRAFT, S.OPEN, S.PAYMENT_FAILED, S.ACTION_REQUIRED}
     assert allowed_predecessors(S.PAID) == {
-        S.PENDING, S.DRAFT, S.OPEN, S.PAYMENT_FAILED, S.ACTION_REQUIRED, S.UNCOLLECTIBLE
+        S.PENDING,
+        S.DRAFT,
+        S.OPEN,
+        S.PAYMENT_FAILED,
+        S.ACTION_REQUIRED,
+        S.UNCOLLECTIBLE,
     }
     assert allowed_predecessors(S.VOID) == allowed_predecessors(S.PAID)
 
@@ -185,8 +203,11 @@ ENDINGS = [
     ["invoice.marked_uncollectible", "invoice.voided"],
 ]
 RETRY_OUTCOMES = st.sampled_from(
-    [("invoice.payment_failed",), ("invoice.payment_action_required",),
-     ("invoice.payment_failed", "invoice.payment_action_required")]
+    [
+        ("invoice.payment_failed",),
+        ("invoice.payment_action_required",),
+        ("invoice.payment_failed", "invoice.payment_action_required"),
+    ]
 )
 
 
@@ -223,8 +244,12 @@ def test_any_order_with_duplicates_ends_in_the_same_status(history, data):
 
 
 @given(
-    st.sampled_from(list(S)), st.integers(0, 9), st.integers(T0, T0 + 10**6),
-    st.sampled_from(sorted(EVENT_STATUS)), st.integers(0, 9), st.integers(T0, T0 + 10**6),
+    st.sampled_from(list(S)),
+    st.integers(0, 9),
+    st.integers(T0, T0 + 10**6),
+    st.sampled_from(sorted(EVENT_STATUS)),
+    st.integers(0, 9),
+    st.integers(T0, T0 + 10**6),
 )
 def test_an_event_applies_only_along_the_status_rule(status, attempt, created, event_type, new_attempt, new_created):
     current = InvoiceProgress(status, attempt, created)

@@ -1,4 +1,5 @@
 """Money rules: parsing, rounding half-up once, Stripe minor units, largest-remainder allocation."""
+
 from decimal import Decimal
 from fractions import Fraction
 
@@ -59,8 +60,28 @@ def test_parse_amount_accepts_ints_and_decimals():
 
 @pytest.mark.parametrize(
     "value",
-    [0.1, 1.0, True, None, "NaN", "nan", "sNaN", "Infinity", "-inf", "", "  ", "1,50", "1_000", "1 000", "12abc",
-     "0x10", Decimal("NaN"), Decimal("Infinity"), "1e30", [1]],
+    [
+        0.1,
+        1.0,
+        True,
+        None,
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-inf",
+        "",
+        "  ",
+        "1,50",
+        "1_000",
+        "1 000",
+        "12abc",
+        "0x10",
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        "1e30",
+        [1],
+    ],
 )
 def test_parse_amount_refuses_floats_nan_infinity_and_garbage(value):
     with pytest.raises(InvalidAmount):
@@ -115,16 +136,23 @@ def test_allocate_zero_total_over_anything_is_all_zero():
 
 @pytest.mark.parametrize(
     ("total", "weights"),
-    [(5, {}), (5, {"a": Decimal(0)}), (5, {"a": Decimal(-1), "b": Decimal(2)}), (-1, {"a": Decimal(1)}),
-     (1.0, {"a": Decimal(1)}), (5, {"a": 1.5})],
+    [
+        (5, {}),
+        (5, {"a": Decimal(0)}),
+        (5, {"a": Decimal(-1), "b": Decimal(2)}),
+        (-1, {"a": Decimal(1)}),
+        (1.0, {"a": Decimal(1)}),
+        (5, {"a": 1.5}),
+    ],
 )
 def test_allocate_refuses_impossible_input(total, weights):
     with pytest.raises(InvalidAmount):
         allocate(total, weights)
 
 
-amounts = st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), places=10, allow_nan=False,
-                      allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("-1000"), max_value=Decimal("1000"), places=10, allow_nan=False, allow_infinity=False
+)
 weights = st.dictionaries(
     st.text(alphabet="abcdefgh", min_size=1, max_size=3),
     st.decimals(min_value=Decimal(0), max_value=Decimal("100000"), places=10, allow_nan=False, allow_infinity=False),
@@ -142,7 +170,7 @@ def test_rounding_is_half_up_at_cents(amount):
     assert Fraction(to_cents(amount)) == expected
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12))
+@given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_minor_units_round_trip(units):
     assert to_minor_units(from_minor_units(units, "EUR"), "EUR") == units
 

@@ -1,4 +1,5 @@
 """VAT treatment per customer, and EN 16931's category tax against Stripe's per-line rounding."""
+
 from decimal import Decimal
 
 import pytest
@@ -20,15 +21,18 @@ from billing_core.domain.tax import (
 GERMAN = TaxPolicy()
 
 
-@pytest.mark.parametrize(("country", "vat_id", "category", "rate"), [
-    ("DE", None, VatCategory.STANDARD, Decimal(19)),
-    ("DE", "DE136695976", VatCategory.STANDARD, Decimal(19)),
-    (None, None, VatCategory.STANDARD, Decimal(19)),  # not known: domestic
-    ("AT", "ATU13585627", VatCategory.REVERSE_CHARGE, Decimal(0)),
-    ("FR", None, VatCategory.STANDARD, Decimal(19)),  # an EU consumer pays German VAT
-    ("CH", None, VatCategory.NOT_TAXABLE, Decimal(0)),
-    ("US", None, VatCategory.NOT_TAXABLE, Decimal(0)),
-])
+@pytest.mark.parametrize(
+    ("country", "vat_id", "category", "rate"),
+    [
+        ("DE", None, VatCategory.STANDARD, Decimal(19)),
+        ("DE", "DE136695976", VatCategory.STANDARD, Decimal(19)),
+        (None, None, VatCategory.STANDARD, Decimal(19)),  # not known: domestic
+        ("AT", "ATU13585627", VatCategory.REVERSE_CHARGE, Decimal(0)),
+        ("FR", None, VatCategory.STANDARD, Decimal(19)),  # an EU consumer pays German VAT
+        ("CH", None, VatCategory.NOT_TAXABLE, Decimal(0)),
+        ("US", None, VatCategory.NOT_TAXABLE, Decimal(0)),
+    ],
+)
 def test_each_customer_gets_its_treatment(country, vat_id, category, rate):
     treatment = GERMAN.treatment_for(country, vat_id)
     assert (treatment.category, treatment.rate) == (category, rate)
@@ -80,8 +84,9 @@ def test_manual_line_taxes_always_sum_to_the_category_tax(cents, rate):
 @given(lines, rates)
 def test_whichever_setup_is_chosen_stripe_and_en16931_agree(cents, rate):
     # Tax Rates where per-line rounding agrees, manual amounts otherwise: Stripe's sum is EN 16931's.
-    stripe_total = sum(stripe_line_taxes(cents, rate)) if rates_agree(cents, rate) \
-        else sum(manual_line_taxes(cents, rate))
+    stripe_total = (
+        sum(stripe_line_taxes(cents, rate)) if rates_agree(cents, rate) else sum(manual_line_taxes(cents, rate))
+    )
     assert stripe_total == category_tax_cents(cents, rate)
 
 
