@@ -112,7 +112,7 @@ def format_invoice(record: Invoice) -> str:
     descriptions = record.line_descriptions
     width = 44
     lines = [
-        f"Invoice {record.invoice_id}  (Stripe {record.stripe_invoice_id}, number {record.number})",
+        f"Invoice {record.invoice_id}  (Stripe {record.stripe.invoice_id}, number {record.stripe.number})",
         f"period {record.period.label}",
         f"  {'base fee  ' + descriptions.base_fee:<{width}} {record.base_fee:>8.2f} {currency}",
         f"  {'AWS       ' + descriptions.aws:<{width}} {record.aws_costs:>8.2f} {currency}",
@@ -122,20 +122,21 @@ def format_invoice(record: Invoice) -> str:
     for service, amount in breakdown:
         lines.append(f"      {service:<{width - 4}} {amount:>8.2f}")
     lines.append(f"  {'net':<{width}} {record.net:>8.2f} {currency}")
-    if record.tax_category == "S":
-        lines.append(f"  {f'USt. {record.tax_rate.normalize():f} %':<{width}} {record.tax_amount:>8.2f} {currency}")
-    elif record.tax_note:
-        lines.append(f"  {record.tax_note}")
+    vat = record.vat
+    if vat is not None and vat.category == "S":
+        lines.append(f"  {f'USt. {vat.rate.normalize():f} %':<{width}} {vat.tax:>8.2f} {currency}")
+    elif vat is not None and vat.note:
+        lines.append(f"  {vat.note}")
     lines += [
         f"  {'total (gross)':<{width}} {record.amount:>8.2f} {currency}",
         f"status {record.status.value}",
     ]
-    if record.fx_note:
+    if record.conversion is not None and record.conversion.note:
         # The local stack's ECB file ends in October 2026: last month's rate is pinned by hand, and says so.
-        pinned = " (pinned manually on the local stack)" if record.fx_source == "local-stack" else ""
-        lines.append(f"rate {record.fx_note}{pinned}")
-    if record.hosted_invoice_url:
-        lines.append(f"hosted invoice {record.hosted_invoice_url}")
+        pinned = " (pinned manually on the local stack)" if record.conversion.rate.source == "local-stack" else ""
+        lines.append(f"rate {record.conversion.note}{pinned}")
+    if record.stripe.hosted_invoice_url:
+        lines.append(f"hosted invoice {record.stripe.hosted_invoice_url}")
     return "\n".join(lines)
 
 
@@ -157,8 +158,8 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     if record is None:
         current = services.invoices.get(account_id, invoice_id)
         stripe_status = None
-        if current is not None and current.stripe_invoice_id:
-            stripe_status = services.payments.retrieve_invoice(current.stripe_invoice_id).status
+        if current is not None and current.stripe.invoice_id:
+            stripe_status = services.payments.retrieve_invoice(current.stripe.invoice_id).status
         recorded = current.status.value if current is not None else None
         raise DemoFailed(
             f"invoice.paid was not applied within {paid_timeout:.0f} s: the record says {recorded}, "
@@ -189,7 +190,7 @@ def write_einvoice_files(services: WorkerServices, record: Invoice, folder: Path
 
 def _record_with_einvoice(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
     record = services.invoices.get(account_id, invoice_id)
-    return record if record is not None and record.einvoice_xml and record.einvoice_pdf else None
+    return record if record is not None and record.einvoice.xml and record.einvoice.pdf else None
 
 
 def _record_if_paid(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:

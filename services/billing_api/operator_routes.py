@@ -260,7 +260,7 @@ def list_invoices() -> Response:
         period_label=period, status=status, account_id=None if account is None else _account_id(account)
     )
     invoices = [
-        {**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.attempt_count}
+        {**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.payment.attempt_count}
         for e in entries
         if not isinstance(e, InvalidStoredRecord)
     ]
@@ -296,7 +296,7 @@ def void_invoice(invoice_id: str) -> Response:
     """Void at Stripe and on the record; ``reason`` is required."""
     voided = _invoices().void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
     return jsonify(
-        {**representation.invoice(voided), "accountId": voided.account_id, "attemptCount": voided.attempt_count}
+        {**representation.invoice(voided), "accountId": voided.account_id, "attemptCount": voided.payment.attempt_count}
     )
 
 

@@ -43,11 +43,11 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "amount": money(record.amount),
         # Net, VAT and gross as Stripe computed them (and the claim checked); amount is the gross charged.
         "netAmount": money(record.net),
-        "taxAmount": money(record.tax_amount),
-        "taxRate": format(record.tax_rate.normalize(), "f") if record.tax_category else None,
-        "taxCategory": record.tax_category,
-        "taxNote": record.tax_note,
-        "einvoice": {"xrechnung": record.einvoice_xml is not None, "zugferd": record.einvoice_pdf is not None},
+        "taxAmount": money(record.tax),
+        "taxRate": format(record.vat.rate.normalize(), "f") if record.vat else None,
+        "taxCategory": record.vat.category if record.vat else None,
+        "taxNote": record.vat.note if record.vat else None,
+        "einvoice": {"xrechnung": record.einvoice.xml is not None, "zugferd": record.einvoice.pdf is not None},
         "baseFee": money(record.base_fee),
         "awsCosts": money(record.aws_costs),
         "awsBreakdown": {service: money(amount) or "0.00" for service, amount in record.aws_breakdown.items()},
@@ -55,16 +55,16 @@ def invoice(record: Invoice) -> dict[str, Any]:
         # Corrections of earlier months (true-up), each its own entry beside the AWS breakdown.
         "corrections": [
             {"period": c.period.label, "description": c.description, "amount": money(c.amount)}
-            for c in record.corrections
+            for c in record.true_up.corrections
         ],
-        "creditIn": money(record.credit_in),
-        "carriedOut": money(record.carried_out),
-        "fxNote": record.fx_note,
-        "number": record.number or None,
-        "hostedInvoiceUrl": record.hosted_invoice_url or None,
-        "invoicePdf": record.invoice_pdf or None,
+        "creditIn": money(record.true_up.credit_in),
+        "carriedOut": money(record.true_up.carried_out),
+        "fxNote": record.conversion.note if record.conversion else None,
+        "number": record.stripe.number or None,
+        "hostedInvoiceUrl": record.stripe.hosted_invoice_url or None,
+        "invoicePdf": record.stripe.invoice_pdf or None,
         "createdAt": record.created_at,
-        "paidAt": record.paid_at,
+        "paidAt": record.payment.paid_at,
     }
 
 
@@ -90,7 +90,7 @@ def current_costs(preview: CostPreview) -> dict[str, Any]:
         "forecastAmount": money(forecast.total),
         "forecastAwsCosts": money(forecast.aws_costs),
         "forecastMethod": preview.forecast_method,
-        "fxRate": format(current.fx_rate, "f") if current.fx_rate is not None else None,
+        "fxRate": format(current.fx.rate, "f") if current.fx is not None else None,
     }
 
 

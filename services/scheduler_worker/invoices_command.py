@@ -97,7 +97,7 @@ def list_command(
                     entry.account_id,
                     entry.status.value,
                     f"{entry.amount} {entry.currency}",
-                    entry.stripe_invoice_id or "",
+                    entry.stripe.invoice_id or "",
                 ]
             )
         rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
@@ -177,6 +177,7 @@ def einvoice_command(
 
 
 def _print_invoice(invoice: Invoice, out: TextIO) -> None:
+    vat = invoice.vat
     rows = [
         ["invoice", invoice.invoice_id],
         ["account", invoice.account_id],
@@ -185,25 +186,25 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
         ["base fee", f"{invoice.base_fee} {invoice.currency}"],
         ["AWS", f"{invoice.aws_costs} {invoice.currency}"],
         *[[f"  {service}", f"{amount} {invoice.currency}"] for service, amount in invoice.aws_breakdown.items()],
-        *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.corrections],
+        *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.true_up.corrections],
         ["net", f"{invoice.net} {invoice.currency}"],
         *(
-            [[f"USt. {invoice.tax_rate.normalize():f} %", f"{invoice.tax_amount} {invoice.currency}"]]
-            if invoice.tax_category == "S"
+            [[f"USt. {vat.rate.normalize():f} %", f"{vat.tax} {invoice.currency}"]]
+            if vat and vat.category == "S"
             else []
         ),
-        *([["VAT", f"{invoice.tax_category}: {invoice.tax_note}"]] if invoice.tax_note else []),
+        *([["VAT", f"{vat.category}: {vat.note}"]] if vat and vat.note else []),
         ["total", f"{invoice.amount} {invoice.currency}"],
-        ["stripe invoice", invoice.stripe_invoice_id or ""],
-        ["number", invoice.number or ""],
-        ["hosted page", invoice.hosted_invoice_url or ""],
-        ["payment attempts", str(invoice.attempt_count)],
+        ["stripe invoice", invoice.stripe.invoice_id or ""],
+        ["number", invoice.stripe.number or ""],
+        ["hosted page", invoice.stripe.hosted_invoice_url or ""],
+        ["payment attempts", str(invoice.payment.attempt_count)],
         [
             "e-invoice",
             "XRechnung + ZUGFeRD stored"
-            if invoice.einvoice_xml and invoice.einvoice_pdf
-            else f"not written: {invoice.einvoice_error}"
-            if invoice.einvoice_error
+            if invoice.einvoice.xml and invoice.einvoice.pdf
+            else f"not written: {invoice.einvoice.error}"
+            if invoice.einvoice.error
             else "not yet",
         ],
     ]

@@ -157,7 +157,7 @@ _OUTCOMES = frozenset(
 def _has_payment_outcome(record: Invoice | None) -> bool:
     # An open invoice without a payment method waits for the customer, not for Stripe: that is its outcome.
     return record is not None and (
-        record.status in _OUTCOMES or (record.status is InvoiceStatus.OPEN and record.payment_method_missing)
+        record.status in _OUTCOMES or (record.status is InvoiceStatus.OPEN and record.stripe.payment_method_missing)
     )
 
 
@@ -166,7 +166,7 @@ def status_text(record: Invoice | None) -> str:
     if record is None:
         return "not started"
     if record.status is InvoiceStatus.OPEN:
-        return "finalized, no payment method" if record.payment_method_missing else "finalized, payment pending"
+        return "finalized, no payment method" if record.stripe.payment_method_missing else "finalized, payment pending"
     return record.status.value
 
 
@@ -194,7 +194,7 @@ def print_summary(plans: Sequence[InvoicePlan], records: dict[str, Invoice], out
     rows = [("account", "invoice", "status", "total", "currency", "note")]
     for plan in plans:
         record = records.get(plan.invoice_id)
-        note = "no payment method" if record is not None and record.payment_method_missing else ""
+        note = "no payment method" if record is not None and record.stripe.payment_method_missing else ""
         status = status_text(record)
         amount = record.amount if record is not None else plan.total
         rows.append((plan.account_id, plan.invoice_id, status, str(amount), plan.currency, note))

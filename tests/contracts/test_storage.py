@@ -76,7 +76,7 @@ def test_update_returns_the_new_invoice_and_none_removes_a_field(invoices, accou
         conditions=[FieldIs.absent("stripe_invoice_id")],
     )
 
-    assert updated.stripe_invoice_id == "in_1" and updated.finalization_error is None
+    assert updated.stripe.invoice_id == "in_1" and updated.stripe.finalization_error is None
     assert invoices.get(account_id, invoice_id) == updated
     with pytest.raises(ConditionFailed):
         invoices.update(
@@ -95,7 +95,7 @@ def test_finalized_at_and_paid_at_keep_their_first_value_and_lines_added_only_gr
         *key, {"lines_added": frozenset({"base-fee"}), "finalized_at": 3000, "paid_at": None, "number": "A-1"}
     )
 
-    assert (stale.lines_added, stale.finalized_at, stale.paid_at, stale.number) == (
+    assert (stale.stripe.lines_added, stale.stripe.finalized_at, stale.payment.paid_at, stale.stripe.number) == (
         frozenset({"base-fee", "aws"}),
         1000,
         2000,
@@ -110,8 +110,8 @@ def test_a_write_once_field_absent_so_far_takes_the_first_value(invoices, accoun
     first = invoices.update(
         account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"}), "paid_at": None, "updated_at": 5}
     )
-    assert (first.lines_added, first.paid_at) == (frozenset({"aws"}), None)
-    assert invoices.update(account_id, invoice.invoice_id, {"paid_at": 7}).paid_at == 7
+    assert (first.stripe.lines_added, first.payment.paid_at) == (frozenset({"aws"}), None)
+    assert invoices.update(account_id, invoice.invoice_id, {"paid_at": 7}).payment.paid_at == 7
 
 
 def test_a_key_generation_guard_accepts_an_invoice_that_never_had_one(invoices, account_id):
@@ -122,7 +122,7 @@ def test_a_key_generation_guard_accepts_an_invoice_that_never_had_one(invoices, 
         account_id, invoice_id, {"key_generation": 1}, conditions=[FieldIs.one_of("key_generation", 0, or_absent=True)]
     )
 
-    assert bumped.key_generation == 1
+    assert bumped.stripe.key_generation == 1
     with pytest.raises(ConditionFailed):
         invoices.update(
             account_id,

@@ -85,12 +85,12 @@ def test_seed_example_end_to_end_is_a_paid_invoice_of_37_74_eur(clean_stack, ser
     assert "44.91" in out and account_id in out
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.base_fee, record.aws_costs, record.net) == (Decimal("20"), Decimal("17.74"), Decimal("37.74"))
-    assert (record.tax_amount, record.amount, record.tax_category) == (Decimal("7.17"), Decimal("44.91"), "S")
-    invoice = services.payments.retrieve_invoice(record.stripe_invoice_id)
+    assert (record.tax, record.amount, record.vat.category) == (Decimal("7.17"), Decimal("44.91"), "S")
+    invoice = services.payments.retrieve_invoice(record.stripe.invoice_id)
     assert invoice.status == "paid" and invoice.amount_paid == 4491
     assert (invoice.total_excluding_tax, invoice.total_tax) == (3774, 717)  # one Tax Rate on both lines
     # §14 UStG: the seller's USt-IdNr on the invoice, each line with its service period (Leistungszeitraum).
-    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id)
     assert [(f.name, f.value) for f in stripe_invoice.custom_fields] == [("USt-IdNr.", "DE136695976")]
     assert {(line.period.start, line.period.end) for line in stripe_invoice.lines.data} == {
         (
@@ -141,9 +141,9 @@ def test_an_account_without_a_payment_method_gets_a_finalized_invoice_marked_as_
     code, out, _ = billing_run(services, period)
 
     assert code == 0 and "no payment method" in out
-    record = record_with(services, account_id, period, lambda r: r.finalized_at)
-    assert record.payment_method_missing is True
-    assert services.payments.retrieve_invoice(record.stripe_invoice_id).status == "open"
+    record = record_with(services, account_id, period, lambda r: r.stripe.finalized_at)
+    assert record.stripe.payment_method_missing is True
+    assert services.payments.retrieve_invoice(record.stripe.invoice_id).status == "open"
 
 
 def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, services):
@@ -156,7 +156,7 @@ def test_a_month_without_aws_costs_bills_the_base_fee_alone(clean_stack, service
 
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.aws_costs, record.net, record.aws_breakdown) == (Decimal("0"), Decimal("20"), {})
-    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
+    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id).lines.data
     assert [line.amount for line in lines] == [2000]  # an AWS line of 0.00 is left off
 
 
@@ -181,7 +181,7 @@ def test_a_month_with_credits_nets_them_into_the_aws_line(clean_stack, services)
     record = record_with(services, account_id, period, status_is("paid"))
     assert (record.aws_costs, record.net) == (Decimal("10"), Decimal("30"))
     assert "Credit" not in record.aws_breakdown and sum(record.aws_breakdown.values()) == Decimal("10")
-    assert services.payments.retrieve_invoice(record.stripe_invoice_id).amount_paid == 3570  # 30.00 net + 19 % USt.
+    assert services.payments.retrieve_invoice(record.stripe.invoice_id).amount_paid == 3570  # 30.00 net + 19 % USt.
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(clean_stack, services):
@@ -253,16 +253,18 @@ def test_a_credit_after_a_month_was_billed_is_a_negative_correction_clamped_at_z
     assert billing_run(services, april)[0] == 0
 
     record = record_with(services, account_id, april, lambda r: r.status in ("open", "paid"))
-    assert [(c.period, c.amount) for c in record.corrections] == [(march, Decimal("-30.00"))]
-    assert (record.net, record.carried_out) == (Decimal("0.00"), Decimal("10.00"))
-    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).lines.data
+    assert [(c.period, c.amount) for c in record.true_up.corrections] == [(march, Decimal("-30.00"))]
+    assert (record.net, record.true_up.carried_out) == (Decimal("0.00"), Decimal("10.00"))
+    lines = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id).lines.data
     assert sorted(line.amount for line in lines) == [-3000, 1000, 2000]
     assert services.invoices.get(account_id, invoice_id_for(march, account_id)).corrected_by == {record.invoice_id}
 
     # A rerun of April applies the correction once: same record, same Stripe invoice.
     assert billing_run(services, april)[0] == 0
     again = services.invoices.get(account_id, invoice_id_for(april, account_id))
-    assert again.stripe_invoice_id == record.stripe_invoice_id and again.corrections == record.corrections
+    assert (
+        again.stripe.invoice_id == record.stripe.invoice_id and again.true_up.corrections == record.true_up.corrections
+    )
 
 
 def test_billing_report_of_the_seed_month_reconciles_with_cost_explorer_and_keeps_tax_out(clean_stack, services):
@@ -334,10 +336,10 @@ def test_a_period_is_billed_at_the_ecb_rate_read_from_an_ecb_feed_over_http(clea
     record = record_with(services, account_id, december, status_is("paid"))
     # 17.7399999999 USD / 1.0389 (ECB, 2024-12-31) = 17.0757... EUR
     assert (record.aws_costs, record.net) == (Decimal("17.08"), Decimal("37.08"))
-    assert (record.fx_rate, record.fx_date.isoformat()) == (Decimal("1.0389"), "2024-12-31")
+    assert (record.fx.rate, record.fx.as_of.isoformat()) == (Decimal("1.0389"), "2024-12-31")
     stored = services.period_rates.get(december)
     assert stored.feed.endswith("eurofxref-hist-90d.xml") and stored.fx.source == "ECB euro reference rate"
-    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id)
     assert invoice.description == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
 
 
@@ -399,7 +401,7 @@ def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_s
     assert code == 0, err
     record = record_with(services, account_id, october, status_is("paid"))
     # 17.74 USD / 1.1172 (the ECB's rate of Friday 2026-10-30; the 31st is a Saturday) = 15.8790... EUR
-    assert (record.fx_rate, record.fx_date, record.fx_source) == (
+    assert (record.fx.rate, record.fx.as_of, record.fx.source) == (
         Decimal("1.1172"),
         date(2026, 10, 30),
         "ECB euro reference rate",
@@ -407,7 +409,7 @@ def test_a_month_the_ecb_feed_covers_is_billed_at_the_ecb_rate_the_local_stack_s
     assert record.net == Decimal("35.88")
     stored = services.period_rates.get(october)
     assert stored.feed == clean_stack.info["aws_endpoint"] + "/stats/eurofxref/eurofxref-hist-90d.xml"
-    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id)
     assert invoice.description == "1 EUR = 1,1172 USD, EZB-Referenzkurs vom 30.10.2026"
 
 

@@ -185,14 +185,16 @@ def test_a_retry_that_needs_the_customers_authentication_prints_the_hosted_invoi
     account_id = new_account(clean_stack, services, card="pm_card_authenticationRequired")
     period = seed_period(clean_stack)
     assert billing_run(services, period)[0] == 0
-    record = record_with(services, account_id, period, lambda r: r.status == "action_required" and r.hosted_invoice_url)
+    record = record_with(
+        services, account_id, period, lambda r: r.status == "action_required" and r.stripe.hosted_invoice_url
+    )
 
     code, out, _ = billing(services, "invoices", "retry", invoice_id_for(period, account_id))
 
-    assert code == 1 and "authenticate" in out and record.hosted_invoice_url in out
+    assert code == 1 and "authenticate" in out and record.stripe.hosted_invoice_url in out
     code, out, err = billing(services, "invoices", "void", invoice_id_for(period, account_id), "--reason", "test")
     assert code == 0, err
-    assert clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id).status == "void"
+    assert clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id).status == "void"
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "void"
 
 
@@ -333,11 +335,11 @@ def test_an_austrian_business_gets_reverse_charge_no_tax_the_legend_and_a_valid_
     assert billing_run(services, period)[0] == 0
 
     record = record_with(services, account_id, period, status_is("paid"))
-    assert (record.tax_category, record.tax_amount, record.amount) == ("AE", Decimal(0), Decimal("37.74"))
-    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe_invoice_id)
+    assert (record.vat.category, record.tax, record.amount) == ("AE", Decimal(0), Decimal("37.74"))
+    stripe_invoice = clean_stack.stripe_client().v1.invoices.retrieve(record.stripe.invoice_id)
     assert stripe_invoice.footer == "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"
     assert stripe_invoice.total == 3774 and not stripe_invoice.total_taxes
-    customer = clean_stack.stripe_client().v1.customers.retrieve(record.stripe_customer_id)
+    customer = clean_stack.stripe_client().v1.customers.retrieve(record.stripe.customer_id)
     assert customer.tax_exempt == "reverse"
     xml = StoredEInvoices(services.documents).file(record, "xrechnung").body
     assert b"<ram:CategoryCode>AE</ram:CategoryCode>" in xml and b"ATU13585627" in xml

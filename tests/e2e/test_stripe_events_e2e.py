@@ -57,14 +57,14 @@ def test_duplicated_and_reordered_webhooks_for_200_invoices_end_in_correct_recor
     stripe_invoices = {i.id: i for i in client.v1.invoices.list(params={"limit": 100}).auto_paging_iter()}
     for account_id, invoice_id, stripe_id in keys:
         record, paid = invoices.get(account_id, invoice_id), stripe_invoices[stripe_id]
-        assert (record.status, record.number, record.hosted_invoice_url, record.invoice_pdf) == (
+        assert (record.status, record.stripe.number, record.stripe.hosted_invoice_url, record.stripe.invoice_pdf) == (
             "paid",
             paid.number,
             paid.hosted_invoice_url,
             paid.invoice_pdf,
         ), invoice_id
-        assert record.paid_at == paid.status_transitions.paid_at * 1000
-        assert record.attempt_count == 1 and record.next_payment_attempt is None
+        assert record.payment.paid_at == paid.status_transitions.paid_at * 1000
+        assert record.payment.attempt_count == 1 and record.payment.next_payment_attempt is None
 
     events = list(client.v1.events.list(params={"types": list(INVOICE_EVENTS), "limit": 100}).auto_paging_iter())
     assert len(events) == INVOICES * len(INVOICE_EVENTS)

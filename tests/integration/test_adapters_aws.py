@@ -135,7 +135,7 @@ def test_lines_added_that_an_earlier_version_stored_as_a_list_grows_as_a_set(aws
 
     updated = invoices.update(invoice.account_id, invoice.invoice_id, {"lines_added": frozenset({"aws"})})
 
-    assert updated.lines_added == frozenset(written_before) | {"aws"}
+    assert updated.stripe.lines_added == frozenset(written_before) | {"aws"}
     stored = dynamodb.get_item(
         TableName=table, Key={"userId": {"S": invoice.account_id}, "invoiceId": {"S": invoice.invoice_id}}
     )["Item"]

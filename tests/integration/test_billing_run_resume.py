@@ -109,7 +109,7 @@ def test_seed_example_job_creates_a_finalized_37_74_eur_invoice_in_stripe(clean_
         (plan.aws_description, 1774),
     ]
     record = services.invoices.get(account_id, plan.invoice_id)
-    assert record.amount == Decimal("37.74") and record.fx_source == "local-stack"
+    assert record.amount == Decimal("37.74") and record.fx.source == "local-stack"
     assert record.aws_breakdown["Amazon CloudFront"] == Decimal("8.47")
     assert services.invoices.find_by_stripe_invoice_id(result.stripe_invoice_id).invoice_id == plan.invoice_id
 
@@ -136,7 +136,7 @@ def test_crash_after_each_step_then_rerun_ends_with_one_invoice_with_the_right_l
         ("Monatliche Grundgebühr", 2000),
         (plan.aws_description, 1774),
     ]
-    assert services.invoices.get(account_id, plan.invoice_id).finalized_at
+    assert services.invoices.get(account_id, plan.invoice_id).stripe.finalized_at
 
 
 def test_crash_before_the_customer_was_recorded_then_rerun_makes_one_customer(clean_stack, services):
@@ -254,9 +254,11 @@ def test_a_worker_frozen_past_its_visibility_resumes_without_moving_the_record_b
     [result] = outcome
     assert not isinstance(result, Exception), result
     after = services.invoices.get(account_id, plan.invoice_id)
-    assert after.status == "paid" and after.lines_added == before.lines_added == frozenset({"base-fee", "aws"})
-    assert (after.finalized_at, after.paid_at) == (before.finalized_at, before.paid_at)
-    assert after.finalized_at <= after.paid_at
+    assert after.status == "paid" and after.stripe.lines_added == before.stripe.lines_added == frozenset(
+        {"base-fee", "aws"}
+    )
+    assert (after.stripe.finalized_at, after.payment.paid_at) == (before.stripe.finalized_at, before.payment.paid_at)
+    assert after.stripe.finalized_at <= after.payment.paid_at
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     assert stripe_objects(clean_stack)["invoice"] == 1 and stripe_objects(clean_stack)["invoiceitem"] == 2
     assert lines_of(clean_stack, taken_over.stripe_invoice_id) == [

@@ -58,9 +58,9 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
     for (account_id, _invoice_id, stripe_id), record in repaired.items():
         paid = client.v1.invoices.retrieve(stripe_id)
         assert record.status == "paid"
-        assert record.number == paid.number
-        assert record.paid_at == paid.status_transitions.paid_at * 1000
-        assert record.invoice_pdf == paid.invoice_pdf
+        assert record.stripe.number == paid.number
+        assert record.payment.paid_at == paid.status_transitions.paid_at * 1000
+        assert record.stripe.invoice_pdf == paid.invoice_pdf
         assert (
             accounts.get(account_id).payment_method.id
             == client.v1.customers.retrieve(paid.customer).invoice_settings.default_payment_method

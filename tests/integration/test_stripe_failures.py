@@ -60,7 +60,7 @@ def test_a_500_after_execution_at_any_step_still_ends_in_one_invoice_with_two_li
 
     with pytest.raises(StripeFailedAfterExecution):
         worker.run(plan)
-    assert services.invoices.get(account_id, plan.invoice_id).key_generation == 1
+    assert services.invoices.get(account_id, plan.invoice_id).stripe.key_generation == 1
 
     result = job(services).run(plan)
 
@@ -80,7 +80,7 @@ def test_a_refused_finalization_is_recorded_and_the_retry_finalizes(clean_stack,
     with pytest.raises(InvoiceFinalizationFailed):
         job(services).run(plan)
     record = services.invoices.get(account_id, plan.invoice_id)
-    assert record.status == "draft" and "could not be finalized" in record.finalization_error
+    assert record.status == "draft" and "could not be finalized" in record.stripe.finalization_error
 
     result = job(services).run(plan)
 

@@ -73,9 +73,9 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
             client.v1.webhook_endpoints.delete(endpoint.id)
 
     paid = client.v1.invoices.retrieve(draft.id)
-    assert record.number == paid.number
-    assert record.paid_at == paid.status_transitions.paid_at * 1000
-    assert record.hosted_invoice_url == paid.hosted_invoice_url
+    assert record.stripe.number == paid.number
+    assert record.payment.paid_at == paid.status_transitions.paid_at * 1000
+    assert record.stripe.hosted_invoice_url == paid.hosted_invoice_url
     attempts = deliveries(stack, event_type="invoice.paid")
     assert refused[0]["attempt"] == 1
     assert [a["status_code"] for a in attempts][-1] == 200

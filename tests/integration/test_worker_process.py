@@ -290,13 +290,15 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
         gated.close()
 
     after = record()
-    assert after.status == "paid" and after.lines_added == before.lines_added == frozenset({"base-fee", "aws"})
-    assert (after.finalized_at, after.paid_at) == (before.finalized_at, before.paid_at)
-    assert after.finalized_at <= after.paid_at
+    assert after.status == "paid" and after.stripe.lines_added == before.stripe.lines_added == frozenset(
+        {"base-fee", "aws"}
+    )
+    assert (after.stripe.finalized_at, after.payment.paid_at) == (before.stripe.finalized_at, before.payment.paid_at)
+    assert after.stripe.finalized_at <= after.payment.paid_at
     errors = [line for line in log_a.read_text().splitlines() if '"level": "ERROR"' in line]
     assert errors == [], errors
     # A read the record again when it woke, found B's finalization, and did not finalize a second time.
     assert '"invoice finalized by another attempt while this one was away"' in log_a.read_text()
     assert stripe_objects(stack)["invoice"] == 1 and stripe_objects(stack)["invoiceitem"] == 2
-    assert lines_of(stack, after.stripe_invoice_id) == [("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
+    assert lines_of(stack, after.stripe.invoice_id) == [("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
     assert jobs.dead_letter_depth() == 0 and jobs.approximate_depth() == 0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
 from billing_core.adapters.dynamodb_items import account_from_item
 from billing_core.domain.costs import Period
 from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.records import Account, Invoice, LineDescriptions
+from billing_core.domain.records import Account, Invoice, LineDescriptions, invoice_fields, invoice_from_fields
 from billing_core.errors import InvalidStoredRecord
 
 SEED_BREAKDOWN = {
@@ -21,7 +20,10 @@ SEED_BREAKDOWN = {
 
 
 def an_invoice(**overrides: Any) -> Invoice:
-    """The seed invoice (20.00 base fee + 17.74 AWS = 37.74 EUR, November 2024), pending, with overrides."""
+    """The seed invoice (20.00 base fee + 17.74 AWS = 37.74 EUR, November 2024), pending, with overrides.
+
+    Overrides name the invoice's own fields or its parts' fields as changes do (``stripe_invoice_id``,
+    ``paid_at``, ``einvoice_xml``: ``INVOICE_PART_FIELDS``)."""
     account_id = overrides.pop("account_id", "user-1")
     period = overrides.pop("period", Period(2024, 11))
     invoice = Invoice(
@@ -38,7 +40,7 @@ def an_invoice(**overrides: Any) -> Invoice:
         created_at=1_700_000_000_000,
         updated_at=1_700_000_000_000,
     )
-    return dataclasses.replace(invoice, **overrides)
+    return invoice_from_fields({**invoice_fields(invoice), **overrides})
 
 
 def an_account(account_id: str = "user-1", **overrides: Any) -> Account:

@@ -37,7 +37,7 @@ from billing_core.domain.records import (
     Invoice,
     InvoiceChanges,
     field_names,
-    forward_only,
+    with_changes,
 )
 from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound
 from billing_core.ports import (
@@ -78,7 +78,7 @@ def _changed(current: RecordT, changes: Mapping[str, Any], conditions: Sequence[
     if not all(condition.holds_for(current) for condition in conditions):
         raise ConditionFailed("condition failed", current=current)
     if isinstance(current, Invoice):
-        changes = forward_only(current, changes)
+        return _as_stored(with_changes(current, changes))
     return _as_stored(dataclasses.replace(current, **changes))
 
 
@@ -122,7 +122,7 @@ class FakeInvoiceRepository(InvoiceRepository):
 
     def find_by_stripe_invoice_id(self, stripe_invoice_id: str) -> Invoice | None:
         """Linear search standing in for the index."""
-        return next((i for i in self.records.values() if i.stripe_invoice_id == stripe_invoice_id), None)
+        return next((i for i in self.records.values() if i.stripe.invoice_id == stripe_invoice_id), None)
 
     def list_for_account(self, account_id: str, *, limit: int = 20, cursor: str | None = None) -> Page[Invoice]:
         """Newest first by invoice id, with an opaque cursor."""

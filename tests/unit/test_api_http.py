@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -260,16 +261,21 @@ def test_billing_says_when_last_months_invoice_waits_for_final_costs(tokens, por
 
 
 def test_an_invoice_shows_its_corrections_of_earlier_months_and_the_credit_carried(client, tokens, ports):
-    from billing_core.domain.corrections import Correction
+    from billing_core.domain.corrections import Correction, TrueUp
     from billing_core.domain.costs import Period
+    from billing_core.domain.fx import ECB_SOURCE, Conversion, FxQuote, FxRate
 
-    ports.invoices.update(
-        ALICE,
-        f"inv_2025-12_{ALICE}",
-        {
-            "corrections": (Correction(Period(2025, 11), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Nov 2025)"),),
-            "fx_note": "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 28.11.2025",
-        },
+    # What a claim fixes is never updated: the stored record is the one a claim with a correction writes.
+    claimed = ports.invoices.get(ALICE, f"inv_2025-12_{ALICE}")
+    ports.invoices.records[(ALICE, claimed.invoice_id)] = dataclasses.replace(
+        claimed,
+        true_up=TrueUp(
+            corrections=(Correction(Period(2025, 11), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Nov 2025)"),)
+        ),
+        conversion=Conversion(
+            FxRate(Decimal("1.0497"), ECB_SOURCE, date(2025, 11, 28), FxQuote.COST_PER_INVOICE_UNIT),
+            "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 28.11.2025",
+        ),
     )
 
     body = client.get(f"/billing/invoices/inv_2025-12_{ALICE}", headers=auth(tokens)).get_json()

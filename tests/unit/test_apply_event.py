@@ -108,10 +108,10 @@ def test_a_finalization_failure_is_recorded_with_stripes_reason_and_cleared_by_t
     failed["last_finalization_error"] = {"type": "invalid_request_error", "message": "Tax location missing."}
 
     assert process_event(event("invoice.finalization_failed", failed), ports) is EventOutcome.APPLIED
-    assert (stored(ports).status, stored(ports).finalization_error) == ("draft", "Tax location missing.")
+    assert (stored(ports).status, stored(ports).stripe.finalization_error) == ("draft", "Tax location missing.")
 
     process_event(event("invoice.finalized", invoice_object("open"), created=T0 + 60), ports)
-    assert stored(ports).status == "open" and stored(ports).finalization_error is None
+    assert stored(ports).status == "open" and stored(ports).stripe.finalization_error is None
 
 
 def test_paid_event_sets_status_paid_at_number_and_links():
@@ -122,13 +122,13 @@ def test_paid_event_sets_status_paid_at_number_and_links():
 
     record = stored(ports)
     assert record.status == "paid"
-    assert record.paid_at == (T0 + 5) * 1000
-    assert record.number == "ABC-0001"
-    assert record.hosted_invoice_url == "https://invoice.example/in_1"
-    assert record.invoice_pdf == "https://invoice.example/in_1/pdf"
-    assert record.attempt_count == 1
-    assert record.last_event_at == (T0 + 5) * 1000
-    assert record.next_payment_attempt is None
+    assert record.payment.paid_at == (T0 + 5) * 1000
+    assert record.stripe.number == "ABC-0001"
+    assert record.stripe.hosted_invoice_url == "https://invoice.example/in_1"
+    assert record.stripe.invoice_pdf == "https://invoice.example/in_1/pdf"
+    assert record.payment.attempt_count == 1
+    assert record.payment.last_event_at == (T0 + 5) * 1000
+    assert record.payment.next_payment_attempt is None
 
 
 def test_late_payment_failed_after_paid_changes_nothing():
@@ -151,7 +151,7 @@ def test_payment_failed_records_attempt_and_next_attempt_then_a_later_attempt_re
     assert process_event(first, ports) is EventOutcome.UNCHANGED
 
     record = stored(ports)
-    assert (record.status, record.attempt_count, record.next_payment_attempt) == (
+    assert (record.status, record.payment.attempt_count, record.payment.next_payment_attempt) == (
         "payment_failed",
         2,
         (T0 + 200) * 1000,
@@ -235,7 +235,7 @@ def test_an_event_never_overwrites_the_stripe_invoice_id_the_job_recorded_meanwh
     outcome = process_event(event("invoice.finalized", invoice_object("open", stripe_id="in_2")), ports)
 
     assert outcome is EventOutcome.UNKNOWN
-    assert (stored(ports).stripe_invoice_id, stored(ports).status) == ("in_1", "pending")
+    assert (stored(ports).stripe.invoice_id, stored(ports).status) == ("in_1", "pending")
 
 
 def test_billing_run_status_further_along_than_the_event_is_kept():
@@ -424,7 +424,11 @@ def test_any_permutation_with_duplicates_ends_in_the_same_record(picks):
 
 
 def test_the_record_in_order_is_the_paid_one():
-    assert IN_ORDER.status == "paid" and IN_ORDER.attempt_count == 3 and IN_ORDER.paid_at == (T0 + 300) * 1000
+    assert (
+        IN_ORDER.status == "paid"
+        and IN_ORDER.payment.attempt_count == 3
+        and IN_ORDER.payment.paid_at == (T0 + 300) * 1000
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -435,7 +439,7 @@ def test_retrying_events_without_paid_end_in_the_latest_attempt(order):
     record = _final_record(sequence, deduplicate=True)
 
     # Attempt 2 reported both "failed" and "needs authentication": the customer must act, so that wins.
-    assert (record.status, record.attempt_count) == ("action_required", 2)
+    assert (record.status, record.payment.attempt_count) == ("action_required", 2)
     assert record == _final_record(LIFE[:4], deduplicate=True)
 
 

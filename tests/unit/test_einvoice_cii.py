@@ -16,7 +16,7 @@ from lxml import etree
 from billing_core.adapters.einvoice_cii import EInvoiceRejected, einvoice_file_name, xrechnung_xml
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.einvoice import VatCategory
-from billing_core.domain.records import SavedPaymentMethod
+from billing_core.domain.records import InvoiceVat, SavedPaymentMethod
 from billing_core.domain.seller import Seller
 from billing_core.use_cases.einvoices import einvoice_of
 from tests.support.records import an_account, an_invoice
@@ -198,10 +198,7 @@ def test_the_invoice_a_finalized_record_becomes_is_a_valid_xrechnung(xrechnung):
     record = an_invoice(
         number="INV-2026-0042",
         finalized_at=1_764_590_400_000,
-        net_amount=Decimal("37.74"),
-        tax_amount=Decimal("7.17"),
-        tax_rate=Decimal(19),
-        tax_category="S",
+        vat=InvoiceVat("S", net=Decimal("37.74"), tax=Decimal("7.17"), rate=Decimal(19)),
         amount=Decimal("44.91"),
     )
     account = an_account(

@@ -88,13 +88,13 @@ def test_a_finalized_invoice_gets_a_valid_xrechnung_and_zugferd_with_stripes_tot
     stored = StoredEInvoices(world.documents)
     xml = stored.file(record, "xrechnung").body
     assert_valid_xrechnung(xml)
-    stripe_invoice = world.stripe.invoices[record.stripe_invoice_id]
+    stripe_invoice = world.stripe.invoices[record.stripe.invoice_id]
     assert _amount(xml, "GrandTotalAmount") * 100 == stripe_invoice["total"] == 4491
     assert _amount(xml, "TaxBasisTotalAmount") * 100 == stripe_invoice["total_excluding_tax"] == 3774
     assert _amount(xml, "DuePayableAmount") == record.amount
     assert etree.fromstring(xml).find(".//ram:BuyerReference", NS).text == "991-12345-67"
     pdf = stored.file(record, "zugferd")
-    assert pdf.file_name == f"Rechnung-{record.number}.pdf"
+    assert pdf.file_name == f"Rechnung-{record.stripe.number}.pdf"
     assert facturx.get_xml_from_pdf(pdf.body, check_xsd=False)[1] == xml
 
 
@@ -119,10 +119,10 @@ def test_a_crash_after_finalizing_is_resumed_by_the_next_run():
         world.job(observe=crash).run(plan)
     except RuntimeError:
         pass
-    assert world.invoices.get("u1", plan.invoice_id).einvoice_xml is None
+    assert world.invoices.get("u1", plan.invoice_id).einvoice.xml is None
     result = world.job().run(plan)
     assert result.already_done
-    assert world.invoices.get("u1", plan.invoice_id).einvoice_xml is not None
+    assert world.invoices.get("u1", plan.invoice_id).einvoice.xml is not None
     assert len(world.stripe.calls_to("finalize_invoice")) == 1
 
 
@@ -131,15 +131,15 @@ def test_a_buyer_without_an_address_is_billed_and_the_record_says_why_there_is_n
     plan = world.plan(world.account(address=None))
     world.job().run(plan)
     record = world.invoices.get("u1", plan.invoice_id)
-    assert record.status.value == "open" and record.einvoice_xml is None
-    assert "the buyer has no postal_code" in record.einvoice_error
+    assert record.status.value == "open" and record.einvoice.xml is None
+    assert "the buyer has no postal_code" in record.einvoice.error
     assert not world.documents.files
     # Once the operator adds the address, the next run writes the files.
     world.accounts.put(
         dataclasses.replace(world.accounts.get("u1"), address=PostalAddress("Kundenweg 7", "80331", "München"))
     )
     world.job().run(plan)
-    assert world.invoices.get("u1", plan.invoice_id).einvoice_error is None
+    assert world.invoices.get("u1", plan.invoice_id).einvoice.error is None
     assert len(world.documents.files) == 2
 
 

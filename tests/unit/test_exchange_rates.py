@@ -77,12 +77,12 @@ def test_a_period_is_converted_at_the_ecb_rate_of_its_last_working_day_by_divisi
     ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     # 17.74 USD / 1.0389 (ECB, 2024-12-31) = 17.0757... EUR
     assert (plan.aws_costs, plan.total) == (Decimal("17.08"), Decimal("37.08"))
-    assert (plan.fx_rate, plan.fx_date, plan.fx_quote) == (
+    assert (plan.fx.rate, plan.fx.as_of, plan.fx.quote) == (
         Decimal("1.0389"),
         date(2024, 12, 31),
         FxQuote.COST_PER_INVOICE_UNIT,
     )
-    assert plan.fx_note == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
+    assert plan.conversion.note == "1 EUR = 1,0389 USD, EZB-Referenzkurs vom 31.12.2024"
     kept = stored.get(Period(2024, 12))
     assert (kept.feed, kept.rule, kept.fx.source) == (NINETY_DAYS_URL, FxRule.LAST_WORKING_DAY, ECB_SOURCE)
 
@@ -96,7 +96,7 @@ def test_a_rerun_bills_at_the_stored_rate_without_reading_the_feed_again():
     run.start(Period(2024, 12), owner="a", trigger="cli")
 
     plans = [plan_from_message(message.body)[0] for message in queue.messages]
-    assert [p.fx_rate for p in plans] == [Decimal("1.0389"), Decimal("1.0389")]
+    assert [p.fx.rate for p in plans] == [Decimal("1.0389"), Decimal("1.0389")]
     assert feed.reads == 1
 
 
@@ -130,7 +130,7 @@ def test_the_operators_manual_rate_wins_is_stored_and_multiplies():
 
     ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.aws_costs == Decimal("16.85")  # 17.74 USD * 0.95
-    assert plan.fx_note == "1 USD = 0,95 EUR, Kurs manuell vom 01.12.2024"
+    assert plan.conversion.note == "1 USD = 0,95 EUR, Kurs manuell vom 01.12.2024"
     assert stored.get(Period(2024, 12)).fx == manual and feed.reads == 0
 
 

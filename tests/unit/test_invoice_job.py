@@ -120,10 +120,10 @@ def test_seed_example_becomes_one_finalized_invoice_of_37_74_eur_with_two_lines(
         "Amazon Simple Storage Service": Decimal("2.15"),
         "Amazon DynamoDB": Decimal("1.89"),
     }
-    assert record.stripe_invoice_id == invoice["id"] and record.number == invoice["number"]
-    assert record.fx_rate == Decimal("1.0") and record.fx_source == "test"
+    assert record.stripe.invoice_id == invoice["id"] and record.stripe.number == invoice["number"]
+    assert record.fx.rate == Decimal("1.0") and record.fx.source == "test"
     assert record.period == Period(2024, 11) and record.period.end == date(2024, 12, 1)
-    assert record.payment_method_missing is False
+    assert record.stripe.payment_method_missing is False
 
 
 def test_every_stripe_write_carries_an_idempotency_key_from_invoice_and_step(world):
@@ -204,7 +204,7 @@ def test_a_draft_stripe_finalized_before_the_lines_were_added_stops_the_job_with
         world.job().run(seed_plan())
 
     assert draft["lines"]["data"] == []
-    assert world.invoices.get("u1", "inv_2024-11_u1").lines_added == frozenset()
+    assert world.invoices.get("u1", "inv_2024-11_u1").stripe.lines_added == frozenset()
 
 
 def test_a_worker_that_finds_the_draft_finalized_by_another_worker_reports_no_missing_lines(world):
@@ -219,7 +219,7 @@ def test_a_worker_that_finds_the_draft_finalized_by_another_worker_reports_no_mi
     # and the worker reads the record again instead of reporting lines as missing.
     record, answer = world.job()._lines(stale)
 
-    assert answer is None and record.lines_added == {"aws", "base-fee"}
+    assert answer is None and record.stripe.lines_added == {"aws", "base-fee"}
 
 
 def test_rerun_for_same_period_creates_no_second_invoice_and_calls_stripe_no_more(world):
@@ -277,7 +277,7 @@ def test_an_account_without_a_payment_method_still_gets_a_finalized_invoice_mark
     (invoice,) = world.stripe.invoices.values()
     assert invoice["status"] == "open"
     assert result.payment_method_missing
-    assert world.invoices.get("u1", "inv_2024-11_u1").payment_method_missing is True
+    assert world.invoices.get("u1", "inv_2024-11_u1").stripe.payment_method_missing is True
 
 
 def test_an_account_without_a_stripe_customer_gets_one_recorded_on_the_account(world):
@@ -301,7 +301,7 @@ def test_a_status_a_webhook_already_advanced_is_never_set_back(world):
 
     record = world.invoices.get("u1", "inv_2024-11_u1")
     assert record.status == "paid"
-    assert record.number == next(iter(world.stripe.invoices.values()))["number"]
+    assert record.stripe.number == next(iter(world.stripe.invoices.values()))["number"]
 
 
 def test_zero_aws_costs_bill_the_base_fee_alone_without_an_empty_aws_line(world):
@@ -380,7 +380,7 @@ def test_a_500_after_stripe_executed_a_step_is_resumed_with_fresh_keys_and_one_i
 
     with pytest.raises(StripeFailedAfterExecution):
         world.job().run(seed_plan())
-    assert world.invoices.get("u1", "inv_2024-11_u1").key_generation == 1
+    assert world.invoices.get("u1", "inv_2024-11_u1").stripe.key_generation == 1
     before = len(world.stripe.calls)
 
     world.job().run(seed_plan())
@@ -405,7 +405,7 @@ def test_a_failed_finalization_is_recorded_and_retried_with_a_fresh_key(world):
     with pytest.raises(InvoiceFinalizationFailed, match="Tax location"):
         world.job().run(seed_plan())
     record = world.invoices.get("u1", "inv_2024-11_u1")
-    assert (record.status, record.finalization_error, record.key_generation) == (
+    assert (record.status, record.stripe.finalization_error, record.stripe.key_generation) == (
         "draft",
         "Tax location could not be determined.",
         1,

@@ -9,11 +9,13 @@ from datetime import date
 from decimal import Decimal
 
 from billing_core.domain.costs import CostLine, Period
-from billing_core.domain.fx import FxQuote
+from billing_core.domain.fx import ECB_SOURCE, Conversion, FxQuote, FxRate
 from billing_core.use_cases.period_report import period_report
 from scheduler_worker import report_command
 from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeInvoiceRepository
 from tests.support.records import an_account, an_invoice
+
+ECB_NOVEMBER = Conversion(FxRate(Decimal("1.0497"), ECB_SOURCE, date(2026, 11, 30), FxQuote.COST_PER_INVOICE_UNIT))
 
 NOV = Period(2026, 11)
 
@@ -38,20 +40,14 @@ def a_report():
                 period=NOV,
                 amount=Decimal("29.53"),
                 aws_costs=Decimal("9.53"),
-                fx_rate=Decimal("1.0497"),
-                fx_source="ECB euro reference rate",
-                fx_date=date(2026, 11, 30),
-                fx_quote=FxQuote.COST_PER_INVOICE_UNIT,
+                conversion=ECB_NOVEMBER,
             ),
             an_invoice(
                 account_id="u2",
                 period=NOV,
                 amount=Decimal("25.24"),
                 aws_costs=Decimal("5.24"),
-                fx_rate=Decimal("1.0497"),
-                fx_source="ECB euro reference rate",
-                fx_date=date(2026, 11, 30),
-                fx_quote=FxQuote.COST_PER_INVOICE_UNIT,
+                conversion=ECB_NOVEMBER,
             ),
         ]
     )

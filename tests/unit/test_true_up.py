@@ -74,7 +74,7 @@ class World:
         return plan, self.invoices.get("u1", plan.invoice_id)
 
     def stripe_lines(self, record) -> list[tuple[str, int]]:
-        invoice = self.stripe.invoices[record.stripe_invoice_id]
+        invoice = self.stripe.invoices[record.stripe.invoice_id]
         return [(line["metadata"]["line"], line["amount"]) for line in invoice["lines"]["data"]]
 
 
@@ -87,7 +87,7 @@ def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
 
     assert world.costs.requests_made - requests_before == 1  # the new month and the corrected ones, one query
 
-    (correction,) = record.corrections
+    (correction,) = record.true_up.corrections
     assert (correction.period, correction.amount) == (OCT, Decimal("-2.74"))
     assert correction.description == "Korrektur AWS Infrastruktur (Okt 2026)"
     assert record.amount == Decimal("27.26") and plan.total == Decimal("27.26")  # 20 + 10 - 2.74
@@ -100,7 +100,7 @@ def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
 
     # December sees October's correction on November's invoice: nothing more to correct.
     _, december = world.bill(DEC, "10.00", finals={OCT: "15.00", NOV: "10.00"})
-    assert december.corrections == () and december.amount == Decimal("30.00")
+    assert december.true_up.corrections == () and december.amount == Decimal("30.00")
 
 
 def test_a_later_revision_corrects_only_the_difference_to_what_was_billed_so_far():
@@ -110,7 +110,7 @@ def test_a_later_revision_corrects_only_the_difference_to_what_was_billed_so_far
 
     _, december = world.bill(DEC, "10.00", finals={OCT: "15.50", NOV: "10.00"})
 
-    assert [(c.period, c.amount) for c in december.corrections] == [(OCT, Decimal("0.50"))]
+    assert [(c.period, c.amount) for c in december.true_up.corrections] == [(OCT, Decimal("0.50"))]
 
 
 def test_a_rerun_of_a_month_bills_its_claimed_corrections_once():
@@ -121,7 +121,7 @@ def test_a_rerun_of_a_month_bills_its_claimed_corrections_once():
 
     _, again = world.bill(NOV, "10.00", finals={OCT: "12.00"})  # a rerun: the claim wins
 
-    assert [c.amount for c in again.corrections] == [Decimal("-2.74")]
+    assert [c.amount for c in again.true_up.corrections] == [Decimal("-2.74")]
     assert len(world.stripe.invoices) == invoices_before
 
 
@@ -131,12 +131,12 @@ def test_a_credit_larger_than_the_invoice_is_clamped_at_zero_and_carried_to_the_
 
     _, november = world.bill(NOV, "0", finals={OCT: "-5"})  # a late credit: October finally cost nothing
 
-    assert november.corrections[0].amount == Decimal("-50.00")
-    assert (november.amount, november.carried_out) == (Decimal("0.00"), Decimal("30.00"))  # 20 - 50 -> 0, 30 on
+    assert november.true_up.corrections[0].amount == Decimal("-50.00")
+    assert (november.amount, november.true_up.carried_out) == (Decimal("0.00"), Decimal("30.00"))  # 20 - 50 -> 0, 30 on
     assert sum(amount for _, amount in world.stripe_lines(november)) == 0
 
     _, december = world.bill(DEC, "40.00", finals={OCT: "-5", NOV: "0"})
-    assert (december.credit_in, december.credit_from) == (Decimal("30.00"), november.invoice_id)
+    assert (december.true_up.credit_in, december.true_up.credit_from) == (Decimal("30.00"), november.invoice_id)
     assert december.amount == Decimal("30.00")  # 20 + 40 - 30
     assert ("credit", -3000) in world.stripe_lines(december)
 
@@ -224,10 +224,10 @@ def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claime
 
     _, record = world.bill(NOV, "10.00", finals={OCT: "11.00"})  # the rerun finishes the claimed invoice
 
-    assert [c.amount for c in record.corrections] == [Decimal("-2.74")]
-    invoice = world.stripe.invoices[record.stripe_invoice_id]
+    assert [c.amount for c in record.true_up.corrections] == [Decimal("-2.74")]
+    invoice = world.stripe.invoices[record.stripe.invoice_id]
     assert [line["amount"] for line in invoice["lines"]["data"]].count(-274) == 1
     assert record.amount == Decimal("27.26") and record.invoice_id == invoice_id_for(NOV, "u1")
     # The later revision is December's to correct: 11.00 final against 17.74 - 2.74 billed.
     _, december = world.bill(DEC, "1.00", finals={OCT: "11.00", NOV: "10.00"})
-    assert [(c.period, c.amount) for c in december.corrections] == [(OCT, Decimal("-4.00"))]
+    assert [(c.period, c.amount) for c in december.true_up.corrections] == [(OCT, Decimal("-4.00"))]

@@ -20,19 +20,23 @@ from typing import Any
 
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.audit import AuditEntry
-from billing_core.domain.corrections import Correction
+from billing_core.domain.corrections import Correction, TrueUp
 from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
-from billing_core.domain.fx import FxQuote, FxRate, FxRule, NewestRate, PeriodRate
+from billing_core.domain.fx import Conversion, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import (
     Account,
     BillingRunRecord,
     Invoice,
+    InvoiceVat,
     LineDescriptions,
     RunStatus,
     SavedPaymentMethod,
     SetupFailure,
+    field_names,
+    invoice_fields,
+    invoice_from_fields,
 )
 from billing_core.errors import InvalidStoredRecord
 
@@ -277,6 +281,98 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
     "buyer_reference": _simple("buyerReference", _text),
 }
 
+
+def _write_conversion(conversion: Conversion | None) -> dict[str, Any]:
+    if conversion is None:
+        return {}
+    fx = conversion.rate
+    item = {"fxRate": fx.rate, "fxSource": fx.source, "fxDate": fx.as_of.isoformat(), "fxQuote": fx.quote.value}
+    if conversion.note is not None:
+        item["fxNote"] = conversion.note
+    return item
+
+
+def _read_conversion(item: Item) -> Conversion | object:
+    if item.get("fxRate") is None:
+        return _ABSENT
+    if item.get("fxDate") is None:
+        raise _Bad("names a rate without the date it applies to (fxDate)")
+    quote = item.get("fxQuote")
+    note = item.get("fxNote")
+    try:
+        rate = FxRate(
+            _decimal(item["fxRate"]),
+            _text(item.get("fxSource") or "recorded"),
+            _iso_date(item["fxDate"]),
+            FxQuote.INVOICE_PER_COST_UNIT if quote is None else _fx_quote(quote),
+        )
+    except ConfigurationError as error:
+        raise _Bad(str(error)) from None
+    return Conversion(rate, None if note is None else _text(note))
+
+
+def _write_true_up(true_up: TrueUp) -> dict[str, Any]:
+    item: dict[str, Any] = {"corrections": _corrections_item(true_up.corrections)}
+    item["creditIn"] = true_up.credit_in
+    item["carriedOut"] = true_up.carried_out
+    for attribute, text in (
+        ("creditFrom", true_up.credit_from),
+        ("creditDescription", true_up.credit_description),
+        ("carriedDescription", true_up.carried_description),
+    ):
+        if text is not None:
+            item[attribute] = text
+    return item
+
+
+def _read_true_up(item: Item) -> TrueUp:
+    def text(attribute: str) -> str | None:
+        return None if item.get(attribute) is None else _text(item[attribute])
+
+    def amount(attribute: str) -> Decimal:
+        return Decimal(0) if item.get(attribute) is None else _decimal(item[attribute])
+
+    return TrueUp(
+        corrections=() if item.get("corrections") is None else _corrections(item["corrections"]),
+        credit_in=amount("creditIn"),
+        credit_from=text("creditFrom"),
+        credit_description=text("creditDescription"),
+        carried_out=amount("carriedOut"),
+        carried_description=text("carriedDescription"),
+    )
+
+
+def _write_vat(vat: InvoiceVat | None) -> dict[str, Any]:
+    if vat is None:
+        return {}
+    item: dict[str, Any] = {
+        "netAmount": vat.net,
+        "taxAmount": vat.tax,
+        "taxRate": vat.rate,
+        "taxCategory": vat.category,
+    }
+    if vat.note is not None:
+        item["taxNote"] = vat.note
+    if vat.manual_line_tax:
+        item["manualTax"] = list(vat.manual_line_tax)
+    return item
+
+
+def _read_vat(item: Item) -> InvoiceVat | object:
+    if item.get("netAmount") is None:
+        return _ABSENT
+    if item.get("taxCategory") is None:
+        raise _Bad("names a net amount without its VAT category (taxCategory)")
+    return InvoiceVat(
+        category=_text(item["taxCategory"]),
+        net=_decimal(item["netAmount"]),
+        tax=Decimal(0) if item.get("taxAmount") is None else _decimal(item["taxAmount"]),
+        rate=Decimal(0) if item.get("taxRate") is None else _decimal(item["taxRate"]),
+        note=None if item.get("taxNote") is None else _text(item["taxNote"]),
+        manual_line_tax=() if item.get("manualTax") is None else _integers(item["manualTax"]),
+    )
+
+
 INVOICE_CODECS: dict[str, _Codec] = {
     "account_id": _simple("userId", _text),
     "invoice_id": _simple("invoiceId", _text),
@@ -298,45 +394,51 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "updated_at": _simple("updatedAt", _integer),
     "costs_estimated": _simple("costsEstimated", _boolean),
     "markup_percent": _simple("markupPercent", _decimal),
-    "fx_rate": _simple("fxRate", _decimal),
-    "fx_source": _simple("fxSource", _text),
-    "fx_date": _simple("fxDate", _iso_date, lambda day: day.isoformat()),
-    "fx_quote": _simple("fxQuote", _fx_quote, lambda quote: FxQuote(quote).value),
-    "fx_note": _simple("fxNote", _text),
+    "conversion": _Codec(
+        attributes=("fxRate", "fxSource", "fxDate", "fxQuote", "fxNote"),
+        write=_write_conversion,
+        read=_read_conversion,
+    ),
     "aws_raw": _simple("awsRaw", _breakdown, dict),
     "cost_currency": _simple("costCurrency", _text),
-    "corrections": _simple("corrections", _corrections, _corrections_item),
-    "credit_in": _simple("creditIn", _decimal),
-    "credit_from": _simple("creditFrom", _text),
-    "carried_out": _simple("carriedOut", _decimal),
-    "credit_description": _simple("creditDescription", _text),
-    "carried_description": _simple("carriedDescription", _text),
+    "true_up": _Codec(
+        attributes=(
+            "corrections",
+            "creditIn",
+            "creditFrom",
+            "creditDescription",
+            "carriedOut",
+            "carriedDescription",
+        ),
+        write=_write_true_up,
+        read=_read_true_up,
+    ),
     "corrected_by": _simple("correctedBy", _line_kinds, sorted),
     "cost_scope": _simple("costScope", _text),
     "run_id": _simple("runId", _text),
+    "vat": _Codec(
+        attributes=("netAmount", "taxAmount", "taxRate", "taxCategory", "taxNote", "manualTax"),
+        write=_write_vat,
+        read=_read_vat,
+    ),
+    # The parts the job and the events move forward, attribute by attribute (``INVOICE_PART_FIELDS``).
     "lines_added": _growing_set("linesAdded"),
     "stripe_customer_id": _simple("stripeCustomerId", _text),
     "stripe_invoice_id": _simple("stripeInvoiceId", _text),
     "stripe_total": _simple("stripeTotal", _integer),
+    "stripe_tax": _simple("stripeTax", _integer),
+    "key_generation": _simple("keyGeneration", _integer),
     "number": _simple("number", _text),
     "hosted_invoice_url": _simple("hostedInvoiceUrl", _text),
     "invoice_pdf": _simple("invoicePdf", _text),
     "payment_method_missing": _simple("paymentMethodMissing", _boolean),
     "finalized_at": _write_once("finalizedAt", _integer),
     "finalization_error": _simple("finalizationError", _text),
-    "key_generation": _simple("keyGeneration", _integer),
     "status_order": _simple("statusOrder", _text),
     "attempt_count": _simple("attemptCount", _integer),
     "last_event_at": _simple("lastEventAt", _integer),
     "next_payment_attempt": _simple("nextPaymentAttempt", _integer),
     "paid_at": _write_once("paidAt", _integer),
-    "net_amount": _simple("netAmount", _decimal),
-    "tax_amount": _simple("taxAmount", _decimal),
-    "tax_rate": _simple("taxRate", _decimal),
-    "tax_category": _simple("taxCategory", _text),
-    "tax_note": _simple("taxNote", _text),
-    "manual_tax": _simple("manualTax", _integers, list),
-    "stripe_tax": _simple("stripeTax", _integer),
     "einvoice_xml": _simple("einvoiceXml", _text),
     "einvoice_pdf": _simple("einvoicePdf", _text),
     "einvoice_error": _simple("einvoiceError", _text),
@@ -344,7 +446,7 @@ INVOICE_CODECS: dict[str, _Codec] = {
 
 
 def _check_codecs(record_type: type, codecs: Mapping[str, _Codec]) -> None:
-    missing = {f.name for f in fields(record_type)} ^ set(codecs)
+    missing = field_names(record_type) ^ set(codecs)
     if missing:  # pragma: no cover - caught by the first test that imports this module
         raise TypeError(f"{record_type.__name__} fields without a codec (or codecs without a field): {missing}")
 
@@ -363,7 +465,14 @@ def _record_item(record: object, codecs: Mapping[str, _Codec]) -> Item:
     return item
 
 
-def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_type: type, table: str, key: str) -> Any:
+def _item_record(
+    item: Mapping[str, Any],
+    codecs: Mapping[str, _Codec],
+    record_type: type,
+    table: str,
+    key: str,
+    build: Callable[..., Any],
+) -> Any:
     record_id = item.get("userId") if record_type is Account else item.get("invoiceId")
     invalid = functools.partial(
         InvalidStoredRecord, table, key, record_id=record_id if isinstance(record_id, str) else None
@@ -381,7 +490,7 @@ def _item_record(item: Mapping[str, Any], codecs: Mapping[str, _Codec], record_t
         if name not in values:
             raise invalid(codecs[name].attributes[0], "is missing")
     try:
-        return record_type(**values)
+        return build(values)
     except (ConfigurationError, ValueError, TypeError) as error:
         raise invalid("item", str(error)) from None
 
@@ -393,19 +502,23 @@ def account_item(account: Account) -> Item:
 
 def account_from_item(item: Mapping[str, Any], table: str) -> Account:
     """The ``Account`` an accounts-table item holds; ``InvalidStoredRecord`` if it holds none."""
-    result: Account = _item_record(item, ACCOUNT_CODECS, Account, table, f"userId={item.get('userId')}")
+    key = f"userId={item.get('userId')}"
+    result: Account = _item_record(item, ACCOUNT_CODECS, Account, table, key, lambda values: Account(**values))
     return result
 
 
 def invoice_item(invoice: Invoice) -> Item:
     """The invoices-table item of ``invoice``."""
-    return _record_item(invoice, INVOICE_CODECS)
+    item: Item = {}
+    for name, value in invoice_fields(invoice).items():
+        item.update(INVOICE_CODECS[name].write(value))
+    return item
 
 
 def invoice_from_item(item: Mapping[str, Any], table: str) -> Invoice:
     """The ``Invoice`` an invoices-table item holds; ``InvalidStoredRecord`` if it holds none."""
     key = f"userId={item.get('userId')} invoiceId={item.get('invoiceId')}"
-    result: Invoice = _item_record(item, INVOICE_CODECS, Invoice, table, key)
+    result: Invoice = _item_record(item, INVOICE_CODECS, Invoice, table, key, invoice_from_fields)
     return result
 
 

@@ -55,6 +55,27 @@ class Correction:
 
 
 @dataclass(frozen=True)
+class TrueUp:
+    """What an invoice settles besides its own month: corrections of earlier months, the credit carried in
+    from the account's previous invoice, and what it carries on to the next one (its total never below 0.00)."""
+
+    corrections: tuple[Correction, ...] = ()
+    credit_in: Decimal = ZERO  # a positive amount, deducted
+    credit_from: str | None = None  # the invoice id the credit was carried from
+    credit_description: str | None = None
+    carried_out: Decimal = ZERO  # a positive amount, carried to the next invoice
+    carried_description: str | None = None
+
+    @property
+    def corrections_total(self) -> Decimal:
+        """The sum of the correction lines (may be negative)."""
+        return sum((c.amount for c in self.corrections), ZERO)
+
+
+NO_TRUE_UP = TrueUp()
+
+
+@dataclass(frozen=True)
 class BilledMonth:
     """What an account was billed for an earlier month so far, and how its costs were converted."""
 
@@ -115,13 +136,12 @@ def with_history(
     before = plan.base_fee + plan.aws_costs + sum((c.amount for c in corrections), ZERO) - history.credit_in
     total, carried = settle(before)
     credit_period = history.credit_from.split("_")[1] if history.credit_from else ""
-    return dataclasses.replace(
-        plan,
+    true_up = TrueUp(
         corrections=corrections,
         credit_in=history.credit_in,
         credit_from=history.credit_from,
-        carried_out=carried,
-        total=total,
         credit_description=CREDIT_TEXT[language].format(period=credit_period) if history.credit_in else None,
+        carried_out=carried,
         carried_description=CARRIED_TEXT[language] if carried else None,
     )
+    return dataclasses.replace(plan, true_up=true_up, total=total)

@@ -75,6 +75,15 @@ class FxRate:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """How an invoice's costs came into its currency: the rate (dated, with its source) and how the invoice
+    states it ("1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025")."""
+
+    rate: FxRate
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class PeriodRate:
     """The rate a period is billed at, as stored once for every process: the rate, its feed, its rule."""
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Context, Decimal, localcontext
 
-from billing_core.domain.corrections import Correction
+from billing_core.domain.corrections import NO_TRUE_UP, TrueUp
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.errors import ConfigurationError, CostReportMismatch, InvalidAmount
-from billing_core.domain.fx import FxQuote, FxRate
+from billing_core.domain.fx import ECB_SOURCE, MANUAL_SOURCE, Conversion, FxQuote, FxRate
 from billing_core.domain.money import (
     ZERO,
     allocate,
@@ -118,40 +117,37 @@ class InvoicePlan:
     aws_costs: Decimal
     breakdown: dict[str, Decimal]  # service -> amount; sums exactly to aws_costs; largest first
     total: Decimal
-    fx_rate: Decimal | None
-    fx_source: str | None
-    fx_date: date | None
     markup_percent: Decimal
     costs_estimated: bool
     base_fee_description: str
     aws_description: str
     cost_scope: str | None = None
-    fx_quote: FxQuote | None = None
-    fx_note: str | None = None  # e.g. "1 EUR = 1,0497 USD, EZB-Referenzkurs vom 25.02.2025"
-    # True-up of earlier months (``domain.corrections``), a credit carried in from the previous
-    # invoice, and what is carried on when the total would be below zero.
+    conversion: Conversion | None = None  # None: the costs were in the invoice currency
     # What Cost Explorer said per service, unrounded, in its currency (USD): kept for reconciliation.
     aws_raw: dict[str, Decimal] = field(default_factory=dict)
     cost_currency: str | None = None
-    corrections: tuple[Correction, ...] = ()
-    credit_in: Decimal = ZERO  # a positive amount, deducted
-    credit_from: str | None = None  # the invoice id the credit was carried from
-    carried_out: Decimal = ZERO  # a positive amount, carried to the next invoice
-    credit_description: str | None = None
-    carried_description: str | None = None
+    # True-up of earlier months, a credit carried in from the previous invoice, and what is carried on
+    # when the total would be below zero.
+    true_up: TrueUp = NO_TRUE_UP
+
+    @property
+    def fx(self) -> FxRate | None:
+        """The rate the AWS costs were converted at (``None``: no conversion)."""
+        return self.conversion.rate if self.conversion else None
 
     @property
     def lines(self) -> tuple[InvoiceLine, ...]:
         """Base fee, AWS (even at 0.00), each correction, the credit carried in, the amount carried on."""
+        true_up = self.true_up
         lines = [
             InvoiceLine(self.base_fee_description, self.base_fee),
             InvoiceLine(self.aws_description, self.aws_costs),
         ]
-        lines += [InvoiceLine(correction.description, correction.amount) for correction in self.corrections]
-        if self.credit_in:
-            lines.append(InvoiceLine(self.credit_description or "", -self.credit_in))
-        if self.carried_out:
-            lines.append(InvoiceLine(self.carried_description or "", self.carried_out))
+        lines += [InvoiceLine(correction.description, correction.amount) for correction in true_up.corrections]
+        if true_up.credit_in:
+            lines.append(InvoiceLine(true_up.credit_description or "", -true_up.credit_in))
+        if true_up.carried_out:
+            lines.append(InvoiceLine(true_up.carried_description or "", true_up.carried_out))
         return tuple(lines)
 
     @property
@@ -178,8 +174,8 @@ _RATE_TEXT = {
     "en": "1 {base} = {rate} {quoted}, {source} of {day}",
 }
 _SOURCE_TEXT = {
-    "de": {"ECB euro reference rate": "EZB-Referenzkurs", "manual": "Kurs manuell"},
-    "en": {"ECB euro reference rate": "ECB reference rate", "manual": "manual rate"},
+    "de": {ECB_SOURCE: "EZB-Referenzkurs", MANUAL_SOURCE: "Kurs manuell"},
+    "en": {ECB_SOURCE: "ECB reference rate", MANUAL_SOURCE: "manual rate"},
 }
 
 
@@ -282,11 +278,7 @@ def _plan(period: Period, costs: CostReport, account: Account, terms: _Terms, li
         aws_costs=aws_costs,
         breakdown=breakdown,
         total=base_fee + aws_costs,
-        fx_rate=fx.rate if fx else None,
-        fx_source=fx.source if fx else None,
-        fx_date=fx.as_of if fx else None,
-        fx_quote=fx.quote if fx else None,
-        fx_note=terms.fx_note,
+        conversion=Conversion(fx, terms.fx_note) if fx else None,
         aws_raw=raw_by_service,
         cost_currency=costs.currency,
         markup_percent=policy.markup_percent,

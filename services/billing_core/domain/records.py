@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypedDict
 
 from billing_core.domain.account_profile import PostalAddress
-from billing_core.domain.corrections import Correction
+from billing_core.domain.corrections import NO_TRUE_UP, TrueUp
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError, InvalidAmount
-from billing_core.domain.fx import FxQuote, FxRate
+from billing_core.domain.fx import Conversion, FxRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import is_whole_cents, parse_amount, to_cents
 
@@ -152,10 +151,62 @@ class LineDescriptions:
 
 
 @dataclass(frozen=True)
+class InvoiceVat:
+    """The VAT an invoice was claimed with (fixed at the claim): its EN 16931 category and rate, net, tax, legend."""
+
+    category: str  # EN 16931 VAT category: S, AE, O, E
+    net: Decimal  # the lines' sum
+    tax: Decimal = Decimal(0)
+    rate: Decimal = Decimal(0)  # percent
+    note: str | None = None  # the legend of an untaxed supply, as the invoice says it
+    manual_line_tax: tuple[int, ...] = ()  # per-line tax (minor units) when the lines carry manual amounts
+
+
+@dataclass(frozen=True)
+class StripeProgress:
+    """How far the invoice job got at Stripe: the draft and its lines, Stripe's totals, the finalization."""
+
+    customer_id: str | None = None
+    invoice_id: str | None = None
+    lines_added: frozenset[str] = field(default_factory=frozenset)
+    total: int | None = None  # minor units, as Stripe reported it after the lines were added
+    tax: int | None = None  # Stripe's total tax, minor units, as checked before finalizing
+    key_generation: int = 0  # bumped when Stripe keeps replaying a failure for a step's key
+    number: str | None = None
+    hosted_invoice_url: str | None = None
+    invoice_pdf: str | None = None
+    payment_method_missing: bool = False
+    finalized_at: int | None = None
+    finalization_error: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentProgress:
+    """How far Stripe's events took the invoice's payment (``domain.lifecycle``)."""
+
+    status_order: str | None = None
+    attempt_count: int = 0
+    last_event_at: int | None = None
+    next_payment_attempt: int | None = None
+    paid_at: int | None = None
+
+
+@dataclass(frozen=True)
+class EInvoiceFileKeys:
+    """Where the invoice's e-invoice files are stored (written once after finalization), or why they are not."""
+
+    xml: str | None = None
+    pdf: str | None = None
+    error: str | None = None  # why the e-invoice could not be written (retried on the next run)
+
+
+@dataclass(frozen=True)
 class Invoice:
     """One account's invoice of one period: the amounts claimed, then its progress through Stripe.
 
-    Once claimed, the amounts are the invoice: a rerun bills what was claimed first.
+    Once claimed, the amounts are the invoice: a rerun bills what was claimed first. What the claim fixes
+    (the amounts, ``conversion``, ``true_up``, ``vat``) never changes; ``stripe``, ``payment`` and
+    ``einvoice`` move forward as the job and the events go on.
     """
 
     account_id: str
@@ -163,7 +214,7 @@ class Invoice:
     status: InvoiceStatus
     period: Period
     currency: str
-    amount: Decimal
+    amount: Decimal  # the gross charged (the net when the invoice has no VAT handling)
     base_fee: Decimal
     aws_costs: Decimal
     aws_breakdown: Mapping[str, Decimal]
@@ -172,101 +223,135 @@ class Invoice:
     updated_at: int
     costs_estimated: bool = False
     markup_percent: Decimal = Decimal(0)
-    fx_rate: Decimal | None = None
-    fx_source: str | None = None
-    fx_date: date | None = None
-    fx_quote: FxQuote | None = None
-    fx_note: str | None = None  # which rate converted the costs, as the invoice says it
+    conversion: Conversion | None = None  # None: the costs were in the invoice currency
     aws_raw: Mapping[str, Decimal] = field(default_factory=dict)  # per service, unrounded, cost currency
     cost_currency: str | None = None
-    # True-up (``domain.corrections``): corrections of earlier months this invoice carries, the credit
-    # carried in from the previous invoice, what it carries on, and the later invoices correcting it.
-    corrections: tuple[Correction, ...] = ()
-    credit_in: Decimal = Decimal(0)
-    credit_from: str | None = None
-    carried_out: Decimal = Decimal(0)
-    credit_description: str | None = None
-    carried_description: str | None = None
-    corrected_by: frozenset[str] = field(default_factory=frozenset)
+    true_up: TrueUp = NO_TRUE_UP
+    corrected_by: frozenset[str] = field(default_factory=frozenset)  # the later invoices correcting this one
     cost_scope: str | None = None
     run_id: str | None = None
-    lines_added: frozenset[str] = field(default_factory=frozenset)
-    # Stripe's side, filled in as the job and the events move the invoice along.
-    stripe_customer_id: str | None = None
-    stripe_invoice_id: str | None = None
-    stripe_total: int | None = None  # minor units, as Stripe reported it after the lines were added
-    number: str | None = None
-    hosted_invoice_url: str | None = None
-    invoice_pdf: str | None = None
-    payment_method_missing: bool = False
-    finalized_at: int | None = None
-    finalization_error: str | None = None
-    key_generation: int = 0  # bumped when Stripe keeps replaying a failure for a step's key
-    status_order: str | None = None  # how far along the events took it (``domain.lifecycle``)
-    attempt_count: int = 0
-    last_event_at: int | None = None
-    next_payment_attempt: int | None = None
-    paid_at: int | None = None
-    # VAT, fixed at the claim: ``amount`` is the gross charged, ``net_amount`` the lines' sum.
-    # ``tax_category`` None: an invoice without VAT handling (claimed before VAT, or no tax policy).
-    net_amount: Decimal | None = None
-    tax_amount: Decimal = Decimal(0)
-    tax_rate: Decimal = Decimal(0)  # percent
-    tax_category: str | None = None  # EN 16931 VAT category: S, AE, O, E
-    tax_note: str | None = None  # the legend of an untaxed supply, as the invoice says it
-    manual_tax: tuple[int, ...] = ()  # per-line tax (minor units) when the lines carry manual amounts
-    stripe_tax: int | None = None  # Stripe's total tax, minor units, as checked before finalizing
-    # The e-invoice files (storage keys), written once after finalization.
-    einvoice_xml: str | None = None
-    einvoice_pdf: str | None = None
-    einvoice_error: str | None = None  # why the e-invoice could not be written (retried on the next run)
+    vat: InvoiceVat | None = None  # None: an invoice without VAT handling (claimed before VAT, or no policy)
+    stripe: StripeProgress = field(default_factory=StripeProgress)
+    payment: PaymentProgress = field(default_factory=PaymentProgress)
+    einvoice: EInvoiceFileKeys = field(default_factory=EInvoiceFileKeys)
 
     @property
     def net(self) -> Decimal:
         """The net total: the lines' sum (the amount itself on an invoice without VAT handling)."""
-        return self.amount if self.net_amount is None else self.net_amount
+        return self.amount if self.vat is None else self.vat.net
+
+    @property
+    def tax(self) -> Decimal:
+        """The VAT charged (0 on an invoice without VAT handling)."""
+        return Decimal(0) if self.vat is None else self.vat.tax
 
     @property
     def fx(self) -> FxRate | None:
         """The rate the invoice's AWS costs were converted at (``None``: no conversion)."""
-        if self.fx_rate is None or self.fx_date is None:
-            return None
-        return FxRate(
-            self.fx_rate, self.fx_source or "recorded", self.fx_date, self.fx_quote or FxQuote.INVOICE_PER_COST_UNIT
-        )
+        return self.conversion.rate if self.conversion else None
 
     @property
     def all_lines_added(self) -> bool:
         """Whether both lines are on the Stripe draft."""
-        return set(LINE_KINDS) <= self.lines_added
+        return set(LINE_KINDS) <= self.stripe.lines_added
 
 
 class InvoiceChanges(TypedDict, total=False):
-    """A partial update of an ``Invoice``: the fields named get the values given (``None`` removes)."""
+    """A partial update of an ``Invoice``: the fields named get the values given (``None`` removes).
+
+    The parts the job and the events move forward are updated field by field (two writers never
+    overwrite each other's part): each name below is a field of the invoice or of one of its parts
+    (``INVOICE_PART_FIELDS``).
+    """
 
     status: InvoiceStatus
+    updated_at: int
+    corrected_by: frozenset[str]
     lines_added: frozenset[str]
     stripe_customer_id: str | None
     stripe_invoice_id: str | None
     stripe_total: int | None
+    stripe_tax: int | None
+    key_generation: int
     number: str | None
     hosted_invoice_url: str | None
     invoice_pdf: str | None
     payment_method_missing: bool
     finalized_at: int | None
     finalization_error: str | None
-    key_generation: int
     status_order: str | None
     attempt_count: int
     last_event_at: int | None
     next_payment_attempt: int | None
     paid_at: int | None
-    corrected_by: frozenset[str]
-    stripe_tax: int | None
     einvoice_xml: str | None
     einvoice_pdf: str | None
     einvoice_error: str | None
-    updated_at: int
+
+
+# Which part of an invoice each field a change (or a guard) may name lives in, and under which name.
+INVOICE_PART_FIELDS: Mapping[str, tuple[str, str]] = {
+    "stripe_customer_id": ("stripe", "customer_id"),
+    "stripe_invoice_id": ("stripe", "invoice_id"),
+    "lines_added": ("stripe", "lines_added"),
+    "stripe_total": ("stripe", "total"),
+    "stripe_tax": ("stripe", "tax"),
+    "key_generation": ("stripe", "key_generation"),
+    "number": ("stripe", "number"),
+    "hosted_invoice_url": ("stripe", "hosted_invoice_url"),
+    "invoice_pdf": ("stripe", "invoice_pdf"),
+    "payment_method_missing": ("stripe", "payment_method_missing"),
+    "finalized_at": ("stripe", "finalized_at"),
+    "finalization_error": ("stripe", "finalization_error"),
+    "status_order": ("payment", "status_order"),
+    "attempt_count": ("payment", "attempt_count"),
+    "last_event_at": ("payment", "last_event_at"),
+    "next_payment_attempt": ("payment", "next_payment_attempt"),
+    "paid_at": ("payment", "paid_at"),
+    "einvoice_xml": ("einvoice", "xml"),
+    "einvoice_pdf": ("einvoice", "pdf"),
+    "einvoice_error": ("einvoice", "error"),
+}
+_INVOICE_PARTS = frozenset(part for part, _ in INVOICE_PART_FIELDS.values())
+
+
+def invoice_fields(invoice: Invoice) -> dict[str, Any]:
+    """The invoice as flat fields: its own (but the parts) and each part's under its ``INVOICE_PART_FIELDS`` name.
+
+    What storage writes and reads back with ``invoice_from_fields``; the names changes and guards use."""
+    flat = {f.name: getattr(invoice, f.name) for f in fields(Invoice) if f.name not in _INVOICE_PARTS}
+    for name, (part, attribute) in INVOICE_PART_FIELDS.items():
+        flat[name] = getattr(getattr(invoice, part), attribute)
+    return flat
+
+
+def invoice_from_fields(values: Mapping[str, Any]) -> Invoice:
+    """The invoice of flat ``values`` (``invoice_fields``'s names); a missing field takes its default."""
+    own = {name: value for name, value in values.items() if name not in INVOICE_PART_FIELDS}
+    parts: dict[str, dict[str, Any]] = {part: {} for part in _INVOICE_PARTS}
+    for name, value in values.items():
+        if name in INVOICE_PART_FIELDS:
+            part, attribute = INVOICE_PART_FIELDS[name]
+            parts[part][attribute] = value
+    return Invoice(
+        **own,
+        stripe=StripeProgress(**parts["stripe"]),
+        payment=PaymentProgress(**parts["payment"]),
+        einvoice=EInvoiceFileKeys(**parts["einvoice"]),
+    )
+
+
+def invoice_value(invoice: Invoice, name: str) -> Any:
+    """The value of the field ``name`` (one of ``invoice_fields``'s names) of ``invoice``."""
+    if name in INVOICE_PART_FIELDS:
+        part, attribute = INVOICE_PART_FIELDS[name]
+        return getattr(getattr(invoice, part), attribute)
+    return getattr(invoice, name)
+
+
+def with_changes(invoice: Invoice, changes: Mapping[str, Any]) -> Invoice:
+    """``invoice`` with ``changes`` applied as storage applies them (``forward_only``)."""
+    return invoice_from_fields({**invoice_fields(invoice), **forward_only(invoice, changes)})
 
 
 # --- billing runs ------------------------------------------------------------------------------------
@@ -312,13 +397,21 @@ def forward_only(current: Invoice, changes: Mapping[str, Any]) -> dict[str, Any]
     """``changes`` as storage applies them to ``current`` (the rule of ``WRITE_ONCE_FIELDS`` and ``GROWING_FIELDS``)."""
     applied = dict(changes)
     for name in WRITE_ONCE_FIELDS & set(changes):
-        if getattr(current, name) is not None or changes[name] is None:
-            applied[name] = getattr(current, name)
+        kept = invoice_value(current, name)
+        if kept is not None or changes[name] is None:
+            applied[name] = kept
     for name in GROWING_FIELDS & set(changes):
-        applied[name] = frozenset(getattr(current, name)) | frozenset(changes[name] or ())
+        applied[name] = frozenset(invoice_value(current, name)) | frozenset(changes[name] or ())
     return applied
 
 
 def field_names(record_type: type) -> frozenset[str]:
-    """The field names of a record dataclass (what a changes mapping and a guard may name)."""
+    """The names a changes mapping and a guard may use for a record type (an invoice's parts by field)."""
+    if record_type is Invoice:
+        return frozenset(f.name for f in fields(Invoice) if f.name not in _INVOICE_PARTS) | set(INVOICE_PART_FIELDS)
     return frozenset(f.name for f in fields(record_type))
+
+
+def record_value(record: object, name: str) -> Any:
+    """The value of the field ``name`` (one of ``field_names``) of an ``Invoice`` or ``Account``."""
+    return invoice_value(record, name) if isinstance(record, Invoice) else getattr(record, name)

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.membership import InvitedUser, Membership
-from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges
+from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges, record_value
 from billing_core.errors import InvalidStoredRecord
 
 RecordT = TypeVar("RecordT")
@@ -44,7 +44,7 @@ class FieldIs:
 
     def holds_for(self, record: object) -> bool:
         """Whether ``record`` meets this guard (the in-memory twin of the storage condition)."""
-        value = getattr(record, self.name)
+        value = record_value(record, self.name)
         if value is None:
             return self.or_absent
         return value in self.values

@@ -65,7 +65,7 @@ def retry_failed_invoices(account_id: str, ports: EventPorts) -> None:
     while True:
         page = ports.invoices.list_for_account(account_id, limit=100, cursor=cursor)
         for invoice in page.items:
-            if invoice.status not in RETRYING or invoice.stripe_invoice_id is None:
+            if invoice.status not in RETRYING or invoice.stripe.invoice_id is None:
                 continue
             try:
                 attempt = pay_again(ports.payments, invoice, purpose="new-payment-method")

@@ -60,27 +60,27 @@ class EInvoiceFile:
 
 def issue_date(record: Invoice) -> date | None:
     """The invoice date of a finalized record, on the seller's calendar."""
-    if not record.finalized_at:
+    if not record.stripe.finalized_at:
         return None
-    return datetime.fromtimestamp(record.finalized_at / 1000, UTC).astimezone(_BERLIN).date()
+    return datetime.fromtimestamp(record.stripe.finalized_at / 1000, UTC).astimezone(_BERLIN).date()
 
 
 def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
     """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``."""
-    if not record.number or not record.finalized_at or record.tax_category is None:
+    if not record.stripe.number or not record.stripe.finalized_at or record.vat is None:
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
-    category, rate = VatCategory(record.tax_category), record.tax_rate
-    legend = record.tax_note
+    category, rate = VatCategory(record.vat.category), record.vat.rate
+    legend = record.vat.note
     start, end = record.period.start, record.period.end - timedelta(days=1)  # Period.end is exclusive
     lines = tuple(
         EInvoiceLine(str(number), description, amount, start, end, category, rate)
         for number, (_, amount, description) in enumerate(record_line_items(record), start=1)
     )
     issued = issue_date(record) or date.today()
-    notes = tuple(note for note in (legend, record.fx_note) if note)
+    notes = tuple(note for note in (legend, record.conversion.note if record.conversion else None) if note)
     address = account.address
     return EInvoice(
-        number=record.number,
+        number=record.stripe.number,
         issue_date=issued,
         currency=record.currency.upper(),
         language=language,
@@ -109,9 +109,9 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         period_start=start,
         period_end=end,
         lines=lines,
-        vat=(VatBreakdown(category, rate, record.net, record.tax_amount, legend),),
+        vat=(VatBreakdown(category, rate, record.net, record.tax, legend),),
         net_total=record.net,
-        tax_total=record.tax_amount,
+        tax_total=record.tax,
         gross_total=record.amount,
         due_date=issued if record.amount > Decimal(0) else None,
         payment_terms=_PAYMENT_TERMS[_payment_kind(account)][language if language in ("de", "en") else "de"],
@@ -149,7 +149,7 @@ def _required(value: str | None, setting: str) -> str:
 def object_key(record: Invoice, format_name: str) -> str:
     """Where a file of ``record`` is stored: ``einvoices/<YYYY-MM>/<userId>/<number>.<ext>``."""
     extension = FORMATS[format_name][0]
-    return f"einvoices/{record.period.label}/{record.account_id}/{record.number}.{extension}"
+    return f"einvoices/{record.period.label}/{record.account_id}/{record.stripe.number}.{extension}"
 
 
 class EInvoices:
@@ -172,7 +172,7 @@ class EInvoices:
 
     def issue(self, record: Invoice, account: Account, *, now_ms: int) -> Invoice:
         """Write both files of the finalized ``record`` (skipping any already stored); the record names them."""
-        if record.einvoice_xml and record.einvoice_pdf:
+        if record.einvoice.xml and record.einvoice.pdf:
             return record
         try:
             invoice = einvoice_of(record, account, self._seller, account.language or self._language)
@@ -192,7 +192,7 @@ class EInvoices:
             "e-invoice stored",
             extra={
                 "invoiceId": record.invoice_id,
-                "number": record.number,
+                "number": record.stripe.number,
                 "wroteXml": wrote_xml,
                 "wrotePdf": wrote_pdf,
             },
@@ -214,11 +214,11 @@ class StoredEInvoices:
         """The stored file of ``record`` in ``format_name`` (xrechnung or zugferd); None if not written."""
         if format_name not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-        key = record.einvoice_xml if format_name == "xrechnung" else record.einvoice_pdf
+        key = record.einvoice.xml if format_name == "xrechnung" else record.einvoice.pdf
         if not key:
             return None
         body = self._documents.get(key)
         if body is None:
             return None
         extension, content_type = FORMATS[format_name]
-        return EInvoiceFile(body, content_type, f"Rechnung-{record.number}.{extension}")
+        return EInvoiceFile(body, content_type, f"Rechnung-{record.stripe.number}.{extension}")

@@ -105,8 +105,8 @@ def record_invoice_state(
         changes = _invoice_changes(invoice, progress, observed_at_ms, ports.now_ms())
         conditions = [
             FieldIs.one_of("status", *sorted(allowed_predecessors(progress.status))),
-            FieldIs.one_of("status_order", record.status_order)
-            if record.status_order is not None
+            FieldIs.one_of("status_order", record.payment.status_order)
+            if record.payment.status_order is not None
             else FieldIs.absent("status_order"),
             # The job may record its own draft meanwhile: never overwrite it with another invoice's id.
             FieldIs.one_of("stripe_invoice_id", invoice.id, or_absent=True),
@@ -131,7 +131,7 @@ def stored_order_key(record: Invoice) -> str:
     The billing run advances ``status`` without an order key (it knows no attempts), so both count.
     """
     from_status = InvoiceProgress(record.status).order_key
-    return max(record.status_order or "", from_status)
+    return max(record.payment.status_order or "", from_status)
 
 
 def _names_unknown_account(invoice: StripeInvoice, ports: EventPorts) -> bool:
@@ -159,10 +159,10 @@ def find_invoice_record(invoice: StripeInvoice, invoices: InvoiceRepository) -> 
 
 def _is_billed_by(record: Invoice, invoice: StripeInvoice) -> bool:
     """Whether ``invoice`` may be the record's Stripe invoice; logs why not when it may not."""
-    if record.stripe_invoice_id not in (None, invoice.id):
+    if record.stripe.invoice_id not in (None, invoice.id):
         # The record was billed through another Stripe invoice (e.g. a voided draft was replaced).
         reason = "stripe invoice names a record billed by another invoice; ignored"
-    elif record.stripe_customer_id and invoice.customer_id != record.stripe_customer_id:
+    elif record.stripe.customer_id and invoice.customer_id != record.stripe.customer_id:
         # Metadata can be copied onto any invoice; only the record's own customer is billed through it.
         reason = "stripe invoice of another customer names a record; ignored"
     else:

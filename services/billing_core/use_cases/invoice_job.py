@@ -166,7 +166,7 @@ class InvoiceJob:
         account = self._accounts.get(plan.account_id)
         record = self._claim(plan, run_id, account)
         mark_corrected(self._invoices, record)
-        if record.finalized_at:
+        if record.stripe.finalized_at:
             if account is not None:
                 self._einvoice(record, account)
             return _result(record, already_done=True)
@@ -187,7 +187,7 @@ class InvoiceJob:
             record = self._draft(current(record))
             record, answer = self._lines(current(record))
             record = current(record)
-            finalized_elsewhere = record.finalized_at is not None
+            finalized_elsewhere = record.stripe.finalized_at is not None
             record = self._finalize(record, account, answer)
             record = self._einvoice(record, account)
         except StripeFailedAfterExecution:
@@ -200,9 +200,9 @@ class InvoiceJob:
             else "invoice finalized",
             extra={
                 "invoiceId": record.invoice_id,
-                "stripeInvoiceId": record.stripe_invoice_id,
+                "stripeInvoiceId": record.stripe.invoice_id,
                 "status": record.status.value,
-                "paymentMethodMissing": record.payment_method_missing,
+                "paymentMethodMissing": record.stripe.payment_method_missing,
             },
         )
         return _result(record, already_done=False)
@@ -227,7 +227,7 @@ class InvoiceJob:
         return TaxClaim(self._tax.treatment_for(country, vat_id), self._tax.mode, language)
 
     def _customer(self, record: Invoice, account: Account) -> Invoice:
-        if record.stripe_customer_id:
+        if record.stripe.customer_id:
             return record
         customer_id = account.stripe_customer_id
         if not customer_id:
@@ -249,19 +249,19 @@ class InvoiceJob:
         return record
 
     def _draft(self, record: Invoice) -> Invoice:
-        if record.stripe_invoice_id:
+        if record.stripe.invoice_id:
             return record
-        customer_id = _required(record.stripe_customer_id, record, "Stripe customer")
+        customer_id = _required(record.stripe.customer_id, record, "Stripe customer")
         existing = self._existing_draft(record, customer_id) if self._must_check_stripe(record) else None
         draft = existing or self._payments.create_draft_invoice(
             customer_id=customer_id,
             currency=record.currency.lower(),
             # The invoice says which rate converted the AWS costs (its memo).
-            description=record.fx_note,
+            description=record.conversion.note if record.conversion else None,
             metadata=invoice_metadata(record),
             custom_fields=self._seller_fields,
             # The legend of an untaxed supply (reverse charge, not taxable, § 19 UStG).
-            footer=record.tax_note,
+            footer=record.vat.note if record.vat else None,
             automatic_tax=self._stripe_computes_tax(record),
             auto_advance=False,
             idempotency_key=_key(record, "create-invoice"),
@@ -275,7 +275,7 @@ class InvoiceJob:
             )
         except ConditionFailed as conflict:
             # Two workers on one job get the same draft from the same key; anything else is a bug.
-            current = conflict.current.stripe_invoice_id if isinstance(conflict.current, Invoice) else None
+            current = conflict.current.stripe.invoice_id if isinstance(conflict.current, Invoice) else None
             raise BillingError(
                 f"{record.invoice_id} already refers to Stripe invoice {current}, not {draft.id}"
             ) from None
@@ -286,7 +286,7 @@ class InvoiceJob:
         """Add the lines; also returns Stripe's invoice as this run saw it (``None`` if lines were in)."""
         if record.all_lines_added:
             return record, None
-        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
+        stripe_invoice_id = _required(record.stripe.invoice_id, record, "Stripe invoice")
         lines = self._stripe_lines(record)
         invoice: StripeInvoice | None = None
         if self._must_check_stripe(record):
@@ -339,13 +339,13 @@ class InvoiceJob:
             "Stripe invoice is no longer a draft but lines are missing",
             extra={
                 "invoiceId": record.invoice_id,
-                "stripeInvoiceId": record.stripe_invoice_id,
+                "stripeInvoiceId": record.stripe.invoice_id,
                 "stripeStatus": invoice.status,
                 "missingLines": missing,
             },
         )
         raise InvoiceNoLongerDraft(
-            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} is {invoice.status}, "
+            f"Stripe invoice {record.stripe.invoice_id} of {record.invoice_id} is {invoice.status}, "
             f"lines {', '.join(missing)} were never added"
         )
 
@@ -355,9 +355,9 @@ class InvoiceJob:
         A job that resumes (its lines were added by an earlier attempt) reads the invoice first: the
         draft may have changed since, or an earlier attempt or a webhook may have finalized it.
         """
-        if record.finalized_at:
+        if record.stripe.finalized_at:
             return record  # another attempt finalized it while this one was away
-        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
+        stripe_invoice_id = _required(record.stripe.invoice_id, record, "Stripe invoice")
         invoice = answer if answer is not None else self._payments.retrieve_invoice(stripe_invoice_id)
         self._require_total(record, invoice)
         if invoice.status == "draft":
@@ -380,7 +380,7 @@ class InvoiceJob:
         return record
 
     def _finalize_in_stripe(self, record: Invoice) -> StripeInvoice:
-        stripe_invoice_id = _required(record.stripe_invoice_id, record, "Stripe invoice")
+        stripe_invoice_id = _required(record.stripe.invoice_id, record, "Stripe invoice")
         try:
             return self._payments.finalize_invoice(
                 stripe_invoice_id, idempotency_key=_key(record, "finalize"), auto_advance=True
@@ -404,7 +404,7 @@ class InvoiceJob:
 
     def _einvoice(self, record: Invoice, account: Account) -> Invoice:
         """Write the finalized invoice's XRechnung and ZUGFeRD files, once (resumed like any step)."""
-        if self._einvoices is None or record.tax_category is None or (record.einvoice_xml and record.einvoice_pdf):
+        if self._einvoices is None or record.vat is None or (record.einvoice.xml and record.einvoice.pdf):
             return record
         record = self._einvoices.issue(record, account, now_ms=self._now_ms())
         self._observe("einvoice", "saved")
@@ -413,32 +413,24 @@ class InvoiceJob:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _stripe_computes_tax(self, record: Invoice) -> bool:
-        return (
-            self._tax is not None
-            and self._tax.mode is TaxMode.STRIPE_TAX
-            and record.tax_category == VatCategory.STANDARD.value
-        )
+        return self._tax is not None and self._tax.mode is TaxMode.STRIPE_TAX and _is_standard_rated(record)
 
     def _stripe_lines(self, record: Invoice) -> list[InvoiceLine]:
         """The record's lines with their VAT: the Tax Rate, or manual amounts of it."""
-        if (
-            self._tax_rates is None
-            or record.tax_category != VatCategory.STANDARD.value
-            or self._stripe_computes_tax(record)
-        ):
+        if self._tax_rates is None or not _is_standard_rated(record) or self._stripe_computes_tax(record):
             return invoice_lines(record)
-        if record.manual_tax:
+        if record.vat and record.vat.manual_line_tax:
             return invoice_lines(record, tax_rate=self._tax_rates.spec)
         return invoice_lines(record, tax_rate_id=self._tax_rates.rate_id())
 
     def _must_check_stripe(self, record: Invoice) -> bool:
         """Whether a replay under the step's key may be missing, so Stripe's state must be read first."""
         expired = self._now_ms() - record.created_at >= self._window_ms
-        return expired or record.key_generation > 0
+        return expired or record.stripe.key_generation > 0
 
     def _next_key_generation(self, record: Invoice) -> None:
         current = self._invoices.get(record.account_id, record.invoice_id) or record
-        generation = current.key_generation
+        generation = current.stripe.key_generation
         try:
             self._save(
                 current,
@@ -462,8 +454,8 @@ class InvoiceJob:
         mismatch = {}
         if invoice.total != expected:
             mismatch["total"] = (invoice.total, expected)
-        if record.tax_category is not None:
-            net, tax = to_minor_units(record.net, record.currency), to_minor_units(record.tax_amount, record.currency)
+        if record.vat is not None:
+            net, tax = to_minor_units(record.net, record.currency), to_minor_units(record.tax, record.currency)
             if invoice.total_excluding_tax is not None and invoice.total_excluding_tax != net:
                 mismatch["net"] = (invoice.total_excluding_tax, net)
             if invoice.total_tax != tax:
@@ -474,7 +466,7 @@ class InvoiceJob:
             "Stripe invoice total differs from the record; not finalizing",
             extra={
                 "invoiceId": record.invoice_id,
-                "stripeInvoiceId": record.stripe_invoice_id,
+                "stripeInvoiceId": record.stripe.invoice_id,
                 "stripeStatus": invoice.status,
                 "stripeTotal": invoice.total,
                 "expectedTotal": expected,
@@ -484,7 +476,7 @@ class InvoiceJob:
         )
         stripe_said = ", ".join(f"{what} {theirs} (record {ours})" for what, (theirs, ours) in mismatch.items())
         raise InvoiceTotalMismatch(
-            f"Stripe invoice {record.stripe_invoice_id} of {record.invoice_id} disagrees with the record: "
+            f"Stripe invoice {record.stripe.invoice_id} of {record.invoice_id} disagrees with the record: "
             f"{stripe_said} (minor units)"
         )
 
@@ -511,7 +503,7 @@ class InvoiceJob:
 
 
 def _key(record: Invoice, step: str) -> str:
-    generation = record.key_generation
+    generation = record.stripe.key_generation
     return f"{record.invoice_id}:{step}" if generation == 0 else f"{record.invoice_id}:{step}:{generation}"
 
 
@@ -527,9 +519,14 @@ def _result(record: Invoice, *, already_done: bool) -> InvoiceJobResult:
         account_id=record.account_id,
         invoice_id=record.invoice_id,
         status=record.status.value,
-        stripe_invoice_id=record.stripe_invoice_id,
+        stripe_invoice_id=record.stripe.invoice_id,
         total=record.amount,
         currency=record.currency,
-        payment_method_missing=record.payment_method_missing,
+        payment_method_missing=record.stripe.payment_method_missing,
         already_done=already_done,
     )
+
+
+def _is_standard_rated(record: Invoice) -> bool:
+    """Whether the invoice was claimed with German VAT (category S)."""
+    return record.vat is not None and record.vat.category == VatCategory.STANDARD.value

@@ -8,9 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing_core.domain.corrections import Correction, settle
+from billing_core.domain.corrections import Correction, TrueUp, settle
 from billing_core.domain.costs import Period
-from billing_core.domain.fx import FxQuote
+from billing_core.domain.errors import ConfigurationError
+from billing_core.domain.fx import Conversion, FxQuote, FxRate
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.errors import BillingError
 
@@ -36,11 +37,7 @@ def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
                 "awsCosts": str(plan.aws_costs),
                 "breakdown": {service: str(amount) for service, amount in plan.breakdown.items()},
                 "total": str(plan.total),
-                "fxRate": None if plan.fx_rate is None else str(plan.fx_rate),
-                "fxSource": plan.fx_source,
-                "fxDate": None if plan.fx_date is None else plan.fx_date.isoformat(),
-                "fxQuote": None if plan.fx_quote is None else plan.fx_quote.value,
-                "fxNote": plan.fx_note,
+                **_conversion_fields(plan.conversion),
                 "markupPercent": str(plan.markup_percent),
                 "costsEstimated": plan.costs_estimated,
                 "baseFeeDescription": plan.base_fee_description,
@@ -48,15 +45,7 @@ def plan_to_message(plan: InvoicePlan, run_id: str) -> str:
                 "costScope": plan.cost_scope,
                 "awsRaw": {service: str(amount) for service, amount in plan.aws_raw.items()},
                 "costCurrency": plan.cost_currency,
-                "corrections": [
-                    {"period": c.period.label, "amount": str(c.amount), "description": c.description}
-                    for c in plan.corrections
-                ],
-                "creditIn": str(plan.credit_in),
-                "creditFrom": plan.credit_from,
-                "carriedOut": str(plan.carried_out),
-                "creditDescription": plan.credit_description,
-                "carriedDescription": plan.carried_description,
+                **_true_up_fields(plan.true_up),
             },
         }
     )
@@ -81,11 +70,7 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             aws_costs=Decimal(str(p["awsCosts"])),
             breakdown={service: Decimal(str(amount)) for service, amount in p["breakdown"].items()},
             total=Decimal(str(p["total"])),
-            fx_rate=None if p.get("fxRate") is None else Decimal(str(p["fxRate"])),
-            fx_source=p.get("fxSource"),
-            fx_date=None if p.get("fxDate") is None else date.fromisoformat(p["fxDate"]),
-            fx_quote=None if p.get("fxQuote") is None else FxQuote(p["fxQuote"]),
-            fx_note=p.get("fxNote"),
+            conversion=_conversion(p),
             markup_percent=Decimal(str(p["markupPercent"])),
             costs_estimated=bool(p["costsEstimated"]),
             base_fee_description=p["baseFeeDescription"],
@@ -93,23 +78,69 @@ def plan_from_message(text: str) -> tuple[InvoicePlan, str | None]:
             cost_scope=p.get("costScope"),
             aws_raw={service: Decimal(str(amount)) for service, amount in p.get("awsRaw", {}).items()},
             cost_currency=p.get("costCurrency"),
-            corrections=tuple(
-                Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
-                for c in p.get("corrections", [])
-            ),
-            credit_in=Decimal(str(p.get("creditIn", "0"))),
-            credit_from=p.get("creditFrom"),
-            carried_out=Decimal(str(p.get("carriedOut", "0"))),
-            credit_description=p.get("creditDescription"),
-            carried_description=p.get("carriedDescription"),
+            true_up=_true_up(p),
         )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+    except (KeyError, TypeError, ValueError, ArithmeticError, ConfigurationError) as error:
         raise InvoiceMessageInvalid(f"invoice-job message is malformed: {type(error).__name__}") from None
-    before = plan.base_fee + plan.aws_costs + sum((c.amount for c in plan.corrections), Decimal(0)) - plan.credit_in
-    if settle(before) != (plan.total, plan.carried_out):
+    true_up = plan.true_up
+    before = plan.base_fee + plan.aws_costs + true_up.corrections_total - true_up.credit_in
+    if settle(before) != (plan.total, true_up.carried_out):
         raise InvoiceMessageInvalid(f"invoice-job message for {plan.invoice_id} does not add up")
     run_id = body.get("runId")
     return plan, run_id if isinstance(run_id, str) else None
+
+
+def _conversion_fields(conversion: Conversion | None) -> dict[str, Any]:
+    if conversion is None:
+        return {"fxRate": None, "fxSource": None, "fxDate": None, "fxQuote": None, "fxNote": None}
+    fx = conversion.rate
+    return {
+        "fxRate": str(fx.rate),
+        "fxSource": fx.source,
+        "fxDate": fx.as_of.isoformat(),
+        "fxQuote": fx.quote.value,
+        "fxNote": conversion.note,
+    }
+
+
+def _conversion(plan: Mapping[str, Any]) -> Conversion | None:
+    if plan.get("fxRate") is None:
+        return None
+    rate = FxRate(
+        Decimal(str(plan["fxRate"])),
+        plan["fxSource"],
+        date.fromisoformat(plan["fxDate"]),
+        FxQuote(plan.get("fxQuote") or FxQuote.INVOICE_PER_COST_UNIT.value),
+    )
+    return Conversion(rate, plan.get("fxNote"))
+
+
+def _true_up_fields(true_up: TrueUp) -> dict[str, Any]:
+    return {
+        "corrections": [
+            {"period": c.period.label, "amount": str(c.amount), "description": c.description}
+            for c in true_up.corrections
+        ],
+        "creditIn": str(true_up.credit_in),
+        "creditFrom": true_up.credit_from,
+        "carriedOut": str(true_up.carried_out),
+        "creditDescription": true_up.credit_description,
+        "carriedDescription": true_up.carried_description,
+    }
+
+
+def _true_up(plan: Mapping[str, Any]) -> TrueUp:
+    return TrueUp(
+        corrections=tuple(
+            Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
+            for c in plan.get("corrections", [])
+        ),
+        credit_in=Decimal(str(plan.get("creditIn", "0"))),
+        credit_from=plan.get("creditFrom"),
+        credit_description=plan.get("creditDescription"),
+        carried_out=Decimal(str(plan.get("carriedOut", "0"))),
+        carried_description=plan.get("carriedDescription"),
+    )
 
 
 def _compact(message: Mapping[str, Any]) -> str:

@@ -9,12 +9,12 @@ from datetime import time as day_time
 from decimal import Decimal
 from typing import Protocol
 
-from billing_core.domain.corrections import Correction
+from billing_core.domain.corrections import TrueUp
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import to_minor_units
-from billing_core.domain.records import Invoice, LineDescriptions
+from billing_core.domain.records import Invoice, InvoiceVat, LineDescriptions
 from billing_core.domain.tax import (
     TaxMode,
     TaxTreatment,
@@ -35,19 +35,7 @@ class _Billed(Protocol):
     def aws_costs(self) -> Decimal: ...
 
     @property
-    def corrections(self) -> tuple[Correction, ...]: ...
-
-    @property
-    def credit_in(self) -> Decimal: ...
-
-    @property
-    def carried_out(self) -> Decimal: ...
-
-    @property
-    def credit_description(self) -> str | None: ...
-
-    @property
-    def carried_description(self) -> str | None: ...
+    def true_up(self) -> TrueUp: ...
 
 
 def line_items(billed: _Billed, base_fee_text: str, aws_text: str) -> list[tuple[str, Decimal, str]]:
@@ -57,11 +45,12 @@ def line_items(billed: _Billed, base_fee_text: str, aws_text: str) -> list[tuple
     kinds: list[tuple[str, Decimal, str]] = [("base-fee", billed.base_fee, base_fee_text)]
     if not billed.aws_costs.is_zero():
         kinds.append(("aws", billed.aws_costs, aws_text))
-    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in billed.corrections]
-    if billed.credit_in:
-        kinds.append(("credit", -billed.credit_in, billed.credit_description or "Credit"))
-    if billed.carried_out:
-        kinds.append(("carried", billed.carried_out, billed.carried_description or "Carried"))
+    true_up = billed.true_up
+    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in true_up.corrections]
+    if true_up.credit_in:
+        kinds.append(("credit", -true_up.credit_in, true_up.credit_description or "Credit"))
+    if true_up.carried_out:
+        kinds.append(("carried", true_up.carried_out, true_up.carried_description or "Carried"))
     return kinds
 
 
@@ -80,7 +69,8 @@ def invoice_lines(
     Each line's ``metadata.line`` names it, so a resumed job can tell which lines a draft has.
     """
     start, end = _epoch(record.period.start), _epoch(record.period.end) - 1  # Stripe's period end is inclusive
-    manual = record.manual_tax if record.tax_category == VatCategory.STANDARD.value else ()
+    vat = record.vat
+    manual = vat.manual_line_tax if vat and vat.category == VatCategory.STANDARD.value else ()
     return [
         InvoiceLine(
             amount=to_minor_units(amount, record.currency),
@@ -106,7 +96,7 @@ class TaxClaim:
 
 
 def _with_tax(record: Invoice, plan: InvoicePlan, claim: TaxClaim | None) -> Invoice:
-    """``record`` with its VAT under ``claim``: ``amount`` becomes the gross, ``net_amount`` the lines' sum."""
+    """``record`` with its VAT under ``claim``: ``amount`` becomes the gross, ``vat.net`` the lines' sum."""
     if claim is None:
         return record
     treatment, net = claim.treatment, plan.total
@@ -121,16 +111,15 @@ def _with_tax(record: Invoice, plan: InvoicePlan, claim: TaxClaim | None) -> Inv
         # Tax Rates round per line, so where that would differ the lines carry manual amounts.
         if claim.mode is not TaxMode.STRIPE_TAX and not rates_agree(cents, treatment.rate):
             manual = tuple(manual_line_taxes(cents, treatment.rate))
-    return dataclasses.replace(
-        record,
-        amount=net + tax,
-        net_amount=net,
-        tax_amount=tax,
-        tax_rate=treatment.rate,
-        tax_category=treatment.category.value,
-        tax_note=treatment.legend(claim.language),
-        manual_tax=manual,
+    vat = InvoiceVat(
+        category=treatment.category.value,
+        net=net,
+        tax=tax,
+        rate=treatment.rate,
+        note=treatment.legend(claim.language),
+        manual_line_tax=manual,
     )
+    return dataclasses.replace(record, amount=net + tax, vat=vat)
 
 
 def _epoch(day: date) -> int:
@@ -154,19 +143,10 @@ def new_record(plan: InvoicePlan, now_ms: int, run_id: str | None = None, *, tax
         markup_percent=plan.markup_percent,
         created_at=now_ms,
         updated_at=now_ms,
-        fx_rate=plan.fx_rate,
-        fx_source=plan.fx_source if plan.fx_rate is not None else None,
-        fx_date=plan.fx_date if plan.fx_rate is not None else None,
-        fx_quote=plan.fx_quote if plan.fx_rate is not None else None,
-        fx_note=plan.fx_note if plan.fx_rate is not None else None,
+        conversion=plan.conversion,
         aws_raw=dict(plan.aws_raw),
         cost_currency=plan.cost_currency,
-        corrections=plan.corrections,
-        credit_in=plan.credit_in,
-        credit_from=plan.credit_from,
-        carried_out=plan.carried_out,
-        credit_description=plan.credit_description,
-        carried_description=plan.carried_description,
+        true_up=plan.true_up,
         cost_scope=plan.cost_scope,
         run_id=run_id or None,
     )
@@ -180,7 +160,7 @@ def invoice_metadata(record: Invoice) -> dict[str, str]:
 
 def mark_corrected(invoices: InvoiceRepository, record: Invoice) -> None:
     """Point each invoice ``record`` corrects at it (``corrected_by``); repeating it changes nothing."""
-    for correction in record.corrections:
+    for correction in record.true_up.corrections:
         earlier = invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
         if earlier is None or record.invoice_id in earlier.corrected_by:
             continue

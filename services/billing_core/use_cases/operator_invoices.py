@@ -106,7 +106,7 @@ class OperatorInvoices:
     def retry(self, invoice_id: str, *, actor: str, reason: str | None = None) -> RetryOutcome:
         """Pay the open invoice again now with the current default payment method."""
         invoice = self.get(invoice_id)
-        if invoice.status not in RETRYABLE or invoice.stripe_invoice_id is None:
+        if invoice.status not in RETRYABLE or invoice.stripe.invoice_id is None:
             raise InvoiceNotRetryable(
                 f"{invoice_id} is {invoice.status.value}: only an open, failed or "
                 "action-required invoice can be paid again"
@@ -133,11 +133,11 @@ class OperatorInvoices:
         invoice = self.get(invoice_id)
         if invoice.status is InvoiceStatus.VOID:
             return invoice
-        if invoice.status not in VOIDABLE or invoice.stripe_invoice_id is None:
+        if invoice.status not in VOIDABLE or invoice.stripe.invoice_id is None:
             raise InvoiceNotRetryable(
                 f"{invoice_id} is {invoice.status.value}: only a finalized, unpaid invoice can be voided"
             )
-        self._payments.void_invoice(invoice.stripe_invoice_id, idempotency_key=f"{invoice_id}:void")
+        self._payments.void_invoice(invoice.stripe.invoice_id, idempotency_key=f"{invoice_id}:void")
         voided = self._invoices.update(
             invoice.account_id,
             invoice_id,

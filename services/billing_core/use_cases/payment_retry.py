@@ -34,19 +34,19 @@ class PaymentAttempt:
 
 def pay_again(payments: PaymentGateway, invoice: Invoice, *, purpose: str = "retry") -> PaymentAttempt:
     """Pay the invoice's Stripe invoice now with the customer's current default payment method."""
-    if invoice.stripe_invoice_id is None:
+    if invoice.stripe.invoice_id is None:
         raise NothingToPay(f"{invoice.invoice_id} has no Stripe invoice yet")
-    current = payments.retrieve_invoice(invoice.stripe_invoice_id)
+    current = payments.retrieve_invoice(invoice.stripe.invoice_id)
     if current.status != "open":
         raise NothingToPay(f"{invoice.invoice_id} is {current.status} at Stripe: nothing to pay")
     key = f"{invoice.invoice_id}:{purpose}:{current.attempt_count or 0}"
     try:
-        paid = payments.pay_invoice(invoice.stripe_invoice_id, idempotency_key=key)
+        paid = payments.pay_invoice(invoice.stripe.invoice_id, idempotency_key=key)
     except PaymentActionRequired:
         return PaymentAttempt(
             "open",
             declined="authentication_required",
-            action_url=current.hosted_invoice_url or invoice.hosted_invoice_url,
+            action_url=current.hosted_invoice_url or invoice.stripe.hosted_invoice_url,
         )
     except PaymentDeclined as declined:
         return PaymentAttempt("open", declined=declined.decline_code or declined.code or "declined")

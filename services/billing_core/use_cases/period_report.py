@@ -132,7 +132,7 @@ def period_report(
                 record.status.value,
                 record.base_fee,
                 record.aws_costs,
-                sum((c.amount for c in record.corrections), ZERO),
+                sum((c.amount for c in record.true_up.corrections), ZERO),
                 record.net,  # VAT is not revenue
                 record.aws_costs - to_cents(max(converted, ZERO)),
             )

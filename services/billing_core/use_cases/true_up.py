@@ -81,7 +81,7 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
                 c.amount
                 for later in earlier
                 if later.period > record.period
-                for c in later.corrections
+                for c in later.true_up.corrections
                 if c.period == record.period
             ),
             ZERO,
@@ -92,8 +92,8 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
             )
         )
     previous = max(earlier, key=lambda record: record.period, default=None)
-    if previous is not None and previous.carried_out > 0:
-        return AccountHistory(tuple(billed), previous.carried_out, previous.invoice_id)
+    if previous is not None and previous.true_up.carried_out > 0:
+        return AccountHistory(tuple(billed), previous.true_up.carried_out, previous.invoice_id)
     return AccountHistory(tuple(billed))
 
 

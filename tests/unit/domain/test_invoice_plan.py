@@ -77,7 +77,7 @@ def test_breakdown_lists_the_largest_service_first():
 def test_fx_rate_its_source_and_date_are_stored_on_the_invoice():
     invoice = plan(fx=FxRate(Decimal("0.92"), "ECB reference rate", date(2024, 11, 29)))
 
-    assert (invoice.fx_rate, invoice.fx_source, invoice.fx_date) == (
+    assert (invoice.fx.rate, invoice.fx.source, invoice.fx.as_of) == (
         Decimal("0.92"),
         "ECB reference rate",
         date(2024, 11, 29),
@@ -211,7 +211,7 @@ def test_same_currency_needs_no_fx_rate_and_stores_none():
 
     assert invoice.currency == "USD"
     assert invoice.total == Decimal("37.74")
-    assert (invoice.fx_rate, invoice.fx_source, invoice.fx_date) == (None, None, None)
+    assert invoice.conversion is None
 
 
 def test_currency_mismatch_without_fx_rate_refuses_to_start():
