@@ -70,10 +70,6 @@ class ChildProcess:
         """Whether the program was started and has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
-    def group_pids(self) -> list[int]:
-        """Live pids in the program's process group (e.g. gunicorn's master and its workers)."""
-        return process_group_members(self.pid) if self.pid else []
-
     def wait_until_ready(self, is_ready: Callable[[], bool], timeout: float) -> None:
         """Poll ``is_ready`` until it is true; ``ProcessFailed`` if the program exits or time runs out."""
         deadline = time.monotonic() + timeout

@@ -122,10 +122,6 @@ class Stack:
         """The log file of child ``name`` (moto, stripe-emulator, billing-api, ...)."""
         return self.processes[name].log_path
 
-    def pids(self) -> list[int]:
-        """Every live pid the stack started, including gunicorn's workers."""
-        return sorted(pid for process in self.processes.values() for pid in process.group_pids())
-
     def aws_client(self, service: str) -> Any:
         """A boto3 client for ``service`` on the stack's moto, with the local fake credentials."""
         return aws_session(self.info["region"]).client(service, endpoint_url=self.info["aws_endpoint"])

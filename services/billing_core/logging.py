@@ -41,11 +41,6 @@ _SECRET_NAMES = re.compile(r"(?i)secret_?(id|arn|name)$")  # where a secret live
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-def get_correlation_id() -> str | None:
-    """The correlation id bound to the current context, if any."""
-    return _correlation_id.get()
-
-
 @contextlib.contextmanager
 def correlation(correlation_id: str) -> Iterator[str]:
     """Bind ``correlation_id`` to every log line written inside the ``with`` block."""

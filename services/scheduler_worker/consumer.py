@@ -107,11 +107,6 @@ class RetrySchedule:
         return min(self.cap_seconds, self.base_seconds * factor)
 
 
-def exponential_backoff(receive_count: int, *, base_seconds: int = 1, cap_seconds: int = 60) -> int:
-    """``base_seconds`` doubled per receive (1, 2, 4, 8 ... by default), at most ``cap_seconds``."""
-    return RetrySchedule(base_seconds, cap_seconds)(receive_count)
-
-
 # Both worker queues retry on this schedule unless settings give another (RETRY_BASE_SECONDS, RETRY_MAX_SECONDS).
 FAILED_MESSAGE_RETRY_DELAY: RetryDelay = RetrySchedule()
 

@@ -26,6 +26,7 @@ import requests
 from flask import Flask, jsonify
 
 from stripe_emulator import sign_payload
+from tests.support.observe import waiting_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
@@ -278,7 +279,7 @@ def test_events_applied_per_second_by_one_worker(stack):
         consumer.start()
     try:
         wait_for(
-            lambda: queue.approximate_depth() == 0 and all(invoices.get(u, i).status == "paid" for u, i in keys[-10:]),
+            lambda: waiting_messages(queue) == 0 and all(invoices.get(u, i).status == "paid" for u, i in keys[-10:]),
             timeout=300,
             what="all events applied",
             interval=0.05,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.observe import waiting_messages
+
 
 def test_a_message_is_received_with_its_attributes_until_deleted(jobs_queue):
     queue = jobs_queue.queue
@@ -41,7 +43,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(jobs_queue):
         (message,) = queue.receive(wait_seconds=1, visibility_timeout=0)
     assert queue.receive(wait_seconds=0) == []
 
-    assert (queue.approximate_depth(), queue.dead_letter_depth()) == (0, 1)
+    assert (waiting_messages(queue), queue.dead_letter_depth()) == (0, 1)
 
 
 def test_a_body_that_is_not_text_is_refused(jobs_queue):
@@ -73,7 +75,7 @@ def test_a_message_dead_lettered_on_purpose_keeps_its_body_attributes_and_reason
 
     queue.dead_letter(message, "InvalidStripeEvent: the message body is not JSON")
 
-    assert queue.receive(wait_seconds=0) == [] and queue.approximate_depth() == 0
+    assert queue.receive(wait_seconds=0) == [] and waiting_messages(queue) == 0
     (letter,) = queue.dead_letters()
     assert (letter.body, letter.reason, letter.attempts) == (
         '{"id":"evt_1"}',

@@ -17,6 +17,7 @@ from billing_core.domain.membership import Membership
 from billing_core.domain.records import Account, BillingRunRecord, RunStatus, SavedPaymentMethod
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
 from billing_core.ports import EventClaim, FieldIs
+from tests.support.observe import event_applications
 from tests.support.records import an_invoice
 
 
@@ -269,8 +270,8 @@ def test_an_event_is_claimed_once_applied_once_and_then_done(processed_events, c
     assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
 
     assert processed_events.claim_event(event_id, owner="c", lease_seconds=60, retention_seconds=600) is EventClaim.DONE
-    assert processed_events.event_applications(event_id) == 1
-    assert processed_events.event_applications("evt_never") == 0
+    assert event_applications(processed_events, event_id) == 1
+    assert event_applications(processed_events, "evt_never") == 0
 
 
 def test_a_released_or_expired_claim_can_be_claimed_again(processed_events, clock):
@@ -301,7 +302,7 @@ def test_a_renewed_claim_stays_its_owners_past_its_first_lease(processed_events,
     )
     assert processed_events.renew_event_claim(event_id, owner="b", lease_seconds=60) is False
     assert processed_events.complete_event(event_id, owner="a", retention_seconds=600) is True
-    assert processed_events.event_applications(event_id) == 1
+    assert event_applications(processed_events, event_id) == 1
 
 
 def test_an_owner_that_stalled_past_its_lease_cannot_complete_renew_or_release_the_claim_taken_over(
@@ -330,7 +331,7 @@ def test_an_owner_that_stalled_past_its_lease_cannot_complete_renew_or_release_t
         is EventClaim.IN_PROGRESS
     )
     assert processed_events.complete_event(taken_over, owner="b", retention_seconds=600) is True
-    assert [processed_events.event_applications(e) for e in (taken_over, finished)] == [1, 1]
+    assert [event_applications(processed_events, e) for e in (taken_over, finished)] == [1, 1]
 
 
 def test_a_lease_is_exclusive_until_it_expires(leases, clock):

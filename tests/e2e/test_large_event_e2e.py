@@ -16,6 +16,7 @@ from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
 from billing_core.adapters.sqs import SqsMessageQueue
 from stripe_emulator import sign_payload
+from tests.support.observe import event_applications
 from tests.support.stripe_events import account_item, aws_client, stack_endpoint_disabled, wait_for
 
 EVENT_BYTES = 700 * 1024
@@ -70,7 +71,7 @@ def test_a_700_kib_event_reaches_the_worker_through_a_claim_check_and_is_applied
         what="the payment method stored by the worker",
     )
     assert accounts.get(account_id).payment_method.type == "card"
-    assert ledger.event_applications(event.id) == 1
+    assert event_applications(ledger, event.id) == 1
     default = client.v1.customers.retrieve(customer.id).invoice_settings.default_payment_method
     assert default == confirmed.payment_method
     assert stripe_events.dead_letter_depth() == 0

@@ -17,6 +17,7 @@ import requests
 from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
 from billing_core.adapters.sqs import SqsMessageQueue
+from tests.support.observe import event_applications, waiting_messages
 from tests.support.stripe_events import (
     account_item,
     aws_client,
@@ -101,11 +102,11 @@ def test_a_two_minute_stripe_outage_while_100_events_arrive_ends_with_each_appli
         if event.data.object["id"] in intents
     ]
     assert len(events) == EVENTS
-    assert {event.id: ledger.event_applications(event.id) for event in events} == {event.id: 1 for event in events}
+    assert {event.id: event_applications(ledger, event.id) for event in events} == {event.id: 1 for event in events}
     for account_id, _ in customers:
         assert accounts.get(account_id).payment_method.type == "card"
     assert stripe_events.dead_letter_depth() == 0
-    wait_for(lambda: stripe_events.approximate_depth() == 0, timeout=30, what="the stripe-events queue drained")
+    wait_for(lambda: waiting_messages(stripe_events) == 0, timeout=30, what="the stripe-events queue drained")
     print(
         f"\nstripe outage: {OUTAGE_SECONDS} s of 500s, {EVENTS} events, {faults} Stripe requests refused; every "
         f"event applied once {caught_up:.0f} s after Stripe was back; 0 dead letters"

@@ -20,6 +20,7 @@ from local_stack.demo import worker_services
 from scheduler_worker.consumer import UNEXPECTED_FAILURE_LIMIT, QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.stripe_events import StripeEventHandler
+from tests.support.observe import event_applications, waiting_messages
 from tests.support.stripe_events import (
     account_item,
     aws_client,
@@ -74,7 +75,7 @@ def test_body_that_is_not_a_stripe_event_lands_in_the_dlq_at_once_with_its_reaso
     poison_queue.send(body)
 
     wait_for(lambda: poison_queue.dead_letter_depth() == 1, timeout=30, what="the poison message in the DLQ")
-    assert poison_queue.approximate_depth() == 0
+    assert waiting_messages(poison_queue) == 0
     (letter,) = poison_queue.dead_letters()
     assert letter.body == body and letter.attempts == 1
     assert letter.reason and letter.reason.startswith("InvalidStripeEvent: ")
@@ -107,7 +108,7 @@ def test_event_whose_application_keeps_failing_lands_in_the_dlq(stack, poison_qu
         dynamodb.delete_item(TableName=stack.info["tables"]["payment_methods"], Key={"userId": {"S": account_id}})
     event_id = json.loads(body)["id"]
     # Every failed attempt released its claim: nothing is stuck "processing", nothing counted as applied.
-    assert consumer.events.event_applications(event_id) == 0
+    assert event_applications(consumer.events, event_id) == 0
     stored = (
         aws_client(stack, "dynamodb")
         .get_item(TableName=stack.info["tables"]["events"], Key={"pk": {"S": f"event#{event_id}"}})
@@ -165,7 +166,7 @@ def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redri
     assert "1 message(s) moved back" in billing("events", "redrive", "--reason", "bug fixed")
 
     ledger = DynamoProcessedEvents(aws_client(stack, "dynamodb"), stack.info["tables"]["events"])
-    wait_for(lambda: ledger.event_applications(event["id"]) == 1, timeout=60, what="the redriven event applied")
+    wait_for(lambda: event_applications(ledger, event["id"]) == 1, timeout=60, what="the redriven event applied")
     assert "no dead letters" in billing("events", "dlq")
     [entry] = [e for e in services.audit.entries(limit=20) if e.action == "queue.redrive"][:1]
     assert (entry.after["queue"], entry.after["moved"], entry.reason) == ("stripe-events", "1", "bug fixed")
@@ -201,13 +202,13 @@ def test_an_event_naming_an_unknown_account_is_dead_lettered_with_that_reason_an
     listing = billing("events", "dlq")
     assert f"PoisonMessage: unknown account '{account_id}'" in listing and event_id in listing
     ledger = DynamoProcessedEvents(aws_client(stack, "dynamodb"), stack.info["tables"]["events"])
-    assert ledger.event_applications(event_id) == 0
+    assert event_applications(ledger, event_id) == 0
 
     accounts = DynamoAccountRepository(aws_client(stack, "dynamodb"), stack.info["tables"]["payment_methods"])
     accounts.put(account_item(account_id, customer_id))
     try:
         assert "1 message(s) moved back" in billing("events", "redrive", "--reason", "account restored")
-        wait_for(lambda: ledger.event_applications(event_id) == 1, timeout=60, what="the redriven event applied")
+        wait_for(lambda: event_applications(ledger, event_id) == 1, timeout=60, what="the redriven event applied")
         restored = accounts.get(account_id)
         assert restored is not None and restored.email == "neu@example.com"
     finally:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from local_stack.environment import AWS_TEST_CREDENTIALS, service_environment
+from tests.support.observe import waiting_messages
 
 STARTUP_TIMEOUT_SECONDS = 60
 
@@ -301,4 +302,4 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
     assert '"invoice finalized by another attempt while this one was away"' in log_a.read_text()
     assert stripe_objects(stack)["invoice"] == 1 and stripe_objects(stack)["invoiceitem"] == 2
     assert lines_of(stack, after.stripe.invoice_id) == [("Monatliche Grundgebühr", 2000), (plan.aws_description, 1774)]
-    assert jobs.dead_letter_depth() == 0 and jobs.approximate_depth() == 0
+    assert jobs.dead_letter_depth() == 0 and waiting_messages(jobs) == 0

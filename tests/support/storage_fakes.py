@@ -37,7 +37,9 @@ from billing_core.domain.records import (
     Invoice,
     InvoiceChanges,
     field_names,
-    with_changes,
+    forward_only,
+    invoice_fields,
+    invoice_from_fields,
 )
 from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRecord, NotFound
 from billing_core.ports import (
@@ -87,6 +89,11 @@ def _as_stored(record: RecordT) -> RecordT:
     if isinstance(record, Invoice):
         return invoice_from_item(invoice_item(record), "billing")
     return account_from_item(account_item(record), "payment-methods")
+
+
+def with_changes(invoice: Invoice, changes: InvoiceChanges) -> Invoice:
+    """``invoice`` with ``changes`` applied as DynamoDB's conditional update applies them (``forward_only``)."""
+    return invoice_from_fields({**invoice_fields(invoice), **forward_only(invoice, changes)})
 
 
 class FakeInvoiceRepository(InvoiceRepository):

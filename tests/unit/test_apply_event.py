@@ -22,6 +22,7 @@ from billing_core.use_cases.apply_event import (
     process_event,
 )
 from tests.support.fakes import FakeAccountRepository, FakeInvoiceRepository, FakePaymentGateway, FakeProcessedEvents
+from tests.support.observe import event_applications
 from tests.support.records import an_invoice
 
 T0 = 1_700_000_000
@@ -174,7 +175,7 @@ def test_event_for_an_invoice_of_someone_else_is_acknowledged_and_marked_done():
     unknown = event("invoice.paid", foreign)
 
     assert process_event(unknown, ports) is EventOutcome.UNKNOWN
-    assert ports.events.event_applications(unknown.id) == 1
+    assert event_applications(ports.events, unknown.id) == 1
 
 
 def test_event_naming_an_account_billing_lacks_is_not_applied_and_waits_for_the_account():
@@ -183,7 +184,7 @@ def test_event_naming_an_account_billing_lacks_is_not_applied_and_waits_for_the_
 
     assert process_event(paid, ports) is EventOutcome.UNKNOWN_ACCOUNT
     # Not marked done: the claim is free for the next delivery.
-    assert ports.events.event_applications(paid.id) == 0
+    assert event_applications(ports.events, paid.id) == 0
     assert ports.events.claim_event(paid.id, owner="t", lease_seconds=60, retention_seconds=60) is EventClaim.CLAIMED
     ports.events.release_event(paid.id, owner="t")
 
@@ -255,7 +256,7 @@ def test_second_delivery_of_an_event_is_a_duplicate_and_applied_once():
 
     assert process_event(finalized, ports) is EventOutcome.APPLIED
     assert process_event(dataclasses.replace(finalized), ports) is EventOutcome.DUPLICATE
-    assert ports.events.event_applications(finalized.id) == 1
+    assert event_applications(ports.events, finalized.id) == 1
 
 
 def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_runs_out():
@@ -273,7 +274,7 @@ def test_event_claimed_by_another_worker_is_left_for_redelivery_until_its_lease_
 
     now[0] += CLAIM_LEASE_SECONDS + 1  # the other worker died holding the claim
     assert process_event(finalized, ports) is EventOutcome.APPLIED
-    assert ports.events.event_applications(finalized.id) == 1
+    assert event_applications(ports.events, finalized.id) == 1
 
 
 def test_a_slow_application_keeps_its_claim_renewed_so_no_other_worker_applies_it_too(monkeypatch):
@@ -307,7 +308,7 @@ def test_a_slow_application_keeps_its_claim_renewed_so_no_other_worker_applies_i
 
     assert process_event(finalized, ports) is EventOutcome.APPLIED
     assert seen_by_another == [EventClaim.IN_PROGRESS]  # 120 s after the claim, still this worker's
-    assert ports.events.event_applications(finalized.id) == 1
+    assert event_applications(ports.events, finalized.id) == 1
 
 
 def test_a_worker_that_stalled_past_its_claim_does_not_count_the_event_another_worker_applied(monkeypatch, caplog):
@@ -331,7 +332,7 @@ def test_a_worker_that_stalled_past_its_claim_does_not_count_the_event_another_w
     caplog.set_level("WARNING")
 
     assert process_event(finalized, ports) is EventOutcome.DUPLICATE
-    assert ports.events.event_applications(finalized.id) == 1
+    assert event_applications(ports.events, finalized.id) == 1
     assert stored(ports).status == "open"
     assert "taken over by another worker" in caplog.text
 
@@ -351,7 +352,7 @@ def test_a_failed_application_releases_the_claim_so_the_redelivery_applies_it():
     with pytest.raises(RuntimeError):
         process_event(succeeded, ports)
     assert process_event(succeeded, ports) is EventOutcome.APPLIED
-    assert ports.events.event_applications(succeeded.id) == 1
+    assert event_applications(ports.events, succeeded.id) == 1
 
 
 @pytest.mark.parametrize(
@@ -375,7 +376,7 @@ def test_event_whose_object_is_not_what_its_type_says_is_rejected_and_not_marked
 
     with pytest.raises(InvalidStripeEvent, match="StripeInvoice"):
         process_event(paid, ports)
-    assert ports.events.event_applications(paid.id) == 0
+    assert event_applications(ports.events, paid.id) == 0
     assert stored(ports).status == "draft"
 
 
@@ -593,7 +594,7 @@ def test_account_events_naming_an_account_billing_lacks_wait_for_it(event_type):
     delivered = event(event_type, obj)
 
     assert process_event(delivered, ports) is EventOutcome.UNKNOWN_ACCOUNT
-    assert ports.events.event_applications(delivered.id) == 0
+    assert event_applications(ports.events, delivered.id) == 0
     assert ports.payments.calls_to("set_default_payment_method") == []
 
     ports.accounts.put(account())

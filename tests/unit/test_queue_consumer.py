@@ -35,7 +35,6 @@ from scheduler_worker.consumer import (
     QueueConsumer,
     RedeliverLater,
     RetrySchedule,
-    exponential_backoff,
 )
 from scheduler_worker.stripe_events import UNKNOWN_ACCOUNT_ATTEMPTS, StripeEventHandler, stripe_event_consumers
 from scheduler_worker.worker import worker_consumers
@@ -50,6 +49,7 @@ from tests.support.fakes import (
     FakeRunRecords,
     FakeSecretsProvider,
 )
+from tests.support.observe import event_applications, waiting_messages
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
@@ -80,7 +80,7 @@ def test_a_handled_message_is_deleted():
     queue = FakeQueue()
     queue.send('{"job": 1}')
     _consume_one_batch(queue, lambda message: None)
-    assert queue.approximate_depth() == 0
+    assert waiting_messages(queue) == 0
 
 
 def test_a_handled_message_taken_over_before_its_delete_is_a_warning_not_an_error(caplog):
@@ -132,7 +132,7 @@ def test_retry_delays_double_from_15_seconds_up_to_two_hours():
     schedule = RetrySchedule()
     assert [schedule(attempt) for attempt in range(1, 11)] == [15, 30, 60, 120, 240, 480, 960, 1920, 3840, 7200]
     assert schedule(1000) == 7200
-    assert [exponential_backoff(count) for count in range(1, 5)] == [1, 2, 4, 8]
+    assert [RetrySchedule(1, 60)(count) for count in range(1, 5)] == [1, 2, 4, 8]
     assert retry_schedule(Settings.from_env({"RETRY_BASE_SECONDS": "5", "RETRY_MAX_SECONDS": "60"}))(9) == 60
 
 
@@ -230,7 +230,7 @@ def test_an_event_naming_an_unknown_account_is_looked_at_again_then_dead_lettere
     assert letter.body == body and letter.reason.startswith("PoisonMessage: unknown account 'gone'")
     assert "evt_orphan" in letter.reason and "seti_1" in letter.reason
     assert [r.reason for r in caplog.records if r.message == "message dead-lettered"] == [letter.reason]
-    assert ports.events.event_applications("evt_orphan") == 0  # never marked done: a redrive applies it
+    assert event_applications(ports.events, "evt_orphan") == 0  # never marked done: a redrive applies it
 
 
 def test_an_event_whose_account_appears_while_it_waits_is_applied():

@@ -216,11 +216,6 @@ class DynamoProcessedEvents(_EventsTable, ProcessedEvents):
             return done_counts and current.get("state") == "done" and current.get("owner") == owner
         return True
 
-    def event_applications(self, event_id: str) -> int:
-        """The ``applications`` counter of the event's record."""
-        item = self._get(self._key(EVENT_PREFIX + event_id))
-        return int(item.get("applications", 0)) if item else 0
-
 
 class DynamoLeases(_EventsTable, Leases):
     """Named leases (``lease#<name>``) whose expiry is checked in the write's condition."""

@@ -251,10 +251,6 @@ class SqsMessageQueue(MessageQueue):
             ]
             self._call("change_message_visibility_batch", QueueUrl=queue_url, Entries=entries)
 
-    def approximate_depth(self) -> int:
-        """``ApproximateNumberOfMessages`` of this queue."""
-        return self._depth(self.queue_url)
-
     def dead_letter_depth(self) -> int:
         """``ApproximateNumberOfMessages`` of the DLQ named in this queue's ``RedrivePolicy``."""
         return self._depth(self._dead_letter_queue_url())

@@ -150,11 +150,6 @@ class InvoicePlan:
             lines.append(InvoiceLine(true_up.carried_description or "", true_up.carried_out))
         return tuple(lines)
 
-    @property
-    def total_minor_units(self) -> int:
-        """The total in Stripe's integer minor units."""
-        return to_minor_units(self.total, self.currency)
-
 
 def invoice_id_for(period: Period, account_id: str) -> str:
     """The deterministic invoice id of an account and period, ``inv_<YYYY-MM>_<userId>``."""

@@ -149,11 +149,3 @@ def progress_for_event(event_type: str, created: int, attempt_count: int = 0) ->
     if status is None:
         return None
     return InvoiceProgress(status, attempt_count=attempt_count, event_created=created)
-
-
-def advance(current: InvoiceProgress, event_type: str, created: int, attempt_count: int = 0) -> InvoiceProgress:
-    """The state after an event: the implied state if it supersedes ``current``, else ``current``."""
-    implied = progress_for_event(event_type, created, attempt_count)
-    if implied is None or not implied.supersedes(current):
-        return current
-    return implied

@@ -349,11 +349,6 @@ def invoice_value(invoice: Invoice, name: str) -> Any:
     return getattr(invoice, name)
 
 
-def with_changes(invoice: Invoice, changes: Mapping[str, Any]) -> Invoice:
-    """``invoice`` with ``changes`` applied as storage applies them (``forward_only``)."""
-    return invoice_from_fields({**invoice_fields(invoice), **forward_only(invoice, changes)})
-
-
 # --- billing runs ------------------------------------------------------------------------------------
 
 

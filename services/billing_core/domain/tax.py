@@ -140,10 +140,6 @@ class TaxTreatment:
         texts = LEGENDS.get(self.category)
         return None if texts is None else texts.get(language, texts["de"])
 
-    def tax_of(self, net: Decimal) -> Decimal:
-        """EN 16931's tax of a category: taxable amount x rate, rounded half up to cents once."""
-        return category_tax(net, self.rate)
-
 
 def category_tax(net: Decimal, rate: Decimal) -> Decimal:
     """``net`` x ``rate`` % rounded half up (away from zero) to cents, once."""

@@ -106,10 +106,6 @@ class MessageQueue(abc.ABC):
         """Move dead letters (all, or ``limit``) back to this queue as new messages; how many moved."""
 
     @abc.abstractmethod
-    def approximate_depth(self) -> int:
-        """Messages waiting in the queue (approximate, as SQS reports it)."""
-
-    @abc.abstractmethod
     def dead_letter_depth(self) -> int:
         """Messages waiting in this queue's dead-letter queue."""
 

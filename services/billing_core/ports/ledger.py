@@ -48,10 +48,6 @@ class ProcessedEvents(abc.ABC):
     def release_event(self, event_id: str, *, owner: str) -> None:
         """Drop ``owner``'s unfinished claim (the attempt failed), so a redelivery may claim it at once."""
 
-    @abc.abstractmethod
-    def event_applications(self, event_id: str) -> int:
-        """How many times ``event_id`` was applied (0 if never; more than 1 would be a bug)."""
-
 
 class Leases(abc.ABC):
     """Named, expiring leases: one holder at a time (a period's billing run, a preview refill)."""

@@ -30,7 +30,6 @@ class PaymentMethodStatus:
     type: str | None = None  # "card" or "sepa_debit"
     brand: str | None = None  # card brand, e.g. "visa"
     last4: str | None = None  # card or IBAN last four
-    has_customer: bool = False
     id: str | None = None  # Stripe's payment method id: tells a re-added card with the same last four apart
 
 
@@ -60,16 +59,14 @@ def payment_method_status(accounts: AccountRepository, account_id: str) -> Payme
     if account is None:
         return PaymentMethodStatus(NO_PAYMENT_METHOD)
     method = account.payment_method
-    has_customer = account.stripe_customer_id is not None
     if method is None:
-        return PaymentMethodStatus(NO_PAYMENT_METHOD, has_customer=has_customer)
+        return PaymentMethodStatus(NO_PAYMENT_METHOD)
     return PaymentMethodStatus(
         PAYMENT_METHOD_ACTIVE,
         type=method.type or None,
         brand=method.brand or None,
         # Only ever four characters leave this module, whatever was stored.
         last4=method.last4[-4:] if method.last4 else None,
-        has_customer=has_customer,
         id=method.id,
     )
 

@@ -8,7 +8,6 @@ from billing_core.domain.lifecycle import (
     EVENT_STATUS,
     InvoiceProgress,
     InvoiceStatus,
-    advance,
     allowed_predecessors,
     may_move,
     progress_for_event,
@@ -18,6 +17,14 @@ from billing_core.domain.lifecycle import (
 S = InvoiceStatus
 T0 = 1_732_406_400  # 2024-11-24T00:00:00Z
 PENDING_START = InvoiceProgress(S.PENDING)
+
+
+def advance(current: InvoiceProgress, event_type: str, created: int, attempt_count: int = 0) -> InvoiceProgress:
+    """The state after an event, as the conditional writes keep it: the implied state if it supersedes."""
+    implied = progress_for_event(event_type, created, attempt_count)
+    if implied is None or not implied.supersedes(current):
+        return current
+    return implied
 
 
 def fold(events, start=PENDING_START):
