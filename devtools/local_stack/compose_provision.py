@@ -41,7 +41,7 @@ from local_stack.provision import (
     store_stripe_secret,
 )
 from local_stack.stack import register_webhook_endpoint
-from scheduler_worker.stack_file import LOCAL_SELLER_SETTINGS
+from local_stack.worker_settings import LOCAL_SELLER_SETTINGS
 
 READY_TIMEOUT_SECONDS = 120.0
 

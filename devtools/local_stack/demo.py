@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from billing_core.bootstrap import WorkerServices, bootstrap_worker, operator_accounts_for
+from billing_core.bootstrap import WorkerPorts, WorkerUseCases, worker_ports
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -42,12 +42,13 @@ class DemoFailed(Exception):
     """A step of the demo did not come out as it should; the message says which."""
 
 
-def worker_services(stack: Stack, **overrides: Any) -> WorkerServices:
-    """What scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests)."""
+def worker_services(stack: Stack, **overrides: Any) -> WorkerPorts:
+    """The adapters scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests);
+    ``WorkerUseCases(...)`` of them is what the worker and the ``billing`` command run."""
     clients = {
         name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3")
     }
-    return bootstrap_worker(stack.settings().with_overrides(**overrides), clients=clients)
+    return worker_ports(stack.settings().with_overrides(**overrides), clients=clients)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, poll: float = POLL_SECONDS) -> Any:
@@ -60,7 +61,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, poll: float = POLL_SE
         time.sleep(poll)
 
 
-def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card: str = DEMO_CARD) -> str:
+def save_demo_card(stack: Stack, services: WorkerPorts, err: TextIO, *, card: str = DEMO_CARD) -> str:
     """Give the demo admin an account, a Stripe customer and a default card; returns the userId."""
     admin = stack.admin
     account_id = admin.sub
@@ -84,7 +85,7 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
         raise DemoFailed(f"the SetupIntent ended {confirmed.status}, not succeeded")
     print(f"card saved: SetupIntent {confirmed.id} succeeded", file=err)
     # The operator names the customer as §14 UStG and the e-invoice need: name and address in Germany.
-    operator_accounts_for(services).update(account_id, DEMO_CUSTOMER, actor="demo", reason="make demo")
+    WorkerUseCases(services).operator_accounts.update(account_id, DEMO_CUSTOMER, actor="demo", reason="make demo")
     if wait_for(lambda: _has_payment_method(services, account_id), WEBHOOK_WAIT_SECONDS):
         print("setup_intent.succeeded applied: the card is the account's default payment method", file=err)
         return account_id
@@ -101,7 +102,7 @@ def save_demo_card(stack: Stack, services: WorkerServices, err: TextIO, *, card:
     return account_id
 
 
-def _has_payment_method(services: WorkerServices, account_id: str) -> bool:
+def _has_payment_method(services: WorkerPorts, account_id: str) -> bool:
     account = services.accounts.get(account_id)
     return account is not None and account.has_payment_method
 
@@ -142,12 +143,14 @@ def format_invoice(record: Invoice) -> str:
 
 def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0, files: Path = DEMO_FILES) -> int:
     """The demo's steps on a running stack; returns the exit code."""
-    from scheduler_worker import cli
+    from billing_cli import cli
 
     services = worker_services(stack)
     account_id = save_demo_card(stack, services, err)
     period = Period.previous(datetime.now(UTC))
-    code = cli.main(["run", "--period", period.label, "--timeout", "60"], services=services, out=err, err=err)
+    code = cli.main(
+        ["run", "--period", period.label, "--timeout", "60"], use_cases=WorkerUseCases(services), out=err, err=err
+    )
     if code != 0:
         raise DemoFailed(f"billing run exited with {code}")
     invoice_id = invoice_id_for(period, account_id)
@@ -171,7 +174,7 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     return 0
 
 
-def write_einvoice_files(services: WorkerServices, record: Invoice, folder: Path) -> list[Path]:
+def write_einvoice_files(services: WorkerPorts, record: Invoice, folder: Path) -> list[Path]:
     """Copy the invoice's stored XRechnung and ZUGFeRD PDF into ``folder``; the paths written."""
     if services.documents is None:
         raise DemoFailed("the stack has no e-invoice bucket (EINVOICE_BUCKET)")
@@ -188,12 +191,12 @@ def write_einvoice_files(services: WorkerServices, record: Invoice, folder: Path
     return written
 
 
-def _record_with_einvoice(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
+def _record_with_einvoice(services: WorkerPorts, account_id: str, invoice_id: str) -> Invoice | None:
     record = services.invoices.get(account_id, invoice_id)
     return record if record is not None and record.einvoice.xml and record.einvoice.pdf else None
 
 
-def _record_if_paid(services: WorkerServices, account_id: str, invoice_id: str) -> Invoice | None:
+def _record_if_paid(services: WorkerPorts, account_id: str, invoice_id: str) -> Invoice | None:
     record = services.invoices.get(account_id, invoice_id)
     return record if record is not None and record.status is InvoiceStatus.PAID else None
 

@@ -12,7 +12,7 @@ import boto3
 
 from local_stack.processes import HOST
 from local_stack.provision import ADMIN_GROUP, SECRET_ID
-from scheduler_worker.stack_file import LOCAL_AWS_CREDENTIALS, worker_environment
+from local_stack.worker_settings import LOCAL_AWS_CREDENTIALS, worker_environment
 
 STRIPE_JS_PATH = "/v3/"  # the Stripe emulator serves its Stripe.js stand-in here
 # Local fake credentials; moto accepts any, and they keep boto3 from looking for real ones.

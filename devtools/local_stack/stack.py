@@ -46,6 +46,7 @@ from local_stack.provision import (
     rotate_webhook_secret,
     store_stripe_secret,
 )
+from local_stack.worker_settings import command_environment
 
 DEFAULT_REGION = "eu-central-1"
 GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
@@ -314,6 +315,7 @@ def start_stack(
             "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
             "buckets": {"einvoices": bucket},
         }
+        info["worker_environment"] = command_environment(info)  # what `billing --stack` reads
         service_env = {**base_env, **service_environment(info)}
         api = launch(
             "billing-api",

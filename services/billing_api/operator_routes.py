@@ -8,7 +8,6 @@ command and is audited with the operator's user name. Validation errors name the
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,6 @@ from flask import Blueprint, Response, jsonify, request
 from billing_api import representation
 from billing_api.routes import components, einvoice_response
 from billing_api.web import InvalidParameter, error_response, identity
-from billing_core.bootstrap import ApiServices, operator_accounts_for, operator_invoices_for
 from billing_core.domain.account_profile import (
     InvalidAccountField,
     valid_email,
@@ -37,11 +35,11 @@ _STATUSES = {status.value for status in InvoiceStatus}
 
 
 def _accounts() -> OperatorAccounts:
-    return operator_accounts_for(components().services)
+    return components().use_cases.operator_accounts
 
 
 def _invoices() -> OperatorInvoices:
-    return operator_invoices_for(components().services)
+    return components().use_cases.operator_invoices
 
 
 def _actor() -> str:
@@ -125,13 +123,12 @@ def _account_id(value: str) -> str:
     return value
 
 
-def account_json(account: Account, services: ApiServices | None = None) -> dict[str, Any]:
-    """An account as the operator API shows it (with its newest invoice when ``services`` is given)."""
+def account_json(account: Account, *, with_newest_invoice: bool = False) -> dict[str, Any]:
+    """An account as the operator API shows it (with its newest invoice if asked)."""
     last: dict[str, Any] | None = None
-    if services is not None:
-        page = services.invoices.list_for_account(account.account_id, limit=1)
-        if page.items:
-            newest = page.items[0]
+    if with_newest_invoice:
+        newest = _invoices().newest_for_account(account.account_id)
+        if newest is not None:
             last = {
                 "invoiceId": newest.invoice_id,
                 "period": newest.period.label,
@@ -169,13 +166,12 @@ def account_json(account: Account, services: ApiServices | None = None) -> dict[
 @operator_api.get("/accounts")
 def list_accounts() -> Response:
     """Every account, with its newest invoice; unreadable items are listed by key with their problem."""
-    services = components().services
     accounts, unreadable = [], []
     for entry in _accounts().all_accounts():
         if isinstance(entry, InvalidStoredRecord):
             unreadable.append({"key": str(entry.record_id), "problem": str(entry)})
         else:
-            accounts.append(account_json(entry, services))
+            accounts.append(account_json(entry, with_newest_invoice=True))
     accounts.sort(key=lambda item: str(item["accountId"]))
     return jsonify(accounts=accounts, unreadable=unreadable)
 
@@ -198,8 +194,7 @@ def create_account() -> tuple[Response, int]:
 @operator_api.get("/accounts/<account_id>")
 def show_account(account_id: str) -> Response:
     """One account."""
-    services = components().services
-    return jsonify(account_json(_accounts().get(_account_id(account_id)), services))
+    return jsonify(account_json(_accounts().get(_account_id(account_id)), with_newest_invoice=True))
 
 
 @operator_api.patch("/accounts/<account_id>")
@@ -307,13 +302,8 @@ def show_run(period: str) -> Response:
         month = Period.parse(period)
     except ValueError:
         raise InvalidParameter("period must be YYYY-MM") from None
-    services = components().services
-    record = services.runs.get(month) if services.runs is not None else None
-    statuses = Counter(
-        e.status.value
-        for e in services.invoices.list_all(period_label=month.label)
-        if not isinstance(e, InvalidStoredRecord)
-    )
+    overview = components().use_cases.run_overview(month)
+    record, statuses = overview.record, overview.invoices_by_status
     run = (
         None
         if record is None

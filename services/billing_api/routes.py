@@ -14,17 +14,20 @@ from billing_api import representation
 from billing_api.auth import TokenVerifier, bearer_token
 from billing_api.openapi import openapi_document
 from billing_api.web import InvalidParameter, error_response, identity, public, request_id
-from billing_core.bootstrap import ApiServices
+from billing_core.bootstrap import ApiUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
-from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.records import Account, Invoice
+from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError, InvalidStoredRecord
-from billing_core.use_cases import billing_overview, payment_setup
-from billing_core.use_cases.billing_overview import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvoiceNotFound
+from billing_core.use_cases.billing_overview import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CustomerBilling,
+    InvoiceNotFound,
+    InvoiceNotPayable,
+)
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
-from billing_core.use_cases.einvoices import FORMATS, StoredEInvoices
-from billing_core.use_cases.payment_retry import NothingToPay, pay_again
+from billing_core.use_cases.einvoices import FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +47,13 @@ QUERY_PARAMETERS = {
     "api.pay_invoice": frozenset(),
     "api.invoice_einvoice": frozenset({"format"}),
 }
-_PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
 
 
 @dataclass
 class ApiComponents:
     """What the views need, built once by the app factory."""
 
-    services: ApiServices
+    use_cases: ApiUseCases
     verifier: TokenVerifier
     cost_preview: CostPreviewService | None  # None: the billing policy cannot price costs (no FX rate)
 
@@ -60,6 +62,10 @@ def components() -> ApiComponents:
     """The current app's components."""
     parts: ApiComponents = current_app.extensions["billing_api"]
     return parts
+
+
+def _billing() -> CustomerBilling:
+    return components().use_cases.customer_billing
 
 
 @api.before_request
@@ -92,10 +98,9 @@ def billing() -> Response:
         raise InvalidParameter("cursor given more than once")
     parts = components()
     account_id = identity().account_id
-    page = billing_overview.list_invoices(
-        parts.services.invoices, account_id, limit=limit, cursor=cursors[0] if cursors else None
-    )
-    method = billing_overview.payment_method_status(parts.services.accounts, account_id)
+    billing = parts.use_cases.customer_billing
+    page = billing.invoices(account_id, limit=limit, cursor=cursors[0] if cursors else None)
+    method = billing.payment_method(account_id)
     return jsonify(
         accountId=account_id,
         invoices=[representation.invoice(item) for item in page.items],
@@ -108,14 +113,13 @@ def billing() -> Response:
 
 def _previous_month(parts: ApiComponents) -> dict[str, Any] | None:
     """Last month and whether its invoice waits for AWS's final costs (``None``: run state unknown)."""
-    runs = parts.services.runs
-    if runs is None:
-        return None
     month = Period.previous(datetime.now(UTC))
     try:
-        waiting = billing_overview.waiting_for_final_costs(runs, month)
+        waiting = parts.use_cases.customer_billing.waiting_for_final_costs(month)
     except BillingError:
         return None  # the page still shows everything else
+    if waiting is None:
+        return None
     return {"period": month.label, "waitingForFinalCosts": waiting}
 
 
@@ -124,8 +128,7 @@ def invoice(invoice_id: str) -> Response:
     """One of the caller's invoices with its breakdown and Stripe links."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
-    found = billing_overview.get_invoice(components().services.invoices, identity().account_id, invoice_id)
-    return jsonify(representation.invoice(found))
+    return jsonify(representation.invoice(_billing().invoice(identity().account_id, invoice_id)))
 
 
 @api.get("/billing/invoices/<invoice_id>/einvoice")
@@ -133,9 +136,7 @@ def invoice_einvoice(invoice_id: str) -> Response:
     """The e-invoice of one of the caller's invoices: ``format=xrechnung`` (XML) or ``zugferd`` (PDF)."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
-    services = components().services
-    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
-    return einvoice_response(found)
+    return einvoice_response(_billing().invoice(identity().account_id, invoice_id))
 
 
 def einvoice_response(found: Invoice) -> Response:
@@ -143,8 +144,7 @@ def einvoice_response(found: Invoice) -> Response:
     format_name = request.args.get("format", "xrechnung")
     if format_name not in FORMATS:
         raise InvalidParameter("format must be xrechnung or zugferd")
-    services = components().services
-    stored = StoredEInvoices(services.documents).file(found, format_name) if services.documents else None
+    stored = _billing().einvoice_file(found, format_name)
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")
     response = Response(stored.body, mimetype=stored.content_type)
@@ -158,13 +158,9 @@ def pay_invoice(invoice_id: str) -> Response:
     """Pay one of the caller's failed or open invoices now with the default payment method."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
-    services = components().services
-    found = billing_overview.get_invoice(services.invoices, identity().account_id, invoice_id)
-    if found.status not in _PAYABLE:
-        return error_response(409, "conflict", "This invoice cannot be paid now.")
     try:
-        attempt = pay_again(services.payments, found, purpose="pay-now")
-    except NothingToPay:
+        attempt = _billing().pay_now(identity().account_id, invoice_id)
+    except InvoiceNotPayable:
         return error_response(409, "conflict", "This invoice cannot be paid now.")
     return jsonify(
         invoiceId=invoice_id,
@@ -178,19 +174,12 @@ def pay_invoice(invoice_id: str) -> Response:
 @api.post("/billing/setup-intent")
 def setup_intent() -> Response:
     """A SetupIntent for saving a card or SEPA debit mandate on the caller's one Stripe customer."""
-    services = components().services
     caller = identity()
-    token = bearer_token(request.headers.get("Authorization")) or ""
-    user_info = services.user_info
-    # Asked only if the account gets its first Stripe customer now (access tokens carry no e-mail).
-    email = caller.email or ((lambda: user_info.email(token)) if user_info is not None else None)
-    setup = payment_setup.start_payment_setup(
+    setup = _billing().start_payment_setup(
         caller.account_id,
         request_key=request_id(),
-        accounts=services.accounts,
-        payments=services.payments,
-        secrets=services.secrets,
-        email=email,
+        email=caller.email,
+        access_token=bearer_token(request.headers.get("Authorization")) or "",
     )
     log.info("setup intent created", extra={"userId": caller.account_id, "setupIntentId": setup.setup_intent_id})
     return jsonify(representation.setup_intent(setup))
@@ -210,7 +199,7 @@ def _current_costs(parts: ApiComponents, account_id: str) -> dict[str, Any] | No
         return None
     try:
         # An account without a record yet (no card saved) is previewed like a new one: whole payer, base fee.
-        account = parts.services.accounts.get(account_id) or Account(account_id)
+        account = parts.use_cases.customer_billing.account(account_id)
         return representation.current_costs(parts.cost_preview.preview(account))
     except (CostPreviewUnavailable, BillingDomainError, InvalidStoredRecord) as error:
         log.warning("cost preview unavailable", extra={"userId": account_id, "reason": str(error)})

@@ -1,10 +1,10 @@
 """The composition root: builds each process's real adapters and its use cases from ``Settings``.
 
 Entry points call ``bootstrap_api``, ``bootstrap_webhook_receiver`` or ``bootstrap_worker`` once at
-startup, then the use-case builders below (``billing_run_for``, ``invoice_job_for``, ``event_ports_for``,
-``cost_preview_for``), and hand the results to their handlers. Nothing else wires a use case. Tests
-pass ready boto3 clients (or a session) and a Stripe client factory to reach the local stack, or build
-the same dataclasses from ``tests/support/fakes``.
+startup and get the process's use cases, ready to call (``ApiUseCases``, ``WebhookReceiverUseCases``,
+``WorkerUseCases``); they never see an adapter. Nothing else wires a use case. Tests pass ready boto3
+clients (or a session) and a Stripe client factory to reach the local stack, or build the same use
+cases over the ports of ``tests/support/fakes`` (``WorkerUseCases(WorkerPorts(...))``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
 from typing import Any
 
 import boto3
@@ -32,6 +34,7 @@ from billing_core.adapters.dynamodb_events import (
 )
 from billing_core.adapters.ecb_feed import EcbFeed
 from billing_core.adapters.einvoice_files import EInvoiceFiles
+from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.adapters.s3_documents import S3DocumentStore
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.sqs import SqsMessageQueue
@@ -41,6 +44,7 @@ from billing_core.domain.costs import Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxRate, FxRule
 from billing_core.domain.invoice_plan import BillingPolicy
+from billing_core.domain.records import Invoice
 from billing_core.domain.seller import Seller
 from billing_core.domain.tax import TaxMode, TaxPolicy
 from billing_core.errors import SettingsError
@@ -63,15 +67,18 @@ from billing_core.ports import (
 from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
+from billing_core.use_cases.billing_overview import CustomerBilling
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
-from billing_core.use_cases.einvoices import EInvoices
+from billing_core.use_cases.einvoices import EInvoiceFile, EInvoices, StoredEInvoices
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
+from billing_core.use_cases.operations import DeadLetterQueues, RunOverview, run_overview
 from billing_core.use_cases.operator_accounts import OperatorAccounts
 from billing_core.use_cases.operator_invoices import OperatorInvoices
 from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
+from billing_core.use_cases.reconcile import ReconcileReport, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +124,8 @@ API_FEED_TIMEOUT = (2.0, 3.0)
 
 
 @dataclass
-class ApiServices:
-    """What billing-api needs: the account's invoices and payment method, costs, Stripe."""
+class ApiPorts:
+    """billing-api's adapters: the account's invoices and payment method, costs, Stripe."""
 
     settings: Settings
     invoices: InvoiceRepository
@@ -140,8 +147,8 @@ class ApiServices:
 
 
 @dataclass
-class WebhookReceiverServices:
-    """What webhook-receiver needs: the webhook secrets and the queue it hands events to."""
+class WebhookReceiverPorts:
+    """webhook-receiver's adapters: the webhook secrets and the queue it hands events to."""
 
     settings: Settings
     secrets: SecretsProvider
@@ -149,8 +156,8 @@ class WebhookReceiverServices:
 
 
 @dataclass
-class WorkerServices:
-    """What scheduler-worker needs: everything the billing run and the event consumer touch."""
+class WorkerPorts:
+    """scheduler-worker's adapters: everything the billing run, the event consumer and the operator touch."""
 
     settings: Settings
     invoices: InvoiceRepository
@@ -197,6 +204,15 @@ class _Clients:
         return self._clients[service]
 
 
+def aws_session_from(environ: Mapping[str, str]) -> boto3.Session:
+    """A boto3 session with the credentials and region in ``environ`` (a local stack's), never the caller's profile."""
+    return boto3.Session(
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        region_name=environ.get("AWS_REGION"),
+    )
+
+
 def _secrets(settings: Settings, clients: _Clients, secrets: SecretsProvider | None) -> SecretsProvider:
     return secrets or SecretsManagerSecretsProvider(
         clients("secretsmanager"), settings.stripe_secret_id, refresh_seconds=settings.secrets_refresh_seconds
@@ -222,20 +238,20 @@ def _payments(
     )
 
 
-def bootstrap_api(
+def api_ports(
     settings: Settings,
     *,
     session: boto3.Session | None = None,
     clients: Mapping[str, Any] | None = None,
     secrets: SecretsProvider | None = None,
     stripe_client_factory: ClientFactory | None = None,
-) -> ApiServices:
+) -> ApiPorts:
     """Wire billing-api. ``clients`` maps boto3 service names (``dynamodb``, ``sqs``, ``ce``,
     ``secretsmanager``) to ready clients; anything not given is created from ``session``."""
     settings.require(*REQUIRED_SETTINGS[API], process=API)
     make = _Clients(settings, session, clients, config=REQUEST_PATH_AWS_CONFIG)
     secrets = _secrets(settings, make, secrets)
-    return ApiServices(
+    return ApiPorts(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
@@ -271,36 +287,36 @@ def bootstrap_api(
     )
 
 
-def bootstrap_webhook_receiver(
+def webhook_receiver_ports(
     settings: Settings,
     *,
     session: boto3.Session | None = None,
     clients: Mapping[str, Any] | None = None,
     secrets: SecretsProvider | None = None,
-) -> WebhookReceiverServices:
+) -> WebhookReceiverPorts:
     """Wire webhook-receiver: only the secrets and the ``stripe-events`` queue."""
     settings.require(*REQUIRED_SETTINGS[WEBHOOK_RECEIVER], process=WEBHOOK_RECEIVER)
     make = _Clients(settings, session, clients, REQUEST_PATH_AWS_CONFIG)
-    return WebhookReceiverServices(
+    return WebhookReceiverPorts(
         settings=settings,
         secrets=_secrets(settings, make, secrets),
         stripe_events=SqsMessageQueue(make("sqs"), _required(settings.stripe_events_queue_url)),
     )
 
 
-def bootstrap_worker(
+def worker_ports(
     settings: Settings,
     *,
     session: boto3.Session | None = None,
     clients: Mapping[str, Any] | None = None,
     secrets: SecretsProvider | None = None,
     stripe_client_factory: ClientFactory | None = None,
-) -> WorkerServices:
+) -> WorkerPorts:
     """Wire scheduler-worker: tables, both queues, Cost Explorer and Stripe."""
     settings.require(*REQUIRED_SETTINGS[WORKER], process=WORKER)
     make = _Clients(settings, session, clients)
     secrets = _secrets(settings, make, secrets)
-    return WorkerServices(
+    return WorkerPorts(
         settings=settings,
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
@@ -330,21 +346,7 @@ def bootstrap_worker(
     )
 
 
-def bootstrap(
-    settings: Settings, role: str, **overrides: Any
-) -> ApiServices | WebhookReceiverServices | WorkerServices:
-    """Wire the process named ``role`` (``billing-api``, ``webhook-receiver`` or ``scheduler-worker``)."""
-    builders: dict[str, Callable[..., ApiServices | WebhookReceiverServices | WorkerServices]] = {
-        API: bootstrap_api,
-        WEBHOOK_RECEIVER: bootstrap_webhook_receiver,
-        WORKER: bootstrap_worker,
-    }
-    if role not in builders:
-        raise ValueError(f"unknown process role {role!r}; expected one of {sorted(builders)}")
-    return builders[role](settings, **overrides)
-
-
-# --- use cases ---------------------------------------------------------------------------------------
+# --- settings as domain objects ----------------------------------------------------------------------
 
 
 def policy_from_settings(settings: Settings) -> BillingPolicy:
@@ -364,21 +366,6 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         )
     except ConfigurationError as error:
         raise SettingsError(f"invalid billing settings: {error}") from error
-
-
-def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
-    """Reconcile ``period`` with Cost Explorer, through the worker's ports and settings."""
-    settings = services.settings
-    return period_report(
-        period,
-        costs=services.costs,
-        accounts=services.accounts,
-        invoices=services.invoices,
-        group_by=settings.cost_group_by,
-        excluded_record_types=settings.excluded_record_types,
-        invoice_currency=settings.billing_currency,
-        correction_months=settings.correction_months,
-    )
 
 
 def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceRateFeed | None) -> ExchangeRates:
@@ -405,79 +392,6 @@ def seller_from_settings(settings: Settings) -> Seller:
     )
 
 
-def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = time.time) -> BillingRun:
-    """The billing run wired to the worker's ports and settings (``clock``: seconds since the epoch)."""
-    rates = (
-        exchange_rates_for(services.settings, services.period_rates, services.rate_feed)
-        if services.period_rates is not None
-        else None
-    )
-    return BillingRun(
-        rates=rates,
-        accounts=services.accounts,
-        costs=services.costs,
-        leases=services.leases,
-        runs=services.runs,
-        billing_jobs=services.billing_jobs,
-        policy=policy_from_settings(services.settings),
-        group_by=services.settings.cost_group_by,
-        wait_for_final_costs=services.settings.cost_finality == "final",
-        invoices=services.invoices,
-        correction_months=services.settings.correction_months,
-        final_costs_deadline_day=services.settings.final_costs_deadline_day,
-        clock=clock,
-        seller=seller_from_settings(services.settings),
-    )
-
-
-def operator_accounts_for(services: WorkerServices | ApiServices) -> OperatorAccounts:
-    """The operator's account administration, audited: the ``billing`` command's and the operator API's."""
-    if services.audit is None:
-        raise SettingsError("the operator's commands need the audit log (the events table)")
-    return OperatorAccounts(
-        services.accounts,
-        services.payments,
-        services.audit,
-        group_by=services.settings.cost_group_by,
-        memberships=services.memberships,
-        users=services.users,
-        tax=tax_policy_from_settings(services.settings),
-    )
-
-
-def operator_invoices_for(services: WorkerServices | ApiServices) -> OperatorInvoices:
-    """The operator's invoices across accounts (list, retry, void), audited."""
-    if services.audit is None:
-        raise SettingsError("the operator's commands need the audit log (the events table)")
-    return OperatorInvoices(services.invoices, services.payments, services.audit)
-
-
-def invoice_job_for(services: WorkerServices, payments: PaymentGateway) -> InvoiceJob:
-    """The invoice job wired to the worker's repositories and the given (rate-limited) gateway."""
-    settings = services.settings
-    seller = seller_from_settings(settings)
-    einvoices = (
-        EInvoices(
-            invoices=services.invoices,
-            documents=services.documents,
-            writer=EInvoiceFiles(),
-            seller=seller,
-            language=settings.invoice_language,
-        )
-        if services.documents
-        else None
-    )
-    return InvoiceJob(
-        invoices=services.invoices,
-        accounts=services.accounts,
-        payments=payments,
-        seller=seller,
-        tax=tax_policy_from_settings(settings),
-        language=settings.invoice_language,
-        einvoices=einvoices,
-    )
-
-
 def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
     """The VAT the settings describe (TAX_MODE, VAT_RATE, the seller's country)."""
     try:
@@ -486,39 +400,254 @@ def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
         raise SettingsError(f"invalid VAT settings: {error}") from error
 
 
-def event_ports_for(services: WorkerServices, payments: PaymentGateway | None = None) -> EventPorts:
-    """What applying Stripe events needs, from the worker's wiring (``payments``: the rate-limited one)."""
-    return EventPorts(
-        invoices=services.invoices,
-        accounts=services.accounts,
-        payments=payments or services.payments,
-        events=services.events,
-        retry_failed_on_new_payment_method=services.settings.retry_failed_on_new_payment_method,
+# --- each process's use cases, ready to call -----------------------------------------------------------
+# Each is built on first use, so a command that needs no seller (``billing accounts list``) runs
+# without SELLER_* settings; what a process always needs is checked when it starts (REQUIRED_SETTINGS).
+
+
+def _operator_accounts(ports: ApiPorts | WorkerPorts) -> OperatorAccounts:
+    if ports.audit is None:
+        raise SettingsError("the operator's commands need the audit log (the events table)")
+    return OperatorAccounts(
+        ports.accounts,
+        ports.payments,
+        ports.audit,
+        group_by=ports.settings.cost_group_by,
+        memberships=ports.memberships,
+        users=ports.users,
+        tax=tax_policy_from_settings(ports.settings),
     )
 
 
-def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPreviewService:
-    """The current-month preview over the API's Cost Explorer and cache."""
-    settings = services.settings
-    rates = (
-        exchange_rates_for(settings, services.period_rates, services.rate_feed)
-        if services.period_rates is not None
-        else None
-    )
-    return CostPreviewService(
-        services.costs,
-        services.preview_cache,
-        policy,
-        rates=rates,
-        leases=services.leases,
-        group_by=settings.cost_group_by,
-        ttl_seconds=settings.cost_preview_ttl_seconds,
-    )
+def _operator_invoices(ports: ApiPorts | WorkerPorts) -> OperatorInvoices:
+    if ports.audit is None:
+        raise SettingsError("the operator's commands need the audit log (the events table)")
+    return OperatorInvoices(ports.invoices, ports.payments, ports.audit)
 
 
-def webhook_intake_for(services: WebhookReceiverServices) -> WebhookIntake:
-    """What the webhook endpoint does with a delivery: verify its signature with Stripe's scheme, enqueue it."""
-    return WebhookIntake(services.secrets, services.stripe_events, StripeWebhookSignatures())
+class ApiUseCases:
+    """billing-api's use cases: an admin's Billing tab, the cost preview, the operator's API."""
+
+    def __init__(self, ports: ApiPorts) -> None:
+        self._ports = ports
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the process was wired from."""
+        return self._ports.settings
+
+    @property
+    def memberships(self) -> Memberships | None:
+        """Which account an invited admin acts for (read by the request authentication)."""
+        return self._ports.memberships
+
+    @cached_property
+    def customer_billing(self) -> CustomerBilling:
+        """The Billing tab of the signed-in admin's account."""
+        ports = self._ports
+        return CustomerBilling(
+            invoices=ports.invoices,
+            accounts=ports.accounts,
+            payments=ports.payments,
+            secrets=ports.secrets,
+            runs=ports.runs,
+            documents=ports.documents,
+            email_of=ports.user_info.email if ports.user_info is not None else None,
+        )
+
+    @cached_property
+    def cost_preview(self) -> CostPreviewService | None:
+        """The current month's preview (``None``: costs in USD and no way to convert them)."""
+        ports = self._ports
+        policy = policy_from_settings(ports.settings)
+        if policy.fx is None and policy.currency != "USD" and ports.period_rates is None:
+            # Cost Explorer answers in USD: without a rate the preview would price USD as EUR.
+            log.warning(
+                "no exchange rate store and no FX_RATE: the cost preview is off", extra={"currency": policy.currency}
+            )
+            return None
+        rates = (
+            exchange_rates_for(ports.settings, ports.period_rates, ports.rate_feed)
+            if ports.period_rates is not None
+            else None
+        )
+        return CostPreviewService(
+            ports.costs,
+            ports.preview_cache,
+            policy,
+            rates=rates,
+            leases=ports.leases,
+            group_by=ports.settings.cost_group_by,
+            ttl_seconds=ports.settings.cost_preview_ttl_seconds,
+        )
+
+    @cached_property
+    def operator_accounts(self) -> OperatorAccounts:
+        """The operator's account administration, audited."""
+        return _operator_accounts(self._ports)
+
+    @cached_property
+    def operator_invoices(self) -> OperatorInvoices:
+        """The operator's invoices across accounts (list, retry, void), audited."""
+        return _operator_invoices(self._ports)
+
+    def run_overview(self, period: Period) -> RunOverview:
+        """A period's run and its invoices per status."""
+        return run_overview(period, runs=self._ports.runs, invoices=self._ports.invoices)
+
+
+class WebhookReceiverUseCases:
+    """webhook-receiver's one use case: take a Stripe delivery in."""
+
+    def __init__(self, ports: WebhookReceiverPorts) -> None:
+        self._ports = ports
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the process was wired from."""
+        return self._ports.settings
+
+    @cached_property
+    def webhook_intake(self) -> WebhookIntake:
+        """Verify a delivery's signature with Stripe's scheme, enqueue it."""
+        return WebhookIntake(self._ports.secrets, self._ports.stripe_events, StripeWebhookSignatures())
+
+
+class WorkerUseCases:
+    """scheduler-worker's use cases: the monthly run, invoice jobs, Stripe's events, the operator's commands."""
+
+    def __init__(self, ports: WorkerPorts) -> None:
+        self._ports = ports
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the process was wired from."""
+        return self._ports.settings
+
+    @property
+    def billing_jobs(self) -> MessageQueue:
+        """The queue of invoice jobs (one account's invoice for one period each)."""
+        return self._ports.billing_jobs
+
+    @property
+    def stripe_events(self) -> MessageQueue:
+        """The queue of Stripe's events, as webhook-receiver enqueued them."""
+        return self._ports.stripe_events
+
+    @cached_property
+    def rate_limited_payments(self) -> PaymentGateway:
+        """The worker's Stripe gateway behind one token bucket shared by all its threads."""
+        ports = self._ports
+        budget, reason = request_budget(ports.settings.stripe_max_requests_per_second, ports.secrets.get().secret_key)
+        log.info("Stripe request budget", extra={"requestsPerSecond": str(budget), "from": reason})
+        return RateLimitedPaymentGateway(ports.payments, TokenBucket(budget))
+
+    def billing_run(self, *, clock: Callable[[], float] = time.time) -> BillingRun:
+        """The billing run (``clock``: seconds since the epoch)."""
+        ports = self._ports
+        settings = ports.settings
+        rates = (
+            exchange_rates_for(settings, ports.period_rates, ports.rate_feed)
+            if ports.period_rates is not None
+            else None
+        )
+        return BillingRun(
+            rates=rates,
+            accounts=ports.accounts,
+            costs=ports.costs,
+            leases=ports.leases,
+            runs=ports.runs,
+            billing_jobs=ports.billing_jobs,
+            policy=policy_from_settings(settings),
+            group_by=settings.cost_group_by,
+            wait_for_final_costs=settings.cost_finality == "final",
+            invoices=ports.invoices,
+            correction_months=settings.correction_months,
+            final_costs_deadline_day=settings.final_costs_deadline_day,
+            clock=clock,
+            seller=seller_from_settings(settings),
+        )
+
+    def invoice_job(self) -> InvoiceJob:
+        """The invoice job, calling Stripe through the rate-limited gateway."""
+        ports = self._ports
+        settings = ports.settings
+        seller = seller_from_settings(settings)
+        einvoices = (
+            EInvoices(
+                invoices=ports.invoices,
+                documents=ports.documents,
+                writer=EInvoiceFiles(),
+                seller=seller,
+                language=settings.invoice_language,
+            )
+            if ports.documents
+            else None
+        )
+        return InvoiceJob(
+            invoices=ports.invoices,
+            accounts=ports.accounts,
+            payments=self.rate_limited_payments,
+            seller=seller,
+            tax=tax_policy_from_settings(settings),
+            language=settings.invoice_language,
+            einvoices=einvoices,
+        )
+
+    def event_ports(self, *, rate_limited: bool = True) -> EventPorts:
+        """What applying Stripe events needs (through the rate-limited gateway unless told otherwise)."""
+        ports = self._ports
+        return EventPorts(
+            invoices=ports.invoices,
+            accounts=ports.accounts,
+            payments=self.rate_limited_payments if rate_limited else ports.payments,
+            events=ports.events,
+            retry_failed_on_new_payment_method=ports.settings.retry_failed_on_new_payment_method,
+        )
+
+    def reconcile(self, since: date) -> ReconcileReport:
+        """Apply every Stripe event and invoice created since ``since`` that never reached the records."""
+        return reconcile(since, self.event_ports(rate_limited=False))
+
+    @cached_property
+    def operator_accounts(self) -> OperatorAccounts:
+        """The operator's account administration, audited."""
+        return _operator_accounts(self._ports)
+
+    @cached_property
+    def operator_invoices(self) -> OperatorInvoices:
+        """The operator's invoices across accounts (list, retry, void), audited."""
+        return _operator_invoices(self._ports)
+
+    def period_report(self, period: Period) -> PeriodReport:
+        """Reconcile ``period`` with the cost source: billed, corrected, unbilled, excluded."""
+        ports = self._ports
+        settings = ports.settings
+        return period_report(
+            period,
+            costs=ports.costs,
+            accounts=ports.accounts,
+            invoices=ports.invoices,
+            group_by=settings.cost_group_by,
+            excluded_record_types=settings.excluded_record_types,
+            invoice_currency=settings.billing_currency,
+            correction_months=settings.correction_months,
+        )
+
+    def run_overview(self, period: Period) -> RunOverview:
+        """A period's run and its invoices per status."""
+        return run_overview(period, runs=self._ports.runs, invoices=self._ports.invoices)
+
+    def einvoice_file(self, invoice: Invoice, format_name: str) -> EInvoiceFile | None:
+        """The stored e-invoice of ``invoice`` in ``format_name``, or ``None`` if there is none (yet)."""
+        documents = self._ports.documents
+        return StoredEInvoices(documents).file(invoice, format_name) if documents is not None else None
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterQueues:
+        """The dead letters of ``stripe-events`` and ``billing-jobs``; a redrive is audited."""
+        ports = self._ports
+        return DeadLetterQueues({"stripe-events": ports.stripe_events, "billing-jobs": ports.billing_jobs}, ports.audit)
 
 
 def _required(value: str | None) -> str:
@@ -526,3 +655,18 @@ def _required(value: str | None) -> str:
     if value is None:  # pragma: no cover - require() refused to start without it
         raise SettingsError("a required setting is missing")
     return value
+
+
+def bootstrap_api(settings: Settings, **wiring: Any) -> ApiUseCases:
+    """billing-api's use cases over its real adapters (``wiring``: as ``api_ports`` takes it)."""
+    return ApiUseCases(api_ports(settings, **wiring))
+
+
+def bootstrap_webhook_receiver(settings: Settings, **wiring: Any) -> WebhookReceiverUseCases:
+    """webhook-receiver's use case over its real adapters (``wiring``: as ``webhook_receiver_ports`` takes it)."""
+    return WebhookReceiverUseCases(webhook_receiver_ports(settings, **wiring))
+
+
+def bootstrap_worker(settings: Settings, **wiring: Any) -> WorkerUseCases:
+    """scheduler-worker's (and the ``billing`` command's) use cases over its real adapters."""
+    return WorkerUseCases(worker_ports(settings, **wiring))

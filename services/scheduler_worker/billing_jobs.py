@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
-from billing_core.bootstrap import WorkerServices, invoice_job_for
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.logging import correlation
-from billing_core.ports import PaymentGateway, ReceivedMessage
+from billing_core.ports import ReceivedMessage
 from billing_core.settings import Settings
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.invoice_messages import plan_from_message
@@ -23,13 +22,6 @@ def retry_schedule(settings: Settings) -> RetrySchedule:
     ``RETRY_BASE_SECONDS`` doubling per attempt up to ``RETRY_MAX_SECONDS``.
     """
     return RetrySchedule(settings.retry_base_seconds, max(settings.retry_base_seconds, settings.retry_max_seconds))
-
-
-def rate_limited_payments(services: WorkerServices) -> PaymentGateway:
-    """The worker's Stripe gateway behind one token bucket shared by all its threads."""
-    budget, reason = request_budget(services.settings.stripe_max_requests_per_second, services.secrets.get().secret_key)
-    log.info("Stripe request budget", extra={"requestsPerSecond": str(budget), "from": reason})
-    return RateLimitedPaymentGateway(services.payments, TokenBucket(budget))
 
 
 def billing_job_handler(job: InvoiceJob) -> MessageHandler:
@@ -56,20 +48,17 @@ def billing_job_handler(job: InvoiceJob) -> MessageHandler:
     return handle
 
 
-def billing_job_consumers(
-    services: WorkerServices, stopping: threading.Event, payments: PaymentGateway | None = None
-) -> list[QueueConsumer]:
+def billing_job_consumers(use_cases: WorkerUseCases, stopping: threading.Event) -> list[QueueConsumer]:
     """``WORKER_THREADS`` consumers of ``billing-jobs`` sharing one rate-limited Stripe gateway.
 
     Each long-polls for ``QUEUE_WAIT_SECONDS``.
     """
-    settings = services.settings
-    job = invoice_job_for(services, payments or rate_limited_payments(services))
-    handler = billing_job_handler(job)
+    settings = use_cases.settings
+    handler = billing_job_handler(use_cases.invoice_job())
     return [
         QueueConsumer(
             f"billing-jobs-{number}",
-            services.billing_jobs,
+            use_cases.billing_jobs,
             handler,
             stopping,
             retry_delay=retry_schedule(settings),

@@ -8,18 +8,15 @@ enqueues (see ``billing_core.use_cases.billing_run``).
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from billing_core.bootstrap import WorkerServices, billing_run_for
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
-from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, BillingRunResult
+from billing_core.use_cases.billing_run import BillingRun, BillingRunRefused, BillingRunResult, replica_owner
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +24,6 @@ JOB_ID = "monthly-billing-run"
 FINAL_COSTS_JOB_ID = "final-costs-check"
 # A replica that was down at 00:00 still fires within the hour; the run record stops a second run.
 MISFIRE_GRACE_SECONDS = 3600
-
-
-def replica_owner() -> str:
-    """A lease owner id unique to this process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None) -> BillingRunResult | None:
@@ -47,13 +39,13 @@ def trigger_billing_run(run: BillingRun, owner: str, now: datetime | None = None
     return None
 
 
-def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> BackgroundScheduler:
+def billing_scheduler(use_cases: WorkerUseCases, *, owner: str | None = None) -> BackgroundScheduler:
     """A (not yet started) scheduler that fires the billing run on ``BILLING_CRON`` in UTC."""
-    run = billing_run_for(services)
+    run = use_cases.billing_run()
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         trigger_billing_run,
-        CronTrigger.from_crontab(services.settings.billing_cron, timezone=UTC),
+        CronTrigger.from_crontab(use_cases.settings.billing_cron, timezone=UTC),
         args=[run, owner or replica_owner()],
         id=JOB_ID,
         coalesce=True,
@@ -64,7 +56,7 @@ def billing_scheduler(services: WorkerServices, *, owner: str | None = None) -> 
     # (one Cost Explorer query); an enqueued run refuses at once from its run record, without a query.
     scheduler.add_job(
         trigger_billing_run,
-        CronTrigger(hour=services.settings.final_costs_check_hour, minute=0, timezone=UTC),
+        CronTrigger(hour=use_cases.settings.final_costs_check_hour, minute=0, timezone=UTC),
         args=[run, owner or replica_owner()],
         id=FINAL_COSTS_JOB_ID,
         coalesce=True,

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import WorkerServices, bootstrap_worker, event_ports_for
+from billing_core.bootstrap import WorkerUseCases, bootstrap_worker
 from billing_core.settings import Settings
-from scheduler_worker.billing_jobs import billing_job_consumers, rate_limited_payments, retry_schedule
+from scheduler_worker.billing_jobs import billing_job_consumers, retry_schedule
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
 from scheduler_worker.heartbeat import Heartbeat
@@ -27,21 +27,20 @@ log = logging.getLogger("scheduler_worker")
 STOP_GRACE_SECONDS = 10
 
 
-def worker_consumers(services: WorkerServices, stopping: threading.Event) -> list[QueueConsumer]:
+def worker_consumers(use_cases: WorkerUseCases, stopping: threading.Event) -> list[QueueConsumer]:
     """Every consumer of the worker: ``billing-jobs`` and ``stripe-events``, long-polling ``QUEUE_WAIT_SECONDS``.
 
     All of them call Stripe through one token bucket, so the process stays under
     ``STRIPE_MAX_REQUESTS_PER_SECOND`` however the work is split between the queues.
     """
-    payments = rate_limited_payments(services)
     return [
-        *billing_job_consumers(services, stopping, payments),
+        *billing_job_consumers(use_cases, stopping),
         *stripe_event_consumers(
-            services.stripe_events,
-            event_ports_for(services, payments),
+            use_cases.stripe_events,
+            use_cases.event_ports(),
             stopping,
-            wait_seconds=services.settings.queue_wait_seconds,
-            retry_delay=retry_schedule(services.settings),
+            wait_seconds=use_cases.settings.queue_wait_seconds,
+            retry_delay=retry_schedule(use_cases.settings),
         ),
     ]
 
@@ -59,13 +58,13 @@ def worker_heartbeat(
     return Heartbeat(settings.worker_heartbeat_file, parts, clock=clock)
 
 
-def main(settings: Settings | None = None, services: WorkerServices | None = None) -> int:
+def main(settings: Settings | None = None, use_cases: WorkerUseCases | None = None) -> int:
     """Run the consumers until SIGTERM or SIGINT; returns the exit code."""
     if settings is None:
         settings = Settings.from_env()
         billing_logging.configure(settings.log_level)
-    if services is None:
-        services = bootstrap_worker(settings)
+    if use_cases is None:
+        use_cases = bootstrap_worker(settings)
 
     stopping = threading.Event()
 
@@ -76,14 +75,14 @@ def main(settings: Settings | None = None, services: WorkerServices | None = Non
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    consumers = worker_consumers(services, stopping)
+    consumers = worker_consumers(use_cases, stopping)
     dead_letters = DeadLetterMonitor(
-        {"billing-jobs": services.billing_jobs, "stripe-events": services.stripe_events}, stopping
+        {"billing-jobs": use_cases.billing_jobs, "stripe-events": use_cases.stripe_events}, stopping
     )
     dead_letters.start()
     for consumer in consumers:
         consumer.start()
-    scheduler = billing_scheduler(services)
+    scheduler = billing_scheduler(use_cases)
     scheduler.start()
     heartbeat = worker_heartbeat(settings, consumers, scheduler)
     log.info(

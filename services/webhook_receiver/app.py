@@ -16,7 +16,7 @@ from gunicorn.http.errors import ParseException as ServerParseError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from billing_core import logging as billing_logging
-from billing_core.bootstrap import WebhookReceiverServices, bootstrap_webhook_receiver, webhook_intake_for
+from billing_core.bootstrap import WebhookReceiverUseCases, bootstrap_webhook_receiver
 from billing_core.errors import InvalidStripeEvent, InvalidWebhookSignature, SecretsUnavailable, StorageUnavailable
 from billing_core.settings import Settings
 from billing_core.use_cases.receive_webhook import WebhookIntake  # noqa: F401 - the intake the endpoint uses
@@ -121,19 +121,18 @@ def _errors(app: Flask) -> None:
         return _error(500, "internal_error", "Something went wrong on our side.")
 
 
-def create_app(settings: Settings | None = None, services: WebhookReceiverServices | None = None) -> Flask:
-    """Build the app from ``settings`` (default: the environment) and wired ``services`` (default: bootstrap)."""
+def create_app(settings: Settings | None = None, use_cases: WebhookReceiverUseCases | None = None) -> Flask:
+    """Build the app from ``settings`` (default: the environment) and its ``use_cases`` (default: bootstrap)."""
     if settings is None:
         settings = Settings.from_env()
         billing_logging.configure(settings.log_level)
-    if services is None:
-        services = bootstrap_webhook_receiver(settings)
+    if use_cases is None:
+        use_cases = bootstrap_webhook_receiver(settings)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     # Werkzeug refuses a longer body with 413 before the view reads it (also for chunked bodies).
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions["billing"] = services
-    app.extensions["webhook_intake"] = webhook_intake_for(services)
+    app.extensions["webhook_intake"] = use_cases.webhook_intake
     app.register_blueprint(health)
     app.register_blueprint(webhook)
     _errors(app)

@@ -228,7 +228,7 @@ def test_webhook_receiver_p99_latency_at_100_requests_per_second():
 def test_events_applied_per_second_by_one_worker(stack):
     from billing_core.adapters.dynamodb import DynamoInvoiceRepository
     from billing_core.adapters.sqs import SqsMessageQueue
-    from billing_core.bootstrap import event_ports_for
+    from billing_core.bootstrap import WorkerUseCases
     from local_stack.demo import worker_services
     from scheduler_worker.stripe_events import stripe_event_consumers
     from tests.support.stripe_events import (
@@ -272,7 +272,10 @@ def test_events_applied_per_second_by_one_worker(stack):
 
     stopping = threading.Event()
     consumers = stripe_event_consumers(
-        queue, event_ports_for(services), stopping, wait_seconds=services.settings.queue_wait_seconds
+        queue,
+        WorkerUseCases(services).event_ports(rate_limited=False),
+        stopping,
+        wait_seconds=services.settings.queue_wait_seconds,
     )
     started = time.perf_counter()
     for consumer in consumers:

@@ -56,13 +56,17 @@ class BillingPage:
 
     def run_billing(self) -> Period:
         """Bill the previous month with ``billing run`` (the operator command) and wait for the invoice."""
+        from billing_cli.cli import main as billing_cli
+        from billing_core.bootstrap import WorkerUseCases
         from local_stack.demo import worker_services
-        from scheduler_worker.cli import main as billing_cli
 
         period = Period.previous(datetime.now(UTC))
         out, err = io.StringIO(), io.StringIO()
         code = billing_cli(
-            ["run", "--period", period.label, "--timeout", "60"], services=worker_services(self.stack), out=out, err=err
+            ["run", "--period", period.label, "--timeout", "60"],
+            use_cases=WorkerUseCases(worker_services(self.stack)),
+            out=out,
+            err=err,
         )
         assert code == 0, f"billing run failed ({code}): {err.getvalue()}"
         return period

@@ -74,8 +74,9 @@ def test_the_operator_onboards_a_customer_with_the_form_and_every_step_is_in_the
 def test_a_failed_payment_shows_with_a_retry_button_that_pays_it_after_the_customer_saved_a_working_card(
     page, clean_stack, shot
 ):
+    from billing_cli import cli
+    from billing_core.bootstrap import WorkerUseCases
     from local_stack.demo import worker_services
-    from scheduler_worker import cli
 
     services = worker_services(clean_stack)
     account_id = new_account(clean_stack, services, card="pm_card_chargeCustomerFail")
@@ -83,7 +84,7 @@ def test_a_failed_payment_shows_with_a_retry_button_that_pays_it_after_the_custo
     assert (
         cli.main(
             ["run", "--period", period.label, "--wait", "--timeout", "60"],
-            services=services,
+            use_cases=WorkerUseCases(services),
             out=io.StringIO(),
             err=io.StringIO(),
         )

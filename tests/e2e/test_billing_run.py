@@ -11,13 +11,13 @@ from decimal import Decimal
 import pytest
 import requests
 
-from billing_core.bootstrap import billing_run_for
+from billing_cli import cli
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.records import RunStatus
 from local_stack.cost_seed import cost_explorer_result, revise_billing_query
 from local_stack.demo import wait_for, worker_services
-from scheduler_worker import cli
 from scheduler_worker.schedule import trigger_billing_run
 from tests.integration.test_billing_run_resume import new_account, seed_period, stripe_objects
 
@@ -32,7 +32,10 @@ def services(clean_stack):
 def billing_run(services, period: Period, *extra: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(
-        ["run", "--period", period.label, "--timeout", str(SETTLE_SECONDS), *extra], services=services, out=out, err=err
+        ["run", "--period", period.label, "--timeout", str(SETTLE_SECONDS), *extra],
+        use_cases=WorkerUseCases(services),
+        out=out,
+        err=err,
     )
     return code, out.getvalue(), err.getvalue()
 
@@ -356,7 +359,7 @@ def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explore
     revise_billing_query(endpoint, may, {may: {"AWS Lambda": "10"}}, estimated={may})
     first = datetime(2023, 6, 1, tzinfo=UTC)
 
-    waiting = trigger_billing_run(billing_run_for(services, clock=at(first)), "replica-a", now=first)
+    waiting = trigger_billing_run(WorkerUseCases(services).billing_run(clock=at(first)), "replica-a", now=first)
 
     assert waiting is not None and waiting.waiting_for_final_costs
     assert services.runs.get(may).status is RunStatus.WAITING_FOR_FINAL_COSTS
@@ -365,8 +368,8 @@ def test_an_estimated_month_waits_and_the_daily_check_bills_it_once_cost_explore
     # AWS closes May on the 4th, 12.50 in the end; the daily check at 06:00 that day bills it.
     revise_billing_query(endpoint, may, {may: {"AWS Lambda": "12.5"}})
     check = first + timedelta(days=3, hours=6)
-    billed = trigger_billing_run(billing_run_for(services, clock=at(check)), "replica-a", now=check)
-    again = trigger_billing_run(billing_run_for(services, clock=at(check)), "replica-b", now=check)
+    billed = trigger_billing_run(WorkerUseCases(services).billing_run(clock=at(check)), "replica-a", now=check)
+    again = trigger_billing_run(WorkerUseCases(services).billing_run(clock=at(check)), "replica-b", now=check)
 
     assert billed is not None and billed.enqueued >= 1 and not billed.costs_estimated
     assert again is None
@@ -382,8 +385,10 @@ def test_on_the_deadline_day_an_estimated_month_is_billed_and_flagged_estimated(
     revise_billing_query(clean_stack.info["aws_endpoint"], june, {june: {"AWS Lambda": "4.2"}}, estimated={june})
     seventh, eighth = datetime(2023, 7, 7, 6, tzinfo=UTC), datetime(2023, 7, 8, 6, tzinfo=UTC)
 
-    assert trigger_billing_run(billing_run_for(services, clock=at(seventh)), "a", now=seventh).waiting_for_final_costs
-    billed = trigger_billing_run(billing_run_for(services, clock=at(eighth)), "a", now=eighth)
+    assert trigger_billing_run(
+        WorkerUseCases(services).billing_run(clock=at(seventh)), "a", now=seventh
+    ).waiting_for_final_costs
+    billed = trigger_billing_run(WorkerUseCases(services).billing_run(clock=at(eighth)), "a", now=eighth)
 
     assert billed is not None and billed.costs_estimated
     record = record_with(services, account_id, june, status_is("paid"))

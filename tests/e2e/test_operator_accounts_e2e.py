@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from billing_cli import cli
+from billing_core.bootstrap import WorkerUseCases
 from local_stack.demo import worker_services
-from scheduler_worker import cli
 from tests.integration.test_billing_run_resume import seed_period
 
 
@@ -19,7 +20,7 @@ def services(clean_stack):
 
 def billing(services, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), services=services, out=out, err=err)
+    code = cli.main(list(argv), use_cases=WorkerUseCases(services), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -20,7 +20,7 @@ import requests
 from billing_core import resources
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
-from billing_core.bootstrap import bootstrap_webhook_receiver, bootstrap_worker
+from billing_core.bootstrap import webhook_receiver_ports, worker_ports
 from billing_core.ports import EventClaim
 from billing_core.settings import Settings
 from tests.support.aws import REGION, running_aws
@@ -107,8 +107,8 @@ def test_bootstrapped_worker_and_receiver_share_the_stripe_events_queue(aws):
     )
     clients = {name: aws.client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager")}
 
-    receiver = bootstrap_webhook_receiver(settings, clients=clients)
-    worker = bootstrap_worker(settings, clients=clients)
+    receiver = webhook_receiver_ports(settings, clients=clients)
+    worker = worker_ports(settings, clients=clients)
     receiver.stripe_events.send('{"id": "evt_1"}')
 
     (message,) = worker.stripe_events.receive(wait_seconds=1)

@@ -80,7 +80,7 @@ def test_a_stalled_feed_is_unavailable_to_billing_api_instead_of_holding_its_req
     """The preview may read the feed inside ``GET /billing``: billing-api's feed gives up on a silent server."""
     import boto3
 
-    from billing_core.bootstrap import bootstrap_api
+    from billing_core.bootstrap import api_ports
     from billing_core.settings import Settings
 
     with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
@@ -96,7 +96,7 @@ def test_a_stalled_feed_is_unavailable_to_billing_api_instead_of_holding_its_req
             }
         )
         session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-central-1")
-        feed = bootstrap_api(settings, session=session).rate_feed
+        feed = api_ports(settings, session=session).rate_feed
 
         with pytest.raises(ExchangeRateUnavailable, match="ReadTimeout"):
             feed.published(since=date(2024, 12, 1), currency="USD")

@@ -16,7 +16,7 @@ import requests
 
 from billing_api import create_app
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
-from billing_core.bootstrap import bootstrap_api
+from billing_core.bootstrap import ApiUseCases, api_ports
 from tests.support.api import bearer, invoice_item, periods, sign_in
 from tests.support.servers import WsgiServer
 
@@ -124,8 +124,8 @@ def in_process_api(clean_stack):
     """The API app on a real HTTP server in this process, on the stack's AWS and Stripe (port 0)."""
     settings = clean_stack.settings()
     clients = {service: clean_stack.aws_client(service) for service in ("dynamodb", "ce", "secretsmanager", "sqs")}
-    services = bootstrap_api(settings, clients=clients)
-    with WsgiServer(create_app(settings, services)) as server:
+    services = api_ports(settings, clients=clients)
+    with WsgiServer(create_app(settings, ApiUseCases(services))) as server:
         yield server.base_url, services
 
 
@@ -180,8 +180,8 @@ def test_a_stalled_aws_gives_a_quick_503_in_json_with_retry_after_not_a_hanging_
     held: list[socket.socket] = []
     threading.Thread(target=lambda: [held.append(black_hole.accept()[0]) for _ in range(16)], daemon=True).start()
     stalled = clean_stack.settings(AWS_ENDPOINT_URL=f"http://127.0.0.1:{black_hole.getsockname()[1]}")
-    services = bootstrap_api(stalled)
-    app = create_app(stalled, services)
+    services = api_ports(stalled)
+    app = create_app(stalled, ApiUseCases(services))
 
     try:
         response = app.test_client().get("/billing", headers=headers)
@@ -216,10 +216,10 @@ def test_a_stalled_cost_explorer_leaves_the_preview_out_of_a_page_that_still_ans
     stalled_ce = session.client(
         "ce", endpoint_url=f"http://127.0.0.1:{black_hole.getsockname()[1]}", config=REQUEST_PATH_AWS_CONFIG
     )
-    services = bootstrap_api(settings, session=session, clients={"ce": stalled_ce})
+    services = api_ports(settings, session=session, clients={"ce": stalled_ce})
 
     try:
-        response = create_app(settings, services).test_client().get("/billing", headers=headers)
+        response = create_app(settings, ApiUseCases(services)).test_client().get("/billing", headers=headers)
     finally:
         black_hole.close()
         for connection in held:
@@ -245,8 +245,8 @@ def test_a_stalled_stripe_gives_a_quick_503_in_json_with_retry_after(clean_stack
     stalled = clean_stack.settings(STRIPE_API_BASE=f"http://127.0.0.1:{black_hole.getsockname()[1]}")
     from local_stack.environment import aws_session
 
-    services = bootstrap_api(stalled, session=aws_session(stalled.aws_region))
-    app = create_app(stalled, services)
+    services = api_ports(stalled, session=aws_session(stalled.aws_region))
+    app = create_app(stalled, ApiUseCases(services))
 
     try:
         response = app.test_client().post("/billing/setup-intent", headers=headers, json={})

@@ -16,13 +16,13 @@ from decimal import Decimal
 import pytest
 import requests
 
-from billing_core.bootstrap import policy_from_settings
+from billing_core.bootstrap import WorkerUseCases, policy_from_settings
 from billing_core.domain.costs import Period
 from billing_core.domain.invoice_plan import invoice_id_for, plan_invoice
 from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.use_cases.invoice_job import STEPS, InvoiceJob
 from local_stack.demo import worker_services
-from scheduler_worker.schedule import billing_run_for, trigger_billing_run
+from scheduler_worker.schedule import trigger_billing_run
 from tests.support.stripe_events import wait_for
 
 
@@ -184,7 +184,7 @@ def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, servi
     results = []
 
     def replica(owner: str) -> None:
-        run = billing_run_for(worker_services(clean_stack))
+        run = WorkerUseCases(worker_services(clean_stack)).billing_run()
         start.wait()
         results.append(trigger_billing_run(run, owner, first_of_next_month))
 
@@ -202,7 +202,7 @@ def test_two_scheduler_replicas_firing_together_start_one_run(clean_stack, servi
     # The stack's worker bills the enqueued job; let it finish so no work spills into the next test.
     invoice_id = invoice_id_for(seed_period(clean_stack), account_id)
     assert wait_for(
-        lambda: getattr(services.invoices.get(account_id, invoice_id), "finalized_at", None),
+        lambda: getattr(getattr(services.invoices.get(account_id, invoice_id), "stripe", None), "finalized_at", None),
         timeout=60,
         what="the enqueued invoice job to finish",
     )

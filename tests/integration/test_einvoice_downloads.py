@@ -7,10 +7,11 @@ import io
 import pytest
 import requests
 
+from billing_cli import cli
 from billing_core.adapters.dynamodb import DynamoInvoiceRepository
 from billing_core.adapters.s3_documents import S3DocumentStore
+from billing_core.bootstrap import WorkerUseCases
 from local_stack.demo import worker_services
-from scheduler_worker import cli
 from tests.support.api import bearer, invoice_item, sign_in
 
 OTHER_ACCOUNT = "another-account-sub"
@@ -91,13 +92,13 @@ def test_the_operator_command_writes_an_invoices_file(clean_stack, tmp_path):
 
     code = cli.main(
         ["invoices", "einvoice", record.invoice_id, "--format", "zugferd", "--out", str(target)],
-        services=worker_services(clean_stack),
+        use_cases=WorkerUseCases(worker_services(clean_stack)),
         out=out,
         err=err,
     )
     missing = cli.main(
         ["invoices", "einvoice", invoice_item(OTHER_ACCOUNT, "2026-01").invoice_id, "--out", str(tmp_path / "x.xml")],
-        services=worker_services(clean_stack),
+        use_cases=WorkerUseCases(worker_services(clean_stack)),
         out=out,
         err=err,
     )

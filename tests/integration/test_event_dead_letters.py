@@ -15,7 +15,7 @@ import pytest
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository
 from billing_core.adapters.sqs import SqsMessageQueue
-from billing_core.bootstrap import event_ports_for
+from billing_core.bootstrap import WorkerUseCases
 from local_stack.demo import worker_services
 from scheduler_worker.consumer import UNEXPECTED_FAILURE_LIMIT, QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
@@ -47,7 +47,7 @@ def consumer(stack, poison_queue):
     consumer = QueueConsumer(
         "stripe-events",
         poison_queue,
-        StripeEventHandler(event_ports_for(services)),
+        StripeEventHandler(WorkerUseCases(services).event_ports(rate_limited=False)),
         stopping,
         retry_delay=lambda receive_count: 0,
         wait_seconds=services.settings.queue_wait_seconds,
@@ -131,8 +131,8 @@ def test_dead_letter_monitor_logs_the_dlq_depth(poison_queue, consumer, caplog):
 
 def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redrive_brings_it_back(stack):
     """On the stack's own stripe-events queue, consumed by its scheduler-worker process."""
+    from billing_cli import cli
     from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
-    from scheduler_worker import cli
 
     services = worker_services(stack)
     queue = services.stripe_events
@@ -175,9 +175,9 @@ def test_billing_events_dlq_lists_what_the_stacks_worker_dead_lettered_and_redri
 def test_an_event_naming_an_unknown_account_is_dead_lettered_with_that_reason_and_applies_once_redriven(stack):
     """The stack's worker looks again for UNKNOWN_ACCOUNT_ATTEMPTS attempts (here the message arrives
     on its last one), dead-letters it with the reason, and a redrive after the account exists applies it."""
+    from billing_cli import cli
     from billing_core.adapters.dynamodb_events import DynamoProcessedEvents
     from billing_core.ports.infrastructure import RETRY_ATTEMPTS
-    from scheduler_worker import cli
     from scheduler_worker.stripe_events import UNKNOWN_ACCOUNT_ATTEMPTS
 
     services = worker_services(stack)

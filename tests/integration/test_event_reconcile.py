@@ -8,9 +8,10 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+from billing_cli.cli import main
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.bootstrap import WorkerUseCases
 from local_stack.demo import worker_services
-from scheduler_worker.cli import main
 from tests.support.stripe_events import (
     account_item,
     aws_client,
@@ -50,7 +51,7 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
     services = worker_services(stack)
 
     out = io.StringIO()
-    assert main(["reconcile", "--since", today], services=services, out=out) == 0
+    assert main(["reconcile", "--since", today], use_cases=WorkerUseCases(services), out=out) == 0
 
     summary = json.loads(out.getvalue())
     assert summary["repaired"] >= INVOICES
@@ -67,7 +68,7 @@ def test_reconcile_repairs_records_left_behind_and_a_second_run_changes_nothing(
         )
 
     again = io.StringIO()
-    assert main(["reconcile", "--since", today], services=services, out=again) == 0
+    assert main(["reconcile", "--since", today], use_cases=WorkerUseCases(services), out=again) == 0
 
     assert json.loads(again.getvalue())["repaired"] == 0
     assert {k: invoices.get(k[0], k[1]) for k in keys} == repaired

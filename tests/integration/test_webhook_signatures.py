@@ -1,7 +1,7 @@
 """The webhook receiver over HTTP, with the real Secrets Manager and SQS of the local stack.
 
 The receiver runs in this process (its own secret and queue, so each case can be checked on the
-queue); the request path is the production one: ``create_app`` with ``bootstrap_webhook_receiver``.
+queue); the request path is the production one: ``create_app`` over ``webhook_receiver_ports``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from billing_core.bootstrap import bootstrap_webhook_receiver
+from billing_core.bootstrap import WebhookReceiverUseCases, webhook_receiver_ports
 from stripe_emulator import sign_payload
 from tests.support.servers import WsgiServer
 from tests.support.stripe_events import (
@@ -35,10 +35,10 @@ def receiver(stack):
     settings = stack.settings(
         STRIPE_EVENTS_QUEUE_URL=queue_url, STRIPE_SECRET_ID=store_webhook_secret(stack, [CURRENT, PREVIOUS])
     )
-    services = bootstrap_webhook_receiver(
+    services = webhook_receiver_ports(
         settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}
     )
-    with WsgiServer(create_app(settings, services)) as server:
+    with WsgiServer(create_app(settings, WebhookReceiverUseCases(services))) as server:
         server.webhook_url = server.base_url + "/billing/webhook"
         server.queue_url = queue_url
         server.sqs = aws_client(stack, "sqs")
@@ -143,10 +143,10 @@ def test_a_webhook_secret_removed_from_secrets_manager_is_refused_once_the_recei
         STRIPE_SECRET_ID=secret_id,
         SECRETS_REFRESH_SECONDS="2",
     )
-    services = bootstrap_webhook_receiver(
+    services = webhook_receiver_ports(
         settings, clients={"sqs": receiver_sqs_client(stack), "secretsmanager": aws_client(stack, "secretsmanager")}
     )
-    with WsgiServer(create_app(settings, services)) as server:
+    with WsgiServer(create_app(settings, WebhookReceiverUseCases(services))) as server:
         server.webhook_url = server.base_url + "/billing/webhook"
 
         def status_signed_with(secret: str) -> int:

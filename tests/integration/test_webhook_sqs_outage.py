@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
-from billing_core.bootstrap import bootstrap_webhook_receiver
+from billing_core.bootstrap import WebhookReceiverUseCases, webhook_receiver_ports
 from tests.support.servers import WsgiServer
 from tests.support.stripe_events import (
     SwitchableProxy,
@@ -42,7 +42,7 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
         )
         # This receiver sends to the stack's stripe-events queue through the proxy; the stack's worker applies.
         settings = stack.settings(STRIPE_SECRET_ID=store_webhook_secret(stack, [endpoint.secret]))
-        services = bootstrap_webhook_receiver(
+        services = webhook_receiver_ports(
             settings,
             clients={
                 "sqs": receiver_sqs_client(stack, endpoint=proxy.url),
@@ -50,7 +50,7 @@ def test_sqs_outage_answers_503_and_the_emulators_retry_delivers_once_sqs_is_bac
             },
         )
         try:
-            with WsgiServer(create_app(settings, services)) as receiver:
+            with WsgiServer(create_app(settings, WebhookReceiverUseCases(services))) as receiver:
                 client.v1.webhook_endpoints.update(endpoint.id, params={"url": receiver.base_url + "/billing/webhook"})
                 proxy.up = False
                 client.v1.invoices.finalize_invoice(draft.id)  # auto-charges pm_card_visa: finalized, then paid

@@ -255,7 +255,7 @@ def test_a_worker_process_frozen_past_its_visibility_wakes_without_moving_the_in
 
         worker_b, log_b = start("b", stack.info["stripe_api_base"])
         wait_for(
-            lambda: getattr(record(), "finalized_at", None),
+            lambda: getattr(getattr(record(), "stripe", None), "finalized_at", None),
             timeout=120,
             interval=0.5,
             what="worker B to finish the job A froze in",

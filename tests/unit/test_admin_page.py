@@ -9,7 +9,7 @@ import pytest
 
 from billing_api import create_app
 from billing_api.auth import JwksCache, TokenVerifier
-from billing_core.bootstrap import ApiServices
+from billing_core.bootstrap import ApiPorts, ApiUseCases
 from billing_core.errors import SettingsError
 from billing_core.settings import Settings
 from tests.support.api import ADMIN_GROUP, CLIENT_ID, ISSUER, POOL_ID
@@ -28,7 +28,7 @@ def client_for(environment: dict[str, str]):
     settings = Settings.from_env(
         {"COGNITO_USER_POOL_ID": POOL_ID, "COGNITO_CLIENT_ID": CLIENT_ID, "COGNITO_ISSUER": ISSUER, **environment}
     )
-    services = ApiServices(
+    services = ApiPorts(
         settings=settings,
         invoices=FakeInvoiceRepository([]),
         accounts=FakeAccountRepository(),
@@ -40,7 +40,7 @@ def client_for(environment: dict[str, str]):
     verifier = TokenVerifier(
         JwksCache(lambda: {"keys": []}), issuer=ISSUER, client_id=CLIENT_ID, admin_group=ADMIN_GROUP
     )
-    return create_app(settings, services, verifier=verifier, preview=None).test_client()
+    return create_app(settings, ApiUseCases(services), verifier=verifier, preview=None).test_client()
 
 
 def page_config(html: str) -> dict:

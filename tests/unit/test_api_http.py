@@ -12,7 +12,7 @@ import pytest
 from billing_api import create_app
 from billing_api.auth import JwksCache, TokenVerifier
 from billing_api.openapi import openapi_document
-from billing_core.bootstrap import ApiServices
+from billing_core.bootstrap import ApiPorts, ApiUseCases
 from billing_core.domain.costs import CostLine
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import Account, SavedPaymentMethod
@@ -55,7 +55,7 @@ def ports():
         [invoice_item(ALICE, f"2025-{m:02d}") for m in range(1, 13)]
         + [invoice_item(ALICE, "2026-01"), invoice_item(BOB, "2025-11", amount=Decimal("99.00"))]
     )
-    return ApiServices(
+    return ApiPorts(
         settings=None,
         invoices=invoices,
         accounts=FakeAccountRepository(),
@@ -81,7 +81,7 @@ def make_app(tokens, ports, **environment):
     )
     policy = BillingPolicy(fx=FxRate(Decimal("1"), "parity for tests", NOW.date()))
     preview = CostPreviewService(ports.costs, ports.preview_cache, policy, leases=ports.leases, now=lambda: NOW)
-    return create_app(settings, ports, verifier=verifier, preview=preview)
+    return create_app(settings, ApiUseCases(ports), verifier=verifier, preview=preview)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from billing_core.domain.costs import CostLine, Period
 from billing_core.domain.fx import FxRate
@@ -116,15 +117,15 @@ def test_a_run_started_by_the_operator_does_not_wait():
     assert result.enqueued == 1 and result.costs_estimated and len(queue.messages) == 1
 
 
-def test_the_scheduler_has_the_monthly_run_and_the_daily_recheck_at_the_configured_hour(monkeypatch):
+def test_the_scheduler_has_the_monthly_run_and_the_daily_recheck_at_the_configured_hour():
     from billing_core.settings import Settings
     from scheduler_worker import schedule
 
     run, *_ = world()
-    monkeypatch.setattr(schedule, "billing_run_for", lambda services: run)
     settings = Settings.from_env({"FINAL_COSTS_CHECK_HOUR": "5", "AWS_REGION": "eu-central-1"})
+    use_cases = SimpleNamespace(settings=settings, billing_run=lambda: run)
 
-    scheduler = schedule.billing_scheduler(type("Services", (), {"settings": settings})(), owner="o")
+    scheduler = schedule.billing_scheduler(use_cases, owner="o")
 
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {JOB_ID, FINAL_COSTS_JOB_ID}

@@ -113,11 +113,11 @@ def test_the_request_budget_follows_the_keys_mode_unless_set(configured, key, ex
 
 
 def test_the_worker_logs_which_budget_it_chose(caplog):
+    from billing_core.bootstrap import WorkerUseCases
     from billing_core.settings import Settings
-    from scheduler_worker.billing_jobs import rate_limited_payments
 
-    services = type(
-        "Services",
+    ports = type(
+        "Ports",
         (),
         {
             "settings": Settings.from_env({}),
@@ -126,7 +126,7 @@ def test_the_worker_logs_which_budget_it_chose(caplog):
         },
     )()
     with caplog.at_level("INFO"):
-        gateway = rate_limited_payments(services)
+        gateway = WorkerUseCases(ports).rate_limited_payments
 
     assert repr(gateway).endswith(", 20.0/s)")
     (record,) = [r for r in caplog.records if r.getMessage() == "Stripe request budget"]

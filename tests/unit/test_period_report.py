@@ -7,11 +7,12 @@ import io
 import json
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
+from billing_cli import report_command
 from billing_core.domain.costs import CostLine, Period
 from billing_core.domain.fx import ECB_SOURCE, Conversion, FxQuote, FxRate
 from billing_core.use_cases.period_report import period_report
-from scheduler_worker import report_command
 from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeInvoiceRepository
 from tests.support.records import an_account, an_invoice
 
@@ -85,14 +86,14 @@ def test_what_each_account_was_billed_and_the_margin():
     assert report.rate.rate == Decimal("1.0497")
 
 
-def test_the_command_prints_json_table_and_csv(monkeypatch):
+def test_the_command_prints_json_table_and_csv():
     report, _ = a_report()
-    monkeypatch.setattr(report_command, "period_report_for", lambda services, period: report)
+    use_cases = SimpleNamespace(period_report=lambda period: report)
     outputs = {}
     for output in ("json", "table", "csv"):
         out = io.StringIO()
         args = argparse.Namespace(period=NOV, format=output)
-        assert report_command.report_command(args, services=None, out=out, err=io.StringIO()) == 0
+        assert report_command.report_command(args, use_cases, out=out, err=io.StringIO()) == 0
         outputs[output] = out.getvalue()
 
     document = json.loads(outputs["json"])

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core import resources
-from billing_core.bootstrap import WorkerServices
+from billing_core.bootstrap import WorkerPorts, WorkerUseCases
 from billing_core.domain.costs import CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate, plan_invoice
 from billing_core.domain.records import Account
@@ -27,7 +27,6 @@ from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.invoice_messages import plan_to_message
 from billing_core.use_cases.receive_webhook import claim_check
-from scheduler_worker import worker
 from scheduler_worker.billing_jobs import retry_schedule
 from scheduler_worker.consumer import (
     RENEW_AFTER_RECEIVES,
@@ -359,8 +358,8 @@ class RecordingQueue(FakeQueue):
         )
 
 
-def _worker_services(environ: dict[str, str]) -> WorkerServices:
-    return WorkerServices(
+def _worker_services(environ: dict[str, str]) -> WorkerPorts:
+    return WorkerPorts(
         settings=Settings.from_env(environ),
         invoices=FakeInvoiceRepository(),
         accounts=FakeAccountRepository(),
@@ -393,7 +392,7 @@ def test_a_wait_sqs_does_not_allow_is_refused(wait_seconds):
 def test_every_worker_consumer_long_polls_for_queue_wait_seconds():
     services = _worker_services({"QUEUE_WAIT_SECONDS": "5", "WORKER_THREADS": "3"})
 
-    consumers = worker_consumers(services, threading.Event())
+    consumers = worker_consumers(WorkerUseCases(services), threading.Event())
 
     assert [consumer.name for consumer in consumers] == [
         "billing-jobs-1",
@@ -408,7 +407,7 @@ def test_every_worker_consumer_long_polls_for_queue_wait_seconds():
 
 
 def test_the_worker_consumers_poll_20_seconds_unless_told_otherwise():
-    consumers = worker_consumers(_worker_services({}), threading.Event())
+    consumers = worker_consumers(WorkerUseCases(_worker_services({})), threading.Event())
 
     assert {consumer.wait_seconds for consumer in consumers} == {20}
 
@@ -465,11 +464,11 @@ def _event_ports() -> EventPorts:
     )
 
 
-def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(monkeypatch):
+def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway():
     services = _worker_services({"WORKER_THREADS": "1"})
     shared = FakePaymentGateway()  # stands in for the one rate-limited gateway of the process
-    built = []
-    monkeypatch.setattr(worker, "rate_limited_payments", lambda s: built.append(s) or shared)
+    use_cases = WorkerUseCases(services)
+    use_cases.__dict__["rate_limited_payments"] = shared  # the cached gateway every consumer takes
     customer = shared.create_customer(account_id="u1", idempotency_key="setup:u1")
     services.accounts.put(Account("u1", stripe_customer_id=customer.id))
     period = Period(2024, 11)
@@ -497,7 +496,7 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
         )
     )
     stopping = threading.Event()
-    consumers = worker_consumers(services, stopping)
+    consumers = worker_consumers(use_cases, stopping)
     for consumer in consumers:
         consumer.start()
     try:
@@ -510,7 +509,6 @@ def test_both_queues_of_a_worker_call_stripe_through_one_rate_limited_gateway(mo
             consumer.join(timeout=10)
 
     assert both_called
-    assert built == [services]
     assert services.payments.calls == []
 
 

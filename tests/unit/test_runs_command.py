@@ -7,11 +7,12 @@ import io
 import re
 from types import SimpleNamespace
 
+from billing_cli.cli import build_parser
+from billing_cli.runs_command import show_command
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import BillingRunRecord, RunStatus
-from scheduler_worker.cli import build_parser
-from scheduler_worker.runs_command import show_command
 from tests.support.fakes import FakeInvoiceRepository, FakeQueue, FakeRunRecords
 from tests.support.records import an_invoice
 
@@ -20,8 +21,14 @@ NOV = Period(2026, 11)
 
 def show(runs: FakeRunRecords, invoices: FakeInvoiceRepository | None = None) -> str:
     out = io.StringIO()
-    services = SimpleNamespace(runs=runs, billing_jobs=FakeQueue(), invoices=invoices or FakeInvoiceRepository())
-    assert show_command(argparse.Namespace(period=NOV), services, out, io.StringIO()) == 0
+    ports = SimpleNamespace(
+        runs=runs,
+        billing_jobs=FakeQueue(),
+        stripe_events=FakeQueue(),
+        audit=None,
+        invoices=invoices or FakeInvoiceRepository(),
+    )
+    assert show_command(argparse.Namespace(period=NOV), WorkerUseCases(ports), out, io.StringIO()) == 0
     return out.getvalue()
 
 

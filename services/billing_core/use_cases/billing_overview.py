@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from billing_core.domain.costs import Period
-from billing_core.domain.records import Invoice, RunStatus
-from billing_core.errors import InvalidCursor, NotFound
-from billing_core.ports import AccountRepository, InvoiceRepository, Page, RunRecords
+from billing_core.domain.lifecycle import InvoiceStatus
+from billing_core.domain.records import Account, Invoice, RunStatus
+from billing_core.errors import BillingError, InvalidCursor, NotFound
+from billing_core.ports import (
+    AccountRepository,
+    DocumentStore,
+    InvoiceRepository,
+    Page,
+    PaymentGateway,
+    RunRecords,
+    SecretsProvider,
+)
+from billing_core.use_cases.einvoices import EInvoiceFile, StoredEInvoices
+from billing_core.use_cases.payment_retry import NothingToPay, PaymentAttempt, pay_again
+from billing_core.use_cases.payment_setup import PaymentSetup, start_payment_setup
 
 DEFAULT_PAGE_SIZE = 12
 MAX_PAGE_SIZE = 100
@@ -18,8 +31,16 @@ NO_PAYMENT_METHOD = "none"  # no Stripe customer yet, or one without a saved met
 PAYMENT_METHOD_ACTIVE = "active"  # a default payment method the monthly invoice is charged to
 
 
+# What an admin may pay now from the Billing tab.
+PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceStatus.ACTION_REQUIRED})
+
+
 class InvoiceNotFound(NotFound):
     """The account has no invoice with that id (another account's invoice is reported the same way)."""
+
+
+class InvoiceNotPayable(BillingError):
+    """The invoice is paid, void or not finalized: there is nothing to pay now."""
 
 
 @dataclass(frozen=True)
@@ -75,3 +96,85 @@ def waiting_for_final_costs(runs: RunRecords, month: Period) -> bool:
     """Whether ``month``'s billing run waits for Cost Explorer's final costs (its invoice comes later)."""
     record = runs.get(month)
     return record is not None and record.status is RunStatus.WAITING_FOR_FINAL_COSTS
+
+
+class CustomerBilling:
+    """The Billing tab of one admin's account: invoices, their e-invoices, paying now, saving a method.
+
+    ``email_of``: the signed-in admin's e-mail from their access token, asked only when the account
+    gets its first Stripe customer (access tokens carry no e-mail).
+    """
+
+    def __init__(
+        self,
+        *,
+        invoices: InvoiceRepository,
+        accounts: AccountRepository,
+        payments: PaymentGateway,
+        secrets: SecretsProvider,
+        runs: RunRecords | None = None,
+        documents: DocumentStore | None = None,
+        email_of: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._invoices = invoices
+        self._accounts = accounts
+        self._payments = payments
+        self._secrets = secrets
+        self._runs = runs
+        self._documents = documents
+        self._email_of = email_of
+
+    def invoices(self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> Page[Invoice]:
+        """One page of the account's invoices, newest first."""
+        return list_invoices(self._invoices, account_id, limit=limit, cursor=cursor)
+
+    def invoice(self, account_id: str, invoice_id: str) -> Invoice:
+        """The account's invoice ``invoice_id``; ``InvoiceNotFound`` otherwise."""
+        return get_invoice(self._invoices, account_id, invoice_id)
+
+    def payment_method(self, account_id: str) -> PaymentMethodStatus:
+        """The account's default payment method as the tab shows it."""
+        return payment_method_status(self._accounts, account_id)
+
+    def account(self, account_id: str) -> Account:
+        """The account's record, or a new one's defaults before its first card is saved."""
+        return self._accounts.get(account_id) or Account(account_id)
+
+    def waiting_for_final_costs(self, month: Period) -> bool | None:
+        """Whether ``month``'s invoice waits for final costs (``None``: the run state is not known here)."""
+        if self._runs is None:
+            return None
+        return waiting_for_final_costs(self._runs, month)
+
+    def einvoice_file(self, invoice: Invoice, format_name: str) -> EInvoiceFile | None:
+        """The stored e-invoice of ``invoice`` in ``format_name``, or ``None`` if there is none (yet)."""
+        if self._documents is None:
+            return None
+        return StoredEInvoices(self._documents).file(invoice, format_name)
+
+    def pay_now(self, account_id: str, invoice_id: str) -> PaymentAttempt:
+        """Pay the account's open or failed invoice now; ``InvoiceNotPayable`` if there is nothing to pay."""
+        invoice = self.invoice(account_id, invoice_id)
+        if invoice.status not in PAYABLE:
+            raise InvoiceNotPayable(invoice_id)
+        try:
+            return pay_again(self._payments, invoice, purpose="pay-now")
+        except NothingToPay:
+            raise InvoiceNotPayable(invoice_id) from None
+
+    def start_payment_setup(
+        self, account_id: str, *, request_key: str, email: str | None, access_token: str
+    ) -> PaymentSetup:
+        """A SetupIntent on the account's one Stripe customer (created now, with ``email``, if it has none)."""
+        email_of = self._email_of
+        asked: str | Callable[[], str | None] | None = email or (
+            (lambda: email_of(access_token)) if email_of is not None else None
+        )
+        return start_payment_setup(
+            account_id,
+            request_key=request_key,
+            accounts=self._accounts,
+            payments=self._payments,
+            secrets=self._secrets,
+            email=asked,
+        )

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -48,6 +50,12 @@ from billing_core.use_cases.invoice_messages import plan_to_message
 from billing_core.use_cases.true_up import fetch_months, trued_up
 
 log = logging.getLogger(__name__)
+
+
+def replica_owner() -> str:
+    """A lease owner id unique to this process (host, pid and a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
 
 # Long enough to read the accounts, query Cost Explorer and enqueue 10,000 messages; a crashed run's
 # lease expires after it and the next trigger may start again.

@@ -96,6 +96,15 @@ class OperatorInvoices:
                 return
             cursor = page.next_cursor
 
+    def find(self, account_id: str, invoice_id: str) -> Invoice | None:
+        """The account's invoice ``invoice_id``, or ``None`` if it has none (yet)."""
+        return self._invoices.get(account_id, invoice_id)
+
+    def newest_for_account(self, account_id: str) -> Invoice | None:
+        """The account's invoice of its latest period, if it has any."""
+        page = self._invoices.list_for_account(account_id, limit=1)
+        return page.items[0] if page.items else None
+
     def get(self, invoice_id: str) -> Invoice:
         """The invoice; ``InvoiceNotFound`` if there is none."""
         invoice = self._invoices.get(account_of_invoice_id(invoice_id), invoice_id)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices
+from billing_cli.run_command import period_argument, print_table
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.records import RunStatus
-from billing_core.errors import BillingError, InvalidStoredRecord
-from scheduler_worker.run_command import period_argument, print_table
+from billing_core.errors import BillingError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -39,20 +38,20 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def show_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Print the period's run record as a table; returns the exit code."""
     period = args.period or Period.previous(datetime.now(UTC))
     try:
-        record = services.runs.get(period)
-        dead_letters = services.billing_jobs.dead_letter_depth()
-        statuses = Counter(
-            invoice.status.value if not isinstance(invoice, InvalidStoredRecord) else "unreadable"
-            for invoice in services.invoices.list_all(period_label=period.label)
-        )
+        overview = use_cases.run_overview(period)
+        dead_letters = use_cases.dead_letters.depth("billing-jobs")
     except BillingError as error:
         print(f"billing runs show {period.label} failed: {error}", file=err)
         return EXIT_FAILED
+    record = overview.record
+    statuses = dict(overview.invoices_by_status)
+    if overview.unreadable_invoices:
+        statuses["unreadable"] = overview.unreadable_invoices
     rows = [["period", period.label]]
     if record is None:
         rows.append(["state", "not run yet"])

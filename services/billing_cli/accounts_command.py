@@ -25,14 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices, operator_accounts_for
+from billing_cli.run_command import print_table
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.account_profile import (
     InvalidAccountField,
 )
 from billing_core.domain.records import Account
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
 from billing_core.use_cases.operator_accounts import AccountExists, AccountNotFound, AccountProfile
-from scheduler_worker.run_command import print_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -149,12 +149,12 @@ def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
 
 
 def create_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Create the account and its Stripe customer; prints the account."""
 
     def action() -> int:
-        account = operator_accounts_for(services).create(
+        account = use_cases.operator_accounts.create(
             _profile(args), actor=operator_name(), account_id=args.account_id, reason=args.reason
         )
         _print_account(account, out)
@@ -164,13 +164,13 @@ def create_command(
 
 
 def list_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """One line per account; an unreadable account is listed with its problem (exit 1)."""
 
     def action() -> int:
         rows, broken = [], 0
-        for entry in operator_accounts_for(services).all_accounts():
+        for entry in use_cases.operator_accounts.all_accounts():
             if isinstance(entry, InvalidStoredRecord):
                 broken += 1
                 rows.append([str(entry.record_id), "UNREADABLE", str(entry), "", "", ""])
@@ -192,19 +192,19 @@ def list_command(
 
 
 def show_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Every field of one account."""
 
     def action() -> int:
-        _print_account(operator_accounts_for(services).get(args.account), out)
+        _print_account(use_cases.operator_accounts.get(args.account), out)
         return EXIT_OK
 
     return _run(action, err, "show")
 
 
 def update_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Change the fields given; prints the account."""
 
@@ -214,7 +214,7 @@ def update_command(
             for name, wanted in (("cost_scope", args.clear_cost_scope), ("base_fee_override", args.clear_base_fee))
             if wanted
         )
-        account = operator_accounts_for(services).update(
+        account = use_cases.operator_accounts.update(
             args.account, _profile(args), actor=operator_name(), reason=args.reason, clear=clear
         )
         _print_account(account, out)
@@ -224,13 +224,13 @@ def update_command(
 
 
 def disable_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Stop billing the account."""
 
     def action() -> int:
         _print_account(
-            operator_accounts_for(services).disable(args.account, actor=operator_name(), reason=args.reason), out
+            use_cases.operator_accounts.disable(args.account, actor=operator_name(), reason=args.reason), out
         )
         return EXIT_OK
 
@@ -238,28 +238,24 @@ def disable_command(
 
 
 def enable_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Bill the account again."""
 
     def action() -> int:
-        _print_account(
-            operator_accounts_for(services).enable(args.account, actor=operator_name(), reason=args.reason), out
-        )
+        _print_account(use_cases.operator_accounts.enable(args.account, actor=operator_name(), reason=args.reason), out)
         return EXIT_OK
 
     return _run(action, err, "enable")
 
 
 def invite_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Invite the admin; on the local stack, print their temporary password (Cognito mails it in AWS)."""
 
     def action() -> int:
-        user = operator_accounts_for(services).invite(
-            args.account, args.email, actor=operator_name(), reason=args.reason
-        )
+        user = use_cases.operator_accounts.invite(args.account, args.email, actor=operator_name(), reason=args.reason)
         state = "invited" if user.created else "already had a login; now an admin of this account"
         print(f"{args.email}: {state} (user {user.username}, sub {user.sub})", file=out)
         if user.temporary_password:
@@ -275,12 +271,12 @@ def invite_command(
 
 
 def audit_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """The newest operator actions as a table."""
 
     def action() -> int:
-        entries = operator_accounts_for(services).audit_entries(account_id=args.account, limit=args.limit)
+        entries = use_cases.operator_accounts.audit_entries(account_id=args.account, limit=args.limit)
         rows = [
             [
                 _time(e.at),

@@ -5,17 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-import boto3
-
-from billing_core import logging as billing_logging
-from billing_core.bootstrap import WorkerServices, bootstrap_worker
-from billing_core.errors import SettingsError
-from billing_core.settings import Settings
-from scheduler_worker import (
+from billing_cli import (
     accounts_command,
     events_command,
     invoices_command,
@@ -24,7 +18,11 @@ from scheduler_worker import (
     run_command,
     runs_command,
 )
-from scheduler_worker.stack_file import stack_environment
+from billing_cli.stack_file import stack_environment
+from billing_core import logging as billing_logging
+from billing_core.bootstrap import WorkerUseCases, aws_session_from, bootstrap_worker
+from billing_core.errors import SettingsError
+from billing_core.settings import Settings
 
 EXIT_USAGE = 2
 
@@ -52,24 +50,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(
     argv: Sequence[str] | None = None,
     *,
-    services: WorkerServices | None = None,
+    use_cases: WorkerUseCases | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Parse ``argv``, wire the services from the environment (unless given) and run the subcommand."""
+    """Parse ``argv``, wire the use cases from the environment (unless given) and run the subcommand."""
     out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
-    if services is None:
+    if use_cases is None:
         try:
             environ = {**os.environ, **stack_environment(args.stack)} if args.stack else dict(os.environ)
             settings = Settings.from_env(environ)
             refuse_local_aws_with_live_stripe(settings)
             billing_logging.configure(settings.log_level)
-            services = bootstrap_worker(settings, session=_stack_session(environ) if args.stack else None)
+            use_cases = bootstrap_worker(settings, session=aws_session_from(environ) if args.stack else None)
         except SettingsError as error:
             print(f"billing: {error}", file=err)
             return EXIT_USAGE
-    exit_code: int = args.handler(args, services, out, err)
+    exit_code: int = args.handler(args, use_cases, out, err)
     return exit_code
 
 
@@ -80,15 +78,6 @@ def refuse_local_aws_with_live_stripe(settings: Settings) -> None:
             "AWS_ENDPOINT_URL points at a local AWS but STRIPE_API_BASE is not set, which means live Stripe; "
             "set STRIPE_API_BASE to the local Stripe emulator (or use --stack)"
         )
-
-
-def _stack_session(environ: Mapping[str, str]) -> boto3.Session:
-    """A boto3 session with the stack's (fake) credentials, so nothing from the caller's AWS profile is used."""
-    return boto3.Session(
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        region_name=environ.get("AWS_REGION"),
-    )
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ import sys
 from decimal import Decimal
 from typing import Any, TextIO
 
-from billing_core.bootstrap import WorkerServices, period_report_for
+from billing_cli.run_command import period_argument, print_table
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.errors import BillingError
 from billing_core.use_cases.period_report import PeriodReport
-from scheduler_worker.run_command import period_argument, print_table
 
 EXIT_OK = 0
 EXIT_REFUSED = 3
@@ -32,11 +32,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def report_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Carry out ``billing report``; returns the exit code."""
     try:
-        report = period_report_for(services, args.period)
+        report = use_cases.period_report(args.period)
     except BillingError as error:
         print(f"billing report {args.period.label} failed: {error}", file=err)
         return EXIT_REFUSED

@@ -1,18 +1,13 @@
-"""``billing --stack .local/stack.json``: the settings of a local stack's worker, from its stack.json.
-
-The file names the stack's parts (moto's endpoint and region, the tables, the queues, the Stripe
-emulator's base URL); this maps them to the variables ``Settings`` reads. The local stack starts its
-own services with the same mapping, so the command sees exactly what they see.
+"""The local stack's worker settings: its parts (moto's endpoint and region, the tables, the queues, the
+Stripe emulator's base URL) as the variables ``Settings`` reads, with the example seller and moto's fake
+credentials. The stack starts its services with this mapping and writes it into stack.json
+(``worker_environment``), where ``billing --stack`` reads it, so the command sees exactly what they see.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-from billing_core.errors import SettingsError
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -53,10 +48,6 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def stack_environment(path: Path) -> dict[str, str]:
-    """The worker variables and fake credentials of the stack ``path`` describes; ``SettingsError`` if it is none."""
-    try:
-        info = json.loads(path.read_text())
-        return {**LOCAL_AWS_CREDENTIALS, **worker_environment(info)}
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SettingsError(f"--stack {path}: not a local stack's stack.json ({type(error).__name__})") from None
+def command_environment(info: Mapping[str, Any]) -> dict[str, str]:
+    """What ``billing --stack`` runs with: the worker's variables and the fake credentials (no real AWS)."""
+    return {**LOCAL_AWS_CREDENTIALS, **worker_environment(info)}

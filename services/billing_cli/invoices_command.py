@@ -19,14 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices, operator_invoices_for
+from billing_cli.accounts_command import operator_name
+from billing_cli.run_command import period_argument, print_table
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
-from billing_core.use_cases.einvoices import FORMATS, StoredEInvoices
+from billing_core.use_cases.einvoices import FORMATS
 from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNotRetryable
-from scheduler_worker.accounts_command import operator_name
-from scheduler_worker.run_command import period_argument, print_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -76,13 +76,13 @@ def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
 
 
 def list_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """One line per invoice; an unreadable one is listed with its problem (exit 1)."""
 
     def action() -> int:
         rows, broken = [], 0
-        entries = operator_invoices_for(services).all_invoices(
+        entries = use_cases.operator_invoices.all_invoices(
             period_label=args.period.label if args.period else None, status=args.status, account_id=args.account
         )
         for entry in entries:
@@ -108,24 +108,24 @@ def list_command(
 
 
 def show_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Every part of one invoice."""
 
     def action() -> int:
-        _print_invoice(operator_invoices_for(services).get(args.invoice), out)
+        _print_invoice(use_cases.operator_invoices.get(args.invoice), out)
         return EXIT_OK
 
     return _run(action, err, "show")
 
 
 def retry_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Pay again; exit 0 if Stripe reports it paid, 1 if declined or authentication is needed."""
 
     def action() -> int:
-        outcome = operator_invoices_for(services).retry(args.invoice, actor=operator_name(), reason=args.reason)
+        outcome = use_cases.operator_invoices.retry(args.invoice, actor=operator_name(), reason=args.reason)
         if outcome.paid:
             print(f"{args.invoice}: paid (the invoice.paid event records it)", file=out)
             return EXIT_OK
@@ -145,27 +145,25 @@ def retry_command(
 
 
 def void_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Void at Stripe and on the record."""
 
     def action() -> int:
-        _print_invoice(
-            operator_invoices_for(services).void(args.invoice, actor=operator_name(), reason=args.reason), out
-        )
+        _print_invoice(use_cases.operator_invoices.void(args.invoice, actor=operator_name(), reason=args.reason), out)
         return EXIT_OK
 
     return _run(action, err, "void")
 
 
 def einvoice_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Copy the stored file to ``--out``; exit 1 if the invoice has none (yet)."""
 
     def action() -> int:
-        invoice = operator_invoices_for(services).get(args.invoice)
-        stored = StoredEInvoices(services.documents).file(invoice, args.format) if services.documents else None
+        invoice = use_cases.operator_invoices.get(args.invoice)
+        stored = use_cases.einvoice_file(invoice, args.format)
         if stored is None:
             print(f"billing invoices einvoice: {args.invoice} has no {args.format} e-invoice stored", file=err)
             return EXIT_FAILED

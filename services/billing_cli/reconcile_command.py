@@ -12,9 +12,8 @@ import json
 from datetime import date
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices, event_ports_for
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.errors import BillingError
-from billing_core.use_cases.reconcile import reconcile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,10 +28,10 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=run_reconcile)
 
 
-def run_reconcile(args: argparse.Namespace, services: WorkerServices, out: TextIO, err: TextIO) -> int:
+def run_reconcile(args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO, err: TextIO) -> int:
     """Reconcile and print the summary; exit 1 if Stripe or AWS failed part-way (rerun: it is idempotent)."""
     try:
-        report = reconcile(args.since, event_ports_for(services))
+        report = use_cases.reconcile(args.since)
     except BillingError as error:
         print(f"billing reconcile: {type(error).__name__}: {error}", file=err)
         return EXIT_FAILED

@@ -18,15 +18,14 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from billing_core.bootstrap import WorkerServices, billing_run_for
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError
-from billing_core.ports import InvoiceRepository
-from scheduler_worker.schedule import replica_owner
+from billing_core.use_cases.billing_run import replica_owner
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,7 +58,7 @@ def period_argument(text: str) -> Period:
 
 def run_command(
     args: argparse.Namespace,
-    services: WorkerServices,
+    use_cases: WorkerUseCases,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     *,
@@ -67,7 +66,7 @@ def run_command(
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Carry out ``billing run``; returns the exit code."""
-    run = billing_run_for(services)
+    run = use_cases.billing_run()
     try:
         if args.dry_run:
             planned = run.plan(args.period, only_account=args.account)
@@ -95,7 +94,13 @@ def run_command(
         return EXIT_OK
     reached = _has_payment_outcome if args.wait else _is_finalized
     records = wait_for_invoices(
-        services.invoices, result.plans, err, timeout=args.timeout, sleep=sleep, clock=clock, reached=reached
+        use_cases.operator_invoices.find,
+        result.plans,
+        err,
+        timeout=args.timeout,
+        sleep=sleep,
+        clock=clock,
+        reached=reached,
     )
     print_summary(result.plans, records, out)
     finished = all(reached(records.get(plan.invoice_id)) for plan in result.plans)
@@ -103,7 +108,7 @@ def run_command(
 
 
 def wait_for_invoices(
-    invoices: InvoiceRepository,
+    find: Callable[[str, str], Invoice | None],
     plans: Sequence[InvoicePlan],
     err: TextIO,
     *,
@@ -124,7 +129,7 @@ def wait_for_invoices(
         while True:
             still_pending = []
             for plan in pending:
-                record = invoices.get(plan.account_id, plan.invoice_id)
+                record = find(plan.account_id, plan.invoice_id)
                 if record is not None:
                     records[plan.invoice_id] = record
                 if not reached(record):

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import uuid
 from typing import TextIO
 
-from billing_core.bootstrap import WorkerServices
-from billing_core.domain.audit import AuditEntry
+from billing_cli.accounts_command import operator_name
+from billing_cli.run_command import print_table
+from billing_core.bootstrap import WorkerUseCases
 from billing_core.errors import BillingError
-from billing_core.ports import MessageQueue
-from scheduler_worker.accounts_command import operator_name
-from scheduler_worker.run_command import print_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,11 +48,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def dlq_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Print the queue's dead letters as a table; returns the exit code."""
     try:
-        letters = _queue(services, args.queue).dead_letters(limit=args.limit)
+        letters = use_cases.dead_letters.dead_letters(args.queue, limit=args.limit)
     except BillingError as error:
         print(f"billing events dlq failed: {error}", file=err)
         return EXIT_FAILED
@@ -82,31 +78,16 @@ def dlq_command(
 
 
 def redrive_command(
-    args: argparse.Namespace, services: WorkerServices, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, use_cases: WorkerUseCases, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Move the queue's dead letters back; returns the exit code."""
     try:
-        moved = _queue(services, args.queue).redrive(limit=args.limit)
+        moved = use_cases.dead_letters.redrive(args.queue, actor=operator_name(), limit=args.limit, reason=args.reason)
     except BillingError as error:
         print(f"billing events redrive failed: {error}", file=err)
         return EXIT_FAILED
-    if services.audit is not None and moved:
-        services.audit.record(
-            AuditEntry(
-                entry_id=uuid.uuid4().hex,
-                at=int(time.time() * 1000),
-                actor=operator_name(),
-                action="queue.redrive",
-                after={"queue": args.queue, "moved": str(moved)},
-                reason=args.reason,
-            )
-        )
     print(f"{args.queue}: {moved} message(s) moved back from the dead-letter queue", file=out)
     return EXIT_OK
-
-
-def _queue(services: WorkerServices, name: str) -> MessageQueue:
-    return services.stripe_events if name == "stripe-events" else services.billing_jobs
 
 
 def _preview(body: str) -> str:
