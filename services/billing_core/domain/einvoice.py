@@ -2,7 +2,8 @@
 
 Pure data: the adapters in ``adapters/einvoice_*`` write it as UN/CEFACT CII XML and as a PDF/A-3
 with that XML embedded. Amounts are the invoice's own, as Stripe computed them and our check
-confirmed: the file repeats the invoice, it never computes a different one.
+confirmed: the file repeats the invoice, it never computes a different one. Whether an invoice
+may be written at all is ``einvoice_rules``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class VatCategory(StrEnum):
     REVERSE_CHARGE = "AE"  # business customer in another EU country: the customer owes the VAT
     NOT_TAXABLE = "O"  # customer outside the EU: the service is not taxable in Germany
     SMALL_BUSINESS = "E"  # seller under § 19 UStG: no VAT charged
+
+    @property
+    def untaxed(self) -> bool:
+        """No VAT is charged: rate 0, and the legend is the exemption reason (BT-120; BR-S-10 forbids one under S)."""
+        return self in (VatCategory.REVERSE_CHARGE, VatCategory.NOT_TAXABLE, VatCategory.SMALL_BUSINESS)
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,9 @@ class EInvoice:
     payment_terms: str  # BT-20
     payment: PaymentMeans
     notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used
+
+    def has_category(self, category: VatCategory) -> bool:
+        """Whether a VAT breakdown or a line is of ``category``."""
+        return any(vat.category is category for vat in self.vat) or any(
+            line.category is category for line in self.lines
+        )

@@ -22,6 +22,7 @@ from billing_core.domain.einvoice import (
     VatBreakdown,
     VatCategory,
 )
+from billing_core.domain.einvoice_rules import check_einvoice
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -176,6 +177,7 @@ class EInvoices:
             return record
         try:
             invoice = einvoice_of(record, account, self._seller, account.language or self._language)
+            check_einvoice(invoice)
             xml = self._writer.xrechnung(invoice)
             pdf = self._writer.zugferd(invoice, xml)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
