@@ -15,7 +15,7 @@ from lxml import etree
 
 from billing_core.adapters.einvoice_cii import EInvoiceRejected, einvoice_file_name, xrechnung_xml
 from billing_core.domain.account_profile import PostalAddress
-from billing_core.domain.einvoice import EInvoiceInvalid, VatCategory
+from billing_core.domain.einvoice import DocumentType, EInvoiceInvalid, VatCategory
 from billing_core.domain.records import InvoiceVat, SavedPaymentMethod
 from billing_core.domain.seller import Seller
 from billing_core.use_cases.einvoices import einvoice_of
@@ -221,9 +221,12 @@ def test_the_invoice_a_finalized_record_becomes_is_a_valid_xrechnung(xrechnung):
         contact_email="rechnung@beispiel-cloud.de",
     )
 
-    result = xrechnung.validate(xrechnung_xml(einvoice_of(record, account, seller, "de")), "from the record")
+    invoice = einvoice_of(record, account, seller, "de")
+
+    result = xrechnung.validate(xrechnung_xml(invoice), "from the record")
 
     assert result.ok, result.format()
+    assert invoice.document_type is DocumentType.COMMERCIAL_INVOICE and invoice.preceding == ()
 
 
 @settings(max_examples=25, deadline=None)

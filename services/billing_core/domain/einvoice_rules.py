@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing_core.domain.einvoice import EInvoice, EInvoiceInvalid, PaymentMeans, VatCategory
+from billing_core.domain.einvoice import DocumentType, EInvoice, EInvoiceInvalid, PaymentMeans, VatCategory
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
+_CORRECTIONS = (DocumentType.CREDIT_NOTE, DocumentType.CORRECTED_INVOICE)
 
 
 def check_einvoice(invoice: EInvoice) -> None:
@@ -54,8 +55,25 @@ def einvoice_problems(invoice: EInvoice) -> list[str]:
         for vat in invoice.vat
         if vat.category.untaxed and not vat.exemption_reason
     ]
+    problems += _document_problems(invoice)
     problems += _payment_problems(invoice.payment)
     problems += _sum_problems(invoice)
+    return problems
+
+
+def _document_problems(invoice: EInvoice) -> list[str]:
+    """The document type and its preceding invoices (BG-3): a correction says which invoice it corrects."""
+    problems = [
+        "a preceding invoice has no number"  # BR-55
+        for preceding in invoice.preceding
+        if not preceding.number.strip()
+    ]
+    # A credit note or corrected invoice stands in for an earlier invoice: without naming it, the
+    # buyer cannot tell which one (XRechnung's BR-DE-26 asks it of a 384).
+    if invoice.document_type in _CORRECTIONS and not invoice.preceding:
+        problems.append(f"the {invoice.document_type} document names no preceding invoice")
+    if invoice.cancels_in_full and invoice.document_type is not DocumentType.CREDIT_NOTE:
+        problems.append("only a credit note cancels an invoice in full")
     return problems
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from billing_core.domain.einvoice import EInvoiceInvalid, VatCategory
+from billing_core.domain.einvoice import DocumentType, EInvoiceInvalid, PrecedingInvoice, VatCategory
 from billing_core.domain.einvoice_rules import check_einvoice, einvoice_problems
-from tests.unit.einvoice_fixtures import AUSTRIAN_BUYER, CARD, SELLER, US_BUYER, an_einvoice
+from tests.unit.einvoice_fixtures import AUSTRIAN_BUYER, CARD, SELLER, US_BUYER, a_credit_note, an_einvoice
 
 TAX_NUMBER = "27/123/45678"
 
@@ -26,8 +27,11 @@ TAX_NUMBER = "27/123/45678"
             category=VatCategory.SMALL_BUSINESS, seller=dataclasses.replace(SELLER, vat_id=None, tax_number=TAX_NUMBER)
         ),
         an_einvoice(["20.00", "-20.00"]),
+        a_credit_note(),
+        a_credit_note(["5.00"], cancels_in_full=False),
+        a_credit_note(document_type=DocumentType.CORRECTED_INVOICE, cancels_in_full=False),
     ],
-    ids=lambda invoice: f"{invoice.vat[0].category} {invoice.net_total}",
+    ids=lambda invoice: f"{invoice.document_type} {invoice.vat[0].category} {invoice.net_total}",
 )
 def test_a_complete_document_whose_sums_hold_has_no_problems(invoice):
     assert einvoice_problems(invoice) == []
@@ -112,6 +116,26 @@ def test_an_amount_finer_than_a_cent_is_refused_rather_than_rounded():
     invoice = an_einvoice(["20.00", "17.745"], net_total=Decimal("37.745"))
 
     assert einvoice_problems(invoice) == ["an amount is not a whole number of cents"]
+
+
+def test_a_credit_note_or_corrected_invoice_names_the_invoice_it_corrects():
+    for document_type in (DocumentType.CREDIT_NOTE, DocumentType.CORRECTED_INVOICE):
+        invoice = a_credit_note(document_type=document_type, preceding=(), cancels_in_full=False)
+
+        assert einvoice_problems(invoice) == [f"the {document_type} document names no preceding invoice"]
+
+
+def test_a_preceding_invoice_has_a_number():
+    invoice = a_credit_note(preceding=(PrecedingInvoice(" ", date(2026, 12, 1)),))
+
+    assert einvoice_problems(invoice) == ["a preceding invoice has no number"]  # BR-55
+
+
+def test_only_a_credit_note_cancels_an_invoice_in_full():
+    for document_type in (DocumentType.COMMERCIAL_INVOICE, DocumentType.CORRECTED_INVOICE):
+        invoice = a_credit_note(document_type=document_type)
+
+        assert einvoice_problems(invoice) == ["only a credit note cancels an invoice in full"]
 
 
 def test_the_refusal_names_the_invoice_and_every_problem():
