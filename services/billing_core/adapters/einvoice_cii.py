@@ -15,6 +15,8 @@ contact (BG-6), e-mail addresses as electronic addresses (BT-34, BT-49) and the 
   price is never negative (BR-27).
 - A due date is written when there is one; the payment terms text always is (BR-CO-25 asks for one
   of them while an amount is due).
+- The type code (BT-3) is the document's; its preceding invoice (BG-3) follows the monetary summation,
+  where the CII schema puts it. CII D16B has room for one: a document naming more is refused.
 
 Nothing is computed here: the file repeats the invoice's amounts. What the document must hold to be
 written is ``domain/einvoice_rules.py``; the writer checks it once more and refuses an invoice those
@@ -51,7 +53,6 @@ from billing_core.domain.einvoice_rules import check_einvoice
 XRECHNUNG_3_0 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"  # BT-24
 PEPPOL_BILLING = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # BT-23
 XSD = "FACTUR-X_EN16931"  # drafthorse's bundled Factur-X 1.0.07 EN 16931 schema
-INVOICE = "380"  # commercial invoice (BT-3)
 SEPA_DIRECT_DEBIT = "59"
 PAYMENT_CARD = "48"  # bank card: Stripe does not tell a credit from a debit card here
 ONE = "C62"  # unit code "one"
@@ -69,12 +70,14 @@ class EInvoiceRejected(EInvoiceInvalid):
 def xrechnung_xml(invoice: EInvoice) -> bytes:
     """The XRechnung 3.0 CII document of ``invoice``, UTF-8, after drafthorse's EN 16931 XSD check."""
     check_einvoice(invoice)  # whoever calls: no file the domain's rules refuse
+    if len(invoice.preceding) > 1:
+        raise EInvoiceRejected(f"invoice {invoice.number}: CII has room for one preceding invoice (BG-3)")
     doc = Document()
     doc.context.guideline_parameter.id = XRECHNUNG_3_0
     doc.context.business_parameter.id = PEPPOL_BILLING
     # doc.header.name (ram:Name) exists only in the EXTENDED schema: left unset.
     doc.header.id = invoice.number
-    doc.header.type_code = INVOICE
+    doc.header.type_code = invoice.document_type.value
     doc.header.issue_date_time = invoice.issue_date
     for note in invoice.notes:
         doc.header.notes.add(IncludedNote(content=note))
@@ -104,6 +107,10 @@ def xrechnung_xml(invoice: EInvoice) -> bytes:
     totals.tax_total = (_amount(invoice.tax_total), invoice.currency)
     totals.grand_total = _amount(invoice.gross_total)
     totals.due_amount = _amount(invoice.gross_total)  # nothing is prepaid at finalization
+    if invoice.preceding:  # BG-3; drafthorse writes it after the summation, where the schema wants it
+        preceding, reference = invoice.preceding[0], settlement.invoice_referenced_document
+        reference.issuer_assigned_id = preceding.number  # BT-25
+        reference.issue_date_time = preceding.issue_date  # BT-26: qdt:DateTimeString, format 102
     try:
         xml: bytes = doc.serialize(schema=XSD)
     except lxml.etree.XMLSyntaxError as exc:
