@@ -15,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from billing_core.domain.einvoice import EInvoice, EInvoiceLine, Party, PaymentMeans, VatBreakdown, VatCategory
+from billing_core.domain.einvoice import (
+    DocumentType,
+    EInvoice,
+    EInvoiceLine,
+    Party,
+    PaymentMeans,
+    PrecedingInvoice,
+    VatBreakdown,
+    VatCategory,
+)
 from billing_core.domain.tax import LEGENDS
 from tests.support.xrechnung import validator
 
@@ -95,7 +104,9 @@ def an_einvoice(
     gross = net_total + tax
     invoice = EInvoice(
         number="INV-2026-0042",
+        document_type=DocumentType.COMMERCIAL_INVOICE,
         issue_date=date(2026, 12, 1),
+        preceding=(),
         currency="EUR",
         language=language,
         buyer_reference="K-10023",
@@ -114,6 +125,22 @@ def an_einvoice(
         notes=(reason,) if reason else (),
     )
     return dataclasses.replace(invoice, **overrides)
+
+
+def a_credit_note(amounts: Sequence[str | Decimal] = ("20.00", "17.74"), **overrides: Any) -> EInvoice:
+    """INV-2026-0057 (381), taking back ``amounts`` of INV-2026-0042 of 1 December 2026 (BG-3).
+
+    Its amounts are positive, as CII writes a credit note; by default it cancels the invoice in full.
+    """
+    defaults: dict[str, Any] = {
+        "number": "INV-2026-0057",
+        "document_type": DocumentType.CREDIT_NOTE,
+        "issue_date": date(2026, 12, 15),
+        "preceding": (PrecedingInvoice("INV-2026-0042", date(2026, 12, 1)),),
+        "cancels_in_full": True,
+        "due_date": None,  # the buyer owes nothing
+    }
+    return an_einvoice(amounts, **{**defaults, **overrides})
 
 
 @pytest.fixture(scope="session", name="xrechnung")

@@ -15,7 +15,7 @@ from lxml import etree
 
 from billing_core.adapters.einvoice_cii import EInvoiceRejected, einvoice_file_name, xrechnung_xml
 from billing_core.domain.account_profile import PostalAddress
-from billing_core.domain.einvoice import VatCategory
+from billing_core.domain.einvoice import DocumentType, EInvoiceInvalid, PrecedingInvoice, VatCategory
 from billing_core.domain.records import InvoiceVat, SavedPaymentMethod
 from billing_core.domain.seller import Seller
 from billing_core.use_cases.einvoices import einvoice_of
@@ -25,6 +25,7 @@ from tests.unit.einvoice_fixtures import (
     CARD,
     SELLER,
     US_BUYER,
+    a_credit_note,
     an_einvoice,
     category_tax,
     legend,
@@ -34,6 +35,7 @@ from tests.unit.einvoice_fixtures import (
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
 }
 SUMMATION = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
 TAX_NUMBER = "27/123/45678"
@@ -177,6 +179,47 @@ def test_a_card_payment_names_only_the_last_four_digits_and_the_holder():
     assert _texts(xml, "//ram:DirectDebitMandateID") == [] and _texts(xml, "//ram:CreditorReferenceID") == []
 
 
+def test_a_credit_note_naming_its_preceding_invoice_is_a_valid_xrechnung_with_no_errors(xrechnung):
+    for name, credit_note in {
+        "cancellation, SEPA": a_credit_note(),
+        "partial, card, English": a_credit_note(["5.00"], cancels_in_full=False, payment=CARD, language="en"),
+        "reverse charge": a_credit_note(category=VatCategory.REVERSE_CHARGE, buyer=AUSTRIAN_BUYER),
+    }.items():
+        result = xrechnung.validate(xrechnung_xml(credit_note), f"381, {name}")
+
+        assert result.ok, result.format()
+        assert {finding.id for finding in result.warnings} <= {"BR-DE-20"}, result.format(include_warnings=True)
+
+
+def test_a_credit_note_carries_type_381_and_its_preceding_invoice_after_the_summation():
+    xml = xrechnung_xml(a_credit_note())
+
+    assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["381"]
+    reference = "//ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument/"
+    assert _texts(xml, reference + "ram:IssuerAssignedID") == ["INV-2026-0042"]  # BT-25
+    assert _tree(xml).xpath(
+        reference + "ram:FormattedIssueDateTime/qdt:DateTimeString[@format='102']/text()", namespaces=NS
+    ) == ["20261201"]  # BT-26
+    settlement = _tree(xml).xpath("//ram:ApplicableHeaderTradeSettlement", namespaces=NS)[0]
+    assert [etree.QName(child).localname for child in settlement][-2:] == [
+        "SpecifiedTradeSettlementHeaderMonetarySummation",
+        "InvoiceReferencedDocument",
+    ]
+
+
+def test_an_invoice_of_a_period_is_380_and_refers_to_no_other():
+    xml = xrechnung_xml(an_einvoice())
+
+    assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
+    assert _texts(xml, "//ram:InvoiceReferencedDocument/*") == []
+
+
+def test_validation_fails_once_the_preceding_invoices_number_is_blanked(xrechnung):
+    xml = xrechnung_xml(a_credit_note()).replace(b">INV-2026-0042</ram:IssuerAssignedID>", b"></ram:IssuerAssignedID>")
+
+    assert "BR-55" in xrechnung.validate(xml, "no BT-25").error_ids()
+
+
 def test_validation_fails_once_the_buyer_reference_is_removed(xrechnung):
     tree = _tree(xrechnung_xml(an_einvoice()))
     for node in tree.xpath("//ram:BuyerReference", namespaces=NS):
@@ -221,9 +264,12 @@ def test_the_invoice_a_finalized_record_becomes_is_a_valid_xrechnung(xrechnung):
         contact_email="rechnung@beispiel-cloud.de",
     )
 
-    result = xrechnung.validate(xrechnung_xml(einvoice_of(record, account, seller, "de")), "from the record")
+    invoice = einvoice_of(record, account, seller, "de")
+
+    result = xrechnung.validate(xrechnung_xml(invoice), "from the record")
 
     assert result.ok, result.format()
+    assert invoice.document_type is DocumentType.COMMERCIAL_INVOICE and invoice.preceding == ()
 
 
 @settings(max_examples=25, deadline=None)
@@ -278,34 +324,21 @@ def test_without_lxml_the_writer_does_not_import_rather_than_write_unchecked_fil
     assert result.returncode != 0 and "lxml" in result.stderr.strip().splitlines()[-1], result.stderr
 
 
-@pytest.mark.parametrize(
-    ("change", "problem"),
-    [
-        (dict(buyer_reference=" "), "no buyer reference"),
-        (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, postal_code=None)), "the buyer has no postal_code"),
-        (dict(buyer=dataclasses.replace(AUSTRIAN_BUYER, email=None)), "the buyer has no email"),
-        (dict(seller=dataclasses.replace(SELLER, contact_phone=None)), "the seller has no contact_phone"),
-        (dict(seller=dataclasses.replace(SELLER, vat_id=None)), "neither a VAT id nor a tax number"),
-        (dict(payment=dataclasses.replace(CARD, card_last4=None)), "no card_last4"),
-        (dict(net_total=Decimal("37.75")), "the lines do not sum to the net total"),
-        (dict(tax_total=Decimal("7.18")), "the VAT breakdown does not sum to the tax total"),
-    ],
-)
-def test_an_invoice_missing_what_xrechnung_requires_is_refused_by_name(change, problem):
-    with pytest.raises(EInvoiceRejected, match=problem):
-        xrechnung_xml(an_einvoice(**change))
+def test_the_writer_refuses_what_the_domains_rules_refuse_naming_every_problem():
+    """The rules themselves are tested in ``tests/unit/domain/test_einvoice_rules.py``."""
+    invoice = an_einvoice(buyer_reference=" ", payment=dataclasses.replace(CARD, card_last4=None))
 
-
-def test_reverse_charge_without_the_buyers_vat_id_is_refused():
-    invoice = an_einvoice(category=VatCategory.REVERSE_CHARGE, buyer=dataclasses.replace(AUSTRIAN_BUYER, vat_id=None))
-
-    with pytest.raises(EInvoiceRejected, match="reverse charge without the buyer's VAT id"):
+    with pytest.raises(EInvoiceInvalid, match="^invoice INV-2026-0042: there is no buyer reference; .*no card_last4$"):
         xrechnung_xml(invoice)
 
 
-def test_an_amount_finer_than_a_cent_is_refused_rather_than_rounded():
-    with pytest.raises(EInvoiceRejected, match="whole number of cents"):
-        xrechnung_xml(an_einvoice(["20.00", "17.745"], net_total=Decimal("37.745")))
+def test_a_second_preceding_invoice_is_refused_as_cii_has_room_for_one():
+    second = PrecedingInvoice("INV-2026-0031", date(2026, 11, 1))
+    credit_note = a_credit_note()
+    credit_note = dataclasses.replace(credit_note, preceding=(*credit_note.preceding, second))
+
+    with pytest.raises(EInvoiceRejected, match="room for one preceding invoice"):
+        xrechnung_xml(credit_note)
 
 
 def test_the_file_names_are_rechnung_and_the_number():

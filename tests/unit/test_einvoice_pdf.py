@@ -18,6 +18,7 @@ from tests.unit.einvoice_fixtures import (
     AUSTRIAN_BUYER,
     CARD,
     US_BUYER,
+    a_credit_note,
     an_einvoice,
     legend,
     xrechnung_validator,  # noqa: F401 (the session fixture "xrechnung")
@@ -126,6 +127,32 @@ def test_an_untaxed_invoice_shows_its_legend_and_vat_zero(category, buyer, xrech
     assert legend(category) in text
     assert "USt. 0 % auf 37,74 € 0,00 €" in text and "Gesamtbetrag 37,74 €" in text
     assert xrechnung.validate(xml, str(category)).ok
+
+
+@pytest.mark.parametrize(
+    ("invoice", "title"),
+    [
+        (an_einvoice(), "Rechnung"),
+        (an_einvoice(language="en"), "Invoice"),
+        (a_credit_note(), "Stornorechnung"),
+        (a_credit_note(cancels_in_full=False), "Rechnungskorrektur"),
+        (a_credit_note(language="en"), "Credit note"),
+    ],
+)
+def test_the_page_is_titled_by_the_documents_type(invoice, title):
+    html = invoice_html(invoice)
+
+    assert f"<h1>{title}</h1>" in html and f"<title>{title} {invoice.number}</title>" in html
+    assert "Gutschrift" not in html
+
+
+def test_a_credit_notes_pdf_carries_its_title_in_the_metadata():
+    credit_note = a_credit_note()
+
+    metadata = PdfReader(io.BytesIO(_pdf(credit_note)[1])).metadata
+
+    assert metadata is not None and metadata.title == "Stornorechnung INV-2026-0057"
+    assert metadata.subject == "Stornorechnung INV-2026-0057, 15.12.2026"
 
 
 def test_credits_and_a_zero_total_are_shown_with_their_signs():

@@ -58,8 +58,9 @@ class World:
         self.accounts.put(account)
         return account
 
-    def job(self, observe=None) -> InvoiceJob:
-        einvoices = EInvoices(invoices=self.invoices, documents=self.documents, writer=EInvoiceFiles(), seller=SELLER)
+    def job(self, observe=None, writer=None) -> InvoiceJob:
+        writer = writer or EInvoiceFiles()
+        einvoices = EInvoices(invoices=self.invoices, documents=self.documents, writer=writer, seller=SELLER)
         return InvoiceJob(
             invoices=self.invoices,
             accounts=self.accounts,
@@ -141,6 +142,27 @@ def test_a_buyer_without_an_address_is_billed_and_the_record_says_why_there_is_n
     world.job().run(plan)
     assert world.invoices.get("u1", plan.invoice_id).einvoice.error is None
     assert len(world.documents.files) == 2
+
+
+class CountingWriter(EInvoiceFiles):
+    """The real writer, counting the invoices handed to it."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def xrechnung(self, invoice):
+        self.asked.append(invoice.number)
+        return super().xrechnung(invoice)
+
+
+def test_the_domains_rules_refuse_an_incomplete_einvoice_before_the_writer_is_asked():
+    world, writer = World(), CountingWriter()
+    plan = world.plan(world.account(address=None))
+
+    world.job(writer=writer).run(plan)
+
+    assert "the buyer has no postal_code" in world.invoices.get("u1", plan.invoice_id).einvoice.error
+    assert writer.asked == []
 
 
 def test_reverse_charge_is_category_ae_with_its_legend_and_no_tax():

@@ -15,9 +15,12 @@ contact (BG-6), e-mail addresses as electronic addresses (BT-34, BT-49) and the 
   price is never negative (BR-27).
 - A due date is written when there is one; the payment terms text always is (BR-CO-25 asks for one
   of them while an amount is due).
+- The type code (BT-3) is the document's; its preceding invoice (BG-3) follows the monetary summation,
+  where the CII schema puts it. CII D16B has room for one: a document naming more is refused.
 
-Nothing is computed here: the file repeats the invoice's amounts, and an invoice whose amounts do
-not add up, or that lacks what XRechnung requires, is refused with ``EInvoiceRejected``.
+Nothing is computed here: the file repeats the invoice's amounts. What the document must hold to be
+written is ``domain/einvoice_rules.py``; the writer checks it once more and refuses an invoice those
+rules refuse with ``EInvoiceInvalid``, and a file the XSD refuses with ``EInvoiceRejected``.
 """
 
 from __future__ import annotations
@@ -42,46 +45,44 @@ from billing_core.domain.einvoice import (
     EInvoiceInvalid,
     EInvoiceLine,
     Party,
-    PaymentMeans,
     VatBreakdown,
     VatCategory,
 )
+from billing_core.domain.einvoice_rules import check_einvoice
 
 XRECHNUNG_3_0 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"  # BT-24
 PEPPOL_BILLING = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # BT-23
 XSD = "FACTUR-X_EN16931"  # drafthorse's bundled Factur-X 1.0.07 EN 16931 schema
-INVOICE = "380"  # commercial invoice (BT-3)
 SEPA_DIRECT_DEBIT = "59"
 PAYMENT_CARD = "48"  # bank card: Stripe does not tell a credit from a debit card here
 ONE = "C62"  # unit code "one"
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
-_UNTAXED = (VatCategory.REVERSE_CHARGE, VatCategory.NOT_TAXABLE, VatCategory.SMALL_BUSINESS)
 _FILE_FORMATS = {"xrechnung": "xml", "xml": "xml", "zugferd": "pdf", "pdf": "pdf"}
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class EInvoiceRejected(EInvoiceInvalid):
-    """The invoice cannot be written as an XRechnung: data it requires is missing, or the XSD refused it."""
+    """The invoice cannot be written as an XRechnung CII: the syntax has no room for it, or the XSD refused it."""
 
 
 def xrechnung_xml(invoice: EInvoice) -> bytes:
     """The XRechnung 3.0 CII document of ``invoice``, UTF-8, after drafthorse's EN 16931 XSD check."""
-    problems = _problems(invoice)
-    if problems:
-        raise EInvoiceRejected(f"invoice {invoice.number}: " + "; ".join(problems))
+    check_einvoice(invoice)  # whoever calls: no file the domain's rules refuse
+    if len(invoice.preceding) > 1:
+        raise EInvoiceRejected(f"invoice {invoice.number}: CII has room for one preceding invoice (BG-3)")
     doc = Document()
     doc.context.guideline_parameter.id = XRECHNUNG_3_0
     doc.context.business_parameter.id = PEPPOL_BILLING
     # doc.header.name (ram:Name) exists only in the EXTENDED schema: left unset.
     doc.header.id = invoice.number
-    doc.header.type_code = INVOICE
+    doc.header.type_code = invoice.document_type.value
     doc.header.issue_date_time = invoice.issue_date
     for note in invoice.notes:
         doc.header.notes.add(IncludedNote(content=note))
 
-    not_taxable = _has_category(invoice, VatCategory.NOT_TAXABLE)
+    not_taxable = invoice.has_category(VatCategory.NOT_TAXABLE)
     agreement = doc.trade.agreement
     agreement.buyer_reference = invoice.buyer_reference
     _seller(agreement.seller, invoice.seller, not_taxable)
@@ -106,6 +107,10 @@ def xrechnung_xml(invoice: EInvoice) -> bytes:
     totals.tax_total = (_amount(invoice.tax_total), invoice.currency)
     totals.grand_total = _amount(invoice.gross_total)
     totals.due_amount = _amount(invoice.gross_total)  # nothing is prepaid at finalization
+    if invoice.preceding:  # BG-3; drafthorse writes it after the summation, where the schema wants it
+        preceding, reference = invoice.preceding[0], settlement.invoice_referenced_document
+        reference.issuer_assigned_id = preceding.number  # BT-25
+        reference.issue_date_time = preceding.issue_date  # BT-26: qdt:DateTimeString, format 102
     try:
         xml: bytes = doc.serialize(schema=XSD)
     except lxml.etree.XMLSyntaxError as exc:
@@ -123,83 +128,6 @@ def einvoice_file_name(invoice: EInvoice, format: str) -> str:
         raise ValueError(f"format must be one of {', '.join(_FILE_FORMATS)}, got {format!r}")
     number = _UNSAFE_IN_FILE_NAME.sub("-", invoice.number).strip("-.") or "unnumbered"
     return f"Rechnung-{number}.{extension}"
-
-
-def _problems(invoice: EInvoice) -> list[str]:
-    """What XRechnung requires that ``invoice`` lacks, or amounts that do not add up (empty: writable)."""
-    problems = []
-    seller, buyer = invoice.seller, invoice.buyer
-    for party, role in ((seller, "seller"), (buyer, "buyer")):
-        for field in ("postal_code", "city", "email"):  # BR-DE-3/4, BR-DE-8/9, PEPPOL R020/R010
-            if not getattr(party, field):
-                problems.append(f"the {role} has no {field}")
-    for field in ("contact_name", "contact_phone"):  # BG-6: BR-DE-2, -5, -6
-        if not getattr(seller, field):
-            problems.append(f"the seller has no {field}")
-    if not seller.vat_id and not seller.tax_number:  # BR-DE-16, BR-S-02, BR-CO-26
-        problems.append("the seller has neither a VAT id nor a tax number")
-    if not invoice.buyer_reference.strip():  # BR-DE-15
-        problems.append("there is no buyer reference")
-    if not invoice.lines:
-        problems.append("there are no lines")
-    if _has_category(invoice, VatCategory.REVERSE_CHARGE):  # BR-AE-02: both VAT ids
-        if not buyer.vat_id:
-            problems.append("reverse charge without the buyer's VAT id")
-        if not seller.vat_id:
-            problems.append("reverse charge without the seller's VAT id")
-    if _has_category(invoice, VatCategory.NOT_TAXABLE) and len(invoice.vat) != 1:  # BR-O-11
-        problems.append("category O cannot be combined with another VAT breakdown")
-    problems += [
-        f"the {vat.category} breakdown has no exemption reason"  # BR-AE-10, BR-O-10, BR-E-10
-        for vat in invoice.vat
-        if vat.category in _UNTAXED and not vat.exemption_reason
-    ]
-    problems += _payment_problems(invoice.payment)
-    problems += _sum_problems(invoice)
-    return problems
-
-
-def _payment_problems(payment: PaymentMeans) -> list[str]:
-    if payment.kind == "sepa_debit":  # BR-DE-25-a, BR-DE-30, BR-DE-31, PEPPOL R061
-        return [
-            f"the SEPA direct debit has no {field}"
-            for field in ("mandate_reference", "creditor_id", "debited_account")
-            if not getattr(payment, field)
-        ]
-    if payment.kind == "card":  # BR-DE-24-a
-        return [] if payment.card_last4 else ["the card payment has no card_last4"]
-    return [f"unknown payment kind {payment.kind!r}"]
-
-
-def _sum_problems(invoice: EInvoice) -> list[str]:
-    """BR-CO-10/13/14/15 and the breakdown's BR-x-08: the file carries the sums, so they must hold."""
-    amounts = [line.net_amount for line in invoice.lines] + [invoice.net_total, invoice.tax_total, invoice.gross_total]
-    amounts += [amount for vat in invoice.vat for amount in (vat.taxable_amount, vat.tax_amount)]
-    if any(not amount.is_finite() or amount != amount.quantize(_CENT) for amount in amounts):
-        return ["an amount is not a whole number of cents"]
-    problems = []
-    if sum((line.net_amount for line in invoice.lines), _ZERO) != invoice.net_total:
-        problems.append("the lines do not sum to the net total")
-    for vat in invoice.vat:
-        lines = sum(
-            (line.net_amount for line in invoice.lines if line.category is vat.category and line.rate == vat.rate),
-            _ZERO,
-        )
-        if lines != vat.taxable_amount:
-            problems.append(f"the {vat.category} {vat.rate} % lines do not sum to its taxable amount")
-    if {(line.category, line.rate) for line in invoice.lines} - {(vat.category, vat.rate) for vat in invoice.vat}:
-        problems.append("a line's VAT category and rate has no VAT breakdown")
-    if sum((vat.tax_amount for vat in invoice.vat), _ZERO) != invoice.tax_total:
-        problems.append("the VAT breakdown does not sum to the tax total")
-    if invoice.net_total + invoice.tax_total != invoice.gross_total:
-        problems.append("net total + tax total is not the gross total")
-    return problems
-
-
-def _has_category(invoice: EInvoice, category: VatCategory) -> bool:
-    return any(vat.category is category for vat in invoice.vat) or any(
-        line.category is category for line in invoice.lines
-    )
 
 
 def _seller(cii: Any, seller: Party, not_taxable: bool) -> None:
@@ -259,7 +187,7 @@ def _breakdown(vat: VatBreakdown) -> Any:
     tax = ApplicableTradeTax()
     tax.calculated_amount = _amount(vat.tax_amount)
     tax.type_code = "VAT"
-    if vat.category in _UNTAXED:
+    if vat.category.untaxed:
         tax.exemption_reason = vat.exemption_reason  # BT-120; BR-S-10 forbids one under S
     tax.basis_amount = _amount(vat.taxable_amount)
     tax.category_code = str(vat.category)

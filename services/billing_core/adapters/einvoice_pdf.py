@@ -5,7 +5,8 @@ number, date, service period, the net amount per line, the VAT per rate, the tot
 an untaxed supply) in German, or in English when ``invoice.language == "en"``. factur-x then embeds
 the XML as ``factur-x.xml`` and writes the Factur-X XMP; it files an XRechnung under the EN 16931 level.
 
-Every text comes from the invoice and is HTML-escaped. The only things that differ between two
+Every text comes from the invoice and is HTML-escaped; the title is the document's own
+(``EInvoice.title``: "Rechnung", "Stornorechnung", ...). The only things that differ between two
 renderings of one invoice are the timestamps factur-x writes.
 """
 
@@ -22,7 +23,6 @@ from billing_core.domain.einvoice import EInvoice, Party, PaymentMeans, VatBreak
 
 _TEXTS: dict[str, dict[str, str]] = {
     "de": {
-        "title": "Rechnung",
         "number": "Rechnungsnummer",
         "date": "Rechnungsdatum",
         "period": "Leistungszeitraum",
@@ -51,7 +51,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "contact": "Kontakt",
     },
     "en": {
-        "title": "Invoice",
         "number": "Invoice number",
         "date": "Invoice date",
         "period": "Service period",
@@ -124,7 +123,7 @@ def zugferd_pdf(invoice: EInvoice, xml: bytes) -> bytes:
     visible: bytes = weasyprint.HTML(string=html).write_pdf(
         pdf_variant="pdf/a-3b", stylesheets=[weasyprint.CSS(string=_CSS)]
     )
-    texts = _texts(invoice)
+    title = invoice.title.text(invoice.language)
     pdf: bytes = facturx.generate_from_binary(
         visible,
         xml,
@@ -134,8 +133,8 @@ def zugferd_pdf(invoice: EInvoice, xml: bytes) -> bytes:
         pdf_metadata={
             "author": invoice.seller.name,
             "keywords": "Factur-X, ZUGFeRD, XRechnung",
-            "title": f"{texts['title']} {invoice.number}",
-            "subject": f"{texts['title']} {invoice.number}, {_date(invoice.issue_date, invoice.language)}",
+            "title": f"{title} {invoice.number}",
+            "subject": f"{title} {invoice.number}, {_date(invoice.issue_date, invoice.language)}",
         },
         lang=_lang(invoice),
         # Uncompressed XMP: the PDF/A identification stays readable to any checker (and to a signature later).
@@ -147,6 +146,7 @@ def zugferd_pdf(invoice: EInvoice, xml: bytes) -> bytes:
 def invoice_html(invoice: EInvoice) -> str:
     """The HTML the PDF is rendered from (every text escaped)."""
     t, language, currency = _texts(invoice), invoice.language, invoice.currency
+    title = invoice.title.text(language)
     e = _escape
     lines = "".join(
         f"<tr><td>{e(line.line_id)}</td><td>{e(line.description)}</td>"
@@ -163,13 +163,13 @@ def invoice_html(invoice: EInvoice) -> str:
 <html lang="{e(_lang(invoice))}">
 <head>
 <meta charset="utf-8">
-<title>{e(t["title"])} {e(invoice.number)}</title>
+<title>{e(title)} {e(invoice.number)}</title>
 <meta name="author" content="{e(seller.name)}">
 <meta name="dcterms.created" content="{invoice.issue_date.isoformat()}">
 <meta name="dcterms.modified" content="{invoice.issue_date.isoformat()}">
 </head>
 <body>
-<h1>{e(t["title"])}</h1>
+<h1>{e(title)}</h1>
 <div class="parties">
 <div class="party"><div class="label">{e(t["seller"])}</div>{_party(seller, t)}</div>
 <div class="party"><div class="label">{e(t["buyer"])}</div>{_party(invoice.buyer, t)}</div>

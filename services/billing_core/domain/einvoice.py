@@ -2,7 +2,11 @@
 
 Pure data: the adapters in ``adapters/einvoice_*`` write it as UN/CEFACT CII XML and as a PDF/A-3
 with that XML embedded. Amounts are the invoice's own, as Stripe computed them and our check
-confirmed: the file repeats the invoice, it never computes a different one.
+confirmed: the file repeats the invoice, it never computes a different one. Whether an invoice
+may be written at all is ``einvoice_rules``.
+
+The document says what it is (BT-3) and which earlier invoices it refers to (BG-3), and its title
+follows from its type: the XML writes the code and the references, the PDF shows the title.
 """
 
 from __future__ import annotations
@@ -27,6 +31,60 @@ class VatCategory(StrEnum):
     REVERSE_CHARGE = "AE"  # business customer in another EU country: the customer owes the VAT
     NOT_TAXABLE = "O"  # customer outside the EU: the service is not taxable in Germany
     SMALL_BUSINESS = "E"  # seller under § 19 UStG: no VAT charged
+
+    @property
+    def untaxed(self) -> bool:
+        """No VAT is charged: rate 0, and the legend is the exemption reason (BT-120; BR-S-10 forbids one under S)."""
+        return self in (VatCategory.REVERSE_CHARGE, VatCategory.NOT_TAXABLE, VatCategory.SMALL_BUSINESS)
+
+
+class DocumentType(StrEnum):
+    """What the document is (BT-3): the UNTDID 1001 codes EN 16931 and XRechnung (BR-DE-17) know."""
+
+    COMMERCIAL_INVOICE = "380"
+    CREDIT_NOTE = "381"  # takes back all (a cancellation) or part of a preceding invoice
+    CORRECTED_INVOICE = "384"  # replaces a preceding invoice
+
+
+@dataclass(frozen=True)
+class DocumentTitle:
+    """The heading of a document in each language its PDF is written in."""
+
+    de: str
+    en: str
+
+    def text(self, language: str) -> str:
+        """The English title for ``"en"``, else the German one (the PDF's own choice of language)."""
+        return self.en if language == "en" else self.de
+
+
+# Never "Gutschrift": under § 14 (2) UStG that is an invoice the buyer issues (self-billing), and a
+# credit note called so could be read as one. German practice names a full cancellation
+# "Stornorechnung" and a partial one "Rechnungskorrektur".
+_TITLES = {
+    (DocumentType.COMMERCIAL_INVOICE, False): DocumentTitle("Rechnung", "Invoice"),
+    (DocumentType.CREDIT_NOTE, True): DocumentTitle("Stornorechnung", "Credit note"),
+    (DocumentType.CREDIT_NOTE, False): DocumentTitle("Rechnungskorrektur", "Credit note"),
+    (DocumentType.CORRECTED_INVOICE, False): DocumentTitle("Korrigierte Rechnung", "Corrected invoice"),
+}
+
+
+def document_title(document_type: DocumentType, *, cancels_in_full: bool = False) -> DocumentTitle:
+    """The title of a document of ``document_type``; a credit note's depends on whether it cancels in full.
+
+    ``cancels_in_full`` is a credit note's alone: for another type it is ignored (``einvoice_rules``
+    refuses a document that sets it).
+    """
+    in_full = cancels_in_full and document_type is DocumentType.CREDIT_NOTE
+    return _TITLES[(document_type, in_full)]
+
+
+@dataclass(frozen=True)
+class PrecedingInvoice:
+    """An invoice the document refers to (BG-3): the one a credit note takes back or a correction replaces."""
+
+    number: str  # BT-25: its invoice number
+    issue_date: date  # BT-26
 
 
 @dataclass(frozen=True)
@@ -86,7 +144,9 @@ class EInvoice:
     """Everything the XRechnung and the ZUGFeRD PDF of one invoice say."""
 
     number: str  # Stripe's sequential invoice number (BT-1)
+    document_type: DocumentType  # BT-3
     issue_date: date  # BT-2: the day it was finalized
+    preceding: tuple[PrecedingInvoice, ...]  # BG-3: the invoices it refers to (none for an invoice of a period)
     currency: str  # ISO 4217, upper case
     language: str  # "de" or "en": the texts of the PDF
     buyer_reference: str  # BT-10: Leitweg-ID or order reference, else the account id
@@ -103,3 +163,15 @@ class EInvoice:
     payment_terms: str  # BT-20
     payment: PaymentMeans
     notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used
+    cancels_in_full: bool = False  # a credit note only: it takes back the whole preceding invoice
+
+    @property
+    def title(self) -> DocumentTitle:
+        """The document's title: "Rechnung" / "Invoice" for a commercial invoice."""
+        return document_title(self.document_type, cancels_in_full=self.cancels_in_full)
+
+    def has_category(self, category: VatCategory) -> bool:
+        """Whether a VAT breakdown or a line is of ``category``."""
+        return any(vat.category is category for vat in self.vat) or any(
+            line.category is category for line in self.lines
+        )

@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from billing_core.domain.einvoice import (
+    DocumentType,
     EInvoice,
     EInvoiceInvalid,
     EInvoiceLine,
@@ -22,6 +23,7 @@ from billing_core.domain.einvoice import (
     VatBreakdown,
     VatCategory,
 )
+from billing_core.domain.einvoice_rules import check_einvoice
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -66,7 +68,10 @@ def issue_date(record: Invoice) -> date | None:
 
 
 def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
-    """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``."""
+    """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``.
+
+    Every record is a period's invoice: a commercial invoice (380) that refers to no earlier one.
+    """
     if not record.stripe.number or not record.stripe.finalized_at or record.vat is None:
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
     category, rate = VatCategory(record.vat.category), record.vat.rate
@@ -81,7 +86,9 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
     address = account.address
     return EInvoice(
         number=record.stripe.number,
+        document_type=DocumentType.COMMERCIAL_INVOICE,
         issue_date=issued,
+        preceding=(),
         currency=record.currency.upper(),
         language=language,
         buyer_reference=account.buyer_reference or account.account_id,
@@ -176,6 +183,7 @@ class EInvoices:
             return record
         try:
             invoice = einvoice_of(record, account, self._seller, account.language or self._language)
+            check_einvoice(invoice)
             xml = self._writer.xrechnung(invoice)
             pdf = self._writer.zugferd(invoice, xml)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
