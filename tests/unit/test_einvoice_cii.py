@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from billing_core.adapters.einvoice_cii import EInvoiceRejected, einvoice_file_name, xrechnung_xml
+from billing_core.adapters.einvoice_cii import EInvoiceRejected, xrechnung_xml
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.einvoice import DocumentType, EInvoiceInvalid, PrecedingInvoice, VatCategory
 from billing_core.domain.records import InvoiceVat, SavedPaymentMethod
@@ -339,17 +339,6 @@ def test_a_second_preceding_invoice_is_refused_as_cii_has_room_for_one():
 
     with pytest.raises(EInvoiceRejected, match="room for one preceding invoice"):
         xrechnung_xml(credit_note)
-
-
-def test_the_file_names_are_rechnung_and_the_number():
-    invoice = an_einvoice()
-
-    assert einvoice_file_name(invoice, "xml") == "Rechnung-INV-2026-0042.xml"
-    assert einvoice_file_name(invoice, "xrechnung") == "Rechnung-INV-2026-0042.xml"
-    assert einvoice_file_name(invoice, "zugferd") == "Rechnung-INV-2026-0042.pdf"
-    assert einvoice_file_name(dataclasses.replace(invoice, number="A/B 7"), "pdf") == "Rechnung-A-B-7.pdf"
-    with pytest.raises(ValueError, match="format"):
-        einvoice_file_name(invoice, "ubl")
 
 
 def test_the_issue_date_and_periods_are_written_as_days():

@@ -25,7 +25,6 @@ rules refuse with ``EInvoiceInvalid``, and a file the XSD refuses with ``EInvoic
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -59,8 +58,6 @@ ONE = "C62"  # unit code "one"
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
-_FILE_FORMATS = {"xrechnung": "xml", "xml": "xml", "zugferd": "pdf", "pdf": "pdf"}
-_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class EInvoiceRejected(EInvoiceInvalid):
@@ -116,18 +113,6 @@ def xrechnung_xml(invoice: EInvoice) -> bytes:
     except lxml.etree.XMLSyntaxError as exc:
         raise EInvoiceRejected(f"invoice {invoice.number}: the EN 16931 XSD refused the XRechnung: {exc}") from exc
     return xml
-
-
-def einvoice_file_name(invoice: EInvoice, format: str) -> str:
-    """The download name of a file of ``invoice``: ``Rechnung-<number>.xml`` or ``.pdf``.
-
-    ``format`` is ``xrechnung``/``xml`` or ``zugferd``/``pdf``.
-    """
-    extension = _FILE_FORMATS.get(format.lower())
-    if extension is None:
-        raise ValueError(f"format must be one of {', '.join(_FILE_FORMATS)}, got {format!r}")
-    number = _UNSAFE_IN_FILE_NAME.sub("-", invoice.number).strip("-.") or "unnumbered"
-    return f"Rechnung-{number}.{extension}"
 
 
 def _seller(cii: Any, seller: Party, not_taxable: bool) -> None:
