@@ -21,7 +21,7 @@ install: $(STAMP)
 test: lint infra-tools browser-tools pdf-tools
 	$(PY) -m pytest
 
-## ruff (lint and formatting) over all Python, mypy over services/ (strict for the Stripe code paths), the
+## ruff (lint and formatting) over all Python, mypy over services/ and devtools/ (strict for the Stripe code paths), the
 ## import contracts (the dependency rule; see pyproject.toml). `make format` rewrites what the check refuses.
 lint: install
 	$(PY) -m ruff check services devtools deploy tests

@@ -74,14 +74,14 @@ def seed_cost_explorer(aws_endpoint: str, cost_explorer: Any, today: date, seed_
     return SeededCosts(previous_month=previous_report, month_to_date=mtd_report)
 
 
-def _queue_result(aws_endpoint: str, result: dict) -> None:
+def _queue_result(aws_endpoint: str, result: dict[str, Any]) -> None:
     response = requests.post(
         f"{aws_endpoint}/moto-api/static/ce/cost-and-usage-results", json={"results": [result]}, timeout=10
     )
     response.raise_for_status()
 
 
-def _for_range(seed: dict, start: date, end: date) -> dict:
+def _for_range(seed: dict[str, Any], start: date, end: date) -> dict[str, Any]:
     """The seed response with its single period moved to ``start``..``end``."""
     result = copy.deepcopy(seed)
     (period,) = result["ResultsByTime"]
@@ -92,7 +92,7 @@ def _for_range(seed: dict, start: date, end: date) -> dict:
 AWS_VAT = Decimal("0.19")
 
 
-def _by_record_type(seed: dict, start: date, end: date) -> dict:
+def _by_record_type(seed: dict[str, Any], start: date, end: date) -> dict[str, Any]:
     """The seed month as Cost Explorer groups it by RECORD_TYPE: Usage, and AWS's VAT on it as Tax."""
     (period,) = seed["ResultsByTime"]
     usage = sum(
@@ -116,7 +116,7 @@ def _by_record_type(seed: dict, start: date, end: date) -> dict:
     }
 
 
-def _prorated(result: dict, share: Decimal) -> dict:
+def _prorated(result: dict[str, Any], share: Decimal) -> dict[str, Any]:
     """Every amount times ``share``, marked as an estimate (Cost Explorer's month-to-date looks so)."""
     for period in result["ResultsByTime"]:
         period["Estimated"] = True
@@ -128,7 +128,7 @@ def _prorated(result: dict, share: Decimal) -> dict:
 
 def cost_explorer_result(
     months: Mapping[Period, Mapping[str, str]], *, estimated: Collection[Period] = (), group_by: str = GROUP_BY
-) -> dict:
+) -> dict[str, Any]:
     """Cost Explorer's MONTHLY answer, grouped by ``group_by``: per month, each service's amount (USD)."""
     from billing_core.adapters.cost_explorer import group_by_definitions
 

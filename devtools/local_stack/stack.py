@@ -389,7 +389,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _write_json_atomically(path: Path, content: dict) -> None:
+def _write_json_atomically(path: Path, content: dict[str, Any]) -> None:
     # Readers poll for this file; they must never see half of it. It holds a password: owner only.
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)

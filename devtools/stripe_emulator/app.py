@@ -131,10 +131,11 @@ class EmulatorApp:
             error.status = 404
             return _json(404, error.body()), None, False
         route = self._routes[endpoint]
-        if len(args) == 1:
-            args["id"] = next(iter(args.values()))
+        path_args = {name: str(value) for name, value in args.items()}
+        if len(path_args) == 1:
+            path_args["id"] = next(iter(path_args.values()))
         try:
-            return self._api_call(request, request_id, route, args)
+            return self._api_call(request, request_id, route, path_args)
         except StripeError as exc:
             return _error_response(exc), route.label, False
         except Exception:  # a bug in the emulator still answers the way Stripe answers a 500

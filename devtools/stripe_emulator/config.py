@@ -111,10 +111,10 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
                 raise ValueError
             return number
         if type_name == "float":
-            number = float(value)
-            if number < 0:
+            fraction = float(value)
+            if fraction < 0:
                 raise ValueError
-            return number
+            return fraction
         if "None" in type_name and value is None:
             return None
         return str(value)

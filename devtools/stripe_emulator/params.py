@@ -36,7 +36,8 @@ def decode_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise ParameterError(f"Invalid parameter: {key}", param=key)
                 node = child
-    return _listify(root)
+    nested: dict[str, Any] = _listify(root)
+    return nested
 
 
 def _listify(node: Any) -> Any:

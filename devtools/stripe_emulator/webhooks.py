@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import hmac
@@ -144,7 +145,7 @@ class WebhookDispatcher:
                 ]
             for copy, delay in enumerate(delays):
                 delivery = _Delivery(event["id"], event["type"], payload, endpoint, copy, self._generation, delay)
-                self._scheduler.call_later(delay, lambda d=delivery: self._attempt(d))
+                self._scheduler.call_later(delay, functools.partial(self._attempt, delivery))
 
     def attempts(self) -> list[dict[str, Any]]:
         """Every delivery attempt so far, oldest first."""

@@ -289,7 +289,7 @@ def list_limit(params: dict[str, Any]) -> int:
 
 
 def _created(obj: dict[str, Any]) -> int:
-    return obj["created"] if "created" in obj else obj["date"]  # invoice items carry "date"
+    return int(obj["created"] if "created" in obj else obj["date"])  # invoice items carry "date"
 
 
 def merge_metadata(current: dict[str, str], changes: dict[str, str] | None) -> dict[str, str]:

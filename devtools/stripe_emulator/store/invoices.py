@@ -189,7 +189,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             self._require_editable(invoice)
             customer = self._get("customer", invoice["customer"], "customer")
             # Every line is checked before any is added: Stripe adds all of them or none.
-            planned = []
+            planned: list[Any] = []
             rates_before = manual_before = False
             for i, line in enumerate(params["lines"]):
                 prefix = f"lines[{i}]"

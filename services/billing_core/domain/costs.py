@@ -38,7 +38,7 @@ class Period:
         return cls(moment.year, moment.month)
 
     @classmethod
-    def previous(cls, now: datetime) -> Period:
+    def previous(cls, now: datetime | date) -> Period:
         """The calendar month before the one containing ``now`` (the default billing period)."""
         current = cls.containing(now)
         return current.shifted(-1)
