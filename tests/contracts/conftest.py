@@ -1,14 +1,18 @@
-"""Each contract test runs twice: against the in-memory fake and against the real adapter on moto.
+"""Each contract test runs twice: against the in-memory fake and against the real adapter.
 
-A fixture here is parametrized ``memory`` / ``dynamodb`` (or ``sqs``); the test body is the contract
-both must keep, so a fake can never drift from the adapter it stands in for.
+A fixture here is parametrized ``memory`` / ``dynamodb`` (or ``sqs``, or ``emulator`` for Stripe);
+the test body is the contract both must keep, so a fake can never drift from the adapter it stands
+in for. The AWS adapters run on moto; the Stripe adapter runs through the official SDK against the
+Stripe emulator.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
+import stripe
 
 from billing_core import resources
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
@@ -22,18 +26,25 @@ from billing_core.adapters.dynamodb_events import (
     DynamoRunRecords,
 )
 from billing_core.adapters.sqs import SqsMessageQueue
+from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.errors import StripeUnavailable
+from billing_core.ports import PaymentGateway, StripeInvoice, StripeSetupIntent
+from stripe_emulator import EmulatorConfig, EmulatorServer
 from tests.support.aws import LocalAws, running_aws
+from tests.support.emulator import Control
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,
+    FakePaymentGateway,
     FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,
     FakeQueue,
     FakeRunRecords,
+    FakeSecretsProvider,
 )
 
 
@@ -137,3 +148,150 @@ def jobs_queue(request):
     aws = request.getfixturevalue("aws")
     url = aws.create_queue(resources.BILLING_JOBS)
     return QueueUnderTest(SqsMessageQueue(aws.client("sqs"), url), resources.BILLING_JOBS.max_receive_count)
+
+
+# --- Stripe ---------------------------------------------------------------------------------------
+
+STRIPE_SECRET_KEY = "sk_test_contracts"
+# The emulator's knobs for the contract: Stripe's own pace where a test waits for nothing (an
+# automatic charge about an hour after finalizing), short where a test waits for Stripe.
+EMULATOR_BASELINE = {
+    "auto_charge_delay": 3600.0,
+    "sepa_settle_delay": 0.05,
+    "payment_retry_interval": 3 * 24 * 3600.0,
+    "payment_max_attempts": 4,
+    "fault_next_n": 0,
+    "fault_rate": 0.0,
+    "fault_after_execution_next_n": 0,
+    "finalization_failures_next_n": 0,
+    "rate_limit": 0.0,
+    "check_contract": True,
+    "idempotency_ttl": 24 * 3600.0,
+}
+
+
+class StripeUnderTest:
+    """A ``PaymentGateway`` and the parts of Stripe around it that the port does not reach.
+
+    The browser's part (Stripe.js confirming a SetupIntent), time passing at Stripe (an automatic
+    charge, a SEPA debit settling) and injected failures differ between the fake and the emulator;
+    everything a test asserts goes through ``gateway``.
+    """
+
+    gateway: PaymentGateway
+
+    def save_payment_method(self, intent: StripeSetupIntent, test_payment_method: str) -> str:
+        """Confirm ``intent`` with one of Stripe's test payment methods, as Stripe.js does; the saved id."""
+        raise NotImplementedError
+
+    def collect_soon(self) -> None:
+        """Invoices finalized from now on with ``auto_advance`` are collected without waiting an hour."""
+
+    def await_collection(self, invoice_id: str) -> StripeInvoice:
+        """Let Stripe attempt its automatic charge of ``invoice_id``; the invoice afterwards."""
+        raise NotImplementedError
+
+    def await_settlement(self, invoice_id: str) -> StripeInvoice:
+        """Let the SEPA debit of ``invoice_id`` settle; the invoice afterwards."""
+        raise NotImplementedError
+
+    def fail_next_before_execution(self, method: str) -> None:
+        """The next call of ``method`` fails with a 500 before it takes any effect."""
+        raise NotImplementedError
+
+    def fail_next_after_execution(self, method: str) -> None:
+        """The next call of ``method`` takes effect, then answers a 500 that Stripe keeps for its key."""
+        raise NotImplementedError
+
+    def fail_next_finalization(self) -> None:
+        """The next finalization fails as Stripe's can (``invoice.finalization_failed``)."""
+        raise NotImplementedError
+
+
+class FakeStripe(StripeUnderTest):
+    """The in-memory fake, on the wall clock (so its events and the emulator's read alike)."""
+
+    def __init__(self) -> None:
+        self.fake = FakePaymentGateway(clock=lambda: int(time.time()))
+        self.gateway = self.fake
+
+    def save_payment_method(self, intent: StripeSetupIntent, test_payment_method: str) -> str:
+        confirmed = self.fake.confirm_setup_intent(intent.id, test_payment_method)
+        assert confirmed.payment_method_id is not None
+        return confirmed.payment_method_id
+
+    def await_collection(self, invoice_id: str) -> StripeInvoice:
+        self.fake.collect_automatically()
+        return self.fake.retrieve_invoice(invoice_id)
+
+    def await_settlement(self, invoice_id: str) -> StripeInvoice:
+        self.fake.settle_debits()
+        return self.fake.retrieve_invoice(invoice_id)
+
+    def fail_next_before_execution(self, method: str) -> None:
+        self.fake.fail_next(method, StripeUnavailable("An unknown error occurred (injected fault)."))
+
+    def fail_next_after_execution(self, method: str) -> None:
+        self.fake.fail_after_execution_next(method)
+
+    def fail_next_finalization(self) -> None:
+        self.fake.fail_finalization_next()
+
+
+class EmulatedStripe(StripeUnderTest):
+    """``StripePaymentGateway`` through the official SDK against the Stripe emulator."""
+
+    def __init__(self, url: str) -> None:
+        self.gateway = StripePaymentGateway(
+            FakeSecretsProvider(secret_key=STRIPE_SECRET_KEY), api_base=url, max_network_retries=0
+        )
+        self.sdk = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": url}, max_network_retries=0)
+        self.control = Control(url)
+
+    def save_payment_method(self, intent: StripeSetupIntent, test_payment_method: str) -> str:
+        confirmed = self.sdk.v1.setup_intents.confirm(intent.id, params={"payment_method": test_payment_method})
+        assert confirmed.status == "succeeded" and isinstance(confirmed.payment_method, str)
+        return confirmed.payment_method
+
+    def collect_soon(self) -> None:
+        self.control.configure(auto_charge_delay=0.05)
+
+    def await_collection(self, invoice_id: str) -> StripeInvoice:
+        return self._await(invoice_id, lambda invoice: invoice.attempt_count > 0 or invoice.status != "open")
+
+    def await_settlement(self, invoice_id: str) -> StripeInvoice:
+        return self._await(invoice_id, lambda invoice: invoice.status != "open")
+
+    def _await(self, invoice_id: str, done) -> StripeInvoice:
+        deadline = time.monotonic() + 5
+        while not done(invoice := self.gateway.retrieve_invoice(invoice_id)):
+            assert time.monotonic() < deadline, f"the emulator left {invoice_id} as it was"
+            time.sleep(0.02)
+        return invoice
+
+    def fail_next_before_execution(self, method: str) -> None:
+        self.control.configure(fault_next_n=1)
+
+    def fail_next_after_execution(self, method: str) -> None:
+        self.control.configure(fault_after_execution_next_n=1)
+
+    def fail_next_finalization(self) -> None:
+        self.control.configure(finalization_failures_next_n=1)
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator() -> Iterator[EmulatorServer]:
+    """One emulator for every contract test (reset before each), started only if one needs it."""
+    with EmulatorServer(EmulatorConfig(secret_key=STRIPE_SECRET_KEY, log_requests=False)) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "emulator"])
+def payments(request) -> StripeUnderTest:
+    if request.param == "memory":
+        return FakeStripe()
+    server = request.getfixturevalue("stripe_emulator")
+    control = Control(server.url)
+    control.configure(**EMULATOR_BASELINE)
+    control.reset()
+    return EmulatedStripe(server.url)

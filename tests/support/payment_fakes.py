@@ -1,7 +1,27 @@
 """An in-memory Stripe for unit tests: replays repeated idempotency keys, fails like Stripe on demand.
 
-Re-exported by ``tests.support.fakes``; it raises exactly what the real gateway raises for the same
-situation (``tests/unit/test_fakes.py``).
+Re-exported by ``tests.support.fakes``. It raises exactly what the real gateway raises for the same
+situation, and ``tests/contracts/test_payment_gateway.py`` holds it to the same contract as the real
+adapter on the Stripe emulator: invoice states and totals to the cent (Tax Rates rounded per line,
+inclusive rates, manual tax amounts, a model of Stripe Tax), Stripe's limits, SEPA debits that settle
+later, and what an idempotency key saves.
+
+Beyond the port, a test drives what happens outside it: ``confirm_setup_intent`` is the browser's
+part (Stripe.js), ``collect_automatically`` and ``settle_debits`` let Stripe's time pass, and the
+``fail_*`` methods inject failures.
+
+Where it is simpler than Stripe, on purpose:
+
+- a test payment method id (``pm_card_visa``) can be made a customer's default, retrieved and
+  charged directly, without a SetupIntent (Stripe would create a new PaymentMethod from it);
+- it emits only the invoice events the system handles, plus ``setup_intent.succeeded`` from
+  ``confirm_setup_intent`` (no ``customer.*``, ``invoice.created`` / ``updated``, ...), and lists
+  them oldest first (Stripe lists newest first; the port promises no order);
+- an error that is not a payment's or a refusal (a missing object) is not saved under its key (the
+  emulator saves it);
+- like the emulator, it keeps no customer balance: Stripe credits a negative invoice to the
+  customer's balance and marks an invoice whose amount due is below the minimum charge (EUR 0.50)
+  paid, debiting the balance, and the next invoice's amount due includes that balance.
 """
 
 from __future__ import annotations
@@ -9,11 +29,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from billing_core.domain.tax import stripe_line_taxes
+from billing_core.domain.tax import EU_COUNTRIES
 from billing_core.errors import (
     IdempotencyKeyReused,
     PaymentActionRequired,
@@ -23,6 +44,7 @@ from billing_core.errors import (
     StripeRequestRejected,
 )
 from billing_core.ports import (
+    InvoiceLine,
     PaymentGateway,
     StripeCustomer,
     StripeEvent,
@@ -35,14 +57,40 @@ from billing_core.ports import (
 # exactly as the real adapter reads the SDK's answers.
 StripeJson = dict[str, Any]
 
-# Stripe's test payment methods, as the emulator knows them.
+# Stripe's test payment methods, as the emulator knows them (``pm_sepa_debit``: the fake's own older
+# name for ``pm_sepaDebit``).
 TEST_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
     "pm_card_visa": {"type": "card", "card": {"brand": "visa", "last4": "4242"}},
     "pm_card_mastercard": {"type": "card", "card": {"brand": "mastercard", "last4": "4444"}},
     "pm_card_chargeCustomerFail": {"type": "card", "card": {"brand": "visa", "last4": "0341"}},
     "pm_card_authenticationRequired": {"type": "card", "card": {"brand": "visa", "last4": "3184"}},
+    "pm_sepaDebit": {"type": "sepa_debit", "sepa_debit": {"last4": "3000", "country": "DE"}},
     "pm_sepa_debit": {"type": "sepa_debit", "sepa_debit": {"last4": "3000", "country": "DE"}},
 }
+# What charging each does off-session (the others succeed; a SEPA debit settles later).
+_CHARGE_OUTCOMES = {"pm_card_chargeCustomerFail": "declines", "pm_card_authenticationRequired": "requires_action"}
+
+# Stripe's limits (its docs, and the pinned SDK's params where they state them).
+MAX_IDEMPOTENCY_KEY = 255
+METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
+MAX_CUSTOM_FIELDS, MAX_CUSTOM_FIELD_NAME, MAX_CUSTOM_FIELD_VALUE = 4, 40, 140  # InvoiceCreateParams
+MAX_PERCENTAGE_PLACES = 4
+TAX_EXEMPTIONS = ("none", "exempt", "reverse")
+INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+INLINE_LINES = 10  # an invoice object lists its first ten lines; the rest is paged
+# Automatic collection: Stripe charges an auto-advancing invoice about an hour after finalizing it
+# and retries a failed charge (Smart Retries; here every three days, four attempts in all).
+AUTO_CHARGE_DELAY = 3600
+RETRY_INTERVAL, MAX_ATTEMPTS = 3 * 24 * 3600, 4
+# The model of Stripe Tax the emulator uses too: the seller is registered in Germany only, below the
+# EU's OSS threshold, so every EU customer pays German VAT; outside the EU nothing is due.
+SELLER_VAT = Decimal(19)
+NO_PAYMENT_METHOD = "This customer has no attached payment source or default payment method."
+TAX_LOCATION_MISSING = (
+    "Automatic tax calculation requires a valid address on the Customer: the customer's "
+    "location is missing or not precise enough to calculate tax."
+)
+_HUNDRED = Decimal(100)
 
 
 @dataclass
@@ -53,6 +101,15 @@ class GatewayCall:
     kwargs: dict[str, Any]
     idempotency_key: str | None = None
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _LineTax:
+    """Where a line's tax comes from: Tax Rates (percentage, inclusive) or one manual amount."""
+
+    rates: tuple[tuple[Decimal, bool], ...] = ()
+    manual: int | None = None
+    manual_inclusive: bool = False
 
 
 @dataclass
@@ -69,6 +126,8 @@ class FakePaymentGateway(PaymentGateway):
     clock: Callable[[], int] = lambda: 1_700_000_000
     events: list[StripeJson] = field(default_factory=list)
     tax_rates: dict[str, StripeJson] = field(default_factory=dict)
+    # Payment methods saved through ``confirm_setup_intent`` (Stripe's test ids need no saving here).
+    payment_methods: dict[str, StripeJson] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -77,6 +136,9 @@ class FakePaymentGateway(PaymentGateway):
         self._fail_after: set[str] = set()
         self._finalization_failures: list[str] = []
         self._invoice_numbers = itertools.count(1)
+        self._made_from: dict[str, str] = {}  # saved payment method -> the test id it was made from
+        self._line_taxes: dict[str, _LineTax] = {}  # line id -> its tax
+        self._processing: set[str] = set()  # invoices with a SEPA debit in flight
 
     # --- test controls ---
 
@@ -87,6 +149,70 @@ class FakePaymentGateway(PaymentGateway):
     def calls_to(self, method: str, *, replayed: bool | None = None) -> list[GatewayCall]:
         """Calls of ``method`` (optionally only replays or only first executions)."""
         return [c for c in self.calls if c.method == method and (replayed is None or c.replayed == replayed)]
+
+    def fail_after_execution_next(self, method: str) -> None:
+        """The next call of ``method`` takes effect, then answers a 500 that its key keeps replaying."""
+        self._fail_after.add(method)
+
+    def fail_finalization_next(self, reason: str = "The invoice could not be finalized.") -> None:
+        """The next finalization fails as Stripe's does (``invoice.finalization_failed``; still a draft)."""
+        self._finalization_failures.append(reason)
+
+    def confirm_setup_intent(self, intent_id: str, payment_method: str) -> StripeSetupIntent:
+        """The browser's part (Stripe.js ``confirmSetup``) with one of Stripe's test payment methods.
+
+        As Stripe does, it makes a new PaymentMethod from the test id, attaches it to the intent's
+        customer and emits ``setup_intent.succeeded``.
+        """
+        intent = self.setup_intents.get(intent_id)
+        if intent is None:
+            raise StripeObjectNotFound(f"No such setupintent: '{intent_id}'")
+        if intent["status"] != "requires_payment_method":
+            raise StripeRequestRejected(
+                f"You cannot confirm this SetupIntent because it has a status of {intent['status']}.",
+                code="setup_intent_unexpected_state",
+            )
+        template = TEST_PAYMENT_METHODS.get(payment_method)
+        if template is None:
+            raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method}'")
+        if template["type"] not in intent["payment_method_types"]:
+            raise StripeRequestRejected(
+                f"The PaymentMethod provided ({template['type']}) is not allowed for this SetupIntent."
+            )
+        pm_id = self._new_id("pm")
+        self.payment_methods[pm_id] = {
+            "id": pm_id,
+            "object": "payment_method",
+            "customer": intent["customer"],
+            "created": self.clock(),
+            **copy.deepcopy(template),
+        }
+        self._made_from[pm_id] = payment_method
+        intent.update(status="succeeded", payment_method=pm_id)
+        self._emit("setup_intent.succeeded", intent)
+        return StripeSetupIntent.from_json(copy.deepcopy(intent))
+
+    def collect_automatically(self) -> None:
+        """Stripe's automatic collection comes due: each auto-advancing open invoice is charged once."""
+        for invoice in list(self.invoices.values()):
+            if (
+                invoice["status"] == "open"
+                and invoice["auto_advance"]
+                and invoice["next_payment_attempt"] is not None
+                and invoice["id"] not in self._processing
+            ):
+                self._attempt_payment(invoice, synchronous=False)
+
+    def settle_debits(self, *, succeed: bool = True) -> None:
+        """Every SEPA debit in flight settles: the invoice is paid (or its payment failed)."""
+        for invoice_id in sorted(self._processing):
+            self._processing.discard(invoice_id)
+            invoice = self.invoices[invoice_id]
+            if invoice["status"] in ("open", "uncollectible"):
+                if succeed:
+                    self._mark_paid(invoice)
+                else:
+                    self._payment_failed(invoice)
 
     # --- plumbing ---
 
@@ -99,11 +225,23 @@ class FakePaymentGateway(PaymentGateway):
         return copy.deepcopy(action())
 
     def _write(
-        self, method: str, idempotency_key: str, kwargs: dict[str, Any], action: Callable[[], StripeJson]
+        self,
+        method: str,
+        idempotency_key: str,
+        kwargs: dict[str, Any],
+        action: Callable[[], StripeJson],
+        check: Callable[[], None] | None = None,
     ) -> StripeJson:
+        """Run ``action`` once per key; ``check`` refuses invalid parameters, which saves nothing under the key."""
         if not idempotency_key:
             raise ValueError("every Stripe write needs an idempotency key")
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise StripeRequestRejected(
+                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters long.", param="Idempotency-Key"
+            )
         self._maybe_fail(method)
+        if check is not None:
+            check()
         replay = self._replies.get(idempotency_key)
         if replay is not None:
             replay_method, replay_kwargs, reply = replay
@@ -132,14 +270,6 @@ class FakePaymentGateway(PaymentGateway):
         self._replies[idempotency_key] = (method, copy.deepcopy(kwargs), copy.deepcopy(reply))
         return copy.deepcopy(reply)
 
-    def fail_after_execution_next(self, method: str) -> None:
-        """The next call of ``method`` takes effect, then answers a 500 that its key keeps replaying."""
-        self._fail_after.add(method)
-
-    def fail_finalization_next(self, reason: str = "The invoice could not be finalized.") -> None:
-        """The next finalization fails as Stripe's does (``invoice.finalization_failed``; still a draft)."""
-        self._finalization_failures.append(reason)
-
     def _maybe_fail(self, method: str) -> None:
         queued = self._failures.get(method)
         if queued:
@@ -156,13 +286,14 @@ class FakePaymentGateway(PaymentGateway):
         return self.invoices[invoice_id]
 
     def _emit(self, event_type: str, obj: StripeJson) -> None:
+        snapshot = _rendered(obj) if obj.get("object") == "invoice" else copy.deepcopy(obj)
         self.events.append(
             {
                 "id": self._new_id("evt"),
                 "object": "event",
                 "type": event_type,
                 "created": self.clock(),
-                "data": {"object": copy.deepcopy(obj)},
+                "data": {"object": snapshot},
             }
         )
 
@@ -177,6 +308,8 @@ class FakePaymentGateway(PaymentGateway):
                 "object": "customer",
                 "email": email,
                 "name": name,
+                "address": None,
+                "tax_exempt": "none",
                 "metadata": {"userId": account_id},
                 "invoice_settings": {"default_payment_method": None},
                 "created": self.clock(),
@@ -188,19 +321,27 @@ class FakePaymentGateway(PaymentGateway):
             self.customers[customer["id"]] = customer
             return customer
 
+        def check() -> None:
+            _check_metadata({"userId": account_id}, "metadata")
+            _check_details(details)
+
         kwargs = {"account_id": account_id, "email": email, "name": name, "details": details}
-        return StripeCustomer.from_json(self._write("create_customer", idempotency_key, kwargs, action))
+        return StripeCustomer.from_json(self._write("create_customer", idempotency_key, kwargs, action, check))
 
     def update_customer(self, customer_id, *, details, idempotency_key) -> StripeCustomer:
-        """The customer with ``details`` set."""
+        """The customer with ``details`` set; its drafts follow its new address and tax exemption."""
 
         def action() -> StripeJson:
-            customer = self.customers[customer_id]
+            customer = self._customer(customer_id)
             customer.update(_customer_details(details))
+            for invoice in self.invoices.values():
+                if invoice["customer"] == customer_id and invoice["status"] == "draft":
+                    self._recompute(invoice)
             return customer
 
         kwargs = {"customer_id": customer_id, "details": details}
-        return StripeCustomer.from_json(self._write("update_customer", idempotency_key, kwargs, action))
+        answer = self._write("update_customer", idempotency_key, kwargs, action, lambda: _check_details(details))
+        return StripeCustomer.from_json(answer)
 
     def create_setup_intent(
         self, *, customer_id, idempotency_key, payment_method_types=("card", "sepa_debit"), metadata=None
@@ -217,6 +358,7 @@ class FakePaymentGateway(PaymentGateway):
                 "client_secret": f"{intent_id}_secret_fake",
                 "status": "requires_payment_method",
                 "usage": "off_session",
+                "payment_method": None,
                 "allowed_payment_method_types": list(payment_method_types),
                 "payment_method_types": list(payment_method_types),
                 "metadata": dict(metadata or {}),
@@ -229,14 +371,24 @@ class FakePaymentGateway(PaymentGateway):
             "payment_method_types": list(payment_method_types),
             "metadata": dict(metadata or {}),
         }
-        return StripeSetupIntent.from_json(self._write("create_setup_intent", idempotency_key, kwargs, action))
+        answer = self._write(
+            "create_setup_intent", idempotency_key, kwargs, action, lambda: _check_metadata(metadata, "metadata")
+        )
+        return StripeSetupIntent.from_json(answer)
 
     def set_default_payment_method(self, *, customer_id, payment_method_id, idempotency_key) -> StripeCustomer:
-        """Set ``invoice_settings.default_payment_method``."""
+        """Set ``invoice_settings.default_payment_method`` to one of the customer's payment methods."""
 
         def action() -> StripeJson:
             customer = self._customer(customer_id)
-            if payment_method_id not in TEST_PAYMENT_METHODS:
+            saved = self.payment_methods.get(payment_method_id)
+            if saved is not None and saved["customer"] != customer_id:
+                # Stripe: resource_missing, the payment method must be attached to this customer first.
+                raise StripeObjectNotFound(
+                    f"No such PaymentMethod: '{payment_method_id}'; the payment method must be attached to "
+                    f"customer {customer_id} before it can be its default."
+                )
+            if saved is None and payment_method_id not in TEST_PAYMENT_METHODS:
                 raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
             customer["invoice_settings"]["default_payment_method"] = payment_method_id
             return customer
@@ -246,9 +398,11 @@ class FakePaymentGateway(PaymentGateway):
         return StripeCustomer.from_json(answer)
 
     def retrieve_payment_method(self, payment_method_id: str) -> StripePaymentMethod:
-        """One of Stripe's test payment methods."""
+        """A saved payment method, or one of Stripe's test payment methods."""
 
         def action() -> StripeJson:
+            if payment_method_id in self.payment_methods:
+                return self.payment_methods[payment_method_id]
             if payment_method_id not in TEST_PAYMENT_METHODS:
                 raise StripeObjectNotFound(f"No such PaymentMethod: '{payment_method_id}'")
             return {"id": payment_method_id, "object": "payment_method", **TEST_PAYMENT_METHODS[payment_method_id]}
@@ -277,14 +431,19 @@ class FakePaymentGateway(PaymentGateway):
                 "id": self._new_id("in"),
                 "object": "invoice",
                 "customer": customer_id,
-                "currency": currency,
+                "currency": currency.lower(),
                 "status": "draft",
                 "collection_method": "charge_automatically",
                 "auto_advance": auto_advance,
                 "description": description,
                 "metadata": {k: str(v) for k, v in (metadata or {}).items()},
-                "lines": {"object": "list", "data": []},
+                "lines": {"object": "list", "data": [], "has_more": False},
+                "subtotal": 0,
                 "amount_due": 0,
+                "amount_paid": 0,
+                "amount_remaining": 0,
+                "attempt_count": 0,
+                "next_payment_attempt": None,
                 "total": 0,
                 "number": None,
                 "hosted_invoice_url": None,
@@ -292,12 +451,24 @@ class FakePaymentGateway(PaymentGateway):
                 "created": self.clock(),
                 "custom_fields": [{"name": k, "value": v} for k, v in (custom_fields or {}).items()] or None,
                 "footer": footer,
-                "automatic_tax": {"enabled": automatic_tax},
+                "automatic_tax": {"enabled": automatic_tax, "status": None},
                 "total_excluding_tax": 0,
                 "total_taxes": [],
+                "last_finalization_error": None,
+                "status_transitions": {
+                    "finalized_at": None,
+                    "marked_uncollectible_at": None,
+                    "paid_at": None,
+                    "voided_at": None,
+                },
             }
             self.invoices[invoice["id"]] = invoice
-            return invoice
+            self._recompute(invoice)
+            return _rendered(invoice)
+
+        def check() -> None:
+            _check_metadata(metadata, "metadata")
+            _check_custom_fields(custom_fields)
 
         kwargs = {
             "customer_id": customer_id,
@@ -309,7 +480,7 @@ class FakePaymentGateway(PaymentGateway):
             "footer": footer,
             "automatic_tax": automatic_tax,
         }
-        return StripeInvoice.from_json(self._write("create_draft_invoice", idempotency_key, kwargs, action))
+        return StripeInvoice.from_json(self._write("create_draft_invoice", idempotency_key, kwargs, action, check))
 
     def find_tax_rate(self, key: str) -> str | None:
         """The active tax rate created with ``key``."""
@@ -318,18 +489,26 @@ class FakePaymentGateway(PaymentGateway):
         return next((rate_id for rate_id, rate in self.tax_rates.items() if rate["key"] == key), None)
 
     def create_tax_rate(self, spec, *, idempotency_key: str) -> str:
-        """A tax rate (per-line rounding, exclusive, like Stripe's)."""
+        """A tax rate (per-line rounding, like Stripe's Tax Rates)."""
 
         def action() -> StripeJson:
             rate_id = self._new_id("txr")
-            self.tax_rates[rate_id] = {"id": rate_id, "key": spec.key, "percentage": spec.percentage}
+            self.tax_rates[rate_id] = {
+                "id": rate_id,
+                "key": spec.key,
+                "percentage": spec.percentage,
+                "inclusive": spec.inclusive,
+            }
             return {"id": rate_id}
 
         kwargs = {"spec": dataclasses.asdict(spec)}
-        return str(self._write("create_tax_rate", idempotency_key, kwargs, action)["id"])
+        answer = self._write(
+            "create_tax_rate", idempotency_key, kwargs, action, lambda: _check_percentage(spec.percentage)
+        )
+        return str(answer["id"])
 
     def add_invoice_lines(self, *, invoice_id, lines, idempotency_key) -> StripeInvoice:
-        """Invoice items on a draft, in one request; answers the invoice with its new total."""
+        """Invoice items on a draft, all or none, in one request; answers the invoice with its new totals."""
         if not lines:
             raise ValueError("add_invoice_lines needs at least one line")
 
@@ -337,44 +516,39 @@ class FakePaymentGateway(PaymentGateway):
             invoice = self._invoice(invoice_id)
             if invoice["status"] != "draft":
                 raise StripeRequestRejected("You can only add lines to a draft invoice.", code="invoice_not_editable")
-            for line in lines:
+            planned = self._planned_taxes(invoice, lines)  # every line is checked before any is added
+            for line, tax in zip(lines, planned, strict=True):
                 period = {"start": line.period_start, "end": line.period_end} if line.period_start is not None else None
-                taxes = []
-                for rate_id in line.tax_rate_ids:
-                    if rate_id not in self.tax_rates:
-                        raise StripeObjectNotFound(f"No such tax rate: '{rate_id}'")
-                    percentage = self.tax_rates[rate_id]["percentage"]
-                    taxes.append(
-                        {"amount": stripe_line_taxes([line.amount], percentage)[0], "taxable_amount": line.amount}
-                    )
-                if line.tax_amount is not None:
-                    taxes.append({"amount": line.tax_amount, "taxable_amount": line.amount})
+                line_id = self._new_id("il")
+                self._line_taxes[line_id] = tax
                 invoice["lines"]["data"].append(
                     {
-                        "id": self._new_id("il"),
+                        "id": line_id,
                         "object": "line_item",
                         "amount": line.amount,
                         "currency": invoice["currency"],
                         "description": line.description,
                         "metadata": {k: str(v) for k, v in line.metadata.items()},
                         "period": period,
-                        "taxes": taxes,
+                        "taxes": [],
                     }
                 )
-            net = sum(item["amount"] for item in invoice["lines"]["data"])
-            tax = sum(t["amount"] for item in invoice["lines"]["data"] for t in item["taxes"])
-            invoice["total_excluding_tax"] = net
-            invoice["total_taxes"] = [{"amount": tax}] if tax else []
-            invoice["total"] = invoice["amount_due"] = net + tax
-            return invoice
+            self._recompute(invoice)
+            return _rendered(invoice)
+
+        def check() -> None:
+            for index, line in enumerate(lines):
+                _check_metadata(line.metadata, f"lines[{index}][metadata]")
+                if line.tax_rate is not None:
+                    _check_percentage(line.tax_rate.percentage)
 
         kwargs = {"invoice_id": invoice_id, "lines": [dataclasses.asdict(line) for line in lines]}
-        return StripeInvoice.from_json(self._write("add_invoice_lines", idempotency_key, kwargs, action))
+        return StripeInvoice.from_json(self._write("add_invoice_lines", idempotency_key, kwargs, action, check))
 
     def finalize_invoice(
         self, invoice_id: str, *, idempotency_key: str, auto_advance: bool | None = None
     ) -> StripeInvoice:
-        """Draft -> open, with a number and hosted URLs (and ``auto_advance`` set when given)."""
+        """Draft -> open, with a number and hosted URLs (paid at once when nothing is due)."""
 
         def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
@@ -383,50 +557,47 @@ class FakePaymentGateway(PaymentGateway):
                     "This invoice is already finalized, you can't re-finalize a non-draft invoice."
                 )
             if self._finalization_failures:
-                reason = self._finalization_failures.pop(0)
-                invoice["last_finalization_error"] = {"type": "invalid_request_error", "message": reason}
-                self._emit("invoice.finalization_failed", invoice)
-                raise StripeRequestRejected(reason)
+                self._fail_finalization(invoice, self._finalization_failures.pop(0))
+            self._recompute(invoice)  # Stripe computes the tax at finalization, for the customer as it is now
+            if invoice["automatic_tax"]["status"] == "requires_location_inputs":
+                self._fail_finalization(invoice, TAX_LOCATION_MISSING, "customer_tax_location_invalid")
+            now = self.clock()
             number = next(self._invoice_numbers)
             invoice.update(
                 status="open",
                 number=f"FAKE-{number:04d}",
                 hosted_invoice_url=f"https://invoice.stripe.test/{invoice_id}",
                 invoice_pdf=f"https://invoice.stripe.test/{invoice_id}/pdf",
+                last_finalization_error=None,
             )
+            invoice["status_transitions"]["finalized_at"] = now
             if auto_advance is not None:
                 invoice["auto_advance"] = auto_advance
+            if invoice["amount_due"] > 0 and invoice["auto_advance"]:
+                invoice["next_payment_attempt"] = now + AUTO_CHARGE_DELAY  # never charged in this answer
             self._emit("invoice.finalized", invoice)
-            return invoice
+            if invoice["amount_due"] == 0:
+                self._mark_paid(invoice)  # Stripe marks an invoice with nothing due paid when finalizing it
+            return _rendered(invoice)
 
         kwargs = {"invoice_id": invoice_id, "auto_advance": auto_advance}
         return StripeInvoice.from_json(self._write("finalize_invoice", idempotency_key, kwargs, action))
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
-        """Charge the default payment method; Stripe's failing test cards fail here, too."""
+        """Charge the default payment method; Stripe's failing test cards fail here, a SEPA debit settles later."""
 
         def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
             if invoice["status"] == "paid":
                 raise StripeRequestRejected("Invoice is already paid.")
-            if invoice["status"] != "open":
+            if invoice["status"] not in ("open", "uncollectible"):
                 raise StripeRequestRejected("You can only pay an open invoice.")
-            method = self._customer(invoice["customer"])["invoice_settings"]["default_payment_method"]
-            if method is None:
-                raise StripeRequestRejected("This customer has no attached payment source or default payment method.")
-            invoice["attempt_count"] = invoice.get("attempt_count", 0) + 1  # Stripe counts every attempt
-            if method == "pm_card_chargeCustomerFail":
-                self._emit("invoice.payment_failed", invoice)
-                raise PaymentDeclined("Your card was declined.", code="card_declined", decline_code="generic_decline")
-            if method == "pm_card_authenticationRequired":
-                self._emit("invoice.payment_action_required", invoice)
-                # What Stripe answers when paying an invoice needs 3-D Secure.
-                raise PaymentActionRequired(
-                    "This payment requires additional user action.", code="invoice_payment_intent_requires_action"
-                )
-            invoice.update(status="paid", amount_paid=invoice["amount_due"])
-            self._emit("invoice.paid", invoice)
-            return invoice
+            if invoice_id in self._processing:
+                raise StripeRequestRejected("This invoice's payment is already processing.")
+            if self._customer(invoice["customer"])["invoice_settings"]["default_payment_method"] is None:
+                raise StripeRequestRejected(NO_PAYMENT_METHOD)
+            self._attempt_payment(invoice, synchronous=True)
+            return _rendered(invoice)
 
         answer = self._write("pay_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
         return StripeInvoice.from_json(answer)
@@ -436,28 +607,36 @@ class FakePaymentGateway(PaymentGateway):
 
         def action() -> StripeJson:
             invoice = self._invoice(invoice_id)
-            if invoice["status"] != "open":
+            if invoice["status"] not in ("open", "uncollectible"):
                 raise StripeRequestRejected("You can only void an open invoice.")
-            invoice["status"] = "void"
-            return invoice
+            if invoice_id in self._processing:
+                raise StripeRequestRejected("This invoice can't be voided while its payment is processing.")
+            invoice.update(status="void", next_payment_attempt=None)
+            invoice["status_transitions"]["voided_at"] = self.clock()
+            self._emit("invoice.voided", invoice)
+            return _rendered(invoice)
 
         answer = self._write("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
         return StripeInvoice.from_json(answer)
 
     def retrieve_invoice(self, invoice_id: str) -> StripeInvoice:
         """The invoice."""
-        answer = self._read("retrieve_invoice", {"invoice_id": invoice_id}, lambda: self._invoice(invoice_id))
+        answer = self._read(
+            "retrieve_invoice", {"invoice_id": invoice_id}, lambda: _rendered(self._invoice(invoice_id))
+        )
         return StripeInvoice.from_json(answer)
 
     def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """The customer's invoices, newest first."""
+        if status is not None and status not in INVOICE_STATUSES:
+            raise StripeRequestRejected(f"Invalid status: must be one of {', '.join(INVOICE_STATUSES)}", param="status")
         found = [
             i
             for i in self.invoices.values()
             if i["customer"] == customer_id and (status is None or i["status"] == status)
         ]
         self._read("list_invoices", {"customer_id": customer_id, "status": status}, lambda: {})
-        return [StripeInvoice.from_json(copy.deepcopy(invoice)) for invoice in reversed(found)]
+        return [StripeInvoice.from_json(_rendered(invoice)) for invoice in reversed(found)]
 
     def retrieve_event(self, event_id: str) -> StripeEvent:
         """One emitted event by id."""
@@ -476,6 +655,216 @@ class FakePaymentGateway(PaymentGateway):
                 for e in self.events
                 if e["created"] > created_after and (not types or e["type"] in types)
             ]
+        )
+
+    # --- collecting ---
+
+    def _attempt_payment(self, invoice: StripeJson, *, synchronous: bool) -> None:
+        """One charge of the customer's default payment method; a synchronous one raises a decline."""
+        invoice["attempt_count"] += 1  # Stripe counts every attempt
+        pm_id = self.customers[invoice["customer"]]["invoice_settings"]["default_payment_method"]
+        if pm_id is None:  # an automatic attempt without a payment method fails
+            self._payment_failed(invoice)
+            return
+        made_from = self._made_from.get(pm_id, pm_id)
+        if TEST_PAYMENT_METHODS.get(made_from, {}).get("type") == "sepa_debit":
+            invoice["next_payment_attempt"] = None
+            self._processing.add(invoice["id"])  # the debit settles later (``settle_debits``)
+            return
+        outcome = _CHARGE_OUTCOMES.get(made_from, "succeeds")
+        if outcome == "succeeds":
+            self._mark_paid(invoice)
+        elif outcome == "declines":
+            self._payment_failed(invoice)
+            if synchronous:
+                raise PaymentDeclined("Your card was declined.", code="card_declined", decline_code="generic_decline")
+        else:
+            invoice["next_payment_attempt"] = None
+            self._emit("invoice.payment_action_required", invoice)
+            if synchronous:
+                # What Stripe answers when paying an invoice needs 3-D Secure.
+                raise PaymentActionRequired(
+                    "This payment requires additional user action.", code="invoice_payment_intent_requires_action"
+                )
+
+    def _payment_failed(self, invoice: StripeJson) -> None:
+        retry = invoice["auto_advance"] and invoice["attempt_count"] < MAX_ATTEMPTS
+        invoice["next_payment_attempt"] = self.clock() + RETRY_INTERVAL if retry else None
+        self._emit("invoice.payment_failed", invoice)
+
+    def _mark_paid(self, invoice: StripeJson) -> None:
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
+        invoice["status_transitions"]["paid_at"] = self.clock()
+        self._emit("invoice.paid", invoice)
+
+    def _fail_finalization(self, invoice: StripeJson, reason: str, code: str | None = None) -> None:
+        """Stripe could not finalize: the invoice stays a draft, says why, and the request fails."""
+        invoice["last_finalization_error"] = {"type": "invalid_request_error", "message": reason, "code": code}
+        self._emit("invoice.finalization_failed", invoice)
+        raise StripeRequestRejected(reason, code=code)
+
+    # --- taxes and totals ---
+
+    def _planned_taxes(self, invoice: StripeJson, lines: Sequence[InvoiceLine]) -> list[_LineTax]:
+        """Each new line's tax, refusing what Stripe refuses (nothing is added yet)."""
+        automatic = invoice["automatic_tax"]["enabled"]
+        existing = [self._line_taxes.get(line["id"], _LineTax()) for line in invoice["lines"]["data"]]
+        rated = any(tax.rates for tax in existing)
+        manual = any(tax.manual is not None for tax in existing)
+        planned = []
+        for index, line in enumerate(lines):
+            if automatic and (line.tax_rate_ids or line.tax_amount is not None):
+                raise StripeRequestRejected(
+                    "Lines with tax rates or tax amounts cannot be added to an invoice that uses automatic tax.",
+                    param=f"lines[{index}]",
+                )
+            if automatic and line.amount < 0:
+                raise StripeRequestRejected(
+                    "Invoice items with negative amounts cannot be added to an invoice that uses automatic tax.",
+                    param=f"lines[{index}][amount]",
+                )
+            if line.tax_amount is not None:
+                if rated:
+                    raise StripeRequestRejected(
+                        "You cannot set tax amounts if any line item of the invoice has tax_rates.",
+                        param=f"lines[{index}][tax_amounts]",
+                    )
+                manual = True
+                inclusive = line.tax_rate.inclusive if line.tax_rate is not None else False
+                planned.append(_LineTax(manual=line.tax_amount, manual_inclusive=inclusive))
+                continue
+            rates = []
+            for rate_id in line.tax_rate_ids:
+                rate = self.tax_rates.get(rate_id)
+                if rate is None:
+                    raise StripeObjectNotFound(f"No such tax rate: '{rate_id}'")
+                rates.append((Decimal(rate["percentage"]), bool(rate.get("inclusive", False))))
+            if rates and manual:
+                raise StripeRequestRejected(
+                    "You cannot set tax_rates on a line item of an invoice whose line items have tax amounts.",
+                    param=f"lines[{index}][tax_rates]",
+                )
+            rated = rated or bool(rates)
+            planned.append(_LineTax(rates=tuple(rates)))
+        return planned
+
+    def _recompute(self, invoice: StripeJson) -> None:
+        """Every line's taxes and the invoice's totals, from its lines and its customer as they are now."""
+        customer = self.customers.get(invoice["customer"], {})
+        exempt = (customer.get("tax_exempt") or "none") != "none"
+        lines = invoice["lines"]["data"]
+        nets = []
+        if invoice["automatic_tax"]["enabled"]:
+            country = (customer.get("address") or {}).get("country")
+            invoice["automatic_tax"]["status"] = "complete" if country else "requires_location_inputs"
+            rate = SELLER_VAT if country in EU_COUNTRIES and not exempt else Decimal(0)
+            taxes = _spread_rounded([line["amount"] for line in lines], rate) if country else [None] * len(lines)
+            for line, tax in zip(lines, taxes, strict=True):
+                line["taxes"] = [] if tax is None else [_tax(tax, line["amount"], inclusive=False)]
+                nets.append(line["amount"])
+        else:
+            for line in lines:
+                source = self._line_taxes.get(line["id"], _LineTax())
+                line["taxes"], net = _line_taxes(line["amount"], source, exempt)
+                nets.append(net)
+        subtotal = sum(line["amount"] for line in lines)
+        net = sum(nets)
+        tax = sum(entry["amount"] for line in lines for entry in line["taxes"])
+        total = net + tax
+        invoice.update(
+            subtotal=subtotal,
+            total_excluding_tax=net,
+            total_taxes=[{"amount": tax}] if tax else [],
+            total=total,
+            amount_due=max(total, 0),
+        )
+        invoice["amount_remaining"] = invoice["amount_due"] - invoice["amount_paid"]
+
+
+def _rendered(invoice: StripeJson) -> StripeJson:
+    """The invoice as Stripe answers with it: a copy listing its first ten lines."""
+    rendered = copy.deepcopy(invoice)
+    lines = rendered["lines"]
+    lines["has_more"] = len(lines["data"]) > INLINE_LINES
+    lines["data"] = lines["data"][:INLINE_LINES]
+    return rendered
+
+
+def _round(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _tax(amount: int, taxable: int, *, inclusive: bool) -> StripeJson:
+    return {"amount": amount, "taxable_amount": taxable, "tax_behavior": "inclusive" if inclusive else "exclusive"}
+
+
+def _line_taxes(amount: int, source: _LineTax, exempt: bool) -> tuple[list[StripeJson], int]:
+    """A line's taxes and its net amount: Tax Rates rounded per line, or its manual amount.
+
+    An inclusive rate's tax is part of the amount (``amount * p / (100 + inclusive rates)``); an
+    exclusive one comes on top of the net. An exempt or reverse-charge customer pays none of them,
+    and an inclusive tax is backed out of the price.
+    """
+    if source.manual is not None:
+        net = amount - source.manual if source.manual_inclusive else amount
+        return [_tax(source.manual, net, inclusive=source.manual_inclusive)], net
+    inclusive_sum = sum((p for p, inclusive in source.rates if inclusive), Decimal(0))
+    included = [_round(Decimal(amount) * p / (_HUNDRED + inclusive_sum)) for p, inclusive in source.rates if inclusive]
+    net = amount - sum(included)
+    taxes, included_taxes = [], iter(included)
+    for percentage, inclusive in source.rates:
+        tax = next(included_taxes) if inclusive else _round(Decimal(net) * percentage / _HUNDRED)
+        taxes.append(_tax(0 if exempt else tax, net, inclusive=inclusive))
+    return taxes, net
+
+
+def _spread_rounded(amounts: Sequence[int], rate: Decimal) -> list[int]:
+    """Stripe Tax's exclusive tax: summed over the invoice, rounded once, spread over the lines."""
+    exact = [Decimal(amount) * rate / _HUNDRED for amount in amounts]
+    floors = [int(value.to_integral_value(rounding=ROUND_FLOOR)) for value in exact]
+    remainder = _round(sum(exact, Decimal(0))) - sum(floors)
+    for index in sorted(range(len(exact)), key=lambda i: floors[i] - exact[i])[:remainder]:
+        floors[index] += 1
+    return floors
+
+
+def _check_metadata(metadata: Mapping[str, Any] | None, param: str) -> None:
+    if len(metadata or {}) > METADATA_MAX_KEYS:
+        raise StripeRequestRejected(f"Invalid {param}: metadata can have at most {METADATA_MAX_KEYS} keys", param=param)
+    for key, value in (metadata or {}).items():
+        if len(str(key)) > METADATA_KEY_MAX or len(str(value)) > METADATA_VALUE_MAX:
+            raise StripeRequestRejected(
+                f"Metadata keys can be at most {METADATA_KEY_MAX} characters and values at most "
+                f"{METADATA_VALUE_MAX}: {key}",
+                param=f"{param}[{key}]",
+            )
+
+
+def _check_custom_fields(fields: Mapping[str, str] | None) -> None:
+    if len(fields or {}) > MAX_CUSTOM_FIELDS:
+        raise StripeRequestRejected(f"custom_fields: at most {MAX_CUSTOM_FIELDS} custom fields", param="custom_fields")
+    for index, (name, value) in enumerate((fields or {}).items()):
+        if len(name) > MAX_CUSTOM_FIELD_NAME or len(str(value)) > MAX_CUSTOM_FIELD_VALUE:
+            raise StripeRequestRejected(
+                f"custom_fields[{index}]: a name of up to {MAX_CUSTOM_FIELD_NAME} characters, a value of up to "
+                f"{MAX_CUSTOM_FIELD_VALUE}",
+                param=f"custom_fields[{index}]",
+            )
+
+
+def _check_percentage(percentage: Decimal) -> None:
+    exponent = Decimal(percentage).normalize().as_tuple().exponent
+    if not Decimal(0) <= percentage <= _HUNDRED or (isinstance(exponent, int) and exponent < -MAX_PERCENTAGE_PLACES):
+        raise StripeRequestRejected(
+            f"Invalid percentage: from 0 to 100, with at most {MAX_PERCENTAGE_PLACES} decimal places",
+            param="percentage",
+        )
+
+
+def _check_details(details) -> None:
+    if details is not None and details.tax_exempt and details.tax_exempt not in TAX_EXEMPTIONS:
+        raise StripeRequestRejected(
+            f"Invalid tax_exempt: must be one of {', '.join(TAX_EXEMPTIONS)}", param="tax_exempt"
         )
 
 
