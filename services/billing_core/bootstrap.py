@@ -366,6 +366,14 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         raise SettingsError(f"invalid billing settings: {error}") from error
 
 
+def cost_requests_of(costs: CostSource) -> Callable[[], int] | None:
+    """How many paid requests the cost source has made so far, where it counts them (Cost Explorer)."""
+    if isinstance(costs, CostExplorerCostSource):
+        source = costs
+        return lambda: source.requests_made
+    return None
+
+
 def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
     """Reconcile ``period`` with Cost Explorer, through the worker's ports and settings."""
     settings = services.settings
@@ -378,6 +386,7 @@ def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
         excluded_record_types=settings.excluded_record_types,
         invoice_currency=settings.billing_currency,
         correction_months=settings.correction_months,
+        cost_requests=cost_requests_of(services.costs),
     )
 
 
@@ -427,6 +436,7 @@ def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = ti
         final_costs_deadline_day=services.settings.final_costs_deadline_day,
         clock=clock,
         seller=seller_from_settings(services.settings),
+        cost_requests=cost_requests_of(services.costs),
     )
 
 

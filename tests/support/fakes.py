@@ -201,7 +201,7 @@ class FakeQueue(MessageQueue):
 
 
 class FakeCostSource(CostSource):
-    """Answers every query with the given lines; records each query."""
+    """Answers every query with the given lines; records each query in ``queries``, and counts ``calls``."""
 
     def __init__(
         self,
@@ -216,7 +216,7 @@ class FakeCostSource(CostSource):
         self.currency = currency
         self.forecast_total = forecast_total
         self.queries: list[tuple[date, date, str]] = []
-        self.requests_made = 0
+        self.calls = 0  # queries of every kind (a forecast is not counted)
         # Earlier months, for corrections: period -> its (final) lines; and which of them are estimated.
         self.monthly: dict[Period, tuple[CostLine, ...]] = {}
         self.estimated_months: dict[Period, bool] = {}
@@ -224,7 +224,7 @@ class FakeCostSource(CostSource):
 
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """The configured lines (only scoped ones when grouped by scope)."""
-        self.requests_made += 1
+        self.calls += 1
         self.queries.append((start, end, group_by))
         scoped = group_by != "SERVICE"
         lines = tuple(line for line in self.lines if (line.scope is not None) == scoped)
@@ -232,7 +232,7 @@ class FakeCostSource(CostSource):
 
     def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
         """``monthly[period]`` lines for each month of the range that has some, else the lines for the last month."""
-        self.requests_made += 1
+        self.calls += 1
         self.queries.append((start, end, group_by))
         scoped = group_by != "SERVICE"
         reports = []
@@ -257,7 +257,7 @@ class FakeCostSource(CostSource):
 
     def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
         """The configured ``record_types`` (default: every line as Usage)."""
-        self.requests_made += 1
+        self.calls += 1
         return (
             dict(self.record_types)
             if self.record_types is not None

@@ -60,6 +60,7 @@ def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), gro
         billing_jobs=queue,
         policy=policy,
         group_by=group_by,
+        cost_requests=lambda: costs.calls,
         **({"clock": clock} if clock else {}),
     )
     return run, costs, ledger, queue
@@ -78,7 +79,7 @@ def test_run_queries_costs_once_and_enqueues_one_job_per_account():
 
     result = run.start(PERIOD, owner="a", trigger="test")
 
-    assert costs.requests_made == 1 and result.cost_requests == 1
+    assert costs.calls == 1 and result.cost_requests == 1
     plans = [plan_from_message(message.body)[0] for message in queue.messages]
     assert sorted(p.account_id for p in plans) == sorted(f"u{i}" for i in range(50))
     assert {p.total for p in plans} == {Decimal("37.74")}
@@ -202,7 +203,7 @@ def test_grouped_by_service_several_accounts_refuse_the_run_naming_them():
     with pytest.raises(ConfigurationError, match="u1, u2"):
         run.start(PERIOD, owner="a", trigger="test")
 
-    assert queue.messages == [] and costs.requests_made == 0
+    assert queue.messages == [] and costs.calls == 0
     assert run.run_record(PERIOD) is None and ledger.leases == {}
 
 

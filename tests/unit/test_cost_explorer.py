@@ -14,8 +14,10 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Re
 from botocore.stub import Stubber
 
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
+from billing_core.bootstrap import cost_requests_of
 from billing_core.domain.costs import CostLine, Period
 from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
+from tests.support.fakes import FakeCostSource
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
 NOVEMBER = Period(2024, 11)
@@ -364,3 +366,15 @@ def test_the_excluded_record_types_are_filtered_away_and_none_means_every_record
         kept_out.costs(NOVEMBER.start, NOVEMBER.end)
         everything.costs(NOVEMBER.start, NOVEMBER.end)
         stub.assert_no_pending_responses()
+
+
+def test_the_use_cases_read_the_request_count_of_cost_explorer_only(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        count = cost_requests_of(source)
+        assert count is not None and count() == 0
+        source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert count() == 1
+    assert cost_requests_of(FakeCostSource()) is None

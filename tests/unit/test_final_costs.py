@@ -42,6 +42,7 @@ def world(*, wait=True, deadline_day=8, day=1):
         billing_jobs=queue,
         policy=BillingPolicy(fx=FxRate(Decimal("1"), "manual", NOVEMBER.start)),
         group_by="SERVICE",
+        cost_requests=lambda: costs.calls,
         wait_for_final_costs=wait,
         final_costs_deadline_day=deadline_day,
         clock=clock,
@@ -60,7 +61,7 @@ def test_estimated_costs_make_the_cron_run_wait_with_one_query_and_nothing_enque
 
     assert result is not None and result.waiting_for_final_costs and result.enqueued == 0
     assert queue.messages == []
-    assert costs.requests_made == 1
+    assert costs.calls == 1
     record = runs.get(NOVEMBER)
     assert (record.status, record.costs_estimated, record.cost_requests) == (RunStatus.WAITING_FOR_FINAL_COSTS, True, 1)
 
@@ -70,7 +71,7 @@ def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills
     trigger_billing_run(run, "replica-a", at(clock))
     clock.day(2)
     trigger_billing_run(run, "replica-a", at(clock))
-    assert costs.requests_made == 2 and queue.messages == []
+    assert costs.calls == 2 and queue.messages == []
 
     clock.day(3)
     costs.estimated = False  # Cost Explorer closed the month
@@ -80,7 +81,7 @@ def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills
 
     assert billed is not None and billed.enqueued == 1 and not billed.costs_estimated
     assert again is None  # the run record says enqueued: refused before any query
-    assert costs.requests_made == 3
+    assert costs.calls == 3
     ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.costs_estimated is False and plan.total == Decimal("37.74")
     assert runs.get(NOVEMBER).status is RunStatus.ENQUEUED

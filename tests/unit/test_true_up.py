@@ -81,11 +81,11 @@ class World:
 def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
     world = World()
     world.bill(OCT, "17.74")
-    requests_before = world.costs.requests_made
+    requests_before = world.costs.calls
 
     plan, record = world.bill(NOV, "10.00", finals={OCT: "15.00"})
 
-    assert world.costs.requests_made - requests_before == 1  # the new month and the corrected ones, one query
+    assert world.costs.calls - requests_before == 1  # the new month and the corrected ones, one query
 
     (correction,) = record.true_up.corrections
     assert (correction.period, correction.amount) == (OCT, Decimal("-2.74"))

@@ -54,7 +54,11 @@ def group_by_definitions(group_by: str) -> list[dict[str, str]]:
 
 
 class CostExplorerCostSource(CostSource):
-    """``CostSource`` over a boto3 Cost Explorer client; ``requests_made`` counts every API call."""
+    """``CostSource`` over a boto3 Cost Explorer client.
+
+    ``requests_made`` counts every API call (each costs 0.01 USD), for the run record and the
+    reconciliation report.
+    """
 
     def __init__(
         self,
@@ -76,7 +80,7 @@ class CostExplorerCostSource(CostSource):
         self._max_delay = max_delay_seconds
         self._sleep = sleep
         self._jitter = jitter
-        self.requests_made = 0
+        self.requests_made: int = 0
 
     def query(self, start: date, end: date, group_by: str = "SERVICE") -> dict[str, Any]:
         """The first page's ``GetCostAndUsage`` arguments (deterministic for the same inputs)."""

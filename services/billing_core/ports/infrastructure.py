@@ -124,8 +124,6 @@ class CostSource(abc.ABC):
     combined with SERVICE and give each line a ``scope`` (account id or tag value; ``""`` = untagged).
     """
 
-    requests_made: int = 0
-
     @abc.abstractmethod
     def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
         """Costs from ``start`` (inclusive) to ``end`` (exclusive), grouped as asked."""

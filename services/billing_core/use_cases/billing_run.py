@@ -93,7 +93,7 @@ class BillingRunResult:
     period: Period
     plans: list[InvoicePlan]
     skipped: list[SkippedAccount] = field(default_factory=list)
-    cost_requests: int = 0  # Cost Explorer requests this run made (pages of the one query)
+    cost_requests: int = 0  # paid requests to the cost source this run made (Cost Explorer: the query's pages)
     enqueued: int = 0
     dry_run: bool = False
     costs_estimated: bool = False  # Cost Explorer still marked the period's costs as estimated
@@ -125,7 +125,9 @@ class BillingRun:
         correction_months: int = 0,
         clock: Callable[[], float] = time.time,
         seller: Seller | None = None,
+        cost_requests: Callable[[], int] | None = None,
     ) -> None:
+        """``cost_requests`` reads how many paid requests the cost source has made so far, if it counts them."""
         self._accounts = accounts
         self._costs = costs
         self._leases = leases
@@ -140,6 +142,7 @@ class BillingRun:
         self._correction_months = correction_months if invoices is not None else 0
         self._clock = clock
         self._seller = seller
+        self._cost_requests = cost_requests or (lambda: 0)
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
@@ -151,14 +154,14 @@ class BillingRun:
         accounts, skipped = self._accounts_to_bill(only_account)
         accounts, unscoped = self._with_cost_scope(accounts, skipped, only_account)
         skipped = skipped + unscoped
-        before = self._costs.requests_made
+        before = self._cost_requests()
         if self._correction_months:
             # One MONTHLY query for the new month and the months it may correct.
             months = fetch_months(self._costs, period, self._correction_months, self._group_by)
             report = months.billed
         else:
             report = self._costs.costs(period.start, period.end, self._group_by)
-        cost_requests = self._costs.requests_made - before
+        cost_requests = self._cost_requests() - before
         policy = self._policy_for(period, report.currency)
         # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
         policy.check_can_convert(report.currency)

@@ -14,7 +14,7 @@ line, corrections, total, the rate used, and the margin (base fees + markup).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
@@ -89,9 +89,13 @@ def period_report(
     excluded_record_types: Iterable[str],
     invoice_currency: str,
     correction_months: int = 0,
+    cost_requests: Callable[[], int] | None = None,
 ) -> PeriodReport:
-    """Reconcile ``period``: two Cost Explorer queries, the accounts and their invoices of the period."""
-    before = costs.requests_made
+    """Reconcile ``period``: two Cost Explorer queries, the accounts and their invoices of the period.
+
+    ``cost_requests`` reads how many paid requests the cost source has made so far, if it counts them."""
+    count_requests = cost_requests or (lambda: 0)
+    before = count_requests()
     by_type = costs.costs_by_record_type(period.start, period.end)
     # The run's own query (with the months it corrects), so the report sees exactly what was billed from.
     passed_on = (
@@ -99,7 +103,7 @@ def period_report(
         if correction_months
         else costs.costs(period.start, period.end, group_by)
     )
-    cost_requests = costs.requests_made - before
+    made = count_requests() - before
     excluded_types = set(excluded_record_types)
     excluded = {kind: amount for kind, amount in by_type.items() if kind in excluded_types}
 
@@ -152,7 +156,7 @@ def period_report(
         grouping_difference=difference,
         accounts=parts,
         rate=rate,
-        cost_requests=cost_requests,
+        cost_requests=made,
     )
 
 
