@@ -243,7 +243,7 @@ def bootstrap_api(
         costs=CostExplorerCostSource(
             make("ce"),
             metric=settings.cost_explorer_metric,
-            excluded_record_types=settings.excluded_record_types,
+            excluded=settings.excluded_record_types,
             max_attempts=1,
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
@@ -308,7 +308,7 @@ def bootstrap_worker(
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         costs=CostExplorerCostSource(
-            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
+            make("ce"), metric=settings.cost_explorer_metric, excluded=settings.excluded_record_types
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=WORKER_STRIPE_TIMEOUTS),
         secrets=secrets,
@@ -382,8 +382,8 @@ def period_report_for(services: WorkerServices, period: Period) -> PeriodReport:
         costs=services.costs,
         accounts=services.accounts,
         invoices=services.invoices,
-        group_by=settings.cost_group_by,
-        excluded_record_types=settings.excluded_record_types,
+        attribution=settings.cost_group_by,
+        excluded=settings.excluded_record_types,
         invoice_currency=settings.billing_currency,
         correction_months=settings.correction_months,
         cost_requests=cost_requests_of(services.costs),
@@ -429,7 +429,7 @@ def billing_run_for(services: WorkerServices, *, clock: Callable[[], float] = ti
         runs=services.runs,
         billing_jobs=services.billing_jobs,
         policy=policy_from_settings(services.settings),
-        group_by=services.settings.cost_group_by,
+        attribution=services.settings.cost_group_by,
         wait_for_final_costs=services.settings.cost_finality == "final",
         invoices=services.invoices,
         correction_months=services.settings.correction_months,
@@ -448,7 +448,7 @@ def operator_accounts_for(services: WorkerServices | ApiServices) -> OperatorAcc
         services.accounts,
         services.payments,
         services.audit,
-        group_by=services.settings.cost_group_by,
+        attribution=services.settings.cost_group_by,
         memberships=services.memberships,
         users=services.users,
         tax=tax_policy_from_settings(services.settings),
@@ -521,7 +521,7 @@ def cost_preview_for(services: ApiServices, policy: BillingPolicy) -> CostPrevie
         policy,
         rates=rates,
         leases=services.leases,
-        group_by=settings.cost_group_by,
+        attribution=settings.cost_group_by,
         ttl_seconds=settings.cost_preview_ttl_seconds,
     )
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import CostAttribution, CostLine, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import Account
 from billing_core.use_cases.cost_preview import (
@@ -131,7 +131,7 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
     costs = FakeCostSource(lines)
     ledger = FakeEventsTable(clock=clock.seconds)
     service = CostPreviewService(
-        costs, ledger, BillingPolicy(currency="USD"), leases=ledger, group_by="LINKED_ACCOUNT", now=clock
+        costs, ledger, BillingPolicy(currency="USD"), leases=ledger, attribution=CostAttribution.by_account(), now=clock
     )
 
     preview = service.preview(Account("u", cost_scope="111"))
@@ -148,7 +148,7 @@ def test_an_unscoped_account_never_sees_the_other_scopes_costs(clock):
         ledger,
         BillingPolicy(currency="USD"),
         leases=ledger,
-        group_by="LINKED_ACCOUNT",
+        attribution=CostAttribution.by_account(),
         now=clock,
     )
 

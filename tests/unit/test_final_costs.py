@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostLine, Period
 from billing_core.domain.fx import FxRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.records import RunStatus
@@ -41,7 +41,7 @@ def world(*, wait=True, deadline_day=8, day=1):
         runs=runs,
         billing_jobs=queue,
         policy=BillingPolicy(fx=FxRate(Decimal("1"), "manual", NOVEMBER.start)),
-        group_by="SERVICE",
+        attribution=PAYER,
         cost_requests=lambda: costs.calls,
         wait_for_final_costs=wait,
         final_costs_deadline_day=deadline_day,

@@ -8,7 +8,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import ChargeCategory, ChargeType, CostAttribution, CostLine, Period
 from billing_core.domain.fx import ECB_SOURCE, Conversion, FxQuote, FxRate
 from billing_core.use_cases.period_report import period_report
 from scheduler_worker import report_command
@@ -18,6 +18,9 @@ from tests.support.records import an_account, an_invoice
 ECB_NOVEMBER = Conversion(FxRate(Decimal("1.0497"), ECB_SOURCE, date(2026, 11, 30), FxQuote.COST_PER_INVOICE_UNIT))
 
 NOV = Period(2026, 11)
+USAGE = ChargeType(ChargeCategory.USAGE, "Usage")
+TAX = ChargeType(ChargeCategory.TAX, "Tax")
+CREDIT = ChargeType(ChargeCategory.CREDIT, "Credit")
 
 
 def a_report():
@@ -29,7 +32,7 @@ def a_report():
             CostLine("AWS Lambda", Decimal("1"), ""),
         ]
     )  # untagged
-    costs.record_types = {"Usage": Decimal("18.7500000001"), "Tax": Decimal("3.5625"), "Credit": Decimal("0")}
+    costs.charge_types = {USAGE: Decimal("18.7500000001"), TAX: Decimal("3.5625"), CREDIT: Decimal("0")}
     accounts = FakeAccountRepository(
         [an_account("u1", cost_scope="111111111111"), an_account("u2", cost_scope="222222222222")]
     )
@@ -56,8 +59,8 @@ def a_report():
         costs=costs,
         accounts=accounts,
         invoices=invoices,
-        group_by="LINKED_ACCOUNT",
-        excluded_record_types=("Tax",),
+        attribution=CostAttribution.by_account(),
+        excluded=(TAX,),
         invoice_currency="eur",
         cost_requests=lambda: costs.calls,
     )

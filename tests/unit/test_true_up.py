@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing_core.domain.corrections import BilledMonth, correction_for, final_aws_line, settle
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostLine, Period
 from billing_core.domain.fx import FxQuote, FxRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -60,7 +60,7 @@ class World:
             runs=FakeRunRecords(),
             billing_jobs=self.queue,
             policy=BillingPolicy(fx=ONE_TO_ONE),
-            group_by="SERVICE",
+            attribution=PAYER,
             invoices=self.invoices,
             correction_months=3,
             clock=lambda: now,
@@ -194,7 +194,7 @@ def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claime
         runs=FakeRunRecords(),
         billing_jobs=world.queue,
         policy=BillingPolicy(fx=ONE_TO_ONE),
-        group_by="SERVICE",
+        attribution=PAYER,
         invoices=world.invoices,
         correction_months=3,
         clock=lambda: now,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import PAYER, CostAttribution, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
@@ -118,7 +118,7 @@ class BillingRun:
         billing_jobs: MessageQueue,
         policy: BillingPolicy,
         rates: ExchangeRates | None = None,
-        group_by: str = "SERVICE",
+        attribution: CostAttribution = PAYER,
         wait_for_final_costs: bool = False,
         final_costs_deadline_day: int = 8,
         invoices: InvoiceRepository | None = None,
@@ -135,7 +135,7 @@ class BillingRun:
         self._jobs = billing_jobs
         self._policy = policy
         self._rates = rates
-        self._group_by = group_by
+        self._attribution = attribution
         self._wait_for_final = wait_for_final_costs
         self._deadline_day = final_costs_deadline_day
         self._invoices = invoices
@@ -148,7 +148,7 @@ class BillingRun:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
 
         Raises ``PeriodNotEnded`` for a month that is not over yet, ``ConfigurationError`` when costs are
-        grouped by SERVICE and more than one account exists.
+        not attributed to accounts (the whole payer account) and more than one account exists.
         """
         self._require_ended(period)
         accounts, skipped = self._accounts_to_bill(only_account)
@@ -157,10 +157,10 @@ class BillingRun:
         before = self._cost_requests()
         if self._correction_months:
             # One MONTHLY query for the new month and the months it may correct.
-            months = fetch_months(self._costs, period, self._correction_months, self._group_by)
+            months = fetch_months(self._costs, period, self._correction_months, self._attribution)
             report = months.billed
         else:
-            report = self._costs.costs(period.start, period.end, self._group_by)
+            report = self._costs.costs(period.start, period.end, self._attribution)
         cost_requests = self._cost_requests() - before
         policy = self._policy_for(period, report.currency)
         # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
@@ -191,7 +191,7 @@ class BillingRun:
 
         ``only_once`` (the cron) refuses a period whose run already enqueued; the CLI reruns it.
         Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate, several
-        accounts under SERVICE grouping) or ``SellerIncomplete`` without enqueuing anything.
+        accounts but costs by service only) or ``SellerIncomplete`` without enqueuing anything.
         """
         self._require_ended(period)
         if self._seller is not None:
@@ -327,13 +327,13 @@ class BillingRun:
     def _with_cost_scope(
         self, accounts: list[Account], skipped: list[SkippedAccount], only_account: str | None
     ) -> tuple[list[Account], list[SkippedAccount]]:
-        """The accounts whose costs can be told apart under the run's grouping, and those skipped.
+        """The accounts whose costs can be told apart under the run's attribution, and those skipped.
 
-        Grouped by SERVICE, the report holds the whole payer account's costs and cannot be split, so it
-        may bill one account only. Grouped by linked account or tag, an account without a ``costScope``
-        would be billed every account's costs.
+        Attributed by service only, the report holds the whole payer account's costs and cannot be split,
+        so it may bill one account only. Attributed by linked account or tag, an account without a
+        ``costScope`` would be billed every account's costs.
         """
-        if self._group_by == "SERVICE":
+        if not self._attribution.splits:
             # A one-account run must not bill the whole payer to one account of several either.
             account_ids = (
                 [a.account_id for a in accounts] + [s.account_id for s in skipped]
@@ -343,9 +343,9 @@ class BillingRun:
             if len(account_ids) > 1:
                 shown = ", ".join(sorted(account_ids)[:10]) + (" ..." if len(account_ids) > 10 else "")
                 raise ConfigurationError(
-                    f"costs are grouped by SERVICE (the whole payer account) but {len(account_ids)} accounts exist "
-                    f"({shown}); the payer's costs cannot be split between them: set COST_GROUP_BY to "
-                    "LINKED_ACCOUNT or TAG:<key> and each account's costScope"
+                    f"costs are attributed by service only (the whole payer account) but {len(account_ids)} "
+                    f"accounts exist ({shown}); the payer's costs cannot be split between them: attribute costs "
+                    "by linked account or tag (COST_GROUP_BY) and set each account's costScope"
                 )
             return accounts, []
         scoped, unscoped = [], []
@@ -354,7 +354,7 @@ class BillingRun:
                 scoped.append(account)
                 continue
             reason = (
-                f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
+                f"no costScope, but costs are attributed by {self._attribution}: it would be billed the whole "
                 "payer account's costs; set the account's costScope"
             )
             log.error("account skipped", extra={"userId": account.account_id, "reason": reason})
