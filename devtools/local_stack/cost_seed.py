@@ -26,14 +26,14 @@ from typing import Any
 
 import requests
 
-from billing_core.domain.costs import CostReport, Period
+from billing_core.domain.costs import PAYER, CostAttribution, CostReport, Period
 from billing_core.settings import Settings
 from local_stack.moto_server import COST_EXPLORER_REVISIONS_PATH
 
 # A copy of ../shared/aws/ce_get_cost_and_usage_by_service.json, the seed example month (17.74 USD
 # across four services), kept in the package so a clone without ../shared still starts.
 SEED_FILE = Path(__file__).with_name("seed_cost_and_usage.json")
-GROUP_BY = "SERVICE"
+ATTRIBUTION = PAYER  # the local stack bills the whole payer account (COST_GROUP_BY=SERVICE)
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,13 @@ def seed_cost_explorer(aws_endpoint: str, cost_explorer: Any, today: date, seed_
     _queue_result(aws_endpoint, _for_range(seed, previous.start, previous.end))
     # Claimed with the run's own query: the billed month and the months it may correct, in one.
     months_back = Settings.from_env({}).correction_months
-    (previous_report,) = source.costs_by_month(previous.shifted(-months_back).start, previous.end, group_by=GROUP_BY)
+    (previous_report,) = source.costs_by_month(previous.shifted(-months_back).start, previous.end, ATTRIBUTION)
     # The payer's bill by record type (what `billing report` reconciles against): the usage, and the 19%
     # VAT AWS charges a German payer, which the billing query leaves out.
     _queue_result(aws_endpoint, _by_record_type(seed, previous.start, previous.end))
-    source.costs_by_record_type(previous.start, previous.end)
+    source.costs_by_charge_type(previous.start, previous.end)
     _queue_result(aws_endpoint, _prorated(_for_range(seed, mtd_start, mtd_end), share))
-    mtd_report = source.costs(mtd_start, mtd_end, group_by=GROUP_BY)
+    mtd_report = source.costs(mtd_start, mtd_end, ATTRIBUTION)
     return SeededCosts(previous_month=previous_report, month_to_date=mtd_report)
 
 
@@ -127,13 +127,16 @@ def _prorated(result: dict[str, Any], share: Decimal) -> dict[str, Any]:
 
 
 def cost_explorer_result(
-    months: Mapping[Period, Mapping[str, str]], *, estimated: Collection[Period] = (), group_by: str = GROUP_BY
+    months: Mapping[Period, Mapping[str, str]],
+    *,
+    estimated: Collection[Period] = (),
+    attribution: CostAttribution = ATTRIBUTION,
 ) -> dict[str, Any]:
-    """Cost Explorer's MONTHLY answer, grouped by ``group_by``: per month, each service's amount (USD)."""
+    """Cost Explorer's MONTHLY answer, grouped as ``attribution`` asks: per month, each service's amount (USD)."""
     from billing_core.adapters.cost_explorer import group_by_definitions
 
     return {
-        "GroupDefinitions": group_by_definitions(group_by),
+        "GroupDefinitions": group_by_definitions(attribution),
         "ResultsByTime": [
             {
                 "TimePeriod": {"Start": month.start.isoformat(), "End": month.end.isoformat()},
@@ -167,7 +170,7 @@ def revise_billing_query(
     months_back = Settings.from_env({}).correction_months if correction_months is None else correction_months
     revision = {
         "TimePeriod": {"Start": period.shifted(-months_back).start.isoformat(), "End": period.end.isoformat()},
-        "GroupBy": group_by_definitions(GROUP_BY),
+        "GroupBy": group_by_definitions(ATTRIBUTION),
         "Result": cost_explorer_result(months, estimated=estimated),
     }
     response = requests.post(f"{aws_endpoint}{COST_EXPLORER_REVISIONS_PATH}", json=revision, timeout=10)

@@ -59,7 +59,7 @@ def as_json(report: PeriodReport) -> dict[str, Any]:
         "invoiceCurrency": report.invoice_currency,
         "costExplorer": {
             "payerTotal": _text(report.payer_total),
-            "byRecordType": {kind: _text(amount) for kind, amount in report.by_record_type.items()},
+            "byRecordType": {kind: _text(amount) for kind, amount in report.by_charge_type.items()},
             "excluded": {kind: _text(amount) for kind, amount in report.excluded.items()},
             "allocated": _text(report.allocated),
             "unallocated": {scope: _text(amount) for scope, amount in report.unallocated.items()},
@@ -101,7 +101,7 @@ def as_rows(report: PeriodReport) -> list[list[str]]:
     """The report as rows: the Cost Explorer reconciliation, then one row per account."""
     cur, inv = report.cost_currency, report.invoice_currency
     rows = [["section", "item", "amount", "currency"], ["cost explorer", "payer total", _text(report.payer_total), cur]]
-    rows += [["record type", kind, _text(amount), cur] for kind, amount in report.by_record_type.items()]
+    rows += [["record type", kind, _text(amount), cur] for kind, amount in report.by_charge_type.items()]
     rows += [["excluded", kind, _text(amount), cur] for kind, amount in report.excluded.items()]
     rows.append(["allocated", "accounts", _text(report.allocated), cur])
     rows += [["unallocated", scope or "(untagged)", _text(amount), cur] for scope, amount in report.unallocated.items()]

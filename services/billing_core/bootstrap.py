@@ -259,7 +259,7 @@ def api_ports(
         costs=CostExplorerCostSource(
             make("ce"),
             metric=settings.cost_explorer_metric,
-            excluded_record_types=settings.excluded_record_types,
+            excluded=settings.excluded_record_types,
             max_attempts=1,
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
@@ -324,7 +324,7 @@ def worker_ports(
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
         costs=CostExplorerCostSource(
-            make("ce"), metric=settings.cost_explorer_metric, excluded_record_types=settings.excluded_record_types
+            make("ce"), metric=settings.cost_explorer_metric, excluded=settings.excluded_record_types
         ),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=WORKER_STRIPE_TIMEOUTS),
         secrets=secrets,
@@ -366,6 +366,14 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         )
     except ConfigurationError as error:
         raise SettingsError(f"invalid billing settings: {error}") from error
+
+
+def cost_requests_of(costs: CostSource) -> Callable[[], int] | None:
+    """How many paid requests the cost source has made so far, where it counts them (Cost Explorer)."""
+    if isinstance(costs, CostExplorerCostSource):
+        source = costs
+        return lambda: source.requests_made
+    return None
 
 
 def exchange_rates_for(settings: Settings, stored: PeriodRates, feed: ReferenceRateFeed | None) -> ExchangeRates:
@@ -412,7 +420,7 @@ def _operator_accounts(ports: ApiPorts | WorkerPorts) -> OperatorAccounts:
         ports.accounts,
         ports.payments,
         ports.audit,
-        group_by=ports.settings.cost_group_by,
+        attribution=ports.settings.cost_group_by,
         memberships=ports.memberships,
         users=ports.users,
         tax=tax_policy_from_settings(ports.settings),
@@ -477,7 +485,7 @@ class ApiUseCases:
             policy,
             rates=rates,
             leases=ports.leases,
-            group_by=ports.settings.cost_group_by,
+            attribution=ports.settings.cost_group_by,
             ttl_seconds=ports.settings.cost_preview_ttl_seconds,
         )
 
@@ -559,13 +567,14 @@ class WorkerUseCases:
             runs=ports.runs,
             billing_jobs=ports.billing_jobs,
             policy=policy_from_settings(settings),
-            group_by=settings.cost_group_by,
+            attribution=settings.cost_group_by,
             wait_for_final_costs=settings.cost_finality == "final",
             invoices=ports.invoices,
             correction_months=settings.correction_months,
             final_costs_deadline_day=settings.final_costs_deadline_day,
             clock=clock,
             seller=seller_from_settings(settings),
+            cost_requests=cost_requests_of(ports.costs),
         )
 
     def invoice_job(self) -> InvoiceJob:
@@ -628,8 +637,9 @@ class WorkerUseCases:
             costs=ports.costs,
             accounts=ports.accounts,
             invoices=ports.invoices,
-            group_by=settings.cost_group_by,
-            excluded_record_types=settings.excluded_record_types,
+            attribution=settings.cost_group_by,
+            excluded=settings.excluded_record_types,
+            cost_requests=cost_requests_of(ports.costs),
             invoice_currency=settings.billing_currency,
             correction_months=settings.correction_months,
         )

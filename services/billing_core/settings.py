@@ -20,6 +20,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from billing_core.adapters.cost_explorer import TAX, charge_type
+from billing_core.domain.costs import PAYER, AttributionKind, ChargeType, CostAttribution
 from billing_core.errors import SettingsError
 
 __all__ = ["Settings", "SettingsError", "setting"]
@@ -149,10 +151,22 @@ def _cron(raw: str) -> str:
     return raw
 
 
-def _cost_group_by(raw: str) -> str:
-    if raw in ("SERVICE", "LINKED_ACCOUNT") or (raw.startswith("TAG:") and len(raw) > 4):
-        return raw
+def _cost_group_by(raw: str) -> CostAttribution:
+    """Cost Explorer's grouping names: the whole payer by service, or per linked account or tag value."""
+    if raw == "SERVICE":
+        return PAYER
+    if raw == "LINKED_ACCOUNT":
+        return CostAttribution.by_account()
+    if raw.startswith("TAG:") and len(raw) > 4:
+        return CostAttribution.by_tag(raw[4:])
     raise ValueError("must be SERVICE, LINKED_ACCOUNT or TAG:<key>")
+
+
+def _cost_group_by_text(attribution: CostAttribution) -> str:
+    """The ``COST_GROUP_BY`` value that sets ``attribution``."""
+    if attribution.kind is AttributionKind.TAG:
+        return f"TAG:{attribution.tag_key}"
+    return "LINKED_ACCOUNT" if attribution.kind is AttributionKind.ACCOUNT else "SERVICE"
 
 
 def _token_use(raw: str) -> str:
@@ -221,13 +235,13 @@ def _fx_rule(raw: str) -> str:
     return raw
 
 
-def _record_types(raw: str) -> tuple[str, ...]:
+def _record_types(raw: str) -> tuple[ChargeType, ...]:
     if raw.strip().lower() == "none":
         return ()
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not names or not all(re.fullmatch(r"[A-Za-z][A-Za-z ]*", name) for name in names):
         raise ValueError("must be comma-separated Cost Explorer record types such as Tax, or none")
-    return names
+    return tuple(charge_type(name) for name in names)
 
 
 def _name(raw: str) -> str:
@@ -392,9 +406,9 @@ class Settings:
         parse=_name,
         doc="Cost Explorer metric billed to customers (UnblendedCost, AmortizedCost, ...).",
     )
-    excluded_record_types: tuple[str, ...] = setting(
+    excluded_record_types: tuple[ChargeType, ...] = setting(
         "EXCLUDED_RECORD_TYPES",
-        ("Tax",),
+        (TAX,),
         parse=_record_types,
         shown_default="Tax",
         doc="Cost Explorer record types never passed on (AWS's own VAT is input tax to reclaim); none: pass all.",
@@ -513,10 +527,11 @@ class Settings:
         doc="Stripe requests per second one worker process makes at most, across its threads. Unset: 20 with a "
         "test-mode key (Stripe allows 25), 80 with a live key (Stripe allows 100).",
     )
-    cost_group_by: str = setting(
+    cost_group_by: CostAttribution = setting(
         "COST_GROUP_BY",
-        "SERVICE",
+        PAYER,
         parse=_cost_group_by,
+        shown_default="SERVICE",
         doc="Cost Explorer grouping: SERVICE (whole payer account), LINKED_ACCOUNT or TAG:<key> (per-account scopes).",
     )
     worker_threads: int = setting(
@@ -654,4 +669,8 @@ class Settings:
 def _plain(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, CostAttribution):
+        return _cost_group_by_text(value)
+    if isinstance(value, tuple) and value and all(isinstance(item, ChargeType) for item in value):
+        return tuple(item.name for item in value)
     return str(value) if isinstance(value, Decimal) else value

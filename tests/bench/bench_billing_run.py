@@ -34,7 +34,7 @@ import stripe
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import CostAttribution, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import Account, SavedPaymentMethod
 from billing_core.ports import InvoiceRepository
@@ -59,7 +59,7 @@ EMULATOR_LIMIT = 100
 CLIENT_RATE = 98  # STRIPE_MAX_REQUESTS_PER_SECOND for the run: a little under the limit
 REQUESTS_PER_INVOICE = 3
 WORKER_THREADS = 8
-GROUP_BY = "LINKED_ACCOUNT"  # several accounts need their own costs: each is one linked account
+ATTRIBUTION = CostAttribution.by_account()  # several accounts need their own costs: each is one linked account
 SEED = {
     "AWS Lambda": "5.2312345678",
     "Amazon Simple Storage Service": "2.1487654321",
@@ -194,7 +194,7 @@ def measure_stripe_rate(accounts: int = 1000) -> dict:
             runs=FakeRunRecords(),
             billing_jobs=queue,
             policy=POLICY,
-            group_by=GROUP_BY,
+            attribution=ATTRIBUTION,
         )
         plans = _jobs(run, queue, accounts)
 
@@ -251,7 +251,7 @@ def measure_cost_explorer_requests(accounts: int) -> int:
         runs=FakeRunRecords(),
         billing_jobs=queue,
         policy=POLICY,
-        group_by=GROUP_BY,
+        attribution=ATTRIBUTION,
     )
     run.start(PERIOD, owner="bench", trigger="bench")
     assert len(queue.messages) == accounts
@@ -276,7 +276,7 @@ def measure_cpu_per_invoice(accounts: int = 10_000) -> dict:
         runs=FakeRunRecords(),
         billing_jobs=queue,
         policy=POLICY,
-        group_by=GROUP_BY,
+        attribution=ATTRIBUTION,
     )
     job = InvoiceJob(invoices=invoices, accounts=repo, payments=stripe_fake)
     started = time.process_time()
@@ -351,7 +351,7 @@ def measure_run_scale(accounts: int) -> dict:
         runs=FakeRunRecords(),
         billing_jobs=SqsMessageQueue(sqs, "https://sqs.local/billing-jobs"),
         policy=POLICY,
-        group_by=GROUP_BY,
+        attribution=ATTRIBUTION,
     )
     started = time.perf_counter()
     result = run.start(PERIOD, owner="bench", trigger="bench")

@@ -1,20 +1,23 @@
 """Each contract test runs twice: against the in-memory fake and against the real adapter.
 
-A fixture here is parametrized ``memory`` / ``dynamodb`` (or ``sqs``, or ``emulator`` for Stripe);
-the test body is the contract both must keep, so a fake can never drift from the adapter it stands
-in for. The AWS adapters run on moto; the Stripe adapter runs through the official SDK against the
-Stripe emulator.
+A fixture here is parametrized ``memory`` / ``dynamodb`` (or ``sqs``, ``cost_explorer``, or ``emulator``
+for Stripe); the test body is the contract both must keep, so a fake can never drift from the adapter
+it stands in for. The AWS adapters run on moto; the Stripe adapter runs through the official SDK
+against the Stripe emulator.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from decimal import Decimal
 
 import pytest
+import requests
 import stripe
 
 from billing_core import resources
+from billing_core.adapters.cost_explorer import CostExplorerCostSource, group_by_definitions
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
@@ -27,14 +30,16 @@ from billing_core.adapters.dynamodb_events import (
 )
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
+from billing_core.domain.costs import AttributionKind, ChargeType, CostAttribution, CostLine, Period
 from billing_core.errors import StripeUnavailable
-from billing_core.ports import PaymentGateway, StripeInvoice, StripeSetupIntent
+from billing_core.ports import CostSource, PaymentGateway, StripeInvoice, StripeSetupIntent
 from stripe_emulator import EmulatorConfig, EmulatorServer
 from tests.support.aws import LocalAws, running_aws
 from tests.support.emulator import Control
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
+    FakeCostSource,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,
@@ -295,3 +300,93 @@ def payments(request) -> StripeUnderTest:
     control.configure(**EMULATOR_BASELINE)
     control.reset()
     return EmulatedStripe(server.url)
+
+
+class CostsUnderTest:
+    """A cost source and how to make it answer: the fake's lines, or a canned answer moto gives the next query."""
+
+    def __init__(self, source: CostSource, aws: LocalAws | None = None) -> None:
+        self.source = source
+        self._aws = aws
+
+    def answer(
+        self,
+        months: Mapping[Period, Sequence[CostLine]],
+        attribution: CostAttribution,
+        *,
+        estimated: Collection[Period] = (),
+    ) -> None:
+        """The next query (attributed as ``attribution``) answers each month's lines."""
+        if self._aws is None:
+            fake = self.source
+            assert isinstance(fake, FakeCostSource)
+            last = max(months)
+            fake.lines, fake.estimated = tuple(months[last]), last in estimated
+            fake.monthly = {period: tuple(lines) for period, lines in months.items()}
+            fake.estimated_months = {period: period in estimated for period in months}
+            return
+        self._queue(
+            {
+                "GroupDefinitions": group_by_definitions(attribution),
+                "ResultsByTime": [
+                    {
+                        "TimePeriod": {"Start": period.start.isoformat(), "End": period.end.isoformat()},
+                        "Total": {},
+                        "Groups": [_group(_keys(line, attribution), line.amount) for line in lines],
+                        "Estimated": period in estimated,
+                    }
+                    for period, lines in sorted(months.items())
+                ],
+                "DimensionValueAttributes": [],
+            }
+        )
+
+    def answer_charge_types(self, period: Period, totals: Mapping[ChargeType, Decimal]) -> None:
+        """The next query of the payer's bill by charge type answers ``totals``."""
+        if self._aws is None:
+            fake = self.source
+            assert isinstance(fake, FakeCostSource)
+            fake.charge_types = dict(totals)
+            return
+        self._queue(
+            {
+                "GroupDefinitions": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}],
+                "ResultsByTime": [
+                    {
+                        "TimePeriod": {"Start": period.start.isoformat(), "End": period.end.isoformat()},
+                        "Total": {},
+                        "Groups": [_group([kind.name], amount) for kind, amount in totals.items()],
+                        "Estimated": False,
+                    }
+                ],
+                "DimensionValueAttributes": [],
+            }
+        )
+
+    def _queue(self, result: dict) -> None:
+        # moto gives a queued answer to the next query it has not seen, and that query keeps it.
+        assert self._aws is not None
+        endpoint = self._aws.info["aws_endpoint"]
+        requests.post(
+            f"{endpoint}/moto-api/static/ce/cost-and-usage-results", json={"results": [result]}, timeout=10
+        ).raise_for_status()
+
+
+def _keys(line: CostLine, attribution: CostAttribution) -> list[str]:
+    if attribution.kind is AttributionKind.TAG:
+        return [f"{attribution.tag_key}${line.scope}", line.service]
+    return [str(line.scope), line.service] if attribution.splits else [line.service]
+
+
+def _group(keys: list[str], amount: Decimal) -> dict:
+    return {"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
+
+
+@pytest.fixture(params=["memory", "cost_explorer"])
+def costs(request) -> CostsUnderTest:
+    if request.param == "memory":
+        return CostsUnderTest(FakeCostSource())
+    aws = request.getfixturevalue("aws")
+    # A fresh Cost Explorer: moto keeps the answer each query got, and tests may ask the same query.
+    requests.post(f"{aws.info['aws_endpoint']}/moto-api/reset", timeout=10).raise_for_status()
+    return CostsUnderTest(CostExplorerCostSource(aws.client("ce")), aws)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.audit import AuditEntry
-from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.costs import CostAttribution, CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.membership import Membership
@@ -406,14 +406,14 @@ def test_a_cost_snapshot_comes_back_as_stored_until_it_expires(preview_cache, cl
         "USD",
         True,
         (CostLine("AWS Lambda", Decimal("5.2345678901")), CostLine("AWS Lambda", Decimal("1"), "111")),
-        grouped_by="LINKED_ACCOUNT",
+        attribution=CostAttribution.by_tag("cost-center"),
     )
     snapshot = CostSnapshot(report, datetime(2026, 5, 15, 12, tzinfo=UTC), Decimal("14.5"), "linear")
-    preview_cache.put("preview#LINKED_ACCOUNT#2026-05", snapshot, ttl_seconds=60)
+    preview_cache.put("preview#tag:cost-center#2026-05", snapshot, ttl_seconds=60)
 
-    assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") == snapshot
+    assert preview_cache.get("preview#tag:cost-center#2026-05") == snapshot
     clock.now += 61
-    assert preview_cache.get("preview#LINKED_ACCOUNT#2026-05") is None
+    assert preview_cache.get("preview#tag:cost-center#2026-05") is None
 
 
 def test_audit_entries_come_back_newest_first_per_account_and_for_all_and_a_repeat_is_kept_once(audit_log):

@@ -20,7 +20,7 @@ import requests
 
 from billing_core import resources
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import PAYER, Period
 from local_stack import PortInUse, StackPorts, start_stack
 from local_stack.cost_seed import SEED_FILE, month_to_date
 from local_stack.processes import pid_is_alive, port_is_free, process_group_members
@@ -295,7 +295,7 @@ def test_cost_explorer_returns_the_seed_month_as_previous_month_summing_to_17_74
     source = CostExplorerCostSource(stack.aws_client("ce"))
 
     # The run's own query: the billed month and the CORRECTION_MONTHS before it, in one.
-    (report,) = source.costs_by_month(previous.shifted(-3).start, previous.end, group_by="SERVICE")
+    (report,) = source.costs_by_month(previous.shifted(-3).start, previous.end, PAYER)
 
     by_service = {line.service: line.amount for line in report.lines}
     assert (report.start, report.end) == (previous.start, previous.end)
@@ -319,7 +319,7 @@ def test_the_costs_command_revises_the_billing_query_of_a_month_as_aws_revises_a
     source = CostExplorerCostSource(stack.aws_client("ce"))
 
     def answer() -> tuple[bool, dict[str, Decimal]]:
-        (report,) = source.costs_by_month(august.shifted(-3).start, august.end, group_by="SERVICE")
+        (report,) = source.costs_by_month(august.shifted(-3).start, august.end, PAYER)
         return report.estimated, {line.service: line.amount for line in report.lines}
 
     assert (
@@ -363,7 +363,7 @@ def test_cost_explorer_returns_an_estimated_month_to_date_prorated_from_the_seed
     share = Decimal((end - start).days) / Decimal(Period.containing(today).days)
     seed_month = {line.service: line.amount for line in stack.seeded_costs.previous_month.lines}
 
-    report = CostExplorerCostSource(stack.aws_client("ce")).costs(start, end, group_by="SERVICE")
+    report = CostExplorerCostSource(stack.aws_client("ce")).costs(start, end, PAYER)
 
     assert report.estimated is True
     assert {line.service: line.amount for line in report.lines} == {

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.costs import PAYER, ChargeCategory, ChargeType, CostAttribution, CostLine, CostReport, Period
 from billing_core.ports import (
     CostSource,
     DeadLetter,
@@ -200,8 +200,16 @@ class FakeQueue(MessageQueue):
         return len(moving)
 
 
+USAGE = ChargeType(ChargeCategory.USAGE, "Usage")
+
+
+def _ordered(lines: Sequence[CostLine]) -> tuple[CostLine, ...]:
+    """By scope, then service, as a cost source orders them."""
+    return tuple(sorted(lines, key=lambda line: (line.scope or "", line.service)))
+
+
 class FakeCostSource(CostSource):
-    """Answers every query with the given lines; records each query."""
+    """Answers every query with the given lines; records each query in ``queries``, and counts ``calls``."""
 
     def __init__(
         self,
@@ -215,30 +223,29 @@ class FakeCostSource(CostSource):
         self.estimated = estimated
         self.currency = currency
         self.forecast_total = forecast_total
-        self.queries: list[tuple[date, date, str]] = []
-        self.requests_made = 0
+        self.queries: list[tuple[date, date, CostAttribution]] = []
+        self.calls = 0  # queries of every kind (a forecast is not counted)
         # Earlier months, for corrections: period -> its (final) lines; and which of them are estimated.
         self.monthly: dict[Period, tuple[CostLine, ...]] = {}
         self.estimated_months: dict[Period, bool] = {}
-        self.record_types: dict[str, Decimal] | None = None
+        self.charge_types: dict[ChargeType, Decimal] | None = None
 
-    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
-        """The configured lines (only scoped ones when grouped by scope)."""
-        self.requests_made += 1
-        self.queries.append((start, end, group_by))
-        scoped = group_by != "SERVICE"
-        lines = tuple(line for line in self.lines if (line.scope is not None) == scoped)
-        return CostReport(start, end, self.currency, self.estimated, lines, grouped_by=group_by)
+    def costs(self, start: date, end: date, attribution: CostAttribution = PAYER) -> CostReport:
+        """The configured lines (only scoped ones when the attribution splits costs)."""
+        self.calls += 1
+        self.queries.append((start, end, attribution))
+        lines = _ordered([line for line in self.lines if (line.scope is not None) == attribution.splits])
+        return CostReport(start, end, self.currency, self.estimated, lines, attribution=attribution)
 
-    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
+    def costs_by_month(self, start: date, end: date, attribution: CostAttribution = PAYER) -> list[CostReport]:
         """``monthly[period]`` lines for each month of the range that has some, else the lines for the last month."""
-        self.requests_made += 1
-        self.queries.append((start, end, group_by))
-        scoped = group_by != "SERVICE"
+        self.calls += 1
+        self.queries.append((start, end, attribution))
+        scoped = attribution.splits
         reports = []
         for period, lines in sorted(self.monthly.items()):
             if start <= period.start and period.end <= end:
-                kept = tuple(line for line in lines if (line.scope is not None) == scoped)
+                kept = _ordered([line for line in lines if (line.scope is not None) == scoped])
                 reports.append(
                     CostReport(
                         period.start,
@@ -246,22 +253,24 @@ class FakeCostSource(CostSource):
                         self.currency,
                         self.estimated_months.get(period, False),
                         kept,
-                        grouped_by=group_by,
+                        attribution=attribution,
                     )
                 )
         last = Period.containing(end - timedelta(days=1))
         if last not in self.monthly:
-            kept = tuple(line for line in self.lines if (line.scope is not None) == scoped)
-            reports.append(CostReport(last.start, last.end, self.currency, self.estimated, kept, grouped_by=group_by))
+            kept = _ordered([line for line in self.lines if (line.scope is not None) == scoped])
+            reports.append(
+                CostReport(last.start, last.end, self.currency, self.estimated, kept, attribution=attribution)
+            )
         return reports
 
-    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
-        """The configured ``record_types`` (default: every line as Usage)."""
-        self.requests_made += 1
+    def costs_by_charge_type(self, start: date, end: date) -> dict[ChargeType, Decimal]:
+        """The configured ``charge_types`` (default: every line as usage)."""
+        self.calls += 1
         return (
-            dict(self.record_types)
-            if self.record_types is not None
-            else {"Usage": sum((line.amount for line in self.lines), Decimal(0))}
+            dict(self.charge_types)
+            if self.charge_types is not None
+            else {USAGE: sum((line.amount for line in self.lines), Decimal(0))}
         )
 
     def forecast(self, start: date, end: date) -> Decimal | None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import CostAttribution, CostLine, Period
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import Account
 from billing_core.use_cases.cost_preview import (
@@ -65,7 +65,7 @@ def test_a_hundred_page_views_make_one_cost_explorer_request(clock):
 
     previews = [service.preview(Account("u")) for _ in range(100)]
 
-    assert costs.requests_made == 1
+    assert costs.calls == 1
     assert len({p.current.total for p in previews}) == 1
 
 
@@ -79,7 +79,7 @@ def test_the_cache_expires_after_its_ttl_and_then_costs_are_asked_again(clock):
     clock.now += timedelta(minutes=2)
     refreshed = service.preview(Account("u"))
 
-    assert costs.requests_made == 2
+    assert costs.calls == 2
     assert refreshed.as_of == clock.now
 
 
@@ -90,7 +90,7 @@ def test_accounts_share_the_cached_report_but_each_gets_its_own_base_fee(clock):
     standard = service.preview(Account("a"))
     discounted = service.preview(Account("b", base_fee_override=Decimal("10.00")))
 
-    assert costs.requests_made == 1
+    assert costs.calls == 1
     assert standard.current.base_fee == Decimal("20.00") and discounted.current.base_fee == Decimal("10.00")
     assert standard.current.aws_costs == discounted.current.aws_costs == Decimal("12.60")  # 13.70 USD * 0.92
 
@@ -131,7 +131,7 @@ def test_a_scoped_account_is_priced_from_its_own_lines(clock):
     costs = FakeCostSource(lines)
     ledger = FakeEventsTable(clock=clock.seconds)
     service = CostPreviewService(
-        costs, ledger, BillingPolicy(currency="USD"), leases=ledger, group_by="LINKED_ACCOUNT", now=clock
+        costs, ledger, BillingPolicy(currency="USD"), leases=ledger, attribution=CostAttribution.by_account(), now=clock
     )
 
     preview = service.preview(Account("u", cost_scope="111"))
@@ -148,7 +148,7 @@ def test_an_unscoped_account_never_sees_the_other_scopes_costs(clock):
         ledger,
         BillingPolicy(currency="USD"),
         leases=ledger,
-        group_by="LINKED_ACCOUNT",
+        attribution=CostAttribution.by_account(),
         now=clock,
     )
 
@@ -193,7 +193,7 @@ def test_while_another_request_fills_the_cache_a_view_waits_for_it_instead_of_as
     preview = waiter.preview(Account("u"))
 
     assert len(waits) == 3 and preview.current.aws_costs == Decimal("12.60")
-    assert costs.requests_made == 1  # the other request's fill only
+    assert costs.calls == 1  # the other request's fill only
 
 
 def test_a_view_gives_up_waiting_for_a_stuck_fill_without_asking_cost_explorer(clock):
@@ -205,7 +205,7 @@ def test_a_view_gives_up_waiting_for_a_stuck_fill_without_asking_cost_explorer(c
 
     with pytest.raises(CostPreviewUnavailable):
         service.preview(Account("u"))
-    assert costs.requests_made == 0
+    assert costs.calls == 0
 
 
 # --- the one Stripe customer per account ----------------------------------------------------------

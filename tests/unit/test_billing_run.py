@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.bootstrap import policy_from_settings
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostAttribution, CostLine, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.invoice_plan import BillingPolicy, FxRate
 from billing_core.domain.records import RunStatus
@@ -30,13 +30,16 @@ SEED_LINES = (
 )
 
 
+BY_ACCOUNT = CostAttribution.by_account()
+
+
 def linked_account_of(account_id: str) -> str:
     return f"acct-{account_id}"
 
 
-def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), group_by="LINKED_ACCOUNT", clock=None):
+def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), attribution=BY_ACCOUNT, clock=None):
     """A run over ``accounts``; grouped by linked account, each has its own and ``lines`` as its costs."""
-    if group_by == "SERVICE":
+    if not attribution.splits:
         items = [{"userId": account_id} for account_id in accounts] + list(items)
         repo = FakeAccountRepository(*stored_accounts(items))
         costs = FakeCostSource(lines)
@@ -59,7 +62,8 @@ def make_run(accounts=("u1",), *, policy=POLICY, lines=SEED_LINES, items=(), gro
         runs=ledger.runs,
         billing_jobs=queue,
         policy=policy,
-        group_by=group_by,
+        attribution=attribution,
+        cost_requests=lambda: costs.calls,
         **({"clock": clock} if clock else {}),
     )
     return run, costs, ledger, queue
@@ -78,7 +82,7 @@ def test_run_queries_costs_once_and_enqueues_one_job_per_account():
 
     result = run.start(PERIOD, owner="a", trigger="test")
 
-    assert costs.requests_made == 1 and result.cost_requests == 1
+    assert costs.calls == 1 and result.cost_requests == 1
     plans = [plan_from_message(message.body)[0] for message in queue.messages]
     assert sorted(p.account_id for p in plans) == sorted(f"u{i}" for i in range(50))
     assert {p.total for p in plans} == {Decimal("37.74")}
@@ -188,7 +192,7 @@ def test_an_account_without_cost_scope_is_skipped_instead_of_billed_every_accoun
 
 
 def test_grouped_by_service_the_only_account_is_billed_the_whole_payer_account():
-    run, _, _, queue = make_run(["u1"], group_by="SERVICE")
+    run, _, _, queue = make_run(["u1"], attribution=PAYER)
 
     run.start(PERIOD, owner="a", trigger="test")
 
@@ -197,17 +201,17 @@ def test_grouped_by_service_the_only_account_is_billed_the_whole_payer_account()
 
 
 def test_grouped_by_service_several_accounts_refuse_the_run_naming_them():
-    run, costs, ledger, queue = make_run(["u1", "u2"], group_by="SERVICE")
+    run, costs, ledger, queue = make_run(["u1", "u2"], attribution=PAYER)
 
     with pytest.raises(ConfigurationError, match="u1, u2"):
         run.start(PERIOD, owner="a", trigger="test")
 
-    assert queue.messages == [] and costs.requests_made == 0
+    assert queue.messages == [] and costs.calls == 0
     assert run.run_record(PERIOD) is None and ledger.leases == {}
 
 
 def test_grouped_by_service_a_one_account_run_is_refused_while_other_accounts_exist():
-    run, _, _, queue = make_run(["u1", "u2"], group_by="SERVICE")
+    run, _, _, queue = make_run(["u1", "u2"], attribution=PAYER)
 
     with pytest.raises(ConfigurationError, match="u1, u2"):
         run.start(PERIOD, owner="a", trigger="cli", only_account="u2")
@@ -235,7 +239,7 @@ def test_the_cron_trigger_bills_the_previous_month_once():
 
     assert first is not None and first.period == PERIOD
     assert second is None
-    assert costs.queries == [(date(2024, 11, 1), date(2024, 12, 1), "LINKED_ACCOUNT")]
+    assert costs.queries == [(date(2024, 11, 1), date(2024, 12, 1), BY_ACCOUNT)]
     assert len(queue.messages) == 1
 
 
@@ -272,4 +276,4 @@ def test_billing_settings_have_the_documented_defaults():
 
     assert settings.base_fee == Decimal("20.00") and settings.fx_rate is None
     assert settings.billing_cron == "0 0 1 * *" and settings.invoice_language == "de"
-    assert settings.stripe_max_requests_per_second is None and settings.cost_group_by == "SERVICE"
+    assert settings.stripe_max_requests_per_second is None and settings.cost_group_by == PAYER

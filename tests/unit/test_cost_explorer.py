@@ -13,9 +13,11 @@ import pytest
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from billing_core.adapters.cost_explorer import CostExplorerCostSource
-from billing_core.domain.costs import CostLine, Period
+from billing_core.adapters.cost_explorer import CostExplorerCostSource, charge_type, group_by_definitions
+from billing_core.bootstrap import cost_requests_of
+from billing_core.domain.costs import PAYER, ChargeCategory, ChargeType, CostAttribution, CostLine, Period
 from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
+from tests.support.fakes import FakeCostSource
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
 NOVEMBER = Period(2024, 11)
@@ -93,12 +95,12 @@ def test_seed_month_is_read_with_one_request_as_decimal_amounts_per_service(clie
     }
     assert all(isinstance(a, Decimal) for a in amounts.values())
     assert all(line.scope is None for line in report.lines)
-    assert (report.start, report.end, report.currency, report.estimated, report.grouped_by) == (
+    assert (report.start, report.end, report.currency, report.estimated, report.attribution) == (
         date(2024, 11, 1),
         date(2024, 12, 1),
         "USD",
         False,
-        "SERVICE",
+        PAYER,
     )
     assert source.requests_made == 1
 
@@ -177,9 +179,9 @@ def test_linked_accounts_group_by_account_then_service(client, sleep):
             response,
             expected_query([{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "SERVICE"}]),
         )
-        report = source.costs(NOVEMBER.start, NOVEMBER.end, group_by="LINKED_ACCOUNT")
+        report = source.costs(NOVEMBER.start, NOVEMBER.end, CostAttribution.by_account())
 
-    assert report.grouped_by == "LINKED_ACCOUNT"
+    assert report.attribution == CostAttribution.by_account()
     assert report.for_scope("111111111111") == (
         CostLine("AWS Lambda", Decimal("5.2312345678"), "111111111111"),
         CostLine("Amazon CloudFront", Decimal("8.47"), "111111111111"),
@@ -207,7 +209,7 @@ def test_tag_groups_strip_the_key_prefix_and_keep_untagged_costs_as_empty_scope(
             response,
             expected_query([{"Type": "TAG", "Key": "customer"}, {"Type": "DIMENSION", "Key": "SERVICE"}]),
         )
-        report = source.costs(NOVEMBER.start, NOVEMBER.end, group_by="TAG:customer")
+        report = source.costs(NOVEMBER.start, NOVEMBER.end, CostAttribution.by_tag("customer"))
 
     assert report.for_scope("acme") == (CostLine("AWS Lambda", Decimal("4.00"), "acme"),)
     assert report.for_scope("globex") == (CostLine("AWS Lambda", Decimal("1.00"), "globex"),)
@@ -216,17 +218,10 @@ def test_tag_groups_strip_the_key_prefix_and_keep_untagged_costs_as_empty_scope(
 
 def test_the_query_is_the_same_for_the_same_inputs(client, sleep):
     source = source_for(client, sleep)
-    assert source.query(NOVEMBER.start, NOVEMBER.end, "TAG:customer") == source.query(
-        NOVEMBER.start, NOVEMBER.end, "TAG:customer"
+    assert source.query(NOVEMBER.start, NOVEMBER.end, CostAttribution.by_tag("customer")) == source.query(
+        NOVEMBER.start, NOVEMBER.end, CostAttribution.by_tag("customer")
     )
     assert json.dumps(source.query(NOVEMBER.start, NOVEMBER.end)) == json.dumps(expected_query(BY_SERVICE))
-
-
-def test_an_unknown_grouping_is_refused_before_any_request(client, sleep):
-    source = source_for(client, sleep)
-    with pytest.raises(ValueError, match="group_by"):
-        source.costs(NOVEMBER.start, NOVEMBER.end, group_by="REGION")
-    assert source.requests_made == 0
 
 
 def test_throttling_is_retried_with_growing_backoff(client, sleep):
@@ -347,10 +342,10 @@ def test_no_forecast_when_the_api_is_unavailable(client, sleep):
         assert source.forecast(date(2024, 11, 15), NOVEMBER.end) is None
 
 
-def test_the_excluded_record_types_are_filtered_away_and_none_means_every_record(client, sleep):
+def test_the_excluded_charge_types_are_filtered_away_by_record_type_and_none_means_every_record(client, sleep):
     response = {"ResultsByTime": [result([group(["AWS Lambda"], "1.5")])]}
-    kept_out = source_for(client, sleep, excluded_record_types=("Tax", "Support"))
-    everything = source_for(client, sleep, excluded_record_types=())
+    kept_out = source_for(client, sleep, excluded=(charge_type("Tax"), charge_type("Support")))
+    everything = source_for(client, sleep, excluded=())
     with Stubber(client) as stub:
         stub.add_response(
             "get_cost_and_usage",
@@ -364,3 +359,63 @@ def test_the_excluded_record_types_are_filtered_away_and_none_means_every_record
         kept_out.costs(NOVEMBER.start, NOVEMBER.end)
         everything.costs(NOVEMBER.start, NOVEMBER.end)
         stub.assert_no_pending_responses()
+
+
+def test_the_payers_bill_by_charge_type_is_one_query_by_record_type_with_nothing_left_out(client, sleep):
+    response = {
+        "ResultsByTime": [
+            result([group(["Usage"], "17.74"), group(["Tax"], "3.37"), group(["Credit"], "-1.00")]),
+            result([group(["Usage"], "0.26"), group(["SomethingNew"], "0.10")], start="2024-10-01", end="2024-11-01"),
+        ]
+    }
+    query = {
+        "TimePeriod": {"Start": "2024-11-01", "End": "2024-12-01"},
+        "Granularity": "MONTHLY",
+        "Metrics": ["UnblendedCost"],
+        "GroupBy": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}],
+    }
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", response, query)
+        totals = source.costs_by_charge_type(NOVEMBER.start, NOVEMBER.end)
+
+    assert totals == {
+        ChargeType(ChargeCategory.CREDIT, "Credit"): Decimal("-1.00"),
+        ChargeType(ChargeCategory.OTHER, "SomethingNew"): Decimal("0.10"),
+        ChargeType(ChargeCategory.TAX, "Tax"): Decimal("3.37"),
+        ChargeType(ChargeCategory.USAGE, "Usage"): Decimal("18.00"),
+    }
+    assert [kind.name for kind in totals] == ["Credit", "SomethingNew", "Tax", "Usage"]
+    assert source.requests_made == 1
+
+
+def test_record_types_map_onto_the_domains_charge_categories():
+    assert charge_type("Tax") == ChargeType(ChargeCategory.TAX, "Tax")
+    assert {charge_type(kind).category for kind in ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")} == {
+        ChargeCategory.USAGE
+    }
+    assert {charge_type(kind).category for kind in ("Fee", "RIFee", "SavingsPlanUpfrontFee")} == {ChargeCategory.FEE}
+    assert charge_type("RIFee") != charge_type("Fee")  # excluding one kind of fee leaves the others in
+    assert charge_type("tax").category is ChargeCategory.OTHER  # record types are matched exactly
+
+
+def test_an_attribution_is_grouped_by_service_after_its_scope():
+    service = {"Type": "DIMENSION", "Key": "SERVICE"}
+    assert group_by_definitions(PAYER) == [service]
+    assert group_by_definitions(CostAttribution.by_account()) == [
+        {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
+        service,
+    ]
+    assert group_by_definitions(CostAttribution.by_tag("customer")) == [{"Type": "TAG", "Key": "customer"}, service]
+
+
+def test_the_use_cases_read_the_request_count_of_cost_explorer_only(client, sleep):
+    source = source_for(client, sleep)
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", seed_response(), expected_query(BY_SERVICE))
+        count = cost_requests_of(source)
+        assert count is not None and count() == 0
+        source.costs(NOVEMBER.start, NOVEMBER.end)
+
+    assert count() == 1
+    assert cost_requests_of(FakeCostSource()) is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from billing_core.adapters.ecb_feed import parse_ecb_feed
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostLine, Period
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, PeriodRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.errors import ExchangeRateUnavailable
@@ -63,7 +63,7 @@ def a_run(feed: FileFeed, stored: FakePeriodRates, *, manual: FxRate | None = No
         billing_jobs=queue,
         policy=BillingPolicy(fx=manual),
         rates=ExchangeRates(stored, feed, rule=FxRule.LAST_WORKING_DAY, manual=manual),
-        group_by="SERVICE",
+        attribution=PAYER,
     )
     return run, queue
 
@@ -201,7 +201,7 @@ def test_without_a_feed_or_a_manual_rate_the_run_is_refused_with_a_clear_error()
         billing_jobs=FakeQueue(),
         policy=BillingPolicy(),
         rates=ExchangeRates(FakePeriodRates(), None),
-        group_by="SERVICE",
+        attribution=PAYER,
     )
 
     with pytest.raises(RateNotAvailable, match="no ECB feed configured"):

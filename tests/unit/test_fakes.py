@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.domain.costs import CostLine
+from billing_core.domain.costs import CostAttribution, CostLine
 from billing_core.errors import (
     IdempotencyKeyReused,
     PaymentActionRequired,
@@ -29,15 +29,15 @@ from tests.support.fakes import (
 # --- cost source and secrets ---------------------------------------------------------------------
 
 
-def test_fake_cost_source_answers_with_its_lines_and_counts_requests():
+def test_fake_cost_source_answers_with_its_lines_and_counts_its_calls():
     source = FakeCostSource([CostLine("AWS Lambda", Decimal("5.23")), CostLine("AWS Lambda", Decimal("1"), "111")])
 
     unscoped = source.costs(date(2024, 11, 1), date(2024, 12, 1))
-    scoped = source.costs(date(2024, 11, 1), date(2024, 12, 1), "LINKED_ACCOUNT")
+    scoped = source.costs(date(2024, 11, 1), date(2024, 12, 1), CostAttribution.by_account())
 
     assert unscoped.lines == (CostLine("AWS Lambda", Decimal("5.23")),)
     assert scoped.for_scope("111") == (CostLine("AWS Lambda", Decimal("1"), "111"),)
-    assert source.requests_made == 2 and source.forecast(date(2024, 11, 1), date(2024, 12, 1)) is None
+    assert source.calls == 2 and source.forecast(date(2024, 11, 1), date(2024, 12, 1)) is None
 
 
 def test_fake_secrets_pick_up_a_rotation_only_on_refresh():

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostLine, Period
 from billing_core.domain.fx import FxRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.records import RunStatus
@@ -42,7 +42,8 @@ def world(*, wait=True, deadline_day=8, day=1):
         runs=runs,
         billing_jobs=queue,
         policy=BillingPolicy(fx=FxRate(Decimal("1"), "manual", NOVEMBER.start)),
-        group_by="SERVICE",
+        attribution=PAYER,
+        cost_requests=lambda: costs.calls,
         wait_for_final_costs=wait,
         final_costs_deadline_day=deadline_day,
         clock=clock,
@@ -61,7 +62,7 @@ def test_estimated_costs_make_the_cron_run_wait_with_one_query_and_nothing_enque
 
     assert result is not None and result.waiting_for_final_costs and result.enqueued == 0
     assert queue.messages == []
-    assert costs.requests_made == 1
+    assert costs.calls == 1
     record = runs.get(NOVEMBER)
     assert (record.status, record.costs_estimated, record.cost_requests) == (RunStatus.WAITING_FOR_FINAL_COSTS, True, 1)
 
@@ -71,7 +72,7 @@ def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills
     trigger_billing_run(run, "replica-a", at(clock))
     clock.day(2)
     trigger_billing_run(run, "replica-a", at(clock))
-    assert costs.requests_made == 2 and queue.messages == []
+    assert costs.calls == 2 and queue.messages == []
 
     clock.day(3)
     costs.estimated = False  # Cost Explorer closed the month
@@ -81,7 +82,7 @@ def test_each_daily_recheck_is_one_query_until_the_costs_are_final_then_it_bills
 
     assert billed is not None and billed.enqueued == 1 and not billed.costs_estimated
     assert again is None  # the run record says enqueued: refused before any query
-    assert costs.requests_made == 3
+    assert costs.calls == 3
     ((plan, _),) = [plan_from_message(message.body) for message in queue.messages]
     assert plan.costs_estimated is False and plan.total == Decimal("37.74")
     assert runs.get(NOVEMBER).status is RunStatus.ENQUEUED

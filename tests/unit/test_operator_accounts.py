@@ -16,7 +16,7 @@ from billing_core.domain.account_profile import (
     valid_email,
     valid_language,
 )
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import CostAttribution, Period
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.records import Account
 from billing_core.use_cases.billing_run import BillingRun
@@ -55,17 +55,17 @@ def test_a_base_fee_that_is_not_positive_cents_is_refused_naming_the_field(text)
 
 
 def test_a_cost_scope_is_checked_against_how_costs_are_grouped():
-    assert valid_cost_scope("123456789012", "LINKED_ACCOUNT") == "123456789012"
-    assert valid_cost_scope("team-a", "TAG:customer") == "team-a"
-    for scope, group_by in [
-        ("12345678901", "LINKED_ACCOUNT"),
-        ("team-a", "LINKED_ACCOUNT"),
-        ("a|b", "TAG:x"),
-        ("x" * 257, "TAG:x"),
-        ("123456789012", "SERVICE"),
+    assert valid_cost_scope("123456789012", CostAttribution.by_account()) == "123456789012"
+    assert valid_cost_scope("team-a", CostAttribution.by_tag("customer")) == "team-a"
+    for scope, attribution in [
+        ("12345678901", CostAttribution.by_account()),
+        ("team-a", CostAttribution.by_account()),
+        ("a|b", CostAttribution.by_tag("x")),
+        ("x" * 257, CostAttribution.by_tag("x")),
+        ("123456789012", CostAttribution.payer()),
     ]:
         with pytest.raises(InvalidAccountField, match="cost scope"):
-            valid_cost_scope(scope, group_by)
+            valid_cost_scope(scope, attribution)
 
 
 def test_language_country_and_email_are_validated():
@@ -91,7 +91,12 @@ def world():
         payments,
         audit,
         OperatorAccounts(
-            accounts, payments, audit, group_by="LINKED_ACCOUNT", new_id=lambda: next(ids), clock=lambda: next(seconds)
+            accounts,
+            payments,
+            audit,
+            attribution=CostAttribution.by_account(),
+            new_id=lambda: next(ids),
+            clock=lambda: next(seconds),
         ),
     )
 
@@ -167,7 +172,7 @@ def test_a_disabled_account_is_not_billed_and_comes_back_when_enabled():
         runs=FakeRunRecords(),
         billing_jobs=FakeQueue(),
         policy=BillingPolicy(currency="USD"),
-        group_by="LINKED_ACCOUNT",
+        attribution=CostAttribution.by_account(),
     )
 
     planned = run.plan(Period(2024, 11))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from billing_cli import report_command
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import ChargeCategory, ChargeType, CostAttribution, CostLine, Period
 from billing_core.domain.fx import ECB_SOURCE, Conversion, FxQuote, FxRate
 from billing_core.use_cases.period_report import period_report
 from tests.support.fakes import FakeAccountRepository, FakeCostSource, FakeInvoiceRepository
@@ -19,6 +19,9 @@ from tests.support.records import an_account, an_invoice
 ECB_NOVEMBER = Conversion(FxRate(Decimal("1.0497"), ECB_SOURCE, date(2026, 11, 30), FxQuote.COST_PER_INVOICE_UNIT))
 
 NOV = Period(2026, 11)
+USAGE = ChargeType(ChargeCategory.USAGE, "Usage")
+TAX = ChargeType(ChargeCategory.TAX, "Tax")
+CREDIT = ChargeType(ChargeCategory.CREDIT, "Credit")
 
 
 def a_report():
@@ -30,7 +33,7 @@ def a_report():
             CostLine("AWS Lambda", Decimal("1"), ""),
         ]
     )  # untagged
-    costs.record_types = {"Usage": Decimal("18.7500000001"), "Tax": Decimal("3.5625"), "Credit": Decimal("0")}
+    costs.charge_types = {USAGE: Decimal("18.7500000001"), TAX: Decimal("3.5625"), CREDIT: Decimal("0")}
     accounts = FakeAccountRepository(
         [an_account("u1", cost_scope="111111111111"), an_account("u2", cost_scope="222222222222")]
     )
@@ -57,9 +60,10 @@ def a_report():
         costs=costs,
         accounts=accounts,
         invoices=invoices,
-        group_by="LINKED_ACCOUNT",
-        excluded_record_types=("Tax",),
+        attribution=CostAttribution.by_account(),
+        excluded=(TAX,),
         invoice_currency="eur",
+        cost_requests=lambda: costs.calls,
     )
     return report, costs
 
@@ -73,7 +77,7 @@ def test_the_parts_add_up_exactly_to_cost_explorers_total_in_usd():
     assert report.unallocated == {"": Decimal("1"), "333333333333": Decimal("2.25")}
     assert report.grouping_difference == 0
     assert sum(report.excluded.values()) + report.allocated + sum(report.unallocated.values()) == report.payer_total
-    assert report.cost_requests == costs.requests_made == 2
+    assert report.cost_requests == costs.calls == 2
 
 
 def test_what_each_account_was_billed_and_the_margin():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import PAYER, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.seller import Seller, SellerIncomplete, valid_vat_id
@@ -67,7 +67,7 @@ def test_the_run_refuses_to_start_without_the_seller_and_writes_nothing():
         runs=runs,
         billing_jobs=queue,
         policy=BillingPolicy(currency="USD"),
-        group_by="SERVICE",
+        attribution=PAYER,
         seller=Seller(name="Beispiel Hosting GmbH"),
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from billing_core.domain.costs import PAYER, ChargeCategory, ChargeType, CostAttribution
 from billing_core.settings import Settings, SettingsError
 
 README = Path(__file__).resolve().parents[2] / "services" / "billing_core" / "README.md"
@@ -147,3 +148,20 @@ def test_the_readme_table_documents_every_variable_with_its_default():
 
     documented = {variable: default for variable, default, _ in Settings.documentation()}
     assert rows == documented
+
+
+def test_the_cost_settings_keep_cost_explorers_names_and_give_the_domains_types():
+    assert Settings.from_env({}).cost_group_by == PAYER
+    assert Settings.from_env({"COST_GROUP_BY": "LINKED_ACCOUNT"}).cost_group_by == CostAttribution.by_account()
+    assert Settings.from_env({"COST_GROUP_BY": "TAG:customer"}).cost_group_by == CostAttribution.by_tag("customer")
+    assert Settings.from_env({}).excluded_record_types == (ChargeType(ChargeCategory.TAX, "Tax"),)
+    assert Settings.from_env({"EXCLUDED_RECORD_TYPES": "Tax, Support"}).excluded_record_types == (
+        ChargeType(ChargeCategory.TAX, "Tax"),
+        ChargeType(ChargeCategory.SUPPORT, "Support"),
+    )
+    assert Settings.from_env({"EXCLUDED_RECORD_TYPES": "none"}).excluded_record_types == ()
+    summary = Settings.from_env({"COST_GROUP_BY": "TAG:customer", "EXCLUDED_RECORD_TYPES": "Tax,RIFee"}).summary()
+    assert (summary["COST_GROUP_BY"], summary["EXCLUDED_RECORD_TYPES"]) == ("TAG:customer", ("Tax", "RIFee"))
+    for value in ("REGION", "TAG:", "linked_account"):
+        with pytest.raises(SettingsError, match="COST_GROUP_BY"):
+            Settings.from_env({"COST_GROUP_BY": value})

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing_core.domain.corrections import BilledMonth, correction_for, final_aws_line, settle
-from billing_core.domain.costs import CostLine, Period
+from billing_core.domain.costs import PAYER, CostLine, Period
 from billing_core.domain.fx import FxQuote, FxRate
 from billing_core.domain.invoice_plan import BillingPolicy
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -60,7 +60,7 @@ class World:
             runs=FakeRunRecords(),
             billing_jobs=self.queue,
             policy=BillingPolicy(fx=ONE_TO_ONE),
-            group_by="SERVICE",
+            attribution=PAYER,
             invoices=self.invoices,
             correction_months=3,
             clock=lambda: now,
@@ -81,11 +81,11 @@ class World:
 def test_a_month_that_finally_cost_less_is_corrected_on_the_next_invoice_once():
     world = World()
     world.bill(OCT, "17.74")
-    requests_before = world.costs.requests_made
+    requests_before = world.costs.calls
 
     plan, record = world.bill(NOV, "10.00", finals={OCT: "15.00"})
 
-    assert world.costs.requests_made - requests_before == 1  # the new month and the corrected ones, one query
+    assert world.costs.calls - requests_before == 1  # the new month and the corrected ones, one query
 
     (correction,) = record.true_up.corrections
     assert (correction.period, correction.amount) == (OCT, Decimal("-2.74"))
@@ -194,7 +194,7 @@ def test_a_crash_after_the_claim_of_a_correcting_invoice_resumes_with_the_claime
         runs=FakeRunRecords(),
         billing_jobs=world.queue,
         policy=BillingPolicy(fx=ONE_TO_ONE),
-        group_by="SERVICE",
+        attribution=PAYER,
         invoices=world.invoices,
         correction_months=3,
         clock=lambda: now,

@@ -1,5 +1,8 @@
 """Cost Explorer adapter: one grouped ``GetCostAndUsage`` query per billing run.
 
+The domain's words are mapped onto Cost Explorer's here, and only here: a ``CostAttribution`` is a
+``GroupBy`` (SERVICE, with LINKED_ACCOUNT or a TAG first), a ``ChargeType`` is a RECORD_TYPE.
+
 The query for a given range and grouping is always built the same way (the local stack seeds moto's
 canned answers per exact request). Pages are followed through ``NextPageToken``; throttling is
 retried with capped exponential back-off and full jitter, a bounded number of times. An endpoint
@@ -11,14 +14,22 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing_core.domain.costs import CostLine, CostReport
+from billing_core.domain.costs import (
+    PAYER,
+    AttributionKind,
+    ChargeCategory,
+    ChargeType,
+    CostAttribution,
+    CostLine,
+    CostReport,
+)
 from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
 from billing_core.ports import CostSource
 
@@ -41,27 +52,59 @@ _FORECAST_METRICS = {
 }
 
 
-def group_by_definitions(group_by: str) -> list[dict[str, str]]:
-    """Cost Explorer ``GroupBy`` for ``SERVICE``, ``LINKED_ACCOUNT`` or ``TAG:<key>`` (scope first)."""
+# Cost Explorer's record types (RECORD_TYPE) by the category of charge they are; any other is OTHER.
+RECORD_TYPE_CATEGORIES = {
+    "Usage": ChargeCategory.USAGE,
+    "DiscountedUsage": ChargeCategory.USAGE,
+    "SavingsPlanCoveredUsage": ChargeCategory.USAGE,
+    "Tax": ChargeCategory.TAX,
+    "Credit": ChargeCategory.CREDIT,
+    "Refund": ChargeCategory.REFUND,
+    "Support": ChargeCategory.SUPPORT,
+    "Fee": ChargeCategory.FEE,
+    "RIFee": ChargeCategory.FEE,
+    "SavingsPlanRecurringFee": ChargeCategory.FEE,
+    "SavingsPlanUpfrontFee": ChargeCategory.FEE,
+    "SavingsPlanNegation": ChargeCategory.DISCOUNT,
+    "BundledDiscount": ChargeCategory.DISCOUNT,
+    "EdpDiscount": ChargeCategory.DISCOUNT,
+    "PrivateRateDiscount": ChargeCategory.DISCOUNT,
+    "DistributorDiscount": ChargeCategory.DISCOUNT,
+}
+
+
+def charge_type(record_type: str) -> ChargeType:
+    """The charge type of a Cost Explorer record type: its category, and the record type as its name."""
+    return ChargeType(RECORD_TYPE_CATEGORIES.get(record_type, ChargeCategory.OTHER), record_type)
+
+
+TAX = charge_type("Tax")
+
+
+def group_by_definitions(attribution: CostAttribution) -> list[dict[str, str]]:
+    """Cost Explorer ``GroupBy`` for an attribution: SERVICE, after LINKED_ACCOUNT or the tag when it splits."""
     service = {"Type": "DIMENSION", "Key": "SERVICE"}
-    if group_by == "SERVICE":
-        return [service]
-    if group_by == "LINKED_ACCOUNT":
+    if attribution.kind is AttributionKind.ACCOUNT:
         return [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, service]
-    if group_by.startswith("TAG:") and len(group_by) > 4:
-        return [{"Type": "TAG", "Key": group_by[4:]}, service]
-    raise ValueError(f"group_by must be SERVICE, LINKED_ACCOUNT or TAG:<key>, got {group_by!r}")
+    if attribution.kind is AttributionKind.TAG and attribution.tag_key:
+        return [{"Type": "TAG", "Key": attribution.tag_key}, service]
+    return [service]
 
 
 class CostExplorerCostSource(CostSource):
-    """``CostSource`` over a boto3 Cost Explorer client; ``requests_made`` counts every API call."""
+    """``CostSource`` over a boto3 Cost Explorer client.
+
+    ``excluded`` charge types are left out of every query but the one by charge type; a charge type's
+    name is its record type (see ``charge_type``). ``requests_made`` counts every API call (each costs
+    0.01 USD), for the run record and the reconciliation report.
+    """
 
     def __init__(
         self,
         client: CostExplorerClient,
         *,
         metric: str = "UnblendedCost",
-        excluded_record_types: tuple[str, ...] = ("Tax",),
+        excluded: Iterable[ChargeType] = (TAX,),
         max_attempts: int = 6,
         base_delay_seconds: float = 1.0,
         max_delay_seconds: float = 20.0,
@@ -70,35 +113,35 @@ class CostExplorerCostSource(CostSource):
     ) -> None:
         self._client = client
         self.metric = metric
-        self.excluded_record_types = tuple(excluded_record_types)
+        self.excluded = tuple(excluded)
         self._max_attempts = max_attempts
         self._base_delay = base_delay_seconds
         self._max_delay = max_delay_seconds
         self._sleep = sleep
         self._jitter = jitter
-        self.requests_made = 0
+        self.requests_made: int = 0
 
-    def query(self, start: date, end: date, group_by: str = "SERVICE") -> dict[str, Any]:
+    def query(self, start: date, end: date, attribution: CostAttribution = PAYER) -> dict[str, Any]:
         """The first page's ``GetCostAndUsage`` arguments (deterministic for the same inputs)."""
         request: dict[str, Any] = {
             "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
             "Granularity": "MONTHLY",
             "Metrics": [self.metric],
-            "GroupBy": group_by_definitions(group_by),
+            "GroupBy": group_by_definitions(attribution),
         }
-        if self.excluded_record_types:
+        if self.excluded:
             # AWS's own VAT (record type Tax) is input tax the operator reclaims: passing it on would
             # charge VAT on VAT. Credits and refunds stay in and reduce the AWS line.
             request["Filter"] = self._exclusion()
         return request
 
     def _exclusion(self) -> dict[str, Any]:
-        return {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(self.excluded_record_types)}}}
+        return {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": [kind.name for kind in self.excluded]}}}
 
-    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
+    def costs_by_month(self, start: date, end: date, attribution: CostAttribution = PAYER) -> list[CostReport]:
         """Every page of the one grouped MONTHLY query, one report per month in the answer, oldest first."""
-        request = self.query(start, end, group_by)
-        scoped = group_by != "SERVICE"
+        request = self.query(start, end, attribution)
+        scoped = attribution.splits
         months: dict[tuple[date, date], tuple[dict[tuple[str | None, str], Decimal], set[str], bool]] = {}
         token: str | None = None
         while True:
@@ -133,12 +176,12 @@ class CostExplorerCostSource(CostSource):
                     currency=units.pop() if units else "USD",
                     estimated=estimated,
                     lines=_lines(totals),
-                    grouped_by=group_by,
+                    attribution=attribution,
                 )
             )
         return reports
 
-    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
+    def costs_by_charge_type(self, start: date, end: date) -> dict[ChargeType, Decimal]:
         """One query grouped by RECORD_TYPE, without the exclusion filter: the payer account's whole bill."""
         request: dict[str, Any] = {
             "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
@@ -157,11 +200,11 @@ class CostExplorerCostSource(CostSource):
                     totals[kind] = totals.get(kind, Decimal(0)) + amount
             token = page.get("NextPageToken")
             if not token:
-                return dict(sorted(totals.items()))
+                return {charge_type(kind): amount for kind, amount in sorted(totals.items())}
 
-    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
+    def costs(self, start: date, end: date, attribution: CostAttribution = PAYER) -> CostReport:
         """Every page of the grouped query, summed per (scope, service) across the months returned."""
-        months = self.costs_by_month(start, end, group_by)
+        months = self.costs_by_month(start, end, attribution)
         currencies = {report.currency for report in months if report.lines}
         if len(currencies) > 1:
             raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(currencies)}")
@@ -175,7 +218,7 @@ class CostExplorerCostSource(CostSource):
             currency=currencies.pop() if currencies else "USD",
             estimated=any(report.estimated for report in months),
             lines=_lines(totals),
-            grouped_by=group_by,
+            attribution=attribution,
         )
 
     def forecast(self, start: date, end: date) -> Decimal | None:
@@ -185,7 +228,7 @@ class CostExplorerCostSource(CostSource):
             "Metric": _FORECAST_METRICS.get(self.metric, "UNBLENDED_COST"),
             "Granularity": "MONTHLY",
         }
-        if self.excluded_record_types:
+        if self.excluded:
             request["Filter"] = self._exclusion()
         try:
             response = self._call("get_cost_forecast", request)

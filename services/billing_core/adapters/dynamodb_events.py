@@ -284,7 +284,7 @@ class DynamoRunRecords(_EventsTable, RunRecords):
 
 
 class DynamoPreviewCache(_EventsTable, PreviewCache):
-    """Cached month-to-date cost reports (``preview#<grouping>#<period>``, the key the caller gives)."""
+    """Cached month-to-date cost reports (``preview#<attribution>#<period>``, the key the caller gives)."""
 
     def put(self, key: str, snapshot: CostSnapshot, *, ttl_seconds: int) -> None:
         """Cache ``snapshot`` under ``key``."""

@@ -21,7 +21,7 @@ from typing import Any
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.corrections import Correction, TrueUp
-from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.costs import CostAttribution, CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import Conversion, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -616,7 +616,7 @@ def snapshot_item(snapshot: CostSnapshot) -> Item:
         "end": report.end.isoformat(),
         "currency": report.currency,
         "estimated": report.estimated,
-        "groupedBy": report.grouped_by,
+        "groupedBy": report.attribution.key,
         "lines": lines,
         "asOf": int(snapshot.as_of.timestamp() * 1000),
         "forecastTotal": snapshot.forecast_total,
@@ -643,7 +643,7 @@ def snapshot_from_item(item: Mapping[str, Any], table: str) -> CostSnapshot:
                 )
                 for line in lines
             ),
-            grouped_by=_text(item["groupedBy"]),
+            attribution=CostAttribution.from_key(_text(item["groupedBy"])),
         )
         return CostSnapshot(
             report=report,

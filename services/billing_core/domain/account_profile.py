@@ -2,8 +2,8 @@
 
 name        the customer's legal name, as Stripe and the invoice show it
 email       where Stripe sends receipts and invoices
-cost scope  whose AWS costs the account pays: a 12-digit linked account id (LINKED_ACCOUNT
-            grouping) or a cost-allocation tag value (TAG grouping); none bills the whole payer
+cost scope  whose AWS costs the account pays: a 12-digit linked account id (costs attributed by
+            account) or a cost-allocation tag value (by tag); none bills the whole payer
 base fee    a positive amount with at most two decimal places (EUR)
 language    "de" or "en": the invoice texts and Stripe's e-mails
 country     ISO 3166-1 alpha-2 (DE, AT, ...)
@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 import pycountry
 
+from billing_core.domain.costs import AttributionKind, CostAttribution
 from billing_core.domain.errors import BillingDomainError, ConfigurationError
 from billing_core.domain.seller import valid_vat_id
 
@@ -107,20 +108,21 @@ def valid_base_fee_amount(value: str | Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def valid_cost_scope(value: str, group_by: str) -> str:
-    """Whose costs the account pays, checked against how the cost report is grouped (``COST_GROUP_BY``)."""
+def valid_cost_scope(value: str, attribution: CostAttribution) -> str:
+    """Whose costs the account pays, checked against how costs are attributed (``COST_GROUP_BY``)."""
     text = _text("cost scope", value)
-    if group_by == "LINKED_ACCOUNT":
+    if attribution.kind is AttributionKind.ACCOUNT:
         if not _LINKED_ACCOUNT_ID.fullmatch(text):
             raise InvalidAccountField("cost scope", f"a linked AWS account id has 12 digits, got {value!r}")
-    elif group_by.startswith("TAG:"):
+    elif attribution.kind is AttributionKind.TAG:
         if not _TAG_VALUE.fullmatch(text):
             raise InvalidAccountField(
                 "cost scope", f"{value!r} is not a tag value (letters, digits, spaces, _ . : / = + - @; 256 at most)"
             )
     else:
         raise InvalidAccountField(
-            "cost scope", f"costs are grouped by {group_by}: set COST_GROUP_BY to LINKED_ACCOUNT or TAG:<key> first"
+            "cost scope",
+            f"costs are attributed by {attribution}: attribute them by linked account or tag (COST_GROUP_BY) first",
         )
     return text
 

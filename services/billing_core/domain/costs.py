@@ -1,4 +1,8 @@
-"""AWS costs as the billing domain sees them: a period and its cost lines."""
+"""AWS costs as the billing domain sees them: a period, how costs are attributed, and the cost lines.
+
+The words are the billing's own, whatever source the costs come from: a cost source maps its terms
+(a query's grouping, its kinds of charges) onto ``CostAttribution`` and ``ChargeCategory``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 _PERIOD_LABEL = re.compile(r"^(\d{4})-(\d{2})$")
+_TAG_PREFIX = "tag:"
 
 
 @dataclass(frozen=True, order=True)
@@ -74,12 +80,103 @@ class Period:
         return self.label
 
 
+class AttributionKind(StrEnum):
+    """What a cost line's ``scope`` names, which tells whose costs it is."""
+
+    PAYER = "payer"  # nothing: the whole payer account's costs, per service only
+    ACCOUNT = "account"  # an AWS (linked) account's 12-digit id
+    TAG = "tag"  # a value of one cost-allocation tag ("" for the costs without the tag)
+
+
+@dataclass(frozen=True)
+class CostAttribution:
+    """How costs are attributed to customers: per service always, and per scope unless ``PAYER``.
+
+    ``payer()`` cannot tell customers apart (one account at most may be billed from it);
+    ``by_account()`` and ``by_tag(key)`` give each line the scope an account's ``cost_scope`` claims.
+    """
+
+    kind: AttributionKind = AttributionKind.PAYER
+    tag_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is AttributionKind.TAG) != bool(self.tag_key):
+            raise ValueError("a tag attribution needs its tag key, and no other attribution has one")
+
+    @classmethod
+    def payer(cls) -> CostAttribution:
+        return cls(AttributionKind.PAYER)
+
+    @classmethod
+    def by_account(cls) -> CostAttribution:
+        return cls(AttributionKind.ACCOUNT)
+
+    @classmethod
+    def by_tag(cls, key: str) -> CostAttribution:
+        return cls(AttributionKind.TAG, key)
+
+    @property
+    def splits(self) -> bool:
+        """Whether each line carries a scope, so the costs can be split between accounts."""
+        return self.kind is not AttributionKind.PAYER
+
+    @property
+    def key(self) -> str:
+        """A stable text form (cache keys, stored reports): ``payer``, ``account`` or ``tag:<key>``."""
+        return f"{_TAG_PREFIX}{self.tag_key}" if self.kind is AttributionKind.TAG else self.kind.value
+
+    @classmethod
+    def from_key(cls, text: str) -> CostAttribution:
+        """The attribution whose ``key`` is ``text``; anything else is a ``ValueError``."""
+        if text.startswith(_TAG_PREFIX):
+            return cls.by_tag(text[len(_TAG_PREFIX) :])
+        if text in (AttributionKind.PAYER.value, AttributionKind.ACCOUNT.value):
+            return cls(AttributionKind(text))
+        raise ValueError(f"not a cost attribution: {text!r}")
+
+    def __str__(self) -> str:
+        if self.kind is AttributionKind.TAG:
+            return f"tag {self.tag_key}"
+        return "linked account" if self.kind is AttributionKind.ACCOUNT else "service only (the whole payer account)"
+
+
+PAYER = CostAttribution.payer()  # the default: costs per service only
+
+
+class ChargeCategory(StrEnum):
+    """What a charge is, in the billing's words; a cost source maps its own kinds of charges onto these."""
+
+    USAGE = "usage"  # resources used, on demand or covered by a reservation or Savings Plan
+    TAX = "tax"  # tax AWS charges the payer (input tax the operator reclaims)
+    CREDIT = "credit"
+    REFUND = "refund"
+    SUPPORT = "support"  # AWS Support plans
+    FEE = "fee"  # purchases and fees: reservations, Savings Plans, one-time fees
+    DISCOUNT = "discount"  # negotiated, bundled or commitment discounts
+    OTHER = "other"  # a kind the billing has no word for (its source's name tells it apart)
+
+
+@dataclass(frozen=True, order=True)
+class ChargeType:
+    """One kind of charge: its category and the name its cost source gives it (as reports show it).
+
+    A category may hold several kinds (reservation fees and Savings Plan fees are both fees): the
+    billing leaves out exactly the kinds it is told to, so a charge type is its category and its name.
+    """
+
+    category: ChargeCategory
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
 @dataclass(frozen=True)
 class CostLine:
     """One service's cost within one cost scope.
 
     ``scope`` is the linked account id or cost-allocation tag value the line belongs to, or ``None``
-    when costs are grouped by service only (the whole payer account).
+    when costs are attributed by service only (the whole payer account).
     """
 
     service: str
@@ -89,10 +186,10 @@ class CostLine:
 
 @dataclass(frozen=True)
 class CostReport:
-    """What Cost Explorer said about a time range, fetched once per billing run.
+    """What the cost source said about a time range, fetched once per billing run.
 
-    Amounts are unrounded ``Decimal``s in ``currency`` (Cost Explorer answers in USD); rounding
-    happens once, at the invoice line.
+    Amounts are unrounded ``Decimal``s in ``currency`` (AWS bills in USD); rounding happens once, at
+    the invoice line.
     """
 
     start: date
@@ -100,7 +197,7 @@ class CostReport:
     currency: str
     estimated: bool
     lines: tuple[CostLine, ...]
-    grouped_by: str = "SERVICE"  # SERVICE, LINKED_ACCOUNT or TAG:<key>, always with SERVICE
+    attribution: CostAttribution = PAYER  # the lines' scopes: none, account ids or tag values
 
     def for_scope(self, scope: str | None) -> tuple[CostLine, ...]:
         """Lines of one scope; ``None`` means every line (the whole payer account)."""
@@ -114,6 +211,6 @@ class CostSnapshot:
     """A month-to-date cost report as the preview caches it: raw amounts of every scope and the forecast."""
 
     report: CostReport
-    as_of: datetime  # when Cost Explorer was asked (UTC)
+    as_of: datetime  # when the cost source was asked (UTC)
     forecast_total: Decimal  # raw (cost currency) AWS total to the month's end
     forecast_method: str  # "cost_explorer" or "linear"

@@ -300,13 +300,13 @@ def _check_report(period: Period, costs: CostReport, accounts: Sequence[Account]
             f"cost report covers {costs.start}..{costs.end} but the period billed is {period.label} "
             f"({period.start}..{period.end})"
         )
-    if costs.grouped_by == "SERVICE":
+    if not costs.attribution.splits:
         scoped = [account.account_id for account in accounts if account.cost_scope is not None]
         if scoped:
-            # A report grouped by service only has no scopes: these accounts would be billed 0 AWS costs.
+            # A report by service only has no scopes: these accounts would be billed 0 AWS costs.
             raise CostReportMismatch(
-                f"cost report is grouped by SERVICE only but {len(scoped)} account(s) have a cost scope "
-                f"(first: {scoped[0]}); fetch it grouped by LINKED_ACCOUNT or TAG"
+                f"cost report is attributed by service only but {len(scoped)} account(s) have a cost scope "
+                f"(first: {scoped[0]}); fetch it attributed by linked account or tag"
             )
 
 

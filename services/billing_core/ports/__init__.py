@@ -1,4 +1,4 @@
-"""The ports: what use cases need from storage, queues, Cost Explorer, Secrets Manager and Stripe.
+"""The ports: what use cases need from storage, queues, the AWS costs, Secrets Manager and Stripe.
 
 Use cases depend on these abstract classes and on domain types only. ``billing_core.adapters``
 implements them over boto3 and the Stripe SDK; ``tests/support/fakes`` implements them in memory.

@@ -1,4 +1,4 @@
-"""Ports to AWS infrastructure: message queues, Cost Explorer and the Stripe secrets in Secrets Manager."""
+"""Ports to AWS infrastructure: message queues, the AWS costs and the Stripe secrets in Secrets Manager."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from billing_core.domain.costs import CostReport
+from billing_core.domain.costs import PAYER, ChargeType, CostAttribution, CostReport
 from billing_core.domain.einvoice import EInvoice
 
 # --- queues --------------------------------------------------------------------------------------
@@ -110,31 +110,29 @@ class MessageQueue(abc.ABC):
         """Messages waiting in this queue's dead-letter queue."""
 
 
-# --- Cost Explorer -------------------------------------------------------------------------------
+# --- AWS costs ----------------------------------------------------------------------------------
 
 
 class CostSource(abc.ABC):
-    """AWS costs for a time range, from one grouped query.
+    """AWS costs for a time range, from one query per call, without the charges it is set to leave out.
 
-    ``group_by`` is ``SERVICE``, ``LINKED_ACCOUNT`` or ``TAG:<key>``; the last two are always
-    combined with SERVICE and give each line a ``scope`` (account id or tag value; ``""`` = untagged).
+    Lines are per service, and under an attribution that ``splits`` also per scope (an account id, or
+    a tag value with ``""`` for the untagged costs), ordered by scope, then service.
     """
 
-    requests_made: int = 0
+    @abc.abstractmethod
+    def costs(self, start: date, end: date, attribution: CostAttribution = PAYER) -> CostReport:
+        """Costs from ``start`` (inclusive) to ``end`` (exclusive), attributed as asked."""
 
     @abc.abstractmethod
-    def costs(self, start: date, end: date, group_by: str = "SERVICE") -> CostReport:
-        """Costs from ``start`` (inclusive) to ``end`` (exclusive), grouped as asked."""
-
-    @abc.abstractmethod
-    def costs_by_month(self, start: date, end: date, group_by: str = "SERVICE") -> list[CostReport]:
-        """One grouped MONTHLY query over ``start``..``end``: a report per month Cost Explorer answered for.
+    def costs_by_month(self, start: date, end: date, attribution: CostAttribution = PAYER) -> list[CostReport]:
+        """One query over ``start``..``end``: a report per calendar month the source answered for, oldest first.
 
         A month missing from the answer is missing here too (not a month of zero costs)."""
 
     @abc.abstractmethod
-    def costs_by_record_type(self, start: date, end: date) -> dict[str, Decimal]:
-        """The payer account's costs by record type (Usage, Tax, Credit, ...), nothing excluded."""
+    def costs_by_charge_type(self, start: date, end: date) -> dict[ChargeType, Decimal]:
+        """The payer account's costs by kind of charge (usage, tax, credits, ...), nothing left out."""
 
     @abc.abstractmethod
     def forecast(self, start: date, end: date) -> Decimal | None:

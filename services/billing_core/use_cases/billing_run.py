@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import PAYER, CostAttribution, Period
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
@@ -101,7 +101,7 @@ class BillingRunResult:
     period: Period
     plans: list[InvoicePlan]
     skipped: list[SkippedAccount] = field(default_factory=list)
-    cost_requests: int = 0  # Cost Explorer requests this run made (pages of the one query)
+    cost_requests: int = 0  # paid requests to the cost source this run made (Cost Explorer: the query's pages)
     enqueued: int = 0
     dry_run: bool = False
     costs_estimated: bool = False  # Cost Explorer still marked the period's costs as estimated
@@ -126,14 +126,16 @@ class BillingRun:
         billing_jobs: MessageQueue,
         policy: BillingPolicy,
         rates: ExchangeRates | None = None,
-        group_by: str = "SERVICE",
+        attribution: CostAttribution = PAYER,
         wait_for_final_costs: bool = False,
         final_costs_deadline_day: int = 8,
         invoices: InvoiceRepository | None = None,
         correction_months: int = 0,
         clock: Callable[[], float] = time.time,
         seller: Seller | None = None,
+        cost_requests: Callable[[], int] | None = None,
     ) -> None:
+        """``cost_requests`` reads how many paid requests the cost source has made so far, if it counts them."""
         self._accounts = accounts
         self._costs = costs
         self._leases = leases
@@ -141,32 +143,33 @@ class BillingRun:
         self._jobs = billing_jobs
         self._policy = policy
         self._rates = rates
-        self._group_by = group_by
+        self._attribution = attribution
         self._wait_for_final = wait_for_final_costs
         self._deadline_day = final_costs_deadline_day
         self._invoices = invoices
         self._correction_months = correction_months if invoices is not None else 0
         self._clock = clock
         self._seller = seller
+        self._cost_requests = cost_requests or (lambda: 0)
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
 
         Raises ``PeriodNotEnded`` for a month that is not over yet, ``ConfigurationError`` when costs are
-        grouped by SERVICE and more than one account exists.
+        not attributed to accounts (the whole payer account) and more than one account exists.
         """
         self._require_ended(period)
         accounts, skipped = self._accounts_to_bill(only_account)
         accounts, unscoped = self._with_cost_scope(accounts, skipped, only_account)
         skipped = skipped + unscoped
-        before = self._costs.requests_made
+        before = self._cost_requests()
         if self._correction_months:
             # One MONTHLY query for the new month and the months it may correct.
-            months = fetch_months(self._costs, period, self._correction_months, self._group_by)
+            months = fetch_months(self._costs, period, self._correction_months, self._attribution)
             report = months.billed
         else:
-            report = self._costs.costs(period.start, period.end, self._group_by)
-        cost_requests = self._costs.requests_made - before
+            report = self._costs.costs(period.start, period.end, self._attribution)
+        cost_requests = self._cost_requests() - before
         policy = self._policy_for(period, report.currency)
         # Refuse before planning anything: USD costs billed as EUR would be wrong on every invoice.
         policy.check_can_convert(report.currency)
@@ -196,7 +199,7 @@ class BillingRun:
 
         ``only_once`` (the cron) refuses a period whose run already enqueued; the CLI reruns it.
         Raises ``LeaseHeld``, ``AlreadyBilled`` or ``ConfigurationError`` (missing FX rate, several
-        accounts under SERVICE grouping) or ``SellerIncomplete`` without enqueuing anything.
+        accounts but costs by service only) or ``SellerIncomplete`` without enqueuing anything.
         """
         self._require_ended(period)
         if self._seller is not None:
@@ -332,13 +335,13 @@ class BillingRun:
     def _with_cost_scope(
         self, accounts: list[Account], skipped: list[SkippedAccount], only_account: str | None
     ) -> tuple[list[Account], list[SkippedAccount]]:
-        """The accounts whose costs can be told apart under the run's grouping, and those skipped.
+        """The accounts whose costs can be told apart under the run's attribution, and those skipped.
 
-        Grouped by SERVICE, the report holds the whole payer account's costs and cannot be split, so it
-        may bill one account only. Grouped by linked account or tag, an account without a ``costScope``
-        would be billed every account's costs.
+        Attributed by service only, the report holds the whole payer account's costs and cannot be split,
+        so it may bill one account only. Attributed by linked account or tag, an account without a
+        ``costScope`` would be billed every account's costs.
         """
-        if self._group_by == "SERVICE":
+        if not self._attribution.splits:
             # A one-account run must not bill the whole payer to one account of several either.
             account_ids = (
                 [a.account_id for a in accounts] + [s.account_id for s in skipped]
@@ -348,9 +351,9 @@ class BillingRun:
             if len(account_ids) > 1:
                 shown = ", ".join(sorted(account_ids)[:10]) + (" ..." if len(account_ids) > 10 else "")
                 raise ConfigurationError(
-                    f"costs are grouped by SERVICE (the whole payer account) but {len(account_ids)} accounts exist "
-                    f"({shown}); the payer's costs cannot be split between them: set COST_GROUP_BY to "
-                    "LINKED_ACCOUNT or TAG:<key> and each account's costScope"
+                    f"costs are attributed by service only (the whole payer account) but {len(account_ids)} "
+                    f"accounts exist ({shown}); the payer's costs cannot be split between them: attribute costs "
+                    "by linked account or tag (COST_GROUP_BY) and set each account's costScope"
                 )
             return accounts, []
         scoped, unscoped = [], []
@@ -359,7 +362,7 @@ class BillingRun:
                 scoped.append(account)
                 continue
             reason = (
-                f"no costScope, but costs are grouped by {self._group_by}: it would be billed the whole "
+                f"no costScope, but costs are attributed by {self._attribution}: it would be billed the whole "
                 "payer account's costs; set the account's costScope"
             )
             log.error("account skipped", extra={"userId": account.account_id, "reason": reason})

@@ -1,7 +1,7 @@
 """The current month's cost preview: month-to-date AWS costs priced as the invoice would price them.
 
 Each Cost Explorer request costs 0.01 USD, so page views must never multiply them. The raw
-month-to-date report (every scope, unconverted) is cached in the ``events`` table per grouping and
+month-to-date report (every scope, unconverted) is cached in the ``events`` table per attribution and
 month for ``ttl_seconds``; each page view converts it for its own account, which is pure and cheap.
 When the cache is empty, one request refills it and the others wait for that refill:
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from billing_core.domain.costs import CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.costs import PAYER, CostAttribution, CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoice
@@ -71,7 +71,7 @@ def linear_projection(month_to_date_total: Decimal, days_elapsed: int, days_in_m
 
 
 class CostPreviewService:
-    """Month-to-date preview per account from one cached Cost Explorer report per grouping and month."""
+    """Month-to-date preview per account from one cached cost report per attribution and month."""
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class CostPreviewService:
         *,
         rates: ExchangeRates | None = None,
         leases: Leases | None = None,
-        group_by: str = "SERVICE",
+        attribution: CostAttribution = PAYER,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -95,7 +95,7 @@ class CostPreviewService:
         self._leases = leases
         self._policy = policy
         self._rates = rates
-        self._group_by = group_by
+        self._attribution = attribution
         self._ttl = ttl_seconds
         self._wait = wait_seconds
         self._now = now
@@ -108,11 +108,11 @@ class CostPreviewService:
         period = Period.containing(today)
         cached = self._cached_costs(period, today)
         report = cached.report
-        if account.cost_scope is not None and report.grouped_by == "SERVICE":
-            raise CostPreviewUnavailable("account has a cost scope but costs are grouped by SERVICE only")
-        if account.cost_scope is None and report.grouped_by != "SERVICE":
+        if account.cost_scope is not None and not report.attribution.splits:
+            raise CostPreviewUnavailable("account has a cost scope but costs are attributed by service only")
+        if account.cost_scope is None and report.attribution.splits:
             # Without a scope the account would see every customer's costs, as the run would bill them.
-            raise CostPreviewUnavailable(f"account has no cost scope but costs are grouped by {report.grouped_by}")
+            raise CostPreviewUnavailable(f"account has no cost scope but costs are attributed by {report.attribution}")
         lines = report.for_scope(account.cost_scope)
         try:
             current = self._plan(period, report, lines, account)
@@ -131,7 +131,7 @@ class CostPreviewService:
 
     def cache_key(self, period: Period) -> str:
         """Where the month's report is cached in the ``events`` table."""
-        return f"preview#{self._group_by}#{period.label}"
+        return f"preview#{self._attribution.key}#{period.label}"
 
     # --- cache ------------------------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ class CostPreviewService:
         start, end = month_to_date(today)
         as_of = self._now().astimezone(UTC)
         try:
-            report = self._costs.costs(start, end, group_by=self._group_by)
+            report = self._costs.costs(start, end, self._attribution)
         except BillingError as error:
             raise CostPreviewUnavailable(f"Cost Explorer failed: {type(error).__name__}") from error
         total = sum((line.amount for line in report.lines), Decimal(0))
@@ -179,7 +179,7 @@ class CostPreviewService:
             method = FORECAST_LINEAR
         log.info(
             "cost preview fetched from Cost Explorer",
-            extra={"period": period.label, "groupBy": self._group_by, "forecastMethod": method},
+            extra={"period": period.label, "groupBy": self._attribution.key, "forecastMethod": method},
         )
         return CostSnapshot(report=report, as_of=as_of, forecast_total=forecast_total, forecast_method=method)
 

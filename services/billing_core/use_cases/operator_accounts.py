@@ -36,6 +36,7 @@ from billing_core.domain.account_profile import (
     valid_name,
 )
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.costs import CostAttribution
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
 from billing_core.domain.tax import TaxPolicy
@@ -118,7 +119,7 @@ class OperatorAccounts:
         payments: PaymentGateway,
         audit: AuditLog,
         *,
-        group_by: str,
+        attribution: CostAttribution,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: f"acct_{uuid.uuid4().hex[:16]}",
         memberships: Memberships | None = None,
@@ -131,7 +132,7 @@ class OperatorAccounts:
         self._accounts = accounts
         self._payments = payments
         self._audit = audit
-        self._group_by = group_by
+        self._attribution = attribution
         self._clock = clock
         self._new_id = new_id
 
@@ -295,7 +296,7 @@ class OperatorAccounts:
 
     def _check_scope(self, profile: AccountProfile) -> None:
         if profile.cost_scope is not None:
-            valid_cost_scope(profile.cost_scope, self._group_by)
+            valid_cost_scope(profile.cost_scope, self._attribution)
 
     def _tax_exempt(self, country: str | None, vat_id: str | None) -> str | None:
         """The Stripe customer's tax_exempt for this country and VAT id (reverse charge: "reverse")."""

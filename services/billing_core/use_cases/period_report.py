@@ -1,24 +1,24 @@
 """Reconciliation of a billed period against the operator's AWS bill (``billing report``).
 
-Two Cost Explorer queries: the payer account's total by record type (nothing excluded), and the
-billing query itself (the run's grouping, excluded record types left out). In the cost currency
-(USD) the parts add up exactly:
+Two cost queries: the payer account's total by charge type (nothing excluded), and the billing
+query itself (the run's attribution, excluded charge types left out). In the cost currency (USD)
+the parts add up exactly:
 
-    payer total = excluded record types (Tax) + allocated to accounts + unallocated (+ grouping rounding)
+    payer total = excluded charge types (Tax) + allocated to accounts + unallocated (+ grouping rounding)
 
 where "unallocated" is every scope no account claims (the empty tag value: untagged costs). The last
-term is the difference Cost Explorer's two groupings may show in their last decimals; it is printed,
+term is the difference the source's two groupings may show in their last decimals; it is printed,
 never hidden. In the invoice currency the report lists what each account was billed: base fee, AWS
 line, corrections, total, the rate used, and the margin (base fees + markup).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from billing_core.domain.costs import Period
+from billing_core.domain.costs import ChargeType, CostAttribution, Period
 from billing_core.domain.fx import FxRate
 from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.money import ZERO, to_cents
@@ -51,7 +51,7 @@ class PeriodReport:
     period: Period
     cost_currency: str
     invoice_currency: str
-    by_record_type: dict[str, Decimal]
+    by_charge_type: dict[str, Decimal]  # the source's name of each kind of charge -> its raw cost
     excluded: dict[str, Decimal]
     allocated: Decimal
     unallocated: dict[str, Decimal]  # scope ("" for untagged) -> raw cost no account claims
@@ -62,8 +62,8 @@ class PeriodReport:
 
     @property
     def payer_total(self) -> Decimal:
-        """Cost Explorer's total of the payer account for the period, every record type."""
-        return sum(self.by_record_type.values(), ZERO)
+        """The cost source's total of the payer account for the period, every charge type."""
+        return sum(self.by_charge_type.values(), ZERO)
 
     @property
     def base_fees(self) -> Decimal:
@@ -85,23 +85,29 @@ def period_report(
     costs: CostSource,
     accounts: AccountRepository,
     invoices: InvoiceRepository,
-    group_by: str,
-    excluded_record_types: Iterable[str],
+    attribution: CostAttribution,
+    excluded: Iterable[ChargeType],
     invoice_currency: str,
     correction_months: int = 0,
+    cost_requests: Callable[[], int] | None = None,
 ) -> PeriodReport:
-    """Reconcile ``period``: two Cost Explorer queries, the accounts and their invoices of the period."""
-    before = costs.requests_made
-    by_type = costs.costs_by_record_type(period.start, period.end)
+    """Reconcile ``period``: two cost queries, the accounts and their invoices of the period.
+
+    ``excluded``: the charge types the cost source leaves out; ``cost_requests`` reads how many paid
+    requests it has made so far, if it counts them."""
+    count_requests = cost_requests or (lambda: 0)
+    before = count_requests()
+    totals = costs.costs_by_charge_type(period.start, period.end)
     # The run's own query (with the months it corrects), so the report sees exactly what was billed from.
     passed_on = (
-        fetch_months(costs, period, correction_months, group_by).billed
+        fetch_months(costs, period, correction_months, attribution).billed
         if correction_months
-        else costs.costs(period.start, period.end, group_by)
+        else costs.costs(period.start, period.end, attribution)
     )
-    cost_requests = costs.requests_made - before
-    excluded_types = set(excluded_record_types)
-    excluded = {kind: amount for kind, amount in by_type.items() if kind in excluded_types}
+    made = count_requests() - before
+    left_out_types = set(excluded)
+    by_type = {kind.name: amount for kind, amount in totals.items()}
+    left_out = {kind.name: amount for kind, amount in totals.items() if kind in left_out_types}
 
     raw_by_scope: dict[str | None, Decimal] = {}
     for line in passed_on.lines:
@@ -111,7 +117,7 @@ def period_report(
     claimed: set[str | None] = set()
     rate: FxRate | None = None
     for account in sorted(known, key=lambda a: a.account_id):
-        scope = account.cost_scope if group_by != "SERVICE" else None
+        scope = account.cost_scope if attribution.splits else None
         claimed.add(scope)
         record = _invoice_of(invoices, account, period)
         raw = raw_by_scope.get(scope, ZERO)
@@ -140,19 +146,19 @@ def period_report(
     unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}
     allocated = sum((raw_by_scope.get(scope, ZERO) for scope in claimed), ZERO)
     payer_total = sum(by_type.values(), ZERO)
-    difference = payer_total - (sum(excluded.values(), ZERO) + allocated + sum(unallocated.values(), ZERO))
+    difference = payer_total - (sum(left_out.values(), ZERO) + allocated + sum(unallocated.values(), ZERO))
     return PeriodReport(
         period=period,
         cost_currency=passed_on.currency,
         invoice_currency=invoice_currency.upper(),
-        by_record_type=dict(sorted(by_type.items())),
-        excluded=excluded,
+        by_charge_type=dict(sorted(by_type.items())),
+        excluded=left_out,
         allocated=allocated,
         unallocated=dict(sorted(unallocated.items())),
         grouping_difference=difference,
         accounts=parts,
         rate=rate,
-        cost_requests=cost_requests,
+        cost_requests=made,
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from billing_core.domain.corrections import AccountHistory, BilledMonth, with_history
-from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.costs import CostAttribution, CostLine, CostReport, Period
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import ZERO
@@ -46,13 +46,13 @@ class MonthsOfCosts:
         }
 
 
-def fetch_months(costs: CostSource, period: Period, months_back: int, group_by: str) -> MonthsOfCosts:
+def fetch_months(costs: CostSource, period: Period, months_back: int, attribution: CostAttribution) -> MonthsOfCosts:
     """The billed month and the ``months_back`` before it, in one MONTHLY query."""
     first = period.shifted(-months_back)
     reports = {
-        Period.containing(report.start): report for report in costs.costs_by_month(first.start, period.end, group_by)
+        Period.containing(report.start): report for report in costs.costs_by_month(first.start, period.end, attribution)
     }
-    billed = reports.get(period) or CostReport(period.start, period.end, "USD", False, (), grouped_by=group_by)
+    billed = reports.get(period) or CostReport(period.start, period.end, "USD", False, (), attribution=attribution)
     earlier: dict[Period, dict[str | None, tuple[CostLine, ...]]] = {}
     for month, report in reports.items():
         if month >= period:

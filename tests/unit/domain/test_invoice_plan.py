@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_core.domain.costs import CostLine, CostReport, Period
+from billing_core.domain.costs import PAYER, CostAttribution, CostLine, CostReport, Period
 from billing_core.domain.errors import ConfigurationError, CostReportMismatch, InvalidAmount
 from billing_core.domain.invoice_plan import (
     Account,
@@ -34,9 +34,9 @@ PARITY = FxRate(Decimal("1.0"), "fixed test rate", date(2024, 11, 29))
 DEFAULT_ACCOUNT = Account("user-1")
 
 
-def report(costs=SEED_COSTS, *, period=NOV_2024, currency="USD", estimated=False, grouped_by="SERVICE"):
+def report(costs=SEED_COSTS, *, period=NOV_2024, currency="USD", estimated=False, attribution=PAYER):
     lines = tuple(CostLine(service, Decimal(amount), *scope) for service, amount, *scope in costs)
-    return CostReport(period.start, period.end, currency, estimated, lines, grouped_by)
+    return CostReport(period.start, period.end, currency, estimated, lines, attribution)
 
 
 def plan(costs=SEED_COSTS, account=DEFAULT_ACCOUNT, **policy):
@@ -195,7 +195,7 @@ def test_credits_that_exceed_the_costs_leave_the_aws_line_at_zero_never_negative
 def test_costs_of_one_service_on_several_lines_are_summed():
     costs = (("AWS Lambda", "1.004", "111"), ("AWS Lambda", "1.004", "222"))
     invoice = plan_invoice(
-        NOV_2024, report(costs, grouped_by="LINKED_ACCOUNT"), Account("payer"), BillingPolicy(fx=PARITY)
+        NOV_2024, report(costs, attribution=CostAttribution.by_account()), Account("payer"), BillingPolicy(fx=PARITY)
     )
 
     assert invoice.breakdown == {"AWS Lambda": Decimal("2.01")}
@@ -232,7 +232,7 @@ def test_currency_match_or_configured_rate_may_start():
 def test_plan_invoices_plans_every_account_by_its_cost_scope():
     costs = report(
         (("AWS Lambda", "1.00", "111"), ("Amazon S3", "2.00", "111"), ("AWS Lambda", "4.00", "222")),
-        grouped_by="LINKED_ACCOUNT",
+        attribution=CostAttribution.by_account(),
     )
     accounts = [Account("a", cost_scope="111"), Account("b", cost_scope="222"), Account("c"), Account("d", "333")]
 
@@ -250,8 +250,8 @@ def test_plan_invoices_plans_every_account_by_its_cost_scope():
     ]
 
 
-def test_scoped_accounts_need_a_report_grouped_by_scope():
-    with pytest.raises(CostReportMismatch, match="grouped by SERVICE"):
+def test_scoped_accounts_need_a_report_attributed_by_scope():
+    with pytest.raises(CostReportMismatch, match="attributed by service only"):
         plan_invoices(NOV_2024, report(), [Account("a", cost_scope="111")], BillingPolicy(fx=PARITY))
 
 
