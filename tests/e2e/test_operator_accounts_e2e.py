@@ -161,16 +161,16 @@ def test_a_failed_payment_is_retried_by_the_operator_after_the_customer_saved_a_
 
     # The customer saves a working card (as the Billing tab would); the operator retries.
     client = clean_stack.stripe_client()
-    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": failed.stripe_customer_id})
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": failed.stripe.customer_id})
     client.v1.customers.update(
-        failed.stripe_customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+        failed.stripe.customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
     )
     code, out, err = billing(services, "invoices", "retry", invoice_id, "--reason", "new card")
 
     assert code == 0 and "paid" in out, (out, err)
     paid = record_with(services, account_id, period, status_is("paid"))
     assert paid.net == Decimal("37.74") and paid.amount == Decimal("44.91")
-    assert client.v1.invoices.retrieve(paid.stripe_invoice_id).status == "paid"
+    assert client.v1.invoices.retrieve(paid.stripe.invoice_id).status == "paid"
     code, log, _ = billing(services, "audit", "--account", account_id)
     assert [line.split()[3] for line in log.splitlines()[2:]] == ["invoice.retry", "invoice.retry"]
     # A paid invoice is not paid again.
@@ -289,7 +289,7 @@ def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(cle
     client = clean_stack.stripe_client()
     intent = client.v1.setup_intents.create(
         params={
-            "customer": failed.stripe_customer_id,
+            "customer": failed.stripe.customer_id,
             "usage": "off_session",
             "metadata": {"userId": account_id},
             "allowed_payment_method_types": ["card"],
@@ -298,8 +298,8 @@ def test_saving_a_new_payment_method_pays_the_failed_invoice_again_by_itself(cle
     client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
 
     paid = record_with(services, account_id, period, status_is("paid"))
-    assert paid.stripe_invoice_id == failed.stripe_invoice_id  # the same invoice, paid once
-    stripe_invoice = client.v1.invoices.retrieve(paid.stripe_invoice_id)
+    assert paid.stripe.invoice_id == failed.stripe.invoice_id  # the same invoice, paid once
+    stripe_invoice = client.v1.invoices.retrieve(paid.stripe.invoice_id)
     assert stripe_invoice.status == "paid" and stripe_invoice.amount_paid == 4491
     assert services.invoices.get(account_id, invoice_id_for(period, account_id)).status == "paid"
 

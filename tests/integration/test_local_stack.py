@@ -43,6 +43,33 @@ DESIGN_FIELDS = {
     # The e-invoice issue adds the bucket of the e-invoice files.
     "buckets": {"einvoices"},
 }
+# What `billing --stack` runs with: the worker's settings, the example seller and moto's fake credentials.
+WORKER_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "BILLING_TABLE",
+    "PAYMENT_METHODS_TABLE",
+    "EVENTS_TABLE",
+    "BILLING_JOBS_QUEUE_URL",
+    "STRIPE_EVENTS_QUEUE_URL",
+    "STRIPE_API_BASE",
+    "ECB_FEED_URL",
+    "ECB_HISTORY_URL",
+    "COGNITO_USER_POOL_ID",
+    "EINVOICE_BUCKET",
+    "SELLER_NAME",
+    "SELLER_STREET",
+    "SELLER_POSTAL_CODE",
+    "SELLER_CITY",
+    "SELLER_COUNTRY",
+    "SELLER_VAT_ID",
+    "SELLER_CONTACT_NAME",
+    "SELLER_CONTACT_PHONE",
+    "SELLER_CONTACT_EMAIL",
+    "SEPA_CREDITOR_ID",
+}
 SHARED_SEED_FILE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
 )
@@ -84,7 +111,9 @@ def test_stack_json_holds_exactly_the_fields_design_lists(stack):
     written = json.loads(stack.stack_file.read_text())
 
     assert written == stack.info
-    assert set(written) == set(DESIGN_FIELDS)
+    assert set(written) == set(DESIGN_FIELDS) | {"worker_environment"}
+    assert set(written["worker_environment"]) == WORKER_ENVIRONMENT
+    assert written["worker_environment"]["BILLING_TABLE"] == written["tables"]["billing"]
     for name, nested in DESIGN_FIELDS.items():
         if nested is None:
             assert isinstance(written[name], str) and written[name], name

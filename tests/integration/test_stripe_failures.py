@@ -91,7 +91,7 @@ def test_a_refused_finalization_is_recorded_and_the_retry_finalizes(clean_stack,
         timeout=60,
         what="the invoice to be paid",
     )
-    assert paid.finalization_error is None
+    assert paid.stripe.finalization_error is None
 
 
 def test_a_normal_invoice_costs_three_stripe_requests_on_the_stack(clean_stack, services):
