@@ -144,7 +144,7 @@ def einvoice_response(found: Invoice) -> Response:
     format_name = request.args.get("format", "xrechnung")
     if format_name not in FORMATS:
         raise InvalidParameter("format must be xrechnung or zugferd")
-    stored = _billing().einvoice_file(found, format_name)
+    stored = components().use_cases.einvoice_file(found, format_name)
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")
     response = Response(stored.body, mimetype=stored.content_type)

@@ -413,36 +413,64 @@ def tax_policy_from_settings(settings: Settings) -> TaxPolicy:
 # without SELLER_* settings; what a process always needs is checked when it starts (REQUIRED_SETTINGS).
 
 
-def _operator_accounts(ports: ApiPorts | WorkerPorts) -> OperatorAccounts:
-    if ports.audit is None:
-        raise SettingsError("the operator's commands need the audit log (the events table)")
-    return OperatorAccounts(
-        ports.accounts,
-        ports.payments,
-        ports.audit,
-        attribution=ports.settings.cost_group_by,
-        memberships=ports.memberships,
-        users=ports.users,
-        tax=tax_policy_from_settings(ports.settings),
-    )
+def _exchange_rates(ports: ApiPorts | WorkerPorts) -> ExchangeRates | None:
+    """The stored period rates behind FX_RULE (``None`` where the process has no rate store)."""
+    if ports.period_rates is None:
+        return None
+    return exchange_rates_for(ports.settings, ports.period_rates, ports.rate_feed)
 
 
-def _operator_invoices(ports: ApiPorts | WorkerPorts) -> OperatorInvoices:
-    if ports.audit is None:
-        raise SettingsError("the operator's commands need the audit log (the events table)")
-    return OperatorInvoices(ports.invoices, ports.payments, ports.audit)
+class _OperatorUseCases:
+    """What billing-api (the operator API) and the worker (the ``billing`` command) both offer the operator."""
 
-
-class ApiUseCases:
-    """billing-api's use cases: an admin's Billing tab, the cost preview, the operator's API."""
-
-    def __init__(self, ports: ApiPorts) -> None:
-        self._ports = ports
+    _ports: ApiPorts | WorkerPorts
 
     @property
     def settings(self) -> Settings:
         """The settings the process was wired from."""
         return self._ports.settings
+
+    @cached_property
+    def operator_accounts(self) -> OperatorAccounts:
+        """The operator's account administration, audited."""
+        ports = self._ports
+        return OperatorAccounts(
+            ports.accounts,
+            ports.payments,
+            self._audit(),
+            attribution=ports.settings.cost_group_by,
+            memberships=ports.memberships,
+            users=ports.users,
+            tax=tax_policy_from_settings(ports.settings),
+        )
+
+    @cached_property
+    def operator_invoices(self) -> OperatorInvoices:
+        """The operator's invoices across accounts (list, retry, void), audited."""
+        return OperatorInvoices(self._ports.invoices, self._ports.payments, self._audit())
+
+    def run_overview(self, period: Period) -> RunOverview:
+        """A period's run and its invoices per status."""
+        return run_overview(period, runs=self._ports.runs, invoices=self._ports.invoices)
+
+    def einvoice_file(self, invoice: Invoice, format_name: str) -> EInvoiceFile | None:
+        """The stored e-invoice of ``invoice`` in ``format_name``, or ``None`` if there is none (yet)."""
+        documents = self._ports.documents
+        return StoredEInvoices(documents).file(invoice, format_name) if documents is not None else None
+
+    def _audit(self) -> AuditLog:
+        if self._ports.audit is None:
+            raise SettingsError("the operator's commands need the audit log (the events table)")
+        return self._ports.audit
+
+
+class ApiUseCases(_OperatorUseCases):
+    """billing-api's use cases: an admin's Billing tab, the cost preview, the operator's API."""
+
+    _ports: ApiPorts
+
+    def __init__(self, ports: ApiPorts) -> None:
+        self._ports = ports
 
     @property
     def memberships(self) -> Memberships | None:
@@ -459,7 +487,6 @@ class ApiUseCases:
             payments=ports.payments,
             secrets=ports.secrets,
             runs=ports.runs,
-            documents=ports.documents,
             email_of=ports.user_info.email if ports.user_info is not None else None,
         )
 
@@ -474,34 +501,15 @@ class ApiUseCases:
                 "no exchange rate store and no FX_RATE: the cost preview is off", extra={"currency": policy.currency}
             )
             return None
-        rates = (
-            exchange_rates_for(ports.settings, ports.period_rates, ports.rate_feed)
-            if ports.period_rates is not None
-            else None
-        )
         return CostPreviewService(
             ports.costs,
             ports.preview_cache,
             policy,
-            rates=rates,
+            rates=_exchange_rates(ports),
             leases=ports.leases,
             attribution=ports.settings.cost_group_by,
             ttl_seconds=ports.settings.cost_preview_ttl_seconds,
         )
-
-    @cached_property
-    def operator_accounts(self) -> OperatorAccounts:
-        """The operator's account administration, audited."""
-        return _operator_accounts(self._ports)
-
-    @cached_property
-    def operator_invoices(self) -> OperatorInvoices:
-        """The operator's invoices across accounts (list, retry, void), audited."""
-        return _operator_invoices(self._ports)
-
-    def run_overview(self, period: Period) -> RunOverview:
-        """A period's run and its invoices per status."""
-        return run_overview(period, runs=self._ports.runs, invoices=self._ports.invoices)
 
 
 class WebhookReceiverUseCases:
@@ -521,16 +529,13 @@ class WebhookReceiverUseCases:
         return WebhookIntake(self._ports.secrets, self._ports.stripe_events, StripeWebhookSignatures())
 
 
-class WorkerUseCases:
+class WorkerUseCases(_OperatorUseCases):
     """scheduler-worker's use cases: the monthly run, invoice jobs, Stripe's events, the operator's commands."""
+
+    _ports: WorkerPorts
 
     def __init__(self, ports: WorkerPorts) -> None:
         self._ports = ports
-
-    @property
-    def settings(self) -> Settings:
-        """The settings the process was wired from."""
-        return self._ports.settings
 
     @property
     def billing_jobs(self) -> MessageQueue:
@@ -554,13 +559,8 @@ class WorkerUseCases:
         """The billing run (``clock``: seconds since the epoch)."""
         ports = self._ports
         settings = ports.settings
-        rates = (
-            exchange_rates_for(settings, ports.period_rates, ports.rate_feed)
-            if ports.period_rates is not None
-            else None
-        )
         return BillingRun(
-            rates=rates,
+            rates=_exchange_rates(ports),
             accounts=ports.accounts,
             costs=ports.costs,
             leases=ports.leases,
@@ -618,16 +618,6 @@ class WorkerUseCases:
         """Apply every Stripe event and invoice created since ``since`` that never reached the records."""
         return reconcile(since, self.event_ports(rate_limited=False))
 
-    @cached_property
-    def operator_accounts(self) -> OperatorAccounts:
-        """The operator's account administration, audited."""
-        return _operator_accounts(self._ports)
-
-    @cached_property
-    def operator_invoices(self) -> OperatorInvoices:
-        """The operator's invoices across accounts (list, retry, void), audited."""
-        return _operator_invoices(self._ports)
-
     def period_report(self, period: Period) -> PeriodReport:
         """Reconcile ``period`` with the cost source: billed, corrected, unbilled, excluded."""
         ports = self._ports
@@ -644,15 +634,6 @@ class WorkerUseCases:
             correction_months=settings.correction_months,
         )
 
-    def run_overview(self, period: Period) -> RunOverview:
-        """A period's run and its invoices per status."""
-        return run_overview(period, runs=self._ports.runs, invoices=self._ports.invoices)
-
-    def einvoice_file(self, invoice: Invoice, format_name: str) -> EInvoiceFile | None:
-        """The stored e-invoice of ``invoice`` in ``format_name``, or ``None`` if there is none (yet)."""
-        documents = self._ports.documents
-        return StoredEInvoices(documents).file(invoice, format_name) if documents is not None else None
-
     @cached_property
     def dead_letters(self) -> DeadLetterQueues:
         """The dead letters of ``stripe-events`` and ``billing-jobs``; a redrive is audited."""
@@ -667,16 +648,44 @@ def _required(value: str | None) -> str:
     return value
 
 
-def bootstrap_api(settings: Settings, **wiring: Any) -> ApiUseCases:
-    """billing-api's use cases over its real adapters (``wiring``: as ``api_ports`` takes it)."""
-    return ApiUseCases(api_ports(settings, **wiring))
+def bootstrap_api(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+    stripe_client_factory: ClientFactory | None = None,
+) -> ApiUseCases:
+    """billing-api's use cases over its real adapters (the arguments as ``api_ports`` takes them)."""
+    return ApiUseCases(
+        api_ports(
+            settings, session=session, clients=clients, secrets=secrets, stripe_client_factory=stripe_client_factory
+        )
+    )
 
 
-def bootstrap_webhook_receiver(settings: Settings, **wiring: Any) -> WebhookReceiverUseCases:
-    """webhook-receiver's use case over its real adapters (``wiring``: as ``webhook_receiver_ports`` takes it)."""
-    return WebhookReceiverUseCases(webhook_receiver_ports(settings, **wiring))
+def bootstrap_webhook_receiver(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+) -> WebhookReceiverUseCases:
+    """webhook-receiver's use case over its real adapters (the arguments as ``webhook_receiver_ports`` takes them)."""
+    return WebhookReceiverUseCases(webhook_receiver_ports(settings, session=session, clients=clients, secrets=secrets))
 
 
-def bootstrap_worker(settings: Settings, **wiring: Any) -> WorkerUseCases:
+def bootstrap_worker(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    clients: Mapping[str, Any] | None = None,
+    secrets: SecretsProvider | None = None,
+    stripe_client_factory: ClientFactory | None = None,
+) -> WorkerUseCases:
     """scheduler-worker's (and the ``billing`` command's) use cases over its real adapters."""
-    return WorkerUseCases(worker_ports(settings, **wiring))
+    return WorkerUseCases(
+        worker_ports(
+            settings, session=session, clients=clients, secrets=secrets, stripe_client_factory=stripe_client_factory
+        )
+    )

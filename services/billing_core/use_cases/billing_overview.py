@@ -11,14 +11,12 @@ from billing_core.domain.records import Account, Invoice, RunStatus
 from billing_core.errors import BillingError, InvalidCursor, NotFound
 from billing_core.ports import (
     AccountRepository,
-    DocumentStore,
     InvoiceRepository,
     Page,
     PaymentGateway,
     RunRecords,
     SecretsProvider,
 )
-from billing_core.use_cases.einvoices import EInvoiceFile, StoredEInvoices
 from billing_core.use_cases.payment_retry import NothingToPay, PaymentAttempt, pay_again
 from billing_core.use_cases.payment_setup import PaymentSetup, start_payment_setup
 
@@ -99,7 +97,7 @@ def waiting_for_final_costs(runs: RunRecords, month: Period) -> bool:
 
 
 class CustomerBilling:
-    """The Billing tab of one admin's account: invoices, their e-invoices, paying now, saving a method.
+    """The Billing tab of one admin's account: invoices, paying now, saving a payment method.
 
     ``email_of``: the signed-in admin's e-mail from their access token, asked only when the account
     gets its first Stripe customer (access tokens carry no e-mail).
@@ -113,7 +111,6 @@ class CustomerBilling:
         payments: PaymentGateway,
         secrets: SecretsProvider,
         runs: RunRecords | None = None,
-        documents: DocumentStore | None = None,
         email_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self._invoices = invoices
@@ -121,7 +118,6 @@ class CustomerBilling:
         self._payments = payments
         self._secrets = secrets
         self._runs = runs
-        self._documents = documents
         self._email_of = email_of
 
     def invoices(self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> Page[Invoice]:
@@ -145,12 +141,6 @@ class CustomerBilling:
         if self._runs is None:
             return None
         return waiting_for_final_costs(self._runs, month)
-
-    def einvoice_file(self, invoice: Invoice, format_name: str) -> EInvoiceFile | None:
-        """The stored e-invoice of ``invoice`` in ``format_name``, or ``None`` if there is none (yet)."""
-        if self._documents is None:
-            return None
-        return StoredEInvoices(self._documents).file(invoice, format_name)
 
     def pay_now(self, account_id: str, invoice_id: str) -> PaymentAttempt:
         """Pay the account's open or failed invoice now; ``InvoiceNotPayable`` if there is nothing to pay."""

@@ -48,11 +48,6 @@ class DeadLetterQueues:
         self._audit = audit
         self._clock = clock
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The queues' names."""
-        return tuple(self._queues)
-
     def dead_letters(self, queue: str, *, limit: int) -> list[DeadLetter]:
         """Up to ``limit`` dead letters of ``queue``, left where they are."""
         return self._queues[queue].dead_letters(limit=limit)
