@@ -42,17 +42,17 @@ WARMUP = 300
 def receiver_app() -> Flask:
     """The production webhook-receiver app with static secrets and an in-memory queue (gunicorn target)."""
     from billing_core import logging as billing_logging
-    from billing_core.bootstrap import WebhookReceiverServices
+    from billing_core.bootstrap import WebhookReceiverPorts, WebhookReceiverUseCases
     from billing_core.settings import Settings
     from tests.support.fakes import FakeQueue, FakeSecretsProvider
     from webhook_receiver import create_app
 
     settings = Settings.from_env({"STRIPE_EVENTS_QUEUE_URL": "http://in-memory.invalid/stripe-events"})
     billing_logging.configure(settings.log_level)  # the production log line per webhook is part of the cost
-    services = WebhookReceiverServices(
+    ports = WebhookReceiverPorts(
         settings=settings, secrets=FakeSecretsProvider(webhook_secrets=[SECRET]), stripe_events=FakeQueue()
     )
-    return create_app(settings, services)
+    return create_app(settings, WebhookReceiverUseCases(ports))
 
 
 def bare_app() -> Flask:
