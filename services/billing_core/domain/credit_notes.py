@@ -1,0 +1,343 @@
+"""Credit notes: how an issued invoice is corrected, to the cent, without ever touching the invoice itself.
+
+A finalized invoice is never changed. It is corrected by a credit note that names it (§ 14 UStG,
+§ 31 (5) UStDV; EN 16931 type 381 with the invoice in BG-3): a *cancellation* (Stornorechnung) takes
+back the whole invoice, a *partial* credit note (Rechnungskorrektur) takes back amounts of its lines.
+
+Amounts. A credit note credits net amounts of the invoice's lines; its VAT is that of the invoice,
+in the invoice's proportions: a line credited in full takes back exactly the tax the invoice charged
+on it, a line credited in part ``net x rate`` rounded half up per line (as Stripe computes the tax of
+a credit note line). EN 16931 computes the tax once per category over the credited nets; where the
+two would differ by a cent, the credit note is refused and the operator credits the lines one by
+one (each then agrees). Never more is credited than is still creditable, per line and in total
+(Stripe's own rule: the credit notes of an invoice never exceed its total).
+
+Where the money goes (Stripe's split): an unpaid invoice's amount due is reduced (pre-payment); a
+paid invoice's credit is refunded to the original payment method, put on the customer's balance
+(the next invoice collects less) or recorded as settled outside Stripe (out of band).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from billing_core.domain.costs import Period
+from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.money import ZERO, from_minor_units, is_whole_cents, to_cents, to_minor_units
+from billing_core.domain.tax import category_tax_cents, stripe_line_taxes
+
+MAX_REASON_LENGTH = 500
+
+
+class CreditRefused(BillingDomainError):
+    """The credit note asked for is not possible (nothing left to credit, an unknown line, a bad amount)."""
+
+
+class CreditNoteState(StrEnum):
+    """Where a credit note stands: claimed here, issued at Stripe, or voided there."""
+
+    PENDING = "pending"  # claimed, Stripe not yet confirmed (a resumed command finishes it)
+    ISSUED = "issued"
+    VOID = "void"
+
+
+_STATE_ORDER = {CreditNoteState.PENDING: 0, CreditNoteState.ISSUED: 1, CreditNoteState.VOID: 2}
+
+
+def state_may_move(current: CreditNoteState, new: CreditNoteState) -> bool:
+    """Forward only: pending -> issued -> void (a void credit note stays void)."""
+    return _STATE_ORDER[new] > _STATE_ORDER[current]
+
+
+class Settlement(StrEnum):
+    """Where a credit note's money goes (Stripe's ``pre_payment_amount`` / ``refund_amount`` / ...)."""
+
+    PRE_PAYMENT = "pre_payment"  # the invoice is unpaid: what is due is reduced
+    REFUND = "refund"  # paid: back to the original payment method
+    BALANCE = "balance"  # paid: a credit on the customer's balance, taken off the next invoice
+    OUT_OF_BAND = "out_of_band"  # paid: settled outside Stripe (bank transfer, ...)
+
+
+@dataclass(frozen=True)
+class CreditableLine:
+    """One line of an invoice as a credit note sees it: its net, the tax charged on it, its period."""
+
+    kind: str  # the invoice line's ``metadata.line``: "base-fee", "aws", "correction:2026-09", ...
+    description: str
+    net: Decimal
+    tax: Decimal
+    period: Period  # the month the line is for (a correction's is the corrected month)
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One credited line of a credit note: which invoice line, the net and tax taken back."""
+
+    kind: str
+    description: str
+    net: Decimal
+    tax: Decimal
+    period: Period
+
+    @property
+    def gross(self) -> Decimal:
+        """Net plus tax."""
+        return self.net + self.tax
+
+
+@dataclass(frozen=True)
+class CreditVat:
+    """The VAT treatment of the credited invoice, repeated on its credit notes."""
+
+    category: str  # EN 16931: S, AE, O, E
+    rate: Decimal  # percent
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """A credit note of one invoice: what it takes back, why, where the money goes, how far it got."""
+
+    credit_note_id: str  # cn_<YYYY-MM>_<userId>_<n>: the n-th credit note of the invoice
+    account_id: str
+    invoice_id: str
+    sequence: int
+    currency: str
+    lines: tuple[CreditLine, ...]
+    vat: CreditVat
+    reason: str
+    settlement: Settlement
+    full: bool  # a cancellation: the whole invoice is taken back
+    actor: str
+    created_at: int  # epoch ms
+    updated_at: int
+    state: CreditNoteState = CreditNoteState.PENDING
+    stripe_credit_note_id: str | None = None
+    number: str | None = None  # Stripe's credit note number (BT-1 of its e-invoice)
+    issued_at: int | None = None  # epoch ms, when Stripe created it
+    voided_at: int | None = None
+    refunded_at: int | None = None  # when Stripe reported the refund done (charge.refunded)
+    einvoice_xml: str | None = None
+    einvoice_pdf: str | None = None
+    einvoice_error: str | None = None
+
+    @property
+    def net(self) -> Decimal:
+        """The credited net."""
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        """The VAT taken back."""
+        return sum((line.tax for line in self.lines), ZERO)
+
+    @property
+    def gross(self) -> Decimal:
+        """What the customer is credited."""
+        return self.net + self.tax
+
+    @property
+    def counts(self) -> bool:
+        """Whether it takes money back: issued and not voided (a pending one may still be issued)."""
+        return self.state is CreditNoteState.ISSUED
+
+
+CREDIT_NOTE_FIELDS = frozenset(CreditNote.__dataclass_fields__)
+
+
+def credit_note_id_for(invoice_id: str, sequence: int) -> str:
+    """``cn_<YYYY-MM>_<userId>_<n>`` of the invoice ``inv_<YYYY-MM>_<userId>``."""
+    if sequence < 1:
+        raise ValueError("a credit note's sequence starts at 1")
+    return f"cn_{invoice_id.removeprefix('inv_')}_{sequence}"
+
+
+@dataclass(frozen=True)
+class CreditRequest:
+    """What the operator asks: the whole invoice, or amounts (net) of named lines; why; where the money goes."""
+
+    reason: str
+    lines: Mapping[str, Decimal] = field(default_factory=dict)  # kind -> net to credit; empty: all
+    full: bool = False
+    settlement: Settlement | None = None  # None: pre-payment if unpaid, refund if paid
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise CreditRefused("say why the invoice is credited (a reason is required)")
+        if len(self.reason) > MAX_REASON_LENGTH:
+            raise CreditRefused(f"the reason is at most {MAX_REASON_LENGTH} characters")
+        if self.full == bool(self.lines):
+            raise CreditRefused("credit either the whole invoice or named lines with amounts, not both or neither")
+        for kind, amount in self.lines.items():
+            if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+                raise CreditRefused(f"line {kind}: the amount to credit must be a positive amount, got {amount}")
+            if not is_whole_cents(amount):
+                raise CreditRefused(f"line {kind}: the amount to credit must be whole cents, got {amount}")
+
+
+@dataclass(frozen=True)
+class CreditPlan:
+    """The lines and amounts of a credit note about to be issued."""
+
+    lines: tuple[CreditLine, ...]
+    full: bool
+    settlement: Settlement
+
+    @property
+    def net(self) -> Decimal:
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((line.tax for line in self.lines), ZERO)
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.tax
+
+
+def credited_by_line(notes: Sequence[CreditNote]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per invoice line, the (net, tax) the counting credit notes (and pending ones) already took back."""
+    taken: dict[str, tuple[Decimal, Decimal]] = {}
+    for note in notes:
+        if note.state is CreditNoteState.VOID:
+            continue
+        for line in note.lines:
+            net, tax = taken.get(line.kind, (ZERO, ZERO))
+            taken[line.kind] = (net + line.net, tax + line.tax)
+    return taken
+
+
+def remaining_lines(lines: Sequence[CreditableLine], notes: Sequence[CreditNote]) -> list[CreditableLine]:
+    """The invoice's positive lines as far as they are still creditable (nothing is credited twice)."""
+    taken = credited_by_line(notes)
+    remaining = []
+    for line in lines:
+        if line.net <= 0:
+            continue  # a credit carried in or a downward correction: nothing to take back
+        net_taken, tax_taken = taken.get(line.kind, (ZERO, ZERO))
+        if line.net - net_taken > 0:
+            remaining.append(
+                CreditableLine(line.kind, line.description, line.net - net_taken, line.tax - tax_taken, line.period)
+            )
+    return remaining
+
+
+def plan_credit(
+    *,
+    invoice_gross: Decimal,
+    invoice_tax: Decimal,
+    lines: Sequence[CreditableLine],
+    notes: Sequence[CreditNote],
+    vat: CreditVat,
+    currency: str,
+    request: CreditRequest,
+    paid: bool,
+) -> CreditPlan:
+    """The credit note ``request`` asks for on an invoice of ``lines`` already credited by ``notes``.
+
+    ``CreditRefused`` when it is not possible: an unknown line, more than is left, a settlement that
+    does not fit the invoice's state, or tax that EN 16931 and Stripe would round differently.
+    """
+    settlement = request.settlement or (Settlement.REFUND if paid else Settlement.PRE_PAYMENT)
+    if paid and settlement is Settlement.PRE_PAYMENT:
+        raise CreditRefused("the invoice is paid: its credit is refunded, put on the balance or settled out of band")
+    if not paid and settlement is not Settlement.PRE_PAYMENT:
+        raise CreditRefused(
+            "the invoice is not paid: its credit reduces what is due (no refund, balance or out of band)"
+        )
+    left = remaining_lines(lines, notes)
+    left_gross = invoice_gross - sum((note.gross for note in notes if note.state is not CreditNoteState.VOID), ZERO)
+    if not left or left_gross <= 0:
+        raise CreditRefused("nothing is left to credit on this invoice")
+    by_kind = {line.kind: line for line in left}
+    if request.full:
+        if any(note.state is not CreditNoteState.VOID for note in notes):
+            raise CreditRefused("the invoice is credited in part already: credit what is left by line instead")
+        planned = _allocate(left, invoice_gross - invoice_tax, invoice_tax)
+    else:
+        planned = []
+        known = {line.kind for line in lines}
+        for kind, amount in request.lines.items():
+            if kind not in known:
+                raise CreditRefused(f"the invoice has no line {kind!r} (lines: {', '.join(sorted(known))})")
+            line = by_kind.get(kind)
+            if line is None:
+                raise CreditRefused(f"line {kind} is credited in full already")
+            if amount > line.net:
+                raise CreditRefused(
+                    f"line {kind}: at most {line.net} {currency.upper()} is left to credit, not {amount}"
+                )
+            planned.append(_credited(line, to_cents(amount), vat, currency))
+    plan = CreditPlan(tuple(planned), request.full, settlement)
+    if plan.gross > left_gross:
+        raise CreditRefused(f"at most {left_gross} {currency.upper()} is left to credit, not {plan.gross}")
+    if vat.category == "S" and not request.full:
+        cents = [to_minor_units(line.net, currency) for line in plan.lines]
+        if to_minor_units(plan.tax, currency) != category_tax_cents(cents, vat.rate):
+            raise CreditRefused(
+                "the VAT of these lines rounds differently per line (Stripe) and per category (EN 16931): "
+                "credit them in separate credit notes"
+            )
+    return plan
+
+
+def _credited(line: CreditableLine, net: Decimal, vat: CreditVat, currency: str) -> CreditLine:
+    """``net`` of ``line`` with its tax: all of the line's remaining tax if all of it, else net x rate."""
+    if net == line.net:
+        tax = line.tax
+    elif vat.category == "S":
+        cents = stripe_line_taxes([to_minor_units(net, currency)], vat.rate)[0]
+        tax = from_minor_units(cents, currency)
+    else:
+        tax = ZERO
+    return CreditLine(line.kind, line.description, net, to_cents(tax), line.period)
+
+
+def _allocate(lines: Sequence[CreditableLine], net_total: Decimal, tax_total: Decimal) -> list[CreditLine]:
+    """A cancellation's lines: every positive line in full, but never more net than the invoice's own.
+
+    An invoice whose lines include a credit carried in or a downward correction has a net below the
+    sum of its positive lines; its cancellation takes back that net, line by line in order, and
+    exactly the invoice's tax (the last line takes the cent a share rounded away).
+    """
+    credited, left = [], net_total
+    for line in lines:
+        if left <= 0:
+            break
+        if line.net <= left:
+            credited.append(CreditLine(line.kind, line.description, line.net, line.tax, line.period))
+            left -= line.net
+        else:
+            share = to_cents(line.tax * left / line.net) if line.net else ZERO
+            credited.append(CreditLine(line.kind, line.description, left, share, line.period))
+            left = ZERO
+    if credited:
+        last = credited[-1]
+        rest = tax_total - sum((line.tax for line in credited[:-1]), ZERO)
+        credited[-1] = CreditLine(last.kind, last.description, last.net, rest, last.period)
+    return credited
+
+
+def credited_total(notes: Sequence[CreditNote]) -> Decimal:
+    """What the issued credit notes took back (gross)."""
+    return sum((note.gross for note in notes if note.counts), ZERO)
+
+
+class CreditStatus(StrEnum):
+    """How much of an invoice its credit notes took back."""
+
+    NONE = "none"
+    CREDITED = "credited"  # in part
+    CANCELLED = "cancelled"  # in full
+
+
+def credit_status(invoice_gross: Decimal, notes: Sequence[CreditNote]) -> CreditStatus:
+    """``cancelled`` once the issued credit notes take back the whole invoice, ``credited`` for part of it."""
+    credited = credited_total(notes)
+    if credited <= 0:
+        return CreditStatus.NONE
+    return CreditStatus.CANCELLED if credited >= invoice_gross else CreditStatus.CREDITED
