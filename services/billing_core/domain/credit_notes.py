@@ -82,9 +82,25 @@ class CreditLine:
     tax: Decimal
     period: Period
 
+
+class _CreditedAmounts:
+    """The totals of credited ``lines``: net, tax and gross, each the sum of the lines' own."""
+
+    lines: tuple[CreditLine, ...]
+
+    @property
+    def net(self) -> Decimal:
+        """The credited net."""
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        """The VAT taken back."""
+        return sum((line.tax for line in self.lines), ZERO)
+
     @property
     def gross(self) -> Decimal:
-        """Net plus tax."""
+        """What the customer is credited."""
         return self.net + self.tax
 
 
@@ -98,7 +114,7 @@ class CreditVat:
 
 
 @dataclass(frozen=True)
-class CreditNote:
+class CreditNote(_CreditedAmounts):
     """A credit note of one invoice: what it takes back, why, where the money goes, how far it got."""
 
     credit_note_id: str  # cn_<YYYY-MM>_<userId>_<n>: the n-th credit note of the invoice
@@ -125,27 +141,9 @@ class CreditNote:
     einvoice_error: str | None = None
 
     @property
-    def net(self) -> Decimal:
-        """The credited net."""
-        return sum((line.net for line in self.lines), ZERO)
-
-    @property
-    def tax(self) -> Decimal:
-        """The VAT taken back."""
-        return sum((line.tax for line in self.lines), ZERO)
-
-    @property
-    def gross(self) -> Decimal:
-        """What the customer is credited."""
-        return self.net + self.tax
-
-    @property
     def counts(self) -> bool:
         """Whether it takes money back: issued and not voided (a pending one may still be issued)."""
         return self.state is CreditNoteState.ISSUED
-
-
-CREDIT_NOTE_FIELDS = frozenset(CreditNote.__dataclass_fields__)
 
 
 def credit_note_id_for(invoice_id: str, sequence: int) -> str:
@@ -179,28 +177,16 @@ class CreditRequest:
 
 
 @dataclass(frozen=True)
-class CreditPlan:
+class CreditPlan(_CreditedAmounts):
     """The lines and amounts of a credit note about to be issued."""
 
     lines: tuple[CreditLine, ...]
     full: bool
     settlement: Settlement
 
-    @property
-    def net(self) -> Decimal:
-        return sum((line.net for line in self.lines), ZERO)
-
-    @property
-    def tax(self) -> Decimal:
-        return sum((line.tax for line in self.lines), ZERO)
-
-    @property
-    def gross(self) -> Decimal:
-        return self.net + self.tax
-
 
 def credited_by_line(notes: Sequence[CreditNote]) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per invoice line, the (net, tax) the counting credit notes (and pending ones) already took back."""
+    """Per invoice line, the (net, tax) the credit notes that are not void (issued or pending) take back."""
     taken: dict[str, tuple[Decimal, Decimal]] = {}
     for note in notes:
         if note.state is CreditNoteState.VOID:
