@@ -58,8 +58,7 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "id": customer_id,
         "object": "customer",
         "address": {**empty_address(), **(params.get("address") or {})} if params.get("address") else None,
-        "balance": 0,
-        "business_name": None,
+        "balance": params.get("balance") or 0,
         "created": created,
         "currency": None,
         "customer_account": None,
@@ -68,7 +67,6 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "description": params.get("description"),
         "discount": None,
         "email": params.get("email"),
-        "individual_name": None,
         "invoice_prefix": params.get("invoice_prefix") or secrets.token_hex(4).upper(),
         "invoice_settings": {
             "custom_fields": settings.get("custom_fields"),
@@ -85,6 +83,8 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "shipping": None,
         "tax_exempt": params.get("tax_exempt") or "none",
         "test_clock": None,
+        # business_name and individual_name: only when set (PRESENT_ONLY_WHEN_SET)
+        **{field: params[field] for field in ("business_name", "individual_name") if params.get(field)},
     }
 
 
@@ -106,7 +106,6 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
         "object": "setup_intent",
         "allowed_payment_method_types": list(allowed) if allowed else None,
         "application": None,
-        "attach_to_self": params.get("attach_to_self"),
         "automatic_payment_methods": automatic,
         "cancellation_reason": None,
         "client_secret": f"{seti_id}_secret_" + "".join(secrets.choice(_ALPHABET) for _ in range(32)),
@@ -131,7 +130,6 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
                 "mandate_options": None,
                 "network": None,
                 "request_three_d_secure": "automatic",
-                "setup_credential_usage": None,
             }
         }
         if "card" in types
@@ -140,6 +138,7 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
         "single_use_mandate": None,
         "status": "requires_payment_method",
         "usage": params.get("usage") or "off_session",
+        **({"attach_to_self": params["attach_to_self"]} if params.get("attach_to_self") is not None else {}),
     }
 
 
@@ -361,9 +360,7 @@ def build_invoiceitem(created: int, customer_id: str, currency: str, params: dic
         "description": params.get("description"),
         "discountable": params.get("discountable", True),
         "discounts": [],
-        "frozen_fields": None,
         "invoice": params.get("invoice"),
-        "invoicing_rules": None,
         "livemode": False,
         "metadata": dict(params.get("metadata") or {}),
         "net_amount": amount,

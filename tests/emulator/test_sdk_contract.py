@@ -342,3 +342,32 @@ def test_the_run_time_self_check_turns_a_departure_into_a_500(client, control, e
 
     with pytest.raises(ContractViolation):
         emulator.app.store._emit("invoiceitem.updated", {"id": "ii_1", "object": "invoiceitem"}, BACKGROUND)
+
+
+def test_fields_stripe_omits_unless_set_are_absent_or_carry_a_value(client, unchecked):
+    """Declared ``Optional`` but left out by Stripe when they do not apply (``PRESENT_ONLY_WHEN_SET``)."""
+    customer = _raw(client.v1.customers.create())
+    assert "business_name" not in customer and "individual_name" not in customer
+    named = client.v1.customers.create(params={"business_name": "Example GmbH"})
+    assert _raw(named)["business_name"] == "Example GmbH"
+    renamed = _raw(client.v1.customers.update(named.id, params={"business_name": "", "individual_name": "Erika"}))
+    assert "business_name" not in renamed and renamed["individual_name"] == "Erika"
+    intent = _raw(client.v1.setup_intents.create(params={"customer": customer["id"]}))
+    assert "attach_to_self" not in intent
+    assert "setup_credential_usage" not in intent["payment_method_options"]["card"]
+    method = _raw(
+        client.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}}
+        )
+    )
+    assert "radar_options" not in method
+    item = _raw(client.v1.invoice_items.create(params={"customer": customer["id"], "amount": 100, "currency": "eur"}))
+    assert "frozen_fields" not in item and "invoicing_rules" not in item
+    country = client.v1.customers.create(params={"address": {"country": "DE"}})
+    invoice = _raw(client.v1.invoices.create(params={"customer": country.id, "automatic_tax": {"enabled": True}}))
+    assert invoice["automatic_tax"]["liability"] == {"type": "self"}
+    for body in (customer, renamed, intent, method, item, invoice):
+        assert contract.object_violations(body) == [], body["object"]
+    assert contract.object_violations({**customer, "business_name": None}) == [
+        "customer.business_name: null (Stripe omits it when it does not apply)"
+    ]

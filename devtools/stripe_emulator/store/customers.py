@@ -46,6 +46,11 @@ class Customers(PaymentMethods):
             for field in ("email", "name", "description", "phone", "invoice_prefix", "tax_exempt"):
                 if field in params:
                     customer[field] = params[field] if field != "tax_exempt" else (params[field] or "none")
+            for field in ("business_name", "individual_name"):  # present only when set
+                if params.get(field):
+                    customer[field] = params[field]
+                elif field in params:
+                    customer.pop(field, None)
             if "address" in params:
                 customer["address"] = {**build.empty_address(), **params["address"]} if params["address"] else None
             if "preferred_locales" in params:

@@ -89,7 +89,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
         return {
             "disabled_reason": None,
             "enabled": True,
-            "liability": {"account": None, "type": "self"},
+            "liability": {"type": "self"},  # ``account`` only when the type is account
             "provider": "stripe",
             "status": None,
         }
