@@ -28,6 +28,11 @@ PREFIX_TYPES = {
     "we": "webhook_endpoint",
     "mandate": "mandate",
     "txr": "tax_rate",
+    "cn": "credit_note",
+    "cnli": "credit_note_line_item",
+    "cbtxn": "customer_balance_transaction",
+    "re": "refund",
+    "txi": "tax_id",
 }
 
 
@@ -58,7 +63,7 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "id": customer_id,
         "object": "customer",
         "address": {**empty_address(), **(params.get("address") or {})} if params.get("address") else None,
-        "balance": params.get("balance") or 0,
+        "balance": 0,  # the ledger's transactions (``Balances``) change it
         "created": created,
         "currency": None,
         "customer_account": None,
@@ -493,3 +498,121 @@ def previous_attributes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, A
         else:
             changed[key] = before
     return changed
+
+
+def build_balance_transaction(
+    created: int,
+    customer: dict[str, Any],
+    amount: int,
+    kind: str,
+    currency: str,
+    *,
+    invoice: str | None,
+    credit_note: str | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """A CustomerBalanceTransaction; ``customer["balance"]`` is already the balance after it."""
+    return {
+        "id": new_id("cbtxn"),
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": created,
+        "credit_note": credit_note,
+        "currency": currency,
+        "customer": customer["id"],
+        "customer_account": None,
+        "description": description,
+        "ending_balance": customer["balance"],
+        "invoice": invoice,
+        "livemode": False,
+        "metadata": {},
+        "type": kind,
+    }
+
+
+def build_credit_note_line(
+    kind: str,
+    amount: int,
+    *,
+    description: str | None,
+    quantity: int | None,
+    unit_amount: int | None,
+    invoice_line_item: str | None,
+    tax_rates: list[str],
+    taxes: list[dict[str, Any]],
+    metadata: dict[str, str] | None,
+) -> dict[str, Any]:
+    """A CreditNoteLineItem; ``tax_rates`` holds ids here and shows as TaxRate objects when rendered."""
+    return {
+        "id": new_id("cnli"),
+        "object": "credit_note_line_item",
+        "amount": amount,
+        "description": description,
+        "discount_amount": 0,
+        "discount_amounts": [],
+        "invoice_line_item": invoice_line_item,
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "pretax_credit_amounts": [],
+        "quantity": quantity,
+        "tax_rates": tax_rates,
+        "taxes": taxes,
+        "type": kind,
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": None if unit_amount is None else str(unit_amount),
+    }
+
+
+def build_refund(created: int, amount: int, currency: str, customer: str, reason: str | None) -> dict[str, Any]:
+    """A succeeded Refund of an invoice's payment (the emulator keeps no Charge or PaymentIntent objects)."""
+    return {
+        "id": new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": None,
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": None,
+        "destination_details": None,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": None,
+        "payment_method": None,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+
+
+def build_tax_id(created: int, customer: str, tax_type: str, value: str, country: str | None) -> dict[str, Any]:
+    """A customer's TaxId; Stripe verifies EU VAT numbers asynchronously (``verification.status`` pending)."""
+    verification = (
+        {"status": "pending", "verified_address": None, "verified_name": None}
+        if tax_type in ("eu_vat", "gb_vat", "au_abn")
+        else {"status": "unavailable", "verified_address": None, "verified_name": None}
+    )
+    return {
+        "id": new_id("txi"),
+        "object": "tax_id",
+        "country": country,
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "livemode": False,
+        "owner": {
+            "account": None,
+            "application": None,
+            "customer": customer,
+            "customer_account": None,
+            "type": "customer",
+        },
+        "type": tax_type,
+        "value": value,
+        "verification": verification,
+    }

@@ -60,6 +60,16 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/customers/{customer}", lambda s, p, c, a: s.update_customer(a["id"], p, c)),
     Route("DELETE", "/v1/customers/{customer}", lambda s, p, c, a: s.delete_customer(a["id"], c)),
     Route("GET", "/v1/customers/{customer}/payment_methods", lambda s, p, c, a: s.list_payment_methods(p, a["id"])),
+    Route(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions",
+        lambda s, p, c, a: s.list_balance_transactions(a["customer"], p),
+    ),
+    Route(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions/{transaction}",
+        lambda s, p, c, a: s.retrieve_balance_transaction(a["customer"], a["transaction"]),
+    ),
     Route("POST", "/v1/setup_intents", lambda s, p, c, a: s.create_setup_intent(p, c)),
     Route("GET", "/v1/setup_intents", lambda s, p, c, a: s.list_setup_intents(p)),
     Route("GET", "/v1/setup_intents/{intent}", _retrieve_setup_intent, publishable=True),

@@ -183,6 +183,17 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     note("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", v1.webhook_endpoints.delete(endpoint.id))
     events = note("GET", "/v1/events", v1.events.list(params={"limit": 100}))
     note("GET", "/v1/events/{id}", v1.events.retrieve(events.data[0].id))
+    v1.customers.update(customer.id, params={"balance": -100})
+    transactions = note(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions",
+        v1.customers.balance_transactions.list(customer.id),
+    )
+    note(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions/{transaction}",
+        v1.customers.balance_transactions.retrieve(customer.id, transactions.data[0].id),
+    )
     throwaway = v1.customers.create()
     note("DELETE", "/v1/customers/{customer}", v1.customers.delete(throwaway.id))
     return answers

@@ -7,18 +7,22 @@ from typing import Any
 
 from stripe_emulator import objects as build
 from stripe_emulator.errors import InvalidRequestError
+from stripe_emulator.store.balances import Balances
 from stripe_emulator.store.core import RequestContext, merge_metadata
 from stripe_emulator.store.payment_methods import PaymentMethods
 
 
-class Customers(PaymentMethods):
+class Customers(PaymentMethods, Balances):
     """``/v1/customers``."""
 
     def create_customer(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/customers."""
         with self._lock:
-            customer = self._add(build.build_customer(build.new_id("cus"), self._now(), params))
+            customer = self._add(build.build_customer(build.new_id("cus"), self._now(), {**params, "balance": 0}))
             self._emit("customer.created", customer, ctx)
+            if params.get("balance"):  # a starting balance is the ledger's first entry
+                currency = customer["currency"] or self._config.default_currency
+                self._balance_transaction(customer, params["balance"], "initial", currency, ctx)
             attached_from = params.get("payment_method")
             attached = None
             if attached_from:
@@ -67,6 +71,12 @@ class Customers(PaymentMethods):
                 if field in settings:
                     customer["invoice_settings"][field] = settings[field]
             self._emit_changes("customer.updated", customer, before, ctx)
+            if params.get("balance") is not None and params["balance"] != customer["balance"]:
+                # A balance set directly is recorded as an adjustment of the ledger.
+                currency = customer["currency"] or self._config.default_currency
+                self._balance_transaction(
+                    customer, params["balance"] - customer["balance"], "adjustment", currency, ctx
+                )
             if customer["tax_exempt"] != before["tax_exempt"] or customer["address"] != before["address"]:
                 self._customer_changed(customer, ctx)
             return customer
