@@ -578,7 +578,6 @@ def build_refund(created: int, amount: int, currency: str, customer: str, reason
         "customer_account": None,
         "description": None,
         "destination_details": None,
-        "livemode": False,
         "metadata": {},
         "payment_intent": None,
         "payment_method": None,

@@ -161,6 +161,31 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     note("POST", "/v1/invoices/{invoice}/pay", v1.invoices.pay(draft.id, params={"off_session": True}))
     note("GET", "/v1/invoices/{invoice}", v1.invoices.retrieve(draft.id))
     note("GET", "/v1/invoices", v1.invoices.list(params={"customer": customer.id}))
+    cn_params: dict[str, Any] = {
+        "invoice": draft.id,
+        "lines": [
+            {
+                "type": "invoice_line_item",
+                "invoice_line_item": v1.invoices.retrieve(draft.id).lines.data[1].id,
+                "amount": 774,
+            }
+        ],
+        "refund_amount": 500,
+        "credit_amount": 200,
+        "out_of_band_amount": 74 + 147,
+    }
+    note("GET", "/v1/credit_notes/preview", v1.credit_notes.preview(params=cn_params))  # type: ignore[arg-type]
+    note("GET", "/v1/credit_notes/preview/lines", v1.credit_notes.preview_lines.list(params=cn_params))  # type: ignore
+    credit_note = note("POST", "/v1/credit_notes", v1.credit_notes.create(params=cn_params))  # type: ignore[arg-type]
+    note("GET", "/v1/credit_notes", v1.credit_notes.list(params={"invoice": draft.id}))
+    note("GET", "/v1/credit_notes/{id}", v1.credit_notes.retrieve(credit_note.id))
+    note("POST", "/v1/credit_notes/{id}", v1.credit_notes.update(credit_note.id, params={"memo": "m"}))
+    note("GET", "/v1/credit_notes/{credit_note}/lines", v1.credit_notes.line_items.list(credit_note.id))
+    note("GET", "/v1/refunds", v1.refunds.list())
+    note("GET", "/v1/refunds/{refund}", v1.refunds.retrieve(credit_note.refunds[0].refund))
+    pre_payment = open_invoice(client, customer.id, auto_advance=False)
+    to_undo = v1.credit_notes.create(params={"invoice": pre_payment.id, "amount": 100})
+    note("POST", "/v1/credit_notes/{id}/void", v1.credit_notes.void_credit_note(to_undo.id))
     to_void = open_invoice(client, customer.id, auto_advance=False)
     note("POST", "/v1/invoices/{invoice}/void", v1.invoices.void_invoice(to_void.id))
     to_write_off = open_invoice(client, customer.id, auto_advance=False)
