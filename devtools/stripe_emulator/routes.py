@@ -70,6 +70,12 @@ ROUTES: list[Route] = [
         "/v1/customers/{customer}/balance_transactions/{transaction}",
         lambda s, p, c, a: s.retrieve_balance_transaction(a["customer"], a["transaction"]),
     ),
+    Route("POST", "/v1/customers/{customer}/tax_ids", lambda s, p, c, a: s.create_tax_id(a["customer"], p, c)),
+    Route("GET", "/v1/customers/{customer}/tax_ids", lambda s, p, c, a: s.list_tax_ids(a["customer"], p)),
+    Route("GET", "/v1/customers/{customer}/tax_ids/{id}", lambda s, p, c, a: s.retrieve_tax_id(a["customer"], a["id"])),
+    Route(
+        "DELETE", "/v1/customers/{customer}/tax_ids/{id}", lambda s, p, c, a: s.delete_tax_id(a["customer"], a["id"], c)
+    ),
     Route("POST", "/v1/setup_intents", lambda s, p, c, a: s.create_setup_intent(p, c)),
     Route("GET", "/v1/setup_intents", lambda s, p, c, a: s.list_setup_intents(p)),
     Route("GET", "/v1/setup_intents/{intent}", _retrieve_setup_intent, publishable=True),

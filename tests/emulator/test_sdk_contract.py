@@ -219,6 +219,14 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
         "/v1/customers/{customer}/balance_transactions/{transaction}",
         v1.customers.balance_transactions.retrieve(customer.id, transactions.data[0].id),
     )
+    tax_id = note(
+        "POST",
+        "/v1/customers/{customer}/tax_ids",
+        v1.customers.tax_ids.create(customer.id, params={"type": "eu_vat", "value": "DE123456789"}),
+    )
+    note("GET", "/v1/customers/{customer}/tax_ids", v1.customers.tax_ids.list(customer.id))
+    note("GET", "/v1/customers/{customer}/tax_ids/{id}", v1.customers.tax_ids.retrieve(customer.id, tax_id.id))
+    note("DELETE", "/v1/customers/{customer}/tax_ids/{id}", v1.customers.tax_ids.delete(customer.id, tax_id.id))
     throwaway = v1.customers.create()
     note("DELETE", "/v1/customers/{customer}", v1.customers.delete(throwaway.id))
     return answers
