@@ -108,9 +108,10 @@ def build_payment_method(data: dict[str, Any], created: int) -> tuple[dict[str, 
         "customer_account": None,
         "livemode": False,
         "metadata": dict(data.get("metadata") or {}),
-        "radar_options": None,
         "type": pm_type,
     }
+    if data.get("radar_options"):  # Stripe sends radar_options only when the payment method was given one
+        obj["radar_options"] = {"session": data["radar_options"].get("session")}
     if pm_type == "card":
         card = data.get("card") or {}
         number = (card.get("number") or "").replace(" ", "")

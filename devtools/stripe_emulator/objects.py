@@ -28,6 +28,11 @@ PREFIX_TYPES = {
     "we": "webhook_endpoint",
     "mandate": "mandate",
     "txr": "tax_rate",
+    "cn": "credit_note",
+    "cnli": "credit_note_line_item",
+    "cbtxn": "customer_balance_transaction",
+    "re": "refund",
+    "txi": "tax_id",
 }
 
 
@@ -58,8 +63,7 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "id": customer_id,
         "object": "customer",
         "address": {**empty_address(), **(params.get("address") or {})} if params.get("address") else None,
-        "balance": 0,
-        "business_name": None,
+        "balance": 0,  # the ledger's transactions (``Balances``) change it
         "created": created,
         "currency": None,
         "customer_account": None,
@@ -68,7 +72,6 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "description": params.get("description"),
         "discount": None,
         "email": params.get("email"),
-        "individual_name": None,
         "invoice_prefix": params.get("invoice_prefix") or secrets.token_hex(4).upper(),
         "invoice_settings": {
             "custom_fields": settings.get("custom_fields"),
@@ -85,6 +88,8 @@ def build_customer(customer_id: str, created: int, params: dict[str, Any]) -> di
         "shipping": None,
         "tax_exempt": params.get("tax_exempt") or "none",
         "test_clock": None,
+        # business_name and individual_name: only when set (PRESENT_ONLY_WHEN_SET)
+        **{field: params[field] for field in ("business_name", "individual_name") if params.get(field)},
     }
 
 
@@ -106,7 +111,6 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
         "object": "setup_intent",
         "allowed_payment_method_types": list(allowed) if allowed else None,
         "application": None,
-        "attach_to_self": params.get("attach_to_self"),
         "automatic_payment_methods": automatic,
         "cancellation_reason": None,
         "client_secret": f"{seti_id}_secret_" + "".join(secrets.choice(_ALPHABET) for _ in range(32)),
@@ -131,7 +135,6 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
                 "mandate_options": None,
                 "network": None,
                 "request_three_d_secure": "automatic",
-                "setup_credential_usage": None,
             }
         }
         if "card" in types
@@ -140,6 +143,7 @@ def build_setup_intent(created: int, params: dict[str, Any]) -> dict[str, Any]:
         "single_use_mandate": None,
         "status": "requires_payment_method",
         "usage": params.get("usage") or "off_session",
+        **({"attach_to_self": params["attach_to_self"]} if params.get("attach_to_self") is not None else {}),
     }
 
 
@@ -361,9 +365,7 @@ def build_invoiceitem(created: int, customer_id: str, currency: str, params: dic
         "description": params.get("description"),
         "discountable": params.get("discountable", True),
         "discounts": [],
-        "frozen_fields": None,
         "invoice": params.get("invoice"),
-        "invoicing_rules": None,
         "livemode": False,
         "metadata": dict(params.get("metadata") or {}),
         "net_amount": amount,
@@ -496,3 +498,120 @@ def previous_attributes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, A
         else:
             changed[key] = before
     return changed
+
+
+def build_balance_transaction(
+    created: int,
+    customer: dict[str, Any],
+    amount: int,
+    kind: str,
+    currency: str,
+    *,
+    invoice: str | None,
+    credit_note: str | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """A CustomerBalanceTransaction; ``customer["balance"]`` is already the balance after it."""
+    return {
+        "id": new_id("cbtxn"),
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": created,
+        "credit_note": credit_note,
+        "currency": currency,
+        "customer": customer["id"],
+        "customer_account": None,
+        "description": description,
+        "ending_balance": customer["balance"],
+        "invoice": invoice,
+        "livemode": False,
+        "metadata": {},
+        "type": kind,
+    }
+
+
+def build_credit_note_line(
+    kind: str,
+    amount: int,
+    *,
+    description: str | None,
+    quantity: int | None,
+    unit_amount: int | None,
+    invoice_line_item: str | None,
+    tax_rates: list[str],
+    taxes: list[dict[str, Any]],
+    metadata: dict[str, str] | None,
+) -> dict[str, Any]:
+    """A CreditNoteLineItem; ``tax_rates`` holds ids here and shows as TaxRate objects when rendered."""
+    return {
+        "id": new_id("cnli"),
+        "object": "credit_note_line_item",
+        "amount": amount,
+        "description": description,
+        "discount_amount": 0,
+        "discount_amounts": [],
+        "invoice_line_item": invoice_line_item,
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "pretax_credit_amounts": [],
+        "quantity": quantity,
+        "tax_rates": tax_rates,
+        "taxes": taxes,
+        "type": kind,
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": None if unit_amount is None else str(unit_amount),
+    }
+
+
+def build_refund(created: int, amount: int, currency: str, customer: str, reason: str | None) -> dict[str, Any]:
+    """A succeeded Refund of an invoice's payment (the emulator keeps no Charge or PaymentIntent objects)."""
+    return {
+        "id": new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": None,
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": None,
+        "destination_details": None,
+        "metadata": {},
+        "payment_intent": None,
+        "payment_method": None,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+
+
+def build_tax_id(created: int, customer: str, tax_type: str, value: str, country: str | None) -> dict[str, Any]:
+    """A customer's TaxId; Stripe verifies EU VAT numbers asynchronously (``verification.status`` pending)."""
+    verification = (
+        {"status": "pending", "verified_address": None, "verified_name": None}
+        if tax_type in ("eu_vat", "gb_vat", "au_abn")
+        else {"status": "unavailable", "verified_address": None, "verified_name": None}
+    )
+    return {
+        "id": new_id("txi"),
+        "object": "tax_id",
+        "country": country,
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "livemode": False,
+        "owner": {
+            "account": None,
+            "application": None,
+            "customer": customer,
+            "customer_account": None,
+            "type": "customer",
+        },
+        "type": tax_type,
+        "value": value,
+        "verification": verification,
+    }

@@ -44,9 +44,10 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 HUNDRED = Decimal(100)
-# Stripe's documented limits (https://docs.stripe.com/billing/taxes/tax-rates#using-multiple-tax-rates and
-# the SDK's InvoiceAddLinesParamsLine.tax_amounts: "A list of up to 20 tax amounts").
-MAX_TAX_RATES = 5
+# Stripe's documented limits: "You can add up to ten tax rates to each line item"
+# (https://docs.stripe.com/invoicing/taxes/tax-rates), applied here to an invoice's default_tax_rates too,
+# and the SDK's InvoiceAddLinesParamsLine.tax_amounts: "A list of up to 20 tax amounts".
+MAX_TAX_RATES = 10
 MAX_TAX_AMOUNTS = 20
 MAX_PERCENTAGE_PLACES = 4
 

@@ -161,6 +161,31 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     note("POST", "/v1/invoices/{invoice}/pay", v1.invoices.pay(draft.id, params={"off_session": True}))
     note("GET", "/v1/invoices/{invoice}", v1.invoices.retrieve(draft.id))
     note("GET", "/v1/invoices", v1.invoices.list(params={"customer": customer.id}))
+    cn_params: dict[str, Any] = {
+        "invoice": draft.id,
+        "lines": [
+            {
+                "type": "invoice_line_item",
+                "invoice_line_item": v1.invoices.retrieve(draft.id).lines.data[1].id,
+                "amount": 774,
+            }
+        ],
+        "refund_amount": 500,
+        "credit_amount": 200,
+        "out_of_band_amount": 74 + 147,
+    }
+    note("GET", "/v1/credit_notes/preview", v1.credit_notes.preview(params=cn_params))  # type: ignore[arg-type]
+    note("GET", "/v1/credit_notes/preview/lines", v1.credit_notes.preview_lines.list(params=cn_params))  # type: ignore
+    credit_note = note("POST", "/v1/credit_notes", v1.credit_notes.create(params=cn_params))  # type: ignore[arg-type]
+    note("GET", "/v1/credit_notes", v1.credit_notes.list(params={"invoice": draft.id}))
+    note("GET", "/v1/credit_notes/{id}", v1.credit_notes.retrieve(credit_note.id))
+    note("POST", "/v1/credit_notes/{id}", v1.credit_notes.update(credit_note.id, params={"memo": "m"}))
+    note("GET", "/v1/credit_notes/{credit_note}/lines", v1.credit_notes.line_items.list(credit_note.id))
+    note("GET", "/v1/refunds", v1.refunds.list())
+    note("GET", "/v1/refunds/{refund}", v1.refunds.retrieve(credit_note.refunds[0].refund))
+    pre_payment = open_invoice(client, customer.id, auto_advance=False)
+    to_undo = v1.credit_notes.create(params={"invoice": pre_payment.id, "amount": 100})
+    note("POST", "/v1/credit_notes/{id}/void", v1.credit_notes.void_credit_note(to_undo.id))
     to_void = open_invoice(client, customer.id, auto_advance=False)
     note("POST", "/v1/invoices/{invoice}/void", v1.invoices.void_invoice(to_void.id))
     to_write_off = open_invoice(client, customer.id, auto_advance=False)
@@ -183,6 +208,25 @@ def _walk_every_route(client: stripe.StripeClient, emulator_url: str) -> list[tu
     note("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}", v1.webhook_endpoints.delete(endpoint.id))
     events = note("GET", "/v1/events", v1.events.list(params={"limit": 100}))
     note("GET", "/v1/events/{id}", v1.events.retrieve(events.data[0].id))
+    v1.customers.update(customer.id, params={"balance": -100})
+    transactions = note(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions",
+        v1.customers.balance_transactions.list(customer.id),
+    )
+    note(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions/{transaction}",
+        v1.customers.balance_transactions.retrieve(customer.id, transactions.data[0].id),
+    )
+    tax_id = note(
+        "POST",
+        "/v1/customers/{customer}/tax_ids",
+        v1.customers.tax_ids.create(customer.id, params={"type": "eu_vat", "value": "DE123456789"}),
+    )
+    note("GET", "/v1/customers/{customer}/tax_ids", v1.customers.tax_ids.list(customer.id))
+    note("GET", "/v1/customers/{customer}/tax_ids/{id}", v1.customers.tax_ids.retrieve(customer.id, tax_id.id))
+    note("DELETE", "/v1/customers/{customer}/tax_ids/{id}", v1.customers.tax_ids.delete(customer.id, tax_id.id))
     throwaway = v1.customers.create()
     note("DELETE", "/v1/customers/{customer}", v1.customers.delete(throwaway.id))
     return answers
@@ -342,3 +386,32 @@ def test_the_run_time_self_check_turns_a_departure_into_a_500(client, control, e
 
     with pytest.raises(ContractViolation):
         emulator.app.store._emit("invoiceitem.updated", {"id": "ii_1", "object": "invoiceitem"}, BACKGROUND)
+
+
+def test_fields_stripe_omits_unless_set_are_absent_or_carry_a_value(client, unchecked):
+    """Declared ``Optional`` but left out by Stripe when they do not apply (``PRESENT_ONLY_WHEN_SET``)."""
+    customer = _raw(client.v1.customers.create())
+    assert "business_name" not in customer and "individual_name" not in customer
+    named = client.v1.customers.create(params={"business_name": "Example GmbH"})
+    assert _raw(named)["business_name"] == "Example GmbH"
+    renamed = _raw(client.v1.customers.update(named.id, params={"business_name": "", "individual_name": "Erika"}))
+    assert "business_name" not in renamed and renamed["individual_name"] == "Erika"
+    intent = _raw(client.v1.setup_intents.create(params={"customer": customer["id"]}))
+    assert "attach_to_self" not in intent
+    assert "setup_credential_usage" not in intent["payment_method_options"]["card"]
+    method = _raw(
+        client.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034}}
+        )
+    )
+    assert "radar_options" not in method
+    item = _raw(client.v1.invoice_items.create(params={"customer": customer["id"], "amount": 100, "currency": "eur"}))
+    assert "frozen_fields" not in item and "invoicing_rules" not in item
+    country = client.v1.customers.create(params={"address": {"country": "DE"}})
+    invoice = _raw(client.v1.invoices.create(params={"customer": country.id, "automatic_tax": {"enabled": True}}))
+    assert invoice["automatic_tax"]["liability"] == {"type": "self"}
+    for body in (customer, renamed, intent, method, item, invoice):
+        assert contract.object_violations(body) == [], body["object"]
+    assert contract.object_violations({**customer, "business_name": None}) == [
+        "customer.business_name: null (Stripe omits it when it does not apply)"
+    ]

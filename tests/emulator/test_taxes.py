@@ -206,13 +206,21 @@ def test_an_archived_tax_rate_cannot_be_added_to_a_line_an_item_or_an_invoice(cl
     assert on_invoice.value.param == "default_tax_rates[0]"
 
 
-def test_a_line_takes_at_most_five_tax_rates(client):
-    rates = [_rate(client, jurisdiction=f"J{i}").id for i in range(6)]
+def test_a_line_takes_at_most_ten_tax_rates(client):
+    # "You can add up to ten tax rates to each line item" (https://docs.stripe.com/invoicing/taxes/tax-rates)
+    rates = [_rate(client, jurisdiction=f"J{i}").id for i in range(11)]
     draft = _draft(client)
     with pytest.raises(stripe.InvalidRequestError) as refused:
         _with_lines(client, draft, {"amount": 100, "tax_rates": rates})
     assert refused.value.param == "lines[0][tax_rates]"
-    assert _with_lines(client, draft, {"amount": 100, "tax_rates": rates[:5]}).lines.data[0].taxes[4].amount == 19
+    assert refused.value.user_message == "You can apply at most 10 tax rates; lines[0][tax_rates] has 11."
+    with pytest.raises(stripe.InvalidRequestError) as on_item:
+        client.v1.invoice_items.create(
+            params={"customer": draft.customer, "amount": 100, "currency": "eur", "tax_rates": rates}  # type: ignore
+        )
+    assert on_item.value.param == "tax_rates"
+    line = _with_lines(client, draft, {"amount": 100, "tax_rates": rates[:10]}).lines.data[0]
+    assert len(line.taxes) == 10 and line.taxes[9].amount == 19
 
 
 def test_tax_is_rounded_per_line_so_two_three_cent_lines_carry_one_cent_each(client):

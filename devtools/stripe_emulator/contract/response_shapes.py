@@ -48,6 +48,20 @@ PRESENT_ONLY_WHEN_SET: dict[str, str] = {
     "setup_intent.last_setup_error.*": "an error carries only the fields that apply",
     "setup_attempt.setup_error.*": "an error carries only the fields that apply",
     "invoice.last_finalization_error.*": "an error carries only the fields that apply",
+    "customer.business_name": "only on customers given a business name",
+    "customer.individual_name": "only on customers given an individual's name",
+    "setup_intent.attach_to_self": "only on SetupIntents created with attach_to_self",
+    "setup_intent.payment_method_options.card.setup_credential_usage": "only when the card options set it",
+    "payment_method.radar_options": "only on payment methods created with radar_options",
+    "invoiceitem.frozen_fields": "only on items whose fields were frozen (subscription and pricing features)",
+    "invoiceitem.invoicing_rules": "only on items given invoicing rules",
+    "refund.failure_reason": "only on refunds that failed",
+    "refund.failure_balance_transaction": "only on refunds that failed",
+    "refund.instructions_email": "only on refunds that need the customer's email (some payment methods)",
+    "refund.next_action": "only on refunds that need an action",
+    "refund.pending_reason": "only on pending refunds",
+    "refund.presentment_details": "only on refunds of payments in another presentment currency",
+    "invoice.automatic_tax.liability.account": "only when the liable party is a connected account (type account)",
 }
 
 

@@ -32,6 +32,10 @@ TYPES = (
     "tax_rate",
     "event",
     "webhook_endpoint",
+    "credit_note",
+    "customer_balance_transaction",
+    "refund",
+    "tax_id",
 )
 # Fields each object type can expand, as dotted paths.
 EXPANDABLE = {
@@ -61,6 +65,10 @@ EXPANDABLE = {
     "invoiceitem": {"customer", "invoice", "test_clock"},
     "line_item": {"invoice", "subscription"},
     "mandate": {"payment_method"},
+    "credit_note": {"customer", "invoice", "customer_balance_transaction", "refunds.refund"},
+    "customer_balance_transaction": {"customer", "invoice", "credit_note"},
+    "refund": {"charge", "payment_intent", "balance_transaction"},
+    "tax_id": {"customer"},
 }
 MAX_INLINE_LINES = 10
 DECLINED = "Your card was declined."
@@ -166,10 +174,13 @@ class StoreCore:
 
     def _render_plain(self, obj: dict[str, Any]) -> dict[str, Any]:
         rendered = copy.deepcopy(obj)
-        if rendered.get("object") == "invoice" and "lines" in rendered:
+        if rendered.get("object") in ("invoice", "credit_note") and "lines" in rendered:
             lines = rendered["lines"]
             lines["has_more"] = len(lines["data"]) > MAX_INLINE_LINES
             lines["data"] = lines["data"][:MAX_INLINE_LINES]
+        if rendered.get("object") == "credit_note":
+            for line in rendered["lines"]["data"]:
+                line["tax_rates"] = [copy.deepcopy(self._objects["tax_rate"][r]) for r in line["tax_rates"]]
         # Tax rates embedded in invoices and invoice items show as they are now (metadata, active ...).
         for field in ("default_tax_rates", "tax_rates"):
             if isinstance(rendered.get(field), list) and rendered.get("object") in ("invoice", "invoiceitem"):
@@ -219,7 +230,7 @@ class StoreCore:
         if object_id in self._deleted:
             return self._deleted[object_id]
         kind = build.type_of_id(object_id)
-        if kind is None or kind == "line_item":
+        if kind is None or kind not in self._objects:
             raise ResourceMissingError("object", object_id)
         return self._get(kind, object_id)
 
@@ -274,6 +285,10 @@ KIND_NAMES = {
     "event": "event",
     "webhook_endpoint": "webhook endpoint",
     "tax_rate": "tax rate",
+    "credit_note": "credit note",
+    "customer_balance_transaction": "customer balance transaction",
+    "refund": "refund",
+    "tax_id": "tax ID",
 }
 
 

@@ -327,7 +327,7 @@ TOTAL_FIELDS = (
 
 
 def recompute_totals(invoice: dict[str, Any]) -> None:
-    """Totals follow from the lines and their taxes (no discounts or customer balance in the emulator).
+    """Totals follow from the lines and their taxes, the amount due also from the customer's balance (no discounts).
 
     ``subtotal`` is the sum of the lines' amounts; ``subtotal_excluding_tax`` (and ``total_excluding_tax``)
     the same less inclusive taxes; ``total`` adds every tax to that, so an inclusive tax is counted
@@ -337,7 +337,7 @@ def recompute_totals(invoice: dict[str, Any]) -> None:
     subtotal = sum(line["amount"] for line in lines)
     excluding_tax = sum(taxes.line_net(line) for line in lines)
     total = excluding_tax + sum(tax["amount"] for line in lines for tax in line["taxes"] or [])
-    due = max(total, 0)
+    due = max(total + balance_applied(total, invoice["starting_balance"]), 0)
     invoice.update(
         subtotal=subtotal,
         subtotal_excluding_tax=excluding_tax,
@@ -347,6 +347,13 @@ def recompute_totals(invoice: dict[str, Any]) -> None:
         amount_due=due,
         amount_remaining=due - invoice["amount_paid"],
     )
+
+
+def balance_applied(total: int, starting_balance: int) -> int:
+    """How much of the customer's balance an invoice of ``total`` takes: a debit all of it, a credit up to the total."""
+    if starting_balance >= 0:
+        return starting_balance
+    return max(starting_balance, -max(total, 0))
 
 
 def _require_amount(params: dict[str, Any], param_prefix: str) -> None:

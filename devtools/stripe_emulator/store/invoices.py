@@ -10,8 +10,9 @@ from stripe_emulator import instruments
 from stripe_emulator import objects as build
 from stripe_emulator.errors import InvalidRequestError, ParameterError, ResourceMissingError
 from stripe_emulator.params import require
+from stripe_emulator.store.balances import MINIMUM_CHARGE, Balances
 from stripe_emulator.store.core import RequestContext, in_range, list_limit, merge_metadata
-from stripe_emulator.store.invoice_items import InvoiceItems, amount_of
+from stripe_emulator.store.invoice_items import InvoiceItems, amount_of, balance_applied
 from stripe_emulator.store.payment_methods import PaymentMethods
 from stripe_emulator.store.payments import Payments
 
@@ -22,7 +23,7 @@ TAX_LOCATION_MISSING = (
 )
 
 
-class Invoices(InvoiceItems, Payments, PaymentMethods):
+class Invoices(InvoiceItems, Payments, PaymentMethods, Balances):
     """``/v1/invoices``, with Stripe's state machine: draft -> open -> paid | void | uncollectible."""
 
     def create_invoice(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 default_tax_rates=copy.deepcopy(default_rates),
                 automatic_tax=automatic_tax,
                 customer_address=copy.deepcopy(customer["address"]),
+                starting_balance=customer["balance"] if customer["currency"] in (None, currency) else 0,
             )
             invoice = self._add(invoice)
             invoice["webhooks_delivered_at"] = invoice["created"]
@@ -89,7 +91,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
         return {
             "disabled_reason": None,
             "enabled": True,
-            "liability": {"account": None, "type": "self"},
+            "liability": {"type": "self"},  # ``account`` only when the type is account
             "provider": "stripe",
             "status": None,
         }
@@ -264,7 +266,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             invoice.update(
                 status="open",
                 effective_at=now,
-                ending_balance=0,
+                customer_tax_ids=self._customer_tax_ids(customer["id"]),
                 last_finalization_error=None,
                 number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
                 hosted_invoice_url=f"{base_url}/invoice/{invoice_id}",
@@ -275,6 +277,7 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 customer_address=customer["address"],
             )
             invoice["status_transitions"]["finalized_at"] = now
+            invoice["ending_balance"] = self._apply_balance(invoice, customer, ctx)  # once open: drafts follow
             customer["next_invoice_sequence"] += 1
             if customer["currency"] is None:
                 customer["currency"] = invoice["currency"]
@@ -282,11 +285,53 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
             if invoice["amount_due"] > 0 and automatic:
                 invoice["next_payment_attempt"] = now + math.ceil(self._config.auto_charge_delay)
             self._emit("invoice.finalized", invoice, ctx, build.previous_attributes(before, invoice))
+            self._defer_too_small(invoice, customer, ctx)
             if invoice["amount_due"] == 0:
                 self._mark_paid(invoice, ctx)
             elif automatic:
                 self._schedule_charge(invoice_id, self._config.auto_charge_delay)
             return invoice
+
+    def _apply_balance(self, invoice: dict[str, Any], customer: dict[str, Any], ctx: RequestContext) -> int:
+        """The customer's balance applied at finalization (``applied_to_invoice``); the ending balance.
+
+        A credit (negative balance) reduces the amount due, down to 0, and what is left of it stays on
+        the balance; a debit is added to the amount due ("credits reduce the amount due, while debits
+        increase it", https://docs.stripe.com/billing/scripts/customer-balance).
+        """
+        applied = balance_applied(invoice["total"], invoice["starting_balance"])
+        if applied:
+            self._balance_transaction(
+                customer, -applied, "applied_to_invoice", invoice["currency"], ctx, invoice=invoice["id"]
+            )
+        return int(invoice["starting_balance"] - applied)
+
+    def _defer_too_small(self, invoice: dict[str, Any], customer: dict[str, Any], ctx: RequestContext) -> None:
+        """An amount due below Stripe's minimum charge is not charged: it moves to the customer's balance.
+
+        "If the amount due for the invoice is less than Stripe's minimum allowed charge per currency, the
+        invoice is automatically marked paid, and we add the amount due to the customer's credit balance
+        which is applied to the next invoice" (https://docs.stripe.com/api/invoices); the transaction is
+        ``invoice_too_small`` and the invoice's ``amount_due`` becomes 0 (the SDK's Invoice.amount_due: "If
+        the invoice's total is smaller than the minimum charge amount ... the amount_due may be 0").
+        """
+        due = invoice["amount_due"]
+        if not 0 < due < MINIMUM_CHARGE.get(invoice["currency"], 0):
+            return
+        before = copy.deepcopy(invoice)
+        self._balance_transaction(customer, due, "invoice_too_small", invoice["currency"], ctx, invoice=invoice["id"])
+        invoice.update(
+            amount_due=0,
+            amount_remaining=0,
+            ending_balance=(invoice["ending_balance"] or 0) + due,
+            next_payment_attempt=None,
+        )
+        self._charge_tokens.pop(invoice["id"], None)
+        self._emit_changes("invoice.updated", invoice, before, ctx)
+
+    def _customer_tax_ids(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's tax ids as a finalized invoice keeps them (none before ``TaxIds`` joins)."""
+        return []
 
     def _fail_finalization(
         self,
@@ -306,6 +351,10 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
         """Until it is finalized, an invoice shows its customer's tax exemption and address, and is taxed by them."""
         invoice["customer_tax_exempt"] = customer["tax_exempt"]
         invoice["customer_address"] = copy.deepcopy(customer["address"])
+        # "If the invoice has not been finalized yet, this will be the current customer balance" (the SDK's
+        # Invoice.starting_balance); a balance kept in another currency does not apply.
+        same_currency = customer["currency"] in (None, invoice["currency"])
+        invoice["starting_balance"] = customer["balance"] if same_currency else 0
         self._recompute(invoice)
 
     def _customer_changed(self, customer: dict[str, Any], ctx: RequestContext) -> None:
@@ -350,7 +399,22 @@ class Invoices(InvoiceItems, Payments, PaymentMethods):
                 )
             if invoice_id in self._processing:
                 raise InvalidRequestError("This invoice can't be voided while its payment is processing.")
+            self._unapply_balance(invoice, ctx)
             return self._close(invoice, "void", "voided_at", "invoice.voided", ctx)
+
+    def _unapply_balance(self, invoice: dict[str, Any], ctx: RequestContext) -> None:
+        """A voided invoice gives back the balance it took: ``unapplied_from_invoice``, "Paired with an earlier
+        'applied_to_invoice' transaction" (https://docs.stripe.com/billing/customer/balance#types)."""
+        applied = sum(
+            t["amount"]
+            for t in self._objects["customer_balance_transaction"].values()
+            if t["invoice"] == invoice["id"] and t["type"] in ("applied_to_invoice", "unapplied_from_invoice")
+        )
+        customer = self._objects["customer"].get(invoice["customer"])
+        if applied and customer is not None:
+            self._balance_transaction(
+                customer, -applied, "unapplied_from_invoice", invoice["currency"], ctx, invoice=invoice["id"]
+            )
 
     def mark_uncollectible(self, invoice_id: str, ctx: RequestContext) -> dict[str, Any]:
         """POST /v1/invoices/{id}/mark_uncollectible: open -> uncollectible."""
