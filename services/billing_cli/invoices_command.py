@@ -3,7 +3,8 @@
     billing invoices list [--period YYYY-MM] [--status payment_failed] [--account ACCOUNT]
     billing invoices show INVOICE_ID
     billing invoices retry INVOICE_ID [--reason R]    pay again now with the current default payment method
-    billing invoices void INVOICE_ID --reason R       void at Stripe and on the record
+    billing invoices void INVOICE_ID --reason R       void an invoice never sent to anyone: finalized,
+                                                      unpaid, no e-invoice issued (else: cancel)
     billing invoices einvoice INVOICE_ID --format xrechnung|zugferd --out FILE
                                                       the stored e-invoice: XRechnung XML or ZUGFeRD PDF
 
@@ -53,7 +54,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     retry.add_argument("invoice")
     retry.add_argument("--reason", help="why (kept in the audit log)")
     retry.set_defaults(handler=retry_command)
-    void = actions.add_parser("void", help="void a finalized, unpaid invoice")
+    void = actions.add_parser(
+        "void",
+        help="void an invoice never sent to anyone (finalized, unpaid, no e-invoice issued); "
+        "an issued invoice is cancelled instead (billing invoices cancel)",
+    )
     void.add_argument("invoice")
     void.add_argument("--reason", required=True, help="why (kept in the audit log)")
     void.set_defaults(handler=void_command)
@@ -197,6 +202,7 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
         ["number", invoice.stripe.number or ""],
         ["hosted page", invoice.stripe.hosted_invoice_url or ""],
         ["payment attempts", str(invoice.payment.attempt_count)],
+        *([["credited", f"{invoice.payment.credited} {invoice.currency}"]] if invoice.payment.credited else []),
         [
             "e-invoice",
             "XRechnung + ZUGFeRD stored"

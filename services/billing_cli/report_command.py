@@ -86,6 +86,7 @@ def as_json(report: PeriodReport) -> dict[str, Any]:
                 "corrections": _text(part.corrections),
                 "total": _text(part.total),
                 "markup": _text(part.markup),
+                "credited": _text(part.credited),
             }
             for part in report.accounts
         ],
@@ -93,6 +94,8 @@ def as_json(report: PeriodReport) -> dict[str, Any]:
             "baseFees": _text(report.base_fees),
             "total": _text(report.billed_total),
             "margin": _text(report.margin),
+            "credited": _text(report.credited),
+            "marginAfterCredits": _text(report.margin_after_credits),
         },
     }
 
@@ -121,7 +124,7 @@ def as_rows(report: PeriodReport) -> list[list[str]]:
                 "account",
                 f"{part.account_id} {part.invoice_id or '(not billed)'} aws {_text(part.aws_raw)} {cur}"
                 f" base {_text(part.base_fee)} line {_text(part.aws_line)} corr {_text(part.corrections)}"
-                f" markup {_text(part.markup)}",
+                f" markup {_text(part.markup)}" + (f" credited {_text(part.credited)}" if part.credited else ""),
                 _text(part.total),
                 inv,
             ]
@@ -130,6 +133,8 @@ def as_rows(report: PeriodReport) -> list[list[str]]:
         ["billed", "base fees", _text(report.base_fees), inv],
         ["billed", "total", _text(report.billed_total), inv],
         ["billed", "margin", _text(report.margin), inv],
+        ["billed", "credited (net)", _text(report.credited), inv],
+        ["billed", "margin after credits", _text(report.margin_after_credits), inv],
     ]
     return rows
 

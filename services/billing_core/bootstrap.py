@@ -23,6 +23,7 @@ from botocore.config import Config
 from billing_core.adapters.cognito_users import CognitoUserDirectory, CognitoUserInfo
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb_credit_notes import DynamoCreditNotes
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
     DynamoLeases,
@@ -52,6 +53,7 @@ from billing_core.ports import (
     AccountRepository,
     AuditLog,
     CostSource,
+    CreditNoteRepository,
     DocumentStore,
     InvoiceRepository,
     Leases,
@@ -144,6 +146,7 @@ class ApiPorts:
     user_info: CognitoUserInfo | None = None  # the signed-in admin's e-mail for their Stripe customer
     users: UserDirectory | None = None  # where the operator page invites a customer's admins
     documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
+    credit_notes: CreditNoteRepository | None = None  # the credit notes of issued invoices (events table)
 
 
 @dataclass
@@ -177,6 +180,7 @@ class WorkerPorts:
     memberships: Memberships | None = None
     users: UserDirectory | None = None  # Cognito, where the operator invites a customer's admins
     documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
+    credit_notes: CreditNoteRepository | None = None  # the credit notes of issued invoices (events table)
 
 
 class _Clients:
@@ -284,6 +288,7 @@ def api_ports(
         if settings.cognito_user_pool_id
         else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
+        credit_notes=DynamoCreditNotes(make("dynamodb"), settings.events_table),
     )
 
 
@@ -343,6 +348,7 @@ def worker_ports(
         if settings.cognito_user_pool_id
         else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
+        credit_notes=DynamoCreditNotes(make("dynamodb"), settings.events_table),
     )
 
 
@@ -612,6 +618,7 @@ class WorkerUseCases(_OperatorUseCases):
             payments=self.rate_limited_payments if rate_limited else ports.payments,
             events=ports.events,
             retry_failed_on_new_payment_method=ports.settings.retry_failed_on_new_payment_method,
+            credit_notes=ports.credit_notes,
         )
 
     def reconcile(self, since: date) -> ReconcileReport:
@@ -632,6 +639,7 @@ class WorkerUseCases(_OperatorUseCases):
             cost_requests=cost_requests_of(ports.costs),
             invoice_currency=settings.billing_currency,
             correction_months=settings.correction_months,
+            credit_notes=ports.credit_notes,
         )
 
     @cached_property

@@ -19,6 +19,7 @@ import stripe
 from billing_core import resources
 from billing_core.adapters.cost_explorer import CostExplorerCostSource, group_by_definitions
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
+from billing_core.adapters.dynamodb_credit_notes import DynamoCreditNotes
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
     DynamoLeases,
@@ -40,6 +41,7 @@ from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
     FakeCostSource,
+    FakeCreditNotes,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,
@@ -93,6 +95,11 @@ BOTH = ["memory", "dynamodb"]
 @pytest.fixture(params=BOTH)
 def invoices(request):
     return _repository(request, FakeInvoiceRepository, DynamoInvoiceRepository, resources.BILLING)
+
+
+@pytest.fixture(params=BOTH)
+def credit_notes(request):
+    return _repository(request, FakeCreditNotes, DynamoCreditNotes, resources.EVENTS)
 
 
 @pytest.fixture(params=BOTH)

@@ -11,6 +11,7 @@ import pytest
 
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostAttribution, CostLine, CostReport, CostSnapshot, Period
+from billing_core.domain.credit_notes import CreditNoteState
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.membership import Membership
@@ -18,7 +19,7 @@ from billing_core.domain.records import Account, BillingRunRecord, RunStatus, Sa
 from billing_core.errors import ConditionFailed, InvalidCursor, NotFound
 from billing_core.ports import EventClaim, FieldIs
 from tests.support.observe import event_applications
-from tests.support.records import an_invoice
+from tests.support.records import a_credit_note, an_invoice
 
 
 @pytest.fixture
@@ -446,3 +447,75 @@ def test_a_person_is_a_member_of_the_first_account_recorded_for_them(memberships
     assert memberships.add_if_absent(first) == first
     assert memberships.add_if_absent(Membership("sub-1", "kunde-7", "a@beispiel.de", 1_700_000_001_000)) == first
     assert memberships.account_of("sub-1") == "kunde-42" and memberships.account_of("sub-2") is None
+
+
+# --- credit notes --------------------------------------------------------------------------------
+
+
+def test_a_credit_note_is_claimed_once_and_read_back_as_written(credit_notes, account_id):
+    note = a_credit_note(an_invoice(account_id=account_id))
+
+    assert credit_notes.create_if_absent(note) is True
+    assert credit_notes.create_if_absent(a_credit_note(an_invoice(account_id=account_id), reason="other")) is False
+
+    stored = credit_notes.get(note.credit_note_id)
+    assert stored == note
+    assert stored.net == Decimal("10.00") and stored.tax == Decimal("1.90") and stored.gross == Decimal("11.90")
+    assert stored.state is CreditNoteState.PENDING and stored.lines[0].period == Period(2024, 11)
+
+
+def test_a_credit_note_moves_forward_only_under_its_state_guard(credit_notes, account_id):
+    note = a_credit_note(an_invoice(account_id=account_id))
+    credit_notes.create_if_absent(note)
+
+    issued = credit_notes.update(
+        note.credit_note_id,
+        {"state": CreditNoteState.ISSUED, "stripe_credit_note_id": "cn_1", "number": "ABC-0001-CN-01"},
+        conditions=[FieldIs.one_of("state", CreditNoteState.PENDING)],
+    )
+    with pytest.raises(ConditionFailed) as refused:
+        credit_notes.update(
+            note.credit_note_id,
+            {"state": CreditNoteState.ISSUED, "number": "other"},
+            conditions=[FieldIs.one_of("state", CreditNoteState.PENDING)],
+        )
+
+    assert issued.state is CreditNoteState.ISSUED and issued.stripe_credit_note_id == "cn_1"
+    assert refused.value.current.number == "ABC-0001-CN-01"
+    with pytest.raises(NotFound):
+        credit_notes.update("cn_2024-11_nobody_1", {"state": CreditNoteState.VOID})
+
+
+def test_an_invoices_credit_notes_are_listed_in_order(credit_notes, account_id):
+    invoice = an_invoice(account_id=account_id)
+    assert credit_notes.list_for_invoice(invoice.invoice_id) == []
+    for sequence in (1, 2):
+        credit_notes.create_if_absent(a_credit_note(invoice, sequence, reason=f"reason {sequence}"))
+
+    listed = credit_notes.list_for_invoice(invoice.invoice_id)
+
+    assert [note.sequence for note in listed] == [1, 2]
+    assert [note.reason for note in listed] == ["reason 1", "reason 2"]
+
+
+def test_an_invoices_credited_amount_moves_under_a_guard_on_what_was_read(invoices, account_id):
+    invoice_id = f"inv_2024-11_{account_id}"
+    invoices.create_if_absent(an_invoice(account_id=account_id))
+    assert invoices.get(account_id, invoice_id).payment.credited == Decimal(0)
+
+    first = invoices.update(
+        account_id,
+        invoice_id,
+        {"credited": Decimal("11.90")},
+        conditions=[FieldIs.one_of("credited", Decimal(0), or_absent=True)],
+    )
+    with pytest.raises(ConditionFailed) as stale:  # a second writer that read 0 as well
+        invoices.update(
+            account_id,
+            invoice_id,
+            {"credited": Decimal("5.95")},
+            conditions=[FieldIs.one_of("credited", Decimal(0), or_absent=True)],
+        )
+
+    assert first.payment.credited == Decimal("11.90")
+    assert stale.value.current.payment.credited == Decimal("11.90")

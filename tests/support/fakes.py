@@ -38,6 +38,7 @@ from tests.support.payment_fakes import (  # noqa: F401 - one import place for e
 from tests.support.storage_fakes import (  # noqa: F401 - one import place for every fake
     FakeAccountRepository,
     FakeAuditLog,
+    FakeCreditNotes,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,

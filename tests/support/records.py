@@ -7,6 +7,7 @@ from typing import Any
 
 from billing_core.adapters.dynamodb_items import account_from_item
 from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditLine, CreditNote, CreditVat, Settlement, credit_note_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account, Invoice, LineDescriptions, invoice_fields, invoice_from_fields
 from billing_core.errors import InvalidStoredRecord
@@ -41,6 +42,27 @@ def an_invoice(**overrides: Any) -> Invoice:
         updated_at=1_700_000_000_000,
     )
     return invoice_from_fields({**invoice_fields(invoice), **overrides})
+
+
+def a_credit_note(invoice: Invoice | None = None, sequence: int = 1, **overrides: Any) -> CreditNote:
+    """A pending credit note of ``invoice`` (the seed invoice) taking back 10.00 EUR net of its base fee."""
+    invoice = invoice or an_invoice()
+    values: dict[str, Any] = {
+        "credit_note_id": credit_note_id_for(invoice.invoice_id, sequence),
+        "account_id": invoice.account_id,
+        "invoice_id": invoice.invoice_id,
+        "sequence": sequence,
+        "currency": invoice.currency,
+        "lines": (CreditLine("base-fee", "Monatliche Grundgebühr", Decimal("10.00"), Decimal("1.90"), invoice.period),),
+        "vat": CreditVat("S", Decimal(19)),
+        "reason": "Grundgebühr zu hoch berechnet",
+        "settlement": Settlement.REFUND,
+        "full": False,
+        "actor": "operator@example.com",
+        "created_at": 1_700_000_100_000,
+        "updated_at": 1_700_000_100_000,
+    }
+    return CreditNote(**{**values, **overrides})
 
 
 def an_account(account_id: str = "user-1", **overrides: Any) -> Account:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from billing_core.adapters.dynamodb_credit_notes import credit_note_from_item, credit_note_item
 from billing_core.adapters.dynamodb_items import (
     account_from_item,
     account_item,
@@ -28,6 +29,7 @@ from billing_core.adapters.dynamodb_items import (
 )
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostSnapshot, Period
+from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges
 from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import (
@@ -45,6 +47,7 @@ from billing_core.errors import ConditionFailed, InvalidCursor, InvalidStoredRec
 from billing_core.ports import (
     AccountRepository,
     AuditLog,
+    CreditNoteRepository,
     EventClaim,
     FieldIs,
     InvoiceRepository,
@@ -159,6 +162,43 @@ class FakeInvoiceRepository(InvoiceRepository):
                 status is None or invoice.status.value == status
             ):
                 yield invoice
+
+
+class FakeCreditNotes(CreditNoteRepository):
+    """Credit notes in a dict by id, stored through the adapter's item codecs."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, CreditNote] = {}
+
+    def get(self, credit_note_id: str) -> CreditNote | None:
+        """The stored credit note, or ``None``."""
+        return self.records.get(credit_note_id)
+
+    def create_if_absent(self, note: CreditNote) -> bool:
+        """Store unless the id is taken."""
+        if note.credit_note_id in self.records:
+            return False
+        _refuse_floats(dataclasses.asdict(note))
+        self.records[note.credit_note_id] = credit_note_from_item(credit_note_item(note), "events")
+        return True
+
+    def update(
+        self, credit_note_id: str, changes: CreditNoteChanges, *, conditions: Sequence[FieldIs] = ()
+    ) -> CreditNote:
+        """Conditional update, like the DynamoDB adapter."""
+        current = self.records.get(credit_note_id)
+        if current is None:
+            raise NotFound("no credit note with that id")
+        if not changes:
+            raise ValueError("nothing to update")
+        if "credit_note_id" in changes:
+            raise ValueError("key attributes cannot be updated")
+        _refuse_floats(changes)
+        if not all(condition.holds_for(current) for condition in conditions):
+            raise ConditionFailed("condition failed", current=current)
+        updated = dataclasses.replace(current, **changes)
+        self.records[credit_note_id] = credit_note_from_item(credit_note_item(updated), "events")
+        return self.records[credit_note_id]
 
 
 class FakeAccountRepository(AccountRepository):

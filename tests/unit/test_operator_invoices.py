@@ -45,3 +45,15 @@ def test_voiding_needs_a_reason_and_a_finalized_unpaid_invoice():
     with pytest.raises(InvoiceNotFound):
         operator.void("inv_2024-11_nobody", actor="a", reason="duplicate")
     assert payments.calls == [] and audit.entries() == []
+
+
+def test_an_invoice_whose_einvoice_was_issued_is_not_voided_but_cancelled():
+    payments, audit = FakePaymentGateway(), FakeAuditLog()
+    invoices = FakeInvoiceRepository(
+        [an_invoice(account_id="u1", status=InvoiceStatus.OPEN, stripe_invoice_id="in_1", einvoice_xml="x.xml")]
+    )
+    operator = OperatorInvoices(invoices, payments, audit)
+
+    with pytest.raises(InvoiceNotRetryable, match="billing invoices cancel"):
+        operator.void("inv_2024-11_u1", actor="a", reason="duplicate")
+    assert payments.calls == [] and invoices.get("u1", "inv_2024-11_u1").status is InvoiceStatus.OPEN

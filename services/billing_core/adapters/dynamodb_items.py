@@ -439,6 +439,11 @@ INVOICE_CODECS: dict[str, _Codec] = {
     "last_event_at": _simple("lastEventAt", _integer),
     "next_payment_attempt": _simple("nextPaymentAttempt", _integer),
     "paid_at": _write_once("paidAt", _integer),
+    "credited": _Codec(  # absent until a credit note is issued: most invoices are never credited
+        attributes=("credited",),
+        write=lambda amount: {"credited": amount} if amount else {},
+        read=lambda item: _ABSENT if item.get("credited") is None else _decimal(item["credited"]),
+    ),
     "einvoice_xml": _simple("einvoiceXml", _text),
     "einvoice_pdf": _simple("einvoicePdf", _text),
     "einvoice_error": _simple("einvoiceError", _text),
@@ -472,8 +477,11 @@ def _item_record(
     table: str,
     key: str,
     build: Callable[..., Any],
+    *,
+    id_attribute: str | None = None,
 ) -> Any:
-    record_id = item.get("userId") if record_type is Account else item.get("invoiceId")
+    id_attribute = id_attribute or ("userId" if record_type is Account else "invoiceId")
+    record_id = item.get(id_attribute)
     invalid = functools.partial(
         InvalidStoredRecord, table, key, record_id=record_id if isinstance(record_id, str) else None
     )

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
@@ -144,6 +145,21 @@ class CreditNote(_CreditedAmounts):
     def counts(self) -> bool:
         """Whether it takes money back: issued and not voided (a pending one may still be issued)."""
         return self.state is CreditNoteState.ISSUED
+
+
+class CreditNoteChanges(TypedDict, total=False):
+    """A partial update of a ``CreditNote`` (``None`` removes a field): how far it got, and its files."""
+
+    state: CreditNoteState
+    updated_at: int
+    stripe_credit_note_id: str | None
+    number: str | None
+    issued_at: int | None
+    voided_at: int | None
+    refunded_at: int | None
+    einvoice_xml: str | None
+    einvoice_pdf: str | None
+    einvoice_error: str | None
 
 
 def credit_note_id_for(invoice_id: str, sequence: int) -> str:

@@ -182,13 +182,14 @@ class StripeProgress:
 
 @dataclass(frozen=True)
 class PaymentProgress:
-    """How far Stripe's events took the invoice's payment (``domain.lifecycle``)."""
+    """How far Stripe's events took the invoice's payment (``domain.lifecycle``), and what credit notes took back."""
 
     status_order: str | None = None
     attempt_count: int = 0
     last_event_at: int | None = None
     next_payment_attempt: int | None = None
     paid_at: int | None = None
+    credited: Decimal = Decimal(0)  # the gross the issued credit notes took back (``domain.credit_notes``)
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ class InvoiceChanges(TypedDict, total=False):
     last_event_at: int | None
     next_payment_attempt: int | None
     paid_at: int | None
+    credited: Decimal
     einvoice_xml: str | None
     einvoice_pdf: str | None
     einvoice_error: str | None
@@ -308,6 +310,7 @@ INVOICE_PART_FIELDS: Mapping[str, tuple[str, str]] = {
     "last_event_at": ("payment", "last_event_at"),
     "next_payment_attempt": ("payment", "next_payment_attempt"),
     "paid_at": ("payment", "paid_at"),
+    "credited": ("payment", "credited"),
     "einvoice_xml": ("einvoice", "xml"),
     "einvoice_pdf": ("einvoice", "pdf"),
     "einvoice_error": ("einvoice", "error"),

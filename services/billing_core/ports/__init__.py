@@ -19,6 +19,7 @@ from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, Processe
 from billing_core.ports.storage import (
     AccountRepository,
     AuditLog,
+    CreditNoteRepository,
     FieldIs,
     InvoiceRepository,
     Memberships,
@@ -42,6 +43,7 @@ __all__ = [
     "AccountRepository",
     "AuditLog",
     "CostSource",
+    "CreditNoteRepository",
     "DocumentStore",
     "EInvoiceWriter",
     "EventObject",

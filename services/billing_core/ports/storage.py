@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges, credit_note_id_for
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges, record_value
 from billing_core.errors import InvalidStoredRecord
@@ -95,6 +96,35 @@ class InvoiceRepository(abc.ABC):
 
         Read page by page; an item that is not a valid invoice comes as its error.
         """
+
+
+class CreditNoteRepository(abc.ABC):
+    """Credit notes, each its own record under its id ``cn_<YYYY-MM>_<account>_<n>`` (the n-th of its invoice).
+
+    A credit note is claimed (``create_if_absent``) before Stripe hears of it and never deleted, so an
+    invoice's credit notes are numbered 1, 2, ... without gaps: ``list_for_invoice`` reads them in order.
+    """
+
+    @abc.abstractmethod
+    def get(self, credit_note_id: str) -> CreditNote | None:
+        """The credit note, or ``None``."""
+
+    @abc.abstractmethod
+    def create_if_absent(self, note: CreditNote) -> bool:
+        """Store a new credit note; ``False`` (and nothing written) if its id is taken."""
+
+    @abc.abstractmethod
+    def update(
+        self, credit_note_id: str, changes: CreditNoteChanges, *, conditions: Sequence[FieldIs] = ()
+    ) -> CreditNote:
+        """Apply ``changes`` if every condition holds; ``NotFound`` / ``ConditionFailed`` like invoices."""
+
+    def list_for_invoice(self, invoice_id: str) -> list[CreditNote]:
+        """The invoice's credit notes in the order they were claimed (any state)."""
+        notes: list[CreditNote] = []
+        while (note := self.get(credit_note_id_for(invoice_id, len(notes) + 1))) is not None:
+            notes.append(note)
+        return notes
 
 
 class AccountRepository(abc.ABC):

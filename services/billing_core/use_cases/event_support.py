@@ -11,6 +11,7 @@ from typing import TypeVar
 from billing_core.errors import InvalidStripeEvent
 from billing_core.ports import (
     AccountRepository,
+    CreditNoteRepository,
     EventObject,
     InvoiceRepository,
     PaymentGateway,
@@ -50,6 +51,7 @@ class EventPorts:
     clock: Callable[[], float] = time.time
     # Pay the account's failed invoices again once its customer saved a new payment method.
     retry_failed_on_new_payment_method: bool = True
+    credit_notes: CreditNoteRepository | None = None  # None: a process that issues no credit notes
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, as records store it."""

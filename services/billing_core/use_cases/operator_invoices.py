@@ -136,7 +136,7 @@ class OperatorInvoices:
         return outcome
 
     def void(self, invoice_id: str, *, actor: str, reason: str) -> Invoice:
-        """Void the finalized, unpaid invoice at Stripe and on its record; a reason is required."""
+        """Void a finalized, unpaid invoice never sent to anyone (no e-invoice issued); a reason is required."""
         if not reason or not reason.strip():
             raise InvoiceNotRetryable("say why the invoice is voided (--reason)")
         invoice = self.get(invoice_id)
@@ -145,6 +145,12 @@ class OperatorInvoices:
         if invoice.status not in VOIDABLE or invoice.stripe.invoice_id is None:
             raise InvoiceNotRetryable(
                 f"{invoice_id} is {invoice.status.value}: only a finalized, unpaid invoice can be voided"
+            )
+        if invoice.einvoice.xml or invoice.einvoice.pdf or invoice.payment.credited:
+            # Its e-invoice went out (§ 14 UStG): it is corrected by a document that names it, not unsaid.
+            raise InvoiceNotRetryable(
+                f"{invoice_id} was issued to the customer (its e-invoice is stored): cancel it with a credit "
+                "note instead (billing invoices cancel)"
             )
         self._payments.void_invoice(invoice.stripe.invoice_id, idempotency_key=f"{invoice_id}:void")
         voided = self._invoices.update(

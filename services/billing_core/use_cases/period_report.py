@@ -24,7 +24,7 @@ from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.money import ZERO, to_cents
 from billing_core.domain.records import Account, Invoice
 from billing_core.errors import InvalidStoredRecord
-from billing_core.ports import AccountRepository, CostSource, InvoiceRepository
+from billing_core.ports import AccountRepository, CostSource, CreditNoteRepository, InvoiceRepository
 from billing_core.use_cases.true_up import fetch_months
 
 
@@ -42,6 +42,7 @@ class AccountBilled:
     corrections: Decimal = ZERO  # corrections of earlier months this invoice carries
     total: Decimal = ZERO
     markup: Decimal = ZERO  # the AWS line minus the converted raw costs, invoice currency
+    credited: Decimal = ZERO  # net its issued credit notes took back (VAT is not revenue)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,16 @@ class PeriodReport:
         """Base fees plus markup: what the operator keeps beyond passing AWS on."""
         return self.base_fees + sum((a.markup for a in self.accounts), ZERO)
 
+    @property
+    def credited(self) -> Decimal:
+        """The net the period's credit notes took back."""
+        return sum((a.credited for a in self.accounts), ZERO)
+
+    @property
+    def margin_after_credits(self) -> Decimal:
+        """The margin less what was credited: AWS is paid in full whatever the customer got back."""
+        return self.margin - self.credited
+
 
 def period_report(
     period: Period,
@@ -90,6 +101,7 @@ def period_report(
     invoice_currency: str,
     correction_months: int = 0,
     cost_requests: Callable[[], int] | None = None,
+    credit_notes: CreditNoteRepository | None = None,
 ) -> PeriodReport:
     """Reconcile ``period``: two cost queries, the accounts and their invoices of the period.
 
@@ -141,6 +153,7 @@ def period_report(
                 sum((c.amount for c in record.true_up.corrections), ZERO),
                 record.net,  # VAT is not revenue
                 record.aws_costs - to_cents(max(converted, ZERO)),
+                _credited_net(credit_notes, record),
             )
         )
     unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}
@@ -160,6 +173,12 @@ def period_report(
         rate=rate,
         cost_requests=made,
     )
+
+
+def _credited_net(credit_notes: CreditNoteRepository | None, record: Invoice) -> Decimal:
+    if credit_notes is None or not record.payment.credited:
+        return ZERO
+    return sum((note.net for note in credit_notes.list_for_invoice(record.invoice_id) if note.counts), ZERO)
 
 
 def _invoice_of(invoices: InvoiceRepository, account: Account, period: Period) -> Invoice | None:
