@@ -160,6 +160,19 @@ def test_a_credit_line_is_a_negative_quantity_at_a_positive_price():
     assert _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74", "-5.00"]
 
 
+def test_a_line_note_is_written_in_the_lines_own_document_and_validates(xrechnung):
+    invoice = an_einvoice(["20.00", "17.74", "3.10"])
+    note = "Korrektur zu Rechnung INV-2026-0031 vom 01.11.2026"
+    invoice = dataclasses.replace(invoice, lines=(*invoice.lines[:2], dataclasses.replace(invoice.lines[2], note=note)))
+    xml = xrechnung_xml(invoice)
+
+    assert _texts(xml, "//ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content") == [note]  # BT-127
+    assert _texts(xml, "(//ram:AssociatedDocumentLineDocument)[3]/ram:IncludedNote/ram:Content") == [note]
+    result = xrechnung.validate(xml, "line note")
+    assert result.ok, result.format()
+    assert {finding.id for finding in result.warnings} <= {"BR-DE-20"}, result.format(include_warnings=True)
+
+
 def test_a_zero_total_has_payment_terms_but_no_due_date():
     xml = xrechnung_xml(CASES["total 0.00 (credit covers it), SEPA"])
 

@@ -155,6 +155,17 @@ def test_a_credit_notes_pdf_carries_its_title_in_the_metadata():
     assert metadata.subject == "Stornorechnung INV-2026-0057, 15.12.2026"
 
 
+def test_a_line_note_is_shown_under_its_description():
+    invoice = an_einvoice(["20.00", "17.74", "3.10"], language="en")
+    note = "Corrects invoice INV-2026-0031 of 2026-11-01"
+    invoice = dataclasses.replace(invoice, lines=(*invoice.lines[:2], dataclasses.replace(invoice.lines[2], note=note)))
+
+    html = invoice_html(invoice)
+
+    assert f"<td>Korrektur 3<div class='line-note'>{note}</div></td>" in html
+    assert note in _text(_pdf(invoice)[1])
+
+
 def test_credits_and_a_zero_total_are_shown_with_their_signs():
     text = _text(_pdf(an_einvoice(["20.00", "0.00", "-20.00"]))[1])
 

@@ -105,7 +105,7 @@ class Party:
 
 @dataclass(frozen=True)
 class EInvoiceLine:
-    """One invoice line: what was supplied, for which period, its net amount and VAT category."""
+    """One invoice line: what was supplied, for which period, its net amount and VAT category, a note."""
 
     line_id: str  # "1", "2", ...
     description: str
@@ -114,6 +114,7 @@ class EInvoiceLine:
     period_end: date  # inclusive
     category: VatCategory
     rate: Decimal  # percent, 0 outside STANDARD
+    note: str | None = None  # BT-127: e.g. which earlier invoice a correction line corrects
 
 
 @dataclass(frozen=True)
