@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from billing_core.domain.costs import Period
 from billing_core.domain.einvoice import (
     DocumentType,
     EInvoice,
@@ -64,7 +65,7 @@ def issue_date(record: Invoice) -> date | None:
     """The invoice date of a finalized record, on the seller's calendar."""
     if not record.stripe.finalized_at:
         return None
-    return datetime.fromtimestamp(record.stripe.finalized_at / 1000, UTC).astimezone(_BERLIN).date()
+    return _berlin_day(record.stripe.finalized_at)
 
 
 def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
@@ -76,14 +77,13 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
     category, rate = VatCategory(record.vat.category), record.vat.rate
     legend = record.vat.note
-    start, end = record.period.start, record.period.end - timedelta(days=1)  # Period.end is exclusive
+    start, end = record.period.start, _last_day(record.period)
     lines = tuple(
         EInvoiceLine(str(number), description, amount, start, end, category, rate)
         for number, (_, amount, description) in enumerate(record_line_items(record), start=1)
     )
     issued = issue_date(record) or date.today()
     notes = tuple(note for note in (legend, record.conversion.note if record.conversion else None) if note)
-    address = account.address
     return EInvoice(
         number=record.stripe.number,
         document_type=DocumentType.COMMERCIAL_INVOICE,
@@ -91,28 +91,9 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         preceding=(),
         currency=record.currency.upper(),
         language=language,
-        buyer_reference=account.buyer_reference or account.account_id,
-        seller=Party(
-            name=_required(seller.name, "SELLER_NAME"),
-            street=seller.street,
-            postal_code=seller.postal_code,
-            city=seller.city,
-            country=_required(seller.country, "SELLER_COUNTRY").upper(),
-            email=seller.contact_email,
-            vat_id=seller.vat_id,
-            tax_number=seller.tax_number,
-            contact_name=seller.contact_name,
-            contact_phone=seller.contact_phone,
-        ),
-        buyer=Party(
-            name=account.name or account.email or account.account_id,
-            street=address.line1 if address else None,
-            postal_code=address.postal_code if address else None,
-            city=address.city if address else None,
-            country=(account.country or seller.country or "DE").upper(),
-            email=account.email,
-            vat_id=account.vat_id,
-        ),
+        buyer_reference=_buyer_reference(account),
+        seller=_seller_party(seller),
+        buyer=_buyer_party(account, seller),
         period_start=start,
         period_end=end,
         lines=lines,
@@ -121,9 +102,55 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         tax_total=record.tax,
         gross_total=record.amount,
         due_date=issued if record.amount > Decimal(0) else None,
-        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][language if language in ("de", "en") else "de"],
+        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][_text_language(language)],
         payment=_payment_means(account, seller),
         notes=notes,
+    )
+
+
+def _berlin_day(epoch_ms: int) -> date:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).astimezone(_BERLIN).date()
+
+
+def _last_day(period: Period) -> date:
+    return period.end - timedelta(days=1)  # Period.end is exclusive, an e-invoice's period end inclusive
+
+
+def _text_language(language: str) -> str:
+    return language if language in ("de", "en") else "de"
+
+
+def _buyer_reference(account: Account) -> str:
+    return account.buyer_reference or account.account_id
+
+
+def _seller_party(seller: Seller) -> Party:
+    """The seller as every e-invoice names it (BG-4, its contact BG-6)."""
+    return Party(
+        name=_required(seller.name, "SELLER_NAME"),
+        street=seller.street,
+        postal_code=seller.postal_code,
+        city=seller.city,
+        country=_required(seller.country, "SELLER_COUNTRY").upper(),
+        email=seller.contact_email,
+        vat_id=seller.vat_id,
+        tax_number=seller.tax_number,
+        contact_name=seller.contact_name,
+        contact_phone=seller.contact_phone,
+    )
+
+
+def _buyer_party(account: Account, seller: Seller) -> Party:
+    """The account as the buyer (BG-7): its name, else its e-mail, else its id; its country, else the seller's."""
+    address = account.address
+    return Party(
+        name=account.name or account.email or account.account_id,
+        street=address.line1 if address else None,
+        postal_code=address.postal_code if address else None,
+        city=address.city if address else None,
+        country=(account.country or seller.country or "DE").upper(),
+        email=account.email,
+        vat_id=account.vat_id,
     )
 
 
