@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditNote, Settlement
 from billing_core.domain.einvoice import (
     DocumentType,
     EInvoice,
@@ -21,6 +22,7 @@ from billing_core.domain.einvoice import (
     EInvoiceLine,
     Party,
     PaymentMeans,
+    PrecedingInvoice,
     VatBreakdown,
     VatCategory,
 )
@@ -48,8 +50,35 @@ _PAYMENT_TERMS = {
 }
 
 
+# BT-20 of a credit note: where the money it takes back goes (``Settlement``), never a payment asked for.
+_SETTLEMENT_TERMS = {
+    Settlement.PRE_PAYMENT: {
+        "de": "Der offene Betrag der Rechnung {invoice} vermindert sich um diesen Betrag.",
+        "en": "The amount due on invoice {invoice} is reduced by this amount.",
+    },
+    Settlement.REFUND: {
+        "de": "Der Betrag wird auf das ursprüngliche Zahlungsmittel erstattet.",
+        "en": "The amount is refunded to the original payment method.",
+    },
+    Settlement.BALANCE: {
+        "de": "Der Betrag wird Ihrem Kundenkonto als Guthaben angerechnet und von der nächsten Rechnung abgezogen.",
+        "en": "The amount is credited to your customer balance and taken off your next invoice.",
+    },
+    Settlement.OUT_OF_BAND: {
+        "de": "Der Betrag wird gesondert ausgeglichen.",
+        "en": "The amount is settled separately.",
+    },
+}
+# BT-22 of a credit note: which invoice it corrects (§ 31 (5) UStDV asks it be named) and why.
+_CREDIT_NOTE_TEXTS = {
+    "de": {"refers": "Bezieht sich auf Rechnung {number} vom {day}.", "reason": "Grund: {reason}"},
+    "en": {"refers": "Refers to invoice {number} of {day}.", "reason": "Reason: {reason}"},
+}
+
+
 class EInvoiceNotReady(BillingError):
-    """The invoice is not finalized yet, or carries no VAT treatment to write an e-invoice of."""
+    """The invoice is not finalized yet, or carries no VAT treatment to write an e-invoice of (or the
+    credit note is not issued yet)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +135,66 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         payment=_payment_means(account, seller),
         notes=notes,
     )
+
+
+def credit_note_einvoice_of(
+    note: CreditNote, record: Invoice, account: Account, seller: Seller, language: str
+) -> EInvoice:
+    """The e-invoice of the issued credit ``note`` of the invoice ``record``: a credit note (381) naming it in BG-3.
+
+    Its amounts are positive: EN 16931 writes what a credit note takes back as positive amounts, the
+    type code says they are taken back (negative ones would charge them again). Each line is a credited
+    line with its own period and the invoice's VAT category and rate; the VAT breakdown takes back the
+    note's tax. The document's period spans its lines' (PEPPOL-EN16931-R110/R111 want every line's
+    period inside it; a correction line's is an earlier month). Nothing is due: the payment terms say
+    where the money goes.
+    """
+    if not note.number or not note.issued_at:
+        raise EInvoiceNotReady(f"credit note {note.credit_note_id} is not issued at Stripe yet (no number or date)")
+    if note.invoice_id != record.invoice_id:
+        raise ValueError(f"credit note {note.credit_note_id} credits {note.invoice_id}, not {record.invoice_id}")
+    invoiced = issue_date(record)
+    if not record.stripe.number or invoiced is None:
+        raise EInvoiceNotReady(f"{record.invoice_id}, which {note.credit_note_id} credits, is not finalized")
+    preceding = PrecedingInvoice(record.stripe.number, invoiced)
+    category, rate, legend = VatCategory(note.vat.category), note.vat.rate, note.vat.note
+    lines = tuple(
+        EInvoiceLine(str(number), line.description, line.net, line.period.start, _last_day(line.period), category, rate)
+        for number, line in enumerate(note.lines, start=1)
+    )
+    periods = [line.period for line in note.lines] or [record.period]
+    texts = _CREDIT_NOTE_TEXTS[_text_language(language)]
+    refers = texts["refers"].format(number=preceding.number, day=_day_text(preceding.issue_date, language))
+    reason = texts["reason"].format(reason=note.reason.strip())
+    terms = _SETTLEMENT_TERMS[note.settlement][_text_language(language)].format(invoice=preceding.number)
+    return EInvoice(
+        number=note.number,
+        document_type=DocumentType.CREDIT_NOTE,
+        issue_date=_berlin_day(note.issued_at),
+        preceding=(preceding,),
+        currency=note.currency.upper(),
+        language=language,
+        buyer_reference=_buyer_reference(account),
+        seller=_seller_party(seller),
+        buyer=_buyer_party(account, seller),
+        period_start=min(period.start for period in periods),
+        period_end=max(_last_day(period) for period in periods),
+        lines=lines,
+        vat=(VatBreakdown(category, rate, note.net, note.tax, legend),),
+        net_total=note.net,
+        tax_total=note.tax,
+        gross_total=note.gross,
+        due_date=None,  # the buyer owes nothing
+        payment_terms=terms,
+        payment=_payment_means(account, seller),
+        notes=tuple(text for text in (refers, reason, legend) if text),
+        cancels_in_full=note.full,
+    )
+
+
+def _day_text(day: date, language: str) -> str:
+    """A date in a note: 01.12.2026 in German, ISO 8601 in English (as the exchange-rate note writes it)."""
+    return day.isoformat() if language == "en" else day.strftime("%d.%m.%Y")
 
 
 def _berlin_day(epoch_ms: int) -> date:
