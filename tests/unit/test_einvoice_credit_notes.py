@@ -1,4 +1,5 @@
-"""The e-invoice of a credit note: a valid XRechnung 381 naming the invoice it takes back, never a "Gutschrift"."""
+"""The e-invoice of a credit note: a valid XRechnung 381 naming the invoice it takes back, never a "Gutschrift",
+written once under keys of its own and served under its title."""
 
 from __future__ import annotations
 
@@ -8,17 +9,30 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import facturx
 import pytest
 from pypdf import PdfReader
 
 from billing_core.adapters.einvoice_cii import xrechnung_xml
+from billing_core.adapters.einvoice_files import EInvoiceFiles
 from billing_core.adapters.einvoice_pdf import zugferd_pdf
 from billing_core.domain.corrections import Correction, TrueUp
 from billing_core.domain.costs import Period
 from billing_core.domain.credit_notes import CreditNote, Settlement
 from billing_core.domain.einvoice import DocumentType, EInvoice, VatCategory
 from billing_core.domain.records import Invoice
-from billing_core.use_cases.einvoices import EInvoiceNotReady, credit_note_einvoice_of
+from billing_core.use_cases.einvoices import (
+    FORMATS,
+    CreditNoteEInvoiceRefused,
+    CreditNoteEInvoices,
+    CreditNoteFiles,
+    EInvoiceNotReady,
+    StoredEInvoices,
+    credit_note_einvoice_of,
+    credit_note_object_key,
+    object_key,
+)
+from tests.support.fakes import FakeDocumentStore
 from tests.unit.einvoice_fixtures import (
     BUYERS,
     SELLER_SETTINGS,
@@ -237,3 +251,99 @@ def test_its_document_type_and_cancellation_follow_the_credit_note():
     assert full.document_type is partial.document_type is DocumentType.CREDIT_NOTE
     assert (full.cancels_in_full, partial.cancels_in_full) == (True, False)
     assert (full.title.de, partial.title.de) == ("Stornorechnung", "Rechnungskorrektur")
+
+
+# --- written once under keys of their own, served under their title -----------------------------------------
+
+
+def _issued_files(credit_note: CreditNote, record: Invoice, account=None, documents=None):
+    documents = documents if documents is not None else FakeDocumentStore()
+    einvoices = CreditNoteEInvoices(documents=documents, writer=EInvoiceFiles(), seller=SELLER_SETTINGS)
+    return documents, einvoices.issue(credit_note, record, account or a_buyer_account())
+
+
+def test_issuing_writes_both_files_once_under_keys_beside_the_invoices_and_never_an_invoices():
+    record = a_finalized_invoice()
+    credit_note = an_issued_credit_note(record)
+
+    documents, files = _issued_files(credit_note, record)
+    first = dict(documents.files)
+    _, again = _issued_files(credit_note, record, documents=documents)
+
+    assert isinstance(files, CreditNoteFiles) and again == files
+    assert set(first) == {files.xml_key, files.pdf_key} and documents.files == first  # nothing rewritten
+    assert (first[files.xml_key][1], first[files.pdf_key][1]) == ("application/xml", "application/pdf")
+    invoice_keys = {object_key(record, name) for name in FORMATS}
+    prefix = object_key(record, "xrechnung").split("/")[0] + "/"  # what IAM lets the services write
+    assert all(key.startswith(prefix) for key in (files.xml_key, files.pdf_key))
+    assert not {files.xml_key, files.pdf_key} & invoice_keys
+    # Even a credit note numbered as its invoice is would not land on the invoice's files.
+    same_number = dataclasses.replace(credit_note, number=record.stripe.number)
+    assert not {credit_note_object_key(same_number, record, name) for name in FORMATS} & invoice_keys
+
+
+def test_the_stored_xml_is_the_credit_notes_valid_xrechnung(xrechnung):
+    record = a_finalized_invoice()
+    credit_note = an_issued_credit_note(record, lines=PARTIAL)
+
+    documents, files = _issued_files(credit_note, record)
+
+    xml = documents.get(files.xml_key)
+    assert xrechnung.validate(xml, "stored").ok
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:ID") == [credit_note.number]
+    assert facturx.get_xml_from_pdf(documents.get(files.pdf_key), check_xsd=False)[1] == xml
+
+
+def test_a_credit_note_whose_einvoice_is_invalid_gets_the_problem_and_no_files():
+    record = a_finalized_invoice()
+    credit_note = an_issued_credit_note(record)
+
+    documents, outcome = _issued_files(credit_note, record, a_buyer_account(address=None))
+
+    assert isinstance(outcome, CreditNoteEInvoiceRefused)
+    assert "the buyer has no postal_code" in outcome.problem and "the buyer has no city" in outcome.problem
+    assert documents.files == {}
+
+
+def test_a_credit_note_not_yet_numbered_gets_the_problem_and_no_files():
+    record = a_finalized_invoice()
+    credit_note = dataclasses.replace(an_issued_credit_note(record), number=None)
+
+    documents, outcome = _issued_files(credit_note, record)
+
+    assert isinstance(outcome, CreditNoteEInvoiceRefused) and "not issued at Stripe" in outcome.problem
+    assert documents.files == {}
+
+
+def test_a_credit_note_naming_its_files_already_is_not_written_again():
+    record = a_finalized_invoice()
+    credit_note = dataclasses.replace(an_issued_credit_note(record), einvoice_xml="x.xml", einvoice_pdf="x.pdf")
+
+    documents, files = _issued_files(credit_note, record)
+
+    assert files == CreditNoteFiles("x.xml", "x.pdf") and documents.files == {}
+
+
+@pytest.mark.parametrize(("lines", "title"), [(None, "Stornorechnung"), (PARTIAL, "Rechnungskorrektur")])
+def test_the_stored_files_are_served_under_the_credit_notes_title_and_number(lines, title):
+    record = a_finalized_invoice()
+    credit_note = an_issued_credit_note(record, lines=lines)
+    documents, files = _issued_files(credit_note, record)
+    stored = dataclasses.replace(credit_note, einvoice_xml=files.xml_key, einvoice_pdf=files.pdf_key)
+
+    xml = StoredEInvoices(documents).credit_note_file(stored, "xrechnung")
+    pdf = StoredEInvoices(documents).credit_note_file(stored, "zugferd")
+
+    assert (xml.file_name, xml.content_type) == (f"{title}-{credit_note.number}.xml", "application/xml")
+    assert (pdf.file_name, pdf.content_type) == (f"{title}-{credit_note.number}.pdf", "application/pdf")
+    assert (xml.body, pdf.body) == (documents.get(files.xml_key), documents.get(files.pdf_key))
+
+
+def test_a_credit_note_without_stored_files_has_none_to_serve_and_an_unknown_format_is_refused():
+    credit_note = an_issued_credit_note(a_finalized_invoice())
+    stored = StoredEInvoices(FakeDocumentStore())
+
+    assert stored.credit_note_file(credit_note, "xrechnung") is None
+    assert stored.credit_note_file(dataclasses.replace(credit_note, einvoice_pdf="gone.pdf"), "zugferd") is None
+    with pytest.raises(ValueError, match="format must be one of"):
+        stored.credit_note_file(credit_note, "ubl")

@@ -1,8 +1,11 @@
-"""The e-invoice of every finalized invoice: an XRechnung and a ZUGFeRD PDF, written once, kept, downloadable.
+"""The e-invoice of every finalized invoice and credit note: an XRechnung and a ZUGFeRD PDF, written once,
+kept, downloadable.
 
 The files repeat the finalized invoice (Stripe's number, the record's checked amounts); they are
 written after finalization by the invoice job, resumed like every other step: a file that is there
-already is not written again, and the record names both files once both exist.
+already is not written again, and the record names both files once both exist. A credit note's
+files are written the same way under keys of their own; whoever issues the credit note keeps the
+keys on it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from billing_core.domain.einvoice import (
     PrecedingInvoice,
     VatBreakdown,
     VatCategory,
+    document_title,
 )
 from billing_core.domain.einvoice_rules import check_einvoice
 from billing_core.domain.records import Account, Invoice
@@ -275,6 +279,32 @@ def object_key(record: Invoice, format_name: str) -> str:
     return f"einvoices/{record.period.label}/{record.account_id}/{record.stripe.number}.{extension}"
 
 
+def credit_note_object_key(note: CreditNote, record: Invoice, format_name: str) -> str:
+    """Where a file of the credit ``note`` of ``record`` is stored:
+    ``einvoices/<YYYY-MM>/<userId>/credit-notes/<number>.<ext>``.
+
+    Beside the credited invoice's files (under the prefix the services may write), one folder deeper:
+    a document number has no ``/``, so no credit note's key is ever an invoice's.
+    """
+    extension = FORMATS[format_name][0]
+    return f"einvoices/{record.period.label}/{record.account_id}/credit-notes/{note.number}.{extension}"
+
+
+def _written(writer: EInvoiceWriter, invoice: EInvoice) -> tuple[bytes, bytes]:
+    """Both files of ``invoice``, once the domain's rules accept it (``EInvoiceInvalid`` naming every problem)."""
+    check_einvoice(invoice)
+    xml = writer.xrechnung(invoice)
+    return xml, writer.zugferd(invoice, xml)
+
+
+def _stored(documents: DocumentStore, xml_key: str, xml: bytes, pdf_key: str, pdf: bytes) -> tuple[bool, bool]:
+    """Store both files unless there already; whether each was written."""
+    return (
+        documents.put_once(xml_key, xml, FORMATS["xrechnung"][1]),
+        documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1]),
+    )
+
+
 class EInvoices:
     """Writes each finalized invoice's e-invoice files once and serves them."""
 
@@ -299,9 +329,7 @@ class EInvoices:
             return record
         try:
             invoice = einvoice_of(record, account, self._seller, account.language or self._language)
-            check_einvoice(invoice)
-            xml = self._writer.xrechnung(invoice)
-            pdf = self._writer.zugferd(invoice, xml)
+            xml, pdf = _written(self._writer, invoice)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
             # The invoice is finalized and charged: the job goes on, the record says what is missing, and
             # the next run of the invoice (``billing run --account``) writes the files once it is fixed.
@@ -310,8 +338,7 @@ class EInvoices:
                 record.account_id, record.invoice_id, {"einvoice_error": str(problem), "updated_at": now_ms}
             )
         xml_key, pdf_key = object_key(record, "xrechnung"), object_key(record, "zugferd")
-        wrote_xml = self._documents.put_once(xml_key, xml, FORMATS["xrechnung"][1])
-        wrote_pdf = self._documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1])
+        wrote_xml, wrote_pdf = _stored(self._documents, xml_key, xml, pdf_key, pdf)
         log.info(
             "e-invoice stored",
             extra={
@@ -328,21 +355,96 @@ class EInvoices:
         )
 
 
+@dataclass(frozen=True)
+class CreditNoteFiles:
+    """Where both e-invoice files of a credit note are stored (the credit note's ``einvoice_xml`` / ``_pdf``)."""
+
+    xml_key: str
+    pdf_key: str
+
+
+@dataclass(frozen=True)
+class CreditNoteEInvoiceRefused:
+    """Why a credit note's e-invoice cannot be written yet (its ``einvoice_error``), in words the operator acts on."""
+
+    problem: str
+
+
+class CreditNoteEInvoices:
+    """Writes each issued credit note's e-invoice files once; the caller keeps the keys on the credit note."""
+
+    def __init__(
+        self,
+        *,
+        documents: DocumentStore,
+        writer: EInvoiceWriter,
+        seller: Seller,
+        language: str = "de",
+    ) -> None:
+        self._documents = documents
+        self._writer = writer
+        self._seller = seller
+        self._language = language
+
+    def issue(self, note: CreditNote, record: Invoice, account: Account) -> CreditNoteFiles | CreditNoteEInvoiceRefused:
+        """Write both files of the issued ``note`` of ``record`` (skipping any already stored): their keys, or
+        why they cannot be written. Nothing is written to a repository here."""
+        if note.einvoice_xml and note.einvoice_pdf:
+            return CreditNoteFiles(note.einvoice_xml, note.einvoice_pdf)
+        try:
+            einvoice = credit_note_einvoice_of(note, record, account, self._seller, account.language or self._language)
+            xml, pdf = _written(self._writer, einvoice)
+        except (EInvoiceInvalid, EInvoiceNotReady) as problem:
+            # The credit note stands at Stripe either way: its record says what is missing, and once it
+            # is fixed, issuing again writes the files.
+            log.error(
+                "credit note e-invoice not written",
+                extra={"creditNoteId": note.credit_note_id, "invoiceId": record.invoice_id, "reason": str(problem)},
+            )
+            return CreditNoteEInvoiceRefused(str(problem))
+        files = CreditNoteFiles(
+            credit_note_object_key(note, record, "xrechnung"), credit_note_object_key(note, record, "zugferd")
+        )
+        wrote_xml, wrote_pdf = _stored(self._documents, files.xml_key, xml, files.pdf_key, pdf)
+        log.info(
+            "credit note e-invoice stored",
+            extra={
+                "creditNoteId": note.credit_note_id,
+                "number": note.number,
+                "wroteXml": wrote_xml,
+                "wrotePdf": wrote_pdf,
+            },
+        )
+        return files
+
+
 class StoredEInvoices:
-    """Serves the stored e-invoice files (billing-api and the operator's command)."""
+    """Serves the stored e-invoice files of invoices and credit notes (billing-api and the operator's command)."""
 
     def __init__(self, documents: DocumentStore) -> None:
         self._documents = documents
 
     def file(self, record: Invoice, format_name: str) -> EInvoiceFile | None:
         """The stored file of ``record`` in ``format_name`` (xrechnung or zugferd); None if not written."""
-        if format_name not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-        key = record.einvoice.xml if format_name == "xrechnung" else record.einvoice.pdf
-        if not key:
-            return None
-        body = self._documents.get(key)
+        key = record.einvoice.xml if _format(format_name) == "xrechnung" else record.einvoice.pdf
+        return self._file(key, format_name, f"Rechnung-{record.stripe.number}")
+
+    def credit_note_file(self, note: CreditNote, format_name: str) -> EInvoiceFile | None:
+        """The stored file of the credit ``note`` in ``format_name``, named by its title (Stornorechnung-<number>
+        for a cancellation, Rechnungskorrektur-<number> else); None if not written."""
+        key = note.einvoice_xml if _format(format_name) == "xrechnung" else note.einvoice_pdf
+        title = document_title(DocumentType.CREDIT_NOTE, cancels_in_full=note.full)
+        return self._file(key, format_name, f"{title.de}-{note.number}")
+
+    def _file(self, key: str | None, format_name: str, stem: str) -> EInvoiceFile | None:
+        body = self._documents.get(key) if key else None
         if body is None:
             return None
         extension, content_type = FORMATS[format_name]
-        return EInvoiceFile(body, content_type, f"Rechnung-{record.stripe.number}.{extension}")
+        return EInvoiceFile(body, content_type, f"{stem}.{extension}")
+
+
+def _format(format_name: str) -> str:
+    if format_name not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    return format_name
