@@ -11,6 +11,7 @@ keys on it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +32,7 @@ from billing_core.domain.einvoice import (
     document_title,
 )
 from billing_core.domain.einvoice_rules import check_einvoice
+from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -73,6 +75,14 @@ _SETTLEMENT_TERMS = {
         "en": "The amount is settled separately.",
     },
 }
+# A true-up line's note (BT-127) and, where it corrects several invoices, the document's note (BT-22).
+_CORRECTION_TEXTS = {
+    "de": {
+        "line": "Korrektur zu Rechnung {invoice}",
+        "document": "Diese Rechnung korrigiert die Rechnungen {invoices}.",
+    },
+    "en": {"line": "Correction of invoice {invoice}", "document": "This invoice corrects the invoices {invoices}."},
+}
 # BT-22 of a credit note: which invoice it corrects (§ 31 (5) UStDV asks it be named) and why.
 _CREDIT_NOTE_TEXTS = {
     "de": {"refers": "Bezieht sich auf Rechnung {number} vom {day}.", "reason": "Grund: {reason}"},
@@ -101,27 +111,50 @@ def issue_date(record: Invoice) -> date | None:
     return _berlin_day(record.stripe.finalized_at)
 
 
-def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
+def einvoice_of(
+    record: Invoice, account: Account, seller: Seller, language: str, *, corrected: Sequence[Invoice] = ()
+) -> EInvoice:
     """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``.
 
-    Every record is a period's invoice: a commercial invoice (380) that refers to no earlier one.
+    Every record is a period's invoice: a commercial invoice (380). Its correction lines (true-up)
+    name the earlier invoice they correct where ``corrected`` holds it finalized: in the line's note
+    (BT-127) and, for a single corrected invoice, as the preceding invoice (BG-3).
     """
     if not record.stripe.number or not record.stripe.finalized_at or record.vat is None:
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
     category, rate = VatCategory(record.vat.category), record.vat.rate
     legend = record.vat.note
     start, end = record.period.start, _last_day(record.period)
+    references = _corrected_references(record, corrected)
+    texts = _CORRECTION_TEXTS[_text_language(language)]
     lines = tuple(
-        EInvoiceLine(str(number), description, amount, start, end, category, rate)
-        for number, (_, amount, description) in enumerate(record_line_items(record), start=1)
+        EInvoiceLine(
+            str(number),
+            description,
+            amount,
+            start,
+            end,
+            category,
+            rate,
+            note=_named(texts["line"], references[kind], language) if kind in references else None,
+        )
+        for number, (kind, amount, description) in enumerate(record_line_items(record), start=1)
     )
+    named = list(dict.fromkeys(references.values()))  # each corrected invoice once, in line order
+    # EN 16931 allows any number of preceding invoices (BG-3, 0..n), but the CII D16B schema has room
+    # for one: HeaderTradeSettlementType holds one InvoiceReferencedDocument (minOccurs 0, maxOccurs 1),
+    # and the line's own one is not for this (CII-SR-210: "should not be present"). So BG-3 names the
+    # corrected invoice when there is one; with several, the line notes and a document note name each.
+    preceding = tuple(named) if len(named) == 1 else ()
+    several = _named_all(texts["document"], named, language) if len(named) > 1 else None
     issued = issue_date(record) or date.today()
-    notes = tuple(note for note in (legend, record.conversion.note if record.conversion else None) if note)
+    conversion = record.conversion.note if record.conversion else None
+    notes = tuple(note for note in (legend, conversion, several) if note)
     return EInvoice(
         number=record.stripe.number,
         document_type=DocumentType.COMMERCIAL_INVOICE,
         issue_date=issued,
-        preceding=(),
+        preceding=preceding,
         currency=record.currency.upper(),
         language=language,
         buyer_reference=_buyer_reference(account),
@@ -139,6 +172,36 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         payment=_payment_means(account, seller),
         notes=notes,
     )
+
+
+def _corrected_references(record: Invoice, corrected: Sequence[Invoice]) -> dict[str, PrecedingInvoice]:
+    """Per correction line (its kind, ``correction:<YYYY-MM>``), the finalized invoice of that month it corrects."""
+    by_month = {
+        earlier.period: PrecedingInvoice(earlier.stripe.number, day)
+        for earlier in corrected
+        if earlier.account_id == record.account_id and earlier.stripe.number and (day := issue_date(earlier))
+    }
+    return {
+        f"correction:{correction.period.label}": by_month[correction.period]
+        for correction in record.true_up.corrections
+        if correction.period in by_month
+    }
+
+
+def _named(text: str, invoice: PrecedingInvoice, language: str) -> str:
+    return text.format(invoice=_invoice_text(invoice, language))
+
+
+def _named_all(text: str, invoices: Sequence[PrecedingInvoice], language: str) -> str:
+    named = [_invoice_text(invoice, language) for invoice in invoices]
+    conjunction = " and " if language == "en" else " und "
+    return text.format(invoices=", ".join(named[:-1]) + conjunction + named[-1])
+
+
+def _invoice_text(invoice: PrecedingInvoice, language: str) -> str:
+    """``INV-1 vom 01.10.2026`` / ``INV-1 of 2026-10-01``."""
+    of = "of" if language == "en" else "vom"
+    return f"{invoice.number} {of} {_day_text(invoice.issue_date, language)}"
 
 
 def credit_note_einvoice_of(
@@ -328,7 +391,8 @@ class EInvoices:
         if record.einvoice.xml and record.einvoice.pdf:
             return record
         try:
-            invoice = einvoice_of(record, account, self._seller, account.language or self._language)
+            language = account.language or self._language
+            invoice = einvoice_of(record, account, self._seller, language, corrected=self._corrected(record))
             xml, pdf = _written(self._writer, invoice)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
             # The invoice is finalized and charged: the job goes on, the record says what is missing, and
@@ -353,6 +417,21 @@ class EInvoices:
             record.invoice_id,
             {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None, "updated_at": now_ms},
         )
+
+    def _corrected(self, record: Invoice) -> list[Invoice]:
+        """The earlier invoices ``record``'s correction lines correct, as far as they are stored and finalized."""
+        found = []
+        for correction in record.true_up.corrections:
+            earlier = self._invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
+            if earlier is None or issue_date(earlier) is None or not earlier.stripe.number:
+                # The line still says which month it corrects; only the invoice's number is missing.
+                log.warning(
+                    "corrected invoice not found or not finalized",
+                    extra={"invoiceId": record.invoice_id, "corrects": correction.period.label},
+                )
+                continue
+            found.append(earlier)
+        return found
 
 
 @dataclass(frozen=True)
