@@ -147,7 +147,7 @@ class EInvoice:
     number: str  # Stripe's sequential invoice number (BT-1)
     document_type: DocumentType  # BT-3
     issue_date: date  # BT-2: the day it was finalized
-    preceding: tuple[PrecedingInvoice, ...]  # BG-3: the invoices it refers to (none for an invoice of a period)
+    preceding: tuple[PrecedingInvoice, ...]  # BG-3: the credited invoice, or the one a period's true-up corrects
     currency: str  # ISO 4217, upper case
     language: str  # "de" or "en": the texts of the PDF
     buyer_reference: str  # BT-10: Leitweg-ID or order reference, else the account id
@@ -163,7 +163,7 @@ class EInvoice:
     due_date: date | None  # BT-9
     payment_terms: str  # BT-20
     payment: PaymentMeans
-    notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used
+    notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used, the invoices referred to
     cancels_in_full: bool = False  # a credit note only: it takes back the whole preceding invoice
 
     @property
