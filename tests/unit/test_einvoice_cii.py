@@ -14,30 +14,26 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from billing_core.adapters.einvoice_cii import EInvoiceRejected, xrechnung_xml
-from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.einvoice import DocumentType, EInvoiceInvalid, PrecedingInvoice, VatCategory
-from billing_core.domain.records import InvoiceVat, SavedPaymentMethod
-from billing_core.domain.seller import Seller
 from billing_core.use_cases.einvoices import einvoice_of
-from tests.support.records import an_account, an_invoice
 from tests.unit.einvoice_fixtures import (
     AUSTRIAN_BUYER,
     CARD,
+    NS,
     SELLER,
+    SELLER_SETTINGS,
+    SUMMATION,
     US_BUYER,
+    a_buyer_account,
     a_credit_note,
+    a_finalized_invoice,
     an_einvoice,
     category_tax,
     legend,
+    xml_texts,
     xrechnung_validator,  # noqa: F401 (the session fixture "xrechnung")
 )
 
-NS = {
-    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
-}
-SUMMATION = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
 TAX_NUMBER = "27/123/45678"
 
 CASES = {
@@ -73,10 +69,6 @@ def _tree(xml: bytes) -> etree._Element:
     return etree.fromstring(xml)
 
 
-def _texts(xml: bytes, path: str) -> list[str]:
-    return [str(node.text) for node in _tree(xml).xpath(path, namespaces=NS)]
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_each_kind_of_invoice_is_a_valid_xrechnung_with_no_errors(name, xrechnung):
     result = xrechnung.validate(xrechnung_xml(CASES[name]), name)
@@ -89,17 +81,17 @@ def test_each_kind_of_invoice_is_a_valid_xrechnung_with_no_errors(name, xrechnun
 def test_the_german_invoice_carries_its_amounts_vat_and_xrechnung_ids():
     xml = xrechnung_xml(CASES["german customer, SEPA"])
 
-    assert _texts(xml, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID") == [
+    assert xml_texts(xml, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID") == [
         "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
     ]
-    assert _texts(xml, "//ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID") == [
+    assert xml_texts(xml, "//ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID") == [
         "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
     ]
-    assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
-    assert _texts(xml, "//ram:BuyerReference") == ["K-10023"]
-    assert _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74"]
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
+    assert xml_texts(xml, "//ram:BuyerReference") == ["K-10023"]
+    assert xml_texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74"]
     assert [
-        _texts(xml, SUMMATION + field)[0]
+        xml_texts(xml, SUMMATION + field)[0]
         for field in (
             "LineTotalAmount",
             "TaxBasisTotalAmount",
@@ -109,17 +101,17 @@ def test_the_german_invoice_carries_its_amounts_vat_and_xrechnung_ids():
         )
     ] == ["37.74", "37.74", "7.17", "44.91", "44.91"]
     header_tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
-    assert _texts(xml, header_tax + "CategoryCode") == ["S"] and _texts(xml, header_tax + "RateApplicablePercent") == [
-        "19.00"
-    ]
-    assert _texts(xml, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976"]
-    assert _texts(xml, "//ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID") == [
+    assert xml_texts(xml, header_tax + "CategoryCode") == ["S"] and xml_texts(
+        xml, header_tax + "RateApplicablePercent"
+    ) == ["19.00"]
+    assert xml_texts(xml, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976"]
+    assert xml_texts(xml, "//ram:SellerTradeParty/ram:URIUniversalCommunication/ram:URIID") == [
         "rechnung@beispiel-cloud.de"
     ]
-    assert _texts(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["59"]
-    assert _texts(xml, "//ram:DirectDebitMandateID") == ["pm_1QmandateABC"]
-    assert _texts(xml, "//ram:CreditorReferenceID") == ["DE98ZZZ09999999999"]
-    assert _texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
+    assert xml_texts(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["59"]
+    assert xml_texts(xml, "//ram:DirectDebitMandateID") == ["pm_1QmandateABC"]
+    assert xml_texts(xml, "//ram:CreditorReferenceID") == ["DE98ZZZ09999999999"]
+    assert xml_texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
         "20261101",
         "20261130",
     ]
@@ -129,54 +121,69 @@ def test_a_reverse_charge_invoice_names_both_vat_ids_and_its_legend_at_rate_zero
     xml = xrechnung_xml(CASES["reverse charge, EU customer"])
 
     header_tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
-    assert _texts(xml, header_tax + "CategoryCode") == ["AE"]
-    assert _texts(xml, header_tax + "RateApplicablePercent") == ["0.00"]
-    assert _texts(xml, header_tax + "ExemptionReason") == [
+    assert xml_texts(xml, header_tax + "CategoryCode") == ["AE"]
+    assert xml_texts(xml, header_tax + "RateApplicablePercent") == ["0.00"]
+    assert xml_texts(xml, header_tax + "ExemptionReason") == [
         "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)"
     ]
-    assert _texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976", "ATU13585627"]
-    assert _texts(xml, "//rsm:ExchangedDocument/ram:IncludedNote/ram:Content") == [legend(VatCategory.REVERSE_CHARGE)]
+    assert xml_texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == ["DE136695976", "ATU13585627"]
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:IncludedNote/ram:Content") == [
+        legend(VatCategory.REVERSE_CHARGE)
+    ]
 
 
 def test_a_not_taxable_invoice_has_no_vat_ids_and_no_line_rate_and_identifies_the_seller_otherwise():
     xml = xrechnung_xml(CASES["non-EU customer"])
 
-    assert _texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == []  # BR-O-02
-    assert _texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == []
-    assert _texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == [
+    assert xml_texts(xml, "//ram:SpecifiedTaxRegistration/ram:ID") == []  # BR-O-02
+    assert xml_texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == []
+    assert xml_texts(xml, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent") == [
         "0.00"
     ]  # BR-DE-14
-    assert _texts(xml, "//ram:SellerTradeParty/ram:ID") == ["DE136695976"]  # BT-29, for BR-CO-26
+    assert xml_texts(xml, "//ram:SellerTradeParty/ram:ID") == ["DE136695976"]  # BT-29, for BR-CO-26
     with_tax_number = xrechnung_xml(CASES["non-EU customer, seller with tax number"])
-    assert _texts(with_tax_number, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == [TAX_NUMBER]
+    assert xml_texts(with_tax_number, "//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == [TAX_NUMBER]
     assert _tree(with_tax_number).xpath("//ram:SpecifiedTaxRegistration/ram:ID/@schemeID", namespaces=NS) == ["FC"]
 
 
 def test_a_credit_line_is_a_negative_quantity_at_a_positive_price():
     xml = xrechnung_xml(CASES["carried credit"])
 
-    assert _texts(xml, "//ram:NetPriceProductTradePrice/ram:ChargeAmount") == ["20.00", "17.74", "5.00"]  # BR-27
-    assert _texts(xml, "//ram:BilledQuantity") == ["1", "1", "-1"]
-    assert _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74", "-5.00"]
+    assert xml_texts(xml, "//ram:NetPriceProductTradePrice/ram:ChargeAmount") == ["20.00", "17.74", "5.00"]  # BR-27
+    assert xml_texts(xml, "//ram:BilledQuantity") == ["1", "1", "-1"]
+    assert xml_texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount") == ["20.00", "17.74", "-5.00"]
+
+
+def test_a_line_note_is_written_in_the_lines_own_document_and_validates(xrechnung):
+    invoice = an_einvoice(["20.00", "17.74", "3.10"])
+    note = "Korrektur zu Rechnung INV-2026-0031 vom 01.11.2026"
+    invoice = dataclasses.replace(invoice, lines=(*invoice.lines[:2], dataclasses.replace(invoice.lines[2], note=note)))
+    xml = xrechnung_xml(invoice)
+
+    assert xml_texts(xml, "//ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content") == [note]  # BT-127
+    assert xml_texts(xml, "(//ram:AssociatedDocumentLineDocument)[3]/ram:IncludedNote/ram:Content") == [note]
+    result = xrechnung.validate(xml, "line note")
+    assert result.ok, result.format()
+    assert {finding.id for finding in result.warnings} <= {"BR-DE-20"}, result.format(include_warnings=True)
 
 
 def test_a_zero_total_has_payment_terms_but_no_due_date():
     xml = xrechnung_xml(CASES["total 0.00 (credit covers it), SEPA"])
 
-    assert _texts(xml, SUMMATION + "DuePayableAmount") == ["0.00"]
-    assert _texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == [
+    assert xml_texts(xml, SUMMATION + "DuePayableAmount") == ["0.00"]
+    assert xml_texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == [
         "Der Rechnungsbetrag wird per SEPA-Lastschrift eingezogen."
     ]
-    assert _texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/*") == []
+    assert xml_texts(xml, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/*") == []
 
 
 def test_a_card_payment_names_only_the_last_four_digits_and_the_holder():
     xml = xrechnung_xml(CASES["german customer, card"])
 
-    assert _texts(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["48"]
-    assert _texts(xml, "//ram:ApplicableTradeSettlementFinancialCard/ram:ID") == ["4242"]
-    assert _texts(xml, "//ram:ApplicableTradeSettlementFinancialCard/ram:CardholderName") == ["Kunde AG"]
-    assert _texts(xml, "//ram:DirectDebitMandateID") == [] and _texts(xml, "//ram:CreditorReferenceID") == []
+    assert xml_texts(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["48"]
+    assert xml_texts(xml, "//ram:ApplicableTradeSettlementFinancialCard/ram:ID") == ["4242"]
+    assert xml_texts(xml, "//ram:ApplicableTradeSettlementFinancialCard/ram:CardholderName") == ["Kunde AG"]
+    assert xml_texts(xml, "//ram:DirectDebitMandateID") == [] and xml_texts(xml, "//ram:CreditorReferenceID") == []
 
 
 def test_a_credit_note_naming_its_preceding_invoice_is_a_valid_xrechnung_with_no_errors(xrechnung):
@@ -194,9 +201,9 @@ def test_a_credit_note_naming_its_preceding_invoice_is_a_valid_xrechnung_with_no
 def test_a_credit_note_carries_type_381_and_its_preceding_invoice_after_the_summation():
     xml = xrechnung_xml(a_credit_note())
 
-    assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["381"]
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["381"]
     reference = "//ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument/"
-    assert _texts(xml, reference + "ram:IssuerAssignedID") == ["INV-2026-0042"]  # BT-25
+    assert xml_texts(xml, reference + "ram:IssuerAssignedID") == ["INV-2026-0042"]  # BT-25
     assert _tree(xml).xpath(
         reference + "ram:FormattedIssueDateTime/qdt:DateTimeString[@format='102']/text()", namespaces=NS
     ) == ["20261201"]  # BT-26
@@ -210,8 +217,8 @@ def test_a_credit_note_carries_type_381_and_its_preceding_invoice_after_the_summ
 def test_an_invoice_of_a_period_is_380_and_refers_to_no_other():
     xml = xrechnung_xml(an_einvoice())
 
-    assert _texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
-    assert _texts(xml, "//ram:InvoiceReferencedDocument/*") == []
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:TypeCode") == ["380"]
+    assert xml_texts(xml, "//ram:InvoiceReferencedDocument/*") == []
 
 
 def test_validation_fails_once_the_preceding_invoices_number_is_blanked(xrechnung):
@@ -238,33 +245,7 @@ def test_validation_fails_once_a_line_amount_no_longer_sums(xrechnung):
 
 def test_the_invoice_a_finalized_record_becomes_is_a_valid_xrechnung(xrechnung):
     """What the invoice job hands the writer: the use case's mapping of a record, account and seller."""
-    record = an_invoice(
-        number="INV-2026-0042",
-        finalized_at=1_764_590_400_000,
-        vat=InvoiceVat("S", net=Decimal("37.74"), tax=Decimal("7.17"), rate=Decimal(19)),
-        amount=Decimal("44.91"),
-    )
-    account = an_account(
-        name="Kunde AG",
-        email="einkauf@kunde.example",
-        country="DE",
-        vat_id="DE811907980",
-        payment_method=SavedPaymentMethod("pm_card_visa", "card", "visa", "4242"),
-    )
-    account = dataclasses.replace(account, address=PostalAddress("Kundenweg 5", "80331", "München"))
-    seller = Seller(
-        name="Beispiel Cloud GmbH",
-        street="Musterstraße 1",
-        postal_code="10115",
-        city="Berlin",
-        country="DE",
-        vat_id="DE136695976",
-        contact_name="Erika Mustermann",
-        contact_phone="+49 30 1234567",
-        contact_email="rechnung@beispiel-cloud.de",
-    )
-
-    invoice = einvoice_of(record, account, seller, "de")
+    invoice = einvoice_of(a_finalized_invoice(), a_buyer_account(payment="card"), SELLER_SETTINGS, "de")
 
     result = xrechnung.validate(xrechnung_xml(invoice), "from the record")
 
@@ -284,13 +265,13 @@ def test_any_line_amounts_give_a_valid_xrechnung_whose_totals_are_the_inputs(xre
 
     assert result.ok, result.format()
     assert [
-        Decimal(text) for text in _texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount")
+        Decimal(text) for text in xml_texts(xml, "//ram:IncludedSupplyChainTradeLineItem//ram:LineTotalAmount")
     ] == amounts
     header_tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
-    assert Decimal(_texts(xml, header_tax + "BasisAmount")[0]) == taxable
-    assert Decimal(_texts(xml, header_tax + "CalculatedAmount")[0]) == tax
+    assert Decimal(xml_texts(xml, header_tax + "BasisAmount")[0]) == taxable
+    assert Decimal(xml_texts(xml, header_tax + "CalculatedAmount")[0]) == tax
     assert [
-        Decimal(_texts(xml, SUMMATION + field)[0])
+        Decimal(xml_texts(xml, SUMMATION + field)[0])
         for field in (
             "LineTotalAmount",
             "TaxBasisTotalAmount",
@@ -344,8 +325,8 @@ def test_a_second_preceding_invoice_is_refused_as_cii_has_room_for_one():
 def test_the_issue_date_and_periods_are_written_as_days():
     xml = xrechnung_xml(an_einvoice(issue_date=date(2026, 12, 2)))
 
-    assert _texts(xml, "//rsm:ExchangedDocument/ram:IssueDateTime/*") == ["20261202"]
-    assert _texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
+    assert xml_texts(xml, "//rsm:ExchangedDocument/ram:IssueDateTime/*") == ["20261202"]
+    assert xml_texts(xml, "//ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/*/*") == [
         "20261101",
         "20261130",
         "20261101",

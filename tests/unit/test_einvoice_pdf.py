@@ -21,6 +21,7 @@ from tests.unit.einvoice_fixtures import (
     a_credit_note,
     an_einvoice,
     legend,
+    pdf_text,
     xrechnung_validator,  # noqa: F401 (the session fixture "xrechnung")
 )
 
@@ -31,10 +32,6 @@ TIMESTAMPS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d|D\\072\d{
 def _pdf(invoice: EInvoice) -> tuple[bytes, bytes]:
     xml = xrechnung_xml(invoice)
     return xml, zugferd_pdf(invoice, xml)
-
-
-def _text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +66,7 @@ def test_the_embedded_xrechnung_is_valid(german, xrechnung):
 
 
 def test_the_german_pdf_shows_number_dates_lines_vat_and_total():
-    text = _text(_pdf(an_einvoice())[1])
+    text = pdf_text(_pdf(an_einvoice())[1])
 
     for expected in (
         "Rechnung",
@@ -95,7 +92,7 @@ def test_the_german_pdf_shows_number_dates_lines_vat_and_total():
 
 
 def test_the_english_pdf_speaks_english_with_english_amounts():
-    text = _text(_pdf(an_einvoice(language="en", payment=CARD))[1])
+    text = pdf_text(_pdf(an_einvoice(language="en", payment=CARD))[1])
 
     for expected in (
         "Invoice",
@@ -122,7 +119,7 @@ def test_the_english_pdf_speaks_english_with_english_amounts():
 )
 def test_an_untaxed_invoice_shows_its_legend_and_vat_zero(category, buyer, xrechnung):
     xml, pdf = _pdf(an_einvoice(category=category, buyer=buyer))
-    text = _text(pdf)
+    text = pdf_text(pdf)
 
     assert legend(category) in text
     assert "USt. 0 % auf 37,74 € 0,00 €" in text and "Gesamtbetrag 37,74 €" in text
@@ -155,8 +152,19 @@ def test_a_credit_notes_pdf_carries_its_title_in_the_metadata():
     assert metadata.subject == "Stornorechnung INV-2026-0057, 15.12.2026"
 
 
+def test_a_line_note_is_shown_under_its_description():
+    invoice = an_einvoice(["20.00", "17.74", "3.10"], language="en")
+    note = "Corrects invoice INV-2026-0031 of 2026-11-01"
+    invoice = dataclasses.replace(invoice, lines=(*invoice.lines[:2], dataclasses.replace(invoice.lines[2], note=note)))
+
+    html = invoice_html(invoice)
+
+    assert f"<td>Korrektur 3<div class='line-note'>{note}</div></td>" in html
+    assert note in pdf_text(_pdf(invoice)[1])
+
+
 def test_credits_and_a_zero_total_are_shown_with_their_signs():
-    text = _text(_pdf(an_einvoice(["20.00", "0.00", "-20.00"]))[1])
+    text = pdf_text(_pdf(an_einvoice(["20.00", "0.00", "-20.00"]))[1])
 
     assert "-20,00 €" in text and "0,00 €" in text and "Gesamtbetrag 0,00 €" in text
     assert "Fällig am" not in text  # nothing is due
@@ -201,7 +209,7 @@ def test_every_text_is_html_escaped():
     invoice = dataclasses.replace(invoice, lines=(script, *invoice.lines[1:]))
 
     html = invoice_html(invoice)
-    text = _text(zugferd_pdf(invoice, xrechnung_xml(invoice)))
+    text = pdf_text(zugferd_pdf(invoice, xrechnung_xml(invoice)))
 
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "&lt;b&gt;Evil &amp; &quot;Co&quot;&lt;/b&gt;" in html

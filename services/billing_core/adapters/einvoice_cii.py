@@ -152,6 +152,8 @@ def _party(cii: Any, party: Party) -> None:
 def _line(line: EInvoiceLine) -> Any:
     item = LineItem()
     item.document.line_id = line.line_id
+    if line.note:  # BT-127: CII has room for one note per line (CII-SR-039)
+        item.document.notes.add(IncludedNote(content=line.note))
     item.product.name = line.description
     # BR-27: a net price is never negative, so a credit is a negative quantity at a positive price.
     quantity = Decimal(-1) if line.net_amount < 0 else Decimal(1)

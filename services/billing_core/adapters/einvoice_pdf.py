@@ -109,6 +109,7 @@ table.lines { margin-top: 6mm; }
 table.lines th { text-align: left; border-bottom: 0.6pt solid #111; padding: 1.5mm 1mm; font-size: 8.5pt; }
 table.lines td { border-bottom: 0.3pt solid #bbb; padding: 1.5mm 1mm; vertical-align: top; }
 .amount { text-align: right; white-space: nowrap; }
+.line-note { color: #555; font-size: 8pt; margin-top: 0.6mm; }
 table.totals { width: 60%; margin: 4mm 0 0 auto; }
 table.totals td { padding: 1mm; }
 table.totals tr.total td { border-top: 0.6pt solid #111; font-weight: bold; }
@@ -149,7 +150,7 @@ def invoice_html(invoice: EInvoice) -> str:
     title = invoice.title.text(language)
     e = _escape
     lines = "".join(
-        f"<tr><td>{e(line.line_id)}</td><td>{e(line.description)}</td>"
+        f"<tr><td>{e(line.line_id)}</td><td>{e(line.description)}{_line_note(line.note)}</td>"
         f"<td>{e(_period(line.period_start, line.period_end, language))}</td>"
         f"<td class='amount'>{e(format_amount(line.net_amount, currency, language))}</td></tr>"
         for line in invoice.lines
@@ -212,6 +213,10 @@ def format_amount(amount: Decimal, currency: str, language: str) -> str:
         return f"{sign}{symbol}{digits}" if symbol else f"{sign}{currency.upper()} {digits}"
     german = digits.replace(",", " ").replace(".", ",").replace(" ", ".")
     return f"{sign}{german} {symbol or currency.upper()}"
+
+
+def _line_note(note: str | None) -> str:
+    return f"<div class='line-note'>{_escape(note)}</div>" if note else ""
 
 
 def _vat_row(vat: VatBreakdown, invoice: EInvoice) -> str:

@@ -105,7 +105,7 @@ class Party:
 
 @dataclass(frozen=True)
 class EInvoiceLine:
-    """One invoice line: what was supplied, for which period, its net amount and VAT category."""
+    """One invoice line: what was supplied, for which period, its net amount and VAT category, a note."""
 
     line_id: str  # "1", "2", ...
     description: str
@@ -114,6 +114,7 @@ class EInvoiceLine:
     period_end: date  # inclusive
     category: VatCategory
     rate: Decimal  # percent, 0 outside STANDARD
+    note: str | None = None  # BT-127: e.g. which earlier invoice a correction line corrects
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class EInvoice:
     number: str  # Stripe's sequential invoice number (BT-1)
     document_type: DocumentType  # BT-3
     issue_date: date  # BT-2: the day it was finalized
-    preceding: tuple[PrecedingInvoice, ...]  # BG-3: the invoices it refers to (none for an invoice of a period)
+    preceding: tuple[PrecedingInvoice, ...]  # BG-3: the credited invoice, or the one a period's true-up corrects
     currency: str  # ISO 4217, upper case
     language: str  # "de" or "en": the texts of the PDF
     buyer_reference: str  # BT-10: Leitweg-ID or order reference, else the account id
@@ -162,7 +163,7 @@ class EInvoice:
     due_date: date | None  # BT-9
     payment_terms: str  # BT-20
     payment: PaymentMeans
-    notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used
+    notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used, the invoices referred to
     cancels_in_full: bool = False  # a credit note only: it takes back the whole preceding invoice
 
     @property

@@ -1,18 +1,24 @@
-"""The e-invoice of every finalized invoice: an XRechnung and a ZUGFeRD PDF, written once, kept, downloadable.
+"""The e-invoice of every finalized invoice and credit note: an XRechnung and a ZUGFeRD PDF, written once,
+kept, downloadable.
 
 The files repeat the finalized invoice (Stripe's number, the record's checked amounts); they are
 written after finalization by the invoice job, resumed like every other step: a file that is there
-already is not written again, and the record names both files once both exist.
+already is not written again, and the record names both files once both exist. A credit note's
+files are written the same way under keys of their own; whoever issues the credit note keeps the
+keys on it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditNote, Settlement
 from billing_core.domain.einvoice import (
     DocumentType,
     EInvoice,
@@ -20,10 +26,13 @@ from billing_core.domain.einvoice import (
     EInvoiceLine,
     Party,
     PaymentMeans,
+    PrecedingInvoice,
     VatBreakdown,
     VatCategory,
+    document_title,
 )
 from billing_core.domain.einvoice_rules import check_einvoice
+from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -47,8 +56,43 @@ _PAYMENT_TERMS = {
 }
 
 
+# BT-20 of a credit note: where the money it takes back goes (``Settlement``), never a payment asked for.
+_SETTLEMENT_TERMS = {
+    Settlement.PRE_PAYMENT: {
+        "de": "Der offene Betrag der Rechnung {invoice} vermindert sich um diesen Betrag.",
+        "en": "The amount due on invoice {invoice} is reduced by this amount.",
+    },
+    Settlement.REFUND: {
+        "de": "Der Betrag wird auf das ursprüngliche Zahlungsmittel erstattet.",
+        "en": "The amount is refunded to the original payment method.",
+    },
+    Settlement.BALANCE: {
+        "de": "Der Betrag wird Ihrem Kundenkonto als Guthaben angerechnet und von der nächsten Rechnung abgezogen.",
+        "en": "The amount is credited to your customer balance and taken off your next invoice.",
+    },
+    Settlement.OUT_OF_BAND: {
+        "de": "Der Betrag wird gesondert ausgeglichen.",
+        "en": "The amount is settled separately.",
+    },
+}
+# A true-up line's note (BT-127) and, where it corrects several invoices, the document's note (BT-22).
+_CORRECTION_TEXTS = {
+    "de": {
+        "line": "Korrektur zu Rechnung {invoice}",
+        "document": "Diese Rechnung korrigiert die Rechnungen {invoices}.",
+    },
+    "en": {"line": "Correction of invoice {invoice}", "document": "This invoice corrects the invoices {invoices}."},
+}
+# BT-22 of a credit note: which invoice it corrects (§ 31 (5) UStDV asks it be named) and why.
+_CREDIT_NOTE_TEXTS = {
+    "de": {"refers": "Bezieht sich auf Rechnung {number} vom {day}.", "reason": "Grund: {reason}"},
+    "en": {"refers": "Refers to invoice {number} of {day}.", "reason": "Reason: {reason}"},
+}
+
+
 class EInvoiceNotReady(BillingError):
-    """The invoice is not finalized yet, or carries no VAT treatment to write an e-invoice of."""
+    """The invoice is not finalized yet, or carries no VAT treatment to write an e-invoice of (or the
+    credit note is not issued yet)."""
 
 
 @dataclass(frozen=True)
@@ -64,55 +108,58 @@ def issue_date(record: Invoice) -> date | None:
     """The invoice date of a finalized record, on the seller's calendar."""
     if not record.stripe.finalized_at:
         return None
-    return datetime.fromtimestamp(record.stripe.finalized_at / 1000, UTC).astimezone(_BERLIN).date()
+    return _berlin_day(record.stripe.finalized_at)
 
 
-def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str) -> EInvoice:
+def einvoice_of(
+    record: Invoice, account: Account, seller: Seller, language: str, *, corrected: Sequence[Invoice] = ()
+) -> EInvoice:
     """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``.
 
-    Every record is a period's invoice: a commercial invoice (380) that refers to no earlier one.
+    Every record is a period's invoice: a commercial invoice (380). Its correction lines (true-up)
+    name the earlier invoice they correct where ``corrected`` holds it finalized: in the line's note
+    (BT-127) and, for a single corrected invoice, as the preceding invoice (BG-3).
     """
     if not record.stripe.number or not record.stripe.finalized_at or record.vat is None:
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
     category, rate = VatCategory(record.vat.category), record.vat.rate
     legend = record.vat.note
-    start, end = record.period.start, record.period.end - timedelta(days=1)  # Period.end is exclusive
+    start, end = record.period.start, _last_day(record.period)
+    references = _corrected_references(record, corrected)
+    texts = _CORRECTION_TEXTS[_text_language(language)]
     lines = tuple(
-        EInvoiceLine(str(number), description, amount, start, end, category, rate)
-        for number, (_, amount, description) in enumerate(record_line_items(record), start=1)
+        EInvoiceLine(
+            str(number),
+            description,
+            amount,
+            start,
+            end,
+            category,
+            rate,
+            note=_named(texts["line"], references[kind], language) if kind in references else None,
+        )
+        for number, (kind, amount, description) in enumerate(record_line_items(record), start=1)
     )
+    named = list(dict.fromkeys(references.values()))  # each corrected invoice once, in line order
+    # EN 16931 allows any number of preceding invoices (BG-3, 0..n), but the CII D16B schema has room
+    # for one: HeaderTradeSettlementType holds one InvoiceReferencedDocument (minOccurs 0, maxOccurs 1),
+    # and the line's own one is not for this (CII-SR-210: "should not be present"). So BG-3 names the
+    # corrected invoice when there is one; with several, the line notes and a document note name each.
+    preceding = tuple(named) if len(named) == 1 else ()
+    several = _named_all(texts["document"], named, language) if len(named) > 1 else None
     issued = issue_date(record) or date.today()
-    notes = tuple(note for note in (legend, record.conversion.note if record.conversion else None) if note)
-    address = account.address
+    conversion = record.conversion.note if record.conversion else None
+    notes = tuple(note for note in (legend, conversion, several) if note)
     return EInvoice(
         number=record.stripe.number,
         document_type=DocumentType.COMMERCIAL_INVOICE,
         issue_date=issued,
-        preceding=(),
+        preceding=preceding,
         currency=record.currency.upper(),
         language=language,
-        buyer_reference=account.buyer_reference or account.account_id,
-        seller=Party(
-            name=_required(seller.name, "SELLER_NAME"),
-            street=seller.street,
-            postal_code=seller.postal_code,
-            city=seller.city,
-            country=_required(seller.country, "SELLER_COUNTRY").upper(),
-            email=seller.contact_email,
-            vat_id=seller.vat_id,
-            tax_number=seller.tax_number,
-            contact_name=seller.contact_name,
-            contact_phone=seller.contact_phone,
-        ),
-        buyer=Party(
-            name=account.name or account.email or account.account_id,
-            street=address.line1 if address else None,
-            postal_code=address.postal_code if address else None,
-            city=address.city if address else None,
-            country=(account.country or seller.country or "DE").upper(),
-            email=account.email,
-            vat_id=account.vat_id,
-        ),
+        buyer_reference=_buyer_reference(account),
+        seller=_seller_party(seller),
+        buyer=_buyer_party(account, seller),
         period_start=start,
         period_end=end,
         lines=lines,
@@ -121,9 +168,145 @@ def einvoice_of(record: Invoice, account: Account, seller: Seller, language: str
         tax_total=record.tax,
         gross_total=record.amount,
         due_date=issued if record.amount > Decimal(0) else None,
-        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][language if language in ("de", "en") else "de"],
+        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][_text_language(language)],
         payment=_payment_means(account, seller),
         notes=notes,
+    )
+
+
+def _corrected_references(record: Invoice, corrected: Sequence[Invoice]) -> dict[str, PrecedingInvoice]:
+    """Per correction line (its kind, ``correction:<YYYY-MM>``), the finalized invoice of that month it corrects."""
+    by_month = {
+        earlier.period: PrecedingInvoice(earlier.stripe.number, day)
+        for earlier in corrected
+        if earlier.account_id == record.account_id and earlier.stripe.number and (day := issue_date(earlier))
+    }
+    return {
+        f"correction:{correction.period.label}": by_month[correction.period]
+        for correction in record.true_up.corrections
+        if correction.period in by_month
+    }
+
+
+def _named(text: str, invoice: PrecedingInvoice, language: str) -> str:
+    return text.format(invoice=_invoice_text(invoice, language))
+
+
+def _named_all(text: str, invoices: Sequence[PrecedingInvoice], language: str) -> str:
+    named = [_invoice_text(invoice, language) for invoice in invoices]
+    conjunction = " and " if language == "en" else " und "
+    return text.format(invoices=", ".join(named[:-1]) + conjunction + named[-1])
+
+
+def _invoice_text(invoice: PrecedingInvoice, language: str) -> str:
+    """``INV-1 vom 01.10.2026`` / ``INV-1 of 2026-10-01``."""
+    of = "of" if language == "en" else "vom"
+    return f"{invoice.number} {of} {_day_text(invoice.issue_date, language)}"
+
+
+def credit_note_einvoice_of(
+    note: CreditNote, record: Invoice, account: Account, seller: Seller, language: str
+) -> EInvoice:
+    """The e-invoice of the issued credit ``note`` of the invoice ``record``: a credit note (381) naming it in BG-3.
+
+    Its amounts are positive: EN 16931 writes what a credit note takes back as positive amounts, the
+    type code says they are taken back (negative ones would charge them again). Each line is a credited
+    line with its own period and the invoice's VAT category and rate; the VAT breakdown takes back the
+    note's tax. The document's period spans its lines' (PEPPOL-EN16931-R110/R111 want every line's
+    period inside it; a correction line's is an earlier month). Nothing is due: the payment terms say
+    where the money goes.
+    """
+    if not note.number or not note.issued_at:
+        raise EInvoiceNotReady(f"credit note {note.credit_note_id} is not issued at Stripe yet (no number or date)")
+    if note.invoice_id != record.invoice_id:
+        raise ValueError(f"credit note {note.credit_note_id} credits {note.invoice_id}, not {record.invoice_id}")
+    invoiced = issue_date(record)
+    if not record.stripe.number or invoiced is None:
+        raise EInvoiceNotReady(f"{record.invoice_id}, which {note.credit_note_id} credits, is not finalized")
+    preceding = PrecedingInvoice(record.stripe.number, invoiced)
+    category, rate, legend = VatCategory(note.vat.category), note.vat.rate, note.vat.note
+    lines = tuple(
+        EInvoiceLine(str(number), line.description, line.net, line.period.start, _last_day(line.period), category, rate)
+        for number, line in enumerate(note.lines, start=1)
+    )
+    periods = [line.period for line in note.lines] or [record.period]
+    texts = _CREDIT_NOTE_TEXTS[_text_language(language)]
+    refers = texts["refers"].format(number=preceding.number, day=_day_text(preceding.issue_date, language))
+    reason = texts["reason"].format(reason=note.reason.strip())
+    terms = _SETTLEMENT_TERMS[note.settlement][_text_language(language)].format(invoice=preceding.number)
+    return EInvoice(
+        number=note.number,
+        document_type=DocumentType.CREDIT_NOTE,
+        issue_date=_berlin_day(note.issued_at),
+        preceding=(preceding,),
+        currency=note.currency.upper(),
+        language=language,
+        buyer_reference=_buyer_reference(account),
+        seller=_seller_party(seller),
+        buyer=_buyer_party(account, seller),
+        period_start=min(period.start for period in periods),
+        period_end=max(_last_day(period) for period in periods),
+        lines=lines,
+        vat=(VatBreakdown(category, rate, note.net, note.tax, legend),),
+        net_total=note.net,
+        tax_total=note.tax,
+        gross_total=note.gross,
+        due_date=None,  # the buyer owes nothing
+        payment_terms=terms,
+        payment=_payment_means(account, seller),
+        notes=tuple(text for text in (refers, reason, legend) if text),
+        cancels_in_full=note.full,
+    )
+
+
+def _day_text(day: date, language: str) -> str:
+    """A date in a note: 01.12.2026 in German, ISO 8601 in English (as the exchange-rate note writes it)."""
+    return day.isoformat() if language == "en" else day.strftime("%d.%m.%Y")
+
+
+def _berlin_day(epoch_ms: int) -> date:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).astimezone(_BERLIN).date()
+
+
+def _last_day(period: Period) -> date:
+    return period.end - timedelta(days=1)  # Period.end is exclusive, an e-invoice's period end inclusive
+
+
+def _text_language(language: str) -> str:
+    return language if language in ("de", "en") else "de"
+
+
+def _buyer_reference(account: Account) -> str:
+    return account.buyer_reference or account.account_id
+
+
+def _seller_party(seller: Seller) -> Party:
+    """The seller as every e-invoice names it (BG-4, its contact BG-6)."""
+    return Party(
+        name=_required(seller.name, "SELLER_NAME"),
+        street=seller.street,
+        postal_code=seller.postal_code,
+        city=seller.city,
+        country=_required(seller.country, "SELLER_COUNTRY").upper(),
+        email=seller.contact_email,
+        vat_id=seller.vat_id,
+        tax_number=seller.tax_number,
+        contact_name=seller.contact_name,
+        contact_phone=seller.contact_phone,
+    )
+
+
+def _buyer_party(account: Account, seller: Seller) -> Party:
+    """The account as the buyer (BG-7): its name, else its e-mail, else its id; its country, else the seller's."""
+    address = account.address
+    return Party(
+        name=account.name or account.email or account.account_id,
+        street=address.line1 if address else None,
+        postal_code=address.postal_code if address else None,
+        city=address.city if address else None,
+        country=(account.country or seller.country or "DE").upper(),
+        email=account.email,
+        vat_id=account.vat_id,
     )
 
 
@@ -159,6 +342,32 @@ def object_key(record: Invoice, format_name: str) -> str:
     return f"einvoices/{record.period.label}/{record.account_id}/{record.stripe.number}.{extension}"
 
 
+def credit_note_object_key(note: CreditNote, record: Invoice, format_name: str) -> str:
+    """Where a file of the credit ``note`` of ``record`` is stored:
+    ``einvoices/<YYYY-MM>/<userId>/credit-notes/<number>.<ext>``.
+
+    Beside the credited invoice's files (under the prefix the services may write), one folder deeper:
+    a document number has no ``/``, so no credit note's key is ever an invoice's.
+    """
+    extension = FORMATS[format_name][0]
+    return f"einvoices/{record.period.label}/{record.account_id}/credit-notes/{note.number}.{extension}"
+
+
+def _written(writer: EInvoiceWriter, invoice: EInvoice) -> tuple[bytes, bytes]:
+    """Both files of ``invoice``, once the domain's rules accept it (``EInvoiceInvalid`` naming every problem)."""
+    check_einvoice(invoice)
+    xml = writer.xrechnung(invoice)
+    return xml, writer.zugferd(invoice, xml)
+
+
+def _stored(documents: DocumentStore, xml_key: str, xml: bytes, pdf_key: str, pdf: bytes) -> tuple[bool, bool]:
+    """Store both files unless there already; whether each was written."""
+    return (
+        documents.put_once(xml_key, xml, FORMATS["xrechnung"][1]),
+        documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1]),
+    )
+
+
 class EInvoices:
     """Writes each finalized invoice's e-invoice files once and serves them."""
 
@@ -182,10 +391,9 @@ class EInvoices:
         if record.einvoice.xml and record.einvoice.pdf:
             return record
         try:
-            invoice = einvoice_of(record, account, self._seller, account.language or self._language)
-            check_einvoice(invoice)
-            xml = self._writer.xrechnung(invoice)
-            pdf = self._writer.zugferd(invoice, xml)
+            language = account.language or self._language
+            invoice = einvoice_of(record, account, self._seller, language, corrected=self._corrected(record))
+            xml, pdf = _written(self._writer, invoice)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
             # The invoice is finalized and charged: the job goes on, the record says what is missing, and
             # the next run of the invoice (``billing run --account``) writes the files once it is fixed.
@@ -194,8 +402,7 @@ class EInvoices:
                 record.account_id, record.invoice_id, {"einvoice_error": str(problem), "updated_at": now_ms}
             )
         xml_key, pdf_key = object_key(record, "xrechnung"), object_key(record, "zugferd")
-        wrote_xml = self._documents.put_once(xml_key, xml, FORMATS["xrechnung"][1])
-        wrote_pdf = self._documents.put_once(pdf_key, pdf, FORMATS["zugferd"][1])
+        wrote_xml, wrote_pdf = _stored(self._documents, xml_key, xml, pdf_key, pdf)
         log.info(
             "e-invoice stored",
             extra={
@@ -211,22 +418,112 @@ class EInvoices:
             {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None, "updated_at": now_ms},
         )
 
+    def _corrected(self, record: Invoice) -> list[Invoice]:
+        """The earlier invoices ``record``'s correction lines correct, as far as they are stored and finalized."""
+        found = []
+        for correction in record.true_up.corrections:
+            earlier = self._invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
+            if earlier is None or issue_date(earlier) is None or not earlier.stripe.number:
+                # The line still says which month it corrects; only the invoice's number is missing.
+                log.warning(
+                    "corrected invoice not found or not finalized",
+                    extra={"invoiceId": record.invoice_id, "corrects": correction.period.label},
+                )
+                continue
+            found.append(earlier)
+        return found
+
+
+@dataclass(frozen=True)
+class CreditNoteFiles:
+    """Where both e-invoice files of a credit note are stored (the credit note's ``einvoice_xml`` / ``_pdf``)."""
+
+    xml_key: str
+    pdf_key: str
+
+
+@dataclass(frozen=True)
+class CreditNoteEInvoiceRefused:
+    """Why a credit note's e-invoice cannot be written yet (its ``einvoice_error``), in words the operator acts on."""
+
+    problem: str
+
+
+class CreditNoteEInvoices:
+    """Writes each issued credit note's e-invoice files once; the caller keeps the keys on the credit note."""
+
+    def __init__(
+        self,
+        *,
+        documents: DocumentStore,
+        writer: EInvoiceWriter,
+        seller: Seller,
+        language: str = "de",
+    ) -> None:
+        self._documents = documents
+        self._writer = writer
+        self._seller = seller
+        self._language = language
+
+    def issue(self, note: CreditNote, record: Invoice, account: Account) -> CreditNoteFiles | CreditNoteEInvoiceRefused:
+        """Write both files of the issued ``note`` of ``record`` (skipping any already stored): their keys, or
+        why they cannot be written. Nothing is written to a repository here."""
+        if note.einvoice_xml and note.einvoice_pdf:
+            return CreditNoteFiles(note.einvoice_xml, note.einvoice_pdf)
+        try:
+            einvoice = credit_note_einvoice_of(note, record, account, self._seller, account.language or self._language)
+            xml, pdf = _written(self._writer, einvoice)
+        except (EInvoiceInvalid, EInvoiceNotReady) as problem:
+            # The credit note stands at Stripe either way: its record says what is missing, and once it
+            # is fixed, issuing again writes the files.
+            log.error(
+                "credit note e-invoice not written",
+                extra={"creditNoteId": note.credit_note_id, "invoiceId": record.invoice_id, "reason": str(problem)},
+            )
+            return CreditNoteEInvoiceRefused(str(problem))
+        files = CreditNoteFiles(
+            credit_note_object_key(note, record, "xrechnung"), credit_note_object_key(note, record, "zugferd")
+        )
+        wrote_xml, wrote_pdf = _stored(self._documents, files.xml_key, xml, files.pdf_key, pdf)
+        log.info(
+            "credit note e-invoice stored",
+            extra={
+                "creditNoteId": note.credit_note_id,
+                "number": note.number,
+                "wroteXml": wrote_xml,
+                "wrotePdf": wrote_pdf,
+            },
+        )
+        return files
+
 
 class StoredEInvoices:
-    """Serves the stored e-invoice files (billing-api and the operator's command)."""
+    """Serves the stored e-invoice files of invoices and credit notes (billing-api and the operator's command)."""
 
     def __init__(self, documents: DocumentStore) -> None:
         self._documents = documents
 
     def file(self, record: Invoice, format_name: str) -> EInvoiceFile | None:
         """The stored file of ``record`` in ``format_name`` (xrechnung or zugferd); None if not written."""
-        if format_name not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-        key = record.einvoice.xml if format_name == "xrechnung" else record.einvoice.pdf
-        if not key:
-            return None
-        body = self._documents.get(key)
+        key = record.einvoice.xml if _format(format_name) == "xrechnung" else record.einvoice.pdf
+        return self._file(key, format_name, f"Rechnung-{record.stripe.number}")
+
+    def credit_note_file(self, note: CreditNote, format_name: str) -> EInvoiceFile | None:
+        """The stored file of the credit ``note`` in ``format_name``, named by its title (Stornorechnung-<number>
+        for a cancellation, Rechnungskorrektur-<number> else); None if not written."""
+        key = note.einvoice_xml if _format(format_name) == "xrechnung" else note.einvoice_pdf
+        title = document_title(DocumentType.CREDIT_NOTE, cancels_in_full=note.full)
+        return self._file(key, format_name, f"{title.de}-{note.number}")
+
+    def _file(self, key: str | None, format_name: str, stem: str) -> EInvoiceFile | None:
+        body = self._documents.get(key) if key else None
         if body is None:
             return None
         extension, content_type = FORMATS[format_name]
-        return EInvoiceFile(body, content_type, f"Rechnung-{record.stripe.number}.{extension}")
+        return EInvoiceFile(body, content_type, f"{stem}.{extension}")
+
+
+def _format(format_name: str) -> str:
+    if format_name not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    return format_name
