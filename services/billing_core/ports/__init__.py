@@ -25,7 +25,15 @@ from billing_core.ports.storage import (
     Page,
     UserDirectory,
 )
-from billing_core.ports.stripe import InvoiceLine, PaymentGateway, SignedEvent, TaxRateSpec, WebhookSignatures
+from billing_core.ports.stripe import (
+    CreditNoteLineRequest,
+    CreditNoteRequest,
+    InvoiceLine,
+    PaymentGateway,
+    SignedEvent,
+    TaxRateSpec,
+    WebhookSignatures,
+)
 from billing_core.ports.stripe_objects import (
     CreditNoteRefund,
     EventObject,
@@ -47,7 +55,9 @@ __all__ = [
     "AccountRepository",
     "AuditLog",
     "CostSource",
+    "CreditNoteLineRequest",
     "CreditNoteRefund",
+    "CreditNoteRequest",
     "DocumentStore",
     "EInvoiceWriter",
     "EventObject",
