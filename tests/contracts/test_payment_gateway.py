@@ -22,7 +22,14 @@ from billing_core.errors import (
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import InvoiceLine, StripeCustomer, StripeInvoice
+from billing_core.ports import (
+    CreditNoteLineRequest,
+    CreditNoteRequest,
+    InvoiceLine,
+    StripeCreditNote,
+    StripeCustomer,
+    StripeInvoice,
+)
 from billing_core.ports.stripe import CustomerDetails, TaxRateSpec
 
 VAT_19 = TaxRateSpec("USt. 19 %", Decimal(19))
@@ -752,6 +759,329 @@ def test_events_are_those_created_after_the_given_second(payments):
         return [e.id for e in payments.gateway.list_events(created_after=second, types=["invoice.finalized"])]
 
     assert (finalized_after(event.created), finalized_after(event.created - 1)) == ([], [event.id])
+
+
+# --- credit notes ----------------------------------------------------------------------------------
+
+
+def credit(
+    invoice_id: str, *line_amounts: tuple[str, int], settlement: str = "pre_payment", **options
+) -> CreditNoteRequest:
+    """A credit note request of (invoice line id, amount) pairs."""
+    options.setdefault("memo", None)
+    options.setdefault("metadata", {"creditNoteId": "cn_1"})
+    return CreditNoteRequest(
+        invoice_id,
+        tuple(CreditNoteLineRequest(line_id, amount) for line_id, amount in line_amounts),
+        settlement,
+        **options,
+    )
+
+
+def paid_invoice(payments, *amounts: int, key: str = "paid") -> StripeInvoice:
+    cus, _ = customer_paying_with(payments)
+    invoice = open_invoice(payments, cus, *amounts, key=key)
+    return payments.gateway.pay_invoice(invoice.id, idempotency_key=f"{key}:pay")
+
+
+def line_ids(payments, invoice: StripeInvoice) -> list[str]:
+    return [line.id for line in payments.gateway.list_invoice_lines(invoice.id)]
+
+
+def test_every_line_of_an_invoice_is_listed_with_its_id_and_kind(payments):
+    invoice = with_lines(payments, customer(payments), *range(100, 112))
+
+    listed = payments.gateway.list_invoice_lines(invoice.id)
+
+    assert [(line.kind, line.amount, line.tax) for line in listed] == [(f"l{i}", 100 + i, 0) for i in range(12)]
+    assert len({line.id for line in listed}) == 12 and all(line.id.startswith("il_") for line in listed)
+
+
+def test_a_preview_has_the_totals_of_the_credit_note_then_issued_and_issues_nothing(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, second = line_ids(payments, invoice)
+    request = credit(invoice.id, (first, 500), (second, 1774), memo="Korrektur")
+
+    preview = payments.gateway.preview_credit_note(request)
+    unchanged = payments.gateway.retrieve_invoice(invoice.id)
+    issued = payments.gateway.create_credit_note(request, idempotency_key="credit")
+
+    totals = ("total", "subtotal", "total_excluding_tax", "total_tax", "pre_payment_amount", "post_payment_amount")
+    assert [getattr(preview, name) for name in totals] == [getattr(issued, name) for name in totals]
+    assert [(line.invoice_line_id, line.amount) for line in preview.lines] == [(first, 500), (second, 1774)]
+    assert [(line.invoice_line_id, line.amount) for line in issued.lines] == [(first, 500), (second, 1774)]
+    assert (unchanged.amount_due, unchanged.pre_payment_credit_notes_amount) == (3774, 0)
+    assert [note.id for note in payments.gateway.list_credit_notes(invoice.id)] == [issued.id]
+
+
+def test_part_of_a_line_credited_on_an_open_invoice_reduces_what_is_due(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, _ = line_ids(payments, invoice)
+
+    note = payments.gateway.create_credit_note(credit(invoice.id, (first, 500), memo="Kulanz"), idempotency_key="cn")
+
+    assert note.id.startswith("cn_") and note.number
+    assert (note.status, note.invoice_id, note.customer_id, note.currency) == (
+        "issued",
+        invoice.id,
+        invoice.customer_id,
+        "eur",
+    )
+    assert (note.total, note.pre_payment_amount, note.post_payment_amount, note.memo) == (500, 500, 0, "Kulanz")
+    after = payments.gateway.retrieve_invoice(invoice.id)
+    assert (after.status, after.total, after.amount_due, after.amount_remaining) == ("open", 3774, 3274, 3274)
+    assert (after.pre_payment_credit_notes_amount, after.post_payment_credit_notes_amount) == (500, 0)
+
+
+def test_crediting_all_that_is_left_to_pay_settles_the_open_invoice(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, second = line_ids(payments, invoice)
+
+    payments.gateway.create_credit_note(credit(invoice.id, (first, 2000), (second, 1774)), idempotency_key="cn")
+
+    settled = payments.gateway.retrieve_invoice(invoice.id)
+    assert (settled.status, settled.amount_due, settled.amount_paid, settled.amount_remaining) == ("paid", 0, 0, 0)
+    assert ("invoice.paid", invoice.id) in events_of(payments, "invoice.paid")
+
+
+@pytest.mark.parametrize("settlement", ["refund", "balance", "out_of_band"])
+def test_a_paid_invoice_is_credited_in_full_where_the_settlement_says(payments, settlement):
+    invoice = paid_invoice(payments)
+    first, second = line_ids(payments, invoice)
+
+    note = payments.gateway.create_credit_note(
+        credit(invoice.id, (first, 2000), (second, 1774), settlement=settlement, reason="order_change"),
+        idempotency_key="cn",
+    )
+
+    assert (note.total, note.pre_payment_amount, note.post_payment_amount, note.type) == (3774, 0, 3774, "post_payment")
+    assert note.reason == "order_change"
+    assert (note.refund_amount, note.customer_balance_transaction_id is not None, note.out_of_band_amount) == {
+        "refund": (3774, False, 0),
+        "balance": (0, True, 0),
+        "out_of_band": (0, False, 3774),
+    }[settlement]
+    if settlement == "refund":
+        assert [refund.refund_id and refund.refund_id.startswith("re_") for refund in note.refunds] == [True]
+    after = payments.gateway.retrieve_invoice(invoice.id)
+    assert (after.status, after.amount_paid, after.post_payment_credit_notes_amount) == ("paid", 3774, 3774)
+
+
+def test_credit_on_the_balance_is_the_next_invoices_starting_balance(payments):
+    invoice = paid_invoice(payments)
+    first, second = line_ids(payments, invoice)
+    payments.gateway.create_credit_note(
+        credit(invoice.id, (first, 2000), (second, 1774), settlement="balance"), idempotency_key="cn"
+    )
+    cus_id = invoice.customer_id
+    assert cus_id is not None
+
+    following = with_lines(payments, StripeCustomer(cus_id), 2000, key="next")
+    finalized = payments.gateway.finalize_invoice(following.id, idempotency_key="next:finalize")
+
+    assert (following.starting_balance, following.amount_due) == (-3774, 0)
+    # The credit pays the whole 20.00 and what is left of it stays on the balance.
+    assert (finalized.status, finalized.amount_due, finalized.ending_balance) == ("paid", 0, -1774)
+
+
+def test_more_than_an_invoice_line_has_left_is_refused(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, _ = line_ids(payments, invoice)
+    payments.gateway.create_credit_note(credit(invoice.id, (first, 1500)), idempotency_key="cn:1")
+
+    with pytest.raises(StripeRequestRejected) as refused:
+        payments.gateway.create_credit_note(credit(invoice.id, (first, 501)), idempotency_key="cn:2")
+
+    assert refused.value.param == "lines[0][amount]"
+    assert payments.gateway.retrieve_invoice(invoice.id).amount_due == 3774 - 1500
+    assert payments.gateway.create_credit_note(credit(invoice.id, (first, 500)), idempotency_key="cn:3").total == 500
+
+
+def test_more_than_the_invoice_still_asks_is_refused(payments):
+    # The customer's balance paid 7.74 of the next invoice: only 12.26 of its 20.00 are left to credit.
+    invoice = paid_invoice(payments)
+    first, _ = line_ids(payments, invoice)
+    payments.gateway.create_credit_note(credit(invoice.id, (first, 774), settlement="balance"), idempotency_key="cn")
+    assert invoice.customer_id is not None
+    following = open_invoice(payments, StripeCustomer(invoice.customer_id), 2000, key="next")
+    (line_id,) = line_ids(payments, following)
+    assert following.amount_due == 1226
+
+    with pytest.raises(StripeRequestRejected):
+        payments.gateway.create_credit_note(credit(following.id, (line_id, 2000)), idempotency_key="cn:next")
+
+    assert payments.gateway.list_credit_notes(following.id) == []
+
+
+@pytest.mark.parametrize(("paid", "settlement"), [(True, "pre_payment"), (False, "refund"), (False, "balance")])
+def test_a_settlement_that_does_not_fit_the_invoice_is_refused(payments, paid, settlement):
+    invoice = paid_invoice(payments) if paid else open_invoice(payments, customer(payments))
+    first, _ = line_ids(payments, invoice)
+
+    with pytest.raises(StripeRequestRejected):
+        payments.gateway.create_credit_note(
+            credit(invoice.id, (first, 100), settlement=settlement), idempotency_key="cn"
+        )
+
+    assert payments.gateway.list_credit_notes(invoice.id) == []
+
+
+def test_a_draft_or_void_invoice_takes_no_credit_note(payments):
+    cus = customer(payments)
+    drafted = with_lines(payments, cus, 2000, key="draft")
+    voided = payments.gateway.void_invoice(open_invoice(payments, cus, 2000, key="to-void").id, idempotency_key="void")
+
+    for invoice in (drafted, voided):
+        (line_id,) = line_ids(payments, invoice)
+        with pytest.raises(StripeRequestRejected):
+            payments.gateway.create_credit_note(credit(invoice.id, (line_id, 100)), idempotency_key=f"cn:{invoice.id}")
+
+
+def test_the_same_key_twice_issues_one_credit_note(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, _ = line_ids(payments, invoice)
+    request = credit(invoice.id, (first, 500))
+
+    issued = payments.gateway.create_credit_note(request, idempotency_key="cn")
+    again = payments.gateway.create_credit_note(request, idempotency_key="cn")
+
+    assert again == issued
+    assert [note.id for note in payments.gateway.list_credit_notes(invoice.id)] == [issued.id]
+    assert payments.gateway.retrieve_invoice(invoice.id).amount_due == 3274
+    with pytest.raises(IdempotencyKeyReused):
+        payments.gateway.create_credit_note(credit(invoice.id, (first, 600)), idempotency_key="cn")
+
+
+def test_a_credit_note_is_found_again_by_its_metadata(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, second = line_ids(payments, invoice)
+    one = payments.gateway.create_credit_note(
+        credit(invoice.id, (first, 100), metadata={"creditNoteId": "cn_2026-11_u1_1"}), idempotency_key="cn:1"
+    )
+    two = payments.gateway.create_credit_note(
+        credit(invoice.id, (second, 100), metadata={"creditNoteId": "cn_2026-11_u1_2"}), idempotency_key="cn:2"
+    )
+
+    listed = payments.gateway.list_credit_notes(invoice.id)
+
+    assert [note.id for note in listed] == [two.id, one.id]
+    (found,) = [note for note in listed if note.metadata.get("creditNoteId") == "cn_2026-11_u1_1"]
+    assert (found.id, found.lines[0].invoice_line_id, found.lines[0].amount) == (one.id, first, 100)
+    assert (
+        payments.gateway.list_credit_notes(open_invoice(payments, customer(payments, "user-2"), key="other").id) == []
+    )
+
+
+def test_an_issued_credit_note_is_a_credit_note_created_event(payments):
+    invoice = open_invoice(payments, customer(payments))
+    first, _ = line_ids(payments, invoice)
+    note = payments.gateway.create_credit_note(credit(invoice.id, (first, 500)), idempotency_key="cn")
+
+    (event,) = payments.gateway.list_events(created_after=0, types=["credit_note.created"])
+
+    assert isinstance(event.object, StripeCreditNote)
+    assert (event.object.id, event.object.invoice_id, event.object.total, event.object.status) == (
+        note.id,
+        invoice.id,
+        500,
+        "issued",
+    )
+    assert dict(event.object.metadata) == {"creditNoteId": "cn_1"}
+
+
+def _manually_taxed(payments, *amounts_and_taxes: tuple[int, int]) -> StripeInvoice:
+    invoice = draft(payments, customer(payments))
+    payments.gateway.add_invoice_lines(
+        invoice_id=invoice.id,
+        lines=[
+            InvoiceLine(amount, f"line {i}", {"line": f"l{i}"}, tax_amount=tax, tax_rate=VAT_19)
+            for i, (amount, tax) in enumerate(amounts_and_taxes)
+        ],
+        idempotency_key="lines",
+    )
+    return payments.gateway.finalize_invoice(invoice.id, idempotency_key="finalize")
+
+
+def test_an_invoice_line_names_the_rate_of_its_manual_tax(payments):
+    invoice = _manually_taxed(payments, (2000, 380), (1774, 337))
+
+    listed = payments.gateway.list_invoice_lines(invoice.id)
+
+    assert [(line.kind, line.amount, line.tax) for line in listed] == [("l0", 2000, 380), ("l1", 1774, 337)]
+    rates = {tax.tax_rate_id for line in listed for tax in line.taxes}
+    assert len(rates) == 1 and None not in rates  # the one rate Stripe made for VAT_19's data
+    assert [tax.taxable_amount for line in listed for tax in line.taxes] == [2000, 1774]
+
+
+def test_a_credit_note_line_takes_back_exactly_the_tax_given(payments):
+    invoice = _manually_taxed(payments, (2000, 380), (1774, 337))
+    first, second = payments.gateway.list_invoice_lines(invoice.id)
+    rate_id = first.taxes[0].tax_rate_id
+    request = CreditNoteRequest(
+        invoice.id,
+        (
+            CreditNoteLineRequest(first.id, 1001, tax_amount=190, tax_rate_id=rate_id),
+            CreditNoteLineRequest(second.id, 1774, tax_amount=337, tax_rate_id=rate_id),
+        ),
+        "pre_payment",
+        memo=None,
+        metadata={},
+    )
+
+    preview = payments.gateway.preview_credit_note(request)
+    note = payments.gateway.create_credit_note(request, idempotency_key="cn")
+
+    assert [(line.amount, line.tax) for line in note.lines] == [(1001, 190), (1774, 337)]
+    assert (note.total_excluding_tax, note.total_tax, note.total) == (2775, 527, 3302)
+    assert preview.total == note.total == request.gross
+    assert payments.gateway.retrieve_invoice(invoice.id).amount_due == 4491 - 3302
+
+
+def test_tax_given_beyond_what_the_line_has_left_is_refused(payments):
+    invoice = _manually_taxed(payments, (2000, 380))
+    (line,) = payments.gateway.list_invoice_lines(invoice.id)
+    rate_id = line.taxes[0].tax_rate_id
+
+    def taking(tax: int) -> CreditNoteRequest:
+        lines = (CreditNoteLineRequest(line.id, 1000, tax_amount=tax, tax_rate_id=rate_id),)
+        return CreditNoteRequest(invoice.id, lines, "pre_payment", memo=None, metadata={})
+
+    payments.gateway.create_credit_note(taking(300), idempotency_key="cn:1")
+    with pytest.raises(StripeRequestRejected):
+        payments.gateway.create_credit_note(taking(81), idempotency_key="cn:2")
+
+    assert payments.gateway.create_credit_note(taking(80), idempotency_key="cn:3").total_tax == 80
+
+
+def test_a_paid_invoice_with_tax_is_refunded_its_gross(payments):
+    cus, _ = customer_paying_with(payments)
+    invoice = draft(payments, cus)
+    payments.gateway.add_invoice_lines(
+        invoice_id=invoice.id,
+        lines=[InvoiceLine(2000, "Grundgebühr", {"line": "base-fee"}, tax_amount=380, tax_rate=VAT_19)],
+        idempotency_key="lines",
+    )
+    payments.gateway.finalize_invoice(invoice.id, idempotency_key="finalize")
+    payments.gateway.pay_invoice(invoice.id, idempotency_key="pay")
+    (line,) = payments.gateway.list_invoice_lines(invoice.id)
+    lines = (CreditNoteLineRequest(line.id, 500, tax_amount=95, tax_rate_id=line.taxes[0].tax_rate_id),)
+
+    note = payments.gateway.create_credit_note(
+        CreditNoteRequest(invoice.id, lines, "refund", memo=None, metadata={}), idempotency_key="cn"
+    )
+
+    assert (note.total, note.post_payment_amount, note.refund_amount) == (595, 595, 595)
+
+
+def test_without_a_tax_amount_a_line_gives_back_its_tax_in_proportion(payments):
+    invoice = _taxed(payments, VAT_19, 2000, 1774)
+    opened = payments.gateway.finalize_invoice(invoice.id, idempotency_key="finalize")
+    first, _ = payments.gateway.list_invoice_lines(opened.id)
+
+    note = payments.gateway.create_credit_note(credit(opened.id, (first.id, 1000)), idempotency_key="cn")
+
+    assert (first.tax, note.lines[0].tax, note.total_tax, note.total) == (380, 190, 190, 1190)
+    assert payments.gateway.retrieve_invoice(opened.id).amount_due == 4491 - 1190
 
 
 # --- idempotency -----------------------------------------------------------------------------------

@@ -246,3 +246,91 @@ def test_a_credit_note_of_a_paid_invoice_is_not_voided_its_refund_stays(client, 
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.credit_notes.void_credit_note(note.id)
     assert client.v1.refunds.retrieve(note.refunds[0].refund).status == "succeeded"
+
+
+def _manually_taxed_invoice(client: stripe.StripeClient, customer_id: str) -> stripe.Invoice:
+    """An open invoice of two lines whose VAT was given as tax amounts (Stripe makes the rates)."""
+    draft = client.v1.invoices.create(params={"customer": customer_id, "currency": "eur", "auto_advance": False})
+    rate_data = {"display_name": "USt. 19 %", "percentage": 19.0, "inclusive": False, "country": "DE"}
+    client.v1.invoices.add_lines(
+        draft.id,
+        params={
+            "lines": [
+                {
+                    "amount": amount,
+                    "tax_amounts": [{"amount": tax, "taxable_amount": amount, "tax_rate_data": rate_data}],
+                }
+                for amount, tax in ((1001, 190), (500, 95))
+            ]
+        },
+    )
+    return client.v1.invoices.finalize_invoice(draft.id)
+
+
+def test_a_credit_note_line_takes_the_tax_amounts_given_at_the_rate_stripe_made(client, customer_with_card):
+    invoice = _manually_taxed_invoice(client, customer_with_card.id)
+    taxed = invoice.lines.data[0]
+    rate_id = taxed.taxes[0].tax_rate_details.tax_rate
+
+    note = client.v1.credit_notes.create(
+        params={
+            "invoice": invoice.id,
+            "lines": [
+                {
+                    "type": "invoice_line_item",
+                    "invoice_line_item": taxed.id,
+                    "amount": 333,
+                    "tax_amounts": [{"amount": 64, "tax_rate": rate_id, "taxable_amount": 333}],
+                }
+            ],
+        }
+    )
+
+    assert contract.object_violations(_raw(note)) == []
+    line = note.lines.data[0]
+    assert (line.taxes[0].amount, line.taxes[0].taxable_amount, line.taxes[0].tax_rate_details.tax_rate) == (
+        64,
+        333,
+        rate_id,
+    )
+    assert (note.total_excluding_tax, note.total, note.total_taxes[0].amount) == (333, 397, 64)
+    # The rest of the line takes the rest of its tax, whatever the earlier credit note took.
+    rest = client.v1.credit_notes.preview(
+        params={
+            "invoice": invoice.id,
+            "lines": [{"type": "invoice_line_item", "invoice_line_item": taxed.id, "amount": 668}],
+        }
+    )
+    assert rest.lines.data[0].taxes[0].amount == 126  # 190 - 64
+
+
+def test_tax_amounts_beyond_the_lines_tax_or_at_another_rate_are_refused(client, customer_with_card):
+    invoice = _manually_taxed_invoice(client, customer_with_card.id)
+    taxed = invoice.lines.data[0]
+    rate_id = taxed.taxes[0].tax_rate_details.tax_rate
+    own_rate = client.v1.tax_rates.create(params=VAT)  # type: ignore[arg-type]
+
+    def credit(tax_amount: dict[str, Any]) -> None:
+        client.v1.credit_notes.create(
+            params={
+                "invoice": invoice.id,
+                "lines": [
+                    {
+                        "type": "invoice_line_item",
+                        "invoice_line_item": taxed.id,
+                        "amount": 1001,
+                        "tax_amounts": [tax_amount],  # type: ignore[list-item]
+                    }
+                ],
+            }
+        )
+
+    for tax_amount, param in [
+        ({"amount": 191, "tax_rate": rate_id, "taxable_amount": 1001}, "lines[0][tax_amounts][0][amount]"),
+        ({"amount": 190, "tax_rate": own_rate.id, "taxable_amount": 1001}, "lines[0][tax_amounts][0][tax_rate]"),
+        ({"amount": 190, "tax_rate": "txr_missing", "taxable_amount": 1001}, "lines[0][tax_amounts][0][tax_rate]"),
+    ]:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            credit(tax_amount)
+        assert refused.value.param == param
+    assert client.v1.credit_notes.list(params={"invoice": invoice.id}).data == []

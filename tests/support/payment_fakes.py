@@ -14,14 +14,16 @@ Where it is simpler than Stripe, on purpose:
 
 - a test payment method id (``pm_card_visa``) can be made a customer's default, retrieved and
   charged directly, without a SetupIntent (Stripe would create a new PaymentMethod from it);
-- it emits only the invoice events the system handles, plus ``setup_intent.succeeded`` from
-  ``confirm_setup_intent`` (no ``customer.*``, ``invoice.created`` / ``updated``, ...), and lists
-  them oldest first (Stripe lists newest first; the port promises no order);
+- it emits only the invoice events the system handles, ``credit_note.created``, and
+  ``setup_intent.succeeded`` from ``confirm_setup_intent`` (no ``customer.*``, ``invoice.created`` /
+  ``updated``, ...), and lists them oldest first (Stripe lists newest first; the port promises no order);
 - an error that is not a payment's or a refusal (a missing object) is not saved under its key (the
   emulator saves it);
-- like the emulator, it keeps no customer balance: Stripe credits a negative invoice to the
-  customer's balance and marks an invoice whose amount due is below the minimum charge (EUR 0.50)
-  paid, debiting the balance, and the next invoice's amount due includes that balance.
+- the customer's balance moves only by credit notes credited to it (and the invoices that apply
+  it): Stripe (and the emulator) also credit a negative invoice to the balance and mark an invoice
+  whose amount due is below the minimum charge (EUR 0.50) paid, debiting the balance;
+- credit notes credit invoice lines by amount only (no quantities, custom lines or ``amount``
+  without lines), as the port asks; their rules are the emulator's (``store/credit_notes.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from billing_core.domain.credit_notes import Settlement
 from billing_core.domain.tax import EU_COUNTRIES
 from billing_core.errors import (
     IdempotencyKeyReused,
@@ -44,11 +47,15 @@ from billing_core.errors import (
     StripeRequestRejected,
 )
 from billing_core.ports import (
+    CreditNoteLineRequest,
+    CreditNoteRequest,
     InvoiceLine,
     PaymentGateway,
+    StripeCreditNote,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripePaymentMethod,
     StripeSetupIntent,
 )
@@ -105,11 +112,15 @@ class GatewayCall:
 
 @dataclass(frozen=True)
 class _LineTax:
-    """Where a line's tax comes from: Tax Rates (percentage, inclusive) or one manual amount."""
+    """Where a line's tax comes from: Tax Rates (id, percentage, inclusive) or one manual amount.
 
-    rates: tuple[tuple[Decimal, bool], ...] = ()
+    A manual amount is of the archived rate Stripe makes for its rate data (``manual_rate``).
+    """
+
+    rates: tuple[tuple[str, Decimal, bool], ...] = ()
     manual: int | None = None
     manual_inclusive: bool = False
+    manual_rate: str | None = None
 
 
 @dataclass
@@ -128,6 +139,7 @@ class FakePaymentGateway(PaymentGateway):
     tax_rates: dict[str, StripeJson] = field(default_factory=dict)
     # Payment methods saved through ``confirm_setup_intent`` (Stripe's test ids need no saving here).
     payment_methods: dict[str, StripeJson] = field(default_factory=dict)
+    credit_notes: dict[str, StripeJson] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -139,6 +151,8 @@ class FakePaymentGateway(PaymentGateway):
         self._made_from: dict[str, str] = {}  # saved payment method -> the test id it was made from
         self._line_taxes: dict[str, _LineTax] = {}  # line id -> its tax
         self._processing: set[str] = set()  # invoices with a SEPA debit in flight
+        # The archived Tax Rates Stripe makes itself: for manual tax amounts (by rate key) and Stripe Tax.
+        self._stripe_made_rates: dict[str, str] = {}
 
     # --- test controls ---
 
@@ -312,6 +326,7 @@ class FakePaymentGateway(PaymentGateway):
                 "tax_exempt": "none",
                 "metadata": {"userId": account_id},
                 "invoice_settings": {"default_payment_method": None},
+                "balance": 0,
                 "created": self.clock(),
             }
             if details is not None:
@@ -455,6 +470,10 @@ class FakePaymentGateway(PaymentGateway):
                 "total_excluding_tax": 0,
                 "total_taxes": [],
                 "last_finalization_error": None,
+                "starting_balance": 0,
+                "ending_balance": None,
+                "pre_payment_credit_notes_amount": 0,
+                "post_payment_credit_notes_amount": 0,
                 "status_transitions": {
                     "finalized_at": None,
                     "marked_uncollectible_at": None,
@@ -571,6 +590,7 @@ class FakePaymentGateway(PaymentGateway):
                 last_finalization_error=None,
             )
             invoice["status_transitions"]["finalized_at"] = now
+            invoice["ending_balance"] = self._apply_balance(invoice)
             if auto_advance is not None:
                 invoice["auto_advance"] = auto_advance
             if invoice["amount_due"] > 0 and invoice["auto_advance"]:
@@ -637,6 +657,221 @@ class FakePaymentGateway(PaymentGateway):
         ]
         self._read("list_invoices", {"customer_id": customer_id, "status": status}, lambda: {})
         return [StripeInvoice.from_json(_rendered(invoice)) for invoice in reversed(found)]
+
+    def list_invoice_lines(self, invoice_id: str) -> list[StripeInvoiceLine]:
+        """Every line of the invoice (not only the ten an invoice answer lists)."""
+        answer = self._read("list_invoice_lines", {"invoice_id": invoice_id}, lambda: self._invoice(invoice_id))
+        return [StripeInvoiceLine.from_json(line) for line in answer["lines"]["data"]]
+
+    # --- credit notes ---
+
+    def preview_credit_note(self, request: CreditNoteRequest) -> StripeCreditNote:
+        """The credit note ``create_credit_note`` would issue; nothing changes."""
+        answer = self._read(
+            "preview_credit_note", _credit_note_kwargs(request), lambda: self._plan_credit_note(request)
+        )
+        answer.pop("_settle")
+        return StripeCreditNote.from_json(answer)
+
+    def create_credit_note(self, request: CreditNoteRequest, *, idempotency_key: str) -> StripeCreditNote:
+        """Issue the credit note: the invoice's amounts follow, a refund or balance credit is made."""
+
+        def action() -> StripeJson:
+            note = self._plan_credit_note(request)
+            self._apply_credit_note(self._invoice(request.invoice_id), note)
+            return note
+
+        kwargs = _credit_note_kwargs(request)
+        answer = self._write(
+            "create_credit_note", idempotency_key, kwargs, action, lambda: _check_metadata(request.metadata, "metadata")
+        )
+        return StripeCreditNote.from_json(answer)
+
+    def list_credit_notes(self, invoice_id: str) -> list[StripeCreditNote]:
+        """The invoice's credit notes, newest first."""
+        self._read("list_credit_notes", {"invoice_id": invoice_id}, lambda: {})
+        found = [note for note in self.credit_notes.values() if note["invoice"] == invoice_id]
+        return [StripeCreditNote.from_json(copy.deepcopy(note)) for note in reversed(found)]
+
+    def _plan_credit_note(self, request: CreditNoteRequest) -> StripeJson:
+        """The credit note ``request`` asks for, its amounts split before and after payment; refused as Stripe does."""
+        invoice = self._invoice(request.invoice_id)
+        if invoice["status"] not in ("open", "paid"):
+            raise StripeRequestRejected(
+                f"You can only create a credit note for an open or paid invoice; invoice {invoice['id']} has "
+                f"status {invoice['status']}.",
+                param="invoice",
+            )
+        lines = [self._credit_note_line(invoice, line, f"lines[{i}]") for i, line in enumerate(request.lines)]
+        subtotal = sum(line["amount"] for line in lines)
+        excluding_tax = sum(_line_net(line) for line in lines)
+        tax = sum(entry["amount"] for line in lines for entry in line["taxes"])
+        total = excluding_tax + tax
+        # Before payment a credit note takes what is left to pay; after it, what was paid and not yet credited.
+        pre = min(total, invoice["amount_remaining"]) if invoice["status"] == "open" else 0
+        post = total - pre
+        paid_left = invoice["amount_paid"] - invoice.get("post_payment_credit_notes_amount", 0)
+        if post > paid_left:
+            creditable = (invoice["amount_remaining"] if invoice["status"] == "open" else 0) + paid_left
+            raise StripeRequestRejected(
+                f"The credit note's total ({total}) exceeds the amount that can still be credited on invoice "
+                f"{invoice['id']} ({creditable}).",
+                param="lines",
+            )
+        settled = {name: request.gross if request.settlement == name else 0 for name in Settlement}
+        if settled[Settlement.REFUND] + settled[Settlement.BALANCE] + settled[Settlement.OUT_OF_BAND] != post:
+            raise StripeRequestRejected(
+                f"The sum of refund_amount, credit_amount and out_of_band_amount must equal the credit note's "
+                f"post-payment amount ({post}): its total ({total}) less what it takes off the invoice's amount "
+                f"remaining ({pre}).",
+                param="refund_amount",
+            )
+        issued = [n for n in self.credit_notes.values() if n["invoice"] == invoice["id"]]
+        return {
+            "id": self._new_id("cn"),
+            "object": "credit_note",
+            "amount": total,
+            "created": self.clock(),
+            "currency": invoice["currency"],
+            "customer": invoice["customer"],
+            "customer_balance_transaction": None,
+            "invoice": invoice["id"],
+            "lines": {"object": "list", "data": lines, "has_more": False},
+            "memo": request.memo,
+            "metadata": dict(request.metadata),
+            "number": f"{invoice['number']}-CN-{len(issued) + 1:02d}",
+            "out_of_band_amount": settled[Settlement.OUT_OF_BAND] or None,
+            "post_payment_amount": post,
+            "pre_payment_amount": pre,
+            "reason": request.reason,
+            "refunds": [],
+            "status": "issued",
+            "subtotal": subtotal,
+            "subtotal_excluding_tax": excluding_tax,
+            "total": total,
+            "total_excluding_tax": excluding_tax,
+            "total_taxes": [{"amount": tax}] if tax else [],
+            "type": "mixed" if pre and post else "post_payment" if post else "pre_payment",
+            "voided_at": None,
+            "_settle": {"refund": settled[Settlement.REFUND], "credit": settled[Settlement.BALANCE]},
+        }
+
+    def _credited_of(self, invoice_id: str, line_id: str) -> list[StripeJson]:
+        """The issued credit note lines that credit one invoice line."""
+        return [
+            line
+            for note in self.credit_notes.values()
+            if note["invoice"] == invoice_id and note["status"] == "issued"
+            for line in note["lines"]["data"]
+            if line["invoice_line_item"] == line_id
+        ]
+
+    def _credit_note_line(self, invoice: StripeJson, asked: CreditNoteLineRequest, prefix: str) -> StripeJson:
+        """One credit note line: never more than the invoice line has left, its tax given or in proportion."""
+        source = next((line for line in invoice["lines"]["data"] if line["id"] == asked.invoice_line_id), None)
+        if source is None:
+            raise StripeObjectNotFound(f"No such invoice line item: '{asked.invoice_line_id}'")
+        earlier = self._credited_of(invoice["id"], source["id"])
+        credited_before = sum(line["amount"] for line in earlier)
+        if not 0 < asked.amount <= source["amount"] - credited_before:
+            raise StripeRequestRejected(
+                f"The amount credited for invoice line item {source['id']} ({asked.amount}) must be greater than 0 "
+                f"and at most what is left of it to credit ({source['amount'] - credited_before}).",
+                param=f"{prefix}[amount]",
+            )
+        tax_before: dict[str | None, tuple[int, int]] = {}
+        for line in earlier:
+            for tax in line["taxes"]:
+                amount, taxable = tax_before.get(_rate_of(tax), (0, 0))
+                tax_before[_rate_of(tax)] = (amount + tax["amount"], taxable + (tax["taxable_amount"] or 0))
+        if asked.tax_amount is not None:
+            taxes = [self._given_tax(invoice, source, asked, tax_before, f"{prefix}[tax_amounts][0]")]
+        else:
+            taxes = []
+            for tax in source["taxes"]:
+                # In proportion to all that is credited of the line by now, less the tax credited before.
+                amount_before, taxable_before = tax_before.get(_rate_of(tax), (0, 0))
+                whole, part = source["amount"], credited_before + asked.amount
+                taxable = tax["taxable_amount"]
+                taxes.append(
+                    dict(
+                        tax,
+                        amount=min(
+                            max(_share(tax["amount"], part, whole) - amount_before, 0), tax["amount"] - amount_before
+                        ),
+                        taxable_amount=None if taxable is None else _share(taxable, part, whole) - taxable_before,
+                    )
+                )
+        return {
+            "id": self._new_id("cnli"),
+            "object": "credit_note_line_item",
+            "amount": asked.amount,
+            "description": source["description"],
+            "invoice_line_item": source["id"],
+            "metadata": {},
+            "quantity": 1,
+            "taxes": taxes,
+            "type": "invoice_line_item",
+        }
+
+    def _given_tax(
+        self,
+        invoice: StripeJson,
+        source: StripeJson,
+        asked: CreditNoteLineRequest,
+        tax_before: Mapping[str | None, tuple[int, int]],
+        param: str,
+    ) -> StripeJson:
+        """A tax amount given with a credit note line, at a rate Stripe made that the invoice line has."""
+        if invoice["automatic_tax"]["enabled"]:
+            raise StripeRequestRejected(
+                "tax_amounts are not valid when the invoice is set up with automatic_tax[enabled]=true.", param=param
+            )
+        made = self._stripe_made_rates.values()
+        if asked.tax_rate_id not in made and asked.tax_rate_id not in self.tax_rates:
+            raise StripeObjectNotFound(f"No such tax rate: '{asked.tax_rate_id}'")
+        if asked.tax_rate_id not in made:
+            raise StripeRequestRejected(
+                f"The tax rate {asked.tax_rate_id} was not created automatically by Stripe.", param=f"{param}[tax_rate]"
+            )
+        charged = next((tax for tax in source["taxes"] if _rate_of(tax) == asked.tax_rate_id), None)
+        if charged is None:
+            raise StripeRequestRejected(
+                f"Invoice line item {source['id']} has no tax of the tax rate {asked.tax_rate_id}.",
+                param=f"{param}[tax_rate]",
+            )
+        left = charged["amount"] - tax_before.get(asked.tax_rate_id, (0, 0))[0]
+        if asked.tax_amount is None or asked.tax_amount > left:
+            raise StripeRequestRejected(
+                f"The tax amount credited for invoice line item {source['id']} ({asked.tax_amount}) must be at most "
+                f"what is left of its tax to credit ({left}).",
+                param=f"{param}[amount]",
+            )
+        taxable = asked.amount if asked.taxable_amount is None else asked.taxable_amount
+        return _tax(
+            asked.tax_amount, taxable, inclusive=charged["tax_behavior"] == "inclusive", rate_id=asked.tax_rate_id
+        )
+
+    def _apply_credit_note(self, invoice: StripeJson, note: StripeJson) -> None:
+        """The issued credit note's effect: less due, or a refund, a balance credit or an out-of-band record."""
+        settle = note.pop("_settle")
+        pre, post = note["pre_payment_amount"], note["post_payment_amount"]
+        invoice["pre_payment_credit_notes_amount"] = invoice.get("pre_payment_credit_notes_amount", 0) + pre
+        invoice["post_payment_credit_notes_amount"] = invoice.get("post_payment_credit_notes_amount", 0) + post
+        invoice["amount_due"] -= pre
+        invoice["amount_remaining"] -= pre
+        if settle["refund"]:
+            refund = {"refund": self._new_id("re"), "amount_refunded": settle["refund"], "type": "refund"}
+            note["refunds"] = [dict(refund, payment_record_refund=None)]
+        if settle["credit"]:
+            note["customer_balance_transaction"] = self._new_id("cbtxn")
+            self._move_balance(invoice["customer"], -settle["credit"])
+        self.credit_notes[note["id"]] = note
+        self._emit("credit_note.created", note)
+        if invoice["status"] == "open" and invoice["amount_remaining"] == 0:
+            # Nothing left to pay: the credit notes settle the invoice, without a payment.
+            self._processing.discard(invoice["id"])
+            self._mark_paid(invoice)
 
     def retrieve_event(self, event_id: str) -> StripeEvent:
         """One emitted event by id."""
@@ -731,14 +966,17 @@ class FakePaymentGateway(PaymentGateway):
                     )
                 manual = True
                 inclusive = line.tax_rate.inclusive if line.tax_rate is not None else False
-                planned.append(_LineTax(manual=line.tax_amount, manual_inclusive=inclusive))
+                rate_key = line.tax_rate.key if line.tax_rate is not None else "manual"
+                planned.append(
+                    _LineTax(manual=line.tax_amount, manual_inclusive=inclusive, manual_rate=self._made_rate(rate_key))
+                )
                 continue
             rates = []
             for rate_id in line.tax_rate_ids:
                 rate = self.tax_rates.get(rate_id)
                 if rate is None:
                     raise StripeObjectNotFound(f"No such tax rate: '{rate_id}'")
-                rates.append((Decimal(rate["percentage"]), bool(rate.get("inclusive", False))))
+                rates.append((rate_id, Decimal(rate["percentage"]), bool(rate.get("inclusive", False))))
             if rates and manual:
                 raise StripeRequestRejected(
                     "You cannot set tax_rates on a line item of an invoice whose line items have tax amounts.",
@@ -759,8 +997,9 @@ class FakePaymentGateway(PaymentGateway):
             invoice["automatic_tax"]["status"] = "complete" if country else "requires_location_inputs"
             rate = SELLER_VAT if country in EU_COUNTRIES and not exempt else Decimal(0)
             taxes = _spread_rounded([line["amount"] for line in lines], rate) if country else [None] * len(lines)
+            rate_id = self._made_rate(f"automatic-{rate}")
             for line, tax in zip(lines, taxes, strict=True):
-                line["taxes"] = [] if tax is None else [_tax(tax, line["amount"], inclusive=False)]
+                line["taxes"] = [] if tax is None else [_tax(tax, line["amount"], inclusive=False, rate_id=rate_id)]
                 nets.append(line["amount"])
         else:
             for line in lines:
@@ -771,14 +1010,39 @@ class FakePaymentGateway(PaymentGateway):
         net = sum(nets)
         tax = sum(entry["amount"] for line in lines for entry in line["taxes"])
         total = net + tax
+        if invoice["status"] == "draft":  # a draft shows the balance its customer has now
+            invoice["starting_balance"] = customer.get("balance", 0)
         invoice.update(
             subtotal=subtotal,
             total_excluding_tax=net,
             total_taxes=[{"amount": tax}] if tax else [],
             total=total,
-            amount_due=max(total, 0),
+            amount_due=max(total + _balance_applied(total, invoice.get("starting_balance", 0)), 0),
         )
         invoice["amount_remaining"] = invoice["amount_due"] - invoice["amount_paid"]
+
+    def _made_rate(self, key: str) -> str:
+        """The id of the archived rate Stripe makes for ``key`` (one per key, as Stripe reuses it)."""
+        if key not in self._stripe_made_rates:
+            self._stripe_made_rates[key] = self._new_id("txr")
+        return self._stripe_made_rates[key]
+
+    # --- the customer's balance ---
+
+    def _apply_balance(self, invoice: StripeJson) -> int:
+        """Finalizing takes the customer's balance into the invoice; the balance left after it."""
+        applied = _balance_applied(invoice["total"], invoice["starting_balance"])
+        if applied:
+            self._move_balance(invoice["customer"], -applied)
+        return int(invoice["starting_balance"] - applied)
+
+    def _move_balance(self, customer_id: str, amount: int) -> None:
+        """Add ``amount`` (negative: a credit) to the customer's balance; its drafts follow."""
+        customer = self.customers[customer_id]
+        customer["balance"] = customer.get("balance", 0) + amount
+        for invoice in self.invoices.values():
+            if invoice["customer"] == customer_id and invoice["status"] == "draft":
+                self._recompute(invoice)
 
 
 def _rendered(invoice: StripeJson) -> StripeJson:
@@ -794,8 +1058,38 @@ def _round(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _tax(amount: int, taxable: int, *, inclusive: bool) -> StripeJson:
-    return {"amount": amount, "taxable_amount": taxable, "tax_behavior": "inclusive" if inclusive else "exclusive"}
+def _tax(amount: int, taxable: int | None, *, inclusive: bool, rate_id: str | None = None) -> StripeJson:
+    return {
+        "amount": amount,
+        "taxable_amount": taxable,
+        "tax_behavior": "inclusive" if inclusive else "exclusive",
+        "tax_rate_details": {"tax_rate": rate_id} if rate_id else None,
+        "type": "tax_rate_details",
+    }
+
+
+def _balance_applied(total: int, starting_balance: int) -> int:
+    """How much of the customer's balance an invoice of ``total`` takes: a debit all of it, a credit up to the total."""
+    if starting_balance >= 0:
+        return starting_balance
+    return max(starting_balance, -max(total, 0))
+
+
+def _line_net(line: StripeJson) -> int:
+    """A line's amount without tax: less its inclusive tax (or what an exemption backed out)."""
+    for tax in line["taxes"] or []:
+        if tax["tax_behavior"] == "inclusive" and tax["taxable_amount"] is not None:
+            return int(tax["taxable_amount"])
+    return int(line["amount"])
+
+
+def _rate_of(tax: StripeJson) -> str | None:
+    return (tax.get("tax_rate_details") or {}).get("tax_rate")
+
+
+def _share(amount: int, part: int, whole: int) -> int:
+    """``amount * part / whole``, rounded half away from zero."""
+    return 0 if whole == 0 else _round(Decimal(amount) * part / whole)
 
 
 def _line_taxes(amount: int, source: _LineTax, exempt: bool) -> tuple[list[StripeJson], int]:
@@ -807,14 +1101,16 @@ def _line_taxes(amount: int, source: _LineTax, exempt: bool) -> tuple[list[Strip
     """
     if source.manual is not None:
         net = amount - source.manual if source.manual_inclusive else amount
-        return [_tax(source.manual, net, inclusive=source.manual_inclusive)], net
-    inclusive_sum = sum((p for p, inclusive in source.rates if inclusive), Decimal(0))
-    included = [_round(Decimal(amount) * p / (_HUNDRED + inclusive_sum)) for p, inclusive in source.rates if inclusive]
+        return [_tax(source.manual, net, inclusive=source.manual_inclusive, rate_id=source.manual_rate)], net
+    inclusive_sum = sum((p for _, p, inclusive in source.rates if inclusive), Decimal(0))
+    included = [
+        _round(Decimal(amount) * p / (_HUNDRED + inclusive_sum)) for _, p, inclusive in source.rates if inclusive
+    ]
     net = amount - sum(included)
     taxes, included_taxes = [], iter(included)
-    for percentage, inclusive in source.rates:
+    for rate_id, percentage, inclusive in source.rates:
         tax = next(included_taxes) if inclusive else _round(Decimal(net) * percentage / _HUNDRED)
-        taxes.append(_tax(0 if exempt else tax, net, inclusive=inclusive))
+        taxes.append(_tax(0 if exempt else tax, net, inclusive=inclusive, rate_id=rate_id))
     return taxes, net
 
 
@@ -826,6 +1122,18 @@ def _spread_rounded(amounts: Sequence[int], rate: Decimal) -> list[int]:
     for index in sorted(range(len(exact)), key=lambda i: floors[i] - exact[i])[:remainder]:
         floors[index] += 1
     return floors
+
+
+def _credit_note_kwargs(request: CreditNoteRequest) -> dict[str, Any]:
+    """The request as plain data, to compare what an idempotency key was first used with."""
+    return {
+        "invoice_id": request.invoice_id,
+        "lines": [dataclasses.asdict(line) for line in request.lines],
+        "settlement": str(request.settlement),
+        "memo": request.memo,
+        "metadata": dict(request.metadata),
+        "reason": request.reason,
+    }
 
 
 def _check_metadata(metadata: Mapping[str, Any] | None, param: str) -> None:

@@ -22,7 +22,7 @@ from billing_core.errors import (
     StripeRequestRejected,
     StripeUnavailable,
 )
-from billing_core.ports import InvoiceLine, StripeCustomer
+from billing_core.ports import CreditNoteLineRequest, CreditNoteRequest, InvoiceLine, StripeCustomer
 from tests.support.fakes import FakeSecretsProvider
 
 API_BASE = "http://127.0.0.1:9"  # never contacted: the scripted client answers
@@ -221,6 +221,110 @@ def test_list_invoices_follows_every_page(gateway, http):
     assert [i.id for i in invoices] == ["in_3", "in_2"]
     assert http.requests[0]["query"] == {"customer": "cus_1", "limit": "100", "status": "open"}
     assert http.requests[1]["query"]["starting_after"] == "in_3"
+
+
+def _credit_note_request(settlement: str, **options) -> CreditNoteRequest:
+    lines = (
+        CreditNoteLineRequest("il_1", 1000, tax_amount=190, tax_rate_id="txr_made"),
+        CreditNoteLineRequest("il_2", 500),
+    )
+    return CreditNoteRequest("in_1", lines, settlement, memo=None, metadata={"creditNoteId": "cn_1"}, **options)
+
+
+@pytest.mark.parametrize(
+    ("settlement", "settled_by"),
+    [
+        ("pre_payment", {}),
+        ("refund", {"refund_amount": "1690"}),
+        ("balance", {"credit_amount": "1690"}),
+        ("out_of_band", {"out_of_band_amount": "1690"}),
+    ],
+)
+def test_a_credit_note_sends_its_lines_tax_and_the_gross_where_the_settlement_says(
+    gateway, http, settlement, settled_by
+):
+    http.answer(200, {"id": "cn_1", "object": "credit_note", "status": "issued", "total": 1690})
+
+    note = gateway.create_credit_note(_credit_note_request(settlement), idempotency_key="cn_1:issue")
+
+    (sent,) = http.requests
+    assert (sent["method"], sent["path"], sent["headers"]["Idempotency-Key"]) == (
+        "POST",
+        "/v1/credit_notes",
+        "cn_1:issue",
+    )
+    assert sent["form"] == {
+        "invoice": "in_1",
+        "lines[0][type]": "invoice_line_item",
+        "lines[0][invoice_line_item]": "il_1",
+        "lines[0][amount]": "1000",
+        "lines[0][tax_amounts][0][amount]": "190",
+        "lines[0][tax_amounts][0][tax_rate]": "txr_made",
+        "lines[0][tax_amounts][0][taxable_amount]": "1000",
+        "lines[1][type]": "invoice_line_item",
+        "lines[1][invoice_line_item]": "il_2",
+        "lines[1][amount]": "500",
+        "metadata[creditNoteId]": "cn_1",
+        **settled_by,
+    }
+    assert (note.id, note.total) == ("cn_1", 1690)
+
+
+def test_a_credit_note_preview_is_a_get_of_the_same_parameters(gateway, http):
+    http.answer(200, {"id": "cn_preview", "object": "credit_note", "total": 1690})
+
+    gateway.preview_credit_note(_credit_note_request("refund", reason="order_change"))
+
+    (sent,) = http.requests
+    assert (sent["method"], sent["path"], sent["form"]) == ("GET", "/v1/credit_notes/preview", {})
+    assert sent["query"]["refund_amount"] == "1690" and sent["query"]["reason"] == "order_change"
+    assert "Idempotency-Key" not in sent["headers"]
+
+
+def test_credit_notes_and_invoice_lines_are_listed_page_by_page(gateway, http):
+    http.answer(200, {"object": "list", "url": "/v1/credit_notes", "has_more": True, "data": [{"id": "cn_2"}]})
+    http.answer(200, {"object": "list", "url": "/v1/credit_notes", "has_more": False, "data": [{"id": "cn_1"}]})
+    http.answer(200, {"object": "list", "url": "/v1/invoices/in_1/lines", "has_more": True, "data": [{"id": "il_1"}]})
+    http.answer(200, {"object": "list", "url": "/v1/invoices/in_1/lines", "has_more": False, "data": [{"id": "il_2"}]})
+
+    notes = gateway.list_credit_notes("in_1")
+    lines = gateway.list_invoice_lines("in_1")
+
+    assert ([n.id for n in notes], [line.id for line in lines]) == (["cn_2", "cn_1"], ["il_1", "il_2"])
+    assert [(r["path"], r["query"]) for r in http.requests] == [
+        ("/v1/credit_notes", {"invoice": "in_1", "limit": "100"}),
+        ("/v1/credit_notes", {"invoice": "in_1", "limit": "100", "starting_after": "cn_2"}),
+        ("/v1/invoices/in_1/lines", {"limit": "100"}),
+        ("/v1/invoices/in_1/lines", {"limit": "100", "starting_after": "il_1"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"amount": 0},
+        {"amount": -100},
+        {"amount": Decimal("10.00")},
+        {"amount": True},
+        {"amount": 100, "tax_amount": 19},
+        {"amount": 100, "tax_amount": -1, "tax_rate_id": "txr_1"},
+        {"amount": 100, "tax_rate_id": "txr_1"},
+        {"amount": 100, "tax_amount": 19, "tax_rate_id": "txr_1", "taxable_amount": 1.5},
+    ],
+)
+def test_a_credit_note_line_that_stripe_could_not_take_is_refused_before_any_request(line):
+    with pytest.raises((TypeError, ValueError)):
+        CreditNoteLineRequest("il_1", **line)
+
+
+def test_a_credit_note_needs_lines_each_once_and_a_known_settlement():
+    line = CreditNoteLineRequest("il_1", 100)
+
+    for lines, settlement in [((), "pre_payment"), ((line, line), "pre_payment"), ((line,), "cash")]:
+        with pytest.raises(ValueError):
+            CreditNoteRequest("in_1", lines, settlement, memo=None, metadata={})
+    request = CreditNoteRequest("in_1", (line, CreditNoteLineRequest("il_2", 50, 0, "txr_1")), "refund", None, {})
+    assert request.gross == 150
 
 
 def test_list_events_asks_for_events_after_a_time(gateway, http):

@@ -13,11 +13,16 @@ import stripe
 
 from billing_core.errors import InvalidStripeEvent, InvalidStripeObject
 from billing_core.ports.stripe_objects import (
+    CreditNoteRefund,
+    LineTax,
     OtherStripeObject,
     SetupError,
+    StripeCreditNote,
+    StripeCreditNoteLine,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripePaymentMethod,
     StripeSetupIntent,
 )
@@ -31,6 +36,9 @@ RESOURCES: dict[type, type] = {
     StripeSetupIntent: stripe.SetupIntent,
     StripePaymentMethod: stripe.PaymentMethod,
     StripeInvoice: stripe.Invoice,
+    StripeInvoiceLine: stripe.InvoiceLineItem,
+    StripeCreditNote: stripe.CreditNote,
+    StripeCreditNoteLine: stripe.CreditNoteLineItem,
 }
 NESTED = [
     (stripe.Customer.InvoiceSettings, {"default_payment_method"}),
@@ -40,6 +48,12 @@ NESTED = [
     (stripe.PaymentMethod.Card, {"brand", "last4"}),
     (stripe.PaymentMethod.SepaDebit, {"last4"}),
     (stripe.Event.Data, {"object", "previous_attributes"}),
+    (stripe.InvoiceLineItem.Tax, {"amount", "tax_rate_details", "taxable_amount"}),
+    (stripe.InvoiceLineItem.Tax.TaxRateDetails, {"tax_rate"}),
+    (stripe.CreditNoteLineItem.Tax, {"amount", "tax_rate_details", "taxable_amount"}),
+    (stripe.CreditNoteLineItem.Tax.TaxRateDetails, {"tax_rate"}),
+    (stripe.CreditNote.Refund, {"refund", "amount_refunded"}),
+    (stripe.CreditNote.TotalTax, {"amount"}),
 ]
 
 
@@ -190,6 +204,9 @@ def _fixture(name: str) -> dict[str, Any]:
     ("name", "reader"),
     [
         ("invoice", StripeInvoice),
+        ("line_item", StripeInvoiceLine),
+        ("credit_note", StripeCreditNote),
+        ("credit_note_line_item", StripeCreditNoteLine),
         ("customer", StripeCustomer),
         ("setup_intent", StripeSetupIntent),
         ("payment_method", StripePaymentMethod),
@@ -206,3 +223,144 @@ def test_every_handled_event_type_has_a_reader_for_its_object(event_type):
     event = StripeEvent.from_json({"id": "evt_1", "type": event_type, "data": {"object": {"id": "x_1"}}})
 
     assert not isinstance(event.object, OtherStripeObject)
+
+
+def test_the_line_tax_reader_reads_only_fields_the_sdk_declares():
+    reads = top_level_reads(LineTax)
+
+    assert reads and reads <= declared_fields(stripe.InvoiceLineItem.Tax) & declared_fields(
+        stripe.CreditNoteLineItem.Tax
+    )
+
+
+def test_an_invoice_reads_its_balances_and_credit_note_amounts_and_defaults_without_them():
+    invoice = StripeInvoice.from_json(
+        {
+            "id": "in_1",
+            "amount_due": 1226,
+            "amount_remaining": 726,
+            "starting_balance": -774,
+            "ending_balance": 0,
+            "pre_payment_credit_notes_amount": 500,
+            "post_payment_credit_notes_amount": 0,
+        }
+    )
+    bare = StripeInvoice.from_json({"id": "in_2"})
+
+    assert (invoice.amount_remaining, invoice.starting_balance, invoice.ending_balance) == (726, -774, 0)
+    assert (invoice.pre_payment_credit_notes_amount, invoice.post_payment_credit_notes_amount) == (500, 0)
+    assert (bare.amount_remaining, bare.starting_balance, bare.ending_balance) == (None, 0, None)
+    assert (bare.pre_payment_credit_notes_amount, bare.post_payment_credit_notes_amount) == (0, 0)
+
+
+def test_an_invoice_line_reads_its_kind_and_each_tax_with_its_rate():
+    line = StripeInvoiceLine.from_json(
+        {
+            "id": "il_1",
+            "object": "line_item",
+            "amount": 1774,
+            "metadata": {"line": "aws"},
+            "taxes": [
+                {
+                    "amount": 337,
+                    "taxable_amount": 1774,
+                    "tax_behavior": "exclusive",
+                    "tax_rate_details": {"tax_rate": "txr_1"},
+                    "type": "tax_rate_details",
+                }
+            ],
+        }
+    )
+    untaxed = StripeInvoiceLine.from_json({"id": "il_2", "amount": 100, "metadata": {}, "taxes": None})
+
+    assert (line.id, line.amount, line.kind, line.tax) == ("il_1", 1774, "aws", 337)
+    assert line.taxes == (LineTax(337, "txr_1", 1774),)
+    assert (untaxed.kind, untaxed.taxes, untaxed.tax) == (None, (), 0)
+
+
+def test_a_credit_note_reads_its_settlement_refunds_and_lines():
+    note = StripeCreditNote.from_json(
+        {
+            "id": "cn_1",
+            "object": "credit_note",
+            "status": "issued",
+            "number": "ABCD-0001-CN-01",
+            "invoice": {"id": "in_1", "object": "invoice"},
+            "customer": "cus_1",
+            "currency": "eur",
+            "total": 1190,
+            "subtotal": 1000,
+            "total_excluding_tax": 1000,
+            "total_taxes": [{"amount": 190, "tax_rate_details": {"tax_rate": "txr_1"}}],
+            "pre_payment_amount": 0,
+            "post_payment_amount": 1190,
+            "out_of_band_amount": 90,
+            "refunds": [{"refund": "re_1", "amount_refunded": 600}, {"refund": {"id": "re_2"}, "amount_refunded": 200}],
+            "customer_balance_transaction": "cbtxn_1",
+            "type": "post_payment",
+            "reason": "order_change",
+            "memo": "Korrektur",
+            "metadata": {"creditNoteId": "cn_2026-11_u1_1"},
+            "created": 10,
+            "voided_at": None,
+            "lines": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "cnli_1",
+                        "invoice_line_item": "il_1",
+                        "amount": 1000,
+                        "taxes": [{"amount": 190, "taxable_amount": 1000, "tax_rate_details": {"tax_rate": "txr_1"}}],
+                    }
+                ],
+            },
+        }
+    )
+
+    assert (note.status, note.number, note.invoice_id, note.customer_id) == (
+        "issued",
+        "ABCD-0001-CN-01",
+        "in_1",
+        "cus_1",
+    )
+    assert (note.total, note.subtotal, note.total_excluding_tax, note.total_tax) == (1190, 1000, 1000, 190)
+    assert (note.pre_payment_amount, note.post_payment_amount, note.out_of_band_amount) == (0, 1190, 90)
+    assert note.refunds == (CreditNoteRefund("re_1", 600), CreditNoteRefund("re_2", 200)) and note.refund_amount == 800
+    assert (note.customer_balance_transaction_id, note.memo, dict(note.metadata)) == (
+        "cbtxn_1",
+        "Korrektur",
+        {"creditNoteId": "cn_2026-11_u1_1"},
+    )
+    assert note.lines == (StripeCreditNoteLine("cnli_1", "il_1", 1000, (LineTax(190, "txr_1", 1000),)),)
+    assert note.lines[0].tax == 190
+
+
+@pytest.mark.skipif(not (SHARED / "stripe" / "fixtures3.json").exists(), reason="needs ../shared")
+def test_stripes_example_credit_note_reads_its_lines_and_refunds():
+    example = _fixture("credit_note")
+
+    note = StripeCreditNote.from_json(example)
+
+    assert (note.id, note.invoice_id, note.status, note.total) == (example["id"], example["invoice"], "issued", 1690)
+    assert [(line.id, line.invoice_line_id, line.amount) for line in note.lines] == [
+        (line["id"], line.get("invoice_line_item"), line["amount"]) for line in example["lines"]["data"]
+    ]
+    assert note.out_of_band_amount == 0 and note.total_tax == 0  # both null in the example
+    assert [refund.refund_id for refund in note.refunds] == [r["refund"] for r in example["refunds"]]
+
+
+def test_a_credit_note_event_reads_its_credit_note():
+    event = StripeEvent.from_json(
+        {
+            "id": "evt_1",
+            "type": "credit_note.created",
+            "created": 5,
+            "data": {"object": {"id": "cn_1", "object": "credit_note", "invoice": "in_1", "total": 500}},
+        }
+    )
+    voided = StripeEvent.from_json(
+        {"id": "evt_2", "type": "credit_note.voided", "data": {"object": {"id": "cn_1", "status": "void"}}}
+    )
+
+    assert isinstance(event.object, StripeCreditNote) and (event.object.invoice_id, event.object.total) == ("in_1", 500)
+    assert isinstance(voided.object, StripeCreditNote) and voided.object.status == "void"

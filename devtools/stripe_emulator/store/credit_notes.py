@@ -17,6 +17,14 @@ of an open or paid invoice", https://docs.stripe.com/invoicing/dashboard/credit-
 line's tax follows the line's taxes in proportion to the amount credited; once the whole line is credited
 its whole tax is (the proportion is taken of what all credit notes credited so far, so rounding never
 credits more tax than the line carries).
+
+A line may instead give its tax as ``tax_amounts`` (``CreditNoteCreateParamsLineTaxAmount``: ``amount``,
+``tax_rate``, ``taxable_amount``): "A list of up to 20 tax amounts for the credit note line item. Not valid
+when `tax_rates` is used or if invoice is set up with `automatic_tax[enabled]=true`", and the rate "must
+have been automatically created by Stripe" (the archived rate Stripe made for an invoice line's own
+``tax_amounts``). The given taxes are the line's taxes, in place of the proportion. The emulator is stricter
+where the SDK says nothing: on an invoice line item each rate must be one of that line's taxes, and no
+more of a rate's tax is credited than the line still carries of it.
 """
 
 from __future__ import annotations
@@ -269,9 +277,9 @@ class CreditNotes(Invoices):
             raise ParameterError(
                 f"Invalid {prefix}[type]: must be one of custom_line_item, invoice_line_item", param=f"{prefix}[type]"
             )
-        if line.get("tax_amounts"):
+        if line.get("tax_amounts") and line.get("tax_rates"):
             raise InvalidRequestError(
-                "The emulator does not take tax_amounts on credit note lines.", param=f"{prefix}[tax_amounts]"
+                f"{prefix}[tax_amounts] cannot be combined with {prefix}[tax_rates].", param=f"{prefix}[tax_amounts]"
             )
         wrong = CUSTOM_LINE_ONLY if kind == "invoice_line_item" else INVOICE_LINE_ONLY
         for name in wrong:
@@ -307,6 +315,7 @@ class CreditNotes(Invoices):
         amount = taxes.round_half_up(unit * quantity)
         if amount <= 0:
             raise InvalidRequestError("A credit note line must credit more than 0.", param=f"{prefix}[unit_amount]")
+        manual = self._credit_tax_amounts(invoice, line, prefix, None)
         rates = self._resolve_tax_rates(line.get("tax_rates"), f"{prefix}[tax_rates]")
         terms = [taxes.RateTerms(r["id"], taxes.percentage_of(r), r["inclusive"]) for r in rates]
         return build.build_credit_note_line(
@@ -316,8 +325,10 @@ class CreditNotes(Invoices):
             quantity=quantity,
             unit_amount=int(unit) if unit == unit.to_integral_value() else None,
             invoice_line_item=None,
-            tax_rates=[r["id"] for r in rates],
-            taxes=taxes.rate_taxes(amount, terms, invoice["customer_tax_exempt"]),
+            tax_rates=[r["id"] for r in rates]
+            if manual is None
+            else [t["tax_rate_details"]["tax_rate"] for t in manual],
+            taxes=taxes.rate_taxes(amount, terms, invoice["customer_tax_exempt"]) if manual is None else manual,
             metadata=line.get("metadata"),
         )
 
@@ -366,21 +377,28 @@ class CreditNotes(Invoices):
                     f"most what is left of it to credit ({source['amount'] - credited_before}).",
                     param=f"{prefix}[amount]",
                 )
-        line_taxes = []
-        for tax in source["taxes"] or []:
-            so_far = _share(tax["amount"], credited_before, source["amount"])
-            taxable = tax["taxable_amount"]
-            line_taxes.append(
-                dict(
-                    tax,
-                    amount=_share(tax["amount"], credited_before + amount, source["amount"]) - so_far,
-                    taxable_amount=None
-                    if taxable is None
-                    else _share(taxable, credited_before + amount, source["amount"])
-                    - _share(taxable, credited_before, source["amount"]),
-                    tax_rate_details=dict(tax["tax_rate_details"]),
+        credited_taxes = self._taxes_credited(invoice["id"], line_id)
+        line_taxes = self._credit_tax_amounts(invoice, line, prefix, source, credited_taxes)
+        if line_taxes is None:
+            line_taxes = []
+            for tax in source["taxes"] or []:
+                # In proportion to all that is credited of the line by now, less the tax credited before.
+                rate_id = (tax["tax_rate_details"] or {}).get("tax_rate")
+                tax_before, taxable_before = credited_taxes.get(rate_id, (0, 0))
+                taxable = tax["taxable_amount"]
+                line_taxes.append(
+                    dict(
+                        tax,
+                        amount=min(
+                            max(_share(tax["amount"], credited_before + amount, source["amount"]) - tax_before, 0),
+                            tax["amount"] - tax_before,
+                        ),
+                        taxable_amount=None
+                        if taxable is None
+                        else _share(taxable, credited_before + amount, source["amount"]) - taxable_before,
+                        tax_rate_details=dict(tax["tax_rate_details"]),
+                    )
                 )
-            )
         rate_ids = [t["tax_rate_details"]["tax_rate"] for t in line_taxes if t["tax_rate_details"]]
         return build.build_credit_note_line(
             "invoice_line_item",
@@ -393,6 +411,98 @@ class CreditNotes(Invoices):
             taxes=line_taxes,
             metadata=line.get("metadata"),
         )
+
+    def _taxes_credited(self, invoice_id: str, line_id: str) -> dict[str | None, tuple[int, int]]:
+        """Per tax rate, the tax and taxable amount the issued credit notes took back of one invoice line."""
+        credited: dict[str | None, tuple[int, int]] = {}
+        for note in self._objects["credit_note"].values():
+            if note["invoice"] != invoice_id or note["status"] != "issued":
+                continue
+            for line in note["lines"]["data"]:
+                if line["invoice_line_item"] != line_id:
+                    continue
+                for tax in line["taxes"] or []:
+                    rate_id = (tax["tax_rate_details"] or {}).get("tax_rate")
+                    amount, taxable = credited.get(rate_id, (0, 0))
+                    credited[rate_id] = (amount + tax["amount"], taxable + (tax["taxable_amount"] or 0))
+        return credited
+
+    def _credit_tax_amounts(
+        self,
+        invoice: dict[str, Any],
+        line: dict[str, Any],
+        prefix: str,
+        source: dict[str, Any] | None,
+        credited: dict[str | None, tuple[int, int]] | None = None,
+    ) -> list[dict[str, Any]] | None:
+        """The line's ``tax_amounts`` as its taxes, refused as Stripe refuses them; None when none are given.
+
+        ``source`` is the credited invoice line (None for a custom line), ``credited`` what credit notes
+        took back of its taxes so far.
+        """
+        given = line.get("tax_amounts")
+        if not given:
+            return None
+        param = f"{prefix}[tax_amounts]"
+        if invoice["automatic_tax"]["enabled"]:
+            raise InvalidRequestError(
+                f"{param} is not valid when the invoice is set up with automatic_tax[enabled]=true.", param=param
+            )
+        if len(given) > taxes.MAX_TAX_AMOUNTS:
+            raise ParameterError(
+                f"You can set at most {taxes.MAX_TAX_AMOUNTS} tax amounts; {param} has {len(given)}.", param=param
+            )
+        on_line = (
+            {(tax["tax_rate_details"] or {}).get("tax_rate"): tax for tax in (source["taxes"] or [])}
+            if source is not None
+            else {}
+        )
+        entries: list[dict[str, Any]] = []
+        for index, tax_amount in enumerate(given):
+            where = f"{param}[{index}]"
+            for name in ("amount", "tax_rate", "taxable_amount"):
+                if tax_amount.get(name) in (None, ""):
+                    raise ParameterError(
+                        f"Missing required param: {where}[{name}].", code="parameter_missing", param=f"{where}[{name}]"
+                    )
+            amount, taxable, rate_id = (
+                int(tax_amount["amount"]),
+                int(tax_amount["taxable_amount"]),
+                tax_amount["tax_rate"],
+            )
+            if amount < 0 or taxable < 0:
+                raise InvalidRequestError(f"{where}: amount and taxable_amount must be 0 or greater.", param=where)
+            rate = self._objects["tax_rate"].get(rate_id)
+            if rate is None:
+                raise ResourceMissingError("tax rate", rate_id, f"{where}[tax_rate]", status=400)
+            if rate_id not in self._stripe_made_rates:
+                raise InvalidRequestError(
+                    f"The tax rate {rate_id} was not created automatically by Stripe: a credit note's tax amounts "
+                    "must use the tax rates Stripe created for the invoice's tax amounts.",
+                    param=f"{where}[tax_rate]",
+                )
+            if any(entry["tax_rate_details"]["tax_rate"] == rate_id for entry in entries):
+                raise InvalidRequestError(
+                    f"The tax rate {rate_id} is given more than once.", param=f"{where}[tax_rate]"
+                )
+            reason = taxes.NOT_AVAILABLE
+            if source is not None:
+                charged = on_line.get(rate_id)
+                if charged is None:
+                    raise InvalidRequestError(
+                        f"Invoice line item {source['id']} has no tax of the tax rate {rate_id}.",
+                        param=f"{where}[tax_rate]",
+                    )
+                left = charged["amount"] - (credited or {}).get(rate_id, (0, 0))[0]
+                if amount > left:
+                    raise InvalidRequestError(
+                        f"The tax amount credited for invoice line item {source['id']} at the tax rate {rate_id} "
+                        f"({amount}) must be at most what is left of its tax to credit ({left}).",
+                        param=f"{where}[amount]",
+                    )
+                reason = charged["taxability_reason"]
+            entries.append(taxes.entry(amount, rate_id, rate["inclusive"], taxable, reason))
+        return entries
 
     def _line_page(self, lines: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict[str, Any]:
         limit = list_limit(params)

@@ -18,11 +18,14 @@ from typing import TypeVar
 
 from billing_core.errors import StripeRateLimited
 from billing_core.ports import (
+    CreditNoteRequest,
     InvoiceLine,
     PaymentGateway,
+    StripeCreditNote,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripePaymentMethod,
     StripeSetupIntent,
 )
@@ -256,6 +259,22 @@ class RateLimitedPaymentGateway(PaymentGateway):
     def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """See ``PaymentGateway.list_invoices`` (one token per call, whatever its page count)."""
         return self._call(lambda: self._inner.list_invoices(customer_id, status=status))
+
+    def list_invoice_lines(self, invoice_id: str) -> list[StripeInvoiceLine]:
+        """See ``PaymentGateway.list_invoice_lines`` (one token per call, whatever its page count)."""
+        return self._call(lambda: self._inner.list_invoice_lines(invoice_id))
+
+    def preview_credit_note(self, request: CreditNoteRequest) -> StripeCreditNote:
+        """See ``PaymentGateway.preview_credit_note``."""
+        return self._call(lambda: self._inner.preview_credit_note(request))
+
+    def create_credit_note(self, request: CreditNoteRequest, *, idempotency_key: str) -> StripeCreditNote:
+        """See ``PaymentGateway.create_credit_note``."""
+        return self._call(lambda: self._inner.create_credit_note(request, idempotency_key=idempotency_key))
+
+    def list_credit_notes(self, invoice_id: str) -> list[StripeCreditNote]:
+        """See ``PaymentGateway.list_credit_notes`` (one token per call, whatever its page count)."""
+        return self._call(lambda: self._inner.list_credit_notes(invoice_id))
 
     def retrieve_event(self, event_id: str) -> StripeEvent:
         """See ``PaymentGateway.retrieve_event``."""

@@ -18,6 +18,10 @@ from typing import Any, Protocol, TypeVar
 
 import stripe
 from stripe.params import (
+    CreditNoteCreateParams,
+    CreditNoteCreateParamsLine,
+    CreditNoteListParams,
+    CreditNotePreviewParams,
     CustomerCreateParams,
     CustomerUpdateParams,
     CustomerUpdateParamsAddress,
@@ -26,12 +30,14 @@ from stripe.params import (
     InvoiceAddLinesParamsLine,
     InvoiceCreateParams,
     InvoiceFinalizeInvoiceParams,
+    InvoiceLineItemListParams,
     InvoiceListParams,
     InvoicePayParams,
     SetupIntentCreateParams,
     TaxRateCreateParams,
 )
 
+from billing_core.domain.credit_notes import Settlement
 from billing_core.errors import (
     IdempotencyKeyReused,
     PaymentActionRequired,
@@ -45,12 +51,15 @@ from billing_core.errors import (
     StripeUnavailable,
 )
 from billing_core.ports import (
+    CreditNoteRequest,
     InvoiceLine,
     PaymentGateway,
     SecretsProvider,
+    StripeCreditNote,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripePaymentMethod,
     StripeSetupIntent,
 )
@@ -127,6 +136,14 @@ def _invoice(obj: _Dictable) -> StripeInvoice:
     return StripeInvoice.from_json(obj.to_dict())
 
 
+def _invoice_line(obj: _Dictable) -> StripeInvoiceLine:
+    return StripeInvoiceLine.from_json(obj.to_dict())
+
+
+def _credit_note(obj: _Dictable) -> StripeCreditNote:
+    return StripeCreditNote.from_json(obj.to_dict())
+
+
 def _event(obj: _Dictable) -> StripeEvent:
     return StripeEvent.from_json(obj.to_dict())
 
@@ -193,6 +210,49 @@ def _line_params(line: InvoiceLine) -> InvoiceAddLinesParamsLine:
             }
         ]
     return params
+
+
+def _credit_note_params(request: CreditNoteRequest) -> CreditNoteCreateParams:
+    """The credit note's lines (by invoice line and amount), its settlement, memo, reason and metadata.
+
+    Pre-payment sends no amount: Stripe takes the credit off the open invoice's ``amount_remaining``.
+    After payment, the settlement parameter carries the whole post-payment amount, the gross of the
+    lines (Stripe: refunds, balance and out-of-band credit "must equal the post_payment_amount").
+    """
+    lines: list[CreditNoteCreateParamsLine] = []
+    for line in request.lines:
+        params: CreditNoteCreateParamsLine = {
+            "type": "invoice_line_item",
+            "invoice_line_item": line.invoice_line_id,
+            "amount": line.amount,
+        }
+        if line.tax_amount is not None and line.tax_rate_id is not None:
+            params["tax_amounts"] = [
+                {
+                    "amount": line.tax_amount,
+                    "tax_rate": line.tax_rate_id,
+                    "taxable_amount": line.amount if line.taxable_amount is None else line.taxable_amount,
+                }
+            ]
+        lines.append(params)
+    note: CreditNoteCreateParams = {
+        "invoice": request.invoice_id,
+        "lines": lines,
+        "metadata": _strings(request.metadata),
+    }
+    if request.memo:
+        note["memo"] = request.memo
+    if request.reason:
+        note["reason"] = request.reason
+    # The refund is a new one of the invoice's payment (``refund_amount``), not a link to existing
+    # refunds (``refunds``): the system never refunds outside a credit note.
+    if request.settlement == Settlement.REFUND:
+        note["refund_amount"] = request.gross
+    elif request.settlement == Settlement.BALANCE:
+        note["credit_amount"] = request.gross
+    elif request.settlement == Settlement.OUT_OF_BAND:
+        note["out_of_band_amount"] = request.gross
+    return note
 
 
 class StripePaymentGateway(PaymentGateway):
@@ -417,6 +477,36 @@ class StripePaymentGateway(PaymentGateway):
         if status:
             params["status"] = status
         return self._call(lambda c: [_invoice(i) for i in c.v1.invoices.list(params=params).auto_paging_iter()])
+
+    def list_invoice_lines(self, invoice_id: str) -> list[StripeInvoiceLine]:
+        """``GET /v1/invoices/{id}/lines`` following every page."""
+        params: InvoiceLineItemListParams = {"limit": _LIST_PAGE_SIZE}
+        return self._call(
+            lambda c: [
+                _invoice_line(line)
+                for line in c.v1.invoices.line_items.list(invoice_id, params=params).auto_paging_iter()
+            ]
+        )
+
+    # --- credit notes -----------------------------------------------------------------------------
+
+    def preview_credit_note(self, request: CreditNoteRequest) -> StripeCreditNote:
+        """``GET /v1/credit_notes/preview`` with the parameters ``create_credit_note`` sends."""
+        params: CreditNotePreviewParams = _credit_note_params(request)
+        return self._call(lambda c: _credit_note(c.v1.credit_notes.preview(params=params)))
+
+    def create_credit_note(self, request: CreditNoteRequest, *, idempotency_key: str) -> StripeCreditNote:
+        """``POST /v1/credit_notes``: the invoice's lines by amount, settled as ``request.settlement`` says."""
+        params = _credit_note_params(request)
+        options = _idempotent(idempotency_key)
+        return self._call(lambda c: _credit_note(c.v1.credit_notes.create(params=params, options=options)))
+
+    def list_credit_notes(self, invoice_id: str) -> list[StripeCreditNote]:
+        """``GET /v1/credit_notes?invoice=`` following every page."""
+        params: CreditNoteListParams = {"invoice": invoice_id, "limit": _LIST_PAGE_SIZE}
+        return self._call(lambda c: [_credit_note(n) for n in c.v1.credit_notes.list(params=params).auto_paging_iter()])
+
+    # --- events -----------------------------------------------------------------------------------
 
     def retrieve_event(self, event_id: str) -> StripeEvent:
         """``GET /v1/events/{id}``."""

@@ -6,12 +6,16 @@ import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 
 from billing_core.domain.account_profile import PostalAddress
+from billing_core.domain.credit_notes import Settlement
 from billing_core.ports.stripe_objects import (
+    StripeCreditNote,
     StripeCustomer,
     StripeEvent,
     StripeInvoice,
+    StripeInvoiceLine,
     StripePaymentMethod,
     StripeSetupIntent,
 )
@@ -63,6 +67,90 @@ class InvoiceLine:
             raise ValueError("a manual tax amount needs its rate and no Tax Rate ids (Stripe takes one or the other)")
         if (self.period_start is None) != (self.period_end is None):
             raise ValueError("a line's period needs both start and end")
+
+
+def _is_minor_units(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class CreditNoteLineRequest:
+    """One invoice line to credit: ``amount`` in minor units, excluding tax, and the tax taken back.
+
+    With ``tax_amount`` Stripe credits exactly that tax at ``tax_rate_id`` (the rate Stripe made for
+    the invoice line's own tax amount; see ``StripeInvoiceLine.taxes``) on ``taxable_amount`` (default:
+    ``amount``). Without it Stripe takes the line's tax in proportion to the amount credited.
+    """
+
+    invoice_line_id: str
+    amount: int
+    tax_amount: int | None = None
+    tax_rate_id: str | None = None
+    taxable_amount: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.invoice_line_id:
+            raise ValueError("a credit note line names the invoice line it credits")
+        for name in ("amount", "tax_amount", "taxable_amount"):
+            value = getattr(self, name)
+            if value is not None and not _is_minor_units(value):
+                raise TypeError(f"{name} must be an int of minor units (cents), got {value!r}")
+        if self.amount <= 0:
+            raise ValueError(f"a credit note line credits a positive amount, got {self.amount}")
+        if self.tax_amount is None:
+            if self.tax_rate_id is not None or self.taxable_amount is not None:
+                raise ValueError("a tax rate or taxable amount on a credit note line needs its tax_amount")
+            return
+        if not self.tax_rate_id:
+            raise ValueError("a tax amount needs the id of its tax rate")
+        if self.tax_amount < 0 or (self.taxable_amount is not None and self.taxable_amount < 0):
+            raise ValueError("a tax amount and its taxable amount are 0 or more")
+
+    @property
+    def gross(self) -> int:
+        """What the line gives back: its amount and the tax given with it."""
+        return self.amount + (self.tax_amount or 0)
+
+
+SETTLEMENTS = frozenset(settlement.value for settlement in Settlement)
+
+
+@dataclass(frozen=True)
+class CreditNoteRequest:
+    """A credit note of ``invoice_id``'s lines, and where its money goes (``settlement``).
+
+    ``settlement`` is a ``Settlement`` value. ``pre_payment`` takes the credit off what an open invoice
+    still asks (Stripe's ``amount_remaining``); on a paid invoice ``refund`` gives it back to the original
+    payment, ``balance`` credits the customer's balance (taken off the next invoice) and ``out_of_band``
+    records it as settled outside Stripe. The amount settled is ``gross``: Stripe refuses the credit
+    note when it differs from the credit note's total, so a taxed line credited after payment needs its
+    ``tax_amount``.
+    """
+
+    invoice_id: str
+    lines: tuple[CreditNoteLineRequest, ...]
+    settlement: str
+    memo: str | None
+    metadata: Mapping[str, str]
+    reason: str | None = None  # Stripe's: duplicate, fraudulent, order_change, product_unsatisfactory
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        if not self.invoice_id:
+            raise ValueError("a credit note names its invoice")
+        if not self.lines or not all(isinstance(line, CreditNoteLineRequest) for line in self.lines):
+            raise ValueError("a credit note credits at least one invoice line (CreditNoteLineRequest)")
+        credited = [line.invoice_line_id for line in self.lines]
+        if len(credited) != len(set(credited)):
+            raise ValueError("a credit note credits each invoice line once")
+        if self.settlement not in SETTLEMENTS:
+            raise ValueError(f"settlement must be one of {', '.join(sorted(SETTLEMENTS))}, got {self.settlement!r}")
+
+    @property
+    def gross(self) -> int:
+        """What the credit note gives back, tax included, as far as the lines give their tax."""
+        return sum(line.gross for line in self.lines)
 
 
 @dataclass(frozen=True)
@@ -202,6 +290,26 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def list_invoices(self, customer_id: str, *, status: str | None = None) -> list[StripeInvoice]:
         """Every invoice of the customer, newest first (used to find one by metadata before creating)."""
+
+    @abc.abstractmethod
+    def list_invoice_lines(self, invoice_id: str) -> list[StripeInvoiceLine]:
+        """Every line of the invoice, in the invoice's order (an invoice object lists only its first ten)."""
+
+    @abc.abstractmethod
+    def preview_credit_note(self, request: CreditNoteRequest) -> StripeCreditNote:
+        """The credit note ``create_credit_note`` would issue for ``request`` now; nothing is issued."""
+
+    @abc.abstractmethod
+    def create_credit_note(self, request: CreditNoteRequest, *, idempotency_key: str) -> StripeCreditNote:
+        """Issue the credit note: the invoice's amounts follow, the money goes where ``settlement`` says.
+
+        Refused (``StripeRequestRejected``) when a line or the invoice has less left to credit than asked,
+        or the settlement does not fit the invoice: pre-payment fits an open invoice, the others a paid one.
+        """
+
+    @abc.abstractmethod
+    def list_credit_notes(self, invoice_id: str) -> list[StripeCreditNote]:
+        """Every credit note of the invoice, newest first (to find one by metadata before issuing it)."""
 
     @abc.abstractmethod
     def retrieve_event(self, event_id: str) -> StripeEvent:

@@ -136,6 +136,13 @@ class StripeInvoice:
     line_kinds: frozenset[str] = frozenset()
     status_transitions: StatusTransitions = StatusTransitions()
     finalization_error: str | None = None  # last_finalization_error.message
+    amount_remaining: int | None = None  # amount_due less amount_paid
+    # The customer's balance before and after finalizing (negative: a credit); ending_balance is
+    # None until the invoice is finalized.
+    starting_balance: int = 0
+    ending_balance: int | None = None
+    pre_payment_credit_notes_amount: int = 0  # what credit notes took off the amount due
+    post_payment_credit_notes_amount: int = 0  # what credit notes gave back after payment
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> StripeInvoice:
@@ -171,6 +178,166 @@ class StripeInvoice:
                 marked_uncollectible_at=_integer(transitions.get("marked_uncollectible_at")),
             ),
             finalization_error=_text(_mapping(obj.get("last_finalization_error")).get("message")),
+            amount_remaining=_integer(obj.get("amount_remaining")),
+            starting_balance=_integer(obj.get("starting_balance")) or 0,
+            ending_balance=_integer(obj.get("ending_balance")),
+            pre_payment_credit_notes_amount=_integer(obj.get("pre_payment_credit_notes_amount")) or 0,
+            post_payment_credit_notes_amount=_integer(obj.get("post_payment_credit_notes_amount")) or 0,
+        )
+
+
+@dataclass(frozen=True)
+class LineTax:
+    """One tax of an invoice or credit note line: its amount, its Tax Rate, what it was computed on."""
+
+    amount: int
+    tax_rate_id: str | None = None  # tax_rate_details.tax_rate
+    taxable_amount: int | None = None
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> LineTax:
+        """Read one entry of a line's ``taxes``."""
+        return cls(
+            amount=_integer(obj.get("amount")) or 0,
+            tax_rate_id=_text(_mapping(obj.get("tax_rate_details")).get("tax_rate")),
+            taxable_amount=_integer(obj.get("taxable_amount")),
+        )
+
+
+def _line_taxes(value: Any) -> tuple[LineTax, ...]:
+    return tuple(LineTax.from_json(tax) for tax in _list(value) if isinstance(tax, Mapping))
+
+
+@dataclass(frozen=True)
+class StripeInvoiceLine:
+    """A line of an invoice: what a credit note names when it takes back some of it."""
+
+    id: str
+    amount: int = 0  # minor units, excluding exclusive tax
+    kind: str | None = None  # metadata.line ("base-fee", "aws", ...)
+    taxes: tuple[LineTax, ...] = ()
+
+    @property
+    def tax(self) -> int:
+        """The line's tax, all rates together."""
+        return sum(tax.amount for tax in self.taxes)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> StripeInvoiceLine:
+        """Read Stripe's line_item object (an invoice's line)."""
+        return cls(
+            id=_required_id(obj, "invoice line item"),
+            amount=_integer(obj.get("amount")) or 0,
+            kind=_text(_mapping(obj.get("metadata")).get("line")),
+            taxes=_line_taxes(obj.get("taxes")),
+        )
+
+
+@dataclass(frozen=True)
+class StripeCreditNoteLine:
+    """A line of a credit note: the invoice line it credits, the amount and the tax taken back."""
+
+    id: str
+    invoice_line_id: str | None = None  # None for a custom line
+    amount: int = 0  # minor units, excluding exclusive tax
+    taxes: tuple[LineTax, ...] = ()
+
+    @property
+    def tax(self) -> int:
+        """The tax taken back on this line, all rates together."""
+        return sum(tax.amount for tax in self.taxes)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> StripeCreditNoteLine:
+        """Read Stripe's credit_note_line_item object."""
+        return cls(
+            id=_required_id(obj, "credit note line item"),
+            invoice_line_id=_reference(obj.get("invoice_line_item")),
+            amount=_integer(obj.get("amount")) or 0,
+            taxes=_line_taxes(obj.get("taxes")),
+        )
+
+
+@dataclass(frozen=True)
+class CreditNoteRefund:
+    """A refund a credit note made (or was linked to), and how much of it belongs to the credit note."""
+
+    refund_id: str | None
+    amount: int
+
+
+@dataclass(frozen=True)
+class StripeCreditNote:
+    """A credit note of an invoice: its totals, how they were settled, and its lines.
+
+    ``pre_payment_amount`` is what it took off the invoice's amount due; ``post_payment_amount`` went
+    back as refunds, customer balance credit and out-of-band credit, which add up to it.
+    """
+
+    id: str
+    status: str | None = None  # issued, void
+    number: str | None = None
+    invoice_id: str | None = None
+    customer_id: str | None = None
+    currency: str | None = None
+    total: int | None = None  # minor units, tax included; None if Stripe's answer carried none
+    subtotal: int | None = None
+    total_excluding_tax: int | None = None
+    total_tax: int = 0  # the sum of total_taxes[].amount
+    pre_payment_amount: int = 0
+    post_payment_amount: int = 0
+    out_of_band_amount: int = 0
+    refunds: tuple[CreditNoteRefund, ...] = ()
+    customer_balance_transaction_id: str | None = None  # set when the customer's balance was credited
+    type: str | None = None  # pre_payment, post_payment, mixed
+    reason: str | None = None
+    memo: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    created: int = 0  # epoch seconds
+    voided_at: int | None = None
+    # The lines as far as the answer lists them.
+    lines: tuple[StripeCreditNoteLine, ...] = ()
+
+    @property
+    def refund_amount(self) -> int:
+        """What the credit note's refunds gave back to the original payment method."""
+        return sum(refund.amount for refund in self.refunds)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> StripeCreditNote:
+        """Read Stripe's credit_note object."""
+        lines = _mapping(obj.get("lines")).get("data")
+        return cls(
+            id=_required_id(obj, "credit note"),
+            status=_text(obj.get("status")),
+            number=_text(obj.get("number")),
+            invoice_id=_reference(obj.get("invoice")),
+            customer_id=_reference(obj.get("customer")),
+            currency=_text(obj.get("currency")),
+            total=_integer(obj.get("total")),
+            subtotal=_integer(obj.get("subtotal")),
+            total_excluding_tax=_integer(obj.get("total_excluding_tax")),
+            total_tax=sum(_integer(_mapping(tax).get("amount")) or 0 for tax in _list(obj.get("total_taxes"))),
+            pre_payment_amount=_integer(obj.get("pre_payment_amount")) or 0,
+            post_payment_amount=_integer(obj.get("post_payment_amount")) or 0,
+            out_of_band_amount=_integer(obj.get("out_of_band_amount")) or 0,
+            refunds=tuple(
+                CreditNoteRefund(_reference(refund.get("refund")), _integer(refund.get("amount_refunded")) or 0)
+                for refund in _list(obj.get("refunds"))
+                if isinstance(refund, Mapping)
+            ),
+            customer_balance_transaction_id=_reference(obj.get("customer_balance_transaction")),
+            type=_text(obj.get("type")),
+            reason=_text(obj.get("reason")),
+            memo=_text(obj.get("memo")),
+            metadata=_metadata(obj.get("metadata")),
+            created=_integer(obj.get("created")) or 0,
+            voided_at=_integer(obj.get("voided_at")),
+            lines=tuple(
+                StripeCreditNoteLine.from_json(line)
+                for line in (lines if isinstance(lines, list) else [])
+                if isinstance(line, Mapping)
+            ),
         )
 
 
@@ -182,10 +349,13 @@ class OtherStripeObject:
     id: str | None = None
 
 
-EventObject = StripeInvoice | StripeSetupIntent | StripePaymentMethod | StripeCustomer | OtherStripeObject
+EventObject = (
+    StripeInvoice | StripeCreditNote | StripeSetupIntent | StripePaymentMethod | StripeCustomer | OtherStripeObject
+)
 
 _READERS: Mapping[str, Callable[[Mapping[str, Any]], EventObject]] = {
     "invoice": StripeInvoice.from_json,
+    "credit_note": StripeCreditNote.from_json,
     "setup_intent": StripeSetupIntent.from_json,
     "payment_method": StripePaymentMethod.from_json,
     "customer": StripeCustomer.from_json,
