@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from billing_api import page, web
+from billing_api import credit_note_routes, page, web
 from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
 from billing_api.operator_routes import operator_api
 from billing_api.routes import ApiComponents, api
@@ -17,6 +17,9 @@ from billing_core.settings import Settings
 from billing_core.use_cases.cost_preview import CostPreviewService
 
 log = logging.getLogger(__name__)
+
+# The operator's credit-note routes live in their own module on the operator blueprint.
+OPERATOR_ROUTE_MODULES = (credit_note_routes,)
 
 
 def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVerifier:
@@ -59,6 +62,6 @@ def create_app(
     app.extensions["billing_api"] = ApiComponents(use_cases=use_cases, verifier=verifier, cost_preview=preview)
     web.install(app, verifier, settings.cors_allowed_origins, use_cases.memberships)
     app.register_blueprint(api)
-    app.register_blueprint(operator_api)
+    app.register_blueprint(operator_api)  # with the routes of credit_note_routes on it
     app.register_blueprint(page.admin_page)
     return app

@@ -479,11 +479,77 @@ _SCHEMAS["OperatorInvoice"] = {
         "attemptCount": {"type": "integer"},
     },
 }
+_SCHEMAS["CreditNoteLine"] = {
+    "type": "object",
+    "required": ["line", "description", "period", "net", "tax"],
+    "properties": {
+        "line": {"type": "string", "description": "The invoice line credited: base-fee, aws, correction:YYYY-MM."},
+        "description": {"type": "string"},
+        "period": {"type": "string"},
+        "net": _MONEY,
+        "tax": _MONEY,
+    },
+}
+_SCHEMAS["CreditNote"] = {
+    "type": "object",
+    "required": [
+        "creditNoteId",
+        "invoiceId",
+        "accountId",
+        "state",
+        "full",
+        "currency",
+        "net",
+        "tax",
+        "gross",
+        "settlement",
+        "reason",
+        "lines",
+    ],
+    "properties": {
+        "creditNoteId": {"type": "string"},
+        "invoiceId": {"type": "string"},
+        "accountId": {"type": "string"},
+        "number": _NULLABLE_TEXT,
+        "state": {"type": "string", "enum": ["pending", "issued", "void"]},
+        "full": {"type": "boolean", "description": "A cancellation (Stornorechnung) of the whole invoice."},
+        "currency": {"type": "string"},
+        "net": _MONEY,
+        "tax": _MONEY,
+        "gross": _MONEY,
+        "settlement": {"type": "string", "enum": ["pre_payment", "refund", "balance", "out_of_band"]},
+        "reason": {"type": "string"},
+        "lines": {"type": "array", "items": _ref("CreditNoteLine")},
+        "createdAt": _EPOCH_MS,
+        "issuedAt": _EPOCH_MS,
+        "einvoice": {"type": "object"},
+    },
+}
 _ACCOUNT_ID = {"name": "accountId", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVOICE_ID = {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}}
 _REASON_BODY = {
     "required": False,
     "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+}
+
+
+_CREDIT_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["reason"],
+                "additionalProperties": False,
+                "properties": {
+                    "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                    "full": {"type": "boolean"},
+                    "lines": {"type": "object", "additionalProperties": _MONEY},
+                    "settlement": {"type": "string", "enum": ["pre_payment", "refund", "balance", "out_of_band"]},
+                },
+            }
+        }
+    },
 }
 
 
@@ -709,6 +775,98 @@ _DOCUMENT["paths"].update(
                 },
                 parameters=[_INVOICE_ID],
                 requestBody=_REASON_BODY,
+            ),
+        },
+        "/operator/invoices/{invoiceId}/credit-notes": {
+            "get": _operation(
+                "operatorListCreditNotes",
+                "An invoice's credit notes, first to last.",
+                {
+                    "200": _json(
+                        "The credit notes.",
+                        {
+                            "type": "object",
+                            "required": ["invoiceId", "creditNotes"],
+                            "properties": {
+                                "invoiceId": {"type": "string"},
+                                "creditNotes": {"type": "array", "items": _ref("CreditNote")},
+                            },
+                        },
+                    ),
+                    "404": _error("No such invoice."),
+                },
+                parameters=[_INVOICE_ID],
+            ),
+            "post": _operation(
+                "operatorIssueCreditNote",
+                "Credit an issued invoice (lines or all of it), refunded, on the balance or out of band.",
+                {
+                    "201": _json("The credit note issued.", _ref("CreditNote")),
+                    "400": _error("The body is not a credit note request."),
+                    "404": _error("No such invoice."),
+                    "409": _error("The invoice cannot be credited so (nothing left, wrong state, no reason ...)."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                parameters=[_INVOICE_ID],
+                requestBody=_CREDIT_REQUEST_BODY,
+            ),
+        },
+        "/operator/invoices/{invoiceId}/credit-notes/preview": {
+            "post": _operation(
+                "operatorPreviewCreditNote",
+                "What a credit note would take back, as Stripe previews it; nothing is issued.",
+                {
+                    "200": _json(
+                        "The proposal: net, VAT and gross to confirm.",
+                        {
+                            "type": "object",
+                            "required": ["invoiceId", "full", "currency", "net", "tax", "gross", "settlement", "lines"],
+                            "properties": {
+                                "invoiceId": {"type": "string"},
+                                "number": _NULLABLE_TEXT,
+                                "full": {"type": "boolean"},
+                                "currency": {"type": "string"},
+                                "net": _MONEY,
+                                "tax": _MONEY,
+                                "gross": _MONEY,
+                                "settlement": {"type": "string"},
+                                "lines": {"type": "array", "items": _ref("CreditNoteLine")},
+                            },
+                        },
+                    ),
+                    "400": _error("The body is not a credit note request."),
+                    "404": _error("No such invoice."),
+                    "409": _error("The invoice cannot be credited so."),
+                    "502": _error("Stripe refused or failed the request."),
+                },
+                parameters=[_INVOICE_ID],
+                requestBody=_CREDIT_REQUEST_BODY,
+            ),
+        },
+        "/operator/credit-notes/{creditNoteId}/einvoice": {
+            "get": _operation(
+                "operatorCreditNoteEInvoice",
+                "A credit note's e-invoice: XRechnung XML or ZUGFeRD PDF.",
+                {
+                    "200": {
+                        "description": "The file (Content-Disposition: attachment).",
+                        "content": {
+                            "application/xml": {"schema": {"type": "string"}},
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "400": _error("An unknown query parameter or format."),
+                    "404": _error("No such credit note, or no e-invoice for it yet."),
+                },
+                parameters=[
+                    {"name": "creditNoteId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]},
+                    },
+                ],
             ),
         },
         "/operator/runs/{period}": {

@@ -27,7 +27,7 @@ from billing_core.use_cases.billing_overview import (
     InvoiceNotPayable,
 )
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
-from billing_core.use_cases.einvoices import FORMATS
+from billing_core.use_cases.einvoices import FORMATS, EInvoiceFile
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,11 @@ def einvoice_response(found: Invoice) -> Response:
     stored = components().use_cases.einvoice_file(found, format_name)
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")
+    return file_response(stored)
+
+
+def file_response(stored: EInvoiceFile) -> Response:
+    """A stored e-invoice file as a download, never cached on the way."""
     response = Response(stored.body, mimetype=stored.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{stored.file_name}"'
     response.headers["Cache-Control"] = "private, no-store"

@@ -5,6 +5,7 @@
     billing invoices retry INVOICE_ID [--reason R]    pay again now with the current default payment method
     billing invoices void INVOICE_ID --reason R       void an invoice never sent to anyone: finalized,
                                                       unpaid, no e-invoice issued (else: cancel)
+    billing invoices credit|cancel|credit-notes ...   credit notes (see billing invoices credit -h)
     billing invoices einvoice INVOICE_ID --format xrechnung|zugferd --out FILE
                                                       the stored e-invoice: XRechnung XML or ZUGFeRD PDF
 
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from billing_cli import credit_notes_command
 from billing_cli.accounts_command import operator_name
 from billing_cli.run_command import period_argument, print_table
 from billing_core.bootstrap import WorkerUseCases
@@ -37,7 +39,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Add ``invoices`` to the ``billing`` command line."""
     parser = subcommands.add_parser(
         "invoices",
-        help="invoices across accounts: list, show, retry, void",
+        help="invoices across accounts: list, show, retry, void, credit, cancel",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,6 +69,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     einvoice.add_argument("--format", choices=sorted(FORMATS), default="xrechnung")
     einvoice.add_argument("--out", required=True, type=Path, help="the file to write")
     einvoice.set_defaults(handler=einvoice_command)
+    credit_notes_command.register_actions(actions)
 
 
 def _run(action: Callable[[], int], err: TextIO, what: str) -> int:

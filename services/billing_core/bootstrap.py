@@ -42,6 +42,7 @@ from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
 from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
 from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditNote
 from billing_core.domain.errors import ConfigurationError
 from billing_core.domain.fx import FxRate, FxRule
 from billing_core.domain.invoice_plan import BillingPolicy
@@ -72,7 +73,8 @@ from billing_core.use_cases.apply_event import EventPorts
 from billing_core.use_cases.billing_overview import CustomerBilling
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
-from billing_core.use_cases.einvoices import EInvoiceFile, EInvoices, StoredEInvoices
+from billing_core.use_cases.credit_notes import CreditNotes, credit_note_files
+from billing_core.use_cases.einvoices import CreditNoteEInvoices, EInvoiceFile, EInvoices, StoredEInvoices
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
 from billing_core.use_cases.operations import DeadLetterQueues, RunOverview, run_overview
@@ -454,6 +456,35 @@ class _OperatorUseCases:
     def operator_invoices(self) -> OperatorInvoices:
         """The operator's invoices across accounts (list, retry, void), audited."""
         return OperatorInvoices(self._ports.invoices, self._ports.payments, self._audit())
+
+    @cached_property
+    def credit_notes(self) -> CreditNotes:
+        """Credit notes and cancellations of issued invoices, audited, each with its e-invoice."""
+        ports = self._ports
+        if ports.credit_notes is None:
+            raise SettingsError("credit notes need the events table")
+        files = (
+            CreditNoteEInvoices(
+                documents=ports.documents,
+                writer=EInvoiceFiles(),
+                seller=seller_from_settings(ports.settings),
+                language=ports.settings.invoice_language,
+            )
+            if ports.documents
+            else None
+        )
+        return CreditNotes(
+            ports.invoices,
+            ports.credit_notes,
+            ports.payments,
+            self._audit(),
+            issue_files=None if files is None else credit_note_files(files, ports.accounts, ports.credit_notes),
+        )
+
+    def credit_note_file(self, note: CreditNote, format_name: str) -> EInvoiceFile | None:
+        """The stored e-invoice of credit note ``note`` in ``format_name``, or ``None``."""
+        documents = self._ports.documents
+        return StoredEInvoices(documents).credit_note_file(note, format_name) if documents is not None else None
 
     def run_overview(self, period: Period) -> RunOverview:
         """A period's run and its invoices per status."""

@@ -108,6 +108,10 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
         "GET /operator/invoices",
         "POST /operator/invoices/{invoiceId}/retry",
         "POST /operator/invoices/{invoiceId}/void",
+        "GET /operator/invoices/{invoiceId}/credit-notes",
+        "POST /operator/invoices/{invoiceId}/credit-notes",
+        "POST /operator/invoices/{invoiceId}/credit-notes/preview",
+        "GET /operator/credit-notes/{creditNoteId}/einvoice",
         "GET /operator/runs/{period}",
         "GET /operator/audit",
     }

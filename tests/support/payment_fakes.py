@@ -718,7 +718,7 @@ class FakePaymentGateway(PaymentGateway):
                 f"{invoice['id']} ({creditable}).",
                 param="lines",
             )
-        settled = {name: request.gross if request.settlement == name else 0 for name in Settlement}
+        settled = {name: request.settled if request.settlement == name else 0 for name in Settlement}
         if settled[Settlement.REFUND] + settled[Settlement.BALANCE] + settled[Settlement.OUT_OF_BAND] != post:
             raise StripeRequestRejected(
                 f"The sum of refund_amount, credit_amount and out_of_band_amount must equal the credit note's "

@@ -19,6 +19,9 @@ def test_every_invoice_lifecycle_event_and_the_account_events_have_one_handler()
         "setup_intent.setup_failed",
         "payment_method.detached",
         "customer.updated",
+        "credit_note.created",
+        "credit_note.updated",
+        "credit_note.voided",
     }
     assert HANDLED_EVENT_TYPES == frozenset(HANDLERS) == RECEIVED
 

@@ -247,11 +247,11 @@ def _credit_note_params(request: CreditNoteRequest) -> CreditNoteCreateParams:
     # The refund is a new one of the invoice's payment (``refund_amount``), not a link to existing
     # refunds (``refunds``): the system never refunds outside a credit note.
     if request.settlement == Settlement.REFUND:
-        note["refund_amount"] = request.gross
+        note["refund_amount"] = request.settled
     elif request.settlement == Settlement.BALANCE:
-        note["credit_amount"] = request.gross
+        note["credit_amount"] = request.settled
     elif request.settlement == Settlement.OUT_OF_BAND:
-        note["out_of_band_amount"] = request.gross
+        note["out_of_band_amount"] = request.settled
     return note
 
 

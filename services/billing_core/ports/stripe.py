@@ -122,9 +122,9 @@ class CreditNoteRequest:
     ``settlement`` is a ``Settlement`` value. ``pre_payment`` takes the credit off what an open invoice
     still asks (Stripe's ``amount_remaining``); on a paid invoice ``refund`` gives it back to the original
     payment, ``balance`` credits the customer's balance (taken off the next invoice) and ``out_of_band``
-    records it as settled outside Stripe. The amount settled is ``gross``: Stripe refuses the credit
-    note when it differs from the credit note's total, so a taxed line credited after payment needs its
-    ``tax_amount``.
+    records it as settled outside Stripe. The amount settled is ``settled`` (``gross`` unless given):
+    Stripe refuses the credit note when it differs from the credit note's total, so a taxed line
+    credited after payment needs its ``tax_amount`` or the request its ``amount_settled``.
     """
 
     invoice_id: str
@@ -133,6 +133,9 @@ class CreditNoteRequest:
     memo: str | None
     metadata: Mapping[str, str]
     reason: str | None = None  # Stripe's: duplicate, fraudulent, order_change, product_unsatisfactory
+    # What a paid invoice's settlement carries when the lines give no tax amount of their own (lines on
+    # Tax Rates: Stripe computes their tax); ``None``: the lines' ``gross``.
+    amount_settled: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lines", tuple(self.lines))
@@ -146,11 +149,18 @@ class CreditNoteRequest:
             raise ValueError("a credit note credits each invoice line once")
         if self.settlement not in SETTLEMENTS:
             raise ValueError(f"settlement must be one of {', '.join(sorted(SETTLEMENTS))}, got {self.settlement!r}")
+        if self.amount_settled is not None and (not _is_minor_units(self.amount_settled) or self.amount_settled <= 0):
+            raise ValueError(f"amount_settled must be a positive int of minor units, got {self.amount_settled!r}")
 
     @property
     def gross(self) -> int:
         """What the credit note gives back, tax included, as far as the lines give their tax."""
         return sum(line.gross for line in self.lines)
+
+    @property
+    def settled(self) -> int:
+        """The amount a refund, balance credit or out-of-band credit carries."""
+        return self.gross if self.amount_settled is None else self.amount_settled
 
 
 @dataclass(frozen=True)

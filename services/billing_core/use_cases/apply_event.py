@@ -26,6 +26,7 @@ from billing_core.errors import BillingError
 from billing_core.ports import EventClaim, StripeEvent
 from billing_core.renewal import RenewedWhile
 from billing_core.use_cases.account_events import ACCOUNT_HANDLERS
+from billing_core.use_cases.credit_note_events import CREDIT_NOTE_HANDLERS
 from billing_core.use_cases.event_support import EventHandler, EventOutcome, EventPorts
 from billing_core.use_cases.invoice_events import INVOICE_HANDLERS, record_invoice_snapshot
 
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 
 # The one list of the Stripe events this system uses: one handler per event type. The webhook
 # endpoint's subscription, the receiver's filter, reconciliation and the docs all derive from it.
-HANDLERS: Mapping[str, EventHandler] = MappingProxyType({**INVOICE_HANDLERS, **ACCOUNT_HANDLERS})
+HANDLERS: Mapping[str, EventHandler] = MappingProxyType(
+    {**INVOICE_HANDLERS, **ACCOUNT_HANDLERS, **CREDIT_NOTE_HANDLERS}
+)
 # Everything else Stripe sends is acknowledged by the webhook receiver and never enqueued.
 HANDLED_EVENT_TYPES = frozenset(HANDLERS)
 
