@@ -345,3 +345,32 @@ def test_an_austrian_business_gets_reverse_charge_no_tax_the_legend_and_a_valid_
     xml = StoredEInvoices(services.documents).file(record, "xrechnung").body
     assert b"<ram:CategoryCode>AE</ram:CategoryCode>" in xml and b"ATU13585627" in xml
     assert_valid_xrechnung(xml)
+
+    # Its e-invoice went out, so it is corrected by a credit note, never voided: part of the base fee back.
+    invoice_id = record.invoice_id
+    code, _, err = billing(services, "invoices", "void", invoice_id, "--reason", "test")
+    assert code == 1 and "paid" in err
+    code, out, err = billing(
+        services,
+        "invoices",
+        "credit",
+        invoice_id,
+        "--line",
+        "base-fee",
+        "--amount",
+        "5.00",
+        "--reason",
+        "Kulanz",
+        "--yes",
+    )
+    assert code == 0, err
+    [stripe_note] = clean_stack.stripe_client().v1.credit_notes.list(params={"invoice": record.stripe.invoice_id}).data
+    assert (stripe_note.total, stripe_note.post_payment_amount, stripe_note.out_of_band_amount) == (500, 500, None)
+    assert sum(refund.amount_refunded for refund in stripe_note.refunds) == 500
+    assert services.invoices.get(account_id, invoice_id).payment.credited == Decimal("5.00")
+    [note] = WorkerUseCases(services).credit_notes.notes_of(invoice_id)
+    assert note.number == stripe_note.number and note.settlement.value == "refund"
+    credit_xml = StoredEInvoices(services.documents).credit_note_file(note, "xrechnung").body
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in credit_xml and record.stripe.number.encode() in credit_xml
+    assert b"<ram:CategoryCode>AE</ram:CategoryCode>" in credit_xml
+    assert_valid_xrechnung(credit_xml)
