@@ -20,6 +20,19 @@ _MONEY = {
 _NULLABLE_MONEY = {**_MONEY, "type": ["string", "null"]}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _EPOCH_MS = {"type": ["integer", "null"], "description": "Epoch milliseconds."}
+_EINVOICE_FILE = {
+    "description": "The file (Content-Disposition: attachment).",
+    "content": {
+        "application/xml": {"schema": {"type": "string"}},
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]},
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -340,13 +353,7 @@ _DOCUMENT: dict[str, Any] = {
                     },
                 ],
                 "responses": {
-                    "200": {
-                        "description": "The file (Content-Disposition: attachment).",
-                        "content": {
-                            "application/xml": {"schema": {"type": "string"}},
-                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
+                    "200": _EINVOICE_FILE,
                     "400": _error("An unknown query parameter or format."),
                     "404": _error("No such invoice in the caller's account, or no e-invoice for it yet."),
                     **_AUTH_ERRORS,
@@ -742,24 +749,13 @@ _DOCUMENT["paths"].update(
                 "operatorInvoiceEInvoice",
                 "Any account's e-invoice: XRechnung XML or ZUGFeRD PDF.",
                 {
-                    "200": {
-                        "description": "The file (Content-Disposition: attachment).",
-                        "content": {
-                            "application/xml": {"schema": {"type": "string"}},
-                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
+                    "200": _EINVOICE_FILE,
                     "400": _error("An unknown query parameter or format."),
                     "404": _error("No such invoice, or no e-invoice for it yet."),
                 },
                 parameters=[
                     _INVOICE_ID,
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]},
-                    },
+                    _FORMAT,
                 ],
             ),
         },
@@ -848,24 +844,13 @@ _DOCUMENT["paths"].update(
                 "operatorCreditNoteEInvoice",
                 "A credit note's e-invoice: XRechnung XML or ZUGFeRD PDF.",
                 {
-                    "200": {
-                        "description": "The file (Content-Disposition: attachment).",
-                        "content": {
-                            "application/xml": {"schema": {"type": "string"}},
-                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
+                    "200": _EINVOICE_FILE,
                     "400": _error("An unknown query parameter or format."),
                     "404": _error("No such credit note, or no e-invoice for it yet."),
                 },
                 parameters=[
                     {"name": "creditNoteId", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["xrechnung", "zugferd"]},
-                    },
+                    _FORMAT,
                 ],
             ),
         },

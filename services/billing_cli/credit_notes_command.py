@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from billing_cli.accounts_command import operator_name
-from billing_cli.run_command import print_table
+from billing_cli.run_command import print_table, write_file
 from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.credit_notes import CreditNote, CreditRefused, CreditRequest, Settlement
 from billing_core.errors import BillingError
@@ -150,9 +150,7 @@ def file_command(
     if stored is None:
         print(f"billing invoices credit-note-file: {args.credit_note} has no {args.format} file stored", file=err)
         return EXIT_FAILED
-    args.out.write_bytes(stored.body)
-    print(f"{args.out} ({stored.content_type}, {len(stored.body)} bytes)", file=out)
-    return EXIT_OK
+    return write_file(stored, args.out, out)
 
 
 def _print_notes(notes: list[CreditNote], out: TextIO) -> None:

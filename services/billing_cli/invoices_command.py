@@ -23,7 +23,7 @@ from typing import TextIO
 
 from billing_cli import credit_notes_command
 from billing_cli.accounts_command import operator_name
-from billing_cli.run_command import period_argument, print_table
+from billing_cli.run_command import period_argument, print_table, write_file
 from billing_core.bootstrap import WorkerUseCases
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
@@ -175,9 +175,7 @@ def einvoice_command(
         if stored is None:
             print(f"billing invoices einvoice: {args.invoice} has no {args.format} e-invoice stored", file=err)
             return EXIT_FAILED
-        args.out.write_bytes(stored.body)
-        print(f"{args.out} ({stored.content_type}, {len(stored.body)} bytes)", file=out)
-        return EXIT_OK
+        return write_file(stored, args.out, out)
 
     return _run(action, err, "einvoice")
 

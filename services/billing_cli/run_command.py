@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
@@ -26,6 +27,7 @@ from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice
 from billing_core.errors import BillingError
 from billing_core.use_cases.billing_run import replica_owner
+from billing_core.use_cases.einvoices import EInvoiceFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -214,3 +216,10 @@ def print_table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         if number == 0:
             out.write("  ".join("-" * width for width in widths) + "\n")
     out.flush()
+
+
+def write_file(stored: EInvoiceFile, path: Path, out: TextIO) -> int:
+    """Write a stored e-invoice file to ``path`` and say so (exit 0)."""
+    path.write_bytes(stored.body)
+    print(f"{path} ({stored.content_type}, {len(stored.body)} bytes)", file=out)
+    return 0
