@@ -4,6 +4,7 @@
                             --reason R [--refund | --balance | --out-of-band] [--yes]
     billing invoices credit INVOICE_ID --full --reason R ...      the same as cancel
     billing invoices cancel INVOICE_ID --reason R [...]           a full credit note (Stornorechnung)
+    billing invoices reissue INVOICE_ID [--yes]                   bill a cancelled invoice's month again
     billing invoices credit-notes INVOICE_ID                      the invoice's credit notes
     billing invoices credit-note-file CREDIT_NOTE_ID --format xrechnung|zugferd --out FILE
 
@@ -11,6 +12,7 @@ Amounts are net, in the invoice's currency; the VAT taken back is the invoice's.
 credited before payment (what is due is reduced); a paid one is refunded to the original payment
 method unless ``--balance`` (the next invoice collects less) or ``--out-of-band`` (settled outside
 Stripe) says otherwise. Without ``--yes`` the command shows what Stripe would credit and asks.
+A cancelled invoice's month is billed again by ``reissue``: a new invoice with a new number, once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from billing_core.domain.credit_notes import CreditNote, CreditRefused, CreditRe
 from billing_core.errors import BillingError
 from billing_core.use_cases.einvoices import FORMATS
 from billing_core.use_cases.operator_invoices import InvoiceNotFound
+from billing_core.use_cases.reissue import ReissueRefused
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,6 +49,12 @@ def register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser
     cancel.add_argument("invoice")
     _common(cancel)
     cancel.set_defaults(handler=cancel_command, full=True, line=[], amount=[])
+    reissue = actions.add_parser(
+        "reissue", help="bill a cancelled invoice's month again with the account's current data, new number"
+    )
+    reissue.add_argument("invoice")
+    reissue.add_argument("--yes", action="store_true", help="reissue without asking")
+    reissue.set_defaults(handler=reissue_command)
     listing = actions.add_parser("credit-notes", help="an invoice's credit notes")
     listing.add_argument("invoice")
     listing.set_defaults(handler=list_command)
@@ -126,6 +135,35 @@ def cancel_command(
 ) -> int:
     """A full credit note."""
     return credit_command(args, use_cases, out, err, answer)
+
+
+def reissue_command(
+    args: argparse.Namespace,
+    use_cases: WorkerUseCases,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    answer: TextIO = sys.stdin,
+) -> int:
+    """Ask (unless ``--yes``), then bill the cancelled invoice's month again; exit 1 if refused."""
+    if not args.yes:
+        print(f"Bill the month of the cancelled invoice {args.invoice} again? [y/N] ", end="", file=out, flush=True)
+        if answer.readline().strip().lower() not in {"y", "yes", "j", "ja"}:
+            print("nothing reissued", file=out)
+            return EXIT_FAILED
+    try:
+        reissued = use_cases.reissue.reissue(args.invoice, actor=operator_name())
+    except (ReissueRefused, InvoiceNotFound) as refused:
+        print(f"billing invoices reissue: {refused}", file=err)
+        return EXIT_FAILED
+    except BillingError as error:
+        print(f"billing invoices reissue failed: {type(error).__name__}: {error}", file=err)
+        return EXIT_FAILED
+    result = reissued.reissue
+    print(
+        f"{args.invoice} reissued as {result.invoice_id}: {result.total} {result.currency}, {result.status}",
+        file=out,
+    )
+    return EXIT_OK
 
 
 def list_command(

@@ -83,6 +83,7 @@ from billing_core.use_cases.operator_invoices import OperatorInvoices
 from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
 from billing_core.use_cases.reconcile import ReconcileReport, reconcile
+from billing_core.use_cases.reissue import Reissue
 
 log = logging.getLogger(__name__)
 
@@ -638,6 +639,21 @@ class WorkerUseCases(_OperatorUseCases):
             tax=tax_policy_from_settings(settings),
             language=settings.invoice_language,
             einvoices=einvoices,
+        )
+
+    @cached_property
+    def reissue(self) -> Reissue:
+        """A cancelled invoice's month billed again through the invoice job, audited."""
+        ports = self._ports
+        if ports.credit_notes is None:
+            raise SettingsError("reissuing needs the events table (the credit notes)")
+        return Reissue(
+            ports.invoices,
+            ports.accounts,
+            ports.credit_notes,
+            self.invoice_job(),
+            policy_from_settings(ports.settings),
+            self._audit(),
         )
 
     def event_ports(self, *, rate_limited: bool = True) -> EventPorts:

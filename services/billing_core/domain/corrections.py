@@ -135,7 +135,8 @@ def with_history(
         return plan
     before = plan.base_fee + plan.aws_costs + sum((c.amount for c in corrections), ZERO) - history.credit_in
     total, carried = settle(before)
-    credit_period = history.credit_from.split("_")[1] if history.credit_from else ""
+    # inv_<YYYY-MM>[r<n>]_<account>: the month the credit comes from, whichever revision carried it
+    credit_period = history.credit_from.split("_")[1][:7] if history.credit_from else ""
     true_up = TrueUp(
         corrections=corrections,
         credit_in=history.credit_in,

@@ -19,6 +19,7 @@ Money rules, in this order:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
@@ -151,9 +152,27 @@ class InvoicePlan:
         return tuple(lines)
 
 
-def invoice_id_for(period: Period, account_id: str) -> str:
-    """The deterministic invoice id of an account and period, ``inv_<YYYY-MM>_<userId>``."""
-    return f"inv_{period.label}_{account_id}"
+def invoice_id_for(period: Period, account_id: str, revision: int = 1) -> str:
+    """The deterministic invoice id of an account and period, ``inv_<YYYY-MM>_<userId>``.
+
+    A month billed again after its invoice was cancelled (``billing invoices reissue``) is revision 2,
+    3, ...: ``inv_<YYYY-MM>r<revision>_<userId>``.
+    """
+    if revision < 1:
+        raise ValueError(f"an invoice revision is 1 or more, got {revision}")
+    suffix = f"r{revision}" if revision > 1 else ""
+    return f"inv_{period.label}{suffix}_{account_id}"
+
+
+def invoice_revision_of(invoice_id: str) -> tuple[str, int]:
+    """The period label and revision of an invoice id (``inv_2026-10r2_u1`` -> ``("2026-10", 2)``)."""
+    match = _INVOICE_ID.fullmatch(invoice_id)
+    if match is None:
+        raise ValueError(f"{invoice_id!r} is not an invoice id (inv_YYYY-MM_<account>)")
+    return match["period"], int(match["revision"] or 1)
+
+
+_INVOICE_ID = re.compile(r"inv_(?P<period>\d{4}-\d{2})(?:r(?P<revision>[2-9]|[1-9]\d+))?_.+", re.DOTALL)
 
 
 def line_descriptions(period: Period, language: str) -> tuple[str, str]:

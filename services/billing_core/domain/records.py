@@ -252,6 +252,18 @@ class Invoice:
         return self.conversion.rate if self.conversion else None
 
     @property
+    def cancelled(self) -> bool:
+        """Whether credit notes took the whole invoice back (Stornorechnung): it no longer bills its month."""
+        return self.payment.credited > 0 and self.payment.credited >= self.amount
+
+    @property
+    def correction(self) -> str | None:
+        """``"cancelled"`` (credited in full), ``"credited"`` (in part) or ``None`` (no credit note)."""
+        if self.cancelled:
+            return "cancelled"
+        return "credited" if self.payment.credited > 0 else None
+
+    @property
     def all_lines_added(self) -> bool:
         """Whether both lines are on the Stripe draft."""
         return set(LINE_KINDS) <= self.stripe.lines_added

@@ -32,12 +32,11 @@ from billing_core.domain.einvoice import (
     document_title,
 )
 from billing_core.domain.einvoice_rules import check_einvoice
-from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
 from billing_core.ports import DocumentStore, EInvoiceWriter, InvoiceRepository
-from billing_core.use_cases.invoice_records import record_line_items
+from billing_core.use_cases.invoice_records import record_line_items, standing_invoice
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +421,7 @@ class EInvoices:
         """The earlier invoices ``record``'s correction lines correct, as far as they are stored and finalized."""
         found = []
         for correction in record.true_up.corrections:
-            earlier = self._invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
+            earlier = standing_invoice(self._invoices, record.account_id, correction.period)
             if earlier is None or issue_date(earlier) is None or not earlier.stripe.number:
                 # The line still says which month it corrects; only the invoice's number is missing.
                 log.warning(

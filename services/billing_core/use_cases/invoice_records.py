@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
@@ -10,6 +11,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from billing_core.domain.corrections import TrueUp
+from billing_core.domain.costs import Period
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -158,10 +160,29 @@ def invoice_metadata(record: Invoice) -> dict[str, str]:
     return {"userId": record.account_id, "invoiceId": record.invoice_id, "period": record.period.label}
 
 
+def month_invoices(invoices: InvoiceRepository, account_id: str, period: Period) -> list[Invoice]:
+    """Every invoice of the account's month, first to last: the month's invoice and its reissues."""
+    found: list[Invoice] = []
+    for revision in itertools.count(1):
+        record = invoices.get(account_id, invoice_id_for(period, account_id, revision))
+        if record is None:
+            return found  # a reissue is claimed only after the revision before it, so they are contiguous
+        found.append(record)
+    raise AssertionError("unreachable")
+
+
+def standing_invoice(invoices: InvoiceRepository, account_id: str, period: Period) -> Invoice | None:
+    """The invoice that bills the account's month now: the last one not cancelled (else the last one)."""
+    records = month_invoices(invoices, account_id, period)
+    standing = [record for record in records if not record.cancelled]
+    chosen = standing or records
+    return chosen[-1] if chosen else None
+
+
 def mark_corrected(invoices: InvoiceRepository, record: Invoice) -> None:
     """Point each invoice ``record`` corrects at it (``corrected_by``); repeating it changes nothing."""
     for correction in record.true_up.corrections:
-        earlier = invoices.get(record.account_id, invoice_id_for(correction.period, record.account_id))
+        earlier = standing_invoice(invoices, record.account_id, correction.period)
         if earlier is None or record.invoice_id in earlier.corrected_by:
             continue
         invoices.update(

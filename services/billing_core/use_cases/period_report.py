@@ -20,11 +20,11 @@ from decimal import Decimal, localcontext
 
 from billing_core.domain.costs import ChargeType, CostAttribution, Period
 from billing_core.domain.fx import FxRate
-from billing_core.domain.invoice_plan import invoice_id_for
 from billing_core.domain.money import ZERO, to_cents
 from billing_core.domain.records import Account, Invoice
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import AccountRepository, CostSource, CreditNoteRepository, InvoiceRepository
+from billing_core.use_cases.invoice_records import standing_invoice
 from billing_core.use_cases.true_up import fetch_months
 
 
@@ -182,7 +182,8 @@ def _credited_net(credit_notes: CreditNoteRepository | None, record: Invoice) ->
 
 
 def _invoice_of(invoices: InvoiceRepository, account: Account, period: Period) -> Invoice | None:
+    # A cancelled invoice and its credit notes add up to nothing: the month's reissue stands for it.
     try:
-        return invoices.get(account.account_id, invoice_id_for(period, account.account_id))
+        return standing_invoice(invoices, account.account_id, period)
     except InvalidStoredRecord:
         return None

@@ -8,7 +8,8 @@ or more from what was billed for it, and the credit the previous invoice carried
 
 Exactly once: what was billed for a month so far is its AWS line plus the corrections of it that
 later invoices carry; those are claimed with their invoice (``create_if_absent``), so a rerun or a
-crash never counts one twice.
+crash never counts one twice. A cancelled invoice (credited in full) counts for nothing; the month's
+reissue, if any, stands in its place.
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ def fetch_months(costs: CostSource, period: Period, months_back: int, attributio
 def history_of(invoices: InvoiceRepository, account_id: str, period: Period, months_back: int) -> AccountHistory:
     """What the account's invoices before ``period`` billed for the window, and the credit they carry on."""
     window_start = period.shifted(-months_back)
+    # A void or cancelled invoice bills nothing: its month stands as its reissue bills it (if any), and
+    # the corrections it carried were taken back with it.
     earlier = [
         record
-        for record in _all_invoices(invoices, account_id)
-        if record.period < period and record.status is not InvoiceStatus.VOID
+        for record in account_invoices(invoices, account_id)
+        if record.period < period and record.status is not InvoiceStatus.VOID and not record.cancelled
     ]
     billed = []
     for record in earlier:
@@ -112,7 +115,8 @@ def trued_up(
     ]
 
 
-def _all_invoices(invoices: InvoiceRepository, account_id: str) -> Iterator[Invoice]:
+def account_invoices(invoices: InvoiceRepository, account_id: str) -> Iterator[Invoice]:
+    """Every invoice of the account, page by page."""
     cursor: str | None = None
     while True:
         page = invoices.list_for_account(account_id, limit=_PAGE, cursor=cursor)
