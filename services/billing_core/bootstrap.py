@@ -74,6 +74,7 @@ from billing_core.use_cases.billing_overview import CustomerBilling
 from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.credit_notes import CreditNotes, credit_note_files
+from billing_core.use_cases.customer_balance import books_balance_before
 from billing_core.use_cases.einvoices import CreditNoteEInvoices, EInvoiceFile, EInvoices, StoredEInvoices
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
@@ -639,6 +640,7 @@ class WorkerUseCases(_OperatorUseCases):
             tax=tax_policy_from_settings(settings),
             language=settings.invoice_language,
             einvoices=einvoices,
+            books_balance=books_balance_before(ports.invoices, ports.credit_notes) if ports.credit_notes else None,
         )
 
     @cached_property

@@ -884,6 +884,21 @@ def test_credit_on_the_balance_is_the_next_invoices_starting_balance(payments):
     assert (finalized.status, finalized.amount_due, finalized.ending_balance) == ("paid", 0, -1774)
 
 
+def test_an_amount_due_below_the_minimum_charge_is_carried_to_the_balance_and_collected_next(payments):
+    cus = customer(payments)
+    small = with_lines(payments, cus, 30, key="small")
+
+    finalized = payments.gateway.finalize_invoice(small.id, idempotency_key="small:finalize", auto_advance=True)
+
+    # Not charged: marked paid, the 0.30 on the balance (a debit), the next invoice collects it.
+    assert (finalized.status, finalized.total, finalized.amount_due) == ("paid", 30, 0)
+    assert (finalized.starting_balance, finalized.ending_balance) == (0, 30)
+    following = with_lines(payments, cus, 2000, key="next")
+    assert (following.starting_balance, following.amount_due) == (30, 2030)
+    collected = payments.gateway.finalize_invoice(following.id, idempotency_key="next:finalize")
+    assert (collected.amount_due, collected.ending_balance) == (2030, 0)
+
+
 def test_more_than_an_invoice_line_has_left_is_refused(payments):
     invoice = open_invoice(payments, customer(payments))
     first, _ = line_ids(payments, invoice)

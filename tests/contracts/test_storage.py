@@ -519,3 +519,17 @@ def test_an_invoices_credited_amount_moves_under_a_guard_on_what_was_read(invoic
 
     assert first.payment.credited == Decimal("11.90")
     assert stale.value.current.payment.credited == Decimal("11.90")
+
+
+def test_what_stripe_did_with_the_customers_balance_is_kept_signed_and_read_back(invoices, account_id):
+    invoice_id = f"inv_2024-11_{account_id}"
+    invoices.create_if_absent(an_invoice(account_id=account_id))
+
+    invoices.update(
+        account_id, invoice_id, {"balance_applied": Decimal("-11.90"), "carried_to_balance": Decimal("0.30")}
+    )
+
+    payment = invoices.get(account_id, invoice_id).payment
+    assert (payment.balance_applied, payment.carried_to_balance) == (Decimal("-11.90"), Decimal("0.30"))
+    cleared = invoices.update(account_id, invoice_id, {"balance_applied": Decimal(0), "carried_to_balance": Decimal(0)})
+    assert (cleared.payment.balance_applied, cleared.payment.carried_to_balance) == (Decimal(0), Decimal(0))

@@ -19,9 +19,9 @@ Where it is simpler than Stripe, on purpose:
   ``updated``, ...), and lists them oldest first (Stripe lists newest first; the port promises no order);
 - an error that is not a payment's or a refusal (a missing object) is not saved under its key (the
   emulator saves it);
-- the customer's balance moves only by credit notes credited to it (and the invoices that apply
-  it): Stripe (and the emulator) also credit a negative invoice to the balance and mark an invoice
-  whose amount due is below the minimum charge (EUR 0.50) paid, debiting the balance;
+- the customer's balance moves only by credit notes credited to it, the invoices that apply it, and
+  an invoice whose amount due is below the minimum charge (EUR 0.50), marked paid with the amount
+  debited to the balance: Stripe (and the emulator) also credit a negative invoice to the balance;
 - credit notes credit invoice lines by amount only (no quantities, custom lines or ``amount``
   without lines), as the port asks; their rules are the emulator's (``store/credit_notes.py``).
 """
@@ -88,6 +88,8 @@ INLINE_LINES = 10  # an invoice object lists its first ten lines; the rest is pa
 # Automatic collection: Stripe charges an auto-advancing invoice about an hour after finalizing it
 # and retries a failed charge (Smart Retries; here every three days, four attempts in all).
 AUTO_CHARGE_DELAY = 3600
+# Stripe's minimum charge, minor units ("The minimum amount is $0.50 US or equivalent"; 0.50 EUR).
+MINIMUM_CHARGE = {"eur": 50, "usd": 50}
 RETRY_INTERVAL, MAX_ATTEMPTS = 3 * 24 * 3600, 4
 # The model of Stripe Tax the emulator uses too: the seller is registered in Germany only, below the
 # EU's OSS threshold, so every EU customer pays German VAT; outside the EU nothing is due.
@@ -591,6 +593,7 @@ class FakePaymentGateway(PaymentGateway):
             )
             invoice["status_transitions"]["finalized_at"] = now
             invoice["ending_balance"] = self._apply_balance(invoice)
+            self._defer_too_small(invoice)
             if auto_advance is not None:
                 invoice["auto_advance"] = auto_advance
             if invoice["amount_due"] > 0 and invoice["auto_advance"]:
@@ -1035,6 +1038,14 @@ class FakePaymentGateway(PaymentGateway):
         if applied:
             self._move_balance(invoice["customer"], -applied)
         return int(invoice["starting_balance"] - applied)
+
+    def _defer_too_small(self, invoice: StripeJson) -> None:
+        """An amount due below Stripe's minimum charge is not charged: it moves to the customer's balance."""
+        due = invoice["amount_due"]
+        if not 0 < due < MINIMUM_CHARGE.get(invoice["currency"], 0):
+            return
+        self._move_balance(invoice["customer"], due)
+        invoice.update(amount_due=0, amount_remaining=0, ending_balance=invoice["ending_balance"] + due)
 
     def _move_balance(self, customer_id: str, amount: int) -> None:
         """Add ``amount`` (negative: a credit) to the customer's balance; its drafts follow."""

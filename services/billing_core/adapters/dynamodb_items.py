@@ -444,6 +444,16 @@ INVOICE_CODECS: dict[str, _Codec] = {
         write=lambda amount: {"credited": amount} if amount else {},
         read=lambda item: _ABSENT if item.get("credited") is None else _decimal(item["credited"]),
     ),
+    "balance_applied": _Codec(  # absent unless Stripe moved the customer's balance with this invoice
+        attributes=("balanceApplied",),
+        write=lambda amount: {"balanceApplied": amount} if amount else {},
+        read=lambda item: _ABSENT if item.get("balanceApplied") is None else _decimal(item["balanceApplied"]),
+    ),
+    "carried_to_balance": _Codec(  # absent unless Stripe moved the customer's balance with this invoice
+        attributes=("carriedToBalance",),
+        write=lambda amount: {"carriedToBalance": amount} if amount else {},
+        read=lambda item: _ABSENT if item.get("carriedToBalance") is None else _decimal(item["carriedToBalance"]),
+    ),
     "einvoice_xml": _simple("einvoiceXml", _text),
     "einvoice_pdf": _simple("einvoicePdf", _text),
     "einvoice_error": _simple("einvoiceError", _text),

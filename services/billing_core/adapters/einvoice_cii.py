@@ -103,7 +103,9 @@ def xrechnung_xml(invoice: EInvoice) -> bytes:
     totals.tax_basis_total = _amount(invoice.net_total)
     totals.tax_total = (_amount(invoice.tax_total), invoice.currency)
     totals.grand_total = _amount(invoice.gross_total)
-    totals.due_amount = _amount(invoice.gross_total)  # nothing is prepaid at finalization
+    if invoice.prepaid:
+        totals.prepaid_total = _amount(invoice.prepaid)  # BT-113
+    totals.due_amount = _amount(invoice.due_payable)  # BT-115
     if invoice.preceding:  # BG-3; drafthorse writes it after the summation, where the schema wants it
         preceding, reference = invoice.preceding[0], settlement.invoice_referenced_document
         reference.issuer_assigned_id = preceding.number  # BT-25

@@ -39,6 +39,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "vat": "USt.",
         "taxable": "auf",
         "total": "Gesamtbetrag",
+        "prepaid": "Verrechnetes Guthaben",
+        "due_payable": "Zahlbetrag",
         "notes": "Hinweise",
         "payment": "Zahlung",
         "due": "Fällig am",
@@ -67,6 +69,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "vat": "VAT",
         "taxable": "on",
         "total": "Total",
+        "prepaid": "Credit applied",
+        "due_payable": "Amount due",
         "notes": "Notes",
         "payment": "Payment",
         "due": "Due date",
@@ -191,6 +195,7 @@ def invoice_html(invoice: EInvoice) -> str:
 {vat_rows}
 <tr class="total"><td>{e(t["total"])}</td>
 <td class="amount">{e(format_amount(invoice.gross_total, currency, language))}</td></tr>
+{_prepaid_rows(invoice, t, language)}
 </table>
 {f'<section><div class="label">{e(t["notes"])}</div>{notes}</section>' if notes else ""}
 <section><div class="label">{e(t["payment"])}</div>
@@ -217,6 +222,19 @@ def format_amount(amount: Decimal, currency: str, language: str) -> str:
 
 def _line_note(note: str | None) -> str:
     return f"<div class='line-note'>{_escape(note)}</div>" if note else ""
+
+
+def _prepaid_rows(invoice: EInvoice, t: dict[str, str], language: str) -> str:
+    """The credit deducted (BT-113) and what is left to pay (BT-115), when a credit was deducted."""
+    if not invoice.prepaid:
+        return ""
+    currency, e = invoice.currency, _escape
+    return (
+        f'<tr><td>{e(t["prepaid"])}</td><td class="amount">'
+        f"{e(format_amount(-invoice.prepaid, currency, language))}</td></tr>"
+        f'<tr class="total"><td>{e(t["due_payable"])}</td><td class="amount">'
+        f"{e(format_amount(invoice.due_payable, currency, language))}</td></tr>"
+    )
 
 
 def _vat_row(vat: VatBreakdown, invoice: EInvoice) -> str:

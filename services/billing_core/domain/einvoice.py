@@ -159,12 +159,19 @@ class EInvoice:
     vat: tuple[VatBreakdown, ...]
     net_total: Decimal  # BT-106 = BT-109: sum of the line nets
     tax_total: Decimal  # BT-110
-    gross_total: Decimal  # BT-112 = BT-115 (nothing is prepaid at finalization)
+    gross_total: Decimal  # BT-112
     due_date: date | None  # BT-9
     payment_terms: str  # BT-20
     payment: PaymentMeans
     notes: tuple[str, ...] = ()  # BT-22: legends, the exchange rate used, the invoices referred to
     cancels_in_full: bool = False  # a credit note only: it takes back the whole preceding invoice
+    # BT-113: a credit on the customer's balance (a credit note's) that Stripe deducted at finalization
+    prepaid: Decimal = Decimal(0)
+
+    @property
+    def due_payable(self) -> Decimal:
+        """BT-115 = BT-112 - BT-113 (BR-CO-16; no rounding amount)."""
+        return self.gross_total - self.prepaid
 
     @property
     def title(self) -> DocumentTitle:

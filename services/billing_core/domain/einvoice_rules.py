@@ -112,4 +112,7 @@ def _sum_problems(invoice: EInvoice) -> list[str]:
         problems.append("the VAT breakdown does not sum to the tax total")
     if invoice.net_total + invoice.tax_total != invoice.gross_total:
         problems.append("net total + tax total is not the gross total")
+    prepaid = invoice.prepaid
+    if not _ZERO <= prepaid <= max(invoice.gross_total, _ZERO) or prepaid != prepaid.quantize(_CENT):
+        problems.append("the prepaid amount is not whole cents between 0.00 and the gross total")
     return problems

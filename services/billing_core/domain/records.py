@@ -190,6 +190,11 @@ class PaymentProgress:
     next_payment_attempt: int | None = None
     paid_at: int | None = None
     credited: Decimal = Decimal(0)  # the gross the issued credit notes took back (``domain.credit_notes``)
+    # The customer's balance at finalization (``domain.customer_balance``): what Stripe took of it into the
+    # invoice (> 0 an earlier amount collected with it, < 0 a credit deducted), and the amount due below
+    # Stripe's minimum charge it moved to the balance instead of charging (the next invoice collects it).
+    balance_applied: Decimal = Decimal(0)
+    carried_to_balance: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,11 @@ class Invoice:
         return self.conversion.rate if self.conversion else None
 
     @property
+    def amount_due(self) -> Decimal:
+        """What Stripe collects for the invoice: its gross with the balance applied, less what was too small."""
+        return self.amount + self.payment.balance_applied - self.payment.carried_to_balance
+
+    @property
     def cancelled(self) -> bool:
         """Whether credit notes took the whole invoice back (Stornorechnung): it no longer bills its month."""
         return self.payment.credited > 0 and self.payment.credited >= self.amount
@@ -298,6 +308,8 @@ class InvoiceChanges(TypedDict, total=False):
     next_payment_attempt: int | None
     paid_at: int | None
     credited: Decimal
+    balance_applied: Decimal
+    carried_to_balance: Decimal
     einvoice_xml: str | None
     einvoice_pdf: str | None
     einvoice_error: str | None
@@ -323,6 +335,8 @@ INVOICE_PART_FIELDS: Mapping[str, tuple[str, str]] = {
     "next_payment_attempt": ("payment", "next_payment_attempt"),
     "paid_at": ("payment", "paid_at"),
     "credited": ("payment", "credited"),
+    "balance_applied": ("payment", "balance_applied"),
+    "carried_to_balance": ("payment", "carried_to_balance"),
     "einvoice_xml": ("einvoice", "xml"),
     "einvoice_pdf": ("einvoice", "pdf"),
     "einvoice_error": ("einvoice", "error"),

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from billing_core.domain.costs import Period
 from billing_core.domain.credit_notes import CreditNote, Settlement
+from billing_core.domain.customer_balance import MINIMUM_CHARGE
 from billing_core.domain.einvoice import (
     DocumentType,
     EInvoice,
@@ -81,6 +82,23 @@ _CORRECTION_TEXTS = {
         "document": "Diese Rechnung korrigiert die Rechnungen {invoices}.",
     },
     "en": {"line": "Correction of invoice {invoice}", "document": "This invoice corrects the invoices {invoices}."},
+}
+# BT-22 of an invoice that moved the customer's balance at Stripe (``domain.customer_balance``).
+_BALANCE_TEXTS = {
+    "de": {
+        "carried": "Der Betrag liegt unter dem Mindestbetrag einer Abbuchung ({minimum}); er wird nicht "
+        "abgebucht, sondern mit der nächsten Rechnung eingezogen.",
+        "collected": "Mit dieser Rechnung wird zusätzlich der offene Betrag von {amount} aus einer früheren "
+        "Rechnung eingezogen (unter dem Mindestbetrag einer Abbuchung); abgebucht werden {due}.",
+        "deducted": "Ein Guthaben von {amount} aus einer Rechnungskorrektur ist verrechnet; zu zahlen: {due}.",
+    },
+    "en": {
+        "carried": "The amount is below the minimum for a charge ({minimum}); it is not charged now but "
+        "collected with the next invoice.",
+        "collected": "This invoice also collects the open amount of {amount} of an earlier invoice (below the "
+        "minimum for a charge); {due} is charged.",
+        "deducted": "A credit of {amount} from a credit note is deducted; amount due: {due}.",
+    },
 }
 # BT-22 of a credit note: which invoice it corrects (§ 31 (5) UStDV asks it be named) and why.
 _CREDIT_NOTE_TEXTS = {
@@ -148,7 +166,7 @@ def einvoice_of(
     several = _named_all(texts["document"], named, language) if len(named) > 1 else None
     issued = issue_date(record) or date.today()
     conversion = record.conversion.note if record.conversion else None
-    notes = tuple(note for note in (legend, conversion, several) if note)
+    notes = tuple(note for note in (legend, conversion, several, _balance_note(record, language)) if note)
     return EInvoice(
         number=record.stripe.number,
         document_type=DocumentType.COMMERCIAL_INVOICE,
@@ -170,7 +188,32 @@ def einvoice_of(
         payment_terms=_PAYMENT_TERMS[_payment_kind(account)][_text_language(language)],
         payment=_payment_means(account, seller),
         notes=notes,
+        # A credit on the balance Stripe deducted is prepaid (BT-113); an amount owed it added is a note.
+        prepaid=max(-record.payment.balance_applied, Decimal(0)),
     )
+
+
+def _balance_note(record: Invoice, language: str) -> str | None:
+    """What Stripe did with the customer's balance on this invoice, as the invoice says it (or ``None``)."""
+    texts, currency = _BALANCE_TEXTS[_text_language(language)], record.currency
+    applied, carried = record.payment.balance_applied, record.payment.carried_to_balance
+    if carried:
+        minimum = MINIMUM_CHARGE.get(currency.upper(), Decimal(0))
+        return texts["carried"].format(minimum=_amount_text(minimum, currency, language))
+    due = _amount_text(record.amount_due, currency, language)
+    if applied > 0:
+        return texts["collected"].format(amount=_amount_text(applied, currency, language), due=due)
+    if applied < 0:
+        return texts["deducted"].format(amount=_amount_text(-applied, currency, language), due=due)
+    return None
+
+
+def _amount_text(amount: Decimal, currency: str, language: str) -> str:
+    """``0,30 EUR`` in German, ``EUR 0.30`` in English."""
+    digits = f"{amount.quantize(Decimal('0.01')):,.2f}"
+    if _text_language(language) == "en":
+        return f"{currency.upper()} {digits}"
+    return f"{digits.replace(',', ' ').replace('.', ',').replace(' ', '.')} {currency.upper()}"
 
 
 def _corrected_references(record: Invoice, corrected: Sequence[Invoice]) -> dict[str, PrecedingInvoice]:

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from billing_core.domain.customer_balance import BalanceUse, balance_applied
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan
 from billing_core.domain.lifecycle import InvoiceStatus, allowed_predecessors
@@ -110,6 +111,10 @@ class InvoiceTotalMismatch(BillingError):
     """The Stripe invoice's total is not the record's amount; it is not finalized (or recorded) as is."""
 
 
+class CustomerBalanceMismatch(BillingError):
+    """Stripe's customer balance is not what the books explain; finalizing would collect an unexplained amount."""
+
+
 class InvoiceFinalizationFailed(BillingError):
     """Stripe refused to finalize the draft (``invoice.finalization_failed``); the job retries it."""
 
@@ -148,8 +153,12 @@ class InvoiceJob:
         tax: TaxPolicy | None = None,
         language: str = "de",
         einvoices: EInvoices | None = None,
+        books_balance: Callable[[Invoice], Decimal] | None = None,
     ) -> None:
         self._einvoices = einvoices
+        # The customer's balance as the books explain it before ``record`` (``domain.customer_balance``);
+        # ``None``: not checked.
+        self._books_balance = books_balance
         self._seller_fields = seller_fields(seller)
         self._tax = tax
         self._language = language
@@ -361,13 +370,22 @@ class InvoiceJob:
         invoice = answer if answer is not None else self._payments.retrieve_invoice(stripe_invoice_id)
         self._require_total(record, invoice)
         if invoice.status == "draft":
+            self._require_balance(record, invoice)
             invoice = self._finalize_in_stripe(record)
             self._observe("finalize", "stripe")
+        balance = BalanceUse.of(invoice.total or 0, invoice.starting_balance, invoice.ending_balance, record.currency)
         changes: InvoiceChanges = {
             # Stripe still finalizes and tries to charge; the record says why it will not be paid.
             "payment_method_missing": not account.has_payment_method,
             "finalized_at": self._now_ms(),
+            "balance_applied": balance.applied,
+            "carried_to_balance": balance.carried,
         }
+        if balance.carried:
+            log.info(
+                "amount due below Stripe's minimum charge: carried to the customer's balance, not charged",
+                extra={"invoiceId": record.invoice_id, "carried": str(balance.carried)},
+            )
         # What Stripe did not say stays as recorded (a webhook may have said it first).
         if invoice.number:
             changes["number"] = invoice.number
@@ -378,6 +396,37 @@ class InvoiceJob:
         record = self._advance(record, InvoiceStatus.OPEN, changes)
         self._observe("finalize", "saved")
         return record
+
+    def _require_balance(self, record: Invoice, draft: StripeInvoice) -> None:
+        """Raise ``CustomerBalanceMismatch`` unless the balance Stripe would apply is the one the books explain.
+
+        A draft's ``starting_balance`` is the customer's balance now; finalizing applies it. Read again
+        once if it disagrees: a credit note issued since the draft was read moved it.
+        """
+        if self._books_balance is None:
+            return
+        expected = to_minor_units(self._books_balance(record), record.currency)
+        if draft.starting_balance != expected:
+            draft = self._payments.retrieve_invoice(_required(record.stripe.invoice_id, record, "Stripe invoice"))
+        total = draft.total or 0
+        due = max(total + balance_applied(total, expected), 0)
+        if draft.starting_balance == expected and draft.amount_due in (None, due):
+            return
+        log.error(
+            "Stripe's customer balance differs from the books; not finalizing",
+            extra={
+                "invoiceId": record.invoice_id,
+                "stripeInvoiceId": record.stripe.invoice_id,
+                "stripeBalance": draft.starting_balance,
+                "booksBalance": expected,
+                "stripeAmountDue": draft.amount_due,
+                "amountDue": due,
+            },
+        )
+        raise CustomerBalanceMismatch(
+            f"{record.invoice_id}: Stripe would apply a customer balance of {draft.starting_balance} (minor units), "
+            f"the books explain {expected}; not finalized (record the balance's cause, then rerun)"
+        )
 
     def _finalize_in_stripe(self, record: Invoice) -> StripeInvoice:
         stripe_invoice_id = _required(record.stripe.invoice_id, record, "Stripe invoice")
