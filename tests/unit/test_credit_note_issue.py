@@ -136,3 +136,19 @@ def test_stripes_credit_note_events_move_the_record_forward_only():
 
     # A late credit_note.created changes nothing: the note is issued already.
     assert books.credit_notes().apply_stripe_credit_note(StripeEvent.from_json(created[0]).object) is False
+
+
+def test_an_issued_credit_note_is_checked_against_what_stripes_invoice_says_is_credited(caplog):
+    books = Books()
+    request = CreditRequest(reason="Kulanz", lines={"base-fee": Decimal("5.00")})
+    books.credit_notes().credit(books.invoice_id, request, actor=ACTOR)
+    assert "credited by another amount" not in caplog.text
+
+    # Stripe's invoice already shows a credit this system never issued (made at Stripe by hand).
+    books.stripe.invoices[books.record.stripe.invoice_id]["pre_payment_credit_notes_amount"] += 100
+    books.credit_notes().credit(
+        books.invoice_id, CreditRequest(reason="Kulanz", lines={"aws": Decimal("1.00")}), actor=ACTOR
+    )
+
+    [record] = [r for r in caplog.records if "credited by another amount" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.stripeCredited == 595 + 119 + 100

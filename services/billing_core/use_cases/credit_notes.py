@@ -220,7 +220,7 @@ class CreditNotes:
                     request, idempotency_key=f"{note.credit_note_id}:create"
                 )
             note = self._mark_issued(note, stripe_note)
-            self._refresh_credited(invoice)
+            self._check_credited(self._refresh_credited(invoice))
             self._record(note, invoice)
         if note.state is CreditNoteState.ISSUED and not (note.einvoice_xml and note.einvoice_pdf):
             if self._issue_files is not None:
@@ -297,6 +297,22 @@ class CreditNotes:
             )
         except ConditionFailed:
             pass  # issued after all (by a concurrent run): it stands
+
+    def _check_credited(self, invoice: Invoice) -> None:
+        """Stripe's invoice says it is credited by what our credit notes took back (logged loudly if not)."""
+        assert invoice.stripe.invoice_id is not None
+        stripe_invoice = self._payments.retrieve_invoice(invoice.stripe.invoice_id)
+        theirs = stripe_invoice.pre_payment_credit_notes_amount + stripe_invoice.post_payment_credit_notes_amount
+        if theirs != to_minor_units(invoice.payment.credited, invoice.currency):
+            # The credit note stands at Stripe either way; what differs is for the operator to look at.
+            log.error(
+                "Stripe's invoice is credited by another amount than our credit notes",
+                extra={
+                    "invoiceId": invoice.invoice_id,
+                    "stripeCredited": theirs,
+                    "credited": str(invoice.payment.credited),
+                },
+            )
 
     def _refresh_credited(self, invoice: Invoice) -> Invoice:
         return refresh_credited(invoice.invoice_id, self._invoices, self._notes, self._now_ms())
@@ -429,7 +445,10 @@ def _asks_for(note: CreditNote, request: CreditRequest) -> bool:
 
 
 def credit_note_files(
-    files: CreditNoteEInvoices, accounts: AccountRepository, notes: CreditNoteRepository
+    files: CreditNoteEInvoices,
+    accounts: AccountRepository,
+    notes: CreditNoteRepository,
+    clock: Callable[[], float] = time.time,
 ) -> Callable[[CreditNote, Invoice], CreditNote]:
     """The step that writes an issued credit note's e-invoice once and keeps its keys (or why not) on it."""
 
@@ -438,7 +457,7 @@ def credit_note_files(
         if account is None:
             return note
         outcome = files.issue(note, record, account)
-        now = int(time.time() * 1000)
+        now = int(clock() * 1000)
         if isinstance(outcome, CreditNoteFiles):
             return notes.update(
                 note.credit_note_id,
