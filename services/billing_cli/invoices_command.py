@@ -204,6 +204,23 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
         ["hosted page", invoice.stripe.hosted_invoice_url or ""],
         ["payment attempts", str(invoice.payment.attempt_count)],
         *([["credited", f"{invoice.payment.credited} {invoice.currency}"]] if invoice.payment.credited else []),
+        *([["correction", invoice.correction]] if invoice.correction else []),
+        *(
+            [["balance applied", f"{invoice.payment.balance_applied} {invoice.currency}"]]
+            if invoice.payment.balance_applied
+            else []
+        ),
+        *(
+            [
+                [
+                    "carried to balance",
+                    f"{invoice.payment.carried_to_balance} {invoice.currency} (below the minimum charge)",
+                ]
+            ]
+            if invoice.payment.carried_to_balance
+            else []
+        ),
+        *([["amount due", f"{invoice.amount_due} {invoice.currency}"]] if invoice.amount_due != invoice.amount else []),
         [
             "e-invoice",
             "XRechnung + ZUGFeRD stored"

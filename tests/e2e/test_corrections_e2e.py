@@ -73,6 +73,8 @@ def test_a_cancelled_invoice_is_reissued_once_with_the_corrected_base_fee(clean_
     assert reissue.stripe.number != first.stripe.number
     cancelled = services.invoices.get(account_id, first.invoice_id)
     assert cancelled.correction == "cancelled"
+    code, shown, _ = billing(services, "invoices", "show", first.invoice_id)
+    assert code == 0 and "correction" in shown and "cancelled" in shown
     assert client.v1.invoices.retrieve(first.stripe.invoice_id).post_payment_credit_notes_amount == 4491
     assert_valid_xrechnung(StoredEInvoices(services.documents).file(reissue, "xrechnung").body)
 
@@ -108,6 +110,8 @@ def test_an_invoice_of_0_30_eur_is_not_charged_and_the_next_invoice_collects_it(
     )
     assert (stripe_small.status, stripe_small.amount_paid, stripe_small.ending_balance) == ("paid", 0, 30)
     assert client.v1.customers.retrieve(small.stripe.customer_id).balance == 30
+    code, shown, _ = billing(services, "invoices", "show", small.invoice_id)
+    assert code == 0 and "0.30 EUR (below the minimum charge)" in shown
     small_xml = StoredEInvoices(services.documents).file(small, "xrechnung").body
     assert b"Mindestbetrag" in small_xml
     assert_valid_xrechnung(small_xml)
