@@ -178,3 +178,31 @@ def test_the_e_invoice_of_the_next_invoice_names_the_small_amount_it_collects():
     assert xml_texts(xml, TOTALS + "ram:DuePayableAmount") == ["44.91"]  # its own supply; the 0.30 is a note
     [note] = [n for n in xml_texts(xml, NOTES) if "Mindestbetrag" in n]
     assert "0,30 EUR" in note and "45,21 EUR" in note
+
+
+TERMS = "//ram:SpecifiedTradePaymentTerms/ram:Description"
+
+
+def test_the_payment_terms_say_how_the_amount_is_paid_when_nothing_is_charged_now(xrechnung):
+    books = Books()
+    small = books.bill_month(NOVEMBER, "0.10", "0.15")
+    assert xml_texts(xrechnung_xml(_einvoice(small)), TERMS) == [
+        "Der Rechnungsbetrag wird mit der nächsten Rechnung eingezogen."
+    ]
+    # December's 0.30 is collected with it; then a credit larger than January's invoice pays all of it.
+    december = books.pay(books.bill_month(DECEMBER, "20.00", "17.74"))
+    CreditNotes(books.invoices, books.notes, books.stripe, FakeAuditLog()).cancel(
+        december.invoice_id, reason="Storno", actor="operator:ops", settlement=Settlement.BALANCE
+    )
+    january = books.bill_month(Period(2027, 1), "5.00", "0.00")
+
+    assert (january.amount, january.payment.balance_applied, january.amount_due) == (
+        Decimal("5.95"),
+        Decimal("-5.95"),
+        Decimal(0),
+    )
+    xml = xrechnung_xml(_einvoice(january))
+    assert xml_texts(xml, TERMS) == ["Der Rechnungsbetrag ist mit Ihrem Guthaben verrechnet; es wird nichts abgebucht."]
+    assert xml_texts(xml, TOTALS + "ram:DuePayableAmount") == ["0.00"]
+    result = xrechnung.validate(xml, "paid-by-credit.xml")
+    assert result.ok, result.format()

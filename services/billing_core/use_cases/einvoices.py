@@ -83,6 +83,17 @@ _CORRECTION_TEXTS = {
     },
     "en": {"line": "Correction of invoice {invoice}", "document": "This invoice corrects the invoices {invoices}."},
 }
+# BT-20 of an invoice nothing is charged for now: too small to charge, or paid by a credit.
+_BALANCE_TERMS = {
+    "next": {
+        "de": "Der Rechnungsbetrag wird mit der nächsten Rechnung eingezogen.",
+        "en": "The amount is collected with the next invoice.",
+    },
+    "credit": {
+        "de": "Der Rechnungsbetrag ist mit Ihrem Guthaben verrechnet; es wird nichts abgebucht.",
+        "en": "The amount is paid from your credit balance; nothing is charged.",
+    },
+}
 # BT-22 of an invoice that moved the customer's balance at Stripe (``domain.customer_balance``).
 _BALANCE_TEXTS = {
     "de": {
@@ -185,12 +196,22 @@ def einvoice_of(
         tax_total=record.tax,
         gross_total=record.amount,
         due_date=issued if record.amount > Decimal(0) else None,
-        payment_terms=_PAYMENT_TERMS[_payment_kind(account)][_text_language(language)],
+        payment_terms=_payment_terms(record, account, language),
         payment=_payment_means(account, seller),
         notes=notes,
         # A credit on the balance Stripe deducted is prepaid (BT-113); an amount owed it added is a note.
         prepaid=max(-record.payment.balance_applied, Decimal(0)),
     )
+
+
+def _payment_terms(record: Invoice, account: Account, language: str) -> str:
+    """BT-20: how the amount is paid: charged, collected with the next invoice, or paid by a credit."""
+    text_language = _text_language(language)
+    if record.payment.carried_to_balance:
+        return _BALANCE_TERMS["next"][text_language]
+    if record.amount > 0 and record.amount_due <= 0:
+        return _BALANCE_TERMS["credit"][text_language]
+    return _PAYMENT_TERMS[_payment_kind(account)][text_language]
 
 
 def _balance_note(record: Invoice, language: str) -> str | None:
