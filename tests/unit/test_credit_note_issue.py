@@ -152,3 +152,54 @@ def test_an_issued_credit_note_is_checked_against_what_stripes_invoice_says_is_c
 
     [record] = [r for r in caplog.records if "credited by another amount" in r.getMessage()]
     assert record.levelname == "ERROR" and record.stripeCredited == 595 + 119 + 100
+
+
+@pytest.mark.parametrize(
+    ("paid", "full", "settlement"),
+    [
+        (False, True, None),
+        (False, False, None),
+        (True, True, Settlement.REFUND),
+        (True, False, Settlement.REFUND),
+        (True, True, Settlement.BALANCE),
+        (True, False, Settlement.BALANCE),
+    ],
+    ids=[
+        "open-full",
+        "open-partial",
+        "paid-full-refund",
+        "paid-partial-refund",
+        "paid-full-balance",
+        "paid-partial-balance",
+    ],
+)
+def test_every_kind_of_credit_note_moves_exactly_its_gross_where_its_settlement_says(paid, full, settlement):
+    books = Books()
+    if paid:
+        books.paid()
+    lines = {} if full else {"base-fee": Decimal("10.00"), "aws": Decimal("7.74")}
+    request = CreditRequest(reason="Korrektur", lines=lines, full=full, settlement=settlement)
+
+    note = books.credit_notes().credit(books.invoice_id, request, actor=ACTOR)
+
+    gross = 4491 if full else 1190 + 921  # 10.00 + 1.90 and 7.74 + 1.47
+    assert int(note.gross * 100) == gross
+    [stripe_note] = books.stripe.list_credit_notes(books.record.stripe.invoice_id)
+    assert (stripe_note.total, stripe_note.total_tax) == (gross, int(note.tax * 100))
+    stripe_invoice = books.stripe_invoice()
+    customer = books.stripe.customers[books.record.stripe.customer_id]
+    if not paid:
+        assert note.settlement is Settlement.PRE_PAYMENT
+        assert (stripe_invoice.pre_payment_credit_notes_amount, stripe_invoice.amount_remaining) == (
+            gross,
+            4491 - gross,
+        )
+        assert stripe_invoice.status == ("paid" if full else "open")
+    else:
+        assert note.settlement is settlement and stripe_invoice.post_payment_credit_notes_amount == gross
+        refunded = stripe_note.refund_amount if settlement is Settlement.REFUND else 0
+        assert refunded == (gross if settlement is Settlement.REFUND else 0)
+        assert customer.get("balance", 0) == (-gross if settlement is Settlement.BALANCE else 0)
+    record = books.invoices.get(books.record.account_id, books.invoice_id)
+    assert record.payment.credited == note.gross
+    assert record.correction == ("cancelled" if full else "credited")
