@@ -465,23 +465,26 @@ class _OperatorUseCases:
         ports = self._ports
         if ports.credit_notes is None:
             raise SettingsError("credit notes need the events table")
-        files = (
-            CreditNoteEInvoices(
-                documents=ports.documents,
-                writer=EInvoiceFiles(),
-                seller=seller_from_settings(ports.settings),
-                language=ports.settings.invoice_language,
-            )
-            if ports.documents
-            else None
-        )
         return CreditNotes(
             ports.invoices,
             ports.credit_notes,
             ports.payments,
             self._audit(),
-            issue_files=None if files is None else credit_note_files(files, ports.accounts, ports.credit_notes),
+            issue_files=self._credit_note_files(ports.credit_notes),
         )
+
+    def _credit_note_files(self, notes: CreditNoteRepository) -> Callable[[CreditNote, Invoice], CreditNote] | None:
+        """The step writing an issued credit note's e-invoice (``None``: no document store)."""
+        ports = self._ports
+        if not ports.documents:
+            return None
+        files = CreditNoteEInvoices(
+            documents=ports.documents,
+            writer=EInvoiceFiles(),
+            seller=seller_from_settings(ports.settings),
+            language=ports.settings.invoice_language,
+        )
+        return credit_note_files(files, ports.accounts, notes)
 
     def credit_note_file(self, note: CreditNote, format_name: str) -> EInvoiceFile | None:
         """The stored e-invoice of credit note ``note`` in ``format_name``, or ``None``."""
@@ -614,6 +617,7 @@ class WorkerUseCases(_OperatorUseCases):
             clock=clock,
             seller=seller_from_settings(settings),
             cost_requests=cost_requests_of(ports.costs),
+            tax=tax_policy_from_settings(settings),
         )
 
     def invoice_job(self) -> InvoiceJob:
@@ -628,6 +632,7 @@ class WorkerUseCases(_OperatorUseCases):
                 writer=EInvoiceFiles(),
                 seller=seller,
                 language=settings.invoice_language,
+                credit_notes=ports.credit_notes,
             )
             if ports.documents
             else None
@@ -641,6 +646,20 @@ class WorkerUseCases(_OperatorUseCases):
             language=settings.invoice_language,
             einvoices=einvoices,
             books_balance=books_balance_before(ports.invoices, ports.credit_notes) if ports.credit_notes else None,
+            credit_notes=self._true_up_credit_notes(),
+        )
+
+    def _true_up_credit_notes(self) -> CreditNotes | None:
+        """The credit notes the invoice job issues for downward corrections under Stripe Tax (rate-limited)."""
+        ports = self._ports
+        if ports.credit_notes is None or ports.audit is None:
+            return None
+        return CreditNotes(
+            ports.invoices,
+            ports.credit_notes,
+            self.rate_limited_payments,
+            ports.audit,
+            issue_files=self._credit_note_files(ports.credit_notes),
         )
 
     @cached_property

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.domain.audit import AuditEntry
+from billing_core.domain.corrections import Correction, TrueUp
 from billing_core.domain.costs import CostAttribution, CostLine, CostReport, CostSnapshot, Period
 from billing_core.domain.credit_notes import CreditNoteState
 from billing_core.domain.fx import ECB_SOURCE, FxQuote, FxRate, FxRule, NewestRate, PeriodRate
@@ -449,6 +450,23 @@ def test_a_person_is_a_member_of_the_first_account_recorded_for_them(memberships
     assert memberships.account_of("sub-1") == "kunde-42" and memberships.account_of("sub-2") is None
 
 
+def test_a_correction_settled_by_credit_note_is_read_back_as_such_and_an_older_one_as_a_line(invoices, account_id):
+    true_up = TrueUp(
+        corrections=(
+            Correction(
+                Period(2024, 9), Decimal("-2.74"), "Korrektur AWS Infrastruktur (Sep 2024)", by_credit_note=True
+            ),
+            Correction(Period(2024, 10), Decimal("1.05"), "Korrektur (Okt 2024)"),
+        )
+    )
+    invoices.create_if_absent(an_invoice(account_id=account_id, true_up=true_up))
+
+    stored = invoices.get(account_id, f"inv_2024-11_{account_id}")
+
+    assert stored.true_up == true_up
+    assert [c.by_credit_note for c in stored.true_up.corrections] == [True, False]
+
+
 # --- credit notes --------------------------------------------------------------------------------
 
 
@@ -462,6 +480,21 @@ def test_a_credit_note_is_claimed_once_and_read_back_as_written(credit_notes, ac
     assert stored == note
     assert stored.net == Decimal("10.00") and stored.tax == Decimal("1.90") and stored.gross == Decimal("11.90")
     assert stored.state is CreditNoteState.PENDING and stored.lines[0].period == Period(2024, 11)
+
+
+def test_a_true_up_credit_note_keeps_the_correction_it_settles(credit_notes, account_id):
+    invoice = an_invoice(account_id=account_id)
+    note = a_credit_note(
+        invoice, true_up_invoice_id=f"inv_2024-12_{account_id}", true_up_period=Period(2024, 11), actor="true-up"
+    )
+    credit_notes.create_if_absent(note)
+    credit_notes.create_if_absent(a_credit_note(invoice, 2))
+
+    true_up, operators = credit_notes.list_for_invoice(invoice.invoice_id)
+
+    assert true_up == note and true_up.from_true_up
+    assert true_up.settles(f"inv_2024-12_{account_id}", Period(2024, 11))
+    assert (operators.true_up_invoice_id, operators.true_up_period, operators.from_true_up) == (None, None, False)
 
 
 def test_a_credit_note_moves_forward_only_under_its_state_guard(credit_notes, account_id):

@@ -81,6 +81,13 @@ def _lines(value: Any) -> tuple[CreditLine, ...]:
     return tuple(lines)
 
 
+def _period_label(value: Any) -> Period:
+    try:
+        return Period.parse(_text(value))
+    except ValueError as error:
+        raise _Bad(str(error)) from None
+
+
 def _vat(value: Any) -> CreditVat:
     vat = _map(value)
     note = vat.get("note")
@@ -114,6 +121,8 @@ CREDIT_NOTE_CODECS: Mapping[str, _Codec] = {
     "einvoice_xml": _simple("einvoiceXml", _text),
     "einvoice_pdf": _simple("einvoicePdf", _text),
     "einvoice_error": _simple("einvoiceError", _text),
+    "true_up_invoice_id": _simple("trueUpInvoiceId", _text),
+    "true_up_period": _simple("trueUpPeriod", _period_label, lambda period: period.label),
 }
 _check_codecs(CreditNote, CREDIT_NOTE_CODECS)
 

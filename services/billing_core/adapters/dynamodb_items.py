@@ -130,6 +130,7 @@ def _corrections(value: Any) -> tuple[Correction, ...]:
                 Period.parse(_text(_map(entry)["period"])),
                 _decimal(_map(entry)["amount"]),
                 _text(_map(entry)["description"]),
+                by_credit_note=_boolean(_map(entry).get("byCreditNote", False)),
             )
             for entry in value
         )
@@ -138,7 +139,16 @@ def _corrections(value: Any) -> tuple[Correction, ...]:
 
 
 def _corrections_item(corrections: tuple[Correction, ...]) -> list[dict[str, Any]]:
-    return [{"period": c.period.label, "amount": c.amount, "description": c.description} for c in corrections]
+    # byCreditNote only where set: a record written before it reads the same.
+    return [
+        {
+            "period": c.period.label,
+            "amount": c.amount,
+            "description": c.description,
+            **({"byCreditNote": True} if c.by_credit_note else {}),
+        }
+        for c in corrections
+    ]
 
 
 def _descriptions(value: Any) -> LineDescriptions:

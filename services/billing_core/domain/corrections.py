@@ -14,6 +14,12 @@ answer is not corrected (missing is not zero).
 
 An invoice never charges below zero: if corrections and credit take the total under 0.00, it is
 clamped at 0.00 and the rest is carried, as a credit, to the account's next invoice.
+
+Under Stripe Tax (``TAX_MODE=stripe-tax``) an invoice cannot carry a negative line. There a downward
+correction is not a line: it stays in the invoice's true-up (so it is counted once, with its invoice)
+marked ``by_credit_note``, and the invoice job settles it by a credit note (Rechnungskorrektur) on the
+corrected month's invoice, which reduces that supply's taxable amount (§ 17 UStG). Such an invoice
+never goes below zero, so it never carries a credit on either.
 """
 
 from __future__ import annotations
@@ -47,11 +53,16 @@ CARRIED_TEXT = {"de": "Übertrag auf die nächste Rechnung", "en": "Carried to t
 
 @dataclass(frozen=True)
 class Correction:
-    """One correction line: the earlier month it corrects and the amount (may be negative)."""
+    """One correction of an earlier month: the month, the amount (may be negative) and its text.
+
+    ``by_credit_note``: not a line of the invoice; a credit note on the corrected month's invoice takes
+    the amount back (a downward correction under Stripe Tax).
+    """
 
     period: Period
     amount: Decimal  # invoice currency, whole cents
     description: str
+    by_credit_note: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,19 @@ class TrueUp:
     carried_description: str | None = None
 
     @property
+    def line_corrections(self) -> tuple[Correction, ...]:
+        """The corrections that are lines of the invoice."""
+        return tuple(c for c in self.corrections if not c.by_credit_note)
+
+    @property
+    def credit_note_corrections(self) -> tuple[Correction, ...]:
+        """The corrections settled by a credit note on the corrected month's invoice (no line here)."""
+        return tuple(c for c in self.corrections if c.by_credit_note)
+
+    @property
     def corrections_total(self) -> Decimal:
-        """The sum of the correction lines (may be negative)."""
-        return sum((c.amount for c in self.corrections), ZERO)
+        """The sum of the correction lines (may be negative); corrections settled by credit note are not lines."""
+        return sum((c.amount for c in self.line_corrections), ZERO)
 
 
 NO_TRUE_UP = TrueUp()
@@ -105,6 +126,11 @@ def correction_for(billed: BilledMonth, final_lines: Sequence[CostLine], languag
     return Correction(billed.period, delta, text)
 
 
+def month_text(period: Period, language: str) -> str:
+    """The month as correction texts name it: "Okt 2026" / "Oct 2026"."""
+    return f"{_MONTHS[language][period.month - 1]} {period.year}"
+
+
 def settle(total_before: Decimal) -> tuple[Decimal, Decimal]:
     """The total charged and the credit carried to the next invoice: never below 0.00, nothing lost."""
     if total_before < 0:
@@ -122,9 +148,17 @@ class AccountHistory:
 
 
 def with_history(
-    plan: InvoicePlan, history: AccountHistory, final_months: Mapping[Period, Sequence[CostLine]], language: str
+    plan: InvoicePlan,
+    history: AccountHistory,
+    final_months: Mapping[Period, Sequence[CostLine]],
+    language: str,
+    *,
+    by_credit_note: bool = False,
 ) -> InvoicePlan:
-    """``plan`` with the corrections of earlier months and the carried credit, its total settled at >= 0.00."""
+    """``plan`` with the corrections of earlier months and the carried credit, its total settled at >= 0.00.
+
+    ``by_credit_note`` (Stripe Tax): the downward corrections are settled by credit notes, not lines.
+    """
     corrections = tuple(
         correction
         for billed in sorted(history.billed, key=lambda month: month.period)
@@ -133,8 +167,6 @@ def with_history(
     )
     if not corrections and not history.credit_in:
         return plan
-    before = plan.base_fee + plan.aws_costs + sum((c.amount for c in corrections), ZERO) - history.credit_in
-    total, carried = settle(before)
     # inv_<YYYY-MM>[r<n>]_<account>: the month the credit comes from, whichever revision carried it
     credit_period = history.credit_from.split("_")[1][:7] if history.credit_from else ""
     true_up = TrueUp(
@@ -142,7 +174,32 @@ def with_history(
         credit_in=history.credit_in,
         credit_from=history.credit_from,
         credit_description=CREDIT_TEXT[language].format(period=credit_period) if history.credit_in else None,
-        carried_out=carried,
-        carried_description=CARRIED_TEXT[language] if carried else None,
+    )
+    if by_credit_note:
+        true_up = dataclasses.replace(true_up, corrections=_by_credit_note(corrections))
+    return _settled(dataclasses.replace(plan, true_up=true_up), CARRIED_TEXT[language])
+
+
+def with_credit_notes_for_downward_corrections(plan: InvoicePlan) -> InvoicePlan:
+    """``plan`` with each downward correction settled by a credit note instead of a line, its total
+    settled again (the same plan if it has none); repeating it changes nothing."""
+    true_up = plan.true_up
+    if not any(c.amount < 0 and not c.by_credit_note for c in true_up.corrections):
+        return plan
+    marked = dataclasses.replace(true_up, corrections=_by_credit_note(true_up.corrections))
+    # Marking only raises the total: a credit carried on was carried before, with its text.
+    return _settled(dataclasses.replace(plan, true_up=marked), true_up.carried_description or "")
+
+
+def _by_credit_note(corrections: Sequence[Correction]) -> tuple[Correction, ...]:
+    return tuple(dataclasses.replace(c, by_credit_note=True) if c.amount < 0 else c for c in corrections)
+
+
+def _settled(plan: InvoicePlan, carried_description: str) -> InvoicePlan:
+    """``plan`` with its total and carried credit from its lines: never below 0.00, the rest carried on."""
+    true_up = plan.true_up
+    total, carried = settle(plan.base_fee + plan.aws_costs + true_up.corrections_total - true_up.credit_in)
+    true_up = dataclasses.replace(
+        true_up, carried_out=carried, carried_description=carried_description if carried else None
     )
     return dataclasses.replace(plan, true_up=true_up, total=total)

@@ -27,6 +27,7 @@ from typing import TypedDict
 
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.invoice_plan import invoice_revision_of
 from billing_core.domain.money import ZERO, from_minor_units, is_whole_cents, to_cents, to_minor_units
 from billing_core.domain.tax import category_tax_cents, stripe_line_taxes
 
@@ -140,11 +141,30 @@ class CreditNote(_CreditedAmounts):
     einvoice_xml: str | None = None
     einvoice_pdf: str | None = None
     einvoice_error: str | None = None
+    # Issued by the true-up of invoice ``true_up_invoice_id`` for its downward correction of the month
+    # ``true_up_period`` (Stripe Tax: no negative line); both None for the operator's own credit notes.
+    true_up_invoice_id: str | None = None
+    true_up_period: Period | None = None
 
     @property
     def counts(self) -> bool:
         """Whether it takes money back: issued and not voided (a pending one may still be issued)."""
         return self.state is CreditNoteState.ISSUED
+
+    @property
+    def from_true_up(self) -> bool:
+        """Whether a true-up issued it (a correction of the month), not the operator (goodwill, errors)."""
+        return self.true_up_invoice_id is not None
+
+    def settles(self, invoice_id: str, period: Period) -> bool:
+        """Whether it settles the correction of ``period`` that invoice ``invoice_id`` carries.
+
+        Issued for any invoice of the same month: a reissue carries its cancelled invoice's
+        corrections, which that invoice's credit notes settled already (they stand whatever becomes
+        of the invoice that carried the correction)."""
+        if self.true_up_invoice_id is None or self.true_up_period != period:
+            return False
+        return invoice_revision_of(self.true_up_invoice_id)[0] == invoice_revision_of(invoice_id)[0]
 
 
 class CreditNoteChanges(TypedDict, total=False):

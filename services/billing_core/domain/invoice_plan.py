@@ -138,13 +138,13 @@ class InvoicePlan:
 
     @property
     def lines(self) -> tuple[InvoiceLine, ...]:
-        """Base fee, AWS (even at 0.00), each correction, the credit carried in, the amount carried on."""
+        """Base fee, AWS (even at 0.00), each correction line, the credit carried in, the amount carried on."""
         true_up = self.true_up
         lines = [
             InvoiceLine(self.base_fee_description, self.base_fee),
             InvoiceLine(self.aws_description, self.aws_costs),
         ]
-        lines += [InvoiceLine(correction.description, correction.amount) for correction in true_up.corrections]
+        lines += [InvoiceLine(correction.description, correction.amount) for correction in true_up.line_corrections]
         if true_up.credit_in:
             lines.append(InvoiceLine(true_up.credit_description or "", -true_up.credit_in))
         if true_up.carried_out:

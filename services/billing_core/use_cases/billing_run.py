@@ -35,6 +35,7 @@ from billing_core.domain.fx import RateNotPublished
 from billing_core.domain.invoice_plan import BillingPolicy, InvoicePlan, plan_invoices
 from billing_core.domain.records import MAX_SKIPPED_KEPT, Account, BillingRunRecord, RunStatus
 from billing_core.domain.seller import Seller
+from billing_core.domain.tax import TaxMode, TaxPolicy
 from billing_core.errors import BillingError, ExchangeRateUnavailable, InvalidStoredRecord
 from billing_core.ports import (
     AccountRepository,
@@ -134,6 +135,7 @@ class BillingRun:
         clock: Callable[[], float] = time.time,
         seller: Seller | None = None,
         cost_requests: Callable[[], int] | None = None,
+        tax: TaxPolicy | None = None,
     ) -> None:
         """``cost_requests`` reads how many paid requests the cost source has made so far, if it counts them."""
         self._accounts = accounts
@@ -151,6 +153,7 @@ class BillingRun:
         self._clock = clock
         self._seller = seller
         self._cost_requests = cost_requests or (lambda: 0)
+        self._tax = tax
 
     def plan(self, period: Period, *, only_account: str | None = None) -> BillingRunResult:
         """Every account's invoice plan for ``period``, from one Cost Explorer query; writes nothing.
@@ -175,7 +178,14 @@ class BillingRun:
         policy.check_can_convert(report.currency)
         plans = plan_invoices(period, report, accounts, policy)
         if self._correction_months and self._invoices is not None:
-            plans = trued_up(plans, self._invoices, months, self._correction_months, policy.language)
+            plans = trued_up(
+                plans,
+                self._invoices,
+                months,
+                self._correction_months,
+                policy.language,
+                by_credit_note=self._stripe_tax_accounts(accounts),
+            )
         return BillingRunResult(
             run_id="dry-run",
             period=period,
@@ -292,6 +302,13 @@ class BillingRun:
         today = datetime.fromtimestamp(self._clock(), UTC).date()
         deadline = period.end.replace(day=self._deadline_day)
         return today < deadline
+
+    def _stripe_tax_accounts(self, accounts: Iterable[Account]) -> frozenset[str]:
+        """The accounts whose invoices Stripe Tax computes the VAT of: no negative line can be billed to them."""
+        tax = self._tax
+        if tax is None or tax.mode is not TaxMode.STRIPE_TAX:
+            return frozenset()
+        return frozenset(a.account_id for a in accounts if tax.treatment_for(a.country, a.vat_id).taxed)
 
     def _require_ended(self, period: Period) -> None:
         # The invoice id is fixed per account and month: billing a month early would spend it on a

@@ -123,17 +123,36 @@ class CreditNotes:
         notes = self.notes_of(invoice_id)
         plan = self._plan(invoice, lines, notes, request)
         note = self._claim(invoice, plan, request, len(notes) + 1, actor)
-        # A concurrent credit note claimed just before ours is counted now: plan again with it.
+        self._replan_with_earlier(note, invoice, lines, notes, request, plan)
+        return self._finish(note, invoice, lines)
+
+    def credit_correction(
+        self, invoice_id: str, request: CreditRequest, *, true_up_invoice_id: str, period: Period, actor: str
+    ) -> CreditNote:
+        """The credit note of the true-up of invoice ``true_up_invoice_id`` for its correction of ``period``
+        on ``invoice_id``, issued once: a rerun finds it (finishing it if a crash left it pending)."""
+        invoice = self._invoice(invoice_id)
+        lines = self._stripe_lines(invoice)
+        notes = self.notes_of(invoice_id)
+        issued = _settling(notes, true_up_invoice_id, period)
+        if issued is not None:
+            return self._finish(issued, invoice, lines)
+        plan = self._plan(invoice, lines, notes, request)
+        # Checked before the claim too: a disagreement would recur on every retry of the job, each time
+        # spending a credit note number of the invoice on a void credit note.
+        self._check_agrees(
+            invoice, plan, self._payments.preview_credit_note(self._stripe_request(invoice, lines, plan, None))
+        )
+        note = self._claim(
+            invoice, plan, request, len(notes) + 1, actor, true_up_invoice_id=true_up_invoice_id, true_up_period=period
+        )
+        # Two attempts of one invoice job at once each claim one: the first claimed stands.
         earlier = [n for n in self.notes_of(invoice_id) if n.sequence < note.sequence]
-        if earlier != notes:
-            try:
-                replanned = self._plan(invoice, lines, earlier, request)
-            except CreditRefused:
-                self._abandon(note, "another credit note of the invoice was issued at the same time")
-                raise
-            if replanned != plan:
-                self._abandon(note, "another credit note of the invoice was issued at the same time")
-                raise CreditRefused("another credit note of this invoice was issued at the same time: try again")
+        first = _settling(earlier, true_up_invoice_id, period)
+        if first is not None:
+            self._abandon(note, f"{first.credit_note_id} settles the same correction")
+            return self._finish(first, invoice, lines)
+        self._replan_with_earlier(note, invoice, lines, notes, request, plan)
         return self._finish(note, invoice, lines)
 
     def cancel(self, invoice_id: str, *, reason: str, actor: str, settlement: Settlement | None = None) -> CreditNote:
@@ -177,8 +196,38 @@ class CreditNotes:
             paid=invoice.status is InvoiceStatus.PAID,
         )
 
+    def _replan_with_earlier(
+        self,
+        note: CreditNote,
+        invoice: Invoice,
+        lines: Sequence[StripeInvoiceLine],
+        notes: Sequence[CreditNote],
+        request: CreditRequest,
+        plan: CreditPlan,
+    ) -> None:
+        """A concurrent credit note claimed just before ``note`` is counted now: plan again with it."""
+        earlier = [n for n in self.notes_of(invoice.invoice_id) if n.sequence < note.sequence]
+        if earlier == list(notes):
+            return
+        try:
+            replanned = self._plan(invoice, lines, earlier, request)
+        except CreditRefused:
+            self._abandon(note, "another credit note of the invoice was issued at the same time")
+            raise
+        if replanned != plan:
+            self._abandon(note, "another credit note of the invoice was issued at the same time")
+            raise CreditRefused("another credit note of this invoice was issued at the same time: try again")
+
     def _claim(
-        self, invoice: Invoice, plan: CreditPlan, request: CreditRequest, sequence: int, actor: str
+        self,
+        invoice: Invoice,
+        plan: CreditPlan,
+        request: CreditRequest,
+        sequence: int,
+        actor: str,
+        *,
+        true_up_invoice_id: str | None = None,
+        true_up_period: Period | None = None,
     ) -> CreditNote:
         assert invoice.vat is not None
         now = self._now_ms()
@@ -196,6 +245,8 @@ class CreditNotes:
             actor=actor,
             created_at=now,
             updated_at=now,
+            true_up_invoice_id=true_up_invoice_id,
+            true_up_period=true_up_period,
         )
         if not self._notes.create_if_absent(note):
             raise CreditRefused("another credit note of this invoice is being issued right now: try again")
@@ -250,6 +301,9 @@ class CreditNotes:
         metadata = {"invoiceId": invoice.invoice_id, "userId": invoice.account_id}
         if note is not None:
             metadata["creditNoteId"] = note.credit_note_id
+        if note is not None and note.true_up_invoice_id and note.true_up_period:
+            metadata["trueUpInvoiceId"] = note.true_up_invoice_id
+            metadata["trueUpPeriod"] = note.true_up_period.label
         return CreditNoteRequest(
             invoice_id=note_invoice(invoice),
             lines=tuple(requested),
@@ -431,6 +485,13 @@ def creditable_lines(invoice: Invoice, stripe_lines: Sequence[StripeInvoiceLine]
         period = Period.parse(kind.split(":", 1)[1]) if kind.startswith("correction:") else invoice.period
         creditable.append(CreditableLine(kind, description, net, from_minor_units(line.tax, invoice.currency), period))
     return creditable
+
+
+def _settling(notes: Sequence[CreditNote], true_up_invoice_id: str, period: Period) -> CreditNote | None:
+    """The first credit note of ``notes`` (not void) that settles the true-up's correction of ``period``."""
+    return next(
+        (n for n in notes if n.state is not CreditNoteState.VOID and n.settles(true_up_invoice_id, period)), None
+    )
 
 
 def _is_of(stripe_note: StripeCreditNote, note: CreditNote) -> bool:

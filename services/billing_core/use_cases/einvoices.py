@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from billing_core.domain.corrections import month_text
 from billing_core.domain.costs import Period
 from billing_core.domain.credit_notes import CreditNote, Settlement
 from billing_core.domain.customer_balance import MINIMUM_CHARGE
@@ -36,8 +37,13 @@ from billing_core.domain.einvoice_rules import check_einvoice
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
-from billing_core.ports import DocumentStore, EInvoiceWriter, InvoiceRepository
-from billing_core.use_cases.invoice_records import record_line_items, standing_invoice
+from billing_core.ports import CreditNoteRepository, DocumentStore, EInvoiceWriter, InvoiceRepository
+from billing_core.use_cases.invoice_records import (
+    CorrectionCredit,
+    correction_credits,
+    record_line_items,
+    standing_invoice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,20 @@ _BALANCE_TEXTS = {
         "deducted": "A credit of {amount} from a credit note is deducted; amount due: {due}.",
     },
 }
+# BT-22 of an invoice whose downward corrections credit notes settled (Stripe Tax: no negative lines);
+# never "Gutschrift", which § 14 (2) UStG reserves for self-billing.
+_SETTLED_TEXTS = {
+    "de": {
+        "one": "Die Korrektur für {month} ist mit der Rechnungskorrektur {notes} ausgeglichen.",
+        "several": "Die Korrektur für {month} ist mit den Rechnungskorrekturen {notes} ausgeglichen.",
+        "note": "{note} zu Rechnung {invoice}",
+    },
+    "en": {
+        "one": "The correction of {month} is settled by credit note {notes}.",
+        "several": "The correction of {month} is settled by credit notes {notes}.",
+        "note": "{note} on invoice {invoice}",
+    },
+}
 # BT-22 of a credit note: which invoice it corrects (§ 31 (5) UStDV asks it be named) and why.
 _CREDIT_NOTE_TEXTS = {
     "de": {"refers": "Bezieht sich auf Rechnung {number} vom {day}.", "reason": "Grund: {reason}"},
@@ -140,13 +160,20 @@ def issue_date(record: Invoice) -> date | None:
 
 
 def einvoice_of(
-    record: Invoice, account: Account, seller: Seller, language: str, *, corrected: Sequence[Invoice] = ()
+    record: Invoice,
+    account: Account,
+    seller: Seller,
+    language: str,
+    *,
+    corrected: Sequence[Invoice] = (),
+    settled: Sequence[CorrectionCredit] = (),
 ) -> EInvoice:
     """The e-invoice of a finalized ``record`` for ``account``, sold by ``seller``.
 
     Every record is a period's invoice: a commercial invoice (380). Its correction lines (true-up)
     name the earlier invoice they correct where ``corrected`` holds it finalized: in the line's note
-    (BT-127) and, for a single corrected invoice, as the preceding invoice (BG-3).
+    (BT-127) and, for a single corrected invoice, as the preceding invoice (BG-3). A correction a credit
+    note settled instead (``settled``) is no line: a document note (BT-22) names the credit note.
     """
     if not record.stripe.number or not record.stripe.finalized_at or record.vat is None:
         raise EInvoiceNotReady(f"{record.invoice_id} is not finalized with a VAT treatment yet")
@@ -177,7 +204,11 @@ def einvoice_of(
     several = _named_all(texts["document"], named, language) if len(named) > 1 else None
     issued = issue_date(record) or date.today()
     conversion = record.conversion.note if record.conversion else None
-    notes = tuple(note for note in (legend, conversion, several, _balance_note(record, language)) if note)
+    notes = tuple(
+        note
+        for note in (legend, conversion, several, _balance_note(record, language), *_settled_notes(settled, language))
+        if note
+    )
     return EInvoice(
         number=record.stripe.number,
         document_type=DocumentType.COMMERCIAL_INVOICE,
@@ -246,9 +277,35 @@ def _corrected_references(record: Invoice, corrected: Sequence[Invoice]) -> dict
     }
     return {
         f"correction:{correction.period.label}": by_month[correction.period]
-        for correction in record.true_up.corrections
+        for correction in record.true_up.line_corrections
         if correction.period in by_month
     }
+
+
+def _settled_notes(settled: Sequence[CorrectionCredit], language: str) -> list[str]:
+    """One note per correction a credit note settled: which credit notes, on which invoices."""
+    texts = _SETTLED_TEXTS[_text_language(language)]
+    by_month: dict[Period, list[str]] = {}
+    for credit in settled:
+        day = issue_date(credit.invoice)
+        if not credit.note.number or not credit.invoice.stripe.number or day is None:
+            continue
+        invoice = _invoice_text(PrecedingInvoice(credit.invoice.stripe.number, day), language)
+        by_month.setdefault(credit.correction.period, []).append(
+            texts["note"].format(note=credit.note.number, invoice=invoice)
+        )
+    return [
+        texts["one" if len(parts) == 1 else "several"].format(
+            month=month_text(month, _text_language(language)), notes=_joined(parts, language)
+        )
+        for month, parts in by_month.items()
+    ]
+
+
+def _joined(parts: Sequence[str], language: str) -> str:
+    """``a``, ``a und b``, ``a, b und c`` (``and`` in English)."""
+    conjunction = " and " if language == "en" else " und "
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + conjunction + parts[-1]
 
 
 def _named(text: str, invoice: PrecedingInvoice, language: str) -> str:
@@ -442,8 +499,10 @@ class EInvoices:
         writer: EInvoiceWriter,
         seller: Seller,
         language: str = "de",
+        credit_notes: CreditNoteRepository | None = None,
     ) -> None:
         self._invoices = invoices
+        self._credit_notes = credit_notes  # to name the credit notes settling corrections (Stripe Tax)
         self._documents = documents
         self._writer = writer
         self._seller = seller
@@ -455,7 +514,14 @@ class EInvoices:
             return record
         try:
             language = account.language or self._language
-            invoice = einvoice_of(record, account, self._seller, language, corrected=self._corrected(record))
+            invoice = einvoice_of(
+                record,
+                account,
+                self._seller,
+                language,
+                corrected=self._corrected(record),
+                settled=self._settled(record),
+            )
             xml, pdf = _written(self._writer, invoice)
         except (EInvoiceInvalid, EInvoiceNotReady) as problem:
             # The invoice is finalized and charged: the job goes on, the record says what is missing, and
@@ -481,10 +547,16 @@ class EInvoices:
             {"einvoice_xml": xml_key, "einvoice_pdf": pdf_key, "einvoice_error": None, "updated_at": now_ms},
         )
 
+    def _settled(self, record: Invoice) -> list[CorrectionCredit]:
+        """The credit notes that settle ``record``'s corrections by credit note."""
+        if self._credit_notes is None or not record.true_up.credit_note_corrections:
+            return []
+        return correction_credits(self._invoices, self._credit_notes, record)
+
     def _corrected(self, record: Invoice) -> list[Invoice]:
         """The earlier invoices ``record``'s correction lines correct, as far as they are stored and finalized."""
         found = []
-        for correction in record.true_up.corrections:
+        for correction in record.true_up.line_corrections:
             earlier = standing_invoice(self._invoices, record.account_id, correction.period)
             if earlier is None or issue_date(earlier) is None or not earlier.stripe.number:
                 # The line still says which month it corrects; only the invoice's number is missing.

@@ -3,6 +3,8 @@
 Steps, each resumable (the ``billing`` record stores progress after every one):
 
     claim           conditional put of the record (status pending, amounts from the plan)
+    credit-notes    under Stripe Tax: the credit notes settling its downward corrections, on the corrected
+                    months' invoices (``use_cases.true_up_credits``), before this invoice is finalized
     customer        the account's Stripe customer (created once if the account has none)
     create-invoice  Stripe draft with metadata userId / invoiceId / period -> record.stripeInvoiceId
     add-lines       both lines in one add_lines request; its answer's total -> record.linesAdded,
@@ -49,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from billing_core.domain.corrections import with_credit_notes_for_downward_corrections
 from billing_core.domain.customer_balance import BalanceUse, balance_applied
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan
@@ -72,6 +75,7 @@ from billing_core.ports import (
     PaymentGateway,
     StripeInvoice,
 )
+from billing_core.use_cases.credit_notes import CreditNotes
 from billing_core.use_cases.einvoices import EInvoices
 from billing_core.use_cases.invoice_records import (
     TaxClaim,
@@ -81,6 +85,7 @@ from billing_core.use_cases.invoice_records import (
     new_record,
 )
 from billing_core.use_cases.tax_rates import TaxRates
+from billing_core.use_cases.true_up_credits import TrueUpCredits
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,10 @@ class InvoiceTotalMismatch(BillingError):
 
 class CustomerBalanceMismatch(BillingError):
     """Stripe's customer balance is not what the books explain; finalizing would collect an unexplained amount."""
+
+
+class NegativeLineUnderStripeTax(BillingError):
+    """The invoice would carry a negative line (a credit carried in), which Stripe Tax refuses."""
 
 
 class InvoiceFinalizationFailed(BillingError):
@@ -154,11 +163,14 @@ class InvoiceJob:
         language: str = "de",
         einvoices: EInvoices | None = None,
         books_balance: Callable[[Invoice], Decimal] | None = None,
+        credit_notes: CreditNotes | None = None,
     ) -> None:
         self._einvoices = einvoices
         # The customer's balance as the books explain it before ``record`` (``domain.customer_balance``);
         # ``None``: not checked.
         self._books_balance = books_balance
+        # Under Stripe Tax a downward correction is a credit note on the corrected invoice, not a line.
+        self._true_up_credits = TrueUpCredits(invoices, credit_notes) if credit_notes is not None else None
         self._seller_fields = seller_fields(seller)
         self._tax = tax
         self._language = language
@@ -192,6 +204,7 @@ class InvoiceJob:
             return record
 
         try:
+            record = self._settle_corrections(current(record))
             record = self._customer(current(record), account)
             record = self._draft(current(record))
             record, answer = self._lines(current(record))
@@ -219,12 +232,39 @@ class InvoiceJob:
     # --- steps -----------------------------------------------------------------------------------
 
     def _claim(self, plan: InvoicePlan, run_id: str | None, account: Account | None) -> Invoice:
-        if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id, tax=self._tax_claim(account))):
+        claim = self._tax_claim(account)
+        if claim is not None and claim.mode is TaxMode.STRIPE_TAX and claim.treatment.taxed:
+            # Decided again where the VAT is fixed: the account may have changed since the run planned.
+            plan = with_credit_notes_for_downward_corrections(plan)
+            self._refuse_negative_lines(plan)
+        if self._invoices.create_if_absent(new_record(plan, self._now_ms(), run_id, tax=claim)):
             self._observe("claim", "saved")
             log.info("invoice claimed", extra={"invoiceId": plan.invoice_id, "userId": plan.account_id})
         record = self._invoices.get(plan.account_id, plan.invoice_id)
         if record is None:  # pragma: no cover - a put that succeeded cannot vanish
             raise BillingError(f"invoice record {plan.invoice_id} disappeared after the claim")
+        return record
+
+    def _refuse_negative_lines(self, plan: InvoicePlan) -> None:
+        """Stripe Tax takes no negative line: a plan still carrying a credit in is refused before its claim."""
+        if not plan.true_up.credit_in or self._invoices.get(plan.account_id, plan.invoice_id) is not None:
+            return  # nothing negative, or claimed already (the claim is the invoice)
+        raise NegativeLineUnderStripeTax(
+            f"{plan.invoice_id} would carry the credit of {plan.true_up.credit_in} {plan.currency.upper()} from "
+            f"{plan.true_up.credit_from} as a negative line, which Stripe Tax refuses: nothing is claimed. Bill the "
+            "month with TAX_MODE=rates, or settle the credit with the account and bill it again"
+        )
+
+    def _settle_corrections(self, record: Invoice) -> Invoice:
+        """Before the invoice is finalized, the credit notes that settle its downward corrections (once)."""
+        if not record.true_up.credit_note_corrections:
+            return record
+        if self._true_up_credits is None:
+            raise BillingError(
+                f"{record.invoice_id} settles corrections by credit note, but this invoice job has no credit notes"
+            )
+        self._true_up_credits.settle(record)
+        self._observe("credit-notes", "saved")
         return record
 
     def _tax_claim(self, account: Account | None) -> TaxClaim | None:

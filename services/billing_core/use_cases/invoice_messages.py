@@ -118,7 +118,12 @@ def _conversion(plan: Mapping[str, Any]) -> Conversion | None:
 def _true_up_fields(true_up: TrueUp) -> dict[str, Any]:
     return {
         "corrections": [
-            {"period": c.period.label, "amount": str(c.amount), "description": c.description}
+            {
+                "period": c.period.label,
+                "amount": str(c.amount),
+                "description": c.description,
+                **({"byCreditNote": True} if c.by_credit_note else {}),
+            }
             for c in true_up.corrections
         ],
         "creditIn": str(true_up.credit_in),
@@ -132,7 +137,12 @@ def _true_up_fields(true_up: TrueUp) -> dict[str, Any]:
 def _true_up(plan: Mapping[str, Any]) -> TrueUp:
     return TrueUp(
         corrections=tuple(
-            Correction(Period.parse(c["period"]), Decimal(str(c["amount"])), c["description"])
+            Correction(
+                Period.parse(c["period"]),
+                Decimal(str(c["amount"])),
+                c["description"],
+                by_credit_note=c.get("byCreditNote") is True,
+            )
             for c in plan.get("corrections", [])
         ),
         credit_in=Decimal(str(plan.get("creditIn", "0"))),

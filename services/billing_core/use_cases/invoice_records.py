@@ -10,8 +10,9 @@ from datetime import time as day_time
 from decimal import Decimal
 from typing import Protocol
 
-from billing_core.domain.corrections import TrueUp
+from billing_core.domain.corrections import Correction, TrueUp
 from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditNote, CreditNoteState
 from billing_core.domain.einvoice import VatCategory
 from billing_core.domain.invoice_plan import InvoicePlan, invoice_id_for
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -24,7 +25,8 @@ from billing_core.domain.tax import (
     manual_line_taxes,
     rates_agree,
 )
-from billing_core.ports import InvoiceLine, InvoiceRepository, TaxRateSpec
+from billing_core.ports import CreditNoteRepository, InvoiceLine, InvoiceRepository, TaxRateSpec
+from billing_core.use_cases.true_up import account_invoices
 
 
 class _Billed(Protocol):
@@ -42,13 +44,13 @@ class _Billed(Protocol):
 
 def line_items(billed: _Billed, base_fee_text: str, aws_text: str) -> list[tuple[str, Decimal, str]]:
     """The invoice's lines as (kind, net amount, text): base fee, AWS (left off at 0.00: the invoice
-    shows what is charged), one per correction of an earlier month, the credit carried in, and what
-    is carried on to the next invoice."""
+    shows what is charged), one per correction of an earlier month (but those a credit note settles),
+    the credit carried in, and what is carried on to the next invoice."""
     kinds: list[tuple[str, Decimal, str]] = [("base-fee", billed.base_fee, base_fee_text)]
     if not billed.aws_costs.is_zero():
         kinds.append(("aws", billed.aws_costs, aws_text))
     true_up = billed.true_up
-    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in true_up.corrections]
+    kinds += [(f"correction:{c.period.label}", c.amount, c.description) for c in true_up.line_corrections]
     if true_up.credit_in:
         kinds.append(("credit", -true_up.credit_in, true_up.credit_description or "Credit"))
     if true_up.carried_out:
@@ -190,3 +192,58 @@ def mark_corrected(invoices: InvoiceRepository, record: Invoice) -> None:
             earlier.invoice_id,
             {"corrected_by": earlier.corrected_by | {record.invoice_id}, "updated_at": record.updated_at},
         )
+
+
+@dataclass(frozen=True)
+class CreditTarget:
+    """An invoice line a downward correction of ``period`` by credit note takes its amount back from."""
+
+    invoice: Invoice
+    kind: str  # "aws" of the month's invoice, or "correction:<YYYY-MM>" of a later one
+
+
+def credit_targets(invoices: InvoiceRepository, record: Invoice, period: Period) -> list[CreditTarget]:
+    """Where ``record``'s correction of ``period`` is credited, in this order: the month's standing
+    invoice's AWS line, then the correction lines of the month on the invoices between it and ``record``
+    (they corrected the month upward), oldest first."""
+    targets = []
+    standing = standing_invoice(invoices, record.account_id, period)
+    if standing is not None:
+        targets.append(CreditTarget(standing, "aws"))
+    later = sorted(
+        (
+            earlier
+            for earlier in account_invoices(invoices, record.account_id)
+            if period < earlier.period < record.period
+            and earlier.status is not InvoiceStatus.VOID
+            and not earlier.cancelled
+            and any(c.period == period and c.amount > 0 for c in earlier.true_up.line_corrections)
+        ),
+        key=lambda earlier: (earlier.period, earlier.created_at, earlier.invoice_id),
+    )
+    targets += [CreditTarget(earlier, f"correction:{period.label}") for earlier in later]
+    return targets
+
+
+@dataclass(frozen=True)
+class CorrectionCredit:
+    """A credit note that settles (some of) a correction by credit note: the correction, the invoice credited."""
+
+    correction: Correction
+    invoice: Invoice
+    note: CreditNote
+
+
+def correction_credits(
+    invoices: InvoiceRepository, credit_notes: CreditNoteRepository, record: Invoice
+) -> list[CorrectionCredit]:
+    """The credit notes (not void) that settle ``record``'s corrections by credit note, in correction order."""
+    found = []
+    for correction in record.true_up.credit_note_corrections:
+        for target in credit_targets(invoices, record, correction.period):
+            found += [
+                CorrectionCredit(correction, target.invoice, note)
+                for note in credit_notes.list_for_invoice(target.invoice.invoice_id)
+                if note.state is not CreditNoteState.VOID and note.settles(record.invoice_id, correction.period)
+            ]
+    return found

@@ -42,7 +42,9 @@ class AccountBilled:
     corrections: Decimal = ZERO  # corrections of earlier months this invoice carries
     total: Decimal = ZERO
     markup: Decimal = ZERO  # the AWS line minus the converted raw costs, invoice currency
-    credited: Decimal = ZERO  # net its issued credit notes took back (VAT is not revenue)
+    # net the operator's issued credit notes took back (VAT is not revenue); a true-up's credit note is a
+    # correction of the month's AWS costs, not a loss of margin, and is left out
+    credited: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,14 @@ def period_report(
 def _credited_net(credit_notes: CreditNoteRepository | None, record: Invoice) -> Decimal:
     if credit_notes is None or not record.payment.credited:
         return ZERO
-    return sum((note.net for note in credit_notes.list_for_invoice(record.invoice_id) if note.counts), ZERO)
+    return sum(
+        (
+            note.net
+            for note in credit_notes.list_for_invoice(record.invoice_id)
+            if note.counts and not note.from_true_up
+        ),
+        ZERO,
+    )
 
 
 def _invoice_of(invoices: InvoiceRepository, account: Account, period: Period) -> Invoice | None:

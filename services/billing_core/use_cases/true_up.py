@@ -4,18 +4,22 @@ The run asks Cost Explorer once for the new month and the ``CORRECTION_MONTHS`` 
 MONTHLY query plus pages, whatever the number of accounts or months). For each account it reads its
 earlier invoices (one query of the billing table per account) and adds, through
 ``domain.corrections``, one correction line per earlier month whose final AWS line differs by a cent
-or more from what was billed for it, and the credit the previous invoice carried on.
+or more from what was billed for it, and the credit the previous invoice carried on. Where Stripe Tax
+computes the invoice's VAT, a downward correction is settled by a credit note on the corrected
+month's invoice instead (``use_cases.true_up_credits``); it is still counted here, with its invoice.
 
 Exactly once: what was billed for a month so far is its AWS line plus the corrections of it that
 later invoices carry; those are claimed with their invoice (``create_if_absent``), so a rerun or a
 crash never counts one twice. A cancelled invoice (credited in full) counts for nothing; the month's
-reissue, if any, stands in its place.
+reissue, if any, stands in its place. But a correction settled by a credit note counts whatever
+becomes of the invoice that carried it: the credit note is on the corrected invoice and stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from billing_core.domain.corrections import AccountHistory, BilledMonth, with_history
 from billing_core.domain.costs import CostAttribution, CostLine, CostReport, Period
@@ -70,11 +74,9 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
     window_start = period.shifted(-months_back)
     # A void or cancelled invoice bills nothing: its month stands as its reissue bills it (if any), and
     # the corrections it carried were taken back with it.
-    earlier = [
-        record
-        for record in account_invoices(invoices, account_id)
-        if record.period < period and record.status is not InvoiceStatus.VOID and not record.cancelled
-    ]
+    before = [record for record in account_invoices(invoices, account_id) if record.period < period]
+    earlier = [record for record in before if record.status is not InvoiceStatus.VOID and not record.cancelled]
+    by_credit_note = _settled_by_credit_notes(before)
     billed = []
     for record in earlier:
         if record.period < window_start:
@@ -84,8 +86,15 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
                 c.amount
                 for later in earlier
                 if later.period > record.period
-                for c in later.true_up.corrections
+                for c in later.true_up.line_corrections
                 if c.period == record.period
+            ),
+            ZERO,
+        ) + sum(
+            (
+                amount
+                for (carrier, corrected_month), amount in by_credit_note.items()
+                if corrected_month == record.period and carrier > record.period
             ),
             ZERO,
         )
@@ -100,16 +109,38 @@ def history_of(invoices: InvoiceRepository, account_id: str, period: Period, mon
     return AccountHistory(tuple(billed))
 
 
+def _settled_by_credit_notes(records: Sequence[Invoice]) -> dict[tuple[Period, Period], Decimal]:
+    """Per (month of the carrying invoice, corrected month), the correction a credit note settles.
+
+    Such a correction stands whatever becomes of the invoice that carried it: its credit note is on the
+    corrected invoice, so voiding or cancelling the carrier does not take it back. A reissue carries
+    its cancelled invoice's corrections again, settled by the same credit notes: counted once per month.
+    """
+    settled: dict[tuple[Period, Period], Decimal] = {}
+    for record in sorted(records, key=lambda r: (r.period, r.created_at, r.invoice_id)):
+        for correction in record.true_up.credit_note_corrections:
+            settled.setdefault((record.period, correction.period), correction.amount)
+    return settled
+
+
 def trued_up(
-    plans: Sequence[InvoicePlan], invoices: InvoiceRepository, months: MonthsOfCosts, months_back: int, language: str
+    plans: Sequence[InvoicePlan],
+    invoices: InvoiceRepository,
+    months: MonthsOfCosts,
+    months_back: int,
+    language: str,
+    *,
+    by_credit_note: Collection[str] = frozenset(),
 ) -> list[InvoicePlan]:
-    """Each plan with its account's corrections and carried credit."""
+    """Each plan with its account's corrections and carried credit; the downward corrections of the
+    accounts in ``by_credit_note`` (whose VAT Stripe Tax computes) are settled by credit notes."""
     return [
         with_history(
             plan,
             history_of(invoices, plan.account_id, plan.period, months_back),
             months.final_lines(plan.cost_scope),
             language,
+            by_credit_note=plan.account_id in by_credit_note,
         )
         for plan in plans
     ]
