@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from billing_core.domain.credit_notes import CreditNoteState, CreditRefused, CreditRequest, Settlement
 from billing_core.domain.lifecycle import InvoiceStatus
@@ -203,3 +205,17 @@ def test_every_kind_of_credit_note_moves_exactly_its_gross_where_its_settlement_
     record = books.invoices.get(books.record.account_id, books.invoice_id)
     assert record.payment.credited == note.gross
     assert record.correction == ("cancelled" if full else "credited")
+
+
+@settings(max_examples=60, deadline=None)
+@given(cents=st.integers(min_value=1, max_value=1773), paid=st.booleans())
+def test_any_part_of_a_line_is_credited_with_the_tax_stripe_computes_for_it(cents, paid):
+    books = Books()
+    if paid:
+        books.paid()
+    request = CreditRequest(reason="Teil", lines={"aws": Decimal(cents) / 100})
+
+    note = books.credit_notes().credit(books.invoice_id, request, actor=ACTOR)  # refused if Stripe differed
+
+    [stripe_note] = books.stripe.list_credit_notes(books.record.stripe.invoice_id)
+    assert (stripe_note.total, stripe_note.total_tax) == (int(note.gross * 100), int(note.tax * 100))

@@ -5,12 +5,14 @@ A finalized invoice is never changed. It is corrected by a credit note that name
 back the whole invoice, a *partial* credit note (Rechnungskorrektur) takes back amounts of its lines.
 
 Amounts. A credit note credits net amounts of the invoice's lines; its VAT is that of the invoice,
-in the invoice's proportions: a line credited in full takes back exactly the tax the invoice charged
-on it, a line credited in part ``net x rate`` rounded half up per line (as Stripe computes the tax of
-a credit note line). EN 16931 computes the tax once per category over the credited nets; where the
-two would differ by a cent, the credit note is refused and the operator credits the lines one by
-one (each then agrees). Never more is credited than is still creditable, per line and in total
-(Stripe's own rule: the credit notes of an invoice never exceed its total).
+in the invoice's proportions, as Stripe computes a credit note line's tax ("in proportion to the
+refunded amount ... based on the original tax rate", docs.stripe.com/tax/invoicing/refunds): of each
+line, the share of the tax the invoice charged on it that all its credit notes so far take of its net,
+rounded half up, less what earlier credit notes took. So a line credited in full takes back exactly
+its tax, and credit notes never take more tax than was charged. The credited VAT per category may
+differ from EN 16931's ``taxable x rate`` by a cent per credited line, which BR-CO-17 allows (its
+schematron accepts up to one currency unit). Never more is credited than is still creditable, per
+line and in total (Stripe's own rule: the credit notes of an invoice never exceed its total).
 
 Where the money goes (Stripe's split): an unpaid invoice's amount due is reduced (pre-payment); a
 paid invoice's credit is refunded to the original payment method, put on the customer's balance
@@ -28,8 +30,7 @@ from typing import TypedDict
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.invoice_plan import invoice_revision_of
-from billing_core.domain.money import ZERO, from_minor_units, is_whole_cents, to_cents, to_minor_units
-from billing_core.domain.tax import category_tax_cents, stripe_line_taxes
+from billing_core.domain.money import ZERO, is_whole_cents, to_cents
 
 MAX_REASON_LENGTH = 500
 
@@ -283,6 +284,8 @@ def plan_credit(
     else:
         planned = []
         known = {line.kind for line in lines}
+        original = {line.kind: line for line in lines}
+        taken = credited_by_line(notes)
         for kind, amount in request.lines.items():
             if kind not in known:
                 raise CreditRefused(f"the invoice has no line {kind!r} (lines: {', '.join(sorted(known))})")
@@ -293,30 +296,31 @@ def plan_credit(
                 raise CreditRefused(
                     f"line {kind}: at most {line.net} {currency.upper()} is left to credit, not {amount}"
                 )
-            planned.append(_credited(line, to_cents(amount), vat, currency))
+            before = taken.get(kind, (ZERO, ZERO))
+            planned.append(_credited(line, original[kind], before, to_cents(amount)))
     plan = CreditPlan(tuple(planned), request.full, settlement)
     if plan.gross > left_gross:
         raise CreditRefused(f"at most {left_gross} {currency.upper()} is left to credit, not {plan.gross}")
-    if vat.category == "S" and not request.full:
-        cents = [to_minor_units(line.net, currency) for line in plan.lines]
-        if to_minor_units(plan.tax, currency) != category_tax_cents(cents, vat.rate):
-            raise CreditRefused(
-                "the VAT of these lines rounds differently per line (Stripe) and per category (EN 16931): "
-                "credit them in separate credit notes"
-            )
     return plan
 
 
-def _credited(line: CreditableLine, net: Decimal, vat: CreditVat, currency: str) -> CreditLine:
-    """``net`` of ``line`` with its tax: all of the line's remaining tax if all of it, else net x rate."""
-    if net == line.net:
-        tax = line.tax
-    elif vat.category == "S":
-        cents = stripe_line_taxes([to_minor_units(net, currency)], vat.rate)[0]
-        tax = from_minor_units(cents, currency)
+def _credited(
+    left: CreditableLine, line: CreditableLine, before: tuple[Decimal, Decimal], net: Decimal
+) -> CreditLine:
+    """``net`` of ``line`` with its share of the line's tax (``left`` is what is still creditable of it).
+
+    The share is of all that is credited of the line by now, less the tax credited ``before``, so the
+    credit notes of a line add up to exactly its tax once it is credited in full.
+    """
+    net_before, tax_before = before
+    if net == left.net:
+        tax = left.tax
+    elif line.net:
+        share = to_cents(line.tax * (net_before + net) / line.net)
+        tax = min(max(share - tax_before, ZERO), left.tax)
     else:
         tax = ZERO
-    return CreditLine(line.kind, line.description, net, to_cents(tax), line.period)
+    return CreditLine(line.kind, line.description, net, tax, line.period)
 
 
 def _allocate(lines: Sequence[CreditableLine], net_total: Decimal, tax_total: Decimal) -> list[CreditLine]:

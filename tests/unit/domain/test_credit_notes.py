@@ -141,12 +141,25 @@ def test_unknown_lines_and_bad_amounts_are_refused_with_what_to_do():
         CreditRequest("x")
 
 
-def test_lines_whose_tax_rounds_differently_per_line_and_per_category_are_credited_one_by_one():
-    # 0.05 x 19 % = 0.0095 and 0.05 x 19 % again: per line 0.01 + 0.01, per category round(0.019) = 0.02 -> agree;
-    # 0.03 + 0.03: per line 0.01 + 0.01 = 0.02, per category round(0.0114) = 0.01 -> refused.
-    with pytest.raises(CreditRefused, match="separate credit notes"):
-        _plan(CreditRequest("x", lines={"base-fee": Decimal("0.03"), "aws": Decimal("0.03")}))
-    assert _plan(CreditRequest("x", lines={"aws": Decimal("0.03")})).tax == Decimal("0.01")
+def test_a_line_credited_in_part_takes_its_share_of_the_tax_charged_on_it():
+    # The seed invoice's AWS line: 17.74 net, 3.37 tax (3.3706). 3.26 of it takes 3.37 x 3.26 / 17.74 =
+    # 0.6193 -> 0.62; 0.03 + 0.03 take 0.01 + 0.01, more than round(0.06 x 19 %) = 0.01 per category,
+    # which BR-CO-17 allows (up to one currency unit): each line's share rounds once.
+    assert _plan(CreditRequest("x", lines={"aws": Decimal("3.26")})).tax == Decimal("0.62")
+    plan = _plan(CreditRequest("x", lines={"base-fee": Decimal("0.03"), "aws": Decimal("0.03")}))
+    assert [line.tax for line in plan.lines] == [Decimal("0.01"), Decimal("0.01")]
+
+
+def test_the_shares_of_a_line_credited_in_parts_add_up_to_exactly_its_tax():
+    lines = _lines()
+    aws = next(line for line in lines if line.kind == "aws")
+    notes: list = []
+    taxes = []
+    for part in ("5.00", "5.00", "7.74"):
+        plan = _plan(CreditRequest("x", lines={"aws": Decimal(part)}), lines=lines, notes=notes)
+        taxes.append(plan.lines[0].tax)
+        notes.append(_issued(plan, len(notes) + 1))
+    assert sum(taxes) == aws.tax
 
 
 def test_an_untaxed_invoice_is_credited_without_vat():
