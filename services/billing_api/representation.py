@@ -87,7 +87,7 @@ def _correction(record: Invoice) -> str | None:
 
 
 def credit_note(note: CreditNote) -> dict[str, Any]:
-    """One issued credit note as the customer sees it (the operator's reason and settlement stay out)."""
+    """One issued credit note as the Billing tab lists it (its reason and settlement are in its e-invoice)."""
     return {
         "creditNoteId": note.credit_note_id,
         "number": note.number,

@@ -114,7 +114,6 @@ def test_an_invoice_credited_in_full_is_cancelled_and_its_credit_note_is_a_cance
 
     assert (body["credited"], body["correction"]) == ("37.74", "cancelled")
     assert [note["kind"] for note in body["creditNotes"]] == ["cancellation"]
-    assert "reason" not in body["creditNotes"][0]  # the operator's reason stays the operator's
 
 
 def test_a_pending_or_void_credit_note_is_neither_listed_nor_served(client, tokens, ports, credited):
