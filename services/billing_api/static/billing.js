@@ -446,7 +446,8 @@ function creditNotesRow(invoice) {
       t('einvoicePdf')));
     }
     return el('li', {'data-credit-note-id': note.creditNoteId},
-      el('strong', {}, kind), el('span', {}, number), el('span', {}, t('creditNoteDated', {date: formatDate(note.issuedAt)})),
+      el('strong', {}, kind), el('span', {}, number),
+      el('span', {}, t('creditNoteDated', {date: formatDate(note.issuedAt)})),
       el('span', {className: 'amount'}, t('creditNoteGross', {amount: formatMoney(note.gross, note.currency)})),
       links.length ? el('span', {className: 'links'}, links) : null);
   });

@@ -277,8 +277,9 @@ function renderInvoices() {
     (invoice.period?.start || '').slice(0, 7), invoice.invoiceId, invoice.accountId, statusBadges(invoice),
     formatMoney(invoice.netAmount, invoice.currency), formatMoney(invoice.taxAmount, invoice.currency),
     formatMoney(invoice.amount, invoice.currency), String(invoice.attemptCount), einvoiceLinks(invoice),
-    el('button', {type: 'button', className: 'secondary', 'aria-label': t('openInvoiceLabel', {invoice: invoice.invoiceId}),
-      onclick: () => openInvoice(invoice)}, t('openInvoice')),
+    el('button', {type: 'button', className: 'secondary',
+      'aria-label': t('openInvoiceLabel', {invoice: invoice.invoiceId}), onclick: () => openInvoice(invoice)},
+    t('openInvoice')),
   ]);
   $('all-invoices-body').replaceChildren(table(
     [t('period'), t('invoiceId'), t('account'), t('status'), t('netAmount'), t('taxAmount'), t('amount'),
@@ -289,7 +290,8 @@ function renderInvoices() {
 function statusBadges(invoice) {
   if (!invoice.correction) return badge(invoice.status);
   return el('span', {className: 'badges'}, badge(invoice.status),
-    el('span', {className: 'badge corrected', 'data-correction': invoice.correction}, correctionLabel(invoice.correction)));
+    el('span', {className: 'badge corrected', 'data-correction': invoice.correction},
+      correctionLabel(invoice.correction)));
 }
 
 // The e-invoice files need the operator's token: fetched, then saved from a Blob.
@@ -451,7 +453,9 @@ function creditRequest() {
   const lines = {};
   for (const input of $('credit-lines').querySelectorAll('input[data-line]')) {
     const amount = parseAmount(input.value);
-    if (amount === undefined) return {problem: t('creditAmountInvalid', {line: input.dataset.line, amount: input.value})};
+    if (amount === undefined) {
+      return {problem: t('creditAmountInvalid', {line: input.dataset.line, amount: input.value})};
+    }
     if (amount !== null && amount !== '0.00') lines[input.dataset.line] = amount;
   }
   if (!Object.keys(lines).length) return {problem: t('creditNothingChosen')};

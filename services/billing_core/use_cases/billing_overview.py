@@ -144,12 +144,12 @@ class CustomerBilling:
         credit_notes: CreditNoteRepository | None = None,
     ) -> None:
         self._invoices = invoices
-        self._credit_notes = credit_notes
         self._accounts = accounts
         self._payments = payments
         self._secrets = secrets
         self._runs = runs
         self._email_of = email_of
+        self._credit_notes = credit_notes
 
     def invoices(self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> Page[Invoice]:
         """One page of the account's invoices, newest first."""
