@@ -888,6 +888,95 @@ _DOCUMENT["paths"].update(
 )
 
 
+# --- credit notes as the Billing tab and the operator page show them ----------------------------------------
+# Every invoice says what its credit notes took back; the customer's invoice lists the credit notes issued on
+# it, each downloadable as an e-invoice; the operator's lists its lines (what a credit note can take back).
+
+_CREDITED_PROPERTIES = {
+    "credited": {**_NULLABLE_MONEY, "description": "The gross issued credit notes took back (0.00: none)."},
+    "correction": {
+        "type": ["string", "null"],
+        "enum": ["cancelled", "credited", None],
+        "description": "cancelled: credited in full (Stornorechnung); credited: in part (Rechnungskorrektur).",
+    },
+}
+_SCHEMAS["CustomerCreditNote"] = {
+    "type": "object",
+    "required": ["creditNoteId", "number", "kind", "currency", "net", "tax", "gross", "issuedAt", "einvoice"],
+    "additionalProperties": False,
+    "properties": {
+        "creditNoteId": {"type": "string", "description": "cn_<YYYY-MM>_<userId>_<n>"},
+        "number": {**_NULLABLE_TEXT, "description": "Stripe's credit note number."},
+        "kind": {
+            "type": "string",
+            "enum": ["cancellation", "correction"],
+            "description": "cancellation (Stornorechnung): the whole invoice; correction (Rechnungskorrektur): part.",
+        },
+        "currency": {**_NULLABLE_TEXT, "description": "ISO 4217, upper case."},
+        "net": _NULLABLE_MONEY,
+        "tax": _NULLABLE_MONEY,
+        "gross": {**_NULLABLE_MONEY, "description": "What the invoice is reduced by (net + VAT)."},
+        "issuedAt": _EPOCH_MS,
+        "einvoice": {
+            "type": "object",
+            "required": ["xrechnung", "zugferd"],
+            "additionalProperties": False,
+            "description": "Which e-invoice files are stored (GET .../credit-notes/{creditNoteId}/einvoice).",
+            "properties": {"xrechnung": {"type": "boolean"}, "zugferd": {"type": "boolean"}},
+        },
+    },
+}
+for _schema in (_SCHEMAS["Invoice"], _SCHEMAS["OperatorInvoice"]):
+    _schema["required"] = [*_schema["required"], *_CREDITED_PROPERTIES]
+    _schema["properties"] = {**_schema["properties"], **_CREDITED_PROPERTIES}
+_SCHEMAS["Invoice"]["required"].append("creditNotes")
+_SCHEMAS["Invoice"]["properties"]["creditNotes"] = {
+    "type": "array",
+    "items": _ref("CustomerCreditNote"),
+    "description": "The credit notes issued on the invoice, first to last.",
+}
+_SCHEMAS["OperatorInvoice"]["required"].append("lines")
+_SCHEMAS["OperatorInvoice"]["properties"]["lines"] = {
+    "type": "array",
+    "description": "The invoice's lines as Stripe has them (a credit note names them).",
+    "items": {
+        "type": "object",
+        "required": ["line", "description", "net"],
+        "additionalProperties": False,
+        "properties": {
+            "line": {"type": "string", "description": "base-fee, aws, correction:YYYY-MM, credit or carried."},
+            "description": {"type": "string"},
+            "net": _NULLABLE_MONEY,
+        },
+    },
+}
+_DOCUMENT["paths"]["/billing/invoices/{invoiceId}/credit-notes/{creditNoteId}/einvoice"] = {
+    "get": {
+        "operationId": "getCreditNoteEInvoice",
+        "summary": "Download the e-invoice of a credit note of one of the caller's invoices: XRechnung or ZUGFeRD.",
+        "parameters": [
+            {"name": "invoiceId", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "creditNoteId", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": ["xrechnung", "zugferd"], "default": "xrechnung"},
+            },
+        ],
+        "responses": {
+            "200": _EINVOICE_FILE,
+            "400": _error("An unknown query parameter or format."),
+            "404": _error(
+                "No such invoice in the caller's account, no such issued credit note of it (another account's "
+                "is a 404 too), or no e-invoice for it yet."
+            ),
+            **_AUTH_ERRORS,
+        },
+    }
+}
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the OpenAPI document (callers may not change the original)."""
     return copy.deepcopy(_DOCUMENT)

@@ -22,7 +22,7 @@ from billing_core.domain.account_profile import (
 )
 from billing_core.domain.costs import Period
 from billing_core.domain.lifecycle import InvoiceStatus
-from billing_core.domain.records import Account
+from billing_core.domain.records import Account, Invoice
 from billing_core.errors import InvalidStoredRecord
 from billing_core.use_cases.operator_accounts import AccountExists, AccountNotFound, AccountProfile, OperatorAccounts
 from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNotRetryable, OperatorInvoices
@@ -254,11 +254,7 @@ def list_invoices() -> Response:
     entries = _invoices().all_invoices(
         period_label=period, status=status, account_id=None if account is None else _account_id(account)
     )
-    invoices = [
-        {**representation.invoice(e), "accountId": e.account_id, "attemptCount": e.payment.attempt_count}
-        for e in entries
-        if not isinstance(e, InvalidStoredRecord)
-    ]
+    invoices = [operator_invoice_json(e) for e in entries if not isinstance(e, InvalidStoredRecord)]
     invoices.sort(key=lambda item: str(item["invoiceId"]), reverse=True)
     invoices.sort(key=lambda item: (item["period"] or {}).get("start") or "", reverse=True)
     return jsonify(invoices=invoices)
@@ -290,9 +286,17 @@ def invoice_einvoice(invoice_id: str) -> Response:
 def void_invoice(invoice_id: str) -> Response:
     """Void at Stripe and on the record; ``reason`` is required."""
     voided = _invoices().void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")
-    return jsonify(
-        {**representation.invoice(voided), "accountId": voided.account_id, "attemptCount": voided.payment.attempt_count}
-    )
+    return jsonify(operator_invoice_json(voided))
+
+
+def operator_invoice_json(record: Invoice) -> dict[str, Any]:
+    """An invoice as the operator sees it: the customer's view, its account, attempts and lines (to credit)."""
+    return {
+        **representation.invoice(record),
+        "accountId": record.account_id,
+        "attemptCount": record.payment.attempt_count,
+        "lines": representation.invoice_lines(record),
+    }
 
 
 @operator_api.get("/runs/<period>")

@@ -11,10 +11,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from billing_core.domain.credit_notes import CreditNote, CreditStatus, credit_status_of
 from billing_core.domain.money import CENT
 from billing_core.domain.records import Invoice
 from billing_core.use_cases.billing_overview import PaymentMethodStatus
 from billing_core.use_cases.cost_preview import CostPreview
+from billing_core.use_cases.invoice_records import record_line_items
 from billing_core.use_cases.payment_setup import PaymentSetup
 
 
@@ -65,6 +67,38 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "invoicePdf": record.stripe.invoice_pdf or None,
         "createdAt": record.created_at,
         "paidAt": record.payment.paid_at,
+        # What credit notes took back (gross): all of it is a cancellation, part of it a correction.
+        "credited": money(record.payment.credited),
+        "correction": _correction(record),
+    }
+
+
+def invoice_lines(record: Invoice) -> list[dict[str, Any]]:
+    """The invoice's lines as Stripe has them: ``line`` (base-fee, aws, correction:YYYY-MM, ...), text, net."""
+    return [
+        {"line": kind, "description": description, "net": money(net)}
+        for kind, net, description in record_line_items(record)
+    ]
+
+
+def _correction(record: Invoice) -> str | None:
+    status = credit_status_of(record.amount, record.payment.credited)
+    return None if status is CreditStatus.NONE else status.value
+
+
+def credit_note(note: CreditNote) -> dict[str, Any]:
+    """One issued credit note as the Billing tab lists it (its reason and settlement are in its e-invoice)."""
+    return {
+        "creditNoteId": note.credit_note_id,
+        "number": note.number,
+        # A cancellation (Stornorechnung) takes back the whole invoice, a correction (Rechnungskorrektur) part.
+        "kind": "cancellation" if note.full else "correction",
+        "currency": currency(note.currency),
+        "net": money(note.net),
+        "tax": money(note.tax),
+        "gross": money(note.gross),
+        "issuedAt": note.issued_at,
+        "einvoice": {"xrechnung": note.einvoice_xml is not None, "zugferd": note.einvoice_pdf is not None},
     }
 
 

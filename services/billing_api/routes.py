@@ -22,6 +22,7 @@ from billing_core.errors import BillingError, InvalidStoredRecord
 from billing_core.use_cases.billing_overview import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    CreditNoteNotFound,
     CustomerBilling,
     InvoiceNotFound,
     InvoiceNotPayable,
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # Invoice ids are ``inv_<YYYY-MM>_<userId>``; anything else cannot exist, and an overlong key would
 # be a DynamoDB validation error rather than "not found".
 _INVOICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_CREDIT_NOTE_ID = _INVOICE_ID  # ``cn_<YYYY-MM>_<userId>_<n>``: the same characters
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
 
 api = Blueprint("api", __name__)
@@ -46,6 +48,7 @@ QUERY_PARAMETERS = {
     "api.setup_intent": frozenset(),
     "api.pay_invoice": frozenset(),
     "api.invoice_einvoice": frozenset({"format"}),
+    "api.credit_note_einvoice": frozenset({"format"}),
 }
 
 
@@ -103,7 +106,7 @@ def billing() -> Response:
     method = billing.payment_method(account_id)
     return jsonify(
         accountId=account_id,
-        invoices=[representation.invoice(item) for item in page.items],
+        invoices=[_with_credit_notes(item) for item in page.items],
         nextCursor=page.next_cursor,
         paymentMethod=representation.payment_method(method),
         currentCosts=_current_costs(parts, account_id),
@@ -128,7 +131,13 @@ def invoice(invoice_id: str) -> Response:
     """One of the caller's invoices with its breakdown and Stripe links."""
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
-    return jsonify(representation.invoice(_billing().invoice(identity().account_id, invoice_id)))
+    return jsonify(_with_credit_notes(_billing().invoice(identity().account_id, invoice_id)))
+
+
+def _with_credit_notes(record: Invoice) -> dict[str, Any]:
+    """The invoice as the customer sees it, with the credit notes issued on it."""
+    notes = _billing().credit_notes(record)
+    return {**representation.invoice(record), "creditNotes": [representation.credit_note(note) for note in notes]}
 
 
 @api.get("/billing/invoices/<invoice_id>/einvoice")
@@ -139,15 +148,35 @@ def invoice_einvoice(invoice_id: str) -> Response:
     return einvoice_response(_billing().invoice(identity().account_id, invoice_id))
 
 
+@api.get("/billing/invoices/<invoice_id>/credit-notes/<credit_note_id>/einvoice")
+def credit_note_einvoice(invoice_id: str, credit_note_id: str) -> Response:
+    """The e-invoice of a credit note of one of the caller's invoices (another account's is a 404)."""
+    if not _INVOICE_ID.match(invoice_id):
+        raise InvoiceNotFound("not an invoice id")
+    if not _CREDIT_NOTE_ID.match(credit_note_id):
+        raise CreditNoteNotFound("not a credit note id")
+    format_name = _requested_format()
+    note = _billing().credit_note(identity().account_id, invoice_id, credit_note_id)
+    stored = components().use_cases.credit_note_file(note, format_name)
+    if stored is None:
+        return error_response(404, "not_found", "This credit note has no e-invoice yet.")
+    return file_response(stored)
+
+
 def einvoice_response(found: Invoice) -> Response:
     """The stored e-invoice file of ``found`` in the requested ``format`` (default xrechnung), or a 404."""
-    format_name = request.args.get("format", "xrechnung")
-    if format_name not in FORMATS:
-        raise InvalidParameter("format must be xrechnung or zugferd")
-    stored = components().use_cases.einvoice_file(found, format_name)
+    stored = components().use_cases.einvoice_file(found, _requested_format())
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")
     return file_response(stored)
+
+
+def _requested_format() -> str:
+    """The ``format`` query parameter of an e-invoice download: xrechnung (the default) or zugferd."""
+    format_name = request.args.get("format", "xrechnung")
+    if format_name not in FORMATS:
+        raise InvalidParameter("format must be xrechnung or zugferd")
+    return format_name
 
 
 def file_response(stored: EInvoiceFile) -> Response:

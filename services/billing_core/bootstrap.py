@@ -521,7 +521,7 @@ class ApiUseCases(_OperatorUseCases):
 
     @cached_property
     def customer_billing(self) -> CustomerBilling:
-        """The Billing tab of the signed-in admin's account."""
+        """The Billing tab of the signed-in admin's account (its invoices' credit notes included)."""
         ports = self._ports
         return CustomerBilling(
             invoices=ports.invoices,
@@ -530,6 +530,7 @@ class ApiUseCases(_OperatorUseCases):
             secrets=ports.secrets,
             runs=ports.runs,
             email_of=ports.user_info.email if ports.user_info is not None else None,
+            credit_notes=ports.credit_notes,
         )
 
     @cached_property

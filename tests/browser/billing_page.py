@@ -72,8 +72,8 @@ class BillingPage:
         return period
 
     def invoice_rows(self):
-        """The rows of the invoice history table."""
-        return self.section("Rechnungshistorie").locator("tbody tr")
+        """The rows of the invoice history table (one per invoice; its credit notes' row is not one)."""
+        return self.section("Rechnungshistorie").locator("tbody tr:not(.credit-notes)")
 
     def reload_until_invoice_status(self, badge: str, timeout: float = 30.0) -> None:
         """Reload the page until the newest invoice shows ``badge`` (webhooks arrive asynchronously)."""

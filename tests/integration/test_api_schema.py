@@ -97,6 +97,7 @@ def test_the_api_keeps_its_openapi_document(stack, admin_headers):
         "POST /billing/setup-intent",
         "POST /billing/invoices/{invoiceId}/pay",
         "GET /billing/invoices/{invoiceId}/einvoice",
+        "GET /billing/invoices/{invoiceId}/credit-notes/{creditNoteId}/einvoice",
         "GET /operator/invoices/{invoiceId}/einvoice",
         "GET /operator/accounts",
         "POST /operator/accounts",

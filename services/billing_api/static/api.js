@@ -48,7 +48,11 @@ export function billingApi(apiBase, token) {
     /** The e-invoice of an invoice: format "xrechnung" (XML) or "zugferd" (PDF). */
     einvoice: (invoiceId, format) =>
       file(`/billing/invoices/${encodeURIComponent(invoiceId)}/einvoice?format=${encodeURIComponent(format)}`),
-    /** Invoices (newest first, one page), payment method and current costs. */
+    /** The e-invoice of a credit note of one of the caller's invoices: "xrechnung" (XML) or "zugferd" (PDF). */
+    creditNoteEInvoice: (invoiceId, creditNoteId, format) =>
+      file(`/billing/invoices/${encodeURIComponent(invoiceId)}/credit-notes/${encodeURIComponent(creditNoteId)}`
+        + `/einvoice?format=${encodeURIComponent(format)}`),
+    /** Invoices (newest first, one page, each with its credit notes), payment method and current costs. */
     billing: (cursor) => call('GET', '/billing' + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : '')),
     /** A SetupIntent for the Payment Element: {clientSecret, publishableKey}. */
     createSetupIntent: () => call('POST', '/billing/setup-intent'),

@@ -1,5 +1,6 @@
 // The Billing tab: sign-in, payment method (Stripe Payment Element), current costs, invoice
-// history and the AWS services breakdown. Plain DOM; every text goes in through textContent.
+// history (with each invoice's credit notes) and the AWS services breakdown. Plain DOM; every text goes in
+// through textContent.
 
 import {el, setUpLanguage} from './page.js';
 import {ApiError, billingApi} from './api.js';
@@ -8,8 +9,8 @@ import {
   startHostedSignIn,
 } from './auth.js';
 import {
-  currentLanguage, formatDate, formatDateTime, formatMoney, formatPeriod, setLanguage, statusLabel, statusTone, t,
-  translateDocument,
+  correctionLabel, creditNoteKind, currentLanguage, formatDate, formatDateTime, formatMoney, formatPeriod, setLanguage,
+  statusLabel, statusTone, t, translateDocument,
 } from './i18n.js';
 
 const CONFIRM_POLL_MS = 1000;
@@ -412,6 +413,50 @@ function statusBadge(status) {
   return el('span', {className: `badge ${statusTone(status)}`}, statusLabel(status));
 }
 
+/** The payment status, and beside it "cancelled" or "corrected" once credit notes took something back. */
+function statusBadges(invoice) {
+  if (!invoice.correction) return statusBadge(invoice.status);
+  return el('span', {className: 'badges'}, statusBadge(invoice.status),
+    el('span', {className: 'badge corrected', 'data-correction': invoice.correction},
+      correctionLabel(invoice.correction)));
+}
+
+/** The invoice's row, and under it a row of its credit notes if it has any. */
+function invoiceRows(invoice) {
+  return [invoiceRow(invoice), creditNotesRow(invoice)].filter(Boolean);
+}
+
+function creditNotesRow(invoice) {
+  const notes = invoice.creditNotes ?? [];
+  if (!notes.length) return null;
+  const items = notes.map((note) => {
+    const kind = creditNoteKind(note.kind === 'cancellation');
+    const number = note.number ?? '–';
+    const links = [];
+    if (note.einvoice?.xrechnung) {
+      links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'xrechnung',
+        'aria-label': t('creditNoteXmlLabel', {kind, number}),
+        onclick: () => download(api.creditNoteEInvoice(invoice.invoiceId, note.creditNoteId, 'xrechnung'))},
+      t('einvoiceXml')));
+    }
+    if (note.einvoice?.zugferd) {
+      links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'zugferd',
+        'aria-label': t('creditNotePdfLabel', {kind, number}),
+        onclick: () => download(api.creditNoteEInvoice(invoice.invoiceId, note.creditNoteId, 'zugferd'))},
+      t('einvoicePdf')));
+    }
+    return el('li', {'data-credit-note-id': note.creditNoteId},
+      el('strong', {}, kind), el('span', {}, number),
+      el('span', {}, t('creditNoteDated', {date: formatDate(note.issuedAt)})),
+      el('span', {className: 'amount'}, t('creditNoteGross', {amount: formatMoney(note.gross, note.currency)})),
+      links.length ? el('span', {className: 'links'}, links) : null);
+  });
+  return el('tr', {className: 'credit-notes', 'data-credit-notes-of': invoice.invoiceId},
+    el('td', {colspan: '12', 'data-label': t('creditNotes')},
+      el('ul', {className: 'credit-note-list', 'aria-label': t('creditNotesOf', {number: invoice.number ?? '–'})},
+        items)));
+}
+
 function invoiceRow(invoice) {
   const number = invoice.number ?? '–';
   const period = formatPeriod(invoice.period);
@@ -445,7 +490,7 @@ function invoiceRow(invoice) {
     el('td', {'data-label': t('netAmount'), className: 'amount'}, formatMoney(invoice.netAmount, invoice.currency)),
     el('td', {'data-label': t('taxAmount'), className: 'amount'}, formatMoney(invoice.taxAmount, invoice.currency)),
     el('td', {'data-label': t('grossAmount'), className: 'amount'}, formatMoney(invoice.amount, invoice.currency)),
-    el('td', {'data-label': t('status')}, statusBadge(invoice.status)),
+    el('td', {'data-label': t('status')}, statusBadges(invoice)),
     el('td', {'data-label': t('documents')}, links.length ? el('span', {className: 'links'}, links) : '–'),
     el('td', {'data-label': t('breakdown')},
       el('button', {type: 'button', className: 'link-button', 'aria-pressed': String(selected),
@@ -454,9 +499,14 @@ function invoiceRow(invoice) {
   );
 }
 
-async function downloadEInvoice(invoice, format) {
+function downloadEInvoice(invoice, format) {
+  return download(api.einvoice(invoice.invoiceId, format));
+}
+
+/** Save the file an api.js download resolves to. */
+async function download(fetching) {
   try {
-    const {blob, name} = await api.einvoice(invoice.invoiceId, format);
+    const {blob, name} = await fetching;
     const url = URL.createObjectURL(blob);
     const link = el('a', {href: url, download: name, className: 'visually-hidden'});
     document.body.append(link);
@@ -487,7 +537,7 @@ function renderInvoices() {
     body.replaceChildren(...[waiting, el('table', {className: 'invoices'},
       el('caption', {className: 'visually-hidden'}, t('invoiceHistory')),
       el('thead', {}, head),
-      el('tbody', {}, invoices.map(invoiceRow)))].filter(Boolean));
+      el('tbody', {}, invoices.flatMap(invoiceRows)))].filter(Boolean));
   }
   show('load-more', Boolean(nextCursor));
 }

@@ -93,6 +93,15 @@ const TEXTS = {
     chartLabel: 'AWS-Kosten nach Service: {period}',
     service: 'Service',
     total: 'Summe AWS',
+    creditNotes: 'Korrekturen',
+    creditNotesOf: 'Stornorechnungen und Rechnungskorrekturen zu Rechnung {number}',
+    creditNoteDated: 'vom {date}',
+    creditNoteGross: '{amount} brutto',
+    creditNoteXmlLabel: '{kind} {number} als XRechnung (XML)',
+    creditNotePdfLabel: '{kind} {number} als ZUGFeRD-PDF',
+    creditNoteFull: 'Stornorechnung',
+    creditNotePartial: 'Rechnungskorrektur',
+    corrections: {cancelled: 'Storniert', credited: 'Korrigiert'},
     statuses: {
       paid: 'Bezahlt', open: 'Offen', pending: 'Offen', draft: 'Offen', payment_failed: 'Fehlgeschlagen',
       uncollectible: 'Fehlgeschlagen', action_required: 'Aktion erforderlich', void: 'Storniert',
@@ -190,6 +199,15 @@ const TEXTS = {
     chartLabel: 'AWS costs by service: {period}',
     service: 'Service',
     total: 'AWS total',
+    creditNotes: 'Credit notes',
+    creditNotesOf: 'Credit notes of invoice {number}',
+    creditNoteDated: 'of {date}',
+    creditNoteGross: '{amount} gross',
+    creditNoteXmlLabel: '{kind} {number} as XRechnung (XML)',
+    creditNotePdfLabel: '{kind} {number} as ZUGFeRD PDF',
+    creditNoteFull: 'Credit note (full)',
+    creditNotePartial: 'Credit note (partial)',
+    corrections: {cancelled: 'Cancelled', credited: 'Corrected'},
     statuses: {
       paid: 'Paid', open: 'Open', pending: 'Open', draft: 'Open', payment_failed: 'Failed',
       uncollectible: 'Failed', action_required: 'Action required', void: 'Void',
@@ -227,6 +245,21 @@ export function t(key, params = {}) {
 /** The badge text for an invoice status (unknown statuses are shown as they are). */
 export function statusLabel(status) {
   return TEXTS[language].statuses[status] ?? status ?? '';
+}
+
+/** The text of `key` in the group of texts `group` (a state's or a setting's name); `key` itself if none. */
+export function label(group, key) {
+  return TEXTS[language][group]?.[key] ?? TEXTS.de[group]?.[key] ?? key ?? '';
+}
+
+/** The badge text of an invoice's credit notes: "cancelled" (all taken back) or "credited" (part); "" for none. */
+export function correctionLabel(correction) {
+  return correction ? label('corrections', correction) : '';
+}
+
+/** What a credit note is called: a Stornorechnung (the whole invoice) or a Rechnungskorrektur (part of it). */
+export function creditNoteKind(full) {
+  return t(full ? 'creditNoteFull' : 'creditNotePartial');
 }
 
 /** How an invoice status looks: paid, open, failed, action or void. */

@@ -1,5 +1,6 @@
 // The operator page: every customer account (create, edit, disable), the last month's run, failed
-// payments with a retry, invoices across accounts and the audit log. Plain DOM; texts via textContent.
+// payments with a retry, invoices across accounts (each with its credit notes, and a form that credits it)
+// and the audit log. Plain DOM; texts via textContent.
 
 import {el, setUpLanguage} from './page.js';
 import {ApiError} from './api.js';
@@ -8,7 +9,8 @@ import {
   startHostedSignIn,
 } from './auth.js';
 import {
-  addTexts, currentLanguage, formatDateTime, formatMoney, setLanguage, statusLabel, statusTone, t, translateDocument,
+  addTexts, correctionLabel, creditNoteKind, currentLanguage, formatDateTime, formatMoney, label, setLanguage,
+  statusLabel, statusTone, t, translateDocument,
 } from './i18n.js';
 import {OPERATOR_TEXTS} from './operator-texts.js';
 
@@ -16,11 +18,19 @@ addTexts(OPERATOR_TEXTS);
 
 const STATUSES = ['payment_failed', 'action_required', 'open', 'paid', 'void', 'uncollectible', 'draft', 'pending'];
 const RUN_STATES = {waiting_for_final_costs: 'runWaiting', enqueuing: 'runEnqueuing', enqueued: 'runEnqueued'};
+// What a credit note can be issued on (the API refuses others with 409 too); a paid one's credit goes somewhere.
+const CREDITABLE = ['open', 'payment_failed', 'action_required', 'paid'];
+const PAID_SETTLEMENTS = ['refund', 'balance', 'out_of_band'];
 const config = JSON.parse(document.getElementById('page-config').textContent);
 const pageUrl = window.location.origin + window.location.pathname;
 const $ = (id) => document.getElementById(id);
 
-const state = {session: null, accounts: [], run: null, failed: [], invoices: [], audit: [], editing: null};
+const state = {
+  session: null, accounts: [], run: null, failed: [], invoices: [], audit: [], editing: null,
+  selected: null, // the invoice whose view is open
+  creditNotes: [], // its credit notes
+  proposal: null, // {invoiceId, body, preview} while a credit note waits for "Confirm"
+};
 
 function show(id, visible = true) {
   $(id).hidden = !visible;
@@ -147,6 +157,11 @@ async function load() {
       accounts: accounts.accounts, run, failed: [...failed.invoices, ...action.invoices], invoices: invoices.invoices,
       audit: audit.entries,
     });
+    if (state.selected) {
+      state.selected = state.invoices.find((invoice) => invoice.invoiceId === state.selected.invoiceId)
+        ?? state.selected;
+      state.creditNotes = (await call('GET', creditNotesPath(state.selected.invoiceId))).creditNotes;
+    }
     showOnly('operator');
     render();
     setPageStatus('');
@@ -173,6 +188,7 @@ function render() {
   renderFailed();
   renderAccounts();
   renderInvoices();
+  renderInvoiceDetail();
   renderAudit();
 }
 
@@ -258,23 +274,37 @@ function renderInvoices() {
     ...STATUSES.map((status) => el('option', {value: status}, statusLabel(status))));
   select.value = chosen;
   const rows = state.invoices.map((invoice) => [
-    (invoice.period?.start || '').slice(0, 7), invoice.invoiceId, invoice.accountId, badge(invoice.status),
+    (invoice.period?.start || '').slice(0, 7), invoice.invoiceId, invoice.accountId, statusBadges(invoice),
     formatMoney(invoice.netAmount, invoice.currency), formatMoney(invoice.taxAmount, invoice.currency),
     formatMoney(invoice.amount, invoice.currency), String(invoice.attemptCount), einvoiceLinks(invoice),
+    el('button', {type: 'button', className: 'secondary',
+      'aria-label': t('openInvoiceLabel', {invoice: invoice.invoiceId}), onclick: () => openInvoice(invoice)},
+    t('openInvoice')),
   ]);
   $('all-invoices-body').replaceChildren(table(
     [t('period'), t('invoiceId'), t('account'), t('status'), t('netAmount'), t('taxAmount'), t('amount'),
-      t('attempts'), t('einvoice')], rows, t('noInvoicesFound')));
+      t('attempts'), t('einvoice'), ''], rows, t('noInvoicesFound')));
+}
+
+/** The payment status and, once credit notes took something back, "cancelled" or "corrected" beside it. */
+function statusBadges(invoice) {
+  if (!invoice.correction) return badge(invoice.status);
+  return el('span', {className: 'badges'}, badge(invoice.status),
+    el('span', {className: 'badge corrected', 'data-correction': invoice.correction},
+      correctionLabel(invoice.correction)));
 }
 
 // The e-invoice files need the operator's token: fetched, then saved from a Blob.
-async function downloadEInvoice(invoiceId, format) {
+function downloadEInvoice(invoiceId, format) {
+  return downloadFile(`/operator/invoices/${encodeURIComponent(invoiceId)}/einvoice?format=${format}`, invoiceId);
+}
+
+async function downloadFile(path, fallbackName) {
   try {
-    const response = await fetch(
-      `${config.apiBase}/operator/invoices/${encodeURIComponent(invoiceId)}/einvoice?format=${format}`,
+    const response = await fetch(`${config.apiBase}${path}`,
       {headers: {Authorization: `Bearer ${state.session?.accessToken ?? ''}`}, cache: 'no-store'});
     if (!response.ok) throw new ApiError(response.status);
-    const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '')?.[1] || invoiceId;
+    const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '')?.[1] || fallbackName;
     const url = URL.createObjectURL(await response.blob());
     const link = el('a', {href: url, download: name});
     document.body.append(link);
@@ -297,6 +327,212 @@ function einvoiceLinks(invoice) {
       onclick: () => downloadEInvoice(invoice.invoiceId, 'zugferd')}, t('einvoicePdf')));
   }
   return links.length ? el('span', {className: 'links'}, links) : '–';
+}
+
+// --- one invoice: its credit notes, and the form that credits it ------------------------------------
+
+function creditNotesPath(invoiceId) {
+  return `/operator/invoices/${encodeURIComponent(invoiceId)}/credit-notes`;
+}
+
+async function openInvoice(invoice) {
+  state.selected = invoice;
+  state.creditNotes = [];
+  state.proposal = null;
+  show('credit-result', false);
+  try {
+    state.creditNotes = (await call('GET', creditNotesPath(invoice.invoiceId))).creditNotes;
+  } catch (error) {
+    handleApiError(error);
+    return;
+  }
+  renderInvoiceDetail();
+  resetCreditForm();
+  $('invoice-detail').scrollIntoView({block: 'start'});
+  $('invoice-detail-heading').focus();
+}
+
+function renderInvoiceDetail() {
+  const invoice = state.selected;
+  show('invoice-detail', Boolean(invoice));
+  if (!invoice) return;
+  $('invoice-detail-heading').textContent = t('invoiceDetail', {invoice: invoice.number || invoice.invoiceId});
+  const money = (amount) => formatMoney(amount, invoice.currency);
+  const figure = (label, value) => el('div', {className: 'figure'}, el('dt', {}, label), el('dd', {}, value));
+  $('invoice-summary').replaceChildren(el('dl', {className: 'figures summary'},
+    figure(t('invoiceId'), invoice.invoiceId), figure(t('account'), invoice.accountId),
+    figure(t('status'), statusBadges(invoice)), figure(t('netAmount'), money(invoice.netAmount)),
+    figure(t('taxAmount'), money(invoice.taxAmount)), figure(t('grossAmount'), money(invoice.amount)),
+    figure(t('credited'), money(invoice.credited))));
+  const rows = state.creditNotes.map((note) => [
+    note.number || note.creditNoteId, creditNoteKind(note.full), label('creditNoteStates', note.state),
+    formatMoney(note.net, note.currency), formatMoney(note.tax, note.currency), formatMoney(note.gross, note.currency),
+    note.reason, label('settlements', note.settlement), creditNoteLinks(note),
+  ]);
+  $('credit-notes-body').replaceChildren(table(
+    [t('creditNoteNumber'), t('creditNoteKind'), t('state'), t('netAmount'), t('taxAmount'), t('grossAmount'),
+      t('creditNoteReason'), t('creditSettlement'), t('einvoice')], rows, t('noCreditNotes')));
+  const creditable = CREDITABLE.includes(invoice.status);
+  show('credit-form', creditable);
+  show('credit-not-possible', !creditable);
+  if (!creditable) show('credit-confirm', false);
+}
+
+function creditNoteLinks(note) {
+  const path = (format) => `/operator/credit-notes/${encodeURIComponent(note.creditNoteId)}/einvoice?format=${format}`;
+  const links = [];
+  if (note.einvoice?.xrechnung) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'xrechnung',
+      onclick: () => downloadFile(path('xrechnung'), note.creditNoteId)}, t('einvoiceXml')));
+  }
+  if (note.einvoice?.zugferd) {
+    links.push(el('button', {type: 'button', className: 'link-button', 'data-einvoice': 'zugferd',
+      onclick: () => downloadFile(path('zugferd'), note.creditNoteId)}, t('einvoicePdf')));
+  }
+  return links.length ? el('span', {className: 'links'}, links) : '–';
+}
+
+/** The invoice's lines a credit note can take something back from: those with a positive net. */
+function creditableLines(invoice) {
+  return (invoice.lines ?? []).filter((line) => line.net && !line.net.startsWith('-') && line.net !== '0.00');
+}
+
+function resetCreditForm() {
+  const invoice = state.selected;
+  if (!invoice) return;
+  state.proposal = null;
+  show('credit-confirm', false);
+  show('credit-form-error', false);
+  $('credit-reason').value = '';
+  $('credit-scope-lines').checked = true;
+  const paid = invoice.status === 'paid';
+  $('credit-settlement').replaceChildren(...(paid
+    ? [el('option', {value: ''}, t('settlementDefaultPaid')),
+      ...PAID_SETTLEMENTS.map((value) => el('option', {value}, label('settlements', value)))]
+    : []));
+  show('credit-settlement-field', paid);
+  $('credit-settlement-hint').textContent = t(paid ? 'settlementHintPaid' : 'settlementHintOpen');
+  const rows = creditableLines(invoice).map((line) => [
+    line.line, line.description, formatMoney(line.net, invoice.currency),
+    el('input', {type: 'text', inputmode: 'decimal', className: 'amount-input', 'data-line': line.line,
+      'aria-label': t('creditAmountLabel', {line: line.line})}),
+  ]);
+  $('credit-lines').replaceChildren(table(
+    [t('invoiceLine'), t('description'), t('lineNet'), t('creditAmount')], rows, t('creditNotPossible')));
+  showCreditScope();
+}
+
+function showCreditScope() {
+  show('credit-lines', $('credit-scope-lines').checked);
+  forgetProposal();
+}
+
+/** A changed form no longer matches the preview shown: it must be previewed again. */
+function forgetProposal() {
+  state.proposal = null;
+  show('credit-confirm', false);
+}
+
+/** "5", "5,5" or "5.50" as "5.50"; null for an empty field; undefined for anything else. */
+function parseAmount(text) {
+  const value = text.trim().replace(',', '.');
+  if (!value) return null;
+  const match = /^(\d+)(?:\.(\d{1,2}))?$/.exec(value);
+  if (!match) return undefined;
+  return `${match[1]}.${(match[2] ?? '').padEnd(2, '0')}`;
+}
+
+/** The request the form asks for, or a message saying what is missing. */
+function creditRequest() {
+  const reason = $('credit-reason').value.trim();
+  if (!reason) return {problem: t('creditReasonMissing')};
+  const body = {reason};
+  const settlement = $('credit-settlement').value;
+  if (state.selected.status === 'paid' && settlement) body.settlement = settlement;
+  if ($('credit-scope-full').checked) return {body: {...body, full: true}};
+  const lines = {};
+  for (const input of $('credit-lines').querySelectorAll('input[data-line]')) {
+    const amount = parseAmount(input.value);
+    if (amount === undefined) {
+      return {problem: t('creditAmountInvalid', {line: input.dataset.line, amount: input.value})};
+    }
+    if (amount !== null && amount !== '0.00') lines[input.dataset.line] = amount;
+  }
+  if (!Object.keys(lines).length) return {problem: t('creditNothingChosen')};
+  return {body: {...body, lines}};
+}
+
+function showCreditError(id, message) {
+  $(id).textContent = message || '';
+  show(id, Boolean(message));
+}
+
+/** 401 and 403 are the session's; anything else (409: not possible so, with why) is shown where it happened. */
+function creditError(error, where) {
+  if (error instanceof ApiError && [401, 403].includes(error.status)) {
+    handleApiError(error);
+    return;
+  }
+  showCreditError(where, error.message || t('creditFailed'));
+}
+
+async function onPreviewCredit(event) {
+  event.preventDefault();
+  forgetProposal();
+  showCreditError('credit-form-error', '');
+  show('credit-result', false);
+  const {body, problem} = creditRequest();
+  if (problem) {
+    showCreditError('credit-form-error', problem);
+    return;
+  }
+  const invoiceId = state.selected.invoiceId;
+  const button = $('credit-preview');
+  button.disabled = true;
+  try {
+    const preview = await call('POST', `${creditNotesPath(invoiceId)}/preview`, body);
+    state.proposal = {invoiceId, body, preview};
+    renderProposal();
+  } catch (error) {
+    creditError(error, 'credit-form-error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderProposal() {
+  const {preview} = state.proposal;
+  const money = (amount) => formatMoney(amount, preview.currency);
+  const figure = (label, value) => el('div', {className: 'figure'}, el('dt', {}, label), el('dd', {}, value));
+  $('credit-confirm-body').replaceChildren(
+    el('p', {}, el('strong', {}, creditNoteKind(preview.full)), ` – ${label('settlements', preview.settlement)}`),
+    el('dl', {className: 'figures'}, figure(t('netAmount'), money(preview.net)),
+      figure(t('taxAmount'), money(preview.tax)), figure(t('grossAmount'), money(preview.gross))),
+    table([t('invoiceLine'), t('description'), t('period'), t('netAmount'), t('taxAmount')],
+      preview.lines.map((line) => [line.line, line.description, line.period, money(line.net), money(line.tax)]), ''));
+  showCreditError('credit-confirm-error', '');
+  show('credit-confirm', true);
+  $('credit-confirm-button').focus();
+}
+
+async function onConfirmCredit() {
+  const proposal = state.proposal;
+  if (!proposal) return;
+  const button = $('credit-confirm-button');
+  button.disabled = true;
+  try {
+    const note = await call('POST', creditNotesPath(proposal.invoiceId), proposal.body);
+    resetCreditForm();
+    const result = $('credit-result');
+    result.textContent = t('creditIssued', {kind: creditNoteKind(note.full), number: note.number || note.creditNoteId});
+    result.className = 'notice success';
+    result.hidden = false;
+    await load();
+  } catch (error) {
+    creditError(error, 'credit-confirm-error');
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderAudit() {
@@ -415,6 +651,7 @@ function applyLanguage(code) {
   if (state.editing === null) resetForm();
   if (state.session) signedIn(state.session);
   if (state.run) render();
+  if (state.selected) resetCreditForm();
 }
 
 async function start() {
@@ -429,6 +666,12 @@ async function start() {
     resetForm();
     $('f-name').focus();
   });
+  $('credit-form').addEventListener('submit', onPreviewCredit);
+  $('credit-form').addEventListener('change', forgetProposal);
+  $('credit-form').addEventListener('input', forgetProposal);
+  for (const id of ['credit-scope-lines', 'credit-scope-full']) $(id).addEventListener('change', showCreditScope);
+  $('credit-confirm-button').addEventListener('click', onConfirmCredit);
+  $('credit-confirm-cancel').addEventListener('click', forgetProposal);
   $('invoice-filter').addEventListener('submit', (event) => {
     event.preventDefault();
     load();

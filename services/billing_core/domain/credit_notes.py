@@ -363,7 +363,11 @@ class CreditStatus(StrEnum):
 
 def credit_status(invoice_gross: Decimal, notes: Sequence[CreditNote]) -> CreditStatus:
     """``cancelled`` once the issued credit notes take back the whole invoice, ``credited`` for part of it."""
-    credited = credited_total(notes)
+    return credit_status_of(invoice_gross, credited_total(notes))
+
+
+def credit_status_of(invoice_gross: Decimal, credited: Decimal) -> CreditStatus:
+    """The same from the gross already taken back (an invoice record's ``payment.credited``)."""
     if credited <= 0:
         return CreditStatus.NONE
     return CreditStatus.CANCELLED if credited >= invoice_gross else CreditStatus.CREDITED

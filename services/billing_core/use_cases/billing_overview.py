@@ -1,4 +1,5 @@
-"""What an admin sees of their own account: invoices (newest first) and the payment method status."""
+"""What an admin sees of their own account: invoices (newest first) with their credit notes, and the payment
+method status."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from billing_core.domain.costs import Period
+from billing_core.domain.credit_notes import CreditNote
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account, Invoice, RunStatus
 from billing_core.errors import BillingError, InvalidCursor, NotFound
 from billing_core.ports import (
     AccountRepository,
+    CreditNoteRepository,
     InvoiceRepository,
     Page,
     PaymentGateway,
@@ -35,6 +38,10 @@ PAYABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAYMENT_FAILED, InvoiceSt
 
 class InvoiceNotFound(NotFound):
     """The account has no invoice with that id (another account's invoice is reported the same way)."""
+
+
+class CreditNoteNotFound(NotFound):
+    """The invoice has no issued credit note with that id (another account's is reported the same way)."""
 
 
 class InvoiceNotPayable(BillingError):
@@ -70,6 +77,28 @@ def get_invoice(invoices: InvoiceRepository, account_id: str, invoice_id: str) -
     if invoice is None:
         raise InvoiceNotFound("no such invoice")
     return invoice
+
+
+def issued_credit_notes(notes: CreditNoteRepository | None, invoice: Invoice) -> list[CreditNote]:
+    """The credit notes Stripe issued on ``invoice``, first to last (pending and void ones are not the customer's)."""
+    # Most invoices are never credited: ``credited`` tells without reading the credit notes.
+    if notes is None or invoice.payment.credited <= 0:
+        return []
+    return [note for note in notes.list_for_invoice(invoice.invoice_id) if note.counts]
+
+
+def get_credit_note(notes: CreditNoteRepository | None, invoice: Invoice, credit_note_id: str) -> CreditNote:
+    """The issued credit note ``credit_note_id`` of ``invoice``; ``CreditNoteNotFound`` if it is not one of them."""
+    note = notes.get(credit_note_id) if notes is not None else None
+    # The id names the invoice, but the stored note's own invoice and account decide.
+    if (
+        note is None
+        or not note.counts
+        or note.invoice_id != invoice.invoice_id
+        or note.account_id != invoice.account_id
+    ):
+        raise CreditNoteNotFound("no such credit note")
+    return note
 
 
 def payment_method_status(accounts: AccountRepository, account_id: str) -> PaymentMethodStatus:
@@ -112,6 +141,7 @@ class CustomerBilling:
         secrets: SecretsProvider,
         runs: RunRecords | None = None,
         email_of: Callable[[str], str | None] | None = None,
+        credit_notes: CreditNoteRepository | None = None,
     ) -> None:
         self._invoices = invoices
         self._accounts = accounts
@@ -119,6 +149,7 @@ class CustomerBilling:
         self._secrets = secrets
         self._runs = runs
         self._email_of = email_of
+        self._credit_notes = credit_notes
 
     def invoices(self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> Page[Invoice]:
         """One page of the account's invoices, newest first."""
@@ -127,6 +158,14 @@ class CustomerBilling:
     def invoice(self, account_id: str, invoice_id: str) -> Invoice:
         """The account's invoice ``invoice_id``; ``InvoiceNotFound`` otherwise."""
         return get_invoice(self._invoices, account_id, invoice_id)
+
+    def credit_notes(self, invoice: Invoice) -> list[CreditNote]:
+        """The issued credit notes of one of the account's invoices (as ``invoice``/``invoices`` returned it)."""
+        return issued_credit_notes(self._credit_notes, invoice)
+
+    def credit_note(self, account_id: str, invoice_id: str, credit_note_id: str) -> CreditNote:
+        """The issued credit note ``credit_note_id`` of the account's invoice ``invoice_id``; else a ``NotFound``."""
+        return get_credit_note(self._credit_notes, self.invoice(account_id, invoice_id), credit_note_id)
 
     def payment_method(self, account_id: str) -> PaymentMethodStatus:
         """The account's default payment method as the tab shows it."""
