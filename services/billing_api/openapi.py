@@ -150,12 +150,16 @@ _DOCUMENT: dict[str, Any] = {
                         "description": "Corrections of earlier months: final AWS costs against what was billed.",
                         "items": {
                             "type": "object",
-                            "required": ["period", "description", "amount"],
+                            "required": ["period", "description", "amount", "settledByCreditNote"],
                             "additionalProperties": False,
                             "properties": {
                                 "period": {"type": "string", "description": "YYYY-MM corrected."},
                                 "description": {"type": "string"},
                                 "amount": _NULLABLE_MONEY,
+                                "settledByCreditNote": {
+                                    "type": "boolean",
+                                    "description": "Settled by a credit note on the corrected invoice, not a line.",
+                                },
                             },
                         },
                     },
@@ -926,9 +930,23 @@ _SCHEMAS["CustomerCreditNote"] = {
         },
     },
 }
+# Stripe's customer balance (domain.customer_balance): applied at finalization, or carried when too small.
+_BALANCE_PROPERTIES = {
+    "balanceApplied": {
+        **_NULLABLE_MONEY,
+        "description": "The customer balance Stripe took into the invoice: > 0 an earlier amount collected with "
+        "it, < 0 a credit deducted.",
+    },
+    "carriedToBalance": {
+        **_NULLABLE_MONEY,
+        "description": "The amount due below Stripe's minimum charge (0.50 EUR), not charged but carried to the "
+        "next invoice.",
+    },
+    "amountDue": {**_NULLABLE_MONEY, "description": "What is collected: amount + balanceApplied - carriedToBalance."},
+}
 for _schema in (_SCHEMAS["Invoice"], _SCHEMAS["OperatorInvoice"]):
-    _schema["required"] = [*_schema["required"], *_CREDITED_PROPERTIES]
-    _schema["properties"] = {**_schema["properties"], **_CREDITED_PROPERTIES}
+    _schema["required"] = [*_schema["required"], *_CREDITED_PROPERTIES, *_BALANCE_PROPERTIES]
+    _schema["properties"] = {**_schema["properties"], **_CREDITED_PROPERTIES, **_BALANCE_PROPERTIES}
 _SCHEMAS["Invoice"]["required"].append("creditNotes")
 _SCHEMAS["Invoice"]["properties"]["creditNotes"] = {
     "type": "array",

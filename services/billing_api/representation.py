@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from billing_core.domain.credit_notes import CreditNote, CreditStatus, credit_status_of
+from billing_core.domain.credit_notes import CreditNote
 from billing_core.domain.money import CENT
 from billing_core.domain.records import Invoice
 from billing_core.use_cases.billing_overview import PaymentMethodStatus
@@ -56,7 +56,12 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "costsEstimated": record.costs_estimated,
         # Corrections of earlier months (true-up), each its own entry beside the AWS breakdown.
         "corrections": [
-            {"period": c.period.label, "description": c.description, "amount": money(c.amount)}
+            {
+                "period": c.period.label,
+                "description": c.description,
+                "amount": money(c.amount),
+                "settledByCreditNote": c.by_credit_note,
+            }
             for c in record.true_up.corrections
         ],
         "creditIn": money(record.true_up.credit_in),
@@ -69,7 +74,12 @@ def invoice(record: Invoice) -> dict[str, Any]:
         "paidAt": record.payment.paid_at,
         # What credit notes took back (gross): all of it is a cancellation, part of it a correction.
         "credited": money(record.payment.credited),
-        "correction": _correction(record),
+        "correction": record.correction,
+        # Stripe's customer balance at finalization: what it took into the invoice (> 0 collected with it,
+        # < 0 a credit deducted) and the amount below the minimum charge it carried to the next invoice.
+        "balanceApplied": money(record.payment.balance_applied),
+        "carriedToBalance": money(record.payment.carried_to_balance),
+        "amountDue": money(record.amount_due),
     }
 
 
@@ -79,11 +89,6 @@ def invoice_lines(record: Invoice) -> list[dict[str, Any]]:
         {"line": kind, "description": description, "net": money(net)}
         for kind, net, description in record_line_items(record)
     ]
-
-
-def _correction(record: Invoice) -> str | None:
-    status = credit_status_of(record.amount, record.payment.credited)
-    return None if status is CreditStatus.NONE else status.value
 
 
 def credit_note(note: CreditNote) -> dict[str, Any]:

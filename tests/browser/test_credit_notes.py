@@ -262,3 +262,33 @@ def services_notes(services, invoice_id: str):
     from billing_core.bootstrap import WorkerUseCases
 
     return WorkerUseCases(services).credit_notes.notes_of(invoice_id)
+
+
+def test_the_billing_tab_says_what_the_customer_balance_did_to_an_invoice(billing_page, shot):
+    from local_stack.demo import worker_services
+
+    page = billing_page.page
+    stack = billing_page.stack
+    billing_page.open().sign_in_as_admin()
+    billing_page.add_card(VISA)
+    expect(billing_page.section("Zahlungsmethode")).to_contain_text("Visa •••• 4242")
+    services = worker_services(stack)
+    period = billing_page.run_billing()
+    billing_page.reload_until_invoice_status("Bezahlt")
+    account_id, invoice_id = stack.admin.sub, f"inv_{period.label}_{stack.admin.sub}"
+
+    # As the invoice job records it when Stripe deducted a credit from the balance at finalization.
+    services.invoices.update(account_id, invoice_id, {"balance_applied": Decimal("-5.95")})
+    page.reload()
+    hint = billing_page.invoice_rows().first.locator(".balance-hint")
+    expect(hint).to_have_text("Guthaben 5,95 € verrechnet, zu zahlen 38,96 €")  # 44.91 - 5.95
+    shot("1-credit-deducted")
+
+    # As it records an amount due below Stripe's minimum charge, carried to the next invoice.
+    services.invoices.update(
+        account_id, invoice_id, {"balance_applied": Decimal(0), "carried_to_balance": Decimal("37.74")}
+    )
+    page.reload()
+    expect(billing_page.invoice_rows().first.locator(".balance-hint")).to_have_text(
+        "Unter dem Mindestbetrag: wird mit der nächsten Rechnung eingezogen"
+    )

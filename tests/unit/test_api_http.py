@@ -281,7 +281,12 @@ def test_an_invoice_shows_its_corrections_of_earlier_months_and_the_credit_carri
     body = client.get(f"/billing/invoices/inv_2025-12_{ALICE}", headers=auth(tokens)).get_json()
 
     assert body["corrections"] == [
-        {"period": "2025-11", "description": "Korrektur AWS Infrastruktur (Nov 2025)", "amount": "-2.74"}
+        {
+            "period": "2025-11",
+            "description": "Korrektur AWS Infrastruktur (Nov 2025)",
+            "amount": "-2.74",
+            "settledByCreditNote": False,
+        }
     ]
     assert (body["creditIn"], body["carriedOut"]) == ("0.00", "0.00")
     assert body["fxNote"].startswith("1 EUR = 1,0497 USD")

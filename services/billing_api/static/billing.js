@@ -415,10 +415,31 @@ function statusBadge(status) {
 
 /** The payment status, and beside it "cancelled" or "corrected" once credit notes took something back. */
 function statusBadges(invoice) {
-  if (!invoice.correction) return statusBadge(invoice.status);
+  const hint = balanceHint(invoice);
+  if (!invoice.correction && !hint) return statusBadge(invoice.status);
   return el('span', {className: 'badges'}, statusBadge(invoice.status),
-    el('span', {className: 'badge corrected', 'data-correction': invoice.correction},
-      correctionLabel(invoice.correction)));
+    invoice.correction
+      ? el('span', {className: 'badge corrected', 'data-correction': invoice.correction},
+        correctionLabel(invoice.correction))
+      : null,
+    hint);
+}
+
+/** What Stripe's customer balance did to the invoice: too small to charge, an earlier amount, a credit. */
+function balanceHint(invoice) {
+  // Amounts are decimal strings ("-11.90"); only their sign is read here, never their value as a number.
+  const money = (amount) => formatMoney(amount, invoice.currency);
+  const moved = (amount) => Boolean(amount) && !/^-?0(\.0+)?$/.test(amount);
+  const applied = invoice.balanceApplied;
+  let text = null;
+  if (moved(invoice.carriedToBalance)) {
+    text = t('balanceCarried');
+  } else if (moved(applied) && !applied.startsWith('-')) {
+    text = t('balanceCollected', {amount: money(applied), due: money(invoice.amountDue)});
+  } else if (moved(applied)) {
+    text = t('balanceDeducted', {amount: money(applied.slice(1)), due: money(invoice.amountDue)});
+  }
+  return text ? el('small', {className: 'balance-hint', 'data-balance': 'true'}, text) : null;
 }
 
 /** The invoice's row, and under it a row of its credit notes if it has any. */

@@ -31,6 +31,7 @@ from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
 from billing_core.domain.invoice_plan import invoice_revision_of
 from billing_core.domain.money import ZERO, is_whole_cents, to_cents
+from billing_core.domain.records import CreditStatus, credit_status_of
 
 MAX_REASON_LENGTH = 500
 
@@ -304,9 +305,7 @@ def plan_credit(
     return plan
 
 
-def _credited(
-    left: CreditableLine, line: CreditableLine, before: tuple[Decimal, Decimal], net: Decimal
-) -> CreditLine:
+def _credited(left: CreditableLine, line: CreditableLine, before: tuple[Decimal, Decimal], net: Decimal) -> CreditLine:
     """``net`` of ``line`` with its share of the line's tax (``left`` is what is still creditable of it).
 
     The share is of all that is credited of the line by now, less the tax credited ``before``, so the
@@ -353,21 +352,6 @@ def credited_total(notes: Sequence[CreditNote]) -> Decimal:
     return sum((note.gross for note in notes if note.counts), ZERO)
 
 
-class CreditStatus(StrEnum):
-    """How much of an invoice its credit notes took back."""
-
-    NONE = "none"
-    CREDITED = "credited"  # in part
-    CANCELLED = "cancelled"  # in full
-
-
 def credit_status(invoice_gross: Decimal, notes: Sequence[CreditNote]) -> CreditStatus:
     """``cancelled`` once the issued credit notes take back the whole invoice, ``credited`` for part of it."""
     return credit_status_of(invoice_gross, credited_total(notes))
-
-
-def credit_status_of(invoice_gross: Decimal, credited: Decimal) -> CreditStatus:
-    """The same from the gross already taken back (an invoice record's ``payment.credited``)."""
-    if credited <= 0:
-        return CreditStatus.NONE
-    return CreditStatus.CANCELLED if credited >= invoice_gross else CreditStatus.CREDITED

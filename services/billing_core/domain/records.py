@@ -206,6 +206,21 @@ class EInvoiceFileKeys:
     error: str | None = None  # why the e-invoice could not be written (retried on the next run)
 
 
+class CreditStatus(StrEnum):
+    """How much of an invoice its credit notes took back."""
+
+    NONE = "none"
+    CREDITED = "credited"  # in part
+    CANCELLED = "cancelled"  # in full
+
+
+def credit_status_of(invoice_gross: Decimal, credited: Decimal) -> CreditStatus:
+    """How much of an invoice of ``invoice_gross`` the gross ``credited`` by its credit notes took back."""
+    if credited <= 0:
+        return CreditStatus.NONE
+    return CreditStatus.CANCELLED if credited >= invoice_gross else CreditStatus.CREDITED
+
+
 @dataclass(frozen=True)
 class Invoice:
     """One account's invoice of one period: the amounts claimed, then its progress through Stripe.
@@ -264,14 +279,13 @@ class Invoice:
     @property
     def cancelled(self) -> bool:
         """Whether credit notes took the whole invoice back (Stornorechnung): it no longer bills its month."""
-        return self.payment.credited > 0 and self.payment.credited >= self.amount
+        return credit_status_of(self.amount, self.payment.credited) is CreditStatus.CANCELLED
 
     @property
     def correction(self) -> str | None:
         """``"cancelled"`` (credited in full), ``"credited"`` (in part) or ``None`` (no credit note)."""
-        if self.cancelled:
-            return "cancelled"
-        return "credited" if self.payment.credited > 0 else None
+        status = credit_status_of(self.amount, self.payment.credited)
+        return None if status is CreditStatus.NONE else status.value
 
     @property
     def all_lines_added(self) -> bool:
