@@ -190,7 +190,14 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
         ["base fee", f"{invoice.base_fee} {invoice.currency}"],
         ["AWS", f"{invoice.aws_costs} {invoice.currency}"],
         *[[f"  {service}", f"{amount} {invoice.currency}"] for service, amount in invoice.aws_breakdown.items()],
-        *[[f"correction {c.period.label}", f"{c.amount} {invoice.currency}"] for c in invoice.true_up.corrections],
+        *[
+            [
+                f"correction {c.period.label}",
+                f"{c.amount} {invoice.currency}"
+                + (" (settled by a credit note, not a line)" if c.by_credit_note else ""),
+            ]
+            for c in invoice.true_up.corrections
+        ],
         ["net", f"{invoice.net} {invoice.currency}"],
         *(
             [[f"USt. {vat.rate.normalize():f} %", f"{vat.tax} {invoice.currency}"]]
