@@ -219,3 +219,21 @@ def test_any_part_of_a_line_is_credited_with_the_tax_stripe_computes_for_it(cent
 
     [stripe_note] = books.stripe.list_credit_notes(books.record.stripe.invoice_id)
     assert (stripe_note.total, stripe_note.total_tax) == (int(note.gross * 100), int(note.tax * 100))
+
+
+def test_a_credit_note_stripe_refuses_is_abandoned_so_the_invoice_stays_creditable():
+    from billing_core.errors import StripeRequestRejected
+
+    books = Books()
+    request = CreditRequest(reason="Kulanz", lines={"base-fee": Decimal("5.00")})
+    books.stripe.fail_next("create_credit_note", StripeRequestRejected("The invoice is being paid right now."))
+
+    with pytest.raises(CreditRefused, match="Stripe refused the credit note: The invoice is being paid"):
+        books.credit_notes().credit(books.invoice_id, request, actor=ACTOR)
+
+    [abandoned] = books.notes.list_for_invoice(books.invoice_id)
+    assert (
+        abandoned.state is CreditNoteState.VOID and books.stripe.list_credit_notes(books.record.stripe.invoice_id) == []
+    )
+    again = books.credit_notes().credit(books.invoice_id, request, actor=ACTOR)
+    assert again.state is CreditNoteState.ISSUED and again.sequence == 2

@@ -35,7 +35,6 @@ from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import ZERO, to_cents, to_minor_units
 from billing_core.domain.records import Invoice
 from billing_core.domain.tax import TaxPolicy
-from billing_core.errors import StripeRequestRejected
 from billing_core.ports import StripeEvent
 from billing_core.use_cases.apply_event import EventPorts, process_event
 from billing_core.use_cases.credit_notes import CreditNotes
@@ -227,42 +226,9 @@ class Books(World):
             issued = self.credit_notes.credit(invoice_id, request, actor=ACTOR)
         except CreditRefused:
             seen("credit note refused by the domain")  # nothing left, VAT rounding, ...: skipped
-        except StripeRequestRejected:
-            # The two known ways Stripe refuses what the domain planned (the xfail tests below): any other
-            # refusal fails the property.
-            cause = self.left_pending_by_stripes_refusal(invoice_id)
-            assert cause is not None
-            seen(f"known bug: refused by Stripe at the preview and left pending ({cause})")
         else:
             seen(f"credit note issued: {'cancellation' if issued.full else 'partial'}, {issued.settlement}")
         self.deliver()
-
-    def left_pending_by_stripes_refusal(self, invoice_id: str) -> str | None:
-        """Which of the two known causes made Stripe refuse the preview of the invoice's one pending credit note
-        (the use case then leaves it pending), or ``None``:
-
-        - ``balance``: it asks more than Stripe has left to credit, because the customer's balance paid part
-          of the invoice (the domain plans against the invoice's total);
-        - ``vat``: it credits part of a paid invoice's line under German VAT, where Stripe's tax in proportion
-          to the line's can differ by a cent from the domain's net x rate, and the settled amount is ours.
-        """
-        record = self.record(invoice_id)
-        invoice = self.stripe.invoices[record.stripe.invoice_id]
-        pending = [n for n in self.notes.list_for_invoice(invoice_id) if n.state is CreditNoteState.PENDING]
-        issued_at_stripe = {n["metadata"].get("creditNoteId") for n in self.stripe.credit_notes.values()}
-        if len(pending) != 1 or pending[0].credit_note_id in issued_at_stripe:
-            return None
-        (claimed,) = pending
-        creditable = (
-            (invoice["amount_remaining"] if invoice["status"] == "open" else 0)
-            + invoice["amount_paid"]
-            - invoice["post_payment_credit_notes_amount"]
-        )
-        if invoice["starting_balance"] < 0 and creditable < to_minor_units(claimed.gross, record.currency):
-            return "balance"
-        if claimed.settlement is not Settlement.PRE_PAYMENT and claimed.vat.category == "S" and not claimed.full:
-            return "vat"
-        return None
 
     def _shares(self, record: Invoice, shares: tuple[tuple[int, int], ...]) -> dict[str, Decimal]:
         """Net amounts of positive lines, each a share of what its credit notes left of it (whole cents)."""
@@ -320,7 +286,7 @@ class Books(World):
         return int(self.stripe.customers[self.customer_id]["balance"])
 
     def documented(self) -> int:
-        """The e-invoices' side: each invoice's amount due less each credit note's total, as their XML says."""
+        """The e-invoices' side: each invoice's total (BT-112) less each credit note's, as their XML says."""
         account = self.accounts.get("u1")
         assert account is not None
         records = [self.record(invoice_id) for invoice_id in self.billed]
@@ -328,8 +294,9 @@ class Books(World):
         for record in records:
             document = einvoice_of(record, account, SELLER_SETTINGS, "de", corrected=records)
             due, grand = self._totals(document, "DuePayableAmount", "GrandTotalAmount")
-            assert due == grand == document.gross_total == record.amount
-            total += to_minor_units(due, record.currency)
+            # A credit on the balance Stripe deducted is prepaid (BT-113): what is due is the rest.
+            assert grand == document.gross_total == record.amount and due == grand - document.prepaid
+            total += to_minor_units(grand, record.currency)
             for issued in self._issued(record):
                 credit = credit_note_einvoice_of(issued, record, account, SELLER_SETTINGS, "de")
                 (grand,) = self._totals(credit, "GrandTotalAmount")
@@ -367,16 +334,15 @@ def test_what_the_customer_paid_is_what_the_einvoices_say_less_the_balance_left(
 
         paid by the customer (charges - refunds)
         == collected by Stripe (its invoices' amount_paid - its credit notes' refunds)
-        == sum(invoice e-invoices' amount due, BT-115) - sum(credit note e-invoices' total, BT-112)
+        == sum(invoice e-invoices' total, BT-112) - sum(credit note e-invoices' total, BT-112)
            - the customer's balance at Stripe
 
     The balance is signed as Stripe signs it. Negative, it is credit the customer still has (credit notes
     settled to the balance that no invoice has taken yet): paid, documented as taken back, not yet given back.
-    Positive, it would be an amount Stripe did not charge (below its minimum charge): documented, not yet
-    paid. Before collection, the open invoices' amount remaining counts on the paid side. A true-up's credit
+    Positive, it is an amount Stripe did not charge (below its minimum charge): documented, not yet paid.
+    An invoice's amount due (BT-115) is its total less the credit Stripe deducted from the balance (BT-113). Before collection, the open invoices' amount remaining counts on the paid side. A true-up's credit
     carried to the next invoice is no money of anyone's: it is a line of the invoices, so their documents
-    hold it. Out-of-band credit notes are not drawn (their amounts would count on the paid side). The fake
-    Stripe charges any amount due, however small, so here the balance only ever holds credit.
+    hold it. Out-of-band credit notes are not drawn (their amounts would count on the paid side).
     """
     note(f"buyer={buyer!r} first={first!r}")
     books = Books(buyer)
@@ -398,13 +364,7 @@ def test_what_the_customer_paid_is_what_the_einvoices_say_less_the_balance_left(
     assert books.paid_by_customer() == books.collected_by_stripe() == books.documented() - books.balance()
 
 
-# --- what the property found -------------------------------------------------------------------------
-
-BALANCE_PAID_BUG = (
-    "bug: CreditNotes.credit plans against the invoice's total (plan_credit's invoice_gross) although the "
-    "customer's balance paid part of it; Stripe refuses more than was charged (or is still due) at the preview, "
-    "the claimed credit note stays pending, and every later credit of the invoice fails the same way"
-)
+# --- what the property found (fixed): Stripe's refusals never leave a credit note pending ---------------------
 
 
 def _credited_to_the_balance_then_billed(next_base_fee: str) -> Books:
@@ -422,7 +382,6 @@ def _credited_to_the_balance_then_billed(next_base_fee: str) -> Books:
     return books
 
 
-@pytest.mark.xfail(strict=True, raises=StripeRequestRejected, reason=BALANCE_PAID_BUG)
 @pytest.mark.parametrize("after_payment", [Settlement.REFUND, Settlement.BALANCE])
 def test_an_invoice_the_balance_paid_is_credited_or_refused_by_the_domain_never_left_pending(after_payment):
     books = _credited_to_the_balance_then_billed("5.00")  # paid from the balance: 0.00 charged
@@ -443,7 +402,6 @@ def test_an_invoice_the_balance_paid_is_credited_or_refused_by_the_domain_never_
     check_the_money(books)
 
 
-@pytest.mark.xfail(strict=True, raises=StripeRequestRejected, reason=BALANCE_PAID_BUG)
 def test_an_open_invoice_the_balance_paid_in_part_is_cancelled_or_refused_and_stays_creditable():
     books = _credited_to_the_balance_then_billed("30.00")  # 10.00 paid from the balance, 20.00 due
     february = books.billed[1]
@@ -462,49 +420,33 @@ def test_an_open_invoice_the_balance_paid_in_part_is_cancelled_or_refused_and_st
     check_the_money(books)
 
 
-VAT_ROUNDING_BUG = (
-    "bug: a paid invoice's line credited in part under German VAT is planned with net x rate (0.23 -> 0.04) and "
-    "sent with that gross as the amount to settle; Stripe's tax in proportion to the line's (0.12 x 23/61 -> "
-    "0.05) makes its total 0.28, so it refuses the preview itself (the settled amount must equal its total), the "
-    "check that would refuse the disagreement (CreditRefused) never runs and the credit note stays pending"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=StripeRequestRejected, reason=VAT_ROUNDING_BUG)
 @pytest.mark.parametrize("after_payment", [Settlement.REFUND, Settlement.BALANCE])
-def test_a_paid_invoices_part_whose_vat_stripe_rounds_otherwise_is_refused_by_the_domain_never_left_pending(
-    after_payment,
-):
+def test_a_paid_invoices_part_whose_vat_rounds_otherwise_is_settled_with_the_share_stripe_takes(after_payment):
     books = Books("DE")
     books.next_month(Bill(Decimal("0.61"), Decimal("0"), collected=True))  # 0.61 + 0.12 VAT, paid
     (january,) = books.billed
 
-    try:
-        books.credit_notes.credit(
-            january,
-            CreditRequest(reason="Korrektur", lines={"base-fee": Decimal("0.23")}, settlement=after_payment),
-            actor=ACTOR,
-        )
-    except CreditRefused:
-        pass  # as an open invoice's is (below): Stripe would credit 0.28, the plan says 0.27
+    note = books.credit_notes.credit(
+        january,
+        CreditRequest(reason="Korrektur", lines={"base-fee": Decimal("0.23")}, settlement=after_payment),
+        actor=ACTOR,
+    )
     books.deliver()
 
-    assert [n.state for n in books.notes.list_for_invoice(january)] in (
-        [CreditNoteState.VOID],
-        [CreditNoteState.ISSUED],
-    )
+    assert (note.state, note.gross) == (CreditNoteState.ISSUED, Decimal("0.28"))  # Stripe settles its own total
     check_the_money(books)
 
 
-def test_an_open_invoices_part_whose_vat_stripe_rounds_otherwise_is_refused_and_abandoned():
+def test_an_open_invoices_part_whose_vat_rounds_otherwise_takes_the_share_stripe_takes():
     books = Books("DE")
     books.next_month(Bill(Decimal("0.61"), Decimal("0")))  # 0.61 + 0.12 VAT, open
     (january,) = books.billed
 
-    with pytest.raises(CreditRefused, match="Stripe would credit 0.28"):
-        books.credit_notes.credit(
-            january, CreditRequest(reason="Korrektur", lines={"base-fee": Decimal("0.23")}), actor=ACTOR
-        )
+    # 0.23 x 19 % = 0.04, but the share of the line's tax is 0.12 x 23 / 61 = 0.045 -> 0.05, as Stripe's.
+    note = books.credit_notes.credit(
+        january, CreditRequest(reason="Korrektur", lines={"base-fee": Decimal("0.23")}), actor=ACTOR
+    )
+    books.deliver()
 
-    assert [n.state for n in books.notes.list_for_invoice(january)] == [CreditNoteState.VOID]
+    assert (note.state, note.tax, note.gross) == (CreditNoteState.ISSUED, Decimal("0.05"), Decimal("0.28"))
     check_the_money(books)

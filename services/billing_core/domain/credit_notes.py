@@ -260,8 +260,13 @@ def plan_credit(
     currency: str,
     request: CreditRequest,
     paid: bool,
+    creditable_gross: Decimal | None = None,
 ) -> CreditPlan:
     """The credit note ``request`` asks for on an invoice of ``lines`` already credited by ``notes``.
+
+    ``creditable_gross`` is what Stripe lets the invoice's credit notes take back in all, when it is less
+    than its gross: only what was charged or is still due, not what the customer's balance paid of it
+    (or what was carried to the balance as too small to charge).
 
     ``CreditRefused`` when it is not possible: an unknown line, more than is left, a settlement that
     does not fit the invoice's state, or tax that EN 16931 and Stripe would round differently.
@@ -274,13 +279,23 @@ def plan_credit(
             "the invoice is not paid: its credit reduces what is due (no refund, balance or out of band)"
         )
     left = remaining_lines(lines, notes)
-    left_gross = invoice_gross - sum((note.gross for note in notes if note.state is not CreditNoteState.VOID), ZERO)
+    limit = invoice_gross if creditable_gross is None else min(invoice_gross, creditable_gross)
+    left_gross = limit - sum((note.gross for note in notes if note.state is not CreditNoteState.VOID), ZERO)
     if not left or left_gross <= 0:
-        raise CreditRefused("nothing is left to credit on this invoice")
+        raise CreditRefused(
+            "nothing is left to credit on this invoice"
+            if limit == invoice_gross
+            else "nothing is left to credit on this invoice: the customer's balance paid the rest of it"
+        )
     by_kind = {line.kind: line for line in left}
     if request.full:
         if any(note.state is not CreditNoteState.VOID for note in notes):
             raise CreditRefused("the invoice is credited in part already: credit what is left by line instead")
+        if limit < invoice_gross:
+            raise CreditRefused(
+                f"the customer's balance paid {invoice_gross - limit} {currency.upper()} of this invoice, which "
+                f"Stripe does not credit: credit its lines up to {limit} {currency.upper()} instead"
+            )
         planned = _allocate(left, invoice_gross - invoice_tax, invoice_tax)
     else:
         planned = []

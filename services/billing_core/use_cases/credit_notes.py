@@ -38,7 +38,7 @@ from billing_core.domain.credit_notes import (
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.money import from_minor_units, to_minor_units
 from billing_core.domain.records import Invoice
-from billing_core.errors import ConditionFailed
+from billing_core.errors import ConditionFailed, StripeRequestRejected
 from billing_core.ports import (
     AccountRepository,
     AuditLog,
@@ -105,7 +105,7 @@ class CreditNotes:
         invoice = self._invoice(invoice_id)
         lines = self._stripe_lines(invoice)
         plan = self._plan(invoice, lines, self.notes_of(invoice_id), request)
-        preview = self._payments.preview_credit_note(self._stripe_request(invoice, lines, plan, None))
+        preview = self._preview(self._stripe_request(invoice, lines, plan, None))
         self._check_agrees(invoice, plan, preview)
         return CreditProposal(invoice, plan, preview.total or 0, preview.total_tax)
 
@@ -140,9 +140,7 @@ class CreditNotes:
         plan = self._plan(invoice, lines, notes, request)
         # Checked before the claim too: a disagreement would recur on every retry of the job, each time
         # spending a credit note number of the invoice on a void credit note.
-        self._check_agrees(
-            invoice, plan, self._payments.preview_credit_note(self._stripe_request(invoice, lines, plan, None))
-        )
+        self._check_agrees(invoice, plan, self._preview(self._stripe_request(invoice, lines, plan, None)))
         note = self._claim(
             invoice, plan, request, len(notes) + 1, actor, true_up_invoice_id=true_up_invoice_id, true_up_period=period
         )
@@ -194,6 +192,8 @@ class CreditNotes:
             currency=invoice.currency,
             request=request,
             paid=invoice.status is InvoiceStatus.PAID,
+            # Stripe credits what was charged or is still due, not what the customer's balance paid.
+            creditable_gross=min(invoice.amount, invoice.amount_due),
         )
 
     def _replan_with_earlier(
@@ -261,15 +261,17 @@ class CreditNotes:
             else:
                 plan = CreditPlan(note.lines, note.full, note.settlement)
                 request = self._stripe_request(invoice, lines, plan, note)
-                preview = self._payments.preview_credit_note(request)
                 try:
-                    self._check_agrees(invoice, plan, preview)
+                    self._check_agrees(invoice, plan, self._preview(request))
+                    stripe_note = self._payments.create_credit_note(
+                        request, idempotency_key=f"{note.credit_note_id}:create"
+                    )
+                except StripeRequestRejected as rejected:  # a refusal creates nothing, under this key ever
+                    self._abandon(note, str(rejected))
+                    raise CreditRefused(f"Stripe refused the credit note: {rejected}; nothing was issued") from None
                 except CreditRefused as disagreement:
                     self._abandon(note, str(disagreement))
                     raise
-                stripe_note = self._payments.create_credit_note(
-                    request, idempotency_key=f"{note.credit_note_id}:create"
-                )
             note = self._mark_issued(note, stripe_note)
             self._check_credited(self._refresh_credited(invoice))
             self._record(note, invoice)
@@ -277,6 +279,13 @@ class CreditNotes:
             if self._issue_files is not None:
                 note = self._issue_files(note, self._invoice(invoice.invoice_id))
         return note
+
+    def _preview(self, request: CreditNoteRequest) -> StripeCreditNote:
+        """Stripe's preview of ``request``; ``CreditRefused`` with Stripe's reason if Stripe refuses it."""
+        try:
+            return self._payments.preview_credit_note(request)
+        except StripeRequestRejected as rejected:
+            raise CreditRefused(f"Stripe refuses this credit note: {rejected}") from None
 
     def _stripe_request(
         self, invoice: Invoice, lines: Sequence[StripeInvoiceLine], plan: CreditPlan, note: CreditNote | None
