@@ -340,9 +340,10 @@ def test_what_the_customer_paid_is_what_the_einvoices_say_less_the_balance_left(
     The balance is signed as Stripe signs it. Negative, it is credit the customer still has (credit notes
     settled to the balance that no invoice has taken yet): paid, documented as taken back, not yet given back.
     Positive, it is an amount Stripe did not charge (below its minimum charge): documented, not yet paid.
-    An invoice's amount due (BT-115) is its total less the credit Stripe deducted from the balance (BT-113). Before collection, the open invoices' amount remaining counts on the paid side. A true-up's credit
-    carried to the next invoice is no money of anyone's: it is a line of the invoices, so their documents
-    hold it. Out-of-band credit notes are not drawn (their amounts would count on the paid side).
+    An invoice's amount due (BT-115) is its total less the credit Stripe deducted from the balance
+    (BT-113). Before collection, the open invoices' amount remaining counts on the paid side. A true-up's
+    credit carried to the next invoice is no money of anyone's: it is a line of the invoices, so their
+    documents hold it. Out-of-band credit notes are not drawn (their amounts would count on the paid side).
     """
     note(f"buyer={buyer!r} first={first!r}")
     books = Books(buyer)
