@@ -199,6 +199,10 @@ class Books(World):
             seen("true-up: credit carried to the next invoice")
         if self.stripe.invoices[self.record(plan.invoice_id).stripe.invoice_id]["starting_balance"] < 0:
             seen("the customer's balance paid (part of) an invoice")
+        if self.record(plan.invoice_id).payment.carried_to_balance:
+            seen("below Stripe's minimum charge: carried to the balance")
+        if self.record(plan.invoice_id).payment.balance_applied > 0:
+            seen("an amount carried earlier collected with an invoice")
         self.finals[period] = bill.aws
         self.deliver()
         if bill.collected:
