@@ -203,15 +203,17 @@ function renderRun() {
   const settled = Object.entries(invoicesByStatus)
     .filter(([status]) => !['pending', 'draft'].includes(status)).reduce((sum, [, count]) => sum + count, 0);
   const done = run.status === 'enqueued' && total > 0 && settled === total;
-  $('run-body').replaceChildren(
+  // replaceChildren prints a null as the text "null": only the parts there are.
+  const parts = [
     el('p', {className: 'run-state'}, t(done ? 'runDone' : RUN_STATES[run.status] || run.status)),
     el('h3', {}, t('invoicesByStatus')),
     el('ul', {}, Object.entries(invoicesByStatus).map(([status, count]) => el('li', {}, badge(status), ` ${count}`))),
-    run.skippedAccounts.length ? el('h3', {}, t('skippedAccounts')) : null,
-    run.skippedAccounts.length
-      ? el('ul', {}, run.skippedAccounts.map((skipped) => el('li', {}, `${skipped.accountId}: ${skipped.reason}`)))
-      : null,
-  );
+  ];
+  if (run.skippedAccounts.length) {
+    parts.push(el('h3', {}, t('skippedAccounts')),
+      el('ul', {}, run.skippedAccounts.map((skipped) => el('li', {}, `${skipped.accountId}: ${skipped.reason}`))));
+  }
+  $('run-body').replaceChildren(...parts);
 }
 
 function renderFailed() {
