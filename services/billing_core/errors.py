@@ -180,3 +180,15 @@ class InvalidStripeObject(BillingError):
 
 class InvalidStripeEvent(InvalidStripeObject):
     """A payload that is not a Stripe event (not JSON, no id or type); it will never become one."""
+
+
+class MailError(BillingError):
+    """Sending an e-mail failed."""
+
+
+class MailThrottled(MailError):
+    """The mail service asks to slow down (SES ``TooManyRequestsException``, a sending rate exceeded): retry."""
+
+
+class MailRejected(MailError):
+    """The mail service refuses the message for good (unverified sender, ``MessageRejected``): recorded, not retried."""

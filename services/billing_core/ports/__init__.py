@@ -16,6 +16,7 @@ from billing_core.ports.infrastructure import (
     StripeSecrets,
 )
 from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+from billing_core.ports.mail import MailSender
 from billing_core.ports.storage import (
     AccountRepository,
     AuditLog,
@@ -53,6 +54,7 @@ from billing_core.ports.stripe_objects import (
 )
 
 __all__ = [
+    "MailSender",
     "AccountRepository",
     "AuditLog",
     "CostSource",
