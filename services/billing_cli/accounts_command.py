@@ -102,6 +102,11 @@ def _profile_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
     parser.add_argument(
         "--buyer-reference", help="the e-invoice's buyer reference: the customer's Leitweg-ID or order reference"
     )
+    parser.add_argument(
+        "--invoice-email",
+        action="append",
+        help="who gets the invoices and credit notes by e-mail (repeat for several; default: --email)",
+    )
     parser.add_argument("--address", help="street and number")
     parser.add_argument("--postal-code")
     parser.add_argument("--city")
@@ -131,6 +136,7 @@ def _profile(args: argparse.Namespace) -> AccountProfile:
         address=parts if all(parts) else None,
         vat_id=args.vat_id,
         buyer_reference=args.buyer_reference,
+        invoice_emails=args.invoice_email,
     )
 
 
@@ -310,6 +316,7 @@ def _print_account(account: Account, out: TextIO) -> None:
         ["country", account.country or ""],
         ["VAT id", account.vat_id or ""],
         ["buyer reference", account.buyer_reference or ""],
+        ["invoice e-mails", ", ".join(account.invoice_recipients)],
         ["address", f"{address.line1}, {address.postal_code} {address.city}" if address else ""],
         [
             "payment method",

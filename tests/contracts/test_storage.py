@@ -566,3 +566,13 @@ def test_what_stripe_did_with_the_customers_balance_is_kept_signed_and_read_back
     assert (payment.balance_applied, payment.carried_to_balance) == (Decimal("-11.90"), Decimal("0.30"))
     cleared = invoices.update(account_id, invoice_id, {"balance_applied": Decimal(0), "carried_to_balance": Decimal(0)})
     assert (cleared.payment.balance_applied, cleared.payment.carried_to_balance) == (Decimal(0), Decimal(0))
+
+
+def test_an_accounts_invoice_emails_are_kept_in_order_and_cleared_back_to_its_email(accounts, account_id):
+    accounts.put(Account(account_id, email="billing@kunde.de", invoice_emails=("b@kunde.de", "a@kunde.de")))
+    assert accounts.get(account_id).invoice_recipients == ("b@kunde.de", "a@kunde.de")
+
+    cleared = accounts.update(account_id, {"invoice_emails": ()})
+
+    assert cleared.invoice_emails == () and cleared.invoice_recipients == ("billing@kunde.de",)
+    assert accounts.get(account_id).invoice_emails == ()

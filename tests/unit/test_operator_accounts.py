@@ -206,3 +206,23 @@ def test_a_customers_vat_id_is_checked_and_becomes_the_stripe_customers_tax_id()
     assert payments.customers[account.stripe_customer_id]["tax_ids"] == [{"type": "eu_vat", "value": "ATU13585627"}]
     with pytest.raises(InvalidAccountField, match="not supported"):
         operator.update("kunde-at", AccountProfile(vat_id=valid_customer_vat_id("DE136695976")), actor="a")
+
+
+def test_invoice_e_mails_are_checked_kept_once_and_audited():
+    from billing_core.domain.account_profile import InvalidAccountField
+
+    accounts, payments, audit, operator = world()
+    operator.create(PROFILE, actor="a", account_id="kunde-42")
+    assert accounts.get("kunde-42").invoice_recipients == ("billing@beispiel.de",)
+
+    profile = AccountProfile.from_text(
+        invoice_emails=["buchhaltung@beispiel.de", "Buchhaltung@Beispiel.de", "cfo@beispiel.de"]
+    )
+    updated = operator.update("kunde-42", profile, actor="cli:ops@host")
+
+    assert updated.invoice_recipients == ("buchhaltung@beispiel.de", "cfo@beispiel.de")
+    assert audit.entries(account_id="kunde-42")[0].after == {
+        "invoice_emails": "buchhaltung@beispiel.de, cfo@beispiel.de"
+    }
+    with pytest.raises(InvalidAccountField, match="invoice e-mail"):
+        AccountProfile.from_text(invoice_emails=["buchhaltung@beispiel.de\r\nBcc: x@evil.de"])

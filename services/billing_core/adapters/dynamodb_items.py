@@ -289,7 +289,18 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
     "disabled_at": _simple("disabledAt", _integer),
     "vat_id": _simple("vatId", _text),
     "buyer_reference": _simple("buyerReference", _text),
+    "invoice_emails": _Codec(  # a list (in order); absent when the account's e-mail gets the invoices
+        attributes=("invoiceEmails",),
+        write=lambda addresses: {"invoiceEmails": list(addresses)} if addresses else {},
+        read=lambda item: _ABSENT if not item.get("invoiceEmails") else _texts(item["invoiceEmails"]),
+    ),
 }
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("is not a list of texts")
+    return tuple(_text(entry) for entry in value)
 
 
 def _write_conversion(conversion: Conversion | None) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class Account:
     disabled_at: int | None = None  # epoch ms; a disabled account is not billed, its history stays
     vat_id: str | None = None  # the customer's EU VAT id (USt-IdNr), checked
     buyer_reference: str | None = None  # Leitweg-ID or order reference the e-invoice names (BT-10)
+    invoice_emails: tuple[str, ...] = ()  # who gets the invoices and credit notes by e-mail (else ``email``)
 
     def __post_init__(self) -> None:
         if (
@@ -98,6 +99,13 @@ class Account:
         """Whether the operator disabled the account (it is not billed)."""
         return self.disabled_at is not None
 
+    @property
+    def invoice_recipients(self) -> tuple[str, ...]:
+        """Where its invoices and credit notes are e-mailed: the invoice addresses, else the account's e-mail."""
+        if self.invoice_emails:
+            return self.invoice_emails
+        return (self.email,) if self.email else ()
+
 
 class AccountChanges(TypedDict, total=False):
     """A partial update of an ``Account``: the fields named get the values given (``None`` removes)."""
@@ -120,6 +128,7 @@ class AccountChanges(TypedDict, total=False):
     disabled_at: int | None
     vat_id: str | None
     buyer_reference: str | None
+    invoice_emails: tuple[str, ...]
 
 
 def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:

@@ -37,6 +37,7 @@ from billing_core.domain.account_profile import (
 )
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostAttribution
+from billing_core.domain.invoice_mail import InvalidMailAddress, valid_recipients
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
 from billing_core.domain.tax import TaxPolicy
@@ -70,6 +71,7 @@ class AccountProfile:
     address: PostalAddress | None = None
     vat_id: str | None = None
     buyer_reference: str | None = None  # Leitweg-ID or order reference for the e-invoice (BT-10)
+    invoice_emails: tuple[str, ...] | None = None  # who gets the invoices by e-mail
 
     @classmethod
     def from_text(
@@ -84,6 +86,7 @@ class AccountProfile:
         address: tuple[str, str, str] | None = None,
         vat_id: str | None = None,
         buyer_reference: str | None = None,
+        invoice_emails: list[str] | None = None,
     ) -> AccountProfile:
         """The profile an operator typed (CLI or API), each value given validated (``InvalidAccountField``).
 
@@ -100,11 +103,19 @@ class AccountProfile:
             address=None if address is None else valid_address(*address),
             vat_id=None if vat_id is None else valid_customer_vat_id(vat_id),
             buyer_reference=None if buyer_reference is None else valid_buyer_reference(buyer_reference),
+            invoice_emails=None if not invoice_emails else _invoice_recipients(invoice_emails),
         )
 
     def given(self) -> dict[str, object]:
         """The fields that are set, by record field name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def _invoice_recipients(addresses: list[str]) -> tuple[str, ...]:
+    try:
+        return valid_recipients(addresses)
+    except InvalidMailAddress as bad:
+        raise InvalidAccountField("invoice e-mail", str(bad)) from None
 
 
 _CUSTOMER_FIELDS = ("name", "email", "address", "country", "language")  # a VAT id is set on create only
@@ -322,13 +333,15 @@ def _details(profile: AccountProfile) -> CustomerDetails:
 
 
 def _shown(values: Mapping[str, object]) -> dict[str, str]:
-    """Values as the audit log shows them: text, an address on one line, a removed value as ''."""
+    """Values as the audit log shows them: text, an address or a list on one line, a removed value as ''."""
     shown: dict[str, str] = {}
     for name, value in values.items():
         if isinstance(value, PostalAddress):
             shown[name] = f"{value.line1}, {value.postal_code} {value.city}"
         elif name == "disabled_at":
             shown["disabled"] = "yes" if value is not None else "no"
+        elif isinstance(value, tuple):
+            shown[name] = ", ".join(str(part) for part in value)
         else:
             shown[name] = "" if value is None else str(value)
     return shown
