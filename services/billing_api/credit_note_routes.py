@@ -14,11 +14,10 @@ from flask import Response, jsonify, request
 
 from billing_api.operator_routes import _actor, _body, operator_api
 from billing_api.representation import currency, money
-from billing_api.routes import components, file_response
+from billing_api.routes import components, file_response, requested_format
 from billing_api.web import InvalidParameter, error_response
 from billing_core.domain.credit_notes import CreditLine, CreditNote, CreditRefused, CreditRequest, Settlement
 from billing_core.use_cases.credit_notes import CreditNotes
-from billing_core.use_cases.einvoices import FORMATS
 
 _REQUEST_FIELDS = {"reason", "full", "lines", "settlement"}
 
@@ -132,9 +131,7 @@ def credit_note_einvoice(credit_note_id: str) -> Response:
     """A credit note's e-invoice file: ``format=xrechnung`` (XML) or ``zugferd`` (PDF)."""
     if set(request.args) - {"format"}:
         raise InvalidParameter("unknown query parameter")
-    format_name = request.args.get("format", "xrechnung")
-    if format_name not in FORMATS:
-        raise InvalidParameter("format must be xrechnung or zugferd")
+    format_name = requested_format()
     note = _credit_notes().get(credit_note_id)
     stored = components().use_cases.credit_note_file(note, format_name) if note else None
     if stored is None:

@@ -155,7 +155,7 @@ def credit_note_einvoice(invoice_id: str, credit_note_id: str) -> Response:
         raise InvoiceNotFound("not an invoice id")
     if not _CREDIT_NOTE_ID.match(credit_note_id):
         raise CreditNoteNotFound("not a credit note id")
-    format_name = _requested_format()
+    format_name = requested_format()
     note = _billing().credit_note(identity().account_id, invoice_id, credit_note_id)
     stored = components().use_cases.credit_note_file(note, format_name)
     if stored is None:
@@ -165,13 +165,13 @@ def credit_note_einvoice(invoice_id: str, credit_note_id: str) -> Response:
 
 def einvoice_response(found: Invoice) -> Response:
     """The stored e-invoice file of ``found`` in the requested ``format`` (default xrechnung), or a 404."""
-    stored = components().use_cases.einvoice_file(found, _requested_format())
+    stored = components().use_cases.einvoice_file(found, requested_format())
     if stored is None:
         return error_response(404, "not_found", "This invoice has no e-invoice yet.")
     return file_response(stored)
 
 
-def _requested_format() -> str:
+def requested_format() -> str:
     """The ``format`` query parameter of an e-invoice download: xrechnung (the default) or zugferd."""
     format_name = request.args.get("format", "xrechnung")
     if format_name not in FORMATS:

@@ -110,11 +110,8 @@ def credit_command(
             f"{invoice.currency}, {plan.settlement.value.replace('_', ' ')}",
             file=out,
         )
-        if not args.yes:
-            print("Issue this credit note? [y/N] ", end="", file=out, flush=True)
-            if answer.readline().strip().lower() not in {"y", "yes", "j", "ja"}:
-                print("nothing issued", file=out)
-                return EXIT_FAILED
+        if not args.yes and not _confirmed("Issue this credit note?", "nothing issued", out, answer):
+            return EXIT_FAILED
         note = use_cases.credit_notes.credit(args.invoice, request, actor=operator_name())
     except (CreditRefused, InvoiceNotFound) as refused:
         print(f"billing invoices {what}: {refused}", file=err)
@@ -145,11 +142,9 @@ def reissue_command(
     answer: TextIO = sys.stdin,
 ) -> int:
     """Ask (unless ``--yes``), then bill the cancelled invoice's month again; exit 1 if refused."""
-    if not args.yes:
-        print(f"Bill the month of the cancelled invoice {args.invoice} again? [y/N] ", end="", file=out, flush=True)
-        if answer.readline().strip().lower() not in {"y", "yes", "j", "ja"}:
-            print("nothing reissued", file=out)
-            return EXIT_FAILED
+    question = f"Bill the month of the cancelled invoice {args.invoice} again?"
+    if not args.yes and not _confirmed(question, "nothing reissued", out, answer):
+        return EXIT_FAILED
     try:
         reissued = use_cases.reissue.reissue(args.invoice, actor=operator_name())
     except (ReissueRefused, InvoiceNotFound) as refused:
@@ -189,6 +184,15 @@ def file_command(
         print(f"billing invoices credit-note-file: {args.credit_note} has no {args.format} file stored", file=err)
         return EXIT_FAILED
     return write_file(stored, args.out, out)
+
+
+def _confirmed(question: str, declined: str, out: TextIO, answer: TextIO) -> bool:
+    """Ask ``question``; whether the operator said yes (else ``declined`` is printed)."""
+    print(f"{question} [y/N] ", end="", file=out, flush=True)
+    if answer.readline().strip().lower() in {"y", "yes", "j", "ja"}:
+        return True
+    print(declined, file=out)
+    return False
 
 
 def _print_notes(notes: list[CreditNote], out: TextIO) -> None:

@@ -462,14 +462,19 @@ class _OperatorUseCases:
     @cached_property
     def credit_notes(self) -> CreditNotes:
         """Credit notes and cancellations of issued invoices, audited, each with its e-invoice."""
-        ports = self._ports
-        if ports.credit_notes is None:
+        if self._ports.credit_notes is None:
             raise SettingsError("credit notes need the events table")
+        return self._credit_notes_through(self._ports.payments, self._audit())
+
+    def _credit_notes_through(self, payments: PaymentGateway, audit: AuditLog) -> CreditNotes:
+        """The credit notes use case calling Stripe through ``payments``."""
+        ports = self._ports
+        assert ports.credit_notes is not None  # checked by the callers
         return CreditNotes(
             ports.invoices,
             ports.credit_notes,
-            ports.payments,
-            self._audit(),
+            payments,
+            audit,
             issue_files=self._credit_note_files(ports.credit_notes),
         )
 
@@ -655,13 +660,7 @@ class WorkerUseCases(_OperatorUseCases):
         ports = self._ports
         if ports.credit_notes is None or ports.audit is None:
             return None
-        return CreditNotes(
-            ports.invoices,
-            ports.credit_notes,
-            self.rate_limited_payments,
-            ports.audit,
-            issue_files=self._credit_note_files(ports.credit_notes),
-        )
+        return self._credit_notes_through(self.rate_limited_payments, ports.audit)
 
     @cached_property
     def reissue(self) -> Reissue:

@@ -4,7 +4,6 @@ lists the credit notes of their invoice, says it is corrected or cancelled, and 
 
 from __future__ import annotations
 
-import io
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -12,20 +11,11 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser.test_operator_page import open_operator_page, section
+from tests.e2e.test_operator_accounts_e2e import billing
 from tests.integration.test_billing_run_resume import new_account, seed_period
 
 VISA = "4242 4242 4242 4242"
 TYPE_CODE_381 = b"<ram:TypeCode>381</ram:TypeCode>"  # EN 16931: a credit note
-
-
-def billing(services, *args: str) -> tuple[int, str, str]:
-    """The operator's ``billing`` command on the stack."""
-    from billing_cli import cli
-    from billing_core.bootstrap import WorkerUseCases
-
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(args), use_cases=WorkerUseCases(services), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def with_address(services, account_id: str) -> None:

@@ -24,11 +24,6 @@ from tests.integration.test_billing_run_resume import new_account, seed_period, 
 SETTLE_SECONDS = 60
 
 
-@pytest.fixture
-def services(clean_stack):
-    return worker_services(clean_stack)
-
-
 def billing_run(services, period: Period, *extra: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from decimal import Decimal
 
-import pytest
-
-from billing_cli import cli
 from billing_core.bootstrap import WorkerUseCases, policy_from_settings
 from billing_core.domain.account_profile import PostalAddress
 from billing_core.domain.costs import CostReport, Period
 from billing_core.domain.invoice_plan import invoice_id_for, plan_invoice
 from billing_core.use_cases.einvoices import StoredEInvoices
-from local_stack.demo import wait_for, worker_services
+from local_stack.demo import wait_for
 from tests.e2e.test_billing_run import SETTLE_SECONDS, billing_run, record_with, status_is
+from tests.e2e.test_operator_accounts_e2e import billing
 from tests.integration.test_billing_run_resume import new_account, seed_period
 from tests.support.xrechnung import assert_valid_xrechnung
-
-
-@pytest.fixture
-def services(clean_stack):
-    return worker_services(clean_stack)
-
-
-def billing(services, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), use_cases=WorkerUseCases(services), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def german(services, account_id: str, **changes) -> None:

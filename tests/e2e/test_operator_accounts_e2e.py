@@ -9,13 +9,7 @@ import pytest
 
 from billing_cli import cli
 from billing_core.bootstrap import WorkerUseCases
-from local_stack.demo import worker_services
 from tests.integration.test_billing_run_resume import seed_period
-
-
-@pytest.fixture
-def services(clean_stack):
-    return worker_services(clean_stack)
 
 
 def billing(services, *argv: str) -> tuple[int, str, str]:

@@ -37,13 +37,14 @@ class World:
         self.accounts.put(account)
         return account
 
-    def job(self) -> InvoiceJob:
+    def job(self, **options) -> InvoiceJob:
         return InvoiceJob(
             invoices=self.invoices,
             accounts=self.accounts,
             payments=self.stripe,
             clock=lambda: 1_764_547_200.0,
             tax=self.tax,
+            **options,
         )
 
     def bill(self, account: Account, aws: str = "17.74", base_fee: str | None = None):

@@ -42,15 +42,8 @@ class Books(World):
         self.notes = FakeCreditNotes()
         self.customer = self.account(country="DE")
 
-    def job(self) -> InvoiceJob:
-        return InvoiceJob(
-            invoices=self.invoices,
-            accounts=self.accounts,
-            payments=self.stripe,
-            clock=lambda: 1_764_547_200.0,
-            tax=self.tax,
-            books_balance=books_balance_before(self.invoices, self.notes),
-        )
+    def job(self, **options) -> InvoiceJob:
+        return super().job(books_balance=books_balance_before(self.invoices, self.notes), **options)
 
     def bill_month(self, period: Period, base_fee: str, aws: str) -> Invoice:
         account = dataclasses.replace(self.customer, base_fee_override=Decimal(base_fee))

@@ -17,6 +17,7 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 
 from billing_core.domain.errors import BillingDomainError
+from billing_core.domain.money import amount_text
 
 # SES v2 SendEmail: "The maximum message size, including attachments, is 40 MB" (raw, after encoding).
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024
@@ -141,13 +142,6 @@ def _one_line(text: str | None) -> str:
     return " ".join((text or "").split())[:_NAME_CHARS]
 
 
-def _amount(amount: Decimal, currency: str, language: str) -> str:
-    digits = f"{amount.quantize(Decimal('0.01')):,.2f}"
-    if _language(language) == "en":
-        return f"{currency.upper()} {digits}"
-    return f"{digits.replace(',', ' ').replace('.', ',').replace(' ', '.')} {currency.upper()}"
-
-
 def mail_subject(mail: DocumentMail) -> str:
     """``Rechnung INV-0031 für Oktober 2026`` in the mail's language."""
     texts = _TEXTS[_language(mail.language)]
@@ -170,7 +164,7 @@ def mail_body(mail: DocumentMail) -> str:
             title=_title(mail),
             number=mail.document_number,
             period=mail.period_label,
-            amount=_amount(mail.gross, mail.currency, language),
+            amount=amount_text(mail.gross, mail.currency, language),
         ),
         payment,
         texts["files"],

@@ -92,6 +92,14 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     return Decimal(units).scaleb(-minor_unit_exponent(currency))
 
 
+def amount_text(amount: Decimal, currency: str, language: str) -> str:
+    """An amount for a text: ``1.234,56 EUR`` in German, ``EUR 1,234.56`` in English."""
+    digits = f"{to_cents(amount):,.2f}"
+    if language == "en":
+        return f"{currency.upper()} {digits}"
+    return f"{digits.replace(',', ' ').replace('.', ',').replace(' ', '.')} {currency.upper()}"
+
+
 def allocate(total_cents: int, weights: Mapping[str, Decimal | int]) -> dict[str, int]:
     """Split ``total_cents`` over ``weights`` by largest remainder so the parts sum exactly to it.
 

@@ -34,6 +34,7 @@ from billing_core.domain.einvoice import (
     document_title,
 )
 from billing_core.domain.einvoice_rules import check_einvoice
+from billing_core.domain.money import amount_text
 from billing_core.domain.records import Account, Invoice
 from billing_core.domain.seller import Seller
 from billing_core.errors import BillingError
@@ -251,21 +252,13 @@ def _balance_note(record: Invoice, language: str) -> str | None:
     applied, carried = record.payment.balance_applied, record.payment.carried_to_balance
     if carried:
         minimum = MINIMUM_CHARGE.get(currency.upper(), Decimal(0))
-        return texts["carried"].format(minimum=_amount_text(minimum, currency, language))
-    due = _amount_text(record.amount_due, currency, language)
+        return texts["carried"].format(minimum=amount_text(minimum, currency, language))
+    due = amount_text(record.amount_due, currency, language)
     if applied > 0:
-        return texts["collected"].format(amount=_amount_text(applied, currency, language), due=due)
+        return texts["collected"].format(amount=amount_text(applied, currency, language), due=due)
     if applied < 0:
-        return texts["deducted"].format(amount=_amount_text(-applied, currency, language), due=due)
+        return texts["deducted"].format(amount=amount_text(-applied, currency, language), due=due)
     return None
-
-
-def _amount_text(amount: Decimal, currency: str, language: str) -> str:
-    """``0,30 EUR`` in German, ``EUR 0.30`` in English."""
-    digits = f"{amount.quantize(Decimal('0.01')):,.2f}"
-    if _text_language(language) == "en":
-        return f"{currency.upper()} {digits}"
-    return f"{digits.replace(',', ' ').replace('.', ',').replace(' ', '.')} {currency.upper()}"
 
 
 def _corrected_references(record: Invoice, corrected: Sequence[Invoice]) -> dict[str, PrecedingInvoice]:
