@@ -116,7 +116,13 @@ TABLES: tuple[Table, ...] = (BILLING, ACCOUNTS, EVENTS)
 BILLING_JOBS = Queue(logical_name="billing-jobs", visibility_timeout_seconds=30, max_receive_count=10)
 STRIPE_EVENTS = Queue(logical_name="stripe-events", visibility_timeout_seconds=30, max_receive_count=10)
 
-QUEUES: tuple[Queue, ...] = (BILLING_JOBS, STRIPE_EVENTS)
+# One message per document (invoice or credit note) to e-mail: the worker sends it, paced to SES's rate.
+DOCUMENT_MAIL = Queue(logical_name="document-mail", visibility_timeout_seconds=30, max_receive_count=10)
+# SES's bounce, complaint and delivery events, published by the configuration set to SNS, which delivers
+# them here (raw message delivery).
+MAIL_EVENTS = Queue(logical_name="mail-events", visibility_timeout_seconds=30, max_receive_count=10)
+
+QUEUES: tuple[Queue, ...] = (BILLING_JOBS, STRIPE_EVENTS, DOCUMENT_MAIL, MAIL_EVENTS)
 
 # The e-invoice files (XRechnung, ZUGFeRD PDF): private, encrypted, versioned; Terraform adds Object Lock
 # retention for the legal keeping period (§ 14b UStG: eight years).
