@@ -20,6 +20,7 @@ from billing_core import resources
 from billing_core.adapters.cost_explorer import CostExplorerCostSource, group_by_definitions
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_credit_notes import DynamoCreditNotes
+from billing_core.adapters.dynamodb_deliveries import DynamoDeliveries
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
     DynamoLeases,
@@ -42,6 +43,7 @@ from tests.support.fakes import (
     FakeAuditLog,
     FakeCostSource,
     FakeCreditNotes,
+    FakeDeliveries,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,
@@ -100,6 +102,11 @@ def invoices(request):
 @pytest.fixture(params=BOTH)
 def credit_notes(request):
     return _repository(request, FakeCreditNotes, DynamoCreditNotes, resources.EVENTS)
+
+
+@pytest.fixture(params=BOTH)
+def deliveries(request):
+    return _repository(request, FakeDeliveries, DynamoDeliveries, resources.EVENTS)
 
 
 @pytest.fixture(params=BOTH)

@@ -39,6 +39,7 @@ from tests.support.storage_fakes import (  # noqa: F401 - one import place for e
     FakeAccountRepository,
     FakeAuditLog,
     FakeCreditNotes,
+    FakeDeliveries,
     FakeInvoiceRepository,
     FakeLeases,
     FakeMemberships,

@@ -15,6 +15,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from billing_core.adapters.dynamodb_credit_notes import credit_note_from_item, credit_note_item
+from billing_core.adapters.dynamodb_deliveries import (
+    delivery_from_item,
+    delivery_item,
+    mailing_from_item,
+    mailing_item,
+)
 from billing_core.adapters.dynamodb_items import (
     account_from_item,
     account_item,
@@ -30,6 +36,7 @@ from billing_core.adapters.dynamodb_items import (
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges
+from billing_core.domain.deliveries import Delivery, DeliveryChanges, Mailing, MailingChanges, mailing_id_for
 from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import (
@@ -48,6 +55,7 @@ from billing_core.ports import (
     AccountRepository,
     AuditLog,
     CreditNoteRepository,
+    DeliveryRepository,
     EventClaim,
     FieldIs,
     InvoiceRepository,
@@ -199,6 +207,70 @@ class FakeCreditNotes(CreditNoteRepository):
         updated = dataclasses.replace(current, **changes)
         self.records[credit_note_id] = credit_note_from_item(credit_note_item(updated), "events")
         return self.records[credit_note_id]
+
+
+class FakeDeliveries(DeliveryRepository):
+    """Mailings and deliveries in dicts by id, stored through the adapter's item codecs."""
+
+    def __init__(self) -> None:
+        self.mailings: dict[str, Mailing] = {}
+        self.records: dict[str, Delivery] = {}
+
+    def get_mailing(self, document_id: str, round_number: int) -> Mailing | None:
+        """The stored mailing, or ``None``."""
+        return self.mailings.get(mailing_id_for(document_id, round_number))
+
+    def create_mailing_if_absent(self, mailing: Mailing) -> bool:
+        """Store unless that round is taken."""
+        if mailing.mailing_id in self.mailings:
+            return False
+        self.mailings[mailing.mailing_id] = mailing_from_item(mailing_item(mailing), "events")
+        return True
+
+    def update_mailing(self, document_id: str, round_number: int, changes: MailingChanges) -> Mailing:
+        """Update an existing mailing."""
+        current = self.get_mailing(document_id, round_number)
+        if current is None:
+            raise NotFound("no mailing with that id")
+        if not changes:
+            raise ValueError("nothing to update")
+        updated = dataclasses.replace(current, **changes)
+        self.mailings[current.mailing_id] = mailing_from_item(mailing_item(updated), "events")
+        return self.mailings[current.mailing_id]
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        """The stored delivery, or ``None``."""
+        return self.records.get(delivery_id)
+
+    def create_if_absent(self, delivery: Delivery) -> bool:
+        """Store unless claimed."""
+        if delivery.delivery_id in self.records:
+            return False
+        self.records[delivery.delivery_id] = delivery_from_item(delivery_item(delivery), "events")
+        return True
+
+    def update(self, delivery_id: str, changes: DeliveryChanges, *, conditions: Sequence[FieldIs] = ()) -> Delivery:
+        """Conditional update, like the DynamoDB adapter."""
+        current = self.records.get(delivery_id)
+        if current is None:
+            raise NotFound("no delivery with that id")
+        if not changes:
+            raise ValueError("nothing to update")
+        if "delivery_id" in changes:
+            raise ValueError("key attributes cannot be updated")
+        if not all(condition.holds_for(current) for condition in conditions):
+            raise ConditionFailed("condition failed", current=current)
+        updated = dataclasses.replace(current, **changes)
+        self.records[delivery_id] = delivery_from_item(delivery_item(updated), "events")
+        return self.records[delivery_id]
+
+    def find_by_message_id(self, message_id: str) -> Delivery | None:
+        """The delivery holding ``message_id``."""
+        return next((d for d in self.records.values() if d.message_id == message_id), None)
+
+    def all_mailings(self) -> Iterator[Mailing | InvalidStoredRecord]:
+        """Every stored mailing."""
+        yield from list(self.mailings.values())
 
 
 class FakeAccountRepository(AccountRepository):

@@ -294,6 +294,11 @@ ACCOUNT_CODECS: dict[str, _Codec] = {
         write=lambda addresses: {"invoiceEmails": list(addresses)} if addresses else {},
         read=lambda item: _ABSENT if not item.get("invoiceEmails") else _texts(item["invoiceEmails"]),
     ),
+    "undeliverable_emails": _Codec(  # absent while every recipient is deliverable
+        attributes=("undeliverableEmails",),
+        write=lambda addresses: {"undeliverableEmails": list(addresses)} if addresses else {},
+        read=lambda item: _ABSENT if not item.get("undeliverableEmails") else _texts(item["undeliverableEmails"]),
+    ),
 }
 
 

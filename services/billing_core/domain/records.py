@@ -74,6 +74,8 @@ class Account:
     vat_id: str | None = None  # the customer's EU VAT id (USt-IdNr), checked
     buyer_reference: str | None = None  # Leitweg-ID or order reference the e-invoice names (BT-10)
     invoice_emails: tuple[str, ...] = ()  # who gets the invoices and credit notes by e-mail (else ``email``)
+    # Addresses a hard bounce or a complaint ruled out: not mailed again until the recipients are changed.
+    undeliverable_emails: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (
@@ -106,6 +108,12 @@ class Account:
             return self.invoice_emails
         return (self.email,) if self.email else ()
 
+    @property
+    def deliverable_recipients(self) -> tuple[str, ...]:
+        """The invoice recipients that are not undeliverable: who is mailed."""
+        ruled_out = {address.lower() for address in self.undeliverable_emails}
+        return tuple(address for address in self.invoice_recipients if address.lower() not in ruled_out)
+
 
 class AccountChanges(TypedDict, total=False):
     """A partial update of an ``Account``: the fields named get the values given (``None`` removes)."""
@@ -129,6 +137,7 @@ class AccountChanges(TypedDict, total=False):
     vat_id: str | None
     buyer_reference: str | None
     invoice_emails: tuple[str, ...]
+    undeliverable_emails: tuple[str, ...]
 
 
 def valid_base_fee(value: Decimal | str | int, what: str) -> Decimal:

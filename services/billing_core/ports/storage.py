@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges, credit_note_id_for
+from billing_core.domain.deliveries import Delivery, DeliveryChanges, Mailing, MailingChanges
 from billing_core.domain.membership import InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges, record_value
 from billing_core.errors import InvalidStoredRecord
@@ -125,6 +126,53 @@ class CreditNoteRepository(abc.ABC):
         while (note := self.get(credit_note_id_for(invoice_id, len(notes) + 1))) is not None:
             notes.append(note)
         return notes
+
+
+class DeliveryRepository(abc.ABC):
+    """The e-mail of documents: mailings (one per sending of a document, numbered 1, 2, ... without gaps)
+    and deliveries (one per recipient of a mailing), kept for good as the proof a document was sent."""
+
+    @abc.abstractmethod
+    def get_mailing(self, document_id: str, round_number: int) -> Mailing | None:
+        """The document's ``round_number``-th sending, or ``None``."""
+
+    @abc.abstractmethod
+    def create_mailing_if_absent(self, mailing: Mailing) -> bool:
+        """Claim a sending; ``False`` (nothing written) if that round of the document is taken."""
+
+    @abc.abstractmethod
+    def update_mailing(self, document_id: str, round_number: int, changes: MailingChanges) -> Mailing:
+        """Apply ``changes`` to an existing mailing (``NotFound`` if there is none)."""
+
+    @abc.abstractmethod
+    def get(self, delivery_id: str) -> Delivery | None:
+        """One recipient's delivery, or ``None``."""
+
+    @abc.abstractmethod
+    def create_if_absent(self, delivery: Delivery) -> bool:
+        """Claim a delivery; ``False`` (nothing written) if it is claimed already."""
+
+    @abc.abstractmethod
+    def update(self, delivery_id: str, changes: DeliveryChanges, *, conditions: Sequence[FieldIs] = ()) -> Delivery:
+        """Apply ``changes`` if every condition holds; ``NotFound`` / ``ConditionFailed`` like invoices.
+
+        A change that sets ``message_id`` also makes the delivery findable by it.
+        """
+
+    @abc.abstractmethod
+    def find_by_message_id(self, message_id: str) -> Delivery | None:
+        """The delivery SES sent as ``message_id`` (what its events name), or ``None``."""
+
+    @abc.abstractmethod
+    def all_mailings(self) -> Iterator[Mailing | InvalidStoredRecord]:
+        """Every mailing of every document (the operator's list of undelivered ones), page by page."""
+
+    def mailings_of(self, document_id: str) -> list[Mailing]:
+        """The document's sendings, first to last."""
+        mailings: list[Mailing] = []
+        while (mailing := self.get_mailing(document_id, len(mailings) + 1)) is not None:
+            mailings.append(mailing)
+        return mailings
 
 
 class AccountRepository(abc.ABC):
