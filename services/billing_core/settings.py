@@ -244,6 +244,15 @@ def _record_types(raw: str) -> tuple[ChargeType, ...]:
     return tuple(charge_type(name) for name in names)
 
 
+def _mail_address(raw: str) -> str:
+    from billing_core.domain.invoice_mail import InvalidMailAddress, valid_mail_address
+
+    try:
+        return valid_mail_address(raw)
+    except InvalidMailAddress as error:
+        raise ValueError(str(error)) from None
+
+
 def _name(raw: str) -> str:
     if not re.match(r"^[A-Za-z0-9_.\-/:]+$", raw):
         raise ValueError("must be a name of letters, digits and _.-/:")
@@ -322,6 +331,49 @@ class Settings:
         None,
         parse=_url,
         doc="SQS queue of verified Stripe events. Required by webhook-receiver and scheduler-worker.",
+    )
+    document_mail_queue_url: str | None = setting(
+        "DOCUMENT_MAIL_QUEUE_URL",
+        None,
+        parse=_url,
+        doc="SQS queue of documents to e-mail. scheduler-worker sends them; billing-api queues credit notes. "
+        "Unset: no e-mail is sent.",
+    )
+    mail_events_queue_url: str | None = setting(
+        "MAIL_EVENTS_QUEUE_URL",
+        None,
+        parse=_url,
+        doc="SQS queue of SES's bounce, complaint and delivery events (through SNS); scheduler-worker reads it.",
+    )
+    invoice_mail_from: str | None = setting(
+        "INVOICE_MAIL_FROM",
+        None,
+        parse=_mail_address,
+        doc="Sender of the invoice e-mails (an address of the SES identity, e.g. rechnung@example.de).",
+    )
+    invoice_mail_from_name: str | None = setting(
+        "INVOICE_MAIL_FROM_NAME", None, doc="Display name of the sender; default: `SELLER_NAME`."
+    )
+    invoice_mail_reply_to: str | None = setting(
+        "INVOICE_MAIL_REPLY_TO", None, parse=_mail_address, doc="Reply-To of the invoice e-mails; unset: none."
+    )
+    invoice_mail_configuration_set: str | None = setting(
+        "INVOICE_MAIL_CONFIGURATION_SET",
+        None,
+        parse=_name,
+        doc="SES configuration set the e-mails are sent in (its event destination reports bounces).",
+    )
+    ses_max_send_rate: Decimal = setting(
+        "SES_MAX_SEND_RATE",
+        Decimal("1"),
+        parse=_positive_number,
+        doc="E-mails per second one worker sends at most: SES's sending rate (1 in the sandbox, 14 and up after).",
+    )
+    billing_page_url: str | None = setting(
+        "BILLING_PAGE_URL",
+        None,
+        parse=_url,
+        doc="The Billing tab's address, linked from the e-mail of an invoice whose payment failed.",
     )
     stripe_secret_id: str = setting(
         "STRIPE_SECRET_ID",

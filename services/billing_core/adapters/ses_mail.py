@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from billing_core.adapters.rate_limited_gateway import TokenBucket
 from billing_core.errors import MailRejected, MailThrottled
 from billing_core.ports.mail import MailSender
 
@@ -58,3 +59,16 @@ class SesMailSender(MailSender):
             raise MailThrottled(f"SES could not be reached: {error}") from None
         message_id: str = answer["MessageId"]
         return message_id
+
+
+class PacedMailSender(MailSender):
+    """Wraps another ``MailSender``: at most ``bucket.rate`` messages per second (SES's sending rate)."""
+
+    def __init__(self, inner: MailSender, bucket: TokenBucket) -> None:
+        self._inner = inner
+        self._bucket = bucket
+
+    def send(self, raw: bytes, *, sender: str, recipients: Sequence[str]) -> str:
+        """Wait for a slot of the sending rate, then send."""
+        self._bucket.acquire()
+        return self._inner.send(raw, sender=sender, recipients=recipients)

@@ -126,6 +126,43 @@ _TEXTS = {
 }
 
 
+_MONTHS = {
+    "de": (
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+def period_text(year: int, month: int, language: str) -> str:
+    """``Oktober 2026`` / ``October 2026``: the billed month as the e-mail names it."""
+    return f"{_MONTHS[_language(language)][month - 1]} {year}"
+
+
 def _language(language: str) -> str:
     return "en" if language == "en" else "de"
 
