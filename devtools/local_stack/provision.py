@@ -11,6 +11,11 @@ from typing import Any
 from billing_core import resources
 
 SECRET_ID = "billing/stripe"
+# The local sender: its domain is an SES identity of moto's (which sends without verification checks).
+MAIL_DOMAIN = "beispiel-hosting.de"
+MAIL_SENDER = f"rechnung@{MAIL_DOMAIN}"
+MAIL_CONFIGURATION_SET = "invoice-mail"
+SES_EVENTS_TOPIC = "ses-events"
 ADMIN_GROUP = "admin"
 OPERATOR_GROUP = "operator"
 
@@ -77,6 +82,23 @@ def create_queues(sqs: Any) -> dict[str, str]:
             },
         )["QueueUrl"]
     return urls
+
+
+def create_mail_delivery(sesv2: Any, sns: Any, sqs: Any, mail_events_url: str) -> dict[str, str]:
+    """The sender's SES identity and configuration set, and SES's events topic delivering to ``mail-events``.
+
+    moto does not implement configuration-set event destinations, so SES itself never publishes here: a
+    test publishes SES's event to the topic as SES would, and the rest of the path (SNS raw delivery ->
+    SQS -> the worker) is the real one.
+    """
+    sesv2.create_email_identity(EmailIdentity=MAIL_DOMAIN)
+    sesv2.create_configuration_set(ConfigurationSetName=MAIL_CONFIGURATION_SET)
+    topic_arn = sns.create_topic(Name=SES_EVENTS_TOPIC)["TopicArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=mail_events_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return {"sender": MAIL_SENDER, "configuration_set": MAIL_CONFIGURATION_SET, "events_topic": topic_arn}
 
 
 def create_einvoice_bucket(s3: Any) -> str:

@@ -40,6 +40,7 @@ from local_stack.provision import (
     UserLogin,
     create_cognito_pool,
     create_einvoice_bucket,
+    create_mail_delivery,
     create_queues,
     create_tables,
     random_key,
@@ -275,6 +276,12 @@ def start_stack(
         tables = create_tables(session.client("dynamodb", endpoint_url=aws_endpoint))
         queues = create_queues(session.client("sqs", endpoint_url=aws_endpoint))
         bucket = create_einvoice_bucket(session.client("s3", endpoint_url=aws_endpoint))
+        mail = create_mail_delivery(
+            session.client("sesv2", endpoint_url=aws_endpoint),
+            session.client("sns", endpoint_url=aws_endpoint),
+            session.client("sqs", endpoint_url=aws_endpoint),
+            queues["mail-events"],
+        )
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=aws_endpoint))
         pin_rate(session.client("dynamodb", endpoint_url=aws_endpoint), tables["events"], Period.previous(today))
 
@@ -312,8 +319,14 @@ def start_stack(
                 "payment_methods": tables["payment-methods"],
                 "events": tables["events"],
             },
-            "queues": {"billing_jobs": queues["billing-jobs"], "stripe_events": queues["stripe-events"]},
+            "queues": {
+                "billing_jobs": queues["billing-jobs"],
+                "stripe_events": queues["stripe-events"],
+                "document_mail": queues["document-mail"],
+                "mail_events": queues["mail-events"],
+            },
             "buckets": {"einvoices": bucket},
+            "mail": {**mail, "billing_page_url": f"{api_url}/admin/billing"},
         }
         info["worker_environment"] = command_environment(info)  # what `billing --stack` reads
         service_env = {**base_env, **service_environment(info)}

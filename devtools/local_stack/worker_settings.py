@@ -45,6 +45,19 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         "COGNITO_USER_POOL_ID": info["cognito"]["user_pool_id"],
         **LOCAL_SELLER_SETTINGS,
         **({"EINVOICE_BUCKET": info["buckets"]["einvoices"]} if "buckets" in info else {}),
+        **(mail_environment(info) if "mail" in info else {}),
+    }
+
+
+def mail_environment(info: Mapping[str, Any]) -> dict[str, str]:
+    """The invoice e-mail through the stack's SES (moto), at the sending rate SES allows after the sandbox."""
+    return {
+        "DOCUMENT_MAIL_QUEUE_URL": info["queues"]["document_mail"],
+        "MAIL_EVENTS_QUEUE_URL": info["queues"]["mail_events"],
+        "INVOICE_MAIL_FROM": info["mail"]["sender"],
+        "INVOICE_MAIL_CONFIGURATION_SET": info["mail"]["configuration_set"],
+        "SES_MAX_SEND_RATE": "14",
+        "BILLING_PAGE_URL": info["mail"]["billing_page_url"],
     }
 
 

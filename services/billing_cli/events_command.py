@@ -22,7 +22,7 @@ from billing_core.errors import BillingError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-QUEUES = ("stripe-events", "billing-jobs")
+QUEUES = ("stripe-events", "billing-jobs", "document-mail", "mail-events")
 BODY_PREVIEW_CHARS = 60
 NO_REASON = "none recorded: received too often without being handled (the worker died each time)"
 

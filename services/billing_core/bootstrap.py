@@ -24,6 +24,7 @@ from billing_core.adapters.cognito_users import CognitoUserDirectory, CognitoUse
 from billing_core.adapters.cost_explorer import CostExplorerCostSource
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.adapters.dynamodb_credit_notes import DynamoCreditNotes
+from billing_core.adapters.dynamodb_deliveries import DynamoDeliveries
 from billing_core.adapters.dynamodb_events import (
     DynamoAuditLog,
     DynamoLeases,
@@ -38,6 +39,7 @@ from billing_core.adapters.einvoice_files import EInvoiceFiles
 from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.adapters.s3_documents import S3DocumentStore
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
+from billing_core.adapters.ses_mail import PacedMailSender, SesMailSender
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
 from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
@@ -55,6 +57,7 @@ from billing_core.ports import (
     AuditLog,
     CostSource,
     CreditNoteRepository,
+    DeliveryRepository,
     DocumentStore,
     InvoiceRepository,
     Leases,
@@ -67,6 +70,7 @@ from billing_core.ports import (
     SecretsProvider,
     UserDirectory,
 )
+from billing_core.ports.mail import MailSender
 from billing_core.ports.rates import PeriodRates, ReferenceRateFeed
 from billing_core.settings import Settings
 from billing_core.use_cases.apply_event import EventPorts
@@ -75,6 +79,7 @@ from billing_core.use_cases.billing_run import BillingRun
 from billing_core.use_cases.cost_preview import CostPreviewService
 from billing_core.use_cases.credit_notes import CreditNotes, credit_note_files
 from billing_core.use_cases.customer_balance import books_balance_before
+from billing_core.use_cases.document_mail import DocumentMailer, MailSettings, credit_note_mailing
 from billing_core.use_cases.einvoices import CreditNoteEInvoices, EInvoiceFile, EInvoices, StoredEInvoices
 from billing_core.use_cases.exchange_rates import ExchangeRates
 from billing_core.use_cases.invoice_job import InvoiceJob
@@ -151,6 +156,8 @@ class ApiPorts:
     users: UserDirectory | None = None  # where the operator page invites a customer's admins
     documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
     credit_notes: CreditNoteRepository | None = None  # the credit notes of issued invoices (events table)
+    deliveries: DeliveryRepository | None = None  # the e-mail of invoices and credit notes (events table)
+    document_mail: MessageQueue | None = None  # where a credit note's e-mail is queued (DOCUMENT_MAIL_QUEUE_URL)
 
 
 @dataclass
@@ -185,6 +192,10 @@ class WorkerPorts:
     users: UserDirectory | None = None  # Cognito, where the operator invites a customer's admins
     documents: DocumentStore | None = None  # the e-invoice files (EINVOICE_BUCKET)
     credit_notes: CreditNoteRepository | None = None  # the credit notes of issued invoices (events table)
+    deliveries: DeliveryRepository | None = None  # the e-mail of invoices and credit notes (events table)
+    document_mail: MessageQueue | None = None  # documents to e-mail (DOCUMENT_MAIL_QUEUE_URL)
+    mail_events: MessageQueue | None = None  # SES's bounces and complaints (MAIL_EVENTS_QUEUE_URL)
+    mail: MailSender | None = None  # SES, paced to SES_MAX_SEND_RATE (None without INVOICE_MAIL_FROM)
 
 
 class _Clients:
@@ -293,7 +304,21 @@ def api_ports(
         else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
         credit_notes=DynamoCreditNotes(make("dynamodb"), settings.events_table),
+        deliveries=DynamoDeliveries(make("dynamodb"), settings.events_table),
+        document_mail=_queue(make, settings.document_mail_queue_url),
     )
+
+
+def _queue(make: _Clients, url: str | None) -> MessageQueue | None:
+    return SqsMessageQueue(make("sqs"), url) if url else None
+
+
+def _mail_sender(make: _Clients, settings: Settings) -> MailSender | None:
+    """SES v2 in the configuration set, at most SES_MAX_SEND_RATE messages a second (``None``: no sender)."""
+    if not settings.invoice_mail_from:
+        return None
+    ses = SesMailSender(make("sesv2"), configuration_set=settings.invoice_mail_configuration_set)
+    return PacedMailSender(ses, TokenBucket(settings.ses_max_send_rate, capacity=1))
 
 
 def webhook_receiver_ports(
@@ -353,6 +378,10 @@ def worker_ports(
         else None,
         documents=S3DocumentStore(make("s3"), settings.einvoice_bucket) if settings.einvoice_bucket else None,
         credit_notes=DynamoCreditNotes(make("dynamodb"), settings.events_table),
+        deliveries=DynamoDeliveries(make("dynamodb"), settings.events_table),
+        document_mail=_queue(make, settings.document_mail_queue_url),
+        mail_events=_queue(make, settings.mail_events_queue_url),
+        mail=_mail_sender(make, settings),
     )
 
 
@@ -476,6 +505,34 @@ class _OperatorUseCases:
             payments,
             audit,
             issue_files=self._credit_note_files(ports.credit_notes),
+            after_issue=credit_note_mailing(self.document_mailer),
+        )
+
+    @cached_property
+    def document_mailer(self) -> DocumentMailer | None:
+        """The e-mail of invoices and credit notes (``None``: no events table or no document store)."""
+        ports = self._ports
+        if ports.deliveries is None or ports.credit_notes is None or ports.documents is None or ports.audit is None:
+            return None
+        settings = ports.settings
+        sender = getattr(ports, "mail", None)
+        return DocumentMailer(
+            invoices=ports.invoices,
+            credit_notes=ports.credit_notes,
+            accounts=ports.accounts,
+            deliveries=ports.deliveries,
+            files=StoredEInvoices(ports.documents),
+            queue=ports.document_mail,
+            audit=ports.audit,
+            sender=sender,
+            settings=MailSettings(
+                settings.invoice_mail_from,
+                settings.invoice_mail_from_name or settings.seller_name,
+                settings.invoice_mail_reply_to,
+                settings.billing_page_url,
+            )
+            if settings.invoice_mail_from
+            else None,
         )
 
     def _credit_note_files(self, notes: CreditNoteRepository) -> Callable[[CreditNote, Invoice], CreditNote] | None:
@@ -595,6 +652,27 @@ class WorkerUseCases(_OperatorUseCases):
         """The queue of Stripe's events, as webhook-receiver enqueued them."""
         return self._ports.stripe_events
 
+    @property
+    def document_mail(self) -> MessageQueue | None:
+        """The queue of documents to e-mail (``None``: e-mail is off)."""
+        return self._ports.document_mail
+
+    @property
+    def mail_events(self) -> MessageQueue | None:
+        """The queue of SES's events (``None``: not configured)."""
+        return self._ports.mail_events
+
+    @property
+    def worker_queues(self) -> dict[str, MessageQueue]:
+        """Every queue the worker consumes, by name (their dead letters are watched and redriven)."""
+        ports = self._ports
+        queues = {"stripe-events": ports.stripe_events, "billing-jobs": ports.billing_jobs}
+        if ports.document_mail is not None:
+            queues["document-mail"] = ports.document_mail
+        if ports.mail_events is not None:
+            queues["mail-events"] = ports.mail_events
+        return queues
+
     @cached_property
     def rate_limited_payments(self) -> PaymentGateway:
         """The worker's Stripe gateway behind one token bucket shared by all its threads."""
@@ -653,6 +731,7 @@ class WorkerUseCases(_OperatorUseCases):
             einvoices=einvoices,
             books_balance=books_balance_before(ports.invoices, ports.credit_notes) if ports.credit_notes else None,
             credit_notes=self._true_up_credit_notes(),
+            mail=self.document_mailer.request if self.document_mailer is not None else None,
         )
 
     def _true_up_credit_notes(self) -> CreditNotes | None:
@@ -714,7 +793,7 @@ class WorkerUseCases(_OperatorUseCases):
     def dead_letters(self) -> DeadLetterQueues:
         """The dead letters of ``stripe-events`` and ``billing-jobs``; a redrive is audited."""
         ports = self._ports
-        return DeadLetterQueues({"stripe-events": ports.stripe_events, "billing-jobs": ports.billing_jobs}, ports.audit)
+        return DeadLetterQueues(self.worker_queues, ports.audit)
 
 
 def _required(value: str | None) -> str:

@@ -33,6 +33,7 @@ from billing_core.errors import (
     CostSourceUnavailable,
     ExchangeRateUnavailable,
     InvalidStripeObject,
+    MailThrottled,
     MessageReceiptStale,
     SecretsUnavailable,
     StorageUnavailable,
@@ -44,6 +45,7 @@ from billing_core.logging import correlation
 from billing_core.ports import MessageQueue, ReceivedMessage
 from billing_core.ports.infrastructure import RETRY_ATTEMPTS
 from billing_core.renewal import RenewedWhile
+from billing_core.use_cases.document_mail import InvalidMailMessage
 from billing_core.use_cases.invoice_messages import InvoiceMessageInvalid
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,17 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     UpdateConflict,
     CostSourceUnavailable,
     ExchangeRateUnavailable,
+    MailThrottled,  # SES's sending rate, or a delivery another worker is sending right now
     TimeoutError,
     ConnectionError,
 )
 # A message that is not what its queue carries.
-POISON_ERRORS: tuple[type[Exception], ...] = (PoisonMessage, InvalidStripeObject, InvoiceMessageInvalid)
+POISON_ERRORS: tuple[type[Exception], ...] = (
+    PoisonMessage,
+    InvalidStripeObject,
+    InvoiceMessageInvalid,
+    InvalidMailMessage,
+)
 
 
 def failure_kind(error: BaseException) -> FailureKind:

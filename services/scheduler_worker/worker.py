@@ -16,6 +16,7 @@ from billing_core.settings import Settings
 from scheduler_worker.billing_jobs import billing_job_consumers, retry_schedule
 from scheduler_worker.consumer import QueueConsumer
 from scheduler_worker.dead_letters import DeadLetterMonitor
+from scheduler_worker.document_mail import document_mail_consumers
 from scheduler_worker.heartbeat import Heartbeat
 from scheduler_worker.schedule import billing_scheduler, scheduler_is_alive
 from scheduler_worker.stripe_events import stripe_event_consumers
@@ -28,7 +29,8 @@ STOP_GRACE_SECONDS = 10
 
 
 def worker_consumers(use_cases: WorkerUseCases, stopping: threading.Event) -> list[QueueConsumer]:
-    """Every consumer of the worker: ``billing-jobs`` and ``stripe-events``, long-polling ``QUEUE_WAIT_SECONDS``.
+    """Every consumer of the worker: ``billing-jobs``, ``stripe-events`` and, with e-mail, ``document-mail`` and
+    ``mail-events``, long-polling ``QUEUE_WAIT_SECONDS``.
 
     All of them call Stripe through one token bucket, so the process stays under
     ``STRIPE_MAX_REQUESTS_PER_SECOND`` however the work is split between the queues.
@@ -42,6 +44,7 @@ def worker_consumers(use_cases: WorkerUseCases, stopping: threading.Event) -> li
             wait_seconds=use_cases.settings.queue_wait_seconds,
             retry_delay=retry_schedule(use_cases.settings),
         ),
+        *document_mail_consumers(use_cases, stopping),
     ]
 
 
@@ -76,9 +79,7 @@ def main(settings: Settings | None = None, use_cases: WorkerUseCases | None = No
     signal.signal(signal.SIGINT, request_stop)
 
     consumers = worker_consumers(use_cases, stopping)
-    dead_letters = DeadLetterMonitor(
-        {"billing-jobs": use_cases.billing_jobs, "stripe-events": use_cases.stripe_events}, stopping
-    )
+    dead_letters = DeadLetterMonitor(use_cases.worker_queues, stopping)
     dead_letters.start()
     for consumer in consumers:
         consumer.start()

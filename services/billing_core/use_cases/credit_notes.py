@@ -81,8 +81,10 @@ class CreditNotes:
         audit: AuditLog,
         *,
         issue_files: Callable[[CreditNote, Invoice], CreditNote] | None = None,
+        after_issue: Callable[[CreditNote], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._after_issue = after_issue  # queues the issued credit note's e-mail once its files exist
         self._invoices = invoices
         self._notes = credit_notes
         self._payments = payments
@@ -278,6 +280,8 @@ class CreditNotes:
         if note.state is CreditNoteState.ISSUED and not (note.einvoice_xml and note.einvoice_pdf):
             if self._issue_files is not None:
                 note = self._issue_files(note, self._invoice(invoice.invoice_id))
+        if note.state is CreditNoteState.ISSUED and self._after_issue is not None:
+            self._after_issue(note)
         return note
 
     def _preview(self, request: CreditNoteRequest) -> StripeCreditNote:

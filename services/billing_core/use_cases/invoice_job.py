@@ -12,6 +12,7 @@ Steps, each resumable (the ``billing`` record stores progress after every one):
     finalize        Stripe finalizes; it charges the default payment method -> status open, number, URLs
     einvoice        the XRechnung and the ZUGFeRD PDF of the finalized invoice, each stored once
                     -> record.einvoiceXml / einvoicePdf
+    mail            its e-mail to the account's invoice recipients, queued once (``document_mail``)
 
 Three Stripe requests per invoice (create, add lines, finalize) when the account already has its
 customer: the total to check before finalizing comes from the add_lines answer, not from a read.
@@ -164,8 +165,10 @@ class InvoiceJob:
         einvoices: EInvoices | None = None,
         books_balance: Callable[[Invoice], Decimal] | None = None,
         credit_notes: CreditNotes | None = None,
+        mail: Callable[[str], object] | None = None,
     ) -> None:
         self._einvoices = einvoices
+        self._mail = mail  # queues the e-mail of an invoice with its files (once: ``DocumentMailer.request``)
         # The customer's balance as the books explain it before ``record`` (``domain.customer_balance``);
         # ``None``: not checked.
         self._books_balance = books_balance
@@ -189,7 +192,7 @@ class InvoiceJob:
         mark_corrected(self._invoices, record)
         if record.stripe.finalized_at:
             if account is not None:
-                self._einvoice(record, account)
+                self._mail_invoice(self._einvoice(record, account))
             return _result(record, already_done=True)
         if account is None:
             raise AccountNotFound(f"account {plan.account_id} has no item in the accounts table")
@@ -212,6 +215,7 @@ class InvoiceJob:
             finalized_elsewhere = record.stripe.finalized_at is not None
             record = self._finalize(record, account, answer)
             record = self._einvoice(record, account)
+            self._mail_invoice(record)
         except StripeFailedAfterExecution:
             # Stripe replays this 500 for the key: the retry looks at what exists and uses fresh keys.
             self._next_key_generation(record)
@@ -498,6 +502,13 @@ class InvoiceJob:
         record = self._einvoices.issue(record, account, now_ms=self._now_ms())
         self._observe("einvoice", "saved")
         return record
+
+    def _mail_invoice(self, record: Invoice) -> None:
+        """Queue the e-mail of the invoice with both files (a rerun finds it queued and sends nothing)."""
+        if self._mail is None or not (record.einvoice.xml and record.einvoice.pdf):
+            return
+        self._mail(record.invoice_id)
+        self._observe("mail", "requested")
 
     # --- helpers ---------------------------------------------------------------------------------
 
