@@ -8,6 +8,7 @@
     billing invoices credit|cancel|credit-notes ...   credit notes (see billing invoices credit -h)
     billing invoices einvoice INVOICE_ID --format xrechnung|zugferd --out FILE
                                                       the stored e-invoice: XRechnung XML or ZUGFeRD PDF
+    billing invoices mail|resend|undelivered ...      its e-mail (see billing invoices resend -h)
 
 A retry that needs the customer's authentication (SCA) says so and prints the hosted invoice page to
 send them. Every retry and void is written to the audit log.
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from billing_cli import credit_notes_command
+from billing_cli import credit_notes_command, mail_command
 from billing_cli.accounts_command import operator_name
 from billing_cli.run_command import period_argument, print_table, write_file
 from billing_core.bootstrap import WorkerUseCases
@@ -70,6 +71,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     einvoice.add_argument("--out", required=True, type=Path, help="the file to write")
     einvoice.set_defaults(handler=einvoice_command)
     credit_notes_command.register_actions(actions)
+    mail_command.register_actions(actions)
 
 
 def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
@@ -121,7 +123,9 @@ def show_command(
     """Every part of one invoice."""
 
     def action() -> int:
-        _print_invoice(use_cases.operator_invoices.get(args.invoice), out)
+        mailer = use_cases.document_mailer
+        mail = mailer.status_of(args.invoice).text if mailer is not None else "not configured"
+        _print_invoice(use_cases.operator_invoices.get(args.invoice), out, mail=mail)
         return EXIT_OK
 
     return _run(action, err, "show")
@@ -180,7 +184,7 @@ def einvoice_command(
     return _run(action, err, "einvoice")
 
 
-def _print_invoice(invoice: Invoice, out: TextIO) -> None:
+def _print_invoice(invoice: Invoice, out: TextIO, *, mail: str | None = None) -> None:
     vat = invoice.vat
     rows = [
         ["invoice", invoice.invoice_id],
@@ -236,5 +240,6 @@ def _print_invoice(invoice: Invoice, out: TextIO) -> None:
             if invoice.einvoice.error
             else "not yet",
         ],
+        *([["e-mail", mail]] if mail else []),
     ]
     print_table([["field", "value"], *rows], out)

@@ -655,23 +655,20 @@ class WorkerUseCases(_OperatorUseCases):
     @property
     def document_mail(self) -> MessageQueue | None:
         """The queue of documents to e-mail (``None``: e-mail is off)."""
-        return self._ports.document_mail
+        return getattr(self._ports, "document_mail", None)
 
     @property
     def mail_events(self) -> MessageQueue | None:
         """The queue of SES's events (``None``: not configured)."""
-        return self._ports.mail_events
+        return getattr(self._ports, "mail_events", None)
 
     @property
     def worker_queues(self) -> dict[str, MessageQueue]:
         """Every queue the worker consumes, by name (their dead letters are watched and redriven)."""
         ports = self._ports
         queues = {"stripe-events": ports.stripe_events, "billing-jobs": ports.billing_jobs}
-        if ports.document_mail is not None:
-            queues["document-mail"] = ports.document_mail
-        if ports.mail_events is not None:
-            queues["mail-events"] = ports.mail_events
-        return queues
+        mail_queues = {"document-mail": self.document_mail, "mail-events": self.mail_events}
+        return {**queues, **{name: queue for name, queue in mail_queues.items() if queue is not None}}
 
     @cached_property
     def rate_limited_payments(self) -> PaymentGateway:
