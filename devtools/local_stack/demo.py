@@ -4,7 +4,8 @@ Starts the stack (the same ``start_stack()`` as ``make dev``, on free ports, in 
 directory), saves a card for the demo admin through a SetupIntent the way the admin page does, runs
 ``billing run`` for the previous month, waits until the ``invoice.paid`` webhook has been applied to
 the billing record, prints the invoice (net, USt., gross), writes its XRechnung and ZUGFeRD PDF to
-``.local/demo/`` and stops the stack.
+``.local/demo/``, waits for the invoice's e-mail (sent through the stack's SES) and saves it with its
+attachments under ``.local/demo/mail/``, and stops the stack.
 
 The demo admin's account is the ``payment-methods`` item keyed by the admin's Cognito ``sub``; it
 comes to exist the way it does for any admin: when the account's Stripe customer is recorded.
@@ -27,6 +28,7 @@ from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Invoice, SavedPaymentMethod
 from billing_core.use_cases.einvoices import StoredEInvoices
 from billing_core.use_cases.operator_accounts import AccountProfile
+from local_stack.mailbox import save_message, sent_messages
 from local_stack.stack import Stack, StackPorts, start_stack
 
 DEMO_CARD = "pm_card_visa"
@@ -46,7 +48,8 @@ def worker_services(stack: Stack, **overrides: Any) -> WorkerPorts:
     """The adapters scheduler-worker would build, wired to ``stack`` (for the demo, the CLI and tests);
     ``WorkerUseCases(...)`` of them is what the worker and the ``billing`` command run."""
     clients = {
-        name: stack.aws_client(name) for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3")
+        name: stack.aws_client(name)
+        for name in ("dynamodb", "sqs", "ce", "secretsmanager", "cognito-idp", "s3", "sesv2")
     }
     return worker_ports(stack.settings().with_overrides(**overrides), clients=clients)
 
@@ -171,7 +174,30 @@ def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60
     print(format_invoice(record), file=out)
     for path in write_einvoice_files(services, record, files):
         print(f"e-invoice {path}", file=out)
+    for path in write_invoice_mail(stack, services, invoice_id, files / "mail", paid_timeout):
+        print(f"e-mail {path}", file=out)
     return 0
+
+
+def write_invoice_mail(
+    stack: Stack, services: WorkerPorts, invoice_id: str, folder: Path, timeout: float
+) -> list[Path]:
+    """Wait until the invoice's e-mail is sent, then save it (``.eml``) and its attachments into ``folder``."""
+    mailer = WorkerUseCases(services).document_mailer
+    if mailer is None:
+        raise DemoFailed("the stack sends no e-mail (no events table or e-invoice bucket)")
+
+    def sent_ids() -> list[str]:
+        deliveries = mailer.status_of(invoice_id).deliveries
+        return [d.message_id for d in deliveries if d.message_id]
+
+    message_ids = wait_for(sent_ids, timeout)
+    if not message_ids:
+        raise DemoFailed(
+            f"the e-mail of {invoice_id} was not sent within {timeout:.0f} s: {mailer.status_of(invoice_id).text}"
+        )
+    messages = {m.message_id: m for m in sent_messages(stack.info["aws_endpoint"])}
+    return [path for message_id in message_ids for path in save_message(messages[message_id], folder)]
 
 
 def write_einvoice_files(services: WorkerPorts, record: Invoice, folder: Path) -> list[Path]:
