@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 from pathlib import Path
 
@@ -41,3 +43,12 @@ def test_demo_prints_the_paid_44_91_eur_invoice_with_its_breakdown_and_writes_it
     assert b"<ram:GrandTotalAmount>44.91</ram:GrandTotalAmount>" in xml
     assert facturx.get_xml_from_pdf(paths[1].read_bytes(), check_xsd=False)[1] == xml
     assert_valid_xrechnung(xml)
+
+    # The invoice's e-mail, as the demo admin's mailbox would receive it, with the same XRechnung attached.
+    mail = [Path(line.removeprefix("e-mail ")) for line in lines if line.startswith("e-mail ")]
+    [eml] = [path for path in mail if path.suffix == ".eml"]
+    assert eml.parent == tmp_path / "mail"
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["To"] == clean_stack.admin.email and message["Subject"].startswith("Rechnung ")
+    [attached_xml] = [path for path in mail if path.suffix == ".xml"]
+    assert attached_xml.read_bytes() == xml
