@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from billing_api import credit_note_routes, page, web
+from billing_api import credit_note_routes, mail_routes, page, web
 from billing_api.auth import JwksCache, TokenVerifier, fetch_jwks_over_http
 from billing_api.operator_routes import operator_api
 from billing_api.routes import ApiComponents, api
@@ -18,8 +18,8 @@ from billing_core.use_cases.cost_preview import CostPreviewService
 
 log = logging.getLogger(__name__)
 
-# The operator's credit-note routes live in their own module on the operator blueprint.
-OPERATOR_ROUTE_MODULES = (credit_note_routes,)
+# The credit-note and mail routes live in modules of their own on the blueprints.
+OPERATOR_ROUTE_MODULES = (credit_note_routes, mail_routes)
 
 
 def token_verifier(settings: Settings, jwks: JwksCache | None = None) -> TokenVerifier:

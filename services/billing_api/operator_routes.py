@@ -30,7 +30,18 @@ from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNot
 operator_api = Blueprint("operator", __name__, url_prefix="/operator")
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_PROFILE_FIELDS = {"name", "email", "costScope", "baseFee", "language", "country", "address", "vatId", "buyerReference"}
+_PROFILE_FIELDS = {
+    "name",
+    "email",
+    "costScope",
+    "baseFee",
+    "language",
+    "country",
+    "address",
+    "vatId",
+    "buyerReference",
+    "invoiceEmails",
+}
 _STATUSES = {status.value for status in InvoiceStatus}
 
 
@@ -100,6 +111,11 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
     name, email, language, country, vat_id = (
         _text(body, key) for key in ("name", "email", "language", "country", "vatId")
     )
+    invoice_emails = body.get("invoiceEmails")
+    if invoice_emails is not None and (
+        not isinstance(invoice_emails, list) or not all(isinstance(address, str) for address in invoice_emails)
+    ):
+        raise InvalidAccountField("invoice e-mail", "must be a list of e-mail addresses")
     base_fee = body.get("baseFee")
     if base_fee is not None and not isinstance(base_fee, str):
         raise InvalidAccountField("base fee", 'must be a string such as "25.00"')
@@ -112,6 +128,7 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
         country=country,
         vat_id=vat_id,
         buyer_reference=_text(body, "buyerReference"),
+        invoice_emails=invoice_emails,
         address=None if address is None else (str(address["line1"]), str(address["postalCode"]), str(address["city"])),
     )
     return profile, clear
@@ -160,6 +177,7 @@ def account_json(account: Account, *, with_newest_invoice: bool = False) -> dict
         "disabled": account.disabled,
         "disabledAt": account.disabled_at,
         "lastInvoice": last,
+        **representation.invoice_recipients(account),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from billing_core.domain.credit_notes import CreditNote
 from billing_core.domain.money import CENT
-from billing_core.domain.records import Invoice
+from billing_core.domain.records import Account, Invoice
 from billing_core.use_cases.billing_overview import PaymentMethodStatus
 from billing_core.use_cases.cost_preview import CostPreview
 from billing_core.use_cases.invoice_records import record_line_items
@@ -141,3 +141,11 @@ def setup_intent(setup: PaymentSetup) -> dict[str, Any]:
 def error(code: str, message: str) -> dict[str, Any]:
     """The one error shape of the API."""
     return {"error": {"code": code, "message": message}}
+
+
+def invoice_recipients(account: Account) -> dict[str, Any]:
+    """Who gets the account's invoices by e-mail, and which addresses bounced or complained."""
+    return {
+        "invoiceEmails": list(account.invoice_recipients),
+        "undeliverableEmails": list(account.undeliverable_emails),
+    }

@@ -109,6 +109,7 @@ def billing() -> Response:
         invoices=[_with_credit_notes(item) for item in page.items],
         nextCursor=page.next_cursor,
         paymentMethod=representation.payment_method(method),
+        **representation.invoice_recipients(billing.account(account_id)),
         currentCosts=_current_costs(parts, account_id),
         previousMonth=_previous_month(parts),
     )

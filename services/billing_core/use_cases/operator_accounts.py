@@ -210,6 +210,9 @@ class OperatorAccounts:
         self._check_scope(profile)
         account = self.get(account_id)
         wanted: dict[str, object] = {**profile.given(), **{name: None for name in clear}}
+        if profile.invoice_emails is not None and account.undeliverable_emails:
+            # Recipients given again are the operator's word that they are right: mailed again from now on.
+            wanted["undeliverable_emails"] = ()
         changed = _differences(account, wanted)
         if not changed:
             return account
