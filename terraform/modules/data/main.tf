@@ -96,10 +96,37 @@ data "aws_iam_policy_document" "key" {
       identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
+  # SES publishes its events to the encrypted ses-events topic (mail.tf): a publisher to an encrypted
+  # topic needs these two on its key. SNS binds each data key to its topic (encryption context).
+  statement {
+    sid       = "SesPublishesMailEvents"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["ses.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.ses_events_topic_arn]
+    }
+  }
+  # SNS delivers those events to the encrypted mail-events queue. Which topic may send there is the
+  # queue policy's to say (mail.tf); this only lets SNS encrypt what it is allowed to send.
+  statement {
+    sid       = "SnsDeliversToQueues"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_kms_key" "data" {
-  description             = "${var.name_prefix}billing data: tables, queues, Stripe secret, e-invoice files, logs"
+  description             = "${var.name_prefix}billing data: tables, queues, topics, Stripe secret, e-invoice files, logs"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
