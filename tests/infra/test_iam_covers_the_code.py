@@ -1,4 +1,4 @@
-"""The services' IAM policies allow every DynamoDB, SQS and S3 operation the adapters make.
+"""The services' IAM policies allow every DynamoDB, SQS, S3 and SES operation the adapters make.
 
 A missing action passes every test on moto (which checks no IAM) and fails in AWS at the first call:
 the billing run's Scan of the accounts table once had no permission.
@@ -84,12 +84,43 @@ def policy_document(name: str) -> str:
 
 
 def _list(body: str, attribute: str) -> list[str]:
-    match = re.search(rf"\b{attribute}\s*=\s*\[(.*?)\]", body, re.DOTALL)
-    return [item.strip().strip('"') for item in match.group(1).split(",") if item.strip()] if match else []
+    """The items of ``<attribute> = [...]``, brackets inside an item (``queue_arns["x"]``) kept."""
+    match = re.search(rf"\b{attribute}\s*=\s*\[", body)
+    if not match:
+        return []
+    items, depth, item = [], 0, ""
+    for character in body[match.end() :]:
+        if character == "]" and depth == 0:
+            break
+        depth += {"[": 1, "]": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            items.append(item)
+            item = ""
+        else:
+            item += character
+    items.append(item)
+    return [entry.strip().strip('"') for entry in items if entry.strip()]
+
+
+def _resources(statement: str) -> list[str]:
+    """The statement's resources: the items of its list, or the one expression that is the list."""
+    expression = re.search(r"\bresources\s*=\s*(\S.*)$", statement, re.MULTILINE)
+    if expression and not expression.group(1).startswith("["):
+        return [expression.group(1).strip()]
+    return _list(statement, "resources")
 
 
 def _locals() -> dict[str, str]:
     return dict(re.findall(r'^\s*([a-z_]+)\s*=\s*"([^"]*)"\s*$', _block(IAM, IAM.index("locals")), re.MULTILINE))
+
+
+def statement_bodies(name: str) -> list[str]:
+    """The text of every ``statement { ... }`` of a policy document, its source documents' included."""
+    body = policy_document(name)
+    found = [_block(body, match.start()) for match in re.finditer(r"\bstatement\s*\{", body)]
+    for source in re.findall(r"data\.aws_iam_policy_document\.([a-z0-9_]+)\.json", body):
+        found.extend(statement_bodies(source))
+    return found
 
 
 def statements(name: str) -> list[tuple[set[str], set[str]]]:
@@ -100,7 +131,7 @@ def statements(name: str) -> list[tuple[set[str], set[str]]]:
     found = []
     for match in re.finditer(r"\bstatement\s*\{", body):
         statement = _block(body, match.start())
-        resources = {values.get(item.removeprefix("local."), item) for item in _list(statement, "resources")}
+        resources = {values.get(item.removeprefix("local."), item) for item in _resources(statement)}
         found.append((set(_list(statement, "actions")), resources))
     for source in re.findall(r"data\.aws_iam_policy_document\.([a-z0-9_]+)\.json", body):
         found.extend(statements(source))
@@ -122,6 +153,22 @@ def einvoice_prefix() -> str:
 
 
 EINVOICE_BUCKET = "module.data.einvoice_bucket_arn"
+ALL_QUEUES = "values(module.data.queue_arns)"
+DOCUMENT_MAIL_QUEUE = 'module.data.queue_arns["document-mail"]'
+MAIL_IDENTITY = "module.data.mail_identity_arn"
+MAIL_CONFIGURATION_SET = "module.data.mail_configuration_set_arn"
+# The IAM actions SES authorizes each SES v2 call of the mail adapter by: SendEmail is ses:SendEmail on the
+# identity and on the configuration set it names (Service Authorization Reference, Amazon SES v2); with
+# raw content SES also checks ses:SendRawEmail on the identity (its AccessDenied names that action).
+SES_ACTIONS = {"send_email": {"ses:SendEmail", "ses:SendRawEmail"}}
+# What each consumer does with the messages of its queues (billing_core.adapters.sqs).
+CONSUMER_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:SendMessage",
+    "sqs:GetQueueAttributes",
+}
 EINVOICE_OBJECTS = f"${{{EINVOICE_BUCKET}}}/{einvoice_prefix()}*"
 
 
@@ -200,3 +247,47 @@ def test_no_role_may_delete_a_file_or_touch_its_lock():
     granted = {a for policy in DOCUMENT_STORE_USE for actions, _ in statements(policy) for a in actions}
 
     assert not {a for a in granted if a.startswith("s3:") and ("Delete" in a or "Retention" in a or a == "s3:*")}
+
+
+def test_the_worker_consumes_every_queue_the_data_module_creates():
+    # queue_arns has one entry per queue of the module, which test_terraform_apply holds to resources.QUEUES.
+    assert CONSUMER_ACTIONS <= allowed_on("scheduler_worker", ALL_QUEUES)
+
+
+def test_billing_api_may_queue_document_mails_and_use_no_other_queue():
+    sqs_resources = {
+        resource
+        for actions, resources in statements("billing_api")
+        if any(a.startswith("sqs:") for a in actions)
+        for resource in resources
+    }
+
+    assert sqs_resources == {DOCUMENT_MAIL_QUEUE}
+    assert {"sqs:SendMessage", "sqs:GetQueueAttributes"} <= allowed_on("billing_api", DOCUMENT_MAIL_QUEUE)
+    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= allowed_on("billing_api", "module.data.kms_key_arn")
+
+
+def test_every_ses_call_of_the_mail_adapter_is_allowed_to_the_worker_on_the_identity_and_configuration_set():
+    calls = client_calls("ses_mail.py")
+
+    assert "send_email" in calls  # the walk finds the real call
+    assert calls <= set(SES_ACTIONS), f"name the IAM actions of {sorted(calls - set(SES_ACTIONS))} in SES_ACTIONS"
+    needed = set().union(*(SES_ACTIONS[call] for call in calls))
+    for resource in (MAIL_IDENTITY, MAIL_CONFIGURATION_SET):
+        missing = needed - allowed_on("scheduler_worker", resource)
+        assert not missing, f"scheduler_worker needs {sorted(missing)} on {resource}"
+
+
+def test_the_worker_sends_mail_only_from_the_invoice_sender_through_its_identity():
+    ses_statements = [body for body in statement_bodies("scheduler_worker") if '"ses:' in body]
+
+    assert ses_statements
+    for body in ses_statements:
+        assert set(_resources(body)) == {MAIL_IDENTITY, MAIL_CONFIGURATION_SET}
+        assert re.search(r'variable\s*=\s*"ses:FromAddress"', body)
+        assert _list(body, "values") == ["module.data.mail_from"]
+
+
+def test_only_the_worker_may_send_mail():
+    for policy in ("billing_api", "webhook_receiver"):
+        assert not any(a.startswith("ses:") for actions, _ in statements(policy) for a in actions), policy

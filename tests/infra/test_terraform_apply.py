@@ -280,3 +280,45 @@ def test_cognito_pool_has_the_admin_group_and_a_browser_client(applied, aws) -> 
     pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert pool["Domain"] == f"{PREFIX}billing-admins"
+
+
+def test_ses_events_reach_the_mail_events_queue_raw_through_the_topic(applied, aws) -> None:
+    sns, sqs = aws("sns"), aws("sqs")
+    topic_arn = applied["ses_events_topic_arn"]
+    queue_url = applied["queue_urls"][resources.MAIL_EVENTS.logical_name]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("sqs", queue_arn)
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    assert attributes["RawMessageDelivery"] == "true"
+    assert sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]["KmsMasterKeyId"] == applied["kms_key_arn"]
+
+    # Raw delivery: the queue message is the event as SES published it, with no SNS envelope around it.
+    event = json.dumps({"eventType": "Bounce", "mail": {"messageId": "0100-test"}})
+    sns.publish(TopicArn=topic_arn, Message=event)
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert message["Body"] == event
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_only_the_ses_events_topic_may_send_to_the_mail_events_queue(applied, aws) -> None:
+    queue_url = applied["queue_urls"][resources.MAIL_EVENTS.logical_name]
+    attributes = aws("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy", "QueueArn"])
+    (statement,) = json.loads(attributes["Attributes"]["Policy"])["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Action"] in ("sqs:SendMessage", ["sqs:SendMessage"])
+    assert statement["Resource"] == attributes["Attributes"]["QueueArn"]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": applied["ses_events_topic_arn"]}}
+
+
+def test_ses_may_publish_to_the_ses_events_topic_for_its_configuration_set_only(applied, aws) -> None:
+    policy = json.loads(
+        aws("sns").get_topic_attributes(TopicArn=applied["ses_events_topic_arn"])["Attributes"]["Policy"]
+    )
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert statement["Action"] in ("sns:Publish", ["sns:Publish"])
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}  # moto's account
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(f":configuration-set/{PREFIX}billing-mail")

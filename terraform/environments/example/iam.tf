@@ -68,6 +68,13 @@ data "aws_iam_policy_document" "billing_api" {
     actions   = ["s3:GetObject"]
     resources = [local.einvoice_objects]
   }
+  # Credit notes are e-mailed by the worker: billing-api only queues them (TableKeys above covers the
+  # data key the queue is encrypted with).
+  statement {
+    sid       = "QueueDocumentMail"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    resources = [module.data.queue_arns["document-mail"]]
+  }
   # The operator page invites a customer's admins: a user in the pool, put into the admin group.
   statement {
     sid       = "InviteAdmins"
@@ -100,8 +107,9 @@ data "aws_iam_policy_document" "scheduler_worker" {
     actions   = concat(local.item_actions, local.transaction_actions, local.scan_actions)
     resources = flatten(values(local.table_and_index_arns))
   }
+  # billing-jobs, stripe-events, document-mail and mail-events.
   statement {
-    sid = "BothQueues"
+    sid = "AllQueues"
     actions = [
       "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
@@ -122,6 +130,21 @@ data "aws_iam_policy_document" "scheduler_worker" {
     sid       = "DataKeys"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [module.data.kms_key_arn]
+  }
+  # The mail job sends each queued document through SES v2 SendEmail with raw MIME content, from the
+  # invoice sender only, through the domain identity and in the configuration set that reports its
+  # events. SendEmail is authorized as ses:SendEmail on the identity and the named configuration set
+  # (Service Authorization Reference, SES v2); with raw content SES also checks ses:SendRawEmail on the
+  # identity (AccessDenied naming that action, reported for SES v2 SendEmail with Content.Raw).
+  statement {
+    sid       = "SendInvoiceMail"
+    actions   = ["ses:SendEmail", "ses:SendRawEmail"]
+    resources = [module.data.mail_identity_arn, module.data.mail_configuration_set_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "ses:FromAddress"
+      values   = [module.data.mail_from]
+    }
   }
   # The invoice job writes each file once (HeadObject, then PutObject; HEAD needs s3:GetObject); the
   # operator's invoices command reads them. Object Lock keeps them: no delete, no lock changes here.

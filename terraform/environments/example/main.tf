@@ -10,6 +10,7 @@ locals {
   hosted_ui_url     = "https://${module.cognito.hosted_ui_domain}.auth.${var.region}.amazoncognito.com"
   # The worker touches this file while it is healthy; its container health check reads the file's age.
   worker_heartbeat_file = "/tmp/scheduler-worker.heartbeat"
+  invoice_mail_from     = coalesce(var.invoice_mail_from, "rechnung@${var.mail_domain}")
 }
 
 data "aws_caller_identity" "current" {}
@@ -29,6 +30,8 @@ module "data" {
   alarm_email              = var.alarm_email
   einvoice_retention_years = var.einvoice_retention_years
   einvoice_retention_mode  = var.einvoice_retention_mode
+  mail_domain              = var.mail_domain
+  mail_from                = local.invoice_mail_from
 }
 
 module "cognito" {
@@ -122,6 +125,22 @@ locals {
   einvoice_environment = {
     EINVOICE_BUCKET = module.data.einvoice_bucket_name
   }
+  # Invoice e-mail: billing-api queues credit-note mails on document-mail; the worker sends every queued
+  # document through SES in the configuration set, paced to the account's rate, and reads SES's events.
+  mail_queue_environment = {
+    DOCUMENT_MAIL_QUEUE_URL = module.data.queue_urls["document-mail"]
+  }
+  mail_environment = merge(local.mail_queue_environment, {
+    MAIL_EVENTS_QUEUE_URL          = module.data.queue_urls["mail-events"]
+    INVOICE_MAIL_FROM              = module.data.mail_from
+    INVOICE_MAIL_FROM_NAME         = coalesce(var.invoice_mail_from_name, var.seller.name)
+    INVOICE_MAIL_CONFIGURATION_SET = module.data.mail_configuration_set_name
+    # The rate is per task and SES's per account: split it over the most tasks autoscaling runs, to a
+    # thousandth and rounded down (never whole numbers: 1/s in the sandbox would become 1/s per task).
+    SES_MAX_SEND_RATE = tostring(max(0.001, floor(var.ses_max_send_rate * 1000 / var.worker_max_count) / 1000))
+    }, var.invoice_mail_reply_to == null ? {} : {
+    INVOICE_MAIL_REPLY_TO = var.invoice_mail_reply_to
+  })
   seller_environment = { for name, value in {
     SELLER_NAME          = var.seller.name
     SELLER_STREET        = var.seller.street
@@ -141,7 +160,7 @@ locals {
     WEB_CONCURRENCY     = "2"
   }
   service_environment = {
-    "billing-api" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.web_environment, {
+    "billing-api" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.mail_queue_environment, local.web_environment, {
       GUNICORN_BIND        = "0.0.0.0:8000"
       COGNITO_USER_POOL_ID = module.cognito.user_pool_id
       COGNITO_CLIENT_ID    = module.cognito.client_id
@@ -155,7 +174,7 @@ locals {
       GUNICORN_BIND           = "0.0.0.0:8001"
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
     })
-    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.seller_environment, {
+    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.seller_environment, local.mail_environment, {
       BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
       BILLING_CRON            = var.billing_cron

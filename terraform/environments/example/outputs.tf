@@ -57,3 +57,23 @@ output "queue_urls" {
   description = "Logical queue name to queue URL."
   value       = module.data.queue_urls
 }
+
+output "invoice_mail_from" {
+  description = "Sender address of the invoice e-mails."
+  value       = module.data.mail_from
+}
+
+output "mail_configuration_set_name" {
+  description = "SES configuration set the worker sends in; its events arrive on mail-events."
+  value       = module.data.mail_configuration_set_name
+}
+
+output "mail_identity_arn" {
+  description = "SES domain identity of mail_domain."
+  value       = module.data.mail_identity_arn
+}
+
+output "mail_dkim_records" {
+  description = "The Easy DKIM CNAME records to publish in mail_domain's DNS zone: name => value."
+  value       = { for token in module.data.mail_dkim_tokens : "${token}._domainkey.${var.mail_domain}" => "${token}.dkim.amazonses.com" }
+}

@@ -205,6 +205,45 @@ variable "stripe_max_requests_per_second" {
   }
 }
 
+# --- invoice e-mail (SES) -----------------------------------------------------------------------------
+
+variable "mail_domain" {
+  description = "Domain the invoices are e-mailed from: an SES identity with Easy DKIM (publish its records, README \"E-mail (SES)\")."
+  type        = string
+}
+
+variable "invoice_mail_from" {
+  description = "Sender address of the invoice e-mails (INVOICE_MAIL_FROM), an address of mail_domain. Null: rechnung@<mail_domain>."
+  type        = string
+  default     = null
+}
+
+variable "invoice_mail_from_name" {
+  description = "Display name of the sender (INVOICE_MAIL_FROM_NAME). Null: the seller's name."
+  type        = string
+  default     = null
+}
+
+variable "invoice_mail_reply_to" {
+  description = "Optional Reply-To address of the invoice e-mails (INVOICE_MAIL_REPLY_TO), e.g. the accounting mailbox; null sets none."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.invoice_mail_reply_to == null || can(regex("^[^@\\s<>\"]+@[^@\\s<>\"]+$", var.invoice_mail_reply_to))
+    error_message = "invoice_mail_reply_to must be unset or a bare e-mail address."
+  }
+}
+
+variable "ses_max_send_rate" {
+  description = "E-mails per second all worker tasks together send at most: the account's SES maximum sending rate (1 in the SES sandbox; often 14 after production access). Each task gets its share of worker_max_count (SES_MAX_SEND_RATE)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.ses_max_send_rate > 0
+    error_message = "ses_max_send_rate must be greater than 0."
+  }
+}
+
 # --- billing-api ------------------------------------------------------------------------------------
 
 variable "page_language" {

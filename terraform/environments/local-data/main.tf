@@ -1,6 +1,6 @@
-# The data plane only (tables, queues, secret, e-invoice bucket, Cognito), applied against the local
-# AWS (moto) by tests/infra/test_terraform_apply.py to prove that the Terraform definitions produce
-# exactly the resources the code and the local stack use. Never applied to a real account: the
+# The data plane only (tables, queues, SES events topic, secret, e-invoice bucket, Cognito), applied
+# against the local AWS (moto) by tests/infra/test_terraform_apply.py to prove that the Terraform
+# definitions produce exactly the resources the code and the local stack use. Never applied to a real account: the
 # credentials are fake and every endpoint points at `aws_endpoint`.
 
 terraform {
@@ -57,6 +57,10 @@ provider "aws" {
 module "data" {
   source = "../../modules/data"
 
+  # No mail_domain: no SES identity, configuration set or event destination. moto (5.2.5) has SES v2
+  # identities and configuration sets but no configuration-set event destinations. The ses-events
+  # topic, its raw subscription to mail-events and the queue policy are applied.
+
   name_prefix                 = var.name_prefix
   stripe_secret_name          = "${var.name_prefix}billing/stripe"
   deletion_protection         = false
@@ -96,6 +100,11 @@ output "stripe_secret_name" {
 output "einvoice_bucket_name" {
   description = "The e-invoice bucket."
   value       = module.data.einvoice_bucket_name
+}
+
+output "ses_events_topic_arn" {
+  description = "SNS topic of SES's mail events (subscribed to mail-events)."
+  value       = module.data.ses_events_topic_arn
 }
 
 output "kms_key_arn" {

@@ -1,5 +1,6 @@
 # The data plane: DynamoDB tables, SQS queues with dead-letter queues, the Stripe secret, the
-# e-invoice bucket (einvoices.tf), one customer-managed KMS key for all of them, and an alarm when
+# e-invoice bucket (einvoices.tf), the SES identity and configuration set whose events reach the
+# mail-events queue (mail.tf), one customer-managed KMS key for all of them, and an alarm when
 # anything lands in a dead-letter queue.
 #
 # The table and queue definitions below mirror services/billing_core/resources.py, the one
@@ -41,6 +42,10 @@ locals {
     # message that kills its worker (poison messages are dead-lettered by the worker, with their reason).
     "billing-jobs"  = { visibility_timeout_seconds = 30, max_receive_count = 10 }
     "stripe-events" = { visibility_timeout_seconds = 30, max_receive_count = 10 }
+    # One message per document (invoice or credit note) to e-mail; the worker sends it, paced to SES's rate.
+    "document-mail" = { visibility_timeout_seconds = 30, max_receive_count = 10 }
+    # SES's bounce, complaint, delivery and reject events, from the configuration set through SNS (mail.tf).
+    "mail-events" = { visibility_timeout_seconds = 30, max_receive_count = 10 }
   }
   message_retention_seconds = 4 * 24 * 3600
   dlq_retention_seconds     = 14 * 24 * 3600
@@ -91,10 +96,37 @@ data "aws_iam_policy_document" "key" {
       identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
+  # SES publishes its events to the encrypted ses-events topic (mail.tf): a publisher to an encrypted
+  # topic needs these two on its key. SNS binds each data key to its topic (encryption context).
+  statement {
+    sid       = "SesPublishesMailEvents"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["ses.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.ses_events_topic_arn]
+    }
+  }
+  # SNS delivers those events to the encrypted mail-events queue. Which topic may send there is the
+  # queue policy's to say (mail.tf); this only lets SNS encrypt what it is allowed to send.
+  statement {
+    sid       = "SnsDeliversToQueues"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_kms_key" "data" {
-  description             = "${var.name_prefix}billing data: tables, queues, Stripe secret, e-invoice files, logs"
+  description             = "${var.name_prefix}billing data: tables, queues, topics, Stripe secret, e-invoice files, logs"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
@@ -197,7 +229,7 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = var.alarm_email
 }
 
-# A message in a dead-letter queue is an invoice or a payment event that failed five times.
+# A message in a dead-letter queue is a job, event or mail its consumer gave up on (or that killed it ten times).
 resource "aws_cloudwatch_metric_alarm" "dead_letter_depth" {
   for_each = local.queues
 

@@ -68,3 +68,35 @@ output "einvoice_bucket_arn" {
   description = "ARN of the e-invoice bucket."
   value       = aws_s3_bucket.einvoices.arn
 }
+
+output "mail_configuration_set_name" {
+  description = "The SES configuration set the worker sends in (INVOICE_MAIL_CONFIGURATION_SET); null without mail_domain."
+  value       = local.ses_enabled ? aws_sesv2_configuration_set.mail[0].configuration_set_name : null
+  # Sends get the name only once the set reports its events.
+  depends_on = [aws_sesv2_configuration_set_event_destination.mail_events, aws_sns_topic_subscription.mail_events]
+}
+
+output "mail_configuration_set_arn" {
+  description = "ARN of the SES configuration set; null without mail_domain."
+  value       = local.ses_enabled ? aws_sesv2_configuration_set.mail[0].arn : null
+}
+
+output "mail_identity_arn" {
+  description = "ARN of the SES domain identity the invoice e-mails are sent from; null without mail_domain."
+  value       = local.ses_enabled ? aws_sesv2_email_identity.mail[0].arn : null
+}
+
+output "mail_from" {
+  description = "The sender address (INVOICE_MAIL_FROM); null without mail_domain."
+  value       = local.ses_enabled ? var.mail_from : null
+}
+
+output "mail_dkim_tokens" {
+  description = "Easy DKIM tokens of the identity: publish <token>._domainkey.<mail_domain> CNAME <token>.dkim.amazonses.com for each."
+  value       = local.ses_enabled ? aws_sesv2_email_identity.mail[0].dkim_signing_attributes[0].tokens : []
+}
+
+output "ses_events_topic_arn" {
+  description = "SNS topic SES publishes the configuration set's events to."
+  value       = aws_sns_topic.ses_events.arn
+}

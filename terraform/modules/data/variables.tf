@@ -46,3 +46,23 @@ variable "einvoice_retention_mode" {
     error_message = "einvoice_retention_mode must be GOVERNANCE or COMPLIANCE."
   }
 }
+
+variable "mail_domain" {
+  description = "Domain the invoice e-mails are sent from: an SES identity with Easy DKIM, and the configuration set whose events reach mail-events. Null creates no SES resources (local-data: moto has no configuration-set event destinations)."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.mail_domain == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.mail_domain))
+    error_message = "mail_domain must be a lower-case domain name such as beispiel-hosting.de."
+  }
+}
+
+variable "mail_from" {
+  description = "The sender address of the invoice e-mails (INVOICE_MAIL_FROM), an address of mail_domain; needed with mail_domain."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.mail_from == null || can(regex("^[^@\\s<>\"]+@[^@\\s<>\"]+$", var.mail_from))
+    error_message = "mail_from must be a bare e-mail address such as rechnung@beispiel-hosting.de (no display name)."
+  }
+}
