@@ -16,10 +16,11 @@ from billing_api import representation
 from billing_api.operator_routes import _actor, _body, operator_api
 from billing_api.routes import QUERY_PARAMETERS, api, components
 from billing_api.web import InvalidParameter, error_response, identity
+from billing_core.domain.account_profile import InvalidAccountField
 from billing_core.domain.deliveries import Delivery, DocumentMailStatus, UnknownDocument
 from billing_core.errors import SettingsError
 from billing_core.use_cases.document_mail import DocumentMailer, DocumentNotMailable
-from billing_core.use_cases.operator_accounts import AccountNotFound, AccountProfile, InvalidAccountField
+from billing_core.use_cases.operator_accounts import AccountNotFound, AccountProfile
 
 QUERY_PARAMETERS["api.invoice_emails"] = frozenset()
 

@@ -54,6 +54,25 @@ _AUTH_ERRORS = {
     "default": _error("Any other error, in the same shape."),
 }
 
+_EMAILS = {
+    "type": "array",
+    "items": {"type": "string", "format": "email"},
+    "maxItems": 10,
+    "description": "Who gets the invoices and credit notes by e-mail (default: the account's e-mail).",
+}
+_UNDELIVERABLE = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Addresses that bounced or complained: not mailed until the recipients are set again.",
+}
+_RECIPIENTS = {
+    "type": "object",
+    "required": ["invoiceEmails", "undeliverableEmails"],
+    "additionalProperties": False,
+    "properties": {"invoiceEmails": _EMAILS, "undeliverableEmails": _UNDELIVERABLE},
+}
+
+
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -228,7 +247,15 @@ _DOCUMENT: dict[str, Any] = {
             },
             "Billing": {
                 "type": "object",
-                "required": ["accountId", "invoices", "nextCursor", "paymentMethod", "currentCosts"],
+                "required": [
+                    "accountId",
+                    "invoices",
+                    "nextCursor",
+                    "paymentMethod",
+                    "currentCosts",
+                    "invoiceEmails",
+                    "undeliverableEmails",
+                ],
                 "additionalProperties": False,
                 "properties": {
                     "accountId": {"type": "string"},
@@ -238,6 +265,8 @@ _DOCUMENT: dict[str, Any] = {
                         "description": "Pass as `cursor` for the next page; null on the last page.",
                     },
                     "paymentMethod": _ref("PaymentMethod"),
+                    "invoiceEmails": _EMAILS,
+                    "undeliverableEmails": _UNDELIVERABLE,
                     "currentCosts": {
                         "oneOf": [_ref("CurrentCosts"), {"type": "null"}],
                         "description": "null while no preview can be had (Cost Explorer unavailable).",
@@ -398,6 +427,32 @@ _DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/billing/invoice-emails": {
+            "put": {
+                "operationId": "setInvoiceEmails",
+                "summary": "Set who gets the account's invoices and credit notes by e-mail (audited).",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["invoiceEmails"],
+                                "additionalProperties": False,
+                                "properties": {"invoiceEmails": {**_EMAILS, "minItems": 1}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("The recipients now.", _RECIPIENTS),
+                    "400": _error("Not one to ten e-mail addresses (the message names the bad one)."),
+                    "409": _error("The account does not exist yet: save a payment method first."),
+                    "413": _error("Request body too large."),
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
         "/billing/setup-intent": {
             "post": {
                 "operationId": "createSetupIntent",
@@ -440,9 +495,60 @@ _ACCOUNT_FIELDS = {
     "vatId": {"type": "string", "description": "The customer's EU VAT id (set on create)."},
     "buyerReference": {"type": "string", "description": "The e-invoice's buyer reference (Leitweg-ID or order)."},
     "address": _ADDRESS,
+    "invoiceEmails": {**_EMAILS, "minItems": 1},
     "reason": {"type": "string", "description": "Why (kept in the audit log)."},
 }
 _SCHEMAS = _DOCUMENT["components"]["schemas"]
+_DOCUMENT_ID = {
+    "name": "documentId",
+    "in": "path",
+    "required": True,
+    "description": "An invoice (inv_...) or a credit note (cn_...).",
+    "schema": {"type": "string"},
+}
+_SCHEMAS["DocumentMail"] = {
+    "type": "object",
+    "required": ["state", "text", "sending", "reason", "deliveries"],
+    "properties": {
+        "documentId": {"type": "string"},
+        "accountId": {"type": "string"},
+        "state": {"type": "string", "enum": ["not_sent", "sending", "delivered", "not_delivered"]},
+        "text": {"type": "string", "description": "delivered / not delivered: <reason>"},
+        "sending": {"type": "integer", "description": "1: the first sending; 2, 3, ...: resends."},
+        "reason": {"type": ["string", "null"]},
+        "deliveries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["recipient", "state", "sentAt", "messageId", "reason", "possibleDuplicate"],
+                "properties": {
+                    "recipient": {"type": "string"},
+                    "state": {
+                        "type": "string",
+                        "enum": [
+                            "sending",
+                            "waiting",
+                            "sent",
+                            "delivered",
+                            "rejected",
+                            "bounced",
+                            "complained",
+                            "suppressed",
+                            "uncertain",
+                        ],
+                    },
+                    "sentAt": {"type": ["integer", "null"]},
+                    "messageId": {"type": ["string", "null"], "description": "SES's message id."},
+                    "reason": {"type": ["string", "null"]},
+                    "possibleDuplicate": {
+                        "type": "boolean",
+                        "description": "A sender died mid-send: the recipient may have it twice.",
+                    },
+                },
+            },
+        },
+    },
+}
 _SCHEMAS["Account"] = {
     "type": "object",
     "additionalProperties": False,
@@ -462,8 +568,12 @@ _SCHEMAS["Account"] = {
         "disabled",
         "disabledAt",
         "lastInvoice",
+        "invoiceEmails",
+        "undeliverableEmails",
     ],
     "properties": {
+        "invoiceEmails": _EMAILS,
+        "undeliverableEmails": _UNDELIVERABLE,
         "accountId": {"type": "string"},
         "name": _NULLABLE_TEXT,
         "email": _NULLABLE_TEXT,
@@ -856,6 +966,70 @@ _DOCUMENT["paths"].update(
                     {"name": "creditNoteId", "in": "path", "required": True, "schema": {"type": "string"}},
                     _FORMAT,
                 ],
+            ),
+        },
+        "/operator/mail/undelivered": {
+            "get": _operation(
+                "operatorUndeliveredMail",
+                "Invoices and credit notes whose latest e-mail reached nobody, and why.",
+                {
+                    "200": _json(
+                        "The documents.",
+                        {
+                            "type": "object",
+                            "required": ["documents"],
+                            "properties": {"documents": {"type": "array", "items": _ref("DocumentMail")}},
+                        },
+                    ),
+                    "409": _error("E-mail is not configured."),
+                },
+            ),
+        },
+        "/operator/documents/{documentId}/mail": {
+            "get": _operation(
+                "operatorDocumentMail",
+                "An invoice's or credit note's latest e-mail, per recipient.",
+                {"200": _json("Its e-mail.", _ref("DocumentMail")), "404": _error("No such document.")},
+                parameters=[_DOCUMENT_ID],
+            ),
+        },
+        "/operator/documents/{documentId}/resend": {
+            "post": _operation(
+                "operatorResendDocument",
+                "E-mail the document again (to the addresses given, else the account's recipients); audited.",
+                {
+                    "202": _json(
+                        "Queued; the worker sends it.",
+                        {
+                            "type": "object",
+                            "required": ["documentId", "sending", "recipients"],
+                            "properties": {
+                                "documentId": {"type": "string"},
+                                "sending": {"type": "integer", "minimum": 2},
+                                "recipients": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    "400": _error("to is not a list of addresses, or a field is unknown."),
+                    "404": _error("No such document."),
+                    "409": _error("The document has no e-invoice yet, or an address bounced: change the recipients."),
+                },
+                parameters=[_DOCUMENT_ID],
+                requestBody={
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "to": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
+                                    "reason": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
             ),
         },
         "/operator/runs/{period}": {
