@@ -318,7 +318,7 @@ def _mail_sender(make: _Clients, settings: Settings) -> MailSender | None:
     if not settings.invoice_mail_from:
         return None
     ses = SesMailSender(make("sesv2"), configuration_set=settings.invoice_mail_configuration_set)
-    return PacedMailSender(ses, TokenBucket(settings.ses_max_send_rate, capacity=1))
+    return PacedMailSender.at_rate(ses, settings.ses_max_send_rate)
 
 
 def webhook_receiver_ports(
