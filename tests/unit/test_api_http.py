@@ -458,7 +458,8 @@ def test_the_openapi_document_lists_exactly_the_routes_the_app_serves(tokens, po
             rule.rule.replace("<invoice_id>", "{invoiceId}")
             .replace("<account_id>", "{accountId}")
             .replace("<period>", "{period}")
-            .replace("<credit_note_id>", "{creditNoteId}"),
+            .replace("<credit_note_id>", "{creditNoteId}")
+            .replace("<document_id>", "{documentId}"),
             method.lower(),
         )
         for rule in app.url_map.iter_rules()

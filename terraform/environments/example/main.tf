@@ -135,6 +135,8 @@ locals {
     INVOICE_MAIL_FROM              = module.data.mail_from
     INVOICE_MAIL_FROM_NAME         = coalesce(var.invoice_mail_from_name, var.seller.name)
     INVOICE_MAIL_CONFIGURATION_SET = module.data.mail_configuration_set_name
+    # The e-mail of an invoice whose payment failed links the Billing tab.
+    BILLING_PAGE_URL = local.admin_page_url
     # The rate is per task and SES's per account: split it over the most tasks autoscaling runs, to a
     # thousandth and rounded down (never whole numbers: 1/s in the sandbox would become 1/s per task).
     SES_MAX_SEND_RATE = tostring(max(0.001, floor(var.ses_max_send_rate * 1000 / var.worker_max_count) / 1000))
