@@ -8,6 +8,8 @@ import jwt
 import pytest
 import requests
 
+from billing_core.adapters.dynamodb import DynamoAccountRepository
+from billing_core.domain.records import Account
 from tests.integration.test_api_billing import seed_invoices
 from tests.support.api import bearer, hmac_token, moto_signing_key, sign_in, unsigned_token
 
@@ -24,6 +26,9 @@ ENDPOINTS = [
     ("POST", "/operator/invoices/inv_2026-10_kunde-1/void"),
     ("GET", "/operator/runs/2026-11"),
     ("GET", "/operator/audit"),
+    ("GET", "/operator/mail/undelivered"),
+    ("GET", "/operator/documents/inv_2026-10_kunde-1/mail"),
+    ("POST", "/operator/documents/inv_2026-10_kunde-1/resend"),
 ]
 
 
@@ -127,3 +132,59 @@ def test_the_operator_onboards_and_changes_an_account_and_sees_it_all_in_the_aud
     assert {e["actor"] for e in entries} == {"operator:operator"}
     assert entries[2]["before"] == {"base_fee_override": "25.00"}
     assert entries[2]["after"] == {"base_fee_override": "30.00"}
+
+
+def test_invoice_recipients_are_set_by_the_operator_and_by_the_customers_admin_each_audited(clean_stack, logins):
+    operator, admin = logins["operator"], logins["admin"]
+    account_id = clean_stack.admin.sub
+    assert (
+        call(clean_stack, "PUT", "/billing/invoice-emails", admin, {"invoiceEmails": ["a@kunde.de"]}).status_code == 409
+    )
+    accounts = DynamoAccountRepository(
+        clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["payment_methods"]
+    )
+    accounts.put(Account(account_id, email=clean_stack.admin.email, undeliverable_emails=("alt@kunde.de",)))
+
+    shown = call(clean_stack, "GET", "/billing", admin).json()
+    bad = call(clean_stack, "PUT", "/billing/invoice-emails", admin, {"invoiceEmails": ["kein-mail", "a@kunde.de"]})
+    injected = call(
+        clean_stack, "PUT", "/billing/invoice-emails", admin, {"invoiceEmails": ["a@kunde.de\r\nBcc: x@y.de"]}
+    )
+    too_many = call(
+        clean_stack, "PUT", "/billing/invoice-emails", admin, {"invoiceEmails": [f"{n}@kunde.de" for n in range(11)]}
+    )
+    saved = call(
+        clean_stack,
+        "PUT",
+        "/billing/invoice-emails",
+        admin,
+        {"invoiceEmails": ["Buchhaltung@Kunde.de", "chef@kunde.de"]},
+    )
+
+    assert (shown["invoiceEmails"], shown["undeliverableEmails"]) == ([clean_stack.admin.email], ["alt@kunde.de"])
+    assert bad.status_code == 400 and "kein-mail" in bad.json()["error"]["message"]
+    assert injected.status_code == 400 and too_many.status_code == 400
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {"invoiceEmails": ["buchhaltung@kunde.de", "chef@kunde.de"], "undeliverableEmails": []}
+    by_operator = call(
+        clean_stack, "PATCH", f"/operator/accounts/{account_id}", operator, {"invoiceEmails": ["neu@kunde.de"]}
+    )
+    assert by_operator.json()["invoiceEmails"] == ["neu@kunde.de"]
+    entries = call(clean_stack, "GET", f"/operator/audit?account={account_id}", operator).json()["entries"]
+    assert [e["actor"] for e in entries[:2]] == ["operator:operator", f"admin:{clean_stack.admin.sub}"]
+    assert entries[1]["after"]["invoice_emails"] == "buchhaltung@kunde.de, chef@kunde.de"
+
+
+def test_the_operator_reads_a_documents_mail_and_cannot_resend_what_has_no_einvoice(clean_stack, logins):
+    operator = logins["operator"]
+    seed_invoices(clean_stack, "kunde-7", ["2026-10"])
+
+    mail = call(clean_stack, "GET", "/operator/documents/inv_2026-10_kunde-7/mail", operator)
+    resend = call(clean_stack, "POST", "/operator/documents/inv_2026-10_kunde-7/resend", operator, {"to": ["a@b.de"]})
+    unknown = call(clean_stack, "GET", "/operator/documents/xyz/mail", operator)
+    bad_to = call(clean_stack, "POST", "/operator/documents/inv_2026-10_kunde-7/resend", operator, {"to": "a@b.de"})
+
+    assert mail.status_code == 200 and mail.json()["state"] == "not_sent" and mail.json()["sending"] == 0
+    assert resend.status_code in (404, 409), resend.text
+    assert unknown.status_code == 404 and bad_to.status_code == 400
+    assert call(clean_stack, "GET", "/operator/mail/undelivered", operator).json() == {"documents": []}
