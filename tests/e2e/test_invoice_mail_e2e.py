@@ -67,7 +67,9 @@ def test_the_invoice_is_mailed_with_its_xrechnung_a_bounce_rules_the_address_out
 
     # A rerun of the month sends nothing again.
     assert billing_run(services, period)[0] == 0
-    assert len([m for m in sent_messages(clean_stack.info["aws_endpoint"]) if m.message_id in outbox]) == 2
+    recipients = {"buchhaltung@kunde.example", "chef@kunde.example"}
+    again = [m for m in sent_messages(clean_stack.info["aws_endpoint"]) if m.message_id not in outbox]
+    assert [m for m in again if recipients & set(m.destinations)] == []
     assert _status(services, record.invoice_id).round_number == 1
 
     # SES reports a hard bounce through the configuration set's topic (moto has no event destinations:

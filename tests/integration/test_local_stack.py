@@ -39,9 +39,11 @@ DESIGN_FIELDS = {
     "operator": {"username", "password"},
     "member": {"username", "password"},
     "tables": {"billing", "payment_methods", "events"},
-    "queues": {"billing_jobs", "stripe_events"},
+    # The e-mail issue adds the document-mail and mail-events queues and the sender with its SES parts.
+    "queues": {"billing_jobs", "stripe_events", "document_mail", "mail_events"},
     # The e-invoice issue adds the bucket of the e-invoice files.
     "buckets": {"einvoices"},
+    "mail": {"sender", "configuration_set", "events_topic", "billing_page_url"},
 }
 # What `billing --stack` runs with: the worker's settings, the example seller and moto's fake credentials.
 WORKER_ENVIRONMENT = {
@@ -69,6 +71,12 @@ WORKER_ENVIRONMENT = {
     "SELLER_CONTACT_PHONE",
     "SELLER_CONTACT_EMAIL",
     "SEPA_CREDITOR_ID",
+    "DOCUMENT_MAIL_QUEUE_URL",
+    "MAIL_EVENTS_QUEUE_URL",
+    "INVOICE_MAIL_FROM",
+    "INVOICE_MAIL_CONFIGURATION_SET",
+    "SES_MAX_SEND_RATE",
+    "BILLING_PAGE_URL",
 }
 SHARED_SEED_FILE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"

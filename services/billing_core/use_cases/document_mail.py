@@ -181,7 +181,9 @@ class DocumentMailer:
                 f"{', '.join(ruled_out)} bounced or complained: change the account's invoice recipients first"
             )
         if not recipients:
-            raise DocumentNotMailable("the account has no deliverable invoice recipient: give --to or change them")
+            raise DocumentNotMailable(
+                "the account has no deliverable invoice recipient: name an address to send to, or change the recipients"
+            )
         while True:
             round_number = len(self._deliveries.mailings_of(document_id)) + 1
             mailing = self._new_mailing(document_id, account, round_number, recipients, actor)
