@@ -110,6 +110,8 @@ def test_the_operator_credits_a_line_after_confirming_stripes_preview_and_the_cr
     row = view.locator("tbody tr", has_text=stripe_note.number)
     for text in ("Rechnungskorrektur", "Ausgestellt", "5,00 €", "0,95 €", "5,95 €", "Kulanz", "Erstattung"):
         expect(row).to_contain_text(text)
+    # Its e-mail's state (the worker mails it to the account's address): one badge, whichever state it is in now.
+    expect(row.locator("[data-mail-state]")).to_have_count(1)
     expect(confirmation).to_be_hidden()
     expect(view).to_contain_text("Zurückgenommen (brutto)5,95 €")
     expect(invoices.locator("tbody tr", has_text=record.invoice_id)).to_contain_text("BezahltKorrigiert")

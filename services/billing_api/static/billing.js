@@ -1,6 +1,6 @@
 // The Billing tab: sign-in, payment method (Stripe Payment Element), current costs, invoice
-// history (with each invoice's credit notes) and the AWS services breakdown. Plain DOM; every text goes in
-// through textContent.
+// history (with each invoice's credit notes), the AWS services breakdown and who gets the invoices by e-mail.
+// Plain DOM; every text goes in through textContent.
 
 import {el, setUpLanguage} from './page.js';
 import {ApiError, billingApi} from './api.js';
@@ -9,13 +9,14 @@ import {
   startHostedSignIn,
 } from './auth.js';
 import {
-  correctionLabel, creditNoteKind, currentLanguage, formatDate, formatDateTime, formatMoney, formatPeriod, setLanguage,
-  statusLabel, statusTone, t, translateDocument,
+  correctionLabel, creditNoteKind, currentLanguage, formatDate, formatDateTime, formatMoney, formatPeriod,
+  isUndeliverable, parseAddresses, setLanguage, statusLabel, statusTone, t, translateDocument,
 } from './i18n.js';
 
 const CONFIRM_POLL_MS = 1000;
 const CONFIRM_TIMEOUT_MS = 60_000;
 const CURRENT = 'current';
+const MAX_INVOICE_RECIPIENTS = 10; // what PUT /billing/invoice-emails takes at most
 const BRANDS = {visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover',
   diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay', cartes_bancaires: 'Cartes Bancaires'};
 
@@ -109,6 +110,8 @@ async function onHostedSignIn() {
 function signOut() {
   stopPolling();
   closePaymentForm();
+  closeRecipientsForm();
+  show('invoice-recipients-saved', false);
   clearSession();
   if (config.authMode === 'hosted-ui' && config.cognito.domain) {
     window.location.assign(buildLogoutUrl(config.cognito, pageUrl));
@@ -170,7 +173,8 @@ async function loadMoreInvoices() {
 }
 
 function renderLoading() {
-  for (const id of ['payment-method-status', 'current-costs-body', 'invoices-body', 'breakdown-body']) {
+  for (const id of ['payment-method-status', 'current-costs-body', 'invoices-body', 'breakdown-body',
+    'invoice-recipients-body']) {
     $(id).replaceChildren(el('p', {className: 'placeholder'}, t('loading')));
   }
 }
@@ -183,6 +187,7 @@ function render() {
   renderInvoices();
   renderBreakdownChoices();
   renderBreakdown();
+  renderInvoiceRecipients();
 }
 
 // --- payment method ---------------------------------------------------------------------------
@@ -645,6 +650,117 @@ function renderBreakdown() {
   );
 }
 
+// --- invoice recipients: who gets the invoices and credit notes by e-mail ------------------------
+
+function renderInvoiceRecipients() {
+  const addresses = state.data.invoiceEmails ?? [];
+  const undeliverable = state.data.undeliverableEmails ?? [];
+  const body = $('invoice-recipients-body');
+  if (!addresses.length) {
+    body.replaceChildren(el('p', {className: 'empty'}, t('noInvoiceRecipients')));
+    return;
+  }
+  const blocked = addresses.filter((address) => isUndeliverable(address, undeliverable));
+  body.replaceChildren(
+    el('ul', {className: 'recipient-list', 'aria-label': t('invoiceRecipientsList')}, addresses.map((address) => {
+      const bad = blocked.includes(address);
+      return el('li', {'data-recipient': address, className: bad ? 'undeliverable' : null},
+        el('span', {className: 'address'}, address),
+        bad ? el('span', {className: 'badge failed'}, t('undeliverable')) : null);
+    })),
+    blocked.length ? el('p', {className: 'hint-box', id: 'undeliverable-hint'}, t('undeliverableHint')) : null,
+  );
+}
+
+function showRecipientsError(message) {
+  $('invoice-recipients-error').textContent = message || '';
+  show('invoice-recipients-error', Boolean(message));
+  $('invoice-recipients-input').setAttribute('aria-invalid', String(Boolean(message)));
+}
+
+function openRecipientsForm() {
+  show('invoice-recipients-saved', false);
+  showRecipientsError('');
+  $('invoice-recipients-label').textContent = t('invoiceRecipientsField', {max: MAX_INVOICE_RECIPIENTS});
+  $('invoice-recipients-input').value = (state.data?.invoiceEmails ?? []).join('\n');
+  show('invoice-recipients-form', true);
+  show('edit-invoice-recipients', false);
+  $('invoice-recipients-input').focus();
+}
+
+function closeRecipientsForm() {
+  showRecipientsError('');
+  show('invoice-recipients-form', false);
+  show('edit-invoice-recipients', true);
+}
+
+/** PUT /billing/invoice-emails (api.js only reads; this is the page's one write with a JSON body). */
+async function putInvoiceEmails(addresses) {
+  let response;
+  try {
+    response = await fetch(`${config.apiBase}/billing/invoice-emails`, {
+      method: 'PUT',
+      headers: {
+        Authorization: `Bearer ${state.session?.accessToken ?? ''}`, Accept: 'application/json',
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({invoiceEmails: addresses}),
+      cache: 'no-store',
+    });
+  } catch (error) {
+    throw new ApiError(0, 'network', 'network error');
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body.error?.code, body.error?.message);
+  return body;
+}
+
+async function onSaveRecipients(event) {
+  event.preventDefault();
+  showRecipientsError('');
+  show('invoice-recipients-saved', false);
+  const addresses = parseAddresses($('invoice-recipients-input').value);
+  if (!addresses.length) {
+    showRecipientsError(t('invoiceRecipientsMissing'));
+    $('invoice-recipients-input').focus();
+    return;
+  }
+  if (addresses.length > MAX_INVOICE_RECIPIENTS) {
+    showRecipientsError(t('invoiceRecipientsTooMany', {max: MAX_INVOICE_RECIPIENTS}));
+    $('invoice-recipients-input').focus();
+    return;
+  }
+  const button = $('save-invoice-recipients');
+  button.disabled = true;
+  button.textContent = t('saving');
+  try {
+    const saved = await putInvoiceEmails(addresses);
+    state.data.invoiceEmails = saved.invoiceEmails;
+    state.data.undeliverableEmails = saved.undeliverableEmails;
+    closeRecipientsForm();
+    renderInvoiceRecipients();
+    $('invoice-recipients-saved').textContent = t('invoiceRecipientsSaved');
+    show('invoice-recipients-saved', true);
+    $('edit-invoice-recipients').focus();
+  } catch (error) {
+    if (error instanceof ApiError && [401, 403].includes(error.status)) {
+      handleApiError(error);
+      return;
+    }
+    if (error instanceof ApiError && error.status === 400) {
+      showRecipientsError(t('invoiceRecipientsRejected', {message: error.message}));
+    } else if (error instanceof ApiError && error.status === 409) {
+      showRecipientsError(t('invoiceRecipientsNoAccount'));
+    } else {
+      showRecipientsError(t('invoiceRecipientsFailed'));
+    }
+    $('invoice-recipients-input').focus();
+  } finally {
+    button.disabled = false;
+    button.textContent = t('save');
+  }
+}
+
 // --- start ------------------------------------------------------------------------------------
 
 function applyLanguage(code) {
@@ -652,6 +768,7 @@ function applyLanguage(code) {
   $('language').value = currentLanguage();
   translateDocument();
   if (state.session) signedIn(state.session);
+  $('invoice-recipients-label').textContent = t('invoiceRecipientsField', {max: MAX_INVOICE_RECIPIENTS});
   render();
 }
 
@@ -674,6 +791,12 @@ async function start() {
   $('cancel-payment-method').addEventListener('click', closePaymentForm);
   $('payment-form').addEventListener('submit', onSavePaymentMethod);
   $('breakdown-select').addEventListener('change', (event) => selectBreakdown(event.target.value));
+  $('edit-invoice-recipients').addEventListener('click', openRecipientsForm);
+  $('cancel-invoice-recipients').addEventListener('click', () => {
+    closeRecipientsForm();
+    $('edit-invoice-recipients').focus();
+  });
+  $('invoice-recipients-form').addEventListener('submit', onSaveRecipients);
 
   if (config.authMode === 'hosted-ui') {
     try {

@@ -1,4 +1,5 @@
-// Texts of the Billing page in German (default) and English, and locale-aware formatting.
+// Texts of the Billing page in German (default) and English, locale-aware formatting, and reading the e-mail
+// addresses typed into a field (both pages).
 
 const TEXTS = {
   de: {
@@ -104,6 +105,20 @@ const TEXTS = {
     creditNotePdfLabel: '{kind} {number} als ZUGFeRD-PDF',
     creditNoteFull: 'Stornorechnung',
     creditNotePartial: 'Rechnungskorrektur',
+    invoiceRecipients: 'Rechnungsempfänger',
+    invoiceRecipientsIntro: 'Rechnungen, Stornorechnungen und Rechnungskorrekturen gehen per E-Mail an diese Adressen.',
+    invoiceRecipientsList: 'E-Mail-Adressen der Rechnungsempfänger',
+    noInvoiceRecipients: 'Noch keine E-Mail-Adresse hinterlegt.',
+    undeliverable: 'nicht zustellbar',
+    undeliverableHint: 'An nicht zustellbare Adressen wird nichts mehr gesendet, bis Sie die Rechnungsempfänger erneut speichern.',
+    editInvoiceRecipients: 'Rechnungsempfänger ändern',
+    invoiceRecipientsField: 'E-Mail-Adressen (eine pro Zeile oder durch Kommas getrennt, höchstens {max})',
+    invoiceRecipientsMissing: 'Bitte geben Sie mindestens eine E-Mail-Adresse an.',
+    invoiceRecipientsTooMany: 'Bitte geben Sie höchstens {max} E-Mail-Adressen an.',
+    invoiceRecipientsRejected: 'Nicht gespeichert: {message}',
+    invoiceRecipientsNoAccount: 'Bitte hinterlegen Sie zuerst eine Zahlungsmethode; danach können Sie die Rechnungsempfänger festlegen.',
+    invoiceRecipientsFailed: 'Die Rechnungsempfänger konnten nicht gespeichert werden. Bitte versuchen Sie es erneut.',
+    invoiceRecipientsSaved: 'Die Rechnungsempfänger wurden gespeichert.',
     corrections: {cancelled: 'Storniert', credited: 'Korrigiert'},
     statuses: {
       paid: 'Bezahlt', open: 'Offen', pending: 'Offen', draft: 'Offen', payment_failed: 'Fehlgeschlagen',
@@ -213,6 +228,20 @@ const TEXTS = {
     creditNotePdfLabel: '{kind} {number} as ZUGFeRD PDF',
     creditNoteFull: 'Credit note (full)',
     creditNotePartial: 'Credit note (partial)',
+    invoiceRecipients: 'Invoice recipients',
+    invoiceRecipientsIntro: 'Invoices and credit notes are e-mailed to these addresses.',
+    invoiceRecipientsList: 'E-mail addresses of the invoice recipients',
+    noInvoiceRecipients: 'No e-mail address yet.',
+    undeliverable: 'undeliverable',
+    undeliverableHint: 'Nothing is sent to undeliverable addresses until you save the invoice recipients again.',
+    editInvoiceRecipients: 'Change invoice recipients',
+    invoiceRecipientsField: 'E-mail addresses (one per line or separated by commas, at most {max})',
+    invoiceRecipientsMissing: 'Please give at least one e-mail address.',
+    invoiceRecipientsTooMany: 'Please give at most {max} e-mail addresses.',
+    invoiceRecipientsRejected: 'Not saved: {message}',
+    invoiceRecipientsNoAccount: 'Please add a payment method first; then you can choose the invoice recipients.',
+    invoiceRecipientsFailed: 'The invoice recipients could not be saved. Please try again.',
+    invoiceRecipientsSaved: 'The invoice recipients have been saved.',
     corrections: {cancelled: 'Cancelled', credited: 'Corrected'},
     statuses: {
       paid: 'Paid', open: 'Open', pending: 'Open', draft: 'Open', payment_failed: 'Failed',
@@ -306,6 +335,23 @@ export function formatDateTime(epochMs) {
 export function formatDate(epochMs) {
   if (epochMs === null || epochMs === undefined) return '–';
   return new Intl.DateTimeFormat(LOCALES[language], {dateStyle: 'medium'}).format(new Date(epochMs));
+}
+
+/** The addresses typed into a field: one per line, or separated by commas or semicolons; each once. */
+export function parseAddresses(text) {
+  const seen = new Set();
+  return text.split(/[\s,;]+/).map((address) => address.trim()).filter((address) => {
+    const key = address.toLowerCase();
+    if (!address || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Whether `address` is among `undeliverable` (compared without case, as the server does). */
+export function isUndeliverable(address, undeliverable) {
+  const key = address.toLowerCase();
+  return (undeliverable ?? []).some((other) => other.toLowerCase() === key);
 }
 
 /** Replace the text of every element with a `data-i18n` key. */

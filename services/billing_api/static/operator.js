@@ -1,6 +1,7 @@
-// The operator page: every customer account (create, edit, disable), the last month's run, failed
-// payments with a retry, invoices across accounts (each with its credit notes, and a form that credits it)
-// and the audit log. Plain DOM; texts via textContent.
+// The operator page: every customer account (create, edit, disable, its invoice recipients), the last month's
+// run, failed payments with a retry, documents whose e-mail reached nobody (with a resend), invoices across
+// accounts (each with its e-mail, its credit notes, and a form that credits it) and the audit log. Plain DOM;
+// texts via textContent.
 
 import {el, setUpLanguage} from './page.js';
 import {ApiError} from './api.js';
@@ -9,8 +10,8 @@ import {
   startHostedSignIn,
 } from './auth.js';
 import {
-  addTexts, correctionLabel, creditNoteKind, currentLanguage, formatDateTime, formatMoney, label, setLanguage,
-  statusLabel, statusTone, t, translateDocument,
+  addTexts, correctionLabel, creditNoteKind, currentLanguage, formatDateTime, formatMoney, isUndeliverable, label,
+  parseAddresses, setLanguage, statusLabel, statusTone, t, translateDocument,
 } from './i18n.js';
 import {OPERATOR_TEXTS} from './operator-texts.js';
 
@@ -21,14 +22,21 @@ const RUN_STATES = {waiting_for_final_costs: 'runWaiting', enqueuing: 'runEnqueu
 // What a credit note can be issued on (the API refuses others with 409 too); a paid one's credit goes somewhere.
 const CREDITABLE = ['open', 'payment_failed', 'action_required', 'paid'];
 const PAID_SETTLEMENTS = ['refund', 'balance', 'out_of_band'];
+// After a resend, how long and how often the page asks what became of it (the worker sends it).
+const MAIL_POLL_MS = 1000;
+const MAIL_POLL_TIMEOUT_MS = 30_000;
 const config = JSON.parse(document.getElementById('page-config').textContent);
 const pageUrl = window.location.origin + window.location.pathname;
 const $ = (id) => document.getElementById(id);
 
 const state = {
   session: null, accounts: [], run: null, failed: [], invoices: [], audit: [], editing: null,
+  editingEmails: [], // the invoice recipients of the account being edited, as loaded
+  undelivered: [], // documents whose latest e-mail reached nobody (null: could not be loaded)
   selected: null, // the invoice whose view is open
   creditNotes: [], // its credit notes
+  mail: null, // its e-mail: GET /operator/documents/{id}/mail, or {failed: true}
+  creditNoteMail: {}, // creditNoteId -> the same for each of its credit notes
   proposal: null, // {invoiceId, body, preview} while a credit note waits for "Confirm"
 };
 
@@ -145,22 +153,24 @@ async function load() {
     const query = new URLSearchParams();
     if (period) query.set('period', period);
     if (status) query.set('status', status);
-    const [accounts, run, failed, action, invoices, audit] = await Promise.all([
+    const [accounts, run, failed, action, invoices, audit, undelivered] = await Promise.all([
       call('GET', '/operator/accounts'),
       call('GET', `/operator/runs/${previousMonth()}`),
       call('GET', '/operator/invoices?status=payment_failed'),
       call('GET', '/operator/invoices?status=action_required'),
       call('GET', `/operator/invoices${query.toString() ? `?${query}` : ''}`),
       call('GET', '/operator/audit?limit=50'),
+      undeliveredDocuments(),
     ]);
     Object.assign(state, {
       accounts: accounts.accounts, run, failed: [...failed.invoices, ...action.invoices], invoices: invoices.invoices,
-      audit: audit.entries,
+      audit: audit.entries, undelivered,
     });
     if (state.selected) {
       state.selected = state.invoices.find((invoice) => invoice.invoiceId === state.selected.invoiceId)
         ?? state.selected;
       state.creditNotes = (await call('GET', creditNotesPath(state.selected.invoiceId))).creditNotes;
+      await loadMail();
     }
     showOnly('operator');
     render();
@@ -186,6 +196,7 @@ function badge(status) {
 function render() {
   renderRun();
   renderFailed();
+  renderUndelivered();
   renderAccounts();
   renderInvoices();
   renderInvoiceDetail();
@@ -248,7 +259,7 @@ async function retry(invoiceId, button) {
 
 function renderAccounts() {
   const rows = state.accounts.map((account) => [
-    account.accountId, account.name || '', account.email || '', account.costScope || t('wholePayer'),
+    account.accountId, account.name || '', emailCell(account), account.costScope || t('wholePayer'),
     account.baseFee ? formatMoney(account.baseFee, 'EUR') : t('defaultFee'),
     account.paymentMethod.status === 'active'
       ? `${account.paymentMethod.type}${account.paymentMethod.last4 ? ` •••• ${account.paymentMethod.last4}` : ''}`
@@ -267,6 +278,28 @@ function renderAccounts() {
   $('accounts-body').replaceChildren(table(
     [t('account'), t('name'), t('email'), t('costScope'), t('baseFee'), t('paymentMethodColumn'), t('lastInvoice'),
       t('state'), ''], rows, t('noAccounts')));
+}
+
+/** The account's e-mail and, when the invoices go elsewhere or an address is undeliverable, whom they go to. */
+function emailCell(account) {
+  const recipients = account.invoiceEmails ?? [];
+  const undeliverable = account.undeliverableEmails ?? [];
+  const onlyItsEmail = recipients.length === 1 && recipients[0].toLowerCase() === (account.email || '').toLowerCase();
+  if (!recipients.length || (onlyItsEmail && !undeliverable.length)) return account.email || '';
+  return el('div', {className: 'email-cell'}, account.email || '',
+    el('small', {className: 'muted'}, t('invoicesTo')),
+    recipientList(recipients, undeliverable));
+}
+
+/** Addresses, each undeliverable one marked so ("nicht zustellbar"). */
+function recipientList(addresses, undeliverable) {
+  if (!addresses?.length) return '–';
+  return el('ul', {className: 'recipient-list'}, addresses.map((address) => {
+    const bad = isUndeliverable(address, undeliverable);
+    return el('li', {'data-recipient': address, className: bad ? 'undeliverable' : null},
+      el('span', {className: 'address'}, address),
+      bad ? el('span', {className: 'badge failed'}, t('undeliverable')) : null);
+  }));
 }
 
 function renderInvoices() {
@@ -340,10 +373,14 @@ function creditNotesPath(invoiceId) {
 async function openInvoice(invoice) {
   state.selected = invoice;
   state.creditNotes = [];
+  state.mail = null;
+  state.creditNoteMail = {};
   state.proposal = null;
   show('credit-result', false);
+  resetResendForm();
   try {
     state.creditNotes = (await call('GET', creditNotesPath(invoice.invoiceId))).creditNotes;
+    await loadMail();
   } catch (error) {
     handleApiError(error);
     return;
@@ -366,18 +403,220 @@ function renderInvoiceDetail() {
     figure(t('status'), statusBadges(invoice)), figure(t('netAmount'), money(invoice.netAmount)),
     figure(t('taxAmount'), money(invoice.taxAmount)), figure(t('grossAmount'), money(invoice.amount)),
     figure(t('credited'), money(invoice.credited))));
+  renderMail();
   const rows = state.creditNotes.map((note) => [
     note.number || note.creditNoteId, creditNoteKind(note.full), label('creditNoteStates', note.state),
     formatMoney(note.net, note.currency), formatMoney(note.tax, note.currency), formatMoney(note.gross, note.currency),
     note.reason, label('settlements', note.settlement), creditNoteLinks(note),
+    mailBadge(state.creditNoteMail[note.creditNoteId]),
   ]);
   $('credit-notes-body').replaceChildren(table(
     [t('creditNoteNumber'), t('creditNoteKind'), t('state'), t('netAmount'), t('taxAmount'), t('grossAmount'),
-      t('creditNoteReason'), t('creditSettlement'), t('einvoice')], rows, t('noCreditNotes')));
+      t('creditNoteReason'), t('creditSettlement'), t('einvoice'), t('mail')], rows, t('noCreditNotes')));
   const creditable = CREDITABLE.includes(invoice.status);
   show('credit-form', creditable);
   show('credit-not-possible', !creditable);
   if (!creditable) show('credit-confirm', false);
+}
+
+// --- e-mail of the documents: one invoice's sending per recipient, the undelivered ones, a resend ---------
+
+function mailPath(documentId) {
+  return `/operator/documents/${encodeURIComponent(documentId)}/mail`;
+}
+
+/** GET /operator/mail/undelivered; null if it failed (the rest of the page still loads), 401/403 thrown. */
+async function undeliveredDocuments() {
+  try {
+    return (await call('GET', '/operator/mail/undelivered')).documents;
+  } catch (error) {
+    if (error instanceof ApiError && [401, 403].includes(error.status)) throw error;
+    return null;
+  }
+}
+
+/** A document's e-mail status, or {failed: true}; 401/403 thrown. */
+async function mailStatus(documentId) {
+  try {
+    return await call('GET', mailPath(documentId));
+  } catch (error) {
+    if (error instanceof ApiError && [401, 403].includes(error.status)) throw error;
+    return {failed: true};
+  }
+}
+
+/** The open invoice's e-mail, and each of its credit notes'. */
+async function loadMail() {
+  const invoice = state.selected;
+  if (!invoice) return;
+  const notes = state.creditNotes;
+  const [mail, ...noteMail] = await Promise.all([mailStatus(invoice.invoiceId),
+    ...notes.map((note) => mailStatus(note.creditNoteId))]);
+  if (state.selected?.invoiceId !== invoice.invoiceId) return; // another invoice was opened meanwhile
+  state.mail = mail;
+  state.creditNoteMail = Object.fromEntries(notes.map((note, index) => [note.creditNoteId, noteMail[index]]));
+}
+
+function mailBadge(status) {
+  if (!status || status.failed) return '–';
+  return el('span', {className: `badge mail-${status.state}`, 'data-mail-state': status.state,
+    title: status.reason || null}, label('mailStates', status.state));
+}
+
+function renderMail() {
+  const status = state.mail;
+  const body = $('invoice-mail-body');
+  if (!status) {
+    body.replaceChildren(el('p', {className: 'placeholder'}, t('loading')));
+    return;
+  }
+  if (status.failed) {
+    body.replaceChildren(el('p', {className: 'form-error'}, t('mailLoadFailed')));
+    return;
+  }
+  if (status.state === 'not_sent') {
+    body.replaceChildren(el('p', {className: 'mail-state'}, mailBadge(status), el('span', {}, t('mailNeverSent'))));
+    return;
+  }
+  const rows = status.deliveries.map((delivery) => [
+    delivery.recipient,
+    el('span', {'data-delivery-state': delivery.state}, label('deliveryStates', delivery.state)),
+    formatDateTime(delivery.sentAt),
+    [delivery.reason || '', delivery.possibleDuplicate ? ` (${t('possibleDuplicate')})` : ''].join('').trim() || '–',
+    delivery.messageId ? el('code', {}, delivery.messageId) : '–',
+  ]);
+  body.replaceChildren(
+    el('p', {className: 'mail-state'}, mailBadge(status), el('span', {}, t('mailSending', {sending: status.sending})),
+      status.reason ? el('span', {className: 'muted'}, status.reason) : null),
+    table([t('recipient'), t('state'), t('sentAt'), t('mailReason'), t('messageId')], rows, ''));
+}
+
+function resetResendForm() {
+  $('resend-to').value = '';
+  showMessage('resend-error', '');
+  show('resend-result', false);
+}
+
+function showMessage(id, message) {
+  $(id).textContent = message || '';
+  show(id, Boolean(message));
+}
+
+/** POST .../resend: {documentId, sending, recipients}; to the account's recipients unless `to` names some. */
+function resend(documentId, to) {
+  return call('POST', `/operator/documents/${encodeURIComponent(documentId)}/resend`, to.length ? {to} : {});
+}
+
+/** 401 and 403 are the session's; a 409 (bounced address, no e-invoice yet) or 400 is shown with its reason. */
+function resendError(error, where) {
+  if (error instanceof ApiError && [401, 403].includes(error.status)) {
+    handleApiError(error);
+    return;
+  }
+  showMessage(where, error instanceof ApiError && error.status && error.status < 500 && error.message
+    ? error.message : t('resendFailed'));
+}
+
+/** Ask until the worker has done sending `sending` of the document (or the time is up); its status or null. */
+async function waitForSending(documentId, sending) {
+  const deadline = Date.now() + MAIL_POLL_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, MAIL_POLL_MS));
+    if (!state.session) return null;
+    const status = await mailStatus(documentId).catch(() => ({failed: true}));
+    if (!status.failed && status.sending >= sending && status.state !== 'sending') return status;
+  }
+  return null;
+}
+
+/** After a resend was queued: show its outcome where the document is shown, once the worker has sent it. */
+async function followResend(documentId, sending) {
+  const status = await waitForSending(documentId, sending);
+  if (status && state.selected?.invoiceId === documentId) {
+    state.mail = status;
+    renderMail();
+  } else if (status && state.creditNoteMail[documentId] !== undefined) {
+    state.creditNoteMail[documentId] = status;
+    renderInvoiceDetail();
+  }
+  const undelivered = await undeliveredDocuments().catch(() => null);
+  if (undelivered) {
+    state.undelivered = undelivered;
+    renderUndelivered();
+  }
+}
+
+async function onResendInvoice(event) {
+  event.preventDefault();
+  const invoice = state.selected;
+  if (!invoice) return;
+  showMessage('resend-error', '');
+  show('resend-result', false);
+  const button = $('resend-button');
+  button.disabled = true;
+  try {
+    const queued = await resend(invoice.invoiceId, parseAddresses($('resend-to').value));
+    $('resend-to').value = '';
+    showMessage('resend-result', t('resendQueued', {document: invoice.number || invoice.invoiceId,
+      sending: queued.sending, recipients: queued.recipients.join(', ')}));
+    state.mail = {...state.mail, state: 'sending', sending: queued.sending, reason: null, deliveries: []};
+    renderMail();
+    followResend(invoice.invoiceId, queued.sending);
+  } catch (error) {
+    resendError(error, 'resend-error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The invoice a document belongs to: itself, or the one a credit note (cn_<period>_<account>_<n>) is of. */
+function invoiceOf(documentId) {
+  const invoiceId = documentId.startsWith('cn_') ? `inv_${documentId.slice(3).replace(/_\d+$/, '')}` : documentId;
+  return state.invoices.find((invoice) => invoice.invoiceId === invoiceId);
+}
+
+function renderUndelivered() {
+  const body = $('undelivered-body');
+  if (state.undelivered === null) {
+    body.replaceChildren(el('p', {className: 'form-error'}, t('mailLoadFailed')));
+    return;
+  }
+  const rows = state.undelivered.map((item) => {
+    const invoice = invoiceOf(item.documentId);
+    const input = el('input', {type: 'text', autocomplete: 'off', spellcheck: 'false',
+      'aria-label': t('resendToLabel', {document: item.documentId})});
+    const button = el('button', {type: 'button', className: 'secondary',
+      'aria-label': t('resendLabel', {document: item.documentId}),
+      onclick: () => resendUndelivered(item, input, button)}, t('resend'));
+    return [
+      invoice
+        ? el('button', {type: 'button', className: 'link-button', onclick: () => openInvoice(invoice),
+          'aria-label': t('openInvoiceLabel', {invoice: invoice.invoiceId})}, item.documentId)
+        : item.documentId,
+      item.accountId, String(item.sending), item.reason || item.text,
+      el('span', {className: 'resend-inline'}, input, button),
+    ];
+  });
+  body.replaceChildren(table([t('document'), t('account'), t('sendingColumn'), t('mailReason'), t('resend')], rows,
+    t('noUndelivered')));
+}
+
+async function resendUndelivered(item, input, button) {
+  showMessage('undelivered-error', '');
+  show('undelivered-result', false);
+  button.disabled = true;
+  try {
+    const queued = await resend(item.documentId, parseAddresses(input.value));
+    input.value = '';
+    showMessage('undelivered-result', t('resendQueued', {document: item.documentId, sending: queued.sending,
+      recipients: queued.recipients.join(', ')}));
+    $('undelivered-result').className = 'notice success';
+    followResend(item.documentId, queued.sending);
+  } catch (error) {
+    resendError(error, 'undelivered-error');
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function creditNoteLinks(note) {
@@ -555,7 +794,12 @@ const FORM_FIELDS = ['id', 'name', 'email', 'costScope', 'baseFee', 'language', 
 
 function resetForm() {
   state.editing = null;
+  state.editingEmails = [];
   for (const field of FORM_FIELDS) $(`f-${field}`).value = '';
+  $('f-invoiceEmails').value = '';
+  $('f-allowUndeliverable').checked = false;
+  show('f-allowUndeliverable-field', false);
+  renderInvoiceEmailsHint([]);
   $('f-id').disabled = false;
   $('account-form-heading').textContent = t('accountForm');
   $('account-submit').textContent = t('create');
@@ -569,10 +813,31 @@ function editAccount(account) {
     baseFee: account.baseFee, language: account.language, country: account.country,
     line1: account.address?.line1, postalCode: account.address?.postalCode, city: account.address?.city};
   for (const [field, value] of Object.entries(values)) $(`f-${field}`).value = value ?? '';
+  state.editingEmails = account.invoiceEmails ?? [];
+  $('f-invoiceEmails').value = state.editingEmails.join('\n');
+  const undeliverable = (account.undeliverableEmails ?? []);
+  renderInvoiceEmailsHint(undeliverable);
+  show('f-allowUndeliverable-field', undeliverable.length > 0);
   $('f-id').disabled = true;
   $('account-form-heading').textContent = t('accountFormEdit', {id: account.accountId});
   $('account-submit').textContent = t('saveChanges');
   $('f-name').focus();
+}
+
+/** Under the invoice recipients: whom they default to, and which addresses are undeliverable now. */
+function renderInvoiceEmailsHint(undeliverable) {
+  const parts = [t('invoiceEmailsDefault')];
+  if (undeliverable.length) {
+    parts.push(' ', el('strong', {}, t('undeliverableNow')), ' ', ...undeliverable.flatMap((address) => [
+      el('span', {className: 'address', 'data-undeliverable': address}, address), ' ',
+      el('span', {className: 'badge failed'}, t('undeliverable')), ' ']));
+  }
+  $('f-invoiceEmails-hint').replaceChildren(...parts);
+}
+
+/** The same addresses in the same order (the API keeps them lower-cased, in the order given). */
+function sameAddresses(a, b) {
+  return a.length === b.length && a.every((address, index) => address.toLowerCase() === b[index].toLowerCase());
 }
 
 async function onSaveAccount(event) {
@@ -586,6 +851,12 @@ async function onSaveAccount(event) {
     body.address = {line1: value('line1'), postalCode: value('postalCode'), city: value('city')};
   }
   if (!state.editing && value('id')) body.id = value('id');
+  // Given, the recipients clear the undeliverable ones: sent only when changed, or when that is what is asked.
+  const invoiceEmails = parseAddresses($('f-invoiceEmails').value);
+  const allow = state.editing && $('f-allowUndeliverable').checked;
+  if (invoiceEmails.length && (!state.editing || allow || !sameAddresses(invoiceEmails, state.editingEmails))) {
+    body.invoiceEmails = invoiceEmails;
+  }
   show('account-form-error', false);
   show('account-form-saved', false);
   try {
@@ -674,6 +945,7 @@ async function start() {
   for (const id of ['credit-scope-lines', 'credit-scope-full']) $(id).addEventListener('change', showCreditScope);
   $('credit-confirm-button').addEventListener('click', onConfirmCredit);
   $('credit-confirm-cancel').addEventListener('click', forgetProposal);
+  $('resend-form').addEventListener('submit', onResendInvoice);
   $('invoice-filter').addEventListener('submit', (event) => {
     event.preventDefault();
     load();
