@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint format unit dev demo bench clean
-.PHONY: infra infra-tools
+.PHONY: infra infra-tools image-env
 .PHONY: browser-tools pdf-tools
 
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Whole suite: lint and type check, then unit, emulator, integration, end-to-end and infrastructure tests.
-test: lint infra-tools browser-tools pdf-tools
+test: lint infra-tools browser-tools pdf-tools image-env
 	$(PY) -m pytest
 
 ## ruff (lint and formatting) over all Python, mypy over services/ and devtools/ (strict for the Stripe code paths), the
@@ -65,6 +65,17 @@ $(CHECKOV_VENV)/.installed: tests/infra/requirements-checkov.txt
 
 infra-tools: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+## What the images hold: a venv from deploy/requirements.lock alone (--no-deps, as the Dockerfile installs it);
+## tests/infra/test_image_entry_points.py imports every entry point of every image in it.
+IMAGE_VENV := .venv-image
+
+$(IMAGE_VENV)/.installed: deploy/requirements.lock
+	rm -rf $(IMAGE_VENV) && $(PYTHON) -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/python -m pip install --quiet --no-deps --only-binary=:all: -r $<
+	touch $@
+
+image-env: $(IMAGE_VENV)/.installed
+
 ## Offline infrastructure checks: terraform fmt/validate/apply (against moto), checkov, hadolint, compose config.
 infra: install infra-tools
 	$(PY) -m pytest tests/infra
@@ -87,4 +98,4 @@ pdf-tools:
 		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PDF_PACKAGES); }
 
 clean:
-	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV)
+	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV) $(IMAGE_VENV)

@@ -36,11 +36,12 @@ from local_stack.provision import (
     SECRET_ID,
     create_cognito_pool,
     create_einvoice_bucket,
+    create_mail_delivery,
     create_queues,
     create_tables,
+    register_webhook_endpoint,
     store_stripe_secret,
 )
-from local_stack.stack import register_webhook_endpoint
 from local_stack.worker_settings import LOCAL_SELLER_SETTINGS
 
 READY_TIMEOUT_SECONDS = 120.0
@@ -106,6 +107,7 @@ def service_settings(
     stripe_js_url: str | None = None,
     aws_public_url: str | None = None,
     today: date | None = None,
+    mail: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of the three services (the variables ``billing_core.settings`` reads).
 
@@ -143,6 +145,16 @@ def service_settings(
     if aws_public_url:
         # The browser cannot resolve the compose network's moto:5000.
         settings["COGNITO_SIGNIN_ENDPOINT"] = aws_public_url
+    if mail:
+        settings.update(
+            {
+                "DOCUMENT_MAIL_QUEUE_URL": queues["document-mail"],
+                "MAIL_EVENTS_QUEUE_URL": queues["mail-events"],
+                "INVOICE_MAIL_FROM": mail["sender"],
+                "INVOICE_MAIL_CONFIGURATION_SET": mail["configuration_set"],
+                "SES_MAX_SEND_RATE": "14",
+            }
+        )
     return settings
 
 
@@ -185,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables = create_tables(session.client("dynamodb", endpoint_url=args.aws_endpoint))
         queues = create_queues(session.client("sqs", endpoint_url=args.aws_endpoint))
         create_einvoice_bucket(session.client("s3", endpoint_url=args.aws_endpoint))
+        mail = create_mail_delivery(
+            session.client("sesv2", endpoint_url=args.aws_endpoint),
+            session.client("sns", endpoint_url=args.aws_endpoint),
+            session.client("sqs", endpoint_url=args.aws_endpoint),
+            queues["mail-events"],
+        )
         pool = create_cognito_pool(session.client("cognito-idp", endpoint_url=args.aws_endpoint))
         if webhook_secret is None:
             wait_until(
@@ -214,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stripe_js_url=emulator_stripe_js_url(args.stripe_public_url) if emulated else None,
                 aws_public_url=args.aws_public_url,
                 today=today,
+                mail=mail,
             ),
         )
     except StackError as error:

@@ -28,7 +28,7 @@ import requests
 
 from billing_core.domain.costs import PAYER, CostAttribution, CostReport, Period
 from billing_core.settings import Settings
-from local_stack.moto_server import COST_EXPLORER_REVISIONS_PATH
+from local_stack.worker_settings import COST_EXPLORER_REVISIONS_PATH
 
 # A copy of ../shared/aws/ce_get_cost_and_usage_by_service.json, the seed example month (17.74 USD
 # across four services), kept in the package so a clone without ../shared still starts.

@@ -35,7 +35,7 @@ from typing import Any, Self
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local_stack.worker_settings import LOCAL_ECB_FEED_PATH, LOCAL_ECB_HISTORY_PATH
+from local_stack.worker_settings import COST_EXPLORER_REVISIONS_PATH, LOCAL_ECB_FEED_PATH, LOCAL_ECB_HISTORY_PATH
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -55,7 +55,6 @@ class AtomicDynamoDB:
             return [b"".join(self._app(environ, start_response))]
 
 
-COST_EXPLORER_REVISIONS_PATH = "/_local/cost-explorer/revisions"
 _GET_COST_AND_USAGE = "AWSInsightsIndexService.GetCostAndUsage"
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 import string
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import stripe
+
 from billing_core import resources
+from local_stack.errors import StackError
 
 SECRET_ID = "billing/stripe"
 # The local sender: its domain is an SES identity of moto's (which sends without verification checks).
@@ -177,3 +181,15 @@ def random_key(prefix: str) -> str:
     """A random Stripe-style key such as ``sk_test_...``."""
     alphabet = string.ascii_letters + string.digits
     return prefix + "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+def register_webhook_endpoint(secret_key: str, stripe_api_base: str, webhook_url: str) -> str:
+    """Register ``webhook_url`` for every event type with the emulator; returns its signing secret."""
+    client = stripe.StripeClient(secret_key, base_addresses={"api": stripe_api_base}, max_network_retries=2)
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": webhook_url, "enabled_events": ["*"], "description": "local stack webhook-receiver"},
+        options={"idempotency_key": f"local-stack-webhook-endpoint-{uuid.uuid4()}"},
+    )
+    if not endpoint.secret:
+        raise StackError("the Stripe emulator registered the webhook endpoint but returned no signing secret")
+    return endpoint.secret

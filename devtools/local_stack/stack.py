@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -44,6 +43,7 @@ from local_stack.provision import (
     create_queues,
     create_tables,
     random_key,
+    register_webhook_endpoint,
     rotate_webhook_secret,
     store_stripe_secret,
 )
@@ -370,18 +370,6 @@ def pin_rate(dynamodb: Any, events_table: str, period: Period, rate: Decimal = P
     """Store a manual ``rate`` for ``period`` in the stack's rate store unless one is stored; returns the stored."""
     fx = FxRate(rate, PINNED_RATE_SOURCE, datetime.now(UTC).date())
     return DynamoPeriodRates(dynamodb, events_table).put_if_absent(PeriodRate(period, fx))
-
-
-def register_webhook_endpoint(secret_key: str, stripe_api_base: str, webhook_url: str) -> str:
-    """Register ``webhook_url`` for every event type with the emulator; returns its signing secret."""
-    client = stripe.StripeClient(secret_key, base_addresses={"api": stripe_api_base}, max_network_retries=2)
-    endpoint = client.v1.webhook_endpoints.create(
-        params={"url": webhook_url, "enabled_events": ["*"], "description": "local stack webhook-receiver"},
-        options={"idempotency_key": f"local-stack-webhook-endpoint-{uuid.uuid4()}"},
-    )
-    if not endpoint.secret:
-        raise StackError("the Stripe emulator registered the webhook endpoint but returned no signing secret")
-    return endpoint.secret
 
 
 def _gunicorn(app: str, name: str) -> list[str]:

@@ -11,6 +11,8 @@ from typing import Any
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Where the local moto server takes revised Cost Explorer results (a correction of an earlier month).
+COST_EXPLORER_REVISIONS_PATH = "/_local/cost-explorer/revisions"
 # The local stack serves the ECB's feed at the ECB's own paths below its AWS endpoint.
 LOCAL_ECB_FEED_PATH = "/stats/eurofxref/eurofxref-hist-90d.xml"
 LOCAL_ECB_HISTORY_PATH = "/stats/eurofxref/eurofxref-hist.xml"
