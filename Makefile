@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint format unit dev demo bench clean
-.PHONY: infra infra-tools image-env
+.PHONY: infra infra-tools image-env container-tools containers
 .PHONY: browser-tools pdf-tools
 
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Whole suite: lint and type check, then unit, emulator, integration, end-to-end and infrastructure tests.
-test: lint infra-tools browser-tools pdf-tools image-env
+test: lint infra-tools browser-tools pdf-tools image-env container-tools
 	$(PY) -m pytest
 
 ## ruff (lint and formatting) over all Python, mypy over services/ and devtools/ (strict for the Stripe code paths), the
@@ -76,6 +76,21 @@ $(IMAGE_VENV)/.installed: deploy/requirements.lock
 
 image-env: $(IMAGE_VENV)/.installed
 
+## The container test (tests/containers, part of make test): podman-compose in a venv of its own; Podman itself
+## and the stand-in base images are made ready by the test's set-up (tests/containers/engine.py).
+CONTAINERS_VENV := .venv-containers
+
+$(CONTAINERS_VENV)/.installed: tests/containers/requirements.txt
+	test -x $(CONTAINERS_VENV)/bin/python || $(PYTHON) -m venv $(CONTAINERS_VENV)
+	$(CONTAINERS_VENV)/bin/python -m pip install --quiet -r $<
+	touch $@
+
+container-tools: $(CONTAINERS_VENV)/.installed
+
+## Only the container test: build the images, run docker-compose.yml, bill a month on the containers.
+containers: install container-tools pdf-tools
+	$(PY) -m pytest tests/containers
+
 ## Offline infrastructure checks: terraform fmt/validate/apply (against moto), checkov, hadolint, compose config.
 infra: install infra-tools
 	$(PY) -m pytest tests/infra
@@ -98,4 +113,4 @@ pdf-tools:
 		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PDF_PACKAGES); }
 
 clean:
-	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV) $(IMAGE_VENV)
+	rm -rf $(VENV) .local test-artifacts $(TOOLS_VENV) $(CHECKOV_VENV) $(IMAGE_VENV) $(CONTAINERS_VENV) .cache/containers

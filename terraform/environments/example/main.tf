@@ -186,7 +186,13 @@ locals {
     })
   }
   http_health_check = ["python", "/app/deploy/healthcheck.py"]
-  images            = { for name, repository in aws_ecr_repository.service : name => "${repository.repository_url}:${var.image_tag}" }
+  # Each task's health check: the image's own HEALTHCHECK (tests/infra/test_ecs_parity.py holds them equal).
+  health_checks = {
+    "billing-api"      = concat(local.http_health_check, ["http://127.0.0.1:8000/healthz"])
+    "webhook-receiver" = concat(local.http_health_check, ["http://127.0.0.1:8001/healthz"])
+    "scheduler-worker" = ["python", "/app/deploy/healthcheck.py", "--heartbeat", local.worker_heartbeat_file, "--max-age", "120"]
+  }
+  images = { for name, repository in aws_ecr_repository.service : name => "${repository.repository_url}:${var.image_tag}" }
 }
 
 module "billing_api" {
@@ -203,7 +209,7 @@ module "billing_api" {
   subnet_ids            = module.network.private_subnet_ids
   log_kms_key_arn       = module.data.kms_key_arn
   task_policy_json      = data.aws_iam_policy_document.billing_api.json
-  health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8000/healthz"])
+  health_check_command  = local.health_checks["billing-api"]
   environment           = local.service_environment["billing-api"]
 }
 
@@ -221,7 +227,7 @@ module "webhook_receiver" {
   subnet_ids            = module.network.private_subnet_ids
   log_kms_key_arn       = module.data.kms_key_arn
   task_policy_json      = data.aws_iam_policy_document.webhook_receiver.json
-  health_check_command  = concat(local.http_health_check, ["http://127.0.0.1:8001/healthz"])
+  health_check_command  = local.health_checks["webhook-receiver"]
   environment           = local.service_environment["webhook-receiver"]
 }
 
@@ -236,7 +242,7 @@ module "scheduler_worker" {
   subnet_ids           = module.network.private_subnet_ids
   log_kms_key_arn      = module.data.kms_key_arn
   task_policy_json     = data.aws_iam_policy_document.scheduler_worker.json
-  health_check_command = ["python", "/app/deploy/healthcheck.py", "--heartbeat", local.worker_heartbeat_file, "--max-age", "120"]
+  health_check_command = local.health_checks["scheduler-worker"]
   environment          = local.service_environment["scheduler-worker"]
 }
 
