@@ -57,7 +57,18 @@ class Engine:
 
     @property
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "CONTAINERS_CONF": str(self.work / "containers.conf"), "BUILDAH_FORMAT": "docker"}
+        return {
+            **os.environ,
+            "CONTAINERS_CONF": str(self.work / "containers.conf"),
+            "BUILDAH_FORMAT": "docker",
+            "GIT_REVISION": self.revision,
+        }
+
+    @property
+    def revision(self) -> str:
+        """The commit the images are built from (their org.opencontainers.image.revision label)."""
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=self.repo, capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else "unknown"
 
     def run(self, *argv: str, timeout: float = 600, check: bool = True, cwd: Path | None = None) -> str:
         """Run a command with the engine's environment; its output (``EngineUnavailable`` if it fails)."""

@@ -46,6 +46,29 @@ def _until(check, what: str, timeout: float = SETTLE_SECONDS):
         time.sleep(1)
 
 
+def test_the_service_images_are_labelled_hold_no_devtools_and_no_compiler(compose_stack):
+    engine = compose_stack.engine
+    for service in ("billing-api", "webhook-receiver", "scheduler-worker"):
+        image = f"aws-cost-billing_{service}"
+        labels = json.loads(engine.podman("image", "inspect", image))[0]["Labels"]
+        assert labels["org.opencontainers.image.revision"] == engine.revision, (service, labels)
+        assert labels["org.opencontainers.image.title"] == "aws-cost-billing"
+        found = engine.podman(
+            "run",
+            "--rm",
+            "--read-only",
+            "--cap-drop=ALL",
+            "--entrypoint",
+            "sh",
+            image,
+            "-c",
+            "ls -d /app/devtools 2>/dev/null; command -v gcc cc make apt-get-build 2>/dev/null;"
+            ' python -c \'import importlib.util as u; print([m for m in ("moto", "pytest") if u.find_spec(m)])\'',
+        )
+        assert found.strip() == "[]", (service, found)
+        assert engine.podman("run", "--rm", "--entrypoint", "id", image, "-u").strip() == "10001"
+
+
 def test_the_images_run_hardened_and_bill_the_seed_month_end_to_end(compose_stack):
     engine, settings = compose_stack.engine, compose_stack.settings
     assert requests.get(f"{API}/healthz", timeout=5).json() == {"status": "ok"}
