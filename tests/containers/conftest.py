@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ class ComposeStack:
 
     def billing(self, *argv: str, timeout: float = 300) -> str:
         """``billing ...`` in the worker's container, with the services' settings (as an operator runs it)."""
-        command = "set -a && . /run/billing/stack.env && exec python -m billing_cli " + " ".join(argv)
+        command = "set -a && . /run/billing/stack.env && exec python -m billing_cli " + shlex.join(argv)
         return self.engine.podman(
             "exec", self.engine.container("scheduler-worker"), "sh", "-c", command, timeout=timeout
         )
@@ -47,7 +48,7 @@ def compose_stack() -> Iterator[ComposeStack]:
     engine = prepare(REPO, WORK, [str(compose), "--project-name", "aws-cost-billing"])
     engine.compose("down", "-v", timeout=300)  # a run that was killed leaves its containers behind
     building = time.monotonic()
-    engine.compose("build", timeout=1800)
+    engine.compose("--podman-build-args=--network=host", "build", timeout=1800)
     engine.timed("build", building)
     up = time.monotonic()
     try:

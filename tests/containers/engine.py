@@ -9,7 +9,8 @@ What is the machine's and not the project's lives here, never in ``docker-compos
   bookworm rootfs from ``mmdebstrap`` with Python 3.11 and the machine's CA certificates, as pip in a build
   must trust the machine's TLS) and ``motoserver/moto:5.2.5`` (moto's server from PyPI on it); each is made
   once and kept in the engine's storage, so a second run reuses them;
-- ``--format docker`` for every build (with the OCI format podman drops HEALTHCHECK);
+- ``--format docker`` for every build (with the OCI format podman drops HEALTHCHECK), on the host's network
+  (a container network reaches the project's own containers here, not the machine's resolver or PyPI);
 - ``up`` in two steps (podman-compose 1.6 on podman 4.3 cannot wait for ``service_healthy``), and health
   checks run by hand (``podman healthcheck run``: without systemd podman runs none by itself).
 """
@@ -173,7 +174,7 @@ def _build_base(engine: Engine) -> None:
         "ENV LANG=C.UTF-8\n"
         'CMD ["python3"]\n'
     )
-    engine.podman("build", "--format", "docker", "-t", BASE_IMAGE, str(context), timeout=600)
+    engine.podman("build", "--format", "docker", "--network", "host", "-t", BASE_IMAGE, str(context), timeout=600)
 
 
 def _build_moto(engine: Engine) -> None:
@@ -187,7 +188,7 @@ def _build_moto(engine: Engine) -> None:
         "EXPOSE 5000\n"
         'ENTRYPOINT ["moto_server", "-H", "0.0.0.0"]\n'
     )
-    engine.podman("build", "--format", "docker", "-t", MOTO_IMAGE, str(context), timeout=900)
+    engine.podman("build", "--format", "docker", "--network", "host", "-t", MOTO_IMAGE, str(context), timeout=900)
 
 
 def wait_healthy(engine: Engine, services: Sequence[str], timeout: float) -> None:

@@ -36,13 +36,13 @@ def _aws(service: str, settings):
     )
 
 
-def _until(check, what: str, timeout: float = SETTLE_SECONDS):
+def _until(check, what: str, timeout: float = SETTLE_SECONDS, explain=lambda: ""):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
-        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s\n{explain()}"
         time.sleep(1)
 
 
@@ -103,16 +103,40 @@ def test_the_images_run_hardened_and_bill_the_seed_month_end_to_end(compose_stac
     # The emulator signs setup_intent.succeeded; the receiver checks it and queues it; the worker applies it.
     assert _until(card_saved, "the saved card reached the account")["last4"] == "4242"
 
+    # The operator names the customer as § 14 UStG and the e-invoice need: name and address.
+    account_id = requests.get(f"{API}/billing", headers=admin, timeout=30).json()["accountId"]
+    compose_stack.billing(
+        "accounts",
+        "update",
+        account_id,
+        "--name",
+        "Muster Kunde GmbH",
+        "--country",
+        "DE",
+        "--address",
+        "Kundenweg 7",
+        "--postal-code",
+        "80331",
+        "--city",
+        "München",
+        "--reason",
+        "container test",
+    )
     period = Period.previous(datetime.now(UTC))
     out = compose_stack.billing("run", "--period", period.label, "--timeout", "90")
-    assert "1 invoiced" in out or "invoiced" in out, out
+    assert f"inv_{period.label}_" in out and "44.91  EUR" in out, out
 
     def paid_invoice():
         invoices = requests.get(f"{API}/billing", headers=admin, timeout=30).json()["invoices"]
         found = [i for i in invoices if i["status"] == "paid" and i.get("einvoice", {}).get("xrechnung")]
         return found[0] if found else None
 
-    invoice = _until(paid_invoice, "the invoice paid, with its e-invoice")
+    def explain() -> str:
+        invoices = requests.get(f"{API}/billing", headers=admin, timeout=30).json()["invoices"]
+        worker = engine.podman("logs", "--tail", "40", engine.container("scheduler-worker"), check=False)
+        return f"invoices: {json.dumps(invoices)[:2000]}\nworker:\n{worker[-4000:]}"
+
+    invoice = _until(paid_invoice, "the invoice paid, with its e-invoice", explain=explain)
     assert invoice["amount"] == "44.91" and invoice["currency"] == "EUR"
     xml = requests.get(
         f"{API}/billing/invoices/{invoice['invoiceId']}/einvoice",
@@ -123,7 +147,8 @@ def test_the_images_run_hardened_and_bill_the_seed_month_end_to_end(compose_stac
     assert xml.status_code == 200 and b"<ram:GrandTotalAmount>44.91</ram:GrandTotalAmount>" in xml.content
     assert_valid_xrechnung(xml.content)
     stored = _aws("s3", settings).list_objects_v2(Bucket=settings["EINVOICE_BUCKET"])["Contents"]
-    assert any(item["Key"].endswith(".xml") and invoice["invoiceId"] in item["Key"] for item in stored), stored
+    xml_key = f"einvoices/{period.label}/{account_id}/{invoice['number']}.xml"
+    assert xml_key in {item["Key"] for item in stored}, stored
 
     def mailed():
         outbox = requests.get(f"{AWS}/moto-api/data.json", timeout=10).json().get("ses", {}).get("RawMessage", [])
