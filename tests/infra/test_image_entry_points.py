@@ -109,3 +109,17 @@ def test_the_service_images_hold_no_devtools():
     by_name = {re.match(r"\S+ AS (\S+)", stage).group(1): stage for stage in stages}
     for name in ("dependencies", "runtime", "billing-api", "webhook-receiver", "scheduler-worker"):
         assert "devtools" not in re.sub(r"#.*", "", by_name[name]), name
+
+
+def _aws_clients_in_code() -> set[str]:
+    """Every AWS API a boto3 client is made for in the images' code (services/ and the compose provisioning)."""
+    sources = [*(REPO / "services").rglob("*.py"), *(REPO / "devtools" / "local_stack").rglob("*.py")]
+    pattern = re.compile(r"""(?:\bmake|\bclients|\.client|aws_client)\(\s*["']([a-z0-9-]+)["']""")
+    return {name for source in sources for name in pattern.findall(source.read_text())}
+
+
+def test_the_images_keep_the_botocore_model_of_every_aws_api_the_code_calls():
+    kept = set(re.findall(r"! -name ([a-z0-9-]+)", DOCKERFILE.read_text()))
+    called = _aws_clients_in_code()
+    assert {"dynamodb", "sqs", "s3", "sesv2", "sns"} <= called  # the pattern finds them
+    assert called - kept == set(), "add these to the Dockerfile's botocore models"
