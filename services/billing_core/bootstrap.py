@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -36,10 +37,14 @@ from billing_core.adapters.dynamodb_events import (
 )
 from billing_core.adapters.ecb_feed import EcbFeed
 from billing_core.adapters.einvoice_files import EInvoiceFiles
+from billing_core.adapters.focus_athena import AthenaFocusEngine
+from billing_core.adapters.focus_duckdb import DuckDbFocusEngine
+from billing_core.adapters.focus_export import FocusCostSource, FocusExportFiles, MarketplaceCharges
 from billing_core.adapters.rate_limited_gateway import RateLimitedPaymentGateway, TokenBucket, request_budget
 from billing_core.adapters.s3_documents import S3DocumentStore
 from billing_core.adapters.secrets_manager import SecretsManagerSecretsProvider
 from billing_core.adapters.ses_mail import PacedMailSender, SesMailSender
+from billing_core.adapters.shared_cost_source import SharedCostSource
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import ClientFactory, StripePaymentGateway
 from billing_core.adapters.stripe_webhooks import StripeWebhookSignatures
@@ -59,6 +64,7 @@ from billing_core.ports import (
     CreditNoteRepository,
     DeliveryRepository,
     DocumentStore,
+    FocusEngine,
     InvoiceRepository,
     Leases,
     Memberships,
@@ -275,12 +281,7 @@ def api_ports(
         invoices=DynamoInvoiceRepository(make("dynamodb"), settings.billing_table),
         accounts=DynamoAccountRepository(make("dynamodb"), settings.accounts_table),
         # A page does not wait out Cost Explorer's throttling: one attempt (botocore's retry aside).
-        costs=CostExplorerCostSource(
-            make("ce"),
-            metric=settings.cost_explorer_metric,
-            excluded=settings.excluded_record_types,
-            max_attempts=1,
-        ),
+        costs=cost_source(settings, make, max_attempts=1),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=API_STRIPE_TIMEOUTS),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url))
@@ -357,9 +358,7 @@ def worker_ports(
         events=DynamoProcessedEvents(make("dynamodb"), settings.events_table),
         leases=DynamoLeases(make("dynamodb"), settings.events_table),
         runs=DynamoRunRecords(make("dynamodb"), settings.events_table),
-        costs=CostExplorerCostSource(
-            make("ce"), metric=settings.cost_explorer_metric, excluded=settings.excluded_record_types
-        ),
+        costs=cost_source(settings, make),
         payments=_payments(settings, secrets, stripe_client_factory, timeouts=WORKER_STRIPE_TIMEOUTS),
         secrets=secrets,
         billing_jobs=SqsMessageQueue(make("sqs"), _required(settings.billing_jobs_queue_url)),
@@ -407,8 +406,55 @@ def policy_from_settings(settings: Settings) -> BillingPolicy:
         raise SettingsError(f"invalid billing settings: {error}") from error
 
 
+def cost_source(settings: Settings, make: Callable[[str], Any], *, max_attempts: int = 6) -> CostSource:
+    """The cost source ``COST_SOURCE`` names, with the shared costs split when a rule is set.
+
+    ``max_attempts``: Cost Explorer's attempts under throttling (a page makes one)."""
+    source: CostSource
+    if settings.cost_source == "focus":
+        source = _focus_source(settings, make)
+    else:
+        source = CostExplorerCostSource(
+            make("ce"),
+            metric=settings.cost_explorer_metric,
+            excluded=settings.excluded_record_types,
+            max_attempts=max_attempts,
+        )
+    rule = settings.shared_cost_rule
+    return SharedCostSource(source, rule) if rule.active else source
+
+
+def _focus_source(settings: Settings, make: Callable[[str], Any]) -> FocusCostSource:
+    engine: FocusEngine
+    if settings.focus_engine == "athena":
+        settings.require(
+            "focus_athena_workgroup", "focus_athena_database", "focus_athena_table", process="FOCUS_ENGINE=athena"
+        )
+        engine = AthenaFocusEngine(
+            make("athena"),
+            workgroup=_required(settings.focus_athena_workgroup),
+            database=_required(settings.focus_athena_database),
+            table=_required(settings.focus_athena_table),
+        )
+    else:
+        settings.require("focus_export_uri", process="COST_SOURCE=focus")
+        files = FocusExportFiles(make("s3"), _required(settings.focus_export_uri), Path(settings.focus_cache_dir))
+        engine = DuckDbFocusEngine(files.paths, memory_limit=settings.focus_memory_limit)
+    try:
+        return FocusCostSource(
+            engine,
+            cost_column=settings.focus_cost_column,
+            excluded=settings.excluded_record_types,
+            marketplace=MarketplaceCharges(settings.focus_marketplace),
+        )
+    except ValueError as error:
+        raise SettingsError(f"EXCLUDED_RECORD_TYPES under COST_SOURCE=focus: {error}") from None
+
+
 def cost_requests_of(costs: CostSource) -> Callable[[], int] | None:
     """How many paid requests the cost source has made so far, where it counts them (Cost Explorer)."""
+    if isinstance(costs, SharedCostSource):
+        costs = costs.source
     if isinstance(costs, CostExplorerCostSource):
         source = costs
         return lambda: source.requests_made
@@ -779,7 +825,8 @@ class WorkerUseCases(_OperatorUseCases):
             accounts=ports.accounts,
             invoices=ports.invoices,
             attribution=settings.cost_group_by,
-            excluded=settings.excluded_record_types,
+            excluded=ports.costs.excluded,
+            shared=settings.shared_cost_rule,
             cost_requests=cost_requests_of(ports.costs),
             invoice_currency=settings.billing_currency,
             correction_months=settings.correction_months,

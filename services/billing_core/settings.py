@@ -22,6 +22,7 @@ from typing import Any
 
 from billing_core.adapters.cost_explorer import TAX, charge_type
 from billing_core.domain.costs import PAYER, AttributionKind, ChargeType, CostAttribution
+from billing_core.domain.shared_costs import SharedCostRule, SharedCostSplit
 from billing_core.errors import SettingsError
 
 __all__ = ["Settings", "SettingsError", "setting"]
@@ -194,6 +195,51 @@ def _cost_finality(raw: str) -> str:
     if raw not in ("final", "estimated"):
         raise ValueError("must be final or estimated")
     return raw
+
+
+def _cost_source(raw: str) -> str:
+    if raw not in ("cost-explorer", "focus"):
+        raise ValueError("must be cost-explorer or focus")
+    return raw
+
+
+def _focus_engine(raw: str) -> str:
+    if raw not in ("duckdb", "athena"):
+        raise ValueError("must be duckdb or athena")
+    return raw
+
+
+def _focus_cost_column(raw: str) -> str:
+    if raw not in ("BilledCost", "EffectiveCost"):
+        raise ValueError("must be BilledCost or EffectiveCost")
+    return raw
+
+
+def _marketplace(raw: str) -> str:
+    if raw not in ("line", "exclude"):
+        raise ValueError("must be line or exclude")
+    return raw
+
+
+def _export_uri(raw: str) -> str:
+    from billing_core.adapters.focus_export import parse_export_uri
+
+    parse_export_uri(raw)
+    return raw.rstrip("/")
+
+
+def _service_names(raw: str) -> frozenset[str]:
+    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if not all(re.fullmatch(r"[^\x00-\x1f\x7f,]{1,200}", name) for name in names):
+        raise ValueError("must be comma-separated service names as the cost source names them")
+    return names
+
+
+def _shared_split(raw: str) -> SharedCostSplit:
+    try:
+        return SharedCostSplit(raw)
+    except ValueError:
+        raise ValueError("must be proportional or even") from None
 
 
 def _tax_mode(raw: str) -> str:
@@ -553,6 +599,84 @@ class Settings:
         parse=_on_off,
         doc="true: when a customer saves a new payment method, their failed invoices are paid again at once.",
     )
+    cost_source: str = setting(
+        "COST_SOURCE",
+        "cost-explorer",
+        parse=_cost_source,
+        doc="Where the AWS costs come from: cost-explorer, or focus (the FOCUS 1.2 Data Export in S3).",
+    )
+    focus_export_uri: str | None = setting(
+        "FOCUS_EXPORT_URI",
+        None,
+        parse=_export_uri,
+        doc="The FOCUS export's folder, s3://<bucket>/<prefix>/<export-name> (holding data/ and metadata/). "
+        "Required by COST_SOURCE=focus with FOCUS_ENGINE=duckdb.",
+    )
+    focus_engine: str = setting(
+        "FOCUS_ENGINE",
+        "duckdb",
+        parse=_focus_engine,
+        doc="What aggregates the export: duckdb (in the process, over the files downloaded) or athena.",
+    )
+    focus_cache_dir: str = setting(
+        "FOCUS_CACHE_DIR",
+        "/tmp/focus-export",
+        parse=_absolute_path,
+        doc="Where FOCUS_ENGINE=duckdb keeps the export's files it downloaded (each file once per version).",
+    )
+    focus_memory_limit: str = setting(
+        "FOCUS_MEMORY_LIMIT",
+        "3GB",
+        parse=_name,
+        doc="DuckDB's memory limit for one FOCUS query (it spills to disk beyond it).",
+    )
+    focus_athena_workgroup: str | None = setting(
+        "FOCUS_ATHENA_WORKGROUP", None, parse=_name, doc="Athena workgroup of the FOCUS queries (FOCUS_ENGINE=athena)."
+    )
+    focus_athena_database: str | None = setting(
+        "FOCUS_ATHENA_DATABASE",
+        None,
+        parse=_name,
+        doc="Glue database of the FOCUS export's table (FOCUS_ENGINE=athena).",
+    )
+    focus_athena_table: str | None = setting(
+        "FOCUS_ATHENA_TABLE", None, parse=_name, doc="Glue table over the FOCUS export (FOCUS_ENGINE=athena)."
+    )
+    focus_cost_column: str = setting(
+        "FOCUS_COST_COLUMN",
+        "BilledCost",
+        parse=_focus_cost_column,
+        doc="What a customer pays for: BilledCost (as AWS invoices it) or EffectiveCost (amortized: Savings "
+        "Plans and reservations spread over the usage they covered).",
+    )
+    focus_marketplace: str = setting(
+        "FOCUS_MARKETPLACE",
+        "line",
+        parse=_marketplace,
+        doc="Marketplace charges (InvoiceIssuerName not Amazon Web Services): line (passed on, each its own "
+        "line) or exclude.",
+    )
+    shared_cost_services: frozenset[str] = setting(
+        "SHARED_COST_SERVICES",
+        frozenset(),
+        parse=_service_names,
+        shown_default="none",
+        doc="Comma-separated services whose costs are shared by all scopes (e.g. AWS Support (Business)).",
+    )
+    shared_cost_unattributed: bool = setting(
+        "SHARED_COST_UNATTRIBUTED",
+        False,
+        parse=_on_off,
+        shown_default="false",
+        doc="true: the costs no scope claims (untagged, no linked account) are shared too.",
+    )
+    shared_cost_split: SharedCostSplit = setting(
+        "SHARED_COST_SPLIT",
+        SharedCostSplit.PROPORTIONAL,
+        parse=_shared_split,
+        doc="How shared costs are split over the scopes with costs of their own: proportional (to those costs) "
+        "or even. Each share is the invoice line Anteilige gemeinsame Kosten.",
+    )
     cost_finality: str = setting(
         "COST_FINALITY",
         "final",
@@ -676,6 +800,11 @@ class Settings:
         settings.require(*require)
         return settings
 
+    @property
+    def shared_cost_rule(self) -> SharedCostRule:
+        """Which costs are shared and how they are split."""
+        return SharedCostRule(self.shared_cost_services, self.shared_cost_unattributed, self.shared_cost_split)
+
     def require(self, *attributes: str, process: str | None = None) -> Settings:
         """Raise ``SettingsError`` naming the variables of ``attributes`` that are not set."""
         missing = [self.env_name(name) for name in attributes if getattr(self, name) in (None, "")]
@@ -725,4 +854,6 @@ def _plain(value: Any) -> Any:
         return _cost_group_by_text(value)
     if isinstance(value, tuple) and value and all(isinstance(item, ChargeType) for item in value):
         return tuple(item.name for item in value)
+    if isinstance(value, frozenset):
+        return sorted(value)
     return str(value) if isinstance(value, Decimal) else value

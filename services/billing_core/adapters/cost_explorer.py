@@ -27,8 +27,10 @@ from billing_core.domain.costs import (
     ChargeCategory,
     ChargeType,
     CostAttribution,
-    CostLine,
     CostReport,
+    currencies_of,
+    merged_months,
+    summed_lines,
 )
 from billing_core.errors import CostSourceError, CostSourceThrottled, CostSourceUnavailable
 from billing_core.ports import CostSource
@@ -113,13 +115,17 @@ class CostExplorerCostSource(CostSource):
     ) -> None:
         self._client = client
         self.metric = metric
-        self.excluded = tuple(excluded)
+        self._excluded = tuple(excluded)
         self._max_attempts = max_attempts
         self._base_delay = base_delay_seconds
         self._max_delay = max_delay_seconds
         self._sleep = sleep
         self._jitter = jitter
         self.requests_made: int = 0
+
+    @property
+    def excluded(self) -> tuple[ChargeType, ...]:
+        return self._excluded
 
     def query(self, start: date, end: date, attribution: CostAttribution = PAYER) -> dict[str, Any]:
         """The first page's ``GetCostAndUsage`` arguments (deterministic for the same inputs)."""
@@ -175,7 +181,7 @@ class CostExplorerCostSource(CostSource):
                     end=month_end,
                     currency=units.pop() if units else "USD",
                     estimated=estimated,
-                    lines=_lines(totals),
+                    lines=summed_lines(totals),
                     attribution=attribution,
                 )
             )
@@ -205,21 +211,10 @@ class CostExplorerCostSource(CostSource):
     def costs(self, start: date, end: date, attribution: CostAttribution = PAYER) -> CostReport:
         """Every page of the grouped query, summed per (scope, service) across the months returned."""
         months = self.costs_by_month(start, end, attribution)
-        currencies = {report.currency for report in months if report.lines}
+        currencies = currencies_of(months)
         if len(currencies) > 1:
             raise CostSourceError(f"Cost Explorer answered in several currencies: {sorted(currencies)}")
-        totals: dict[tuple[str | None, str], Decimal] = {}
-        for report in months:
-            for line in report.lines:
-                totals[(line.scope, line.service)] = totals.get((line.scope, line.service), Decimal(0)) + line.amount
-        return CostReport(
-            start=start,
-            end=end,
-            currency=currencies.pop() if currencies else "USD",
-            estimated=any(report.estimated for report in months),
-            lines=_lines(totals),
-            attribution=attribution,
-        )
+        return merged_months(months, start, end, attribution)
 
     def forecast(self, start: date, end: date) -> Decimal | None:
         """``GetCostForecast`` total, or ``None`` if the API refuses or is not implemented (moto)."""
@@ -287,11 +282,3 @@ class CostExplorerCostSource(CostSource):
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _lines(totals: dict[tuple[str | None, str], Decimal]) -> tuple[CostLine, ...]:
-    """Cost lines ordered by scope, then service (the same order for the same answer)."""
-    return tuple(
-        CostLine(service=service, amount=amount, scope=scope)
-        for (scope, service), amount in sorted(totals.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
-    )

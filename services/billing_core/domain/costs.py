@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -214,3 +215,56 @@ class CostSnapshot:
     as_of: datetime  # when the cost source was asked (UTC)
     forecast_total: Decimal  # raw (cost currency) AWS total to the month's end
     forecast_method: str  # "cost_explorer" or "linear"
+
+
+def sorted_lines(lines: Iterable[CostLine]) -> tuple[CostLine, ...]:
+    """Cost lines ordered by scope, then service (the same order for the same answer)."""
+    return tuple(sorted(lines, key=lambda line: (line.scope or "", line.service)))
+
+
+def summed_lines(totals: Mapping[tuple[str | None, str], Decimal]) -> tuple[CostLine, ...]:
+    """One line per (scope, service) total, ordered by scope, then service."""
+    return sorted_lines(
+        CostLine(service=service, amount=amount, scope=scope) for (scope, service), amount in totals.items()
+    )
+
+
+def currencies_of(months: Iterable[CostReport]) -> set[str]:
+    """The currencies of the monthly reports that have lines (a source must answer in one)."""
+    return {report.currency for report in months if report.lines}
+
+
+def merged_months(months: Sequence[CostReport], start: date, end: date, attribution: CostAttribution) -> CostReport:
+    """One report for ``start``..``end`` from a source's monthly reports (in one currency): per (scope, service)
+    summed."""
+    currencies = currencies_of(months)
+    totals: dict[tuple[str | None, str], Decimal] = {}
+    for report in months:
+        for line in report.lines:
+            totals[(line.scope, line.service)] = totals.get((line.scope, line.service), Decimal(0)) + line.amount
+    return CostReport(
+        start=start,
+        end=end,
+        currency=currencies.pop() if currencies else "USD",
+        estimated=any(report.estimated for report in months),
+        lines=summed_lines(totals),
+        attribution=attribution,
+    )
+
+
+@dataclass(frozen=True)
+class InvoicedCost:
+    """A part of one AWS invoice, as a source with invoice ids (the FOCUS export) tells it.
+
+    ``billed`` is what the AWS invoice charges (BilledCost); ``cost`` is what the billing passes on
+    for it (the configured cost column, e.g. amortized). ``earlier`` marks a correction of a month
+    before the invoice's billing period, which the true-up bills against that month.
+    """
+
+    invoice_id: str  # "" while AWS has not invoiced the line yet
+    scope: str | None
+    service: str
+    charge_type: ChargeType
+    billed: Decimal
+    cost: Decimal
+    earlier: bool = False

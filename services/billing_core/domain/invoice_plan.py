@@ -38,6 +38,7 @@ from billing_core.domain.money import (
     to_minor_units,
 )
 from billing_core.domain.records import Account, valid_base_fee
+from billing_core.domain.shared_costs import SHARED_COSTS, SHARED_COSTS_TEXT
 
 DEFAULT_BASE_FEE = Decimal("20.00")
 DEFAULT_CURRENCY = "EUR"
@@ -281,6 +282,11 @@ def _plan(period: Period, costs: CostReport, account: Account, terms: _Terms, li
     # The raw sum is exact; converting it once keeps a division's one rounding out of the line.
     aws_costs = to_cents(max(terms.convert(sum(raw_by_service.values(), ZERO)), ZERO))
     breakdown = _breakdown(aws_costs, converted, policy.currency)
+    if SHARED_COSTS in breakdown:  # a scope's share of the shared costs, in the invoice's words
+        breakdown = {
+            (SHARED_COSTS_TEXT[policy.language] if service == SHARED_COSTS else service): amount
+            for service, amount in breakdown.items()
+        }
 
     base_fee = policy.base_fee if account.base_fee_override is None else account.base_fee_override
     return InvoicePlan(

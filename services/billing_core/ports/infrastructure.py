@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from billing_core.domain.costs import PAYER, ChargeType, CostAttribution, CostReport
+from billing_core.domain.costs import PAYER, ChargeType, CostAttribution, CostReport, InvoicedCost, Period
 from billing_core.domain.einvoice import EInvoice
 
 # --- queues --------------------------------------------------------------------------------------
@@ -137,6 +137,34 @@ class CostSource(abc.ABC):
     @abc.abstractmethod
     def forecast(self, start: date, end: date) -> Decimal | None:
         """Forecast total for the range, or ``None`` when no forecast is available."""
+
+    @property
+    def excluded(self) -> tuple[ChargeType, ...]:
+        """The charge types this source leaves out of ``costs`` and ``costs_by_month``."""
+        return ()
+
+    def invoiced(self, period: Period, attribution: CostAttribution = PAYER) -> list[InvoicedCost] | None:
+        """The AWS invoices of billing period ``period``, in parts per scope, service and charge type,
+        nothing left out; ``None`` when the source knows no invoices (Cost Explorer)."""
+        return None
+
+
+class FocusEngine(abc.ABC):
+    """Runs the FOCUS cost source's SQL over the export's table, for the billing periods it names.
+
+    The SQL is written once for both engines (DuckDB and Athena/Trino); the one expression the two
+    spell differently, a tag's value, comes from ``tag_value``. ``{table}`` in the SQL is the table.
+    Every value comes back as text (or ``None``), as Athena returns it.
+    """
+
+    @abc.abstractmethod
+    def tag_value(self, key_literal: str) -> str:
+        """The SQL expression of the value of tag ``key_literal`` (a quoted SQL string) in ``Tags``,
+        NULL where the line has no such tag."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, billing_periods: Sequence[str]) -> list[tuple[str | None, ...]]:
+        """The rows of ``sql`` over the export's partitions ``billing_periods`` (``YYYY-MM``)."""
 
 
 # --- secrets -------------------------------------------------------------------------------------

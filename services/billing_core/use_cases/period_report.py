@@ -4,12 +4,23 @@ Two cost queries: the payer account's total by charge type (nothing excluded), a
 query itself (the run's attribution, excluded charge types left out). In the cost currency (USD)
 the parts add up exactly:
 
-    payer total = excluded charge types (Tax) + allocated to accounts + unallocated (+ grouping rounding)
+    payer total = excluded charge types (Tax) + allocated to accounts + shared + unallocated (+ grouping rounding)
 
-where "unallocated" is every scope no account claims (the empty tag value: untagged costs). The last
-term is the difference the source's two groupings may show in their last decimals; it is printed,
-never hidden. In the invoice currency the report lists what each account was billed: base fee, AWS
-line, corrections, total, the rate used, and the margin (base fees + markup).
+where "unallocated" is every scope no account claims (the empty tag value: untagged costs), and the
+shared costs (``SHARED_COST_SERVICES``, split over the scopes) are their own term. The last term is
+the difference the source's two groupings may show in their last decimals; it is printed, never
+hidden.
+
+A source with invoice ids (the FOCUS export) also reconciles each AWS invoice of the billing period,
+in its BilledCost, exactly:
+
+    AWS invoice = excluded (Tax) + corrections of earlier months + shared + allocated + unallocated
+
+and shows how far what the billing passed on for the period (its cost column, e.g. amortized) lies
+from the invoices' own lines of the period.
+
+In the invoice currency the report lists what each account was billed: base fee, AWS line,
+corrections, total, the rate used, and the margin (base fees + markup).
 """
 
 from __future__ import annotations
@@ -18,10 +29,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from billing_core.domain.costs import ChargeType, CostAttribution, Period
+from billing_core.domain.costs import ChargeType, CostAttribution, InvoicedCost, Period
 from billing_core.domain.fx import FxRate
 from billing_core.domain.money import ZERO, to_cents
 from billing_core.domain.records import Account, Invoice
+from billing_core.domain.shared_costs import NO_SHARING, SHARED_COSTS, SharedCostRule
 from billing_core.errors import InvalidStoredRecord
 from billing_core.ports import AccountRepository, CostSource, CreditNoteRepository, InvoiceRepository
 from billing_core.use_cases.invoice_records import standing_invoice
@@ -48,6 +60,30 @@ class AccountBilled:
 
 
 @dataclass(frozen=True)
+class AwsInvoiceReconciliation:
+    """One AWS invoice of the billing period, in BilledCost, split into where each part went."""
+
+    invoice_id: str  # "" for the lines AWS has not invoiced yet
+    billed: Decimal
+    excluded: Decimal  # charge types left out (Tax), Marketplace when excluded
+    earlier: Decimal  # corrections of earlier months (the true-up bills them against those months)
+    shared: Decimal
+    allocated: Decimal  # to the scopes accounts claim
+    unallocated: Decimal
+    passed_on: Decimal  # the same lines of the period in the billing's cost column (amortized or not)
+
+    @property
+    def difference(self) -> Decimal:
+        """billed - the parts: zero, or the reconciliation has a hole."""
+        return self.billed - (self.excluded + self.earlier + self.shared + self.allocated + self.unallocated)
+
+    @property
+    def amortization(self) -> Decimal:
+        """What the cost column passes on beyond the invoice for the period's lines (0 under BilledCost)."""
+        return self.passed_on - (self.shared + self.allocated + self.unallocated)
+
+
+@dataclass(frozen=True)
 class PeriodReport:
     """The period's reconciliation, cost currency first, then what was billed."""
 
@@ -58,8 +94,10 @@ class PeriodReport:
     excluded: dict[str, Decimal]
     allocated: Decimal
     unallocated: dict[str, Decimal]  # scope ("" for untagged) -> raw cost no account claims
-    grouping_difference: Decimal  # payer total - (excluded + allocated + unallocated)
+    grouping_difference: Decimal  # payer total - (excluded + allocated + shared + unallocated)
     accounts: list[AccountBilled] = field(default_factory=list)
+    shared: Decimal = ZERO  # the shared costs split over the scopes, whoever claims them
+    aws_invoices: list[AwsInvoiceReconciliation] | None = None  # None: the source has no invoice ids
     rate: FxRate | None = None
     cost_requests: int = 0
 
@@ -104,6 +142,7 @@ def period_report(
     correction_months: int = 0,
     cost_requests: Callable[[], int] | None = None,
     credit_notes: CreditNoteRepository | None = None,
+    shared: SharedCostRule = NO_SHARING,
 ) -> PeriodReport:
     """Reconcile ``period``: two cost queries, the accounts and their invoices of the period.
 
@@ -124,8 +163,12 @@ def period_report(
     left_out = {kind.name: amount for kind, amount in totals.items() if kind in left_out_types}
 
     raw_by_scope: dict[str | None, Decimal] = {}
+    own_by_scope: dict[str | None, Decimal] = {}  # without the shares of the shared costs
     for line in passed_on.lines:
         raw_by_scope[line.scope] = raw_by_scope.get(line.scope, ZERO) + line.amount
+        if line.service != SHARED_COSTS:
+            own_by_scope[line.scope] = own_by_scope.get(line.scope, ZERO) + line.amount
+    shared_total = sum((line.amount for line in passed_on.lines if line.service == SHARED_COSTS), ZERO)
     known = [entry for entry in accounts.list_accounts() if isinstance(entry, Account)]
     parts: list[AccountBilled] = []
     claimed: set[str | None] = set()
@@ -158,10 +201,13 @@ def period_report(
                 _credited_net(credit_notes, record),
             )
         )
-    unallocated = {scope or "": amount for scope, amount in raw_by_scope.items() if scope not in claimed}
-    allocated = sum((raw_by_scope.get(scope, ZERO) for scope in claimed), ZERO)
+    unallocated = {scope or "": amount for scope, amount in own_by_scope.items() if scope not in claimed}
+    allocated = sum((own_by_scope.get(scope, ZERO) for scope in claimed), ZERO)
     payer_total = sum(by_type.values(), ZERO)
-    difference = payer_total - (sum(left_out.values(), ZERO) + allocated + sum(unallocated.values(), ZERO))
+    difference = payer_total - (
+        sum(left_out.values(), ZERO) + allocated + shared_total + sum(unallocated.values(), ZERO)
+    )
+    invoiced = costs.invoiced(period, attribution)
     return PeriodReport(
         period=period,
         cost_currency=passed_on.currency,
@@ -174,7 +220,40 @@ def period_report(
         accounts=parts,
         rate=rate,
         cost_requests=made,
+        shared=shared_total,
+        aws_invoices=None if invoiced is None else reconcile_aws_invoices(invoiced, left_out_types, shared, claimed),
     )
+
+
+def reconcile_aws_invoices(
+    parts: Iterable[InvoicedCost], excluded: set[ChargeType], shared: SharedCostRule, claimed: set[str | None]
+) -> list[AwsInvoiceReconciliation]:
+    """Each AWS invoice's BilledCost split into excluded, earlier months, shared, allocated, unallocated."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for part in parts:
+        invoice = sums.setdefault(part.invoice_id, {})
+        if part.charge_type in excluded:
+            where = "excluded"
+        elif part.earlier:
+            where = "earlier"
+        elif shared.is_shared(part.scope, part.service):
+            where = "shared"
+        else:
+            where = "allocated" if part.scope in claimed else "unallocated"
+        invoice["billed"] = invoice.get("billed", ZERO) + part.billed
+        invoice[where] = invoice.get(where, ZERO) + part.billed
+        if where in ("shared", "allocated", "unallocated"):
+            invoice["passed_on"] = invoice.get("passed_on", ZERO) + part.cost
+    return [
+        AwsInvoiceReconciliation(
+            invoice_id=invoice_id,
+            **{
+                name: amounts.get(name, ZERO)
+                for name in ("billed", "excluded", "earlier", "shared", "allocated", "unallocated", "passed_on")
+            },
+        )
+        for invoice_id, amounts in sorted(sums.items())
+    ]
 
 
 def _credited_net(credit_notes: CreditNoteRepository | None, record: Invoice) -> Decimal:
