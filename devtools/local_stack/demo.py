@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -144,11 +144,22 @@ def format_invoice(record: Invoice) -> str:
     return "\n".join(lines)
 
 
-def run_demo(stack: Stack, out: TextIO, err: TextIO, *, paid_timeout: float = 60.0, files: Path = DEMO_FILES) -> int:
-    """The demo's steps on a running stack; returns the exit code."""
+def run_demo(
+    stack: Stack,
+    out: TextIO,
+    err: TextIO,
+    *,
+    paid_timeout: float = 60.0,
+    files: Path = DEMO_FILES,
+    settings: Mapping[str, Any] | None = None,
+) -> int:
+    """The demo's steps on a running stack; returns the exit code. ``settings`` overrides the run's
+    settings by name (``cost_source="focus"``: bill from the FOCUS export)."""
     from billing_cli import cli
 
-    services = worker_services(stack)
+    services = worker_services(stack, **(settings or {}))
+    source = services.settings.cost_source
+    print(f"costs from {source}" + (f" ({services.settings.focus_export_uri})" if source == "focus" else ""), file=err)
     account_id = save_demo_card(stack, services, err)
     period = Period.previous(datetime.now(UTC))
     code = cli.main(

@@ -34,6 +34,7 @@ from billing_core.settings import Settings
 from local_stack.cost_seed import SeededCosts, seed_cost_explorer
 from local_stack.environment import aws_session, child_environment, service_environment
 from local_stack.errors import StackError
+from local_stack.focus_seed import seed_focus_export
 from local_stack.processes import HOST, ChildProcess, ensure_ports_free, free_ports, stop_together
 from local_stack.provision import (
     UserLogin,
@@ -294,6 +295,7 @@ def start_stack(
             webhook_secret=webhook_secret,
         )
         seeded = seed_cost_explorer(aws_endpoint, session.client("ce", endpoint_url=aws_endpoint), today)
+        focus_export = seed_focus_export(session.client("s3", endpoint_url=aws_endpoint), today)
 
         info = {
             "aws_endpoint": aws_endpoint,
@@ -327,6 +329,12 @@ def start_stack(
             },
             "buckets": {"einvoices": bucket},
             "mail": {**mail, "billing_page_url": f"{api_url}/admin/billing"},
+            # Both cost sources are there; COST_SOURCE (cost-explorer by default) says which one bills.
+            "focus_export": {
+                "uri": focus_export,
+                "cost_source": os.environ.get("COST_SOURCE") or "cost-explorer",
+                "cache_dir": str(local_dir / "focus-cache"),
+            },
         }
         info["worker_environment"] = command_environment(info)  # what `billing --stack` reads
         service_env = {**base_env, **service_environment(info)}

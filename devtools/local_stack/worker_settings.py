@@ -48,6 +48,17 @@ def worker_environment(info: Mapping[str, Any]) -> dict[str, str]:
         **LOCAL_SELLER_SETTINGS,
         **({"EINVOICE_BUCKET": info["buckets"]["einvoices"]} if "buckets" in info else {}),
         **(mail_environment(info) if "mail" in info else {}),
+        **(focus_environment(info) if "focus_export" in info else {}),
+    }
+
+
+def focus_environment(info: Mapping[str, Any]) -> dict[str, str]:
+    """The FOCUS export in the stack's S3, and which cost source the stack bills from (COST_SOURCE at start)."""
+    export = info["focus_export"]
+    return {
+        "COST_SOURCE": export["cost_source"],
+        "FOCUS_EXPORT_URI": export["uri"],
+        "FOCUS_CACHE_DIR": export["cache_dir"],
     }
 
 

@@ -62,10 +62,28 @@ def as_json(report: PeriodReport) -> dict[str, Any]:
             "byRecordType": {kind: _text(amount) for kind, amount in report.by_charge_type.items()},
             "excluded": {kind: _text(amount) for kind, amount in report.excluded.items()},
             "allocated": _text(report.allocated),
+            "shared": _text(report.shared),
             "unallocated": {scope: _text(amount) for scope, amount in report.unallocated.items()},
             "groupingDifference": _text(report.grouping_difference),
             "requests": report.cost_requests,
         },
+        "awsInvoices": None
+        if report.aws_invoices is None
+        else [
+            {
+                "invoiceId": invoice.invoice_id or None,
+                "billed": _text(invoice.billed),
+                "excluded": _text(invoice.excluded),
+                "earlierMonths": _text(invoice.earlier),
+                "shared": _text(invoice.shared),
+                "allocated": _text(invoice.allocated),
+                "unallocated": _text(invoice.unallocated),
+                "difference": _text(invoice.difference),
+                "passedOn": _text(invoice.passed_on),
+                "amortization": _text(invoice.amortization),
+            }
+            for invoice in report.aws_invoices
+        ],
         "rate": None
         if report.rate is None
         else {
@@ -107,8 +125,26 @@ def as_rows(report: PeriodReport) -> list[list[str]]:
     rows += [["record type", kind, _text(amount), cur] for kind, amount in report.by_charge_type.items()]
     rows += [["excluded", kind, _text(amount), cur] for kind, amount in report.excluded.items()]
     rows.append(["allocated", "accounts", _text(report.allocated), cur])
+    if report.shared:
+        rows.append(["shared", "split over the scopes", _text(report.shared), cur])
     rows += [["unallocated", scope or "(untagged)", _text(amount), cur] for scope, amount in report.unallocated.items()]
     rows.append(["grouping difference", "", _text(report.grouping_difference), cur])
+    for invoice in report.aws_invoices or ():
+        name = invoice.invoice_id or "(not invoiced yet)"
+        rows.append(["aws invoice", name, _text(invoice.billed), cur])
+        rows += [
+            ["aws invoice", f"{name} {part}", _text(amount), cur]
+            for part, amount in (
+                ("excluded", invoice.excluded),
+                ("corrections of earlier months", invoice.earlier),
+                ("shared", invoice.shared),
+                ("allocated", invoice.allocated),
+                ("unallocated", invoice.unallocated),
+                ("difference", invoice.difference),
+            )
+        ]
+        if invoice.amortization:
+            rows.append(["aws invoice", f"{name} amortization passed on", _text(invoice.amortization), cur])
     if report.rate is not None:
         rows.append(
             [

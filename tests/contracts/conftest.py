@@ -9,6 +9,7 @@ against the Stripe emulator.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 
@@ -30,11 +31,14 @@ from billing_core.adapters.dynamodb_events import (
     DynamoProcessedEvents,
     DynamoRunRecords,
 )
+from billing_core.adapters.focus_duckdb import DuckDbFocusEngine
+from billing_core.adapters.focus_export import FocusCostSource, FocusExportFiles
 from billing_core.adapters.sqs import SqsMessageQueue
 from billing_core.adapters.stripe_gateway import StripePaymentGateway
 from billing_core.domain.costs import AttributionKind, ChargeType, CostAttribution, CostLine, Period
 from billing_core.errors import StripeUnavailable
 from billing_core.ports import CostSource, PaymentGateway, StripeInvoice, StripeSetupIntent
+from local_stack.focus_seed import FocusLine, publish
 from stripe_emulator import EmulatorConfig, EmulatorServer
 from tests.support.aws import LocalAws, running_aws
 from tests.support.emulator import Control
@@ -92,6 +96,7 @@ def _events_port(request, clock, fake, real):
 
 
 BOTH = ["memory", "dynamodb"]
+FOCUS_BUCKET = "contract-focus-export"
 
 
 @pytest.fixture(params=BOTH)
@@ -317,11 +322,13 @@ def payments(request) -> StripeUnderTest:
 
 
 class CostsUnderTest:
-    """A cost source and how to make it answer: the fake's lines, or a canned answer moto gives the next query."""
+    """A cost source and how to make it answer: the fake's lines, or a canned answer moto gives the next query,
+    or a FOCUS export published to moto's S3 (``focus``: the export's URI)."""
 
-    def __init__(self, source: CostSource, aws: LocalAws | None = None) -> None:
+    def __init__(self, source: CostSource, aws: LocalAws | None = None, focus: str | None = None) -> None:
         self.source = source
         self._aws = aws
+        self._focus = focus
 
     def answer(
         self,
@@ -331,6 +338,10 @@ class CostsUnderTest:
         estimated: Collection[Period] = (),
     ) -> None:
         """The next query (attributed as ``attribution``) answers each month's lines."""
+        if self._focus is not None:
+            for period, lines in months.items():
+                self._publish(period, [_focus_line(line, period, attribution, period in estimated) for line in lines])
+            return
         if self._aws is None:
             fake = self.source
             assert isinstance(fake, FakeCostSource)
@@ -357,6 +368,15 @@ class CostsUnderTest:
 
     def answer_charge_types(self, period: Period, totals: Mapping[ChargeType, Decimal]) -> None:
         """The next query of the payer's bill by charge type answers ``totals``."""
+        if self._focus is not None:
+            self._publish(
+                period,
+                [
+                    FocusLine("AWS Lambda", str(amount), period, category=kind.name, invoice_id="INV-1")
+                    for kind, amount in totals.items()
+                ],
+            )
+            return
         if self._aws is None:
             fake = self.source
             assert isinstance(fake, FakeCostSource)
@@ -377,6 +397,10 @@ class CostsUnderTest:
             }
         )
 
+    def _publish(self, period: Period, lines: list[FocusLine]) -> None:
+        assert self._aws is not None and self._focus is not None
+        publish(self._aws.client("s3"), self._focus, period, lines)
+
     def _queue(self, result: dict) -> None:
         # moto gives a queued answer to the next query it has not seen, and that query keeps it.
         assert self._aws is not None
@@ -384,6 +408,17 @@ class CostsUnderTest:
         requests.post(
             f"{endpoint}/moto-api/static/ce/cost-and-usage-results", json={"results": [result]}, timeout=10
         ).raise_for_status()
+
+
+def _focus_line(line: CostLine, period: Period, attribution: CostAttribution, estimated: bool) -> FocusLine:
+    """A cost line as the FOCUS export has it: its scope as SubAccountId or the tag, invoiced unless estimated."""
+    scope = {}
+    if attribution.kind is AttributionKind.ACCOUNT:
+        scope = {"sub_account": line.scope}
+    elif attribution.kind is AttributionKind.TAG and attribution.tag_key and line.scope:
+        scope = {"tags": {attribution.tag_key: line.scope}}
+    invoice = None if estimated else f"INV-{period.label}"
+    return FocusLine(line.service, str(line.amount), period, invoice_id=invoice, **scope)  # type: ignore[arg-type]
 
 
 def _keys(line: CostLine, attribution: CostAttribution) -> list[str]:
@@ -396,11 +431,18 @@ def _group(keys: list[str], amount: Decimal) -> dict:
     return {"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
 
 
-@pytest.fixture(params=["memory", "cost_explorer"])
-def costs(request) -> CostsUnderTest:
+@pytest.fixture(params=["memory", "cost_explorer", "focus"])
+def costs(request, tmp_path) -> CostsUnderTest:
     if request.param == "memory":
         return CostsUnderTest(FakeCostSource())
     aws = request.getfixturevalue("aws")
+    if request.param == "focus":
+        # A new export per test, in moto's S3, read through the manifest and DuckDB as in production.
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=FOCUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.info["region"]})
+        uri = f"s3://{FOCUS_BUCKET}/exports/{uuid.uuid4().hex}/focus"
+        files = FocusExportFiles(s3, uri, tmp_path / "focus-cache")
+        return CostsUnderTest(FocusCostSource(DuckDbFocusEngine(files.paths)), aws, focus=uri)
     # A fresh Cost Explorer: moto keeps the answer each query got, and tests may ask the same query.
     requests.post(f"{aws.info['aws_endpoint']}/moto-api/reset", timeout=10).raise_for_status()
     return CostsUnderTest(CostExplorerCostSource(aws.client("ce")), aws)

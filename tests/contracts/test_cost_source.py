@@ -1,4 +1,5 @@
-"""The cost source's contract: the in-memory fake and the Cost Explorer adapter on moto answer alike.
+"""The cost source's contract: the in-memory fake, the Cost Explorer adapter on moto and the FOCUS export (in moto's
+S3, through DuckDB) answer alike.
 
 Each test tells the source what to answer (``costs.answer``), asks it as the use cases do, and checks
 what every cost source gives them: lines per service and scope in a fixed order, the month's dates,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import facturx
 
 from local_stack.demo import run_demo
+from local_stack.focus_seed import EXPORT_URI, SAVINGS_PLAN_COVERED, SAVINGS_PLAN_SERVICE
 from tests.support.xrechnung import assert_valid_xrechnung
 
 
@@ -52,3 +54,51 @@ def test_demo_prints_the_paid_44_91_eur_invoice_with_its_breakdown_and_writes_it
     assert message["To"] == clean_stack.admin.email and message["Subject"].startswith("Rechnung ")
     [attached_xml] = [path for path in mail if path.suffix == ".xml"]
     assert attached_xml.read_bytes() == xml
+
+
+def test_the_demo_bills_the_same_net_from_the_focus_export_with_the_savings_plan_fee_as_its_own_line(
+    clean_stack, tmp_path
+):
+    """COST_SOURCE=focus: the FOCUS 1.2 export in moto's S3 (the seed month with a fully used Savings Plan).
+
+    Under BilledCost the plan's fee is a line of its own and the Lambda usage it covered costs 0, so the
+    net is the same 37.74 EUR as from Cost Explorer, split differently; AWS's Tax line is left out."""
+    out, err = io.StringIO(), io.StringIO()
+
+    code = run_demo(clean_stack, out, err, files=tmp_path, settings={"cost_source": "focus"})
+
+    assert code == 0, err.getvalue()
+    assert f"costs from focus ({EXPORT_URI})" in err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert any(line.strip().startswith("net") and "37.74 EUR" in line for line in lines)
+    assert any(line.strip().startswith("total (gross)") and "44.91 EUR" in line for line in lines)
+    assert "status paid" in lines
+    covered = SAVINGS_PLAN_COVERED["AWS Lambda"]
+    lambda_on_demand = (Decimal("5.2312345678") - covered).quantize(Decimal("0.01"))
+    for service, amount in (
+        ("Amazon CloudFront", "8.47"),
+        ("AWS Lambda", str(lambda_on_demand)),
+        (SAVINGS_PLAN_SERVICE, str(covered.quantize(Decimal("0.01")))),
+        ("Amazon Simple Storage Service", "2.15"),
+        ("Amazon DynamoDB", "1.89"),
+    ):
+        assert any(service in line and line.endswith(amount) for line in lines), (service, amount, lines)
+    assert not any(line.strip().startswith("Tax") for line in lines)
+    xml = Path(next(line for line in lines if line.startswith("e-invoice ")).removeprefix("e-invoice ")).read_bytes()
+    assert b"<ram:GrandTotalAmount>44.91</ram:GrandTotalAmount>" in xml
+    assert_valid_xrechnung(xml)
+
+
+def test_under_effective_cost_the_savings_plan_is_spread_over_the_usage_it_covered(clean_stack, tmp_path):
+    """FOCUS_COST_COLUMN=EffectiveCost: the amortized view, the Lambda line whole again, no fee line."""
+    out, err = io.StringIO(), io.StringIO()
+
+    code = run_demo(
+        clean_stack, out, err, files=tmp_path, settings={"cost_source": "focus", "focus_cost_column": "EffectiveCost"}
+    )
+
+    assert code == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert any(line.strip().startswith("net") and "37.74 EUR" in line for line in lines)
+    assert any("AWS Lambda" in line and line.endswith("5.23") for line in lines)
+    assert not any(SAVINGS_PLAN_SERVICE in line for line in lines)

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -76,6 +77,7 @@ AWS_ISSUER_PREFIX = "Amazon Web Services"
 MARKETPLACE_PREFIX = "Marketplace: "
 _PARTITION_NAMES = ("billing_period", "BILLING_PERIOD")  # AWS's FOCUS folders are lower case, CUR 2.0's upper
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(.+?)/?$")
+STALE_FILE_SECONDS = 3600
 _SAFE_LITERAL = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 
 
@@ -111,7 +113,7 @@ class FocusExportFiles:
 
     A file is downloaded once per version (its S3 ETag is part of the cached name), so the preview's
     repeated questions about the current month download only what a refresh changed. Files a newer
-    manifest no longer lists are removed from the cache.
+    manifest no longer lists are removed from the cache an hour later.
     """
 
     def __init__(self, s3: S3Client, export_uri: str, cache_dir: Path) -> None:
@@ -142,10 +144,20 @@ class FocusExportFiles:
             else:
                 body["Body"].close()
             wanted.append(local)
+        self._forget_stale(folder, wanted)
+        return wanted
+
+    def _forget_stale(self, folder: Path, wanted: list[Path]) -> None:
+        # Another process (billing-api and the worker may share the cache) may still be reading a file an
+        # older manifest listed: a replaced file is removed only an hour after it was downloaded.
+        cutoff = time.time() - STALE_FILE_SECONDS
         for stale in folder.glob("*.parquet"):
             if stale not in wanted:
-                stale.unlink(missing_ok=True)
-        return wanted
+                try:
+                    if stale.stat().st_mtime < cutoff:
+                        stale.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    continue
 
     def _manifest(self, billing_period: str) -> list[str] | None:
         for partition in _PARTITION_NAMES:
