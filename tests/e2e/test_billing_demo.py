@@ -5,13 +5,16 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import facturx
 
-from local_stack.demo import run_demo
-from local_stack.focus_seed import EXPORT_URI, SAVINGS_PLAN_COVERED, SAVINGS_PLAN_SERVICE
+from billing_cli import cli
+from billing_core.bootstrap import WorkerUseCases
+from local_stack.demo import run_demo, worker_services
+from local_stack.focus_seed import EXPORT_URI, SAVINGS_PLAN_COVERED, SAVINGS_PLAN_SERVICE, invoice_id, seed_month_lines
 from tests.support.xrechnung import assert_valid_xrechnung
 
 
@@ -87,6 +90,24 @@ def test_the_demo_bills_the_same_net_from_the_focus_export_with_the_savings_plan
     xml = Path(next(line for line in lines if line.startswith("e-invoice ")).removeprefix("e-invoice ")).read_bytes()
     assert b"<ram:GrandTotalAmount>44.91</ram:GrandTotalAmount>" in xml
     assert_valid_xrechnung(xml)
+
+    # `billing report`: the month's AWS invoice (its BilledCost) = Tax + what the account was billed for.
+    report_out = io.StringIO()
+    services = worker_services(clean_stack, cost_source="focus")
+    period = clean_stack.seeded_period
+    code = cli.main(["report", "--period", period.label, "--format", "json"], use_cases=WorkerUseCases(services),
+                    out=report_out, err=err)  # fmt: skip
+    assert code == 0, err.getvalue()
+    report = json.loads(report_out.getvalue())
+    seed = seed_month_lines(period)
+    tax = sum(Decimal(line.billed) for line in seed if line.category == "Tax")
+    usage = sum(Decimal(line.billed) for line in seed if line.category != "Tax")
+    [aws_invoice] = report["awsInvoices"]
+    assert aws_invoice["invoiceId"] == invoice_id(period)
+    assert Decimal(aws_invoice["billed"]) == tax + usage
+    assert (Decimal(aws_invoice["excluded"]), Decimal(aws_invoice["allocated"])) == (tax, usage)
+    assert Decimal(aws_invoice["difference"]) == 0 and Decimal(aws_invoice["unallocated"]) == 0
+    assert Decimal(report["costExplorer"]["groupingDifference"]) == 0
 
 
 def test_under_effective_cost_the_savings_plan_is_spread_over_the_usage_it_covered(clean_stack, tmp_path):
