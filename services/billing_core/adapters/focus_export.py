@@ -261,11 +261,8 @@ class FocusCostSource(CostSource):
             label = f"{int(_text(year)):04d}-{int(_text(month)):02d}"
             if label not in totals:
                 continue  # a correction of a month whose own period is not in the answer
-            key_scope = (
-                None
-                if scope_value is None and not attribution.splits
-                else scopes.setdefault(scope_value or "", scope_value or "")
-            )
+            text = scope_value or ""
+            key_scope = scopes.setdefault(text, text) if attribution.splits else None
             month_totals = totals[label]
             key = (key_scope, _text(service))
             month_totals[key] = month_totals.get(key, Decimal(0)) + _decimal(amount)
