@@ -61,7 +61,21 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "RETRY_FAILED_ON_NEW_PAYMENT_METHOD": "true: a customer who saved a working card expects the failed invoice paid.",
     "FINAL_COSTS_DEADLINE_DAY": "the 8th: after AWS's usual closing (day 3-5) and Support fees (6th-7th).",
     "FINAL_COSTS_CHECK_HOUR": "06:00 UTC, once a day: Cost Explorer refreshes a few times a day.",
+    "FOCUS_CACHE_DIR": "/tmp/focus-export: /tmp is the task's one writable place, on its ephemeral storage.",
+    "FOCUS_COST_COLUMN": "BilledCost is what AWS invoices, as Cost Explorer's UnblendedCost is for its source.",
+    "FOCUS_MARKETPLACE": "line: a Marketplace charge AWS invoices is passed on as its own line, as it is paid.",
+    "SHARED_COST_SERVICES": "none: each cost scope pays its own costs unless the operator names shared services.",
+    "SHARED_COST_UNATTRIBUTED": "false: costs no scope claims are not billed to the others unless chosen.",
+    "SHARED_COST_SPLIT": "proportional: with no shared services set, the split is never used.",
 }
+# The example root with the FOCUS cost export (README "The FOCUS cost export"), with either engine:
+# the settings only these set count as set too.
+FOCUS_VARIABLES = {
+    "focus-duckdb": ("-var", "cost_source=focus", "-var", "focus_engine=duckdb"),
+    "focus-athena": ("-var", "cost_source=focus", "-var", "focus_engine=athena"),
+}
+FOCUS_EXPORT_URI = "s3://prod-billing-cost-export/focus/prod-billing-focus"  # environment "prod"
+COST_READERS = ("billing-api", "scheduler-worker")
 
 
 def _declared_settings() -> set[str]:
@@ -93,10 +107,9 @@ def _console_values(console_output: str) -> tuple[dict[str, set[str]], dict[str,
     return names, values
 
 
-@pytest.fixture(scope="module")
-def deployed(terraform: Terraform) -> dict[str, Any]:
-    """The services' environments as Terraform evaluates them: every variable name,
-    and the values known before apply."""
+def _evaluate(terraform: Terraform, *variables: str) -> dict[str, Any]:
+    """The services' environments as Terraform evaluates them with ``terraform.tfvars.example`` and
+    ``variables``: every variable name, and the values known before apply."""
     # The console answers only the last expression it reads from a pipe: ask for both in one.
     expression = (
         "{names = jsonencode({for name, environment in local.service_environment"
@@ -104,7 +117,7 @@ def deployed(terraform: Terraform) -> dict[str, Any]:
         " environments = local.service_environment}"
     )
     result = subprocess.run(
-        [str(terraform.tools.terraform), "console", "-var-file=terraform.tfvars.example", "-no-color"],
+        [str(terraform.tools.terraform), "console", "-var-file=terraform.tfvars.example", *variables, "-no-color"],
         cwd=terraform.root / "environments" / "example",
         env=terraform.env,
         input=expression + "\n",
@@ -118,8 +131,25 @@ def deployed(terraform: Terraform) -> dict[str, Any]:
     return {"names": names, "values": values}
 
 
-def test_every_setting_is_set_for_a_service_or_its_default_is_right_in_production(deployed):
-    set_somewhere = set().union(*deployed["names"].values())
+@pytest.fixture(scope="module")
+def deployed(terraform: Terraform) -> dict[str, Any]:
+    """The services' environments of the example as it comes (Cost Explorer)."""
+    return _evaluate(terraform)
+
+
+@pytest.fixture(scope="module")
+def deployed_focus(terraform: Terraform) -> dict[str, dict[str, Any]]:
+    """The services' environments with the FOCUS cost export, per entry of FOCUS_VARIABLES."""
+    return {name: _evaluate(terraform, *variables) for name, variables in FOCUS_VARIABLES.items()}
+
+
+def _set_somewhere(deployed: dict[str, Any], deployed_focus: dict[str, dict[str, Any]]) -> set[str]:
+    every = [deployed, *deployed_focus.values()]
+    return set().union(*(names for evaluated in every for names in evaluated["names"].values()))
+
+
+def test_every_setting_is_set_for_a_service_or_its_default_is_right_in_production(deployed, deployed_focus):
+    set_somewhere = _set_somewhere(deployed, deployed_focus)
 
     neither = _declared_settings() - set_somewhere - set(DEFAULT_IS_RIGHT_IN_PRODUCTION)
 
@@ -129,8 +159,8 @@ def test_every_setting_is_set_for_a_service_or_its_default_is_right_in_productio
     )
 
 
-def test_the_default_is_right_list_names_only_settings_that_exist_and_are_not_set(deployed):
-    set_somewhere = set().union(*deployed["names"].values())
+def test_the_default_is_right_list_names_only_settings_that_exist_and_are_not_set(deployed, deployed_focus):
+    set_somewhere = _set_somewhere(deployed, deployed_focus)
     listed = set(DEFAULT_IS_RIGHT_IN_PRODUCTION)
 
     assert listed - _declared_settings() == set()
@@ -138,9 +168,10 @@ def test_the_default_is_right_list_names_only_settings_that_exist_and_are_not_se
     assert all(len(reason) > 20 for reason in DEFAULT_IS_RIGHT_IN_PRODUCTION.values())
 
 
-def test_every_variable_terraform_sets_is_a_setting_or_read_by_gunicorn(deployed):
-    for service, names in deployed["names"].items():
-        assert names - _declared_settings() - _server_variables() == set(), service
+def test_every_variable_terraform_sets_is_a_setting_or_read_by_gunicorn(deployed, deployed_focus):
+    for evaluated in (deployed, *deployed_focus.values()):
+        for service, names in evaluated["names"].items():
+            assert names - _declared_settings() - _server_variables() == set(), service
 
 
 def test_the_three_services_get_an_environment_and_their_required_settings(deployed):
@@ -150,11 +181,14 @@ def test_the_three_services_get_an_environment_and_their_required_settings(deplo
         assert required <= deployed["names"][service], service
 
 
-def test_the_values_terraform_knows_before_apply_are_valid_settings(deployed):
-    for service in SERVICES:
-        known = {name: value for name, value in deployed["values"][service].items() if name in _declared_settings()}
-        assert known, service
-        Settings.from_env(known)  # raises SettingsError naming any variable with an invalid value
+def test_the_values_terraform_knows_before_apply_are_valid_settings(deployed, deployed_focus):
+    for evaluated in (deployed, *deployed_focus.values()):
+        for service in SERVICES:
+            known = {
+                name: value for name, value in evaluated["values"][service].items() if name in _declared_settings()
+            }
+            assert known, service
+            Settings.from_env(known)  # raises SettingsError naming any variable with an invalid value
 
 
 def test_billing_api_and_the_worker_price_costs_alike(deployed):
@@ -212,3 +246,39 @@ def test_the_worker_heartbeat_file_is_the_one_its_health_checks_read(deployed):
 
 def test_the_worker_stops_before_ecs_kills_it():
     assert Settings.from_env({}).queue_wait_seconds + STOP_GRACE_SECONDS <= ECS_STOP_TIMEOUT_SECONDS
+
+
+def test_the_default_sets_no_cost_source_setting(deployed):
+    # COST_SOURCE's default is Cost Explorer; nothing of the FOCUS export without it.
+    assert not {
+        name for names in deployed["names"].values() for name in names if name.startswith(("COST_SOURCE", "FOCUS_"))
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(FOCUS_VARIABLES))
+def test_with_the_focus_export_both_cost_readers_read_the_same_export_and_no_one_else(deployed_focus, variant):
+    evaluated = deployed_focus[variant]
+    engine = variant.removeprefix("focus-")
+    focus = {
+        service: {
+            name: value
+            for name, value in evaluated["values"][service].items()
+            if name == "COST_SOURCE" or name.startswith("FOCUS_")
+        }
+        for service in SERVICES
+    }
+    expected = {"COST_SOURCE": "focus", "FOCUS_EXPORT_URI": FOCUS_EXPORT_URI, "FOCUS_ENGINE": engine}
+    if engine == "athena":
+        expected |= {
+            "FOCUS_ATHENA_WORKGROUP": "prod-billing-focus",
+            "FOCUS_ATHENA_DATABASE": "prod_billing_focus",
+            "FOCUS_ATHENA_TABLE": "focus",
+        }
+    else:
+        expected |= {"FOCUS_MEMORY_LIMIT": "128MB"}
+
+    assert focus["webhook-receiver"] == {}
+    for service in COST_READERS:
+        assert focus[service] == expected, service
+    main = (EXAMPLE / "main.tf").read_text()
+    assert re.search(r"FOCUS_EXPORT_URI\s*=\s*one\(module\.cost_export\[\*\]\.export_uri\)", main)

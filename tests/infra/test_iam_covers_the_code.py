@@ -1,4 +1,4 @@
-"""The services' IAM policies allow every DynamoDB, SQS, S3 and SES operation the adapters make.
+"""The services' IAM policies allow every DynamoDB, SQS, S3, SES and Athena operation the adapters make.
 
 A missing action passes every test on moto (which checks no IAM) and fails in AWS at the first call:
 the billing run's Scan of the accounts table once had no permission.
@@ -17,7 +17,10 @@ ADAPTERS = REPO / "services" / "billing_core" / "adapters"
 EINVOICES_USE_CASE = REPO / "services" / "billing_core" / "use_cases" / "einvoices.py"
 IAM = (REPO / "terraform" / "environments" / "example" / "iam.tf").read_text()
 # The attributes the adapters keep their boto3 client in.
-CLIENT_ATTRIBUTES = {"_client", "_s3"}
+CLIENT_ATTRIBUTES = {"_client", "_s3", "_athena"}
+# A source document: ``data.aws_iam_policy_document.<name>.json``, or ``...<name>[*].json`` of one
+# created only for some configurations (count).
+SOURCE_DOCUMENT = re.compile(r"data\.aws_iam_policy_document\.([a-z0-9_]+)(?:\[\*\])?\.json")
 
 # Which methods of the DocumentStore (S3DocumentStore) each task role's process calls: the worker's
 # invoice job writes the files once, and its invoices command reads them; billing-api serves them.
@@ -118,7 +121,7 @@ def statement_bodies(name: str) -> list[str]:
     """The text of every ``statement { ... }`` of a policy document, its source documents' included."""
     body = policy_document(name)
     found = [_block(body, match.start()) for match in re.finditer(r"\bstatement\s*\{", body)]
-    for source in re.findall(r"data\.aws_iam_policy_document\.([a-z0-9_]+)\.json", body):
+    for source in SOURCE_DOCUMENT.findall(body):
         found.extend(statement_bodies(source))
     return found
 
@@ -133,7 +136,7 @@ def statements(name: str) -> list[tuple[set[str], set[str]]]:
         statement = _block(body, match.start())
         resources = {values.get(item.removeprefix("local."), item) for item in _resources(statement)}
         found.append((set(_list(statement, "actions")), resources))
-    for source in re.findall(r"data\.aws_iam_policy_document\.([a-z0-9_]+)\.json", body):
+    for source in SOURCE_DOCUMENT.findall(body):
         found.extend(statements(source))
     return found
 
@@ -170,6 +173,39 @@ CONSUMER_ACTIONS = {
     "sqs:GetQueueAttributes",
 }
 EINVOICE_OBJECTS = f"${{{EINVOICE_BUCKET}}}/{einvoice_prefix()}*"
+DATA_KEY = "module.data.kms_key_arn"
+
+# The FOCUS cost export (cost_source = "focus"): both cost readers call the adapters. Each adapter's
+# boto3 calls are read from its module; until a module exists, the calls it is written to make.
+COST_READERS = ("billing_api", "scheduler_worker")
+FOCUS_EXPORT_ADAPTER = "focus_export.py"  # S3: each period's manifest, then the Parquet files it lists
+FOCUS_ATHENA_ADAPTER = "focus_athena.py"  # Athena: start a query, poll it, read its rows
+FOCUS_EXPORT_CALLS = {"list_objects_v2", "get_object"}
+FOCUS_ATHENA_CALLS = {"start_query_execution", "get_query_execution", "get_query_results"}
+FOCUS_BUCKET = "local.focus_export_bucket"
+FOCUS_OBJECTS = "local.focus_export_objects"
+FOCUS_WORKGROUP = "local.focus_workgroup"
+FOCUS_GLUE = "local.focus_glue_resources"
+FOCUS_RESULTS_BUCKET = "local.focus_results_bucket"
+FOCUS_RESULTS_OBJECTS = "local.focus_results_objects"
+# The IAM action and resource S3 authorizes each call of the export adapter by: ListObjectsV2 is
+# s3:ListBucket on the bucket, GetObject s3:GetObject on the object.
+FOCUS_S3_ACTIONS = {"list_objects_v2": ("s3:ListBucket", FOCUS_BUCKET), "get_object": ("s3:GetObject", FOCUS_OBJECTS)}
+# What Athena does with the caller's permissions for each query (Athena: access to Glue and S3): read
+# the table's definition, list and read its files, write the result, encrypted with the data key.
+ATHENA_ON_BEHALF = {
+    FOCUS_GLUE: {"glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"},
+    FOCUS_BUCKET: {"s3:ListBucket", "s3:GetBucketLocation"},
+    FOCUS_OBJECTS: {"s3:GetObject"},
+    FOCUS_RESULTS_BUCKET: {"s3:ListBucket", "s3:GetBucketLocation"},
+    FOCUS_RESULTS_OBJECTS: {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+    DATA_KEY: {"kms:GenerateDataKey", "kms:Decrypt"},
+}
+
+
+def adapter_calls(module: str, written_to_make: set[str]) -> set[str]:
+    """The boto3 calls of an adapter module, or the ones it is written to make while it does not exist."""
+    return client_calls(module) if (ADAPTERS / module).exists() else written_to_make
 
 
 def test_every_dynamodb_operation_of_the_adapters_is_allowed():
@@ -291,3 +327,72 @@ def test_the_worker_sends_mail_only_from_the_invoice_sender_through_its_identity
 def test_only_the_worker_may_send_mail():
     for policy in ("billing_api", "webhook_receiver"):
         assert not any(a.startswith("ses:") for actions, _ in statements(policy) for a in actions), policy
+
+
+# --- the FOCUS cost export ---------------------------------------------------------------------------
+
+
+def test_the_focus_documents_exist_only_with_the_focus_export_and_go_to_both_cost_readers():
+    assert re.search(r"count\s*=\s*local\.focus_enabled \? 1 : 0", policy_document("read_focus_export"))
+    assert re.search(r"count\s*=\s*local\.focus_athena_enabled \? 1 : 0", policy_document("query_focus_athena"))
+    for policy in COST_READERS:
+        body = policy_document(policy)
+        assert "data.aws_iam_policy_document.read_focus_export[*].json" in body, policy
+        assert "data.aws_iam_policy_document.query_focus_athena[*].json" in body, policy
+    assert "focus" not in policy_document("webhook_receiver")
+
+
+@pytest.mark.parametrize("policy", COST_READERS)
+def test_each_cost_reader_may_make_every_s3_call_of_the_focus_export_adapter(policy):
+    calls = adapter_calls(FOCUS_EXPORT_ADAPTER, FOCUS_EXPORT_CALLS)
+
+    assert "get_object" in calls  # the walk finds the real calls
+    assert calls <= set(FOCUS_S3_ACTIONS), f"name the IAM action of {sorted(calls - set(FOCUS_S3_ACTIONS))}"
+    for call in calls:
+        needed, resource = FOCUS_S3_ACTIONS[call]
+        assert needed in allowed_on(policy, resource), f"{policy} needs {needed} on {resource} for {call}"
+    # The files are encrypted with the data key.
+    assert "kms:Decrypt" in allowed_on(policy, DATA_KEY)
+
+
+@pytest.mark.parametrize("policy", COST_READERS)
+def test_each_cost_reader_learns_a_missing_manifest_as_404(policy):
+    # The adapter takes NoSuchKey (404) for "this period is not delivered yet"; S3 answers a GET of a
+    # missing key with 404 only to a caller that may list the bucket, and with 403 otherwise.
+    assert "get_object" in adapter_calls(FOCUS_EXPORT_ADAPTER, FOCUS_EXPORT_CALLS)
+    assert "s3:ListBucket" in allowed_on(policy, FOCUS_BUCKET), policy
+
+
+def test_the_cost_readers_may_list_only_the_export_folder_and_read_nothing_else_of_the_bucket():
+    for policy in COST_READERS:
+        for body in statement_bodies(policy):
+            if FOCUS_BUCKET in _resources(body) and '"s3:ListBucket"' in body:
+                assert re.search(r'variable\s*=\s*"s3:prefix"', body), body
+                assert _list(body, "values") == ["local.focus_export_folder", "${local.focus_export_folder}/*"]
+        readable = {
+            resource for actions, resources in statements(policy) if "s3:GetObject" in actions for resource in resources
+        }
+        assert FOCUS_BUCKET not in readable and f"${{{FOCUS_BUCKET}}}/*" not in readable, policy
+
+
+@pytest.mark.parametrize("policy", COST_READERS)
+def test_each_cost_reader_may_make_every_athena_call_of_the_athena_adapter_in_the_workgroup_only(policy):
+    calls = adapter_calls(FOCUS_ATHENA_ADAPTER, FOCUS_ATHENA_CALLS)
+    needed = {action("athena", call) for call in calls}
+
+    assert "start_query_execution" in calls  # the walk finds the real calls
+    assert needed <= allowed_on(policy, FOCUS_WORKGROUP), f"{policy} needs {sorted(needed)} on {FOCUS_WORKGROUP}"
+    athena_resources = {
+        resource
+        for actions, resources in statements(policy)
+        if any(a.startswith("athena:") for a in actions)
+        for resource in resources
+    }
+    assert athena_resources == {FOCUS_WORKGROUP}, policy
+
+
+@pytest.mark.parametrize("policy", COST_READERS)
+def test_each_cost_reader_allows_what_athena_does_on_its_behalf(policy):
+    for resource, needed in ATHENA_ON_BEHALF.items():
+        missing = needed - allowed_on(policy, resource)
+        assert not missing, f"{policy} needs {sorted(missing)} on {resource}"

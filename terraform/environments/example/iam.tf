@@ -12,6 +12,18 @@ locals {
   scan_actions = ["dynamodb:Scan"]
   # The e-invoice files live under einvoices/ (billing_core.use_cases.einvoices.object_key).
   einvoice_objects = "${module.data.einvoice_bucket_arn}/einvoices/*"
+
+  # The FOCUS cost export (cost_source = "focus"): its bucket, and its folder <prefix>/<export-name>,
+  # which holds data/ and metadata/. Null without the export (the documents below are not created).
+  focus_export_bucket  = one(module.cost_export[*].bucket_arn)
+  focus_export_folder  = one(module.cost_export[*].export_folder)
+  focus_export_objects = local.focus_enabled ? "${local.focus_export_bucket}/${local.focus_export_folder}/*" : null
+  # With focus_engine = "athena": the workgroup, the Glue catalog, database and table, and the prefix
+  # Athena writes the query results to.
+  focus_workgroup       = one(module.cost_export[*].athena_workgroup_arn)
+  focus_glue_resources  = flatten(module.cost_export[*].glue_arns)
+  focus_results_bucket  = one(module.cost_export[*].athena_results_bucket_arn)
+  focus_results_objects = local.focus_athena_enabled ? "${local.focus_results_bucket}/${one(module.cost_export[*].athena_results_prefix)}/*" : null
 }
 
 # The adapter (billing_core.adapters.s3_documents) takes a 404 for "no such file": S3 answers a HEAD or
@@ -46,11 +58,71 @@ data "aws_iam_policy_document" "read_costs" {
   }
 }
 
+# --- the FOCUS cost export: read by billing-api (preview) and the worker (invoices) alike -------------
+
+# The adapter (billing_core.adapters.focus_export) reads each period's manifest and the Parquet files
+# it lists (GetObject) and takes a 404 for "not delivered yet": S3 answers a GET of a missing key with
+# 404 only to a caller that may list (ListBucket), else 403. Listing only within the export's folder.
+data "aws_iam_policy_document" "read_focus_export" {
+  count = local.focus_enabled ? 1 : 0
+  statement {
+    sid       = "ListFocusExport"
+    actions   = ["s3:ListBucket"]
+    resources = [local.focus_export_bucket]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.focus_export_folder, "${local.focus_export_folder}/*"]
+    }
+  }
+  # The files are encrypted with the data key: each role's own statement grants kms:Decrypt on it.
+  statement {
+    sid       = "ReadFocusExport"
+    actions   = ["s3:GetObject"]
+    resources = [local.focus_export_objects]
+  }
+}
+
+# With focus_engine = "athena" (billing_core.adapters.focus_athena): the services run their queries
+# in the workgroup and read the answers back. Athena then acts with the caller's permissions: it reads
+# the table from Glue (GetPartitions only without partition projection; granted as the table may lose
+# it), reads the export's files (above; GetBucketLocation here) and writes each result under the
+# workgroup's results prefix (a multipart upload for a large one), encrypted with the data key
+# (kms:GenerateDataKey, kms:Decrypt in each role's own statement).
+data "aws_iam_policy_document" "query_focus_athena" {
+  count = local.focus_athena_enabled ? 1 : 0
+  statement {
+    sid       = "RunFocusQueries"
+    actions   = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"]
+    resources = [local.focus_workgroup]
+  }
+  statement {
+    sid       = "ReadFocusTable"
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"]
+    resources = local.focus_glue_resources
+  }
+  statement {
+    sid       = "AthenaLocatesBuckets"
+    actions   = ["s3:GetBucketLocation"]
+    resources = [local.focus_export_bucket, local.focus_results_bucket]
+  }
+  statement {
+    sid       = "AthenaListsResults"
+    actions   = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
+    resources = [local.focus_results_bucket]
+  }
+  statement {
+    sid       = "AthenaWritesResults"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = [local.focus_results_objects]
+  }
+}
+
 data "aws_iam_policy_document" "billing_api" {
-  source_policy_documents = [
+  source_policy_documents = concat([
     data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json,
     data.aws_iam_policy_document.einvoices_absent_is_404.json,
-  ]
+  ], data.aws_iam_policy_document.read_focus_export[*].json, data.aws_iam_policy_document.query_focus_athena[*].json)
   statement {
     sid     = "OwnTables"
     actions = concat(local.item_actions, local.transaction_actions, local.scan_actions)
@@ -98,10 +170,10 @@ data "aws_iam_policy_document" "webhook_receiver" {
 }
 
 data "aws_iam_policy_document" "scheduler_worker" {
-  source_policy_documents = [
+  source_policy_documents = concat([
     data.aws_iam_policy_document.read_stripe_secret.json, data.aws_iam_policy_document.read_costs.json,
     data.aws_iam_policy_document.einvoices_absent_is_404.json,
-  ]
+  ], data.aws_iam_policy_document.read_focus_export[*].json, data.aws_iam_policy_document.query_focus_athena[*].json)
   statement {
     sid       = "AllTables"
     actions   = concat(local.item_actions, local.transaction_actions, local.scan_actions)

@@ -11,6 +11,11 @@ locals {
   # The worker touches this file while it is healthy; its container health check reads the file's age.
   worker_heartbeat_file = "/tmp/scheduler-worker.heartbeat"
   invoice_mail_from     = coalesce(var.invoice_mail_from, "rechnung@${var.mail_domain}")
+  # The FOCUS cost export (module cost_export) exists only with cost_source = "focus", its Athena
+  # table and workgroup only with focus_engine = "athena" as well.
+  focus_enabled        = var.cost_source == "focus"
+  focus_athena_enabled = local.focus_enabled && var.focus_engine == "athena"
+  focus_bucket_name    = "${local.name_prefix}billing-cost-export"
 }
 
 data "aws_caller_identity" "current" {}
@@ -32,6 +37,23 @@ module "data" {
   einvoice_retention_mode  = var.einvoice_retention_mode
   mail_domain              = var.mail_domain
   mail_from                = local.invoice_mail_from
+  # Lets AWS Data Exports encrypt the export's files with the data key, for that bucket only.
+  cost_export_bucket_name = local.focus_enabled ? local.focus_bucket_name : null
+}
+
+module "cost_export" {
+  source = "../../modules/cost_export"
+  count  = local.focus_enabled ? 1 : 0
+  providers = {
+    aws              = aws
+    aws.data_exports = aws.us_east_1
+  }
+
+  name_prefix                           = local.name_prefix
+  bucket_name                           = local.focus_bucket_name
+  kms_key_arn                           = module.data.kms_key_arn
+  athena_enabled                        = local.focus_athena_enabled
+  athena_bytes_scanned_cutoff_per_query = var.focus_athena_bytes_scanned_cutoff_per_query
 }
 
 module "cognito" {
@@ -121,6 +143,21 @@ locals {
     TAX_MODE = var.tax_mode
     VAT_RATE = var.vat_rate
   }
+  # Where the costs come from; both read them (the worker's invoices, billing-api's preview), so both
+  # get the same. Nothing with cost_source = "cost-explorer": COST_SOURCE's default.
+  focus_environment = !local.focus_enabled ? {} : merge({
+    COST_SOURCE      = "focus"
+    FOCUS_EXPORT_URI = one(module.cost_export[*].export_uri)
+    FOCUS_ENGINE     = var.focus_engine
+    }, var.focus_engine == "athena" ? {
+    FOCUS_ATHENA_WORKGROUP = one(module.cost_export[*].athena_workgroup_name)
+    FOCUS_ATHENA_DATABASE  = one(module.cost_export[*].athena_database_name)
+    FOCUS_ATHENA_TABLE     = one(module.cost_export[*].athena_table_name)
+    } : {
+    # DuckDB caps each query at this and spills to /tmp beyond it: a quarter of the tasks' 512 MiB
+    # (module ecs_service), as several queries can run at once (gunicorn workers, worker threads).
+    FOCUS_MEMORY_LIMIT = "128MB"
+  })
   # Where the worker writes each finalized invoice's e-invoice files and billing-api reads them.
   einvoice_environment = {
     EINVOICE_BUCKET = module.data.einvoice_bucket_name
@@ -162,7 +199,7 @@ locals {
     WEB_CONCURRENCY     = "2"
   }
   service_environment = {
-    "billing-api" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.mail_queue_environment, local.web_environment, {
+    "billing-api" = merge(local.common_environment, local.pricing_environment, local.focus_environment, local.tax_environment, local.einvoice_environment, local.mail_queue_environment, local.web_environment, {
       GUNICORN_BIND        = "0.0.0.0:8000"
       COGNITO_USER_POOL_ID = module.cognito.user_pool_id
       COGNITO_CLIENT_ID    = module.cognito.client_id
@@ -176,7 +213,7 @@ locals {
       GUNICORN_BIND           = "0.0.0.0:8001"
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
     })
-    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.tax_environment, local.einvoice_environment, local.seller_environment, local.mail_environment, {
+    "scheduler-worker" = merge(local.common_environment, local.pricing_environment, local.focus_environment, local.tax_environment, local.einvoice_environment, local.seller_environment, local.mail_environment, {
       BILLING_JOBS_QUEUE_URL  = module.data.queue_urls["billing-jobs"]
       STRIPE_EVENTS_QUEUE_URL = module.data.queue_urls["stripe-events"]
       BILLING_CRON            = var.billing_cron

@@ -77,3 +77,18 @@ output "mail_dkim_records" {
   description = "The Easy DKIM CNAME records to publish in mail_domain's DNS zone: name => value."
   value       = { for token in module.data.mail_dkim_tokens : "${token}._domainkey.${var.mail_domain}" => "${token}.dkim.amazonses.com" }
 }
+
+output "focus_export_uri" {
+  description = "The FOCUS cost export's folder (FOCUS_EXPORT_URI); null with cost_source cost-explorer."
+  value       = one(module.cost_export[*].export_uri)
+}
+
+output "focus_export_arn" {
+  description = "The Data Exports export of the FOCUS files (aws bcm-data-exports get-export --region us-east-1); null with cost_source cost-explorer."
+  value       = one(module.cost_export[*].export_arn)
+}
+
+output "focus_athena_workgroup" {
+  description = "Athena workgroup of the FOCUS queries; null unless focus_engine is athena."
+  value       = one(module.cost_export[*].athena_workgroup_name)
+}

@@ -147,6 +147,34 @@ variable "invoice_language" {
   }
 }
 
+# --- cost source ---------------------------------------------------------------------------------------
+
+variable "cost_source" {
+  description = "Where the AWS costs come from (COST_SOURCE): cost-explorer (Cost Explorer's API) or focus (AWS Data Exports delivers FOCUS 1.2 files to a bucket of this stack; README \"The FOCUS cost export\")."
+  type        = string
+  default     = "cost-explorer"
+  validation {
+    condition     = contains(["cost-explorer", "focus"], var.cost_source)
+    error_message = "cost_source must be cost-explorer or focus."
+  }
+}
+
+variable "focus_engine" {
+  description = "What aggregates the FOCUS export (FOCUS_ENGINE), with cost_source focus: duckdb (each task reads the files itself) or athena (a Glue table and an Athena workgroup are created too)."
+  type        = string
+  default     = "duckdb"
+  validation {
+    condition     = contains(["duckdb", "athena"], var.focus_engine)
+    error_message = "focus_engine must be duckdb or athena."
+  }
+}
+
+variable "focus_athena_bytes_scanned_cutoff_per_query" {
+  description = "With focus_engine athena: Athena cancels a query that has scanned this many bytes (default 10 GiB; Athena's least is 10 MB)."
+  type        = number
+  default     = 10 * 1024 * 1024 * 1024
+}
+
 # --- VAT: the worker's invoices (billing-api gets the same) ----------------------------------------
 
 variable "tax_mode" {

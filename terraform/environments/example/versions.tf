@@ -16,3 +16,13 @@ provider "aws" {
     tags = { Application = "aws-cost-billing", Environment = var.environment }
   }
 }
+
+# AWS Data Exports, which creates the FOCUS cost export (cost_source = "focus"), has its API in
+# us-east-1 only; the export's bucket stays in var.region.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+  default_tags {
+    tags = { Application = "aws-cost-billing", Environment = var.environment }
+  }
+}

@@ -112,6 +112,30 @@ data "aws_iam_policy_document" "key" {
       values   = [local.ses_events_topic_arn]
     }
   }
+  # AWS Data Exports writes the FOCUS cost export (module cost_export) to a bucket encrypted with this
+  # key: a writer under SSE-KMS needs GenerateDataKey, and Decrypt for a multipart upload (S3). Only
+  # for that bucket's objects: S3 names the bucket in every request's encryption context (the bucket's
+  # ARN under a bucket key, else the object's).
+  dynamic "statement" {
+    for_each = var.cost_export_bucket_name == null ? [] : [var.cost_export_bucket_name]
+    content {
+      sid       = "DataExportsEncryptCostExport"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = ["bcm-data-exports.amazonaws.com", "billingreports.amazonaws.com"]
+      }
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:s3:arn"
+        values = [
+          "arn:${data.aws_partition.current.partition}:s3:::${statement.value}",
+          "arn:${data.aws_partition.current.partition}:s3:::${statement.value}/*",
+        ]
+      }
+    }
+  }
   # SNS delivers those events to the encrypted mail-events queue. Which topic may send there is the
   # queue policy's to say (mail.tf); this only lets SNS encrypt what it is allowed to send.
   statement {

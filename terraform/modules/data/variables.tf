@@ -66,3 +66,9 @@ variable "mail_from" {
     error_message = "mail_from must be a bare e-mail address such as rechnung@beispiel-hosting.de (no display name)."
   }
 }
+
+variable "cost_export_bucket_name" {
+  description = "Bucket of the FOCUS cost export (module cost_export), which AWS Data Exports writes encrypted with the data key; null (no export) grants Data Exports nothing."
+  type        = string
+  default     = null
+}

@@ -4,8 +4,11 @@
 data "aws_region" "current" {}
 
 locals {
-  full_name  = "${var.name_prefix}${var.name}"
-  behind_alb = var.target_group_arn != null
+  full_name = "${var.name_prefix}${var.name}"
+  # A service behind the load balancer has a port and a target group. Decided by the port: a literal,
+  # known when planning, where the target group's ARN is known only after apply and a count cannot
+  # wait for it ("Invalid count argument" on a first plan).
+  behind_alb = var.container_port != null
 }
 
 resource "aws_cloudwatch_log_group" "this" {
