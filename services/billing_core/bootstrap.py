@@ -299,6 +299,7 @@ def api_ports(
             make("cognito-idp"),
             settings.cognito_user_pool_id,
             settings.admin_group,
+            operator_group=settings.operator_group,
             hand_out_passwords=settings.aws_endpoint_url is not None,
         )
         if settings.cognito_user_pool_id
@@ -371,6 +372,7 @@ def worker_ports(
             make("cognito-idp"),
             settings.cognito_user_pool_id,
             settings.admin_group,
+            operator_group=settings.operator_group,
             hand_out_passwords=settings.aws_endpoint_url is not None,
         )
         if settings.cognito_user_pool_id

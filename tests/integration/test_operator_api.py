@@ -188,3 +188,44 @@ def test_the_operator_reads_a_documents_mail_and_cannot_resend_what_has_no_einvo
     assert resend.status_code in (404, 409), resend.text
     assert unknown.status_code == 404 and bad_to.status_code == 400
     assert call(clean_stack, "GET", "/operator/mail/undelivered", operator).json() == {"documents": []}
+
+
+def test_an_invite_never_moves_an_admin_out_of_their_own_account_nor_makes_an_operator_an_admin(clean_stack, logins):
+    """The stack's admin saved a card (an account keyed by their sub); the operator is in the operator group."""
+    operator = logins["operator"]
+    admin_sub = clean_stack.admin.sub
+    accounts = DynamoAccountRepository(
+        clean_stack.aws_client("dynamodb"), clean_stack.info["tables"]["payment_methods"]
+    )
+    accounts.put(Account(admin_sub, stripe_customer_id="cus_own", email=clean_stack.admin.email))
+    body = {"id": "kunde-fremd", "name": "Fremd GmbH", "email": "billing@fremd.de"}
+    assert call(clean_stack, "POST", "/operator/accounts", operator, body).status_code == 201
+
+    moved = call(
+        clean_stack, "POST", "/operator/accounts/kunde-fremd/invite", operator, {"email": clean_stack.admin.email}
+    )
+    upper = call(
+        clean_stack,
+        "POST",
+        "/operator/accounts/kunde-fremd/invite",
+        operator,
+        {"email": clean_stack.admin.email.upper()},
+    )
+    ops = call(
+        clean_stack,
+        "POST",
+        "/operator/accounts/kunde-fremd/invite",
+        operator,
+        {"email": clean_stack.operator.email},
+    )
+
+    assert (moved.status_code, upper.status_code, ops.status_code) == (409, 409, 409), (moved.text, ops.text)
+    assert moved.headers["Content-Type"].startswith("application/json") and "own" in moved.json()["error"]["message"]
+    # The admin still acts for their own account: /billing shows it, not the other customer's.
+    own = call(clean_stack, "GET", "/billing", logins["admin"])
+    assert own.status_code == 200
+    cognito = clean_stack.aws_client("cognito-idp")
+    groups = cognito.admin_list_groups_for_user(
+        UserPoolId=clean_stack.info["cognito"]["user_pool_id"], Username=clean_stack.info["operator"]["username"]
+    )["Groups"]
+    assert {group["GroupName"] for group in groups} == {"operator"}

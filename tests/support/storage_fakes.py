@@ -38,7 +38,7 @@ from billing_core.domain.costs import CostSnapshot, Period
 from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges
 from billing_core.domain.deliveries import Delivery, DeliveryChanges, Mailing, MailingChanges, mailing_id_for
 from billing_core.domain.fx import NewestRate, PeriodRate
-from billing_core.domain.membership import InvitedUser, Membership
+from billing_core.domain.membership import DirectoryUser, InvitedUser, Membership
 from billing_core.domain.records import (
     Account,
     AccountChanges,
@@ -518,9 +518,29 @@ class FakeMemberships(Memberships):
 class FakeUserDirectory(UserDirectory):
     """Users by e-mail, each with a made-up sub; hands out a temporary password like the local stack."""
 
-    def __init__(self) -> None:
+    def __init__(self, operator_group: str = "operator") -> None:
         self.users: dict[str, str] = {}  # email -> sub
         self.admins: set[str] = set()
+        self.operators: set[str] = set()  # subs in the operator group
+        self._operator_group = operator_group
+
+    @property
+    def operator_group(self) -> str:
+        return self._operator_group
+
+    def add_user(self, email: str, sub: str, *, operator: bool = False) -> None:
+        """A person who exists already (signed up, or an operator)."""
+        self.users[email] = sub
+        if operator:
+            self.operators.add(sub)
+
+    def find_user(self, email: str) -> DirectoryUser | None:
+        sub = self.users.get(email)
+        if sub is None:
+            return None
+        groups = {"admin"} if sub in self.admins else set()
+        groups |= {self._operator_group} if sub in self.operators else set()
+        return DirectoryUser(sub, email, frozenset(groups))
 
     def invite_admin(self, email: str) -> InvitedUser:
         """Create (or find) the user and put them into the admin group."""

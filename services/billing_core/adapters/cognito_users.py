@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from billing_core.domain.membership import InvitedUser
+from billing_core.domain.membership import DirectoryUser, InvitedUser
 from billing_core.errors import BillingError
 from billing_core.ports.storage import UserDirectory
 
@@ -27,11 +27,55 @@ class CognitoUserDirectory(UserDirectory):
     the directory makes the temporary password and hands it back to be printed, never logged.
     """
 
-    def __init__(self, client: Any, user_pool_id: str, admin_group: str, *, hand_out_passwords: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        user_pool_id: str,
+        admin_group: str,
+        *,
+        operator_group: str = "operator",
+        hand_out_passwords: bool = False,
+    ) -> None:
         self._client = client
         self._pool = user_pool_id
         self._group = admin_group
+        self._operator_group = operator_group
         self._hand_out = hand_out_passwords
+
+    @property
+    def operator_group(self) -> str:
+        return self._operator_group
+
+    def find_user(self, email: str) -> DirectoryUser | None:
+        """The user by e-mail (``AdminGetUser``: the pool signs in by e-mail; else ``ListUsers`` by the
+        ``email`` attribute, for a user whose username is not their address), then their groups."""
+        try:
+            user = self._client.admin_get_user(UserPoolId=self._pool, Username=email)
+            attributes = user.get("UserAttributes", [])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "UserNotFoundException":
+                raise UserDirectoryUnavailable(f"Cognito refused: {_code(error)}") from None
+            quoted = email.replace("\\", "\\\\").replace('"', '\\"')
+            found = self._call(
+                self._client.list_users, UserPoolId=self._pool, Filter=f'email = "{quoted}"', Limit=2
+            ).get("Users", [])
+            if not found:
+                return None
+            user, attributes = found[0], found[0].get("Attributes", [])
+        sub = next((a["Value"] for a in attributes if a.get("Name") == "sub"), None)
+        if not sub:
+            raise UserDirectoryUnavailable("Cognito returned the user without a sub")
+        groups: set[str] = set()
+        token: str | None = None
+        while True:
+            request: dict[str, Any] = {"UserPoolId": self._pool, "Username": user["Username"]}
+            if token:
+                request["NextToken"] = token
+            page = self._call(self._client.admin_list_groups_for_user, **request)
+            groups.update(group["GroupName"] for group in page.get("Groups", []))
+            token = page.get("NextToken")
+            if not token:
+                return DirectoryUser(sub=sub, username=user["Username"], groups=frozenset(groups))
 
     def invite_admin(self, email: str) -> InvitedUser:
         """Create (or find) the user ``email`` and add them to the admin group."""

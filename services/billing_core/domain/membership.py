@@ -28,3 +28,12 @@ class InvitedUser:
     username: str
     temporary_password: str | None  # only where nothing mails it (the local stack); never logged
     created: bool  # False: the user existed and was added to the group
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    """A person already in the user directory, and the groups they are in."""
+
+    sub: str
+    username: str
+    groups: frozenset[str]

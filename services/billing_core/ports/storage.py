@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.credit_notes import CreditNote, CreditNoteChanges, credit_note_id_for
 from billing_core.domain.deliveries import Delivery, DeliveryChanges, Mailing, MailingChanges
-from billing_core.domain.membership import InvitedUser, Membership
+from billing_core.domain.membership import DirectoryUser, InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges, Invoice, InvoiceChanges, record_value
 from billing_core.errors import InvalidStoredRecord
 
@@ -244,3 +244,12 @@ class UserDirectory(abc.ABC):
     @abc.abstractmethod
     def invite_admin(self, email: str) -> InvitedUser:
         """Create the user (or find them) by e-mail and put them into the admin group."""
+
+    @abc.abstractmethod
+    def find_user(self, email: str) -> DirectoryUser | None:
+        """The user signing in with ``email`` and their groups, or ``None`` if there is none."""
+
+    @property
+    @abc.abstractmethod
+    def operator_group(self) -> str:
+        """The group whose members operate the system (never a customer's admin)."""

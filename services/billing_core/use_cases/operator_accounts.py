@@ -38,7 +38,7 @@ from billing_core.domain.account_profile import (
 from billing_core.domain.audit import AuditEntry
 from billing_core.domain.costs import CostAttribution
 from billing_core.domain.invoice_mail import InvalidMailAddress, valid_recipients
-from billing_core.domain.membership import InvitedUser, Membership
+from billing_core.domain.membership import DirectoryUser, InvitedUser, Membership
 from billing_core.domain.records import Account, AccountChanges
 from billing_core.domain.tax import TaxPolicy
 from billing_core.errors import BillingError, InvalidStoredRecord, SettingsError
@@ -259,13 +259,19 @@ class OperatorAccounts:
     def invite(self, account_id: str, email: str, *, actor: str, reason: str | None = None) -> InvitedUser:
         """Make ``email`` an admin of the account: a Cognito user in the admin group, and a member of it.
 
-        Inviting the same person again changes nothing; a person who is an admin of another account
-        is refused (one account per person).
+        Inviting the same person again changes nothing. Refused (``AccountExists``, before anything is
+        created) for a person who already acts for another account, as its member or as the owner of an
+        account of their own (saved from their Billing tab), and for an operator: one account per
+        person, and an operator is never also a customer's admin. E-mail addresses are compared
+        without regard to case, so ``Anna@x.de`` is the same person as ``anna@x.de``.
         """
         if self._users is None or self._memberships is None:
             raise SettingsError("inviting needs the Cognito user pool (COGNITO_USER_POOL_ID)")
-        email = valid_email(email)
+        email = valid_email(email).lower()
         self.get(account_id)
+        existing = self._users.find_user(email)
+        if existing is not None:
+            self._check_may_join(existing, email, account_id)
         user = self._users.invite_admin(email)
         stored = self._memberships.add_if_absent(Membership(user.sub, account_id, email, self._now_ms()))
         if stored.account_id != account_id:
@@ -282,6 +288,19 @@ class OperatorAccounts:
             )
         )
         return user
+
+    def _check_may_join(self, person: DirectoryUser, email: str, account_id: str) -> None:
+        assert self._users is not None and self._memberships is not None
+        if self._users.operator_group in person.groups:
+            raise AccountExists(f"{email} is an operator; an operator is not also a customer's admin")
+        member_of = self._memberships.account_of(person.sub)
+        if member_of is not None:
+            if member_of != account_id:
+                raise AccountExists(f"{email} is an admin of account {member_of} already")
+            return
+        if person.sub != account_id and self._accounts.get(person.sub) is not None:
+            # Their own account (keyed by their sub) would be left behind, its invoices out of their sight.
+            raise AccountExists(f"{email} has an account of their own ({person.sub}); one account per person")
 
     def audit_entries(self, *, account_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest operator actions, of one account or of all."""

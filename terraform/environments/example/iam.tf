@@ -147,10 +147,14 @@ data "aws_iam_policy_document" "billing_api" {
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = [module.data.queue_arns["document-mail"]]
   }
-  # The operator page invites a customer's admins: a user in the pool, put into the admin group.
+  # The operator page invites a customer's admins: a user in the pool, put into the admin group; the
+  # person's groups are read first (an operator is never invited as a customer's admin).
   statement {
-    sid       = "InviteAdmins"
-    actions   = ["cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser", "cognito-idp:AdminAddUserToGroup"]
+    sid = "InviteAdmins"
+    actions = [
+      "cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser", "cognito-idp:ListUsers", "cognito-idp:AdminListGroupsForUser",
+      "cognito-idp:AdminAddUserToGroup",
+    ]
     resources = [module.cognito.user_pool_arn]
   }
 }

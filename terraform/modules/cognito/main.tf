@@ -10,7 +10,12 @@ resource "aws_cognito_user_pool" "admins" {
     allow_admin_create_user_only = true
   }
 
-  username_attributes      = ["email"]
+  username_attributes = ["email"]
+  # Anna@x.de and anna@x.de are one person: one user, one account (the invitation also lower-cases).
+  # Changing this replaces the pool (Cognito fixes it at creation), so it is set from the start.
+  username_configuration {
+    case_sensitive = false
+  }
   auto_verified_attributes = ["email"]
   mfa_configuration        = "OPTIONAL"
 
