@@ -15,7 +15,7 @@ from flask import Response, jsonify, request
 from billing_api.operator_routes import _actor, _body, operator_api
 from billing_api.representation import currency, money
 from billing_api.routes import components, file_response, requested_format
-from billing_api.web import InvalidParameter, error_response
+from billing_api.web import InvalidParameter, error_response, writes_to_stripe
 from billing_core.domain.credit_notes import CreditLine, CreditNote, CreditRefused, CreditRequest, Settlement
 from billing_core.use_cases.credit_notes import CreditNotes
 
@@ -102,6 +102,7 @@ def list_credit_notes(invoice_id: str) -> Response:
 
 
 @operator_api.post("/invoices/<invoice_id>/credit-notes/preview")
+@writes_to_stripe("credit-note-preview", operator=True)
 def preview_credit_note(invoice_id: str) -> Response:
     """What the credit note would take back, as Stripe previews it (nothing is issued)."""
     proposal = _credit_notes().propose(invoice_id, credit_request(_body()))
@@ -120,6 +121,7 @@ def preview_credit_note(invoice_id: str) -> Response:
 
 
 @operator_api.post("/invoices/<invoice_id>/credit-notes")
+@writes_to_stripe("credit-note", operator=True)
 def issue_credit_note(invoice_id: str) -> tuple[Response, int]:
     """Issue the credit note (the same body as the preview); 201 with it."""
     note = _credit_notes().credit(invoice_id, credit_request(_body()), actor=_actor())

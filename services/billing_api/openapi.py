@@ -47,6 +47,17 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# Actions that write to Stripe count against their caller's budget per minute (STRIPE_WRITES_PER_MINUTE).
+_RATE_LIMITED = {
+    "429": {
+        "description": "Too many requests of this kind from this account (or operator) this minute.",
+        "headers": {
+            "Retry-After": {"description": "Seconds until it may be tried again.", "schema": {"type": "integer"}}
+        },
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+}
+
 _AUTH_ERRORS = {
     "401": _error("No token, or a token that is invalid, expired or not for this pool and client."),
     "403": _error("A valid token of a user who is not in the admin group."),
@@ -423,6 +434,7 @@ _DOCUMENT: dict[str, Any] = {
                     "409": _error("The invoice is paid, void or not finalized: nothing to pay."),
                     "413": _error("Request body too large."),
                     "502": _error("Stripe refused or failed the request."),
+                    **_RATE_LIMITED,
                     **_AUTH_ERRORS,
                 },
             }
@@ -463,6 +475,7 @@ _DOCUMENT: dict[str, Any] = {
                     "400": _error("An unknown query parameter."),
                     "413": _error("Request body too large."),
                     "502": _error("Stripe refused or failed the request."),
+                    **_RATE_LIMITED,
                     **_AUTH_ERRORS,
                 },
             }
@@ -674,13 +687,27 @@ _CREDIT_REQUEST_BODY = {
 }
 
 
+# The operator's actions that write to Stripe (their budget: OPERATOR_STRIPE_WRITES_PER_MINUTE).
+_OPERATOR_STRIPE_WRITES = frozenset(
+    {
+        "operatorCreateAccount",
+        "operatorUpdateAccount",
+        "operatorRetryInvoice",
+        "operatorVoidInvoice",
+        "operatorIssueCreditNote",
+        "operatorPreviewCreditNote",
+    }
+)
+
+
 def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    limited = _RATE_LIMITED if operation_id in _OPERATOR_STRIPE_WRITES else {}
     return {
         "operationId": operation_id,
         "summary": summary,
         "tags": ["operator"],
         **extra,
-        "responses": {**responses, **_OPERATOR_ERRORS},
+        "responses": {**responses, **limited, **_OPERATOR_ERRORS},
     }
 
 

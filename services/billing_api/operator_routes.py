@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from billing_api import representation
 from billing_api.routes import components, einvoice_response
-from billing_api.web import InvalidParameter, error_response, identity
+from billing_api.web import InvalidParameter, error_response, identity, writes_to_stripe
 from billing_core.domain.account_profile import (
     InvalidAccountField,
     valid_email,
@@ -195,6 +195,7 @@ def list_accounts() -> Response:
 
 
 @operator_api.post("/accounts")
+@writes_to_stripe("create-account", operator=True)
 def create_account() -> tuple[Response, int]:
     """A new account and its Stripe customer (the same body again returns the same account)."""
     body = _body()
@@ -216,6 +217,7 @@ def show_account(account_id: str) -> Response:
 
 
 @operator_api.patch("/accounts/<account_id>")
+@writes_to_stripe("update-account", operator=True)
 def update_account(account_id: str) -> Response:
     """Change the fields given; ``null`` clears costScope or baseFee."""
     body = _body()
@@ -301,6 +303,7 @@ def invoice_einvoice(invoice_id: str) -> Response:
 
 
 @operator_api.post("/invoices/<invoice_id>/void")
+@writes_to_stripe("void", operator=True)
 def void_invoice(invoice_id: str) -> Response:
     """Void at Stripe and on the record; ``reason`` is required."""
     voided = _invoices().void(invoice_id, actor=_actor(), reason=_text(_body(), "reason") or "")

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from billing_api import representation
 from billing_api.auth import TokenVerifier, bearer_token
 from billing_api.openapi import openapi_document
-from billing_api.web import InvalidParameter, error_response, identity, public, request_id
+from billing_api.web import InvalidParameter, error_response, identity, public, request_id, writes_to_stripe
 from billing_core.bootstrap import ApiUseCases
 from billing_core.domain.costs import Period
 from billing_core.domain.errors import BillingDomainError
@@ -207,6 +207,7 @@ def pay_invoice(invoice_id: str) -> Response:
 
 
 @api.post("/billing/setup-intent")
+@writes_to_stripe("setup-intent")
 def setup_intent() -> Response:
     """A SetupIntent for saving a card or SEPA debit mandate on the caller's one Stripe customer."""
     caller = identity()

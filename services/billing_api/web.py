@@ -10,6 +10,7 @@ Order per request:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import uuid
@@ -34,6 +35,7 @@ from billing_core.errors import (
     StripeUnavailable,
 )
 from billing_core.ports import Memberships
+from billing_core.use_cases.request_budget import RequestLimited
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,26 @@ def public(view: View) -> View:
     return view
 
 
+def writes_to_stripe(action: str, *, operator: bool = False) -> Callable[[View], View]:
+    """Take one request of the caller's Stripe-write budget before the view runs (429 past it): the
+    account's budget for a customer's admin, the operator's own for the operator API."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            budget = current_app.extensions["billing_api"].use_cases.stripe_write_budget
+            caller = identity()
+            if operator:
+                budget.for_operator(caller.sub, action)
+            else:
+                budget.for_account(caller.account_id, action)
+            return view(*args, **kwargs)
+
+        return limited  # type: ignore[return-value]
+
+    return decorate
+
+
 def identity() -> Identity:
     """The verified caller of the current request."""
     caller: Identity = g.identity
@@ -140,7 +162,10 @@ def install(
         if request.method == "OPTIONS" or _is_public(app):
             return None
         token = bearer_token(request.headers.get("Authorization"))
-        if request.blueprint == "operator":
+        # An unrouted path under /operator/ is the operator API's: an operator gets its 404, not the
+        # admin check's 403.
+        unrouted_operator = request.url_rule is None and request.path.startswith("/operator/")
+        if request.blueprint == "operator" or unrouted_operator:
             g.identity = verifier.verify_operator(token)  # the operator acts for no account of its own
             return None
         identity = verifier.verify(token)
@@ -187,6 +212,13 @@ def install(
     def _unreadable_body(_error: Exception) -> Response:
         # gunicorn's parser failed while the app read the body (a malformed chunk, a body cut short).
         return error_response(400, *HTTP_ERROR_CODES[400])
+
+    @app.errorhandler(RequestLimited)
+    def _limited(error: RequestLimited) -> Response:
+        log.info("request refused", extra={"status": 429, "code": "rate_limited", "reason": str(error)})
+        response = error_response(429, "rate_limited", "Too many requests of this kind; try again later.")
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(AuthError)
     @app.errorhandler(BillingError)

@@ -33,6 +33,7 @@ from billing_core.adapters.dynamodb_events import (
     DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
+    DynamoRequestLimits,
     DynamoRunRecords,
 )
 from billing_core.adapters.ecb_feed import EcbFeed
@@ -72,6 +73,7 @@ from billing_core.ports import (
     PaymentGateway,
     PreviewCache,
     ProcessedEvents,
+    RequestLimits,
     RunRecords,
     SecretsProvider,
     UserDirectory,
@@ -96,6 +98,7 @@ from billing_core.use_cases.period_report import PeriodReport, period_report
 from billing_core.use_cases.receive_webhook import WebhookIntake
 from billing_core.use_cases.reconcile import ReconcileReport, reconcile
 from billing_core.use_cases.reissue import Reissue
+from billing_core.use_cases.request_budget import StripeWriteBudget
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,7 @@ class ApiPorts:
     period_rates: PeriodRates | None = None  # the preview converts at the newest stored period rate
     rate_feed: ReferenceRateFeed | None = None
     memberships: Memberships | None = None  # which account an invited admin acts for
+    request_limits: RequestLimits | None = None  # how often a caller may write to Stripe (None: no limit)
     audit: AuditLog | None = None  # the operator's actions through the operator API
     user_info: CognitoUserInfo | None = None  # the signed-in admin's e-mail for their Stripe customer
     users: UserDirectory | None = None  # where the operator page invites a customer's admins
@@ -293,6 +297,7 @@ def api_ports(
         period_rates=DynamoPeriodRates(make("dynamodb"), settings.events_table),
         rate_feed=EcbFeed(settings.ecb_feed_url, settings.ecb_history_url, timeout_seconds=API_FEED_TIMEOUT),
         memberships=DynamoMemberships(make("dynamodb"), settings.events_table),
+        request_limits=DynamoRequestLimits(make("dynamodb"), settings.events_table),
         audit=DynamoAuditLog(make("dynamodb"), settings.events_table),
         user_info=CognitoUserInfo(make("cognito-idp")) if settings.cognito_user_pool_id else None,
         users=CognitoUserDirectory(
@@ -628,6 +633,16 @@ class ApiUseCases(_OperatorUseCases):
     def memberships(self) -> Memberships | None:
         """Which account an invited admin acts for (read by the request authentication)."""
         return self._ports.memberships
+
+    @cached_property
+    def stripe_write_budget(self) -> StripeWriteBudget:
+        """How often a caller may start an action that writes to Stripe."""
+        settings = self._ports.settings
+        return StripeWriteBudget(
+            self._ports.request_limits,
+            per_account=settings.stripe_writes_per_minute,
+            per_operator=settings.operator_stripe_writes_per_minute,
+        )
 
     @cached_property
     def customer_billing(self) -> CustomerBilling:

@@ -488,6 +488,19 @@ class Settings:
         shown_default="empty",
         doc="Comma-separated origins (https://admin.example.com) that may call billing-api from a browser.",
     )
+    stripe_writes_per_minute: int = setting(
+        "STRIPE_WRITES_PER_MINUTE",
+        10,
+        parse=_positive_int,
+        doc="How often a minute one customer account may start each action that writes to Stripe (saving a "
+        "payment method, paying now); beyond it billing-api answers 429 with Retry-After.",
+    )
+    operator_stripe_writes_per_minute: int = setting(
+        "OPERATOR_STRIPE_WRITES_PER_MINUTE",
+        120,
+        parse=_positive_int,
+        doc="The same for each operator and operator action (accounts, retries, voids, credit notes).",
+    )
     cost_preview_ttl_seconds: int = setting(
         "COST_PREVIEW_TTL_SECONDS",
         21600,

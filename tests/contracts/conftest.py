@@ -29,6 +29,7 @@ from billing_core.adapters.dynamodb_events import (
     DynamoPeriodRates,
     DynamoPreviewCache,
     DynamoProcessedEvents,
+    DynamoRequestLimits,
     DynamoRunRecords,
 )
 from billing_core.adapters.focus_duckdb import DuckDbFocusEngine
@@ -56,6 +57,7 @@ from tests.support.fakes import (
     FakePreviewCache,
     FakeProcessedEvents,
     FakeQueue,
+    FakeRequestLimits,
     FakeRunRecords,
     FakeSecretsProvider,
 )
@@ -127,6 +129,11 @@ def processed_events(request, clock):
 @pytest.fixture(params=BOTH)
 def leases(request, clock):
     return _events_port(request, clock, FakeLeases, DynamoLeases)
+
+
+@pytest.fixture(params=BOTH)
+def request_limits(request, clock):
+    return _events_port(request, clock, FakeRequestLimits, DynamoRequestLimits)
 
 
 @pytest.fixture(params=BOTH)

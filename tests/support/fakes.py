@@ -46,6 +46,7 @@ from tests.support.storage_fakes import (  # noqa: F401 - one import place for e
     FakePeriodRates,
     FakePreviewCache,
     FakeProcessedEvents,
+    FakeRequestLimits,
     FakeRunRecords,
     FakeUserDirectory,
 )

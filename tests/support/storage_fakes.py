@@ -64,6 +64,7 @@ from billing_core.ports import (
     Page,
     PreviewCache,
     ProcessedEvents,
+    RequestLimits,
     RunRecords,
     UserDirectory,
 )
@@ -387,6 +388,22 @@ class FakeProcessedEvents(_Clocked, ProcessedEvents):
     def event_applications(self, event_id: str) -> int:
         """Applications counted by ``complete_event``."""
         return int(self.claims.get(event_id, {}).get("applications", 0))
+
+
+class FakeRequestLimits(_Clocked, RequestLimits):
+    """Request counts per key and window in a dict (a refused request is not counted)."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_700_000_000.0) -> None:
+        super().__init__(clock)
+        self.hits: dict[tuple[str, int], int] = {}
+
+    def take(self, key: str, *, limit: int, window_seconds: int) -> int | None:
+        now = self._now()
+        window = now - now % window_seconds
+        if self.hits.get((key, window), 0) >= limit:
+            return max(1, window + window_seconds - now)
+        self.hits[(key, window)] = self.hits.get((key, window), 0) + 1
+        return None
 
 
 class FakeLeases(_Clocked, Leases):

@@ -41,7 +41,7 @@ from billing_core.domain.fx import NewestRate, PeriodRate
 from billing_core.domain.membership import Membership
 from billing_core.domain.records import BillingRunRecord
 from billing_core.errors import InvalidStoredRecord
-from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+from billing_core.ports import EventClaim, Leases, PreviewCache, ProcessedEvents, RequestLimits, RunRecords
 from billing_core.ports.rates import PeriodRates
 from billing_core.ports.storage import AuditLog, Memberships
 
@@ -386,6 +386,40 @@ class DynamoAuditLog(_EventsTable, AuditLog):
         except ClientError as error:
             raise _unavailable(error, self._table) from error
         return [audit_entry_from_item(from_attribute_values(item), self._table) for item in response.get("Items", [])]
+
+
+LIMIT_PREFIX = "limit#"
+
+
+class DynamoRequestLimits(_EventsTable, RequestLimits):
+    """Request counts per key and window (``limit#<key>#<window start>``), gone by TTL after the window.
+
+    One conditional ``UpdateItem`` per request: the count goes up only while it is below the limit,
+    so every process and task shares one count and a refused request leaves it as it was.
+    """
+
+    def take(self, key: str, *, limit: int, window_seconds: int) -> int | None:
+        now = self._now()
+        window = now - now % window_seconds
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(f"{LIMIT_PREFIX}{key}#{window}"),
+                UpdateExpression="SET #kind = :kind, #exp = :exp ADD #hits :one",
+                ConditionExpression="attribute_not_exists(#hits) OR #hits < :limit",
+                ExpressionAttributeNames={"#kind": "kind", "#exp": "expiresAt", "#hits": "hits"},
+                ExpressionAttributeValues={
+                    ":kind": {"S": "limit"},
+                    ":exp": {"N": str(window + 2 * window_seconds)},
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return max(1, window + window_seconds - now)
+            raise _unavailable(error, self._table) from error
+        return None
 
 
 MEMBER_PREFIX = "member#"

@@ -16,7 +16,7 @@ from billing_core.ports.infrastructure import (
     SecretsProvider,
     StripeSecrets,
 )
-from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RunRecords
+from billing_core.ports.ledger import EventClaim, Leases, PreviewCache, ProcessedEvents, RequestLimits, RunRecords
 from billing_core.ports.mail import MailSender
 from billing_core.ports.storage import (
     AccountRepository,
@@ -86,6 +86,7 @@ __all__ = [
     "PreviewCache",
     "ProcessedEvents",
     "ReceivedMessage",
+    "RequestLimits",
     "RunRecords",
     "SecretsProvider",
     "SetupError",

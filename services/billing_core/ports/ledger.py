@@ -83,3 +83,13 @@ class PreviewCache(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> CostSnapshot | None:
         """The cached snapshot, or ``None`` if absent, expired or unreadable."""
+
+
+class RequestLimits(abc.ABC):
+    """How often one caller may do one thing: a count per fixed window, shared by every process."""
+
+    @abc.abstractmethod
+    def take(self, key: str, *, limit: int, window_seconds: int) -> int | None:
+        """Count one request under ``key``; ``None`` if it is within ``limit`` for the current window,
+        else the whole seconds until the window ends (the caller's Retry-After). A refused request
+        is not counted."""
