@@ -67,6 +67,9 @@ DEFAULT_IS_RIGHT_IN_PRODUCTION = {
     "SHARED_COST_SERVICES": "none: each cost scope pays its own costs unless the operator names shared services.",
     "SHARED_COST_UNATTRIBUTED": "false: costs no scope claims are not billed to the others unless chosen.",
     "SHARED_COST_SPLIT": "proportional: with no shared services set, the split is never used.",
+    "STRIPE_WRITES_PER_MINUTE": "10 a minute per account and action: far above a person's clicks, far below Stripe's "
+    "25-100 requests a second for everyone.",
+    "OPERATOR_STRIPE_WRITES_PER_MINUTE": "120 a minute per operator and action: bulk work goes through the CLI.",
 }
 # The example root with the FOCUS cost export (README "The FOCUS cost export"), with either engine:
 # the settings only these set count as set too.
