@@ -7,7 +7,6 @@ command and is audited with the operator's user name. Validation errors name the
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,12 +23,17 @@ from billing_core.domain.costs import Period
 from billing_core.domain.lifecycle import InvoiceStatus
 from billing_core.domain.records import Account, Invoice
 from billing_core.errors import InvalidStoredRecord
-from billing_core.use_cases.operator_accounts import AccountExists, AccountNotFound, AccountProfile, OperatorAccounts
+from billing_core.use_cases.operator_accounts import (
+    AccountExists,
+    AccountNotFound,
+    AccountProfile,
+    OperatorAccounts,
+    valid_account_id,
+)
 from billing_core.use_cases.operator_invoices import InvoiceNotFound, InvoiceNotRetryable, OperatorInvoices
 
 operator_api = Blueprint("operator", __name__, url_prefix="/operator")
 
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _PROFILE_FIELDS = {
     "name",
     "email",
@@ -135,9 +139,10 @@ def _profile(body: dict[str, Any]) -> tuple[AccountProfile, tuple[str, ...]]:
 
 
 def _account_id(value: str) -> str:
-    if not _ACCOUNT_ID.match(value):
-        raise AccountNotFound(value)
-    return value
+    try:
+        return valid_account_id(value)
+    except InvalidAccountField:
+        raise AccountNotFound(value) from None
 
 
 def account_json(account: Account, *, with_newest_invoice: bool = False) -> dict[str, Any]:
@@ -204,7 +209,7 @@ def create_account() -> tuple[Response, int]:
     created = _accounts().create(
         profile,
         actor=_actor(),
-        account_id=None if account_id is None else _account_id(account_id),
+        account_id=account_id,
         reason=_text(body, "reason"),
     )
     return jsonify(account_json(created)), 201

@@ -1,12 +1,14 @@
-"""Invitations never move a person between customers: one account per person, operators stay operators."""
+"""Invitations never move a person between customers (one account per person, operators stay operators), and
+account ids are ones every URL, file name and key can carry."""
 
 from __future__ import annotations
 
 import pytest
 
+from billing_core.domain.account_profile import InvalidAccountField
 from billing_core.domain.costs import CostAttribution
 from billing_core.domain.records import Account
-from billing_core.use_cases.operator_accounts import AccountExists, AccountProfile, OperatorAccounts
+from billing_core.use_cases.operator_accounts import AccountExists, AccountProfile, OperatorAccounts, valid_account_id
 from tests.support.fakes import (
     FakeAccountRepository,
     FakeAuditLog,
@@ -89,3 +91,17 @@ def test_an_operator_is_not_made_a_customers_admin(operator):
 
     assert "sub-ops" not in operator.users.admins
     assert operator.memberships.account_of("sub-ops") is None
+
+
+@pytest.mark.parametrize("account_id", [".", "..", "a..b", "-kunde", "kunde/1", "", "x" * 129, "kunde 1"])
+def test_an_account_id_that_could_not_name_the_account_everywhere_is_refused(operator, account_id):
+    with pytest.raises(InvalidAccountField, match="id"):
+        operator.use_case.create(
+            AccountProfile(name="Punkt GmbH", email="billing@punkt.de"), actor="operator:test", account_id=account_id
+        )
+    assert operator.accounts.get(account_id) is None
+
+
+def test_ordinary_account_ids_and_cognito_subs_are_account_ids():
+    for account_id in ("kunde-77", "acct_3f2a9c", "d5901583-1cce-45a8-b6bc-a102b3b001e2", "team.a:eu@1"):
+        assert valid_account_id(account_id) == account_id

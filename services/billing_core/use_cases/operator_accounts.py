@@ -15,6 +15,7 @@ log: a crash in between is repaired by running the same command again.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -165,7 +166,7 @@ class OperatorAccounts:
         if not profile.name or not profile.email:
             raise InvalidAccountField("name" if not profile.name else "email", "is needed to create an account")
         self._check_scope(profile)
-        account_id = account_id or self._new_id()
+        account_id = valid_account_id(account_id) if account_id is not None else self._new_id()
         existing = self._accounts.get(account_id)
         if existing is not None and existing.stripe_customer_id is not None:
             if _differences(existing, profile.given()):
@@ -337,6 +338,20 @@ class OperatorAccounts:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+# An account id names the account in URLs, file names and keys (invoice ids are inv_<period>_<account>):
+# it starts with a letter or digit and has no "..", so "." and ".." (paths) are not account ids.
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+
+
+def valid_account_id(value: str) -> str:
+    """An account id the operator chose: 1-128 of letters, digits and _.:@-, from a letter or digit, no ".."."""
+    if not _ACCOUNT_ID.fullmatch(value or "") or ".." in value:
+        raise InvalidAccountField(
+            "id", "must be 1-128 letters, digits and _ . : @ -, starting with a letter or digit, without '..'"
+        )
+    return value
 
 
 def _differences(account: Account, wanted: Mapping[str, object]) -> dict[str, object]:
