@@ -5,7 +5,11 @@ Everything that differs between environments comes from the environment:
 ``GUNICORN_THREADS`` (threads per worker, default 4), ``GUNICORN_TIMEOUT`` (seconds, default 30).
 """
 
+import json
 import os
+import traceback
+
+from gunicorn import glogging
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 
@@ -31,14 +35,65 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True
 
 # Logs go to stdout/stderr (the container runtime collects them) as JSON lines, through the same
-# formatter and secret filter as the application's own logs. Access lines are JSON by their format:
-# the path only, never the query string or a header, which could carry tokens.
+# formatter and secret filter as the application's own logs. Access lines are built by JsonAccessLogger
+# (below) as one JSON object each, not from access_log_format (which it ignores): the path only, never the
+# query string or a header other than the User-Agent and X-Request-Id, which could carry tokens.
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-access_log_format = (
-    '{"time": "%(t)s", "logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", '
-    '"path": "%(U)s", "status": "%(s)s", "bytes": "%(B)s", "duration_ms": "%(M)s", '
-    '"request_id": "%({x-request-id}i)s", "user_agent": "%(a)s"}'
-)
+
+
+def _wsgi_text(value):
+    """A WSGI string (the request's bytes as latin-1) as the text it is in UTF-8; bytes that are no UTF-8
+    become ``\\xhh``."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # not a WSGI string (nothing gunicorn hands over today): already text
+        return value
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _access_line(atoms):
+    """The access line for gunicorn's ``atoms`` of a request: one JSON object in pure ASCII.
+
+    Every value is text as before (``"-"`` where gunicorn has none), secrets redacted, and every control,
+    line-separator and bidi character written as a visible escape, so neither the line nor a value read
+    out of it can break a line, forge a field or drive a terminal, whatever the request held.
+    """
+    # Imported here: billing_core is on the path by the time gunicorn serves, not necessarily when it reads this.
+    from billing_core.logging import escape_controls, redact
+
+    fields = {
+        "time": atoms["t"],
+        "logger": "gunicorn.access",
+        "remote": atoms["h"],
+        "method": atoms["m"],
+        "path": atoms["U"],  # PATH_INFO: unquoted, without the query string
+        "status": atoms["s"],
+        "bytes": atoms["B"],
+        "duration_ms": atoms["M"],
+        "request_id": atoms.get("{x-request-id}i"),
+        "user_agent": atoms["a"],
+    }
+    line = {
+        key: "-" if value is None else escape_controls(redact(_wsgi_text(str(value)))) for key, value in fields.items()
+    }
+    return json.dumps(line, ensure_ascii=True)
+
+
+class JsonAccessLogger(glogging.Logger):
+    """gunicorn's logger, with each access line built as a JSON object instead of by a format string."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        try:
+            # No arguments: the line is the message as it is (a "%" in it is no placeholder).
+            self.access_log.info(_access_line(self.atoms(resp, req, environ, request_time)))
+        except Exception:
+            self.error(traceback.format_exc())
+
+
+logger_class = JsonAccessLogger
+
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -37,6 +37,15 @@ _CARD_NUMBER = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
 _SECRET_KEYS = re.compile(r"(?i)(secret|password|token|authorization|api_?key|iban|card_?number)")
 _SECRET_NAMES = re.compile(r"(?i)secret_?(id|arn|name)$")  # where a secret lives is not itself secret
 
+# Characters no log line may hold raw, whoever supplied them: C0 controls (newline, carriage return, ESC,
+# NUL, ...), DEL, C1 controls (NEL ends a line for some readers, CSI starts a terminal escape), the Unicode
+# line and paragraph separators (line breaks to JavaScript and to str.splitlines), the bidi marks, embeddings,
+# overrides and isolates (they reorder what a terminal or a log viewer shows), and lone surrogates (a UTF-8
+# stream cannot encode them, so the handler would print a traceback instead of the line).
+_UNSAFE_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -56,6 +65,25 @@ def redact(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
     return _CARD_NUMBER.sub(_redact_card_number, text)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every character a log line must not hold raw written as a visible ``\\xhh`` or ``\\uhhhh``.
+
+    For values an outsider controls that are one line by nature (a request path, a header): the logged
+    value itself, not only its JSON encoding, is then safe to print to a terminal. Backslashes are kept as
+    they are, so a literal ``\\x1b`` in the input reads the same as an escaped ESC.
+    """
+    return _UNSAFE_CHARACTERS.sub(_visible_escape, text)
+
+
+def _visible_escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group(0)):04x}"
 
 
 def _redact_card_number(match: re.Match[str]) -> str:
@@ -111,7 +139,10 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(line, default=_json_default, ensure_ascii=False)
+        # Non-ASCII text stays readable; json.dumps escapes the C0 controls, and what it leaves raw (DEL, C1,
+        # U+2028/U+2029, bidi controls, lone surrogates) is escaped here as JSON \uXXXX escapes. That is valid
+        # wherever it occurs, since such characters can only be inside strings: the values are unchanged.
+        return _UNSAFE_CHARACTERS.sub(_json_escape, json.dumps(line, default=_json_default, ensure_ascii=False))
 
 
 def _json_default(value: Any) -> Any:

@@ -17,6 +17,7 @@ import requests
 from billing_api import create_app
 from billing_core.adapters.dynamodb import DynamoAccountRepository, DynamoInvoiceRepository
 from billing_core.bootstrap import ApiUseCases, api_ports
+from billing_core.settings import Settings
 from tests.support.api import bearer, invoice_item, periods, sign_in
 from tests.support.servers import WsgiServer
 
@@ -93,6 +94,7 @@ def test_a_forged_cursor_naming_another_account_is_a_400(clean_stack, admin):
 
 
 def test_twenty_concurrent_setup_intent_calls_make_one_stripe_customer(clean_stack, admin):
+    """Past the account's budget (STRIPE_WRITES_PER_MINUTE) the calls are 429s that never reach Stripe."""
     headers, account = admin
     url = f"{clean_stack.info['api_url']}/billing/setup-intent"
     start = threading.Barrier(20, timeout=10)
@@ -108,13 +110,16 @@ def test_twenty_concurrent_setup_intent_calls_make_one_stripe_customer(clean_sta
     stored = clean_stack.aws_client("dynamodb").get_item(
         TableName=clean_stack.info["tables"]["payment_methods"], Key={"userId": {"S": account}}
     )["Item"]
-    assert [r.status_code for r in responses] == [200] * 20
-    assert all(r.json()["clientSecret"].startswith("seti_") for r in responses)
-    assert {r.json()["publishableKey"] for r in responses} == {clean_stack.info["stripe_publishable_key"]}
-    assert objects["customer"] == 1
+    statuses = [r.status_code for r in responses]
+    made = [r for r in responses if r.status_code == 200]
+    # A minute boundary between the calls would give the new minute a budget of its own.
+    assert len(made) >= Settings.from_env({}).stripe_writes_per_minute and set(statuses) <= {200, 429}, statuses
+    assert all(r.json()["clientSecret"].startswith("seti_") for r in made)
+    assert {r.json()["publishableKey"] for r in made} == {clean_stack.info["stripe_publishable_key"]}
+    assert objects["customer"] == 1 and objects["setup_intent"] == len(made)
     customer = clean_stack.stripe_client().v1.customers.retrieve(stored["stripeCustomerId"]["S"])
     assert customer.metadata["userId"] == account
-    setup_intent_id = responses[0].json()["clientSecret"].split("_secret_")[0]
+    setup_intent_id = made[0].json()["clientSecret"].split("_secret_")[0]
     intent = clean_stack.stripe_client().v1.setup_intents.retrieve(setup_intent_id)
     assert sorted(intent.payment_method_types) == ["card", "sepa_debit"] and intent.usage == "off_session"
 

@@ -44,6 +44,8 @@ DESIGN_FIELDS = {
     # The e-invoice issue adds the bucket of the e-invoice files.
     "buckets": {"einvoices"},
     "mail": {"sender", "configuration_set", "events_topic", "billing_page_url"},
+    # The FOCUS issue adds the FOCUS export in S3 and which cost source the stack bills from.
+    "focus_export": {"uri", "cost_source", "cache_dir"},
 }
 # What `billing --stack` runs with: the worker's settings, the example seller and moto's fake credentials.
 WORKER_ENVIRONMENT = {
@@ -77,6 +79,9 @@ WORKER_ENVIRONMENT = {
     "INVOICE_MAIL_CONFIGURATION_SET",
     "SES_MAX_SEND_RATE",
     "BILLING_PAGE_URL",
+    "COST_SOURCE",
+    "FOCUS_EXPORT_URI",
+    "FOCUS_CACHE_DIR",
 }
 SHARED_SEED_FILE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "aws" / "ce_get_cost_and_usage_by_service.json"
