@@ -13,6 +13,10 @@
 
 Creating an account creates its Stripe customer (name, e-mail, address, preferred locale) once;
 every change is written to the audit log with who made it.
+
+What is printed is safe for a terminal: a control, bidirectional-control or other unprintable
+character in a stored value (one written before the fields were checked for them) is shown as its
+escape (``\\u202e``), so it cannot reorder or hide a row.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import argparse
 import getpass
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -144,13 +148,13 @@ def _run(action: Callable[[], int], err: TextIO, what: str) -> int:
     try:
         return action()
     except InvalidAccountField as invalid:
-        print(f"billing accounts {what}: {invalid}", file=err)
+        print(f"billing accounts {what}: {shown(str(invalid))}", file=err)
         return EXIT_INVALID
     except (AccountNotFound, AccountExists, SettingsError) as refused:
-        print(f"billing accounts {what}: {refused}", file=err)
+        print(f"billing accounts {what}: {shown(str(refused))}", file=err)
         return EXIT_FAILED
     except BillingError as error:
-        print(f"billing accounts {what} failed: {type(error).__name__}: {error}", file=err)
+        print(f"billing accounts {what} failed: {type(error).__name__}: {shown(str(error))}", file=err)
         return EXIT_FAILED
 
 
@@ -191,7 +195,7 @@ def list_command(
                     _state(entry),
                 ]
             )
-        print_table([["account", "name", "email", "cost scope", "base fee", "state"], *sorted(rows)], out)
+        _print_table([["account", "name", "email", "cost scope", "base fee", "state"], *sorted(rows)], out)
         return EXIT_FAILED if broken else EXIT_OK
 
     return _run(action, err, "list")
@@ -263,7 +267,7 @@ def invite_command(
     def action() -> int:
         user = use_cases.operator_accounts.invite(args.account, args.email, actor=operator_name(), reason=args.reason)
         state = "invited" if user.created else "already had a login; now an admin of this account"
-        print(f"{args.email}: {state} (user {user.username}, sub {user.sub})", file=out)
+        print(shown(f"{args.email}: {state} (user {user.username}, sub {user.sub})"), file=out)
         if user.temporary_password:
             print(
                 f"temporary password (local stack only; change it at first sign-in): {user.temporary_password}",
@@ -297,7 +301,7 @@ def audit_command(
             ]
             for e in entries
         ]
-        print_table([["time (UTC)", "who", "action", "account", "changes", "reason"], *rows], out)
+        _print_table([["time (UTC)", "who", "action", "account", "changes", "reason"], *rows], out)
         return EXIT_OK
 
     return _run(action, err, "audit")
@@ -328,7 +332,21 @@ def _print_account(account: Account, out: TextIO) -> None:
         ],
         ["state", _state(account)],
     ]
-    print_table([["field", "value"], *rows], out)
+    _print_table([["field", "value"], *rows], out)
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print to a terminal: each unprintable character (control, bidi control, other
+    format character, line separator, unassigned) as its escape: ``\\x07``, ``\\u202e``, ``\\U000e0041``."""
+    return "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        for character in text
+    )
+
+
+def _print_table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """``print_table`` with every cell ``shown``: a stored value cannot reorder the terminal's row."""
+    print_table([[shown(cell) for cell in row] for row in rows], out)
 
 
 def _base_fee(account: Account) -> str:

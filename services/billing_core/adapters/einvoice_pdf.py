@@ -8,10 +8,16 @@ the XML as ``factur-x.xml`` and writes the Factur-X XMP; it files an XRechnung u
 Every text comes from the invoice and is HTML-escaped; the title is the document's own
 (``EInvoice.title``: "Rechnung", "Stornorechnung", ...). The only things that differ between two
 renderings of one invoice are the timestamps factur-x writes.
+
+The page is set in DejaVu Sans (the worker image's font). A character it has no glyph for (an emoji
+in a name stored before names were checked), a control or a bidirectional control (which would
+reorder the text) is shown as U+FFFD instead, and the rendering logs that once: weasyprint would
+otherwise draw an empty box and log a warning for each.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from decimal import Decimal
 from html import escape
@@ -19,7 +25,12 @@ from html import escape
 import facturx
 import weasyprint
 
+from billing_core.domain.account_profile import pdf_printable
 from billing_core.domain.einvoice import EInvoice, Party, PaymentMeans, VatBreakdown
+
+log = logging.getLogger(__name__)
+_REPLACEMENT = "\ufffd"  # in the font: the replacement character, a question mark in a diamond
+_LINE_BREAKS = frozenset("\n\r\t")  # the HTML's own whitespace
 
 _TEXTS: dict[str, dict[str, str]] = {
     "de": {
@@ -149,7 +160,11 @@ def zugferd_pdf(invoice: EInvoice, xml: bytes) -> bytes:
 
 
 def invoice_html(invoice: EInvoice) -> str:
-    """The HTML the PDF is rendered from (every text escaped)."""
+    """The HTML the PDF is rendered from (every text escaped, every character one the font shows)."""
+    return _printable(_html(invoice), invoice.number)
+
+
+def _html(invoice: EInvoice) -> str:
     t, language, currency = _texts(invoice), invoice.language, invoice.currency
     title = invoice.title.text(language)
     e = _escape
@@ -207,6 +222,24 @@ def invoice_html(invoice: EInvoice) -> str:
 </body>
 </html>
 """
+
+
+def _printable(html: str, number: str) -> str:
+    """``html`` with each character the font cannot show (or a control, bidi control) as U+FFFD; logged once."""
+    missing = sorted(
+        character for character in set(html) if character not in _LINE_BREAKS and not pdf_printable(character)
+    )
+    if not missing:
+        return html
+    log.warning(
+        "characters the invoice font cannot show are printed as U+FFFD",
+        extra={
+            "document": number,
+            "replaced": sum(html.count(character) for character in missing),
+            "characters": " ".join(f"U+{ord(character):04X}" for character in missing[:20]),
+        },
+    )
+    return html.translate(dict.fromkeys(map(ord, missing), _REPLACEMENT))
 
 
 def format_amount(amount: Decimal, currency: str, language: str) -> str:
