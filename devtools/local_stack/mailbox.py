@@ -21,9 +21,14 @@ class SentMessage:
 
     @property
     def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.raw, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
+        return parsed_message(self.raw)
+
+
+def parsed_message(raw: bytes) -> EmailMessage:
+    """A raw MIME message as the standard library's ``EmailMessage`` (headers decoded)."""
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def sent_messages(aws_endpoint: str) -> list[SentMessage]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from billing_core.domain.deliveries import DeliveryState, DocumentMailState
+from billing_core.domain.invoice_mail import period_text
 from billing_core.use_cases.einvoices import StoredEInvoices
 from local_stack.demo import wait_for
 from local_stack.mailbox import sent_messages
@@ -97,24 +98,8 @@ def test_the_invoice_is_mailed_with_its_xrechnung_a_bounce_rules_the_address_out
     assert entry.action == "invoice.resend" and entry.after["recipients"] == "rechnungen@kunde.example"
 
 
-_MONTHS = (
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-)
-
-
 def _month_de(period) -> str:
-    return f"{_MONTHS[period.month - 1]} {period.year}"
+    return period_text(period.year, period.month, "de")
 
 
 def _bounce(message_id: str, address: str) -> dict:

@@ -7,11 +7,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from billing_core.errors import MailRejected, MailThrottled
 from billing_core.ports.mail import MailSender
+from local_stack.mailbox import parsed_message
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,7 @@ class SentMail:
 
     @property
     def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.raw, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
+        return parsed_message(self.raw)
 
 
 class FakeMailSender(MailSender):

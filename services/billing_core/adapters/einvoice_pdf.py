@@ -27,6 +27,7 @@ import weasyprint
 
 from billing_core.domain.account_profile import pdf_printable
 from billing_core.domain.einvoice import EInvoice, Party, PaymentMeans, VatBreakdown
+from billing_core.domain.invoice_mail import MONTH_NAMES
 
 log = logging.getLogger(__name__)
 _REPLACEMENT = "\ufffd"  # in the font: the replacement character, a question mark in a diamond
@@ -94,20 +95,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "contact": "Contact",
     },
 }
-_MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 _SYMBOLS = {"EUR": "€"}
 
 _CSS = """
@@ -326,7 +313,7 @@ def _date(day: date | None, language: str) -> str:
     if day is None:
         return ""
     if language == "en":
-        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+        return f"{day.day} {MONTH_NAMES['en'][day.month - 1]} {day.year}"
     return day.strftime("%d.%m.%Y")
 
 

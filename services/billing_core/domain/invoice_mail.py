@@ -126,7 +126,7 @@ _TEXTS = {
 }
 
 
-_MONTHS = {
+MONTH_NAMES = {  # the months by name, as the e-mails and the PDF write them
     "de": (
         "Januar",
         "Februar",
@@ -160,7 +160,7 @@ _MONTHS = {
 
 def period_text(year: int, month: int, language: str) -> str:
     """``Oktober 2026`` / ``October 2026``: the billed month as the e-mail names it."""
-    return f"{_MONTHS[_language(language)][month - 1]} {year}"
+    return f"{MONTH_NAMES[_language(language)][month - 1]} {year}"
 
 
 def _language(language: str) -> str:
