@@ -44,7 +44,7 @@ class RecordingEngine(FocusEngine):
         return self.engine.tag_value(key_literal)
 
     def query(self, sql: str, billing_periods: Sequence[str]) -> list[tuple[str | None, ...]]:
-        rows = self.engine.query(sql, billing_periods)
+        rows = list(self.engine.query(sql, billing_periods))
         self.answers.append((sql, rows))
         return rows
 
@@ -152,4 +152,4 @@ def test_a_failed_query_says_why_and_one_that_runs_too_long_is_a_source_that_is_
 
 def test_the_duckdb_engine_reads_nothing_for_a_period_without_files(tmp_path: Path):
     engine = DuckDbFocusEngine(lambda label: [])
-    assert engine.query("SELECT 1 FROM {table}", [NOVEMBER.label]) == []
+    assert list(engine.query("SELECT 1 FROM {table}", [NOVEMBER.label])) == []

@@ -7,13 +7,15 @@ the groups of the answer, not by the rows of the export; ``memory_limit`` caps i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 
 from billing_core.errors import CostSourceError
 from billing_core.ports import FocusEngine
+
+BATCH_ROWS = 100_000
 
 
 class DuckDbFocusEngine(FocusEngine):
@@ -30,10 +32,12 @@ class DuckDbFocusEngine(FocusEngine):
         # DuckDB's element_at(map, key) returns a list; the subscript returns the value (or NULL).
         return f"Tags[{key_literal}]"
 
-    def query(self, sql: str, billing_periods: Sequence[str]) -> list[tuple[str | None, ...]]:
+    def query(self, sql: str, billing_periods: Sequence[str]) -> Iterator[tuple[str | None, ...]]:
+        """The rows in batches of ``BATCH_ROWS`` (5 million groups held as Python tuples at once would double
+        the memory of a large run); the connection closes when the last one is read."""
         paths = [str(path) for period in billing_periods for path in self._files(period)]
         if not paths:
-            return []
+            return
         connection = duckdb.connect(config=self._config())
         try:
             # A view cannot take parameters: the paths (the cache's own) are quoted here.
@@ -42,8 +46,9 @@ class DuckDbFocusEngine(FocusEngine):
                 f"CREATE TEMP VIEW focus AS SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
                 "hive_types = {'billing_period': VARCHAR}, union_by_name = true)"
             )
-            rows: list[tuple[str | None, ...]] = connection.execute(sql.format(table="focus")).fetchall()
-            return rows
+            result = connection.execute(sql.format(table="focus"))
+            while batch := result.fetchmany(BATCH_ROWS):
+                yield from batch
         except duckdb.Error as error:
             raise CostSourceError(f"the FOCUS query failed in DuckDB: {str(error).splitlines()[0][:300]}") from None
         finally:

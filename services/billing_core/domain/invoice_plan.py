@@ -31,7 +31,7 @@ from billing_core.domain.fx import ECB_SOURCE, MANUAL_SOURCE, Conversion, FxQuot
 from billing_core.domain.money import (
     ZERO,
     allocate,
-    from_minor_units,
+    minor_unit_exponent,
     normalize_currency,
     parse_amount,
     to_cents,
@@ -316,7 +316,8 @@ def _breakdown(aws_costs: Decimal, converted: Mapping[str, Decimal], currency: s
     positive = {service: amount for service, amount in converted.items() if amount > 0}
     cents = allocate(to_minor_units(aws_costs, currency), positive)
     ordered = sorted(((c, s) for s, c in cents.items() if c > 0), key=lambda item: (-item[0], item[1]))
-    return {service: from_minor_units(c, currency) for c, service in ordered}
+    exponent = -minor_unit_exponent(currency)  # once per invoice, not per service
+    return {service: Decimal(c).scaleb(exponent) for c, service in ordered}
 
 
 def _check_report(period: Period, costs: CostReport, accounts: Sequence[Account]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal
 
 from billing_core.domain.errors import InvalidAmount, UnsupportedCurrency
 
@@ -142,6 +142,9 @@ def _checked(amount: Decimal | int) -> Decimal:
     return amount
 
 
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _common_integers(weights: Iterable[Decimal | int]) -> list[int]:
     """The weights as exact integers on one common scale (so their ratios are unchanged)."""
     parts: list[tuple[int, int]] = []
@@ -149,12 +152,10 @@ def _common_integers(weights: Iterable[Decimal | int]) -> list[int]:
         weight = _checked(weight)
         if weight < 0:
             raise InvalidAmount(f"allocation weights must not be negative, got {weight}")
-        _sign, digits, exponent = weight.as_tuple()
+        exponent = weight.as_tuple().exponent
         assert isinstance(exponent, int)  # _checked refused NaN and infinity, the only non-int exponents
-        coefficient = 0
-        for digit in digits:
-            coefficient = coefficient * 10 + digit
-        parts.append((coefficient, exponent))
+        # The coefficient as an int: shifting by the exponent in a context that never rounds is exact.
+        parts.append((int(weight.scaleb(-exponent, _EXACT)), exponent))
     if not parts:
         return []
     lowest = min(exponent for _, exponent in parts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -163,8 +163,9 @@ class FocusEngine(abc.ABC):
         NULL where the line has no such tag."""
 
     @abc.abstractmethod
-    def query(self, sql: str, billing_periods: Sequence[str]) -> list[tuple[str | None, ...]]:
-        """The rows of ``sql`` over the export's partitions ``billing_periods`` (``YYYY-MM``)."""
+    def query(self, sql: str, billing_periods: Sequence[str]) -> Iterable[tuple[str | None, ...]]:
+        """The rows of ``sql`` over the export's partitions ``billing_periods`` (``YYYY-MM``), as they come
+        (iterate once, to the end: an engine may stream them in batches)."""
 
 
 # --- secrets -------------------------------------------------------------------------------------
