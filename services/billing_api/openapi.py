@@ -424,14 +424,21 @@ _DOCUMENT: dict[str, Any] = {
                                 "invoiceId": {"type": "string"},
                                 "paid": {"type": "boolean"},
                                 "stripeStatus": {"type": "string"},
-                                "declined": _NULLABLE_TEXT,
+                                "declined": {
+                                    **_NULLABLE_TEXT,
+                                    "description": "Why it was not paid: Stripe's decline code, or "
+                                    "no_payment_method when the customer has none saved.",
+                                },
                                 "actionUrl": _NULLABLE_TEXT,
                             },
                         },
                     ),
                     "400": _error("An unknown query parameter."),
                     "404": _error("No such invoice in the caller's account."),
-                    "409": _error("The invoice is paid, void or not finalized: nothing to pay."),
+                    "409": _error(
+                        "The invoice is paid (also a moment ago, by a concurrent payment), void or not finalized: "
+                        "nothing to pay."
+                    ),
                     "413": _error("Request body too large."),
                     "502": _error("Stripe refused or failed the request."),
                     **_RATE_LIMITED,

@@ -286,6 +286,7 @@ def list_invoices() -> Response:
 
 
 @operator_api.post("/invoices/<invoice_id>/retry")
+@writes_to_stripe("retry", operator=True)
 def retry_invoice(invoice_id: str) -> Response:
     """Pay again now; says whether Stripe reports it paid, declined, or needing the customer (SCA)."""
     outcome = _invoices().retry(invoice_id, actor=_actor(), reason=_text(_body(), "reason"))

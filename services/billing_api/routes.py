@@ -26,6 +26,7 @@ from billing_core.use_cases.billing_overview import (
     CustomerBilling,
     InvoiceNotFound,
     InvoiceNotPayable,
+    InvoicePaid,
 )
 from billing_core.use_cases.cost_preview import CostPreviewService, CostPreviewUnavailable
 from billing_core.use_cases.einvoices import FORMATS, EInvoiceFile
@@ -189,12 +190,19 @@ def file_response(stored: EInvoiceFile) -> Response:
 
 
 @api.post("/billing/invoices/<invoice_id>/pay")
+@writes_to_stripe("pay")
 def pay_invoice(invoice_id: str) -> Response:
-    """Pay one of the caller's failed or open invoices now with the default payment method."""
+    """Pay one of the caller's failed or open invoices now with the default payment method.
+
+    409 if it is paid (a racing payment may have paid it a moment ago: it was charged once) or cannot be
+    paid; without a saved payment method the answer is ``declined: "no_payment_method"`` (save one first).
+    """
     if not _INVOICE_ID.match(invoice_id):
         raise InvoiceNotFound("not an invoice id")
     try:
         attempt = _billing().pay_now(identity().account_id, invoice_id)
+    except InvoicePaid:
+        return error_response(409, "conflict", "This invoice is already paid.")
     except InvoiceNotPayable:
         return error_response(409, "conflict", "This invoice cannot be paid now.")
     return jsonify(

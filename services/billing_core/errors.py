@@ -156,6 +156,18 @@ class IdempotencyKeyReused(StripeRequestRejected):
     """An idempotency key was sent again with different parameters: a bug in key derivation."""
 
 
+class InvoiceAlreadyPaid(StripeRequestRejected):
+    """Stripe refused to pay an invoice it has already paid: a concurrent payment (another request,
+    Stripe's own automatic charge) took the money a moment ago. Nothing was charged by this request."""
+
+
+class PaymentMethodMissing(StripeRequestRejected):
+    """Stripe refused to pay: neither the invoice nor its customer has a default payment method.
+
+    Nothing was charged, and no attempt is counted; the customer has to save a payment method first.
+    """
+
+
 class StripeObjectNotFound(NotFound, PaymentGatewayError):
     """Stripe has no object with that id."""
 

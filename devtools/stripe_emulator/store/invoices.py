@@ -371,7 +371,8 @@ class Invoices(InvoiceItems, Payments, PaymentMethods, Balances):
             invoice = self._get("invoice", invoice_id)
             status = invoice["status"]
             if status == "paid":
-                raise InvalidRequestError("Invoice is already paid.")
+                # Stripe: 400 invalid_request_error, no code, this message (the pinned SDK's codes have none).
+                raise InvalidRequestError("Invoice is already paid")
             if status not in ("open", "uncollectible"):
                 raise InvalidRequestError(
                     f"You can only pay an invoice with status open or uncollectible; this invoice is {status}."

@@ -374,11 +374,17 @@ async function payNow(invoice, button) {
       window.location.assign(outcome.actionUrl); // Stripe's hosted page runs the authentication
       return;
     }
-    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : t('payNowDeclined'), outcome.paid ? 'success' : 'error');
+    const declined = outcome.declined === 'no_payment_method' ? t('payNowNoPaymentMethod') : t('payNowDeclined');
+    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : declined, outcome.paid ? 'success' : 'error');
     await loadBilling();
-    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : t('payNowDeclined'), outcome.paid ? 'success' : 'error');
+    setPageStatus(outcome.paid ? t('payNowPaid', {period}) : declined, outcome.paid ? 'success' : 'error');
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) handleApiError(error);
+    else if (error instanceof ApiError && error.status === 409) {
+      // Paid meanwhile (another tab, the automatic retry): show the invoices as they are now.
+      await loadBilling();
+      setPageStatus(t('payNowAlreadyPaid', {period}), 'success');
+    } else if (error instanceof ApiError && error.status === 429) setPageStatus(t('tooManyRequests'), 'error');
     else setPageStatus(t('payNowFailed'), 'error');
   } finally {
     button.disabled = false;

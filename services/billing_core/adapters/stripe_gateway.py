@@ -12,8 +12,10 @@ safe because every write carries its idempotency key. Stripe errors leave this m
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import stripe
@@ -33,6 +35,7 @@ from stripe.params import (
     InvoiceLineItemListParams,
     InvoiceListParams,
     InvoicePayParams,
+    InvoiceRetrieveParams,
     SetupIntentCreateParams,
     TaxRateCreateParams,
 )
@@ -40,9 +43,11 @@ from stripe.params import (
 from billing_core.domain.credit_notes import Settlement
 from billing_core.errors import (
     IdempotencyKeyReused,
+    InvoiceAlreadyPaid,
     PaymentActionRequired,
     PaymentDeclined,
     PaymentGatewayError,
+    PaymentMethodMissing,
     StripeAuthenticationFailed,
     StripeFailedAfterExecution,
     StripeObjectNotFound,
@@ -77,10 +82,30 @@ _LIST_PAGE_SIZE = 100
 # Stripe's codes for "the customer must authenticate": a card error while charging off-session, and
 # the invoice error when paying an invoice needs 3-D Secure.
 _ACTION_REQUIRED_CODES = frozenset({"authentication_required", "invoice_payment_intent_requires_action"})
+# Stripe refuses to pay an invoice that is already paid, or whose customer has nothing to pay with, with
+# ``400 invalid_request_error`` and no error code (the pinned SDK's error codes have none for either):
+# "Invoice is already paid" and "This customer has no attached payment source or default payment
+# method. Please consider adding a default payment method. ...". The message tells them apart.
+_ALREADY_PAID = re.compile(r"\binvoice is already paid\b", re.IGNORECASE)
+_NO_PAYMENT_METHOD = re.compile(r"\bno attached payment source or default payment method\b", re.IGNORECASE)
 
 
 class _Dictable(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _PaymentState:
+    """What Stripe has of an invoice's payment: its status and the payment method it would charge."""
+
+    status: str | None
+    method: str | None  # the invoice's default payment method, else its customer's
+    customer_read: bool  # whether the customer was read (else no method means "not known")
+
+    @property
+    def without_payment_method(self) -> bool:
+        """Open, and Stripe has no payment method to charge it to."""
+        return self.status == "open" and self.customer_read and self.method is None
 
 
 def translate_stripe_error(error: stripe.StripeError) -> PaymentGatewayError:
@@ -457,10 +482,77 @@ class StripePaymentGateway(PaymentGateway):
         )
 
     def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
-        """``POST /v1/invoices/{id}/pay`` off-session."""
+        """``POST /v1/invoices/{id}/pay`` off-session.
+
+        Stripe's refusal of an invoice it has already paid (a concurrent payment won) is
+        ``InvoiceAlreadyPaid``; of a customer without a default payment method, ``PaymentMethodMissing``.
+        Stripe answers a key again with the answer it saved for it, for 24 hours: a refusal for want of a
+        payment method that Stripe's customer has by now is stale, and the invoice is paid under the key
+        that names that payment method (one more key per payment method, never a second charge: Stripe
+        pays an invoice once).
+        """
+        return self._pay(invoice_id, idempotency_key, again=False)
+
+    def _pay(self, invoice_id: str, idempotency_key: str, *, again: bool) -> StripeInvoice:
         params: InvoicePayParams = {"off_session": True}
         options = _idempotent(idempotency_key)
-        return self._call(lambda c: _invoice(c.v1.invoices.pay(invoice_id, params=params, options=options)))
+        try:
+            return self._call(lambda c: _invoice(c.v1.invoices.pay(invoice_id, params=params, options=options)))
+        except (StripeRequestRejected, StripeObjectNotFound) as refused:
+            if isinstance(refused, IdempotencyKeyReused):
+                raise
+            error, method = self._pay_refusal(invoice_id, refused)
+            if method is not None and not again:
+                return self._pay(invoice_id, f"{idempotency_key}:{method}", again=True)
+            raise error from None
+
+    def _pay_refusal(self, invoice_id: str, refused: PaymentGatewayError) -> tuple[PaymentGatewayError, str | None]:
+        """What Stripe's refusal to pay ``invoice_id`` means (already paid, no payment method, or
+        ``refused``), and the payment method to pay with under a new key if the refusal was stale."""
+        message, code, request_id = str(refused), refused.code, refused.request_id
+        if _ALREADY_PAID.search(message):
+            return InvoiceAlreadyPaid(message, code=code, request_id=request_id), None
+        named_no_method = _NO_PAYMENT_METHOD.search(message) is not None
+        if not named_no_method and (code is not None or getattr(refused, "param", None) is not None):
+            return refused, None
+        # Worded otherwise, a refusal naming no code and no parameter is about the invoice's state; and a
+        # refusal for want of a payment method may be the one Stripe saved under the key before there was
+        # one. Stripe's invoice and customer tell.
+        missing = PaymentMethodMissing(message, code=code, request_id=request_id)
+        state = self._payment_state(invoice_id)
+        if state is None:
+            return (missing if named_no_method else refused), None
+        if state.status == "paid":
+            return InvoiceAlreadyPaid(message, code=code, request_id=request_id), None
+        if named_no_method and state.status == "open" and state.method is not None:
+            return missing, state.method
+        if named_no_method or state.without_payment_method:
+            return missing, None
+        return refused, None
+
+    def _payment_state(self, invoice_id: str) -> _PaymentState | None:
+        """Stripe's status of the invoice and the payment method it would charge (the invoice's default,
+        else its customer's); ``None`` if the invoice cannot be read."""
+        params: InvoiceRetrieveParams = {"expand": ["customer"]}
+        try:
+            # As a plain dict: an answer without a field is read as the field's absence.
+            invoice = self._call(lambda c: c.v1.invoices.retrieve(invoice_id, params=params).to_dict())
+        except PaymentGatewayError:
+            return None
+        customer = invoice.get("customer")
+        customer_read = isinstance(customer, dict)
+        settings = (customer.get("invoice_settings") if isinstance(customer, dict) else None) or {}
+        method = (
+            invoice.get("default_payment_method")
+            or invoice.get("default_source")
+            or settings.get("default_payment_method")
+            or (customer.get("default_source") if isinstance(customer, dict) else None)
+        )
+        if isinstance(method, dict):  # expanded
+            method = method.get("id")
+        return _PaymentState(
+            invoice.get("status"), method if isinstance(method, str) and method else None, customer_read
+        )
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoice:
         """``POST /v1/invoices/{id}/void``."""

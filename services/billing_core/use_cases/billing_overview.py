@@ -20,7 +20,7 @@ from billing_core.ports import (
     RunRecords,
     SecretsProvider,
 )
-from billing_core.use_cases.payment_retry import NothingToPay, PaymentAttempt, pay_again
+from billing_core.use_cases.payment_retry import AlreadyPaid, NothingToPay, PaymentAttempt, pay_again
 from billing_core.use_cases.payment_setup import PaymentSetup, start_payment_setup
 
 DEFAULT_PAGE_SIZE = 12
@@ -46,6 +46,10 @@ class CreditNoteNotFound(NotFound):
 
 class InvoiceNotPayable(BillingError):
     """The invoice is paid, void or not finalized: there is nothing to pay now."""
+
+
+class InvoicePaid(InvoiceNotPayable):
+    """The invoice is paid (perhaps a moment ago, by a concurrent payment): there is nothing to pay."""
 
 
 @dataclass(frozen=True)
@@ -182,12 +186,18 @@ class CustomerBilling:
         return waiting_for_final_costs(self._runs, month)
 
     def pay_now(self, account_id: str, invoice_id: str) -> PaymentAttempt:
-        """Pay the account's open or failed invoice now; ``InvoiceNotPayable`` if there is nothing to pay."""
+        """Pay the account's open or failed invoice now; ``InvoiceNotPayable`` if there is nothing to pay
+        (``InvoicePaid`` if it is paid, as the record says or as Stripe says, a racing payment having
+        paid it). Without a payment method the attempt is declined ``no_payment_method``."""
         invoice = self.invoice(account_id, invoice_id)
+        if invoice.status is InvoiceStatus.PAID:
+            raise InvoicePaid(invoice_id)
         if invoice.status not in PAYABLE:
             raise InvoiceNotPayable(invoice_id)
         try:
             return pay_again(self._payments, invoice, purpose="pay-now")
+        except AlreadyPaid:
+            raise InvoicePaid(invoice_id) from None
         except NothingToPay:
             raise InvoiceNotPayable(invoice_id) from None
 
