@@ -31,7 +31,8 @@ BASE_IMAGE = "docker.io/library/python:3.11.14-slim-bookworm"
 MOTO_IMAGE = "docker.io/motoserver/moto:5.2.5"
 MOTO_VERSION = "5.2.5"
 PROJECT = "aws-cost-billing"
-DEBIAN_PACKAGES = ("podman", "runc", "mmdebstrap", "netavark", "aardvark-dns", "uidmap")
+# netavark runs iptables to set up the containers' network; Debian's netavark does not depend on it.
+DEBIAN_PACKAGES = ("podman", "runc", "mmdebstrap", "netavark", "aardvark-dns", "uidmap", "iptables")
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
